@@ -1,0 +1,230 @@
+/*
+ * chanclient.h: client library for chand, the local channel daemon.
+ *
+ * chand hosts named multiple-producer / single-consumer channels, the model
+ * of Rust's std::sync::mpsc carried across processes. A program connects to
+ * the daemon (chan_client), opens transmitters (chan_tx) and at most one
+ * receiver per channel (chan_rx), and exchanges messages (chan_msg) of
+ * opaque bytes.
+ *
+ * Errors: every function that can fail returns 0 (or a documented positive
+ * value) on success and a negative CHAN_E* code on failure; nothing prints,
+ * nothing exits. chan_strerror() names a code. The daemon's explanation of
+ * the last failure (the channel, the pid holding it) is kept with the
+ * object the call was made on: chan_client_errmsg(), chan_tx_errmsg(),
+ * chan_rx_errmsg(). For CHAN_ESYS, errno holds the system error.
+ *
+ * Ownership: functions named _open/_connect/_recv hand the caller a new
+ * object that the caller releases with the matching _close/_disconnect/
+ * _free. A chan_msg is the caller's until chan_msg_free().
+ *
+ * Thread safety: a chan_client and its handles may be used from several
+ * threads at once, provided no single chan_tx or chan_rx is used by two
+ * threads at the same time (as a Rust Sender clone is moved into one thread
+ * each). A thread blocked in chan_rx_recv() does not stop other threads from
+ * sending on the same connection. chan_disconnect() must not run while any
+ * other call on that connection or its handles is in progress.
+ * The library keeps no global state; it ignores SIGPIPE on its own sockets
+ * (MSG_NOSIGNAL) rather than changing the process's signal dispositions.
+ */
+#ifndef CHANCLIENT_H
+#define CHANCLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define CHAN_EXPORT __attribute__((visibility("default")))
+#else
+#define CHAN_EXPORT
+#endif
+
+#define CHAN_VERSION_STRING	"0.1.0"
+
+/*
+ * Error codes. Codes 1-31 travel on the wire as positive numbers (see
+ * docs/protocol.md); codes from 32 are the library's own.
+ */
+#define CHAN_ERRNO_MAP(X)						\
+	X(PROTO, 1, "protocol error")					\
+	X(VERSION, 2, "unsupported protocol version")			\
+	X(BADNAME, 3, "invalid channel name")				\
+	X(TOOBIG, 4, "message too large")				\
+	X(BUSY, 5, "channel already has a consumer")			\
+	X(BADHANDLE, 6, "no such handle")				\
+	X(WRONGEND, 7, "operation not valid on this end of the channel") \
+	X(OPTION, 8, "invalid or unknown option")			\
+	X(LIMIT, 9, "daemon limit reached")				\
+	X(UNKNOWNOP, 10, "unknown operation")				\
+	X(NOMEM, 11, "out of memory")					\
+	X(SHUTDOWN, 12, "daemon shutting down")				\
+	X(DISCONNECTED, 32, "channel disconnected: every sender is gone") \
+	X(EMPTY, 33, "channel empty")					\
+	X(TIMEDOUT, 34, "timed out")					\
+	X(NODAEMON, 35, "no daemon running on socket")			\
+	X(CONNLOST, 36, "connection to the daemon lost")		\
+	X(SYS, 37, "system error")					\
+	X(INVAL, 38, "invalid argument")
+
+typedef enum {
+	CHAN_OK = 0,
+#define CHAN_ERRNO_ENUM(name, num, msg) CHAN_E##name = -(num),
+	CHAN_ERRNO_MAP(CHAN_ERRNO_ENUM)
+#undef CHAN_ERRNO_ENUM
+} chan_errno_t;
+
+/* Short description of a CHAN_E* code; "unknown error" for others. */
+CHAN_EXPORT const char *chan_strerror(int err);
+/* "CHAN_EBUSY" style name of a code; "CHAN_E?" for others. */
+CHAN_EXPORT const char *chan_errname(int err);
+
+typedef struct chan_client chan_client;
+typedef struct chan_tx chan_tx;
+typedef struct chan_rx chan_rx;
+typedef struct chan_msg chan_msg;
+
+/* Options for opening either end. Initialise with CHAN_OPEN_OPTS_INIT. */
+typedef struct chan_open_opts {
+	size_t		size;		/* sizeof(chan_open_opts) */
+	unsigned	flags;		/* CHAN_MANUAL_ACK */
+	unsigned	prefetch;	/* rx: messages the daemon may push ahead
+					   of chan_rx_recv; 0 means 1 */
+} chan_open_opts;
+
+#define CHAN_OPEN_OPTS_INIT	{ sizeof(chan_open_opts), 0, 0 }
+
+/*
+ * CHAN_MANUAL_ACK (rx): a received message stays in flight in the daemon
+ * until chan_rx_ack(); without it the library acknowledges each message as
+ * it hands it to the application.
+ */
+#define CHAN_MANUAL_ACK		0x1u
+
+/*
+ * Writes the default socket path to buf: $CHAND_SOCKET, else
+ * /run/chand.sock for root, else $XDG_RUNTIME_DIR/chand.sock, else
+ * /tmp/chand-$UID.sock. Returns 0 or CHAN_EINVAL if len is too small.
+ */
+CHAN_EXPORT int chan_default_socket(char *buf, size_t len);
+
+/*
+ * Connects to the daemon at path (NULL: chan_default_socket()) and
+ * completes the handshake. On success *out is a new connection to release
+ * with chan_disconnect(). Errors: CHAN_EINVAL (path too long for a Unix
+ * socket), CHAN_ENODAEMON (nothing listening: ENOENT or ECONNREFUSED),
+ * CHAN_ESYS (other connect errors, errno set), CHAN_EVERSION,
+ * CHAN_ECONNLOST, CHAN_ENOMEM.
+ */
+CHAN_EXPORT int chan_connect(const char *path, chan_client **out);
+
+/*
+ * Closes the connection and every handle still open on it (the handles
+ * must not be used afterwards; their memory is released). Producers drop,
+ * a consumer's unacknowledged messages return to the daemon's queue.
+ */
+CHAN_EXPORT void chan_disconnect(chan_client *c);
+
+/* Daemon's explanation of the last failure on c, or "" if none. */
+CHAN_EXPORT const char *chan_client_errmsg(const chan_client *c);
+/* Largest payload the daemon accepts, from its handshake. */
+CHAN_EXPORT size_t chan_client_max_msg(const chan_client *c);
+
+/*
+ * Transmitters.
+ *
+ * chan_tx_open attaches a new producer to channel name (1 to 255 bytes,
+ * NUL-terminated; chan_tx_open_ex takes any bytes). Errors: CHAN_EBADNAME,
+ * CHAN_EOPTION, CHAN_ELIMIT, CHAN_ECONNLOST, CHAN_ENOMEM.
+ * chan_tx_clone opens another producer on the same channel and connection,
+ * as Sender::clone.
+ */
+CHAN_EXPORT int chan_tx_open(chan_client *c, const char *name, chan_tx **out);
+CHAN_EXPORT int chan_tx_open_ex(chan_client *c, const void *name,
+    size_t name_len, const chan_open_opts *opts, chan_tx **out);
+CHAN_EXPORT int chan_tx_clone(chan_tx *tx, chan_tx **out);
+
+/*
+ * Sends len bytes (any content, 0 to chan_client_max_msg()). Returns 0 once
+ * the daemon has queued the message: a process that exits right after a
+ * successful send has lost nothing. The bytes are copied; the caller keeps
+ * its buffer. Errors: CHAN_ETOOBIG (checked before sending; the connection
+ * stays usable), CHAN_ELIMIT, CHAN_ECONNLOST.
+ */
+CHAN_EXPORT int chan_tx_send(chan_tx *tx, const void *data, size_t len);
+
+/* Drops the producer and frees tx, whatever the result. */
+CHAN_EXPORT int chan_tx_close(chan_tx *tx);
+CHAN_EXPORT const char *chan_tx_errmsg(const chan_tx *tx);
+
+/*
+ * Receivers.
+ *
+ * chan_rx_open attaches the channel's single consumer. CHAN_EBUSY if the
+ * channel already has one: chan_client_errmsg() then names the channel and
+ * the pid of the process holding it.
+ */
+CHAN_EXPORT int chan_rx_open(chan_client *c, const char *name, chan_rx **out);
+CHAN_EXPORT int chan_rx_open_ex(chan_client *c, const void *name,
+    size_t name_len, const chan_open_opts *opts, chan_rx **out);
+
+/*
+ * chan_rx_recv blocks until a message arrives (0, *out set) or the channel
+ * is disconnected (CHAN_EDISCONNECTED: queue empty and every producer that
+ * attached since the last such report is gone). After CHAN_EDISCONNECTED
+ * the receiver stays open and a further recv waits for new producers.
+ *
+ * The loop that mirrors Rust's `for msg in rx`:
+ *
+ *	chan_msg *m;
+ *	while ((rc = chan_rx_recv(rx, &m)) == 0) {
+ *		use(chan_msg_data(m), chan_msg_len(m));
+ *		chan_msg_free(m);
+ *	}
+ *	if (rc != CHAN_EDISCONNECTED)
+ *		fail(rc);
+ *
+ * chan_rx_try_recv never waits for a message: 0, CHAN_EEMPTY or
+ * CHAN_EDISCONNECTED (which wins over empty). It does a round trip to the
+ * daemon when nothing is buffered locally.
+ *
+ * chan_rx_recv_timeout waits at most timeout_ms milliseconds (< 0: for
+ * ever, 0: as try_recv): 0, CHAN_EDISCONNECTED or CHAN_ETIMEDOUT. A
+ * timeout never loses a message: one that arrives later is returned by the
+ * next receive, or goes back to the daemon's queue when rx closes.
+ *
+ * Other errors: CHAN_ECONNLOST (the daemon went away), CHAN_ENOMEM.
+ */
+CHAN_EXPORT int chan_rx_recv(chan_rx *rx, chan_msg **out);
+CHAN_EXPORT int chan_rx_try_recv(chan_rx *rx, chan_msg **out);
+CHAN_EXPORT int chan_rx_recv_timeout(chan_rx *rx, int timeout_ms,
+    chan_msg **out);
+
+/*
+ * With CHAN_MANUAL_ACK: acknowledges m and every message received before
+ * it on rx. Acknowledgements are sent before the library next waits on the
+ * daemon, or at once by chan_rx_flush(). Unacknowledged messages return to
+ * the queue, marked redelivered, when rx closes or its process dies.
+ */
+CHAN_EXPORT int chan_rx_ack(chan_rx *rx, const chan_msg *m);
+CHAN_EXPORT int chan_rx_flush(chan_rx *rx);
+
+/* Releases the consumer slot and frees rx, whatever the result. */
+CHAN_EXPORT int chan_rx_close(chan_rx *rx);
+CHAN_EXPORT const char *chan_rx_errmsg(const chan_rx *rx);
+
+/* Messages. */
+CHAN_EXPORT const void *chan_msg_data(const chan_msg *m);
+CHAN_EXPORT size_t chan_msg_len(const chan_msg *m);
+/* Non-zero if an earlier consumer received m and did not acknowledge it. */
+CHAN_EXPORT int chan_msg_redelivered(const chan_msg *m);
+CHAN_EXPORT void chan_msg_free(chan_msg *m);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CHANCLIENT_H */

@@ -1,0 +1,189 @@
+/*
+ * proto.h: the chand wire protocol, version 1 (see docs/protocol.md).
+ *
+ * Shared by the daemon and the client library. Nothing here does I/O or
+ * knows about libuv: callers feed bytes in and get bytes out.
+ *
+ * Errors are the negative CHAN_E* codes of the public header; on the wire
+ * an error code is the positive value (-CHAN_EPROTO == 1, and so on).
+ */
+#ifndef CHAND_PROTO_H
+#define CHAND_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chanclient.h"
+
+#define PROTO_MAGIC		"chand"
+#define PROTO_VERSION		1
+
+#define PROTO_HEADER_LEN	4	/* uint32 big-endian body length */
+#define PROTO_NAME_MAX		255	/* channel name, bytes */
+#define PROTO_CLIENT_NAME_MAX	64	/* HELLO opts "client", bytes */
+#define PROTO_DEFAULT_MAX_MSG	(1024 * 1024)
+#define PROTO_FRAME_OVERHEAD	1024	/* body limit = max_msg + this */
+#define PROTO_CREDIT_MAX	65535
+#define PROTO_ERRMSG_MAX	512	/* longest ERROR message we send */
+
+/* DELIVER flags. */
+#define PROTO_FLAG_REDELIVERED	0x1u
+
+/* Operation codes: requests 1-31, replies 64-79, events 80-95. */
+enum proto_op {
+	PROTO_HELLO = 1,
+	PROTO_OPEN_TX = 2,
+	PROTO_OPEN_RX = 3,
+	PROTO_CLOSE = 4,
+	PROTO_SEND = 5,
+	PROTO_ACK = 6,
+	PROTO_CREDIT = 7,
+	PROTO_PING = 8,
+
+	PROTO_WELCOME = 64,
+	PROTO_OK = 65,
+	PROTO_HANDLE = 66,
+	PROTO_ERROR = 67,
+
+	PROTO_DELIVER = 80,
+	PROTO_DISCONNECTED = 81,
+};
+
+/*
+ * One decoded frame. Which fields are meaningful depends on op (see the
+ * table in docs/protocol.md). Byte strings (name, text, payload) point into
+ * the frame buffer that was decoded: they live as long as that buffer and
+ * the caller copies what it keeps.
+ */
+struct proto_msg {
+	enum proto_op	 op;
+	uint32_t	 rid;		/* requests and replies */
+	uint32_t	 handle;	/* CLOSE SEND ACK CREDIT HANDLE DELIVER
+					   DISCONNECTED */
+	uint64_t	 seq;		/* ACK DELIVER */
+	uint32_t	 count;		/* CREDIT n */
+	uint32_t	 version;	/* HELLO WELCOME */
+	uint32_t	 code;		/* ERROR: positive wire code */
+	uint32_t	 flags;		/* DELIVER */
+	uint64_t	 max_msg;	/* WELCOME info "max_msg" */
+	uint64_t	 pid;		/* WELCOME info "pid" */
+
+	const char	*name;		/* OPEN_TX OPEN_RX: channel name */
+	size_t		 name_len;
+	const char	*text;		/* ERROR message, WELCOME "server",
+					   HELLO "client" (may be NULL) */
+	size_t		 text_len;
+	const char	*payload;	/* SEND DELIVER */
+	size_t		 payload_len;
+};
+
+/*
+ * Framing.
+ *
+ * proto_frame_check looks at the start of a receive buffer. It returns 0
+ * when more bytes are needed, CHAN_ETOOBIG when the header announces a body
+ * longer than max_body (checked before any body byte is needed, so callers
+ * never buffer an oversized frame), and otherwise 1 with *body_len set: the
+ * body is buf[PROTO_HEADER_LEN .. PROTO_HEADER_LEN + *body_len). When it
+ * returns 0 with at least PROTO_HEADER_LEN bytes available, *body_len is
+ * still set, so the caller can size its buffer for the whole frame.
+ */
+int	proto_frame_check(const void *buf, size_t len, size_t max_body,
+	    size_t *body_len);
+
+/* Largest body the daemon accepts for a given payload limit. */
+static inline size_t
+proto_max_body(size_t max_msg)
+{
+	return max_msg + PROTO_FRAME_OVERHEAD;
+}
+
+/*
+ * Decoding. A proto_decoder owns scratch memory reused from frame to frame
+ * (no allocation per frame once warm). Decoding is exhaustive: wrong types,
+ * wrong element counts, negative or out-of-range integers, names outside
+ * 1..PROTO_NAME_MAX bytes, unknown opts keys, trailing bytes are errors.
+ *
+ * proto_decode returns 0, or:
+ *   CHAN_EPROTO      malformed (m->rid holds the request id if one could be
+ *                    read, else 0)
+ *   CHAN_EUNKNOWNOP  well-formed [op, rid, ...] but op unknown (m->rid set)
+ *   CHAN_EBADNAME    name empty or too long (m->rid set)
+ *   CHAN_EOPTION     unknown or invalid opts key (m->rid set)
+ *   CHAN_ETOOBIG     payload longer than max_msg (m->rid set)
+ *   CHAN_ENOMEM
+ * On error, m->op is set when it could be read (0 otherwise).
+ */
+struct proto_decoder;
+
+struct proto_decoder	*proto_decoder_new(size_t max_msg);
+void			 proto_decoder_free(struct proto_decoder *);
+int			 proto_decode(struct proto_decoder *, const void *body,
+			    size_t body_len, struct proto_msg *m);
+
+/*
+ * Encoding. Each function appends one whole frame (header included) to a
+ * proto_buf, growing it as needed, and returns 0 or CHAN_ENOMEM (the
+ * buffer is then unchanged). proto_buf is a plain growable byte buffer:
+ * the caller owns it, proto_buf_init/fini bracket its life, and the caller
+ * may consume bytes from the front with proto_buf_consume.
+ */
+struct proto_buf {
+	char	*data;
+	size_t	 len;
+	size_t	 cap;
+};
+
+void	proto_buf_init(struct proto_buf *);
+void	proto_buf_fini(struct proto_buf *);
+int	proto_buf_reserve(struct proto_buf *, size_t extra);
+int	proto_buf_append(struct proto_buf *, const void *, size_t);
+void	proto_buf_consume(struct proto_buf *, size_t n);
+
+/* Requests (client side). */
+int	proto_enc_hello(struct proto_buf *, uint32_t rid, const char *client);
+int	proto_enc_open(struct proto_buf *, enum proto_op op, uint32_t rid,
+	    const void *name, size_t name_len);
+int	proto_enc_close(struct proto_buf *, uint32_t rid, uint32_t handle);
+int	proto_enc_send(struct proto_buf *, uint32_t rid, uint32_t handle,
+	    const void *payload, size_t len);
+int	proto_enc_ack(struct proto_buf *, uint32_t rid, uint32_t handle,
+	    uint64_t seq);
+int	proto_enc_credit(struct proto_buf *, uint32_t rid, uint32_t handle,
+	    uint32_t n);
+int	proto_enc_ping(struct proto_buf *, uint32_t rid);
+
+/* Replies and events (daemon side). */
+int	proto_enc_welcome(struct proto_buf *, uint32_t rid, const char *server,
+	    uint64_t max_msg, uint64_t pid);
+int	proto_enc_ok(struct proto_buf *, uint32_t rid);
+int	proto_enc_handle(struct proto_buf *, uint32_t rid, uint32_t handle);
+int	proto_enc_error(struct proto_buf *, uint32_t rid, int code,
+	    const char *message);	/* code: negative CHAN_E* */
+int	proto_enc_deliver(struct proto_buf *, uint32_t handle, uint64_t seq,
+	    uint32_t flags, const void *payload, size_t len);
+int	proto_enc_disconnected(struct proto_buf *, uint32_t handle);
+
+/*
+ * Header of a DELIVER frame without its payload bytes, for writers that
+ * send the payload from where it already is (writev). Writes at most
+ * PROTO_DELIVER_HDR_MAX bytes to out and returns how many; the full frame
+ * is those bytes followed by the len payload bytes.
+ */
+#define PROTO_DELIVER_HDR_MAX	40
+size_t	proto_enc_deliver_hdr(char *out, uint32_t handle, uint64_t seq,
+	    uint32_t flags, size_t len);
+
+/* Names. */
+int	proto_name_valid(const void *name, size_t len);	/* 1 or 0 */
+const char *proto_op_name(int op);	/* "SEND", ...; "?" if unknown */
+
+/*
+ * Default socket path: $CHAND_SOCKET, else /run/chand.sock for root, else
+ * $XDG_RUNTIME_DIR/chand.sock, else /tmp/chand-$UID.sock. Writes a
+ * NUL-terminated path to buf and returns 0, or CHAN_EINVAL if it does not
+ * fit in len bytes.
+ */
+int	proto_default_socket(char *buf, size_t len);
+
+#endif /* CHAND_PROTO_H */

@@ -1,0 +1,111 @@
+/*
+ * harness.h: helpers for end-to-end tests against a real chand.
+ *
+ * Every daemon a test starts lives in its own temporary directory with a
+ * private socket, signals readiness on a pipe (chand --ready-fd), and is
+ * stopped by pid. Waits are bounded: a broken build fails, never hangs.
+ * Failures abort the current Check test (ck_abort_msg); when a test fails
+ * while a daemon is running, the daemon is killed and its log printed
+ * (an atexit handler in the test's forked process).
+ */
+#ifndef CHAND_TESTS_HARNESS_H
+#define CHAND_TESTS_HARNESS_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <check.h>
+
+#include "chanclient.h"
+
+#define HARNESS_WAIT_MS	20000	/* default bound on any single wait */
+
+struct daemon {
+	pid_t	pid;
+	char	dir[PATH_MAX];		/* private temporary directory */
+	char	sock[PATH_MAX];		/* dir/chand.sock */
+	char	log[PATH_MAX];		/* dir/chand.log: daemon stderr */
+};
+
+/*
+ * Starts chand on d->sock with optional extra arguments (NULL-terminated,
+ * may be NULL) and waits until it reports readiness. Also sets
+ * CHAND_SOCKET in this process's environment to d->sock, so that children
+ * (CLIs) find it.
+ */
+void	daemon_start(struct daemon *d, const char *const *extra_args);
+/* SIGTERM by pid, waits (bounded) and asserts a clean exit (status 0). */
+void	daemon_stop(struct daemon *d);
+/* Text of the daemon's log so far (malloc'd, NUL-terminated). */
+char	*daemon_log(const struct daemon *d);
+/* Resident set size of the daemon in KiB, from /proc. */
+long	daemon_rss_kib(const struct daemon *d);
+/* Number of open file descriptors of the daemon, from /proc. */
+int	daemon_fd_count(const struct daemon *d);
+
+/* chan_connect to d, asserting success. */
+chan_client	*test_connect(const struct daemon *d);
+
+/* A child process with pipes to its stdin, stdout and stderr. */
+struct proc {
+	pid_t	pid;
+	int	in_fd;		/* write end of its stdin, -1 once closed */
+	int	out_fd;		/* read end of its stdout */
+	int	err_fd;		/* read end of its stderr */
+};
+
+void	proc_spawn(struct proc *p, const char *const argv[]);
+/* Writes all of buf to the child's stdin (bounded wait). */
+void	proc_write(struct proc *p, const void *buf, size_t len);
+void	proc_close_stdin(struct proc *p);
+/*
+ * Reads one line (up to and without '\n') of the child's stdout into buf,
+ * NUL-terminated. Returns its length, or -1 on EOF. Fails the test if no
+ * full line arrives within timeout_ms.
+ */
+ssize_t	proc_read_line(struct proc *p, char *buf, size_t len, int timeout_ms);
+/*
+ * Waits for exit at most timeout_ms (fails the test otherwise, after
+ * killing it) and returns the exit code (128 + signal if killed by one).
+ * Closes the pipes.
+ */
+int	proc_wait(struct proc *p, int timeout_ms);
+void	proc_kill(struct proc *p, int sig);
+
+/* Result of run_cmd: malloc'd NUL-terminated outputs and the exit code. */
+struct cmd_result {
+	int	 code;		/* exit code, or 128 + signal */
+	char	*out;
+	size_t	 out_len;
+	char	*err;
+	size_t	 err_len;
+};
+
+/*
+ * Runs argv to completion with in[0..in_len) on its stdin, collecting
+ * stdout and stderr; fails the test if it runs longer than timeout_ms.
+ */
+void	run_cmd(const char *const argv[], const void *in, size_t in_len,
+	    int timeout_ms, struct cmd_result *r);
+void	cmd_result_fini(struct cmd_result *r);
+
+/*
+ * Raw protocol access, for tests that must send what the library never
+ * would. raw_connect returns a blocking socket connected to d (asserting
+ * success); raw_hello performs the handshake on it.
+ */
+int	raw_connect(const struct daemon *d);
+void	raw_hello(int fd);
+void	raw_write(int fd, const void *buf, size_t len);
+/*
+ * Reads one frame body into buf (at most cap bytes). Returns its length,
+ * or -1 if the daemon closed the connection. Fails the test after
+ * timeout_ms.
+ */
+ssize_t	raw_read_frame(int fd, void *buf, size_t cap, int timeout_ms);
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+long long	now_ms(void);
+
+#endif /* CHAND_TESTS_HARNESS_H */
