@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what chand needs to build and test, on Debian bookworm.
+# Does nothing when everything is already there; needs root otherwise.
+set -euo pipefail
+
+packages=(gcc make cmake pkg-config libuv1-dev libmsgpack-dev check)
+[ "${CHAND_DEPS_EXTRA:-}" ] && packages+=(${CHAND_DEPS_EXTRA})
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: missing packages: ${missing[*]}; run as root or:" >&2
+	echo "  sudo apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
