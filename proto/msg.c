@@ -1,0 +1,887 @@
+/*
+ * msg.c: frame bodies to struct proto_msg and back.
+ *
+ * Decoding is strict: every element of every op is checked for type and
+ * range, and anything the protocol does not allow is an error, so the
+ * daemon never acts on half a request. Encoders write whole frames.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "proto.h"
+
+struct proto_decoder {
+	msgpack_zone	zone;		/* objects of the frame being decoded */
+	size_t		max_msg;
+};
+
+/*
+ * Raw msgpack scanning.
+ *
+ * msgpack-c allocates room for all the elements a container header
+ * announces before it reads them (24 bytes each), so a 5-byte body could
+ * make it ask for gigabytes, and a 1 MiB array of nils for 24 MiB. Bodies
+ * are therefore walked once without building anything: the walk refuses
+ * truncated values, counts that the remaining bytes cannot hold, nesting
+ * and item counts no frame needs. The same reader picks op and rid out of
+ * bodies that fail to parse.
+ */
+enum mp_kind {
+	MP_BAD,
+	MP_SCALAR,		/* nil, bool, float, fixext */
+	MP_UINT,		/* any integer >= 0; value in *n */
+	MP_INT,			/* negative integer */
+	MP_BYTES,		/* str, bin, ext */
+	MP_ARRAY,		/* element count in *n */
+	MP_MAP,			/* pair count in *n */
+};
+
+/* Formats 0xc0-0xdf: lenbytes big-endian bytes of value or length, then
+   skip more bytes (plus the length, for MP_BYTES). */
+static const struct mp_fmt {
+	unsigned char	kind;
+	unsigned char	lenbytes;
+	unsigned char	skip;
+} mp_fmts[32] = {
+	{ MP_SCALAR, 0, 0 }, { MP_BAD, 0, 0 },		/* nil, unused */
+	{ MP_SCALAR, 0, 0 }, { MP_SCALAR, 0, 0 },	/* false, true */
+	{ MP_BYTES, 1, 0 }, { MP_BYTES, 2, 0 }, { MP_BYTES, 4, 0 }, /* bin */
+	{ MP_BYTES, 1, 1 }, { MP_BYTES, 2, 1 }, { MP_BYTES, 4, 1 }, /* ext */
+	{ MP_SCALAR, 0, 4 }, { MP_SCALAR, 0, 8 },	/* float 32, 64 */
+	{ MP_UINT, 1, 0 }, { MP_UINT, 2, 0 },		/* uint 8-64 */
+	{ MP_UINT, 4, 0 }, { MP_UINT, 8, 0 },
+	{ MP_INT, 1, 0 }, { MP_INT, 2, 0 },		/* int 8-64 */
+	{ MP_INT, 4, 0 }, { MP_INT, 8, 0 },
+	{ MP_SCALAR, 0, 2 }, { MP_SCALAR, 0, 3 },	/* fixext 1-16 */
+	{ MP_SCALAR, 0, 5 }, { MP_SCALAR, 0, 9 },
+	{ MP_SCALAR, 0, 17 },
+	{ MP_BYTES, 1, 0 }, { MP_BYTES, 2, 0 }, { MP_BYTES, 4, 0 }, /* str */
+	{ MP_ARRAY, 2, 0 }, { MP_ARRAY, 4, 0 },		/* array 16, 32 */
+	{ MP_MAP, 2, 0 }, { MP_MAP, 4, 0 },		/* map 16, 32 */
+};
+
+/* Deeper than any frame needs, shallower than msgpack-c's own limit. */
+#define MP_DEPTH_MAX	16
+/* Items in one body; the largest version 1 frame has about 12. */
+#define MP_ITEMS_MAX	1024
+
+/*
+ * Reads the item at *off. Scalars, integers and byte strings are stepped
+ * over whole; for containers *off ends after the header.
+ */
+static int
+mp_head(const unsigned char *p, size_t len, size_t *off, uint64_t *n)
+{
+	struct mp_fmt	f;
+	uint64_t	skip;
+	unsigned char	b;
+	int		i;
+
+	if (*off >= len)
+		return MP_BAD;
+	b = p[(*off)++];
+	*n = 0;
+	if (b <= 0x7f) {
+		*n = b;
+		return MP_UINT;
+	}
+	if (b >= 0xe0)
+		return MP_INT;
+	if (b <= 0x9f) {
+		*n = b & 0x0f;
+		return b <= 0x8f ? MP_MAP : MP_ARRAY;
+	}
+	if (b <= 0xbf) {
+		f = (struct mp_fmt){ MP_BYTES, 0, 0 };
+		*n = b & 0x1f;
+	} else
+		f = mp_fmts[b - 0xc0];
+
+	if (f.kind == MP_BAD || f.lenbytes > len - *off)
+		return MP_BAD;
+	for (i = 0; i < f.lenbytes; i++)
+		*n = *n << 8 | p[(*off)++];
+	skip = f.skip + (f.kind == MP_BYTES ? *n : 0);
+	if (skip > len - *off)
+		return MP_BAD;
+	*off += skip;
+
+	/* Signed encodings of values >= 0 are plain integers (as in
+	   msgpack-c, which makes them POSITIVE_INTEGER). */
+	if (f.kind == MP_INT && (*n >> (8 * f.lenbytes - 1)) == 0)
+		return MP_UINT;
+	return f.kind;
+}
+
+/* Length of the msgpack value at the start of p, or 0 if malformed. */
+static size_t
+mp_scan(const unsigned char *p, size_t len)
+{
+	uint64_t	left[MP_DEPTH_MAX + 1], want = 1, total = 1, n;
+	size_t		off = 0, depth = 0;
+	int		kind;
+
+	left[0] = 1;
+	for (;;) {
+		while (left[depth] == 0) {
+			if (depth == 0)
+				return off;
+			depth--;
+		}
+		left[depth]--;
+		want--;
+		kind = mp_head(p, len, &off, &n);
+		if (kind == MP_BAD)
+			return 0;
+		if (kind != MP_ARRAY && kind != MP_MAP)
+			continue;
+		if (kind == MP_MAP)
+			n *= 2;
+		/* Each item still wanted takes at least one byte. */
+		if (n > len - off || want + n > len - off)
+			return 0;
+		if ((total += n) > MP_ITEMS_MAX)
+			return 0;
+		if (n == 0)
+			continue;
+		if (depth == MP_DEPTH_MAX)
+			return 0;
+		left[++depth] = n;
+		want += n;
+	}
+}
+
+/* Op and rid from the raw prefix [op, rid, ...], where readable. */
+static void
+mp_peek_prefix(const unsigned char *p, size_t len, struct proto_msg *m)
+{
+	uint64_t	n, op, rid;
+	size_t		off = 0;
+	int		kind;
+
+	if (mp_head(p, len, &off, &n) != MP_ARRAY || n == 0)
+		return;
+	kind = mp_head(p, len, &off, &op);
+	if (kind == MP_UINT && op <= INT_MAX)
+		m->op = (enum proto_op)op;
+	/* A container's items would have to be skipped to reach rid. */
+	if (kind == MP_BAD || kind == MP_ARRAY || kind == MP_MAP || n < 2)
+		return;
+	if (mp_head(p, len, &off, &rid) == MP_UINT && rid <= UINT32_MAX)
+		m->rid = (uint32_t)rid;
+}
+
+/*
+ * Object accessors. Each returns 0 or CHAN_EPROTO.
+ */
+static int
+obj_u64(const msgpack_object *o, uint64_t max, uint64_t *v)
+{
+	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > max)
+		return CHAN_EPROTO;
+	*v = o->via.u64;
+	return 0;
+}
+
+static int
+obj_u32(const msgpack_object *o, uint32_t *v)
+{
+	uint64_t	x;
+
+	if (obj_u64(o, UINT32_MAX, &x) != 0)
+		return CHAN_EPROTO;
+	*v = (uint32_t)x;
+	return 0;
+}
+
+static int
+obj_str(const msgpack_object *o, const char **p, size_t *len)
+{
+	if (o->type != MSGPACK_OBJECT_STR)
+		return CHAN_EPROTO;
+	*p = o->via.str.ptr;
+	*len = o->via.str.size;
+	return 0;
+}
+
+/* Names may be str or bin. */
+static int
+obj_bytes(const msgpack_object *o, const char **p, size_t *len)
+{
+	if (o->type == MSGPACK_OBJECT_BIN) {
+		*p = o->via.bin.ptr;
+		*len = o->via.bin.size;
+		return 0;
+	}
+	return obj_str(o, p, len);
+}
+
+static int
+obj_is_key(const msgpack_object *o, const char *key)
+{
+	size_t	len = strlen(key);
+
+	return o->type == MSGPACK_OBJECT_STR && o->via.str.size == len &&
+	    memcmp(o->via.str.ptr, key, len) == 0;
+}
+
+/*
+ * Per-op decoders. They get the array's elements (count already checked)
+ * and return CHAN_EPROTO for a malformed element. Errors in a well-formed
+ * frame (bad name, option, size) go to *soft instead: the first one found
+ * is returned once the whole frame is known to be well-formed.
+ */
+typedef int (*dec_fn)(const struct proto_decoder *, const msgpack_object *,
+    struct proto_msg *, int *);
+
+static void
+dec_soft(int *soft, int rc)
+{
+	if (*soft == 0)
+		*soft = rc;
+}
+
+static int
+dec_name(const msgpack_object *o, struct proto_msg *m, int *soft)
+{
+	if (obj_bytes(o, &m->name, &m->name_len) != 0)
+		return CHAN_EPROTO;
+	if (!proto_name_valid(m->name, m->name_len))
+		dec_soft(soft, CHAN_EBADNAME);
+	return 0;
+}
+
+static int
+dec_payload(const struct proto_decoder *d, const msgpack_object *o,
+    struct proto_msg *m, int *soft)
+{
+	if (o->type != MSGPACK_OBJECT_BIN)
+		return CHAN_EPROTO;
+	m->payload = o->via.bin.ptr;
+	m->payload_len = o->via.bin.size;
+	if (m->payload_len > d->max_msg)
+		dec_soft(soft, CHAN_ETOOBIG);
+	return 0;
+}
+
+/* Version 1 defines no options for OPEN_TX and OPEN_RX. */
+static int
+dec_opts_empty(const msgpack_object *o, int *soft)
+{
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return CHAN_EPROTO;
+	if (o->via.map.size != 0)
+		dec_soft(soft, CHAN_EOPTION);
+	return 0;
+}
+
+static int
+dec_hello_opts(const msgpack_object *o, struct proto_msg *m, int *soft)
+{
+	const msgpack_object_kv	*kv;
+	const char		*s;
+	size_t			 len;
+	uint32_t		 i;
+
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return CHAN_EPROTO;
+	for (i = 0; i < o->via.map.size; i++) {
+		kv = &o->via.map.ptr[i];
+		if (!obj_is_key(&kv->key, "client") || m->text != NULL ||
+		    obj_str(&kv->val, &s, &len) != 0 ||
+		    len > PROTO_CLIENT_NAME_MAX) {
+			dec_soft(soft, CHAN_EOPTION);
+			continue;
+		}
+		m->text = s;
+		m->text_len = len;
+	}
+	return 0;
+}
+
+static int
+dec_hello(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	const char	*magic;
+	size_t		 len;
+
+	if (obj_str(&el[2], &magic, &len) != 0 ||
+	    len != strlen(PROTO_MAGIC) || memcmp(magic, PROTO_MAGIC, len) != 0)
+		return CHAN_EPROTO;
+	if (obj_u32(&el[3], &m->version) != 0)
+		return CHAN_EPROTO;
+	return dec_hello_opts(&el[4], m, soft);
+}
+
+static int
+dec_open(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	if (dec_name(&el[2], m, soft) != 0)
+		return CHAN_EPROTO;
+	return dec_opts_empty(&el[3], soft);
+}
+
+/* CLOSE and HANDLE: [op, rid, handle]. */
+static int
+dec_handle(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	return obj_u32(&el[2], &m->handle);
+}
+
+static int
+dec_send(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	if (obj_u32(&el[2], &m->handle) != 0)
+		return CHAN_EPROTO;
+	return dec_payload(d, &el[3], m, soft);
+}
+
+static int
+dec_ack(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	if (obj_u32(&el[2], &m->handle) != 0)
+		return CHAN_EPROTO;
+	return obj_u64(&el[3], UINT64_MAX, &m->seq);
+}
+
+static int
+dec_credit(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	if (obj_u32(&el[2], &m->handle) != 0 ||
+	    obj_u32(&el[3], &m->count) != 0)
+		return CHAN_EPROTO;
+	if (m->count < 1 || m->count > PROTO_CREDIT_MAX)
+		return CHAN_EPROTO;
+	return 0;
+}
+
+/* PING and OK: [op, rid]. */
+static int
+dec_none(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	return 0;
+}
+
+/* WELCOME info: later versions may add keys, which are skipped. */
+static int
+dec_info(const msgpack_object *o, struct proto_msg *m)
+{
+	const msgpack_object_kv	*kv;
+	unsigned		 seen = 0;
+	uint32_t		 i;
+	int			 rc = 0;
+
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return CHAN_EPROTO;
+	for (i = 0; i < o->via.map.size && rc == 0; i++) {
+		kv = &o->via.map.ptr[i];
+		if (obj_is_key(&kv->key, "server")) {
+			rc = obj_str(&kv->val, &m->text, &m->text_len);
+			seen |= 1;
+		} else if (obj_is_key(&kv->key, "max_msg")) {
+			rc = obj_u64(&kv->val, UINT64_MAX, &m->max_msg);
+			seen |= 2;
+		} else if (obj_is_key(&kv->key, "pid")) {
+			rc = obj_u64(&kv->val, UINT64_MAX, &m->pid);
+			seen |= 4;
+		}
+	}
+	if (rc != 0 || seen != 7)
+		return CHAN_EPROTO;
+	return 0;
+}
+
+static int
+dec_welcome(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	if (obj_u32(&el[2], &m->version) != 0)
+		return CHAN_EPROTO;
+	return dec_info(&el[3], m);
+}
+
+static int
+dec_error(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	if (obj_u32(&el[2], &m->code) != 0)
+		return CHAN_EPROTO;
+	return obj_str(&el[3], &m->text, &m->text_len);
+}
+
+/* Events carry no rid: their second element is the handle. */
+static int
+dec_deliver(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	if (obj_u32(&el[1], &m->handle) != 0 ||
+	    obj_u64(&el[2], UINT64_MAX, &m->seq) != 0 ||
+	    obj_u32(&el[3], &m->flags) != 0)
+		return CHAN_EPROTO;
+	return dec_payload(d, &el[4], m, soft);
+}
+
+static int
+dec_disconnected(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	return obj_u32(&el[1], &m->handle);
+}
+
+static const struct dec_op {
+	enum proto_op	op;
+	uint32_t	nelem;
+	dec_fn		fn;
+} dec_ops[] = {
+	{ PROTO_HELLO, 5, dec_hello },
+	{ PROTO_OPEN_TX, 4, dec_open },
+	{ PROTO_OPEN_RX, 4, dec_open },
+	{ PROTO_CLOSE, 3, dec_handle },
+	{ PROTO_SEND, 4, dec_send },
+	{ PROTO_ACK, 4, dec_ack },
+	{ PROTO_CREDIT, 4, dec_credit },
+	{ PROTO_PING, 2, dec_none },
+	{ PROTO_WELCOME, 4, dec_welcome },
+	{ PROTO_OK, 2, dec_none },
+	{ PROTO_HANDLE, 3, dec_handle },
+	{ PROTO_ERROR, 4, dec_error },
+	{ PROTO_DELIVER, 5, dec_deliver },
+	{ PROTO_DISCONNECTED, 2, dec_disconnected },
+};
+
+static const struct dec_op *
+dec_op_find(uint64_t op)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof dec_ops / sizeof dec_ops[0]; i++) {
+		if ((uint64_t)dec_ops[i].op == op)
+			return &dec_ops[i];
+	}
+	return NULL;
+}
+
+/* The body as parsed: [op, rid-or-handle, ...]. */
+static int
+dec_array(const struct proto_decoder *d, const msgpack_object *o,
+    struct proto_msg *m)
+{
+	const struct dec_op	*op;
+	const msgpack_object	*el;
+	int			 soft = 0, rc;
+
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 2)
+		return CHAN_EPROTO;
+	el = o->via.array.ptr;
+	if (el[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    obj_u32(&el[1], &m->rid) != 0)
+		return CHAN_EPROTO;
+	if ((op = dec_op_find(el[0].via.u64)) == NULL)
+		return CHAN_EUNKNOWNOP;
+	m->op = op->op;
+	if (o->via.array.size != op->nelem)
+		return CHAN_EPROTO;
+	if ((rc = op->fn(d, el, m, &soft)) != 0)
+		return rc;
+	return soft;
+}
+
+struct proto_decoder *
+proto_decoder_new(size_t max_msg)
+{
+	struct proto_decoder	*d;
+
+	if ((d = malloc(sizeof *d)) == NULL)
+		return NULL;
+	if (!msgpack_zone_init(&d->zone, MSGPACK_ZONE_CHUNK_SIZE)) {
+		free(d);
+		return NULL;
+	}
+	d->max_msg = max_msg;
+	return d;
+}
+
+void
+proto_decoder_free(struct proto_decoder *d)
+{
+	if (d == NULL)
+		return;
+	msgpack_zone_destroy(&d->zone);
+	free(d);
+}
+
+int
+proto_decode(struct proto_decoder *d, const void *body, size_t body_len,
+    struct proto_msg *m)
+{
+	msgpack_object	obj;
+	size_t		off = 0;
+	int		rc;
+
+	memset(m, 0, sizeof *m);
+	mp_peek_prefix(body, body_len, m);
+	if (body_len == 0 || mp_scan(body, body_len) != body_len)
+		return CHAN_EPROTO;
+
+	switch (msgpack_unpack(body, body_len, &off, &d->zone, &obj)) {
+	case MSGPACK_UNPACK_SUCCESS:
+		rc = off == body_len ? dec_array(d, &obj, m) : CHAN_EPROTO;
+		break;
+	case MSGPACK_UNPACK_EXTRA_BYTES:
+	case MSGPACK_UNPACK_CONTINUE:
+		rc = CHAN_EPROTO;
+		break;
+	default:
+		/* The scan accepted the syntax, so what is left is
+		   msgpack-c failing to allocate. */
+		rc = CHAN_ENOMEM;
+		break;
+	}
+	/* Keeps the first chunk: no allocation per frame once warm. */
+	msgpack_zone_clear(&d->zone);
+	return rc;
+}
+
+/*
+ * Encoding. The packer appends to the proto_buf behind a 4-byte hole that
+ * enc_end fills with the body length; any failure truncates the buffer
+ * back to where the frame started.
+ */
+static int
+enc_write(void *data, const char *buf, size_t len)
+{
+	return proto_buf_append(data, buf, len);
+}
+
+static int
+enc_begin(struct proto_buf *b, msgpack_packer *pk, size_t *start,
+    size_t hint)
+{
+	static const char	hole[PROTO_HEADER_LEN];
+
+	*start = b->len;
+	msgpack_packer_init(pk, b, enc_write);
+	if (hint > SIZE_MAX - 64 || proto_buf_reserve(b, hint + 64) != 0)
+		return CHAN_ENOMEM;
+	return proto_buf_append(b, hole, sizeof hole);
+}
+
+static void
+enc_be32(char *p, uint32_t v)
+{
+	p[0] = (char)(v >> 24);
+	p[1] = (char)(v >> 16);
+	p[2] = (char)(v >> 8);
+	p[3] = (char)v;
+}
+
+static int
+enc_end(struct proto_buf *b, size_t start, int failed)
+{
+	size_t	body;
+
+	if (failed) {
+		b->len = start;
+		return CHAN_ENOMEM;
+	}
+	body = b->len - start - PROTO_HEADER_LEN;
+	if (body > UINT32_MAX) {
+		b->len = start;
+		return CHAN_ETOOBIG;
+	}
+	enc_be32(b->data + start, (uint32_t)body);
+	return 0;
+}
+
+/* Length of s cut to max bytes, not inside a UTF-8 sequence. */
+static size_t
+enc_cut(const char *s, size_t max)
+{
+	size_t	n;
+
+	if ((n = strnlen(s, max + 1)) <= max)
+		return n;
+	n = max;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
+static int
+enc_prefix(msgpack_packer *pk, uint32_t nelem, enum proto_op op,
+    uint32_t rid)
+{
+	return msgpack_pack_array(pk, nelem) ||
+	    msgpack_pack_uint8(pk, (uint8_t)op) ||
+	    msgpack_pack_uint32(pk, rid);
+}
+
+static int
+enc_str(msgpack_packer *pk, const char *s, size_t len)
+{
+	return msgpack_pack_str_with_body(pk, s, len);
+}
+
+int
+proto_enc_hello(struct proto_buf *b, uint32_t rid, const char *client)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if ((failed = enc_begin(b, &pk, &start, 0)) == 0)
+		failed = enc_prefix(&pk, 5, PROTO_HELLO, rid) ||
+		    enc_str(&pk, PROTO_MAGIC, strlen(PROTO_MAGIC)) ||
+		    msgpack_pack_uint32(&pk, PROTO_VERSION) ||
+		    msgpack_pack_map(&pk, client != NULL);
+	/* Cut, since the daemon refuses a longer name. */
+	if (!failed && client != NULL)
+		failed = enc_str(&pk, "client", 6) || enc_str(&pk, client,
+		    enc_cut(client, PROTO_CLIENT_NAME_MAX));
+	return enc_end(b, start, failed);
+}
+
+int
+proto_enc_open(struct proto_buf *b, enum proto_op op, uint32_t rid,
+    const void *name, size_t name_len)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if ((failed = enc_begin(b, &pk, &start, name_len)) == 0)
+		failed = enc_prefix(&pk, 4, op, rid) ||
+		    msgpack_pack_str_with_body(&pk, name, name_len) ||
+		    msgpack_pack_map(&pk, 0);
+	return enc_end(b, start, failed);
+}
+
+/* The common shape [op, rid, u32]. */
+static int
+enc_u32_frame(struct proto_buf *b, enum proto_op op, uint32_t rid,
+    uint32_t v)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if ((failed = enc_begin(b, &pk, &start, 0)) == 0)
+		failed = enc_prefix(&pk, 3, op, rid) ||
+		    msgpack_pack_uint32(&pk, v);
+	return enc_end(b, start, failed);
+}
+
+int
+proto_enc_close(struct proto_buf *b, uint32_t rid, uint32_t handle)
+{
+	return enc_u32_frame(b, PROTO_CLOSE, rid, handle);
+}
+
+int
+proto_enc_send(struct proto_buf *b, uint32_t rid, uint32_t handle,
+    const void *payload, size_t len)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if (len > UINT32_MAX)
+		return CHAN_ETOOBIG;
+	if ((failed = enc_begin(b, &pk, &start, len)) == 0)
+		failed = enc_prefix(&pk, 4, PROTO_SEND, rid) ||
+		    msgpack_pack_uint32(&pk, handle) ||
+		    msgpack_pack_bin_with_body(&pk, payload, len);
+	return enc_end(b, start, failed);
+}
+
+int
+proto_enc_ack(struct proto_buf *b, uint32_t rid, uint32_t handle,
+    uint64_t seq)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if ((failed = enc_begin(b, &pk, &start, 0)) == 0)
+		failed = enc_prefix(&pk, 4, PROTO_ACK, rid) ||
+		    msgpack_pack_uint32(&pk, handle) ||
+		    msgpack_pack_uint64(&pk, seq);
+	return enc_end(b, start, failed);
+}
+
+int
+proto_enc_credit(struct proto_buf *b, uint32_t rid, uint32_t handle,
+    uint32_t n)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if ((failed = enc_begin(b, &pk, &start, 0)) == 0)
+		failed = enc_prefix(&pk, 4, PROTO_CREDIT, rid) ||
+		    msgpack_pack_uint32(&pk, handle) ||
+		    msgpack_pack_uint32(&pk, n);
+	return enc_end(b, start, failed);
+}
+
+/* The common shape [op, rid]. */
+static int
+enc_bare_frame(struct proto_buf *b, enum proto_op op, uint32_t rid)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if ((failed = enc_begin(b, &pk, &start, 0)) == 0)
+		failed = enc_prefix(&pk, 2, op, rid);
+	return enc_end(b, start, failed);
+}
+
+int
+proto_enc_ping(struct proto_buf *b, uint32_t rid)
+{
+	return enc_bare_frame(b, PROTO_PING, rid);
+}
+
+int
+proto_enc_welcome(struct proto_buf *b, uint32_t rid, const char *server,
+    uint64_t max_msg, uint64_t pid)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if (server == NULL)
+		server = "";
+	if ((failed = enc_begin(b, &pk, &start, strlen(server))) == 0)
+		failed = enc_prefix(&pk, 4, PROTO_WELCOME, rid) ||
+		    msgpack_pack_uint32(&pk, PROTO_VERSION) ||
+		    msgpack_pack_map(&pk, 3) ||
+		    enc_str(&pk, "server", 6) ||
+		    enc_str(&pk, server, strlen(server)) ||
+		    enc_str(&pk, "max_msg", 7) ||
+		    msgpack_pack_uint64(&pk, max_msg) ||
+		    enc_str(&pk, "pid", 3) ||
+		    msgpack_pack_uint64(&pk, pid);
+	return enc_end(b, start, failed);
+}
+
+int
+proto_enc_ok(struct proto_buf *b, uint32_t rid)
+{
+	return enc_bare_frame(b, PROTO_OK, rid);
+}
+
+int
+proto_enc_handle(struct proto_buf *b, uint32_t rid, uint32_t handle)
+{
+	return enc_u32_frame(b, PROTO_HANDLE, rid, handle);
+}
+
+int
+proto_enc_error(struct proto_buf *b, uint32_t rid, int code,
+    const char *message)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	uint32_t	wire;
+	int		failed;
+
+	/* A code that is not a CHAN_E* still has to say "failed". */
+	wire = code < 0 ? (uint32_t)-(int64_t)code : (uint32_t)-CHAN_EPROTO;
+	if (message == NULL)
+		message = "";
+	if ((failed = enc_begin(b, &pk, &start, PROTO_ERRMSG_MAX)) == 0)
+		failed = enc_prefix(&pk, 4, PROTO_ERROR, rid) ||
+		    msgpack_pack_uint32(&pk, wire) ||
+		    enc_str(&pk, message, enc_cut(message, PROTO_ERRMSG_MAX));
+	return enc_end(b, start, failed);
+}
+
+/* DELIVER up to the payload bytes: shared by both DELIVER encoders, so
+   that their frames are the same bytes. */
+static int
+enc_deliver_head(msgpack_packer *pk, uint32_t handle, uint64_t seq,
+    uint32_t flags, size_t len)
+{
+	return msgpack_pack_array(pk, 5) ||
+	    msgpack_pack_uint8(pk, PROTO_DELIVER) ||
+	    msgpack_pack_uint32(pk, handle) ||
+	    msgpack_pack_uint64(pk, seq) ||
+	    msgpack_pack_uint32(pk, flags) ||
+	    msgpack_pack_bin(pk, len);
+}
+
+int
+proto_enc_deliver(struct proto_buf *b, uint32_t handle, uint64_t seq,
+    uint32_t flags, const void *payload, size_t len)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if (len > UINT32_MAX)
+		return CHAN_ETOOBIG;
+	if ((failed = enc_begin(b, &pk, &start, len)) == 0)
+		failed = enc_deliver_head(&pk, handle, seq, flags, len) ||
+		    msgpack_pack_bin_body(&pk, payload, len);
+	return enc_end(b, start, failed);
+}
+
+int
+proto_enc_disconnected(struct proto_buf *b, uint32_t handle)
+{
+	/* [81, handle]: the same shape as [op, rid]. */
+	return enc_bare_frame(b, PROTO_DISCONNECTED, handle);
+}
+
+/* Packer output into the caller's fixed array. */
+struct enc_fixed {
+	char	*p;
+	size_t	 len;
+	size_t	 cap;
+};
+
+static int
+enc_fixed_write(void *data, const char *buf, size_t len)
+{
+	struct enc_fixed	*f = data;
+
+	if (len > f->cap - f->len)
+		return -1;
+	memcpy(f->p + f->len, buf, len);
+	f->len += len;
+	return 0;
+}
+
+size_t
+proto_enc_deliver_hdr(char *out, uint32_t handle, uint64_t seq,
+    uint32_t flags, size_t len)
+{
+	struct enc_fixed	f = { out, PROTO_HEADER_LEN,
+				      PROTO_DELIVER_HDR_MAX };
+	msgpack_packer		pk;
+	size_t			body;
+
+	/* Cannot happen below the frame limit: no such frame exists. */
+	if (len > UINT32_MAX)
+		return 0;
+	msgpack_packer_init(&pk, &f, enc_fixed_write);
+	if (enc_deliver_head(&pk, handle, seq, flags, len) != 0)
+		return 0;
+	body = f.len - PROTO_HEADER_LEN + len;
+	if (body > UINT32_MAX)
+		return 0;
+	enc_be32(out, (uint32_t)body);
+	return f.len;
+}
