@@ -309,9 +309,11 @@ dec_hello(const struct proto_decoder *d, const msgpack_object *el,
 	const char	*magic;
 	size_t		 len;
 
-	if (obj_str(&el[2], &magic, &len) != 0 ||
-	    len != strlen(PROTO_MAGIC) || memcmp(magic, PROTO_MAGIC, len) != 0)
+	if (obj_str(&el[2], &magic, &len) != 0)
 		return CHAN_EPROTO;
+	/* A well-formed HELLO from something that is not a chand client. */
+	if (len != strlen(PROTO_MAGIC) || memcmp(magic, PROTO_MAGIC, len) != 0)
+		dec_soft(soft, CHAN_EVERSION);
 	if (obj_u32(&el[3], &m->version) != 0)
 		return CHAN_EPROTO;
 	return dec_hello_opts(&el[4], m, soft);

@@ -110,6 +110,8 @@ proto_max_body(size_t max_msg)
  *   CHAN_EUNKNOWNOP  well-formed [op, rid, ...] but op unknown (m->rid set)
  *   CHAN_EBADNAME    name empty or too long (m->rid set)
  *   CHAN_EOPTION     unknown or invalid opts key (m->rid set)
+ *   CHAN_EVERSION    HELLO with a magic string other than PROTO_MAGIC
+ *                    (the version number is the caller's to check)
  *   CHAN_ETOOBIG     payload longer than max_msg (m->rid set)
  *   CHAN_ENOMEM
  * On error, m->op is set when it could be read (0 otherwise).

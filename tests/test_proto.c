@@ -947,7 +947,7 @@ START_TEST(hello_unknown_or_repeated_option_is_option_error)
 }
 END_TEST
 
-START_TEST(hello_wrong_magic_or_huge_version_is_proto_error)
+START_TEST(hello_wrong_magic_is_version_error_huge_version_is_proto_error)
 {
 	msgpack_pack_array(&pk, 5);
 	msgpack_pack_uint8(&pk, PROTO_HELLO);
@@ -955,7 +955,7 @@ START_TEST(hello_wrong_magic_or_huge_version_is_proto_error)
 	pk_str("chanD");
 	msgpack_pack_uint8(&pk, 1);
 	msgpack_pack_map(&pk, 0);
-	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+	ck_assert_int_eq(decode_sb(), CHAN_EVERSION);
 	ck_assert_uint_eq(m.rid, 1);
 
 	sb_reset();
@@ -1523,7 +1523,7 @@ proto_suite(void)
 	tcase_add_test(tc, any_open_option_is_option_error);
 	tcase_add_test(tc, hello_client_option_limits);
 	tcase_add_test(tc, hello_unknown_or_repeated_option_is_option_error);
-	tcase_add_test(tc, hello_wrong_magic_or_huge_version_is_proto_error);
+	tcase_add_test(tc, hello_wrong_magic_is_version_error_huge_version_is_proto_error);
 	tcase_add_test(tc, credit_outside_range_is_proto_error);
 	tcase_add_test(tc, unknown_op_is_unknownop_with_rid);
 	tcase_add_test(tc, welcome_ignores_unknown_info_keys);

@@ -1,0 +1,1096 @@
+/*
+ * test_e2e_abuse.c: hostile and broken clients against a real chand.
+ *
+ * Each test speaks raw frames that the library would never send (garbage,
+ * huge lengths, cut frames, wrong types, out-of-place requests, floods,
+ * a producer killed inside a frame) and checks the exact ERROR the
+ * protocol promises, whether the connection survives, and that a healthy
+ * library client is still served afterwards.
+ */
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <msgpack.h>
+
+#include "chanclient.h"
+#include "harness.h"
+#include "proto.h"
+
+#define BODY_CAP	(2 * 1024 * 1024)
+
+/*
+ * A raw connection with its decoder and a receive buffer. m's strings
+ * point into body until the next read.
+ */
+struct peer {
+	int			 fd;
+	struct proto_decoder	*dec;
+	char			*body;
+};
+
+static void
+peer_init_fd(struct peer *p, int fd)
+{
+	p->fd = fd;
+	p->dec = proto_decoder_new(PROTO_DEFAULT_MAX_MSG);
+	p->body = malloc(BODY_CAP);
+	ck_assert_ptr_nonnull(p->dec);
+	ck_assert_ptr_nonnull(p->body);
+}
+
+/* Connects to d, with the handshake done if hello. */
+static void
+peer_open(struct peer *p, const struct daemon *d, int hello)
+{
+	peer_init_fd(p, raw_connect(d));
+	if (hello)
+		raw_hello(p->fd);
+}
+
+static void
+peer_close(struct peer *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	proto_decoder_free(p->dec);
+	free(p->body);
+	p->fd = -1;
+}
+
+/* Next frame from the daemon, decoded; -1 if it closed the connection. */
+static int
+peer_read(struct peer *p, struct proto_msg *m, int timeout_ms)
+{
+	ssize_t n;
+	int rc;
+
+	n = raw_read_frame(p->fd, p->body, BODY_CAP, timeout_ms);
+	if (n < 0)
+		return -1;
+	rc = proto_decode(p->dec, p->body, (size_t)n, m);
+	ck_assert_msg(rc == 0, "daemon frame does not decode: %s",
+	    chan_errname(rc));
+	return 0;
+}
+
+static void
+peer_expect(struct peer *p, struct proto_msg *m)
+{
+	ck_assert_msg(peer_read(p, m, HARNESS_WAIT_MS) == 0,
+	    "daemon closed the connection");
+}
+
+/* Next frame must be ERROR(rid, code); code is the positive wire code. */
+static void
+peer_expect_error(struct peer *p, uint32_t rid, uint32_t code)
+{
+	struct proto_msg m;
+
+	peer_expect(p, &m);
+	ck_assert_msg(m.op == PROTO_ERROR, "got %s, wanted ERROR %u",
+	    proto_op_name((int)m.op), code);
+	ck_assert_msg(m.rid == rid && m.code == code,
+	    "got ERROR(rid %u, code %u \"%.*s\"), wanted ERROR(rid %u, code %u)",
+	    m.rid, m.code, (int)m.text_len, m.text != NULL ? m.text : "",
+	    rid, code);
+}
+
+static void
+peer_expect_ok(struct peer *p, uint32_t rid)
+{
+	struct proto_msg m;
+
+	peer_expect(p, &m);
+	ck_assert_msg(m.op == PROTO_OK && m.rid == rid,
+	    "got %s rid %u code %u \"%.*s\", wanted OK rid %u",
+	    proto_op_name((int)m.op), m.rid, m.code, (int)m.text_len,
+	    m.text != NULL ? m.text : "", rid);
+}
+
+static void
+peer_expect_closed(struct peer *p)
+{
+	struct proto_msg m;
+
+	ck_assert_msg(peer_read(p, &m, HARNESS_WAIT_MS) < 0,
+	    "connection still open: got %s", proto_op_name((int)m.op));
+}
+
+static void
+peer_send(struct peer *p, struct proto_buf *b)
+{
+	raw_write(p->fd, b->data, b->len);
+}
+
+/* Sends a raw body with a correct length prefix. */
+static void
+peer_send_body(struct peer *p, const void *body, size_t len)
+{
+	unsigned char hdr[PROTO_HEADER_LEN];
+
+	hdr[0] = (unsigned char)(len >> 24);
+	hdr[1] = (unsigned char)(len >> 16);
+	hdr[2] = (unsigned char)(len >> 8);
+	hdr[3] = (unsigned char)len;
+	raw_write(p->fd, hdr, sizeof hdr);
+	raw_write(p->fd, body, len);
+}
+
+static void
+peer_ping(struct peer *p, uint32_t rid)
+{
+	struct proto_buf b;
+
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_ping(&b, rid), 0);
+	peer_send(p, &b);
+	proto_buf_fini(&b);
+	peer_expect_ok(p, rid);
+}
+
+/* Opens an end of name (NUL-terminated) and returns the handle. */
+static uint32_t
+peer_open_end(struct peer *p, enum proto_op op, uint32_t rid,
+    const char *name)
+{
+	struct proto_buf b;
+	struct proto_msg m;
+
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_open(&b, op, rid, name, strlen(name)), 0);
+	peer_send(p, &b);
+	proto_buf_fini(&b);
+	peer_expect(p, &m);
+	ck_assert_msg(m.op == PROTO_HANDLE && m.rid == rid,
+	    "open %s: got %s code %u", name, proto_op_name((int)m.op),
+	    m.code);
+	return m.handle;
+}
+
+static void
+peer_send_msg(struct peer *p, uint32_t rid, uint32_t h, const void *data,
+    size_t len)
+{
+	struct proto_buf b;
+
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_send(&b, rid, h, data, len), 0);
+	peer_send(p, &b);
+	proto_buf_fini(&b);
+}
+
+/* Hand-built bodies, for what the encoder cannot express. */
+struct body {
+	msgpack_sbuffer	sb;
+	msgpack_packer	pk;
+};
+
+static msgpack_packer *
+body_begin(struct body *b, size_t n)
+{
+	msgpack_sbuffer_init(&b->sb);
+	msgpack_packer_init(&b->pk, &b->sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&b->pk, n);
+	return &b->pk;
+}
+
+static void
+body_send(struct peer *p, struct body *b)
+{
+	peer_send_body(p, b->sb.data, b->sb.size);
+	msgpack_sbuffer_destroy(&b->sb);
+}
+
+static void
+pack_str(msgpack_packer *pk, const char *s, size_t len)
+{
+	msgpack_pack_str(pk, len);
+	msgpack_pack_str_body(pk, s, len);
+}
+
+static void
+pack_bin(msgpack_packer *pk, const void *data, size_t len)
+{
+	msgpack_pack_bin(pk, len);
+	msgpack_pack_bin_body(pk, data, len);
+}
+
+/* [op, rid, name, {}] with a name of len bytes of 'n'. */
+static void
+send_open_len(struct peer *p, enum proto_op op, uint32_t rid, size_t len)
+{
+	char name[512];
+	struct body b;
+	msgpack_packer *pk = body_begin(&b, 4);
+
+	memset(name, 'n', sizeof name);
+	msgpack_pack_uint32(pk, op);
+	msgpack_pack_uint32(pk, rid);
+	pack_str(pk, name, len);
+	msgpack_pack_map(pk, 0);
+	body_send(p, &b);
+}
+
+/*
+ * Proves the daemon serves others: a library client sends a message on a
+ * fresh channel and receives it back.
+ */
+static void
+assert_serves(const struct daemon *d)
+{
+	static unsigned n;
+	chan_client *c = test_connect(d);
+	char name[32];
+	chan_tx *tx;
+	chan_rx *rx;
+	chan_msg *m;
+
+	snprintf(name, sizeof name, "health-%u", n++);
+	ck_assert_int_eq(chan_tx_open(c, name, &tx), 0);
+	ck_assert_int_eq(chan_tx_send(tx, "ok", 2), 0);
+	ck_assert_int_eq(chan_rx_open(c, name, &rx), 0);
+	ck_assert_int_eq(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m), 0);
+	ck_assert_uint_eq(chan_msg_len(m), 2);
+	ck_assert_int_eq(memcmp(chan_msg_data(m), "ok", 2), 0);
+	chan_msg_free(m);
+	chan_rx_close(rx);
+	chan_tx_close(tx);
+	chan_disconnect(c);
+}
+
+/* Tests. */
+
+START_TEST(test_garbage_body_gets_proto_error_and_the_connection_survives)
+{
+	static const char garbage[] = "\xc1\xc1\xc1\xc1garbage";
+	static const char not_array[] = "\xa3" "abc";
+	static const char trailing[] = "\x92\x08\x05\x00";	/* [8, 5] 0 */
+	struct daemon d;
+	struct peer p;
+
+	daemon_start(&d, NULL);
+	peer_open(&p, &d, 1);
+	peer_send_body(&p, garbage, sizeof garbage - 1);
+	peer_expect_error(&p, 0, -CHAN_EPROTO);
+	peer_ping(&p, 7);
+	peer_send_body(&p, not_array, sizeof not_array - 1);
+	peer_expect_error(&p, 0, -CHAN_EPROTO);
+	peer_send_body(&p, trailing, sizeof trailing - 1);
+	peer_expect_error(&p, 5, -CHAN_EPROTO);
+	peer_ping(&p, 8);
+	assert_serves(&d);
+	peer_close(&p);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_length_prefix_over_the_limit_gets_toobig_and_a_close)
+{
+	static const unsigned char huge[] = { 0xff, 0xff, 0xff, 0xff };
+	unsigned char over[PROTO_HEADER_LEN];
+	size_t len = proto_max_body(PROTO_DEFAULT_MAX_MSG) + 1;
+	struct daemon d;
+	struct peer p;
+
+	daemon_start(&d, NULL);
+
+	/* Only the header: the answer proves the body was never awaited. */
+	peer_open(&p, &d, 1);
+	raw_write(p.fd, huge, sizeof huge);
+	peer_expect_error(&p, 0, -CHAN_ETOOBIG);
+	peer_expect_closed(&p);
+	peer_close(&p);
+
+	over[0] = (unsigned char)(len >> 24);
+	over[1] = (unsigned char)(len >> 16);
+	over[2] = (unsigned char)(len >> 8);
+	over[3] = (unsigned char)len;
+	peer_open(&p, &d, 1);
+	raw_write(p.fd, over, sizeof over);
+	peer_expect_error(&p, 0, -CHAN_ETOOBIG);
+	peer_expect_closed(&p);
+	peer_close(&p);
+
+	/* Before the handshake too. */
+	peer_open(&p, &d, 0);
+	raw_write(p.fd, huge, sizeof huge);
+	peer_expect_error(&p, 0, -CHAN_ETOOBIG);
+	peer_expect_closed(&p);
+	peer_close(&p);
+
+	assert_serves(&d);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_frame_of_exactly_the_limit_is_read_and_judged)
+{
+	const char *args[] = { "--max-msg-size", "1000", NULL };
+	size_t limit = proto_max_body(1000);
+	struct body b;
+	struct daemon d;
+	struct peer p;
+	msgpack_packer *pk;
+	char *pad;
+
+	daemon_start(&d, args);
+	peer_open(&p, &d, 1);
+
+	/* [8, 9, bin16 pad]: 1 + 1 + 1 + 3 header bytes, then the pad. */
+	pad = calloc(1, limit);
+	ck_assert_ptr_nonnull(pad);
+	pk = body_begin(&b, 3);
+	msgpack_pack_uint32(pk, PROTO_PING);
+	msgpack_pack_uint32(pk, 9);
+	pack_bin(pk, pad, limit - 6);
+	ck_assert_uint_eq(b.sb.size, limit);
+	body_send(&p, &b);
+	free(pad);
+
+	/* Not too big: a malformed PING, and the connection goes on. */
+	peer_expect_error(&p, 9, -CHAN_EPROTO);
+	peer_ping(&p, 10);
+	assert_serves(&d);
+	peer_close(&p);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_payload_over_max_msg_size_is_refused_and_not_queued)
+{
+	const char *args[] = { "--max-msg-size", "1000", NULL };
+	char payload[1001];
+	struct daemon d;
+	struct peer p;
+	struct proto_buf b;
+	chan_client *c;
+	chan_rx *rx;
+	chan_msg *m;
+	uint32_t h;
+
+	daemon_start(&d, args);
+	c = test_connect(&d);
+	ck_assert_uint_eq(chan_client_max_msg(c), 1000);
+	ck_assert_int_eq(chan_rx_open(c, "big", &rx), 0);
+
+	memset(payload, 'p', sizeof payload);
+	peer_open(&p, &d, 1);
+	h = peer_open_end(&p, PROTO_OPEN_TX, 2, "big");
+	peer_send_msg(&p, 3, h, payload, 1000);
+	peer_expect_ok(&p, 3);
+	peer_send_msg(&p, 4, h, payload, 1001);
+	peer_expect_error(&p, 4, -CHAN_ETOOBIG);
+	peer_send_msg(&p, 5, h, "tail", 4);
+	peer_expect_ok(&p, 5);
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_close(&b, 6, h), 0);
+	peer_send(&p, &b);
+	proto_buf_fini(&b);
+	peer_expect_ok(&p, 6);
+
+	ck_assert_int_eq(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m), 0);
+	ck_assert_uint_eq(chan_msg_len(m), 1000);
+	chan_msg_free(m);
+	ck_assert_int_eq(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m), 0);
+	ck_assert_uint_eq(chan_msg_len(m), 4);
+	ck_assert_int_eq(memcmp(chan_msg_data(m), "tail", 4), 0);
+	chan_msg_free(m);
+	ck_assert_int_eq(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m),
+	    CHAN_EDISCONNECTED);
+
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	peer_close(&p);
+	assert_serves(&d);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_frames_cut_short_by_a_close_leave_the_daemon_unaffected)
+{
+	static const unsigned char half_hdr[] = { 0x00, 0x00 };
+	static const unsigned char hdr100[] = { 0x00, 0x00, 0x00, 100 };
+	char half_body[50];
+	struct daemon d;
+	struct peer p;
+
+	daemon_start(&d, NULL);
+	memset(half_body, 0x92, sizeof half_body);
+
+	peer_open(&p, &d, 1);
+	raw_write(p.fd, half_hdr, sizeof half_hdr);
+	peer_close(&p);
+
+	peer_open(&p, &d, 1);
+	raw_write(p.fd, hdr100, sizeof hdr100);
+	raw_write(p.fd, half_body, sizeof half_body);
+	peer_close(&p);
+
+	peer_open(&p, &d, 0);
+	raw_write(p.fd, hdr100, sizeof hdr100);
+	raw_write(p.fd, half_body, sizeof half_body);
+	peer_close(&p);
+
+	assert_serves(&d);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_wrong_element_types_get_proto_errors_and_change_nothing)
+{
+	struct daemon d;
+	struct peer p;
+	struct body b;
+	struct proto_buf pb;
+	msgpack_packer *pk;
+	chan_client *c;
+	chan_rx *rx;
+	chan_msg *m;
+	uint32_t h;
+
+	daemon_start(&d, NULL);
+	peer_open(&p, &d, 1);
+	h = peer_open_end(&p, PROTO_OPEN_TX, 2, "typed");
+
+	/* SEND with a str payload. */
+	pk = body_begin(&b, 4);
+	msgpack_pack_uint32(pk, PROTO_SEND);
+	msgpack_pack_uint32(pk, 3);
+	msgpack_pack_uint32(pk, h);
+	pack_str(pk, "text", 4);
+	body_send(&p, &b);
+	peer_expect_error(&p, 3, -CHAN_EPROTO);
+
+	/* Negative rid: none can be read. */
+	pk = body_begin(&b, 2);
+	msgpack_pack_uint32(pk, PROTO_PING);
+	msgpack_pack_int32(pk, -1);
+	body_send(&p, &b);
+	peer_expect_error(&p, 0, -CHAN_EPROTO);
+
+	/* rid of 2^32. */
+	pk = body_begin(&b, 2);
+	msgpack_pack_uint32(pk, PROTO_PING);
+	msgpack_pack_uint64(pk, UINT64_C(1) << 32);
+	body_send(&p, &b);
+	peer_expect_error(&p, 0, -CHAN_EPROTO);
+
+	/* Name as an int. */
+	pk = body_begin(&b, 4);
+	msgpack_pack_uint32(pk, PROTO_OPEN_TX);
+	msgpack_pack_uint32(pk, 4);
+	msgpack_pack_uint32(pk, 42);
+	msgpack_pack_map(pk, 0);
+	body_send(&p, &b);
+	peer_expect_error(&p, 4, -CHAN_EPROTO);
+
+	/* Handle as a str. */
+	pk = body_begin(&b, 4);
+	msgpack_pack_uint32(pk, PROTO_SEND);
+	msgpack_pack_uint32(pk, 5);
+	pack_str(pk, "1", 1);
+	pack_bin(pk, "x", 1);
+	body_send(&p, &b);
+	peer_expect_error(&p, 5, -CHAN_EPROTO);
+
+	/* OPEN_TX without its opts. */
+	pk = body_begin(&b, 3);
+	msgpack_pack_uint32(pk, PROTO_OPEN_TX);
+	msgpack_pack_uint32(pk, 6);
+	pack_str(pk, "typed", 5);
+	body_send(&p, &b);
+	peer_expect_error(&p, 6, -CHAN_EPROTO);
+
+	/* SEND with one element too many. */
+	pk = body_begin(&b, 5);
+	msgpack_pack_uint32(pk, PROTO_SEND);
+	msgpack_pack_uint32(pk, 7);
+	msgpack_pack_uint32(pk, h);
+	pack_bin(pk, "x", 1);
+	pack_bin(pk, "y", 1);
+	body_send(&p, &b);
+	peer_expect_error(&p, 7, -CHAN_EPROTO);
+
+	peer_ping(&p, 8);
+
+	/* Nothing was queued: the channel is empty once the producer goes. */
+	c = test_connect(&d);
+	ck_assert_int_eq(chan_rx_open(c, "typed", &rx), 0);
+	proto_buf_init(&pb);
+	ck_assert_int_eq(proto_enc_close(&pb, 9, h), 0);
+	peer_send(&p, &pb);
+	proto_buf_fini(&pb);
+	peer_expect_ok(&p, 9);
+	ck_assert_int_eq(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m),
+	    CHAN_EDISCONNECTED);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+
+	peer_close(&p);
+	assert_serves(&d);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_unknown_op_gets_unknownop_with_the_rid)
+{
+	struct daemon d;
+	struct peer p;
+	struct body b;
+	msgpack_packer *pk;
+
+	daemon_start(&d, NULL);
+	peer_open(&p, &d, 1);
+
+	pk = body_begin(&b, 2);
+	msgpack_pack_uint32(pk, 30);
+	msgpack_pack_uint32(pk, 11);
+	body_send(&p, &b);
+	peer_expect_error(&p, 11, -CHAN_EUNKNOWNOP);
+
+	pk = body_begin(&b, 4);
+	msgpack_pack_uint32(pk, 200);
+	msgpack_pack_uint32(pk, 12);
+	pack_str(pk, "x", 1);
+	msgpack_pack_nil(pk);
+	body_send(&p, &b);
+	peer_expect_error(&p, 12, -CHAN_EUNKNOWNOP);
+
+	peer_ping(&p, 13);
+	assert_serves(&d);
+	peer_close(&p);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_names_outside_1_to_255_bytes_get_badname)
+{
+	struct daemon d;
+	struct peer p;
+	struct proto_msg m;
+
+	daemon_start(&d, NULL);
+	peer_open(&p, &d, 1);
+
+	send_open_len(&p, PROTO_OPEN_TX, 2, 256);
+	peer_expect_error(&p, 2, -CHAN_EBADNAME);
+	send_open_len(&p, PROTO_OPEN_RX, 3, 256);
+	peer_expect_error(&p, 3, -CHAN_EBADNAME);
+	send_open_len(&p, PROTO_OPEN_TX, 4, 0);
+	peer_expect_error(&p, 4, -CHAN_EBADNAME);
+
+	send_open_len(&p, PROTO_OPEN_TX, 5, 255);
+	peer_expect(&p, &m);
+	ck_assert_msg(m.op == PROTO_HANDLE && m.rid == 5,
+	    "255-byte name: got %s code %u", proto_op_name((int)m.op), m.code);
+
+	peer_ping(&p, 6);
+	assert_serves(&d);
+	peer_close(&p);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_first_frame_other_than_hello_gets_error_and_a_close)
+{
+	struct daemon d;
+	struct peer p;
+	struct proto_buf b;
+
+	daemon_start(&d, NULL);
+	peer_open(&p, &d, 0);
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_ping(&b, 1), 0);
+	peer_send(&p, &b);
+	proto_buf_fini(&b);
+	peer_expect_error(&p, 1, -CHAN_EPROTO);
+	peer_expect_closed(&p);
+	peer_close(&p);
+
+	peer_open(&p, &d, 0);
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_open(&b, PROTO_OPEN_TX, 2, "early", 5), 0);
+	peer_send(&p, &b);
+	proto_buf_fini(&b);
+	peer_expect_error(&p, 2, -CHAN_EPROTO);
+	peer_expect_closed(&p);
+	peer_close(&p);
+
+	assert_serves(&d);
+	daemon_stop(&d);
+}
+END_TEST
+
+static void
+send_hello(struct peer *p, const char *magic, uint32_t version)
+{
+	struct body b;
+	msgpack_packer *pk = body_begin(&b, 5);
+
+	msgpack_pack_uint32(pk, PROTO_HELLO);
+	msgpack_pack_uint32(pk, 1);
+	pack_str(pk, magic, strlen(magic));
+	msgpack_pack_uint32(pk, version);
+	msgpack_pack_map(pk, 0);
+	body_send(p, &b);
+}
+
+START_TEST(test_hello_with_an_unknown_version_gets_version_and_a_close)
+{
+	struct daemon d;
+	struct peer p;
+
+	daemon_start(&d, NULL);
+	peer_open(&p, &d, 0);
+	send_hello(&p, PROTO_MAGIC, 99);
+	peer_expect_error(&p, 1, -CHAN_EVERSION);
+	peer_expect_closed(&p);
+	peer_close(&p);
+	assert_serves(&d);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_hello_with_a_wrong_magic_gets_version_and_a_close)
+{
+	struct daemon d;
+	struct peer p;
+
+	daemon_start(&d, NULL);
+	peer_open(&p, &d, 0);
+	send_hello(&p, "chanx", PROTO_VERSION);
+	peer_expect_error(&p, 1, -CHAN_EVERSION);
+	peer_expect_closed(&p);
+	peer_close(&p);
+	assert_serves(&d);
+	daemon_stop(&d);
+}
+END_TEST
+
+static void
+peer_ack(struct peer *p, uint32_t rid, uint32_t h, uint64_t seq)
+{
+	struct proto_buf b;
+
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_ack(&b, rid, h, seq), 0);
+	peer_send(p, &b);
+	proto_buf_fini(&b);
+}
+
+START_TEST(test_ack_beyond_the_last_delivery_is_refused)
+{
+	struct daemon d;
+	struct peer p;
+	struct proto_buf b;
+	struct proto_msg m;
+	chan_client *c;
+	chan_tx *tx;
+	uint32_t h;
+
+	daemon_start(&d, NULL);
+	peer_open(&p, &d, 1);
+	h = peer_open_end(&p, PROTO_OPEN_RX, 2, "acks");
+
+	peer_ack(&p, 3, h, 1);		/* nothing delivered yet */
+	peer_expect_error(&p, 3, -CHAN_EPROTO);
+
+	c = test_connect(&d);
+	ck_assert_int_eq(chan_tx_open(c, "acks", &tx), 0);
+	ck_assert_int_eq(chan_tx_send(tx, "m", 1), 0);
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_credit(&b, 0, h, 1), 0);
+	peer_send(&p, &b);
+	proto_buf_fini(&b);
+	peer_expect(&p, &m);
+	ck_assert_int_eq(m.op, PROTO_DELIVER);
+	ck_assert_uint_eq(m.handle, h);
+	ck_assert_uint_eq(m.seq, 1);
+
+	peer_ack(&p, 4, h, 2);
+	peer_expect_error(&p, 4, -CHAN_EPROTO);
+	peer_ack(&p, 5, h, 1);
+	peer_expect_ok(&p, 5);
+
+	chan_tx_close(tx);
+	chan_disconnect(c);
+	peer_close(&p);
+	assert_serves(&d);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_operations_on_the_wrong_end_get_wrongend)
+{
+	struct daemon d;
+	struct peer p;
+	struct proto_buf b;
+	uint32_t rxh, txh;
+
+	daemon_start(&d, NULL);
+	peer_open(&p, &d, 1);
+	rxh = peer_open_end(&p, PROTO_OPEN_RX, 2, "ends");
+	txh = peer_open_end(&p, PROTO_OPEN_TX, 3, "ends");
+
+	peer_send_msg(&p, 4, rxh, "x", 1);
+	peer_expect_error(&p, 4, -CHAN_EWRONGEND);
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_credit(&b, 5, txh, 1), 0);
+	ck_assert_int_eq(proto_enc_ack(&b, 6, txh, 1), 0);
+	peer_send(&p, &b);
+	proto_buf_fini(&b);
+	peer_expect_error(&p, 5, -CHAN_EWRONGEND);
+	peer_expect_error(&p, 6, -CHAN_EWRONGEND);
+
+	peer_ping(&p, 7);
+	peer_close(&p);
+	assert_serves(&d);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_handles_that_do_not_exist_get_badhandle)
+{
+	struct daemon d;
+	struct peer p;
+	struct proto_buf b;
+	uint32_t h;
+
+	daemon_start(&d, NULL);
+	peer_open(&p, &d, 1);
+
+	peer_send_msg(&p, 2, 999, "x", 1);
+	peer_expect_error(&p, 2, -CHAN_EBADHANDLE);
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_close(&b, 3, 999), 0);
+	ck_assert_int_eq(proto_enc_credit(&b, 4, 999, 1), 0);
+	ck_assert_int_eq(proto_enc_ack(&b, 5, 999, 1), 0);
+	peer_send(&p, &b);
+	proto_buf_fini(&b);
+	peer_expect_error(&p, 3, -CHAN_EBADHANDLE);
+	peer_expect_error(&p, 4, -CHAN_EBADHANDLE);
+	peer_expect_error(&p, 5, -CHAN_EBADHANDLE);
+
+	/* A closed handle is gone for good. */
+	h = peer_open_end(&p, PROTO_OPEN_TX, 6, "closed");
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_close(&b, 7, h), 0);
+	peer_send(&p, &b);
+	proto_buf_fini(&b);
+	peer_expect_ok(&p, 7);
+	peer_send_msg(&p, 8, h, "x", 1);
+	peer_expect_error(&p, 8, -CHAN_EBADHANDLE);
+
+	peer_ping(&p, 9);
+	peer_close(&p);
+	assert_serves(&d);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_silent_client_is_closed_after_the_handshake_timeout)
+{
+	const char *args[] = { "--handshake-timeout", "1", NULL };
+	struct daemon d;
+	struct peer early, idle;
+	struct proto_msg m;
+	long long t0, elapsed;
+
+	daemon_start(&d, args);
+	peer_open(&early, &d, 1);	/* handshaken first: never timed out */
+	t0 = now_ms();
+	peer_open(&idle, &d, 0);
+
+	assert_serves(&d);		/* served while idle waits */
+
+	/* The protocol allows an ERROR before the close; nothing else. */
+	if (peer_read(&idle, &m, 5000) == 0) {
+		ck_assert_msg(m.op == PROTO_ERROR, "idle client got %s",
+		    proto_op_name((int)m.op));
+		peer_expect_closed(&idle);
+	}
+	elapsed = now_ms() - t0;
+	ck_assert_msg(elapsed >= 900, "closed after %lld ms, before the "
+	    "1 s handshake timeout", elapsed);
+
+	peer_ping(&early, 2);
+	assert_serves(&d);
+	peer_close(&idle);
+	peer_close(&early);
+	daemon_stop(&d);
+}
+END_TEST
+
+#define FLOOD_BYTES	(50L * 1024 * 1024)
+#define FLOOD_CHUNK	9362		/* PING frames per write: < 64 KiB */
+#define PING_FRAME_LEN	7
+
+/*
+ * Writes PING frames without reading any reply, as far as the daemon and
+ * the kernel take them: stops at FLOOD_BYTES, when the socket has stayed
+ * full for 500 ms, or when the daemon closes the connection. Returns the
+ * bytes written.
+ */
+static long
+flood_pings(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	struct proto_buf b;
+	long total = 0;
+	size_t off = 0;
+	ssize_t n;
+	int i;
+
+	proto_buf_init(&b);
+	for (i = 0; i < FLOOD_CHUNK; i++)
+		ck_assert_int_eq(proto_enc_ping(&b, 1), 0);
+	ck_assert_uint_eq(b.len, (size_t)FLOOD_CHUNK * PING_FRAME_LEN);
+	while (total < FLOOD_BYTES) {
+		n = send(fd, b.data + off, b.len - off,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			total += n;
+			off = (off + (size_t)n) % b.len;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN)
+			break;		/* the daemon dropped us: allowed */
+		if (poll(&pfd, 1, 500) == 0)
+			break;		/* the daemon stopped reading us */
+	}
+	proto_buf_fini(&b);
+	return total;
+}
+
+START_TEST(test_client_that_never_reads_does_not_hold_up_others)
+{
+	struct daemon d;
+	struct peer p;
+	long long t0, elapsed;
+	long rss;
+
+	daemon_start(&d, NULL);
+	peer_open(&p, &d, 1);
+	flood_pings(p.fd);
+
+	t0 = now_ms();
+	assert_serves(&d);
+	elapsed = now_ms() - t0;
+	ck_assert_msg(elapsed < 2000, "a healthy client waited %lld ms",
+	    elapsed);
+	rss = daemon_rss_kib(&d);
+	ck_assert_msg(rss < 200 * 1024, "daemon RSS %ld KiB after the flood",
+	    rss);
+
+	peer_close(&p);
+	assert_serves(&d);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_producer_killed_mid_frame_delivers_only_whole_messages)
+{
+	struct daemon d;
+	struct peer p;
+	struct proto_buf b;
+	chan_client *c;
+	chan_rx *rx;
+	chan_msg *m;
+	int sync[2], status;
+	uint32_t h;
+	pid_t pid;
+	char byte;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	ck_assert_int_eq(chan_rx_open(c, "cut", &rx), 0);
+
+	peer_open(&p, &d, 1);
+	h = peer_open_end(&p, PROTO_OPEN_TX, 2, "cut");
+	peer_send_msg(&p, 3, h, "one", 3);
+	peer_expect_ok(&p, 3);
+	peer_send_msg(&p, 4, h, "two", 3);
+	peer_expect_ok(&p, 4);
+
+	/* The child owns the connection alone and dies inside a frame. */
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_send(&b, 5, h, "three-never", 11), 0);
+	ck_assert_int_eq(pipe(sync), 0);
+	fflush(NULL);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(sync[0]);
+		if (write(p.fd, b.data, b.len / 2) != (ssize_t)(b.len / 2) ||
+		    write(sync[1], "k", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(sync[1]);
+	close(p.fd);
+	p.fd = -1;
+	proto_buf_fini(&b);
+	ck_assert_int_eq(read(sync[0], &byte, 1), 1);
+	close(sync[0]);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+	ck_assert_int_eq(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m), 0);
+	ck_assert_uint_eq(chan_msg_len(m), 3);
+	ck_assert_int_eq(memcmp(chan_msg_data(m), "one", 3), 0);
+	chan_msg_free(m);
+	ck_assert_int_eq(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m), 0);
+	ck_assert_uint_eq(chan_msg_len(m), 3);
+	ck_assert_int_eq(memcmp(chan_msg_data(m), "two", 3), 0);
+	chan_msg_free(m);
+	ck_assert_int_eq(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m),
+	    CHAN_EDISCONNECTED);
+
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	peer_close(&p);
+	assert_serves(&d);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* One short-lived connection of kind i % 4, each ending differently. */
+static void
+churn_one(const struct daemon *d, int i)
+{
+	static const unsigned char half_hdr[] = { 0x00, 0x00 };
+	struct peer p;
+	chan_client *c;
+
+	switch (i % 4) {
+	case 0:
+		c = test_connect(d);
+		chan_disconnect(c);
+		return;
+	case 1:
+		peer_open(&p, d, 0);
+		break;
+	case 2:
+		peer_open(&p, d, 1);
+		(void)peer_open_end(&p, PROTO_OPEN_TX, 2, "churn");
+		break;
+	default:
+		peer_open(&p, d, 1);
+		raw_write(p.fd, half_hdr, sizeof half_hdr);
+		break;
+	}
+	peer_close(&p);
+}
+
+START_TEST(test_connections_opened_and_closed_leave_no_fds_behind)
+{
+	long long deadline;
+	struct daemon d;
+	struct peer probe;
+	int baseline, count, i;
+	uint32_t rid = 1;
+
+	daemon_start(&d, NULL);
+	peer_open(&probe, &d, 1);
+	peer_ping(&probe, rid++);
+	baseline = daemon_fd_count(&d);
+
+	for (i = 0; i < 200; i++)
+		churn_one(&d, i);
+
+	/*
+	 * The daemon sees each close on its own schedule: round trips on the
+	 * probe give it turns until the count is back, within a bound.
+	 */
+	deadline = now_ms() + HARNESS_WAIT_MS;
+	do {
+		peer_ping(&probe, rid++);
+		count = daemon_fd_count(&d);
+	} while (count != baseline && now_ms() < deadline);
+	ck_assert_msg(count == baseline, "daemon has %d fds, %d before the "
+	    "200 connections", count, baseline);
+
+	assert_serves(&d);
+	peer_close(&probe);
+	daemon_stop(&d);
+}
+END_TEST
+
+static Suite *
+abuse_suite(void)
+{
+	Suite *s = suite_create("e2e_abuse");
+	TCase *tc;
+
+	tc = tcase_create("framing");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc,
+	    test_garbage_body_gets_proto_error_and_the_connection_survives);
+	tcase_add_test(tc,
+	    test_length_prefix_over_the_limit_gets_toobig_and_a_close);
+	tcase_add_test(tc, test_frame_of_exactly_the_limit_is_read_and_judged);
+	tcase_add_test(tc,
+	    test_payload_over_max_msg_size_is_refused_and_not_queued);
+	tcase_add_test(tc,
+	    test_frames_cut_short_by_a_close_leave_the_daemon_unaffected);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("requests");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc,
+	    test_wrong_element_types_get_proto_errors_and_change_nothing);
+	tcase_add_test(tc, test_unknown_op_gets_unknownop_with_the_rid);
+	tcase_add_test(tc, test_names_outside_1_to_255_bytes_get_badname);
+	tcase_add_test(tc,
+	    test_first_frame_other_than_hello_gets_error_and_a_close);
+	tcase_add_test(tc,
+	    test_hello_with_an_unknown_version_gets_version_and_a_close);
+	tcase_add_test(tc,
+	    test_hello_with_a_wrong_magic_gets_version_and_a_close);
+	tcase_add_test(tc, test_ack_beyond_the_last_delivery_is_refused);
+	tcase_add_test(tc, test_operations_on_the_wrong_end_get_wrongend);
+	tcase_add_test(tc, test_handles_that_do_not_exist_get_badhandle);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("resources");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc,
+	    test_silent_client_is_closed_after_the_handshake_timeout);
+	tcase_add_test(tc,
+	    test_client_that_never_reads_does_not_hold_up_others);
+	tcase_add_test(tc,
+	    test_producer_killed_mid_frame_delivers_only_whole_messages);
+	tcase_add_test(tc,
+	    test_connections_opened_and_closed_leave_no_fds_behind);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(abuse_suite());
+	int failed;
+
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,1005 @@
+/*
+ * test_e2e_cli.c: chan-send and chan-recv against a real chand: message
+ * framing on stdin and stdout, every documented exit code, the socket
+ * path rules, and delivery across a consumer killed mid-stream.
+ *
+ * Where a test must know that a chan-recv has attached before something
+ * else happens, it does not guess: the CLI talks to the daemon through a
+ * relay in this process, which forwards frames one at a time until the
+ * daemon has answered OPEN_RX, holds the rest while the test acts, then
+ * forwards everything.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "chanclient.h"
+#include "harness.h"
+#include "proto.h"
+
+#define CMD_MS		20000	/* bound on a CLI run that must finish */
+#define LINE_MAX_LEN	4096
+#define RELAY_BUF	65536
+
+/* Helpers. */
+
+static void
+make_dir(char *dir, size_t len)
+{
+	char tmpl[] = "/tmp/chand-e2e-XXXXXX";
+
+	ck_assert_msg(mkdtemp(tmpl) != NULL, "mkdtemp: %s", strerror(errno));
+	snprintf(dir, len, "%s", tmpl);
+}
+
+/* dir/name into out, which must hold it. */
+static void
+path_join(char *out, size_t len, const char *dir, const char *name)
+{
+	int n = snprintf(out, len, "%s/%s", dir, name);
+
+	ck_assert_msg(n > 0 && (size_t)n < len, "path too long: %s/%s", dir,
+	    name);
+}
+
+static void
+run(const char *const argv[], const void *in, size_t in_len,
+    struct cmd_result *r)
+{
+	run_cmd(argv, in, in_len, CMD_MS, r);
+}
+
+/* Asserts exit code and that stderr is exactly one line mentioning what. */
+static void
+assert_fails_with(const struct cmd_result *r, int code, const char *what)
+{
+	const char *nl;
+
+	ck_assert_msg(r->code == code, "exit %d, wanted %d; stderr: %s",
+	    r->code, code, r->err);
+	nl = strchr(r->err, '\n');
+	ck_assert_msg(nl != NULL && nl[1] == '\0' && r->err_len > 1,
+	    "stderr is not exactly one line: \"%s\"", r->err);
+	ck_assert_msg(strlen(r->err) == r->err_len, "NUL byte on stderr");
+	if (what != NULL)
+		ck_assert_msg(strstr(r->err, what) != NULL,
+		    "stderr does not name \"%s\": %s", what, r->err);
+}
+
+static void
+assert_ok_output(const struct cmd_result *r, const char *out)
+{
+	ck_assert_msg(r->code == 0, "exit %d; stderr: %s", r->code, r->err);
+	ck_assert_str_eq(r->out, out);
+}
+
+/* chan-send NAME VALUE... through $CHAND_SOCKET, asserting success. */
+static void
+send_values(const char *name, const char *v1, const char *v2, const char *v3)
+{
+	const char *argv[] = { CHAN_SEND_BIN, name, v1, v2, v3, NULL };
+	struct cmd_result r;
+
+	run(argv, NULL, 0, &r);
+	ck_assert_msg(r.code == 0, "chan-send: exit %d; stderr: %s", r.code,
+	    r.err);
+	ck_assert_uint_eq(r.out_len, 0);
+	cmd_result_fini(&r);
+}
+
+/* chan-send NAME with in on stdin, asserting success. */
+static void
+send_stdin(const char *opt, const char *name, const void *in, size_t len)
+{
+	const char *argv[] = { CHAN_SEND_BIN, opt != NULL ? opt : name,
+	    opt != NULL ? name : NULL, NULL };
+	struct cmd_result r;
+
+	run(argv, in, len, &r);
+	ck_assert_msg(r.code == 0, "chan-send: exit %d; stderr: %s", r.code,
+	    r.err);
+	cmd_result_fini(&r);
+}
+
+/* "1\n2\n...n\n", malloc'd. */
+static char *
+numbered_lines(int n, size_t *len)
+{
+	char *buf;
+	size_t off = 0, cap = (size_t)n * 12 + 1;
+	int i;
+
+	buf = malloc(cap);
+	ck_assert_ptr_nonnull(buf);
+	for (i = 1; i <= n; i++)
+		off += (size_t)snprintf(buf + off, cap - off, "%d\n", i);
+	*len = off;
+	return buf;
+}
+
+static void
+read_expected_line(struct proc *p, const char *want)
+{
+	char line[LINE_MAX_LEN];
+	ssize_t n;
+
+	n = proc_read_line(p, line, sizeof line, HARNESS_WAIT_MS);
+	ck_assert_msg(n >= 0, "end of output, wanted \"%s\"", want);
+	ck_assert_str_eq(line, want);
+}
+
+/*
+ * Relay: a Unix socket in a private directory that a CLI connects to
+ * instead of the daemon.
+ */
+struct relay {
+	char		dir[PATH_MAX];
+	char		path[PATH_MAX];
+	int		lfd;		/* listening */
+	int		cfd;		/* the CLI's connection */
+	int		dfd;		/* our connection to the daemon */
+	pthread_t	thr;
+	struct proto_decoder *dec;
+};
+
+static void
+relay_listen(struct relay *r)
+{
+	struct sockaddr_un sun;
+
+	memset(r, 0, sizeof *r);
+	r->cfd = r->dfd = -1;
+	make_dir(r->dir, sizeof r->dir);
+	path_join(r->path, sizeof r->path, r->dir, "relay.sock");
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	path_join(sun.sun_path, sizeof sun.sun_path, r->dir, "relay.sock");
+	r->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(r->lfd, 0);
+	ck_assert_int_eq(bind(r->lfd, (struct sockaddr *)&sun, sizeof sun), 0);
+	ck_assert_int_eq(listen(r->lfd, 4), 0);
+	r->dec = proto_decoder_new(PROTO_DEFAULT_MAX_MSG);
+	ck_assert_ptr_nonnull(r->dec);
+}
+
+static void
+relay_accept(struct relay *r, const struct daemon *d)
+{
+	struct pollfd pfd = { .fd = r->lfd, .events = POLLIN };
+
+	ck_assert_msg(poll(&pfd, 1, HARNESS_WAIT_MS) == 1,
+	    "the CLI did not connect to the relay");
+	r->cfd = accept4(r->lfd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_msg(r->cfd >= 0, "accept: %s", strerror(errno));
+	r->dfd = raw_connect(d);
+}
+
+/* Moves one frame from one side to the other and decodes it into m. */
+static void
+relay_frame(struct relay *r, int from, int to, char *body,
+    struct proto_msg *m)
+{
+	unsigned char hdr[PROTO_HEADER_LEN];
+	ssize_t n;
+	int rc;
+
+	n = raw_read_frame(from, body, RELAY_BUF, HARNESS_WAIT_MS);
+	ck_assert_msg(n >= 0, "%s closed the connection",
+	    from == r->cfd ? "the CLI" : "the daemon");
+	hdr[0] = (unsigned char)(n >> 24);
+	hdr[1] = (unsigned char)(n >> 16);
+	hdr[2] = (unsigned char)(n >> 8);
+	hdr[3] = (unsigned char)n;
+	raw_write(to, hdr, sizeof hdr);
+	raw_write(to, body, (size_t)n);
+	rc = proto_decode(r->dec, body, (size_t)n, m);
+	ck_assert_msg(rc == 0, "relayed frame does not decode: %s",
+	    chan_errname(rc));
+}
+
+/*
+ * Forwards the CLI's requests and the daemon's replies one by one until
+ * the daemon has answered an OPEN_RX with a handle: the CLI is then the
+ * channel's consumer. Whatever the CLI sends next stays unread.
+ */
+static void
+relay_until_attached(struct relay *r)
+{
+	struct proto_msg req, rep;
+	char *body;
+
+	body = malloc(RELAY_BUF);
+	ck_assert_ptr_nonnull(body);
+	for (;;) {
+		relay_frame(r, r->cfd, r->dfd, body, &req);
+		if (req.rid == 0)
+			continue;
+		do
+			relay_frame(r, r->dfd, r->cfd, body, &rep);
+		while (rep.op == PROTO_DELIVER || rep.op == PROTO_DISCONNECTED);
+		ck_assert_uint_eq(rep.rid, req.rid);
+		if (req.op == PROTO_OPEN_RX) {
+			ck_assert_msg(rep.op == PROTO_HANDLE,
+			    "OPEN_RX answered with %s", proto_op_name(rep.op));
+			break;
+		}
+	}
+	free(body);
+}
+
+/* Copies len bytes to fd; 0 or -1. Runs in the pump thread: no asserts. */
+static int
+write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Forwards bytes both ways until either side closes. */
+static void *
+relay_pump(void *arg)
+{
+	struct relay *r = arg;
+	struct pollfd pfd[2];
+	char buf[RELAY_BUF];
+	ssize_t n;
+	int i;
+
+	pfd[0].fd = r->cfd;
+	pfd[1].fd = r->dfd;
+	pfd[0].events = pfd[1].events = POLLIN;
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (i = 0; i < 2; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			n = recv(pfd[i].fd, buf, sizeof buf, MSG_DONTWAIT);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (n <= 0 || write_all(pfd[1 - i].fd, buf,
+			    (size_t)n) < 0)
+				goto done;
+		}
+	}
+done:
+	/* Either side gone: the other sees its connection close. */
+	shutdown(r->cfd, SHUT_RDWR);
+	shutdown(r->dfd, SHUT_RDWR);
+	return NULL;
+}
+
+static void
+relay_pump_start(struct relay *r)
+{
+	ck_assert_int_eq(pthread_create(&r->thr, NULL, relay_pump, r), 0);
+}
+
+/* After the CLI has exited: the pump sees its side close and stops. */
+static void
+relay_fini(struct relay *r)
+{
+	ck_assert_int_eq(pthread_join(r->thr, NULL), 0);
+	close(r->cfd);
+	close(r->dfd);
+	close(r->lfd);
+	proto_decoder_free(r->dec);
+	unlink(r->path);
+	rmdir(r->dir);
+}
+
+/* Tests. */
+
+START_TEST(test_lines_piped_into_send_come_out_of_follow_in_order)
+{
+	const char *send[] = { CHAN_SEND_BIN, "nums", NULL };
+	const char *recv[] = { CHAN_RECV_BIN, "--follow", "nums", NULL };
+	const char *lines = "1\n2\n3\n4\n5\n6\n7\n8\n9\n";
+	struct cmd_result r;
+	struct daemon d;
+
+	daemon_start(&d, NULL);
+	run(send, lines, strlen(lines), &r);
+	assert_ok_output(&r, "");
+	cmd_result_fini(&r);
+
+	run(recv, NULL, 0, &r);
+	assert_ok_output(&r, lines);
+	ck_assert_uint_eq(r.err_len, 0);
+	cmd_result_fini(&r);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_follow_started_before_any_producer_waits_for_one)
+{
+	const char *send[] = { CHAN_SEND_BIN, "nums", NULL };
+	const char *lines = "1\n2\n3\n4\n5\n6\n7\n8\n9\n";
+	struct cmd_result r;
+	struct daemon d;
+	struct relay rl;
+	struct proc p;
+	char want[4];
+	int i;
+
+	daemon_start(&d, NULL);
+	relay_listen(&rl);
+	{
+		const char *recv[] = { CHAN_RECV_BIN, "--socket", rl.path,
+		    "--follow", "nums", NULL };
+
+		proc_spawn(&p, recv);
+	}
+	relay_accept(&rl, &d);
+	relay_until_attached(&rl);
+	relay_pump_start(&rl);
+
+	/* The consumer is attached and no producer has ever existed. */
+	run(send, lines, strlen(lines), &r);
+	assert_ok_output(&r, "");
+	cmd_result_fini(&r);
+
+	for (i = 1; i <= 9; i++) {
+		snprintf(want, sizeof want, "%d", i);
+		read_expected_line(&p, want);
+	}
+	ck_assert_int_eq(proc_wait(&p, HARNESS_WAIT_MS), 0);
+	relay_fini(&rl);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_send_sends_each_value_argument_as_one_message)
+{
+	const char *recv[] = { CHAN_RECV_BIN, "--follow", "args", NULL };
+	struct cmd_result r;
+	struct daemon d;
+
+	daemon_start(&d, NULL);
+	send_values("args", "a", "", "c d");
+	run(recv, NULL, 0, &r);
+	assert_ok_output(&r, "a\n\nc d\n");
+	cmd_result_fini(&r);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_send_keeps_empty_lines_and_a_final_unterminated_line)
+{
+	static const char *want[] = { "x", "", "", "y", "last" };
+	const char *in = "x\n\n\ny\nlast";
+	struct daemon d;
+	chan_client *c;
+	chan_rx *rx;
+	chan_msg *m;
+	size_t i;
+
+	daemon_start(&d, NULL);
+	send_stdin(NULL, "lines", in, strlen(in));
+
+	c = test_connect(&d);
+	ck_assert_int_eq(chan_rx_open(c, "lines", &rx), 0);
+	for (i = 0; i < sizeof want / sizeof want[0]; i++) {
+		ck_assert_int_eq(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS,
+		    &m), 0);
+		ck_assert_uint_eq(chan_msg_len(m), strlen(want[i]));
+		ck_assert_int_eq(memcmp(chan_msg_data(m), want[i],
+		    strlen(want[i])), 0);
+		chan_msg_free(m);
+	}
+	ck_assert_int_eq(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m),
+	    CHAN_EDISCONNECTED);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_null_separated_input_and_output_carry_newlines)
+{
+	const char in[] = "a\nb\0c\0\0d";		/* "a\nb", "c", "", "d" */
+	const char want[] = "a\nb\0c\0\0d\0";
+	const char *recv[] = { CHAN_RECV_BIN, "-0", "--follow", "nul", NULL };
+	struct cmd_result r;
+	struct daemon d;
+
+	daemon_start(&d, NULL);
+	send_stdin("-0", "nul", in, sizeof in - 1);
+	run(recv, NULL, 0, &r);
+	ck_assert_msg(r.code == 0, "exit %d; stderr: %s", r.code, r.err);
+	ck_assert_uint_eq(r.out_len, sizeof want - 1);
+	ck_assert_int_eq(memcmp(r.out, want, sizeof want - 1), 0);
+	cmd_result_fini(&r);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_recv_without_follow_takes_one_message_and_leaves_the_rest)
+{
+	const char *one[] = { CHAN_RECV_BIN, "q", NULL };
+	const char *all[] = { CHAN_RECV_BIN, "--follow", "q", NULL };
+	struct cmd_result r;
+	struct daemon d;
+
+	daemon_start(&d, NULL);
+	send_values("q", "a", "b", "c");
+	run(one, NULL, 0, &r);
+	assert_ok_output(&r, "a\n");
+	cmd_result_fini(&r);
+	run(one, NULL, 0, &r);
+	assert_ok_output(&r, "b\n");
+	cmd_result_fini(&r);
+	run(all, NULL, 0, &r);
+	assert_ok_output(&r, "c\n");
+	cmd_result_fini(&r);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_nonblock_on_empty_channel_with_a_producer_exits_4)
+{
+	const char *recv[] = { CHAN_RECV_BIN, "--nonblock", "quiet", NULL };
+	struct cmd_result r;
+	struct daemon d;
+	chan_client *c;
+	chan_tx *tx;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	ck_assert_int_eq(chan_tx_open(c, "quiet", &tx), 0);
+	run(recv, NULL, 0, &r);
+	assert_fails_with(&r, 4, "quiet");
+	ck_assert_uint_eq(r.out_len, 0);
+	cmd_result_fini(&r);
+	chan_tx_close(tx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_nonblock_after_the_producer_left_and_the_queue_drained_exits_3)
+{
+	const char *first[] = { CHAN_RECV_BIN, "-n", "gone", NULL };
+	struct cmd_result r;
+	struct daemon d;
+	struct relay rl;
+	struct proc p;
+	chan_client *c;
+	chan_tx *tx, *barrier;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	ck_assert_int_eq(chan_tx_open(c, "gone", &tx), 0);
+	ck_assert_int_eq(chan_tx_send(tx, "m", 1), 0);
+	run(first, NULL, 0, &r);
+	assert_ok_output(&r, "m\n");
+	cmd_result_fini(&r);
+
+	/*
+	 * The channel only lives on while something holds it, so the
+	 * producer leaves while the second chan-recv is attached, before it
+	 * asks for anything.
+	 */
+	relay_listen(&rl);
+	{
+		const char *recv[] = { CHAN_RECV_BIN, "--socket", rl.path,
+		    "-n", "gone", NULL };
+
+		proc_spawn(&p, recv);
+	}
+	relay_accept(&rl, &d);
+	relay_until_attached(&rl);
+	chan_tx_close(tx);
+	/* A reply on the same connection: the CLOSE has been processed. */
+	ck_assert_int_eq(chan_tx_open(c, "barrier", &barrier), 0);
+	chan_tx_close(barrier);
+	relay_pump_start(&rl);
+
+	ck_assert_int_eq(proc_wait(&p, HARNESS_WAIT_MS), 3);
+	relay_fini(&rl);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+/*
+ * Without producer, consumer or message the daemon forgets a channel
+ * (docs/protocol.md, "Channel lifetime"), so there is nothing left to
+ * report disconnected: a later try_recv finds a new, empty channel.
+ */
+START_TEST(test_nonblock_on_a_forgotten_channel_exits_4)
+{
+	const char *recv[] = { CHAN_RECV_BIN, "-n", "old", NULL };
+	struct cmd_result r;
+	struct daemon d;
+
+	daemon_start(&d, NULL);
+	send_values("old", "m", NULL, NULL);
+	run(recv, NULL, 0, &r);
+	assert_ok_output(&r, "m\n");
+	cmd_result_fini(&r);
+	run(recv, NULL, 0, &r);
+	assert_fails_with(&r, 4, "old");
+	cmd_result_fini(&r);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_timeout_with_nothing_to_receive_exits_5)
+{
+	const char *recv[] = { CHAN_RECV_BIN, "--timeout", "0.2", "idle",
+	    NULL };
+	struct cmd_result r;
+	struct daemon d;
+	long long t0, elapsed;
+
+	daemon_start(&d, NULL);
+	t0 = now_ms();
+	run(recv, NULL, 0, &r);
+	elapsed = now_ms() - t0;
+	assert_fails_with(&r, 5, "idle");
+	ck_assert_uint_eq(r.out_len, 0);
+	ck_assert_msg(elapsed >= 200 && elapsed < 10000,
+	    "timed out after %lld ms, asked for 200", elapsed);
+	cmd_result_fini(&r);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_second_consumer_exits_6_naming_the_holder_pid)
+{
+	const char *follow[] = { CHAN_RECV_BIN, "--follow", "busy", NULL };
+	const char *second[] = { CHAN_RECV_BIN, "busy", NULL };
+	struct cmd_result r;
+	struct daemon d;
+	struct proc p;
+	chan_client *c;
+	chan_tx *tx;
+	char pid[32];
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	ck_assert_int_eq(chan_tx_open(c, "busy", &tx), 0);
+	ck_assert_int_eq(chan_tx_send(tx, "first", 5), 0);
+	proc_spawn(&p, follow);
+	read_expected_line(&p, "first");	/* it holds the channel now */
+
+	run(second, NULL, 0, &r);
+	assert_fails_with(&r, 6, "busy");
+	snprintf(pid, sizeof pid, "%d", (int)p.pid);
+	ck_assert_msg(strstr(r.err, pid) != NULL,
+	    "stderr does not name holder pid %s: %s", pid, r.err);
+	cmd_result_fini(&r);
+
+	chan_tx_close(tx);
+	ck_assert_int_eq(proc_wait(&p, HARNESS_WAIT_MS), 0);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_both_clis_exit_7_when_no_daemon_listens)
+{
+	struct cmd_result r;
+	char dir[PATH_MAX], sock[PATH_MAX];
+	const char *send[] = { CHAN_SEND_BIN, "--socket", sock, "q", "v",
+	    NULL };
+	const char *recv[] = { CHAN_RECV_BIN, "--socket", sock, "q", NULL };
+
+	make_dir(dir, sizeof dir);
+	path_join(sock, sizeof sock, dir, "chand.sock");
+	run(send, NULL, 0, &r);
+	assert_fails_with(&r, 7, sock);
+	cmd_result_fini(&r);
+	run(recv, NULL, 0, &r);
+	assert_fails_with(&r, 7, sock);
+	cmd_result_fini(&r);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_chand_socket_environment_variable_is_used)
+{
+	const char *send[] = { CHAN_SEND_BIN, "env", "v", NULL };
+	const char *recv[] = { CHAN_RECV_BIN, "env", NULL };
+	struct cmd_result r;
+	struct daemon d;
+
+	daemon_start(&d, NULL);	/* sets CHAND_SOCKET */
+	ck_assert_str_eq(getenv("CHAND_SOCKET"), d.sock);
+	run(send, NULL, 0, &r);
+	assert_ok_output(&r, "");
+	cmd_result_fini(&r);
+	run(recv, NULL, 0, &r);
+	assert_ok_output(&r, "v\n");
+	cmd_result_fini(&r);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_socket_option_overrides_the_environment)
+{
+	struct cmd_result r;
+	struct daemon d;
+	char dir[PATH_MAX], nowhere[PATH_MAX];
+	const char *send[] = { CHAN_SEND_BIN, "--socket", d.sock, "over", "v",
+	    NULL };
+	const char *recv[] = { CHAN_RECV_BIN, "--socket", d.sock, "over",
+	    NULL };
+
+	daemon_start(&d, NULL);
+	make_dir(dir, sizeof dir);
+	path_join(nowhere, sizeof nowhere, dir, "chand.sock");
+	ck_assert_int_eq(setenv("CHAND_SOCKET", nowhere, 1), 0);
+	run(send, NULL, 0, &r);
+	assert_ok_output(&r, "");
+	cmd_result_fini(&r);
+	run(recv, NULL, 0, &r);
+	assert_ok_output(&r, "v\n");
+	cmd_result_fini(&r);
+	rmdir(dir);
+	daemon_stop(&d);
+}
+END_TEST
+
+/*
+ * Runs argv with $CHAND_SOCKET pointing nowhere, so that a usage error
+ * the CLI failed to catch shows up as exit 7 rather than passing.
+ */
+static void
+check_usage_error(const char *const argv[])
+{
+	struct cmd_result r;
+	char dir[PATH_MAX], sock[PATH_MAX];
+
+	make_dir(dir, sizeof dir);
+	path_join(sock, sizeof sock, dir, "chand.sock");
+	ck_assert_int_eq(setenv("CHAND_SOCKET", sock, 1), 0);
+	run(argv, NULL, 0, &r);
+	ck_assert_msg(r.code == 2, "%s %s: exit %d; stderr: %s", argv[0],
+	    argv[1] != NULL ? argv[1] : "", r.code, r.err);
+	ck_assert_msg(r.err_len > 0, "%s: usage error without a message",
+	    argv[0]);
+	ck_assert_uint_eq(r.out_len, 0);
+	cmd_result_fini(&r);
+	rmdir(dir);
+}
+
+START_TEST(test_missing_name_is_a_usage_error)
+{
+	const char *send[] = { CHAN_SEND_BIN, NULL };
+	const char *recv[] = { CHAN_RECV_BIN, "--follow", NULL };
+
+	check_usage_error(send);
+	check_usage_error(recv);
+}
+END_TEST
+
+START_TEST(test_unknown_option_is_a_usage_error)
+{
+	const char *send[] = { CHAN_SEND_BIN, "--bogus", "q", "v", NULL };
+	const char *recv[] = { CHAN_RECV_BIN, "-z", "q", NULL };
+
+	check_usage_error(send);
+	check_usage_error(recv);
+}
+END_TEST
+
+START_TEST(test_bad_timeout_is_a_usage_error)
+{
+	const char *words[] = { CHAN_RECV_BIN, "--timeout", "abc", "q", NULL };
+	const char *suffix[] = { CHAN_RECV_BIN, "-t", "1.5s", "q", NULL };
+	const char *empty[] = { CHAN_RECV_BIN, "-t", "", "q", NULL };
+	const char *negative[] = { CHAN_RECV_BIN, "--timeout=-1", "q", NULL };
+
+	check_usage_error(words);
+	check_usage_error(suffix);
+	check_usage_error(empty);
+	check_usage_error(negative);
+}
+END_TEST
+
+/*
+ * Whether usage text mentions an option, by its long name or its short
+ * letter, alone ("-h") or in a cluster ("[-hV]").
+ */
+static int
+mentions_option(const char *text, const char *lng, char shrt)
+{
+	const char *s;
+	size_t n;
+
+	if (lng != NULL && strstr(text, lng) != NULL)
+		return 1;
+	for (s = strchr(text, '-'); s != NULL; s = strchr(s + 1, '-')) {
+		if (s != text && strchr(" \t\n[|(,", s[-1]) == NULL)
+			continue;
+		n = strspn(s + 1, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+		if (shrt != '\0' && memchr(s + 1, shrt, n) != NULL)
+			return 1;
+	}
+	return 0;
+}
+
+struct option_name {
+	const char	*lng;
+	char		 shrt;
+};
+
+static void
+check_help(const char *prog, const struct option_name *opts)
+{
+	const char *argv[] = { prog, "--help", NULL };
+	struct cmd_result r;
+	size_t i;
+
+	run(argv, NULL, 0, &r);
+	ck_assert_msg(r.code == 0, "%s --help: exit %d", prog, r.code);
+	ck_assert_msg(strstr(r.out, "NAME") != NULL,
+	    "%s --help has no synopsis:\n%s", prog, r.out);
+	for (i = 0; opts[i].lng != NULL; i++)
+		ck_assert_msg(mentions_option(r.out, opts[i].lng,
+		    opts[i].shrt), "%s --help does not mention %s:\n%s", prog,
+		    opts[i].lng, r.out);
+	cmd_result_fini(&r);
+}
+
+START_TEST(test_help_exits_0_and_mentions_every_option)
+{
+	static const struct option_name send[] = { { "--socket", 0 },
+	    { "--null", '0' }, { "--help", 'h' }, { "--version", 'V' },
+	    { NULL, 0 } };
+	static const struct option_name recv[] = { { "--socket", 0 },
+	    { "--follow", 'f' }, { "--forever", 'F' }, { "--nonblock", 'n' },
+	    { "--timeout", 't' }, { "--null", '0' }, { "--help", 'h' },
+	    { "--version", 'V' }, { NULL, 0 } };
+
+	check_help(CHAN_SEND_BIN, send);
+	check_help(CHAN_RECV_BIN, recv);
+}
+END_TEST
+
+static void
+check_version(const char *prog, const char *opt, const char *want)
+{
+	const char *argv[] = { prog, opt, NULL };
+	struct cmd_result r;
+
+	run(argv, NULL, 0, &r);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.out, want);
+	cmd_result_fini(&r);
+}
+
+START_TEST(test_version_prints_program_and_version)
+{
+	check_version(CHAN_SEND_BIN, "--version", "chan-send 0.1.0\n");
+	check_version(CHAN_SEND_BIN, "-V", "chan-send 0.1.0\n");
+	check_version(CHAN_RECV_BIN, "--version", "chan-recv 0.1.0\n");
+	check_version(CHAN_RECV_BIN, "-V", "chan-recv 0.1.0\n");
+}
+END_TEST
+
+START_TEST(test_thousand_lines_arrive_complete_and_in_order)
+{
+	const char *recv[] = { CHAN_RECV_BIN, "--follow", "many", NULL };
+	struct cmd_result r;
+	struct daemon d;
+	size_t len;
+	char *in;
+
+	daemon_start(&d, NULL);
+	in = numbered_lines(1000, &len);
+	send_stdin(NULL, "many", in, len);
+	run(recv, NULL, 0, &r);
+	ck_assert_msg(r.code == 0, "exit %d; stderr: %s", r.code, r.err);
+	ck_assert_uint_eq(r.out_len, len);
+	ck_assert_msg(memcmp(r.out, in, len) == 0, "output differs");
+	cmd_result_fini(&r);
+	free(in);
+	daemon_stop(&d);
+}
+END_TEST
+
+#define KILL_MSGS	300
+#define KILL_PAD	1000	/* bytes per line: the consumer's pipe fills */
+
+/* Parses a line of the kill test: its number, checking the padding. */
+static int
+kill_line_number(const char *line)
+{
+	size_t i;
+
+	ck_assert_uint_eq(strlen(line), 4 + KILL_PAD);
+	for (i = 4; i < 4 + KILL_PAD; i++)
+		ck_assert_msg(line[i] == 'x', "corrupt line");
+	return atoi(line);
+}
+
+/*
+ * Reads a consumer's lines until end of output; checks they are
+ * consecutive and returns the first number in *first (-1 if none) and the
+ * count. A consumer killed in the middle of writing a line may leave a
+ * piece of it as the very last output: that one does not count as
+ * printed.
+ */
+static int
+read_run(struct proc *p, int *first)
+{
+	char line[LINE_MAX_LEN];
+	int n = 0, num;
+
+	*first = -1;
+	while (proc_read_line(p, line, sizeof line, HARNESS_WAIT_MS) >= 0) {
+		if (strlen(line) != 4 + KILL_PAD) {
+			ck_assert_msg(proc_read_line(p, line, sizeof line,
+			    HARNESS_WAIT_MS) < 0, "short line before the end");
+			break;
+		}
+		num = kill_line_number(line);
+		if (*first < 0)
+			*first = num;
+		ck_assert_msg(num == *first + n, "line %d after %d", num,
+		    *first + n - 1);
+		n++;
+	}
+	return n;
+}
+
+START_TEST(test_killed_follow_consumer_loses_nothing_to_its_successor)
+{
+	const char *recv[] = { CHAN_RECV_BIN, "--follow", "kill", NULL };
+	char msg[4 + KILL_PAD + 1], line[LINE_MAX_LEN];
+	int i, a_rest, a_count, b_first, b_count;
+	struct daemon d;
+	struct proc a, b;
+	chan_client *c;
+	chan_tx *tx;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	ck_assert_int_eq(chan_tx_open(c, "kill", &tx), 0);
+	memset(msg + 4, 'x', KILL_PAD);
+	for (i = 0; i < KILL_MSGS; i++) {
+		snprintf(msg, 5, "%04d", i);
+		msg[4] = 'x';
+		ck_assert_int_eq(chan_tx_send(tx, msg, sizeof msg - 1), 0);
+	}
+	chan_tx_close(tx);
+
+	/* A's stdout pipe fills and blocks it, mid-stream. */
+	proc_spawn(&a, recv);
+	for (i = 0; i < 10; i++) {
+		ck_assert_int_ge(proc_read_line(&a, line, sizeof line,
+		    HARNESS_WAIT_MS), 0);
+		ck_assert_int_eq(kill_line_number(line), i);
+	}
+	proc_kill(&a, SIGKILL);
+	a_count = 10 + read_run(&a, &a_rest);
+	ck_assert_msg(a_rest < 0 || a_rest == 10, "A skipped to %d", a_rest);
+	ck_assert_int_eq(proc_wait(&a, HARNESS_WAIT_MS), 128 + SIGKILL);
+	ck_assert_msg(a_count < KILL_MSGS, "A printed everything (%d) before "
+	    "it was killed: its pipe did not fill", a_count);
+
+	proc_spawn(&b, recv);
+	b_count = read_run(&b, &b_first);
+	ck_assert_int_eq(proc_wait(&b, HARNESS_WAIT_MS), 0);
+
+	/* At least once: B starts at or before where A stopped, ends last. */
+	ck_assert_msg(b_count > 0, "B printed nothing");
+	ck_assert_msg(b_first >= 0 && b_first <= a_count,
+	    "A printed 0..%d, B starts at %d", a_count - 1, b_first);
+	ck_assert_int_eq(b_first + b_count, KILL_MSGS);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_forever_keeps_following_across_disconnections)
+{
+	const char *recv[] = { CHAN_RECV_BIN, "--forever", "ever", NULL };
+	struct daemon d;
+	struct proc p;
+	int code;
+
+	daemon_start(&d, NULL);
+	proc_spawn(&p, recv);
+	send_values("ever", "from A", NULL, NULL);
+	read_expected_line(&p, "from A");
+	send_values("ever", "from B", NULL, NULL);
+	read_expected_line(&p, "from B");
+
+	proc_kill(&p, SIGTERM);
+	code = proc_wait(&p, HARNESS_WAIT_MS);
+	ck_assert_msg(code == 128 + SIGTERM || code == 0,
+	    "exit %d after SIGTERM", code);
+	daemon_stop(&d);
+}
+END_TEST
+
+static Suite *
+cli_suite(void)
+{
+	Suite *s = suite_create("e2e_cli");
+	TCase *tc;
+
+	tc = tcase_create("messages");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc,
+	    test_lines_piped_into_send_come_out_of_follow_in_order);
+	tcase_add_test(tc,
+	    test_follow_started_before_any_producer_waits_for_one);
+	tcase_add_test(tc, test_send_sends_each_value_argument_as_one_message);
+	tcase_add_test(tc,
+	    test_send_keeps_empty_lines_and_a_final_unterminated_line);
+	tcase_add_test(tc, test_null_separated_input_and_output_carry_newlines);
+	tcase_add_test(tc,
+	    test_recv_without_follow_takes_one_message_and_leaves_the_rest);
+	tcase_add_test(tc, test_thousand_lines_arrive_complete_and_in_order);
+	tcase_add_test(tc,
+	    test_killed_follow_consumer_loses_nothing_to_its_successor);
+	tcase_add_test(tc, test_forever_keeps_following_across_disconnections);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("exit codes");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc,
+	    test_nonblock_on_empty_channel_with_a_producer_exits_4);
+	tcase_add_test(tc,
+	    test_nonblock_after_the_producer_left_and_the_queue_drained_exits_3);
+	tcase_add_test(tc, test_nonblock_on_a_forgotten_channel_exits_4);
+	tcase_add_test(tc, test_timeout_with_nothing_to_receive_exits_5);
+	tcase_add_test(tc, test_second_consumer_exits_6_naming_the_holder_pid);
+	tcase_add_test(tc, test_both_clis_exit_7_when_no_daemon_listens);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("command line");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_chand_socket_environment_variable_is_used);
+	tcase_add_test(tc, test_socket_option_overrides_the_environment);
+	tcase_add_test(tc, test_missing_name_is_a_usage_error);
+	tcase_add_test(tc, test_unknown_option_is_a_usage_error);
+	tcase_add_test(tc, test_bad_timeout_is_a_usage_error);
+	tcase_add_test(tc, test_help_exits_0_and_mentions_every_option);
+	tcase_add_test(tc, test_version_prints_program_and_version);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(cli_suite());
+	int failed;
+
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
