@@ -6,7 +6,9 @@
  * stopped by pid. Waits are bounded: a broken build fails, never hangs.
  * Failures abort the current Check test (ck_abort_msg); when a test fails
  * while a daemon is running, the daemon is killed and its log printed
- * (an atexit handler in the test's forked process).
+ * (an atexit handler in the test's forked process, and a guardian process
+ * per daemon for the _exit() and SIGKILL by which Check ends failed and
+ * timed-out tests; see harness.c).
  */
 #ifndef CHAND_TESTS_HARNESS_H
 #define CHAND_TESTS_HARNESS_H
