@@ -1,0 +1,973 @@
+/*
+ * test_e2e_channel.c: channel semantics end to end, through libchanclient
+ * against a real chand: payloads, names, ordering, producers coming and
+ * going (processes, clones, kill -9), disconnection, many producers, and
+ * several threads on one connection.
+ *
+ * Producer processes are plain fork()s that open their own connection and
+ * report through their exit code (never through Check, which belongs to
+ * the test's process). Every wait is bounded.
+ */
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define DEFAULT_MAX_MSG		(1024 * 1024)
+#define MANY_PRODUCERS		100
+#define MANY_MESSAGES		1000
+#define THREAD_MESSAGES		5000
+
+static struct daemon	d;
+
+/* Helpers: each asserts the exact result it expects. */
+
+static void
+expect_rc(int rc, int want, const char *what)
+{
+	ck_assert_msg(rc == want, "%s: got %s (%d), want %s (%d)", what,
+	    chan_errname(rc), rc, chan_errname(want), want);
+}
+
+static chan_tx *
+tx_open(chan_client *c, const char *name)
+{
+	chan_tx *tx = NULL;
+	int rc;
+
+	rc = chan_tx_open(c, name, &tx);
+	ck_assert_msg(rc == 0, "chan_tx_open %s: %s (%s)", name,
+	    chan_errname(rc), chan_client_errmsg(c));
+	return tx;
+}
+
+static chan_rx *
+rx_open(chan_client *c, const char *name, unsigned prefetch)
+{
+	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
+	chan_rx *rx = NULL;
+	int rc;
+
+	o.prefetch = prefetch;
+	rc = chan_rx_open_ex(c, name, strlen(name), &o, &rx);
+	ck_assert_msg(rc == 0, "chan_rx_open %s: %s (%s)", name,
+	    chan_errname(rc), chan_client_errmsg(c));
+	return rx;
+}
+
+static void
+send_str(chan_tx *tx, const char *s)
+{
+	expect_rc(chan_tx_send(tx, s, strlen(s)), 0, s);
+}
+
+static chan_msg *
+recv_msg(chan_rx *rx)
+{
+	chan_msg *m = NULL;
+	int rc;
+
+	rc = chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m);
+	ck_assert_msg(rc == 0, "recv: %s (%s)", chan_errname(rc),
+	    chan_rx_errmsg(rx));
+	ck_assert_ptr_nonnull(m);
+	return m;
+}
+
+static void
+expect_msg(chan_rx *rx, const void *data, size_t len)
+{
+	chan_msg *m = recv_msg(rx);
+
+	ck_assert_uint_eq(chan_msg_len(m), len);
+	ck_assert_msg(len == 0 || memcmp(chan_msg_data(m), data, len) == 0,
+	    "payload differs from \"%.*s\"", (int)len, (const char *)data);
+	chan_msg_free(m);
+}
+
+static void
+expect_str(chan_rx *rx, const char *s)
+{
+	expect_msg(rx, s, strlen(s));
+}
+
+/* Receive (blocking, bounded) whose result must be the error want. */
+static void
+expect_recv_rc(chan_rx *rx, int want)
+{
+	chan_msg *m = NULL;
+	int rc;
+
+	rc = chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m);
+	if (rc == 0) {
+		ck_abort_msg("recv: got a message \"%.*s\", want %s",
+		    (int)chan_msg_len(m), (const char *)chan_msg_data(m),
+		    chan_errname(want));
+	}
+	expect_rc(rc, want, "recv");
+}
+
+static void
+expect_try_rc(chan_rx *rx, int want)
+{
+	chan_msg *m = NULL;
+	int rc;
+
+	rc = chan_rx_try_recv(rx, &m);
+	if (rc == 0) {
+		ck_abort_msg("try_recv: got a message \"%.*s\", want %s",
+		    (int)chan_msg_len(m), (const char *)chan_msg_data(m),
+		    chan_errname(want));
+	}
+	expect_rc(rc, want, "try_recv");
+}
+
+/* Forked children. */
+
+typedef int (*child_fn)(void *);
+
+static pid_t
+child_fork(child_fn fn, void *arg)
+{
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0)
+		_exit(fn(arg));
+	return pid;
+}
+
+/* Waits (bounded) for a forked child and returns its exit code. */
+static int
+child_wait(pid_t pid)
+{
+	struct proc p = { pid, -1, -1, -1 };
+
+	return proc_wait(&p, 3 * HARNESS_WAIT_MS);
+}
+
+static void
+child_wait_ok(pid_t pid)
+{
+	int code = child_wait(pid);
+
+	ck_assert_msg(code == 0, "child %d exited with %d", (int)pid, code);
+}
+
+/* Reads one byte from fd, waiting at most HARNESS_WAIT_MS. */
+static char
+pipe_read_byte(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char c;
+
+	ck_assert_msg(poll(&pfd, 1, HARNESS_WAIT_MS) == 1,
+	    "no word from the child within %d ms", HARNESS_WAIT_MS);
+	ck_assert_msg(read(fd, &c, 1) == 1, "child closed its pipe early");
+	return c;
+}
+
+/* A producer process: sends "ID:SEQ" for SEQ in 0..count-1. */
+struct producer {
+	const char	*name;
+	int		 id;
+	int		 count;
+	int		 ready_fd;	/* >= 0: write 'S', then hang */
+};
+
+static int
+producer_main(void *arg)
+{
+	struct producer *p = arg;
+	chan_client *c;
+	chan_tx *tx;
+	char buf[32];
+	int i, n;
+
+	if (chan_connect(d.sock, &c) != 0)
+		return 10;
+	if (chan_tx_open(c, p->name, &tx) != 0)
+		return 11;
+	for (i = 0; i < p->count; i++) {
+		n = snprintf(buf, sizeof buf, "%d:%d", p->id, i);
+		if (chan_tx_send(tx, buf, (size_t)n) != 0)
+			return 12;
+	}
+	if (p->ready_fd >= 0) {
+		if (write(p->ready_fd, "S", 1) != 1)
+			return 13;
+		for (;;)
+			pause();
+	}
+	if (chan_tx_close(tx) != 0)
+		return 14;
+	chan_disconnect(c);
+	return 0;
+}
+
+/* Checks "ID:SEQ" messages: every producer's SEQs 0, 1, 2... in order. */
+struct order {
+	int	 nprod;
+	int	*next;
+	long	 total;
+};
+
+static void
+order_init(struct order *o, int nprod)
+{
+	o->nprod = nprod;
+	o->total = 0;
+	o->next = calloc((size_t)nprod, sizeof *o->next);
+	ck_assert_ptr_nonnull(o->next);
+}
+
+/* Returns NULL or what is wrong with m. */
+static const char *
+order_add(struct order *o, const chan_msg *m)
+{
+	char buf[32];
+	size_t len = chan_msg_len(m);
+	int id, seq;
+
+	if (len >= sizeof buf)
+		return "message too long";
+	memcpy(buf, chan_msg_data(m), len);
+	buf[len] = '\0';
+	if (sscanf(buf, "%d:%d", &id, &seq) != 2 || id < 0 || id >= o->nprod)
+		return "message not ID:SEQ";
+	if (seq != o->next[id])
+		return "producer's messages out of order or missing";
+	o->next[id]++;
+	o->total++;
+	return NULL;
+}
+
+static void
+order_recv(struct order *o, chan_rx *rx, long count)
+{
+	const char *why;
+	chan_msg *m;
+
+	while (count-- > 0) {
+		m = recv_msg(rx);
+		why = order_add(o, m);
+		ck_assert_msg(why == NULL, "\"%.*s\" after %ld messages: %s",
+		    (int)chan_msg_len(m), (const char *)chan_msg_data(m),
+		    o->total, why);
+		chan_msg_free(m);
+	}
+}
+
+static void
+order_expect_complete(struct order *o, int per_producer)
+{
+	int i;
+
+	for (i = 0; i < o->nprod; i++)
+		ck_assert_int_eq(o->next[i], per_producer);
+	ck_assert_int_eq(o->total, (long)o->nprod * per_producer);
+	free(o->next);
+	o->next = NULL;
+}
+
+/* Payloads. */
+
+START_TEST(test_binary_payload_with_nul_bytes_round_trips)
+{
+	static const char bin[] = { 'a', '\0', '\0', 'b', '\xff', '\0',
+	    '\x80' };
+	chan_client *c;
+	chan_tx *tx;
+	chan_rx *rx;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	tx = tx_open(c, "bin");
+	rx = rx_open(c, "bin", 0);
+	expect_rc(chan_tx_send(tx, bin, sizeof bin), 0, "send binary");
+	expect_rc(chan_tx_send(tx, "", 0), 0, "send empty");
+	expect_msg(rx, bin, sizeof bin);
+	expect_msg(rx, "", 0);
+	chan_tx_close(tx);
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_payload_of_exactly_max_msg_is_accepted)
+{
+	chan_client *c;
+	chan_tx *tx;
+	chan_rx *rx;
+	size_t max, i;
+	char *buf;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	max = chan_client_max_msg(c);
+	ck_assert_uint_eq(max, DEFAULT_MAX_MSG);
+	buf = malloc(max);
+	ck_assert_ptr_nonnull(buf);
+	for (i = 0; i < max; i++)
+		buf[i] = (char)(i * 7 + i / 251);
+	tx = tx_open(c, "big");
+	rx = rx_open(c, "big", 0);
+	expect_rc(chan_tx_send(tx, buf, max), 0, "send max_msg bytes");
+	expect_msg(rx, buf, max);
+	free(buf);
+	chan_tx_close(tx);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_payload_over_max_msg_is_too_big_and_connection_stays_usable)
+{
+	static const char *const args[] = { "--max-msg-size", "1000", NULL };
+	chan_client *c;
+	chan_tx *tx;
+	chan_rx *rx;
+	char buf[1001];
+
+	daemon_start(&d, args);
+	c = test_connect(&d);
+	ck_assert_uint_eq(chan_client_max_msg(c), 1000);
+	memset(buf, 'x', sizeof buf);
+	tx = tx_open(c, "limit");
+	rx = rx_open(c, "limit", 0);
+	expect_rc(chan_tx_send(tx, buf, 1001), CHAN_ETOOBIG, "send 1001");
+	expect_rc(chan_tx_send(tx, buf, 1000), 0, "send 1000 after TOOBIG");
+	send_str(tx, "after");
+	expect_msg(rx, buf, 1000);
+	expect_str(rx, "after");
+	expect_try_rc(rx, CHAN_EEMPTY);
+	chan_tx_close(tx);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* Names. */
+
+START_TEST(test_name_of_255_bytes_is_accepted)
+{
+	char name[256];
+	chan_client *c;
+	chan_tx *tx;
+	chan_rx *rx;
+
+	memset(name, 'n', 255);
+	name[255] = '\0';
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	tx = tx_open(c, name);
+	rx = rx_open(c, name, 0);
+	send_str(tx, "long name");
+	expect_str(rx, "long name");
+	chan_tx_close(tx);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_name_of_256_bytes_is_rejected_as_bad_name)
+{
+	char name[257];
+	chan_client *c;
+	chan_tx *tx = NULL;
+	chan_rx *rx = NULL;
+
+	memset(name, 'n', 256);
+	name[256] = '\0';
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	expect_rc(chan_tx_open(c, name, &tx), CHAN_EBADNAME, "tx 256");
+	expect_rc(chan_rx_open(c, name, &rx), CHAN_EBADNAME, "rx 256");
+	expect_rc(chan_tx_open_ex(c, name, 256, NULL, &tx), CHAN_EBADNAME,
+	    "tx_ex 256");
+	/* The connection is still good. */
+	tx = tx_open(c, "fine");
+	chan_tx_close(tx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_empty_name_is_rejected_as_bad_name)
+{
+	chan_client *c;
+	chan_tx *tx = NULL;
+	chan_rx *rx = NULL;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	expect_rc(chan_tx_open(c, "", &tx), CHAN_EBADNAME, "tx \"\"");
+	expect_rc(chan_rx_open(c, "", &rx), CHAN_EBADNAME, "rx \"\"");
+	expect_rc(chan_tx_open_ex(c, "x", 0, NULL, &tx), CHAN_EBADNAME,
+	    "tx_ex len 0");
+	expect_rc(chan_rx_open_ex(c, "x", 0, NULL, &rx), CHAN_EBADNAME,
+	    "rx_ex len 0");
+	tx = tx_open(c, "fine");
+	chan_tx_close(tx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_names_with_nul_bytes_are_distinct_channels)
+{
+	static const char n1[] = { 'a', '\0', 'b' };
+	static const char n2[] = { 'a', '\0', 'c' };
+	static const char n3[] = { 'a', '\0' };
+	const char *names[] = { n1, n2, n3, "a" };
+	size_t lens[] = { 3, 3, 2, 1 };
+	chan_tx *tx[4];
+	chan_rx *rx[4];
+	chan_client *c;
+	char buf[8];
+	int i;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	for (i = 0; i < 4; i++) {
+		expect_rc(chan_tx_open_ex(c, names[i], lens[i], NULL, &tx[i]),
+		    0, "tx_open_ex");
+		snprintf(buf, sizeof buf, "m%d", i);
+		send_str(tx[i], buf);
+	}
+	for (i = 0; i < 4; i++) {
+		expect_rc(chan_rx_open_ex(c, names[i], lens[i], NULL, &rx[i]),
+		    0, "rx_open_ex");
+		snprintf(buf, sizeof buf, "m%d", i);
+		expect_str(rx[i], buf);
+		expect_try_rc(rx[i], CHAN_EEMPTY);
+	}
+	for (i = 0; i < 4; i++) {
+		chan_tx_close(tx[i]);
+		chan_rx_close(rx[i]);
+	}
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* Ordering and producers. */
+
+START_TEST(test_messages_of_one_producer_arrive_in_order)
+{
+	struct order o;
+	chan_client *c;
+	chan_tx *tx;
+	chan_rx *rx;
+	char buf[32];
+	int i;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	tx = tx_open(c, "fifo");
+	rx = rx_open(c, "fifo", 0);
+	for (i = 0; i < 2000; i++) {
+		snprintf(buf, sizeof buf, "0:%d", i);
+		send_str(tx, buf);
+	}
+	chan_tx_close(tx);
+	order_init(&o, 1);
+	order_recv(&o, rx, 2000);
+	order_expect_complete(&o, 2000);
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_two_producer_processes_deliver_everything_in_producer_order)
+{
+	struct producer p[2];
+	pid_t pid[2];
+	struct order o;
+	chan_client *c;
+	chan_tx *hold;
+	chan_rx *rx;
+	int i;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	rx = rx_open(c, "two", 0);
+	/* Our own producer keeps the channel connected until all are in. */
+	hold = tx_open(c, "two");
+	for (i = 0; i < 2; i++) {
+		p[i] = (struct producer){ "two", i, 3000, -1 };
+		pid[i] = child_fork(producer_main, &p[i]);
+	}
+	order_init(&o, 2);
+	order_recv(&o, rx, 6000);
+	order_expect_complete(&o, 3000);
+	for (i = 0; i < 2; i++)
+		child_wait_ok(pid[i]);
+	chan_tx_close(hold);
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_hundred_producer_processes_deliver_every_message_in_order)
+{
+	static const char *const args[] = { "--max-connections", "1000",
+	    NULL };
+	struct producer p[MANY_PRODUCERS];
+	pid_t pid[MANY_PRODUCERS];
+	struct order o;
+	chan_client *c;
+	chan_tx *hold;
+	chan_rx *rx;
+	int i;
+
+	daemon_start(&d, args);
+	c = test_connect(&d);
+	rx = rx_open(c, "many", 256);
+	hold = tx_open(c, "many");
+	for (i = 0; i < MANY_PRODUCERS; i++) {
+		p[i] = (struct producer){ "many", i, MANY_MESSAGES, -1 };
+		pid[i] = child_fork(producer_main, &p[i]);
+	}
+	order_init(&o, MANY_PRODUCERS);
+	order_recv(&o, rx, (long)MANY_PRODUCERS * MANY_MESSAGES);
+	ck_assert_int_eq(o.total, 100000);
+	order_expect_complete(&o, MANY_MESSAGES);
+	for (i = 0; i < MANY_PRODUCERS; i++)
+		child_wait_ok(pid[i]);
+	chan_tx_close(hold);
+	/* Nothing beyond the 100,000: the next event is the disconnection. */
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_tx_clone_keeps_channel_connected_after_original_closes)
+{
+	chan_client *c;
+	chan_tx *tx, *clone = NULL;
+	chan_rx *rx;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	rx = rx_open(c, "clone", 0);
+	tx = tx_open(c, "clone");
+	expect_rc(chan_tx_clone(tx, &clone), 0, "clone");
+	expect_rc(chan_tx_close(tx), 0, "close original");
+	send_str(clone, "from clone");
+	expect_str(rx, "from clone");
+	expect_try_rc(rx, CHAN_EEMPTY);
+	expect_rc(chan_tx_close(clone), 0, "close clone");
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_consumer_started_before_any_producer_waits_for_it)
+{
+	chan_client *c, *pc;
+	chan_msg *m = NULL;
+	chan_tx *tx;
+	chan_rx *rx;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	rx = rx_open(c, "early", 0);
+	expect_rc(chan_rx_recv_timeout(rx, 200, &m), CHAN_ETIMEDOUT,
+	    "recv with no producer yet");
+	expect_try_rc(rx, CHAN_EEMPTY);
+	pc = test_connect(&d);
+	tx = tx_open(pc, "early");
+	send_str(tx, "late");
+	chan_tx_close(tx);
+	expect_str(rx, "late");
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_rx_close(rx);
+	chan_disconnect(pc);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_messages_of_an_exited_producer_are_drained_before_disconnect)
+{
+	struct producer p = { "gone", 0, 5, -1 };
+	struct order o;
+	chan_client *c;
+	chan_rx *rx;
+
+	daemon_start(&d, NULL);
+	child_wait_ok(child_fork(producer_main, &p));
+	c = test_connect(&d);
+	rx = rx_open(c, "gone", 0);
+	order_init(&o, 1);
+	order_recv(&o, rx, 5);
+	order_expect_complete(&o, 5);
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_try_recv_is_empty_while_a_producer_is_attached)
+{
+	chan_client *c, *pc;
+	chan_tx *tx;
+	chan_rx *rx;
+
+	daemon_start(&d, NULL);
+	pc = test_connect(&d);
+	tx = tx_open(pc, "idle");
+	c = test_connect(&d);
+	rx = rx_open(c, "idle", 0);
+	expect_try_rc(rx, CHAN_EEMPTY);
+	expect_try_rc(rx, CHAN_EEMPTY);
+	send_str(tx, "one");
+	expect_str(rx, "one");
+	expect_try_rc(rx, CHAN_EEMPTY);
+	chan_tx_close(tx);
+	chan_rx_close(rx);
+	chan_disconnect(pc);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_try_recv_reports_disconnected_not_empty_after_producer_closed)
+{
+	chan_client *c, *pc;
+	chan_msg *m = NULL;
+	chan_tx *tx;
+	chan_rx *rx;
+
+	daemon_start(&d, NULL);
+	pc = test_connect(&d);
+	tx = tx_open(pc, "drop");
+	send_str(tx, "last");
+	expect_rc(chan_tx_close(tx), 0, "tx close");
+	c = test_connect(&d);
+	rx = rx_open(c, "drop", 0);
+	expect_rc(chan_rx_try_recv(rx, &m), 0, "try_recv queued message");
+	ck_assert_uint_eq(chan_msg_len(m), 4);
+	ck_assert_int_eq(memcmp(chan_msg_data(m), "last", 4), 0);
+	chan_msg_free(m);
+	expect_try_rc(rx, CHAN_EDISCONNECTED);
+	chan_rx_close(rx);
+	chan_disconnect(pc);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_new_producer_rearms_disconnection_after_it_was_reported)
+{
+	chan_client *c;
+	chan_tx *tx;
+	chan_rx *rx;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	rx = rx_open(c, "rearm", 0);
+	tx = tx_open(c, "rearm");
+	send_str(tx, "first");
+	chan_tx_close(tx);
+	expect_str(rx, "first");
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	/* Reported once: no producer since, so the channel is just empty. */
+	expect_try_rc(rx, CHAN_EEMPTY);
+	tx = tx_open(c, "rearm");
+	send_str(tx, "second");
+	chan_tx_close(tx);
+	expect_str(rx, "second");
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_killed_producer_process_counts_as_dropped)
+{
+	struct producer p = { "killed", 0, 3, -1 };
+	struct order o;
+	chan_client *c;
+	chan_rx *rx;
+	int fds[2], code;
+	pid_t pid;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	rx = rx_open(c, "killed", 0);
+	ck_assert_int_eq(pipe(fds), 0);
+	p.ready_fd = fds[1];
+	pid = child_fork(producer_main, &p);
+	close(fds[1]);
+	/* The child has had OK for all three sends and holds its tx. */
+	ck_assert_int_eq(pipe_read_byte(fds[0]), 'S');
+	close(fds[0]);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	code = child_wait(pid);
+	ck_assert_int_eq(code, 128 + SIGKILL);
+	order_init(&o, 1);
+	order_recv(&o, rx, 3);
+	order_expect_complete(&o, 3);
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* Channel lifetime. */
+
+START_TEST(test_reopened_channel_name_starts_fresh)
+{
+	chan_client *c;
+	chan_tx *tx;
+	chan_rx *rx;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	/* A producer came and went: the channel is empty and forgotten. */
+	tx = tx_open(c, "fresh");
+	expect_rc(chan_tx_close(tx), 0, "tx close");
+	/*
+	 * Were the channel remembered, its "a producer attached" flag would
+	 * make this a disconnection.
+	 */
+	rx = rx_open(c, "fresh", 0);
+	expect_try_rc(rx, CHAN_EEMPTY);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* Opens, uses and closes count channels with distinct long names. */
+static void
+churn_channels(chan_client *c, int base, int count)
+{
+	char name[201];
+	chan_tx *tx;
+	chan_rx *rx;
+	int i;
+
+	for (i = base; i < base + count; i++) {
+		snprintf(name, sizeof name, "%0200d", i);
+		tx = tx_open(c, name);
+		send_str(tx, "payload that the consumer drains");
+		chan_tx_close(tx);
+		rx = rx_open(c, name, 0);
+		expect_str(rx, "payload that the consumer drains");
+		chan_rx_close(rx);
+	}
+}
+
+START_TEST(test_daemon_memory_does_not_grow_with_forgotten_channels)
+{
+	chan_client *c;
+	long before, after;
+
+#ifdef __SANITIZE_ADDRESS__
+	/* ASan's quarantine holds freed memory back: turn it off. */
+	ck_assert_int_eq(setenv("ASAN_OPTIONS", "quarantine_size_mb=0:"
+	    "thread_local_quarantine_size_kb=0", 1), 0);
+#endif
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	/* Warm up allocator and buffers first, then measure a second run. */
+	churn_channels(c, 0, 5000);
+	before = daemon_rss_kib(&d);
+	churn_channels(c, 5000, 20000);
+	after = daemon_rss_kib(&d);
+	/* 20,000 remembered channels would cost far more than 2 MiB. */
+	ck_assert_msg(after - before < 2048,
+	    "RSS grew from %ld to %ld KiB over 20000 idle channels", before,
+	    after);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* Threads on one connection. */
+
+struct thread_send {
+	chan_tx	*tx;
+	int	 id;
+	int	 rc;
+};
+
+static void *
+thread_send_main(void *arg)
+{
+	struct thread_send *t = arg;
+	char buf[32];
+	int i, n;
+
+	for (i = 0; i < THREAD_MESSAGES && t->rc == 0; i++) {
+		n = snprintf(buf, sizeof buf, "%d:%d", t->id, i);
+		t->rc = chan_tx_send(t->tx, buf, (size_t)n);
+	}
+	return NULL;
+}
+
+struct thread_recv {
+	chan_rx		*rx;
+	struct order	 o;
+	const char	*why;
+	int		 rc;
+	int		 end_rc;
+};
+
+static void *
+thread_recv_main(void *arg)
+{
+	struct thread_recv *t = arg;
+	chan_msg *m;
+
+	while (t->o.total < 2 * THREAD_MESSAGES) {
+		t->rc = chan_rx_recv_timeout(t->rx, HARNESS_WAIT_MS, &m);
+		if (t->rc != 0)
+			return NULL;
+		t->why = order_add(&t->o, m);
+		chan_msg_free(m);
+		if (t->why != NULL)
+			return NULL;
+	}
+	t->end_rc = chan_rx_recv_timeout(t->rx, HARNESS_WAIT_MS, &m);
+	if (t->end_rc == 0)
+		chan_msg_free(m);
+	return NULL;
+}
+
+START_TEST(test_two_threads_send_on_clones_while_a_third_receives)
+{
+	struct thread_send s[2];
+	struct thread_recv r;
+	pthread_t ts[2], tr;
+	chan_client *c;
+	chan_tx *tx, *clone = NULL;
+	int i;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	tx = tx_open(c, "threads");
+	expect_rc(chan_tx_clone(tx, &clone), 0, "clone");
+	memset(&r, 0, sizeof r);
+	r.rx = rx_open(c, "threads", 0);
+	order_init(&r.o, 2);
+	/* The receiver blocks first, on the connection the senders use. */
+	ck_assert_int_eq(pthread_create(&tr, NULL, thread_recv_main, &r), 0);
+	s[0] = (struct thread_send){ tx, 0, 0 };
+	s[1] = (struct thread_send){ clone, 1, 0 };
+	for (i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&ts[i], NULL,
+		    thread_send_main, &s[i]), 0);
+	for (i = 0; i < 2; i++) {
+		pthread_join(ts[i], NULL);
+		expect_rc(s[i].rc, 0, "thread send");
+	}
+	chan_tx_close(tx);
+	chan_tx_close(clone);
+	pthread_join(tr, NULL);
+	expect_rc(r.rc, 0, "thread recv");
+	ck_assert_msg(r.why == NULL, "receiver: %s", r.why);
+	expect_rc(r.end_rc, CHAN_EDISCONNECTED, "recv after both closed");
+	order_expect_complete(&r.o, THREAD_MESSAGES);
+	chan_rx_close(r.rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+static Suite *
+channel_suite(void)
+{
+	Suite *s = suite_create("e2e_channel");
+	TCase *tc;
+
+	tc = tcase_create("payloads_and_names");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_binary_payload_with_nul_bytes_round_trips);
+	tcase_add_test(tc, test_payload_of_exactly_max_msg_is_accepted);
+	tcase_add_test(tc,
+	    test_payload_over_max_msg_is_too_big_and_connection_stays_usable);
+	tcase_add_test(tc, test_name_of_255_bytes_is_accepted);
+	tcase_add_test(tc, test_name_of_256_bytes_is_rejected_as_bad_name);
+	tcase_add_test(tc, test_empty_name_is_rejected_as_bad_name);
+	tcase_add_test(tc, test_names_with_nul_bytes_are_distinct_channels);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("producers");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_messages_of_one_producer_arrive_in_order);
+	tcase_add_test(tc,
+	    test_two_producer_processes_deliver_everything_in_producer_order);
+	tcase_add_test(tc,
+	    test_hundred_producer_processes_deliver_every_message_in_order);
+	tcase_add_test(tc,
+	    test_tx_clone_keeps_channel_connected_after_original_closes);
+	tcase_add_test(tc,
+	    test_two_threads_send_on_clones_while_a_third_receives);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("disconnection");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc,
+	    test_consumer_started_before_any_producer_waits_for_it);
+	tcase_add_test(tc,
+	    test_messages_of_an_exited_producer_are_drained_before_disconnect);
+	tcase_add_test(tc, test_try_recv_is_empty_while_a_producer_is_attached);
+	tcase_add_test(tc,
+	    test_try_recv_reports_disconnected_not_empty_after_producer_closed);
+	tcase_add_test(tc,
+	    test_new_producer_rearms_disconnection_after_it_was_reported);
+	tcase_add_test(tc, test_killed_producer_process_counts_as_dropped);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lifetime");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_reopened_channel_name_starts_fresh);
+	tcase_add_test(tc,
+	    test_daemon_memory_does_not_grow_with_forgotten_channels);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	sr = srunner_create(channel_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
