@@ -1,0 +1,296 @@
+/*
+ * config.c: option table and parsers. See config.h.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "proto.h"
+
+struct config_option;
+
+typedef int	(*config_parse_fn)(const struct config_option *, struct config *,
+		    const char *, char *, size_t);
+
+struct config_option {
+	const char	*name;
+	uint64_t	 min;
+	uint64_t	 max;
+	const char	*dflt;		/* NULL: computed by config_finish */
+	config_parse_fn	 parse;
+	size_t		 offset;	/* of a uint64_t field, for numbers */
+};
+
+static int	config_parse_path(const struct config_option *, struct config *,
+		    const char *, char *, size_t);
+static int	config_parse_mode(const struct config_option *, struct config *,
+		    const char *, char *, size_t);
+static int	config_parse_uint(const struct config_option *, struct config *,
+		    const char *, char *, size_t);
+static int	config_parse_bytes(const struct config_option *,
+		    struct config *, const char *, char *, size_t);
+static int	config_parse_level(const struct config_option *,
+		    struct config *, const char *, char *, size_t);
+static int	config_parse_fd(const struct config_option *, struct config *,
+		    const char *, char *, size_t);
+
+#define MIB	(UINT64_C(1) << 20)
+#define OFF(f)	offsetof(struct config, f)
+
+static const struct config_option config_table[] = {
+	{ "socket", 0, 0, NULL, config_parse_path, 0 },
+	{ "socket-mode", 0, 0777, NULL, config_parse_mode, 0 },
+	{ "max-msg-size", 1, 64 * MIB, "1048576", config_parse_bytes,
+	    OFF(max_msg_size) },
+	{ "max-connections", 1, 1000000, "1024", config_parse_uint,
+	    OFF(max_connections) },
+	{ "max-handles", 1, UINT32_MAX, "1024", config_parse_uint,
+	    OFF(max_handles) },
+	{ "max-queued-bytes", 1, UINT64_C(1) << 50, "1073741824",
+	    config_parse_bytes, OFF(max_queued_bytes) },
+	{ "handshake-timeout", 1, 86400, "10", config_parse_uint,
+	    OFF(handshake_timeout) },
+	{ "log-level", 0, 0, "info", config_parse_level, 0 },
+	{ "ready-fd", 0, INT_MAX, NULL, config_parse_fd, 0 },
+};
+
+#define CONFIG_NOPTS	(sizeof(config_table) / sizeof(config_table[0]))
+
+const char *
+config_name(size_t i)
+{
+	return (i < CONFIG_NOPTS ? config_table[i].name : NULL);
+}
+
+static int
+config_error(char *err, size_t errlen, const struct config_option *o,
+    const char *fmt, const char *value)
+{
+	int	n;
+
+	n = snprintf(err, errlen, "--%s: ", o->name);
+	if (n >= 0 && (size_t)n < errlen)
+		snprintf(err + n, errlen - (size_t)n, fmt, value);
+	return (-1);
+}
+
+static int
+config_parse_path(const struct config_option *o, struct config *c,
+    const char *v, char *err, size_t errlen)
+{
+	char	*copy;
+
+	if (*v == '\0')
+		return (config_error(err, errlen, o, "empty path%s", ""));
+	if ((copy = strdup(v)) == NULL)
+		return (config_error(err, errlen, o, "out of memory%s", ""));
+	free(c->socket);
+	c->socket = copy;
+	return (0);
+}
+
+/* Parses an unsigned decimal (or octal if base is 8) number, whole. */
+static int
+config_number(const char *v, int base, uint64_t *out, char **end)
+{
+	unsigned long long	n;
+
+	if (*v < '0' || *v > '9')
+		return (-1);
+	errno = 0;
+	n = strtoull(v, end, base);
+	if (errno != 0)
+		return (-1);
+	*out = n;
+	return (0);
+}
+
+static int
+config_range(const struct config_option *o, uint64_t n, const char *v,
+    char *err, size_t errlen)
+{
+	char	fmt[128];
+
+	if (n >= o->min && n <= o->max)
+		return (0);
+	snprintf(fmt, sizeof(fmt), "%%s is out of range (%" PRIu64 " to %"
+	    PRIu64 ")", o->min, o->max);
+	return (config_error(err, errlen, o, fmt, v));
+}
+
+static int
+config_parse_mode(const struct config_option *o, struct config *c,
+    const char *v, char *err, size_t errlen)
+{
+	uint64_t	 n;
+	char		*end;
+
+	if (config_number(v, 8, &n, &end) != 0 || *end != '\0')
+		return (config_error(err, errlen, o,
+		    "'%s' is not an octal mode", v));
+	if (config_range(o, n, v, err, errlen) != 0)
+		return (-1);
+	c->socket_mode = (unsigned)n;
+	c->socket_mode_set = 1;
+	return (0);
+}
+
+static int
+config_parse_uint(const struct config_option *o, struct config *c,
+    const char *v, char *err, size_t errlen)
+{
+	uint64_t	 n;
+	char		*end;
+
+	if (config_number(v, 10, &n, &end) != 0 || *end != '\0')
+		return (config_error(err, errlen, o,
+		    "'%s' is not a number", v));
+	if (config_range(o, n, v, err, errlen) != 0)
+		return (-1);
+	*(uint64_t *)((char *)c + o->offset) = n;
+	return (0);
+}
+
+/* A number of bytes, with an optional K, M or G (binary) suffix. */
+static int
+config_parse_bytes(const struct config_option *o, struct config *c,
+    const char *v, char *err, size_t errlen)
+{
+	uint64_t	 n, mult = 1;
+	char		*end;
+
+	if (config_number(v, 10, &n, &end) != 0)
+		return (config_error(err, errlen, o,
+		    "'%s' is not a size in bytes", v));
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		mult = 1024;
+		break;
+	case 'm': case 'M':
+		mult = MIB;
+		break;
+	case 'g': case 'G':
+		mult = 1024 * MIB;
+		break;
+	default:
+		return (config_error(err, errlen, o,
+		    "'%s' is not a size in bytes", v));
+	}
+	if (*end != '\0' && end[1] != '\0')
+		return (config_error(err, errlen, o,
+		    "'%s' is not a size in bytes", v));
+	if (n > UINT64_MAX / mult)
+		return (config_error(err, errlen, o, "%s is too large", v));
+	n *= mult;
+	if (config_range(o, n, v, err, errlen) != 0)
+		return (-1);
+	*(uint64_t *)((char *)c + o->offset) = n;
+	return (0);
+}
+
+static int
+config_parse_level(const struct config_option *o, struct config *c,
+    const char *v, char *err, size_t errlen)
+{
+	if (log_level_parse(v, &c->log_level) != 0)
+		return (config_error(err, errlen, o, "'%s' is not one of "
+		    "debug, info, notice, warning, error", v));
+	return (0);
+}
+
+static int
+config_parse_fd(const struct config_option *o, struct config *c,
+    const char *v, char *err, size_t errlen)
+{
+	uint64_t	 n;
+	char		*end;
+
+	if (config_number(v, 10, &n, &end) != 0 || *end != '\0')
+		return (config_error(err, errlen, o,
+		    "'%s' is not a file descriptor", v));
+	if (config_range(o, n, v, err, errlen) != 0)
+		return (-1);
+	c->ready_fd = (int)n;
+	return (0);
+}
+
+static const struct config_option *
+config_find(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < CONFIG_NOPTS; i++) {
+		if (strcmp(config_table[i].name, name) == 0)
+			return (&config_table[i]);
+	}
+	return (NULL);
+}
+
+int
+config_set(struct config *c, const char *name, const char *value, char *err,
+    size_t errlen)
+{
+	const struct config_option	*o;
+
+	if ((o = config_find(name)) == NULL) {
+		snprintf(err, errlen, "unknown option '%s'", name);
+		return (-1);
+	}
+	return (o->parse(o, c, value, err, errlen));
+}
+
+int
+config_init(struct config *c, char *err, size_t errlen)
+{
+	size_t	i;
+
+	memset(c, 0, sizeof(*c));
+	c->ready_fd = -1;
+	for (i = 0; i < CONFIG_NOPTS; i++) {
+		if (config_table[i].dflt == NULL)
+			continue;
+		if (config_table[i].parse(&config_table[i], c,
+		    config_table[i].dflt, err, errlen) != 0)
+			return (-1);
+	}
+	return (0);
+}
+
+void
+config_fini(struct config *c)
+{
+	free(c->socket);
+	c->socket = NULL;
+}
+
+int
+config_finish(struct config *c, char *err, size_t errlen)
+{
+	char	path[PATH_MAX];
+
+	if (c->socket == NULL) {
+		if (proto_default_socket(path, sizeof(path)) != 0) {
+			snprintf(err, errlen, "default socket path too long");
+			return (-1);
+		}
+		if ((c->socket = strdup(path)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return (-1);
+		}
+	}
+	if (!c->socket_mode_set) {
+		/* A system daemon serves a group; a user's daemon only them. */
+		if (geteuid() == 0 && strncmp(c->socket, "/run/", 5) == 0)
+			c->socket_mode = 0660;
+		else
+			c->socket_mode = 0600;
+	}
+	return (0);
+}

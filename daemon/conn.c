@@ -1,0 +1,553 @@
+/*
+ * conn.c: client connections. See conn.h.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "log.h"
+#include "pump.h"
+#include "server.h"
+
+/* Read buffer size until a frame needs more; also what it shrinks to. */
+#define CONN_RBUF_INITIAL	(16u * 1024)
+/* A write buffer bigger than this is freed once written. */
+#define CONN_WBUF_KEEP		(256u * 1024)
+
+static void	conn_shutdown(struct conn *);
+static void	conn_close_handles(struct conn *);
+static void	conn_resume(struct conn *);
+
+static size_t
+conn_max_body(const struct conn *c)
+{
+	return (proto_max_body(c->srv->cfg->max_msg_size));
+}
+
+size_t
+conn_pending(const struct conn *c)
+{
+	return (c->out.len + c->wbuf.len);
+}
+
+/* Reading stops above this, so a client cannot grow its output forever. */
+static bool
+conn_over_high(const struct conn *c)
+{
+	return (conn_pending(c) >= CONN_DELIVER_MARK + conn_max_body(c));
+}
+
+bool
+conn_can_deliver(const struct conn *c)
+{
+	return (!c->want_close && conn_pending(c) < CONN_DELIVER_MARK);
+}
+
+void
+conn_dirty(struct conn *c)
+{
+	if (c->dirty || c->closed)
+		return;
+	c->dirty = true;
+	TAILQ_INSERT_TAIL(&c->srv->dirty, c, dirty_entry);
+}
+
+void
+conn_mark_close(struct conn *c)
+{
+	c->want_close = true;
+	conn_dirty(c);
+}
+
+/* Handles. */
+
+struct handle *
+conn_handle_find(struct conn *c, uint32_t id)
+{
+	size_t	lo = 0, hi = c->nhandles, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (c->handles[mid]->id == id)
+			return (c->handles[mid]);
+		if (c->handles[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (NULL);
+}
+
+int
+conn_handle_add(struct conn *c, struct channel *ch, bool rx,
+    struct handle **hp)
+{
+	struct handle	**nh, *h;
+	size_t		  ncap;
+
+	if (c->nhandles >= c->srv->cfg->max_handles || c->next_handle == 0)
+		return (CHAN_ELIMIT);
+	if (c->nhandles == c->handles_cap) {
+		ncap = c->handles_cap == 0 ? 4 : c->handles_cap * 2;
+		nh = reallocarray(c->handles, ncap, sizeof(*nh));
+		if (nh == NULL)
+			return (CHAN_ENOMEM);
+		c->handles = nh;
+		c->handles_cap = ncap;
+	}
+	if ((h = malloc(sizeof(*h))) == NULL)
+		return (CHAN_ENOMEM);
+	/* Ids only grow, so appending keeps the array sorted. */
+	h->id = c->next_handle++;
+	h->rx = rx;
+	h->ch = ch;
+	h->conn = c;
+	c->handles[c->nhandles++] = h;
+	*hp = h;
+	return (0);
+}
+
+void
+conn_handle_remove(struct conn *c, struct handle *h)
+{
+	size_t	i;
+
+	for (i = c->nhandles; i > 0; i--) {
+		if (c->handles[i - 1] == h)
+			break;
+	}
+	if (i == 0)
+		return;
+	memmove(&c->handles[i - 1], &c->handles[i],
+	    (c->nhandles - i) * sizeof(*c->handles));
+	c->nhandles--;
+	free(h);
+}
+
+/* Drops every handle, last first, as if each had been closed. */
+static void
+conn_drop_handles(struct conn *c)
+{
+	while (c->nhandles > 0)
+		dispatch_handle_drop(c, c->handles[c->nhandles - 1]);
+	free(c->handles);
+	c->handles = NULL;
+	c->handles_cap = 0;
+}
+
+/* Writing. */
+
+static void
+conn_write_cb(uv_write_t *req, int status)
+{
+	struct conn	*c = req->data;
+
+	c->writing = false;
+	if (c->wbuf.cap > CONN_WBUF_KEEP) {
+		proto_buf_fini(&c->wbuf);
+		proto_buf_init(&c->wbuf);
+	} else
+		c->wbuf.len = 0;
+	if (c->closed)
+		return;
+	if (status < 0) {
+		log_debug("connection %llu: write failed (%s): %s",
+		    (unsigned long long)c->id, c->peer, uv_strerror(status));
+		conn_shutdown(c);
+		conn_close_handles(c);
+		return;
+	}
+	if (c->out.len > 0)
+		conn_dirty(c);
+	if (c->shut) {
+		if (c->out.len == 0)
+			conn_close_handles(c);
+		return;
+	}
+	pump_conn(c);
+	if (c->paused && conn_pending(c) < CONN_LOW_WATER)
+		conn_resume(c);
+}
+
+/* Hands the pending output to one uv_write, unless one is running. */
+static void
+conn_flush(struct conn *c)
+{
+	struct proto_buf	tmp;
+	uv_buf_t		buf;
+	int			rc;
+
+	if (c->closed || c->writing || c->out.len == 0)
+		return;
+	/* Swap: the written bytes stay put until the write callback. */
+	tmp = c->wbuf;
+	c->wbuf = c->out;
+	c->out = tmp;
+	buf = uv_buf_init(c->wbuf.data, (unsigned int)c->wbuf.len);
+	c->wreq.data = c;
+	rc = uv_write(&c->wreq, (uv_stream_t *)&c->pipe, &buf, 1,
+	    conn_write_cb);
+	if (rc != 0) {
+		log_debug("connection %llu: write failed (%s): %s",
+		    (unsigned long long)c->id, c->peer, uv_strerror(rc));
+		c->wbuf.len = 0;
+		conn_shutdown(c);
+		conn_close_handles(c);
+		return;
+	}
+	c->writing = true;
+}
+
+static void
+conn_flush_cb(uv_check_t *check)
+{
+	struct server	*srv = check->data;
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&srv->dirty)) != NULL) {
+		TAILQ_REMOVE(&srv->dirty, c, dirty_entry);
+		c->dirty = false;
+		if (c->want_close && !c->shut)
+			conn_shutdown(c);
+		else
+			conn_flush(c);
+	}
+}
+
+int
+conn_flush_init(struct server *srv)
+{
+	int	rc;
+
+	if ((rc = uv_check_init(srv->loop, &srv->flush)) != 0)
+		return (rc);
+	srv->flush_on = true;
+	srv->flush.data = srv;
+	if ((rc = uv_check_start(&srv->flush, conn_flush_cb)) != 0)
+		return (rc);
+	/* The listener and the connections keep the loop alive, not this. */
+	uv_unref((uv_handle_t *)&srv->flush);
+	return (0);
+}
+
+/* Closing. */
+
+static void
+conn_close_cb(uv_handle_t *handle)
+{
+	struct conn	*c = handle->data;
+
+	if (--c->nopen > 0)
+		return;
+	log_debug("connection %llu closed (%s)", (unsigned long long)c->id,
+	    c->peer);
+	TAILQ_REMOVE(&c->srv->conns, c, entry);
+	c->srv->nconns--;
+	free(c->rbuf);
+	proto_buf_fini(&c->out);
+	proto_buf_fini(&c->wbuf);
+	free(c->handles);
+	free(c);
+}
+
+static void
+conn_close_handles(struct conn *c)
+{
+	if (c->closed)
+		return;
+	c->closed = true;
+	if (c->dirty) {
+		TAILQ_REMOVE(&c->srv->dirty, c, dirty_entry);
+		c->dirty = false;
+	}
+	uv_close((uv_handle_t *)&c->pipe, conn_close_cb);
+	uv_close((uv_handle_t *)&c->timer, conn_close_cb);
+}
+
+static void
+conn_timer_cb(uv_timer_t *timer)
+{
+	struct conn	*c = timer->data;
+
+	if (c->shut) {
+		log_debug("connection %llu (%s): closed with unwritten "
+		    "output", (unsigned long long)c->id, c->peer);
+		conn_close_handles(c);
+		return;
+	}
+	if (c->hello)
+		return;
+	log_notice("handshake timeout: no HELLO within %llu s (%s)",
+	    (unsigned long long)c->srv->cfg->handshake_timeout, c->peer);
+	conn_shutdown(c);
+}
+
+/*
+ * Stops reading, drops every handle (requeueing a consumer's messages),
+ * writes what is pending (bounded by the linger timer) and closes.
+ */
+static void
+conn_shutdown(struct conn *c)
+{
+	if (c->shut)
+		return;
+	c->shut = true;
+	c->want_close = true;
+	uv_read_stop((uv_stream_t *)&c->pipe);
+	conn_drop_handles(c);
+	uv_timer_stop(&c->timer);
+	uv_timer_start(&c->timer, conn_timer_cb, CONN_LINGER_SECS * 1000, 0);
+	if (!c->writing && c->out.len == 0)
+		conn_close_handles(c);
+	else
+		conn_flush(c);
+}
+
+void
+conn_close_all(struct server *srv)
+{
+	struct conn	*c;
+
+	TAILQ_FOREACH(c, &srv->conns, entry) {
+		c->shut = c->want_close = true;
+		conn_drop_handles(c);
+		conn_close_handles(c);
+	}
+	if (srv->flush_on)
+		uv_close((uv_handle_t *)&srv->flush, NULL);
+	srv->flush_on = false;
+}
+
+/* Reading. */
+
+static void
+conn_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+	struct conn	*c = handle->data;
+
+	if (c->rbuf == NULL) {
+		c->rbuf = malloc(CONN_RBUF_INITIAL);
+		c->rcap = c->rbuf == NULL ? 0 : CONN_RBUF_INITIAL;
+	}
+	/* A zero-length buffer makes libuv report UV_ENOBUFS. */
+	*buf = uv_buf_init(c->rbuf == NULL ? NULL : c->rbuf + c->rlen,
+	    (unsigned int)(c->rcap - c->rlen));
+}
+
+/*
+ * Makes room for the whole frame whose header is at the start of rbuf;
+ * proto_frame_check has already bounded its size. 0 or CHAN_ENOMEM.
+ */
+static int
+conn_reserve_frame(struct conn *c)
+{
+	size_t	 body_len = 0, need;
+	char	*nb;
+
+	if (c->rlen < PROTO_HEADER_LEN ||
+	    proto_frame_check(c->rbuf, c->rlen, conn_max_body(c),
+	    &body_len) != 0)
+		return (0);
+	need = PROTO_HEADER_LEN + body_len;
+	if (need <= c->rcap)
+		return (0);
+	if ((nb = realloc(c->rbuf, need)) == NULL)
+		return (CHAN_ENOMEM);
+	c->rbuf = nb;
+	c->rcap = need;
+	return (0);
+}
+
+static uint32_t
+conn_header_len(const char *p)
+{
+	const unsigned char	*u = (const unsigned char *)p;
+
+	return ((uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 |
+	    (uint32_t)u[2] << 8 | u[3]);
+}
+
+/* Handles every whole frame in rbuf, in order, then keeps the rest. */
+static void
+conn_process(struct conn *c)
+{
+	size_t	off = 0, body_len;
+	int	rc;
+
+	while (!c->want_close && !conn_over_high(c)) {
+		rc = proto_frame_check(c->rbuf + off, c->rlen - off,
+		    conn_max_body(c), &body_len);
+		if (rc == CHAN_ETOOBIG) {
+			dispatch_too_big(c, conn_header_len(c->rbuf + off),
+			    conn_max_body(c));
+			break;
+		}
+		if (rc != 1)
+			break;
+		dispatch_frame(c, c->rbuf + off + PROTO_HEADER_LEN, body_len);
+		off += PROTO_HEADER_LEN + body_len;
+	}
+	if (off > 0) {
+		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+		c->rlen -= off;
+	}
+	if (c->rlen == 0 && c->rcap > CONN_RBUF_INITIAL) {
+		free(c->rbuf);
+		c->rbuf = NULL;
+		c->rcap = 0;
+	}
+	if (!c->want_close && conn_reserve_frame(c) != 0) {
+		log_warning("out of memory for a frame (%s)", c->peer);
+		conn_mark_close(c);
+	}
+}
+
+static void
+conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn	*c = stream->data;
+
+	if (nread == 0)
+		return;
+	if (nread < 0) {
+		if (nread != UV_EOF)
+			log_debug("connection %llu: read failed (%s): %s",
+			    (unsigned long long)c->id, c->peer,
+			    uv_strerror((int)nread));
+		conn_shutdown(c);
+		return;
+	}
+	c->rlen += (size_t)nread;
+	conn_process(c);
+	if (c->want_close) {
+		conn_shutdown(c);
+		return;
+	}
+	if (conn_over_high(c)) {
+		c->paused = true;
+		uv_read_stop(stream);
+		log_debug("connection %llu: output over %zu bytes, reading "
+		    "paused (%s)", (unsigned long long)c->id, conn_pending(c),
+		    c->peer);
+	}
+}
+
+static void
+conn_resume(struct conn *c)
+{
+	int	rc;
+
+	c->paused = false;
+	/* Frames that arrived before the pause come first. */
+	conn_process(c);
+	if (c->want_close) {
+		conn_mark_close(c);
+		return;
+	}
+	if (conn_over_high(c)) {
+		c->paused = true;
+		return;
+	}
+	rc = uv_read_start((uv_stream_t *)&c->pipe, conn_alloc_cb,
+	    conn_read_cb);
+	if (rc != 0) {
+		log_warning("cannot read (%s): %s", c->peer, uv_strerror(rc));
+		conn_mark_close(c);
+	}
+}
+
+/* Accepting. */
+
+static void
+conn_peer_cred(struct conn *c)
+{
+	struct ucred	cred;
+	socklen_t	len = sizeof(cred);
+	uv_os_fd_t	fd;
+
+	c->pid = -1;
+	c->uid = (uid_t)-1;
+	c->gid = (gid_t)-1;
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+		c->pid = cred.pid;
+		c->uid = cred.uid;
+		c->gid = cred.gid;
+	}
+	log_peer(c->peer, c->pid, c->uid);
+}
+
+/* Over the connection limit: say why, then close. */
+static void
+conn_refuse(struct conn *c)
+{
+	char	msg[128];
+
+	log_warning("connection limit of %llu reached, refusing %s",
+	    (unsigned long long)c->srv->cfg->max_connections, c->peer);
+	snprintf(msg, sizeof(msg), "connection limit of %llu reached "
+	    "(--max-connections)",
+	    (unsigned long long)c->srv->cfg->max_connections);
+	if (proto_enc_error(&c->out, 0, CHAN_ELIMIT, msg) != 0)
+		c->out.len = 0;
+	conn_shutdown(c);
+}
+
+static int
+conn_start(struct conn *c)
+{
+	int	rc;
+
+	rc = uv_timer_start(&c->timer, conn_timer_cb,
+	    c->srv->cfg->handshake_timeout * 1000, 0);
+	if (rc == 0)
+		rc = uv_read_start((uv_stream_t *)&c->pipe, conn_alloc_cb,
+		    conn_read_cb);
+	return (rc);
+}
+
+void
+conn_accept(struct server *srv, uv_stream_t *listener)
+{
+	struct conn	*c;
+	int		 rc;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_error("out of memory accepting a connection");
+		return;
+	}
+	c->srv = srv;
+	c->id = ++srv->next_conn_id;
+	c->next_handle = 1;
+	proto_buf_init(&c->out);
+	proto_buf_init(&c->wbuf);
+	uv_pipe_init(srv->loop, &c->pipe, 0);
+	uv_timer_init(srv->loop, &c->timer);
+	c->pipe.data = c->timer.data = c;
+	c->nopen = 2;
+	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
+	srv->nconns++;
+
+	if ((rc = uv_accept(listener, (uv_stream_t *)&c->pipe)) != 0) {
+		log_warning("accept failed: %s", uv_strerror(rc));
+		c->shut = true;
+		conn_close_handles(c);
+		return;
+	}
+	conn_peer_cred(c);
+	if (srv->nconns > srv->cfg->max_connections) {
+		conn_refuse(c);
+		return;
+	}
+	log_debug("connection %llu opened (%s)", (unsigned long long)c->id,
+	    c->peer);
+	if ((rc = conn_start(c)) != 0) {
+		log_warning("cannot start connection (%s): %s", c->peer,
+		    uv_strerror(rc));
+		conn_shutdown(c);
+	}
+}

@@ -1,0 +1,101 @@
+/*
+ * conn.h: one client connection: its socket, buffers, handles and limits.
+ *
+ * Reading feeds frames to dispatch.c; replies and deliveries are appended
+ * to the output buffer and written once per loop iteration (a uv_check
+ * handle flushes every dirty connection). A connection is freed only in
+ * its close callback; code deep in a call chain marks it with
+ * conn_mark_close and the close happens at the next safe point.
+ */
+#ifndef CHAND_CONN_H
+#define CHAND_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <uv.h>
+
+#include "log.h"
+#include "proto.h"
+
+struct channel;
+struct server;
+
+/* Output beyond which a consumer gets no more deliveries. */
+#define CONN_DELIVER_MARK	(4u << 20)
+/* Output under which a paused connection reads again. */
+#define CONN_LOW_WATER		(1u << 20)
+/* Seconds a closing connection may take to write its last frames. */
+#define CONN_LINGER_SECS	5
+
+/* One open end of a channel on a connection. */
+struct handle {
+	uint32_t	 id;
+	bool		 rx;		/* consumer; else producer */
+	struct channel	*ch;
+	struct conn	*conn;
+};
+
+struct conn {
+	uv_pipe_t	 pipe;
+	uv_timer_t	 timer;		/* handshake, then linger on close */
+	struct server	*srv;
+	TAILQ_ENTRY(conn) entry;	/* srv->conns */
+	TAILQ_ENTRY(conn) dirty_entry;	/* srv->dirty */
+	uint64_t	 id;
+	int		 nopen;		/* libuv handles not yet closed */
+
+	bool		 hello;		/* handshake done */
+	bool		 dirty;
+	bool		 want_close;	/* close at the next safe point */
+	bool		 shut;		/* closing: handles dropped */
+	bool		 closed;	/* uv_close called */
+	bool		 paused;	/* reading stopped: output too high */
+	bool		 writing;	/* wbuf handed to uv_write */
+	bool		 error_logged;	/* first protocol error logged */
+
+	char		*rbuf;
+	size_t		 rlen;
+	size_t		 rcap;
+	struct proto_buf out;		/* pending output */
+	struct proto_buf wbuf;		/* being written, until write_cb */
+	uv_write_t	 wreq;
+
+	pid_t		 pid;
+	uid_t		 uid;
+	gid_t		 gid;
+	char		 peer[LOG_PEER_MAX];	/* "pid=N uid=N" */
+
+	struct handle	**handles;	/* sorted by id */
+	size_t		 nhandles;
+	size_t		 handles_cap;
+	uint32_t	 next_handle;
+};
+
+/* Connection callback of the listener: accepts one client. */
+void	conn_accept(struct server *, uv_stream_t *listener);
+/* Starts the per-iteration flush. 0 or a libuv error. */
+int	conn_flush_init(struct server *);
+/* At shutdown: closes every connection at once, and the flush handle. */
+void	conn_close_all(struct server *);
+
+/* Notes that c has output to write in this loop iteration. */
+void	conn_dirty(struct conn *c);
+/* Closes c at the next safe point (after the current frame). */
+void	conn_mark_close(struct conn *c);
+/* Bytes of output not yet written. */
+size_t	conn_pending(const struct conn *c);
+/* True if c may take deliveries: open and its output below the mark. */
+bool	conn_can_deliver(const struct conn *c);
+
+struct handle	*conn_handle_find(struct conn *c, uint32_t id);
+/* Adds a handle on ch. 0, CHAN_ELIMIT or CHAN_ENOMEM. */
+int	conn_handle_add(struct conn *c, struct channel *ch, bool rx,
+	    struct handle **hp);
+/* Removes h from c and frees it. */
+void	conn_handle_remove(struct conn *c, struct handle *h);
+
+#endif /* CHAND_CONN_H */

@@ -1,0 +1,414 @@
+/*
+ * dispatch.c: one handler per request op. See dispatch.h.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "config.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "log.h"
+#include "proto.h"
+#include "pump.h"
+#include "registry.h"
+#include "server.h"
+
+typedef void	(*dispatch_fn)(struct conn *, const struct proto_msg *);
+
+static void
+dispatch_nomem(struct conn *c)
+{
+	log_warning("out of memory for a reply, closing (%s)", c->peer);
+	conn_mark_close(c);
+}
+
+static void
+reply_ok(struct conn *c, uint32_t rid)
+{
+	if (rid == 0)
+		return;
+	if (proto_enc_ok(&c->out, rid) != 0)
+		dispatch_nomem(c);
+	conn_dirty(c);
+}
+
+static void
+reply_handle(struct conn *c, uint32_t rid, uint32_t id)
+{
+	if (rid == 0)
+		return;
+	if (proto_enc_handle(&c->out, rid, id) != 0)
+		dispatch_nomem(c);
+	conn_dirty(c);
+}
+
+static void __attribute__((format(printf, 4, 5)))
+reply_error(struct conn *c, uint32_t rid, int code, const char *fmt, ...)
+{
+	char	msg[PROTO_ERRMSG_MAX];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (proto_enc_error(&c->out, rid, code, msg) != 0)
+		dispatch_nomem(c);
+	conn_dirty(c);
+}
+
+/* Escaped name of ch for messages, in buf of LOG_NAME_MAX bytes. */
+static const char *
+chname(char *buf, const struct channel *ch)
+{
+	return (log_escape(buf, ch->name, ch->name_len));
+}
+
+/* The handle named by m, if it exists and is the wanted end. */
+static struct handle *
+dispatch_handle(struct conn *c, const struct proto_msg *m, bool rx)
+{
+	struct handle	*h;
+	char		 name[LOG_NAME_MAX];
+
+	if ((h = conn_handle_find(c, m->handle)) == NULL) {
+		reply_error(c, m->rid, CHAN_EBADHANDLE, "%s: no handle %lu on "
+		    "this connection", proto_op_name(m->op),
+		    (unsigned long)m->handle);
+		return (NULL);
+	}
+	if (h->rx != rx) {
+		reply_error(c, m->rid, CHAN_EWRONGEND, "%s is not valid on "
+		    "the %s end of channel '%s'", proto_op_name(m->op),
+		    h->rx ? "receiving" : "sending", chname(name, h->ch));
+		return (NULL);
+	}
+	return (h);
+}
+
+void
+dispatch_handle_drop(struct conn *c, struct handle *h)
+{
+	struct server	*srv = c->srv;
+	struct channel	*ch = h->ch;
+	char		 name[LOG_NAME_MAX];
+
+	if (h->rx)
+		channel_consumer_detach(ch);
+	else
+		channel_producer_detach(ch);
+	conn_handle_remove(c, h);
+	pump_channel(srv, ch);
+	if (log_enabled(LOG_LEVEL_DEBUG) && channel_is_idle(ch))
+		log_debug("channel '%s' forgotten", chname(name, ch));
+	registry_release(&srv->reg, ch);
+}
+
+static void
+do_hello(struct conn *c, const struct proto_msg *m)
+{
+	char	server[64], client[LOG_NAME_MAX];
+
+	if (c->hello) {
+		reply_error(c, m->rid, CHAN_EPROTO, "HELLO already received");
+		return;
+	}
+	if (m->version != PROTO_VERSION) {
+		log_notice("handshake failed: protocol version %lu (%s)",
+		    (unsigned long)m->version, c->peer);
+		reply_error(c, m->rid, CHAN_EVERSION, "protocol version %lu "
+		    "not supported (this daemon speaks %d)",
+		    (unsigned long)m->version, PROTO_VERSION);
+		conn_mark_close(c);
+		return;
+	}
+	c->hello = true;
+	uv_timer_stop(&c->timer);
+	log_debug("connection %llu: HELLO from '%s' (%s)",
+	    (unsigned long long)c->id, m->text == NULL ? "" :
+	    log_escape(client, m->text, m->text_len), c->peer);
+	if (m->rid == 0)
+		return;
+	snprintf(server, sizeof(server), "chand %s", CHAND_VERSION);
+	if (proto_enc_welcome(&c->out, m->rid, server,
+	    c->srv->cfg->max_msg_size, (uint64_t)getpid()) != 0)
+		dispatch_nomem(c);
+	conn_dirty(c);
+}
+
+/* Opens a channel and a handle on it, or replies with the error. */
+static struct handle *
+dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
+{
+	struct server	*srv = c->srv;
+	struct channel	*ch;
+	struct handle	*h;
+	int		 rc;
+
+	if (c->nhandles >= srv->cfg->max_handles) {
+		log_notice("handle limit of %llu reached (%s)",
+		    (unsigned long long)srv->cfg->max_handles, c->peer);
+		reply_error(c, m->rid, CHAN_ELIMIT, "handle limit of %llu per "
+		    "connection reached (--max-handles)",
+		    (unsigned long long)srv->cfg->max_handles);
+		return (NULL);
+	}
+	rc = registry_open(&srv->reg, m->name, m->name_len, &ch);
+	if (rc == CHAN_EBADNAME) {
+		reply_error(c, m->rid, rc, "channel name must be 1 to %d bytes",
+		    PROTO_NAME_MAX);
+		return (NULL);
+	}
+	if (rc != 0) {
+		reply_error(c, m->rid, rc, "out of memory opening a channel");
+		return (NULL);
+	}
+	if ((rc = conn_handle_add(c, ch, rx, &h)) != 0) {
+		reply_error(c, m->rid, rc, "cannot open a handle: %s",
+		    rc == CHAN_ELIMIT ? "handle ids exhausted" :
+		    "out of memory");
+		/* A channel created for this open must not linger. */
+		registry_release(&srv->reg, ch);
+		return (NULL);
+	}
+	return (h);
+}
+
+static void
+do_open_tx(struct conn *c, const struct proto_msg *m)
+{
+	struct handle	*h;
+
+	if ((h = dispatch_open(c, m, false)) == NULL)
+		return;
+	channel_producer_attach(h->ch);
+	reply_handle(c, m->rid, h->id);
+}
+
+static void
+do_open_rx(struct conn *c, const struct proto_msg *m)
+{
+	struct channel	*ch;
+	struct handle	*h, *other;
+	char		 name[LOG_NAME_MAX];
+
+	ch = registry_find(&c->srv->reg, m->name, m->name_len);
+	if (ch != NULL && (other = ch->consumer) != NULL) {
+		chname(name, ch);
+		log_notice("channel '%s' busy: consumer pid %ld, refused %s",
+		    name, (long)other->conn->pid, c->peer);
+		reply_error(c, m->rid, CHAN_EBUSY, "channel '%s' already has "
+		    "a consumer (pid %ld)", name, (long)other->conn->pid);
+		return;
+	}
+	if ((h = dispatch_open(c, m, true)) == NULL)
+		return;
+	channel_consumer_attach(h->ch, h);
+	reply_handle(c, m->rid, h->id);
+	pump_channel(c->srv, h->ch);
+}
+
+static void
+do_close(struct conn *c, const struct proto_msg *m)
+{
+	struct handle	*h;
+
+	if ((h = conn_handle_find(c, m->handle)) == NULL) {
+		reply_error(c, m->rid, CHAN_EBADHANDLE, "CLOSE: no handle %lu "
+		    "on this connection", (unsigned long)m->handle);
+		return;
+	}
+	reply_ok(c, m->rid);
+	dispatch_handle_drop(c, h);
+}
+
+static void
+do_send(struct conn *c, const struct proto_msg *m)
+{
+	struct server	*srv = c->srv;
+	struct handle	*h;
+	char		 name[LOG_NAME_MAX];
+	uint64_t	 limit = srv->cfg->max_queued_bytes;
+	int		 rc;
+
+	if ((h = dispatch_handle(c, m, false)) == NULL)
+		return;
+	if (m->payload_len > limit || srv->reg.bytes > limit - m->payload_len) {
+		chname(name, h->ch);
+		if (!srv->queue_limit_logged)
+			log_warning("queued bytes limit of %llu reached, "
+			    "refusing a send to '%s' (%s)",
+			    (unsigned long long)limit, name, c->peer);
+		srv->queue_limit_logged = true;
+		reply_error(c, m->rid, CHAN_ELIMIT, "daemon limit of %llu "
+		    "queued bytes reached (--max-queued-bytes); message to "
+		    "channel '%s' not queued", (unsigned long long)limit, name);
+		return;
+	}
+	if ((rc = channel_push(h->ch, m->payload, m->payload_len)) != 0) {
+		reply_error(c, m->rid, rc, "cannot queue a message of %zu "
+		    "bytes on channel '%s'", m->payload_len,
+		    chname(name, h->ch));
+		return;
+	}
+	srv->queue_limit_logged = false;
+	reply_ok(c, m->rid);
+	pump_channel(srv, h->ch);
+}
+
+static void
+do_ack(struct conn *c, const struct proto_msg *m)
+{
+	struct handle	*h;
+	char		 name[LOG_NAME_MAX];
+
+	if ((h = dispatch_handle(c, m, true)) == NULL)
+		return;
+	if (channel_ack(h->ch, m->seq) != 0) {
+		reply_error(c, m->rid, CHAN_EPROTO, "ACK of seq %llu on "
+		    "channel '%s' is beyond the last delivered seq %llu",
+		    (unsigned long long)m->seq, chname(name, h->ch),
+		    (unsigned long long)h->ch->last_seq);
+		return;
+	}
+	reply_ok(c, m->rid);
+	pump_channel(c->srv, h->ch);
+}
+
+static void
+do_credit(struct conn *c, const struct proto_msg *m)
+{
+	struct handle	*h;
+
+	if ((h = dispatch_handle(c, m, true)) == NULL)
+		return;
+	if (m->count == 0 || m->count > PROTO_CREDIT_MAX) {
+		reply_error(c, m->rid, CHAN_EPROTO, "CREDIT of %lu is outside "
+		    "1 to %d", (unsigned long)m->count, PROTO_CREDIT_MAX);
+		return;
+	}
+	channel_credit(h->ch, m->count);
+	reply_ok(c, m->rid);
+	pump_channel(c->srv, h->ch);
+}
+
+static void
+do_ping(struct conn *c, const struct proto_msg *m)
+{
+	reply_ok(c, m->rid);
+}
+
+static const dispatch_fn dispatch_table[] = {
+	[PROTO_HELLO] = do_hello,
+	[PROTO_OPEN_TX] = do_open_tx,
+	[PROTO_OPEN_RX] = do_open_rx,
+	[PROTO_CLOSE] = do_close,
+	[PROTO_SEND] = do_send,
+	[PROTO_ACK] = do_ack,
+	[PROTO_CREDIT] = do_credit,
+	[PROTO_PING] = do_ping,
+};
+
+#define DISPATCH_NOPS	(sizeof(dispatch_table) / sizeof(dispatch_table[0]))
+
+static const char *
+dispatch_decode_error(int rc)
+{
+	switch (rc) {
+	case CHAN_EUNKNOWNOP:
+		return ("unknown op");
+	case CHAN_EBADNAME:
+		return ("channel name must be 1 to 255 bytes");
+	case CHAN_EOPTION:
+		return ("unknown or invalid option");
+	case CHAN_ETOOBIG:
+		return ("payload over the size limit");
+	case CHAN_ENOMEM:
+		return ("out of memory decoding the request");
+	case CHAN_EVERSION:
+		return ("bad magic or unsupported version");
+	default:
+		return ("malformed request");
+	}
+}
+
+/* The first frame must be a well-formed HELLO; otherwise reply, close. */
+static void
+dispatch_handshake_error(struct conn *c, const struct proto_msg *m, int rc)
+{
+	int	code = rc == CHAN_EVERSION || rc == CHAN_EOPTION ? rc :
+		    CHAN_EPROTO;
+
+	if (rc == 0) {
+		log_notice("handshake failed: %s before HELLO (%s)",
+		    proto_op_name(m->op), c->peer);
+		reply_error(c, m->rid, code, "expected HELLO, got %s",
+		    proto_op_name(m->op));
+	} else {
+		log_notice("handshake failed: %s (%s)",
+		    dispatch_decode_error(rc), c->peer);
+		reply_error(c, m->rid, code, "HELLO expected: %s",
+		    dispatch_decode_error(rc));
+	}
+	conn_mark_close(c);
+}
+
+static void
+dispatch_bad_frame(struct conn *c, const struct proto_msg *m, int rc)
+{
+	const char	*what = dispatch_decode_error(rc);
+	const char	*op = proto_op_name(m->op);
+	size_t		 max_msg = c->srv->cfg->max_msg_size;
+	char		 opbuf[32];
+
+	if (strcmp(op, "?") == 0) {
+		snprintf(opbuf, sizeof(opbuf), m->op == 0 ? "frame" : "op %d",
+		    (int)m->op);
+		op = opbuf;
+	}
+
+	/* Log the first per connection: a broken client would flood it. */
+	log_msg(c->error_logged ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARNING,
+	    "protocol error: %s: %s (%s)", op, what, c->peer);
+	c->error_logged = true;
+	if (rc == CHAN_ETOOBIG)
+		reply_error(c, m->rid, rc, "%s: payload over the limit of %zu "
+		    "bytes", op, max_msg);
+	else
+		reply_error(c, m->rid, rc, "%s: %s", op, what);
+}
+
+void
+dispatch_frame(struct conn *c, const char *body, size_t len)
+{
+	struct proto_msg	m;
+	int			rc;
+
+	memset(&m, 0, sizeof(m));
+	rc = proto_decode(c->srv->dec, body, len, &m);
+	if (!c->hello && (rc != 0 || m.op != PROTO_HELLO)) {
+		dispatch_handshake_error(c, &m, rc);
+		return;
+	}
+	if (rc != 0) {
+		dispatch_bad_frame(c, &m, rc);
+		return;
+	}
+	if ((size_t)m.op >= DISPATCH_NOPS || dispatch_table[m.op] == NULL) {
+		dispatch_bad_frame(c, &m, CHAN_EPROTO);
+		return;
+	}
+	dispatch_table[m.op](c, &m);
+}
+
+void
+dispatch_too_big(struct conn *c, size_t len, size_t max)
+{
+	log_warning("frame of %zu bytes exceeds the limit of %zu, closing "
+	    "(%s)", len, max, c->peer);
+	reply_error(c, 0, CHAN_ETOOBIG, "frame of %zu bytes exceeds the "
+	    "limit of %zu", len, max);
+	conn_mark_close(c);
+}

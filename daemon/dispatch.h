@@ -1,0 +1,26 @@
+/*
+ * dispatch.h: handling of client requests, one handler per op.
+ *
+ * Every handler validates the connection's state and the handle, changes
+ * the channel, replies (OK, HANDLE or ERROR with the request's rid; rid 0
+ * means no reply on success) and runs the delivery pump.
+ */
+#ifndef CHAND_DISPATCH_H
+#define CHAND_DISPATCH_H
+
+#include <stddef.h>
+
+struct conn;
+struct handle;
+
+/* Decodes and handles one frame body. */
+void	dispatch_frame(struct conn *c, const char *body, size_t len);
+/* A frame header announced len bytes, over max: reply and close. */
+void	dispatch_too_big(struct conn *c, size_t len, size_t max);
+/*
+ * Closes handle h of c: a producer's drop, or a consumer's departure
+ * (in-flight messages requeued). Frees h and forgets an idle channel.
+ */
+void	dispatch_handle_drop(struct conn *c, struct handle *h);
+
+#endif /* CHAND_DISPATCH_H */

@@ -1,0 +1,22 @@
+/*
+ * listener.h: the daemon's listening Unix socket.
+ */
+#ifndef CHAND_LISTENER_H
+#define CHAND_LISTENER_H
+
+struct server;
+
+struct listener;
+
+/*
+ * Binds path with file mode mode and listens; each client goes to
+ * conn_accept. A stale socket file (nothing answers on it) is replaced; a
+ * live daemon's is never touched. Returns the listener, or NULL after
+ * logging one line saying why.
+ */
+struct listener	*listener_open(struct server *, const char *path,
+		    unsigned mode);
+/* Stops listening, removes the socket file and frees l (asynchronously). */
+void		 listener_close(struct listener *l);
+
+#endif /* CHAND_LISTENER_H */

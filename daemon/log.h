@@ -1,0 +1,46 @@
+/*
+ * log.h: one line per event on stderr, "chand: <level>: message".
+ */
+#ifndef CHAND_LOG_H
+#define CHAND_LOG_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+enum log_level {
+	LOG_LEVEL_DEBUG,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_NOTICE,
+	LOG_LEVEL_WARNING,
+	LOG_LEVEL_ERROR,
+};
+
+/* Longest escaped channel name, NUL included (every byte as \xNN). */
+#define LOG_NAME_MAX	(255 * 4 + 1)
+/* Longest "pid=N uid=N" string, NUL included. */
+#define LOG_PEER_MAX	48
+
+void	log_set_level(enum log_level);
+int	log_enabled(enum log_level);
+/* Parses "debug", "info", ...: 0 with *level set, or -1. */
+int	log_level_parse(const char *, enum log_level *level);
+
+void	log_msg(enum log_level, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...)		log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_info(...)		log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_notice(...)		log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)
+#define log_warning(...)	log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
+#define log_error(...)		log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+
+/*
+ * Writes len bytes of name to out (size LOG_NAME_MAX) as printable ASCII:
+ * bytes outside 0x20-0x7e, the quote and the backslash become \xNN.
+ * Returns out.
+ */
+const char	*log_escape(char *out, const void *name, size_t len);
+/* Writes "pid=N uid=N" to out (size LOG_PEER_MAX) and returns out. */
+const char	*log_peer(char *out, pid_t pid, uid_t uid);
+
+#endif /* CHAND_LOG_H */

@@ -1,0 +1,69 @@
+/*
+ * pump.c: deliveries and DISCONNECTED events. See pump.h.
+ */
+#include <stddef.h>
+
+#include "channel.h"
+#include "conn.h"
+#include "log.h"
+#include "proto.h"
+#include "pump.h"
+#include "server.h"
+
+/*
+ * Appends one DELIVER frame. The payload is copied into the output buffer
+ * here and only here; a writer that sends it from the message in place
+ * would use proto_enc_deliver_hdr instead.
+ */
+static int
+pump_deliver(struct conn *c, const struct handle *h, const struct message *m)
+{
+	return (proto_enc_deliver(&c->out, h->id, m->seq, m->flags, m->data,
+	    m->len));
+}
+
+static void
+pump_fail(struct conn *c)
+{
+	log_warning("out of memory for output, closing (%s)", c->peer);
+	conn_mark_close(c);
+}
+
+void
+pump_channel(struct server *srv, struct channel *ch)
+{
+	struct handle	*h = ch->consumer;
+	struct message	*m;
+	struct conn	*c;
+
+	if (h == NULL || srv->stopping)
+		return;
+	c = h->conn;
+	while (conn_can_deliver(c) && (m = channel_take(ch)) != NULL) {
+		/* On failure the message stays in flight: closing requeues. */
+		if (pump_deliver(c, h, m) != 0) {
+			pump_fail(c);
+			return;
+		}
+		conn_dirty(c);
+	}
+	if (c->want_close || !channel_should_report(ch))
+		return;
+	if (proto_enc_disconnected(&c->out, h->id) != 0) {
+		pump_fail(c);
+		return;
+	}
+	channel_mark_reported(ch);
+	conn_dirty(c);
+}
+
+void
+pump_conn(struct conn *c)
+{
+	size_t	i;
+
+	for (i = 0; i < c->nhandles; i++) {
+		if (c->handles[i]->rx)
+			pump_channel(c->srv, c->handles[i]->ch);
+	}
+}

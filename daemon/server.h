@@ -1,0 +1,43 @@
+/*
+ * server.h: the daemon's shared state, one per process. main.c owns it;
+ * the modules reach it through their connection or listener.
+ */
+#ifndef CHAND_SERVER_H
+#define CHAND_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/queue.h>
+
+#include <uv.h>
+
+#include "registry.h"
+
+struct config;
+struct conn;
+struct listener;
+struct proto_decoder;
+
+TAILQ_HEAD(conn_list, conn);
+
+struct server {
+	uv_loop_t		*loop;
+	const struct config	*cfg;
+	struct registry		 reg;
+	/* Shared by all connections: frames are decoded one at a time. */
+	struct proto_decoder	*dec;
+	struct listener		*listener;
+
+	struct conn_list	 conns;
+	size_t			 nconns;
+	uint64_t		 next_conn_id;
+	/* Connections with output to write, flushed once per iteration. */
+	struct conn_list	 dirty;
+	uv_check_t		 flush;
+	bool			 flush_on;	/* flush initialised */
+
+	bool			 stopping;
+	bool			 queue_limit_logged;
+};
+
+#endif /* CHAND_SERVER_H */
