@@ -1,0 +1,158 @@
+/*
+ * cli.c: option, connection and error helpers for chan-send and chan-recv.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+void
+cli_init(struct cli *cli, const char *prog)
+{
+	memset(cli, 0, sizeof(*cli));
+	cli->prog = prog;
+}
+
+static void
+cli_vprint(const struct cli *cli, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", cli->prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void
+cli_die(const struct cli *cli, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cli_vprint(cli, fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+void
+cli_usage_error(const struct cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", cli->prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see '%s --help')\n", cli->prog);
+	exit(CLI_EXIT_USAGE);
+}
+
+void
+cli_bad_option(const struct cli *cli, int ch, char *const argv[])
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+
+	if (ch == ':')
+		cli_usage_error(cli, "option '%s' needs an argument", arg);
+	if (optopt != 0)
+		cli_usage_error(cli, "unknown option '-%c'", optopt);
+	cli_usage_error(cli, "unknown option '%s'", arg);
+}
+
+void
+cli_version(const struct cli *cli)
+{
+	printf("%s %s\n", cli->prog, CHAN_VERSION_STRING);
+	exit(fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL);
+}
+
+int
+cli_exit_code(int rc)
+{
+	switch (rc) {
+	case 0:
+		return CLI_EXIT_OK;
+	case CHAN_EDISCONNECTED:
+		return CLI_EXIT_DISCONNECTED;
+	case CHAN_EEMPTY:
+		return CLI_EXIT_EMPTY;
+	case CHAN_ETIMEDOUT:
+		return CLI_EXIT_TIMEDOUT;
+	case CHAN_EBUSY:
+		return CLI_EXIT_BUSY;
+	case CHAN_ENODAEMON:
+		return CLI_EXIT_NODAEMON;
+	case CHAN_ECONNLOST:
+		return CLI_EXIT_CONNLOST;
+	default:
+		return CLI_EXIT_FAIL;
+	}
+}
+
+void
+cli_fail(const struct cli *cli, int rc, const char *errmsg)
+{
+	const char *why;
+	int code = cli_exit_code(rc);
+
+	switch (rc) {
+	case CHAN_ENODAEMON:
+		cli_die(cli, code, "no daemon running on %s", cli->socket);
+	case CHAN_ECONNLOST:
+		/* Once disconnected, the caller passes the reason in errmsg. */
+		why = cli->c != NULL ? chan_client_errmsg(cli->c) : errmsg;
+		if (why == NULL)
+			why = "";
+		cli_die(cli, code, "channel '%s': connection to the daemon on "
+		    "%s lost%s%s%s", cli->name, cli->socket,
+		    *why != '\0' ? " (" : "", why, *why != '\0' ? ")" : "");
+	case CHAN_ESYS:
+		cli_die(cli, code, "channel '%s': %s", cli->name,
+		    strerror(errno));
+	case CHAN_EDISCONNECTED:
+		cli_die(cli, code, "channel '%s' is disconnected: every "
+		    "sender is gone", cli->name);
+	case CHAN_EEMPTY:
+		cli_die(cli, code, "channel '%s' is empty", cli->name);
+	default:
+		break;
+	}
+	/* The daemon's message names the channel and what failed. */
+	if (errmsg != NULL && *errmsg != '\0')
+		cli_die(cli, code, "%s", errmsg);
+	cli_die(cli, code, "channel '%s': %s", cli->name, chan_strerror(rc));
+}
+
+void
+cli_connect(struct cli *cli)
+{
+	int rc;
+
+	if (cli->socket_opt != NULL) {
+		if (strlen(cli->socket_opt) >= sizeof(cli->socket))
+			cli_die(cli, CLI_EXIT_FAIL, "socket path too long: %s",
+			    cli->socket_opt);
+		strcpy(cli->socket, cli->socket_opt);
+	} else if (chan_default_socket(cli->socket, sizeof(cli->socket)) != 0)
+		cli_die(cli, CLI_EXIT_FAIL, "default socket path too long");
+
+	rc = chan_connect(cli->socket, &cli->c);
+	switch (rc) {
+	case 0:
+		return;
+	case CHAN_EINVAL:
+		cli_die(cli, CLI_EXIT_FAIL, "socket path too long for a Unix "
+		    "socket: %s", cli->socket);
+	case CHAN_ESYS:
+		cli_die(cli, CLI_EXIT_FAIL, "cannot connect to %s: %s",
+		    cli->socket, strerror(errno));
+	case CHAN_ENODAEMON:
+		cli_die(cli, CLI_EXIT_NODAEMON, "no daemon running on %s",
+		    cli->socket);
+	default:
+		cli_die(cli, cli_exit_code(rc), "cannot connect to the daemon "
+		    "on %s: %s", cli->socket, chan_strerror(rc));
+	}
+}

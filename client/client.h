@@ -1,0 +1,156 @@
+/*
+ * client.h: internals of libchanclient shared by its modules.
+ *
+ * Modules: conn.c (socket, handshake, requests, the reader), tx.c, rx.c,
+ * msg.c, errors.c. Nothing here is exported from the shared library.
+ *
+ * Threading rules (the public contract is in chanclient.h):
+ *
+ *  - Each connection has one mutex, c->mu, that guards every field of the
+ *    connection and of its handles except the read buffer (see below) and
+ *    the per-object errmsg buffers, which only the thread using that object
+ *    reads.
+ *  - Writes happen with c->mu held: a frame is encoded into c->wbuf and
+ *    sent whole before the mutex is released, so frames of different
+ *    threads never interleave.
+ *  - At most one thread reads the socket at a time: the one that set
+ *    c->reading. It releases c->mu while it poll()s and read()s into
+ *    c->rbuf (which only the reader touches), then re-locks, decodes and
+ *    dispatches every complete frame, clears c->reading and broadcasts
+ *    c->cv. Any other thread waiting for something sleeps on c->cv and,
+ *    when it wakes and finds no reader, becomes the reader itself.
+ *  - A blocking request is a struct conn_req on the caller's stack, linked
+ *    into c->reqs until its reply (matched by rid) has been filled in by
+ *    whichever thread is the reader.
+ */
+#ifndef CHANCLIENT_CLIENT_H
+#define CHANCLIENT_CLIENT_H
+
+#include <sys/queue.h>
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "chanclient.h"
+#include "proto.h"
+
+#define CONN_HANDSHAKE_MS	30000	/* bound on the WELCOME wait */
+#define CONN_PING_MS		30000	/* bound on a try_recv round trip */
+#define CONN_READ_CHUNK		65536
+
+/* One request waiting for its reply. */
+struct conn_req {
+	LIST_ENTRY(conn_req)	 entry;
+	uint32_t		 rid;
+	int			 done;
+	int			 rc;		/* 0 or a negative CHAN_E* */
+	enum proto_op		 reply;		/* op of the reply */
+	uint32_t		 handle;	/* HANDLE */
+	uint32_t		 version;	/* WELCOME */
+	uint64_t		 max_msg;	/* WELCOME */
+	char			*errbuf;	/* ERROR text goes here, if set */
+};
+
+struct chan_msg {
+	struct chan_msg	*next;		/* rx FIFO link while buffered */
+	uint64_t	 seq;		/* 0: a DISCONNECTED marker */
+	uint32_t	 handle;	/* rx handle it was delivered on */
+	int		 redelivered;
+	size_t		 len;
+	char		 data[];
+};
+
+struct chan_tx {
+	LIST_ENTRY(chan_tx)	 entry;
+	struct chan_client	*c;
+	uint32_t		 handle;
+	char			*name;		/* kept for chan_tx_clone */
+	size_t			 name_len;
+	char			 errmsg[PROTO_ERRMSG_MAX + 1];
+};
+
+struct chan_rx {
+	LIST_ENTRY(chan_rx)	 entry;
+	struct chan_client	*c;
+	uint32_t		 handle;
+	unsigned		 flags;		/* CHAN_MANUAL_ACK */
+	uint32_t		 prefetch;
+	uint32_t		 credit;	/* granted, not yet delivered */
+	uint64_t		 handed;	/* last seq given to the app */
+	uint64_t		 ack_want;	/* highest seq to acknowledge */
+	uint64_t		 ack_sent;	/* highest seq sent in an ACK */
+	/* Delivered messages and DISCONNECTED markers, in arrival order. */
+	struct chan_msg		*head;
+	struct chan_msg		*tail;
+	char			 errmsg[PROTO_ERRMSG_MAX + 1];
+};
+
+struct chan_client {
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;		/* CLOCK_MONOTONIC */
+	int			 fd;
+	int			 dead;		/* lost: every call fails */
+	int			 reading;	/* a thread owns the socket */
+	uint32_t		 next_rid;
+	size_t			 max_msg;
+	struct proto_decoder	*dec;
+	struct proto_buf	 rbuf;		/* read, not yet dispatched */
+	struct proto_buf	 wbuf;		/* frame being written */
+	LIST_HEAD(, conn_req)	 reqs;
+	LIST_HEAD(, chan_tx)	 txs;
+	LIST_HEAD(, chan_rx)	 rxs;
+	int			 async_err;	/* last ERROR with rid 0 */
+	char			 errmsg[PROTO_ERRMSG_MAX + 1];
+};
+
+/* Deadlines on CLOCK_MONOTONIC; NULL means none. */
+void	conn_deadline(struct timespec *, int timeout_ms);
+
+/*
+ * With c->mu held. conn_req_init prepares a request with a fresh rid;
+ * the caller encodes its frame into c->wbuf with that rid, then
+ * conn_call sends it and waits (until deadline, NULL: for ever) for the
+ * reply. conn_call returns the request's result; the reply fields are in
+ * req.
+ */
+void	conn_req_init(struct chan_client *, struct conn_req *, char *errbuf);
+int	conn_call(struct chan_client *, struct conn_req *,
+	    const struct timespec *deadline);
+/* OPEN_TX or OPEN_RX; *handle set on success. */
+int	conn_open(struct chan_client *, enum proto_op, const void *name,
+	    size_t name_len, char *errbuf, uint32_t *handle);
+/* CLOSE handle, after whatever frames c->wbuf already holds. */
+int	conn_close_handle(struct chan_client *, uint32_t handle, char *errbuf);
+/* Reads opts (NULL: defaults), rejecting flags outside allowed. */
+int	conn_opts(const chan_open_opts *, unsigned allowed, unsigned *flags,
+	    unsigned *prefetch);
+/* Sends what is in c->wbuf (no reply expected). */
+int	conn_write(struct chan_client *);
+/*
+ * Waits until done(arg) holds (returns 0), the deadline passes
+ * (CHAN_ETIMEDOUT) or the connection is lost (CHAN_ECONNLOST). Reads and
+ * dispatches frames meanwhile, as the reader or behind it.
+ */
+int	conn_wait(struct chan_client *, int (*done)(void *), void *arg,
+	    const struct timespec *deadline);
+/* Copies at most PROTO_ERRMSG_MAX bytes of text into buf. */
+void	conn_set_errmsg(char *buf, const char *text, size_t len);
+/* Negative CHAN_E* for a positive wire code; unknown ones: CHAN_EPROTO. */
+int	conn_wire_code(uint32_t code);
+
+/* rx.c, for the reader. */
+struct chan_rx	*rx_find(struct chan_client *, uint32_t handle);
+void		 rx_push(struct chan_rx *, struct chan_msg *);
+void		 rx_free(struct chan_rx *);	/* unlinks and frees */
+int		 rx_flush_locked(struct chan_rx *);
+
+/* tx.c */
+void		 tx_free(struct chan_tx *);	/* unlinks and frees */
+
+/* msg.c */
+struct chan_msg	*msg_new(uint32_t handle, uint64_t seq, int redelivered,
+		    const void *data, size_t len);
+
+#endif /* CHANCLIENT_CLIENT_H */

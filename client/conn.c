@@ -1,0 +1,625 @@
+/*
+ * conn.c: the connection to chand: socket, handshake, requests and the
+ * reader that dispatches what the daemon sends. The locking rules are in
+ * client.h.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+
+static void	conn_fail(struct chan_client *, const char *reason);
+
+void
+conn_deadline(struct timespec *ts, int timeout_ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += timeout_ms / 1000;
+	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Milliseconds left until deadline, rounded up; -1 for no deadline. */
+static int
+conn_remaining_ms(const struct timespec *deadline)
+{
+	struct timespec now;
+	long long ms;
+
+	if (deadline == NULL)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
+	    (deadline->tv_nsec - now.tv_nsec + 999999) / 1000000;
+	if (ms < 0)
+		return 0;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+static int
+conn_expired(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	if (deadline == NULL)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec != deadline->tv_sec)
+		return now.tv_sec > deadline->tv_sec;
+	return now.tv_nsec >= deadline->tv_nsec;
+}
+
+void
+conn_set_errmsg(char *buf, const char *text, size_t len)
+{
+	if (text == NULL)
+		len = 0;
+	if (len > PROTO_ERRMSG_MAX)
+		len = PROTO_ERRMSG_MAX;
+	if (len > 0)
+		memcpy(buf, text, len);
+	buf[len] = '\0';
+}
+
+int
+conn_wire_code(uint32_t code)
+{
+	switch (code) {
+#define CONN_WIRE_CASE(name, num, msg)					\
+	case num:							\
+		return (num) < 32 ? CHAN_E##name : CHAN_EPROTO;
+	CHAN_ERRNO_MAP(CONN_WIRE_CASE)
+#undef CONN_WIRE_CASE
+	default:
+		return CHAN_EPROTO;
+	}
+}
+
+/*
+ * Reading and dispatch.
+ */
+
+static void
+conn_reply(struct chan_client *c, const struct proto_msg *m)
+{
+	struct conn_req *r;
+
+	if (m->op == PROTO_ERROR && m->rid == 0) {
+		/* A failed ACK or CREDIT, or the reason for a close. */
+		c->async_err = conn_wire_code(m->code);
+		conn_set_errmsg(c->errmsg, m->text, m->text_len);
+		return;
+	}
+	LIST_FOREACH(r, &c->reqs, entry) {
+		if (r->rid == m->rid)
+			break;
+	}
+	if (r == NULL)
+		return;		/* its caller gave up waiting (timeout) */
+
+	if (m->op == PROTO_ERROR) {
+		r->rc = conn_wire_code(m->code);
+		if (r->errbuf != NULL)
+			conn_set_errmsg(r->errbuf, m->text, m->text_len);
+	} else if (m->op != r->reply) {
+		r->rc = CHAN_EPROTO;
+		if (r->errbuf != NULL)
+			snprintf(r->errbuf, PROTO_ERRMSG_MAX + 1,
+			    "daemon answered with %s instead of %s",
+			    proto_op_name(m->op), proto_op_name(r->reply));
+	}
+	r->handle = m->handle;
+	r->version = m->version;
+	r->max_msg = m->max_msg;
+	r->done = 1;
+	LIST_REMOVE(r, entry);
+}
+
+static void
+conn_deliver(struct chan_client *c, const struct proto_msg *m)
+{
+	struct chan_rx *rx;
+	struct chan_msg *msg;
+	int redelivered;
+
+	if ((rx = rx_find(c, m->handle)) == NULL)
+		return;
+	redelivered = (m->flags & PROTO_FLAG_REDELIVERED) != 0;
+	msg = msg_new(m->handle, m->seq, redelivered, m->payload,
+	    m->payload_len);
+	/*
+	 * Dropping a delivery would let a later cumulative ACK cover a
+	 * message nobody saw; losing the connection returns it to the queue.
+	 */
+	if (msg == NULL || m->seq == 0) {
+		free(msg);
+		conn_fail(c, msg == NULL ? "out of memory for a message" :
+		    "daemon delivered a message with sequence number 0");
+		return;
+	}
+	rx_push(rx, msg);
+}
+
+static void
+conn_disconnected(struct chan_client *c, const struct proto_msg *m)
+{
+	struct chan_rx *rx;
+	struct chan_msg *marker;
+
+	if ((rx = rx_find(c, m->handle)) == NULL)
+		return;
+	/* A marker keeps the event behind the messages delivered before it. */
+	if ((marker = msg_new(m->handle, 0, 0, NULL, 0)) == NULL) {
+		conn_fail(c, "out of memory");
+		return;
+	}
+	rx_push(rx, marker);
+}
+
+static void
+conn_dispatch(struct chan_client *c, const char *body, size_t len)
+{
+	struct proto_msg m;
+	int rc;
+
+	rc = proto_decode(c->dec, body, len, &m);
+	if (rc == CHAN_EUNKNOWNOP)
+		return;		/* an event from a newer daemon: not for us */
+	if (rc < 0) {
+		conn_fail(c, rc == CHAN_ENOMEM ? "out of memory" :
+		    "daemon sent a malformed frame");
+		return;
+	}
+	switch (m.op) {
+	case PROTO_WELCOME:
+	case PROTO_OK:
+	case PROTO_HANDLE:
+	case PROTO_ERROR:
+		conn_reply(c, &m);
+		break;
+	case PROTO_DELIVER:
+		conn_deliver(c, &m);
+		break;
+	case PROTO_DISCONNECTED:
+		conn_disconnected(c, &m);
+		break;
+	default:
+		conn_fail(c, "daemon sent a request frame");
+		break;
+	}
+}
+
+/* Decodes and dispatches every complete frame in c->rbuf. */
+static void
+conn_dispatch_all(struct chan_client *c)
+{
+	size_t off = 0, body_len;
+	int rc;
+
+	while (!c->dead) {
+		rc = proto_frame_check(c->rbuf.data + off, c->rbuf.len - off,
+		    proto_max_body(c->max_msg), &body_len);
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			conn_fail(c, "daemon sent a frame over the size limit");
+			break;
+		}
+		conn_dispatch(c, c->rbuf.data + off + PROTO_HEADER_LEN,
+		    body_len);
+		off += PROTO_HEADER_LEN + body_len;
+	}
+	if (c->dead)
+		off = c->rbuf.len;
+	proto_buf_consume(&c->rbuf, off);
+}
+
+/*
+ * Waits for the socket to be readable (until deadline) and reads what is
+ * there into c->rbuf. Runs without c->mu, as the reader. Returns the
+ * number of bytes read, 0 on timeout or interruption, CHAN_ECONNLOST at
+ * end of stream or on error, CHAN_ENOMEM.
+ */
+static ssize_t
+conn_fill(struct chan_client *c, const struct timespec *deadline)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	size_t want = CONN_READ_CHUNK, body_len;
+	ssize_t n;
+
+	/* A partial frame: make room for all of it at once. */
+	if (c->rbuf.len >= PROTO_HEADER_LEN &&
+	    proto_frame_check(c->rbuf.data, c->rbuf.len,
+	    proto_max_body(c->max_msg), &body_len) == 0 &&
+	    PROTO_HEADER_LEN + body_len - c->rbuf.len > want)
+		want = PROTO_HEADER_LEN + body_len - c->rbuf.len;
+	if (proto_buf_reserve(&c->rbuf, want) != 0)
+		return CHAN_ENOMEM;
+
+	n = poll(&pfd, 1, conn_remaining_ms(deadline));
+	if (n < 0 && errno != EINTR)
+		return CHAN_ECONNLOST;
+	if (n <= 0)
+		return 0;
+	n = read(c->fd, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0)
+		return CHAN_ECONNLOST;
+	c->rbuf.len += (size_t)n;
+	return n;
+}
+
+/* Called with c->mu held and no reader: one round as the reader. */
+static void
+conn_read_once(struct chan_client *c, const struct timespec *deadline)
+{
+	ssize_t n;
+
+	c->reading = 1;
+	pthread_mutex_unlock(&c->mu);
+	n = conn_fill(c, deadline);
+	pthread_mutex_lock(&c->mu);
+	c->reading = 0;
+	if (n == CHAN_ENOMEM)
+		conn_fail(c, "out of memory for the read buffer");
+	else if (n < 0)
+		conn_fail(c, "daemon closed the connection");
+	else if (n > 0)
+		conn_dispatch_all(c);
+	pthread_cond_broadcast(&c->cv);
+}
+
+int
+conn_wait(struct chan_client *c, int (*done)(void *), void *arg,
+    const struct timespec *deadline)
+{
+	for (;;) {
+		if (done(arg))
+			return 0;
+		if (c->dead)
+			return CHAN_ECONNLOST;
+		if (conn_expired(deadline))
+			return CHAN_ETIMEDOUT;
+		if (!c->reading)
+			conn_read_once(c, deadline);
+		else if (deadline != NULL)
+			pthread_cond_timedwait(&c->cv, &c->mu, deadline);
+		else
+			pthread_cond_wait(&c->cv, &c->mu);
+	}
+}
+
+/*
+ * Writing and requests.
+ */
+
+/*
+ * Marks the connection lost: every waiting request fails, every later
+ * call returns CHAN_ECONNLOST. shutdown() rather than close() because
+ * another thread may be in poll() on the descriptor; it wakes that thread.
+ */
+static void
+conn_fail(struct chan_client *c, const char *reason)
+{
+	struct conn_req *r;
+
+	if (c->dead)
+		return;
+	c->dead = 1;
+	/* The daemon's own last word (ERROR with rid 0) explains more. */
+	if (c->async_err == 0)
+		conn_set_errmsg(c->errmsg, reason, strlen(reason));
+	shutdown(c->fd, SHUT_RDWR);
+	while ((r = LIST_FIRST(&c->reqs)) != NULL) {
+		r->rc = CHAN_ECONNLOST;
+		r->done = 1;
+		LIST_REMOVE(r, entry);
+	}
+	pthread_cond_broadcast(&c->cv);
+}
+
+int
+conn_write(struct chan_client *c)
+{
+	size_t off = 0;
+	ssize_t n;
+	int rc = 0;
+
+	while (off < c->wbuf.len && !c->dead) {
+		n = send(c->fd, c->wbuf.data + off, c->wbuf.len - off,
+		    MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			conn_fail(c, "connection to the daemon broke");
+			break;
+		}
+		off += (size_t)n;
+	}
+	if (c->dead)
+		rc = CHAN_ECONNLOST;
+	c->wbuf.len = 0;
+	return rc;
+}
+
+void
+conn_req_init(struct chan_client *c, struct conn_req *r, char *errbuf)
+{
+	memset(r, 0, sizeof(*r));
+	r->rid = c->next_rid++;
+	if (c->next_rid == 0)
+		c->next_rid = 1;	/* rid 0 means "no reply" */
+	r->errbuf = errbuf;
+	if (errbuf != NULL)
+		errbuf[0] = '\0';
+}
+
+static int
+conn_req_done(void *arg)
+{
+	return ((struct conn_req *)arg)->done;
+}
+
+int
+conn_call(struct chan_client *c, struct conn_req *r,
+    const struct timespec *deadline)
+{
+	int rc;
+
+	LIST_INSERT_HEAD(&c->reqs, r, entry);
+	rc = conn_write(c);
+	if (rc == 0)
+		rc = conn_wait(c, conn_req_done, r, deadline);
+	if (!r->done) {
+		LIST_REMOVE(r, entry);
+		return rc;
+	}
+	return r->rc;
+}
+
+int
+conn_open(struct chan_client *c, enum proto_op op, const void *name,
+    size_t name_len, char *errbuf, uint32_t *handle)
+{
+	struct conn_req r;
+	int rc;
+
+	if (c->dead)
+		return CHAN_ECONNLOST;
+	conn_req_init(c, &r, errbuf);
+	r.reply = PROTO_HANDLE;
+	if ((rc = proto_enc_open(&c->wbuf, op, r.rid, name, name_len)) != 0)
+		return rc;
+	if ((rc = conn_call(c, &r, NULL)) == 0)
+		*handle = r.handle;
+	return rc;
+}
+
+int
+conn_close_handle(struct chan_client *c, uint32_t handle, char *errbuf)
+{
+	struct conn_req r;
+	int rc;
+
+	if (c->dead)
+		return CHAN_ECONNLOST;
+	conn_req_init(c, &r, errbuf);
+	r.reply = PROTO_OK;
+	/* Frames already in c->wbuf (acks) go out before the CLOSE. */
+	if ((rc = proto_enc_close(&c->wbuf, r.rid, handle)) != 0)
+		return rc;
+	return conn_call(c, &r, NULL);
+}
+
+int
+conn_opts(const chan_open_opts *opts, unsigned allowed, unsigned *flags,
+    unsigned *prefetch)
+{
+	*flags = 0;
+	*prefetch = 0;
+	if (opts == NULL)
+		return 0;
+	if (opts->size < sizeof(opts->size))
+		return CHAN_EINVAL;
+	/* An older caller's smaller struct leaves later fields default. */
+	if (opts->size >= offsetof(chan_open_opts, flags) + sizeof(unsigned))
+		*flags = opts->flags;
+	if (opts->size >= offsetof(chan_open_opts, prefetch) + sizeof(unsigned))
+		*prefetch = opts->prefetch;
+	if ((*flags & ~allowed) != 0 || *prefetch > PROTO_CREDIT_MAX)
+		return CHAN_EOPTION;
+	return 0;
+}
+
+/*
+ * Connecting.
+ */
+
+static struct chan_client *
+conn_new(void)
+{
+	struct chan_client *c;
+	pthread_condattr_t ca;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->fd = -1;
+	c->next_rid = 1;
+	c->max_msg = PROTO_DEFAULT_MAX_MSG;
+	LIST_INIT(&c->reqs);
+	LIST_INIT(&c->txs);
+	LIST_INIT(&c->rxs);
+	proto_buf_init(&c->rbuf);
+	proto_buf_init(&c->wbuf);
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((c->dec = proto_decoder_new(c->max_msg)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void
+conn_free(struct chan_client *c)
+{
+	if (c->fd != -1)
+		close(c->fd);
+	proto_decoder_free(c->dec);
+	proto_buf_fini(&c->rbuf);
+	proto_buf_fini(&c->wbuf);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+static int
+conn_socket(struct chan_client *c, const char *path)
+{
+	struct sockaddr_un sun;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd == -1)
+		return CHAN_ESYS;
+	while (connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		if (errno == EINTR)
+			continue;
+		if (errno == ENOENT || errno == ECONNREFUSED)
+			return CHAN_ENODAEMON;
+		return CHAN_ESYS;
+	}
+	return 0;
+}
+
+/* The client name for the daemon's log: the program, cut to the limit. */
+static void
+conn_client_name(char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", program_invocation_short_name);
+}
+
+static int
+conn_hello(struct chan_client *c)
+{
+	char name[PROTO_CLIENT_NAME_MAX + 1];
+	struct proto_decoder *dec;
+	struct conn_req r;
+	struct timespec deadline;
+	int rc;
+
+	conn_client_name(name, sizeof(name));
+	conn_req_init(c, &r, c->errmsg);
+	r.reply = PROTO_WELCOME;
+	if ((rc = proto_enc_hello(&c->wbuf, r.rid, name)) != 0)
+		return rc;
+	conn_deadline(&deadline, CONN_HANDSHAKE_MS);
+	if ((rc = conn_call(c, &r, &deadline)) != 0)
+		return rc;
+	if (r.version != PROTO_VERSION)
+		return CHAN_EVERSION;
+	if (r.max_msg == 0 || r.max_msg > SIZE_MAX / 2)
+		return CHAN_EPROTO;
+	c->max_msg = (size_t)r.max_msg;
+	if (c->max_msg == PROTO_DEFAULT_MAX_MSG)
+		return 0;
+	/* The decoder checks payloads against the daemon's real limit. */
+	if ((dec = proto_decoder_new(c->max_msg)) == NULL)
+		return CHAN_ENOMEM;
+	proto_decoder_free(c->dec);
+	c->dec = dec;
+	return 0;
+}
+
+int
+chan_connect(const char *path, chan_client **out)
+{
+	char def[PATH_MAX];
+	struct chan_client *c;
+	int rc, saved;
+
+	if (out == NULL)
+		return CHAN_EINVAL;
+	*out = NULL;
+	if (path == NULL) {
+		if ((rc = chan_default_socket(def, sizeof(def))) != 0)
+			return rc;
+		path = def;
+	}
+	if (path[0] == '\0' ||
+	    strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return CHAN_EINVAL;
+	if ((c = conn_new()) == NULL)
+		return CHAN_ENOMEM;
+
+	pthread_mutex_lock(&c->mu);
+	rc = conn_socket(c, path);
+	if (rc == 0)
+		rc = conn_hello(c);
+	pthread_mutex_unlock(&c->mu);
+	if (rc != 0) {
+		saved = errno;
+		conn_free(c);
+		errno = saved;
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+/*
+ * Frees every chan_tx and chan_rx still open on c: pointers to them are
+ * invalid afterwards. Closing the socket is what drops them in the daemon.
+ */
+void
+chan_disconnect(chan_client *c)
+{
+	struct chan_rx *rx;
+	struct chan_tx *tx;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	/*
+	 * Acknowledgements the application already made must reach the
+	 * daemon, or those messages would be delivered again. The daemon
+	 * reads them before it sees the end of the stream.
+	 */
+	LIST_FOREACH(rx, &c->rxs, entry)
+		rx_flush_locked(rx);
+	while ((rx = LIST_FIRST(&c->rxs)) != NULL)
+		rx_free(rx);
+	while ((tx = LIST_FIRST(&c->txs)) != NULL)
+		tx_free(tx);
+	pthread_mutex_unlock(&c->mu);
+	conn_free(c);
+}
+
+const char *
+chan_client_errmsg(const chan_client *c)
+{
+	return c != NULL ? c->errmsg : "";
+}
+
+size_t
+chan_client_max_msg(const chan_client *c)
+{
+	return c != NULL ? c->max_msg : 0;
+}

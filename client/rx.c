@@ -1,0 +1,314 @@
+/*
+ * rx.c: receivers, the consumer end of a channel.
+ *
+ * A receiver grants the daemon credit for up to `prefetch` messages and
+ * keeps what arrives in a local FIFO; DISCONNECTED events sit in the same
+ * FIFO as markers (seq 0), so every message delivered before the event is
+ * handed out before it is reported. Credit is granted only when the FIFO is
+ * empty and the application wants a message, so the client never holds
+ * more than `prefetch` messages. Acknowledgements are cumulative: only the
+ * highest wanted seq is sent, and always before the library waits on the
+ * daemon (the daemon cannot report a disconnection while messages are in
+ * flight).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+
+struct chan_rx *
+rx_find(struct chan_client *c, uint32_t handle)
+{
+	struct chan_rx *rx;
+
+	LIST_FOREACH(rx, &c->rxs, entry) {
+		if (rx->handle == handle)
+			return rx;
+	}
+	return NULL;
+}
+
+void
+rx_push(struct chan_rx *rx, struct chan_msg *m)
+{
+	if (m->seq != 0 && rx->credit > 0)
+		rx->credit--;
+	m->next = NULL;
+	if (rx->tail != NULL)
+		rx->tail->next = m;
+	else
+		rx->head = m;
+	rx->tail = m;
+}
+
+/* Takes the head of the FIFO: 0 (*out set), CHAN_EDISCONNECTED, or 1. */
+static int
+rx_take(struct chan_rx *rx, struct chan_msg **out)
+{
+	struct chan_msg *m;
+
+	if ((m = rx->head) == NULL)
+		return 1;
+	if ((rx->head = m->next) == NULL)
+		rx->tail = NULL;
+	m->next = NULL;
+	if (m->seq == 0) {
+		free(m);
+		return CHAN_EDISCONNECTED;
+	}
+	rx->handed = m->seq;
+	if ((rx->flags & CHAN_MANUAL_ACK) == 0)
+		rx->ack_want = m->seq;
+	*out = m;
+	return 0;
+}
+
+static int
+rx_ready(void *arg)
+{
+	return ((struct chan_rx *)arg)->head != NULL;
+}
+
+/* Appends the pending ACK, if any, to c->wbuf. */
+static int
+rx_enc_ack(struct chan_rx *rx)
+{
+	int rc;
+
+	if (rx->ack_want <= rx->ack_sent)
+		return 0;
+	rc = proto_enc_ack(&rx->c->wbuf, 0, rx->handle, rx->ack_want);
+	if (rc == 0)
+		rx->ack_sent = rx->ack_want;
+	return rc;
+}
+
+/*
+ * Before waiting with an empty FIFO: appends the pending ACK and, when at
+ * most half the window is still granted, the CREDIT that refills it. The
+ * frames go out with the next conn_write or conn_call.
+ */
+static int
+rx_enc_prepare(struct chan_rx *rx)
+{
+	uint32_t n;
+	int rc;
+
+	if ((rc = rx_enc_ack(rx)) != 0)
+		return rc;
+	if (rx->credit > rx->prefetch / 2)
+		return 0;
+	n = rx->prefetch - rx->credit;
+	if ((rc = proto_enc_credit(&rx->c->wbuf, 0, rx->handle, n)) != 0)
+		return rc;
+	rx->credit += n;
+	return 0;
+}
+
+int
+rx_flush_locked(struct chan_rx *rx)
+{
+	int rc;
+
+	if (rx->c->dead)
+		return CHAN_ECONNLOST;
+	if ((rc = rx_enc_ack(rx)) != 0)
+		return rc;
+	return conn_write(rx->c);
+}
+
+void
+rx_free(struct chan_rx *rx)
+{
+	struct chan_msg *m;
+
+	LIST_REMOVE(rx, entry);
+	while ((m = rx->head) != NULL) {
+		rx->head = m->next;
+		free(m);
+	}
+	free(rx);
+}
+
+int
+chan_rx_open(chan_client *c, const char *name, chan_rx **out)
+{
+	if (name == NULL)
+		return CHAN_EINVAL;
+	return chan_rx_open_ex(c, name, strlen(name), NULL, out);
+}
+
+int
+chan_rx_open_ex(chan_client *c, const void *name, size_t name_len,
+    const chan_open_opts *opts, chan_rx **out)
+{
+	struct chan_rx *rx;
+	unsigned flags, prefetch;
+	int rc;
+
+	if (c == NULL || out == NULL || (name == NULL && name_len > 0))
+		return CHAN_EINVAL;
+	*out = NULL;
+	rc = conn_opts(opts, CHAN_MANUAL_ACK, &flags, &prefetch);
+	if (rc != 0)
+		return rc;
+	if (name_len == 0 || name_len > PROTO_NAME_MAX)
+		return CHAN_EBADNAME;
+	/* Allocated first: once the daemon gave a handle, nothing can fail. */
+	if ((rx = calloc(1, sizeof(*rx))) == NULL)
+		return CHAN_ENOMEM;
+	rx->c = c;
+	rx->flags = flags;
+	rx->prefetch = prefetch > 0 ? prefetch : 1;
+
+	pthread_mutex_lock(&c->mu);
+	rc = conn_open(c, PROTO_OPEN_RX, name, name_len, c->errmsg,
+	    &rx->handle);
+	if (rc == 0)
+		LIST_INSERT_HEAD(&c->rxs, rx, entry);
+	pthread_mutex_unlock(&c->mu);
+	if (rc != 0) {
+		free(rx);
+		return rc;
+	}
+	*out = rx;
+	return 0;
+}
+
+/* A blocking receive until deadline (NULL: for ever); c->mu held. */
+static int
+rx_recv_locked(struct chan_rx *rx, const struct timespec *deadline,
+    struct chan_msg **out)
+{
+	struct chan_client *c = rx->c;
+	int rc;
+
+	if (c->dead)
+		return CHAN_ECONNLOST;
+	if ((rc = rx_take(rx, out)) != 1)
+		return rc;
+	if ((rc = rx_enc_prepare(rx)) != 0 || (rc = conn_write(c)) != 0)
+		return rc;
+	if ((rc = conn_wait(c, rx_ready, rx, deadline)) != 0)
+		return rc;
+	return rx_take(rx, out);
+}
+
+/*
+ * A receive that does not wait for a message: a PING round trip tells
+ * whether the daemon has one (or a disconnection) to deliver now.
+ */
+static int
+rx_try_locked(struct chan_rx *rx, struct chan_msg **out)
+{
+	struct chan_client *c = rx->c;
+	struct conn_req r;
+	struct timespec deadline;
+	int rc;
+
+	if (c->dead)
+		return CHAN_ECONNLOST;
+	if ((rc = rx_take(rx, out)) != 1)
+		return rc;
+	/* Encoders append whole frames or nothing; leftovers go out later. */
+	if ((rc = rx_enc_prepare(rx)) != 0)
+		return rc;
+	conn_req_init(c, &r, rx->errmsg);
+	r.reply = PROTO_OK;
+	if ((rc = proto_enc_ping(&c->wbuf, r.rid)) != 0)
+		return rc;
+	conn_deadline(&deadline, CONN_PING_MS);
+	if ((rc = conn_call(c, &r, &deadline)) != 0)
+		return rc;
+	rc = rx_take(rx, out);
+	return rc == 1 ? CHAN_EEMPTY : rc;
+}
+
+int
+chan_rx_recv_timeout(chan_rx *rx, int timeout_ms, chan_msg **out)
+{
+	struct timespec deadline;
+	int rc;
+
+	if (rx == NULL || out == NULL)
+		return CHAN_EINVAL;
+	*out = NULL;
+	pthread_mutex_lock(&rx->c->mu);
+	rx->errmsg[0] = '\0';
+	if (timeout_ms == 0)
+		rc = rx_try_locked(rx, out);
+	else if (timeout_ms < 0)
+		rc = rx_recv_locked(rx, NULL, out);
+	else {
+		conn_deadline(&deadline, timeout_ms);
+		rc = rx_recv_locked(rx, &deadline, out);
+	}
+	pthread_mutex_unlock(&rx->c->mu);
+	return rc;
+}
+
+int
+chan_rx_recv(chan_rx *rx, chan_msg **out)
+{
+	return chan_rx_recv_timeout(rx, -1, out);
+}
+
+int
+chan_rx_try_recv(chan_rx *rx, chan_msg **out)
+{
+	return chan_rx_recv_timeout(rx, 0, out);
+}
+
+int
+chan_rx_ack(chan_rx *rx, const chan_msg *m)
+{
+	if (rx == NULL || m == NULL)
+		return CHAN_EINVAL;
+	pthread_mutex_lock(&rx->c->mu);
+	/* Only a message this receiver has handed out can be acknowledged. */
+	if (m->handle != rx->handle || m->seq == 0 || m->seq > rx->handed) {
+		pthread_mutex_unlock(&rx->c->mu);
+		return CHAN_EINVAL;
+	}
+	if (m->seq > rx->ack_want)
+		rx->ack_want = m->seq;
+	pthread_mutex_unlock(&rx->c->mu);
+	return 0;
+}
+
+int
+chan_rx_flush(chan_rx *rx)
+{
+	int rc;
+
+	if (rx == NULL)
+		return CHAN_EINVAL;
+	pthread_mutex_lock(&rx->c->mu);
+	rc = rx_flush_locked(rx);
+	pthread_mutex_unlock(&rx->c->mu);
+	return rc;
+}
+
+int
+chan_rx_close(chan_rx *rx)
+{
+	struct chan_client *c;
+	int rc;
+
+	if (rx == NULL)
+		return CHAN_EINVAL;
+	c = rx->c;
+	pthread_mutex_lock(&c->mu);
+	rc = c->dead ? CHAN_ECONNLOST : rx_enc_ack(rx);
+	if (rc == 0)
+		rc = conn_close_handle(c, rx->handle, NULL);
+	rx_free(rx);
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+const char *
+chan_rx_errmsg(const chan_rx *rx)
+{
+	return rx != NULL ? rx->errmsg : "";
+}
