@@ -10,6 +10,9 @@ run_suite() {
 	bash scripts/build.sh "$dir" "$@"
 	echo "== $dir: test"
 	ctest --test-dir "$dir" --output-on-failure --timeout 600 -j2
+	echo "== $dir: Check summaries"
+	grep -h -A1 "^Running suite" "$dir/Testing/Temporary/LastTest.log" |
+		grep -v '^--$'
 }
 
 run_suite build
