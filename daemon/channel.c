@@ -8,7 +8,7 @@
 #include "proto.h"
 
 struct channel *
-channel_new(const void *name, size_t len, size_t *total)
+channel_new(const void *name, size_t len, struct channel_totals *totals)
 {
 	struct channel	*ch;
 
@@ -22,16 +22,29 @@ channel_new(const void *name, size_t len, size_t *total)
 	ch->name_len = (uint16_t)len;
 	ch->qtailp = &ch->qhead;
 	ch->ftailp = &ch->fhead;
-	ch->total = total;
+	ch->totals = totals;
 	return (ch);
 }
 
+/* Counts a message of len payload bytes in (add) or out of the sums. */
 static void
-channel_account(struct channel *ch, size_t add, size_t sub)
+channel_account(struct channel *ch, size_t len, bool add)
 {
-	ch->bytes = ch->bytes + add - sub;
-	if (ch->total != NULL)
-		*ch->total = *ch->total + add - sub;
+	struct channel_totals	*t = ch->totals;
+
+	if (add) {
+		ch->bytes += len;
+		if (t != NULL) {
+			t->bytes += len;
+			t->msgs++;
+		}
+		return;
+	}
+	ch->bytes -= len;
+	if (t != NULL) {
+		t->bytes -= len;
+		t->msgs--;
+	}
 }
 
 static void
@@ -41,7 +54,7 @@ channel_free_list(struct channel *ch, struct message *m)
 
 	for (; m != NULL; m = next) {
 		next = m->next;
-		channel_account(ch, 0, m->len);
+		channel_account(ch, m->len, false);
 		free(m);
 	}
 }
@@ -77,7 +90,7 @@ channel_push(struct channel *ch, const void *payload, size_t len)
 	ch->qtailp = &m->next;
 	ch->nqueued++;
 	ch->msgs_in++;
-	channel_account(ch, len, 0);
+	channel_account(ch, len, true);
 	return (0);
 }
 
@@ -117,7 +130,7 @@ channel_ack(struct channel *ch, uint64_t seq)
 	while ((m = ch->fhead) != NULL && m->seq <= seq) {
 		ch->fhead = m->next;
 		ch->ninflight--;
-		channel_account(ch, 0, m->len);
+		channel_account(ch, m->len, false);
 		free(m);
 	}
 	if (ch->fhead == NULL)

@@ -24,6 +24,15 @@ struct message {
 	char		 data[];
 };
 
+/*
+ * Sums over every channel of the daemon, for its limits. Messages are
+ * counted as well as bytes: empty ones cost memory too.
+ */
+struct channel_totals {
+	size_t	 bytes;		/* payload bytes queued or in flight */
+	size_t	 msgs;		/* messages queued or in flight */
+};
+
 struct channel {
 	struct channel	*hnext;		/* registry bucket chain */
 	uint32_t	 hash;		/* registry hash of the name */
@@ -38,7 +47,7 @@ struct channel {
 	size_t		 ninflight;
 
 	size_t		 bytes;		/* payload bytes queued + in flight */
-	size_t		*total;		/* daemon-wide counter, may be NULL */
+	struct channel_totals *totals;	/* daemon-wide sums, may be NULL */
 
 	void		*consumer;	/* consumer handle, opaque here */
 	uint64_t	 last_seq;	/* last seq delivered to the consumer */
@@ -54,11 +63,12 @@ struct channel {
 
 /*
  * Creates an empty channel named by len bytes of name (any bytes; 1 to
- * PROTO_NAME_MAX). total, if not NULL, is a counter of payload bytes that
- * the channel keeps up to date as messages come and go. Returns NULL if out
- * of memory or the name length is invalid.
+ * PROTO_NAME_MAX). totals, if not NULL, are sums that the channel keeps
+ * up to date as messages come and go. Returns NULL if out of memory or
+ * the name length is invalid.
  */
-struct channel	*channel_new(const void *name, size_t len, size_t *total);
+struct channel	*channel_new(const void *name, size_t len,
+		    struct channel_totals *totals);
 /* Frees the channel and every message it holds. */
 void		 channel_free(struct channel *);
 

@@ -53,6 +53,8 @@ static const struct config_option config_table[] = {
 	    OFF(max_handles) },
 	{ "max-queued-bytes", 1, UINT64_C(1) << 50, "1073741824",
 	    config_parse_bytes, OFF(max_queued_bytes) },
+	{ "max-queued-messages", 1, UINT64_C(1) << 40, "16777216",
+	    config_parse_uint, OFF(max_queued_msgs) },
 	{ "handshake-timeout", 1, 86400, "10", config_parse_uint,
 	    OFF(handshake_timeout) },
 	{ "log-level", 0, 0, "info", config_parse_level, 0 },

@@ -21,6 +21,7 @@ struct config {
 	uint64_t	 max_connections;
 	uint64_t	 max_handles;
 	uint64_t	 max_queued_bytes;
+	uint64_t	 max_queued_msgs;
 	uint64_t	 handshake_timeout;	/* seconds */
 	enum log_level	 log_level;
 	int		 ready_fd;		/* -1: none */

@@ -19,8 +19,11 @@
 #define CONN_WBUF_KEEP		(256u * 1024)
 
 static void	conn_shutdown(struct conn *);
+static void	conn_finish(struct conn *);
 static void	conn_close_handles(struct conn *);
 static void	conn_resume(struct conn *);
+static void	conn_alloc_cb(uv_handle_t *, size_t, uv_buf_t *);
+static void	conn_read_cb(uv_stream_t *, ssize_t, const uv_buf_t *);
 
 static size_t
 conn_max_body(const struct conn *c)
@@ -161,13 +164,12 @@ conn_write_cb(uv_write_t *req, int status)
 		conn_close_handles(c);
 		return;
 	}
-	if (c->out.len > 0)
-		conn_dirty(c);
 	if (c->shut) {
-		if (c->out.len == 0)
-			conn_close_handles(c);
+		conn_finish(c);
 		return;
 	}
+	if (c->out.len > 0)
+		conn_dirty(c);
 	pump_conn(c);
 	if (c->paused && conn_pending(c) < CONN_LOW_WATER)
 		conn_resume(c);
@@ -274,8 +276,9 @@ conn_timer_cb(uv_timer_t *timer)
 	struct conn	*c = timer->data;
 
 	if (c->shut) {
-		log_debug("connection %llu (%s): closed with unwritten "
-		    "output", (unsigned long long)c->id, c->peer);
+		log_debug("connection %llu (%s): dropped after %d s of "
+		    "linger", (unsigned long long)c->id, c->peer,
+		    CONN_LINGER_SECS);
 		conn_close_handles(c);
 		return;
 	}
@@ -286,9 +289,43 @@ conn_timer_cb(uv_timer_t *timer)
 	conn_shutdown(c);
 }
 
+static void
+conn_fin_cb(uv_shutdown_t *req, int status)
+{
+	struct conn	*c = req->data;
+
+	if (status < 0 && !c->closed)
+		conn_close_handles(c);
+}
+
 /*
- * Stops reading, drops every handle (requeueing a consumer's messages),
- * writes what is pending (bounded by the linger timer) and closes.
+ * The last step of a linger: once the output is written, closes if the
+ * peer has gone, else shuts down our side so that it sees the end.
+ */
+static void
+conn_finish(struct conn *c)
+{
+	if (c->closed)
+		return;
+	if (c->writing || c->out.len > 0) {
+		conn_flush(c);
+		return;
+	}
+	if (c->eof) {
+		conn_close_handles(c);
+		return;
+	}
+	if (c->fin)
+		return;
+	c->fin = true;
+	c->sreq.data = c;
+	if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->pipe, conn_fin_cb) != 0)
+		conn_close_handles(c);
+}
+
+/*
+ * Drops every handle (requeueing a consumer's messages) and lingers: no
+ * more requests, input discarded, pending output written (see conn.h).
  */
 static void
 conn_shutdown(struct conn *c)
@@ -297,14 +334,16 @@ conn_shutdown(struct conn *c)
 		return;
 	c->shut = true;
 	c->want_close = true;
-	uv_read_stop((uv_stream_t *)&c->pipe);
+	c->rlen = 0;
 	conn_drop_handles(c);
 	uv_timer_stop(&c->timer);
 	uv_timer_start(&c->timer, conn_timer_cb, CONN_LINGER_SECS * 1000, 0);
-	if (!c->writing && c->out.len == 0)
-		conn_close_handles(c);
-	else
-		conn_flush(c);
+	/* Restart: reading may have been paused, or never started. */
+	uv_read_stop((uv_stream_t *)&c->pipe);
+	if (!c->eof && uv_read_start((uv_stream_t *)&c->pipe, conn_alloc_cb,
+	    conn_read_cb) != 0)
+		c->eof = true;
+	conn_finish(c);
 }
 
 void
@@ -418,9 +457,16 @@ conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 			log_debug("connection %llu: read failed (%s): %s",
 			    (unsigned long long)c->id, c->peer,
 			    uv_strerror((int)nread));
-		conn_shutdown(c);
+		c->eof = true;
+		uv_read_stop(stream);
+		if (c->shut)
+			conn_finish(c);
+		else
+			conn_shutdown(c);
 		return;
 	}
+	if (c->shut)
+		return;		/* lingering: input is discarded */
 	c->rlen += (size_t)nread;
 	conn_process(c);
 	if (c->want_close) {

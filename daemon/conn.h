@@ -6,6 +6,12 @@
  * handle flushes every dirty connection). A connection is freed only in
  * its close callback; code deep in a call chain marks it with
  * conn_mark_close and the close happens at the next safe point.
+ *
+ * Closing is a linger: the daemon writes its last frames (an ERROR saying
+ * why), shuts down its side and reads, discarding, until the peer closes
+ * or CONN_LINGER_SECS pass. Closing at once would leave the peer's last
+ * request unread, and the kernel would then fail the peer's writes
+ * (EPIPE) or reset the connection before it read the ERROR.
  */
 #ifndef CHAND_CONN_H
 #define CHAND_CONN_H
@@ -28,8 +34,16 @@ struct server;
 #define CONN_DELIVER_MARK	(4u << 20)
 /* Output under which a paused connection reads again. */
 #define CONN_LOW_WATER		(1u << 20)
-/* Seconds a closing connection may take to write its last frames. */
+/* Seconds a closing connection may take to write and see the peer go. */
 #define CONN_LINGER_SECS	5
+
+/*
+ * Kinds of client trouble logged only the first time on a connection (at
+ * debug level after that): a broken or hostile client repeats itself.
+ */
+#define CONN_LOG_PROTO		0x1u	/* malformed or misplaced request */
+#define CONN_LOG_LIMIT		0x2u	/* handle limit */
+#define CONN_LOG_BUSY		0x4u	/* refused as a second consumer */
 
 /* One open end of a channel on a connection. */
 struct handle {
@@ -52,10 +66,12 @@ struct conn {
 	bool		 dirty;
 	bool		 want_close;	/* close at the next safe point */
 	bool		 shut;		/* closing: handles dropped */
+	bool		 eof;		/* the peer has stopped sending */
+	bool		 fin;		/* our side shut down for writing */
 	bool		 closed;	/* uv_close called */
 	bool		 paused;	/* reading stopped: output too high */
 	bool		 writing;	/* wbuf handed to uv_write */
-	bool		 error_logged;	/* first protocol error logged */
+	unsigned	 logged;	/* CONN_LOG_* kinds logged once */
 
 	char		*rbuf;
 	size_t		 rlen;
@@ -63,6 +79,7 @@ struct conn {
 	struct proto_buf out;		/* pending output */
 	struct proto_buf wbuf;		/* being written, until write_cb */
 	uv_write_t	 wreq;
+	uv_shutdown_t	 sreq;
 
 	pid_t		 pid;
 	uid_t		 uid;

@@ -45,6 +45,14 @@ reply_handle(struct conn *c, uint32_t rid, uint32_t id)
 	conn_dirty(c);
 }
 
+static void
+reply_error_text(struct conn *c, uint32_t rid, int code, const char *msg)
+{
+	if (proto_enc_error(&c->out, rid, code, msg) != 0)
+		dispatch_nomem(c);
+	conn_dirty(c);
+}
+
 static void __attribute__((format(printf, 4, 5)))
 reply_error(struct conn *c, uint32_t rid, int code, const char *fmt, ...)
 {
@@ -54,9 +62,33 @@ reply_error(struct conn *c, uint32_t rid, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (proto_enc_error(&c->out, rid, code, msg) != 0)
-		dispatch_nomem(c);
-	conn_dirty(c);
+	reply_error_text(c, rid, code, msg);
+}
+
+/* Logs the first trouble of a kind on c at level, the rest at debug. */
+static enum log_level
+dispatch_log_level(struct conn *c, unsigned kind, enum log_level level)
+{
+	if (c->logged & kind)
+		return (LOG_LEVEL_DEBUG);
+	c->logged |= kind;
+	return (level);
+}
+
+/* ERROR for a request the client got wrong, logged as a protocol error. */
+static void __attribute__((format(printf, 4, 5)))
+reply_proto_error(struct conn *c, uint32_t rid, int code, const char *fmt,
+    ...)
+{
+	char	msg[PROTO_ERRMSG_MAX];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_msg(dispatch_log_level(c, CONN_LOG_PROTO, LOG_LEVEL_WARNING),
+	    "protocol error: %s (%s)", msg, c->peer);
+	reply_error_text(c, rid, code, msg);
 }
 
 /* Escaped name of ch for messages, in buf of LOG_NAME_MAX bytes. */
@@ -66,22 +98,30 @@ chname(char *buf, const struct channel *ch)
 	return (log_escape(buf, ch->name, ch->name_len));
 }
 
-/* The handle named by m, if it exists and is the wanted end. */
+/* The end of a channel that a request needs. */
+enum dispatch_end {
+	DISPATCH_TX,
+	DISPATCH_RX,
+	DISPATCH_ANY,
+};
+
+/* The handle named by m, if it exists and is the wanted end; else ERROR. */
 static struct handle *
-dispatch_handle(struct conn *c, const struct proto_msg *m, bool rx)
+dispatch_handle(struct conn *c, const struct proto_msg *m,
+    enum dispatch_end end)
 {
 	struct handle	*h;
 	char		 name[LOG_NAME_MAX];
 
 	if ((h = conn_handle_find(c, m->handle)) == NULL) {
-		reply_error(c, m->rid, CHAN_EBADHANDLE, "%s: no handle %lu on "
-		    "this connection", proto_op_name(m->op),
+		reply_proto_error(c, m->rid, CHAN_EBADHANDLE, "%s: no handle "
+		    "%lu on this connection", proto_op_name(m->op),
 		    (unsigned long)m->handle);
 		return (NULL);
 	}
-	if (h->rx != rx) {
-		reply_error(c, m->rid, CHAN_EWRONGEND, "%s is not valid on "
-		    "the %s end of channel '%s'", proto_op_name(m->op),
+	if (end != DISPATCH_ANY && h->rx != (end == DISPATCH_RX)) {
+		reply_proto_error(c, m->rid, CHAN_EWRONGEND, "%s is not valid "
+		    "on the %s end of channel '%s'", proto_op_name(m->op),
 		    h->rx ? "receiving" : "sending", chname(name, h->ch));
 		return (NULL);
 	}
@@ -148,7 +188,8 @@ dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
 	int		 rc;
 
 	if (c->nhandles >= srv->cfg->max_handles) {
-		log_notice("handle limit of %llu reached (%s)",
+		log_msg(dispatch_log_level(c, CONN_LOG_LIMIT, LOG_LEVEL_NOTICE),
+		    "handle limit of %llu reached (%s)",
 		    (unsigned long long)srv->cfg->max_handles, c->peer);
 		reply_error(c, m->rid, CHAN_ELIMIT, "handle limit of %llu per "
 		    "connection reached (--max-handles)",
@@ -197,8 +238,9 @@ do_open_rx(struct conn *c, const struct proto_msg *m)
 	ch = registry_find(&c->srv->reg, m->name, m->name_len);
 	if (ch != NULL && (other = ch->consumer) != NULL) {
 		chname(name, ch);
-		log_notice("channel '%s' busy: consumer pid %ld, refused %s",
-		    name, (long)other->conn->pid, c->peer);
+		log_msg(dispatch_log_level(c, CONN_LOG_BUSY, LOG_LEVEL_NOTICE),
+		    "channel '%s' busy: consumer pid %ld, refused %s", name,
+		    (long)other->conn->pid, c->peer);
 		reply_error(c, m->rid, CHAN_EBUSY, "channel '%s' already has "
 		    "a consumer (pid %ld)", name, (long)other->conn->pid);
 		return;
@@ -215,13 +257,32 @@ do_close(struct conn *c, const struct proto_msg *m)
 {
 	struct handle	*h;
 
-	if ((h = conn_handle_find(c, m->handle)) == NULL) {
-		reply_error(c, m->rid, CHAN_EBADHANDLE, "CLOSE: no handle %lu "
-		    "on this connection", (unsigned long)m->handle);
+	if ((h = dispatch_handle(c, m, DISPATCH_ANY)) == NULL)
 		return;
-	}
 	reply_ok(c, m->rid);
 	dispatch_handle_drop(c, h);
+}
+
+/*
+ * The daemon-wide limit that one more message of len bytes would pass,
+ * as text for the error, with its value in *limit; NULL if there is room.
+ */
+static const char *
+dispatch_queue_limit(const struct server *srv, size_t len, uint64_t *limit)
+{
+	const struct channel_totals	*t = &srv->reg.totals;
+	const struct config		*cfg = srv->cfg;
+
+	if (len > cfg->max_queued_bytes ||
+	    t->bytes > cfg->max_queued_bytes - len) {
+		*limit = cfg->max_queued_bytes;
+		return ("queued bytes (--max-queued-bytes)");
+	}
+	if (t->msgs >= cfg->max_queued_msgs) {
+		*limit = cfg->max_queued_msgs;
+		return ("queued messages (--max-queued-messages)");
+	}
+	return (NULL);
 }
 
 static void
@@ -229,22 +290,25 @@ do_send(struct conn *c, const struct proto_msg *m)
 {
 	struct server	*srv = c->srv;
 	struct handle	*h;
+	const char	*what;
 	char		 name[LOG_NAME_MAX];
-	uint64_t	 limit = srv->cfg->max_queued_bytes;
+	uint64_t	 limit;
 	int		 rc;
 
-	if ((h = dispatch_handle(c, m, false)) == NULL)
+	if ((h = dispatch_handle(c, m, DISPATCH_TX)) == NULL)
 		return;
-	if (m->payload_len > limit || srv->reg.bytes > limit - m->payload_len) {
+	what = dispatch_queue_limit(srv, m->payload_len, &limit);
+	if (what != NULL) {
 		chname(name, h->ch);
+		/* Logged again only after a send has succeeded. */
 		if (!srv->queue_limit_logged)
-			log_warning("queued bytes limit of %llu reached, "
-			    "refusing a send to '%s' (%s)",
-			    (unsigned long long)limit, name, c->peer);
+			log_warning("limit of %llu %s reached, refusing a send "
+			    "to '%s' (%s)", (unsigned long long)limit, what,
+			    name, c->peer);
 		srv->queue_limit_logged = true;
-		reply_error(c, m->rid, CHAN_ELIMIT, "daemon limit of %llu "
-		    "queued bytes reached (--max-queued-bytes); message to "
-		    "channel '%s' not queued", (unsigned long long)limit, name);
+		reply_error(c, m->rid, CHAN_ELIMIT, "daemon limit of %llu %s "
+		    "reached; message to channel '%s' not queued",
+		    (unsigned long long)limit, what, name);
 		return;
 	}
 	if ((rc = channel_push(h->ch, m->payload, m->payload_len)) != 0) {
@@ -264,10 +328,10 @@ do_ack(struct conn *c, const struct proto_msg *m)
 	struct handle	*h;
 	char		 name[LOG_NAME_MAX];
 
-	if ((h = dispatch_handle(c, m, true)) == NULL)
+	if ((h = dispatch_handle(c, m, DISPATCH_RX)) == NULL)
 		return;
 	if (channel_ack(h->ch, m->seq) != 0) {
-		reply_error(c, m->rid, CHAN_EPROTO, "ACK of seq %llu on "
+		reply_proto_error(c, m->rid, CHAN_EPROTO, "ACK of seq %llu on "
 		    "channel '%s' is beyond the last delivered seq %llu",
 		    (unsigned long long)m->seq, chname(name, h->ch),
 		    (unsigned long long)h->ch->last_seq);
@@ -282,13 +346,9 @@ do_credit(struct conn *c, const struct proto_msg *m)
 {
 	struct handle	*h;
 
-	if ((h = dispatch_handle(c, m, true)) == NULL)
+	/* proto_decode has refused a count outside 1..PROTO_CREDIT_MAX. */
+	if ((h = dispatch_handle(c, m, DISPATCH_RX)) == NULL)
 		return;
-	if (m->count == 0 || m->count > PROTO_CREDIT_MAX) {
-		reply_error(c, m->rid, CHAN_EPROTO, "CREDIT of %lu is outside "
-		    "1 to %d", (unsigned long)m->count, PROTO_CREDIT_MAX);
-		return;
-	}
 	channel_credit(h->ch, m->count);
 	reply_ok(c, m->rid);
 	pump_channel(c->srv, h->ch);
@@ -358,9 +418,7 @@ dispatch_handshake_error(struct conn *c, const struct proto_msg *m, int rc)
 static void
 dispatch_bad_frame(struct conn *c, const struct proto_msg *m, int rc)
 {
-	const char	*what = dispatch_decode_error(rc);
 	const char	*op = proto_op_name(m->op);
-	size_t		 max_msg = c->srv->cfg->max_msg_size;
 	char		 opbuf[32];
 
 	if (strcmp(op, "?") == 0) {
@@ -368,16 +426,13 @@ dispatch_bad_frame(struct conn *c, const struct proto_msg *m, int rc)
 		    (int)m->op);
 		op = opbuf;
 	}
-
-	/* Log the first per connection: a broken client would flood it. */
-	log_msg(c->error_logged ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARNING,
-	    "protocol error: %s: %s (%s)", op, what, c->peer);
-	c->error_logged = true;
 	if (rc == CHAN_ETOOBIG)
-		reply_error(c, m->rid, rc, "%s: payload over the limit of %zu "
-		    "bytes", op, max_msg);
+		reply_proto_error(c, m->rid, rc, "%s: payload over the limit "
+		    "of %llu bytes", op,
+		    (unsigned long long)c->srv->cfg->max_msg_size);
 	else
-		reply_error(c, m->rid, rc, "%s: %s", op, what);
+		reply_proto_error(c, m->rid, rc, "%s: %s", op,
+		    dispatch_decode_error(rc));
 }
 
 void

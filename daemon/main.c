@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -23,6 +24,8 @@
 #define EXIT_USAGE	2
 #define OPT_CONFIG_BASE	256	/* getopt value of config option 0 */
 #define MAX_OPTIONS	32
+/* Descriptors besides connections: stdio, loop, listener, refusals. */
+#define FD_RESERVE	256
 
 struct daemon_state {
 	struct server	srv;
@@ -40,6 +43,7 @@ usage(FILE *f)
 	    "usage: chand [-hV] [--socket path] [--socket-mode mode]\n"
 	    "             [--max-msg-size bytes] [--max-connections n]\n"
 	    "             [--max-handles n] [--max-queued-bytes bytes]\n"
+	    "             [--max-queued-messages n]\n"
 	    "             [--handshake-timeout seconds]\n"
 	    "             [--log-level debug|info|notice|warning|error]\n"
 	    "             [--ready-fd fd]\n");
@@ -169,6 +173,32 @@ fail:
 	return (rc);
 }
 
+/*
+ * Each connection holds a descriptor. Raises the soft limit toward the
+ * hard one so that --max-connections, which answers with an ERROR, is
+ * what refuses clients, not EMFILE, which drops them without a word.
+ */
+static void
+fd_limit_raise(uint64_t max_connections)
+{
+	struct rlimit	rl;
+	rlim_t		want = (rlim_t)max_connections + FD_RESERVE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+		log_warning("--max-connections %llu needs %llu descriptors, "
+		    "the hard limit is %llu",
+		    (unsigned long long)max_connections,
+		    (unsigned long long)want, (unsigned long long)rl.rlim_max);
+		want = rl.rlim_max;
+	}
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_warning("cannot raise the descriptor limit to %llu: %s",
+		    (unsigned long long)want, strerror(errno));
+}
+
 /* Tells whoever started us that the socket accepts connections. */
 static void
 ready_notify(int fd)
@@ -254,6 +284,7 @@ main(int argc, char **argv)
 		return (1);
 	}
 	log_set_level(d.cfg.log_level);
+	fd_limit_raise(d.cfg.max_connections);
 
 	if (daemon_start(&d) != 0) {
 		status = 1;

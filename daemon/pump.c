@@ -47,7 +47,12 @@ pump_channel(struct server *srv, struct channel *ch)
 		}
 		conn_dirty(c);
 	}
-	if (c->want_close || !channel_should_report(ch))
+	/*
+	 * The event waits for room like a delivery: producers that attach and
+	 * drop in a loop must not grow the output of a consumer that does not
+	 * read. The channel stays due, so the write callback's pump sends it.
+	 */
+	if (!conn_can_deliver(c) || !channel_should_report(ch))
 		return;
 	if (proto_enc_disconnected(&c->out, h->id) != 0) {
 		pump_fail(c);

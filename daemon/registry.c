@@ -110,7 +110,7 @@ registry_open(struct registry *reg, const void *name, size_t len,
 	/* Grow first: a failure then leaves nothing half done. */
 	if (reg->count >= reg->nbuckets && registry_grow(reg) != 0)
 		return (CHAN_ENOMEM);
-	ch = channel_new(name, len, &reg->bytes);
+	ch = channel_new(name, len, &reg->totals);
 	if (ch == NULL)
 		return (CHAN_ENOMEM);
 	hash = registry_hash(name, len);

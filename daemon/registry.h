@@ -11,13 +11,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct channel;
+#include "channel.h"
 
 struct registry {
 	struct channel	**buckets;
 	size_t		  nbuckets;	/* 0 or a power of two */
 	size_t		  count;
-	size_t		  bytes;	/* payload bytes held, all channels */
+	struct channel_totals totals;	/* messages held, all channels */
 };
 
 void	registry_init(struct registry *);

@@ -17,9 +17,9 @@
 static int	consumer_a, consumer_b;
 
 static struct channel *
-new_channel(size_t *total)
+new_channel(struct channel_totals *totals)
 {
-	struct channel	*ch = channel_new("jobs", 4, total);
+	struct channel	*ch = channel_new("jobs", 4, totals);
 
 	ck_assert_ptr_nonnull(ch);
 	return (ch);
@@ -227,21 +227,44 @@ END_TEST
 
 START_TEST(test_bytes_are_accounted_channel_and_total)
 {
-	size_t		 total = 0;
-	struct channel	*ch = new_channel(&total);
+	struct channel_totals	 t = { 0, 0 };
+	struct channel		*ch = new_channel(&t);
 
 	push_str(ch, "12345");
 	push_str(ch, "123");
 	ck_assert_uint_eq(ch->bytes, 8);
-	ck_assert_uint_eq(total, 8);
+	ck_assert_uint_eq(t.bytes, 8);
+	ck_assert_uint_eq(t.msgs, 2);
 	channel_consumer_attach(ch, &consumer_a);
 	channel_credit(ch, 1);
 	take_expect(ch, "12345", 1, 0);
-	ck_assert_uint_eq(total, 8);		/* in flight still counts */
+	ck_assert_uint_eq(t.bytes, 8);		/* in flight still counts */
+	ck_assert_uint_eq(t.msgs, 2);
 	ck_assert_int_eq(channel_ack(ch, 1), 0);
-	ck_assert_uint_eq(total, 3);
+	ck_assert_uint_eq(t.bytes, 3);
+	ck_assert_uint_eq(t.msgs, 1);
 	channel_free(ch);
-	ck_assert_uint_eq(total, 0);
+	ck_assert_uint_eq(t.bytes, 0);
+	ck_assert_uint_eq(t.msgs, 0);
+}
+END_TEST
+
+START_TEST(test_empty_messages_are_counted)
+{
+	struct channel_totals	 t = { 0, 0 };
+	struct channel		*ch = new_channel(&t);
+
+	ck_assert_int_eq(channel_push(ch, "", 0), 0);
+	ck_assert_int_eq(channel_push(ch, "", 0), 0);
+	ck_assert_uint_eq(t.bytes, 0);
+	ck_assert_uint_eq(t.msgs, 2);
+	channel_consumer_attach(ch, &consumer_a);
+	channel_credit(ch, 1);
+	ck_assert_ptr_nonnull(channel_take(ch));
+	channel_consumer_detach(ch);		/* requeued: still held */
+	ck_assert_uint_eq(t.msgs, 2);
+	channel_free(ch);
+	ck_assert_uint_eq(t.msgs, 0);
 }
 END_TEST
 
@@ -525,7 +548,8 @@ START_TEST(test_registry_counts_bytes_of_all_channels)
 	ck_assert_int_eq(registry_open(&reg, "b", 1, &b), 0);
 	ck_assert_int_eq(channel_push(a, "xyz", 3), 0);
 	ck_assert_int_eq(channel_push(b, "12", 2), 0);
-	ck_assert_uint_eq(reg.bytes, 5);
+	ck_assert_uint_eq(reg.totals.bytes, 5);
+	ck_assert_uint_eq(reg.totals.msgs, 2);
 	/* Not idle while a message is queued. */
 	ck_assert(!registry_release(&reg, a));
 	registry_fini(&reg);
@@ -550,6 +574,7 @@ channel_suite(void)
 	    test_consumer_detach_requeues_in_flight_at_front_in_order);
 	tcase_add_test(tc, test_detach_with_empty_queue_keeps_tail_usable);
 	tcase_add_test(tc, test_bytes_are_accounted_channel_and_total);
+	tcase_add_test(tc, test_empty_messages_are_counted);
 	tcase_add_test(tc, test_name_of_invalid_length_is_refused);
 	suite_add_tcase(s, tc);
 

@@ -8,6 +8,7 @@
  * library client is still served afterwards.
  */
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -1032,6 +1033,574 @@ START_TEST(test_connections_opened_and_closed_leave_no_fds_behind)
 }
 END_TEST
 
+/* Daemon review: bounds, accounting, pause and resume, shutdown. */
+
+/*
+ * Reads frames in bulk from p until OK(rid) arrives, counting each op;
+ * fails the test after timeout_ms. counts[] is indexed by op (0-127).
+ */
+static void
+bulk_read_until_ok(struct peer *p, uint32_t rid, unsigned long *counts,
+    int timeout_ms)
+{
+	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+	long long deadline = now_ms() + timeout_ms;
+	size_t len = 0, off, flen;
+	struct proto_msg m;
+	ssize_t n;
+	int done = 0, rc;
+
+	while (!done) {
+		ck_assert_msg(now_ms() < deadline, "no OK(%u) within %d ms",
+		    rid, timeout_ms);
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		n = read(p->fd, p->body + len, BODY_CAP - len);
+		ck_assert_msg(n > 0, "daemon closed the connection");
+		len += (size_t)n;
+		for (off = 0; !done && len - off >= PROTO_HEADER_LEN;
+		    off += flen) {
+			rc = proto_frame_check(p->body + off, len - off,
+			    BODY_CAP / 2, &flen);
+			ck_assert_int_ge(rc, 0);
+			if (rc != 1)
+				break;
+			ck_assert_int_eq(proto_decode(p->dec, p->body + off +
+			    PROTO_HEADER_LEN, flen, &m), 0);
+			flen += PROTO_HEADER_LEN;
+			counts[m.op & 127]++;
+			done = m.op == PROTO_OK && m.rid == rid;
+		}
+		memmove(p->body, p->body + off, len - off);
+		len -= off;
+	}
+}
+
+static void
+peer_send_ping(struct peer *p, uint32_t rid)
+{
+	struct proto_buf b;
+
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_ping(&b, rid), 0);
+	peer_send(p, &b);
+	proto_buf_fini(&b);
+}
+
+static void
+peer_credit(struct peer *p, uint32_t h, uint32_t n)
+{
+	struct proto_buf b;
+
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_credit(&b, 0, h, n), 0);
+	peer_send(p, &b);
+	proto_buf_fini(&b);
+}
+
+#define EVENT_CYCLES	1200000
+#define EVENT_BATCH	10000
+#define EVENT_FRAME_LEN	7	/* [81, handle < 128] with its header */
+#define DELIVER_MARK	(4L * 1024 * 1024)	/* docs/protocol.md, Limits */
+
+START_TEST(test_consumer_that_never_reads_gets_bounded_output_of_events)
+{
+	struct daemon d;
+	struct peer rx, tx;
+	struct proto_buf b;
+	unsigned long counts[128] = { 0 };
+	uint32_t rxh, h = 1;
+	int i, j;
+
+	daemon_start(&d, NULL);
+	peer_open(&rx, &d, 1);
+	rxh = peer_open_end(&rx, PROTO_OPEN_RX, 2, "ev");
+	peer_credit(&rx, rxh, 1);
+	peer_ping(&rx, 3);
+
+	/*
+	 * Every attach and drop of a producer makes a DISCONNECTED due; the
+	 * consumer reads none of them. rid 0 makes the producer's requests
+	 * silent, so only the consumer's output can grow.
+	 */
+	peer_open(&tx, &d, 1);
+	proto_buf_init(&b);
+	for (i = 0; i < EVENT_CYCLES / EVENT_BATCH; i++) {
+		b.len = 0;
+		for (j = 0; j < EVENT_BATCH; j++, h++) {
+			ck_assert_int_eq(proto_enc_open(&b, PROTO_OPEN_TX, 0,
+			    "ev", 2), 0);
+			ck_assert_int_eq(proto_enc_close(&b, 0, h), 0);
+		}
+		peer_send(&tx, &b);
+	}
+	proto_buf_fini(&b);
+	peer_ping(&tx, 4);
+
+	peer_send_ping(&rx, 5);
+	bulk_read_until_ok(&rx, 5, counts, 60000);
+	ck_assert_msg(counts[PROTO_DISCONNECTED] * EVENT_FRAME_LEN <
+	    DELIVER_MARK + 2 * 1024 * 1024, "%lu DISCONNECTED events were "
+	    "buffered for a consumer that did not read",
+	    counts[PROTO_DISCONNECTED]);
+	ck_assert_uint_ge(counts[PROTO_DISCONNECTED], 1);
+
+	peer_close(&tx);
+	peer_close(&rx);
+	assert_serves(&d);
+	daemon_stop(&d);
+}
+END_TEST
+
+/*
+ * Sends len-byte messages on h until the daemon refuses one with LIMIT
+ * (asserting that it does within max sends); returns how many it took.
+ */
+static unsigned long
+fill_until_limit(struct peer *p, uint32_t h, size_t len, unsigned long max)
+{
+	static char payload[4096];
+	unsigned long ok = 0, sent = 0;
+	struct proto_buf b;
+	struct proto_msg m;
+	int limited = 0, i;
+
+	proto_buf_init(&b);
+	while (!limited && sent < max) {
+		b.len = 0;
+		for (i = 0; i < 1000; i++)
+			ck_assert_int_eq(proto_enc_send(&b, 1, h, payload,
+			    len), 0);
+		peer_send(p, &b);
+		sent += 1000;
+		for (i = 0; i < 1000; i++) {
+			peer_expect(p, &m);
+			if (m.op == PROTO_OK && !limited) {
+				ok++;
+				continue;
+			}
+			ck_assert_msg(m.op == PROTO_ERROR &&
+			    m.code == (uint32_t)-CHAN_ELIMIT, "send got %s "
+			    "code %u", proto_op_name((int)m.op), m.code);
+			limited = 1;
+		}
+	}
+	proto_buf_fini(&b);
+	ck_assert_msg(limited, "%lu messages of %zu bytes queued without "
+	    "reaching the limit", sent, len);
+	return ok;
+}
+
+/* Consumer: takes n messages, checks their flags, acknowledges them. */
+static void
+drain_and_ack(struct peer *p, uint32_t h, unsigned long n, uint32_t flags)
+{
+	struct proto_msg m;
+	unsigned long i;
+
+	peer_credit(p, h, (uint32_t)n);
+	for (i = 1; i <= n; i++) {
+		peer_expect(p, &m);
+		ck_assert_int_eq(m.op, PROTO_DELIVER);
+		ck_assert_uint_eq(m.seq, i);
+		ck_assert_uint_eq(m.flags, flags);
+	}
+	peer_ack(p, 7, h, n);
+	peer_expect_ok(p, 7);
+}
+
+START_TEST(test_empty_messages_are_bounded_by_max_queued_messages)
+{
+	const char *args[] = { "--max-queued-messages", "2500", NULL };
+	struct daemon d;
+	struct peer tx, rx;
+	uint32_t txh, rxh;
+
+	daemon_start(&d, args);
+	peer_open(&tx, &d, 1);
+	txh = peer_open_end(&tx, PROTO_OPEN_TX, 2, "empty");
+	/* They hold no payload bytes, but each costs memory. */
+	ck_assert_uint_eq(fill_until_limit(&tx, txh, 0, 100000), 2500);
+
+	/* Acknowledged, they free exactly what they took. */
+	peer_open(&rx, &d, 1);
+	rxh = peer_open_end(&rx, PROTO_OPEN_RX, 2, "empty");
+	drain_and_ack(&rx, rxh, 2500, 0);
+	ck_assert_uint_eq(fill_until_limit(&tx, txh, 0, 100000), 2500);
+
+	peer_close(&rx);
+	peer_close(&tx);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_queued_bytes_return_to_zero_after_requeue_and_acks)
+{
+	const char *args[] = { "--max-queued-bytes", "65536", NULL };
+	static char payload[1000];
+	struct daemon d;
+	struct peer tx, rx;
+	struct proto_buf b;
+	struct proto_msg m;
+	unsigned long n, i;
+	uint32_t txh, rxh;
+
+	daemon_start(&d, args);
+	peer_open(&tx, &d, 1);
+	txh = peer_open_end(&tx, PROTO_OPEN_TX, 2, "full");
+	n = fill_until_limit(&tx, txh, 1000, 100000);
+	ck_assert_uint_eq(n, 65536 / 1000);
+
+	/* Taken in flight and given back unacknowledged: still held. */
+	peer_open(&rx, &d, 1);
+	rxh = peer_open_end(&rx, PROTO_OPEN_RX, 2, "full");
+	peer_credit(&rx, rxh, (uint32_t)n);
+	for (i = 0; i < n; i++) {
+		peer_expect(&rx, &m);
+		ck_assert_int_eq(m.op, PROTO_DELIVER);
+	}
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_close(&b, 3, rxh), 0);
+	peer_send(&rx, &b);
+	proto_buf_fini(&b);
+	peer_expect_ok(&rx, 3);
+	peer_send_msg(&tx, 4, txh, payload, sizeof payload);
+	peer_expect_error(&tx, 4, -CHAN_ELIMIT);
+
+	/* Redelivered and acknowledged: the same room again. */
+	rxh = peer_open_end(&rx, PROTO_OPEN_RX, 5, "full");
+	drain_and_ack(&rx, rxh, n, PROTO_FLAG_REDELIVERED);
+	ck_assert_uint_eq(fill_until_limit(&tx, txh, 1000, 100000), n);
+
+	peer_close(&rx);
+	peer_close(&tx);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* Lines of the daemon's log that contain what. */
+static int
+log_count(const struct daemon *d, const char *what)
+{
+	char *text = daemon_log(d), *s;
+	int n = 0;
+
+	for (s = text; (s = strstr(s, what)) != NULL; s += strlen(what))
+		n++;
+	free(text);
+	return n;
+}
+
+START_TEST(test_repeated_bad_requests_are_logged_once_per_connection)
+{
+	const char *args[] = { "--max-handles", "1", NULL };
+	static const char garbage[] = "\xc1";
+	struct daemon d;
+	struct peer p;
+	int i;
+
+	daemon_start(&d, args);
+	peer_open(&p, &d, 1);
+	(void)peer_open_end(&p, PROTO_OPEN_TX, 2, "mine");
+	for (i = 0; i < 20; i++) {
+		send_open_len(&p, PROTO_OPEN_TX, 3, 10);
+		peer_expect_error(&p, 3, -CHAN_ELIMIT);
+		peer_send_body(&p, garbage, 1);
+		peer_expect_error(&p, 0, -CHAN_EPROTO);
+		peer_send_msg(&p, 4, 999, "x", 1);
+		peer_expect_error(&p, 4, -CHAN_EBADHANDLE);
+	}
+	peer_close(&p);
+
+	/* Another connection gets its own first line. */
+	peer_open(&p, &d, 1);
+	for (i = 0; i < 20; i++) {
+		send_open_len(&p, PROTO_OPEN_RX, 5, 0);
+		peer_expect_error(&p, 5, -CHAN_EBADNAME);
+	}
+	peer_ping(&p, 6);
+
+	ck_assert_int_eq(log_count(&d, "handle limit"), 1);
+	ck_assert_int_eq(log_count(&d, "protocol error"), 2);
+
+	peer_close(&p);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_busy_refusals_are_logged_once_per_connection)
+{
+	struct daemon d;
+	struct peer holder, p;
+	struct proto_buf b;
+	int i;
+
+	daemon_start(&d, NULL);
+	peer_open(&holder, &d, 1);
+	(void)peer_open_end(&holder, PROTO_OPEN_RX, 2, "held");
+	peer_open(&p, &d, 1);
+	for (i = 0; i < 20; i++) {
+		proto_buf_init(&b);
+		ck_assert_int_eq(proto_enc_open(&b, PROTO_OPEN_RX, 3, "held",
+		    4), 0);
+		peer_send(&p, &b);
+		proto_buf_fini(&b);
+		peer_expect_error(&p, 3, -CHAN_EBUSY);
+	}
+	peer_ping(&p, 4);
+	ck_assert_int_eq(log_count(&d, "busy"), 1);
+
+	peer_close(&p);
+	peer_close(&holder);
+	daemon_stop(&d);
+}
+END_TEST
+
+#define RESUME_MSGS	6000
+#define RESUME_PINGS	1500
+
+START_TEST(test_paused_connection_answers_frames_it_had_already_read)
+{
+	const char *args[] = { "--max-msg-size", "2048", NULL };
+	static char payload[1000];
+	unsigned long counts[128] = { 0 };
+	struct daemon d;
+	struct peer tx, rx;
+	struct proto_buf b;
+	uint32_t txh, rxh;
+	int i;
+
+	daemon_start(&d, args);
+	peer_open(&tx, &d, 1);
+	txh = peer_open_end(&tx, PROTO_OPEN_TX, 2, "backlog");
+	for (i = 0; i < RESUME_MSGS; i++)
+		peer_send_msg(&tx, 0, txh, payload, sizeof payload);
+	peer_ping(&tx, 3);
+
+	/*
+	 * One write, read at once by the daemon: the credit fills the output
+	 * to the delivery mark and the PINGs push it over the read limit, so
+	 * reading stops with PINGs still buffered and nothing more to come.
+	 */
+	peer_open(&rx, &d, 1);
+	rxh = peer_open_end(&rx, PROTO_OPEN_RX, 2, "backlog");
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_credit(&b, 0, rxh, PROTO_CREDIT_MAX), 0);
+	for (i = 1; i <= RESUME_PINGS; i++)
+		ck_assert_int_eq(proto_enc_ping(&b, (uint32_t)i), 0);
+	ck_assert_uint_lt(b.len, 16 * 1024);
+	peer_send(&rx, &b);
+	proto_buf_fini(&b);
+
+	bulk_read_until_ok(&rx, RESUME_PINGS, counts, 60000);
+	ck_assert_uint_eq(counts[PROTO_OK], RESUME_PINGS);
+	ck_assert_uint_le(counts[PROTO_DELIVER], RESUME_MSGS);
+
+	peer_close(&tx);
+	peer_close(&rx);
+	assert_serves(&d);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_consumer_closed_mid_pipeline_gets_its_messages_back_first)
+{
+	struct daemon d;
+	struct peer p;
+	struct proto_buf b;
+	struct proto_msg m;
+	uint32_t rxh, txh, rxh2;
+	char want[2] = "a";
+	int i;
+
+	daemon_start(&d, NULL);
+	peer_open(&p, &d, 1);
+	rxh = peer_open_end(&p, PROTO_OPEN_RX, 2, "same");
+	txh = peer_open_end(&p, PROTO_OPEN_TX, 3, "same");
+
+	/* One pipeline: deliver a b c, close the consumer, reopen it. */
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_credit(&b, 0, rxh, 3), 0);
+	ck_assert_int_eq(proto_enc_send(&b, 0, txh, "a", 1), 0);
+	ck_assert_int_eq(proto_enc_send(&b, 0, txh, "b", 1), 0);
+	ck_assert_int_eq(proto_enc_send(&b, 0, txh, "c", 1), 0);
+	ck_assert_int_eq(proto_enc_ack(&b, 0, rxh, 1), 0);
+	ck_assert_int_eq(proto_enc_close(&b, 10, rxh), 0);
+	ck_assert_int_eq(proto_enc_ack(&b, 11, rxh, 3), 0);
+	ck_assert_int_eq(proto_enc_send(&b, 0, txh, "d", 1), 0);
+	ck_assert_int_eq(proto_enc_open(&b, PROTO_OPEN_RX, 12, "same", 4),
+	    0);
+	peer_send(&p, &b);
+	proto_buf_fini(&b);
+
+	for (i = 0; i < 3; i++, want[0]++) {
+		peer_expect(&p, &m);
+		ck_assert_int_eq(m.op, PROTO_DELIVER);
+		ck_assert_uint_eq(m.handle, rxh);
+		ck_assert_mem_eq(m.payload, want, 1);
+	}
+	peer_expect_ok(&p, 10);
+	peer_expect_error(&p, 11, -CHAN_EBADHANDLE);
+	peer_expect(&p, &m);
+	ck_assert_int_eq(m.op, PROTO_HANDLE);
+	rxh2 = m.handle;
+	ck_assert_uint_ne(rxh2, rxh);
+
+	/* b and c come back first, marked, then d. */
+	peer_credit(&p, rxh2, 10);
+	for (want[0] = 'b', i = 1; i <= 3; i++, want[0]++) {
+		peer_expect(&p, &m);
+		ck_assert_int_eq(m.op, PROTO_DELIVER);
+		ck_assert_uint_eq(m.handle, rxh2);
+		ck_assert_uint_eq(m.seq, (uint64_t)i);
+		ck_assert_mem_eq(m.payload, want, 1);
+		ck_assert_uint_eq(m.flags, i < 3 ? PROTO_FLAG_REDELIVERED : 0);
+	}
+	peer_ping(&p, 13);
+	peer_close(&p);
+	assert_serves(&d);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_handshake_timer_stops_after_hello)
+{
+	const char *args[] = { "--handshake-timeout", "1", NULL };
+	struct pollfd pfd;
+	struct daemon d;
+	struct peer p;
+	long long until;
+
+	daemon_start(&d, args);
+	peer_open(&p, &d, 1);
+	/* Past the timeout, nothing arrives and the connection still works. */
+	pfd.fd = p.fd;
+	pfd.events = POLLIN;
+	until = now_ms() + 1600;
+	while (now_ms() < until)
+		ck_assert_int_eq(poll(&pfd, 1, (int)(until - now_ms())), 0);
+	peer_ping(&p, 2);
+	peer_close(&p);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_sigterm_with_clients_in_every_state_exits_cleanly)
+{
+	static const unsigned char half_hdr[] = { 0x00, 0x00 };
+	static const unsigned char hdr100[] = { 0x00, 0x00, 0x00, 100 };
+	static char payload[1000];
+	struct daemon d;
+	struct peer silent, cut, flood, slow, inflight, tx;
+	struct proto_msg m;
+	uint32_t txh, h;
+	int i;
+
+	daemon_start(&d, NULL);
+	peer_open(&silent, &d, 0);
+	raw_write(silent.fd, half_hdr, sizeof half_hdr);
+	peer_open(&cut, &d, 1);
+	raw_write(cut.fd, hdr100, sizeof hdr100);
+
+	peer_open(&tx, &d, 1);
+	txh = peer_open_end(&tx, PROTO_OPEN_TX, 2, "busy");
+	for (i = 0; i < 8000; i++)
+		peer_send_msg(&tx, 0, txh, payload, sizeof payload);
+	peer_ping(&tx, 3);
+	h = peer_open_end(&tx, PROTO_OPEN_TX, 4, "inflight");
+	peer_send_msg(&tx, 5, h, "m", 1);
+	peer_expect_ok(&tx, 5);
+
+	/* A consumer over the delivery mark that never reads. */
+	peer_open(&slow, &d, 1);
+	h = peer_open_end(&slow, PROTO_OPEN_RX, 2, "busy");
+	peer_credit(&slow, h, PROTO_CREDIT_MAX);
+	/* One holding a message unacknowledged. */
+	peer_open(&inflight, &d, 1);
+	h = peer_open_end(&inflight, PROTO_OPEN_RX, 2, "inflight");
+	peer_credit(&inflight, h, 1);
+	peer_expect(&inflight, &m);
+	ck_assert_int_eq(m.op, PROTO_DELIVER);
+	/* One paused for not reading its replies. */
+	peer_open(&flood, &d, 1);
+	flood_pings(flood.fd);
+
+	daemon_stop(&d);	/* exit status 0, and no leak under ASan */
+	peer_close(&silent);
+	peer_close(&cut);
+	peer_close(&tx);
+	peer_close(&slow);
+	peer_close(&inflight);
+	peer_close(&flood);
+}
+END_TEST
+
+START_TEST(test_refused_connection_can_write_its_hello_and_read_why)
+{
+	const char *args[] = { "--max-connections", "1", NULL };
+	struct pollfd pfd;
+	struct daemon d;
+	struct peer in, over;
+	struct proto_buf b;
+	ssize_t n;
+
+	daemon_start(&d, args);
+	peer_open(&in, &d, 1);
+	peer_open(&over, &d, 0);
+
+	/*
+	 * The ERROR is sent at once; the client's HELLO comes after it. The
+	 * daemon must still take it: closing first would fail the write
+	 * (EPIPE) or reset the connection before the client reads why.
+	 */
+	pfd.fd = over.fd;
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, HARNESS_WAIT_MS), 1);
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_hello(&b, 1, "late"), 0);
+	n = send(over.fd, b.data, b.len, MSG_NOSIGNAL);
+	ck_assert_msg(n == (ssize_t)b.len, "HELLO not written: %s",
+	    n < 0 ? strerror(errno) : "short write");
+	proto_buf_fini(&b);
+	peer_expect_error(&over, 0, -CHAN_ELIMIT);
+	peer_expect_closed(&over);
+
+	peer_close(&over);
+	peer_ping(&in, 2);
+	peer_close(&in);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_connections_up_to_the_limit_fit_a_low_descriptor_limit)
+{
+	const char *args[] = { "--max-connections", "300", NULL };
+	struct rlimit saved, low;
+	struct daemon d;
+	struct peer p[300], over;
+	int i;
+
+	/* The daemon inherits a soft limit far below what it needs. */
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	ck_assert_uint_ge(saved.rlim_max, 1024);
+	low = saved;
+	low.rlim_cur = 64;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	daemon_start(&d, args);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+	for (i = 0; i < 300; i++)
+		peer_open(&p[i], &d, 1);
+	peer_open(&over, &d, 0);
+	peer_expect_error(&over, 0, -CHAN_ELIMIT);
+	peer_close(&over);
+	for (i = 0; i < 300; i++)
+		peer_close(&p[i]);
+	assert_serves(&d);
+	daemon_stop(&d);
+}
+END_TEST
+
 static Suite *
 abuse_suite(void)
 {
@@ -1078,6 +1647,30 @@ abuse_suite(void)
 	    test_producer_killed_mid_frame_delivers_only_whole_messages);
 	tcase_add_test(tc,
 	    test_connections_opened_and_closed_leave_no_fds_behind);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("daemon");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc,
+	    test_consumer_that_never_reads_gets_bounded_output_of_events);
+	tcase_add_test(tc,
+	    test_empty_messages_are_bounded_by_max_queued_messages);
+	tcase_add_test(tc,
+	    test_queued_bytes_return_to_zero_after_requeue_and_acks);
+	tcase_add_test(tc,
+	    test_repeated_bad_requests_are_logged_once_per_connection);
+	tcase_add_test(tc, test_busy_refusals_are_logged_once_per_connection);
+	tcase_add_test(tc,
+	    test_paused_connection_answers_frames_it_had_already_read);
+	tcase_add_test(tc,
+	    test_consumer_closed_mid_pipeline_gets_its_messages_back_first);
+	tcase_add_test(tc, test_handshake_timer_stops_after_hello);
+	tcase_add_test(tc,
+	    test_sigterm_with_clients_in_every_state_exits_cleanly);
+	tcase_add_test(tc,
+	    test_refused_connection_can_write_its_hello_and_read_why);
+	tcase_add_test(tc,
+	    test_connections_up_to_the_limit_fit_a_low_descriptor_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
