@@ -38,6 +38,8 @@
 
 #define CONN_HANDSHAKE_MS	30000	/* bound on the WELCOME wait */
 #define CONN_PING_MS		30000	/* bound on a try_recv round trip */
+#define CONN_CLOSE_MS		10000	/* bound on the wait for CLOSE's OK */
+#define CONN_LAST_LOOK_MS	1000	/* bound on recv_timeout's last PING */
 #define CONN_READ_CHUNK		65536
 
 /* One request waiting for its reply. */
@@ -101,7 +103,7 @@ struct chan_client {
 	LIST_HEAD(, conn_req)	 reqs;
 	LIST_HEAD(, chan_tx)	 txs;
 	LIST_HEAD(, chan_rx)	 rxs;
-	int			 async_err;	/* last ERROR with rid 0 */
+	int			 refused;	/* code of an ERROR with rid 0 */
 	char			 errmsg[PROTO_ERRMSG_MAX + 1];
 };
 

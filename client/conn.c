@@ -90,15 +90,36 @@ conn_wire_code(uint32_t code)
  * Reading and dispatch.
  */
 
+/*
+ * An ERROR without a request id explains why the daemon is closing the
+ * connection, or refuses an ACK or a CREDIT (the only requests the
+ * library sends with rid 0). A refused CREDIT would leave a receive
+ * waiting for ever; a refused ACK means the library and the daemon
+ * disagree about what was received. No caller can be told which, so the
+ * connection is dropped: every caller gets CHAN_ECONNLOST with the
+ * daemon's reason, and the daemon requeues what was not acknowledged.
+ */
+static void
+conn_reject(struct chan_client *c, const struct proto_msg *m)
+{
+	char why[PROTO_ERRMSG_MAX + 1];
+	int len = m->text_len > PROTO_ERRMSG_MAX ? PROTO_ERRMSG_MAX :
+	    (int)m->text_len;
+
+	snprintf(why, sizeof(why), "the daemon reported %s: %.*s",
+	    chan_errname(conn_wire_code(m->code)), len,
+	    m->text != NULL ? m->text : "");
+	c->refused = conn_wire_code(m->code);
+	conn_fail(c, why);
+}
+
 static void
 conn_reply(struct chan_client *c, const struct proto_msg *m)
 {
 	struct conn_req *r;
 
 	if (m->op == PROTO_ERROR && m->rid == 0) {
-		/* A failed ACK or CREDIT, or the reason for a close. */
-		c->async_err = conn_wire_code(m->code);
-		conn_set_errmsg(c->errmsg, m->text, m->text_len);
+		conn_reject(c, m);
 		return;
 	}
 	LIST_FOREACH(r, &c->reqs, entry) {
@@ -318,9 +339,7 @@ conn_fail(struct chan_client *c, const char *reason)
 	if (c->dead)
 		return;
 	c->dead = 1;
-	/* The daemon's own last word (ERROR with rid 0) explains more. */
-	if (c->async_err == 0)
-		conn_set_errmsg(c->errmsg, reason, strlen(reason));
+	conn_set_errmsg(c->errmsg, reason, strlen(reason));
 	shutdown(c->fd, SHUT_RDWR);
 	while ((r = LIST_FIRST(&c->reqs)) != NULL) {
 		r->rc = CHAN_ECONNLOST;
@@ -411,6 +430,7 @@ int
 conn_close_handle(struct chan_client *c, uint32_t handle, char *errbuf)
 {
 	struct conn_req r;
+	struct timespec deadline;
 	int rc;
 
 	if (c->dead)
@@ -420,7 +440,13 @@ conn_close_handle(struct chan_client *c, uint32_t handle, char *errbuf)
 	/* Frames already in c->wbuf (acks) go out before the CLOSE. */
 	if ((rc = proto_enc_close(&c->wbuf, r.rid, handle)) != 0)
 		return rc;
-	return conn_call(c, &r, NULL);
+	/*
+	 * Closing must not hang on a daemon that stopped answering: once
+	 * the CLOSE is written the daemon acts on it whenever it reads it,
+	 * and its late OK matches no request.
+	 */
+	conn_deadline(&deadline, CONN_CLOSE_MS);
+	return conn_call(c, &r, &deadline);
 }
 
 int
@@ -516,6 +542,40 @@ conn_client_name(char *buf, size_t len)
 	snprintf(buf, len, "%s", program_invocation_short_name);
 }
 
+/*
+ * A daemon that refuses a connection (over its connection limit, shutting
+ * down) sends an ERROR without a request id and closes at once, so the
+ * HELLO may meet a closed socket before the reason was read. Nothing else
+ * uses c yet: read what the daemon left and report its reason.
+ */
+static int
+conn_hello_refused(struct chan_client *c)
+{
+	struct proto_msg m;
+	size_t body_len;
+	ssize_t n;
+
+	if (c->refused != 0)
+		return c->refused;	/* the reader got there first */
+	c->rbuf.len = 0;
+	if (proto_buf_reserve(&c->rbuf, PROTO_HEADER_LEN +
+	    PROTO_ERRMSG_MAX + 64) != 0)
+		return CHAN_ECONNLOST;
+	do {
+		n = recv(c->fd, c->rbuf.data + c->rbuf.len,
+		    c->rbuf.cap - c->rbuf.len, MSG_DONTWAIT);
+		if (n > 0)
+			c->rbuf.len += (size_t)n;
+	} while (n > 0 || (n < 0 && errno == EINTR));
+	if (proto_frame_check(c->rbuf.data, c->rbuf.len,
+	    proto_max_body(c->max_msg), &body_len) != 1 ||
+	    proto_decode(c->dec, c->rbuf.data + PROTO_HEADER_LEN, body_len,
+	    &m) != 0 || m.op != PROTO_ERROR)
+		return CHAN_ECONNLOST;
+	conn_set_errmsg(c->errmsg, m.text, m.text_len);
+	return conn_wire_code(m.code);
+}
+
 static int
 conn_hello(struct chan_client *c)
 {
@@ -531,7 +591,10 @@ conn_hello(struct chan_client *c)
 	if ((rc = proto_enc_hello(&c->wbuf, r.rid, name)) != 0)
 		return rc;
 	conn_deadline(&deadline, CONN_HANDSHAKE_MS);
-	if ((rc = conn_call(c, &r, &deadline)) != 0)
+	rc = conn_call(c, &r, &deadline);
+	if (rc == CHAN_ECONNLOST)
+		rc = conn_hello_refused(c);
+	if (rc != 0)
 		return rc;
 	if (r.version != PROTO_VERSION)
 		return CHAN_EVERSION;

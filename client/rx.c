@@ -175,31 +175,12 @@ chan_rx_open_ex(chan_client *c, const void *name, size_t name_len,
 	return 0;
 }
 
-/* A blocking receive until deadline (NULL: for ever); c->mu held. */
-static int
-rx_recv_locked(struct chan_rx *rx, const struct timespec *deadline,
-    struct chan_msg **out)
-{
-	struct chan_client *c = rx->c;
-	int rc;
-
-	if (c->dead)
-		return CHAN_ECONNLOST;
-	if ((rc = rx_take(rx, out)) != 1)
-		return rc;
-	if ((rc = rx_enc_prepare(rx)) != 0 || (rc = conn_write(c)) != 0)
-		return rc;
-	if ((rc = conn_wait(c, rx_ready, rx, deadline)) != 0)
-		return rc;
-	return rx_take(rx, out);
-}
-
 /*
  * A receive that does not wait for a message: a PING round trip tells
  * whether the daemon has one (or a disconnection) to deliver now.
  */
 static int
-rx_try_locked(struct chan_rx *rx, struct chan_msg **out)
+rx_try_locked(struct chan_rx *rx, int bound_ms, struct chan_msg **out)
 {
 	struct chan_client *c = rx->c;
 	struct conn_req r;
@@ -217,11 +198,40 @@ rx_try_locked(struct chan_rx *rx, struct chan_msg **out)
 	r.reply = PROTO_OK;
 	if ((rc = proto_enc_ping(&c->wbuf, r.rid)) != 0)
 		return rc;
-	conn_deadline(&deadline, CONN_PING_MS);
+	conn_deadline(&deadline, bound_ms);
 	if ((rc = conn_call(c, &r, &deadline)) != 0)
 		return rc;
 	rc = rx_take(rx, out);
 	return rc == 1 ? CHAN_EEMPTY : rc;
+}
+
+/* A blocking receive until deadline (NULL: for ever); c->mu held. */
+static int
+rx_recv_locked(struct chan_rx *rx, const struct timespec *deadline,
+    struct chan_msg **out)
+{
+	struct chan_client *c = rx->c;
+	int rc;
+
+	if (c->dead)
+		return CHAN_ECONNLOST;
+	if ((rc = rx_take(rx, out)) != 1)
+		return rc;
+	if ((rc = rx_enc_prepare(rx)) != 0 || (rc = conn_write(c)) != 0)
+		return rc;
+	rc = conn_wait(c, rx_ready, rx, deadline);
+	if (rc == CHAN_ETIMEDOUT) {
+		/*
+		 * The daemon may have had a message or a disconnection for
+		 * us that was still on its way: both win over timed out,
+		 * so take one last look, as try_recv does.
+		 */
+		rc = rx_try_locked(rx, CONN_LAST_LOOK_MS, out);
+		return rc == CHAN_EEMPTY ? CHAN_ETIMEDOUT : rc;
+	}
+	if (rc != 0)
+		return rc;
+	return rx_take(rx, out);
 }
 
 int
@@ -230,14 +240,16 @@ chan_rx_recv_timeout(chan_rx *rx, int timeout_ms, chan_msg **out)
 	struct timespec deadline;
 	int rc;
 
+	if (timeout_ms == 0) {
+		rc = chan_rx_try_recv(rx, out);
+		return rc == CHAN_EEMPTY ? CHAN_ETIMEDOUT : rc;
+	}
 	if (rx == NULL || out == NULL)
 		return CHAN_EINVAL;
 	*out = NULL;
 	pthread_mutex_lock(&rx->c->mu);
 	rx->errmsg[0] = '\0';
-	if (timeout_ms == 0)
-		rc = rx_try_locked(rx, out);
-	else if (timeout_ms < 0)
+	if (timeout_ms < 0)
 		rc = rx_recv_locked(rx, NULL, out);
 	else {
 		conn_deadline(&deadline, timeout_ms);
@@ -256,7 +268,16 @@ chan_rx_recv(chan_rx *rx, chan_msg **out)
 int
 chan_rx_try_recv(chan_rx *rx, chan_msg **out)
 {
-	return chan_rx_recv_timeout(rx, 0, out);
+	int rc;
+
+	if (rx == NULL || out == NULL)
+		return CHAN_EINVAL;
+	*out = NULL;
+	pthread_mutex_lock(&rx->c->mu);
+	rx->errmsg[0] = '\0';
+	rc = rx_try_locked(rx, CONN_PING_MS, out);
+	pthread_mutex_unlock(&rx->c->mu);
+	return rc;
 }
 
 int

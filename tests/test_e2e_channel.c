@@ -905,6 +905,436 @@ START_TEST(test_two_threads_send_on_clones_while_a_third_receives)
 }
 END_TEST
 
+/*
+ * Threads sharing one connection, under load: per channel, sender threads
+ * on tx clones and one receiver (one blocked without a deadline, the
+ * others cycling through 1-3 ms timeouts so the reader role changes hands
+ * all the time), while a churn thread opens, sends, closes and try_recvs
+ * on a channel of its own. Nothing may be lost, reordered or reported
+ * twice; run it under ThreadSanitizer for the locking.
+ */
+#define STRESS_CHANNELS		3
+#define STRESS_SENDERS		2	/* per channel */
+#define STRESS_MESSAGES		2000	/* per sender */
+
+struct stress_rx {
+	chan_rx		*rx;
+	int		 blocking;	/* chan_rx_recv, no deadline */
+	struct order	 o;
+	const char	*why;
+	int		 rc;
+	int		 end_rc;
+	long		 timeouts;
+};
+
+static void *
+stress_recv_main(void *arg)
+{
+	struct stress_rx *t = arg;
+	long long deadline = now_ms() + 4 * HARNESS_WAIT_MS;
+	chan_msg *m;
+	int rc;
+
+	while (t->o.total < (long)STRESS_SENDERS * STRESS_MESSAGES) {
+		if (t->blocking)
+			rc = chan_rx_recv(t->rx, &m);
+		else
+			rc = chan_rx_recv_timeout(t->rx,
+			    1 + (int)(t->o.total % 3), &m);
+		if (rc == CHAN_ETIMEDOUT && now_ms() < deadline) {
+			t->timeouts++;
+			continue;
+		}
+		if ((t->rc = rc) != 0)
+			return NULL;
+		t->why = order_add(&t->o, m);
+		chan_msg_free(m);
+		if (t->why != NULL)
+			return NULL;
+	}
+	t->end_rc = chan_rx_recv_timeout(t->rx, HARNESS_WAIT_MS, &m);
+	if (t->end_rc == 0)
+		chan_msg_free(m);
+	return NULL;
+}
+
+struct stress_churn {
+	chan_client	*c;
+	int		 stop;		/* set by the test, read atomically */
+	long		 rounds;
+	const char	*why;
+	int		 rc;
+};
+
+/* One round: a producer comes, sends, goes; the consumer sees both. */
+static int
+stress_churn_round(struct stress_churn *t, chan_rx *rx)
+{
+	chan_msg *m = NULL;
+	chan_tx *tx;
+	int rc;
+
+	if ((rc = chan_tx_open(t->c, "stress-churn", &tx)) != 0)
+		return rc;
+	rc = chan_tx_send(tx, "x", 1);
+	if (chan_tx_close(tx) != 0 && rc == 0)
+		t->why = "tx close failed";
+	if (rc != 0 || t->why != NULL)
+		return rc;
+	if ((rc = chan_rx_try_recv(rx, &m)) != 0) {
+		t->why = "try_recv after a confirmed send found no message";
+		return rc;
+	}
+	if (chan_msg_len(m) != 1 || memcmp(chan_msg_data(m), "x", 1) != 0)
+		t->why = "churn message corrupted";
+	chan_msg_free(m);
+	if ((rc = chan_rx_try_recv(rx, &m)) != CHAN_EDISCONNECTED) {
+		t->why = "try_recv after the only producer left is not "
+		    "disconnected";
+		if (rc == 0)
+			chan_msg_free(m);
+		return rc;
+	}
+	return 0;
+}
+
+static void *
+stress_churn_main(void *arg)
+{
+	struct stress_churn *t = arg;
+	chan_rx *rx;
+
+	if ((t->rc = chan_rx_open(t->c, "stress-churn", &rx)) != 0)
+		return NULL;
+	while (!__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE)) {
+		t->rc = stress_churn_round(t, rx);
+		if (t->rc != 0 || t->why != NULL)
+			break;
+		t->rounds++;
+	}
+	if (chan_rx_close(rx) != 0 && t->rc == 0 && t->why == NULL)
+		t->why = "rx close failed";
+	return NULL;
+}
+
+struct stress_send {
+	chan_tx	*tx;
+	int	 id;
+	int	 rc;
+	int	 close_rc;
+};
+
+static void *
+stress_send_main(void *arg)
+{
+	struct stress_send *t = arg;
+	char buf[32];
+	int i, n;
+
+	for (i = 0; i < STRESS_MESSAGES && t->rc == 0; i++) {
+		n = snprintf(buf, sizeof buf, "%d:%d", t->id, i);
+		t->rc = chan_tx_send(t->tx, buf, (size_t)n);
+	}
+	t->close_rc = chan_tx_close(t->tx);
+	return NULL;
+}
+
+static void
+stress_open(chan_client *c, struct stress_rx *r,
+    struct stress_send s[STRESS_SENDERS], int ch)
+{
+	char name[32];
+	chan_tx *tx;
+	int i;
+
+	snprintf(name, sizeof name, "stress-%d", ch);
+	memset(r, 0, sizeof *r);
+	r->rx = rx_open(c, name, ch == 1 ? 16 : 0);
+	r->blocking = ch == 0;
+	order_init(&r->o, STRESS_SENDERS);
+	/* The clones keep the channel connected once tx is closed. */
+	tx = tx_open(c, name);
+	for (i = 0; i < STRESS_SENDERS; i++) {
+		memset(&s[i], 0, sizeof s[i]);
+		s[i].id = i;
+		expect_rc(chan_tx_clone(tx, &s[i].tx), 0, "clone");
+	}
+	expect_rc(chan_tx_close(tx), 0, "close the original");
+}
+
+static void
+stress_check(struct stress_rx *r, struct stress_send s[STRESS_SENDERS])
+{
+	int i;
+
+	for (i = 0; i < STRESS_SENDERS; i++) {
+		expect_rc(s[i].rc, 0, "stress send");
+		expect_rc(s[i].close_rc, 0, "stress tx close");
+	}
+	expect_rc(r->rc, 0, "stress recv");
+	ck_assert_msg(r->why == NULL, "stress receiver: %s", r->why);
+	expect_rc(r->end_rc, CHAN_EDISCONNECTED, "recv after every sender");
+	order_expect_complete(&r->o, STRESS_MESSAGES);
+	expect_rc(chan_rx_close(r->rx), 0, "stress rx close");
+}
+
+START_TEST(test_threads_sharing_a_connection_lose_and_reorder_nothing)
+{
+	struct stress_send s[STRESS_CHANNELS][STRESS_SENDERS];
+	struct stress_rx r[STRESS_CHANNELS];
+	struct stress_churn churn;
+	pthread_t ts[STRESS_CHANNELS][STRESS_SENDERS];
+	pthread_t tr[STRESS_CHANNELS], tc;
+	chan_client *c;
+	int i, j;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	for (i = 0; i < STRESS_CHANNELS; i++)
+		stress_open(c, &r[i], s[i], i);
+	memset(&churn, 0, sizeof churn);
+	churn.c = c;
+	ck_assert_int_eq(pthread_create(&tc, NULL, stress_churn_main,
+	    &churn), 0);
+	for (i = 0; i < STRESS_CHANNELS; i++) {
+		ck_assert_int_eq(pthread_create(&tr[i], NULL,
+		    stress_recv_main, &r[i]), 0);
+		for (j = 0; j < STRESS_SENDERS; j++)
+			ck_assert_int_eq(pthread_create(&ts[i][j], NULL,
+			    stress_send_main, &s[i][j]), 0);
+	}
+	for (i = 0; i < STRESS_CHANNELS; i++) {
+		for (j = 0; j < STRESS_SENDERS; j++)
+			pthread_join(ts[i][j], NULL);
+		pthread_join(tr[i], NULL);
+	}
+	__atomic_store_n(&churn.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(tc, NULL);
+	for (i = 0; i < STRESS_CHANNELS; i++)
+		stress_check(&r[i], s[i]);
+	expect_rc(churn.rc, 0, "churn");
+	ck_assert_msg(churn.why == NULL, "churn: %s", churn.why);
+	ck_assert_msg(churn.rounds > 0, "churn thread never completed a "
+	    "round");
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+/*
+ * A chand of the test's own, outside the harness's bookkeeping, so that it
+ * can be killed with SIGKILL: started through proc_spawn with its
+ * --ready-fd on the stdout pipe.
+ */
+struct own_daemon {
+	struct proc	p;
+	char		dir[64];
+	char		sock[96];
+};
+
+static void
+own_daemon_start(struct own_daemon *o)
+{
+	const char *argv[] = { CHAND_BIN, "--socket", o->sock,
+	    "--ready-fd", "1", NULL };
+	char line[16];
+
+	snprintf(o->dir, sizeof o->dir, "/tmp/chand-own-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(o->dir));
+	snprintf(o->sock, sizeof o->sock, "%s/chand.sock", o->dir);
+	proc_spawn(&o->p, argv);
+	ck_assert_msg(proc_read_line(&o->p, line, sizeof line,
+	    HARNESS_WAIT_MS) == 5 && strcmp(line, "READY") == 0,
+	    "own chand did not report READY");
+}
+
+static void
+own_daemon_kill(struct own_daemon *o)
+{
+	proc_kill(&o->p, SIGKILL);
+	ck_assert_int_eq(proc_wait(&o->p, HARNESS_WAIT_MS), 128 + SIGKILL);
+	unlink(o->sock);
+	rmdir(o->dir);
+}
+
+/* A call made from a thread of its own, with its result and end time. */
+struct lost_call {
+	const char	*what;
+	chan_tx		*tx;
+	chan_rx		*rx;
+	chan_client	*c;
+	int		 start_fd;	/* a byte is written just before */
+	int		 rc;
+	long long	 end_ms;
+	pthread_t	 thread;
+};
+
+static void *
+lost_call_main(void *arg)
+{
+	struct lost_call *t = arg;
+	chan_msg *m = NULL;
+	chan_tx *tx = NULL;
+
+	if (write(t->start_fd, "G", 1) != 1)
+		t->rc = -1000;
+	else if (t->rx != NULL)
+		t->rc = chan_rx_recv(t->rx, &m);
+	else if (t->tx != NULL)
+		t->rc = chan_tx_send(t->tx, "lost", 4);
+	else
+		t->rc = chan_tx_open(t->c, "lost-open", &tx);
+	if (m != NULL)
+		chan_msg_free(m);
+	if (tx != NULL)
+		chan_tx_close(tx);
+	t->end_ms = now_ms();
+	return NULL;
+}
+
+/* Every later call on a lost connection fails at once, and nothing leaks. */
+static void
+expect_all_lost(chan_client *c, chan_tx *tx, chan_rx *rx)
+{
+	chan_tx *tx2 = NULL;
+	chan_rx *rx2 = NULL;
+	chan_msg *m = NULL;
+
+	expect_rc(chan_tx_send(tx, "x", 1), CHAN_ECONNLOST, "send after");
+	expect_rc(chan_tx_clone(tx, &tx2), CHAN_ECONNLOST, "clone after");
+	expect_rc(chan_tx_open(c, "after", &tx2), CHAN_ECONNLOST,
+	    "open tx after");
+	expect_rc(chan_rx_open(c, "after", &rx2), CHAN_ECONNLOST,
+	    "open rx after");
+	expect_rc(chan_rx_try_recv(rx, &m), CHAN_ECONNLOST, "try_recv after");
+	expect_rc(chan_rx_recv_timeout(rx, 10, &m), CHAN_ECONNLOST,
+	    "recv_timeout after");
+	expect_rc(chan_rx_flush(rx), CHAN_ECONNLOST, "flush after");
+	ck_assert_ptr_null(tx2);
+	ck_assert_ptr_null(rx2);
+	ck_assert_ptr_null(m);
+	ck_assert_msg(chan_client_errmsg(c)[0] != '\0',
+	    "no explanation of the loss");
+}
+
+START_TEST(test_daemon_killed_fails_every_waiting_thread_promptly)
+{
+	struct lost_call calls[5];
+	struct own_daemon o;
+	chan_client *c, *pc;
+	chan_tx *tx;
+	chan_rx *rx[3];
+	char name[16];
+	long long killed;
+	int pfd[2], i;
+
+	own_daemon_start(&o);
+	expect_rc(chan_connect(o.sock, &c), 0, "connect");
+	expect_rc(chan_connect(o.sock, &pc), 0, "connect producer");
+	for (i = 0; i < 3; i++) {
+		/* An attached producer: the receivers wait for messages. */
+		snprintf(name, sizeof name, "lost-%d", i);
+		tx_open(pc, name);	/* freed by chan_disconnect(pc) */
+		rx[i] = rx_open(c, name, (unsigned)i);
+	}
+	tx = tx_open(c, "lost-send");
+	ck_assert_int_eq(pipe(pfd), 0);
+	/* Stopped, the daemon answers nothing: the calls must block. */
+	ck_assert_int_eq(kill(o.p.pid, SIGSTOP), 0);
+	memset(calls, 0, sizeof calls);
+	for (i = 0; i < 5; i++) {
+		calls[i].start_fd = pfd[1];
+		calls[i].rx = i < 3 ? rx[i] : NULL;
+		calls[i].tx = i == 3 ? tx : NULL;
+		calls[i].c = c;
+		ck_assert_int_eq(pthread_create(&calls[i].thread, NULL,
+		    lost_call_main, &calls[i]), 0);
+	}
+	for (i = 0; i < 5; i++)
+		pipe_read_byte(pfd[0]);
+	killed = now_ms();
+	own_daemon_kill(&o);
+	for (i = 0; i < 5; i++) {
+		pthread_join(calls[i].thread, NULL);
+		expect_rc(calls[i].rc, CHAN_ECONNLOST, "call when killed");
+		ck_assert_msg(calls[i].end_ms - killed < 5000, "call %d took "
+		    "%lld ms to notice", i, calls[i].end_ms - killed);
+	}
+	expect_all_lost(c, tx, rx[0]);
+	expect_rc(chan_tx_close(tx), CHAN_ECONNLOST, "tx close after");
+	expect_rc(chan_rx_close(rx[1]), CHAN_ECONNLOST, "rx close after");
+	/* rx[0], rx[2] and the producers are freed by chan_disconnect. */
+	chan_disconnect(c);
+	chan_disconnect(pc);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+END_TEST
+
+START_TEST(test_close_on_a_daemon_that_stopped_answering_returns)
+{
+	struct own_daemon o;
+	chan_client *c, *rc_c;
+	chan_msg *m = NULL;
+	chan_tx *tx;
+	chan_rx *rx;
+	long long start;
+	int rc;
+
+	own_daemon_start(&o);
+	expect_rc(chan_connect(o.sock, &c), 0, "connect");
+	expect_rc(chan_connect(o.sock, &rc_c), 0, "connect consumer");
+	tx = tx_open(c, "stopped");
+	rx = rx_open(rc_c, "stopped", 0);
+	ck_assert_int_eq(kill(o.p.pid, SIGSTOP), 0);
+	start = now_ms();
+	rc = chan_tx_close(tx);
+	ck_assert_msg(now_ms() - start < 15000, "close took %lld ms",
+	    now_ms() - start);
+	expect_rc(rc, CHAN_ETIMEDOUT, "close on a stopped daemon");
+	/* Once the daemon runs again, the close takes effect. */
+	ck_assert_int_eq(kill(o.p.pid, SIGCONT), 0);
+	expect_rc(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m),
+	    CHAN_EDISCONNECTED, "recv after the late close");
+	tx = tx_open(c, "stopped");
+	send_str(tx, "still usable");
+	expect_str(rx, "still usable");
+	chan_tx_close(tx);
+	chan_rx_close(rx);
+	chan_disconnect(rc_c);
+	chan_disconnect(c);
+	own_daemon_kill(&o);
+}
+END_TEST
+
+/* chan-send passes each stdin line on as it arrives, not at end of input. */
+START_TEST(test_send_forwards_each_stdin_line_before_input_ends)
+{
+	const char *sargv[] = { CHAN_SEND_BIN, "live", NULL };
+	const char *rargv[] = { CHAN_RECV_BIN, "--follow", "live", NULL };
+	struct proc snd, rcv;
+	char line[64];
+
+	daemon_start(&d, NULL);
+	proc_spawn(&rcv, rargv);
+	proc_spawn(&snd, sargv);
+	proc_write(&snd, "one\n", 4);
+	ck_assert_int_eq(proc_read_line(&rcv, line, sizeof line,
+	    HARNESS_WAIT_MS), 3);
+	ck_assert_str_eq(line, "one");
+	proc_write(&snd, "two\n", 4);
+	ck_assert_int_eq(proc_read_line(&rcv, line, sizeof line,
+	    HARNESS_WAIT_MS), 3);
+	ck_assert_str_eq(line, "two");
+	proc_close_stdin(&snd);
+	ck_assert_int_eq(proc_wait(&snd, HARNESS_WAIT_MS), 0);
+	ck_assert_int_eq(proc_read_line(&rcv, line, sizeof line,
+	    HARNESS_WAIT_MS), -1);
+	ck_assert_int_eq(proc_wait(&rcv, HARNESS_WAIT_MS), 0);
+	daemon_stop(&d);
+}
+END_TEST
+
 static Suite *
 channel_suite(void)
 {
@@ -955,6 +1385,17 @@ channel_suite(void)
 	tcase_add_test(tc, test_reopened_channel_name_starts_fresh);
 	tcase_add_test(tc,
 	    test_daemon_memory_does_not_grow_with_forgotten_channels);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("threads_and_loss");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc,
+	    test_threads_sharing_a_connection_lose_and_reorder_nothing);
+	tcase_add_test(tc,
+	    test_daemon_killed_fails_every_waiting_thread_promptly);
+	tcase_add_test(tc,
+	    test_close_on_a_daemon_that_stopped_answering_returns);
+	tcase_add_test(tc,
+	    test_send_forwards_each_stdin_line_before_input_ends);
 	suite_add_tcase(s, tc);
 	return s;
 }

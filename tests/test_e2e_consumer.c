@@ -8,10 +8,13 @@
  * talk to the test through pipes and their exit code, never through Check.
  */
 #include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "proto.h"
 
 static struct daemon	d;
 
@@ -620,6 +624,278 @@ START_TEST(test_disconnect_waits_until_held_messages_are_acked)
 }
 END_TEST
 
+/*
+ * A fake daemon on a socket of the test's own, for replies the real one
+ * never sends: it completes the handshake, gives handle 1 to every OPEN,
+ * answers CLOSE and PING, and rejects every CREDIT with an ERROR carrying
+ * request id 0 (as the daemon answers a failed ACK or CREDIT).
+ */
+struct fake_daemon {
+	char		dir[64];
+	char		sock[96];
+	int		lfd;
+	int		refuse;		/* ERROR(0, LIMIT) and close at once */
+	pthread_t	thread;
+};
+
+/* Reads exactly len bytes; 0, or -1 at end of stream or on error. */
+static int
+fake_read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Encodes the fake daemon's answer to m into out (possibly nothing). */
+static void
+fake_answer(const struct proto_msg *m, struct proto_buf *out)
+{
+	switch (m->op) {
+	case PROTO_HELLO:
+		proto_enc_welcome(out, m->rid, "fake", 1024 * 1024,
+		    (uint64_t)getpid());
+		break;
+	case PROTO_OPEN_TX:
+	case PROTO_OPEN_RX:
+		proto_enc_handle(out, m->rid, 1);
+		break;
+	case PROTO_CLOSE:
+	case PROTO_PING:
+		proto_enc_ok(out, m->rid);
+		break;
+	case PROTO_CREDIT:
+		proto_enc_error(out, 0, CHAN_EPROTO,
+		    "CREDIT refused by the fake daemon");
+		break;
+	default:
+		break;
+	}
+}
+
+static void *
+fake_daemon_main(void *arg)
+{
+	struct fake_daemon *f = arg;
+	struct proto_decoder *dec;
+	struct proto_buf out;
+	struct proto_msg m;
+	unsigned char hdr[4];
+	char *body = NULL;
+	size_t len;
+	int fd;
+
+	if ((fd = accept(f->lfd, NULL, NULL)) < 0)
+		return NULL;
+	dec = proto_decoder_new(1024 * 1024);
+	proto_buf_init(&out);
+	if (f->refuse) {
+		/* Closes without reading the HELLO, as chand over its limit. */
+		proto_enc_error(&out, 0, CHAN_ELIMIT, "fake connection limit");
+		(void)!write(fd, out.data, out.len);
+		proto_decoder_free(dec);
+		dec = NULL;
+	}
+	while (dec != NULL && fake_read_full(fd, hdr, 4) == 0) {
+		len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 |
+		    (size_t)hdr[2] << 8 | hdr[3];
+		free(body);
+		if (len > 65536 || (body = malloc(len)) == NULL ||
+		    fake_read_full(fd, body, len) != 0)
+			break;
+		if (proto_decode(dec, body, len, &m) != 0)
+			break;
+		fake_answer(&m, &out);
+		if (out.len > 0 && write(fd, out.data, out.len) !=
+		    (ssize_t)out.len)
+			break;
+		out.len = 0;
+	}
+	free(body);
+	proto_buf_fini(&out);
+	proto_decoder_free(dec);
+	close(fd);
+	return NULL;
+}
+
+static void
+fake_daemon_start(struct fake_daemon *f)
+{
+	struct sockaddr_un sun;
+
+	snprintf(f->dir, sizeof f->dir, "/tmp/chand-fake-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(f->dir));
+	snprintf(f->sock, sizeof f->sock, "%s/fake.sock", f->dir);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", f->sock);
+	f->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(f->lfd, 0);
+	ck_assert_int_eq(bind(f->lfd, (struct sockaddr *)&sun, sizeof sun), 0);
+	ck_assert_int_eq(listen(f->lfd, 1), 0);
+	ck_assert_int_eq(pthread_create(&f->thread, NULL, fake_daemon_main,
+	    f), 0);
+}
+
+static void
+fake_daemon_stop(struct fake_daemon *f)
+{
+	pthread_join(f->thread, NULL);
+	close(f->lfd);
+	unlink(f->sock);
+	rmdir(f->dir);
+}
+
+START_TEST(test_rejected_credit_fails_the_waiting_receive_at_once)
+{
+	struct fake_daemon f;
+	chan_msg *m = NULL;
+	chan_client *c;
+	chan_rx *rx;
+	long long start;
+	int rc;
+
+	memset(&f, 0, sizeof f);
+	fake_daemon_start(&f);
+	expect_rc(chan_connect(f.sock, &c), 0, "connect to the fake daemon");
+	expect_rc(chan_rx_open(c, "refused", &rx), 0, "open rx");
+	start = now_ms();
+	rc = chan_rx_recv_timeout(rx, 5000, &m);
+	expect_rc(rc, CHAN_ECONNLOST, "recv whose credit was refused");
+	ck_assert_msg(now_ms() - start < 2500, "recv took %lld ms",
+	    now_ms() - start);
+	ck_assert_msg(strstr(chan_client_errmsg(c), "CREDIT refused") != NULL,
+	    "errmsg does not carry the daemon's reason: \"%s\"",
+	    chan_client_errmsg(c));
+	expect_rc(chan_rx_close(rx), CHAN_ECONNLOST, "close after");
+	chan_disconnect(c);
+	fake_daemon_stop(&f);
+}
+END_TEST
+
+START_TEST(test_connection_refused_by_the_daemon_reports_its_code)
+{
+	struct fake_daemon f;
+	chan_client *c = NULL;
+
+	memset(&f, 0, sizeof f);
+	f.refuse = 1;
+	fake_daemon_start(&f);
+	expect_rc(chan_connect(f.sock, &c), CHAN_ELIMIT, "refused connect");
+	ck_assert_ptr_null(c);
+	fake_daemon_stop(&f);
+}
+END_TEST
+
+START_TEST(test_recv_timeout_reports_disconnected_rather_than_timed_out)
+{
+	chan_client *c;
+	chan_msg *m = NULL;
+	chan_tx *tx;
+	chan_rx *rx;
+	int i;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	rx = rx_open(c, "gone", 0, 0);
+	for (i = 0; i < 50; i++) {
+		tx = tx_open(c, "gone");
+		chan_tx_close(tx);
+		/* Both apply at the deadline: disconnected wins. */
+		expect_rc(chan_rx_recv_timeout(rx, 1, &m), CHAN_EDISCONNECTED,
+		    "recv_timeout after the only producer left");
+	}
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* Reads what fd yields until end of file (bounded), NUL-terminated. */
+static size_t
+read_to_eof(int fd, char *buf, size_t cap)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	long long deadline = now_ms() + HARNESS_WAIT_MS;
+	size_t len = 0;
+	ssize_t n;
+
+	for (;;) {
+		ck_assert_msg(poll(&pfd, 1, (int)(deadline - now_ms())) == 1,
+		    "no end of file within %d ms", HARNESS_WAIT_MS);
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return len;
+}
+
+START_TEST(test_follow_into_a_closed_pipe_fails_and_loses_nothing)
+{
+	const char *argv[] = { CHAN_RECV_BIN, "--follow", "piped", NULL };
+	char err[1024];
+	chan_client *c;
+	struct proc p;
+	chan_tx *tx;
+	chan_rx *rx;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	tx = tx_open(c, "piped");
+	proc_spawn(&p, argv);
+	close(p.out_fd);	/* nobody will read what it prints */
+	p.out_fd = -1;
+	send_numbered(tx, 1, 3);
+	read_to_eof(p.err_fd, err, sizeof err);
+	ck_assert_int_eq(proc_wait(&p, HARNESS_WAIT_MS), 1);
+	ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1,
+	    "stderr is not one line: \"%s\"", err);
+	ck_assert_msg(strstr(err, "'piped'") != NULL,
+	    "stderr does not name the channel: %s", err);
+	/* The message it could not write was not acknowledged. */
+	rx = rx_open_after_kill(c, "piped", 0);
+	expect_numbered(rx, 1, 1, 1);
+	expect_numbered(rx, 2, 3, -1);
+	chan_tx_close(tx);
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_cli_error_about_a_name_with_a_newline_is_one_line)
+{
+	const char *argv[] = { CHAN_RECV_BIN, "--nonblock", "two\nlines",
+	    NULL };
+	struct cmd_result r;
+
+	daemon_start(&d, NULL);
+	run_cmd(argv, NULL, 0, HARNESS_WAIT_MS, &r);
+	ck_assert_msg(r.code == 4, "exit %d: %s", r.code, r.err);
+	ck_assert_msg(r.err_len > 0 && strchr(r.err, '\n') ==
+	    r.err + r.err_len - 1, "stderr is not one line: \"%s\"", r.err);
+	ck_assert_msg(strstr(r.err, "two\\nlines") != NULL,
+	    "stderr does not show the name escaped: %s", r.err);
+	cmd_result_fini(&r);
+	daemon_stop(&d);
+}
+END_TEST
+
 static Suite *
 consumer_suite(void)
 {
@@ -652,6 +928,19 @@ consumer_suite(void)
 	tcase_add_test(tc,
 	    test_prefetching_consumer_receives_everything_in_order);
 	tcase_add_test(tc, test_disconnect_waits_until_held_messages_are_acked);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("failures");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc,
+	    test_rejected_credit_fails_the_waiting_receive_at_once);
+	tcase_add_test(tc,
+	    test_connection_refused_by_the_daemon_reports_its_code);
+	tcase_add_test(tc,
+	    test_recv_timeout_reports_disconnected_rather_than_timed_out);
+	tcase_add_test(tc,
+	    test_follow_into_a_closed_pipe_fails_and_loses_nothing);
+	tcase_add_test(tc,
+	    test_cli_error_about_a_name_with_a_newline_is_one_line);
 	suite_add_tcase(s, tc);
 	return s;
 }

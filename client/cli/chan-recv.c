@@ -243,7 +243,8 @@ main(int argc, char *argv[])
 	case 0:
 		return CLI_EXIT_OK;
 	case RECV_WRITE_FAILED:
-		cli_die(&cli, CLI_EXIT_FAIL, "writing standard output: %s",
+		cli_die(&cli, CLI_EXIT_FAIL, "channel '%s': writing standard "
+		    "output: %s (the message stays queued)", cli.name,
 		    strerror(write_errno));
 	case CHAN_ETIMEDOUT:
 		cli_die(&cli, CLI_EXIT_TIMEDOUT, "channel '%s': timed out "

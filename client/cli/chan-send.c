@@ -133,7 +133,8 @@ send_line_add(struct cli *cli, struct send_line *l, int ch, size_t max)
 	if (l->len == l->cap) {
 		cap = l->cap > 0 ? l->cap * 2 : 256;
 		if ((p = realloc(l->buf, cap)) == NULL)
-			cli_die(cli, CLI_EXIT_FAIL, "out of memory");
+			cli_die(cli, CLI_EXIT_FAIL, "channel '%s': out of "
+			    "memory for a line of input", cli->name);
 		l->buf = p;
 		l->cap = cap;
 	}
@@ -169,8 +170,8 @@ send_stdin(struct cli *cli, chan_tx *tx, int delim)
 			send_line_add(cli, &l, ch, max);
 	}
 	if (ferror(stdin))
-		cli_die(cli, CLI_EXIT_FAIL, "reading standard input: %s",
-		    strerror(errno));
+		cli_die(cli, CLI_EXIT_FAIL, "channel '%s': reading standard "
+		    "input: %s", cli->name, strerror(errno));
 	if (l.size > 0)
 		send_line_flush(cli, tx, &l, ++lineno, max);
 	free(l.buf);

@@ -17,12 +17,38 @@ cli_init(struct cli *cli, const char *prog)
 	cli->prog = prog;
 }
 
+/*
+ * Writes s to stderr with control characters escaped: a channel name or a
+ * daemon message holding a newline must not break the one-line report.
+ */
 static void
-cli_vprint(const struct cli *cli, const char *fmt, va_list ap)
+cli_put_escaped(const char *s)
 {
+	unsigned char ch;
+
+	for (; (ch = (unsigned char)*s) != '\0'; s++) {
+		if (ch == '\n')
+			fputs("\\n", stderr);
+		else if (ch == '\t')
+			fputs("\\t", stderr);
+		else if (ch < 0x20 || ch == 0x7f)
+			fprintf(stderr, "\\x%02x", ch);
+		else
+			fputc(ch, stderr);
+	}
+}
+
+/* "prog: message" and then suffix, as one line on stderr. */
+static void
+cli_vprint(const struct cli *cli, const char *suffix, const char *fmt,
+    va_list ap)
+{
+	char line[CLI_LINE_MAX];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
 	fprintf(stderr, "%s: ", cli->prog);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	cli_put_escaped(line);
+	fprintf(stderr, "%s\n", suffix);
 }
 
 void
@@ -31,7 +57,7 @@ cli_die(const struct cli *cli, int code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	cli_vprint(cli, fmt, ap);
+	cli_vprint(cli, "", fmt, ap);
 	va_end(ap);
 	exit(code);
 }
@@ -39,13 +65,13 @@ cli_die(const struct cli *cli, int code, const char *fmt, ...)
 void
 cli_usage_error(const struct cli *cli, const char *fmt, ...)
 {
+	char suffix[64];
 	va_list ap;
 
-	fprintf(stderr, "%s: ", cli->prog);
+	snprintf(suffix, sizeof(suffix), " (see '%s --help')", cli->prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vprint(cli, suffix, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see '%s --help')\n", cli->prog);
 	exit(CLI_EXIT_USAGE);
 }
 
@@ -91,6 +117,18 @@ cli_exit_code(int rc)
 	}
 }
 
+/* Whether text already holds 'NAME', the channel quoted. */
+static int
+cli_names_channel(const struct cli *cli, const char *text)
+{
+	char quoted[CLI_LINE_MAX];
+	int n;
+
+	n = snprintf(quoted, sizeof(quoted), "'%s'", cli->name);
+	return n > 0 && (size_t)n < sizeof(quoted) &&
+	    strstr(text, quoted) != NULL;
+}
+
 void
 cli_fail(const struct cli *cli, int rc, const char *errmsg)
 {
@@ -116,13 +154,19 @@ cli_fail(const struct cli *cli, int rc, const char *errmsg)
 		    "sender is gone", cli->name);
 	case CHAN_EEMPTY:
 		cli_die(cli, code, "channel '%s' is empty", cli->name);
+	case CHAN_EBADNAME:
+		cli_die(cli, code, "channel '%s': invalid name: a channel "
+		    "name is 1 to 255 bytes", cli->name);
 	default:
 		break;
 	}
-	/* The daemon's message names the channel and what failed. */
-	if (errmsg != NULL && *errmsg != '\0')
+	if (errmsg == NULL || *errmsg == '\0')
+		cli_die(cli, code, "channel '%s': %s", cli->name,
+		    chan_strerror(rc));
+	/* The daemon's message may already name the channel, or not. */
+	if (cli_names_channel(cli, errmsg))
 		cli_die(cli, code, "%s", errmsg);
-	cli_die(cli, code, "channel '%s': %s", cli->name, chan_strerror(rc));
+	cli_die(cli, code, "channel '%s': %s", cli->name, errmsg);
 }
 
 void
@@ -136,7 +180,9 @@ cli_connect(struct cli *cli)
 			    cli->socket_opt);
 		strcpy(cli->socket, cli->socket_opt);
 	} else if (chan_default_socket(cli->socket, sizeof(cli->socket)) != 0)
-		cli_die(cli, CLI_EXIT_FAIL, "default socket path too long");
+		cli_die(cli, CLI_EXIT_FAIL, "channel '%s': the default socket "
+		    "path ($CHAND_SOCKET or $XDG_RUNTIME_DIR) is too long",
+		    cli->name);
 
 	rc = chan_connect(cli->socket, &cli->c);
 	switch (rc) {

@@ -9,6 +9,8 @@
 
 #include "chanclient.h"
 
+#define CLI_LINE_MAX		2048	/* one stderr report, before escaping */
+
 /* Exit codes, documented in both programs' --help. */
 #define CLI_EXIT_OK		0	/* success */
 #define CLI_EXIT_FAIL		1	/* any other failure */

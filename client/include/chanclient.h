@@ -24,6 +24,10 @@
  * each). A thread blocked in chan_rx_recv() does not stop other threads from
  * sending on the same connection. chan_disconnect() must not run while any
  * other call on that connection or its handles is in progress.
+ * chan_client_errmsg() is shared by every thread that opens handles on the
+ * connection: read it only while no other thread is opening one on c, or
+ * it may hold, or be changing to, another call's explanation. The
+ * per-handle messages have no such limit.
  * The library keeps no global state; it ignores SIGPIPE on its own sockets
  * (MSG_NOSIGNAL) rather than changing the process's signal dispositions.
  */
@@ -117,7 +121,9 @@ CHAN_EXPORT int chan_default_socket(char *buf, size_t len);
  * with chan_disconnect(). Errors: CHAN_EINVAL (path too long for a Unix
  * socket), CHAN_ENODAEMON (nothing listening: ENOENT or ECONNREFUSED),
  * CHAN_ESYS (other connect errors, errno set), CHAN_EVERSION,
- * CHAN_ECONNLOST, CHAN_ENOMEM.
+ * CHAN_ECONNLOST, CHAN_ENOMEM, or the code with which the daemon refused
+ * the connection (CHAN_ELIMIT when over its connection limit,
+ * CHAN_ESHUTDOWN).
  */
 CHAN_EXPORT int chan_connect(const char *path, chan_client **out);
 
@@ -156,7 +162,12 @@ CHAN_EXPORT int chan_tx_clone(chan_tx *tx, chan_tx **out);
  */
 CHAN_EXPORT int chan_tx_send(chan_tx *tx, const void *data, size_t len);
 
-/* Drops the producer and frees tx, whatever the result. */
+/*
+ * Drops the producer and frees tx, whatever the result. Waits for the
+ * daemon's confirmation at most 10 seconds: CHAN_ETIMEDOUT then means the
+ * request was sent and the daemon will act on it when it reads it.
+ * Other errors: CHAN_ECONNLOST.
+ */
 CHAN_EXPORT int chan_tx_close(chan_tx *tx);
 CHAN_EXPORT const char *chan_tx_errmsg(const chan_tx *tx);
 
@@ -192,11 +203,22 @@ CHAN_EXPORT int chan_rx_open_ex(chan_client *c, const void *name,
  * daemon when nothing is buffered locally.
  *
  * chan_rx_recv_timeout waits at most timeout_ms milliseconds (< 0: for
- * ever, 0: as try_recv): 0, CHAN_EDISCONNECTED or CHAN_ETIMEDOUT. A
- * timeout never loses a message: one that arrives later is returned by the
- * next receive, or goes back to the daemon's queue when rx closes.
+ * ever, 0: not at all, as try_recv but with CHAN_ETIMEDOUT for empty):
+ * 0, CHAN_EDISCONNECTED or CHAN_ETIMEDOUT. When the time is up it makes
+ * one last round trip (of at most one more second), as try_recv does, so
+ * that a message or a disconnection the daemon already had wins over
+ * timing out. A timeout never loses a message: one that arrives later is
+ * returned by the next receive, or goes back to the daemon's queue when
+ * rx closes.
  *
  * Other errors: CHAN_ECONNLOST (the daemon went away), CHAN_ENOMEM.
+ *
+ * The library sends acknowledgements and credit without waiting for an
+ * answer. If the daemon ever refuses one (an ERROR without a request id),
+ * the library and the daemon disagree about a receiver; the library then
+ * closes the connection, so that no receive waits for ever: every call on
+ * it returns CHAN_ECONNLOST and chan_client_errmsg() gives the daemon's
+ * reason. Unacknowledged messages go back to the queue as usual.
  */
 CHAN_EXPORT int chan_rx_recv(chan_rx *rx, chan_msg **out);
 CHAN_EXPORT int chan_rx_try_recv(chan_rx *rx, chan_msg **out);
@@ -212,7 +234,11 @@ CHAN_EXPORT int chan_rx_recv_timeout(chan_rx *rx, int timeout_ms,
 CHAN_EXPORT int chan_rx_ack(chan_rx *rx, const chan_msg *m);
 CHAN_EXPORT int chan_rx_flush(chan_rx *rx);
 
-/* Releases the consumer slot and frees rx, whatever the result. */
+/*
+ * Releases the consumer slot and frees rx, whatever the result. Messages
+ * buffered in rx and not received go back to the daemon's queue. Waits
+ * for the daemon as chan_tx_close does (CHAN_ETIMEDOUT, CHAN_ECONNLOST).
+ */
 CHAN_EXPORT int chan_rx_close(chan_rx *rx);
 CHAN_EXPORT const char *chan_rx_errmsg(const chan_rx *rx);
 
