@@ -807,6 +807,29 @@ grow_read(struct grow *g, int *fd)
 	}
 }
 
+char *
+proc_read_err(struct proc *p, size_t *len, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = p->err_fd, .events = POLLIN };
+	long long deadline = now_ms() + timeout_ms;
+	struct grow err = { 0 };
+
+	while (p->err_fd >= 0) {
+		if (poll_until(&pfd, 1, deadline) == 0) {
+			free(err.data);
+			ck_abort_msg("child %d did not close its stderr within "
+			    "%d ms", (int)p->pid, timeout_ms);
+		}
+		grow_read(&err, &p->err_fd);
+	}
+	if (err.data == NULL && (err.data = calloc(1, 1)) == NULL)
+		ck_abort_msg("out of memory");
+	err.data[err.len] = '\0';
+	if (len != NULL)
+		*len = err.len;
+	return err.data;
+}
+
 /* Writes what the pipe takes of in; closes it when done or broken. */
 static void
 feed_stdin(struct proc *p, const char *in, size_t in_len, size_t *off)

@@ -73,6 +73,13 @@ ssize_t	proc_read_line(struct proc *p, char *buf, size_t len, int timeout_ms);
  * Closes the pipes.
  */
 int	proc_wait(struct proc *p, int timeout_ms);
+/*
+ * Reads the child's stderr up to end of file (that is, until it exits or
+ * closes it), waiting at most timeout_ms, and returns it malloc'd and
+ * NUL-terminated, its length in *len unless len is NULL. Closes the pipe,
+ * so call it before proc_wait, which would discard the text.
+ */
+char	*proc_read_err(struct proc *p, size_t *len, int timeout_ms);
 void	proc_kill(struct proc *p, int sig);
 
 /* Result of run_cmd: malloc'd NUL-terminated outputs and the exit code. */

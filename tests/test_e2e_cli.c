@@ -10,6 +10,7 @@
  * forwards everything.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <errno.h>
@@ -60,21 +61,44 @@ run(const char *const argv[], const void *in, size_t in_len,
 	run_cmd(argv, in, in_len, CMD_MS, r);
 }
 
+/* Asserts that err is exactly one line, mentioning what unless NULL. */
+static void
+assert_one_line(const char *err, size_t err_len, const char *what)
+{
+	const char *nl;
+
+	nl = strchr(err, '\n');
+	ck_assert_msg(nl != NULL && nl[1] == '\0' && err_len > 1,
+	    "stderr is not exactly one line: \"%s\"", err);
+	ck_assert_msg(strlen(err) == err_len, "NUL byte on stderr");
+	if (what != NULL)
+		ck_assert_msg(strstr(err, what) != NULL,
+		    "stderr does not name \"%s\": %s", what, err);
+}
+
 /* Asserts exit code and that stderr is exactly one line mentioning what. */
 static void
 assert_fails_with(const struct cmd_result *r, int code, const char *what)
 {
-	const char *nl;
-
 	ck_assert_msg(r->code == code, "exit %d, wanted %d; stderr: %s",
 	    r->code, code, r->err);
-	nl = strchr(r->err, '\n');
-	ck_assert_msg(nl != NULL && nl[1] == '\0' && r->err_len > 1,
-	    "stderr is not exactly one line: \"%s\"", r->err);
-	ck_assert_msg(strlen(r->err) == r->err_len, "NUL byte on stderr");
-	if (what != NULL)
-		ck_assert_msg(strstr(r->err, what) != NULL,
-		    "stderr does not name \"%s\": %s", what, r->err);
+	assert_one_line(r->err, r->err_len, what);
+}
+
+/* Waits for p's exit; asserts code and one line of stderr naming what. */
+static void
+assert_proc_fails_with(struct proc *p, int code, const char *what)
+{
+	size_t len;
+	char *err;
+	int got;
+
+	err = proc_read_err(p, &len, HARNESS_WAIT_MS);
+	got = proc_wait(p, HARNESS_WAIT_MS);
+	ck_assert_msg(got == code, "exit %d, wanted %d; stderr: %s", got,
+	    code, err);
+	assert_one_line(err, len, what);
+	free(err);
 }
 
 static void
@@ -233,6 +257,41 @@ relay_until_attached(struct relay *r)
 			ck_assert_msg(rep.op == PROTO_HANDLE,
 			    "OPEN_RX answered with %s", proto_op_name(rep.op));
 			break;
+		}
+	}
+	free(body);
+}
+
+/*
+ * Forwards frames both ways, one at a time, until the daemon has sent the
+ * CLI an event op (DELIVER or DISCONNECTED), and returns with it delivered
+ * to the CLI. Lets a test know that the CLI has been told something.
+ */
+static void
+relay_until_event(struct relay *r, enum proto_op op)
+{
+	struct pollfd pfd[2];
+	struct proto_msg m;
+	long long deadline = now_ms() + HARNESS_WAIT_MS;
+	char *body;
+	int left;
+
+	body = malloc(RELAY_BUF);
+	ck_assert_ptr_nonnull(body);
+	pfd[0].fd = r->cfd;
+	pfd[1].fd = r->dfd;
+	for (;;) {
+		pfd[0].events = pfd[1].events = POLLIN;
+		left = (int)(deadline - now_ms());
+		ck_assert_msg(left > 0 && poll(pfd, 2, left) > 0,
+		    "no %s from the daemon within %d ms", proto_op_name(op),
+		    HARNESS_WAIT_MS);
+		if (pfd[0].revents != 0)
+			relay_frame(r, r->cfd, r->dfd, body, &m);
+		if (pfd[1].revents != 0) {
+			relay_frame(r, r->dfd, r->cfd, body, &m);
+			if (m.op == op)
+				break;
 		}
 	}
 	free(body);
@@ -519,7 +578,7 @@ START_TEST(test_nonblock_after_the_producer_left_and_the_queue_drained_exits_3)
 	chan_tx_close(barrier);
 	relay_pump_start(&rl);
 
-	ck_assert_int_eq(proc_wait(&p, HARNESS_WAIT_MS), 3);
+	assert_proc_fails_with(&p, 3, "gone");
 	relay_fini(&rl);
 	chan_disconnect(c);
 	daemon_stop(&d);
@@ -682,8 +741,7 @@ check_usage_error(const char *const argv[])
 	run(argv, NULL, 0, &r);
 	ck_assert_msg(r.code == 2, "%s %s: exit %d; stderr: %s", argv[0],
 	    argv[1] != NULL ? argv[1] : "", r.code, r.err);
-	ck_assert_msg(r.err_len > 0, "%s: usage error without a message",
-	    argv[0]);
+	assert_one_line(r.err, r.err_len, NULL);
 	ck_assert_uint_eq(r.out_len, 0);
 	cmd_result_fini(&r);
 	rmdir(dir);
@@ -922,22 +980,297 @@ END_TEST
 
 START_TEST(test_forever_keeps_following_across_disconnections)
 {
-	const char *recv[] = { CHAN_RECV_BIN, "--forever", "ever", NULL };
 	struct daemon d;
+	struct relay rl;
 	struct proc p;
-	int code;
 
 	daemon_start(&d, NULL);
-	proc_spawn(&p, recv);
+	relay_listen(&rl);
+	{
+		const char *recv[] = { CHAN_RECV_BIN, "--socket", rl.path,
+		    "--forever", "ever", NULL };
+
+		proc_spawn(&p, recv);
+	}
+	relay_accept(&rl, &d);
+	relay_until_attached(&rl);
 	send_values("ever", "from A", NULL, NULL);
+	/* The CLI has been told the channel is disconnected ... */
+	relay_until_event(&rl, PROTO_DISCONNECTED);
+	relay_pump_start(&rl);
 	read_expected_line(&p, "from A");
+	/* ... and still takes what the next producer sends. */
 	send_values("ever", "from B", NULL, NULL);
 	read_expected_line(&p, "from B");
+	send_values("ever", "from C", NULL, NULL);
+	read_expected_line(&p, "from C");
 
+	/* Killed, not exited: it was still following. */
 	proc_kill(&p, SIGTERM);
-	code = proc_wait(&p, HARNESS_WAIT_MS);
-	ck_assert_msg(code == 128 + SIGTERM || code == 0,
-	    "exit %d after SIGTERM", code);
+	ck_assert_int_eq(proc_wait(&p, HARNESS_WAIT_MS), 128 + SIGTERM);
+	relay_fini(&rl);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_send_sends_each_line_as_it_arrives_and_holds_its_tx_to_eof)
+{
+	const char *send[] = { CHAN_SEND_BIN, "live", NULL };
+	struct daemon d;
+	struct proc p;
+	chan_client *c;
+	chan_msg *m;
+	chan_rx *rx;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	ck_assert_int_eq(chan_rx_open(c, "live", &rx), 0);
+	proc_spawn(&p, send);
+
+	proc_write(&p, "one\n", 4);
+	ck_assert_int_eq(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m), 0);
+	ck_assert_uint_eq(chan_msg_len(m), 3);
+	ck_assert_int_eq(memcmp(chan_msg_data(m), "one", 3), 0);
+	chan_msg_free(m);
+	/* Input not ended: its sender is still attached. */
+	ck_assert_int_eq(chan_rx_try_recv(rx, &m), CHAN_EEMPTY);
+
+	proc_write(&p, "two\n", 4);
+	ck_assert_int_eq(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m), 0);
+	ck_assert_uint_eq(chan_msg_len(m), 3);
+	ck_assert_int_eq(memcmp(chan_msg_data(m), "two", 3), 0);
+	chan_msg_free(m);
+	ck_assert_int_eq(chan_rx_try_recv(rx, &m), CHAN_EEMPTY);
+
+	proc_close_stdin(&p);
+	ck_assert_int_eq(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m),
+	    CHAN_EDISCONNECTED);
+	ck_assert_int_eq(proc_wait(&p, HARNESS_WAIT_MS), 0);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_follow_with_zero_timeout_ends_disconnected_not_timed_out)
+{
+	const char *recv[] = { CHAN_RECV_BIN, "--follow", "--timeout", "0",
+	    "zero", NULL };
+	struct cmd_result r;
+	struct daemon d;
+
+	daemon_start(&d, NULL);
+	send_values("zero", "a", "b", NULL);
+	/* After b, disconnected and timed out both apply: disconnected wins. */
+	run(recv, NULL, 0, &r);
+	assert_ok_output(&r, "a\nb\n");
+	cmd_result_fini(&r);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_zero_timeout_on_an_empty_channel_exits_5)
+{
+	const char *recv[] = { CHAN_RECV_BIN, "-t", "0", "zero", NULL };
+	struct cmd_result r;
+	struct daemon d;
+	chan_client *c;
+	chan_tx *tx;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	ck_assert_int_eq(chan_tx_open(c, "zero", &tx), 0);
+	run(recv, NULL, 0, &r);
+	assert_fails_with(&r, 5, "zero");
+	cmd_result_fini(&r);
+	chan_tx_close(tx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_send_of_a_value_over_the_size_limit_exits_1)
+{
+	const char *args[] = { "--max-msg-size", "8", NULL };
+	const char *send[] = { CHAN_SEND_BIN, "small", "12345678",
+	    "123456789", NULL };
+	struct cmd_result r;
+	struct daemon d;
+
+	daemon_start(&d, args);
+	run(send, NULL, 0, &r);
+	assert_fails_with(&r, 1, "small");
+	cmd_result_fini(&r);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_send_of_a_stdin_line_over_the_size_limit_exits_1)
+{
+	const char *args[] = { "--max-msg-size", "8", NULL };
+	const char *send[] = { CHAN_SEND_BIN, "small", NULL };
+	const char *in = "12345678\n123456789\n";
+	struct cmd_result r;
+	struct daemon d;
+
+	daemon_start(&d, args);
+	run(send, in, strlen(in), &r);
+	assert_fails_with(&r, 1, "small");
+	cmd_result_fini(&r);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_name_of_256_bytes_exits_1_for_both_clis)
+{
+	char name[257];
+	const char *send[] = { CHAN_SEND_BIN, name, "v", NULL };
+	const char *recv[] = { CHAN_RECV_BIN, "-n", name, NULL };
+	struct cmd_result r;
+	struct daemon d;
+
+	memset(name, 'n', 256);
+	name[256] = '\0';
+	daemon_start(&d, NULL);
+	run(send, NULL, 0, &r);
+	assert_fails_with(&r, 1, "name");
+	cmd_result_fini(&r);
+	run(recv, NULL, 0, &r);
+	assert_fails_with(&r, 1, "name");
+	cmd_result_fini(&r);
+	daemon_stop(&d);
+}
+END_TEST
+
+/*
+ * chan-recv acknowledges only what it wrote: with stdout on /dev/full
+ * every write fails, so the message must still be there afterwards.
+ */
+START_TEST(test_recv_that_cannot_write_exits_1_and_the_message_stays_queued)
+{
+	const char *full[] = { "/bin/sh", "-c", "exec \"$0\" \"$@\" >/dev/full",
+	    CHAN_RECV_BIN, "kept", NULL };
+	const char *recv[] = { CHAN_RECV_BIN, "-n", "kept", NULL };
+	struct cmd_result r;
+	struct daemon d;
+
+	daemon_start(&d, NULL);
+	send_values("kept", "m", NULL, NULL);
+	run(full, NULL, 0, &r);
+	assert_fails_with(&r, 1, "kept");
+	cmd_result_fini(&r);
+	run(recv, NULL, 0, &r);
+	assert_ok_output(&r, "m\n");
+	cmd_result_fini(&r);
+	daemon_stop(&d);
+}
+END_TEST
+
+/*
+ * The daemon stops while a chan-recv --follow and a chan-send reading
+ * stdin are attached: both exit 8, naming the socket.
+ */
+START_TEST(test_both_clis_exit_8_when_the_daemon_goes_away)
+{
+	const char *recv[] = { CHAN_RECV_BIN, "--follow", "lost", NULL };
+	const char *send[] = { CHAN_SEND_BIN, "lost", NULL };
+	struct daemon d;
+	struct proc rp, sp;
+
+	daemon_start(&d, NULL);
+	proc_spawn(&rp, recv);
+	proc_spawn(&sp, send);
+	proc_write(&sp, "first\n", 6);
+	/* Printed: both are connected and attached. */
+	read_expected_line(&rp, "first");
+
+	daemon_stop(&d);
+	assert_proc_fails_with(&rp, 8, d.sock);
+	/* The sender learns it when it next sends, if not before. */
+	(void)!write(sp.in_fd, "second\n", 7);
+	assert_proc_fails_with(&sp, 8, d.sock);
+}
+END_TEST
+
+/*
+ * Without --socket or $CHAND_SOCKET, root's default is /run/chand.sock.
+ * Checked through the exit-7 message, so only where no daemon runs there.
+ */
+START_TEST(test_default_socket_for_root_is_run_chand_sock)
+{
+	const char *send[] = { CHAN_SEND_BIN, "q", "v", NULL };
+	const char *recv[] = { CHAN_RECV_BIN, "-n", "q", NULL };
+	struct cmd_result r;
+
+	if (geteuid() != 0 || access("/run/chand.sock", F_OK) == 0) {
+		fprintf(stderr, "%s: skipped (not root, or a daemon may be "
+		    "using /run/chand.sock)\n", __func__);
+		return;
+	}
+	unsetenv("CHAND_SOCKET");
+	run(send, NULL, 0, &r);
+	assert_fails_with(&r, 7, "/run/chand.sock");
+	cmd_result_fini(&r);
+	run(recv, NULL, 0, &r);
+	assert_fails_with(&r, 7, "/run/chand.sock");
+	cmd_result_fini(&r);
+}
+END_TEST
+
+/*
+ * For other users: $XDG_RUNTIME_DIR/chand.sock, else /tmp/chand-$UID.sock.
+ * As root the CLIs run as nobody (setpriv) against a daemon whose socket
+ * nobody may use.
+ */
+static void
+run_as_user(const char *const argv[], struct cmd_result *r)
+{
+	const char *wrapped[16] = { "setpriv", "--reuid=65534",
+	    "--regid=65534", "--clear-groups" };
+	size_t i;
+
+	if (geteuid() != 0) {
+		run(argv, NULL, 0, r);
+		return;
+	}
+	for (i = 0; argv[i] != NULL && i + 5 < 16; i++)
+		wrapped[4 + i] = argv[i];
+	wrapped[4 + i] = NULL;
+	run(wrapped, NULL, 0, r);
+}
+
+START_TEST(test_default_socket_for_other_users_is_in_xdg_runtime_dir)
+{
+	const char *args[] = { "--socket-mode", "0666", NULL };
+	const char *send[] = { CHAN_SEND_BIN, "xdg", "v", NULL };
+	const char *recv[] = { CHAN_RECV_BIN, "-n", "xdg", NULL };
+	uid_t uid = geteuid() == 0 ? 65534 : geteuid();
+	char fallback[64];
+	struct cmd_result r;
+	struct daemon d;
+
+	daemon_start(&d, args);
+	ck_assert_int_eq(chmod(d.dir, 0711), 0);
+	unsetenv("CHAND_SOCKET");
+	ck_assert_int_eq(setenv("XDG_RUNTIME_DIR", d.dir, 1), 0);
+	run_as_user(send, &r);
+	assert_ok_output(&r, "");
+	cmd_result_fini(&r);
+	run_as_user(recv, &r);
+	assert_ok_output(&r, "v\n");
+	cmd_result_fini(&r);
+
+	snprintf(fallback, sizeof fallback, "/tmp/chand-%u.sock",
+	    (unsigned)uid);
+	if (access(fallback, F_OK) == 0) {
+		fprintf(stderr, "%s: fallback not checked: %s exists\n",
+		    __func__, fallback);
+	} else {
+		unsetenv("XDG_RUNTIME_DIR");
+		run_as_user(recv, &r);
+		assert_fails_with(&r, 7, fallback);
+		cmd_result_fini(&r);
+	}
 	daemon_stop(&d);
 }
 END_TEST
@@ -964,6 +1297,10 @@ cli_suite(void)
 	tcase_add_test(tc,
 	    test_killed_follow_consumer_loses_nothing_to_its_successor);
 	tcase_add_test(tc, test_forever_keeps_following_across_disconnections);
+	tcase_add_test(tc,
+	    test_send_sends_each_line_as_it_arrives_and_holds_its_tx_to_eof);
+	tcase_add_test(tc,
+	    test_follow_with_zero_timeout_ends_disconnected_not_timed_out);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("exit codes");
@@ -976,12 +1313,23 @@ cli_suite(void)
 	tcase_add_test(tc, test_timeout_with_nothing_to_receive_exits_5);
 	tcase_add_test(tc, test_second_consumer_exits_6_naming_the_holder_pid);
 	tcase_add_test(tc, test_both_clis_exit_7_when_no_daemon_listens);
+	tcase_add_test(tc, test_zero_timeout_on_an_empty_channel_exits_5);
+	tcase_add_test(tc, test_send_of_a_value_over_the_size_limit_exits_1);
+	tcase_add_test(tc,
+	    test_send_of_a_stdin_line_over_the_size_limit_exits_1);
+	tcase_add_test(tc, test_name_of_256_bytes_exits_1_for_both_clis);
+	tcase_add_test(tc,
+	    test_recv_that_cannot_write_exits_1_and_the_message_stays_queued);
+	tcase_add_test(tc, test_both_clis_exit_8_when_the_daemon_goes_away);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("command line");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_chand_socket_environment_variable_is_used);
 	tcase_add_test(tc, test_socket_option_overrides_the_environment);
+	tcase_add_test(tc, test_default_socket_for_root_is_run_chand_sock);
+	tcase_add_test(tc,
+	    test_default_socket_for_other_users_is_in_xdg_runtime_dir);
 	tcase_add_test(tc, test_missing_name_is_a_usage_error);
 	tcase_add_test(tc, test_unknown_option_is_a_usage_error);
 	tcase_add_test(tc, test_bad_timeout_is_a_usage_error);

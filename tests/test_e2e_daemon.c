@@ -8,7 +8,9 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 
 #include "chanclient.h"
 #include "harness.h"
+#include "proto.h"
 
 #define CMD_MS		10000	/* bound on a command that must exit */
 
@@ -352,6 +355,411 @@ START_TEST(test_missing_flag_value_exits_2)
 }
 END_TEST
 
+/* Limits. */
+
+static void
+expect_rc(int rc, int want, const char *what)
+{
+	ck_assert_msg(rc == want, "%s: got %s (%d), want %s (%d)", what,
+	    chan_errname(rc), rc, chan_errname(want), want);
+}
+
+START_TEST(test_connection_over_max_connections_gets_limit_and_others_stay)
+{
+	const char *args[] = { "--max-connections", "2", NULL };
+	chan_client *c1, *c2, *c3 = NULL;
+	struct daemon d;
+	int rc;
+
+	daemon_start(&d, args);
+	c1 = test_connect(&d);
+	c2 = test_connect(&d);
+	rc = chan_connect(d.sock, &c3);
+	expect_rc(rc, CHAN_ELIMIT, "third connection");
+	ck_assert_ptr_null(c3);
+	/* Refused twice: a refusal does not take a slot for good either. */
+	expect_rc(chan_connect(d.sock, &c3), CHAN_ELIMIT, "fourth connection");
+	/* The two admitted connections still work, with each other. */
+	{
+		chan_tx *tx;
+		chan_rx *rx;
+		chan_msg *m;
+
+		expect_rc(chan_tx_open(c1, "two", &tx), 0, "tx on c1");
+		expect_rc(chan_rx_open(c2, "two", &rx), 0, "rx on c2");
+		expect_rc(chan_tx_send(tx, "hi", 2), 0, "send");
+		expect_rc(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m), 0,
+		    "recv");
+		ck_assert_uint_eq(chan_msg_len(m), 2);
+		chan_msg_free(m);
+		chan_rx_close(rx);
+		chan_tx_close(tx);
+	}
+	chan_disconnect(c1);
+	chan_disconnect(c2);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_open_over_max_handles_gets_limit_and_the_connection_stays)
+{
+	const char *args[] = { "--max-handles", "2", NULL };
+	chan_tx *a, *b, *x = NULL;
+	chan_rx *rx = NULL;
+	chan_client *c;
+	struct daemon d;
+
+	daemon_start(&d, args);
+	c = test_connect(&d);
+	expect_rc(chan_tx_open(c, "a", &a), 0, "first handle");
+	expect_rc(chan_tx_clone(a, &b), 0, "second handle (a clone)");
+	expect_rc(chan_tx_open(c, "x", &x), CHAN_ELIMIT, "third tx");
+	expect_rc(chan_rx_open(c, "x", &rx), CHAN_ELIMIT, "third rx");
+	expect_rc(chan_tx_clone(a, &x), CHAN_ELIMIT, "third as a clone");
+	/* A handle closed is a slot free, on the same connection. */
+	expect_rc(chan_tx_close(b), 0, "close second");
+	expect_rc(chan_rx_open(c, "a", &rx), 0, "rx after a close");
+	expect_rc(chan_tx_send(a, "still", 5), 0, "send on the first");
+	chan_rx_close(rx);
+	chan_tx_close(a);
+	chan_disconnect(c);
+	/* The limit is per connection: another one has its own. */
+	c = test_connect(&d);
+	expect_rc(chan_tx_open(c, "a", &a), 0, "other connection, first");
+	expect_rc(chan_tx_open(c, "b", &b), 0, "other connection, second");
+	chan_tx_close(a);
+	chan_tx_close(b);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_send_over_max_queued_bytes_gets_limit_until_the_consumer_acks)
+{
+	const char *args[] = { "--max-queued-bytes", "1000", NULL };
+	char buf[600];
+	chan_client *c;
+	struct daemon d;
+	chan_tx *tx;
+	chan_rx *rx;
+	chan_msg *m;
+
+	memset(buf, 'q', sizeof buf);
+	daemon_start(&d, args);
+	c = test_connect(&d);
+	expect_rc(chan_tx_open(c, "full", &tx), 0, "tx");
+	expect_rc(chan_tx_send(tx, buf, 600), 0, "600 of 1000 bytes");
+	expect_rc(chan_tx_send(tx, buf, 600), CHAN_ELIMIT, "1200 of 1000");
+	expect_rc(chan_tx_send(tx, buf, 400), 0, "exactly 1000");
+	expect_rc(chan_tx_send(tx, "", 0), 0, "an empty message costs none");
+	expect_rc(chan_tx_send(tx, "x", 1), CHAN_ELIMIT, "1001 of 1000");
+
+	/* Delivered but not acknowledged still counts. */
+	{
+		chan_open_opts o = CHAN_OPEN_OPTS_INIT;
+
+		o.flags = CHAN_MANUAL_ACK;
+		expect_rc(chan_rx_open_ex(c, "full", 4, &o, &rx), 0, "rx");
+	}
+	expect_rc(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m), 0, "recv");
+	ck_assert_uint_eq(chan_msg_len(m), 600);
+	expect_rc(chan_tx_send(tx, "x", 1), CHAN_ELIMIT, "600 in flight");
+	expect_rc(chan_rx_ack(rx, m), 0, "ack");
+	chan_msg_free(m);
+	/* Same connection: the ACK is processed before the SEND. */
+	expect_rc(chan_rx_flush(rx), 0, "flush");
+	expect_rc(chan_tx_send(tx, buf, 600), 0, "after the ack");
+	/* What was refused was never queued: 400, empty, 600 follow. */
+	expect_rc(chan_tx_close(tx), 0, "tx close");
+	expect_rc(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m), 0, "400");
+	ck_assert_uint_eq(chan_msg_len(m), 400);
+	chan_rx_ack(rx, m);
+	chan_msg_free(m);
+	expect_rc(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m), 0, "empty");
+	ck_assert_uint_eq(chan_msg_len(m), 0);
+	chan_rx_ack(rx, m);
+	chan_msg_free(m);
+	expect_rc(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m), 0, "600");
+	ck_assert_uint_eq(chan_msg_len(m), 600);
+	chan_rx_ack(rx, m);
+	chan_msg_free(m);
+	expect_rc(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m),
+	    CHAN_EDISCONNECTED, "then disconnected");
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* Shutdown with clients attached. */
+
+START_TEST(test_sigterm_with_clients_attached_exits_0_and_their_calls_fail)
+{
+	chan_client *pc, *cc;
+	struct daemon d;
+	chan_msg *m = NULL;
+	chan_tx *tx;
+	chan_rx *rx;
+
+	daemon_start(&d, NULL);
+	pc = test_connect(&d);
+	cc = test_connect(&d);
+	expect_rc(chan_tx_open(pc, "live", &tx), 0, "tx");
+	expect_rc(chan_rx_open(cc, "live", &rx), 0, "rx");
+	expect_rc(chan_tx_send(tx, "one", 3), 0, "send");
+	expect_rc(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m), 0, "recv");
+	chan_msg_free(m);
+
+	/* Both connections open and idle: the daemon must not wait on them. */
+	daemon_stop(&d);
+	ck_assert_msg(access(d.sock, F_OK) < 0 && errno == ENOENT,
+	    "socket file %s left behind", d.sock);
+
+	/* The daemon is gone: every call says so, none blocks. */
+	expect_rc(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m),
+	    CHAN_ECONNLOST, "recv after shutdown");
+	expect_rc(chan_tx_send(tx, "two", 3), CHAN_ECONNLOST,
+	    "send after shutdown");
+	expect_rc(chan_rx_close(rx), CHAN_ECONNLOST, "rx close");
+	expect_rc(chan_tx_close(tx), CHAN_ECONNLOST, "tx close");
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
+/* Logging. */
+
+/* Lines of text that contain needle. */
+static int
+count_lines_with(const char *text, const char *needle)
+{
+	const char *line = text, *nl;
+	int n = 0;
+
+	while (*line != '\0') {
+		nl = strchr(line, '\n');
+		if (nl == NULL)
+			nl = line + strlen(line);
+		if (memmem(line, (size_t)(nl - line), needle,
+		    strlen(needle)) != NULL)
+			n++;
+		line = *nl == '\n' ? nl + 1 : nl;
+	}
+	return n;
+}
+
+/* Every line is "chand: LEVEL: text", whole (newline-terminated). */
+static void
+assert_log_lines_have_levels(const char *text)
+{
+	regex_t re;
+	const char *line = text, *nl;
+	char buf[4096];
+	size_t len;
+
+	ck_assert_int_eq(regcomp(&re, "^chand: (debug|info|notice|warning|"
+	    "error): [^ ]", REG_EXTENDED | REG_NOSUB), 0);
+	while (*line != '\0') {
+		nl = strchr(line, '\n');
+		ck_assert_msg(nl != NULL, "log ends inside a line: \"%s\"",
+		    line);
+		len = (size_t)(nl - line);
+		if (len >= sizeof buf)
+			len = sizeof buf - 1;
+		memcpy(buf, line, len);
+		buf[len] = '\0';
+		ck_assert_msg(regexec(&re, buf, 0, NULL, 0) == 0,
+		    "log line without a level: \"%s\"", buf);
+		line = nl + 1;
+	}
+	regfree(&re);
+}
+
+START_TEST(test_startup_and_shutdown_are_logged_one_line_each_with_a_level)
+{
+	struct own_daemon od;
+	char *err, want[PATH_MAX + 64];
+
+	own_init(&od);
+	own_start(&od);
+	assert_serves(od.sock);
+	proc_kill(&od.p, SIGTERM);
+	err = proc_read_err(&od.p, NULL, HARNESS_WAIT_MS);
+	ck_assert_int_eq(proc_wait(&od.p, HARNESS_WAIT_MS), 0);
+
+	assert_log_lines_have_levels(err);
+	snprintf(want, sizeof want, "listening on %s (pid %d)", od.sock,
+	    (int)od.p.pid);
+	ck_assert_msg(count_lines_with(err, want) == 1,
+	    "no single startup line \"%s\" in:\n%s", want, err);
+	ck_assert_msg(count_lines_with(err, "SIGTERM") == 1,
+	    "no single line about SIGTERM in:\n%s", err);
+	/* A client that connected and left cleanly is no notable event. */
+	ck_assert_msg(count_lines_with(err, "warning") == 0 &&
+	    count_lines_with(err, "error") == 0,
+	    "warnings or errors in a clean run:\n%s", err);
+	free(err);
+	own_cleanup(&od);
+}
+END_TEST
+
+/* Sends n undecodable frames on a handshaken connection; n ERRORs back. */
+static void
+send_garbage_frames(const struct daemon *d, int n)
+{
+	static const char frame[] = "\x00\x00\x00\x04\xc1\xc1\xc1\xc1";
+	char body[4096];
+	int fd, i;
+
+	fd = raw_connect(d);
+	raw_hello(fd);
+	for (i = 0; i < n; i++)
+		raw_write(fd, frame, sizeof frame - 1);
+	/* Each ERROR was logged, if at all, before it was sent. */
+	for (i = 0; i < n; i++)
+		ck_assert_int_gt(raw_read_frame(fd, body, sizeof body,
+		    HARNESS_WAIT_MS), 0);
+	close(fd);
+}
+
+START_TEST(test_log_level_warning_leaves_out_info_lines)
+{
+	const char *args[] = { "--log-level", "warning", NULL };
+	struct daemon d;
+	char *log;
+
+	daemon_start(&d, args);
+	/* The startup line is written before READY. */
+	log = daemon_log(&d);
+	ck_assert_msg(count_lines_with(log, "info") == 0,
+	    "info lines at level warning:\n%s", log);
+	free(log);
+	send_garbage_frames(&d, 1);
+	log = daemon_log(&d);
+	ck_assert_msg(count_lines_with(log, "warning: protocol error") == 1,
+	    "the warning is missing:\n%s", log);
+	free(log);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* More startup checks. */
+
+/*
+ * The default mode for root under /run. Runs only as root with a
+ * writable /run, in a private directory there.
+ */
+START_TEST(test_socket_mode_defaults_to_0660_for_root_under_run)
+{
+	char dir[] = "/run/chand-e2e-XXXXXX";
+	struct own_daemon od;
+	struct stat st;
+
+	if (geteuid() != 0 || mkdtemp(dir) == NULL) {
+		fprintf(stderr, "%s: skipped (needs root and a writable "
+		    "/run)\n", __func__);
+		return;
+	}
+	memset(&od, 0, sizeof od);
+	snprintf(od.dir, sizeof od.dir, "%s", dir);
+	path_join(od.sock, sizeof od.sock, od.dir, "chand.sock");
+	own_start(&od);
+	ck_assert_int_eq(stat(od.sock, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0660);
+	proc_kill(&od.p, SIGTERM);
+	ck_assert_int_eq(proc_wait(&od.p, HARNESS_WAIT_MS), 0);
+	own_cleanup(&od);
+}
+END_TEST
+
+START_TEST(test_regular_file_at_the_socket_path_is_left_alone)
+{
+	struct cmd_result r;
+	char dir[PATH_MAX], path[PATH_MAX], buf[16];
+	const char *argv[] = { CHAND_BIN, "--socket", path, NULL };
+	int fd;
+
+	make_dir(dir, sizeof dir);
+	path_join(path, sizeof path, dir, "chand.sock");
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "precious", 8), 8);
+	close(fd);
+
+	run_chand(argv, &r);
+	ck_assert_msg(r.code == 1, "exit %d, stderr: %s", r.code, r.err);
+	ck_assert_msg(strstr(r.err, path) != NULL &&
+	    strstr(r.err, "not a socket") != NULL,
+	    "stderr does not say %s is not a socket: %s", path, r.err);
+	cmd_result_fini(&r);
+
+	fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(read(fd, buf, sizeof buf), 8);
+	ck_assert_int_eq(memcmp(buf, "precious", 8), 0);
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_socket_in_a_missing_directory_exits_1_naming_it)
+{
+	struct cmd_result r;
+	char dir[PATH_MAX], path[PATH_MAX];
+	const char *argv[] = { CHAND_BIN, "--socket", path, NULL };
+
+	make_dir(dir, sizeof dir);
+	path_join(path, sizeof path, dir, "missing/chand.sock");
+	run_chand(argv, &r);
+	ck_assert_msg(r.code == 1, "exit %d, stderr: %s", r.code, r.err);
+	ck_assert_msg(strstr(r.err, path) != NULL,
+	    "stderr does not name %s: %s", path, r.err);
+	cmd_result_fini(&r);
+	rmdir(dir);
+}
+END_TEST
+
+/*
+ * Without --socket, a user other than root gets
+ * $XDG_RUNTIME_DIR/chand.sock. As root the test runs chand as nobody
+ * (setpriv), in a directory nobody owns.
+ */
+START_TEST(test_default_socket_of_a_non_root_user_is_in_xdg_runtime_dir)
+{
+	struct own_daemon od;
+	struct stat st;
+	char line[64];
+	uid_t uid = geteuid() == 0 ? 65534 : geteuid();
+
+	own_init(&od);
+	if (geteuid() == 0)
+		ck_assert_int_eq(chown(od.dir, uid, (gid_t)uid), 0);
+	ck_assert_int_eq(setenv("XDG_RUNTIME_DIR", od.dir, 1), 0);
+	unsetenv("CHAND_SOCKET");
+	{
+		const char *as_nobody[] = { "setpriv", "--reuid=65534",
+		    "--regid=65534", "--clear-groups", CHAND_BIN,
+		    "--ready-fd", "1", NULL };
+		const char *as_me[] = { CHAND_BIN, "--ready-fd", "1", NULL };
+
+		proc_spawn(&od.p, geteuid() == 0 ? as_nobody : as_me);
+	}
+	ck_assert_msg(proc_read_line(&od.p, line, sizeof line,
+	    HARNESS_WAIT_MS) >= 0, "chand exited before READY");
+	ck_assert_str_eq(line, "READY");
+	ck_assert_int_eq(stat(od.sock, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_uint_eq(st.st_uid, uid);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	assert_serves(od.sock);
+	proc_kill(&od.p, SIGTERM);
+	ck_assert_int_eq(proc_wait(&od.p, HARNESS_WAIT_MS), 0);
+	own_cleanup(&od);
+}
+END_TEST
+
 static Suite *
 daemon_suite(void)
 {
@@ -365,12 +773,38 @@ daemon_suite(void)
 	tcase_add_test(tc, test_live_daemon_is_not_clobbered_by_a_second_one);
 	tcase_add_test(tc, test_socket_mode_defaults_to_0600_outside_run);
 	tcase_add_test(tc, test_socket_mode_option_is_honoured);
+	tcase_add_test(tc,
+	    test_socket_mode_defaults_to_0660_for_root_under_run);
+	tcase_add_test(tc, test_regular_file_at_the_socket_path_is_left_alone);
+	tcase_add_test(tc,
+	    test_socket_in_a_missing_directory_exits_1_naming_it);
+	tcase_add_test(tc,
+	    test_default_socket_of_a_non_root_user_is_in_xdg_runtime_dir);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("limits");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc,
+	    test_connection_over_max_connections_gets_limit_and_others_stay);
+	tcase_add_test(tc,
+	    test_open_over_max_handles_gets_limit_and_the_connection_stays);
+	tcase_add_test(tc,
+	    test_send_over_max_queued_bytes_gets_limit_until_the_consumer_acks);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("logging");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc,
+	    test_startup_and_shutdown_are_logged_one_line_each_with_a_level);
+	tcase_add_test(tc, test_log_level_warning_leaves_out_info_lines);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("shutdown");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_sigterm_exits_0_and_removes_the_socket);
 	tcase_add_test(tc, test_sigint_exits_0_and_removes_the_socket);
+	tcase_add_test(tc,
+	    test_sigterm_with_clients_attached_exits_0_and_their_calls_fail);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("usage");

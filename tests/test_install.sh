@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# test_install.sh BUILD_DIR SOURCE_DIR [CMAKE]
+#
+# Installs the build into a private prefix and uses it the way the README
+# tells a user to: the README's C example (kept verbatim in
+# tests/example_app.c, and checked against the README here) is compiled
+# with `pkg-config --cflags --libs chanclient`, once against the shared
+# library and once, with `pkg-config --static`, against the static one.
+# Each binary receives `seq 1 9` from the installed chan-send through the
+# installed chand, started on a private socket, and must print 1..9 and
+# exit 0.
+#
+# Nothing sleeps: readiness comes from chand --ready-fd on a FIFO, and the
+# daemon's exit from end of file on its stderr FIFO; every wait is bounded.
+# $CHAND_TEST_CFLAGS is added to each compilation (the sanitizer build
+# needs -fsanitize=... to link against its instrumented library).
+set -euo pipefail
+
+build=${1:?usage: test_install.sh BUILD_DIR SOURCE_DIR [CMAKE]}
+src=${2:?usage: test_install.sh BUILD_DIR SOURCE_DIR [CMAKE]}
+cmake=${3:-cmake}
+extra_cflags=${CHAND_TEST_CFLAGS:-}
+wait_s=20
+
+tmp=$(mktemp -d /tmp/chand-install-XXXXXX)
+prefix=$tmp/prefix
+sock=$tmp/chand.sock
+daemon_pid=
+
+cleanup() {
+	if [[ -n $daemon_pid ]]; then
+		kill -KILL "$daemon_pid" 2>/dev/null || true
+		wait "$daemon_pid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "test_install: FAIL: $*" >&2
+	if [[ -n $daemon_pid ]]; then
+		kill -KILL "$daemon_pid" 2>/dev/null || true
+		echo "---- chand log ----" >&2
+		timeout 5 cat <&5 >&2 || true
+		echo "---- end of log ----" >&2
+	fi
+	exit 1
+}
+
+step() {
+	echo "test_install: $*"
+}
+
+# The README's example, de-indented, must be tests/example_app.c.
+step "README example is tests/example_app.c"
+awk '/^    #include <chanclient.h>$/ { p = 1 } p { print } p && /^    }$/ { exit }' \
+    "$src/README.md" | sed 's/^    //' >"$tmp/readme_example.c"
+diff -u "$src/tests/example_app.c" "$tmp/readme_example.c" >&2 ||
+    fail "README.md's C example differs from tests/example_app.c"
+
+step "cmake --install $build --prefix $prefix"
+"$cmake" --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1 ||
+    { cat "$tmp/install.log" >&2; fail "cmake --install failed"; }
+for f in sbin/chand bin/chan-send bin/chan-recv include/chanclient.h; do
+	[[ -x $prefix/$f || -f $prefix/$f ]] || fail "$f not installed"
+done
+
+# As installed, with no LD_LIBRARY_PATH: `cmake --install` must give
+# programs that run (nothing runs ldconfig for a user).
+for f in bin/chan-send bin/chan-recv sbin/chand; do
+	"$prefix/$f" --version >/dev/null 2>"$tmp/err" ||
+	    fail "installed $f does not run: $(head -1 "$tmp/err")"
+done
+
+pcdir=
+for d in "$prefix"/lib*/pkgconfig "$prefix"/lib/*/pkgconfig; do
+	[[ -f $d/chanclient.pc ]] && pcdir=$d && break
+done
+[[ -n $pcdir ]] || fail "chanclient.pc not installed under $prefix/lib*"
+export PKG_CONFIG_PATH=$pcdir
+unset PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
+
+# A .pc pointing at the configure-time prefix would find whatever another
+# install left there, not what was just installed.
+includedir=$(pkg-config --variable=includedir chanclient)
+libdir=$(pkg-config --variable=libdir chanclient)
+includedir=$(realpath -m "$includedir")
+libdir=$(realpath -m "$libdir")
+[[ $includedir == "$prefix"/* && $libdir == "$prefix"/* ]] ||
+    fail "chanclient.pc does not follow the install prefix: includedir=$includedir libdir=$libdir, installed under $prefix"
+[[ -f $includedir/chanclient.h ]] || fail "no chanclient.h in $includedir"
+[[ -f $libdir/libchanclient.a ]] || fail "no libchanclient.a in $libdir"
+
+step "cc example_app.c \$(pkg-config --cflags --libs chanclient)"
+# shellcheck disable=SC2046,SC2086
+cc $extra_cflags -o "$tmp/app" "$src/tests/example_app.c" \
+    $(pkg-config --cflags --libs chanclient) ||
+    fail "the README example does not build against the installed library"
+
+# The static library, with what pkg-config --static adds for it.
+# -l:libchanclient.a picks the archive where -lchanclient would take the
+# shared library that sits beside it.
+step "cc example_app.c \$(pkg-config --static --cflags --libs chanclient), static libchanclient"
+static_libs=$(pkg-config --static --libs chanclient)
+static_libs=${static_libs//-lchanclient/-l:libchanclient.a}
+# shellcheck disable=SC2046,SC2086
+cc $extra_cflags -o "$tmp/app-static" "$src/tests/example_app.c" \
+    $(pkg-config --static --cflags chanclient) $static_libs ||
+    fail "the README example does not link statically with pkg-config --static"
+if readelf -d "$tmp/app-static" | grep -q 'NEEDED.*libchanclient'; then
+	fail "app-static still needs the shared libchanclient"
+fi
+
+# The installed daemon on a private socket; READY on one FIFO, its log
+# (and, by end of file, its exit) on another.
+step "start $prefix/sbin/chand on $sock"
+mkfifo "$tmp/ready" "$tmp/log"
+"$prefix/sbin/chand" --socket "$sock" --ready-fd 3 3>"$tmp/ready" \
+    2>"$tmp/log" </dev/null &
+daemon_pid=$!
+exec 4<"$tmp/ready" 5<"$tmp/log"
+ready=
+read -r -t "$wait_s" -u 4 ready || true
+exec 4<&-
+[[ $ready == READY ]] || fail "chand did not report READY within ${wait_s}s"
+export CHAND_SOCKET=$sock
+
+# One run of a built example: it waits for the producer, which may come
+# second, and ends when the producer's input ends.
+run_app() {
+	local app=$1 out app_pid rc=0
+	local lib_path=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+
+	out=$tmp/out.${app##*/}
+
+	LD_LIBRARY_PATH=$lib_path timeout "$wait_s" "$app" >"$out" &
+	app_pid=$!
+	seq 1 9 | timeout "$wait_s" "$prefix/bin/chan-send" nums ||
+	    fail "installed chan-send failed (exit $?)"
+	wait "$app_pid" || rc=$?
+	[[ $rc == 0 ]] || fail "$(basename "$app") exited $rc (124: timed out)"
+	seq 1 9 | diff -u - "$out" >&2 ||
+	    fail "$(basename "$app") did not print 1..9"
+}
+
+step "seq 1 9 | chan-send nums, into the shared-library example"
+run_app "$tmp/app"
+step "seq 1 9 | chan-send nums, into the static example"
+run_app "$tmp/app-static"
+
+# The installed chan-recv, for good measure: the channel was forgotten.
+step "chan-recv --nonblock on the drained channel exits 4"
+rc=0
+"$prefix/bin/chan-recv" --nonblock nums 2>/dev/null || rc=$?
+[[ $rc == 4 ]] || fail "installed chan-recv --nonblock exited $rc, not 4"
+
+step "stop chand (pid $daemon_pid) with SIGTERM"
+kill -TERM "$daemon_pid"
+# End of file on its stderr: it has exited (or closed stderr, then exits).
+: >"$tmp/chand.log"
+for (( ;; )); do
+	rc=0
+	IFS= read -r -t "$wait_s" -u 5 line || rc=$?
+	# read: 0 for a line, 1 at end of file, > 128 on timeout.
+	(( rc == 0 )) || break
+	printf '%s\n' "$line" >>"$tmp/chand.log"
+done
+(( rc <= 128 )) || fail "chand did not exit within ${wait_s}s of SIGTERM"
+rc=0
+wait "$daemon_pid" || rc=$?
+daemon_pid=
+exec 5<&-
+[[ $rc == 0 ]] || { cat "$tmp/chand.log" >&2; fail "chand exited $rc after SIGTERM"; }
+[[ ! -e $sock ]] || fail "chand left its socket $sock behind"
+step "ok"
