@@ -11,8 +11,8 @@ run_suite() {
 	echo "== $dir: test"
 	ctest --test-dir "$dir" --output-on-failure --timeout 600 -j2
 	echo "== $dir: Check summaries"
-	grep -h -A1 "^Running suite" "$dir/Testing/Temporary/LastTest.log" |
-		grep -v '^--$'
+	grep -h -E "^(Running suite|[0-9]+%: Checks:)" \
+		"$dir/Testing/Temporary/LastTest.log"
 }
 
 run_suite build
