@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,9 @@ struct config_option {
 	const char	*dflt;		/* NULL: computed by config_finish */
 	config_parse_fn	 parse;
 	size_t		 offset;	/* of a uint64_t field, for numbers */
+	const char	*arg;		/* its value in usage: "BYTES" */
+	const char	*help;		/* what it sets, for --help */
+	const char	*dflt_doc;	/* default for --help; NULL: dflt */
 };
 
 static int	config_parse_path(const struct config_option *, struct config *,
@@ -42,23 +46,52 @@ static int	config_parse_fd(const struct config_option *, struct config *,
 #define MIB	(UINT64_C(1) << 20)
 #define OFF(f)	offsetof(struct config, f)
 
+/*
+ * One entry per option: the command line, --help and the defaults all come
+ * from here, so a new option documents itself. config_describe adds the
+ * default and, for numbers, the range to the help text.
+ */
 static const struct config_option config_table[] = {
-	{ "socket", 0, 0, NULL, config_parse_path, 0 },
-	{ "socket-mode", 0, 0777, NULL, config_parse_mode, 0 },
+	{ "socket", 0, 0, NULL, config_parse_path, 0, "PATH",
+	    "Unix socket to listen on; a stale socket file is replaced, a "
+	    "live daemon's never",
+	    "$CHAND_SOCKET, else /run/chand.sock for root, else "
+	    "$XDG_RUNTIME_DIR/chand.sock, else /tmp/chand-$UID.sock" },
+	{ "socket-mode", 0, 0777, NULL, config_parse_mode, 0, "MODE",
+	    "file mode of the socket, in octal",
+	    "0660 for root with a socket under /run/, else 0600" },
 	{ "max-msg-size", 1, 64 * MIB, "1048576", config_parse_bytes,
-	    OFF(max_msg_size) },
+	    OFF(max_msg_size), "BYTES",
+	    "largest message payload accepted, in bytes; a K, M or G suffix "
+	    "multiplies by 1024, 1024^2 or 1024^3", NULL },
 	{ "max-connections", 1, 1000000, "1024", config_parse_uint,
-	    OFF(max_connections) },
+	    OFF(max_connections), "N",
+	    "client connections at once; one more is refused with a LIMIT "
+	    "error", NULL },
 	{ "max-handles", 1, UINT32_MAX, "1024", config_parse_uint,
-	    OFF(max_handles) },
+	    OFF(max_handles), "N",
+	    "channel ends (senders and receivers) open on one connection",
+	    NULL },
 	{ "max-queued-bytes", 1, UINT64_C(1) << 50, "1073741824",
-	    config_parse_bytes, OFF(max_queued_bytes) },
+	    config_parse_bytes, OFF(max_queued_bytes), "BYTES",
+	    "payload bytes queued or in flight in all channels together, "
+	    "suffixes as for --max-msg-size; a send over it fails with "
+	    "LIMIT",
+	    NULL },
 	{ "max-queued-messages", 1, UINT64_C(1) << 40, "16777216",
-	    config_parse_uint, OFF(max_queued_msgs) },
+	    config_parse_uint, OFF(max_queued_msgs), "N",
+	    "messages queued or in flight in all channels together; a send "
+	    "over it fails with LIMIT", NULL },
 	{ "handshake-timeout", 1, 86400, "10", config_parse_uint,
-	    OFF(handshake_timeout) },
-	{ "log-level", 0, 0, "info", config_parse_level, 0 },
-	{ "ready-fd", 0, INT_MAX, NULL, config_parse_fd, 0 },
+	    OFF(handshake_timeout), "SECONDS",
+	    "seconds a new connection has to send its HELLO before it is "
+	    "closed", NULL },
+	{ "log-level", 0, 0, "info", config_parse_level, 0, "LEVEL",
+	    "least severe messages logged to standard error: debug, info, "
+	    "notice, warning or error", NULL },
+	{ "ready-fd", 0, INT_MAX, NULL, config_parse_fd, 0, "FD",
+	    "once the socket accepts connections, write the line READY to "
+	    "descriptor FD and close it", "none" },
 };
 
 #define CONFIG_NOPTS	(sizeof(config_table) / sizeof(config_table[0]))
@@ -246,6 +279,77 @@ config_set(struct config *c, const char *name, const char *value, char *err,
 		return (-1);
 	}
 	return (o->parse(o, c, value, err, errlen));
+}
+
+const char *
+config_arg(size_t i)
+{
+	return (i < CONFIG_NOPTS ? config_table[i].arg : NULL);
+}
+
+static bool
+config_is_number(const struct config_option *o)
+{
+	return (o->parse == config_parse_uint ||
+	    o->parse == config_parse_bytes || o->parse == config_parse_mode);
+}
+
+/* n as o's parser reads it: octal, or bytes with the largest suffix. */
+static void
+config_format(const struct config_option *o, uint64_t n, char *buf,
+    size_t len)
+{
+	static const char	 suffix[] = "GMK";
+	uint64_t		 unit = 1024 * MIB;
+	size_t			 i;
+
+	if (o->parse == config_parse_mode) {
+		snprintf(buf, len, "%#" PRIo64, n);
+		return;
+	}
+	for (i = 0; o->parse == config_parse_bytes && n != 0 && i < 3; i++) {
+		if (n % unit == 0) {
+			snprintf(buf, len, "%" PRIu64 "%c", n / unit,
+			    suffix[i]);
+			return;
+		}
+		unit /= 1024;
+	}
+	snprintf(buf, len, "%" PRIu64, n);
+}
+
+/* The default as --help shows it: 1048576 bytes becomes 1M. */
+static void
+config_format_default(const struct config_option *o, char *buf, size_t len)
+{
+	uint64_t	 n;
+	char		*end;
+
+	if (o->dflt_doc != NULL)
+		snprintf(buf, len, "%s", o->dflt_doc);
+	else if (config_is_number(o) && config_number(o->dflt, 10, &n,
+	    &end) == 0 && *end == '\0')
+		config_format(o, n, buf, len);
+	else
+		snprintf(buf, len, "%s", o->dflt);
+}
+
+int
+config_describe(size_t i, char *buf, size_t len)
+{
+	const struct config_option	*o;
+	char				 dflt[256], min[32], max[32];
+
+	if (i >= CONFIG_NOPTS)
+		return (-1);
+	o = &config_table[i];
+	config_format_default(o, dflt, sizeof(dflt));
+	if (!config_is_number(o))
+		return (snprintf(buf, len, "%s (default: %s)", o->help, dflt));
+	config_format(o, o->min, min, sizeof(min));
+	config_format(o, o->max, max, sizeof(max));
+	return (snprintf(buf, len, "%s (default: %s; range %s to %s)",
+	    o->help, dflt, min, max));
 }
 
 int

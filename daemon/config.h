@@ -1,7 +1,7 @@
 /*
  * config.h: the daemon's settings, one table entry per option (name, range,
- * default, parser), kept apart from the command line so that a config file
- * or a reload can set options by name the same way.
+ * default, parser, help text), kept apart from the command line so that a
+ * config file or a reload can set options by name the same way.
  */
 #ifndef CHAND_CONFIG_H
 #define CHAND_CONFIG_H
@@ -30,6 +30,15 @@ struct config {
 /* Option i's name as given to config_set ("max-msg-size"), NULL past the
    last: the command line is built from the table. */
 const char	*config_name(size_t i);
+
+/* Option i's value as usage shows it ("BYTES"), NULL past the last. */
+const char	*config_arg(size_t i);
+/*
+ * Writes option i's --help text to buf: what it sets, then its default
+ * and, for numbers, its range ("... (default: 1M; range 1 to 64M)").
+ * Returns what snprintf returns, or -1 past the last option.
+ */
+int	config_describe(size_t i, char *buf, size_t len);
 
 /* Fills c with every option's default. 0, or -1 with err set. */
 int	config_init(struct config *c, char *err, size_t errlen);

@@ -346,16 +346,42 @@ conn_shutdown(struct conn *c)
 	conn_finish(c);
 }
 
+/*
+ * At shutdown: tells the peer why, unless it was already told why it is
+ * being closed, writes what the socket takes at once and closes. No
+ * linger: the daemon must not wait for peers. Pending output is whole
+ * frames, so the ERROR comes after everything already queued; a write
+ * still in progress means the socket is full and uv_try_write declines
+ * (UV_EAGAIN), as it does after our side was shut down (UV_EPIPE).
+ */
+static void
+conn_close_now(struct conn *c)
+{
+	uv_buf_t	buf;
+
+	if (c->closed)
+		return;
+	if (!c->shut && !c->want_close && proto_enc_error(&c->out, 0,
+	    CHAN_ESHUTDOWN, "daemon shutting down") != 0)
+		log_debug("connection %llu: no memory to say why it closes "
+		    "(%s)", (unsigned long long)c->id, c->peer);
+	c->shut = c->want_close = true;
+	conn_drop_handles(c);
+	if (c->out.len > 0) {
+		buf = uv_buf_init(c->out.data, (unsigned int)c->out.len);
+		(void)uv_try_write((uv_stream_t *)&c->pipe, &buf, 1);
+	}
+	conn_close_handles(c);
+}
+
 void
 conn_close_all(struct server *srv)
 {
 	struct conn	*c;
 
-	TAILQ_FOREACH(c, &srv->conns, entry) {
-		c->shut = c->want_close = true;
-		conn_drop_handles(c);
-		conn_close_handles(c);
-	}
+	/* srv->stopping holds the pump: dropping handles queues nothing. */
+	TAILQ_FOREACH(c, &srv->conns, entry)
+		conn_close_now(c);
 	if (srv->flush_on)
 		uv_close((uv_handle_t *)&srv->flush, NULL);
 	srv->flush_on = false;
@@ -585,6 +611,10 @@ conn_accept(struct server *srv, uv_stream_t *listener)
 		return;
 	}
 	conn_peer_cred(c);
+	if (srv->stopping) {
+		conn_close_now(c);
+		return;
+	}
 	if (srv->nconns > srv->cfg->max_connections) {
 		conn_refuse(c);
 		return;

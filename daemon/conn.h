@@ -11,7 +11,8 @@
  * why), shuts down its side and reads, discarding, until the peer closes
  * or CONN_LINGER_SECS pass. Closing at once would leave the peer's last
  * request unread, and the kernel would then fail the peer's writes
- * (EPIPE) or reset the connection before it read the ERROR.
+ * (EPIPE) or reset the connection before it read the ERROR. Daemon
+ * shutdown is the exception (conn_close_all): it waits for no peer.
  */
 #ifndef CHAND_CONN_H
 #define CHAND_CONN_H
@@ -96,7 +97,12 @@ struct conn {
 void	conn_accept(struct server *, uv_stream_t *listener);
 /* Starts the per-iteration flush. 0 or a libuv error. */
 int	conn_flush_init(struct server *);
-/* At shutdown: closes every connection at once, and the flush handle. */
+/*
+ * At shutdown: queues ERROR(rid 0, SHUTDOWN) on every connection not
+ * already closing for another reason, writes what each socket takes at
+ * once and closes it, without lingering; closes the flush handle too.
+ * Connections accepted while stopping get the same.
+ */
 void	conn_close_all(struct server *);
 
 /* Notes that c has output to write in this loop iteration. */

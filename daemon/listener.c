@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "proto.h"
 #include "server.h"
 
 #define LISTENER_BACKLOG	128
@@ -34,11 +35,50 @@ listener_close_cb(uv_handle_t *handle)
 	free(l);
 }
 
+/*
+ * At shutdown, clients that connected but were not accepted yet would be
+ * reset when the listener closes, without a word. Each is accepted, sent
+ * ERROR(rid 0, SHUTDOWN) if its socket takes it at once, and closed. The
+ * socket file is gone by now; the bound covers connectors that were
+ * blocked on a full backlog and enter as it drains.
+ */
+static void
+listener_refuse_backlog(struct listener *l)
+{
+	struct proto_buf	b;
+	uv_os_fd_t		fd;
+	int			cfd, i, n = 0;
+
+	if (uv_fileno((uv_handle_t *)&l->pipe, &fd) != 0)
+		return;
+	proto_buf_init(&b);
+	if (proto_enc_error(&b, 0, CHAN_ESHUTDOWN, "daemon shutting down")
+	    != 0)
+		goto out;
+	for (i = 0; i < 4 * LISTENER_BACKLOG; i++) {
+		cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd == -1 && (errno == EINTR || errno == ECONNABORTED))
+			continue;
+		if (cfd == -1)
+			break;
+		(void)send(cfd, b.data, b.len, MSG_NOSIGNAL);
+		close(cfd);
+		n++;
+	}
+	if (n > 0)
+		log_debug("%d connection(s) not yet accepted told the daemon "
+		    "is shutting down", n);
+out:
+	proto_buf_fini(&b);
+}
+
 void
 listener_close(struct listener *l)
 {
 	if (l->bound && unlink(l->path) != 0 && errno != ENOENT)
 		log_warning("cannot remove %s: %s", l->path, strerror(errno));
+	if (l->srv->stopping)
+		listener_refuse_backlog(l);
 	l->bound = 0;
 	uv_close((uv_handle_t *)&l->pipe, listener_close_cb);
 }

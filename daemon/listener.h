@@ -16,7 +16,11 @@ struct listener;
  */
 struct listener	*listener_open(struct server *, const char *path,
 		    unsigned mode);
-/* Stops listening, removes the socket file and frees l (asynchronously). */
+/*
+ * Stops listening, removes the socket file and frees l (asynchronously).
+ * When the server is stopping, clients still waiting to be accepted are
+ * first told so: ERROR(rid 0, SHUTDOWN).
+ */
 void		 listener_close(struct listener *l);
 
 #endif /* CHAND_LISTENER_H */

@@ -36,17 +36,128 @@ struct daemon_state {
 	bool		signals_on;	/* sigint and sigterm initialised */
 };
 
+/* Layout of --help, as in the CLIs' (see chan-recv --help). */
+#define HELP_INDENT	5	/* body text */
+#define HELP_DESC_COL	24	/* descriptions in OPTIONS and SIGNALS */
+#define HELP_WIDTH	76	/* no line goes past this column */
+#define HELP_TEXT_MAX	1024
+
+/* "[-hV] [--socket PATH] ..." after lead, wrapped under its end. */
+static void
+synopsis(FILE *f, const char *lead)
+{
+	const char	*name;
+	char		 item[128];
+	size_t		 i;
+	int		 col, n, indent = (int)strlen(lead);
+
+	col = fprintf(f, "%s[-hV]", lead);
+	for (i = 0; (name = config_name(i)) != NULL; i++) {
+		n = snprintf(item, sizeof(item), "[--%s %s]", name,
+		    config_arg(i));
+		if (col + 1 + n > HELP_WIDTH) {
+			fprintf(f, "\n%*s", indent, "");
+			col = indent;
+		} else
+			col += fprintf(f, " ");
+		col += fprintf(f, "%s", item);
+	}
+	fprintf(f, "\n");
+}
+
+/* The short synopsis, for usage errors. */
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-	    "usage: chand [-hV] [--socket path] [--socket-mode mode]\n"
-	    "             [--max-msg-size bytes] [--max-connections n]\n"
-	    "             [--max-handles n] [--max-queued-bytes bytes]\n"
-	    "             [--max-queued-messages n]\n"
-	    "             [--handshake-timeout seconds]\n"
-	    "             [--log-level debug|info|notice|warning|error]\n"
-	    "             [--ready-fd fd]\n");
+	synopsis(f, "usage: chand ");
+}
+
+/*
+ * Prints text from column col (where the cursor is), wrapping words at
+ * HELP_WIDTH onto lines indented by indent.
+ */
+static void
+help_wrap(const char *text, int col, int indent)
+{
+	size_t	n;
+	bool	first = true;		/* no space before the line's first word */
+
+	for (;;) {
+		text += strspn(text, " ");
+		if (*text == '\0')
+			break;
+		n = strcspn(text, " ");
+		if (!first && col + 1 + (int)n > HELP_WIDTH) {
+			printf("\n%*s", indent, "");
+			col = indent;
+			first = true;
+		}
+		col += printf("%s%.*s", first ? "" : " ", (int)n, text);
+		first = false;
+		text += n;
+	}
+	printf("\n");
+}
+
+/* One OPTIONS or SIGNALS entry: label, then text from HELP_DESC_COL. */
+static void
+help_entry(const char *label, const char *text)
+{
+	int	col;
+
+	col = printf("%*s%s", HELP_INDENT, "", label);
+	if (col > HELP_DESC_COL - 2) {
+		printf("\n");
+		col = 0;
+	}
+	printf("%*s", HELP_DESC_COL - col, "");
+	help_wrap(text, HELP_DESC_COL, HELP_DESC_COL);
+}
+
+static void
+help_options(void)
+{
+	const char	*name;
+	char		 label[128], text[HELP_TEXT_MAX];
+	size_t		 i;
+
+	for (i = 0; (name = config_name(i)) != NULL; i++) {
+		snprintf(label, sizeof(label), "    --%s %s", name,
+		    config_arg(i));
+		config_describe(i, text, sizeof(text));
+		help_entry(label, text);
+	}
+	help_entry("-h, --help", "print this help and exit");
+	help_entry("-V, --version", "print the version and exit");
+}
+
+static void __attribute__((noreturn))
+help(void)
+{
+	printf("NAME\n"
+	    "     chand - local message-passing daemon with named channels\n"
+	    "\n"
+	    "SYNOPSIS\n");
+	synopsis(stdout, "     chand ");
+	printf("\nDESCRIPTION\n%*s", HELP_INDENT, "");
+	help_wrap("Serves named multiple-producer, single-consumer channels "
+	    "to local processes over a Unix socket (see chan-send, chan-recv "
+	    "and libchanclient). It runs in the foreground and logs one line "
+	    "per event to standard error. Messages are kept in memory only: "
+	    "those still queued when the daemon stops are lost. Each option "
+	    "also takes the form --option=VALUE.", HELP_INDENT, HELP_INDENT);
+	printf("\nOPTIONS\n");
+	help_options();
+	printf("\nSIGNALS\n");
+	help_entry("SIGINT, SIGTERM", "stop: remove the socket file, tell "
+	    "each client why (ERROR SHUTDOWN, code 12), close every "
+	    "connection without waiting for the peer, and exit 0");
+	printf("\nEXIT STATUS\n"
+	    "     0  clean stop (SIGINT or SIGTERM)\n"
+	    "     1  startup failure (socket in use or unusable, out of "
+	    "memory)\n"
+	    "     2  usage error\n");
+	exit(fflush(stdout) == 0 ? 0 : 1);
 }
 
 static void
@@ -86,9 +197,8 @@ parse_args(int argc, char **argv, struct config *cfg)
 	while ((ch = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
-			usage(stdout);
 			config_fini(cfg);
-			exit(0);
+			help();
 		case 'V':
 			printf("chand %s\n", CHAND_VERSION);
 			config_fini(cfg);
@@ -114,13 +224,11 @@ parse_args(int argc, char **argv, struct config *cfg)
 	}
 }
 
-static void
-signal_close(uv_signal_t *sig)
-{
-	uv_signal_stop(sig);
-	uv_close((uv_handle_t *)sig, NULL);
-}
-
+/*
+ * Stops serving: every client is told why and closed at once. The signal
+ * handles stay open, so that another SIGINT or SIGTERM during the rest of
+ * the shutdown is taken, not fatal; they no longer keep the loop running.
+ */
 static void
 daemon_stop(struct daemon_state *d)
 {
@@ -134,9 +242,8 @@ daemon_stop(struct daemon_state *d)
 	srv->listener = NULL;
 	conn_close_all(srv);
 	if (d->signals_on) {
-		signal_close(&d->sigint);
-		signal_close(&d->sigterm);
-		d->signals_on = false;
+		uv_unref((uv_handle_t *)&d->sigint);
+		uv_unref((uv_handle_t *)&d->sigterm);
 	}
 }
 
@@ -144,9 +251,13 @@ static void
 signal_cb(uv_signal_t *sig, int signum)
 {
 	struct daemon_state	*d = sig->data;
+	const char		*name = signum == SIGINT ? "SIGINT" : "SIGTERM";
 
-	log_info("received %s, stopping", signum == SIGINT ? "SIGINT" :
-	    "SIGTERM");
+	if (d->srv.stopping) {
+		log_debug("received %s, already stopping", name);
+		return;
+	}
+	log_info("received %s, stopping", name);
 	daemon_stop(d);
 }
 
@@ -245,6 +356,31 @@ daemon_start(struct daemon_state *d)
 	return (0);
 }
 
+/*
+ * Closing a signal handle restores the default action, which would let a
+ * late SIGTERM kill a daemon that has stopped cleanly (exit status 143,
+ * not 0). The signals are blocked while the handles close, then ignored:
+ * setting SIG_IGN also discards one already pending.
+ */
+static void
+signals_fini(struct daemon_state *d)
+{
+	sigset_t	set;
+
+	if (!d->signals_on)
+		return;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	d->signals_on = false;
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+}
+
 /* Frees what daemon_start made, whether or not it got far. */
 static void
 daemon_fini(struct daemon_state *d)
@@ -254,6 +390,7 @@ daemon_fini(struct daemon_state *d)
 	if (srv->loop != NULL) {
 		daemon_stop(d);
 		uv_run(&d->loop, UV_RUN_DEFAULT);
+		signals_fini(d);
 		if (uv_loop_close(&d->loop) != 0)
 			log_warning("event loop closed with handles open");
 	}
