@@ -82,11 +82,7 @@ ms_left(long long deadline)
 	return (int)left;
 }
 
-/*
- * poll() that retries on EINTR until the deadline. Returns poll's result
- * (0 on timeout).
- */
-static int
+int
 poll_until(struct pollfd *pfd, nfds_t n, long long deadline)
 {
 	int rc;
@@ -991,6 +987,19 @@ raw_write(int fd, const void *buf, size_t len)
 	}
 }
 
+void
+raw_write_frame(int fd, const void *body, size_t len)
+{
+	unsigned char hdr[PROTO_HEADER_LEN];
+
+	hdr[0] = (unsigned char)(len >> 24);
+	hdr[1] = (unsigned char)(len >> 16);
+	hdr[2] = (unsigned char)(len >> 8);
+	hdr[3] = (unsigned char)len;
+	raw_write(fd, hdr, sizeof hdr);
+	raw_write(fd, body, len);
+}
+
 /*
  * Reads exactly len bytes. Returns len, 0 on end of file before the first
  * byte, or -1 on end of file (or reset) after it.
@@ -1044,4 +1053,17 @@ raw_read_frame(int fd, void *buf, size_t cap, int timeout_ms)
 	ck_assert_msg(n == (ssize_t)len,
 	    "connection closed inside a frame body");
 	return (ssize_t)len;
+}
+
+int
+harness_main(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

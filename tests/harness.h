@@ -8,12 +8,14 @@
  * while a daemon is running, the daemon is killed and its log printed
  * (an atexit handler in the test's forked process, and a guardian process
  * per daemon for the _exit() and SIGKILL by which Check ends failed and
- * timed-out tests; see harness.c).
+ * timed-out tests; see harness.c). The assertions the tests share, built
+ * on these, are in e2e_util.h.
  */
 #ifndef CHAND_TESTS_HARNESS_H
 #define CHAND_TESTS_HARNESS_H
 
 #include <limits.h>
+#include <poll.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -107,6 +109,8 @@ void	cmd_result_fini(struct cmd_result *r);
 int	raw_connect(const struct daemon *d);
 void	raw_hello(int fd);
 void	raw_write(int fd, const void *buf, size_t len);
+/* raw_write of body behind its 4-byte big-endian length prefix. */
+void	raw_write_frame(int fd, const void *body, size_t len);
 /*
  * Reads one frame body into buf (at most cap bytes). Returns its length,
  * or -1 if the daemon closed the connection. Fails the test after
@@ -116,5 +120,17 @@ ssize_t	raw_read_frame(int fd, void *buf, size_t cap, int timeout_ms);
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 long long	now_ms(void);
+/*
+ * poll() until deadline (a now_ms() value), retrying on EINTR; a deadline
+ * already past polls once without waiting, never with a negative (that
+ * is, endless) timeout. Returns poll's result: 0 on timeout.
+ */
+int	poll_until(struct pollfd *pfd, nfds_t n, long long deadline);
+
+/*
+ * A test program's main: runs s in Check's fork mode (each test in its
+ * own process) and returns EXIT_SUCCESS if no test failed.
+ */
+int	harness_main(Suite *s);
 
 #endif /* CHAND_TESTS_HARNESS_H */

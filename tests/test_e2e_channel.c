@@ -11,8 +11,6 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
-#include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "e2e_util.h"
 #include "harness.h"
 
 #define DEFAULT_MAX_MSG		(1024 * 1024)
@@ -29,26 +28,9 @@
 
 static struct daemon	d;
 
-/* Helpers: each asserts the exact result it expects. */
-
-static void
-expect_rc(int rc, int want, const char *what)
-{
-	ck_assert_msg(rc == want, "%s: got %s (%d), want %s (%d)", what,
-	    chan_errname(rc), rc, chan_errname(want), want);
-}
-
-static chan_tx *
-tx_open(chan_client *c, const char *name)
-{
-	chan_tx *tx = NULL;
-	int rc;
-
-	rc = chan_tx_open(c, name, &tx);
-	ck_assert_msg(rc == 0, "chan_tx_open %s: %s (%s)", name,
-	    chan_errname(rc), chan_client_errmsg(c));
-	return tx;
-}
+/*
+ * Helpers: each asserts the exact result it expects (more in e2e_util.h).
+ */
 
 static chan_rx *
 rx_open(chan_client *c, const char *name, unsigned prefetch)
@@ -62,25 +44,6 @@ rx_open(chan_client *c, const char *name, unsigned prefetch)
 	ck_assert_msg(rc == 0, "chan_rx_open %s: %s (%s)", name,
 	    chan_errname(rc), chan_client_errmsg(c));
 	return rx;
-}
-
-static void
-send_str(chan_tx *tx, const char *s)
-{
-	expect_rc(chan_tx_send(tx, s, strlen(s)), 0, s);
-}
-
-static chan_msg *
-recv_msg(chan_rx *rx)
-{
-	chan_msg *m = NULL;
-	int rc;
-
-	rc = chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m);
-	ck_assert_msg(rc == 0, "recv: %s (%s)", chan_errname(rc),
-	    chan_rx_errmsg(rx));
-	ck_assert_ptr_nonnull(m);
-	return m;
 }
 
 static void
@@ -100,83 +63,7 @@ expect_str(chan_rx *rx, const char *s)
 	expect_msg(rx, s, strlen(s));
 }
 
-/* Receive (blocking, bounded) whose result must be the error want. */
-static void
-expect_recv_rc(chan_rx *rx, int want)
-{
-	chan_msg *m = NULL;
-	int rc;
-
-	rc = chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m);
-	if (rc == 0) {
-		ck_abort_msg("recv: got a message \"%.*s\", want %s",
-		    (int)chan_msg_len(m), (const char *)chan_msg_data(m),
-		    chan_errname(want));
-	}
-	expect_rc(rc, want, "recv");
-}
-
-static void
-expect_try_rc(chan_rx *rx, int want)
-{
-	chan_msg *m = NULL;
-	int rc;
-
-	rc = chan_rx_try_recv(rx, &m);
-	if (rc == 0) {
-		ck_abort_msg("try_recv: got a message \"%.*s\", want %s",
-		    (int)chan_msg_len(m), (const char *)chan_msg_data(m),
-		    chan_errname(want));
-	}
-	expect_rc(rc, want, "try_recv");
-}
-
-/* Forked children. */
-
-typedef int (*child_fn)(void *);
-
-static pid_t
-child_fork(child_fn fn, void *arg)
-{
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0)
-		_exit(fn(arg));
-	return pid;
-}
-
-/* Waits (bounded) for a forked child and returns its exit code. */
-static int
-child_wait(pid_t pid)
-{
-	struct proc p = { pid, -1, -1, -1 };
-
-	return proc_wait(&p, 3 * HARNESS_WAIT_MS);
-}
-
-static void
-child_wait_ok(pid_t pid)
-{
-	int code = child_wait(pid);
-
-	ck_assert_msg(code == 0, "child %d exited with %d", (int)pid, code);
-}
-
-/* Reads one byte from fd, waiting at most HARNESS_WAIT_MS. */
-static char
-pipe_read_byte(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char c;
-
-	ck_assert_msg(poll(&pfd, 1, HARNESS_WAIT_MS) == 1,
-	    "no word from the child within %d ms", HARNESS_WAIT_MS);
-	ck_assert_msg(read(fd, &c, 1) == 1, "child closed its pipe early");
-	return c;
-}
+/* Forked children (child_fork, e2e_util.h). */
 
 /* A producer process: sends "ID:SEQ" for SEQ in 0..count-1. */
 struct producer {
@@ -1122,39 +1009,15 @@ START_TEST(test_threads_sharing_a_connection_lose_and_reorder_nothing)
 END_TEST
 
 /*
- * A chand of the test's own, outside the harness's bookkeeping, so that it
- * can be killed with SIGKILL: started through proc_spawn with its
- * --ready-fd on the stdout pipe.
+ * A chand of the test's own (struct own_daemon, e2e_util.h), outside the
+ * harness's bookkeeping, so that it can be killed with SIGKILL.
  */
-struct own_daemon {
-	struct proc	p;
-	char		dir[64];
-	char		sock[96];
-};
-
-static void
-own_daemon_start(struct own_daemon *o)
-{
-	const char *argv[] = { CHAND_BIN, "--socket", o->sock,
-	    "--ready-fd", "1", NULL };
-	char line[16];
-
-	snprintf(o->dir, sizeof o->dir, "/tmp/chand-own-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(o->dir));
-	snprintf(o->sock, sizeof o->sock, "%s/chand.sock", o->dir);
-	proc_spawn(&o->p, argv);
-	ck_assert_msg(proc_read_line(&o->p, line, sizeof line,
-	    HARNESS_WAIT_MS) == 5 && strcmp(line, "READY") == 0,
-	    "own chand did not report READY");
-}
-
 static void
 own_daemon_kill(struct own_daemon *o)
 {
 	proc_kill(&o->p, SIGKILL);
 	ck_assert_int_eq(proc_wait(&o->p, HARNESS_WAIT_MS), 128 + SIGKILL);
-	unlink(o->sock);
-	rmdir(o->dir);
+	own_daemon_cleanup(o);
 }
 
 /* A call made from a thread of its own, with its result and end time. */
@@ -1228,6 +1091,7 @@ START_TEST(test_daemon_killed_fails_every_waiting_thread_promptly)
 	long long killed;
 	int pfd[2], i;
 
+	own_daemon_init(&o);
 	own_daemon_start(&o);
 	expect_rc(chan_connect(o.sock, &c), 0, "connect");
 	expect_rc(chan_connect(o.sock, &pc), 0, "connect producer");
@@ -1281,6 +1145,7 @@ START_TEST(test_close_on_a_daemon_that_stopped_answering_returns)
 	long long start;
 	int rc;
 
+	own_daemon_init(&o);
 	own_daemon_start(&o);
 	expect_rc(chan_connect(o.sock, &c), 0, "connect");
 	expect_rc(chan_connect(o.sock, &rc_c), 0, "connect consumer");
@@ -1403,12 +1268,5 @@ channel_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	sr = srunner_create(channel_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return harness_main(channel_suite());
 }

@@ -9,7 +9,6 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -21,31 +20,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "e2e_util.h"
 #include "harness.h"
 #include "proto.h"
 
 static struct daemon	d;
 
-/* Helpers: each asserts the exact result it expects. */
-
-static void
-expect_rc(int rc, int want, const char *what)
-{
-	ck_assert_msg(rc == want, "%s: got %s (%d), want %s (%d)", what,
-	    chan_errname(rc), rc, chan_errname(want), want);
-}
-
-static chan_tx *
-tx_open(chan_client *c, const char *name)
-{
-	chan_tx *tx = NULL;
-	int rc;
-
-	rc = chan_tx_open(c, name, &tx);
-	ck_assert_msg(rc == 0, "chan_tx_open %s: %s (%s)", name,
-	    chan_errname(rc), chan_client_errmsg(c));
-	return tx;
-}
+/*
+ * Helpers: each asserts the exact result it expects (more in e2e_util.h).
+ */
 
 static int
 rx_try_open(chan_client *c, const char *name, unsigned flags,
@@ -72,10 +55,16 @@ rx_open(chan_client *c, const char *name, unsigned flags, unsigned prefetch)
 }
 
 /*
- * Opens the consumer of a channel whose previous consumer's process was
- * just killed. The kernel tells the daemon about that connection's end
- * asynchronously and nothing on this connection can wait for it, so
- * CHAN_EBUSY is retried (a round trip each, bounded), and only CHAN_EBUSY.
+ * Opens the consumer of a channel whose previous consumer's process has
+ * just died (kill -9, or exit). The kernel hands the daemon that
+ * connection's end of file asynchronously, and the protocol has nothing
+ * that tells another connection when the daemon has read it: no event
+ * announces a dead peer, and an OPEN_RX that arrives first is rightly
+ * refused with BUSY. So CHAN_EBUSY, and only CHAN_EBUSY, is retried,
+ * until HARNESS_WAIT_MS has passed. The loop does not spin: every attempt
+ * is a full OPEN_RX round trip, blocked until the daemon's loop has
+ * answered it, and each such turn of the loop is one in which it can read
+ * the dead connection's end of file.
  */
 static chan_rx *
 rx_open_after_kill(chan_client *c, const char *name, unsigned flags)
@@ -93,12 +82,6 @@ rx_open_after_kill(chan_client *c, const char *name, unsigned flags)
 }
 
 static void
-send_str(chan_tx *tx, const char *s)
-{
-	expect_rc(chan_tx_send(tx, s, strlen(s)), 0, s);
-}
-
-static void
 send_numbered(chan_tx *tx, int first, int last)
 {
 	char buf[32];
@@ -108,19 +91,6 @@ send_numbered(chan_tx *tx, int first, int last)
 		snprintf(buf, sizeof buf, "m%d", i);
 		send_str(tx, buf);
 	}
-}
-
-static chan_msg *
-recv_msg(chan_rx *rx)
-{
-	chan_msg *m = NULL;
-	int rc;
-
-	rc = chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m);
-	ck_assert_msg(rc == 0, "recv: %s (%s)", chan_errname(rc),
-	    chan_rx_errmsg(rx));
-	ck_assert_ptr_nonnull(m);
-	return m;
 }
 
 static int
@@ -157,73 +127,7 @@ expect_numbered(chan_rx *rx, int first, int last, int redelivered)
 	}
 }
 
-static void
-expect_recv_rc(chan_rx *rx, int want)
-{
-	chan_msg *m = NULL;
-	int rc;
-
-	rc = chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m);
-	if (rc == 0) {
-		ck_abort_msg("recv: got a message \"%.*s\", want %s",
-		    (int)chan_msg_len(m), (const char *)chan_msg_data(m),
-		    chan_errname(want));
-	}
-	expect_rc(rc, want, "recv");
-}
-
-static void
-expect_try_rc(chan_rx *rx, int want)
-{
-	chan_msg *m = NULL;
-	int rc;
-
-	rc = chan_rx_try_recv(rx, &m);
-	if (rc == 0) {
-		ck_abort_msg("try_recv: got a message \"%.*s\", want %s",
-		    (int)chan_msg_len(m), (const char *)chan_msg_data(m),
-		    chan_errname(want));
-	}
-	expect_rc(rc, want, "try_recv");
-}
-
-/* Forked children. */
-
-typedef int (*child_fn)(void *);
-
-static pid_t
-child_fork(child_fn fn, void *arg)
-{
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0)
-		_exit(fn(arg));
-	return pid;
-}
-
-static int
-child_wait(pid_t pid)
-{
-	struct proc p = { pid, -1, -1, -1 };
-
-	return proc_wait(&p, 3 * HARNESS_WAIT_MS);
-}
-
-/* Reads one byte from fd, waiting at most HARNESS_WAIT_MS. */
-static char
-pipe_read_byte(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char c;
-
-	ck_assert_msg(poll(&pfd, 1, HARNESS_WAIT_MS) == 1,
-	    "no word from the child within %d ms", HARNESS_WAIT_MS);
-	ck_assert_msg(read(fd, &c, 1) == 1, "child closed its pipe early");
-	return c;
-}
+/* Forked children (child_fork, e2e_util.h). */
 
 /*
  * A consumer process. It opens the channel's consumer (manual ack when
@@ -731,18 +635,9 @@ fake_daemon_main(void *arg)
 static void
 fake_daemon_start(struct fake_daemon *f)
 {
-	struct sockaddr_un sun;
-
-	snprintf(f->dir, sizeof f->dir, "/tmp/chand-fake-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(f->dir));
-	snprintf(f->sock, sizeof f->sock, "%s/fake.sock", f->dir);
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", f->sock);
-	f->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	ck_assert_int_ge(f->lfd, 0);
-	ck_assert_int_eq(bind(f->lfd, (struct sockaddr *)&sun, sizeof sun), 0);
-	ck_assert_int_eq(listen(f->lfd, 1), 0);
+	make_dir(f->dir, sizeof f->dir);
+	path_join(f->sock, sizeof f->sock, f->dir, "fake.sock");
+	f->lfd = listen_unix(f->sock);
 	ck_assert_int_eq(pthread_create(&f->thread, NULL, fake_daemon_main,
 	    f), 0);
 }
@@ -831,7 +726,7 @@ read_to_eof(int fd, char *buf, size_t cap)
 	ssize_t n;
 
 	for (;;) {
-		ck_assert_msg(poll(&pfd, 1, (int)(deadline - now_ms())) == 1,
+		ck_assert_msg(poll_until(&pfd, 1, deadline) == 1,
 		    "no end of file within %d ms", HARNESS_WAIT_MS);
 		n = read(fd, buf + len, cap - 1 - len);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -948,12 +843,5 @@ consumer_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	sr = srunner_create(consumer_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return harness_main(consumer_suite());
 }

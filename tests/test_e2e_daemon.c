@@ -20,94 +20,11 @@
 #include <check.h>
 
 #include "chanclient.h"
+#include "e2e_util.h"
 #include "harness.h"
 #include "proto.h"
 
 #define CMD_MS		10000	/* bound on a command that must exit */
-
-/*
- * A chand this file runs itself rather than through daemon_start, because
- * the test needs the exact path or the exit status of a signal. proc_spawn
- * makes it die with the test process if the test fails.
- */
-struct own_daemon {
-	struct proc	p;
-	char		dir[PATH_MAX];
-	char		sock[PATH_MAX];
-};
-
-static void
-make_dir(char *dir, size_t len)
-{
-	char tmpl[] = "/tmp/chand-e2e-XXXXXX";
-
-	ck_assert_msg(mkdtemp(tmpl) != NULL, "mkdtemp: %s", strerror(errno));
-	snprintf(dir, len, "%s", tmpl);
-}
-
-/* dir/name into out, which must hold it. */
-static void
-path_join(char *out, size_t len, const char *dir, const char *name)
-{
-	int n = snprintf(out, len, "%s/%s", dir, name);
-
-	ck_assert_msg(n > 0 && (size_t)n < len, "path too long: %s/%s", dir,
-	    name);
-}
-
-/* Starts chand on od->sock and waits for READY on its stdout. */
-static void
-own_start(struct own_daemon *od)
-{
-	const char *argv[] = { CHAND_BIN, "--socket", od->sock,
-	    "--ready-fd", "1", NULL };
-	char line[64];
-	ssize_t n;
-
-	proc_spawn(&od->p, argv);
-	n = proc_read_line(&od->p, line, sizeof line, HARNESS_WAIT_MS);
-	ck_assert_msg(n >= 0, "chand exited before READY");
-	ck_assert_str_eq(line, "READY");
-}
-
-static void
-own_init(struct own_daemon *od)
-{
-	memset(od, 0, sizeof *od);
-	make_dir(od->dir, sizeof od->dir);
-	path_join(od->sock, sizeof od->sock, od->dir, "chand.sock");
-}
-
-static void
-own_cleanup(struct own_daemon *od)
-{
-	unlink(od->sock);
-	rmdir(od->dir);
-}
-
-/* One message through the daemon at path, proving that it serves. */
-static void
-assert_serves(const char *path)
-{
-	chan_client *c = NULL;
-	chan_tx *tx;
-	chan_rx *rx;
-	chan_msg *m;
-	int rc;
-
-	rc = chan_connect(path, &c);
-	ck_assert_msg(rc == 0, "chan_connect %s: %s", path, chan_errname(rc));
-	ck_assert_int_eq(chan_tx_open(c, "alive", &tx), 0);
-	ck_assert_int_eq(chan_tx_send(tx, "yes", 3), 0);
-	ck_assert_int_eq(chan_rx_open(c, "alive", &rx), 0);
-	ck_assert_int_eq(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m), 0);
-	ck_assert_uint_eq(chan_msg_len(m), 3);
-	ck_assert_int_eq(memcmp(chan_msg_data(m), "yes", 3), 0);
-	chan_msg_free(m);
-	chan_rx_close(rx);
-	chan_tx_close(tx);
-	chan_disconnect(c);
-}
 
 static void
 run_chand(const char *const argv[], struct cmd_result *r)
@@ -147,7 +64,7 @@ START_TEST(test_stale_socket_file_is_replaced)
 	struct stat st;
 	int fd;
 
-	own_init(&od);
+	own_daemon_init(&od);
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
 	path_join(sun.sun_path, sizeof sun.sun_path, od.dir, "chand.sock");
@@ -158,11 +75,11 @@ START_TEST(test_stale_socket_file_is_replaced)
 	ck_assert_int_eq(stat(od.sock, &st), 0);
 	ck_assert(S_ISSOCK(st.st_mode));
 
-	own_start(&od);
-	assert_serves(od.sock);
+	own_daemon_start(&od);
+	assert_serves_at(od.sock);
 	proc_kill(&od.p, SIGTERM);
 	ck_assert_int_eq(proc_wait(&od.p, HARNESS_WAIT_MS), 0);
-	own_cleanup(&od);
+	own_daemon_cleanup(&od);
 }
 END_TEST
 
@@ -190,7 +107,7 @@ START_TEST(test_live_daemon_is_not_clobbered_by_a_second_one)
 	ck_assert_int_eq(stat(d.sock, &after), 0);
 	ck_assert_msg(before.st_ino == after.st_ino,
 	    "the socket file was replaced");
-	assert_serves(d.sock);
+	assert_serves(&d);
 	daemon_stop(&d);
 }
 END_TEST
@@ -218,7 +135,7 @@ START_TEST(test_socket_mode_option_is_honoured)
 	ck_assert_int_eq(stat(d.sock, &st), 0);
 	ck_assert(S_ISSOCK(st.st_mode));
 	ck_assert_uint_eq(st.st_mode & 07777, 0640);
-	assert_serves(d.sock);
+	assert_serves(&d);
 	daemon_stop(&d);
 }
 END_TEST
@@ -229,14 +146,14 @@ check_clean_exit_on(int sig)
 {
 	struct own_daemon od;
 
-	own_init(&od);
-	own_start(&od);
-	assert_serves(od.sock);
+	own_daemon_init(&od);
+	own_daemon_start(&od);
+	assert_serves_at(od.sock);
 	proc_kill(&od.p, sig);
 	ck_assert_int_eq(proc_wait(&od.p, HARNESS_WAIT_MS), 0);
 	ck_assert_msg(access(od.sock, F_OK) < 0 && errno == ENOENT,
 	    "socket file %s left behind", od.sock);
-	own_cleanup(&od);
+	own_daemon_cleanup(&od);
 }
 
 START_TEST(test_sigterm_exits_0_and_removes_the_socket)
@@ -250,29 +167,6 @@ START_TEST(test_sigint_exits_0_and_removes_the_socket)
 	check_clean_exit_on(SIGINT);
 }
 END_TEST
-
-/*
- * Whether usage text mentions an option, by its long name or its short
- * letter, alone ("-h") or in a cluster ("[-hV]").
- */
-static int
-mentions_option(const char *text, const char *lng, char shrt)
-{
-	const char *s;
-	size_t n;
-
-	if (lng != NULL && strstr(text, lng) != NULL)
-		return 1;
-	for (s = strchr(text, '-'); s != NULL; s = strchr(s + 1, '-')) {
-		if (s != text && strchr(" \t\n[|(,", s[-1]) == NULL)
-			continue;
-		n = strspn(s + 1, "abcdefghijklmnopqrstuvwxyz"
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
-		if (shrt != '\0' && memchr(s + 1, shrt, n) != NULL)
-			return 1;
-	}
-	return 0;
-}
 
 START_TEST(test_help_exits_0_and_lists_every_flag)
 {
@@ -356,13 +250,6 @@ START_TEST(test_missing_flag_value_exits_2)
 END_TEST
 
 /* Limits. */
-
-static void
-expect_rc(int rc, int want, const char *what)
-{
-	ck_assert_msg(rc == want, "%s: got %s (%d), want %s (%d)", what,
-	    chan_errname(rc), rc, chan_errname(want), want);
-}
 
 START_TEST(test_connection_over_max_connections_gets_limit_and_others_stay)
 {
@@ -580,9 +467,9 @@ START_TEST(test_startup_and_shutdown_are_logged_one_line_each_with_a_level)
 	struct own_daemon od;
 	char *err, want[PATH_MAX + 64];
 
-	own_init(&od);
-	own_start(&od);
-	assert_serves(od.sock);
+	own_daemon_init(&od);
+	own_daemon_start(&od);
+	assert_serves_at(od.sock);
 	proc_kill(&od.p, SIGTERM);
 	err = proc_read_err(&od.p, NULL, HARNESS_WAIT_MS);
 	ck_assert_int_eq(proc_wait(&od.p, HARNESS_WAIT_MS), 0);
@@ -599,7 +486,7 @@ START_TEST(test_startup_and_shutdown_are_logged_one_line_each_with_a_level)
 	    count_lines_with(err, "error") == 0,
 	    "warnings or errors in a clean run:\n%s", err);
 	free(err);
-	own_cleanup(&od);
+	own_daemon_cleanup(&od);
 }
 END_TEST
 
@@ -646,14 +533,18 @@ END_TEST
 /* More startup checks. */
 
 /*
- * The default mode for root under /run. Runs only as root with a
- * writable /run, in a private directory there.
+ * The default mode for root under /run: the rule is "euid 0 and a path
+ * under /run/", so a private directory there shows it without touching
+ * the system's shared /run/chand.sock. Runs only as root with a writable
+ * /run. The daemon is stopped and the directory removed before the mode
+ * is judged, so that a wrong mode leaves nothing behind in /run.
  */
 START_TEST(test_socket_mode_defaults_to_0660_for_root_under_run)
 {
-	char dir[] = "/run/chand-e2e-XXXXXX";
+	char dir[] = "/run/chand-test-XXXXXX";
 	struct own_daemon od;
 	struct stat st;
+	int rc, err;
 
 	if (geteuid() != 0 || mkdtemp(dir) == NULL) {
 		fprintf(stderr, "%s: skipped (needs root and a writable "
@@ -663,13 +554,15 @@ START_TEST(test_socket_mode_defaults_to_0660_for_root_under_run)
 	memset(&od, 0, sizeof od);
 	snprintf(od.dir, sizeof od.dir, "%s", dir);
 	path_join(od.sock, sizeof od.sock, od.dir, "chand.sock");
-	own_start(&od);
-	ck_assert_int_eq(stat(od.sock, &st), 0);
-	ck_assert(S_ISSOCK(st.st_mode));
-	ck_assert_uint_eq(st.st_mode & 07777, 0660);
+	own_daemon_start(&od);
+	rc = stat(od.sock, &st);
+	err = errno;
 	proc_kill(&od.p, SIGTERM);
 	ck_assert_int_eq(proc_wait(&od.p, HARNESS_WAIT_MS), 0);
-	own_cleanup(&od);
+	own_daemon_cleanup(&od);
+	ck_assert_msg(rc == 0, "stat %s: %s", od.sock, strerror(err));
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0660);
 }
 END_TEST
 
@@ -733,7 +626,7 @@ START_TEST(test_default_socket_of_a_non_root_user_is_in_xdg_runtime_dir)
 	char line[64];
 	uid_t uid = geteuid() == 0 ? 65534 : geteuid();
 
-	own_init(&od);
+	own_daemon_init(&od);
 	if (geteuid() == 0)
 		ck_assert_int_eq(chown(od.dir, uid, (gid_t)uid), 0);
 	ck_assert_int_eq(setenv("XDG_RUNTIME_DIR", od.dir, 1), 0);
@@ -753,10 +646,10 @@ START_TEST(test_default_socket_of_a_non_root_user_is_in_xdg_runtime_dir)
 	ck_assert(S_ISSOCK(st.st_mode));
 	ck_assert_uint_eq(st.st_uid, uid);
 	ck_assert_uint_eq(st.st_mode & 07777, 0600);
-	assert_serves(od.sock);
+	assert_serves_at(od.sock);
 	proc_kill(&od.p, SIGTERM);
 	ck_assert_int_eq(proc_wait(&od.p, HARNESS_WAIT_MS), 0);
-	own_cleanup(&od);
+	own_daemon_cleanup(&od);
 }
 END_TEST
 
@@ -822,12 +715,5 @@ daemon_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(daemon_suite());
-	int failed;
-
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return harness_main(daemon_suite());
 }
