@@ -1,0 +1,256 @@
+/*
+ * e2e_util.c: assertions and small helpers shared by the end-to-end tests
+ * (see e2e_util.h).
+ */
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "e2e_util.h"
+
+/* Library calls. */
+
+void
+expect_rc(int rc, int want, const char *what)
+{
+	ck_assert_msg(rc == want, "%s: got %s (%d), want %s (%d)", what,
+	    chan_errname(rc), rc, chan_errname(want), want);
+}
+
+chan_tx *
+tx_open(chan_client *c, const char *name)
+{
+	chan_tx *tx = NULL;
+	int rc;
+
+	rc = chan_tx_open(c, name, &tx);
+	ck_assert_msg(rc == 0, "chan_tx_open %s: %s (%s)", name,
+	    chan_errname(rc), chan_client_errmsg(c));
+	return tx;
+}
+
+void
+send_str(chan_tx *tx, const char *s)
+{
+	expect_rc(chan_tx_send(tx, s, strlen(s)), 0, s);
+}
+
+chan_msg *
+recv_msg(chan_rx *rx)
+{
+	chan_msg *m = NULL;
+	int rc;
+
+	rc = chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m);
+	ck_assert_msg(rc == 0, "recv: %s (%s)", chan_errname(rc),
+	    chan_rx_errmsg(rx));
+	ck_assert_ptr_nonnull(m);
+	return m;
+}
+
+/* A receive's result rc (message m) that must be the error want. */
+static void
+expect_no_msg(int rc, chan_msg *m, int want, const char *what)
+{
+	if (rc == 0) {
+		ck_abort_msg("%s: got a message \"%.*s\", want %s", what,
+		    (int)chan_msg_len(m), (const char *)chan_msg_data(m),
+		    chan_errname(want));
+	}
+	expect_rc(rc, want, what);
+}
+
+void
+expect_recv_rc(chan_rx *rx, int want)
+{
+	chan_msg *m = NULL;
+	int rc;
+
+	rc = chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m);
+	expect_no_msg(rc, m, want, "recv");
+}
+
+void
+expect_try_rc(chan_rx *rx, int want)
+{
+	chan_msg *m = NULL;
+	int rc;
+
+	rc = chan_rx_try_recv(rx, &m);
+	expect_no_msg(rc, m, want, "try_recv");
+}
+
+void
+assert_serves_at(const char *sock)
+{
+	static unsigned n;
+	chan_client *c = NULL;
+	char name[32];
+	chan_tx *tx;
+	chan_rx *rx;
+	chan_msg *m;
+	int rc;
+
+	rc = chan_connect(sock, &c);
+	ck_assert_msg(rc == 0, "chan_connect %s: %s", sock, chan_errname(rc));
+	/* A channel of its own: nothing an earlier check left can answer. */
+	snprintf(name, sizeof name, "health-%u", n++);
+	ck_assert_int_eq(chan_tx_open(c, name, &tx), 0);
+	ck_assert_int_eq(chan_tx_send(tx, "ok", 2), 0);
+	ck_assert_int_eq(chan_rx_open(c, name, &rx), 0);
+	ck_assert_int_eq(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m), 0);
+	ck_assert_uint_eq(chan_msg_len(m), 2);
+	ck_assert_int_eq(memcmp(chan_msg_data(m), "ok", 2), 0);
+	chan_msg_free(m);
+	chan_rx_close(rx);
+	chan_tx_close(tx);
+	chan_disconnect(c);
+}
+
+void
+assert_serves(const struct daemon *d)
+{
+	assert_serves_at(d->sock);
+}
+
+/* Forked children. */
+
+pid_t
+child_fork(child_fn fn, void *arg)
+{
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0)
+		_exit(fn(arg));
+	return pid;
+}
+
+int
+child_wait(pid_t pid)
+{
+	struct proc p = { pid, -1, -1, -1 };
+
+	return proc_wait(&p, 3 * HARNESS_WAIT_MS);
+}
+
+void
+child_wait_ok(pid_t pid)
+{
+	int code = child_wait(pid);
+
+	ck_assert_msg(code == 0, "child %d exited with %d", (int)pid, code);
+}
+
+char
+pipe_read_byte(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char c;
+
+	ck_assert_msg(poll_until(&pfd, 1, now_ms() + HARNESS_WAIT_MS) == 1,
+	    "no word from the child within %d ms", HARNESS_WAIT_MS);
+	ck_assert_msg(read(fd, &c, 1) == 1, "child closed its pipe early");
+	return c;
+}
+
+/* Paths and sockets. */
+
+void
+make_dir(char *dir, size_t len)
+{
+	char tmpl[] = "/tmp/chand-e2e-XXXXXX";
+
+	ck_assert_msg(mkdtemp(tmpl) != NULL, "mkdtemp: %s", strerror(errno));
+	ck_assert_uint_gt(len, strlen(tmpl));
+	snprintf(dir, len, "%s", tmpl);
+}
+
+void
+path_join(char *out, size_t len, const char *dir, const char *name)
+{
+	int n = snprintf(out, len, "%s/%s", dir, name);
+
+	ck_assert_msg(n > 0 && (size_t)n < len, "path too long: %s/%s", dir,
+	    name);
+}
+
+int
+listen_unix(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	ck_assert_msg(strlen(path) < sizeof sun.sun_path,
+	    "socket path too long: %s", path);
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_msg(fd >= 0, "socket: %s", strerror(errno));
+	ck_assert_msg(bind(fd, (struct sockaddr *)&sun, sizeof sun) == 0,
+	    "bind %s: %s", path, strerror(errno));
+	ck_assert_msg(listen(fd, 4) == 0, "listen: %s", strerror(errno));
+	return fd;
+}
+
+/* A chand of the test's own. */
+
+void
+own_daemon_init(struct own_daemon *od)
+{
+	memset(od, 0, sizeof *od);
+	make_dir(od->dir, sizeof od->dir);
+	path_join(od->sock, sizeof od->sock, od->dir, "chand.sock");
+}
+
+void
+own_daemon_start(struct own_daemon *od)
+{
+	const char *argv[] = { CHAND_BIN, "--socket", od->sock,
+	    "--ready-fd", "1", NULL };
+	char line[64];
+	ssize_t n;
+
+	proc_spawn(&od->p, argv);
+	n = proc_read_line(&od->p, line, sizeof line, HARNESS_WAIT_MS);
+	ck_assert_msg(n >= 0, "chand exited before READY");
+	ck_assert_str_eq(line, "READY");
+}
+
+void
+own_daemon_cleanup(struct own_daemon *od)
+{
+	unlink(od->sock);
+	rmdir(od->dir);
+}
+
+/* Usage text. */
+
+int
+mentions_option(const char *text, const char *lng, char shrt)
+{
+	const char *s;
+	size_t n;
+
+	if (lng != NULL && strstr(text, lng) != NULL)
+		return 1;
+	for (s = strchr(text, '-'); s != NULL; s = strchr(s + 1, '-')) {
+		if (s != text && strchr(" \t\n[|(,", s[-1]) == NULL)
+			continue;
+		n = strspn(s + 1, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+		if (shrt != '\0' && memchr(s + 1, shrt, n) != NULL)
+			return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,93 @@
+/*
+ * e2e_util.h: assertions and small helpers shared by the end-to-end tests,
+ * on top of harness.h.
+ *
+ * Each expect_ and assert_ helper checks one exact result and fails the
+ * current Check test otherwise, naming what it got. Every wait is bounded
+ * by HARNESS_WAIT_MS (or a multiple of it, where said).
+ */
+#ifndef CHAND_TESTS_E2E_UTIL_H
+#define CHAND_TESTS_E2E_UTIL_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "chanclient.h"
+#include "harness.h"
+
+/* Library calls. */
+
+/* Asserts that a library call returned want; what names the call. */
+void	expect_rc(int rc, int want, const char *what);
+/* chan_tx_open, asserting success. */
+chan_tx	*tx_open(chan_client *c, const char *name);
+/* chan_tx_send of the NUL-terminated s, asserting success. */
+void	send_str(chan_tx *tx, const char *s);
+/* Receives one message (bounded), asserting success. Caller frees it. */
+chan_msg	*recv_msg(chan_rx *rx);
+/* Receive (blocking, bounded) whose result must be the error want. */
+void	expect_recv_rc(chan_rx *rx, int want);
+/* chan_rx_try_recv whose result must be the error want. */
+void	expect_try_rc(chan_rx *rx, int want);
+/*
+ * Proves that the daemon listening on sock serves: a fresh connection
+ * sends a message on a channel of its own and receives it back.
+ */
+void	assert_serves_at(const char *sock);
+/* assert_serves_at(d->sock). */
+void	assert_serves(const struct daemon *d);
+
+/*
+ * Forked children: plain fork()s that report through their exit code
+ * (never through Check, which belongs to the test's process).
+ */
+typedef int (*child_fn)(void *);
+
+/* Forks a child that runs fn(arg) and _exit()s with its result. */
+pid_t	child_fork(child_fn fn, void *arg);
+/* Waits at most 3 * HARNESS_WAIT_MS for it and returns its exit code. */
+int	child_wait(pid_t pid);
+/* child_wait, asserting exit code 0. */
+void	child_wait_ok(pid_t pid);
+/* Reads one byte from a child's pipe, waiting at most HARNESS_WAIT_MS. */
+char	pipe_read_byte(int fd);
+
+/* Paths and sockets. */
+
+/* Creates a private directory /tmp/chand-e2e-XXXXXX into dir. */
+void	make_dir(char *dir, size_t len);
+/* dir/name into out, asserting that it fits. */
+void	path_join(char *out, size_t len, const char *dir, const char *name);
+/* A listening Unix stream socket bound at path (close-on-exec). */
+int	listen_unix(const char *path);
+
+/*
+ * A chand a test runs itself rather than through daemon_start, because it
+ * needs the exact path, the exit status of a signal, or SIGKILL.
+ * proc_spawn makes it die with the test's process if the test fails.
+ */
+struct own_daemon {
+	struct proc	p;
+	char		dir[PATH_MAX];
+	char		sock[PATH_MAX];	/* dir/chand.sock */
+};
+
+/* Zeroes od and gives it a private directory (make_dir) and socket. */
+void	own_daemon_init(struct own_daemon *od);
+/*
+ * Starts chand --socket od->sock --ready-fd 1 and waits (bounded) for
+ * READY on its stdout.
+ */
+void	own_daemon_start(struct own_daemon *od);
+/* Removes the socket file, if any, and the directory. */
+void	own_daemon_cleanup(struct own_daemon *od);
+
+/*
+ * Whether usage text mentions an option, by its long name lng or its
+ * short letter shrt, alone ("-h") or in a cluster ("[-hV]"). Either may
+ * be NULL or '\0'.
+ */
+int	mentions_option(const char *text, const char *lng, char shrt);
+
+#endif /* CHAND_TESTS_E2E_UTIL_H */
