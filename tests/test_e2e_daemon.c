@@ -168,29 +168,6 @@ START_TEST(test_sigint_exits_0_and_removes_the_socket)
 }
 END_TEST
 
-START_TEST(test_help_exits_0_and_lists_every_flag)
-{
-	static const char *flags[] = { "--socket", "--socket-mode",
-	    "--max-msg-size", "--max-connections", "--max-handles",
-	    "--max-queued-bytes", "--handshake-timeout", "--log-level",
-	    "--ready-fd", NULL };
-	const char *argv[] = { CHAND_BIN, "--help", NULL };
-	struct cmd_result r;
-	size_t i;
-
-	run_chand(argv, &r);
-	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
-	for (i = 0; flags[i] != NULL; i++)
-		ck_assert_msg(strstr(r.out, flags[i]) != NULL,
-		    "--help does not mention %s:\n%s", flags[i], r.out);
-	ck_assert_msg(mentions_option(r.out, "--help", 'h'),
-	    "--help does not mention -h:\n%s", r.out);
-	ck_assert_msg(mentions_option(r.out, "--version", 'V'),
-	    "--help does not mention -V:\n%s", r.out);
-	cmd_result_fini(&r);
-}
-END_TEST
-
 START_TEST(test_version_prints_name_and_version)
 {
 	const char *argv[] = { CHAND_BIN, "--version", NULL };
@@ -653,6 +630,182 @@ START_TEST(test_default_socket_of_a_non_root_user_is_in_xdg_runtime_dir)
 }
 END_TEST
 
+/* Next frame on fd must be ERROR(rid 0, SHUTDOWN), then end of file. */
+static void
+expect_shutdown_error(int fd)
+{
+	static const char why[] = "daemon shutting down";
+	struct proto_decoder *dec;
+	struct proto_msg m;
+	char body[4096];
+	ssize_t n;
+
+	n = raw_read_frame(fd, body, sizeof body, HARNESS_WAIT_MS);
+	ck_assert_msg(n > 0, "connection closed without an ERROR");
+	ck_assert_ptr_nonnull(dec = proto_decoder_new(sizeof body));
+	ck_assert_int_eq(proto_decode(dec, body, (size_t)n, &m), 0);
+	ck_assert_msg(m.op == PROTO_ERROR && m.rid == 0 &&
+	    m.code == (uint32_t)-CHAN_ESHUTDOWN,
+	    "got %s rid %u code %u, want ERROR rid 0 code %d",
+	    proto_op_name((int)m.op), m.rid, m.code, -CHAN_ESHUTDOWN);
+	ck_assert_msg(m.text_len == sizeof why - 1 &&
+	    memcmp(m.text, why, sizeof why - 1) == 0,
+	    "ERROR text \"%.*s\"", (int)m.text_len,
+	    m.text != NULL ? m.text : "");
+	proto_decoder_free(dec);
+	ck_assert_int_eq(raw_read_frame(fd, body, sizeof body,
+	    HARNESS_WAIT_MS), -1);
+}
+
+/*
+ * SIGTERM with clients attached: before its connection closes, each client
+ * is told why, ERROR(rid 0, SHUTDOWN "daemon shutting down"), whether it
+ * is waiting in a receive or has not even sent its HELLO. The library
+ * turns that into CHAN_ECONNLOST with the daemon's reason. daemon_stop
+ * then sends a second SIGTERM, which must not change the exit status 0.
+ */
+START_TEST(test_sigterm_tells_every_client_the_daemon_is_shutting_down)
+{
+	struct daemon d;
+	chan_client *c;
+	chan_msg *msg = NULL;
+	chan_rx *rx;
+	const char *why;
+	int fd, rc;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	ck_assert_int_eq(chan_rx_open(c, "idle", &rx), 0);
+	/*
+	 * Its round trip grants the daemon credit now, so the receive below
+	 * writes nothing: a write after the daemon closed fails (EPIPE), and
+	 * the library would report that instead of the ERROR not yet read.
+	 */
+	ck_assert_int_eq(chan_rx_try_recv(rx, &msg), CHAN_EEMPTY);
+	fd = raw_connect(&d);		/* no HELLO: still in its handshake */
+	ck_assert_int_eq(kill(d.pid, SIGTERM), 0);
+
+	/* Nothing is queued: the receive waits until the daemon says why. */
+	rc = chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &msg);
+	ck_assert_msg(rc == CHAN_ECONNLOST, "recv: got %s, want %s",
+	    chan_errname(rc), chan_errname(CHAN_ECONNLOST));
+	ck_assert_ptr_null(msg);
+	why = chan_client_errmsg(c);
+	ck_assert_msg(strstr(why, "CHAN_ESHUTDOWN") != NULL &&
+	    strstr(why, "daemon shutting down") != NULL,
+	    "errmsg does not say the daemon is shutting down: \"%s\"", why);
+
+	expect_shutdown_error(fd);
+	close(fd);
+
+	daemon_stop(&d);	/* a second SIGTERM; exit status 0 */
+	ck_assert_int_eq(chan_rx_close(rx), CHAN_ECONNLOST);
+	chan_disconnect(c);
+}
+END_TEST
+
+/*
+ * A client that connects while the daemon is stopped (SIGSTOP) waits in
+ * the listen backlog; SIGTERM then SIGCONT. Whether the daemon accepts it
+ * before or after handling SIGTERM, it is told why, not reset.
+ */
+START_TEST(test_connection_not_yet_accepted_at_sigterm_gets_the_shutdown_error)
+{
+	struct daemon d;
+	int fd[3], i;
+
+	daemon_start(&d, NULL);
+	ck_assert_int_eq(kill(d.pid, SIGSTOP), 0);
+	for (i = 0; i < 3; i++)
+		fd[i] = raw_connect(&d);	/* queued: nobody accepts */
+	ck_assert_int_eq(kill(d.pid, SIGTERM), 0);
+	ck_assert_int_eq(kill(d.pid, SIGCONT), 0);
+	for (i = 0; i < 3; i++) {
+		expect_shutdown_error(fd[i]);
+		close(fd[i]);
+	}
+	daemon_stop(&d);	/* a second SIGTERM; exit status 0 */
+}
+END_TEST
+
+/* text with every run of spaces and newlines made one space (malloc'd). */
+static char *
+squeeze(const char *text)
+{
+	char *out = malloc(strlen(text) + 1), *o = out;
+
+	ck_assert_ptr_nonnull(out);
+	for (; *text != '\0'; text++) {
+		if (*text != ' ' && *text != '\n')
+			*o++ = *text;
+		else if (o > out && o[-1] != ' ')
+			*o++ = ' ';
+	}
+	*o = '\0';
+	return out;
+}
+
+/*
+ * --help is the manual: every option has an entry of its own (a line
+ * "--name VALUE" in OPTIONS) with its default, and the sections SIGNALS
+ * and EXIT STATUS say what SIGTERM does and what each status means. Usage
+ * errors get only the synopsis, on stderr.
+ */
+START_TEST(test_help_describes_every_option_with_its_default)
+{
+	static const char *opts[] = { "--socket PATH", "--socket-mode MODE",
+	    "--max-msg-size BYTES", "--max-connections N",
+	    "--max-handles N", "--max-queued-bytes BYTES",
+	    "--max-queued-messages N", "--handshake-timeout SECONDS",
+	    "--log-level LEVEL", "--ready-fd FD", NULL };
+	static const char *sections[] = { "NAME\n", "SYNOPSIS\n",
+	    "DESCRIPTION\n", "OPTIONS\n", "SIGNALS\n", "EXIT STATUS\n", NULL };
+	const char *help[] = { CHAND_BIN, "--help", NULL };
+	const char *bad[] = { CHAND_BIN, "--no-such-flag", NULL };
+	struct cmd_result r;
+	char entry[64], *flat;
+	size_t i;
+
+	run_cmd(help, NULL, 0, HARNESS_WAIT_MS, &r);
+	ck_assert_msg(r.code == 0 && r.err_len == 0, "exit %d, stderr: %s",
+	    r.code, r.err);
+	for (i = 0; sections[i] != NULL; i++)
+		ck_assert_msg(strstr(r.out, sections[i]) != NULL,
+		    "no section %s in:\n%s", sections[i], r.out);
+	for (i = 0; opts[i] != NULL; i++) {
+		/* An entry starts its line: "         --socket PATH ..." */
+		snprintf(entry, sizeof entry, "         %s", opts[i]);
+		ck_assert_msg(strstr(r.out, entry) != NULL,
+		    "no entry for %s in:\n%s", opts[i], r.out);
+	}
+	/* Descriptions wrap anywhere: compare them with spaces squeezed. */
+	flat = squeeze(r.out);
+	ck_assert_msg(strstr(flat, "(default: 1M; range 1 to 64M)") != NULL,
+	    "--max-msg-size default and range missing:\n%s", r.out);
+	ck_assert_msg(strstr(flat, "SIGINT, SIGTERM") != NULL &&
+	    strstr(flat, "(ERROR SHUTDOWN, code 12)") != NULL &&
+	    strstr(flat, "exit 0") != NULL,
+	    "SIGNALS does not say what SIGTERM does:\n%s", r.out);
+	free(flat);
+	ck_assert_msg(mentions_option(r.out, "--help", 'h') &&
+	    mentions_option(r.out, "--version", 'V'),
+	    "--help does not mention -h and -V:\n%s", r.out);
+	ck_assert_msg(strstr(r.out, "     0  ") != NULL &&
+	    strstr(r.out, "     1  ") != NULL &&
+	    strstr(r.out, "     2  usage error") != NULL,
+	    "EXIT STATUS incomplete:\n%s", r.out);
+	cmd_result_fini(&r);
+
+	run_cmd(bad, NULL, 0, HARNESS_WAIT_MS, &r);
+	ck_assert_int_eq(r.code, 2);
+	ck_assert_uint_eq(r.out_len, 0);
+	ck_assert_msg(strstr(r.err, "usage: chand [-hV]") != NULL &&
+	    strstr(r.err, "OPTIONS") == NULL,
+	    "usage error does not print the short synopsis:\n%s", r.err);
+	cmd_result_fini(&r);
+}
+END_TEST
+
 static Suite *
 daemon_suite(void)
 {
@@ -694,6 +847,10 @@ daemon_suite(void)
 
 	tc = tcase_create("shutdown");
 	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc,
+	    test_sigterm_tells_every_client_the_daemon_is_shutting_down);
+	tcase_add_test(tc,
+	    test_connection_not_yet_accepted_at_sigterm_gets_the_shutdown_error);
 	tcase_add_test(tc, test_sigterm_exits_0_and_removes_the_socket);
 	tcase_add_test(tc, test_sigint_exits_0_and_removes_the_socket);
 	tcase_add_test(tc,
@@ -702,7 +859,7 @@ daemon_suite(void)
 
 	tc = tcase_create("usage");
 	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_help_exits_0_and_lists_every_flag);
+	tcase_add_test(tc, test_help_describes_every_option_with_its_default);
 	tcase_add_test(tc, test_version_prints_name_and_version);
 	tcase_add_test(tc, test_unknown_flag_exits_2);
 	tcase_add_test(tc, test_max_msg_size_0_exits_2);
