@@ -349,6 +349,32 @@ conn_fail(struct chan_client *c, const char *reason)
 	pthread_cond_broadcast(&c->cv);
 }
 
+/*
+ * The daemon closes a connection only after saying why (an ERROR with
+ * rid 0). When a write finds the connection gone, read and dispatch what
+ * the daemon left on the socket, so the caller gets its reason rather than
+ * a bare broken pipe. Only when no other thread is the reader: that
+ * thread owns c->rbuf and will find the reason itself.
+ */
+static void
+conn_read_parting_words(struct chan_client *c)
+{
+	ssize_t n;
+
+	if (c->reading)
+		return;
+	for (;;) {
+		if (proto_buf_reserve(&c->rbuf, CONN_READ_CHUNK) != 0)
+			return;
+		n = recv(c->fd, c->rbuf.data + c->rbuf.len,
+		    c->rbuf.cap - c->rbuf.len, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		c->rbuf.len += (size_t)n;
+	}
+	conn_dispatch_all(c);
+}
+
 int
 conn_write(struct chan_client *c)
 {
@@ -362,6 +388,7 @@ conn_write(struct chan_client *c)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
+			conn_read_parting_words(c);
 			conn_fail(c, "connection to the daemon broke");
 			break;
 		}

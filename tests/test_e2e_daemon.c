@@ -678,8 +678,9 @@ START_TEST(test_sigterm_tells_every_client_the_daemon_is_shutting_down)
 	ck_assert_int_eq(chan_rx_open(c, "idle", &rx), 0);
 	/*
 	 * Its round trip grants the daemon credit now, so the receive below
-	 * writes nothing: a write after the daemon closed fails (EPIPE), and
-	 * the library would report that instead of the ERROR not yet read.
+	 * only reads: this test is about a client waiting on the daemon
+	 * (test_send_after_the_daemon_stopped_reports_its_shutdown covers
+	 * one that writes).
 	 */
 	ck_assert_int_eq(chan_rx_try_recv(rx, &msg), CHAN_EEMPTY);
 	fd = raw_connect(&d);		/* no HELLO: still in its handshake */
@@ -725,6 +726,32 @@ START_TEST(test_connection_not_yet_accepted_at_sigterm_gets_the_shutdown_error)
 		close(fd[i]);
 	}
 	daemon_stop(&d);	/* a second SIGTERM; exit status 0 */
+}
+END_TEST
+
+/*
+ * A client that only writes after the daemon has gone still learns why:
+ * the send fails with CHAN_ECONNLOST and the reason is the daemon's
+ * SHUTDOWN error left on the socket, not a bare broken pipe.
+ */
+START_TEST(test_send_after_the_daemon_stopped_reports_its_shutdown)
+{
+	struct daemon d;
+	chan_client *c;
+	chan_tx *tx;
+	const char *why;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	ck_assert_int_eq(chan_tx_open(c, "late", &tx), 0);
+	daemon_stop(&d);	/* reaped: the daemon is gone */
+
+	ck_assert_int_eq(chan_tx_send(tx, "x", 1), CHAN_ECONNLOST);
+	why = chan_client_errmsg(c);
+	ck_assert_msg(strstr(why, "daemon shutting down") != NULL,
+	    "errmsg does not give the daemon's reason: \"%s\"", why);
+	chan_tx_close(tx);
+	chan_disconnect(c);
 }
 END_TEST
 
@@ -851,6 +878,8 @@ daemon_suite(void)
 	    test_sigterm_tells_every_client_the_daemon_is_shutting_down);
 	tcase_add_test(tc,
 	    test_connection_not_yet_accepted_at_sigterm_gets_the_shutdown_error);
+	tcase_add_test(tc,
+	    test_send_after_the_daemon_stopped_reports_its_shutdown);
 	tcase_add_test(tc, test_sigterm_exits_0_and_removes_the_socket);
 	tcase_add_test(tc, test_sigint_exits_0_and_removes_the_socket);
 	tcase_add_test(tc,
