@@ -100,7 +100,9 @@ int		 channel_consumer_attach(struct channel *, void *consumer);
  */
 void		 channel_consumer_detach(struct channel *);
 
+/* Counts one more producer and arms the next DISCONNECTED. */
 void		 channel_producer_attach(struct channel *);
+/* Counts one producer fewer (never below zero). */
 void		 channel_producer_detach(struct channel *);
 
 /* True when DISCONNECTED is due (docs/protocol.md, Disconnection). */

@@ -42,6 +42,7 @@ int	config_describe(size_t i, char *buf, size_t len);
 
 /* Fills c with every option's default. 0, or -1 with err set. */
 int	config_init(struct config *c, char *err, size_t errlen);
+/* Frees what c owns (the socket path); c may be passed to it again. */
 void	config_fini(struct config *c);
 /*
  * Sets option name ("max-msg-size") from its text value. Returns 0, or -1

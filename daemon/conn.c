@@ -25,6 +25,16 @@ static void	conn_resume(struct conn *);
 static void	conn_alloc_cb(uv_handle_t *, size_t, uv_buf_t *);
 static void	conn_read_cb(uv_stream_t *, ssize_t, const uv_buf_t *);
 
+/* A failed write leaves nothing to linger for: drop handles and close. */
+static void
+conn_write_failed(struct conn *c, int status)
+{
+	log_debug("connection %llu: write failed (%s): %s",
+	    (unsigned long long)c->id, c->peer, uv_strerror(status));
+	conn_shutdown(c);
+	conn_close_handles(c);
+}
+
 static size_t
 conn_max_body(const struct conn *c)
 {
@@ -158,10 +168,7 @@ conn_write_cb(uv_write_t *req, int status)
 	if (c->closed)
 		return;
 	if (status < 0) {
-		log_debug("connection %llu: write failed (%s): %s",
-		    (unsigned long long)c->id, c->peer, uv_strerror(status));
-		conn_shutdown(c);
-		conn_close_handles(c);
+		conn_write_failed(c, status);
 		return;
 	}
 	if (c->shut) {
@@ -194,11 +201,8 @@ conn_flush(struct conn *c)
 	rc = uv_write(&c->wreq, (uv_stream_t *)&c->pipe, &buf, 1,
 	    conn_write_cb);
 	if (rc != 0) {
-		log_debug("connection %llu: write failed (%s): %s",
-		    (unsigned long long)c->id, c->peer, uv_strerror(rc));
 		c->wbuf.len = 0;
-		conn_shutdown(c);
-		conn_close_handles(c);
+		conn_write_failed(c, rc);
 		return;
 	}
 	c->writing = true;
@@ -427,15 +431,6 @@ conn_reserve_frame(struct conn *c)
 	return (0);
 }
 
-static uint32_t
-conn_header_len(const char *p)
-{
-	const unsigned char	*u = (const unsigned char *)p;
-
-	return ((uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 |
-	    (uint32_t)u[2] << 8 | u[3]);
-}
-
 /* Handles every whole frame in rbuf, in order, then keeps the rest. */
 static void
 conn_process(struct conn *c)
@@ -447,8 +442,7 @@ conn_process(struct conn *c)
 		rc = proto_frame_check(c->rbuf + off, c->rlen - off,
 		    conn_max_body(c), &body_len);
 		if (rc == CHAN_ETOOBIG) {
-			dispatch_too_big(c, conn_header_len(c->rbuf + off),
-			    conn_max_body(c));
+			dispatch_too_big(c, body_len, conn_max_body(c));
 			break;
 		}
 		if (rc != 1)

@@ -114,6 +114,7 @@ size_t	conn_pending(const struct conn *c);
 /* True if c may take deliveries: open and its output below the mark. */
 bool	conn_can_deliver(const struct conn *c);
 
+/* Handle id of c (owned by c), or NULL if c has none by that id. */
 struct handle	*conn_handle_find(struct conn *c, uint32_t id);
 /* Adds a handle on ch. 0, CHAN_ELIMIT or CHAN_ENOMEM. */
 int	conn_handle_add(struct conn *c, struct channel *ch, bool rx,

@@ -441,7 +441,7 @@ dispatch_frame(struct conn *c, const char *body, size_t len)
 	struct proto_msg	m;
 	int			rc;
 
-	memset(&m, 0, sizeof(m));
+	/* proto_decode clears m first, so m.op and m.rid are safe to read. */
 	rc = proto_decode(c->srv->dec, body, len, &m);
 	if (!c->hello && (rc != 0 || m.op != PROTO_HELLO)) {
 		dispatch_handshake_error(c, &m, rc);

@@ -20,11 +20,14 @@ enum log_level {
 /* Longest "pid=N uid=N" string, NUL included. */
 #define LOG_PEER_MAX	48
 
-void	log_set_level(enum log_level);
-int	log_enabled(enum log_level);
+/* Messages less severe than level are dropped from now on. */
+void	log_set_level(enum log_level level);
+/* Nonzero if a message at level would be written. */
+int	log_enabled(enum log_level level);
 /* Parses "debug", "info", ...: 0 with *level set, or -1. */
 int	log_level_parse(const char *, enum log_level *level);
 
+/* One line "chand: <level>: <fmt...>" on stderr, cut at 2047 bytes. */
 void	log_msg(enum log_level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 

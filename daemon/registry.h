@@ -20,6 +20,7 @@ struct registry {
 	struct channel_totals totals;	/* messages held, all channels */
 };
 
+/* An empty registry; it allocates on the first registry_open. */
 void	registry_init(struct registry *);
 /* Frees every channel and the table. */
 void	registry_fini(struct registry *);

@@ -663,7 +663,7 @@ proto_enc_open(struct proto_buf *b, enum proto_op op, uint32_t rid,
 
 	if ((failed = enc_begin(b, &pk, &start, name_len)) == 0)
 		failed = enc_prefix(&pk, 4, op, rid) ||
-		    msgpack_pack_str_with_body(&pk, name, name_len) ||
+		    enc_str(&pk, name, name_len) ||
 		    msgpack_pack_map(&pk, 0);
 	return enc_end(b, start, failed);
 }
@@ -706,34 +706,37 @@ proto_enc_send(struct proto_buf *b, uint32_t rid, uint32_t handle,
 	return enc_end(b, start, failed);
 }
 
-int
-proto_enc_ack(struct proto_buf *b, uint32_t rid, uint32_t handle,
-    uint64_t seq)
+/*
+ * The common shape [op, rid, handle, n]. msgpack-c packs every unsigned
+ * integer in its shortest form, so a u32 n is the same bytes either way.
+ */
+static int
+enc_handle_n_frame(struct proto_buf *b, enum proto_op op, uint32_t rid,
+    uint32_t handle, uint64_t n)
 {
 	msgpack_packer	pk;
 	size_t		start;
 	int		failed;
 
 	if ((failed = enc_begin(b, &pk, &start, 0)) == 0)
-		failed = enc_prefix(&pk, 4, PROTO_ACK, rid) ||
+		failed = enc_prefix(&pk, 4, op, rid) ||
 		    msgpack_pack_uint32(&pk, handle) ||
-		    msgpack_pack_uint64(&pk, seq);
+		    msgpack_pack_uint64(&pk, n);
 	return enc_end(b, start, failed);
+}
+
+int
+proto_enc_ack(struct proto_buf *b, uint32_t rid, uint32_t handle,
+    uint64_t seq)
+{
+	return enc_handle_n_frame(b, PROTO_ACK, rid, handle, seq);
 }
 
 int
 proto_enc_credit(struct proto_buf *b, uint32_t rid, uint32_t handle,
     uint32_t n)
 {
-	msgpack_packer	pk;
-	size_t		start;
-	int		failed;
-
-	if ((failed = enc_begin(b, &pk, &start, 0)) == 0)
-		failed = enc_prefix(&pk, 4, PROTO_CREDIT, rid) ||
-		    msgpack_pack_uint32(&pk, handle) ||
-		    msgpack_pack_uint32(&pk, n);
-	return enc_end(b, start, failed);
+	return enc_handle_n_frame(b, PROTO_CREDIT, rid, handle, n);
 }
 
 /* The common shape [op, rid]. */

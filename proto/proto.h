@@ -84,9 +84,10 @@ struct proto_msg {
  * when more bytes are needed, CHAN_ETOOBIG when the header announces a body
  * longer than max_body (checked before any body byte is needed, so callers
  * never buffer an oversized frame), and otherwise 1 with *body_len set: the
- * body is buf[PROTO_HEADER_LEN .. PROTO_HEADER_LEN + *body_len). When it
- * returns 0 with at least PROTO_HEADER_LEN bytes available, *body_len is
- * still set, so the caller can size its buffer for the whole frame.
+ * body is buf[PROTO_HEADER_LEN .. PROTO_HEADER_LEN + *body_len). Whenever
+ * at least PROTO_HEADER_LEN bytes are available, *body_len is set to the
+ * announced length, even for 0 (so the caller can size its buffer for the
+ * whole frame) and for CHAN_ETOOBIG (so it can say how big).
  */
 int	proto_frame_check(const void *buf, size_t len, size_t max_body,
 	    size_t *body_len);
@@ -114,12 +115,15 @@ proto_max_body(size_t max_msg)
  *                    (the version number is the caller's to check)
  *   CHAN_ETOOBIG     payload longer than max_msg (m->rid set)
  *   CHAN_ENOMEM
- * On error, m->op is set when it could be read (0 otherwise).
+ * m is cleared first; on error, m->op is set when it could be read (0
+ * otherwise).
  */
 struct proto_decoder;
 
+/* A decoder refusing payloads over max_msg bytes; NULL if out of memory. */
 struct proto_decoder	*proto_decoder_new(size_t max_msg);
-void			 proto_decoder_free(struct proto_decoder *);
+/* Frees d and its scratch memory; NULL is allowed. */
+void			 proto_decoder_free(struct proto_decoder *d);
 int			 proto_decode(struct proto_decoder *, const void *body,
 			    size_t body_len, struct proto_msg *m);
 
@@ -136,10 +140,14 @@ struct proto_buf {
 	size_t	 cap;
 };
 
+/* Empty, with no memory; proto_buf_fini frees it and leaves it so. */
 void	proto_buf_init(struct proto_buf *);
 void	proto_buf_fini(struct proto_buf *);
+/* Room for extra more bytes: 0, or CHAN_ENOMEM with b unchanged. */
 int	proto_buf_reserve(struct proto_buf *, size_t extra);
-int	proto_buf_append(struct proto_buf *, const void *, size_t);
+/* Copies len bytes to the end: 0, or CHAN_ENOMEM with b unchanged. */
+int	proto_buf_append(struct proto_buf *, const void *, size_t len);
+/* Drops the first n bytes (all of them if n >= len); keeps the memory. */
 void	proto_buf_consume(struct proto_buf *, size_t n);
 
 /* Requests (client side). */
