@@ -111,13 +111,14 @@ struct chan_client {
 void	conn_deadline(struct timespec *, int timeout_ms);
 
 /*
- * With c->mu held. conn_req_init prepares a request with a fresh rid;
- * the caller encodes its frame into c->wbuf with that rid, then
- * conn_call sends it and waits (until deadline, NULL: for ever) for the
- * reply. conn_call returns the request's result; the reply fields are in
- * req.
+ * With c->mu held. conn_req_init prepares a request with a fresh rid that
+ * expects a reply of op reply; the caller encodes its frame into c->wbuf
+ * with that rid, then conn_call sends it and waits (until deadline, NULL:
+ * for ever) for the reply. conn_call returns the request's result; the
+ * reply fields are in req.
  */
-void	conn_req_init(struct chan_client *, struct conn_req *, char *errbuf);
+void	conn_req_init(struct chan_client *, struct conn_req *,
+	    enum proto_op reply, char *errbuf);
 int	conn_call(struct chan_client *, struct conn_req *,
 	    const struct timespec *deadline);
 /* OPEN_TX or OPEN_RX; *handle set on success. */
@@ -125,9 +126,14 @@ int	conn_open(struct chan_client *, enum proto_op, const void *name,
 	    size_t name_len, char *errbuf, uint32_t *handle);
 /* CLOSE handle, after whatever frames c->wbuf already holds. */
 int	conn_close_handle(struct chan_client *, uint32_t handle, char *errbuf);
-/* Reads opts (NULL: defaults), rejecting flags outside allowed. */
-int	conn_opts(const chan_open_opts *, unsigned allowed, unsigned *flags,
-	    unsigned *prefetch);
+/*
+ * Checks the arguments of chan_tx_open_ex/chan_rx_open_ex and reads opts
+ * (NULL: defaults): CHAN_EINVAL, CHAN_EOPTION (flags outside allowed,
+ * prefetch over the limit) or CHAN_EBADNAME.
+ */
+int	conn_open_args(const struct chan_client *, const void *name,
+	    size_t name_len, const chan_open_opts *, unsigned allowed,
+	    unsigned *flags, unsigned *prefetch);
 /* Sends what is in c->wbuf (no reply expected). */
 int	conn_write(struct chan_client *);
 /*

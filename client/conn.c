@@ -401,9 +401,11 @@ conn_write(struct chan_client *c)
 }
 
 void
-conn_req_init(struct chan_client *c, struct conn_req *r, char *errbuf)
+conn_req_init(struct chan_client *c, struct conn_req *r,
+    enum proto_op reply, char *errbuf)
 {
 	memset(r, 0, sizeof(*r));
+	r->reply = reply;
 	r->rid = c->next_rid++;
 	if (c->next_rid == 0)
 		c->next_rid = 1;	/* rid 0 means "no reply" */
@@ -444,8 +446,7 @@ conn_open(struct chan_client *c, enum proto_op op, const void *name,
 
 	if (c->dead)
 		return CHAN_ECONNLOST;
-	conn_req_init(c, &r, errbuf);
-	r.reply = PROTO_HANDLE;
+	conn_req_init(c, &r, PROTO_HANDLE, errbuf);
 	if ((rc = proto_enc_open(&c->wbuf, op, r.rid, name, name_len)) != 0)
 		return rc;
 	if ((rc = conn_call(c, &r, NULL)) == 0)
@@ -462,8 +463,7 @@ conn_close_handle(struct chan_client *c, uint32_t handle, char *errbuf)
 
 	if (c->dead)
 		return CHAN_ECONNLOST;
-	conn_req_init(c, &r, errbuf);
-	r.reply = PROTO_OK;
+	conn_req_init(c, &r, PROTO_OK, errbuf);
 	/* Frames already in c->wbuf (acks) go out before the CLOSE. */
 	if ((rc = proto_enc_close(&c->wbuf, r.rid, handle)) != 0)
 		return rc;
@@ -476,7 +476,8 @@ conn_close_handle(struct chan_client *c, uint32_t handle, char *errbuf)
 	return conn_call(c, &r, &deadline);
 }
 
-int
+/* Reads opts (NULL: defaults), rejecting flags outside allowed. */
+static int
 conn_opts(const chan_open_opts *opts, unsigned allowed, unsigned *flags,
     unsigned *prefetch)
 {
@@ -493,6 +494,22 @@ conn_opts(const chan_open_opts *opts, unsigned allowed, unsigned *flags,
 		*prefetch = opts->prefetch;
 	if ((*flags & ~allowed) != 0 || *prefetch > PROTO_CREDIT_MAX)
 		return CHAN_EOPTION;
+	return 0;
+}
+
+int
+conn_open_args(const struct chan_client *c, const void *name,
+    size_t name_len, const chan_open_opts *opts, unsigned allowed,
+    unsigned *flags, unsigned *prefetch)
+{
+	int rc;
+
+	if (c == NULL || (name == NULL && name_len > 0))
+		return CHAN_EINVAL;
+	if ((rc = conn_opts(opts, allowed, flags, prefetch)) != 0)
+		return rc;
+	if (name_len == 0 || name_len > PROTO_NAME_MAX)
+		return CHAN_EBADNAME;
 	return 0;
 }
 
@@ -613,8 +630,7 @@ conn_hello(struct chan_client *c)
 	int rc;
 
 	conn_client_name(name, sizeof(name));
-	conn_req_init(c, &r, c->errmsg);
-	r.reply = PROTO_WELCOME;
+	conn_req_init(c, &r, PROTO_WELCOME, c->errmsg);
 	if ((rc = proto_enc_hello(&c->wbuf, r.rid, name)) != 0)
 		return rc;
 	conn_deadline(&deadline, CONN_HANDSHAKE_MS);

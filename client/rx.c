@@ -146,14 +146,13 @@ chan_rx_open_ex(chan_client *c, const void *name, size_t name_len,
 	unsigned flags, prefetch;
 	int rc;
 
-	if (c == NULL || out == NULL || (name == NULL && name_len > 0))
+	if (out == NULL)
 		return CHAN_EINVAL;
 	*out = NULL;
-	rc = conn_opts(opts, CHAN_MANUAL_ACK, &flags, &prefetch);
+	rc = conn_open_args(c, name, name_len, opts, CHAN_MANUAL_ACK, &flags,
+	    &prefetch);
 	if (rc != 0)
 		return rc;
-	if (name_len == 0 || name_len > PROTO_NAME_MAX)
-		return CHAN_EBADNAME;
 	/* Allocated first: once the daemon gave a handle, nothing can fail. */
 	if ((rx = calloc(1, sizeof(*rx))) == NULL)
 		return CHAN_ENOMEM;
@@ -194,8 +193,7 @@ rx_try_locked(struct chan_rx *rx, int bound_ms, struct chan_msg **out)
 	/* Encoders append whole frames or nothing; leftovers go out later. */
 	if ((rc = rx_enc_prepare(rx)) != 0)
 		return rc;
-	conn_req_init(c, &r, rx->errmsg);
-	r.reply = PROTO_OK;
+	conn_req_init(c, &r, PROTO_OK, rx->errmsg);
 	if ((rc = proto_enc_ping(&c->wbuf, r.rid)) != 0)
 		return rc;
 	conn_deadline(&deadline, bound_ms);

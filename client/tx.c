@@ -50,13 +50,12 @@ chan_tx_open_ex(chan_client *c, const void *name, size_t name_len,
 	unsigned flags, prefetch;
 	int rc;
 
-	if (c == NULL || out == NULL || (name == NULL && name_len > 0))
+	if (out == NULL)
 		return CHAN_EINVAL;
 	*out = NULL;
-	if ((rc = conn_opts(opts, 0, &flags, &prefetch)) != 0)
+	rc = conn_open_args(c, name, name_len, opts, 0, &flags, &prefetch);
+	if (rc != 0)
 		return rc;
-	if (name_len == 0 || name_len > PROTO_NAME_MAX)
-		return CHAN_EBADNAME;
 	pthread_mutex_lock(&c->mu);
 	rc = tx_open(c, name, name_len, c->errmsg, out);
 	pthread_mutex_unlock(&c->mu);
@@ -99,8 +98,7 @@ chan_tx_send(chan_tx *tx, const void *data, size_t len)
 		rc = CHAN_ECONNLOST;
 		goto out;
 	}
-	conn_req_init(c, &r, tx->errmsg);
-	r.reply = PROTO_OK;
+	conn_req_init(c, &r, PROTO_OK, tx->errmsg);
 	if ((rc = proto_enc_send(&c->wbuf, r.rid, tx->handle, data, len)) != 0)
 		goto out;
 	rc = conn_call(c, &r, NULL);

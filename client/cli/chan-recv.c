@@ -26,7 +26,6 @@ struct recv_opts {
 	int		 forever;	/* across disconnections */
 	int		 nonblock;
 	int		 timeout_ms;	/* -1: none */
-	const char	*timeout_arg;
 	double		 timeout_s;
 	int		 sep;		/* '\n', or '\0' with -0 */
 };
@@ -52,20 +51,16 @@ recv_usage(void)
 "                        disconnected (every sender gone), then exit 0\n"
 "     -F, --forever      like --follow, but keep waiting for new senders\n"
 "                        after a disconnection\n"
-"     -n, --nonblock     do not wait: exit 4 if nothing is queued\n"
+"     -n, --nonblock     do not wait: exit 4 if nothing is queued (not\n"
+"                        with -f, -F or -t)\n"
 "     -t, --timeout SECONDS\n"
 "                        wait at most SECONDS (decimals allowed) for a\n"
 "                        message; with --follow, for each next message\n"
 "     -0, --null         end each message with a NUL byte, not a newline\n"
-"         --socket PATH  daemon socket (default: $CHAND_SOCKET, else\n"
-"                        /run/chand.sock for root, else\n"
-"                        $XDG_RUNTIME_DIR/chand.sock, else\n"
-"                        /tmp/chand-$UID.sock)\n"
-"     -h, --help         print this help and exit\n"
-"     -V, --version      print the version and exit\n"
+CLI_COMMON_OPTIONS_HELP
 "\n"
 CLI_EXIT_HELP);
-	exit(fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL);
+	cli_exit_stdout();
 }
 
 static void
@@ -82,7 +77,6 @@ recv_parse_timeout(struct cli *cli, struct recv_opts *o, const char *arg)
 	ms = ceil(s * 1000.0);
 	o->timeout_ms = ms > INT_MAX ? INT_MAX : (int)ms;
 	o->timeout_s = s;
-	o->timeout_arg = arg;
 }
 
 static void
@@ -94,9 +88,7 @@ recv_parse(struct cli *cli, struct recv_opts *o, int argc, char *argv[])
 		{ "nonblock", no_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "null", no_argument, NULL, '0' },
-		{ "socket", required_argument, NULL, 'S' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
+		CLI_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	int ch;
@@ -123,15 +115,9 @@ recv_parse(struct cli *cli, struct recv_opts *o, int argc, char *argv[])
 		case '0':
 			o->sep = '\0';
 			break;
-		case 'S':
-			cli->socket_opt = optarg;
-			break;
-		case 'h':
-			recv_usage();
-		case 'V':
-			cli_version(cli);
 		default:
-			cli_bad_option(cli, ch, argv);
+			cli_common_option(cli, ch, argv, recv_usage);
+			break;
 		}
 	}
 	if (o->nonblock && (o->follow || o->forever))

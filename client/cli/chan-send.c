@@ -46,15 +46,10 @@ send_usage(void)
 "\n"
 "OPTIONS\n"
 "     -0, --null         split standard input on NUL bytes, not newlines\n"
-"         --socket PATH  daemon socket (default: $CHAND_SOCKET, else\n"
-"                        /run/chand.sock for root, else\n"
-"                        $XDG_RUNTIME_DIR/chand.sock, else\n"
-"                        /tmp/chand-$UID.sock)\n"
-"     -h, --help         print this help and exit\n"
-"     -V, --version      print the version and exit\n"
+CLI_COMMON_OPTIONS_HELP
 "\n"
 CLI_EXIT_HELP);
-	exit(fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL);
+	cli_exit_stdout();
 }
 
 static int
@@ -62,9 +57,7 @@ send_parse(struct cli *cli, struct send_opts *o, int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "null", no_argument, NULL, '0' },
-		{ "socket", required_argument, NULL, 'S' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
+		CLI_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	int ch;
@@ -76,15 +69,9 @@ send_parse(struct cli *cli, struct send_opts *o, int argc, char *argv[])
 		case '0':
 			o->delim = '\0';
 			break;
-		case 'S':
-			cli->socket_opt = optarg;
-			break;
-		case 'h':
-			send_usage();
-		case 'V':
-			cli_version(cli);
 		default:
-			cli_bad_option(cli, ch, argv);
+			cli_common_option(cli, ch, argv, send_usage);
+			break;
 		}
 	}
 	if (optind >= argc)

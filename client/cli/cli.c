@@ -75,7 +75,8 @@ cli_usage_error(const struct cli *cli, const char *fmt, ...)
 	exit(CLI_EXIT_USAGE);
 }
 
-void
+/* Reports a getopt_long failure ('?' or ':') for argv. */
+static void __attribute__((noreturn))
 cli_bad_option(const struct cli *cli, int ch, char *const argv[])
 {
 	const char *arg = optind > 0 ? argv[optind - 1] : "?";
@@ -88,10 +89,27 @@ cli_bad_option(const struct cli *cli, int ch, char *const argv[])
 }
 
 void
-cli_version(const struct cli *cli)
+cli_exit_stdout(void)
 {
-	printf("%s %s\n", cli->prog, CHAN_VERSION_STRING);
 	exit(fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL);
+}
+
+void
+cli_common_option(struct cli *cli, int ch, char *const argv[],
+    void (*usage)(void))
+{
+	switch (ch) {
+	case 'S':
+		cli->socket_opt = optarg;
+		return;
+	case 'h':
+		usage();
+		break;
+	case 'V':
+		printf("%s %s\n", cli->prog, CHAN_VERSION_STRING);
+		cli_exit_stdout();
+	}
+	cli_bad_option(cli, ch, argv);
 }
 
 int

@@ -22,6 +22,19 @@
 #define CLI_EXIT_NODAEMON	7	/* nothing listening on the socket */
 #define CLI_EXIT_CONNLOST	8	/* connection to the daemon lost */
 
+/* The options both programs take, for their --help and longopts. */
+#define CLI_COMMON_OPTIONS_HELP						\
+	"         --socket PATH  daemon socket (default: $CHAND_SOCKET, else\n" \
+	"                        /run/chand.sock for root, else\n"	\
+	"                        $XDG_RUNTIME_DIR/chand.sock, else\n"	\
+	"                        /tmp/chand-$UID.sock)\n"		\
+	"     -h, --help         print this help and exit\n"		\
+	"     -V, --version      print the version and exit\n"
+#define CLI_COMMON_LONGOPTS						\
+	{ "socket", required_argument, NULL, 'S' },			\
+	{ "help", no_argument, NULL, 'h' },				\
+	{ "version", no_argument, NULL, 'V' }
+
 /* The exit-code table for --help. */
 #define CLI_EXIT_HELP							\
 	"EXIT STATUS\n"							\
@@ -52,17 +65,21 @@ void	cli_die(const struct cli *, int code, const char *fmt, ...)
 /* A usage error: one line naming the problem, exit 2. */
 void	cli_usage_error(const struct cli *, const char *fmt, ...)
 	    __attribute__((noreturn, format(printf, 2, 3)));
-/* Reports a getopt_long failure ('?' or ':') for argv. */
-void	cli_bad_option(const struct cli *, int ch, char *const argv[])
-	    __attribute__((noreturn));
-void	cli_version(const struct cli *) __attribute__((noreturn));
+/*
+ * Handles what getopt_long returned for an option both programs share:
+ * --socket, -h (calls usage), -V; anything else is a usage error.
+ */
+void	cli_common_option(struct cli *, int ch, char *const argv[],
+	    void (*usage)(void));
+/* Exits 0 if what was printed on stdout reached it, else 1. */
+void	cli_exit_stdout(void) __attribute__((noreturn));
 
 /* Exit code for a CHAN_E* code. */
 int	cli_exit_code(int rc);
 /*
  * Explains rc, a failure of an operation on cli->name, using the daemon's
- * message errmsg when there is one, and exits. Call cli_cleanup-style
- * teardown first where acknowledgements must reach the daemon.
+ * message errmsg when there is one, and exits. A caller holding a
+ * receiver closes it first, so that its acknowledgements reach the daemon.
  */
 void	cli_fail(const struct cli *, int rc, const char *errmsg)
 	    __attribute__((noreturn));

@@ -7,15 +7,17 @@
  * receiver per channel (chan_rx), and exchanges messages (chan_msg) of
  * opaque bytes.
  *
- * Errors: every function that can fail returns 0 (or a documented positive
- * value) on success and a negative CHAN_E* code on failure; nothing prints,
- * nothing exits. chan_strerror() names a code. The daemon's explanation of
- * the last failure (the channel, the pid holding it) is kept with the
- * object the call was made on: chan_client_errmsg(), chan_tx_errmsg(),
- * chan_rx_errmsg(). For CHAN_ESYS, errno holds the system error.
+ * Errors: every function that can fail returns 0 on success and a
+ * negative CHAN_E* code on failure (CHAN_EINVAL for a NULL argument that
+ * must not be NULL); nothing prints, nothing exits. chan_strerror() names
+ * a code. The daemon's explanation of the last failure (the channel, the
+ * pid holding it) is kept with the object the call was made on:
+ * chan_client_errmsg(), chan_tx_errmsg(), chan_rx_errmsg(). After
+ * CHAN_ECONNLOST, chan_client_errmsg() says why the connection was lost.
+ * For CHAN_ESYS, errno holds the system error.
  *
- * Ownership: functions named _open/_connect/_recv hand the caller a new
- * object that the caller releases with the matching _close/_disconnect/
+ * Ownership: functions named _open/_clone/_connect/_recv hand the caller a
+ * new object that the caller releases with the matching _close/_disconnect/
  * _free. A chan_msg is the caller's until chan_msg_free().
  *
  * Thread safety: a chan_client and its handles may be used from several
@@ -109,28 +111,32 @@ typedef struct chan_open_opts {
 #define CHAN_MANUAL_ACK		0x1u
 
 /*
- * Writes the default socket path to buf: $CHAND_SOCKET, else
- * /run/chand.sock for root, else $XDG_RUNTIME_DIR/chand.sock, else
- * /tmp/chand-$UID.sock. Returns 0 or CHAN_EINVAL if len is too small.
+ * Writes the default socket path to buf: $CHAND_SOCKET if set and not
+ * empty, else /run/chand.sock for root, else $XDG_RUNTIME_DIR/chand.sock,
+ * else /tmp/chand-$UID.sock. Returns 0 or CHAN_EINVAL if len is too small.
  */
 CHAN_EXPORT int chan_default_socket(char *buf, size_t len);
 
 /*
  * Connects to the daemon at path (NULL: chan_default_socket()) and
  * completes the handshake. On success *out is a new connection to release
- * with chan_disconnect(). Errors: CHAN_EINVAL (path too long for a Unix
- * socket), CHAN_ENODAEMON (nothing listening: ENOENT or ECONNREFUSED),
- * CHAN_ESYS (other connect errors, errno set), CHAN_EVERSION,
- * CHAN_ECONNLOST, CHAN_ENOMEM, or the code with which the daemon refused
- * the connection (CHAN_ELIMIT when over its connection limit,
- * CHAN_ESHUTDOWN).
+ * with chan_disconnect(). Errors: CHAN_EINVAL (path empty or too long for
+ * a Unix socket), CHAN_ENODAEMON (nothing listening: ENOENT or
+ * ECONNREFUSED), CHAN_ESYS (other connect errors, errno set),
+ * CHAN_EVERSION, CHAN_EPROTO (a bad WELCOME), CHAN_ETIMEDOUT (no WELCOME
+ * within 30 seconds), CHAN_ECONNLOST, CHAN_ENOMEM, or the code with which
+ * the daemon refused the connection (CHAN_ELIMIT when over its connection
+ * limit, CHAN_ESHUTDOWN). No connection is left to hold the daemon's
+ * explanation of a refusal.
  */
 CHAN_EXPORT int chan_connect(const char *path, chan_client **out);
 
 /*
  * Closes the connection and every handle still open on it (the handles
- * must not be used afterwards; their memory is released). Producers drop,
- * a consumer's unacknowledged messages return to the daemon's queue.
+ * must not be used afterwards; their memory is released). Acknowledgements
+ * already made are sent first, without waiting for an answer. Producers
+ * drop, a consumer's unacknowledged messages return to the daemon's queue.
+ * c may be NULL.
  */
 CHAN_EXPORT void chan_disconnect(chan_client *c);
 
@@ -143,10 +149,12 @@ CHAN_EXPORT size_t chan_client_max_msg(const chan_client *c);
  * Transmitters.
  *
  * chan_tx_open attaches a new producer to channel name (1 to 255 bytes,
- * NUL-terminated; chan_tx_open_ex takes any bytes). Errors: CHAN_EBADNAME,
- * CHAN_EOPTION, CHAN_ELIMIT, CHAN_ECONNLOST, CHAN_ENOMEM.
+ * NUL-terminated; chan_tx_open_ex takes any bytes; no option applies to a
+ * transmitter yet). Errors: CHAN_EBADNAME, CHAN_EOPTION, CHAN_ELIMIT,
+ * CHAN_ECONNLOST, CHAN_ENOMEM; chan_client_errmsg() then gives the daemon's
+ * explanation.
  * chan_tx_clone opens another producer on the same channel and connection,
- * as Sender::clone.
+ * as Sender::clone; the same errors, explained by chan_tx_errmsg(tx).
  */
 CHAN_EXPORT int chan_tx_open(chan_client *c, const char *name, chan_tx **out);
 CHAN_EXPORT int chan_tx_open_ex(chan_client *c, const void *name,
@@ -158,7 +166,8 @@ CHAN_EXPORT int chan_tx_clone(chan_tx *tx, chan_tx **out);
  * the daemon has queued the message: a process that exits right after a
  * successful send has lost nothing. The bytes are copied; the caller keeps
  * its buffer. Errors: CHAN_ETOOBIG (checked before sending; the connection
- * stays usable), CHAN_ELIMIT, CHAN_ECONNLOST.
+ * stays usable), CHAN_ELIMIT, CHAN_ECONNLOST, CHAN_ENOMEM; chan_tx_errmsg()
+ * explains a refusal.
  */
 CHAN_EXPORT int chan_tx_send(chan_tx *tx, const void *data, size_t len);
 
@@ -166,7 +175,7 @@ CHAN_EXPORT int chan_tx_send(chan_tx *tx, const void *data, size_t len);
  * Drops the producer and frees tx, whatever the result. Waits for the
  * daemon's confirmation at most 10 seconds: CHAN_ETIMEDOUT then means the
  * request was sent and the daemon will act on it when it reads it.
- * Other errors: CHAN_ECONNLOST.
+ * Other errors: CHAN_ECONNLOST, CHAN_ENOMEM.
  */
 CHAN_EXPORT int chan_tx_close(chan_tx *tx);
 CHAN_EXPORT const char *chan_tx_errmsg(const chan_tx *tx);
@@ -176,7 +185,9 @@ CHAN_EXPORT const char *chan_tx_errmsg(const chan_tx *tx);
  *
  * chan_rx_open attaches the channel's single consumer. CHAN_EBUSY if the
  * channel already has one: chan_client_errmsg() then names the channel and
- * the pid of the process holding it.
+ * the pid of the process holding it. Other errors as chan_tx_open;
+ * chan_rx_open_ex gives CHAN_EOPTION for flags other than CHAN_MANUAL_ACK
+ * or a prefetch over 65535.
  */
 CHAN_EXPORT int chan_rx_open(chan_client *c, const char *name, chan_rx **out);
 CHAN_EXPORT int chan_rx_open_ex(chan_client *c, const void *name,
@@ -200,7 +211,8 @@ CHAN_EXPORT int chan_rx_open_ex(chan_client *c, const void *name,
  *
  * chan_rx_try_recv never waits for a message: 0, CHAN_EEMPTY or
  * CHAN_EDISCONNECTED (which wins over empty). It does a round trip to the
- * daemon when nothing is buffered locally.
+ * daemon when nothing is buffered locally, and gives CHAN_ETIMEDOUT if the
+ * daemon does not answer it within 30 seconds.
  *
  * chan_rx_recv_timeout waits at most timeout_ms milliseconds (< 0: for
  * ever, 0: not at all, as try_recv but with CHAN_ETIMEDOUT for empty):
@@ -227,22 +239,28 @@ CHAN_EXPORT int chan_rx_recv_timeout(chan_rx *rx, int timeout_ms,
 
 /*
  * With CHAN_MANUAL_ACK: acknowledges m and every message received before
- * it on rx. Acknowledgements are sent before the library next waits on the
- * daemon, or at once by chan_rx_flush(). Unacknowledged messages return to
- * the queue, marked redelivered, when rx closes or its process dies.
+ * it on rx; m is only read, the caller still frees it. Returns 0, or
+ * CHAN_EINVAL if rx has not handed m out. Acknowledgements are sent before
+ * the library next waits on the daemon, or at once by chan_rx_flush()
+ * (0, CHAN_ECONNLOST, CHAN_ENOMEM). Unacknowledged messages return to the
+ * queue, marked redelivered, when rx closes or its process dies.
  */
 CHAN_EXPORT int chan_rx_ack(chan_rx *rx, const chan_msg *m);
 CHAN_EXPORT int chan_rx_flush(chan_rx *rx);
 
 /*
- * Releases the consumer slot and frees rx, whatever the result. Messages
- * buffered in rx and not received go back to the daemon's queue. Waits
- * for the daemon as chan_tx_close does (CHAN_ETIMEDOUT, CHAN_ECONNLOST).
+ * Sends the acknowledgements made so far, releases the consumer slot and
+ * frees rx, whatever the result. Messages buffered in rx and not received
+ * go back to the daemon's queue. Waits for the daemon as chan_tx_close
+ * does (CHAN_ETIMEDOUT, CHAN_ECONNLOST, CHAN_ENOMEM).
  */
 CHAN_EXPORT int chan_rx_close(chan_rx *rx);
 CHAN_EXPORT const char *chan_rx_errmsg(const chan_rx *rx);
 
-/* Messages. */
+/*
+ * Messages. The data is followed by a NUL byte that chan_msg_len() does not
+ * count, so a text payload can be used as a C string.
+ */
 CHAN_EXPORT const void *chan_msg_data(const chan_msg *m);
 CHAN_EXPORT size_t chan_msg_len(const chan_msg *m);
 /* Non-zero if an earlier consumer received m and did not acknowledge it. */
