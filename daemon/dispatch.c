@@ -452,7 +452,10 @@ dispatch_frame(struct conn *c, const char *body, size_t len)
 		return;
 	}
 	if ((size_t)m.op >= DISPATCH_NOPS || dispatch_table[m.op] == NULL) {
-		dispatch_bad_frame(c, &m, CHAN_EPROTO);
+		/* A request this daemon does not serve, or a reply or event
+		   sent the wrong way. */
+		dispatch_bad_frame(c, &m, m.op < PROTO_WELCOME ?
+		    CHAN_EUNKNOWNOP : CHAN_EPROTO);
 		return;
 	}
 	dispatch_table[m.op](c, &m);

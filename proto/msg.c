@@ -267,14 +267,48 @@ dec_payload(const struct proto_decoder *d, const msgpack_object *o,
 	return 0;
 }
 
-/* Version 1 defines no options for OPEN_TX and OPEN_RX. */
+/* A capacity value: nil for unbounded, else a uint in min..max. */
 static int
-dec_opts_empty(const msgpack_object *o, int *soft)
+dec_cap(const msgpack_object *o, uint64_t min, uint64_t max,
+    struct proto_cap *cap)
 {
+	if (cap->kind != PROTO_CAP_ABSENT)
+		return CHAN_EOPTION;	/* given twice */
+	if (o->type == MSGPACK_OBJECT_NIL) {
+		cap->kind = PROTO_CAP_UNBOUNDED;
+		return 0;
+	}
+	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    o->via.u64 < min || o->via.u64 > max)
+		return CHAN_EOPTION;
+	cap->kind = PROTO_CAP_VALUE;
+	cap->value = o->via.u64;
+	return 0;
+}
+
+/* OPEN_TX and OPEN_RX opts: "capacity" and "capacity_bytes". */
+static int
+dec_open_opts(const msgpack_object *o, struct proto_msg *m, int *soft)
+{
+	const msgpack_object_kv	*kv;
+	uint32_t		 i;
+	int			 rc;
+
 	if (o->type != MSGPACK_OBJECT_MAP)
 		return CHAN_EPROTO;
-	if (o->via.map.size != 0)
-		dec_soft(soft, CHAN_EOPTION);
+	for (i = 0; i < o->via.map.size; i++) {
+		kv = &o->via.map.ptr[i];
+		if (obj_is_key(&kv->key, "capacity"))
+			rc = dec_cap(&kv->val, 0, PROTO_CAPACITY_MAX,
+			    &m->capacity);
+		else if (obj_is_key(&kv->key, "capacity_bytes"))
+			rc = dec_cap(&kv->val, 1, PROTO_CAPACITY_BYTES_MAX,
+			    &m->capacity_bytes);
+		else
+			rc = CHAN_EOPTION;
+		if (rc != 0)
+			dec_soft(soft, rc);
+	}
 	return 0;
 }
 
@@ -325,7 +359,7 @@ dec_open(const struct proto_decoder *d, const msgpack_object *el,
 {
 	if (dec_name(&el[2], m, soft) != 0)
 		return CHAN_EPROTO;
-	return dec_opts_empty(&el[3], soft);
+	return dec_open_opts(&el[3], m, soft);
 }
 
 /* CLOSE and HANDLE: [op, rid, handle]. */
@@ -343,6 +377,65 @@ dec_send(const struct proto_decoder *d, const msgpack_object *el,
 	if (obj_u32(&el[2], &m->handle) != 0)
 		return CHAN_EPROTO;
 	return dec_payload(d, &el[3], m, soft);
+}
+
+static int
+dec_send_timed(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	if (obj_u32(&el[2], &m->handle) != 0 ||
+	    obj_u32(&el[4], &m->wait_ms) != 0)
+		return CHAN_EPROTO;
+	return dec_payload(d, &el[3], m, soft);
+}
+
+/* STATS opts "after": a cursor, str or bin, given at most once. */
+static int
+dec_after(const msgpack_object *o, struct proto_msg *m)
+{
+	if (m->after != NULL || obj_bytes(o, &m->after, &m->after_len) != 0 ||
+	    m->after_len > PROTO_CURSOR_MAX)
+		return 0;
+	/* An empty string may come without a pointer; given is given. */
+	if (m->after == NULL)
+		m->after = "";
+	return 1;
+}
+
+/* STATS opts: "after" and "limit". */
+static int
+dec_stats_opts(const msgpack_object *o, struct proto_msg *m, int *soft)
+{
+	const msgpack_object_kv	*kv;
+	uint32_t		 i;
+	int			 ok;
+
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return CHAN_EPROTO;
+	for (i = 0; i < o->via.map.size; i++) {
+		kv = &o->via.map.ptr[i];
+		if (obj_is_key(&kv->key, "after"))
+			ok = dec_after(&kv->val, m);
+		else if (obj_is_key(&kv->key, "limit"))
+			ok = m->limit == 0 && obj_u32(&kv->val,
+			    &m->limit) == 0 && m->limit != 0;
+		else
+			ok = 0;
+		if (!ok)
+			dec_soft(soft, CHAN_EOPTION);
+	}
+	return 0;
+}
+
+static int
+dec_stats(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	if (obj_str(&el[2], &m->what, &m->what_len) != 0)
+		return CHAN_EPROTO;
+	if (m->what_len > PROTO_STATS_WHAT_MAX)
+		dec_soft(soft, CHAN_EOPTION);
+	return dec_stats_opts(&el[3], m, soft);
 }
 
 static int
@@ -421,6 +514,18 @@ dec_error(const struct proto_decoder *d, const msgpack_object *el,
 	return obj_str(&el[3], &m->text, &m->text_len);
 }
 
+/* INFO data: one msgpack value in a bin, decoded by its reader. */
+static int
+dec_info_data(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	if (el[2].type != MSGPACK_OBJECT_BIN)
+		return CHAN_EPROTO;
+	m->payload = el[2].via.bin.ptr;
+	m->payload_len = el[2].via.bin.size;
+	return 0;
+}
+
 /* Events carry no rid: their second element is the handle. */
 static int
 dec_deliver(const struct proto_decoder *d, const msgpack_object *el,
@@ -453,10 +558,13 @@ static const struct dec_op {
 	{ PROTO_ACK, 4, dec_ack },
 	{ PROTO_CREDIT, 4, dec_credit },
 	{ PROTO_PING, 2, dec_none },
+	{ PROTO_SEND_TIMED, 5, dec_send_timed },
+	{ PROTO_STATS, 4, dec_stats },
 	{ PROTO_WELCOME, 4, dec_welcome },
 	{ PROTO_OK, 2, dec_none },
 	{ PROTO_HANDLE, 3, dec_handle },
 	{ PROTO_ERROR, 4, dec_error },
+	{ PROTO_INFO, 3, dec_info_data },
 	{ PROTO_DELIVER, 5, dec_deliver },
 	{ PROTO_DISCONNECTED, 2, dec_disconnected },
 };
@@ -653,19 +761,48 @@ proto_enc_hello(struct proto_buf *b, uint32_t rid, const char *client)
 	return enc_end(b, start, failed);
 }
 
+static int
+enc_cap_given(const struct proto_cap *cap)
+{
+	return cap != NULL && cap->kind != PROTO_CAP_ABSENT;
+}
+
+static int
+enc_cap(msgpack_packer *pk, const char *key, const struct proto_cap *cap)
+{
+	if (!enc_cap_given(cap))
+		return 0;
+	if (enc_str(pk, key, strlen(key)) != 0)
+		return -1;
+	if (cap->kind == PROTO_CAP_UNBOUNDED)
+		return msgpack_pack_nil(pk);
+	return msgpack_pack_uint64(pk, cap->value);
+}
+
 int
-proto_enc_open(struct proto_buf *b, enum proto_op op, uint32_t rid,
-    const void *name, size_t name_len)
+proto_enc_open_cap(struct proto_buf *b, enum proto_op op, uint32_t rid,
+    const void *name, size_t name_len, const struct proto_cap *capacity,
+    const struct proto_cap *capacity_bytes)
 {
 	msgpack_packer	pk;
 	size_t		start;
 	int		failed;
 
-	if ((failed = enc_begin(b, &pk, &start, name_len)) == 0)
+	if ((failed = enc_begin(b, &pk, &start, name_len + 64)) == 0)
 		failed = enc_prefix(&pk, 4, op, rid) ||
 		    enc_str(&pk, name, name_len) ||
-		    msgpack_pack_map(&pk, 0);
+		    msgpack_pack_map(&pk, enc_cap_given(capacity) +
+		    enc_cap_given(capacity_bytes)) ||
+		    enc_cap(&pk, "capacity", capacity) ||
+		    enc_cap(&pk, "capacity_bytes", capacity_bytes);
 	return enc_end(b, start, failed);
+}
+
+int
+proto_enc_open(struct proto_buf *b, enum proto_op op, uint32_t rid,
+    const void *name, size_t name_len)
+{
+	return proto_enc_open_cap(b, op, rid, name, name_len, NULL, NULL);
 }
 
 /* The common shape [op, rid, u32]. */
@@ -703,6 +840,49 @@ proto_enc_send(struct proto_buf *b, uint32_t rid, uint32_t handle,
 		failed = enc_prefix(&pk, 4, PROTO_SEND, rid) ||
 		    msgpack_pack_uint32(&pk, handle) ||
 		    msgpack_pack_bin_with_body(&pk, payload, len);
+	return enc_end(b, start, failed);
+}
+
+int
+proto_enc_send_timed(struct proto_buf *b, uint32_t rid, uint32_t handle,
+    const void *payload, size_t len, uint32_t wait_ms)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if (len > UINT32_MAX)
+		return CHAN_ETOOBIG;
+	if ((failed = enc_begin(b, &pk, &start, len)) == 0)
+		failed = enc_prefix(&pk, 5, PROTO_SEND_TIMED, rid) ||
+		    msgpack_pack_uint32(&pk, handle) ||
+		    msgpack_pack_bin_with_body(&pk, payload, len) ||
+		    msgpack_pack_uint32(&pk, wait_ms);
+	return enc_end(b, start, failed);
+}
+
+int
+proto_enc_stats(struct proto_buf *b, uint32_t rid, const char *what,
+    const void *after, size_t after_len, uint32_t limit)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if (what == NULL)
+		what = "";
+	if (after_len > UINT32_MAX)
+		return CHAN_ETOOBIG;
+	if ((failed = enc_begin(b, &pk, &start, after_len + 64)) == 0)
+		failed = enc_prefix(&pk, 4, PROTO_STATS, rid) ||
+		    enc_str(&pk, what, strnlen(what, PROTO_STATS_WHAT_MAX)) ||
+		    msgpack_pack_map(&pk, (after != NULL) + (limit != 0));
+	if (!failed && after != NULL)
+		failed = enc_str(&pk, "after", 5) ||
+		    msgpack_pack_bin_with_body(&pk, after, after_len);
+	if (!failed && limit != 0)
+		failed = enc_str(&pk, "limit", 5) ||
+		    msgpack_pack_uint32(&pk, limit);
 	return enc_end(b, start, failed);
 }
 
@@ -848,6 +1028,22 @@ proto_enc_disconnected(struct proto_buf *b, uint32_t handle)
 {
 	/* [81, handle]: the same shape as [op, rid]. */
 	return enc_bare_frame(b, PROTO_DISCONNECTED, handle);
+}
+
+int
+proto_enc_info(struct proto_buf *b, uint32_t rid, const void *data,
+    size_t len)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if (len > UINT32_MAX)
+		return CHAN_ETOOBIG;
+	if ((failed = enc_begin(b, &pk, &start, len)) == 0)
+		failed = enc_prefix(&pk, 3, PROTO_INFO, rid) ||
+		    msgpack_pack_bin_with_body(&pk, data, len);
+	return enc_end(b, start, failed);
 }
 
 /* Packer output into the caller's fixed array. */

@@ -25,6 +25,10 @@
 #define PROTO_FRAME_OVERHEAD	1024	/* body limit = max_msg + this */
 #define PROTO_CREDIT_MAX	65535
 #define PROTO_ERRMSG_MAX	512	/* longest ERROR message we send */
+#define PROTO_STATS_WHAT_MAX	32	/* STATS what, bytes */
+#define PROTO_CURSOR_MAX	255	/* STATS opts "after", bytes */
+#define PROTO_CAPACITY_MAX	UINT32_MAX	/* OPEN opts "capacity" */
+#define PROTO_CAPACITY_BYTES_MAX (UINT64_C(1) << 63) /* "capacity_bytes" */
 
 /* DELIVER flags. */
 #define PROTO_FLAG_REDELIVERED	0x1u
@@ -39,14 +43,32 @@ enum proto_op {
 	PROTO_ACK = 6,
 	PROTO_CREDIT = 7,
 	PROTO_PING = 8,
+	PROTO_SEND_TIMED = 9,
+	PROTO_STATS = 10,
 
 	PROTO_WELCOME = 64,
 	PROTO_OK = 65,
 	PROTO_HANDLE = 66,
 	PROTO_ERROR = 67,
+	PROTO_INFO = 68,
 
 	PROTO_DELIVER = 80,
 	PROTO_DISCONNECTED = 81,
+};
+
+/*
+ * A capacity option of OPEN_TX / OPEN_RX: not given (the channel's or the
+ * daemon's default applies), given as nil (unbounded), or a number.
+ */
+enum proto_cap_kind {
+	PROTO_CAP_ABSENT = 0,
+	PROTO_CAP_UNBOUNDED,
+	PROTO_CAP_VALUE,
+};
+
+struct proto_cap {
+	enum proto_cap_kind	kind;
+	uint64_t		value;	/* PROTO_CAP_VALUE only */
 };
 
 /*
@@ -67,14 +89,25 @@ struct proto_msg {
 	uint32_t	 flags;		/* DELIVER */
 	uint64_t	 max_msg;	/* WELCOME info "max_msg" */
 	uint64_t	 pid;		/* WELCOME info "pid" */
+	uint32_t	 wait_ms;	/* SEND_TIMED */
+	uint32_t	 limit;		/* STATS opts "limit"; 0: not given */
+	struct proto_cap capacity;	/* OPEN_TX OPEN_RX opts "capacity":
+					   0 to PROTO_CAPACITY_MAX */
+	struct proto_cap capacity_bytes; /* opts "capacity_bytes": 1 to
+					   PROTO_CAPACITY_BYTES_MAX */
 
 	const char	*name;		/* OPEN_TX OPEN_RX: channel name */
 	size_t		 name_len;
 	const char	*text;		/* ERROR message, WELCOME "server",
 					   HELLO "client" (may be NULL) */
 	size_t		 text_len;
-	const char	*payload;	/* SEND DELIVER */
+	const char	*payload;	/* SEND SEND_TIMED DELIVER INFO */
 	size_t		 payload_len;
+	const char	*what;		/* STATS what (str) */
+	size_t		 what_len;
+	const char	*after;		/* STATS opts "after" (NULL: not
+					   given; str or bin) */
+	size_t		 after_len;
 };
 
 /*
@@ -104,6 +137,13 @@ proto_max_body(size_t max_msg)
  * (no allocation per frame once warm). Decoding is exhaustive: wrong types,
  * wrong element counts, negative or out-of-range integers, names outside
  * 1..PROTO_NAME_MAX bytes, unknown opts keys, trailing bytes are errors.
+ * Opts keys given twice, and opts values of the wrong type or range
+ * (capacity above PROTO_CAPACITY_MAX, capacity_bytes 0 or above
+ * PROTO_CAPACITY_BYTES_MAX, an "after" cursor over PROTO_CURSOR_MAX bytes,
+ * a "limit" of 0 or above UINT32_MAX) are CHAN_EOPTION, as is a STATS
+ * what over PROTO_STATS_WHAT_MAX bytes; whether a what names anything is
+ * the daemon's to judge. SEND_TIMED's wait_ms must be below 2^32
+ * (CHAN_EPROTO otherwise).
  *
  * proto_decode returns 0, or:
  *   CHAN_EPROTO      malformed (m->rid holds the request id if one could be
@@ -113,7 +153,9 @@ proto_max_body(size_t max_msg)
  *   CHAN_EOPTION     unknown or invalid opts key (m->rid set)
  *   CHAN_EVERSION    HELLO with a magic string other than PROTO_MAGIC
  *                    (the version number is the caller's to check)
- *   CHAN_ETOOBIG     payload longer than max_msg (m->rid set)
+ *   CHAN_ETOOBIG     payload longer than max_msg (m->rid set); INFO
+ *                    data is not held to max_msg (the frame limit bounds
+ *                    it)
  *   CHAN_ENOMEM
  * m is cleared first; on error, m->op is set when it could be read (0
  * otherwise).
@@ -154,9 +196,26 @@ void	proto_buf_consume(struct proto_buf *, size_t n);
 int	proto_enc_hello(struct proto_buf *, uint32_t rid, const char *client);
 int	proto_enc_open(struct proto_buf *, enum proto_op op, uint32_t rid,
 	    const void *name, size_t name_len);
+/*
+ * OPEN_TX / OPEN_RX with capacity opts: a NULL or PROTO_CAP_ABSENT cap
+ * leaves its key out (proto_enc_open leaves both out). Values are written
+ * as given, not range-checked: the daemon judges them.
+ */
+int	proto_enc_open_cap(struct proto_buf *, enum proto_op op, uint32_t rid,
+	    const void *name, size_t name_len, const struct proto_cap *capacity,
+	    const struct proto_cap *capacity_bytes);
 int	proto_enc_close(struct proto_buf *, uint32_t rid, uint32_t handle);
 int	proto_enc_send(struct proto_buf *, uint32_t rid, uint32_t handle,
 	    const void *payload, size_t len);
+int	proto_enc_send_timed(struct proto_buf *, uint32_t rid, uint32_t handle,
+	    const void *payload, size_t len, uint32_t wait_ms);
+/*
+ * STATS: what is a NUL-terminated str (at most PROTO_STATS_WHAT_MAX bytes
+ * are written); after (NULL: none) is written as bin of after_len bytes;
+ * limit 0 leaves the key out.
+ */
+int	proto_enc_stats(struct proto_buf *, uint32_t rid, const char *what,
+	    const void *after, size_t after_len, uint32_t limit);
 int	proto_enc_ack(struct proto_buf *, uint32_t rid, uint32_t handle,
 	    uint64_t seq);
 int	proto_enc_credit(struct proto_buf *, uint32_t rid, uint32_t handle,
@@ -173,6 +232,9 @@ int	proto_enc_error(struct proto_buf *, uint32_t rid, int code,
 int	proto_enc_deliver(struct proto_buf *, uint32_t handle, uint64_t seq,
 	    uint32_t flags, const void *payload, size_t len);
 int	proto_enc_disconnected(struct proto_buf *, uint32_t handle);
+/* INFO: data is one msgpack value, sent as a bin of len bytes. */
+int	proto_enc_info(struct proto_buf *, uint32_t rid, const void *data,
+	    size_t len);
 
 /*
  * Header of a DELIVER frame without its payload bytes, for writers that

@@ -628,6 +628,7 @@ static const struct {
 	{ PROTO_CREDIT, 4 }, { PROTO_PING, 2 }, { PROTO_WELCOME, 4 },
 	{ PROTO_OK, 2 }, { PROTO_HANDLE, 3 }, { PROTO_ERROR, 4 },
 	{ PROTO_DELIVER, 5 }, { PROTO_DISCONNECTED, 2 },
+	{ PROTO_SEND_TIMED, 5 }, { PROTO_STATS, 4 }, { PROTO_INFO, 3 },
 };
 #define N_OPS	(sizeof all_ops / sizeof all_ops[0])
 
@@ -665,6 +666,21 @@ pack_valid_elem(int op, unsigned nelem, unsigned i)
 			pk_bin("x", 1);
 		else
 			msgpack_pack_uint8(&pk, 1);
+		break;
+	case PROTO_SEND_TIMED:
+		if (i == 3)
+			pk_bin("x", 1);
+		else
+			msgpack_pack_uint8(&pk, 1);
+		break;
+	case PROTO_STATS:
+		if (i == 2)
+			pk_str("daemon");
+		else
+			msgpack_pack_map(&pk, 0);
+		break;
+	case PROTO_INFO:
+		pk_bin("\x80", 1);
 		break;
 	case PROTO_WELCOME:
 		if (i == 2) {
@@ -1271,8 +1287,12 @@ START_TEST(op_names)
 	ck_assert_str_eq(proto_op_name(PROTO_HELLO), "HELLO");
 	ck_assert_str_eq(proto_op_name(PROTO_SEND), "SEND");
 	ck_assert_str_eq(proto_op_name(PROTO_DISCONNECTED), "DISCONNECTED");
+	ck_assert_str_eq(proto_op_name(PROTO_SEND_TIMED), "SEND_TIMED");
+	ck_assert_str_eq(proto_op_name(PROTO_STATS), "STATS");
+	ck_assert_str_eq(proto_op_name(PROTO_INFO), "INFO");
 	ck_assert_str_eq(proto_op_name(0), "?");
-	ck_assert_str_eq(proto_op_name(9), "?");
+	ck_assert_str_eq(proto_op_name(11), "?");
+	ck_assert_str_eq(proto_op_name(69), "?");
 	ck_assert_str_eq(proto_op_name(-1), "?");
 }
 END_TEST
@@ -1383,6 +1403,10 @@ check_decode(const unsigned char *b, size_t len)
 		assert_inside(m.text, m.text_len, b, len);
 	if (m.payload != NULL)
 		assert_inside(m.payload, m.payload_len, b, len);
+	if (m.what != NULL)
+		assert_inside(m.what, m.what_len, b, len);
+	if (m.after != NULL && m.after_len > 0)
+		assert_inside(m.after, m.after_len, b, len);
 }
 
 /* A valid body of a random op, encoded into out. */
@@ -1390,7 +1414,7 @@ static void
 random_valid_frame(void)
 {
 	proto_buf_consume(&out, out.len);
-	switch (rng() % 8) {
+	switch (rng() % 12) {
 	case 0:
 		proto_enc_hello(&out, rng(), rng() % 2 ? "client" : NULL);
 		break;
@@ -1413,6 +1437,25 @@ random_valid_frame(void)
 	case 6:
 		proto_enc_deliver(&out, rng(), rng(), rng(), "abc", 3);
 		break;
+	case 7:
+		proto_enc_send_timed(&out, rng(), rng(), "pay", rng() % 4,
+		    rng());
+		break;
+	case 8:
+		proto_enc_stats(&out, rng(), "channels", rng() % 2 ? "cur" :
+		    NULL, rng() % 4, rng() % 3);
+		break;
+	case 9:
+		proto_enc_info(&out, rng(), "\x81\xa1k\x01", rng() % 5);
+		break;
+	case 10: {
+		struct proto_cap	c = { rng() % 3, rng() % 3 },
+					b = { rng() % 3, (uint64_t)rng() << 32 };
+
+		proto_enc_open_cap(&out, PROTO_OPEN_TX + rng() % 2, rng(),
+		    "name", 1 + rng() % 4, &c, &b);
+		break;
+	}
 	default:
 		proto_enc_ack(&out, 0, rng(), (uint64_t)rng() << 32 | rng());
 		break;
@@ -1457,6 +1500,440 @@ START_TEST(random_and_mutated_bodies_give_known_codes)
 }
 END_TEST
 
+/*
+ * Bounded channels, timed sends and the admin view: SEND_TIMED, STATS,
+ * INFO and the OPEN capacity opts.
+ */
+START_TEST(send_timed_round_trips_both_ends_of_wait)
+{
+	static const char	payload[] = "a\0b";
+	uint32_t		waits[] = { 0, 1, UINT32_MAX };
+	size_t			i;
+
+	for (i = 0; i < 3; i++) {
+		proto_buf_consume(&out, out.len);
+		ck_assert_int_eq(proto_enc_send_timed(&out, 6, 8, payload,
+		    sizeof payload, waits[i]), 0);
+		ck_assert_int_eq(decode_out(), 0);
+		ck_assert_int_eq(m.op, PROTO_SEND_TIMED);
+		ck_assert_uint_eq(m.rid, 6);
+		ck_assert_uint_eq(m.handle, 8);
+		ck_assert_uint_eq(m.wait_ms, waits[i]);
+		ck_assert_uint_eq(m.payload_len, sizeof payload);
+		ck_assert_mem_eq(m.payload, payload, sizeof payload);
+		assert_inside(m.payload, m.payload_len, out.data, out.len);
+	}
+}
+END_TEST
+
+static void
+pack_send_timed(uint64_t wait, size_t len)
+{
+	static const char	zeros[TEST_MAX_MSG + 1];
+
+	sb_reset();
+	msgpack_pack_array(&pk, 5);
+	msgpack_pack_uint8(&pk, PROTO_SEND_TIMED);
+	msgpack_pack_uint8(&pk, 17);
+	msgpack_pack_uint8(&pk, 1);
+	pk_bin(zeros, len);
+	msgpack_pack_uint64(&pk, wait);
+}
+
+START_TEST(send_timed_wait_and_payload_limits)
+{
+	pack_send_timed(UINT32_MAX, 0);
+	ck_assert_int_eq(decode_sb(), 0);
+	pack_send_timed((uint64_t)UINT32_MAX + 1, 0);
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+	ck_assert_uint_eq(m.rid, 17);
+
+	pack_send_timed(5, TEST_MAX_MSG);
+	ck_assert_int_eq(decode_sb(), 0);
+	pack_send_timed(5, TEST_MAX_MSG + 1);
+	ck_assert_int_eq(decode_sb(), CHAN_ETOOBIG);
+	ck_assert_uint_eq(m.rid, 17);
+	ck_assert_int_eq(m.op, PROTO_SEND_TIMED);
+	/* Malformed beats too big. */
+	sb_reset();
+	msgpack_pack_array(&pk, 5);
+	msgpack_pack_uint8(&pk, PROTO_SEND_TIMED);
+	msgpack_pack_uint8(&pk, 17);
+	msgpack_pack_uint8(&pk, 1);
+	pk_bin(&out, 0);
+	pk_str("5");
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+}
+END_TEST
+
+START_TEST(open_capacity_round_trips_absent_unbounded_and_values)
+{
+	const struct proto_cap	absent = { PROTO_CAP_ABSENT, 7 },
+				unb = { PROTO_CAP_UNBOUNDED, 7 },
+				zero = { PROTO_CAP_VALUE, 0 },
+				big = { PROTO_CAP_VALUE, PROTO_CAPACITY_MAX },
+				one = { PROTO_CAP_VALUE, 1 },
+				huge = { PROTO_CAP_VALUE,
+					 PROTO_CAPACITY_BYTES_MAX };
+	const struct {
+		const struct proto_cap	*c, *b;
+	} cases[] = {
+		{ NULL, NULL }, { &absent, &absent }, { &unb, &unb },
+		{ &zero, NULL }, { NULL, &one }, { &big, &huge },
+		{ &unb, &one }, { &zero, &unb },
+	};
+	size_t			i;
+	int			op;
+
+	for (op = PROTO_OPEN_TX; op <= PROTO_OPEN_RX; op++) {
+		for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+			const struct proto_cap	*c = cases[i].c,
+						*b = cases[i].b;
+
+			proto_buf_consume(&out, out.len);
+			ck_assert_int_eq(proto_enc_open_cap(&out, op, 9, "q",
+			    1, c, b), 0);
+			ck_assert_msg(decode_out() == 0, "case %zu", i);
+			ck_assert_int_eq(m.op, op);
+			ck_assert_uint_eq(m.rid, 9);
+			ck_assert_mem_eq(m.name, "q", 1);
+			ck_assert_int_eq(m.capacity.kind,
+			    c == NULL ? PROTO_CAP_ABSENT : c->kind);
+			ck_assert_int_eq(m.capacity_bytes.kind,
+			    b == NULL ? PROTO_CAP_ABSENT : b->kind);
+			if (c != NULL && c->kind == PROTO_CAP_VALUE)
+				ck_assert(m.capacity.value == c->value);
+			if (b != NULL && b->kind == PROTO_CAP_VALUE)
+				ck_assert(m.capacity_bytes.value == b->value);
+		}
+	}
+	/* The plain encoder states neither. */
+	proto_buf_consume(&out, out.len);
+	ck_assert_int_eq(proto_enc_open(&out, PROTO_OPEN_TX, 1, "q", 1), 0);
+	ck_assert_int_eq(decode_out(), 0);
+	ck_assert_int_eq(m.capacity.kind, PROTO_CAP_ABSENT);
+	ck_assert_int_eq(m.capacity_bytes.kind, PROTO_CAP_ABSENT);
+}
+END_TEST
+
+/* OPEN_RX rid 12 "q" with one opts pair: key, then a value packed by
+   the caller. */
+static void
+pack_open_opt(const char *key)
+{
+	sb_reset();
+	msgpack_pack_array(&pk, 4);
+	msgpack_pack_uint8(&pk, PROTO_OPEN_RX);
+	msgpack_pack_uint8(&pk, 12);
+	pk_str("q");
+	msgpack_pack_map(&pk, 1);
+	pk_str(key);
+}
+
+START_TEST(open_capacity_ranges_just_inside_pass_just_outside_are_option)
+{
+	pack_open_opt("capacity");
+	msgpack_pack_uint64(&pk, PROTO_CAPACITY_MAX);
+	ck_assert_int_eq(decode_sb(), 0);
+	pack_open_opt("capacity");
+	msgpack_pack_uint64(&pk, (uint64_t)PROTO_CAPACITY_MAX + 1);
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+	ck_assert_uint_eq(m.rid, 12);
+	ck_assert_int_eq(m.op, PROTO_OPEN_RX);
+
+	pack_open_opt("capacity_bytes");
+	msgpack_pack_uint8(&pk, 1);
+	ck_assert_int_eq(decode_sb(), 0);
+	ck_assert(m.capacity_bytes.value == 1);
+	pack_open_opt("capacity_bytes");
+	msgpack_pack_uint8(&pk, 0);
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+	pack_open_opt("capacity_bytes");
+	msgpack_pack_uint64(&pk, PROTO_CAPACITY_BYTES_MAX);
+	ck_assert_int_eq(decode_sb(), 0);
+	pack_open_opt("capacity_bytes");
+	msgpack_pack_uint64(&pk, PROTO_CAPACITY_BYTES_MAX + 1);
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+	pack_open_opt("capacity_bytes");
+	msgpack_pack_uint64(&pk, UINT64_MAX);
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+}
+END_TEST
+
+START_TEST(open_capacity_of_wrong_type_is_option)
+{
+	const char	*keys[] = { "capacity", "capacity_bytes" };
+	unsigned	 k, kind;
+
+	for (k = 0; k < 2; k++) {
+		for (kind = 0; kind < 5; kind++) {
+			pack_open_opt(keys[k]);
+			switch (kind) {
+			case 0:
+				msgpack_pack_int8(&pk, -1);
+				break;
+			case 1:
+				pk_str("10");
+				break;
+			case 2:
+				msgpack_pack_double(&pk, 10.0);
+				break;
+			case 3:
+				msgpack_pack_true(&pk);
+				break;
+			default:
+				msgpack_pack_array(&pk, 0);
+				break;
+			}
+			ck_assert_msg(decode_sb() == CHAN_EOPTION,
+			    "%s kind %u", keys[k], kind);
+			ck_assert_uint_eq(m.rid, 12);
+		}
+	}
+}
+END_TEST
+
+START_TEST(open_capacity_given_twice_or_beside_unknown_key_is_option)
+{
+	sb_reset();
+	msgpack_pack_array(&pk, 4);
+	msgpack_pack_uint8(&pk, PROTO_OPEN_TX);
+	msgpack_pack_uint8(&pk, 3);
+	pk_str("q");
+	msgpack_pack_map(&pk, 2);
+	pk_str("capacity");
+	msgpack_pack_uint8(&pk, 1);
+	pk_str("capacity");
+	msgpack_pack_nil(&pk);
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+
+	sb_reset();
+	msgpack_pack_array(&pk, 4);
+	msgpack_pack_uint8(&pk, PROTO_OPEN_TX);
+	msgpack_pack_uint8(&pk, 3);
+	pk_str("q");
+	msgpack_pack_map(&pk, 2);
+	pk_str("capacity");
+	msgpack_pack_uint8(&pk, 1);
+	pk_str("Capacity");
+	msgpack_pack_uint8(&pk, 1);
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+
+	/* Opts that are not a map are malformed, not an option error. */
+	sb_reset();
+	msgpack_pack_array(&pk, 4);
+	msgpack_pack_uint8(&pk, PROTO_OPEN_TX);
+	msgpack_pack_uint8(&pk, 3);
+	pk_str("q");
+	msgpack_pack_array(&pk, 2);
+	pk_str("capacity");
+	msgpack_pack_uint8(&pk, 1);
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+}
+END_TEST
+
+START_TEST(stats_round_trips_with_and_without_opts)
+{
+	static const char	cursor[] = "chan\0nel";
+
+	ck_assert_int_eq(proto_enc_stats(&out, 21, "channels", cursor,
+	    sizeof cursor - 1, 50), 0);
+	ck_assert_int_eq(decode_out(), 0);
+	ck_assert_int_eq(m.op, PROTO_STATS);
+	ck_assert_uint_eq(m.rid, 21);
+	ck_assert_uint_eq(m.what_len, 8);
+	ck_assert_mem_eq(m.what, "channels", 8);
+	assert_inside(m.what, m.what_len, out.data, out.len);
+	ck_assert_uint_eq(m.after_len, sizeof cursor - 1);
+	ck_assert_mem_eq(m.after, cursor, sizeof cursor - 1);
+	assert_inside(m.after, m.after_len, out.data, out.len);
+	ck_assert_uint_eq(m.limit, 50);
+
+	proto_buf_consume(&out, out.len);
+	ck_assert_int_eq(proto_enc_stats(&out, 22, "daemon", NULL, 0, 0), 0);
+	ck_assert_int_eq(decode_out(), 0);
+	ck_assert_mem_eq(m.what, "daemon", 6);
+	ck_assert_ptr_null(m.after);
+	ck_assert_uint_eq(m.limit, 0);
+
+	/* An empty cursor is given, not absent. */
+	proto_buf_consume(&out, out.len);
+	ck_assert_int_eq(proto_enc_stats(&out, 23, "connections", "", 0,
+	    UINT32_MAX), 0);
+	ck_assert_int_eq(decode_out(), 0);
+	ck_assert_ptr_nonnull(m.after);
+	ck_assert_uint_eq(m.after_len, 0);
+	ck_assert_uint_eq(m.limit, UINT32_MAX);
+}
+END_TEST
+
+START_TEST(stats_encoder_cuts_what_to_limit)
+{
+	char	what[PROTO_STATS_WHAT_MAX + 10];
+
+	memset(what, 'w', sizeof what - 1);
+	what[sizeof what - 1] = '\0';
+	ck_assert_int_eq(proto_enc_stats(&out, 1, what, NULL, 0, 0), 0);
+	ck_assert_int_eq(decode_out(), 0);
+	ck_assert_uint_eq(m.what_len, PROTO_STATS_WHAT_MAX);
+}
+END_TEST
+
+/* STATS rid 4 with what of len bytes and npairs opts to follow. */
+static void
+pack_stats(size_t what_len, unsigned npairs)
+{
+	char	what[PROTO_STATS_WHAT_MAX + 1];
+
+	memset(what, 'w', sizeof what);
+	sb_reset();
+	msgpack_pack_array(&pk, 4);
+	msgpack_pack_uint8(&pk, PROTO_STATS);
+	msgpack_pack_uint8(&pk, 4);
+	msgpack_pack_str_with_body(&pk, what, what_len);
+	msgpack_pack_map(&pk, npairs);
+}
+
+START_TEST(stats_what_and_opts_limits)
+{
+	char	cursor[PROTO_CURSOR_MAX + 1];
+
+	memset(cursor, 'c', sizeof cursor);
+	pack_stats(PROTO_STATS_WHAT_MAX, 0);
+	ck_assert_int_eq(decode_sb(), 0);
+	pack_stats(PROTO_STATS_WHAT_MAX + 1, 0);
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+	ck_assert_uint_eq(m.rid, 4);
+	ck_assert_int_eq(m.op, PROTO_STATS);
+
+	pack_stats(3, 1);
+	pk_str("after");
+	msgpack_pack_str_with_body(&pk, cursor, PROTO_CURSOR_MAX);
+	ck_assert_int_eq(decode_sb(), 0);
+	ck_assert_uint_eq(m.after_len, PROTO_CURSOR_MAX);
+	pack_stats(3, 1);
+	pk_str("after");
+	pk_bin(cursor, PROTO_CURSOR_MAX + 1);
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+
+	pack_stats(3, 1);
+	pk_str("limit");
+	msgpack_pack_uint8(&pk, 1);
+	ck_assert_int_eq(decode_sb(), 0);
+	ck_assert_uint_eq(m.limit, 1);
+	pack_stats(3, 1);
+	pk_str("limit");
+	msgpack_pack_uint8(&pk, 0);
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+	pack_stats(3, 1);
+	pk_str("limit");
+	msgpack_pack_uint64(&pk, (uint64_t)UINT32_MAX + 1);
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+}
+END_TEST
+
+START_TEST(stats_unknown_repeated_or_mistyped_opts_are_option)
+{
+	pack_stats(3, 1);
+	pk_str("offset");
+	msgpack_pack_uint8(&pk, 1);
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+
+	pack_stats(3, 2);
+	pk_str("limit");
+	msgpack_pack_uint8(&pk, 1);
+	pk_str("limit");
+	msgpack_pack_uint8(&pk, 2);
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+
+	pack_stats(3, 2);
+	pk_str("after");
+	pk_str("a");
+	pk_str("after");
+	pk_str("b");
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+
+	pack_stats(3, 1);
+	pk_str("after");
+	msgpack_pack_uint8(&pk, 1);
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+
+	pack_stats(3, 1);
+	pk_str("limit");
+	pk_str("10");
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+
+	pack_stats(3, 1);
+	pk_str("limit");
+	msgpack_pack_nil(&pk);
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+}
+END_TEST
+
+START_TEST(stats_what_as_bin_is_proto_error)
+{
+	sb_reset();
+	msgpack_pack_array(&pk, 4);
+	msgpack_pack_uint8(&pk, PROTO_STATS);
+	msgpack_pack_uint8(&pk, 4);
+	pk_bin("daemon", 6);
+	msgpack_pack_map(&pk, 0);
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+	ck_assert_uint_eq(m.rid, 4);
+}
+END_TEST
+
+START_TEST(info_round_trips_data_beyond_max_msg)
+{
+	static char	data[TEST_MAX_MSG + 100];
+
+	memset(data, 0x80, sizeof data);	/* an empty fixmap, many */
+	ck_assert_int_eq(proto_enc_info(&out, 30, data, sizeof data), 0);
+	ck_assert_int_eq(decode_out(), 0);
+	ck_assert_int_eq(m.op, PROTO_INFO);
+	ck_assert_uint_eq(m.rid, 30);
+	ck_assert_uint_eq(m.payload_len, sizeof data);
+	ck_assert_mem_eq(m.payload, data, sizeof data);
+	assert_inside(m.payload, m.payload_len, out.data, out.len);
+
+	proto_buf_consume(&out, out.len);
+	ck_assert_int_eq(proto_enc_info(&out, 31, NULL, 0), 0);
+	ck_assert_int_eq(decode_out(), 0);
+	ck_assert_uint_eq(m.payload_len, 0);
+}
+END_TEST
+
+START_TEST(info_data_as_map_is_proto_error)
+{
+	sb_reset();
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_uint8(&pk, PROTO_INFO);
+	msgpack_pack_uint8(&pk, 30);
+	msgpack_pack_map(&pk, 0);
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+	ck_assert_uint_eq(m.rid, 30);
+}
+END_TEST
+
+START_TEST(new_error_codes_round_trip_and_have_names)
+{
+	static const int	codes[] = { CHAN_EFULL, CHAN_ECAPACITY,
+				    CHAN_EPERM };
+	size_t			i;
+
+	ck_assert_int_eq(CHAN_EFULL, -13);
+	ck_assert_int_eq(CHAN_ECAPACITY, -14);
+	ck_assert_int_eq(CHAN_EPERM, -15);
+	ck_assert_int_eq(CHAN_EAGAIN, -39);
+	for (i = 0; i < 3; i++) {
+		proto_buf_consume(&out, out.len);
+		ck_assert_int_eq(proto_enc_error(&out, 2, codes[i], "x"), 0);
+		ck_assert_int_eq(decode_out(), 0);
+		ck_assert_uint_eq(m.code, (uint32_t)-codes[i]);
+	}
+}
+END_TEST
+
 static Suite *
 proto_suite(void)
 {
@@ -1485,6 +1962,28 @@ proto_suite(void)
 	tcase_add_test(tc, disconnected_round_trips);
 	tcase_add_test(tc, frames_back_to_back_decode_in_order);
 	tcase_add_test(tc, deliver_hdr_plus_payload_equals_deliver_frame);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("bounded_and_admin");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, TEST_TIMEOUT);
+	tcase_add_test(tc, send_timed_round_trips_both_ends_of_wait);
+	tcase_add_test(tc, send_timed_wait_and_payload_limits);
+	tcase_add_test(tc,
+	    open_capacity_round_trips_absent_unbounded_and_values);
+	tcase_add_test(tc,
+	    open_capacity_ranges_just_inside_pass_just_outside_are_option);
+	tcase_add_test(tc, open_capacity_of_wrong_type_is_option);
+	tcase_add_test(tc,
+	    open_capacity_given_twice_or_beside_unknown_key_is_option);
+	tcase_add_test(tc, stats_round_trips_with_and_without_opts);
+	tcase_add_test(tc, stats_encoder_cuts_what_to_limit);
+	tcase_add_test(tc, stats_what_and_opts_limits);
+	tcase_add_test(tc, stats_unknown_repeated_or_mistyped_opts_are_option);
+	tcase_add_test(tc, stats_what_as_bin_is_proto_error);
+	tcase_add_test(tc, info_round_trips_data_beyond_max_msg);
+	tcase_add_test(tc, info_data_as_map_is_proto_error);
+	tcase_add_test(tc, new_error_codes_round_trip_and_have_names);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("limits");

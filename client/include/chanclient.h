@@ -68,13 +68,17 @@ extern "C" {
 	X(UNKNOWNOP, 10, "unknown operation")				\
 	X(NOMEM, 11, "out of memory")					\
 	X(SHUTDOWN, 12, "daemon shutting down")				\
+	X(FULL, 13, "channel full")					\
+	X(CAPACITY, 14, "channel exists with a different capacity")	\
+	X(PERM, 15, "permission denied")				\
 	X(DISCONNECTED, 32, "channel disconnected: every sender is gone") \
 	X(EMPTY, 33, "channel empty")					\
 	X(TIMEDOUT, 34, "timed out")					\
 	X(NODAEMON, 35, "no daemon running on socket")			\
 	X(CONNLOST, 36, "connection to the daemon lost")		\
 	X(SYS, 37, "system error")					\
-	X(INVAL, 38, "invalid argument")
+	X(INVAL, 38, "invalid argument")				\
+	X(AGAIN, 39, "operation would block")
 
 typedef enum {
 	CHAN_OK = 0,
