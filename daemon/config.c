@@ -42,6 +42,8 @@ static int	config_parse_level(const struct config_option *,
 		    struct config *, const char *, char *, size_t);
 static int	config_parse_fd(const struct config_option *, struct config *,
 		    const char *, char *, size_t);
+static int	config_parse_config(const struct config_option *,
+		    struct config *, const char *, char *, size_t);
 
 #define MIB	(UINT64_C(1) << 20)
 #define OFF(f)	offsetof(struct config, f)
@@ -92,6 +94,12 @@ static const struct config_option config_table[] = {
 	{ "ready-fd", 0, INT_MAX, NULL, config_parse_fd, 0, "FD",
 	    "once the socket accepts connections, write the line READY to "
 	    "descriptor FD and close it", "none" },
+	/* Config file (see config_load); the command line overrides it. */
+	{ "config", 0, 0, NULL, config_parse_config, 0, "PATH",
+	    "read options from PATH first, one 'name = value' per line, "
+	    "name an option's long name without dashes, '#' starting a "
+	    "comment line; options on the command line override the file; "
+	    "SIGHUP reads it again", "none" },
 };
 
 #define CONFIG_NOPTS	(sizeof(config_table) / sizeof(config_table[0]))
@@ -256,6 +264,21 @@ config_parse_fd(const struct config_option *o, struct config *c,
 	return (0);
 }
 
+static int
+config_parse_config(const struct config_option *o, struct config *c,
+    const char *v, char *err, size_t errlen)
+{
+	char	*copy;
+
+	if (*v == '\0')
+		return (config_error(err, errlen, o, "empty path%s", ""));
+	if ((copy = strdup(v)) == NULL)
+		return (config_error(err, errlen, o, "out of memory%s", ""));
+	free(c->config_path);
+	c->config_path = copy;
+	return (0);
+}
+
 static const struct config_option *
 config_find(const char *name)
 {
@@ -374,6 +397,8 @@ config_fini(struct config *c)
 {
 	free(c->socket);
 	c->socket = NULL;
+	free(c->config_path);
+	c->config_path = NULL;
 }
 
 int
@@ -399,4 +424,180 @@ config_finish(struct config *c, char *err, size_t errlen)
 			c->socket_mode = 0600;
 	}
 	return (0);
+}
+
+/*
+ * Config file and reload.
+ */
+
+#define CONFIG_LINE_MAX	4096
+
+/* Options a reload leaves alone: they name this run, not a setting. */
+static const char *const config_not_reloaded[] = { "config", "ready-fd" };
+/* Options that only a restart can change (the socket, the decoder). */
+static const char *const config_restart_only[] = {
+	"socket", "socket-mode", "max-msg-size",
+};
+
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+
+static bool
+config_listed(const char *name, const char *const *list, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(list[i], name) == 0)
+			return (true);
+	}
+	return (false);
+}
+
+static char *
+config_trim(char *s)
+{
+	char	*e;
+
+	s += strspn(s, " \t");
+	e = s + strlen(s);
+	while (e > s && strchr(" \t\r\n", e[-1]) != NULL)
+		*--e = '\0';
+	return (s);
+}
+
+/* One line of a config file; msg gets the error. */
+static int
+config_line(struct config *c, char *line, char *msg, size_t msglen)
+{
+	char	*eq, *name, *value;
+
+	line = config_trim(line);
+	if (*line == '\0' || *line == '#')
+		return (0);
+	if ((eq = strchr(line, '=')) == NULL) {
+		snprintf(msg, msglen, "expected 'name = value'");
+		return (-1);
+	}
+	*eq = '\0';
+	name = config_trim(line);
+	value = config_trim(eq + 1);
+	if (*name == '\0') {
+		snprintf(msg, msglen, "no option name before '='");
+		return (-1);
+	}
+	if (strcmp(name, "config") == 0) {
+		snprintf(msg, msglen, "'config' cannot be set in a config "
+		    "file");
+		return (-1);
+	}
+	if (*value == '\0') {
+		snprintf(msg, msglen, "no value for '%s'", name);
+		return (-1);
+	}
+	return (config_set(c, name, value, msg, msglen));
+}
+
+int
+config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	FILE		*f;
+	char		 line[CONFIG_LINE_MAX + 2], msg[CONFIG_ERR_MAX];
+	unsigned	 lineno = 0;
+	int		 rc = 0;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		snprintf(err, errlen, "cannot read config file %s: %s", path,
+		    strerror(errno));
+		return (-1);
+	}
+	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			snprintf(msg, sizeof(msg), "line longer than %d bytes",
+			    CONFIG_LINE_MAX);
+			rc = -1;
+		} else
+			rc = config_line(c, line, msg, sizeof(msg));
+		if (rc != 0)
+			snprintf(err, errlen, "%s:%u: %s", path, lineno, msg);
+	}
+	if (rc == 0 && ferror(f)) {
+		snprintf(err, errlen, "cannot read config file %s: %s", path,
+		    strerror(errno));
+		rc = -1;
+	}
+	fclose(f);
+	return (rc);
+}
+
+/*
+ * Option o's value in c as text, -1 if this code cannot tell: numbers
+ * held at an offset are read generically, the others one by one. An
+ * option added with a field of its own needs a case here to be reloaded.
+ */
+static int
+config_value(const struct config_option *o, const struct config *c,
+    char *buf, size_t len)
+{
+	if (o->offset != 0) {
+		config_format(o, *(const uint64_t *)((const char *)c +
+		    o->offset), buf, len);
+		return (0);
+	}
+	if (strcmp(o->name, "socket") == 0)
+		snprintf(buf, len, "%s", c->socket != NULL ? c->socket : "");
+	else if (strcmp(o->name, "socket-mode") == 0)
+		config_format(o, c->socket_mode, buf, len);
+	else if (strcmp(o->name, "log-level") == 0)
+		snprintf(buf, len, "%s", log_level_name(c->log_level));
+	else
+		return (-1);
+	return (0);
+}
+
+/* Copies live option o from src to dst. */
+static void
+config_copy(const struct config_option *o, struct config *dst,
+    const struct config *src)
+{
+	if (o->offset != 0)
+		memcpy((char *)dst + o->offset, (const char *)src + o->offset,
+		    sizeof(uint64_t));
+	else if (strcmp(o->name, "log-level") == 0)
+		dst->log_level = src->log_level;
+}
+
+int
+config_reload(struct config *cur, const struct config *next)
+{
+	const struct config_option	*o;
+	char				 was[256], now[256];
+	size_t				 i;
+	int				 n = 0;
+
+	for (i = 0; i < CONFIG_NOPTS; i++) {
+		o = &config_table[i];
+		if (config_listed(o->name, config_not_reloaded,
+		    NELEM(config_not_reloaded)))
+			continue;
+		if (config_value(o, cur, was, sizeof(was)) != 0 ||
+		    config_value(o, next, now, sizeof(now)) != 0) {
+			log_debug("reload: %s is not reloaded", o->name);
+			continue;
+		}
+		if (strcmp(was, now) == 0)
+			continue;
+		if (config_listed(o->name, config_restart_only,
+		    NELEM(config_restart_only))) {
+			log_warning("reload: %s changed from %s to %s; it "
+			    "takes effect only after a restart (still %s)",
+			    o->name, was, now, was);
+			continue;
+		}
+		config_copy(o, cur, next);
+		log_notice("reload: %s changed from %s to %s", o->name, was,
+		    now);
+		n++;
+	}
+	return (n);
 }

@@ -25,6 +25,7 @@ struct config {
 	uint64_t	 handshake_timeout;	/* seconds */
 	enum log_level	 log_level;
 	int		 ready_fd;		/* -1: none */
+	char		*config_path;	/* --config; malloc'd, NULL: none */
 };
 
 /* Option i's name as given to config_set ("max-msg-size"), NULL past the
@@ -55,5 +56,26 @@ int	config_set(struct config *c, const char *name, const char *value,
  * mode). 0, or -1 with err set.
  */
 int	config_finish(struct config *c, char *err, size_t errlen);
+
+/*
+ * Config file: one "name = value" per line, name an option's long name
+ * without the dashes; blank lines and lines whose first non-blank is '#'
+ * are ignored; spaces around name and value do not count.
+ *
+ * config_load sets every option the file at path names. Returns 0, or -1
+ * with err saying where and why ("/etc/chand.conf:3: unknown option
+ * 'max-handle'"); c may then be partly set.
+ */
+int	config_load(struct config *c, const char *path, char *err,
+	    size_t errlen);
+/*
+ * Reload: compares next (a complete configuration, read again) with cur,
+ * option by option. An option that can change while the daemon runs
+ * (limits, log level, defaults for new channels) is copied into cur; one
+ * that cannot (the socket, its mode, the message size limit) is left as
+ * it is. Each difference is logged, saying which of the two it was.
+ * Returns the number of options changed in cur.
+ */
+int	config_reload(struct config *cur, const struct config *next);
 
 #endif /* CHAND_CONFIG_H */

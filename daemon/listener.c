@@ -2,6 +2,7 @@
  * listener.c: bind, stale-socket probe, accept. See listener.h.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -24,6 +25,7 @@ struct listener {
 	struct server	*srv;
 	char		*path;
 	int		 bound;		/* the socket file is ours */
+	int		 inherited;	/* passed by the service manager */
 };
 
 static void
@@ -77,7 +79,11 @@ listener_close(struct listener *l)
 {
 	if (l->bound && unlink(l->path) != 0 && errno != ENOENT)
 		log_warning("cannot remove %s: %s", l->path, strerror(errno));
-	if (l->srv->stopping)
+	/*
+	 * An inherited socket outlives the daemon: the service manager keeps
+	 * it and starts the daemon again for whoever waits in its backlog.
+	 */
+	if (l->srv->stopping && !l->inherited)
 		listener_refuse_backlog(l);
 	l->bound = 0;
 	uv_close((uv_handle_t *)&l->pipe, listener_close_cb);
@@ -173,6 +179,20 @@ listener_bind_error(const char *path, int rc)
 }
 
 static int
+listener_listen(struct listener *l)
+{
+	int	rc;
+
+	rc = uv_listen((uv_stream_t *)&l->pipe, LISTENER_BACKLOG,
+	    listener_connection_cb);
+	if (rc != 0) {
+		log_error("cannot listen on %s: %s", l->path, uv_strerror(rc));
+		return (-1);
+	}
+	return (0);
+}
+
+static int
 listener_start(struct listener *l, unsigned mode)
 {
 	int	rc;
@@ -199,13 +219,24 @@ listener_start(struct listener *l, unsigned mode)
 		    strerror(errno));
 		return (-1);
 	}
-	rc = uv_listen((uv_stream_t *)&l->pipe, LISTENER_BACKLOG,
-	    listener_connection_cb);
-	if (rc != 0) {
-		log_error("cannot listen on %s: %s", l->path, uv_strerror(rc));
-		return (-1);
+	return (listener_listen(l));
+}
+
+static struct listener *
+listener_new(struct server *srv, const char *path)
+{
+	struct listener	*l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (l->path = strdup(path)) == NULL) {
+		free(l);
+		log_error("out of memory");
+		return (NULL);
 	}
-	return (0);
+	l->srv = srv;
+	uv_pipe_init(srv->loop, &l->pipe, 0);
+	l->pipe.data = l;
+	return (l);
 }
 
 struct listener *
@@ -220,18 +251,55 @@ listener_open(struct server *srv, const char *path, unsigned mode)
 		    "is %zu)", path, strlen(path), max - 1);
 		return (NULL);
 	}
-	if ((l = calloc(1, sizeof(*l))) == NULL ||
-	    (l->path = strdup(path)) == NULL) {
-		free(l);
-		log_error("out of memory");
+	if ((l = listener_new(srv, path)) == NULL)
 		return (NULL);
-	}
-	l->srv = srv;
-	uv_pipe_init(srv->loop, &l->pipe, 0);
-	l->pipe.data = l;
 	if (listener_start(l, mode) != 0) {
 		listener_close(l);
 		return (NULL);
 	}
 	return (l);
+}
+
+struct listener *
+listener_adopt(struct server *srv, int fd)
+{
+	struct sockaddr_un	 sun;
+	socklen_t		 len = sizeof(sun);
+	struct listener		*l;
+	const char		*path = "(inherited socket)";
+	int			 rc;
+
+	memset(&sun, 0, sizeof(sun));
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) == 0 &&
+	    len > offsetof(struct sockaddr_un, sun_path) &&
+	    sun.sun_path[0] != '\0') {
+		sun.sun_path[sizeof(sun.sun_path) - 1] = '\0';
+		path = sun.sun_path;
+	}
+	if ((l = listener_new(srv, path)) == NULL)
+		return (NULL);
+	l->inherited = 1;
+	if ((rc = uv_pipe_open(&l->pipe, fd)) != 0) {
+		log_error("cannot use the inherited socket %s: %s", path,
+		    uv_strerror(rc));
+		listener_close(l);
+		return (NULL);
+	}
+	if (listener_listen(l) != 0) {
+		listener_close(l);
+		return (NULL);
+	}
+	return (l);
+}
+
+const char *
+listener_path(const struct listener *l)
+{
+	return (l->path);
+}
+
+int
+listener_inherited(const struct listener *l)
+{
+	return (l->inherited);
 }

@@ -1,13 +1,26 @@
 /*
  * log.c: levels and formatting of the daemon's log. See log.h.
  */
+#include <sys/stat.h>
+
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 
 static enum log_level	 log_level = LOG_LEVEL_INFO;
+static int		 log_journal;	/* stderr is the systemd journal */
+
+/* syslog(3) priorities, which journald reads from a "<N>" line prefix. */
+static const int	 log_prio[] = {
+	[LOG_LEVEL_DEBUG] = 7,
+	[LOG_LEVEL_INFO] = 6,
+	[LOG_LEVEL_NOTICE] = 5,
+	[LOG_LEVEL_WARNING] = 4,
+	[LOG_LEVEL_ERROR] = 3,
+};
 
 static const char	*log_names[] = {
 	[LOG_LEVEL_DEBUG] = "debug",
@@ -17,10 +30,44 @@ static const char	*log_names[] = {
 	[LOG_LEVEL_ERROR] = "error",
 };
 
+/*
+ * systemd sets JOURNAL_STREAM to "DEV:INODE" of the stream it connects to
+ * stdout and stderr. The variable alone is not enough (a child of the
+ * service may have redirected stderr elsewhere): the inode must match.
+ */
+void
+log_init(void)
+{
+	struct stat		 st;
+	const char		*v;
+	unsigned long long	 dev, ino;
+
+	log_journal = 0;
+	if ((v = getenv("JOURNAL_STREAM")) == NULL ||
+	    sscanf(v, "%llu:%llu", &dev, &ino) != 2)
+		return;
+	if (fstat(fileno(stderr), &st) != 0)
+		return;
+	log_journal = (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
+int
+log_to_journal(void)
+{
+	return (log_journal);
+}
+
 void
 log_set_level(enum log_level level)
 {
 	log_level = level;
+}
+
+const char *
+log_level_name(enum log_level level)
+{
+	return (log_names[level]);
 }
 
 int
@@ -54,8 +101,15 @@ log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	/* One fprintf per line so that lines from one event stay whole. */
-	fprintf(stderr, "chand: %s: %s\n", log_names[level], line);
+	/*
+	 * One fprintf per line so that lines from one event stay whole. The
+	 * journal records the program and the priority itself.
+	 */
+	if (log_journal)
+		fprintf(stderr, "<%d>%s: %s\n", log_prio[level],
+		    log_names[level], line);
+	else
+		fprintf(stderr, "chand: %s: %s\n", log_names[level], line);
 }
 
 const char *

@@ -1,5 +1,10 @@
 /*
  * log.h: one line per event on stderr, "chand: <level>: message".
+ *
+ * When stderr is the systemd journal (log_init), each line starts with a
+ * syslog priority instead, "<6>info: message", so that journald records
+ * the level. Lines carry no terminal escapes: they go to files and the
+ * journal as they are.
  */
 #ifndef CHAND_LOG_H
 #define CHAND_LOG_H
@@ -20,10 +25,16 @@ enum log_level {
 /* Longest "pid=N uid=N" string, NUL included. */
 #define LOG_PEER_MAX	48
 
+/* Looks whether stderr is the journal (JOURNAL_STREAM); call at start. */
+void	log_init(void);
+/* Nonzero if log_init found that stderr is the journal. */
+int	log_to_journal(void);
 /* Messages less severe than level are dropped from now on. */
 void	log_set_level(enum log_level level);
 /* Nonzero if a message at level would be written. */
 int	log_enabled(enum log_level level);
+/* "debug", "info", ... */
+const char	*log_level_name(enum log_level level);
 /* Parses "debug", "info", ...: 0 with *level set, or -1. */
 int	log_level_parse(const char *, enum log_level *level);
 

@@ -20,6 +20,7 @@
 #include "proto.h"
 #include "registry.h"
 #include "server.h"
+#include "svc.h"
 
 #define EXIT_USAGE	2
 #define OPT_CONFIG_BASE	256	/* getopt value of config option 0 */
@@ -27,13 +28,33 @@
 /* Descriptors besides connections: stdio, loop, listener, refusals. */
 #define FD_RESERVE	256
 
+/* One option from the command line, kept for reloads. */
+struct cli_option {
+	const char	*name;		/* config_name() */
+	const char	*value;		/* in argv */
+};
+
+/* What config_build found wrong, for the exit status and the message. */
+enum build_error {
+	BUILD_OK,
+	BUILD_ARGS,		/* a command-line option: usage error */
+	BUILD_FILE,		/* the config file: usage error */
+	BUILD_OTHER,		/* out of memory, no default socket path */
+};
+
+/* Signals the daemon handles; each has a uv_signal_t in daemon_state. */
+static const int	handled_signals[] = { SIGINT, SIGTERM, SIGHUP };
+#define NSIGNALS	(sizeof(handled_signals) / sizeof(handled_signals[0]))
+
 struct daemon_state {
-	struct server	srv;
-	struct config	cfg;
-	uv_loop_t	loop;
-	uv_signal_t	sigint;
-	uv_signal_t	sigterm;
-	bool		signals_on;	/* sigint and sigterm initialised */
+	struct server		srv;
+	struct config		cfg;
+	uv_loop_t		loop;
+	uv_signal_t		sigs[NSIGNALS];
+	bool			signals_on;	/* sigs initialised */
+	/* The command line, which overrides the config file on reloads. */
+	struct cli_option	*args;
+	size_t			 nargs;
 };
 
 /* Layout of --help, as in the CLIs' (see chan-recv --help). */
@@ -152,20 +173,41 @@ help(void)
 	help_entry("SIGINT, SIGTERM", "stop: remove the socket file, tell "
 	    "each client why (ERROR SHUTDOWN, code 12), close every "
 	    "connection without waiting for the peer, and exit 0");
+	help_entry("SIGHUP", "reload: read the --config file again, "
+	    "command-line options still over it, and apply what can change "
+	    "while running (limits, log level, defaults for new channels); "
+	    "log each change, and each one that needs a restart (socket, "
+	    "socket mode, message size limit); a file with an error changes "
+	    "nothing");
+	printf("\nSYSTEMD\n%*s", HELP_INDENT, "");
+	help_wrap("Under systemd, chand takes its listening socket from the "
+	    "service manager when LISTEN_PID and LISTEN_FDS pass one (socket "
+	    "activation; --socket and --socket-mode then do not apply), and "
+	    "reports READY=1, RELOADING=1 and STOPPING=1 on NOTIFY_SOCKET. "
+	    "When standard error is the journal (JOURNAL_STREAM), each log "
+	    "line starts with its syslog priority, <3> error to <7> debug.",
+	    HELP_INDENT, HELP_INDENT);
 	printf("\nEXIT STATUS\n"
 	    "     0  clean stop (SIGINT or SIGTERM)\n"
 	    "     1  startup failure (socket in use or unusable, out of "
 	    "memory)\n"
-	    "     2  usage error\n");
+	    "     2  usage error: a bad option, or a config file that "
+	    "cannot be\n"
+	    "        read or has an error\n");
 	exit(fflush(stdout) == 0 ? 0 : 1);
 }
 
-static void
-usage_error(const char *msg)
+/* Exits after a configuration error: 2 for options and files, else 1. */
+static void __attribute__((noreturn))
+config_error_exit(struct daemon_state *d, enum build_error e,
+    const char *msg)
 {
 	fprintf(stderr, "chand: %s\n", msg);
-	usage(stderr);
-	exit(EXIT_USAGE);
+	if (e == BUILD_ARGS)
+		usage(stderr);
+	config_fini(&d->cfg);
+	free(d->args);
+	exit(e == BUILD_OTHER ? 1 : EXIT_USAGE);
 }
 
 /* Builds getopt's table from the config table, then -h and -V. */
@@ -186,42 +228,76 @@ build_options(struct option *opts)
 	opts[i] = (struct option){ NULL, 0, NULL, 0 };
 }
 
+/*
+ * Reads the command line into d->args (the options in order), handling
+ * -h, -V and usage errors, which exit.
+ */
 static void
-parse_args(int argc, char **argv, struct config *cfg)
+parse_args(int argc, char **argv, struct daemon_state *d)
 {
 	struct option	 opts[MAX_OPTIONS + 3];
-	char		 err[CONFIG_ERR_MAX];
 	int		 ch;
 
 	build_options(opts);
+	if ((d->args = calloc((size_t)argc, sizeof(*d->args))) == NULL) {
+		fprintf(stderr, "chand: out of memory\n");
+		exit(1);
+	}
 	while ((ch = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
-			config_fini(cfg);
 			help();
 		case 'V':
 			printf("chand %s\n", CHAND_VERSION);
-			config_fini(cfg);
 			exit(0);
 		case '?':
 			usage(stderr);
-			config_fini(cfg);
 			exit(EXIT_USAGE);
 		default:
-			if (config_set(cfg, config_name((size_t)(ch -
-			    OPT_CONFIG_BASE)), optarg, err, sizeof(err)) != 0) {
-				config_fini(cfg);
-				usage_error(err);
-			}
+			d->args[d->nargs].name = config_name((size_t)(ch -
+			    OPT_CONFIG_BASE));
+			d->args[d->nargs++].value = optarg;
 		}
 	}
 	if (optind < argc) {
-		config_fini(cfg);
 		fprintf(stderr, "chand: unexpected argument '%s'\n",
 		    argv[optind]);
 		usage(stderr);
 		exit(EXIT_USAGE);
 	}
+}
+
+/*
+ * Builds a configuration: defaults, then the config file named by
+ * --config, then the rest of the command line over it, then what
+ * depends on other options. BUILD_OK, or what failed with err set (cfg
+ * then needs only config_fini).
+ */
+static enum build_error
+config_build(const struct daemon_state *d, struct config *cfg, char *err,
+    size_t errlen)
+{
+	size_t	i;
+
+	if (config_init(cfg, err, errlen) != 0)
+		return (BUILD_OTHER);
+	for (i = 0; i < d->nargs; i++) {
+		if (strcmp(d->args[i].name, "config") == 0 &&
+		    config_set(cfg, "config", d->args[i].value, err,
+		    errlen) != 0)
+			return (BUILD_ARGS);
+	}
+	if (cfg->config_path != NULL &&
+	    config_load(cfg, cfg->config_path, err, errlen) != 0)
+		return (BUILD_FILE);
+	for (i = 0; i < d->nargs; i++) {
+		if (config_set(cfg, d->args[i].name, d->args[i].value, err,
+		    errlen) != 0)
+			return (BUILD_ARGS);
+	}
+	if (config_finish(cfg, err, errlen) != 0)
+		return (BUILD_OTHER);
+	return (BUILD_OK);
 }
 
 /*
@@ -237,14 +313,44 @@ daemon_stop(struct daemon_state *d)
 	if (srv->stopping)
 		return;
 	srv->stopping = true;
+	svc_notify("STOPPING=1");
 	if (srv->listener != NULL)
 		listener_close(srv->listener);
 	srv->listener = NULL;
 	conn_close_all(srv);
 	if (d->signals_on) {
-		uv_unref((uv_handle_t *)&d->sigint);
-		uv_unref((uv_handle_t *)&d->sigterm);
+		for (size_t i = 0; i < NSIGNALS; i++)
+			uv_unref((uv_handle_t *)&d->sigs[i]);
 	}
+}
+
+static void	fd_limit_raise(uint64_t max_connections);
+
+/*
+ * SIGHUP: reads the configuration again (config file, then the command
+ * line over it) and applies what may change while running. A file that
+ * no longer parses changes nothing.
+ */
+static void
+daemon_reload(struct daemon_state *d)
+{
+	struct config	next;
+	char		err[CONFIG_ERR_MAX];
+	int		n;
+
+	svc_notify("RELOADING=1");
+	log_info("received SIGHUP, reloading %s", d->cfg.config_path != NULL ?
+	    d->cfg.config_path : "the command line (no --config)");
+	if (config_build(d, &next, err, sizeof(err)) != BUILD_OK) {
+		log_error("reload failed, configuration unchanged: %s", err);
+	} else {
+		n = config_reload(&d->cfg, &next);
+		log_set_level(d->cfg.log_level);
+		fd_limit_raise(d->cfg.max_connections);
+		log_info("reload done: %d option(s) changed", n);
+	}
+	config_fini(&next);
+	svc_notify("READY=1");
 }
 
 static void
@@ -253,6 +359,11 @@ signal_cb(uv_signal_t *sig, int signum)
 	struct daemon_state	*d = sig->data;
 	const char		*name = signum == SIGINT ? "SIGINT" : "SIGTERM";
 
+	if (signum == SIGHUP) {
+		if (!d->srv.stopping)
+			daemon_reload(d);
+		return;
+	}
 	if (d->srv.stopping) {
 		log_debug("received %s, already stopping", name);
 		return;
@@ -264,19 +375,23 @@ signal_cb(uv_signal_t *sig, int signum)
 static int
 signals_start(struct daemon_state *d)
 {
-	int	rc;
+	size_t	i, n;
+	int	rc = 0;
 
-	if ((rc = uv_signal_init(&d->loop, &d->sigint)) != 0)
-		goto fail;
-	if ((rc = uv_signal_init(&d->loop, &d->sigterm)) != 0) {
-		uv_close((uv_handle_t *)&d->sigint, NULL);
+	for (n = 0; n < NSIGNALS; n++) {
+		if ((rc = uv_signal_init(&d->loop, &d->sigs[n])) != 0)
+			break;
+		d->sigs[n].data = d;
+	}
+	if (rc != 0) {
+		for (i = 0; i < n; i++)
+			uv_close((uv_handle_t *)&d->sigs[i], NULL);
 		goto fail;
 	}
-	d->sigint.data = d->sigterm.data = d;
 	d->signals_on = true;
-	rc = uv_signal_start(&d->sigint, signal_cb, SIGINT);
-	if (rc == 0)
-		rc = uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
+	for (i = 0; i < NSIGNALS && rc == 0; i++)
+		rc = uv_signal_start(&d->sigs[i], signal_cb,
+		    handled_signals[i]);
 	if (rc == 0)
 		return (0);
 fail:
@@ -324,6 +439,32 @@ ready_notify(int fd)
 	close(fd);
 }
 
+/*
+ * Listens on the socket the service manager passed, if it passed one
+ * (socket activation: the unit's ListenStream wins over --socket), else
+ * binds --socket.
+ */
+static int
+listener_start(struct daemon_state *d)
+{
+	struct server	*srv = &d->srv;
+	int		 fd;
+
+	if ((fd = svc_listen_fd()) == -2)
+		return (-1);
+	if (fd >= 0) {
+		srv->listener = listener_adopt(srv, fd);
+		if (srv->listener != NULL &&
+		    strcmp(listener_path(srv->listener), d->cfg.socket) != 0)
+			log_notice("socket activation: listening on %s, not "
+			    "on --socket %s", listener_path(srv->listener),
+			    d->cfg.socket);
+	} else
+		srv->listener = listener_open(srv, d->cfg.socket,
+		    d->cfg.socket_mode);
+	return (srv->listener == NULL ? -1 : 0);
+}
+
 static int
 daemon_start(struct daemon_state *d)
 {
@@ -350,10 +491,7 @@ daemon_start(struct daemon_state *d)
 	}
 	if (signals_start(d) != 0)
 		return (-1);
-	srv->listener = listener_open(srv, d->cfg.socket, d->cfg.socket_mode);
-	if (srv->listener == NULL)
-		return (-1);
-	return (0);
+	return (listener_start(d));
 }
 
 /*
@@ -367,18 +505,20 @@ signals_fini(struct daemon_state *d)
 {
 	sigset_t	set;
 
+	size_t		i;
+
 	if (!d->signals_on)
 		return;
 	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
+	for (i = 0; i < NSIGNALS; i++)
+		sigaddset(&set, handled_signals[i]);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	uv_close((uv_handle_t *)&d->sigint, NULL);
-	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	for (i = 0; i < NSIGNALS; i++)
+		uv_close((uv_handle_t *)&d->sigs[i], NULL);
 	d->signals_on = false;
 	uv_run(&d->loop, UV_RUN_DEFAULT);
-	signal(SIGINT, SIG_IGN);
-	signal(SIGTERM, SIG_IGN);
+	for (i = 0; i < NSIGNALS; i++)
+		signal(handled_signals[i], SIG_IGN);
 }
 
 /* Frees what daemon_start made, whether or not it got far. */
@@ -397,6 +537,7 @@ daemon_fini(struct daemon_state *d)
 	registry_fini(&srv->reg);
 	proto_decoder_free(srv->dec);
 	config_fini(&d->cfg);
+	free(d->args);
 }
 
 int
@@ -404,22 +545,17 @@ main(int argc, char **argv)
 {
 	struct daemon_state	d;
 	char			err[CONFIG_ERR_MAX];
+	enum build_error	e;
 	int			status = 0;
 
 	memset(&d, 0, sizeof(d));
 	/* A client gone mid-write is an error return, not a death. */
 	signal(SIGPIPE, SIG_IGN);
+	log_init();
 
-	if (config_init(&d.cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "chand: %s\n", err);
-		return (1);
-	}
-	parse_args(argc, argv, &d.cfg);
-	if (config_finish(&d.cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "chand: %s\n", err);
-		config_fini(&d.cfg);
-		return (1);
-	}
+	parse_args(argc, argv, &d);
+	if ((e = config_build(&d, &d.cfg, err, sizeof(err))) != BUILD_OK)
+		config_error_exit(&d, e, err);
 	log_set_level(d.cfg.log_level);
 	fd_limit_raise(d.cfg.max_connections);
 
@@ -427,9 +563,11 @@ main(int argc, char **argv)
 		status = 1;
 		goto out;
 	}
-	log_info("chand %s listening on %s (pid %ld)", CHAND_VERSION,
-	    d.cfg.socket, (long)getpid());
+	log_info("chand %s listening on %s (pid %ld%s)", CHAND_VERSION,
+	    listener_path(d.srv.listener), (long)getpid(),
+	    listener_inherited(d.srv.listener) ? ", socket activation" : "");
 	ready_notify(d.cfg.ready_fd);
+	svc_notify("READY=1");
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 	log_info("stopped");
 out:
