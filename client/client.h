@@ -41,6 +41,7 @@
 #define CONN_CLOSE_MS		10000	/* bound on the wait for CLOSE's OK */
 #define CONN_LAST_LOOK_MS	1000	/* bound on recv_timeout's last PING */
 #define CONN_READ_CHUNK		65536
+#define CONN_INFO_MS		30000	/* bound on a STATS round trip */
 
 /* One request waiting for its reply. */
 struct conn_req {
@@ -53,6 +54,7 @@ struct conn_req {
 	uint32_t		 version;	/* WELCOME */
 	uint64_t		 max_msg;	/* WELCOME */
 	char			*errbuf;	/* ERROR text goes here, if set */
+	struct proto_buf	*data;		/* INFO data is appended here */
 };
 
 struct chan_msg {

@@ -140,6 +140,9 @@ conn_reply(struct chan_client *c, const struct proto_msg *m)
 			    "daemon answered with %s instead of %s",
 			    proto_op_name(m->op), proto_op_name(r->reply));
 	}
+	if (m->op == PROTO_INFO && r->rc == 0 && r->data != NULL &&
+	    proto_buf_append(r->data, m->payload, m->payload_len) != 0)
+		r->rc = CHAN_ENOMEM;
 	r->handle = m->handle;
 	r->version = m->version;
 	r->max_msg = m->max_msg;
@@ -207,6 +210,7 @@ conn_dispatch(struct chan_client *c, const char *body, size_t len)
 	case PROTO_OK:
 	case PROTO_HANDLE:
 	case PROTO_ERROR:
+	case PROTO_INFO:
 		conn_reply(c, &m);
 		break;
 	case PROTO_DELIVER:

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "channel.h"
 #include "config.h"
 #include "conn.h"
@@ -369,6 +370,7 @@ static const dispatch_fn dispatch_table[] = {
 	[PROTO_ACK] = do_ack,
 	[PROTO_CREDIT] = do_credit,
 	[PROTO_PING] = do_ping,
+	[PROTO_STATS] = admin_stats,
 };
 
 #define DISPATCH_NOPS	(sizeof(dispatch_table) / sizeof(dispatch_table[0]))

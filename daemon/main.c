@@ -477,6 +477,8 @@ daemon_start(struct daemon_state *d)
 	}
 	srv->loop = &d->loop;
 	srv->cfg = &d->cfg;
+	srv->start_ns = uv_hrtime();
+	srv->start_time = time(NULL);
 	registry_init(&srv->reg);
 	TAILQ_INIT(&srv->conns);
 	TAILQ_INIT(&srv->dirty);

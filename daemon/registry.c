@@ -135,6 +135,9 @@ registry_release(struct registry *reg, struct channel *ch)
 		*pp = ch->hnext;
 		reg->count--;
 	}
+	reg->gone_msgs_in += ch->msgs_in;
+	reg->gone_msgs_out += ch->msgs_out;
+	reg->gone_redeliveries += ch->redeliveries;
 	channel_free(ch);
 	return (true);
 }

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "channel.h"
 
@@ -18,6 +19,10 @@ struct registry {
 	size_t		  nbuckets;	/* 0 or a power of two */
 	size_t		  count;
 	struct channel_totals totals;	/* messages held, all channels */
+	/* Counters of the channels already forgotten, for daemon totals. */
+	uint64_t	  gone_msgs_in;
+	uint64_t	  gone_msgs_out;
+	uint64_t	  gone_redeliveries;
 };
 
 /* An empty registry; it allocates on the first registry_open. */

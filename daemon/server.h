@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/queue.h>
+#include <time.h>
 
 #include <uv.h>
 
@@ -35,6 +36,9 @@ struct server {
 	struct conn_list	 dirty;
 	uv_check_t		 flush;
 	bool			 flush_on;	/* flush initialised */
+
+	uint64_t		 start_ns;	/* uv_hrtime() at start */
+	time_t			 start_time;	/* wall clock at start */
 
 	bool			 stopping;
 	bool			 queue_limit_logged;

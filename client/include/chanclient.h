@@ -271,6 +271,23 @@ CHAN_EXPORT size_t chan_msg_len(const chan_msg *m);
 CHAN_EXPORT int chan_msg_redelivered(const chan_msg *m);
 CHAN_EXPORT void chan_msg_free(chan_msg *m);
 
+/*
+ * Admin view (what chanctl shows). Asks the daemon for one view, what
+ * being "daemon", "channels" or "connections", and returns its answer:
+ * one msgpack map whose schema is in docs/protocol.md ("Admin view").
+ * Lists come in pages: after (NULL: from the start; after_len bytes) is
+ * the "next" cursor of the previous page, limit (0: as many as fit in a
+ * frame) the most entries wanted. On success *data is a malloc'd buffer
+ * of *len bytes that the caller releases with free(). Waits at most 30
+ * seconds. Errors: CHAN_EINVAL, CHAN_EOPTION (unknown view, bad cursor;
+ * chan_client_errmsg() says which), CHAN_EPERM (refused by the daemon's
+ * access rules), CHAN_EUNKNOWNOP (a daemon without the admin view),
+ * CHAN_ETIMEDOUT, CHAN_ECONNLOST, CHAN_ENOMEM.
+ */
+CHAN_EXPORT int chan_client_info(chan_client *c, const char *what,
+    const void *after, size_t after_len, unsigned limit, void **data,
+    size_t *len);
+
 #ifdef __cplusplus
 }
 #endif

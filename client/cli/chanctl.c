@@ -1,0 +1,619 @@
+/*
+ * chanctl: the daemon's admin view: its figures, its channels, its
+ * connections, as a table or as JSON.
+ *
+ * Each view comes from chan_client_info (STATS -> INFO): a msgpack map
+ * whose schema is in docs/protocol.md. Lists arrive in pages; chanctl
+ * follows the "next" cursors until the last page and prints the whole
+ * list at once, so that table columns line up.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <msgpack.h>
+
+#include "cli.h"
+
+#define CTL_PROG	"chanctl"
+#define CTL_MAX_PAGES	100000	/* a daemon that pages for ever: stop */
+
+struct ctl_opts {
+	bool		 json;
+	unsigned	 limit;		/* entries per page, 0: daemon's choice */
+	const char	*view;		/* "daemon", "channels", "connections" */
+};
+
+/* The pages of one view, each kept unpacked until printed. */
+struct ctl_pages {
+	msgpack_unpacked	*v;
+	void			**raw;
+	size_t			 n;
+};
+
+static void __attribute__((noreturn))
+ctl_usage(void)
+{
+	printf(
+"NAME\n"
+"     chanctl - show a chand daemon's state\n"
+"\n"
+"SYNOPSIS\n"
+"     chanctl [-hjV] [--limit N] [--socket PATH] [status | channels |\n"
+"             connections]\n"
+"\n"
+"DESCRIPTION\n"
+"     Asks the daemon for its admin view and prints it as a table, or as\n"
+"     JSON with --json. status (the default): version, pid, uptime,\n"
+"     memory, connections, channels, messages queued and totals.\n"
+"     channels: one line per channel: queued messages and bytes, messages\n"
+"     in flight, producers, the consumer's pid and uid, messages in and\n"
+"     out, redeliveries. connections: one line per client connection:\n"
+"     id, pid, uid, open handles, output not yet written.\n"
+"\n"
+"OPTIONS\n"
+"     -j, --json         print JSON: an object for status, an array of\n"
+"                        objects for channels and connections\n"
+"         --limit N      fetch lists N entries per request (default: as\n"
+"                        many as fit in one reply)\n"
+CLI_COMMON_OPTIONS_HELP
+"\n"
+"EXIT STATUS\n"
+"     0  success\n"
+"     1  other failure (the daemon refused or sent a malformed view)\n"
+"     2  usage error\n"
+"     7  no daemon running on the socket\n"
+"     8  connection to the daemon lost\n");
+	cli_exit_stdout();
+}
+
+static void
+ctl_parse(struct cli *cli, struct ctl_opts *o, int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "limit", required_argument, NULL, 'L' },
+		CLI_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	unsigned long n;
+	char *end;
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":jhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			o->json = true;
+			break;
+		case 'L':
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (*optarg < '1' || *optarg > '9' || *end != '\0' ||
+			    errno != 0 || n > UINT32_MAX)
+				cli_usage_error(cli, "--limit: '%s' is not a "
+				    "number from 1 to %" PRIu32, optarg,
+				    UINT32_MAX);
+			o->limit = (unsigned)n;
+			break;
+		default:
+			cli_common_option(cli, ch, argv, ctl_usage);
+			break;
+		}
+	}
+	o->view = "daemon";
+	if (optind < argc) {
+		if (strcmp(argv[optind], "channels") == 0 ||
+		    strcmp(argv[optind], "connections") == 0)
+			o->view = argv[optind];
+		else if (strcmp(argv[optind], "status") != 0)
+			cli_usage_error(cli, "unknown command '%s' (status, "
+			    "channels or connections)", argv[optind]);
+		optind++;
+	}
+	if (optind < argc)
+		cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+}
+
+/* msgpack access. */
+
+static const msgpack_object *
+ctl_get(const msgpack_object *map, const char *key)
+{
+	const msgpack_object_kv *kv;
+	size_t len = strlen(key);
+	uint32_t i;
+
+	if (map->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	for (i = 0; i < map->via.map.size; i++) {
+		kv = &map->via.map.ptr[i];
+		if (kv->key.type == MSGPACK_OBJECT_STR &&
+		    kv->key.via.str.size == len &&
+		    memcmp(kv->key.via.str.ptr, key, len) == 0)
+			return &kv->val;
+	}
+	return NULL;
+}
+
+static uint64_t
+ctl_u64(const msgpack_object *map, const char *key)
+{
+	const msgpack_object *o = ctl_get(map, key);
+
+	return o != NULL && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ?
+	    o->via.u64 : 0;
+}
+
+/* Fetching. */
+
+static void
+ctl_fail(const struct cli *cli, int rc)
+{
+	const char *why = chan_client_errmsg(cli->c);
+
+	cli_die(cli, cli_exit_code(rc), "%s: %s%s%s", cli->socket,
+	    chan_strerror(rc), *why != '\0' ? ": " : "", why);
+}
+
+/* Fetches one page into pages; returns its "next" cursor object. */
+static const msgpack_object *
+ctl_fetch_page(struct cli *cli, const struct ctl_opts *o,
+    struct ctl_pages *pages, const void *after, size_t after_len)
+{
+	msgpack_unpacked *u;
+	size_t len, off = 0;
+	void *data;
+	int rc;
+
+	rc = chan_client_info(cli->c, o->view, after, after_len, o->limit,
+	    &data, &len);
+	if (rc != 0)
+		ctl_fail(cli, rc);
+	pages->v = realloc(pages->v, (pages->n + 1) * sizeof(*pages->v));
+	pages->raw = realloc(pages->raw, (pages->n + 1) * sizeof(*pages->raw));
+	if (pages->v == NULL || pages->raw == NULL)
+		cli_die(cli, CLI_EXIT_FAIL, "out of memory");
+	u = &pages->v[pages->n];
+	pages->raw[pages->n++] = data;
+	msgpack_unpacked_init(u);
+	if (msgpack_unpack_next(u, data, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    off != len || u->data.type != MSGPACK_OBJECT_MAP)
+		cli_die(cli, CLI_EXIT_FAIL, "%s: the daemon sent a malformed "
+		    "%s view", cli->socket, o->view);
+	return ctl_get(&u->data, "next");
+}
+
+static void
+ctl_fetch(struct cli *cli, const struct ctl_opts *o, struct ctl_pages *pages)
+{
+	const msgpack_object *next;
+
+	next = ctl_fetch_page(cli, o, pages, NULL, 0);
+	while (next != NULL && next->type == MSGPACK_OBJECT_BIN) {
+		if (pages->n >= CTL_MAX_PAGES)
+			cli_die(cli, CLI_EXIT_FAIL, "%s: more than %d pages of "
+			    "%s", cli->socket, CTL_MAX_PAGES, o->view);
+		next = ctl_fetch_page(cli, o, pages, next->via.bin.ptr,
+		    next->via.bin.size);
+	}
+}
+
+static void
+ctl_pages_free(struct ctl_pages *pages)
+{
+	size_t i;
+
+	for (i = 0; i < pages->n; i++) {
+		msgpack_unpacked_destroy(&pages->v[i]);
+		free(pages->raw[i]);
+	}
+	free(pages->v);
+	free(pages->raw);
+}
+
+/* JSON. */
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if none. */
+static size_t
+ctl_utf8_len(const unsigned char *p, size_t n)
+{
+	size_t len, i;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	}
+	return len;
+}
+
+/*
+ * A JSON string of len bytes: UTF-8 passes through, control characters
+ * and bytes that are not UTF-8 become \u00XX escapes (the byte's value).
+ */
+static void
+ctl_json_str(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, n;
+
+	putchar('"');
+	while (i < len) {
+		if (p[i] == '"' || p[i] == '\\') {
+			printf("\\%c", p[i++]);
+			continue;
+		}
+		n = ctl_utf8_len(p + i, len - i);
+		if (n == 0 || p[i] < 0x20 || p[i] == 0x7f) {
+			printf("\\u%04x", p[i++]);
+			continue;
+		}
+		fwrite(p + i, 1, n, stdout);
+		i += n;
+	}
+	putchar('"');
+}
+
+static void
+ctl_json(const msgpack_object *o)
+{
+	uint32_t i;
+
+	switch (o->type) {
+	case MSGPACK_OBJECT_NIL:
+		fputs("null", stdout);
+		break;
+	case MSGPACK_OBJECT_BOOLEAN:
+		fputs(o->via.boolean ? "true" : "false", stdout);
+		break;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		printf("%" PRIu64, o->via.u64);
+		break;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		printf("%" PRId64, o->via.i64);
+		break;
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		printf("%.17g", o->via.f64);
+		break;
+	case MSGPACK_OBJECT_STR:
+		ctl_json_str(o->via.str.ptr, o->via.str.size);
+		break;
+	case MSGPACK_OBJECT_BIN:
+		ctl_json_str(o->via.bin.ptr, o->via.bin.size);
+		break;
+	case MSGPACK_OBJECT_ARRAY:
+		putchar('[');
+		for (i = 0; i < o->via.array.size; i++) {
+			if (i > 0)
+				putchar(',');
+			ctl_json(&o->via.array.ptr[i]);
+		}
+		putchar(']');
+		break;
+	case MSGPACK_OBJECT_MAP:
+		putchar('{');
+		for (i = 0; i < o->via.map.size; i++) {
+			if (i > 0)
+				putchar(',');
+			ctl_json(&o->via.map.ptr[i].key);
+			putchar(':');
+			ctl_json(&o->via.map.ptr[i].val);
+		}
+		putchar('}');
+		break;
+	default:
+		fputs("null", stdout);
+		break;
+	}
+}
+
+/* The entries of every page's list under key, as one JSON array. */
+static void
+ctl_json_list(const struct ctl_pages *pages, const char *key)
+{
+	const msgpack_object *list;
+	size_t i, k = 0;
+	uint32_t j;
+
+	printf("[");
+	for (i = 0; i < pages->n; i++) {
+		list = ctl_get(&pages->v[i].data, key);
+		if (list == NULL || list->type != MSGPACK_OBJECT_ARRAY)
+			continue;
+		for (j = 0; j < list->via.array.size; j++) {
+			printf(k++ > 0 ? ",\n " : "");
+			ctl_json(&list->via.array.ptr[j]);
+		}
+	}
+	printf("]\n");
+}
+
+/* Tables. */
+
+#define CTL_COLS_MAX	12
+#define CTL_CELL_MAX	1100	/* an escaped name: 255 * 4, and more */
+
+/* Rows of cells, kept until every column's width is known. */
+struct ctl_table {
+	size_t		  ncols;
+	const char	 *head[CTL_COLS_MAX];
+	bool		  left[CTL_COLS_MAX];	/* else right-aligned */
+	char		**cells;		/* nrows * ncols */
+	size_t		  nrows;
+	int		  width[CTL_COLS_MAX];
+};
+
+static void
+ctl_table_add(struct ctl_table *t, char cells[][CTL_CELL_MAX])
+{
+	size_t c;
+	int w;
+
+	t->cells = realloc(t->cells, (t->nrows + 1) * t->ncols *
+	    sizeof(*t->cells));
+	if (t->cells == NULL) {
+		fprintf(stderr, "%s: out of memory\n", CTL_PROG);
+		exit(CLI_EXIT_FAIL);
+	}
+	for (c = 0; c < t->ncols; c++) {
+		if ((t->cells[t->nrows * t->ncols + c] = strdup(cells[c])) ==
+		    NULL) {
+			fprintf(stderr, "%s: out of memory\n", CTL_PROG);
+			exit(CLI_EXIT_FAIL);
+		}
+		w = (int)strlen(cells[c]);
+		if (w > t->width[c])
+			t->width[c] = w;
+	}
+	t->nrows++;
+}
+
+static void
+ctl_table_row(const struct ctl_table *t, const char *const *cells)
+{
+	size_t c;
+
+	for (c = 0; c < t->ncols; c++) {
+		if (c + 1 == t->ncols && t->left[c])
+			printf("%s", cells[c]);
+		else
+			printf(t->left[c] ? "%-*s" : "%*s", t->width[c],
+			    cells[c]);
+		printf(c + 1 < t->ncols ? "  " : "\n");
+	}
+}
+
+static void
+ctl_table_print(struct ctl_table *t)
+{
+	size_t c, r;
+
+	for (c = 0; c < t->ncols; c++) {
+		if ((int)strlen(t->head[c]) > t->width[c])
+			t->width[c] = (int)strlen(t->head[c]);
+	}
+	ctl_table_row(t, t->head);
+	for (r = 0; r < t->nrows; r++) {
+		ctl_table_row(t, (const char *const *)&t->cells[r * t->ncols]);
+		for (c = 0; c < t->ncols; c++)
+			free(t->cells[r * t->ncols + c]);
+	}
+	free(t->cells);
+}
+
+/* A name for a table: printable ASCII as is, other bytes as \xNN. */
+static void
+ctl_escape(char *out, const msgpack_object *o)
+{
+	const unsigned char *p;
+	size_t i, n;
+
+	if (o == NULL || (o->type != MSGPACK_OBJECT_BIN &&
+	    o->type != MSGPACK_OBJECT_STR)) {
+		strcpy(out, "?");
+		return;
+	}
+	p = (const unsigned char *)(o->type == MSGPACK_OBJECT_BIN ?
+	    o->via.bin.ptr : o->via.str.ptr);
+	n = o->type == MSGPACK_OBJECT_BIN ? o->via.bin.size : o->via.str.size;
+	for (i = 0; i < n && i < 255; i++) {
+		if (p[i] > 0x20 && p[i] < 0x7f && p[i] != '\\')
+			*out++ = (char)p[i];
+		else
+			out += sprintf(out, "\\x%02x", p[i]);
+	}
+	*out = '\0';
+}
+
+static void
+ctl_num(char *cell, const msgpack_object *map, const char *key)
+{
+	snprintf(cell, CTL_CELL_MAX, "%" PRIu64, ctl_u64(map, key));
+}
+
+static void
+ctl_channel_row(struct ctl_table *t, const msgpack_object *ch)
+{
+	char cells[CTL_COLS_MAX][CTL_CELL_MAX];
+	const msgpack_object *cons = ctl_get(ch, "consumer");
+
+	ctl_escape(cells[0], ctl_get(ch, "name"));
+	ctl_num(cells[1], ch, "queued");
+	ctl_num(cells[2], ch, "queued_bytes");
+	ctl_num(cells[3], ch, "in_flight");
+	ctl_num(cells[4], ch, "producers");
+	if (cons != NULL && cons->type == MSGPACK_OBJECT_MAP) {
+		ctl_num(cells[5], cons, "pid");
+		ctl_num(cells[6], cons, "uid");
+	} else {
+		strcpy(cells[5], "-");
+		strcpy(cells[6], "-");
+	}
+	ctl_num(cells[7], ch, "msgs_in");
+	ctl_num(cells[8], ch, "msgs_out");
+	ctl_num(cells[9], ch, "redeliveries");
+	ctl_table_add(t, cells);
+}
+
+static void
+ctl_conn_row(struct ctl_table *t, const msgpack_object *o)
+{
+	char cells[CTL_COLS_MAX][CTL_CELL_MAX];
+	const msgpack_object *closing = ctl_get(o, "closing");
+
+	ctl_num(cells[0], o, "id");
+	ctl_num(cells[1], o, "pid");
+	ctl_num(cells[2], o, "uid");
+	ctl_num(cells[3], o, "producers");
+	ctl_num(cells[4], o, "consumers");
+	ctl_num(cells[5], o, "pending_output");
+	snprintf(cells[6], CTL_CELL_MAX, "%s", closing != NULL &&
+	    closing->type == MSGPACK_OBJECT_BOOLEAN && closing->via.boolean ?
+	    "closing" : "open");
+	ctl_table_add(t, cells);
+}
+
+/* Every entry of every page's list under key, through row. */
+static void
+ctl_table_list(const struct ctl_pages *pages, const char *key,
+    struct ctl_table *t, void (*row)(struct ctl_table *,
+    const msgpack_object *))
+{
+	const msgpack_object *list;
+	size_t i;
+	uint32_t j;
+
+	for (i = 0; i < pages->n; i++) {
+		list = ctl_get(&pages->v[i].data, key);
+		if (list == NULL || list->type != MSGPACK_OBJECT_ARRAY)
+			continue;
+		for (j = 0; j < list->via.array.size; j++)
+			row(t, &list->via.array.ptr[j]);
+	}
+	ctl_table_print(t);
+}
+
+static void
+ctl_print_channels(const struct ctl_pages *pages)
+{
+	struct ctl_table t = { .ncols = 10, .head = { "NAME", "QUEUED",
+	    "BYTES", "INFLIGHT", "PRODUCERS", "CONSUMER_PID", "CONSUMER_UID", "IN", "OUT",
+	    "REDELIVERED" }, .left = { true } };
+
+	ctl_table_list(pages, "channels", &t, ctl_channel_row);
+}
+
+static void
+ctl_print_connections(const struct ctl_pages *pages)
+{
+	struct ctl_table t = { .ncols = 7, .head = { "ID", "PID", "UID",
+	    "PRODUCERS", "CONSUMERS", "PENDING", "STATE" },
+	    .left = { [6] = true } };
+
+	ctl_table_list(pages, "connections", &t, ctl_conn_row);
+}
+
+/* "1h02m03s" */
+static void
+ctl_duration(char *buf, size_t len, uint64_t ms)
+{
+	uint64_t s = ms / 1000;
+
+	if (s >= 3600)
+		snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m%02" PRIu64 "s",
+		    s / 3600, s / 60 % 60, s % 60);
+	else if (s >= 60)
+		snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", s / 60,
+		    s % 60);
+	else
+		snprintf(buf, len, "%" PRIu64 ".%03" PRIu64 "s", s, ms % 1000);
+}
+
+static void
+ctl_print_status(const msgpack_object *d)
+{
+	const msgpack_object *v = ctl_get(d, "version");
+	const msgpack_object *sock = ctl_get(d, "socket");
+	char up[64], started[64] = "?", ver[64] = "?", path[CTL_CELL_MAX];
+	time_t t = (time_t)ctl_u64(d, "started");
+	struct tm tm;
+
+	if (v != NULL && v->type == MSGPACK_OBJECT_STR)
+		snprintf(ver, sizeof(ver), "%.*s", (int)v->via.str.size,
+		    v->via.str.ptr);
+	ctl_escape(path, sock);
+	ctl_duration(up, sizeof(up), ctl_u64(d, "uptime_ms"));
+	if (gmtime_r(&t, &tm) != NULL)
+		strftime(started, sizeof(started), "%Y-%m-%d %H:%M:%S UTC",
+		    &tm);
+	printf("daemon       chand %s, pid %" PRIu64 "\n", ver,
+	    ctl_u64(d, "pid"));
+	printf("socket       %s\n", path);
+	printf("uptime       %s (since %s)\n", up, started);
+	printf("memory       %" PRIu64 " bytes resident\n",
+	    ctl_u64(d, "rss_bytes"));
+	printf("connections  %" PRIu64 " (limit %" PRIu64 ")\n",
+	    ctl_u64(d, "connections"), ctl_u64(d, "max_connections"));
+	printf("channels     %" PRIu64 "\n", ctl_u64(d, "channels"));
+	printf("queued       %" PRIu64 " messages, %" PRIu64 " bytes "
+	    "(limits %" PRIu64 ", %" PRIu64 ")\n", ctl_u64(d, "queued"),
+	    ctl_u64(d, "queued_bytes"), ctl_u64(d, "max_queued"),
+	    ctl_u64(d, "max_queued_bytes"));
+	printf("messages     %" PRIu64 " in, %" PRIu64 " out, %" PRIu64
+	    " redelivered\n", ctl_u64(d, "msgs_in"), ctl_u64(d, "msgs_out"),
+	    ctl_u64(d, "redeliveries"));
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct ctl_pages pages = { 0 };
+	struct ctl_opts o;
+	struct cli cli;
+
+	cli_init(&cli, CTL_PROG);
+	ctl_parse(&cli, &o, argc, argv);
+	cli.name = "";
+	cli_connect(&cli);
+	ctl_fetch(&cli, &o, &pages);
+	chan_disconnect(cli.c);
+
+	if (strcmp(o.view, "daemon") == 0) {
+		if (o.json) {
+			ctl_json(&pages.v[0].data);
+			putchar('\n');
+		} else
+			ctl_print_status(&pages.v[0].data);
+	} else if (strcmp(o.view, "channels") == 0) {
+		if (o.json)
+			ctl_json_list(&pages, "channels");
+		else
+			ctl_print_channels(&pages);
+	} else {
+		if (o.json)
+			ctl_json_list(&pages, "connections");
+		else
+			ctl_print_connections(&pages);
+	}
+	ctl_pages_free(&pages);
+	cli_exit_stdout();
+}

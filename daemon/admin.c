@@ -1,0 +1,520 @@
+/*
+ * admin.c: the admin view, STATS -> INFO. See admin.h; the schema is in
+ * docs/protocol.md ("Admin view").
+ *
+ * Each reply is one msgpack map inside INFO's bin, built with msgpack-c
+ * into a scratch buffer and copied into the connection's output. Lists
+ * are paged so that a reply always fits in the frame limit: entries are
+ * added while they fit, and "next" is the cursor of the last one sent.
+ * Channels are listed in byte order of their names, connections by id,
+ * so that a cursor stays meaningful while channels come and go.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <msgpack.h>
+
+#include "admin.h"
+#include "channel.h"
+#include "config.h"
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "proto.h"
+#include "registry.h"
+#include "server.h"
+
+/*
+ * Room kept in a frame for what surrounds the entries: the INFO header,
+ * the map keys and a "next" cursor of up to PROTO_NAME_MAX bytes.
+ */
+#define ADMIN_ENVELOPE	512
+
+static struct admin_filter	admin_filter;
+
+void
+admin_set_filter(const struct admin_filter *f)
+{
+	if (f == NULL)
+		memset(&admin_filter, 0, sizeof(admin_filter));
+	else
+		admin_filter = *f;
+}
+
+static bool
+admin_sees_channel(const struct conn *viewer, const struct channel *ch)
+{
+	return (admin_filter.channel == NULL ||
+	    admin_filter.channel(viewer, ch));
+}
+
+static bool
+admin_sees_conn(const struct conn *viewer, const struct conn *other)
+{
+	return (admin_filter.conn == NULL || admin_filter.conn(viewer, other));
+}
+
+/* msgpack writing: each helper returns nonzero once anything failed. */
+
+static int
+pk_key(msgpack_packer *pk, const char *key)
+{
+	size_t	len = strlen(key);
+
+	return (msgpack_pack_str(pk, len) || msgpack_pack_str_body(pk, key,
+	    len));
+}
+
+static int
+pk_kv_u64(msgpack_packer *pk, const char *key, uint64_t v)
+{
+	return (pk_key(pk, key) || msgpack_pack_uint64(pk, v));
+}
+
+static int
+pk_kv_str(msgpack_packer *pk, const char *key, const char *v)
+{
+	return (pk_key(pk, key) || msgpack_pack_str(pk, strlen(v)) ||
+	    msgpack_pack_str_body(pk, v, strlen(v)));
+}
+
+static int
+pk_bin(msgpack_packer *pk, const void *p, size_t len)
+{
+	return (msgpack_pack_bin(pk, len) || msgpack_pack_bin_body(pk, p,
+	    len));
+}
+
+/* Errors. */
+
+static void
+admin_reply_error(struct conn *c, uint32_t rid, int code, const char *msg)
+{
+	if (proto_enc_error(&c->out, rid, code, msg) != 0) {
+		log_warning("out of memory for a reply, closing (%s)", c->peer);
+		conn_mark_close(c);
+	}
+	conn_dirty(c);
+}
+
+static void
+admin_reply_data(struct conn *c, uint32_t rid, const msgpack_sbuffer *sb)
+{
+	if (rid == 0)
+		return;
+	if (proto_enc_info(&c->out, rid, sb->data, sb->size) != 0) {
+		admin_reply_error(c, rid, CHAN_ENOMEM,
+		    "out of memory building the admin view");
+		return;
+	}
+	conn_dirty(c);
+}
+
+/* Daemon. */
+
+static uint64_t
+admin_rss_bytes(void)
+{
+	unsigned long long	 size, resident;
+	FILE			*f;
+	long			 page = sysconf(_SC_PAGESIZE);
+	int			 n;
+
+	if ((f = fopen("/proc/self/statm", "re")) == NULL)
+		return (0);
+	n = fscanf(f, "%llu %llu", &size, &resident);
+	fclose(f);
+	if (n != 2 || page <= 0)
+		return (0);
+	return ((uint64_t)resident * (uint64_t)page);
+}
+
+/* Calls fn for every channel, in no particular order. */
+static void
+admin_each_channel(struct registry *reg,
+    void (*fn)(struct channel *, void *), void *arg)
+{
+	struct channel	*ch;
+	size_t		 i;
+
+	for (i = 0; i < reg->nbuckets; i++) {
+		for (ch = reg->buckets[i]; ch != NULL; ch = ch->hnext)
+			fn(ch, arg);
+	}
+}
+
+struct admin_sums {
+	const struct conn	*viewer;
+	uint64_t		 visible;
+	uint64_t		 msgs_in;
+	uint64_t		 msgs_out;
+	uint64_t		 redeliveries;
+};
+
+static void
+admin_sum_channel(struct channel *ch, void *arg)
+{
+	struct admin_sums	*s = arg;
+
+	s->msgs_in += ch->msgs_in;
+	s->msgs_out += ch->msgs_out;
+	s->redeliveries += ch->redeliveries;
+	if (admin_sees_channel(s->viewer, ch))
+		s->visible++;
+}
+
+static uint64_t
+admin_visible_conns(const struct conn *viewer)
+{
+	const struct conn	*o;
+	uint64_t		 n = 0;
+
+	TAILQ_FOREACH(o, &viewer->srv->conns, entry) {
+		if (admin_sees_conn(viewer, o))
+			n++;
+	}
+	return (n);
+}
+
+static int
+admin_daemon(struct conn *c, msgpack_packer *pk)
+{
+	struct server		*srv = c->srv;
+	struct registry		*reg = &srv->reg;
+	struct admin_sums	 s = { .viewer = c };
+
+	admin_each_channel(reg, admin_sum_channel, &s);
+	return (msgpack_pack_map(pk, 16) ||
+	    pk_kv_str(pk, "version", CHAND_VERSION) ||
+	    pk_kv_u64(pk, "pid", (uint64_t)getpid()) ||
+	    pk_kv_str(pk, "socket", srv->listener != NULL ?
+		listener_path(srv->listener) : "") ||
+	    pk_kv_u64(pk, "started", (uint64_t)srv->start_time) ||
+	    pk_kv_u64(pk, "uptime_ms",
+		(uv_hrtime() - srv->start_ns) / 1000000) ||
+	    pk_kv_u64(pk, "rss_bytes", admin_rss_bytes()) ||
+	    pk_kv_u64(pk, "connections", admin_visible_conns(c)) ||
+	    pk_kv_u64(pk, "max_connections", srv->cfg->max_connections) ||
+	    pk_kv_u64(pk, "channels", s.visible) ||
+	    pk_kv_u64(pk, "queued", reg->totals.msgs) ||
+	    pk_kv_u64(pk, "queued_bytes", reg->totals.bytes) ||
+	    pk_kv_u64(pk, "max_queued", srv->cfg->max_queued_msgs) ||
+	    pk_kv_u64(pk, "max_queued_bytes", srv->cfg->max_queued_bytes) ||
+	    pk_kv_u64(pk, "msgs_in", reg->gone_msgs_in + s.msgs_in) ||
+	    pk_kv_u64(pk, "msgs_out", reg->gone_msgs_out + s.msgs_out) ||
+	    pk_kv_u64(pk, "redeliveries",
+		reg->gone_redeliveries + s.redeliveries));
+}
+
+/* Pages. */
+
+/* A page under construction: entries go to body, counted. */
+struct admin_page {
+	msgpack_sbuffer	 body;
+	msgpack_packer	 pk;
+	size_t		 budget;	/* most bytes body may hold */
+	uint32_t	 limit;		/* most entries */
+	uint32_t	 count;
+	bool		 more;		/* stopped before the end */
+	bool		 failed;
+};
+
+static void
+admin_page_init(struct admin_page *p, const struct server *srv,
+    uint32_t limit)
+{
+	msgpack_sbuffer_init(&p->body);
+	msgpack_packer_init(&p->pk, &p->body, msgpack_sbuffer_write);
+	p->budget = proto_max_body(srv->cfg->max_msg_size) - ADMIN_ENVELOPE;
+	p->limit = limit == 0 ? UINT32_MAX : limit;
+	p->count = 0;
+	p->more = p->failed = false;
+}
+
+/*
+ * Whether one more entry may start: not past the limit. The entry is
+ * written, then admin_page_fits takes it back if it went over budget.
+ */
+static bool
+admin_page_room(struct admin_page *p)
+{
+	if (p->failed || p->count >= p->limit) {
+		p->more = !p->failed;
+		return (false);
+	}
+	return (true);
+}
+
+/* After an entry that started at mark: keeps it, or drops it and stops. */
+static bool
+admin_page_fits(struct admin_page *p, size_t mark, int failed)
+{
+	if (failed) {
+		p->failed = true;
+		return (false);
+	}
+	/* The first entry always goes: each fits alone, and paging must
+	   move on. */
+	if (p->body.size > p->budget && p->count > 0) {
+		p->body.size = mark;
+		p->more = true;
+		return (false);
+	}
+	p->count++;
+	return (true);
+}
+
+/* Writes {key: [entries], "next": cursor|nil} to pk. */
+static int
+admin_page_finish(struct admin_page *p, msgpack_packer *pk, const char *key,
+    const void *next, size_t next_len)
+{
+	int	failed;
+
+	failed = p->failed || msgpack_pack_map(pk, 2) || pk_key(pk, key) ||
+	    msgpack_pack_array(pk, p->count);
+	/* The entries are msgpack already: appended as they are. */
+	if (!failed && p->body.size > 0)
+		failed = pk->callback(pk->data, p->body.data, p->body.size);
+	if (!failed)
+		failed = pk_key(pk, "next") || (p->more ? pk_bin(pk, next,
+		    next_len) : msgpack_pack_nil(pk));
+	msgpack_sbuffer_destroy(&p->body);
+	return (failed);
+}
+
+/* Channels. */
+
+static int
+admin_name_cmp(const void *an, size_t alen, const void *bn, size_t blen)
+{
+	int	r = memcmp(an, bn, alen < blen ? alen : blen);
+
+	if (r != 0)
+		return (r);
+	return (alen < blen ? -1 : alen > blen);
+}
+
+static int
+admin_channel_cmp(const void *a, const void *b)
+{
+	const struct channel	*x = *(const struct channel *const *)a;
+	const struct channel	*y = *(const struct channel *const *)b;
+
+	return (admin_name_cmp(x->name, x->name_len, y->name, y->name_len));
+}
+
+/* Channels after the cursor that the viewer may see, to be sorted. */
+struct admin_pick {
+	const struct conn	 *viewer;
+	const struct proto_msg	 *m;
+	struct channel		**v;
+	size_t			  n;
+};
+
+static void
+admin_pick_channel(struct channel *ch, void *arg)
+{
+	struct admin_pick	*pick = arg;
+	const struct proto_msg	*m = pick->m;
+
+	if (m->after != NULL && admin_name_cmp(ch->name, ch->name_len,
+	    m->after, m->after_len) <= 0)
+		return;
+	if (admin_sees_channel(pick->viewer, ch))
+		pick->v[pick->n++] = ch;
+}
+
+static uint64_t
+admin_inflight_bytes(const struct channel *ch)
+{
+	const struct message	*msg;
+	uint64_t		 n = 0;
+
+	for (msg = ch->fhead; msg != NULL; msg = msg->next)
+		n += msg->len;
+	return (n);
+}
+
+static int
+admin_consumer(msgpack_packer *pk, const struct channel *ch)
+{
+	const struct handle	*h = ch->consumer;
+
+	if (h == NULL)
+		return (msgpack_pack_nil(pk));
+	return (msgpack_pack_map(pk, 3) ||
+	    pk_kv_u64(pk, "conn", h->conn->id) ||
+	    pk_kv_u64(pk, "pid", (uint64_t)h->conn->pid) ||
+	    pk_kv_u64(pk, "uid", (uint64_t)h->conn->uid));
+}
+
+static int
+admin_channel_entry(msgpack_packer *pk, const struct channel *ch)
+{
+	uint64_t	inflight = admin_inflight_bytes(ch);
+
+	return (msgpack_pack_map(pk, 11) ||
+	    pk_key(pk, "name") || pk_bin(pk, ch->name, ch->name_len) ||
+	    pk_kv_u64(pk, "queued", ch->nqueued) ||
+	    pk_kv_u64(pk, "queued_bytes", ch->bytes - inflight) ||
+	    pk_kv_u64(pk, "in_flight", ch->ninflight) ||
+	    pk_kv_u64(pk, "in_flight_bytes", inflight) ||
+	    pk_kv_u64(pk, "producers", ch->producers) ||
+	    pk_key(pk, "consumer") || admin_consumer(pk, ch) ||
+	    pk_kv_u64(pk, "credit", ch->credit) ||
+	    pk_kv_u64(pk, "msgs_in", ch->msgs_in) ||
+	    pk_kv_u64(pk, "msgs_out", ch->msgs_out) ||
+	    pk_kv_u64(pk, "redeliveries", ch->redeliveries));
+}
+
+static int
+admin_channels(struct conn *c, const struct proto_msg *m, msgpack_packer *pk)
+{
+	struct admin_pick	 pick = { .viewer = c, .m = m };
+	struct admin_page	 page;
+	const struct channel	*last = NULL;
+	size_t			 i, mark;
+	int			 failed;
+
+	if (c->srv->reg.count > 0 &&
+	    (pick.v = calloc(c->srv->reg.count, sizeof(*pick.v))) == NULL)
+		return (-1);
+	admin_each_channel(&c->srv->reg, admin_pick_channel, &pick);
+	qsort(pick.v, pick.n, sizeof(*pick.v), admin_channel_cmp);
+	admin_page_init(&page, c->srv, m->limit);
+	for (i = 0; i < pick.n && admin_page_room(&page); i++) {
+		mark = page.body.size;
+		if (!admin_page_fits(&page, mark,
+		    admin_channel_entry(&page.pk, pick.v[i])))
+			break;
+		last = pick.v[i];
+	}
+	failed = admin_page_finish(&page, pk, "channels",
+	    last != NULL ? last->name : "", last != NULL ? last->name_len : 0);
+	free(pick.v);
+	return (failed);
+}
+
+/* Connections. */
+
+static int
+admin_conn_entry(msgpack_packer *pk, const struct conn *o)
+{
+	uint64_t	tx = 0, rx = 0;
+	size_t		i;
+
+	for (i = 0; i < o->nhandles; i++) {
+		if (o->handles[i]->rx)
+			rx++;
+		else
+			tx++;
+	}
+	return (msgpack_pack_map(pk, 9) ||
+	    pk_kv_u64(pk, "id", o->id) ||
+	    pk_kv_u64(pk, "pid", (uint64_t)o->pid) ||
+	    pk_kv_u64(pk, "uid", (uint64_t)o->uid) ||
+	    pk_kv_u64(pk, "gid", (uint64_t)o->gid) ||
+	    pk_kv_u64(pk, "handles", o->nhandles) ||
+	    pk_kv_u64(pk, "producers", tx) ||
+	    pk_kv_u64(pk, "consumers", rx) ||
+	    pk_kv_u64(pk, "pending_output", conn_pending(o)) ||
+	    pk_key(pk, "closing") || (o->want_close || o->shut ?
+		msgpack_pack_true(pk) : msgpack_pack_false(pk)));
+}
+
+/* The "after" cursor of connections: a decimal id. */
+static int
+admin_conn_cursor(const struct proto_msg *m, uint64_t *after)
+{
+	char	 buf[24], *end;
+
+	*after = 0;
+	if (m->after == NULL)
+		return (0);
+	if (m->after_len == 0 || m->after_len >= sizeof(buf))
+		return (-1);
+	memcpy(buf, m->after, m->after_len);
+	buf[m->after_len] = '\0';
+	if (buf[0] < '0' || buf[0] > '9')
+		return (-1);
+	*after = strtoull(buf, &end, 10);
+	return (*end == '\0' ? 0 : -1);
+}
+
+static int
+admin_connections(struct conn *c, uint64_t after, uint32_t limit,
+    msgpack_packer *pk)
+{
+	struct admin_page	 page;
+	const struct conn	*o;
+	char			 next[24] = "";
+	size_t			 mark;
+
+	admin_page_init(&page, c->srv, limit);
+	TAILQ_FOREACH(o, &c->srv->conns, entry) {
+		if (o->id <= after || !admin_sees_conn(c, o))
+			continue;
+		if (!admin_page_room(&page))
+			break;
+		mark = page.body.size;
+		if (!admin_page_fits(&page, mark, admin_conn_entry(&page.pk,
+		    o)))
+			break;
+		snprintf(next, sizeof(next), "%llu", (unsigned long long)o->id);
+	}
+	return (admin_page_finish(&page, pk, "connections", next,
+	    strlen(next)));
+}
+
+/* The request. */
+
+static bool
+admin_what_is(const struct proto_msg *m, const char *what)
+{
+	return (m->what_len == strlen(what) &&
+	    memcmp(m->what, what, m->what_len) == 0);
+}
+
+void
+admin_stats(struct conn *c, const struct proto_msg *m)
+{
+	msgpack_sbuffer	sb;
+	msgpack_packer	pk;
+	uint64_t	after;
+	int		failed;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (admin_what_is(m, "daemon")) {
+		if (m->after != NULL || m->limit != 0) {
+			admin_reply_error(c, m->rid, CHAN_EOPTION, "STATS "
+			    "daemon takes no \"after\" or \"limit\"");
+			goto out;
+		}
+		failed = admin_daemon(c, &pk);
+	} else if (admin_what_is(m, "channels"))
+		failed = admin_channels(c, m, &pk);
+	else if (admin_what_is(m, "connections")) {
+		if (admin_conn_cursor(m, &after) != 0) {
+			admin_reply_error(c, m->rid, CHAN_EOPTION, "STATS "
+			    "connections: \"after\" must be a connection id "
+			    "in decimal");
+			goto out;
+		}
+		failed = admin_connections(c, after, m->limit, &pk);
+	} else {
+		admin_reply_error(c, m->rid, CHAN_EOPTION, "STATS: unknown "
+		    "view (daemon, channels or connections)");
+		goto out;
+	}
+	if (failed)
+		admin_reply_error(c, m->rid, CHAN_ENOMEM,
+		    "out of memory building the admin view");
+	else
+		admin_reply_data(c, m->rid, &sb);
+out:
+	msgpack_sbuffer_destroy(&sb);
+}

@@ -1,0 +1,421 @@
+/*
+ * test_e2e_admin.c: the admin view, STATS -> INFO, through chanctl and
+ * chan_client_info against the real daemon: live figures in JSON and in
+ * tables, paging by request and by the frame limit, refusals.
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "chanclient.h"
+#include "e2e_util.h"
+#include "harness.h"
+
+#define CMD_MS		20000
+
+/* Runs chanctl with args (NULL-terminated) on d; asserts exit want. */
+static char *
+chanctl(const struct daemon *d, int want, const char *const *args)
+{
+	const char *argv[16] = { CHANCTL_BIN, "--socket", d->sock };
+	struct cmd_result r;
+	size_t n = 3;
+	char *out;
+
+	while (*args != NULL && n < 15)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	run_cmd(argv, NULL, 0, CMD_MS, &r);
+	ck_assert_msg(r.code == want, "chanctl %s: exit %d, not %d; stderr: "
+	    "%s", argv[3] != NULL ? argv[3] : "", r.code, want, r.err);
+	ck_assert_msg(want != 0 || r.err_len == 0, "chanctl wrote to stderr: "
+	    "%s", r.err);
+	out = r.out;
+	r.out = NULL;
+	cmd_result_fini(&r);
+	return out;
+}
+
+static void
+expect_in(const char *text, const char *want)
+{
+	ck_assert_msg(strstr(text, want) != NULL, "missing %s in:\n%s", want,
+	    text);
+}
+
+/*
+ * The channels table's row for name: its columns after NAME, which must
+ * be 9 numbers or dashes; a dash reads as -1.
+ */
+static void
+table_row(const char *table, const char *name, long long col[9])
+{
+	char head[300], cols[9][32];
+	const char *line;
+	int i, n;
+
+	snprintf(head, sizeof head, "\n%s ", name);
+	line = strstr(table, head);
+	ck_assert_msg(line != NULL, "no row for %s in:\n%s", name, table);
+	n = sscanf(line + strlen(head), "%31s %31s %31s %31s %31s %31s %31s "
+	    "%31s %31s", cols[0], cols[1], cols[2], cols[3], cols[4], cols[5],
+	    cols[6], cols[7], cols[8]);
+	ck_assert_msg(n == 9, "short row for %s in:\n%s", name, table);
+	for (i = 0; i < 9; i++)
+		col[i] = strcmp(cols[i], "-") == 0 ? -1 : atoll(cols[i]);
+}
+
+/*
+ * A channel with two producers and a consumer (all this process) holding
+ * three queued messages, one of them already delivered once and
+ * redelivered: every figure of the channels view has a known value.
+ */
+START_TEST(test_chanctl_shows_live_channel_figures)
+{
+	chan_open_opts opts = CHAN_OPEN_OPTS_INIT;
+	const char *jargs[] = { "channels", "--json", NULL };
+	const char *targs[] = { "channels", NULL };
+	char want[512], *out;
+	struct daemon d;
+	chan_client *c, *c2;
+	chan_tx *tx1, *tx2;
+	chan_rx *rx;
+	chan_msg *m;
+	long long col[9];
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	c2 = test_connect(&d);
+	tx1 = tx_open(c, "jobs");
+	tx2 = tx_open(c2, "jobs");
+	send_str(tx1, "first");
+	send_str(tx2, "second!");
+	send_str(tx1, "3");
+
+	/* Take "first" without acknowledging it, and leave: requeued. */
+	opts.flags = CHAN_MANUAL_ACK;
+	expect_rc(chan_rx_open_ex(c, "jobs", 4, &opts, &rx), 0, "rx open");
+	m = recv_msg(rx);
+	chan_msg_free(m);
+	expect_rc(chan_rx_close(rx), 0, "rx close");
+	/* Redelivered to a consumer that does not acknowledge either. */
+	expect_rc(chan_rx_open_ex(c, "jobs", 4, &opts, &rx), 0, "rx reopen");
+	m = recv_msg(rx);
+	ck_assert_msg(chan_msg_redelivered(m), "not marked redelivered");
+	chan_msg_free(m);
+
+	out = chanctl(&d, 0, jargs);
+	snprintf(want, sizeof want, "{\"name\":\"jobs\",\"queued\":2,"
+	    "\"queued_bytes\":8,\"in_flight\":1,\"in_flight_bytes\":5,"
+	    "\"producers\":2,\"consumer\":{\"conn\":");
+	expect_in(out, want);
+	snprintf(want, sizeof want, "\"pid\":%ld,\"uid\":%ld},\"credit\":0,"
+	    "\"msgs_in\":3,\"msgs_out\":2,\"redeliveries\":1}", (long)getpid(),
+	    (long)getuid());
+	expect_in(out, want);
+	free(out);
+
+	out = chanctl(&d, 0, targs);
+	ck_assert_msg(strncmp(out, "NAME ", 5) == 0, "no header:\n%s", out);
+	table_row(out, "jobs", col);
+	ck_assert_int_eq(col[0], 2);		/* queued */
+	ck_assert_int_eq(col[1], 8);		/* bytes */
+	ck_assert_int_eq(col[2], 1);		/* in flight */
+	ck_assert_int_eq(col[3], 2);		/* producers */
+	ck_assert_int_eq(col[4], getpid());	/* consumer pid */
+	ck_assert_int_eq(col[5], getuid());	/* consumer uid */
+	ck_assert_int_eq(col[6], 3);		/* in */
+	ck_assert_int_eq(col[7], 2);		/* out */
+	ck_assert_int_eq(col[8], 1);		/* redelivered */
+	free(out);
+
+	/* The consumer leaves: the in-flight message is queued again. */
+	expect_rc(chan_rx_close(rx), 0, "rx close");
+	out = chanctl(&d, 0, targs);
+	table_row(out, "jobs", col);
+	ck_assert_int_eq(col[0], 3);
+	ck_assert_int_eq(col[2], 0);
+	ck_assert_int_eq(col[4], -1);
+	ck_assert_int_eq(col[5], -1);
+	free(out);
+
+	chan_tx_close(tx1);
+	chan_tx_close(tx2);
+	chan_disconnect(c);
+	chan_disconnect(c2);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_chanctl_status_shows_daemon_figures)
+{
+	const char *jargs[] = { "status", "--json", NULL };
+	const char *targs[] = { NULL };
+	char want[PATH_MAX + 256], *out;
+	struct daemon d;
+	chan_client *c;
+	chan_tx *tx;
+
+	daemon_start(&d, (const char *const[]){ "--max-connections", "77",
+	    NULL });
+	c = test_connect(&d);
+	tx = tx_open(c, "a");
+	send_str(tx, "xy");
+	send_str(tx, "z");
+
+	out = chanctl(&d, 0, jargs);
+	snprintf(want, sizeof want, "{\"version\":\"%s\",\"pid\":%d,"
+	    "\"socket\":\"%s\",", CHAN_VERSION_STRING, (int)d.pid, d.sock);
+	expect_in(out, want);
+	/* This connection and chanctl's own. */
+	expect_in(out, ",\"connections\":2,\"max_connections\":77,"
+	    "\"channels\":1,\"queued\":2,\"queued_bytes\":3,");
+	expect_in(out, ",\"msgs_in\":2,\"msgs_out\":0,\"redeliveries\":0}");
+	ck_assert_msg(strstr(out, "\"rss_bytes\":0,") == NULL &&
+	    strstr(out, "\"rss_bytes\":") != NULL, "no memory figure: %s",
+	    out);
+	free(out);
+
+	out = chanctl(&d, 0, targs);
+	snprintf(want, sizeof want, "daemon       chand %s, pid %d\n",
+	    CHAN_VERSION_STRING, (int)d.pid);
+	expect_in(out, want);
+	expect_in(out, "connections  2 (limit 77)\n");
+	expect_in(out, "channels     1\n");
+	expect_in(out, "queued       2 messages, 3 bytes");
+	expect_in(out, "messages     2 in, 0 out, 0 redelivered\n");
+	free(out);
+
+	chan_tx_close(tx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_chanctl_connections_lists_clients)
+{
+	const char *jargs[] = { "connections", "--json", NULL };
+	const char *targs[] = { "connections", NULL };
+	char want[256], *out, *line;
+	struct daemon d;
+	chan_client *c;
+	chan_tx *tx;
+	chan_rx *rx;
+	long long id, pid, uid, ntx, nrx, pending;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	tx = tx_open(c, "a");
+	expect_rc(chan_rx_open(c, "b", &rx), 0, "rx open");
+
+	out = chanctl(&d, 0, jargs);
+	snprintf(want, sizeof want, "\"pid\":%ld,\"uid\":%ld,\"gid\":%ld,"
+	    "\"handles\":2,\"producers\":1,\"consumers\":1,\"pending_output\":"
+	    "0,\"closing\":false}", (long)getpid(), (long)getuid(),
+	    (long)getgid());
+	expect_in(out, want);
+	free(out);
+
+	out = chanctl(&d, 0, targs);
+	snprintf(want, sizeof want, " %ld ", (long)getpid());
+	line = strstr(out, want);
+	ck_assert_msg(line != NULL, "no row for pid %ld:\n%s", (long)getpid(),
+	    out);
+	while (line > out && line[-1] != '\n')
+		line--;
+	ck_assert_int_eq(sscanf(line, "%lld %lld %lld %lld %lld %lld", &id,
+	    &pid, &uid, &ntx, &nrx, &pending), 6);
+	ck_assert_int_eq(pid, getpid());
+	ck_assert_int_eq(uid, getuid());
+	ck_assert_int_eq(ntx, 1);
+	ck_assert_int_eq(nrx, 1);
+	ck_assert_int_eq(pending, 0);
+	free(out);
+
+	chan_rx_close(rx);
+	chan_tx_close(tx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* Five channel names, the index in each, as in the daemon's byte order. */
+static void
+page_names(char names[5][300], size_t len)
+{
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		memset(names[i], 'a' + i, len);
+		names[i][len] = '\0';
+	}
+}
+
+/*
+ * Lists longer than a reply: by --limit, and by the frame limit alone
+ * (--max-msg-size 1 leaves room for one long-named channel per reply).
+ * Every channel appears once, in name order, either way.
+ */
+static void
+check_paging(const char *const *daemon_args, size_t name_len,
+    const char *limit)
+{
+	const char *jargs[] = { "channels", "--json", limit != NULL ?
+	    "--limit" : NULL, limit, NULL };
+	char names[5][300], *out, *p;
+	struct daemon d;
+	chan_client *c;
+	chan_tx *tx[5];
+	int i;
+
+	page_names(names, name_len);
+	daemon_start(&d, daemon_args);
+	c = test_connect(&d);
+	for (i = 4; i >= 0; i--)
+		expect_rc(chan_tx_open(c, names[i], &tx[i]), 0, "open");
+	out = chanctl(&d, 0, jargs);
+	for (i = 0, p = out; i < 5; i++) {
+		p = strstr(p, names[i]);
+		ck_assert_msg(p != NULL, "channel %d missing or out of order:\n"
+		    "%s", i, out);
+		p += name_len;
+		ck_assert_ptr_null(strstr(p, names[i]));
+	}
+	free(out);
+	for (i = 0; i < 5; i++)
+		chan_tx_close(tx[i]);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+
+START_TEST(test_channels_are_paged_by_limit)
+{
+	check_paging(NULL, 3, "2");
+}
+END_TEST
+
+START_TEST(test_channels_are_paged_to_fit_the_frame_limit)
+{
+	check_paging((const char *const[]){ "--max-msg-size", "1", NULL },
+	    250, NULL);
+}
+END_TEST
+
+/* The library call, page by page. */
+START_TEST(test_info_pages_through_the_library)
+{
+	char names[5][300];
+	struct daemon d;
+	chan_client *c;
+	chan_tx *tx[5];
+	void *data;
+	size_t len;
+	int i;
+
+	page_names(names, 1);
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	for (i = 0; i < 5; i++)
+		expect_rc(chan_tx_open(c, names[i], &tx[i]), 0, "open");
+	/* Page 1 of 2 entries: a fixmap {"channels": [a, b], "next": "b"}. */
+	expect_rc(chan_client_info(c, "channels", NULL, 0, 2, &data, &len), 0,
+	    "info page 1");
+	ck_assert_msg(len > 8 && memmem(data, len, "next\xc4\x01" "b", 7) !=
+	    NULL, "page 1 does not end at cursor b");
+	free(data);
+	/* The last page, after "d": one entry and a nil cursor. */
+	expect_rc(chan_client_info(c, "channels", "d", 1, 2, &data, &len), 0,
+	    "info last page");
+	ck_assert_msg(memmem(data, len, "next\xc0", 5) != NULL &&
+	    memmem(data, len, "\xc4\x01" "e", 3) != NULL &&
+	    memmem(data, len, "\xc4\x01" "d", 3) == NULL,
+	    "last page is not [e] with a nil cursor");
+	free(data);
+
+	expect_rc(chan_client_info(c, "queues", NULL, 0, 0, &data, &len),
+	    CHAN_EOPTION, "unknown view");
+	expect_in(chan_client_errmsg(c), "unknown view");
+	expect_rc(chan_client_info(c, "daemon", NULL, 0, 3, &data, &len),
+	    CHAN_EOPTION, "daemon view with a limit");
+	expect_rc(chan_client_info(c, "connections", "x1", 2, 0, &data, &len),
+	    CHAN_EOPTION, "connections cursor that is not an id");
+	/* The connection is still fine. */
+	expect_rc(chan_client_info(c, "daemon", NULL, 0, 0, &data, &len), 0,
+	    "info daemon after refusals");
+	free(data);
+	for (i = 0; i < 5; i++)
+		chan_tx_close(tx[i]);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_chanctl_without_a_daemon_exits_7)
+{
+	const char *argv[] = { CHANCTL_BIN, "--socket", NULL, NULL };
+	char dir[PATH_MAX], sock[PATH_MAX];
+	struct cmd_result r;
+
+	make_dir(dir, sizeof dir);
+	path_join(sock, sizeof sock, dir, "none.sock");
+	argv[2] = sock;
+	run_cmd(argv, NULL, 0, CMD_MS, &r);
+	ck_assert_msg(r.code == 7, "exit %d: %s", r.code, r.err);
+	expect_in(r.err, "no daemon running on ");
+	cmd_result_fini(&r);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_chanctl_usage_errors_exit_2)
+{
+	const char *bad[][4] = {
+		{ CHANCTL_BIN, "queues", NULL },
+		{ CHANCTL_BIN, "status", "extra", NULL },
+		{ CHANCTL_BIN, "--limit", "0", NULL },
+		{ CHANCTL_BIN, "--bogus", NULL },
+	};
+	struct cmd_result r;
+	size_t i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		run_cmd(bad[i], NULL, 0, CMD_MS, &r);
+		ck_assert_msg(r.code == 2, "%s: exit %d", bad[i][1], r.code);
+		expect_in(r.err, "chanctl: ");
+		cmd_result_fini(&r);
+	}
+}
+END_TEST
+
+static Suite *
+admin_suite(void)
+{
+	Suite *s = suite_create("e2e_admin");
+	TCase *tc = tcase_create("admin");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_chanctl_shows_live_channel_figures);
+	tcase_add_test(tc, test_chanctl_status_shows_daemon_figures);
+	tcase_add_test(tc, test_chanctl_connections_lists_clients);
+	tcase_add_test(tc, test_channels_are_paged_by_limit);
+	tcase_add_test(tc, test_channels_are_paged_to_fit_the_frame_limit);
+	tcase_add_test(tc, test_info_pages_through_the_library);
+	tcase_add_test(tc, test_chanctl_without_a_daemon_exits_7);
+	tcase_add_test(tc, test_chanctl_usage_errors_exit_2);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return harness_main(admin_suite());
+}
