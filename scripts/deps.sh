@@ -4,6 +4,10 @@
 set -euo pipefail
 
 packages=(gcc make cmake pkg-config libuv1-dev libmsgpack-dev check)
+# Service: libsystemd (socket activation, sd_notify; optional at build
+# time), scdoc (manual pages), systemd-analyze and man (unit checks),
+# /bin/kill (the unit's ExecReload).
+packages+=(libsystemd-dev scdoc systemd man-db procps)
 [ "${CHAND_DEPS_EXTRA:-}" ] && packages+=(${CHAND_DEPS_EXTRA})
 
 missing=()

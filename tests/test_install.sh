@@ -5,10 +5,14 @@
 # tells a user to: the README's C example (kept verbatim in
 # tests/example_app.c, and checked against the README here) is compiled
 # with `pkg-config --cflags --libs chanclient`, once against the shared
-# library and once, with `pkg-config --static`, against the static one.
-# Each binary receives `seq 1 9` from the installed chan-send through the
-# installed chand, started on a private socket, and must print 1..9 and
-# exit 0.
+# library and once, with `pkg-config --static`, against the static one,
+# and by a CMake project (tests/cmake_consumer) through
+# find_package(chanclient), again shared and static. Each binary receives
+# `seq 1 9` from the installed chan-send through the installed chand,
+# started on a private socket, and must print 1..9 and exit 0; the
+# installed chanctl then counts the messages. The installed systemd units
+# must pass `systemd-analyze verify`, and the manual pages and service
+# files must be where the system looks for them.
 #
 # Nothing sleeps: readiness comes from chand --ready-fd on a FIFO, and the
 # daemon's exit from end of file on its stderr FIFO; every wait is bounded.
@@ -61,9 +65,40 @@ diff -u "$src/tests/example_app.c" "$tmp/readme_example.c" >&2 ||
 step "cmake --install $build --prefix $prefix"
 "$cmake" --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1 ||
     { cat "$tmp/install.log" >&2; fail "cmake --install failed"; }
-for f in sbin/chand bin/chan-send bin/chan-recv include/chanclient.h; do
+for f in sbin/chand bin/chan-send bin/chan-recv bin/chanctl \
+    include/chanclient.h share/man/man8/chand.8 share/man/man1/chan-send.1 \
+    share/man/man1/chan-recv.1 share/man/man1/chanctl.1 \
+    share/man/man3/libchanclient.3 lib/systemd/system/chand.service \
+    lib/systemd/system/chand.socket lib/sysusers.d/chand.conf \
+    etc/chand/chand.conf; do
 	[[ -x $prefix/$f || -f $prefix/$f ]] || fail "$f not installed"
 done
+
+# The units as installed: they name this prefix's chand and config file.
+step "systemd-analyze verify chand.socket chand.service"
+units=$prefix/lib/systemd/system
+grep -qx "ExecStart=$prefix/sbin/chand --socket /run/chand.sock --config $prefix/etc/chand/chand.conf" \
+    "$units/chand.service" || fail "chand.service does not run $prefix/sbin/chand"
+command -v systemd-analyze >/dev/null ||
+    fail "systemd-analyze not found (scripts/deps.sh installs systemd)"
+man_check=yes
+if ! command -v man >/dev/null; then
+	# Documentation=man:... is checked by running man(1).
+	echo "test_install: man(1) is not installed: verify skips Documentation= man pages"
+	man_check=no
+fi
+MANPATH=$prefix/share/man SYSTEMD_LOG_LEVEL=notice \
+    systemd-analyze verify --man="$man_check" "$units/chand.socket" \
+    "$units/chand.service" >"$tmp/verify.log" 2>&1 ||
+    { cat "$tmp/verify.log" >&2; fail "systemd-analyze verify failed"; }
+if [[ -s $tmp/verify.log ]]; then
+	cat "$tmp/verify.log" >&2
+	fail "systemd-analyze verify printed warnings"
+fi
+# The hardening, as systemd rates it (printed, not asserted: the score
+# changes with systemd's version).
+systemd-analyze security --offline=true "$units/chand.service" 2>/dev/null |
+    tail -1 || true
 
 # As installed, with no LD_LIBRARY_PATH: `cmake --install` must give
 # programs that run (nothing runs ldconfig for a user).
@@ -111,6 +146,20 @@ if readelf -d "$tmp/app-static" | grep -q 'NEEDED.*libchanclient'; then
 	fail "app-static still needs the shared libchanclient"
 fi
 
+# find_package(chanclient) from a CMake project, shared and static.
+step "find_package(chanclient): tests/cmake_consumer, shared and static"
+"$cmake" -S "$src/tests/cmake_consumer" -B "$tmp/consumer" \
+    -DCMAKE_PREFIX_PATH="$prefix" -DEXAMPLE_APP="$src/tests/example_app.c" \
+    -DCMAKE_C_FLAGS="$extra_cflags" -DCMAKE_EXE_LINKER_FLAGS="$extra_cflags" \
+    >"$tmp/consumer.log" 2>&1 &&
+"$cmake" --build "$tmp/consumer" >>"$tmp/consumer.log" 2>&1 ||
+    { cat "$tmp/consumer.log" >&2; fail "the CMake consumer project does not build"; }
+if readelf -d "$tmp/consumer/app-cmake-static" | grep -q 'NEEDED.*libchanclient'; then
+	fail "app-cmake-static needs the shared libchanclient"
+fi
+readelf -d "$tmp/consumer/app-cmake" | grep -q 'NEEDED.*libchanclient' ||
+    fail "app-cmake does not use the shared libchanclient"
+
 # The installed daemon on a private socket; READY on one FIFO, its log
 # (and, by end of file, its exit) on another.
 step "start $prefix/sbin/chand on $sock"
@@ -147,6 +196,16 @@ step "seq 1 9 | chan-send nums, into the shared-library example"
 run_app "$tmp/app"
 step "seq 1 9 | chan-send nums, into the static example"
 run_app "$tmp/app-static"
+step "seq 1 9 | chan-send nums, into the find_package examples"
+run_app "$tmp/consumer/app-cmake"
+run_app "$tmp/consumer/app-cmake-static"
+
+# Four runs of nine messages, each delivered once.
+step "chanctl --json status counts 36 messages in and out"
+"$prefix/bin/chanctl" --json status >"$tmp/status.json" ||
+    fail "installed chanctl failed (exit $?)"
+grep -q '"msgs_in":36,"msgs_out":36,"redeliveries":0}' "$tmp/status.json" ||
+    fail "chanctl status: $(cat "$tmp/status.json")"
 
 # The installed chan-recv, for good measure: the channel was forgotten.
 step "chan-recv --nonblock on the drained channel exits 4"

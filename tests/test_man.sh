@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# test_man.sh BUILD_DIR SOURCE_DIR
+#
+# The manual pages, as built (roff), against the programs: every long
+# option that a program's --help mentions appears in its page, every
+# option the page's OPTIONS section lists is one --help knows, and the
+# exit codes of both EXIT STATUS sections are the same. libchanclient(3)
+# names every function chanclient.h exports.
+set -euo pipefail
+
+build=${1:?usage: test_man.sh BUILD_DIR SOURCE_DIR}
+src=${2:?usage: test_man.sh BUILD_DIR SOURCE_DIR}
+failures=0
+
+fail() {
+	echo "test_man: FAIL: $*" >&2
+	failures=$((failures + 1))
+}
+
+# Roff as plain text: no font escapes, no \& or \-.
+plain() {
+	sed -e 's/\\f[BIRP]//g' -e 's/\\&//g' -e 's/\\-/-/g' -e 's/\\(en/-/g' "$1"
+}
+
+# The lines of section $2 (".SH NAME" up to the next .SH) of roff file $1.
+section() {
+	plain "$1" | awk -v s=".SH $2" '$0 == s { p = 1; next } /^\.SH/ { p = 0 } p'
+}
+
+check_program() {
+	local prog=$1 page=$2 help text opt
+	local -a help_opts man_opts help_codes man_codes
+
+	[[ -f $page ]] || { fail "$page not built"; return; }
+	help=$("$prog" --help) || { fail "$prog --help failed"; return; }
+	text=$(plain "$page")
+	mapfile -t help_opts < <(grep -oE -- '--[a-z][a-z0-9-]*' <<<"$help" | sort -u)
+	[[ ${#help_opts[@]} -gt 0 ]] || fail "$prog --help lists no long option"
+	for opt in "${help_opts[@]}"; do
+		grep -qF -- "$opt" <<<"$text" ||
+		    fail "$(basename "$page"): no $opt (in $(basename "$prog") --help)"
+	done
+	mapfile -t man_opts < <(section "$page" OPTIONS |
+	    grep -oE -- '^(-[a-zA-Z0-9], )?--[a-z][a-z0-9-]*' | grep -oE -- '--[a-z0-9-]+' | sort -u)
+	[[ ${#man_opts[@]} -gt 0 ]] || fail "$(basename "$page"): OPTIONS lists no option"
+	for opt in "${man_opts[@]}"; do
+		grep -qxF -- "$opt" <<<"$(printf '%s\n' "${help_opts[@]}")" ||
+		    fail "$(basename "$page") documents $opt, unknown to $(basename "$prog") --help"
+	done
+	mapfile -t help_codes < <(awk '/^EXIT STATUS/ { p = 1; next } /^[A-Z]/ { p = 0 }
+	    p && match($0, /^ +[0-9]+  /) { print $1 }' <<<"$help" | sort -n)
+	mapfile -t man_codes < <(section "$page" "EXIT STATUS" | grep -E '^[0-9]+$' | sort -n)
+	[[ ${#help_codes[@]} -gt 0 ]] || fail "$(basename "$prog") --help lists no exit code"
+	[[ "${help_codes[*]}" == "${man_codes[*]}" ]] ||
+	    fail "$(basename "$page") exit codes (${man_codes[*]}) differ from --help (${help_codes[*]})"
+	echo "test_man: $(basename "$page"): ${#help_opts[@]} options, exit codes ${help_codes[*]}"
+}
+
+check_program "$build/daemon/chand" "$build/man/chand.8"
+check_program "$build/client/chan-send" "$build/man/chan-send.1"
+check_program "$build/client/chan-recv" "$build/man/chan-recv.1"
+check_program "$build/client/chanctl" "$build/man/chanctl.1"
+
+page=$build/man/libchanclient.3
+mapfile -t funcs < <(grep -oE '^CHAN_EXPORT [^(]*\b(chan_[a-z_]+)\(' \
+    "$src/client/include/chanclient.h" | grep -oE 'chan_[a-z_]+' | sort -u)
+[[ ${#funcs[@]} -gt 0 ]] || fail "no CHAN_EXPORT function found in chanclient.h"
+text=$(plain "$page")
+for f in "${funcs[@]}"; do
+	grep -qE "(^|[^a-z_])$f\\(" <<<"$text" ||
+	    fail "libchanclient.3 does not document $f()"
+done
+echo "test_man: libchanclient.3: ${#funcs[@]} functions"
+
+if [[ $failures -gt 0 ]]; then
+	echo "test_man: $failures failure(s)" >&2
+	exit 1
+fi
+echo "test_man: all pages match"
