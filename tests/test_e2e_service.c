@@ -9,6 +9,7 @@
  * child (LISTEN_PID must be the daemon's own pid) and execs chand. Every
  * wait is on a socket, a datagram or a pidfd, bounded.
  */
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -18,6 +19,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -51,7 +54,42 @@ struct svc_daemon {
 enum listen_env {
 	LISTEN_OWN_PID,		/* LISTEN_PID = the daemon: activation */
 	LISTEN_OTHER_PID,	/* LISTEN_PID = someone else: not for us */
+	LISTEN_SANDBOXED,	/* activation, in chand.service's sandbox */
 };
+
+#define SANDBOX_UID	65534	/* nobody */
+#define SANDBOX_EXIT	126	/* the child could not build the sandbox */
+
+/*
+ * What chand.service asks of systemd, done by hand before exec: a private
+ * network namespace (PrivateNetwork), a read-only view of the file system
+ * (ProtectSystem=strict), an unprivileged user without capabilities
+ * (User=), no new privileges (NoNewPrivileges). Exits SANDBOX_EXIT, saying
+ * why on stderr, if this machine does not allow it.
+ */
+static void
+sandbox_enter(void)
+{
+	gid_t gid = SANDBOX_UID;
+
+	if (unshare(CLONE_NEWNS | CLONE_NEWNET) != 0) {
+		dprintf(2, "sandbox: unshare: %s\n", strerror(errno));
+		_exit(SANDBOX_EXIT);
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	    mount("/", "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY,
+	    NULL) != 0) {
+		dprintf(2, "sandbox: read-only /: %s\n", strerror(errno));
+		_exit(SANDBOX_EXIT);
+	}
+	if (setgroups(1, &gid) != 0 || setgid(SANDBOX_UID) != 0 ||
+	    setuid(SANDBOX_UID) != 0 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+		dprintf(2, "sandbox: user %d: %s\n", SANDBOX_UID,
+		    strerror(errno));
+		_exit(SANDBOX_EXIT);
+	}
+}
 
 static void
 svc_init(struct svc_daemon *sd)
@@ -94,8 +132,10 @@ svc_child(struct svc_daemon *sd, enum listen_env env, int journal,
 	    dup2(sd->listen_fd, 3) < 0)
 		_exit(127);
 	syscall(SYS_close_range, 4U, ~0U, 0);
+	if (env == LISTEN_SANDBOXED)
+		sandbox_enter();
 	snprintf(pid, sizeof pid, "%ld",
-	    env == LISTEN_OWN_PID ? (long)getpid() : (long)getppid());
+	    env != LISTEN_OTHER_PID ? (long)getpid() : (long)getppid());
 	setenv("LISTEN_PID", pid, 1);
 	setenv("LISTEN_FDS", "1", 1);
 	setenv("LISTEN_FDNAMES", "chand.socket", 1);
@@ -376,6 +416,76 @@ START_TEST(test_log_lines_are_plain_when_stderr_is_not_the_journal)
 }
 END_TEST
 
+/*
+ * The daemon works inside the sandbox of chand.service: inherited
+ * socket, readiness, config file, memory figures, clients' credentials.
+ */
+START_TEST(test_daemon_serves_inside_the_service_sandbox)
+{
+	struct svc_daemon sd;
+	char conf[PATH_MAX], *log;
+	const char *argv[] = { CHAND_BIN, "--config", conf, NULL };
+	const char *ctl[] = { CHANCTL_BIN, "--socket", sd.sock, "--json",
+	    NULL };
+	struct cmd_result r;
+	FILE *f;
+	int code;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_e2e_service: not root: the sandbox test "
+		    "(user nobody, namespaces) is not run\n");
+		return;
+	}
+	svc_init(&sd);
+	path_join(conf, sizeof conf, sd.dir, "chand.conf");
+	f = fopen(conf, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("max-connections = 55\n", f);
+	fclose(f);
+	/* The unprivileged daemon reads its config, and notifies. */
+	ck_assert_int_eq(chmod(sd.dir, 0711), 0);
+	ck_assert_int_eq(chmod(conf, 0644), 0);
+	ck_assert_int_eq(chmod(sd.notify, 0666), 0);
+	svc_spawn(&sd, LISTEN_SANDBOXED, 0, argv);
+	{
+		struct pollfd pfd[2] = {
+			{ .fd = sd.notify_fd, .events = POLLIN },
+			{ .fd = (int)syscall(SYS_pidfd_open, sd.pid, 0),
+			  .events = POLLIN },
+		};
+
+		/* READY, or an exit because the sandbox cannot be built. */
+		ck_assert_int_ge(pfd[1].fd, 0);
+		poll_until(pfd, 2, now_ms() + HARNESS_WAIT_MS);
+		close(pfd[1].fd);
+		if (!(pfd[0].revents & POLLIN) && (pfd[1].revents & POLLIN) &&
+		    (code = svc_wait(&sd)) == SANDBOX_EXIT) {
+			log = read_text(sd.log);
+			fprintf(stderr, "test_e2e_service: sandbox not "
+			    "available on this machine, not run: %s", log);
+			free(log);
+			svc_cleanup(&sd);
+			return;
+		}
+	}
+	notify_expect(&sd, "READY=1");
+	assert_serves_at(sd.sock);
+	run_cmd(ctl, NULL, 0, 20000, &r);
+	ck_assert_msg(r.code == 0, "chanctl exit %d: %s", r.code, r.err);
+	ck_assert_msg(strstr(r.out, "\"max_connections\":55,") != NULL,
+	    "config file not applied: %s", r.out);
+	ck_assert_msg(strstr(r.out, "\"rss_bytes\":0,") == NULL,
+	    "no memory figure in the sandbox: %s", r.out);
+	cmd_result_fini(&r);
+	svc_stop(&sd);
+	log = read_text(sd.log);
+	ck_assert_msg(strstr(log, "warning") == NULL && strstr(log,
+	    "error") == NULL, "trouble in the sandbox:\n%s", log);
+	free(log);
+	svc_cleanup(&sd);
+}
+END_TEST
+
 /* Config file. */
 
 static void
@@ -583,6 +693,7 @@ service_suite(void)
 	tcase_add_test(tc, test_log_lines_carry_syslog_priorities_on_the_journal);
 	tcase_add_test(tc,
 	    test_log_lines_are_plain_when_stderr_is_not_the_journal);
+	tcase_add_test(tc, test_daemon_serves_inside_the_service_sandbox);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("config");
