@@ -7,6 +7,8 @@
 #include "channel.h"
 #include "proto.h"
 
+static void	channel_admit(struct channel *);
+
 struct channel *
 channel_new(const void *name, size_t len, struct channel_totals *totals)
 {
@@ -23,25 +25,28 @@ channel_new(const void *name, size_t len, struct channel_totals *totals)
 	ch->qtailp = &ch->qhead;
 	ch->ftailp = &ch->fhead;
 	ch->totals = totals;
+	ch->cap_msgs = CHANNEL_UNBOUNDED;
+	ch->cap_bytes = CHANNEL_UNBOUNDED;
 	return (ch);
+}
+
+void
+channel_set_capacity(struct channel *ch, uint64_t msgs, uint64_t bytes)
+{
+	ch->cap_msgs = msgs;
+	ch->cap_bytes = bytes;
 }
 
 /* Counts a message of len payload bytes in (add) or out of the sums. */
 static void
-channel_account(struct channel *ch, size_t len, bool add)
+totals_count(struct channel_totals *t, size_t len, bool add)
 {
-	struct channel_totals	*t = ch->totals;
-
-	if (add) {
-		ch->bytes += len;
-		if (t != NULL) {
-			t->bytes += len;
-			t->msgs++;
-		}
+	if (t == NULL)
 		return;
-	}
-	ch->bytes -= len;
-	if (t != NULL) {
+	if (add) {
+		t->bytes += len;
+		t->msgs++;
+	} else {
 		t->bytes -= len;
 		t->msgs--;
 	}
@@ -54,9 +59,162 @@ channel_free_list(struct channel *ch, struct message *m)
 
 	for (; m != NULL; m = next) {
 		next = m->next;
-		channel_account(ch, m->len, false);
+		ch->bytes -= m->len;
+		totals_count(ch->totals, m->len, false);
 		free(m);
 	}
+}
+
+/*
+ * The deadline heap: a binary min-heap of timed held sends in the shared
+ * state, each knowing its index so that one admitted early leaves in
+ * O(log n). One timer for the daemon then serves every timed send.
+ */
+static void
+heap_set(struct channel_totals *t, size_t i, struct held *h)
+{
+	t->heap[i] = h;
+	h->heap_idx = i;
+}
+
+static void
+heap_up(struct channel_totals *t, size_t i)
+{
+	struct held	*h = t->heap[i];
+	size_t		 parent;
+
+	while (i > 0) {
+		parent = (i - 1) / 2;
+		if (t->heap[parent]->deadline <= h->deadline)
+			break;
+		heap_set(t, i, t->heap[parent]);
+		i = parent;
+	}
+	heap_set(t, i, h);
+}
+
+static void
+heap_down(struct channel_totals *t, size_t i)
+{
+	struct held	*h = t->heap[i];
+	size_t		 child;
+
+	for (;;) {
+		child = 2 * i + 1;
+		if (child >= t->nheap)
+			break;
+		if (child + 1 < t->nheap &&
+		    t->heap[child + 1]->deadline < t->heap[child]->deadline)
+			child++;
+		if (h->deadline <= t->heap[child]->deadline)
+			break;
+		heap_set(t, i, t->heap[child]);
+		i = child;
+	}
+	heap_set(t, i, h);
+}
+
+static int
+heap_insert(struct channel_totals *t, struct held *h)
+{
+	struct held	**nh;
+	size_t		  ncap;
+
+	if (t->nheap == t->heap_cap) {
+		ncap = t->heap_cap == 0 ? 16 : t->heap_cap * 2;
+		nh = reallocarray(t->heap, ncap, sizeof(*nh));
+		if (nh == NULL)
+			return (CHAN_ENOMEM);
+		t->heap = nh;
+		t->heap_cap = ncap;
+	}
+	heap_set(t, t->nheap++, h);
+	heap_up(t, h->heap_idx);
+	return (0);
+}
+
+static void
+heap_remove(struct channel_totals *t, struct held *h)
+{
+	size_t		 i = h->heap_idx;
+	struct held	*last;
+
+	last = t->heap[--t->nheap];
+	if (i == t->nheap)
+		return;
+	heap_set(t, i, last);
+	if (i > 0 && t->heap[(i - 1) / 2]->deadline > last->deadline)
+		heap_up(t, i);
+	else
+		heap_down(t, i);
+}
+
+/* Held sends. */
+
+/* Unlinks h from its channel's FIFO and the heap; the message stays. */
+static void
+held_unlink(struct channel *ch, struct held *h)
+{
+	if (h->prev != NULL)
+		h->prev->next = h->next;
+	else
+		ch->hhead = h->next;
+	if (h->next != NULL)
+		h->next->prev = h->prev;
+	else
+		ch->htail = h->prev;
+	h->prev = h->next = NULL;
+	ch->nheld--;
+	ch->held_bytes -= h->len;
+	if (ch->totals != NULL)
+		ch->totals->held--;
+	if (h->deadline != CHANNEL_NO_DEADLINE)
+		heap_remove(ch->totals, h);
+	h->ch = NULL;
+}
+
+/* Ends h with an outcome to report: to the tail of the done list. */
+static void
+held_done(struct channel *ch, struct held *h, int result)
+{
+	struct channel_totals	*t = ch->totals;
+
+	held_unlink(ch, h);
+	h->result = result;
+	h->msg = NULL;
+	if (t->done == NULL)
+		t->done = h;
+	else
+		t->done_tail->next = h;
+	t->done_tail = h;
+}
+
+void
+channel_held_free(struct held *h)
+{
+	free(h);
+}
+
+struct held *
+channel_done_next(struct channel_totals *t)
+{
+	struct held	*h = t->done;
+
+	if (h == NULL)
+		return (NULL);
+	t->done = h->next;
+	h->next = NULL;
+	return (h);
+}
+
+/* Frees a held send still in its channel, message and all. */
+static void
+held_destroy(struct channel *ch, struct held *h)
+{
+	held_unlink(ch, h);
+	totals_count(ch->totals, h->len, false);
+	free(h->msg);
+	free(h);
 }
 
 void
@@ -64,9 +222,52 @@ channel_free(struct channel *ch)
 {
 	if (ch == NULL)
 		return;
+	while (ch->hhead != NULL)
+		held_destroy(ch, ch->hhead);
 	channel_free_list(ch, ch->qhead);
 	channel_free_list(ch, ch->fhead);
 	free(ch);
+}
+
+void
+channel_totals_fini(struct channel_totals *t)
+{
+	struct held	*h;
+
+	while ((h = channel_done_next(t)) != NULL)
+		channel_held_free(h);
+	free(t->heap);
+	t->heap = NULL;
+	t->nheap = t->heap_cap = 0;
+}
+
+static struct message *
+message_new(const void *payload, size_t len)
+{
+	struct message	*m;
+
+	m = malloc(sizeof(*m) + len);
+	if (m == NULL)
+		return (NULL);
+	m->next = NULL;
+	m->seq = 0;
+	m->len = (uint32_t)len;
+	m->flags = 0;
+	if (len > 0)
+		memcpy(m->data, payload, len);
+	return (m);
+}
+
+/* Appends m to the queue; the sums already count it. */
+static void
+channel_enqueue(struct channel *ch, struct message *m)
+{
+	*ch->qtailp = m;
+	ch->qtailp = &m->next;
+	ch->nqueued++;
+	ch->qbytes += m->len;
+	ch->bytes += m->len;
+	ch->msgs_in++;
 }
 
 int
@@ -76,37 +277,106 @@ channel_push(struct channel *ch, const void *payload, size_t len)
 
 	if (len > UINT32_MAX)
 		return (CHAN_ETOOBIG);
-	m = malloc(sizeof(*m) + len);
-	if (m == NULL)
+	if ((m = message_new(payload, len)) == NULL)
 		return (CHAN_ENOMEM);
-	m->next = NULL;
-	m->seq = 0;
-	m->len = (uint32_t)len;
-	m->flags = 0;
-	if (len > 0)
-		memcpy(m->data, payload, len);
-
-	*ch->qtailp = m;
-	ch->qtailp = &m->next;
-	ch->nqueued++;
-	ch->msgs_in++;
-	channel_account(ch, len, true);
+	totals_count(ch->totals, len, true);
+	channel_enqueue(ch, m);
 	return (0);
 }
 
-struct message *
-channel_take(struct channel *ch)
+/* Whether the queue takes one more message of len bytes. */
+static bool
+channel_has_room(const struct channel *ch, size_t len)
 {
+	if (ch->nqueued >= ch->cap_msgs)
+		return (false);
+	/* One message larger than the budget still goes, alone. */
+	return (ch->nqueued == 0 || ch->qbytes + len <= ch->cap_bytes);
+}
+
+/* Whether the consumer would take a message now without a queue. */
+static bool
+channel_consumer_waiting(const struct channel *ch)
+{
+	return (ch->consumer != NULL && ch->credit > 0 &&
+	    ch->qhead == NULL && ch->hhead == NULL);
+}
+
+/* Queues held sends from the head of the FIFO while there is room. */
+static void
+channel_admit(struct channel *ch)
+{
+	struct held	*h;
 	struct message	*m;
 
-	if (ch->consumer == NULL || ch->credit == 0 || ch->qhead == NULL)
-		return (NULL);
-	m = ch->qhead;
-	ch->qhead = m->next;
-	if (ch->qhead == NULL)
-		ch->qtailp = &ch->qhead;
-	ch->nqueued--;
+	while ((h = ch->hhead) != NULL && channel_has_room(ch, h->len)) {
+		m = h->msg;
+		held_done(ch, h, 0);
+		channel_enqueue(ch, m);
+	}
+}
 
+static int
+channel_hold(struct channel *ch, struct message *m,
+    const struct channel_send *a, struct held **hp)
+{
+	struct held	*h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return (CHAN_ENOMEM);
+	h->ch = ch;
+	h->msg = m;
+	h->owner = a->owner;
+	h->rid = a->rid;
+	h->len = m->len;
+	h->deadline = a->deadline;
+	if (h->deadline != CHANNEL_NO_DEADLINE &&
+	    heap_insert(ch->totals, h) != 0) {
+		free(h);
+		return (CHAN_ENOMEM);
+	}
+	h->prev = ch->htail;
+	if (ch->htail != NULL)
+		ch->htail->next = h;
+	else
+		ch->hhead = h;
+	ch->htail = h;
+	ch->nheld++;
+	ch->held_bytes += h->len;
+	ch->totals->held++;
+	totals_count(ch->totals, h->len, true);
+	*hp = h;
+	return (CHANNEL_HELD);
+}
+
+int
+channel_send(struct channel *ch, const void *payload, size_t len,
+    const struct channel_send *a, struct held **hp)
+{
+	struct message	*m;
+	int		 rc;
+
+	if (len > UINT32_MAX)
+		return (CHAN_ETOOBIG);
+	if (ch->hhead == NULL && channel_has_room(ch, len)) {
+		rc = channel_push(ch, payload, len);
+		return (rc != 0 ? rc : CHANNEL_QUEUED);
+	}
+	/* Holding needs the shared state: the done list and the heap. */
+	if (ch->totals == NULL ||
+	    (!a->may_wait && !channel_consumer_waiting(ch)))
+		return (CHAN_EFULL);
+	if ((m = message_new(payload, len)) == NULL)
+		return (CHAN_ENOMEM);
+	if ((rc = channel_hold(ch, m, a, hp)) != CHANNEL_HELD)
+		free(m);
+	return (rc);
+}
+
+/* Moves m in flight with the next seq, taking a credit. */
+static void
+channel_inflight(struct channel *ch, struct message *m)
+{
 	m->next = NULL;
 	m->seq = ++ch->last_seq;
 	*ch->ftailp = m;
@@ -117,7 +387,110 @@ channel_take(struct channel *ch)
 	ch->msgs_out++;
 	if (m->flags & PROTO_FLAG_REDELIVERED)
 		ch->redeliveries++;
+}
+
+/* The head held send, delivered without passing through the queue. */
+static struct message *
+channel_take_held(struct channel *ch)
+{
+	struct held	*h = ch->hhead;
+	struct message	*m = h->msg;
+
+	held_done(ch, h, 0);
+	ch->bytes += m->len;
+	ch->msgs_in++;
 	return (m);
+}
+
+struct message *
+channel_take(struct channel *ch)
+{
+	struct message	*m;
+
+	if (ch->consumer == NULL || ch->credit == 0)
+		return (NULL);
+	if ((m = ch->qhead) != NULL) {
+		ch->qhead = m->next;
+		if (ch->qhead == NULL)
+			ch->qtailp = &ch->qhead;
+		ch->nqueued--;
+		ch->qbytes -= m->len;
+	} else if (ch->hhead != NULL)
+		m = channel_take_held(ch);
+	else
+		return (NULL);
+	channel_inflight(ch, m);
+	channel_admit(ch);
+	return (m);
+}
+
+struct channel *
+channel_expire(struct channel_totals *t, uint64_t now)
+{
+	struct held	*h;
+	struct channel	*ch;
+
+	if (t->nheap == 0 || t->heap[0]->deadline > now)
+		return (NULL);
+	h = t->heap[0];
+	ch = h->ch;
+	totals_count(t, h->len, false);
+	free(h->msg);
+	held_done(ch, h, CHAN_EFULL);
+	channel_admit(ch);
+	return (ch);
+}
+
+bool
+channel_next_deadline(const struct channel_totals *t, uint64_t *when)
+{
+	if (t->nheap == 0)
+		return (false);
+	*when = t->heap[0]->deadline;
+	return (true);
+}
+
+/* Removes owner's entries from the done list. */
+static size_t
+channel_discard_done(struct channel_totals *t, void *owner, size_t *n)
+{
+	struct held	**pp = &t->done, *h, *last = NULL;
+	size_t		  bytes = 0;
+
+	while ((h = *pp) != NULL) {
+		if (h->owner != owner) {
+			last = h;
+			pp = &h->next;
+			continue;
+		}
+		*pp = h->next;
+		bytes += h->len;
+		(*n)++;
+		free(h);
+	}
+	t->done_tail = last;
+	return (bytes);
+}
+
+size_t
+channel_discard(struct channel *ch, void *owner, size_t *n)
+{
+	struct held	*h, *next;
+	size_t		 bytes = 0;
+
+	*n = 0;
+	for (h = ch->hhead; h != NULL; h = next) {
+		next = h->next;
+		if (h->owner != owner)
+			continue;
+		bytes += h->len;
+		(*n)++;
+		held_destroy(ch, h);
+	}
+	if (ch->totals != NULL)
+		bytes += channel_discard_done(ch->totals, owner, n);
+	channel_admit(ch);
+	return (bytes);
 }
 
 int
@@ -130,7 +503,8 @@ channel_ack(struct channel *ch, uint64_t seq)
 	while ((m = ch->fhead) != NULL && m->seq <= seq) {
 		ch->fhead = m->next;
 		ch->ninflight--;
-		channel_account(ch, m->len, false);
+		ch->bytes -= m->len;
+		totals_count(ch->totals, m->len, false);
 		free(m);
 	}
 	if (ch->fhead == NULL)
@@ -172,6 +546,7 @@ channel_consumer_detach(struct channel *ch)
 			ch->qtailp = ch->ftailp;
 		ch->qhead = ch->fhead;
 		ch->nqueued += ch->ninflight;
+		ch->qbytes = ch->bytes;
 	}
 	ch->fhead = NULL;
 	ch->ftailp = &ch->fhead;
@@ -200,7 +575,7 @@ bool
 channel_should_report(const struct channel *ch)
 {
 	return (ch->qhead == NULL && ch->fhead == NULL &&
-	    ch->producers == 0 && ch->armed &&
+	    ch->hhead == NULL && ch->producers == 0 && ch->armed &&
 	    ch->consumer != NULL && ch->credit > 0);
 }
 
@@ -214,5 +589,5 @@ bool
 channel_is_idle(const struct channel *ch)
 {
 	return (ch->producers == 0 && ch->consumer == NULL &&
-	    ch->qhead == NULL && ch->fhead == NULL);
+	    ch->qhead == NULL && ch->fhead == NULL && ch->hhead == NULL);
 }

@@ -1,9 +1,20 @@
 /*
  * channel.h: one named channel: a FIFO of messages, its producers, its
- * consumer slot, credit and the messages in flight.
+ * consumer slot, credit and the messages in flight; its capacity and the
+ * sends held while it is full.
  *
  * No I/O and no libuv here (like nng's lmq): callers change the state and
  * then ask what may be delivered or reported. Single-threaded.
+ *
+ * Held sends: a send that finds the channel full (channel_send) waits in
+ * the channel's FIFO of held sends, holding its message, until room
+ * appears (the consumer takes a message), its deadline passes or its
+ * producer goes (channel_discard). Held sends leave the FIFO only from its
+ * head when they are queued or delivered, so none overtakes another; an
+ * expired or discarded one may leave from anywhere. Each held send that
+ * has an outcome to report (queued, delivered, or expired) moves to the
+ * daemon-wide done list, from which the caller takes it
+ * (channel_done_next), answers its producer and frees it.
  */
 #ifndef CHAND_CHANNEL_H
 #define CHAND_CHANNEL_H
@@ -11,6 +22,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* A capacity without limit, and a held send without deadline. */
+#define CHANNEL_UNBOUNDED	UINT64_MAX
+#define CHANNEL_NO_DEADLINE	UINT64_MAX
 
 /*
  * One message: a single allocation, header then payload. Queued messages
@@ -24,13 +39,43 @@ struct message {
 	char		 data[];
 };
 
+struct channel;
+
 /*
- * Sums over every channel of the daemon, for its limits. Messages are
- * counted as well as bytes: empty ones cost memory too.
+ * A send waiting for room. While held it belongs to its channel's FIFO
+ * (and, if timed, to the deadline heap); once done, to the done list.
+ */
+struct held {
+	struct held	*prev;		/* channel FIFO */
+	struct held	*next;		/* channel FIFO, then the done list */
+	struct channel	*ch;		/* while held; NULL once done */
+	struct message	*msg;		/* while held */
+	void		*owner;		/* producer handle, opaque here */
+	uint32_t	 rid;		/* of the request, for the answer */
+	uint32_t	 len;		/* payload bytes */
+	int		 result;	/* done: 0 (queued or delivered) or
+					   CHAN_EFULL (expired) */
+	uint64_t	 deadline;	/* CHANNEL_NO_DEADLINE or a time on
+					   the caller's clock */
+	size_t		 heap_idx;	/* in the deadline heap, if timed */
+};
+
+/*
+ * State shared by every channel of the daemon. The sums are for its
+ * limits: messages are counted as well as bytes, since empty ones cost
+ * memory too, and held sends count, since they hold their message. All
+ * of it starts zeroed; channel_totals_fini frees what it holds.
  */
 struct channel_totals {
-	size_t	 bytes;		/* payload bytes queued or in flight */
-	size_t	 msgs;		/* messages queued or in flight */
+	size_t	 bytes;		/* payload bytes queued, in flight or held */
+	size_t	 msgs;		/* messages queued, in flight or held */
+	size_t	 held;		/* of which held sends */
+
+	struct held *done;	/* held sends with an outcome, oldest first */
+	struct held *done_tail;
+	struct held **heap;	/* timed held sends, earliest deadline first */
+	size_t	 nheap;
+	size_t	 heap_cap;
 };
 
 struct channel {
@@ -45,6 +90,14 @@ struct channel {
 	struct message	**ftailp;
 	size_t		 nqueued;
 	size_t		 ninflight;
+	size_t		 qbytes;	/* payload bytes queued */
+
+	struct held	*hhead;		/* held sends, oldest first */
+	struct held	*htail;
+	size_t		 nheld;
+	size_t		 held_bytes;	/* their payload bytes */
+	uint64_t	 cap_msgs;	/* queued messages, or UNBOUNDED */
+	uint64_t	 cap_bytes;	/* queued payload bytes, or UNBOUNDED */
 
 	size_t		 bytes;		/* payload bytes queued + in flight */
 	struct channel_totals *totals;	/* daemon-wide sums, may be NULL */
@@ -62,26 +115,88 @@ struct channel {
 };
 
 /*
- * Creates an empty channel named by len bytes of name (any bytes; 1 to
- * PROTO_NAME_MAX). totals, if not NULL, are sums that the channel keeps
- * up to date as messages come and go. Returns NULL if out of memory or
- * the name length is invalid.
+ * Creates an empty, unbounded channel named by len bytes of name (any
+ * bytes; 1 to PROTO_NAME_MAX). totals, if not NULL, are the daemon's
+ * shared state, kept up to date as messages come and go; timed and done
+ * held sends need them. Returns NULL if out of memory or the name length
+ * is invalid.
  */
 struct channel	*channel_new(const void *name, size_t len,
 		    struct channel_totals *totals);
-/* Frees the channel and every message it holds. */
+/* Frees the channel, every message it holds and its held sends. */
 void		 channel_free(struct channel *);
-
-/* Queues a copy of payload. 0, CHAN_ETOOBIG or CHAN_ENOMEM. */
-int		 channel_push(struct channel *, const void *payload, size_t len);
+/* Frees the done list and the deadline heap; t may be reused zeroed. */
+void		 channel_totals_fini(struct channel_totals *t);
 
 /*
- * Moves the head of the queue in flight with the next sequence number and
- * takes one credit. Returns the message (owned by the channel, valid until
- * acknowledged or the consumer detaches) or NULL if there is no consumer,
- * no credit or nothing queued.
+ * Sets the most messages (0: rendezvous) and payload bytes the channel
+ * queues; CHANNEL_UNBOUNDED for no limit. The byte budget never refuses a
+ * message at an empty queue, so one larger than it still goes alone.
+ */
+void		 channel_set_capacity(struct channel *, uint64_t msgs,
+		    uint64_t bytes);
+
+/*
+ * Queues a copy of payload whatever the capacity (channel_send applies
+ * it). 0, CHAN_ETOOBIG or CHAN_ENOMEM.
+ */
+int		 channel_push(struct channel *, const void *payload, size_t len);
+
+/* How a send that cannot be queued at once is to wait. */
+struct channel_send {
+	void		*owner;		/* producer handle */
+	uint32_t	 rid;
+	bool		 may_wait;	/* false: CHAN_EFULL unless the consumer
+					   is waiting for this very message */
+	uint64_t	 deadline;	/* CHANNEL_NO_DEADLINE, or when a held
+					   send expires (needs totals) */
+};
+
+#define CHANNEL_QUEUED	0
+#define CHANNEL_HELD	1
+
+/*
+ * Offers a copy of payload to the channel. It is queued if no send is
+ * held and there is room: CHANNEL_QUEUED. Otherwise it is held behind the
+ * sends already held: CHANNEL_HELD, with *hp the held send (owned by the
+ * channel; it reaches the done list when queued, delivered or expired).
+ * With may_wait false a send that would wait gets CHAN_EFULL, except at a
+ * rendezvous with a waiting consumer (queue empty, nothing held, credit):
+ * it is held so that the caller can deliver it, then expire it at once if
+ * the delivery could not happen. Errors: CHAN_EFULL, CHAN_ETOOBIG,
+ * CHAN_ENOMEM; nothing is kept.
+ */
+int		 channel_send(struct channel *, const void *payload, size_t len,
+		    const struct channel_send *, struct held **hp);
+
+/*
+ * Moves a message in flight with the next sequence number and takes one
+ * credit: the head of the queue (held sends then fill the room it left),
+ * or, if the queue is empty, the head held send, which is then done.
+ * Returns the message (owned by the channel, valid until acknowledged or
+ * the consumer detaches) or NULL if there is no consumer, no credit or
+ * nothing queued or held.
  */
 struct message	*channel_take(struct channel *);
+
+/*
+ * Expires the held send with the earliest deadline, if that is <= now:
+ * it leaves its channel (the message is freed), goes to the done list
+ * with CHAN_EFULL, and sends held behind it may be queued. Returns its
+ * channel, which the caller may want to pump, or NULL if none is due.
+ */
+struct channel	*channel_expire(struct channel_totals *, uint64_t now);
+/* Earliest deadline of a held send: true with *when set, or false. */
+bool		 channel_next_deadline(const struct channel_totals *,
+		    uint64_t *when);
+/*
+ * Drops every held send of owner, held or done, without an outcome (its
+ * producer is gone). Returns their payload bytes; *n gets their count.
+ */
+size_t		 channel_discard(struct channel *, void *owner, size_t *n);
+/* Takes the oldest done held send, or NULL; free it with channel_held_free. */
+struct held	*channel_done_next(struct channel_totals *);
+void		 channel_held_free(struct held *);
 
 /*
  * Acknowledges every in-flight message with seq <= seq. Returns 0, or

@@ -42,6 +42,10 @@ static int	config_parse_level(const struct config_option *,
 		    struct config *, const char *, char *, size_t);
 static int	config_parse_fd(const struct config_option *, struct config *,
 		    const char *, char *, size_t);
+static int	config_parse_cap(const struct config_option *, struct config *,
+		    const char *, char *, size_t);
+static int	config_parse_cap_bytes(const struct config_option *,
+		    struct config *, const char *, char *, size_t);
 static int	config_parse_config(const struct config_option *,
 		    struct config *, const char *, char *, size_t);
 
@@ -84,6 +88,17 @@ static const struct config_option config_table[] = {
 	    config_parse_uint, OFF(max_queued_msgs), "N",
 	    "messages queued or in flight in all channels together; a send "
 	    "over it fails with LIMIT", NULL },
+	{ "default-capacity", 0, UINT32_MAX, "65536", config_parse_cap,
+	    OFF(default_capacity), "N|unbounded",
+	    "messages a channel queues unless its first open says otherwise; "
+	    "a send to a full channel waits, 0 makes channels rendezvous",
+	    NULL },
+	{ "default-capacity-bytes", 1, UINT64_C(1) << 63, "64M",
+	    config_parse_cap_bytes, OFF(default_capacity_bytes),
+	    "BYTES|unbounded",
+	    "payload bytes a channel queues unless its first open says "
+	    "otherwise, suffixes as for --max-msg-size; a message larger "
+	    "than this still goes through an empty queue, alone", NULL },
 	{ "handshake-timeout", 1, 86400, "10", config_parse_uint,
 	    OFF(handshake_timeout), "SECONDS",
 	    "seconds a new connection has to send its HELLO before it is "
@@ -279,6 +294,29 @@ config_parse_config(const struct config_option *o, struct config *c,
 	return (0);
 }
 
+/* "unbounded", or a number as the plain parser reads it. */
+static int
+config_parse_cap(const struct config_option *o, struct config *c,
+    const char *v, char *err, size_t errlen)
+{
+	if (strcmp(v, "unbounded") == 0) {
+		*(uint64_t *)((char *)c + o->offset) = UINT64_MAX;
+		return (0);
+	}
+	return (config_parse_uint(o, c, v, err, errlen));
+}
+
+static int
+config_parse_cap_bytes(const struct config_option *o, struct config *c,
+    const char *v, char *err, size_t errlen)
+{
+	if (strcmp(v, "unbounded") == 0) {
+		*(uint64_t *)((char *)c + o->offset) = UINT64_MAX;
+		return (0);
+	}
+	return (config_parse_bytes(o, c, v, err, errlen));
+}
+
 static const struct config_option *
 config_find(const char *name)
 {
@@ -314,7 +352,8 @@ static bool
 config_is_number(const struct config_option *o)
 {
 	return (o->parse == config_parse_uint ||
-	    o->parse == config_parse_bytes || o->parse == config_parse_mode);
+	    o->parse == config_parse_bytes || o->parse == config_parse_mode ||
+	    o->parse == config_parse_cap || o->parse == config_parse_cap_bytes);
 }
 
 /* n as o's parser reads it: octal, or bytes with the largest suffix. */
@@ -330,7 +369,8 @@ config_format(const struct config_option *o, uint64_t n, char *buf,
 		snprintf(buf, len, "%#" PRIo64, n);
 		return;
 	}
-	for (i = 0; o->parse == config_parse_bytes && n != 0 && i < 3; i++) {
+	for (i = 0; (o->parse == config_parse_bytes ||
+	    o->parse == config_parse_cap_bytes) && n != 0 && i < 3; i++) {
 		if (n % unit == 0) {
 			snprintf(buf, len, "%" PRIu64 "%c", n / unit,
 			    suffix[i]);

@@ -22,6 +22,8 @@ struct config {
 	uint64_t	 max_handles;
 	uint64_t	 max_queued_bytes;
 	uint64_t	 max_queued_msgs;
+	uint64_t	 default_capacity;	/* UINT64_MAX: unbounded */
+	uint64_t	 default_capacity_bytes; /* UINT64_MAX: unbounded */
 	uint64_t	 handshake_timeout;	/* seconds */
 	enum log_level	 log_level;
 	int		 ready_fd;		/* -1: none */

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "flow.h"
 #include "log.h"
 #include "pump.h"
 #include "server.h"
@@ -47,11 +48,24 @@ conn_pending(const struct conn *c)
 	return (c->out.len + c->wbuf.len);
 }
 
-/* Reading stops above this, so a client cannot grow its output forever. */
+/*
+ * Reading stops above this, so a client can grow neither its output nor
+ * its held sends forever.
+ */
 static bool
 conn_over_high(const struct conn *c)
 {
-	return (conn_pending(c) >= CONN_DELIVER_MARK + conn_max_body(c));
+	size_t	high = CONN_DELIVER_MARK + conn_max_body(c);
+
+	return (conn_pending(c) >= high || c->held_bytes >= high);
+}
+
+/* Reading resumes below this. */
+static bool
+conn_under_low(const struct conn *c)
+{
+	return (conn_pending(c) < CONN_LOW_WATER &&
+	    c->held_bytes < CONN_LOW_WATER);
 }
 
 bool
@@ -112,7 +126,7 @@ conn_handle_add(struct conn *c, struct channel *ch, bool rx,
 		c->handles = nh;
 		c->handles_cap = ncap;
 	}
-	if ((h = malloc(sizeof(*h))) == NULL)
+	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return (CHAN_ENOMEM);
 	/* Ids only grow, so appending keeps the array sorted. */
 	h->id = c->next_handle++;
@@ -178,7 +192,15 @@ conn_write_cb(uv_write_t *req, int status)
 	if (c->out.len > 0)
 		conn_dirty(c);
 	pump_conn(c);
-	if (c->paused && conn_pending(c) < CONN_LOW_WATER)
+	if (c->paused && conn_under_low(c))
+		conn_resume(c);
+}
+
+void
+conn_held_release(struct conn *c, size_t len)
+{
+	c->held_bytes -= len;
+	if (c->paused && !c->shut && !c->want_close && conn_under_low(c))
 		conn_resume(c);
 }
 
@@ -208,12 +230,12 @@ conn_flush(struct conn *c)
 	c->writing = true;
 }
 
-static void
-conn_flush_cb(uv_check_t *check)
+void
+conn_flush_dirty(struct server *srv)
 {
-	struct server	*srv = check->data;
 	struct conn	*c;
 
+	flow_answer(srv);
 	while ((c = TAILQ_FIRST(&srv->dirty)) != NULL) {
 		TAILQ_REMOVE(&srv->dirty, c, dirty_entry);
 		c->dirty = false;
@@ -222,6 +244,12 @@ conn_flush_cb(uv_check_t *check)
 		else
 			conn_flush(c);
 	}
+}
+
+static void
+conn_flush_cb(uv_check_t *check)
+{
+	conn_flush_dirty(check->data);
 }
 
 int
@@ -386,6 +414,7 @@ conn_close_all(struct server *srv)
 	/* srv->stopping holds the pump: dropping handles queues nothing. */
 	TAILQ_FOREACH(c, &srv->conns, entry)
 		conn_close_now(c);
+	flow_stop(srv);
 	if (srv->flush_on)
 		uv_close((uv_handle_t *)&srv->flush, NULL);
 	srv->flush_on = false;
@@ -496,9 +525,9 @@ conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	if (conn_over_high(c)) {
 		c->paused = true;
 		uv_read_stop(stream);
-		log_debug("connection %llu: output over %zu bytes, reading "
-		    "paused (%s)", (unsigned long long)c->id, conn_pending(c),
-		    c->peer);
+		log_debug("connection %llu: %zu bytes of output, %zu of held "
+		    "sends, reading paused (%s)", (unsigned long long)c->id,
+		    conn_pending(c), c->held_bytes, c->peer);
 	}
 }
 

@@ -35,6 +35,12 @@ struct server;
 #define CONN_DELIVER_MARK	(4u << 20)
 /* Output under which a paused connection reads again. */
 #define CONN_LOW_WATER		(1u << 20)
+/*
+ * The same marks bound the payload of a connection's held sends: above
+ * CONN_DELIVER_MARK plus the frame limit it is no longer read, below
+ * CONN_LOW_WATER it is read again. A producer flooding a full channel
+ * throttles itself; other connections and channels go on.
+ */
 /* Seconds a closing connection may take to write and see the peer go. */
 #define CONN_LINGER_SECS	5
 
@@ -50,6 +56,9 @@ struct server;
 struct handle {
 	uint32_t	 id;
 	bool		 rx;		/* consumer; else producer */
+	bool		 closing;	/* producer: CLOSE waits for held sends */
+	uint32_t	 close_rid;	/* that CLOSE's rid */
+	uint32_t	 nheld;		/* producer: sends held or unanswered */
 	struct channel	*ch;
 	struct conn	*conn;
 };
@@ -70,7 +79,8 @@ struct conn {
 	bool		 eof;		/* the peer has stopped sending */
 	bool		 fin;		/* our side shut down for writing */
 	bool		 closed;	/* uv_close called */
-	bool		 paused;	/* reading stopped: output too high */
+	bool		 paused;	/* reading stopped: output or held
+					   sends too high */
 	bool		 writing;	/* wbuf handed to uv_write */
 	unsigned	 logged;	/* CONN_LOG_* kinds logged once */
 
@@ -91,6 +101,8 @@ struct conn {
 	size_t		 nhandles;
 	size_t		 handles_cap;
 	uint32_t	 next_handle;
+
+	size_t		 held_bytes;	/* payload of its held sends */
 };
 
 /* Connection callback of the listener: accepts one client. */
@@ -104,6 +116,18 @@ int	conn_flush_init(struct server *);
  * Connections accepted while stopping get the same.
  */
 void	conn_close_all(struct server *);
+
+/*
+ * Answers done held sends, then writes every connection with output (what
+ * the per-iteration flush does); for callbacks after which no flush runs
+ * in the same iteration, such as timers.
+ */
+void	conn_flush_dirty(struct server *);
+/*
+ * len bytes of c's held sends were answered: reads again if that was all
+ * that kept it paused.
+ */
+void	conn_held_release(struct conn *c, size_t len);
 
 /* Notes that c has output to write in this loop iteration. */
 void	conn_dirty(struct conn *c);

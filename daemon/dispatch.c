@@ -11,6 +11,7 @@
 #include "config.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "flow.h"
 #include "log.h"
 #include "proto.h"
 #include "pump.h"
@@ -120,6 +121,12 @@ dispatch_handle(struct conn *c, const struct proto_msg *m,
 		    (unsigned long)m->handle);
 		return (NULL);
 	}
+	if (h->closing) {
+		reply_proto_error(c, m->rid, CHAN_EBADHANDLE, "%s: handle %lu "
+		    "is closing", proto_op_name(m->op),
+		    (unsigned long)m->handle);
+		return (NULL);
+	}
 	if (end != DISPATCH_ANY && h->rx != (end == DISPATCH_RX)) {
 		reply_proto_error(c, m->rid, CHAN_EWRONGEND, "%s is not valid "
 		    "on the %s end of channel '%s'", proto_op_name(m->op),
@@ -138,8 +145,10 @@ dispatch_handle_drop(struct conn *c, struct handle *h)
 
 	if (h->rx)
 		channel_consumer_detach(ch);
-	else
+	else {
+		flow_discard(srv, h);
 		channel_producer_detach(ch);
+	}
 	conn_handle_remove(c, h);
 	pump_channel(srv, ch);
 	if (log_enabled(LOG_LEVEL_DEBUG) && channel_is_idle(ch))
@@ -179,13 +188,70 @@ do_hello(struct conn *c, const struct proto_msg *m)
 	conn_dirty(c);
 }
 
+/* A capacity option as the channel stores it, dflt if not given. */
+static uint64_t
+dispatch_cap(const struct proto_cap *cap, uint64_t dflt)
+{
+	switch (cap->kind) {
+	case PROTO_CAP_UNBOUNDED:
+		return (CHANNEL_UNBOUNDED);
+	case PROTO_CAP_VALUE:
+		return (cap->value);
+	default:
+		return (dflt);
+	}
+}
+
+/* A capacity for messages: "10" or "unbounded". */
+static const char *
+dispatch_cap_text(char *buf, size_t len, uint64_t cap)
+{
+	if (cap == CHANNEL_UNBOUNDED)
+		return ("unbounded");
+	snprintf(buf, len, "%llu", (unsigned long long)cap);
+	return (buf);
+}
+
+/*
+ * An OPEN of an existing channel that states a capacity other than the
+ * channel's gets ERROR(CAPACITY) naming both; a key left out accepts the
+ * channel's. True if it was refused.
+ */
+static bool
+dispatch_capacity_differs(struct conn *c, const struct proto_msg *m,
+    const struct channel *ch)
+{
+	char	name[LOG_NAME_MAX], n[24], b[24], asked[64];
+	bool	msgs, bytes;
+
+	msgs = m->capacity.kind != PROTO_CAP_ABSENT &&
+	    dispatch_cap(&m->capacity, 0) != ch->cap_msgs;
+	bytes = m->capacity_bytes.kind != PROTO_CAP_ABSENT &&
+	    dispatch_cap(&m->capacity_bytes, 0) != ch->cap_bytes;
+	if (!msgs && !bytes)
+		return (false);
+	if (msgs)
+		snprintf(asked, sizeof(asked), "%s messages", dispatch_cap_text(
+		    n, sizeof(n), dispatch_cap(&m->capacity, 0)));
+	else
+		snprintf(asked, sizeof(asked), "%s bytes", dispatch_cap_text(
+		    b, sizeof(b), dispatch_cap(&m->capacity_bytes, 0)));
+	reply_error(c, m->rid, CHAN_ECAPACITY, "channel '%s' exists with "
+	    "capacity %s messages, %s bytes (this open asked for %s)",
+	    chname(name, ch), dispatch_cap_text(n, sizeof(n), ch->cap_msgs),
+	    dispatch_cap_text(b, sizeof(b), ch->cap_bytes), asked);
+	return (true);
+}
+
 /* Opens a channel and a handle on it, or replies with the error. */
 static struct handle *
 dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
 {
 	struct server	*srv = c->srv;
+	const struct config *cfg = srv->cfg;
 	struct channel	*ch;
 	struct handle	*h;
+	bool		 created;
 	int		 rc;
 
 	if (c->nhandles >= srv->cfg->max_handles) {
@@ -197,6 +263,10 @@ dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
 		    (unsigned long long)srv->cfg->max_handles);
 		return (NULL);
 	}
+	ch = registry_find(&srv->reg, m->name, m->name_len);
+	if (ch != NULL && dispatch_capacity_differs(c, m, ch))
+		return (NULL);
+	created = ch == NULL;
 	rc = registry_open(&srv->reg, m->name, m->name_len, &ch);
 	if (rc == CHAN_EBADNAME) {
 		reply_error(c, m->rid, rc, "channel name must be 1 to %d bytes",
@@ -207,6 +277,12 @@ dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
 		reply_error(c, m->rid, rc, "out of memory opening a channel");
 		return (NULL);
 	}
+	/* The first open of a name fixes the channel's capacity. */
+	if (created)
+		channel_set_capacity(ch,
+		    dispatch_cap(&m->capacity, cfg->default_capacity),
+		    dispatch_cap(&m->capacity_bytes,
+		    cfg->default_capacity_bytes));
 	if ((rc = conn_handle_add(c, ch, rx, &h)) != 0) {
 		reply_error(c, m->rid, rc, "cannot open a handle: %s",
 		    rc == CHAN_ELIMIT ? "handle ids exhausted" :
@@ -260,7 +336,20 @@ do_close(struct conn *c, const struct proto_msg *m)
 
 	if ((h = dispatch_handle(c, m, DISPATCH_ANY)) == NULL)
 		return;
+	/* The producer stays attached until its held sends are queued. */
+	if (h->nheld > 0) {
+		h->closing = true;
+		h->close_rid = m->rid;
+		return;
+	}
 	reply_ok(c, m->rid);
+	dispatch_handle_drop(c, h);
+}
+
+void
+dispatch_close_done(struct conn *c, struct handle *h)
+{
+	reply_ok(c, h->close_rid);
 	dispatch_handle_drop(c, h);
 }
 
@@ -286,11 +375,39 @@ dispatch_queue_limit(const struct server *srv, size_t len, uint64_t *limit)
 	return (NULL);
 }
 
+/* ERROR(FULL) for a send that could not be queued in time. */
 static void
-do_send(struct conn *c, const struct proto_msg *m)
+reply_full(struct conn *c, uint32_t rid, const struct channel *ch)
+{
+	char	name[LOG_NAME_MAX], n[24];
+
+	reply_error(c, rid, CHAN_EFULL, "channel '%s' is full (capacity %s "
+	    "messages); message not queued", chname(name, ch),
+	    dispatch_cap_text(n, sizeof(n), ch->cap_msgs));
+}
+
+void
+dispatch_send_done(struct conn *c, struct handle *h, uint32_t rid,
+    int result)
+{
+	if (result == 0)
+		reply_ok(c, rid);
+	else
+		reply_full(c, rid, h->ch);
+}
+
+/*
+ * SEND and SEND_TIMED. may_wait false: FULL unless queued or delivered
+ * at once; deadline: when a held send expires with FULL.
+ */
+static void
+dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
+    uint64_t deadline)
 {
 	struct server	*srv = c->srv;
+	struct channel_send a;
 	struct handle	*h;
+	struct held	*hd;
 	const char	*what;
 	char		 name[LOG_NAME_MAX];
 	uint64_t	 limit;
@@ -312,15 +429,41 @@ do_send(struct conn *c, const struct proto_msg *m)
 		    (unsigned long long)limit, what, name);
 		return;
 	}
-	if ((rc = channel_push(h->ch, m->payload, m->payload_len)) != 0) {
+	a = (struct channel_send){ h, m->rid, may_wait, deadline };
+	rc = channel_send(h->ch, m->payload, m->payload_len, &a, &hd);
+	if (rc == CHAN_EFULL) {
+		reply_full(c, m->rid, h->ch);
+		return;
+	}
+	if (rc < 0) {
 		reply_error(c, m->rid, rc, "cannot queue a message of %zu "
 		    "bytes on channel '%s'", m->payload_len,
 		    chname(name, h->ch));
 		return;
 	}
 	srv->queue_limit_logged = false;
-	reply_ok(c, m->rid);
+	if (rc == CHANNEL_QUEUED)
+		reply_ok(c, m->rid);
+	else
+		flow_held(srv, h, hd);
 	pump_channel(srv, h->ch);
+	/* Not delivered straight away: a send that may not wait fails. */
+	if (rc == CHANNEL_HELD && !may_wait)
+		flow_expire(srv);
+}
+
+static void
+do_send(struct conn *c, const struct proto_msg *m)
+{
+	dispatch_send(c, m, true, CHANNEL_NO_DEADLINE);
+}
+
+static void
+do_send_timed(struct conn *c, const struct proto_msg *m)
+{
+	uint64_t	now = uv_now(c->srv->loop);
+
+	dispatch_send(c, m, m->wait_ms > 0, now + m->wait_ms);
 }
 
 static void
@@ -371,6 +514,7 @@ static const dispatch_fn dispatch_table[] = {
 	[PROTO_CREDIT] = do_credit,
 	[PROTO_PING] = do_ping,
 	[PROTO_STATS] = admin_stats,
+	[PROTO_SEND_TIMED] = do_send_timed,
 };
 
 #define DISPATCH_NOPS	(sizeof(dispatch_table) / sizeof(dispatch_table[0]))

@@ -9,6 +9,7 @@
 #define CHAND_DISPATCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct conn;
 struct handle;
@@ -22,5 +23,13 @@ void	dispatch_too_big(struct conn *c, size_t len, size_t max);
  * (in-flight messages requeued). Frees h and forgets an idle channel.
  */
 void	dispatch_handle_drop(struct conn *c, struct handle *h);
+/*
+ * A held send of producer h was queued or delivered (result 0: OK) or
+ * expired (CHAN_EFULL): answers request rid.
+ */
+void	dispatch_send_done(struct conn *c, struct handle *h, uint32_t rid,
+	    int result);
+/* The last held send of closing producer h is answered: closes it. */
+void	dispatch_close_done(struct conn *c, struct handle *h);
 
 #endif /* CHAND_DISPATCH_H */

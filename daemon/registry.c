@@ -43,6 +43,7 @@ registry_fini(struct registry *reg)
 		}
 	}
 	free(reg->buckets);
+	channel_totals_fini(&reg->totals);
 	memset(reg, 0, sizeof(*reg));
 }
 

@@ -42,6 +42,13 @@ struct server {
 
 	bool			 stopping;
 	bool			 queue_limit_logged;
+
+	/* Held sends (flow.c): one timer at the earliest deadline. */
+	uv_timer_t		 flow_timer;
+	uint64_t		 flow_due;	/* when the timer fires */
+	bool			 flow_timer_on;	/* flow_timer initialised */
+	bool			 flow_armed;	/* flow_timer started */
+	bool			 flow_answering;
 };
 
 #endif /* CHAND_SERVER_H */

@@ -227,7 +227,7 @@ END_TEST
 
 START_TEST(test_bytes_are_accounted_channel_and_total)
 {
-	struct channel_totals	 t = { 0, 0 };
+	struct channel_totals	 t = { 0 };
 	struct channel		*ch = new_channel(&t);
 
 	push_str(ch, "12345");
@@ -251,7 +251,7 @@ END_TEST
 
 START_TEST(test_empty_messages_are_counted)
 {
-	struct channel_totals	 t = { 0, 0 };
+	struct channel_totals	 t = { 0 };
 	struct channel		*ch = new_channel(&t);
 
 	ck_assert_int_eq(channel_push(ch, "", 0), 0);
