@@ -556,6 +556,461 @@ START_TEST(test_registry_counts_bytes_of_all_channels)
 }
 END_TEST
 
+/*
+ * Capacity and held sends. Producers are opaque to the channel too; the
+ * done list and the deadline heap live in the shared totals.
+ */
+static int	producer_a, producer_b;
+
+/* A channel of the given capacity sharing t. */
+static struct channel *
+bounded(struct channel_totals *t, uint64_t msgs, uint64_t bytes)
+{
+	struct channel	*ch = new_channel(t);
+
+	channel_set_capacity(ch, msgs, bytes);
+	return (ch);
+}
+
+/* channel_send of s by owner with rid; returns what channel_send does. */
+static int
+send_as(struct channel *ch, const char *s, void *owner, uint32_t rid,
+    bool may_wait, uint64_t deadline, struct held **hp)
+{
+	struct channel_send	a = { owner, rid, may_wait, deadline };
+	struct held		*dummy;
+
+	return (channel_send(ch, s, strlen(s), &a, hp != NULL ? hp : &dummy));
+}
+
+static int
+send_wait(struct channel *ch, const char *s, uint32_t rid)
+{
+	return (send_as(ch, s, &producer_a, rid, true, CHANNEL_NO_DEADLINE,
+	    NULL));
+}
+
+/* The next done held send is rid with result; it is freed. */
+static void
+done_expect(struct channel_totals *t, uint32_t rid, int result)
+{
+	struct held	*h = channel_done_next(t);
+
+	ck_assert_msg(h != NULL, "no done send, wanted rid %u", rid);
+	ck_assert_uint_eq(h->rid, rid);
+	ck_assert_int_eq(h->result, result);
+	ck_assert_ptr_null(h->ch);
+	channel_held_free(h);
+}
+
+START_TEST(test_sends_beyond_capacity_are_held_and_admitted_in_order)
+{
+	struct channel_totals	 t = { 0 };
+	struct channel		*ch = bounded(&t, 2, CHANNEL_UNBOUNDED);
+
+	ck_assert_int_eq(send_wait(ch, "a", 1), CHANNEL_QUEUED);
+	ck_assert_int_eq(send_wait(ch, "b", 2), CHANNEL_QUEUED);
+	ck_assert_int_eq(send_wait(ch, "c", 3), CHANNEL_HELD);
+	ck_assert_int_eq(send_wait(ch, "d", 4), CHANNEL_HELD);
+	ck_assert_uint_eq(ch->nqueued, 2);
+	ck_assert_uint_eq(ch->nheld, 2);
+	ck_assert_ptr_null(channel_done_next(&t));
+
+	channel_consumer_attach(ch, &consumer_a);
+	channel_credit(ch, 1);
+	take_expect(ch, "a", 1, 0);
+	/* Room for one: the first held send, not the second. */
+	done_expect(&t, 3, 0);
+	ck_assert_ptr_null(channel_done_next(&t));
+	ck_assert_uint_eq(ch->nqueued, 2);
+	ck_assert_uint_eq(ch->nheld, 1);
+
+	/* Acknowledging makes no room: capacity counts the queue only. */
+	ck_assert_int_eq(channel_ack(ch, 1), 0);
+	ck_assert_ptr_null(channel_done_next(&t));
+
+	channel_credit(ch, 3);
+	take_expect(ch, "b", 2, 0);
+	done_expect(&t, 4, 0);
+	take_expect(ch, "c", 3, 0);
+	take_expect(ch, "d", 4, 0);
+	ck_assert_ptr_null(channel_take(ch));
+	channel_free(ch);
+	channel_totals_fini(&t);
+}
+END_TEST
+
+START_TEST(test_a_send_never_overtakes_a_held_one)
+{
+	struct channel_totals	 t = { 0 };
+	struct channel		*ch = bounded(&t, 1, CHANNEL_UNBOUNDED);
+
+	ck_assert_int_eq(send_wait(ch, "a", 1), CHANNEL_QUEUED);
+	ck_assert_int_eq(send_wait(ch, "b", 2), CHANNEL_HELD);
+	/* The queue is full; even with room a later send would wait. */
+	channel_set_capacity(ch, 5, CHANNEL_UNBOUNDED);
+	ck_assert_int_eq(send_wait(ch, "c", 3), CHANNEL_HELD);
+	ck_assert_int_eq(send_as(ch, "d", &producer_b, 4, false, 0, NULL),
+	    CHAN_EFULL);
+	channel_consumer_attach(ch, &consumer_a);
+	channel_credit(ch, 10);
+	take_expect(ch, "a", 1, 0);
+	done_expect(&t, 2, 0);
+	done_expect(&t, 3, 0);
+	take_expect(ch, "b", 2, 0);
+	take_expect(ch, "c", 3, 0);
+	ck_assert_ptr_null(channel_take(ch));
+	channel_free(ch);
+	channel_totals_fini(&t);
+}
+END_TEST
+
+START_TEST(test_byte_budget_holds_but_never_blocks_an_empty_queue)
+{
+	struct channel_totals	 t = { 0 };
+	struct channel		*ch = bounded(&t, CHANNEL_UNBOUNDED, 4);
+
+	/* Larger than the whole budget, at an empty queue: queued. */
+	ck_assert_int_eq(send_wait(ch, "0123456789", 1), CHANNEL_QUEUED);
+	ck_assert_int_eq(send_wait(ch, "x", 2), CHANNEL_HELD);
+	channel_consumer_attach(ch, &consumer_a);
+	channel_credit(ch, 1);
+	take_expect(ch, "0123456789", 1, 0);
+	done_expect(&t, 2, 0);
+	/* Just inside the budget, then just over it. */
+	ck_assert_int_eq(send_wait(ch, "abc", 3), CHANNEL_QUEUED);
+	ck_assert_uint_eq(ch->qbytes, 4);
+	ck_assert_int_eq(send_wait(ch, "y", 4), CHANNEL_HELD);
+	ck_assert_int_eq(send_as(ch, "", &producer_b, 5, false, 0, NULL),
+	    CHAN_EFULL);
+	channel_free(ch);
+	channel_totals_fini(&t);
+}
+END_TEST
+
+START_TEST(test_rendezvous_delivers_the_held_send_directly)
+{
+	struct channel_totals	 t = { 0 };
+	struct channel		*ch = bounded(&t, 0, CHANNEL_UNBOUNDED);
+
+	ck_assert_int_eq(send_wait(ch, "r1", 1), CHANNEL_HELD);
+	ck_assert_int_eq(send_wait(ch, "r2", 2), CHANNEL_HELD);
+	ck_assert_uint_eq(ch->nqueued, 0);
+	/* No consumer, then no credit: nothing moves. */
+	ck_assert_ptr_null(channel_take(ch));
+	channel_consumer_attach(ch, &consumer_a);
+	ck_assert_ptr_null(channel_take(ch));
+	ck_assert_ptr_null(channel_done_next(&t));
+
+	channel_credit(ch, 1);
+	take_expect(ch, "r1", 1, 0);
+	done_expect(&t, 1, 0);
+	ck_assert_ptr_null(channel_done_next(&t));
+	ck_assert_ptr_null(channel_take(ch));
+	ck_assert_uint_eq(ch->ninflight, 1);
+	ck_assert_uint_eq(ch->nheld, 1);
+	ck_assert_uint_eq(ch->msgs_in, 1);
+	channel_credit(ch, 1);
+	take_expect(ch, "r2", 2, 0);
+	done_expect(&t, 2, 0);
+	ck_assert_uint_eq(ch->bytes, 4);
+	channel_free(ch);
+	ck_assert_uint_eq(t.bytes, 0);
+	ck_assert_uint_eq(t.msgs, 0);
+	channel_totals_fini(&t);
+}
+END_TEST
+
+START_TEST(test_try_send_at_rendezvous_needs_a_waiting_consumer)
+{
+	struct channel_totals	 t = { 0 };
+	struct channel		*ch = bounded(&t, 0, CHANNEL_UNBOUNDED);
+	struct held		*h;
+
+	ck_assert_int_eq(send_as(ch, "x", &producer_a, 1, false, 0, NULL),
+	    CHAN_EFULL);
+	channel_consumer_attach(ch, &consumer_a);
+	ck_assert_int_eq(send_as(ch, "x", &producer_a, 2, false, 0, NULL),
+	    CHAN_EFULL);
+	channel_credit(ch, 1);
+	ck_assert_int_eq(send_as(ch, "x", &producer_a, 3, false, 0, &h),
+	    CHANNEL_HELD);
+	ck_assert_ptr_eq(h->ch, ch);
+	/* Held for the consumer: a second one would wait, so it fails. */
+	ck_assert_int_eq(send_as(ch, "y", &producer_a, 4, false, 0, NULL),
+	    CHAN_EFULL);
+	take_expect(ch, "x", 1, 0);
+	done_expect(&t, 3, 0);
+	ck_assert_ptr_null(channel_expire(&t, 0));
+	channel_free(ch);
+	channel_totals_fini(&t);
+}
+END_TEST
+
+START_TEST(test_timed_sends_expire_by_deadline_and_free_their_message)
+{
+	struct channel_totals	 t = { 0 };
+	struct channel		*ch = bounded(&t, 0, CHANNEL_UNBOUNDED);
+	uint64_t		 when;
+
+	ck_assert(!channel_next_deadline(&t, &when));
+	ck_assert_int_eq(send_as(ch, "aa", &producer_a, 1, true, 30, NULL),
+	    CHANNEL_HELD);
+	ck_assert_int_eq(send_as(ch, "bbb", &producer_a, 2, true, 10, NULL),
+	    CHANNEL_HELD);
+	ck_assert_int_eq(send_wait(ch, "c", 3), CHANNEL_HELD);
+	ck_assert_int_eq(send_as(ch, "dddd", &producer_b, 4, true, 20, NULL),
+	    CHANNEL_HELD);
+	ck_assert_uint_eq(t.msgs, 4);
+	ck_assert_uint_eq(t.held, 4);
+	ck_assert_uint_eq(t.bytes, 10);
+	ck_assert(channel_next_deadline(&t, &when));
+	ck_assert(when == 10);
+
+	ck_assert_ptr_null(channel_expire(&t, 9));
+	ck_assert_ptr_eq(channel_expire(&t, 15), ch);
+	ck_assert_ptr_null(channel_expire(&t, 15));
+	done_expect(&t, 2, CHAN_EFULL);
+	ck_assert_uint_eq(t.bytes, 7);
+	ck_assert_uint_eq(t.msgs, 3);
+	ck_assert_uint_eq(ch->nheld, 3);
+	ck_assert_uint_eq(ch->held_bytes, 7);
+
+	ck_assert_ptr_eq(channel_expire(&t, 100), ch);
+	ck_assert_ptr_eq(channel_expire(&t, 100), ch);
+	ck_assert_ptr_null(channel_expire(&t, UINT64_MAX - 1));
+	done_expect(&t, 4, CHAN_EFULL);
+	done_expect(&t, 1, CHAN_EFULL);
+	ck_assert(!channel_next_deadline(&t, &when));
+	/* The untimed one is still held, and is delivered. */
+	channel_consumer_attach(ch, &consumer_a);
+	channel_credit(ch, 5);
+	take_expect(ch, "c", 1, 0);
+	done_expect(&t, 3, 0);
+	ck_assert_ptr_null(channel_take(ch));
+	channel_free(ch);
+	channel_totals_fini(&t);
+}
+END_TEST
+
+START_TEST(test_expiry_of_the_head_lets_the_next_held_send_in)
+{
+	struct channel_totals	 t = { 0 };
+	struct channel		*ch = bounded(&t, CHANNEL_UNBOUNDED, 6);
+
+	ck_assert_int_eq(send_wait(ch, "12345", 1), CHANNEL_QUEUED);
+	ck_assert_int_eq(send_as(ch, "too big", &producer_a, 2, true, 5,
+	    NULL), CHANNEL_HELD);
+	ck_assert_int_eq(send_wait(ch, "z", 3), CHANNEL_HELD);
+	/* "z" would fit, but waits behind the head. */
+	ck_assert_ptr_eq(channel_expire(&t, 5), ch);
+	done_expect(&t, 2, CHAN_EFULL);
+	done_expect(&t, 3, 0);
+	ck_assert_uint_eq(ch->nqueued, 2);
+	ck_assert_uint_eq(ch->nheld, 0);
+	channel_free(ch);
+	channel_totals_fini(&t);
+}
+END_TEST
+
+START_TEST(test_an_admitted_timed_send_leaves_the_deadline_heap)
+{
+	struct channel_totals	 t = { 0 };
+	struct channel		*ch = bounded(&t, 1, CHANNEL_UNBOUNDED);
+	uint64_t		 when;
+
+	ck_assert_int_eq(send_wait(ch, "a", 1), CHANNEL_QUEUED);
+	ck_assert_int_eq(send_as(ch, "b", &producer_a, 2, true, 50, NULL),
+	    CHANNEL_HELD);
+	channel_consumer_attach(ch, &consumer_a);
+	channel_credit(ch, 1);
+	take_expect(ch, "a", 1, 0);
+	done_expect(&t, 2, 0);
+	ck_assert(!channel_next_deadline(&t, &when));
+	ck_assert_ptr_null(channel_expire(&t, 1000));
+	channel_free(ch);
+	channel_totals_fini(&t);
+}
+END_TEST
+
+START_TEST(test_discard_drops_held_and_done_sends_of_one_producer)
+{
+	struct channel_totals	 t = { 0 };
+	struct channel		*ch = bounded(&t, 1, CHANNEL_UNBOUNDED);
+	size_t			 n;
+
+	ck_assert_int_eq(send_as(ch, "a", &producer_a, 1, true,
+	    CHANNEL_NO_DEADLINE, NULL), CHANNEL_QUEUED);
+	ck_assert_int_eq(send_as(ch, "bb", &producer_b, 2, true, 40, NULL),
+	    CHANNEL_HELD);
+	ck_assert_int_eq(send_as(ch, "ccc", &producer_a, 3, true,
+	    CHANNEL_NO_DEADLINE, NULL), CHANNEL_HELD);
+	ck_assert_int_eq(send_as(ch, "dddd", &producer_b, 4, true,
+	    CHANNEL_NO_DEADLINE, NULL), CHANNEL_HELD);
+	/* b's first send is admitted but not yet answered. */
+	channel_consumer_attach(ch, &consumer_a);
+	channel_credit(ch, 1);
+	take_expect(ch, "a", 1, 0);
+	ck_assert_uint_eq(t.held, 2);
+
+	ck_assert_uint_eq(channel_discard(ch, &producer_b, &n), 2 + 4);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_ptr_null(channel_done_next(&t));
+	ck_assert_uint_eq(ch->nheld, 1);
+	ck_assert_uint_eq(t.held, 1);
+	/* "bb" stays queued: admitted before its producer left. */
+	ck_assert_uint_eq(ch->nqueued, 1);
+	ck_assert_uint_eq(t.bytes, 1 + 2 + 3);
+	ck_assert_uint_eq(channel_discard(ch, &producer_b, &n), 0);
+	ck_assert_uint_eq(n, 0);
+
+	channel_credit(ch, 2);
+	take_expect(ch, "bb", 2, 0);
+	done_expect(&t, 3, 0);
+	take_expect(ch, "ccc", 3, 0);
+	channel_free(ch);
+	ck_assert_uint_eq(t.bytes, 0);
+	channel_totals_fini(&t);
+}
+END_TEST
+
+START_TEST(test_held_sends_keep_a_channel_alive_and_delay_the_report)
+{
+	struct channel_totals	 t = { 0 };
+	struct channel		*ch = bounded(&t, 0, CHANNEL_UNBOUNDED);
+	size_t			 n;
+
+	channel_producer_attach(ch);
+	ck_assert_int_eq(send_wait(ch, "x", 1), CHANNEL_HELD);
+	/* As if the count fell first: the held send still counts. */
+	channel_producer_detach(ch);
+	ck_assert(!channel_is_idle(ch));
+	channel_consumer_attach(ch, &consumer_a);
+	ck_assert(!channel_should_report(ch));
+	channel_credit(ch, 1);
+	ck_assert(!channel_should_report(ch));
+	ck_assert_uint_eq(channel_discard(ch, &producer_a, &n), 1);
+	ck_assert(channel_should_report(ch));
+	channel_consumer_detach(ch);
+	ck_assert(channel_is_idle(ch));
+	channel_free(ch);
+	channel_totals_fini(&t);
+}
+END_TEST
+
+START_TEST(test_freeing_a_channel_frees_its_held_sends)
+{
+	struct channel_totals	 t = { 0 };
+	struct channel		*ch = bounded(&t, 0, CHANNEL_UNBOUNDED);
+	struct channel		*other = bounded(&t, 0, CHANNEL_UNBOUNDED);
+	uint64_t		 when;
+
+	ck_assert_int_eq(send_as(ch, "a", &producer_a, 1, true, 5, NULL),
+	    CHANNEL_HELD);
+	ck_assert_int_eq(send_wait(ch, "b", 2), CHANNEL_HELD);
+	ck_assert_int_eq(send_as(other, "c", &producer_b, 3, true, 7, NULL),
+	    CHANNEL_HELD);
+	channel_free(ch);
+	ck_assert_uint_eq(t.msgs, 1);
+	ck_assert_uint_eq(t.held, 1);
+	ck_assert(channel_next_deadline(&t, &when));
+	ck_assert(when == 7);
+	ck_assert_ptr_eq(channel_expire(&t, 7), other);
+	channel_free(other);
+	/* What is on the done list goes with the totals. */
+	channel_totals_fini(&t);
+	ck_assert_ptr_null(channel_done_next(&t));
+}
+END_TEST
+
+START_TEST(test_requeued_messages_may_exceed_capacity_and_hold_new_sends)
+{
+	struct channel_totals	 t = { 0 };
+	struct channel		*ch = bounded(&t, 2, CHANNEL_UNBOUNDED);
+
+	ck_assert_int_eq(send_wait(ch, "a", 1), CHANNEL_QUEUED);
+	ck_assert_int_eq(send_wait(ch, "b", 2), CHANNEL_QUEUED);
+	channel_consumer_attach(ch, &consumer_a);
+	channel_credit(ch, 2);
+	take_expect(ch, "a", 1, 0);
+	take_expect(ch, "b", 2, 0);
+	ck_assert_int_eq(send_wait(ch, "c", 3), CHANNEL_QUEUED);
+	ck_assert_int_eq(send_wait(ch, "d", 4), CHANNEL_QUEUED);
+	channel_consumer_detach(ch);
+	ck_assert_uint_eq(ch->nqueued, 4);
+	ck_assert_uint_eq(ch->qbytes, 4);
+	ck_assert_int_eq(send_wait(ch, "e", 5), CHANNEL_HELD);
+
+	channel_consumer_attach(ch, &consumer_b);
+	channel_credit(ch, 2);
+	take_expect(ch, "a", 1, PROTO_FLAG_REDELIVERED);
+	take_expect(ch, "b", 2, PROTO_FLAG_REDELIVERED);
+	ck_assert_ptr_null(channel_done_next(&t));
+	channel_credit(ch, 1);
+	take_expect(ch, "c", 3, 0);
+	done_expect(&t, 5, 0);
+	channel_free(ch);
+	channel_totals_fini(&t);
+}
+END_TEST
+
+START_TEST(test_deadline_heap_expires_in_order_after_random_removals)
+{
+	enum { N = 2000 };
+	struct channel_totals	 t = { 0 };
+	struct channel		*ch = bounded(&t, 0, CHANNEL_UNBOUNDED);
+	uint64_t		 last = 0, now;
+	uint32_t		 x = 12345, i;
+	struct held		*h;
+	size_t			 expired = 0, delivered = 0;
+
+	for (i = 0; i < N; i++) {
+		x = x * 1103515245 + 12345;
+		ck_assert_int_eq(send_as(ch, "m", &producer_a, i + 1, true,
+		    1 + (x >> 8) % 100000, NULL), CHANNEL_HELD);
+	}
+	/* Deliveries take held sends from the head, out of heap order. */
+	channel_consumer_attach(ch, &consumer_a);
+	for (i = 0; i < N / 4; i++) {
+		channel_credit(ch, 1);
+		ck_assert_ptr_nonnull(channel_take(ch));
+		ck_assert_int_eq(channel_ack(ch, ch->last_seq), 0);
+	}
+	for (now = 0; now <= 100000 + 997; now += 997) {
+		while (channel_expire(&t, now) != NULL)
+			;
+	}
+	while ((h = channel_done_next(&t)) != NULL) {
+		if (h->result == 0) {
+			delivered++;
+		} else {
+			ck_assert(h->deadline >= last);
+			last = h->deadline;
+			expired++;
+		}
+		channel_held_free(h);
+	}
+	ck_assert_uint_eq(delivered, N / 4);
+	ck_assert_uint_eq(expired, N - N / 4);
+	ck_assert_uint_eq(t.nheap, 0);
+	ck_assert_uint_eq(t.msgs, 0);
+	channel_free(ch);
+	channel_totals_fini(&t);
+}
+END_TEST
+
+START_TEST(test_sends_without_totals_are_never_held)
+{
+	struct channel	*ch = new_channel(NULL);
+
+	channel_set_capacity(ch, 1, CHANNEL_UNBOUNDED);
+	ck_assert_int_eq(send_wait(ch, "a", 1), CHANNEL_QUEUED);
+	ck_assert_int_eq(send_wait(ch, "b", 2), CHAN_EFULL);
+	ck_assert_uint_eq(ch->nheld, 0);
+	channel_free(ch);
+}
+END_TEST
+
 static Suite *
 channel_suite(void)
 {
@@ -587,6 +1042,32 @@ channel_suite(void)
 	tcase_add_test(tc, test_no_report_without_consumer_or_credit);
 	tcase_add_test(tc, test_report_clears_armed_and_a_new_producer_sets_it);
 	tcase_add_test(tc, test_idle_only_with_nothing_attached_or_held);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("capacity");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc,
+	    test_sends_beyond_capacity_are_held_and_admitted_in_order);
+	tcase_add_test(tc, test_a_send_never_overtakes_a_held_one);
+	tcase_add_test(tc,
+	    test_byte_budget_holds_but_never_blocks_an_empty_queue);
+	tcase_add_test(tc, test_rendezvous_delivers_the_held_send_directly);
+	tcase_add_test(tc,
+	    test_try_send_at_rendezvous_needs_a_waiting_consumer);
+	tcase_add_test(tc,
+	    test_timed_sends_expire_by_deadline_and_free_their_message);
+	tcase_add_test(tc, test_expiry_of_the_head_lets_the_next_held_send_in);
+	tcase_add_test(tc, test_an_admitted_timed_send_leaves_the_deadline_heap);
+	tcase_add_test(tc,
+	    test_discard_drops_held_and_done_sends_of_one_producer);
+	tcase_add_test(tc,
+	    test_held_sends_keep_a_channel_alive_and_delay_the_report);
+	tcase_add_test(tc, test_freeing_a_channel_frees_its_held_sends);
+	tcase_add_test(tc,
+	    test_requeued_messages_may_exceed_capacity_and_hold_new_sends);
+	tcase_add_test(tc,
+	    test_deadline_heap_expires_in_order_after_random_removals);
+	tcase_add_test(tc, test_sends_without_totals_are_never_held);
 	suite_add_tcase(s, tc);
 	return (s);
 }
