@@ -369,6 +369,11 @@ config_format(const struct config_option *o, uint64_t n, char *buf,
 		snprintf(buf, len, "%#" PRIo64, n);
 		return;
 	}
+	if ((o->parse == config_parse_cap ||
+	    o->parse == config_parse_cap_bytes) && n == UINT64_MAX) {
+		snprintf(buf, len, "unbounded");
+		return;
+	}
 	for (i = 0; (o->parse == config_parse_bytes ||
 	    o->parse == config_parse_cap_bytes) && n != 0 && i < 3; i++) {
 		if (n % unit == 0) {
