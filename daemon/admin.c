@@ -104,6 +104,15 @@ admin_reply_data(struct conn *c, uint32_t rid, const msgpack_sbuffer *sb)
 {
 	if (rid == 0)
 		return;
+	/* Pages are sized to fit; this would be a bug, not a big view. */
+	if (sb->size + ADMIN_ENVELOPE / 2 > proto_max_body(
+	    c->srv->cfg->max_msg_size)) {
+		log_error("admin view of %zu bytes does not fit in a frame "
+		    "(%s)", sb->size, c->peer);
+		admin_reply_error(c, rid, CHAN_ENOMEM, "admin view too large "
+		    "for a frame");
+		return;
+	}
 	if (proto_enc_info(&c->out, rid, sb->data, sb->size) != 0) {
 		admin_reply_error(c, rid, CHAN_ENOMEM,
 		    "out of memory building the admin view");
