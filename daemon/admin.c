@@ -195,7 +195,7 @@ admin_daemon(struct conn *c, msgpack_packer *pk)
 	struct admin_sums	 s = { .viewer = c };
 
 	admin_each_channel(reg, admin_sum_channel, &s);
-	return (msgpack_pack_map(pk, 16) ||
+	return (msgpack_pack_map(pk, 17) ||
 	    pk_kv_str(pk, "version", CHAND_VERSION) ||
 	    pk_kv_u64(pk, "pid", (uint64_t)getpid()) ||
 	    pk_kv_str(pk, "socket", srv->listener != NULL ?
@@ -209,6 +209,7 @@ admin_daemon(struct conn *c, msgpack_packer *pk)
 	    pk_kv_u64(pk, "channels", s.visible) ||
 	    pk_kv_u64(pk, "queued", reg->totals.msgs) ||
 	    pk_kv_u64(pk, "queued_bytes", reg->totals.bytes) ||
+	    pk_kv_u64(pk, "held", reg->totals.held) ||
 	    pk_kv_u64(pk, "max_queued", srv->cfg->max_queued_msgs) ||
 	    pk_kv_u64(pk, "max_queued_bytes", srv->cfg->max_queued_bytes) ||
 	    pk_kv_u64(pk, "msgs_in", reg->gone_msgs_in + s.msgs_in) ||
@@ -360,17 +361,27 @@ admin_consumer(msgpack_packer *pk, const struct channel *ch)
 	    pk_kv_u64(pk, "uid", (uint64_t)h->conn->uid));
 }
 
+/* A capacity: a number, or nil for unbounded. */
+static int
+pk_kv_cap(msgpack_packer *pk, const char *key, uint64_t v)
+{
+	return (pk_key(pk, key) || (v == CHANNEL_UNBOUNDED ?
+	    msgpack_pack_nil(pk) : msgpack_pack_uint64(pk, v)));
+}
+
 static int
 admin_channel_entry(msgpack_packer *pk, const struct channel *ch)
 {
-	uint64_t	inflight = admin_inflight_bytes(ch);
-
-	return (msgpack_pack_map(pk, 11) ||
+	return (msgpack_pack_map(pk, 15) ||
 	    pk_key(pk, "name") || pk_bin(pk, ch->name, ch->name_len) ||
 	    pk_kv_u64(pk, "queued", ch->nqueued) ||
-	    pk_kv_u64(pk, "queued_bytes", ch->bytes - inflight) ||
+	    pk_kv_u64(pk, "queued_bytes", ch->qbytes) ||
 	    pk_kv_u64(pk, "in_flight", ch->ninflight) ||
-	    pk_kv_u64(pk, "in_flight_bytes", inflight) ||
+	    pk_kv_u64(pk, "in_flight_bytes", admin_inflight_bytes(ch)) ||
+	    pk_kv_u64(pk, "held", ch->nheld) ||
+	    pk_kv_u64(pk, "held_bytes", ch->held_bytes) ||
+	    pk_kv_cap(pk, "capacity", ch->cap_msgs) ||
+	    pk_kv_cap(pk, "capacity_bytes", ch->cap_bytes) ||
 	    pk_kv_u64(pk, "producers", ch->producers) ||
 	    pk_key(pk, "consumer") || admin_consumer(pk, ch) ||
 	    pk_kv_u64(pk, "credit", ch->credit) ||

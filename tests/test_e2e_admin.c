@@ -18,6 +18,7 @@
 #include "chanclient.h"
 #include "e2e_util.h"
 #include "harness.h"
+#include "proto.h"
 
 #define CMD_MS		20000
 
@@ -51,14 +52,21 @@ expect_in(const char *text, const char *want)
 	    text);
 }
 
+/* Columns of the channels table after NAME. */
+enum {
+	COL_QUEUED, COL_BYTES, COL_INFLIGHT, COL_HELD, COL_PRODUCERS,
+	COL_CPID, COL_CUID, COL_IN, COL_OUT, COL_REDELIVERED, COL_CAPACITY,
+	COL_CAP_BYTES, NCOLS
+};
+
 /*
- * The channels table's row for name: its columns after NAME, which must
- * be 9 numbers or dashes; a dash reads as -1.
+ * The channels table's row for name: its NCOLS columns after NAME, each
+ * a number, a dash (read as -1) or "unbounded" (read as -2).
  */
 static void
-table_row(const char *table, const char *name, long long col[9])
+table_row(const char *table, const char *name, long long col[NCOLS])
 {
-	char head[300], cols[9][32];
+	char head[300], cols[NCOLS][32];
 	const char *line;
 	int i, n;
 
@@ -66,11 +74,13 @@ table_row(const char *table, const char *name, long long col[9])
 	line = strstr(table, head);
 	ck_assert_msg(line != NULL, "no row for %s in:\n%s", name, table);
 	n = sscanf(line + strlen(head), "%31s %31s %31s %31s %31s %31s %31s "
-	    "%31s %31s", cols[0], cols[1], cols[2], cols[3], cols[4], cols[5],
-	    cols[6], cols[7], cols[8]);
-	ck_assert_msg(n == 9, "short row for %s in:\n%s", name, table);
-	for (i = 0; i < 9; i++)
-		col[i] = strcmp(cols[i], "-") == 0 ? -1 : atoll(cols[i]);
+	    "%31s %31s %31s %31s %31s", cols[0], cols[1], cols[2], cols[3],
+	    cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10],
+	    cols[11]);
+	ck_assert_msg(n == NCOLS, "short row for %s in:\n%s", name, table);
+	for (i = 0; i < NCOLS; i++)
+		col[i] = strcmp(cols[i], "-") == 0 ? -1 :
+		    strcmp(cols[i], "unbounded") == 0 ? -2 : atoll(cols[i]);
 }
 
 /*
@@ -89,7 +99,7 @@ START_TEST(test_chanctl_shows_live_channel_figures)
 	chan_tx *tx1, *tx2;
 	chan_rx *rx;
 	chan_msg *m;
-	long long col[9];
+	long long col[NCOLS];
 
 	daemon_start(&d, NULL);
 	c = test_connect(&d);
@@ -115,7 +125,9 @@ START_TEST(test_chanctl_shows_live_channel_figures)
 	out = chanctl(&d, 0, jargs);
 	snprintf(want, sizeof want, "{\"name\":\"jobs\",\"queued\":2,"
 	    "\"queued_bytes\":8,\"in_flight\":1,\"in_flight_bytes\":5,"
-	    "\"producers\":2,\"consumer\":{\"conn\":");
+	    "\"held\":0,\"held_bytes\":0,\"capacity\":65536,"
+	    "\"capacity_bytes\":67108864,\"producers\":2,"
+	    "\"consumer\":{\"conn\":");
 	expect_in(out, want);
 	snprintf(want, sizeof want, "\"pid\":%ld,\"uid\":%ld},\"credit\":0,"
 	    "\"msgs_in\":3,\"msgs_out\":2,\"redeliveries\":1}", (long)getpid(),
@@ -126,31 +138,89 @@ START_TEST(test_chanctl_shows_live_channel_figures)
 	out = chanctl(&d, 0, targs);
 	ck_assert_msg(strncmp(out, "NAME ", 5) == 0, "no header:\n%s", out);
 	table_row(out, "jobs", col);
-	ck_assert_int_eq(col[0], 2);		/* queued */
-	ck_assert_int_eq(col[1], 8);		/* bytes */
-	ck_assert_int_eq(col[2], 1);		/* in flight */
-	ck_assert_int_eq(col[3], 2);		/* producers */
-	ck_assert_int_eq(col[4], getpid());	/* consumer pid */
-	ck_assert_int_eq(col[5], getuid());	/* consumer uid */
-	ck_assert_int_eq(col[6], 3);		/* in */
-	ck_assert_int_eq(col[7], 2);		/* out */
-	ck_assert_int_eq(col[8], 1);		/* redelivered */
+	ck_assert_int_eq(col[COL_QUEUED], 2);
+	ck_assert_int_eq(col[COL_BYTES], 8);
+	ck_assert_int_eq(col[COL_INFLIGHT], 1);
+	ck_assert_int_eq(col[COL_HELD], 0);
+	ck_assert_int_eq(col[COL_PRODUCERS], 2);
+	ck_assert_int_eq(col[COL_CPID], getpid());
+	ck_assert_int_eq(col[COL_CUID], getuid());
+	ck_assert_int_eq(col[COL_IN], 3);
+	ck_assert_int_eq(col[COL_OUT], 2);
+	ck_assert_int_eq(col[COL_REDELIVERED], 1);
+	ck_assert_int_eq(col[COL_CAPACITY], 65536);
+	ck_assert_int_eq(col[COL_CAP_BYTES], 67108864);
 	free(out);
 
 	/* The consumer leaves: the in-flight message is queued again. */
 	expect_rc(chan_rx_close(rx), 0, "rx close");
 	out = chanctl(&d, 0, targs);
 	table_row(out, "jobs", col);
-	ck_assert_int_eq(col[0], 3);
-	ck_assert_int_eq(col[2], 0);
-	ck_assert_int_eq(col[4], -1);
-	ck_assert_int_eq(col[5], -1);
+	ck_assert_int_eq(col[COL_QUEUED], 3);
+	ck_assert_int_eq(col[COL_INFLIGHT], 0);
+	ck_assert_int_eq(col[COL_CPID], -1);
+	ck_assert_int_eq(col[COL_CUID], -1);
 	free(out);
 
 	chan_tx_close(tx1);
 	chan_tx_close(tx2);
 	chan_disconnect(c);
 	chan_disconnect(c2);
+	daemon_stop(&d);
+}
+END_TEST
+
+/*
+ * A full channel (capacity 1, opened in raw frames) holds the next send:
+ * the view shows it held, and the capacity the open asked for.
+ */
+START_TEST(test_chanctl_shows_held_sends_and_capacity)
+{
+	const char *jargs[] = { "channels", "--json", NULL };
+	const char *targs[] = { "channels", NULL };
+	const char *sargs[] = { "--json", NULL };
+	struct proto_cap cap = { PROTO_CAP_VALUE, 1 };
+	struct proto_cap unb = { PROTO_CAP_UNBOUNDED, 0 };
+	struct proto_buf b;
+	char *out, body[256];
+	struct daemon d;
+	long long col[NCOLS];
+	int fd;
+
+	daemon_start(&d, NULL);
+	fd = raw_connect(&d);
+	raw_hello(fd);
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_open_cap(&b, PROTO_OPEN_TX, 2, "full", 4,
+	    &cap, &unb), 0);
+	ck_assert_int_eq(proto_enc_send(&b, 3, 1, "one", 3), 0);
+	ck_assert_int_eq(proto_enc_send(&b, 4, 1, "two!", 4), 0);
+	ck_assert_int_eq(proto_enc_ping(&b, 5), 0);
+	raw_write(fd, b.data, b.len);
+	proto_buf_fini(&b);
+	/* HANDLE, OK for "one", then PING's OK: "two!" is held by now. */
+	ck_assert_int_gt(raw_read_frame(fd, body, sizeof body, 20000), 0);
+	ck_assert_int_gt(raw_read_frame(fd, body, sizeof body, 20000), 0);
+	ck_assert_int_gt(raw_read_frame(fd, body, sizeof body, 20000), 0);
+	ck_assert_msg((unsigned char)body[1] == 65 &&
+	    (unsigned char)body[2] == 5, "third reply is not PING's OK");
+
+	out = chanctl(&d, 0, jargs);
+	expect_in(out, "{\"name\":\"full\",\"queued\":1,\"queued_bytes\":3,"
+	    "\"in_flight\":0,\"in_flight_bytes\":0,\"held\":1,"
+	    "\"held_bytes\":4,\"capacity\":1,\"capacity_bytes\":null,");
+	free(out);
+	out = chanctl(&d, 0, targs);
+	table_row(out, "full", col);
+	ck_assert_int_eq(col[COL_QUEUED], 1);
+	ck_assert_int_eq(col[COL_HELD], 1);
+	ck_assert_int_eq(col[COL_CAPACITY], 1);
+	ck_assert_int_eq(col[COL_CAP_BYTES], -2);
+	free(out);
+	out = chanctl(&d, 0, sargs);
+	expect_in(out, "\"queued\":2,\"queued_bytes\":7,\"held\":1,");
+	free(out);
+	close(fd);
 	daemon_stop(&d);
 }
 END_TEST
@@ -177,7 +247,7 @@ START_TEST(test_chanctl_status_shows_daemon_figures)
 	expect_in(out, want);
 	/* This connection and chanctl's own. */
 	expect_in(out, ",\"connections\":2,\"max_connections\":77,"
-	    "\"channels\":1,\"queued\":2,\"queued_bytes\":3,");
+	    "\"channels\":1,\"queued\":2,\"queued_bytes\":3,\"held\":0,");
 	expect_in(out, ",\"msgs_in\":2,\"msgs_out\":0,\"redeliveries\":0}");
 	ck_assert_msg(strstr(out, "\"rss_bytes\":0,") == NULL &&
 	    strstr(out, "\"rss_bytes\":") != NULL, "no memory figure: %s",
@@ -190,7 +260,8 @@ START_TEST(test_chanctl_status_shows_daemon_figures)
 	expect_in(out, want);
 	expect_in(out, "connections  2 (limit 77)\n");
 	expect_in(out, "channels     1\n");
-	expect_in(out, "queued       2 messages, 3 bytes");
+	expect_in(out, "queued       2 messages, 3 bytes (limits 16777216, "
+	    "1073741824), 0 sends held\n");
 	expect_in(out, "messages     2 in, 0 out, 0 redelivered\n");
 	free(out);
 
@@ -403,6 +474,7 @@ admin_suite(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_chanctl_shows_live_channel_figures);
+	tcase_add_test(tc, test_chanctl_shows_held_sends_and_capacity);
 	tcase_add_test(tc, test_chanctl_status_shows_daemon_figures);
 	tcase_add_test(tc, test_chanctl_connections_lists_clients);
 	tcase_add_test(tc, test_channels_are_paged_by_limit);

@@ -52,8 +52,9 @@ ctl_usage(void)
 "     JSON with --json. status (the default): version, pid, uptime,\n"
 "     memory, connections, channels, messages queued and totals.\n"
 "     channels: one line per channel: queued messages and bytes, messages\n"
-"     in flight, producers, the consumer's pid and uid, messages in and\n"
-"     out, redeliveries. connections: one line per client connection:\n"
+"     in flight, sends held while it is full, producers, the consumer's\n"
+"     pid and uid, messages in and out, redeliveries, capacity in\n"
+"     messages and bytes. connections: one line per client connection:\n"
 "     id, pid, uid, open handles, output not yet written.\n"
 "\n"
 "OPTIONS\n"
@@ -349,7 +350,7 @@ ctl_json_list(const struct ctl_pages *pages, const char *key)
 
 /* Tables. */
 
-#define CTL_COLS_MAX	12
+#define CTL_COLS_MAX	14
 #define CTL_CELL_MAX	1100	/* an escaped name: 255 * 4, and more */
 
 /* Rows of cells, kept until every column's width is known. */
@@ -450,6 +451,18 @@ ctl_num(char *cell, const msgpack_object *map, const char *key)
 	snprintf(cell, CTL_CELL_MAX, "%" PRIu64, ctl_u64(map, key));
 }
 
+/* A capacity: its number, or "unbounded" for nil. */
+static void
+ctl_cap(char *cell, const msgpack_object *map, const char *key)
+{
+	const msgpack_object *o = ctl_get(map, key);
+
+	if (o != NULL && o->type == MSGPACK_OBJECT_NIL)
+		snprintf(cell, CTL_CELL_MAX, "unbounded");
+	else
+		ctl_num(cell, map, key);
+}
+
 static void
 ctl_channel_row(struct ctl_table *t, const msgpack_object *ch)
 {
@@ -460,17 +473,20 @@ ctl_channel_row(struct ctl_table *t, const msgpack_object *ch)
 	ctl_num(cells[1], ch, "queued");
 	ctl_num(cells[2], ch, "queued_bytes");
 	ctl_num(cells[3], ch, "in_flight");
-	ctl_num(cells[4], ch, "producers");
+	ctl_num(cells[4], ch, "held");
+	ctl_num(cells[5], ch, "producers");
 	if (cons != NULL && cons->type == MSGPACK_OBJECT_MAP) {
-		ctl_num(cells[5], cons, "pid");
-		ctl_num(cells[6], cons, "uid");
+		ctl_num(cells[6], cons, "pid");
+		ctl_num(cells[7], cons, "uid");
 	} else {
-		strcpy(cells[5], "-");
 		strcpy(cells[6], "-");
+		strcpy(cells[7], "-");
 	}
-	ctl_num(cells[7], ch, "msgs_in");
-	ctl_num(cells[8], ch, "msgs_out");
-	ctl_num(cells[9], ch, "redeliveries");
+	ctl_num(cells[8], ch, "msgs_in");
+	ctl_num(cells[9], ch, "msgs_out");
+	ctl_num(cells[10], ch, "redeliveries");
+	ctl_cap(cells[11], ch, "capacity");
+	ctl_cap(cells[12], ch, "capacity_bytes");
 	ctl_table_add(t, cells);
 }
 
@@ -515,9 +531,10 @@ ctl_table_list(const struct ctl_pages *pages, const char *key,
 static void
 ctl_print_channels(const struct ctl_pages *pages)
 {
-	struct ctl_table t = { .ncols = 10, .head = { "NAME", "QUEUED",
-	    "BYTES", "INFLIGHT", "PRODUCERS", "CONSUMER_PID", "CONSUMER_UID", "IN", "OUT",
-	    "REDELIVERED" }, .left = { true } };
+	struct ctl_table t = { .ncols = 13, .head = { "NAME", "QUEUED",
+	    "BYTES", "INFLIGHT", "HELD", "PRODUCERS", "CONSUMER_PID",
+	    "CONSUMER_UID", "IN", "OUT", "REDELIVERED", "CAPACITY",
+	    "CAP_BYTES" }, .left = { true } };
 
 	ctl_table_list(pages, "channels", &t, ctl_channel_row);
 }
@@ -575,9 +592,10 @@ ctl_print_status(const msgpack_object *d)
 	    ctl_u64(d, "connections"), ctl_u64(d, "max_connections"));
 	printf("channels     %" PRIu64 "\n", ctl_u64(d, "channels"));
 	printf("queued       %" PRIu64 " messages, %" PRIu64 " bytes "
-	    "(limits %" PRIu64 ", %" PRIu64 ")\n", ctl_u64(d, "queued"),
-	    ctl_u64(d, "queued_bytes"), ctl_u64(d, "max_queued"),
-	    ctl_u64(d, "max_queued_bytes"));
+	    "(limits %" PRIu64 ", %" PRIu64 "), %" PRIu64 " sends held\n",
+	    ctl_u64(d, "queued"), ctl_u64(d, "queued_bytes"),
+	    ctl_u64(d, "max_queued"), ctl_u64(d, "max_queued_bytes"),
+	    ctl_u64(d, "held"));
 	printf("messages     %" PRIu64 " in, %" PRIu64 " out, %" PRIu64
 	    " redelivered\n", ctl_u64(d, "msgs_in"), ctl_u64(d, "msgs_out"),
 	    ctl_u64(d, "redeliveries"));
