@@ -202,7 +202,11 @@ static void __attribute__((noreturn))
 config_error_exit(struct daemon_state *d, enum build_error e,
     const char *msg)
 {
-	fprintf(stderr, "chand: %s\n", msg);
+	/* Under systemd, the journal files it as an error. */
+	if (log_to_journal())
+		fprintf(stderr, "<3>error: %s\n", msg);
+	else
+		fprintf(stderr, "chand: %s\n", msg);
 	if (e == BUILD_ARGS)
 		usage(stderr);
 	config_fini(&d->cfg);

@@ -398,6 +398,36 @@ START_TEST(test_log_lines_carry_syslog_priorities_on_the_journal)
 }
 END_TEST
 
+/* A config file error, before the daemon runs, is an error too. */
+START_TEST(test_config_error_carries_a_priority_on_the_journal)
+{
+	struct svc_daemon sd;
+	char conf[PATH_MAX], *log;
+	const char *argv[] = { CHAND_BIN, "--config", conf, NULL };
+	int code;
+
+	svc_init(&sd);
+	path_join(conf, sizeof conf, sd.dir, "chand.conf");
+	{
+		FILE *f = fopen(conf, "w");
+
+		ck_assert_ptr_nonnull(f);
+		fputs("max-handles = none\n", f);
+		fclose(f);
+	}
+	svc_spawn(&sd, LISTEN_OWN_PID, 1, argv);
+	code = svc_wait(&sd);
+	log = read_text(sd.log);
+	ck_assert_msg(code == 2, "exit %d, log:\n%s", code, log);
+	ck_assert_msg(strncmp(log, "<3>error: ", 10) == 0 &&
+	    strstr(log, "chand.conf:1: --max-handles: 'none' is not a number")
+	    != NULL, "not an error line for the journal:\n%s", log);
+	free(log);
+	unlink(conf);
+	svc_cleanup(&sd);
+}
+END_TEST
+
 START_TEST(test_log_lines_are_plain_when_stderr_is_not_the_journal)
 {
 	struct daemon d;
@@ -691,6 +721,8 @@ service_suite(void)
 	tcase_add_test(tc,
 	    test_inherited_descriptor_that_is_not_a_socket_is_refused);
 	tcase_add_test(tc, test_log_lines_carry_syslog_priorities_on_the_journal);
+	tcase_add_test(tc,
+	    test_config_error_carries_a_priority_on_the_journal);
 	tcase_add_test(tc,
 	    test_log_lines_are_plain_when_stderr_is_not_the_journal);
 	tcase_add_test(tc, test_daemon_serves_inside_the_service_sandbox);
