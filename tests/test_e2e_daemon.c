@@ -784,7 +784,9 @@ START_TEST(test_help_describes_every_option_with_its_default)
 	    "--max-msg-size BYTES", "--max-connections N",
 	    "--max-handles N", "--max-queued-bytes BYTES",
 	    "--max-queued-messages N", "--handshake-timeout SECONDS",
-	    "--log-level LEVEL", "--ready-fd FD", NULL };
+	    "--log-level LEVEL", "--ready-fd FD",
+	    "--default-capacity N|unbounded",
+	    "--default-capacity-bytes BYTES|unbounded", NULL };
 	static const char *sections[] = { "NAME\n", "SYNOPSIS\n",
 	    "DESCRIPTION\n", "OPTIONS\n", "SIGNALS\n", "EXIT STATUS\n", NULL };
 	const char *help[] = { CHAND_BIN, "--help", NULL };
