@@ -1,0 +1,184 @@
+/*
+ * bench.h: chan-bench, the benchmark of chand against the socket path
+ * itself.
+ *
+ * One run moves messages from P producer processes to one consumer
+ * process through a target: chand, a minimal two-hop relay (producer ->
+ * relay -> consumer, same libuv and 4-byte framing, no channel logic) or
+ * a direct socket (producer -> consumer). The parent process forks the
+ * ends, starts them together, collects one report from each and turns
+ * them into figures.
+ *
+ * Modules: main.c (options, the list of runs, output), run.c (one run:
+ * processes, pipes, figures), ends_chand.c (ends speaking to chand
+ * through libchanclient), ends_raw.c (ends for the relay and the direct
+ * socket), relay.c (the relay), proc.c (processes, daemon, /proc),
+ * payload.c (the payload layout and the order check), memory.c (daemon
+ * memory per idle channel, idle connection, queued message).
+ */
+#ifndef CHAN_BENCH_H
+#define CHAN_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * Every payload starts with this header, so it is also the smallest
+ * payload: the sender (one producer handle), its sequence number from 0,
+ * and the CLOCK_MONOTONIC time it was sent, in ns. The payload's last
+ * byte is the low byte of the sequence number, so a truncated or shifted
+ * payload does not pass the check.
+ */
+#define BENCH_HDR		16
+#define BENCH_MAX_SIZE		(64u << 20)
+
+/* How long an end waits for its peer before it reports failure. */
+#define BENCH_STALL_MS		30000
+
+/* Relay and direct framing: the body length, 4 bytes big-endian. */
+#define BENCH_FRAME_HDR		4
+/* Producers of the relay and direct targets write batches this big. */
+#define BENCH_BATCH		(64u * 1024)
+
+enum bench_target {
+	TARGET_CHAND,
+	TARGET_RELAY,
+	TARGET_DIRECT,
+};
+
+enum bench_mode {
+	MODE_THROUGHPUT,	/* as fast as it goes */
+	MODE_LATENCY,		/* paced at rate messages/s in all */
+};
+
+/* What one run does. */
+struct bench_run {
+	enum bench_target target;
+	enum bench_mode	 mode;
+	unsigned	 producers;
+	size_t		 size;		/* payload bytes */
+	uint64_t	 count;		/* messages per producer */
+	unsigned	 channels;	/* chand: traffic spread over channels */
+	unsigned	 conns;		/* chand: producer connections in all */
+	double		 rate;		/* latency: messages/s in all */
+	unsigned	 prefetch;	/* chand consumer window per channel */
+	const char	*sock;		/* where the ends connect */
+	pid_t		 server;	/* daemon or relay, for its figures */
+};
+
+/* What one end writes to the parent when it is done. */
+struct bench_report {
+	int		 consumer;	/* else producer */
+	int		 index;
+	int		 ok;
+	uint64_t	 msgs;		/* sent or received and checked */
+	int64_t		 t_first;	/* first send, ns */
+	int64_t		 t_last;	/* last send or receive, ns */
+	int64_t		 cpu_ns;	/* user + system while working */
+	int64_t		 lat_ns[3];	/* consumer, latency: p50 p99 p99.9 */
+	char		 err[256];
+};
+
+/* The figures of one run. */
+struct bench_result {
+	struct bench_run run;
+	bool		 ok;
+	char		 err[300];
+	uint64_t	 msgs;
+	double		 secs;		/* first send to last receive */
+	double		 msgs_s;
+	double		 mb_s;		/* payload bytes, 10^6 */
+	double		 lat_us[3];	/* p50 p99 p99.9 */
+	double		 cpu_prod_ns;	/* per message, per producer process */
+	double		 cpu_cons_ns;	/* per message */
+	double		 cpu_srv_ns;	/* per message; < 0 if none */
+	long		 srv_hwm_kib;	/* peak RSS of the server; < 0 if none */
+};
+
+/* run.c */
+int	run_one(const struct bench_run *, struct bench_result *);
+
+/* The ends, each in its own process; report is filled in on return. */
+struct end_sync {
+	int		 ready_fd;	/* write one byte when set up */
+	int		 go_fd;		/* read returns 0 when all may start */
+};
+void	chand_producer(const struct bench_run *, int index,
+	    const struct end_sync *, struct bench_report *);
+void	chand_consumer(const struct bench_run *, const struct end_sync *,
+	    struct bench_report *);
+void	raw_producer(const struct bench_run *, int index,
+	    const struct end_sync *, struct bench_report *);
+void	raw_consumer(const struct bench_run *, const struct end_sync *,
+	    struct bench_report *);
+
+/* relay.c: serves the relay on path until killed; writes READY to fd. */
+int	relay_main(const char *path, int ready_fd);
+
+/* payload.c */
+struct order_check {
+	uint32_t	*next;		/* per sender: next sequence number */
+	uint32_t	 nsenders;
+	uint64_t	 seen;
+	int64_t		*lat;		/* latency samples, ns, or NULL */
+	uint64_t	 nlat;
+	uint64_t	 lat_cap;
+	uint64_t	 skip;		/* warm-up messages not sampled */
+	char		 err[256];
+};
+void	payload_fill(char *p, size_t size, uint32_t sender, uint32_t seq,
+	    int64_t ts);
+void	payload_stamp(char *p, int64_t ts);
+int	order_init(struct order_check *, uint32_t nsenders, uint64_t lat_cap,
+	    uint64_t skip);
+/* Checks one received payload at time now: 0, or -1 with err set. */
+int	order_check(struct order_check *, const void *p, size_t len,
+	    size_t want_len, int64_t now);
+/* Sorts the samples and writes p50, p99, p99.9 in ns. */
+void	order_latency(struct order_check *, int64_t out[3]);
+void	order_fini(struct order_check *);
+
+/* proc.c */
+int64_t	now_ns(void);
+int64_t	cpu_self_ns(void);
+/* user + system time of pid from /proc, ns; -1 if unreadable. */
+int64_t	proc_cpu_ns(pid_t);
+/* A "VmHWM:" style field of /proc/pid/status, KiB; -1 if unreadable. */
+long	proc_status_kib(pid_t, const char *field);
+/* Raises the soft descriptor limit to the hard one. */
+void	fd_limit_raise(void);
+/* Writes one byte to fd and closes it; waits for EOF on go_fd. */
+int	end_ready_and_wait(const struct end_sync *);
+
+struct daemon {
+	pid_t	 pid;
+	char	 dir[64];
+	char	 sock[128];
+	char	 log[128];
+};
+/* Starts chand (binary path) on a private socket with extra args. */
+int	daemon_start(struct daemon *, const char *bin, const char *const *args);
+void	daemon_stop(struct daemon *);
+/* Only a private directory and socket path, for the direct target. */
+int	daemon_start_dir(struct daemon *);
+/* Starts the relay in a child process on a private socket. */
+int	relay_start(struct daemon *);
+/* The pid of the process serving a Unix socket path, or -1. */
+pid_t	socket_peer_pid(const char *path);
+/* Finds chand next to chan-bench (build tree, install) or on PATH. */
+const char *daemon_find(const char *given);
+
+/* memory.c: daemon RSS per idle channel, connection, queued message. */
+struct mem_result {
+	unsigned	 channels, conns, queued;
+	size_t		 queued_size;
+	double		 per_channel, per_conn, per_queued;	/* bytes */
+	bool		 ok;
+	char		 err[256];
+};
+int	memory_measure(const char *chand, unsigned channels, unsigned conns,
+	    unsigned queued, size_t queued_size, struct mem_result *);
+
+#endif /* CHAN_BENCH_H */

@@ -1,0 +1,333 @@
+/*
+ * ends_chand.c: the producer and consumer ends that talk to chand through
+ * libchanclient.
+ *
+ * A producer process has one or more senders (producer handles), each with
+ * its own sequence numbers: one handle on one channel; with --channels K,
+ * one handle on each of K channels, over one connection; with --conns C,
+ * C / P connections, each with one handle on the channel. Message i of a
+ * producer goes to sender i mod senders. The consumer has one receiver per
+ * channel on one connection, with a large prefetch window so that
+ * deliveries stream.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <chanclient.h>
+
+#include "bench.h"
+
+/*
+ * How a producer sends: the one place to change when the library offers
+ * another way to send. chan_tx_send returns once the daemon has queued
+ * the message (a round trip per message); bench_flush waits for whatever
+ * bench_send left unconfirmed.
+ */
+static int
+bench_send(chan_tx *tx, const void *p, size_t len)
+{
+	return (chan_tx_send(tx, p, len));
+}
+
+static int
+bench_flush(chan_tx *tx)
+{
+	(void)tx;
+	return (0);
+}
+
+static void
+chan_name(char *buf, size_t len, unsigned k)
+{
+	snprintf(buf, len, "bench.%u", k);
+}
+
+struct senders {
+	chan_client	**c;
+	unsigned	  nc;
+	chan_tx		**tx;
+	unsigned	  ntx;
+};
+
+static unsigned
+senders_per_producer(const struct bench_run *run)
+{
+	if (run->channels > 1)
+		return (run->channels);
+	if (run->conns > run->producers)
+		return (run->conns / run->producers);
+	return (1);
+}
+
+static void
+senders_close(struct senders *s)
+{
+	unsigned	i;
+
+	for (i = 0; i < s->ntx; i++)
+		if (s->tx[i] != NULL)
+			chan_tx_close(s->tx[i]);
+	for (i = 0; i < s->nc; i++)
+		if (s->c[i] != NULL)
+			chan_disconnect(s->c[i]);
+	free(s->tx);
+	free(s->c);
+}
+
+static int
+senders_open(const struct bench_run *run, struct senders *s, char *err,
+    size_t errlen)
+{
+	unsigned	i, n = senders_per_producer(run);
+	char		name[32];
+	int		rc;
+
+	s->nc = run->channels > 1 ? 1 : n;
+	s->ntx = n;
+	s->c = calloc(s->nc, sizeof(*s->c));
+	s->tx = calloc(s->ntx, sizeof(*s->tx));
+	if (s->c == NULL || s->tx == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+	for (i = 0; i < s->nc; i++) {
+		if ((rc = chan_connect(run->sock, &s->c[i])) != 0) {
+			snprintf(err, errlen, "connect %s (connection %u): %s",
+			    run->sock, i, chan_strerror(rc));
+			return (-1);
+		}
+	}
+	for (i = 0; i < s->ntx; i++) {
+		chan_name(name, sizeof(name), run->channels > 1 ? i : 0);
+		rc = chan_tx_open(s->c[s->nc > 1 ? i : 0], name, &s->tx[i]);
+		if (rc != 0) {
+			snprintf(err, errlen, "open %s: %s: %s", name,
+			    chan_strerror(rc), chan_client_errmsg(s->c[0]));
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+static void
+sleep_until(int64_t t)
+{
+	struct timespec	ts = { .tv_sec = t / 1000000000,
+			    .tv_nsec = t % 1000000000 };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+	    EINTR)
+		;
+}
+
+static int
+chand_send_all(const struct bench_run *run, struct senders *s, int index,
+    struct bench_report *rep)
+{
+	int64_t		 interval = 0, t0;
+	uint64_t	 i;
+	unsigned	 j;
+	char		*buf;
+	int		 rc = 0;
+
+	if (run->mode == MODE_LATENCY)
+		interval = (int64_t)(1e9 * run->producers / run->rate);
+	if ((buf = calloc(1, run->size)) == NULL)
+		return (CHAN_ENOMEM);
+	t0 = rep->t_first = now_ns();
+	for (i = 0; i < run->count && rc == 0; i++) {
+		j = (unsigned)(i % s->ntx);
+		if (interval > 0)
+			sleep_until(t0 + (int64_t)i * interval);
+		payload_fill(buf, run->size, (uint32_t)index * s->ntx + j,
+		    (uint32_t)(i / s->ntx), interval > 0 ? now_ns() : 0);
+		if ((rc = bench_send(s->tx[j], buf, run->size)) == 0)
+			rep->msgs++;
+	}
+	for (j = 0; j < s->ntx && rc == 0; j++)
+		rc = bench_flush(s->tx[j]);
+	rep->t_last = now_ns();
+	if (rc != 0)
+		snprintf(rep->err, sizeof(rep->err), "send: %s: %s",
+		    chan_strerror(rc), chan_tx_errmsg(s->tx[j % s->ntx]));
+	free(buf);
+	return (rc);
+}
+
+void
+chand_producer(const struct bench_run *run, int index,
+    const struct end_sync *sync, struct bench_report *rep)
+{
+	struct senders	s = { 0 };
+	int64_t		cpu0;
+
+	if (senders_open(run, &s, rep->err, sizeof(rep->err)) != 0)
+		goto out;
+	if (end_ready_and_wait(sync) != 0) {
+		snprintf(rep->err, sizeof(rep->err), "never told to start");
+		goto out;
+	}
+	cpu0 = cpu_self_ns();
+	if (chand_send_all(run, &s, index, rep) == 0)
+		rep->ok = 1;
+	rep->cpu_ns = cpu_self_ns() - cpu0;
+out:
+	senders_close(&s);
+}
+
+struct receivers {
+	chan_client	 *c;
+	chan_rx		**rx;
+	unsigned	  n;
+	uint64_t	 *left;		/* per channel: messages to come */
+};
+
+static int
+receivers_open(const struct bench_run *run, struct receivers *r, char *err,
+    size_t errlen)
+{
+	chan_open_opts	opts = CHAN_OPEN_OPTS_INIT;
+	unsigned	k;
+	char		name[32];
+	uint64_t	i;
+	int		rc;
+
+	r->n = run->channels > 1 ? run->channels : 1;
+	r->rx = calloc(r->n, sizeof(*r->rx));
+	r->left = calloc(r->n, sizeof(*r->left));
+	if (r->rx == NULL || r->left == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+	/* Message i of each producer goes to channel i mod n. */
+	for (i = 0; i < r->n; i++)
+		r->left[i] = run->count / r->n * run->producers;
+	for (i = 0; i < run->count % r->n; i++)
+		r->left[i] += run->producers;
+	if ((rc = chan_connect(run->sock, &r->c)) != 0) {
+		snprintf(err, errlen, "connect %s: %s", run->sock,
+		    chan_strerror(rc));
+		return (-1);
+	}
+	opts.prefetch = run->prefetch;
+	for (k = 0; k < r->n; k++) {
+		chan_name(name, sizeof(name), k);
+		rc = chan_rx_open_ex(r->c, name, strlen(name), &opts,
+		    &r->rx[k]);
+		if (rc != 0) {
+			snprintf(err, errlen, "open %s: %s: %s", name,
+			    chan_strerror(rc), chan_client_errmsg(r->c));
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+static void
+receivers_close(struct receivers *r)
+{
+	unsigned	k;
+
+	for (k = 0; k < r->n && r->rx != NULL; k++)
+		if (r->rx[k] != NULL)
+			chan_rx_close(r->rx[k]);
+	if (r->c != NULL)
+		chan_disconnect(r->c);
+	free(r->rx);
+	free(r->left);
+}
+
+/* Receives and checks one message from rx: 0 or -1 with err set. */
+static int
+recv_one(const struct bench_run *run, chan_rx *rx, struct order_check *oc,
+    char *err, size_t errlen)
+{
+	chan_msg	*m;
+	int		 rc;
+
+	rc = chan_rx_recv_timeout(rx, BENCH_STALL_MS, &m);
+	if (rc != 0) {
+		snprintf(err, errlen, "receive after %llu messages: %s%s%s",
+		    (unsigned long long)oc->seen, chan_strerror(rc),
+		    rc == CHAN_EDISCONNECTED ? " (messages lost)" : "",
+		    chan_rx_errmsg(rx));
+		return (-1);
+	}
+	rc = order_check(oc, chan_msg_data(m), chan_msg_len(m), run->size,
+	    run->mode == MODE_LATENCY ? now_ns() : 0);
+	chan_msg_free(m);
+	if (rc != 0)
+		snprintf(err, errlen, "%s", oc->err);
+	return (rc);
+}
+
+/* Once all arrived: nothing more may come, only the disconnection. */
+static int
+recv_nothing_more(struct receivers *r, char *err, size_t errlen)
+{
+	chan_msg	*m;
+	unsigned	 k;
+	int		 rc;
+
+	for (k = 0; k < r->n; k++) {
+		rc = chan_rx_recv_timeout(r->rx[k], BENCH_STALL_MS, &m);
+		if (rc == CHAN_EDISCONNECTED)
+			continue;
+		if (rc == 0)
+			chan_msg_free(m);
+		snprintf(err, errlen, "channel %u: expected the disconnection "
+		    "after the last message, got %s", k, rc == 0 ?
+		    "one more message" : chan_strerror(rc));
+		return (-1);
+	}
+	return (0);
+}
+
+void
+chand_consumer(const struct bench_run *run, const struct end_sync *sync,
+    struct bench_report *rep)
+{
+	struct receivers	r = { 0 };
+	struct order_check	oc;
+	uint64_t		total = run->count * run->producers;
+	unsigned		k, senders;
+	int64_t			cpu0;
+	bool			failed = false;
+
+	rep->consumer = 1;
+	senders = run->producers * senders_per_producer(run);
+	if (order_init(&oc, senders, run->mode == MODE_LATENCY ? total : 0,
+	    total / 100) != 0) {
+		snprintf(rep->err, sizeof(rep->err), "out of memory");
+		return;
+	}
+	if (receivers_open(run, &r, rep->err, sizeof(rep->err)) != 0)
+		goto out;
+	if (end_ready_and_wait(sync) != 0) {
+		snprintf(rep->err, sizeof(rep->err), "never told to start");
+		goto out;
+	}
+	cpu0 = cpu_self_ns();
+	/* Round robin over the channels, as the producers send. */
+	while (oc.seen < total && !failed) {
+		for (k = 0; k < r.n && !failed; k++) {
+			if (r.left[k] == 0)
+				continue;
+			r.left[k]--;
+			failed = recv_one(run, r.rx[k], &oc, rep->err,
+			    sizeof(rep->err)) != 0;
+		}
+	}
+	rep->t_last = now_ns();
+	rep->cpu_ns = cpu_self_ns() - cpu0;
+	rep->msgs = oc.seen;
+	order_latency(&oc, rep->lat_ns);
+	if (!failed && recv_nothing_more(&r, rep->err, sizeof(rep->err)) == 0)
+		rep->ok = 1;
+out:
+	receivers_close(&r);
+	order_fini(&oc);
+}

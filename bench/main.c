@@ -1,0 +1,761 @@
+/*
+ * main.c: chan-bench's options, the list of runs, and the output.
+ */
+#include <sys/utsname.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "bench.h"
+
+#define MAX_LIST	16
+#define MAX_RUNS	256
+
+/* Default throughput workload: this much payload, within these counts. */
+#define DEF_BYTES	(256ull << 20)
+#define DEF_MSGS_MAX	2000000ull
+#define DEF_MSGS_MIN	2000ull
+
+struct opts {
+	unsigned	 prod[MAX_LIST];
+	size_t		 nprod;
+	unsigned long	 sizes[MAX_LIST];
+	size_t		 nsizes;
+	bool		 target[3];
+	uint64_t	 count;		/* per producer; 0: by size */
+	double		 rate;
+	uint64_t	 lat_count;	/* in all */
+	bool		 thr, lat;
+	unsigned	 channels[MAX_LIST];
+	size_t		 nchannels;
+	unsigned	 conns[MAX_LIST];
+	size_t		 nconns;
+	bool		 memory;
+	unsigned	 mem_channels, mem_conns, mem_queued;
+	unsigned	 prefetch;
+	const char	*socket;
+	const char	*chand;
+	bool		 json;
+};
+
+static const char *const target_names[] = { "chand", "relay", "direct" };
+
+static struct bench_result	results[MAX_RUNS];
+static size_t			nresults;
+static struct mem_result	mem;
+static bool			mem_done;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: chan-bench [options]\n"
+"\n"
+"Moves messages from P producer processes to one consumer process through\n"
+"chand, through a minimal two-hop libuv relay (the baseline: the socket\n"
+"path without channel logic) and through a direct socket, and prints\n"
+"throughput, latency at a paced rate, CPU time per message and the\n"
+"server's peak RSS, with every chand figure as a ratio to the relay.\n"
+"Every message is checked: all arrived, whole, in per-producer order;\n"
+"a failed check exits 1.\n"
+"\n"
+"  -P, --producers LIST   producer processes (default 1,4)\n"
+"  -s, --sizes LIST       payload bytes, at least 16 (default 16,1024,65536)\n"
+"  -n, --count N          messages per producer (default: 256 MiB of\n"
+"                         payload in all, 2000 to 2000000 messages)\n"
+"  -t, --targets LIST     chand,relay,direct (default all three)\n"
+"  -r, --rate R           latency runs: messages/s in all (default 10000)\n"
+"  -l, --latency-count N  latency runs: messages in all (default 20000)\n"
+"      --no-throughput    skip the throughput runs\n"
+"      --no-latency       skip the latency runs\n"
+"  -c, --channels LIST    chand scale runs: traffic spread over K channels\n"
+"                         (e.g. 1,1000,100000)\n"
+"  -C, --conns LIST       chand scale runs: producers use C connections in\n"
+"                         all (e.g. 1,100,10000)\n"
+"  -m, --memory           daemon RSS per idle channel, idle connection and\n"
+"                         queued message (beyond its payload)\n"
+"      --mem-channels N   idle channels to open (default 100000)\n"
+"      --mem-conns N      idle connections to open (default 10000)\n"
+"      --mem-queued N     messages to queue (default 100000)\n"
+"  -p, --prefetch N       chand consumer window (default 65535)\n"
+"      --smoke            small counts: a quick check that runs anywhere\n"
+"  -S, --socket PATH      use the daemon already running on PATH (default:\n"
+"                         start a private one for each run)\n"
+"  -D, --chand PATH       the chand to start (default: next to chan-bench,\n"
+"                         else on PATH)\n"
+"  -j, --json             print JSON instead of tables\n"
+"  -h, --help             print this help\n"
+"\n"
+"Exit status: 0 all runs delivered every message in order; 1 a run failed\n"
+"its delivery check or could not run; 2 usage error.\n");
+}
+
+static int
+parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char			*end;
+	unsigned long long	 v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || *s == '-' || v < min ||
+	    v > max)
+		return (-1);
+	*out = v;
+	return (0);
+}
+
+/* A comma-separated list of numbers in [min, max]: 0 or -1. */
+static int
+parse_list(const char *s, uint64_t min, uint64_t max, uint64_t *out,
+    size_t *n)
+{
+	char	*copy, *tok, *save = NULL;
+	int	 rc = 0;
+
+	if ((copy = strdup(s)) == NULL)
+		return (-1);
+	*n = 0;
+	for (tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if (*n == MAX_LIST || parse_u64(tok, min, max, &out[*n]) != 0)
+			rc = -1;
+		else
+			(*n)++;
+	}
+	free(copy);
+	return (rc == 0 && *n > 0 ? 0 : -1);
+}
+
+static int
+parse_targets(const char *s, bool *t)
+{
+	char	*copy, *tok, *save = NULL;
+	size_t	 i;
+	int	 rc = 0;
+
+	if ((copy = strdup(s)) == NULL)
+		return (-1);
+	t[0] = t[1] = t[2] = false;
+	for (tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0;
+	    tok = strtok_r(NULL, ",", &save)) {
+		for (i = 0; i < 3; i++)
+			if (strcmp(tok, target_names[i]) == 0)
+				break;
+		if (i == 3)
+			rc = -1;
+		else
+			t[i] = true;
+	}
+	free(copy);
+	return (rc);
+}
+
+static void
+opts_defaults(struct opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->prod[0] = 1;
+	o->prod[1] = 4;
+	o->nprod = 2;
+	o->sizes[0] = 16;
+	o->sizes[1] = 1024;
+	o->sizes[2] = 65536;
+	o->nsizes = 3;
+	o->target[0] = o->target[1] = o->target[2] = true;
+	o->rate = 10000;
+	o->lat_count = 20000;
+	o->thr = o->lat = true;
+	o->mem_channels = 100000;
+	o->mem_conns = 10000;
+	o->mem_queued = 100000;
+	o->prefetch = 65535;
+}
+
+/* Small enough to run in seconds anywhere, big enough to check order. */
+static void
+opts_smoke(struct opts *o)
+{
+	o->count = 2000;
+	o->lat_count = 1000;
+	o->mem_channels = 1000;
+	o->mem_conns = 100;
+	o->mem_queued = 2000;
+}
+
+enum {
+	OPT_NO_THR = 256,
+	OPT_NO_LAT,
+	OPT_MEM_CHANNELS,
+	OPT_MEM_CONNS,
+	OPT_MEM_QUEUED,
+	OPT_SMOKE,
+};
+
+static const struct option longopts[] = {
+	{ "producers", required_argument, NULL, 'P' },
+	{ "sizes", required_argument, NULL, 's' },
+	{ "count", required_argument, NULL, 'n' },
+	{ "targets", required_argument, NULL, 't' },
+	{ "rate", required_argument, NULL, 'r' },
+	{ "latency-count", required_argument, NULL, 'l' },
+	{ "no-throughput", no_argument, NULL, OPT_NO_THR },
+	{ "no-latency", no_argument, NULL, OPT_NO_LAT },
+	{ "channels", required_argument, NULL, 'c' },
+	{ "conns", required_argument, NULL, 'C' },
+	{ "memory", no_argument, NULL, 'm' },
+	{ "mem-channels", required_argument, NULL, OPT_MEM_CHANNELS },
+	{ "mem-conns", required_argument, NULL, OPT_MEM_CONNS },
+	{ "mem-queued", required_argument, NULL, OPT_MEM_QUEUED },
+	{ "prefetch", required_argument, NULL, 'p' },
+	{ "smoke", no_argument, NULL, OPT_SMOKE },
+	{ "socket", required_argument, NULL, 'S' },
+	{ "chand", required_argument, NULL, 'D' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int
+opt_uint(const char *s, uint64_t min, uint64_t max, unsigned *out)
+{
+	uint64_t	v;
+
+	if (parse_u64(s, min, max, &v) != 0)
+		return (-1);
+	*out = (unsigned)v;
+	return (0);
+}
+
+static int
+opt_list(const char *s, uint64_t min, uint64_t max, unsigned *out,
+    size_t *n)
+{
+	uint64_t	v[MAX_LIST];
+	size_t		i;
+
+	if (parse_list(s, min, max, v, n) != 0)
+		return (-1);
+	for (i = 0; i < *n; i++)
+		out[i] = (unsigned)v[i];
+	return (0);
+}
+
+static int
+opt_sizes(const char *s, struct opts *o)
+{
+	uint64_t	v[MAX_LIST];
+	size_t		i;
+
+	if (parse_list(s, BENCH_HDR, BENCH_MAX_SIZE, v, &o->nsizes) != 0)
+		return (-1);
+	for (i = 0; i < o->nsizes; i++)
+		o->sizes[i] = (unsigned long)v[i];
+	return (0);
+}
+
+/* One option; 0, or -1 for a bad value. */
+static int
+opt_one(int ch, const char *arg, struct opts *o)
+{
+	uint64_t	v;
+
+	switch (ch) {
+	case 'P':
+		return (opt_list(arg, 1, 1024, o->prod, &o->nprod));
+	case 's':
+		return (opt_sizes(arg, o));
+	case 'n':
+		return (parse_u64(arg, 1, UINT32_MAX, &o->count));
+	case 't':
+		return (parse_targets(arg, o->target));
+	case 'r':
+		if (parse_u64(arg, 1, 10000000, &v) != 0)
+			return (-1);
+		o->rate = (double)v;
+		return (0);
+	case 'l':
+		return (parse_u64(arg, 1, UINT32_MAX, &o->lat_count));
+	case 'c':
+		return (opt_list(arg, 1, 1000000, o->channels, &o->nchannels));
+	case 'C':
+		return (opt_list(arg, 1, 100000, o->conns, &o->nconns));
+	case OPT_MEM_CHANNELS:
+		return (opt_uint(arg, 1, 1000000, &o->mem_channels));
+	case OPT_MEM_CONNS:
+		return (opt_uint(arg, 1, 100000, &o->mem_conns));
+	case OPT_MEM_QUEUED:
+		return (opt_uint(arg, 1, 100000000, &o->mem_queued));
+	case 'p':
+		return (opt_uint(arg, 1, 65535, &o->prefetch));
+	}
+	return (-1);
+}
+
+static int
+opts_parse(int argc, char **argv, struct opts *o)
+{
+	bool	smoke = false;
+	int	ch;
+
+	opts_defaults(o);
+	while ((ch = getopt_long(argc, argv, "P:s:n:t:r:l:c:C:mp:S:D:jh",
+	    longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_NO_THR: o->thr = false; break;
+		case OPT_NO_LAT: o->lat = false; break;
+		case 'm': o->memory = true; break;
+		case OPT_SMOKE: smoke = true; break;
+		case 'S': o->socket = optarg; break;
+		case 'D': o->chand = optarg; break;
+		case 'j': o->json = true; break;
+		case 'h': usage(stdout); exit(0);
+		case '?': return (-1);
+		default:
+			if (opt_one(ch, optarg, o) != 0) {
+				fprintf(stderr, "chan-bench: invalid value for "
+				    "-%c: %s\n", ch < 256 ? ch : '-', optarg);
+				return (-1);
+			}
+		}
+	}
+	if (smoke)
+		opts_smoke(o);
+	if (optind != argc) {
+		fprintf(stderr, "chan-bench: unexpected argument %s\n",
+		    argv[optind]);
+		return (-1);
+	}
+	return (0);
+}
+
+static uint64_t
+default_count(const struct opts *o, size_t size, unsigned producers)
+{
+	uint64_t	total = DEF_BYTES / size;
+
+	if (o->count > 0)
+		return (o->count);
+	if (total > DEF_MSGS_MAX)
+		total = DEF_MSGS_MAX;
+	if (total < DEF_MSGS_MIN)
+		total = DEF_MSGS_MIN;
+	return ((total + producers - 1) / producers);
+}
+
+/* The flags of a private chand for run. */
+static void
+chand_args(const struct bench_run *run, char bufs[4][32],
+    const char **args)
+{
+	size_t	n = 0, maxmsg = run->size > (1u << 20) ? run->size : 1u << 20;
+
+	snprintf(bufs[0], 32, "%u", run->conns + run->producers + 64);
+	snprintf(bufs[1], 32, "%u", run->channels + 64);
+	snprintf(bufs[2], 32, "%zu", maxmsg);
+	args[n++] = "--max-connections";
+	args[n++] = bufs[0];
+	args[n++] = "--max-handles";
+	args[n++] = bufs[1];
+	args[n++] = "--max-msg-size";
+	args[n++] = bufs[2];
+	/* The queue may hold a whole run when the consumer lags. */
+	args[n++] = "--max-queued-bytes";
+	args[n++] = "16G";
+	args[n] = NULL;
+}
+
+/* Runs run on a server of its own (or --socket) and records it. */
+static void
+bench(const struct opts *o, struct bench_run *run)
+{
+	struct bench_result	*res = &results[nresults];
+	struct daemon		 d = { .pid = -1 };
+	const char		*args[16];
+	char			 bufs[4][32];
+	int			 rc = 0;
+
+	if (nresults == MAX_RUNS)
+		return;
+	run->server = -1;
+	if (run->target == TARGET_CHAND && o->socket != NULL) {
+		run->sock = o->socket;
+		run->server = socket_peer_pid(o->socket);
+	} else if (run->target == TARGET_CHAND) {
+		chand_args(run, bufs, args);
+		rc = daemon_start(&d, daemon_find(o->chand), args);
+	} else if (run->target == TARGET_RELAY)
+		rc = relay_start(&d);
+	else
+		rc = daemon_start_dir(&d);
+	if (rc != 0) {
+		memset(res, 0, sizeof(*res));
+		res->run = *run;
+		snprintf(res->err, sizeof(res->err), "cannot start the %s",
+		    target_names[run->target]);
+	} else {
+		if (d.sock[0] != '\0')
+			run->sock = d.sock;
+		if (d.pid > 0)
+			run->server = d.pid;
+		run_one(run, res);
+	}
+	daemon_stop(&d);
+	nresults++;
+	if (!o->json)
+		fprintf(stderr, "chan-bench: %-6s %-10s P=%u size=%zu: %s\n",
+		    target_names[run->target], run->mode == MODE_LATENCY ?
+		    "latency" : "throughput", run->producers, run->size,
+		    res->ok ? "ok" : res->err);
+}
+
+static void
+run_base(const struct opts *o, enum bench_mode mode, unsigned producers,
+    size_t size)
+{
+	struct bench_run	run;
+	int			t;
+
+	for (t = 0; t < 3; t++) {
+		if (!o->target[t])
+			continue;
+		memset(&run, 0, sizeof(run));
+		run.target = (enum bench_target)t;
+		run.mode = mode;
+		run.producers = producers;
+		run.size = size;
+		run.channels = 1;
+		run.conns = producers;
+		run.prefetch = o->prefetch;
+		run.rate = o->rate;
+		run.count = mode == MODE_LATENCY ? (o->lat_count + producers -
+		    1) / producers : default_count(o, size, producers);
+		bench(o, &run);
+	}
+}
+
+static void
+run_scale(const struct opts *o, unsigned channels, unsigned conns)
+{
+	struct bench_run	run;
+	unsigned		senders;
+
+	memset(&run, 0, sizeof(run));
+	run.target = TARGET_CHAND;
+	run.mode = MODE_THROUGHPUT;
+	run.producers = 1;
+	run.size = o->sizes[0];
+	run.channels = channels;
+	run.conns = conns;
+	senders = channels > conns ? channels : conns;
+	/* Each channel a consumer window of its own, all within 65535. */
+	run.prefetch = channels > 1 ? 65535 / channels + 1 : o->prefetch;
+	run.count = default_count(o, run.size, 1);
+	/* Every sender sends at least a few messages. */
+	if (run.count < 4ull * senders)
+		run.count = 4ull * senders;
+	bench(o, &run);
+}
+
+static void
+run_all(const struct opts *o)
+{
+	size_t	i, j;
+
+	for (i = 0; o->thr && i < o->nsizes; i++)
+		for (j = 0; j < o->nprod; j++)
+			run_base(o, MODE_THROUGHPUT, o->prod[j], o->sizes[i]);
+	for (i = 0; o->lat && i < o->nsizes; i++)
+		run_base(o, MODE_LATENCY, 1, o->sizes[i]);
+	for (i = 0; i < o->nchannels; i++)
+		run_scale(o, o->channels[i], 1);
+	for (i = 0; i < o->nconns; i++)
+		run_scale(o, 1, o->conns[i]);
+	if (o->memory) {
+		memory_measure(daemon_find(o->chand), o->mem_channels,
+		    o->mem_conns, o->mem_queued, o->sizes[0], &mem);
+		mem_done = true;
+	}
+}
+
+/* The relay run with the same workload as r, or NULL. */
+static const struct bench_result *
+relay_of(const struct bench_result *r)
+{
+	size_t	i;
+
+	for (i = 0; i < nresults; i++) {
+		const struct bench_run *b = &results[i].run;
+
+		if (b->target == TARGET_RELAY && results[i].ok &&
+		    b->mode == r->run.mode && b->size == r->run.size &&
+		    b->producers == r->run.producers)
+			return (&results[i]);
+	}
+	return (NULL);
+}
+
+static double
+ratio(double a, double b)
+{
+	return (b > 0 ? a / b : 0);
+}
+
+static const char *
+run_label(const struct bench_run *run, char *buf, size_t len)
+{
+	if (run->channels > 1)
+		snprintf(buf, len, "%s K=%u", target_names[run->target],
+		    run->channels);
+	else if (run->conns > run->producers)
+		snprintf(buf, len, "%s C=%u", target_names[run->target],
+		    run->conns);
+	else
+		snprintf(buf, len, "%s", target_names[run->target]);
+	return (buf);
+}
+
+static void
+print_throughput(void)
+{
+	const struct bench_result	*r, *base;
+	char				 label[32], rel[16], srv[16], hwm[16];
+	size_t				 i;
+
+	printf("Throughput (first send to last receive; CPU ns per message "
+	    "of each process)\n");
+	printf("%-15s %2s %6s %9s %11s %9s %8s %8s %8s %8s %9s %s\n",
+	    "target", "P", "size", "msgs", "msgs/s", "MB/s", "x relay",
+	    "prod ns", "cons ns", "srv ns", "srv KiB", "check");
+	for (i = 0; i < nresults; i++) {
+		r = &results[i];
+		if (r->run.mode != MODE_THROUGHPUT)
+			continue;
+		base = relay_of(r);
+		snprintf(rel, sizeof(rel), "%.3f", base != NULL &&
+		    base != r ? ratio(r->msgs_s, base->msgs_s) : 1.0);
+		snprintf(srv, sizeof(srv), "%.0f", r->cpu_srv_ns);
+		snprintf(hwm, sizeof(hwm), "%ld", r->srv_hwm_kib);
+		printf("%-15s %2u %6zu %9llu %11.0f %9.1f %8s %8.0f %8.0f "
+		    "%8s %9s %s\n", run_label(&r->run, label, sizeof(label)),
+		    r->run.producers, r->run.size,
+		    (unsigned long long)r->msgs, r->msgs_s, r->mb_s,
+		    base == NULL ? "-" : rel, r->cpu_prod_ns, r->cpu_cons_ns,
+		    r->cpu_srv_ns < 0 ? "-" : srv,
+		    r->srv_hwm_kib < 0 ? "-" : hwm, r->ok ? "ok" : "FAILED");
+	}
+}
+
+static void
+print_latency(void)
+{
+	const struct bench_result	*r, *base;
+	size_t				 i;
+
+	for (i = 0; i < nresults; i++)
+		if (results[i].run.mode == MODE_LATENCY)
+			break;
+	if (i == nresults)
+		return;
+	printf("\nLatency (one way, paced; microseconds)\n");
+	printf("%-15s %2s %6s %8s %8s %8s %9s %9s %9s %s\n", "target", "P",
+	    "size", "rate", "p50", "p99", "p99.9", "p50 x rl", "p99 x rl",
+	    "check");
+	for (i = 0; i < nresults; i++) {
+		r = &results[i];
+		if (r->run.mode != MODE_LATENCY)
+			continue;
+		base = relay_of(r);
+		printf("%-15s %2u %6zu %8.0f %8.1f %8.1f %8.1f %9.2f %9.2f "
+		    "%s\n", target_names[r->run.target], r->run.producers,
+		    r->run.size, r->run.rate, r->lat_us[0], r->lat_us[1],
+		    r->lat_us[2], base ? ratio(r->lat_us[0], base->lat_us[0]) :
+		    0, base ? ratio(r->lat_us[1], base->lat_us[1]) : 0,
+		    r->ok ? "ok" : "FAILED");
+	}
+}
+
+static void
+print_memory(void)
+{
+	printf("\nDaemon memory (RSS deltas)\n");
+	if (!mem.ok) {
+		printf("FAILED: %s\n", mem.err);
+		return;
+	}
+	printf("idle channel      %8.0f bytes  (%u channels, one producer "
+	    "handle each)\n", mem.per_channel, mem.channels);
+	printf("idle connection   %8.0f bytes  (%u connections)\n",
+	    mem.per_conn, mem.conns);
+	printf("queued message    %8.0f bytes  beyond its %zu-byte payload "
+	    "(%u messages)\n", mem.per_queued, mem.queued_size, mem.queued);
+}
+
+static void
+print_errors(void)
+{
+	size_t	i;
+
+	for (i = 0; i < nresults; i++)
+		if (!results[i].ok)
+			printf("FAILED: %s %s P=%u size=%zu: %s\n",
+			    target_names[results[i].run.target],
+			    results[i].run.mode == MODE_LATENCY ? "latency" :
+			    "throughput", results[i].run.producers,
+			    results[i].run.size, results[i].err);
+}
+
+static void
+machine(char *cpu, size_t len, char *kernel, size_t klen)
+{
+	struct utsname	 u;
+	char		 line[256], *p;
+	FILE		*f;
+
+	snprintf(cpu, len, "unknown");
+	if ((f = fopen("/proc/cpuinfo", "re")) != NULL) {
+		while (fgets(line, sizeof(line), f) != NULL) {
+			if (strncmp(line, "model name", 10) != 0 ||
+			    (p = strchr(line, ':')) == NULL)
+				continue;
+			p += strspn(p + 1, " \t") + 1;
+			p[strcspn(p, "\n")] = '\0';
+			snprintf(cpu, len, "%s", p);
+			break;
+		}
+		fclose(f);
+	}
+	snprintf(kernel, klen, "%s", uname(&u) == 0 ? u.release : "unknown");
+}
+
+static void
+print_machine(void)
+{
+	char	cpu[128], kernel[128];
+
+	machine(cpu, sizeof(cpu), kernel, sizeof(kernel));
+	printf("chan-bench: %ld CPUs (%s), Linux %s, libuv %s\n\n",
+	    sysconf(_SC_NPROCESSORS_ONLN), cpu, kernel, uv_version_string());
+}
+
+/* A JSON string of s, which holds no control characters. */
+static void
+json_str(const char *s)
+{
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			putchar('\\');
+		putchar((unsigned char)*s >= 0x20 ? *s : ' ');
+	}
+	putchar('"');
+}
+
+static void
+json_result(const struct bench_result *r)
+{
+	const struct bench_result	*base = relay_of(r);
+
+	printf("{\"target\":\"%s\",\"mode\":\"%s\",\"producers\":%u,"
+	    "\"size\":%zu,\"channels\":%u,\"conns\":%u,\"ok\":%s,",
+	    target_names[r->run.target], r->run.mode == MODE_LATENCY ?
+	    "latency" : "throughput", r->run.producers, r->run.size,
+	    r->run.channels, r->run.conns, r->ok ? "true" : "false");
+	printf("\"msgs\":%llu,\"secs\":%.6f,\"msgs_per_s\":%.1f,"
+	    "\"mb_per_s\":%.2f,", (unsigned long long)r->msgs, r->secs,
+	    r->msgs_s, r->mb_s);
+	if (r->run.mode == MODE_LATENCY)
+		printf("\"rate\":%.0f,\"p50_us\":%.2f,\"p99_us\":%.2f,"
+		    "\"p999_us\":%.2f,", r->run.rate, r->lat_us[0],
+		    r->lat_us[1], r->lat_us[2]);
+	printf("\"cpu_ns_per_msg\":{\"producer\":%.1f,\"consumer\":%.1f,"
+	    "\"server\":%.1f},\"server_peak_rss_kib\":%ld,",
+	    r->cpu_prod_ns, r->cpu_cons_ns, r->cpu_srv_ns, r->srv_hwm_kib);
+	if (base != NULL && base != r)
+		printf("\"vs_relay\":{\"msgs_per_s\":%.4f,\"p50\":%.4f,"
+		    "\"p99\":%.4f},", ratio(r->msgs_s, base->msgs_s),
+		    ratio(r->lat_us[0], base->lat_us[0]),
+		    ratio(r->lat_us[1], base->lat_us[1]));
+	printf("\"error\":");
+	json_str(r->err);
+	printf("}");
+}
+
+static void
+print_json(void)
+{
+	char	cpu[128], kernel[128];
+	size_t	i;
+
+	machine(cpu, sizeof(cpu), kernel, sizeof(kernel));
+	printf("{\"machine\":{\"nproc\":%ld,\"cpu\":",
+	    sysconf(_SC_NPROCESSORS_ONLN));
+	json_str(cpu);
+	printf(",\"kernel\":");
+	json_str(kernel);
+	printf(",\"libuv\":\"%s\"},\n\"runs\":[\n", uv_version_string());
+	for (i = 0; i < nresults; i++) {
+		json_result(&results[i]);
+		printf(i + 1 < nresults ? ",\n" : "\n");
+	}
+	printf("]");
+	if (mem_done) {
+		printf(",\n\"memory\":{\"ok\":%s,\"idle_channel_bytes\":%.1f,"
+		    "\"idle_conn_bytes\":%.1f,\"queued_msg_overhead_bytes\":"
+		    "%.1f,\"channels\":%u,\"conns\":%u,\"queued\":%u,"
+		    "\"queued_size\":%zu,\"error\":", mem.ok ? "true" : "false",
+		    mem.per_channel, mem.per_conn, mem.per_queued,
+		    mem.channels, mem.conns, mem.queued, mem.queued_size);
+		json_str(mem.err);
+		printf("}");
+	}
+	printf("}\n");
+}
+
+static bool
+all_ok(void)
+{
+	size_t	i;
+
+	for (i = 0; i < nresults; i++)
+		if (!results[i].ok)
+			return (false);
+	return (!mem_done || mem.ok);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts	o;
+
+	if (opts_parse(argc, argv, &o) != 0) {
+		usage(stderr);
+		return (2);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	fd_limit_raise();
+	run_all(&o);
+	if (o.json)
+		print_json();
+	else {
+		print_machine();
+		print_throughput();
+		print_latency();
+		if (mem_done)
+			print_memory();
+		print_errors();
+	}
+	if (!all_ok()) {
+		fprintf(stderr, "chan-bench: FAILED: a run did not deliver "
+		    "every message in order (see above)\n");
+		return (1);
+	}
+	return (0);
+}
