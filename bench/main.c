@@ -22,6 +22,10 @@
 #define DEF_BYTES	(256ull << 20)
 #define DEF_MSGS_MAX	2000000ull
 #define DEF_MSGS_MIN	2000ull
+/* --smoke: this much payload, at most this many messages per producer. */
+#define SMOKE_BYTES	(8ull << 20)
+#define SMOKE_MSGS	2000ull
+#define SMOKE_MSGS_MIN	100ull
 
 struct opts {
 	unsigned	 prod[MAX_LIST];
@@ -43,6 +47,7 @@ struct opts {
 	const char	*socket;
 	const char	*chand;
 	bool		 json;
+	bool		 smoke;
 };
 
 static const char *const target_names[] = { "chand", "relay", "direct" };
@@ -183,7 +188,7 @@ opts_defaults(struct opts *o)
 static void
 opts_smoke(struct opts *o)
 {
-	o->count = 2000;
+	o->smoke = true;
 	o->lat_count = 1000;
 	o->mem_channels = 1000;
 	o->mem_conns = 100;
@@ -327,7 +332,7 @@ opts_parse(int argc, char **argv, struct opts *o)
 		}
 	}
 	if (smoke)
-		opts_smoke(o);
+		opts_smoke(o);	/* replaces -l and --mem-*; -n still applies */
 	if (optind != argc) {
 		fprintf(stderr, "chan-bench: unexpected argument %s\n",
 		    argv[optind]);
@@ -343,6 +348,11 @@ default_count(const struct opts *o, size_t size, unsigned producers)
 
 	if (o->count > 0)
 		return (o->count);
+	if (o->smoke) {
+		total = SMOKE_BYTES / size / producers;
+		return (total > SMOKE_MSGS ? SMOKE_MSGS : total < SMOKE_MSGS_MIN ?
+		    SMOKE_MSGS_MIN : total);
+	}
 	if (total > DEF_MSGS_MAX)
 		total = DEF_MSGS_MAX;
 	if (total < DEF_MSGS_MIN)
