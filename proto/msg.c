@@ -630,6 +630,95 @@ proto_decoder_free(struct proto_decoder *d)
 	free(d);
 }
 
+/*
+ * Fast path for the frames that carry the traffic: [SEND, rid, handle,
+ * payload], [ACK, rid, handle, seq] and [CREDIT, rid, handle, n] in the
+ * encodings every encoder uses (unsigned integers, a bin payload). It
+ * decodes without msgpack-c and returns 1 with m filled in, or 0 to leave
+ * the body to the full decoder, which gives the same result for every
+ * body this accepts; anything unusual (another encoding, a soft error,
+ * trailing bytes) takes the full path.
+ */
+static int
+fast_uint(const unsigned char *p, size_t len, size_t *off, uint64_t max,
+    uint64_t *v)
+{
+	static const unsigned char	 width[4] = { 1, 2, 4, 8 };
+	unsigned char			 b, n, i;
+
+	if (*off >= len)
+		return 0;
+	b = p[(*off)++];
+	if (b <= 0x7f) {
+		*v = b;
+		return 1;
+	}
+	if (b < 0xcc || b > 0xcf)
+		return 0;
+	n = width[b - 0xcc];
+	if (n > len - *off)
+		return 0;
+	for (*v = 0, i = 0; i < n; i++)
+		*v = *v << 8 | p[(*off)++];
+	return *v <= max;
+}
+
+static int
+fast_bin(const unsigned char *p, size_t len, size_t *off, size_t *n)
+{
+	uint64_t	v = 0;
+	unsigned char	b, w, i;
+
+	if (*off >= len)
+		return 0;
+	b = p[(*off)++];
+	if (b < 0xc4 || b > 0xc6)
+		return 0;
+	w = (unsigned char)(1u << (b - 0xc4));
+	if (w > len - *off)
+		return 0;
+	for (i = 0; i < w; i++)
+		v = v << 8 | p[(*off)++];
+	*n = (size_t)v;
+	return 1;
+}
+
+static int
+dec_fast(const struct proto_decoder *d, const unsigned char *p, size_t len,
+    struct proto_msg *m)
+{
+	uint64_t	rid, handle, v;
+	size_t		off = 2, n;
+
+	if (len < 4 || p[0] != 0x94 || p[1] < PROTO_SEND ||
+	    p[1] > PROTO_CREDIT)
+		return 0;
+	if (!fast_uint(p, len, &off, UINT32_MAX, &rid) ||
+	    !fast_uint(p, len, &off, UINT32_MAX, &handle))
+		return 0;
+	if (p[1] == PROTO_SEND) {
+		if (!fast_bin(p, len, &off, &n) || n != len - off ||
+		    n > d->max_msg)
+			return 0;
+		m->payload = (const char *)p + off;
+		m->payload_len = n;
+	} else {
+		if (!fast_uint(p, len, &off, p[1] == PROTO_ACK ? UINT64_MAX :
+		    PROTO_CREDIT_MAX, &v) || off != len)
+			return 0;
+		if (p[1] == PROTO_CREDIT && v == 0)
+			return 0;
+		if (p[1] == PROTO_ACK)
+			m->seq = v;
+		else
+			m->count = (uint32_t)v;
+	}
+	m->op = (enum proto_op)p[1];
+	m->rid = (uint32_t)rid;
+	m->handle = (uint32_t)handle;
+	return 1;
+}
+
 int
 proto_decode(struct proto_decoder *d, const void *body, size_t body_len,
     struct proto_msg *m)
@@ -639,6 +728,8 @@ proto_decode(struct proto_decoder *d, const void *body, size_t body_len,
 	int		rc;
 
 	memset(m, 0, sizeof *m);
+	if (dec_fast(d, body, body_len, m))
+		return 0;
 	mp_peek_prefix(body, body_len, m);
 	if (body_len == 0 || mp_scan(body, body_len) != body_len)
 		return CHAN_EPROTO;
@@ -961,10 +1052,53 @@ proto_enc_welcome(struct proto_buf *b, uint32_t rid, const char *server,
 	return enc_end(b, start, failed);
 }
 
+/*
+ * The frames sent once per message, OK and DELIVER, are written without
+ * the packer, byte for byte as msgpack-c packs them: every unsigned
+ * integer in its shortest form, the payload as bin 8, 16 or 32.
+ */
+static size_t
+fast_put_uint(unsigned char *p, uint64_t v)
+{
+	unsigned char	n, i;
+
+	if (v <= 0x7f) {
+		p[0] = (unsigned char)v;
+		return 1;
+	}
+	if (v <= UINT8_MAX) {
+		p[0] = 0xcc;
+		n = 1;
+	} else if (v <= UINT16_MAX) {
+		p[0] = 0xcd;
+		n = 2;
+	} else if (v <= UINT32_MAX) {
+		p[0] = 0xce;
+		n = 4;
+	} else {
+		p[0] = 0xcf;
+		n = 8;
+	}
+	for (i = 0; i < n; i++)
+		p[1 + i] = (unsigned char)(v >> (8 * (n - 1 - i)));
+	return 1 + (size_t)n;
+}
+
 int
 proto_enc_ok(struct proto_buf *b, uint32_t rid)
 {
-	return enc_bare_frame(b, PROTO_OK, rid);
+	unsigned char	*p;
+	size_t		 n;
+
+	if (proto_buf_reserve(b, PROTO_HEADER_LEN + 7) != 0)
+		return CHAN_ENOMEM;
+	p = (unsigned char *)b->data + b->len;
+	p[PROTO_HEADER_LEN] = 0x92;
+	p[PROTO_HEADER_LEN + 1] = PROTO_OK;
+	n = 2 + fast_put_uint(p + PROTO_HEADER_LEN + 2, rid);
+	enc_be32((char *)p, (uint32_t)n);
+	b->len += PROTO_HEADER_LEN + n;
+	return 0;
 }
 
 int
@@ -993,34 +1127,55 @@ proto_enc_error(struct proto_buf *b, uint32_t rid, int code,
 	return enc_end(b, start, failed);
 }
 
-/* DELIVER up to the payload bytes: shared by both DELIVER encoders, so
-   that their frames are the same bytes. */
-static int
-enc_deliver_head(msgpack_packer *pk, uint32_t handle, uint64_t seq,
+/* DELIVER up to the payload bytes, at most 26 bytes: shared by both
+   DELIVER encoders, so that their frames are the same bytes. */
+#define ENC_DELIVER_HEAD_MAX	26
+
+static size_t
+enc_deliver_head(unsigned char *p, uint32_t handle, uint64_t seq,
     uint32_t flags, size_t len)
 {
-	return msgpack_pack_array(pk, 5) ||
-	    msgpack_pack_uint8(pk, PROTO_DELIVER) ||
-	    msgpack_pack_uint32(pk, handle) ||
-	    msgpack_pack_uint64(pk, seq) ||
-	    msgpack_pack_uint32(pk, flags) ||
-	    msgpack_pack_bin(pk, len);
+	size_t	n = 2;
+
+	p[0] = 0x95;
+	p[1] = PROTO_DELIVER;
+	n += fast_put_uint(p + n, handle);
+	n += fast_put_uint(p + n, seq);
+	n += fast_put_uint(p + n, flags);
+	if (len <= UINT8_MAX) {
+		p[n++] = 0xc4;
+		p[n++] = (unsigned char)len;
+	} else if (len <= UINT16_MAX) {
+		p[n++] = 0xc5;
+		p[n++] = (unsigned char)(len >> 8);
+		p[n++] = (unsigned char)len;
+	} else {
+		p[n++] = 0xc6;
+		enc_be32((char *)p + n, (uint32_t)len);
+		n += 4;
+	}
+	return n;
 }
 
 int
 proto_enc_deliver(struct proto_buf *b, uint32_t handle, uint64_t seq,
     uint32_t flags, const void *payload, size_t len)
 {
-	msgpack_packer	pk;
-	size_t		start;
-	int		failed;
+	unsigned char	*p;
+	size_t		 n;
 
-	if (len > UINT32_MAX)
+	if (len > UINT32_MAX - ENC_DELIVER_HEAD_MAX)
 		return CHAN_ETOOBIG;
-	if ((failed = enc_begin(b, &pk, &start, len)) == 0)
-		failed = enc_deliver_head(&pk, handle, seq, flags, len) ||
-		    msgpack_pack_bin_body(&pk, payload, len);
-	return enc_end(b, start, failed);
+	if (proto_buf_reserve(b, PROTO_HEADER_LEN + ENC_DELIVER_HEAD_MAX +
+	    len) != 0)
+		return CHAN_ENOMEM;
+	p = (unsigned char *)b->data + b->len;
+	n = enc_deliver_head(p + PROTO_HEADER_LEN, handle, seq, flags, len);
+	enc_be32((char *)p, (uint32_t)(n + len));
+	if (len > 0)
+		memcpy(p + PROTO_HEADER_LEN + n, payload, len);
+	b->len += PROTO_HEADER_LEN + n + len;
+	return 0;
 }
 
 int
@@ -1046,43 +1201,17 @@ proto_enc_info(struct proto_buf *b, uint32_t rid, const void *data,
 	return enc_end(b, start, failed);
 }
 
-/* Packer output into the caller's fixed array. */
-struct enc_fixed {
-	char	*p;
-	size_t	 len;
-	size_t	 cap;
-};
-
-static int
-enc_fixed_write(void *data, const char *buf, size_t len)
-{
-	struct enc_fixed	*f = data;
-
-	if (len > f->cap - f->len)
-		return -1;
-	memcpy(f->p + f->len, buf, len);
-	f->len += len;
-	return 0;
-}
-
 size_t
 proto_enc_deliver_hdr(char *out, uint32_t handle, uint64_t seq,
     uint32_t flags, size_t len)
 {
-	struct enc_fixed	f = { out, PROTO_HEADER_LEN,
-				      PROTO_DELIVER_HDR_MAX };
-	msgpack_packer		pk;
-	size_t			body;
+	size_t	n;
 
 	/* Cannot happen below the frame limit: no such frame exists. */
-	if (len > UINT32_MAX)
+	if (len > UINT32_MAX - ENC_DELIVER_HEAD_MAX)
 		return 0;
-	msgpack_packer_init(&pk, &f, enc_fixed_write);
-	if (enc_deliver_head(&pk, handle, seq, flags, len) != 0)
-		return 0;
-	body = f.len - PROTO_HEADER_LEN + len;
-	if (body > UINT32_MAX)
-		return 0;
-	enc_be32(out, (uint32_t)body);
-	return f.len;
+	n = enc_deliver_head((unsigned char *)out + PROTO_HEADER_LEN, handle,
+	    seq, flags, len);
+	enc_be32(out, (uint32_t)(n + len));
+	return PROTO_HEADER_LEN + n;
 }

@@ -1,0 +1,339 @@
+/*
+ * test_fastpath.c: the codec's fast paths (the frames sent once per
+ * message) give exactly the bytes and the results of the general code:
+ * encoders against msgpack-c's packer, the SEND/ACK/CREDIT decoder
+ * against the strict rules, in every integer and bin width.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+#include <msgpack.h>
+
+#include "proto.h"
+
+#define MAX_MSG		(1u << 20)
+
+static const uint64_t	u32s[] = { 0, 1, 127, 128, 255, 256, 65535, 65536,
+			    UINT32_MAX };
+static const uint64_t	u64s[] = { 0, 1, 127, 128, 255, 256, 65535, 65536,
+			    UINT32_MAX, (uint64_t)UINT32_MAX + 1, UINT64_MAX };
+static const size_t	lens[] = { 0, 1, 16, 255, 256, 65535, 65536, 70000 };
+
+#define N(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* A frame: 4-byte length, then the body msgpack-c packed into sb. */
+static void
+frame_of(const msgpack_sbuffer *sb, struct proto_buf *out)
+{
+	unsigned char	h[4];
+
+	h[0] = (unsigned char)(sb->size >> 24);
+	h[1] = (unsigned char)(sb->size >> 16);
+	h[2] = (unsigned char)(sb->size >> 8);
+	h[3] = (unsigned char)sb->size;
+	proto_buf_init(out);
+	ck_assert_int_eq(proto_buf_append(out, h, 4), 0);
+	ck_assert_int_eq(proto_buf_append(out, sb->data, sb->size), 0);
+}
+
+static void
+assert_same(const struct proto_buf *a, const struct proto_buf *b)
+{
+	ck_assert_uint_eq(a->len, b->len);
+	ck_assert_int_eq(memcmp(a->data, b->data, a->len), 0);
+}
+
+START_TEST(ok_is_the_packer_s_bytes)
+{
+	struct proto_buf	fast, ref;
+	msgpack_sbuffer		sb;
+	msgpack_packer		pk;
+	size_t			i;
+
+	for (i = 0; i < N(u32s); i++) {
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_pack_array(&pk, 2);
+		msgpack_pack_uint8(&pk, PROTO_OK);
+		msgpack_pack_uint32(&pk, (uint32_t)u32s[i]);
+		frame_of(&sb, &ref);
+		proto_buf_init(&fast);
+		ck_assert_int_eq(proto_enc_ok(&fast, (uint32_t)u32s[i]), 0);
+		assert_same(&fast, &ref);
+		proto_buf_fini(&fast);
+		proto_buf_fini(&ref);
+		msgpack_sbuffer_destroy(&sb);
+	}
+}
+END_TEST
+
+/* DELIVER by msgpack-c, by proto_enc_deliver, by the header + payload. */
+static void
+check_deliver(uint32_t handle, uint64_t seq, uint32_t flags, size_t len)
+{
+	struct proto_buf	fast, ref, split;
+	char			hdr[PROTO_DELIVER_HDR_MAX], *payload;
+	msgpack_sbuffer		sb;
+	msgpack_packer		pk;
+	size_t			n, i;
+
+	payload = malloc(len + 1);
+	for (i = 0; i < len; i++)
+		payload[i] = (char)(i * 7);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 5);
+	msgpack_pack_uint8(&pk, PROTO_DELIVER);
+	msgpack_pack_uint32(&pk, handle);
+	msgpack_pack_uint64(&pk, seq);
+	msgpack_pack_uint32(&pk, flags);
+	msgpack_pack_bin_with_body(&pk, payload, len);
+	frame_of(&sb, &ref);
+
+	proto_buf_init(&fast);
+	ck_assert_int_eq(proto_enc_deliver(&fast, handle, seq, flags, payload,
+	    len), 0);
+	assert_same(&fast, &ref);
+
+	n = proto_enc_deliver_hdr(hdr, handle, seq, flags, len);
+	ck_assert_uint_gt(n, 0);
+	ck_assert_uint_le(n, PROTO_DELIVER_HDR_MAX);
+	proto_buf_init(&split);
+	ck_assert_int_eq(proto_buf_append(&split, hdr, n), 0);
+	ck_assert_int_eq(proto_buf_append(&split, payload, len), 0);
+	assert_same(&split, &ref);
+
+	proto_buf_fini(&fast);
+	proto_buf_fini(&ref);
+	proto_buf_fini(&split);
+	msgpack_sbuffer_destroy(&sb);
+	free(payload);
+}
+
+START_TEST(deliver_is_the_packer_s_bytes)
+{
+	size_t	i;
+
+	for (i = 0; i < N(u32s); i++)
+		check_deliver((uint32_t)u32s[i], 1, 0, 16);
+	for (i = 0; i < N(u64s); i++)
+		check_deliver(1, u64s[i], PROTO_FLAG_REDELIVERED, 3);
+	for (i = 0; i < N(u32s); i++)
+		check_deliver(7, 42, (uint32_t)u32s[i], 0);
+	for (i = 0; i < N(lens); i++)
+		check_deliver(2, 9, 0, lens[i]);
+}
+END_TEST
+
+/* Raw msgpack writers, for encodings msgpack-c never picks. */
+static size_t
+put_uint(unsigned char *p, int width, uint64_t v)
+{
+	static const unsigned char	tag[] = { 0, 0xcc, 0xcd, 0, 0xce,
+					    0, 0, 0, 0xcf };
+	int				i;
+
+	if (width == 0) {
+		p[0] = (unsigned char)v;
+		return 1;
+	}
+	p[0] = tag[width];
+	for (i = 0; i < width; i++)
+		p[1 + i] = (unsigned char)(v >> (8 * (width - 1 - i)));
+	return 1 + (size_t)width;
+}
+
+static size_t
+put_bin(unsigned char *p, int width, const void *data, size_t len)
+{
+	static const unsigned char	tag[] = { 0, 0xc4, 0xc5, 0, 0xc6 };
+	size_t				n = put_uint(p, width, len);
+
+	p[0] = tag[width];
+	memcpy(p + n, data, len);
+	return n + len;
+}
+
+static int
+decode(const unsigned char *body, size_t len, struct proto_msg *m)
+{
+	struct proto_decoder	*d = proto_decoder_new(MAX_MSG);
+	int			 rc;
+
+	ck_assert_ptr_nonnull(d);
+	rc = proto_decode(d, body, len, m);
+	proto_decoder_free(d);
+	return rc;
+}
+
+START_TEST(send_decodes_in_every_width)
+{
+	static const int	 widths[] = { 1, 2, 4, 8 };
+	unsigned char		 body[128];
+	struct proto_msg	 m;
+	size_t			 n, w, b;
+	const char		 pl[] = "payload";
+
+	for (w = 0; w < N(widths); w++) {
+		for (b = 1; b <= 4; b *= 2) {
+			if (b == 3)
+				continue;
+			n = 0;
+			body[n++] = 0x94;
+			body[n++] = PROTO_SEND;
+			n += put_uint(body + n, widths[w], 250);
+			n += put_uint(body + n, widths[w], 5);
+			n += put_bin(body + n, (int)b, pl, 7);
+			ck_assert_int_eq(decode(body, n, &m), 0);
+			ck_assert_int_eq(m.op, PROTO_SEND);
+			ck_assert_uint_eq(m.rid, 250);
+			ck_assert_uint_eq(m.handle, 5);
+			ck_assert_uint_eq(m.payload_len, 7);
+			ck_assert_int_eq(memcmp(m.payload, pl, 7), 0);
+		}
+	}
+}
+END_TEST
+
+START_TEST(send_out_of_rules_is_refused)
+{
+	unsigned char		body[64];
+	struct proto_msg	m;
+	size_t			n;
+
+	/* rid over 32 bits. */
+	n = 0;
+	body[n++] = 0x94;
+	body[n++] = PROTO_SEND;
+	n += put_uint(body + n, 8, (uint64_t)UINT32_MAX + 1);
+	n += put_uint(body + n, 0, 1);
+	n += put_bin(body + n, 1, "x", 1);
+	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
+
+	/* A trailing byte after the payload. */
+	n = 0;
+	body[n++] = 0x94;
+	body[n++] = PROTO_SEND;
+	n += put_uint(body + n, 0, 9);
+	n += put_uint(body + n, 0, 1);
+	n += put_bin(body + n, 1, "x", 1);
+	body[n++] = 0xc0;
+	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
+
+	/* A str payload. */
+	n = 0;
+	body[n++] = 0x94;
+	body[n++] = PROTO_SEND;
+	n += put_uint(body + n, 0, 9);
+	n += put_uint(body + n, 0, 1);
+	body[n++] = 0xa1;
+	body[n++] = 'x';
+	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
+	ck_assert_uint_eq(m.rid, 9);
+
+	/* A bin announcing more than the body holds. */
+	n = 0;
+	body[n++] = 0x94;
+	body[n++] = PROTO_SEND;
+	n += put_uint(body + n, 0, 9);
+	n += put_uint(body + n, 0, 1);
+	body[n++] = 0xc4;
+	body[n++] = 5;
+	body[n++] = 'x';
+	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
+}
+END_TEST
+
+START_TEST(send_over_the_limit_is_too_big_with_its_rid)
+{
+	struct proto_msg	 m;
+	unsigned char		*body = malloc(MAX_MSG + 64), *pl;
+	size_t			 n = 0;
+
+	pl = calloc(1, MAX_MSG + 1);
+	body[n++] = 0x94;
+	body[n++] = PROTO_SEND;
+	n += put_uint(body + n, 0, 77);
+	n += put_uint(body + n, 0, 1);
+	n += put_bin(body + n, 4, pl, MAX_MSG + 1);
+	ck_assert_int_eq(decode(body, n, &m), CHAN_ETOOBIG);
+	ck_assert_uint_eq(m.rid, 77);
+	free(pl);
+	free(body);
+}
+END_TEST
+
+START_TEST(ack_and_credit_decode_and_check_ranges)
+{
+	unsigned char		body[64];
+	struct proto_msg	m;
+	size_t			n;
+
+	n = 0;
+	body[n++] = 0x94;
+	body[n++] = PROTO_ACK;
+	n += put_uint(body + n, 0, 0);
+	n += put_uint(body + n, 1, 200);
+	n += put_uint(body + n, 8, UINT64_MAX);
+	ck_assert_int_eq(decode(body, n, &m), 0);
+	ck_assert_int_eq(m.op, PROTO_ACK);
+	ck_assert_uint_eq(m.handle, 200);
+	ck_assert(m.seq == UINT64_MAX);
+
+	n = 0;
+	body[n++] = 0x94;
+	body[n++] = PROTO_CREDIT;
+	n += put_uint(body + n, 0, 0);
+	n += put_uint(body + n, 0, 3);
+	n += put_uint(body + n, 2, PROTO_CREDIT_MAX);
+	ck_assert_int_eq(decode(body, n, &m), 0);
+	ck_assert_int_eq(m.op, PROTO_CREDIT);
+	ck_assert_uint_eq(m.count, PROTO_CREDIT_MAX);
+
+	n = 0;
+	body[n++] = 0x94;
+	body[n++] = PROTO_CREDIT;
+	n += put_uint(body + n, 0, 0);
+	n += put_uint(body + n, 0, 3);
+	n += put_uint(body + n, 4, PROTO_CREDIT_MAX + 1u);
+	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
+
+	n = 0;
+	body[n++] = 0x94;
+	body[n++] = PROTO_CREDIT;
+	n += put_uint(body + n, 0, 0);
+	n += put_uint(body + n, 0, 3);
+	n += put_uint(body + n, 0, 0);
+	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
+}
+END_TEST
+
+static Suite *
+fastpath_suite(void)
+{
+	Suite	*s = suite_create("fastpath");
+	TCase	*tc = tcase_create("codec");
+
+	tcase_add_test(tc, ok_is_the_packer_s_bytes);
+	tcase_add_test(tc, deliver_is_the_packer_s_bytes);
+	tcase_add_test(tc, send_decodes_in_every_width);
+	tcase_add_test(tc, send_out_of_rules_is_refused);
+	tcase_add_test(tc, send_over_the_limit_is_too_big_with_its_rid);
+	tcase_add_test(tc, ack_and_credit_decode_and_check_ranges);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(fastpath_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
