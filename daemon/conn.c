@@ -14,8 +14,14 @@
 #include "pump.h"
 #include "server.h"
 
-/* Read buffer size until a frame needs more; also what it shrinks to. */
-#define CONN_RBUF_INITIAL	(16u * 1024)
+/*
+ * Read buffer: small for the handshake and light traffic; once a read
+ * fills it, as big as the relay's, so that one read brings many frames.
+ * A frame bigger than that gets a buffer of its own size, given back
+ * once it is handled.
+ */
+#define CONN_RBUF_SMALL		(4u * 1024)
+#define CONN_RBUF_BIG		(64u * 1024)
 /* A write buffer bigger than this is freed once written. */
 #define CONN_WBUF_KEEP		(256u * 1024)
 
@@ -366,7 +372,7 @@ conn_shutdown(struct conn *c)
 		return;
 	c->shut = true;
 	c->want_close = true;
-	c->rlen = 0;
+	c->rlen = c->roff = 0;
 	conn_drop_handles(c);
 	uv_timer_stop(&c->timer);
 	uv_timer_start(&c->timer, conn_timer_cb, CONN_LINGER_SECS * 1000, 0);
@@ -428,43 +434,70 @@ conn_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 	struct conn	*c = handle->data;
 
 	if (c->rbuf == NULL) {
-		c->rbuf = malloc(CONN_RBUF_INITIAL);
-		c->rcap = c->rbuf == NULL ? 0 : CONN_RBUF_INITIAL;
+		c->rbuf = malloc(CONN_RBUF_SMALL);
+		c->rcap = c->rbuf == NULL ? 0 : CONN_RBUF_SMALL;
 	}
 	/* A zero-length buffer makes libuv report UV_ENOBUFS. */
 	*buf = uv_buf_init(c->rbuf == NULL ? NULL : c->rbuf + c->rlen,
 	    (unsigned int)(c->rcap - c->rlen));
 }
 
-/*
- * Makes room for the whole frame whose header is at the start of rbuf;
- * proto_frame_check has already bounded its size. 0 or CHAN_ENOMEM.
- */
 static int
-conn_reserve_frame(struct conn *c)
+conn_rbuf_resize(struct conn *c, size_t cap)
 {
-	size_t	 body_len = 0, need;
 	char	*nb;
 
-	if (c->rlen < PROTO_HEADER_LEN ||
-	    proto_frame_check(c->rbuf, c->rlen, conn_max_body(c),
-	    &body_len) != 0)
-		return (0);
-	need = PROTO_HEADER_LEN + body_len;
-	if (need <= c->rcap)
-		return (0);
-	if ((nb = realloc(c->rbuf, need)) == NULL)
+	if ((nb = realloc(c->rbuf, cap)) == NULL)
 		return (CHAN_ENOMEM);
 	c->rbuf = nb;
-	c->rcap = need;
+	c->rcap = cap;
 	return (0);
 }
 
-/* Handles every whole frame in rbuf, in order, then keeps the rest. */
-static void
-conn_process(struct conn *c)
+/*
+ * After the whole frames are handled: makes room for the next read. The
+ * unhandled bytes (part of a frame) move to the front only when the room
+ * behind them is short, so a read rarely pays for a move; the buffer
+ * grows to CONN_RBUF_BIG once a read filled it (filled) and to the size
+ * of a frame bigger than that, whose header proto_frame_check has bounded.
+ * 0 or CHAN_ENOMEM.
+ */
+static int
+conn_rbuf_settle(struct conn *c, bool filled)
 {
-	size_t	off = 0, body_len;
+	size_t	body_len = 0, need = 0, want;
+
+	if (c->roff == c->rlen)
+		c->roff = c->rlen = 0;
+	if (c->rlen - c->roff >= PROTO_HEADER_LEN &&
+	    proto_frame_check(c->rbuf + c->roff, c->rlen - c->roff,
+	    conn_max_body(c), &body_len) == 0)
+		need = PROTO_HEADER_LEN + body_len;
+	if (c->roff > 0 && (c->rcap - c->rlen < CONN_RBUF_SMALL ||
+	    c->rcap - c->roff < need)) {
+		memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
+		c->rlen -= c->roff;
+		c->roff = 0;
+	}
+	want = filled && c->rcap < CONN_RBUF_BIG ? CONN_RBUF_BIG : c->rcap;
+	if (need > want)
+		want = need;
+	/* Done with a frame bigger than the usual buffer: give it back. */
+	if (need == 0 && c->rcap > CONN_RBUF_BIG && c->rlen <= CONN_RBUF_BIG)
+		want = CONN_RBUF_BIG;
+	if (c->rbuf == NULL || want == c->rcap)
+		return (0);
+	return (conn_rbuf_resize(c, want));
+}
+
+/*
+ * Handles every whole frame in rbuf, in order, then keeps the rest;
+ * filled says the last read filled the buffer.
+ */
+static void
+conn_process(struct conn *c, bool filled)
+{
+	size_t	off = c->roff, body_len;
 	int	rc;
 
 	while (!c->want_close && !conn_over_high(c)) {
@@ -479,16 +512,8 @@ conn_process(struct conn *c)
 		dispatch_frame(c, c->rbuf + off + PROTO_HEADER_LEN, body_len);
 		off += PROTO_HEADER_LEN + body_len;
 	}
-	if (off > 0) {
-		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-		c->rlen -= off;
-	}
-	if (c->rlen == 0 && c->rcap > CONN_RBUF_INITIAL) {
-		free(c->rbuf);
-		c->rbuf = NULL;
-		c->rcap = 0;
-	}
-	if (!c->want_close && conn_reserve_frame(c) != 0) {
+	c->roff = off;
+	if (!c->want_close && conn_rbuf_settle(c, filled) != 0) {
 		log_warning("out of memory for a frame (%s)", c->peer);
 		conn_mark_close(c);
 	}
@@ -517,7 +542,7 @@ conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	if (c->shut)
 		return;		/* lingering: input is discarded */
 	c->rlen += (size_t)nread;
-	conn_process(c);
+	conn_process(c, c->rlen == c->rcap);
 	if (c->want_close) {
 		conn_shutdown(c);
 		return;
@@ -538,7 +563,7 @@ conn_resume(struct conn *c)
 
 	c->paused = false;
 	/* Frames that arrived before the pause come first. */
-	conn_process(c);
+	conn_process(c, false);
 	if (c->want_close) {
 		conn_mark_close(c);
 		return;

@@ -85,7 +85,8 @@ struct conn {
 	unsigned	 logged;	/* CONN_LOG_* kinds logged once */
 
 	char		*rbuf;
-	size_t		 rlen;
+	size_t		 roff;		/* first byte not yet handled */
+	size_t		 rlen;		/* end of the bytes read */
 	size_t		 rcap;
 	struct proto_buf out;		/* pending output */
 	struct proto_buf wbuf;		/* being written, until write_cb */
