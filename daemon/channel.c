@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "channel.h"
+#include "msgpool.h"
 #include "proto.h"
 
 static void	channel_admit(struct channel *);
@@ -61,7 +62,7 @@ channel_free_list(struct channel *ch, struct message *m)
 		next = m->next;
 		ch->bytes -= m->len;
 		totals_count(ch->totals, m->len, false);
-		free(m);
+		msgpool_put(m);
 	}
 }
 
@@ -213,7 +214,7 @@ held_destroy(struct channel *ch, struct held *h)
 {
 	held_unlink(ch, h);
 	totals_count(ch->totals, h->len, false);
-	free(h->msg);
+	msgpool_put(h->msg);
 	free(h);
 }
 
@@ -246,8 +247,7 @@ message_new(const void *payload, size_t len)
 {
 	struct message	*m;
 
-	m = malloc(sizeof(*m) + len);
-	if (m == NULL)
+	if ((m = msgpool_get(len)) == NULL)
 		return (NULL);
 	m->next = NULL;
 	m->seq = 0;
@@ -369,7 +369,7 @@ channel_send(struct channel *ch, const void *payload, size_t len,
 	if ((m = message_new(payload, len)) == NULL)
 		return (CHAN_ENOMEM);
 	if ((rc = channel_hold(ch, m, a, hp)) != CHANNEL_HELD)
-		free(m);
+		msgpool_put(m);
 	return (rc);
 }
 
@@ -435,7 +435,7 @@ channel_expire(struct channel_totals *t, uint64_t now)
 	h = t->heap[0];
 	ch = h->ch;
 	totals_count(t, h->len, false);
-	free(h->msg);
+	msgpool_put(h->msg);
 	held_done(ch, h, CHAN_EFULL);
 	channel_admit(ch);
 	return (ch);
@@ -505,7 +505,7 @@ channel_ack(struct channel *ch, uint64_t seq)
 		ch->ninflight--;
 		ch->bytes -= m->len;
 		totals_count(ch->totals, m->len, false);
-		free(m);
+		msgpool_put(m);
 	}
 	if (ch->fhead == NULL)
 		ch->ftailp = &ch->fhead;

@@ -7,6 +7,7 @@
 
 #include "channel.h"
 #include "proto.h"
+#include "msgpool.h"
 #include "registry.h"
 
 #define REGISTRY_MIN_BUCKETS	64
@@ -45,6 +46,8 @@ registry_fini(struct registry *reg)
 	free(reg->buckets);
 	channel_totals_fini(&reg->totals);
 	memset(reg, 0, sizeof(*reg));
+	/* The channels' freed message nodes wait in the pool: free them. */
+	msgpool_drain();
 }
 
 static struct channel **

@@ -1,0 +1,30 @@
+/*
+ * msgpool.h: allocation of message nodes (struct message, channel.h).
+ *
+ * Every message is allocated when a SEND is queued and freed when its
+ * ACK arrives, in the same order, at the rate of the traffic. malloc
+ * handles that pattern badly once many nodes are free (its large bins
+ * start at 1 KiB payloads) and gives memory back to the system only to
+ * fault it in again at the next burst. The pool keeps freed nodes of up
+ * to MSGPOOL_MAX_LEN payload bytes on one free list per 16-byte size
+ * class, up to MSGPOOL_CACHE bytes in all, and hands them out again
+ * before asking malloc. Single-threaded, like the daemon.
+ */
+#ifndef CHAND_MSGPOOL_H
+#define CHAND_MSGPOOL_H
+
+#include <stddef.h>
+
+#define MSGPOOL_MAX_LEN	(8u * 1024)
+#define MSGPOOL_CACHE	(16u << 20)
+
+struct message;
+
+/* A node for len payload bytes (uninitialised), or NULL. */
+struct message	*msgpool_get(size_t len);
+/* Gives back a node from msgpool_get; NULL is allowed. */
+void		 msgpool_put(struct message *);
+/* Frees every cached node (at exit, so leak checkers see none). */
+void		 msgpool_drain(void);
+
+#endif /* CHAND_MSGPOOL_H */
