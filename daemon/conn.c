@@ -137,6 +137,7 @@ conn_handle_add(struct conn *c, struct channel *ch, bool rx,
 	/* Ids only grow, so appending keeps the array sorted. */
 	h->id = c->next_handle++;
 	h->rx = rx;
+	h->stalled = false;
 	h->ch = ch;
 	h->conn = c;
 	c->handles[c->nhandles++] = h;
@@ -155,6 +156,8 @@ conn_handle_remove(struct conn *c, struct handle *h)
 	}
 	if (i == 0)
 		return;
+	if (h->stalled)
+		TAILQ_REMOVE(&c->stalled, h, stall_entry);
 	memmove(&c->handles[i - 1], &c->handles[i],
 	    (c->nhandles - i) * sizeof(*c->handles));
 	c->nhandles--;
@@ -643,6 +646,7 @@ conn_accept(struct server *srv, uv_stream_t *listener)
 	c->srv = srv;
 	c->id = ++srv->next_conn_id;
 	c->next_handle = 1;
+	TAILQ_INIT(&c->stalled);
 	proto_buf_init(&c->out);
 	proto_buf_init(&c->wbuf);
 	uv_pipe_init(srv->loop, &c->pipe, 0);

@@ -57,11 +57,15 @@ struct handle {
 	uint32_t	 id;
 	bool		 rx;		/* consumer; else producer */
 	bool		 closing;	/* producer: CLOSE waits for held sends */
+	bool		 stalled;	/* on conn->stalled */
 	uint32_t	 close_rid;	/* that CLOSE's rid */
 	uint32_t	 nheld;		/* producer: sends held or unanswered */
 	struct channel	*ch;
 	struct conn	*conn;
+	TAILQ_ENTRY(handle) stall_entry;
 };
+
+TAILQ_HEAD(handle_list, handle);
 
 struct conn {
 	uv_pipe_t	 pipe;
@@ -98,6 +102,11 @@ struct conn {
 	gid_t		 gid;
 	char		 peer[LOG_PEER_MAX];	/* "pid=N uid=N" */
 
+	/*
+	 * Consumer handles whose deliveries stopped for want of output room:
+	 * the write callback pumps these, not every handle of the connection.
+	 */
+	struct handle_list stalled;
 	struct handle	**handles;	/* sorted by id */
 	size_t		 nhandles;
 	size_t		 handles_cap;

@@ -29,6 +29,16 @@ pump_fail(struct conn *c)
 	conn_mark_close(c);
 }
 
+/* h's deliveries wait for output room: the write callback resumes them. */
+static void
+pump_stall(struct conn *c, struct handle *h)
+{
+	if (h->stalled)
+		return;
+	h->stalled = true;
+	TAILQ_INSERT_TAIL(&c->stalled, h, stall_entry);
+}
+
 void
 pump_channel(struct server *srv, struct channel *ch)
 {
@@ -39,6 +49,10 @@ pump_channel(struct server *srv, struct channel *ch)
 	if (h == NULL || srv->stopping)
 		return;
 	c = h->conn;
+	if (!conn_can_deliver(c)) {
+		pump_stall(c, h);
+		return;
+	}
 	while (conn_can_deliver(c) && (m = channel_take(ch)) != NULL) {
 		/* On failure the message stays in flight: closing requeues. */
 		if (pump_deliver(c, h, m) != 0) {
@@ -52,7 +66,11 @@ pump_channel(struct server *srv, struct channel *ch)
 	 * drop in a loop must not grow the output of a consumer that does not
 	 * read. The channel stays due, so the write callback's pump sends it.
 	 */
-	if (!conn_can_deliver(c) || !channel_should_report(ch))
+	if (!conn_can_deliver(c)) {
+		pump_stall(c, h);
+		return;
+	}
+	if (!channel_should_report(ch))
 		return;
 	if (proto_enc_disconnected(&c->out, h->id) != 0) {
 		pump_fail(c);
@@ -65,10 +83,15 @@ pump_channel(struct server *srv, struct channel *ch)
 void
 pump_conn(struct conn *c)
 {
-	size_t	i;
+	struct handle_list	 list;
+	struct handle		*h;
 
-	for (i = 0; i < c->nhandles; i++) {
-		if (c->handles[i]->rx)
-			pump_channel(c->srv, c->handles[i]->ch);
+	/* Those that stall again go back on c->stalled, not on list. */
+	TAILQ_INIT(&list);
+	TAILQ_CONCAT(&list, &c->stalled, stall_entry);
+	while ((h = TAILQ_FIRST(&list)) != NULL) {
+		TAILQ_REMOVE(&list, h, stall_entry);
+		h->stalled = false;
+		pump_channel(c->srv, h->ch);
 	}
 }

@@ -18,7 +18,7 @@ struct server;
  * then sends DISCONNECTED if it is due.
  */
 void	pump_channel(struct server *, struct channel *ch);
-/* pump_channel for every consumer handle on c. */
+/* pump_channel for every consumer handle on c stalled for output room. */
 void	pump_conn(struct conn *c);
 
 #endif /* CHAND_PUMP_H */
