@@ -185,6 +185,29 @@ struct receivers {
 	uint64_t	 *left;		/* per channel: messages to come */
 };
 
+/*
+ * A receiver grants credit when the application first waits on it: a
+ * try_recv on each, before the producers start, grants it to all.
+ */
+static int
+receivers_prime(struct receivers *r, char *err, size_t errlen)
+{
+	chan_msg	*m;
+	unsigned	 k;
+	int		 rc;
+
+	for (k = 0; k < r->n; k++) {
+		if ((rc = chan_rx_try_recv(r->rx[k], &m)) == CHAN_EEMPTY)
+			continue;
+		if (rc == 0)
+			chan_msg_free(m);
+		snprintf(err, errlen, "channel %u before the start: %s", k,
+		    rc == 0 ? "a message" : chan_strerror(rc));
+		return (-1);
+	}
+	return (0);
+}
+
 static int
 receivers_open(const struct bench_run *run, struct receivers *r, char *err,
     size_t errlen)
@@ -212,7 +235,15 @@ receivers_open(const struct bench_run *run, struct receivers *r, char *err,
 		    chan_strerror(rc));
 		return (-1);
 	}
+	/*
+	 * Many channels: each window holds all its channel will carry, so
+	 * that once primed (below) deliveries stream without the consumer
+	 * granting credit channel by channel as it goes round.
+	 */
 	opts.prefetch = run->prefetch;
+	if (r->n > 1)
+		opts.prefetch = r->left[0] < 65535 ? (unsigned)r->left[0] :
+		    65535;
 	for (k = 0; k < r->n; k++) {
 		chan_name(name, sizeof(name), k);
 		rc = chan_rx_open_ex(r->c, name, strlen(name), &opts,
@@ -223,7 +254,7 @@ receivers_open(const struct bench_run *run, struct receivers *r, char *err,
 			return (-1);
 		}
 	}
-	return (0);
+	return (r->n > 1 ? receivers_prime(r, err, errlen) : 0);
 }
 
 static void

@@ -465,8 +465,7 @@ run_scale(const struct opts *o, unsigned channels, unsigned conns)
 	run.channels = channels;
 	run.conns = conns;
 	senders = channels > conns ? channels : conns;
-	/* Each channel a consumer window of its own, all within 65535. */
-	run.prefetch = channels > 1 ? 65535 / channels + 1 : o->prefetch;
+	run.prefetch = o->prefetch;
 	run.count = default_count(o, run.size, 1);
 	/* Every sender sends at least a few messages. */
 	if (run.count < 4ull * senders)
