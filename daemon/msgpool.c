@@ -70,7 +70,9 @@ msgpool_put(struct message *m)
 		return;
 	}
 	c = pool_class(m->len, &size);
-	if (pool_bytes + size > MSGPOOL_CACHE) {
+	/* A node from plain malloc may be too small for its class. */
+	if (pool_bytes + size > MSGPOOL_CACHE ||
+	    malloc_usable_size(m) < size) {
 		free(m);
 		return;
 	}

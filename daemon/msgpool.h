@@ -20,7 +20,11 @@
 
 struct message;
 
-/* A node for len payload bytes (uninitialised), or NULL. */
+/*
+ * A node for len payload bytes (uninitialised), or NULL. Allocate every
+ * struct message here: a node put back is handed out again for any
+ * payload of its size class.
+ */
 struct message	*msgpool_get(size_t len);
 /* Gives back a node from msgpool_get; NULL is allowed. */
 void		 msgpool_put(struct message *);
