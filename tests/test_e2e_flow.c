@@ -533,6 +533,48 @@ START_TEST(test_held_sends_count_toward_the_daemon_limit)
 }
 END_TEST
 
+START_TEST(test_the_daemon_default_capacity_applies_to_new_channels)
+{
+	const char	*args[] = { "--default-capacity", "1",
+			    "--default-capacity-bytes", "unbounded", NULL };
+	const char	*bad[] = { CHAND_BIN, "--default-capacity",
+			    "4294967296", NULL };
+	const struct proto_cap unb = { PROTO_CAP_UNBOUNDED, 0 };
+	struct cmd_result r;
+	struct proto_msg m;
+	struct daemon	 d;
+	struct peer	 p;
+	uint32_t	 h;
+
+	run_cmd(bad, NULL, 0, HARNESS_WAIT_MS, &r);
+	ck_assert_msg(r.code == 2 && strstr(r.err, "--default-capacity") !=
+	    NULL, "exit %d, stderr: %s", r.code, r.err);
+	cmd_result_fini(&r);
+
+	daemon_start(&d, args);
+	peer_open(&p, &d);
+	h = peer_open_end(&p, PROTO_OPEN_TX, 2, "dflt", NULL);
+	peer_send(&p, 10, h, "queued");
+	peer_expect_ok(&p, 10);
+	peer_send(&p, 11, h, "held");
+	peer_barrier(&p, 12);
+	/* What the defaults made is the channel's capacity. */
+	peer_open_end(&p, PROTO_OPEN_RX, 3, "dflt", cap_of(1));
+	ck_assert_int_eq(proto_enc_open_cap(&p.out, PROTO_OPEN_TX, 4, "dflt",
+	    4, NULL, &unb), 0);
+	peer_flush(&p);
+	peer_expect(&p, &m);
+	ck_assert_msg(m.op == PROTO_HANDLE && m.rid == 4, "got %s \"%s\"",
+	    proto_op_name((int)m.op), text_of(&m));
+	peer_open_req(&p, PROTO_OPEN_TX, 5, "dflt", cap_of(2));
+	peer_expect_error(&p, 5, CHAN_ECAPACITY);
+	peer_barrier(&p, 6);
+
+	peer_close(&p);
+	daemon_stop(&d);
+}
+END_TEST
+
 /* Kilobytes of VmHWM (peak) or VmRSS of pid, from /proc. */
 static long
 proc_status_kib(pid_t pid, const char *field)
@@ -682,6 +724,8 @@ flow_suite(void)
 	tcase_add_test(tc,
 	    test_open_with_another_capacity_is_refused_naming_the_channel);
 	tcase_add_test(tc, test_held_sends_count_toward_the_daemon_limit);
+	tcase_add_test(tc,
+	    test_the_daemon_default_capacity_applies_to_new_channels);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("memory");
