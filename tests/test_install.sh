@@ -68,6 +68,7 @@ step "cmake --install $build --prefix $prefix"
 for f in sbin/chand bin/chan-send bin/chan-recv bin/chanctl \
     include/chanclient.h share/man/man8/chand.8 share/man/man1/chan-send.1 \
     share/man/man1/chan-recv.1 share/man/man1/chanctl.1 \
+    share/man/man1/chan-bench.1 \
     share/man/man3/libchanclient.3 lib/systemd/system/chand.service \
     lib/systemd/system/chand.socket lib/sysusers.d/chand.conf \
     etc/chand/chand.conf; do

@@ -47,8 +47,12 @@ check_program() {
 		grep -qxF -- "$opt" <<<"$(printf '%s\n' "${help_opts[@]}")" ||
 		    fail "$(basename "$page") documents $opt, unknown to $(basename "$prog") --help"
 	done
-	mapfile -t help_codes < <(awk '/^EXIT STATUS/ { p = 1; next } /^[A-Z]/ { p = 0 }
-	    p && match($0, /^ +[0-9]+  /) { print $1 }' <<<"$help" | sort -n)
+	# An EXIT STATUS section of "  N  text" lines, or a paragraph
+	# "Exit status: 0 text; 1 text; 2 text."
+	mapfile -t help_codes < <({ awk '/^EXIT STATUS/ { p = 1; next } /^[A-Z]/ { p = 0 }
+	    p && match($0, /^ +[0-9]+  /) { print $1 }' <<<"$help"
+	    awk '/^Exit status:/ { p = 1 } /^$/ { p = 0 } p' <<<"$help" |
+	    tr '\n' ' ' | grep -oE '(:|;) [0-9]+ ' | grep -oE '[0-9]+'; } | sort -n)
 	mapfile -t man_codes < <(section "$page" "EXIT STATUS" | grep -E '^[0-9]+$' | sort -n)
 	[[ ${#help_codes[@]} -gt 0 ]] || fail "$(basename "$prog") --help lists no exit code"
 	[[ "${help_codes[*]}" == "${man_codes[*]}" ]] ||
@@ -60,6 +64,7 @@ check_program "$build/daemon/chand" "$build/man/chand.8"
 check_program "$build/client/chan-send" "$build/man/chan-send.1"
 check_program "$build/client/chan-recv" "$build/man/chan-recv.1"
 check_program "$build/client/chanctl" "$build/man/chanctl.1"
+check_program "$build/bench/chan-bench" "$build/man/chan-bench.1"
 
 page=$build/man/libchanclient.3
 mapfile -t funcs < <(grep -oE '^CHAN_EXPORT [^(]*\b(chan_[a-z_]+)\(' \
