@@ -522,6 +522,37 @@ conn_process(struct conn *c, bool filled)
 	}
 }
 
+void
+conn_gone(struct conn *c)
+{
+	c->eof = true;
+	uv_read_stop((uv_stream_t *)&c->pipe);
+	if (c->shut)
+		conn_finish(c);
+	else
+		conn_shutdown(c);
+}
+
+size_t
+conn_input(struct conn *c, const void *buf, size_t len)
+{
+	uv_buf_t	b;
+	size_t		n, done = 0;
+
+	while (done < len && !c->shut && !c->want_close &&
+	    !conn_over_high(c)) {
+		conn_alloc_cb((uv_handle_t *)&c->pipe, 0, &b);
+		if (b.len == 0)
+			break;
+		n = len - done < b.len ? len - done : b.len;
+		memcpy(b.base, (const char *)buf + done, n);
+		c->rlen += n;
+		done += n;
+		conn_process(c, c->rlen == c->rcap);
+	}
+	return (done);
+}
+
 static void
 conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
@@ -534,12 +565,7 @@ conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 			log_debug("connection %llu: read failed (%s): %s",
 			    (unsigned long long)c->id, c->peer,
 			    uv_strerror((int)nread));
-		c->eof = true;
-		uv_read_stop(stream);
-		if (c->shut)
-			conn_finish(c);
-		else
-			conn_shutdown(c);
+		conn_gone(c);
 		return;
 	}
 	if (c->shut)
@@ -633,20 +659,20 @@ conn_start(struct conn *c)
 	return (rc);
 }
 
-void
-conn_accept(struct server *srv, uv_stream_t *listener)
+struct conn *
+conn_new(struct server *srv)
 {
 	struct conn	*c;
-	int		 rc;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		log_error("out of memory accepting a connection");
-		return;
-	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return (NULL);
 	c->srv = srv;
 	c->id = ++srv->next_conn_id;
 	c->next_handle = 1;
 	TAILQ_INIT(&c->stalled);
+	c->pid = -1;
+	c->uid = (uid_t)-1;
+	c->gid = (gid_t)-1;
 	proto_buf_init(&c->out);
 	proto_buf_init(&c->wbuf);
 	uv_pipe_init(srv->loop, &c->pipe, 0);
@@ -655,7 +681,19 @@ conn_accept(struct server *srv, uv_stream_t *listener)
 	c->nopen = 2;
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->nconns++;
+	return (c);
+}
 
+void
+conn_accept(struct server *srv, uv_stream_t *listener)
+{
+	struct conn	*c;
+	int		 rc;
+
+	if ((c = conn_new(srv)) == NULL) {
+		log_error("out of memory accepting a connection");
+		return;
+	}
 	if ((rc = uv_accept(listener, (uv_stream_t *)&c->pipe)) != 0) {
 		log_warning("accept failed: %s", uv_strerror(rc));
 		c->shut = true;

@@ -115,6 +115,23 @@ struct conn {
 	size_t		 held_bytes;	/* payload of its held sends */
 };
 
+/*
+ * A connection with no socket yet, counted in srv->conns; conn_accept
+ * gives it one. NULL if out of memory. Alone, it is what tests and fuzzers
+ * drive through conn_input and conn_gone.
+ */
+struct conn	*conn_new(struct server *);
+/*
+ * Takes len bytes as if read from c's socket and handles every whole frame
+ * among them. Returns how many it took: fewer than len once c is closing
+ * or its output is over the mark at which reading pauses.
+ */
+size_t	conn_input(struct conn *c, const void *buf, size_t len);
+/*
+ * The peer has gone (end of file or a read error): drops c's handles and
+ * closes it once its output is written or cannot be.
+ */
+void	conn_gone(struct conn *c);
 /* Connection callback of the listener: accepts one client. */
 void	conn_accept(struct server *, uv_stream_t *listener);
 /* Starts the per-iteration flush. 0 or a libuv error. */

@@ -31,4 +31,11 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	bench_smoke build-asan
+# Fuzzing and the valgrind run take minutes: CI runs them, a developer
+# runs scripts/fuzz.sh and scripts/valgrind.sh when touching the code
+# they cover.
+if [ "${CI:-}" = true ]; then
+	bash scripts/fuzz.sh 60
+	bash scripts/valgrind.sh build
+fi
 echo "== all test runs passed"

@@ -355,26 +355,62 @@ daemon_log(const struct daemon *d)
 	return read_file(d->log);
 }
 
-/* Builds chand's argv: binary, socket, ready fd, then extra_args. */
+/*
+ * With CHAND_TEST_VALGRIND set (scripts/valgrind.sh), the daemon runs
+ * under memcheck: any error, or a leak found when it exits, makes its exit
+ * code VALGRIND_EXIT, which daemon_stop reports with the log (valgrind
+ * writes to the daemon's stderr, that is, its log).
+ */
+#define VALGRIND_EXIT	99
+static const char *const valgrind_argv[] = {
+	"valgrind", "--tool=memcheck", "-q", "--error-exitcode=99",
+	"--leak-check=full", "--show-leak-kinds=definite,indirect,possible",
+	"--errors-for-leak-kinds=definite,indirect,possible",
+	"--track-fds=no", "--child-silent-after-fork=yes",
+	/* A small quarantine of freed blocks, as for ASan in the RSS tests. */
+	"--freelist-vol=1000000",
+};
+#define VALGRIND_ARGC	(sizeof valgrind_argv / sizeof valgrind_argv[0])
+
+int
+harness_under_valgrind(void)
+{
+	const char *v = getenv("CHAND_TEST_VALGRIND");
+
+	return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
+}
+
+int
+harness_wait_ms(void)
+{
+	return harness_under_valgrind() ? 60000 : 20000;
+}
+
+/*
+ * Builds chand's argv: binary, socket, ready fd, then extra_args; behind
+ * valgrind's own arguments when harness_under_valgrind().
+ */
 static char **
 daemon_argv(const struct daemon *d, const char *const *extra_args)
 {
 	static char ready[16];
-	size_t n = 0, i;
+	size_t n = 0, i, v = harness_under_valgrind() ? VALGRIND_ARGC : 0;
 	char **argv;
 
 	while (extra_args != NULL && extra_args[n] != NULL)
 		n++;
-	if ((argv = calloc(n + 6, sizeof *argv)) == NULL)
+	if ((argv = calloc(v + n + 6, sizeof *argv)) == NULL)
 		return NULL;
+	for (i = 0; i < v; i++)
+		argv[i] = (char *)valgrind_argv[i];
 	snprintf(ready, sizeof ready, "%d", READY_FD);
-	argv[0] = (char *)CHAND_BIN;
-	argv[1] = (char *)"--socket";
-	argv[2] = (char *)d->sock;
-	argv[3] = (char *)"--ready-fd";
-	argv[4] = ready;
+	argv[v + 0] = (char *)CHAND_BIN;
+	argv[v + 1] = (char *)"--socket";
+	argv[v + 2] = (char *)d->sock;
+	argv[v + 3] = (char *)"--ready-fd";
+	argv[v + 4] = ready;
 	for (i = 0; i < n; i++)
-		argv[5 + i] = (char *)extra_args[i];
+		argv[v + 5 + i] = (char *)extra_args[i];
 	return argv;
 }
 
@@ -395,7 +431,10 @@ daemon_exec(int ready_w, int log_fd, char **argv, pid_t parent)
 	} else if (dup2(ready_w, READY_FD) < 0)
 		_exit(127);
 	close_from(READY_FD + 1);
-	execv(argv[0], argv);
+	if (strchr(argv[0], '/') == NULL)
+		execvp(argv[0], argv);
+	else
+		execv(argv[0], argv);
 	dprintf(2, "harness: exec %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
 }
@@ -523,7 +562,10 @@ daemon_stop(struct daemon *d)
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		print_log_file(d->log, d->pid);
 		ck_abort_msg("chand %d exited with code %d after SIGTERM, "
-		    "not 0", (int)d->pid, status_code(status));
+		    "not 0%s", (int)d->pid, status_code(status),
+		    harness_under_valgrind() &&
+		    status_code(status) == VALGRIND_EXIT ? " (valgrind found "
+		    "errors or leaks: see the log)" : "");
 	}
 	d->pid = 0;
 	remove_dir(d->dir);
