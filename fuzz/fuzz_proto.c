@@ -73,7 +73,8 @@ reencode(struct proto_buf *b, const struct proto_msg *m)
 		break;
 	case PROTO_OPEN_TX:
 	case PROTO_OPEN_RX:
-		rc = proto_enc_open(b, m->op, m->rid, m->name, m->name_len);
+		rc = proto_enc_open_cap(b, m->op, m->rid, m->name, m->name_len,
+		    &m->capacity, &m->capacity_bytes);
 		break;
 	case PROTO_CLOSE:
 		rc = proto_enc_close(b, m->rid, m->handle);
@@ -81,6 +82,19 @@ reencode(struct proto_buf *b, const struct proto_msg *m)
 	case PROTO_SEND:
 		rc = proto_enc_send(b, m->rid, m->handle, m->payload,
 		    m->payload_len);
+		break;
+	case PROTO_SEND_TIMED:
+		rc = proto_enc_send_timed(b, m->rid, m->handle, m->payload,
+		    m->payload_len, m->wait_ms);
+		break;
+	case PROTO_STATS:
+		if ((s = cstr(m->what, m->what_len)) == NULL)
+			return (0);
+		rc = proto_enc_stats(b, m->rid, s, m->after, m->after_len,
+		    m->limit);
+		break;
+	case PROTO_INFO:
+		rc = proto_enc_info(b, m->rid, m->payload, m->payload_len);
 		break;
 	case PROTO_ACK:
 		rc = proto_enc_ack(b, m->rid, m->handle, m->seq);
@@ -139,6 +153,15 @@ check_same(const struct proto_msg *a, const struct proto_msg *b)
 	CHECK(a->flags == b->flags);
 	CHECK(a->max_msg == b->max_msg);
 	CHECK(a->pid == b->pid);
+	CHECK(a->wait_ms == b->wait_ms);
+	CHECK(a->limit == b->limit);
+	CHECK(a->capacity.kind == b->capacity.kind);
+	CHECK(a->capacity.value == b->capacity.value);
+	CHECK(a->capacity_bytes.kind == b->capacity_bytes.kind);
+	CHECK(a->capacity_bytes.value == b->capacity_bytes.value);
+	CHECK(same(a->what, a->what_len, b->what, b->what_len));
+	CHECK((a->after == NULL) == (b->after == NULL));
+	CHECK(same(a->after, a->after_len, b->after, b->after_len));
 	CHECK(same(a->name, a->name_len, b->name, b->name_len));
 	CHECK((a->text == NULL) == (b->text == NULL));
 	CHECK(same(a->text, a->text_len, b->text, b->text_len));

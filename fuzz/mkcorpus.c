@@ -53,13 +53,17 @@ static void
 proto_seeds(void)
 {
 	struct proto_buf	b, all;
+	struct proto_cap	cap = { PROTO_CAP_VALUE, 16 };
+	struct proto_cap	capb = { PROTO_CAP_VALUE, 1 << 20 };
+	struct proto_cap	unb = { PROTO_CAP_UNBOUNDED, 0 };
 
 	proto_buf_init(&all);
 #define ONE(name, call) do {						\
 	proto_buf_init(&b);						\
 	ok(call);							\
 	put("proto", name, &b);						\
-	if (strcmp(name, "welcome") != 0 && strcmp(name, "ok") != 0)	\
+	if (strcmp(name, "welcome") != 0 && strcmp(name, "ok") != 0 &&	\
+	    strcmp(name, "info") != 0)					\
 		ok(proto_buf_append(&all, b.data, b.len));		\
 	proto_buf_fini(&b);						\
 } while (0)
@@ -67,7 +71,16 @@ proto_seeds(void)
 	ONE("hello-anon", proto_enc_hello(&b, 0, NULL));
 	ONE("open-tx", proto_enc_open(&b, PROTO_OPEN_TX, 2, "jobs", 4));
 	ONE("open-rx", proto_enc_open(&b, PROTO_OPEN_RX, 3, "jobs", 4));
+	ONE("open-tx-cap", proto_enc_open_cap(&b, PROTO_OPEN_TX, 2, "jobs", 4,
+	    &cap, &capb));
+	ONE("open-rx-unbounded", proto_enc_open_cap(&b, PROTO_OPEN_RX, 3,
+	    "jobs", 4, &unb, &unb));
 	ONE("close", proto_enc_close(&b, 4, 1));
+	ONE("send-timed", proto_enc_send_timed(&b, 5, 1, "hello", 5, 250));
+	ONE("stats-daemon", proto_enc_stats(&b, 10, "daemon", NULL, 0, 0));
+	ONE("stats-channels", proto_enc_stats(&b, 11, "channels", "jobs", 4,
+	    50));
+	ONE("info", proto_enc_info(&b, 10, "\x81\xa1k\x01", 4));
 	ONE("send", proto_enc_send(&b, 5, 1, "hello", 5));
 	ONE("send-empty", proto_enc_send(&b, 6, 1, "", 0));
 	ONE("ack", proto_enc_ack(&b, 7, 2, 12345678901ull));
@@ -173,6 +186,34 @@ conn_seeds(void)
 	rec(&s, CTL_CONN1 | CTL_DRAIN, &f);
 	put("conn", "handshake", &s);
 	s.len = 0;
+
+	/* Bounded channels, timed sends and the admin view. */
+	{
+		struct proto_cap	one = { PROTO_CAP_VALUE, 1 };
+		struct proto_cap	zero = { PROTO_CAP_VALUE, 0 };
+
+		ok(proto_enc_hello(&f, 1, "bounded"));
+		ok(proto_enc_open_cap(&f, PROTO_OPEN_TX, 2, "b", 1, &one,
+		    NULL));
+		ok(proto_enc_send(&f, 3, 1, "x", 1));
+		ok(proto_enc_send_timed(&f, 4, 1, "y", 1, 0));
+		ok(proto_enc_send(&f, 5, 1, "z", 1));
+		ok(proto_enc_open_cap(&f, PROTO_OPEN_TX, 6, "r", 1, &zero,
+		    NULL));
+		ok(proto_enc_send_timed(&f, 7, 2, "w", 1, 10));
+		ok(proto_enc_stats(&f, 8, "daemon", NULL, 0, 0));
+		rec(&s, CTL_DRAIN, &f);
+		ok(proto_enc_hello(&f, 1, "rx"));
+		ok(proto_enc_open(&f, PROTO_OPEN_RX, 2, "b", 1));
+		ok(proto_enc_credit(&f, 3, 1, 3));
+		ok(proto_enc_stats(&f, 4, "channels", NULL, 0, 1));
+		ok(proto_enc_stats(&f, 5, "connections", "a", 1, 0));
+		rec(&s, CTL_CONN1 | CTL_DRAIN, &f);
+		ok(proto_enc_close(&f, 9, 1));
+		rec(&s, CTL_DRAIN, &f);
+		put("conn", "bounded-stats", &s);
+		s.len = 0;
+	}
 
 	/* One frame cut across records, then more in a single record. */
 	ok(proto_enc_hello(&f, 1, "split"));
