@@ -403,7 +403,9 @@ admin_channels(struct conn *c, const struct proto_msg *m, msgpack_packer *pk)
 	    (pick.v = calloc(c->srv->reg.count, sizeof(*pick.v))) == NULL)
 		return (-1);
 	admin_each_channel(&c->srv->reg, admin_pick_channel, &pick);
-	qsort(pick.v, pick.n, sizeof(*pick.v), admin_channel_cmp);
+	/* qsort's array must not be NULL, even for no elements. */
+	if (pick.n > 1)
+		qsort(pick.v, pick.n, sizeof(*pick.v), admin_channel_cmp);
 	admin_page_init(&page, c->srv, m->limit);
 	for (i = 0; i < pick.n && admin_page_room(&page); i++) {
 		mark = page.body.size;
