@@ -32,6 +32,8 @@ struct config_option {
 
 static int	config_parse_path(const struct config_option *, struct config *,
 		    const char *, char *, size_t);
+static int	config_parse_access(const struct config_option *,
+		    struct config *, const char *, char *, size_t);
 static int	config_parse_mode(const struct config_option *, struct config *,
 		    const char *, char *, size_t);
 static int	config_parse_uint(const struct config_option *, struct config *,
@@ -115,6 +117,14 @@ static const struct config_option config_table[] = {
 	    "name an option's long name without dashes, '#' starting a "
 	    "comment line; options on the command line override the file; "
 	    "SIGHUP reads it again", "none" },
+	/* Access control and limits (docs/security.md). */
+	{ "access-file", 0, 0, NULL, config_parse_access, 0, "PATH",
+	    "access rules: which users and groups may send, receive or "
+	    "administer which channels, one 'allow WHO RIGHTS CHANNEL' per "
+	    "line; with rules, root and the daemon's user may do "
+	    "everything, others only what a rule allows; SIGHUP reads it "
+	    "again",
+	    "none: everyone who can open the socket may do everything" },
 };
 
 #define CONFIG_NOPTS	(sizeof(config_table) / sizeof(config_table[0]))
@@ -317,6 +327,21 @@ config_parse_cap_bytes(const struct config_option *o, struct config *c,
 	return (config_parse_bytes(o, c, v, err, errlen));
 }
 
+static int
+config_parse_access(const struct config_option *o, struct config *c,
+    const char *v, char *err, size_t errlen)
+{
+	char	*copy;
+
+	if (*v == '\0')
+		return (config_error(err, errlen, o, "empty path%s", ""));
+	if ((copy = strdup(v)) == NULL)
+		return (config_error(err, errlen, o, "out of memory%s", ""));
+	free(c->access_file);
+	c->access_file = copy;
+	return (0);
+}
+
 static const struct config_option *
 config_find(const char *name)
 {
@@ -444,6 +469,8 @@ config_fini(struct config *c)
 	c->socket = NULL;
 	free(c->config_path);
 	c->config_path = NULL;
+	free(c->access_file);
+	c->access_file = NULL;
 }
 
 int
@@ -595,9 +622,26 @@ config_value(const struct config_option *o, const struct config *c,
 		config_format(o, c->socket_mode, buf, len);
 	else if (strcmp(o->name, "log-level") == 0)
 		snprintf(buf, len, "%s", log_level_name(c->log_level));
+	else if (strcmp(o->name, "access-file") == 0)
+		snprintf(buf, len, "%s", c->access_file != NULL ?
+		    c->access_file : "none");
 	else
 		return (-1);
 	return (0);
+}
+
+/* Replaces *dst by a copy of src; out of memory, leaves it. */
+static void
+config_copy_str(char **dst, const char *src)
+{
+	char	*copy = NULL;
+
+	if (src != NULL && (copy = strdup(src)) == NULL) {
+		log_error("reload: out of memory");
+		return;
+	}
+	free(*dst);
+	*dst = copy;
 }
 
 /* Copies live option o from src to dst. */
@@ -610,6 +654,8 @@ config_copy(const struct config_option *o, struct config *dst,
 		    sizeof(uint64_t));
 	else if (strcmp(o->name, "log-level") == 0)
 		dst->log_level = src->log_level;
+	else if (strcmp(o->name, "access-file") == 0)
+		config_copy_str(&dst->access_file, src->access_file);
 }
 
 int

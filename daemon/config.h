@@ -28,6 +28,7 @@ struct config {
 	enum log_level	 log_level;
 	int		 ready_fd;		/* -1: none */
 	char		*config_path;	/* --config; malloc'd, NULL: none */
+	char		*access_file;	/* malloc'd, NULL: no rules */
 };
 
 /* Option i's name as given to config_set ("max-msg-size"), NULL past the

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "acl.h"
 #include "config.h"
 #include "conn.h"
 #include "dispatch.h"
@@ -294,6 +295,7 @@ conn_close_cb(uv_handle_t *handle)
 	proto_buf_fini(&c->out);
 	proto_buf_fini(&c->wbuf);
 	free(c->handles);
+	free(c->groups);
 	free(c);
 }
 
@@ -626,6 +628,8 @@ conn_peer_cred(struct conn *c)
 		c->pid = cred.pid;
 		c->uid = cred.uid;
 		c->gid = cred.gid;
+		/* Without them, group rules match the primary gid only. */
+		(void)acl_peer_groups(fd, &c->groups, &c->ngroups);
 	}
 	log_peer(c->peer, c->pid, c->uid);
 }

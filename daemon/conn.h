@@ -51,6 +51,7 @@ struct server;
 #define CONN_LOG_PROTO		0x1u	/* malformed or misplaced request */
 #define CONN_LOG_LIMIT		0x2u	/* handle limit */
 #define CONN_LOG_BUSY		0x4u	/* refused as a second consumer */
+#define CONN_LOG_PERM		0x8u	/* denied by the access rules */
 
 /* One open end of a channel on a connection. */
 struct handle {
@@ -100,6 +101,8 @@ struct conn {
 	pid_t		 pid;
 	uid_t		 uid;
 	gid_t		 gid;
+	gid_t		*groups;	/* supplementary groups, for acl.c */
+	size_t		 ngroups;
 	char		 peer[LOG_PEER_MAX];	/* "pid=N uid=N" */
 
 	/*

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "admin.h"
 #include "channel.h"
 #include "config.h"
@@ -243,6 +244,37 @@ dispatch_capacity_differs(struct conn *c, const struct proto_msg *m,
 	return (true);
 }
 
+/* Logs a refusal by the access rules: the first on c, the rest at debug. */
+static void
+dispatch_perm_log(struct conn *c, unsigned right, const char *what)
+{
+	log_msg(dispatch_log_level(c, CONN_LOG_PERM, LOG_LEVEL_NOTICE),
+	    "permission denied: no %s right on %s (%s)",
+	    acl_right_name(right), what, c->peer);
+}
+
+/*
+ * Whether the access rules let c's peer use right on the channel m names;
+ * if not, replies ERROR(PERM) naming the channel. Checked before anything
+ * else about the channel, so that a refusal tells nothing about it
+ * (whether it exists, or has a consumer).
+ */
+static bool
+dispatch_allowed(struct conn *c, const struct proto_msg *m, unsigned right)
+{
+	char	name[LOG_NAME_MAX], what[LOG_NAME_MAX + 16];
+
+	if (acl_conn_rights(c, m->name, m->name_len) & right)
+		return (true);
+	log_escape(name, m->name, m->name_len);
+	snprintf(what, sizeof(what), "channel '%s'", name);
+	dispatch_perm_log(c, right, what);
+	reply_error(c, m->rid, CHAN_EPERM, "permission denied: uid %lu has "
+	    "no %s right on channel '%s' (access rules)",
+	    (unsigned long)c->uid, acl_right_name(right), name);
+	return (false);
+}
+
 /* Opens a channel and a handle on it, or replies with the error. */
 static struct handle *
 dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
@@ -299,6 +331,8 @@ do_open_tx(struct conn *c, const struct proto_msg *m)
 {
 	struct handle	*h;
 
+	if (!dispatch_allowed(c, m, ACL_SEND))
+		return;
 	if ((h = dispatch_open(c, m, false)) == NULL)
 		return;
 	channel_producer_attach(h->ch);
@@ -312,6 +346,8 @@ do_open_rx(struct conn *c, const struct proto_msg *m)
 	struct handle	*h, *other;
 	char		 name[LOG_NAME_MAX];
 
+	if (!dispatch_allowed(c, m, ACL_RECV))
+		return;
 	ch = registry_find(&c->srv->reg, m->name, m->name_len);
 	if (ch != NULL && (other = ch->consumer) != NULL) {
 		chname(name, ch);
@@ -498,6 +534,27 @@ do_credit(struct conn *c, const struct proto_msg *m)
 	pump_channel(c->srv, h->ch);
 }
 
+/*
+ * The admin view needs the admin right on some channel; what it lists is
+ * then narrowed to what the caller may see (acl_sees_channel).
+ */
+static void
+do_stats(struct conn *c, const struct proto_msg *m)
+{
+	char	view[PROTO_STATS_WHAT_MAX * 4 + 1], what[sizeof(view) + 16];
+
+	if (acl_conn_some(c) & ACL_ADMIN) {
+		admin_stats(c, m);
+		return;
+	}
+	log_escape(view, m->what, m->what_len);
+	snprintf(what, sizeof(what), "STATS '%s'", view);
+	dispatch_perm_log(c, ACL_ADMIN, what);
+	reply_error(c, m->rid, CHAN_EPERM, "permission denied: uid %lu has "
+	    "no admin right on any channel (access rules): STATS '%s' "
+	    "refused", (unsigned long)c->uid, view);
+}
+
 static void
 do_ping(struct conn *c, const struct proto_msg *m)
 {
@@ -513,7 +570,7 @@ static const dispatch_fn dispatch_table[] = {
 	[PROTO_ACK] = do_ack,
 	[PROTO_CREDIT] = do_credit,
 	[PROTO_PING] = do_ping,
-	[PROTO_STATS] = admin_stats,
+	[PROTO_STATS] = do_stats,
 	[PROTO_SEND_TIMED] = do_send_timed,
 };
 

@@ -13,6 +13,8 @@
 
 #include <uv.h>
 
+#include "acl.h"
+#include "admin.h"
 #include "config.h"
 #include "conn.h"
 #include "listener.h"
@@ -331,6 +333,33 @@ daemon_stop(struct daemon_state *d)
 static void	fd_limit_raise(uint64_t max_connections);
 
 /*
+ * Reads the rules of --access-file into srv->acl, in place of those in
+ * force; no --access-file removes them. A file that does not load leaves
+ * the rules in force. 0, or -1 with the error logged.
+ */
+static int
+access_load(struct daemon_state *d)
+{
+	struct acl	*acl = NULL;
+	char		 err[ACL_ERR_MAX];
+
+	if (d->cfg.access_file != NULL && (acl = acl_load(d->cfg.access_file,
+	    geteuid(), err, sizeof(err))) == NULL) {
+		log_error("%s", err);
+		return (-1);
+	}
+	if (acl != NULL)
+		log_info("access rules: %zu from %s", acl_count(acl),
+		    d->cfg.access_file);
+	else if (d->srv.acl != NULL)
+		log_notice("access rules removed: everyone who can open the "
+		    "socket may do everything");
+	acl_free(d->srv.acl);
+	d->srv.acl = acl;
+	return (0);
+}
+
+/*
  * SIGHUP: reads the configuration again (config file, then the command
  * line over it) and applies what may change while running. A file that
  * no longer parses changes nothing.
@@ -350,6 +379,8 @@ daemon_reload(struct daemon_state *d)
 	} else {
 		n = config_reload(&d->cfg, &next);
 		log_set_level(d->cfg.log_level);
+		if (access_load(d) != 0)
+			log_error("reload: access rules unchanged");
 		fd_limit_raise(d->cfg.max_connections);
 		log_info("reload done: %d option(s) changed", n);
 	}
@@ -495,6 +526,10 @@ daemon_start(struct daemon_state *d)
 		log_error("out of memory");
 		return (-1);
 	}
+	if (access_load(d) != 0)
+		return (-1);
+	admin_set_filter(&(struct admin_filter){ acl_sees_channel,
+	    acl_sees_conn });
 	if (signals_start(d) != 0)
 		return (-1);
 	return (listener_start(d));
@@ -542,6 +577,7 @@ daemon_fini(struct daemon_state *d)
 	}
 	registry_fini(&srv->reg);
 	proto_decoder_free(srv->dec);
+	acl_free(srv->acl);
 	config_fini(&d->cfg);
 	free(d->args);
 }

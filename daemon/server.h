@@ -14,6 +14,7 @@
 
 #include "registry.h"
 
+struct acl;
 struct config;
 struct conn;
 struct listener;
@@ -39,6 +40,9 @@ struct server {
 
 	uint64_t		 start_ns;	/* uv_hrtime() at start */
 	time_t			 start_time;	/* wall clock at start */
+
+	/* Access rules (--access-file); NULL: everyone may do everything. */
+	struct acl		*acl;
 
 	bool			 stopping;
 	bool			 queue_limit_logged;

@@ -1,0 +1,105 @@
+/*
+ * acl.h: access rules from peer credentials (docs/security.md).
+ *
+ * Every connection carries its peer's uid, gid and supplementary groups,
+ * as the kernel reported them when it connected (SO_PEERCRED and
+ * SO_PEERGROUPS). The rules file (--access-file) grants rights on
+ * channels to users and groups:
+ *
+ *	# allow WHO RIGHTS CHANNEL
+ *	allow user:alice   send        jobs
+ *	allow group:backup recv,admin  backup.*
+ *	allow uid:1001     all         *
+ *	allow *            recv        public.*
+ *
+ * WHO is user:NAME, uid:N, group:NAME, gid:N or * (anyone). RIGHTS is a
+ * comma-separated list of send (OPEN_TX), recv (OPEN_RX) and admin (the
+ * STATS view), or all. CHANNEL is a name, a prefix ending in *, or * for
+ * every channel. Rules only grant: a peer's rights on a channel are the
+ * union of every rule that matches it, and root and the daemon's own user
+ * hold every right. Without a rules file there are no rules to apply and
+ * anyone who can open the socket may do everything.
+ */
+#ifndef CHAND_ACL_H
+#define CHAND_ACL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define ACL_SEND	0x1u
+#define ACL_RECV	0x2u
+#define ACL_ADMIN	0x4u
+#define ACL_ALL		(ACL_SEND | ACL_RECV | ACL_ADMIN)
+
+#define ACL_ERR_MAX	512
+
+/* Who is asking: the credentials of a connection's peer. */
+struct acl_peer {
+	uid_t		 uid;
+	gid_t		 gid;
+	const gid_t	*groups;	/* supplementary groups */
+	size_t		 ngroups;
+};
+
+struct acl;
+
+/*
+ * Reads the rules in path; names of users and groups are looked up now.
+ * owner is the daemon's own uid, which holds every right like root.
+ * Returns the rules, or NULL with a message naming the file and line in
+ * err.
+ */
+struct acl	*acl_load(const char *path, uid_t owner, char *err,
+		    size_t errlen);
+/* Frees the rules; NULL is allowed. */
+void		 acl_free(struct acl *);
+/* Number of rules loaded. */
+size_t		 acl_count(const struct acl *);
+
+/*
+ * The ACL_* rights of p on the channel named by len bytes of name. A NULL
+ * acl (no rules file) grants everything.
+ */
+unsigned	 acl_rights(const struct acl *, const struct acl_peer *p,
+		    const void *name, size_t len);
+/*
+ * The rights p holds on at least one channel: right is in the result if
+ * some rule, for some channel, grants it to p.
+ */
+unsigned	 acl_rights_some(const struct acl *, const struct acl_peer *p);
+/* True if p holds every right on every channel (root, owner, rule on *). */
+bool		 acl_all(const struct acl *, const struct acl_peer *p,
+		    unsigned right);
+
+/* "send", "recv", "admin" for one ACL_* right. */
+const char	*acl_right_name(unsigned right);
+
+struct conn;
+
+struct channel;
+
+/* The ACL_* rights of connection c's peer on a channel, by the daemon's
+   current rules. */
+unsigned	 acl_conn_rights(const struct conn *c, const void *name,
+		    size_t len);
+/* The rights c's peer holds on at least one channel (acl_rights_some). */
+unsigned	 acl_conn_some(const struct conn *c);
+/*
+ * The admin view's filters (admin_set_filter): a viewer sees the channels
+ * it holds the admin right on, and its own uid's connections, or all of
+ * them with the admin right on every channel.
+ */
+bool		 acl_sees_channel(const struct conn *viewer,
+		    const struct channel *ch);
+bool		 acl_sees_conn(const struct conn *viewer,
+		    const struct conn *other);
+
+/*
+ * The supplementary groups of the peer of the connected Unix socket fd
+ * (SO_PEERGROUPS), malloc'd into *groups. 0, or -1 if the kernel cannot
+ * tell (then *groups is NULL and *n 0: only the primary gid counts).
+ */
+int		 acl_peer_groups(int fd, gid_t **groups, size_t *n);
+
+#endif /* CHAND_ACL_H */
