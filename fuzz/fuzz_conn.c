@@ -11,8 +11,9 @@
  * ctl bit 0 picks the connection, bit 1 then drains its output as a peer
  * that reads everything would (the write and flush path is not run: it
  * needs a socket), bit 2 then makes its peer go away (conn_gone, then a
- * fresh connection takes its place), and bits 3-5 let the connection's
- * peer-credential uid be 0, the daemon's, or another.
+ * fresh connection takes its place), and bits 3-4 pick the peer uid of
+ * that fresh connection: root, the daemon's own, or one of two others
+ * that the access rules (FUZZ_RULES) restrict.
  *
  * Checks: every frame the daemon writes decodes; once every connection is
  * gone, no channel has a consumer, a producer or a message in flight, and
@@ -26,6 +27,8 @@
 
 #include <uv.h>
 
+#include "acl.h"
+#include "admin.h"
 #include "channel.h"
 #include "config.h"
 #include "conn.h"
@@ -47,14 +50,42 @@
 #define CTL_DRAIN	0x02u
 #define CTL_GONE	0x04u
 #define CTL_UID_SHIFT	3
-#define CTL_UID_MASK	0x03u
+#define CTL_UID_MASK	0x03u	/* 0 root, 1 owner, 2 uid 4243, 3 uid 4244 */
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 int	LLVMFuzzerInitialize(int *, char ***);
 
+/* The daemon's own uid, as acl_load is told. */
+#define FUZZ_OWNER	1000
+#define FUZZ_RULES							\
+	"allow uid:4243 send,recv a*\n"					\
+	"allow uid:4244 send *\n"					\
+	"allow gid:4242 recv,admin b\n"					\
+	"allow * recv pub.*\n"
+
 static uv_loop_t		 loop;
+static struct acl		*rules;
 static struct config		 cfg;
 static struct proto_decoder	*peer_dec;	/* decodes the daemon's output */
+
+/* The rules go through a file, as the daemon reads them. */
+static void
+rules_load(void)
+{
+	char	 path[] = "/tmp/fuzz-conn-rules-XXXXXX", err[ACL_ERR_MAX];
+	FILE	*f;
+	int	 fd;
+
+	CHECK((fd = mkstemp(path)) >= 0);
+	CHECK((f = fdopen(fd, "w")) != NULL);
+	CHECK(fputs(FUZZ_RULES, f) >= 0);
+	CHECK(fclose(f) == 0);
+	rules = acl_load(path, FUZZ_OWNER, err, sizeof(err));
+	if (rules == NULL)
+		fprintf(stderr, "%s\n", err);
+	CHECK(rules != NULL);
+	unlink(path);
+}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -73,6 +104,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	CHECK(config_set(&cfg, "max-queued-messages", "256", err,
 	    sizeof(err)) == 0);
 	CHECK((peer_dec = proto_decoder_new(SIZE_MAX / 2)) != NULL);
+	rules_load();
+	admin_set_filter(&(struct admin_filter){ acl_sees_channel,
+	    acl_sees_conn });
 	return (0);
 }
 
@@ -116,7 +150,7 @@ fresh(struct server *srv, unsigned uidsel)
 	CHECK((c = conn_new(srv)) != NULL);
 	c->pid = 4242;
 	c->gid = 4242;
-	c->uid = uidsel == 0 ? 0 : uidsel == 1 ? getuid() : 4242 + uidsel;
+	c->uid = uidsel == 0 ? 0 : uidsel == 1 ? FUZZ_OWNER : 4241 + uidsel;
 	return (c);
 }
 
@@ -164,6 +198,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&srv, 0, sizeof(srv));
 	srv.loop = &loop;
 	srv.cfg = &cfg;
+	srv.acl = rules;
 	registry_init(&srv.reg);
 	TAILQ_INIT(&srv.conns);
 	TAILQ_INIT(&srv.dirty);
