@@ -125,6 +125,15 @@ static const struct config_option config_table[] = {
 	    "everything, others only what a rule allows; SIGHUP reads it "
 	    "again",
 	    "none: everyone who can open the socket may do everything" },
+	{ "max-channels", 1, UINT64_C(1) << 32, "65536", config_parse_uint,
+	    OFF(max_channels), "N",
+	    "channels at once (open or holding messages); an open that "
+	    "would create one more fails with LIMIT", NULL },
+	{ "idle-timeout", 0, 86400, "0", config_parse_uint,
+	    OFF(idle_timeout), "SECONDS",
+	    "close a connection that sends nothing for this long while it "
+	    "has no channel open or has sent only part of a frame, with a "
+	    "LIMIT error; 0: never", NULL },
 };
 
 #define CONFIG_NOPTS	(sizeof(config_table) / sizeof(config_table[0]))

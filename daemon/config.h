@@ -25,6 +25,8 @@ struct config {
 	uint64_t	 default_capacity;	/* UINT64_MAX: unbounded */
 	uint64_t	 default_capacity_bytes; /* UINT64_MAX: unbounded */
 	uint64_t	 handshake_timeout;	/* seconds */
+	uint64_t	 max_channels;
+	uint64_t	 idle_timeout;		/* seconds; 0: none */
 	enum log_level	 log_level;
 	int		 ready_fd;		/* -1: none */
 	char		*config_path;	/* --config; malloc'd, NULL: none */

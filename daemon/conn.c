@@ -32,6 +32,7 @@ static void	conn_close_handles(struct conn *);
 static void	conn_resume(struct conn *);
 static void	conn_alloc_cb(uv_handle_t *, size_t, uv_buf_t *);
 static void	conn_read_cb(uv_stream_t *, ssize_t, const uv_buf_t *);
+static void	conn_timer_cb(uv_timer_t *);
 
 /* A failed write leaves nothing to linger for: drop handles and close. */
 static void
@@ -313,6 +314,48 @@ conn_close_handles(struct conn *c)
 	uv_close((uv_handle_t *)&c->timer, conn_close_cb);
 }
 
+/* After input: (re)starts the idle timeout of a connection past HELLO. */
+static void
+conn_idle_arm(struct conn *c)
+{
+	uint64_t	secs = c->srv->cfg->idle_timeout;
+
+	if (secs == 0 || !c->hello || c->shut || c->closed)
+		return;
+	uv_timer_start(&c->timer, conn_timer_cb, secs * 1000, 0);
+}
+
+/*
+ * --idle-timeout has passed since c last sent anything. A connection with
+ * channels open may wait for ever (a consumer waiting for messages, a
+ * producer between sends); one with none open, or stuck halfway through a
+ * frame, holds a descriptor and memory for nothing and is closed. A
+ * connection that the daemon stopped reading is not idle by its own doing.
+ */
+static void
+conn_idle_check(struct conn *c)
+{
+	uint64_t	 secs = c->srv->cfg->idle_timeout;
+	const char	*why;
+	char		 msg[128];
+
+	if (secs == 0)
+		return;
+	if (c->paused || (c->nhandles > 0 && c->rlen == c->roff)) {
+		conn_idle_arm(c);
+		return;
+	}
+	why = c->rlen > c->roff ? "part of a frame" : "no channel open";
+	log_notice("idle timeout: nothing sent for %llu s with %s (%s)",
+	    (unsigned long long)secs, why, c->peer);
+	snprintf(msg, sizeof(msg), "idle for %llu s with %s (--idle-timeout)",
+	    (unsigned long long)secs, why);
+	if (proto_enc_error(&c->out, 0, CHAN_ELIMIT, msg) != 0)
+		log_debug("connection %llu: no memory to say why it closes "
+		    "(%s)", (unsigned long long)c->id, c->peer);
+	conn_shutdown(c);
+}
+
 static void
 conn_timer_cb(uv_timer_t *timer)
 {
@@ -325,8 +368,10 @@ conn_timer_cb(uv_timer_t *timer)
 		conn_close_handles(c);
 		return;
 	}
-	if (c->hello)
+	if (c->hello) {
+		conn_idle_check(c);
 		return;
+	}
 	log_notice("handshake timeout: no HELLO within %llu s (%s)",
 	    (unsigned long long)c->srv->cfg->handshake_timeout, c->peer);
 	conn_shutdown(c);
@@ -578,6 +623,7 @@ conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		conn_shutdown(c);
 		return;
 	}
+	conn_idle_arm(c);
 	if (conn_over_high(c)) {
 		c->paused = true;
 		uv_read_stop(stream);

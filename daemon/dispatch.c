@@ -275,6 +275,30 @@ dispatch_allowed(struct conn *c, const struct proto_msg *m, unsigned right)
 	return (false);
 }
 
+/*
+ * Whether creating the channel m names would pass --max-channels; if so,
+ * replies LIMIT naming it. Logged once until a channel is created again.
+ */
+static bool
+dispatch_over_channels(struct conn *c, const struct proto_msg *m)
+{
+	struct server	*srv = c->srv;
+	char		 name[LOG_NAME_MAX];
+
+	if (srv->reg.count < srv->cfg->max_channels)
+		return (false);
+	log_escape(name, m->name, m->name_len);
+	if (!srv->channel_limit_logged)
+		log_warning("channel limit of %llu reached, refusing to create "
+		    "channel '%s' (%s)",
+		    (unsigned long long)srv->cfg->max_channels, name, c->peer);
+	srv->channel_limit_logged = true;
+	reply_error(c, m->rid, CHAN_ELIMIT, "channel limit of %llu reached "
+	    "(--max-channels); channel '%s' not created",
+	    (unsigned long long)srv->cfg->max_channels, name);
+	return (true);
+}
+
 /* Opens a channel and a handle on it, or replies with the error. */
 static struct handle *
 dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
@@ -299,6 +323,8 @@ dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
 	if (ch != NULL && dispatch_capacity_differs(c, m, ch))
 		return (NULL);
 	created = ch == NULL;
+	if (created && dispatch_over_channels(c, m))
+		return (NULL);
 	rc = registry_open(&srv->reg, m->name, m->name_len, &ch);
 	if (rc == CHAN_EBADNAME) {
 		reply_error(c, m->rid, rc, "channel name must be 1 to %d bytes",
@@ -309,6 +335,8 @@ dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
 		reply_error(c, m->rid, rc, "out of memory opening a channel");
 		return (NULL);
 	}
+	if (created)
+		srv->channel_limit_logged = false;
 	/* The first open of a name fixes the channel's capacity. */
 	if (created)
 		channel_set_capacity(ch,

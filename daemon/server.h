@@ -46,6 +46,7 @@ struct server {
 
 	bool			 stopping;
 	bool			 queue_limit_logged;
+	bool			 channel_limit_logged;
 
 	/* Held sends (flow.c): one timer at the earliest deadline. */
 	uv_timer_t		 flow_timer;
