@@ -32,6 +32,7 @@
 #include "channel.h"
 #include "config.h"
 #include "conn.h"
+#include "flow.h"
 #include "log.h"
 #include "proto.h"
 #include "pump.h"
@@ -133,6 +134,8 @@ drain(struct conn *c)
 {
 	if (c->closed)
 		return;
+	/* The per-iteration flush answers held sends first. */
+	flow_answer(c->srv);
 	check_output(&c->out);
 	c->out.len = 0;
 	if (c->dirty) {
@@ -227,6 +230,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	gone(conns[0]);
 	gone(conns[1]);
+	/* srv, and its timer for held sends, lives on this stack. */
+	flow_stop(&srv);
+	uv_run(&loop, UV_RUN_NOWAIT);
 	CHECK(TAILQ_EMPTY(&srv.conns) && srv.nconns == 0);
 	CHECK(TAILQ_EMPTY(&srv.dirty));
 	check_registry(&srv.reg);
