@@ -21,7 +21,9 @@ root=$(pwd)
 dir=$(realpath -m "${CHAND_FUZZ_DIR:-build-fuzz}")
 work=${CHAND_FUZZ_WORK:-$(mktemp -d /tmp/chand-fuzz-XXXXXX)}
 
-CHAND_DEPS_EXTRA="clang ${CHAND_DEPS_EXTRA:-}" bash scripts/deps.sh
+# libFuzzer's runtime is only a recommendation of clang on bookworm.
+CHAND_DEPS_EXTRA="clang libclang-rt-14-dev ${CHAND_DEPS_EXTRA:-}" \
+	bash scripts/deps.sh
 CC=clang cmake -S . -B "$dir" -DCHAND_FUZZ=ON -DCHAND_BUILD_TESTS=OFF \
 	-DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build "$dir" -j"$(nproc)" >/dev/null
