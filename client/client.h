@@ -1,8 +1,10 @@
 /*
  * client.h: internals of libchanclient shared by its modules.
  *
- * Modules: conn.c (socket, handshake, requests, the reader), tx.c, rx.c,
- * msg.c, errors.c. Nothing here is exported from the shared library.
+ * Modules: conn.c (socket, handshake, requests, the reader), tx.c,
+ * pipeline.c (pipelined sends), rx.c, select.c (several receivers),
+ * loop.c (the non-blocking event-loop API), msg.c, errors.c. Nothing here
+ * is exported from the shared library.
  *
  * Threading rules (the public contract is in chanclient.h):
  *
@@ -42,6 +44,10 @@
 #define CONN_LAST_LOOK_MS	1000	/* bound on recv_timeout's last PING */
 #define CONN_READ_CHUNK		65536
 #define CONN_INFO_MS		30000	/* bound on a STATS round trip */
+#define CONN_BATCH_BYTES	65536	/* pipelined sends written at this */
+#define CONN_PROCESS_MAX	(1024 * 1024)	/* read per chan_client_process */
+#define TX_WINDOW_DEFAULT	4096	/* unconfirmed pipelined sends */
+#define TX_WINDOW_MAX		65536
 
 /* One request waiting for its reply. */
 struct conn_req {
@@ -66,12 +72,32 @@ struct chan_msg {
 	char		 data[];
 };
 
+/*
+ * Pipelined sends of a transmitter not yet confirmed, in the order sent:
+ * a ring of window slots. Replies may come out of order (an error that
+ * the daemon gives at once overtakes an OK it holds), so a confirmed slot
+ * is cleared (rid 0) and the ring's head moves past cleared slots only.
+ */
+struct tx_slot {
+	uint32_t	 rid;		/* 0: confirmed */
+	uint64_t	 ord;		/* 1 for the tx's first pipelined send */
+};
+
 struct chan_tx {
 	LIST_ENTRY(chan_tx)	 entry;
 	struct chan_client	*c;
 	uint32_t		 handle;
 	char			*name;		/* kept for chan_tx_clone */
 	size_t			 name_len;
+	struct chan_open_opts	 opts;		/* kept for chan_tx_clone */
+	struct tx_slot		*ring;		/* window slots, or NULL */
+	uint32_t		 window;
+	uint32_t		 head;		/* oldest slot in use */
+	uint32_t		 used;		/* slots from head, cleared or not */
+	uint32_t		 unconfirmed;
+	uint64_t		 next_ord;
+	int			 async_rc;	/* first failure not reported */
+	char			 async_errmsg[PROTO_ERRMSG_MAX + 1];
 	char			 errmsg[PROTO_ERRMSG_MAX + 1];
 };
 
@@ -97,11 +123,14 @@ struct chan_client {
 	int			 fd;
 	int			 dead;		/* lost: every call fails */
 	int			 reading;	/* a thread owns the socket */
+	int			 nonblock;	/* chan_client_set_nonblock */
+	uint32_t		 unconfirmed;	/* pipelined sends, all txs */
+	unsigned		 select_next;	/* fairness of chan_select */
 	uint32_t		 next_rid;
 	size_t			 max_msg;
 	struct proto_decoder	*dec;
 	struct proto_buf	 rbuf;		/* read, not yet dispatched */
-	struct proto_buf	 wbuf;		/* frame being written */
+	struct proto_buf	 wbuf;		/* frames not yet written */
 	LIST_HEAD(, conn_req)	 reqs;
 	LIST_HEAD(, chan_tx)	 txs;
 	LIST_HEAD(, chan_rx)	 rxs;
@@ -123,21 +152,41 @@ void	conn_req_init(struct chan_client *, struct conn_req *,
 	    enum proto_op reply, char *errbuf);
 int	conn_call(struct chan_client *, struct conn_req *,
 	    const struct timespec *deadline);
-/* OPEN_TX or OPEN_RX; *handle set on success. */
+/* OPEN_TX or OPEN_RX stating opts' capacity; *handle set on success. */
 int	conn_open(struct chan_client *, enum proto_op, const void *name,
-	    size_t name_len, char *errbuf, uint32_t *handle);
+	    size_t name_len, const chan_open_opts *, char *errbuf,
+	    uint32_t *handle);
 /* CLOSE handle, after whatever frames c->wbuf already holds. */
 int	conn_close_handle(struct chan_client *, uint32_t handle, char *errbuf);
 /*
- * Checks the arguments of chan_tx_open_ex/chan_rx_open_ex and reads opts
- * (NULL: defaults): CHAN_EINVAL, CHAN_EOPTION (flags outside allowed,
- * prefetch over the limit) or CHAN_EBADNAME.
+ * Checks the arguments of chan_tx_open_ex/chan_rx_open_ex and copies opts
+ * (NULL: defaults) into a full struct: CHAN_EINVAL, CHAN_EOPTION (flags
+ * outside allowed, prefetch, window or a capacity out of range) or
+ * CHAN_EBADNAME.
  */
 int	conn_open_args(const struct chan_client *, const void *name,
 	    size_t name_len, const chan_open_opts *, unsigned allowed,
-	    unsigned *flags, unsigned *prefetch);
-/* Sends what is in c->wbuf (no reply expected). */
+	    chan_open_opts *out);
+/*
+ * Makes sure everything the daemon had for this connection when it read
+ * our latest frames has been dispatched: a PING round trip (bounded by
+ * bound_ms: CHAN_ETIMEDOUT), or in non-blocking mode a write and a read of
+ * what the socket takes and holds now, without waiting.
+ */
+int	conn_barrier(struct chan_client *, int bound_ms, char *errbuf);
+/* Sends what is in c->wbuf (no reply expected), blocking until done. */
 int	conn_write(struct chan_client *);
+/*
+ * Sends what the socket takes now without blocking, keeping the rest in
+ * c->wbuf: 0 or CHAN_ECONNLOST.
+ */
+int	conn_write_nb(struct chan_client *);
+/*
+ * Reads what the socket holds now without blocking (at most max bytes)
+ * and dispatches it; only when no other thread is the reader. 0,
+ * CHAN_ECONNLOST or CHAN_ENOMEM.
+ */
+int	conn_read_nb(struct chan_client *, size_t max);
 /*
  * Waits until done(arg) holds (returns 0), the deadline passes
  * (CHAN_ETIMEDOUT) or the connection is lost (CHAN_ECONNLOST). Reads and
@@ -158,6 +207,32 @@ int		 rx_flush_locked(struct chan_rx *);
 
 /* tx.c */
 void		 tx_free(struct chan_tx *);	/* unlinks and frees */
+/*
+ * Checks a send's arguments and takes c->mu: 0 with it held, else an
+ * error (an earlier pipelined failure among them) without it.
+ */
+int		 tx_send_begin(struct chan_tx *, const void *, size_t);
+
+/* pipeline.c */
+/* A reply matching no waiting request: 1 if it confirms a pipelined send. */
+int		 pipeline_reply(struct chan_client *, const struct proto_msg *);
+/*
+ * Writes tx's batch and waits for every confirmation (in non-blocking mode
+ * unless block: CHAN_EAGAIN while some are missing); returns the first
+ * failure not yet reported.
+ */
+int		 pipeline_flush_locked(struct chan_tx *, int block);
+/* The first failure not yet reported, which it clears: 0 if none. */
+int		 pipeline_take_error(struct chan_tx *);
+/* Forgets tx's outstanding sends (tx is going away). */
+void		 pipeline_fini(struct chan_tx *);
+
+/* rx.c, for select.c and loop.c */
+int		 rx_take(struct chan_rx *, struct chan_msg **);
+int		 rx_enc_prepare(struct chan_rx *);
+int		 rx_try_locked(struct chan_rx *, int bound_ms,
+		    struct chan_msg **);
+int		 rx_refill(struct chan_rx *, int bound_ms);
 
 /* msg.c */
 struct chan_msg	*msg_new(uint32_t handle, uint64_t seq, int redelivered,

@@ -113,6 +113,28 @@ conn_reject(struct chan_client *c, const struct proto_msg *m)
 	conn_fail(c, why);
 }
 
+/* Fills in the request a reply answers. */
+static void
+conn_fill_reply(struct conn_req *r, const struct proto_msg *m)
+{
+	if (m->op == PROTO_ERROR) {
+		r->rc = conn_wire_code(m->code);
+		if (r->errbuf != NULL)
+			conn_set_errmsg(r->errbuf, m->text, m->text_len);
+	} else if (m->op != r->reply) {
+		r->rc = CHAN_EPROTO;
+		if (r->errbuf != NULL)
+			snprintf(r->errbuf, PROTO_ERRMSG_MAX + 1,
+			    "daemon answered with %s instead of %s",
+			    proto_op_name(m->op), proto_op_name(r->reply));
+	} else if (m->op == PROTO_INFO && r->data != NULL &&
+	    proto_buf_append(r->data, m->payload, m->payload_len) != 0)
+		r->rc = CHAN_ENOMEM;
+	r->handle = m->handle;
+	r->version = m->version;
+	r->max_msg = m->max_msg;
+}
+
 static void
 conn_reply(struct chan_client *c, const struct proto_msg *m)
 {
@@ -126,26 +148,12 @@ conn_reply(struct chan_client *c, const struct proto_msg *m)
 		if (r->rid == m->rid)
 			break;
 	}
-	if (r == NULL)
-		return;		/* its caller gave up waiting (timeout) */
-
-	if (m->op == PROTO_ERROR) {
-		r->rc = conn_wire_code(m->code);
-		if (r->errbuf != NULL)
-			conn_set_errmsg(r->errbuf, m->text, m->text_len);
-	} else if (m->op != r->reply) {
-		r->rc = CHAN_EPROTO;
-		if (r->errbuf != NULL)
-			snprintf(r->errbuf, PROTO_ERRMSG_MAX + 1,
-			    "daemon answered with %s instead of %s",
-			    proto_op_name(m->op), proto_op_name(r->reply));
+	if (r == NULL) {
+		/* A pipelined send, or a caller that gave up (timeout). */
+		pipeline_reply(c, m);
+		return;
 	}
-	if (m->op == PROTO_INFO && r->rc == 0 && r->data != NULL &&
-	    proto_buf_append(r->data, m->payload, m->payload_len) != 0)
-		r->rc = CHAN_ENOMEM;
-	r->handle = m->handle;
-	r->version = m->version;
-	r->max_msg = m->max_msg;
+	conn_fill_reply(r, m);
 	r->done = 1;
 	LIST_REMOVE(r, entry);
 }
@@ -191,10 +199,29 @@ conn_disconnected(struct chan_client *c, const struct proto_msg *m)
 	rx_push(rx, marker);
 }
 
+/*
+ * What the library does with each frame the daemon may send. A new reply
+ * op is matched to its request by conn_reply; conn_fill_reply copies what
+ * it carries.
+ */
+static const struct {
+	enum proto_op	 op;
+	void		(*fn)(struct chan_client *, const struct proto_msg *);
+} conn_handlers[] = {
+	{ PROTO_WELCOME, conn_reply },
+	{ PROTO_OK, conn_reply },
+	{ PROTO_HANDLE, conn_reply },
+	{ PROTO_ERROR, conn_reply },
+	{ PROTO_INFO, conn_reply },
+	{ PROTO_DELIVER, conn_deliver },
+	{ PROTO_DISCONNECTED, conn_disconnected },
+};
+
 static void
 conn_dispatch(struct chan_client *c, const char *body, size_t len)
 {
 	struct proto_msg m;
+	size_t i;
 	int rc;
 
 	rc = proto_decode(c->dec, body, len, &m);
@@ -205,24 +232,14 @@ conn_dispatch(struct chan_client *c, const char *body, size_t len)
 		    "daemon sent a malformed frame");
 		return;
 	}
-	switch (m.op) {
-	case PROTO_WELCOME:
-	case PROTO_OK:
-	case PROTO_HANDLE:
-	case PROTO_ERROR:
-	case PROTO_INFO:
-		conn_reply(c, &m);
-		break;
-	case PROTO_DELIVER:
-		conn_deliver(c, &m);
-		break;
-	case PROTO_DISCONNECTED:
-		conn_disconnected(c, &m);
-		break;
-	default:
-		conn_fail(c, "daemon sent a request frame");
-		break;
+	for (i = 0; i < sizeof(conn_handlers) / sizeof(conn_handlers[0]);
+	    i++) {
+		if (conn_handlers[i].op == m.op) {
+			conn_handlers[i].fn(c, &m);
+			return;
+		}
 	}
+	conn_fail(c, "daemon sent a request frame");
 }
 
 /* Decodes and dispatches every complete frame in c->rbuf. */
@@ -404,6 +421,64 @@ conn_write(struct chan_client *c)
 	return rc;
 }
 
+int
+conn_write_nb(struct chan_client *c)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < c->wbuf.len && !c->dead) {
+		n = send(c->fd, c->wbuf.data + off, c->wbuf.len - off,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n < 0) {
+			conn_read_parting_words(c);
+			conn_fail(c, "connection to the daemon broke");
+			break;
+		}
+		off += (size_t)n;
+	}
+	proto_buf_consume(&c->wbuf, off);
+	return c->dead ? CHAN_ECONNLOST : 0;
+}
+
+int
+conn_read_nb(struct chan_client *c, size_t max)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	if (c->dead)
+		return CHAN_ECONNLOST;
+	if (c->reading)
+		return 0;	/* that thread reads and dispatches */
+	while (got < max) {
+		if (proto_buf_reserve(&c->rbuf, CONN_READ_CHUNK) != 0) {
+			conn_fail(c, "out of memory for the read buffer");
+			break;
+		}
+		n = recv(c->fd, c->rbuf.data + c->rbuf.len,
+		    c->rbuf.cap - c->rbuf.len, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			conn_dispatch_all(c);
+			conn_fail(c, "daemon closed the connection");
+			break;
+		}
+		c->rbuf.len += (size_t)n;
+		got += (size_t)n;
+		conn_dispatch_all(c);
+	}
+	pthread_cond_broadcast(&c->cv);
+	return c->dead ? CHAN_ECONNLOST : 0;
+}
+
 void
 conn_req_init(struct chan_client *c, struct conn_req *r,
     enum proto_op reply, char *errbuf)
@@ -441,21 +516,62 @@ conn_call(struct chan_client *c, struct conn_req *r,
 	return r->rc;
 }
 
+/* A capacity option as the codec writes it. */
+static void
+conn_cap(uint64_t v, struct proto_cap *cap)
+{
+	cap->value = 0;
+	if (v == CHAN_CAPACITY_DEFAULT)
+		cap->kind = PROTO_CAP_ABSENT;
+	else if (v == CHAN_CAPACITY_UNBOUNDED)
+		cap->kind = PROTO_CAP_UNBOUNDED;
+	else {
+		cap->kind = PROTO_CAP_VALUE;
+		cap->value = v;
+	}
+}
+
 int
 conn_open(struct chan_client *c, enum proto_op op, const void *name,
-    size_t name_len, char *errbuf, uint32_t *handle)
+    size_t name_len, const chan_open_opts *opts, char *errbuf,
+    uint32_t *handle)
 {
+	struct proto_cap cap, cap_bytes;
 	struct conn_req r;
 	int rc;
 
 	if (c->dead)
 		return CHAN_ECONNLOST;
 	conn_req_init(c, &r, PROTO_HANDLE, errbuf);
-	if ((rc = proto_enc_open(&c->wbuf, op, r.rid, name, name_len)) != 0)
+	conn_cap(opts->capacity, &cap);
+	conn_cap(opts->capacity_bytes, &cap_bytes);
+	if ((rc = proto_enc_open_cap(&c->wbuf, op, r.rid, name, name_len, &cap,
+	    &cap_bytes)) != 0)
 		return rc;
 	if ((rc = conn_call(c, &r, NULL)) == 0)
 		*handle = r.handle;
 	return rc;
+}
+
+int
+conn_barrier(struct chan_client *c, int bound_ms, char *errbuf)
+{
+	struct conn_req r;
+	struct timespec deadline;
+	int rc;
+
+	if (c->dead)
+		return CHAN_ECONNLOST;
+	if (c->nonblock) {
+		if ((rc = conn_write_nb(c)) != 0)
+			return rc;
+		return conn_read_nb(c, CONN_PROCESS_MAX);
+	}
+	conn_req_init(c, &r, PROTO_OK, errbuf);
+	if ((rc = proto_enc_ping(&c->wbuf, r.rid)) != 0)
+		return rc;
+	conn_deadline(&deadline, bound_ms);
+	return conn_call(c, &r, &deadline);
 }
 
 int
@@ -480,38 +596,57 @@ conn_close_handle(struct chan_client *c, uint32_t handle, char *errbuf)
 	return conn_call(c, &r, &deadline);
 }
 
-/* Reads opts (NULL: defaults), rejecting flags outside allowed. */
+/* Whether a capacity value is a CHAN_CAPACITY_ sentinel or in [lo, hi]. */
 static int
-conn_opts(const chan_open_opts *opts, unsigned allowed, unsigned *flags,
-    unsigned *prefetch)
+conn_capacity_ok(uint64_t v, uint64_t lo, uint64_t hi)
 {
-	*flags = 0;
-	*prefetch = 0;
+	return v == CHAN_CAPACITY_DEFAULT || v == CHAN_CAPACITY_UNBOUNDED ||
+	    (v >= lo && v <= hi);
+}
+
+/*
+ * Copies opts (NULL: defaults) into *out field by field: an older
+ * caller's smaller struct leaves the later fields at their defaults.
+ */
+static int
+conn_opts_copy(const chan_open_opts *opts, chan_open_opts *out)
+{
+	static const chan_open_opts def = CHAN_OPEN_OPTS_INIT;
+
+	*out = def;
 	if (opts == NULL)
 		return 0;
 	if (opts->size < sizeof(opts->size))
 		return CHAN_EINVAL;
-	/* An older caller's smaller struct leaves later fields default. */
-	if (opts->size >= offsetof(chan_open_opts, flags) + sizeof(unsigned))
-		*flags = opts->flags;
-	if (opts->size >= offsetof(chan_open_opts, prefetch) + sizeof(unsigned))
-		*prefetch = opts->prefetch;
-	if ((*flags & ~allowed) != 0 || *prefetch > PROTO_CREDIT_MAX)
-		return CHAN_EOPTION;
+#define CONN_OPT(f)							\
+	if (opts->size >= offsetof(chan_open_opts, f) + sizeof(opts->f))	\
+		out->f = opts->f
+	CONN_OPT(flags);
+	CONN_OPT(prefetch);
+	CONN_OPT(capacity);
+	CONN_OPT(capacity_bytes);
+	CONN_OPT(window);
+#undef CONN_OPT
 	return 0;
 }
 
 int
 conn_open_args(const struct chan_client *c, const void *name,
     size_t name_len, const chan_open_opts *opts, unsigned allowed,
-    unsigned *flags, unsigned *prefetch)
+    chan_open_opts *out)
 {
 	int rc;
 
 	if (c == NULL || (name == NULL && name_len > 0))
 		return CHAN_EINVAL;
-	if ((rc = conn_opts(opts, allowed, flags, prefetch)) != 0)
+	if ((rc = conn_opts_copy(opts, out)) != 0)
 		return rc;
+	if ((out->flags & ~allowed) != 0 || out->prefetch > PROTO_CREDIT_MAX ||
+	    out->window > TX_WINDOW_MAX ||
+	    !conn_capacity_ok(out->capacity, 0, PROTO_CAPACITY_MAX) ||
+	    !conn_capacity_ok(out->capacity_bytes, 1,
+	    PROTO_CAPACITY_BYTES_MAX))
+		return CHAN_EOPTION;
 	if (name_len == 0 || name_len > PROTO_NAME_MAX)
 		return CHAN_EBADNAME;
 	return 0;
@@ -714,6 +849,9 @@ chan_disconnect(chan_client *c)
 	 */
 	LIST_FOREACH(rx, &c->rxs, entry)
 		rx_flush_locked(rx);
+	/* Pipelined sends still batched: written, as far as that goes. */
+	if (!c->dead && c->wbuf.len > 0)
+		conn_write_nb(c);
 	while ((rx = LIST_FIRST(&c->rxs)) != NULL)
 		rx_free(rx);
 	while ((tx = LIST_FIRST(&c->txs)) != NULL)

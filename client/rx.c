@@ -42,7 +42,7 @@ rx_push(struct chan_rx *rx, struct chan_msg *m)
 }
 
 /* Takes the head of the FIFO: 0 (*out set), CHAN_EDISCONNECTED, or 1. */
-static int
+int
 rx_take(struct chan_rx *rx, struct chan_msg **out)
 {
 	struct chan_msg *m;
@@ -88,7 +88,7 @@ rx_enc_ack(struct chan_rx *rx)
  * most half the window is still granted, the CREDIT that refills it. The
  * frames go out with the next conn_write or conn_call.
  */
-static int
+int
 rx_enc_prepare(struct chan_rx *rx)
 {
 	uint32_t n;
@@ -143,25 +143,26 @@ chan_rx_open_ex(chan_client *c, const void *name, size_t name_len,
     const chan_open_opts *opts, chan_rx **out)
 {
 	struct chan_rx *rx;
-	unsigned flags, prefetch;
+	chan_open_opts o;
 	int rc;
 
 	if (out == NULL)
 		return CHAN_EINVAL;
 	*out = NULL;
-	rc = conn_open_args(c, name, name_len, opts, CHAN_MANUAL_ACK, &flags,
-	    &prefetch);
+	rc = conn_open_args(c, name, name_len, opts, CHAN_MANUAL_ACK, &o);
+	if (rc == 0 && o.window != 0)
+		rc = CHAN_EOPTION;	/* a transmitter's option */
 	if (rc != 0)
 		return rc;
 	/* Allocated first: once the daemon gave a handle, nothing can fail. */
 	if ((rx = calloc(1, sizeof(*rx))) == NULL)
 		return CHAN_ENOMEM;
 	rx->c = c;
-	rx->flags = flags;
-	rx->prefetch = prefetch > 0 ? prefetch : 1;
+	rx->flags = o.flags;
+	rx->prefetch = o.prefetch > 0 ? o.prefetch : 1;
 
 	pthread_mutex_lock(&c->mu);
-	rc = conn_open(c, PROTO_OPEN_RX, name, name_len, c->errmsg,
+	rc = conn_open(c, PROTO_OPEN_RX, name, name_len, &o, c->errmsg,
 	    &rx->handle);
 	if (rc == 0)
 		LIST_INSERT_HEAD(&c->rxs, rx, entry);
@@ -175,29 +176,33 @@ chan_rx_open_ex(chan_client *c, const void *name, size_t name_len,
 }
 
 /*
- * A receive that does not wait for a message: a PING round trip tells
- * whether the daemon has one (or a disconnection) to deliver now.
+ * Grants the credit that is due and asks the daemon for what it has for rx
+ * now (conn_barrier): afterwards the FIFO holds it.
  */
-static int
-rx_try_locked(struct chan_rx *rx, int bound_ms, struct chan_msg **out)
+int
+rx_refill(struct chan_rx *rx, int bound_ms)
 {
-	struct chan_client *c = rx->c;
-	struct conn_req r;
-	struct timespec deadline;
 	int rc;
 
-	if (c->dead)
+	if (rx->c->dead)
 		return CHAN_ECONNLOST;
-	if ((rc = rx_take(rx, out)) != 1)
-		return rc;
 	/* Encoders append whole frames or nothing; leftovers go out later. */
 	if ((rc = rx_enc_prepare(rx)) != 0)
 		return rc;
-	conn_req_init(c, &r, PROTO_OK, rx->errmsg);
-	if ((rc = proto_enc_ping(&c->wbuf, r.rid)) != 0)
+	return conn_barrier(rx->c, bound_ms, rx->errmsg);
+}
+
+/* A receive that does not wait for a message; c->mu held. */
+int
+rx_try_locked(struct chan_rx *rx, int bound_ms, struct chan_msg **out)
+{
+	int rc;
+
+	if (rx->c->dead)
+		return CHAN_ECONNLOST;
+	if ((rc = rx_take(rx, out)) != 1)
 		return rc;
-	conn_deadline(&deadline, bound_ms);
-	if ((rc = conn_call(c, &r, &deadline)) != 0)
+	if ((rc = rx_refill(rx, bound_ms)) != 0)
 		return rc;
 	rc = rx_take(rx, out);
 	return rc == 1 ? CHAN_EEMPTY : rc;
@@ -278,6 +283,47 @@ chan_rx_try_recv(chan_rx *rx, chan_msg **out)
 	return rc;
 }
 
+/*
+ * Takes what rx has now, asking the daemon (rx_refill) whenever the FIFO
+ * runs dry: up to max messages, stopping before a disconnection once some
+ * were taken. Returns 0 or what stopped it with nothing taken.
+ */
+static int
+rx_drain_locked(struct chan_rx *rx, chan_msg **msgs, size_t max, size_t *n)
+{
+	int rc;
+
+	while (*n < max) {
+		if (rx->head == NULL) {
+			if ((rc = rx_refill(rx, CONN_PING_MS)) != 0)
+				return *n > 0 && rc != CHAN_ECONNLOST ? 0 : rc;
+			if (rx->head == NULL)
+				return 0;
+		}
+		if (rx->head->seq == 0 && *n > 0)
+			return 0;
+		if ((rc = rx_take(rx, &msgs[*n])) != 0)
+			return rc;
+		(*n)++;
+	}
+	return 0;
+}
+
+int
+chan_rx_drain(chan_rx *rx, chan_msg **msgs, size_t max, size_t *n)
+{
+	int rc;
+
+	if (rx == NULL || msgs == NULL || n == NULL)
+		return CHAN_EINVAL;
+	*n = 0;
+	pthread_mutex_lock(&rx->c->mu);
+	rx->errmsg[0] = '\0';
+	rc = rx->c->dead ? CHAN_ECONNLOST : rx_drain_locked(rx, msgs, max, n);
+	pthread_mutex_unlock(&rx->c->mu);
+	return rc;
+}
+
 int
 chan_rx_ack(chan_rx *rx, const chan_msg *m)
 {
@@ -303,7 +349,10 @@ chan_rx_flush(chan_rx *rx)
 	if (rx == NULL)
 		return CHAN_EINVAL;
 	pthread_mutex_lock(&rx->c->mu);
-	rc = rx_flush_locked(rx);
+	if (!rx->c->nonblock)
+		rc = rx_flush_locked(rx);
+	else if ((rc = rx->c->dead ? CHAN_ECONNLOST : rx_enc_ack(rx)) == 0)
+		rc = conn_write_nb(rx->c);
 	pthread_mutex_unlock(&rx->c->mu);
 	return rc;
 }

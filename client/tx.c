@@ -10,13 +10,15 @@
 /* Opens a producer on c for name; with c->mu held. */
 static int
 tx_open(struct chan_client *c, const void *name, size_t name_len,
-    char *errbuf, struct chan_tx **out)
+    const chan_open_opts *opts, char *errbuf, struct chan_tx **out)
 {
 	struct chan_tx *tx;
 	int rc;
 
 	if ((tx = calloc(1, sizeof(*tx))) == NULL)
 		return CHAN_ENOMEM;
+	tx->window = opts->window > 0 ? opts->window : TX_WINDOW_DEFAULT;
+	tx->opts = *opts;
 	if ((tx->name = malloc(name_len)) == NULL) {
 		free(tx);
 		return CHAN_ENOMEM;
@@ -24,7 +26,8 @@ tx_open(struct chan_client *c, const void *name, size_t name_len,
 	memcpy(tx->name, name, name_len);
 	tx->name_len = name_len;
 	tx->c = c;
-	rc = conn_open(c, PROTO_OPEN_TX, name, name_len, errbuf, &tx->handle);
+	rc = conn_open(c, PROTO_OPEN_TX, name, name_len, opts, errbuf,
+	    &tx->handle);
 	if (rc != 0) {
 		free(tx->name);
 		free(tx);
@@ -47,17 +50,18 @@ int
 chan_tx_open_ex(chan_client *c, const void *name, size_t name_len,
     const chan_open_opts *opts, chan_tx **out)
 {
-	unsigned flags, prefetch;
+	chan_open_opts o;
 	int rc;
 
 	if (out == NULL)
 		return CHAN_EINVAL;
 	*out = NULL;
-	rc = conn_open_args(c, name, name_len, opts, 0, &flags, &prefetch);
-	if (rc != 0)
+	if ((rc = conn_open_args(c, name, name_len, opts, 0, &o)) != 0)
 		return rc;
+	if (o.prefetch != 0)
+		return CHAN_EOPTION;	/* a receiver's option */
 	pthread_mutex_lock(&c->mu);
-	rc = tx_open(c, name, name_len, c->errmsg, out);
+	rc = tx_open(c, name, name_len, &o, c->errmsg, out);
 	pthread_mutex_unlock(&c->mu);
 	return rc;
 }
@@ -73,16 +77,20 @@ chan_tx_clone(chan_tx *tx, chan_tx **out)
 	*out = NULL;
 	c = tx->c;
 	pthread_mutex_lock(&c->mu);
-	rc = tx_open(c, tx->name, tx->name_len, tx->errmsg, out);
+	rc = tx_open(c, tx->name, tx->name_len, &tx->opts, tx->errmsg, out);
 	pthread_mutex_unlock(&c->mu);
 	return rc;
 }
 
+/*
+ * Checks a send's arguments and takes c->mu. Returns 0 with the mutex held,
+ * or an error without it: CHAN_EINVAL, CHAN_ETOOBIG, CHAN_ECONNLOST, or an
+ * earlier pipelined send's failure.
+ */
 int
-chan_tx_send(chan_tx *tx, const void *data, size_t len)
+tx_send_begin(struct chan_tx *tx, const void *data, size_t len)
 {
 	struct chan_client *c;
-	struct conn_req r;
 	int rc;
 
 	if (tx == NULL || (data == NULL && len > 0))
@@ -94,38 +102,89 @@ chan_tx_send(chan_tx *tx, const void *data, size_t len)
 		return CHAN_ETOOBIG;
 	}
 	pthread_mutex_lock(&c->mu);
-	if (c->dead) {
-		rc = CHAN_ECONNLOST;
-		goto out;
-	}
-	conn_req_init(c, &r, PROTO_OK, tx->errmsg);
-	if ((rc = proto_enc_send(&c->wbuf, r.rid, tx->handle, data, len)) != 0)
-		goto out;
-	rc = conn_call(c, &r, NULL);
-out:
-	pthread_mutex_unlock(&c->mu);
+	tx->errmsg[0] = '\0';
+	rc = c->dead ? CHAN_ECONNLOST : pipeline_take_error(tx);
+	if (rc != 0)
+		pthread_mutex_unlock(&c->mu);
 	return rc;
+}
+
+/*
+ * A confirmed send: SEND, or SEND_TIMED when wait_ms >= 0, whose FULL
+ * becomes full_rc.
+ */
+static int
+tx_send_confirmed(struct chan_tx *tx, const void *data, size_t len,
+    int wait_ms, int full_rc)
+{
+	struct chan_client *c;
+	struct conn_req r;
+	int rc;
+
+	if ((rc = tx_send_begin(tx, data, len)) != 0)
+		return rc;
+	c = tx->c;
+	conn_req_init(c, &r, PROTO_OK, tx->errmsg);
+	if (wait_ms < 0)
+		rc = proto_enc_send(&c->wbuf, r.rid, tx->handle, data, len);
+	else
+		rc = proto_enc_send_timed(&c->wbuf, r.rid, tx->handle, data,
+		    len, (uint32_t)wait_ms);
+	if (rc == 0)
+		rc = conn_call(c, &r, NULL);
+	pthread_mutex_unlock(&c->mu);
+	return rc == CHAN_EFULL ? full_rc : rc;
+}
+
+int
+chan_tx_send(chan_tx *tx, const void *data, size_t len)
+{
+	return tx_send_confirmed(tx, data, len, -1, 0);
+}
+
+int
+chan_tx_try_send(chan_tx *tx, const void *data, size_t len)
+{
+	return tx_send_confirmed(tx, data, len, 0, CHAN_EFULL);
+}
+
+int
+chan_tx_send_timeout(chan_tx *tx, const void *data, size_t len,
+    int timeout_ms)
+{
+	if (timeout_ms < 0)
+		return chan_tx_send(tx, data, len);
+	return tx_send_confirmed(tx, data, len, timeout_ms, CHAN_ETIMEDOUT);
 }
 
 void
 tx_free(struct chan_tx *tx)
 {
+	pipeline_fini(tx);
 	LIST_REMOVE(tx, entry);
 	free(tx->name);
 	free(tx);
 }
 
+/*
+ * Waits for the pipelined sends first, so that their failures are reported
+ * here and the daemon, which answers CLOSE only once the producer's held
+ * sends are queued, gets the CLOSE after them.
+ */
 int
 chan_tx_close(chan_tx *tx)
 {
 	struct chan_client *c;
-	int rc;
+	int rc, crc;
 
 	if (tx == NULL)
 		return CHAN_EINVAL;
 	c = tx->c;
 	pthread_mutex_lock(&c->mu);
-	rc = conn_close_handle(c, tx->handle, NULL);
+	rc = pipeline_flush_locked(tx, 1);
+	crc = conn_close_handle(c, tx->handle, NULL);
+	if (rc == 0)
+		rc = crc;
 	tx_free(tx);
 	pthread_mutex_unlock(&c->mu);
 	return rc;

@@ -2,11 +2,16 @@
  * chan-send: send messages on a chand channel.
  *
  * Each VALUE is one message; with none, each line of standard input is one
- * message, sent as soon as the line is complete. Exits 0 only once the
- * daemon has confirmed every message.
+ * message. Messages are pipelined (sent without waiting for each
+ * confirmation, many per write) unless --try or --timeout asks for a
+ * decision per message; the batch goes out whenever standard input has
+ * nothing more to give at once. Exits 0 only once the daemon has confirmed
+ * every message.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +20,14 @@
 
 #define SEND_PROG	"chan-send"
 
+#define SEND_READ_CHUNK	65536
+
 struct send_opts {
-	int	 delim;		/* '\n', or '\0' with -0 */
+	int		 delim;		/* '\n', or '\0' with -0 */
+	int		 try;		/* --try */
+	int		 timeout_ms;	/* --timeout; -1: none */
+	double		 timeout_s;
+	chan_open_opts	 open;		/* --capacity, --capacity-bytes */
 };
 
 /* A growable line, capped at the daemon's payload limit. */
@@ -35,17 +46,30 @@ send_usage(void)
 "     chan-send - send messages on a chand channel\n"
 "\n"
 "SYNOPSIS\n"
-"     chan-send [-0hV] [--socket PATH] NAME [VALUE ...]\n"
+"     chan-send [-0hTV] [-t SECONDS] [--capacity N|unbounded]\n"
+"               [--capacity-bytes N|unbounded] [--socket PATH] NAME\n"
+"               [VALUE ...]\n"
 "\n"
 "DESCRIPTION\n"
 "     Sends each VALUE as one message on channel NAME, in order. With no\n"
-"     VALUE, sends one message per line of standard input as each line\n"
-"     arrives (without its newline; an empty line is an empty message),\n"
-"     holding the channel open until end of input. Exits 0 only after the\n"
-"     daemon has queued every message.\n"
+"     VALUE, sends one message per line of standard input (without its\n"
+"     newline; an empty line is an empty message), holding the channel\n"
+"     open until end of input. Messages are pipelined: many go out per\n"
+"     write without waiting for each confirmation, and whatever was read\n"
+"     is sent before waiting for more input. A full channel makes\n"
+"     chan-send wait (and stop reading its input) until the consumer\n"
+"     makes room. Exits 0 only after the daemon has queued every message.\n"
 "\n"
 "OPTIONS\n"
 "     -0, --null         split standard input on NUL bytes, not newlines\n"
+"     -T, --try          do not wait for room: exit 9 at the first\n"
+"                        message that finds the channel full (that one\n"
+"                        and the rest are not sent)\n"
+"     -t, --timeout SECONDS\n"
+"                        wait at most SECONDS (decimals allowed) for room\n"
+"                        for each message, else exit 5 (that message and\n"
+"                        the rest are not sent)\n"
+CLI_CAPACITY_OPTIONS_HELP
 CLI_COMMON_OPTIONS_HELP
 "\n"
 CLI_EXIT_HELP);
@@ -57,23 +81,40 @@ send_parse(struct cli *cli, struct send_opts *o, int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "null", no_argument, NULL, '0' },
+		{ "try", no_argument, NULL, 'T' },
+		{ "timeout", required_argument, NULL, 't' },
+		CLI_CAPACITY_LONGOPTS,
 		CLI_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
+	static const chan_open_opts def = CHAN_OPEN_OPTS_INIT;
 	int ch;
 
 	o->delim = '\n';
+	o->timeout_ms = -1;
+	o->open = def;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":0hV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":0Tt:hV", longopts, NULL)) != -1) {
+		if (cli_capacity_option(cli, ch, &o->open))
+			continue;
 		switch (ch) {
 		case '0':
 			o->delim = '\0';
+			break;
+		case 'T':
+			o->try = 1;
+			break;
+		case 't':
+			o->timeout_ms = cli_parse_seconds(cli, "timeout", optarg,
+			    &o->timeout_s);
 			break;
 		default:
 			cli_common_option(cli, ch, argv, send_usage);
 			break;
 		}
 	}
+	if (o->try && o->timeout_ms >= 0)
+		cli_usage_error(cli, "--try cannot be combined with --timeout");
 	if (optind >= argc)
 		cli_usage_error(cli, "missing channel name");
 	cli->name = argv[optind];
@@ -81,17 +122,28 @@ send_parse(struct cli *cli, struct send_opts *o, int argc, char *argv[])
 }
 
 static void
-send_one(struct cli *cli, chan_tx *tx, const void *data, size_t len)
+send_one(struct cli *cli, const struct send_opts *o, chan_tx *tx,
+    const void *data, size_t len)
 {
 	int rc;
 
-	if ((rc = chan_tx_send(tx, data, len)) != 0)
+	if (o->try)
+		rc = chan_tx_try_send(tx, data, len);
+	else if (o->timeout_ms >= 0)
+		rc = chan_tx_send_timeout(tx, data, len, o->timeout_ms);
+	else
+		rc = chan_tx_send_async(tx, data, len);
+	if (rc == CHAN_ETIMEDOUT)
+		cli_die(cli, CLI_EXIT_TIMEDOUT, "channel '%s': no room within "
+		    "%g s", cli->name, o->timeout_s);
+	if (rc != 0)
 		cli_fail(cli, rc, chan_tx_errmsg(tx));
 }
 
 /* Every value is checked before the first is sent: all or none. */
 static void
-send_values(struct cli *cli, chan_tx *tx, int argc, char *argv[], int first)
+send_values(struct cli *cli, const struct send_opts *o, chan_tx *tx, int argc,
+    char *argv[], int first)
 {
 	size_t max = chan_client_max_msg(cli->c), len;
 	int i;
@@ -104,7 +156,7 @@ send_values(struct cli *cli, chan_tx *tx, int argc, char *argv[], int first)
 			    cli->name, i - first + 1, len, max);
 	}
 	for (i = first; i < argc; i++)
-		send_one(cli, tx, argv[i], strlen(argv[i]));
+		send_one(cli, o, tx, argv[i], strlen(argv[i]));
 }
 
 /* Adds one byte to the line; bytes past max are only counted. */
@@ -129,39 +181,71 @@ send_line_add(struct cli *cli, struct send_line *l, int ch, size_t max)
 }
 
 static void
-send_line_flush(struct cli *cli, chan_tx *tx, struct send_line *l,
-    unsigned long lineno, size_t max)
+send_line_flush(struct cli *cli, const struct send_opts *o, chan_tx *tx,
+    struct send_line *l, unsigned long lineno, size_t max)
 {
 	if (l->size > max)
 		cli_die(cli, CLI_EXIT_FAIL, "channel '%s': line %lu is %zu "
 		    "bytes, over the daemon's limit of %zu bytes", cli->name,
 		    lineno, l->size, max);
-	send_one(cli, tx, l->buf, l->len);
+	send_one(cli, o, tx, l->buf, l->len);
 	l->len = 0;
 	l->size = 0;
 }
 
+/*
+ * Before a read that may wait: the messages sent so far must not sit in
+ * the batch while input is slow (an interactive user, a quiet pipe).
+ */
 static void
-send_stdin(struct cli *cli, chan_tx *tx, int delim)
+send_before_wait(struct cli *cli, chan_tx *tx)
 {
-	struct send_line l = { NULL, 0, 0, 0 };
-	size_t max = chan_client_max_msg(cli->c);
-	unsigned long lineno = 0;
-	int ch;
+	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+	int rc;
 
-	/* stdio hands over each line as soon as read() returns it. */
-	while ((ch = getc_unlocked(stdin)) != EOF) {
-		if (ch == delim)
-			send_line_flush(cli, tx, &l, ++lineno, max);
-		else
-			send_line_add(cli, &l, ch, max);
-	}
-	if (ferror(stdin))
+	if (chan_tx_unconfirmed(tx) == 0 || poll(&pfd, 1, 0) > 0)
+		return;
+	if ((rc = chan_tx_flush(tx)) != 0)
+		cli_fail(cli, rc, chan_tx_errmsg(tx));
+}
+
+/* read(2) of standard input: its byte count, 0 at end of input. */
+static size_t
+send_read(struct cli *cli, chan_tx *tx, char *buf, size_t len)
+{
+	ssize_t n;
+
+	send_before_wait(cli, tx);
+	while ((n = read(STDIN_FILENO, buf, len)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
 		cli_die(cli, CLI_EXIT_FAIL, "channel '%s': reading standard "
 		    "input: %s", cli->name, strerror(errno));
+	return (size_t)n;
+}
+
+static void
+send_stdin(struct cli *cli, const struct send_opts *o, chan_tx *tx)
+{
+	struct send_line l = { NULL, 0, 0, 0 };
+	size_t max = chan_client_max_msg(cli->c), n, i;
+	unsigned long lineno = 0;
+	char *buf;
+
+	if ((buf = malloc(SEND_READ_CHUNK)) == NULL)
+		cli_die(cli, CLI_EXIT_FAIL, "out of memory");
+	while ((n = send_read(cli, tx, buf, SEND_READ_CHUNK)) > 0) {
+		for (i = 0; i < n; i++) {
+			if (buf[i] == o->delim)
+				send_line_flush(cli, o, tx, &l, ++lineno, max);
+			else
+				send_line_add(cli, &l, buf[i], max);
+		}
+	}
 	if (l.size > 0)
-		send_line_flush(cli, tx, &l, ++lineno, max);
+		send_line_flush(cli, o, tx, &l, ++lineno, max);
 	free(l.buf);
+	free(buf);
 }
 
 int
@@ -175,14 +259,18 @@ main(int argc, char *argv[])
 	cli_init(&cli, SEND_PROG);
 	first = send_parse(&cli, &o, argc, argv);
 	cli_connect(&cli);
-	if ((rc = chan_tx_open(cli.c, cli.name, &tx)) != 0)
+	rc = chan_tx_open_ex(cli.c, cli.name, strlen(cli.name), &o.open, &tx);
+	if (rc != 0)
 		cli_fail(&cli, rc, chan_client_errmsg(cli.c));
 
 	if (first < argc)
-		send_values(&cli, tx, argc, argv, first);
+		send_values(&cli, &o, tx, argc, argv, first);
 	else
-		send_stdin(&cli, tx, o.delim);
+		send_stdin(&cli, &o, tx);
 
+	/* Every pipelined send confirmed: exit 0 means all were queued. */
+	if ((rc = chan_tx_flush(tx)) != 0)
+		cli_fail(&cli, rc, chan_tx_errmsg(tx));
 	if ((rc = chan_tx_close(tx)) != 0)
 		cli_fail(&cli, rc, "");
 	chan_disconnect(cli.c);

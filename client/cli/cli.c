@@ -3,6 +3,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +115,59 @@ cli_common_option(struct cli *cli, int ch, char *const argv[],
 	cli_bad_option(cli, ch, argv);
 }
 
+/* N (at most max) or "unbounded"; a usage error otherwise. */
+static uint64_t
+cli_parse_capacity(const struct cli *cli, const char *opt, const char *arg,
+    uint64_t min, uint64_t max)
+{
+	uintmax_t v;
+	char *end;
+
+	if (strcmp(arg, "unbounded") == 0)
+		return CHAN_CAPACITY_UNBOUNDED;
+	errno = 0;
+	v = strtoumax(arg, &end, 10);
+	if (end == arg || *end != '\0' || errno != 0 || arg[0] == '-' ||
+	    v < min || v > max)
+		cli_usage_error(cli, "invalid %s '%s': expected %" PRIu64
+		    " to %" PRIu64 " or 'unbounded'", opt, arg, min, max);
+	return (uint64_t)v;
+}
+
+int
+cli_capacity_option(const struct cli *cli, int ch, chan_open_opts *o)
+{
+	switch (ch) {
+	case CLI_OPT_CAPACITY:
+		o->capacity = cli_parse_capacity(cli, "--capacity", optarg, 0,
+		    UINT32_MAX);
+		return 1;
+	case CLI_OPT_CAPACITY_BYTES:
+		o->capacity_bytes = cli_parse_capacity(cli, "--capacity-bytes",
+		    optarg, 1, (uint64_t)1 << 63);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int
+cli_parse_seconds(const struct cli *cli, const char *opt, const char *arg,
+    double *seconds)
+{
+	char *end;
+	double s, ms;
+
+	errno = 0;
+	s = strtod(arg, &end);
+	if (end == arg || *end != '\0' || errno != 0 || !isfinite(s) || s < 0)
+		cli_usage_error(cli, "invalid %s '%s': expected seconds, 0 or "
+		    "more", opt, arg);
+	ms = ceil(s * 1000.0);
+	*seconds = s;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
 int
 cli_exit_code(int rc)
 {
@@ -130,6 +186,14 @@ cli_exit_code(int rc)
 		return CLI_EXIT_NODAEMON;
 	case CHAN_ECONNLOST:
 		return CLI_EXIT_CONNLOST;
+	case CHAN_EFULL:
+		return CLI_EXIT_FULL;
+	case CHAN_ECAPACITY:
+		return CLI_EXIT_CAPACITY;
+	case CHAN_ELIMIT:
+		return CLI_EXIT_LIMIT;
+	case CHAN_EPERM:
+		return CLI_EXIT_PERM;
 	default:
 		return CLI_EXIT_FAIL;
 	}
@@ -172,6 +236,8 @@ cli_fail(const struct cli *cli, int rc, const char *errmsg)
 		    "sender is gone", cli->name);
 	case CHAN_EEMPTY:
 		cli_die(cli, code, "channel '%s' is empty", cli->name);
+	case CHAN_EFULL:
+		cli_die(cli, code, "channel '%s' is full", cli->name);
 	case CHAN_EBADNAME:
 		cli_die(cli, code, "channel '%s': invalid name: a channel "
 		    "name is 1 to 255 bytes", cli->name);

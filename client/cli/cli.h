@@ -21,6 +21,10 @@
 #define CLI_EXIT_BUSY		6	/* another process is the consumer */
 #define CLI_EXIT_NODAEMON	7	/* nothing listening on the socket */
 #define CLI_EXIT_CONNLOST	8	/* connection to the daemon lost */
+#define CLI_EXIT_FULL		9	/* --try: the channel is full */
+#define CLI_EXIT_CAPACITY	10	/* channel has another capacity */
+#define CLI_EXIT_LIMIT		11	/* a daemon limit refused the request */
+#define CLI_EXIT_PERM		12	/* the daemon's access rules refused */
 
 /* The options both programs take, for their --help and longopts. */
 #define CLI_COMMON_OPTIONS_HELP						\
@@ -39,15 +43,36 @@
 #define CLI_EXIT_HELP							\
 	"EXIT STATUS\n"							\
 	"     0  success\n"						\
-	"     1  other failure (protocol error, daemon limit, message too\n" \
-	"        large, write error)\n"					\
+	"     1  other failure (protocol error, message too large, write\n" \
+	"        error)\n"						\
 	"     2  usage error\n"						\
 	"     3  disconnected: no message and every sender gone\n"	\
 	"     4  empty (--nonblock): nothing queued\n"			\
 	"     5  timed out\n"						\
 	"     6  the channel already has a consumer\n"			\
 	"     7  no daemon running on the socket\n"			\
-	"     8  connection to the daemon lost\n"
+	"     8  connection to the daemon lost\n"			\
+	"     9  full (--try): the channel had no room\n"		\
+	"    10  the channel exists with a different capacity\n"	\
+	"    11  a daemon limit refused the request (queued bytes or\n" \
+	"        messages, connections, handles)\n"			\
+	"    12  permission denied by the daemon's access rules\n"
+
+/* --capacity and --capacity-bytes, which both programs take. */
+#define CLI_CAPACITY_OPTIONS_HELP					\
+	"         --capacity N|unbounded\n"				\
+	"                        if this creates the channel: queue at most N\n" \
+	"                        messages (0: rendezvous, a send completes when\n" \
+	"                        the consumer takes it); if the channel exists\n" \
+	"                        with another capacity: exit 10 (default: take\n" \
+	"                        the channel's, or the daemon's default)\n" \
+	"         --capacity-bytes N|unbounded\n"			\
+	"                        the same for the bytes of queued payload\n"
+#define CLI_CAPACITY_LONGOPTS						\
+	{ "capacity", required_argument, NULL, CLI_OPT_CAPACITY },	\
+	{ "capacity-bytes", required_argument, NULL, CLI_OPT_CAPACITY_BYTES }
+#define CLI_OPT_CAPACITY	0x100
+#define CLI_OPT_CAPACITY_BYTES	0x101
 
 struct cli {
 	const char	*prog;		/* for messages */
@@ -73,6 +98,18 @@ void	cli_common_option(struct cli *, int ch, char *const argv[],
 	    void (*usage)(void));
 /* Exits 0 if what was printed on stdout reached it, else 1. */
 void	cli_exit_stdout(void) __attribute__((noreturn));
+
+/*
+ * Handles --capacity / --capacity-bytes (ch from getopt_long) into opts:
+ * 1 if ch was one of them, else 0. A bad value is a usage error.
+ */
+int	cli_capacity_option(const struct cli *, int ch, chan_open_opts *);
+/*
+ * Parses SECONDS (decimals allowed, 0 or more) into milliseconds, rounded
+ * up; a bad value is a usage error naming opt.
+ */
+int	cli_parse_seconds(const struct cli *, const char *opt, const char *arg,
+	    double *seconds);
 
 /* Exit code for a CHAN_E* code. */
 int	cli_exit_code(int rc);

@@ -97,15 +97,37 @@ typedef struct chan_tx chan_tx;
 typedef struct chan_rx chan_rx;
 typedef struct chan_msg chan_msg;
 
-/* Options for opening either end. Initialise with CHAN_OPEN_OPTS_INIT. */
+/*
+ * Options for opening either end. Initialise with CHAN_OPEN_OPTS_INIT and
+ * set the fields you need: the struct may grow, and size tells the library
+ * which fields the caller knows (later ones take their defaults).
+ *
+ * capacity and capacity_bytes (either end) state the channel's bounds: the
+ * most messages it queues (0 to 2^32-1; 0 makes a rendezvous channel, on
+ * which a send completes only once the consumer has taken the message)
+ * and the most payload bytes it queues (1 to 2^63). They are fixed by the
+ * open that creates the channel. CHAN_CAPACITY_DEFAULT states nothing:
+ * a new channel takes the daemon's defaults, an existing one is accepted
+ * as it is. CHAN_CAPACITY_UNBOUNDED asks for no bound. An open that states
+ * a value other than the existing channel's fails with CHAN_ECAPACITY.
+ */
+#define CHAN_CAPACITY_DEFAULT	UINT64_MAX
+#define CHAN_CAPACITY_UNBOUNDED	(UINT64_MAX - 1)
+
 typedef struct chan_open_opts {
 	size_t		size;		/* sizeof(chan_open_opts) */
 	unsigned	flags;		/* CHAN_MANUAL_ACK */
 	unsigned	prefetch;	/* rx: messages the daemon may push ahead
 					   of chan_rx_recv; 0 means 1 */
+	uint64_t	capacity;	/* messages; or a CHAN_CAPACITY_ value */
+	uint64_t	capacity_bytes;	/* bytes; or a CHAN_CAPACITY_ value */
+	unsigned	window;		/* tx: pipelined sends that may await
+					   confirmation (1 to 65536); 0 means
+					   4096 */
 } chan_open_opts;
 
-#define CHAN_OPEN_OPTS_INIT	{ sizeof(chan_open_opts), 0, 0 }
+#define CHAN_OPEN_OPTS_INIT	{ sizeof(chan_open_opts), 0, 0,		\
+	CHAN_CAPACITY_DEFAULT, CHAN_CAPACITY_DEFAULT, 0 }
 
 /*
  * CHAN_MANUAL_ACK (rx): a received message stays in flight in the daemon
@@ -153,12 +175,16 @@ CHAN_EXPORT size_t chan_client_max_msg(const chan_client *c);
  * Transmitters.
  *
  * chan_tx_open attaches a new producer to channel name (1 to 255 bytes,
- * NUL-terminated; chan_tx_open_ex takes any bytes; no option applies to a
- * transmitter yet). Errors: CHAN_EBADNAME, CHAN_EOPTION, CHAN_ELIMIT,
- * CHAN_ECONNLOST, CHAN_ENOMEM; chan_client_errmsg() then gives the daemon's
- * explanation.
+ * NUL-terminated); chan_tx_open_ex takes any bytes and opts (capacity,
+ * capacity_bytes, window; flags and prefetch must be 0). Errors:
+ * CHAN_EBADNAME, CHAN_EOPTION (an opts field out of range, or refused by
+ * the daemon), CHAN_ECAPACITY (the channel exists with another capacity
+ * than opts states), CHAN_EPERM, CHAN_ELIMIT, CHAN_ECONNLOST,
+ * CHAN_ENOMEM; chan_client_errmsg() then gives the daemon's explanation
+ * (for CHAN_ECAPACITY: the channel's actual capacity).
  * chan_tx_clone opens another producer on the same channel and connection,
- * as Sender::clone; the same errors, explained by chan_tx_errmsg(tx).
+ * as Sender::clone, with the same opts; the same errors, explained by
+ * chan_tx_errmsg(tx).
  */
 CHAN_EXPORT int chan_tx_open(chan_client *c, const char *name, chan_tx **out);
 CHAN_EXPORT int chan_tx_open_ex(chan_client *c, const void *name,
@@ -166,20 +192,77 @@ CHAN_EXPORT int chan_tx_open_ex(chan_client *c, const void *name,
 CHAN_EXPORT int chan_tx_clone(chan_tx *tx, chan_tx **out);
 
 /*
- * Sends len bytes (any content, 0 to chan_client_max_msg()). Returns 0 once
- * the daemon has queued the message: a process that exits right after a
- * successful send has lost nothing. The bytes are copied; the caller keeps
- * its buffer. Errors: CHAN_ETOOBIG (checked before sending; the connection
- * stays usable), CHAN_ELIMIT, CHAN_ECONNLOST, CHAN_ENOMEM; chan_tx_errmsg()
- * explains a refusal.
+ * Confirmed sends. Each sends len bytes (any content, 0 to
+ * chan_client_max_msg()) and returns 0 once the daemon has queued the
+ * message (on a rendezvous channel: once the consumer has received it): a
+ * process that exits right after a successful send has lost nothing. The
+ * bytes are copied; the caller keeps its buffer.
+ *
+ * chan_tx_send waits as long as the channel is full (the daemon holds the
+ * message until there is room), as Rust's SyncSender::send.
+ * chan_tx_try_send never waits for room: CHAN_EFULL if the channel is
+ * full (on a rendezvous channel: unless the consumer is waiting in a
+ * receive at that moment); the message is then dropped, not queued.
+ * chan_tx_send_timeout waits at most timeout_ms milliseconds for room
+ * (< 0: as chan_tx_send; 0: as chan_tx_try_send but CHAN_ETIMEDOUT):
+ * CHAN_ETIMEDOUT, the message dropped.
+ *
+ * Errors of all three: CHAN_ETOOBIG (checked before sending; the
+ * connection stays usable), CHAN_ELIMIT (a daemon-wide queue limit),
+ * CHAN_EPERM, CHAN_ECONNLOST, CHAN_ENOMEM, and the failure of an earlier
+ * pipelined send on tx not yet reported (see below; the message is then
+ * not sent). chan_tx_errmsg() explains a refusal.
  */
 CHAN_EXPORT int chan_tx_send(chan_tx *tx, const void *data, size_t len);
+CHAN_EXPORT int chan_tx_try_send(chan_tx *tx, const void *data, size_t len);
+CHAN_EXPORT int chan_tx_send_timeout(chan_tx *tx, const void *data,
+    size_t len, int timeout_ms);
 
 /*
- * Drops the producer and frees tx, whatever the result. Waits for the
- * daemon's confirmation at most 10 seconds: CHAN_ETIMEDOUT then means the
- * request was sent and the daemon will act on it when it reads it.
- * Other errors: CHAN_ECONNLOST, CHAN_ENOMEM.
+ * Pipelined sends, for throughput. chan_tx_send_async queues the message
+ * and returns without waiting for the daemon's confirmation; up to the
+ * window (chan_open_opts.window, default 4096) may be unconfirmed at once,
+ * and a send finding the window full waits for a confirmation first (in
+ * non-blocking mode: CHAN_EAGAIN, nothing queued). Messages of one
+ * transmitter arrive in the order sent, behind its earlier confirmed
+ * sends and before its later ones.
+ *
+ * Batching: queued messages are written together, when 64 KiB are
+ * batched, when the library waits for the daemon for any call on the
+ * connection, by chan_tx_flush and chan_tx_close, and in non-blocking
+ * mode by chan_client_process. A program that stops sending and then
+ * does something else for a while calls chan_tx_flush, or its messages
+ * may wait in the batch.
+ *
+ * A pipelined send that the daemon refuses (CHAN_ELIMIT, CHAN_ETOOBIG
+ * from a smaller daemon limit, CHAN_EPERM, ...) is reported by the next
+ * chan_tx_send*, chan_tx_flush or chan_tx_close on tx; the first such
+ * failure only, once; chan_tx_errmsg() then says which pipelined send of
+ * tx it was ("pipelined send N: ...", N counting from 1). Later messages
+ * are not held back by an earlier failure.
+ *
+ * chan_tx_flush writes the batch and waits until every pipelined send of
+ * tx is confirmed: 0, the first failure not yet reported, CHAN_ECONNLOST
+ * (whatever was not confirmed may be lost), CHAN_ENOMEM. In non-blocking
+ * mode it does not wait: CHAN_EAGAIN while confirmations are missing.
+ * chan_tx_unconfirmed tells how many are (0 for NULL).
+ *
+ * chan_tx_send_async errors: those of chan_tx_send that can be known at
+ * once (CHAN_ETOOBIG, CHAN_ECONNLOST, CHAN_ENOMEM, CHAN_EINVAL), an
+ * earlier failure, CHAN_EAGAIN (non-blocking mode, window full).
+ */
+CHAN_EXPORT int chan_tx_send_async(chan_tx *tx, const void *data,
+    size_t len);
+CHAN_EXPORT int chan_tx_flush(chan_tx *tx);
+CHAN_EXPORT unsigned chan_tx_unconfirmed(const chan_tx *tx);
+
+/*
+ * Drops the producer and frees tx, whatever the result. First waits, with
+ * no time limit, for every pipelined send (as chan_tx_flush, even in
+ * non-blocking mode) and returns the first unreported failure; then waits
+ * for the daemon's confirmation of the close at most 10 seconds:
+ * CHAN_ETIMEDOUT then means the request was sent and the daemon will act
+ * on it when it reads it. Other errors: CHAN_ECONNLOST, CHAN_ENOMEM.
  */
 CHAN_EXPORT int chan_tx_close(chan_tx *tx);
 CHAN_EXPORT const char *chan_tx_errmsg(const chan_tx *tx);
@@ -190,8 +273,9 @@ CHAN_EXPORT const char *chan_tx_errmsg(const chan_tx *tx);
  * chan_rx_open attaches the channel's single consumer. CHAN_EBUSY if the
  * channel already has one: chan_client_errmsg() then names the channel and
  * the pid of the process holding it. Other errors as chan_tx_open;
- * chan_rx_open_ex gives CHAN_EOPTION for flags other than CHAN_MANUAL_ACK
- * or a prefetch over 65535.
+ * chan_rx_open_ex gives CHAN_EOPTION for flags other than CHAN_MANUAL_ACK,
+ * a prefetch over 65535 or a window other than 0, and states capacity as
+ * chan_tx_open_ex does.
  */
 CHAN_EXPORT int chan_rx_open(chan_client *c, const char *name, chan_rx **out);
 CHAN_EXPORT int chan_rx_open_ex(chan_client *c, const void *name,
@@ -229,6 +313,29 @@ CHAN_EXPORT int chan_rx_open_ex(chan_client *c, const void *name,
  *
  * Other errors: CHAN_ECONNLOST (the daemon went away), CHAN_ENOMEM.
  *
+ * In non-blocking mode (chan_client_set_nonblock) chan_rx_try_recv makes
+ * no round trip: it returns what has arrived (read by
+ * chan_client_process or by the call itself, which reads what the socket
+ * holds without waiting), else CHAN_EEMPTY, after granting the credit
+ * that lets the daemon deliver; call it until CHAN_EEMPTY after opening
+ * and after every chan_client_process.
+ *
+ * chan_rx_drain takes every message available now, up to max, into
+ * msgs[0 .. *n), the `try_iter()` of Rust: what is buffered, then what the
+ * daemon has (a round trip per prefetch window, as chan_rx_try_recv;
+ * none in non-blocking mode). It returns 0 with *n from 0 (nothing there)
+ * to max, stopping before a disconnection when it took messages;
+ * CHAN_EDISCONNECTED (with *n 0) when the disconnection comes first; or an
+ * error of chan_rx_try_recv with *n 0. The caller frees each message.
+ *
+ *	chan_msg *batch[64];
+ *	size_t i, n;
+ *	if ((rc = chan_rx_drain(rx, batch, 64, &n)) == 0)
+ *		for (i = 0; i < n; i++) {
+ *			use(batch[i]);
+ *			chan_msg_free(batch[i]);
+ *		}
+ *
  * The library sends acknowledgements and credit without waiting for an
  * answer. If the daemon ever refuses one (an ERROR without a request id),
  * the library and the daemon disagree about a receiver; the library then
@@ -240,6 +347,40 @@ CHAN_EXPORT int chan_rx_recv(chan_rx *rx, chan_msg **out);
 CHAN_EXPORT int chan_rx_try_recv(chan_rx *rx, chan_msg **out);
 CHAN_EXPORT int chan_rx_recv_timeout(chan_rx *rx, int timeout_ms,
     chan_msg **out);
+CHAN_EXPORT int chan_rx_drain(chan_rx *rx, chan_msg **msgs, size_t max,
+    size_t *n);
+
+/*
+ * Select: receives from whichever of rxs[0 .. n) has something first, as
+ * crossbeam's select! over receive operations. Every receiver must be on
+ * the same connection (CHAN_EINVAL otherwise); each gets credit for its
+ * own prefetch while the call waits. Waits as chan_rx_recv_timeout does
+ * (timeout_ms < 0: for ever; 0: not at all) and sets *index to the
+ * receiver the result is about:
+ *   0                   *out is a message from rxs[*index];
+ *   CHAN_EDISCONNECTED  rxs[*index] is disconnected (reported once, as
+ *                       chan_rx_recv does; a caller that is done with that
+ *                       channel leaves it out of later calls);
+ *   CHAN_ETIMEDOUT      nothing within the time (*index 0);
+ *   CHAN_ECONNLOST, CHAN_ENOMEM, CHAN_EINVAL.
+ * The first receiver looked at turns round from call to call, so a busy
+ * channel does not starve the others.
+ *
+ *	size_t i, left = n;
+ *	while (left > 0) {
+ *		rc = chan_select(rxs, left, -1, &i, &m);
+ *		if (rc == CHAN_EDISCONNECTED) {
+ *			rxs[i] = rxs[--left];	(drop it from the set)
+ *			continue;
+ *		}
+ *		if (rc != 0)
+ *			fail(rc);
+ *		use(i, m);
+ *		chan_msg_free(m);
+ *	}
+ */
+CHAN_EXPORT int chan_select(chan_rx *const *rxs, size_t n, int timeout_ms,
+    size_t *index, chan_msg **out);
 
 /*
  * With CHAN_MANUAL_ACK: acknowledges m and every message received before
@@ -260,6 +401,40 @@ CHAN_EXPORT int chan_rx_flush(chan_rx *rx);
  */
 CHAN_EXPORT int chan_rx_close(chan_rx *rx);
 CHAN_EXPORT const char *chan_rx_errmsg(const chan_rx *rx);
+
+/*
+ * Event loops (libuv, epoll, ...). chan_client_set_nonblock(c, 1) puts the
+ * connection in non-blocking mode; the application then watches
+ * chan_client_fd(c) for readable, and for writable while
+ * chan_client_want_write(c) is 1, and on either calls
+ * chan_client_process(c): it reads what the socket holds (at most 1 MiB a
+ * call), dispatches it to the receivers and pipelined sends, and writes
+ * pending output as far as the socket takes it, never waiting. It returns
+ * 0, CHAN_ECONNLOST (stop watching; every call on c now fails so) or
+ * CHAN_ENOMEM. After it, drain each receiver with chan_rx_try_recv (or
+ * chan_rx_drain) until CHAN_EEMPTY, and check chan_client_want_write again.
+ * chan_client_fd returns the descriptor (CHAN_EINVAL for NULL); do not read,
+ * write or close it.
+ *
+ * In non-blocking mode these never block: chan_client_process,
+ * chan_client_want_write, chan_tx_send_async (CHAN_EAGAIN when the window
+ * is full: retry after chan_client_process), chan_tx_flush (CHAN_EAGAIN
+ * while confirmations are missing), chan_tx_unconfirmed,
+ * chan_rx_try_recv, chan_rx_drain, chan_select with timeout 0 (no round
+ * trip), chan_rx_ack, chan_rx_flush (writes what the socket takes), and
+ * the getters. These still wait for the daemon, exactly as in blocking
+ * mode (reading and dispatching meanwhile, so look at the receivers
+ * afterwards): chan_tx_open*, chan_rx_open*, chan_tx_clone, chan_tx_send,
+ * chan_tx_try_send, chan_tx_send_timeout, chan_tx_close, chan_rx_close,
+ * chan_rx_recv, chan_rx_recv_timeout, chan_select with a timeout other
+ * than 0, and chan_disconnect's write of pending acknowledgements.
+ * chan_client_set_nonblock returns 0 or CHAN_EINVAL; it may be switched
+ * either way at any time.
+ */
+CHAN_EXPORT int chan_client_fd(const chan_client *c);
+CHAN_EXPORT int chan_client_set_nonblock(chan_client *c, int on);
+CHAN_EXPORT int chan_client_process(chan_client *c);
+CHAN_EXPORT int chan_client_want_write(chan_client *c);
 
 /*
  * Messages. The data is followed by a NUL byte that chan_msg_len() does not
