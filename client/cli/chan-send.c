@@ -90,6 +90,7 @@ send_parse(struct cli *cli, struct send_opts *o, int argc, char *argv[])
 	static const chan_open_opts def = CHAN_OPEN_OPTS_INIT;
 	int ch;
 
+	memset(o, 0, sizeof(*o));
 	o->delim = '\n';
 	o->timeout_ms = -1;
 	o->open = def;
