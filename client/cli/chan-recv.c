@@ -20,6 +20,7 @@
 #define RECV_PROG		"chan-recv"
 #define RECV_FOLLOW_PREFETCH	64
 #define RECV_ERRMSG_MAX	1024
+#define RECV_CHANNELS_MAX	64
 
 struct recv_opts {
 	int		 follow;	/* until disconnected */
@@ -28,6 +29,19 @@ struct recv_opts {
 	int		 timeout_ms;	/* -1: none */
 	double		 timeout_s;
 	int		 sep;		/* '\n', or '\0' with -0 */
+	const char	*format;	/* --format, or NULL */
+	chan_open_opts	 open;		/* --capacity, --capacity-bytes */
+};
+
+/* The channels, and the receivers still listened to. */
+struct recv_set {
+	char		*names[RECV_CHANNELS_MAX];
+	chan_rx		*rxs[RECV_CHANNELS_MAX];	/* NULL once closed */
+	size_t		 n;
+	size_t		 live;		/* not yet disconnected */
+	chan_rx		*active[RECV_CHANNELS_MAX];
+	size_t		 map[RECV_CHANNELS_MAX];	/* active -> index */
+	size_t		 last;		/* channel of the latest result */
 };
 
 static void __attribute__((noreturn))
@@ -35,10 +49,13 @@ recv_usage(void)
 {
 	printf(
 "NAME\n"
-"     chan-recv - receive messages from a chand channel\n"
+"     chan-recv - receive messages from chand channels\n"
 "\n"
 "SYNOPSIS\n"
-"     chan-recv [-0fFhnV] [-t SECONDS] [--socket PATH] NAME\n"
+"     chan-recv [-0fFhV] [-t SECONDS] [--format FMT] [--socket PATH]\n"
+"               [--capacity N|unbounded] [--capacity-bytes N|unbounded]\n"
+"               NAME ...\n"
+"     chan-recv -n [-0hV] [--format FMT] [--socket PATH] NAME ...\n"
 "\n"
 "DESCRIPTION\n"
 "     Receives one message from channel NAME, as its single consumer, and\n"
@@ -46,9 +63,17 @@ recv_usage(void)
 "     it has been written and flushed; one that could not be goes back to\n"
 "     the channel.\n"
 "\n"
+"     With several NAMEs (up to 64), chan-recv is the consumer of each and\n"
+"     takes messages from whichever has one, printing the channel's name,\n"
+"     a tab and the message. A channel that is disconnected (every sender\n"
+"     gone) is reported on standard error and no longer listened to\n"
+"     (except with --forever); --follow ends, with status 0, once every\n"
+"     channel is disconnected, and a single receive exits 3 only if every\n"
+"     channel is disconnected before a message comes.\n"
+"\n"
 "OPTIONS\n"
-"     -f, --follow       print every message until the channel is\n"
-"                        disconnected (every sender gone), then exit 0\n"
+"     -f, --follow       print every message until every channel is\n"
+"                        disconnected, then exit 0\n"
 "     -F, --forever      like --follow, but keep waiting for new senders\n"
 "                        after a disconnection\n"
 "     -n, --nonblock     do not wait: exit 4 if nothing is queued (not\n"
@@ -57,30 +82,83 @@ recv_usage(void)
 "                        wait at most SECONDS (decimals allowed) for a\n"
 "                        message; with --follow, for each next message\n"
 "     -0, --null         end each message with a NUL byte, not a newline\n"
+"         --format FMT   print each message as FMT, where %%m is the\n"
+"                        message, %%c the channel's name, %%%% a percent\n"
+"                        sign, and \\n \\t \\0 \\\\ a newline, tab, NUL\n"
+"                        and backslash; nothing is added (not with -0)\n"
+CLI_CAPACITY_OPTIONS_HELP
 CLI_COMMON_OPTIONS_HELP
 "\n"
 CLI_EXIT_HELP);
 	cli_exit_stdout();
 }
 
+/* Checks FMT: only the directives and escapes the help lists. */
 static void
-recv_parse_timeout(struct cli *cli, struct recv_opts *o, const char *arg)
+recv_check_format(struct cli *cli, const char *fmt)
 {
-	char *end;
-	double s, ms;
+	const char *p;
 
-	errno = 0;
-	s = strtod(arg, &end);
-	if (end == arg || *end != '\0' || errno != 0 || !isfinite(s) || s < 0)
-		cli_usage_error(cli, "invalid timeout '%s': expected seconds, "
-		    "0 or more", arg);
-	ms = ceil(s * 1000.0);
-	o->timeout_ms = ms > INT_MAX ? INT_MAX : (int)ms;
-	o->timeout_s = s;
+	for (p = fmt; *p != '\0'; p++) {
+		if (*p == '%' && (p[1] == 'm' || p[1] == 'c' || p[1] == '%'))
+			p++;
+		else if (*p == '\\' && p[1] != '\0' &&
+		    strchr("nt0\\", p[1]) != NULL)
+			p++;
+		else if (*p == '%' || *p == '\\')
+			cli_usage_error(cli, "invalid --format '%s': %%m, %%c, "
+			    "%%%%, \\n, \\t, \\0 and \\\\ are known", fmt);
+	}
 }
 
 static void
-recv_parse(struct cli *cli, struct recv_opts *o, int argc, char *argv[])
+recv_parse_check(struct cli *cli, const struct recv_opts *o)
+{
+	if (o->nonblock && (o->follow || o->forever))
+		cli_usage_error(cli, "--nonblock cannot be combined with "
+		    "--follow or --forever");
+	if (o->nonblock && o->timeout_ms >= 0)
+		cli_usage_error(cli, "--nonblock cannot be combined with "
+		    "--timeout");
+	if (o->format != NULL && o->sep != '\n')
+		cli_usage_error(cli, "--null cannot be combined with --format "
+		    "(write \\0 in the format)");
+	if (o->format != NULL)
+		recv_check_format(cli, o->format);
+}
+
+static void
+recv_option(struct cli *cli, struct recv_opts *o, int ch, char *argv[])
+{
+	switch (ch) {
+	case 'f':
+		o->follow = 1;
+		break;
+	case 'F':
+		o->forever = 1;
+		break;
+	case 'n':
+		o->nonblock = 1;
+		break;
+	case 't':
+		o->timeout_ms = cli_parse_seconds(cli, "timeout", optarg,
+		    &o->timeout_s);
+		break;
+	case '0':
+		o->sep = '\0';
+		break;
+	case 'M':
+		o->format = optarg;
+		break;
+	default:
+		cli_common_option(cli, ch, argv, recv_usage);
+		break;
+	}
+}
+
+static void
+recv_parse(struct cli *cli, struct recv_opts *o, struct recv_set *set,
+    int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "follow", no_argument, NULL, 'f' },
@@ -88,70 +166,155 @@ recv_parse(struct cli *cli, struct recv_opts *o, int argc, char *argv[])
 		{ "nonblock", no_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "null", no_argument, NULL, '0' },
+		{ "format", required_argument, NULL, 'M' },
+		CLI_CAPACITY_LONGOPTS,
 		CLI_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
+	static const chan_open_opts def = CHAN_OPEN_OPTS_INIT;
 	int ch;
 
 	memset(o, 0, sizeof(*o));
 	o->timeout_ms = -1;
 	o->sep = '\n';
+	o->open = def;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":fFnt:0hV", longopts,
 	    NULL)) != -1) {
-		switch (ch) {
-		case 'f':
-			o->follow = 1;
-			break;
-		case 'F':
-			o->forever = 1;
-			break;
-		case 'n':
-			o->nonblock = 1;
-			break;
-		case 't':
-			recv_parse_timeout(cli, o, optarg);
-			break;
-		case '0':
-			o->sep = '\0';
-			break;
-		default:
-			cli_common_option(cli, ch, argv, recv_usage);
-			break;
-		}
+		if (!cli_capacity_option(cli, ch, &o->open))
+			recv_option(cli, o, ch, argv);
 	}
-	if (o->nonblock && (o->follow || o->forever))
-		cli_usage_error(cli, "--nonblock cannot be combined with "
-		    "--follow or --forever");
-	if (o->nonblock && o->timeout_ms >= 0)
-		cli_usage_error(cli, "--nonblock cannot be combined with "
-		    "--timeout");
+	recv_parse_check(cli, o);
 	if (optind >= argc)
 		cli_usage_error(cli, "missing channel name");
-	if (optind + 1 < argc)
-		cli_usage_error(cli, "unexpected argument '%s'",
-		    argv[optind + 1]);
-	cli->name = argv[optind];
+	if (argc - optind > RECV_CHANNELS_MAX)
+		cli_usage_error(cli, "too many channels: at most %d",
+		    RECV_CHANNELS_MAX);
+	memset(set, 0, sizeof(*set));
+	for (; optind < argc; optind++)
+		set->names[set->n++] = argv[optind];
+	cli->name = set->names[0];
 }
 
-static int
-recv_one(const struct recv_opts *o, chan_rx *rx, chan_msg **m)
+/* Writes s with FMT's escapes and directives for m from channel name. */
+static void
+recv_put_format(const char *fmt, const char *name, const chan_msg *m)
 {
-	if (o->nonblock)
-		return chan_rx_try_recv(rx, m);
-	return chan_rx_recv_timeout(rx, o->timeout_ms, m);
+	static const char esc_in[] = "nt0\\", esc_out[] = "\n\t\0\\";
+	const char *p;
+
+	for (p = fmt; *p != '\0'; p++) {
+		if (*p == '%' && p[1] == 'm') {
+			fwrite(chan_msg_data(m), 1, chan_msg_len(m), stdout);
+			p++;
+		} else if (*p == '%' && p[1] == 'c') {
+			fputs(name, stdout);
+			p++;
+		} else if ((*p == '%' || *p == '\\') && p[1] != '\0') {
+			p++;
+			putchar(*p == '%' ? '%' :
+			    esc_out[strchr(esc_in, *p) - esc_in]);
+		} else
+			putchar(*p);
+	}
 }
 
 /* Writes and flushes one message; 0 or -1 with errno set. */
 static int
-recv_print(const struct recv_opts *o, const chan_msg *m)
+recv_print(const struct recv_opts *o, const struct recv_set *set, size_t i,
+    const chan_msg *m)
 {
 	size_t len = chan_msg_len(m);
 
-	if (fwrite(chan_msg_data(m), 1, len, stdout) != len ||
-	    putchar(o->sep) == EOF || fflush(stdout) != 0)
+	if (o->format != NULL)
+		recv_put_format(o->format, set->names[i], m);
+	else {
+		if (set->n > 1)
+			printf("%s\t", set->names[i]);
+		fwrite(chan_msg_data(m), 1, len, stdout);
+		putchar(o->sep);
+	}
+	if (ferror(stdout) || fflush(stdout) != 0)
 		return -1;
 	return 0;
+}
+
+/* Opens a receiver on every channel; exits on the first failure. */
+static void
+recv_open_all(struct cli *cli, const struct recv_opts *o, struct recv_set *set)
+{
+	chan_open_opts opts = o->open;
+	size_t i;
+	int rc;
+
+	opts.flags = CHAN_MANUAL_ACK;
+	opts.prefetch = o->follow || o->forever ? RECV_FOLLOW_PREFETCH : 1;
+	for (i = 0; i < set->n; i++) {
+		rc = chan_rx_open_ex(cli->c, set->names[i],
+		    strlen(set->names[i]), &opts, &set->rxs[i]);
+		if (rc != 0) {
+			cli->name = set->names[i];
+			cli_fail(cli, rc, chan_client_errmsg(cli->c));
+		}
+	}
+	set->live = set->n;
+}
+
+/* The receivers not yet disconnected, in set->active. */
+static size_t
+recv_active(struct recv_set *set)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < set->n; i++) {
+		if (set->rxs[i] == NULL)
+			continue;
+		set->active[k] = set->rxs[i];
+		set->map[k++] = i;
+	}
+	return k;
+}
+
+/*
+ * A channel is disconnected: with several channels, say so and stop
+ * listening to it (closing it lets another consumer take it). Returns
+ * CHAN_EDISCONNECTED when no channel is left, else 1 (go on).
+ */
+static int
+recv_disconnected(struct cli *cli, struct recv_set *set, size_t i)
+{
+	if (set->n == 1)
+		return CHAN_EDISCONNECTED;
+	fprintf(stderr, "%s: channel '%s' is disconnected: every sender is "
+	    "gone\n", cli->prog, set->names[i]);
+	chan_rx_close(set->rxs[i]);
+	set->rxs[i] = NULL;
+	return --set->live == 0 ? CHAN_EDISCONNECTED : 1;
+}
+
+/*
+ * Takes the next message or event, into *m and *i. Returns 0, 1 (an event
+ * handled, call again) or the CHAN_E* that ends the loop.
+ */
+static int
+recv_next(struct cli *cli, const struct recv_opts *o, struct recv_set *set,
+    size_t *i, chan_msg **m)
+{
+	size_t n = recv_active(set), k;
+	int rc;
+
+	rc = chan_select(set->active, n, o->nonblock ? 0 : o->timeout_ms, &k,
+	    m);
+	if (rc == CHAN_ETIMEDOUT && o->nonblock)
+		rc = CHAN_EEMPTY;
+	*i = set->map[k];
+	set->last = *i;
+	cli->name = set->names[*i];
+	if (rc == CHAN_EDISCONNECTED && o->forever)
+		return 1;
+	if (rc == CHAN_EDISCONNECTED)
+		return recv_disconnected(cli, set, *i);
+	return rc;
 }
 
 /*
@@ -160,24 +323,25 @@ recv_print(const struct recv_opts *o, const chan_msg *m)
  */
 #define RECV_WRITE_FAILED	1
 static int
-recv_loop(const struct recv_opts *o, chan_rx *rx, int *write_errno)
+recv_loop(struct cli *cli, const struct recv_opts *o, struct recv_set *set,
+    int *write_errno)
 {
 	chan_msg *m;
+	size_t i;
 	int rc;
 
 	for (;;) {
-		rc = recv_one(o, rx, &m);
-		if (rc == CHAN_EDISCONNECTED && o->forever)
+		if ((rc = recv_next(cli, o, set, &i, &m)) == 1)
 			continue;
 		if (rc != 0)
 			return rc;
-		if (recv_print(o, m) != 0) {
+		if (recv_print(o, set, i, m) != 0) {
 			/* Not acknowledged: the daemon requeues it. */
 			*write_errno = errno;
 			chan_msg_free(m);
 			return RECV_WRITE_FAILED;
 		}
-		rc = chan_rx_ack(rx, m);
+		rc = chan_rx_ack(set->rxs[i], m);
 		chan_msg_free(m);
 		if (rc != 0)
 			return rc;
@@ -186,35 +350,82 @@ recv_loop(const struct recv_opts *o, chan_rx *rx, int *write_errno)
 	}
 }
 
+/*
+ * Closes every receiver still open: that sends the acknowledgements made
+ * so far and returns the rest to the queues. The first failure, or 0.
+ */
+static int
+recv_close_all(struct recv_set *set)
+{
+	size_t i;
+	int rc = 0, crc;
+
+	for (i = 0; i < set->n; i++) {
+		if (set->rxs[i] == NULL)
+			continue;
+		crc = chan_rx_close(set->rxs[i]);
+		set->rxs[i] = NULL;
+		if (rc == 0)
+			rc = crc;
+	}
+	return rc;
+}
+
+static int
+recv_exit(struct cli *cli, const struct recv_opts *o,
+    const struct recv_set *set, int rc, const char *errmsg, int write_errno)
+{
+	switch (rc) {
+	case 0:
+		return CLI_EXIT_OK;
+	case RECV_WRITE_FAILED:
+		cli_die(cli, CLI_EXIT_FAIL, "channel '%s': writing standard "
+		    "output: %s (the message stays queued)", cli->name,
+		    strerror(write_errno));
+	case CHAN_ETIMEDOUT:
+		if (set->n > 1)
+			cli_die(cli, CLI_EXIT_TIMEDOUT, "no message on %zu "
+			    "channels within %g s", set->n, o->timeout_s);
+		cli_die(cli, CLI_EXIT_TIMEDOUT, "channel '%s': timed out "
+		    "after %g s", cli->name, o->timeout_s);
+	case CHAN_EEMPTY:
+		if (set->n > 1)
+			cli_die(cli, CLI_EXIT_EMPTY, "all %zu channels are "
+			    "empty", set->n);
+		break;
+	case CHAN_EDISCONNECTED:
+		if (set->n > 1)
+			cli_die(cli, CLI_EXIT_DISCONNECTED, "every channel is "
+			    "disconnected: every sender is gone");
+		break;
+	default:
+		break;
+	}
+	cli_fail(cli, rc, errmsg);
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct cli cli;
 	struct recv_opts o;
-	chan_open_opts opts = CHAN_OPEN_OPTS_INIT;
-	char errmsg[RECV_ERRMSG_MAX];
-	chan_rx *rx;
+	struct recv_set set;
+	char errmsg[RECV_ERRMSG_MAX] = "";
 	int rc, crc, write_errno = 0;
 
+
 	cli_init(&cli, RECV_PROG);
-	recv_parse(&cli, &o, argc, argv);
+	recv_parse(&cli, &o, &set, argc, argv);
 	/* A closed stdout must be a write error we report, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 
 	cli_connect(&cli);
-	opts.flags = CHAN_MANUAL_ACK;
-	opts.prefetch = o.follow || o.forever ? RECV_FOLLOW_PREFETCH : 1;
-	rc = chan_rx_open_ex(cli.c, cli.name, strlen(cli.name), &opts, &rx);
-	if (rc != 0)
-		cli_fail(&cli, rc, chan_client_errmsg(cli.c));
-
-	rc = recv_loop(&o, rx, &write_errno);
-	snprintf(errmsg, sizeof(errmsg), "%s", chan_rx_errmsg(rx));
-	/*
-	 * Whatever ended the loop, closing the receiver sends the
-	 * acknowledgements made so far and returns the rest to the queue.
-	 */
-	crc = chan_rx_close(rx);
+	recv_open_all(&cli, &o, &set);
+	rc = recv_loop(&cli, &o, &set, &write_errno);
+	if (set.rxs[set.last] != NULL)
+		snprintf(errmsg, sizeof(errmsg), "%s",
+		    chan_rx_errmsg(set.rxs[set.last]));
+	crc = recv_close_all(&set);
 	if (rc == CHAN_EDISCONNECTED && o.follow)
 		rc = 0;
 	if (rc == 0)
@@ -224,18 +435,5 @@ main(int argc, char *argv[])
 		    chan_client_errmsg(cli.c));
 	chan_disconnect(cli.c);
 	cli.c = NULL;
-
-	switch (rc) {
-	case 0:
-		return CLI_EXIT_OK;
-	case RECV_WRITE_FAILED:
-		cli_die(&cli, CLI_EXIT_FAIL, "channel '%s': writing standard "
-		    "output: %s (the message stays queued)", cli.name,
-		    strerror(write_errno));
-	case CHAN_ETIMEDOUT:
-		cli_die(&cli, CLI_EXIT_TIMEDOUT, "channel '%s': timed out "
-		    "after %g s", cli.name, o.timeout_s);
-	default:
-		cli_fail(&cli, rc, errmsg);
-	}
+	return recv_exit(&cli, &o, &set, rc, errmsg, write_errno);
 }
