@@ -1,0 +1,528 @@
+/*
+ * test_e2e_client_api.c: the library's pipelined sends, select over
+ * several receivers, drain, the non-blocking event-loop calls and the
+ * open options, against a real chand.
+ *
+ * Where a test needs the daemon's answers to earlier frames to have been
+ * read, it does a round trip on the same connection (a try_recv is a PING
+ * barrier: the daemon answers in order), never a sleep.
+ */
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "e2e_util.h"
+#include "harness.h"
+
+#define ORDER_MESSAGES	20000
+#define SMALL_WINDOW	64
+
+static struct daemon	d;
+
+static void
+setup(void)
+{
+	daemon_start(&d, NULL);
+}
+
+static void
+setup_limited(void)
+{
+	static const char *const args[] = { "--max-queued-messages", "10",
+	    NULL };
+
+	daemon_start(&d, args);
+}
+
+static void
+teardown(void)
+{
+	daemon_stop(&d);
+}
+
+static chan_tx *
+tx_open_window(chan_client *c, const char *name, unsigned window)
+{
+	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
+	chan_tx *tx = NULL;
+
+	o.window = window;
+	expect_rc(chan_tx_open_ex(c, name, strlen(name), &o, &tx), 0,
+	    "chan_tx_open_ex");
+	return tx;
+}
+
+static chan_rx *
+rx_open(chan_client *c, const char *name, unsigned prefetch)
+{
+	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
+	chan_rx *rx = NULL;
+
+	o.prefetch = prefetch;
+	expect_rc(chan_rx_open_ex(c, name, strlen(name), &o, &rx), 0,
+	    "chan_rx_open_ex");
+	return rx;
+}
+
+static void
+send_async_str(chan_tx *tx, const char *s)
+{
+	expect_rc(chan_tx_send_async(tx, s, strlen(s)), 0,
+	    "chan_tx_send_async");
+}
+
+static void
+expect_str(chan_rx *rx, const char *want)
+{
+	chan_msg *m = recv_msg(rx);
+
+	ck_assert_msg(chan_msg_len(m) == strlen(want) &&
+	    memcmp(chan_msg_data(m), want, strlen(want)) == 0,
+	    "got \"%.*s\", want \"%s\"", (int)chan_msg_len(m),
+	    (const char *)chan_msg_data(m), want);
+	chan_msg_free(m);
+}
+
+/* Pipelined sends. */
+
+START_TEST(test_pipelined_sends_arrive_complete_and_in_order)
+{
+	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_tx *tx = tx_open_window(p, "order", SMALL_WINDOW);
+	chan_rx *rx = rx_open(q, "order", 256);
+	char buf[32];
+	int i;
+
+	for (i = 0; i < ORDER_MESSAGES; i++) {
+		snprintf(buf, sizeof(buf), "%d", i);
+		send_async_str(tx, buf);
+		ck_assert_uint_le(chan_tx_unconfirmed(tx), SMALL_WINDOW);
+	}
+	expect_rc(chan_tx_flush(tx), 0, "chan_tx_flush");
+	ck_assert_uint_eq(chan_tx_unconfirmed(tx), 0);
+	for (i = 0; i < ORDER_MESSAGES; i++) {
+		snprintf(buf, sizeof(buf), "%d", i);
+		expect_str(rx, buf);
+	}
+	expect_rc(chan_tx_close(tx), 0, "chan_tx_close");
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_disconnect(p);
+	chan_disconnect(q);
+}
+END_TEST
+
+START_TEST(test_confirmed_send_after_pipelined_ones_keeps_their_order)
+{
+	chan_client *c = test_connect(&d);
+	chan_tx *tx = tx_open(c, "mixed");
+	chan_rx *rx = rx_open(c, "mixed", 1);
+
+	send_async_str(tx, "a");
+	send_async_str(tx, "b");
+	send_str(tx, "c");
+	/* The confirmed send waited behind the batch: all three are in. */
+	ck_assert_uint_eq(chan_tx_unconfirmed(tx), 0);
+	expect_str(rx, "a");
+	expect_str(rx, "b");
+	expect_str(rx, "c");
+	chan_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_close_flushes_pipelined_sends)
+{
+	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_tx *tx = tx_open(p, "closing");
+	chan_rx *rx = rx_open(q, "closing", 8);
+
+	send_async_str(tx, "one");
+	send_async_str(tx, "two");
+	expect_rc(chan_tx_close(tx), 0, "chan_tx_close");
+	/* Nothing else happened on p: the close wrote the batch. */
+	expect_str(rx, "one");
+	expect_str(rx, "two");
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_disconnect(p);
+	chan_disconnect(q);
+}
+END_TEST
+
+START_TEST(test_pipelined_failure_surfaces_on_flush_naming_the_send)
+{
+	chan_client *c = test_connect(&d);
+	chan_tx *tx = tx_open(c, "limited");
+	char buf[16];
+	int i;
+
+	/* The daemon queues 10 messages in all; the 11th is refused. */
+	for (i = 1; i <= 12; i++) {
+		snprintf(buf, sizeof(buf), "%d", i);
+		send_async_str(tx, buf);
+	}
+	expect_rc(chan_tx_flush(tx), CHAN_ELIMIT, "chan_tx_flush");
+	ck_assert_msg(strstr(chan_tx_errmsg(tx), "pipelined send 11:") != NULL,
+	    "errmsg does not name send 11: %s", chan_tx_errmsg(tx));
+	/* Reported once: the transmitter goes on. */
+	ck_assert_uint_eq(chan_tx_unconfirmed(tx), 0);
+	expect_rc(chan_tx_flush(tx), 0, "second chan_tx_flush");
+	chan_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_pipelined_failure_surfaces_on_the_next_send)
+{
+	chan_client *c = test_connect(&d);
+	chan_tx *tx = tx_open(c, "limited");
+	chan_rx *other = rx_open(c, "other", 1);
+	chan_msg *m;
+	char buf[16];
+	int i;
+
+	for (i = 1; i <= 11; i++) {
+		snprintf(buf, sizeof(buf), "%d", i);
+		send_async_str(tx, buf);
+	}
+	/* A round trip on the same connection: every answer is read. */
+	expect_rc(chan_rx_try_recv(other, &m), CHAN_EEMPTY, "try_recv");
+	expect_rc(chan_tx_send_async(tx, "x", 1), CHAN_ELIMIT,
+	    "chan_tx_send_async after a refused send");
+	ck_assert_ptr_nonnull(strstr(chan_tx_errmsg(tx), "pipelined send 11"));
+	chan_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_close_reports_a_pipelined_failure)
+{
+	chan_client *c = test_connect(&d);
+	chan_tx *tx = tx_open(c, "limited");
+	char buf[16];
+	int i;
+
+	for (i = 1; i <= 11; i++) {
+		snprintf(buf, sizeof(buf), "%d", i);
+		send_async_str(tx, buf);
+	}
+	expect_rc(chan_tx_close(tx), CHAN_ELIMIT, "chan_tx_close");
+	chan_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_too_big_pipelined_send_fails_at_once)
+{
+	chan_client *c = test_connect(&d);
+	chan_tx *tx = tx_open(c, "big");
+	size_t len = chan_client_max_msg(c) + 1;
+	char *buf = calloc(1, len);
+
+	ck_assert_ptr_nonnull(buf);
+	expect_rc(chan_tx_send_async(tx, buf, len), CHAN_ETOOBIG,
+	    "chan_tx_send_async");
+	ck_assert_uint_eq(chan_tx_unconfirmed(tx), 0);
+	expect_rc(chan_tx_send_async(tx, buf, len - 1), 0, "at the limit");
+	expect_rc(chan_tx_flush(tx), 0, "chan_tx_flush");
+	free(buf);
+	chan_disconnect(c);
+}
+END_TEST
+
+/* Select. */
+
+/* Receives from the set until it has both want messages of one channel. */
+struct sel_state {
+	chan_rx	*rxs[3];
+	size_t	 n;
+	int	 next[3];	/* next expected number, per channel */
+	int	 names[3];	/* channel index of each rxs slot */
+};
+
+/*
+ * Selects until the channel `which` reports its disconnection; every
+ * message must be the next in its channel's order.
+ */
+static void
+select_until_disconnected(struct sel_state *st, int which)
+{
+	chan_msg *m;
+	size_t i;
+	char want[32];
+	int rc;
+
+	for (;;) {
+		rc = chan_select(st->rxs, st->n, HARNESS_WAIT_MS, &i, &m);
+		ck_assert_msg(rc == 0 || rc == CHAN_EDISCONNECTED,
+		    "chan_select: %s", chan_errname(rc));
+		ck_assert_uint_lt(i, st->n);
+		if (rc == CHAN_EDISCONNECTED) {
+			ck_assert_int_eq(st->names[i], which);
+			ck_assert_int_eq(st->next[which], 3);
+			st->rxs[i] = st->rxs[st->n - 1];
+			st->names[i] = st->names[st->n - 1];
+			st->n--;
+			return;
+		}
+		snprintf(want, sizeof(want), "%c%d", 'a' + st->names[i],
+		    st->next[st->names[i]]++);
+		ck_assert_str_eq(chan_msg_data(m), want);
+		chan_msg_free(m);
+	}
+}
+
+START_TEST(test_select_over_three_channels_reports_each_disconnection)
+{
+	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	struct sel_state st = { .n = 3 };
+	chan_tx *tx[3];
+	char buf[8];
+	int i, j;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(buf, sizeof(buf), "sel%c", 'a' + i);
+		tx[i] = tx_open(p, buf);
+		st.rxs[i] = rx_open(q, buf, i + 1);
+		st.names[i] = i;
+		for (j = 0; j < 3; j++) {
+			snprintf(buf, sizeof(buf), "%c%d", 'a' + i, j);
+			send_str(tx[i], buf);
+		}
+	}
+	/* Producers drop one at a time: b, then a, then c. */
+	expect_rc(chan_tx_close(tx[1]), 0, "close b");
+	select_until_disconnected(&st, 1);
+	expect_rc(chan_tx_close(tx[0]), 0, "close a");
+	select_until_disconnected(&st, 0);
+	expect_rc(chan_tx_close(tx[2]), 0, "close c");
+	select_until_disconnected(&st, 2);
+	ck_assert_uint_eq(st.n, 0);
+	chan_disconnect(p);
+	chan_disconnect(q);
+}
+END_TEST
+
+START_TEST(test_select_times_out_and_then_gets_a_late_message)
+{
+	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_rx *rxs[2] = { rx_open(q, "s1", 1), rx_open(q, "s2", 1) };
+	chan_tx *tx = tx_open(p, "s2");
+	chan_msg *m;
+	size_t i = 7;
+
+	expect_rc(chan_select(rxs, 2, 0, &i, &m), CHAN_ETIMEDOUT, "timeout 0");
+	expect_rc(chan_select(rxs, 2, 50, &i, &m), CHAN_ETIMEDOUT, "50 ms");
+	send_str(tx, "late");
+	expect_rc(chan_select(rxs, 2, HARNESS_WAIT_MS, &i, &m), 0, "select");
+	ck_assert_uint_eq(i, 1);
+	ck_assert_str_eq(chan_msg_data(m), "late");
+	chan_msg_free(m);
+	chan_disconnect(p);
+	chan_disconnect(q);
+}
+END_TEST
+
+START_TEST(test_select_refuses_receivers_of_two_connections)
+{
+	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_rx *rxs[2] = { rx_open(p, "x1", 1), rx_open(q, "x2", 1) };
+	chan_msg *m;
+	size_t i;
+
+	expect_rc(chan_select(rxs, 2, 0, &i, &m), CHAN_EINVAL, "two conns");
+	expect_rc(chan_select(rxs, 0, 0, &i, &m), CHAN_EINVAL, "none");
+	chan_disconnect(p);
+	chan_disconnect(q);
+}
+END_TEST
+
+/* Drain. */
+
+START_TEST(test_drain_takes_what_is_there_then_reports_disconnection)
+{
+	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_tx *tx = tx_open(p, "drain");
+	chan_rx *rx = rx_open(q, "drain", 2);
+	chan_msg *batch[3];
+	size_t n, i;
+
+	expect_rc(chan_rx_drain(rx, batch, 3, &n), 0, "empty drain");
+	ck_assert_uint_eq(n, 0);
+	for (i = 0; i < 5; i++)
+		send_str(tx, i % 2 ? "odd" : "even");
+	expect_rc(chan_rx_drain(rx, batch, 3, &n), 0, "first drain");
+	ck_assert_uint_eq(n, 3);
+	for (i = 0; i < n; i++) {
+		ck_assert_str_eq(chan_msg_data(batch[i]), i % 2 ? "odd" : "even");
+		chan_msg_free(batch[i]);
+	}
+	expect_rc(chan_tx_close(tx), 0, "close");
+	/* Two messages, then the disconnection on its own. */
+	expect_rc(chan_rx_drain(rx, batch, 3, &n), 0, "second drain");
+	ck_assert_uint_eq(n, 2);
+	chan_msg_free(batch[0]);
+	chan_msg_free(batch[1]);
+	expect_rc(chan_rx_drain(rx, batch, 3, &n), CHAN_EDISCONNECTED,
+	    "third drain");
+	ck_assert_uint_eq(n, 0);
+	chan_disconnect(p);
+	chan_disconnect(q);
+}
+END_TEST
+
+/* Non-blocking mode. */
+
+/* Waits (bounded) for c's socket to be readable, then processes it. */
+static void
+process_when_readable(chan_client *c)
+{
+	struct pollfd pfd = { .fd = chan_client_fd(c), .events = POLLIN };
+
+	if (chan_client_want_write(c))
+		pfd.events |= POLLOUT;
+	ck_assert_int_eq(poll_until(&pfd, 1, now_ms() + HARNESS_WAIT_MS), 1);
+	expect_rc(chan_client_process(c), 0, "chan_client_process");
+}
+
+START_TEST(test_nonblocking_receive_grants_credit_and_gets_the_message)
+{
+	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_rx *rx = rx_open(q, "nb", 4);
+	chan_tx *tx = tx_open(p, "nb");
+	chan_msg *m = NULL;
+	int rc;
+
+	ck_assert_int_ge(chan_client_fd(q), 0);
+	expect_rc(chan_client_set_nonblock(q, 1), 0, "set_nonblock");
+	expect_rc(chan_rx_try_recv(rx, &m), CHAN_EEMPTY, "first try");
+	send_str(tx, "hello");
+	while ((rc = chan_rx_try_recv(rx, &m)) == CHAN_EEMPTY)
+		process_when_readable(q);
+	expect_rc(rc, 0, "try_recv");
+	ck_assert_str_eq(chan_msg_data(m), "hello");
+	chan_msg_free(m);
+	expect_rc(chan_tx_close(tx), 0, "close");
+	while ((rc = chan_rx_try_recv(rx, &m)) == CHAN_EEMPTY)
+		process_when_readable(q);
+	expect_rc(rc, CHAN_EDISCONNECTED, "after the producer left");
+	chan_disconnect(p);
+	chan_disconnect(q);
+}
+END_TEST
+
+START_TEST(test_nonblocking_send_gives_again_when_the_window_is_full)
+{
+	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_tx *tx = tx_open_window(p, "nbw", 2);
+	chan_rx *rx = rx_open(q, "nbw", 8);
+	int rc, sent = 0;
+
+	expect_rc(chan_client_set_nonblock(p, 1), 0, "set_nonblock");
+	send_async_str(tx, "0");
+	send_async_str(tx, "1");
+	ck_assert_int_eq(chan_client_want_write(p), 1);
+	expect_rc(chan_tx_send_async(tx, "2", 1), CHAN_EAGAIN, "window full");
+	expect_rc(chan_tx_flush(tx), CHAN_EAGAIN, "flush, unconfirmed");
+	while ((rc = chan_tx_send_async(tx, "2", 1)) == CHAN_EAGAIN)
+		process_when_readable(p);
+	expect_rc(rc, 0, "send after confirmations");
+	while ((rc = chan_tx_flush(tx)) == CHAN_EAGAIN)
+		process_when_readable(p);
+	expect_rc(rc, 0, "flush");
+	ck_assert_int_eq(chan_client_want_write(p), 0);
+	for (sent = 0; sent < 3; sent++) {
+		char want[2] = { (char)('0' + sent), '\0' };
+
+		expect_str(rx, want);
+	}
+	chan_disconnect(p);
+	chan_disconnect(q);
+}
+END_TEST
+
+/* Options. */
+
+START_TEST(test_open_options_are_checked_and_an_old_struct_works)
+{
+	chan_client *c = test_connect(&d);
+	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
+	chan_tx *tx;
+	chan_rx *rx;
+
+	o.window = 65537;
+	expect_rc(chan_tx_open_ex(c, "o", 1, &o, &tx), CHAN_EOPTION, "window");
+	o.window = 65536;
+	expect_rc(chan_tx_open_ex(c, "o", 1, &o, &tx), 0, "largest window");
+	expect_rc(chan_rx_open_ex(c, "o", 1, &o, &rx), CHAN_EOPTION,
+	    "window on a receiver");
+	o = (chan_open_opts)CHAN_OPEN_OPTS_INIT;
+	o.prefetch = 2;
+	expect_rc(chan_tx_open_ex(c, "o", 1, &o, &tx), CHAN_EOPTION,
+	    "prefetch on a transmitter");
+	o = (chan_open_opts)CHAN_OPEN_OPTS_INIT;
+	o.capacity = (uint64_t)UINT32_MAX + 1;
+	expect_rc(chan_tx_open_ex(c, "o", 1, &o, &tx), CHAN_EOPTION,
+	    "capacity over 2^32-1");
+	o.capacity = CHAN_CAPACITY_DEFAULT;
+	o.capacity_bytes = 0;
+	expect_rc(chan_tx_open_ex(c, "o", 1, &o, &tx), CHAN_EOPTION,
+	    "capacity_bytes 0");
+	/* A caller built before capacity existed: the rest are defaults. */
+	o.size = offsetof(chan_open_opts, capacity);
+	o.prefetch = 3;
+	expect_rc(chan_rx_open_ex(c, "o", 1, &o, &rx), 0, "old struct");
+	chan_disconnect(c);
+}
+END_TEST
+
+static Suite *
+client_api_suite(void)
+{
+	Suite *s = suite_create("e2e_client_api");
+	TCase *tc;
+
+	tc = tcase_create("pipelined sends");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_pipelined_sends_arrive_complete_and_in_order);
+	tcase_add_test(tc,
+	    test_confirmed_send_after_pipelined_ones_keeps_their_order);
+	tcase_add_test(tc, test_close_flushes_pipelined_sends);
+	tcase_add_test(tc, test_too_big_pipelined_send_fails_at_once);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("pipelined failures");
+	tcase_add_checked_fixture(tc, setup_limited, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc,
+	    test_pipelined_failure_surfaces_on_flush_naming_the_send);
+	tcase_add_test(tc, test_pipelined_failure_surfaces_on_the_next_send);
+	tcase_add_test(tc, test_close_reports_a_pipelined_failure);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("select and drain");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc,
+	    test_select_over_three_channels_reports_each_disconnection);
+	tcase_add_test(tc, test_select_times_out_and_then_gets_a_late_message);
+	tcase_add_test(tc, test_select_refuses_receivers_of_two_connections);
+	tcase_add_test(tc,
+	    test_drain_takes_what_is_there_then_reports_disconnection);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("non-blocking and options");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc,
+	    test_nonblocking_receive_grants_credit_and_gets_the_message);
+	tcase_add_test(tc,
+	    test_nonblocking_send_gives_again_when_the_window_is_full);
+	tcase_add_test(tc, test_open_options_are_checked_and_an_old_struct_works);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return harness_main(client_api_suite());
+}
