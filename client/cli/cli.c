@@ -163,9 +163,12 @@ cli_parse_seconds(const struct cli *cli, const char *opt, const char *arg,
 	if (end == arg || *end != '\0' || errno != 0 || !isfinite(s) || s < 0)
 		cli_usage_error(cli, "invalid %s '%s': expected seconds, 0 or "
 		    "more", opt, arg);
-	ms = ceil(s * 1000.0);
 	*seconds = s;
-	return ms > INT_MAX ? INT_MAX : (int)ms;
+	ms = s * 1000.0;
+	if (ms >= INT_MAX)
+		return INT_MAX;
+	/* Rounded up by hand: chanctl links this file without libm. */
+	return (double)(int)ms < ms ? (int)ms + 1 : (int)ms;
 }
 
 int

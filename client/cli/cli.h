@@ -52,7 +52,7 @@
 	"     6  the channel already has a consumer\n"			\
 	"     7  no daemon running on the socket\n"			\
 	"     8  connection to the daemon lost\n"			\
-	"     9  full (--try): the channel had no room\n"		\
+	"     9  full: the channel had no room (chan-send -T)\n"	\
 	"    10  the channel exists with a different capacity\n"	\
 	"    11  a daemon limit refused the request (queued bytes or\n" \
 	"        messages, connections, handles)\n"			\
