@@ -76,10 +76,11 @@ struct chan_msg {
  * Pipelined sends of a transmitter not yet confirmed, in the order sent:
  * a ring of window slots. Replies may come out of order (an error that
  * the daemon gives at once overtakes an OK it holds), so a confirmed slot
- * is cleared (rid 0) and the ring's head moves past cleared slots only.
+ * is marked done and the ring's head moves past done slots only.
  */
 struct tx_slot {
-	uint32_t	 rid;		/* 0: confirmed */
+	uint32_t	 rid;
+	int		 done;		/* confirmed */
 	uint64_t	 ord;		/* 1 for the tx's first pipelined send */
 };
 
@@ -174,7 +175,11 @@ int	conn_open_args(const struct chan_client *, const void *name,
  * what the socket takes and holds now, without waiting.
  */
 int	conn_barrier(struct chan_client *, int bound_ms, char *errbuf);
-/* Sends what is in c->wbuf (no reply expected), blocking until done. */
+/*
+ * Sends what is in c->wbuf (no reply expected), blocking until done; while
+ * the socket is full it reads and dispatches replies, so that a daemon
+ * waiting for us to read never waits on us in turn.
+ */
 int	conn_write(struct chan_client *);
 /*
  * Sends what the socket takes now without blocking, keeping the rest in

@@ -396,6 +396,26 @@ conn_read_parting_words(struct chan_client *c)
 	conn_dispatch_all(c);
 }
 
+/*
+ * The socket takes no more bytes: waits until it does. Unless another
+ * thread is the reader, reads and dispatches what the daemon sent
+ * meanwhile, because a daemon whose replies to us go unread stops
+ * reading our requests (its output high water): a writer that only
+ * waited for room would wait for ever.
+ */
+static void
+conn_write_stalled(struct chan_client *c)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+
+	if (!c->reading)
+		pfd.events |= POLLIN;
+	if (poll(&pfd, 1, -1) <= 0)
+		return;		/* EINTR: the caller tries again */
+	if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !c->reading)
+		(void)conn_read_nb(c, CONN_READ_CHUNK * 16);
+}
+
 int
 conn_write(struct chan_client *c)
 {
@@ -405,9 +425,13 @@ conn_write(struct chan_client *c)
 
 	while (off < c->wbuf.len && !c->dead) {
 		n = send(c->fd, c->wbuf.data + off, c->wbuf.len - off,
-		    MSG_NOSIGNAL);
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			conn_write_stalled(c);
+			continue;
+		}
 		if (n < 0) {
 			conn_read_parting_words(c);
 			conn_fail(c, "connection to the daemon broke");

@@ -12,17 +12,45 @@
 
 #include "client.h"
 
-/* Finds the slot waiting for rid among tx's outstanding sends. */
+static struct tx_slot *
+pipeline_slot_at(struct chan_tx *tx, uint32_t i)
+{
+	return &tx->ring[(tx->head + i) % tx->window];
+}
+
+/*
+ * Finds the slot waiting for rid among tx's outstanding sends. Request
+ * ids grow (modulo 2^32) in the order the slots were filled, so their
+ * distance from the head's id orders the ring: a range check, then a
+ * binary search. The daemon answers mostly in order, so the head is the
+ * usual hit; a connection with many transmitters asks each of them.
+ */
 static struct tx_slot *
 pipeline_find(struct chan_tx *tx, uint32_t rid)
 {
-	uint32_t i;
+	uint32_t first, want, lo, hi, mid, d;
 	struct tx_slot *s;
 
-	for (i = 0; i < tx->used; i++) {
-		s = &tx->ring[(tx->head + i) % tx->window];
-		if (s->rid == rid)
-			return s;
+	if (tx->used == 0)
+		return NULL;
+	first = pipeline_slot_at(tx, 0)->rid;
+	want = rid - first;
+	if (want > pipeline_slot_at(tx, tx->used - 1)->rid - first)
+		return NULL;
+	lo = 0;
+	hi = tx->used - 1;
+	while (lo <= hi) {
+		mid = lo + (hi - lo) / 2;
+		s = pipeline_slot_at(tx, mid);
+		d = s->rid - first;
+		if (d == want)
+			return s->done ? NULL : s;
+		if (d < want)
+			lo = mid + 1;
+		else if (mid == 0)
+			break;
+		else
+			hi = mid - 1;
 	}
 	return NULL;
 }
@@ -31,7 +59,7 @@ pipeline_find(struct chan_tx *tx, uint32_t rid)
 static void
 pipeline_trim(struct chan_tx *tx)
 {
-	while (tx->used > 0 && tx->ring[tx->head].rid == 0) {
+	while (tx->used > 0 && tx->ring[tx->head].done) {
 		tx->head = (tx->head + 1) % tx->window;
 		tx->used--;
 	}
@@ -71,7 +99,7 @@ pipeline_reply(struct chan_client *c, const struct proto_msg *m)
 		return 0;
 	if (m->op == PROTO_ERROR)
 		pipeline_fail(tx, s, m);
-	s->rid = 0;
+	s->done = 1;
 	tx->unconfirmed--;
 	c->unconfirmed--;
 	pipeline_trim(tx);
@@ -184,6 +212,7 @@ pipeline_queue(struct chan_tx *tx, const void *data, size_t len)
 		return rc;
 	s = &tx->ring[(tx->head + tx->used) % tx->window];
 	s->rid = r.rid;
+	s->done = 0;
 	s->ord = ++tx->next_ord;
 	tx->used++;
 	tx->unconfirmed++;

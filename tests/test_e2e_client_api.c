@@ -18,6 +18,9 @@
 
 #define ORDER_MESSAGES	20000
 #define SMALL_WINDOW	64
+/* 192 x 4096 OKs of about 11 bytes: 8 MiB, over the 5 MiB high water. */
+#define MANY_TX		192
+#define MANY_WINDOW	4096
 
 static struct daemon	d;
 
@@ -110,6 +113,36 @@ START_TEST(test_pipelined_sends_arrive_complete_and_in_order)
 	expect_recv_rc(rx, CHAN_EDISCONNECTED);
 	chan_disconnect(p);
 	chan_disconnect(q);
+}
+END_TEST
+
+/*
+ * Many transmitters on one connection, each with a full window: the
+ * daemon's OKs outgrow its output high water long before the client
+ * waits for any of them, so the daemon stops reading. The client's
+ * writes must read those OKs meanwhile, or both sides wait for ever (the
+ * test then fails on Check's time limit).
+ */
+START_TEST(test_many_pipelined_transmitters_on_one_connection_never_stall)
+{
+	chan_client *c = test_connect(&d);
+	chan_tx *tx[MANY_TX];
+	char name[32];
+	int i, j;
+
+	for (i = 0; i < MANY_TX; i++) {
+		snprintf(name, sizeof(name), "many%d", i);
+		tx[i] = tx_open_window(c, name, MANY_WINDOW);
+	}
+	for (j = 0; j < MANY_WINDOW; j++) {
+		for (i = 0; i < MANY_TX; i++)
+			send_async_str(tx[i], "m");
+	}
+	for (i = 0; i < MANY_TX; i++) {
+		expect_rc(chan_tx_flush(tx[i]), 0, "chan_tx_flush");
+		ck_assert_uint_eq(chan_tx_unconfirmed(tx[i]), 0);
+	}
+	chan_disconnect(c);
 }
 END_TEST
 
@@ -486,6 +519,8 @@ client_api_suite(void)
 	tcase_add_test(tc,
 	    test_confirmed_send_after_pipelined_ones_keeps_their_order);
 	tcase_add_test(tc, test_close_flushes_pipelined_sends);
+	tcase_add_test(tc,
+	    test_many_pipelined_transmitters_on_one_connection_never_stall);
 	tcase_add_test(tc, test_too_big_pipelined_send_fails_at_once);
 	suite_add_tcase(s, tc);
 
