@@ -34,6 +34,11 @@
 #define BENCH_HDR		16
 #define BENCH_MAX_SIZE		(64u << 20)
 
+/* Pipelined sends: the library's default window, and the most that the
+   transmitters of one connection may have unconfirmed together. */
+#define BENCH_WINDOW		4096
+#define BENCH_CONN_UNCONFIRMED	65536
+
 /* How long an end waits for its peer before it reports failure. */
 #define BENCH_STALL_MS		30000
 
@@ -64,6 +69,8 @@ struct bench_run {
 	unsigned	 conns;		/* chand: producer connections in all */
 	double		 rate;		/* latency: messages/s in all */
 	unsigned	 prefetch;	/* chand consumer window per channel */
+	unsigned	 window;	/* chand producer: pipelined sends
+					   awaiting confirmation; 0: default */
 	const char	*sock;		/* where the ends connect */
 	pid_t		 server;	/* daemon or relay, for its figures */
 };

@@ -44,6 +44,7 @@ struct opts {
 	bool		 memory;
 	unsigned	 mem_channels, mem_conns, mem_queued;
 	unsigned	 prefetch;
+	unsigned	 window;
 	const char	*socket;
 	const char	*chand;
 	bool		 json;
@@ -90,6 +91,8 @@ usage(FILE *f)
 "      --mem-conns N      idle connections to open (default 10000)\n"
 "      --mem-queued N     messages to queue (default 100000)\n"
 "  -p, --prefetch N       chand consumer window (default 65535)\n"
+"  -w, --window N         chand producers: pipelined sends awaiting\n"
+"                         confirmation (default: the library's, 4096)\n"
 "      --smoke            small counts: a quick check that runs anywhere\n"
 "  -S, --socket PATH      use the daemon already running on PATH (default:\n"
 "                         start a private one for each run)\n"
@@ -220,6 +223,7 @@ static const struct option longopts[] = {
 	{ "mem-conns", required_argument, NULL, OPT_MEM_CONNS },
 	{ "mem-queued", required_argument, NULL, OPT_MEM_QUEUED },
 	{ "prefetch", required_argument, NULL, 'p' },
+	{ "window", required_argument, NULL, 'w' },
 	{ "smoke", no_argument, NULL, OPT_SMOKE },
 	{ "socket", required_argument, NULL, 'S' },
 	{ "chand", required_argument, NULL, 'D' },
@@ -300,6 +304,8 @@ opt_one(int ch, const char *arg, struct opts *o)
 		return (opt_uint(arg, 1, 100000000, &o->mem_queued));
 	case 'p':
 		return (opt_uint(arg, 1, 65535, &o->prefetch));
+	case 'w':
+		return (opt_uint(arg, 1, 65536, &o->window));
 	}
 	return (-1);
 }
@@ -311,7 +317,7 @@ opts_parse(int argc, char **argv, struct opts *o)
 	int	ch;
 
 	opts_defaults(o);
-	while ((ch = getopt_long(argc, argv, "P:s:n:t:r:l:c:C:mp:S:D:jh",
+	while ((ch = getopt_long(argc, argv, "P:s:n:t:r:l:c:C:mp:w:S:D:jh",
 	    longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_NO_THR: o->thr = false; break;
@@ -444,6 +450,7 @@ run_base(const struct opts *o, enum bench_mode mode, unsigned producers,
 		run.channels = 1;
 		run.conns = producers;
 		run.prefetch = o->prefetch;
+		run.window = o->window;
 		run.rate = o->rate;
 		run.count = mode == MODE_LATENCY ? (o->lat_count + producers -
 		    1) / producers : default_count(o, size, producers);
@@ -464,6 +471,7 @@ run_scale(const struct opts *o, unsigned channels, unsigned conns)
 	run.size = o->sizes[0];
 	run.channels = channels;
 	run.conns = conns;
+	run.window = o->window;
 	senders = channels > conns ? channels : conns;
 	run.prefetch = o->prefetch;
 	run.count = default_count(o, run.size, 1);

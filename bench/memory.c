@@ -78,8 +78,12 @@ mem_queued(struct mem_state *s, unsigned n, size_t size,
 	long	 before;
 	unsigned i;
 	int	 rc;
+	chan_open_opts	opts = CHAN_OPEN_OPTS_INIT;
 
-	if ((rc = chan_tx_open(s->c, "queued", &tx)) != 0) {
+	/* No consumer takes them: the channel must hold them all. */
+	opts.capacity = CHAN_CAPACITY_UNBOUNDED;
+	opts.capacity_bytes = CHAN_CAPACITY_UNBOUNDED;
+	if ((rc = chan_tx_open_ex(s->c, "queued", 6, &opts, &tx)) != 0) {
 		snprintf(r->err, sizeof(r->err), "open: %s",
 		    chan_strerror(rc));
 		return (-1);
@@ -90,7 +94,7 @@ mem_queued(struct mem_state *s, unsigned n, size_t size,
 	before = rss(s);
 	for (i = 0; i < n; i++) {
 		payload_fill(buf, size, 0, i, 0);
-		if ((rc = chan_tx_send(tx, buf, size)) != 0) {
+		if ((rc = chan_tx_send_async(tx, buf, size)) != 0) {
 			snprintf(r->err, sizeof(r->err), "send %u: %s: %s", i,
 			    chan_strerror(rc), chan_tx_errmsg(tx));
 			free(buf);
@@ -98,6 +102,11 @@ mem_queued(struct mem_state *s, unsigned n, size_t size,
 		}
 	}
 	free(buf);
+	if ((rc = chan_tx_flush(tx)) != 0) {
+		snprintf(r->err, sizeof(r->err), "flush: %s: %s",
+		    chan_strerror(rc), chan_tx_errmsg(tx));
+		return (-1);
+	}
 	r->per_queued = (double)(rss(s) - before) * 1024 / n - (double)size;
 	return (0);
 }
