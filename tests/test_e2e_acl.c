@@ -229,6 +229,68 @@ START_TEST(test_denied_send_allowed_receive)
 }
 END_TEST
 
+/* chan-send as UID_A, its stderr into a pipe. */
+struct cli_as {
+	int		 err_fd;
+	const char	*channel;
+};
+
+static int
+chan_send_as_a(void *arg)
+{
+	const struct cli_as *a = arg;
+
+	if (become(&(struct who){ UID_A, GID_A, 0, { 0 } }) != 0)
+		return 3;
+	if (dup2(a->err_fd, STDERR_FILENO) < 0)
+		return 4;
+	execl(CHAN_SEND_BIN, "chan-send", "--socket", d.sock, a->channel,
+	    "value", (char *)NULL);
+	return 5;
+}
+
+/* Reads fd to its end (bounded) into buf, NUL-terminated. */
+static void
+read_to_eof(int fd, char *buf, size_t cap)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t len = 0;
+	ssize_t n;
+
+	for (;;) {
+		ck_assert_msg(poll_until(&pfd, 1, now_ms() + HARNESS_WAIT_MS)
+		    == 1, "no end of stderr from chan-send");
+		n = read(fd, buf + len, cap - 1 - len);
+		ck_assert_int_ge(n, 0);
+		if (n == 0 || (len += (size_t)n) == cap - 1)
+			break;
+	}
+	buf[len] = '\0';
+}
+
+START_TEST(test_denied_cli_send_exits_12_naming_the_channel)
+{
+	struct cli_as a = { -1, "jobs" };
+	char err[1024];
+	pid_t pid;
+	int fds[2];
+
+	write_rules("allow uid:4242 recv jobs\n");
+	start(1);
+	ck_assert_int_eq(pipe(fds), 0);
+	a.err_fd = fds[1];
+	pid = child_fork(chan_send_as_a, &a);
+	close(fds[1]);
+	read_to_eof(fds[0], err, sizeof(err));
+	close(fds[0]);
+	ck_assert_int_eq(child_wait(pid), 12);
+	ck_assert_msg(strstr(err, "jobs") != NULL &&
+	    strstr(err, "permission denied") != NULL, "stderr: %s", err);
+	daemon_stop(&d);
+	remove_rules();
+}
+END_TEST
+
 /* The allowed consumer gets what root sent: rules let messages through. */
 static int
 receive_work(void *arg)
@@ -519,6 +581,7 @@ acl_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_without_rules_everyone_may_do_everything);
 	tcase_add_test(tc, test_denied_send_allowed_receive);
+	tcase_add_test(tc, test_denied_cli_send_exits_12_naming_the_channel);
 	tcase_add_test(tc, test_allowed_consumer_receives);
 	tcase_add_test(tc, test_prefix_rules);
 	tcase_add_test(tc,

@@ -69,7 +69,9 @@ CLI_COMMON_OPTIONS_HELP
 "     1  other failure (the daemon refused or sent a malformed view)\n"
 "     2  usage error\n"
 "     7  no daemon running on the socket\n"
-"     8  connection to the daemon lost\n");
+"     8  connection to the daemon lost\n"
+"    11  a daemon limit refused the request\n"
+"    12  the daemon's access rules refused the view\n");
 	cli_exit_stdout();
 }
 
