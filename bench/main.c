@@ -380,6 +380,8 @@ chand_args(const struct bench_run *run, char bufs[4][32],
 	args[n++] = bufs[0];
 	args[n++] = "--max-handles";
 	args[n++] = bufs[1];
+	args[n++] = "--max-channels";
+	args[n++] = bufs[1];
 	args[n++] = "--max-msg-size";
 	args[n++] = bufs[2];
 	/* The queue may hold a whole run when the consumer lags. */

@@ -145,7 +145,9 @@ memory_measure(const char *chand, unsigned channels, unsigned conns,
 	args[1] = nconn;
 	args[2] = "--max-handles";
 	args[3] = nhandle;
-	args[4] = NULL;
+	args[4] = "--max-channels";
+	args[5] = nhandle;
+	args[6] = NULL;
 	if (daemon_start(&s.d, chand, args) != 0) {
 		snprintf(r->err, sizeof(r->err), "cannot start %s", chand);
 		return (-1);
