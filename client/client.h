@@ -135,6 +135,11 @@ struct chan_client {
 	LIST_HEAD(, conn_req)	 reqs;
 	LIST_HEAD(, chan_tx)	 txs;
 	LIST_HEAD(, chan_rx)	 rxs;
+	/* The receivers sorted by handle: the reader looks one up for every
+	   DELIVER, and a consumer may have thousands of channels. */
+	struct chan_rx		**rxv;
+	size_t			 nrxv;
+	size_t			 rxv_cap;
 	int			 refused;	/* code of an ERROR with rid 0 */
 	char			 errmsg[PROTO_ERRMSG_MAX + 1];
 };

@@ -16,16 +16,68 @@
 
 #include "client.h"
 
+/* Position of the first receiver in c->rxv whose handle is >= handle. */
+static size_t
+rx_index(const struct chan_client *c, uint32_t handle)
+{
+	size_t lo = 0, hi = c->nrxv, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (c->rxv[mid]->handle < handle)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 struct chan_rx *
 rx_find(struct chan_client *c, uint32_t handle)
 {
-	struct chan_rx *rx;
+	size_t i = rx_index(c, handle);
 
-	LIST_FOREACH(rx, &c->rxs, entry) {
-		if (rx->handle == handle)
-			return rx;
-	}
-	return NULL;
+	return i < c->nrxv && c->rxv[i]->handle == handle ? c->rxv[i] : NULL;
+}
+
+/* Room for one more receiver in c->rxv: 0 or CHAN_ENOMEM. */
+static int
+rx_index_reserve(struct chan_client *c)
+{
+	struct chan_rx **v;
+	size_t cap;
+
+	if (c->nrxv < c->rxv_cap)
+		return 0;
+	cap = c->rxv_cap == 0 ? 8 : c->rxv_cap * 2;
+	if ((v = realloc(c->rxv, cap * sizeof(*v))) == NULL)
+		return CHAN_ENOMEM;
+	c->rxv = v;
+	c->rxv_cap = cap;
+	return 0;
+}
+
+/* Adds rx to c->rxv, which rx_index_reserve has made room in. */
+static void
+rx_index_add(struct chan_client *c, struct chan_rx *rx)
+{
+	size_t i = rx_index(c, rx->handle);
+
+	memmove(&c->rxv[i + 1], &c->rxv[i], (c->nrxv - i) * sizeof(*c->rxv));
+	c->rxv[i] = rx;
+	c->nrxv++;
+}
+
+static void
+rx_index_remove(struct chan_client *c, struct chan_rx *rx)
+{
+	size_t i = rx_index(c, rx->handle);
+
+	if (i == c->nrxv || c->rxv[i] != rx)
+		return;
+	memmove(&c->rxv[i], &c->rxv[i + 1],
+	    (c->nrxv - i - 1) * sizeof(*c->rxv));
+	c->nrxv--;
 }
 
 void
@@ -123,6 +175,7 @@ rx_free(struct chan_rx *rx)
 	struct chan_msg *m;
 
 	LIST_REMOVE(rx, entry);
+	rx_index_remove(rx->c, rx);
 	while ((m = rx->head) != NULL) {
 		rx->head = m->next;
 		free(m);
@@ -162,10 +215,14 @@ chan_rx_open_ex(chan_client *c, const void *name, size_t name_len,
 	rx->prefetch = o.prefetch > 0 ? o.prefetch : 1;
 
 	pthread_mutex_lock(&c->mu);
-	rc = conn_open(c, PROTO_OPEN_RX, name, name_len, &o, c->errmsg,
-	    &rx->handle);
+	rc = rx_index_reserve(c);
 	if (rc == 0)
+		rc = conn_open(c, PROTO_OPEN_RX, name, name_len, &o, c->errmsg,
+		    &rx->handle);
+	if (rc == 0) {
 		LIST_INSERT_HEAD(&c->rxs, rx, entry);
+		rx_index_add(c, rx);
+	}
 	pthread_mutex_unlock(&c->mu);
 	if (rc != 0) {
 		free(rx);
