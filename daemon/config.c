@@ -156,9 +156,10 @@ config_error(char *err, size_t errlen, const struct config_option *o,
 	return (-1);
 }
 
+/* Replaces *dst with a copy of the path v, which must not be empty. */
 static int
-config_parse_path(const struct config_option *o, struct config *c,
-    const char *v, char *err, size_t errlen)
+config_set_path(const struct config_option *o, char **dst, const char *v,
+    char *err, size_t errlen)
 {
 	char	*copy;
 
@@ -166,9 +167,16 @@ config_parse_path(const struct config_option *o, struct config *c,
 		return (config_error(err, errlen, o, "empty path%s", ""));
 	if ((copy = strdup(v)) == NULL)
 		return (config_error(err, errlen, o, "out of memory%s", ""));
-	free(c->socket);
-	c->socket = copy;
+	free(*dst);
+	*dst = copy;
 	return (0);
+}
+
+static int
+config_parse_path(const struct config_option *o, struct config *c,
+    const char *v, char *err, size_t errlen)
+{
+	return (config_set_path(o, &c->socket, v, err, errlen));
 }
 
 /* Parses an unsigned decimal (or octal if base is 8) number, whole. */
@@ -302,15 +310,7 @@ static int
 config_parse_config(const struct config_option *o, struct config *c,
     const char *v, char *err, size_t errlen)
 {
-	char	*copy;
-
-	if (*v == '\0')
-		return (config_error(err, errlen, o, "empty path%s", ""));
-	if ((copy = strdup(v)) == NULL)
-		return (config_error(err, errlen, o, "out of memory%s", ""));
-	free(c->config_path);
-	c->config_path = copy;
-	return (0);
+	return (config_set_path(o, &c->config_path, v, err, errlen));
 }
 
 /* "unbounded", or a number as the plain parser reads it. */
@@ -340,15 +340,7 @@ static int
 config_parse_access(const struct config_option *o, struct config *c,
     const char *v, char *err, size_t errlen)
 {
-	char	*copy;
-
-	if (*v == '\0')
-		return (config_error(err, errlen, o, "empty path%s", ""));
-	if ((copy = strdup(v)) == NULL)
-		return (config_error(err, errlen, o, "out of memory%s", ""));
-	free(c->access_file);
-	c->access_file = copy;
-	return (0);
+	return (config_set_path(o, &c->access_file, v, err, errlen));
 }
 
 static const struct config_option *
