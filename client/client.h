@@ -2,9 +2,9 @@
  * client.h: internals of libchanclient shared by its modules.
  *
  * Modules: conn.c (socket, handshake, requests, the reader), tx.c,
- * pipeline.c (pipelined sends), rx.c, select.c (several receivers),
- * loop.c (the non-blocking event-loop API), msg.c, errors.c. Nothing here
- * is exported from the shared library.
+ * pipeline.c (pipelined sends), ridmap.c (their index by rid), rx.c,
+ * select.c (several receivers), loop.c (the non-blocking event-loop API),
+ * msg.c, errors.c. Nothing here is exported from the shared library.
  *
  * Threading rules (the public contract is in chanclient.h):
  *
@@ -37,6 +37,7 @@
 
 #include "chanclient.h"
 #include "proto.h"
+#include "ridmap.h"
 
 #define CONN_HANDSHAKE_MS	30000	/* bound on the WELCOME wait */
 #define CONN_PING_MS		30000	/* bound on a try_recv round trip */
@@ -126,6 +127,7 @@ struct chan_client {
 	int			 reading;	/* a thread owns the socket */
 	int			 nonblock;	/* chan_client_set_nonblock */
 	uint32_t		 unconfirmed;	/* pipelined sends, all txs */
+	struct ridmap		 rids;		/* their rids -> tx, slot */
 	unsigned		 select_next;	/* fairness of chan_select */
 	uint32_t		 next_rid;
 	size_t			 max_msg;

@@ -716,6 +716,7 @@ conn_free(struct chan_client *c)
 	proto_decoder_free(c->dec);
 	proto_buf_fini(&c->rbuf);
 	proto_buf_fini(&c->wbuf);
+	ridmap_free(&c->rids);
 	free(c->rxv);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);

@@ -12,49 +12,6 @@
 
 #include "client.h"
 
-static struct tx_slot *
-pipeline_slot_at(struct chan_tx *tx, uint32_t i)
-{
-	return &tx->ring[(tx->head + i) % tx->window];
-}
-
-/*
- * Finds the slot waiting for rid among tx's outstanding sends. Request
- * ids grow (modulo 2^32) in the order the slots were filled, so their
- * distance from the head's id orders the ring: a range check, then a
- * binary search. The daemon answers mostly in order, so the head is the
- * usual hit; a connection with many transmitters asks each of them.
- */
-static struct tx_slot *
-pipeline_find(struct chan_tx *tx, uint32_t rid)
-{
-	uint32_t first, want, lo, hi, mid, d;
-	struct tx_slot *s;
-
-	if (tx->used == 0)
-		return NULL;
-	first = pipeline_slot_at(tx, 0)->rid;
-	want = rid - first;
-	if (want > pipeline_slot_at(tx, tx->used - 1)->rid - first)
-		return NULL;
-	lo = 0;
-	hi = tx->used - 1;
-	while (lo <= hi) {
-		mid = lo + (hi - lo) / 2;
-		s = pipeline_slot_at(tx, mid);
-		d = s->rid - first;
-		if (d == want)
-			return s->done ? NULL : s;
-		if (d < want)
-			lo = mid + 1;
-		else if (mid == 0)
-			break;
-		else
-			hi = mid - 1;
-	}
-	return NULL;
-}
-
 /* Drops confirmed slots from the head of the ring. */
 static void
 pipeline_trim(struct chan_tx *tx)
@@ -82,21 +39,20 @@ pipeline_fail(struct chan_tx *tx, const struct tx_slot *s,
 	    m->text != NULL ? m->text : chan_strerror(tx->async_rc));
 }
 
+/*
+ * The connection's index gives the transmitter and slot a reply confirms
+ * in constant time, however many transmitters share the connection.
+ */
 int
 pipeline_reply(struct chan_client *c, const struct proto_msg *m)
 {
 	struct chan_tx *tx;
-	struct tx_slot *s = NULL;
+	struct tx_slot *s;
+	uint32_t i;
 
-	if (c->unconfirmed == 0 || m->rid == 0)
+	if (c->unconfirmed == 0 || ridmap_take(&c->rids, m->rid, &tx, &i) != 0)
 		return 0;
-	LIST_FOREACH(tx, &c->txs, entry) {
-		if (tx->unconfirmed > 0 &&
-		    (s = pipeline_find(tx, m->rid)) != NULL)
-			break;
-	}
-	if (s == NULL)
-		return 0;
+	s = &tx->ring[i];
 	if (m->op == PROTO_ERROR)
 		pipeline_fail(tx, s, m);
 	s->done = 1;
@@ -122,6 +78,16 @@ pipeline_take_error(struct chan_tx *tx)
 void
 pipeline_fini(struct chan_tx *tx)
 {
+	struct chan_tx *owner;
+	struct tx_slot *s;
+	uint32_t i, slot;
+
+	/* Late replies to these sends must find nothing. */
+	for (i = 0; i < tx->used; i++) {
+		s = &tx->ring[(tx->head + i) % tx->window];
+		if (!s->done)
+			(void)ridmap_take(&tx->c->rids, s->rid, &owner, &slot);
+	}
 	tx->c->unconfirmed -= tx->unconfirmed;
 	tx->unconfirmed = 0;
 	tx->used = 0;
@@ -205,12 +171,18 @@ pipeline_queue(struct chan_tx *tx, const void *data, size_t len)
 	struct chan_client *c = tx->c;
 	struct conn_req r;
 	struct tx_slot *s;
+	uint32_t i;
 	int rc;
 
 	conn_req_init(c, &r, PROTO_OK, NULL);
-	if ((rc = proto_enc_send(&c->wbuf, r.rid, tx->handle, data, len)) != 0)
+	i = (tx->head + tx->used) % tx->window;
+	if ((rc = ridmap_put(&c->rids, r.rid, tx, i)) != 0)
 		return rc;
-	s = &tx->ring[(tx->head + tx->used) % tx->window];
+	if ((rc = proto_enc_send(&c->wbuf, r.rid, tx->handle, data, len)) != 0) {
+		(void)ridmap_take(&c->rids, r.rid, &tx, &i);
+		return rc;
+	}
+	s = &tx->ring[i];
 	s->rid = r.rid;
 	s->done = 0;
 	s->ord = ++tx->next_ord;

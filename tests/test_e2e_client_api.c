@@ -260,6 +260,114 @@ START_TEST(test_too_big_pipelined_send_fails_at_once)
 }
 END_TEST
 
+/*
+ * Replies out of order across transmitters: the sends held on a full
+ * channel are confirmed after many later sends on other channels of the
+ * same connection, and each confirmation must reach its own transmitter.
+ */
+#define HELD_CAPACITY	2
+#define HELD_SENDS	5
+#define FREE_TX		64
+#define FREE_SENDS	50
+
+START_TEST(test_held_sends_are_confirmed_after_later_ones_on_other_channels)
+{
+	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
+	chan_tx *held, *tx[FREE_TX];
+	chan_rx *rx;
+	char buf[32];
+	int i, j;
+
+	o.capacity = HELD_CAPACITY;
+	expect_rc(chan_tx_open_ex(p, "held", 4, &o, &held), 0, "open held");
+	for (i = 0; i < FREE_TX; i++) {
+		snprintf(buf, sizeof(buf), "free%d", i);
+		tx[i] = tx_open_window(p, buf, SMALL_WINDOW);
+	}
+	for (j = 0; j < HELD_SENDS; j++) {
+		snprintf(buf, sizeof(buf), "h%d", j);
+		send_async_str(held, buf);
+	}
+	for (j = 0; j < FREE_SENDS; j++) {
+		for (i = 0; i < FREE_TX; i++) {
+			snprintf(buf, sizeof(buf), "f%d.%d", i, j);
+			send_async_str(tx[i], buf);
+		}
+	}
+	for (i = 0; i < FREE_TX; i++) {
+		expect_rc(chan_tx_flush(tx[i]), 0, "flush a free channel");
+		ck_assert_uint_eq(chan_tx_unconfirmed(tx[i]), 0);
+	}
+	/* Every later OK was read, and the daemon still holds these. */
+	ck_assert_uint_eq(chan_tx_unconfirmed(held),
+	    HELD_SENDS - HELD_CAPACITY);
+	rx = rx_open(q, "held", 1);
+	for (j = 0; j < HELD_SENDS; j++) {
+		snprintf(buf, sizeof(buf), "h%d", j);
+		expect_str(rx, buf);
+	}
+	expect_rc(chan_tx_flush(held), 0, "flush the held channel");
+	ck_assert_uint_eq(chan_tx_unconfirmed(held), 0);
+	chan_rx_close(rx);
+	for (i = 0; i < FREE_TX; i++) {
+		snprintf(buf, sizeof(buf), "free%d", i);
+		rx = rx_open(q, buf, 16);
+		for (j = 0; j < FREE_SENDS; j++) {
+			snprintf(buf, sizeof(buf), "f%d.%d", i, j);
+			expect_str(rx, buf);
+		}
+		chan_rx_close(rx);
+	}
+	chan_disconnect(p);
+	chan_disconnect(q);
+}
+END_TEST
+
+/*
+ * Refusals among many transmitters of one connection: each failure is
+ * reported by the transmitter whose send it was, naming that send, and
+ * the others see none.
+ */
+START_TEST(test_pipelined_failures_reach_their_own_transmitter)
+{
+	static const int refused[] = { 4, 1, 2 };	/* tx of sends 11.. */
+	static const char *const want[] = { NULL, "pipelined send 2:",
+	    "pipelined send 6:", NULL, "pipelined send 2:", NULL };
+	chan_client *c = test_connect(&d);
+	chan_tx *tx[6];
+	char name[16];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "e%zu", i);
+		tx[i] = tx_open(c, name);
+		send_async_str(tx[i], "a");
+	}
+	/* The daemon queues 10 messages in all: these fill it. */
+	for (i = 0; i < 4; i++)
+		send_async_str(tx[2], "b");
+	for (i = 0; i < 3; i++)
+		send_async_str(tx[refused[i]], "c");
+	for (i = 0; i < 6; i++) {
+		rc = chan_tx_flush(tx[i]);
+		ck_assert_uint_eq(chan_tx_unconfirmed(tx[i]), 0);
+		if (want[i] == NULL) {
+			expect_rc(rc, 0, "flush of a transmitter not refused");
+			continue;
+		}
+		expect_rc(rc, CHAN_ELIMIT, "flush of a refused transmitter");
+		ck_assert_msg(strstr(chan_tx_errmsg(tx[i]), want[i]) != NULL,
+		    "tx %zu: errmsg \"%s\" does not name \"%s\"", i,
+		    chan_tx_errmsg(tx[i]), want[i]);
+		/* Reported once. */
+		expect_rc(chan_tx_flush(tx[i]), 0, "second flush");
+	}
+	chan_disconnect(c);
+}
+END_TEST
+
 /* Select. */
 
 /* Receives from the set until it has both want messages of one channel. */
@@ -522,6 +630,8 @@ client_api_suite(void)
 	tcase_add_test(tc,
 	    test_many_pipelined_transmitters_on_one_connection_never_stall);
 	tcase_add_test(tc, test_too_big_pipelined_send_fails_at_once);
+	tcase_add_test(tc,
+	    test_held_sends_are_confirmed_after_later_ones_on_other_channels);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("pipelined failures");
@@ -531,6 +641,7 @@ client_api_suite(void)
 	    test_pipelined_failure_surfaces_on_flush_naming_the_send);
 	tcase_add_test(tc, test_pipelined_failure_surfaces_on_the_next_send);
 	tcase_add_test(tc, test_close_reports_a_pipelined_failure);
+	tcase_add_test(tc, test_pipelined_failures_reach_their_own_transmitter);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("select and drain");

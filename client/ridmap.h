@@ -1,0 +1,51 @@
+/*
+ * ridmap.h: a connection's index from the request id of a pipelined send
+ * to the transmitter and ring slot waiting for its confirmation.
+ *
+ * Every OK or ERROR that answers no blocking request is looked up here, so
+ * that finding the send it confirms costs the same with one transmitter
+ * or ten thousand. An open-addressing table (linear probing, multiplicative
+ * hash of the rid, deletion by backward shift): the rids of one connection
+ * grow by one, but a send held by the daemon on a full channel may stay
+ * unconfirmed while millions of later ones come and go, so the table is
+ * keyed by hash rather than by distance from the oldest rid. It holds one
+ * entry per unconfirmed send and its size follows their number (between a
+ * quarter and a half full once it has grown, never below RIDMAP_MIN).
+ *
+ * No locking: the caller holds the connection's mutex.
+ */
+#ifndef CHANCLIENT_RIDMAP_H
+#define CHANCLIENT_RIDMAP_H
+
+#include <stdint.h>
+
+#define RIDMAP_MIN	64		/* entries, a power of two */
+
+struct chan_tx;
+
+struct ridmap_entry {
+	uint32_t	 rid;		/* 0: empty (rid 0 is never a request) */
+	uint32_t	 slot;		/* index in tx->ring */
+	struct chan_tx	*tx;
+};
+
+struct ridmap {
+	struct ridmap_entry	*v;	/* NULL until the first put */
+	uint32_t		 cap;	/* a power of two, or 0 */
+	uint32_t		 shift;	/* 32 - log2(cap) */
+	uint32_t		 n;	/* entries in use */
+};
+
+/* Adds rid (not 0, not present): 0, or CHAN_ENOMEM with the map intact. */
+int	ridmap_put(struct ridmap *, uint32_t rid, struct chan_tx *,
+	    uint32_t slot);
+/*
+ * Removes rid and gives what it mapped to: 0, or -1 if rid is not there
+ * (a reply to a request that gave up, or no request of ours).
+ */
+int	ridmap_take(struct ridmap *, uint32_t rid, struct chan_tx **,
+	    uint32_t *slot);
+/* Frees the table; the map is empty and usable again. */
+void	ridmap_free(struct ridmap *);
+
+#endif /* CHANCLIENT_RIDMAP_H */
