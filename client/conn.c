@@ -555,6 +555,20 @@ conn_cap(uint64_t v, struct proto_cap *cap)
 	}
 }
 
+/* A CHAN_DURABLE_ value as the codec writes it: -1 leaves it out. */
+static int
+conn_durable(int durable)
+{
+	switch (durable) {
+	case CHAN_DURABLE_YES:
+		return 1;
+	case CHAN_DURABLE_NO:
+		return 0;
+	default:
+		return -1;
+	}
+}
+
 int
 conn_open(struct chan_client *c, enum proto_op op, const void *name,
     size_t name_len, const chan_open_opts *opts, char *errbuf,
@@ -569,8 +583,8 @@ conn_open(struct chan_client *c, enum proto_op op, const void *name,
 	conn_req_init(c, &r, PROTO_HANDLE, errbuf);
 	conn_cap(opts->capacity, &cap);
 	conn_cap(opts->capacity_bytes, &cap_bytes);
-	if ((rc = proto_enc_open_cap(&c->wbuf, op, r.rid, name, name_len, &cap,
-	    &cap_bytes)) != 0)
+	if ((rc = proto_enc_open_opts(&c->wbuf, op, r.rid, name, name_len,
+	    &cap, &cap_bytes, conn_durable(opts->durable))) != 0)
 		return rc;
 	if ((rc = conn_call(c, &r, NULL)) == 0)
 		*handle = r.handle;
@@ -650,6 +664,7 @@ conn_opts_copy(const chan_open_opts *opts, chan_open_opts *out)
 	CONN_OPT(capacity);
 	CONN_OPT(capacity_bytes);
 	CONN_OPT(window);
+	CONN_OPT(durable);
 #undef CONN_OPT
 	return 0;
 }
@@ -666,7 +681,8 @@ conn_open_args(const struct chan_client *c, const void *name,
 	if ((rc = conn_opts_copy(opts, out)) != 0)
 		return rc;
 	if ((out->flags & ~allowed) != 0 || out->prefetch > PROTO_CREDIT_MAX ||
-	    out->window > TX_WINDOW_MAX ||
+	    out->window > TX_WINDOW_MAX || out->durable < CHAN_DURABLE_DEFAULT ||
+	    out->durable > CHAN_DURABLE_NO ||
 	    !conn_capacity_ok(out->capacity, 0, PROTO_CAPACITY_MAX) ||
 	    !conn_capacity_ok(out->capacity_bytes, 1,
 	    PROTO_CAPACITY_BYTES_MAX))

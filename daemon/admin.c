@@ -20,6 +20,7 @@
 #include "channel.h"
 #include "config.h"
 #include "conn.h"
+#include "durable.h"
 #include "listener.h"
 #include "log.h"
 #include "proto.h"
@@ -74,10 +75,16 @@ pk_kv_u64(msgpack_packer *pk, const char *key, uint64_t v)
 }
 
 static int
+pk_str(msgpack_packer *pk, const char *v)
+{
+	return (msgpack_pack_str(pk, strlen(v)) ||
+	    msgpack_pack_str_body(pk, v, strlen(v)));
+}
+
+static int
 pk_kv_str(msgpack_packer *pk, const char *key, const char *v)
 {
-	return (pk_key(pk, key) || msgpack_pack_str(pk, strlen(v)) ||
-	    msgpack_pack_str_body(pk, v, strlen(v)));
+	return (pk_key(pk, key) || pk_str(pk, v));
 }
 
 static int
@@ -195,7 +202,7 @@ admin_daemon(struct conn *c, msgpack_packer *pk)
 	struct admin_sums	 s = { .viewer = c };
 
 	admin_each_channel(reg, admin_sum_channel, &s);
-	return (msgpack_pack_map(pk, 17) ||
+	return (msgpack_pack_map(pk, 19) ||
 	    pk_kv_str(pk, "version", CHAND_VERSION) ||
 	    pk_kv_u64(pk, "pid", (uint64_t)getpid()) ||
 	    pk_kv_str(pk, "socket", srv->listener != NULL ?
@@ -215,7 +222,10 @@ admin_daemon(struct conn *c, msgpack_packer *pk)
 	    pk_kv_u64(pk, "msgs_in", reg->gone_msgs_in + s.msgs_in) ||
 	    pk_kv_u64(pk, "msgs_out", reg->gone_msgs_out + s.msgs_out) ||
 	    pk_kv_u64(pk, "redeliveries",
-		reg->gone_redeliveries + s.redeliveries));
+		reg->gone_redeliveries + s.redeliveries) ||
+	    pk_key(pk, "data_dir") || (srv->cfg->data_dir != NULL ?
+		pk_str(pk, srv->cfg->data_dir) : msgpack_pack_nil(pk)) ||
+	    pk_kv_str(pk, "sync", config_sync_name(srv->cfg->sync)));
 }
 
 /* Pages. */
@@ -372,7 +382,7 @@ pk_kv_cap(msgpack_packer *pk, const char *key, uint64_t v)
 static int
 admin_channel_entry(msgpack_packer *pk, const struct channel *ch)
 {
-	return (msgpack_pack_map(pk, 15) ||
+	return (msgpack_pack_map(pk, 17) ||
 	    pk_key(pk, "name") || pk_bin(pk, ch->name, ch->name_len) ||
 	    pk_kv_u64(pk, "queued", ch->nqueued) ||
 	    pk_kv_u64(pk, "queued_bytes", ch->qbytes) ||
@@ -387,7 +397,10 @@ admin_channel_entry(msgpack_packer *pk, const struct channel *ch)
 	    pk_kv_u64(pk, "credit", ch->credit) ||
 	    pk_kv_u64(pk, "msgs_in", ch->msgs_in) ||
 	    pk_kv_u64(pk, "msgs_out", ch->msgs_out) ||
-	    pk_kv_u64(pk, "redeliveries", ch->redeliveries));
+	    pk_kv_u64(pk, "redeliveries", ch->redeliveries) ||
+	    pk_key(pk, "durable") || (ch->durable ? msgpack_pack_true(pk) :
+		msgpack_pack_false(pk)) ||
+	    pk_kv_u64(pk, "log_bytes", durable_log_bytes(ch)));
 }
 
 static int

@@ -40,6 +40,7 @@ struct message {
 };
 
 struct channel;
+struct dlog;
 
 /*
  * A send waiting for room. While held it belongs to its channel's FIFO
@@ -83,6 +84,8 @@ struct channel {
 	uint32_t	 hash;		/* registry hash of the name */
 	uint16_t	 name_len;
 	bool		 armed;		/* producer attached since last report */
+	bool		 durable;	/* its messages are logged (durable.c) */
+	struct dlog	*log;		/* durable: its log, opaque here */
 
 	struct message	*qhead;		/* queued, oldest first */
 	struct message	**qtailp;

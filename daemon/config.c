@@ -50,6 +50,12 @@ static int	config_parse_cap_bytes(const struct config_option *,
 		    struct config *, const char *, char *, size_t);
 static int	config_parse_config(const struct config_option *,
 		    struct config *, const char *, char *, size_t);
+static int	config_parse_data_dir(const struct config_option *,
+		    struct config *, const char *, char *, size_t);
+static int	config_parse_durable(const struct config_option *,
+		    struct config *, const char *, char *, size_t);
+static int	config_parse_sync(const struct config_option *,
+		    struct config *, const char *, char *, size_t);
 
 #define MIB	(UINT64_C(1) << 20)
 #define OFF(f)	offsetof(struct config, f)
@@ -134,6 +140,31 @@ static const struct config_option config_table[] = {
 	    "close a connection that sends nothing for this long while it "
 	    "has no channel open or has sent only part of a frame, with a "
 	    "LIMIT error; 0: never", NULL },
+	/* Durable channels (docs/durability.md). */
+	{ "data-dir", 0, 0, NULL, config_parse_data_dir, 0, "PATH",
+	    "directory where durable channels keep their logs, created if "
+	    "missing; without it a durable channel is refused with DISK; "
+	    "read at startup, when messages of durable channels come back",
+	    "none" },
+	{ "durable", 0, 0, NULL, config_parse_durable, 0, "PATTERNS",
+	    "space-separated channel names, prefixes ending in * or * "
+	    "alone: channels they name are durable when created without a "
+	    "durable option", "none" },
+	{ "sync", 0, 0, "always", config_parse_sync, 0,
+	    "always|periodic|os",
+	    "when a send to a durable channel is confirmed: always once its "
+	    "record is on disk (fdatasync; survives a power loss), periodic "
+	    "once written, with an fdatasync every --sync-interval, os once "
+	    "written, the kernel writing back when it wants; each survives "
+	    "a crash of the daemon", NULL },
+	{ "sync-interval", 1, 60000, "1000", config_parse_uint,
+	    OFF(sync_interval), "MS",
+	    "milliseconds between the fdatasyncs of --sync periodic", NULL },
+	{ "segment-size", 64 * 1024, 1024 * MIB, "16M", config_parse_bytes,
+	    OFF(segment_size), "BYTES",
+	    "size after which a durable channel's log goes on in a new file, "
+	    "suffixes as for --max-msg-size; fully acknowledged files are "
+	    "removed", NULL },
 };
 
 #define CONFIG_NOPTS	(sizeof(config_table) / sizeof(config_table[0]))
@@ -343,6 +374,104 @@ config_parse_access(const struct config_option *o, struct config *c,
 	return (config_set_path(o, &c->access_file, v, err, errlen));
 }
 
+static int
+config_parse_data_dir(const struct config_option *o, struct config *c,
+    const char *v, char *err, size_t errlen)
+{
+	return (config_set_path(o, &c->data_dir, v, err, errlen));
+}
+
+/* The next space-separated word of *s, of *len bytes; NULL at the end. */
+static const char *
+config_word(const char **s, size_t *len)
+{
+	const char	*w;
+
+	w = *s + strspn(*s, " \t");
+	if (*w == '\0')
+		return (NULL);
+	*len = strcspn(w, " \t");
+	*s = w + *len;
+	return (w);
+}
+
+static int
+config_parse_durable(const struct config_option *o, struct config *c,
+    const char *v, char *err, size_t errlen)
+{
+	const char	*s = v, *w;
+	char		*copy;
+	size_t		 len, n = 0;
+
+	while ((w = config_word(&s, &len)) != NULL) {
+		if (len - (w[len - 1] == '*') > PROTO_NAME_MAX)
+			return (config_error(err, errlen, o, "pattern longer "
+			    "than a channel name in '%s'", v));
+		n++;
+	}
+	/* "none" (or nothing) names no channel: the default. */
+	if (n == 0 || strcmp(v, "none") == 0) {
+		free(c->durable);
+		c->durable = NULL;
+		return (0);
+	}
+	if ((copy = strdup(v)) == NULL)
+		return (config_error(err, errlen, o, "out of memory%s", ""));
+	free(c->durable);
+	c->durable = copy;
+	return (0);
+}
+
+static const char *const config_sync_names[] = {
+	[CONFIG_SYNC_ALWAYS] = "always",
+	[CONFIG_SYNC_PERIODIC] = "periodic",
+	[CONFIG_SYNC_OS] = "os",
+};
+
+const char *
+config_sync_name(enum config_sync s)
+{
+	if ((size_t)s >= sizeof(config_sync_names) /
+	    sizeof(config_sync_names[0]))
+		return ("?");
+	return (config_sync_names[s]);
+}
+
+static int
+config_parse_sync(const struct config_option *o, struct config *c,
+    const char *v, char *err, size_t errlen)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(config_sync_names) /
+	    sizeof(config_sync_names[0]); i++) {
+		if (strcmp(v, config_sync_names[i]) == 0) {
+			c->sync = (enum config_sync)i;
+			return (0);
+		}
+	}
+	return (config_error(err, errlen, o, "'%s' is not one of always, "
+	    "periodic, os", v));
+}
+
+bool
+config_durable_match(const struct config *c, const void *name, size_t len)
+{
+	const char	*s = c->durable, *w;
+	size_t		 wlen;
+
+	if (s == NULL)
+		return (false);
+	while ((w = config_word(&s, &wlen)) != NULL) {
+		if (w[wlen - 1] == '*') {
+			if (len >= wlen - 1 && memcmp(name, w, wlen - 1) == 0)
+				return (true);
+		} else if (len == wlen && memcmp(name, w, len) == 0)
+			return (true);
+	}
+	return (false);
+}
+
 static const struct config_option *
 config_find(const char *name)
 {
@@ -472,6 +601,10 @@ config_fini(struct config *c)
 	c->config_path = NULL;
 	free(c->access_file);
 	c->access_file = NULL;
+	free(c->data_dir);
+	c->data_dir = NULL;
+	free(c->durable);
+	c->durable = NULL;
 }
 
 int
@@ -509,7 +642,7 @@ config_finish(struct config *c, char *err, size_t errlen)
 static const char *const config_not_reloaded[] = { "config", "ready-fd" };
 /* Options that only a restart can change (the socket, the decoder). */
 static const char *const config_restart_only[] = {
-	"socket", "socket-mode", "max-msg-size",
+	"socket", "socket-mode", "max-msg-size", "data-dir",
 };
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
@@ -626,6 +759,14 @@ config_value(const struct config_option *o, const struct config *c,
 	else if (strcmp(o->name, "access-file") == 0)
 		snprintf(buf, len, "%s", c->access_file != NULL ?
 		    c->access_file : "none");
+	else if (strcmp(o->name, "data-dir") == 0)
+		snprintf(buf, len, "%s", c->data_dir != NULL ?
+		    c->data_dir : "none");
+	else if (strcmp(o->name, "durable") == 0)
+		snprintf(buf, len, "%s", c->durable != NULL ?
+		    c->durable : "none");
+	else if (strcmp(o->name, "sync") == 0)
+		snprintf(buf, len, "%s", config_sync_name(c->sync));
 	else
 		return (-1);
 	return (0);
@@ -657,13 +798,19 @@ config_copy(const struct config_option *o, struct config *dst,
 		dst->log_level = src->log_level;
 	else if (strcmp(o->name, "access-file") == 0)
 		config_copy_str(&dst->access_file, src->access_file);
+	else if (strcmp(o->name, "durable") == 0)
+		config_copy_str(&dst->durable, src->durable);
+	else if (strcmp(o->name, "sync") == 0)
+		dst->sync = src->sync;
 }
 
 int
 config_reload(struct config *cur, const struct config *next)
 {
 	const struct config_option	*o;
-	char				 was[256], now[256];
+	/* A --durable list may be as long as a config file line. */
+	char				 was[CONFIG_LINE_MAX + 1];
+	char				 now[CONFIG_LINE_MAX + 1];
 	size_t				 i;
 	int				 n = 0;
 

@@ -6,12 +6,20 @@
 #ifndef CHAND_CONFIG_H
 #define CHAND_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "log.h"
 
 #define CONFIG_ERR_MAX	256
+
+/* --sync: when the OK to a send to a durable channel goes out. */
+enum config_sync {
+	CONFIG_SYNC_ALWAYS = 0,	/* once the record is fdatasync'ed */
+	CONFIG_SYNC_PERIODIC,	/* once written; fdatasync every interval */
+	CONFIG_SYNC_OS,		/* once written; the kernel writes back */
+};
 
 struct config {
 	char		*socket;	/* malloc'd; NULL until set */
@@ -31,6 +39,12 @@ struct config {
 	int		 ready_fd;		/* -1: none */
 	char		*config_path;	/* --config; malloc'd, NULL: none */
 	char		*access_file;	/* malloc'd, NULL: no rules */
+	/* Durable channels (docs/durability.md). */
+	char		*data_dir;	/* malloc'd, NULL: none */
+	char		*durable;	/* patterns, malloc'd; NULL: none */
+	enum config_sync sync;
+	uint64_t	 sync_interval;	/* milliseconds */
+	uint64_t	 segment_size;	/* bytes */
 };
 
 /* Option i's name as given to config_set ("max-msg-size"), NULL past the
@@ -61,6 +75,15 @@ int	config_set(struct config *c, const char *name, const char *value,
  * mode). 0, or -1 with err set.
  */
 int	config_finish(struct config *c, char *err, size_t errlen);
+
+/* "always", "periodic" or "os". */
+const char	*config_sync_name(enum config_sync);
+/*
+ * Whether the --durable patterns of c name the channel of len bytes: a
+ * pattern is a whole name, a prefix ending in '*', or '*' alone.
+ */
+bool	config_durable_match(const struct config *c, const void *name,
+	    size_t len);
 
 /*
  * Config file: one "name = value" per line, name an option's long name

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "durable.h"
 #include "flow.h"
 #include "log.h"
 #include "proto.h"
@@ -244,6 +245,25 @@ dispatch_capacity_differs(struct conn *c, const struct proto_msg *m,
 	return (true);
 }
 
+/*
+ * An OPEN of an existing channel that states a durability other than the
+ * channel's gets ERROR(CAPACITY) too: it exists with other settings.
+ */
+static bool
+dispatch_durable_differs(struct conn *c, const struct proto_msg *m,
+    const struct channel *ch)
+{
+	char	name[LOG_NAME_MAX];
+
+	if (m->durable < 0 || (m->durable == 1) == ch->durable)
+		return (false);
+	reply_error(c, m->rid, CHAN_ECAPACITY, "channel '%s' exists and is "
+	    "%s (this open asked for a %s channel)", chname(name, ch),
+	    ch->durable ? "durable" : "not durable",
+	    m->durable ? "durable" : "non-durable");
+	return (true);
+}
+
 /* Logs a refusal by the access rules: the first on c, the rest at debug. */
 static void
 dispatch_perm_log(struct conn *c, unsigned right, const char *what)
@@ -299,6 +319,27 @@ dispatch_over_channels(struct conn *c, const struct proto_msg *m)
 	return (true);
 }
 
+/*
+ * Gives the channel just created for m its log; if that fails, replies
+ * DISK and forgets the channel.
+ */
+static int
+dispatch_durable_open(struct conn *c, const struct proto_msg *m,
+    struct channel *ch)
+{
+	char	name[LOG_NAME_MAX], why[PROTO_ERRMSG_MAX / 2];
+
+	if (durable_open(c->srv, ch, why, sizeof(why)) == 0)
+		return (0);
+	chname(name, ch);
+	log_warning("durable channel '%s' not created: %s (%s)", name, why,
+	    c->peer);
+	reply_error(c, m->rid, CHAN_EDISK, "durable channel '%s' not "
+	    "created: %s", name, why);
+	registry_release(&c->srv->reg, ch);
+	return (-1);
+}
+
 /* Opens a channel and a handle on it, or replies with the error. */
 static struct handle *
 dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
@@ -320,7 +361,8 @@ dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
 		return (NULL);
 	}
 	ch = registry_find(&srv->reg, m->name, m->name_len);
-	if (ch != NULL && dispatch_capacity_differs(c, m, ch))
+	if (ch != NULL && (dispatch_capacity_differs(c, m, ch) ||
+	    dispatch_durable_differs(c, m, ch)))
 		return (NULL);
 	created = ch == NULL;
 	if (created && dispatch_over_channels(c, m))
@@ -343,6 +385,9 @@ dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
 		    dispatch_cap(&m->capacity, cfg->default_capacity),
 		    dispatch_cap(&m->capacity_bytes,
 		    cfg->default_capacity_bytes));
+	if (created && durable_wanted(srv, m) &&
+	    dispatch_durable_open(c, m, ch) != 0)
+		return (NULL);
 	if ((rc = conn_handle_add(c, ch, rx, &h)) != 0) {
 		reply_error(c, m->rid, rc, "cannot open a handle: %s",
 		    rc == CHAN_ELIMIT ? "handle ids exhausted" :

@@ -166,9 +166,12 @@ help(void)
 	help_wrap("Serves named multiple-producer, single-consumer channels "
 	    "to local processes over a Unix socket (see chan-send, chan-recv "
 	    "and libchanclient). It runs in the foreground and logs one line "
-	    "per event to standard error. Messages are kept in memory only: "
-	    "those still queued when the daemon stops are lost. Each option "
-	    "also takes the form --option=VALUE.", HELP_INDENT, HELP_INDENT);
+	    "per event to standard error. Messages are kept in memory: those "
+	    "still queued when the daemon stops are lost, except on durable "
+	    "channels (--data-dir, --durable, or the durable option of the "
+	    "open that creates the channel), which also keep them in a log "
+	    "on disk and get them back at startup. Each option also takes "
+	    "the form --option=VALUE.", HELP_INDENT, HELP_INDENT);
 	printf("\nOPTIONS\n");
 	help_options();
 	printf("\nSIGNALS\n");
@@ -177,9 +180,10 @@ help(void)
 	    "connection without waiting for the peer, and exit 0");
 	help_entry("SIGHUP", "reload: read the --config file again, "
 	    "command-line options still over it, and apply what can change "
-	    "while running (limits, log level, defaults for new channels); "
-	    "log each change, and each one that needs a restart (socket, "
-	    "socket mode, message size limit); a file with an error changes "
+	    "while running (limits, log level, defaults for new channels, "
+	    "--durable, --sync, --sync-interval, --segment-size); log each "
+	    "change, and each one that needs a restart (socket, socket mode, "
+	    "message size limit, --data-dir); a file with an error changes "
 	    "nothing");
 	printf("\nSYSTEMD\n%*s", HELP_INDENT, "");
 	help_wrap("Under systemd, chand takes its listening socket from the "
@@ -593,6 +597,8 @@ main(int argc, char **argv)
 	memset(&d, 0, sizeof(d));
 	/* A client gone mid-write is an error return, not a death. */
 	signal(SIGPIPE, SIG_IGN);
+	/* A log over RLIMIT_FSIZE is EFBIG, refused as DISK, not a death. */
+	signal(SIGXFSZ, SIG_IGN);
 	log_init();
 
 	parse_args(argc, argv, &d);

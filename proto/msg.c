@@ -286,7 +286,17 @@ dec_cap(const msgpack_object *o, uint64_t min, uint64_t max,
 	return 0;
 }
 
-/* OPEN_TX and OPEN_RX opts: "capacity" and "capacity_bytes". */
+/* A bool opt, given at most once: *v is -1 until it is. */
+static int
+dec_bool_opt(const msgpack_object *o, int *v)
+{
+	if (*v != -1 || o->type != MSGPACK_OBJECT_BOOLEAN)
+		return CHAN_EOPTION;
+	*v = o->via.boolean ? 1 : 0;
+	return 0;
+}
+
+/* OPEN_TX and OPEN_RX opts: "capacity", "capacity_bytes", "durable". */
 static int
 dec_open_opts(const msgpack_object *o, struct proto_msg *m, int *soft)
 {
@@ -304,6 +314,8 @@ dec_open_opts(const msgpack_object *o, struct proto_msg *m, int *soft)
 		else if (obj_is_key(&kv->key, "capacity_bytes"))
 			rc = dec_cap(&kv->val, 1, PROTO_CAPACITY_BYTES_MAX,
 			    &m->capacity_bytes);
+		else if (obj_is_key(&kv->key, "durable"))
+			rc = dec_bool_opt(&kv->val, &m->durable);
 		else
 			rc = CHAN_EOPTION;
 		if (rc != 0)
@@ -728,6 +740,7 @@ proto_decode(struct proto_decoder *d, const void *body, size_t body_len,
 	int		rc;
 
 	memset(m, 0, sizeof *m);
+	m->durable = -1;
 	if (dec_fast(d, body, body_len, m))
 		return 0;
 	mp_peek_prefix(body, body_len, m);
@@ -870,23 +883,43 @@ enc_cap(msgpack_packer *pk, const char *key, const struct proto_cap *cap)
 	return msgpack_pack_uint64(pk, cap->value);
 }
 
+static int
+enc_durable(msgpack_packer *pk, int durable)
+{
+	if (durable < 0)
+		return 0;
+	if (enc_str(pk, "durable", 7) != 0)
+		return -1;
+	return durable ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+}
+
 int
-proto_enc_open_cap(struct proto_buf *b, enum proto_op op, uint32_t rid,
+proto_enc_open_opts(struct proto_buf *b, enum proto_op op, uint32_t rid,
     const void *name, size_t name_len, const struct proto_cap *capacity,
-    const struct proto_cap *capacity_bytes)
+    const struct proto_cap *capacity_bytes, int durable)
 {
 	msgpack_packer	pk;
 	size_t		start;
 	int		failed;
 
-	if ((failed = enc_begin(b, &pk, &start, name_len + 64)) == 0)
+	if ((failed = enc_begin(b, &pk, &start, name_len + 80)) == 0)
 		failed = enc_prefix(&pk, 4, op, rid) ||
 		    enc_str(&pk, name, name_len) ||
 		    msgpack_pack_map(&pk, enc_cap_given(capacity) +
-		    enc_cap_given(capacity_bytes)) ||
+		    enc_cap_given(capacity_bytes) + (durable >= 0)) ||
 		    enc_cap(&pk, "capacity", capacity) ||
-		    enc_cap(&pk, "capacity_bytes", capacity_bytes);
+		    enc_cap(&pk, "capacity_bytes", capacity_bytes) ||
+		    enc_durable(&pk, durable);
 	return enc_end(b, start, failed);
+}
+
+int
+proto_enc_open_cap(struct proto_buf *b, enum proto_op op, uint32_t rid,
+    const void *name, size_t name_len, const struct proto_cap *capacity,
+    const struct proto_cap *capacity_bytes)
+{
+	return proto_enc_open_opts(b, op, rid, name, name_len, capacity,
+	    capacity_bytes, -1);
 }
 
 int

@@ -95,6 +95,8 @@ struct proto_msg {
 					   0 to PROTO_CAPACITY_MAX */
 	struct proto_cap capacity_bytes; /* opts "capacity_bytes": 1 to
 					   PROTO_CAPACITY_BYTES_MAX */
+	int		 durable;	/* OPEN_TX OPEN_RX opts "durable":
+					   -1 not given, 0 false, 1 true */
 
 	const char	*name;		/* OPEN_TX OPEN_RX: channel name */
 	size_t		 name_len;
@@ -142,7 +144,8 @@ proto_max_body(size_t max_msg)
  * PROTO_CAPACITY_BYTES_MAX, an "after" cursor over PROTO_CURSOR_MAX bytes,
  * a "limit" of 0 or above UINT32_MAX) are CHAN_EOPTION, as is a STATS
  * what over PROTO_STATS_WHAT_MAX bytes; whether a what names anything is
- * the daemon's to judge. SEND_TIMED's wait_ms must be below 2^32
+ * the daemon's to judge. An OPEN "durable" that is not a bool is
+ * CHAN_EOPTION too. SEND_TIMED's wait_ms must be below 2^32
  * (CHAN_EPROTO otherwise).
  *
  * proto_decode returns 0, or:
@@ -157,8 +160,8 @@ proto_max_body(size_t max_msg)
  *                    data is not held to max_msg (the frame limit bounds
  *                    it)
  *   CHAN_ENOMEM
- * m is cleared first; on error, m->op is set when it could be read (0
- * otherwise).
+ * m is cleared first (durable set to -1); on error, m->op is set when it
+ * could be read (0 otherwise).
  */
 struct proto_decoder;
 
@@ -204,6 +207,10 @@ int	proto_enc_open(struct proto_buf *, enum proto_op op, uint32_t rid,
 int	proto_enc_open_cap(struct proto_buf *, enum proto_op op, uint32_t rid,
 	    const void *name, size_t name_len, const struct proto_cap *capacity,
 	    const struct proto_cap *capacity_bytes);
+/* The same with opts "durable": -1 leaves it out, 0 false, 1 true. */
+int	proto_enc_open_opts(struct proto_buf *, enum proto_op op, uint32_t rid,
+	    const void *name, size_t name_len, const struct proto_cap *capacity,
+	    const struct proto_cap *capacity_bytes, int durable);
 int	proto_enc_close(struct proto_buf *, uint32_t rid, uint32_t handle);
 int	proto_enc_send(struct proto_buf *, uint32_t rid, uint32_t handle,
 	    const void *payload, size_t len);

@@ -56,12 +56,13 @@ expect_in(const char *text, const char *want)
 enum {
 	COL_QUEUED, COL_BYTES, COL_INFLIGHT, COL_HELD, COL_PRODUCERS,
 	COL_CPID, COL_CUID, COL_IN, COL_OUT, COL_REDELIVERED, COL_CAPACITY,
-	COL_CAP_BYTES, NCOLS
+	COL_CAP_BYTES, COL_DURABLE, COL_LOG_BYTES, NCOLS
 };
 
 /*
  * The channels table's row for name: its NCOLS columns after NAME, each
- * a number, a dash (read as -1) or "unbounded" (read as -2).
+ * a number, a dash (read as -1), "unbounded" (read as -2), "yes" (1) or
+ * "no" (0).
  */
 static void
 table_row(const char *table, const char *name, long long col[NCOLS])
@@ -74,13 +75,14 @@ table_row(const char *table, const char *name, long long col[NCOLS])
 	line = strstr(table, head);
 	ck_assert_msg(line != NULL, "no row for %s in:\n%s", name, table);
 	n = sscanf(line + strlen(head), "%31s %31s %31s %31s %31s %31s %31s "
-	    "%31s %31s %31s %31s %31s", cols[0], cols[1], cols[2], cols[3],
-	    cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10],
-	    cols[11]);
+	    "%31s %31s %31s %31s %31s %31s %31s", cols[0], cols[1], cols[2],
+	    cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9],
+	    cols[10], cols[11], cols[12], cols[13]);
 	ck_assert_msg(n == NCOLS, "short row for %s in:\n%s", name, table);
 	for (i = 0; i < NCOLS; i++)
 		col[i] = strcmp(cols[i], "-") == 0 ? -1 :
-		    strcmp(cols[i], "unbounded") == 0 ? -2 : atoll(cols[i]);
+		    strcmp(cols[i], "unbounded") == 0 ? -2 :
+		    strcmp(cols[i], "yes") == 0 ? 1 : atoll(cols[i]);
 }
 
 /*
@@ -130,7 +132,8 @@ START_TEST(test_chanctl_shows_live_channel_figures)
 	    "\"consumer\":{\"conn\":");
 	expect_in(out, want);
 	snprintf(want, sizeof want, "\"pid\":%ld,\"uid\":%ld},\"credit\":0,"
-	    "\"msgs_in\":3,\"msgs_out\":2,\"redeliveries\":1}", (long)getpid(),
+	    "\"msgs_in\":3,\"msgs_out\":2,\"redeliveries\":1,"
+	    "\"durable\":false,\"log_bytes\":0}", (long)getpid(),
 	    (long)getuid());
 	expect_in(out, want);
 	free(out);
@@ -150,6 +153,8 @@ START_TEST(test_chanctl_shows_live_channel_figures)
 	ck_assert_int_eq(col[COL_REDELIVERED], 1);
 	ck_assert_int_eq(col[COL_CAPACITY], 65536);
 	ck_assert_int_eq(col[COL_CAP_BYTES], 67108864);
+	ck_assert_int_eq(col[COL_DURABLE], 0);
+	ck_assert_int_eq(col[COL_LOG_BYTES], 0);
 	free(out);
 
 	/* The consumer leaves: the in-flight message is queued again. */
@@ -248,7 +253,8 @@ START_TEST(test_chanctl_status_shows_daemon_figures)
 	/* This connection and chanctl's own. */
 	expect_in(out, ",\"connections\":2,\"max_connections\":77,"
 	    "\"channels\":1,\"queued\":2,\"queued_bytes\":3,\"held\":0,");
-	expect_in(out, ",\"msgs_in\":2,\"msgs_out\":0,\"redeliveries\":0}");
+	expect_in(out, ",\"msgs_in\":2,\"msgs_out\":0,\"redeliveries\":0,"
+	    "\"data_dir\":null,\"sync\":\"always\"}");
 	ck_assert_msg(strstr(out, "\"rss_bytes\":0,") == NULL &&
 	    strstr(out, "\"rss_bytes\":") != NULL, "no memory figure: %s",
 	    out);
@@ -263,6 +269,7 @@ START_TEST(test_chanctl_status_shows_daemon_figures)
 	expect_in(out, "queued       2 messages, 3 bytes (limits 16777216, "
 	    "1073741824), 0 sends held\n");
 	expect_in(out, "messages     2 in, 0 out, 0 redelivered\n");
+	expect_in(out, "durability   none (no --data-dir)\n");
 	free(out);
 
 	chan_tx_close(tx);

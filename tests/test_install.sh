@@ -205,7 +205,7 @@ run_app "$tmp/consumer/app-cmake-static"
 step "chanctl --json status counts 36 messages in and out"
 "$prefix/bin/chanctl" --json status >"$tmp/status.json" ||
     fail "installed chanctl failed (exit $?)"
-grep -q '"msgs_in":36,"msgs_out":36,"redeliveries":0}' "$tmp/status.json" ||
+grep -q '"msgs_in":36,"msgs_out":36,"redeliveries":0,' "$tmp/status.json" ||
     fail "chanctl status: $(cat "$tmp/status.json")"
 
 # The installed chan-recv, for good measure: the channel was forgotten.

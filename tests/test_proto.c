@@ -1732,6 +1732,84 @@ START_TEST(open_capacity_given_twice_or_beside_unknown_key_is_option)
 }
 END_TEST
 
+START_TEST(open_durable_round_trips_absent_true_and_false)
+{
+	const struct proto_cap	cap = { PROTO_CAP_VALUE, 5 };
+	int			d, op;
+
+	for (op = PROTO_OPEN_TX; op <= PROTO_OPEN_RX; op++) {
+		for (d = -1; d <= 1; d++) {
+			proto_buf_consume(&out, out.len);
+			ck_assert_int_eq(proto_enc_open_opts(&out, op, 4, "d",
+			    1, &cap, NULL, d), 0);
+			ck_assert_int_eq(decode_out(), 0);
+			ck_assert_int_eq(m.op, op);
+			ck_assert_int_eq(m.durable, d);
+			ck_assert_int_eq(m.capacity.kind, PROTO_CAP_VALUE);
+			ck_assert(m.capacity.value == 5);
+			ck_assert_int_eq(m.capacity_bytes.kind,
+			    PROTO_CAP_ABSENT);
+		}
+	}
+	/* The older encoders leave it out. */
+	proto_buf_consume(&out, out.len);
+	ck_assert_int_eq(proto_enc_open_cap(&out, PROTO_OPEN_TX, 1, "q", 1,
+	    &cap, NULL), 0);
+	ck_assert_int_eq(decode_out(), 0);
+	ck_assert_int_eq(m.durable, -1);
+	proto_buf_consume(&out, out.len);
+	ck_assert_int_eq(proto_enc_open(&out, PROTO_OPEN_RX, 1, "q", 1), 0);
+	ck_assert_int_eq(decode_out(), 0);
+	ck_assert_int_eq(m.durable, -1);
+}
+END_TEST
+
+START_TEST(open_durable_of_wrong_type_or_given_twice_is_option)
+{
+	unsigned	kind;
+
+	for (kind = 0; kind < 5; kind++) {
+		pack_open_opt("durable");
+		switch (kind) {
+		case 0:
+			msgpack_pack_uint8(&pk, 1);
+			break;
+		case 1:
+			pk_str("true");
+			break;
+		case 2:
+			msgpack_pack_nil(&pk);
+			break;
+		case 3:
+			msgpack_pack_int8(&pk, 0);
+			break;
+		default:
+			msgpack_pack_map(&pk, 0);
+			break;
+		}
+		ck_assert_msg(decode_sb() == CHAN_EOPTION, "kind %u", kind);
+		ck_assert_uint_eq(m.rid, 12);
+		ck_assert_int_eq(m.op, PROTO_OPEN_RX);
+	}
+	pack_open_opt("durable");
+	msgpack_pack_false(&pk);
+	ck_assert_int_eq(decode_sb(), 0);
+	ck_assert_int_eq(m.durable, 0);
+
+	sb_reset();
+	msgpack_pack_array(&pk, 4);
+	msgpack_pack_uint8(&pk, PROTO_OPEN_TX);
+	msgpack_pack_uint8(&pk, 3);
+	pk_str("q");
+	msgpack_pack_map(&pk, 2);
+	pk_str("durable");
+	msgpack_pack_true(&pk);
+	pk_str("durable");
+	msgpack_pack_true(&pk);
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+}
+END_TEST
+
 START_TEST(stats_round_trips_with_and_without_opts)
 {
 	static const char	cursor[] = "chan\0nel";
@@ -1918,14 +1996,15 @@ END_TEST
 START_TEST(new_error_codes_round_trip_and_have_names)
 {
 	static const int	codes[] = { CHAN_EFULL, CHAN_ECAPACITY,
-				    CHAN_EPERM };
+				    CHAN_EPERM, CHAN_EDISK };
 	size_t			i;
 
 	ck_assert_int_eq(CHAN_EFULL, -13);
 	ck_assert_int_eq(CHAN_ECAPACITY, -14);
 	ck_assert_int_eq(CHAN_EPERM, -15);
+	ck_assert_int_eq(CHAN_EDISK, -16);
 	ck_assert_int_eq(CHAN_EAGAIN, -39);
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
 		proto_buf_consume(&out, out.len);
 		ck_assert_int_eq(proto_enc_error(&out, 2, codes[i], "x"), 0);
 		ck_assert_int_eq(decode_out(), 0);
@@ -1976,6 +2055,8 @@ proto_suite(void)
 	tcase_add_test(tc, open_capacity_of_wrong_type_is_option);
 	tcase_add_test(tc,
 	    open_capacity_given_twice_or_beside_unknown_key_is_option);
+	tcase_add_test(tc, open_durable_round_trips_absent_true_and_false);
+	tcase_add_test(tc, open_durable_of_wrong_type_or_given_twice_is_option);
 	tcase_add_test(tc, stats_round_trips_with_and_without_opts);
 	tcase_add_test(tc, stats_encoder_cuts_what_to_limit);
 	tcase_add_test(tc, stats_what_and_opts_limits);

@@ -54,7 +54,7 @@ recv_usage(void)
 "SYNOPSIS\n"
 "     chan-recv [-0fFhV] [-t SECONDS] [--format FMT] [--socket PATH]\n"
 "               [--capacity N|unbounded] [--capacity-bytes N|unbounded]\n"
-"               NAME ...\n"
+"               [--[no-]durable] NAME ...\n"
 "     chan-recv -n [-0hV] [--format FMT] [--socket PATH] NAME ...\n"
 "\n"
 "DESCRIPTION\n"

@@ -54,7 +54,8 @@ ctl_usage(void)
 "     channels: one line per channel: queued messages and bytes, messages\n"
 "     in flight, sends held while it is full, producers, the consumer's\n"
 "     pid and uid, messages in and out, redeliveries, capacity in\n"
-"     messages and bytes. connections: one line per client connection:\n"
+"     messages and bytes, whether it is durable and the bytes of its log\n"
+"     on disk. connections: one line per client connection:\n"
 "     id, pid, uid, open handles, output not yet written.\n"
 "\n"
 "OPTIONS\n"
@@ -352,7 +353,7 @@ ctl_json_list(const struct ctl_pages *pages, const char *key)
 
 /* Tables. */
 
-#define CTL_COLS_MAX	14
+#define CTL_COLS_MAX	16
 #define CTL_CELL_MAX	1100	/* an escaped name: 255 * 4, and more */
 
 /* Rows of cells, kept until every column's width is known. */
@@ -465,6 +466,17 @@ ctl_cap(char *cell, const msgpack_object *map, const char *key)
 		ctl_num(cell, map, key);
 }
 
+/* A bool: "yes", "no", or "?" when missing. */
+static void
+ctl_bool(char *cell, const msgpack_object *map, const char *key)
+{
+	const msgpack_object *o = ctl_get(map, key);
+
+	snprintf(cell, CTL_CELL_MAX, "%s", o == NULL ||
+	    o->type != MSGPACK_OBJECT_BOOLEAN ? "?" :
+	    o->via.boolean ? "yes" : "no");
+}
+
 static void
 ctl_channel_row(struct ctl_table *t, const msgpack_object *ch)
 {
@@ -489,6 +501,8 @@ ctl_channel_row(struct ctl_table *t, const msgpack_object *ch)
 	ctl_num(cells[10], ch, "redeliveries");
 	ctl_cap(cells[11], ch, "capacity");
 	ctl_cap(cells[12], ch, "capacity_bytes");
+	ctl_bool(cells[13], ch, "durable");
+	ctl_num(cells[14], ch, "log_bytes");
 	ctl_table_add(t, cells);
 }
 
@@ -533,10 +547,10 @@ ctl_table_list(const struct ctl_pages *pages, const char *key,
 static void
 ctl_print_channels(const struct ctl_pages *pages)
 {
-	struct ctl_table t = { .ncols = 13, .head = { "NAME", "QUEUED",
+	struct ctl_table t = { .ncols = 15, .head = { "NAME", "QUEUED",
 	    "BYTES", "INFLIGHT", "HELD", "PRODUCERS", "CONSUMER_PID",
 	    "CONSUMER_UID", "IN", "OUT", "REDELIVERED", "CAPACITY",
-	    "CAP_BYTES" }, .left = { true } };
+	    "CAP_BYTES", "DURABLE", "LOG_BYTES" }, .left = { true } };
 
 	ctl_table_list(pages, "channels", &t, ctl_channel_row);
 }
@@ -565,6 +579,25 @@ ctl_duration(char *buf, size_t len, uint64_t ms)
 		    s % 60);
 	else
 		snprintf(buf, len, "%" PRIu64 ".%03" PRIu64 "s", s, ms % 1000);
+}
+
+/* "durability   logs in PATH, sync always", or "none (no --data-dir)". */
+static void
+ctl_print_durability(const msgpack_object *d)
+{
+	const msgpack_object *dir = ctl_get(d, "data_dir");
+	const msgpack_object *sync = ctl_get(d, "sync");
+	char path[CTL_CELL_MAX], mode[64] = "?";
+
+	if (sync != NULL && sync->type == MSGPACK_OBJECT_STR)
+		snprintf(mode, sizeof(mode), "%.*s", (int)sync->via.str.size,
+		    sync->via.str.ptr);
+	if (dir == NULL || dir->type != MSGPACK_OBJECT_STR) {
+		printf("durability   none (no --data-dir)\n");
+		return;
+	}
+	ctl_escape(path, dir);
+	printf("durability   logs in %s, sync %s\n", path, mode);
 }
 
 static void
@@ -601,6 +634,7 @@ ctl_print_status(const msgpack_object *d)
 	printf("messages     %" PRIu64 " in, %" PRIu64 " out, %" PRIu64
 	    " redelivered\n", ctl_u64(d, "msgs_in"), ctl_u64(d, "msgs_out"),
 	    ctl_u64(d, "redeliveries"));
+	ctl_print_durability(d);
 }
 
 int

@@ -146,6 +146,12 @@ cli_capacity_option(const struct cli *cli, int ch, chan_open_opts *o)
 		o->capacity_bytes = cli_parse_capacity(cli, "--capacity-bytes",
 		    optarg, 1, (uint64_t)1 << 63);
 		return 1;
+	case CLI_OPT_DURABLE:
+		o->durable = CHAN_DURABLE_YES;
+		return 1;
+	case CLI_OPT_NO_DURABLE:
+		o->durable = CHAN_DURABLE_NO;
+		return 1;
 	default:
 		return 0;
 	}
@@ -193,6 +199,8 @@ cli_exit_code(int rc)
 		return CLI_EXIT_FULL;
 	case CHAN_ECAPACITY:
 		return CLI_EXIT_CAPACITY;
+	case CHAN_EDISK:
+		return CLI_EXIT_DISK;
 	case CHAN_ELIMIT:
 		return CLI_EXIT_LIMIT;
 	case CHAN_EPERM:

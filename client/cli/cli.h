@@ -25,6 +25,7 @@
 #define CLI_EXIT_CAPACITY	10	/* channel has another capacity */
 #define CLI_EXIT_LIMIT		11	/* a daemon limit refused the request */
 #define CLI_EXIT_PERM		12	/* the daemon's access rules refused */
+#define CLI_EXIT_DISK		13	/* not written to the channel's log */
 
 /* The options both programs take, for their --help and longopts. */
 #define CLI_COMMON_OPTIONS_HELP						\
@@ -53,10 +54,13 @@
 	"     7  no daemon running on the socket\n"			\
 	"     8  connection to the daemon lost\n"			\
 	"     9  full: the channel had no room (chan-send -T)\n"	\
-	"    10  the channel exists with a different capacity\n"	\
+	"    10  the channel exists with a different capacity or\n"	\
+	"        durability\n"	\
 	"    11  a daemon limit refused the request (queued bytes or\n" \
 	"        messages, connections, handles)\n"			\
-	"    12  permission denied by the daemon's access rules\n"
+	"    12  permission denied by the daemon's access rules\n"	\
+	"    13  not written to the channel's log (durable channel: disk\n" \
+	"        full or I/O error, or the daemon keeps no logs)\n"
 
 /* --capacity and --capacity-bytes, which both programs take. */
 #define CLI_CAPACITY_OPTIONS_HELP					\
@@ -67,12 +71,22 @@
 	"                        with another capacity: exit 10 (default: take\n" \
 	"                        the channel's, or the daemon's default)\n" \
 	"         --capacity-bytes N|unbounded\n"			\
-	"                        the same for the bytes of queued payload\n"
+	"                        the same for the bytes of queued payload\n" \
+	"         --durable, --no-durable\n"				\
+	"                        if this creates the channel: keep (or do not\n" \
+	"                        keep) its messages in a log on disk, so that\n" \
+	"                        they survive a restart of the daemon; if the\n" \
+	"                        channel exists otherwise: exit 10 (default:\n" \
+	"                        the daemon's --durable patterns decide)\n"
 #define CLI_CAPACITY_LONGOPTS						\
 	{ "capacity", required_argument, NULL, CLI_OPT_CAPACITY },	\
-	{ "capacity-bytes", required_argument, NULL, CLI_OPT_CAPACITY_BYTES }
+	{ "capacity-bytes", required_argument, NULL, CLI_OPT_CAPACITY_BYTES }, \
+	{ "durable", no_argument, NULL, CLI_OPT_DURABLE },		\
+	{ "no-durable", no_argument, NULL, CLI_OPT_NO_DURABLE }
 #define CLI_OPT_CAPACITY	0x100
 #define CLI_OPT_CAPACITY_BYTES	0x101
+#define CLI_OPT_DURABLE		0x102
+#define CLI_OPT_NO_DURABLE	0x103
 
 struct cli {
 	const char	*prog;		/* for messages */
@@ -100,8 +114,9 @@ void	cli_common_option(struct cli *, int ch, char *const argv[],
 void	cli_exit_stdout(void) __attribute__((noreturn));
 
 /*
- * Handles --capacity / --capacity-bytes (ch from getopt_long) into opts:
- * 1 if ch was one of them, else 0. A bad value is a usage error.
+ * Handles --capacity, --capacity-bytes, --durable and --no-durable (ch
+ * from getopt_long) into opts: 1 if ch was one of them, else 0. A bad
+ * value is a usage error; the last of --durable and --no-durable counts.
  */
 int	cli_capacity_option(const struct cli *, int ch, chan_open_opts *);
 /*

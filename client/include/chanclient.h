@@ -69,8 +69,9 @@ extern "C" {
 	X(NOMEM, 11, "out of memory")					\
 	X(SHUTDOWN, 12, "daemon shutting down")				\
 	X(FULL, 13, "channel full")					\
-	X(CAPACITY, 14, "channel exists with a different capacity")	\
+	X(CAPACITY, 14, "channel exists with other settings")		\
 	X(PERM, 15, "permission denied")				\
+	X(DISK, 16, "message not written to the channel's log")	\
 	X(DISCONNECTED, 32, "channel disconnected: every sender is gone") \
 	X(EMPTY, 33, "channel empty")					\
 	X(TIMEDOUT, 34, "timed out")					\
@@ -124,10 +125,26 @@ typedef struct chan_open_opts {
 	unsigned	window;		/* tx: pipelined sends that may await
 					   confirmation (1 to 65536); 0 means
 					   4096 */
+	int		durable;	/* a CHAN_DURABLE_ value */
 } chan_open_opts;
 
+/*
+ * durable (either end): whether the channel keeps its messages in a log
+ * on disk, so that they survive a restart of the daemon (docs/
+ * durability.md). Fixed, like the capacity, by the open that creates the
+ * channel. CHAN_DURABLE_DEFAULT states nothing: a new channel is durable
+ * if the daemon's --durable patterns name it, an existing one is accepted
+ * as it is. CHAN_DURABLE_YES and CHAN_DURABLE_NO state it: an open that
+ * states otherwise than the existing channel fails with CHAN_ECAPACITY.
+ * Creating a durable channel on a daemon without --data-dir, or whose log
+ * cannot be created, fails with CHAN_EDISK.
+ */
+#define CHAN_DURABLE_DEFAULT	0
+#define CHAN_DURABLE_YES	1
+#define CHAN_DURABLE_NO		2
+
 #define CHAN_OPEN_OPTS_INIT	{ sizeof(chan_open_opts), 0, 0,		\
-	CHAN_CAPACITY_DEFAULT, CHAN_CAPACITY_DEFAULT, 0 }
+	CHAN_CAPACITY_DEFAULT, CHAN_CAPACITY_DEFAULT, 0, CHAN_DURABLE_DEFAULT }
 
 /*
  * CHAN_MANUAL_ACK (rx): a received message stays in flight in the daemon
@@ -176,12 +193,13 @@ CHAN_EXPORT size_t chan_client_max_msg(const chan_client *c);
  *
  * chan_tx_open attaches a new producer to channel name (1 to 255 bytes,
  * NUL-terminated); chan_tx_open_ex takes any bytes and opts (capacity,
- * capacity_bytes, window; flags and prefetch must be 0). Errors:
+ * capacity_bytes, window, durable; flags and prefetch must be 0). Errors:
  * CHAN_EBADNAME, CHAN_EOPTION (an opts field out of range, or refused by
  * the daemon), CHAN_ECAPACITY (the channel exists with another capacity
- * than opts states), CHAN_EPERM, CHAN_ELIMIT, CHAN_ECONNLOST,
+ * or durability than opts states), CHAN_EDISK (a durable channel could
+ * not be created), CHAN_EPERM, CHAN_ELIMIT, CHAN_ECONNLOST,
  * CHAN_ENOMEM; chan_client_errmsg() then gives the daemon's explanation
- * (for CHAN_ECAPACITY: the channel's actual capacity).
+ * (for CHAN_ECAPACITY: the channel's actual settings).
  * chan_tx_clone opens another producer on the same channel and connection,
  * as Sender::clone, with the same opts; the same errors, explained by
  * chan_tx_errmsg(tx).
@@ -195,8 +213,10 @@ CHAN_EXPORT int chan_tx_clone(chan_tx *tx, chan_tx **out);
  * Confirmed sends. Each sends len bytes (any content, 0 to
  * chan_client_max_msg()) and returns 0 once the daemon has queued the
  * message (on a rendezvous channel: once the consumer has received it): a
- * process that exits right after a successful send has lost nothing. The
- * bytes are copied; the caller keeps its buffer.
+ * process that exits right after a successful send has lost nothing. On a
+ * durable channel the message is also in the channel's log by then, as
+ * the daemon's --sync policy promises. The bytes are copied; the caller
+ * keeps its buffer.
  *
  * chan_tx_send waits as long as the channel is full (the daemon holds the
  * message until there is room), as Rust's SyncSender::send.
@@ -209,7 +229,8 @@ CHAN_EXPORT int chan_tx_clone(chan_tx *tx, chan_tx **out);
  *
  * Errors of all three: CHAN_ETOOBIG (checked before sending; the
  * connection stays usable), CHAN_ELIMIT (a daemon-wide queue limit),
- * CHAN_EPERM, CHAN_ECONNLOST, CHAN_ENOMEM, and the failure of an earlier
+ * CHAN_EDISK (durable channel: the message could not be written to its
+ * log, disk full or I/O error; nothing was queued), CHAN_EPERM, CHAN_ECONNLOST, CHAN_ENOMEM, and the failure of an earlier
  * pipelined send on tx not yet reported (see below; the message is then
  * not sent). chan_tx_errmsg() explains a refusal.
  */
@@ -274,8 +295,8 @@ CHAN_EXPORT const char *chan_tx_errmsg(const chan_tx *tx);
  * channel already has one: chan_client_errmsg() then names the channel and
  * the pid of the process holding it. Other errors as chan_tx_open;
  * chan_rx_open_ex gives CHAN_EOPTION for flags other than CHAN_MANUAL_ACK,
- * a prefetch over 65535 or a window other than 0, and states capacity as
- * chan_tx_open_ex does.
+ * a prefetch over 65535 or a window other than 0, and states capacity and
+ * durability as chan_tx_open_ex does.
  */
 CHAN_EXPORT int chan_rx_open(chan_client *c, const char *name, chan_rx **out);
 CHAN_EXPORT int chan_rx_open_ex(chan_client *c, const void *name,

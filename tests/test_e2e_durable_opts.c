@@ -1,0 +1,400 @@
+/*
+ * test_e2e_durable_opts.c: the surfaces of durable channels against the
+ * real daemon: its options (--help, ranges, reload), the "durable" open
+ * option through the library and the CLIs, refusals (DISK without
+ * --data-dir, CAPACITY for other durability), and the admin view's
+ * durability fields. What survives a restart is tested in
+ * test_e2e_durable.c.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "chanclient.h"
+#include "e2e_util.h"
+#include "harness.h"
+
+#define CMD_MS		20000
+
+static void
+run(const char *const *argv, struct cmd_result *r)
+{
+	run_cmd(argv, NULL, 0, CMD_MS, r);
+}
+
+static void
+expect_in(const char *text, const char *want)
+{
+	/* Check cannot carry a failure message of more than a few KiB. */
+	ck_assert_msg(text != NULL && strstr(text, want) != NULL,
+	    "missing '%s' in:\n%.2000s", want, text != NULL ? text :
+	    "(null)");
+}
+
+/* chanctl --json ARG on d: its stdout, which the caller frees. */
+static char *
+ctl_json(const struct daemon *d, const char *what)
+{
+	const char *argv[] = { CHANCTL_BIN, "--socket", d->sock, "--json",
+	    what, NULL };
+	struct cmd_result r;
+	char *out;
+
+	run(argv, &r);
+	ck_assert_msg(r.code == 0, "chanctl %s: exit %d: %s", what, r.code,
+	    r.err);
+	out = r.out;
+	r.out = NULL;
+	cmd_result_fini(&r);
+	return out;
+}
+
+static chan_tx *
+tx_open_durable(chan_client *c, const char *name, int durable, int want)
+{
+	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
+	chan_tx *tx = NULL;
+
+	o.durable = durable;
+	expect_rc(chan_tx_open_ex(c, name, strlen(name), &o, &tx), want,
+	    name);
+	return tx;
+}
+
+/* Squeezes each run of blanks and newlines in s to one space. */
+static void
+squeeze(char *s)
+{
+	char *o = s;
+	int blank = 0;
+
+	for (; *s != '\0'; s++) {
+		if (*s == ' ' || *s == '\n') {
+			if (!blank)
+				*o++ = ' ';
+			blank = 1;
+		} else {
+			*o++ = *s;
+			blank = 0;
+		}
+	}
+	*o = '\0';
+}
+
+START_TEST(test_help_lists_each_durability_option_with_its_default)
+{
+	const char *argv[] = { CHAND_BIN, "--help", NULL };
+	struct cmd_result r;
+
+	run(argv, &r);
+	ck_assert_int_eq(r.code, 0);
+	squeeze(r.out);
+	expect_in(r.out, "--data-dir PATH");
+	expect_in(r.out, "--durable PATTERNS");
+	expect_in(r.out, "--sync always|periodic|os");
+	expect_in(r.out, "(default: always)");
+	expect_in(r.out, "--sync-interval MS");
+	expect_in(r.out, "(default: 1000; range 1 to 60000)");
+	expect_in(r.out, "--segment-size BYTES");
+	expect_in(r.out, "(default: 16M; range 64K to 1G)");
+	cmd_result_fini(&r);
+}
+END_TEST
+
+/* A bad value exits 2 naming the option, before anything is bound. */
+static void
+expect_usage_error(const char *opt, const char *val, const char *why)
+{
+	char dir[PATH_MAX], sock[PATH_MAX];
+	const char *argv[] = { CHAND_BIN, "--socket", sock, opt, val, NULL };
+	struct cmd_result r;
+
+	make_dir(dir, sizeof dir);
+	path_join(sock, sizeof sock, dir, "chand.sock");
+	run(argv, &r);
+	ck_assert_msg(r.code == 2, "%s %s: exit %d", opt, val, r.code);
+	expect_in(r.err, why);
+	ck_assert_msg(access(sock, F_OK) < 0, "socket created anyway");
+	cmd_result_fini(&r);
+	rmdir(dir);
+}
+
+START_TEST(test_durability_options_out_of_range_exit_2)
+{
+	expect_usage_error("--sync", "sometimes", "--sync: 'sometimes' is "
+	    "not one of always, periodic, os");
+	expect_usage_error("--sync-interval", "0", "--sync-interval: 0 is "
+	    "out of range (1 to 60000)");
+	expect_usage_error("--sync-interval", "60001", "--sync-interval: "
+	    "60001 is out of range");
+	expect_usage_error("--segment-size", "65535", "--segment-size: 65535 "
+	    "is out of range");
+	expect_usage_error("--segment-size", "2G", "--segment-size: 2G is "
+	    "out of range");
+	expect_usage_error("--data-dir", "", "--data-dir: empty path");
+}
+END_TEST
+
+START_TEST(test_durability_options_just_inside_their_ranges_start)
+{
+	struct daemon d;
+	char *out;
+
+	daemon_start(&d, (const char *const[]){ "--sync", "os",
+	    "--sync-interval", "60000", "--segment-size", "64K",
+	    "--durable", "none", NULL });
+	out = ctl_json(&d, "status");
+	expect_in(out, "\"data_dir\":null,\"sync\":\"os\"}");
+	free(out);
+	daemon_stop(&d);
+}
+END_TEST
+
+/*
+ * Without --data-dir a durable channel cannot exist: the open that would
+ * create it gets DISK saying so, and no channel is left behind.
+ */
+START_TEST(test_durable_open_without_data_dir_is_disk_and_creates_nothing)
+{
+	struct daemon d;
+	chan_client *c;
+	char *out;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	tx_open_durable(c, "logged", CHAN_DURABLE_YES, CHAN_EDISK);
+	expect_in(chan_client_errmsg(c), "durable channel 'logged' not "
+	    "created: the daemon keeps no logs (no --data-dir)");
+	out = ctl_json(&d, "status");
+	expect_in(out, "\"channels\":0,");
+	free(out);
+	/* The connection stays usable; an explicit "no" is fine. */
+	chan_tx_close(tx_open_durable(c, "logged", CHAN_DURABLE_NO, 0));
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_chan_send_durable_without_data_dir_exits_13)
+{
+	struct daemon d;
+	struct cmd_result r;
+	const char *argv[] = { CHAN_SEND_BIN, "--socket", NULL, "--durable",
+	    "keep", "x", NULL };
+
+	daemon_start(&d, NULL);
+	argv[2] = d.sock;
+	run(argv, &r);
+	ck_assert_msg(r.code == 13, "exit %d: %s", r.code, r.err);
+	expect_in(r.err, "'keep'");
+	expect_in(r.err, "no --data-dir");
+	cmd_result_fini(&r);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* --durable patterns decide for an open that states nothing. */
+START_TEST(test_durable_patterns_decide_when_the_open_states_nothing)
+{
+	struct daemon d;
+	chan_client *c;
+	chan_tx *tx;
+
+	daemon_start(&d, (const char *const[]){ "--durable", "jobs.* exact",
+	    NULL });
+	c = test_connect(&d);
+	tx_open_durable(c, "jobs.1", CHAN_DURABLE_DEFAULT, CHAN_EDISK);
+	tx_open_durable(c, "exact", CHAN_DURABLE_DEFAULT, CHAN_EDISK);
+	/* Not named by a pattern, or stated otherwise: in memory. */
+	chan_tx_close(tx_open_durable(c, "exactly", CHAN_DURABLE_DEFAULT, 0));
+	chan_tx_close(tx_open_durable(c, "jobs", CHAN_DURABLE_DEFAULT, 0));
+	tx = tx_open_durable(c, "jobs.2", CHAN_DURABLE_NO, 0);
+	chan_tx_close(tx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+/*
+ * An open that states the other durability than the existing channel's
+ * gets CAPACITY naming the channel and what it is; one that states
+ * nothing takes it as it is.
+ */
+START_TEST(test_open_stating_other_durability_gets_capacity)
+{
+	struct daemon d;
+	chan_client *c;
+	chan_tx *tx, *tx2;
+	chan_rx *rx;
+	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	tx = tx_open_durable(c, "mem", CHAN_DURABLE_NO, 0);
+	tx_open_durable(c, "mem", CHAN_DURABLE_YES, CHAN_ECAPACITY);
+	expect_in(chan_client_errmsg(c), "channel 'mem' exists and is not "
+	    "durable");
+	o.durable = CHAN_DURABLE_YES;
+	expect_rc(chan_rx_open_ex(c, "mem", 3, &o, &rx), CHAN_ECAPACITY,
+	    "rx open stating durable");
+	tx2 = tx_open_durable(c, "mem", CHAN_DURABLE_DEFAULT, 0);
+	chan_tx_close(tx2);
+	chan_tx_close(tx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(test_durable_value_outside_the_constants_is_option)
+{
+	struct daemon d;
+	chan_client *c;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	tx_open_durable(c, "x", 3, CHAN_EOPTION);
+	tx_open_durable(c, "x", -1, CHAN_EOPTION);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* The admin view reports durability; chanctl shows it as columns. */
+START_TEST(test_admin_view_reports_durability_fields)
+{
+	const char *argv[] = { CHANCTL_BIN, "--socket", NULL, "channels",
+	    NULL };
+	struct cmd_result r;
+	struct daemon d;
+	chan_client *c;
+	chan_tx *tx;
+	char *out;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	tx = tx_open_durable(c, "plain", CHAN_DURABLE_DEFAULT, 0);
+	out = ctl_json(&d, "channels");
+	expect_in(out, "\"name\":\"plain\",");
+	expect_in(out, "\"durable\":false,\"log_bytes\":0}");
+	free(out);
+	argv[2] = d.sock;
+	run(argv, &r);
+	ck_assert_int_eq(r.code, 0);
+	expect_in(r.out, "CAP_BYTES  DURABLE  LOG_BYTES\n");
+	expect_in(r.out, "no          0\n");
+	cmd_result_fini(&r);
+	chan_tx_close(tx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Polls the status view until it holds want; bounded. */
+static void
+status_until(const struct daemon *d, const char *want)
+{
+	long long deadline = now_ms() + HARNESS_WAIT_MS;
+	char *out;
+
+	for (;;) {
+		out = ctl_json(d, "status");
+		if (strstr(out, want) != NULL)
+			break;
+		ck_assert_msg(now_ms() < deadline, "status never showed %s:\n"
+		    "%s", want, out);
+		free(out);
+	}
+	free(out);
+}
+
+/*
+ * SIGHUP applies --sync at once (new confirmations follow it) and keeps
+ * --data-dir, which needs a restart: the log says so.
+ */
+START_TEST(test_sighup_changes_sync_but_not_data_dir)
+{
+	char conf[PATH_MAX], dir1[PATH_MAX], dir2[PATH_MAX], text[3 * PATH_MAX];
+	char *log;
+	struct daemon d;
+
+	make_dir(dir1, sizeof dir1);
+	make_dir(dir2, sizeof dir2);
+	path_join(conf, sizeof conf, dir1, "chand.conf");
+	snprintf(text, sizeof text, "data-dir = %s\nsync = always\n", dir1);
+	write_file(conf, text);
+	daemon_start(&d, (const char *const[]){ "--config", conf, NULL });
+	snprintf(text, sizeof text, "\"data_dir\":\"%s\",\"sync\":\"always\"}",
+	    dir1);
+	status_until(&d, text);
+
+	snprintf(text, sizeof text, "data-dir = %s\nsync = periodic\n"
+	    "segment-size = 1M\n", dir2);
+	write_file(conf, text);
+	ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+	snprintf(text, sizeof text, "\"data_dir\":\"%s\",\"sync\":"
+	    "\"periodic\"}", dir1);
+	status_until(&d, text);
+	log = daemon_log(&d);
+	daemon_stop(&d);
+
+	expect_in(log, "reload: sync changed from always to periodic");
+	expect_in(log, "reload: segment-size changed from 16M to 1M");
+	snprintf(text, sizeof text, "reload: data-dir changed from %s to %s; "
+	    "it takes effect only after a restart", dir1, dir2);
+	expect_in(log, text);
+	free(log);
+	unlink(conf);
+	rmdir(dir1);
+	rmdir(dir2);
+}
+END_TEST
+
+static Suite *
+durable_opts_suite(void)
+{
+	Suite *s = suite_create("e2e_durable_opts");
+	TCase *tc = tcase_create("surfaces");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc,
+	    test_help_lists_each_durability_option_with_its_default);
+	tcase_add_test(tc, test_durability_options_out_of_range_exit_2);
+	tcase_add_test(tc,
+	    test_durability_options_just_inside_their_ranges_start);
+	tcase_add_test(tc,
+	    test_durable_open_without_data_dir_is_disk_and_creates_nothing);
+	tcase_add_test(tc, test_chan_send_durable_without_data_dir_exits_13);
+	tcase_add_test(tc,
+	    test_durable_patterns_decide_when_the_open_states_nothing);
+	tcase_add_test(tc, test_open_stating_other_durability_gets_capacity);
+	tcase_add_test(tc, test_durable_value_outside_the_constants_is_option);
+	tcase_add_test(tc, test_admin_view_reports_durability_fields);
+	tcase_add_test(tc, test_sighup_changes_sync_but_not_data_dir);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return harness_main(durable_opts_suite());
+}
