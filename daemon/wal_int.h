@@ -1,6 +1,6 @@
 /*
- * wal_int.h: what wal.c (the live log) and wal_recover.c (reading logs at
- * startup) share: the on-disk layout and struct wal. Not for other
+ * wal_int.h: what wal.c (the live log), wal_recover.c (reading logs at
+ * startup) and wal_file.c (helpers of both) share: the on-disk layout and struct wal. Not for other
  * modules; they use wal.h.
  *
  * Segment header, little-endian:
@@ -33,6 +33,12 @@
 #define WAL_DIR_PREFIX		"chan-"
 #define WAL_SEG_SUFFIX		".wal"
 #define WAL_SEG_NAME_LEN	(16 + 4)	/* hex digits + suffix */
+/*
+ * Reservation grows per log from WAL_CHUNK_MIN to WAL_CHUNK_MAX, so that
+ * an idle log holds 64 KiB and a busy one calls fallocate rarely.
+ */
+#define WAL_CHUNK_MIN		(64u * 1024)
+#define WAL_CHUNK_MAX		(4u * 1024 * 1024)
 
 enum wal_rec_type {
 	WAL_REC_MSG = 1,
