@@ -67,6 +67,9 @@ int	wal_create(const char *data_dir, const struct wal_meta *,
  * msg_fn gets each live message in id order: payload is valid during the
  * call only; delivered means the message was handed to a consumer before
  * (it comes back redelivered).
+ *
+ * The callbacks may append to the log, but must not close or destroy it
+ * (return non-zero instead).
  */
 typedef int	(*wal_chan_fn)(void *arg, struct wal *,
 		    const struct wal_meta *, uint64_t next_id);

@@ -739,6 +739,103 @@ START_TEST(test_flipped_byte_in_earlier_segment_loses_only_its_rest)
 }
 END_TEST
 
+/* Appends a record with a good checksum to the file at path. */
+static void
+raw_record(const char *path, uint32_t type, uint64_t id, const char *data)
+{
+	unsigned char	rec[64];
+	uint32_t	len = (uint32_t)strlen(data), crc;
+	int		fd, i;
+
+	for (i = 0; i < 4; i++) {
+		rec[4 + i] = (unsigned char)(len >> (8 * i));
+		rec[8 + i] = (unsigned char)(type >> (8 * i));
+	}
+	for (i = 0; i < 8; i++)
+		rec[12 + i] = (unsigned char)(id >> (8 * i));
+	memcpy(rec + 20, data, len);
+	crc = crc32c(0, rec + 4, 16 + len);
+	for (i = 0; i < 4; i++)
+		rec[i] = (unsigned char)(crc >> (8 * i));
+	ck_assert_int_ge(fd = open(path, O_WRONLY | O_APPEND), 0);
+	ck_assert_int_eq(write(fd, rec, 20 + len), 20 + len);
+	close(fd);
+}
+
+START_TEST(test_record_with_a_repeated_id_or_unknown_type_is_bad)
+{
+	struct wal	*w = create("jobs", &big_segs);
+	char		 path[PATH_MAX];
+	char		*log;
+	off_t		 good;
+
+	seg_path(path, wal_dir(w), 1);
+	append(w, 1, 3);
+	append(w, 2, 3);
+	wal_close(w);
+	good = file_size(path);
+	/* Well formed, checksummed, but id 2 again. */
+	raw_record(path, 1, 2, "dup");
+	raw_record(path, 1, 3, "three");
+	log_begin();
+	recover(&big_segs);
+	log = log_end();
+	ck_assert_ptr_nonnull(strstr(log, "message id not above"));
+	ck_assert_ptr_nonnull(strstr(log, "cut 48 bytes"));
+	free(log);
+	ck_assert_uint_eq(got.nmsgs, 2);
+	ck_assert_int_eq(file_size(path), good);
+	close_recovered();
+	raw_record(path, 9, 3, "");
+	log_begin();
+	recover(&big_segs);
+	log = log_end();
+	ck_assert_ptr_nonnull(strstr(log, "unknown record type"));
+	free(log);
+	ck_assert_uint_eq(got.nmsgs, 2);
+	ck_assert_int_eq(file_size(path), good);
+	/* A payload on an ACK is bad too. */
+	close_recovered();
+	raw_record(path, 2, 2, "x");
+	recover(&big_segs);
+	ck_assert_uint_eq(got.nmsgs, 2);
+	ck_assert_int_eq(file_size(path), good);
+	close_recovered();
+}
+END_TEST
+
+START_TEST(test_last_segment_with_bad_header_is_removed)
+{
+	struct wal	*w = create("jobs", &small_segs);
+	char		 path[PATH_MAX];
+	char		*log;
+	uint64_t	 id;
+
+	for (id = 1; id <= 4; id++)
+		append(w, id, 20000);
+	seg_path(path, wal_dir(w), 2);
+	wal_close(w);
+	flip_byte(path, 3);
+	log_begin();
+	recover(&small_segs);
+	log = log_end();
+	ck_assert_ptr_nonnull(strstr(log, "bad segment header"));
+	ck_assert_ptr_nonnull(strstr(log, "file removed"));
+	free(log);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert_uint_eq(got.nmsgs, 3);
+	ck_assert_uint_eq(got.chans[0].next_id, 4);
+	/* Segment 1 goes on, and rolls to a new segment 2. */
+	append(got.chans[0].wal, 4, 20000);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	recover(&small_segs);
+	ck_assert_uint_eq(got.nmsgs, 4);
+	for (id = 1; id <= 4; id++)
+		expect_msg(id - 1, id, 20000, false);
+	close_recovered();
+}
+END_TEST
+
 START_TEST(test_zeroed_tail_of_a_crashed_log_is_the_silent_end)
 {
 	char	*log;
@@ -1211,6 +1308,9 @@ wal_suite(void)
 	tcase_add_test(tc, test_flipped_byte_in_last_segment_cuts_there);
 	tcase_add_test(tc,
 	    test_flipped_byte_in_earlier_segment_loses_only_its_rest);
+	tcase_add_test(tc,
+	    test_record_with_a_repeated_id_or_unknown_type_is_bad);
+	tcase_add_test(tc, test_last_segment_with_bad_header_is_removed);
 	tcase_add_test(tc, test_zeroed_tail_of_a_crashed_log_is_the_silent_end);
 	tcase_add_test(tc, test_foreign_and_garbage_entries_are_left_alone);
 	tcase_add_test(tc,
