@@ -161,14 +161,15 @@ wal_flush(struct wal *w)
 		return (rc);
 	}
 	w->woff += w->blen;
-	w->blen = 0;
 	w->written_lsn = w->lsn;
-	/* A big record grew the buffer: do not keep it for an idle log. */
-	if (w->bcap > 2 * WAL_FLUSH_AT) {
-		free(w->buf);
-		w->buf = NULL;
-		w->bcap = 0;
-	}
+	/*
+	 * Idle logs hold no buffer (the daemon may have thousands); the next
+	 * one starts at the size this one needed, capped, to grow less.
+	 */
+	w->bhint = w->blen < 2 * WAL_FLUSH_AT ? w->blen : 2 * WAL_FLUSH_AT;
+	free(w->buf);
+	w->buf = NULL;
+	w->blen = w->bcap = 0;
 	return (0);
 }
 
@@ -245,7 +246,7 @@ wal_buf_grow(struct wal *w, size_t n)
 
 	if (w->bcap - w->blen >= n)
 		return (0);
-	cap = w->bcap ? w->bcap : 4096;
+	cap = w->bcap ? w->bcap : w->bhint > 4096 ? w->bhint : 4096;
 	while (cap - w->blen < n)
 		cap *= 2;
 	if ((p = realloc(w->buf, cap)) == NULL)

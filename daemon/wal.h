@@ -127,7 +127,8 @@ int	wal_append_delivered(struct wal *, uint64_t upto_id);
 bool	wal_pending(const struct wal *);
 /*
  * Writes the buffered records with write()s (looping over short writes
- * and EINTR). 0, or -errno: the log is then failed for good: wal_failed()
+ * and EINTR) and frees the buffer: an idle log holds no memory but its
+ * struct. Appends also write the buffer once it passes 256 KiB. 0, or -errno: the log is then failed for good: wal_failed()
  * is true and every later append, flush and sync returns that error.
  */
 int	wal_flush(struct wal *);

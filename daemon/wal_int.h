@@ -72,8 +72,9 @@ struct wal {
 	uint64_t	 reserved;	/* its file size (reserved room) */
 	uint64_t	 chunk;		/* next reservation step */
 
-	unsigned char	*buf;		/* records not yet written */
+	unsigned char	*buf;		/* records not yet written, or NULL */
 	size_t		 blen, bcap;
+	size_t		 bhint;		/* size of the last buffer */
 
 	uint64_t	 lsn;		/* appended */
 	uint64_t	 written_lsn;

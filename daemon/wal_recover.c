@@ -114,6 +114,17 @@ hdr_check(struct rdir *rd, struct rseg *s)
 	return (true);
 }
 
+/* Decodes the record header at p, unchecked. */
+static void
+rec_parse(const unsigned char *p, struct rrec *r)
+{
+	r->len = wal_get32(p + 4);
+	r->type = wal_get32(p + 8);
+	r->id = wal_get64(p + 12);
+	r->payload = p + WAL_REC_HDR;
+	r->size = WAL_REC_HDR + (size_t)r->len;
+}
+
 /*
  * Reads the record at p (avail bytes to the end of the file): 1 with *r
  * filled, 0 at the end of the records (nothing but zeros left), or -1 with
@@ -133,11 +144,7 @@ rec_read(const unsigned char *p, size_t avail, uint64_t last_id,
 		*why = "truncated record header";
 		return (-1);
 	}
-	r->len = wal_get32(p + 4);
-	r->type = wal_get32(p + 8);
-	r->id = wal_get64(p + 12);
-	r->payload = p + WAL_REC_HDR;
-	r->size = WAL_REC_HDR + (size_t)r->len;
+	rec_parse(p, r);
 	if (r->len > avail - WAL_REC_HDR)
 		*why = "truncated record";
 	else if (crc32c(0, p + 4, r->size - 4) != wal_get32(p))
@@ -456,7 +463,10 @@ rdir_wal(struct rdir *rd, struct wal **out)
 	return (0);
 }
 
-/* Second pass: the channel, then its live messages. 1 if none. */
+/*
+ * Second pass: the channel, then its live messages. 1 if none. Records up
+ * to each segment's end were checked by the first pass.
+ */
 static int
 rdir_emit(struct rdir *rd, wal_chan_fn chan_fn, wal_msg_fn msg_fn,
     void *arg)
@@ -464,19 +474,14 @@ rdir_emit(struct rdir *rd, wal_chan_fn chan_fn, wal_msg_fn msg_fn,
 	struct wal	*w = NULL;
 	struct rseg	*s;
 	struct rrec	 r;
-	const char	*why;
-	uint64_t	 prev;
 	size_t		 i, off;
 	int		 rc = 0;
 
 	for (i = 0; i < rd->nsegs && rc == 0; i++) {
 		s = &rd->segs[i];
-		prev = 0;
 		for (off = s->hdr_len; s->hdr_ok && off < s->end &&
 		    rc == 0; off += r.size) {
-			if (rec_read(s->map + off, s->end - off, prev, &r,
-			    &why) != 1)
-				break;
+			rec_parse(s->map + off, &r);
 			if (r.type != WAL_REC_MSG || !is_live(rd, r.id))
 				continue;
 			if (w == NULL) {
@@ -488,7 +493,6 @@ rdir_emit(struct rdir *rd, wal_chan_fn chan_fn, wal_msg_fn msg_fn,
 			if (rc == 0)
 				rc = msg_fn(arg, w, r.id, r.payload, r.len,
 				    r.id <= rd->delivered);
-			prev = r.id;
 		}
 	}
 	if (w == NULL)
