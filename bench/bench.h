@@ -53,6 +53,15 @@ enum bench_target {
 	TARGET_DIRECT,
 };
 
+/* chand runs: in-memory channels, or durable ones under a sync policy. */
+enum bench_sync {
+	SYNC_NONE,		/* in memory */
+	SYNC_ALWAYS,
+	SYNC_PERIODIC,
+	SYNC_OS,
+};
+#define BENCH_NSYNC	4
+
 enum bench_mode {
 	MODE_THROUGHPUT,	/* as fast as it goes */
 	MODE_LATENCY,		/* paced at rate messages/s in all */
@@ -71,6 +80,8 @@ struct bench_run {
 	unsigned	 prefetch;	/* chand consumer window per channel */
 	unsigned	 window;	/* chand producer: pipelined sends
 					   awaiting confirmation; 0: default */
+	enum bench_sync	 sync;		/* chand: durable channels, how */
+	const char	*data_dir;	/* chand, durable: its --data-dir */
 	const char	*sock;		/* where the ends connect */
 	pid_t		 server;	/* daemon or relay, for its figures */
 };
@@ -85,6 +96,8 @@ struct bench_report {
 	int64_t		 t_last;	/* last send or receive, ns */
 	int64_t		 cpu_ns;	/* user + system while working */
 	int64_t		 lat_ns[3];	/* consumer, latency: p50 p99 p99.9 */
+	int64_t		 conf_ns[3];	/* chand producer, latency: send to
+					   confirmation, p50 p99 p99.9 */
 	char		 err[256];
 };
 
@@ -98,6 +111,11 @@ struct bench_result {
 	double		 msgs_s;
 	double		 mb_s;		/* payload bytes, 10^6 */
 	double		 lat_us[3];	/* p50 p99 p99.9 */
+	double		 conf_us[3];	/* chand: send to confirmation */
+	int64_t		 log_written;	/* durable: bytes the daemon wrote
+					   to storage; -1 if unknown */
+	int64_t		 log_left;	/* durable: disk bytes of the data
+					   directory at the end; -1 */
 	double		 cpu_prod_ns;	/* per message, per producer process */
 	double		 cpu_cons_ns;	/* per message */
 	double		 cpu_srv_ns;	/* per message; < 0 if none */
@@ -176,6 +194,28 @@ int	relay_start(struct daemon *);
 pid_t	socket_peer_pid(const char *path);
 /* Finds chand next to chan-bench (build tree, install) or on PATH. */
 const char *daemon_find(const char *given);
+
+/* durable.c: durable runs' data directories and figures. */
+extern const char *const sync_names[BENCH_NSYNC];
+/* The base directory: given (created if need be) or a private one. */
+int	durable_dir_init(const char *given);
+/* Removes the base directory if it is a private one. */
+void	durable_dir_fini(void);
+/* A new empty directory under the base for one run, into out. */
+int	durable_run_dir(char *out, size_t len);
+void	durable_run_dir_fini(const char *dir);
+/* Disk space of the files under dir, bytes; -1 if unreadable. */
+int64_t	dir_disk_bytes(const char *dir);
+/* write_bytes of /proc/pid/io; -1 if unreadable. */
+int64_t	proc_write_bytes(pid_t);
+/* A durable run's disk figures, after it: w0 was write_bytes before. */
+void	durable_figures(const struct bench_run *, int64_t w0,
+	    struct bench_result *);
+/* The durable tables, after the others; nothing without durable runs. */
+void	durable_print(const struct bench_result *, size_t);
+/* The durable fields of one run's JSON object, each followed by ','. */
+void	durable_json(const struct bench_result *,
+	    const struct bench_result *, size_t);
 
 /* memory.c: daemon RSS per idle channel, connection, queued message. */
 struct mem_result {

@@ -148,29 +148,65 @@ sleep_until(int64_t t)
 }
 
 static int
+cmp_ns(const void *a, const void *b)
+{
+	int64_t	x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return ((x > y) - (x < y));
+}
+
+/* p50, p99, p99.9 of n samples (sorted here) into out. */
+static void
+confirm_quantiles(int64_t *ns, uint64_t n, int64_t out[3])
+{
+	static const double	q[3] = { 0.50, 0.99, 0.999 };
+	uint64_t		i, k;
+
+	if (n == 0)
+		return;
+	qsort(ns, n, sizeof(*ns), cmp_ns);
+	for (k = 0; k < 3; k++) {
+		i = (uint64_t)(q[k] * (double)n);
+		out[k] = ns[i < n ? i : n - 1];
+	}
+}
+
+static int
 chand_send_all(const struct bench_run *run, struct senders *s, int index,
     struct bench_report *rep)
 {
-	int64_t		 interval = 0, t0;
+	int64_t		 interval = 0, t0, ts, *conf = NULL;
 	uint64_t	 i;
 	unsigned	 j;
 	char		*buf;
 	int		 rc = 0;
 
-	if (run->mode == MODE_LATENCY)
+	/* Paced runs also time each confirmed send: what a producer waits. */
+	if (run->mode == MODE_LATENCY) {
 		interval = (int64_t)(1e9 * run->producers / run->rate);
-	if ((buf = calloc(1, run->size)) == NULL)
+		if ((conf = calloc(run->count, sizeof(*conf))) == NULL)
+			return (CHAN_ENOMEM);
+	}
+	if ((buf = calloc(1, run->size)) == NULL) {
+		free(conf);
 		return (CHAN_ENOMEM);
+	}
 	t0 = rep->t_first = now_ns();
 	for (i = 0; i < run->count && rc == 0; i++) {
 		j = (unsigned)(i % s->ntx);
 		if (interval > 0)
 			sleep_until(t0 + (int64_t)i * interval);
+		ts = interval > 0 ? now_ns() : 0;
 		payload_fill(buf, run->size, (uint32_t)index * s->ntx + j,
-		    (uint32_t)(i / s->ntx), interval > 0 ? now_ns() : 0);
+		    (uint32_t)(i / s->ntx), ts);
 		if ((rc = bench_send(run, s->tx[j], buf, run->size)) == 0)
 			rep->msgs++;
+		if (conf != NULL)
+			conf[i] = now_ns() - ts;
 	}
+	if (conf != NULL)
+		confirm_quantiles(conf, rep->msgs, rep->conf_ns);
+	free(conf);
 	for (j = 0; j < s->ntx && rc == 0; j++)
 		rc = bench_flush(s->tx[j]);
 	rep->t_last = now_ns();

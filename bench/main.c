@@ -49,9 +49,13 @@ struct opts {
 	const char	*chand;
 	bool		 json;
 	bool		 smoke;
+	bool		 sync[BENCH_NSYNC];	/* durable runs, by policy */
+	const char	*data_dir;
 };
 
 static const char *const target_names[] = { "chand", "relay", "direct" };
+
+static const char	*run_label(const struct bench_run *, char *, size_t);
 
 static struct bench_result	results[MAX_RUNS];
 static size_t			nresults;
@@ -93,6 +97,15 @@ usage(FILE *f)
 "  -p, --prefetch N       chand consumer window (default 65535)\n"
 "  -w, --window N         chand producers: pipelined sends awaiting\n"
 "                         confirmation (default: the library's, 4096)\n"
+"      --durable          chand runs also with durable channels, once per\n"
+"                         sync policy, each beside the in-memory run with\n"
+"                         ratios to it, confirmation latency and the log's\n"
+"                         disk figures\n"
+"      --sync LIST        durable runs: always,periodic,os (default all\n"
+"                         three; implies --durable)\n"
+"      --data-dir PATH    durable runs keep their logs in a fresh directory\n"
+"                         under PATH, removed after each run (default: a\n"
+"                         private directory under $TMPDIR or /tmp)\n"
 "      --smoke            small counts: a quick check that runs anywhere\n"
 "  -S, --socket PATH      use the daemon already running on PATH (default:\n"
 "                         start a private one for each run)\n"
@@ -140,6 +153,42 @@ parse_list(const char *s, uint64_t min, uint64_t max, uint64_t *out,
 	}
 	free(copy);
 	return (rc == 0 && *n > 0 ? 0 : -1);
+}
+
+/* A comma-separated list of sync policies into o->sync: 0 or -1. */
+static int
+parse_sync(const char *s, struct opts *o)
+{
+	char	*copy, *tok, *save = NULL;
+	size_t	 i;
+	int	 rc = 0;
+
+	if ((copy = strdup(s)) == NULL)
+		return (-1);
+	memset(o->sync, 0, sizeof(o->sync));
+	for (tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0;
+	    tok = strtok_r(NULL, ",", &save)) {
+		for (i = SYNC_ALWAYS; i < BENCH_NSYNC; i++)
+			if (strcmp(tok, sync_names[i]) == 0)
+				break;
+		if (i == BENCH_NSYNC)
+			rc = -1;
+		else
+			o->sync[i] = true;
+	}
+	free(copy);
+	return (rc);
+}
+
+static bool
+durable_wanted(const struct opts *o)
+{
+	size_t	i;
+
+	for (i = SYNC_ALWAYS; i < BENCH_NSYNC; i++)
+		if (o->sync[i])
+			return (true);
+	return (false);
 }
 
 static int
@@ -205,6 +254,9 @@ enum {
 	OPT_MEM_CONNS,
 	OPT_MEM_QUEUED,
 	OPT_SMOKE,
+	OPT_DURABLE,
+	OPT_SYNC,
+	OPT_DATA_DIR,
 };
 
 static const struct option longopts[] = {
@@ -225,6 +277,9 @@ static const struct option longopts[] = {
 	{ "prefetch", required_argument, NULL, 'p' },
 	{ "window", required_argument, NULL, 'w' },
 	{ "smoke", no_argument, NULL, OPT_SMOKE },
+	{ "durable", no_argument, NULL, OPT_DURABLE },
+	{ "sync", required_argument, NULL, OPT_SYNC },
+	{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
 	{ "socket", required_argument, NULL, 'S' },
 	{ "chand", required_argument, NULL, 'D' },
 	{ "json", no_argument, NULL, 'j' },
@@ -306,6 +361,8 @@ opt_one(int ch, const char *arg, struct opts *o)
 		return (opt_uint(arg, 1, 65535, &o->prefetch));
 	case 'w':
 		return (opt_uint(arg, 1, 65536, &o->window));
+	case OPT_SYNC:
+		return (parse_sync(arg, o));
 	}
 	return (-1);
 }
@@ -324,6 +381,12 @@ opts_parse(int argc, char **argv, struct opts *o)
 		case OPT_NO_LAT: o->lat = false; break;
 		case 'm': o->memory = true; break;
 		case OPT_SMOKE: smoke = true; break;
+		case OPT_DURABLE:
+			if (!durable_wanted(o))
+				o->sync[SYNC_ALWAYS] = o->sync[SYNC_PERIODIC] =
+				    o->sync[SYNC_OS] = true;
+			break;
+		case OPT_DATA_DIR: o->data_dir = optarg; break;
 		case 'S': o->socket = optarg; break;
 		case 'D': o->chand = optarg; break;
 		case 'j': o->json = true; break;
@@ -342,6 +405,11 @@ opts_parse(int argc, char **argv, struct opts *o)
 	if (optind != argc) {
 		fprintf(stderr, "chan-bench: unexpected argument %s\n",
 		    argv[optind]);
+		return (-1);
+	}
+	if (durable_wanted(o) && o->socket != NULL) {
+		fprintf(stderr, "chan-bench: --durable runs start their own "
+		    "chand: not with --socket\n");
 		return (-1);
 	}
 	return (0);
@@ -387,6 +455,14 @@ chand_args(const struct bench_run *run, char bufs[4][32],
 	/* The queue may hold a whole run when the consumer lags. */
 	args[n++] = "--max-queued-bytes";
 	args[n++] = "16G";
+	if (run->sync != SYNC_NONE) {
+		args[n++] = "--data-dir";
+		args[n++] = run->data_dir;
+		args[n++] = "--sync";
+		args[n++] = sync_names[run->sync];
+		args[n++] = "--durable";
+		args[n++] = "bench.*";
+	}
 	args[n] = NULL;
 }
 
@@ -396,13 +472,22 @@ bench(const struct opts *o, struct bench_run *run)
 {
 	struct bench_result	*res = &results[nresults];
 	struct daemon		 d = { .pid = -1 };
-	const char		*args[16];
-	char			 bufs[4][32];
+	const char		*args[24];
+	char			 bufs[4][32], data[320], label[32];
+	int64_t			 w0 = -1;
 	int			 rc = 0;
 
 	if (nresults == MAX_RUNS)
 		return;
 	run->server = -1;
+	if (run->sync != SYNC_NONE) {
+		if (durable_run_dir(data, sizeof(data)) != 0) {
+			fprintf(stderr, "chan-bench: %s: %s\n", data,
+			    strerror(errno));
+			return;
+		}
+		run->data_dir = data;
+	}
 	if (run->target == TARGET_CHAND && o->socket != NULL) {
 		run->sock = o->socket;
 		run->server = socket_peer_pid(o->socket);
@@ -423,15 +508,36 @@ bench(const struct opts *o, struct bench_run *run)
 			run->sock = d.sock;
 		if (d.pid > 0)
 			run->server = d.pid;
+		if (run->sync != SYNC_NONE)
+			w0 = proc_write_bytes(run->server);
 		run_one(run, res);
+		durable_figures(run, w0, res);
 	}
 	daemon_stop(&d);
+	if (run->sync != SYNC_NONE)
+		durable_run_dir_fini(data);
+	res->run.data_dir = run->data_dir = NULL;
 	nresults++;
 	if (!o->json)
-		fprintf(stderr, "chan-bench: %-6s %-10s P=%u size=%zu: %s\n",
-		    target_names[run->target], run->mode == MODE_LATENCY ?
-		    "latency" : "throughput", run->producers, run->size,
-		    res->ok ? "ok" : res->err);
+		fprintf(stderr, "chan-bench: %-15s %-10s P=%u size=%zu: "
+		    "%s\n", run_label(run, label, sizeof(label)),
+		    run->mode == MODE_LATENCY ? "latency" : "throughput",
+		    run->producers, run->size, res->ok ? "ok" : res->err);
+}
+
+/* The durable runs of run's workload, one per sync policy asked for. */
+static void
+run_durable(const struct opts *o, struct bench_run *run)
+{
+	size_t	i;
+
+	for (i = SYNC_ALWAYS; i < BENCH_NSYNC; i++) {
+		if (!o->sync[i])
+			continue;
+		run->sync = (enum bench_sync)i;
+		bench(o, run);
+	}
+	run->sync = SYNC_NONE;
 }
 
 static void
@@ -457,6 +563,8 @@ run_base(const struct opts *o, enum bench_mode mode, unsigned producers,
 		run.count = mode == MODE_LATENCY ? (o->lat_count + producers -
 		    1) / producers : default_count(o, size, producers);
 		bench(o, &run);
+		if (run.target == TARGET_CHAND)
+			run_durable(o, &run);
 	}
 }
 
@@ -530,7 +638,10 @@ ratio(double a, double b)
 static const char *
 run_label(const struct bench_run *run, char *buf, size_t len)
 {
-	if (run->channels > 1)
+	if (run->sync != SYNC_NONE)
+		snprintf(buf, len, "%s %s", target_names[run->target],
+		    sync_names[run->sync]);
+	else if (run->channels > 1)
 		snprintf(buf, len, "%s K=%u", target_names[run->target],
 		    run->channels);
 	else if (run->conns > run->producers)
@@ -576,6 +687,7 @@ static void
 print_latency(void)
 {
 	const struct bench_result	*r, *base;
+	char				 label[32];
 	size_t				 i;
 
 	for (i = 0; i < nresults; i++)
@@ -593,7 +705,8 @@ print_latency(void)
 			continue;
 		base = relay_of(r);
 		printf("%-15s %2u %6zu %8.0f %8.1f %8.1f %8.1f %9.2f %9.2f "
-		    "%s\n", target_names[r->run.target], r->run.producers,
+		    "%s\n", run_label(&r->run, label, sizeof(label)),
+		    r->run.producers,
 		    r->run.size, r->run.rate, r->lat_us[0], r->lat_us[1],
 		    r->lat_us[2], base ? ratio(r->lat_us[0], base->lat_us[0]) :
 		    0, base ? ratio(r->lat_us[1], base->lat_us[1]) : 0,
@@ -620,12 +733,13 @@ print_memory(void)
 static void
 print_errors(void)
 {
+	char	label[32];
 	size_t	i;
 
 	for (i = 0; i < nresults; i++)
 		if (!results[i].ok)
 			printf("FAILED: %s %s P=%u size=%zu: %s\n",
-			    target_names[results[i].run.target],
+			    run_label(&results[i].run, label, sizeof(label)),
 			    results[i].run.mode == MODE_LATENCY ? "latency" :
 			    "throughput", results[i].run.producers,
 			    results[i].run.size, results[i].err);
@@ -687,6 +801,7 @@ json_result(const struct bench_result *r)
 	    target_names[r->run.target], r->run.mode == MODE_LATENCY ?
 	    "latency" : "throughput", r->run.producers, r->run.size,
 	    r->run.channels, r->run.conns, r->ok ? "true" : "false");
+	durable_json(r, results, nresults);
 	printf("\"msgs\":%llu,\"secs\":%.6f,\"msgs_per_s\":%.1f,"
 	    "\"mb_per_s\":%.2f,", (unsigned long long)r->msgs, r->secs,
 	    r->msgs_s, r->mb_s);
@@ -760,7 +875,14 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	fd_limit_raise();
+	if (durable_wanted(&o) && durable_dir_init(o.data_dir) != 0) {
+		fprintf(stderr, "chan-bench: data directory %s: %s\n",
+		    o.data_dir != NULL ? o.data_dir : "(private)",
+		    strerror(errno));
+		return (1);
+	}
 	run_all(&o);
+	durable_dir_fini();
 	if (o.json)
 		print_json();
 	else {
@@ -769,6 +891,7 @@ main(int argc, char **argv)
 		print_latency();
 		if (mem_done)
 			print_memory();
+		durable_print(results, nresults);
 		print_errors();
 	}
 	if (!all_ok()) {

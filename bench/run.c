@@ -124,7 +124,7 @@ run_figures(const struct bench_run *run, const struct bench_report *reps,
 	const struct bench_report *cons = NULL;
 	int64_t		 first = INT64_MAX, pcpu = 0;
 	uint64_t	 pmsgs = 0;
-	unsigned	 i;
+	unsigned	 i, q;
 
 	res->ok = true;
 	for (i = 0; i < n; i++) {
@@ -158,6 +158,12 @@ run_figures(const struct bench_run *run, const struct bench_report *reps,
 	}
 	for (i = 0; i < 3; i++)
 		res->lat_us[i] = (double)cons->lat_ns[i] / 1e3;
+	/* Latency runs have one producer: its confirmations. */
+	for (i = 0; i < n; i++)
+		if (!reps[i].consumer && reps[i].index == 0)
+			break;
+	for (q = 0; i < n && q < 3; q++)
+		res->conf_us[q] = (double)reps[i].conf_ns[q] / 1e3;
 	res->cpu_prod_ns = pmsgs ? (double)pcpu / (double)pmsgs : 0;
 	res->cpu_cons_ns = res->msgs ? (double)cons->cpu_ns /
 	    (double)res->msgs : 0;
@@ -178,6 +184,7 @@ run_one(const struct bench_run *run, struct bench_result *res)
 	res->run = *run;
 	res->cpu_srv_ns = -1;
 	res->srv_hwm_kib = -1;
+	res->log_written = res->log_left = -1;
 	rp.pid = calloc(run->producers + 1u, sizeof(*rp.pid));
 	reps = calloc(run->producers + 1u, sizeof(*reps));
 	if (rp.pid == NULL || reps == NULL || pipe(rp.go) != 0 ||
