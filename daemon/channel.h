@@ -35,7 +35,10 @@ struct message {
 	struct message	*next;
 	uint64_t	 seq;		/* in flight: delivery sequence number */
 	uint32_t	 len;		/* payload bytes */
-	uint32_t	 flags;		/* PROTO_FLAG_REDELIVERED */
+	uint16_t	 flags;		/* PROTO_FLAG_REDELIVERED */
+	uint8_t		 pins;		/* writes sending the payload from
+					   here (msgpool.h) */
+	uint8_t		 freed;		/* freed while pinned */
 	char		 data[];
 };
 

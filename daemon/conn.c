@@ -7,11 +7,13 @@
 #include <sys/socket.h>
 
 #include "acl.h"
+#include "channel.h"
 #include "config.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "flow.h"
 #include "log.h"
+#include "msgpool.h"
 #include "pump.h"
 #include "server.h"
 
@@ -53,7 +55,7 @@ conn_max_body(const struct conn *c)
 size_t
 conn_pending(const struct conn *c)
 {
-	return (c->out.len + c->wbuf.len);
+	return (c->out.len + c->wbuf.len + c->orefs.bytes + c->wrefs.bytes);
 }
 
 /*
@@ -179,12 +181,61 @@ conn_drop_handles(struct conn *c)
 
 /* Writing. */
 
+int
+conn_deliver(struct conn *c, uint32_t handle, struct message *m)
+{
+	size_t	min = c->srv->inplace_min != 0 ? c->srv->inplace_min :
+		    CONN_INPLACE_MIN;
+	size_t	n;
+	int	rc;
+
+	if (m->len < min || proto_buf_reserve(&c->out,
+	    PROTO_DELIVER_HDR_MAX) != 0)
+		goto copy;
+	n = proto_enc_deliver_hdr(c->out.data + c->out.len, handle, m->seq,
+	    m->flags, m->len);
+	if ((rc = payrefs_add(&c->orefs, c->out.len + n, m)) == CHAN_ENOMEM)
+		return (rc);
+	if (rc == 0) {
+		c->out.len += n;
+		return (0);
+	}
+copy:
+	/* Out of pins, or of memory: a copy may still fit. */
+	return (proto_enc_deliver(&c->out, handle, m->seq, m->flags, m->data,
+	    m->len));
+}
+
+/*
+ * The pieces of one write: buf's bytes, with refs' payloads between them.
+ * 0 or CHAN_ENOMEM.
+ */
+static int
+conn_iov(struct conn *c, struct proto_buf *buf, const struct payrefs *refs,
+    uv_buf_t *one, uv_buf_t **bufs, unsigned *n)
+{
+	if (refs->n == 0) {
+		*one = uv_buf_init(buf->data, (unsigned int)buf->len);
+		*bufs = one;
+		*n = 1;
+		return (0);
+	}
+	*bufs = NULL;
+	if (payrefs_iov(refs, buf->data, buf->len, &c->iov, &c->iov_cap,
+	    n) != 0)
+		return (CHAN_ENOMEM);
+	*bufs = c->iov;
+	return (0);
+}
+
 static void
 conn_write_cb(uv_write_t *req, int status)
 {
 	struct conn	*c = req->data;
 
 	c->writing = false;
+	/* Done or cancelled: the nodes may go (an ACK may have freed them). */
+	payrefs_clear(&c->wrefs);
 	if (c->wbuf.cap > CONN_WBUF_KEEP) {
 		proto_buf_fini(&c->wbuf);
 		proto_buf_init(&c->wbuf);
@@ -220,21 +271,30 @@ static void
 conn_flush(struct conn *c)
 {
 	struct proto_buf	tmp;
-	uv_buf_t		buf;
+	struct payrefs		rtmp;
+	uv_buf_t		one, *bufs;
+	unsigned		nbufs;
 	int			rc;
 
+	/* A referenced payload always follows its header in out. */
 	if (c->closed || c->writing || c->out.len == 0)
 		return;
 	/* Swap: the written bytes stay put until the write callback. */
 	tmp = c->wbuf;
 	c->wbuf = c->out;
 	c->out = tmp;
-	buf = uv_buf_init(c->wbuf.data, (unsigned int)c->wbuf.len);
+	rtmp = c->wrefs;
+	c->wrefs = c->orefs;
+	c->orefs = rtmp;
 	c->wreq.data = c;
-	rc = uv_write(&c->wreq, (uv_stream_t *)&c->pipe, &buf, 1,
-	    conn_write_cb);
+	if (conn_iov(c, &c->wbuf, &c->wrefs, &one, &bufs, &nbufs) != 0)
+		rc = UV_ENOMEM;
+	else
+		rc = uv_write(&c->wreq, (uv_stream_t *)&c->pipe, bufs, nbufs,
+		    conn_write_cb);
 	if (rc != 0) {
 		c->wbuf.len = 0;
+		payrefs_clear(&c->wrefs);
 		conn_write_failed(c, rc);
 		return;
 	}
@@ -295,6 +355,9 @@ conn_close_cb(uv_handle_t *handle)
 	free(c->rbuf);
 	proto_buf_fini(&c->out);
 	proto_buf_fini(&c->wbuf);
+	payrefs_fini(&c->orefs);
+	payrefs_fini(&c->wrefs);
+	free(c->iov);
 	free(c->handles);
 	free(c->groups);
 	free(c);
@@ -445,7 +508,8 @@ conn_shutdown(struct conn *c)
 static void
 conn_close_now(struct conn *c)
 {
-	uv_buf_t	buf;
+	uv_buf_t	one, *bufs;
+	unsigned	nbufs;
 
 	if (c->closed)
 		return;
@@ -455,10 +519,9 @@ conn_close_now(struct conn *c)
 		    "(%s)", (unsigned long long)c->id, c->peer);
 	c->shut = c->want_close = true;
 	conn_drop_handles(c);
-	if (c->out.len > 0) {
-		buf = uv_buf_init(c->out.data, (unsigned int)c->out.len);
-		(void)uv_try_write((uv_stream_t *)&c->pipe, &buf, 1);
-	}
+	if (c->out.len > 0 && conn_iov(c, &c->out, &c->orefs, &one, &bufs,
+	    &nbufs) == 0)
+		(void)uv_try_write((uv_stream_t *)&c->pipe, bufs, nbufs);
 	conn_close_handles(c);
 }
 
@@ -725,6 +788,8 @@ conn_new(struct server *srv)
 	c->gid = (gid_t)-1;
 	proto_buf_init(&c->out);
 	proto_buf_init(&c->wbuf);
+	payrefs_init(&c->orefs);
+	payrefs_init(&c->wrefs);
 	uv_pipe_init(srv->loop, &c->pipe, 0);
 	uv_timer_init(srv->loop, &c->timer);
 	c->pipe.data = c->timer.data = c;

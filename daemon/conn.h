@@ -26,9 +26,11 @@
 #include <uv.h>
 
 #include "log.h"
+#include "payref.h"
 #include "proto.h"
 
 struct channel;
+struct message;
 struct server;
 
 /* Output beyond which a consumer gets no more deliveries. */
@@ -41,6 +43,13 @@ struct server;
  * CONN_LOW_WATER it is read again. A producer flooding a full channel
  * throttles itself; other connections and channels go on.
  */
+/*
+ * DELIVER payloads of this many bytes or more are written from their
+ * message node (payref.h); smaller ones are copied into the output: at
+ * 1 KiB the copy costs the daemon no more than a piece of a writev, at
+ * 4 KiB and above it costs more (docs/performance.md).
+ */
+#define CONN_INPLACE_MIN	(4u * 1024)
 /* Seconds a closing connection may take to write and see the peer go. */
 #define CONN_LINGER_SECS	5
 
@@ -95,6 +104,11 @@ struct conn {
 	size_t		 rcap;
 	struct proto_buf out;		/* pending output */
 	struct proto_buf wbuf;		/* being written, until write_cb */
+	struct payrefs	 orefs;		/* payloads that go between out's
+					   bytes */
+	struct payrefs	 wrefs;		/* and between wbuf's */
+	uv_buf_t	*iov;		/* a write's pieces, from payrefs_iov */
+	size_t		 iov_cap;
 	uv_write_t	 wreq;
 	uv_shutdown_t	 sreq;
 
@@ -159,6 +173,12 @@ void	conn_flush_dirty(struct server *);
  */
 void	conn_held_release(struct conn *c, size_t len);
 
+/*
+ * Appends DELIVER(handle, m) to c's output: a payload of at least
+ * CONN_INPLACE_MIN bytes (srv->inplace_min if set) is written from m,
+ * pinned until then; a smaller one is copied. 0 or CHAN_ENOMEM.
+ */
+int	conn_deliver(struct conn *c, uint32_t handle, struct message *m);
 /* Notes that c has output to write in this loop iteration. */
 void	conn_dirty(struct conn *c);
 /* Closes c at the next safe point (after the current frame). */

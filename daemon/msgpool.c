@@ -48,13 +48,17 @@ msgpool_get(size_t len)
 		(void)mallopt(M_TRIM_THRESHOLD, MSGPOOL_TRIM);
 		(void)mallopt(M_MMAP_THRESHOLD, MSGPOOL_MMAP);
 	}
-	if (len > MSGPOOL_MAX_LEN)
-		return (malloc(sizeof(*m) + len));
 	c = pool_class(len, &size);
-	if ((m = pool_free[c]) == NULL)
-		return (malloc(size));
-	pool_free[c] = m->next;
-	pool_bytes -= size;
+	if (len > MSGPOOL_MAX_LEN)
+		m = malloc(sizeof(*m) + len);
+	else if ((m = pool_free[c]) == NULL)
+		m = malloc(size);
+	else {
+		pool_free[c] = m->next;
+		pool_bytes -= size;
+	}
+	if (m != NULL)
+		m->pins = m->freed = 0;
 	return (m);
 }
 
@@ -65,6 +69,10 @@ msgpool_put(struct message *m)
 
 	if (m == NULL)
 		return;
+	if (m->pins > 0) {
+		m->freed = 1;
+		return;
+	}
 	if (m->len > MSGPOOL_MAX_LEN) {
 		free(m);
 		return;
@@ -79,6 +87,22 @@ msgpool_put(struct message *m)
 	m->next = pool_free[c];
 	pool_free[c] = m;
 	pool_bytes += size;
+}
+
+bool
+msgpool_pin(struct message *m)
+{
+	if (m->pins == UINT8_MAX)
+		return (false);
+	m->pins++;
+	return (true);
+}
+
+void
+msgpool_unpin(struct message *m)
+{
+	if (--m->pins == 0 && m->freed)
+		msgpool_put(m);
 }
 
 void

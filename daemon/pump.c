@@ -10,18 +10,6 @@
 #include "pump.h"
 #include "server.h"
 
-/*
- * Appends one DELIVER frame. The payload is copied into the output buffer
- * here and only here; a writer that sends it from the message in place
- * would use proto_enc_deliver_hdr instead.
- */
-static int
-pump_deliver(struct conn *c, const struct handle *h, const struct message *m)
-{
-	return (proto_enc_deliver(&c->out, h->id, m->seq, m->flags, m->data,
-	    m->len));
-}
-
 static void
 pump_fail(struct conn *c)
 {
@@ -55,7 +43,7 @@ pump_channel(struct server *srv, struct channel *ch)
 	}
 	while (conn_can_deliver(c) && (m = channel_take(ch)) != NULL) {
 		/* On failure the message stays in flight: closing requeues. */
-		if (pump_deliver(c, h, m) != 0) {
+		if (conn_deliver(c, h->id, m) != 0) {
 			pump_fail(c);
 			return;
 		}

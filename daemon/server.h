@@ -44,6 +44,9 @@ struct server {
 	/* Access rules (--access-file); NULL: everyone may do everything. */
 	struct acl		*acl;
 
+	/* conn_deliver's threshold; 0: CONN_INPLACE_MIN (tests lower it). */
+	size_t			 inplace_min;
+
 	bool			 stopping;
 	bool			 queue_limit_logged;
 	bool			 channel_limit_logged;

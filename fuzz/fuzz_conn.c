@@ -128,6 +128,25 @@ check_output(const struct proto_buf *out)
 	}
 }
 
+/* c's output as the peer reads it: payloads written in place spliced in. */
+static void
+check_conn_output(struct conn *c)
+{
+	struct proto_buf	all;
+	uv_buf_t		*iov = NULL;
+	size_t			 cap = 0;
+	unsigned		 i, n;
+
+	proto_buf_init(&all);
+	CHECK(payrefs_iov(&c->orefs, c->out.data, c->out.len, &iov, &cap,
+	    &n) == 0);
+	for (i = 0; i < n; i++)
+		CHECK(proto_buf_append(&all, iov[i].base, iov[i].len) == 0);
+	check_output(&all);
+	proto_buf_fini(&all);
+	free(iov);
+}
+
 /* What a peer reading everything and the write callback would do. */
 static void
 drain(struct conn *c)
@@ -136,8 +155,9 @@ drain(struct conn *c)
 		return;
 	/* The per-iteration flush answers held sends first. */
 	flow_answer(c->srv);
-	check_output(&c->out);
+	check_conn_output(c);
 	c->out.len = 0;
+	payrefs_clear(&c->orefs);
 	if (c->dirty) {
 		TAILQ_REMOVE(&c->srv->dirty, c, dirty_entry);
 		c->dirty = false;
@@ -167,7 +187,7 @@ gone(struct conn *c)
 {
 	if (c->closed)
 		return;
-	check_output(&c->out);
+	check_conn_output(c);
 	conn_gone(c);
 }
 
@@ -205,6 +225,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	srv.loop = &loop;
 	srv.cfg = &cfg;
 	srv.acl = rules;
+	/* Payloads written in place at sizes the inputs reach. */
+	srv.inplace_min = 64;
 	registry_init(&srv.reg);
 	TAILQ_INIT(&srv.conns);
 	TAILQ_INIT(&srv.dirty);
