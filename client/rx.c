@@ -265,21 +265,27 @@ rx_try_locked(struct chan_rx *rx, int bound_ms, struct chan_msg **out)
 	return rc == 1 ? CHAN_EEMPTY : rc;
 }
 
-/* A blocking receive until deadline (NULL: for ever); c->mu held. */
+/*
+ * A blocking receive for at most timeout_ms (< 0: for ever); c->mu held.
+ * The deadline is computed only when the FIFO is empty: in a stream most
+ * receives find a message buffered and need no clock.
+ */
 static int
-rx_recv_locked(struct chan_rx *rx, const struct timespec *deadline,
-    struct chan_msg **out)
+rx_recv_locked(struct chan_rx *rx, int timeout_ms, struct chan_msg **out)
 {
 	struct chan_client *c = rx->c;
+	struct timespec deadline;
 	int rc;
 
 	if (c->dead)
 		return CHAN_ECONNLOST;
 	if ((rc = rx_take(rx, out)) != 1)
 		return rc;
+	if (timeout_ms >= 0)
+		conn_deadline(&deadline, timeout_ms);
 	if ((rc = rx_enc_prepare(rx)) != 0 || (rc = conn_write(c)) != 0)
 		return rc;
-	rc = conn_wait(c, rx_ready, rx, deadline);
+	rc = conn_wait(c, rx_ready, rx, timeout_ms >= 0 ? &deadline : NULL);
 	if (rc == CHAN_ETIMEDOUT) {
 		/*
 		 * The daemon may have had a message or a disconnection for
@@ -297,7 +303,6 @@ rx_recv_locked(struct chan_rx *rx, const struct timespec *deadline,
 int
 chan_rx_recv_timeout(chan_rx *rx, int timeout_ms, chan_msg **out)
 {
-	struct timespec deadline;
 	int rc;
 
 	if (timeout_ms == 0) {
@@ -309,12 +314,7 @@ chan_rx_recv_timeout(chan_rx *rx, int timeout_ms, chan_msg **out)
 	*out = NULL;
 	pthread_mutex_lock(&rx->c->mu);
 	rx->errmsg[0] = '\0';
-	if (timeout_ms < 0)
-		rc = rx_recv_locked(rx, NULL, out);
-	else {
-		conn_deadline(&deadline, timeout_ms);
-		rc = rx_recv_locked(rx, &deadline, out);
-	}
+	rc = rx_recv_locked(rx, timeout_ms, out);
 	pthread_mutex_unlock(&rx->c->mu);
 	return rc;
 }

@@ -644,12 +644,13 @@ proto_decoder_free(struct proto_decoder *d)
 
 /*
  * Fast path for the frames that carry the traffic: [SEND, rid, handle,
- * payload], [ACK, rid, handle, seq] and [CREDIT, rid, handle, n] in the
- * encodings every encoder uses (unsigned integers, a bin payload). It
- * decodes without msgpack-c and returns 1 with m filled in, or 0 to leave
- * the body to the full decoder, which gives the same result for every
- * body this accepts; anything unusual (another encoding, a soft error,
- * trailing bytes) takes the full path.
+ * payload], [ACK, rid, handle, seq] and [CREDIT, rid, handle, n] to the
+ * daemon, [OK, rid] and [DELIVER, handle, seq, flags, payload] to the
+ * library, in the encodings every encoder uses (unsigned integers, a bin
+ * payload). It decodes without msgpack-c and returns 1 with m filled in,
+ * or 0 to leave the body to the full decoder, which gives the same result
+ * for every body this accepts; anything unusual (another encoding, a soft
+ * error, trailing bytes) takes the full path.
  */
 static int
 fast_uint(const unsigned char *p, size_t len, size_t *off, uint64_t max,
@@ -696,12 +697,52 @@ fast_bin(const unsigned char *p, size_t len, size_t *off, size_t *n)
 }
 
 static int
+fast_ok(const unsigned char *p, size_t len, struct proto_msg *m)
+{
+	uint64_t	rid;
+	size_t		off = 2;
+
+	if (!fast_uint(p, len, &off, UINT32_MAX, &rid) || off != len)
+		return 0;
+	m->op = PROTO_OK;
+	m->rid = (uint32_t)rid;
+	return 1;
+}
+
+static int
+fast_deliver(const struct proto_decoder *d, const unsigned char *p,
+    size_t len, struct proto_msg *m)
+{
+	uint64_t	handle, seq, flags;
+	size_t		off = 2, n;
+
+	if (!fast_uint(p, len, &off, UINT32_MAX, &handle) ||
+	    !fast_uint(p, len, &off, UINT64_MAX, &seq) ||
+	    !fast_uint(p, len, &off, UINT32_MAX, &flags) ||
+	    !fast_bin(p, len, &off, &n) || n != len - off || n > d->max_msg)
+		return 0;
+	m->op = PROTO_DELIVER;
+	/* As the full decoder: rid is the second element whatever the op. */
+	m->rid = (uint32_t)handle;
+	m->handle = (uint32_t)handle;
+	m->seq = seq;
+	m->flags = (uint32_t)flags;
+	m->payload = (const char *)p + off;
+	m->payload_len = n;
+	return 1;
+}
+
+static int
 dec_fast(const struct proto_decoder *d, const unsigned char *p, size_t len,
     struct proto_msg *m)
 {
 	uint64_t	rid, handle, v;
 	size_t		off = 2, n;
 
+	if (len >= 3 && p[0] == 0x92 && p[1] == PROTO_OK)
+		return fast_ok(p, len, m);
+	if (len >= 6 && p[0] == 0x95 && p[1] == PROTO_DELIVER)
+		return fast_deliver(d, p, len, m);
 	if (len < 4 || p[0] != 0x94 || p[1] < PROTO_SEND ||
 	    p[1] > PROTO_CREDIT)
 		return 0;
@@ -951,23 +992,6 @@ proto_enc_close(struct proto_buf *b, uint32_t rid, uint32_t handle)
 }
 
 int
-proto_enc_send(struct proto_buf *b, uint32_t rid, uint32_t handle,
-    const void *payload, size_t len)
-{
-	msgpack_packer	pk;
-	size_t		start;
-	int		failed;
-
-	if (len > UINT32_MAX)
-		return CHAN_ETOOBIG;
-	if ((failed = enc_begin(b, &pk, &start, len)) == 0)
-		failed = enc_prefix(&pk, 4, PROTO_SEND, rid) ||
-		    msgpack_pack_uint32(&pk, handle) ||
-		    msgpack_pack_bin_with_body(&pk, payload, len);
-	return enc_end(b, start, failed);
-}
-
-int
 proto_enc_send_timed(struct proto_buf *b, uint32_t rid, uint32_t handle,
     const void *payload, size_t len, uint32_t wait_ms)
 {
@@ -1086,9 +1110,9 @@ proto_enc_welcome(struct proto_buf *b, uint32_t rid, const char *server,
 }
 
 /*
- * The frames sent once per message, OK and DELIVER, are written without
- * the packer, byte for byte as msgpack-c packs them: every unsigned
- * integer in its shortest form, the payload as bin 8, 16 or 32.
+ * The frames sent once per message, SEND, OK and DELIVER, are written
+ * without the packer, byte for byte as msgpack-c packs them: every
+ * unsigned integer in its shortest form, the payload as bin 8, 16 or 32.
  */
 static size_t
 fast_put_uint(unsigned char *p, uint64_t v)
@@ -1160,6 +1184,54 @@ proto_enc_error(struct proto_buf *b, uint32_t rid, int code,
 	return enc_end(b, start, failed);
 }
 
+/* The head of a bin of len bytes (len < 2^32): at most 5 bytes. */
+static size_t
+fast_put_bin_head(unsigned char *p, size_t len)
+{
+	if (len <= UINT8_MAX) {
+		p[0] = 0xc4;
+		p[1] = (unsigned char)len;
+		return 2;
+	}
+	if (len <= UINT16_MAX) {
+		p[0] = 0xc5;
+		p[1] = (unsigned char)(len >> 8);
+		p[2] = (unsigned char)len;
+		return 3;
+	}
+	p[0] = 0xc6;
+	enc_be32((char *)p + 1, (uint32_t)len);
+	return 5;
+}
+
+/* SEND up to the payload bytes: at most 17 bytes. */
+#define ENC_SEND_HEAD_MAX	17
+
+int
+proto_enc_send(struct proto_buf *b, uint32_t rid, uint32_t handle,
+    const void *payload, size_t len)
+{
+	unsigned char	*p;
+	size_t		 n = 2;
+
+	if (len > UINT32_MAX - ENC_SEND_HEAD_MAX)
+		return CHAN_ETOOBIG;
+	if (proto_buf_reserve(b, PROTO_HEADER_LEN + ENC_SEND_HEAD_MAX +
+	    len) != 0)
+		return CHAN_ENOMEM;
+	p = (unsigned char *)b->data + b->len + PROTO_HEADER_LEN;
+	p[0] = 0x94;
+	p[1] = PROTO_SEND;
+	n += fast_put_uint(p + n, rid);
+	n += fast_put_uint(p + n, handle);
+	n += fast_put_bin_head(p + n, len);
+	if (len > 0)
+		memcpy(p + n, payload, len);
+	enc_be32(b->data + b->len, (uint32_t)(n + len));
+	b->len += PROTO_HEADER_LEN + n + len;
+	return 0;
+}
+
 /* DELIVER up to the payload bytes, at most 26 bytes: shared by both
    DELIVER encoders, so that their frames are the same bytes. */
 #define ENC_DELIVER_HEAD_MAX	26
@@ -1175,19 +1247,7 @@ enc_deliver_head(unsigned char *p, uint32_t handle, uint64_t seq,
 	n += fast_put_uint(p + n, handle);
 	n += fast_put_uint(p + n, seq);
 	n += fast_put_uint(p + n, flags);
-	if (len <= UINT8_MAX) {
-		p[n++] = 0xc4;
-		p[n++] = (unsigned char)len;
-	} else if (len <= UINT16_MAX) {
-		p[n++] = 0xc5;
-		p[n++] = (unsigned char)(len >> 8);
-		p[n++] = (unsigned char)len;
-	} else {
-		p[n++] = 0xc6;
-		enc_be32((char *)p + n, (uint32_t)len);
-		n += 4;
-	}
-	return n;
+	return n + fast_put_bin_head(p + n, len);
 }
 
 int

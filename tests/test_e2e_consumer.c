@@ -446,6 +446,98 @@ START_TEST(test_auto_acked_message_is_not_redelivered)
 }
 END_TEST
 
+/*
+ * A consumer process with automatic acknowledgement: one try_recv (a round
+ * trip, after which its buffer holds all that the daemon had), then
+ * recvs from the buffer up to count messages in all, then chan_rx_flush
+ * if flush; then 'R' on ready_fd, and it hangs until killed.
+ */
+struct auto_consumer {
+	int	count;
+	int	flush;
+	int	ready_fd;
+};
+
+static int
+auto_consumer_main(void *arg)
+{
+	struct auto_consumer *k = arg;
+	long long deadline = now_ms() + HARNESS_WAIT_MS;
+	chan_client *c;
+	chan_rx *rx;
+	chan_msg *m;
+	int i, rc;
+
+	if (chan_connect(d.sock, &c) != 0)
+		return 10;
+	/* The previous one was killed: BUSY until the daemon has seen it. */
+	while ((rc = rx_try_open(c, "autocrash", 0, 8, &rx)) == CHAN_EBUSY &&
+	    now_ms() < deadline)
+		;
+	if (rc != 0)
+		return 10;
+	for (i = 0; i < k->count; i++) {
+		if ((i == 0 ? chan_rx_try_recv(rx, &m) :
+		    chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m)) != 0)
+			return 11;
+		chan_msg_free(m);
+	}
+	if (k->flush && chan_rx_flush(rx) != 0)
+		return 12;
+	if (write(k->ready_fd, "R", 1) != 1)
+		return 13;
+	for (;;)
+		pause();
+}
+
+/* Runs an auto_consumer to its 'R', then kills it. */
+static void
+auto_consumer_run(int count, int flush)
+{
+	struct auto_consumer k = { count, flush, -1 };
+	int ready[2];
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(ready), 0);
+	k.ready_fd = ready[1];
+	pid = child_fork(auto_consumer_main, &k);
+	close(ready[1]);
+	ck_assert_int_eq(pipe_read_byte(ready[0]), 'R');
+	close(ready[0]);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(child_wait(pid), 128 + SIGKILL);
+}
+
+/*
+ * chanclient.h: an automatic acknowledgement reaches the daemon when the
+ * receiver's buffer runs empty and it asks for more, or at chan_rx_flush;
+ * a process that dies before that gets its messages delivered again.
+ */
+START_TEST(test_auto_acks_not_yet_sent_are_redelivered_after_a_crash)
+{
+	chan_client *c;
+	chan_tx *tx;
+	chan_rx *rx;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	tx = tx_open(c, "autocrash");
+	send_numbered(tx, 1, 6);
+	/* m1..m3 handed out from the buffer, no ACK sent: they come back. */
+	auto_consumer_run(3, 0);
+	/* m1..m3 again, then flushed: acknowledged for good. */
+	auto_consumer_run(3, 1);
+	rx = rx_open_after_kill(c, "autocrash", 0);
+	/* m4..m6 were delivered to both dead consumers. */
+	expect_numbered(rx, 4, 6, 1);
+	expect_try_rc(rx, CHAN_EEMPTY);
+	chan_tx_close(tx);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
 START_TEST(test_prefetched_unreceived_messages_return_to_the_next_consumer)
 {
 	chan_client *c;
@@ -818,6 +910,8 @@ consumer_suite(void)
 	    test_unacked_messages_go_to_the_next_consumer_in_order_redelivered);
 	tcase_add_test(tc, test_killed_consumer_process_loses_no_message);
 	tcase_add_test(tc, test_auto_acked_message_is_not_redelivered);
+	tcase_add_test(tc,
+	    test_auto_acks_not_yet_sent_are_redelivered_after_a_crash);
 	tcase_add_test(tc,
 	    test_prefetched_unreceived_messages_return_to_the_next_consumer);
 	tcase_add_test(tc,

@@ -1,8 +1,9 @@
 /*
  * test_fastpath.c: the codec's fast paths (the frames sent once per
  * message) give exactly the bytes and the results of the general code:
- * encoders against msgpack-c's packer, the SEND/ACK/CREDIT decoder
- * against the strict rules, in every integer and bin width.
+ * the SEND, OK and DELIVER encoders against msgpack-c's packer, the
+ * SEND/ACK/CREDIT/OK/DELIVER decoder against the strict rules, in every
+ * integer and bin width.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -124,6 +125,39 @@ START_TEST(deliver_is_the_packer_s_bytes)
 		check_deliver(7, 42, (uint32_t)u32s[i], 0);
 	for (i = 0; i < N(lens); i++)
 		check_deliver(2, 9, 0, lens[i]);
+}
+END_TEST
+
+START_TEST(send_is_the_packer_s_bytes)
+{
+	struct proto_buf	 fast, ref;
+	msgpack_sbuffer		 sb;
+	msgpack_packer		 pk;
+	char			*payload;
+	size_t			 i, j, len;
+
+	for (i = 0; i < N(u32s) * N(lens); i++) {
+		len = lens[i % N(lens)];
+		payload = malloc(len + 1);
+		for (j = 0; j < len; j++)
+			payload[j] = (char)(j * 3);
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_pack_array(&pk, 4);
+		msgpack_pack_uint8(&pk, PROTO_SEND);
+		msgpack_pack_uint32(&pk, (uint32_t)u32s[i / N(lens)]);
+		msgpack_pack_uint32(&pk, (uint32_t)u32s[i % N(u32s)]);
+		msgpack_pack_bin_with_body(&pk, payload, len);
+		frame_of(&sb, &ref);
+		proto_buf_init(&fast);
+		ck_assert_int_eq(proto_enc_send(&fast, (uint32_t)u32s[i /
+		    N(lens)], (uint32_t)u32s[i % N(u32s)], payload, len), 0);
+		assert_same(&fast, &ref);
+		proto_buf_fini(&fast);
+		proto_buf_fini(&ref);
+		msgpack_sbuffer_destroy(&sb);
+		free(payload);
+	}
 }
 END_TEST
 
@@ -310,6 +344,138 @@ START_TEST(ack_and_credit_decode_and_check_ranges)
 }
 END_TEST
 
+START_TEST(deliver_decodes_in_every_width)
+{
+	static const int	 widths[] = { 1, 2, 4, 8 };
+	unsigned char		 body[128];
+	struct proto_msg	 m;
+	size_t			 n, w, b;
+	const char		 pl[] = "payload";
+
+	for (w = 0; w < N(widths); w++) {
+		for (b = 1; b <= 4; b *= 2) {
+			if (b == 3)
+				continue;
+			n = 0;
+			body[n++] = 0x95;
+			body[n++] = PROTO_DELIVER;
+			n += put_uint(body + n, widths[w], 7);
+			n += put_uint(body + n, widths[w], 250);
+			n += put_uint(body + n, widths[w], 1);
+			n += put_bin(body + n, (int)b, pl, 7);
+			ck_assert_int_eq(decode(body, n, &m), 0);
+			ck_assert_int_eq(m.op, PROTO_DELIVER);
+			ck_assert_uint_eq(m.rid, 7);
+			ck_assert_uint_eq(m.handle, 7);
+			ck_assert_uint_eq(m.seq, 250);
+			ck_assert_uint_eq(m.flags, 1);
+			ck_assert_uint_eq(m.payload_len, 7);
+			ck_assert_int_eq(memcmp(m.payload, pl, 7), 0);
+		}
+	}
+	/* The largest sequence number, an empty payload. */
+	n = 0;
+	body[n++] = 0x95;
+	body[n++] = PROTO_DELIVER;
+	n += put_uint(body + n, 0, 1);
+	n += put_uint(body + n, 8, UINT64_MAX);
+	n += put_uint(body + n, 0, 0);
+	n += put_bin(body + n, 1, "", 0);
+	ck_assert_int_eq(decode(body, n, &m), 0);
+	ck_assert(m.seq == UINT64_MAX);
+	ck_assert_uint_eq(m.payload_len, 0);
+}
+END_TEST
+
+START_TEST(deliver_out_of_rules_is_refused)
+{
+	unsigned char		 body[64];
+	struct proto_msg	 m;
+	unsigned char		*big, *pl;
+	size_t			 n;
+
+	/* Flags over 32 bits. */
+	n = 0;
+	body[n++] = 0x95;
+	body[n++] = PROTO_DELIVER;
+	n += put_uint(body + n, 0, 1);
+	n += put_uint(body + n, 0, 1);
+	n += put_uint(body + n, 8, (uint64_t)UINT32_MAX + 1);
+	n += put_bin(body + n, 1, "x", 1);
+	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
+
+	/* A trailing byte after the payload. */
+	n = 0;
+	body[n++] = 0x95;
+	body[n++] = PROTO_DELIVER;
+	n += put_uint(body + n, 0, 1);
+	n += put_uint(body + n, 0, 1);
+	n += put_uint(body + n, 0, 0);
+	n += put_bin(body + n, 1, "x", 1);
+	body[n++] = 0xc0;
+	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
+
+	/* A str payload. */
+	n = 0;
+	body[n++] = 0x95;
+	body[n++] = PROTO_DELIVER;
+	n += put_uint(body + n, 0, 1);
+	n += put_uint(body + n, 0, 1);
+	n += put_uint(body + n, 0, 0);
+	body[n++] = 0xa1;
+	body[n++] = 'x';
+	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
+
+	/* Over the payload limit: the full decoder's soft error. */
+	big = malloc(MAX_MSG + 64);
+	pl = calloc(1, MAX_MSG + 1);
+	ck_assert_ptr_nonnull(big);
+	ck_assert_ptr_nonnull(pl);
+	n = 0;
+	big[n++] = 0x95;
+	big[n++] = PROTO_DELIVER;
+	n += put_uint(big + n, 0, 1);
+	n += put_uint(big + n, 0, 1);
+	n += put_uint(big + n, 0, 0);
+	n += put_bin(big + n, 4, pl, MAX_MSG + 1);
+	ck_assert_int_eq(decode(big, n, &m), CHAN_ETOOBIG);
+	free(pl);
+	free(big);
+}
+END_TEST
+
+START_TEST(ok_decodes_in_every_width_and_nothing_more)
+{
+	static const int	 widths[] = { 0, 1, 2, 4, 8 };
+	static const uint64_t	 rids[] = { 99, 200, 65000, UINT32_MAX,
+				    UINT32_MAX };
+	unsigned char		 body[16];
+	struct proto_msg	 m;
+	size_t			 n, w;
+
+	for (w = 0; w < N(widths); w++) {
+		n = 0;
+		body[n++] = 0x92;
+		body[n++] = PROTO_OK;
+		n += put_uint(body + n, widths[w], rids[w]);
+		ck_assert_int_eq(decode(body, n, &m), 0);
+		ck_assert_int_eq(m.op, PROTO_OK);
+		ck_assert_uint_eq(m.rid, rids[w]);
+	}
+	n = 0;
+	body[n++] = 0x92;
+	body[n++] = PROTO_OK;
+	n += put_uint(body + n, 8, (uint64_t)UINT32_MAX + 1);
+	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
+	n = 0;
+	body[n++] = 0x92;
+	body[n++] = PROTO_OK;
+	n += put_uint(body + n, 0, 3);
+	body[n++] = 0xc0;
+	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
+}
+END_TEST
+
 static Suite *
 fastpath_suite(void)
 {
@@ -318,10 +484,14 @@ fastpath_suite(void)
 
 	tcase_add_test(tc, ok_is_the_packer_s_bytes);
 	tcase_add_test(tc, deliver_is_the_packer_s_bytes);
+	tcase_add_test(tc, send_is_the_packer_s_bytes);
 	tcase_add_test(tc, send_decodes_in_every_width);
 	tcase_add_test(tc, send_out_of_rules_is_refused);
 	tcase_add_test(tc, send_over_the_limit_is_too_big_with_its_rid);
 	tcase_add_test(tc, ack_and_credit_decode_and_check_ranges);
+	tcase_add_test(tc, deliver_decodes_in_every_width);
+	tcase_add_test(tc, deliver_out_of_rules_is_refused);
+	tcase_add_test(tc, ok_decodes_in_every_width_and_nothing_more);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -150,6 +150,22 @@ typedef struct chan_open_opts {
  * CHAN_MANUAL_ACK (rx): a received message stays in flight in the daemon
  * until chan_rx_ack(); without it the library acknowledges each message as
  * it hands it to the application.
+ *
+ * When an automatic acknowledgement reaches the daemon: a message counts
+ * as acknowledged the moment a receive (chan_rx_recv, _try_recv,
+ * _recv_timeout, chan_rx_drain, chan_select) returns it, but the library
+ * tells the daemon later and cumulatively: one ACK covering every message
+ * handed out so far is written when the receiver's local buffer has run
+ * empty and a receive asks the daemon for more (together with the CREDIT
+ * that refills the prefetch window, before it waits), and by
+ * chan_rx_flush, chan_rx_close and chan_disconnect. Until then the daemon
+ * holds those messages in flight. If the process dies or the connection
+ * is lost in between, the daemon delivers them again, marked redelivered,
+ * to the next consumer: delivery is at least once, and up to one prefetch
+ * window of messages already handed out may come again after a crash. A
+ * consumer that must not lose work to a crash acknowledges with
+ * CHAN_MANUAL_ACK after processing each message (and may still see again
+ * what it had processed but not acknowledged when it died).
  */
 #define CHAN_MANUAL_ACK		0x1u
 
