@@ -17,9 +17,13 @@
  * output buffer, a big message) with its own mmap: each burst of traffic
  * then faults every page in again, which cost more than the traffic. The
  * daemon keeps up to MSGPOOL_TRIM free at the top of its heap and takes
- * blocks up to MSGPOOL_MMAP from the heap.
+ * blocks up to MSGPOOL_MMAP from the heap. MSGPOOL_TRIM is twice a
+ * channel's default capacity (64 MiB): a full channel that drains leaves
+ * its nodes, and a little more, free at the top, which must stay below
+ * it (big payloads are not copied into output buffers, which used to sit
+ * above them and keep them by chance).
  */
-#define MSGPOOL_TRIM	(64u << 20)
+#define MSGPOOL_TRIM	(128u << 20)
 #define MSGPOOL_MMAP	(32u << 20)
 
 static struct message	*pool_free[MSGPOOL_CLASSES];
