@@ -441,8 +441,10 @@ admin_conn_entry(msgpack_packer *pk, const struct conn *o)
 	uint64_t	tx = 0, rx = 0;
 	size_t		i;
 
-	for (i = 0; i < o->nhandles; i++) {
-		if (o->handles[i]->rx)
+	for (i = 0; i < o->hlen; i++) {
+		if (o->handles[i].h == NULL)
+			continue;
+		if (o->handles[i].h->rx)
 			rx++;
 		else
 			tx++;

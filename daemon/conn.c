@@ -102,33 +102,52 @@ conn_mark_close(struct conn *c)
 
 /* Handles. */
 
-struct handle *
-conn_handle_find(struct conn *c, uint32_t id)
+/* The slot of handle id, or of where it would be. */
+static size_t
+conn_handle_slot(const struct conn *c, uint32_t id)
 {
-	size_t	lo = 0, hi = c->nhandles, mid;
+	size_t	lo = 0, hi = c->hlen, mid;
 
+	/*
+	 * Ids are given in order and a closed handle leaves a hole, so until
+	 * holes are squeezed out slot i holds the first id plus i: one look,
+	 * not a binary search that misses the cache with many handles.
+	 */
+	if (hi > 0 && id >= c->handles[0].id) {
+		mid = id - c->handles[0].id;
+		if (mid < hi && c->handles[mid].id == id)
+			return (mid);
+	}
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (c->handles[mid]->id == id)
-			return (c->handles[mid]);
-		if (c->handles[mid]->id < id)
+		if (c->handles[mid].id < id)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return (NULL);
+	return (lo);
+}
+
+struct handle *
+conn_handle_find(struct conn *c, uint32_t id)
+{
+	size_t	i = conn_handle_slot(c, id);
+
+	return (i < c->hlen && c->handles[i].id == id ? c->handles[i].h :
+	    NULL);
 }
 
 int
 conn_handle_add(struct conn *c, struct channel *ch, bool rx,
     struct handle **hp)
 {
-	struct handle	**nh, *h;
-	size_t		  ncap;
+	struct handle_slot	*nh;
+	struct handle		*h;
+	size_t			 ncap;
 
 	if (c->nhandles >= c->srv->cfg->max_handles || c->next_handle == 0)
 		return (CHAN_ELIMIT);
-	if (c->nhandles == c->handles_cap) {
+	if (c->hlen == c->handles_cap) {
 		ncap = c->handles_cap == 0 ? 4 : c->handles_cap * 2;
 		nh = reallocarray(c->handles, ncap, sizeof(*nh));
 		if (nh == NULL)
@@ -138,33 +157,49 @@ conn_handle_add(struct conn *c, struct channel *ch, bool rx,
 	}
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return (CHAN_ENOMEM);
-	/* Ids only grow, so appending keeps the array sorted. */
+	/* Ids only grow, so appending keeps the slots sorted. */
 	h->id = c->next_handle++;
 	h->rx = rx;
 	h->stalled = false;
 	h->ch = ch;
 	h->conn = c;
-	c->handles[c->nhandles++] = h;
+	c->handles[c->hlen].id = h->id;
+	c->handles[c->hlen].h = h;
+	c->hlen++;
+	c->nhandles++;
 	*hp = h;
 	return (0);
+}
+
+/* Squeezes the holes out once they outnumber the handles. */
+static void
+conn_handle_compact(struct conn *c)
+{
+	size_t	i, n = 0;
+
+	while (c->hlen > 0 && c->handles[c->hlen - 1].h == NULL)
+		c->hlen--;
+	if (c->hlen - c->nhandles <= c->nhandles)
+		return;
+	for (i = 0; i < c->hlen; i++) {
+		if (c->handles[i].h != NULL)
+			c->handles[n++] = c->handles[i];
+	}
+	c->hlen = n;
 }
 
 void
 conn_handle_remove(struct conn *c, struct handle *h)
 {
-	size_t	i;
+	size_t	i = conn_handle_slot(c, h->id);
 
-	for (i = c->nhandles; i > 0; i--) {
-		if (c->handles[i - 1] == h)
-			break;
-	}
-	if (i == 0)
+	if (i == c->hlen || c->handles[i].h != h)
 		return;
 	if (h->stalled)
 		TAILQ_REMOVE(&c->stalled, h, stall_entry);
-	memmove(&c->handles[i - 1], &c->handles[i],
-	    (c->nhandles - i) * sizeof(*c->handles));
+	c->handles[i].h = NULL;
 	c->nhandles--;
+	conn_handle_compact(c);
 	free(h);
 }
 
@@ -172,8 +207,9 @@ conn_handle_remove(struct conn *c, struct handle *h)
 static void
 conn_drop_handles(struct conn *c)
 {
-	while (c->nhandles > 0)
-		dispatch_handle_drop(c, c->handles[c->nhandles - 1]);
+	/* Removal trims trailing holes: the last slot is a handle. */
+	while (c->hlen > 0)
+		dispatch_handle_drop(c, c->handles[c->hlen - 1].h);
 	free(c->handles);
 	c->handles = NULL;
 	c->handles_cap = 0;

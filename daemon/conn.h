@@ -77,6 +77,11 @@ struct handle {
 
 TAILQ_HEAD(handle_list, handle);
 
+struct handle_slot {
+	uint32_t	 id;
+	struct handle	*h;		/* NULL: closed */
+};
+
 struct conn {
 	uv_pipe_t	 pipe;
 	uv_timer_t	 timer;		/* handshake, then linger on close */
@@ -124,8 +129,14 @@ struct conn {
 	 * the write callback pumps these, not every handle of the connection.
 	 */
 	struct handle_list stalled;
-	struct handle	**handles;	/* sorted by id */
-	size_t		 nhandles;
+	/*
+	 * Handles by id: slots sorted by id, where a closed handle leaves a
+	 * hole (h NULL) until holes outnumber handles, so that closing
+	 * thousands of handles in any order stays linear.
+	 */
+	struct handle_slot *handles;
+	size_t		 hlen;		/* slots in use, holes included */
+	size_t		 nhandles;	/* open handles */
 	size_t		 handles_cap;
 	uint32_t	 next_handle;
 
