@@ -49,6 +49,7 @@
 #define CONN_PROCESS_MAX	(1024 * 1024)	/* read per chan_client_process */
 #define TX_WINDOW_DEFAULT	4096	/* unconfirmed pipelined sends */
 #define TX_WINDOW_MAX		65536
+#define TX_RING_MIN		16	/* first ring of a transmitter */
 
 /* One request waiting for its reply. */
 struct conn_req {
@@ -75,9 +76,10 @@ struct chan_msg {
 
 /*
  * Pipelined sends of a transmitter not yet confirmed, in the order sent:
- * a ring of window slots. Replies may come out of order (an error that
- * the daemon gives at once overtakes an OK it holds), so a confirmed slot
- * is marked done and the ring's head moves past done slots only.
+ * a ring that grows up to window slots. Replies may come out of order (an
+ * error that the daemon gives at once overtakes an OK it holds), so a
+ * confirmed slot is marked done and the ring's head moves past done slots
+ * only. The connection's ridmap finds a reply's slot by its ordinal.
  */
 struct tx_slot {
 	uint32_t	 rid;
@@ -92,7 +94,8 @@ struct chan_tx {
 	char			*name;		/* kept for chan_tx_clone */
 	size_t			 name_len;
 	struct chan_open_opts	 opts;		/* kept for chan_tx_clone */
-	struct tx_slot		*ring;		/* window slots, or NULL */
+	struct tx_slot		*ring;		/* ring_cap slots, or NULL */
+	uint32_t		 ring_cap;	/* grows up to window */
 	uint32_t		 window;
 	uint32_t		 head;		/* oldest slot in use */
 	uint32_t		 used;		/* slots from head, cleared or not */
@@ -127,7 +130,7 @@ struct chan_client {
 	int			 reading;	/* a thread owns the socket */
 	int			 nonblock;	/* chan_client_set_nonblock */
 	uint32_t		 unconfirmed;	/* pipelined sends, all txs */
-	struct ridmap		 rids;		/* their rids -> tx, slot */
+	struct ridmap		 rids;		/* their rids -> tx, ordinal */
 	unsigned		 select_next;	/* fairness of chan_select */
 	uint32_t		 next_rid;
 	size_t			 max_msg;

@@ -17,7 +17,7 @@ static void
 pipeline_trim(struct chan_tx *tx)
 {
 	while (tx->used > 0 && tx->ring[tx->head].done) {
-		tx->head = (tx->head + 1) % tx->window;
+		tx->head = (tx->head + 1) % tx->ring_cap;
 		tx->used--;
 	}
 }
@@ -40,19 +40,25 @@ pipeline_fail(struct chan_tx *tx, const struct tx_slot *s,
 }
 
 /*
- * The connection's index gives the transmitter and slot a reply confirms
- * in constant time, however many transmitters share the connection.
+ * The connection's index gives the transmitter a reply confirms, and the
+ * send's ordinal, in constant time however many transmitters share the
+ * connection. Slots hold consecutive ordinals from the head, so the
+ * ordinal's distance from the head's is the slot's.
  */
 int
 pipeline_reply(struct chan_client *c, const struct proto_msg *m)
 {
 	struct chan_tx *tx;
 	struct tx_slot *s;
-	uint32_t i;
+	uint32_t ord;
 
-	if (c->unconfirmed == 0 || ridmap_take(&c->rids, m->rid, &tx, &i) != 0)
+	if (c->unconfirmed == 0 ||
+	    ridmap_take(&c->rids, m->rid, &tx, &ord) != 0)
 		return 0;
-	s = &tx->ring[i];
+	s = &tx->ring[(tx->head + (ord - (uint32_t)tx->ring[tx->head].ord)) %
+	    tx->ring_cap];
+	if (s->rid != m->rid || s->done)
+		return 0;		/* cannot happen: the index is exact */
 	if (m->op == PROTO_ERROR)
 		pipeline_fail(tx, s, m);
 	s->done = 1;
@@ -80,19 +86,21 @@ pipeline_fini(struct chan_tx *tx)
 {
 	struct chan_tx *owner;
 	struct tx_slot *s;
-	uint32_t i, slot;
+	uint32_t i, ord;
 
 	/* Late replies to these sends must find nothing. */
 	for (i = 0; i < tx->used; i++) {
-		s = &tx->ring[(tx->head + i) % tx->window];
+		s = &tx->ring[(tx->head + i) % tx->ring_cap];
 		if (!s->done)
-			(void)ridmap_take(&tx->c->rids, s->rid, &owner, &slot);
+			(void)ridmap_take(&tx->c->rids, s->rid, &owner, &ord);
 	}
 	tx->c->unconfirmed -= tx->unconfirmed;
 	tx->unconfirmed = 0;
 	tx->used = 0;
 	free(tx->ring);
 	tx->ring = NULL;
+	tx->ring_cap = 0;
+	tx->head = 0;
 }
 
 static int
@@ -144,24 +152,49 @@ pipeline_flush_locked(struct chan_tx *tx, int block)
 	return rc;
 }
 
+/*
+ * Makes the ring hold one more slot, up to the window: it starts small and
+ * doubles, so that a connection with thousands of transmitters that each
+ * send a little does not pay for thousands of full windows.
+ */
+static int
+pipeline_grow(struct chan_tx *tx)
+{
+	struct tx_slot *ring;
+	uint32_t i, cap;
+
+	if (tx->used < tx->ring_cap)
+		return 0;
+	cap = tx->ring_cap == 0 ? TX_RING_MIN : tx->ring_cap * 2;
+	if (cap > tx->window)
+		cap = tx->window;
+	if ((ring = calloc(cap, sizeof(*ring))) == NULL)
+		return CHAN_ENOMEM;
+	for (i = 0; i < tx->used; i++)
+		ring[i] = tx->ring[(tx->head + i) % tx->ring_cap];
+	free(tx->ring);
+	tx->ring = ring;
+	tx->ring_cap = cap;
+	tx->head = 0;
+	return 0;
+}
+
 /* A free slot: waits for one, or CHAN_EAGAIN in non-blocking mode. */
 static int
 pipeline_slot(struct chan_tx *tx)
 {
-	if (tx->ring == NULL &&
-	    (tx->ring = calloc(tx->window, sizeof(*tx->ring))) == NULL)
-		return CHAN_ENOMEM;
-	if (tx->used < tx->window)
-		return 0;
-	if (tx->c->nonblock) {
+	int rc = 0;
+
+	if (tx->used >= tx->window && tx->c->nonblock) {
 		/* What the daemon already answered may free a slot. */
-		if (conn_read_nb(tx->c, CONN_PROCESS_MAX) == 0 &&
-		    tx->used < tx->window)
-			return 0;
-		conn_write_nb(tx->c);
-		return tx->c->dead ? CHAN_ECONNLOST : CHAN_EAGAIN;
-	}
-	return pipeline_wait(tx, pipeline_has_room);
+		if (conn_read_nb(tx->c, CONN_PROCESS_MAX) != 0 ||
+		    tx->used >= tx->window) {
+			conn_write_nb(tx->c);
+			return tx->c->dead ? CHAN_ECONNLOST : CHAN_EAGAIN;
+		}
+	} else if (tx->used >= tx->window)
+		rc = pipeline_wait(tx, pipeline_has_room);
+	return rc != 0 ? rc : pipeline_grow(tx);
 }
 
 /* Queues the SEND frame in the batch and its slot in the ring. */
@@ -171,21 +204,21 @@ pipeline_queue(struct chan_tx *tx, const void *data, size_t len)
 	struct chan_client *c = tx->c;
 	struct conn_req r;
 	struct tx_slot *s;
-	uint32_t i;
+	uint64_t ord = tx->next_ord + 1;
+	uint32_t ord32;
 	int rc;
 
 	conn_req_init(c, &r, PROTO_OK, NULL);
-	i = (tx->head + tx->used) % tx->window;
-	if ((rc = ridmap_put(&c->rids, r.rid, tx, i)) != 0)
+	if ((rc = ridmap_put(&c->rids, r.rid, tx, (uint32_t)ord)) != 0)
 		return rc;
 	if ((rc = proto_enc_send(&c->wbuf, r.rid, tx->handle, data, len)) != 0) {
-		(void)ridmap_take(&c->rids, r.rid, &tx, &i);
+		(void)ridmap_take(&c->rids, r.rid, &tx, &ord32);
 		return rc;
 	}
-	s = &tx->ring[i];
+	s = &tx->ring[(tx->head + tx->used) % tx->ring_cap];
 	s->rid = r.rid;
 	s->done = 0;
-	s->ord = ++tx->next_ord;
+	s->ord = tx->next_ord = ord;
 	tx->used++;
 	tx->unconfirmed++;
 	c->unconfirmed++;

@@ -1,6 +1,6 @@
 /*
  * ridmap.c: the index from a pipelined send's request id to its
- * transmitter slot (see ridmap.h).
+ * transmitter and ordinal (see ridmap.h).
  */
 #include <stdlib.h>
 
@@ -52,9 +52,9 @@ ridmap_resize(struct ridmap *m, uint32_t cap)
 }
 
 int
-ridmap_put(struct ridmap *m, uint32_t rid, struct chan_tx *tx, uint32_t slot)
+ridmap_put(struct ridmap *m, uint32_t rid, struct chan_tx *tx, uint32_t ord)
 {
-	struct ridmap_entry e = { .rid = rid, .slot = slot, .tx = tx };
+	struct ridmap_entry e = { .rid = rid, .ord = ord, .tx = tx };
 
 	/* At most half full: probes stay short. */
 	if (m->n + 1 > m->cap / 2 && (m->cap >= (1u << 31) ||
@@ -92,7 +92,7 @@ ridmap_delete_at(struct ridmap *m, uint32_t i)
 
 int
 ridmap_take(struct ridmap *m, uint32_t rid, struct chan_tx **tx,
-    uint32_t *slot)
+    uint32_t *ord)
 {
 	uint32_t i;
 
@@ -104,7 +104,7 @@ ridmap_take(struct ridmap *m, uint32_t rid, struct chan_tx **tx,
 			return -1;
 	}
 	*tx = m->v[i].tx;
-	*slot = m->v[i].slot;
+	*ord = m->v[i].ord;
 	ridmap_delete_at(m, i);
 	/* Memory follows the sends outstanding; failing to shrink is fine. */
 	if (m->cap > RIDMAP_MIN && m->n < m->cap / 8)

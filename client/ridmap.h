@@ -1,6 +1,8 @@
 /*
  * ridmap.h: a connection's index from the request id of a pipelined send
- * to the transmitter and ring slot waiting for its confirmation.
+ * to the transmitter waiting for its confirmation and the send's ordinal
+ * (which finds its slot in the transmitter's ring, however the ring has
+ * grown since).
  *
  * Every OK or ERROR that answers no blocking request is looked up here, so
  * that finding the send it confirms costs the same with one transmitter
@@ -25,7 +27,7 @@ struct chan_tx;
 
 struct ridmap_entry {
 	uint32_t	 rid;		/* 0: empty (rid 0 is never a request) */
-	uint32_t	 slot;		/* index in tx->ring */
+	uint32_t	 ord;		/* low 32 bits of the send's ordinal */
 	struct chan_tx	*tx;
 };
 
@@ -38,13 +40,13 @@ struct ridmap {
 
 /* Adds rid (not 0, not present): 0, or CHAN_ENOMEM with the map intact. */
 int	ridmap_put(struct ridmap *, uint32_t rid, struct chan_tx *,
-	    uint32_t slot);
+	    uint32_t ord);
 /*
  * Removes rid and gives what it mapped to: 0, or -1 if rid is not there
  * (a reply to a request that gave up, or no request of ours).
  */
 int	ridmap_take(struct ridmap *, uint32_t rid, struct chan_tx **,
-	    uint32_t *slot);
+	    uint32_t *ord);
 /* Frees the table; the map is empty and usable again. */
 void	ridmap_free(struct ridmap *);
 

@@ -266,7 +266,7 @@ END_TEST
  * same connection, and each confirmation must reach its own transmitter.
  */
 #define HELD_CAPACITY	2
-#define HELD_SENDS	5
+#define HELD_SENDS	40	/* the ring grows while they are held */
 #define FREE_TX		64
 #define FREE_SENDS	50
 

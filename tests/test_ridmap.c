@@ -1,6 +1,6 @@
 /*
  * test_ridmap.c: unit tests of the library's index from a pipelined
- * send's request id to its transmitter slot, against a plain model.
+ * send's request id to its transmitter and ordinal, against a model.
  */
 #include <stdint.h>
 #include <stdio.h>
