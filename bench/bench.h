@@ -19,6 +19,8 @@
 #ifndef CHAN_BENCH_H
 #define CHAN_BENCH_H
 
+#include <sys/resource.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -172,8 +174,12 @@ int64_t	cpu_self_ns(void);
 int64_t	proc_cpu_ns(pid_t);
 /* A "VmHWM:" style field of /proc/pid/status, KiB; -1 if unreadable. */
 long	proc_status_kib(pid_t, const char *field);
-/* Raises the soft descriptor limit to the hard one. */
-void	fd_limit_raise(void);
+/*
+ * Raises the descriptor limit to need (it is inherited by the private
+ * daemon and the ends): the soft limit up to the hard one, past it when
+ * privileged, else as far as the hard limit allows.
+ */
+void	fd_limit_raise(rlim_t need);
 /* Writes one byte to fd and closes it; waits for EOF on go_fd. */
 int	end_ready_and_wait(const struct end_sync *);
 

@@ -864,6 +864,23 @@ all_ok(void)
 	return (!mem_done || mem.ok);
 }
 
+/*
+ * Descriptors the largest run needs in one process: the daemon holds a
+ * socket per connection plus its reserve (chand asks for 256 spare), a
+ * producer one per connection.
+ */
+static rlim_t
+fd_need(const struct opts *o)
+{
+	rlim_t	most = o->memory ? o->mem_conns : 0;
+	size_t	i;
+
+	for (i = 0; i < o->nconns; i++)
+		if (o->conns[i] > most)
+			most = o->conns[i];
+	return (most + 1024);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -874,7 +891,7 @@ main(int argc, char **argv)
 		return (2);
 	}
 	signal(SIGPIPE, SIG_IGN);
-	fd_limit_raise();
+	fd_limit_raise(fd_need(&o));
 	if (durable_wanted(&o) && durable_dir_init(o.data_dir) != 0) {
 		fprintf(stderr, "chan-bench: data directory %s: %s\n",
 		    o.data_dir != NULL ? o.data_dir : "(private)",
