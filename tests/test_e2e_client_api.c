@@ -368,6 +368,61 @@ START_TEST(test_pipelined_failures_reach_their_own_transmitter)
 }
 END_TEST
 
+/*
+ * The daemon keeps a connection's handles by id with holes where closed
+ * ones were: closing most of many handles, in an order that leaves holes
+ * everywhere and then squeezes them out, must leave the rest working and
+ * each still bound to its own channel.
+ */
+#define HOLES_TX	300
+
+START_TEST(test_handles_closed_in_any_order_leave_the_rest_working)
+{
+	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_tx *tx[HOLES_TX];
+	chan_rx *rx;
+	char name[32];
+	int i;
+
+	for (i = 0; i < HOLES_TX; i++) {
+		snprintf(name, sizeof(name), "hole%d", i);
+		tx[i] = tx_open(p, name);
+	}
+	/* Every other one, then most of the rest from the far end. */
+	for (i = 1; i < HOLES_TX; i += 2) {
+		expect_rc(chan_tx_close(tx[i]), 0, "close an odd one");
+		tx[i] = NULL;
+	}
+	for (i = HOLES_TX - 2; i >= 0; i -= 2) {
+		if (i % 10 == 0)
+			continue;
+		expect_rc(chan_tx_close(tx[i]), 0, "close an even one");
+		tx[i] = NULL;
+	}
+	for (i = 0; i < HOLES_TX; i++) {
+		if (tx[i] == NULL)
+			continue;
+		snprintf(name, sizeof(name), "to hole%d", i);
+		send_str(tx[i], name);
+	}
+	/* A handle opened now gets a fresh id after the survivors. */
+	tx[1] = tx_open(p, "hole-new");
+	send_str(tx[1], "to hole-new");
+	for (i = 0; i < HOLES_TX; i += 10) {
+		snprintf(name, sizeof(name), "hole%d", i);
+		rx = rx_open(q, name, 1);
+		snprintf(name, sizeof(name), "to hole%d", i);
+		expect_str(rx, name);
+		chan_rx_close(rx);
+	}
+	rx = rx_open(q, "hole-new", 1);
+	expect_str(rx, "to hole-new");
+	chan_rx_close(rx);
+	chan_disconnect(p);
+	chan_disconnect(q);
+}
+END_TEST
+
 /* Select. */
 
 /* Receives from the set until it has both want messages of one channel. */
@@ -632,6 +687,8 @@ client_api_suite(void)
 	tcase_add_test(tc, test_too_big_pipelined_send_fails_at_once);
 	tcase_add_test(tc,
 	    test_held_sends_are_confirmed_after_later_ones_on_other_channels);
+	tcase_add_test(tc,
+	    test_handles_closed_in_any_order_leave_the_rest_working);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("pipelined failures");
