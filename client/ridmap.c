@@ -43,6 +43,7 @@ ridmap_resize(struct ridmap *m, uint32_t cap)
 	}
 	m->cap = cap;
 	m->shift = shift;
+	m->low = 0;
 	for (i = 0; i < old.cap; i++) {
 		if (old.v[i].rid != 0)
 			ridmap_insert(m, &old.v[i]);
@@ -61,7 +62,8 @@ ridmap_put(struct ridmap *m, uint32_t rid, struct chan_tx *tx, uint32_t ord)
 	    ridmap_resize(m, m->cap == 0 ? RIDMAP_MIN : m->cap * 2) != 0))
 		return CHAN_ENOMEM;
 	ridmap_insert(m, &e);
-	m->n++;
+	if (++m->n >= m->cap / 8)
+		m->low = 0;
 	return 0;
 }
 
@@ -107,7 +109,9 @@ ridmap_take(struct ridmap *m, uint32_t rid, struct chan_tx **tx,
 	*ord = m->v[i].ord;
 	ridmap_delete_at(m, i);
 	/* Memory follows the sends outstanding; failing to shrink is fine. */
-	if (m->cap > RIDMAP_MIN && m->n < m->cap / 8)
+	if (m->n >= m->cap / 8)
+		return 0;
+	if (++m->low >= m->cap && m->cap > RIDMAP_MIN)
 		(void)ridmap_resize(m, m->cap / 2);
 	return 0;
 }
@@ -120,4 +124,5 @@ ridmap_free(struct ridmap *m)
 	m->cap = 0;
 	m->shift = 0;
 	m->n = 0;
+	m->low = 0;
 }

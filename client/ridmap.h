@@ -11,8 +11,13 @@
  * grow by one, but a send held by the daemon on a full channel may stay
  * unconfirmed while millions of later ones come and go, so the table is
  * keyed by hash rather than by distance from the oldest rid. It holds one
- * entry per unconfirmed send and its size follows their number (between a
- * quarter and a half full once it has grown, never below RIDMAP_MIN).
+ * entry per unconfirmed send and is at most half full. It halves once as
+ * many confirmations in a row as it has rows have left it under an eighth
+ * full: a window of sends that fills and drains over and over would
+ * otherwise halve the table on every drain and double it on every fill,
+ * and each resize moves every entry. So its size follows the number of
+ * unconfirmed sends over time, at an amortised O(1) cost per send, never
+ * below RIDMAP_MIN.
  *
  * No locking: the caller holds the connection's mutex.
  */
@@ -36,6 +41,8 @@ struct ridmap {
 	uint32_t		 cap;	/* a power of two, or 0 */
 	uint32_t		 shift;	/* 32 - log2(cap) */
 	uint32_t		 n;	/* entries in use */
+	uint32_t		 low;	/* takes in a row that left it under an
+					   eighth full */
 };
 
 /* Adds rid (not 0, not present): 0, or CHAN_ENOMEM with the map intact. */

@@ -75,13 +75,37 @@ model_free(struct model *mo)
 	free(mo->tx);
 }
 
-/* Memory follows the entries: at most eight rows per entry past the floor. */
+/*
+ * At most half full, and no bigger than the most entries it has held
+ * needed: it doubled only when an entry would pass half of it.
+ */
 static void
-assert_bounded(const struct ridmap *m)
+assert_bounded(const struct ridmap *m, size_t peak)
 {
 	expect(m->n <= m->cap / 2);
 	if (m->cap > RIDMAP_MIN)
-		expect(m->cap <= 8 * (m->n + 1));
+		expect(m->cap <= 4 * (peak + 1));
+}
+
+static uint32_t	next_rid(uint32_t *);
+
+/*
+ * Puts and takes one entry at a time, the table then under an eighth
+ * full, until it has shrunk to the floor: true if it does within rounds.
+ */
+static int
+shrinks_to_floor(struct ridmap *m, uint32_t *r, size_t rounds)
+{
+	struct chan_tx *tx;
+	uint32_t rid, slot;
+
+	while (rounds-- > 0 && m->cap > RIDMAP_MIN) {
+		rid = next_rid(r);
+		expect(ridmap_put(m, rid, TX(3), 1) == 0);
+		expect(ridmap_take(m, rid, &tx, &slot) == 0);
+		expect(tx == TX(3));
+	}
+	return m->cap == RIDMAP_MIN;
 }
 
 /* Request ids as the library allocates them: never 0, wrapping. */
@@ -133,7 +157,7 @@ START_TEST(test_random_order_matches_the_model)
 	struct ridmap m = { 0 };
 	struct model mo = { 0 };
 	uint32_t r = UINT32_MAX - 50000;
-	size_t i, want;
+	size_t i, want, peak = 0;
 	int round;
 
 	srandom(12345);
@@ -148,12 +172,14 @@ START_TEST(test_random_order_matches_the_model)
 			expect(ridmap_put(&m, rid, TX(tx), slot) == 0);
 			model_add(&mo, rid, tx, slot);
 			expect(m.n == mo.n);
-			assert_bounded(&m);
+			if (mo.n > peak)
+				peak = mo.n;
+			assert_bounded(&m, peak);
 		}
 		while (mo.n > want) {
 			model_take(&mo, &m, (size_t)random() % mo.n);
 			expect(m.n == mo.n);
-			assert_bounded(&m);
+			assert_bounded(&m, peak);
 		}
 	}
 	expect(r > 0);
@@ -161,7 +187,9 @@ START_TEST(test_random_order_matches_the_model)
 	for (i = mo.n; i > 0; i--)
 		model_take(&mo, &m, i - 1);
 	expect(m.n == 0);
-	expect(m.cap == RIDMAP_MIN);
+	/* Once sends stay few, the table comes back down: a few times
+	   its size in confirmations. */
+	expect(shrinks_to_floor(&m, &r, 4 * (size_t)m.cap));
 	model_free(&mo);
 	ridmap_free(&m);
 }
@@ -210,6 +238,48 @@ START_TEST(test_held_sends_survive_a_long_stream_of_later_ones)
 }
 END_TEST
 
+/*
+ * A window of sends that fills and drains again and again: after the
+ * first fill the table keeps its size instead of halving on every drain
+ * and doubling on every fill (each resize moves every entry).
+ */
+START_TEST(test_a_refilled_window_does_not_resize_each_time)
+{
+	struct ridmap m = { 0 };
+	struct chan_tx *tx;
+	uint32_t win[4096], r = 1, slot, lastcap = 0;
+	size_t i, cycle, resizes = 0, first = 0;
+
+	for (cycle = 0; cycle < 50; cycle++) {
+		for (i = 0; i < 4096; i++) {
+			win[i] = next_rid(&r);
+			expect(ridmap_put(&m, win[i], TX(1), (uint32_t)i) == 0);
+			if (m.cap != lastcap) {
+				resizes++;
+				lastcap = m.cap;
+			}
+		}
+		for (i = 0; i < 4096; i++) {
+			expect(ridmap_take(&m, win[i], &tx, &slot) == 0);
+			expect(slot == i);
+			if (m.cap != lastcap) {
+				resizes++;
+				lastcap = m.cap;
+			}
+		}
+		if (cycle == 0)
+			first = resizes;
+	}
+	/* The first fill grew it from nothing to 64 and on to 8192 rows:
+	   8 resizes. Later cycles keep that size (halving on every drain
+	   and doubling on every fill would be 100 more). */
+	expect(first == 8);
+	expect(resizes == first);
+	expect(shrinks_to_floor(&m, &r, 4 * (size_t)m.cap));
+	ridmap_free(&m);
+}
+END_TEST
+
 static Suite *
 ridmap_suite(void)
 {
@@ -220,6 +290,7 @@ ridmap_suite(void)
 	tcase_add_test(tc, test_put_take_and_missing);
 	tcase_add_test(tc, test_random_order_matches_the_model);
 	tcase_add_test(tc, test_held_sends_survive_a_long_stream_of_later_ones);
+	tcase_add_test(tc, test_a_refilled_window_does_not_resize_each_time);
 	suite_add_tcase(s, tc);
 	return s;
 }
