@@ -28,6 +28,7 @@ channel_new(const void *name, size_t len, struct channel_totals *totals)
 	ch->totals = totals;
 	ch->cap_msgs = CHANNEL_UNBOUNDED;
 	ch->cap_bytes = CHANNEL_UNBOUNDED;
+	ch->next_id = 1;
 	return (ch);
 }
 
@@ -251,6 +252,7 @@ message_new(const void *payload, size_t len)
 		return (NULL);
 	m->next = NULL;
 	m->seq = 0;
+	m->id = 0;
 	m->len = (uint32_t)len;
 	m->flags = 0;
 	if (len > 0)
@@ -279,6 +281,26 @@ channel_push(struct channel *ch, const void *payload, size_t len)
 		return (CHAN_ETOOBIG);
 	if ((m = message_new(payload, len)) == NULL)
 		return (CHAN_ENOMEM);
+	m->id = ch->next_id++;
+	totals_count(ch->totals, len, true);
+	channel_enqueue(ch, m);
+	return (0);
+}
+
+int
+channel_restore(struct channel *ch, uint64_t id, const void *payload,
+    size_t len, uint32_t flags)
+{
+	struct message	*m;
+
+	if (len > UINT32_MAX)
+		return (CHAN_ETOOBIG);
+	if ((m = message_new(payload, len)) == NULL)
+		return (CHAN_ENOMEM);
+	m->id = id;
+	m->flags = flags;
+	if (ch->next_id <= id)
+		ch->next_id = id + 1;
 	totals_count(ch->totals, len, true);
 	channel_enqueue(ch, m);
 	return (0);
@@ -329,6 +351,7 @@ channel_hold(struct channel *ch, struct message *m,
 	h->owner = a->owner;
 	h->rid = a->rid;
 	h->len = m->len;
+	h->id = m->id;
 	h->deadline = a->deadline;
 	if (h->deadline != CHANNEL_NO_DEADLINE &&
 	    heap_insert(ch->totals, h) != 0) {
@@ -368,8 +391,12 @@ channel_send(struct channel *ch, const void *payload, size_t len,
 		return (CHAN_EFULL);
 	if ((m = message_new(payload, len)) == NULL)
 		return (CHAN_ENOMEM);
-	if ((rc = channel_hold(ch, m, a, hp)) != CHANNEL_HELD)
+	m->id = ch->next_id;
+	if ((rc = channel_hold(ch, m, a, hp)) != CHANNEL_HELD) {
 		msgpool_put(m);
+		return (rc);
+	}
+	ch->next_id++;
 	return (rc);
 }
 
@@ -502,6 +529,8 @@ channel_ack(struct channel *ch, uint64_t seq)
 		return (CHAN_EPROTO);
 	while ((m = ch->fhead) != NULL && m->seq <= seq) {
 		ch->fhead = m->next;
+		if (m->id > ch->acked_id)
+			ch->acked_id = m->id;
 		ch->ninflight--;
 		ch->bytes -= m->len;
 		totals_count(ch->totals, m->len, false);

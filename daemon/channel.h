@@ -34,6 +34,8 @@
 struct message {
 	struct message	*next;
 	uint64_t	 seq;		/* in flight: delivery sequence number */
+	uint64_t	 id;		/* the channel's number for it, in the
+					   order accepted (durable.c logs it) */
 	uint32_t	 len;		/* payload bytes */
 	uint16_t	 flags;		/* PROTO_FLAG_REDELIVERED */
 	uint8_t		 pins;		/* writes sending the payload from
@@ -57,6 +59,7 @@ struct held {
 	void		*owner;		/* producer handle, opaque here */
 	uint32_t	 rid;		/* of the request, for the answer */
 	uint32_t	 len;		/* payload bytes */
+	uint64_t	 id;		/* its message's id */
 	int		 result;	/* done: 0 (queued or delivered) or
 					   CHAN_EFULL (expired) */
 	uint64_t	 deadline;	/* CHANNEL_NO_DEADLINE or a time on
@@ -117,6 +120,14 @@ struct channel {
 	uint64_t	 msgs_out;
 	uint64_t	 redeliveries;
 
+	/*
+	 * Message ids: each message accepted (queued or held) takes
+	 * next_id, so delivery order is id order. acked_id is the highest id
+	 * an ACK has consumed (0: none), for the durable log's ACK record.
+	 */
+	uint64_t	 next_id;
+	uint64_t	 acked_id;
+
 	char		 name[];	/* name_len bytes, then a NUL */
 };
 
@@ -147,6 +158,13 @@ void		 channel_set_capacity(struct channel *, uint64_t msgs,
  * it). 0, CHAN_ETOOBIG or CHAN_ENOMEM.
  */
 int		 channel_push(struct channel *, const void *payload, size_t len);
+/*
+ * Queues a message recovered from a log with its id and flags, whatever
+ * the capacity; ids must come in increasing order, and next_id moves past
+ * them. 0, CHAN_ETOOBIG or CHAN_ENOMEM.
+ */
+int		 channel_restore(struct channel *, uint64_t id,
+		    const void *payload, size_t len, uint32_t flags);
 
 /* How a send that cannot be queued at once is to wait. */
 struct channel_send {
@@ -166,6 +184,7 @@ struct channel_send {
  * held and there is room: CHANNEL_QUEUED. Otherwise it is held behind the
  * sends already held: CHANNEL_HELD, with *hp the held send (owned by the
  * channel; it reaches the done list when queued, delivered or expired).
+ * Either way the message takes the id next_id, which then grows by one.
  * With may_wait false a send that would wait gets CHAN_EFULL, except at a
  * rendezvous with a waiting consumer (queue empty, nothing held, credit):
  * it is held so that the caller can deliver it, then expire it at once if
@@ -205,8 +224,9 @@ struct held	*channel_done_next(struct channel_totals *);
 void		 channel_held_free(struct held *);
 
 /*
- * Acknowledges every in-flight message with seq <= seq. Returns 0, or
- * CHAN_EPROTO if seq is beyond the last delivered sequence number.
+ * Acknowledges every in-flight message with seq <= seq, moving acked_id
+ * to the highest id among them. Returns 0, or CHAN_EPROTO if seq is
+ * beyond the last delivered sequence number.
  */
 int		 channel_ack(struct channel *, uint64_t seq);
 

@@ -1011,6 +1011,55 @@ START_TEST(test_sends_without_totals_are_never_held)
 }
 END_TEST
 
+/* Message ids: accepted order, held sends included; acked_id; restore. */
+START_TEST(test_message_ids_follow_acceptance_and_ack_reports_the_highest)
+{
+	struct channel_totals	 t = { 0 };
+	struct channel		*ch = bounded(&t, 1, CHANNEL_UNBOUNDED);
+	struct held		*h;
+	struct message		*m;
+
+	ck_assert_uint_eq(ch->next_id, 1);
+	ck_assert_int_eq(send_wait(ch, "a", 1), CHANNEL_QUEUED);
+	ck_assert_int_eq(send_as(ch, "b", &producer_a, 2, true,
+	    CHANNEL_NO_DEADLINE, &h), CHANNEL_HELD);
+	ck_assert_uint_eq(h->id, 2);
+	/* Refused: no id taken. */
+	ck_assert_int_eq(send_as(ch, "c", &producer_a, 3, false,
+	    CHANNEL_NO_DEADLINE, NULL), CHAN_EFULL);
+	ck_assert_uint_eq(ch->next_id, 3);
+
+	ck_assert_int_eq(channel_consumer_attach(ch, &consumer_a), 0);
+	channel_credit(ch, 2);
+	m = channel_take(ch);
+	ck_assert_uint_eq(m->id, 1);
+	m = channel_take(ch);
+	ck_assert_uint_eq(m->id, 2);
+	ck_assert_uint_eq(ch->acked_id, 0);
+	ck_assert_int_eq(channel_ack(ch, 1), 0);
+	ck_assert_uint_eq(ch->acked_id, 1);
+	ck_assert_int_eq(channel_ack(ch, 2), 0);
+	ck_assert_uint_eq(ch->acked_id, 2);
+	channel_free(ch);
+	channel_totals_fini(&t);
+
+	/* Recovered messages keep their ids; new ones follow them. */
+	ch = new_channel(NULL);
+	ck_assert_int_eq(channel_restore(ch, 7, "r", 1,
+	    PROTO_FLAG_REDELIVERED), 0);
+	ck_assert_int_eq(channel_restore(ch, 9, "s", 1, 0), 0);
+	push_str(ch, "new");
+	ck_assert_int_eq(channel_consumer_attach(ch, &consumer_a), 0);
+	channel_credit(ch, 3);
+	m = channel_take(ch);
+	ck_assert_uint_eq(m->id, 7);
+	ck_assert_uint_eq(m->flags, PROTO_FLAG_REDELIVERED);
+	ck_assert_uint_eq(channel_take(ch)->id, 9);
+	ck_assert_uint_eq(channel_take(ch)->id, 10);
+	channel_free(ch);
+}
+END_TEST
+
 static Suite *
 channel_suite(void)
 {
@@ -1049,6 +1098,8 @@ channel_suite(void)
 	tcase_add_test(tc,
 	    test_sends_beyond_capacity_are_held_and_admitted_in_order);
 	tcase_add_test(tc, test_a_send_never_overtakes_a_held_one);
+	tcase_add_test(tc,
+	    test_message_ids_follow_acceptance_and_ack_reports_the_highest);
 	tcase_add_test(tc,
 	    test_byte_budget_holds_but_never_blocks_an_empty_queue);
 	tcase_add_test(tc, test_rendezvous_delivers_the_held_send_directly);
