@@ -11,6 +11,7 @@
 #include "config.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "durable.h"
 #include "flow.h"
 #include "log.h"
 #include "msgpool.h"
@@ -343,6 +344,8 @@ conn_flush_dirty(struct server *srv)
 	struct conn	*c;
 
 	flow_answer(srv);
+	/* Log records first: no OK or DELIVER may leave before its record. */
+	durable_flush(srv);
 	while ((c = TAILQ_FIRST(&srv->dirty)) != NULL) {
 		TAILQ_REMOVE(&srv->dirty, c, dirty_entry);
 		c->dirty = false;

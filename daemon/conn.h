@@ -61,15 +61,18 @@ struct server;
 #define CONN_LOG_LIMIT		0x2u	/* handle limit */
 #define CONN_LOG_BUSY		0x4u	/* refused as a second consumer */
 #define CONN_LOG_PERM		0x8u	/* denied by the access rules */
+#define CONN_LOG_DISK		0x10u	/* a durable send refused */
 
 /* One open end of a channel on a connection. */
 struct handle {
 	uint32_t	 id;
 	bool		 rx;		/* consumer; else producer */
-	bool		 closing;	/* producer: CLOSE waits for held sends */
+	bool		 closing;	/* producer: CLOSE waits for held sends
+					   and unconfirmed durable ones */
 	bool		 stalled;	/* on conn->stalled */
 	uint32_t	 close_rid;	/* that CLOSE's rid */
-	uint32_t	 nheld;		/* producer: sends held or unanswered */
+	uint32_t	 nheld;		/* producer: sends held, unanswered or
+					   waiting for their log record */
 	struct channel	*ch;
 	struct conn	*conn;
 	TAILQ_ENTRY(handle) stall_entry;

@@ -138,6 +138,15 @@ dispatch_handle(struct conn *c, const struct proto_msg *m,
 	return (h);
 }
 
+/* Forgets ch if it is idle; a durable one's log goes with it. */
+static void
+dispatch_release(struct server *srv, struct channel *ch)
+{
+	if (ch->durable && channel_is_idle(ch))
+		durable_forget(srv, ch);
+	registry_release(&srv->reg, ch);
+}
+
 void
 dispatch_handle_drop(struct conn *c, struct handle *h)
 {
@@ -148,6 +157,7 @@ dispatch_handle_drop(struct conn *c, struct handle *h)
 	if (h->rx)
 		channel_consumer_detach(ch);
 	else {
+		durable_drop_handle(srv, h);
 		flow_discard(srv, h);
 		channel_producer_detach(ch);
 	}
@@ -155,7 +165,7 @@ dispatch_handle_drop(struct conn *c, struct handle *h)
 	pump_channel(srv, ch);
 	if (log_enabled(LOG_LEVEL_DEBUG) && channel_is_idle(ch))
 		log_debug("channel '%s' forgotten", chname(name, ch));
-	registry_release(&srv->reg, ch);
+	dispatch_release(srv, ch);
 }
 
 static void
@@ -336,7 +346,7 @@ dispatch_durable_open(struct conn *c, const struct proto_msg *m,
 	    c->peer);
 	reply_error(c, m->rid, CHAN_EDISK, "durable channel '%s' not "
 	    "created: %s", name, why);
-	registry_release(&c->srv->reg, ch);
+	dispatch_release(c->srv, ch);
 	return (-1);
 }
 
@@ -393,7 +403,7 @@ dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
 		    rc == CHAN_ELIMIT ? "handle ids exhausted" :
 		    "out of memory");
 		/* A channel created for this open must not linger. */
-		registry_release(&srv->reg, ch);
+		dispatch_release(srv, ch);
 		return (NULL);
 	}
 	return (h);
@@ -499,10 +509,49 @@ void
 dispatch_send_done(struct conn *c, struct handle *h, uint32_t rid,
     int result)
 {
-	if (result == 0)
+	if (result != 0)
+		reply_full(c, rid, h->ch);
+	else if (h->ch->durable)
+		durable_confirm(c->srv, h, rid, 0);
+	else
+		reply_ok(c, rid);
+}
+
+void
+dispatch_send_confirmed(struct conn *c, struct handle *h, uint32_t rid,
+    int rc, const char *why)
+{
+	char	name[LOG_NAME_MAX];
+
+	if (rc == 0)
 		reply_ok(c, rid);
 	else
-		reply_full(c, rid, h->ch);
+		reply_error(c, rid, rc, "message to durable channel '%s' not "
+		    "confirmed: %s", chname(name, h->ch), why);
+	if (--h->nheld == 0 && h->closing)
+		dispatch_close_done(c, h);
+}
+
+/*
+ * A send to a durable channel logs its message first: DISK, nothing
+ * queued, if it cannot. 0 with *lsn set, or -1 once replied.
+ */
+static int
+dispatch_send_log(struct conn *c, const struct proto_msg *m,
+    struct channel *ch, uint64_t *lsn)
+{
+	char	name[LOG_NAME_MAX], why[PROTO_ERRMSG_MAX / 2];
+
+	if (durable_append(c->srv, ch, m->payload, m->payload_len, lsn, why,
+	    sizeof(why)) == 0)
+		return (0);
+	chname(name, ch);
+	log_msg(dispatch_log_level(c, CONN_LOG_DISK, LOG_LEVEL_WARNING),
+	    "send to durable channel '%s' refused: %s (%s)", name, why,
+	    c->peer);
+	reply_error(c, m->rid, CHAN_EDISK, "message to durable channel '%s' "
+	    "not written to its log: %s; not queued", name, why);
+	return (-1);
 }
 
 /*
@@ -519,7 +568,7 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 	struct held	*hd;
 	const char	*what;
 	char		 name[LOG_NAME_MAX];
-	uint64_t	 limit;
+	uint64_t	 limit, id, lsn = 0;
 	int		 rc;
 
 	if ((h = dispatch_handle(c, m, DISPATCH_TX)) == NULL)
@@ -538,8 +587,16 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 		    (unsigned long long)limit, what, name);
 		return;
 	}
+	id = h->ch->next_id;
+	if (h->ch->durable && dispatch_send_log(c, m, h->ch, &lsn) != 0)
+		return;
 	a = (struct channel_send){ h, m->rid, may_wait, deadline };
 	rc = channel_send(h->ch, m->payload, m->payload_len, &a, &hd);
+	if (rc < 0 && h->ch->durable) {
+		/* Logged but not accepted: withdrawn, its id not reused. */
+		durable_cancel(srv, h->ch, id);
+		h->ch->next_id = id + 1;
+	}
 	if (rc == CHAN_EFULL) {
 		reply_full(c, m->rid, h->ch);
 		return;
@@ -551,7 +608,9 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 		return;
 	}
 	srv->queue_limit_logged = false;
-	if (rc == CHANNEL_QUEUED)
+	if (rc == CHANNEL_QUEUED && h->ch->durable)
+		durable_confirm(srv, h, m->rid, lsn);
+	else if (rc == CHANNEL_QUEUED)
 		reply_ok(c, m->rid);
 	else
 		flow_held(srv, h, hd);
@@ -590,6 +649,8 @@ do_ack(struct conn *c, const struct proto_msg *m)
 		    (unsigned long long)h->ch->last_seq);
 		return;
 	}
+	if (h->ch->durable)
+		durable_acked(c->srv, h->ch);
 	reply_ok(c, m->rid);
 	pump_channel(c->srv, h->ch);
 }

@@ -29,6 +29,13 @@ void	dispatch_handle_drop(struct conn *c, struct handle *h);
  */
 void	dispatch_send_done(struct conn *c, struct handle *h, uint32_t rid,
 	    int result);
+/*
+ * A durable send of producer h, waiting for its record (durable.c), is
+ * safe (rc 0: OK) or lost (CHAN_EDISK: ERROR saying why): answers request
+ * rid, counts it out of h->nheld and completes a waiting CLOSE.
+ */
+void	dispatch_send_confirmed(struct conn *c, struct handle *h, uint32_t rid,
+	    int rc, const char *why);
 /* The last held send of closing producer h is answered: closes it. */
 void	dispatch_close_done(struct conn *c, struct handle *h);
 

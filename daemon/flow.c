@@ -6,6 +6,7 @@
 #include "channel.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "durable.h"
 #include "flow.h"
 #include "pump.h"
 #include "server.h"
@@ -77,6 +78,9 @@ flow_answer_one(struct held *hd)
 	struct conn	*c = h->conn;
 	size_t		 len = hd->len;
 
+	/* An expired durable send is withdrawn from the log. */
+	if (hd->result != 0 && h->ch->durable)
+		durable_cancel(c->srv, h->ch, hd->id);
 	dispatch_send_done(c, h, hd->rid, hd->result);
 	channel_held_free(hd);
 	if (--h->nheld == 0 && h->closing)
@@ -99,6 +103,26 @@ flow_answer(struct server *srv)
 	srv->flow_answering = false;
 }
 
+/*
+ * The durable sends of h that channel_discard is about to drop, still held
+ * or expired and unanswered, are withdrawn from the log. Those already
+ * queued stay: only their answer is lost.
+ */
+static void
+flow_discard_log(struct server *srv, struct handle *h)
+{
+	struct held	*hd;
+
+	for (hd = h->ch->hhead; hd != NULL; hd = hd->next) {
+		if (hd->owner == h)
+			durable_cancel(srv, h->ch, hd->id);
+	}
+	for (hd = srv->reg.totals.done; hd != NULL; hd = hd->next) {
+		if (hd->owner == h && hd->result != 0)
+			durable_cancel(srv, h->ch, hd->id);
+	}
+}
+
 void
 flow_discard(struct server *srv, struct handle *h)
 {
@@ -106,6 +130,8 @@ flow_discard(struct server *srv, struct handle *h)
 
 	if (h->rx || h->nheld == 0)
 		return;
+	if (h->ch->durable)
+		flow_discard_log(srv, h);
 	bytes = channel_discard(h->ch, h, &n);
 	h->nheld -= n;
 	/* The connection is leaving: no reason to resume its reading. */

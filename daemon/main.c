@@ -17,6 +17,7 @@
 #include "admin.h"
 #include "config.h"
 #include "conn.h"
+#include "durable.h"
 #include "listener.h"
 #include "log.h"
 #include "proto.h"
@@ -328,6 +329,7 @@ daemon_stop(struct daemon_state *d)
 		listener_close(srv->listener);
 	srv->listener = NULL;
 	conn_close_all(srv);
+	durable_stop(srv);
 	if (d->signals_on) {
 		for (size_t i = 0; i < NSIGNALS; i++)
 			uv_unref((uv_handle_t *)&d->sigs[i]);
@@ -536,6 +538,9 @@ daemon_start(struct daemon_state *d)
 	    acl_sees_conn });
 	if (signals_start(d) != 0)
 		return (-1);
+	/* Durable channels come back before any client can open them. */
+	if (durable_init(srv) != 0)
+		return (-1);
 	return (listener_start(d));
 }
 
@@ -576,6 +581,8 @@ daemon_fini(struct daemon_state *d)
 		daemon_stop(d);
 		uv_run(&d->loop, UV_RUN_DEFAULT);
 		signals_fini(d);
+		/* Every log synced and closed, whatever --sync says. */
+		durable_fini(srv);
 		if (uv_loop_close(&d->loop) != 0)
 			log_warning("event loop closed with handles open");
 	}

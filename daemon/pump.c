@@ -5,6 +5,7 @@
 
 #include "channel.h"
 #include "conn.h"
+#include "durable.h"
 #include "log.h"
 #include "proto.h"
 #include "pump.h"
@@ -33,6 +34,8 @@ pump_channel(struct server *srv, struct channel *ch)
 	struct handle	*h = ch->consumer;
 	struct message	*m;
 	struct conn	*c;
+	uint64_t	 last_id = 0;
+	bool		 failed = false;
 
 	if (h == NULL || srv->stopping)
 		return;
@@ -42,13 +45,20 @@ pump_channel(struct server *srv, struct channel *ch)
 		return;
 	}
 	while (conn_can_deliver(c) && (m = channel_take(ch)) != NULL) {
+		last_id = m->id;
 		/* On failure the message stays in flight: closing requeues. */
 		if (conn_deliver(c, h->id, m) != 0) {
 			pump_fail(c);
-			return;
+			failed = true;
+			break;
 		}
 		conn_dirty(c);
 	}
+	/* One DELIVERED record covers them: it is written before they go. */
+	if (last_id != 0 && ch->durable)
+		durable_delivered(srv, ch, last_id);
+	if (failed)
+		return;
 	/*
 	 * The event waits for room like a delivery: producers that attach and
 	 * drop in a loop must not grow the output of a consumer that does not

@@ -17,6 +17,7 @@
 struct acl;
 struct config;
 struct conn;
+struct durable;
 struct listener;
 struct proto_decoder;
 
@@ -57,6 +58,9 @@ struct server {
 	bool			 flow_timer_on;	/* flow_timer initialised */
 	bool			 flow_armed;	/* flow_timer started */
 	bool			 flow_answering;
+
+	/* Durable channels' logs (durable.c); NULL before durable_init. */
+	struct durable		*durable;
 };
 
 #endif /* CHAND_SERVER_H */
