@@ -78,7 +78,7 @@ done
 # The units as installed: they name this prefix's chand and config file.
 step "systemd-analyze verify chand.socket chand.service"
 units=$prefix/lib/systemd/system
-grep -qx "ExecStart=$prefix/sbin/chand --socket /run/chand.sock --config $prefix/etc/chand/chand.conf" \
+grep -qx "ExecStart=$prefix/sbin/chand --socket /run/chand.sock --config $prefix/etc/chand/chand.conf --data-dir /var/lib/chand" \
     "$units/chand.service" || fail "chand.service does not run $prefix/sbin/chand"
 command -v systemd-analyze >/dev/null ||
     fail "systemd-analyze not found (scripts/deps.sh installs systemd)"
