@@ -22,6 +22,7 @@
 #include "chanclient.h"
 #include "e2e_util.h"
 #include "harness.h"
+#include "proto.h"
 
 #define CMD_MS		20000
 
@@ -368,6 +369,275 @@ START_TEST(test_sighup_changes_sync_but_not_data_dir)
 }
 END_TEST
 
+/*
+ * Durable channels with a data directory: a daemon on d whose logs live
+ * in data (made here), with extra options.
+ */
+static void
+durable_start(struct daemon *d, char *data, size_t len, const char *sync)
+{
+	make_dir(data, len);
+	daemon_start(d, (const char *const[]){ "--data-dir", data, "--sync",
+	    sync, NULL });
+}
+
+/* Entries of directory dir other than . and .., counted. */
+static int
+dir_entries(const char *dir)
+{
+	struct cmd_result r;
+	const char *argv[] = { "ls", "-A", dir, NULL };
+	int n = 0;
+	char *p;
+
+	run(argv, &r);
+	ck_assert_int_eq(r.code, 0);
+	for (p = r.out; p != NULL && *p != '\0'; p++)
+		n += *p == '\n';
+	cmd_result_fini(&r);
+	return n;
+}
+
+static void
+remove_tree(const char *dir)
+{
+	struct cmd_result r;
+	const char *argv[] = { "rm", "-rf", dir, NULL };
+
+	run(argv, &r);
+	cmd_result_fini(&r);
+}
+
+START_TEST(test_admin_view_shows_a_durable_channel_and_its_log)
+{
+	char data[PATH_MAX], want[PATH_MAX + 64], *out;
+	struct daemon d;
+	chan_client *c;
+	chan_tx *tx;
+
+	durable_start(&d, data, sizeof data, "periodic");
+	c = test_connect(&d);
+	tx = tx_open_durable(c, "kept", CHAN_DURABLE_YES, 0);
+	send_str(tx, "hello");
+	out = ctl_json(&d, "channels");
+	expect_in(out, "\"name\":\"kept\",\"queued\":1,");
+	expect_in(out, "\"durable\":true,\"log_bytes\":");
+	ck_assert_msg(strstr(out, "\"log_bytes\":0}") == NULL,
+	    "no log bytes: %s", out);
+	free(out);
+	out = ctl_json(&d, "status");
+	snprintf(want, sizeof want, "\"data_dir\":\"%s\",\"sync\":"
+	    "\"periodic\"}", data);
+	expect_in(out, want);
+	free(out);
+	/* An open that states the other durability gets CAPACITY. */
+	tx_open_durable(c, "kept", CHAN_DURABLE_NO, CHAN_ECAPACITY);
+	expect_in(chan_client_errmsg(c), "channel 'kept' exists and is "
+	    "durable");
+	chan_tx_close(tx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+	remove_tree(data);
+}
+END_TEST
+
+/* The next frame on fd, decoded into m (strings point into body). */
+static void
+read_reply(int fd, struct proto_decoder *dec, char *body, size_t cap,
+    struct proto_msg *m)
+{
+	ssize_t n = raw_read_frame(fd, body, cap, HARNESS_WAIT_MS);
+
+	ck_assert_msg(n >= 0, "daemon closed the connection");
+	ck_assert_int_eq(proto_decode(dec, body, (size_t)n, m), 0);
+}
+
+/*
+ * A producer's CLOSE, pipelined behind its sends, is answered after
+ * them: under --sync always their OKs wait for the fdatasync, and the
+ * CLOSE waits for those.
+ */
+START_TEST(test_close_answers_after_the_sends_it_follows)
+{
+	char data[PATH_MAX], body[4096];
+	struct proto_decoder *dec = proto_decoder_new(PROTO_DEFAULT_MAX_MSG);
+	struct proto_buf b;
+	struct proto_msg m;
+	struct daemon d;
+	int fd, i;
+
+	durable_start(&d, data, sizeof data, "always");
+	fd = raw_connect(&d);
+	raw_hello(fd);
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_open_opts(&b, PROTO_OPEN_TX, 2, "seq", 3,
+	    NULL, NULL, 1), 0);
+	raw_write(fd, b.data, b.len);
+	read_reply(fd, dec, body, sizeof body, &m);
+	ck_assert_int_eq(m.op, PROTO_HANDLE);
+	proto_buf_consume(&b, b.len);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(proto_enc_send(&b, 10 + i, m.handle, "x", 1),
+		    0);
+	ck_assert_int_eq(proto_enc_close(&b, 20, m.handle), 0);
+	raw_write(fd, b.data, b.len);
+	for (i = 0; i < 4; i++) {
+		read_reply(fd, dec, body, sizeof body, &m);
+		ck_assert_int_eq(m.op, PROTO_OK);
+		ck_assert_uint_eq(m.rid, i < 3 ? 10u + i : 20u);
+	}
+	proto_buf_fini(&b);
+	proto_decoder_free(dec);
+	close(fd);
+	daemon_stop(&d);
+	remove_tree(data);
+}
+END_TEST
+
+/*
+ * A producer that goes with sends unconfirmed (its connection closed
+ * right after writing them) costs the daemon nothing: later producers
+ * and consumers carry on, and every message sent is there.
+ */
+START_TEST(test_producer_gone_with_sends_unconfirmed_leaves_the_daemon_sound)
+{
+	char data[PATH_MAX];
+	struct proto_buf b;
+	struct daemon d;
+	chan_client *c;
+	chan_rx *rx;
+	chan_msg *msg;
+	int fd, i, round;
+
+	durable_start(&d, data, sizeof data, "always");
+	c = test_connect(&d);
+	expect_rc(chan_rx_open(c, "gone", &rx), 0, "rx open");
+	for (round = 0; round < 20; round++) {
+		fd = raw_connect(&d);
+		raw_hello(fd);
+		proto_buf_init(&b);
+		ck_assert_int_eq(proto_enc_open_opts(&b, PROTO_OPEN_TX, 2,
+		    "gone", 4, NULL, NULL, -1), 0);
+		/* The handle will be 1: this connection's first. */
+		for (i = 0; i < 5; i++)
+			ck_assert_int_eq(proto_enc_send(&b, 3 + i, 1, "m", 1),
+			    0);
+		raw_write(fd, b.data, b.len);
+		proto_buf_fini(&b);
+		close(fd);
+		for (i = 0; i < 5; i++) {
+			msg = recv_msg(rx);
+			ck_assert_uint_eq(chan_msg_len(msg), 1);
+			chan_msg_free(msg);
+		}
+	}
+	assert_serves(&d);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+	remove_tree(data);
+}
+END_TEST
+
+/*
+ * A clean stop syncs and closes every log whatever --sync says: what
+ * was queued comes back, in order; what was consumed does not. Once
+ * everything is consumed and the channel forgotten, its log goes.
+ */
+START_TEST(test_clean_restart_keeps_unconsumed_messages_and_then_removes_the_log)
+{
+	const char *const sync[] = { "always", "periodic", "os" };
+	char data[PATH_MAX], buf[16];
+	struct daemon d;
+	chan_client *c;
+	chan_tx *tx;
+	chan_rx *rx;
+	chan_msg *msg;
+	size_t k;
+	int i;
+
+	for (k = 0; k < 3; k++) {
+		make_dir(data, sizeof data);
+		daemon_start(&d, (const char *const[]){ "--data-dir", data,
+		    "--sync", sync[k], "--durable", "q*", NULL });
+		c = test_connect(&d);
+		tx = tx_open(c, "q1");
+		for (i = 0; i < 5; i++) {
+			snprintf(buf, sizeof buf, "m%d", i);
+			send_str(tx, buf);
+		}
+		expect_rc(chan_rx_open(c, "q1", &rx), 0, "rx open");
+		chan_msg_free(recv_msg(rx));
+		chan_rx_close(rx);
+		chan_tx_close(tx);
+		chan_disconnect(c);
+		daemon_stop(&d);
+
+		daemon_start(&d, (const char *const[]){ "--data-dir", data,
+		    "--sync", sync[k], NULL });
+		c = test_connect(&d);
+		expect_rc(chan_rx_open(c, "q1", &rx), 0, "rx open again");
+		for (i = 1; i < 5; i++) {
+			msg = recv_msg(rx);
+			snprintf(buf, sizeof buf, "m%d", i);
+			ck_assert_uint_eq(chan_msg_len(msg), strlen(buf));
+			ck_assert_mem_eq(chan_msg_data(msg), buf, strlen(buf));
+			chan_msg_free(msg);
+		}
+		expect_try_rc(rx, CHAN_EEMPTY);
+		chan_rx_close(rx);
+		chan_disconnect(c);
+		/* Consumed and forgotten: nothing left on disk. */
+		ck_assert_msg(dir_entries(data) == 0, "sync %s: log left",
+		    sync[k]);
+		daemon_stop(&d);
+		remove_tree(data);
+	}
+}
+END_TEST
+
+/*
+ * A held send that expires (FULL) is withdrawn from the log: after a
+ * restart only the message that was queued comes back.
+ */
+START_TEST(test_expired_held_send_does_not_come_back)
+{
+	char data[PATH_MAX];
+	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
+	struct daemon d;
+	chan_client *c;
+	chan_tx *tx;
+	chan_rx *rx;
+	chan_msg *msg;
+
+	durable_start(&d, data, sizeof data, "os");
+	c = test_connect(&d);
+	o.capacity = 1;
+	o.durable = CHAN_DURABLE_YES;
+	expect_rc(chan_tx_open_ex(c, "one", 3, &o, &tx), 0, "tx open");
+	send_str(tx, "kept");
+	expect_rc(chan_tx_send_timeout(tx, "late", 4, 1), CHAN_ETIMEDOUT,
+	    "held send expires");
+	expect_rc(chan_tx_try_send(tx, "tried", 5), CHAN_EFULL, "try send");
+	chan_tx_close(tx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+
+	daemon_start(&d, (const char *const[]){ "--data-dir", data, NULL });
+	c = test_connect(&d);
+	expect_rc(chan_rx_open(c, "one", &rx), 0, "rx open");
+	msg = recv_msg(rx);
+	ck_assert_uint_eq(chan_msg_len(msg), 4);
+	ck_assert_mem_eq(chan_msg_data(msg), "kept", 4);
+	chan_msg_free(msg);
+	expect_try_rc(rx, CHAN_EEMPTY);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+	remove_tree(data);
+}
+END_TEST
+
 static Suite *
 durable_opts_suite(void)
 {
@@ -389,6 +659,17 @@ durable_opts_suite(void)
 	tcase_add_test(tc, test_durable_value_outside_the_constants_is_option);
 	tcase_add_test(tc, test_admin_view_reports_durability_fields);
 	tcase_add_test(tc, test_sighup_changes_sync_but_not_data_dir);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("daemon");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_admin_view_shows_a_durable_channel_and_its_log);
+	tcase_add_test(tc, test_close_answers_after_the_sends_it_follows);
+	tcase_add_test(tc,
+	    test_producer_gone_with_sends_unconfirmed_leaves_the_daemon_sound);
+	tcase_add_test(tc,
+	    test_clean_restart_keeps_unconsumed_messages_and_then_removes_the_log);
+	tcase_add_test(tc, test_expired_held_send_does_not_come_back);
 	suite_add_tcase(s, tc);
 	return s;
 }
