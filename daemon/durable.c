@@ -559,8 +559,14 @@ durable_rec_msg(void *arg, struct wal *w, uint64_t id, const void *payload,
 	next = ch->next_id;
 	if (channel_restore(ch, id, payload, len,
 	    delivered ? PROTO_FLAG_REDELIVERED : 0) != 0) {
-		log_error("out of memory recovering channel '%.*s'",
-		    (int)ch->name_len, ch->name);
+		/* The log is closed on return: the channel keeps what it
+		   has, in memory only. */
+		log_error("out of memory recovering channel '%.*s': it is "
+		    "no longer durable", (int)ch->name_len, ch->name);
+		dlog_free(ch->log);
+		ch->log = NULL;
+		ch->durable = false;
+		r->ch = NULL;
 		return (-1);
 	}
 	/* The log's next id is past every id it held, live or not. */
