@@ -41,7 +41,7 @@ for f in libchanclient.so.0 libchanclient.a pkgconfig/chanclient.pc \
 done
 
 dpkg-deb -x "$deb" "$tmp/root"
-grep -qx 'ExecStart=/usr/sbin/chand --socket /run/chand.sock --config /etc/chand/chand.conf' \
+grep -qx 'ExecStart=/usr/sbin/chand --socket /run/chand.sock --config /etc/chand/chand.conf --data-dir /var/lib/chand' \
     "$tmp/root/usr/lib/systemd/system/chand.service" ||
     fail "chand.service does not run /usr/sbin/chand with /etc/chand/chand.conf"
 
