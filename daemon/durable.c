@@ -364,9 +364,10 @@ durable_append(struct server *srv, struct channel *ch, const void *payload,
 	rc = wal_append_msg(dl->wal, ch->next_id, payload, (uint32_t)len,
 	    &dl->last_lsn);
 	if (rc != 0) {
-		snprintf(err, errlen, "%s", rc == -ENOSPC ? "no space left on "
-		    "the device of its log" : rc == -EFBIG ? "its log file "
-		    "would pass the file size limit" : strerror(-rc));
+		/* strerror's words, which is what an operator searches for. */
+		snprintf(err, errlen, "%s%s", strerror(-rc), rc == -EFBIG ?
+		    " (the log file would pass the daemon's file size limit)" :
+		    "");
 		return (CHAN_EDISK);
 	}
 	*lsn = dl->last_lsn;
