@@ -324,6 +324,15 @@ channel_consumer_waiting(const struct channel *ch)
 	    ch->qhead == NULL && ch->hhead == NULL);
 }
 
+bool
+channel_refuses(const struct channel *ch, size_t len, bool may_wait)
+{
+	if (ch->hhead == NULL && channel_has_room(ch, len))
+		return (false);
+	return (ch->totals == NULL ||
+	    (!may_wait && !channel_consumer_waiting(ch)));
+}
+
 /* Queues held sends from the head of the FIFO while there is room. */
 static void
 channel_admit(struct channel *ch)

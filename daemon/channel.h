@@ -193,6 +193,12 @@ struct channel_send {
  */
 int		 channel_send(struct channel *, const void *payload, size_t len,
 		    const struct channel_send *, struct held **hp);
+/*
+ * Whether channel_send of len bytes would fail with CHAN_EFULL now: for
+ * a caller with work to do before the send (a durable channel logs it).
+ */
+bool		 channel_refuses(const struct channel *, size_t len,
+		    bool may_wait);
 
 /*
  * Moves a message in flight with the next sequence number and takes one

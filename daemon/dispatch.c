@@ -587,6 +587,12 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 		    (unsigned long long)limit, what, name);
 		return;
 	}
+	/* A durable send that would fail FULL is not logged at all. */
+	if (h->ch->durable && channel_refuses(h->ch, m->payload_len,
+	    may_wait)) {
+		reply_full(c, m->rid, h->ch);
+		return;
+	}
 	id = h->ch->next_id;
 	if (h->ch->durable && dispatch_send_log(c, m, h->ch, &lsn) != 0)
 		return;

@@ -1024,7 +1024,9 @@ START_TEST(test_message_ids_follow_acceptance_and_ack_reports_the_highest)
 	ck_assert_int_eq(send_as(ch, "b", &producer_a, 2, true,
 	    CHANNEL_NO_DEADLINE, &h), CHANNEL_HELD);
 	ck_assert_uint_eq(h->id, 2);
-	/* Refused: no id taken. */
+	/* Refused, as channel_refuses foretold: no id taken. */
+	ck_assert(channel_refuses(ch, 1, false));
+	ck_assert(!channel_refuses(ch, 1, true));
 	ck_assert_int_eq(send_as(ch, "c", &producer_a, 3, false,
 	    CHANNEL_NO_DEADLINE, NULL), CHAN_EFULL);
 	ck_assert_uint_eq(ch->next_id, 3);
