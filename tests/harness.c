@@ -571,6 +571,25 @@ daemon_stop(struct daemon *d)
 	remove_dir(d->dir);
 }
 
+void
+daemon_kill(struct daemon *d)
+{
+	int status;
+
+	ck_assert_msg(d->pid > 0, "daemon_kill: no daemon");
+	if (kill(d->pid, SIGKILL) < 0)
+		ck_abort_msg("kill chand %d: %s", (int)d->pid, strerror(errno));
+	if (wait_child(d->pid, now_ms() + HARNESS_WAIT_MS, &status) < 0)
+		ck_abort_msg("chand %d still running %d ms after SIGKILL",
+		    (int)d->pid, HARNESS_WAIT_MS);
+	live_remove(d->pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+	    "chand %d ended with code %d before SIGKILL reached it",
+	    (int)d->pid, status_code(status));
+	d->pid = 0;
+	remove_dir(d->dir);
+}
+
 long
 daemon_rss_kib(const struct daemon *d)
 {

@@ -52,6 +52,11 @@ struct daemon {
 void	daemon_start(struct daemon *d, const char *const *extra_args);
 /* SIGTERM by pid, waits (bounded) and asserts a clean exit (status 0). */
 void	daemon_stop(struct daemon *d);
+/*
+ * SIGKILL by pid, as a crash would end it: waits (bounded), asserts that
+ * the signal killed it, and removes its directory (socket and log).
+ */
+void	daemon_kill(struct daemon *d);
 /* Text of the daemon's log so far (malloc'd, NUL-terminated). */
 char	*daemon_log(const struct daemon *d);
 /* Resident set size of the daemon in KiB, from /proc. */
