@@ -181,8 +181,8 @@ int	conn_open_args(const struct chan_client *, const void *name,
 /*
  * Makes sure everything the daemon had for this connection when it read
  * our latest frames has been dispatched: a PING round trip (bounded by
- * bound_ms: CHAN_ETIMEDOUT), or in non-blocking mode a write and a read of
- * what the socket takes and holds now, without waiting.
+ * bound_ms: CHAN_ETIMEDOUT). In non-blocking mode it only writes what the
+ * socket takes: what has arrived is what chan_client_process has read.
  */
 int	conn_barrier(struct chan_client *, int bound_ms, char *errbuf);
 /*

@@ -600,11 +600,14 @@ conn_barrier(struct chan_client *c, int bound_ms, char *errbuf)
 
 	if (c->dead)
 		return CHAN_ECONNLOST;
-	if (c->nonblock) {
-		if ((rc = conn_write_nb(c)) != 0)
-			return rc;
-		return conn_read_nb(c, CONN_PROCESS_MAX);
-	}
+	/*
+	 * Non-blocking: write only. Reading here would dispatch messages to
+	 * receivers the application has already looked at in this pass, and
+	 * with the socket then drained its event loop would not wake for
+	 * them; chan_client_process alone reads.
+	 */
+	if (c->nonblock)
+		return conn_write_nb(c);
 	conn_req_init(c, &r, PROTO_OK, errbuf);
 	if ((rc = proto_enc_ping(&c->wbuf, r.rid)) != 0)
 		return rc;

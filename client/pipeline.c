@@ -186,12 +186,12 @@ pipeline_slot(struct chan_tx *tx)
 	int rc = 0;
 
 	if (tx->used >= tx->window && tx->c->nonblock) {
-		/* What the daemon already answered may free a slot. */
-		if (conn_read_nb(tx->c, CONN_PROCESS_MAX) != 0 ||
-		    tx->used >= tx->window) {
-			conn_write_nb(tx->c);
-			return tx->c->dead ? CHAN_ECONNLOST : CHAN_EAGAIN;
-		}
+		/*
+		 * Only chan_client_process reads in non-blocking mode (see
+		 * conn_barrier): the answers that free a slot come with it.
+		 */
+		conn_write_nb(tx->c);
+		return tx->c->dead ? CHAN_ECONNLOST : CHAN_EAGAIN;
 	} else if (tx->used >= tx->window)
 		rc = pipeline_wait(tx, pipeline_has_room);
 	return rc != 0 ? rc : pipeline_grow(tx);

@@ -113,7 +113,7 @@ uvc_drain_one(struct uvc *u, size_t i)
 static int
 uvc_drain(struct uvc *u)
 {
-	size_t i;
+	size_t i, live;
 	int rc;
 
 	if (u->held != NULL) {
@@ -123,10 +123,19 @@ uvc_drain(struct uvc *u)
 		if ((rc = uvc_forward(u, m)) != 0)
 			return rc;
 	}
-	for (i = 0; i < u->n; i++) {
-		if (u->rxs[i] != NULL && (rc = uvc_drain_one(u, i)) != 0)
-			return rc;
-	}
+	/*
+	 * Closing a receiver waits for the daemon and takes in what arrives
+	 * meanwhile, maybe for receivers this pass has already drained:
+	 * after a close, look at all of them again.
+	 */
+	do {
+		live = u->live;
+		for (i = 0; i < u->n; i++) {
+			if (u->rxs[i] != NULL &&
+			    (rc = uvc_drain_one(u, i)) != 0)
+				return rc;
+		}
+	} while (u->live != live);
 	fflush(stdout);
 	return 0;
 }

@@ -351,11 +351,13 @@ CHAN_EXPORT int chan_rx_open_ex(chan_client *c, const void *name,
  * Other errors: CHAN_ECONNLOST (the daemon went away), CHAN_ENOMEM.
  *
  * In non-blocking mode (chan_client_set_nonblock) chan_rx_try_recv makes
- * no round trip: it returns what has arrived (read by
- * chan_client_process or by the call itself, which reads what the socket
- * holds without waiting), else CHAN_EEMPTY, after granting the credit
- * that lets the daemon deliver; call it until CHAN_EEMPTY after opening
- * and after every chan_client_process.
+ * no round trip and does not read the socket: it returns what
+ * chan_client_process (or a call that waited for the daemon) has read,
+ * else CHAN_EEMPTY, after granting the credit that lets the daemon
+ * deliver; call it until CHAN_EEMPTY after opening and after every
+ * chan_client_process. (Were it to read, messages could reach a receiver
+ * already drained in this pass while the socket, now empty, never wakes
+ * the loop again.)
  *
  * chan_rx_drain takes every message available now, up to max, into
  * msgs[0 .. *n), the `try_iter()` of Rust: what is buffered, then what the
