@@ -85,6 +85,24 @@ conn_can_deliver(const struct conn *c)
 	return (!c->want_close && conn_pending(c) < CONN_DELIVER_MARK);
 }
 
+static void
+conn_idle_cb(uv_idle_t *idle)
+{
+	(void)idle;
+}
+
+/*
+ * Makes the loop reach its check (conn_flush_cb) without sleeping: work
+ * queued outside the poll phase (a write callback deferred to the pending
+ * phase) would otherwise wait in poll for an unrelated event.
+ */
+static void
+conn_flush_soon(struct server *srv)
+{
+	if (srv->flush_on && !uv_is_active((uv_handle_t *)&srv->flush_idle))
+		(void)uv_idle_start(&srv->flush_idle, conn_idle_cb);
+}
+
 void
 conn_dirty(struct conn *c)
 {
@@ -92,6 +110,7 @@ conn_dirty(struct conn *c)
 		return;
 	c->dirty = true;
 	TAILQ_INSERT_TAIL(&c->srv->dirty, c, dirty_entry);
+	conn_flush_soon(c->srv);
 }
 
 void
@@ -343,6 +362,9 @@ conn_flush_dirty(struct server *srv)
 {
 	struct conn	*c;
 
+	/* What this flush dirties again starts it again. */
+	if (srv->flush_on)
+		(void)uv_idle_stop(&srv->flush_idle);
 	flow_answer(srv);
 	/* Log records first: no OK or DELIVER may leave before its record. */
 	durable_flush(srv);
@@ -369,6 +391,11 @@ conn_flush_init(struct server *srv)
 
 	if ((rc = uv_check_init(srv->loop, &srv->flush)) != 0)
 		return (rc);
+	if ((rc = uv_idle_init(srv->loop, &srv->flush_idle)) != 0) {
+		uv_close((uv_handle_t *)&srv->flush, NULL);
+		return (rc);
+	}
+	uv_unref((uv_handle_t *)&srv->flush_idle);
 	srv->flush_on = true;
 	srv->flush.data = srv;
 	if ((rc = uv_check_start(&srv->flush, conn_flush_cb)) != 0)
@@ -573,8 +600,10 @@ conn_close_all(struct server *srv)
 	TAILQ_FOREACH(c, &srv->conns, entry)
 		conn_close_now(c);
 	flow_stop(srv);
-	if (srv->flush_on)
+	if (srv->flush_on) {
 		uv_close((uv_handle_t *)&srv->flush, NULL);
+		uv_close((uv_handle_t *)&srv->flush_idle, NULL);
+	}
 	srv->flush_on = false;
 }
 

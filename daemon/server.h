@@ -37,7 +37,13 @@ struct server {
 	/* Connections with output to write, flushed once per iteration. */
 	struct conn_list	 dirty;
 	uv_check_t		 flush;
-	bool			 flush_on;	/* flush initialised */
+	/*
+	 * Active while connections are dirty, so that the loop does not
+	 * sleep in poll before the check runs: write callbacks of writes
+	 * that completed at once run in the next iteration's pending phase.
+	 */
+	uv_idle_t		 flush_idle;
+	bool			 flush_on;	/* flush and flush_idle initialised */
 
 	uint64_t		 start_ns;	/* uv_hrtime() at start */
 	time_t			 start_time;	/* wall clock at start */
