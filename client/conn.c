@@ -130,9 +130,13 @@ conn_fill_reply(struct conn_req *r, const struct proto_msg *m)
 	} else if (m->op == PROTO_INFO && r->data != NULL &&
 	    proto_buf_append(r->data, m->payload, m->payload_len) != 0)
 		r->rc = CHAN_ENOMEM;
-	r->handle = m->handle;
-	r->version = m->version;
-	r->max_msg = m->max_msg;
+	/* Only the fields of m->op are set (proto_decode). */
+	if (m->op == PROTO_HANDLE)
+		r->handle = m->handle;
+	if (m->op == PROTO_WELCOME) {
+		r->version = m->version;
+		r->max_msg = m->max_msg;
+	}
 }
 
 static void

@@ -190,6 +190,13 @@ fuzz_body(const char *body, size_t len)
 	size_t			blen;
 	int			rc;
 
+	/*
+	 * The decoder sets only the fields of the op it found (proto.h):
+	 * the others must compare equal from one decode to the next.
+	 */
+	memset(&m, 0, sizeof(m));
+	memset(&m2, 0, sizeof(m2));
+	memset(&m3, 0, sizeof(m3));
 	rc = proto_decode(dec, body, len, &m);
 	if (rc != 0) {
 		CHECK(rc < 0);

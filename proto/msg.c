@@ -647,12 +647,13 @@ proto_decoder_free(struct proto_decoder *d)
  * payload], [ACK, rid, handle, seq] and [CREDIT, rid, handle, n] to the
  * daemon, [OK, rid] and [DELIVER, handle, seq, flags, payload] to the
  * library, in the encodings every encoder uses (unsigned integers, a bin
- * payload). It decodes without msgpack-c and returns 1 with m filled in,
- * or 0 to leave the body to the full decoder, which gives the same result
- * for every body this accepts; anything unusual (another encoding, a soft
- * error, trailing bytes) takes the full path.
+ * payload). It decodes without msgpack-c and returns 1 with the fields of
+ * the op filled in, or 0, having written nothing, to leave the body to the
+ * full decoder, which gives the same result for every body this accepts;
+ * anything unusual (another encoding, a soft error, trailing bytes) takes
+ * the full path.
  */
-static int
+static inline __attribute__((always_inline)) int
 fast_uint(const unsigned char *p, size_t len, size_t *off, uint64_t max,
     uint64_t *v)
 {
@@ -780,10 +781,11 @@ proto_decode(struct proto_decoder *d, const void *body, size_t body_len,
 	size_t		off = 0;
 	int		rc;
 
-	memset(m, 0, sizeof *m);
-	m->durable = -1;
+	/* The fast path sets only its op's fields (proto.h). */
 	if (dec_fast(d, body, body_len, m))
 		return 0;
+	memset(m, 0, sizeof *m);
+	m->durable = -1;
 	mp_peek_prefix(body, body_len, m);
 	if (body_len == 0 || mp_scan(body, body_len) != body_len)
 		return CHAN_EPROTO;

@@ -160,8 +160,14 @@ proto_max_body(size_t max_msg)
  *                    data is not held to max_msg (the frame limit bounds
  *                    it)
  *   CHAN_ENOMEM
- * m is cleared first (durable set to -1); on error, m->op is set when it
- * could be read (0 otherwise).
+ * On success m->op and m->rid are set, and so are the fields that op
+ * carries (the comments of struct proto_msg); every other field is
+ * unspecified, so callers read only the fields of m->op. (The frames sent
+ * once per message, SEND, ACK, CREDIT, OK and DELIVER, are decoded
+ * without clearing the rest of m: at 16-byte payloads clearing it cost
+ * more than decoding.) Frames of other ops leave every other field zero,
+ * durable -1. On error, m->op is set when it could be read (0 otherwise),
+ * m->rid as described above, and the rest is zero.
  */
 struct proto_decoder;
 
