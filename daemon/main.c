@@ -599,7 +599,6 @@ main(int argc, char **argv)
 	struct daemon_state	d;
 	char			err[CONFIG_ERR_MAX];
 	enum build_error	e;
-	int			status = 0;
 
 	memset(&d, 0, sizeof(d));
 	/* A client gone mid-write is an error return, not a death. */
@@ -615,8 +614,8 @@ main(int argc, char **argv)
 	fd_limit_raise(d.cfg.max_connections);
 
 	if (daemon_start(&d) != 0) {
-		status = 1;
-		goto out;
+		daemon_fini(&d);
+		return (1);
 	}
 	log_info("chand %s listening on %s (pid %ld%s)", CHAND_VERSION,
 	    listener_path(d.srv.listener), (long)getpid(),
@@ -624,8 +623,8 @@ main(int argc, char **argv)
 	ready_notify(d.cfg.ready_fd);
 	svc_notify("READY=1");
 	uv_run(&d.loop, UV_RUN_DEFAULT);
-	log_info("stopped");
-out:
 	daemon_fini(&d);
-	return (status);
+	/* Last, so that the shutdown reads in order: logs are closed. */
+	log_info("stopped");
+	return (0);
 }

@@ -545,6 +545,13 @@ remove_dir(const char *dir)
 void
 daemon_stop(struct daemon *d)
 {
+	free(daemon_stop_log(d));
+}
+
+char *
+daemon_stop_log(struct daemon *d)
+{
+	char *log;
 	int status;
 
 	ck_assert_msg(d->pid > 0, "daemon_stop: no daemon");
@@ -568,7 +575,9 @@ daemon_stop(struct daemon *d)
 		    "errors or leaks: see the log)" : "");
 	}
 	d->pid = 0;
+	log = daemon_log(d);
 	remove_dir(d->dir);
+	return log;
 }
 
 void

@@ -52,6 +52,8 @@ struct daemon {
 void	daemon_start(struct daemon *d, const char *const *extra_args);
 /* SIGTERM by pid, waits (bounded) and asserts a clean exit (status 0). */
 void	daemon_stop(struct daemon *d);
+/* daemon_stop, returning the whole log (malloc'd, NUL-terminated). */
+char	*daemon_stop_log(struct daemon *d);
 /*
  * SIGKILL by pid, as a crash would end it: waits (bounded), asserts that
  * the signal killed it, and removes its directory (socket and log).

@@ -1239,6 +1239,36 @@ START_TEST(test_disk_use_follows_the_backlog)
 }
 END_TEST
 
+/*
+ * The shutdown reads in order in the daemon's log: the signal, the logs
+ * synced and closed, and "stopped" last.
+ */
+START_TEST(test_shutdown_log_reads_in_order)
+{
+	chan_client *c;
+	chan_tx *tx;
+	char *log, *sig, *closed, *stopped;
+	struct dd x;
+
+	dd_init(&x, "periodic", NULL);
+	dd_start(&x);
+	c = test_connect(&x.d);
+	tx = dtx_open(c, "order");
+	send_payloads(tx, 0, 3, 64);
+	chan_disconnect(c);
+	log = daemon_stop_log(&x.d);
+	sig = strstr(log, "received SIGTERM, stopping\n");
+	closed = strstr(log, "durable channels: 1 logs synced and closed\n");
+	stopped = strstr(log, "chand: info: stopped\n");
+	ck_assert_msg(sig != NULL && closed != NULL && stopped != NULL &&
+	    sig < closed && closed < stopped &&
+	    stopped[strlen("chand: info: stopped\n")] == '\0',
+	    "shutdown out of order:\n%s", log);
+	free(log);
+	dd_fini(&x);
+}
+END_TEST
+
 /* 5. The redelivered mark survives a restart. */
 
 /*
@@ -1508,6 +1538,7 @@ durable_suite(void)
 	tcase_add_test(tc, test_full_disk_refuses_durable_sends_only);
 	tcase_add_test(tc, test_file_size_limit_refuses_only_bigger_messages);
 	tcase_add_test(tc, test_disk_use_follows_the_backlog);
+	tcase_add_test(tc, test_shutdown_log_reads_in_order);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("settings");
