@@ -81,10 +81,13 @@ typedef int	(*wal_msg_fn)(void *arg, struct wal *, uint64_t id,
  * directory-name order. For each log with live messages (id above the
  * highest ACK, not CANCELled) calls chan_fn once and then msg_fn for each
  * live message. A log without a live message is removed and not
- * reported. Damaged logs are cut or skipped and logged (log.h), never an
- * error: the first bad record of the last segment cuts the file there
- * (ftruncate, a warning); a bad record in an earlier segment ends that
- * segment (an error naming the message ids lost). Entries of data_dir
+ * reported; in one with live messages, the oldest segments (not the
+ * last, not a damaged one) whose messages are all acknowledged are
+ * removed first, rather than at the next ACK. Damaged logs are cut or
+ * skipped and logged (log.h), never an error: the first bad record of
+ * the last segment cuts the file there (ftruncate, a warning); a bad
+ * record in an earlier segment ends that segment (an error naming the
+ * message ids lost). Entries of data_dir
  * that are not log directories are left alone.
  *
  * Returns 0, or -errno with err set when data_dir itself is unusable

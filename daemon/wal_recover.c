@@ -419,6 +419,42 @@ rdir_scan(struct rdir *rd)
 	return (last);
 }
 
+/*
+ * Unlinks the oldest segments, other than the last, whose messages are
+ * all acknowledged: a crash can leave those that were active at their
+ * ACK, which would otherwise stay until the next one. Damaged segments
+ * stop it, kept for inspection as an ACK at run time would keep them
+ * only until it covers them.
+ */
+static void
+rdir_drop_acked(struct rdir *rd)
+{
+	struct rseg	*s;
+	size_t		 i;
+	int		 rc;
+
+	for (i = 0; i + 1 < rd->nsegs; i++) {
+		s = &rd->segs[i];
+		if (!s->hdr_ok || s->bad != NULL || s->last_id > rd->acked)
+			break;
+		if (unlink(s->path) == -1 && errno != ENOENT) {
+			log_warning("durable log %s: unlink %s: %s", rd->path,
+			    s->path, strerror(errno));
+			break;
+		}
+		rseg_close(s);
+	}
+	if (i == 0)
+		return;
+	log_info("durable log of \"%s\": %zu acknowledged segment%s removed",
+	    rd->ename, i, i == 1 ? "" : "s");
+	memmove(rd->segs, rd->segs + i, (rd->nsegs - i) * sizeof(*rd->segs));
+	rd->nsegs -= i;
+	if ((rc = wal_fsync_dir(rd->path)) != 0)
+		log_warning("durable log %s: fsync: %s", rd->path,
+		    strerror(-rc));
+}
+
 static bool
 is_live(const struct rdir *rd, uint64_t id)
 {
@@ -541,6 +577,7 @@ recover_dir(const char *data_dir, const char *dname,
 		rd.last_id = rd.acked;
 	if (rd.delivered > rd.last_id)
 		rd.last_id = rd.delivered;
+	rdir_drop_acked(&rd);
 	if ((rc = rdir_emit(&rd, chan_fn, msg_fn, arg)) < 0)
 		log_error("durable log of \"%s\" (%s): %s; skipped",
 		    rd.ename, rd.path, strerror(-rc));

@@ -1240,6 +1240,60 @@ START_TEST(test_disk_use_follows_the_backlog)
 END_TEST
 
 /*
+ * Segments acknowledged while they were active outlive a crash: the ACK
+ * drops only earlier segments. Ten messages fill part of the first
+ * segment and are consumed (a round trip: the ACK is written); a message
+ * bigger than a segment then goes to a new one, with no consumer open.
+ * After kill -9 the first file is still there; the restart removes it at
+ * once, and only the big message comes back, never delivered before.
+ */
+START_TEST(test_acked_segments_go_at_recovery)
+{
+	const char *extra[] = { "--segment-size", "64K", NULL };
+	const size_t big = 70 * 1024;
+	char dir[PATH_MAX], *segs[MAX_SEGS];
+	chan_client *c;
+	chan_tx *tx;
+	chan_rx *rx;
+	struct dd x;
+	int i, n;
+
+	dd_init(&x, "always", extra);
+	dd_start(&x);
+	c = test_connect(&x.d);
+	tx = dtx_open(c, "acked");
+	chan_dir(x.data, dir, sizeof dir);
+	send_payloads(tx, 0, 10, 1000);
+	rx = drx_open(c, "acked", 0);
+	for (i = 0; i < 10; i++)
+		expect_payload(rx, i, 1000, 0);
+	expect_empty(rx);	/* a round trip: the ACK is written */
+	expect_rc(chan_rx_close(rx), 0, "rx close");	/* none in flight */
+	ck_assert_int_eq(count_segments(dir), 1);
+	send_payloads(tx, 10, 1, big);
+	daemon_kill(&x.d);
+	chan_disconnect(c);
+	n = segments(dir, segs);
+	ck_assert_msg(n >= 2, "%d segments after a message bigger than one",
+	    n);
+
+	dd_start(&x);
+	ck_assert_msg(access(segs[0], F_OK) < 0 && errno == ENOENT,
+	    "%s, all acknowledged, still there after the restart", segs[0]);
+	ck_assert_msg(count_segments(dir) == n - 1, "%d segments after the "
+	    "restart, want %d", count_segments(dir), n - 1);
+	segments_free(segs, n);
+	c = test_connect(&x.d);
+	rx = drx_open(c, "acked", 0);
+	expect_payload(rx, 10, big, 0);
+	expect_empty(rx);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	dd_fini(&x);
+}
+END_TEST
+
+/*
  * The shutdown reads in order in the daemon's log: the signal, the logs
  * synced and closed, and "stopped" last.
  */
@@ -1538,6 +1592,7 @@ durable_suite(void)
 	tcase_add_test(tc, test_full_disk_refuses_durable_sends_only);
 	tcase_add_test(tc, test_file_size_limit_refuses_only_bigger_messages);
 	tcase_add_test(tc, test_disk_use_follows_the_backlog);
+	tcase_add_test(tc, test_acked_segments_go_at_recovery);
 	tcase_add_test(tc, test_shutdown_log_reads_in_order);
 	suite_add_tcase(s, tc);
 
