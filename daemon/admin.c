@@ -318,33 +318,88 @@ admin_name_cmp(const void *an, size_t alen, const void *bn, size_t blen)
 }
 
 static int
-admin_channel_cmp(const void *a, const void *b)
+admin_channel_cmp(const struct channel *x, const struct channel *y)
 {
-	const struct channel	*x = *(const struct channel *const *)a;
-	const struct channel	*y = *(const struct channel *const *)b;
-
 	return (admin_name_cmp(x->name, x->name_len, y->name, y->name_len));
 }
 
-/* Channels after the cursor that the viewer may see, to be sorted. */
+/*
+ * The first channels of a page: of those after the cursor that the viewer
+ * may see, the cap smallest names, kept in a max-heap (the largest at
+ * v[0]) so that a page costs O(n log cap), not a sort of every channel.
+ * seen counts all candidates: more than cap means the list goes on.
+ */
 struct admin_pick {
 	const struct conn	 *viewer;
 	const struct proto_msg	 *m;
 	struct channel		**v;
-	size_t			  n;
+	size_t			  n, cap;
+	size_t			  seen;
 };
+
+/* Moves v[i] down to its place in the max-heap v[0 .. n). */
+static void
+admin_heap_down(struct channel **v, size_t n, size_t i)
+{
+	struct channel	*t;
+	size_t		 c;
+
+	while ((c = 2 * i + 1) < n) {
+		if (c + 1 < n && admin_channel_cmp(v[c + 1], v[c]) > 0)
+			c++;
+		if (admin_channel_cmp(v[c], v[i]) <= 0)
+			break;
+		t = v[i];
+		v[i] = v[c];
+		v[c] = t;
+		i = c;
+	}
+}
 
 static void
 admin_pick_channel(struct channel *ch, void *arg)
 {
 	struct admin_pick	*pick = arg;
 	const struct proto_msg	*m = pick->m;
+	struct channel		*t;
+	size_t			 i;
 
 	if (m->after != NULL && admin_name_cmp(ch->name, ch->name_len,
 	    m->after, m->after_len) <= 0)
 		return;
-	if (admin_sees_channel(pick->viewer, ch))
-		pick->v[pick->n++] = ch;
+	if (!admin_sees_channel(pick->viewer, ch))
+		return;
+	pick->seen++;
+	if (pick->n < pick->cap) {
+		/* Up from the end to its place. */
+		i = pick->n++;
+		pick->v[i] = ch;
+		while (i > 0 && admin_channel_cmp(pick->v[(i - 1) / 2],
+		    pick->v[i]) < 0) {
+			t = pick->v[i];
+			pick->v[i] = pick->v[(i - 1) / 2];
+			pick->v[(i - 1) / 2] = t;
+			i = (i - 1) / 2;
+		}
+	} else if (pick->cap > 0 && admin_channel_cmp(ch, pick->v[0]) < 0) {
+		pick->v[0] = ch;
+		admin_heap_down(pick->v, pick->n, 0);
+	}
+}
+
+/* Sorts the heap in place, smallest name first. */
+static void
+admin_pick_sort(struct admin_pick *pick)
+{
+	struct channel	*t;
+	size_t		 n;
+
+	for (n = pick->n; n > 1; n--) {
+		t = pick->v[0];
+		pick->v[0] = pick->v[n - 1];
+		pick->v[n - 1] = t;
+		admin_heap_down(pick->v, n - 1, 0);
+	}
 }
 
 static uint64_t
@@ -403,6 +458,13 @@ admin_channel_entry(msgpack_packer *pk, const struct channel *ch)
 	    pk_kv_u64(pk, "log_bytes", durable_log_bytes(ch)));
 }
 
+/*
+ * At most how many channel entries fit in one reply: each takes more
+ * than its 17 keys' 165 bytes. Too small a bound would only shorten
+ * pages (the cursor still moves on), never lose an entry.
+ */
+#define ADMIN_CHANNEL_MIN	160
+
 static int
 admin_channels(struct conn *c, const struct proto_msg *m, msgpack_packer *pk)
 {
@@ -412,14 +474,19 @@ admin_channels(struct conn *c, const struct proto_msg *m, msgpack_packer *pk)
 	size_t			 i, mark;
 	int			 failed;
 
-	if (c->srv->reg.count > 0 &&
-	    (pick.v = calloc(c->srv->reg.count, sizeof(*pick.v))) == NULL)
-		return (-1);
-	admin_each_channel(&c->srv->reg, admin_pick_channel, &pick);
-	/* qsort's array must not be NULL, even for no elements. */
-	if (pick.n > 1)
-		qsort(pick.v, pick.n, sizeof(*pick.v), admin_channel_cmp);
 	admin_page_init(&page, c->srv, m->limit);
+	pick.cap = page.budget / ADMIN_CHANNEL_MIN + 1;
+	if (pick.cap > page.limit)
+		pick.cap = page.limit;
+	if (pick.cap > c->srv->reg.count)
+		pick.cap = c->srv->reg.count;
+	if (pick.cap > 0 &&
+	    (pick.v = calloc(pick.cap, sizeof(*pick.v))) == NULL) {
+		msgpack_sbuffer_destroy(&page.body);
+		return (-1);
+	}
+	admin_each_channel(&c->srv->reg, admin_pick_channel, &pick);
+	admin_pick_sort(&pick);
 	for (i = 0; i < pick.n && admin_page_room(&page); i++) {
 		mark = page.body.size;
 		if (!admin_page_fits(&page, mark,
@@ -427,6 +494,9 @@ admin_channels(struct conn *c, const struct proto_msg *m, msgpack_packer *pk)
 			break;
 		last = pick.v[i];
 	}
+	/* Every picked entry went, and channels beyond them wait. */
+	if (i == pick.n && pick.seen > pick.n && !page.failed)
+		page.more = true;
 	failed = admin_page_finish(&page, pk, "channels",
 	    last != NULL ? last->name : "", last != NULL ? last->name_len : 0);
 	free(pick.v);

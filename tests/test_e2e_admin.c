@@ -387,6 +387,65 @@ START_TEST(test_channels_are_paged_to_fit_the_frame_limit)
 }
 END_TEST
 
+/*
+ * Many channels in small pages: opened in scrambled order, with names
+ * that are prefixes of others ("n1", "n10", "n100"), they are listed
+ * each once, in byte order, whatever the page size.
+ */
+#define MANY	600
+
+static int
+cmp_name(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b);
+}
+
+START_TEST(test_many_channels_page_in_order)
+{
+	static const char *const limits[] = { "1", "7", "64", NULL };
+	static char names[MANY][8];
+	const char *jargs[] = { "channels", "--json", NULL, NULL, NULL };
+	struct daemon d;
+	chan_client *c;
+	chan_tx **tx;
+	char key[32], *out, *p;
+	int i, l;
+
+	tx = calloc(MANY, sizeof *tx);
+	ck_assert_ptr_nonnull(tx);
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	for (i = 0; i < MANY; i++) {
+		snprintf(names[i], sizeof names[i], "n%d", i * 397 % MANY);
+		expect_rc(chan_tx_open(c, names[i], &tx[i]), 0, "open");
+	}
+	qsort(names, MANY, sizeof names[0], cmp_name);
+	for (l = 0; limits[l] != NULL; l++) {
+		jargs[2] = "--limit";
+		jargs[3] = limits[l];
+		out = chanctl(&d, 0, jargs);
+		for (i = 0, p = out; i < MANY; i++) {
+			snprintf(key, sizeof key, "{\"name\":\"%.7s\",",
+			    names[i]);
+			p = strstr(p, key);
+			ck_assert_msg(p != NULL, "--limit %s: %s missing or "
+			    "out of order", limits[l], names[i]);
+			p += strlen(key);
+			ck_assert_msg(strstr(p, key) == NULL, "--limit %s: %s "
+			    "twice", limits[l], names[i]);
+		}
+		ck_assert_msg(strstr(p, "{\"name\":") == NULL, "--limit %s: "
+		    "more channels than opened", limits[l]);
+		free(out);
+	}
+	for (i = 0; i < MANY; i++)
+		chan_tx_close(tx[i]);
+	free(tx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
 /* The library call, page by page. */
 START_TEST(test_info_pages_through_the_library)
 {
@@ -487,6 +546,7 @@ admin_suite(void)
 	tcase_add_test(tc, test_channels_are_paged_by_limit);
 	tcase_add_test(tc, test_channels_are_paged_to_fit_the_frame_limit);
 	tcase_add_test(tc, test_info_pages_through_the_library);
+	tcase_add_test(tc, test_many_channels_page_in_order);
 	tcase_add_test(tc, test_chanctl_without_a_daemon_exits_7);
 	tcase_add_test(tc, test_chanctl_usage_errors_exit_2);
 	suite_add_tcase(s, tc);
