@@ -36,6 +36,18 @@ tx_open(chan_client *c, const char *name)
 	return tx;
 }
 
+chan_tx *
+tx_open_opts(chan_client *c, const char *name, const chan_open_opts *o)
+{
+	chan_tx *tx = NULL;
+	int rc;
+
+	rc = chan_tx_open_ex(c, name, strlen(name), o, &tx);
+	ck_assert_msg(rc == 0, "chan_tx_open_ex %s: %s (%s)", name,
+	    chan_errname(rc), chan_client_errmsg(c));
+	return tx;
+}
+
 void
 send_str(chan_tx *tx, const char *s)
 {
@@ -53,6 +65,40 @@ recv_msg(chan_rx *rx)
 	    chan_rx_errmsg(rx));
 	ck_assert_ptr_nonnull(m);
 	return m;
+}
+
+chan_rx *
+rx_open(chan_client *c, const char *name, unsigned prefetch)
+{
+	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
+	chan_rx *rx = NULL;
+	int rc;
+
+	o.prefetch = prefetch;
+	rc = chan_rx_open_ex(c, name, strlen(name), &o, &rx);
+	ck_assert_msg(rc == 0, "chan_rx_open %s: %s (%s)", name,
+	    chan_errname(rc), chan_client_errmsg(c));
+	return rx;
+}
+
+void
+expect_msg(chan_rx *rx, const void *data, size_t len)
+{
+	chan_msg *m = recv_msg(rx);
+
+	ck_assert_msg(chan_msg_len(m) == len && (len == 0 ||
+	    memcmp(chan_msg_data(m), data, len) == 0),
+	    "got %zu bytes \"%.*s\", want %zu bytes \"%.*s\"",
+	    chan_msg_len(m), (int)chan_msg_len(m),
+	    (const char *)chan_msg_data(m), len, (int)len,
+	    (const char *)data);
+	chan_msg_free(m);
+}
+
+void
+expect_str(chan_rx *rx, const char *s)
+{
+	expect_msg(rx, s, strlen(s));
 }
 
 /* A receive's result rc (message m) that must be the error want. */
@@ -118,6 +164,80 @@ void
 assert_serves(const struct daemon *d)
 {
 	assert_serves_at(d->sock);
+}
+
+/* Check fixtures. */
+
+struct daemon	fixture;
+
+void
+fixture_setup(void)
+{
+	daemon_start(&fixture, NULL);
+}
+
+void
+fixture_setup_args(const char *const *args)
+{
+	daemon_start(&fixture, args);
+}
+
+void
+fixture_teardown(void)
+{
+	daemon_stop(&fixture);
+}
+
+/* The CLIs. */
+
+void
+cli_run(const char *const argv[], const void *in, size_t in_len,
+    struct cmd_result *r)
+{
+	run_cmd(argv, in, in_len, 3 * HARNESS_WAIT_MS, r);
+}
+
+void
+assert_one_line(const char *err, size_t err_len, const char *what)
+{
+	const char *nl;
+
+	nl = strchr(err, '\n');
+	ck_assert_msg(nl != NULL && nl[1] == '\0' && err_len > 1,
+	    "stderr is not exactly one line: \"%s\"", err);
+	ck_assert_msg(strlen(err) == err_len, "NUL byte on stderr");
+	if (what != NULL)
+		ck_assert_msg(strstr(err, what) != NULL,
+		    "stderr does not name \"%s\": %s", what, err);
+}
+
+void
+assert_fails_with(const struct cmd_result *r, int code, const char *what)
+{
+	ck_assert_msg(r->code == code, "exit %d, want %d; stderr: %s",
+	    r->code, code, r->err);
+	assert_one_line(r->err, r->err_len, what);
+}
+
+void
+assert_ok(const struct cmd_result *r)
+{
+	ck_assert_msg(r->code == 0, "exit %d; stderr: %s", r->code, r->err);
+}
+
+char *
+numbered_lines(int n, size_t *len)
+{
+	char *buf;
+	size_t off = 0, cap = (size_t)n * 12 + 1;
+	int i;
+
+	buf = malloc(cap);
+	ck_assert_ptr_nonnull(buf);
+	for (i = 1; i <= n; i++)
+		off += (size_t)snprintf(buf + off, cap - off, "%d\n", i);
+	*len = off;
+	return buf;
 }
 
 /* Forked children. */

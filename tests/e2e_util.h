@@ -22,10 +22,22 @@
 void	expect_rc(int rc, int want, const char *what);
 /* chan_tx_open, asserting success. */
 chan_tx	*tx_open(chan_client *c, const char *name);
+/* chan_tx_open_ex with the options o, asserting success. */
+chan_tx	*tx_open_opts(chan_client *c, const char *name,
+	    const chan_open_opts *o);
 /* chan_tx_send of the NUL-terminated s, asserting success. */
 void	send_str(chan_tx *tx, const char *s);
 /* Receives one message (bounded), asserting success. Caller frees it. */
 chan_msg	*recv_msg(chan_rx *rx);
+/*
+ * chan_rx_open_ex with that prefetch (0: the library's default),
+ * asserting success.
+ */
+chan_rx	*rx_open(chan_client *c, const char *name, unsigned prefetch);
+/* Receives one message (bounded): exactly data[0..len), or fails. */
+void	expect_msg(chan_rx *rx, const void *data, size_t len);
+/* expect_msg of the NUL-terminated s, without the NUL. */
+void	expect_str(chan_rx *rx, const char *s);
 /* Receive (blocking, bounded) whose result must be the error want. */
 void	expect_recv_rc(chan_rx *rx, int want);
 /* chan_rx_try_recv whose result must be the error want. */
@@ -37,6 +49,37 @@ void	expect_try_rc(chan_rx *rx, int want);
 void	assert_serves_at(const char *sock);
 /* assert_serves_at(d->sock). */
 void	assert_serves(const struct daemon *d);
+
+/*
+ * Check fixtures: tests of a case with the checked fixture
+ * fixture_setup, fixture_teardown each get a daemon of their own,
+ * fixture, started in the test's process and stopped after it.
+ */
+extern struct daemon	fixture;
+/* daemon_start(&fixture, NULL). */
+void	fixture_setup(void);
+/* daemon_start(&fixture, args), for a fixture with options of its own. */
+void	fixture_setup_args(const char *const *args);
+/* daemon_stop(&fixture). */
+void	fixture_teardown(void);
+
+/* The CLIs. */
+
+/*
+ * run_cmd bounded by 3 * HARNESS_WAIT_MS: for a CLI run that must
+ * finish.
+ */
+void	cli_run(const char *const argv[], const void *in, size_t in_len,
+	    struct cmd_result *r);
+/* Asserts that err is exactly one line, mentioning what unless NULL. */
+void	assert_one_line(const char *err, size_t err_len, const char *what);
+/* Asserts exit code and one line of stderr that mentions what. */
+void	assert_fails_with(const struct cmd_result *r, int code,
+	    const char *what);
+/* Asserts exit code 0, showing stderr otherwise. */
+void	assert_ok(const struct cmd_result *r);
+/* "1\n2\n...n\n", malloc'd; its length in *len. */
+char	*numbered_lines(int n, size_t *len);
 
 /*
  * Forked children: plain fork()s that report through their exit code

@@ -32,37 +32,6 @@ static struct daemon	d;
  * Helpers: each asserts the exact result it expects (more in e2e_util.h).
  */
 
-static chan_rx *
-rx_open(chan_client *c, const char *name, unsigned prefetch)
-{
-	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
-	chan_rx *rx = NULL;
-	int rc;
-
-	o.prefetch = prefetch;
-	rc = chan_rx_open_ex(c, name, strlen(name), &o, &rx);
-	ck_assert_msg(rc == 0, "chan_rx_open %s: %s (%s)", name,
-	    chan_errname(rc), chan_client_errmsg(c));
-	return rx;
-}
-
-static void
-expect_msg(chan_rx *rx, const void *data, size_t len)
-{
-	chan_msg *m = recv_msg(rx);
-
-	ck_assert_uint_eq(chan_msg_len(m), len);
-	ck_assert_msg(len == 0 || memcmp(chan_msg_data(m), data, len) == 0,
-	    "payload differs from \"%.*s\"", (int)len, (const char *)data);
-	chan_msg_free(m);
-}
-
-static void
-expect_str(chan_rx *rx, const char *s)
-{
-	expect_msg(rx, s, strlen(s));
-}
-
 /* Forked children (child_fork, e2e_util.h). */
 
 /* A producer process: sends "ID:SEQ" for SEQ in 0..count-1. */

@@ -35,37 +35,6 @@
 
 /* Helpers. */
 
-static void
-run(const char *const argv[], const void *in, size_t in_len,
-    struct cmd_result *r)
-{
-	run_cmd(argv, in, in_len, CMD_MS, r);
-}
-
-/* Asserts that err is exactly one line, mentioning what unless NULL. */
-static void
-assert_one_line(const char *err, size_t err_len, const char *what)
-{
-	const char *nl;
-
-	nl = strchr(err, '\n');
-	ck_assert_msg(nl != NULL && nl[1] == '\0' && err_len > 1,
-	    "stderr is not exactly one line: \"%s\"", err);
-	ck_assert_msg(strlen(err) == err_len, "NUL byte on stderr");
-	if (what != NULL)
-		ck_assert_msg(strstr(err, what) != NULL,
-		    "stderr does not name \"%s\": %s", what, err);
-}
-
-/* Asserts exit code and that stderr is exactly one line mentioning what. */
-static void
-assert_fails_with(const struct cmd_result *r, int code, const char *what)
-{
-	ck_assert_msg(r->code == code, "exit %d, wanted %d; stderr: %s",
-	    r->code, code, r->err);
-	assert_one_line(r->err, r->err_len, what);
-}
-
 /* Waits for p's exit; asserts code and one line of stderr naming what. */
 static void
 assert_proc_fails_with(struct proc *p, int code, const char *what)
@@ -96,7 +65,7 @@ send_values(const char *name, const char *v1, const char *v2, const char *v3)
 	const char *argv[] = { CHAN_SEND_BIN, name, v1, v2, v3, NULL };
 	struct cmd_result r;
 
-	run(argv, NULL, 0, &r);
+	cli_run(argv, NULL, 0, &r);
 	ck_assert_msg(r.code == 0, "chan-send: exit %d; stderr: %s", r.code,
 	    r.err);
 	ck_assert_uint_eq(r.out_len, 0);
@@ -111,26 +80,10 @@ send_stdin(const char *opt, const char *name, const void *in, size_t len)
 	    opt != NULL ? name : NULL, NULL };
 	struct cmd_result r;
 
-	run(argv, in, len, &r);
+	cli_run(argv, in, len, &r);
 	ck_assert_msg(r.code == 0, "chan-send: exit %d; stderr: %s", r.code,
 	    r.err);
 	cmd_result_fini(&r);
-}
-
-/* "1\n2\n...n\n", malloc'd. */
-static char *
-numbered_lines(int n, size_t *len)
-{
-	char *buf;
-	size_t off = 0, cap = (size_t)n * 12 + 1;
-	int i;
-
-	buf = malloc(cap);
-	ck_assert_ptr_nonnull(buf);
-	for (i = 1; i <= n; i++)
-		off += (size_t)snprintf(buf + off, cap - off, "%d\n", i);
-	*len = off;
-	return buf;
 }
 
 static void
@@ -349,11 +302,11 @@ START_TEST(test_lines_piped_into_send_come_out_of_follow_in_order)
 	struct daemon d;
 
 	daemon_start(&d, NULL);
-	run(send, lines, strlen(lines), &r);
+	cli_run(send, lines, strlen(lines), &r);
 	assert_ok_output(&r, "");
 	cmd_result_fini(&r);
 
-	run(recv, NULL, 0, &r);
+	cli_run(recv, NULL, 0, &r);
 	assert_ok_output(&r, lines);
 	ck_assert_uint_eq(r.err_len, 0);
 	cmd_result_fini(&r);
@@ -385,7 +338,7 @@ START_TEST(test_follow_started_before_any_producer_waits_for_one)
 	relay_pump_start(&rl);
 
 	/* The consumer is attached and no producer has ever existed. */
-	run(send, lines, strlen(lines), &r);
+	cli_run(send, lines, strlen(lines), &r);
 	assert_ok_output(&r, "");
 	cmd_result_fini(&r);
 
@@ -407,7 +360,7 @@ START_TEST(test_send_sends_each_value_argument_as_one_message)
 
 	daemon_start(&d, NULL);
 	send_values("args", "a", "", "c d");
-	run(recv, NULL, 0, &r);
+	cli_run(recv, NULL, 0, &r);
 	assert_ok_output(&r, "a\n\nc d\n");
 	cmd_result_fini(&r);
 	daemon_stop(&d);
@@ -455,7 +408,7 @@ START_TEST(test_null_separated_input_and_output_carry_newlines)
 
 	daemon_start(&d, NULL);
 	send_stdin("-0", "nul", in, sizeof in - 1);
-	run(recv, NULL, 0, &r);
+	cli_run(recv, NULL, 0, &r);
 	ck_assert_msg(r.code == 0, "exit %d; stderr: %s", r.code, r.err);
 	ck_assert_uint_eq(r.out_len, sizeof want - 1);
 	ck_assert_int_eq(memcmp(r.out, want, sizeof want - 1), 0);
@@ -473,13 +426,13 @@ START_TEST(test_recv_without_follow_takes_one_message_and_leaves_the_rest)
 
 	daemon_start(&d, NULL);
 	send_values("q", "a", "b", "c");
-	run(one, NULL, 0, &r);
+	cli_run(one, NULL, 0, &r);
 	assert_ok_output(&r, "a\n");
 	cmd_result_fini(&r);
-	run(one, NULL, 0, &r);
+	cli_run(one, NULL, 0, &r);
 	assert_ok_output(&r, "b\n");
 	cmd_result_fini(&r);
-	run(all, NULL, 0, &r);
+	cli_run(all, NULL, 0, &r);
 	assert_ok_output(&r, "c\n");
 	cmd_result_fini(&r);
 	daemon_stop(&d);
@@ -497,7 +450,7 @@ START_TEST(test_nonblock_on_empty_channel_with_a_producer_exits_4)
 	daemon_start(&d, NULL);
 	c = test_connect(&d);
 	ck_assert_int_eq(chan_tx_open(c, "quiet", &tx), 0);
-	run(recv, NULL, 0, &r);
+	cli_run(recv, NULL, 0, &r);
 	assert_fails_with(&r, 4, "quiet");
 	ck_assert_uint_eq(r.out_len, 0);
 	cmd_result_fini(&r);
@@ -521,7 +474,7 @@ START_TEST(test_nonblock_after_the_producer_left_and_the_queue_drained_exits_3)
 	c = test_connect(&d);
 	ck_assert_int_eq(chan_tx_open(c, "gone", &tx), 0);
 	ck_assert_int_eq(chan_tx_send(tx, "m", 1), 0);
-	run(first, NULL, 0, &r);
+	cli_run(first, NULL, 0, &r);
 	assert_ok_output(&r, "m\n");
 	cmd_result_fini(&r);
 
@@ -565,10 +518,10 @@ START_TEST(test_nonblock_on_a_forgotten_channel_exits_4)
 
 	daemon_start(&d, NULL);
 	send_values("old", "m", NULL, NULL);
-	run(recv, NULL, 0, &r);
+	cli_run(recv, NULL, 0, &r);
 	assert_ok_output(&r, "m\n");
 	cmd_result_fini(&r);
-	run(recv, NULL, 0, &r);
+	cli_run(recv, NULL, 0, &r);
 	assert_fails_with(&r, 4, "old");
 	cmd_result_fini(&r);
 	daemon_stop(&d);
@@ -585,7 +538,7 @@ START_TEST(test_timeout_with_nothing_to_receive_exits_5)
 
 	daemon_start(&d, NULL);
 	t0 = now_ms();
-	run(recv, NULL, 0, &r);
+	cli_run(recv, NULL, 0, &r);
 	elapsed = now_ms() - t0;
 	assert_fails_with(&r, 5, "idle");
 	ck_assert_uint_eq(r.out_len, 0);
@@ -614,7 +567,7 @@ START_TEST(test_second_consumer_exits_6_naming_the_holder_pid)
 	proc_spawn(&p, follow);
 	read_expected_line(&p, "first");	/* it holds the channel now */
 
-	run(second, NULL, 0, &r);
+	cli_run(second, NULL, 0, &r);
 	assert_fails_with(&r, 6, "busy");
 	snprintf(pid, sizeof pid, "%d", (int)p.pid);
 	ck_assert_msg(strstr(r.err, pid) != NULL,
@@ -638,10 +591,10 @@ START_TEST(test_both_clis_exit_7_when_no_daemon_listens)
 
 	make_dir(dir, sizeof dir);
 	path_join(sock, sizeof sock, dir, "chand.sock");
-	run(send, NULL, 0, &r);
+	cli_run(send, NULL, 0, &r);
 	assert_fails_with(&r, 7, sock);
 	cmd_result_fini(&r);
-	run(recv, NULL, 0, &r);
+	cli_run(recv, NULL, 0, &r);
 	assert_fails_with(&r, 7, sock);
 	cmd_result_fini(&r);
 	rmdir(dir);
@@ -657,10 +610,10 @@ START_TEST(test_chand_socket_environment_variable_is_used)
 
 	daemon_start(&d, NULL);	/* sets CHAND_SOCKET */
 	ck_assert_str_eq(getenv("CHAND_SOCKET"), d.sock);
-	run(send, NULL, 0, &r);
+	cli_run(send, NULL, 0, &r);
 	assert_ok_output(&r, "");
 	cmd_result_fini(&r);
-	run(recv, NULL, 0, &r);
+	cli_run(recv, NULL, 0, &r);
 	assert_ok_output(&r, "v\n");
 	cmd_result_fini(&r);
 	daemon_stop(&d);
@@ -681,10 +634,10 @@ START_TEST(test_socket_option_overrides_the_environment)
 	make_dir(dir, sizeof dir);
 	path_join(nowhere, sizeof nowhere, dir, "chand.sock");
 	ck_assert_int_eq(setenv("CHAND_SOCKET", nowhere, 1), 0);
-	run(send, NULL, 0, &r);
+	cli_run(send, NULL, 0, &r);
 	assert_ok_output(&r, "");
 	cmd_result_fini(&r);
-	run(recv, NULL, 0, &r);
+	cli_run(recv, NULL, 0, &r);
 	assert_ok_output(&r, "v\n");
 	cmd_result_fini(&r);
 	rmdir(dir);
@@ -705,7 +658,7 @@ check_usage_error(const char *const argv[])
 	make_dir(dir, sizeof dir);
 	path_join(sock, sizeof sock, dir, "chand.sock");
 	ck_assert_int_eq(setenv("CHAND_SOCKET", sock, 1), 0);
-	run(argv, NULL, 0, &r);
+	cli_run(argv, NULL, 0, &r);
 	ck_assert_msg(r.code == 2, "%s %s: exit %d; stderr: %s", argv[0],
 	    argv[1] != NULL ? argv[1] : "", r.code, r.err);
 	assert_one_line(r.err, r.err_len, NULL);
@@ -760,7 +713,7 @@ check_help(const char *prog, const struct option_name *opts)
 	struct cmd_result r;
 	size_t i;
 
-	run(argv, NULL, 0, &r);
+	cli_run(argv, NULL, 0, &r);
 	ck_assert_msg(r.code == 0, "%s --help: exit %d", prog, r.code);
 	ck_assert_msg(strstr(r.out, "NAME") != NULL,
 	    "%s --help has no synopsis:\n%s", prog, r.out);
@@ -792,7 +745,7 @@ check_version(const char *prog, const char *opt, const char *want)
 	const char *argv[] = { prog, opt, NULL };
 	struct cmd_result r;
 
-	run(argv, NULL, 0, &r);
+	cli_run(argv, NULL, 0, &r);
 	ck_assert_int_eq(r.code, 0);
 	ck_assert_str_eq(r.out, want);
 	cmd_result_fini(&r);
@@ -818,7 +771,7 @@ START_TEST(test_thousand_lines_arrive_complete_and_in_order)
 	daemon_start(&d, NULL);
 	in = numbered_lines(1000, &len);
 	send_stdin(NULL, "many", in, len);
-	run(recv, NULL, 0, &r);
+	cli_run(recv, NULL, 0, &r);
 	ck_assert_msg(r.code == 0, "exit %d; stderr: %s", r.code, r.err);
 	ck_assert_uint_eq(r.out_len, len);
 	ck_assert_msg(memcmp(r.out, in, len) == 0, "output differs");
@@ -1006,7 +959,7 @@ START_TEST(test_follow_with_zero_timeout_ends_disconnected_not_timed_out)
 	daemon_start(&d, NULL);
 	send_values("zero", "a", "b", NULL);
 	/* After b, disconnected and timed out both apply: disconnected wins. */
-	run(recv, NULL, 0, &r);
+	cli_run(recv, NULL, 0, &r);
 	assert_ok_output(&r, "a\nb\n");
 	cmd_result_fini(&r);
 	daemon_stop(&d);
@@ -1024,7 +977,7 @@ START_TEST(test_zero_timeout_on_an_empty_channel_exits_5)
 	daemon_start(&d, NULL);
 	c = test_connect(&d);
 	ck_assert_int_eq(chan_tx_open(c, "zero", &tx), 0);
-	run(recv, NULL, 0, &r);
+	cli_run(recv, NULL, 0, &r);
 	assert_fails_with(&r, 5, "zero");
 	cmd_result_fini(&r);
 	chan_tx_close(tx);
@@ -1042,7 +995,7 @@ START_TEST(test_send_of_a_value_over_the_size_limit_exits_1)
 	struct daemon d;
 
 	daemon_start(&d, args);
-	run(send, NULL, 0, &r);
+	cli_run(send, NULL, 0, &r);
 	assert_fails_with(&r, 1, "small");
 	cmd_result_fini(&r);
 	daemon_stop(&d);
@@ -1058,7 +1011,7 @@ START_TEST(test_send_of_a_stdin_line_over_the_size_limit_exits_1)
 	struct daemon d;
 
 	daemon_start(&d, args);
-	run(send, in, strlen(in), &r);
+	cli_run(send, in, strlen(in), &r);
 	assert_fails_with(&r, 1, "small");
 	cmd_result_fini(&r);
 	daemon_stop(&d);
@@ -1076,10 +1029,10 @@ START_TEST(test_name_of_256_bytes_exits_1_for_both_clis)
 	memset(name, 'n', 256);
 	name[256] = '\0';
 	daemon_start(&d, NULL);
-	run(send, NULL, 0, &r);
+	cli_run(send, NULL, 0, &r);
 	assert_fails_with(&r, 1, "name");
 	cmd_result_fini(&r);
-	run(recv, NULL, 0, &r);
+	cli_run(recv, NULL, 0, &r);
 	assert_fails_with(&r, 1, "name");
 	cmd_result_fini(&r);
 	daemon_stop(&d);
@@ -1100,10 +1053,10 @@ START_TEST(test_recv_that_cannot_write_exits_1_and_the_message_stays_queued)
 
 	daemon_start(&d, NULL);
 	send_values("kept", "m", NULL, NULL);
-	run(full, NULL, 0, &r);
+	cli_run(full, NULL, 0, &r);
 	assert_fails_with(&r, 1, "kept");
 	cmd_result_fini(&r);
-	run(recv, NULL, 0, &r);
+	cli_run(recv, NULL, 0, &r);
 	assert_ok_output(&r, "m\n");
 	cmd_result_fini(&r);
 	daemon_stop(&d);
@@ -1162,10 +1115,10 @@ START_TEST(test_default_socket_for_root_is_run_chand_sock)
 		return;
 	}
 	unsetenv("CHAND_SOCKET");
-	run(send, NULL, 0, &r);
+	cli_run(send, NULL, 0, &r);
 	assert_fails_with(&r, 7, "no daemon running on /run/chand.sock");
 	cmd_result_fini(&r);
-	run(recv, NULL, 0, &r);
+	cli_run(recv, NULL, 0, &r);
 	assert_fails_with(&r, 7, "no daemon running on /run/chand.sock");
 	cmd_result_fini(&r);
 }
@@ -1184,13 +1137,13 @@ run_as_user(const char *const argv[], struct cmd_result *r)
 	size_t i;
 
 	if (geteuid() != 0) {
-		run(argv, NULL, 0, r);
+		cli_run(argv, NULL, 0, r);
 		return;
 	}
 	for (i = 0; argv[i] != NULL && i + 5 < 16; i++)
 		wrapped[4 + i] = argv[i];
 	wrapped[4 + i] = NULL;
-	run(wrapped, NULL, 0, r);
+	cli_run(wrapped, NULL, 0, r);
 }
 
 START_TEST(test_default_socket_for_other_users_is_in_xdg_runtime_dir)

@@ -16,67 +16,13 @@
 #define STDIN_LINES	5000	/* their output fits in a pipe's buffer */
 #define LINE_BUF	256
 
-static struct daemon	d;
-
-static void
-setup(void)
-{
-	daemon_start(&d, NULL);
-}
-
 static void
 setup_limited(void)
 {
 	static const char *const args[] = { "--max-queued-messages", "5",
 	    NULL };
 
-	daemon_start(&d, args);
-}
-
-static void
-teardown(void)
-{
-	daemon_stop(&d);
-}
-
-static void
-run(const char *const argv[], const void *in, size_t in_len,
-    struct cmd_result *r)
-{
-	run_cmd(argv, in, in_len, CMD_MS, r);
-}
-
-/* Asserts the exit code and one line of stderr that mentions what. */
-static void
-assert_fails_with(const struct cmd_result *r, int code, const char *what)
-{
-	ck_assert_msg(r->code == code, "exit %d, want %d; stderr: %s",
-	    r->code, code, r->err);
-	ck_assert_msg(strchr(r->err, '\n') == r->err + r->err_len - 1,
-	    "stderr is not one line: %s", r->err);
-	ck_assert_msg(strstr(r->err, what) != NULL,
-	    "stderr does not mention \"%s\": %s", what, r->err);
-}
-
-static void
-assert_ok(const struct cmd_result *r)
-{
-	ck_assert_msg(r->code == 0, "exit %d; stderr: %s", r->code, r->err);
-}
-
-/* "1\n2\n...n\n", malloc'd. */
-static char *
-numbered_lines(int n, size_t *len)
-{
-	char *buf = malloc((size_t)n * 8 + 1);
-	size_t off = 0;
-	int i;
-
-	ck_assert_ptr_nonnull(buf);
-	for (i = 1; i <= n; i++)
-		off += (size_t)sprintf(buf + off, "%d\n", i);
-	*len = off;
-	return buf;
+	fixture_setup_args(args);
 }
 
 /* chan-send. */
@@ -90,20 +36,20 @@ START_TEST(test_try_exits_9_on_a_full_channel_and_timeout_exits_5)
 	const char *recv[] = { CHAN_RECV_BIN, "-n", "q", NULL };
 	struct cmd_result r;
 
-	run(fill, NULL, 0, &r);
+	cli_run(fill, NULL, 0, &r);
 	assert_ok(&r);
 	cmd_result_fini(&r);
-	run(try, NULL, 0, &r);
+	cli_run(try, NULL, 0, &r);
 	assert_fails_with(&r, 9, "'q' is full");
 	cmd_result_fini(&r);
-	run(timed, NULL, 0, &r);
+	cli_run(timed, NULL, 0, &r);
 	assert_fails_with(&r, 5, "q");
 	cmd_result_fini(&r);
-	run(recv, NULL, 0, &r);
+	cli_run(recv, NULL, 0, &r);
 	assert_ok(&r);
 	ck_assert_str_eq(r.out, "a\n");
 	cmd_result_fini(&r);
-	run(try, NULL, 0, &r);
+	cli_run(try, NULL, 0, &r);
 	assert_ok(&r);
 	cmd_result_fini(&r);
 }
@@ -121,16 +67,16 @@ START_TEST(test_capacity_that_differs_exits_10)
 	    NULL };
 	struct cmd_result r;
 
-	run(make, NULL, 0, &r);
+	cli_run(make, NULL, 0, &r);
 	assert_ok(&r);
 	cmd_result_fini(&r);
-	run(other, NULL, 0, &r);
+	cli_run(other, NULL, 0, &r);
 	assert_fails_with(&r, 10, "sized");
 	cmd_result_fini(&r);
-	run(bytes, NULL, 0, &r);
+	cli_run(bytes, NULL, 0, &r);
 	assert_fails_with(&r, 10, "sized");
 	cmd_result_fini(&r);
-	run(same, NULL, 0, &r);
+	cli_run(same, NULL, 0, &r);
 	assert_ok(&r);
 	ck_assert_str_eq(r.out, "x\n");
 	cmd_result_fini(&r);
@@ -151,7 +97,7 @@ START_TEST(test_bad_capacity_and_try_with_timeout_are_usage_errors)
 	size_t i;
 
 	for (i = 0; i < sizeof(argvs) / sizeof(argvs[0]); i++) {
-		run(argvs[i], NULL, 0, &r);
+		cli_run(argvs[i], NULL, 0, &r);
 		assert_fails_with(&r, 2, "--help");
 		cmd_result_fini(&r);
 	}
@@ -162,7 +108,7 @@ START_TEST(test_stdin_lines_are_pipelined_into_a_small_channel_in_order)
 {
 	const char *send[] = { CHAN_SEND_BIN, "lines", NULL };
 	const char *recv[] = { CHAN_RECV_BIN, "--follow", "lines", NULL };
-	chan_client *c = test_connect(&d);
+	chan_client *c = test_connect(&fixture);
 	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
 	struct cmd_result r;
 	struct proc consumer;
@@ -178,7 +124,7 @@ START_TEST(test_stdin_lines_are_pipelined_into_a_small_channel_in_order)
 	expect_rc(chan_tx_open_ex(c, "lines", 5, &o, &owner), 0, "open");
 	in = numbered_lines(STDIN_LINES, &len);
 	proc_spawn(&consumer, recv);
-	run(send, in, len, &r);
+	cli_run(send, in, len, &r);
 	assert_ok(&r);
 	cmd_result_fini(&r);
 	expect_rc(chan_tx_close(owner), 0, "close");
@@ -208,7 +154,7 @@ START_TEST(test_stdin_send_refused_by_a_limit_exits_11_naming_the_send)
 	char *in = numbered_lines(8, &len);
 
 	/* The daemon queues 5 messages in all: the sixth is refused. */
-	run(send, in, len, &r);
+	cli_run(send, in, len, &r);
 	assert_fails_with(&r, 11, "pipelined send 6");
 	cmd_result_fini(&r);
 	free(in);
@@ -221,7 +167,7 @@ START_TEST(test_follow_of_three_channels_prints_names_and_ends_when_all_left)
 {
 	const char *recv[] = { CHAN_RECV_BIN, "--follow", "--format",
 	    "%c=%m%%\\n", "ma", "mb", "mc", NULL };
-	chan_client *c = test_connect(&d);
+	chan_client *c = test_connect(&fixture);
 	chan_tx *tx[3];
 	struct proc p;
 	char line[LINE_BUF], want[LINE_BUF], *err;
@@ -269,18 +215,18 @@ START_TEST(test_single_receive_from_several_channels_and_its_exit_codes)
 	const char *nb[] = { CHAN_RECV_BIN, "-n", "x1", "x2", NULL };
 	const char *one[] = { CHAN_RECV_BIN, "x1", "x2", NULL };
 	const char *timed[] = { CHAN_RECV_BIN, "-t", "0.05", "x1", "x2", NULL };
-	chan_client *c = test_connect(&d);
+	chan_client *c = test_connect(&fixture);
 	chan_tx *tx1 = tx_open(c, "x1"), *tx2 = tx_open(c, "x2");
 	struct cmd_result r;
 
-	run(nb, NULL, 0, &r);
+	cli_run(nb, NULL, 0, &r);
 	assert_fails_with(&r, 4, "empty");
 	cmd_result_fini(&r);
-	run(timed, NULL, 0, &r);
+	cli_run(timed, NULL, 0, &r);
 	assert_fails_with(&r, 5, "2 channels");
 	cmd_result_fini(&r);
 	send_str(tx2, "two");
-	run(one, NULL, 0, &r);
+	cli_run(one, NULL, 0, &r);
 	assert_ok(&r);
 	ck_assert_str_eq(r.out, "x2\ttwo\n");
 	cmd_result_fini(&r);
@@ -296,7 +242,7 @@ START_TEST(test_libuv_example_consumes_three_channels_and_forwards)
 {
 	const char *uvc[] = { UV_CONSUMER_BIN, "--forward", "out", "u0", "u1",
 	    "u2", NULL };
-	chan_client *c = test_connect(&d);
+	chan_client *c = test_connect(&fixture);
 	chan_tx *tx[3];
 	chan_rx *out;
 	chan_msg *m;
@@ -352,7 +298,7 @@ cli_flow_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("chan-send");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_try_exits_9_on_a_full_channel_and_timeout_exits_5);
 	tcase_add_test(tc, test_capacity_that_differs_exits_10);
@@ -363,14 +309,15 @@ cli_flow_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("limits");
-	tcase_add_checked_fixture(tc, setup_limited, teardown);
+	tcase_add_checked_fixture(tc, setup_limited,
+	    fixture_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc,
 	    test_stdin_send_refused_by_a_limit_exits_11_naming_the_send);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("several channels and event loops");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc,
 	    test_follow_of_three_channels_prints_names_and_ends_when_all_left);

@@ -22,51 +22,22 @@
 #define MANY_TX		192
 #define MANY_WINDOW	4096
 
-static struct daemon	d;
-
-static void
-setup(void)
-{
-	daemon_start(&d, NULL);
-}
-
 static void
 setup_limited(void)
 {
 	static const char *const args[] = { "--max-queued-messages", "10",
 	    NULL };
 
-	daemon_start(&d, args);
-}
-
-static void
-teardown(void)
-{
-	daemon_stop(&d);
+	fixture_setup_args(args);
 }
 
 static chan_tx *
 tx_open_window(chan_client *c, const char *name, unsigned window)
 {
 	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
-	chan_tx *tx = NULL;
 
 	o.window = window;
-	expect_rc(chan_tx_open_ex(c, name, strlen(name), &o, &tx), 0,
-	    "chan_tx_open_ex");
-	return tx;
-}
-
-static chan_rx *
-rx_open(chan_client *c, const char *name, unsigned prefetch)
-{
-	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
-	chan_rx *rx = NULL;
-
-	o.prefetch = prefetch;
-	expect_rc(chan_rx_open_ex(c, name, strlen(name), &o, &rx), 0,
-	    "chan_rx_open_ex");
-	return rx;
+	return tx_open_opts(c, name, &o);
 }
 
 static void
@@ -76,23 +47,11 @@ send_async_str(chan_tx *tx, const char *s)
 	    "chan_tx_send_async");
 }
 
-static void
-expect_str(chan_rx *rx, const char *want)
-{
-	chan_msg *m = recv_msg(rx);
-
-	ck_assert_msg(chan_msg_len(m) == strlen(want) &&
-	    memcmp(chan_msg_data(m), want, strlen(want)) == 0,
-	    "got \"%.*s\", want \"%s\"", (int)chan_msg_len(m),
-	    (const char *)chan_msg_data(m), want);
-	chan_msg_free(m);
-}
-
 /* Pipelined sends. */
 
 START_TEST(test_pipelined_sends_arrive_complete_and_in_order)
 {
-	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
 	chan_tx *tx = tx_open_window(p, "order", SMALL_WINDOW);
 	chan_rx *rx = rx_open(q, "order", 256);
 	char buf[32];
@@ -125,7 +84,7 @@ END_TEST
  */
 START_TEST(test_many_pipelined_transmitters_on_one_connection_never_stall)
 {
-	chan_client *c = test_connect(&d);
+	chan_client *c = test_connect(&fixture);
 	chan_tx *tx[MANY_TX];
 	char name[32];
 	int i, j;
@@ -148,7 +107,7 @@ END_TEST
 
 START_TEST(test_confirmed_send_after_pipelined_ones_keeps_their_order)
 {
-	chan_client *c = test_connect(&d);
+	chan_client *c = test_connect(&fixture);
 	chan_tx *tx = tx_open(c, "mixed");
 	chan_rx *rx = rx_open(c, "mixed", 1);
 
@@ -166,7 +125,7 @@ END_TEST
 
 START_TEST(test_close_flushes_pipelined_sends)
 {
-	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
 	chan_tx *tx = tx_open(p, "closing");
 	chan_rx *rx = rx_open(q, "closing", 8);
 
@@ -184,7 +143,7 @@ END_TEST
 
 START_TEST(test_pipelined_failure_surfaces_on_flush_naming_the_send)
 {
-	chan_client *c = test_connect(&d);
+	chan_client *c = test_connect(&fixture);
 	chan_tx *tx = tx_open(c, "limited");
 	char buf[16];
 	int i;
@@ -206,7 +165,7 @@ END_TEST
 
 START_TEST(test_pipelined_failure_surfaces_on_the_next_send)
 {
-	chan_client *c = test_connect(&d);
+	chan_client *c = test_connect(&fixture);
 	chan_tx *tx = tx_open(c, "limited");
 	chan_rx *other = rx_open(c, "other", 1);
 	chan_msg *m;
@@ -228,7 +187,7 @@ END_TEST
 
 START_TEST(test_close_reports_a_pipelined_failure)
 {
-	chan_client *c = test_connect(&d);
+	chan_client *c = test_connect(&fixture);
 	chan_tx *tx = tx_open(c, "limited");
 	char buf[16];
 	int i;
@@ -244,7 +203,7 @@ END_TEST
 
 START_TEST(test_too_big_pipelined_send_fails_at_once)
 {
-	chan_client *c = test_connect(&d);
+	chan_client *c = test_connect(&fixture);
 	chan_tx *tx = tx_open(c, "big");
 	size_t len = chan_client_max_msg(c) + 1;
 	char *buf = calloc(1, len);
@@ -272,7 +231,7 @@ END_TEST
 
 START_TEST(test_held_sends_are_confirmed_after_later_ones_on_other_channels)
 {
-	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
 	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
 	chan_tx *held, *tx[FREE_TX];
 	chan_rx *rx;
@@ -334,7 +293,7 @@ START_TEST(test_pipelined_failures_reach_their_own_transmitter)
 	static const int refused[] = { 4, 1, 2 };	/* tx of sends 11.. */
 	static const char *const want[] = { NULL, "pipelined send 2:",
 	    "pipelined send 6:", NULL, "pipelined send 2:", NULL };
-	chan_client *c = test_connect(&d);
+	chan_client *c = test_connect(&fixture);
 	chan_tx *tx[6];
 	char name[16];
 	size_t i;
@@ -378,7 +337,7 @@ END_TEST
 
 START_TEST(test_handles_closed_in_any_order_leave_the_rest_working)
 {
-	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
 	chan_tx *tx[HOLES_TX];
 	chan_rx *rx;
 	char name[32];
@@ -467,7 +426,7 @@ select_until_disconnected(struct sel_state *st, int which)
 
 START_TEST(test_select_over_three_channels_reports_each_disconnection)
 {
-	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
 	struct sel_state st = { .n = 3 };
 	chan_tx *tx[3];
 	char buf[8];
@@ -498,7 +457,7 @@ END_TEST
 
 START_TEST(test_select_times_out_and_then_gets_a_late_message)
 {
-	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
 	chan_rx *rxs[2] = { rx_open(q, "s1", 1), rx_open(q, "s2", 1) };
 	chan_tx *tx = tx_open(p, "s2");
 	chan_msg *m;
@@ -518,7 +477,7 @@ END_TEST
 
 START_TEST(test_select_refuses_receivers_of_two_connections)
 {
-	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
 	chan_rx *rxs[2] = { rx_open(p, "x1", 1), rx_open(q, "x2", 1) };
 	chan_msg *m;
 	size_t i;
@@ -534,7 +493,7 @@ END_TEST
 
 START_TEST(test_drain_takes_what_is_there_then_reports_disconnection)
 {
-	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
 	chan_tx *tx = tx_open(p, "drain");
 	chan_rx *rx = rx_open(q, "drain", 2);
 	chan_msg *batch[3];
@@ -580,7 +539,7 @@ process_when_readable(chan_client *c)
 
 START_TEST(test_nonblocking_receive_grants_credit_and_gets_the_message)
 {
-	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
 	chan_rx *rx = rx_open(q, "nb", 4);
 	chan_tx *tx = tx_open(p, "nb");
 	chan_msg *m = NULL;
@@ -606,7 +565,7 @@ END_TEST
 
 START_TEST(test_nonblocking_send_gives_again_when_the_window_is_full)
 {
-	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
 	chan_tx *tx = tx_open_window(p, "nbw", 2);
 	chan_rx *rx = rx_open(q, "nbw", 8);
 	int rc, sent = 0;
@@ -638,7 +597,7 @@ END_TEST
 
 START_TEST(test_open_options_are_checked_and_an_old_struct_works)
 {
-	chan_client *c = test_connect(&d);
+	chan_client *c = test_connect(&fixture);
 	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
 	chan_tx *tx;
 	chan_rx *rx;
@@ -676,7 +635,7 @@ client_api_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("pipelined sends");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_pipelined_sends_arrive_complete_and_in_order);
 	tcase_add_test(tc,
@@ -692,7 +651,8 @@ client_api_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("pipelined failures");
-	tcase_add_checked_fixture(tc, setup_limited, teardown);
+	tcase_add_checked_fixture(tc, setup_limited,
+	    fixture_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc,
 	    test_pipelined_failure_surfaces_on_flush_naming_the_send);
@@ -702,7 +662,7 @@ client_api_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("select and drain");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc,
 	    test_select_over_three_channels_reports_each_disconnection);
@@ -713,7 +673,7 @@ client_api_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("non-blocking and options");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc,
 	    test_nonblocking_receive_grants_credit_and_gets_the_message);

@@ -43,7 +43,8 @@ rx_try_open(chan_client *c, const char *name, unsigned flags,
 }
 
 static chan_rx *
-rx_open(chan_client *c, const char *name, unsigned flags, unsigned prefetch)
+rx_open_flags(chan_client *c, const char *name, unsigned flags,
+    unsigned prefetch)
 {
 	chan_rx *rx;
 	int rc;
@@ -102,7 +103,7 @@ msg_is(const chan_msg *m, const char *s)
 
 /* Receives s, asserting its redelivered mark when redelivered >= 0. */
 static void
-expect_str(chan_rx *rx, const char *s, int redelivered)
+expect_marked(chan_rx *rx, const char *s, int redelivered)
 {
 	chan_msg *m = recv_msg(rx);
 
@@ -123,7 +124,7 @@ expect_numbered(chan_rx *rx, int first, int last, int redelivered)
 
 	for (i = first; i <= last; i++) {
 		snprintf(buf, sizeof buf, "m%d", i);
-		expect_str(rx, buf, redelivered);
+		expect_marked(rx, buf, redelivered);
 	}
 }
 
@@ -244,7 +245,7 @@ START_TEST(test_second_consumer_on_the_same_connection_is_refused)
 
 	daemon_start(&d, NULL);
 	c = test_connect(&d);
-	rx = rx_open(c, "same", 0, 0);
+	rx = rx_open_flags(c, "same", 0, 0);
 	expect_rc(rx_try_open(c, "same", 0, 0, &rx2), CHAN_EBUSY,
 	    "second consumer, same connection");
 	chan_rx_close(rx);
@@ -263,13 +264,13 @@ START_TEST(test_new_consumer_can_open_after_the_first_closes)
 	c1 = test_connect(&d);
 	c2 = test_connect(&d);
 	tx = tx_open(c1, "handover");
-	rx = rx_open(c1, "handover", 0, 0);
+	rx = rx_open_flags(c1, "handover", 0, 0);
 	expect_rc(rx_try_open(c2, "handover", 0, 0, &rx2), CHAN_EBUSY,
 	    "while held");
 	expect_rc(chan_rx_close(rx), 0, "close first consumer");
-	rx2 = rx_open(c2, "handover", 0, 0);
+	rx2 = rx_open_flags(c2, "handover", 0, 0);
 	send_str(tx, "to the second");
-	expect_str(rx2, "to the second", 0);
+	expect_marked(rx2, "to the second", 0);
 	chan_tx_close(tx);
 	chan_rx_close(rx2);
 	chan_disconnect(c1);
@@ -290,11 +291,11 @@ START_TEST(test_recv_timeout_does_not_lose_a_later_message)
 	daemon_start(&d, NULL);
 	c = test_connect(&d);
 	tx = tx_open(c, "later");
-	rx = rx_open(c, "later", 0, 0);
+	rx = rx_open_flags(c, "later", 0, 0);
 	expect_rc(chan_rx_recv_timeout(rx, 100, &m), CHAN_ETIMEDOUT,
 	    "recv on empty channel");
 	send_str(tx, "after the timeout");
-	expect_str(rx, "after the timeout", 0);
+	expect_marked(rx, "after the timeout", 0);
 	expect_try_rc(rx, CHAN_EEMPTY);
 	chan_tx_close(tx);
 	chan_rx_close(rx);
@@ -314,15 +315,15 @@ START_TEST(test_message_arriving_after_a_timeout_goes_to_the_next_consumer)
 	c = test_connect(&d);
 	pc = test_connect(&d);
 	tx = tx_open(pc, "orphan");
-	rx = rx_open(c, "orphan", 0, 0);
+	rx = rx_open_flags(c, "orphan", 0, 0);
 	expect_rc(chan_rx_recv_timeout(rx, 100, &m), CHAN_ETIMEDOUT,
 	    "recv on empty channel");
 	/* The credit of that receive is still granted: it may go to rx. */
 	send_str(tx, "orphan");
 	expect_rc(chan_rx_close(rx), 0, "close rx holding credit");
-	rx = rx_open(c, "orphan", 0, 0);
+	rx = rx_open_flags(c, "orphan", 0, 0);
 	/* Redelivered or not, depending on when it arrived: both are fine. */
-	expect_str(rx, "orphan", -1);
+	expect_marked(rx, "orphan", -1);
 	expect_try_rc(rx, CHAN_EEMPTY);
 	chan_tx_close(tx);
 	expect_recv_rc(rx, CHAN_EDISCONNECTED);
@@ -347,7 +348,7 @@ START_TEST(test_unacked_messages_go_to_the_next_consumer_in_order_redelivered)
 	c = test_connect(&d);
 	tx = tx_open(c, "manual");
 	send_numbered(tx, 1, 10);
-	rx = rx_open(c, "manual", CHAN_MANUAL_ACK, 0);
+	rx = rx_open_flags(c, "manual", CHAN_MANUAL_ACK, 0);
 	for (i = 0; i < 10; i++)
 		m[i] = recv_msg(rx);
 	ck_assert(msg_is(m[3], "m4"));
@@ -357,7 +358,7 @@ START_TEST(test_unacked_messages_go_to_the_next_consumer_in_order_redelivered)
 		chan_msg_free(m[i]);
 	expect_rc(chan_rx_close(rx), 0, "close");
 
-	rx = rx_open(c, "manual", 0, 0);
+	rx = rx_open_flags(c, "manual", 0, 0);
 	expect_numbered(rx, 5, 10, 1);
 	/* Nothing else: m1..m4 were acknowledged for good. */
 	expect_try_rc(rx, CHAN_EEMPTY);
@@ -432,12 +433,12 @@ START_TEST(test_auto_acked_message_is_not_redelivered)
 	c = test_connect(&d);
 	tx = tx_open(c, "auto");
 	send_numbered(tx, 1, 2);
-	rx = rx_open(c, "auto", 0, 0);
-	expect_str(rx, "m1", 0);
+	rx = rx_open_flags(c, "auto", 0, 0);
+	expect_marked(rx, "m1", 0);
 	expect_rc(chan_rx_close(rx), 0, "close");
-	rx = rx_open(c, "auto", 0, 0);
+	rx = rx_open_flags(c, "auto", 0, 0);
 	/* m1 was acknowledged on receipt; m2 may have been prefetched. */
-	expect_str(rx, "m2", -1);
+	expect_marked(rx, "m2", -1);
 	expect_try_rc(rx, CHAN_EEMPTY);
 	chan_tx_close(tx);
 	chan_rx_close(rx);
@@ -548,10 +549,10 @@ START_TEST(test_prefetched_unreceived_messages_return_to_the_next_consumer)
 	c = test_connect(&d);
 	tx = tx_open(c, "prefetch");
 	send_numbered(tx, 1, 12);
-	rx = rx_open(c, "prefetch", 0, 8);
+	rx = rx_open_flags(c, "prefetch", 0, 8);
 	expect_numbered(rx, 1, 2, 0);
 	expect_rc(chan_rx_close(rx), 0, "close");
-	rx = rx_open(c, "prefetch", 0, 0);
+	rx = rx_open_flags(c, "prefetch", 0, 0);
 	/*
 	 * The first receive granted a window of 8: m3..m8 were delivered
 	 * ahead and never handed out, so they come back marked. The
@@ -579,7 +580,7 @@ START_TEST(test_prefetching_consumer_receives_everything_in_order)
 	daemon_start(&d, NULL);
 	c = test_connect(&d);
 	tx = tx_open(c, "window");
-	rx = rx_open(c, "window", 0, 64);
+	rx = rx_open_flags(c, "window", 0, 64);
 	send_numbered(tx, 1, 1000);
 	chan_tx_close(tx);
 	expect_numbered(rx, 1, 1000, 0);
@@ -601,7 +602,7 @@ START_TEST(test_disconnect_waits_until_held_messages_are_acked)
 	daemon_start(&d, NULL);
 	c = test_connect(&d);
 	tx = tx_open(c, "held");
-	rx = rx_open(c, "held", CHAN_MANUAL_ACK, 0);
+	rx = rx_open_flags(c, "held", CHAN_MANUAL_ACK, 0);
 	send_numbered(tx, 1, 3);
 	expect_rc(chan_tx_close(tx), 0, "close the only producer");
 	for (i = 0; i < 3; i++)
@@ -794,7 +795,7 @@ START_TEST(test_recv_timeout_reports_disconnected_rather_than_timed_out)
 
 	daemon_start(&d, NULL);
 	c = test_connect(&d);
-	rx = rx_open(c, "gone", 0, 0);
+	rx = rx_open_flags(c, "gone", 0, 0);
 	for (i = 0; i < 50; i++) {
 		tx = tx_open(c, "gone");
 		chan_tx_close(tx);

@@ -19,53 +19,13 @@
 
 #define FLOOD_MESSAGES	2000
 
-static struct daemon	d;
-
-static void
-setup(void)
-{
-	daemon_start(&d, NULL);
-}
-
-static void
-teardown(void)
-{
-	daemon_stop(&d);
-}
-
 static chan_tx *
 tx_open_cap(chan_client *c, const char *name, uint64_t cap)
 {
 	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
-	chan_tx *tx = NULL;
-	int rc;
 
 	o.capacity = cap;
-	rc = chan_tx_open_ex(c, name, strlen(name), &o, &tx);
-	ck_assert_msg(rc == 0, "open %s: %s (%s)", name, chan_errname(rc),
-	    chan_client_errmsg(c));
-	return tx;
-}
-
-static chan_rx *
-rx_open(chan_client *c, const char *name)
-{
-	chan_rx *rx = NULL;
-
-	expect_rc(chan_rx_open(c, name, &rx), 0, "chan_rx_open");
-	return rx;
-}
-
-static void
-expect_str(chan_rx *rx, const char *want)
-{
-	chan_msg *m = recv_msg(rx);
-
-	ck_assert_msg(chan_msg_len(m) == strlen(want) &&
-	    memcmp(chan_msg_data(m), want, strlen(want)) == 0,
-	    "got \"%.*s\", want \"%s\"", (int)chan_msg_len(m),
-	    (const char *)chan_msg_data(m), want);
-	chan_msg_free(m);
+	return tx_open_opts(c, name, &o);
 }
 
 /*
@@ -82,9 +42,9 @@ barrier(chan_rx *probe)
 
 START_TEST(test_full_channel_holds_a_send_until_the_consumer_reads)
 {
-	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
 	chan_tx *tx = tx_open_cap(p, "bounded", 2);
-	chan_rx *probe = rx_open(p, "probe-bounded");
+	chan_rx *probe = rx_open(p, "probe-bounded", 0);
 	chan_rx *rx;
 
 	send_str(tx, "1");
@@ -92,7 +52,7 @@ START_TEST(test_full_channel_holds_a_send_until_the_consumer_reads)
 	expect_rc(chan_tx_send_async(tx, "3", 1), 0, "third send");
 	barrier(probe);
 	ck_assert_uint_eq(chan_tx_unconfirmed(tx), 1);
-	rx = rx_open(q, "bounded");
+	rx = rx_open(q, "bounded", 0);
 	expect_str(rx, "1");
 	/* Room for one: the held send is queued and confirmed. */
 	expect_rc(chan_tx_flush(tx), 0, "flush");
@@ -132,9 +92,9 @@ blocked_sender_main(void *arg)
 
 START_TEST(test_blocking_send_returns_once_the_consumer_made_room)
 {
-	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
 	chan_tx *tx = tx_open_cap(p, "hold", 1);
-	struct blocked_sender b = { d.sock, "hold", -1 };
+	struct blocked_sender b = { fixture.sock, "hold", -1 };
 	chan_rx *rx;
 	int fds[2];
 	pid_t pid;
@@ -146,7 +106,7 @@ START_TEST(test_blocking_send_returns_once_the_consumer_made_room)
 	close(fds[1]);
 	ck_assert_int_eq(pipe_read_byte(fds[0]), 'A');
 	expect_rc(chan_tx_try_send(tx, "x", 1), CHAN_EFULL, "channel is full");
-	rx = rx_open(q, "hold");
+	rx = rx_open(q, "hold", 0);
 	expect_str(rx, "first");
 	/* The consumer made room: the child's send completes. */
 	ck_assert_int_eq(pipe_read_byte(fds[0]), 'S');
@@ -160,9 +120,9 @@ END_TEST
 
 START_TEST(test_try_send_on_a_full_channel_gives_full_and_drops_it)
 {
-	chan_client *c = test_connect(&d);
+	chan_client *c = test_connect(&fixture);
 	chan_tx *tx = tx_open_cap(c, "try", 2);
-	chan_rx *rx = rx_open(c, "try");
+	chan_rx *rx = rx_open(c, "try", 0);
 	chan_msg *m;
 
 	expect_rc(chan_tx_try_send(tx, "a", 1), 0, "first try_send");
@@ -179,9 +139,9 @@ END_TEST
 
 START_TEST(test_send_timeout_on_a_full_channel_times_out_and_drops_it)
 {
-	chan_client *c = test_connect(&d);
+	chan_client *c = test_connect(&fixture);
 	chan_tx *tx = tx_open_cap(c, "timed", 1);
-	chan_rx *rx = rx_open(c, "timed");
+	chan_rx *rx = rx_open(c, "timed", 0);
 	chan_msg *m;
 
 	expect_rc(chan_tx_send_timeout(tx, "a", 1, 0), 0, "room");
@@ -200,10 +160,10 @@ END_TEST
 
 START_TEST(test_rendezvous_send_completes_only_when_received)
 {
-	chan_client *p = test_connect(&d), *q = test_connect(&d);
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
 	chan_tx *tx = tx_open_cap(p, "meet", 0);
-	chan_rx *probe = rx_open(p, "probe-meet");
-	chan_rx *rx = rx_open(q, "meet");
+	chan_rx *probe = rx_open(p, "probe-meet", 0);
+	chan_rx *rx = rx_open(q, "meet", 0);
 
 	/* The consumer exists but is not receiving: nothing can go. */
 	expect_rc(chan_tx_try_send(tx, "no", 2), CHAN_EFULL, "try_send");
@@ -220,10 +180,10 @@ END_TEST
 
 START_TEST(test_rendezvous_blocking_send_returns_after_the_receive)
 {
-	chan_client *q = test_connect(&d), *p = test_connect(&d);
-	struct blocked_sender b = { d.sock, "meet2", -1 };
+	chan_client *q = test_connect(&fixture), *p = test_connect(&fixture);
+	struct blocked_sender b = { fixture.sock, "meet2", -1 };
 	chan_tx *owner = tx_open_cap(p, "meet2", 0);
-	chan_rx *rx = rx_open(q, "meet2");
+	chan_rx *rx = rx_open(q, "meet2", 0);
 	int fds[2];
 	pid_t pid;
 
@@ -244,7 +204,7 @@ END_TEST
 
 START_TEST(test_open_with_another_capacity_gives_capacity)
 {
-	chan_client *c = test_connect(&d);
+	chan_client *c = test_connect(&fixture);
 	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
 	chan_tx *tx = tx_open_cap(c, "sized", 5), *tx2;
 	chan_rx *rx;
@@ -297,9 +257,9 @@ consumer_main(void *arg)
 
 START_TEST(test_pipelined_sends_into_a_small_channel_all_arrive_in_order)
 {
-	chan_client *p = test_connect(&d);
+	chan_client *p = test_connect(&fixture);
 	chan_tx *tx = tx_open_cap(p, "small", 4);
-	struct consumer k = { d.sock, "small", FLOOD_MESSAGES };
+	struct consumer k = { fixture.sock, "small", FLOOD_MESSAGES };
 	char buf[16];
 	pid_t pid;
 	int i;
@@ -323,7 +283,7 @@ flow_client_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("bounded channels");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc,
 	    test_full_channel_holds_a_send_until_the_consumer_reads);
