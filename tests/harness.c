@@ -1125,6 +1125,153 @@ raw_read_frame(int fd, void *buf, size_t cap, int timeout_ms)
 	return (ssize_t)len;
 }
 
+void
+raw_conn_open(struct raw_conn *rc, const struct daemon *d, int hello,
+    size_t cap)
+{
+	rc->fd = raw_connect(d);
+	rc->cap = cap;
+	rc->dec = proto_decoder_new(PROTO_DEFAULT_MAX_MSG);
+	rc->body = malloc(cap);
+	ck_assert_ptr_nonnull(rc->dec);
+	ck_assert_ptr_nonnull(rc->body);
+	if (hello)
+		raw_hello(rc->fd);
+}
+
+void
+raw_conn_close(struct raw_conn *rc)
+{
+	if (rc->fd >= 0)
+		close(rc->fd);
+	rc->fd = -1;
+	proto_decoder_free(rc->dec);
+	rc->dec = NULL;
+	free(rc->body);
+	rc->body = NULL;
+}
+
+void
+raw_send(struct raw_conn *rc, const struct proto_buf *b)
+{
+	raw_write(rc->fd, b->data, b->len);
+}
+
+int
+raw_recv(struct raw_conn *rc, struct proto_msg *m, int timeout_ms)
+{
+	ssize_t n;
+	int err;
+
+	n = raw_read_frame(rc->fd, rc->body, rc->cap, timeout_ms);
+	if (n < 0)
+		return -1;
+	err = proto_decode(rc->dec, rc->body, (size_t)n, m);
+	ck_assert_msg(err == 0, "daemon frame does not decode: %s",
+	    chan_errname(err));
+	return 0;
+}
+
+void
+raw_expect(struct raw_conn *rc, struct proto_msg *m)
+{
+	ck_assert_msg(raw_recv(rc, m, HARNESS_WAIT_MS) == 0,
+	    "daemon closed the connection");
+}
+
+void
+raw_expect_ok(struct raw_conn *rc, uint32_t rid)
+{
+	struct proto_msg m;
+
+	raw_expect(rc, &m);
+	ck_assert_msg(m.op == PROTO_OK && m.rid == rid,
+	    "got %s rid %u code %u \"%.*s\", wanted OK rid %u",
+	    proto_op_name((int)m.op), m.rid, m.code, (int)m.text_len,
+	    m.text != NULL ? m.text : "", rid);
+}
+
+void
+raw_expect_error(struct raw_conn *rc, uint32_t rid, uint32_t code)
+{
+	struct proto_msg m;
+
+	raw_expect(rc, &m);
+	ck_assert_msg(m.op == PROTO_ERROR, "got %s, wanted ERROR %u",
+	    proto_op_name((int)m.op), code);
+	ck_assert_msg(m.rid == rid && m.code == code,
+	    "got ERROR(rid %u, code %u \"%.*s\"), wanted ERROR(rid %u, "
+	    "code %u)", m.rid, m.code, (int)m.text_len,
+	    m.text != NULL ? m.text : "", rid, code);
+}
+
+void
+raw_expect_closed(struct raw_conn *rc)
+{
+	struct proto_msg m;
+
+	ck_assert_msg(raw_recv(rc, &m, HARNESS_WAIT_MS) < 0,
+	    "connection still open: got %s", proto_op_name((int)m.op));
+}
+
+void
+raw_send_ping(struct raw_conn *rc, uint32_t rid)
+{
+	struct proto_buf b;
+
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_ping(&b, rid), 0);
+	raw_send(rc, &b);
+	proto_buf_fini(&b);
+}
+
+void
+raw_ping(struct raw_conn *rc, uint32_t rid)
+{
+	raw_send_ping(rc, rid);
+	raw_expect_ok(rc, rid);
+}
+
+uint32_t
+raw_open_end(struct raw_conn *rc, int op, uint32_t rid, const char *name)
+{
+	struct proto_buf b;
+	struct proto_msg m;
+
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_open(&b, (enum proto_op)op, rid, name,
+	    strlen(name)), 0);
+	raw_send(rc, &b);
+	proto_buf_fini(&b);
+	raw_expect(rc, &m);
+	ck_assert_msg(m.op == PROTO_HANDLE && m.rid == rid,
+	    "open %s: got %s code %u", name, proto_op_name((int)m.op),
+	    m.code);
+	return m.handle;
+}
+
+void
+raw_ack(struct raw_conn *rc, uint32_t rid, uint32_t h, uint64_t seq)
+{
+	struct proto_buf b;
+
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_ack(&b, rid, h, seq), 0);
+	raw_send(rc, &b);
+	proto_buf_fini(&b);
+}
+
+void
+raw_credit(struct raw_conn *rc, uint32_t rid, uint32_t h, uint32_t n)
+{
+	struct proto_buf b;
+
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_credit(&b, rid, h, n), 0);
+	raw_send(rc, &b);
+	proto_buf_fini(&b);
+}
+
 int
 harness_main(Suite *s)
 {

@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <check.h>
@@ -135,6 +136,54 @@ void	raw_write_frame(int fd, const void *body, size_t len);
  * timeout_ms.
  */
 ssize_t	raw_read_frame(int fd, void *buf, size_t cap, int timeout_ms);
+
+/*
+ * A raw connection that reads and decodes the daemon's frames: a
+ * proto_msg read from it points into body until the next read. The
+ * raw_ functions that take one fail the test on anything unexpected.
+ */
+struct proto_buf;
+struct proto_decoder;
+struct proto_msg;
+
+struct raw_conn {
+	int			 fd;
+	struct proto_decoder	*dec;
+	char			*body;	/* receive buffer of cap bytes */
+	size_t			 cap;
+};
+
+/* raw_connect to d, then raw_hello if hello; frames up to cap bytes. */
+void	raw_conn_open(struct raw_conn *rc, const struct daemon *d, int hello,
+	    size_t cap);
+/* Closes the socket (if open) and frees the buffers. */
+void	raw_conn_close(struct raw_conn *rc);
+/* Writes the frames encoded in b (which stays the caller's). */
+void	raw_send(struct raw_conn *rc, const struct proto_buf *b);
+/*
+ * Reads and decodes the next frame into m: 0, or -1 if the daemon closed
+ * the connection. Fails the test after timeout_ms.
+ */
+int	raw_recv(struct raw_conn *rc, struct proto_msg *m, int timeout_ms);
+/* raw_recv that must get a frame within HARNESS_WAIT_MS. */
+void	raw_expect(struct raw_conn *rc, struct proto_msg *m);
+/* The next frame must be OK(rid). */
+void	raw_expect_ok(struct raw_conn *rc, uint32_t rid);
+/* The next frame must be ERROR(rid, code); code is the wire code. */
+void	raw_expect_error(struct raw_conn *rc, uint32_t rid, uint32_t code);
+/* The daemon must close the connection before sending another frame. */
+void	raw_expect_closed(struct raw_conn *rc);
+/* Sends PING(rid); raw_ping also waits for its OK. */
+void	raw_send_ping(struct raw_conn *rc, uint32_t rid);
+void	raw_ping(struct raw_conn *rc, uint32_t rid);
+/* Opens an end (op) of name and returns the handle of the answer. */
+uint32_t	raw_open_end(struct raw_conn *rc, int op, uint32_t rid,
+		    const char *name);
+/* Sends ACK(rid, h, seq) / CREDIT(rid, h, n), unanswered if rid is 0. */
+void	raw_ack(struct raw_conn *rc, uint32_t rid, uint32_t h,
+	    uint64_t seq);
+void	raw_credit(struct raw_conn *rc, uint32_t rid, uint32_t h,
+	    uint32_t n);
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 long long	now_ms(void);

@@ -31,150 +31,15 @@
 
 #define BODY_CAP	(2 * 1024 * 1024)
 
-/*
- * A raw connection with its decoder and a receive buffer. m's strings
- * point into body until the next read.
- */
-struct peer {
-	int			 fd;
-	struct proto_decoder	*dec;
-	char			*body;
-};
-
 static void
-peer_init_fd(struct peer *p, int fd)
-{
-	p->fd = fd;
-	p->dec = proto_decoder_new(PROTO_DEFAULT_MAX_MSG);
-	p->body = malloc(BODY_CAP);
-	ck_assert_ptr_nonnull(p->dec);
-	ck_assert_ptr_nonnull(p->body);
-}
-
-/* Connects to d, with the handshake done if hello. */
-static void
-peer_open(struct peer *p, const struct daemon *d, int hello)
-{
-	peer_init_fd(p, raw_connect(d));
-	if (hello)
-		raw_hello(p->fd);
-}
-
-static void
-peer_close(struct peer *p)
-{
-	if (p->fd >= 0)
-		close(p->fd);
-	proto_decoder_free(p->dec);
-	free(p->body);
-	p->fd = -1;
-}
-
-/* Next frame from the daemon, decoded; -1 if it closed the connection. */
-static int
-peer_read(struct peer *p, struct proto_msg *m, int timeout_ms)
-{
-	ssize_t n;
-	int rc;
-
-	n = raw_read_frame(p->fd, p->body, BODY_CAP, timeout_ms);
-	if (n < 0)
-		return -1;
-	rc = proto_decode(p->dec, p->body, (size_t)n, m);
-	ck_assert_msg(rc == 0, "daemon frame does not decode: %s",
-	    chan_errname(rc));
-	return 0;
-}
-
-static void
-peer_expect(struct peer *p, struct proto_msg *m)
-{
-	ck_assert_msg(peer_read(p, m, HARNESS_WAIT_MS) == 0,
-	    "daemon closed the connection");
-}
-
-/* Next frame must be ERROR(rid, code); code is the positive wire code. */
-static void
-peer_expect_error(struct peer *p, uint32_t rid, uint32_t code)
-{
-	struct proto_msg m;
-
-	peer_expect(p, &m);
-	ck_assert_msg(m.op == PROTO_ERROR, "got %s, wanted ERROR %u",
-	    proto_op_name((int)m.op), code);
-	ck_assert_msg(m.rid == rid && m.code == code,
-	    "got ERROR(rid %u, code %u \"%.*s\"), wanted ERROR(rid %u, code %u)",
-	    m.rid, m.code, (int)m.text_len, m.text != NULL ? m.text : "",
-	    rid, code);
-}
-
-static void
-peer_expect_ok(struct peer *p, uint32_t rid)
-{
-	struct proto_msg m;
-
-	peer_expect(p, &m);
-	ck_assert_msg(m.op == PROTO_OK && m.rid == rid,
-	    "got %s rid %u code %u \"%.*s\", wanted OK rid %u",
-	    proto_op_name((int)m.op), m.rid, m.code, (int)m.text_len,
-	    m.text != NULL ? m.text : "", rid);
-}
-
-static void
-peer_expect_closed(struct peer *p)
-{
-	struct proto_msg m;
-
-	ck_assert_msg(peer_read(p, &m, HARNESS_WAIT_MS) < 0,
-	    "connection still open: got %s", proto_op_name((int)m.op));
-}
-
-static void
-peer_send(struct peer *p, struct proto_buf *b)
-{
-	raw_write(p->fd, b->data, b->len);
-}
-
-static void
-peer_ping(struct peer *p, uint32_t rid)
-{
-	struct proto_buf b;
-
-	proto_buf_init(&b);
-	ck_assert_int_eq(proto_enc_ping(&b, rid), 0);
-	peer_send(p, &b);
-	proto_buf_fini(&b);
-	peer_expect_ok(p, rid);
-}
-
-/* Opens an end of name (NUL-terminated) and returns the handle. */
-static uint32_t
-peer_open_end(struct peer *p, enum proto_op op, uint32_t rid,
-    const char *name)
-{
-	struct proto_buf b;
-	struct proto_msg m;
-
-	proto_buf_init(&b);
-	ck_assert_int_eq(proto_enc_open(&b, op, rid, name, strlen(name)), 0);
-	peer_send(p, &b);
-	proto_buf_fini(&b);
-	peer_expect(p, &m);
-	ck_assert_msg(m.op == PROTO_HANDLE && m.rid == rid,
-	    "open %s: got %s code %u", name, proto_op_name((int)m.op),
-	    m.code);
-	return m.handle;
-}
-
-static void
-peer_send_msg(struct peer *p, uint32_t rid, uint32_t h, const void *data,
+peer_send_msg(struct raw_conn *p, uint32_t rid, uint32_t h, const void *data,
     size_t len)
 {
 	struct proto_buf b;
 
 	proto_buf_init(&b);
 	ck_assert_int_eq(proto_enc_send(&b, rid, h, data, len), 0);
-	peer_send(p, &b);
+	raw_send(p, &b);
 	proto_buf_fini(&b);
 }
 
@@ -194,7 +59,7 @@ body_begin(struct body *b, size_t n)
 }
 
 static void
-body_send(struct peer *p, struct body *b)
+body_send(struct raw_conn *p, struct body *b)
 {
 	raw_write_frame(p->fd, b->sb.data, b->sb.size);
 	msgpack_sbuffer_destroy(&b->sb);
@@ -216,7 +81,7 @@ pack_bin(msgpack_packer *pk, const void *data, size_t len)
 
 /* [op, rid, name, {}] with a name of len bytes of 'n'. */
 static void
-send_open_len(struct peer *p, enum proto_op op, uint32_t rid, size_t len)
+send_open_len(struct raw_conn *p, enum proto_op op, uint32_t rid, size_t len)
 {
 	char name[512];
 	struct body b;
@@ -238,20 +103,20 @@ START_TEST(test_garbage_body_gets_proto_error_and_the_connection_survives)
 	static const char not_array[] = "\xa3" "abc";
 	static const char trailing[] = "\x92\x08\x05\x00";	/* [8, 5] 0 */
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 
 	daemon_start(&d, NULL);
-	peer_open(&p, &d, 1);
+	raw_conn_open(&p, &d, 1, BODY_CAP);
 	raw_write_frame(p.fd, garbage, sizeof garbage - 1);
-	peer_expect_error(&p, 0, -CHAN_EPROTO);
-	peer_ping(&p, 7);
+	raw_expect_error(&p, 0, -CHAN_EPROTO);
+	raw_ping(&p, 7);
 	raw_write_frame(p.fd, not_array, sizeof not_array - 1);
-	peer_expect_error(&p, 0, -CHAN_EPROTO);
+	raw_expect_error(&p, 0, -CHAN_EPROTO);
 	raw_write_frame(p.fd, trailing, sizeof trailing - 1);
-	peer_expect_error(&p, 5, -CHAN_EPROTO);
-	peer_ping(&p, 8);
+	raw_expect_error(&p, 5, -CHAN_EPROTO);
+	raw_ping(&p, 8);
 	assert_serves(&d);
-	peer_close(&p);
+	raw_conn_close(&p);
 	daemon_stop(&d);
 }
 END_TEST
@@ -262,33 +127,33 @@ START_TEST(test_length_prefix_over_the_limit_gets_toobig_and_a_close)
 	unsigned char over[PROTO_HEADER_LEN];
 	size_t len = proto_max_body(PROTO_DEFAULT_MAX_MSG) + 1;
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 
 	daemon_start(&d, NULL);
 
 	/* Only the header: the answer proves the body was never awaited. */
-	peer_open(&p, &d, 1);
+	raw_conn_open(&p, &d, 1, BODY_CAP);
 	raw_write(p.fd, huge, sizeof huge);
-	peer_expect_error(&p, 0, -CHAN_ETOOBIG);
-	peer_expect_closed(&p);
-	peer_close(&p);
+	raw_expect_error(&p, 0, -CHAN_ETOOBIG);
+	raw_expect_closed(&p);
+	raw_conn_close(&p);
 
 	over[0] = (unsigned char)(len >> 24);
 	over[1] = (unsigned char)(len >> 16);
 	over[2] = (unsigned char)(len >> 8);
 	over[3] = (unsigned char)len;
-	peer_open(&p, &d, 1);
+	raw_conn_open(&p, &d, 1, BODY_CAP);
 	raw_write(p.fd, over, sizeof over);
-	peer_expect_error(&p, 0, -CHAN_ETOOBIG);
-	peer_expect_closed(&p);
-	peer_close(&p);
+	raw_expect_error(&p, 0, -CHAN_ETOOBIG);
+	raw_expect_closed(&p);
+	raw_conn_close(&p);
 
 	/* Before the handshake too. */
-	peer_open(&p, &d, 0);
+	raw_conn_open(&p, &d, 0, BODY_CAP);
 	raw_write(p.fd, huge, sizeof huge);
-	peer_expect_error(&p, 0, -CHAN_ETOOBIG);
-	peer_expect_closed(&p);
-	peer_close(&p);
+	raw_expect_error(&p, 0, -CHAN_ETOOBIG);
+	raw_expect_closed(&p);
+	raw_conn_close(&p);
 
 	assert_serves(&d);
 	daemon_stop(&d);
@@ -301,12 +166,12 @@ START_TEST(test_frame_of_exactly_the_limit_is_read_and_judged)
 	size_t limit = proto_max_body(1000);
 	struct body b;
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 	msgpack_packer *pk;
 	char *pad;
 
 	daemon_start(&d, args);
-	peer_open(&p, &d, 1);
+	raw_conn_open(&p, &d, 1, BODY_CAP);
 
 	/* [8, 9, bin16 pad]: 1 + 1 + 1 + 3 header bytes, then the pad. */
 	pad = calloc(1, limit);
@@ -320,10 +185,10 @@ START_TEST(test_frame_of_exactly_the_limit_is_read_and_judged)
 	free(pad);
 
 	/* Not too big: a malformed PING, and the connection goes on. */
-	peer_expect_error(&p, 9, -CHAN_EPROTO);
-	peer_ping(&p, 10);
+	raw_expect_error(&p, 9, -CHAN_EPROTO);
+	raw_ping(&p, 10);
 	assert_serves(&d);
-	peer_close(&p);
+	raw_conn_close(&p);
 	daemon_stop(&d);
 }
 END_TEST
@@ -333,7 +198,7 @@ START_TEST(test_payload_over_max_msg_size_is_refused_and_not_queued)
 	const char *args[] = { "--max-msg-size", "1000", NULL };
 	char payload[1001];
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 	struct proto_buf b;
 	chan_client *c;
 	chan_rx *rx;
@@ -346,19 +211,19 @@ START_TEST(test_payload_over_max_msg_size_is_refused_and_not_queued)
 	ck_assert_int_eq(chan_rx_open(c, "big", &rx), 0);
 
 	memset(payload, 'p', sizeof payload);
-	peer_open(&p, &d, 1);
-	h = peer_open_end(&p, PROTO_OPEN_TX, 2, "big");
+	raw_conn_open(&p, &d, 1, BODY_CAP);
+	h = raw_open_end(&p, PROTO_OPEN_TX, 2, "big");
 	peer_send_msg(&p, 3, h, payload, 1000);
-	peer_expect_ok(&p, 3);
+	raw_expect_ok(&p, 3);
 	peer_send_msg(&p, 4, h, payload, 1001);
-	peer_expect_error(&p, 4, -CHAN_ETOOBIG);
+	raw_expect_error(&p, 4, -CHAN_ETOOBIG);
 	peer_send_msg(&p, 5, h, "tail", 4);
-	peer_expect_ok(&p, 5);
+	raw_expect_ok(&p, 5);
 	proto_buf_init(&b);
 	ck_assert_int_eq(proto_enc_close(&b, 6, h), 0);
-	peer_send(&p, &b);
+	raw_send(&p, &b);
 	proto_buf_fini(&b);
-	peer_expect_ok(&p, 6);
+	raw_expect_ok(&p, 6);
 
 	ck_assert_int_eq(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m), 0);
 	ck_assert_uint_eq(chan_msg_len(m), 1000);
@@ -372,7 +237,7 @@ START_TEST(test_payload_over_max_msg_size_is_refused_and_not_queued)
 
 	chan_rx_close(rx);
 	chan_disconnect(c);
-	peer_close(&p);
+	raw_conn_close(&p);
 	assert_serves(&d);
 	daemon_stop(&d);
 }
@@ -384,24 +249,24 @@ START_TEST(test_frames_cut_short_by_a_close_leave_the_daemon_unaffected)
 	static const unsigned char hdr100[] = { 0x00, 0x00, 0x00, 100 };
 	char half_body[50];
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 
 	daemon_start(&d, NULL);
 	memset(half_body, 0x92, sizeof half_body);
 
-	peer_open(&p, &d, 1);
+	raw_conn_open(&p, &d, 1, BODY_CAP);
 	raw_write(p.fd, half_hdr, sizeof half_hdr);
-	peer_close(&p);
+	raw_conn_close(&p);
 
-	peer_open(&p, &d, 1);
+	raw_conn_open(&p, &d, 1, BODY_CAP);
 	raw_write(p.fd, hdr100, sizeof hdr100);
 	raw_write(p.fd, half_body, sizeof half_body);
-	peer_close(&p);
+	raw_conn_close(&p);
 
-	peer_open(&p, &d, 0);
+	raw_conn_open(&p, &d, 0, BODY_CAP);
 	raw_write(p.fd, hdr100, sizeof hdr100);
 	raw_write(p.fd, half_body, sizeof half_body);
-	peer_close(&p);
+	raw_conn_close(&p);
 
 	assert_serves(&d);
 	daemon_stop(&d);
@@ -411,7 +276,7 @@ END_TEST
 START_TEST(test_wrong_element_types_get_proto_errors_and_change_nothing)
 {
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 	struct body b;
 	struct proto_buf pb;
 	msgpack_packer *pk;
@@ -421,8 +286,8 @@ START_TEST(test_wrong_element_types_get_proto_errors_and_change_nothing)
 	uint32_t h;
 
 	daemon_start(&d, NULL);
-	peer_open(&p, &d, 1);
-	h = peer_open_end(&p, PROTO_OPEN_TX, 2, "typed");
+	raw_conn_open(&p, &d, 1, BODY_CAP);
+	h = raw_open_end(&p, PROTO_OPEN_TX, 2, "typed");
 
 	/* SEND with a str payload. */
 	pk = body_begin(&b, 4);
@@ -431,21 +296,21 @@ START_TEST(test_wrong_element_types_get_proto_errors_and_change_nothing)
 	msgpack_pack_uint32(pk, h);
 	pack_str(pk, "text", 4);
 	body_send(&p, &b);
-	peer_expect_error(&p, 3, -CHAN_EPROTO);
+	raw_expect_error(&p, 3, -CHAN_EPROTO);
 
 	/* Negative rid: none can be read. */
 	pk = body_begin(&b, 2);
 	msgpack_pack_uint32(pk, PROTO_PING);
 	msgpack_pack_int32(pk, -1);
 	body_send(&p, &b);
-	peer_expect_error(&p, 0, -CHAN_EPROTO);
+	raw_expect_error(&p, 0, -CHAN_EPROTO);
 
 	/* rid of 2^32. */
 	pk = body_begin(&b, 2);
 	msgpack_pack_uint32(pk, PROTO_PING);
 	msgpack_pack_uint64(pk, UINT64_C(1) << 32);
 	body_send(&p, &b);
-	peer_expect_error(&p, 0, -CHAN_EPROTO);
+	raw_expect_error(&p, 0, -CHAN_EPROTO);
 
 	/* Name as an int. */
 	pk = body_begin(&b, 4);
@@ -454,7 +319,7 @@ START_TEST(test_wrong_element_types_get_proto_errors_and_change_nothing)
 	msgpack_pack_uint32(pk, 42);
 	msgpack_pack_map(pk, 0);
 	body_send(&p, &b);
-	peer_expect_error(&p, 4, -CHAN_EPROTO);
+	raw_expect_error(&p, 4, -CHAN_EPROTO);
 
 	/* Handle as a str. */
 	pk = body_begin(&b, 4);
@@ -463,7 +328,7 @@ START_TEST(test_wrong_element_types_get_proto_errors_and_change_nothing)
 	pack_str(pk, "1", 1);
 	pack_bin(pk, "x", 1);
 	body_send(&p, &b);
-	peer_expect_error(&p, 5, -CHAN_EPROTO);
+	raw_expect_error(&p, 5, -CHAN_EPROTO);
 
 	/* OPEN_TX without its opts. */
 	pk = body_begin(&b, 3);
@@ -471,7 +336,7 @@ START_TEST(test_wrong_element_types_get_proto_errors_and_change_nothing)
 	msgpack_pack_uint32(pk, 6);
 	pack_str(pk, "typed", 5);
 	body_send(&p, &b);
-	peer_expect_error(&p, 6, -CHAN_EPROTO);
+	raw_expect_error(&p, 6, -CHAN_EPROTO);
 
 	/* SEND with one element too many. */
 	pk = body_begin(&b, 5);
@@ -481,24 +346,24 @@ START_TEST(test_wrong_element_types_get_proto_errors_and_change_nothing)
 	pack_bin(pk, "x", 1);
 	pack_bin(pk, "y", 1);
 	body_send(&p, &b);
-	peer_expect_error(&p, 7, -CHAN_EPROTO);
+	raw_expect_error(&p, 7, -CHAN_EPROTO);
 
-	peer_ping(&p, 8);
+	raw_ping(&p, 8);
 
 	/* Nothing was queued: the channel is empty once the producer goes. */
 	c = test_connect(&d);
 	ck_assert_int_eq(chan_rx_open(c, "typed", &rx), 0);
 	proto_buf_init(&pb);
 	ck_assert_int_eq(proto_enc_close(&pb, 9, h), 0);
-	peer_send(&p, &pb);
+	raw_send(&p, &pb);
 	proto_buf_fini(&pb);
-	peer_expect_ok(&p, 9);
+	raw_expect_ok(&p, 9);
 	ck_assert_int_eq(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m),
 	    CHAN_EDISCONNECTED);
 	chan_rx_close(rx);
 	chan_disconnect(c);
 
-	peer_close(&p);
+	raw_conn_close(&p);
 	assert_serves(&d);
 	daemon_stop(&d);
 }
@@ -507,18 +372,18 @@ END_TEST
 START_TEST(test_unknown_op_gets_unknownop_with_the_rid)
 {
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 	struct body b;
 	msgpack_packer *pk;
 
 	daemon_start(&d, NULL);
-	peer_open(&p, &d, 1);
+	raw_conn_open(&p, &d, 1, BODY_CAP);
 
 	pk = body_begin(&b, 2);
 	msgpack_pack_uint32(pk, 30);
 	msgpack_pack_uint32(pk, 11);
 	body_send(&p, &b);
-	peer_expect_error(&p, 11, -CHAN_EUNKNOWNOP);
+	raw_expect_error(&p, 11, -CHAN_EUNKNOWNOP);
 
 	pk = body_begin(&b, 4);
 	msgpack_pack_uint32(pk, 200);
@@ -526,18 +391,18 @@ START_TEST(test_unknown_op_gets_unknownop_with_the_rid)
 	pack_str(pk, "x", 1);
 	msgpack_pack_nil(pk);
 	body_send(&p, &b);
-	peer_expect_error(&p, 12, -CHAN_EUNKNOWNOP);
+	raw_expect_error(&p, 12, -CHAN_EUNKNOWNOP);
 
-	peer_ping(&p, 13);
+	raw_ping(&p, 13);
 	assert_serves(&d);
-	peer_close(&p);
+	raw_conn_close(&p);
 	daemon_stop(&d);
 }
 END_TEST
 
 /* [op, rid, name, {key: "x"}]: an OPEN with one option. */
 static void
-send_open_with_option(struct peer *p, enum proto_op op, uint32_t rid,
+send_open_with_option(struct raw_conn *p, enum proto_op op, uint32_t rid,
     const char *name, const char *key)
 {
 	struct body b;
@@ -556,25 +421,25 @@ START_TEST(test_open_with_an_unknown_option_gets_option_and_opens_nothing)
 {
 	struct proto_buf pb;
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 	chan_client *c;
 	chan_rx *rx;
 	chan_msg *m;
 	uint32_t h;
 
 	daemon_start(&d, NULL);
-	peer_open(&p, &d, 1);
+	raw_conn_open(&p, &d, 1, BODY_CAP);
 
 	send_open_with_option(&p, PROTO_OPEN_TX, 21, "opts", "no-such-key");
-	peer_expect_error(&p, 21, -CHAN_EOPTION);
+	raw_expect_error(&p, 21, -CHAN_EOPTION);
 	send_open_with_option(&p, PROTO_OPEN_RX, 22, "opts", "no-such-key");
-	peer_expect_error(&p, 22, -CHAN_EOPTION);
+	raw_expect_error(&p, 22, -CHAN_EOPTION);
 	/* "client" is HELLO's option: OPEN_TX and OPEN_RX take none. */
 	send_open_with_option(&p, PROTO_OPEN_TX, 23, "opts", "client");
-	peer_expect_error(&p, 23, -CHAN_EOPTION);
+	raw_expect_error(&p, 23, -CHAN_EOPTION);
 	send_open_with_option(&p, PROTO_OPEN_RX, 24, "opts", "client");
-	peer_expect_error(&p, 24, -CHAN_EOPTION);
-	peer_ping(&p, 25);
+	raw_expect_error(&p, 24, -CHAN_EOPTION);
+	raw_ping(&p, 25);
 
 	/* No refused OPEN_RX holds the consumer slot. */
 	c = test_connect(&d);
@@ -583,14 +448,14 @@ START_TEST(test_open_with_an_unknown_option_gets_option_and_opens_nothing)
 	 * The connection still opens and sends; and no refused OPEN_TX made
 	 * a producer: once this one closes, the channel is disconnected.
 	 */
-	h = peer_open_end(&p, PROTO_OPEN_TX, 26, "opts");
+	h = raw_open_end(&p, PROTO_OPEN_TX, 26, "opts");
 	peer_send_msg(&p, 27, h, "m", 1);
-	peer_expect_ok(&p, 27);
+	raw_expect_ok(&p, 27);
 	proto_buf_init(&pb);
 	ck_assert_int_eq(proto_enc_close(&pb, 28, h), 0);
-	peer_send(&p, &pb);
+	raw_send(&p, &pb);
 	proto_buf_fini(&pb);
-	peer_expect_ok(&p, 28);
+	raw_expect_ok(&p, 28);
 	m = recv_msg(rx);
 	ck_assert_uint_eq(chan_msg_len(m), 1);
 	ck_assert_int_eq(memcmp(chan_msg_data(m), "m", 1), 0);
@@ -599,7 +464,7 @@ START_TEST(test_open_with_an_unknown_option_gets_option_and_opens_nothing)
 	chan_rx_close(rx);
 	chan_disconnect(c);
 
-	peer_close(&p);
+	raw_conn_close(&p);
 	assert_serves(&d);
 	daemon_stop(&d);
 }
@@ -608,27 +473,27 @@ END_TEST
 START_TEST(test_names_outside_1_to_255_bytes_get_badname)
 {
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 	struct proto_msg m;
 
 	daemon_start(&d, NULL);
-	peer_open(&p, &d, 1);
+	raw_conn_open(&p, &d, 1, BODY_CAP);
 
 	send_open_len(&p, PROTO_OPEN_TX, 2, 256);
-	peer_expect_error(&p, 2, -CHAN_EBADNAME);
+	raw_expect_error(&p, 2, -CHAN_EBADNAME);
 	send_open_len(&p, PROTO_OPEN_RX, 3, 256);
-	peer_expect_error(&p, 3, -CHAN_EBADNAME);
+	raw_expect_error(&p, 3, -CHAN_EBADNAME);
 	send_open_len(&p, PROTO_OPEN_TX, 4, 0);
-	peer_expect_error(&p, 4, -CHAN_EBADNAME);
+	raw_expect_error(&p, 4, -CHAN_EBADNAME);
 
 	send_open_len(&p, PROTO_OPEN_TX, 5, 255);
-	peer_expect(&p, &m);
+	raw_expect(&p, &m);
 	ck_assert_msg(m.op == PROTO_HANDLE && m.rid == 5,
 	    "255-byte name: got %s code %u", proto_op_name((int)m.op), m.code);
 
-	peer_ping(&p, 6);
+	raw_ping(&p, 6);
 	assert_serves(&d);
-	peer_close(&p);
+	raw_conn_close(&p);
 	daemon_stop(&d);
 }
 END_TEST
@@ -636,27 +501,27 @@ END_TEST
 START_TEST(test_first_frame_other_than_hello_gets_error_and_a_close)
 {
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 	struct proto_buf b;
 
 	daemon_start(&d, NULL);
-	peer_open(&p, &d, 0);
+	raw_conn_open(&p, &d, 0, BODY_CAP);
 	proto_buf_init(&b);
 	ck_assert_int_eq(proto_enc_ping(&b, 1), 0);
-	peer_send(&p, &b);
+	raw_send(&p, &b);
 	proto_buf_fini(&b);
-	peer_expect_error(&p, 1, -CHAN_EPROTO);
-	peer_expect_closed(&p);
-	peer_close(&p);
+	raw_expect_error(&p, 1, -CHAN_EPROTO);
+	raw_expect_closed(&p);
+	raw_conn_close(&p);
 
-	peer_open(&p, &d, 0);
+	raw_conn_open(&p, &d, 0, BODY_CAP);
 	proto_buf_init(&b);
 	ck_assert_int_eq(proto_enc_open(&b, PROTO_OPEN_TX, 2, "early", 5), 0);
-	peer_send(&p, &b);
+	raw_send(&p, &b);
 	proto_buf_fini(&b);
-	peer_expect_error(&p, 2, -CHAN_EPROTO);
-	peer_expect_closed(&p);
-	peer_close(&p);
+	raw_expect_error(&p, 2, -CHAN_EPROTO);
+	raw_expect_closed(&p);
+	raw_conn_close(&p);
 
 	assert_serves(&d);
 	daemon_stop(&d);
@@ -664,7 +529,7 @@ START_TEST(test_first_frame_other_than_hello_gets_error_and_a_close)
 END_TEST
 
 static void
-send_hello(struct peer *p, const char *magic, uint32_t version)
+send_hello(struct raw_conn *p, const char *magic, uint32_t version)
 {
 	struct body b;
 	msgpack_packer *pk = body_begin(&b, 5);
@@ -680,14 +545,14 @@ send_hello(struct peer *p, const char *magic, uint32_t version)
 START_TEST(test_hello_with_an_unknown_version_gets_version_and_a_close)
 {
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 
 	daemon_start(&d, NULL);
-	peer_open(&p, &d, 0);
+	raw_conn_open(&p, &d, 0, BODY_CAP);
 	send_hello(&p, PROTO_MAGIC, 99);
-	peer_expect_error(&p, 1, -CHAN_EVERSION);
-	peer_expect_closed(&p);
-	peer_close(&p);
+	raw_expect_error(&p, 1, -CHAN_EVERSION);
+	raw_expect_closed(&p);
+	raw_conn_close(&p);
 	assert_serves(&d);
 	daemon_stop(&d);
 }
@@ -696,34 +561,23 @@ END_TEST
 START_TEST(test_hello_with_a_wrong_magic_gets_version_and_a_close)
 {
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 
 	daemon_start(&d, NULL);
-	peer_open(&p, &d, 0);
+	raw_conn_open(&p, &d, 0, BODY_CAP);
 	send_hello(&p, "chanx", PROTO_VERSION);
-	peer_expect_error(&p, 1, -CHAN_EVERSION);
-	peer_expect_closed(&p);
-	peer_close(&p);
+	raw_expect_error(&p, 1, -CHAN_EVERSION);
+	raw_expect_closed(&p);
+	raw_conn_close(&p);
 	assert_serves(&d);
 	daemon_stop(&d);
 }
 END_TEST
 
-static void
-peer_ack(struct peer *p, uint32_t rid, uint32_t h, uint64_t seq)
-{
-	struct proto_buf b;
-
-	proto_buf_init(&b);
-	ck_assert_int_eq(proto_enc_ack(&b, rid, h, seq), 0);
-	peer_send(p, &b);
-	proto_buf_fini(&b);
-}
-
 START_TEST(test_ack_beyond_the_last_delivery_is_refused)
 {
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 	struct proto_buf b;
 	struct proto_msg m;
 	chan_client *c;
@@ -731,32 +585,32 @@ START_TEST(test_ack_beyond_the_last_delivery_is_refused)
 	uint32_t h;
 
 	daemon_start(&d, NULL);
-	peer_open(&p, &d, 1);
-	h = peer_open_end(&p, PROTO_OPEN_RX, 2, "acks");
+	raw_conn_open(&p, &d, 1, BODY_CAP);
+	h = raw_open_end(&p, PROTO_OPEN_RX, 2, "acks");
 
-	peer_ack(&p, 3, h, 1);		/* nothing delivered yet */
-	peer_expect_error(&p, 3, -CHAN_EPROTO);
+	raw_ack(&p, 3, h, 1);		/* nothing delivered yet */
+	raw_expect_error(&p, 3, -CHAN_EPROTO);
 
 	c = test_connect(&d);
 	ck_assert_int_eq(chan_tx_open(c, "acks", &tx), 0);
 	ck_assert_int_eq(chan_tx_send(tx, "m", 1), 0);
 	proto_buf_init(&b);
 	ck_assert_int_eq(proto_enc_credit(&b, 0, h, 1), 0);
-	peer_send(&p, &b);
+	raw_send(&p, &b);
 	proto_buf_fini(&b);
-	peer_expect(&p, &m);
+	raw_expect(&p, &m);
 	ck_assert_int_eq(m.op, PROTO_DELIVER);
 	ck_assert_uint_eq(m.handle, h);
 	ck_assert_uint_eq(m.seq, 1);
 
-	peer_ack(&p, 4, h, 2);
-	peer_expect_error(&p, 4, -CHAN_EPROTO);
-	peer_ack(&p, 5, h, 1);
-	peer_expect_ok(&p, 5);
+	raw_ack(&p, 4, h, 2);
+	raw_expect_error(&p, 4, -CHAN_EPROTO);
+	raw_ack(&p, 5, h, 1);
+	raw_expect_ok(&p, 5);
 
 	chan_tx_close(tx);
 	chan_disconnect(c);
-	peer_close(&p);
+	raw_conn_close(&p);
 	assert_serves(&d);
 	daemon_stop(&d);
 }
@@ -765,27 +619,27 @@ END_TEST
 START_TEST(test_operations_on_the_wrong_end_get_wrongend)
 {
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 	struct proto_buf b;
 	uint32_t rxh, txh;
 
 	daemon_start(&d, NULL);
-	peer_open(&p, &d, 1);
-	rxh = peer_open_end(&p, PROTO_OPEN_RX, 2, "ends");
-	txh = peer_open_end(&p, PROTO_OPEN_TX, 3, "ends");
+	raw_conn_open(&p, &d, 1, BODY_CAP);
+	rxh = raw_open_end(&p, PROTO_OPEN_RX, 2, "ends");
+	txh = raw_open_end(&p, PROTO_OPEN_TX, 3, "ends");
 
 	peer_send_msg(&p, 4, rxh, "x", 1);
-	peer_expect_error(&p, 4, -CHAN_EWRONGEND);
+	raw_expect_error(&p, 4, -CHAN_EWRONGEND);
 	proto_buf_init(&b);
 	ck_assert_int_eq(proto_enc_credit(&b, 5, txh, 1), 0);
 	ck_assert_int_eq(proto_enc_ack(&b, 6, txh, 1), 0);
-	peer_send(&p, &b);
+	raw_send(&p, &b);
 	proto_buf_fini(&b);
-	peer_expect_error(&p, 5, -CHAN_EWRONGEND);
-	peer_expect_error(&p, 6, -CHAN_EWRONGEND);
+	raw_expect_error(&p, 5, -CHAN_EWRONGEND);
+	raw_expect_error(&p, 6, -CHAN_EWRONGEND);
 
-	peer_ping(&p, 7);
-	peer_close(&p);
+	raw_ping(&p, 7);
+	raw_conn_close(&p);
 	assert_serves(&d);
 	daemon_stop(&d);
 }
@@ -794,37 +648,37 @@ END_TEST
 START_TEST(test_handles_that_do_not_exist_get_badhandle)
 {
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 	struct proto_buf b;
 	uint32_t h;
 
 	daemon_start(&d, NULL);
-	peer_open(&p, &d, 1);
+	raw_conn_open(&p, &d, 1, BODY_CAP);
 
 	peer_send_msg(&p, 2, 999, "x", 1);
-	peer_expect_error(&p, 2, -CHAN_EBADHANDLE);
+	raw_expect_error(&p, 2, -CHAN_EBADHANDLE);
 	proto_buf_init(&b);
 	ck_assert_int_eq(proto_enc_close(&b, 3, 999), 0);
 	ck_assert_int_eq(proto_enc_credit(&b, 4, 999, 1), 0);
 	ck_assert_int_eq(proto_enc_ack(&b, 5, 999, 1), 0);
-	peer_send(&p, &b);
+	raw_send(&p, &b);
 	proto_buf_fini(&b);
-	peer_expect_error(&p, 3, -CHAN_EBADHANDLE);
-	peer_expect_error(&p, 4, -CHAN_EBADHANDLE);
-	peer_expect_error(&p, 5, -CHAN_EBADHANDLE);
+	raw_expect_error(&p, 3, -CHAN_EBADHANDLE);
+	raw_expect_error(&p, 4, -CHAN_EBADHANDLE);
+	raw_expect_error(&p, 5, -CHAN_EBADHANDLE);
 
 	/* A closed handle is gone for good. */
-	h = peer_open_end(&p, PROTO_OPEN_TX, 6, "closed");
+	h = raw_open_end(&p, PROTO_OPEN_TX, 6, "closed");
 	proto_buf_init(&b);
 	ck_assert_int_eq(proto_enc_close(&b, 7, h), 0);
-	peer_send(&p, &b);
+	raw_send(&p, &b);
 	proto_buf_fini(&b);
-	peer_expect_ok(&p, 7);
+	raw_expect_ok(&p, 7);
 	peer_send_msg(&p, 8, h, "x", 1);
-	peer_expect_error(&p, 8, -CHAN_EBADHANDLE);
+	raw_expect_error(&p, 8, -CHAN_EBADHANDLE);
 
-	peer_ping(&p, 9);
-	peer_close(&p);
+	raw_ping(&p, 9);
+	raw_conn_close(&p);
 	assert_serves(&d);
 	daemon_stop(&d);
 }
@@ -834,31 +688,31 @@ START_TEST(test_silent_client_is_closed_after_the_handshake_timeout)
 {
 	const char *args[] = { "--handshake-timeout", "1", NULL };
 	struct daemon d;
-	struct peer early, idle;
+	struct raw_conn early, idle;
 	struct proto_msg m;
 	long long t0, elapsed;
 
 	daemon_start(&d, args);
-	peer_open(&early, &d, 1);	/* handshaken first: never timed out */
+	raw_conn_open(&early, &d, 1, BODY_CAP);	/* handshaken first: never timed out */
 	t0 = now_ms();
-	peer_open(&idle, &d, 0);
+	raw_conn_open(&idle, &d, 0, BODY_CAP);
 
 	assert_serves(&d);		/* served while idle waits */
 
 	/* The protocol allows an ERROR before the close; nothing else. */
-	if (peer_read(&idle, &m, 5000) == 0) {
+	if (raw_recv(&idle, &m, 5000) == 0) {
 		ck_assert_msg(m.op == PROTO_ERROR, "idle client got %s",
 		    proto_op_name((int)m.op));
-		peer_expect_closed(&idle);
+		raw_expect_closed(&idle);
 	}
 	elapsed = now_ms() - t0;
 	ck_assert_msg(elapsed >= 900, "closed after %lld ms, before the "
 	    "1 s handshake timeout", elapsed);
 
-	peer_ping(&early, 2);
+	raw_ping(&early, 2);
 	assert_serves(&d);
-	peer_close(&idle);
-	peer_close(&early);
+	raw_conn_close(&idle);
+	raw_conn_close(&early);
 	daemon_stop(&d);
 }
 END_TEST
@@ -909,12 +763,12 @@ flood_pings(int fd)
 START_TEST(test_client_that_never_reads_does_not_hold_up_others)
 {
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 	long long t0, elapsed;
 	long rss;
 
 	daemon_start(&d, NULL);
-	peer_open(&p, &d, 1);
+	raw_conn_open(&p, &d, 1, BODY_CAP);
 	flood_pings(p.fd);
 
 	t0 = now_ms();
@@ -926,7 +780,7 @@ START_TEST(test_client_that_never_reads_does_not_hold_up_others)
 	ck_assert_msg(rss < 200 * 1024, "daemon RSS %ld KiB after the flood",
 	    rss);
 
-	peer_close(&p);
+	raw_conn_close(&p);
 	assert_serves(&d);
 	daemon_stop(&d);
 }
@@ -935,7 +789,7 @@ END_TEST
 START_TEST(test_producer_killed_mid_frame_delivers_only_whole_messages)
 {
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 	struct proto_buf b;
 	chan_client *c;
 	chan_rx *rx;
@@ -948,12 +802,12 @@ START_TEST(test_producer_killed_mid_frame_delivers_only_whole_messages)
 	c = test_connect(&d);
 	ck_assert_int_eq(chan_rx_open(c, "cut", &rx), 0);
 
-	peer_open(&p, &d, 1);
-	h = peer_open_end(&p, PROTO_OPEN_TX, 2, "cut");
+	raw_conn_open(&p, &d, 1, BODY_CAP);
+	h = raw_open_end(&p, PROTO_OPEN_TX, 2, "cut");
 	peer_send_msg(&p, 3, h, "one", 3);
-	peer_expect_ok(&p, 3);
+	raw_expect_ok(&p, 3);
 	peer_send_msg(&p, 4, h, "two", 3);
-	peer_expect_ok(&p, 4);
+	raw_expect_ok(&p, 4);
 
 	/* The child owns the connection alone and dies inside a frame. */
 	proto_buf_init(&b);
@@ -995,7 +849,7 @@ START_TEST(test_producer_killed_mid_frame_delivers_only_whole_messages)
 
 	chan_rx_close(rx);
 	chan_disconnect(c);
-	peer_close(&p);
+	raw_conn_close(&p);
 	assert_serves(&d);
 	daemon_stop(&d);
 }
@@ -1006,7 +860,7 @@ static void
 churn_one(const struct daemon *d, int i)
 {
 	static const unsigned char half_hdr[] = { 0x00, 0x00 };
-	struct peer p;
+	struct raw_conn p;
 	chan_client *c;
 
 	switch (i % 4) {
@@ -1015,31 +869,31 @@ churn_one(const struct daemon *d, int i)
 		chan_disconnect(c);
 		return;
 	case 1:
-		peer_open(&p, d, 0);
+		raw_conn_open(&p, d, 0, BODY_CAP);
 		break;
 	case 2:
-		peer_open(&p, d, 1);
-		(void)peer_open_end(&p, PROTO_OPEN_TX, 2, "churn");
+		raw_conn_open(&p, d, 1, BODY_CAP);
+		(void)raw_open_end(&p, PROTO_OPEN_TX, 2, "churn");
 		break;
 	default:
-		peer_open(&p, d, 1);
+		raw_conn_open(&p, d, 1, BODY_CAP);
 		raw_write(p.fd, half_hdr, sizeof half_hdr);
 		break;
 	}
-	peer_close(&p);
+	raw_conn_close(&p);
 }
 
 START_TEST(test_connections_opened_and_closed_leave_no_fds_behind)
 {
 	long long deadline;
 	struct daemon d;
-	struct peer probe;
+	struct raw_conn probe;
 	int baseline, count, i;
 	uint32_t rid = 1;
 
 	daemon_start(&d, NULL);
-	peer_open(&probe, &d, 1);
-	peer_ping(&probe, rid++);
+	raw_conn_open(&probe, &d, 1, BODY_CAP);
+	raw_ping(&probe, rid++);
 	baseline = daemon_fd_count(&d);
 
 	for (i = 0; i < 200; i++)
@@ -1053,14 +907,14 @@ START_TEST(test_connections_opened_and_closed_leave_no_fds_behind)
 	 */
 	deadline = now_ms() + HARNESS_WAIT_MS;
 	do {
-		peer_ping(&probe, rid++);
+		raw_ping(&probe, rid++);
 		count = daemon_fd_count(&d);
 	} while (count != baseline && now_ms() < deadline);
 	ck_assert_msg(count == baseline, "daemon has %d fds, %d before the "
 	    "200 connections", count, baseline);
 
 	assert_serves(&d);
-	peer_close(&probe);
+	raw_conn_close(&probe);
 	daemon_stop(&d);
 }
 END_TEST
@@ -1072,7 +926,7 @@ END_TEST
  * fails the test after timeout_ms. counts[] is indexed by op (0-127).
  */
 static void
-bulk_read_until_ok(struct peer *p, uint32_t rid, unsigned long *counts,
+bulk_read_until_ok(struct raw_conn *p, uint32_t rid, unsigned long *counts,
     int timeout_ms)
 {
 	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
@@ -1108,28 +962,6 @@ bulk_read_until_ok(struct peer *p, uint32_t rid, unsigned long *counts,
 	}
 }
 
-static void
-peer_send_ping(struct peer *p, uint32_t rid)
-{
-	struct proto_buf b;
-
-	proto_buf_init(&b);
-	ck_assert_int_eq(proto_enc_ping(&b, rid), 0);
-	peer_send(p, &b);
-	proto_buf_fini(&b);
-}
-
-static void
-peer_credit(struct peer *p, uint32_t h, uint32_t n)
-{
-	struct proto_buf b;
-
-	proto_buf_init(&b);
-	ck_assert_int_eq(proto_enc_credit(&b, 0, h, n), 0);
-	peer_send(p, &b);
-	proto_buf_fini(&b);
-}
-
 #define EVENT_CYCLES	1200000
 #define EVENT_BATCH	10000
 #define EVENT_FRAME_LEN	7	/* [81, handle < 128] with its header */
@@ -1138,24 +970,24 @@ peer_credit(struct peer *p, uint32_t h, uint32_t n)
 START_TEST(test_consumer_that_never_reads_gets_bounded_output_of_events)
 {
 	struct daemon d;
-	struct peer rx, tx;
+	struct raw_conn rx, tx;
 	struct proto_buf b;
 	unsigned long counts[128] = { 0 };
 	uint32_t rxh, h = 1;
 	int i, j;
 
 	daemon_start(&d, NULL);
-	peer_open(&rx, &d, 1);
-	rxh = peer_open_end(&rx, PROTO_OPEN_RX, 2, "ev");
-	peer_credit(&rx, rxh, 1);
-	peer_ping(&rx, 3);
+	raw_conn_open(&rx, &d, 1, BODY_CAP);
+	rxh = raw_open_end(&rx, PROTO_OPEN_RX, 2, "ev");
+	raw_credit(&rx, 0, rxh, 1);
+	raw_ping(&rx, 3);
 
 	/*
 	 * Every attach and drop of a producer makes a DISCONNECTED due; the
 	 * consumer reads none of them. rid 0 makes the producer's requests
 	 * silent, so only the consumer's output can grow.
 	 */
-	peer_open(&tx, &d, 1);
+	raw_conn_open(&tx, &d, 1, BODY_CAP);
 	proto_buf_init(&b);
 	for (i = 0; i < EVENT_CYCLES / EVENT_BATCH; i++) {
 		b.len = 0;
@@ -1164,12 +996,12 @@ START_TEST(test_consumer_that_never_reads_gets_bounded_output_of_events)
 			    "ev", 2), 0);
 			ck_assert_int_eq(proto_enc_close(&b, 0, h), 0);
 		}
-		peer_send(&tx, &b);
+		raw_send(&tx, &b);
 	}
 	proto_buf_fini(&b);
-	peer_ping(&tx, 4);
+	raw_ping(&tx, 4);
 
-	peer_send_ping(&rx, 5);
+	raw_send_ping(&rx, 5);
 	bulk_read_until_ok(&rx, 5, counts, 60000);
 	ck_assert_msg(counts[PROTO_DISCONNECTED] * EVENT_FRAME_LEN <
 	    DELIVER_MARK + 2 * 1024 * 1024, "%lu DISCONNECTED events were "
@@ -1177,8 +1009,8 @@ START_TEST(test_consumer_that_never_reads_gets_bounded_output_of_events)
 	    counts[PROTO_DISCONNECTED]);
 	ck_assert_uint_ge(counts[PROTO_DISCONNECTED], 1);
 
-	peer_close(&tx);
-	peer_close(&rx);
+	raw_conn_close(&tx);
+	raw_conn_close(&rx);
 	assert_serves(&d);
 	daemon_stop(&d);
 }
@@ -1189,7 +1021,7 @@ END_TEST
  * (asserting that it does within max sends); returns how many it took.
  */
 static unsigned long
-fill_until_limit(struct peer *p, uint32_t h, size_t len, unsigned long max)
+fill_until_limit(struct raw_conn *p, uint32_t h, size_t len, unsigned long max)
 {
 	static char payload[4096];
 	unsigned long ok = 0, sent = 0;
@@ -1203,10 +1035,10 @@ fill_until_limit(struct peer *p, uint32_t h, size_t len, unsigned long max)
 		for (i = 0; i < 1000; i++)
 			ck_assert_int_eq(proto_enc_send(&b, 1, h, payload,
 			    len), 0);
-		peer_send(p, &b);
+		raw_send(p, &b);
 		sent += 1000;
 		for (i = 0; i < 1000; i++) {
-			peer_expect(p, &m);
+			raw_expect(p, &m);
 			if (m.op == PROTO_OK && !limited) {
 				ok++;
 				continue;
@@ -1225,43 +1057,43 @@ fill_until_limit(struct peer *p, uint32_t h, size_t len, unsigned long max)
 
 /* Consumer: takes n messages, checks their flags, acknowledges them. */
 static void
-drain_and_ack(struct peer *p, uint32_t h, unsigned long n, uint32_t flags)
+drain_and_ack(struct raw_conn *p, uint32_t h, unsigned long n, uint32_t flags)
 {
 	struct proto_msg m;
 	unsigned long i;
 
-	peer_credit(p, h, (uint32_t)n);
+	raw_credit(p, 0, h, (uint32_t)n);
 	for (i = 1; i <= n; i++) {
-		peer_expect(p, &m);
+		raw_expect(p, &m);
 		ck_assert_int_eq(m.op, PROTO_DELIVER);
 		ck_assert_uint_eq(m.seq, i);
 		ck_assert_uint_eq(m.flags, flags);
 	}
-	peer_ack(p, 7, h, n);
-	peer_expect_ok(p, 7);
+	raw_ack(p, 7, h, n);
+	raw_expect_ok(p, 7);
 }
 
 START_TEST(test_empty_messages_are_bounded_by_max_queued_messages)
 {
 	const char *args[] = { "--max-queued-messages", "2500", NULL };
 	struct daemon d;
-	struct peer tx, rx;
+	struct raw_conn tx, rx;
 	uint32_t txh, rxh;
 
 	daemon_start(&d, args);
-	peer_open(&tx, &d, 1);
-	txh = peer_open_end(&tx, PROTO_OPEN_TX, 2, "empty");
+	raw_conn_open(&tx, &d, 1, BODY_CAP);
+	txh = raw_open_end(&tx, PROTO_OPEN_TX, 2, "empty");
 	/* They hold no payload bytes, but each costs memory. */
 	ck_assert_uint_eq(fill_until_limit(&tx, txh, 0, 100000), 2500);
 
 	/* Acknowledged, they free exactly what they took. */
-	peer_open(&rx, &d, 1);
-	rxh = peer_open_end(&rx, PROTO_OPEN_RX, 2, "empty");
+	raw_conn_open(&rx, &d, 1, BODY_CAP);
+	rxh = raw_open_end(&rx, PROTO_OPEN_RX, 2, "empty");
 	drain_and_ack(&rx, rxh, 2500, 0);
 	ck_assert_uint_eq(fill_until_limit(&tx, txh, 0, 100000), 2500);
 
-	peer_close(&rx);
-	peer_close(&tx);
+	raw_conn_close(&rx);
+	raw_conn_close(&tx);
 	daemon_stop(&d);
 }
 END_TEST
@@ -1271,41 +1103,41 @@ START_TEST(test_queued_bytes_return_to_zero_after_requeue_and_acks)
 	const char *args[] = { "--max-queued-bytes", "65536", NULL };
 	static char payload[1000];
 	struct daemon d;
-	struct peer tx, rx;
+	struct raw_conn tx, rx;
 	struct proto_buf b;
 	struct proto_msg m;
 	unsigned long n, i;
 	uint32_t txh, rxh;
 
 	daemon_start(&d, args);
-	peer_open(&tx, &d, 1);
-	txh = peer_open_end(&tx, PROTO_OPEN_TX, 2, "full");
+	raw_conn_open(&tx, &d, 1, BODY_CAP);
+	txh = raw_open_end(&tx, PROTO_OPEN_TX, 2, "full");
 	n = fill_until_limit(&tx, txh, 1000, 100000);
 	ck_assert_uint_eq(n, 65536 / 1000);
 
 	/* Taken in flight and given back unacknowledged: still held. */
-	peer_open(&rx, &d, 1);
-	rxh = peer_open_end(&rx, PROTO_OPEN_RX, 2, "full");
-	peer_credit(&rx, rxh, (uint32_t)n);
+	raw_conn_open(&rx, &d, 1, BODY_CAP);
+	rxh = raw_open_end(&rx, PROTO_OPEN_RX, 2, "full");
+	raw_credit(&rx, 0, rxh, (uint32_t)n);
 	for (i = 0; i < n; i++) {
-		peer_expect(&rx, &m);
+		raw_expect(&rx, &m);
 		ck_assert_int_eq(m.op, PROTO_DELIVER);
 	}
 	proto_buf_init(&b);
 	ck_assert_int_eq(proto_enc_close(&b, 3, rxh), 0);
-	peer_send(&rx, &b);
+	raw_send(&rx, &b);
 	proto_buf_fini(&b);
-	peer_expect_ok(&rx, 3);
+	raw_expect_ok(&rx, 3);
 	peer_send_msg(&tx, 4, txh, payload, sizeof payload);
-	peer_expect_error(&tx, 4, -CHAN_ELIMIT);
+	raw_expect_error(&tx, 4, -CHAN_ELIMIT);
 
 	/* Redelivered and acknowledged: the same room again. */
-	rxh = peer_open_end(&rx, PROTO_OPEN_RX, 5, "full");
+	rxh = raw_open_end(&rx, PROTO_OPEN_RX, 5, "full");
 	drain_and_ack(&rx, rxh, n, PROTO_FLAG_REDELIVERED);
 	ck_assert_uint_eq(fill_until_limit(&tx, txh, 1000, 100000), n);
 
-	peer_close(&rx);
-	peer_close(&tx);
+	raw_conn_close(&rx);
+	raw_conn_close(&tx);
 	daemon_stop(&d);
 }
 END_TEST
@@ -1328,34 +1160,34 @@ START_TEST(test_repeated_bad_requests_are_logged_once_per_connection)
 	const char *args[] = { "--max-handles", "1", NULL };
 	static const char garbage[] = "\xc1";
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 	int i;
 
 	daemon_start(&d, args);
-	peer_open(&p, &d, 1);
-	(void)peer_open_end(&p, PROTO_OPEN_TX, 2, "mine");
+	raw_conn_open(&p, &d, 1, BODY_CAP);
+	(void)raw_open_end(&p, PROTO_OPEN_TX, 2, "mine");
 	for (i = 0; i < 20; i++) {
 		send_open_len(&p, PROTO_OPEN_TX, 3, 10);
-		peer_expect_error(&p, 3, -CHAN_ELIMIT);
+		raw_expect_error(&p, 3, -CHAN_ELIMIT);
 		raw_write_frame(p.fd, garbage, 1);
-		peer_expect_error(&p, 0, -CHAN_EPROTO);
+		raw_expect_error(&p, 0, -CHAN_EPROTO);
 		peer_send_msg(&p, 4, 999, "x", 1);
-		peer_expect_error(&p, 4, -CHAN_EBADHANDLE);
+		raw_expect_error(&p, 4, -CHAN_EBADHANDLE);
 	}
-	peer_close(&p);
+	raw_conn_close(&p);
 
 	/* Another connection gets its own first line. */
-	peer_open(&p, &d, 1);
+	raw_conn_open(&p, &d, 1, BODY_CAP);
 	for (i = 0; i < 20; i++) {
 		send_open_len(&p, PROTO_OPEN_RX, 5, 0);
-		peer_expect_error(&p, 5, -CHAN_EBADNAME);
+		raw_expect_error(&p, 5, -CHAN_EBADNAME);
 	}
-	peer_ping(&p, 6);
+	raw_ping(&p, 6);
 
 	ck_assert_int_eq(log_count(&d, "handle limit"), 1);
 	ck_assert_int_eq(log_count(&d, "protocol error"), 2);
 
-	peer_close(&p);
+	raw_conn_close(&p);
 	daemon_stop(&d);
 }
 END_TEST
@@ -1363,27 +1195,27 @@ END_TEST
 START_TEST(test_busy_refusals_are_logged_once_per_connection)
 {
 	struct daemon d;
-	struct peer holder, p;
+	struct raw_conn holder, p;
 	struct proto_buf b;
 	int i;
 
 	daemon_start(&d, NULL);
-	peer_open(&holder, &d, 1);
-	(void)peer_open_end(&holder, PROTO_OPEN_RX, 2, "held");
-	peer_open(&p, &d, 1);
+	raw_conn_open(&holder, &d, 1, BODY_CAP);
+	(void)raw_open_end(&holder, PROTO_OPEN_RX, 2, "held");
+	raw_conn_open(&p, &d, 1, BODY_CAP);
 	for (i = 0; i < 20; i++) {
 		proto_buf_init(&b);
 		ck_assert_int_eq(proto_enc_open(&b, PROTO_OPEN_RX, 3, "held",
 		    4), 0);
-		peer_send(&p, &b);
+		raw_send(&p, &b);
 		proto_buf_fini(&b);
-		peer_expect_error(&p, 3, -CHAN_EBUSY);
+		raw_expect_error(&p, 3, -CHAN_EBUSY);
 	}
-	peer_ping(&p, 4);
+	raw_ping(&p, 4);
 	ck_assert_int_eq(log_count(&d, "busy"), 1);
 
-	peer_close(&p);
-	peer_close(&holder);
+	raw_conn_close(&p);
+	raw_conn_close(&holder);
 	daemon_stop(&d);
 }
 END_TEST
@@ -1397,39 +1229,39 @@ START_TEST(test_paused_connection_answers_frames_it_had_already_read)
 	static char payload[1000];
 	unsigned long counts[128] = { 0 };
 	struct daemon d;
-	struct peer tx, rx;
+	struct raw_conn tx, rx;
 	struct proto_buf b;
 	uint32_t txh, rxh;
 	int i;
 
 	daemon_start(&d, args);
-	peer_open(&tx, &d, 1);
-	txh = peer_open_end(&tx, PROTO_OPEN_TX, 2, "backlog");
+	raw_conn_open(&tx, &d, 1, BODY_CAP);
+	txh = raw_open_end(&tx, PROTO_OPEN_TX, 2, "backlog");
 	for (i = 0; i < RESUME_MSGS; i++)
 		peer_send_msg(&tx, 0, txh, payload, sizeof payload);
-	peer_ping(&tx, 3);
+	raw_ping(&tx, 3);
 
 	/*
 	 * One write, read at once by the daemon: the credit fills the output
 	 * to the delivery mark and the PINGs push it over the read limit, so
 	 * reading stops with PINGs still buffered and nothing more to come.
 	 */
-	peer_open(&rx, &d, 1);
-	rxh = peer_open_end(&rx, PROTO_OPEN_RX, 2, "backlog");
+	raw_conn_open(&rx, &d, 1, BODY_CAP);
+	rxh = raw_open_end(&rx, PROTO_OPEN_RX, 2, "backlog");
 	proto_buf_init(&b);
 	ck_assert_int_eq(proto_enc_credit(&b, 0, rxh, PROTO_CREDIT_MAX), 0);
 	for (i = 1; i <= RESUME_PINGS; i++)
 		ck_assert_int_eq(proto_enc_ping(&b, (uint32_t)i), 0);
 	ck_assert_uint_lt(b.len, 16 * 1024);
-	peer_send(&rx, &b);
+	raw_send(&rx, &b);
 	proto_buf_fini(&b);
 
 	bulk_read_until_ok(&rx, RESUME_PINGS, counts, 60000);
 	ck_assert_uint_eq(counts[PROTO_OK], RESUME_PINGS);
 	ck_assert_uint_le(counts[PROTO_DELIVER], RESUME_MSGS);
 
-	peer_close(&tx);
-	peer_close(&rx);
+	raw_conn_close(&tx);
+	raw_conn_close(&rx);
 	assert_serves(&d);
 	daemon_stop(&d);
 }
@@ -1438,7 +1270,7 @@ END_TEST
 START_TEST(test_consumer_closed_mid_pipeline_gets_its_messages_back_first)
 {
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 	struct proto_buf b;
 	struct proto_msg m;
 	uint32_t rxh, txh, rxh2;
@@ -1446,9 +1278,9 @@ START_TEST(test_consumer_closed_mid_pipeline_gets_its_messages_back_first)
 	int i;
 
 	daemon_start(&d, NULL);
-	peer_open(&p, &d, 1);
-	rxh = peer_open_end(&p, PROTO_OPEN_RX, 2, "same");
-	txh = peer_open_end(&p, PROTO_OPEN_TX, 3, "same");
+	raw_conn_open(&p, &d, 1, BODY_CAP);
+	rxh = raw_open_end(&p, PROTO_OPEN_RX, 2, "same");
+	txh = raw_open_end(&p, PROTO_OPEN_TX, 3, "same");
 
 	/* One pipeline: deliver a b c, close the consumer, reopen it. */
 	proto_buf_init(&b);
@@ -1462,34 +1294,34 @@ START_TEST(test_consumer_closed_mid_pipeline_gets_its_messages_back_first)
 	ck_assert_int_eq(proto_enc_send(&b, 0, txh, "d", 1), 0);
 	ck_assert_int_eq(proto_enc_open(&b, PROTO_OPEN_RX, 12, "same", 4),
 	    0);
-	peer_send(&p, &b);
+	raw_send(&p, &b);
 	proto_buf_fini(&b);
 
 	for (i = 0; i < 3; i++, want[0]++) {
-		peer_expect(&p, &m);
+		raw_expect(&p, &m);
 		ck_assert_int_eq(m.op, PROTO_DELIVER);
 		ck_assert_uint_eq(m.handle, rxh);
 		ck_assert_mem_eq(m.payload, want, 1);
 	}
-	peer_expect_ok(&p, 10);
-	peer_expect_error(&p, 11, -CHAN_EBADHANDLE);
-	peer_expect(&p, &m);
+	raw_expect_ok(&p, 10);
+	raw_expect_error(&p, 11, -CHAN_EBADHANDLE);
+	raw_expect(&p, &m);
 	ck_assert_int_eq(m.op, PROTO_HANDLE);
 	rxh2 = m.handle;
 	ck_assert_uint_ne(rxh2, rxh);
 
 	/* b and c come back first, marked, then d. */
-	peer_credit(&p, rxh2, 10);
+	raw_credit(&p, 0, rxh2, 10);
 	for (want[0] = 'b', i = 1; i <= 3; i++, want[0]++) {
-		peer_expect(&p, &m);
+		raw_expect(&p, &m);
 		ck_assert_int_eq(m.op, PROTO_DELIVER);
 		ck_assert_uint_eq(m.handle, rxh2);
 		ck_assert_uint_eq(m.seq, (uint64_t)i);
 		ck_assert_mem_eq(m.payload, want, 1);
 		ck_assert_uint_eq(m.flags, i < 3 ? PROTO_FLAG_REDELIVERED : 0);
 	}
-	peer_ping(&p, 13);
-	peer_close(&p);
+	raw_ping(&p, 13);
+	raw_conn_close(&p);
 	assert_serves(&d);
 	daemon_stop(&d);
 }
@@ -1500,11 +1332,11 @@ START_TEST(test_handshake_timer_stops_after_hello)
 	const char *args[] = { "--handshake-timeout", "1", NULL };
 	struct pollfd pfd;
 	struct daemon d;
-	struct peer p;
+	struct raw_conn p;
 	long long until;
 
 	daemon_start(&d, args);
-	peer_open(&p, &d, 1);
+	raw_conn_open(&p, &d, 1, BODY_CAP);
 	/*
 	 * Past the timeout, nothing arrives and the connection still works.
 	 * One bounded wait: poll_until never passes poll a negative
@@ -1515,8 +1347,8 @@ START_TEST(test_handshake_timer_stops_after_hello)
 	until = now_ms() + 1600;
 	ck_assert_int_eq(poll_until(&pfd, 1, until), 0);
 	ck_assert_msg(now_ms() >= until, "poll returned early");
-	peer_ping(&p, 2);
-	peer_close(&p);
+	raw_ping(&p, 2);
+	raw_conn_close(&p);
 	daemon_stop(&d);
 }
 END_TEST
@@ -1527,47 +1359,47 @@ START_TEST(test_sigterm_with_clients_in_every_state_exits_cleanly)
 	static const unsigned char hdr100[] = { 0x00, 0x00, 0x00, 100 };
 	static char payload[1000];
 	struct daemon d;
-	struct peer silent, cut, flood, slow, inflight, tx;
+	struct raw_conn silent, cut, flood, slow, inflight, tx;
 	struct proto_msg m;
 	uint32_t txh, h;
 	int i;
 
 	daemon_start(&d, NULL);
-	peer_open(&silent, &d, 0);
+	raw_conn_open(&silent, &d, 0, BODY_CAP);
 	raw_write(silent.fd, half_hdr, sizeof half_hdr);
-	peer_open(&cut, &d, 1);
+	raw_conn_open(&cut, &d, 1, BODY_CAP);
 	raw_write(cut.fd, hdr100, sizeof hdr100);
 
-	peer_open(&tx, &d, 1);
-	txh = peer_open_end(&tx, PROTO_OPEN_TX, 2, "busy");
+	raw_conn_open(&tx, &d, 1, BODY_CAP);
+	txh = raw_open_end(&tx, PROTO_OPEN_TX, 2, "busy");
 	for (i = 0; i < 8000; i++)
 		peer_send_msg(&tx, 0, txh, payload, sizeof payload);
-	peer_ping(&tx, 3);
-	h = peer_open_end(&tx, PROTO_OPEN_TX, 4, "inflight");
+	raw_ping(&tx, 3);
+	h = raw_open_end(&tx, PROTO_OPEN_TX, 4, "inflight");
 	peer_send_msg(&tx, 5, h, "m", 1);
-	peer_expect_ok(&tx, 5);
+	raw_expect_ok(&tx, 5);
 
 	/* A consumer over the delivery mark that never reads. */
-	peer_open(&slow, &d, 1);
-	h = peer_open_end(&slow, PROTO_OPEN_RX, 2, "busy");
-	peer_credit(&slow, h, PROTO_CREDIT_MAX);
+	raw_conn_open(&slow, &d, 1, BODY_CAP);
+	h = raw_open_end(&slow, PROTO_OPEN_RX, 2, "busy");
+	raw_credit(&slow, 0, h, PROTO_CREDIT_MAX);
 	/* One holding a message unacknowledged. */
-	peer_open(&inflight, &d, 1);
-	h = peer_open_end(&inflight, PROTO_OPEN_RX, 2, "inflight");
-	peer_credit(&inflight, h, 1);
-	peer_expect(&inflight, &m);
+	raw_conn_open(&inflight, &d, 1, BODY_CAP);
+	h = raw_open_end(&inflight, PROTO_OPEN_RX, 2, "inflight");
+	raw_credit(&inflight, 0, h, 1);
+	raw_expect(&inflight, &m);
 	ck_assert_int_eq(m.op, PROTO_DELIVER);
 	/* One paused for not reading its replies. */
-	peer_open(&flood, &d, 1);
+	raw_conn_open(&flood, &d, 1, BODY_CAP);
 	flood_pings(flood.fd);
 
 	daemon_stop(&d);	/* exit status 0, and no leak under ASan */
-	peer_close(&silent);
-	peer_close(&cut);
-	peer_close(&tx);
-	peer_close(&slow);
-	peer_close(&inflight);
-	peer_close(&flood);
+	raw_conn_close(&silent);
+	raw_conn_close(&cut);
+	raw_conn_close(&tx);
+	raw_conn_close(&slow);
+	raw_conn_close(&inflight);
+	raw_conn_close(&flood);
 }
 END_TEST
 
@@ -1576,13 +1408,13 @@ START_TEST(test_refused_connection_can_write_its_hello_and_read_why)
 	const char *args[] = { "--max-connections", "1", NULL };
 	struct pollfd pfd;
 	struct daemon d;
-	struct peer in, over;
+	struct raw_conn in, over;
 	struct proto_buf b;
 	ssize_t n;
 
 	daemon_start(&d, args);
-	peer_open(&in, &d, 1);
-	peer_open(&over, &d, 0);
+	raw_conn_open(&in, &d, 1, BODY_CAP);
+	raw_conn_open(&over, &d, 0, BODY_CAP);
 
 	/*
 	 * The ERROR is sent at once; the client's HELLO comes after it. The
@@ -1598,12 +1430,12 @@ START_TEST(test_refused_connection_can_write_its_hello_and_read_why)
 	ck_assert_msg(n == (ssize_t)b.len, "HELLO not written: %s",
 	    n < 0 ? strerror(errno) : "short write");
 	proto_buf_fini(&b);
-	peer_expect_error(&over, 0, -CHAN_ELIMIT);
-	peer_expect_closed(&over);
+	raw_expect_error(&over, 0, -CHAN_ELIMIT);
+	raw_expect_closed(&over);
 
-	peer_close(&over);
-	peer_ping(&in, 2);
-	peer_close(&in);
+	raw_conn_close(&over);
+	raw_ping(&in, 2);
+	raw_conn_close(&in);
 	daemon_stop(&d);
 }
 END_TEST
@@ -1613,7 +1445,7 @@ START_TEST(test_connections_up_to_the_limit_fit_a_low_descriptor_limit)
 	const char *args[] = { "--max-connections", "300", NULL };
 	struct rlimit saved, low;
 	struct daemon d;
-	struct peer p[300], over;
+	struct raw_conn p[300], over;
 	int i;
 
 	/* The daemon inherits a soft limit far below what it needs. */
@@ -1626,12 +1458,12 @@ START_TEST(test_connections_up_to_the_limit_fit_a_low_descriptor_limit)
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
 
 	for (i = 0; i < 300; i++)
-		peer_open(&p[i], &d, 1);
-	peer_open(&over, &d, 0);
-	peer_expect_error(&over, 0, -CHAN_ELIMIT);
-	peer_close(&over);
+		raw_conn_open(&p[i], &d, 1, BODY_CAP);
+	raw_conn_open(&over, &d, 0, BODY_CAP);
+	raw_expect_error(&over, 0, -CHAN_ELIMIT);
+	raw_conn_close(&over);
 	for (i = 0; i < 300; i++)
-		peer_close(&p[i]);
+		raw_conn_close(&p[i]);
 	assert_serves(&d);
 	daemon_stop(&d);
 }

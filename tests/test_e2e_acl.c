@@ -90,29 +90,6 @@ start(int with_rules)
 	ck_assert_int_eq(chmod(d.dir, 0711), 0);
 }
 
-/* PING on a raw connection, and its OK. */
-static void
-raw_ping(int fd)
-{
-	struct proto_buf b;
-	struct proto_msg m;
-	struct proto_decoder *dec;
-	char reply[256];
-	ssize_t n;
-
-	proto_buf_init(&b);
-	ck_assert_int_eq(proto_enc_ping(&b, 77), 0);
-	raw_write(fd, b.data, b.len);
-	proto_buf_fini(&b);
-	n = raw_read_frame(fd, reply, sizeof reply, HARNESS_WAIT_MS);
-	ck_assert_msg(n > 0, "no reply to PING");
-	ck_assert_ptr_nonnull(dec = proto_decoder_new(1024));
-	ck_assert_int_eq(proto_decode(dec, reply, (size_t)n, &m), 0);
-	ck_assert_int_eq(m.op, PROTO_OK);
-	ck_assert_int_eq(m.rid, 77);
-	proto_decoder_free(dec);
-}
-
 static int
 become(const struct who *w)
 {
@@ -516,12 +493,11 @@ START_TEST(test_sighup_reads_the_rules_again)
 	struct job j1 = { { UID_A, GID_A, 0, { 0 } }, before, 1 };
 	struct job j2 = { { UID_A, GID_A, 0, { 0 } }, after, 1 };
 	FILE *f;
-	int fd;
+	struct raw_conn rc;
 
 	write_rules("allow uid:4242 recv later\n");
 	start(1);
-	fd = raw_connect(&d);
-	raw_hello(fd);
+	raw_conn_open(&rc, &d, 1, 4096);
 	expect_job(&j1);
 	ck_assert_msg((f = fopen(rules, "a")) != NULL, "%s", rules);
 	fputs("allow uid:4242 send later\n", f);
@@ -532,9 +508,9 @@ START_TEST(test_sighup_reads_the_rules_again)
 	 * handled: the OK comes after the reload.
 	 */
 	ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
-	raw_ping(fd);
+	raw_ping(&rc, 77);
 	expect_job(&j2);
-	close(fd);
+	raw_conn_close(&rc);
 	daemon_stop(&d);
 	remove_rules();
 }

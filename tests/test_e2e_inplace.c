@@ -88,32 +88,11 @@ send_big(chan_tx *tx, uint32_t first, uint32_t n)
 	free(buf);
 }
 
-/* A raw consumer: m's strings point into body until the next read. */
-struct peer {
-	int			 fd;
-	uint32_t		 h;
-	struct proto_decoder	*dec;
-	char			*body;
+/* A raw consumer and its handle. */
+struct consumer {
+	struct raw_conn	c;
+	uint32_t	h;
 };
-
-static void
-peer_send(struct peer *p, struct proto_buf *b)
-{
-	raw_write(p->fd, b->data, b->len);
-	proto_buf_fini(b);
-}
-
-static void
-peer_read(struct peer *p, struct proto_msg *m)
-{
-	ssize_t	n;
-	int	rc;
-
-	n = raw_read_frame(p->fd, p->body, BODY_CAP, HARNESS_WAIT_MS);
-	ck_assert_msg(n >= 0, "daemon closed the consumer's connection");
-	rc = proto_decode(p->dec, p->body, (size_t)n, m);
-	ck_assert_msg(rc == 0, "frame does not decode: %s", chan_errname(rc));
-}
 
 /*
  * Attaches as consumer of name with credit for NMSG messages. A previous
@@ -121,67 +100,26 @@ peer_read(struct peer *p, struct proto_msg *m)
  * BUSY, and only BUSY, is retried, each try a round trip (bounded).
  */
 static void
-peer_open(struct peer *p, const char *name)
+consumer_open(struct consumer *p, const char *name)
 {
 	long long		deadline = now_ms() + HARNESS_WAIT_MS;
 	struct proto_buf	b;
 	struct proto_msg	m;
 
-	p->fd = raw_connect(&d);
-	raw_hello(p->fd);
-	p->dec = proto_decoder_new(PROTO_DEFAULT_MAX_MSG);
-	p->body = malloc(BODY_CAP);
-	ck_assert_ptr_nonnull(p->dec);
-	ck_assert_ptr_nonnull(p->body);
+	raw_conn_open(&p->c, &d, 1, BODY_CAP);
 	do {
 		proto_buf_init(&b);
 		ck_assert_int_eq(proto_enc_open(&b, PROTO_OPEN_RX, 2, name,
 		    strlen(name)), 0);
-		peer_send(p, &b);
-		peer_read(p, &m);
+		raw_send(&p->c, &b);
+		proto_buf_fini(&b);
+		raw_expect(&p->c, &m);
 	} while (m.op == PROTO_ERROR && conn_code(m.code) == CHAN_EBUSY &&
 	    now_ms() < deadline);
 	ck_assert_msg(m.op == PROTO_HANDLE, "OPEN_RX answered with %s",
 	    proto_op_name((int)m.op));
 	p->h = m.handle;
-	proto_buf_init(&b);
-	ck_assert_int_eq(proto_enc_credit(&b, 0, p->h, NMSG), 0);
-	peer_send(p, &b);
-}
-
-/* Reads what comes after n DELIVERs: must be the OK of a PING. */
-static void
-peer_expect_only_ping(struct peer *p, uint32_t rid)
-{
-	struct proto_buf	b;
-	struct proto_msg	m;
-
-	proto_buf_init(&b);
-	ck_assert_int_eq(proto_enc_ping(&b, rid), 0);
-	peer_send(p, &b);
-	peer_read(p, &m);
-	ck_assert_msg(m.op == PROTO_OK && m.rid == rid, "got %s, not OK",
-	    proto_op_name((int)m.op));
-}
-
-static void
-peer_close(struct peer *p)
-{
-	if (p->fd >= 0)
-		close(p->fd);
-	p->fd = -1;
-	proto_decoder_free(p->dec);
-	free(p->body);
-}
-
-static void
-peer_ack(struct peer *p, uint64_t seq)
-{
-	struct proto_buf	b;
-
-	proto_buf_init(&b);
-	ck_assert_int_eq(proto_enc_ack(&b, 0, p->h, seq), 0);
-	peer_send(p, &b);
+	raw_credit(&p->c, 0, p->h, NMSG);
 }
 
 /*
@@ -190,13 +128,13 @@ peer_ack(struct peer *p, uint64_t seq)
  * other than DELIVER, which goes to *m. Returns how many it read.
  */
 static uint32_t
-peer_expect_deliveries(struct peer *p, uint32_t first, uint32_t max,
+expect_deliveries(struct consumer *p, uint32_t first, uint32_t max,
     struct proto_msg *m)
 {
 	uint32_t	n = 0;
 
 	while (n < max) {
-		peer_read(p, m);
+		raw_expect(&p->c, m);
 		if (m->op != PROTO_DELIVER)
 			return n;
 		ck_assert_uint_eq(m->seq, n + 1);
@@ -225,21 +163,9 @@ recv_big(chan_rx *rx, uint32_t first, uint32_t n, int redelivered)
 	}
 }
 
-static chan_rx *
-rx_open_big(chan_client *c, const char *name)
-{
-	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
-	chan_rx		*rx;
-
-	o.prefetch = 4;
-	expect_rc(chan_rx_open_ex(c, name, strlen(name), &o, &rx), 0,
-	    "rx_open");
-	return rx;
-}
-
 START_TEST(test_an_ack_during_the_write_leaves_the_payloads_whole)
 {
-	struct peer		 p;
+	struct consumer	 p;
 	struct proto_msg	 m;
 	chan_client		*c;
 	chan_tx			*tx;
@@ -247,16 +173,16 @@ START_TEST(test_an_ack_during_the_write_leaves_the_payloads_whole)
 	daemon_start(&d, NULL);
 	c = test_connect(&d);
 	tx = tx_open(c, "big");
-	peer_open(&p, "big");
+	consumer_open(&p, "big");
 	send_big(tx, 0, NMSG);
 	/* Frees the first SURE while their writes are outstanding... */
-	peer_ack(&p, SURE);
+	raw_ack(&p.c, 0, p.h, SURE);
 	/* ... and these big sends may get that memory. */
 	send_big(tx, 1000, 8);
 	/* Credit for NMSG: those, whole, and nothing else. */
-	ck_assert_uint_eq(peer_expect_deliveries(&p, 0, NMSG, &m), NMSG);
-	peer_expect_only_ping(&p, 7);
-	peer_close(&p);
+	ck_assert_uint_eq(expect_deliveries(&p, 0, NMSG, &m), NMSG);
+	raw_ping(&p.c, 7);
+	raw_conn_close(&p.c);
 	expect_rc(chan_tx_close(tx), 0, "tx_close");
 	chan_disconnect(c);
 	daemon_stop(&d);
@@ -271,7 +197,7 @@ END_TEST
  */
 START_TEST(test_a_message_in_two_writes_at_once_stays_whole)
 {
-	struct peer		 a, b2;
+	struct consumer	 a, b2;
 	struct proto_msg	 m;
 	struct proto_buf	 b;
 	chan_client		*c;
@@ -282,27 +208,28 @@ START_TEST(test_a_message_in_two_writes_at_once_stays_whole)
 	daemon_start(&d, NULL);
 	c = test_connect(&d);
 	tx = tx_open(c, "big");
-	peer_open(&a, "big");
+	consumer_open(&a, "big");
 	send_big(tx, 0, NMSG);
 	proto_buf_init(&b);
 	ck_assert_int_eq(proto_enc_close(&b, 5, a.h), 0);
-	peer_send(&a, &b);
+	raw_send(&a.c, &b);
+	proto_buf_fini(&b);
 	/* b2 gets a's deliveries again, with a's writes outstanding. */
-	peer_open(&b2, "big");
-	peer_ack(&b2, SURE);
+	consumer_open(&b2, "big");
+	raw_ack(&b2.c, 0, b2.h, SURE);
 	send_big(tx, 1000, 8);
 	/* a gets what it had before its CLOSE, whole, then the OK. */
-	n = peer_expect_deliveries(&a, 0, NMSG, &m);
+	n = expect_deliveries(&a, 0, NMSG, &m);
 	ck_assert_uint_ge(n, SURE);
 	ck_assert_uint_lt(n, NMSG);
 	ck_assert_msg(m.op == PROTO_OK && m.rid == 5, "got %s",
 	    proto_op_name((int)m.op));
-	peer_close(&a);
-	ck_assert_uint_eq(peer_expect_deliveries(&b2, 0, NMSG, &m), NMSG);
-	peer_expect_only_ping(&b2, 8);
+	raw_conn_close(&a.c);
+	ck_assert_uint_eq(expect_deliveries(&b2, 0, NMSG, &m), NMSG);
+	raw_ping(&b2.c, 8);
 	/* b2 goes unacknowledged beyond SURE: the rest comes back. */
-	peer_close(&b2);
-	rx = rx_open_big(c, "big");
+	raw_conn_close(&b2.c);
+	rx = rx_open(c, "big", 4);
 	recv_big(rx, SURE, NMSG - SURE, 1);
 	recv_big(rx, 1000, 8, 0);
 	expect_rc(chan_rx_close(rx), 0, "rx_close");
@@ -319,7 +246,7 @@ END_TEST
  */
 START_TEST(test_a_consumer_that_leaves_mid_write_loses_nothing)
 {
-	struct peer		 p;
+	struct consumer	 p;
 	struct proto_msg	 m;
 	chan_client		*c;
 	chan_tx			*tx;
@@ -332,14 +259,14 @@ START_TEST(test_a_consumer_that_leaves_mid_write_loses_nothing)
 	send_big(tx, 0, NMSG);
 	for (round = 0; round < 3; round++) {
 		/* Deliveries under way: the first has come; the rest wait. */
-		peer_open(&p, "big");
-		ck_assert_uint_eq(peer_expect_deliveries(&p, 0, 1, &m), 1);
-		peer_close(&p);
+		consumer_open(&p, "big");
+		ck_assert_uint_eq(expect_deliveries(&p, 0, 1, &m), 1);
+		raw_conn_close(&p.c);
 		/* The next round's sends may get freed memory. */
 		send_big(tx, 1000 + (uint32_t)round * 10, 2);
 	}
 	/* Those that waited behind the output mark were never delivered. */
-	rx = rx_open_big(c, "big");
+	rx = rx_open(c, "big", 4);
 	recv_big(rx, 0, 1, 1);
 	recv_big(rx, 1, NMSG - 1, -1);
 	for (round = 0; round < 3; round++)
