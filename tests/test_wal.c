@@ -220,6 +220,62 @@ expect_msg(size_t i, uint64_t id, uint32_t len, bool delivered)
 	free(p);
 }
 
+/*
+ * A table of messages: appended by append_msgs, expected back by
+ * expect_msgs, delivered being the flag recovery must give.
+ */
+struct tmsg {
+	uint64_t	id;
+	uint32_t	len;
+	bool		delivered;
+};
+
+#define NTMSGS(t)	(sizeof(t) / sizeof((t)[0]))
+
+static void
+append_msgs(struct wal *w, const struct tmsg *t, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		append(w, t[i].id, t[i].len);
+}
+
+/* Recovered messages at, at + 1, ... are t[0..n), and the last ones. */
+static void
+expect_msgs(size_t at, const struct tmsg *t, size_t n)
+{
+	size_t	i;
+
+	ck_assert_uint_eq(got.nmsgs, at + n);
+	for (i = 0; i < n; i++)
+		expect_msg(at + i, t[i].id, t[i].len, t[i].delivered);
+}
+
+/* Appends messages first .. last of len bytes each. */
+static void
+append_ids(struct wal *w, uint64_t first, uint64_t last, uint32_t len)
+{
+	uint64_t	id;
+
+	for (id = first; id <= last; id++)
+		append(w, id, len);
+}
+
+/*
+ * Recovered messages at, at + 1, ... are first .. last of len bytes each,
+ * those up to id delivered flagged delivered.
+ */
+static void
+expect_ids(size_t at, uint64_t first, uint64_t last, uint32_t len,
+    uint64_t delivered)
+{
+	uint64_t	id;
+
+	for (id = first; id <= last; id++)
+		expect_msg(at + (id - first), id, len, id <= delivered);
+}
+
 /* Counts the entries of dir other than . and .. (-1 if missing). */
 static int
 count_entries(const char *dir)
@@ -368,14 +424,14 @@ END_TEST
 
 START_TEST(test_messages_come_back_in_order_with_their_payloads)
 {
+	static const struct tmsg t[] = { { 1, 0, false }, { 2, 1, false },
+	    { 3, 65536, false } };
 	struct wal	*w = create("jobs", &big_segs);
 	char		 dir[PATH_MAX];
 
 	pathf(dir, "%s", wal_dir(w));
 	ck_assert_int_eq(strncmp(dir, data_dir, strlen(data_dir)), 0);
-	append(w, 1, 0);
-	append(w, 2, 1);
-	append(w, 3, 65536);
+	append_msgs(w, t, NTMSGS(t));
 	ck_assert(wal_pending(w));
 	wal_close(w);
 	recover(&big_segs);
@@ -385,19 +441,18 @@ START_TEST(test_messages_come_back_in_order_with_their_payloads)
 	ck_assert_uint_eq(got.chans[0].cap_bytes, 1 << 20);
 	ck_assert_uint_eq(got.chans[0].next_id, 4);
 	ck_assert_str_eq(wal_dir(got.chans[0].wal), dir);
-	ck_assert_uint_eq(got.nmsgs, 3);
-	expect_msg(0, 1, 0, false);
-	expect_msg(1, 2, 1, false);
-	expect_msg(2, 3, 65536, false);
+	expect_msgs(0, t, NTMSGS(t));
 	close_recovered();
 }
 END_TEST
 
 START_TEST(test_recovered_log_takes_appends_with_higher_ids_only)
 {
+	static const struct tmsg t[] = { { 5, 10, false }, { 6, 20, false },
+	    { 9, 30, false } };
 	struct wal	*w = create("jobs", &big_segs);
 
-	append(w, 5, 10);
+	append_msgs(w, t, 1);
 	ck_assert_int_eq(wal_append_msg(w, 5, "x", 1, NULL), -EINVAL);
 	ck_assert_int_eq(wal_append_msg(w, 4, "x", 1, NULL), -EINVAL);
 	wal_close(w);
@@ -405,13 +460,9 @@ START_TEST(test_recovered_log_takes_appends_with_higher_ids_only)
 	ck_assert_uint_eq(got.chans[0].next_id, 6);
 	w = got.chans[0].wal;
 	ck_assert_int_eq(wal_append_msg(w, 5, "x", 1, NULL), -EINVAL);
-	append(w, 6, 20);
-	append(w, 9, 30);
+	append_msgs(w, t + 1, 2);
 	recover(&big_segs);
-	ck_assert_uint_eq(got.nmsgs, 3);
-	expect_msg(0, 5, 10, false);
-	expect_msg(1, 6, 20, false);
-	expect_msg(2, 9, 30, false);
+	expect_msgs(0, t, NTMSGS(t));
 	ck_assert_uint_eq(got.chans[0].next_id, 10);
 	close_recovered();
 }
@@ -419,11 +470,13 @@ END_TEST
 
 START_TEST(test_ack_cancel_and_delivered_decide_what_comes_back)
 {
+	static const struct tmsg t[] = { { 1, 1, false }, { 2, 2, false },
+	    { 3, 3, true }, { 4, 4, false }, { 5, 5, true }, { 6, 6, false } };
+	static const struct tmsg live[] = { { 3, 3, true }, { 5, 5, true },
+	    { 6, 6, false } };
 	struct wal	*w = create("jobs", &big_segs);
-	uint64_t	 id;
 
-	for (id = 1; id <= 6; id++)
-		append(w, id, (uint32_t)id);
+	append_msgs(w, t, NTMSGS(t));
 	ck_assert_int_eq(wal_append_delivered(w, 5), 0);
 	ck_assert_int_eq(wal_append_ack(w, 2), 0);
 	ck_assert_int_eq(wal_append_cancel(w, 4), 0);
@@ -432,10 +485,7 @@ START_TEST(test_ack_cancel_and_delivered_decide_what_comes_back)
 	ck_assert_int_eq(wal_append_delivered(w, 3), 0);
 	wal_close(w);
 	recover(&big_segs);
-	ck_assert_uint_eq(got.nmsgs, 3);
-	expect_msg(0, 3, 3, true);
-	expect_msg(1, 5, 5, true);
-	expect_msg(2, 6, 6, false);
+	expect_msgs(0, live, NTMSGS(live));
 	ck_assert_uint_eq(got.chans[0].next_id, 7);
 	close_recovered();
 }
@@ -545,13 +595,11 @@ START_TEST(test_segments_roll_and_acked_ones_are_unlinked)
 {
 	struct wal	*w = create("jobs", &small_segs);
 	char		 dir[PATH_MAX];
-	uint64_t	 id;
 	int		 nfiles;
 
 	pathf(dir, "%s", wal_dir(w));
 	/* Three 20000-byte messages fill a 64 KiB segment. */
-	for (id = 1; id <= 10; id++)
-		append(w, id, 20000);
+	append_ids(w, 1, 10, 20000);
 	ck_assert_int_eq(wal_flush(w), 0);
 	nfiles = count_entries(dir);
 	ck_assert_int_eq(nfiles, 4);
@@ -575,25 +623,58 @@ START_TEST(test_segments_roll_and_acked_ones_are_unlinked)
 }
 END_TEST
 
+/*
+ * A segment acknowledged while active stays at run time (the ACK drops
+ * only earlier ones) and goes at the next recovery; the live messages
+ * after it come back.
+ */
+START_TEST(test_segment_acked_while_active_goes_at_recovery)
+{
+	static const struct tmsg t[] = { { 4, 20000, false },
+	    { 5, 10, false } };
+	struct wal	*w = create("jobs", &small_segs);
+	char		 dir[PATH_MAX], first[PATH_MAX];
+
+	pathf(dir, "%s", wal_dir(w));
+	seg_path(first, dir, 1);
+	append_ids(w, 1, 3, 20000);
+	ck_assert_int_eq(wal_append_ack(w, 3), 0);
+	ck_assert_int_eq(count_entries(dir), 1);
+	/* The fourth does not fit: segment 2. */
+	append_msgs(w, t, NTMSGS(t));
+	ck_assert_int_eq(count_entries(dir), 2);
+	wal_close(w);
+	recover(&small_segs);
+	ck_assert_int_eq(access(first, F_OK), -1);
+	ck_assert_int_eq(count_entries(dir), 1);
+	ck_assert_uint_eq(got.nchans, 1);
+	ck_assert_uint_eq(got.chans[0].next_id, 6);
+	expect_msgs(0, t, NTMSGS(t));
+	ck_assert_uint_eq(wal_disk_bytes(got.chans[0].wal), dir_bytes(dir));
+	/* And the log goes on as before. */
+	append(got.chans[0].wal, 6, 1);
+	recover(&small_segs);
+	ck_assert_uint_eq(got.nmsgs, 3);
+	expect_ids(2, 6, 6, 1, 0);
+	close_recovered();
+}
+END_TEST
+
 START_TEST(test_rolled_log_recovers_across_segments)
 {
+	static const struct tmsg tail[] = { { 11, 100000, false },
+	    { 12, 5, false } };
 	struct wal	*w = create("jobs", &small_segs);
-	uint64_t	 id;
 
-	for (id = 1; id <= 10; id++)
-		append(w, id, 20000);
+	append_ids(w, 1, 10, 20000);
 	/* Bigger than a segment: a segment of its own. */
-	append(w, 11, 100000);
-	append(w, 12, 5);
+	append_msgs(w, tail, NTMSGS(tail));
 	ck_assert_int_eq(wal_append_ack(w, 4), 0);
 	ck_assert_int_eq(wal_append_delivered(w, 6), 0);
 	wal_close(w);
 	recover(&small_segs);
-	ck_assert_uint_eq(got.nmsgs, 8);
-	for (id = 5; id <= 10; id++)
-		expect_msg(id - 5, id, 20000, id <= 6);
-	expect_msg(6, 11, 100000, false);
-	expect_msg(7, 12, 5, false);
+	expect_ids(0, 5, 10, 20000, 6);
+	expect_msgs(6, tail, NTMSGS(tail));
 	close_recovered();
 }
 END_TEST
@@ -602,13 +683,11 @@ START_TEST(test_long_log_recovers_with_few_descriptors)
 {
 	struct wal	*w = create("jobs", &nosync_segs);
 	struct rlimit	 rl = { 24, 24 };
-	uint64_t	 id;
 	pid_t		 pid;
 	int		 status;
 
 	/* 60 segments: more than the descriptors the child may open. */
-	for (id = 1; id <= 180; id++)
-		append(w, id, 20000);
+	append_ids(w, 1, 180, 20000);
 	wal_close(w);
 	if ((pid = fork()) == 0) {
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -625,14 +704,12 @@ END_TEST
 START_TEST(test_disk_bytes_follow_the_files)
 {
 	struct wal	*w = create("jobs", &big_segs);
-	uint64_t	 id;
 
 	ck_assert_uint_gt(wal_disk_bytes(w), 0);
 	ck_assert_uint_eq(wal_disk_bytes(w), dir_bytes(wal_dir(w)));
 	/* An idle log reserves one small chunk, not a whole segment. */
 	ck_assert_uint_le(wal_disk_bytes(w), 64 * 1024);
-	for (id = 1; id <= 100; id++)
-		append(w, id, 4000);
+	append_ids(w, 1, 100, 4000);
 	ck_assert_int_eq(wal_flush(w), 0);
 	ck_assert_uint_ge(wal_disk_bytes(w), 400000);
 	ck_assert_uint_eq(wal_disk_bytes(w), dir_bytes(wal_dir(w)));
@@ -644,13 +721,14 @@ END_TEST
 
 START_TEST(test_torn_tail_is_cut_and_earlier_records_kept)
 {
+	static const struct tmsg t[] = { { 1, 100, false }, { 2, 200, false },
+	    { 3, 7, false } };
 	struct wal	*w = create("jobs", &big_segs);
 	char		 path[PATH_MAX];
 	char		*log;
 	off_t		 good;
 
-	append(w, 1, 100);
-	append(w, 2, 200);
+	append_msgs(w, t, 2);
 	ck_assert_int_eq(wal_flush(w), 0);
 	seg_path(path, wal_dir(w), 1);
 	append(w, 3, 300);
@@ -666,15 +744,12 @@ START_TEST(test_torn_tail_is_cut_and_earlier_records_kept)
 	ck_assert_ptr_nonnull(strstr(log, path));
 	free(log);
 	ck_assert_int_eq(file_size(path), good);
-	ck_assert_uint_eq(got.nmsgs, 2);
-	expect_msg(0, 1, 100, false);
-	expect_msg(1, 2, 200, false);
+	expect_msgs(0, t, 2);
 	/* The log goes on from the cut. */
 	ck_assert_uint_eq(got.chans[0].next_id, 3);
-	append(got.chans[0].wal, 3, 7);
+	append_msgs(got.chans[0].wal, t + 2, 1);
 	recover(&big_segs);
-	ck_assert_uint_eq(got.nmsgs, 3);
-	expect_msg(2, 3, 7, false);
+	expect_msgs(0, t, NTMSGS(t));
 	close_recovered();
 }
 END_TEST
@@ -687,9 +762,7 @@ START_TEST(test_flipped_byte_in_last_segment_cuts_there)
 	off_t		 end;
 
 	seg_path(path, wal_dir(w), 1);
-	append(w, 1, 100);
-	append(w, 2, 100);
-	append(w, 3, 100);
+	append_ids(w, 1, 3, 100);
 	wal_close(w);
 	end = file_size(path);
 	/* A payload byte of record 2. */
@@ -701,7 +774,7 @@ START_TEST(test_flipped_byte_in_last_segment_cuts_there)
 	ck_assert_ptr_nonnull(strstr(log, "cut 240 bytes"));
 	free(log);
 	ck_assert_uint_eq(got.nmsgs, 1);
-	expect_msg(0, 1, 100, false);
+	expect_ids(0, 1, 1, 100, 0);
 	ck_assert_int_eq(file_size(path), end - 240);
 	close_recovered();
 }
@@ -713,11 +786,9 @@ START_TEST(test_flipped_byte_in_earlier_segment_loses_only_its_rest)
 	char		 path[PATH_MAX], last[PATH_MAX];
 	char		*log;
 	off_t		 size;
-	uint64_t	 id;
 
 	/* Segment 1: 1..3, segment 2: 4..6, segment 3: 7. */
-	for (id = 1; id <= 7; id++)
-		append(w, id, 20000);
+	append_ids(w, 1, 7, 20000);
 	seg_path(path, wal_dir(w), 1);
 	seg_path(last, wal_dir(w), 3);
 	wal_close(w);
@@ -730,9 +801,8 @@ START_TEST(test_flipped_byte_in_earlier_segment_loses_only_its_rest)
 	ck_assert_ptr_nonnull(strstr(log, "message ids 2 to 3 lost"));
 	free(log);
 	ck_assert_uint_eq(got.nmsgs, 5);
-	expect_msg(0, 1, 20000, false);
-	for (id = 4; id <= 7; id++)
-		expect_msg(id - 3, id, 20000, false);
+	expect_ids(0, 1, 1, 20000, 0);
+	expect_ids(1, 4, 7, 20000, 0);
 	/* An earlier segment is not cut: the bytes stay for inspection. */
 	ck_assert_int_eq(file_size(path), size);
 	close_recovered();
@@ -770,8 +840,7 @@ START_TEST(test_record_with_a_repeated_id_or_unknown_type_is_bad)
 	off_t		 good;
 
 	seg_path(path, wal_dir(w), 1);
-	append(w, 1, 3);
-	append(w, 2, 3);
+	append_ids(w, 1, 2, 3);
 	wal_close(w);
 	good = file_size(path);
 	/* Well formed, checksummed, but id 2 again. */
@@ -809,10 +878,8 @@ START_TEST(test_last_segment_with_bad_header_is_removed)
 	struct wal	*w = create("jobs", &small_segs);
 	char		 path[PATH_MAX];
 	char		*log;
-	uint64_t	 id;
 
-	for (id = 1; id <= 4; id++)
-		append(w, id, 20000);
+	append_ids(w, 1, 4, 20000);
 	seg_path(path, wal_dir(w), 2);
 	wal_close(w);
 	flip_byte(path, 3);
@@ -830,14 +897,15 @@ START_TEST(test_last_segment_with_bad_header_is_removed)
 	ck_assert_int_eq(access(path, F_OK), 0);
 	recover(&small_segs);
 	ck_assert_uint_eq(got.nmsgs, 4);
-	for (id = 1; id <= 4; id++)
-		expect_msg(id - 1, id, 20000, false);
+	expect_ids(0, 1, 4, 20000, 0);
 	close_recovered();
 }
 END_TEST
 
 START_TEST(test_zeroed_tail_of_a_crashed_log_is_the_silent_end)
 {
+	static const struct tmsg t[] = { { 1, 10, false }, { 2, 20, false },
+	    { 3, 30, false } };
 	char	*log;
 	pid_t	 pid;
 	int	 status;
@@ -846,8 +914,7 @@ START_TEST(test_zeroed_tail_of_a_crashed_log_is_the_silent_end)
 	if ((pid = fork()) == 0) {
 		struct wal	*w = create("jobs", &big_segs);
 
-		append(w, 1, 10);
-		append(w, 2, 20);
+		append_msgs(w, t, 2);
 		_exit(wal_flush(w) == 0 ? 0 : 1);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -857,14 +924,11 @@ START_TEST(test_zeroed_tail_of_a_crashed_log_is_the_silent_end)
 	log = log_end();
 	ck_assert_str_eq(log, "");
 	free(log);
-	ck_assert_uint_eq(got.nmsgs, 2);
-	expect_msg(0, 1, 10, false);
-	expect_msg(1, 2, 20, false);
+	expect_msgs(0, t, 2);
 	/* Appends go after the last record, over the zeros. */
-	append(got.chans[0].wal, 3, 30);
+	append_msgs(got.chans[0].wal, t + 2, 1);
 	recover(&big_segs);
-	ck_assert_uint_eq(got.nmsgs, 3);
-	expect_msg(2, 3, 30, false);
+	expect_msgs(0, t, NTMSGS(t));
 	close_recovered();
 }
 END_TEST
@@ -1071,7 +1135,7 @@ START_TEST(test_write_error_fails_the_log_for_good)
 	/* What was written before the failure is still there. */
 	recover(&big_segs);
 	ck_assert_uint_eq(got.nmsgs, 1);
-	expect_msg(0, 1, 10, false);
+	expect_ids(0, 1, 1, 10, 0);
 	close_recovered();
 }
 END_TEST
@@ -1126,13 +1190,11 @@ END_TEST
 START_TEST(test_roll_syncs_the_old_segment)
 {
 	struct wal	*w = create("jobs", &small_segs);
-	uint64_t	 lsn, id;
-
 	unsigned char	*p = payload(4, 20000);
+	uint64_t	 lsn;
 
 	/* Three records of 20020 bytes after a 60-byte header. */
-	for (id = 1; id <= 3; id++)
-		append(w, id, 20000);
+	append_ids(w, 1, 3, 20000);
 	ck_assert_uint_eq(wal_synced_lsn(w), 0);
 	/* The fourth does not fit: segment 2, with its own header. */
 	ck_assert_int_eq(wal_append_msg(w, 4, p, 20000, &lsn), 0);
@@ -1147,10 +1209,8 @@ END_TEST
 START_TEST(test_buffer_is_written_once_it_grows_large)
 {
 	struct wal	*w = create("jobs", &big_segs);
-	uint64_t	 id;
 
-	for (id = 1; id <= 20; id++)
-		append(w, id, 20000);
+	append_ids(w, 1, 20, 20000);
 	/* Past 256 KiB the buffer was written without a flush. */
 	ck_assert_uint_gt(wal_written_lsn(w), 200000);
 	ck_assert(wal_pending(w));
@@ -1174,6 +1234,7 @@ rng(void)
 
 START_TEST(test_random_tail_after_records_is_cut)
 {
+	static const struct tmsg t[] = { { 1, 50, false }, { 2, 60, false } };
 	struct wal	*w;
 	char		 path[PATH_MAX];
 	unsigned char	 junk[3000];
@@ -1184,8 +1245,7 @@ START_TEST(test_random_tail_after_records_is_cut)
 	for (iter = 0; iter < 50; iter++) {
 		rng_state = (uint64_t)iter + 1;
 		w = create("jobs", &big_segs);
-		append(w, 1, 50);
-		append(w, 2, 60);
+		append_msgs(w, t, NTMSGS(t));
 		seg_path(path, wal_dir(w), 1);
 		wal_close(w);
 		size = file_size(path);
@@ -1199,9 +1259,7 @@ START_TEST(test_random_tail_after_records_is_cut)
 		log_begin();
 		recover(&big_segs);
 		free(log_end());
-		ck_assert_uint_eq(got.nmsgs, 2);
-		expect_msg(0, 1, 50, false);
-		expect_msg(1, 2, 60, false);
+		expect_msgs(0, t, NTMSGS(t));
 		ck_assert_int_eq(file_size(path), size);
 		wal_destroy(got.chans[0].wal);
 		got.nchans = 0;
@@ -1301,6 +1359,7 @@ wal_suite(void)
 	tcase_add_test(tc, test_recover_creates_a_missing_data_dir_private);
 	tcase_add_test(tc, test_names_are_bytes_and_headers_are_authoritative);
 	tcase_add_test(tc, test_segments_roll_and_acked_ones_are_unlinked);
+	tcase_add_test(tc, test_segment_acked_while_active_goes_at_recovery);
 	tcase_add_test(tc, test_rolled_log_recovers_across_segments);
 	tcase_add_test(tc, test_long_log_recovers_with_few_descriptors);
 	tcase_add_test(tc, test_disk_bytes_follow_the_files);
