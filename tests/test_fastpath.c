@@ -46,26 +46,45 @@ assert_same(const struct proto_buf *a, const struct proto_buf *b)
 	ck_assert_int_eq(memcmp(a->data, b->data, a->len), 0);
 }
 
+/* msgpack-c's reference body: an array of n elements, op first. */
+static void
+ref_begin(msgpack_sbuffer *sb, msgpack_packer *pk, size_t n, int op)
+{
+	msgpack_sbuffer_init(sb);
+	msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
+	msgpack_pack_array(pk, n);
+	msgpack_pack_uint8(pk, (uint8_t)op);
+}
+
+/*
+ * The fast encoder's frame must be the reference's, to the byte. Frees
+ * both (the reference's packer buffer too).
+ */
+static void
+expect_ref(struct proto_buf *fast, msgpack_sbuffer *sb)
+{
+	struct proto_buf	ref;
+
+	frame_of(sb, &ref);
+	assert_same(fast, &ref);
+	proto_buf_fini(fast);
+	proto_buf_fini(&ref);
+	msgpack_sbuffer_destroy(sb);
+}
+
 START_TEST(ok_is_the_packer_s_bytes)
 {
-	struct proto_buf	fast, ref;
+	struct proto_buf	fast;
 	msgpack_sbuffer		sb;
 	msgpack_packer		pk;
 	size_t			i;
 
 	for (i = 0; i < N(u32s); i++) {
-		msgpack_sbuffer_init(&sb);
-		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-		msgpack_pack_array(&pk, 2);
-		msgpack_pack_uint8(&pk, PROTO_OK);
+		ref_begin(&sb, &pk, 2, PROTO_OK);
 		msgpack_pack_uint32(&pk, (uint32_t)u32s[i]);
-		frame_of(&sb, &ref);
 		proto_buf_init(&fast);
 		ck_assert_int_eq(proto_enc_ok(&fast, (uint32_t)u32s[i]), 0);
-		assert_same(&fast, &ref);
-		proto_buf_fini(&fast);
-		proto_buf_fini(&ref);
-		msgpack_sbuffer_destroy(&sb);
+		expect_ref(&fast, &sb);
 	}
 }
 END_TEST
@@ -83,10 +102,7 @@ check_deliver(uint32_t handle, uint64_t seq, uint32_t flags, size_t len)
 	payload = malloc(len + 1);
 	for (i = 0; i < len; i++)
 		payload[i] = (char)(i * 7);
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_array(&pk, 5);
-	msgpack_pack_uint8(&pk, PROTO_DELIVER);
+	ref_begin(&sb, &pk, 5, PROTO_DELIVER);
 	msgpack_pack_uint32(&pk, handle);
 	msgpack_pack_uint64(&pk, seq);
 	msgpack_pack_uint32(&pk, flags);
@@ -130,7 +146,7 @@ END_TEST
 
 START_TEST(send_is_the_packer_s_bytes)
 {
-	struct proto_buf	 fast, ref;
+	struct proto_buf	 fast;
 	msgpack_sbuffer		 sb;
 	msgpack_packer		 pk;
 	char			*payload;
@@ -141,21 +157,14 @@ START_TEST(send_is_the_packer_s_bytes)
 		payload = malloc(len + 1);
 		for (j = 0; j < len; j++)
 			payload[j] = (char)(j * 3);
-		msgpack_sbuffer_init(&sb);
-		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-		msgpack_pack_array(&pk, 4);
-		msgpack_pack_uint8(&pk, PROTO_SEND);
+		ref_begin(&sb, &pk, 4, PROTO_SEND);
 		msgpack_pack_uint32(&pk, (uint32_t)u32s[i / N(lens)]);
 		msgpack_pack_uint32(&pk, (uint32_t)u32s[i % N(u32s)]);
 		msgpack_pack_bin_with_body(&pk, payload, len);
-		frame_of(&sb, &ref);
 		proto_buf_init(&fast);
 		ck_assert_int_eq(proto_enc_send(&fast, (uint32_t)u32s[i /
 		    N(lens)], (uint32_t)u32s[i % N(u32s)], payload, len), 0);
-		assert_same(&fast, &ref);
-		proto_buf_fini(&fast);
-		proto_buf_fini(&ref);
-		msgpack_sbuffer_destroy(&sb);
+		expect_ref(&fast, &sb);
 		free(payload);
 	}
 }
@@ -190,6 +199,46 @@ put_bin(unsigned char *p, int width, const void *data, size_t len)
 	return n + len;
 }
 
+/*
+ * One element of a hand-built body: an integer of a width (0: fixint),
+ * a bin of a width (1, 2, 4) with its payload, or raw bytes for what is
+ * not a well-formed element. A list of them ends at EL_END.
+ */
+enum el_kind { EL_END, EL_UINT, EL_BIN, EL_RAW };
+
+struct el {
+	enum el_kind	 kind;
+	int		 width;
+	uint64_t	 v;		/* the integer, or the length */
+	const void	*data;
+};
+
+#define U(w, x)		{ EL_UINT, (w), (x), NULL }
+#define BIN(w, d, n)	{ EL_BIN, (w), (n), (d) }
+#define RAW(s)		{ EL_RAW, 0, sizeof(s) - 1, (s) }
+
+/* Writes array header hdr (0x94: four elements), op, then els. */
+static size_t
+body_of(unsigned char *p, unsigned char hdr, int op, const struct el *els)
+{
+	size_t	n = 0;
+
+	p[n++] = hdr;
+	p[n++] = (unsigned char)op;
+	for (; els->kind != EL_END; els++) {
+		if (els->kind == EL_UINT)
+			n += put_uint(p + n, els->width, els->v);
+		else if (els->kind == EL_BIN)
+			n += put_bin(p + n, els->width, els->data,
+			    (size_t)els->v);
+		else {
+			memcpy(p + n, els->data, (size_t)els->v);
+			n += (size_t)els->v;
+		}
+	}
+	return n;
+}
+
 static int
 decode(const unsigned char *body, size_t len, struct proto_msg *m)
 {
@@ -200,6 +249,64 @@ decode(const unsigned char *body, size_t len, struct proto_msg *m)
 	rc = proto_decode(d, body, len, m);
 	proto_decoder_free(d);
 	return rc;
+}
+
+/*
+ * A body the decoder must answer with rc; rid >= 0: the rid it must
+ * still report (an error's answer goes to that request).
+ */
+struct dcase {
+	const char	*what;
+	unsigned char	 hdr;
+	int		 op;
+	struct el	 els[6];
+	int		 rc;
+	long long	 rid;
+};
+
+static void
+expect_cases(const struct dcase *c, size_t n)
+{
+	unsigned char		body[64];
+	struct proto_msg	m;
+	size_t			i, len;
+	int			rc;
+
+	for (i = 0; i < n; i++) {
+		len = body_of(body, c[i].hdr, c[i].op, c[i].els);
+		rc = decode(body, len, &m);
+		ck_assert_msg(rc == c[i].rc, "%s: decode gave %d, want %d",
+		    c[i].what, rc, c[i].rc);
+		if (c[i].rid >= 0)
+			ck_assert_msg(m.rid == (uint32_t)c[i].rid,
+			    "%s: rid %u, want %lld", c[i].what, m.rid,
+			    c[i].rid);
+	}
+}
+
+/*
+ * A payload one byte over the limit must be the full decoder's soft
+ * error, TOOBIG, with the request's rid unless rid < 0; els come before
+ * the payload.
+ */
+static void
+expect_too_big(unsigned char hdr, int op, const struct el *els,
+    long long rid)
+{
+	struct proto_msg	 m;
+	unsigned char		*body = malloc(MAX_MSG + 64), *pl;
+	size_t			 n;
+
+	pl = calloc(1, MAX_MSG + 1);
+	ck_assert_ptr_nonnull(body);
+	ck_assert_ptr_nonnull(pl);
+	n = body_of(body, hdr, op, els);
+	n += put_bin(body + n, 4, pl, MAX_MSG + 1);
+	ck_assert_int_eq(decode(body, n, &m), CHAN_ETOOBIG);
+	if (rid >= 0)
+		ck_assert_uint_eq(m.rid, (uint32_t)rid);
+	free(pl);
+	free(body);
 }
 
 START_TEST(send_decodes_in_every_width)
@@ -214,12 +321,9 @@ START_TEST(send_decodes_in_every_width)
 		for (b = 1; b <= 4; b *= 2) {
 			if (b == 3)
 				continue;
-			n = 0;
-			body[n++] = 0x94;
-			body[n++] = PROTO_SEND;
-			n += put_uint(body + n, widths[w], 250);
-			n += put_uint(body + n, widths[w], 5);
-			n += put_bin(body + n, (int)b, pl, 7);
+			n = body_of(body, 0x94, PROTO_SEND,
+			    (const struct el[]){ U(widths[w], 250),
+			    U(widths[w], 5), BIN((int)b, pl, 7), { 0 } });
 			ck_assert_int_eq(decode(body, n, &m), 0);
 			ck_assert_int_eq(m.op, PROTO_SEND);
 			ck_assert_uint_eq(m.rid, 250);
@@ -233,114 +337,58 @@ END_TEST
 
 START_TEST(send_out_of_rules_is_refused)
 {
-	unsigned char		body[64];
-	struct proto_msg	m;
-	size_t			n;
+	static const struct dcase cases[] = {
+		{ "rid over 32 bits", 0x94, PROTO_SEND,
+		    { U(8, (uint64_t)UINT32_MAX + 1), U(0, 1),
+		    BIN(1, "x", 1) }, CHAN_EPROTO, -1 },
+		{ "a trailing byte after the payload", 0x94, PROTO_SEND,
+		    { U(0, 9), U(0, 1), BIN(1, "x", 1), RAW("\xc0") },
+		    CHAN_EPROTO, -1 },
+		{ "a str payload", 0x94, PROTO_SEND,
+		    { U(0, 9), U(0, 1), RAW("\xa1x") }, CHAN_EPROTO, 9 },
+		{ "a bin announcing more than the body holds", 0x94,
+		    PROTO_SEND, { U(0, 9), U(0, 1), RAW("\xc4\x05x") },
+		    CHAN_EPROTO, -1 },
+	};
 
-	/* rid over 32 bits. */
-	n = 0;
-	body[n++] = 0x94;
-	body[n++] = PROTO_SEND;
-	n += put_uint(body + n, 8, (uint64_t)UINT32_MAX + 1);
-	n += put_uint(body + n, 0, 1);
-	n += put_bin(body + n, 1, "x", 1);
-	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
-
-	/* A trailing byte after the payload. */
-	n = 0;
-	body[n++] = 0x94;
-	body[n++] = PROTO_SEND;
-	n += put_uint(body + n, 0, 9);
-	n += put_uint(body + n, 0, 1);
-	n += put_bin(body + n, 1, "x", 1);
-	body[n++] = 0xc0;
-	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
-
-	/* A str payload. */
-	n = 0;
-	body[n++] = 0x94;
-	body[n++] = PROTO_SEND;
-	n += put_uint(body + n, 0, 9);
-	n += put_uint(body + n, 0, 1);
-	body[n++] = 0xa1;
-	body[n++] = 'x';
-	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
-	ck_assert_uint_eq(m.rid, 9);
-
-	/* A bin announcing more than the body holds. */
-	n = 0;
-	body[n++] = 0x94;
-	body[n++] = PROTO_SEND;
-	n += put_uint(body + n, 0, 9);
-	n += put_uint(body + n, 0, 1);
-	body[n++] = 0xc4;
-	body[n++] = 5;
-	body[n++] = 'x';
-	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
+	expect_cases(cases, N(cases));
 }
 END_TEST
 
 START_TEST(send_over_the_limit_is_too_big_with_its_rid)
 {
-	struct proto_msg	 m;
-	unsigned char		*body = malloc(MAX_MSG + 64), *pl;
-	size_t			 n = 0;
-
-	pl = calloc(1, MAX_MSG + 1);
-	body[n++] = 0x94;
-	body[n++] = PROTO_SEND;
-	n += put_uint(body + n, 0, 77);
-	n += put_uint(body + n, 0, 1);
-	n += put_bin(body + n, 4, pl, MAX_MSG + 1);
-	ck_assert_int_eq(decode(body, n, &m), CHAN_ETOOBIG);
-	ck_assert_uint_eq(m.rid, 77);
-	free(pl);
-	free(body);
+	expect_too_big(0x94, PROTO_SEND, (const struct el[]){ U(0, 77),
+	    U(0, 1), { 0 } }, 77);
 }
 END_TEST
 
 START_TEST(ack_and_credit_decode_and_check_ranges)
 {
+	static const struct dcase refused[] = {
+		{ "credit over the most", 0x94, PROTO_CREDIT,
+		    { U(0, 0), U(0, 3), U(4, PROTO_CREDIT_MAX + 1u) },
+		    CHAN_EPROTO, -1 },
+		{ "credit of none", 0x94, PROTO_CREDIT,
+		    { U(0, 0), U(0, 3), U(0, 0) }, CHAN_EPROTO, -1 },
+	};
 	unsigned char		body[64];
 	struct proto_msg	m;
 	size_t			n;
 
-	n = 0;
-	body[n++] = 0x94;
-	body[n++] = PROTO_ACK;
-	n += put_uint(body + n, 0, 0);
-	n += put_uint(body + n, 1, 200);
-	n += put_uint(body + n, 8, UINT64_MAX);
+	n = body_of(body, 0x94, PROTO_ACK, (const struct el[]){ U(0, 0),
+	    U(1, 200), U(8, UINT64_MAX), { 0 } });
 	ck_assert_int_eq(decode(body, n, &m), 0);
 	ck_assert_int_eq(m.op, PROTO_ACK);
 	ck_assert_uint_eq(m.handle, 200);
 	ck_assert(m.seq == UINT64_MAX);
 
-	n = 0;
-	body[n++] = 0x94;
-	body[n++] = PROTO_CREDIT;
-	n += put_uint(body + n, 0, 0);
-	n += put_uint(body + n, 0, 3);
-	n += put_uint(body + n, 2, PROTO_CREDIT_MAX);
+	n = body_of(body, 0x94, PROTO_CREDIT, (const struct el[]){ U(0, 0),
+	    U(0, 3), U(2, PROTO_CREDIT_MAX), { 0 } });
 	ck_assert_int_eq(decode(body, n, &m), 0);
 	ck_assert_int_eq(m.op, PROTO_CREDIT);
 	ck_assert_uint_eq(m.count, PROTO_CREDIT_MAX);
 
-	n = 0;
-	body[n++] = 0x94;
-	body[n++] = PROTO_CREDIT;
-	n += put_uint(body + n, 0, 0);
-	n += put_uint(body + n, 0, 3);
-	n += put_uint(body + n, 4, PROTO_CREDIT_MAX + 1u);
-	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
-
-	n = 0;
-	body[n++] = 0x94;
-	body[n++] = PROTO_CREDIT;
-	n += put_uint(body + n, 0, 0);
-	n += put_uint(body + n, 0, 3);
-	n += put_uint(body + n, 0, 0);
-	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
+	expect_cases(refused, N(refused));
 }
 END_TEST
 
@@ -356,13 +404,10 @@ START_TEST(deliver_decodes_in_every_width)
 		for (b = 1; b <= 4; b *= 2) {
 			if (b == 3)
 				continue;
-			n = 0;
-			body[n++] = 0x95;
-			body[n++] = PROTO_DELIVER;
-			n += put_uint(body + n, widths[w], 7);
-			n += put_uint(body + n, widths[w], 250);
-			n += put_uint(body + n, widths[w], 1);
-			n += put_bin(body + n, (int)b, pl, 7);
+			n = body_of(body, 0x95, PROTO_DELIVER,
+			    (const struct el[]){ U(widths[w], 7),
+			    U(widths[w], 250), U(widths[w], 1),
+			    BIN((int)b, pl, 7), { 0 } });
 			ck_assert_int_eq(decode(body, n, &m), 0);
 			ck_assert_int_eq(m.op, PROTO_DELIVER);
 			ck_assert_uint_eq(m.rid, 7);
@@ -374,13 +419,8 @@ START_TEST(deliver_decodes_in_every_width)
 		}
 	}
 	/* The largest sequence number, an empty payload. */
-	n = 0;
-	body[n++] = 0x95;
-	body[n++] = PROTO_DELIVER;
-	n += put_uint(body + n, 0, 1);
-	n += put_uint(body + n, 8, UINT64_MAX);
-	n += put_uint(body + n, 0, 0);
-	n += put_bin(body + n, 1, "", 0);
+	n = body_of(body, 0x95, PROTO_DELIVER, (const struct el[]){ U(0, 1),
+	    U(8, UINT64_MAX), U(0, 0), BIN(1, "", 0), { 0 } });
 	ck_assert_int_eq(decode(body, n, &m), 0);
 	ck_assert(m.seq == UINT64_MAX);
 	ck_assert_uint_eq(m.payload_len, 0);
@@ -389,63 +429,33 @@ END_TEST
 
 START_TEST(deliver_out_of_rules_is_refused)
 {
-	unsigned char		 body[64];
-	struct proto_msg	 m;
-	unsigned char		*big, *pl;
-	size_t			 n;
+	static const struct dcase cases[] = {
+		{ "flags over 32 bits", 0x95, PROTO_DELIVER,
+		    { U(0, 1), U(0, 1), U(8, (uint64_t)UINT32_MAX + 1),
+		    BIN(1, "x", 1) }, CHAN_EPROTO, -1 },
+		{ "a trailing byte after the payload", 0x95, PROTO_DELIVER,
+		    { U(0, 1), U(0, 1), U(0, 0), BIN(1, "x", 1),
+		    RAW("\xc0") }, CHAN_EPROTO, -1 },
+		{ "a str payload", 0x95, PROTO_DELIVER,
+		    { U(0, 1), U(0, 1), U(0, 0), RAW("\xa1x") },
+		    CHAN_EPROTO, -1 },
+	};
 
-	/* Flags over 32 bits. */
-	n = 0;
-	body[n++] = 0x95;
-	body[n++] = PROTO_DELIVER;
-	n += put_uint(body + n, 0, 1);
-	n += put_uint(body + n, 0, 1);
-	n += put_uint(body + n, 8, (uint64_t)UINT32_MAX + 1);
-	n += put_bin(body + n, 1, "x", 1);
-	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
-
-	/* A trailing byte after the payload. */
-	n = 0;
-	body[n++] = 0x95;
-	body[n++] = PROTO_DELIVER;
-	n += put_uint(body + n, 0, 1);
-	n += put_uint(body + n, 0, 1);
-	n += put_uint(body + n, 0, 0);
-	n += put_bin(body + n, 1, "x", 1);
-	body[n++] = 0xc0;
-	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
-
-	/* A str payload. */
-	n = 0;
-	body[n++] = 0x95;
-	body[n++] = PROTO_DELIVER;
-	n += put_uint(body + n, 0, 1);
-	n += put_uint(body + n, 0, 1);
-	n += put_uint(body + n, 0, 0);
-	body[n++] = 0xa1;
-	body[n++] = 'x';
-	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
-
+	expect_cases(cases, N(cases));
 	/* Over the payload limit: the full decoder's soft error. */
-	big = malloc(MAX_MSG + 64);
-	pl = calloc(1, MAX_MSG + 1);
-	ck_assert_ptr_nonnull(big);
-	ck_assert_ptr_nonnull(pl);
-	n = 0;
-	big[n++] = 0x95;
-	big[n++] = PROTO_DELIVER;
-	n += put_uint(big + n, 0, 1);
-	n += put_uint(big + n, 0, 1);
-	n += put_uint(big + n, 0, 0);
-	n += put_bin(big + n, 4, pl, MAX_MSG + 1);
-	ck_assert_int_eq(decode(big, n, &m), CHAN_ETOOBIG);
-	free(pl);
-	free(big);
+	expect_too_big(0x95, PROTO_DELIVER, (const struct el[]){ U(0, 1),
+	    U(0, 1), U(0, 0), { 0 } }, -1);
 }
 END_TEST
 
 START_TEST(ok_decodes_in_every_width_and_nothing_more)
 {
+	static const struct dcase refused[] = {
+		{ "rid over 32 bits", 0x92, PROTO_OK,
+		    { U(8, (uint64_t)UINT32_MAX + 1) }, CHAN_EPROTO, -1 },
+		{ "a trailing byte", 0x92, PROTO_OK,
+		    { U(0, 3), RAW("\xc0") }, CHAN_EPROTO, -1 },
+	};
 	static const int	 widths[] = { 0, 1, 2, 4, 8 };
 	static const uint64_t	 rids[] = { 99, 200, 65000, UINT32_MAX,
 				    UINT32_MAX };
@@ -454,25 +464,13 @@ START_TEST(ok_decodes_in_every_width_and_nothing_more)
 	size_t			 n, w;
 
 	for (w = 0; w < N(widths); w++) {
-		n = 0;
-		body[n++] = 0x92;
-		body[n++] = PROTO_OK;
-		n += put_uint(body + n, widths[w], rids[w]);
+		n = body_of(body, 0x92, PROTO_OK, (const struct el[]){
+		    U(widths[w], rids[w]), { 0 } });
 		ck_assert_int_eq(decode(body, n, &m), 0);
 		ck_assert_int_eq(m.op, PROTO_OK);
 		ck_assert_uint_eq(m.rid, rids[w]);
 	}
-	n = 0;
-	body[n++] = 0x92;
-	body[n++] = PROTO_OK;
-	n += put_uint(body + n, 8, (uint64_t)UINT32_MAX + 1);
-	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
-	n = 0;
-	body[n++] = 0x92;
-	body[n++] = PROTO_OK;
-	n += put_uint(body + n, 0, 3);
-	body[n++] = 0xc0;
-	ck_assert_int_eq(decode(body, n, &m), CHAN_EPROTO);
+	expect_cases(refused, N(refused));
 }
 END_TEST
 
