@@ -337,6 +337,20 @@ struct admin_pick {
 	size_t			  seen;
 };
 
+/* Moves v[i] up to its place in the max-heap v[0 .. i]. */
+static void
+admin_heap_up(struct channel **v, size_t i)
+{
+	struct channel	*t;
+
+	while (i > 0 && admin_channel_cmp(v[(i - 1) / 2], v[i]) < 0) {
+		t = v[i];
+		v[i] = v[(i - 1) / 2];
+		v[(i - 1) / 2] = t;
+		i = (i - 1) / 2;
+	}
+}
+
 /* Moves v[i] down to its place in the max-heap v[0 .. n). */
 static void
 admin_heap_down(struct channel **v, size_t n, size_t i)
@@ -361,8 +375,6 @@ admin_pick_channel(struct channel *ch, void *arg)
 {
 	struct admin_pick	*pick = arg;
 	const struct proto_msg	*m = pick->m;
-	struct channel		*t;
-	size_t			 i;
 
 	if (m->after != NULL && admin_name_cmp(ch->name, ch->name_len,
 	    m->after, m->after_len) <= 0)
@@ -371,16 +383,8 @@ admin_pick_channel(struct channel *ch, void *arg)
 		return;
 	pick->seen++;
 	if (pick->n < pick->cap) {
-		/* Up from the end to its place. */
-		i = pick->n++;
-		pick->v[i] = ch;
-		while (i > 0 && admin_channel_cmp(pick->v[(i - 1) / 2],
-		    pick->v[i]) < 0) {
-			t = pick->v[i];
-			pick->v[i] = pick->v[(i - 1) / 2];
-			pick->v[(i - 1) / 2] = t;
-			i = (i - 1) / 2;
-		}
+		pick->v[pick->n] = ch;
+		admin_heap_up(pick->v, pick->n++);
 	} else if (pick->cap > 0 && admin_channel_cmp(ch, pick->v[0]) < 0) {
 		pick->v[0] = ch;
 		admin_heap_down(pick->v, pick->n, 0);
