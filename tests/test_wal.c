@@ -385,6 +385,28 @@ log_end(void)
 	return (s);
 }
 
+/*
+ * recover() with the log captured: each of the strings after set, up to
+ * a NULL, must be in it.
+ */
+static void
+recover_logged(const struct wal_settings *set, ...)
+{
+	const char	*want;
+	char		*log;
+	va_list		 ap;
+
+	log_begin();
+	recover(set);
+	log = log_end();
+	va_start(ap, set);
+	while ((want = va_arg(ap, const char *)) != NULL)
+		ck_assert_msg(strstr(log, want) != NULL,
+		    "no \"%s\" in the log:\n%s", want, log);
+	va_end(ap);
+	free(log);
+}
+
 /* CRC-32C. */
 
 START_TEST(test_crc32c_matches_known_vectors)
@@ -725,7 +747,6 @@ START_TEST(test_torn_tail_is_cut_and_earlier_records_kept)
 	    { 3, 7, false } };
 	struct wal	*w = create("jobs", &big_segs);
 	char		 path[PATH_MAX];
-	char		*log;
 	off_t		 good;
 
 	append_msgs(w, t, 2);
@@ -736,13 +757,7 @@ START_TEST(test_torn_tail_is_cut_and_earlier_records_kept)
 	/* The closed file ends at record 3; record 2 ends 320 before. */
 	good = file_size(path) - 320;
 	ck_assert_int_eq(truncate(path, good + 150), 0);
-	log_begin();
-	recover(&big_segs);
-	log = log_end();
-	ck_assert_ptr_nonnull(strstr(log, "warning"));
-	ck_assert_ptr_nonnull(strstr(log, "cut 150 bytes"));
-	ck_assert_ptr_nonnull(strstr(log, path));
-	free(log);
+	recover_logged(&big_segs, "warning", "cut 150 bytes", path, NULL);
 	ck_assert_int_eq(file_size(path), good);
 	expect_msgs(0, t, 2);
 	/* The log goes on from the cut. */
@@ -758,7 +773,6 @@ START_TEST(test_flipped_byte_in_last_segment_cuts_there)
 {
 	struct wal	*w = create("jobs", &big_segs);
 	char		 path[PATH_MAX];
-	char		*log;
 	off_t		 end;
 
 	seg_path(path, wal_dir(w), 1);
@@ -767,12 +781,7 @@ START_TEST(test_flipped_byte_in_last_segment_cuts_there)
 	end = file_size(path);
 	/* A payload byte of record 2. */
 	flip_byte(path, end - 120 - 60);
-	log_begin();
-	recover(&big_segs);
-	log = log_end();
-	ck_assert_ptr_nonnull(strstr(log, "checksum mismatch"));
-	ck_assert_ptr_nonnull(strstr(log, "cut 240 bytes"));
-	free(log);
+	recover_logged(&big_segs, "checksum mismatch", "cut 240 bytes", NULL);
 	ck_assert_uint_eq(got.nmsgs, 1);
 	expect_ids(0, 1, 1, 100, 0);
 	ck_assert_int_eq(file_size(path), end - 240);
@@ -784,7 +793,6 @@ START_TEST(test_flipped_byte_in_earlier_segment_loses_only_its_rest)
 {
 	struct wal	*w = create("jobs", &small_segs);
 	char		 path[PATH_MAX], last[PATH_MAX];
-	char		*log;
 	off_t		 size;
 
 	/* Segment 1: 1..3, segment 2: 4..6, segment 3: 7. */
@@ -794,12 +802,7 @@ START_TEST(test_flipped_byte_in_earlier_segment_loses_only_its_rest)
 	wal_close(w);
 	size = file_size(path);
 	flip_byte(path, size - 20020 - 5000);
-	log_begin();
-	recover(&small_segs);
-	log = log_end();
-	ck_assert_ptr_nonnull(strstr(log, "error"));
-	ck_assert_ptr_nonnull(strstr(log, "message ids 2 to 3 lost"));
-	free(log);
+	recover_logged(&small_segs, "error", "message ids 2 to 3 lost", NULL);
 	ck_assert_uint_eq(got.nmsgs, 5);
 	expect_ids(0, 1, 1, 20000, 0);
 	expect_ids(1, 4, 7, 20000, 0);
@@ -836,7 +839,6 @@ START_TEST(test_record_with_a_repeated_id_or_unknown_type_is_bad)
 {
 	struct wal	*w = create("jobs", &big_segs);
 	char		 path[PATH_MAX];
-	char		*log;
 	off_t		 good;
 
 	seg_path(path, wal_dir(w), 1);
@@ -846,21 +848,12 @@ START_TEST(test_record_with_a_repeated_id_or_unknown_type_is_bad)
 	/* Well formed, checksummed, but id 2 again. */
 	raw_record(path, 1, 2, "dup");
 	raw_record(path, 1, 3, "three");
-	log_begin();
-	recover(&big_segs);
-	log = log_end();
-	ck_assert_ptr_nonnull(strstr(log, "message id not above"));
-	ck_assert_ptr_nonnull(strstr(log, "cut 48 bytes"));
-	free(log);
+	recover_logged(&big_segs, "message id not above", "cut 48 bytes", NULL);
 	ck_assert_uint_eq(got.nmsgs, 2);
 	ck_assert_int_eq(file_size(path), good);
 	close_recovered();
 	raw_record(path, 9, 3, "");
-	log_begin();
-	recover(&big_segs);
-	log = log_end();
-	ck_assert_ptr_nonnull(strstr(log, "unknown record type"));
-	free(log);
+	recover_logged(&big_segs, "unknown record type", NULL);
 	ck_assert_uint_eq(got.nmsgs, 2);
 	ck_assert_int_eq(file_size(path), good);
 	/* A payload on an ACK is bad too. */
@@ -877,18 +870,12 @@ START_TEST(test_last_segment_with_bad_header_is_removed)
 {
 	struct wal	*w = create("jobs", &small_segs);
 	char		 path[PATH_MAX];
-	char		*log;
 
 	append_ids(w, 1, 4, 20000);
 	seg_path(path, wal_dir(w), 2);
 	wal_close(w);
 	flip_byte(path, 3);
-	log_begin();
-	recover(&small_segs);
-	log = log_end();
-	ck_assert_ptr_nonnull(strstr(log, "bad segment header"));
-	ck_assert_ptr_nonnull(strstr(log, "file removed"));
-	free(log);
+	recover_logged(&small_segs, "bad segment header", "file removed", NULL);
 	ck_assert_int_eq(access(path, F_OK), -1);
 	ck_assert_uint_eq(got.nmsgs, 3);
 	ck_assert_uint_eq(got.chans[0].next_id, 4);
@@ -1256,9 +1243,7 @@ START_TEST(test_random_tail_after_records_is_cut)
 		ck_assert_int_ge(fd = open(path, O_WRONLY | O_APPEND), 0);
 		ck_assert_int_eq(write(fd, junk, n), (ssize_t)n);
 		close(fd);
-		log_begin();
-		recover(&big_segs);
-		free(log_end());
+		recover_logged(&big_segs, NULL);
 		expect_msgs(0, t, NTMSGS(t));
 		ck_assert_int_eq(file_size(path), size);
 		wal_destroy(got.chans[0].wal);
@@ -1289,9 +1274,7 @@ START_TEST(test_random_segment_does_not_crash_recovery)
 		ck_assert_int_eq(write(fd, junk, n), (ssize_t)n);
 		close(fd);
 	}
-	log_begin();
-	recover(&big_segs);
-	free(log_end());
+	recover_logged(&big_segs, NULL);
 	ck_assert_uint_eq(got.nchans, 0);
 }
 END_TEST
@@ -1317,9 +1300,7 @@ START_TEST(test_random_damage_keeps_a_prefix_of_the_messages)
 			off = (off_t)(rng() % (uint32_t)size);
 			flip_byte(path, off);
 		}
-		log_begin();
-		recover(&big_segs);
-		free(log_end());
+		recover_logged(&big_segs, NULL);
 		ck_assert_uint_le(got.nmsgs, 20);
 		for (i = 0; i < got.nmsgs; i++)
 			ck_assert_uint_eq(got.msgs[i].id, i + 1);
