@@ -240,6 +240,36 @@ numbered_lines(int n, size_t *len)
 	return buf;
 }
 
+char *
+chanctl(const struct daemon *d, int want, const char *const *args)
+{
+	const char *argv[16] = { CHANCTL_BIN, "--socket", d->sock };
+	struct cmd_result r;
+	size_t n = 3;
+	char *out;
+
+	while (*args != NULL && n < 15)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	cli_run(argv, NULL, 0, &r);
+	ck_assert_msg(r.code == want, "chanctl %s: exit %d, not %d; stderr: "
+	    "%s", argv[3] != NULL ? argv[3] : "", r.code, want, r.err);
+	ck_assert_msg(want != 0 || r.err_len == 0, "chanctl wrote to stderr: "
+	    "%s", r.err);
+	out = r.out;
+	r.out = NULL;
+	cmd_result_fini(&r);
+	return out;
+}
+
+void
+expect_in(const char *text, const char *want)
+{
+	ck_assert_msg(text != NULL && strstr(text, want) != NULL,
+	    "missing '%s' in:\n%.2000s", want, text != NULL ? text :
+	    "(null)");
+}
+
 /* Forked children. */
 
 pid_t

@@ -82,6 +82,18 @@ void	assert_ok(const struct cmd_result *r);
 char	*numbered_lines(int n, size_t *len);
 
 /*
+ * Runs chanctl --socket d->sock with args (NULL-terminated, at most 12);
+ * asserts exit code want and, for 0, an empty stderr. Returns stdout
+ * (malloc'd).
+ */
+char	*chanctl(const struct daemon *d, int want, const char *const *args);
+/*
+ * Whether text holds want, showing the start of text otherwise (Check
+ * cannot carry a failure message of more than a few KiB).
+ */
+void	expect_in(const char *text, const char *want);
+
+/*
  * Forked children: plain fork()s that report through their exit code
  * (never through Check, which belongs to the test's process).
  */

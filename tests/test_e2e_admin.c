@@ -22,36 +22,6 @@
 
 #define CMD_MS		20000
 
-/* Runs chanctl with args (NULL-terminated) on d; asserts exit want. */
-static char *
-chanctl(const struct daemon *d, int want, const char *const *args)
-{
-	const char *argv[16] = { CHANCTL_BIN, "--socket", d->sock };
-	struct cmd_result r;
-	size_t n = 3;
-	char *out;
-
-	while (*args != NULL && n < 15)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	run_cmd(argv, NULL, 0, CMD_MS, &r);
-	ck_assert_msg(r.code == want, "chanctl %s: exit %d, not %d; stderr: "
-	    "%s", argv[3] != NULL ? argv[3] : "", r.code, want, r.err);
-	ck_assert_msg(want != 0 || r.err_len == 0, "chanctl wrote to stderr: "
-	    "%s", r.err);
-	out = r.out;
-	r.out = NULL;
-	cmd_result_fini(&r);
-	return out;
-}
-
-static void
-expect_in(const char *text, const char *want)
-{
-	ck_assert_msg(strstr(text, want) != NULL, "missing %s in:\n%s", want,
-	    text);
-}
-
 /* Columns of the channels table after NAME. */
 enum {
 	COL_QUEUED, COL_BYTES, COL_INFLIGHT, COL_HELD, COL_PRODUCERS,

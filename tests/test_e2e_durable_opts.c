@@ -32,31 +32,11 @@ run(const char *const *argv, struct cmd_result *r)
 	run_cmd(argv, NULL, 0, CMD_MS, r);
 }
 
-static void
-expect_in(const char *text, const char *want)
-{
-	/* Check cannot carry a failure message of more than a few KiB. */
-	ck_assert_msg(text != NULL && strstr(text, want) != NULL,
-	    "missing '%s' in:\n%.2000s", want, text != NULL ? text :
-	    "(null)");
-}
-
 /* chanctl --json ARG on d: its stdout, which the caller frees. */
 static char *
 ctl_json(const struct daemon *d, const char *what)
 {
-	const char *argv[] = { CHANCTL_BIN, "--socket", d->sock, "--json",
-	    what, NULL };
-	struct cmd_result r;
-	char *out;
-
-	run(argv, &r);
-	ck_assert_msg(r.code == 0, "chanctl %s: exit %d: %s", what, r.code,
-	    r.err);
-	out = r.out;
-	r.out = NULL;
-	cmd_result_fini(&r);
-	return out;
+	return chanctl(d, 0, (const char *const[]){ "--json", what, NULL });
 }
 
 static chan_tx *
