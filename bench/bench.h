@@ -41,6 +41,17 @@
 #define BENCH_WINDOW		4096
 #define BENCH_CONN_UNCONFIRMED	65536
 
+/*
+ * Capacity of the chand channels of a run, as the library takes it: a
+ * number, or one of these. chan-bench states capacity_bytes
+ * BENCH_CAP_BYTES unless told otherwise: the relay stops reading its
+ * producers while that much waits for the consumer, so both targets then
+ * buffer as much (docs/performance.md, Method).
+ */
+#define BENCH_CAP_DEFAULT	UINT64_MAX		/* the daemon's */
+#define BENCH_CAP_UNBOUNDED	(UINT64_MAX - 1)
+#define BENCH_CAP_BYTES		(4ull << 20)
+
 /* How long an end waits for its peer before it reports failure. */
 #define BENCH_STALL_MS		30000
 
@@ -82,6 +93,8 @@ struct bench_run {
 	unsigned	 prefetch;	/* chand consumer window per channel */
 	unsigned	 window;	/* chand producer: pipelined sends
 					   awaiting confirmation; 0: default */
+	uint64_t	 capacity;	/* chand: messages, BENCH_CAP_* */
+	uint64_t	 capacity_bytes; /* chand: bytes, BENCH_CAP_* */
 	enum bench_sync	 sync;		/* chand: durable channels, how */
 	const char	*data_dir;	/* chand, durable: its --data-dir */
 	const char	*sock;		/* where the ends connect */

@@ -42,6 +42,24 @@ bench_flush(chan_tx *tx)
 	return (chan_tx_flush(tx));
 }
 
+/* The channel's bounds as run states them, the same at both ends. */
+static uint64_t
+bench_cap(uint64_t v)
+{
+	if (v == BENCH_CAP_DEFAULT)
+		return (CHAN_CAPACITY_DEFAULT);
+	if (v == BENCH_CAP_UNBOUNDED)
+		return (CHAN_CAPACITY_UNBOUNDED);
+	return (v);
+}
+
+static void
+bench_cap_opts(const struct bench_run *run, chan_open_opts *opts)
+{
+	opts->capacity = bench_cap(run->capacity);
+	opts->capacity_bytes = bench_cap(run->capacity_bytes);
+}
+
 static int
 bench_tx_open(const struct bench_run *run, chan_client *c, const char *name,
     chan_tx **tx)
@@ -54,6 +72,7 @@ bench_tx_open(const struct bench_run *run, chan_client *c, const char *name,
 	 * one connection may owe together bounded, so that a run with many
 	 * channels measures the same batching as a run with one.
 	 */
+	bench_cap_opts(run, &opts);
 	opts.window = run->window > 0 ? run->window : BENCH_WINDOW;
 	if (opts.window > BENCH_CONN_UNCONFIRMED / per_conn)
 		opts.window = BENCH_CONN_UNCONFIRMED / per_conn;
@@ -303,6 +322,7 @@ receivers_open(const struct bench_run *run, struct receivers *r, char *err,
 	 * that once primed (below) deliveries stream without the consumer
 	 * granting credit channel by channel as it goes round.
 	 */
+	bench_cap_opts(run, &opts);
 	opts.prefetch = run->prefetch;
 	if (r->n > 1)
 		opts.prefetch = r->left[0] < 65535 ? (unsigned)r->left[0] :

@@ -45,6 +45,8 @@ struct opts {
 	unsigned	 mem_channels, mem_conns, mem_queued;
 	unsigned	 prefetch;
 	unsigned	 window;
+	uint64_t	 capacity;	/* chand channels: BENCH_CAP_* or N */
+	uint64_t	 capacity_bytes;
 	const char	*socket;
 	const char	*chand;
 	bool		 json;
@@ -97,6 +99,13 @@ usage(FILE *f)
 "  -p, --prefetch N       chand consumer window (default 65535)\n"
 "  -w, --window N         chand producers: pipelined sends awaiting\n"
 "                         confirmation (default: the library's, 4096)\n"
+"      --capacity N       chand channels: most messages queued, or\n"
+"                         'unbounded', or 'default' (the daemon's, which\n"
+"                         is what chan-bench states unless told)\n"
+"      --capacity-bytes SIZE  chand channels: most payload bytes queued\n"
+"                         (suffix K, M or G), 'unbounded' or 'default'\n"
+"                         (default 4M, the relay's bound: it stops\n"
+"                         reading producers while 4 MiB wait)\n"
 "      --durable          chand runs also with durable channels, once per\n"
 "                         sync policy, each beside the in-memory run with\n"
 "                         ratios to it, confirmation latency and the log's\n"
@@ -234,6 +243,8 @@ opts_defaults(struct opts *o)
 	o->mem_conns = 10000;
 	o->mem_queued = 100000;
 	o->prefetch = 65535;
+	o->capacity = BENCH_CAP_DEFAULT;
+	o->capacity_bytes = BENCH_CAP_BYTES;
 }
 
 /* Small enough to run in seconds anywhere, big enough to check order. */
@@ -257,6 +268,8 @@ enum {
 	OPT_DURABLE,
 	OPT_SYNC,
 	OPT_DATA_DIR,
+	OPT_CAPACITY,
+	OPT_CAPACITY_BYTES,
 };
 
 static const struct option longopts[] = {
@@ -276,6 +289,8 @@ static const struct option longopts[] = {
 	{ "mem-queued", required_argument, NULL, OPT_MEM_QUEUED },
 	{ "prefetch", required_argument, NULL, 'p' },
 	{ "window", required_argument, NULL, 'w' },
+	{ "capacity", required_argument, NULL, OPT_CAPACITY },
+	{ "capacity-bytes", required_argument, NULL, OPT_CAPACITY_BYTES },
 	{ "smoke", no_argument, NULL, OPT_SMOKE },
 	{ "durable", no_argument, NULL, OPT_DURABLE },
 	{ "sync", required_argument, NULL, OPT_SYNC },
@@ -325,6 +340,37 @@ opt_sizes(const char *s, struct opts *o)
 	return (0);
 }
 
+/*
+ * A channel bound: "default", "unbounded", or a number in [min, max],
+ * with a K, M or G suffix (powers of 1024) if sized. 0 or -1.
+ */
+static int
+opt_cap(const char *s, uint64_t min, uint64_t max, bool sized,
+    uint64_t *out)
+{
+	char		 num[32];
+	size_t		 n = strlen(s);
+	unsigned	 shift = 0;
+	uint64_t	 v;
+
+	if (strcmp(s, "default") == 0 || strcmp(s, "unbounded") == 0) {
+		*out = s[0] == 'd' ? BENCH_CAP_DEFAULT : BENCH_CAP_UNBOUNDED;
+		return (0);
+	}
+	if (n == 0 || n >= sizeof(num))
+		return (-1);
+	memcpy(num, s, n + 1);
+	if (sized && strchr("kKmMgG", num[n - 1]) != NULL) {
+		shift = num[n - 1] == 'k' || num[n - 1] == 'K' ? 10 :
+		    num[n - 1] == 'm' || num[n - 1] == 'M' ? 20 : 30;
+		num[n - 1] = '\0';
+	}
+	if (parse_u64(num, 0, max >> shift, &v) != 0 || (v << shift) < min)
+		return (-1);
+	*out = v << shift;
+	return (0);
+}
+
 /* One option; 0, or -1 for a bad value. */
 static int
 opt_one(int ch, const char *arg, struct opts *o)
@@ -363,6 +409,12 @@ opt_one(int ch, const char *arg, struct opts *o)
 		return (opt_uint(arg, 1, 65536, &o->window));
 	case OPT_SYNC:
 		return (parse_sync(arg, o));
+	/* The library's ranges (chanclient.h, chan_open_opts). */
+	case OPT_CAPACITY:
+		return (opt_cap(arg, 0, UINT32_MAX, false, &o->capacity));
+	case OPT_CAPACITY_BYTES:
+		return (opt_cap(arg, 1, UINT64_C(1) << 63, true,
+		    &o->capacity_bytes));
 	}
 	return (-1);
 }
@@ -559,6 +611,8 @@ run_base(const struct opts *o, enum bench_mode mode, unsigned producers,
 		run.conns = producers;
 		run.prefetch = o->prefetch;
 		run.window = o->window;
+		run.capacity = o->capacity;
+		run.capacity_bytes = o->capacity_bytes;
 		run.rate = o->rate;
 		run.count = mode == MODE_LATENCY ? (o->lat_count + producers -
 		    1) / producers : default_count(o, size, producers);
@@ -582,6 +636,8 @@ run_scale(const struct opts *o, unsigned channels, unsigned conns)
 	run.channels = channels;
 	run.conns = conns;
 	run.window = o->window;
+	run.capacity = o->capacity;
+	run.capacity_bytes = o->capacity_bytes;
 	senders = channels > conns ? channels : conns;
 	run.prefetch = o->prefetch;
 	run.count = default_count(o, run.size, 1);
@@ -652,6 +708,36 @@ run_label(const struct bench_run *run, char *buf, size_t len)
 	return (buf);
 }
 
+/* A channel bound for people: "default", "unbounded", "4 MiB", "65536". */
+static const char *
+cap_text(uint64_t v, bool sized, char *buf, size_t len)
+{
+	if (v == BENCH_CAP_DEFAULT)
+		snprintf(buf, len, "the daemon's default");
+	else if (v == BENCH_CAP_UNBOUNDED)
+		snprintf(buf, len, "unbounded");
+	else if (sized && v >= 1024 && v % (1u << 20) == 0)
+		snprintf(buf, len, "%llu MiB", (unsigned long long)(v >> 20));
+	else if (sized && v >= 1024 && v % 1024 == 0)
+		snprintf(buf, len, "%llu KiB", (unsigned long long)(v >> 10));
+	else
+		snprintf(buf, len, "%llu%s", (unsigned long long)v,
+		    sized ? " bytes" : "");
+	return (buf);
+}
+
+/* What bounds chand's channels: it decides how much a run buffers. */
+static void
+print_capacity(const struct bench_run *run)
+{
+	char	msgs[32], bytes[32];
+
+	printf("chand channels: capacity_bytes %s%s, capacity %s\n",
+	    cap_text(run->capacity_bytes, true, bytes, sizeof(bytes)),
+	    run->capacity_bytes == BENCH_CAP_BYTES ? " (the relay's bound)" :
+	    "", cap_text(run->capacity, false, msgs, sizeof(msgs)));
+}
+
 static void
 print_throughput(void)
 {
@@ -661,6 +747,12 @@ print_throughput(void)
 
 	printf("Throughput (first send to last receive; CPU ns per message "
 	    "of each process)\n");
+	for (i = 0; i < nresults; i++)
+		if (results[i].run.target == TARGET_CHAND &&
+		    results[i].run.mode == MODE_THROUGHPUT) {
+			print_capacity(&results[i].run);
+			break;
+		}
 	printf("%-15s %2s %6s %9s %11s %9s %8s %8s %8s %8s %9s %s\n",
 	    "target", "P", "size", "msgs", "msgs/s", "MB/s", "x relay",
 	    "prod ns", "cons ns", "srv ns", "srv KiB", "check");
@@ -791,6 +883,24 @@ json_str(const char *s)
 	putchar('"');
 }
 
+/* The chand channels' bounds: a number, "default" or "unbounded". */
+static void
+json_cap(const char *key, uint64_t v)
+{
+	if (v == BENCH_CAP_DEFAULT || v == BENCH_CAP_UNBOUNDED)
+		printf("\"%s\":\"%s\",", key, v == BENCH_CAP_DEFAULT ?
+		    "default" : "unbounded");
+	else
+		printf("\"%s\":%llu,", key, (unsigned long long)v);
+}
+
+static void
+json_caps(const struct bench_run *run)
+{
+	json_cap("capacity", run->capacity);
+	json_cap("capacity_bytes", run->capacity_bytes);
+}
+
 static void
 json_result(const struct bench_result *r)
 {
@@ -802,6 +912,8 @@ json_result(const struct bench_result *r)
 	    "latency" : "throughput", r->run.producers, r->run.size,
 	    r->run.channels, r->run.conns, r->ok ? "true" : "false");
 	durable_json(r, results, nresults);
+	if (r->run.target == TARGET_CHAND)
+		json_caps(&r->run);
 	printf("\"msgs\":%llu,\"secs\":%.6f,\"msgs_per_s\":%.1f,"
 	    "\"mb_per_s\":%.2f,", (unsigned long long)r->msgs, r->secs,
 	    r->msgs_s, r->mb_s);
