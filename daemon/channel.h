@@ -40,7 +40,8 @@ struct message {
 	uint16_t	 flags;		/* PROTO_FLAG_REDELIVERED */
 	uint8_t		 pins;		/* writes sending the payload from
 					   here (msgpool.h) */
-	uint8_t		 freed;		/* freed while pinned */
+	uint8_t		 pool;		/* msgpool.c's: freed while pinned,
+					   from a slab */
 	char		 data[];
 };
 

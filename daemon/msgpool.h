@@ -3,12 +3,18 @@
  *
  * Every message is allocated when a SEND is queued and freed when its
  * ACK arrives, in the same order, at the rate of the traffic. malloc
- * handles that pattern badly once many nodes are free (its large bins
- * start at 1 KiB payloads) and gives memory back to the system only to
- * fault it in again at the next burst. The pool keeps freed nodes of up
- * to MSGPOOL_MAX_LEN payload bytes on one free list per 16-byte size
- * class, up to MSGPOOL_CACHE bytes in all, and hands them out again
- * before asking malloc. Single-threaded, like the daemon.
+ * handles that pattern badly: nodes of 1 KiB payloads and more fall in
+ * its large bins, each of which is searched and split, and memory it gives
+ * back to the system is faulted in again at the next burst. The pool
+ * carves nodes of up to MSGPOOL_MAX_LEN payload bytes from slabs of
+ * MSGPOOL_SLAB bytes, one size class (16 bytes wide) per slab, and keeps
+ * a node put back on its class's free list for the next one: a node then
+ * costs a list operation, and a page is faulted in once in the daemon's
+ * life. The slabs come from mmap, apart from malloc's heap, and are kept:
+ * at most MSGPOOL_SLABS bytes of them (64 MiB, a channel's default
+ * capacity in bytes), never given back before msgpool_drain. Past that
+ * bound, and for bigger payloads, nodes come from malloc and go back to
+ * it. Single-threaded, like the daemon.
  */
 #ifndef CHAND_MSGPOOL_H
 #define CHAND_MSGPOOL_H
@@ -17,7 +23,8 @@
 #include <stddef.h>
 
 #define MSGPOOL_MAX_LEN	(8u * 1024)
-#define MSGPOOL_CACHE	(16u << 20)
+#define MSGPOOL_SLAB	(256u * 1024)
+#define MSGPOOL_SLABS	(64u << 20)
 
 struct message;
 
@@ -43,7 +50,11 @@ void		 msgpool_put(struct message *);
  */
 bool		 msgpool_pin(struct message *);
 void		 msgpool_unpin(struct message *);
-/* Frees every cached node (at exit, so leak checkers see none). */
+/*
+ * At exit, so that leak checkers see nothing: unmaps the slabs once every
+ * node carved from them is back (else keeps them). The pool may be used
+ * again afterwards.
+ */
 void		 msgpool_drain(void);
 
 #endif /* CHAND_MSGPOOL_H */
