@@ -243,18 +243,28 @@ channel_totals_fini(struct channel_totals *t)
 	t->nheap = t->heap_cap = 0;
 }
 
-static struct message *
-message_new(const void *payload, size_t len)
+struct message *
+channel_msg_new(size_t len)
 {
 	struct message	*m;
 
-	if ((m = msgpool_get(len)) == NULL)
+	if (len > UINT32_MAX || (m = msgpool_get(len)) == NULL)
 		return (NULL);
 	m->next = NULL;
 	m->seq = 0;
 	m->id = 0;
 	m->len = (uint32_t)len;
 	m->flags = 0;
+	return (m);
+}
+
+static struct message *
+message_new(const void *payload, size_t len)
+{
+	struct message	*m;
+
+	if ((m = channel_msg_new(len)) == NULL)
+		return (NULL);
 	if (len > 0)
 		memcpy(m->data, payload, len);
 	return (m);
@@ -381,32 +391,52 @@ channel_hold(struct channel *ch, struct message *m,
 	return (CHANNEL_HELD);
 }
 
-int
-channel_send(struct channel *ch, const void *payload, size_t len,
-    const struct channel_send *a, struct held **hp)
+/* channel_send with m, or with a copy of payload if m is NULL. */
+static int
+channel_offer(struct channel *ch, struct message *m, const void *payload,
+    size_t len, const struct channel_send *a, struct held **hp)
 {
-	struct message	*m;
-	int		 rc;
+	bool	mine = m == NULL;
+	int	rc;
 
 	if (len > UINT32_MAX)
 		return (CHAN_ETOOBIG);
 	if (ch->hhead == NULL && channel_has_room(ch, len)) {
-		rc = channel_push(ch, payload, len);
-		return (rc != 0 ? rc : CHANNEL_QUEUED);
+		if (mine && (m = message_new(payload, len)) == NULL)
+			return (CHAN_ENOMEM);
+		m->id = ch->next_id++;
+		totals_count(ch->totals, len, true);
+		channel_enqueue(ch, m);
+		return (CHANNEL_QUEUED);
 	}
 	/* Holding needs the shared state: the done list and the heap. */
 	if (ch->totals == NULL ||
 	    (!a->may_wait && !channel_consumer_waiting(ch)))
 		return (CHAN_EFULL);
-	if ((m = message_new(payload, len)) == NULL)
+	if (mine && (m = message_new(payload, len)) == NULL)
 		return (CHAN_ENOMEM);
 	m->id = ch->next_id;
 	if ((rc = channel_hold(ch, m, a, hp)) != CHANNEL_HELD) {
-		msgpool_put(m);
+		if (mine)
+			msgpool_put(m);
 		return (rc);
 	}
 	ch->next_id++;
 	return (rc);
+}
+
+int
+channel_send(struct channel *ch, const void *payload, size_t len,
+    const struct channel_send *a, struct held **hp)
+{
+	return (channel_offer(ch, NULL, payload, len, a, hp));
+}
+
+int
+channel_send_msg(struct channel *ch, struct message *m,
+    const struct channel_send *a, struct held **hp)
+{
+	return (channel_offer(ch, m, NULL, m->len, a, hp));
 }
 
 /* Moves m in flight with the next seq, taking a credit. */

@@ -195,6 +195,19 @@ struct channel_send {
 int		 channel_send(struct channel *, const void *payload, size_t len,
 		    const struct channel_send *, struct held **hp);
 /*
+ * A node for a message of len payload bytes that the caller fills in
+ * (msgpool.h), for channel_send_msg; NULL if out of memory or too long.
+ */
+struct message	*channel_msg_new(size_t len);
+/*
+ * channel_send of a node from channel_msg_new holding the payload, which
+ * the channel takes on success (CHANNEL_QUEUED or CHANNEL_HELD); on
+ * error the caller keeps it. Saves a copy of a payload that was read
+ * straight into its node.
+ */
+int		 channel_send_msg(struct channel *, struct message *,
+		    const struct channel_send *, struct held **hp);
+/*
  * Whether channel_send of len bytes would fail with CHAN_EFULL now: for
  * a caller with work to do before the send (a durable channel logs it).
  */

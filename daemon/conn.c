@@ -26,10 +26,22 @@
  */
 #define CONN_RBUF_SMALL		(4u * 1024)
 #define CONN_RBUF_BIG		(64u * 1024)
+/*
+ * A SEND whose payload still has CONN_DIRECT_MIN bytes to come once its
+ * fields are in is read into its message node (channel_msg_new) rather
+ * than into the read buffer, from which it would then be copied: at 64
+ * KiB the copy, into memory the node has often never touched, costs more
+ * than the one more read it saves. After such a frame the next read is of
+ * CONN_PEEK bytes, the next frame's header and fields, so that a stream
+ * of big sends pays no copy but for those bytes.
+ */
+#define CONN_DIRECT_MIN		(32u * 1024)
+#define CONN_PEEK		64u
 /* A write buffer bigger than this is freed once written. */
 #define CONN_WBUF_KEEP		(256u * 1024)
 
 static void	conn_shutdown(struct conn *);
+static void	conn_direct_drop(struct conn *);
 static void	conn_finish(struct conn *);
 static void	conn_close_handles(struct conn *);
 static void	conn_resume(struct conn *);
@@ -418,6 +430,7 @@ conn_close_cb(uv_handle_t *handle)
 	    c->peer);
 	TAILQ_REMOVE(&c->srv->conns, c, entry);
 	c->srv->nconns--;
+	conn_direct_drop(c);
 	free(c->rbuf);
 	proto_buf_fini(&c->out);
 	proto_buf_fini(&c->wbuf);
@@ -467,14 +480,16 @@ conn_idle_check(struct conn *c)
 	uint64_t	 secs = c->srv->cfg->idle_timeout;
 	const char	*why;
 	char		 msg[128];
+	bool		 part;
 
 	if (secs == 0)
 		return;
-	if (c->paused || (c->nhandles > 0 && c->rlen == c->roff)) {
+	part = c->rlen > c->roff || c->rnode != NULL;
+	if (c->paused || (c->nhandles > 0 && !part)) {
 		conn_idle_arm(c);
 		return;
 	}
-	why = c->rlen > c->roff ? "part of a frame" : "no channel open";
+	why = part ? "part of a frame" : "no channel open";
 	log_notice("idle timeout: nothing sent for %llu s with %s (%s)",
 	    (unsigned long long)secs, why, c->peer);
 	snprintf(msg, sizeof(msg), "idle for %llu s with %s (--idle-timeout)",
@@ -552,6 +567,7 @@ conn_shutdown(struct conn *c)
 	c->shut = true;
 	c->want_close = true;
 	c->rlen = c->roff = 0;
+	conn_direct_drop(c);
 	conn_drop_handles(c);
 	uv_timer_stop(&c->timer);
 	uv_timer_start(&c->timer, conn_timer_cb, CONN_LINGER_SECS * 1000, 0);
@@ -613,14 +629,24 @@ static void
 conn_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
 	struct conn	*c = handle->data;
+	size_t		 len;
 
+	(void)suggested;
+	if (c->rnode != NULL) {
+		*buf = uv_buf_init(c->rnode->data + c->rnode_have,
+		    (unsigned int)(c->rnode->len - c->rnode_have));
+		return;
+	}
 	if (c->rbuf == NULL) {
 		c->rbuf = malloc(CONN_RBUF_SMALL);
 		c->rcap = c->rbuf == NULL ? 0 : CONN_RBUF_SMALL;
 	}
+	len = c->rcap - c->rlen;
+	if (c->rpeek && len > CONN_PEEK)
+		len = CONN_PEEK;
 	/* A zero-length buffer makes libuv report UV_ENOBUFS. */
 	*buf = uv_buf_init(c->rbuf == NULL ? NULL : c->rbuf + c->rlen,
-	    (unsigned int)(c->rcap - c->rlen));
+	    (unsigned int)len);
 }
 
 static int
@@ -671,6 +697,74 @@ conn_rbuf_settle(struct conn *c, bool filled)
 	return (conn_rbuf_resize(c, want));
 }
 
+/* Reading a big SEND's payload into its node. */
+
+/* A connection that goes frees the node of the frame it was sending. */
+static void
+conn_direct_drop(struct conn *c)
+{
+	msgpool_put(c->rnode);
+	c->rnode = NULL;
+}
+
+/*
+ * The frame at the front of rbuf is incomplete: if it is a big SEND whose
+ * fields are in (proto_send_head), moves the payload bytes already read
+ * into a new node, where the rest will be read. Anything else, or no
+ * memory for the node, stays on the usual way: buffered whole, decoded,
+ * and answered the same.
+ */
+static void
+conn_direct_start(struct conn *c)
+{
+	struct proto_msg	 m;
+	struct message		*node;
+	const char		*body = c->rbuf + c->roff + PROTO_HEADER_LEN;
+	size_t			 avail = c->rlen - c->roff, body_len, off, have;
+
+	if (c->rnode != NULL || !c->hello || c->want_close ||
+	    conn_over_high(c) || avail < PROTO_HEADER_LEN ||
+	    proto_frame_check(c->rbuf + c->roff, avail, conn_max_body(c),
+	    &body_len) != 0 ||
+	    PROTO_HEADER_LEN + body_len - avail < CONN_DIRECT_MIN)
+		return;
+	if (proto_send_head(c->srv->dec, body, avail - PROTO_HEADER_LEN,
+	    body_len, &m, &off) != 1 ||
+	    (node = channel_msg_new(m.payload_len)) == NULL)
+		return;
+	have = avail - PROTO_HEADER_LEN - off;
+	memcpy(node->data, body + off, have);
+	c->rnode = node;
+	c->rnode_have = have;
+	c->rnode_rid = m.rid;
+	c->rnode_handle = m.handle;
+	c->roff = c->rlen = 0;
+}
+
+/* n more payload bytes are in the node: at the last, handles the SEND. */
+static void
+conn_direct_took(struct conn *c, size_t n)
+{
+	struct proto_msg	 m;
+	struct message		*node = c->rnode;
+
+	c->rnode_have += n;
+	if (c->rnode_have < node->len)
+		return;
+	c->rnode = NULL;
+	c->rpeek = true;
+	if (c->want_close) {
+		msgpool_put(node);
+		return;
+	}
+	memset(&m, 0, sizeof(m));
+	m.durable = -1;
+	m.op = PROTO_SEND;
+	m.rid = c->rnode_rid;
+	m.handle = c->rnode_handle;
+	dispatch_send_node(c, &m, node);
+}
+
 /*
  * Handles every whole frame in rbuf, in order, then keeps the rest;
  * filled says the last read filled the buffer.
@@ -679,7 +773,7 @@ static void
 conn_process(struct conn *c, bool filled)
 {
 	size_t	off = c->roff, body_len;
-	int	rc;
+	int	rc = -1;
 
 	while (!c->want_close && !conn_over_high(c)) {
 		rc = proto_frame_check(c->rbuf + off, c->rlen - off,
@@ -694,10 +788,25 @@ conn_process(struct conn *c, bool filled)
 		off += PROTO_HEADER_LEN + body_len;
 	}
 	c->roff = off;
+	if (rc == 0)
+		conn_direct_start(c);
 	if (!c->want_close && conn_rbuf_settle(c, filled) != 0) {
 		log_warning("out of memory for a frame (%s)", c->peer);
 		conn_mark_close(c);
 	}
+}
+
+/* n bytes were read into the buffer conn_alloc_cb gave. */
+static void
+conn_took(struct conn *c, size_t n)
+{
+	if (c->rnode != NULL) {
+		conn_direct_took(c, n);
+		return;
+	}
+	c->rpeek = false;
+	c->rlen += n;
+	conn_process(c, c->rlen == c->rcap);
 }
 
 void
@@ -724,9 +833,8 @@ conn_input(struct conn *c, const void *buf, size_t len)
 			break;
 		n = len - done < b.len ? len - done : b.len;
 		memcpy(b.base, (const char *)buf + done, n);
-		c->rlen += n;
 		done += n;
-		conn_process(c, c->rlen == c->rcap);
+		conn_took(c, n);
 	}
 	return (done);
 }
@@ -748,8 +856,7 @@ conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (c->shut)
 		return;		/* lingering: input is discarded */
-	c->rlen += (size_t)nread;
-	conn_process(c, c->rlen == c->rcap);
+	conn_took(c, (size_t)nread);
 	if (c->want_close) {
 		conn_shutdown(c);
 		return;

@@ -110,6 +110,16 @@ struct conn {
 	size_t		 roff;		/* first byte not yet handled */
 	size_t		 rlen;		/* end of the bytes read */
 	size_t		 rcap;
+	/*
+	 * A big SEND whose payload is read straight into its node (conn.c):
+	 * the node, the payload bytes in it, the frame's fields; and whether
+	 * the next read is a short one, for the next frame's fields.
+	 */
+	struct message	*rnode;		/* NULL: none */
+	size_t		 rnode_have;
+	uint32_t	 rnode_rid;
+	uint32_t	 rnode_handle;
+	bool		 rpeek;
 	struct proto_buf out;		/* pending output */
 	struct proto_buf wbuf;		/* being written, until write_cb */
 	struct payrefs	 orefs;		/* payloads that go between out's

@@ -15,6 +15,7 @@
 #include "durable.h"
 #include "flow.h"
 #include "log.h"
+#include "msgpool.h"
 #include "proto.h"
 #include "pump.h"
 #include "registry.h"
@@ -556,11 +557,13 @@ dispatch_send_log(struct conn *c, const struct proto_msg *m,
 
 /*
  * SEND and SEND_TIMED. may_wait false: FULL unless queued or delivered
- * at once; deadline: when a held send expires with FULL.
+ * at once; deadline: when a held send expires with FULL. *node, if not
+ * NULL, holds the payload already (m->payload is its data): the channel
+ * takes it, and *node becomes NULL, if the message is queued or held.
  */
 static void
 dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
-    uint64_t deadline)
+    uint64_t deadline, struct message **node)
 {
 	struct server	*srv = c->srv;
 	struct channel_send a;
@@ -597,7 +600,13 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 	if (h->ch->durable && dispatch_send_log(c, m, h->ch, &lsn) != 0)
 		return;
 	a = (struct channel_send){ h, m->rid, may_wait, deadline };
-	rc = channel_send(h->ch, m->payload, m->payload_len, &a, &hd);
+	if (node != NULL && *node != NULL) {
+		rc = channel_send_msg(h->ch, *node, &a, &hd);
+		if (rc >= 0)
+			*node = NULL;
+	} else
+		rc = channel_send(h->ch, m->payload, m->payload_len, &a,
+		    &hd);
 	if (rc < 0 && h->ch->durable) {
 		/* Logged but not accepted: withdrawn, its id not reused. */
 		durable_cancel(srv, h->ch, id);
@@ -629,7 +638,19 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 static void
 do_send(struct conn *c, const struct proto_msg *m)
 {
-	dispatch_send(c, m, true, CHANNEL_NO_DEADLINE);
+	dispatch_send(c, m, true, CHANNEL_NO_DEADLINE, NULL);
+}
+
+void
+dispatch_send_node(struct conn *c, const struct proto_msg *m,
+    struct message *node)
+{
+	struct proto_msg	mm = *m;
+
+	mm.payload = node->data;
+	mm.payload_len = node->len;
+	dispatch_send(c, &mm, true, CHANNEL_NO_DEADLINE, &node);
+	msgpool_put(node);
 }
 
 static void
@@ -637,7 +658,7 @@ do_send_timed(struct conn *c, const struct proto_msg *m)
 {
 	uint64_t	now = uv_now(c->srv->loop);
 
-	dispatch_send(c, m, m->wait_ms > 0, now + m->wait_ms);
+	dispatch_send(c, m, m->wait_ms > 0, now + m->wait_ms, NULL);
 }
 
 static void

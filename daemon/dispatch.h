@@ -13,9 +13,19 @@
 
 struct conn;
 struct handle;
+struct message;
+struct proto_msg;
 
 /* Decodes and handles one frame body. */
 void	dispatch_frame(struct conn *c, const char *body, size_t len);
+/*
+ * Handles SEND m, whose payload was read straight into node
+ * (proto_send_head, channel_msg_new) instead of decoded from a body: as
+ * dispatch_frame would handle the whole frame, without copying the
+ * payload. Takes node: it is queued, held or freed.
+ */
+void	dispatch_send_node(struct conn *c, const struct proto_msg *m,
+	    struct message *node);
 /* A frame header announced len bytes, over max: reply and close. */
 void	dispatch_too_big(struct conn *c, size_t len, size_t max);
 /*

@@ -177,6 +177,22 @@ struct proto_decoder	*proto_decoder_new(size_t max_msg);
 void			 proto_decoder_free(struct proto_decoder *d);
 int			 proto_decode(struct proto_decoder *, const void *body,
 			    size_t body_len, struct proto_msg *m);
+/*
+ * The start of a SEND body, for a reader that puts a big payload straight
+ * where it is kept instead of buffering the whole frame: body holds the
+ * first len of the body's body_len bytes. Returns 1 when the body is a
+ * SEND that proto_decode accepts whatever its payload bytes are: m is
+ * cleared as proto_decode clears it and op, rid, handle and payload_len
+ * are set (payload NULL), and the payload is the body's last payload_len
+ * bytes, from *payload_off on. Returns 0 while len is too short to tell
+ * (PROTO_SEND_HEAD_MAX bytes, or the whole body, always are), and -1 for
+ * anything else: the caller buffers the whole body and decodes it as
+ * usual, and so gives the same answers to any input.
+ */
+#define PROTO_SEND_HEAD_MAX	25
+int			 proto_send_head(const struct proto_decoder *,
+			    const void *body, size_t len, size_t body_len,
+			    struct proto_msg *m, size_t *payload_off);
 
 /*
  * Encoding. Each function appends one whole frame (header included) to a
