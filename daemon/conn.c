@@ -719,7 +719,7 @@ conn_direct_start(struct conn *c)
 {
 	struct proto_msg	 m;
 	struct message		*node;
-	const char		*body = c->rbuf + c->roff + PROTO_HEADER_LEN;
+	const char		*body;
 	size_t			 avail = c->rlen - c->roff, body_len, off, have;
 
 	if (c->rnode != NULL || !c->hello || c->want_close ||
@@ -728,6 +728,7 @@ conn_direct_start(struct conn *c)
 	    &body_len) != 0 ||
 	    PROTO_HEADER_LEN + body_len - avail < CONN_DIRECT_MIN)
 		return;
+	body = c->rbuf + c->roff + PROTO_HEADER_LEN;
 	if (proto_send_head(c->srv->dec, body, avail - PROTO_HEADER_LEN,
 	    body_len, &m, &off) != 1 ||
 	    (node = channel_msg_new(m.payload_len)) == NULL)
