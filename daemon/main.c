@@ -336,7 +336,7 @@ daemon_stop(struct daemon_state *d)
 	}
 }
 
-static void	fd_limit_raise(uint64_t max_connections);
+static void	fd_limit_check(uint64_t max_connections);
 
 /*
  * Reads the rules of --access-file into srv->acl, in place of those in
@@ -387,7 +387,7 @@ daemon_reload(struct daemon_state *d)
 		log_set_level(d->cfg.log_level);
 		if (access_load(d) != 0)
 			log_error("reload: access rules unchanged");
-		fd_limit_raise(d->cfg.max_connections);
+		fd_limit_check(d->cfg.max_connections);
 		log_info("reload done: %d option(s) changed", n);
 	}
 	config_fini(&next);
@@ -440,30 +440,90 @@ fail:
 	return (rc);
 }
 
+/* The kernel's ceiling for a descriptor limit (fs.nr_open). */
+static rlim_t
+fd_nr_open(void)
+{
+	unsigned long long	n = 0;
+	FILE			*f;
+
+	if ((f = fopen("/proc/sys/fs/nr_open", "re")) != NULL) {
+		if (fscanf(f, "%llu", &n) != 1)
+			n = 0;
+		fclose(f);
+	}
+	return (n > 0 ? (rlim_t)n : 1024 * 1024);
+}
+
+/* What fd_limit_raise did, logged once the daemon listens. */
+struct fd_limit {
+	rlim_t		 old, now, want;
+	int		 err;		/* setrlimit's errno, or 0 */
+};
+
 /*
- * Each connection holds a descriptor. Raises the soft limit toward the
- * hard one so that --max-connections, which answers with an ERROR, is
- * what refuses clients, not EMFILE, which drops them without a word.
+ * Each connection holds a descriptor, and so does each open file of a
+ * durable channel's log. Raises the soft limit to the hard one at start
+ * (the default soft limit, often 1024, is far below what 10,000
+ * connections or many durable channels need), so that --max-connections,
+ * which answers with an ERROR, is what refuses clients, not EMFILE, which
+ * drops them without a word.
  */
 static void
-fd_limit_raise(uint64_t max_connections)
+fd_limit_raise(uint64_t max_connections, struct fd_limit *fl)
 {
 	struct rlimit	rl;
-	rlim_t		want = (rlim_t)max_connections + FD_RESERVE;
+	rlim_t		top;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+	memset(fl, 0, sizeof(*fl));
+	fl->want = (rlim_t)max_connections + FD_RESERVE;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return;
-	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+	fl->old = fl->now = rl.rlim_cur;
+	/* An unlimited hard limit still stops at the kernel's ceiling. */
+	top = rl.rlim_max == RLIM_INFINITY ? fd_nr_open() : rl.rlim_max;
+	if (rl.rlim_cur >= top)
+		return;
+	rl.rlim_cur = top;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		fl->now = top;
+	else
+		fl->err = errno;
+}
+
+/*
+ * After the startup line: the limit in force, and a warning when it is
+ * short of --max-connections.
+ */
+static void
+fd_limit_log(const struct fd_limit *fl, uint64_t max_connections)
+{
+	if (fl->now == 0)
+		return;
+	if (fl->err != 0)
+		log_warning("cannot raise the descriptor limit from %llu: %s",
+		    (unsigned long long)fl->old, strerror(fl->err));
+	else if (fl->now != fl->old)
+		log_info("descriptor limit raised from %llu to %llu (the hard "
+		    "limit)", (unsigned long long)fl->old,
+		    (unsigned long long)fl->now);
+	else
+		log_debug("descriptor limit %llu", (unsigned long long)fl->now);
+	if (fl->now < fl->want)
 		log_warning("--max-connections %llu needs %llu descriptors, "
-		    "the hard limit is %llu",
-		    (unsigned long long)max_connections,
-		    (unsigned long long)want, (unsigned long long)rl.rlim_max);
-		want = rl.rlim_max;
-	}
-	rl.rlim_cur = want;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		log_warning("cannot raise the descriptor limit to %llu: %s",
-		    (unsigned long long)want, strerror(errno));
+		    "the limit is %llu", (unsigned long long)max_connections,
+		    (unsigned long long)fl->want,
+		    (unsigned long long)fl->now);
+}
+
+/* A reload: the limit against a --max-connections that may be new. */
+static void
+fd_limit_check(uint64_t max_connections)
+{
+	struct fd_limit	fl;
+
+	fd_limit_raise(max_connections, &fl);
+	fd_limit_log(&fl, max_connections);
 }
 
 /* Tells whoever started us that the socket accepts connections. */
@@ -597,6 +657,7 @@ int
 main(int argc, char **argv)
 {
 	struct daemon_state	d;
+	struct fd_limit		fl;
 	char			err[CONFIG_ERR_MAX];
 	enum build_error	e;
 
@@ -611,7 +672,7 @@ main(int argc, char **argv)
 	if ((e = config_build(&d, &d.cfg, err, sizeof(err))) != BUILD_OK)
 		config_error_exit(&d, e, err);
 	log_set_level(d.cfg.log_level);
-	fd_limit_raise(d.cfg.max_connections);
+	fd_limit_raise(d.cfg.max_connections, &fl);
 
 	if (daemon_start(&d) != 0) {
 		daemon_fini(&d);
@@ -620,6 +681,7 @@ main(int argc, char **argv)
 	log_info("chand %s listening on %s (pid %ld%s)", CHAND_VERSION,
 	    listener_path(d.srv.listener), (long)getpid(),
 	    listener_inherited(d.srv.listener) ? ", socket activation" : "");
+	fd_limit_log(&fl, d.cfg.max_connections);
 	ready_notify(d.cfg.ready_fd);
 	svc_notify("READY=1");
 	uv_run(&d.loop, UV_RUN_DEFAULT);

@@ -3,6 +3,7 @@
  * through the real executable: socket path checks, stale and live sockets,
  * socket modes, signals, usage.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -835,6 +836,57 @@ START_TEST(test_help_describes_every_option_with_its_default)
 }
 END_TEST
 
+/* The "Max open files" soft and hard limits of pid, from /proc. */
+static void
+proc_nofile(pid_t pid, unsigned long long *soft, unsigned long long *hard)
+{
+	char path[64], line[256];
+	FILE *f;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/limits", (long)pid);
+	ck_assert_ptr_nonnull(f = fopen(path, "re"));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "Max open files", 14) != 0)
+			continue;
+		found = sscanf(line + 14, "%llu %llu", soft, hard) == 2;
+		break;
+	}
+	fclose(f);
+	ck_assert_msg(found, "no numeric \"Max open files\" in %s", path);
+}
+
+START_TEST(test_descriptor_soft_limit_is_raised_to_the_hard_limit)
+{
+	struct rlimit saved, low;
+	struct daemon d;
+	unsigned long long soft, hard;
+	char want[96], *log;
+
+	/* Started with a soft limit far below the hard one. */
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	ck_assert_uint_gt(saved.rlim_max, 64);
+	low = saved;
+	low.rlim_cur = 64;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	daemon_start(&d, NULL);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+	proc_nofile(d.pid, &soft, &hard);
+	ck_assert_uint_eq(soft, hard);
+	if (saved.rlim_max != RLIM_INFINITY)
+		ck_assert_uint_eq(hard, saved.rlim_max);
+	snprintf(want, sizeof(want), "descriptor limit raised from 64 to %llu",
+	    soft);
+	log = daemon_log(&d);
+	ck_assert_msg(strstr(log, want) != NULL, "no \"%s\" in the log:\n%s",
+	    want, log);
+	free(log);
+	assert_serves(&d);
+	daemon_stop(&d);
+}
+END_TEST
+
 static Suite *
 daemon_suite(void)
 {
@@ -865,6 +917,10 @@ daemon_suite(void)
 	    test_open_over_max_handles_gets_limit_and_the_connection_stays);
 	tcase_add_test(tc,
 	    test_send_over_max_queued_bytes_gets_limit_until_the_consumer_acks);
+	/* Valgrind fixes the hard limit at the soft one it starts with. */
+	if (!harness_under_valgrind())
+		tcase_add_test(tc,
+		    test_descriptor_soft_limit_is_raised_to_the_hard_limit);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("logging");
