@@ -99,6 +99,8 @@ struct bench_run {
 	const char	*data_dir;	/* chand, durable: its --data-dir */
 	const char	*sock;		/* where the ends connect */
 	pid_t		 server;	/* daemon or relay, for its figures */
+	bool		 private_srv;	/* server started for this run alone */
+	bool		 scale;		/* a --channels or --conns run */
 };
 
 /* What one end writes to the parent when it is done. */
@@ -133,7 +135,15 @@ struct bench_result {
 					   directory at the end; -1 */
 	double		 cpu_prod_ns;	/* per message, per producer process */
 	double		 cpu_cons_ns;	/* per message */
-	double		 cpu_srv_ns;	/* per message; < 0 if none */
+	double		 cpu_srv_ns;	/* per message, over the traffic
+					   (go to the last receive); < 0 if
+					   none */
+	unsigned	 units;		/* scale runs: channels or
+					   connections, else 0 */
+	double		 srv_setup_ns;	/* per unit: connecting, opening and
+					   first credit; < 0 if unknown */
+	double		 srv_teardown_ns; /* per unit: disconnections and
+					   forgetting; < 0 if unknown */
 	long		 srv_hwm_kib;	/* peak RSS of the server; < 0 if none */
 };
 
@@ -144,6 +154,11 @@ int	run_one(const struct bench_run *, struct bench_result *);
 struct end_sync {
 	int		 ready_fd;	/* write one byte when set up */
 	int		 go_fd;		/* read returns 0 when all may start */
+	int		 mark_fd;	/* consumer: one byte after its last
+					   receive (end_mark) */
+	int		 stop_fd;	/* producers: read returns 0 once the
+					   consumer has received everything
+					   (end_wait_stop) */
 };
 void	chand_producer(const struct bench_run *, int index,
 	    const struct end_sync *, struct bench_report *);
@@ -195,6 +210,15 @@ long	proc_status_kib(pid_t, const char *field);
 void	fd_limit_raise(rlim_t need);
 /* Writes one byte to fd and closes it; waits for EOF on go_fd. */
 int	end_ready_and_wait(const struct end_sync *);
+/* The consumer's last receive: one byte to mark_fd, which it closes. */
+void	end_mark(const struct end_sync *);
+/*
+ * A producer done sending waits for the consumer's last receive before
+ * it disconnects, so that its disconnection is tear-down, not traffic.
+ */
+void	end_wait_stop(const struct end_sync *);
+/* Descriptors pid holds open; -1 if unreadable. */
+long	proc_fd_count(pid_t);
 
 struct daemon {
 	pid_t	 pid;

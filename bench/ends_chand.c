@@ -256,6 +256,7 @@ chand_producer(const struct bench_run *run, int index,
 	if (chand_send_all(run, &s, index, rep) == 0)
 		rep->ok = 1;
 	rep->cpu_ns = cpu_self_ns() - cpu0;
+	end_wait_stop(sync);
 out:
 	senders_close(&s);
 }
@@ -433,6 +434,7 @@ chand_consumer(const struct bench_run *run, const struct end_sync *sync,
 	}
 	rep->t_last = now_ns();
 	rep->cpu_ns = cpu_self_ns() - cpu0;
+	end_mark(sync);
 	rep->msgs = oc.seen;
 	order_latency(&oc, rep->lat_ns);
 	if (!failed && recv_nothing_more(&r, rep->err, sizeof(rep->err)) == 0)

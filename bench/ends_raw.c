@@ -184,6 +184,7 @@ raw_producer(const struct bench_run *run, int index,
 	else
 		rep->ok = 1;
 	rep->cpu_ns = cpu_self_ns() - cpu0;
+	end_wait_stop(sync);
 	close(fd);
 }
 
@@ -379,6 +380,7 @@ raw_consumer(const struct bench_run *run, const struct end_sync *sync,
 	}
 	rep->t_last = now_ns();
 	rep->cpu_ns = cpu_self_ns() - cpu0;
+	end_mark(sync);
 	rep->msgs = oc.seen;
 	rep->ok = oc.seen == total;
 	order_latency(&oc, rep->lat_ns);

@@ -26,6 +26,14 @@
 #define SMOKE_BYTES	(8ull << 20)
 #define SMOKE_MSGS	2000ull
 #define SMOKE_MSGS_MIN	100ull
+/*
+ * Scale runs: messages per channel or connection at least, so that the
+ * traffic, not one round per channel, is what the figure per message
+ * shows (set-up and tear-down are measured apart); --smoke and -n keep
+ * a few each.
+ */
+#define SCALE_PER_UNIT		32ull
+#define SCALE_PER_UNIT_MIN	4ull
 
 struct opts {
 	unsigned	 prod[MAX_LIST];
@@ -546,9 +554,11 @@ bench(const struct opts *o, struct bench_run *run)
 	} else if (run->target == TARGET_CHAND) {
 		chand_args(run, bufs, args);
 		rc = daemon_start(&d, daemon_find(o->chand), args);
-	} else if (run->target == TARGET_RELAY)
+		run->private_srv = true;
+	} else if (run->target == TARGET_RELAY) {
 		rc = relay_start(&d);
-	else
+		run->private_srv = true;
+	} else
 		rc = daemon_start_dir(&d);
 	if (rc != 0) {
 		memset(res, 0, sizeof(*res));
@@ -627,10 +637,12 @@ run_scale(const struct opts *o, unsigned channels, unsigned conns)
 {
 	struct bench_run	run;
 	unsigned		senders;
+	uint64_t		per;
 
 	memset(&run, 0, sizeof(run));
 	run.target = TARGET_CHAND;
 	run.mode = MODE_THROUGHPUT;
+	run.scale = true;
 	run.producers = 1;
 	run.size = o->sizes[0];
 	run.channels = channels;
@@ -641,9 +653,9 @@ run_scale(const struct opts *o, unsigned channels, unsigned conns)
 	senders = channels > conns ? channels : conns;
 	run.prefetch = o->prefetch;
 	run.count = default_count(o, run.size, 1);
-	/* Every sender sends at least a few messages. */
-	if (run.count < 4ull * senders)
-		run.count = 4ull * senders;
+	per = o->count > 0 || o->smoke ? SCALE_PER_UNIT_MIN : SCALE_PER_UNIT;
+	if (run.count < per * senders)
+		run.count = per * senders;
 	bench(o, &run);
 }
 
@@ -703,6 +715,8 @@ run_label(const struct bench_run *run, char *buf, size_t len)
 	else if (run->conns > run->producers)
 		snprintf(buf, len, "%s C=%u", target_names[run->target],
 		    run->conns);
+	else if (run->scale)
+		snprintf(buf, len, "%s K=1,C=1", target_names[run->target]);
 	else
 		snprintf(buf, len, "%s", target_names[run->target]);
 	return (buf);
@@ -745,6 +759,12 @@ print_throughput(void)
 	char				 label[32], rel[16], srv[16], hwm[16];
 	size_t				 i;
 
+	for (i = 0; i < nresults; i++)
+		if (results[i].run.mode == MODE_THROUGHPUT &&
+		    !results[i].run.scale)
+			break;
+	if (i == nresults)
+		return;
 	printf("Throughput (first send to last receive; CPU ns per message "
 	    "of each process)\n");
 	for (i = 0; i < nresults; i++)
@@ -758,7 +778,7 @@ print_throughput(void)
 	    "prod ns", "cons ns", "srv ns", "srv KiB", "check");
 	for (i = 0; i < nresults; i++) {
 		r = &results[i];
-		if (r->run.mode != MODE_THROUGHPUT)
+		if (r->run.mode != MODE_THROUGHPUT || r->run.scale)
 			continue;
 		base = relay_of(r);
 		snprintf(rel, sizeof(rel), "%.3f", base != NULL &&
@@ -772,6 +792,52 @@ print_throughput(void)
 		    base == NULL ? "-" : rel, r->cpu_prod_ns, r->cpu_cons_ns,
 		    r->cpu_srv_ns < 0 ? "-" : srv,
 		    r->srv_hwm_kib < 0 ? "-" : hwm, r->ok ? "ok" : "FAILED");
+	}
+}
+
+/* A figure in a column of width w, "-" if unknown. */
+static void
+print_fig(int w, double v, double div)
+{
+	if (v < 0)
+		printf(" %*s", w, "-");
+	else
+		printf(" %*.*f", w, div > 1 ? 2 : 0, v / div);
+}
+
+static void
+print_scale(void)
+{
+	const struct bench_result	*r;
+	char				 label[32];
+	size_t				 i;
+
+	for (i = 0; i < nresults; i++)
+		if (results[i].run.scale)
+			break;
+	if (i == nresults)
+		return;
+	printf("\nScale (one producer process; K channels: one connection "
+	    "each side, C connections: producers on one channel)\n"
+	    "CPU ns per message over the traffic; the daemon's set-up "
+	    "(connect, open, first credit) and\ntear-down (disconnection, "
+	    "forgetting) in us per channel or connection\n");
+	printf("%-15s %6s %9s %7s %11s %8s %8s %8s %8s %8s %9s %s\n",
+	    "target", "size", "msgs", "per K/C", "msgs/s", "prod ns",
+	    "cons ns", "srv ns", "setup us", "down us", "srv KiB", "check");
+	for (i = 0; i < nresults; i++) {
+		r = &results[i];
+		if (!r->run.scale)
+			continue;
+		printf("%-15s %6zu %9llu %7llu %11.0f %8.0f %8.0f",
+		    run_label(&r->run, label, sizeof(label)), r->run.size,
+		    (unsigned long long)r->msgs, (unsigned long long)(r->units ?
+		    r->msgs / r->units : 0), r->msgs_s, r->cpu_prod_ns,
+		    r->cpu_cons_ns);
+		print_fig(8, r->cpu_srv_ns, 1);
+		print_fig(8, r->srv_setup_ns, 1000);
+		print_fig(8, r->srv_teardown_ns, 1000);
+		printf(" %9ld %s\n", r->srv_hwm_kib, r->ok ? "ok" : "FAILED");
 	}
 }
 
@@ -924,6 +990,10 @@ json_result(const struct bench_result *r)
 	printf("\"cpu_ns_per_msg\":{\"producer\":%.1f,\"consumer\":%.1f,"
 	    "\"server\":%.1f},\"server_peak_rss_kib\":%ld,",
 	    r->cpu_prod_ns, r->cpu_cons_ns, r->cpu_srv_ns, r->srv_hwm_kib);
+	if (r->run.scale)
+		printf("\"scale_units\":%u,\"server_setup_ns_per_unit\":%.1f,"
+		    "\"server_teardown_ns_per_unit\":%.1f,", r->units,
+		    r->srv_setup_ns, r->srv_teardown_ns);
 	if (base != NULL && base != r)
 		printf("\"vs_relay\":{\"msgs_per_s\":%.4f,\"p50\":%.4f,"
 		    "\"p99\":%.4f},", ratio(r->msgs_s, base->msgs_s),
@@ -1018,6 +1088,7 @@ main(int argc, char **argv)
 		print_machine();
 		print_throughput();
 		print_latency();
+		print_scale();
 		if (mem_done)
 			print_memory();
 		durable_print(results, nresults);

@@ -161,6 +161,48 @@ end_ready_and_wait(const struct end_sync *s)
 	return (n == 0 ? 0 : -1);
 }
 
+void
+end_mark(const struct end_sync *s)
+{
+	char	c = 1;
+
+	if (s->mark_fd < 0)
+		return;
+	/* A parent gone or not listening must not fail the run. */
+	(void)!write(s->mark_fd, &c, 1);
+	close(s->mark_fd);
+}
+
+void
+end_wait_stop(const struct end_sync *s)
+{
+	char	c;
+
+	if (s->stop_fd < 0)
+		return;
+	while (read(s->stop_fd, &c, 1) < 0 && errno == EINTR)
+		;
+	close(s->stop_fd);
+}
+
+long
+proc_fd_count(pid_t pid)
+{
+	struct dirent	*de;
+	char		 path[64];
+	long		 n = 0;
+	DIR		*dp;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if ((dp = opendir(path)) == NULL)
+		return (-1);
+	while ((de = readdir(dp)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(dp);
+	return (n);
+}
+
 /* Waits at most ms for "READY\n" on fd: 0, or -1. */
 static int
 wait_ready(int fd, int ms)

@@ -5,6 +5,16 @@
  * are ready, so every end starts at once. Each end then writes one
  * bench_report to the results pipe and exits. Throughput counts from the
  * first producer's first send to the consumer's last receive.
+ *
+ * The server's CPU is sampled at four points: before the ends start, at
+ * the go (every end connected and opened its handles), at the consumer's
+ * last receive (a byte on the mark pipe) and, for a server of the run's
+ * own, once every connection of the ends is gone (its descriptor count is
+ * back to what it was before). The middle span, the traffic, gives the
+ * figure per message; the first and last, set-up and tear-down, are
+ * one-time work per channel or connection and are reported apart, so that
+ * a run with many channels and few messages each still shows what a
+ * message costs.
  */
 #include <sys/wait.h>
 
@@ -13,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -22,7 +33,12 @@ struct run_procs {
 	unsigned	 n;
 	int		 go[2];
 	int		 results[2];
+	int		 mark[2];
+	int		 stop[2];	/* closed at the mark: producers may go */
 };
+
+/* How long the tear-down may take before its figure is given up. */
+#define RUN_TEARDOWN_MS	60000
 
 /* The body of one end's process. */
 static void
@@ -30,11 +46,21 @@ run_end(const struct bench_run *run, struct run_procs *rp, int index,
     int ready_fd)
 {
 	struct end_sync		sync = { .ready_fd = ready_fd,
-				    .go_fd = rp->go[0] };
+				    .go_fd = rp->go[0], .mark_fd = -1,
+				    .stop_fd = -1 };
 	struct bench_report	rep;
 
 	close(rp->go[1]);
 	close(rp->results[0]);
+	close(rp->mark[0]);
+	close(rp->stop[1]);
+	if (index < 0) {
+		sync.mark_fd = rp->mark[1];
+		close(rp->stop[0]);
+	} else {
+		close(rp->mark[1]);
+		sync.stop_fd = rp->stop[0];
+	}
 	memset(&rep, 0, sizeof(rep));
 	rep.index = index;
 	signal(SIGPIPE, SIG_IGN);
@@ -117,9 +143,73 @@ run_collect(struct run_procs *rp, struct bench_report *reps)
 	return (got);
 }
 
+/* Waits for the consumer's mark: its last receive, or its exit. */
+static void
+run_wait_mark(struct run_procs *rp)
+{
+	char	c;
+
+	while (read(rp->mark[0], &c, 1) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Waits until the server holds no more descriptors than before the run:
+ * every connection of the ends closed, their handles dropped. 0, or -1
+ * if that did not happen in time.
+ */
+static int
+run_wait_teardown(pid_t srv, long fds0)
+{
+	struct timespec	ts = { 0, 1000000 };
+	int64_t		deadline = now_ns() + (int64_t)RUN_TEARDOWN_MS *
+			    1000000;
+	long		n;
+
+	while ((n = proc_fd_count(srv)) > fds0 && now_ns() < deadline)
+		nanosleep(&ts, NULL);
+	return (n >= 0 && n <= fds0 ? 0 : -1);
+}
+
+/* Channels or connections of a scale run, 0 for another run. */
+static unsigned
+run_units(const struct bench_run *run)
+{
+	if (!run->scale)
+		return (0);
+	if (run->channels > 1)
+		return (run->channels);
+	if (run->conns > run->producers)
+		return (run->conns);
+	return (1);
+}
+
+/* CPU of the server at the four points, -1 where unknown. */
+struct run_cpu {
+	int64_t		start, go, mark, end;
+};
+
+static double
+run_span(int64_t a, int64_t b, double per)
+{
+	return (a >= 0 && b >= a && per > 0 ? (double)(b - a) / per : -1);
+}
+
+static void
+run_server_figures(const struct bench_run *run, const struct run_cpu *cpu,
+    struct bench_result *res)
+{
+	res->units = run_units(run);
+	res->cpu_srv_ns = run_span(cpu->go, cpu->mark, (double)res->msgs);
+	res->srv_setup_ns = run_span(cpu->start, cpu->go,
+	    (double)res->units);
+	res->srv_teardown_ns = run_span(cpu->mark, cpu->end,
+	    (double)res->units);
+}
+
 static void
 run_figures(const struct bench_run *run, const struct bench_report *reps,
-    unsigned n, int64_t srv_cpu, struct bench_result *res)
+    unsigned n, struct bench_result *res)
 {
 	const struct bench_report *cons = NULL;
 	int64_t		 first = INT64_MAX, pcpu = 0;
@@ -167,8 +257,6 @@ run_figures(const struct bench_run *run, const struct bench_report *reps,
 	res->cpu_prod_ns = pmsgs ? (double)pcpu / (double)pmsgs : 0;
 	res->cpu_cons_ns = res->msgs ? (double)cons->cpu_ns /
 	    (double)res->msgs : 0;
-	res->cpu_srv_ns = srv_cpu >= 0 && res->msgs ? (double)srv_cpu /
-	    (double)res->msgs : -1;
 }
 
 int
@@ -176,24 +264,30 @@ run_one(const struct bench_run *run, struct bench_result *res)
 {
 	struct bench_report	*reps;
 	struct run_procs	 rp = { 0 };
-	int64_t			 cpu0 = -1, cpu1;
+	struct run_cpu		 cpu = { -1, -1, -1, -1 };
 	unsigned		 got = 0, i;
+	long			 fds0 = -1;
 	bool			 set_up;
 
 	memset(res, 0, sizeof(*res));
 	res->run = *run;
-	res->cpu_srv_ns = -1;
+	res->cpu_srv_ns = res->srv_setup_ns = res->srv_teardown_ns = -1;
 	res->srv_hwm_kib = -1;
 	res->log_written = res->log_left = -1;
 	rp.pid = calloc(run->producers + 1u, sizeof(*rp.pid));
 	reps = calloc(run->producers + 1u, sizeof(*reps));
 	if (rp.pid == NULL || reps == NULL || pipe(rp.go) != 0 ||
-	    pipe(rp.results) != 0) {
+	    pipe(rp.results) != 0 || pipe(rp.mark) != 0 ||
+	    pipe(rp.stop) != 0) {
 		snprintf(res->err, sizeof(res->err), "setup: %s",
 		    strerror(errno));
 		free(rp.pid);
 		free(reps);
 		return (-1);
+	}
+	if (run->server > 0) {
+		fds0 = proc_fd_count(run->server);
+		cpu.start = proc_cpu_ns(run->server);
 	}
 	/* The consumer first: the direct target's producers connect to it. */
 	set_up = run_fork(run, &rp, -1, 1) == 0 &&
@@ -201,19 +295,28 @@ run_one(const struct bench_run *run, struct bench_result *res)
 	/* An end that failed to set up has reported why; stop the rest. */
 	for (i = 0; !set_up && i < rp.n; i++)
 		kill(rp.pid[i], SIGKILL);
+	close(rp.mark[1]);
+	close(rp.stop[0]);
 	if (run->server > 0)
-		cpu0 = proc_cpu_ns(run->server);
+		cpu.go = proc_cpu_ns(run->server);
 	close(rp.go[0]);
 	close(rp.go[1]);		/* go */
 	close(rp.results[1]);
+	run_wait_mark(&rp);
+	if (run->server > 0)
+		cpu.mark = proc_cpu_ns(run->server);
+	close(rp.stop[1]);		/* the producers may disconnect */
 	got = run_collect(&rp, reps);
-	cpu1 = run->server > 0 ? proc_cpu_ns(run->server) : -1;
+	if (run->server > 0 && run->private_srv && fds0 >= 0 &&
+	    run_wait_teardown(run->server, fds0) == 0)
+		cpu.end = proc_cpu_ns(run->server);
 	if (run->server > 0)
 		res->srv_hwm_kib = proc_status_kib(run->server, "VmHWM:");
 	close(rp.results[0]);
+	close(rp.mark[0]);
 	run_wait(&rp);
-	run_figures(run, reps, got, cpu0 >= 0 && cpu1 >= 0 ? cpu1 - cpu0 : -1,
-	    res);
+	run_figures(run, reps, got, res);
+	run_server_figures(run, &cpu, res);
 	free(rp.pid);
 	free(reps);
 	return (res->ok ? 0 : -1);
