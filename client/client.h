@@ -61,6 +61,7 @@ struct conn_req {
 	uint32_t		 handle;	/* HANDLE */
 	uint32_t		 version;	/* WELCOME */
 	uint64_t		 max_msg;	/* WELCOME */
+	uint32_t		 features;	/* WELCOME: PROTO_FEAT_* */
 	char			*errbuf;	/* ERROR text goes here, if set */
 	struct proto_buf	*data;		/* INFO data is appended here */
 };
@@ -116,6 +117,11 @@ struct chan_rx {
 	uint64_t		 handed;	/* last seq given to the app */
 	uint64_t		 ack_want;	/* highest seq to acknowledge */
 	uint64_t		 ack_sent;	/* highest seq sent in an ACK */
+	/* On c->due while it may owe the daemon an ACK or, for a wait,
+	   grant credit: rx_enc_due writes what is owed. */
+	TAILQ_ENTRY(chan_rx)	 due_entry;
+	int			 due;
+	uint32_t		 grant;		/* credit to grant, for a wait */
 	/* Delivered messages and DISCONNECTED markers, in arrival order. */
 	struct chan_msg		*head;
 	struct chan_msg		*tail;
@@ -134,6 +140,7 @@ struct chan_client {
 	unsigned		 select_next;	/* fairness of chan_select */
 	uint32_t		 next_rid;
 	size_t			 max_msg;
+	uint32_t		 features;	/* the daemon's PROTO_FEAT_* */
 	struct proto_decoder	*dec;
 	struct proto_buf	 rbuf;		/* read, not yet dispatched */
 	struct proto_buf	 wbuf;		/* frames not yet written */
@@ -145,6 +152,9 @@ struct chan_client {
 	struct chan_rx		**rxv;
 	size_t			 nrxv;
 	size_t			 rxv_cap;
+	/* Receivers that may owe an ACK or credit: a consumer of many
+	   channels sends them together (ACKS), not one frame per channel. */
+	TAILQ_HEAD(, chan_rx)	 due;
 	int			 refused;	/* code of an ERROR with rid 0 */
 	char			 errmsg[PROTO_ERRMSG_MAX + 1];
 };
@@ -245,6 +255,14 @@ void		 pipeline_fini(struct chan_tx *);
 /* rx.c, for select.c and loop.c */
 int		 rx_take(struct chan_rx *, struct chan_msg **);
 int		 rx_enc_prepare(struct chan_rx *);
+/* Before a wait on rx: the credit that refills its window, if due. */
+void		 rx_want_credit(struct chan_rx *);
+/*
+ * Appends every ACK and credit the connection's receivers owe, several
+ * to a frame (ACKS) when the daemon serves it; the frames go out with
+ * the next conn_write or conn_call.
+ */
+int		 rx_enc_due(struct chan_client *);
 int		 rx_try_locked(struct chan_rx *, int bound_ms,
 		    struct chan_msg **);
 int		 rx_refill(struct chan_rx *, int bound_ms);

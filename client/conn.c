@@ -136,6 +136,7 @@ conn_fill_reply(struct conn_req *r, const struct proto_msg *m)
 	if (m->op == PROTO_WELCOME) {
 		r->version = m->version;
 		r->max_msg = m->max_msg;
+		r->features = m->features;
 	}
 }
 
@@ -717,6 +718,7 @@ conn_new(void)
 	LIST_INIT(&c->reqs);
 	LIST_INIT(&c->txs);
 	LIST_INIT(&c->rxs);
+	TAILQ_INIT(&c->due);
 	proto_buf_init(&c->rbuf);
 	proto_buf_init(&c->wbuf);
 	pthread_mutex_init(&c->mu, NULL);
@@ -832,6 +834,7 @@ conn_hello(struct chan_client *c)
 	if (r.max_msg == 0 || r.max_msg > SIZE_MAX / 2)
 		return CHAN_EPROTO;
 	c->max_msg = (size_t)r.max_msg;
+	c->features = r.features;
 	if (c->max_msg == PROTO_DEFAULT_MAX_MSG)
 		return 0;
 	/* The decoder checks payloads against the daemon's real limit. */
@@ -896,8 +899,8 @@ chan_disconnect(chan_client *c)
 	 * daemon, or those messages would be delivered again. The daemon
 	 * reads them before it sees the end of the stream.
 	 */
-	LIST_FOREACH(rx, &c->rxs, entry)
-		rx_flush_locked(rx);
+	if (!c->dead && rx_enc_due(c) == 0)
+		conn_write(c);
 	/* Pipelined sends still batched: written, as far as that goes. */
 	if (!c->dead && c->wbuf.len > 0)
 		conn_write_nb(c);

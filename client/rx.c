@@ -9,7 +9,12 @@
  * more than `prefetch` messages. Acknowledgements are cumulative: only the
  * highest wanted seq is sent, and always before the library waits on the
  * daemon (the daemon cannot report a disconnection while messages are in
- * flight).
+ * flight). A receiver that owes an ACK, or credit for a wait, is on its
+ * connection's due list; whenever the library is about to wait, every
+ * receiver on it is served, several to a frame (ACKS) when the daemon
+ * serves that op. A consumer going round many channels thus acknowledges
+ * all it took in one frame per wait, instead of one frame per channel or,
+ * worse, none until each channel's own turn to wait comes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +85,25 @@ rx_index_remove(struct chan_client *c, struct chan_rx *rx)
 	c->nrxv--;
 }
 
+/* rx may owe the daemon an ACK or credit: on the due list. */
+static void
+rx_due(struct chan_rx *rx)
+{
+	if (rx->due)
+		return;
+	TAILQ_INSERT_TAIL(&rx->c->due, rx, due_entry);
+	rx->due = 1;
+}
+
+static void
+rx_undue(struct chan_rx *rx)
+{
+	if (!rx->due)
+		return;
+	TAILQ_REMOVE(&rx->c->due, rx, due_entry);
+	rx->due = 0;
+}
+
 void
 rx_push(struct chan_rx *rx, struct chan_msg *m)
 {
@@ -109,8 +133,10 @@ rx_take(struct chan_rx *rx, struct chan_msg **out)
 		return CHAN_EDISCONNECTED;
 	}
 	rx->handed = m->seq;
-	if ((rx->flags & CHAN_MANUAL_ACK) == 0)
+	if ((rx->flags & CHAN_MANUAL_ACK) == 0) {
 		rx->ack_want = m->seq;
+		rx_due(rx);
+	}
 	*out = m;
 	return 0;
 }
@@ -135,26 +161,109 @@ rx_enc_ack(struct chan_rx *rx)
 	return rc;
 }
 
+void
+rx_want_credit(struct chan_rx *rx)
+{
+	if (rx->credit > rx->prefetch / 2)
+		return;
+	rx->grant = rx->prefetch - rx->credit;
+	rx_due(rx);
+}
+
+/* What rx owes, as an ACKS entry: false if nothing. */
+static int
+rx_due_entry(const struct chan_rx *rx, struct proto_ack_entry *e)
+{
+	e->handle = rx->handle;
+	e->seq = rx->ack_want > rx->ack_sent ? rx->ack_want : 0;
+	e->n = rx->grant;
+	return e->seq > 0 || e->n > 0;
+}
+
+/* The entry of rx has been encoded: it owes nothing more. */
+static void
+rx_due_sent(struct chan_rx *rx, const struct proto_ack_entry *e)
+{
+	if (e->seq > 0)
+		rx->ack_sent = e->seq;
+	rx->credit += e->n;
+	rx->grant = 0;
+	rx_undue(rx);
+}
+
+/* One receiver's entry as the ACK and CREDIT frames of old. */
+static int
+rx_enc_single(struct chan_rx *rx, struct proto_ack_entry *e)
+{
+	int rc;
+
+	if (e->seq > 0 && (rc = proto_enc_ack(&rx->c->wbuf, 0, rx->handle,
+	    e->seq)) != 0)
+		return rc;
+	if (e->seq > 0)
+		rx->ack_sent = e->seq;
+	e->seq = 0;
+	if (e->n > 0 && (rc = proto_enc_credit(&rx->c->wbuf, 0, rx->handle,
+	    e->n)) != 0)
+		return rc;
+	rx_due_sent(rx, e);
+	return 0;
+}
+
+/* Encodes n entries of the receivers v: ACKS if it may, else singly. */
+static int
+rx_enc_entries(struct chan_client *c, struct chan_rx **v,
+    struct proto_ack_entry *e, uint32_t n)
+{
+	uint32_t i;
+	int rc;
+
+	if (n > 1 && (c->features & PROTO_FEAT_ACKS)) {
+		if ((rc = proto_enc_acks(&c->wbuf, 0, e, n)) != 0)
+			return rc;
+		for (i = 0; i < n; i++)
+			rx_due_sent(v[i], &e[i]);
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		if ((rc = rx_enc_single(v[i], &e[i])) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+rx_enc_due(struct chan_client *c)
+{
+	struct proto_ack_entry e[PROTO_ACKS_MAX];
+	struct chan_rx *v[PROTO_ACKS_MAX], *rx, *next;
+	uint32_t n = 0;
+	int rc = 0;
+
+	for (rx = TAILQ_FIRST(&c->due); rx != NULL && rc == 0; rx = next) {
+		next = TAILQ_NEXT(rx, due_entry);
+		if (!rx_due_entry(rx, &e[n]))
+			rx_undue(rx);
+		else
+			v[n++] = rx;
+		if (n == PROTO_ACKS_MAX || (next == NULL && n > 0)) {
+			rc = rx_enc_entries(c, v, e, n);
+			n = 0;
+		}
+	}
+	return rc;
+}
+
 /*
- * Before waiting with an empty FIFO: appends the pending ACK and, when at
- * most half the window is still granted, the CREDIT that refills it. The
- * frames go out with the next conn_write or conn_call.
+ * Before waiting with an empty FIFO: the credit that refills rx's window
+ * when at most half of it is still granted, with every acknowledgement
+ * the connection's receivers owe.
  */
 int
 rx_enc_prepare(struct chan_rx *rx)
 {
-	uint32_t n;
-	int rc;
-
-	if ((rc = rx_enc_ack(rx)) != 0)
-		return rc;
-	if (rx->credit > rx->prefetch / 2)
-		return 0;
-	n = rx->prefetch - rx->credit;
-	if ((rc = proto_enc_credit(&rx->c->wbuf, 0, rx->handle, n)) != 0)
-		return rc;
-	rx->credit += n;
-	return 0;
+	rx_want_credit(rx);
+	return rx_enc_due(rx->c);
 }
 
 int
@@ -176,6 +285,7 @@ rx_free(struct chan_rx *rx)
 
 	LIST_REMOVE(rx, entry);
 	rx_index_remove(rx->c, rx);
+	rx_undue(rx);
 	while ((m = rx->head) != NULL) {
 		rx->head = m->next;
 		free(m);
@@ -392,8 +502,10 @@ chan_rx_ack(chan_rx *rx, const chan_msg *m)
 		pthread_mutex_unlock(&rx->c->mu);
 		return CHAN_EINVAL;
 	}
-	if (m->seq > rx->ack_want)
+	if (m->seq > rx->ack_want) {
 		rx->ack_want = m->seq;
+		rx_due(rx);
+	}
 	pthread_mutex_unlock(&rx->c->mu);
 	return 0;
 }

@@ -43,18 +43,15 @@ select_ready(void *arg)
 	return 0;
 }
 
-/* Appends every receiver's due acknowledgement and credit. */
+/* Appends every receiver's due acknowledgement and credit, together. */
 static int
 select_prepare(const struct select_set *set)
 {
 	size_t i;
-	int rc;
 
-	for (i = 0; i < set->n; i++) {
-		if ((rc = rx_enc_prepare(set->rxs[i])) != 0)
-			return rc;
-	}
-	return 0;
+	for (i = 0; i < set->n; i++)
+		rx_want_credit(set->rxs[i]);
+	return rx_enc_due(set->rxs[0]->c);
 }
 
 /* Asks the daemon for what it has now, then takes. */

@@ -696,6 +696,65 @@ do_credit(struct conn *c, const struct proto_msg *m)
 }
 
 /*
+ * ACKS: ACK and CREDIT for many consumer handles in one frame, so that a
+ * consumer of many channels owes the daemon one frame per round, not one
+ * per channel. Every entry is checked before any is applied: a frame
+ * with a bad entry changes nothing and gets the error the same ACK or
+ * CREDIT would.
+ */
+static bool
+dispatch_acks_check(struct conn *c, const struct proto_msg *m)
+{
+	const struct proto_ack_entry *e;
+	struct proto_msg	 one;
+	struct handle		*h;
+	char			 name[LOG_NAME_MAX];
+	uint32_t		 i;
+
+	for (i = 0; i < m->nacks; i++) {
+		e = &m->acks[i];
+		one = (struct proto_msg){ .op = m->op, .rid = m->rid,
+		    .handle = e->handle };
+		if ((h = dispatch_handle(c, &one, DISPATCH_RX)) == NULL)
+			return (false);
+		if (e->seq > h->ch->last_seq) {
+			reply_proto_error(c, m->rid, CHAN_EPROTO, "ACKS: seq "
+			    "%llu on channel '%s' is beyond the last delivered "
+			    "seq %llu", (unsigned long long)e->seq,
+			    chname(name, h->ch),
+			    (unsigned long long)h->ch->last_seq);
+			return (false);
+		}
+	}
+	return (true);
+}
+
+static void
+do_acks(struct conn *c, const struct proto_msg *m)
+{
+	const struct proto_ack_entry *e;
+	struct handle	*h;
+	uint32_t	 i;
+
+	if (!dispatch_acks_check(c, m))
+		return;
+	for (i = 0; i < m->nacks; i++) {
+		e = &m->acks[i];
+		h = conn_handle_find(c, e->handle);
+		/* Checked above: the handle is this connection's consumer. */
+		if (e->seq > 0 && channel_ack(h->ch, e->seq) == 0 &&
+		    h->ch->durable)
+			durable_acked(c->srv, h->ch);
+		if (e->n > 0)
+			channel_credit(h->ch, e->n);
+	}
+	reply_ok(c, m->rid);
+	for (i = 0; i < m->nacks; i++)
+		pump_channel(c->srv,
+		    conn_handle_find(c, m->acks[i].handle)->ch);
+}
+
+/*
  * The admin view needs the admin right on some channel; what it lists is
  * then narrowed to what the caller may see (acl_sees_channel).
  */
@@ -733,6 +792,7 @@ static const dispatch_fn dispatch_table[] = {
 	[PROTO_PING] = do_ping,
 	[PROTO_STATS] = do_stats,
 	[PROTO_SEND_TIMED] = do_send_timed,
+	[PROTO_ACKS] = do_acks,
 };
 
 #define DISPATCH_NOPS	(sizeof(dispatch_table) / sizeof(dispatch_table[0]))

@@ -105,6 +105,9 @@ reencode(struct proto_buf *b, const struct proto_msg *m)
 	case PROTO_PING:
 		rc = proto_enc_ping(b, m->rid);
 		break;
+	case PROTO_ACKS:
+		rc = proto_enc_acks(b, m->rid, m->acks, m->nacks);
+		break;
 	case PROTO_WELCOME:
 		if (m->version != PROTO_VERSION ||
 		    (s = cstr(m->text, m->text_len)) == NULL)
@@ -166,6 +169,14 @@ check_same(const struct proto_msg *a, const struct proto_msg *b)
 	CHECK((a->text == NULL) == (b->text == NULL));
 	CHECK(same(a->text, a->text_len, b->text, b->text_len));
 	CHECK(same(a->payload, a->payload_len, b->payload, b->payload_len));
+	CHECK(a->nacks == b->nacks);
+}
+
+/* ACKS entries live in the decoder, which the next decode reuses. */
+static void
+check_acks(const struct proto_ack_entry *e, const struct proto_msg *m)
+{
+	CHECK(m->nacks == 0 || memcmp(e, m->acks, m->nacks * sizeof(*e)) == 0);
 }
 
 /* The DELIVER header encoder agrees with the whole-frame encoder. */
@@ -185,6 +196,7 @@ check_deliver_hdr(const struct proto_msg *m, const struct proto_buf *b)
 static void
 fuzz_body(const char *body, size_t len)
 {
+	struct proto_ack_entry	acks[PROTO_ACKS_MAX];
 	struct proto_msg	m, m2, m3;
 	struct proto_buf	b, b2;
 	size_t			blen;
@@ -207,10 +219,14 @@ fuzz_body(const char *body, size_t len)
 		proto_buf_fini(&b);
 		return;
 	}
+	if (m.op == PROTO_ACKS)
+		memcpy(acks, m.acks, m.nacks * sizeof(acks[0]));
 	CHECK(proto_frame_check(b.data, b.len, SIZE_MAX, &blen) == 1);
 	CHECK(blen + PROTO_HEADER_LEN == b.len);
 	CHECK(proto_decode(dec, b.data + PROTO_HEADER_LEN, blen, &m2) == 0);
 	check_same(&m, &m2);
+	if (m.op == PROTO_ACKS)
+		check_acks(acks, &m2);
 	if (m.op == PROTO_DELIVER)
 		check_deliver_hdr(&m, &b);
 
@@ -220,6 +236,8 @@ fuzz_body(const char *body, size_t len)
 	CHECK(b2.len == b.len && memcmp(b2.data, b.data, b.len) == 0);
 	CHECK(proto_decode(dec, b2.data + PROTO_HEADER_LEN, blen, &m3) == 0);
 	check_same(&m, &m3);
+	if (m.op == PROTO_ACKS)
+		check_acks(acks, &m3);
 	proto_buf_fini(&b2);
 	proto_buf_fini(&b);
 }

@@ -16,6 +16,8 @@
 struct proto_decoder {
 	msgpack_zone	zone;		/* objects of the frame being decoded */
 	size_t		max_msg;
+	/* ACKS entries of the last frame: the zone is cleared after each. */
+	struct proto_ack_entry acks[PROTO_ACKS_MAX];
 };
 
 /*
@@ -471,6 +473,39 @@ dec_credit(const struct proto_decoder *d, const msgpack_object *el,
 	return 0;
 }
 
+/*
+ * ACKS: [11, rid, [handle, seq, n, ...]], triples flattened in one array:
+ * handle a u32, seq a u64, n 0 to PROTO_CREDIT_MAX, seq and n not both 0.
+ * Every entry is checked here, so that the daemon can take each one as
+ * it comes and a bad one anywhere leaves the frame unapplied.
+ */
+static int
+dec_acks(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	/* The entries are the decoder's scratch, written per frame. */
+	struct proto_ack_entry	*e = ((struct proto_decoder *)d)->acks;
+	const msgpack_object	*v;
+	uint32_t		 i, n;
+
+	if (el[2].type != MSGPACK_OBJECT_ARRAY)
+		return CHAN_EPROTO;
+	n = el[2].via.array.size;
+	if (n == 0 || n % 3 != 0 || n / 3 > PROTO_ACKS_MAX)
+		return CHAN_EPROTO;
+	v = el[2].via.array.ptr;
+	for (i = 0; i < n / 3; i++, v += 3) {
+		if (obj_u32(&v[0], &e[i].handle) != 0 ||
+		    obj_u64(&v[1], UINT64_MAX, &e[i].seq) != 0 ||
+		    obj_u32(&v[2], &e[i].n) != 0 ||
+		    e[i].n > PROTO_CREDIT_MAX || (e[i].seq == 0 && e[i].n == 0))
+			return CHAN_EPROTO;
+	}
+	m->nacks = n / 3;
+	m->acks = e;
+	return 0;
+}
+
 /* PING and OK: [op, rid]. */
 static int
 dec_none(const struct proto_decoder *d, const msgpack_object *el,
@@ -501,7 +536,8 @@ dec_info(const msgpack_object *o, struct proto_msg *m)
 		} else if (obj_is_key(&kv->key, "pid")) {
 			rc = obj_u64(&kv->val, UINT64_MAX, &m->pid);
 			seen |= 4;
-		}
+		} else if (obj_is_key(&kv->key, "features"))
+			rc = obj_u32(&kv->val, &m->features);
 	}
 	if (rc != 0 || seen != 7)
 		return CHAN_EPROTO;
@@ -572,6 +608,7 @@ static const struct dec_op {
 	{ PROTO_PING, 2, dec_none },
 	{ PROTO_SEND_TIMED, 5, dec_send_timed },
 	{ PROTO_STATS, 4, dec_stats },
+	{ PROTO_ACKS, 3, dec_acks },
 	{ PROTO_WELCOME, 4, dec_welcome },
 	{ PROTO_OK, 2, dec_none },
 	{ PROTO_HANDLE, 3, dec_handle },
@@ -1098,6 +1135,25 @@ proto_enc_credit(struct proto_buf *b, uint32_t rid, uint32_t handle,
 	return enc_handle_n_frame(b, PROTO_CREDIT, rid, handle, n);
 }
 
+int
+proto_enc_acks(struct proto_buf *b, uint32_t rid,
+    const struct proto_ack_entry *e, uint32_t n)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	uint32_t	i;
+	int		failed;
+
+	if ((failed = enc_begin(b, &pk, &start, 0)) == 0)
+		failed = enc_prefix(&pk, 3, PROTO_ACKS, rid) ||
+		    msgpack_pack_array(&pk, n * 3);
+	for (i = 0; i < n && !failed; i++)
+		failed = msgpack_pack_uint32(&pk, e[i].handle) ||
+		    msgpack_pack_uint64(&pk, e[i].seq) ||
+		    msgpack_pack_uint32(&pk, e[i].n);
+	return enc_end(b, start, failed);
+}
+
 /* The common shape [op, rid]. */
 static int
 enc_bare_frame(struct proto_buf *b, enum proto_op op, uint32_t rid)
@@ -1130,13 +1186,15 @@ proto_enc_welcome(struct proto_buf *b, uint32_t rid, const char *server,
 	if ((failed = enc_begin(b, &pk, &start, strlen(server))) == 0)
 		failed = enc_prefix(&pk, 4, PROTO_WELCOME, rid) ||
 		    msgpack_pack_uint32(&pk, PROTO_VERSION) ||
-		    msgpack_pack_map(&pk, 3) ||
+		    msgpack_pack_map(&pk, 4) ||
 		    enc_str(&pk, "server", 6) ||
 		    enc_str(&pk, server, strlen(server)) ||
 		    enc_str(&pk, "max_msg", 7) ||
 		    msgpack_pack_uint64(&pk, max_msg) ||
 		    enc_str(&pk, "pid", 3) ||
-		    msgpack_pack_uint64(&pk, pid);
+		    msgpack_pack_uint64(&pk, pid) ||
+		    enc_str(&pk, "features", 8) ||
+		    msgpack_pack_uint32(&pk, PROTO_FEAT_ACKS);
 	return enc_end(b, start, failed);
 }
 

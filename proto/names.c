@@ -22,6 +22,7 @@ static const struct {
 	{ PROTO_PING, "PING" },
 	{ PROTO_SEND_TIMED, "SEND_TIMED" },
 	{ PROTO_STATS, "STATS" },
+	{ PROTO_ACKS, "ACKS" },
 	{ PROTO_WELCOME, "WELCOME" },
 	{ PROTO_OK, "OK" },
 	{ PROTO_HANDLE, "HANDLE" },

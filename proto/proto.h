@@ -30,6 +30,14 @@
 #define PROTO_CAPACITY_MAX	UINT32_MAX	/* OPEN opts "capacity" */
 #define PROTO_CAPACITY_BYTES_MAX (UINT64_C(1) << 63) /* "capacity_bytes" */
 
+/* ACKS: entries per frame at most (3 values each, within the 1024
+   values a body may hold). */
+#define PROTO_ACKS_MAX		256
+
+/* WELCOME info "features": what a daemon serves beyond the first
+   version 1 ops. */
+#define PROTO_FEAT_ACKS		0x1u	/* op ACKS */
+
 /* DELIVER flags. */
 #define PROTO_FLAG_REDELIVERED	0x1u
 
@@ -45,6 +53,7 @@ enum proto_op {
 	PROTO_PING = 8,
 	PROTO_SEND_TIMED = 9,
 	PROTO_STATS = 10,
+	PROTO_ACKS = 11,
 
 	PROTO_WELCOME = 64,
 	PROTO_OK = 65,
@@ -69,6 +78,17 @@ enum proto_cap_kind {
 struct proto_cap {
 	enum proto_cap_kind	kind;
 	uint64_t		value;	/* PROTO_CAP_VALUE only */
+};
+
+/*
+ * ACKS: acknowledgements and credit for many consumer handles in one
+ * frame. An entry acknowledges up to seq (0: no acknowledgement) and
+ * grants n credit (0: none) on handle; never both 0.
+ */
+struct proto_ack_entry {
+	uint32_t	 handle;
+	uint32_t	 n;
+	uint64_t	 seq;
 };
 
 /*
@@ -97,6 +117,11 @@ struct proto_msg {
 					   PROTO_CAPACITY_BYTES_MAX */
 	int		 durable;	/* OPEN_TX OPEN_RX opts "durable":
 					   -1 not given, 0 false, 1 true */
+	uint32_t	 features;	/* WELCOME info: PROTO_FEAT_* */
+	uint32_t	 nacks;		/* ACKS: entries, 1..PROTO_ACKS_MAX */
+	const struct proto_ack_entry *acks; /* ACKS: in the decoder's
+					   memory, valid until its next
+					   frame */
 
 	const char	*name;		/* OPEN_TX OPEN_RX: channel name */
 	size_t		 name_len;
@@ -251,7 +276,13 @@ int	proto_enc_credit(struct proto_buf *, uint32_t rid, uint32_t handle,
 	    uint32_t n);
 int	proto_enc_ping(struct proto_buf *, uint32_t rid);
 
+/* ACKS entries 1 to PROTO_ACKS_MAX; values as given, the daemon judges
+   them. */
+int	proto_enc_acks(struct proto_buf *, uint32_t rid,
+	    const struct proto_ack_entry *, uint32_t n);
+
 /* Replies and events (daemon side). */
+/* WELCOME info says "features": PROTO_FEAT_ACKS. */
 int	proto_enc_welcome(struct proto_buf *, uint32_t rid, const char *server,
 	    uint64_t max_msg, uint64_t pid);
 int	proto_enc_ok(struct proto_buf *, uint32_t rid);

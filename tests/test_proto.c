@@ -241,6 +241,105 @@ START_TEST(welcome_round_trips)
 	ck_assert_uint_eq(m.pid, 812);
 	ck_assert_uint_eq(m.text_len, 11);
 	ck_assert_mem_eq(m.text, "chand 0.1.0", 11);
+	ck_assert_uint_eq(m.features, PROTO_FEAT_ACKS);
+}
+END_TEST
+
+START_TEST(acks_round_trip_up_to_the_most_entries)
+{
+	struct proto_ack_entry e[PROTO_ACKS_MAX];
+	uint32_t i;
+
+	for (i = 0; i < PROTO_ACKS_MAX; i++) {
+		e[i].handle = i == 0 ? UINT32_MAX : i + 1;
+		e[i].seq = i % 3 == 1 ? 0 : i == 0 ? UINT64_MAX : 1000 + i;
+		e[i].n = i % 3 == 2 ? 0 : i == 0 ? PROTO_CREDIT_MAX : i;
+	}
+	ck_assert_int_eq(proto_enc_acks(&out, 0, e, 1), 0);
+	ck_assert_int_eq(decode_out(), 0);
+	ck_assert_int_eq(m.op, PROTO_ACKS);
+	ck_assert_uint_eq(m.rid, 0);
+	ck_assert_uint_eq(m.nacks, 1);
+	ck_assert_uint_eq(m.acks[0].handle, UINT32_MAX);
+	ck_assert_uint_eq(m.acks[0].seq, UINT64_MAX);
+	ck_assert_uint_eq(m.acks[0].n, PROTO_CREDIT_MAX);
+
+	proto_buf_consume(&out, out.len);
+	ck_assert_int_eq(proto_enc_acks(&out, 9, e, PROTO_ACKS_MAX), 0);
+	ck_assert_int_eq(decode_out(), 0);
+	ck_assert_int_eq(m.op, PROTO_ACKS);
+	ck_assert_uint_eq(m.rid, 9);
+	ck_assert_uint_eq(m.nacks, PROTO_ACKS_MAX);
+	for (i = 0; i < PROTO_ACKS_MAX; i++) {
+		ck_assert_uint_eq(m.acks[i].handle, e[i].handle);
+		ck_assert_uint_eq(m.acks[i].seq, e[i].seq);
+		ck_assert_uint_eq(m.acks[i].n, e[i].n);
+	}
+}
+END_TEST
+
+/* [11, 0, [v[0], ..., v[n - 1]]] */
+static void
+pack_acks(const uint64_t *v, size_t n)
+{
+	size_t i;
+
+	sb_reset();
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_uint8(&pk, PROTO_ACKS);
+	msgpack_pack_uint8(&pk, 0);
+	msgpack_pack_array(&pk, n);
+	for (i = 0; i < n; i++)
+		msgpack_pack_uint64(&pk, v[i]);
+}
+
+START_TEST(acks_with_a_bad_entry_or_list_is_proto_error)
+{
+	static uint64_t v[3 * (PROTO_ACKS_MAX + 1)];
+	static const uint64_t one[] = { 1, 5, 0 }, neither[] = { 1, 0, 0 },
+	    over[] = { 1, 5, PROTO_CREDIT_MAX + 1 },
+	    big_handle[] = { (uint64_t)1 << 32, 5, 1 },
+	    short_list[] = { 1, 5, 1, 2 };
+	size_t i;
+
+	pack_acks(one, 3);
+	ck_assert_int_eq(decode_sb(), 0);
+	ck_assert_uint_eq(m.nacks, 1);
+	pack_acks(one, 0);
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+	pack_acks(neither, 3);
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+	pack_acks(over, 3);
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+	pack_acks(big_handle, 3);
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+	pack_acks(short_list, 4);
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+	for (i = 0; i < 3 * (PROTO_ACKS_MAX + 1); i++)
+		v[i] = i % 3 == 0 ? i / 3 + 1 : 1;
+	pack_acks(v, 3 * PROTO_ACKS_MAX);
+	ck_assert_int_eq(decode_sb(), 0);
+	ck_assert_uint_eq(m.nacks, PROTO_ACKS_MAX);
+	pack_acks(v, 3 * (PROTO_ACKS_MAX + 1));
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+
+	/* A negative value, and a list that is not an array. */
+	sb_reset();
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_uint8(&pk, PROTO_ACKS);
+	msgpack_pack_uint8(&pk, 0);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_int8(&pk, -1);
+	msgpack_pack_uint8(&pk, 1);
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+	sb_reset();
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_uint8(&pk, PROTO_ACKS);
+	msgpack_pack_uint8(&pk, 4);
+	msgpack_pack_uint8(&pk, 1);
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+	ck_assert_uint_eq(m.rid, 4);
 }
 END_TEST
 
@@ -1291,7 +1390,8 @@ START_TEST(op_names)
 	ck_assert_str_eq(proto_op_name(PROTO_STATS), "STATS");
 	ck_assert_str_eq(proto_op_name(PROTO_INFO), "INFO");
 	ck_assert_str_eq(proto_op_name(0), "?");
-	ck_assert_str_eq(proto_op_name(11), "?");
+	ck_assert_str_eq(proto_op_name(PROTO_ACKS), "ACKS");
+	ck_assert_str_eq(proto_op_name(12), "?");
 	ck_assert_str_eq(proto_op_name(69), "?");
 	ck_assert_str_eq(proto_op_name(-1), "?");
 }
@@ -2033,6 +2133,8 @@ proto_suite(void)
 	tcase_add_test(tc, credit_round_trips_both_ends_of_range);
 	tcase_add_test(tc, ping_and_ok_round_trip);
 	tcase_add_test(tc, welcome_round_trips);
+	tcase_add_test(tc, acks_round_trip_up_to_the_most_entries);
+	tcase_add_test(tc, acks_with_a_bad_entry_or_list_is_proto_error);
 	tcase_add_test(tc, handle_round_trips);
 	tcase_add_test(tc, error_round_trips_with_positive_wire_code);
 	tcase_add_test(tc, error_message_is_cut_to_limit);

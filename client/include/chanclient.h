@@ -157,8 +157,11 @@ typedef struct chan_open_opts {
  * tells the daemon later and cumulatively: one ACK covering every message
  * handed out so far is written when the receiver's local buffer has run
  * empty and a receive asks the daemon for more (together with the CREDIT
- * that refills the prefetch window, before it waits), and by
- * chan_rx_flush, chan_rx_close and chan_disconnect. Until then the daemon
+ * that refills the prefetch window, before it waits), whenever a receive
+ * or chan_select on another receiver of the same connection is about to
+ * wait (the acknowledgements every receiver owes then go together, many
+ * to a frame), and by chan_rx_flush, chan_rx_close and chan_disconnect.
+ * Until then the daemon
  * holds those messages in flight. If the process dies or the connection
  * is lost in between, the daemon delivers them again, marked redelivered,
  * to the next consumer: delivery is at least once, and up to one prefetch
