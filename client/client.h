@@ -122,6 +122,10 @@ struct chan_rx {
 	TAILQ_ENTRY(chan_rx)	 due_entry;
 	int			 due;
 	uint32_t		 grant;		/* credit to grant, for a wait */
+	/* On c->ready while the FIFO holds something, for chan_select. */
+	TAILQ_ENTRY(chan_rx)	 ready_entry;
+	unsigned		 sel_gen;	/* the chan_select call it is in */
+	size_t			 sel_index;	/* its index in that call */
 	/* Delivered messages and DISCONNECTED markers, in arrival order. */
 	struct chan_msg		*head;
 	struct chan_msg		*tail;
@@ -137,7 +141,7 @@ struct chan_client {
 	int			 nonblock;	/* chan_client_set_nonblock */
 	uint32_t		 unconfirmed;	/* pipelined sends, all txs */
 	struct ridmap		 rids;		/* their rids -> tx, ordinal */
-	unsigned		 select_next;	/* fairness of chan_select */
+	unsigned		 sel_gen;	/* chan_select calls so far */
 	uint32_t		 next_rid;
 	size_t			 max_msg;
 	uint32_t		 features;	/* the daemon's PROTO_FEAT_* */
@@ -155,6 +159,9 @@ struct chan_client {
 	/* Receivers that may owe an ACK or credit: a consumer of many
 	   channels sends them together (ACKS), not one frame per channel. */
 	TAILQ_HEAD(, chan_rx)	 due;
+	/* Receivers whose FIFO holds something, the longest waiting first:
+	   chan_select looks at these, not at every receiver it is given. */
+	TAILQ_HEAD(, chan_rx)	 ready;
 	int			 refused;	/* code of an ERROR with rid 0 */
 	char			 errmsg[PROTO_ERRMSG_MAX + 1];
 };

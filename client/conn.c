@@ -719,6 +719,7 @@ conn_new(void)
 	LIST_INIT(&c->txs);
 	LIST_INIT(&c->rxs);
 	TAILQ_INIT(&c->due);
+	TAILQ_INIT(&c->ready);
 	proto_buf_init(&c->rbuf);
 	proto_buf_init(&c->wbuf);
 	pthread_mutex_init(&c->mu, NULL);

@@ -112,8 +112,10 @@ rx_push(struct chan_rx *rx, struct chan_msg *m)
 	m->next = NULL;
 	if (rx->tail != NULL)
 		rx->tail->next = m;
-	else
+	else {
 		rx->head = m;
+		TAILQ_INSERT_TAIL(&rx->c->ready, rx, ready_entry);
+	}
 	rx->tail = m;
 }
 
@@ -125,8 +127,10 @@ rx_take(struct chan_rx *rx, struct chan_msg **out)
 
 	if ((m = rx->head) == NULL)
 		return 1;
-	if ((rx->head = m->next) == NULL)
+	if ((rx->head = m->next) == NULL) {
 		rx->tail = NULL;
+		TAILQ_REMOVE(&rx->c->ready, rx, ready_entry);
+	}
 	m->next = NULL;
 	if (m->seq == 0) {
 		free(m);
@@ -286,6 +290,8 @@ rx_free(struct chan_rx *rx)
 	LIST_REMOVE(rx, entry);
 	rx_index_remove(rx->c, rx);
 	rx_undue(rx);
+	if (rx->head != NULL)
+		TAILQ_REMOVE(&rx->c->ready, rx, ready_entry);
 	while ((m = rx->head) != NULL) {
 		rx->head = m->next;
 		free(m);

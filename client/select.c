@@ -1,46 +1,74 @@
 /*
  * select.c: receiving from any of several receivers of one connection, as
  * crossbeam's select! or Go's select over receive cases. Every receiver
- * gets credit for its own prefetch while the caller waits; the first
- * receiver looked at turns round from call to call, so that a busy
- * channel cannot starve the others.
+ * gets credit for its own prefetch while the caller waits.
+ *
+ * What is ready is found on the connection's ready list (receivers whose
+ * FIFO holds something, the longest waiting first), not by looking at
+ * every receiver given: with thousands of receivers, each dispatch during
+ * a wait would otherwise cost a look at all of them. A call marks its
+ * receivers once (sel_gen); a receiver taken from that still holds more
+ * goes to the back of the list, so that a busy channel cannot starve the
+ * others.
  */
 #include "client.h"
 
 struct select_set {
 	chan_rx *const	*rxs;
 	size_t		 n;
-	size_t		 start;
+	unsigned	 gen;
 };
+
+/* The first ready receiver of the set, or NULL. */
+static struct chan_rx *
+select_first(const struct select_set *set)
+{
+	struct chan_rx *rx;
+
+	TAILQ_FOREACH(rx, &set->rxs[0]->c->ready, ready_entry) {
+		if (rx->sel_gen == set->gen)
+			return rx;
+	}
+	return NULL;
+}
 
 /* Takes from the first receiver with something: 0 or an error, else 1. */
 static int
 select_take(const struct select_set *set, size_t *index, struct chan_msg **out)
 {
-	size_t i, j;
+	struct chan_client *c = set->rxs[0]->c;
+	struct chan_rx *rx;
 	int rc;
 
-	for (i = 0; i < set->n; i++) {
-		j = (set->start + i) % set->n;
-		if ((rc = rx_take(set->rxs[j], out)) != 1) {
-			*index = j;
-			return rc;
-		}
+	if ((rx = select_first(set)) == NULL)
+		return 1;
+	*index = rx->sel_index;
+	rc = rx_take(rx, out);
+	if (rx->head != NULL) {
+		TAILQ_REMOVE(&c->ready, rx, ready_entry);
+		TAILQ_INSERT_TAIL(&c->ready, rx, ready_entry);
 	}
-	return 1;
+	return rc;
 }
 
 static int
 select_ready(void *arg)
 {
-	const struct select_set *set = arg;
+	return select_first(arg) != NULL;
+}
+
+/* Marks the set's receivers as this call's, with their indexes. */
+static void
+select_mark(struct select_set *set)
+{
+	struct chan_client *c = set->rxs[0]->c;
 	size_t i;
 
+	set->gen = ++c->sel_gen;
 	for (i = 0; i < set->n; i++) {
-		if (set->rxs[i]->head != NULL)
-			return 1;
+		set->rxs[i]->sel_gen = set->gen;
+		set->rxs[i]->sel_index = i;
 	}
-	return 0;
 }
 
 /* Appends every receiver's due acknowledgement and credit, together. */
@@ -135,7 +163,7 @@ chan_select(chan_rx *const *rxs, size_t n, int timeout_ms, size_t *index,
 	*index = 0;
 	c = rxs[0]->c;
 	pthread_mutex_lock(&c->mu);
-	set.start = c->select_next++ % n;
+	select_mark(&set);
 	if (timeout_ms == 0)
 		rc = select_now(&set, index, out);
 	else if (timeout_ms < 0)

@@ -261,6 +261,60 @@ START_TEST(test_many_receivers_are_acknowledged_together)
 }
 END_TEST
 
+/*
+ * chan_select over many receivers, two with something: each in the order
+ * it got it, and a receiver with more behind it goes behind the other.
+ */
+START_TEST(test_select_over_many_receivers_serves_each_in_turn)
+{
+	enum { NCH = 600 };
+	static chan_rx *rx[NCH];
+	chan_open_opts opts = CHAN_OPEN_OPTS_INIT;
+	static const size_t want[] = { 0, NCH - 1, 0, 0, 0, 0 };
+	struct daemon d;
+	chan_client *pc, *cc;
+	chan_tx *busy, *quiet;
+	chan_msg *m;
+	char name[32];
+	size_t i, k;
+
+	daemon_start(&d, NULL);
+	pc = test_connect(&d);
+	cc = test_connect(&d);
+	opts.prefetch = 8;
+	for (i = 0; i < NCH; i++) {
+		snprintf(name, sizeof name, "s%zu", i);
+		expect_rc(chan_rx_open_ex(cc, name, strlen(name), &opts,
+		    &rx[i]), 0, "open rx");
+		/* Credit now, so that what is sent is delivered at once. */
+		expect_try_rc(rx[i], CHAN_EEMPTY);
+	}
+	busy = tx_open(pc, "s0");
+	snprintf(name, sizeof name, "s%d", NCH - 1);
+	quiet = tx_open(pc, name);
+	for (i = 0; i < 5; i++)
+		send_str(busy, "busy");
+	send_str(quiet, "quiet");
+	/* A round trip on the consumer: every delivery is buffered. */
+	expect_try_rc(rx[1], CHAN_EEMPTY);
+
+	for (i = 0; i < sizeof want / sizeof want[0]; i++) {
+		expect_rc(chan_select(rx, NCH, 0, &k, &m), 0, "select");
+		ck_assert_msg(k == want[i], "select %zu: receiver %zu, not %zu",
+		    i, k, want[i]);
+		ck_assert_uint_eq(chan_msg_len(m), k == 0 ? 4 : 5);
+		ck_assert_mem_eq(chan_msg_data(m), k == 0 ? "busy" : "quiet",
+		    chan_msg_len(m));
+		chan_msg_free(m);
+	}
+	expect_rc(chan_select(rx, NCH, 0, &k, &m), CHAN_ETIMEDOUT,
+	    "select with nothing left");
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+	daemon_stop(&d);
+}
+END_TEST
+
 static Suite *
 acks_suite(void)
 {
@@ -273,6 +327,8 @@ acks_suite(void)
 	tcase_add_test(tc,
 	    test_waiting_on_one_receiver_acknowledges_the_others);
 	tcase_add_test(tc, test_many_receivers_are_acknowledged_together);
+	tcase_add_test(tc,
+	    test_select_over_many_receivers_serves_each_in_turn);
 	suite_add_tcase(s, tc);
 	return s;
 }

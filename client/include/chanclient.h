@@ -405,8 +405,10 @@ CHAN_EXPORT int chan_rx_drain(chan_rx *rx, chan_msg **msgs, size_t max,
  *                       channel leaves it out of later calls);
  *   CHAN_ETIMEDOUT      nothing within the time (*index 0);
  *   CHAN_ECONNLOST, CHAN_ENOMEM, CHAN_EINVAL.
- * The first receiver looked at turns round from call to call, so a busy
- * channel does not starve the others.
+ * Receivers are served in the order they got something, and one that
+ * still holds more after a call goes behind the others, so a busy
+ * channel does not starve them; the work of a call does not grow with
+ * the receivers that have nothing, past one pass to mark them.
  *
  *	size_t i, left = n;
  *	while (left > 0) {
