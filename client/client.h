@@ -140,6 +140,13 @@ struct chan_client {
 	int			 reading;	/* a thread owns the socket */
 	int			 nonblock;	/* chan_client_set_nonblock */
 	uint32_t		 unconfirmed;	/* pipelined sends, all txs */
+	/*
+	 * While every unconfirmed pipelined send belongs to one transmitter
+	 * (a producer with one channel), replies are found in its ring and
+	 * solo is that transmitter; once another transmitter sends too, its
+	 * sends go to rids and solo is NULL until all are confirmed.
+	 */
+	struct chan_tx		*solo;
 	struct ridmap		 rids;		/* their rids -> tx, ordinal */
 	unsigned		 sel_gen;	/* chan_select calls so far */
 	uint32_t		 next_rid;
@@ -154,6 +161,7 @@ struct chan_client {
 	/* The receivers sorted by handle: the reader looks one up for every
 	   DELIVER, and a consumer may have thousands of channels. */
 	struct chan_rx		**rxv;
+	struct chan_rx		*rx_last;	/* the last one found */
 	size_t			 nrxv;
 	size_t			 rxv_cap;
 	/* Receivers that may owe an ACK or credit: a consumer of many
@@ -178,6 +186,8 @@ void	conn_deadline(struct timespec *, int timeout_ms);
  */
 void	conn_req_init(struct chan_client *, struct conn_req *,
 	    enum proto_op reply, char *errbuf);
+/* A fresh request id (never 0), for a request that no caller waits on. */
+uint32_t conn_next_rid(struct chan_client *);
 int	conn_call(struct chan_client *, struct conn_req *,
 	    const struct timespec *deadline);
 /* OPEN_TX or OPEN_RX stating opts' capacity; *handle set on success. */

@@ -205,20 +205,20 @@ conn_disconnected(struct chan_client *c, const struct proto_msg *m)
 }
 
 /*
- * What the library does with each frame the daemon may send. A new reply
- * op is matched to its request by conn_reply; conn_fill_reply copies what
- * it carries.
+ * What the library does with each frame the daemon may send, the frames
+ * of every message first. A new reply op is matched to its request by
+ * conn_reply; conn_fill_reply copies what it carries.
  */
 static const struct {
 	enum proto_op	 op;
 	void		(*fn)(struct chan_client *, const struct proto_msg *);
 } conn_handlers[] = {
-	{ PROTO_WELCOME, conn_reply },
+	{ PROTO_DELIVER, conn_deliver },
 	{ PROTO_OK, conn_reply },
+	{ PROTO_WELCOME, conn_reply },
 	{ PROTO_HANDLE, conn_reply },
 	{ PROTO_ERROR, conn_reply },
 	{ PROTO_INFO, conn_reply },
-	{ PROTO_DELIVER, conn_deliver },
 	{ PROTO_DISCONNECTED, conn_disconnected },
 };
 
@@ -247,7 +247,10 @@ conn_dispatch(struct chan_client *c, const char *body, size_t len)
 	conn_fail(c, "daemon sent a request frame");
 }
 
-/* Decodes and dispatches every complete frame in c->rbuf. */
+/*
+ * Decodes and dispatches every complete frame in c->rbuf. The caller then
+ * wakes the threads waiting on c->cv (once, not once per frame).
+ */
 static void
 conn_dispatch_all(struct chan_client *c)
 {
@@ -508,15 +511,23 @@ conn_read_nb(struct chan_client *c, size_t max)
 	return c->dead ? CHAN_ECONNLOST : 0;
 }
 
+uint32_t
+conn_next_rid(struct chan_client *c)
+{
+	uint32_t rid = c->next_rid++;
+
+	if (c->next_rid == 0)
+		c->next_rid = 1;	/* rid 0 means "no reply" */
+	return rid;
+}
+
 void
 conn_req_init(struct chan_client *c, struct conn_req *r,
     enum proto_op reply, char *errbuf)
 {
 	memset(r, 0, sizeof(*r));
 	r->reply = reply;
-	r->rid = c->next_rid++;
-	if (c->next_rid == 0)
-		c->next_rid = 1;	/* rid 0 means "no reply" */
+	r->rid = conn_next_rid(c);
 	r->errbuf = errbuf;
 	if (errbuf != NULL)
 		errbuf[0] = '\0';

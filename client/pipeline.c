@@ -12,12 +12,22 @@
 
 #include "client.h"
 
+/* The slot i places after the head of tx's ring (i < ring_cap). */
+static struct tx_slot *
+pipeline_at(struct chan_tx *tx, uint32_t i)
+{
+	uint32_t k = tx->head + i;
+
+	return &tx->ring[k < tx->ring_cap ? k : k - tx->ring_cap];
+}
+
 /* Drops confirmed slots from the head of the ring. */
 static void
 pipeline_trim(struct chan_tx *tx)
 {
 	while (tx->used > 0 && tx->ring[tx->head].done) {
-		tx->head = (tx->head + 1) % tx->ring_cap;
+		if (++tx->head == tx->ring_cap)
+			tx->head = 0;
 		tx->used--;
 	}
 }
@@ -40,8 +50,41 @@ pipeline_fail(struct chan_tx *tx, const struct tx_slot *s,
 }
 
 /*
- * The connection's index gives the transmitter a reply confirms, and the
- * send's ordinal, in constant time however many transmitters share the
+ * The slot of tx's ring that holds rid, or NULL. Rids are given out in
+ * order, so they increase from the head: replies mostly come in order and
+ * find the head, the others a binary search. Should the rids of the ring
+ * span more than 2^31 (a send held while billions of other requests went
+ * by), comparing them would wrap: a linear look still finds the slot.
+ */
+static struct tx_slot *
+pipeline_find(struct chan_tx *tx, uint32_t rid)
+{
+	struct tx_slot *s;
+	uint32_t lo = 0, hi = tx->used, mid;
+
+	if (tx->used > 0 && tx->ring[tx->head].rid == rid)
+		return &tx->ring[tx->head];
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		s = pipeline_at(tx, mid);
+		if (s->rid == rid)
+			return s;
+		if ((int32_t)(s->rid - rid) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (mid = 0; mid < tx->used; mid++) {
+		if ((s = pipeline_at(tx, mid))->rid == rid)
+			return s;
+	}
+	return NULL;
+}
+
+/*
+ * The transmitter a reply confirms: the only one with sends unconfirmed
+ * (c->solo), or the one the connection's index gives, with the send's
+ * ordinal, in constant time however many transmitters share the
  * connection. Slots hold consecutive ordinals from the head, so the
  * ordinal's distance from the head's is the slot's.
  */
@@ -52,20 +95,24 @@ pipeline_reply(struct chan_client *c, const struct proto_msg *m)
 	struct tx_slot *s;
 	uint32_t ord;
 
-	if (c->unconfirmed == 0 ||
-	    ridmap_take(&c->rids, m->rid, &tx, &ord) != 0)
+	if (c->unconfirmed == 0)
 		return 0;
-	s = &tx->ring[(tx->head + (ord - (uint32_t)tx->ring[tx->head].ord)) %
-	    tx->ring_cap];
-	if (s->rid != m->rid || s->done)
-		return 0;		/* cannot happen: the index is exact */
+	if ((tx = c->solo) != NULL)
+		s = pipeline_find(tx, m->rid);
+	else if (ridmap_take(&c->rids, m->rid, &tx, &ord) == 0)
+		s = pipeline_at(tx, ord - (uint32_t)tx->ring[tx->head].ord);
+	else
+		return 0;
+	/* A reply to a request that gave up waiting finds no slot. */
+	if (s == NULL || s->rid != m->rid || s->done)
+		return 0;
 	if (m->op == PROTO_ERROR)
 		pipeline_fail(tx, s, m);
 	s->done = 1;
 	tx->unconfirmed--;
 	c->unconfirmed--;
 	pipeline_trim(tx);
-	pthread_cond_broadcast(&c->cv);
+	/* Whoever dispatched the reply wakes the waiters (conn.c). */
 	return 1;
 }
 
@@ -89,8 +136,10 @@ pipeline_fini(struct chan_tx *tx)
 	uint32_t i, ord;
 
 	/* Late replies to these sends must find nothing. */
+	if (tx->c->solo == tx)
+		tx->c->solo = NULL;
 	for (i = 0; i < tx->used; i++) {
-		s = &tx->ring[(tx->head + i) % tx->ring_cap];
+		s = pipeline_at(tx, i);
 		if (!s->done)
 			(void)ridmap_take(&tx->c->rids, s->rid, &owner, &ord);
 	}
@@ -171,7 +220,7 @@ pipeline_grow(struct chan_tx *tx)
 	if ((ring = calloc(cap, sizeof(*ring))) == NULL)
 		return CHAN_ENOMEM;
 	for (i = 0; i < tx->used; i++)
-		ring[i] = tx->ring[(tx->head + i) % tx->ring_cap];
+		ring[i] = *pipeline_at(tx, i);
 	free(tx->ring);
 	tx->ring = ring;
 	tx->ring_cap = cap;
@@ -197,26 +246,77 @@ pipeline_slot(struct chan_tx *tx)
 	return rc != 0 ? rc : pipeline_grow(tx);
 }
 
+/*
+ * Another transmitter is about to send while c->solo has sends
+ * unconfirmed: those go into the index, and from now on every send does,
+ * until all are confirmed. 0, or CHAN_ENOMEM with nothing changed.
+ */
+static int
+pipeline_unsolo(struct chan_client *c)
+{
+	struct chan_tx *tx = c->solo, *owner;
+	struct tx_slot *s;
+	uint32_t i, ord;
+
+	for (i = 0; i < tx->used; i++) {
+		s = pipeline_at(tx, i);
+		if (!s->done &&
+		    ridmap_put(&c->rids, s->rid, tx, (uint32_t)s->ord) != 0)
+			break;
+	}
+	if (i < tx->used) {
+		while (i-- > 0) {
+			s = pipeline_at(tx, i);
+			if (!s->done)
+				(void)ridmap_take(&c->rids, s->rid, &owner,
+				    &ord);
+		}
+		return CHAN_ENOMEM;
+	}
+	c->solo = NULL;
+	return 0;
+}
+
+/*
+ * Where the reply to tx's next send will be looked up: its ring alone
+ * while tx is the only transmitter with sends unconfirmed, else the index
+ * (rid added there). 0 or CHAN_ENOMEM.
+ */
+static int
+pipeline_track(struct chan_tx *tx, uint32_t rid, uint64_t ord)
+{
+	struct chan_client *c = tx->c;
+	int rc;
+
+	if (c->unconfirmed == 0)
+		c->solo = tx;
+	if (c->solo == tx)
+		return 0;
+	if (c->solo != NULL && (rc = pipeline_unsolo(c)) != 0)
+		return rc;
+	return ridmap_put(&c->rids, rid, tx, (uint32_t)ord);
+}
+
 /* Queues the SEND frame in the batch and its slot in the ring. */
 static int
 pipeline_queue(struct chan_tx *tx, const void *data, size_t len)
 {
 	struct chan_client *c = tx->c;
-	struct conn_req r;
+	struct chan_tx *owner;
 	struct tx_slot *s;
 	uint64_t ord = tx->next_ord + 1;
-	uint32_t ord32;
+	uint32_t rid = conn_next_rid(c), ord32;
 	int rc;
 
-	conn_req_init(c, &r, PROTO_OK, NULL);
-	if ((rc = ridmap_put(&c->rids, r.rid, tx, (uint32_t)ord)) != 0)
+	if ((rc = pipeline_track(tx, rid, ord)) != 0)
 		return rc;
-	if ((rc = proto_enc_send(&c->wbuf, r.rid, tx->handle, data, len)) != 0) {
-		(void)ridmap_take(&c->rids, r.rid, &tx, &ord32);
+	if ((rc = proto_enc_send(&c->wbuf, rid, tx->handle, data, len)) != 0) {
+		if (c->solo != tx)
+			(void)ridmap_take(&c->rids, rid, &owner, &ord32);
 		return rc;
 	}
-	s = &tx->ring[(tx->head + tx->used) % tx->ring_cap];
-	s->rid = r.rid;
+	s = pipeline_at(tx, tx->used);
+	s->rid = rid;
 	s->done = 0;
 	s->ord = tx->next_ord = ord;
 	tx->used++;

@@ -4,9 +4,11 @@
  * (which finds its slot in the transmitter's ring, however the ring has
  * grown since).
  *
- * Every OK or ERROR that answers no blocking request is looked up here, so
- * that finding the send it confirms costs the same with one transmitter
- * or ten thousand. An open-addressing table (linear probing, multiplicative
+ * While sends of more than one transmitter of the connection are
+ * unconfirmed, every OK or ERROR that answers no blocking request is looked
+ * up here, so that finding the send it confirms costs the same with two
+ * transmitters or ten thousand (a lone transmitter's replies are found in
+ * its own ring, pipeline.c). An open-addressing table (linear probing, multiplicative
  * hash of the rid, deletion by backward shift): the rids of one connection
  * grow by one, but a send held by the daemon on a full channel may stay
  * unconfirmed while millions of later ones come and go, so the table is

@@ -37,12 +37,19 @@ rx_index(const struct chan_client *c, uint32_t handle)
 	return lo;
 }
 
+/* Deliveries come in runs on one receiver: the last one found is tried
+   first. */
 struct chan_rx *
 rx_find(struct chan_client *c, uint32_t handle)
 {
-	size_t i = rx_index(c, handle);
+	size_t i;
 
-	return i < c->nrxv && c->rxv[i]->handle == handle ? c->rxv[i] : NULL;
+	if (c->rx_last != NULL && c->rx_last->handle == handle)
+		return c->rx_last;
+	i = rx_index(c, handle);
+	if (i == c->nrxv || c->rxv[i]->handle != handle)
+		return NULL;
+	return c->rx_last = c->rxv[i];
 }
 
 /* Room for one more receiver in c->rxv: 0 or CHAN_ENOMEM. */
@@ -78,6 +85,8 @@ rx_index_remove(struct chan_client *c, struct chan_rx *rx)
 {
 	size_t i = rx_index(c, rx->handle);
 
+	if (c->rx_last == rx)
+		c->rx_last = NULL;
 	if (i == c->nrxv || c->rxv[i] != rx)
 		return;
 	memmove(&c->rxv[i], &c->rxv[i + 1],
