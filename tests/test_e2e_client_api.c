@@ -185,6 +185,52 @@ START_TEST(test_pipelined_failure_surfaces_on_the_next_send)
 }
 END_TEST
 
+/*
+ * One transmitter whose sends are held by a full channel: a later send
+ * refused at once is answered before the held ones, so its ERROR is not
+ * the reply to the oldest send outstanding. It must reach that send, and
+ * the held ones their OKs once the consumer makes room.
+ */
+#define LONE_CAPACITY	2
+#define LONE_SENDS	12	/* the daemon holds 10 messages in all */
+
+START_TEST(test_a_refusal_overtaking_held_sends_finds_its_own_send)
+{
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
+	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
+	chan_tx *tx;
+	chan_rx *rx;
+	chan_msg *m;
+	char buf[16];
+	int i;
+
+	o.capacity = LONE_CAPACITY;
+	expect_rc(chan_tx_open_ex(p, "lone", 4, &o, &tx), 0, "open");
+	for (i = 1; i <= LONE_SENDS; i++) {
+		snprintf(buf, sizeof(buf), "%d", i);
+		send_async_str(tx, buf);
+	}
+	/* A round trip: the refusals have come, the held sends wait. */
+	rx = rx_open(p, "other", 1);
+	expect_rc(chan_rx_try_recv(rx, &m), CHAN_EEMPTY, "try_recv");
+	ck_assert_uint_eq(chan_tx_unconfirmed(tx), 10 - LONE_CAPACITY);
+	chan_rx_close(rx);
+	rx = rx_open(q, "lone", 1);
+	for (i = 1; i <= 10; i++) {
+		snprintf(buf, sizeof(buf), "%d", i);
+		expect_str(rx, buf);
+	}
+	expect_rc(chan_tx_flush(tx), CHAN_ELIMIT, "chan_tx_flush");
+	ck_assert_msg(strstr(chan_tx_errmsg(tx), "pipelined send 11:") != NULL,
+	    "errmsg does not name send 11: %s", chan_tx_errmsg(tx));
+	ck_assert_uint_eq(chan_tx_unconfirmed(tx), 0);
+	expect_rc(chan_tx_flush(tx), 0, "second chan_tx_flush");
+	chan_rx_close(rx);
+	chan_disconnect(p);
+	chan_disconnect(q);
+}
+END_TEST
+
 START_TEST(test_close_reports_a_pipelined_failure)
 {
 	chan_client *c = test_connect(&fixture);
@@ -659,6 +705,8 @@ client_api_suite(void)
 	tcase_add_test(tc, test_pipelined_failure_surfaces_on_the_next_send);
 	tcase_add_test(tc, test_close_reports_a_pipelined_failure);
 	tcase_add_test(tc, test_pipelined_failures_reach_their_own_transmitter);
+	tcase_add_test(tc,
+	    test_a_refusal_overtaking_held_sends_finds_its_own_send);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("select and drain");
