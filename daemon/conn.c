@@ -65,12 +65,6 @@ conn_max_body(const struct conn *c)
 	return (proto_max_body(c->srv->cfg->max_msg_size));
 }
 
-size_t
-conn_pending(const struct conn *c)
-{
-	return (c->out.len + c->wbuf.len + c->orefs.bytes + c->wrefs.bytes);
-}
-
 /*
  * Reading stops above this, so a client can grow neither its output nor
  * its held sends forever.
@@ -89,12 +83,6 @@ conn_under_low(const struct conn *c)
 {
 	return (conn_pending(c) < CONN_LOW_WATER &&
 	    c->held_bytes < CONN_LOW_WATER);
-}
-
-bool
-conn_can_deliver(const struct conn *c)
-{
-	return (!c->want_close && conn_pending(c) < CONN_DELIVER_MARK);
 }
 
 static void

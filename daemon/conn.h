@@ -207,10 +207,19 @@ int	conn_deliver(struct conn *c, uint32_t handle, struct message *m);
 void	conn_dirty(struct conn *c);
 /* Closes c at the next safe point (after the current frame). */
 void	conn_mark_close(struct conn *c);
-/* Bytes of output not yet written. */
-size_t	conn_pending(const struct conn *c);
+/* Bytes of output not yet written. Inline: asked once per delivery. */
+static inline size_t
+conn_pending(const struct conn *c)
+{
+	return (c->out.len + c->wbuf.len + c->orefs.bytes + c->wrefs.bytes);
+}
+
 /* True if c may take deliveries: open and its output below the mark. */
-bool	conn_can_deliver(const struct conn *c);
+static inline bool
+conn_can_deliver(const struct conn *c)
+{
+	return (!c->want_close && conn_pending(c) < CONN_DELIVER_MARK);
+}
 
 /* Handle id of c (owned by c), or NULL if c has none by that id. */
 struct handle	*conn_handle_find(struct conn *c, uint32_t id);

@@ -690,48 +690,88 @@ proto_decoder_free(struct proto_decoder *d)
  * anything unusual (another encoding, a soft error, trailing bytes) takes
  * the full path.
  */
+static inline __attribute__((always_inline)) uint32_t
+fast_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
 static inline __attribute__((always_inline)) int
 fast_uint(const unsigned char *p, size_t len, size_t *off, uint64_t max,
     uint64_t *v)
 {
-	static const unsigned char	 width[4] = { 1, 2, 4, 8 };
-	unsigned char			 b, n, i;
+	size_t		o = *off;
+	unsigned char	b;
 
-	if (*off >= len)
+	if (o >= len)
 		return 0;
-	b = p[(*off)++];
+	b = p[o];
 	if (b <= 0x7f) {
 		*v = b;
+		*off = o + 1;
 		return 1;
 	}
-	if (b < 0xcc || b > 0xcf)
+	switch (b) {
+	case 0xcc:
+		if (len - o < 2)
+			return 0;
+		*v = p[o + 1];
+		*off = o + 2;
+		break;
+	case 0xcd:
+		if (len - o < 3)
+			return 0;
+		*v = (uint64_t)p[o + 1] << 8 | p[o + 2];
+		*off = o + 3;
+		break;
+	case 0xce:
+		if (len - o < 5)
+			return 0;
+		*v = fast_be32(p + o + 1);
+		*off = o + 5;
+		break;
+	case 0xcf:
+		if (len - o < 9)
+			return 0;
+		*v = (uint64_t)fast_be32(p + o + 1) << 32 | fast_be32(p + o + 5);
+		*off = o + 9;
+		break;
+	default:
 		return 0;
-	n = width[b - 0xcc];
-	if (n > len - *off)
-		return 0;
-	for (*v = 0, i = 0; i < n; i++)
-		*v = *v << 8 | p[(*off)++];
+	}
 	return *v <= max;
 }
 
-static int
+static inline __attribute__((always_inline)) int
 fast_bin(const unsigned char *p, size_t len, size_t *off, size_t *n)
 {
-	uint64_t	v = 0;
-	unsigned char	b, w, i;
+	size_t		o = *off;
 
-	if (*off >= len)
+	if (o >= len)
 		return 0;
-	b = p[(*off)++];
-	if (b < 0xc4 || b > 0xc6)
+	switch (p[o]) {
+	case 0xc4:
+		if (len - o < 2)
+			return 0;
+		*n = p[o + 1];
+		*off = o + 2;
+		return 1;
+	case 0xc5:
+		if (len - o < 3)
+			return 0;
+		*n = (size_t)p[o + 1] << 8 | p[o + 2];
+		*off = o + 3;
+		return 1;
+	case 0xc6:
+		if (len - o < 5)
+			return 0;
+		*n = fast_be32(p + o + 1);
+		*off = o + 5;
+		return 1;
+	default:
 		return 0;
-	w = (unsigned char)(1u << (b - 0xc4));
-	if (w > len - *off)
-		return 0;
-	for (i = 0; i < w; i++)
-		v = v << 8 | p[(*off)++];
-	*n = (size_t)v;
-	return 1;
+	}
 }
 
 static int
@@ -839,17 +879,15 @@ proto_send_head(const struct proto_decoder *d, const void *body, size_t len,
 	return 1;
 }
 
-int
-proto_decode(struct proto_decoder *d, const void *body, size_t body_len,
+/* Every other body, and those the fast path declined. */
+static int __attribute__((noinline))
+dec_full(struct proto_decoder *d, const void *body, size_t body_len,
     struct proto_msg *m)
 {
 	msgpack_object	obj;
 	size_t		off = 0;
 	int		rc;
 
-	/* The fast path sets only its op's fields (proto.h). */
-	if (dec_fast(d, body, body_len, m))
-		return 0;
 	memset(m, 0, sizeof *m);
 	m->durable = -1;
 	mp_peek_prefix(body, body_len, m);
@@ -873,6 +911,16 @@ proto_decode(struct proto_decoder *d, const void *body, size_t body_len,
 	/* Keeps the first chunk: no allocation per frame once warm. */
 	msgpack_zone_clear(&d->zone);
 	return rc;
+}
+
+int
+proto_decode(struct proto_decoder *d, const void *body, size_t body_len,
+    struct proto_msg *m)
+{
+	/* The fast path sets only its op's fields (proto.h). */
+	if (dec_fast(d, body, body_len, m))
+		return 0;
+	return dec_full(d, body, body_len, m);
 }
 
 /*
@@ -1202,32 +1250,42 @@ proto_enc_welcome(struct proto_buf *b, uint32_t rid, const char *server,
  * The frames sent once per message, SEND, OK and DELIVER, are written
  * without the packer, byte for byte as msgpack-c packs them: every
  * unsigned integer in its shortest form, the payload as bin 8, 16 or 32.
+ * Their helpers are inlined: they run several times per message.
  */
-static size_t
+static inline __attribute__((always_inline)) size_t
 fast_put_uint(unsigned char *p, uint64_t v)
 {
-	unsigned char	n, i;
-
 	if (v <= 0x7f) {
 		p[0] = (unsigned char)v;
 		return 1;
 	}
 	if (v <= UINT8_MAX) {
 		p[0] = 0xcc;
-		n = 1;
-	} else if (v <= UINT16_MAX) {
-		p[0] = 0xcd;
-		n = 2;
-	} else if (v <= UINT32_MAX) {
-		p[0] = 0xce;
-		n = 4;
-	} else {
-		p[0] = 0xcf;
-		n = 8;
+		p[1] = (unsigned char)v;
+		return 2;
 	}
-	for (i = 0; i < n; i++)
-		p[1 + i] = (unsigned char)(v >> (8 * (n - 1 - i)));
-	return 1 + (size_t)n;
+	if (v <= UINT16_MAX) {
+		p[0] = 0xcd;
+		p[1] = (unsigned char)(v >> 8);
+		p[2] = (unsigned char)v;
+		return 3;
+	}
+	if (v <= UINT32_MAX) {
+		p[0] = 0xce;
+		enc_be32((char *)p + 1, (uint32_t)v);
+		return 5;
+	}
+	p[0] = 0xcf;
+	enc_be32((char *)p + 1, (uint32_t)(v >> 32));
+	enc_be32((char *)p + 5, (uint32_t)v);
+	return 9;
+}
+
+/* proto_buf_reserve without a call when the room is there. */
+static inline __attribute__((always_inline)) int
+fast_reserve(struct proto_buf *b, size_t extra)
+{
+	return extra <= b->cap - b->len ? 0 : proto_buf_reserve(b, extra);
 }
 
 int
@@ -1236,7 +1294,7 @@ proto_enc_ok(struct proto_buf *b, uint32_t rid)
 	unsigned char	*p;
 	size_t		 n;
 
-	if (proto_buf_reserve(b, PROTO_HEADER_LEN + 7) != 0)
+	if (fast_reserve(b, PROTO_HEADER_LEN + 7) != 0)
 		return CHAN_ENOMEM;
 	p = (unsigned char *)b->data + b->len;
 	p[PROTO_HEADER_LEN] = 0x92;
@@ -1274,7 +1332,7 @@ proto_enc_error(struct proto_buf *b, uint32_t rid, int code,
 }
 
 /* The head of a bin of len bytes (len < 2^32): at most 5 bytes. */
-static size_t
+static inline __attribute__((always_inline)) size_t
 fast_put_bin_head(unsigned char *p, size_t len)
 {
 	if (len <= UINT8_MAX) {
@@ -1305,8 +1363,7 @@ proto_enc_send(struct proto_buf *b, uint32_t rid, uint32_t handle,
 
 	if (len > UINT32_MAX - ENC_SEND_HEAD_MAX)
 		return CHAN_ETOOBIG;
-	if (proto_buf_reserve(b, PROTO_HEADER_LEN + ENC_SEND_HEAD_MAX +
-	    len) != 0)
+	if (fast_reserve(b, PROTO_HEADER_LEN + ENC_SEND_HEAD_MAX + len) != 0)
 		return CHAN_ENOMEM;
 	p = (unsigned char *)b->data + b->len + PROTO_HEADER_LEN;
 	p[0] = 0x94;
@@ -1325,7 +1382,7 @@ proto_enc_send(struct proto_buf *b, uint32_t rid, uint32_t handle,
    DELIVER encoders, so that their frames are the same bytes. */
 #define ENC_DELIVER_HEAD_MAX	26
 
-static size_t
+static inline __attribute__((always_inline)) size_t
 enc_deliver_head(unsigned char *p, uint32_t handle, uint64_t seq,
     uint32_t flags, size_t len)
 {
@@ -1348,7 +1405,7 @@ proto_enc_deliver(struct proto_buf *b, uint32_t handle, uint64_t seq,
 
 	if (len > UINT32_MAX - ENC_DELIVER_HEAD_MAX)
 		return CHAN_ETOOBIG;
-	if (proto_buf_reserve(b, PROTO_HEADER_LEN + ENC_DELIVER_HEAD_MAX +
+	if (fast_reserve(b, PROTO_HEADER_LEN + ENC_DELIVER_HEAD_MAX +
 	    len) != 0)
 		return CHAN_ENOMEM;
 	p = (unsigned char *)b->data + b->len;
