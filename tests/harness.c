@@ -1166,6 +1166,8 @@ raw_recv(struct raw_conn *rc, struct proto_msg *m, int timeout_ms)
 	n = raw_read_frame(rc->fd, rc->body, rc->cap, timeout_ms);
 	if (n < 0)
 		return -1;
+	/* Failure messages print fields the frame's op may not set. */
+	memset(m, 0, sizeof(*m));
 	err = proto_decode(rc->dec, rc->body, (size_t)n, m);
 	ck_assert_msg(err == 0, "daemon frame does not decode: %s",
 	    chan_errname(err));

@@ -76,6 +76,8 @@ peer_read(struct peer *p, struct proto_msg *m)
 	n = raw_read_frame(p->fd, p->body, BODY_CAP, HARNESS_WAIT_MS);
 	if (n < 0)
 		return false;
+	/* Failure messages print fields the frame's op may not set. */
+	memset(m, 0, sizeof(*m));
 	rc = proto_decode(p->dec, p->body, (size_t)n, m);
 	ck_assert_msg(rc == 0, "daemon frame does not decode: %s",
 	    chan_errname(rc));
