@@ -151,10 +151,17 @@ conn_handle_slot(const struct conn *c, uint32_t id)
 struct handle *
 conn_handle_find(struct conn *c, uint32_t id)
 {
-	size_t	i = conn_handle_slot(c, id);
+	size_t	i;
 
-	return (i < c->hlen && c->handles[i].id == id ? c->handles[i].h :
-	    NULL);
+	if (c->hlast != NULL && c->hlast->id == id)
+		return (c->hlast);
+	i = conn_handle_slot(c, id);
+	if (i == c->hlen || c->handles[i].id != id)
+		return (NULL);
+	/* A closed handle's slot holds NULL until squeezed out. */
+	if (c->handles[i].h != NULL)
+		c->hlast = c->handles[i].h;
+	return (c->handles[i].h);
 }
 
 int
@@ -213,6 +220,8 @@ conn_handle_remove(struct conn *c, struct handle *h)
 {
 	size_t	i = conn_handle_slot(c, h->id);
 
+	if (c->hlast == h)
+		c->hlast = NULL;
 	if (i == c->hlen || c->handles[i].h != h)
 		return;
 	if (h->stalled)

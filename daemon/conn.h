@@ -151,6 +151,8 @@ struct conn {
 	size_t		 hlen;		/* slots in use, holes included */
 	size_t		 nhandles;	/* open handles */
 	size_t		 handles_cap;
+	struct handle	*hlast;		/* the last one found: a producer's
+					   frames name the same handle */
 	uint32_t	 next_handle;
 
 	size_t		 held_bytes;	/* payload of its held sends */
