@@ -56,6 +56,10 @@ proto_seeds(void)
 	struct proto_cap	cap = { PROTO_CAP_VALUE, 16 };
 	struct proto_cap	capb = { PROTO_CAP_VALUE, 1 << 20 };
 	struct proto_cap	unb = { PROTO_CAP_UNBOUNDED, 0 };
+	struct proto_ack_entry	acks[2] = {
+		{ .handle = 1, .seq = 40 },
+		{ .handle = 2, .seq = 17, .n = 16 },
+	};
 
 	proto_buf_init(&all);
 #define ONE(name, call) do {						\
@@ -85,6 +89,7 @@ proto_seeds(void)
 	ONE("send-empty", proto_enc_send(&b, 6, 1, "", 0));
 	ONE("ack", proto_enc_ack(&b, 7, 2, 12345678901ull));
 	ONE("credit", proto_enc_credit(&b, 8, 2, 100));
+	ONE("acks", proto_enc_acks(&b, 0, acks, 2));
 	ONE("ping", proto_enc_ping(&b, 9));
 	ONE("welcome", proto_enc_welcome(&b, 1, "chand 0.1.0", 1 << 20,
 	    4242));
@@ -212,6 +217,31 @@ conn_seeds(void)
 		ok(proto_enc_close(&f, 9, 1));
 		rec(&s, CTL_DRAIN, &f);
 		put("conn", "bounded-stats", &s);
+		s.len = 0;
+	}
+
+	/* A consumer of two channels acknowledges and credits both at once. */
+	{
+		struct proto_ack_entry	both[2] = {
+			{ .handle = 1, .seq = 1, .n = 4 },
+			{ .handle = 2, .seq = 1, .n = 4 },
+		};
+
+		ok(proto_enc_hello(&f, 1, "rx"));
+		ok(proto_enc_open(&f, PROTO_OPEN_RX, 2, "a", 1));
+		ok(proto_enc_open(&f, PROTO_OPEN_RX, 3, "b", 1));
+		ok(proto_enc_credit(&f, 0, 1, 2));
+		ok(proto_enc_credit(&f, 0, 2, 2));
+		rec(&s, CTL_DRAIN, &f);
+		ok(proto_enc_hello(&f, 1, "tx"));
+		ok(proto_enc_open(&f, PROTO_OPEN_TX, 2, "a", 1));
+		ok(proto_enc_open(&f, PROTO_OPEN_TX, 3, "b", 1));
+		ok(proto_enc_send(&f, 4, 1, "x", 1));
+		ok(proto_enc_send(&f, 5, 2, "y", 1));
+		rec(&s, CTL_CONN1 | CTL_DRAIN, &f);
+		ok(proto_enc_acks(&f, 0, both, 2));
+		rec(&s, CTL_DRAIN, &f);
+		put("conn", "acks", &s);
 		s.len = 0;
 	}
 
