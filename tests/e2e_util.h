@@ -112,6 +112,9 @@ char	pipe_read_byte(int fd);
 
 /* Creates a private directory /tmp/chand-e2e-XXXXXX into dir. */
 void	make_dir(char *dir, size_t len);
+/* Removes dir and everything under it, best effort (what cannot go stays
+   for the machine's tmp cleaner). */
+void	remove_tree(const char *dir);
 /* dir/name into out, asserting that it fits. */
 void	path_join(char *out, size_t len, const char *dir, const char *name);
 /* A listening Unix stream socket bound at path (close-on-exec). */

@@ -8,7 +8,6 @@
  * frame in the same write, or never finished. Consumers use the library.
  * Every payload is a pattern of its number, checked byte by byte.
  */
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -282,16 +281,6 @@ START_TEST(test_big_sends_held_by_a_full_channel)
 }
 END_TEST
 
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)flag;
-	(void)f;
-	remove(path);
-	return 0;
-}
-
 /* Big sends to a durable channel are in its log: back after a restart. */
 START_TEST(test_big_sends_to_a_durable_channel_survive_a_restart)
 {
@@ -327,7 +316,7 @@ START_TEST(test_big_sends_to_a_durable_channel_survive_a_restart)
 		expect_message(rx, 30 + i, BIG);
 	chan_disconnect(c);
 	daemon_stop(&dd);
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	remove_tree(dir);
 }
 END_TEST
 

@@ -21,7 +21,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -42,26 +41,6 @@
 static const char *const policies[] = { "always", "periodic", "os" };
 
 /* Data directories. */
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	/* Best effort: what cannot go stays for the machine's tmp cleaner. */
-	if (flag == FTW_DP)
-		(void)rmdir(path);
-	else
-		(void)unlink(path);
-	return 0;
-}
-
-/* Removes dir and everything under it. */
-static void
-rm_rf(const char *dir)
-{
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Number of subdirectories of dir: durable channels with a log. */
 static int
@@ -226,7 +205,7 @@ dd_fini(struct dd *x)
 {
 	if (x->d.pid > 0)
 		daemon_stop(&x->d);
-	rm_rf(x->data);
+	remove_tree(x->data);
 }
 
 /* Opens. */
@@ -1090,7 +1069,7 @@ START_TEST(test_full_disk_refuses_durable_sends_only)
 
 	dd_init(&x, "always", extra);
 	if (private_tmpfs(x.data) != 0) {
-		rm_rf(x.data);
+		remove_tree(x.data);
 		return;
 	}
 	dd_start(&x);

@@ -378,16 +378,6 @@ dir_entries(const char *dir)
 	return n;
 }
 
-static void
-remove_tree(const char *dir)
-{
-	struct cmd_result r;
-	const char *argv[] = { "rm", "-rf", dir, NULL };
-
-	run(argv, &r);
-	cmd_result_fini(&r);
-}
-
 START_TEST(test_admin_view_shows_a_durable_channel_and_its_log)
 {
 	char data[PATH_MAX], want[PATH_MAX + 64], *out;
