@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench.h: chan-bench, the benchmark of chand against the socket path
  * itself.

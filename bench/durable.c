@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * durable.c: chan-bench's durable runs: where their logs live, the log's
  * disk figures, and the table that sets each sync policy beside the

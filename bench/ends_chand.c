@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ends_chand.c: the producer and consumer ends that talk to chand through
  * libchanclient.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ends_raw.c: the producer and consumer ends of the baselines. Both use
  * plain blocking sockets and the relay's framing: producers write batches

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c: chan-bench's options, the list of runs, and the output.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * memory.c: what the daemon's resident memory grows by per idle
  * connection, per idle channel and per queued message. Each phase keeps

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * payload.c: the payload layout (bench.h) and the consumer's check that
  * every message arrived whole and in per-sender order.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * proc.c: clocks, /proc figures, and the server processes a run talks
  * to (chand, or the relay).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * relay.c: the baseline a channel daemon is measured against. A minimal
  * two-hop relay over Unix sockets on the same libuv and the same 4-byte

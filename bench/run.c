@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * run.c: one run. The parent forks the consumer, then the producers; each
  * end sets up (connects, opens its handles), writes one byte to its ready

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conn.c: the connection to chand: socket, handshake, requests and the
  * reader that dispatches what the daemon sends. The locking rules are in

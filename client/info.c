@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * info.c: the admin view, STATS -> INFO (see chan_client_info).
  */

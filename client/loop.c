@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * loop.c: the non-blocking API for event loops. The application polls the
  * connection's socket itself (readable always; writable while

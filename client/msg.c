@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * msg.c: received messages. One allocation holds the header and the bytes.
  */

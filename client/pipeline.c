@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pipeline.c: pipelined sends. chan_tx_send_async queues a SEND without
  * waiting for its OK; up to tx->window of them may be unconfirmed at once.

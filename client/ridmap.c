@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ridmap.c: the index from a pipelined send's request id to its
  * transmitter and ordinal (see ridmap.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ridmap.h: a connection's index from the request id of a pipelined send
  * to the transmitter waiting for its confirmation and the send's ordinal

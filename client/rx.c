@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rx.c: receivers, the consumer end of a channel.
  *

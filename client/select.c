@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * select.c: receiving from any of several receivers of one connection, as
  * crossbeam's select! or Go's select over receive cases. Every receiver

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tx.c: transmitters, the producer ends of channels.
  */

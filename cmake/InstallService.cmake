@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Run by `cmake --install` (see the top CMakeLists.txt, which sets the
 # CHAND_* directories): installs the systemd units, written for the prefix
 # being installed to, the sysusers.d entry, and the sample config file

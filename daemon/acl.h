@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * acl.h: access rules from peer credentials (docs/security.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * admin.c: the admin view, STATS -> INFO. See admin.h; the schema is in
  * docs/protocol.md ("Admin view").

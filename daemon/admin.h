@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * admin.h: the admin view (STATS request, INFO reply; docs/protocol.md,
  * "Admin view"). Builds one msgpack map per request: the daemon's

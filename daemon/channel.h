@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * channel.h: one named channel: a FIFO of messages, its producers, its
  * consumer slot, credit and the messages in flight; its capacity and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config.h: the daemon's settings, one table entry per option (name, range,
  * default, parser, help text), kept apart from the command line so that a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crc32c.h: CRC-32C (Castagnoli, reflected polynomial 0x82f63b78), the
  * checksum of the write-ahead log's records (the one iSCSI, ext4 and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * durable.c: durable channels. See durable.h and docs/durability.md.
  *

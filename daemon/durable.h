@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * durable.h: durable channels, between the channels and their logs.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * flow.c: held sends between the channels and the connections. See flow.h.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * listener.c: bind, stale-socket probe, accept. See listener.h.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.c: levels and formatting of the daemon's log. See log.h.
  */

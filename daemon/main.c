@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c: chand, the local channel daemon: flags, signals, the loop.
  */

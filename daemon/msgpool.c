@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * msgpool.c: message nodes. See msgpool.h.
  */

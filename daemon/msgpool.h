@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * msgpool.h: allocation of message nodes (struct message, channel.h).
  *

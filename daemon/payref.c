@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * payref.c: payloads written from their message nodes. See payref.h.
  */

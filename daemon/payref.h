@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * payref.h: payloads written from their message nodes.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pump.c: deliveries and DISCONNECTED events. See pump.h.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pump.h: moves messages from channels to their consumers.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.h: the daemon's shared state, one per process. main.c owns it;
  * the modules reach it through their connection or listener.

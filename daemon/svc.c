@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * svc.c: socket activation and readiness notification. See svc.h.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * svc.h: the daemon's side of the service manager (systemd) protocols:
  * socket activation and readiness notification.

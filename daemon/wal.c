@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wal.c: the live write-ahead log: create, append, flush, sync, roll,
  * close. See wal.h; wal_recover.c reads logs back.

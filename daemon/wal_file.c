@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wal_file.c: what the live log (wal.c) and recovery (wal_recover.c)
  * share: struct wal's allocation, segment names and headers, removal of a

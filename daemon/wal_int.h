@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wal_int.h: what wal.c (the live log), wal_recover.c (reading logs at
  * startup) and wal_file.c (helpers of both) share: the on-disk layout and struct wal. Not for other

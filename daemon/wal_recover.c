@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wal_recover.c: reading the logs back at startup. See wal.h.
  *

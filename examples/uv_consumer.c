@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uv_consumer.c: libchanclient inside a libuv event loop.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_conn.c: libFuzzer target for the daemon's connection state machine.
  *

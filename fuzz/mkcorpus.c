@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mkcorpus.c: writes the seed corpus of the fuzz targets with the real
  * encoders, so that the seeds are valid frames of every op.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chand-options.c: writes chand(8)'s scdoc source, TEMPLATE with its
  * @OPTIONS@ line replaced by one entry per option of the daemon's option

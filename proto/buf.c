@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * buf.c: the growable byte buffer that frames are encoded into and read
  * from.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * msg.c: frame bodies to struct proto_msg and back.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * proto.h: the chand wire protocol, version 1 (see docs/protocol.md).
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs missing build dependencies and builds chand into ./build
 # (or the directory given as $1). Extra arguments go to cmake.
 set -euo pipefail

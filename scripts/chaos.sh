@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The long form of the chaos test (tests/test_e2e_chaos.c): hundreds of
 # producers and consumers connecting, being SIGKILLed and sending garbage
 # against one chand for SECONDS (default 300), then every confirmed

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs what chand needs to build and test, on Debian bookworm.
 # Does nothing when everything is already there; needs root otherwise.
 set -euo pipefail

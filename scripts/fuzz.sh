@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the libFuzzer targets with clang (ASan + UBSan + coverage) and
 # runs each for SECONDS (default 60), starting from the seed corpus in
 # fuzz/corpus/<target>. Fails if any target finds a crash, a sanitizer

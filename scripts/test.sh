@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds chand twice, plainly and under AddressSanitizer +
 # UndefinedBehaviorSanitizer, and runs the whole test suite on each.
 set -euo pipefail

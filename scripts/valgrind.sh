@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs the end-to-end tests with every daemon they start through the
 # harness under valgrind memcheck (tests/harness.c, CHAND_TEST_VALGRIND):
 # a memory error, or a definite, indirect or possible leak when the daemon

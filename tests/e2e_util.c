@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * e2e_util.c: assertions and small helpers shared by the end-to-end tests
  * (see e2e_util.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * e2e_util.h: assertions and small helpers shared by the end-to-end tests,
  * on top of harness.h.

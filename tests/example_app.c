@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include <chanclient.h>
 #include <stdio.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * harness.h: helpers for end-to-end tests against a real chand.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_channel.c: unit tests of the daemon's channel and registry, without
  * sockets or a loop.

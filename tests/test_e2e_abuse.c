@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_abuse.c: hostile and broken clients against a real chand.
  *

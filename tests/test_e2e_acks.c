@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_acks.c: ACKS, acknowledgements and credit for many consumer
  * handles in one frame, against the real daemon: raw frames for what the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_acl.c: access rules (--access-file) against a real chand.
  *

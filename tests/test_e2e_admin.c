@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_admin.c: the admin view, STATS -> INFO, through chanctl and
  * chan_client_info against the real daemon: live figures in JSON and in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_bigsend.c: big SEND frames, whose payload the daemon reads
  * straight into the message node once the frame's fields are in rather

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_channel.c: channel semantics end to end, through libchanclient
  * against a real chand: payloads, names, ordering, producers coming and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_chaos.c: many clients connecting, dying and misbehaving at once
  * against one real chand, and what must hold through it.

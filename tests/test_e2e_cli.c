@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_cli.c: chan-send and chan-recv against a real chand: message
  * framing on stdin and stdout, every documented exit code, the socket

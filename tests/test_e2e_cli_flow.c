@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_cli_flow.c: chan-send's and chan-recv's flow-control options,
  * pipelined standard input, several channels with --format, the exit

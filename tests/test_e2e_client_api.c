@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_client_api.c: the library's pipelined sends, select over
  * several receivers, drain, the non-blocking event-loop calls and the

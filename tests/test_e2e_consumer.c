@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_consumer.c: the consumer end, through libchanclient against a
  * real chand: the single-consumer rule, timeouts that lose nothing,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_daemon.c: chand's command line, startup and shutdown, driven
  * through the real executable: socket path checks, stale and live sockets,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_durable.c: durable channels end to end, against the real
  * daemon, library and CLIs: what a confirmed send promises across kill -9

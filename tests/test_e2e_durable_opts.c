@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_durable_opts.c: the surfaces of durable channels against the
  * real daemon: its options (--help, ranges, reload), the "durable" open

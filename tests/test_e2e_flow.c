@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_flow.c: bounded channels in a real chand, spoken to in raw
  * frames: held sends and their late OK, SEND_TIMED, rendezvous, deferred

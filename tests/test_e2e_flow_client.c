@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_flow_client.c: bounded channels through libchanclient against a
  * real chand: a full channel holds a producer and releases it when the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_inplace.c: big payloads, which the daemon writes to a consumer
  * straight from the queued message rather than from a copy, stay whole

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_limits.c: the limits that defend the daemon against clients
  * that hold resources for nothing: --max-channels and --idle-timeout,

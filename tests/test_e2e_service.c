@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_service.c: chand as a system service: started the way systemd
  * starts a socket-activated Type=notify unit (listening socket inherited

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_fastpath.c: the codec's fast paths (the frames sent once per
  * message) give exactly the bytes and the results of the general code:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_install.sh BUILD_DIR SOURCE_DIR [CMAKE]
 #
 # Installs the build into a private prefix and uses it the way the README

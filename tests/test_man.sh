@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_man.sh BUILD_DIR SOURCE_DIR
 #
 # The manual pages, as built (roff), against the programs: every long

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_package.sh BUILD_DIR
 #
 # Builds the Debian package with CPack (into a private directory) and

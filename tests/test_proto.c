@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_proto.c: the wire codec (proto/): framing, every op both ways,
  * malformed bodies, the buffer and the default socket path.

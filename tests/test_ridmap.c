@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_ridmap.c: unit tests of the library's index from a pipelined
  * send's request id to its transmitter and ordinal, against a model.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_wal.c: unit tests of the write-ahead log (daemon/wal.c,
  * wal_recover.c) and its checksum (daemon/crc32c.c), on files in private

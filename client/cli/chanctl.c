@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chanctl: the daemon's admin view: its figures, its channels, its
  * connections, as a table or as JSON.

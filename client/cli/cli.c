@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.c: option, connection and error helpers for chan-send and chan-recv.
  */

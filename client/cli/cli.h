@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.h: what chan-send and chan-recv share: exit codes, option helpers,
  * connecting, and the one line of stderr that explains a failure.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chanclient.h: client library for chand, the local channel daemon.
  *
