@@ -153,6 +153,7 @@ struct chan_client {
 	uint32_t		 next_rid;
 	size_t			 max_msg;
 	uint32_t		 features;	/* the daemon's PROTO_FEAT_* */
+	uint32_t		 version;	/* protocol version in use */
 	struct proto_decoder	*dec;
 	struct proto_buf	 rbuf;		/* read, not yet dispatched */
 	struct proto_buf	 wbuf;		/* frames not yet written */

@@ -823,27 +823,63 @@ conn_hello_refused(struct chan_client *c)
 	return conn_wire_code(m.code);
 }
 
+/* HELLO for versions min_version to version; WELCOME's fields in *r. */
 static int
-conn_hello(struct chan_client *c)
+conn_hello_try(struct chan_client *c, uint32_t version, uint32_t min_version,
+    struct conn_req *r)
 {
 	char name[PROTO_CLIENT_NAME_MAX + 1];
-	struct proto_decoder *dec;
-	struct conn_req r;
 	struct timespec deadline;
 	int rc;
 
 	conn_client_name(name, sizeof(name));
-	conn_req_init(c, &r, PROTO_WELCOME, c->errmsg);
-	if ((rc = proto_enc_hello(&c->wbuf, r.rid, name)) != 0)
+	conn_req_init(c, r, PROTO_WELCOME, c->errmsg);
+	if ((rc = proto_enc_hello_range(&c->wbuf, r->rid, name, version,
+	    min_version)) != 0)
 		return rc;
 	conn_deadline(&deadline, CONN_HANDSHAKE_MS);
-	rc = conn_call(c, &r, &deadline);
+	rc = conn_call(c, r, &deadline);
 	if (rc == CHAN_ECONNLOST)
 		rc = conn_hello_refused(c);
-	if (rc != 0)
+	return rc;
+}
+
+/*
+ * Asks for versions 1 to PROTO_VERSION. A daemon that speaks version 1
+ * only refuses the range (VERSION, or OPTION for "min_version") and
+ * closes: a second connection then asks for version 1 alone.
+ */
+static int
+conn_handshake(struct chan_client *c, const char *path, struct conn_req *r)
+{
+	int rc;
+
+	rc = conn_hello_try(c, PROTO_VERSION, PROTO_VERSION_MIN, r);
+	if (rc != CHAN_EVERSION && rc != CHAN_EOPTION)
 		return rc;
-	if (r.version != PROTO_VERSION)
+	close(c->fd);
+	c->fd = -1;
+	c->dead = 0;
+	c->refused = 0;
+	c->rbuf.len = 0;
+	c->wbuf.len = 0;
+	if ((rc = conn_socket(c, path)) != 0)
+		return rc;
+	return conn_hello_try(c, PROTO_VERSION_MIN, 0, r);
+}
+
+static int
+conn_hello(struct chan_client *c, const char *path)
+{
+	struct proto_decoder *dec;
+	struct conn_req r;
+	int rc;
+
+	if ((rc = conn_handshake(c, path, &r)) != 0)
+		return rc;
+	if (r.version < PROTO_VERSION_MIN || r.version > PROTO_VERSION)
 		return CHAN_EVERSION;
+	c->version = r.version;
 	if (r.max_msg == 0 || r.max_msg > SIZE_MAX / 2)
 		return CHAN_EPROTO;
 	c->max_msg = (size_t)r.max_msg;
@@ -882,7 +918,7 @@ chan_connect(const char *path, chan_client **out)
 	pthread_mutex_lock(&c->mu);
 	rc = conn_socket(c, path);
 	if (rc == 0)
-		rc = conn_hello(c);
+		rc = conn_hello(c, path);
 	pthread_mutex_unlock(&c->mu);
 	if (rc != 0) {
 		saved = errno;

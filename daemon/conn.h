@@ -96,6 +96,7 @@ struct conn {
 	int		 nopen;		/* libuv handles not yet closed */
 
 	bool		 hello;		/* handshake done */
+	uint32_t	 version;	/* protocol version chosen by HELLO */
 	bool		 dirty;
 	bool		 want_close;	/* close at the next safe point */
 	bool		 shut;		/* closing: handles dropped */

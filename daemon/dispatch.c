@@ -51,12 +51,43 @@ reply_handle(struct conn *c, uint32_t rid, uint32_t id)
 	conn_dirty(c);
 }
 
+/*
+ * ERROR with its facts for a version 2 peer (f may be NULL: none), the
+ * message alone for version 1.
+ */
+static void
+reply_error_facts(struct conn *c, uint32_t rid, int code, const char *msg,
+    const struct proto_field *f, size_t n)
+{
+	int	rc;
+
+	if (c->version >= 2)
+		rc = proto_enc_error_fields(&c->out, rid, code, msg, f, n);
+	else
+		rc = proto_enc_error(&c->out, rid, code, msg);
+	if (rc != 0)
+		dispatch_nomem(c);
+	conn_dirty(c);
+}
+
 static void
 reply_error_text(struct conn *c, uint32_t rid, int code, const char *msg)
 {
-	if (proto_enc_error(&c->out, rid, code, msg) != 0)
-		dispatch_nomem(c);
-	conn_dirty(c);
+	reply_error_facts(c, rid, code, msg, NULL, 0);
+}
+
+/* reply_error with facts. */
+static void __attribute__((format(printf, 6, 7)))
+reply_error_f(struct conn *c, uint32_t rid, int code,
+    const struct proto_field *f, size_t n, const char *fmt, ...)
+{
+	char	msg[PROTO_ERRMSG_MAX];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	reply_error_facts(c, rid, code, msg, f, n);
 }
 
 static void __attribute__((format(printf, 4, 5)))
@@ -170,6 +201,25 @@ dispatch_handle_drop(struct conn *c, struct handle *h)
 	dispatch_release(srv, ch);
 }
 
+/* The lowest version HELLO m speaks: its "min_version", else its version. */
+static uint32_t
+dispatch_min_version(const struct proto_msg *m)
+{
+	return (m->min_version != 0 ? m->min_version : m->version);
+}
+
+/* The highest version both speak, or 0 if none. */
+static uint32_t
+dispatch_version(const struct proto_msg *m)
+{
+	uint32_t	v = m->version < PROTO_VERSION ? m->version :
+			    PROTO_VERSION;
+
+	if (v < PROTO_VERSION_MIN || v < dispatch_min_version(m))
+		return (0);
+	return (v);
+}
+
 static void
 do_hello(struct conn *c, const struct proto_msg *m)
 {
@@ -179,12 +229,19 @@ do_hello(struct conn *c, const struct proto_msg *m)
 		reply_error(c, m->rid, CHAN_EPROTO, "HELLO already received");
 		return;
 	}
-	if (m->version != PROTO_VERSION) {
-		log_notice("handshake failed: protocol version %lu (%s)",
+	if ((c->version = dispatch_version(m)) == 0) {
+		log_notice("handshake failed: protocol versions %lu to %lu "
+		    "(%s)", (unsigned long)dispatch_min_version(m),
 		    (unsigned long)m->version, c->peer);
-		reply_error(c, m->rid, CHAN_EVERSION, "protocol version %lu "
-		    "not supported (this daemon speaks %d)",
-		    (unsigned long)m->version, PROTO_VERSION);
+		/* Facts in the form a client of any version can read. */
+		c->version = m->version >= 2 ? 2 : 1;
+		reply_error_f(c, m->rid, CHAN_EVERSION, (struct proto_field[]){
+		    { "min", PROTO_FIELD_UINT, PROTO_VERSION_MIN, NULL },
+		    { "max", PROTO_FIELD_UINT, PROTO_VERSION, NULL } }, 2,
+		    "protocol versions %lu to %lu not supported (this daemon "
+		    "speaks %d to %d)", (unsigned long)dispatch_min_version(m),
+		    (unsigned long)m->version, PROTO_VERSION_MIN,
+		    PROTO_VERSION);
 		conn_mark_close(c);
 		return;
 	}
@@ -196,7 +253,7 @@ do_hello(struct conn *c, const struct proto_msg *m)
 	if (m->rid == 0)
 		return;
 	snprintf(server, sizeof(server), "chand %s", CHAND_VERSION);
-	if (proto_enc_welcome(&c->out, m->rid, server,
+	if (proto_enc_welcome(&c->out, m->rid, c->version, server,
 	    c->srv->cfg->max_msg_size, (uint64_t)getpid()) != 0)
 		dispatch_nomem(c);
 	conn_dirty(c);

@@ -65,17 +65,23 @@ reencode(struct proto_buf *b, const struct proto_msg *m)
 
 	switch (m->op) {
 	case PROTO_HELLO:
-		if (m->version != PROTO_VERSION)
+		/* A range of one version is written as that version alone. */
+		if (m->min_version == m->version)
 			return (0);
 		if (m->text != NULL &&
 		    (s = cstr(m->text, m->text_len)) == NULL)
 			return (0);
-		rc = proto_enc_hello(b, m->rid, s);
+		rc = proto_enc_hello_range(b, m->rid, s, m->version,
+		    m->min_version);
 		break;
 	case PROTO_OPEN_TX:
 	case PROTO_OPEN_RX:
-		rc = proto_enc_open_cap(b, m->op, m->rid, m->name, m->name_len,
-		    &m->capacity, &m->capacity_bytes);
+		rc = proto_enc_open_all(b, m->op, m->rid, m->name, m->name_len,
+		    &(struct proto_open_opts){ m->capacity, m->capacity_bytes,
+		    m->durable, m->rx_gone, m->forever });
+		break;
+	case PROTO_RECALL:
+		rc = proto_enc_recall(b, m->rid, m->handle);
 		break;
 	case PROTO_CLOSE:
 		rc = proto_enc_close(b, m->rid, m->handle);
@@ -110,10 +116,11 @@ reencode(struct proto_buf *b, const struct proto_msg *m)
 		rc = proto_enc_acks(b, m->rid, m->acks, m->nacks);
 		break;
 	case PROTO_WELCOME:
-		if (m->version != PROTO_VERSION ||
+		if (m->features != PROTO_FEATURES ||
 		    (s = cstr(m->text, m->text_len)) == NULL)
 			return (0);
-		rc = proto_enc_welcome(b, m->rid, s, m->max_msg, m->pid);
+		rc = proto_enc_welcome(b, m->rid, m->version, s, m->max_msg,
+		    m->pid);
 		break;
 	case PROTO_OK:
 		rc = proto_enc_ok(b, m->rid);
@@ -127,7 +134,12 @@ reencode(struct proto_buf *b, const struct proto_msg *m)
 		    m->text_len > PROTO_ERRMSG_MAX ||
 		    (s = cstr(m->text, m->text_len)) == NULL)
 			return (0);
-		rc = proto_enc_error(b, m->rid, -(int)m->code, s);
+		if (m->flags == 4)
+			rc = proto_enc_error(b, m->rid, -(int)m->code, s);
+		else
+			rc = proto_enc_error_fields(b, m->rid, -(int)m->code,
+			    s, &(struct proto_field){ "pid", PROTO_FIELD_UINT,
+			    m->pid, NULL }, m->pid != 0);
 		break;
 	case PROTO_DELIVER:
 		rc = proto_enc_deliver(b, m->handle, m->seq, m->flags,
@@ -171,6 +183,11 @@ check_same(const struct proto_msg *a, const struct proto_msg *b)
 	CHECK(same(a->text, a->text_len, b->text, b->text_len));
 	CHECK(same(a->payload, a->payload_len, b->payload, b->payload_len));
 	CHECK(a->nacks == b->nacks);
+	CHECK(a->min_version == b->min_version);
+	CHECK(a->durable == b->durable);
+	CHECK(a->rx_gone == b->rx_gone);
+	CHECK(a->forever == b->forever);
+	CHECK(a->features == b->features);
 }
 
 /* ACKS entries live in the decoder, which the next decode reuses. */

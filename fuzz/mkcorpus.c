@@ -92,8 +92,8 @@ proto_seeds(void)
 	ONE("credit", proto_enc_credit(&b, 8, 2, 100));
 	ONE("acks", proto_enc_acks(&b, 0, acks, 2));
 	ONE("ping", proto_enc_ping(&b, 9));
-	ONE("welcome", proto_enc_welcome(&b, 1, "chand 0.1.0", 1 << 20,
-	    4242));
+	ONE("welcome", proto_enc_welcome(&b, 1, PROTO_VERSION, "chand 0.1.0",
+	    1 << 20, 4242));
 	ONE("ok", proto_enc_ok(&b, 9));
 	ONE("handle", proto_enc_handle(&b, 2, 1));
 	ONE("error", proto_enc_error(&b, 3, CHAN_EBUSY, "channel 'jobs' "

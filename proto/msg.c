@@ -299,7 +299,11 @@ dec_bool_opt(const msgpack_object *o, int *v)
 	return 0;
 }
 
-/* OPEN_TX and OPEN_RX opts: "capacity", "capacity_bytes", "durable". */
+/*
+ * OPEN_TX and OPEN_RX opts: "capacity", "capacity_bytes", "durable",
+ * "rx_gone", "forever" (whether "forever" suits the op is the daemon's to
+ * judge).
+ */
 static int
 dec_open_opts(const msgpack_object *o, struct proto_msg *m, int *soft)
 {
@@ -319,6 +323,10 @@ dec_open_opts(const msgpack_object *o, struct proto_msg *m, int *soft)
 			    &m->capacity_bytes);
 		else if (obj_is_key(&kv->key, "durable"))
 			rc = dec_bool_opt(&kv->val, &m->durable);
+		else if (obj_is_key(&kv->key, "rx_gone"))
+			rc = dec_bool_opt(&kv->val, &m->rx_gone);
+		else if (obj_is_key(&kv->key, "forever"))
+			rc = dec_bool_opt(&kv->val, &m->forever);
 		else
 			rc = CHAN_EOPTION;
 		if (rc != 0)
@@ -339,6 +347,13 @@ dec_hello_opts(const msgpack_object *o, struct proto_msg *m, int *soft)
 		return CHAN_EPROTO;
 	for (i = 0; i < o->via.map.size; i++) {
 		kv = &o->via.map.ptr[i];
+		if (obj_is_key(&kv->key, "min_version")) {
+			if (m->min_version != 0 ||
+			    obj_u32(&kv->val, &m->min_version) != 0 ||
+			    m->min_version == 0)
+				dec_soft(soft, CHAN_EOPTION);
+			continue;
+		}
 		if (!obj_is_key(&kv->key, "client") || m->text != NULL ||
 		    obj_str(&kv->val, &s, &len) != 0 ||
 		    len > PROTO_CLIENT_NAME_MAX) {
@@ -554,13 +569,38 @@ dec_welcome(const struct proto_decoder *d, const msgpack_object *el,
 	return dec_info(&el[3], m);
 }
 
+/*
+ * Version 2 ERROR facts: a map with str keys; "pid" is read, keys not
+ * known are skipped, values of other types too.
+ */
+static int
+dec_error_fields(const msgpack_object *o, struct proto_msg *m)
+{
+	const msgpack_object_kv	*kv;
+	uint32_t		 i;
+
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return CHAN_EPROTO;
+	for (i = 0; i < o->via.map.size; i++) {
+		kv = &o->via.map.ptr[i];
+		if (kv->key.type != MSGPACK_OBJECT_STR)
+			return CHAN_EPROTO;
+		if (obj_is_key(&kv->key, "pid") &&
+		    kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			m->pid = kv->val.via.u64;
+	}
+	return 0;
+}
+
+/* ERROR: [67, rid, code, message] or, in version 2, with fields. */
 static int
 dec_error(const struct proto_decoder *d, const msgpack_object *el,
     struct proto_msg *m, int *soft)
 {
-	if (obj_u32(&el[2], &m->code) != 0)
+	if (obj_u32(&el[2], &m->code) != 0 ||
+	    obj_str(&el[3], &m->text, &m->text_len) != 0)
 		return CHAN_EPROTO;
-	return obj_str(&el[3], &m->text, &m->text_len);
+	return m->flags == 5 ? dec_error_fields(&el[4], m) : 0;
 }
 
 /* INFO data: one msgpack value in a bin, decoded by its reader. */
@@ -594,29 +634,32 @@ dec_disconnected(const struct proto_decoder *d, const msgpack_object *el,
 	return obj_u32(&el[1], &m->handle);
 }
 
+/* nelem_max: a longer form the op may take (ERROR of version 2). */
 static const struct dec_op {
 	enum proto_op	op;
 	uint32_t	nelem;
 	dec_fn		fn;
+	uint32_t	nelem_max;
 } dec_ops[] = {
-	{ PROTO_HELLO, 5, dec_hello },
-	{ PROTO_OPEN_TX, 4, dec_open },
-	{ PROTO_OPEN_RX, 4, dec_open },
-	{ PROTO_CLOSE, 3, dec_handle },
-	{ PROTO_SEND, 4, dec_send },
-	{ PROTO_ACK, 4, dec_ack },
-	{ PROTO_CREDIT, 4, dec_credit },
-	{ PROTO_PING, 2, dec_none },
-	{ PROTO_SEND_TIMED, 5, dec_send_timed },
-	{ PROTO_STATS, 4, dec_stats },
-	{ PROTO_ACKS, 3, dec_acks },
-	{ PROTO_WELCOME, 4, dec_welcome },
-	{ PROTO_OK, 2, dec_none },
-	{ PROTO_HANDLE, 3, dec_handle },
-	{ PROTO_ERROR, 4, dec_error },
-	{ PROTO_INFO, 3, dec_info_data },
-	{ PROTO_DELIVER, 5, dec_deliver },
-	{ PROTO_DISCONNECTED, 2, dec_disconnected },
+	{ PROTO_HELLO, 5, dec_hello, 5 },
+	{ PROTO_OPEN_TX, 4, dec_open, 4 },
+	{ PROTO_OPEN_RX, 4, dec_open, 4 },
+	{ PROTO_CLOSE, 3, dec_handle, 3 },
+	{ PROTO_SEND, 4, dec_send, 4 },
+	{ PROTO_ACK, 4, dec_ack, 4 },
+	{ PROTO_CREDIT, 4, dec_credit, 4 },
+	{ PROTO_PING, 2, dec_none, 2 },
+	{ PROTO_SEND_TIMED, 5, dec_send_timed, 5 },
+	{ PROTO_STATS, 4, dec_stats, 4 },
+	{ PROTO_ACKS, 3, dec_acks, 3 },
+	{ PROTO_RECALL, 3, dec_handle, 3 },
+	{ PROTO_WELCOME, 4, dec_welcome, 4 },
+	{ PROTO_OK, 2, dec_none, 2 },
+	{ PROTO_HANDLE, 3, dec_handle, 3 },
+	{ PROTO_ERROR, 4, dec_error, 5 },
+	{ PROTO_INFO, 3, dec_info_data, 3 },
+	{ PROTO_DELIVER, 5, dec_deliver, 5 },
+	{ PROTO_DISCONNECTED, 2, dec_disconnected, 2 },
 };
 
 static const struct dec_op *
@@ -649,8 +692,12 @@ dec_array(const struct proto_decoder *d, const msgpack_object *o,
 	if ((op = dec_op_find(el[0].via.u64)) == NULL)
 		return CHAN_EUNKNOWNOP;
 	m->op = op->op;
-	if (o->via.array.size != op->nelem)
+	if (o->via.array.size != op->nelem &&
+	    o->via.array.size != op->nelem_max)
 		return CHAN_EPROTO;
+	/* ERROR learns its form here: flags is otherwise unused by it. */
+	if (m->op == PROTO_ERROR)
+		m->flags = o->via.array.size;
 	if ((rc = op->fn(d, el, m, &soft)) != 0)
 		return rc;
 	return soft;
@@ -865,7 +912,7 @@ proto_send_head(const struct proto_decoder *d, const void *body, size_t len,
 	if (len < PROTO_SEND_HEAD_MAX && len < body_len)
 		return 0;
 	memset(m, 0, sizeof *m);
-	m->durable = -1;
+	m->durable = m->rx_gone = m->forever = -1;
 	if (len < 4 || p[0] != 0x94 || p[1] != PROTO_SEND ||
 	    !fast_uint(p, len, &off, UINT32_MAX, &rid) ||
 	    !fast_uint(p, len, &off, UINT32_MAX, &handle) ||
@@ -890,7 +937,7 @@ dec_full(struct proto_decoder *d, const void *body, size_t body_len,
 	int		rc;
 
 	memset(m, 0, sizeof *m);
-	m->durable = -1;
+	m->durable = m->rx_gone = m->forever = -1;
 	mp_peek_prefix(body, body_len, m);
 	if (body_len == 0 || mp_scan(body, body_len) != body_len)
 		return CHAN_EPROTO;
@@ -1005,22 +1052,34 @@ enc_str(msgpack_packer *pk, const char *s, size_t len)
 }
 
 int
-proto_enc_hello(struct proto_buf *b, uint32_t rid, const char *client)
+proto_enc_hello_range(struct proto_buf *b, uint32_t rid, const char *client,
+    uint32_t version, uint32_t min_version)
 {
 	msgpack_packer	pk;
 	size_t		start;
-	int		failed;
+	int		failed, range;
 
+	range = min_version != 0 && min_version != version;
 	if ((failed = enc_begin(b, &pk, &start, 0)) == 0)
 		failed = enc_prefix(&pk, 5, PROTO_HELLO, rid) ||
 		    enc_str(&pk, PROTO_MAGIC, strlen(PROTO_MAGIC)) ||
-		    msgpack_pack_uint32(&pk, PROTO_VERSION) ||
-		    msgpack_pack_map(&pk, client != NULL);
+		    msgpack_pack_uint32(&pk, version) ||
+		    msgpack_pack_map(&pk, (client != NULL) + range);
+	if (!failed && range)
+		failed = enc_str(&pk, "min_version", 11) ||
+		    msgpack_pack_uint32(&pk, min_version);
 	/* Cut, since the daemon refuses a longer name. */
 	if (!failed && client != NULL)
 		failed = enc_str(&pk, "client", 6) || enc_str(&pk, client,
 		    enc_cut(client, PROTO_CLIENT_NAME_MAX));
 	return enc_end(b, start, failed);
+}
+
+int
+proto_enc_hello(struct proto_buf *b, uint32_t rid, const char *client)
+{
+	return proto_enc_hello_range(b, rid, client, PROTO_VERSION,
+	    PROTO_VERSION_MIN);
 }
 
 static int
@@ -1041,14 +1100,37 @@ enc_cap(msgpack_packer *pk, const char *key, const struct proto_cap *cap)
 	return msgpack_pack_uint64(pk, cap->value);
 }
 
+/* A bool opt: -1 leaves it out. */
 static int
-enc_durable(msgpack_packer *pk, int durable)
+enc_bool(msgpack_packer *pk, const char *key, int v)
 {
-	if (durable < 0)
+	if (v < 0)
 		return 0;
-	if (enc_str(pk, "durable", 7) != 0)
+	if (enc_str(pk, key, strlen(key)) != 0)
 		return -1;
-	return durable ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+	return v ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+}
+
+int
+proto_enc_open_all(struct proto_buf *b, enum proto_op op, uint32_t rid,
+    const void *name, size_t name_len, const struct proto_open_opts *o)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if ((failed = enc_begin(b, &pk, &start, name_len + 100)) == 0)
+		failed = enc_prefix(&pk, 4, op, rid) ||
+		    enc_str(&pk, name, name_len) ||
+		    msgpack_pack_map(&pk, enc_cap_given(&o->capacity) +
+		    enc_cap_given(&o->capacity_bytes) + (o->durable >= 0) +
+		    (o->rx_gone >= 0) + (o->forever >= 0)) ||
+		    enc_cap(&pk, "capacity", &o->capacity) ||
+		    enc_cap(&pk, "capacity_bytes", &o->capacity_bytes) ||
+		    enc_bool(&pk, "durable", o->durable) ||
+		    enc_bool(&pk, "rx_gone", o->rx_gone) ||
+		    enc_bool(&pk, "forever", o->forever);
+	return enc_end(b, start, failed);
 }
 
 int
@@ -1056,19 +1138,14 @@ proto_enc_open_opts(struct proto_buf *b, enum proto_op op, uint32_t rid,
     const void *name, size_t name_len, const struct proto_cap *capacity,
     const struct proto_cap *capacity_bytes, int durable)
 {
-	msgpack_packer	pk;
-	size_t		start;
-	int		failed;
+	struct proto_open_opts	o = { .durable = durable, .rx_gone = -1,
+				    .forever = -1 };
 
-	if ((failed = enc_begin(b, &pk, &start, name_len + 80)) == 0)
-		failed = enc_prefix(&pk, 4, op, rid) ||
-		    enc_str(&pk, name, name_len) ||
-		    msgpack_pack_map(&pk, enc_cap_given(capacity) +
-		    enc_cap_given(capacity_bytes) + (durable >= 0)) ||
-		    enc_cap(&pk, "capacity", capacity) ||
-		    enc_cap(&pk, "capacity_bytes", capacity_bytes) ||
-		    enc_durable(&pk, durable);
-	return enc_end(b, start, failed);
+	if (capacity != NULL)
+		o.capacity = *capacity;
+	if (capacity_bytes != NULL)
+		o.capacity_bytes = *capacity_bytes;
+	return proto_enc_open_all(b, op, rid, name, name_len, &o);
 }
 
 int
@@ -1106,6 +1183,12 @@ int
 proto_enc_close(struct proto_buf *b, uint32_t rid, uint32_t handle)
 {
 	return enc_u32_frame(b, PROTO_CLOSE, rid, handle);
+}
+
+int
+proto_enc_recall(struct proto_buf *b, uint32_t rid, uint32_t handle)
+{
+	return enc_u32_frame(b, PROTO_RECALL, rid, handle);
 }
 
 int
@@ -1223,8 +1306,8 @@ proto_enc_ping(struct proto_buf *b, uint32_t rid)
 }
 
 int
-proto_enc_welcome(struct proto_buf *b, uint32_t rid, const char *server,
-    uint64_t max_msg, uint64_t pid)
+proto_enc_welcome(struct proto_buf *b, uint32_t rid, uint32_t version,
+    const char *server, uint64_t max_msg, uint64_t pid)
 {
 	msgpack_packer	pk;
 	size_t		start;
@@ -1234,7 +1317,7 @@ proto_enc_welcome(struct proto_buf *b, uint32_t rid, const char *server,
 		server = "";
 	if ((failed = enc_begin(b, &pk, &start, strlen(server))) == 0)
 		failed = enc_prefix(&pk, 4, PROTO_WELCOME, rid) ||
-		    msgpack_pack_uint32(&pk, PROTO_VERSION) ||
+		    msgpack_pack_uint32(&pk, version) ||
 		    msgpack_pack_map(&pk, 4) ||
 		    enc_str(&pk, "server", 6) ||
 		    enc_str(&pk, server, strlen(server)) ||
@@ -1243,7 +1326,7 @@ proto_enc_welcome(struct proto_buf *b, uint32_t rid, const char *server,
 		    enc_str(&pk, "pid", 3) ||
 		    msgpack_pack_uint64(&pk, pid) ||
 		    enc_str(&pk, "features", 8) ||
-		    msgpack_pack_uint32(&pk, PROTO_FEAT_ACKS);
+		    msgpack_pack_uint32(&pk, PROTO_FEATURES);
 	return enc_end(b, start, failed);
 }
 
@@ -1312,12 +1395,30 @@ proto_enc_handle(struct proto_buf *b, uint32_t rid, uint32_t handle)
 	return enc_u32_frame(b, PROTO_HANDLE, rid, handle);
 }
 
-int
-proto_enc_error(struct proto_buf *b, uint32_t rid, int code,
-    const char *message)
+static int
+enc_field(msgpack_packer *pk, const struct proto_field *f)
+{
+	if (enc_str(pk, f->key, strlen(f->key)) != 0)
+		return -1;
+	switch (f->type) {
+	case PROTO_FIELD_UINT:
+		return msgpack_pack_uint64(pk, f->u);
+	case PROTO_FIELD_BOOL:
+		return f->u ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+	case PROTO_FIELD_STR:
+		return enc_str(pk, f->s, enc_cut(f->s, PROTO_ERRMSG_MAX / 4));
+	default:
+		return msgpack_pack_nil(pk);
+	}
+}
+
+/* ERROR with its facts (f not NULL: version 2) or without. */
+static int
+enc_error(struct proto_buf *b, uint32_t rid, int code, const char *message,
+    const struct proto_field *f, size_t n)
 {
 	msgpack_packer	pk;
-	size_t		start;
+	size_t		start, i;
 	uint32_t	wire;
 	int		failed;
 
@@ -1325,11 +1426,34 @@ proto_enc_error(struct proto_buf *b, uint32_t rid, int code,
 	wire = code < 0 ? (uint32_t)-(int64_t)code : (uint32_t)-CHAN_EPROTO;
 	if (message == NULL)
 		message = "";
-	if ((failed = enc_begin(b, &pk, &start, PROTO_ERRMSG_MAX)) == 0)
-		failed = enc_prefix(&pk, 4, PROTO_ERROR, rid) ||
+	if (n > PROTO_FIELDS_MAX)
+		n = PROTO_FIELDS_MAX;
+	if ((failed = enc_begin(b, &pk, &start, PROTO_ERRMSG_MAX * 2)) == 0)
+		failed = enc_prefix(&pk, f != NULL ? 5 : 4, PROTO_ERROR, rid) ||
 		    msgpack_pack_uint32(&pk, wire) ||
 		    enc_str(&pk, message, enc_cut(message, PROTO_ERRMSG_MAX));
+	if (!failed && f != NULL)
+		failed = msgpack_pack_map(&pk, (uint32_t)n);
+	for (i = 0; !failed && f != NULL && i < n; i++)
+		failed = enc_field(&pk, &f[i]);
 	return enc_end(b, start, failed);
+}
+
+int
+proto_enc_error(struct proto_buf *b, uint32_t rid, int code,
+    const char *message)
+{
+	return enc_error(b, rid, code, message, NULL, 0);
+}
+
+int
+proto_enc_error_fields(struct proto_buf *b, uint32_t rid, int code,
+    const char *message, const struct proto_field *f, size_t n)
+{
+	static const struct proto_field none;
+
+	return enc_error(b, rid, code, message, f != NULL ? f : &none,
+	    f != NULL ? n : 0);
 }
 
 /* The head of a bin of len bytes (len < 2^32): at most 5 bytes. */

@@ -24,6 +24,7 @@ static const struct {
 	{ PROTO_SEND_TIMED, "SEND_TIMED" },
 	{ PROTO_STATS, "STATS" },
 	{ PROTO_ACKS, "ACKS" },
+	{ PROTO_RECALL, "RECALL" },
 	{ PROTO_WELCOME, "WELCOME" },
 	{ PROTO_OK, "OK" },
 	{ PROTO_HANDLE, "HANDLE" },

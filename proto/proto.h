@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * proto.h: the chand wire protocol, version 1 (see docs/protocol.md).
+ * proto.h: the chand wire protocol, versions 1 and 2 (see docs/protocol.md).
  *
  * Shared by the daemon and the client library. Nothing here does I/O or
  * knows about libuv: callers feed bytes in and get bytes out.
@@ -17,7 +17,10 @@
 #include "chanclient.h"
 
 #define PROTO_MAGIC		"chand"
-#define PROTO_VERSION		1
+/* The versions this code speaks; HELLO states a range, WELCOME the one
+   chosen (the highest both sides speak). */
+#define PROTO_VERSION		2
+#define PROTO_VERSION_MIN	1
 
 #define PROTO_HEADER_LEN	4	/* uint32 big-endian body length */
 #define PROTO_NAME_MAX		255	/* channel name, bytes */
@@ -38,6 +41,11 @@
 /* WELCOME info "features": what a daemon serves beyond the first
    version 1 ops. */
 #define PROTO_FEAT_ACKS		0x1u	/* op ACKS */
+#define PROTO_FEAT_RECALL	0x2u	/* op RECALL */
+#define PROTO_FEAT_RXGONE	0x4u	/* OPEN opts "rx_gone" */
+#define PROTO_FEAT_FOREVER	0x8u	/* OPEN_RX opts "forever" */
+#define PROTO_FEATURES		(PROTO_FEAT_ACKS | PROTO_FEAT_RECALL | \
+				 PROTO_FEAT_RXGONE | PROTO_FEAT_FOREVER)
 
 /* DELIVER flags. */
 #define PROTO_FLAG_REDELIVERED	0x1u
@@ -55,6 +63,7 @@ enum proto_op {
 	PROTO_SEND_TIMED = 9,
 	PROTO_STATS = 10,
 	PROTO_ACKS = 11,
+	PROTO_RECALL = 12,
 
 	PROTO_WELCOME = 64,
 	PROTO_OK = 65,
@@ -105,11 +114,15 @@ struct proto_msg {
 					   DISCONNECTED */
 	uint64_t	 seq;		/* ACK DELIVER */
 	uint32_t	 count;		/* CREDIT n */
-	uint32_t	 version;	/* HELLO WELCOME */
+	uint32_t	 version;	/* HELLO (highest spoken) WELCOME
+					   (chosen) */
+	uint32_t	 min_version;	/* HELLO opts "min_version"; 0: not
+					   given */
 	uint32_t	 code;		/* ERROR: positive wire code */
 	uint32_t	 flags;		/* DELIVER */
 	uint64_t	 max_msg;	/* WELCOME info "max_msg" */
-	uint64_t	 pid;		/* WELCOME info "pid" */
+	uint64_t	 pid;		/* WELCOME info "pid"; ERROR fields
+					   "pid" (0: absent) */
 	uint32_t	 wait_ms;	/* SEND_TIMED */
 	uint32_t	 limit;		/* STATS opts "limit"; 0: not given */
 	struct proto_cap capacity;	/* OPEN_TX OPEN_RX opts "capacity":
@@ -118,6 +131,8 @@ struct proto_msg {
 					   PROTO_CAPACITY_BYTES_MAX */
 	int		 durable;	/* OPEN_TX OPEN_RX opts "durable":
 					   -1 not given, 0 false, 1 true */
+	int		 rx_gone;	/* opts "rx_gone": as durable */
+	int		 forever;	/* opts "forever": as durable */
 	uint32_t	 features;	/* WELCOME info: PROTO_FEAT_* */
 	uint32_t	 nacks;		/* ACKS: entries, 1..PROTO_ACKS_MAX */
 	const struct proto_ack_entry *acks; /* ACKS: in the decoder's
@@ -244,7 +259,14 @@ int	proto_buf_append(struct proto_buf *, const void *, size_t len);
 void	proto_buf_consume(struct proto_buf *, size_t n);
 
 /* Requests (client side). */
+/* HELLO speaking PROTO_VERSION_MIN to PROTO_VERSION. */
 int	proto_enc_hello(struct proto_buf *, uint32_t rid, const char *client);
+/*
+ * HELLO speaking min_version to version; min_version 0 or equal to
+ * version leaves "min_version" out (what a version 1 daemon understands).
+ */
+int	proto_enc_hello_range(struct proto_buf *, uint32_t rid,
+	    const char *client, uint32_t version, uint32_t min_version);
 int	proto_enc_open(struct proto_buf *, enum proto_op op, uint32_t rid,
 	    const void *name, size_t name_len);
 /*
@@ -259,7 +281,18 @@ int	proto_enc_open_cap(struct proto_buf *, enum proto_op op, uint32_t rid,
 int	proto_enc_open_opts(struct proto_buf *, enum proto_op op, uint32_t rid,
 	    const void *name, size_t name_len, const struct proto_cap *capacity,
 	    const struct proto_cap *capacity_bytes, int durable);
+/* Every OPEN opt: a bool opt of -1 leaves its key out. */
+struct proto_open_opts {
+	struct proto_cap capacity;
+	struct proto_cap capacity_bytes;
+	int		 durable;
+	int		 rx_gone;
+	int		 forever;
+};
+int	proto_enc_open_all(struct proto_buf *, enum proto_op op, uint32_t rid,
+	    const void *name, size_t name_len, const struct proto_open_opts *);
 int	proto_enc_close(struct proto_buf *, uint32_t rid, uint32_t handle);
+int	proto_enc_recall(struct proto_buf *, uint32_t rid, uint32_t handle);
 int	proto_enc_send(struct proto_buf *, uint32_t rid, uint32_t handle,
 	    const void *payload, size_t len);
 int	proto_enc_send_timed(struct proto_buf *, uint32_t rid, uint32_t handle,
@@ -283,13 +316,33 @@ int	proto_enc_acks(struct proto_buf *, uint32_t rid,
 	    const struct proto_ack_entry *, uint32_t n);
 
 /* Replies and events (daemon side). */
-/* WELCOME info says "features": PROTO_FEAT_ACKS. */
-int	proto_enc_welcome(struct proto_buf *, uint32_t rid, const char *server,
-	    uint64_t max_msg, uint64_t pid);
+/* WELCOME with the version chosen; info "features": PROTO_FEATURES. */
+int	proto_enc_welcome(struct proto_buf *, uint32_t rid, uint32_t version,
+	    const char *server, uint64_t max_msg, uint64_t pid);
 int	proto_enc_ok(struct proto_buf *, uint32_t rid);
 int	proto_enc_handle(struct proto_buf *, uint32_t rid, uint32_t handle);
 int	proto_enc_error(struct proto_buf *, uint32_t rid, int code,
 	    const char *message);	/* code: negative CHAN_E* */
+/*
+ * A fact of a version 2 ERROR (its fifth element, a map): key, and a
+ * value that is an unsigned integer, nil, a bool or a str.
+ */
+enum proto_field_type {
+	PROTO_FIELD_UINT,
+	PROTO_FIELD_NIL,
+	PROTO_FIELD_BOOL,
+	PROTO_FIELD_STR,
+};
+struct proto_field {
+	const char		*key;
+	enum proto_field_type	 type;
+	uint64_t		 u;	/* UINT; BOOL: 0 or 1 */
+	const char		*s;	/* STR, NUL-terminated */
+};
+#define PROTO_FIELDS_MAX	8
+/* ERROR with a map of n facts (n may be 0: an empty map). */
+int	proto_enc_error_fields(struct proto_buf *, uint32_t rid, int code,
+	    const char *message, const struct proto_field *, size_t n);
 int	proto_enc_deliver(struct proto_buf *, uint32_t handle, uint64_t seq,
 	    uint32_t flags, const void *payload, size_t len);
 int	proto_enc_disconnected(struct proto_buf *, uint32_t handle);

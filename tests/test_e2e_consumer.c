@@ -661,7 +661,7 @@ fake_answer(const struct proto_msg *m, struct proto_buf *out)
 {
 	switch (m->op) {
 	case PROTO_HELLO:
-		proto_enc_welcome(out, m->rid, "fake", 1024 * 1024,
+		proto_enc_welcome(out, m->rid, PROTO_VERSION, "fake", 1024 * 1024,
 		    (uint64_t)getpid());
 		break;
 	case PROTO_OPEN_TX:

@@ -232,7 +232,7 @@ END_TEST
 
 START_TEST(welcome_round_trips)
 {
-	ck_assert_int_eq(proto_enc_welcome(&out, 1, "chand 0.1.0",
+	ck_assert_int_eq(proto_enc_welcome(&out, 1, PROTO_VERSION, "chand 0.1.0",
 	    PROTO_DEFAULT_MAX_MSG, 812), 0);
 	ck_assert_int_eq(decode_out(), 0);
 	ck_assert_int_eq(m.op, PROTO_WELCOME);
@@ -242,7 +242,7 @@ START_TEST(welcome_round_trips)
 	ck_assert_uint_eq(m.pid, 812);
 	ck_assert_uint_eq(m.text_len, 11);
 	ck_assert_mem_eq(m.text, "chand 0.1.0", 11);
-	ck_assert_uint_eq(m.features, PROTO_FEAT_ACKS);
+	ck_assert_uint_eq(m.features, PROTO_FEATURES);
 }
 END_TEST
 
@@ -1392,7 +1392,8 @@ START_TEST(op_names)
 	ck_assert_str_eq(proto_op_name(PROTO_INFO), "INFO");
 	ck_assert_str_eq(proto_op_name(0), "?");
 	ck_assert_str_eq(proto_op_name(PROTO_ACKS), "ACKS");
-	ck_assert_str_eq(proto_op_name(12), "?");
+	ck_assert_str_eq(proto_op_name(PROTO_RECALL), "RECALL");
+	ck_assert_str_eq(proto_op_name(13), "?");
 	ck_assert_str_eq(proto_op_name(69), "?");
 	ck_assert_str_eq(proto_op_name(-1), "?");
 }
@@ -1530,7 +1531,8 @@ random_valid_frame(void)
 		proto_enc_credit(&out, 0, rng(), rng() % 70000);
 		break;
 	case 4:
-		proto_enc_welcome(&out, rng(), "chand", rng(), rng());
+		proto_enc_welcome(&out, rng(), (uint32_t)rng(), "chand", rng(),
+		    rng());
 		break;
 	case 5:
 		proto_enc_error(&out, rng(), -(int)(rng() % 13), "oops");

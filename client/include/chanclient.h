@@ -73,6 +73,7 @@ extern "C" {
 	X(CAPACITY, 14, "channel exists with other settings")		\
 	X(PERM, 15, "permission denied")				\
 	X(DISK, 16, "message not written to the channel's log")	\
+	X(RXGONE, 17, "the channel's receiver is gone")		\
 	X(DISCONNECTED, 32, "channel disconnected: every sender is gone") \
 	X(EMPTY, 33, "channel empty")					\
 	X(TIMEDOUT, 34, "timed out")					\
