@@ -43,7 +43,7 @@
 #define CONN_HANDSHAKE_MS	30000	/* bound on the WELCOME wait */
 #define CONN_PING_MS		30000	/* bound on a try_recv round trip */
 #define CONN_CLOSE_MS		10000	/* bound on the wait for CLOSE's OK */
-#define CONN_LAST_LOOK_MS	1000	/* bound on recv_timeout's last PING */
+#define CONN_LAST_LOOK_MS	50	/* bound on a timed receive's RECALL */
 #define CONN_READ_CHUNK		65536
 #define CONN_INFO_MS		30000	/* bound on a STATS round trip */
 #define CONN_BATCH_BYTES	65536	/* pipelined sends written at this */
@@ -208,6 +208,14 @@ int	conn_open_args(const struct chan_client *, const void *name,
 	    size_t name_len, const chan_open_opts *, unsigned allowed,
 	    chan_open_opts *out);
 /*
+ * RECALL handle: the daemon delivers what the receiver's credit allows
+ * now, reports a disconnection it is owed, takes the rest of the credit
+ * back and answers; waits for the answer at most bound_ms. Afterwards
+ * the receiver's FIFO holds all the daemon gave it.
+ */
+int	conn_recall(struct chan_client *, uint32_t handle, int bound_ms,
+	    char *errbuf);
+/*
  * Makes sure everything the daemon had for this connection when it read
  * our latest frames has been dispatched: a PING round trip (bounded by
  * bound_ms: CHAN_ETIMEDOUT). In non-blocking mode it only writes what the
@@ -285,6 +293,14 @@ int		 rx_enc_due(struct chan_client *);
 int		 rx_try_locked(struct chan_rx *, int bound_ms,
 		    struct chan_msg **);
 int		 rx_refill(struct chan_rx *, int bound_ms);
+/* RECALL for rx and a wait for its answer (a PING without RECALL). */
+int		 rx_recall(struct chan_rx *, int bound_ms);
+/*
+ * Appends RECALL with rid 0 for rx if it has credit outstanding and the
+ * daemon serves RECALL; rx's credit is then taken as gone. 0 or
+ * CHAN_ENOMEM.
+ */
+int		 rx_enc_recall(struct chan_rx *);
 
 /* msg.c */
 struct chan_msg	*msg_new(uint32_t handle, uint64_t seq, int redelivered,

@@ -197,6 +197,9 @@ conn_disconnected(struct chan_client *c, const struct proto_msg *m)
 
 	if ((rx = rx_find(c, m->handle)) == NULL)
 		return;
+	/* In version 2 the report ends the receiver's credit. */
+	if (c->version >= 2)
+		rx->credit = 0;
 	/* A marker keeps the event behind the messages delivered before it. */
 	if ((marker = msg_new(m->handle, 0, 0, NULL, 0)) == NULL) {
 		conn_fail(c, "out of memory");
@@ -586,26 +589,71 @@ conn_durable(int durable)
 	}
 }
 
+/*
+ * A flag whose option an older daemon does not serve fails here, rather
+ * than have the daemon refuse the unknown key with a vaguer OPTION.
+ */
+static int
+conn_open_features(const struct chan_client *c, const chan_open_opts *opts,
+    char *errbuf)
+{
+	const char *what = NULL;
+
+	if ((opts->flags & CHAN_RX_GONE) && !(c->features & PROTO_FEAT_RXGONE))
+		what = "CHAN_RX_GONE";
+	else if ((opts->flags & CHAN_FOREVER) &&
+	    !(c->features & PROTO_FEAT_FOREVER))
+		what = "CHAN_FOREVER";
+	if (what == NULL)
+		return 0;
+	if (errbuf != NULL)
+		snprintf(errbuf, PROTO_ERRMSG_MAX + 1, "the daemon does not "
+		    "serve %s", what);
+	return CHAN_EOPTION;
+}
+
 int
 conn_open(struct chan_client *c, enum proto_op op, const void *name,
     size_t name_len, const chan_open_opts *opts, char *errbuf,
     uint32_t *handle)
 {
-	struct proto_cap cap, cap_bytes;
+	struct proto_open_opts o;
 	struct conn_req r;
 	int rc;
 
 	if (c->dead)
 		return CHAN_ECONNLOST;
 	conn_req_init(c, &r, PROTO_HANDLE, errbuf);
-	conn_cap(opts->capacity, &cap);
-	conn_cap(opts->capacity_bytes, &cap_bytes);
-	if ((rc = proto_enc_open_opts(&c->wbuf, op, r.rid, name, name_len,
-	    &cap, &cap_bytes, conn_durable(opts->durable))) != 0)
+	if ((rc = conn_open_features(c, opts, errbuf)) != 0)
+		return rc;
+	o.durable = conn_durable(opts->durable);
+	conn_cap(opts->capacity, &o.capacity);
+	conn_cap(opts->capacity_bytes, &o.capacity_bytes);
+	o.rx_gone = (opts->flags & CHAN_RX_GONE) ? 1 : -1;
+	o.forever = (opts->flags & CHAN_FOREVER) ? 1 : -1;
+	if ((rc = proto_enc_open_all(&c->wbuf, op, r.rid, name, name_len,
+	    &o)) != 0)
 		return rc;
 	if ((rc = conn_call(c, &r, NULL)) == 0)
 		*handle = r.handle;
 	return rc;
+}
+
+int
+conn_recall(struct chan_client *c, uint32_t handle, int bound_ms,
+    char *errbuf)
+{
+	struct conn_req r;
+	struct timespec deadline;
+	int rc;
+
+	if (c->dead)
+		return CHAN_ECONNLOST;
+	conn_req_init(c, &r, PROTO_OK, errbuf);
+	if ((rc = proto_enc_recall(&c->wbuf, r.rid, handle)) != 0)
+		return rc;
+	conn_deadline(&deadline, bound_ms);
+	return conn_call(c, &r, &deadline);
 }
 
 int

@@ -328,7 +328,8 @@ chan_rx_open_ex(chan_client *c, const void *name, size_t name_len,
 	if (out == NULL)
 		return CHAN_EINVAL;
 	*out = NULL;
-	rc = conn_open_args(c, name, name_len, opts, CHAN_MANUAL_ACK, &o);
+	rc = conn_open_args(c, name, name_len, opts,
+	    CHAN_MANUAL_ACK | CHAN_FOREVER | CHAN_RX_GONE, &o);
 	if (rc == 0 && o.window != 0)
 		rc = CHAN_EOPTION;	/* a transmitter's option */
 	if (rc != 0)
@@ -359,8 +360,46 @@ chan_rx_open_ex(chan_client *c, const void *name, size_t name_len,
 }
 
 /*
+ * Ends a receive on rx: the daemon delivers what rx's credit allows now,
+ * or reports the disconnection, then takes the credit back (RECALL), so
+ * that nothing leaves the queue for a receive that has returned and a
+ * rendezvous or bounded channel behaves as though none was made. A
+ * daemon without RECALL is asked with a PING, and keeps the credit.
+ */
+int
+rx_recall(struct chan_rx *rx, int bound_ms)
+{
+	struct chan_client *c = rx->c;
+	int rc;
+
+	if (!(c->features & PROTO_FEAT_RECALL) || c->nonblock)
+		return conn_barrier(c, bound_ms, rx->errmsg);
+	if ((rc = conn_recall(c, rx->handle, bound_ms, rx->errmsg)) == 0) {
+		rx->credit = 0;
+		rx->grant = 0;
+	}
+	return rc;
+}
+
+int
+rx_enc_recall(struct chan_rx *rx)
+{
+	struct chan_client *c = rx->c;
+	int rc;
+
+	if (rx->credit == 0 || !(c->features & PROTO_FEAT_RECALL) ||
+	    c->nonblock)
+		return 0;
+	if ((rc = proto_enc_recall(&c->wbuf, 0, rx->handle)) != 0)
+		return rc;
+	rx->credit = 0;
+	rx->grant = 0;
+	return 0;
+}
+
+/*
  * Grants the credit that is due and asks the daemon for what it has for rx
- * now (conn_barrier): afterwards the FIFO holds it.
+ * now (rx_recall): afterwards the FIFO holds it.
  */
 int
 rx_refill(struct chan_rx *rx, int bound_ms)
@@ -372,7 +411,7 @@ rx_refill(struct chan_rx *rx, int bound_ms)
 	/* Encoders append whole frames or nothing; leftovers go out later. */
 	if ((rc = rx_enc_prepare(rx)) != 0)
 		return rc;
-	return conn_barrier(rx->c, bound_ms, rx->errmsg);
+	return rx_recall(rx, bound_ms);
 }
 
 /* A receive that does not wait for a message; c->mu held. */
@@ -414,12 +453,14 @@ rx_recv_locked(struct chan_rx *rx, int timeout_ms, struct chan_msg **out)
 	rc = conn_wait(c, rx_ready, rx, timeout_ms >= 0 ? &deadline : NULL);
 	if (rc == CHAN_ETIMEDOUT) {
 		/*
-		 * The daemon may have had a message or a disconnection for
-		 * us that was still on its way: both win over timed out,
-		 * so take one last look, as try_recv does.
+		 * Take the credit back: a message or a disconnection the
+		 * daemon had before it saw the RECALL comes first and wins
+		 * over timing out; none comes after.
 		 */
-		rc = rx_try_locked(rx, CONN_LAST_LOOK_MS, out);
-		return rc == CHAN_EEMPTY ? CHAN_ETIMEDOUT : rc;
+		if ((rc = rx_recall(rx, CONN_LAST_LOOK_MS)) != 0)
+			return rc;
+		rc = rx_take(rx, out);
+		return rc == 1 ? CHAN_ETIMEDOUT : rc;
 	}
 	if (rc != 0)
 		return rc;

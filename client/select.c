@@ -83,7 +83,55 @@ select_prepare(const struct select_set *set)
 	return rx_enc_due(set->rxs[0]->c);
 }
 
-/* Asks the daemon for what it has now, then takes. */
+/*
+ * Takes back the credit of the set's receivers (RECALL, no answer
+ * awaited), but for keep: the select is over for them. Receivers with a
+ * prefetch window over 1 keep theirs unless all is true: they asked for
+ * messages ahead of the receives (chanclient.h).
+ */
+static int
+select_recall(const struct select_set *set, const struct chan_rx *keep,
+    int all)
+{
+	struct chan_rx *rx;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < set->n; i++) {
+		rx = set->rxs[i];
+		if (rx == keep || (!all && rx->prefetch > 1))
+			continue;
+		if ((rc = rx_enc_recall(rx)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Takes, then ends the select for the other receivers (select_recall). */
+static int
+select_take_end(const struct select_set *set, size_t *index,
+    struct chan_msg **out)
+{
+	struct chan_client *c = set->rxs[0]->c;
+	int rc, wrc;
+
+	if ((rc = select_take(set, index, out)) == 1)
+		return 1;
+	wrc = select_recall(set, set->rxs[*index], 0);
+	if (wrc == 0)
+		wrc = conn_write(c);
+	if (wrc != 0 && rc == 0) {
+		chan_msg_free(*out);
+		*out = NULL;
+		return wrc;
+	}
+	return rc;
+}
+
+/*
+ * Asks the daemon for what it has now, then takes: every receiver's
+ * credit is taken back (RECALL) and a PING waits for what came before.
+ */
 static int
 select_try(const struct select_set *set, int bound_ms, size_t *index,
     struct chan_msg **out)
@@ -92,6 +140,7 @@ select_try(const struct select_set *set, int bound_ms, size_t *index,
 	int rc;
 
 	if ((rc = select_prepare(set)) != 0 ||
+	    (rc = select_recall(set, NULL, 1)) != 0 ||
 	    (rc = conn_barrier(c, bound_ms, NULL)) != 0)
 		return rc;
 	rc = select_take(set, index, out);
@@ -121,7 +170,7 @@ select_locked(const struct select_set *set, const struct timespec *deadline,
 
 	if (c->dead)
 		return CHAN_ECONNLOST;
-	if ((rc = select_take(set, index, out)) != 1)
+	if ((rc = select_take_end(set, index, out)) != 1)
 		return rc;
 	if ((rc = select_prepare(set)) != 0 || (rc = conn_write(c)) != 0)
 		return rc;
@@ -131,7 +180,7 @@ select_locked(const struct select_set *set, const struct timespec *deadline,
 		return select_try(set, CONN_LAST_LOOK_MS, index, out);
 	if (rc != 0)
 		return rc;
-	return select_take(set, index, out);
+	return select_take_end(set, index, out);
 }
 
 /* Every receiver given, on one connection. */

@@ -57,7 +57,8 @@ chan_tx_open_ex(chan_client *c, const void *name, size_t name_len,
 	if (out == NULL)
 		return CHAN_EINVAL;
 	*out = NULL;
-	if ((rc = conn_open_args(c, name, name_len, opts, 0, &o)) != 0)
+	if ((rc = conn_open_args(c, name, name_len, opts, CHAN_RX_GONE,
+	    &o)) != 0)
 		return rc;
 	if (o.prefetch != 0)
 		return CHAN_EOPTION;	/* a receiver's option */

@@ -597,6 +597,7 @@ channel_consumer_attach(struct channel *ch, void *consumer)
 	ch->consumer = consumer;
 	ch->credit = 0;
 	ch->last_seq = 0;
+	ch->rx_mode = CHANNEL_RX_ONCE;
 	return (0);
 }
 
@@ -631,6 +632,7 @@ channel_producer_attach(struct channel *ch)
 {
 	ch->producers++;
 	ch->armed = true;
+	ch->had_producer = true;
 }
 
 void
@@ -640,18 +642,80 @@ channel_producer_detach(struct channel *ch)
 		ch->producers--;
 }
 
+void
+channel_consumer_set_mode(struct channel *ch, enum channel_rx_mode mode)
+{
+	ch->rx_mode = (uint8_t)mode;
+}
+
+bool
+channel_disconnected(const struct channel *ch)
+{
+	return (ch->had_producer && ch->producers == 0 &&
+	    ch->qhead == NULL && ch->fhead == NULL && ch->hhead == NULL);
+}
+
 bool
 channel_should_report(const struct channel *ch)
 {
-	return (ch->qhead == NULL && ch->fhead == NULL &&
-	    ch->hhead == NULL && ch->producers == 0 && ch->armed &&
-	    ch->consumer != NULL && ch->credit > 0);
+	if (ch->consumer == NULL || ch->credit == 0)
+		return (false);
+	switch (ch->rx_mode) {
+	case CHANNEL_RX_STATE:
+		return (channel_disconnected(ch));
+	case CHANNEL_RX_FOREVER:
+		return (false);
+	default:
+		return (ch->qhead == NULL && ch->fhead == NULL &&
+		    ch->hhead == NULL && ch->producers == 0 && ch->armed);
+	}
+}
+
+void
+channel_recall(struct channel *ch)
+{
+	ch->credit = 0;
+}
+
+size_t
+channel_fail_held(struct channel *ch, void *owner, int code)
+{
+	struct held	*h, *next;
+	size_t		 n = 0;
+
+	for (h = ch->hhead; h != NULL; h = next) {
+		next = h->next;
+		if (h->owner != owner)
+			continue;
+		totals_count(ch->totals, h->len, false);
+		msgpool_put(h->msg);
+		held_done(ch, h, code);
+		n++;
+	}
+	channel_admit(ch);
+	return (n);
+}
+
+size_t
+channel_purge(struct channel *ch)
+{
+	size_t	n = ch->nqueued;
+
+	channel_free_list(ch, ch->qhead);
+	ch->qhead = NULL;
+	ch->qtailp = &ch->qhead;
+	ch->nqueued = 0;
+	ch->qbytes = 0;
+	channel_admit(ch);
+	return (n);
 }
 
 void
 channel_mark_reported(struct channel *ch)
 {
 	ch->armed = false;
+	if (ch->rx_mode == CHANNEL_RX_STATE)
+		ch->credit = 0;
 }
 
 bool

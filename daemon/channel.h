@@ -87,11 +87,29 @@ struct channel_totals {
 	size_t	 heap_cap;
 };
 
+/*
+ * How the consumer learns of a disconnection (docs/protocol.md,
+ * Disconnection): once per producer generation (protocol version 1), as a
+ * state that every receive finds while it holds (version 2), or never
+ * (a consumer that waits across generations).
+ */
+enum channel_rx_mode {
+	CHANNEL_RX_ONCE = 0,
+	CHANNEL_RX_STATE,
+	CHANNEL_RX_FOREVER,
+};
+
 struct channel {
 	struct channel	*hnext;		/* registry bucket chain */
 	uint32_t	 hash;		/* registry hash of the name */
 	uint16_t	 name_len;
 	bool		 armed;		/* producer attached since last report */
+	bool		 had_producer;	/* ever, or recovered, or remembered */
+	bool		 rx_gone;	/* producers fail once the consumer
+					   goes, and the queue is dropped */
+	uint8_t		 rx_mode;	/* enum channel_rx_mode */
+	void		*gone_tx;	/* producer handles that fail when the
+					   consumer goes: dispatch.c's list */
 	bool		 durable;	/* its messages are logged (durable.c) */
 	struct dlog	*log;		/* durable: its log, opaque here */
 
@@ -267,10 +285,35 @@ void		 channel_producer_attach(struct channel *);
 /* Counts one producer fewer (never below zero). */
 void		 channel_producer_detach(struct channel *);
 
+/* How the consumer attached last is told of disconnection. */
+void		 channel_consumer_set_mode(struct channel *,
+		    enum channel_rx_mode);
+/*
+ * True while the channel is disconnected: it has had a producer, none is
+ * attached, and nothing is queued, in flight or held.
+ */
+bool		 channel_disconnected(const struct channel *);
 /* True when DISCONNECTED is due (docs/protocol.md, Disconnection). */
 bool		 channel_should_report(const struct channel *);
-/* Records that DISCONNECTED was sent: the next one needs a new producer. */
+/*
+ * Records that DISCONNECTED was sent: in RX_ONCE mode the next one needs
+ * a new producer; in RX_STATE mode the report ends the consumer's credit.
+ */
 void		 channel_mark_reported(struct channel *);
+/* Takes back the consumer's unused credit (RECALL). */
+void		 channel_recall(struct channel *);
+
+/*
+ * Ends every send of owner still held with result code (on the done list,
+ * its message freed): a producer that may no longer send. Returns how
+ * many.
+ */
+size_t		 channel_fail_held(struct channel *, void *owner, int code);
+/*
+ * Drops every queued message (none may be in flight: call after the
+ * consumer detached). Returns how many.
+ */
+size_t		 channel_purge(struct channel *);
 
 /* True when nothing keeps the channel alive and it can be forgotten. */
 bool		 channel_is_idle(const struct channel *);

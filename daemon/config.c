@@ -136,6 +136,16 @@ static const struct config_option config_table[] = {
 	    OFF(max_channels), "N",
 	    "channels at once (open or holding messages); an open that "
 	    "would create one more fails with LIMIT", NULL },
+	{ "remember-for", 0, 86400, "60", config_parse_uint,
+	    OFF(remember_for), "SECONDS",
+	    "seconds a channel that ended disconnected (its producers gone, "
+	    "nothing queued) is remembered after it is forgotten, so that "
+	    "a consumer opening it then finds it disconnected; 0: not at "
+	    "all", NULL },
+	{ "remember-max", 0, 1000000, "4096", config_parse_uint,
+	    OFF(remember_max), "N",
+	    "channels remembered so at most, the oldest forgotten first",
+	    NULL },
 	{ "idle-timeout", 0, 86400, "0", config_parse_uint,
 	    OFF(idle_timeout), "SECONDS",
 	    "close a connection that sends nothing for this long while it "

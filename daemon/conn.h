@@ -74,6 +74,12 @@ struct handle {
 	uint32_t	 close_rid;	/* that CLOSE's rid */
 	uint32_t	 nheld;		/* producer: sends held, unanswered or
 					   waiting for their log record */
+	bool		 rx_gone;	/* producer: fails once the consumer
+					   goes (on its channel's gone_tx) */
+	bool		 rx_dead;	/* producer: the consumer went; every
+					   send fails RXGONE */
+	struct handle	*gone_next;	/* channel's gone_tx list */
+	struct handle	**gone_prevp;
 	struct channel	*ch;
 	struct conn	*conn;
 	TAILQ_ENTRY(handle) stall_entry;

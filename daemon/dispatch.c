@@ -171,13 +171,79 @@ dispatch_handle(struct conn *c, const struct proto_msg *m,
 	return (h);
 }
 
-/* Forgets ch if it is idle; a durable one's log goes with it. */
+/* The remembered names under the configuration in force (SIGHUP). */
+static struct remember *
+dispatch_remember(struct server *srv)
+{
+	srv->remember.max = srv->cfg->remember_max;
+	srv->remember.ttl_ms = srv->cfg->remember_for * 1000;
+	return (&srv->remember);
+}
+
+/*
+ * Forgets ch if it is idle; a durable one's log goes with it. One that
+ * ended disconnected is remembered so for a while.
+ */
 static void
 dispatch_release(struct server *srv, struct channel *ch)
 {
-	if (ch->durable && channel_is_idle(ch))
+	if (!channel_is_idle(ch))
+		return;
+	if (ch->durable)
 		durable_forget(srv, ch);
+	if (ch->had_producer)
+		remember_put(dispatch_remember(srv), ch->name, ch->name_len,
+		    uv_now(srv->loop));
 	registry_release(&srv->reg, ch);
+}
+
+/* Producer handles that fail once the consumer goes: ch->gone_tx. */
+static void
+dispatch_gone_add(struct channel *ch, struct handle *h)
+{
+	struct handle	*head = ch->gone_tx;
+
+	h->gone_next = head;
+	if (head != NULL)
+		head->gone_prevp = &h->gone_next;
+	h->gone_prevp = (struct handle **)&ch->gone_tx;
+	ch->gone_tx = h;
+}
+
+static void
+dispatch_gone_remove(struct handle *h)
+{
+	if (h->gone_prevp == NULL)
+		return;
+	if (h->gone_next != NULL)
+		h->gone_next->gone_prevp = h->gone_prevp;
+	*h->gone_prevp = h->gone_next;
+	h->gone_next = NULL;
+	h->gone_prevp = NULL;
+}
+
+/*
+ * The consumer of ch has gone: its watching producers may no longer send
+ * (RXGONE, their held sends too), and a channel in rx_gone mode drops
+ * what it queued, as Rust drops a Receiver's buffer.
+ */
+static void
+dispatch_rx_gone(struct server *srv, struct channel *ch)
+{
+	struct handle	*h;
+	char		 name[LOG_NAME_MAX];
+	size_t		 n = 0;
+
+	while ((h = ch->gone_tx) != NULL) {
+		dispatch_gone_remove(h);
+		h->rx_dead = true;
+		channel_fail_held(ch, h, CHAN_ERXGONE);
+	}
+	if (ch->rx_gone)
+		n = channel_purge(ch);
+	if (n > 0)
+		log_info("channel '%s': receiver gone, %zu queued messages "
+		    "dropped", chname(name, ch), n);
 }
 
 void
@@ -187,9 +253,11 @@ dispatch_handle_drop(struct conn *c, struct handle *h)
 	struct channel	*ch = h->ch;
 	char		 name[LOG_NAME_MAX];
 
-	if (h->rx)
+	if (h->rx) {
 		channel_consumer_detach(ch);
-	else {
+		dispatch_rx_gone(srv, ch);
+	} else {
+		dispatch_gone_remove(h);
 		durable_drop_handle(srv, h);
 		flow_discard(srv, h);
 		channel_producer_detach(ch);
@@ -409,6 +477,44 @@ dispatch_durable_open(struct conn *c, const struct proto_msg *m,
 	return (-1);
 }
 
+/*
+ * The open options that only some opens may state: "forever" belongs to
+ * OPEN_RX; "rx_gone" does not go with a durable channel, which keeps its
+ * messages for the next consumer; a consumer's "rx_gone" states the
+ * channel's mode, which an existing channel must have. True if refused.
+ */
+static bool
+dispatch_open_opts_bad(struct conn *c, const struct proto_msg *m, bool rx,
+    const struct channel *ch)
+{
+	char	name[LOG_NAME_MAX];
+	bool	durable;
+
+	if (!rx && m->forever >= 0) {
+		reply_proto_error(c, m->rid, CHAN_EOPTION, "OPEN_TX: option "
+		    "\"forever\" is a receiver's");
+		return (true);
+	}
+	durable = ch != NULL ? ch->durable : m->durable == 1 ||
+	    (m->durable < 0 && durable_wanted(c->srv, m));
+	if (m->rx_gone == 1 && ch == NULL && durable) {
+		reply_proto_error(c, m->rid, CHAN_EOPTION, "option "
+		    "\"rx_gone\" does not go with a durable channel, which "
+		    "keeps its messages for the next consumer");
+		return (true);
+	}
+	if (rx && ch != NULL && m->rx_gone >= 0 &&
+	    (m->rx_gone == 1) != ch->rx_gone) {
+		log_escape(name, m->name, m->name_len);
+		reply_error_f(c, m->rid, CHAN_ECAPACITY, (struct proto_field[]){
+		    { "rx_gone", PROTO_FIELD_BOOL, ch->rx_gone, NULL } }, 1,
+		    "channel '%s' exists %s rx_gone mode (this open asked "
+		    "otherwise)", name, ch->rx_gone ? "in" : "not in");
+		return (true);
+	}
+	return (false);
+}
+
 /* Opens a channel and a handle on it, or replies with the error. */
 static struct handle *
 dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
@@ -433,6 +539,8 @@ dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
 	if (ch != NULL && (dispatch_capacity_differs(c, m, ch) ||
 	    dispatch_durable_differs(c, m, ch)))
 		return (NULL);
+	if (dispatch_open_opts_bad(c, m, rx, ch))
+		return (NULL);
 	created = ch == NULL;
 	if (created && dispatch_over_channels(c, m))
 		return (NULL);
@@ -449,11 +557,15 @@ dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
 	if (created)
 		srv->channel_limit_logged = false;
 	/* The first open of a name fixes the channel's capacity. */
-	if (created)
+	if (created) {
 		channel_set_capacity(ch,
 		    dispatch_cap(&m->capacity, cfg->default_capacity),
 		    dispatch_cap(&m->capacity_bytes,
 		    cfg->default_capacity_bytes));
+		ch->rx_gone = m->rx_gone == 1;
+		ch->had_producer = remember_take(dispatch_remember(srv),
+		    m->name, m->name_len, uv_now(srv->loop));
+	}
 	if (created && durable_wanted(srv, m) &&
 	    dispatch_durable_open(c, m, ch) != 0)
 		return (NULL);
@@ -478,6 +590,9 @@ do_open_tx(struct conn *c, const struct proto_msg *m)
 	if ((h = dispatch_open(c, m, false)) == NULL)
 		return;
 	channel_producer_attach(h->ch);
+	h->rx_gone = m->rx_gone == 1 || h->ch->rx_gone;
+	if (h->rx_gone)
+		dispatch_gone_add(h->ch, h);
 	reply_handle(c, m->rid, h->id);
 }
 
@@ -503,6 +618,8 @@ do_open_rx(struct conn *c, const struct proto_msg *m)
 	if ((h = dispatch_open(c, m, true)) == NULL)
 		return;
 	channel_consumer_attach(h->ch, h);
+	channel_consumer_set_mode(h->ch, m->forever == 1 ? CHANNEL_RX_FOREVER :
+	    c->version >= 2 ? CHANNEL_RX_STATE : CHANNEL_RX_ONCE);
 	reply_handle(c, m->rid, h->id);
 	pump_channel(c->srv, h->ch);
 }
@@ -564,11 +681,23 @@ reply_full(struct conn *c, uint32_t rid, const struct channel *ch)
 	    dispatch_cap_text(n, sizeof(n), ch->cap_msgs));
 }
 
+/* ERROR(RXGONE) for a send of a producer whose consumer went. */
+static void
+reply_rx_gone(struct conn *c, uint32_t rid, const struct channel *ch)
+{
+	char	name[LOG_NAME_MAX];
+
+	reply_error(c, rid, CHAN_ERXGONE, "channel '%s': the receiver is "
+	    "gone; message not queued", chname(name, ch));
+}
+
 void
 dispatch_send_done(struct conn *c, struct handle *h, uint32_t rid,
     int result)
 {
-	if (result != 0)
+	if (result == CHAN_ERXGONE)
+		reply_rx_gone(c, rid, h->ch);
+	else if (result != 0)
 		reply_full(c, rid, h->ch);
 	else if (h->ch->durable)
 		durable_confirm(c->srv, h, rid, 0);
@@ -634,6 +763,10 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 
 	if ((h = dispatch_handle(c, m, DISPATCH_TX)) == NULL)
 		return;
+	if (h->rx_dead) {
+		reply_rx_gone(c, m->rid, h->ch);
+		return;
+	}
 	what = dispatch_queue_limit(srv, m->payload_len, &limit);
 	if (what != NULL) {
 		chname(name, h->ch);
@@ -839,6 +972,24 @@ do_ping(struct conn *c, const struct proto_msg *m)
 	reply_ok(c, m->rid);
 }
 
+/*
+ * RECALL: a receive is over. What the consumer's credit lets the daemon
+ * deliver now goes first, then a disconnection it is owed, then the
+ * credit comes back and OK follows: no message leaves the queue for a
+ * receive that has returned, and none the receive could have had is
+ * missed.
+ */
+static void
+do_recall(struct conn *c, const struct proto_msg *m)
+{
+	struct handle	*h;
+
+	if ((h = dispatch_handle(c, m, DISPATCH_RX)) == NULL)
+		return;
+	pump_recall(c->srv, h->ch);
+	reply_ok(c, m->rid);
+}
+
 static const dispatch_fn dispatch_table[] = {
 	[PROTO_HELLO] = do_hello,
 	[PROTO_OPEN_TX] = do_open_tx,
@@ -851,6 +1002,7 @@ static const dispatch_fn dispatch_table[] = {
 	[PROTO_STATS] = do_stats,
 	[PROTO_SEND_TIMED] = do_send_timed,
 	[PROTO_ACKS] = do_acks,
+	[PROTO_RECALL] = do_recall,
 };
 
 #define DISPATCH_NOPS	(sizeof(dispatch_table) / sizeof(dispatch_table[0]))

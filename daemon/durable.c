@@ -537,6 +537,8 @@ durable_rec_chan(void *arg, struct wal *w, const struct wal_meta *meta,
 	if (registry_open(reg, meta->name, meta->name_len, &ch) != 0)
 		return (-1);
 	channel_set_capacity(ch, meta->cap_msgs, meta->cap_bytes);
+	/* Its producers went with the daemon that wrote the log. */
+	ch->had_producer = true;
 	if (dlog_new(r->dur, w, ch) == NULL) {
 		registry_release(reg, ch);
 		return (-1);

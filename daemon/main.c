@@ -582,6 +582,8 @@ daemon_start(struct daemon_state *d)
 	srv->start_ns = uv_hrtime();
 	srv->start_time = time(NULL);
 	registry_init(&srv->reg);
+	remember_init(&srv->remember, d->cfg.remember_max,
+	    d->cfg.remember_for * 1000);
 	TAILQ_INIT(&srv->conns);
 	TAILQ_INIT(&srv->dirty);
 	if ((rc = conn_flush_init(srv)) != 0) {
@@ -648,6 +650,7 @@ daemon_fini(struct daemon_state *d)
 			log_warning("event loop closed with handles open");
 	}
 	registry_fini(&srv->reg);
+	remember_fini(&srv->remember);
 	proto_decoder_free(srv->dec);
 	acl_free(srv->acl);
 	config_fini(&d->cfg);

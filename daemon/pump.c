@@ -29,14 +29,68 @@ pump_stall(struct conn *c, struct handle *h)
 	TAILQ_INSERT_TAIL(&c->stalled, h, stall_entry);
 }
 
+/* Sends DISCONNECTED on h: 0, or -1 after closing c for want of memory. */
+static int
+pump_report(struct conn *c, struct handle *h)
+{
+	if (proto_enc_disconnected(&c->out, h->id) != 0) {
+		pump_fail(c);
+		return (-1);
+	}
+	channel_mark_reported(h->ch);
+	conn_dirty(c);
+	return (0);
+}
+
+/*
+ * Delivers from ch while its consumer has credit and, unless force, room
+ * for output. Returns 0, or -1 once c is closing.
+ */
+static int
+pump_deliver(struct server *srv, struct channel *ch, bool force)
+{
+	struct handle	*h = ch->consumer;
+	struct conn	*c = h->conn;
+	struct message	*m;
+	uint64_t	 last_id = 0;
+	int		 rc = 0;
+
+	while ((force || conn_can_deliver(c)) &&
+	    (m = channel_take(ch)) != NULL) {
+		last_id = m->id;
+		/* On failure the message stays in flight: closing requeues. */
+		if (conn_deliver(c, h->id, m) != 0) {
+			pump_fail(c);
+			rc = -1;
+			break;
+		}
+		conn_dirty(c);
+	}
+	/* One DELIVERED record covers them: it is written before they go. */
+	if (last_id != 0 && ch->durable)
+		durable_delivered(srv, ch, last_id);
+	return (rc);
+}
+
+void
+pump_recall(struct server *srv, struct channel *ch)
+{
+	struct handle	*h = ch->consumer;
+
+	if (h == NULL || srv->stopping)
+		return;
+	if (pump_deliver(srv, ch, true) != 0)
+		return;
+	if (channel_should_report(ch) && pump_report(h->conn, h) != 0)
+		return;
+	channel_recall(ch);
+}
+
 void
 pump_channel(struct server *srv, struct channel *ch)
 {
 	struct handle	*h = ch->consumer;
-	struct message	*m;
 	struct conn	*c;
-	uint64_t	 last_id = 0;
-	bool		 failed = false;
 
 	if (h == NULL || srv->stopping)
 		return;
@@ -45,20 +99,7 @@ pump_channel(struct server *srv, struct channel *ch)
 		pump_stall(c, h);
 		return;
 	}
-	while (conn_can_deliver(c) && (m = channel_take(ch)) != NULL) {
-		last_id = m->id;
-		/* On failure the message stays in flight: closing requeues. */
-		if (conn_deliver(c, h->id, m) != 0) {
-			pump_fail(c);
-			failed = true;
-			break;
-		}
-		conn_dirty(c);
-	}
-	/* One DELIVERED record covers them: it is written before they go. */
-	if (last_id != 0 && ch->durable)
-		durable_delivered(srv, ch, last_id);
-	if (failed)
+	if (pump_deliver(srv, ch, false) != 0)
 		return;
 	/*
 	 * The event waits for room like a delivery: producers that attach and
@@ -69,14 +110,8 @@ pump_channel(struct server *srv, struct channel *ch)
 		pump_stall(c, h);
 		return;
 	}
-	if (!channel_should_report(ch))
-		return;
-	if (proto_enc_disconnected(&c->out, h->id) != 0) {
-		pump_fail(c);
-		return;
-	}
-	channel_mark_reported(ch);
-	conn_dirty(c);
+	if (channel_should_report(ch))
+		pump_report(c, h);
 }
 
 void

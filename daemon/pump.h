@@ -19,6 +19,12 @@ struct server;
  * then sends DISCONNECTED if it is due.
  */
 void	pump_channel(struct server *, struct channel *ch);
+/*
+ * RECALL: delivers what the consumer's credit allows, past the output
+ * mark (the credit bounds it), reports a disconnection the consumer is
+ * owed, then takes the unused credit back.
+ */
+void	pump_recall(struct server *, struct channel *ch);
 /* pump_channel for every consumer handle on c stalled for output room. */
 void	pump_conn(struct conn *c);
 

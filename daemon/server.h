@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "registry.h"
+#include "remember.h"
 
 struct acl;
 struct config;
@@ -28,6 +29,8 @@ struct server {
 	uv_loop_t		*loop;
 	const struct config	*cfg;
 	struct registry		 reg;
+	/* Channels that ended disconnected, for a while (remember.h). */
+	struct remember		 remember;
 	/* Shared by all connections: frames are decoded one at a time. */
 	struct proto_decoder	*dec;
 	struct listener		*listener;

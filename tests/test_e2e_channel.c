@@ -541,7 +541,7 @@ START_TEST(test_try_recv_reports_disconnected_not_empty_after_producer_closed)
 }
 END_TEST
 
-START_TEST(test_new_producer_rearms_disconnection_after_it_was_reported)
+START_TEST(test_disconnection_holds_until_a_new_producer_attaches)
 {
 	chan_client *c;
 	chan_tx *tx;
@@ -555,9 +555,14 @@ START_TEST(test_new_producer_rearms_disconnection_after_it_was_reported)
 	chan_tx_close(tx);
 	expect_str(rx, "first");
 	expect_recv_rc(rx, CHAN_EDISCONNECTED);
-	/* Reported once: no producer since, so the channel is just empty. */
-	expect_try_rc(rx, CHAN_EEMPTY);
+	/* As in Rust, every receive after it is disconnected at once. */
+	expect_try_rc(rx, CHAN_EDISCONNECTED);
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	expect_rc(chan_rx_recv_timeout(rx, 0, &(chan_msg *){ NULL }),
+	    CHAN_EDISCONNECTED, "recv_timeout(0)");
+	/* A new producer ends the state: the channel is then just empty. */
 	tx = tx_open(c, "rearm");
+	expect_try_rc(rx, CHAN_EEMPTY);
 	send_str(tx, "second");
 	chan_tx_close(tx);
 	expect_str(rx, "second");
@@ -602,7 +607,12 @@ END_TEST
 
 /* Channel lifetime. */
 
-START_TEST(test_reopened_channel_name_starts_fresh)
+/*
+ * A producer came and went, and the empty channel was forgotten: a
+ * consumer that comes now finds it disconnected, as it would had it come
+ * first (the name is remembered, --remember-for).
+ */
+START_TEST(test_consumer_after_the_producer_left_sees_disconnection)
 {
 	chan_client *c;
 	chan_tx *tx;
@@ -610,13 +620,32 @@ START_TEST(test_reopened_channel_name_starts_fresh)
 
 	daemon_start(&d, NULL);
 	c = test_connect(&d);
-	/* A producer came and went: the channel is empty and forgotten. */
+	tx = tx_open(c, "gone");
+	expect_rc(chan_tx_close(tx), 0, "tx close");
+	rx = rx_open(c, "gone", 0);
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_rx_close(rx);
+	/* Consumed once, the name is still remembered while it ends again. */
+	rx = rx_open(c, "gone", 0);
+	expect_try_rc(rx, CHAN_EDISCONNECTED);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* With --remember-for 0, a forgotten name starts fresh. */
+START_TEST(test_reopened_channel_name_starts_fresh_without_memory)
+{
+	const char *args[] = { "--remember-for", "0", NULL };
+	chan_client *c;
+	chan_tx *tx;
+	chan_rx *rx;
+
+	daemon_start(&d, args);
+	c = test_connect(&d);
 	tx = tx_open(c, "fresh");
 	expect_rc(chan_tx_close(tx), 0, "tx close");
-	/*
-	 * Were the channel remembered, its "a producer attached" flag would
-	 * make this a disconnection.
-	 */
 	rx = rx_open(c, "fresh", 0);
 	expect_try_rc(rx, CHAN_EEMPTY);
 	chan_rx_close(rx);
@@ -1211,13 +1240,16 @@ channel_suite(void)
 	tcase_add_test(tc,
 	    test_try_recv_reports_disconnected_not_empty_after_producer_closed);
 	tcase_add_test(tc,
-	    test_new_producer_rearms_disconnection_after_it_was_reported);
+	    test_disconnection_holds_until_a_new_producer_attaches);
 	tcase_add_test(tc, test_killed_producer_process_counts_as_dropped);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("lifetime");
 	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_reopened_channel_name_starts_fresh);
+	tcase_add_test(tc,
+	    test_consumer_after_the_producer_left_sees_disconnection);
+	tcase_add_test(tc,
+	    test_reopened_channel_name_starts_fresh_without_memory);
 	tcase_add_test(tc,
 	    test_daemon_memory_does_not_grow_with_forgotten_channels);
 	suite_add_tcase(s, tc);

@@ -511,13 +511,30 @@ END_TEST
  * (docs/protocol.md, "Channel lifetime"), so there is nothing left to
  * report disconnected: a later try_recv finds a new, empty channel.
  */
-START_TEST(test_nonblock_on_a_forgotten_channel_exits_4)
+/*
+ * The producer sent and left, the consumer drained the channel: a later
+ * non-blocking receive finds it disconnected (3), not empty (4), as long
+ * as the daemon remembers the name (--remember-for); without that memory
+ * the name starts fresh and is empty.
+ */
+START_TEST(test_nonblock_after_the_producers_left_exits_3)
 {
 	const char *recv[] = { CHAN_RECV_BIN, "-n", "old", NULL };
+	const char *forget[] = { "--remember-for", "0", NULL };
 	struct cmd_result r;
 	struct daemon d;
 
 	daemon_start(&d, NULL);
+	send_values("old", "m", NULL, NULL);
+	cli_run(recv, NULL, 0, &r);
+	assert_ok_output(&r, "m\n");
+	cmd_result_fini(&r);
+	cli_run(recv, NULL, 0, &r);
+	assert_fails_with(&r, 3, "disconnected");
+	cmd_result_fini(&r);
+	daemon_stop(&d);
+
+	daemon_start(&d, forget);
 	send_values("old", "m", NULL, NULL);
 	cli_run(recv, NULL, 0, &r);
 	assert_ok_output(&r, "m\n");
@@ -1217,7 +1234,7 @@ cli_suite(void)
 	    test_nonblock_on_empty_channel_with_a_producer_exits_4);
 	tcase_add_test(tc,
 	    test_nonblock_after_the_producer_left_and_the_queue_drained_exits_3);
-	tcase_add_test(tc, test_nonblock_on_a_forgotten_channel_exits_4);
+	tcase_add_test(tc, test_nonblock_after_the_producers_left_exits_3);
 	tcase_add_test(tc, test_timeout_with_nothing_to_receive_exits_5);
 	tcase_add_test(tc, test_second_consumer_exits_6_naming_the_holder_pid);
 	tcase_add_test(tc, test_both_clis_exit_7_when_no_daemon_listens);

@@ -555,7 +555,8 @@ START_TEST(test_clean_restart_keeps_unconsumed_messages_and_then_removes_the_log
 			ck_assert_mem_eq(chan_msg_data(msg), buf, strlen(buf));
 			chan_msg_free(msg);
 		}
-		expect_try_rc(rx, CHAN_EEMPTY);
+		/* Recovered: its producers are gone. */
+		expect_try_rc(rx, CHAN_EDISCONNECTED);
 		chan_rx_close(rx);
 		chan_disconnect(c);
 		/* Consumed and forgotten: nothing left on disk. */
@@ -601,7 +602,8 @@ START_TEST(test_expired_held_send_does_not_come_back)
 	ck_assert_uint_eq(chan_msg_len(msg), 4);
 	ck_assert_mem_eq(chan_msg_data(msg), "kept", 4);
 	chan_msg_free(msg);
-	expect_try_rc(rx, CHAN_EEMPTY);
+	/* Recovered: its producers are gone. */
+	expect_try_rc(rx, CHAN_EDISCONNECTED);
 	chan_rx_close(rx);
 	chan_disconnect(c);
 	daemon_stop(&d);

@@ -173,6 +173,15 @@ typedef struct chan_open_opts {
  * what it had processed but not acknowledged when it died).
  */
 #define CHAN_MANUAL_ACK		0x1u
+/*
+ * CHAN_FOREVER (rx): the receiver is never told of a disconnection: it
+ * waits across generations of producers (chan-recv --forever), and
+ * chan_rx_recv returns only messages. CHAN_RX_GONE (either end): see
+ * "Receiver gone" below. Both need a daemon that serves them
+ * (CHAN_EOPTION otherwise).
+ */
+#define CHAN_FOREVER		0x2u
+#define CHAN_RX_GONE		0x4u
 
 /*
  * Writes the default socket path to buf: $CHAND_SOCKET if set and not
