@@ -546,6 +546,36 @@ START_TEST(test_nonblock_after_the_producers_left_exits_3)
 }
 END_TEST
 
+/*
+ * chan-send --rx-gone feeding a consumer that takes one message and
+ * exits: the next send fails with exit 14, as Rust's SendError ends a
+ * `while tx.send(x).is_ok()` loop, so the pipeline ends too.
+ */
+START_TEST(test_send_rx_gone_exits_14_once_the_consumer_left)
+{
+	const char *send[] = { CHAN_SEND_BIN, "--rx-gone", "nums", NULL };
+	const char *recv[] = { CHAN_RECV_BIN, "nums", NULL };
+	struct cmd_result r;
+	struct daemon d;
+	struct proc p;
+	char *err;
+
+	daemon_start(&d, NULL);
+	proc_spawn(&p, send);
+	proc_write(&p, "1\n", 2);
+	/* The consumer comes, takes the producer's first message, goes. */
+	cli_run(recv, NULL, 0, &r);
+	assert_ok_output(&r, "1\n");
+	cmd_result_fini(&r);
+	proc_write(&p, "2\n", 2);
+	err = proc_read_err(&p, NULL, HARNESS_WAIT_MS);
+	ck_assert_int_eq(proc_wait(&p, HARNESS_WAIT_MS), 14);
+	expect_in(err, "receiver is gone");
+	free(err);
+	daemon_stop(&d);
+}
+END_TEST
+
 START_TEST(test_timeout_with_nothing_to_receive_exits_5)
 {
 	const char *recv[] = { CHAN_RECV_BIN, "--timeout", "0.2", "idle",
@@ -910,11 +940,15 @@ START_TEST(test_forever_keeps_following_across_disconnections)
 	relay_accept(&rl, &d);
 	relay_until_attached(&rl);
 	send_values("ever", "from A", NULL, NULL);
-	/* The CLI has been told the channel is disconnected ... */
-	relay_until_event(&rl, PROTO_DISCONNECTED);
+	/*
+	 * The producer is gone once the message reaches the CLI, so the
+	 * channel is disconnected once it is acknowledged; a --forever
+	 * consumer is not told (CHAN_FOREVER) ...
+	 */
+	relay_until_event(&rl, PROTO_DELIVER);
 	relay_pump_start(&rl);
 	read_expected_line(&p, "from A");
-	/* ... and still takes what the next producer sends. */
+	/* ... and takes what the next producer sends. */
 	send_values("ever", "from B", NULL, NULL);
 	read_expected_line(&p, "from B");
 	send_values("ever", "from C", NULL, NULL);
@@ -1236,6 +1270,7 @@ cli_suite(void)
 	    test_nonblock_after_the_producer_left_and_the_queue_drained_exits_3);
 	tcase_add_test(tc, test_nonblock_after_the_producers_left_exits_3);
 	tcase_add_test(tc, test_timeout_with_nothing_to_receive_exits_5);
+	tcase_add_test(tc, test_send_rx_gone_exits_14_once_the_consumer_left);
 	tcase_add_test(tc, test_second_consumer_exits_6_naming_the_holder_pid);
 	tcase_add_test(tc, test_both_clis_exit_7_when_no_daemon_listens);
 	tcase_add_test(tc, test_zero_timeout_on_an_empty_channel_exits_5);

@@ -248,11 +248,17 @@ recv_open_all(struct cli *cli, const struct recv_opts *o, struct recv_set *set)
 	size_t i;
 	int rc;
 
-	opts.flags = CHAN_MANUAL_ACK;
+	opts.flags = CHAN_MANUAL_ACK | (o->forever ? CHAN_FOREVER : 0);
 	opts.prefetch = o->follow || o->forever ? RECV_FOLLOW_PREFETCH : 1;
 	for (i = 0; i < set->n; i++) {
 		rc = chan_rx_open_ex(cli->c, set->names[i],
 		    strlen(set->names[i]), &opts, &set->rxs[i]);
+		/* A daemon without CHAN_FOREVER reports each generation once. */
+		if (rc == CHAN_EOPTION && (opts.flags & CHAN_FOREVER)) {
+			opts.flags &= ~CHAN_FOREVER;
+			rc = chan_rx_open_ex(cli->c, set->names[i],
+			    strlen(set->names[i]), &opts, &set->rxs[i]);
+		}
 		if (rc != 0) {
 			cli->name = set->names[i];
 			cli_fail(cli, rc, chan_client_errmsg(cli->c));

@@ -47,7 +47,7 @@ send_usage(void)
 "     chan-send - send messages on a chand channel\n"
 "\n"
 "SYNOPSIS\n"
-"     chan-send [-0hTV] [-t SECONDS] [--capacity N|unbounded]\n"
+"     chan-send [-0hRTV] [-t SECONDS] [--capacity N|unbounded]\n"
 "               [--capacity-bytes N|unbounded] [--[no-]durable]\n"
 "               [--socket PATH] NAME [VALUE ...]\n"
 "\n"
@@ -70,6 +70,9 @@ send_usage(void)
 "                        wait at most SECONDS (decimals allowed) for room\n"
 "                        for each message, else exit 5 (that message and\n"
 "                        the rest are not sent)\n"
+"     -R, --rx-gone      fail, exit 14, once the channel's consumer has\n"
+"                        come and gone (as Rust's SendError): a pipeline\n"
+"                        feeding a consumer that exits stops\n"
 CLI_CAPACITY_OPTIONS_HELP
 CLI_COMMON_OPTIONS_HELP
 "\n"
@@ -84,6 +87,7 @@ send_parse(struct cli *cli, struct send_opts *o, int argc, char *argv[])
 		{ "null", no_argument, NULL, '0' },
 		{ "try", no_argument, NULL, 'T' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "rx-gone", no_argument, NULL, 'R' },
 		CLI_CAPACITY_LONGOPTS,
 		CLI_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
@@ -96,7 +100,7 @@ send_parse(struct cli *cli, struct send_opts *o, int argc, char *argv[])
 	o->timeout_ms = -1;
 	o->open = def;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":0Tt:hV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":0RTt:hV", longopts, NULL)) != -1) {
 		if (cli_capacity_option(cli, ch, &o->open))
 			continue;
 		switch (ch) {
@@ -105,6 +109,9 @@ send_parse(struct cli *cli, struct send_opts *o, int argc, char *argv[])
 			break;
 		case 'T':
 			o->try = 1;
+			break;
+		case 'R':
+			o->open.flags |= CHAN_RX_GONE;
 			break;
 		case 't':
 			o->timeout_ms = cli_parse_seconds(cli, "timeout", optarg,

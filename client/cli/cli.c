@@ -206,6 +206,8 @@ cli_exit_code(int rc)
 		return CLI_EXIT_LIMIT;
 	case CHAN_EPERM:
 		return CLI_EXIT_PERM;
+	case CHAN_ERXGONE:
+		return CLI_EXIT_RXGONE;
 	default:
 		return CLI_EXIT_FAIL;
 	}

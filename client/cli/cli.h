@@ -27,6 +27,7 @@
 #define CLI_EXIT_LIMIT		11	/* a daemon limit refused the request */
 #define CLI_EXIT_PERM		12	/* the daemon's access rules refused */
 #define CLI_EXIT_DISK		13	/* not written to the channel's log */
+#define CLI_EXIT_RXGONE		14	/* --rx-gone: the receiver went */
 
 /* The options both programs take, for their --help and longopts. */
 #define CLI_COMMON_OPTIONS_HELP						\
@@ -61,7 +62,8 @@
 	"        messages, connections, handles)\n"			\
 	"    12  permission denied by the daemon's access rules\n"	\
 	"    13  not written to the channel's log (durable channel: disk\n" \
-	"        full or I/O error, or the daemon keeps no logs)\n"
+	"        full or I/O error, or the daemon keeps no logs)\n"	\
+	"    14  the receiver is gone (chan-send --rx-gone)\n"
 
 /* --capacity and --capacity-bytes, which both programs take. */
 #define CLI_CAPACITY_OPTIONS_HELP					\
