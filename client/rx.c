@@ -374,7 +374,12 @@ rx_recall(struct chan_rx *rx, int bound_ms)
 
 	if (!(c->features & PROTO_FEAT_RECALL) || c->nonblock)
 		return conn_barrier(c, bound_ms, rx->errmsg);
-	if ((rc = conn_recall(c, rx->handle, bound_ms, rx->errmsg)) == 0) {
+	rc = conn_recall(c, rx->handle, bound_ms, rx->errmsg);
+	/*
+	 * Once sent, the RECALL takes the credit whenever the daemon reads
+	 * it, answered in time or not: the next receive grants afresh.
+	 */
+	if (rc == 0 || rc == CHAN_ETIMEDOUT) {
 		rx->credit = 0;
 		rx->grant = 0;
 	}
@@ -457,7 +462,8 @@ rx_recv_locked(struct chan_rx *rx, int timeout_ms, struct chan_msg **out)
 		 * daemon had before it saw the RECALL comes first and wins
 		 * over timing out; none comes after.
 		 */
-		if ((rc = rx_recall(rx, CONN_LAST_LOOK_MS)) != 0)
+		rc = rx_recall(rx, CONN_LAST_LOOK_MS);
+		if (rc != 0 && rc != CHAN_ETIMEDOUT)
 			return rc;
 		rc = rx_take(rx, out);
 		return rc == 1 ? CHAN_ETIMEDOUT : rc;

@@ -576,6 +576,56 @@ START_TEST(test_send_rx_gone_exits_14_once_the_consumer_left)
 }
 END_TEST
 
+/*
+ * chan-recv -f into a pipe whose reader takes one line and exits: what it
+ * never read stays queued (redelivered to the next consumer), and
+ * chan-recv says the pipe broke. The reader reads a byte at a time (the
+ * shell's read), so it leaves the rest in the pipe; a reader that reads
+ * a block takes what it read with it (chan-recv(1), BUGS).
+ */
+START_TEST(test_follow_into_a_pipe_keeps_what_the_reader_never_read)
+{
+	const char *send[] = { CHAN_SEND_BIN, "jobs", NULL };
+	const char *pipeline[] = { "/bin/sh", "-c", "\"$0\" -f jobs | "
+	    "{ read -r l; echo \"$l\"; }", CHAN_RECV_BIN, NULL };
+	const char *rest[] = { CHAN_RECV_BIN, "-f", "jobs", NULL };
+	struct cmd_result r;
+	struct daemon d;
+	chan_client *c;
+	chan_rx *rx;
+	chan_msg *m;
+	char want[2] = "b";
+
+	daemon_start(&d, NULL);
+	cli_run(send, "a\nb\nc\nd\ne\n", 10, &r);
+	assert_ok(&r);
+	cmd_result_fini(&r);
+	run_cmd(pipeline, NULL, 0, HARNESS_WAIT_MS, &r);
+	ck_assert_msg(r.out_len == 2 && memcmp(r.out, "a\n", 2) == 0,
+	    "pipeline printed '%s'", r.out);
+	expect_in(r.err, "Broken pipe");
+	cmd_result_fini(&r);
+	/* The four lines the reader never read come back, marked. */
+	c = test_connect(&d);
+	ck_assert_int_eq(chan_rx_open(c, "jobs", &rx), 0);
+	for (; want[0] <= 'e'; want[0]++) {
+		ck_assert_int_eq(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m),
+		    0);
+		ck_assert_str_eq(chan_msg_data(m), want);
+		ck_assert_int_ne(chan_msg_redelivered(m), 0);
+		chan_msg_free(m);
+	}
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	/* Drained and remembered disconnected: --follow ends at once, 0. */
+	cli_run(rest, NULL, 0, &r);
+	assert_ok_output(&r, "");
+	cmd_result_fini(&r);
+	daemon_stop(&d);
+}
+END_TEST
+
 START_TEST(test_timeout_with_nothing_to_receive_exits_5)
 {
 	const char *recv[] = { CHAN_RECV_BIN, "--timeout", "0.2", "idle",
@@ -1270,6 +1320,8 @@ cli_suite(void)
 	    test_nonblock_after_the_producer_left_and_the_queue_drained_exits_3);
 	tcase_add_test(tc, test_nonblock_after_the_producers_left_exits_3);
 	tcase_add_test(tc, test_timeout_with_nothing_to_receive_exits_5);
+	tcase_add_test(tc,
+	    test_follow_into_a_pipe_keeps_what_the_reader_never_read);
 	tcase_add_test(tc, test_send_rx_gone_exits_14_once_the_consumer_left);
 	tcase_add_test(tc, test_second_consumer_exits_6_naming_the_holder_pid);
 	tcase_add_test(tc, test_both_clis_exit_7_when_no_daemon_listens);

@@ -4,24 +4,30 @@
  *
  * The receiver is opened with manual acknowledgement: a message is
  * acknowledged only after it has been written to standard output and
- * flushed, so a message this program could not pass on goes back to the
- * channel for the next consumer.
+ * flushed and, when that is a pipe, read from it (outack.h), so a message
+ * this program could not pass on goes back to the channel for the next
+ * consumer.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "outack.h"
 
 #define RECV_PROG		"chan-recv"
 #define RECV_FOLLOW_PREFETCH	64
 #define RECV_ERRMSG_MAX	1024
 #define RECV_CHANNELS_MAX	64
+/* While written messages wait for the pipe's reader: how often to look. */
+#define RECV_SETTLE_MS		20
 
 struct recv_opts {
 	int		 follow;	/* until disconnected */
@@ -43,6 +49,7 @@ struct recv_set {
 	chan_rx		*active[RECV_CHANNELS_MAX];
 	size_t		 map[RECV_CHANNELS_MAX];	/* active -> index */
 	size_t		 last;		/* channel of the latest result */
+	struct outack	 acks;		/* written, acknowledged once read */
 };
 
 static void __attribute__((noreturn))
@@ -197,19 +204,25 @@ recv_parse(struct cli *cli, struct recv_opts *o, struct recv_set *set,
 	cli->name = set->names[0];
 }
 
-/* Writes s with FMT's escapes and directives for m from channel name. */
-static void
+/*
+ * Writes FMT's text, escapes and directives for m from channel name;
+ * returns how many bytes.
+ */
+static size_t
 recv_put_format(const char *fmt, const char *name, const chan_msg *m)
 {
 	static const char esc_in[] = "nt0\\", esc_out[] = "\n\t\0\\";
 	const char *p;
+	size_t n = 0;
 
-	for (p = fmt; *p != '\0'; p++) {
+	for (p = fmt; *p != '\0'; p++, n++) {
 		if (*p == '%' && p[1] == 'm') {
 			fwrite(chan_msg_data(m), 1, chan_msg_len(m), stdout);
+			n += chan_msg_len(m) - 1;
 			p++;
 		} else if (*p == '%' && p[1] == 'c') {
 			fputs(name, stdout);
+			n += strlen(name) - 1;
 			p++;
 		} else if ((*p == '%' || *p == '\\') && p[1] != '\0') {
 			p++;
@@ -218,20 +231,24 @@ recv_put_format(const char *fmt, const char *name, const chan_msg *m)
 		} else
 			putchar(*p);
 	}
+	return n;
 }
 
-/* Writes and flushes one message; 0 or -1 with errno set. */
+/* Writes and flushes one message, *written bytes; 0 or -1 with errno set. */
 static int
 recv_print(const struct recv_opts *o, const struct recv_set *set, size_t i,
-    const chan_msg *m)
+    const chan_msg *m, size_t *written)
 {
 	size_t len = chan_msg_len(m);
 
 	if (o->format != NULL)
-		recv_put_format(o->format, set->names[i], m);
+		*written = recv_put_format(o->format, set->names[i], m);
 	else {
-		if (set->n > 1)
+		*written = len + 1;
+		if (set->n > 1) {
 			printf("%s\t", set->names[i]);
+			*written += strlen(set->names[i]) + 1;
+		}
 		fwrite(chan_msg_data(m), 1, len, stdout);
 		putchar(o->sep);
 	}
@@ -300,6 +317,68 @@ recv_disconnected(struct cli *cli, struct recv_set *set, size_t i)
 }
 
 /*
+ * Waits while the pipe's reader has messages to read: 0 once it read
+ * them all (acknowledged), RECV_WRITE_FAILED with errno EPIPE if it went
+ * first, or the CHAN_E* of an acknowledgement.
+ */
+#define RECV_WRITE_FAILED	2	/* not a CHAN_E*, nor recv_next's 1 */
+static int
+recv_settle_all(struct recv_set *set)
+{
+	struct pollfd pfd = { set->acks.fd, 0, 0 };
+	int rc;
+
+	for (;;) {
+		if ((rc = outack_settle(&set->acks)) != 0)
+			return rc;
+		if (outack_waiting(&set->acks) == 0)
+			return 0;
+		if (outack_reader_gone(&set->acks)) {
+			errno = EPIPE;
+			return RECV_WRITE_FAILED;
+		}
+		/* A pipe tells when its reader goes, not when it reads. */
+		(void)poll(&pfd, 1, RECV_SETTLE_MS);
+	}
+}
+
+/*
+ * chan_select, but while written messages wait for the pipe's reader,
+ * in slices that acknowledge what it has read meanwhile: the daemon
+ * reports a disconnection only once nothing is in flight. The timeout
+ * counts from when the reader has read everything, since until then the
+ * wait is for the reader, as a blocked write would be; without one
+ * (--nonblock, 0) the reader is waited for first. A reader that goes ends
+ * the wait (RECV_WRITE_FAILED, errno EPIPE).
+ */
+static int
+recv_select(const struct recv_opts *o, struct recv_set *set, size_t n,
+    size_t *k, chan_msg **m)
+{
+	int left = o->nonblock ? 0 : o->timeout_ms, rc;
+
+	*k = 0;
+	for (;;) {
+		if (outack_waiting(&set->acks) == 0)
+			return chan_select(set->active, n, left, k, m);
+		if (left == 0) {
+			if ((rc = recv_settle_all(set)) != 0)
+				return rc;
+			continue;
+		}
+		rc = chan_select(set->active, n, RECV_SETTLE_MS, k, m);
+		if (rc != CHAN_ETIMEDOUT)
+			return rc;
+		if ((rc = outack_settle(&set->acks)) != 0)
+			return rc;
+		if (outack_reader_gone(&set->acks)) {
+			errno = EPIPE;
+			return RECV_WRITE_FAILED;
+		}
+	}
+}
+
+/*
  * Takes the next message or event, into *m and *i. Returns 0, 1 (an event
  * handled, call again) or the CHAN_E* that ends the loop.
  */
@@ -310,8 +389,7 @@ recv_next(struct cli *cli, const struct recv_opts *o, struct recv_set *set,
 	size_t n = recv_active(set), k;
 	int rc;
 
-	rc = chan_select(set->active, n, o->nonblock ? 0 : o->timeout_ms, &k,
-	    m);
+	rc = recv_select(o, set, n, &k, m);
 	if (rc == CHAN_ETIMEDOUT && o->nonblock)
 		rc = CHAN_EEMPTY;
 	*i = set->map[k];
@@ -325,36 +403,44 @@ recv_next(struct cli *cli, const struct recv_opts *o, struct recv_set *set,
 }
 
 /*
- * Receives and prints until done. Returns 0, the CHAN_E* that ended the
- * loop, or RECV_WRITE_FAILED with *write_errno set.
+ * Receives and prints until done, then waits for the pipe's reader to
+ * read what was written. Returns 0, the CHAN_E* that ended the loop, or
+ * RECV_WRITE_FAILED with *write_errno set.
  */
-#define RECV_WRITE_FAILED	1
 static int
 recv_loop(struct cli *cli, const struct recv_opts *o, struct recv_set *set,
     int *write_errno)
 {
 	chan_msg *m;
-	size_t i;
-	int rc;
+	size_t i, len;
+	int rc, src;
 
 	for (;;) {
 		if ((rc = recv_next(cli, o, set, &i, &m)) == 1)
 			continue;
 		if (rc != 0)
-			return rc;
-		if (recv_print(o, set, i, m) != 0) {
+			break;
+		if (recv_print(o, set, i, m, &len) != 0) {
 			/* Not acknowledged: the daemon requeues it. */
 			*write_errno = errno;
 			chan_msg_free(m);
 			return RECV_WRITE_FAILED;
 		}
-		rc = chan_rx_ack(set->rxs[i], m);
-		chan_msg_free(m);
-		if (rc != 0)
+		if ((rc = outack_written(&set->acks, set->rxs[i], m, len)) != 0)
 			return rc;
 		if (!o->follow && !o->forever)
-			return 0;
+			break;
 	}
+	if (rc == RECV_WRITE_FAILED) {
+		*write_errno = errno;
+		return rc;
+	}
+	if (rc != 0 && rc != CHAN_EDISCONNECTED)
+		return rc;
+	/* What the reader never read stays the channel's. */
+	if ((src = recv_settle_all(set)) == RECV_WRITE_FAILED)
+		*write_errno = errno;
+	return src != 0 ? src : rc;
 }
 
 /*
@@ -428,7 +514,9 @@ main(int argc, char *argv[])
 
 	cli_connect(&cli);
 	recv_open_all(&cli, &o, &set);
+	outack_init(&set.acks, STDOUT_FILENO);
 	rc = recv_loop(&cli, &o, &set, &write_errno);
+	outack_fini(&set.acks);
 	if (set.rxs[set.last] != NULL)
 		snprintf(errmsg, sizeof(errmsg), "%s",
 		    chan_rx_errmsg(set.rxs[set.last]));
