@@ -18,6 +18,7 @@ struct select_set {
 	chan_rx *const	*rxs;
 	size_t		 n;
 	unsigned	 gen;
+	int		 grouped;	/* one credit for all (SELECT) */
 };
 
 /* The first ready receiver of the set, or NULL. */
@@ -72,15 +73,55 @@ select_mark(struct select_set *set)
 	}
 }
 
-/* Appends every receiver's due acknowledgement and credit, together. */
+/*
+ * Whether the set's receivers share one credit for the call (SELECT):
+ * when each asks for one message at a time and the daemon serves it, so
+ * that the call takes one message from all of them together, as Rust's
+ * and crossbeam's selects complete one operation. Receivers with a wider
+ * prefetch window asked for messages ahead of their receives, and each
+ * keeps its own window.
+ */
+static int
+select_grouped(const struct select_set *set)
+{
+	const struct chan_client *c = set->rxs[0]->c;
+	size_t i;
+
+	if (!(c->features & PROTO_FEAT_SELECT) || c->nonblock ||
+	    set->n > PROTO_SELECT_MAX)
+		return 0;
+	for (i = 0; i < set->n; i++) {
+		if (set->rxs[i]->prefetch > 1)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Appends every receiver's due acknowledgement and credit, together: its
+ * own for each, or one credit shared by the set (SELECT).
+ */
 static int
 select_prepare(const struct select_set *set)
 {
+	struct chan_client *c = set->rxs[0]->c;
+	uint32_t h[PROTO_SELECT_MAX];
 	size_t i;
+	int rc;
 
-	for (i = 0; i < set->n; i++)
-		rx_want_credit(set->rxs[i]);
-	return rx_enc_due(set->rxs[0]->c);
+	if (!set->grouped) {
+		for (i = 0; i < set->n; i++)
+			rx_want_credit(set->rxs[i]);
+		return rx_enc_due(c);
+	}
+	if ((rc = rx_enc_due(c)) != 0)
+		return rc;
+	for (i = 0; i < set->n; i++) {
+		h[i] = set->rxs[i]->handle;
+		set->rxs[i]->credit = 0;
+		set->rxs[i]->grant = 0;
+	}
+	return proto_enc_select(&c->wbuf, 0, 1, h, (uint32_t)set->n);
 }
 
 /*
@@ -107,7 +148,10 @@ select_recall(const struct select_set *set, const struct chan_rx *keep,
 	return 0;
 }
 
-/* Takes, then ends the select for the other receivers (select_recall). */
+/*
+ * Takes, then ends the select for the other receivers: the shared credit,
+ * or each one's own (select_recall), comes back.
+ */
 static int
 select_take_end(const struct select_set *set, size_t *index,
     struct chan_msg **out)
@@ -117,7 +161,10 @@ select_take_end(const struct select_set *set, size_t *index,
 
 	if ((rc = select_take(set, index, out)) == 1)
 		return 1;
-	wrc = select_recall(set, set->rxs[*index], 0);
+	if (set->grouped)
+		wrc = proto_enc_recall(&c->wbuf, 0, set->rxs[0]->handle);
+	else
+		wrc = select_recall(set, set->rxs[*index], 0);
 	if (wrc == 0)
 		wrc = conn_write(c);
 	if (wrc != 0 && rc == 0) {
@@ -139,9 +186,13 @@ select_try(const struct select_set *set, int bound_ms, size_t *index,
 	struct chan_client *c = set->rxs[0]->c;
 	int rc;
 
-	if ((rc = select_prepare(set)) != 0 ||
-	    (rc = select_recall(set, NULL, 1)) != 0 ||
-	    (rc = conn_barrier(c, bound_ms, NULL)) != 0)
+	if ((rc = select_prepare(set)) != 0)
+		return rc;
+	if (set->grouped)
+		rc = conn_recall(c, set->rxs[0]->handle, bound_ms, NULL);
+	else if ((rc = select_recall(set, NULL, 1)) == 0)
+		rc = conn_barrier(c, bound_ms, NULL);
+	if (rc != 0)
 		return rc;
 	rc = select_take(set, index, out);
 	return rc == 1 ? CHAN_ETIMEDOUT : rc;
@@ -170,7 +221,7 @@ select_locked(const struct select_set *set, const struct timespec *deadline,
 
 	if (c->dead)
 		return CHAN_ECONNLOST;
-	if ((rc = select_take_end(set, index, out)) != 1)
+	if ((rc = select_take(set, index, out)) != 1)
 		return rc;
 	if ((rc = select_prepare(set)) != 0 || (rc = conn_write(c)) != 0)
 		return rc;
@@ -202,7 +253,7 @@ int
 chan_select(chan_rx *const *rxs, size_t n, int timeout_ms, size_t *index,
     chan_msg **out)
 {
-	struct select_set set = { rxs, n, 0 };
+	struct select_set set = { rxs, n, 0, 0 };
 	struct chan_client *c;
 	struct timespec deadline;
 	int rc;
@@ -214,6 +265,7 @@ chan_select(chan_rx *const *rxs, size_t n, int timeout_ms, size_t *index,
 	c = rxs[0]->c;
 	pthread_mutex_lock(&c->mu);
 	select_mark(&set);
+	set.grouped = select_grouped(&set);
 	if (timeout_ms == 0)
 		rc = select_now(&set, index, out);
 	else if (timeout_ms < 0)

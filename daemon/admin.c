@@ -454,7 +454,7 @@ admin_channel_entry(msgpack_packer *pk, const struct channel *ch)
 	    pk_kv_cap(pk, "capacity_bytes", ch->cap_bytes) ||
 	    pk_kv_u64(pk, "producers", ch->producers) ||
 	    pk_key(pk, "consumer") || admin_consumer(pk, ch) ||
-	    pk_kv_u64(pk, "credit", ch->credit) ||
+	    pk_kv_u64(pk, "credit", channel_credit_left(ch)) ||
 	    pk_kv_u64(pk, "msgs_in", ch->msgs_in) ||
 	    pk_kv_u64(pk, "msgs_out", ch->msgs_out) ||
 	    pk_kv_u64(pk, "redeliveries", ch->redeliveries) ||

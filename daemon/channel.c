@@ -225,6 +225,7 @@ channel_free(struct channel *ch)
 {
 	if (ch == NULL)
 		return;
+	channel_group_leave(ch);
 	while (ch->hhead != NULL)
 		held_destroy(ch, ch->hhead);
 	channel_free_list(ch, ch->qhead);
@@ -331,7 +332,7 @@ channel_has_room(const struct channel *ch, size_t len)
 static bool
 channel_consumer_waiting(const struct channel *ch)
 {
-	return (ch->consumer != NULL && ch->credit > 0 &&
+	return (ch->consumer != NULL && channel_credit_left(ch) > 0 &&
 	    ch->qhead == NULL && ch->hhead == NULL);
 }
 
@@ -450,7 +451,10 @@ channel_inflight(struct channel *ch, struct message *m)
 	ch->ftailp = &m->next;
 	ch->ninflight++;
 
-	ch->credit--;
+	if (ch->group != NULL)
+		ch->group->credit--;
+	else
+		ch->credit--;
 	ch->msgs_out++;
 	if (m->flags & PROTO_FLAG_REDELIVERED)
 		ch->redeliveries++;
@@ -474,7 +478,7 @@ channel_take(struct channel *ch)
 {
 	struct message	*m;
 
-	if (ch->consumer == NULL || ch->credit == 0)
+	if (ch->consumer == NULL || channel_credit_left(ch) == 0)
 		return (NULL);
 	if ((m = ch->qhead) != NULL) {
 		ch->qhead = m->next;
@@ -584,9 +588,51 @@ channel_ack(struct channel *ch, uint64_t seq)
 void
 channel_credit(struct channel *ch, uint32_t n)
 {
-	uint32_t	room = PROTO_CREDIT_MAX - ch->credit;
+	uint32_t	room;
 
+	channel_group_leave(ch);
+	room = PROTO_CREDIT_MAX - ch->credit;
 	ch->credit += n < room ? n : room;
+}
+
+uint32_t
+channel_credit_left(const struct channel *ch)
+{
+	return (ch->group != NULL ? ch->group->credit : ch->credit);
+}
+
+void
+channel_group_leave(struct channel *ch)
+{
+	struct selgroup	*g = ch->group;
+
+	if (g == NULL)
+		return;
+	ch->group = NULL;
+	if (--g->members == 0)
+		free(g);
+}
+
+struct selgroup *
+channel_group_new(struct channel *const *chs, size_t n, uint32_t credit)
+{
+	struct selgroup	*g;
+	size_t		 i;
+
+	if ((g = malloc(sizeof(*g))) == NULL)
+		return (NULL);
+	g->credit = credit;
+	g->members = 0;
+	for (i = 0; i < n; i++) {
+		/* A channel named twice is in the group once. */
+		if (chs[i]->group == g)
+			continue;
+		channel_group_leave(chs[i]);
+		chs[i]->credit = 0;
+		chs[i]->group = g;
+		g->members++;
+	}
+	return (g);
 }
 
 int
@@ -623,6 +669,7 @@ channel_consumer_detach(struct channel *ch)
 	ch->ninflight = 0;
 
 	ch->consumer = NULL;
+	channel_group_leave(ch);
 	ch->credit = 0;
 	ch->last_seq = 0;
 }
@@ -658,7 +705,7 @@ channel_disconnected(const struct channel *ch)
 bool
 channel_should_report(const struct channel *ch)
 {
-	if (ch->consumer == NULL || ch->credit == 0)
+	if (ch->consumer == NULL || channel_credit_left(ch) == 0)
 		return (false);
 	switch (ch->rx_mode) {
 	case CHANNEL_RX_STATE:
@@ -674,6 +721,9 @@ channel_should_report(const struct channel *ch)
 void
 channel_recall(struct channel *ch)
 {
+	if (ch->group != NULL)
+		ch->group->credit = 0;
+	channel_group_leave(ch);
 	ch->credit = 0;
 }
 
@@ -714,8 +764,12 @@ void
 channel_mark_reported(struct channel *ch)
 {
 	ch->armed = false;
-	if (ch->rx_mode == CHANNEL_RX_STATE)
+	/* The report ends the receive it answers, a SELECT's too. */
+	if (ch->rx_mode == CHANNEL_RX_STATE) {
+		if (ch->group != NULL)
+			ch->group->credit = 0;
 		ch->credit = 0;
+	}
 }
 
 bool

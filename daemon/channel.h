@@ -50,6 +50,18 @@ struct channel;
 struct dlog;
 
 /*
+ * A SELECT: credit shared by consumers of several channels (one
+ * connection's), so that a receive over all of them takes no more than
+ * it asked for from any. Each member channel points at it; it is freed
+ * when its last member leaves (a new SELECT, CREDIT, RECALL, the
+ * consumer going).
+ */
+struct selgroup {
+	uint32_t	 credit;
+	uint32_t	 members;	/* channels still in it */
+};
+
+/*
  * A send waiting for room. While held it belongs to its channel's FIFO
  * (and, if timed, to the deadline heap); once done, to the done list.
  */
@@ -110,6 +122,8 @@ struct channel {
 	uint8_t		 rx_mode;	/* enum channel_rx_mode */
 	void		*gone_tx;	/* producer handles that fail when the
 					   consumer goes: dispatch.c's list */
+	struct selgroup	*group;		/* consumer's shared credit, or NULL:
+					   its own (credit) */
 	bool		 durable;	/* its messages are logged (durable.c) */
 	struct dlog	*log;		/* durable: its log, opaque here */
 
@@ -269,8 +283,19 @@ void		 channel_held_free(struct held *);
  */
 int		 channel_ack(struct channel *, uint64_t seq);
 
-/* Adds credit, capped at PROTO_CREDIT_MAX. */
+/* Adds credit, capped at PROTO_CREDIT_MAX; the channel leaves its group. */
 void		 channel_credit(struct channel *, uint32_t n);
+/* Deliveries the consumer's credit (its own or its group's) allows. */
+uint32_t	 channel_credit_left(const struct channel *);
+/*
+ * A group of n channels sharing credit (SELECT), each leaving the group it
+ * was in and giving up its own credit; NULL if out of memory (nothing
+ * changed).
+ */
+struct selgroup	*channel_group_new(struct channel *const *chs, size_t n,
+		    uint32_t credit);
+/* ch leaves its group, if any (the group is freed with its last member). */
+void		 channel_group_leave(struct channel *);
 
 /* Takes the consumer slot: 0, or CHAN_EBUSY if it is taken. */
 int		 channel_consumer_attach(struct channel *, void *consumer);

@@ -454,6 +454,15 @@ conn_close_handles(struct conn *c)
 	uv_close((uv_handle_t *)&c->timer, conn_close_cb);
 }
 
+/* ERROR(rid 0, LIMIT) saying why c is about to close. */
+static void
+conn_say_limit(struct conn *c, const char *msg)
+{
+	if (proto_enc_error(&c->out, 0, CHAN_ELIMIT, msg) != 0)
+		log_debug("connection %llu: no memory to say why it closes "
+		    "(%s)", (unsigned long long)c->id, c->peer);
+}
+
 /* After input: (re)starts the idle timeout of a connection past HELLO. */
 static void
 conn_idle_arm(struct conn *c)
@@ -492,9 +501,7 @@ conn_idle_check(struct conn *c)
 	    (unsigned long long)secs, why, c->peer);
 	snprintf(msg, sizeof(msg), "idle for %llu s with %s (--idle-timeout)",
 	    (unsigned long long)secs, why);
-	if (proto_enc_error(&c->out, 0, CHAN_ELIMIT, msg) != 0)
-		log_debug("connection %llu: no memory to say why it closes "
-		    "(%s)", (unsigned long long)c->id, c->peer);
+	conn_say_limit(c, msg);
 	conn_shutdown(c);
 }
 
@@ -502,6 +509,7 @@ static void
 conn_timer_cb(uv_timer_t *timer)
 {
 	struct conn	*c = timer->data;
+	char		 msg[96];
 
 	if (c->shut) {
 		log_debug("connection %llu (%s): dropped after %d s of "
@@ -516,6 +524,10 @@ conn_timer_cb(uv_timer_t *timer)
 	}
 	log_notice("handshake timeout: no HELLO within %llu s (%s)",
 	    (unsigned long long)c->srv->cfg->handshake_timeout, c->peer);
+	snprintf(msg, sizeof(msg), "no HELLO within %llu s "
+	    "(--handshake-timeout)",
+	    (unsigned long long)c->srv->cfg->handshake_timeout);
+	conn_say_limit(c, msg);
 	conn_shutdown(c);
 }
 

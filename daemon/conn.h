@@ -164,6 +164,7 @@ struct conn {
 	uint32_t	 next_handle;
 
 	size_t		 held_bytes;	/* payload of its held sends */
+	uint32_t	 select_turn;	/* SELECT: the member pumped first */
 };
 
 /*

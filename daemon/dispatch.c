@@ -351,6 +351,37 @@ dispatch_cap_text(char *buf, size_t len, uint64_t cap)
 	return (buf);
 }
 
+/* A capacity as an ERROR fact: the number, or nil for unbounded. */
+static struct proto_field
+dispatch_cap_field(const char *key, uint64_t cap)
+{
+	return ((struct proto_field){ key, cap == CHANNEL_UNBOUNDED ?
+	    PROTO_FIELD_NIL : PROTO_FIELD_UINT, cap, NULL });
+}
+
+/* The settings of ch, the facts of ERROR(CAPACITY): 4 fields in f. */
+static size_t
+dispatch_settings_fields(struct proto_field *f, const struct channel *ch)
+{
+	f[0] = dispatch_cap_field("capacity", ch->cap_msgs);
+	f[1] = dispatch_cap_field("capacity_bytes", ch->cap_bytes);
+	f[2] = (struct proto_field){ "durable", PROTO_FIELD_BOOL,
+	    ch->durable, NULL };
+	f[3] = (struct proto_field){ "rx_gone", PROTO_FIELD_BOOL,
+	    ch->rx_gone, NULL };
+	return (4);
+}
+
+/* The facts of ERROR(LIMIT): the option's name and its value. */
+static size_t
+dispatch_limit_fields(struct proto_field *f, const char *option,
+    uint64_t value)
+{
+	f[0] = (struct proto_field){ "limit", PROTO_FIELD_STR, 0, option };
+	f[1] = (struct proto_field){ "value", PROTO_FIELD_UINT, value, NULL };
+	return (2);
+}
+
 /*
  * An OPEN of an existing channel that states a capacity other than the
  * channel's gets ERROR(CAPACITY) naming both; a key left out accepts the
@@ -360,6 +391,7 @@ static bool
 dispatch_capacity_differs(struct conn *c, const struct proto_msg *m,
     const struct channel *ch)
 {
+	struct proto_field f[4];
 	char	name[LOG_NAME_MAX], n[24], b[24], asked[64];
 	bool	msgs, bytes;
 
@@ -375,7 +407,8 @@ dispatch_capacity_differs(struct conn *c, const struct proto_msg *m,
 	else
 		snprintf(asked, sizeof(asked), "%s bytes", dispatch_cap_text(
 		    b, sizeof(b), dispatch_cap(&m->capacity_bytes, 0)));
-	reply_error(c, m->rid, CHAN_ECAPACITY, "channel '%s' exists with "
+	reply_error_f(c, m->rid, CHAN_ECAPACITY, f,
+	    dispatch_settings_fields(f, ch), "channel '%s' exists with "
 	    "capacity %s messages, %s bytes (this open asked for %s)",
 	    chname(name, ch), dispatch_cap_text(n, sizeof(n), ch->cap_msgs),
 	    dispatch_cap_text(b, sizeof(b), ch->cap_bytes), asked);
@@ -390,11 +423,13 @@ static bool
 dispatch_durable_differs(struct conn *c, const struct proto_msg *m,
     const struct channel *ch)
 {
+	struct proto_field f[4];
 	char	name[LOG_NAME_MAX];
 
 	if (m->durable < 0 || (m->durable == 1) == ch->durable)
 		return (false);
-	reply_error(c, m->rid, CHAN_ECAPACITY, "channel '%s' exists and is "
+	reply_error_f(c, m->rid, CHAN_ECAPACITY, f,
+	    dispatch_settings_fields(f, ch), "channel '%s' exists and is "
 	    "%s (this open asked for a %s channel)", chname(name, ch),
 	    ch->durable ? "durable" : "not durable",
 	    m->durable ? "durable" : "non-durable");
@@ -440,6 +475,7 @@ static bool
 dispatch_over_channels(struct conn *c, const struct proto_msg *m)
 {
 	struct server	*srv = c->srv;
+	struct proto_field f[2];
 	char		 name[LOG_NAME_MAX];
 
 	if (srv->reg.count < srv->cfg->max_channels)
@@ -450,8 +486,9 @@ dispatch_over_channels(struct conn *c, const struct proto_msg *m)
 		    "channel '%s' (%s)",
 		    (unsigned long long)srv->cfg->max_channels, name, c->peer);
 	srv->channel_limit_logged = true;
-	reply_error(c, m->rid, CHAN_ELIMIT, "channel limit of %llu reached "
-	    "(--max-channels); channel '%s' not created",
+	reply_error_f(c, m->rid, CHAN_ELIMIT, f, dispatch_limit_fields(f,
+	    "max-channels", srv->cfg->max_channels), "channel limit of %llu "
+	    "reached (--max-channels); channel '%s' not created",
 	    (unsigned long long)srv->cfg->max_channels, name);
 	return (true);
 }
@@ -487,6 +524,7 @@ static bool
 dispatch_open_opts_bad(struct conn *c, const struct proto_msg *m, bool rx,
     const struct channel *ch)
 {
+	struct proto_field f[4];
 	char	name[LOG_NAME_MAX];
 	bool	durable;
 
@@ -506,10 +544,10 @@ dispatch_open_opts_bad(struct conn *c, const struct proto_msg *m, bool rx,
 	if (rx && ch != NULL && m->rx_gone >= 0 &&
 	    (m->rx_gone == 1) != ch->rx_gone) {
 		log_escape(name, m->name, m->name_len);
-		reply_error_f(c, m->rid, CHAN_ECAPACITY, (struct proto_field[]){
-		    { "rx_gone", PROTO_FIELD_BOOL, ch->rx_gone, NULL } }, 1,
-		    "channel '%s' exists %s rx_gone mode (this open asked "
-		    "otherwise)", name, ch->rx_gone ? "in" : "not in");
+		reply_error_f(c, m->rid, CHAN_ECAPACITY, f,
+		    dispatch_settings_fields(f, ch), "channel '%s' exists %s "
+		    "rx_gone mode (this open asked otherwise)", name,
+		    ch->rx_gone ? "in" : "not in");
 		return (true);
 	}
 	return (false);
@@ -521,6 +559,7 @@ dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
 {
 	struct server	*srv = c->srv;
 	const struct config *cfg = srv->cfg;
+	struct proto_field f[2];
 	struct channel	*ch;
 	struct handle	*h;
 	bool		 created;
@@ -530,8 +569,9 @@ dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
 		log_msg(dispatch_log_level(c, CONN_LOG_LIMIT, LOG_LEVEL_NOTICE),
 		    "handle limit of %llu reached (%s)",
 		    (unsigned long long)srv->cfg->max_handles, c->peer);
-		reply_error(c, m->rid, CHAN_ELIMIT, "handle limit of %llu per "
-		    "connection reached (--max-handles)",
+		reply_error_f(c, m->rid, CHAN_ELIMIT, f, dispatch_limit_fields(
+		    f, "max-handles", srv->cfg->max_handles), "handle limit "
+		    "of %llu per connection reached (--max-handles)",
 		    (unsigned long long)srv->cfg->max_handles);
 		return (NULL);
 	}
@@ -611,8 +651,10 @@ do_open_rx(struct conn *c, const struct proto_msg *m)
 		log_msg(dispatch_log_level(c, CONN_LOG_BUSY, LOG_LEVEL_NOTICE),
 		    "channel '%s' busy: consumer pid %ld, refused %s", name,
 		    (long)other->conn->pid, c->peer);
-		reply_error(c, m->rid, CHAN_EBUSY, "channel '%s' already has "
-		    "a consumer (pid %ld)", name, (long)other->conn->pid);
+		reply_error_f(c, m->rid, CHAN_EBUSY, (struct proto_field[]){
+		    { "pid", PROTO_FIELD_UINT, (uint64_t)other->conn->pid,
+		    NULL } }, 1, "channel '%s' already has a consumer (pid %ld)",
+		    name, (long)other->conn->pid);
 		return;
 	}
 	if ((h = dispatch_open(c, m, true)) == NULL)
@@ -653,7 +695,8 @@ dispatch_close_done(struct conn *c, struct handle *h)
  * as text for the error, with its value in *limit; NULL if there is room.
  */
 static const char *
-dispatch_queue_limit(const struct server *srv, size_t len, uint64_t *limit)
+dispatch_queue_limit(const struct server *srv, size_t len, uint64_t *limit,
+    const char **option)
 {
 	const struct channel_totals	*t = &srv->reg.totals;
 	const struct config		*cfg = srv->cfg;
@@ -661,24 +704,53 @@ dispatch_queue_limit(const struct server *srv, size_t len, uint64_t *limit)
 	if (len > cfg->max_queued_bytes ||
 	    t->bytes > cfg->max_queued_bytes - len) {
 		*limit = cfg->max_queued_bytes;
+		*option = "max-queued-bytes";
 		return ("queued bytes (--max-queued-bytes)");
 	}
 	if (t->msgs >= cfg->max_queued_msgs) {
 		*limit = cfg->max_queued_msgs;
+		*option = "max-queued-messages";
 		return ("queued messages (--max-queued-messages)");
 	}
 	return (NULL);
 }
 
-/* ERROR(FULL) for a send that could not be queued in time. */
+/*
+ * ERROR(FULL) for a send that could not be queued in time, naming what
+ * stood in its way: the message capacity, the byte capacity, or sends
+ * held before it (which it may not overtake).
+ */
 static void
 reply_full(struct conn *c, uint32_t rid, const struct channel *ch)
 {
+	struct proto_field f[2];
 	char	name[LOG_NAME_MAX], n[24];
 
-	reply_error(c, rid, CHAN_EFULL, "channel '%s' is full (capacity %s "
-	    "messages); message not queued", chname(name, ch),
-	    dispatch_cap_text(n, sizeof(n), ch->cap_msgs));
+	chname(name, ch);
+	if (ch->nqueued >= ch->cap_msgs || ch->cap_msgs == 0) {
+		f[0] = (struct proto_field){ "limit", PROTO_FIELD_STR, 0,
+		    "capacity" };
+		f[1] = dispatch_cap_field("value", ch->cap_msgs);
+		reply_error_f(c, rid, CHAN_EFULL, f, 2, "channel '%s' is full "
+		    "(capacity %s messages); message not queued", name,
+		    dispatch_cap_text(n, sizeof(n), ch->cap_msgs));
+	} else if (ch->nheld > 0 && ch->qbytes < ch->cap_bytes) {
+		f[0] = (struct proto_field){ "limit", PROTO_FIELD_STR, 0,
+		    "held" };
+		f[1] = (struct proto_field){ "value", PROTO_FIELD_UINT,
+		    ch->nheld, NULL };
+		reply_error_f(c, rid, CHAN_EFULL, f, 2, "channel '%s': %zu "
+		    "sends are held before this one; message not queued", name,
+		    ch->nheld);
+	} else {
+		f[0] = (struct proto_field){ "limit", PROTO_FIELD_STR, 0,
+		    "capacity_bytes" };
+		f[1] = dispatch_cap_field("value", ch->cap_bytes);
+		reply_error_f(c, rid, CHAN_EFULL, f, 2, "channel '%s' is full "
+		    "(capacity %s bytes, %zu queued); message not queued",
+		    name, dispatch_cap_text(n, sizeof(n), ch->cap_bytes),
+		    ch->qbytes);
+	}
 }
 
 /* ERROR(RXGONE) for a send of a producer whose consumer went. */
@@ -754,9 +826,10 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 {
 	struct server	*srv = c->srv;
 	struct channel_send a;
+	struct proto_field f[2];
 	struct handle	*h;
 	struct held	*hd;
-	const char	*what;
+	const char	*what, *option;
 	char		 name[LOG_NAME_MAX];
 	uint64_t	 limit, id, lsn = 0;
 	int		 rc;
@@ -767,7 +840,7 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 		reply_rx_gone(c, m->rid, h->ch);
 		return;
 	}
-	what = dispatch_queue_limit(srv, m->payload_len, &limit);
+	what = dispatch_queue_limit(srv, m->payload_len, &limit, &option);
 	if (what != NULL) {
 		chname(name, h->ch);
 		/* Logged again only after a send has succeeded. */
@@ -776,8 +849,9 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 			    "to '%s' (%s)", (unsigned long long)limit, what,
 			    name, c->peer);
 		srv->queue_limit_logged = true;
-		reply_error(c, m->rid, CHAN_ELIMIT, "daemon limit of %llu %s "
-		    "reached; message to channel '%s' not queued",
+		reply_error_f(c, m->rid, CHAN_ELIMIT, f, dispatch_limit_fields(
+		    f, option, limit), "daemon limit of %llu %s reached; "
+		    "message to channel '%s' not queued",
 		    (unsigned long long)limit, what, name);
 		return;
 	}
@@ -982,11 +1056,57 @@ do_ping(struct conn *c, const struct proto_msg *m)
 static void
 do_recall(struct conn *c, const struct proto_msg *m)
 {
+	struct selgroup	*g;
 	struct handle	*h;
+	size_t		 i;
 
 	if ((h = dispatch_handle(c, m, DISPATCH_RX)) == NULL)
 		return;
+	/* A SELECT's receive is over for every member: each gets its due. */
+	if ((g = h->ch->group) != NULL) {
+		for (i = 0; i < c->hlen && g->credit > 0; i++) {
+			if (c->handles[i].h != NULL && c->handles[i].h->rx &&
+			    c->handles[i].h->ch->group == g &&
+			    c->handles[i].h != h)
+				pump_force(c->srv, c->handles[i].h->ch);
+		}
+	}
 	pump_recall(c->srv, h->ch);
+	reply_ok(c, m->rid);
+}
+
+/*
+ * SELECT: one credit shared by several consumer handles, so that a
+ * receive over several channels takes no more messages than it asked for
+ * from all of them together. Every handle is checked first; a bad one
+ * fails the frame and nothing of it is applied. The members are pumped
+ * from a turn that moves on with each SELECT, so that a busy channel
+ * cannot starve the others.
+ */
+static void
+do_select(struct conn *c, const struct proto_msg *m)
+{
+	struct channel	*chs[PROTO_SELECT_MAX];
+	struct proto_msg one;
+	struct selgroup	*g;
+	struct handle	*h;
+	uint32_t	 i, start;
+
+	for (i = 0; i < m->nhandles; i++) {
+		one = (struct proto_msg){ .op = m->op, .rid = m->rid,
+		    .handle = m->handles[i] };
+		if ((h = dispatch_handle(c, &one, DISPATCH_RX)) == NULL)
+			return;
+		chs[i] = h->ch;
+	}
+	if ((g = channel_group_new(chs, m->nhandles, m->count)) == NULL) {
+		reply_error(c, m->rid, CHAN_ENOMEM, "out of memory for a "
+		    "SELECT of %lu handles", (unsigned long)m->nhandles);
+		return;
+	}
+	start = c->select_turn++ % m->nhandles;
+	for (i = 0; i < m->nhandles && g->credit > 0; i++)
+		pump_channel(c->srv, chs[(start + i) % m->nhandles]);
 	reply_ok(c, m->rid);
 }
 
@@ -1003,6 +1123,7 @@ static const dispatch_fn dispatch_table[] = {
 	[PROTO_SEND_TIMED] = do_send_timed,
 	[PROTO_ACKS] = do_acks,
 	[PROTO_RECALL] = do_recall,
+	[PROTO_SELECT] = do_select,
 };
 
 #define DISPATCH_NOPS	(sizeof(dispatch_table) / sizeof(dispatch_table[0]))
@@ -1088,8 +1209,7 @@ dispatch_frame(struct conn *c, const char *body, size_t len)
 	if ((size_t)m.op >= DISPATCH_NOPS || dispatch_table[m.op] == NULL) {
 		/* A request this daemon does not serve, or a reply or event
 		   sent the wrong way. */
-		dispatch_bad_frame(c, &m, m.op < PROTO_WELCOME ?
-		    CHAN_EUNKNOWNOP : CHAN_EPROTO);
+		dispatch_bad_frame(c, &m, CHAN_EUNKNOWNOP);
 		return;
 	}
 	dispatch_table[m.op](c, &m);

@@ -73,6 +73,17 @@ pump_deliver(struct server *srv, struct channel *ch, bool force)
 }
 
 void
+pump_force(struct server *srv, struct channel *ch)
+{
+	struct handle	*h = ch->consumer;
+
+	if (h == NULL || srv->stopping)
+		return;
+	if (pump_deliver(srv, ch, true) == 0 && channel_should_report(ch))
+		(void)pump_report(h->conn, h);
+}
+
+void
 pump_recall(struct server *srv, struct channel *ch)
 {
 	struct handle	*h = ch->consumer;

@@ -25,6 +25,8 @@ void	pump_channel(struct server *, struct channel *ch);
  * owed, then takes the unused credit back.
  */
 void	pump_recall(struct server *, struct channel *ch);
+/* Delivers what the consumer's credit allows, past the output mark. */
+void	pump_force(struct server *, struct channel *ch);
 /* pump_channel for every consumer handle on c stalled for output room. */
 void	pump_conn(struct conn *c);
 

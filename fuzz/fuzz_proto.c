@@ -83,6 +83,10 @@ reencode(struct proto_buf *b, const struct proto_msg *m)
 	case PROTO_RECALL:
 		rc = proto_enc_recall(b, m->rid, m->handle);
 		break;
+	case PROTO_SELECT:
+		rc = proto_enc_select(b, m->rid, m->count, m->handles,
+		    m->nhandles);
+		break;
 	case PROTO_CLOSE:
 		rc = proto_enc_close(b, m->rid, m->handle);
 		break;
@@ -183,6 +187,7 @@ check_same(const struct proto_msg *a, const struct proto_msg *b)
 	CHECK(same(a->text, a->text_len, b->text, b->text_len));
 	CHECK(same(a->payload, a->payload_len, b->payload, b->payload_len));
 	CHECK(a->nacks == b->nacks);
+	CHECK(a->nhandles == b->nhandles);
 	CHECK(a->min_version == b->min_version);
 	CHECK(a->durable == b->durable);
 	CHECK(a->rx_gone == b->rx_gone);

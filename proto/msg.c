@@ -19,6 +19,8 @@ struct proto_decoder {
 	size_t		max_msg;
 	/* ACKS entries of the last frame: the zone is cleared after each. */
 	struct proto_ack_entry acks[PROTO_ACKS_MAX];
+	/* SELECT handles of the last frame, likewise. */
+	uint32_t	handles[PROTO_SELECT_MAX];
 };
 
 /*
@@ -315,6 +317,9 @@ dec_open_opts(const msgpack_object *o, struct proto_msg *m, int *soft)
 		return CHAN_EPROTO;
 	for (i = 0; i < o->via.map.size; i++) {
 		kv = &o->via.map.ptr[i];
+		/* Negative values are malformed wherever they appear. */
+		if (kv->val.type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+			return CHAN_EPROTO;
 		if (obj_is_key(&kv->key, "capacity"))
 			rc = dec_cap(&kv->val, 0, PROTO_CAPACITY_MAX,
 			    &m->capacity);
@@ -347,6 +352,8 @@ dec_hello_opts(const msgpack_object *o, struct proto_msg *m, int *soft)
 		return CHAN_EPROTO;
 	for (i = 0; i < o->via.map.size; i++) {
 		kv = &o->via.map.ptr[i];
+		if (kv->val.type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+			return CHAN_EPROTO;
 		if (obj_is_key(&kv->key, "min_version")) {
 			if (m->min_version != 0 ||
 			    obj_u32(&kv->val, &m->min_version) != 0 ||
@@ -444,6 +451,8 @@ dec_stats_opts(const msgpack_object *o, struct proto_msg *m, int *soft)
 		return CHAN_EPROTO;
 	for (i = 0; i < o->via.map.size; i++) {
 		kv = &o->via.map.ptr[i];
+		if (kv->val.type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+			return CHAN_EPROTO;
 		if (obj_is_key(&kv->key, "after"))
 			ok = dec_after(&kv->val, m);
 		else if (obj_is_key(&kv->key, "limit"))
@@ -519,6 +528,29 @@ dec_acks(const struct proto_decoder *d, const msgpack_object *el,
 	}
 	m->nacks = n / 3;
 	m->acks = e;
+	return 0;
+}
+
+/* SELECT: [13, rid, n, [handle, ...]]. */
+static int
+dec_select(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	uint32_t	*h = ((struct proto_decoder *)d)->handles;
+	uint32_t	 i, n;
+
+	if (obj_u32(&el[2], &m->count) != 0 || m->count == 0 ||
+	    m->count > PROTO_CREDIT_MAX || el[3].type != MSGPACK_OBJECT_ARRAY)
+		return CHAN_EPROTO;
+	n = el[3].via.array.size;
+	if (n == 0 || n > PROTO_SELECT_MAX)
+		return CHAN_EPROTO;
+	for (i = 0; i < n; i++) {
+		if (obj_u32(&el[3].via.array.ptr[i], &h[i]) != 0)
+			return CHAN_EPROTO;
+	}
+	m->nhandles = n;
+	m->handles = h;
 	return 0;
 }
 
@@ -653,6 +685,7 @@ static const struct dec_op {
 	{ PROTO_STATS, 4, dec_stats, 4 },
 	{ PROTO_ACKS, 3, dec_acks, 3 },
 	{ PROTO_RECALL, 3, dec_handle, 3 },
+	{ PROTO_SELECT, 4, dec_select, 4 },
 	{ PROTO_WELCOME, 4, dec_welcome, 4 },
 	{ PROTO_OK, 2, dec_none, 2 },
 	{ PROTO_HANDLE, 3, dec_handle, 3 },
@@ -1189,6 +1222,24 @@ int
 proto_enc_recall(struct proto_buf *b, uint32_t rid, uint32_t handle)
 {
 	return enc_u32_frame(b, PROTO_RECALL, rid, handle);
+}
+
+int
+proto_enc_select(struct proto_buf *b, uint32_t rid, uint32_t n,
+    const uint32_t *handles, uint32_t nh)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	uint32_t	i;
+	int		failed;
+
+	if ((failed = enc_begin(b, &pk, &start, (size_t)nh * 5 + 16)) == 0)
+		failed = enc_prefix(&pk, 4, PROTO_SELECT, rid) ||
+		    msgpack_pack_uint32(&pk, n) ||
+		    msgpack_pack_array(&pk, nh);
+	for (i = 0; !failed && i < nh; i++)
+		failed = msgpack_pack_uint32(&pk, handles[i]);
+	return enc_end(b, start, failed);
 }
 
 int

@@ -25,6 +25,7 @@ static const struct {
 	{ PROTO_STATS, "STATS" },
 	{ PROTO_ACKS, "ACKS" },
 	{ PROTO_RECALL, "RECALL" },
+	{ PROTO_SELECT, "SELECT" },
 	{ PROTO_WELCOME, "WELCOME" },
 	{ PROTO_OK, "OK" },
 	{ PROTO_HANDLE, "HANDLE" },

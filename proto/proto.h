@@ -44,8 +44,14 @@
 #define PROTO_FEAT_RECALL	0x2u	/* op RECALL */
 #define PROTO_FEAT_RXGONE	0x4u	/* OPEN opts "rx_gone" */
 #define PROTO_FEAT_FOREVER	0x8u	/* OPEN_RX opts "forever" */
+#define PROTO_FEAT_SELECT	0x100u	/* op SELECT */
 #define PROTO_FEATURES		(PROTO_FEAT_ACKS | PROTO_FEAT_RECALL | \
-				 PROTO_FEAT_RXGONE | PROTO_FEAT_FOREVER)
+				 PROTO_FEAT_RXGONE | PROTO_FEAT_FOREVER | \
+				 PROTO_FEAT_SELECT)
+
+/* SELECT: consumer handles sharing one credit, at most (within the 1024
+   values a body may hold). */
+#define PROTO_SELECT_MAX	1000
 
 /* DELIVER flags. */
 #define PROTO_FLAG_REDELIVERED	0x1u
@@ -64,6 +70,7 @@ enum proto_op {
 	PROTO_STATS = 10,
 	PROTO_ACKS = 11,
 	PROTO_RECALL = 12,
+	PROTO_SELECT = 13,
 
 	PROTO_WELCOME = 64,
 	PROTO_OK = 65,
@@ -113,7 +120,7 @@ struct proto_msg {
 	uint32_t	 handle;	/* CLOSE SEND ACK CREDIT HANDLE DELIVER
 					   DISCONNECTED */
 	uint64_t	 seq;		/* ACK DELIVER */
-	uint32_t	 count;		/* CREDIT n */
+	uint32_t	 count;		/* CREDIT SELECT n */
 	uint32_t	 version;	/* HELLO (highest spoken) WELCOME
 					   (chosen) */
 	uint32_t	 min_version;	/* HELLO opts "min_version"; 0: not
@@ -138,6 +145,8 @@ struct proto_msg {
 	const struct proto_ack_entry *acks; /* ACKS: in the decoder's
 					   memory, valid until its next
 					   frame */
+	uint32_t	 nhandles;	/* SELECT: 1..PROTO_SELECT_MAX */
+	const uint32_t	*handles;	/* SELECT: as acks */
 
 	const char	*name;		/* OPEN_TX OPEN_RX: channel name */
 	size_t		 name_len;
@@ -293,6 +302,9 @@ int	proto_enc_open_all(struct proto_buf *, enum proto_op op, uint32_t rid,
 	    const void *name, size_t name_len, const struct proto_open_opts *);
 int	proto_enc_close(struct proto_buf *, uint32_t rid, uint32_t handle);
 int	proto_enc_recall(struct proto_buf *, uint32_t rid, uint32_t handle);
+/* SELECT: n credit shared by handles[0 .. nh), 1 to PROTO_SELECT_MAX. */
+int	proto_enc_select(struct proto_buf *, uint32_t rid, uint32_t n,
+	    const uint32_t *handles, uint32_t nh);
 int	proto_enc_send(struct proto_buf *, uint32_t rid, uint32_t handle,
 	    const void *payload, size_t len);
 int	proto_enc_send_timed(struct proto_buf *, uint32_t rid, uint32_t handle,

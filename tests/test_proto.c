@@ -1393,7 +1393,8 @@ START_TEST(op_names)
 	ck_assert_str_eq(proto_op_name(0), "?");
 	ck_assert_str_eq(proto_op_name(PROTO_ACKS), "ACKS");
 	ck_assert_str_eq(proto_op_name(PROTO_RECALL), "RECALL");
-	ck_assert_str_eq(proto_op_name(13), "?");
+	ck_assert_str_eq(proto_op_name(PROTO_SELECT), "SELECT");
+	ck_assert_str_eq(proto_op_name(14), "?");
 	ck_assert_str_eq(proto_op_name(69), "?");
 	ck_assert_str_eq(proto_op_name(-1), "?");
 }
@@ -1763,7 +1764,7 @@ START_TEST(open_capacity_ranges_just_inside_pass_just_outside_are_option)
 }
 END_TEST
 
-START_TEST(open_capacity_of_wrong_type_is_option)
+START_TEST(open_capacity_of_wrong_type_is_option_negative_proto)
 {
 	const char	*keys[] = { "capacity", "capacity_bytes" };
 	unsigned	 k, kind;
@@ -1788,8 +1789,9 @@ START_TEST(open_capacity_of_wrong_type_is_option)
 				msgpack_pack_array(&pk, 0);
 				break;
 			}
-			ck_assert_msg(decode_sb() == CHAN_EOPTION,
-			    "%s kind %u", keys[k], kind);
+			/* Negative values are malformed, not bad options. */
+			ck_assert_msg(decode_sb() == (kind == 0 ? CHAN_EPROTO :
+			    CHAN_EOPTION), "%s kind %u", keys[k], kind);
 			ck_assert_uint_eq(m.rid, 12);
 		}
 	}
@@ -2157,7 +2159,7 @@ proto_suite(void)
 	    open_capacity_round_trips_absent_unbounded_and_values);
 	tcase_add_test(tc,
 	    open_capacity_ranges_just_inside_pass_just_outside_are_option);
-	tcase_add_test(tc, open_capacity_of_wrong_type_is_option);
+	tcase_add_test(tc, open_capacity_of_wrong_type_is_option_negative_proto);
 	tcase_add_test(tc,
 	    open_capacity_given_twice_or_beside_unknown_key_is_option);
 	tcase_add_test(tc, open_durable_round_trips_absent_true_and_false);
