@@ -680,6 +680,7 @@ channel_producer_attach(struct channel *ch)
 	ch->producers++;
 	ch->armed = true;
 	ch->had_producer = true;
+	ch->ended_ms = 0;
 }
 
 void

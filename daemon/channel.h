@@ -117,6 +117,9 @@ struct channel {
 	uint16_t	 name_len;
 	bool		 armed;		/* producer attached since last report */
 	bool		 had_producer;	/* ever, or recovered, or remembered */
+	uint64_t	 ended_ms;	/* remembered: when it ended (the
+					   caller's clock); 0 once a producer
+					   attaches */
 	bool		 rx_gone;	/* producers fail once the consumer
 					   goes, and the queue is dropped */
 	uint8_t		 rx_mode;	/* enum channel_rx_mode */

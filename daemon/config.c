@@ -136,7 +136,7 @@ static const struct config_option config_table[] = {
 	    OFF(max_channels), "N",
 	    "channels at once (open or holding messages); an open that "
 	    "would create one more fails with LIMIT", NULL },
-	{ "remember-for", 0, 86400, "60", config_parse_uint,
+	{ "remember-for", 0, 86400, "10", config_parse_uint,
 	    OFF(remember_for), "SECONDS",
 	    "seconds a channel that ended disconnected (its producers gone, "
 	    "nothing queued) is remembered after it is forgotten, so that "

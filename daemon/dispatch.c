@@ -191,8 +191,11 @@ dispatch_release(struct server *srv, struct channel *ch)
 		return;
 	if (ch->durable)
 		durable_forget(srv, ch);
+	/* One that never had a producer since it was remembered keeps
+	   the time it ended, so that memory does not renew itself. */
 	if (ch->had_producer)
 		remember_put(dispatch_remember(srv), ch->name, ch->name_len,
+		    ch->ended_ms != 0 ? ch->ended_ms : uv_now(srv->loop),
 		    uv_now(srv->loop));
 	registry_release(&srv->reg, ch);
 }
@@ -604,7 +607,7 @@ dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
 		    cfg->default_capacity_bytes));
 		ch->rx_gone = m->rx_gone == 1;
 		ch->had_producer = remember_take(dispatch_remember(srv),
-		    m->name, m->name_len, uv_now(srv->loop));
+		    m->name, m->name_len, uv_now(srv->loop), &ch->ended_ms);
 	}
 	if (created && durable_wanted(srv, m) &&
 	    dispatch_durable_open(c, m, ch) != 0)

@@ -135,12 +135,14 @@ remember_find(const struct remember *r, const void *name, size_t len,
 }
 
 void
-remember_put(struct remember *r, const void *name, size_t len, uint64_t now)
+remember_put(struct remember *r, const void *name, size_t len, uint64_t when,
+    uint64_t now)
 {
 	struct remembered	*e;
 	uint32_t		 hash = remember_hash(name, len);
 
-	if (r->max == 0 || len == 0 || len > UINT16_MAX)
+	if (r->max == 0 || len == 0 || len > UINT16_MAX ||
+	    now - when >= r->ttl_ms)
 		return;
 	if ((e = remember_find(r, name, len, hash)) != NULL)
 		remember_drop(r, e);
@@ -150,7 +152,7 @@ remember_put(struct remember *r, const void *name, size_t len, uint64_t now)
 		return;
 	e->hash = hash;
 	e->len = (uint16_t)len;
-	e->when = now;
+	e->when = when;
 	memcpy(e->name, name, len);
 	e->hnext = r->buckets[hash & (r->nbuckets - 1)];
 	r->buckets[hash & (r->nbuckets - 1)] = e;
@@ -166,14 +168,18 @@ remember_put(struct remember *r, const void *name, size_t len, uint64_t now)
 
 bool
 remember_take(struct remember *r, const void *name, size_t len,
-    uint64_t now)
+    uint64_t now, uint64_t *when)
 {
 	struct remembered	*e;
+	bool			 fresh;
 
 	remember_trim(r, now, r->max);
 	if ((e = remember_find(r, name, len, remember_hash(name, len))) ==
 	    NULL)
 		return (false);
+	fresh = now - e->when < r->ttl_ms;
+	if (fresh)
+		*when = e->when;
 	remember_drop(r, e);
-	return (true);
+	return (fresh);
 }

@@ -37,13 +37,17 @@ void	remember_init(struct remember *, size_t max, uint64_t ttl_ms);
 /* Frees every name. */
 void	remember_fini(struct remember *);
 /*
- * Remembers len bytes of name at now (ms), dropping expired and, past
- * max, the oldest names. Out of memory, the name is not remembered.
+ * Remembers len bytes of name as ended at when (ms), dropping names
+ * expired at now and, past max, the oldest. Out of memory, the name is
+ * not remembered.
  */
 void	remember_put(struct remember *, const void *name, size_t len,
-	    uint64_t now);
-/* True if name is remembered and fresh at now; it is forgotten either way. */
+	    uint64_t when, uint64_t now);
+/*
+ * True if name is remembered and fresh at now, with *when the time it
+ * ended; it is forgotten either way.
+ */
 bool	remember_take(struct remember *, const void *name, size_t len,
-	    uint64_t now);
+	    uint64_t now, uint64_t *when);
 
 #endif /* CHAND_REMEMBER_H */

@@ -63,7 +63,8 @@
 	"    12  permission denied by the daemon's access rules\n"	\
 	"    13  not written to the channel's log (durable channel: disk\n" \
 	"        full or I/O error, or the daemon keeps no logs)\n"	\
-	"    14  the receiver is gone (chan-send --rx-gone)\n"
+	"    14  the receiver is gone: its consumer came and went\n"	\
+	"        (chan-send -R)\n"
 
 /* --capacity and --capacity-bytes, which both programs take. */
 #define CLI_CAPACITY_OPTIONS_HELP					\

@@ -119,7 +119,8 @@ typedef struct chan_msg chan_msg;
 
 typedef struct chan_open_opts {
 	size_t		size;		/* sizeof(chan_open_opts) */
-	unsigned	flags;		/* CHAN_MANUAL_ACK */
+	unsigned	flags;		/* CHAN_MANUAL_ACK, CHAN_FOREVER,
+					   CHAN_RX_GONE */
 	unsigned	prefetch;	/* rx: messages the daemon may push ahead
 					   of chan_rx_recv; 0 means 1 */
 	uint64_t	capacity;	/* messages; or a CHAN_CAPACITY_ value */
@@ -184,6 +185,19 @@ typedef struct chan_open_opts {
 #define CHAN_RX_GONE		0x4u
 
 /*
+ * Receiver gone (CHAN_RX_GONE): Rust's SendError. A transmitter opened
+ * with it fails, CHAN_ERXGONE, once the channel's consumer has attached
+ * and then gone (chan_rx_close, chan_disconnect, or its process ended):
+ * every send of it waiting for room and every later send, for good. Its
+ * messages already queued stay for a later consumer. The flag on the
+ * open that creates the channel (either end) puts the channel itself in
+ * that mode: every producer fails so when the consumer goes, and what
+ * was queued is dropped, as Rust drops a Receiver's buffer. Not with a
+ * durable channel (CHAN_EOPTION). Without the flag a consumer's absence
+ * is not an error: messages wait for the next consumer.
+ */
+
+/*
  * Writes the default socket path to buf: $CHAND_SOCKET if set and not
  * empty, else /run/chand.sock for root, else $XDG_RUNTIME_DIR/chand.sock,
  * else /tmp/chand-$UID.sock. Returns 0 or CHAN_EINVAL if len is too small.
@@ -223,7 +237,8 @@ CHAN_EXPORT size_t chan_client_max_msg(const chan_client *c);
  *
  * chan_tx_open attaches a new producer to channel name (1 to 255 bytes,
  * NUL-terminated); chan_tx_open_ex takes any bytes and opts (capacity,
- * capacity_bytes, window, durable; flags and prefetch must be 0). Errors:
+ * capacity_bytes, window, durable; flags CHAN_RX_GONE or 0, prefetch 0).
+ * Errors:
  * CHAN_EBADNAME, CHAN_EOPTION (an opts field out of range, or refused by
  * the daemon), CHAN_ECAPACITY (the channel exists with another capacity
  * or durability than opts states), CHAN_EDISK (a durable channel could
@@ -258,7 +273,8 @@ CHAN_EXPORT int chan_tx_clone(chan_tx *tx, chan_tx **out);
  * CHAN_ETIMEDOUT, the message dropped.
  *
  * Errors of all three: CHAN_ETOOBIG (checked before sending; the
- * connection stays usable), CHAN_ELIMIT (a daemon-wide queue limit),
+ * connection stays usable), CHAN_ERXGONE (CHAN_RX_GONE: the receiver is
+ * gone), CHAN_ELIMIT (a daemon-wide queue limit),
  * CHAN_EDISK (durable channel: the message could not be written to its
  * log, disk full or I/O error; nothing was queued), CHAN_EPERM, CHAN_ECONNLOST, CHAN_ENOMEM, and the failure of an earlier
  * pipelined send on tx not yet reported (see below; the message is then
@@ -325,7 +341,7 @@ CHAN_EXPORT const char *chan_tx_errmsg(const chan_tx *tx);
  * channel already has one: chan_client_errmsg() then names the channel and
  * the pid of the process holding it. Other errors as chan_tx_open;
  * chan_rx_open_ex gives CHAN_EOPTION for flags other than CHAN_MANUAL_ACK,
- * a prefetch over 65535 or a window other than 0, and states capacity and
+ * CHAN_FOREVER and CHAN_RX_GONE, a prefetch over 65535 or a window other than 0, and states capacity and
  * durability as chan_tx_open_ex does.
  */
 CHAN_EXPORT int chan_rx_open(chan_client *c, const char *name, chan_rx **out);
@@ -334,9 +350,17 @@ CHAN_EXPORT int chan_rx_open_ex(chan_client *c, const void *name,
 
 /*
  * chan_rx_recv blocks until a message arrives (0, *out set) or the channel
- * is disconnected (CHAN_EDISCONNECTED: queue empty and every producer that
- * attached since the last such report is gone). After CHAN_EDISCONNECTED
- * the receiver stays open and a further recv waits for new producers.
+ * is disconnected (CHAN_EDISCONNECTED: it has had producers, every one is
+ * gone and the queue is drained). As in Rust, disconnected stays
+ * disconnected: every later receive returns CHAN_EDISCONNECTED at once,
+ * until a producer attaches to the channel again (a name is not a
+ * Sender: new producers may come). A receiver opened with CHAN_FOREVER
+ * is never told and waits for them. The channel need not have had its
+ * producers while rx was open: a channel whose producers left before rx
+ * opened (within the daemon's --remember-for), or one recovered after a
+ * restart, is disconnected once drained. (With a daemon that speaks
+ * only protocol version 1, the report comes once per generation of
+ * producers, and a further recv waits.)
  *
  * The loop that mirrors Rust's `for msg in rx`:
  *
@@ -351,16 +375,30 @@ CHAN_EXPORT int chan_rx_open_ex(chan_client *c, const void *name,
  * chan_rx_try_recv never waits for a message: 0, CHAN_EEMPTY or
  * CHAN_EDISCONNECTED (which wins over empty). It does a round trip to the
  * daemon when nothing is buffered locally, and gives CHAN_ETIMEDOUT if the
- * daemon does not answer it within 30 seconds.
+ * daemon does not answer it within 30 seconds. It never reports empty
+ * while the daemon holds a message it could deliver to rx, even when the
+ * connection's output is backed up by other receivers.
  *
  * chan_rx_recv_timeout waits at most timeout_ms milliseconds (< 0: for
- * ever, 0: not at all, as try_recv but with CHAN_ETIMEDOUT for empty):
- * 0, CHAN_EDISCONNECTED or CHAN_ETIMEDOUT. When the time is up it makes
- * one last round trip (of at most one more second), as try_recv does, so
- * that a message or a disconnection the daemon already had wins over
- * timing out. A timeout never loses a message: one that arrives later is
- * returned by the next receive, or goes back to the daemon's queue when
- * rx closes.
+ * ever): 0, CHAN_EDISCONNECTED or CHAN_ETIMEDOUT. When the time is up it
+ * takes its credit back from the daemon (a round trip: tens of
+ * microseconds on an idle machine, at most 50 ms more if the daemon does
+ * not answer), so that a message or a disconnection the daemon already
+ * had wins over timing out. With 0 it does exactly what try_recv does and
+ * calls "nothing now" CHAN_ETIMEDOUT, as Rust's recv_timeout(0) returns
+ * Timeout where try_recv returns Empty.
+ *
+ * No credit is left behind: a receive that returns without a message
+ * (try_recv, recv_timeout, chan_rx_drain, chan_select) leaves the daemon
+ * as if it had not been called, so a rendezvous sender is released, and
+ * a bounded channel makes room, only by a receive that returns the
+ * message. A message the daemon sent just before it took the credit back
+ * is the receive's result; none is taken, lost or doubled. With a
+ * prefetch window over 1 (chan_open_opts.prefetch) the receiver asked
+ * for up to that many messages ahead of the application: a blocking
+ * receive leaves its window standing, and up to prefetch messages may
+ * leave the queue before they are received. In non-blocking mode the
+ * window stands too: the event loop is the receive in progress.
  *
  * Other errors: CHAN_ECONNLOST (the daemon went away), CHAN_ENOMEM.
  *
@@ -406,8 +444,12 @@ CHAN_EXPORT int chan_rx_drain(chan_rx *rx, chan_msg **msgs, size_t max,
 /*
  * Select: receives from whichever of rxs[0 .. n) has something first, as
  * crossbeam's select! over receive operations. Every receiver must be on
- * the same connection (CHAN_EINVAL otherwise); each gets credit for its
- * own prefetch while the call waits. Waits as chan_rx_recv_timeout does
+ * the same connection (CHAN_EINVAL otherwise). When every receiver has a
+ * prefetch of 1 (the default) and n is at most 1000, the call takes one
+ * message from all of them together (the daemon's SELECT: one credit
+ * shared by the set), so a select over rendezvous channels releases one
+ * sender; otherwise each gets credit for its own prefetch while the call
+ * waits. Either way no credit is left behind when the call returns. Waits as chan_rx_recv_timeout does
  * (timeout_ms < 0: for ever; 0: not at all) and sets *index to the
  * receiver the result is about:
  *   0                   *out is a message from rxs[*index];
