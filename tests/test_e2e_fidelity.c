@@ -311,6 +311,104 @@ START_TEST(test_recv_timeout_overruns_its_deadline_by_little)
 }
 END_TEST
 
+/* A producer in a child with CHAN_RX_GONE on a full channel of capacity
+   1: its second send blocks, then must fail with CHAN_ERXGONE. */
+static int
+gone_send_main(void *arg)
+{
+	struct blocked_send *b = arg;
+	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
+	chan_client *c;
+	chan_tx *tx;
+	char ok = 'S';
+
+	o.flags = CHAN_RX_GONE;
+	if (chan_connect(b->sock, &c) != 0 ||
+	    chan_tx_open_ex(c, b->name, strlen(b->name), &o, &tx) != 0 ||
+	    chan_tx_send(tx, "queued", 6) != 0 ||
+	    write(b->done_fd, &ok, 1) != 1)
+		return 1;
+	/* Blocks: the channel holds one; then the consumer goes. */
+	if (chan_tx_send(tx, "held", 4) != CHAN_ERXGONE)
+		return 2;
+	if (chan_tx_send(tx, "later", 5) != CHAN_ERXGONE)
+		return 3;
+	chan_tx_close(tx);
+	chan_disconnect(c);
+	return 0;
+}
+
+/*
+ * CHAN_RX_GONE on a producer: once the consumer has attached and gone,
+ * a send held for room and every later one fail; what was queued stays
+ * for a later consumer (the channel is not in that mode).
+ */
+START_TEST(test_rx_gone_fails_held_and_later_sends)
+{
+	struct blocked_send b = { NULL, "pipe", NULL, -1 };
+	chan_client *c;
+	chan_rx *rx;
+	int fds[2];
+	pid_t pid;
+
+	daemon_start(&d, NULL);
+	b.sock = d.sock;
+	c = test_connect(&d);
+	rx = rx_open_cap(c, "pipe", 1);
+	ck_assert_int_eq(pipe(fds), 0);
+	b.done_fd = fds[1];
+	pid = child_fork(gone_send_main, &b);
+	close(fds[1]);
+	ck_assert_int_eq(pipe_read_byte(fds[0]), 'S');
+	close(fds[0]);
+	/* The consumer goes without taking anything. */
+	expect_rc(chan_rx_close(rx), 0, "rx close");
+	ck_assert_int_eq(child_wait(pid), 0);
+	/* The queued message waits for the next consumer. */
+	rx = rx_open(c, "pipe", 0);
+	expect_str(rx, "queued");
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+/*
+ * A channel created with CHAN_RX_GONE: every producer fails once the
+ * consumer goes, and what was queued is dropped, as Rust drops the
+ * Receiver's buffer.
+ */
+START_TEST(test_rx_gone_channel_drops_its_queue)
+{
+	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
+	chan_client *c;
+	chan_tx *plain;
+	chan_rx *rx;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	o.flags = CHAN_RX_GONE;
+	expect_rc(chan_rx_open_ex(c, "tied", 4, &o, &rx), 0, "rx open");
+	plain = tx_open(c, "tied");
+	send_str(plain, "one");
+	send_str(plain, "two");
+	expect_str(rx, "one");
+	expect_rc(chan_rx_close(rx), 0, "rx close");
+	expect_rc(chan_tx_send(plain, "three", 5), CHAN_ERXGONE,
+	    "send after the consumer went");
+	ck_assert_msg(strstr(chan_tx_errmsg(plain), "receiver is gone") !=
+	    NULL, "errmsg: %s", chan_tx_errmsg(plain));
+	/* "two" was dropped with the receiver. */
+	rx = rx_open(c, "tied", 0);
+	expect_try_rc(rx, CHAN_EEMPTY);
+	chan_rx_close(rx);
+	expect_rc(chan_tx_close(plain), 0, "tx close");
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
 /* Raw frames. */
 
 /* The ERROR fact key of the body of an ERROR frame (NULL: absent). */
@@ -662,6 +760,8 @@ fidelity_suite(void)
 	tcase_add_test(tc, test_select_over_two_rendezvous_releases_one_sender);
 	tcase_add_test(tc, test_try_recv_finds_a_message_past_the_output_limit);
 	tcase_add_test(tc, test_recv_timeout_overruns_its_deadline_by_little);
+	tcase_add_test(tc, test_rx_gone_fails_held_and_later_sends);
+	tcase_add_test(tc, test_rx_gone_channel_drops_its_queue);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("protocol");
