@@ -104,6 +104,11 @@ reencode(struct proto_buf *b, const struct proto_msg *m)
 		rc = proto_enc_stats(b, m->rid, s, m->after, m->after_len,
 		    m->limit);
 		break;
+	case PROTO_ADMIN:
+		if ((s = cstr(m->what, m->what_len)) == NULL)
+			return (0);
+		rc = proto_enc_admin(b, m->rid, s, m->name, m->name_len);
+		break;
 	case PROTO_INFO:
 		rc = proto_enc_info(b, m->rid, m->payload, m->payload_len);
 		break;

@@ -85,6 +85,8 @@ proto_seeds(void)
 	ONE("stats-daemon", proto_enc_stats(&b, 10, "daemon", NULL, 0, 0));
 	ONE("stats-channels", proto_enc_stats(&b, 11, "channels", "jobs", 4,
 	    50));
+	ONE("admin-purge", proto_enc_admin(&b, 12, "purge", "jobs", 4));
+	ONE("admin-reload", proto_enc_admin(&b, 13, "reload", NULL, 0));
 	ONE("info", proto_enc_info(&b, 10, "\x81\xa1k\x01", 4));
 	ONE("send", proto_enc_send(&b, 5, 1, "hello", 5));
 	ONE("send-empty", proto_enc_send(&b, 6, 1, "", 0));
@@ -214,6 +216,9 @@ conn_seeds(void)
 		ok(proto_enc_credit(&f, 3, 1, 3));
 		ok(proto_enc_stats(&f, 4, "channels", NULL, 0, 1));
 		ok(proto_enc_stats(&f, 5, "connections", "a", 1, 0));
+		ok(proto_enc_stats(&f, 6, "config", NULL, 0, 0));
+		ok(proto_enc_admin(&f, 7, "purge", "b", 1));
+		ok(proto_enc_admin(&f, 8, "disconnect", "1", 1));
 		rec(&s, CTL_CONN1 | CTL_DRAIN, &f);
 		ok(proto_enc_close(&f, 9, 1));
 		rec(&s, CTL_DRAIN, &f);

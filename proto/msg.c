@@ -477,6 +477,23 @@ dec_stats(const struct proto_decoder *d, const msgpack_object *el,
 	return dec_stats_opts(&el[3], m, soft);
 }
 
+/* ADMIN: [20, rid, action, arg], arg a str or bin of 0 to 255 bytes. */
+static int
+dec_admin(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	if (obj_str(&el[2], &m->what, &m->what_len) != 0 ||
+	    obj_bytes(&el[3], &m->name, &m->name_len) != 0)
+		return CHAN_EPROTO;
+	if (m->what_len > PROTO_ADMIN_ACTION_MAX ||
+	    m->name_len > PROTO_ADMIN_ARG_MAX)
+		dec_soft(soft, CHAN_EOPTION);
+	/* An empty argument may come without a pointer. */
+	if (m->name == NULL)
+		m->name = "";
+	return 0;
+}
+
 static int
 dec_ack(const struct proto_decoder *d, const msgpack_object *el,
     struct proto_msg *m, int *soft)
@@ -686,6 +703,7 @@ static const struct dec_op {
 	{ PROTO_ACKS, 3, dec_acks, 3 },
 	{ PROTO_RECALL, 3, dec_handle, 3 },
 	{ PROTO_SELECT, 4, dec_select, 4 },
+	{ PROTO_ADMIN, 4, dec_admin, 4 },
 	{ PROTO_WELCOME, 4, dec_welcome, 4 },
 	{ PROTO_OK, 2, dec_none, 2 },
 	{ PROTO_HANDLE, 3, dec_handle, 3 },
@@ -1282,6 +1300,27 @@ proto_enc_stats(struct proto_buf *b, uint32_t rid, const char *what,
 	if (!failed && limit != 0)
 		failed = enc_str(&pk, "limit", 5) ||
 		    msgpack_pack_uint32(&pk, limit);
+	return enc_end(b, start, failed);
+}
+
+int
+proto_enc_admin(struct proto_buf *b, uint32_t rid, const char *action,
+    const void *arg, size_t arg_len)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if (action == NULL)
+		action = "";
+	if (arg_len > PROTO_ADMIN_ARG_MAX || (arg == NULL && arg_len != 0))
+		return CHAN_EINVAL;
+	if ((failed = enc_begin(b, &pk, &start, arg_len + 64)) == 0)
+		failed = enc_prefix(&pk, 4, PROTO_ADMIN, rid) ||
+		    enc_str(&pk, action, strnlen(action,
+			PROTO_ADMIN_ACTION_MAX)) ||
+		    msgpack_pack_bin_with_body(&pk, arg != NULL ? arg : "",
+			arg_len);
 	return enc_end(b, start, failed);
 }
 

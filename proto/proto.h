@@ -44,14 +44,19 @@
 #define PROTO_FEAT_RECALL	0x2u	/* op RECALL */
 #define PROTO_FEAT_RXGONE	0x4u	/* OPEN opts "rx_gone" */
 #define PROTO_FEAT_FOREVER	0x8u	/* OPEN_RX opts "forever" */
+#define PROTO_FEAT_ADMIN	0x10u	/* op ADMIN and STATS "config" */
 #define PROTO_FEAT_SELECT	0x100u	/* op SELECT */
 #define PROTO_FEATURES		(PROTO_FEAT_ACKS | PROTO_FEAT_RECALL | \
 				 PROTO_FEAT_RXGONE | PROTO_FEAT_FOREVER | \
-				 PROTO_FEAT_SELECT)
+				 PROTO_FEAT_ADMIN | PROTO_FEAT_SELECT)
 
 /* SELECT: consumer handles sharing one credit, at most (within the 1024
    values a body may hold). */
 #define PROTO_SELECT_MAX	1000
+
+/* ADMIN: action and argument, bytes. */
+#define PROTO_ADMIN_ACTION_MAX	32
+#define PROTO_ADMIN_ARG_MAX	255
 
 /* DELIVER flags. */
 #define PROTO_FLAG_REDELIVERED	0x1u
@@ -71,6 +76,7 @@ enum proto_op {
 	PROTO_ACKS = 11,
 	PROTO_RECALL = 12,
 	PROTO_SELECT = 13,
+	PROTO_ADMIN = 20,
 
 	PROTO_WELCOME = 64,
 	PROTO_OK = 65,
@@ -148,14 +154,16 @@ struct proto_msg {
 	uint32_t	 nhandles;	/* SELECT: 1..PROTO_SELECT_MAX */
 	const uint32_t	*handles;	/* SELECT: as acks */
 
-	const char	*name;		/* OPEN_TX OPEN_RX: channel name */
+	const char	*name;		/* OPEN_TX OPEN_RX: channel name;
+					   ADMIN: its argument (0 to
+					   PROTO_ADMIN_ARG_MAX bytes) */
 	size_t		 name_len;
 	const char	*text;		/* ERROR message, WELCOME "server",
 					   HELLO "client" (may be NULL) */
 	size_t		 text_len;
 	const char	*payload;	/* SEND SEND_TIMED DELIVER INFO */
 	size_t		 payload_len;
-	const char	*what;		/* STATS what (str) */
+	const char	*what;		/* STATS what, ADMIN action (str) */
 	size_t		 what_len;
 	const char	*after;		/* STATS opts "after" (NULL: not
 					   given; str or bin) */
@@ -316,6 +324,13 @@ int	proto_enc_send_timed(struct proto_buf *, uint32_t rid, uint32_t handle,
  */
 int	proto_enc_stats(struct proto_buf *, uint32_t rid, const char *what,
 	    const void *after, size_t after_len, uint32_t limit);
+/*
+ * ADMIN: action is a NUL-terminated str (at most PROTO_ADMIN_ACTION_MAX
+ * bytes are written), arg a bin of arg_len bytes (at most
+ * PROTO_ADMIN_ARG_MAX, else CHAN_EINVAL).
+ */
+int	proto_enc_admin(struct proto_buf *, uint32_t rid, const char *action,
+	    const void *arg, size_t arg_len);
 int	proto_enc_ack(struct proto_buf *, uint32_t rid, uint32_t handle,
 	    uint64_t seq);
 int	proto_enc_credit(struct proto_buf *, uint32_t rid, uint32_t handle,

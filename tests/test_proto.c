@@ -1962,6 +1962,71 @@ START_TEST(stats_encoder_cuts_what_to_limit)
 }
 END_TEST
 
+START_TEST(admin_round_trips_with_and_without_an_argument)
+{
+	static const char	name[] = "jo\0bs";
+
+	ck_assert_int_eq(proto_enc_admin(&out, 31, "purge", name,
+	    sizeof name - 1), 0);
+	ck_assert_int_eq(decode_out(), 0);
+	ck_assert_int_eq(m.op, PROTO_ADMIN);
+	ck_assert_uint_eq(m.rid, 31);
+	ck_assert_uint_eq(m.what_len, 5);
+	ck_assert_mem_eq(m.what, "purge", 5);
+	ck_assert_uint_eq(m.name_len, sizeof name - 1);
+	ck_assert_mem_eq(m.name, name, sizeof name - 1);
+	assert_inside(m.name, m.name_len, out.data, out.len);
+
+	proto_buf_consume(&out, out.len);
+	ck_assert_int_eq(proto_enc_admin(&out, 32, "reload", NULL, 0), 0);
+	ck_assert_int_eq(decode_out(), 0);
+	ck_assert_mem_eq(m.what, "reload", 6);
+	ck_assert_ptr_nonnull(m.name);
+	ck_assert_uint_eq(m.name_len, 0);
+}
+END_TEST
+
+/* ADMIN rid 5 with an action and an argument of these lengths. */
+static void
+pack_admin(size_t action_len, size_t arg_len)
+{
+	char	buf[PROTO_ADMIN_ARG_MAX + 1];
+
+	memset(buf, 'a', sizeof buf);
+	sb_reset();
+	msgpack_pack_array(&pk, 4);
+	msgpack_pack_uint8(&pk, PROTO_ADMIN);
+	msgpack_pack_uint8(&pk, 5);
+	msgpack_pack_str_with_body(&pk, buf, action_len);
+	msgpack_pack_bin_with_body(&pk, buf, arg_len);
+}
+
+START_TEST(admin_action_and_argument_limits)
+{
+	char	arg[PROTO_ADMIN_ARG_MAX + 1];
+
+	pack_admin(PROTO_ADMIN_ACTION_MAX, PROTO_ADMIN_ARG_MAX);
+	ck_assert_int_eq(decode_sb(), 0);
+	pack_admin(PROTO_ADMIN_ACTION_MAX + 1, 0);
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+	ck_assert_uint_eq(m.rid, 5);
+	pack_admin(1, PROTO_ADMIN_ARG_MAX + 1);
+	ck_assert_int_eq(decode_sb(), CHAN_EOPTION);
+	/* The encoder refuses what the daemon would. */
+	memset(arg, 'a', sizeof arg);
+	ck_assert_int_eq(proto_enc_admin(&out, 1, "purge", arg, sizeof arg),
+	    CHAN_EINVAL);
+	/* A wrong type is malformed, not an option. */
+	sb_reset();
+	msgpack_pack_array(&pk, 4);
+	msgpack_pack_uint8(&pk, PROTO_ADMIN);
+	msgpack_pack_uint8(&pk, 5);
+	msgpack_pack_str_with_body(&pk, "purge", 5);
+	msgpack_pack_uint8(&pk, 7);
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+}
+END_TEST
+
 /* STATS rid 4 with what of len bytes and npairs opts to follow. */
 static void
 pack_stats(size_t what_len, unsigned npairs)
@@ -2166,6 +2231,8 @@ proto_suite(void)
 	tcase_add_test(tc, open_durable_of_wrong_type_or_given_twice_is_option);
 	tcase_add_test(tc, stats_round_trips_with_and_without_opts);
 	tcase_add_test(tc, stats_encoder_cuts_what_to_limit);
+	tcase_add_test(tc, admin_round_trips_with_and_without_an_argument);
+	tcase_add_test(tc, admin_action_and_argument_limits);
 	tcase_add_test(tc, stats_what_and_opts_limits);
 	tcase_add_test(tc, stats_unknown_repeated_or_mistyped_opts_are_option);
 	tcase_add_test(tc, stats_what_as_bin_is_proto_error);

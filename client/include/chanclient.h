@@ -545,7 +545,8 @@ CHAN_EXPORT void chan_msg_free(chan_msg *m);
 
 /*
  * Admin view (what chanctl shows). Asks the daemon for one view, what
- * being "daemon", "channels" or "connections", and returns its answer:
+ * being "daemon", "channels", "connections" or "config", and returns its
+ * answer:
  * one msgpack map whose schema is in docs/protocol.md ("Admin view").
  * Lists come in pages: after (NULL: from the start; after_len bytes) is
  * the "next" cursor of the previous page, limit (0: as many as fit in a
@@ -559,6 +560,24 @@ CHAN_EXPORT void chan_msg_free(chan_msg *m);
 CHAN_EXPORT int chan_client_info(chan_client *c, const char *what,
     const void *after, size_t after_len, unsigned limit, void **data,
     size_t *len);
+
+/*
+ * Admin actions (what chanctl purge, disconnect, log-level and reload
+ * do; docs/protocol.md, "Admin actions"). action is "purge" (arg: a
+ * channel name), "disconnect" (arg: a connection id in decimal),
+ * "log-level" (arg: debug, info, notice, warning or error) or "reload"
+ * (no arg: arg_len 0); arg is arg_len bytes, at most 255. On success
+ * *data is a malloc'd buffer of *len bytes holding one msgpack map, the
+ * action's result, that the caller releases with free(). Waits at most
+ * 30 seconds. Errors: CHAN_EINVAL, CHAN_EOPTION (unknown action, bad
+ * argument, no such connection, or a configuration that the daemon
+ * refused to reload; chan_client_errmsg() says which), CHAN_EPERM
+ * (refused by the daemon's access rules), CHAN_EUNKNOWNOP (a daemon
+ * without admin actions: its WELCOME lacks feature 16), CHAN_ETIMEDOUT,
+ * CHAN_ECONNLOST, CHAN_ENOMEM.
+ */
+CHAN_EXPORT int chan_client_admin(chan_client *c, const char *action,
+    const void *arg, size_t arg_len, void **data, size_t *len);
 
 #ifdef __cplusplus
 }
