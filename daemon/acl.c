@@ -407,6 +407,15 @@ acl_conn_some(const struct conn *c)
 }
 
 bool
+acl_conn_all(const struct conn *c, unsigned right)
+{
+	struct acl_peer	p;
+
+	acl_conn_peer(c, &p);
+	return (acl_all(c->srv->acl, &p, right));
+}
+
+bool
 acl_sees_channel(const struct conn *viewer, const struct channel *ch)
 {
 	return ((acl_conn_rights(viewer, ch->name, ch->name_len) &

@@ -84,6 +84,8 @@ struct channel;
    current rules. */
 unsigned	 acl_conn_rights(const struct conn *c, const void *name,
 		    size_t len);
+/* True if c's peer holds right on every channel (acl_all). */
+bool		 acl_conn_all(const struct conn *c, unsigned right);
 /* The rights c's peer holds on at least one channel (acl_rights_some). */
 unsigned	 acl_conn_some(const struct conn *c);
 /*

@@ -33,4 +33,14 @@ void	admin_set_filter(const struct admin_filter *f);
 /* Dispatch handler of STATS: replies INFO, or ERROR(OPTION). */
 void	admin_stats(struct conn *c, const struct proto_msg *m);
 
+/*
+ * Dispatch handler of ADMIN (purge, disconnect, log-level, reload):
+ * checks the caller's admin right, acts, logs who did it and replies
+ * INFO with the result, or ERROR (PERM, OPTION, NOMEM).
+ */
+void	admin_action(struct conn *c, const struct proto_msg *m);
+
+/* HELLO: keeps the client's name for the connections view. */
+void	admin_hello(struct conn *c, const struct proto_msg *m);
+
 #endif /* CHAND_ADMIN_H */

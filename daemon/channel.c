@@ -11,6 +11,14 @@
 
 static void	channel_admit(struct channel *);
 
+uint32_t	channel_clock;
+
+void
+channel_clock_set(uint32_t now)
+{
+	channel_clock = now;
+}
+
 struct channel *
 channel_new(const void *name, size_t len, struct channel_totals *totals)
 {
@@ -257,6 +265,7 @@ channel_msg_new(size_t len)
 	m->id = 0;
 	m->len = (uint32_t)len;
 	m->flags = 0;
+	m->born = channel_clock;
 	return (m);
 }
 
@@ -579,9 +588,11 @@ channel_ack(struct channel *ch, uint64_t seq)
 		ch->bytes -= m->len;
 		totals_count(ch->totals, m->len, false);
 		msgpool_put(m);
+		ch->stat.acked++;
 	}
 	if (ch->fhead == NULL)
 		ch->ftailp = &ch->fhead;
+	ch->stat.requests++;
 	return (0);
 }
 
@@ -593,6 +604,7 @@ channel_credit(struct channel *ch, uint32_t n)
 	channel_group_leave(ch);
 	room = PROTO_CREDIT_MAX - ch->credit;
 	ch->credit += n < room ? n : room;
+	ch->stat.requests++;
 }
 
 uint32_t
@@ -630,6 +642,7 @@ channel_group_new(struct channel *const *chs, size_t n, uint32_t credit)
 		channel_group_leave(chs[i]);
 		chs[i]->credit = 0;
 		chs[i]->group = g;
+		chs[i]->stat.requests++;
 		g->members++;
 	}
 	return (g);
@@ -778,4 +791,29 @@ channel_is_idle(const struct channel *ch)
 {
 	return (ch->producers == 0 && ch->consumer == NULL &&
 	    ch->qhead == NULL && ch->fhead == NULL && ch->hhead == NULL);
+}
+
+size_t
+channel_drop_queued(struct channel *ch, void (*fn)(struct channel *,
+    uint64_t, void *), void *arg, uint64_t *bytes)
+{
+	struct message	*m;
+	size_t		 n = 0;
+
+	*bytes = 0;
+	while ((m = ch->qhead) != NULL) {
+		ch->qhead = m->next;
+		if (fn != NULL)
+			fn(ch, m->id, arg);
+		ch->nqueued--;
+		ch->qbytes -= m->len;
+		ch->bytes -= m->len;
+		totals_count(ch->totals, m->len, false);
+		*bytes += m->len;
+		n++;
+		msgpool_put(m);
+	}
+	ch->qtailp = &ch->qhead;
+	channel_admit(ch);
+	return (n);
 }

@@ -43,11 +43,43 @@ struct message {
 					   here (msgpool.h) */
 	uint8_t		 pool;		/* msgpool.c's: freed while pinned,
 					   from a slab */
+	uint32_t	 born;		/* channel_clock when it was sent */
 	char		 data[];
 };
 
 struct channel;
 struct dlog;
+
+/*
+ * The daemon's clock in seconds, as monitor.c's one-second timer last set
+ * it (channel_clock_set); each message takes it when it is sent, for the
+ * admin view's oldest message age, so no message reads a clock.
+ */
+extern uint32_t	channel_clock;
+void		channel_clock_set(uint32_t now);
+
+/*
+ * Figures for the admin view: counters kept by channel.c, and their
+ * samples, taken once a second by monitor.c for rates over the last
+ * CHANNEL_RATE_SECS seconds.
+ */
+#define CHANNEL_RATE_SECS	10
+struct channel_stat {
+	uint64_t	 acked;		/* messages acknowledged */
+	uint64_t	 requests;	/* the consumer's ACKs and CREDITs */
+	/* monitor.c: the counters at the last sample, and one second's
+	   increase of each at every slot of the rings. */
+	uint64_t	 s_in, s_out, s_acked, s_requests;
+	uint32_t	 r_in[CHANNEL_RATE_SECS];
+	uint32_t	 r_out[CHANNEL_RATE_SECS];
+	uint32_t	 r_acked[CHANNEL_RATE_SECS];
+	uint8_t		 slot;		/* next slot to write */
+	uint8_t		 nslots;	/* slots written, up to RATE_SECS */
+	const void	*s_consumer;	/* consumer at the last sample */
+	uint32_t	 ack_at;	/* clock of the last ACK seen; 0 none */
+	uint32_t	 active_at;	/* clock of the consumer's last ACK,
+					   CREDIT or attach; 0: none */
+};
 
 /*
  * A SELECT: credit shared by consumers of several channels (one
@@ -156,6 +188,7 @@ struct channel {
 	uint64_t	 msgs_in;
 	uint64_t	 msgs_out;
 	uint64_t	 redeliveries;
+	struct channel_stat stat;	/* admin view (monitor.c) */
 
 	/*
 	 * Message ids: each message accepted (queued or held) takes
@@ -342,6 +375,16 @@ size_t		 channel_fail_held(struct channel *, void *owner, int code);
  * consumer detached). Returns how many.
  */
 size_t		 channel_purge(struct channel *);
+
+/*
+ * The admin's purge: drops every queued message (not those in flight,
+ * nor held sends, which then take the room as usual), calling fn, if not
+ * NULL, with each one's id before it is freed. Returns how many; *bytes
+ * gets their payload.
+ */
+size_t		 channel_drop_queued(struct channel *,
+		    void (*fn)(struct channel *, uint64_t id, void *), void *arg,
+		    uint64_t *bytes);
 
 /* True when nothing keeps the channel alive and it can be forgotten. */
 bool		 channel_is_idle(const struct channel *);

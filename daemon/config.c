@@ -747,6 +747,46 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 	return (rc);
 }
 
+int
+config_check_file(struct config *c, const char *path,
+    void (*report)(void *, const char *), void *arg)
+{
+	FILE		*f;
+	char		 line[CONFIG_LINE_MAX + 2], msg[CONFIG_ERR_MAX];
+	char		 err[CONFIG_ERR_MAX + PATH_MAX + 32];
+	unsigned	 lineno = 0;
+	int		 n = 0, c2;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		snprintf(err, sizeof(err), "cannot read config file %s: %s",
+		    path, strerror(errno));
+		report(arg, err);
+		return (1);
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			snprintf(msg, sizeof(msg), "line longer than %d bytes",
+			    CONFIG_LINE_MAX);
+			/* The rest of the long line is not another line. */
+			while ((c2 = getc(f)) != EOF && c2 != '\n')
+				;
+		} else if (config_line(c, line, msg, sizeof(msg)) == 0)
+			continue;
+		snprintf(err, sizeof(err), "%s:%u: %s", path, lineno, msg);
+		report(arg, err);
+		n++;
+	}
+	if (ferror(f)) {
+		snprintf(err, sizeof(err), "cannot read config file %s: %s",
+		    path, strerror(errno));
+		report(arg, err);
+		n++;
+	}
+	fclose(f);
+	return (n);
+}
+
 /*
  * Option o's value in c as text, -1 if this code cannot tell: numbers
  * held at an offset are read generically, the others one by one. An
@@ -780,6 +820,27 @@ config_value(const struct config_option *o, const struct config *c,
 		snprintf(buf, len, "%s", config_sync_name(c->sync));
 	else
 		return (-1);
+	return (0);
+}
+
+int
+config_value_text(const struct config *c, size_t i, char *buf, size_t len)
+{
+	const struct config_option	*o;
+
+	if (i >= CONFIG_NOPTS)
+		return (-1);
+	o = &config_table[i];
+	if (strcmp(o->name, "config") == 0)
+		snprintf(buf, len, "%s", c->config_path != NULL ?
+		    c->config_path : "none");
+	else if (strcmp(o->name, "ready-fd") == 0) {
+		if (c->ready_fd < 0)
+			snprintf(buf, len, "none");
+		else
+			snprintf(buf, len, "%d", c->ready_fd);
+	} else
+		return (config_value(o, c, buf, len));
 	return (0);
 }
 

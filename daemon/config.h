@@ -63,6 +63,13 @@ const char	*config_arg(size_t i);
  */
 int	config_describe(size_t i, char *buf, size_t len);
 
+/*
+ * Option i's value in c as text, as the command line would give it
+ * ("1M", "unbounded", "none"). 0, or -1 past the last option.
+ */
+int	config_value_text(const struct config *c, size_t i, char *buf,
+	    size_t len);
+
 /* Fills c with every option's default. 0, or -1 with err set. */
 int	config_init(struct config *c, char *err, size_t errlen);
 /* Frees what c owns (the socket path); c may be passed to it again. */
@@ -99,6 +106,13 @@ bool	config_durable_match(const struct config *c, const void *name,
  */
 int	config_load(struct config *c, const char *path, char *err,
 	    size_t errlen);
+/*
+ * config_load that goes on after an error: calls report with each
+ * problem ("/etc/chand.conf:3: unknown option 'max-handle'") and returns
+ * how many there were (an unreadable file is one).
+ */
+int	config_check_file(struct config *c, const char *path,
+	    void (*report)(void *, const char *), void *arg);
 /*
  * Reload: compares next (a complete configuration, read again) with cur,
  * option by option. An option that can change while the daemon runs

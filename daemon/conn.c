@@ -300,6 +300,8 @@ conn_write_cb(uv_write_t *req, int status)
 	struct conn	*c = req->data;
 
 	c->writing = false;
+	if (status >= 0)
+		c->bytes_out += c->wbuf.len + c->wrefs.bytes;
 	/* Done or cancelled: the nodes may go (an ACK may have freed them). */
 	payrefs_clear(&c->wrefs);
 	if (c->wbuf.cap > CONN_WBUF_KEEP) {
@@ -865,6 +867,7 @@ conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		conn_gone(c);
 		return;
 	}
+	c->bytes_in += (uint64_t)nread;
 	if (c->shut)
 		return;		/* lingering: input is discarded */
 	conn_took(c, (size_t)nread);
@@ -967,6 +970,7 @@ conn_new(struct server *srv)
 		return (NULL);
 	c->srv = srv;
 	c->id = ++srv->next_conn_id;
+	c->opened = uv_now(srv->loop);
 	c->next_handle = 1;
 	TAILQ_INIT(&c->stalled);
 	c->pid = -1;

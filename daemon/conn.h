@@ -165,6 +165,13 @@ struct conn {
 
 	size_t		 held_bytes;	/* payload of its held sends */
 	uint32_t	 select_turn;	/* SELECT: the member pumped first */
+
+	/* The admin view's figures. */
+	uint64_t	 opened;	/* uv_now() when accepted */
+	uint64_t	 bytes_in;	/* read from the socket */
+	uint64_t	 bytes_out;	/* written to it */
+	uint8_t		 client_len;	/* HELLO's "client" option */
+	char		 client[PROTO_CLIENT_NAME_MAX];
 };
 
 /*

@@ -318,6 +318,7 @@ do_hello(struct conn *c, const struct proto_msg *m)
 	}
 	c->hello = true;
 	uv_timer_stop(&c->timer);
+	admin_hello(c, m);
 	log_debug("connection %llu: HELLO from '%s' (%s)",
 	    (unsigned long long)c->id, m->text == NULL ? "" :
 	    log_escape(client, m->text, m->text_len), c->peer);
@@ -1127,6 +1128,7 @@ static const dispatch_fn dispatch_table[] = {
 	[PROTO_ACKS] = do_acks,
 	[PROTO_RECALL] = do_recall,
 	[PROTO_SELECT] = do_select,
+	[PROTO_ADMIN] = admin_action,
 };
 
 #define DISPATCH_NOPS	(sizeof(dispatch_table) / sizeof(dispatch_table[0]))
@@ -1193,8 +1195,36 @@ dispatch_bad_frame(struct conn *c, const struct proto_msg *m, int rc)
 		    dispatch_decode_error(rc));
 }
 
+/* The channel a request is about, for the journal's CHANNEL= field. */
+static void
+dispatch_log_channel(struct conn *c, const struct proto_msg *m)
+{
+	struct handle	*h;
+
+	if (m->op == PROTO_OPEN_TX || m->op == PROTO_OPEN_RX ||
+	    (m->op == PROTO_ADMIN && m->name_len > 0))
+		log_ctx_channel(m->name, m->name_len);
+	else if (m->handle != 0 && (h = conn_handle_find(c, m->handle)) != NULL)
+		log_ctx_channel(h->ch->name, h->ch->name_len);
+}
+
+static void	dispatch_one(struct conn *, const char *, size_t);
+
 void
 dispatch_frame(struct conn *c, const char *body, size_t len)
+{
+	/* Lines about this request carry its peer, if the journal takes it. */
+	if (!log_fields_on()) {
+		dispatch_one(c, body, len);
+		return;
+	}
+	log_ctx_peer(c->pid, c->uid);
+	dispatch_one(c, body, len);
+	log_ctx_clear();
+}
+
+static void
+dispatch_one(struct conn *c, const char *body, size_t len)
 {
 	struct proto_msg	m;
 	int			rc;
@@ -1215,6 +1245,8 @@ dispatch_frame(struct conn *c, const char *body, size_t len)
 		dispatch_bad_frame(c, &m, CHAN_EUNKNOWNOP);
 		return;
 	}
+	if (log_fields_on())
+		dispatch_log_channel(c, &m);
 	dispatch_table[m.op](c, &m);
 }
 

@@ -509,6 +509,14 @@ durable_log_bytes(const struct channel *ch)
 	return (dl == NULL ? 0 : wal_disk_bytes(dl->wal));
 }
 
+const char *
+durable_log_dir(const struct channel *ch)
+{
+	const struct dlog	*dl = durable_log(ch);
+
+	return (dl == NULL ? NULL : wal_dir(dl->wal));
+}
+
 /* Recovery. */
 
 struct durable_rec {

@@ -100,5 +100,7 @@ void	durable_flush(struct server *);
 
 /* Bytes of ch's log on disk; 0 if it is not durable. */
 uint64_t durable_log_bytes(const struct channel *ch);
+/* The directory of ch's log files; NULL if it is not durable. */
+const char	*durable_log_dir(const struct channel *ch);
 
 #endif /* CHAND_DURABLE_H */

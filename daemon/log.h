@@ -32,6 +32,8 @@ void	log_init(void);
 int	log_to_journal(void);
 /* Messages less severe than level are dropped from now on. */
 void	log_set_level(enum log_level level);
+/* The level set last. */
+enum log_level	log_get_level(void);
 /* Nonzero if a message at level would be written. */
 int	log_enabled(enum log_level level);
 /* "debug", "info", ... */
@@ -48,6 +50,20 @@ void	log_msg(enum log_level, const char *fmt, ...)
 #define log_notice(...)		log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)
 #define log_warning(...)	log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
 #define log_error(...)		log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+
+/*
+ * Structured journal fields. When the daemon is built with libsystemd
+ * and stderr is the journal, a line logged while a context is set goes to
+ * the journal directly (sd_journal_send) with the fields PEER_PID= and
+ * PEER_UID= (log_ctx_peer) and CHANNEL= (log_ctx_channel, the name
+ * escaped as by log_escape); other lines, and every line otherwise, are
+ * written as usual. log_ctx_clear ends the context.
+ */
+/* Nonzero if lines may carry journal fields: set a context only then. */
+int	log_fields_on(void);
+void	log_ctx_peer(pid_t pid, uid_t uid);
+void	log_ctx_channel(const void *name, size_t len);
+void	log_ctx_clear(void);
 
 /*
  * Writes len bytes of name to out (size LOG_NAME_MAX) as printable ASCII:

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -21,6 +23,7 @@
 #include "durable.h"
 #include "listener.h"
 #include "log.h"
+#include "monitor.h"
 #include "proto.h"
 #include "registry.h"
 #include "server.h"
@@ -59,6 +62,7 @@ struct daemon_state {
 	/* The command line, which overrides the config file on reloads. */
 	struct cli_option	*args;
 	size_t			 nargs;
+	bool			 check;		/* --check-config */
 };
 
 /* Layout of --help, as in the CLIs' (see chan-recv --help). */
@@ -76,7 +80,7 @@ synopsis(FILE *f, const char *lead)
 	size_t		 i;
 	int		 col, n, indent = (int)strlen(lead);
 
-	col = fprintf(f, "%s[-hV]", lead);
+	col = fprintf(f, "%s[-hV] [--check-config]", lead);
 	for (i = 0; (name = config_name(i)) != NULL; i++) {
 		n = snprintf(item, sizeof(item), "[--%s %s]", name,
 		    config_arg(i));
@@ -152,6 +156,10 @@ help_options(void)
 		config_describe(i, text, sizeof(text));
 		help_entry(label, text);
 	}
+	help_entry("    --check-config", "read the configuration (the "
+	    "command line, the --config file, the --access-file rules, "
+	    "--data-dir), print one line per problem on standard error and "
+	    "exit (0: no problem, 2: problems) without starting anything");
 	help_entry("-h, --help", "print this help and exit");
 	help_entry("-V, --version", "print the version and exit");
 }
@@ -186,14 +194,18 @@ help(void)
 	    "--durable, --sync, --sync-interval, --segment-size); log each "
 	    "change, and each one that needs a restart (socket, socket mode, "
 	    "message size limit, --data-dir); a file with an error changes "
-	    "nothing");
+	    "nothing. chanctl reload does the same and reports the outcome");
 	printf("\nSYSTEMD\n%*s", HELP_INDENT, "");
 	help_wrap("Under systemd, chand takes its listening socket from the "
 	    "service manager when LISTEN_PID and LISTEN_FDS pass one (socket "
 	    "activation; --socket and --socket-mode then do not apply), and "
-	    "reports READY=1, RELOADING=1 and STOPPING=1 on NOTIFY_SOCKET. "
-	    "When standard error is the journal (JOURNAL_STREAM), each log "
-	    "line starts with its syslog priority, <3> error to <7> debug.",
+	    "reports READY=1, RELOADING=1 and STOPPING=1 on NOTIFY_SOCKET, "
+	    "its figures as STATUS= every second they change, and WATCHDOG=1 "
+	    "every half WATCHDOG_USEC. When standard error is the journal "
+	    "(JOURNAL_STREAM), each log line starts with its syslog "
+	    "priority, <3> error to <7> debug; built with libsystemd, lines "
+	    "about a client's request carry PEER_PID=, PEER_UID= and "
+	    "CHANNEL= fields.",
 	    HELP_INDENT, HELP_INDENT);
 	printf("\nEXIT STATUS\n"
 	    "     0  clean stop (SIGINT or SIGTERM)\n"
@@ -235,6 +247,7 @@ build_options(struct option *opts)
 		opts[i].flag = NULL;
 		opts[i].val = OPT_CONFIG_BASE + (int)i;
 	}
+	opts[i++] = (struct option){ "check-config", no_argument, NULL, 'C' };
 	opts[i++] = (struct option){ "help", no_argument, NULL, 'h' };
 	opts[i++] = (struct option){ "version", no_argument, NULL, 'V' };
 	opts[i] = (struct option){ NULL, 0, NULL, 0 };
@@ -247,7 +260,7 @@ build_options(struct option *opts)
 static void
 parse_args(int argc, char **argv, struct daemon_state *d)
 {
-	struct option	 opts[MAX_OPTIONS + 3];
+	struct option	 opts[MAX_OPTIONS + 4];
 	int		 ch;
 
 	build_options(opts);
@@ -262,6 +275,9 @@ parse_args(int argc, char **argv, struct daemon_state *d)
 		case 'V':
 			printf("chand %s\n", CHAND_VERSION);
 			exit(0);
+		case 'C':
+			d->check = true;
+			break;
 		case '?':
 			usage(stderr);
 			exit(EXIT_USAGE);
@@ -331,6 +347,7 @@ daemon_stop(struct daemon_state *d)
 	srv->listener = NULL;
 	conn_close_all(srv);
 	durable_stop(srv);
+	monitor_stop(srv);
 	if (d->signals_on) {
 		for (size_t i = 0; i < NSIGNALS; i++)
 			uv_unref((uv_handle_t *)&d->sigs[i]);
@@ -340,21 +357,23 @@ daemon_stop(struct daemon_state *d)
 static void	fd_limit_check(uint64_t max_connections);
 
 /*
- * Reads the rules of --access-file into srv->acl, in place of those in
- * force; no --access-file removes them. A file that does not load leaves
- * the rules in force. 0, or -1 with the error logged.
+ * Reads the rules of path (NULL: no rules) into *aclp. 0, or -1 with the
+ * error in err.
  */
 static int
-access_load(struct daemon_state *d)
+access_read(const char *path, struct acl **aclp, char *err, size_t errlen)
 {
-	struct acl	*acl = NULL;
-	char		 err[ACL_ERR_MAX];
-
-	if (d->cfg.access_file != NULL && (acl = acl_load(d->cfg.access_file,
-	    geteuid(), err, sizeof(err))) == NULL) {
-		log_error("%s", err);
+	*aclp = NULL;
+	if (path != NULL && (*aclp = acl_load(path, geteuid(), err,
+	    errlen)) == NULL)
 		return (-1);
-	}
+	return (0);
+}
+
+/* Puts acl (from access_read) in force in place of the rules of srv. */
+static void
+access_apply(struct daemon_state *d, struct acl *acl)
+{
 	if (acl != NULL)
 		log_info("access rules: %zu from %s", acl_count(acl),
 		    d->cfg.access_file);
@@ -363,36 +382,63 @@ access_load(struct daemon_state *d)
 		    "socket may do everything");
 	acl_free(d->srv.acl);
 	d->srv.acl = acl;
+}
+
+/* At startup: the rules of --access-file. 0, or -1 with the error logged. */
+static int
+access_load(struct daemon_state *d)
+{
+	struct acl	*acl;
+	char		 err[ACL_ERR_MAX];
+
+	if (access_read(d->cfg.access_file, &acl, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return (-1);
+	}
+	access_apply(d, acl);
 	return (0);
 }
 
 /*
- * SIGHUP: reads the configuration again (config file, then the command
- * line over it) and applies what may change while running. A file that
- * no longer parses changes nothing.
+ * SIGHUP or ADMIN reload: reads the configuration again (config file,
+ * then the command line over it) and the access rules it names, and
+ * applies what may change while running. A file that no longer parses,
+ * or rules that do not load, change nothing: -1 with err saying why.
  */
-static void
-daemon_reload(struct daemon_state *d)
+static int
+daemon_reload(struct daemon_state *d, int *changed, char *err,
+    size_t errlen)
 {
-	struct config	next;
-	char		err[CONFIG_ERR_MAX];
-	int		n;
+	struct config	 next;
+	struct acl	*acl = NULL;
+	int		 rc = -1;
 
 	svc_notify("RELOADING=1");
-	log_info("received SIGHUP, reloading %s", d->cfg.config_path != NULL ?
+	log_info("reloading %s", d->cfg.config_path != NULL ?
 	    d->cfg.config_path : "the command line (no --config)");
-	if (config_build(d, &next, err, sizeof(err)) != BUILD_OK) {
+	if (config_build(d, &next, err, errlen) != BUILD_OK ||
+	    access_read(next.access_file, &acl, err, errlen) != 0) {
 		log_error("reload failed, configuration unchanged: %s", err);
-	} else {
-		n = config_reload(&d->cfg, &next);
-		log_set_level(d->cfg.log_level);
-		if (access_load(d) != 0)
-			log_error("reload: access rules unchanged");
-		fd_limit_check(d->cfg.max_connections);
-		log_info("reload done: %d option(s) changed", n);
+		goto out;
 	}
+	*changed = config_reload(&d->cfg, &next);
+	log_set_level(d->cfg.log_level);
+	access_apply(d, acl);
+	fd_limit_check(d->cfg.max_connections);
+	log_info("reload done: %d option(s) changed", *changed);
+	rc = 0;
+out:
 	config_fini(&next);
 	svc_notify("READY=1");
+	return (rc);
+}
+
+/* srv->reload: the daemon_state holds the server as its first member. */
+static int
+server_reload(struct server *srv, int *changed, char *err, size_t errlen)
+{
+	return (daemon_reload((struct daemon_state *)srv, changed, err,
+	    errlen));
 }
 
 static void
@@ -400,10 +446,14 @@ signal_cb(uv_signal_t *sig, int signum)
 {
 	struct daemon_state	*d = sig->data;
 	const char		*name = signum == SIGINT ? "SIGINT" : "SIGTERM";
+	char			 err[CONFIG_ERR_MAX + ACL_ERR_MAX];
+	int			 changed;
 
 	if (signum == SIGHUP) {
-		if (!d->srv.stopping)
-			daemon_reload(d);
+		if (!d->srv.stopping) {
+			log_info("received SIGHUP");
+			(void)daemon_reload(d, &changed, err, sizeof(err));
+		}
 		return;
 	}
 	if (d->srv.stopping) {
@@ -599,6 +649,11 @@ daemon_start(struct daemon_state *d)
 		return (-1);
 	admin_set_filter(&(struct admin_filter){ acl_sees_channel,
 	    acl_sees_conn });
+	srv->reload = server_reload;
+	if ((rc = monitor_start(srv)) != 0) {
+		log_error("cannot start the timer: %s", uv_strerror(rc));
+		return (-1);
+	}
 	if (signals_start(d) != 0)
 		return (-1);
 	/* Durable channels come back before any client can open them. */
@@ -657,6 +712,84 @@ daemon_fini(struct daemon_state *d)
 	free(d->args);
 }
 
+/* --check-config: one problem, one line. */
+static void
+check_report(void *arg, const char *msg)
+{
+	int	*n = arg;
+
+	fprintf(stderr, "chand: %s\n", msg);
+	(*n)++;
+}
+
+/* --data-dir must be a directory the daemon can write, or creatable. */
+static void
+check_data_dir(const char *dir, int *n)
+{
+	struct stat	st;
+	char		msg[PATH_MAX + 128];
+
+	if (stat(dir, &st) != 0) {
+		if (errno == ENOENT)
+			return;		/* created at startup */
+		snprintf(msg, sizeof(msg), "--data-dir %s: %s", dir,
+		    strerror(errno));
+	} else if (!S_ISDIR(st.st_mode))
+		snprintf(msg, sizeof(msg), "--data-dir %s: not a directory",
+		    dir);
+	else if (access(dir, R_OK | W_OK | X_OK) != 0)
+		snprintf(msg, sizeof(msg), "--data-dir %s: %s", dir,
+		    strerror(errno));
+	else
+		return;
+	check_report(n, msg);
+}
+
+/*
+ * chand --check-config: the configuration as a start would build it,
+ * every problem reported, nothing started. Exits 0 or EXIT_USAGE.
+ */
+static void __attribute__((noreturn))
+check_config(struct daemon_state *d)
+{
+	struct config	 cfg;
+	struct acl	*acl;
+	char		 err[CONFIG_ERR_MAX + ACL_ERR_MAX];
+	size_t		 i;
+	int		 n = 0;
+
+	if (config_init(&cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "chand: %s\n", err);
+		exit(1);
+	}
+	for (i = 0; i < d->nargs; i++) {
+		if (strcmp(d->args[i].name, "config") == 0 &&
+		    config_set(&cfg, "config", d->args[i].value, err,
+		    sizeof(err)) != 0)
+			check_report(&n, err);
+	}
+	if (cfg.config_path != NULL)
+		config_check_file(&cfg, cfg.config_path, check_report, &n);
+	for (i = 0; i < d->nargs; i++) {
+		if (config_set(&cfg, d->args[i].name, d->args[i].value, err,
+		    sizeof(err)) != 0)
+			check_report(&n, err);
+	}
+	if (config_finish(&cfg, err, sizeof(err)) != 0)
+		check_report(&n, err);
+	if (access_read(cfg.access_file, &acl, err, sizeof(err)) != 0)
+		check_report(&n, err);
+	acl_free(acl);
+	if (cfg.data_dir != NULL)
+		check_data_dir(cfg.data_dir, &n);
+	if (n == 0)
+		printf("chand: configuration OK (%s)\n", cfg.config_path !=
+		    NULL ? cfg.config_path : "no --config");
+	config_fini(&cfg);
+	free(d->args);
+	exit(n == 0 ? 0 : EXIT_USAGE);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -673,6 +806,8 @@ main(int argc, char **argv)
 	log_init();
 
 	parse_args(argc, argv, &d);
+	if (d.check)
+		check_config(&d);
 	if ((e = config_build(&d, &d.cfg, err, sizeof(err))) != BUILD_OK)
 		config_error_exit(&d, e, err);
 	log_set_level(d.cfg.log_level);

@@ -71,6 +71,21 @@ struct server {
 
 	/* Durable channels' logs (durable.c); NULL before durable_init. */
 	struct durable		*durable;
+
+	/* The one-second timer of monitor.c: rates, STATUS=, WATCHDOG=1. */
+	uv_timer_t		 mon_timer;
+	bool			 mon_on;	/* mon_timer initialised */
+	uint64_t		 mon_watchdog;	/* ms between WATCHDOG=1; 0 */
+	uint64_t		 mon_pinged;	/* uv_now() of the last one */
+	char			 mon_status[128]; /* the last STATUS= sent */
+
+	/*
+	 * Reads the configuration again and applies it (main.c), for the
+	 * ADMIN reload: 0 with *changed set, or -1 with err saying why
+	 * nothing was applied. NULL: the daemon cannot reload.
+	 */
+	int			(*reload)(struct server *, int *changed,
+				    char *err, size_t errlen);
 };
 
 #endif /* CHAND_SERVER_H */

@@ -69,6 +69,16 @@ svc_listen_count(void)
 	return (n);
 }
 
+uint64_t
+svc_watchdog_usec(void)
+{
+	uint64_t	usec = 0;
+
+	if (sd_watchdog_enabled(0, &usec) <= 0)
+		return (0);
+	return (usec);
+}
+
 void
 svc_notify(const char *state)
 {
@@ -112,6 +122,26 @@ svc_listen_count(void)
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
 	return ((int)n);
+}
+
+/* sd_watchdog_enabled(0, &usec). */
+uint64_t
+svc_watchdog_usec(void)
+{
+	const char		*usec, *pid;
+	char			*end;
+	unsigned long long	 n;
+
+	if ((usec = getenv("WATCHDOG_USEC")) == NULL)
+		return (0);
+	pid = getenv("WATCHDOG_PID");
+	if (pid != NULL && (strtol(pid, &end, 10) != (long)getpid() ||
+	    *end != '\0'))
+		return (0);
+	n = strtoull(usec, &end, 10);
+	if (*end != '\0' || *usec < '0' || *usec > '9')
+		return (0);
+	return ((uint64_t)n);
 }
 
 /* sd_notify(0, state): one datagram to $NOTIFY_SOCKET. */

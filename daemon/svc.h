@@ -11,6 +11,8 @@
 #ifndef CHAND_SVC_H
 #define CHAND_SVC_H
 
+#include <stdint.h>
+
 /*
  * The listening socket passed by the service manager, if LISTEN_PID is
  * this process and LISTEN_FDS is 1. Returns the descriptor (3, now
@@ -27,6 +29,12 @@ int	svc_listen_fd(void);
  * the daemon serves whether or not anyone listens.
  */
 void	svc_notify(const char *state);
+
+/*
+ * The watchdog period systemd asks for (WATCHDOG_USEC, for this process
+ * if WATCHDOG_PID is set), in microseconds; 0: no watchdog.
+ */
+uint64_t	svc_watchdog_usec(void);
 
 /* Which implementation was built: "libsystemd" or "built-in". */
 const char	*svc_backend(void);

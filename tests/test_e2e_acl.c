@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,6 +487,122 @@ START_TEST(test_admin_view_needs_admin_and_shows_only_visible_channels)
 }
 END_TEST
 
+/* One admin action a child tries, and the result it must get. */
+struct act {
+	const char	*action;
+	const char	*arg;
+	int		 want;
+};
+
+struct act_job {
+	uid_t			 uid;
+	const struct act	*acts;
+	size_t			 n;
+	uint64_t		 root_conn;	/* root's connection, to disconnect */
+};
+
+static int
+run_acts(void *arg)
+{
+	const struct act_job *j = arg;
+	const struct act *a;
+	char id[32];
+	chan_client *c;
+	const char *what;
+	size_t i, len;
+	void *data;
+	int rc, failed = 0;
+
+	if (become(&(struct who){ j->uid, GID_A, 0, { 0 } }) != 0)
+		return 3;
+	if (chan_connect(d.sock, &c) != 0)
+		return 4;
+	snprintf(id, sizeof id, "%llu", (unsigned long long)j->root_conn);
+	for (i = 0; i < j->n; i++) {
+		a = &j->acts[i];
+		what = a->arg != NULL ? a->arg : id;
+		rc = chan_client_admin(c, a->action, what, strlen(what), &data,
+		    &len);
+		if (rc == 0)
+			free(data);
+		if (rc != a->want) {
+			fprintf(stderr, "child uid %d: %s %s: %s, want %s (%s)\n",
+			    (int)j->uid, a->action, what, chan_errname(rc),
+			    chan_errname(a->want), chan_client_errmsg(c));
+			failed = 1;
+		} else if (rc == CHAN_EPERM && strstr(chan_client_errmsg(c),
+		    "permission denied") == NULL) {
+			fprintf(stderr, "child: PERM says '%s'\n",
+			    chan_client_errmsg(c));
+			failed = 1;
+		}
+	}
+	chan_disconnect(c);
+	return failed;
+}
+
+/*
+ * Admin actions need the admin right: purge on the channel, disconnect
+ * on some channel (and only connections the caller may see), log-level
+ * and reload on every channel. Root may do everything.
+ */
+START_TEST(test_admin_actions_need_the_admin_right)
+{
+	static const struct act team[] = {
+		{ "purge", "team.a", 0 },
+		{ "purge", "secret", CHAN_EPERM },
+		{ "log-level", "debug", CHAN_EPERM },
+		{ "reload", "", CHAN_EPERM },
+		/* Root's connection is not one uid 4242 may see. */
+		{ "disconnect", NULL, CHAN_EOPTION },
+	};
+	static const struct act plain[] = {
+		{ "purge", "team.a", CHAN_EPERM },
+		{ "disconnect", NULL, CHAN_EPERM },
+		{ "log-level", "debug", CHAN_EPERM },
+		{ "reload", "", CHAN_EPERM },
+	};
+	struct act_job a = { UID_A, team, 5, 0 }, b = { UID_B, plain, 4, 0 };
+	const char *jargs[] = { "connections", "--json", NULL };
+	chan_client *c;
+	chan_tx *tx[2];
+	size_t len;
+	void *data;
+	char *out, *p;
+
+	write_rules("allow uid:4242 admin team.*\n"
+	    "allow uid:4243 send,recv *\n");
+	start(1);
+	c = test_connect(&d);
+	tx[0] = tx_open(c, "team.a");
+	tx[1] = tx_open(c, "secret");
+	send_str(tx[0], "x");
+	send_str(tx[1], "y");
+	out = chanctl(&d, 0, jargs);
+	p = strstr(out, "{\"id\":");
+	ck_assert_ptr_nonnull(p);
+	a.root_conn = b.root_conn = strtoull(p + 6, NULL, 10);
+	free(out);
+	child_wait_ok(child_fork(run_acts, &a));
+	child_wait_ok(child_fork(run_acts, &b));
+	/* team.a was purged, secret was not; root's connection lives. */
+	expect_rc(chan_client_info(c, "channels", NULL, 0, 0, &data, &len), 0,
+	    "root's STATS after the children");
+	ck_assert_msg(memmem(data, len, "\xa6queued\x01", 8) != NULL &&
+	    memmem(data, len, "\xa6queued\x00", 8) != NULL,
+	    "not one channel purged and one left");
+	free(data);
+	expect_rc(chan_client_admin(c, "log-level", "info", 4, &data, &len), 0,
+	    "root's log-level");
+	free(data);
+	chan_tx_close(tx[0]);
+	chan_tx_close(tx[1]);
+	chan_disconnect(c);
+	daemon_stop(&d);
+	remove_rules();
+}
+END_TEST
+
 /* SIGHUP reads the rules again: a right granted later applies. */
 START_TEST(test_sighup_reads_the_rules_again)
 {
@@ -570,6 +687,7 @@ acl_suite(void)
 	tcase_add_test(tc,
 	    test_admin_view_needs_admin_and_shows_only_visible_channels);
 	tcase_add_test(tc, test_sighup_reads_the_rules_again);
+	tcase_add_test(tc, test_admin_actions_need_the_admin_right);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -135,7 +135,7 @@ START_TEST(test_durability_options_just_inside_their_ranges_start)
 	    "--sync-interval", "60000", "--segment-size", "64K",
 	    "--durable", "none", NULL });
 	out = ctl_json(&d, "status");
-	expect_in(out, "\"data_dir\":null,\"sync\":\"os\"}");
+	expect_in(out, "\"data_dir\":null,\"sync\":\"os\",");
 	free(out);
 	daemon_stop(&d);
 }
@@ -266,13 +266,13 @@ START_TEST(test_admin_view_reports_durability_fields)
 	tx = tx_open_durable(c, "plain", CHAN_DURABLE_DEFAULT, 0);
 	out = ctl_json(&d, "channels");
 	expect_in(out, "\"name\":\"plain\",");
-	expect_in(out, "\"durable\":false,\"log_bytes\":0}");
+	expect_in(out, "\"durable\":false,\"log_bytes\":0,\"log_dir\":null,");
 	free(out);
 	argv[2] = d.sock;
 	run(argv, &r);
 	ck_assert_int_eq(r.code, 0);
-	expect_in(r.out, "CAP_BYTES  DURABLE  LOG_BYTES\n");
-	expect_in(r.out, "no          0\n");
+	expect_in(r.out, "CAP_BYTES  DURABLE  LOG_BYTES  OLDEST");
+	expect_in(r.out, "no          0  ");
 	cmd_result_fini(&r);
 	chan_tx_close(tx);
 	chan_disconnect(c);
@@ -324,7 +324,7 @@ START_TEST(test_sighup_changes_sync_but_not_data_dir)
 	snprintf(text, sizeof text, "data-dir = %s\nsync = always\n", dir1);
 	write_file(conf, text);
 	daemon_start(&d, (const char *const[]){ "--config", conf, NULL });
-	snprintf(text, sizeof text, "\"data_dir\":\"%s\",\"sync\":\"always\"}",
+	snprintf(text, sizeof text, "\"data_dir\":\"%s\",\"sync\":\"always\",",
 	    dir1);
 	status_until(&d, text);
 
@@ -333,7 +333,7 @@ START_TEST(test_sighup_changes_sync_but_not_data_dir)
 	write_file(conf, text);
 	ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
 	snprintf(text, sizeof text, "\"data_dir\":\"%s\",\"sync\":"
-	    "\"periodic\"}", dir1);
+	    "\"periodic\",", dir1);
 	status_until(&d, text);
 	log = daemon_log(&d);
 	daemon_stop(&d);
@@ -393,12 +393,12 @@ START_TEST(test_admin_view_shows_a_durable_channel_and_its_log)
 	out = ctl_json(&d, "channels");
 	expect_in(out, "\"name\":\"kept\",\"queued\":1,");
 	expect_in(out, "\"durable\":true,\"log_bytes\":");
-	ck_assert_msg(strstr(out, "\"log_bytes\":0}") == NULL,
+	ck_assert_msg(strstr(out, "\"log_bytes\":0,") == NULL,
 	    "no log bytes: %s", out);
 	free(out);
 	out = ctl_json(&d, "status");
 	snprintf(want, sizeof want, "\"data_dir\":\"%s\",\"sync\":"
-	    "\"periodic\"}", data);
+	    "\"periodic\",", data);
 	expect_in(out, want);
 	free(out);
 	/* An open that states the other durability gets CAPACITY. */

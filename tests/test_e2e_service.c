@@ -708,6 +708,249 @@ START_TEST(test_sighup_reloads_a_live_limit)
 }
 END_TEST
 
+#ifdef CHAND_TEST_LIBSYSTEMD
+/*
+ * Built with libsystemd, lines about a client's request go to the
+ * journal with PEER_PID=, PEER_UID= and CHANNEL=; other lines stay on
+ * the stream. The journal is the test's own: a socket bound where
+ * sd_journal_send(3) writes, /run/systemd/journal/socket, in a private
+ * mount namespace with a tmpfs over /run.
+ */
+START_TEST(test_request_lines_carry_journal_fields)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct svc_daemon sd;
+	const char *argv[] = { CHAND_BIN, NULL };
+	struct pollfd pfd;
+	char buf[4096], want[64], *log;
+	long long deadline;
+	chan_client *c;
+	chan_tx *tx;
+	void *data;
+	size_t len;
+	ssize_t n;
+
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) != 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	    mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0) {
+		fprintf(stderr, "test_e2e_service: no private /run here (%s): "
+		    "journal fields not tested\n", strerror(errno));
+		return;
+	}
+	ck_assert_int_eq(mkdir("/run/systemd", 0755), 0);
+	ck_assert_int_eq(mkdir("/run/systemd/journal", 0755), 0);
+	strcpy(sun.sun_path, "/run/systemd/journal/socket");
+	pfd.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	pfd.events = POLLIN;
+	ck_assert_int_ge(pfd.fd, 0);
+	ck_assert_int_eq(bind(pfd.fd, (struct sockaddr *)&sun, sizeof sun), 0);
+
+	svc_init(&sd);
+	svc_spawn(&sd, LISTEN_OWN_PID, 1, argv);
+	notify_expect(&sd, "READY=1");
+	expect_rc(chan_connect(sd.sock, &c), 0, "connect");
+	expect_rc(chan_tx_open(c, "jrnl", &tx), 0, "open");
+	expect_rc(chan_tx_send(tx, "x", 1), 0, "send");
+	expect_rc(chan_client_admin(c, "purge", "jrnl", 4, &data, &len), 0,
+	    "purge");
+	free(data);
+
+	deadline = now_ms() + HARNESS_WAIT_MS;
+	for (;;) {
+		ck_assert_msg(poll_until(&pfd, 1, deadline) == 1,
+		    "no purge entry on the journal socket");
+		n = recv(pfd.fd, buf, sizeof buf - 1, 0);
+		ck_assert_int_ge(n, 0);
+		buf[n] = '\0';
+		if (strstr(buf, "MESSAGE=notice: channel 'jrnl': 1 queued") !=
+		    NULL)
+			break;
+	}
+	expect_in(buf, "\nPRIORITY=5\n");
+	expect_in(buf, "\nSYSLOG_IDENTIFIER=chand\n");
+	snprintf(want, sizeof want, "\nPEER_PID=%ld\n", (long)getpid());
+	expect_in(buf, want);
+	snprintf(want, sizeof want, "\nPEER_UID=%ld\n", (long)getuid());
+	expect_in(buf, want);
+	expect_in(buf, "\nCHANNEL=jrnl\n");
+
+	chan_tx_close(tx);
+	chan_disconnect(c);
+	svc_stop(&sd);
+	log = read_text(sd.log);
+	/* Lines of no request stay on the stream; the purge's went. */
+	ck_assert_msg(strstr(log, "<6>info: chand ") != NULL,
+	    "startup line not on the stream:\n%s", log);
+	ck_assert_msg(strstr(log, "purged") == NULL,
+	    "the purge line went to the stream too:\n%s", log);
+	free(log);
+	close(pfd.fd);
+	svc_cleanup(&sd);
+}
+END_TEST
+#endif
+
+/*
+ * The daemon's figures on NOTIFY_SOCKET (STATUS=, sent when they change)
+ * and the watchdog's keep-alive (WATCHDOG=1, every half WATCHDOG_USEC).
+ */
+START_TEST(test_status_and_watchdog_reach_the_service_manager)
+{
+	struct svc_daemon sd;
+	const char *argv[] = { CHAND_BIN, NULL };
+	chan_client *c;
+	chan_tx *tx;
+
+	svc_init(&sd);
+	setenv("WATCHDOG_USEC", "2000000", 1);
+	svc_spawn(&sd, LISTEN_OWN_PID, 0, argv);
+	unsetenv("WATCHDOG_USEC");
+	notify_expect(&sd, "READY=1");
+	notify_expect(&sd, "STATUS=0 connections, 0 channels, 0 messages "
+	    "queued");
+	notify_expect(&sd, "WATCHDOG=1");
+	expect_rc(chan_connect(sd.sock, &c), 0, "connect");
+	expect_rc(chan_tx_open(c, "st", &tx), 0, "open");
+	expect_rc(chan_tx_send(tx, "x", 1), 0, "send");
+	notify_expect(&sd, "STATUS=1 connections, 1 channels, 1 messages "
+	    "queued");
+	/* Again a second later: the daemon stays alive. */
+	notify_expect(&sd, "WATCHDOG=1");
+	chan_tx_close(tx);
+	chan_disconnect(c);
+	svc_stop(&sd);
+	svc_cleanup(&sd);
+}
+END_TEST
+
+/* chanctl run as ExecReload=: exit 0 once applied, 1 if refused. */
+static struct cmd_result
+chanctl_reload(const struct svc_daemon *sd)
+{
+	const char *argv[] = { CHANCTL_BIN, "--socket", sd->sock, "reload",
+	    NULL };
+	struct cmd_result r;
+
+	run_cmd(argv, NULL, 0, CMD_MS, &r);
+	return r;
+}
+
+/*
+ * chanctl reload reports the outcome to its caller, so that `systemctl
+ * reload` (ExecReload=chanctl reload) fails on a bad configuration:
+ * exit 0 and what changed; exit 1 and the file's line, nothing applied.
+ */
+START_TEST(test_chanctl_reload_reports_success_and_refusal)
+{
+	struct svc_daemon sd;
+	char conf[PATH_MAX], rules[PATH_MAX], *log;
+	const char *argv[] = { CHAND_BIN, "--config", conf, NULL };
+	struct cmd_result r;
+	chan_tx *txs[3];
+	chan_client *c;
+
+	svc_init(&sd);
+	path_join(conf, sizeof conf, sd.dir, "chand.conf");
+	path_join(rules, sizeof rules, sd.dir, "access");
+	write_file(conf, "max-handles = 1\n");
+	svc_spawn(&sd, LISTEN_OWN_PID, 0, argv);
+	notify_expect(&sd, "READY=1");
+	expect_rc(chan_connect(sd.sock, &c), 0, "connect");
+
+	write_file(conf, "max-handles = 2\n");
+	r = chanctl_reload(&sd);
+	ck_assert_msg(r.code == 0, "reload: exit %d: %s", r.code, r.err);
+	ck_assert_str_eq(r.out, "reloaded: 1 option(s) changed\n");
+	cmd_result_fini(&r);
+	notify_expect(&sd, "RELOADING=1");
+	notify_expect(&sd, "READY=1");
+	expect_rc(open_n(c, 2, txs), 0, "two opens after the reload");
+	expect_rc(chan_tx_open(c, "cfg", &txs[2]), CHAN_ELIMIT,
+	    "third open under max-handles 2");
+
+	write_file(conf, "max-handles = 3\nbogus = 1\n");
+	r = chanctl_reload(&sd);
+	assert_fails_with(&r, 1, "chand.conf:2: unknown option 'bogus'");
+	expect_in(r.err, "reload refused, configuration unchanged");
+	cmd_result_fini(&r);
+	expect_rc(chan_tx_open(c, "cfg", &txs[2]), CHAN_ELIMIT,
+	    "third open after a refused reload");
+
+	/* Rules that do not load refuse the whole reload too. */
+	write_file(rules, "allow nobody-at-all send *\n");
+	write_file(conf, "max-handles = 3\naccess-file = ");
+	{
+		FILE *f = fopen(conf, "a");
+
+		ck_assert_ptr_nonnull(f);
+		fprintf(f, "%s\n", rules);
+		fclose(f);
+	}
+	r = chanctl_reload(&sd);
+	assert_fails_with(&r, 1, "access:1:");
+	cmd_result_fini(&r);
+	expect_rc(chan_tx_open(c, "cfg", &txs[2]), CHAN_ELIMIT,
+	    "third open after refused rules");
+
+	close_n(txs, 2);
+	chan_disconnect(c);
+	svc_stop(&sd);
+	log = read_text(sd.log);
+	ck_assert_msg(strstr(log, "reload requested by connection ") != NULL,
+	    "who reloaded is not logged:\n%s", log);
+	free(log);
+	unlink(conf);
+	unlink(rules);
+	svc_cleanup(&sd);
+}
+END_TEST
+
+/*
+ * chand --check-config: one line per problem, exit 2, nothing started;
+ * exit 0 and one line on standard output when there is none.
+ */
+START_TEST(test_check_config_reports_every_problem)
+{
+	char dir[PATH_MAX], conf[PATH_MAX], sock[PATH_MAX];
+	const char *argv[] = { CHAND_BIN, "--check-config", "--socket", sock,
+	    "--config", conf, "--max-connections", "lots", NULL };
+	const char *good[] = { CHAND_BIN, "--check-config", "--socket", sock,
+	    "--config", conf, NULL };
+	struct cmd_result r;
+	const char *p;
+	int lines = 0;
+
+	make_dir(dir, sizeof dir);
+	path_join(conf, sizeof conf, dir, "chand.conf");
+	path_join(sock, sizeof sock, dir, "chand.sock");
+	write_file(conf, "max-handles = 0\n# fine\nbogus = 1\n"
+	    "sync = always\nlog-level = loud\naccess-file = /nonexistent\n");
+	run_cmd(argv, NULL, 0, CMD_MS, &r);
+	ck_assert_msg(r.code == 2, "exit %d: %s", r.code, r.err);
+	expect_in(r.err, "chand.conf:1: --max-handles: 0 is out of range");
+	expect_in(r.err, "chand.conf:3: unknown option 'bogus'");
+	expect_in(r.err, "chand.conf:5: --log-level: 'loud'");
+	expect_in(r.err, "--max-connections: 'lots' is not a number");
+	expect_in(r.err, "/nonexistent");
+	for (p = r.err; *p != '\0'; p++)
+		lines += *p == '\n';
+	ck_assert_int_eq(lines, 5);
+	ck_assert_uint_eq(r.out_len, 0);
+	ck_assert_msg(access(sock, F_OK) != 0, "chand created its socket");
+	cmd_result_fini(&r);
+
+	write_file(conf, "max-handles = 5\n");
+	run_cmd(good, NULL, 0, CMD_MS, &r);
+	ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+	ck_assert_uint_eq(r.err_len, 0);
+	expect_in(r.out, "configuration OK");
+	ck_assert_msg(access(sock, F_OK) != 0, "chand created its socket");
+	cmd_result_fini(&r);
+	unlink(conf);
+	rmdir(dir);
+}
+END_TEST
+
 static Suite *
 service_suite(void)
 {
@@ -727,6 +970,10 @@ service_suite(void)
 	tcase_add_test(tc,
 	    test_log_lines_are_plain_when_stderr_is_not_the_journal);
 	tcase_add_test(tc, test_daemon_serves_inside_the_service_sandbox);
+	tcase_add_test(tc, test_status_and_watchdog_reach_the_service_manager);
+#ifdef CHAND_TEST_LIBSYSTEMD
+	tcase_add_test(tc, test_request_lines_carry_journal_fields);
+#endif
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("config");
@@ -735,6 +982,8 @@ service_suite(void)
 	tcase_add_test(tc, test_command_line_overrides_config_file);
 	tcase_add_test(tc, test_bad_config_file_is_a_usage_error);
 	tcase_add_test(tc, test_sighup_reloads_a_live_limit);
+	tcase_add_test(tc, test_chanctl_reload_reports_success_and_refusal);
+	tcase_add_test(tc, test_check_config_reports_every_problem);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * chanctl: the daemon's admin view: its figures, its channels, its
- * connections, as a table or as JSON.
+ * chanctl: the daemon's admin view: its figures, its channels, their
+ * producers and logs, its connections, its configuration, as a table or
+ * as JSON; and the admin actions: purge, disconnect, log-level, reload.
  *
- * Each view comes from chan_client_info (STATS -> INFO): a msgpack map
- * whose schema is in docs/protocol.md. Lists arrive in pages; chanctl
- * follows the "next" cursors until the last page and prints the whole
- * list at once, so that table columns line up.
+ * Each view comes from chan_client_info (STATS -> INFO), each action's
+ * result from chan_client_admin (ADMIN -> INFO): a msgpack map whose
+ * schema is in docs/protocol.md. Lists arrive in pages; chanctl follows
+ * the "next" cursors until the last page and prints the whole list at
+ * once, so that table columns line up.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,7 +29,29 @@
 struct ctl_opts {
 	bool		 json;
 	unsigned	 limit;		/* entries per page, 0: daemon's choice */
-	const char	*view;		/* "daemon", "channels", "connections" */
+	const char	*cmd;		/* the command as given */
+	const char	*view;		/* STATS what; NULL for an action */
+	const char	*action;	/* ADMIN action; NULL for a view */
+	const char	*arg;		/* its argument ("" if none) */
+};
+
+/* Commands: the view or action each one is, and its argument. */
+static const struct ctl_cmd {
+	const char	*name;
+	const char	*view;
+	const char	*action;
+	const char	*argname;	/* NULL: takes none */
+} ctl_cmds[] = {
+	{ "status", "daemon", NULL, NULL },
+	{ "channels", "channels", NULL, NULL },
+	{ "producers", "channels", NULL, NULL },
+	{ "logs", "channels", NULL, NULL },
+	{ "connections", "connections", NULL, NULL },
+	{ "config", "config", NULL, NULL },
+	{ "purge", NULL, "purge", "CHANNEL" },
+	{ "disconnect", NULL, "disconnect", "ID" },
+	{ "log-level", NULL, "log-level", "LEVEL" },
+	{ "reload", NULL, "reload", NULL },
 };
 
 /* The pages of one view, each kept unpacked until printed. */
@@ -42,22 +66,39 @@ ctl_usage(void)
 {
 	printf(
 "NAME\n"
-"     chanctl - show a chand daemon's state\n"
+"     chanctl - show and administer a chand daemon\n"
 "\n"
 "SYNOPSIS\n"
 "     chanctl [-hjV] [--limit N] [--socket PATH] [status | channels |\n"
-"             connections]\n"
+"             producers | logs | connections | config]\n"
+"     chanctl [-jV] [--socket PATH] purge CHANNEL | disconnect ID |\n"
+"             log-level LEVEL | reload\n"
 "\n"
 "DESCRIPTION\n"
 "     Asks the daemon for its admin view and prints it as a table, or as\n"
 "     JSON with --json. status (the default): version, pid, uptime,\n"
-"     memory, connections, channels, messages queued and totals.\n"
-"     channels: one line per channel: queued messages and bytes, messages\n"
-"     in flight, sends held while it is full, producers, the consumer's\n"
-"     pid and uid, messages in and out, redeliveries, capacity in\n"
-"     messages and bytes, whether it is durable and the bytes of its log\n"
-"     on disk. connections: one line per client connection:\n"
-"     id, pid, uid, open handles, output not yet written.\n"
+"     memory, connections, channels, messages queued and totals, log\n"
+"     level. channels: one line per channel: queued messages and bytes,\n"
+"     messages in flight, sends held while it is full, producers, the\n"
+"     consumer's pid and uid, messages in and out, redeliveries,\n"
+"     capacity in messages and bytes, whether it is durable, the bytes\n"
+"     of its log, the age of its oldest message, messages sent,\n"
+"     delivered and acknowledged per second over the last seconds, the\n"
+"     time since the last acknowledgement and since the consumer last\n"
+"     acknowledged or asked for more. producers: one line per connection\n"
+"     sending to a channel: pid, uid, handles, client name. logs: the\n"
+"     log directory of each durable channel. connections: one line per\n"
+"     client connection: id, pid, uid, open handles, output not yet\n"
+"     written, age, bytes read and written, client name. config: the\n"
+"     configuration in force, one 'name = value' line per option.\n"
+"\n"
+"     Admin actions (the admin right of the daemon's access rules):\n"
+"     purge drops the messages queued on CHANNEL (not those in flight;\n"
+"     held sends then take the room); disconnect closes connection ID;\n"
+"     log-level sets the daemon's log level until the next reload;\n"
+"     reload reads the configuration again and fails, changing nothing,\n"
+"     if it has an error. JSON: names that are UTF-8 are JSON strings,\n"
+"     others {\"hex\": \"...\"} objects of their bytes.\n"
 "\n"
 "OPTIONS\n"
 "     -j, --json         print JSON: an object for status, an array of\n"
@@ -73,7 +114,7 @@ CLI_COMMON_OPTIONS_HELP
 "     7  no daemon running on the socket\n"
 "     8  connection to the daemon lost\n"
 "    11  a daemon limit refused the request\n"
-"    12  the daemon's access rules refused the view\n");
+"    12  the daemon's access rules refused the view or the action\n");
 	cli_exit_stdout();
 }
 
@@ -87,6 +128,7 @@ ctl_parse(struct cli *cli, struct ctl_opts *o, int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	unsigned long n;
+	size_t i;
 	char *end;
 	int ch;
 
@@ -112,15 +154,28 @@ ctl_parse(struct cli *cli, struct ctl_opts *o, int argc, char *argv[])
 			break;
 		}
 	}
-	o->view = "daemon";
-	if (optind < argc) {
-		if (strcmp(argv[optind], "channels") == 0 ||
-		    strcmp(argv[optind], "connections") == 0)
-			o->view = argv[optind];
-		else if (strcmp(argv[optind], "status") != 0)
-			cli_usage_error(cli, "unknown command '%s' (status, "
-			    "channels or connections)", argv[optind]);
-		optind++;
+	o->cmd = "status";
+	if (optind < argc)
+		o->cmd = argv[optind++];
+	for (i = 0; i < sizeof(ctl_cmds) / sizeof(ctl_cmds[0]); i++) {
+		if (strcmp(o->cmd, ctl_cmds[i].name) == 0)
+			break;
+	}
+	if (i == sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
+		cli_usage_error(cli, "unknown command '%s' (status, channels, "
+		    "producers, logs, connections, config, purge, disconnect, "
+		    "log-level or reload)", o->cmd);
+	o->view = ctl_cmds[i].view;
+	o->action = ctl_cmds[i].action;
+	o->arg = "";
+	if (ctl_cmds[i].argname != NULL) {
+		if (optind >= argc)
+			cli_usage_error(cli, "%s: missing %s", o->cmd,
+			    ctl_cmds[i].argname);
+		o->arg = argv[optind++];
+		if (strlen(o->arg) > 255)
+			cli_usage_error(cli, "%s: %s longer than 255 bytes",
+			    o->cmd, ctl_cmds[i].argname);
 	}
 	if (optind < argc)
 		cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
@@ -225,10 +280,14 @@ ctl_pages_free(struct ctl_pages *pages)
 
 /* JSON. */
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if none. */
+/*
+ * Length of the valid UTF-8 sequence at p (at most n bytes), 0 if none:
+ * no overlong forms, no surrogates, nothing above U+10FFFF.
+ */
 static size_t
 ctl_utf8_len(const unsigned char *p, size_t n)
 {
+	unsigned char lo = 0x80, hi = 0xbf;
 	size_t len, i;
 
 	if (p[0] < 0x80)
@@ -241,38 +300,63 @@ ctl_utf8_len(const unsigned char *p, size_t n)
 		len = 4;
 	else
 		return 0;
-	if (len > n)
+	if (p[0] == 0xe0)
+		lo = 0xa0;
+	else if (p[0] == 0xed)
+		hi = 0x9f;
+	else if (p[0] == 0xf0)
+		lo = 0x90;
+	else if (p[0] == 0xf4)
+		hi = 0x8f;
+	if (len > n || p[1] < lo || p[1] > hi)
 		return 0;
-	for (i = 1; i < len; i++) {
+	for (i = 2; i < len; i++) {
 		if ((p[i] & 0xc0) != 0x80)
 			return 0;
 	}
 	return len;
 }
 
+static bool
+ctl_utf8_valid(const unsigned char *p, size_t len)
+{
+	size_t i = 0, n;
+
+	while (i < len) {
+		if ((n = ctl_utf8_len(p + i, len - i)) == 0)
+			return false;
+		i += n;
+	}
+	return true;
+}
+
 /*
- * A JSON string of len bytes: UTF-8 passes through, control characters
- * and bytes that are not UTF-8 become \u00XX escapes (the byte's value).
+ * A name or text as JSON. Valid UTF-8 is a JSON string of exactly those
+ * characters (quote, backslash and control characters escaped as JSON
+ * does); anything else is {"hex":"..."}, its bytes in lower-case hex,
+ * so that no two byte strings print the same.
  */
 static void
 ctl_json_str(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, n;
+	size_t i;
 
+	if (!ctl_utf8_valid(p, len)) {
+		fputs("{\"hex\":\"", stdout);
+		for (i = 0; i < len; i++)
+			printf("%02x", p[i]);
+		fputs("\"}", stdout);
+		return;
+	}
 	putchar('"');
-	while (i < len) {
-		if (p[i] == '"' || p[i] == '\\') {
-			printf("\\%c", p[i++]);
-			continue;
-		}
-		n = ctl_utf8_len(p + i, len - i);
-		if (n == 0 || p[i] < 0x20 || p[i] == 0x7f) {
-			printf("\\u%04x", p[i++]);
-			continue;
-		}
-		fwrite(p + i, 1, n, stdout);
-		i += n;
+	for (i = 0; i < len; i++) {
+		if (p[i] == '"' || p[i] == '\\')
+			printf("\\%c", p[i]);
+		else if (p[i] < 0x20 || p[i] == 0x7f)
+			printf("\\u%04x", p[i]);
+		else
+			putchar(p[i]);
 	}
 	putchar('"');
 }
@@ -354,7 +438,7 @@ ctl_json_list(const struct ctl_pages *pages, const char *key)
 
 /* Tables. */
 
-#define CTL_COLS_MAX	16
+#define CTL_COLS_MAX	24
 #define CTL_CELL_MAX	1100	/* an escaped name: 255 * 4, and more */
 
 /* Rows of cells, kept until every column's width is known. */
@@ -478,6 +562,41 @@ ctl_bool(char *cell, const msgpack_object *map, const char *key)
 	    o->via.boolean ? "yes" : "no");
 }
 
+/* An age in seconds: "12s", "3m04s", "2h05m"; "-" for nil or missing. */
+static void
+ctl_age(char *cell, const msgpack_object *map, const char *key)
+{
+	const msgpack_object *o = ctl_get(map, key);
+	uint64_t s;
+
+	if (o == NULL || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+		strcpy(cell, "-");
+		return;
+	}
+	s = o->via.u64;
+	if (s >= 3600)
+		snprintf(cell, CTL_CELL_MAX, "%" PRIu64 "h%02" PRIu64 "m",
+		    s / 3600, s / 60 % 60);
+	else if (s >= 60)
+		snprintf(cell, CTL_CELL_MAX, "%" PRIu64 "m%02" PRIu64 "s",
+		    s / 60, s % 60);
+	else
+		snprintf(cell, CTL_CELL_MAX, "%" PRIu64 "s", s);
+}
+
+/* Per second over the recent window: "12.5"; "-" before a sample. */
+static void
+ctl_rate(char *cell, const msgpack_object *map, const char *key)
+{
+	uint64_t secs = ctl_u64(map, "recent_s"), n = ctl_u64(map, key);
+
+	if (secs == 0)
+		strcpy(cell, "-");
+	else
+		snprintf(cell, CTL_CELL_MAX, "%" PRIu64 ".%" PRIu64, n / secs,
+		    n * 10 / secs % 10);
+}
+
 static void
 ctl_channel_row(struct ctl_table *t, const msgpack_object *ch)
 {
@@ -504,6 +623,15 @@ ctl_channel_row(struct ctl_table *t, const msgpack_object *ch)
 	ctl_cap(cells[12], ch, "capacity_bytes");
 	ctl_bool(cells[13], ch, "durable");
 	ctl_num(cells[14], ch, "log_bytes");
+	ctl_age(cells[15], ch, "oldest_age_s");
+	ctl_rate(cells[16], ch, "recent_in");
+	ctl_rate(cells[17], ch, "recent_out");
+	ctl_rate(cells[18], ch, "recent_acked");
+	ctl_age(cells[19], ch, "last_ack_age_s");
+	if (cons != NULL && cons->type == MSGPACK_OBJECT_MAP)
+		ctl_age(cells[20], cons, "idle_s");
+	else
+		strcpy(cells[20], "-");
 	ctl_table_add(t, cells);
 }
 
@@ -522,6 +650,11 @@ ctl_conn_row(struct ctl_table *t, const msgpack_object *o)
 	snprintf(cells[6], CTL_CELL_MAX, "%s", closing != NULL &&
 	    closing->type == MSGPACK_OBJECT_BOOLEAN && closing->via.boolean ?
 	    "closing" : "open");
+	snprintf(cells[7], CTL_CELL_MAX, "%" PRIu64 "s",
+	    ctl_u64(o, "age_ms") / 1000);
+	ctl_num(cells[8], o, "bytes_in");
+	ctl_num(cells[9], o, "bytes_out");
+	ctl_escape(cells[10], ctl_get(o, "client"));
 	ctl_table_add(t, cells);
 }
 
@@ -548,10 +681,11 @@ ctl_table_list(const struct ctl_pages *pages, const char *key,
 static void
 ctl_print_channels(const struct ctl_pages *pages)
 {
-	struct ctl_table t = { .ncols = 15, .head = { "NAME", "QUEUED",
+	struct ctl_table t = { .ncols = 21, .head = { "NAME", "QUEUED",
 	    "BYTES", "INFLIGHT", "HELD", "PRODUCERS", "CONSUMER_PID",
 	    "CONSUMER_UID", "IN", "OUT", "REDELIVERED", "CAPACITY",
-	    "CAP_BYTES", "DURABLE", "LOG_BYTES" }, .left = { true } };
+	    "CAP_BYTES", "DURABLE", "LOG_BYTES", "OLDEST", "IN/S", "OUT/S",
+	    "ACK/S", "LAST_ACK", "IDLE" }, .left = { true } };
 
 	ctl_table_list(pages, "channels", &t, ctl_channel_row);
 }
@@ -559,11 +693,84 @@ ctl_print_channels(const struct ctl_pages *pages)
 static void
 ctl_print_connections(const struct ctl_pages *pages)
 {
-	struct ctl_table t = { .ncols = 7, .head = { "ID", "PID", "UID",
-	    "PRODUCERS", "CONSUMERS", "PENDING", "STATE" },
-	    .left = { [6] = true } };
+	struct ctl_table t = { .ncols = 11, .head = { "ID", "PID", "UID",
+	    "PRODUCERS", "CONSUMERS", "PENDING", "STATE", "AGE", "BYTES_IN",
+	    "BYTES_OUT", "CLIENT" }, .left = { [6] = true, [10] = true } };
 
 	ctl_table_list(pages, "connections", &t, ctl_conn_row);
+}
+
+/* One row per producer connection of one channel. */
+static void
+ctl_producer_rows(struct ctl_table *t, const msgpack_object *ch)
+{
+	char cells[CTL_COLS_MAX][CTL_CELL_MAX];
+	const msgpack_object *list = ctl_get(ch, "producer_conns"), *p;
+	uint32_t i;
+
+	if (list == NULL || list->type != MSGPACK_OBJECT_ARRAY)
+		return;
+	for (i = 0; i < list->via.array.size; i++) {
+		p = &list->via.array.ptr[i];
+		ctl_escape(cells[0], ctl_get(ch, "name"));
+		ctl_num(cells[1], p, "conn");
+		ctl_num(cells[2], p, "pid");
+		ctl_num(cells[3], p, "uid");
+		ctl_num(cells[4], p, "handles");
+		ctl_escape(cells[5], ctl_get(p, "client"));
+		ctl_table_add(t, cells);
+	}
+}
+
+static void
+ctl_print_producers(const struct ctl_pages *pages)
+{
+	struct ctl_table t = { .ncols = 6, .head = { "CHANNEL", "CONN", "PID",
+	    "UID", "HANDLES", "CLIENT" }, .left = { true, [5] = true } };
+
+	ctl_table_list(pages, "channels", &t, ctl_producer_rows);
+}
+
+/* The log directory of a durable channel. */
+static void
+ctl_log_row(struct ctl_table *t, const msgpack_object *ch)
+{
+	char cells[CTL_COLS_MAX][CTL_CELL_MAX];
+	const msgpack_object *dir = ctl_get(ch, "log_dir");
+
+	if (dir == NULL || dir->type != MSGPACK_OBJECT_STR)
+		return;
+	ctl_escape(cells[0], ctl_get(ch, "name"));
+	ctl_num(cells[1], ch, "log_bytes");
+	ctl_escape(cells[2], dir);
+	ctl_table_add(t, cells);
+}
+
+static void
+ctl_print_logs(const struct ctl_pages *pages)
+{
+	struct ctl_table t = { .ncols = 3, .head = { "CHANNEL", "LOG_BYTES",
+	    "DIRECTORY" }, .left = { true, [2] = true } };
+
+	ctl_table_list(pages, "channels", &t, ctl_log_row);
+}
+
+/* The configuration as a config file would say it: "name = value". */
+static void
+ctl_print_config(const msgpack_object *cfg)
+{
+	const msgpack_object_kv *kv;
+	uint32_t i;
+
+	for (i = 0; i < cfg->via.map.size; i++) {
+		kv = &cfg->via.map.ptr[i];
+		if (kv->key.type != MSGPACK_OBJECT_STR ||
+		    kv->val.type != MSGPACK_OBJECT_STR)
+			continue;
+		printf("%.*s = %.*s\n", (int)kv->key.via.str.size,
+		    kv->key.via.str.ptr, (int)kv->val.via.str.size,
+		    kv->val.via.str.ptr);
+	}
 }
 
 /* "1h02m03s" */
@@ -601,6 +808,17 @@ ctl_print_durability(const msgpack_object *d)
 	printf("durability   logs in %s, sync %s\n", path, mode);
 }
 
+/* A str value into buf, "?" if missing. */
+static void
+ctl_str(char *buf, size_t len, const msgpack_object *o)
+{
+	if (o != NULL && o->type == MSGPACK_OBJECT_STR)
+		snprintf(buf, len, "%.*s", (int)o->via.str.size,
+		    o->via.str.ptr);
+	else
+		snprintf(buf, len, "?");
+}
+
 static void
 ctl_print_status(const msgpack_object *d)
 {
@@ -636,6 +854,65 @@ ctl_print_status(const msgpack_object *d)
 	    " redelivered\n", ctl_u64(d, "msgs_in"), ctl_u64(d, "msgs_out"),
 	    ctl_u64(d, "redeliveries"));
 	ctl_print_durability(d);
+	ctl_str(ver, sizeof(ver), ctl_get(d, "log_level"));
+	printf("log level    %s\n", ver);
+	ctl_escape(path, ctl_get(d, "config"));
+	printf("config       %s\n", strcmp(path, "?") == 0 ? "none" : path);
+	ctl_escape(path, ctl_get(d, "access_file"));
+	printf("access rules %s\n", strcmp(path, "?") == 0 ? "none" : path);
+}
+
+/* One line saying what an admin action did. */
+static void
+ctl_print_action(const struct ctl_opts *o, const msgpack_object *r)
+{
+	char name[CTL_CELL_MAX], a[64], b[64];
+
+	if (strcmp(o->action, "purge") == 0) {
+		ctl_escape(name, ctl_get(r, "channel"));
+		printf("channel %s: %" PRIu64 " queued message(s) of %" PRIu64
+		    " bytes purged; %" PRIu64 " in flight, %" PRIu64
+		    " queued now\n", name, ctl_u64(r, "purged"),
+		    ctl_u64(r, "purged_bytes"), ctl_u64(r, "in_flight"),
+		    ctl_u64(r, "queued"));
+	} else if (strcmp(o->action, "disconnect") == 0)
+		printf("connection %" PRIu64 " (pid %" PRIu64 ", uid %" PRIu64
+		    ") disconnected\n", ctl_u64(r, "conn"), ctl_u64(r, "pid"),
+		    ctl_u64(r, "uid"));
+	else if (strcmp(o->action, "log-level") == 0) {
+		ctl_str(a, sizeof(a), ctl_get(r, "was"));
+		ctl_str(b, sizeof(b), ctl_get(r, "level"));
+		printf("log level %s (was %s)\n", b, a);
+	} else
+		printf("reloaded: %" PRIu64 " option(s) changed\n",
+		    ctl_u64(r, "changed"));
+}
+
+/* Runs the action and prints its result; exits on failure. */
+static void
+ctl_action(struct cli *cli, const struct ctl_opts *o)
+{
+	msgpack_unpacked u;
+	size_t len, off = 0;
+	void *data;
+	int rc;
+
+	rc = chan_client_admin(cli->c, o->action, o->arg, strlen(o->arg),
+	    &data, &len);
+	if (rc != 0)
+		ctl_fail(cli, rc);
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, data, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    off != len || u.data.type != MSGPACK_OBJECT_MAP)
+		cli_die(cli, CLI_EXIT_FAIL, "%s: the daemon sent a malformed "
+		    "result of %s", cli->socket, o->action);
+	if (o->json) {
+		ctl_json(&u.data);
+		putchar('\n');
+	} else
+		ctl_print_action(o, &u.data);
+	msgpack_unpacked_destroy(&u);
+	free(data);
 }
 
 int
@@ -644,31 +921,40 @@ main(int argc, char *argv[])
 	struct ctl_pages pages = { 0 };
 	struct ctl_opts o;
 	struct cli cli;
+	const char *list;
 
 	cli_init(&cli, CTL_PROG);
 	ctl_parse(&cli, &o, argc, argv);
 	cli.name = "";
 	cli_connect(&cli);
+	if (o.action != NULL) {
+		ctl_action(&cli, &o);
+		chan_disconnect(cli.c);
+		cli_exit_stdout();
+	}
 	ctl_fetch(&cli, &o, &pages);
 	chan_disconnect(cli.c);
 
-	if (strcmp(o.view, "daemon") == 0) {
+	list = strcmp(o.view, "connections") == 0 ? "connections" :
+	    "channels";
+	if (strcmp(o.view, "daemon") == 0 || strcmp(o.view, "config") == 0) {
 		if (o.json) {
 			ctl_json(&pages.v[0].data);
 			putchar('\n');
-		} else
+		} else if (strcmp(o.view, "config") == 0)
+			ctl_print_config(&pages.v[0].data);
+		else
 			ctl_print_status(&pages.v[0].data);
-	} else if (strcmp(o.view, "channels") == 0) {
-		if (o.json)
-			ctl_json_list(&pages, "channels");
-		else
-			ctl_print_channels(&pages);
-	} else {
-		if (o.json)
-			ctl_json_list(&pages, "connections");
-		else
-			ctl_print_connections(&pages);
-	}
+	} else if (o.json)
+		ctl_json_list(&pages, list);
+	else if (strcmp(o.cmd, "producers") == 0)
+		ctl_print_producers(&pages);
+	else if (strcmp(o.cmd, "logs") == 0)
+		ctl_print_logs(&pages);
+	else if (strcmp(o.view, "channels") == 0)
+		ctl_print_channels(&pages);
+	else
+		ctl_print_connections(&pages);
 	ctl_pages_free(&pages);
 	cli_exit_stdout();
 }
