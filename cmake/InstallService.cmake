@@ -13,6 +13,7 @@ function(chand_full out dir)
 endfunction()
 
 chand_full(CMAKE_INSTALL_FULL_SBINDIR "${CHAND_SBINDIR}")
+chand_full(CMAKE_INSTALL_FULL_BINDIR "${CHAND_BINDIR}")
 chand_full(CMAKE_INSTALL_FULL_DOCDIR "${CHAND_DOCDIR}")
 # As GNUInstallDirs does: the /usr prefix keeps its configuration in /etc.
 if(CMAKE_INSTALL_PREFIX STREQUAL "/usr" AND CHAND_SYSCONFDIR STREQUAL "etc")

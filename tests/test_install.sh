@@ -72,7 +72,9 @@ for f in sbin/chand bin/chan-send bin/chan-recv bin/chanctl \
     include/chanclient.h share/man/man8/chand.8 share/man/man1/chan-send.1 \
     share/man/man1/chan-recv.1 share/man/man1/chanctl.1 \
     share/man/man1/chan-bench.1 \
-    share/man/man3/libchanclient.3 lib/systemd/system/chand.service \
+    share/man/man3/libchanclient.3 share/man/man3/chan_tx_open.3 \
+    share/man/man3/chan_tx_send.3 share/doc/chand/protocol.md \
+    share/doc/chand/durability.md lib/systemd/system/chand.service \
     lib/systemd/system/chand.socket lib/sysusers.d/chand.conf \
     etc/chand/chand.conf; do
 	[[ -x $prefix/$f || -f $prefix/$f ]] || fail "$f not installed"
@@ -83,6 +85,12 @@ step "systemd-analyze verify chand.socket chand.service"
 units=$prefix/lib/systemd/system
 grep -qx "ExecStart=$prefix/sbin/chand --socket /run/chand.sock --config $prefix/etc/chand/chand.conf --data-dir /var/lib/chand" \
     "$units/chand.service" || fail "chand.service does not run $prefix/sbin/chand"
+grep -qx "ExecReload=$prefix/bin/chanctl --socket /run/chand.sock reload" \
+    "$units/chand.service" || fail "chand.service does not reload with $prefix/bin/chanctl"
+# The pages name this prefix's files, not the configured prefix's.
+sed 's/\\&//g' "$prefix/share/man/man8/chand.8" |
+    grep -qF "$prefix/etc/chand/chand.conf" ||
+    fail "chand.8 does not name $prefix/etc/chand/chand.conf"
 command -v systemd-analyze >/dev/null ||
     fail "systemd-analyze not found (scripts/deps.sh installs systemd)"
 man_check=yes

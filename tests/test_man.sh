@@ -6,11 +6,17 @@
 # option that a program's --help mentions appears in its page, every
 # option the page's OPTIONS section lists is one --help knows, and the
 # exit codes of both EXIT STATUS sections are the same. libchanclient(3)
-# names every function chanclient.h exports.
+# names every function chanclient.h exports, and each of them has a page
+# of its own name in section 3 (its group's page, or a .so link to it)
+# whose NAME and SYNOPSIS list it; man(1) finds it by that name. chand(8)
+# and chan-bench(1) have EXAMPLES; no page keeps an unfilled @VARIABLE@,
+# and chand(8)'s FILES name the configured prefix's paths.
 set -euo pipefail
 
-build=${1:?usage: test_man.sh BUILD_DIR SOURCE_DIR}
-src=${2:?usage: test_man.sh BUILD_DIR SOURCE_DIR}
+build=${1:?usage: test_man.sh BUILD_DIR SOURCE_DIR [SYSCONFDIR DOCDIR]}
+src=${2:?usage: test_man.sh BUILD_DIR SOURCE_DIR [SYSCONFDIR DOCDIR]}
+sysconfdir=${3:-}
+docdir=${4:-}
 failures=0
 
 fail() {
@@ -77,6 +83,57 @@ for f in "${funcs[@]}"; do
 	    fail "libchanclient.3 does not document $f()"
 done
 echo "test_man: libchanclient.3: ${#funcs[@]} functions"
+
+# One page per function name: the group's page, or ".so man3/PAGE.3".
+declare -A groups=()
+for f in "${funcs[@]}"; do
+	p=$build/man/$f.3
+	[[ -f $p ]] || { fail "no page $f.3"; continue; }
+	if [[ $(head -c 4 "$p") == ".so " ]]; then
+		target=$(sed -n '1s/^\.so man3\///p' "$p")
+		[[ $(wc -l <"$p") -eq 1 && -n $target ]] ||
+		    { fail "$f.3 is not a one-line .so man3/PAGE.3 link"; continue; }
+		p=$build/man/$target
+		[[ -f $p ]] || { fail "$f.3 links to $target, which is not built"; continue; }
+	fi
+	groups[$(basename "$p")]=1
+	section "$p" NAME | grep -qE "(^|[ ,])$f(,| -)" ||
+	    fail "$(basename "$p") does not name $f in NAME"
+	section "$p" SYNOPSIS | grep -qE "(^|[^a-z_])$f\(" ||
+	    fail "$(basename "$p") has no prototype of $f in SYNOPSIS"
+done
+echo "test_man: section 3: ${#funcs[@]} names, ${#groups[@]} pages"
+
+# man(1) finds a function's page by its name, through the .so link.
+if command -v man >/dev/null; then
+	mtmp=$(mktemp -d)
+	trap 'rm -rf "$mtmp"' EXIT
+	mkdir "$mtmp/man3"
+	cp "$build"/man/*.3 "$mtmp/man3/"
+	for f in chan_tx_send chan_rx_ack chan_client_admin chan_errname; do
+		out=$(MANPAGER=cat MANWIDTH=200 man -M "$mtmp" 3 "$f" 2>&1) ||
+		    { fail "man 3 $f: $out"; continue; }
+		grep -qE "^ +int $f\(|^ +const char \*$f\(" <<<"$out" ||
+		    fail "man 3 $f does not show its prototype"
+	done
+else
+	echo "test_man: man(1) is not installed: section 3 lookups not run"
+fi
+
+for page in "$build/man/chand.8" "$build/man/chan-bench.1"; do
+	section "$page" EXAMPLES | grep -q '[a-z]' ||
+	    fail "$(basename "$page") has no EXAMPLES"
+done
+for page in "$build"/man/*.[0-9]; do
+	grep -q '@[A-Z_]*@' "$page" && fail "$(basename "$page") keeps an unfilled @VARIABLE@"
+done
+if [[ -n $sysconfdir && -n $docdir ]]; then
+	files=$(section "$build/man/chand.8" FILES)
+	grep -qF "$sysconfdir/chand/chand.conf" <<<"$files" ||
+	    fail "chand.8 FILES does not name $sysconfdir/chand/chand.conf"
+	grep -qF "$docdir/" <<<"$files" ||
+	    fail "chand.8 FILES does not name $docdir"
+fi
 
 if [[ $failures -gt 0 ]]; then
 	echo "test_man: $failures failure(s)" >&2
