@@ -264,6 +264,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(TAILQ_EMPTY(&srv.dirty));
 	check_registry(&srv.reg);
 	registry_fini(&srv.reg);
+	remember_fini(&srv.remember);
 	proto_decoder_free(srv.dec);
 	return (0);
 }
