@@ -51,7 +51,14 @@
 #define MAX_PAYLOAD	2048
 #define FLOOD_MSGS	2500		/* to the channel nobody reads */
 #define FLOOD_SIZE	4096
-#define RSS_SLACK_KIB	(16 * 1024)
+/*
+ * Growth of the daemon's RSS allowed over the main round: the node slabs
+ * (up to 64 MiB, kept until exit: msgpool.h) and malloc's arenas grow to
+ * the busiest moment, which a loaded machine makes busier than the
+ * warm-up's; what this catches is growth without bound. Leaks are for the
+ * sanitizer and valgrind runs.
+ */
+#define RSS_SLACK_KIB	(96 * 1024)
 
 /* Counters shared by the consumers of all channels. */
 #define ADD(x)		__atomic_fetch_add(&(x), 1, __ATOMIC_RELAXED)
