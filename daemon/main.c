@@ -27,6 +27,7 @@
 #include "proto.h"
 #include "registry.h"
 #include "server.h"
+#include "shutdown.h"
 #include "svc.h"
 
 #define EXIT_USAGE	2
@@ -698,6 +699,8 @@ daemon_fini(struct daemon_state *d)
 	if (srv->loop != NULL) {
 		daemon_stop(d);
 		uv_run(&d->loop, UV_RUN_DEFAULT);
+		/* Every client gone: what the stop drops, or keeps. */
+		shutdown_report(&srv->reg);
 		signals_fini(d);
 		/* Every log synced and closed, whatever --sync says. */
 		durable_fini(srv);
