@@ -162,6 +162,7 @@ fi
 step "find_package(chanclient): tests/cmake_consumer, shared and static"
 "$cmake" -S "$src/tests/cmake_consumer" -B "$tmp/consumer" \
     -DCMAKE_PREFIX_PATH="$prefix" -DEXAMPLE_APP="$src/tests/example_app.c" \
+    -DOWN_NAMES_APP="$src/tests/own_names.c" \
     -DCMAKE_C_FLAGS="$extra_cflags" -DCMAKE_EXE_LINKER_FLAGS="$extra_cflags" \
     >"$tmp/consumer.log" 2>&1 &&
 "$cmake" --build "$tmp/consumer" >>"$tmp/consumer.log" 2>&1 ||
@@ -171,6 +172,20 @@ if readelf -d "$tmp/consumer/app-cmake-static" | grep -q 'NEEDED.*libchanclient'
 fi
 readelf -d "$tmp/consumer/app-cmake" | grep -q 'NEEDED.*libchanclient' ||
     fail "app-cmake does not use the shared libchanclient"
+if readelf -d "$tmp/consumer/app-cmake" | grep -q 'NEEDED.*libmsgpackc'; then
+	fail "app-cmake links msgpack-c through chanclient::chanclient"
+fi
+# Names the library uses inside are the program's own (tests/own_names.c).
+step "a program defining conn_open, msg_new, ... links libchanclient.a"
+out=$("$tmp/consumer/own-names-static") ||
+    fail "own-names-static (find_package, static) failed"
+[[ $out == ok ]] || fail "own-names-static printed: $out"
+# shellcheck disable=SC2046,SC2086
+cc $extra_cflags -o "$tmp/own-names-pc" "$src/tests/own_names.c" \
+    $(pkg-config --static --cflags chanclient) $static_libs ||
+    fail "a program defining conn_open does not link with pkg-config --static"
+out=$("$tmp/own-names-pc") || fail "own-names-pc failed"
+[[ $out == ok ]] || fail "own-names-pc printed: $out"
 
 # The installed daemon on a private socket; READY on one FIFO, its log
 # (and, by end of file, its exit) on another.
