@@ -518,9 +518,13 @@ wal_close(struct wal *w)
 	if (w == NULL)
 		return;
 	if (w->fd != -1) {
-		/* The reserved tail is zeros, read as the end: optional. */
-		if (wal_flush(w) == 0)
-			(void)ftruncate(w->fd, (off_t)w->woff);
+		/*
+		 * The reserved tail is zeros, read as the end: cutting it is
+		 * optional, and a failure leaves a log that reads the same.
+		 */
+		if (wal_flush(w) == 0 &&
+		    ftruncate(w->fd, (off_t)w->woff) != 0)
+			log_debug("%s: tail kept: %s", w->dir, strerror(errno));
 		close(w->fd);
 	}
 	wal_free(w);
