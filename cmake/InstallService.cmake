@@ -14,6 +14,10 @@ endfunction()
 
 chand_full(CMAKE_INSTALL_FULL_SBINDIR "${CHAND_SBINDIR}")
 chand_full(CMAKE_INSTALL_FULL_BINDIR "${CHAND_BINDIR}")
+# The unit and sysusers.d directories: under the prefix, or absolute (a
+# Debian bookworm package puts its units in /lib/systemd/system).
+chand_full(CHAND_FULL_UNITDIR "${CHAND_SYSTEMD_UNITDIR}")
+chand_full(CHAND_FULL_SYSUSERSDIR "${CHAND_SYSUSERSDIR}")
 chand_full(CMAKE_INSTALL_FULL_DOCDIR "${CHAND_DOCDIR}")
 # As GNUInstallDirs does: the /usr prefix keeps its configuration in /etc.
 if(CMAKE_INSTALL_PREFIX STREQUAL "/usr" AND CHAND_SYSCONFDIR STREQUAL "etc")
@@ -26,10 +30,10 @@ configure_file("${CHAND_SOURCE_DIR}/systemd/chand.service.in"
 	"${CHAND_BINARY_DIR}/systemd/chand.service" @ONLY)
 file(INSTALL "${CHAND_BINARY_DIR}/systemd/chand.service"
 	"${CHAND_SOURCE_DIR}/systemd/chand.socket"
-	DESTINATION "${CMAKE_INSTALL_PREFIX}/${CHAND_SYSTEMD_UNITDIR}"
+	DESTINATION "${CHAND_FULL_UNITDIR}"
 	FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 file(INSTALL "${CHAND_SOURCE_DIR}/systemd/chand.sysusers"
-	DESTINATION "${CMAKE_INSTALL_PREFIX}/${CHAND_SYSUSERSDIR}"
+	DESTINATION "${CHAND_FULL_SYSUSERSDIR}"
 	RENAME chand.conf
 	FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 if(EXISTS "$ENV{DESTDIR}${CMAKE_INSTALL_FULL_SYSCONFDIR}/chand/chand.conf")
