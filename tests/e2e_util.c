@@ -4,10 +4,13 @@
  * (see e2e_util.h).
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <ftw.h>
 #include <poll.h>
 #include <stdio.h>
@@ -325,6 +328,77 @@ make_dir(char *dir, size_t len)
 	ck_assert_msg(mkdtemp(tmpl) != NULL, "mkdtemp: %s", strerror(errno));
 	ck_assert_uint_gt(len, strlen(tmpl));
 	snprintf(dir, len, "%s", tmpl);
+}
+
+/* shared_copy's directory, its maker, and the copies made so far. */
+#define SHARED_COPIES	8
+static char	 shared_dir[PATH_MAX];
+static pid_t	 shared_maker;
+static struct {
+	char	*from;
+	char	*to;
+} shared_copies[SHARED_COPIES];
+
+static void
+shared_cleanup(void)
+{
+	/* Not in a forked child that exits: the copies are the maker's. */
+	if (shared_maker == getpid())
+		remove_tree(shared_dir);
+}
+
+static void
+copy_file(const char *from, const char *to, mode_t mode)
+{
+	char	buf[65536];
+	ssize_t	n;
+	int	in, out;
+
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	ck_assert_msg(in >= 0, "open %s: %s", from, strerror(errno));
+	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	ck_assert_msg(out >= 0, "create %s: %s", to, strerror(errno));
+	while ((n = read(in, buf, sizeof buf)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		ck_assert_msg(n > 0, "read %s: %s", from, strerror(errno));
+		ck_assert_msg(write(out, buf, (size_t)n) == n, "write %s: %s",
+		    to, strerror(errno));
+	}
+	ck_assert_int_eq(fchmod(out, mode), 0);
+	close(in);
+	ck_assert_msg(close(out) == 0, "close %s: %s", to, strerror(errno));
+}
+
+const char *
+shared_copy(const char *path)
+{
+	char	to[PATH_MAX], base[PATH_MAX];
+	size_t	i;
+
+	if (shared_maker != getpid()) {
+		/* A fork of the maker starts afresh. */
+		memset(shared_copies, 0, sizeof shared_copies);
+		make_dir(shared_dir, sizeof shared_dir);
+		ck_assert_msg(chmod(shared_dir, 0711) == 0, "chmod %s: %s",
+		    shared_dir, strerror(errno));
+		if (shared_maker == 0)
+			atexit(shared_cleanup);
+		shared_maker = getpid();
+	}
+	for (i = 0; i < SHARED_COPIES && shared_copies[i].from != NULL; i++) {
+		if (strcmp(shared_copies[i].from, path) == 0)
+			return (shared_copies[i].to);
+	}
+	ck_assert_msg(i < SHARED_COPIES, "shared_copy: more than %d programs",
+	    SHARED_COPIES);
+	snprintf(base, sizeof base, "%s", path);
+	path_join(to, sizeof to, shared_dir, basename(base));
+	copy_file(path, to, 0755);
+	shared_copies[i].from = strdup(path);
+	shared_copies[i].to = strdup(to);
+	ck_assert(shared_copies[i].from != NULL && shared_copies[i].to != NULL);
+	return (shared_copies[i].to);
 }
 
 static int

@@ -116,6 +116,16 @@ void	make_dir(char *dir, size_t len);
 /* Removes dir and everything under it, best effort (what cannot go stays
    for the machine's tmp cleaner). */
 void	remove_tree(const char *dir);
+/*
+ * The path of a copy of the program at path that every user may run, for
+ * a test that runs it under another uid (nobody, the users of the access
+ * rules): the build tree may be out of their reach (a checkout in /root
+ * or in a `mktemp -d` directory, mode 0700). The copies live in one
+ * directory under /tmp, mode 0711, made on first use and removed when the
+ * process that made it exits. Call it in the test's process, before any
+ * fork; the returned string lives as long as the process.
+ */
+const char	*shared_copy(const char *path);
 /* dir/name into out, asserting that it fits. */
 void	path_join(char *out, size_t len, const char *dir, const char *name);
 /* A listening Unix stream socket bound at path (close-on-exec). */

@@ -212,6 +212,7 @@ END_TEST
 struct cli_as {
 	int		 err_fd;
 	const char	*channel;
+	const char	*bin;		/* chan-send, where UID_A reaches it */
 };
 
 static int
@@ -223,8 +224,10 @@ chan_send_as_a(void *arg)
 		return 3;
 	if (dup2(a->err_fd, STDERR_FILENO) < 0)
 		return 4;
-	execl(CHAN_SEND_BIN, "chan-send", "--socket", d.sock, a->channel,
+	execl(a->bin, "chan-send", "--socket", d.sock, a->channel,
 	    "value", (char *)NULL);
+	dprintf(STDERR_FILENO, "exec %s as uid %d: %s\n", a->bin, UID_A,
+	    strerror(errno));
 	return 5;
 }
 
@@ -249,10 +252,10 @@ read_to_eof(int fd, char *buf, size_t cap)
 
 START_TEST(test_denied_cli_send_exits_12_naming_the_channel)
 {
-	struct cli_as a = { -1, "jobs" };
+	struct cli_as a = { -1, "jobs", shared_copy(CHAN_SEND_BIN) };
 	char err[1024];
 	pid_t pid;
-	int fds[2];
+	int fds[2], code;
 
 	write_rules("allow uid:4242 recv jobs\n");
 	start(1);
@@ -262,7 +265,9 @@ START_TEST(test_denied_cli_send_exits_12_naming_the_channel)
 	close(fds[1]);
 	read_to_eof(fds[0], err, sizeof(err));
 	close(fds[0]);
-	ck_assert_int_eq(child_wait(pid), 12);
+	code = child_wait(pid);
+	ck_assert_msg(code == 12, "chan-send as uid %d exited %d, not 12; "
+	    "stderr: %s", UID_A, code, err);
 	ck_assert_msg(strstr(err, "jobs") != NULL &&
 	    strstr(err, "permission denied") != NULL, "stderr: %s", err);
 	daemon_stop(&d);

@@ -1242,8 +1242,9 @@ run_as_user(const char *const argv[], struct cmd_result *r)
 		cli_run(argv, NULL, 0, r);
 		return;
 	}
+	/* nobody may not reach the build tree: run a copy. */
 	for (i = 0; argv[i] != NULL && i + 5 < 16; i++)
-		wrapped[4 + i] = argv[i];
+		wrapped[4 + i] = i == 0 ? shared_copy(argv[0]) : argv[i];
 	wrapped[4 + i] = NULL;
 	cli_run(wrapped, NULL, 0, r);
 }

@@ -191,18 +191,26 @@ read_text(const char *path)
 static void
 notify_expect(struct svc_daemon *sd, const char *want)
 {
-	struct pollfd pfd = { .fd = sd->notify_fd, .events = POLLIN };
+	struct pollfd pfd[2] = {
+		{ .fd = sd->notify_fd, .events = POLLIN },
+		{ .fd = -1, .events = POLLIN },
+	};
 	long long deadline = now_ms() + HARNESS_WAIT_MS;
 	char buf[1024], seen[4096] = "", *line, *save;
 	ssize_t n;
 
+	/* A daemon that ends (or never starts) fails the wait at once. */
+	pfd[1].fd = (int)syscall(SYS_pidfd_open, sd->pid, 0);
 	for (;;) {
-		if (poll_until(&pfd, 1, deadline) == 0) {
+		if (poll_until(pfd, 2, deadline) == 0 ||
+		    (pfd[0].revents & POLLIN) == 0) {
 			char *log = read_text(sd->log);
 
-			ck_abort_msg("no %s on NOTIFY_SOCKET within %d ms "
-			    "(got: %s); log:\n%s", want, HARNESS_WAIT_MS,
-			    seen, log);
+			if (pfd[1].fd >= 0)
+				close(pfd[1].fd);
+			ck_abort_msg("no %s on NOTIFY_SOCKET %s (got: %s); "
+			    "log:\n%s", want, pfd[1].revents != 0 ?
+			    "before chand exited" : "in time", seen, log);
 		}
 		n = recv(sd->notify_fd, buf, sizeof buf - 1, 0);
 		if (n < 0 && errno == EINTR)
@@ -213,8 +221,11 @@ notify_expect(struct svc_daemon *sd, const char *want)
 		strcat(seen, "|");
 		for (line = strtok_r(buf, "\n", &save); line != NULL;
 		    line = strtok_r(NULL, "\n", &save)) {
-			if (strcmp(line, want) == 0)
+			if (strcmp(line, want) == 0) {
+				if (pfd[1].fd >= 0)
+					close(pfd[1].fd);
 				return;
+			}
 		}
 	}
 }
@@ -473,7 +484,8 @@ START_TEST(test_daemon_serves_inside_the_service_sandbox)
 	ck_assert_ptr_nonnull(f);
 	fputs("max-connections = 55\n", f);
 	fclose(f);
-	/* The unprivileged daemon reads its config, and notifies. */
+	/* The unprivileged daemon runs, reads its config, and notifies. */
+	argv[0] = shared_copy(CHAND_BIN);
 	ck_assert_int_eq(chmod(sd.dir, 0711), 0);
 	ck_assert_int_eq(chmod(conf, 0644), 0);
 	ck_assert_int_eq(chmod(sd.notify, 0666), 0);
