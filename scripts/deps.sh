@@ -9,7 +9,8 @@ packages=(gcc make cmake pkg-config libuv1-dev libmsgpack-dev check)
 # time), scdoc (manual pages), systemd-analyze and man (unit checks),
 # /bin/kill (the unit's ExecReload).
 packages+=(libsystemd-dev scdoc systemd man-db procps)
-# Debian package: dpkg-shlibdeps finds its dependencies.
+# Debian packages (scripts/package.sh adds debhelper and lintian):
+# dpkg-buildpackage, dpkg-architecture.
 packages+=(dpkg-dev)
 [ "${CHAND_DEPS_EXTRA:-}" ] && packages+=(${CHAND_DEPS_EXTRA})
 
