@@ -21,12 +21,41 @@ int	tx_free(int);
 
 int	conn_wire_code = 7;
 
-int conn_open(int x) { return (x + 1); }
-int msg_new(int x) { return (x + 2); }
-int rx_take(int x) { return (x + 3); }
-int proto_decode(int x) { return (x + 4); }
-int ridmap_put(int x) { return (x + 5); }
-int tx_free(int x) { return (x + 6); }
+int
+conn_open(int x)
+{
+	return (x + 1);
+}
+
+int
+msg_new(int x)
+{
+	return (x + 2);
+}
+
+int
+rx_take(int x)
+{
+	return (x + 3);
+}
+
+int
+proto_decode(int x)
+{
+	return (x + 4);
+}
+
+int
+ridmap_put(int x)
+{
+	return (x + 5);
+}
+
+int
+tx_free(int x)
+{
+	return (x + 6);
+}
 
 int
 main(void)
