@@ -76,7 +76,10 @@ struct server {
 	uv_timer_t		 mon_timer;
 	bool			 mon_on;	/* mon_timer initialised */
 	uint64_t		 mon_watchdog;	/* ms between WATCHDOG=1; 0 */
-	uint64_t		 mon_pinged;	/* uv_now() of the last one */
+	uint64_t		 mon_pinged;
+	/* The highest queued bytes and connections since the last trim. */
+	size_t			 mon_peak_bytes;
+	size_t			 mon_peak_conns;	/* uv_now() of the last one */
 	char			 mon_status[128]; /* the last STATUS= sent */
 
 	/*
