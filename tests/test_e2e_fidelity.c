@@ -59,7 +59,11 @@ tx_open_cap(chan_client *c, const char *name, uint64_t cap)
 	return tx;
 }
 
-/* A producer in a child process: one blocking send, then 'S' on fd. */
+/*
+ * A producer in a child process: 'O' on fd once its transmitter is open
+ * (so the channel is not forgotten under it), then one blocking send,
+ * then 'S'.
+ */
 struct blocked_send {
 	const char	*sock;
 	const char	*name;
@@ -77,6 +81,7 @@ blocked_send_main(void *arg)
 
 	if (chan_connect(b->sock, &c) != 0 ||
 	    chan_tx_open(c, b->name, &tx) != 0 ||
+	    write(b->done_fd, "O", 1) != 1 ||
 	    chan_tx_send(tx, b->payload, strlen(b->payload)) != 0)
 		return 1;
 	if (write(b->done_fd, &ok, 1) != 1)
@@ -98,6 +103,7 @@ start_blocked_send(const char *name, const char *payload, int *done_fd)
 	b.done_fd = fds[1];
 	pid = child_fork(blocked_send_main, &b);
 	close(fds[1]);
+	ck_assert_int_eq(pipe_read_byte(fds[0]), 'O');
 	*done_fd = fds[0];
 	return pid;
 }
