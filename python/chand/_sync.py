@@ -1,0 +1,720 @@
+# SPDX-License-Identifier: MIT
+"""The blocking client: connect(), Client, Sender, Receiver, select()."""
+
+from __future__ import annotations
+
+import errno
+import select as _select
+import socket as _socket
+import threading
+import time
+from typing import (Any, Dict, Iterator, List, Optional, Sequence, Tuple,
+                    Union)
+
+import msgpack
+
+from . import _core
+from ._core import (FEAT_FOREVER, FEAT_RECALL, Message, Request, RxState,
+                    Session, TxState, _Disc, check_name, check_payload)
+from .errors import (ChandError, ConnectionLost, Disconnected, Empty, Full,
+                     MessageTooBig, NoDaemon, OptionError, ProtocolError,
+                     Timeout, VersionError)
+
+Name = Union[str, bytes]
+READ_MAX = 1 << 20
+CONNECT_TIMEOUT = 30.0
+CLOSE_TIMEOUT = 10.0
+TRY_TIMEOUT = 30.0   # a try_recv's round trip, as the C library's
+
+_POLLIN = _select.POLLIN | _select.POLLPRI
+_POLLERR = _select.POLLERR | _select.POLLHUP | _select.POLLNVAL
+
+
+def _disp(name: bytes) -> str:
+    return name.decode("utf-8", "backslashreplace")
+
+
+def _deadline(timeout: Optional[float]) -> Optional[float]:
+    if timeout is None:
+        return None
+    if timeout < 0:
+        raise ValueError("timeout must be >= 0 or None")
+    return time.monotonic() + timeout
+
+
+def _open_socket(path: str, deadline: float) -> _socket.socket:
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        s.settimeout(max(0.0, deadline - time.monotonic()))
+        s.connect(path)
+    except (FileNotFoundError, ConnectionRefusedError) as e:
+        s.close()
+        raise NoDaemon("no daemon running on %s (%s)" % (path, e.strerror)) from None
+    except _socket.timeout:
+        s.close()
+        raise Timeout("connecting to %s timed out" % path) from None
+    except OSError as e:
+        s.close()
+        if "too long" in str(e):
+            raise ValueError("socket path too long for a Unix socket: %s" % path) from None
+        raise
+    s.setblocking(False)
+    return s
+
+
+class Client:
+    """A connection to the daemon, from :func:`connect`.
+
+    Thread safety: a Client and its handles may be used from several
+    threads; each call holds the connection's lock for its whole duration,
+    so calls on one connection run one at a time (a thread blocked in
+    ``recv()`` holds up another thread's ``send()`` on the same
+    connection until it returns). Threads that must block independently
+    use a connection each. A Client must not be used after ``fork()`` in
+    the child.
+    """
+
+    def __init__(self, socket: Optional[str] = None, timeout: float = CONNECT_TIMEOUT,
+                 client_name: str = "chand-python") -> None:
+        self.socket_path = socket or _core.default_socket()
+        self._lock = threading.RLock()
+        self._sock: Optional[_socket.socket] = None
+        self._s = Session()
+        self._poll = _select.poll()
+        deadline = time.monotonic() + timeout
+        try:
+            self._handshake(deadline, _core.VERSION_MAX, _core.VERSION_MIN, client_name)
+        except (VersionError, OptionError):
+            # A daemon that speaks only version 1 refuses the min_version
+            # option or version 2: say HELLO again as version 1 alone.
+            self._close_socket()
+            self._s = Session()
+            self._handshake(deadline, 1, None, client_name)
+
+    def _handshake(self, deadline: float, version: int, min_version: Optional[int],
+                   client_name: str) -> None:
+        self._sock = _open_socket(self.socket_path, deadline)
+        self._poll = _select.poll()
+        self._poll.register(self._sock.fileno(), _POLLIN)
+        s = self._s
+        r = Request(_core.HELLO)
+        s.pending[1] = r
+        s.out += _core.hello_frame(version, min_version, client_name)
+        try:
+            if not self._wait(lambda: r.done, deadline):
+                raise Timeout("no WELCOME from %s within the time" % self.socket_path)
+        except ConnectionLost as e:
+            self._close_socket()
+            cause = e.__cause__
+            if isinstance(cause, ChandError) and not isinstance(cause, ConnectionLost):
+                raise cause from None   # refused: LIMIT, SHUTDOWN, ...
+            raise
+        except BaseException:
+            self._close_socket()
+            raise
+        if r.error is not None:
+            self._close_socket()
+            raise r.error
+
+    # ---- properties -----------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        """The protocol version negotiated (1 or 2)."""
+        return self._s.version
+
+    @property
+    def features(self) -> int:
+        """The daemon's WELCOME feature bits (chand.FEAT_*)."""
+        return self._s.features
+
+    @property
+    def max_msg(self) -> int:
+        """The largest payload the daemon accepts."""
+        return self._s.max_msg
+
+    @property
+    def server(self) -> str:
+        return self._s.server
+
+    @property
+    def daemon_pid(self) -> int:
+        return self._s.daemon_pid
+
+    # ---- I/O ------------------------------------------------------------
+
+    def _close_socket(self) -> None:
+        if self._sock is not None:
+            try:
+                self._poll.unregister(self._sock.fileno())
+            except (KeyError, ValueError, OSError):
+                pass
+            self._sock.close()
+            self._sock = None
+
+    def _lose(self, why: ChandError) -> None:
+        self._s.fail(why)
+        self._close_socket()
+
+    def _write_some(self) -> None:
+        s = self._s
+        if not s.out or self._sock is None:
+            return
+        try:
+            n = self._sock.send(s.out)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            self._lose(ConnectionLost("writing to the daemon: %s" % e.strerror))
+            raise self._s.lost_error() from None
+        if n == len(s.out):
+            s.out.clear()
+        else:
+            del s.out[:n]
+
+    def _read_some(self) -> bool:
+        """Reads what the socket holds; False if nothing was there."""
+        assert self._sock is not None
+        try:
+            data = self._sock.recv(READ_MAX)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as e:
+            self._lose(ConnectionLost("reading from the daemon: %s" % e.strerror))
+            raise self._s.lost_error() from None
+        if not data:
+            self._lose(ConnectionLost("the daemon closed the connection"))
+            raise self._s.lost_error()
+        try:
+            self._s.feed(data)
+        except ProtocolError:
+            self._close_socket()
+            raise
+        return True
+
+    def _wait(self, pred: Any, deadline: Optional[float]) -> bool:
+        """Writes what is queued and reads and dispatches until pred() is
+        true (True) or the deadline passes (False). Raises
+        ConnectionLost / ProtocolError."""
+        s = self._s
+        while True:
+            if s.lost is not None and not pred():
+                raise s.lost_error()
+            if s.out:
+                self._write_some()
+            if pred():
+                return True
+            if s.lost is not None:
+                raise s.lost_error()
+            if deadline is None:
+                ms = -1
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                ms = int(left * 1000) + 1
+            assert self._sock is not None
+            fd = self._sock.fileno()
+            self._poll.modify(fd, _POLLIN | (_select.POLLOUT if s.out else 0))
+            try:
+                ev = self._poll.poll(ms)
+            except InterruptedError:
+                continue
+            for _, e in ev:
+                if e & (_POLLIN | _POLLERR):
+                    self._read_some()
+                if e & _select.POLLOUT and self._sock is not None:
+                    self._write_some()
+
+    def _call(self, r: Request, deadline: Optional[float] = None) -> Any:
+        if not self._wait(lambda: r.done, deadline):
+            raise Timeout("the daemon did not answer within the time")
+        if r.error is not None:
+            raise r.error
+        return r.value
+
+    def _batch(self) -> None:
+        """Writes the pipelined batch once it is big enough."""
+        if len(self._s.out) >= _core.BATCH_BYTES:
+            self._write_some()
+            if len(self._s.out) >= 4 * _core.BATCH_BYTES:
+                self._wait(lambda: len(self._s.out) < _core.BATCH_BYTES, None)
+
+    # ---- handles --------------------------------------------------------
+
+    def sender(self, name: Name, *, capacity: Any = None, capacity_bytes: Any = None,
+               durable: Optional[bool] = None, rx_gone: bool = False,
+               window: int = 4096) -> "Sender":
+        """Attaches a producer to channel ``name`` (created if needed).
+
+        ``capacity`` (messages, 0: rendezvous) and ``capacity_bytes`` state
+        the channel's bounds: None states nothing (a new channel takes the
+        daemon's defaults), ``chand.UNBOUNDED`` asks for none. ``durable``
+        None states nothing. ``rx_gone``: the sender fails with
+        ReceiverGone once the channel's receiver has come and gone (needs
+        a daemon that serves it: Unsupported otherwise). ``window``: how
+        many pipelined sends may await confirmation.
+        """
+        if not 1 <= window <= 65536:
+            raise ValueError("window is 1 to 65536")
+        n = check_name(name)
+        with self._lock:
+            opts = _core.open_opts(capacity, capacity_bytes, durable, rx_gone,
+                                   False, self._s.features)
+            h = self._call(self._s.request([_core.OPEN_TX, 0, n, opts]))
+            return Sender(self, TxState(h, n, opts, window))
+
+    def receiver(self, name: Name, *, capacity: Any = None, capacity_bytes: Any = None,
+                 durable: Optional[bool] = None, prefetch: int = 1,
+                 manual_ack: bool = False, forever: bool = False,
+                 rx_gone: bool = False) -> "Receiver":
+        """Attaches the channel's consumer. Busy (with ``pid``) if it
+        has one.
+
+        ``prefetch``: messages the daemon may push ahead of ``recv``
+        (1 to 65535). ``manual_ack``: messages stay in flight until
+        :meth:`Receiver.ack`; otherwise each counts as acknowledged when a
+        receive returns it. ``forever``: never report disconnection (wait
+        across producer generations). Capacity options as for
+        :meth:`sender`.
+        """
+        if not 1 <= prefetch <= _core.CREDIT_MAX:
+            raise ValueError("prefetch is 1 to 65535")
+        n = check_name(name)
+        with self._lock:
+            s = self._s
+            opts = _core.open_opts(capacity, capacity_bytes, durable, rx_gone,
+                                   forever, s.features)
+            h = self._call(s.request([_core.OPEN_RX, 0, n, opts]))
+            st = RxState(h, n, prefetch, manual_ack, forever,
+                         forever and not s.features & FEAT_FOREVER)
+            s.rxs[h] = st
+            return Receiver(self, st)
+
+    def ping(self, timeout: Optional[float] = TRY_TIMEOUT) -> None:
+        """A round trip: everything the daemon sent before has arrived."""
+        with self._lock:
+            self._s.flush_acks()
+            self._call(self._s.request([_core.PING, 0]), _deadline(timeout))
+
+    def info(self, what: str = "daemon", *, after: Optional[bytes] = None,
+             limit: Optional[int] = None, timeout: Optional[float] = 30.0) -> Dict[str, Any]:
+        """The daemon's admin view ("daemon", "channels" or "connections";
+        docs/protocol.md), one page, as a dict."""
+        opts: Dict[str, Any] = {}
+        if after is not None:
+            opts["after"] = after
+        if limit is not None:
+            opts["limit"] = limit
+        with self._lock:
+            data = self._call(self._s.request([_core.STATS, 0, what, opts]),
+                              _deadline(timeout))
+        try:
+            v = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        except Exception:
+            raise ProtocolError("INFO data is not msgpack") from None
+        if not isinstance(v, dict):
+            raise ProtocolError("INFO data is not a map")
+        return v
+
+    def close(self) -> None:
+        """Closes the connection and every handle on it: acknowledgements
+        made are sent first; producers drop; a consumer's unacknowledged
+        messages go back to the queue."""
+        with self._lock:
+            if self._sock is None:
+                return
+            s = self._s
+            if s.lost is None:
+                s.flush_acks()
+                try:
+                    self._sock.setblocking(True)
+                    self._sock.settimeout(CLOSE_TIMEOUT)
+                    if s.out:
+                        self._sock.sendall(s.out)
+                except OSError:
+                    pass
+                s.out.clear()
+            s.fail(ConnectionLost("the connection was closed"))
+            self._close_socket()
+
+    @property
+    def closed(self) -> bool:
+        return self._sock is None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return "<chand.Client %s v%d%s>" % (self.socket_path, self._s.version,
+                                             " closed" if self.closed else "")
+
+
+def connect(socket: Optional[str] = None, *, timeout: float = CONNECT_TIMEOUT) -> Client:
+    """Connects to the daemon at ``socket`` (None: ``$CHAND_SOCKET`` and the
+    CLIs' defaults) and completes the handshake within ``timeout`` s.
+
+    Raises NoDaemon (nothing listening), Timeout, VersionError,
+    ProtocolError, ConnectionLost, or the error with which the daemon
+    refused the connection (LimitExceeded, Shutdown).
+    """
+    return Client(socket, timeout)
+
+
+class Sender:
+    """A producer handle (Rust's ``Sender`` / ``SyncSender``). Use it as a
+    context manager, or ``close()`` it: that drops the producer."""
+
+    def __init__(self, client: Client, st: TxState) -> None:
+        self._c = client
+        self._st = st
+
+    @property
+    def name(self) -> bytes:
+        return self._st.name
+
+    def _check(self, data: Any) -> bytes:
+        b = check_payload(data)
+        if len(b) > self._c._s.max_msg:
+            raise MessageTooBig("message of %d bytes; the daemon takes at most %d"
+                                % (len(b), self._c._s.max_msg))
+        if self._st.closed:
+            raise ValueError("send on a closed Sender")
+        return b
+
+    def _failure(self) -> None:
+        st = self._st
+        if st.failure is not None:
+            e, st.failure = st.failure, None
+            raise e
+
+    def _confirmed(self, body: List[Any], deadline: Optional[float]) -> None:
+        c = self._c
+        with c._lock:
+            self._failure()
+            r = c._s.request(body)
+            try:
+                c._call(r)
+            finally:
+                pass
+            self._failure()
+
+    def send(self, data: bytes, timeout: Optional[float] = None) -> None:
+        """Sends one message and returns once the daemon has queued it (a
+        rendezvous channel: once received). On a full channel it waits for
+        room, for ever or at most ``timeout`` seconds (then Timeout, the
+        message dropped). Raises LimitExceeded, MessageTooBig,
+        PermissionDenied, DiskError, ReceiverGone, ConnectionLost, or the
+        failure of an earlier pipelined send not yet reported."""
+        b = self._check(data)
+        h = self._st.handle
+        if timeout is None:
+            self._confirmed([_core.SEND, 0, h, b], None)
+            return
+        if timeout < 0:
+            raise ValueError("timeout must be >= 0 or None")
+        ms = min(int(timeout * 1000), 0xFFFFFFFF)
+        try:
+            self._confirmed([_core.SEND_TIMED, 0, h, b, ms], None)
+        except Full as e:
+            raise Timeout(e.message, e.fields) from None
+
+    def try_send(self, data: bytes) -> None:
+        """Sends without waiting for room: Full at once (message dropped)
+        if the channel is full. Other errors as :meth:`send`."""
+        b = self._check(data)
+        self._confirmed([_core.SEND_TIMED, 0, self._st.handle, b, 0], None)
+
+    def send_nowait(self, data: bytes) -> None:
+        """Pipelined send: queues the message and returns without waiting
+        for its confirmation; waits only while ``window`` sends are
+        unconfirmed. Messages are written in 64 KiB batches, when the
+        connection next waits, or by :meth:`flush`. A refusal is raised by
+        the next send, flush or close of this sender."""
+        c = self._c
+        st = self._st
+        b = self._check(data)
+        with c._lock:
+            s = c._s
+            if st.failure is not None:
+                self._failure()
+            if s.lost is not None:
+                raise s.lost_error()
+            if st.unconfirmed >= st.window:
+                c._wait(lambda: st.unconfirmed < st.window, None)
+            s.send_frame(st, b)
+            if len(s.out) >= _core.BATCH_BYTES:
+                c._batch()
+
+    def flush(self, timeout: Optional[float] = None) -> None:
+        """Writes the batch and waits until every pipelined send is
+        confirmed; raises the first failure not yet reported."""
+        c = self._c
+        st = self._st
+        with c._lock:
+            if not c._wait(lambda: st.unconfirmed == 0, _deadline(timeout)):
+                raise Timeout("%d pipelined sends unconfirmed" % st.unconfirmed)
+            self._failure()
+
+    @property
+    def unconfirmed(self) -> int:
+        """Pipelined sends not yet confirmed."""
+        return self._st.unconfirmed
+
+    def clone(self) -> "Sender":
+        """Another producer on the same channel and connection (Rust's
+        ``Sender::clone``), with the same options."""
+        c = self._c
+        st = self._st
+        with c._lock:
+            h = c._call(c._s.request([_core.OPEN_TX, 0, st.name, dict(st.opts)]))
+            return Sender(c, TxState(h, st.name, st.opts, st.window))
+
+    def close(self) -> None:
+        """Flushes the pipelined sends, then drops the producer; raises the
+        first unreported failure. Closing twice does nothing."""
+        c = self._c
+        st = self._st
+        if st.closed:
+            return
+        with c._lock:
+            try:
+                self.flush()
+            finally:
+                st.closed = True
+                if c._s.lost is None:
+                    c._call(c._s.request([_core.CLOSE, 0, st.handle]),
+                            _deadline(CLOSE_TIMEOUT))
+
+    def __enter__(self) -> "Sender":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return "<chand.Sender %r>" % (_disp(self._st.name),)
+
+
+class Receiver:
+    """The consumer handle of a channel (Rust's ``Receiver``). Iterating
+    receives until disconnection. Use it as a context manager, or
+    ``close()`` it: its unacknowledged messages go back to the queue."""
+
+    def __init__(self, client: Client, st: RxState) -> None:
+        self._c = client
+        self._st = st
+
+    @property
+    def name(self) -> bytes:
+        return self._st.name
+
+    def _item(self, consume_disc: bool = True) -> Optional[Message]:
+        """Takes the next buffered item: a Message, None (nothing), or
+        raises Disconnected."""
+        st = self._st
+        if not st.buf:
+            return None
+        if not consume_disc and type(st.buf[0]) is _Disc:
+            raise Disconnected("channel %r is disconnected: every sender is gone"
+                               % _disp(st.name))
+        item = self._c._s.take(st)
+        if type(item) is _Disc:
+            raise Disconnected("channel %r is disconnected: every sender is gone"
+                               % _disp(st.name))
+        return item  # type: ignore[return-value]
+
+    def _check_open(self) -> None:
+        if self._st.closed:
+            raise ValueError("receive on a closed Receiver")
+
+    def _round_trip(self, deadline: Optional[float]) -> None:
+        """RECALL (PING on an older daemon) and wait for its answer: what
+        the daemon delivered before it is in the buffer, and no credit is
+        left behind (with RECALL)."""
+        c = self._c
+        st = self._st
+        if st.recall is not None:
+            r0 = st.recall
+            c._call(r0, deadline)
+        c._call(c._s.recall(st), deadline)
+
+    def recv(self, timeout: Optional[float] = None) -> Message:
+        """The next message, waiting for ever or at most ``timeout``
+        seconds. Raises Disconnected (queue empty and every sender gone),
+        Timeout, ConnectionLost. A timeout never loses a message."""
+        self._check_open()
+        c = self._c
+        st = self._st
+        with c._lock:
+            m = self._item()
+            if m is not None:
+                return m
+            if timeout is not None and timeout <= 0:
+                return self._try(Timeout)
+            deadline = _deadline(timeout)
+            c._s.prepare_wait(st)
+            if c._wait(lambda: bool(st.buf), deadline):
+                m = self._item()
+                assert m is not None
+                return m
+            return self._try(Timeout)
+
+    def _try(self, exc: type, consume_disc: bool = True) -> Message:
+        c = self._c
+        st = self._st
+        s = c._s
+        if not (s.features & FEAT_RECALL) and st.credit == 0:
+            s.grant(st, st.prefetch)
+        elif s.features & FEAT_RECALL and st.credit == 0 and st.recall is None:
+            s.grant(st, st.prefetch)
+        self._round_trip(_deadline(TRY_TIMEOUT))
+        m = self._item(consume_disc)
+        if m is not None:
+            return m
+        raise exc("channel %r: nothing received" % _disp(st.name))
+
+    def try_recv(self) -> Message:
+        """A message if one is there now: Empty if not, Disconnected (which
+        wins over empty) if every sender is gone. Makes a round trip to the
+        daemon when nothing is buffered; leaves no credit behind on a
+        daemon that serves RECALL."""
+        self._check_open()
+        with self._c._lock:
+            m = self._item()
+            if m is not None:
+                return m
+            return self._try(Empty)
+
+    def __iter__(self) -> Iterator[Message]:
+        """``for msg in rx``: receives until the channel is disconnected."""
+        while True:
+            try:
+                yield self.recv()
+            except Disconnected:
+                return
+
+    def try_iter(self) -> Iterator[Message]:
+        """Every message available now, without waiting; stops at empty
+        or before a disconnection (left for the next receive to report)."""
+        self._check_open()
+        while True:
+            with self._c._lock:
+                try:
+                    m = self._item(consume_disc=False)
+                    if m is None:
+                        m = self._try(Empty, consume_disc=False)
+                except (Empty, Disconnected):
+                    return
+            yield m
+
+    def ack(self, msg: Message) -> None:
+        """With manual_ack: acknowledges msg and every message received
+        before it (sent with the next request, or by :meth:`flush`)."""
+        st = self._st
+        if msg.seq > st.handed or msg.seq < 1:
+            raise ValueError("message %d was not received on this receiver" % msg.seq)
+        with self._c._lock:
+            self._c._s.ack(st, msg.seq)
+
+    def flush(self) -> None:
+        """Sends the acknowledgements made so far, now."""
+        c = self._c
+        with c._lock:
+            c._s.flush_acks()
+            c._wait(lambda: not c._s.out, None)
+
+    def close(self) -> None:
+        """Sends the acknowledgements made, releases the consumer slot;
+        messages buffered and not received go back to the queue."""
+        c = self._c
+        st = self._st
+        if st.closed:
+            return
+        with c._lock:
+            st.closed = True
+            s = c._s
+            if s.lost is None:
+                s.flush_acks()
+                c._call(s.request([_core.CLOSE, 0, st.handle]),
+                        _deadline(CLOSE_TIMEOUT))
+            s.rxs.pop(st.handle, None)
+            s.owing.pop(st.handle, None)
+
+    def __enter__(self) -> "Receiver":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return "<chand.Receiver %r>" % (_disp(self._st.name),)
+
+
+def _pick(rxs: Sequence[Receiver]) -> Optional[Receiver]:
+    """The receiver whose oldest buffered item arrived first."""
+    best = None
+    for r in rxs:
+        if r._st.buf:
+            if best is None or r._st.buf[0].stamp < best._st.buf[0].stamp:
+                best = r
+    return best
+
+
+def _select_take(r: Receiver) -> Tuple[Receiver, Message]:
+    try:
+        m = r._item()
+    except Disconnected as e:
+        e.receiver = r
+        raise
+    assert m is not None
+    return r, m
+
+
+def select(receivers: Sequence[Receiver], timeout: Optional[float] = None) -> Tuple[Receiver, Message]:
+    """Receives from whichever receiver has something first.
+
+    Every receiver must be on the same connection. Returns ``(rx, msg)``;
+    raises Disconnected with ``receiver`` set to the disconnected one
+    (leave it out of later calls), Timeout (after ``timeout`` seconds; 0:
+    do not wait). Receivers are served in the order their messages
+    arrived, so a busy channel does not starve the others.
+    """
+    if not receivers:
+        raise ValueError("select needs at least one receiver")
+    c = receivers[0]._c
+    for r in receivers:
+        if r._c is not c:
+            raise ValueError("select: every receiver must be on one connection")
+        r._check_open()
+    with c._lock:
+        s = c._s
+        r = _pick(receivers)
+        if r is not None:
+            return _select_take(r)
+        deadline = _deadline(timeout)
+        if timeout is None or timeout > 0:
+            for r in receivers:
+                s.prepare_wait(r._st)
+            if c._wait(lambda: _pick(receivers) is not None, deadline):
+                return _select_take(_pick(receivers))  # type: ignore[arg-type]
+        # Nothing in time: one last round trip, as try_recv does.
+        for r in receivers:
+            if r._st.credit == 0 and r._st.recall is None:
+                s.grant(r._st, r._st.prefetch)
+        reqs = []
+        for r in receivers:
+            if r._st.recall is not None:
+                c._call(r._st.recall, _deadline(TRY_TIMEOUT))
+            reqs.append(s.recall(r._st))
+            if not s.features & FEAT_RECALL:
+                break   # one PING is a barrier for all
+        for q in reqs:
+            c._call(q, _deadline(TRY_TIMEOUT))
+        r = _pick(receivers)
+        if r is not None:
+            return _select_take(r)
+        raise Timeout("select: nothing received within the time")
