@@ -240,7 +240,8 @@ class RxState:
 
     __slots__ = ("handle", "name", "buf", "credit", "since_recall", "recall",
                  "armed", "prefetch", "manual", "forever", "emulate_forever",
-                 "delivered", "handed", "acked", "to_ack", "closed")
+                 "delivered", "handed", "acked", "to_ack", "closed",
+                 "want_recall")
 
     def __init__(self, handle: int, name: bytes, prefetch: int, manual: bool,
                  forever: bool, emulate_forever: bool):
@@ -260,6 +261,7 @@ class RxState:
         self.acked = 0           # last seq acknowledged to the daemon
         self.to_ack = 0          # last seq to acknowledge (> acked: owed)
         self.closed = False
+        self.want_recall = False  # RECALL again once the pending one ends
 
 
 class Session:
@@ -374,6 +376,20 @@ class Session:
         else:
             r = self.request([PING, 0])
         return r
+
+    def abandon_wait(self, rx: RxState) -> None:
+        """A receive on rx stopped waiting (cancelled): take its credit
+        back without waiting, so that nothing is delivered that no receive
+        asked for. What arrives before the RECALL's OK stays buffered for
+        the next receive. (Without RECALL the credit stays, as on a
+        version 1 daemon a timed-out receive leaves it.)"""
+        if not self.features & FEAT_RECALL or self.lost is not None or rx.closed:
+            return
+        if rx.recall is None:
+            if rx.credit > 0:
+                self.recall(rx)
+        else:
+            rx.want_recall = True
 
     def take(self, rx: RxState) -> Union[Message, _Disc, None]:
         """The next item of rx's buffer, handed to the application."""
@@ -537,6 +553,10 @@ class Session:
             # was granted after the RECALL is all the handle has now.
             rx.credit = rx.since_recall
             rx.recall = None
+            if rx.want_recall:
+                rx.want_recall = False
+                if rx.credit > 0 and not rx.closed:
+                    self.recall(rx)
         r.done = True
 
     def _on_error(self, m: List[Any]) -> None:

@@ -531,17 +531,6 @@ class Receiver:
         if self._st.closed:
             raise ValueError("receive on a closed Receiver")
 
-    def _round_trip(self, deadline: Optional[float]) -> None:
-        """RECALL (PING on an older daemon) and wait for its answer: what
-        the daemon delivered before it is in the buffer, and no credit is
-        left behind (with RECALL)."""
-        c = self._c
-        st = self._st
-        if st.recall is not None:
-            r0 = st.recall
-            c._call(r0, deadline)
-        c._call(c._s.recall(st), deadline)
-
     def recv(self, timeout: Optional[float] = None) -> Message:
         """The next message, waiting for ever or at most ``timeout``
         seconds. Raises Disconnected (queue empty and every sender gone),
@@ -557,21 +546,29 @@ class Receiver:
                 return self._try(Timeout)
             deadline = _deadline(timeout)
             c._s.prepare_wait(st)
-            if c._wait(lambda: bool(st.buf), deadline):
+            try:
+                ok = c._wait(lambda: bool(st.buf), deadline)
+            except (KeyboardInterrupt, SystemExit):
+                c._s.abandon_wait(st)
+                raise
+            if ok:
                 m = self._item()
                 assert m is not None
                 return m
             return self._try(Timeout)
 
     def _try(self, exc: type, consume_disc: bool = True) -> Message:
+        """Credit if none is outstanding, then RECALL (PING) and look at
+        what arrived before its answer."""
         c = self._c
         st = self._st
         s = c._s
-        if not (s.features & FEAT_RECALL) and st.credit == 0:
+        deadline = _deadline(TRY_TIMEOUT)
+        if st.recall is not None:
+            c._call(st.recall, deadline)
+        if st.credit == 0:
             s.grant(st, st.prefetch)
-        elif s.features & FEAT_RECALL and st.credit == 0 and st.recall is None:
-            s.grant(st, st.prefetch)
-        self._round_trip(_deadline(TRY_TIMEOUT))
+        c._call(s.recall(st), deadline)
         m = self._item(consume_disc)
         if m is not None:
             return m
@@ -702,18 +699,20 @@ def select(receivers: Sequence[Receiver], timeout: Optional[float] = None) -> Tu
             if c._wait(lambda: _pick(receivers) is not None, deadline):
                 return _select_take(_pick(receivers))  # type: ignore[arg-type]
         # Nothing in time: one last round trip, as try_recv does.
+        td = _deadline(TRY_TIMEOUT)
         for r in receivers:
-            if r._st.credit == 0 and r._st.recall is None:
+            if r._st.recall is not None:
+                c._call(r._st.recall, td)
+        for r in receivers:
+            if r._st.credit == 0:
                 s.grant(r._st, r._st.prefetch)
         reqs = []
         for r in receivers:
-            if r._st.recall is not None:
-                c._call(r._st.recall, _deadline(TRY_TIMEOUT))
             reqs.append(s.recall(r._st))
             if not s.features & FEAT_RECALL:
                 break   # one PING is a barrier for all
         for q in reqs:
-            c._call(q, _deadline(TRY_TIMEOUT))
+            c._call(q, td)
         r = _pick(receivers)
         if r is not None:
             return _select_take(r)
