@@ -114,7 +114,12 @@ class Client:
             raise
         if r.error is not None:
             self._close_socket()
-            raise r.error
+            e = r.error
+            cause = e.__cause__
+            if isinstance(e, ConnectionLost) and isinstance(cause, ChandError) \
+                    and not isinstance(cause, ConnectionLost):
+                raise cause from None   # refused: LIMIT, SHUTDOWN, ...
+            raise e
 
     # ---- properties -----------------------------------------------------
 

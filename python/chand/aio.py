@@ -118,7 +118,12 @@ class Client:
             raise
         if r.error is not None:
             self._abort()
-            raise r.error
+            e = r.error
+            cause = e.__cause__
+            if isinstance(e, ConnectionLost) and isinstance(cause, ChandError) \
+                    and not isinstance(cause, ConnectionLost):
+                raise cause from None   # refused: LIMIT, SHUTDOWN, ...
+            raise e
 
     def _abort(self) -> None:
         if self._transport is not None:

@@ -128,7 +128,8 @@ def spawn_python(code, sock):
     on stdout; the test reads its lines with bounded waits."""
     env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE), CHAND_SOCKET=sock)
     return subprocess.Popen([sys.executable, "-c", code], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
 
 
 def read_line(proc, deadline=WAIT):
