@@ -9,8 +9,9 @@ packages=(gcc make cmake pkg-config libuv1-dev libmsgpack-dev check)
 # time), scdoc (manual pages), systemd-analyze and man (unit checks),
 # /bin/kill (the unit's ExecReload).
 packages+=(libsystemd-dev scdoc systemd man-db procps)
-# Debian packages (scripts/package.sh adds debhelper and lintian):
-# dpkg-buildpackage, dpkg-architecture.
+# The Python package (python/): its one dependency and its tests.
+packages+=(python3 python3-msgpack python3-pytest)
+# Debian package: dpkg-shlibdeps finds its dependencies.
 packages+=(dpkg-dev)
 [ "${CHAND_DEPS_EXTRA:-}" ] && packages+=(${CHAND_DEPS_EXTRA})
 

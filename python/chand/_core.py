@@ -239,7 +239,7 @@ class RxState:
     is owed as acknowledgement."""
 
     __slots__ = ("handle", "name", "buf", "credit", "since_recall", "recall",
-                 "armed", "prefetch", "manual", "forever", "emulate_forever",
+                 "prefetch", "manual", "forever", "emulate_forever",
                  "delivered", "handed", "acked", "to_ack", "closed",
                  "want_recall")
 
@@ -251,7 +251,6 @@ class RxState:
         self.credit = 0          # granted and not yet used, as far as known
         self.since_recall = 0    # granted after the pending RECALL was sent
         self.recall: Optional[Request] = None
-        self.armed = False       # granted credit since the last DISCONNECTED
         self.prefetch = prefetch
         self.manual = manual
         self.forever = forever
@@ -337,7 +336,6 @@ class Session:
             return
         rx.credit += n
         rx.since_recall += n
-        rx.armed = True
         if rx.to_ack > rx.acked and self.features & FEAT_ACKS:
             self.out += frame([ACKS, 0, [rx.handle, rx.to_ack, n]])
             rx.acked = rx.to_ack
@@ -415,13 +413,9 @@ class Session:
 
     def prepare_wait(self, rx: RxState) -> None:
         """Before a blocking receive waits on rx: credit it so the daemon
-        may deliver, and make sure a disconnection will be reported (on a
-        version 2 daemon a DISCONNECTED disarms the handle until it is
-        granted credit again: take the old credit back, grant anew)."""
+        may deliver (on version 2 a DISCONNECTED took the credit back, so
+        a receive after it is told again at once)."""
         if rx.credit == 0:
-            self.grant(rx, rx.prefetch)
-        elif not rx.armed and self.features & FEAT_RECALL and rx.recall is None:
-            self.recall(rx)
             self.grant(rx, rx.prefetch)
         else:
             self.flush_acks()
@@ -643,7 +637,10 @@ class Session:
         if rx is None:
             raise ProtocolError("DISCONNECTED on handle %d, not a receiver "
                                 "of this connection" % m[1])
-        rx.armed = False
+        if self.version >= 2 and rx.recall is None:
+            # Version 2: the report takes back the handle's credit (while
+            # a RECALL is pending, its OK settles the credit instead).
+            rx.credit = 0
         if rx.emulate_forever:
             return
         if rx.buf and type(rx.buf[-1]) is _Disc:
