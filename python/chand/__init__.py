@@ -10,7 +10,7 @@ The blocking API is here; ``chand.aio`` has the same names for asyncio.
 docs/python.md describes both.
 """
 
-from ._core import (FEAT_ACKS, FEAT_FOREVER, FEAT_RECALL, FEAT_RXGONE,
+from ._core import (FEAT_ACKS, FEAT_FOREVER, FEAT_RECALL, FEAT_RXGONE, FEAT_SELECT,
                     UNBOUNDED, Message, default_socket)
 from ._sync import Client, Receiver, Sender, connect, select
 from .errors import *  # noqa: F401,F403
@@ -20,4 +20,4 @@ __version__ = "0.1.0"
 
 __all__ = ["connect", "Client", "Sender", "Receiver", "Message", "select",
            "default_socket", "UNBOUNDED", "FEAT_ACKS", "FEAT_RECALL",
-           "FEAT_RXGONE", "FEAT_FOREVER"] + list(_errors_all)
+           "FEAT_RXGONE", "FEAT_FOREVER", "FEAT_SELECT"] + list(_errors_all)

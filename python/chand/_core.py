@@ -28,7 +28,7 @@ VERSION_MIN = 1
 
 # Operations (docs/protocol.md).
 HELLO, OPEN_TX, OPEN_RX, CLOSE, SEND, ACK, CREDIT, PING = 1, 2, 3, 4, 5, 6, 7, 8
-SEND_TIMED, STATS, ACKS, RECALL = 9, 10, 11, 12
+SEND_TIMED, STATS, ACKS, RECALL, SELECT = 9, 10, 11, 12, 13
 WELCOME, OK, HANDLE, ERROR, INFO = 64, 65, 66, 67, 68
 DELIVER, DISCONNECTED = 80, 81
 
@@ -37,6 +37,8 @@ FEAT_ACKS = 0x1
 FEAT_RECALL = 0x2
 FEAT_RXGONE = 0x4
 FEAT_FOREVER = 0x8
+FEAT_SELECT = 0x100
+SELECT_MAX = 1000
 
 CODE_VERSION = 2
 CODE_OPTION = 8
@@ -375,16 +377,32 @@ class Session:
             r = self.request([PING, 0])
         return r
 
-    def abandon_wait(self, rx: RxState) -> None:
+    def can_select(self, rxs: List[RxState]) -> bool:
+        """Whether a select over rxs uses one shared credit (SELECT): the
+        daemon serves it and every receiver wants one message at a time,
+        so that the select takes one message from all of them together."""
+        return bool(self.features & FEAT_SELECT) and len(rxs) <= SELECT_MAX \
+            and all(rx.prefetch == 1 for rx in rxs)
+
+    def select_grant(self, rxs: List[RxState]) -> None:
+        """One credit shared by rxs; each gives up its own on joining."""
+        self.flush_acks()
+        for rx in rxs:
+            rx.credit = 0
+            rx.since_recall = 0
+        self.out += frame([SELECT, 0, 1, [rx.handle for rx in rxs]])
+
+    def abandon_wait(self, rx: RxState, shared: bool = False) -> None:
         """A receive on rx stopped waiting (cancelled): take its credit
         back without waiting, so that nothing is delivered that no receive
         asked for. What arrives before the RECALL's OK stays buffered for
         the next receive. (Without RECALL the credit stays, as on a
-        version 1 daemon a timed-out receive leaves it.)"""
+        version 1 daemon a timed-out receive leaves it.) shared: rx is
+        the first member of a SELECT, whose RECALL ends it for all."""
         if not self.features & FEAT_RECALL or self.lost is not None or rx.closed:
             return
         if rx.recall is None:
-            if rx.credit > 0:
+            if rx.credit > 0 or shared:
                 self.recall(rx)
         else:
             rx.want_recall = True
@@ -549,7 +567,7 @@ class Session:
             rx.recall = None
             if rx.want_recall:
                 rx.want_recall = False
-                if rx.credit > 0 and not rx.closed:
+                if not rx.closed and self.lost is None:
                     self.recall(rx)
         r.done = True
 

@@ -698,9 +698,14 @@ def select(receivers: Sequence[Receiver], timeout: Optional[float] = None) -> Tu
         if r is not None:
             return _select_take(r)
         deadline = _deadline(timeout)
+        sts = [r._st for r in receivers]
+        shared = s.can_select(sts)
         if timeout is None or timeout > 0:
-            for r in receivers:
-                s.prepare_wait(r._st)
+            if shared:
+                s.select_grant(sts)
+            else:
+                for r in receivers:
+                    s.prepare_wait(r._st)
             if c._wait(lambda: _pick(receivers) is not None, deadline):
                 return _select_take(_pick(receivers))  # type: ignore[arg-type]
         # Nothing in time: one last round trip, as try_recv does.
@@ -708,14 +713,19 @@ def select(receivers: Sequence[Receiver], timeout: Optional[float] = None) -> Tu
         for r in receivers:
             if r._st.recall is not None:
                 c._call(r._st.recall, td)
-        for r in receivers:
-            if r._st.credit == 0:
-                s.grant(r._st, r._st.prefetch)
-        reqs = []
-        for r in receivers:
-            reqs.append(s.recall(r._st))
-            if not s.features & FEAT_RECALL:
-                break   # one PING is a barrier for all
+        if shared:
+            # One shared credit; a RECALL of one member ends the select for all.
+            s.select_grant(sts)
+            reqs = [s.recall(sts[0])]
+        else:
+            for r in receivers:
+                if r._st.credit == 0:
+                    s.grant(r._st, r._st.prefetch)
+            reqs = []
+            for r in receivers:
+                reqs.append(s.recall(r._st))
+                if not s.features & FEAT_RECALL:
+                    break   # one PING is a barrier for all
         for q in reqs:
             c._call(q, td)
         r = _pick(receivers)

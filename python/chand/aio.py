@@ -565,14 +565,22 @@ async def select(receivers: Sequence[Receiver],
     if r0 is not None:
         return _take(r0)
     deadline = c._deadline(timeout)
+    sts = [r._st for r in receivers]
+    shared = s.can_select(sts)
     if timeout is None or timeout > 0:
-        for r in receivers:
-            s.prepare_wait(r._st)
+        if shared:
+            s.select_grant(sts)
+        else:
+            for r in receivers:
+                s.prepare_wait(r._st)
         try:
             ok = await c._wait(lambda: _pick(receivers) is not None, deadline)
         except asyncio.CancelledError:
-            for r in receivers:
-                s.abandon_wait(r._st)
+            if shared:
+                s.abandon_wait(sts[0], shared=True)
+            else:
+                for r in receivers:
+                    s.abandon_wait(r._st)
             c._flush()
             raise
         if ok:
@@ -581,14 +589,19 @@ async def select(receivers: Sequence[Receiver],
     for r in receivers:
         if r._st.recall is not None:
             await c._call(r._st.recall, td)
-    for r in receivers:
-        if r._st.credit == 0:
-            s.grant(r._st, r._st.prefetch)
-    reqs = []
-    for r in receivers:
-        reqs.append(s.recall(r._st))
-        if not s.features & FEAT_RECALL:
-            break
+    if shared:
+        # One shared credit; a RECALL of one member ends the select for all.
+        s.select_grant(sts)
+        reqs = [s.recall(sts[0])]
+    else:
+        for r in receivers:
+            if r._st.credit == 0:
+                s.grant(r._st, r._st.prefetch)
+        reqs = []
+        for r in receivers:
+            reqs.append(s.recall(r._st))
+            if not s.features & FEAT_RECALL:
+                break   # one PING is a barrier for all
     for q in reqs:
         await c._call(q, td)
     r0 = _pick(receivers)

@@ -342,7 +342,7 @@ def test_receiver_gone(client, daemon):
 
 def test_rx_gone_needs_the_feature(client):
     if client.features & chand.FEAT_RXGONE:
-        pytest.skip("the daemon serves rx_gone")
+        pytest.skip("the daemon serves rx_gone: this checks the refusal by older daemons")
     with pytest.raises(chand.Unsupported):
         client.sender("rg", rx_gone=True)
 
@@ -359,3 +359,34 @@ def test_forever_receiver_outlives_disconnection(client):
         with client.sender("fv") as tx:
             tx.send(b"2")
         assert rx.recv(timeout=10).data == b"2"
+
+
+def test_select_over_rendezvous_takes_one_message(client, daemon):
+    need_feature(client, chand.FEAT_SELECT, "SELECT")
+    a = client.receiver("ra", capacity=0)
+    b = client.receiver("rb", capacity=0)
+    released = []
+
+    def produce(name):
+        with daemon.connect() as c2, c2.sender(name) as tx:
+            tx.send(name.encode())
+            released.append(name)
+    ts = [threading.Thread(target=produce, args=(n,)) for n in ("ra", "rb")]
+    for t in ts:
+        t.start()
+    # Both sends are held by the daemon before the select begins.
+    end = __import__("time").monotonic() + 20
+    while sum(ch["held"] for ch in client.info("channels")["channels"]) < 2:
+        assert __import__("time").monotonic() < end
+    r, m = chand.select([a, b], timeout=10)
+    assert m.data == r.name
+    client.ping()
+    held = {ch["name"]: ch["held"] for ch in client.info("channels")["channels"]}
+    other = b"rb" if r is a else b"ra"
+    assert held[other] == 1 and held[r.name] == 0   # one sender released
+    assert chand.select([a, b], timeout=10)[1].data == other
+    for t in ts:
+        t.join(20)
+    assert sorted(released) == ["ra", "rb"]
+    a.close()
+    b.close()
