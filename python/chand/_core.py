@@ -63,6 +63,9 @@ UNBOUNDED: Any = _Unbounded()
 _hdr = struct.Struct(">I")
 _send_head = struct.Struct(">IBBBI")   # length, 0x94, SEND, 0xce, rid
 _u16 = struct.Struct(">H")
+# A whole SEND frame up to its payload, for payloads under 256 bytes:
+# length, fixarray 4, SEND, uint32 rid, uint32 handle, bin8 length.
+_send8 = struct.Struct(">IBBBIBIBB")
 _u8_hdr = struct.Struct(">BB")
 _u16_hdr = struct.Struct(">BH")
 _u32_hdr = struct.Struct(">BI")
@@ -220,7 +223,7 @@ class TxState:
     """A producer handle's protocol state."""
 
     __slots__ = ("handle", "head", "unconfirmed", "window", "failure",
-                 "pipelined", "closed", "opts", "name")
+                 "closed", "opts", "name")
 
     def __init__(self, handle: int, name: bytes, opts: Dict[str, Any], window: int):
         self.handle = handle
@@ -231,7 +234,6 @@ class TxState:
         self.unconfirmed = 0
         self.window = window
         self.failure: Optional[ChandError] = None
-        self.pipelined = 0
         self.closed = False
 
 
@@ -319,17 +321,23 @@ class Session:
 
     def send_frame(self, tx: TxState, data: bytes) -> None:
         """Queues a pipelined SEND of tx (hand-encoded: the hot path)."""
-        rid = self.next_rid()
+        rid = self.rid + 1
+        pending = self.pending
+        if rid > 0xFFFFFFFF or rid in pending:
+            rid = self.next_rid()
+        self.rid = rid
         n = len(data)
-        hdr = _bin_header(n)
         out = self.out
-        out += _send_head.pack(7 + 5 + len(hdr) + n, 0x94, SEND, 0xce, rid)
-        out += tx.head
-        out += hdr
+        if n < 256:
+            out += _send8.pack(14 + n, 0x94, SEND, 0xce, rid, 0xce, tx.handle, 0xc4, n)
+        else:
+            hdr = _bin_header(n)
+            out += _send_head.pack(12 + len(hdr) + n, 0x94, SEND, 0xce, rid)
+            out += tx.head
+            out += hdr
         out += data
-        self.pending[rid] = tx
+        pending[rid] = tx
         tx.unconfirmed += 1
-        tx.pipelined += 1
 
     def grant(self, rx: RxState, n: int) -> None:
         """Credit n more deliveries, with any acknowledgement owed."""
@@ -461,6 +469,7 @@ class Session:
         end = len(buf)
         pos = 0
         unpack = _hdr.unpack_from
+        pending = self.pending
         try:
             while end - pos >= 4:
                 (n,) = unpack(buf, pos)
@@ -474,17 +483,24 @@ class Session:
                 # OK [65, rid]: the reply to each pipelined send.
                 if buf[start] == 0x92 and buf[start + 1] == 0x41:
                     b = buf[start + 2]
-                    if n == 3 and b < 0x80:
-                        self._on_ok(b)
-                        continue
-                    if n == 4 and b == 0xcc:
-                        self._on_ok(buf[start + 3])
-                        continue
-                    if n == 5 and b == 0xcd:
-                        self._on_ok(_u16.unpack_from(buf, start + 3)[0])
-                        continue
                     if n == 7 and b == 0xce:
-                        self._on_ok(unpack(buf, start + 3)[0])
+                        rid = unpack(buf, start + 3)[0]
+                    elif n == 3 and b < 0x80:
+                        rid = b
+                    elif n == 4 and b == 0xcc:
+                        rid = buf[start + 3]
+                    elif n == 5 and b == 0xcd:
+                        rid = _u16.unpack_from(buf, start + 3)[0]
+                    else:
+                        rid = -1
+                    if rid >= 0:
+                        r = pending.pop(rid, None)
+                        if r.__class__ is TxState:
+                            r.unconfirmed -= 1
+                        else:
+                            if r is not None:
+                                pending[rid] = r
+                            self._on_ok(rid)
                         continue
                 self._on_body(bytes(buf[start:pos]))
         except ChandError as e:

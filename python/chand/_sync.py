@@ -242,7 +242,9 @@ class Client:
         """Writes the pipelined batch once it is big enough."""
         if len(self._s.out) >= _core.BATCH_BYTES:
             self._write_some()
-            if len(self._s.out) >= 4 * _core.BATCH_BYTES:
+            if len(self._s.out) >= _core.BATCH_BYTES:
+                # The socket is full: wait for room (reading meanwhile),
+                # rather than trying a write per message.
                 self._wait(lambda: len(self._s.out) < _core.BATCH_BYTES, None)
 
     # ---- handles --------------------------------------------------------
@@ -439,18 +441,18 @@ class Sender:
         unconfirmed. Messages are written in 64 KiB batches, when the
         connection next waits, or by :meth:`flush`. A refusal is raised by
         the next send, flush or close of this sender."""
-        c = self._c
         st = self._st
-        b = self._check(data)
+        c = self._c
+        s = c._s
+        if data.__class__ is not bytes or len(data) > s.max_msg or st.closed:
+            data = self._check(data)
         with c._lock:
-            s = c._s
-            if st.failure is not None:
+            if st.failure is not None or s.lost is not None or \
+                    st.unconfirmed >= st.window:
                 self._failure()
-            if s.lost is not None:
-                raise s.lost_error()
-            if st.unconfirmed >= st.window:
+                s.check_alive()
                 c._wait(lambda: st.unconfirmed < st.window, None)
-            s.send_frame(st, b)
+            s.send_frame(st, data)
             if len(s.out) >= _core.BATCH_BYTES:
                 c._batch()
 
