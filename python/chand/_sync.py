@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import select as _select
 import socket as _socket
 import threading
@@ -66,36 +67,45 @@ class Client:
     """A connection to the daemon, from :func:`connect`.
 
     Thread safety: a Client and its handles may be used from several
-    threads; each call holds the connection's lock for its whole duration,
-    so calls on one connection run one at a time (a thread blocked in
-    ``recv()`` holds up another thread's ``send()`` on the same
-    connection until it returns). Threads that must block independently
-    use a connection each. A Client must not be used after ``fork()`` in
-    the child.
+    threads at once. Calls take the connection's lock, except while they
+    wait for the daemon: a thread blocked in ``recv()`` does not hold up
+    another thread's ``send()`` on the same connection (one waiting thread
+    reads the socket and hands each reply and delivery to its owner). A
+    single Receiver should be used by one thread at a time, as a Rust
+    ``Receiver`` is owned by one. ``close()`` must not race with calls
+    still in progress on the connection. A Client must not be used in a
+    child after ``fork()``.
     """
 
     def __init__(self, socket: Optional[str] = None, timeout: float = CONNECT_TIMEOUT,
                  client_name: str = "chand-python") -> None:
         self.socket_path = socket or _core.default_socket()
         self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._reading = False   # a thread waits on the socket, unlocked
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._sock: Optional[_socket.socket] = None
         self._s = Session()
         self._poll = _select.poll()
         deadline = time.monotonic() + timeout
-        try:
-            self._handshake(deadline, _core.VERSION_MAX, _core.VERSION_MIN, client_name)
-        except (VersionError, OptionError):
-            # A daemon that speaks only version 1 refuses the min_version
-            # option or version 2: say HELLO again as version 1 alone.
-            self._close_socket()
-            self._s = Session()
-            self._handshake(deadline, 1, None, client_name)
+        with self._lock:
+            try:
+                self._handshake(deadline, _core.VERSION_MAX, _core.VERSION_MIN,
+                                client_name)
+            except (VersionError, OptionError):
+                # A daemon that speaks only version 1 refuses the
+                # min_version option or version 2: say HELLO again as
+                # version 1 alone.
+                self._close_socket()
+                self._s = Session()
+                self._handshake(deadline, 1, None, client_name)
 
     def _handshake(self, deadline: float, version: int, min_version: Optional[int],
                    client_name: str) -> None:
         self._sock = _open_socket(self.socket_path, deadline)
         self._poll = _select.poll()
         self._poll.register(self._sock.fileno(), _POLLIN)
+        self._poll.register(self._wake_r, _POLLIN)
         s = self._s
         r = Request(_core.HELLO)
         s.pending[1] = r
@@ -200,36 +210,70 @@ class Client:
     def _wait(self, pred: Any, deadline: Optional[float]) -> bool:
         """Writes what is queued and reads and dispatches until pred() is
         true (True) or the deadline passes (False). Raises
-        ConnectionLost / ProtocolError."""
+        ConnectionLost / ProtocolError. Called with the lock held.
+
+        One thread at a time waits on the socket, with the lock released
+        so that other threads can queue requests meanwhile; it reads and
+        dispatches with the lock held, then wakes the others, which look
+        at their own conditions (one of them takes over the socket if
+        its condition is not met)."""
         s = self._s
         while True:
-            if s.lost is not None and not pred():
-                raise s.lost_error()
-            if s.out:
+            if s.out and self._sock is not None:
                 self._write_some()
             if pred():
                 return True
-            if s.lost is not None:
+            if s.lost is not None or self._sock is None:
+                if s.lost is None:
+                    s.fail(ConnectionLost("the connection was closed"))
                 raise s.lost_error()
             if deadline is None:
-                ms = -1
+                left = None
             else:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                ms = int(left * 1000) + 1
-            assert self._sock is not None
-            fd = self._sock.fileno()
+            if self._reading:
+                if s.out:
+                    self._kick()   # the waiting thread also writes
+                self._cond.wait(left)
+                continue
+            sock = self._sock
+            fd = sock.fileno()
             self._poll.modify(fd, _POLLIN | (_select.POLLOUT if s.out else 0))
+            ms = -1 if left is None else int(left * 1000) + 1
+            self._reading = True
+            saved = self._lock._release_save()  # type: ignore[attr-defined]
             try:
                 ev = self._poll.poll(ms)
             except InterruptedError:
-                continue
-            for _, e in ev:
-                if e & (_POLLIN | _POLLERR):
-                    self._read_some()
-                if e & _select.POLLOUT and self._sock is not None:
-                    self._write_some()
+                ev = []
+            finally:
+                self._lock._acquire_restore(saved)  # type: ignore[attr-defined]
+                self._reading = False
+            try:
+                for f, e in ev:
+                    if f == self._wake_r:
+                        try:
+                            os.read(self._wake_r, 512)
+                        except BlockingIOError:
+                            pass
+                        continue
+                    if self._sock is not sock:
+                        continue   # closed meanwhile
+                    if e & (_POLLIN | _POLLERR):
+                        self._read_some()
+                    if e & _select.POLLOUT and self._sock is not None:
+                        self._write_some()
+            finally:
+                self._cond.notify_all()
+
+    def _kick(self) -> None:
+        """Wakes the thread waiting on the socket, to write or give up."""
+        try:
+            os.write(self._wake_w, b"w")
+        except (BlockingIOError, OSError):
+            pass
 
     def _call(self, r: Request, deadline: Optional[float] = None) -> Any:
         if not self._wait(lambda: r.done, deadline):
@@ -344,6 +388,16 @@ class Client:
                 s.out.clear()
             s.fail(ConnectionLost("the connection was closed"))
             self._close_socket()
+            self._kick()
+            self._cond.notify_all()
+
+    def __del__(self) -> None:
+        for fd in (getattr(self, "_wake_r", -1), getattr(self, "_wake_w", -1)):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
     @property
     def closed(self) -> bool:

@@ -390,3 +390,42 @@ def test_select_over_rendezvous_takes_one_message(client, daemon):
     assert sorted(released) == ["ra", "rb"]
     a.close()
     b.close()
+
+
+def test_a_blocked_recv_does_not_hold_up_other_threads(client):
+    # The README's first example: the sender is moved into a thread, on
+    # the same connection as the receiver blocked in recv().
+    rx = client.receiver("answer")
+    tx = client.sender("answer")
+
+    def produce():
+        with tx:
+            tx.send(b"10")
+    t = threading.Thread(target=produce)
+    got = []
+    r = threading.Thread(target=lambda: got.append(rx.recv(timeout=20).data))
+    r.start()
+    t.start()
+    t.join(20)
+    r.join(20)
+    assert got == [b"10"]
+    with pytest.raises(chand.Disconnected):
+        rx.recv(timeout=20)
+
+
+def test_many_threads_block_on_one_connection(client):
+    rxs = [client.receiver("mt%d" % i) for i in range(4)]
+    got = {}
+
+    def consume(i):
+        got[i] = [m.data for m in rxs[i]]
+    ts = [threading.Thread(target=consume, args=(i,)) for i in range(4)]
+    for t in ts:
+        t.start()
+    for i in range(4):
+        with client.sender("mt%d" % i) as tx:
+            for k in range(50):
+                tx.send(b"%d" % k)
+    for t in ts:
+        t.join(30)
+    assert got == {i: [b"%d" % k for k in range(50)] for i in range(4)}
