@@ -132,3 +132,36 @@ def test_chan_recv_killed_python_gets_the_rest(client, daemon):
     assert r.stdout == b"0\n"
     with client.receiver("k2") as rx:
         assert [m.data for m in rx.try_iter()] == [b"1", b"2", b"3", b"4"]
+
+
+def test_through_a_libchanclient_program(client, daemon):
+    """Python → examples/uv_consumer (libchanclient in a libuv loop,
+    forwarding with pipelined sends) → Python: binary payloads both ways."""
+    import subprocess
+    import threading
+    from conftest import BIN_DIR
+    uvc = os.path.join(BIN_DIR, "examples", "uv_consumer")
+    out = client.receiver("out", prefetch=64)
+    p = subprocess.Popen([uvc, "--socket", daemon.sock, "--forward", "out", "in1", "in2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert read_line(p) == "ready"
+        drain = threading.Thread(target=p.stdout.read)   # its prints
+        drain.start()
+        sent = {b"in1": [], b"in2": []}
+        with client.sender("in1") as t1, client.sender("in2") as t2:
+            for i in range(200):
+                for tx in (t1, t2):
+                    m = tx.name + b"\0" + os.urandom(i * 5)
+                    sent[tx.name].append(m)
+                    tx.send_nowait(m)
+        got = [m.data for m in out]       # ends when uv_consumer exits
+        assert p.wait(20) == 0, p.stderr.read()
+        drain.join(20)
+        for name in sent:
+            assert [m for m in got if m.startswith(name + b"\0")] == sent[name]
+        assert len(got) == 400
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
