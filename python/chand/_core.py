@@ -441,7 +441,10 @@ class Session:
         """Before a blocking receive waits on rx: credit it so the daemon
         may deliver (on version 2 a DISCONNECTED took the credit back, so
         a receive after it is told again at once)."""
-        if rx.credit == 0:
+        # While a RECALL is pending, what the handle will have once its OK
+        # comes is what was granted after it.
+        have = rx.credit if rx.recall is None else rx.since_recall
+        if have == 0:
             self.grant(rx, rx.prefetch)
         else:
             self.flush_acks()

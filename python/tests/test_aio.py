@@ -134,11 +134,17 @@ def test_cancelled_recv_loses_nothing(daemon):
                 t = asyncio.ensure_future(rx.recv())
                 for _ in range(rnd.randrange(4)):
                     await asyncio.sleep(0)
+                mine = False
                 if not t.done() and rnd.random() < 0.5:
-                    t.cancel()
+                    mine = t.cancel()
                 try:
-                    got.append(int((await t).data))
+                    # A receive that hangs fails the test (the bound is
+                    # far above what the whole run takes).
+                    got.append(int((await asyncio.wait_for(
+                        asyncio.shield(t), 20)).data))
                 except asyncio.CancelledError:
+                    if not mine:
+                        raise
                     cancelled += 1
                 except chand.Disconnected:
                     break
@@ -201,3 +207,25 @@ def test_loop_bound(daemon):
         with pytest.raises(RuntimeError):
             await c.ping()
     asyncio.run(other())
+
+
+def test_recv_right_after_a_cancelled_one(daemon):
+    """A receive that starts while the cancelled one's RECALL is still
+    unanswered grants credit of its own: it must not wait for ever."""
+    async def main():
+        async with await aio.connect(daemon.sock) as c:
+            rx = await c.receiver("again")
+            t = asyncio.ensure_future(rx.recv())
+            await asyncio.sleep(0)
+            t.cancel()
+            # Starts in the loop turn where t handles its cancellation,
+            # before the RECALL that sends can be answered.
+            t2 = asyncio.ensure_future(rx.recv())
+            with pytest.raises(asyncio.CancelledError):
+                await t
+            async with await aio.connect(daemon.sock) as c2:
+                tx = await c2.sender("again")
+                await tx.send(b"x")
+                await tx.close()
+            assert (await asyncio.wait_for(t2, 10)).data == b"x"
+    arun(main())
