@@ -48,7 +48,8 @@ class Daemon:
         finally:
             os.close(r)
         if not line.startswith(b"READY"):
-            self.stop()
+            self.proc.kill()
+            self.proc.wait(WAIT)
             pytest.fail("chand did not become ready: %s" % self.read_log())
         # Readiness as clients see it: the socket accepts a connection.
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -81,6 +82,8 @@ class Daemon:
         return None
 
     def stop(self):
+        """Stops the daemon by pid; returns its exit status (0 after
+        SIGTERM; a sanitizer report or a crash is not 0)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -89,14 +92,17 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait(WAIT)
         self.log.close()
+        log = self.read_log()
         shutil.rmtree(self.dir, ignore_errors=True)
+        return self.proc.returncode, log
 
 
 @pytest.fixture
 def daemon():
     d = Daemon()
     yield d
-    d.stop()
+    rc, log = d.stop()
+    assert rc == 0, "chand exited %s:\n%s" % (rc, log)
 
 
 @pytest.fixture
