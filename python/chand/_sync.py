@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import select as _select
 import socket as _socket
