@@ -26,6 +26,7 @@ CONNECT_TIMEOUT = 30.0
 CLOSE_TIMEOUT = 10.0
 TRY_TIMEOUT = 30.0   # a try_recv's round trip, as the C library's
 
+_DONTWAIT = _socket.MSG_DONTWAIT
 _POLLIN = _select.POLLIN | _select.POLLPRI
 _POLLERR = _select.POLLERR | _select.POLLHUP | _select.POLLNVAL
 
@@ -58,7 +59,9 @@ def _open_socket(path: str, deadline: float) -> _socket.socket:
         if "too long" in str(e):
             raise ValueError("socket path too long for a Unix socket: %s" % path) from None
         raise
-    s.setblocking(False)
+    # Blocking, for the one wait that needs nothing else (a blocking
+    # recv); every other read and write passes MSG_DONTWAIT.
+    s.settimeout(None)
     return s
 
 
@@ -175,7 +178,7 @@ class Client:
         if not s.out or self._sock is None:
             return
         try:
-            n = self._sock.send(s.out)
+            n = self._sock.send(s.out, _DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as e:
@@ -190,7 +193,7 @@ class Client:
         """Reads what the socket holds; False if nothing was there."""
         assert self._sock is not None
         try:
-            data = self._sock.recv(READ_MAX)
+            data = self._sock.recv(READ_MAX, _DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return False
         except OSError as e:
@@ -232,12 +235,16 @@ class Client:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
+            sock = self._sock
             if self._reading:
                 if s.out:
-                    self._kick()   # the waiting thread also writes
-                self._cond.wait(left)
+                    self._wait_writable(sock, left)
+                else:
+                    self._cond.wait(left)
                 continue
-            sock = self._sock
+            if left is None and not s.out:
+                self._recv_blocking(sock)
+                continue
             fd = sock.fileno()
             self._poll.modify(fd, _POLLIN | (_select.POLLOUT if s.out else 0))
             ms = -1 if left is None else int(left * 1000) + 1
@@ -247,9 +254,13 @@ class Client:
                 ev = self._poll.poll(ms)
             except InterruptedError:
                 ev = []
-            finally:
+            except BaseException:
                 self._lock._acquire_restore(saved)  # type: ignore[attr-defined]
                 self._reading = False
+                self._cond.notify_all()
+                raise
+            self._lock._acquire_restore(saved)  # type: ignore[attr-defined]
+            self._reading = False
             try:
                 for f, e in ev:
                     if f == self._wake_r:
@@ -266,6 +277,58 @@ class Client:
                         self._write_some()
             finally:
                 self._cond.notify_all()
+
+    def _recv_blocking(self, sock: _socket.socket) -> None:
+        """The waiting thread's wait when it has no deadline and nothing
+        to write: one blocking recv, unlocked (other threads write for
+        themselves meanwhile, see _wait_writable; close() shuts the
+        socket down, which ends it)."""
+        self._reading = True
+        saved = self._lock._release_save()  # type: ignore[attr-defined]
+        err: Optional[OSError] = None
+        data = b""
+        try:
+            data = sock.recv(READ_MAX)
+        except InterruptedError:
+            data = None  # type: ignore[assignment]
+        except OSError as e:
+            err = e
+        except BaseException:
+            self._lock._acquire_restore(saved)  # type: ignore[attr-defined]
+            self._reading = False
+            self._cond.notify_all()   # another thread takes over the socket
+            raise
+        self._lock._acquire_restore(saved)  # type: ignore[attr-defined]
+        self._reading = False
+        try:
+            if self._sock is not sock or data is None:
+                return
+            if err is not None:
+                self._lose(ConnectionLost("reading from the daemon: %s" % err.strerror))
+                raise self._s.lost_error() from None
+            if not data:
+                self._lose(ConnectionLost("the daemon closed the connection"))
+                raise self._s.lost_error()
+            try:
+                self._s.feed(data)
+            except ProtocolError:
+                self._close_socket()
+                raise
+        finally:
+            self._cond.notify_all()
+
+    def _wait_writable(self, sock: _socket.socket, left: Optional[float]) -> None:
+        """While another thread waits to read: wait, unlocked, until the
+        socket takes more of this thread's output (or a bounded while, so
+        that the conditions are looked at again)."""
+        saved = self._lock._release_save()  # type: ignore[attr-defined]
+        try:
+            t = 0.05 if left is None else min(left, 0.05)
+            _select.select([], [sock], [], t)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self._lock._acquire_restore(saved)  # type: ignore[attr-defined]
 
     def _kick(self) -> None:
         """Wakes the thread waiting on the socket, to write or give up."""
@@ -386,6 +449,10 @@ class Client:
                     pass
                 s.out.clear()
             s.fail(ConnectionLost("the connection was closed"))
+            try:
+                self._sock.shutdown(_socket.SHUT_RDWR)   # ends a blocking recv
+            except OSError:
+                pass
             self._close_socket()
             self._kick()
             self._cond.notify_all()
