@@ -129,6 +129,20 @@ def confirmed(sock, n):
         return n / (time.monotonic() - t0)
 
 
+def c_confirmed(sock, n):
+    """chan-send --try: libchanclient, each message confirmed before the
+    next (a round trip each), from one process."""
+    lines = b"x" * 15 + b"\n"
+    t0 = time.monotonic()
+    r = subprocess.run([os.path.join(BIN_DIR, "client", "chan-send"), "--socket", sock,
+                        "--try", "c-confirmed"], input=lines * n,
+                       capture_output=True, timeout=600)
+    secs = time.monotonic() - t0
+    if r.returncode != 0:
+        return None
+    return n / secs
+
+
 def redis_lpush(tmp, n):
     try:
         import redis
@@ -196,6 +210,7 @@ def main():
                 d.wait(30)
                 d, sock = start_daemon(tmp)
         conf = confirmed(sock, a.confirmed)
+        cconf = c_confirmed(sock, a.confirmed)
     finally:
         d.send_signal(signal.SIGTERM)
         d.wait(30)
@@ -221,6 +236,9 @@ def main():
     print()
     print("Confirmed sends, 16 B, one process, one at a time (a round trip each):")
     print("  chand Python send()     %10.0f msg/s" % conf)
+    if cconf:
+        print("  chand C chan-send --try %10.0f msg/s   (process start included)"
+              % cconf)
     rl, why = redis_lpush(tmp, a.confirmed)
     if rl is None:
         print("  redis-py LPUSH          %10s (%s)" % ("-", why))

@@ -163,6 +163,9 @@ def _bin_header(n: int) -> bytes:
     return _u32_hdr.pack(0xc6, n)
 
 
+_NOT_OK = (OPEN_TX, OPEN_RX, STATS, HELLO)   # requests that OK cannot answer
+
+
 class Message:
     """A received message: ``data`` (bytes), ``seq`` (the delivery's
     sequence number on its receiver, from 1) and ``redelivered`` (an earlier
@@ -461,12 +464,13 @@ class Session:
                 r.error = self.lost_error()
         self.pending.clear()
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: Union[bytes, memoryview]) -> None:
         """Decodes the frames of data; raises ProtocolError (and marks the
-        connection lost) on anything malformed."""
+        connection lost) on anything malformed. data may be a view of the
+        caller's buffer: what is kept is copied."""
         if self._in:
             self._in += data
-            buf: Union[bytes, bytearray] = self._in
+            buf: Union[bytes, bytearray, memoryview] = self._in
         else:
             buf = data
         end = len(buf)
@@ -500,6 +504,9 @@ class Session:
                         r = pending.pop(rid, None)
                         if r.__class__ is TxState:
                             r.unconfirmed -= 1
+                        elif r.__class__ is Request and r.rx is None and \
+                                r.op not in _NOT_OK:
+                            r.done = True
                         else:
                             if r is not None:
                                 pending[rid] = r
@@ -576,7 +583,7 @@ class Session:
         if isinstance(r, TxState):
             r.unconfirmed -= 1
             return
-        if r.op in (OPEN_TX, OPEN_RX, STATS, HELLO):
+        if r.op in _NOT_OK:
             raise ProtocolError("the daemon answered request %d with OK" % rid)
         rx = r.rx
         if rx is not None and rx.recall is r:

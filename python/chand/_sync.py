@@ -85,6 +85,10 @@ class Client:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._reading = False   # a thread waits on the socket, unlocked
+        self._sleepers = 0      # threads waiting for it to read for them
+        # One read buffer, reused: feed() copies what it keeps.
+        self._rbuf = bytearray(READ_MAX)
+        self._rview = memoryview(self._rbuf)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._sock: Optional[_socket.socket] = None
         self._s = Session()
@@ -193,17 +197,17 @@ class Client:
         """Reads what the socket holds; False if nothing was there."""
         assert self._sock is not None
         try:
-            data = self._sock.recv(READ_MAX, _DONTWAIT)
+            n = self._sock.recv_into(self._rbuf, READ_MAX, _DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return False
         except OSError as e:
             self._lose(ConnectionLost("reading from the daemon: %s" % e.strerror))
             raise self._s.lost_error() from None
-        if not data:
+        if not n:
             self._lose(ConnectionLost("the daemon closed the connection"))
             raise self._s.lost_error()
         try:
-            self._s.feed(data)
+            self._s.feed(self._rview[:n])
         except ProtocolError:
             self._close_socket()
             raise
@@ -240,7 +244,11 @@ class Client:
                 if s.out:
                     self._wait_writable(sock, left)
                 else:
-                    self._cond.wait(left)
+                    self._sleepers += 1
+                    try:
+                        self._cond.wait(left)
+                    finally:
+                        self._sleepers -= 1
                 continue
             if left is None and not s.out:
                 self._recv_blocking(sock)
@@ -257,7 +265,7 @@ class Client:
             except BaseException:
                 self._lock._acquire_restore(saved)  # type: ignore[attr-defined]
                 self._reading = False
-                self._cond.notify_all()
+                self._notify()
                 raise
             self._lock._acquire_restore(saved)  # type: ignore[attr-defined]
             self._reading = False
@@ -276,7 +284,7 @@ class Client:
                     if e & _select.POLLOUT and self._sock is not None:
                         self._write_some()
             finally:
-                self._cond.notify_all()
+                self._notify()
 
     def _recv_blocking(self, sock: _socket.socket) -> None:
         """The waiting thread's wait when it has no deadline and nothing
@@ -286,36 +294,36 @@ class Client:
         self._reading = True
         saved = self._lock._release_save()  # type: ignore[attr-defined]
         err: Optional[OSError] = None
-        data = b""
+        n: Optional[int] = 0
         try:
-            data = sock.recv(READ_MAX)
+            n = sock.recv_into(self._rbuf, READ_MAX)
         except InterruptedError:
-            data = None  # type: ignore[assignment]
+            n = None
         except OSError as e:
             err = e
         except BaseException:
             self._lock._acquire_restore(saved)  # type: ignore[attr-defined]
             self._reading = False
-            self._cond.notify_all()   # another thread takes over the socket
+            self._notify()   # another thread takes over the socket
             raise
         self._lock._acquire_restore(saved)  # type: ignore[attr-defined]
         self._reading = False
         try:
-            if self._sock is not sock or data is None:
+            if self._sock is not sock or n is None:
                 return
             if err is not None:
                 self._lose(ConnectionLost("reading from the daemon: %s" % err.strerror))
                 raise self._s.lost_error() from None
-            if not data:
+            if not n:
                 self._lose(ConnectionLost("the daemon closed the connection"))
                 raise self._s.lost_error()
             try:
-                self._s.feed(data)
+                self._s.feed(self._rview[:n])
             except ProtocolError:
                 self._close_socket()
                 raise
         finally:
-            self._cond.notify_all()
+            self._notify()
 
     def _wait_writable(self, sock: _socket.socket, left: Optional[float]) -> None:
         """While another thread waits to read: wait, unlocked, until the
@@ -329,6 +337,11 @@ class Client:
             pass
         finally:
             self._lock._acquire_restore(saved)  # type: ignore[attr-defined]
+
+    def _notify(self) -> None:
+        """Wakes the threads waiting for the socket's reader, if any."""
+        if self._sleepers:
+            self._cond.notify_all()
 
     def _kick(self) -> None:
         """Wakes the thread waiting on the socket, to write or give up."""
@@ -455,7 +468,7 @@ class Client:
                 pass
             self._close_socket()
             self._kick()
-            self._cond.notify_all()
+            self._notify()
 
     def __del__(self) -> None:
         for fd in (getattr(self, "_wake_r", -1), getattr(self, "_wake_w", -1)):
