@@ -35,12 +35,26 @@ Name = Union[str, bytes]
 __all__ = ["connect", "Client", "Sender", "Receiver", "select"]
 
 
-class _Protocol(asyncio.Protocol):
+_READ_MAX = 256 * 1024
+
+
+class _Protocol(asyncio.BufferedProtocol):
+    """Reads into one buffer kept for the connection (the session copies
+    what it keeps), rather than a new bytes object per read."""
+
     def __init__(self, client: "Client") -> None:
         self.c = client
         self.s = client._s   # the session of this transport only
+        self.buf = bytearray(_READ_MAX)
+        self.view = memoryview(self.buf)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self.view[:nbytes])
+
+    def data_received(self, data: Any) -> None:
         c = self.c
         if self.s is not c._s:
             return
