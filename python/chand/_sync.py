@@ -531,15 +531,12 @@ class Sender:
             e, st.failure = st.failure, None
             raise e
 
-    def _confirmed(self, body: List[Any], deadline: Optional[float]) -> None:
+    def _confirmed(self, body: List[Any]) -> None:
+        """A send that waits for its answer, after any earlier failure."""
         c = self._c
         with c._lock:
             self._failure()
-            r = c._s.request(body)
-            try:
-                c._call(r)
-            finally:
-                pass
+            c._call(c._s.request(body))
             self._failure()
 
     def send(self, data: bytes, timeout: Optional[float] = None) -> None:
@@ -552,13 +549,13 @@ class Sender:
         b = self._check(data)
         h = self._st.handle
         if timeout is None:
-            self._confirmed([_core.SEND, 0, h, b], None)
+            self._confirmed([_core.SEND, 0, h, b])
             return
         if timeout < 0:
             raise ValueError("timeout must be >= 0 or None")
         ms = min(int(timeout * 1000), 0xFFFFFFFF)
         try:
-            self._confirmed([_core.SEND_TIMED, 0, h, b, ms], None)
+            self._confirmed([_core.SEND_TIMED, 0, h, b, ms])
         except Full as e:
             raise Timeout(e.message, e.fields) from None
 
@@ -566,7 +563,7 @@ class Sender:
         """Sends without waiting for room: Full at once (message dropped)
         if the channel is full. Other errors as :meth:`send`."""
         b = self._check(data)
-        self._confirmed([_core.SEND_TIMED, 0, self._st.handle, b, 0], None)
+        self._confirmed([_core.SEND_TIMED, 0, self._st.handle, b, 0])
 
     def send_nowait(self, data: bytes) -> None:
         """Pipelined send: queues the message and returns without waiting
