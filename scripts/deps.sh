@@ -11,7 +11,8 @@ packages=(gcc make cmake pkg-config libuv1-dev libmsgpack-dev check)
 packages+=(libsystemd-dev scdoc systemd man-db procps)
 # The Python package (python/): its one dependency and its tests.
 packages+=(python3 python3-msgpack python3-pytest)
-# Debian package: dpkg-shlibdeps finds its dependencies.
+# Debian packages (scripts/package.sh adds debhelper and lintian):
+# dpkg-buildpackage, dpkg-architecture.
 packages+=(dpkg-dev)
 [ "${CHAND_DEPS_EXTRA:-}" ] && packages+=(${CHAND_DEPS_EXTRA})
 
