@@ -39,12 +39,39 @@ struct acl_rule {
 	char		 name[PROTO_NAME_MAX + 1];
 };
 
+/* A limit line: its WHO, and a value or ACL_LIM_NONE per key. */
+struct acl_limit_rule {
+	enum acl_who	 who;
+	unsigned long	 id;
+	struct acl_limits lim;
+};
+
 struct acl {
 	uid_t		 owner;
 	struct acl_rule	*rules;
 	size_t		 n;
 	size_t		 cap;
+	bool		 create_named;	/* a rule names the create right */
+	struct acl_limit_rule *limits;
+	size_t		 nlimits;
+	size_t		 limits_cap;
 };
+
+static const char *const acl_limit_names[ACL_LIM_N] = {
+	[ACL_LIM_CONNECTIONS] = "connections",
+	[ACL_LIM_HANDLES] = "handles",
+	[ACL_LIM_CHANNELS] = "channels",
+	[ACL_LIM_QUEUED_BYTES] = "queued-bytes",
+	[ACL_LIM_QUEUED_MSGS] = "queued-messages",
+	[ACL_LIM_CAPACITY] = "capacity",
+	[ACL_LIM_CAPACITY_BYTES] = "capacity-bytes",
+};
+
+const char *
+acl_limit_name(enum acl_limit_key k)
+{
+	return ((unsigned)k < ACL_LIM_N ? acl_limit_names[k] : "?");
+}
 
 const char *
 acl_right_name(unsigned right)
@@ -56,6 +83,8 @@ acl_right_name(unsigned right)
 		return ("recv");
 	case ACL_ADMIN:
 		return ("admin");
+	case ACL_CREATE:
+		return ("create");
 	default:
 		return ("?");
 	}
@@ -73,6 +102,7 @@ acl_free(struct acl *a)
 	if (a == NULL)
 		return;
 	free(a->rules);
+	free(a->limits);
 	free(a);
 }
 
@@ -134,7 +164,8 @@ acl_parse_who(struct acl_rule *r, const char *s, char *msg, size_t len)
 }
 
 static int
-acl_parse_rights(struct acl_rule *r, char *s, char *msg, size_t len)
+acl_parse_rights(struct acl *a, struct acl_rule *r, char *s, char *msg,
+    size_t len)
 {
 	char	*word, *save = NULL;
 
@@ -147,11 +178,14 @@ acl_parse_rights(struct acl_rule *r, char *s, char *msg, size_t len)
 			r->rights |= ACL_RECV;
 		else if (strcmp(word, "admin") == 0)
 			r->rights |= ACL_ADMIN;
-		else if (strcmp(word, "all") == 0)
+		else if (strcmp(word, "create") == 0) {
+			r->rights |= ACL_CREATE;
+			a->create_named = true;
+		} else if (strcmp(word, "all") == 0)
 			r->rights |= ACL_ALL;
 		else {
-			snprintf(msg, len, "'%s' is not send, recv, admin or "
-			    "all", word);
+			snprintf(msg, len, "'%s' is not send, recv, admin, "
+			    "create or all", word);
 			return (-1);
 		}
 	}
@@ -198,30 +232,92 @@ acl_add(struct acl *a, const struct acl_rule *r)
 	return (0);
 }
 
-/* One line: "allow WHO RIGHTS CHANNEL", blank or a # comment. */
+/* "limit WHO KEY VALUE [KEY VALUE ...]", split into n words w. */
+static int
+acl_limit_line(struct acl *a, char **w, int n, char *msg, size_t len)
+{
+	struct acl_limit_rule	 lr;
+	struct acl_rule		 who;
+	struct acl_limit_rule	*nl;
+	unsigned long		 v;
+	size_t			 ncap;
+	int			 i, k;
+
+	if (n < 4 || n % 2 != 0) {
+		snprintf(msg, len, "expected 'limit WHO KEY VALUE [KEY VALUE "
+		    "...]'");
+		return (-1);
+	}
+	memset(&who, 0, sizeof(who));
+	if (acl_parse_who(&who, w[1], msg, len) != 0)
+		return (-1);
+	lr.who = who.who;
+	lr.id = who.id;
+	for (k = 0; k < ACL_LIM_N; k++)
+		lr.lim.v[k] = ACL_LIM_NONE;
+	for (i = 2; i < n; i += 2) {
+		for (k = 0; k < ACL_LIM_N; k++)
+			if (strcmp(w[i], acl_limit_names[k]) == 0)
+				break;
+		if (k == ACL_LIM_N) {
+			snprintf(msg, len, "'%s' is not connections, handles, "
+			    "channels, queued-bytes, queued-messages, "
+			    "capacity or capacity-bytes", w[i]);
+			return (-1);
+		}
+		if (acl_number(w[i + 1], ULONG_MAX - 1, &v) != 0) {
+			snprintf(msg, len, "%s: '%s' is not a number",
+			    w[i], w[i + 1]);
+			return (-1);
+		}
+		lr.lim.v[k] = v;
+	}
+	if (a->nlimits == a->limits_cap) {
+		ncap = a->limits_cap == 0 ? 4 : a->limits_cap * 2;
+		if ((nl = reallocarray(a->limits, ncap, sizeof(*nl))) ==
+		    NULL) {
+			snprintf(msg, len, "out of memory");
+			return (-1);
+		}
+		a->limits = nl;
+		a->limits_cap = ncap;
+	}
+	a->limits[a->nlimits++] = lr;
+	return (0);
+}
+
+#define ACL_WORDS_MAX	(2 + 2 * ACL_LIM_N + 1)
+
+/*
+ * One line: "allow WHO RIGHTS CHANNEL", "limit WHO KEY VALUE ...", blank
+ * or a # comment.
+ */
 static int
 acl_line(struct acl *a, char *line, char *msg, size_t len)
 {
 	struct acl_rule	 r;
-	char		*w[5], *save = NULL;
+	char		*w[ACL_WORDS_MAX], *save = NULL;
 	int		 n;
 
 	if ((w[0] = strchr(line, '#')) != NULL)
 		*w[0] = '\0';
-	for (n = 0; n < 5; n++) {
+	for (n = 0; n < ACL_WORDS_MAX; n++) {
 		w[n] = strtok_r(n == 0 ? line : NULL, " \t\r\n", &save);
 		if (w[n] == NULL)
 			break;
 	}
 	if (n == 0)
 		return (0);
+	if (strcmp(w[0], "limit") == 0)
+		return (acl_limit_line(a, w, n, msg, len));
 	if (n != 4 || strcmp(w[0], "allow") != 0) {
-		snprintf(msg, len, "expected 'allow WHO RIGHTS CHANNEL'");
+		snprintf(msg, len, "expected 'allow WHO RIGHTS CHANNEL' or "
+		    "'limit WHO KEY VALUE ...'");
 		return (-1);
 	}
 	memset(&r, 0, sizeof(r));
 	if (acl_parse_who(&r, w[1], msg, len) != 0 ||
-	    acl_parse_rights(&r, w[2], msg, len) != 0 ||
+	    acl_parse_rights(a, &r, w[2], msg, len) != 0 ||
 	    acl_parse_channel(&r, w[3], msg, len) != 0)
 		return (-1);
 	if (acl_add(a, &r) != 0) {
@@ -377,6 +473,52 @@ acl_all(const struct acl *a, const struct acl_peer *p, unsigned right)
 	return (false);
 }
 
+void
+acl_limits(const struct acl *a, const struct acl_peer *p,
+    struct acl_limits *out)
+{
+	const struct acl_limit_rule	*lr;
+	struct acl_rule			 who;
+	size_t				 i;
+	int				 k;
+
+	for (k = 0; k < ACL_LIM_N; k++)
+		out->v[k] = ACL_LIM_NONE;
+	if (a == NULL || acl_superuser(a, p))
+		return;
+	memset(&who, 0, sizeof(who));
+	for (i = 0; i < a->nlimits; i++) {
+		lr = &a->limits[i];
+		who.who = lr->who;
+		who.id = lr->id;
+		if (!acl_who_matches(&who, p))
+			continue;
+		for (k = 0; k < ACL_LIM_N; k++)
+			if (out->v[k] == ACL_LIM_NONE)
+				out->v[k] = lr->lim.v[k];
+	}
+}
+
+bool
+acl_may_create(const struct acl *a, const struct acl_peer *p,
+    const void *name, size_t len)
+{
+	unsigned	r;
+
+	if (a == NULL || acl_superuser(a, p))
+		return (true);
+	r = acl_rights(a, p, name, len);
+	if (!a->create_named)
+		return ((r & (ACL_SEND | ACL_RECV)) != 0);
+	return ((r & ACL_CREATE) != 0);
+}
+
+bool
+acl_privileged(const struct acl *a, const struct acl_peer *p)
+{
+	return ((acl_rights_some(a, p) & ACL_ADMIN) != 0);
+}
+
 /* Connections. */
 
 static void
@@ -404,6 +546,33 @@ acl_conn_some(const struct conn *c)
 
 	acl_conn_peer(c, &p);
 	return (acl_rights_some(c->srv->acl, &p));
+}
+
+void
+acl_conn_limits(const struct conn *c, struct acl_limits *out)
+{
+	struct acl_peer	p;
+
+	acl_conn_peer(c, &p);
+	acl_limits(c->srv->acl, &p, out);
+}
+
+bool
+acl_conn_may_create(const struct conn *c, const void *name, size_t len)
+{
+	struct acl_peer	p;
+
+	acl_conn_peer(c, &p);
+	return (acl_may_create(c->srv->acl, &p, name, len));
+}
+
+bool
+acl_conn_privileged(const struct conn *c)
+{
+	struct acl_peer	p;
+
+	acl_conn_peer(c, &p);
+	return (acl_privileged(c->srv->acl, &p));
 }
 
 bool

@@ -127,10 +127,8 @@ pk_kv_client(msgpack_packer *pk, const struct conn *o)
 static void
 admin_reply_error(struct conn *c, uint32_t rid, int code, const char *msg)
 {
-	if (proto_enc_error(&c->out, rid, code, msg) != 0) {
-		log_warning("out of memory for a reply, closing (%s)", c->peer);
-		conn_mark_close(c);
-	}
+	if (proto_enc_error(&c->out, rid, code, msg) != 0)
+		conn_nomem(c, rid, "queueing a reply", true);
 	conn_dirty(c);
 }
 
@@ -158,8 +156,15 @@ admin_reply_data(struct conn *c, uint32_t rid, const msgpack_sbuffer *sb)
 
 /* Daemon. */
 
+/*
+ * The resident size is read from /proc at most once per ADMIN_RSS_MS of
+ * loop time: a client pipelining STATS must not turn each request into
+ * three system calls.
+ */
+#define ADMIN_RSS_MS	100
+
 static uint64_t
-admin_rss_bytes(void)
+admin_rss_read(void)
 {
 	unsigned long long	 size, resident;
 	FILE			*f;
@@ -173,6 +178,21 @@ admin_rss_bytes(void)
 	if (n != 2 || page <= 0)
 		return (0);
 	return ((uint64_t)resident * (uint64_t)page);
+}
+
+static uint64_t
+admin_rss_bytes(uv_loop_t *loop)
+{
+	static uint64_t	rss, at;
+	static bool	known;
+	uint64_t	now = uv_now(loop);
+
+	if (!known || now - at >= ADMIN_RSS_MS) {
+		rss = admin_rss_read();
+		at = now;
+		known = true;
+	}
+	return (rss);
 }
 
 /* Calls fn for every channel, in no particular order. */
@@ -238,7 +258,7 @@ admin_daemon(struct conn *c, msgpack_packer *pk)
 	    pk_kv_u64(pk, "started", (uint64_t)srv->start_time) ||
 	    pk_kv_u64(pk, "uptime_ms",
 		(uv_hrtime() - srv->start_ns) / 1000000) ||
-	    pk_kv_u64(pk, "rss_bytes", admin_rss_bytes()) ||
+	    pk_kv_u64(pk, "rss_bytes", admin_rss_bytes(srv->loop)) ||
 	    pk_kv_u64(pk, "connections", admin_visible_conns(c)) ||
 	    pk_kv_u64(pk, "max_connections", srv->cfg->max_connections) ||
 	    pk_kv_u64(pk, "channels", s.visible) ||

@@ -198,6 +198,9 @@ struct channel {
 	uint64_t	 next_id;
 	uint64_t	 acked_id;
 
+	void		*quota;		/* its creator's use (quota.c), or
+					   NULL */
+
 	char		 name[];	/* name_len bytes, then a NUL */
 };
 

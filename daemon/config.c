@@ -126,11 +126,13 @@ static const struct config_option config_table[] = {
 	    "SIGHUP reads it again", "none" },
 	/* Access control and limits (docs/security.md). */
 	{ "access-file", 0, 0, NULL, config_parse_access, 0, "PATH",
-	    "access rules: which users and groups may send, receive or "
-	    "administer which channels, one 'allow WHO RIGHTS CHANNEL' per "
-	    "line; with rules, root and the daemon's user may do "
-	    "everything, others only what a rule allows; SIGHUP reads it "
-	    "again",
+	    "access rules: which users and groups may send, receive, "
+	    "create or administer which channels, one 'allow WHO RIGHTS "
+	    "CHANNEL' per line, and 'limit WHO KEY VALUE ...' lines bounding "
+	    "what each uid uses; with rules, root and the daemon's user may "
+	    "do everything, others only what a rule allows, within a 16th "
+	    "of each daemon-wide limit kept for administrators; SIGHUP reads "
+	    "it again",
 	    "none: everyone who can open the socket may do everything" },
 	{ "max-channels", 1, UINT64_C(1) << 32, "65536", config_parse_uint,
 	    OFF(max_channels), "N",

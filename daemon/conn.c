@@ -3,9 +3,11 @@
  * conn.c: client connections. See conn.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "acl.h"
 #include "channel.h"
@@ -17,6 +19,7 @@
 #include "log.h"
 #include "msgpool.h"
 #include "pump.h"
+#include "quota.h"
 #include "server.h"
 
 /*
@@ -49,6 +52,9 @@ static void	conn_resume(struct conn *);
 static void	conn_alloc_cb(uv_handle_t *, size_t, uv_buf_t *);
 static void	conn_read_cb(uv_stream_t *, ssize_t, const uv_buf_t *);
 static void	conn_timer_cb(uv_timer_t *);
+static void	conn_turn_cb(uv_idle_t *);
+static void	conn_yield(struct conn *);
+static void	conn_turn_cancel(struct conn *);
 
 /* A failed write leaves nothing to linger for: drop handles and close. */
 static void
@@ -119,6 +125,29 @@ conn_mark_close(struct conn *c)
 {
 	c->want_close = true;
 	conn_dirty(c);
+}
+
+void
+conn_nomem(struct conn *c, uint32_t rid, const char *what, bool fatal)
+{
+	struct proto_buf	b;
+	char			msg[128];
+
+	snprintf(msg, sizeof(msg), "out of memory: %s", what);
+	if (!fatal && proto_enc_error(&c->out, rid, CHAN_ENOMEM, msg) == 0) {
+		log_warning("%s (%s)", msg, c->peer);
+		conn_dirty(c);
+		return;
+	}
+	log_warning("%s, closing (%s)", msg, c->peer);
+	/* c->nomem holds what the encoder reserves: it never reallocates. */
+	b.data = c->nomem;
+	b.cap = sizeof(c->nomem);
+	b.len = 0;
+	if (c->nomem_len == 0 && proto_enc_error(&b, rid, CHAN_ENOMEM,
+	    msg) == 0)
+		c->nomem_len = b.len;
+	conn_mark_close(c);
 }
 
 /* Handles. */
@@ -195,6 +224,7 @@ conn_handle_add(struct conn *c, struct channel *ch, bool rx,
 	c->handles[c->hlen].h = h;
 	c->hlen++;
 	c->nhandles++;
+	quota_handle_add(c);
 	*hp = h;
 	return (0);
 }
@@ -229,6 +259,7 @@ conn_handle_remove(struct conn *c, struct handle *h)
 		TAILQ_REMOVE(&c->stalled, h, stall_entry);
 	c->handles[i].h = NULL;
 	c->nhandles--;
+	quota_handle_remove(c);
 	conn_handle_compact(c);
 	free(h);
 }
@@ -408,6 +439,14 @@ conn_flush_init(struct server *srv)
 		return (rc);
 	}
 	uv_unref((uv_handle_t *)&srv->flush_idle);
+	if ((rc = uv_idle_init(srv->loop, &srv->turn_idle)) != 0) {
+		uv_close((uv_handle_t *)&srv->flush, NULL);
+		uv_close((uv_handle_t *)&srv->flush_idle, NULL);
+		return (rc);
+	}
+	uv_unref((uv_handle_t *)&srv->turn_idle);
+	srv->turn_idle.data = srv;
+	TAILQ_INIT(&srv->turns);
 	srv->flush_on = true;
 	srv->flush.data = srv;
 	if ((rc = uv_check_start(&srv->flush, conn_flush_cb)) != 0)
@@ -429,7 +468,11 @@ conn_close_cb(uv_handle_t *handle)
 	log_debug("connection %llu closed (%s)", (unsigned long long)c->id,
 	    c->peer);
 	TAILQ_REMOVE(&c->srv->conns, c, entry);
-	c->srv->nconns--;
+	quota_conn_close(c);
+	if (c->refused)
+		c->srv->nrefused--;
+	else
+		c->srv->nconns--;
 	conn_direct_drop(c);
 	free(c->rbuf);
 	proto_buf_fini(&c->out);
@@ -452,6 +495,7 @@ conn_close_handles(struct conn *c)
 		TAILQ_REMOVE(&c->srv->dirty, c, dirty_entry);
 		c->dirty = false;
 	}
+	conn_turn_cancel(c);
 	uv_close((uv_handle_t *)&c->pipe, conn_close_cb);
 	uv_close((uv_handle_t *)&c->timer, conn_close_cb);
 }
@@ -514,9 +558,10 @@ conn_timer_cb(uv_timer_t *timer)
 	char		 msg[96];
 
 	if (c->shut) {
-		log_debug("connection %llu (%s): dropped after %d s of "
+		log_debug("connection %llu (%s): dropped after %d ms of "
 		    "linger", (unsigned long long)c->id, c->peer,
-		    CONN_LINGER_SECS);
+		    c->refused ? CONN_REFUSED_LINGER_MS :
+		    CONN_LINGER_SECS * 1000);
 		conn_close_handles(c);
 		return;
 	}
@@ -542,6 +587,20 @@ conn_fin_cb(uv_shutdown_t *req, int status)
 		conn_close_handles(c);
 }
 
+/* Writes c->nomem, the last frame before closing. 0 or a libuv error. */
+static int
+conn_write_nomem(struct conn *c)
+{
+	uv_buf_t	one = uv_buf_init(c->nomem, (unsigned int)c->nomem_len);
+	int		rc;
+
+	c->wreq.data = c;
+	if ((rc = uv_write(&c->wreq, (uv_stream_t *)&c->pipe, &one, 1,
+	    conn_write_cb)) == 0)
+		c->writing = true;
+	return (rc);
+}
+
 /*
  * The last step of a linger: once the output is written, closes if the
  * peer has gone, else shuts down our side so that it sees the end.
@@ -554,6 +613,11 @@ conn_finish(struct conn *c)
 	if (c->writing || c->out.len > 0) {
 		conn_flush(c);
 		return;
+	}
+	if (c->nomem_len > 0 && !c->nomem_sent && !c->eof) {
+		c->nomem_sent = true;
+		if (conn_write_nomem(c) == 0)
+			return;
 	}
 	if (c->eof) {
 		conn_close_handles(c);
@@ -631,6 +695,7 @@ conn_close_all(struct server *srv)
 	if (srv->flush_on) {
 		uv_close((uv_handle_t *)&srv->flush, NULL);
 		uv_close((uv_handle_t *)&srv->flush_idle, NULL);
+		uv_close((uv_handle_t *)&srv->turn_idle, NULL);
 	}
 	srv->flush_on = false;
 }
@@ -654,6 +719,8 @@ conn_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 		c->rcap = c->rbuf == NULL ? 0 : CONN_RBUF_SMALL;
 	}
 	len = c->rcap - c->rlen;
+	if (c->rskip > 0 && len > c->rskip)
+		len = c->rskip;
 	if (c->rpeek && len > CONN_PEEK)
 		len = CONN_PEEK;
 	/* A zero-length buffer makes libuv report UV_ENOBUFS. */
@@ -677,14 +744,18 @@ conn_rbuf_resize(struct conn *c, size_t cap)
  * After the whole frames are handled: makes room for the next read. The
  * unhandled bytes (part of a frame) move to the front only when the room
  * behind them is short, so a read rarely pays for a move; the buffer
- * grows to CONN_RBUF_BIG once a read filled it (filled) and to the size
- * of a frame bigger than that, whose header proto_frame_check has bounded.
- * 0 or CHAN_ENOMEM.
+ * grows to CONN_RBUF_BIG once a read filled it (filled). A frame bigger
+ * than that, whose header proto_frame_check has bounded, gets a buffer
+ * that doubles as its bytes arrive, up to its size: memory follows what
+ * a client sent, not what its header announced, so that one that stalls
+ * inside a huge frame holds no more than twice what it sent. 0, or
+ * CHAN_ENOMEM if the frame cannot be buffered.
  */
 static int
 conn_rbuf_settle(struct conn *c, bool filled)
 {
 	size_t	body_len = 0, need = 0, want;
+	int	rc;
 
 	if (c->roff == c->rlen)
 		c->roff = c->rlen = 0;
@@ -699,14 +770,21 @@ conn_rbuf_settle(struct conn *c, bool filled)
 		c->roff = 0;
 	}
 	want = filled && c->rcap < CONN_RBUF_BIG ? CONN_RBUF_BIG : c->rcap;
-	if (need > want)
-		want = need;
+	if (need > want && c->rcap - c->rlen < CONN_RBUF_SMALL) {
+		want = c->rcap < CONN_RBUF_BIG ? CONN_RBUF_BIG : 2 * c->rcap;
+		if (want > need)
+			want = need;
+	}
 	/* Done with a frame bigger than the usual buffer: give it back. */
 	if (need == 0 && c->rcap > CONN_RBUF_BIG && c->rlen <= CONN_RBUF_BIG)
 		want = CONN_RBUF_BIG;
 	if (c->rbuf == NULL || want == c->rcap)
 		return (0);
-	return (conn_rbuf_resize(c, want));
+	rc = conn_rbuf_resize(c, want);
+	/* Only a frame that cannot fit is a failure; the rest can wait. */
+	if (rc != 0 && c->rlen == c->rcap)
+		return (rc);
+	return (0);
 }
 
 /* Reading a big SEND's payload into its node. */
@@ -715,6 +793,8 @@ conn_rbuf_settle(struct conn *c, bool filled)
 static void
 conn_direct_drop(struct conn *c)
 {
+	if (c->rnode != NULL)
+		c->srv->direct_reserved -= c->rnode->len - c->rnode_have;
 	msgpool_put(c->rnode);
 	c->rnode = NULL;
 }
@@ -740,6 +820,14 @@ conn_direct_start(struct conn *c)
 	    &body_len) != 0 ||
 	    PROTO_HEADER_LEN + body_len - avail < CONN_DIRECT_MIN)
 		return;
+	/*
+	 * The node is the whole payload's memory before it arrives: only
+	 * while the nodes of all connections stay under the bound (the
+	 * usual way grows with what arrives).
+	 */
+	if (PROTO_HEADER_LEN + body_len - avail > CONN_DIRECT_RESERVE_MAX -
+	    c->srv->direct_reserved)
+		return;
 	body = c->rbuf + c->roff + PROTO_HEADER_LEN;
 	if (proto_send_head(c->srv->dec, body, avail - PROTO_HEADER_LEN,
 	    body_len, &m, &off) != 1 ||
@@ -749,6 +837,7 @@ conn_direct_start(struct conn *c)
 	memcpy(node->data, body + off, have);
 	c->rnode = node;
 	c->rnode_have = have;
+	c->srv->direct_reserved += node->len - have;
 	c->rnode_rid = m.rid;
 	c->rnode_handle = m.handle;
 	c->roff = c->rlen = 0;
@@ -762,6 +851,7 @@ conn_direct_took(struct conn *c, size_t n)
 	struct message		*node = c->rnode;
 
 	c->rnode_have += n;
+	c->srv->direct_reserved -= n;
 	if (c->rnode_have < node->len)
 		return;
 	c->rnode = NULL;
@@ -779,14 +869,59 @@ conn_direct_took(struct conn *c, size_t n)
 }
 
 /*
+ * No memory to buffer the frame at the front of rbuf: ERROR(NOMEM), for
+ * the rid of a SEND whose fields are in, and the frame's bytes are read
+ * and dropped; the connection goes on.
+ */
+static void
+conn_frame_nomem(struct conn *c)
+{
+	struct proto_msg	m;
+	size_t			avail = c->rlen - c->roff, body_len, off;
+	uint32_t		rid = 0;
+	char			what[64];
+
+	if (avail < PROTO_HEADER_LEN || proto_frame_check(c->rbuf + c->roff,
+	    avail, conn_max_body(c), &body_len) != 0) {
+		conn_nomem(c, 0, "reading a frame", true);
+		return;
+	}
+	if (proto_send_head(c->srv->dec, c->rbuf + c->roff +
+	    PROTO_HEADER_LEN, avail - PROTO_HEADER_LEN, body_len, &m,
+	    &off) == 1)
+		rid = m.rid;
+	snprintf(what, sizeof(what), "a frame of %zu bytes, dropped",
+	    body_len);
+	c->rskip = PROTO_HEADER_LEN + body_len - avail;
+	c->roff = c->rlen = 0;
+	conn_nomem(c, rid, what, false);
+}
+
+/*
  * Handles every whole frame in rbuf, in order, then keeps the rest;
  * filled says the last read filled the buffer.
  */
+/*
+ * What a frame costs of a connection's share of an iteration: 1, but
+ * CONN_TURN_STATS for STATS, whose reply is built from the whole daemon's
+ * state. The op is the array's second byte, a positive fixint, in every
+ * request (proto.h); a frame that is not one is refused at 1.
+ */
+static unsigned
+conn_frame_cost(const char *body, size_t len)
+{
+	if (len >= 2 && ((unsigned char)body[0] & 0xf0) == 0x90 &&
+	    (unsigned char)body[1] == PROTO_STATS)
+		return (CONN_TURN_STATS);
+	return (1);
+}
+
 static void
 conn_process(struct conn *c, bool filled)
 {
-	size_t	off = c->roff, body_len;
-	int	rc = -1;
+	size_t		off = c->roff, body_len;
+	unsigned	n = 0;
+	int		rc = -1;
 
 	while (!c->want_close && !conn_over_high(c)) {
 		rc = proto_frame_check(c->rbuf + off, c->rlen - off,
@@ -797,16 +932,20 @@ conn_process(struct conn *c, bool filled)
 		}
 		if (rc != 1)
 			break;
+		if (n >= CONN_TURN_FRAMES) {
+			conn_yield(c);
+			break;
+		}
+		n += conn_frame_cost(c->rbuf + off + PROTO_HEADER_LEN,
+		    body_len);
 		dispatch_frame(c, c->rbuf + off + PROTO_HEADER_LEN, body_len);
 		off += PROTO_HEADER_LEN + body_len;
 	}
 	c->roff = off;
 	if (rc == 0)
 		conn_direct_start(c);
-	if (!c->want_close && conn_rbuf_settle(c, filled) != 0) {
-		log_warning("out of memory for a frame (%s)", c->peer);
-		conn_mark_close(c);
-	}
+	if (!c->want_close && conn_rbuf_settle(c, filled) != 0)
+		conn_frame_nomem(c);
 }
 
 /* n bytes were read into the buffer conn_alloc_cb gave. */
@@ -818,6 +957,11 @@ conn_took(struct conn *c, size_t n)
 		return;
 	}
 	c->rpeek = false;
+	if (c->rskip > 0) {
+		/* Read into the free room behind the buffer's bytes. */
+		c->rskip -= n;
+		return;
+	}
 	c->rlen += n;
 	conn_process(c, c->rlen == c->rcap);
 }
@@ -848,6 +992,11 @@ conn_input(struct conn *c, const void *buf, size_t len)
 		memcpy(b.base, (const char *)buf + done, n);
 		done += n;
 		conn_took(c, n);
+		/* No loop turns here: the next share follows at once. */
+		while (c->yielded && !c->want_close && !conn_over_high(c)) {
+			conn_turn_cancel(c);
+			conn_process(c, false);
+		}
 	}
 	return (done);
 }
@@ -876,6 +1025,11 @@ conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	conn_idle_arm(c);
+	if (c->yielded) {
+		/* The rest of the frames first: conn_turn reads again. */
+		uv_read_stop(stream);
+		return;
+	}
 	if (conn_over_high(c)) {
 		c->paused = true;
 		uv_read_stop(stream);
@@ -901,12 +1055,90 @@ conn_resume(struct conn *c)
 		c->paused = true;
 		return;
 	}
+	if (c->yielded)
+		return;
 	rc = uv_read_start((uv_stream_t *)&c->pipe, conn_alloc_cb,
 	    conn_read_cb);
 	if (rc != 0) {
 		log_warning("cannot read (%s): %s", c->peer, uv_strerror(rc));
 		conn_mark_close(c);
 	}
+}
+
+/* Turns. */
+
+/*
+ * c has used up its share of this iteration with whole frames left:
+ * they wait for the next iteration (conn_turn_cb), and c is not read
+ * until they are handled.
+ */
+static void
+conn_yield(struct conn *c)
+{
+	struct server	*srv = c->srv;
+
+	c->yielded = true;
+	if (c->queued_turn || !srv->flush_on)
+		return;
+	c->queued_turn = true;
+	TAILQ_INSERT_TAIL(&srv->turns, c, turn_entry);
+	srv->nturns++;
+	if (!uv_is_active((uv_handle_t *)&srv->turn_idle))
+		(void)uv_idle_start(&srv->turn_idle, conn_turn_cb);
+}
+
+static void
+conn_turn_cancel(struct conn *c)
+{
+	c->yielded = false;
+	if (!c->queued_turn)
+		return;
+	c->queued_turn = false;
+	TAILQ_REMOVE(&c->srv->turns, c, turn_entry);
+	c->srv->nturns--;
+}
+
+/* The next share of a connection that yielded. */
+static void
+conn_turn(struct conn *c)
+{
+	int	rc;
+
+	if (c->closed || c->shut)
+		return;
+	conn_process(c, false);
+	if (c->want_close) {
+		conn_shutdown(c);
+		return;
+	}
+	if (c->yielded || c->paused)
+		return;
+	if (conn_over_high(c)) {
+		c->paused = true;
+		return;
+	}
+	rc = uv_read_start((uv_stream_t *)&c->pipe, conn_alloc_cb,
+	    conn_read_cb);
+	if (rc != 0) {
+		log_warning("cannot read (%s): %s", c->peer, uv_strerror(rc));
+		conn_shutdown(c);
+	}
+}
+
+static void
+conn_turn_cb(uv_idle_t *idle)
+{
+	struct server	*srv = idle->data;
+	struct conn	*c;
+	size_t		 n = srv->nturns;
+
+	/* Those that yield again go to the back, for the next iteration. */
+	while (n-- > 0 && (c = TAILQ_FIRST(&srv->turns)) != NULL) {
+		conn_turn_cancel(c);
+		conn_turn(c);
+	}
+	if (TAILQ_EMPTY(&srv->turns))
+		(void)uv_idle_stop(idle);
 }
 
 /* Accepting. */
@@ -932,20 +1164,74 @@ conn_peer_cred(struct conn *c)
 	log_peer(c->peer, c->pid, c->uid);
 }
 
+/*
+ * Refuses c with ERROR(rid 0, LIMIT) saying msg. A refused connection no
+ * longer counts against --max-connections; it lingers (see conn.h) for
+ * CONN_REFUSED_LINGER_MS only, and only while fewer than
+ * CONN_REFUSED_MAX do: past that, or when descriptors run short (now),
+ * it gets what its socket takes at once and is closed, so that a burst
+ * of refusals holds neither descriptors nor places.
+ */
+static void
+conn_refuse_with(struct conn *c, const char *msg, bool now)
+{
+	struct server	*srv = c->srv;
+	uv_buf_t	 one;
+
+	c->refused = true;
+	srv->nconns--;
+	srv->nrefused++;
+	if (proto_enc_error(&c->out, 0, CHAN_ELIMIT, msg) != 0)
+		c->out.len = 0;
+	if (now || srv->nrefused > CONN_REFUSED_MAX) {
+		c->shut = c->want_close = true;
+		if (c->out.len > 0) {
+			one = uv_buf_init(c->out.data,
+			    (unsigned int)c->out.len);
+			(void)uv_try_write((uv_stream_t *)&c->pipe, &one, 1);
+		}
+		conn_close_handles(c);
+		return;
+	}
+	conn_shutdown(c);
+	uv_timer_stop(&c->timer);
+	uv_timer_start(&c->timer, conn_timer_cb, CONN_REFUSED_LINGER_MS, 0);
+}
+
 /* Over the connection limit: say why, then close. */
 static void
 conn_refuse(struct conn *c)
 {
 	char	msg[128];
 
-	log_warning("connection limit of %llu reached, refusing %s",
-	    (unsigned long long)c->srv->cfg->max_connections, c->peer);
+	/* Logged once until a connection is accepted again. */
+	log_msg(c->srv->conn_limit_logged ? LOG_LEVEL_DEBUG :
+	    LOG_LEVEL_WARNING, "connection limit of %llu reached, refusing "
+	    "%s", (unsigned long long)c->srv->cfg->max_connections, c->peer);
+	c->srv->conn_limit_logged = true;
 	snprintf(msg, sizeof(msg), "connection limit of %llu reached "
 	    "(--max-connections)",
 	    (unsigned long long)c->srv->cfg->max_connections);
-	if (proto_enc_error(&c->out, 0, CHAN_ELIMIT, msg) != 0)
-		c->out.len = 0;
-	conn_shutdown(c);
+	conn_refuse_with(c, msg, false);
+}
+
+/*
+ * True if c took the last descriptor but one: the one kept free so that
+ * the next arrival can be accepted and told why it is refused, rather
+ * than dropped without a word (as libuv does to what it cannot accept).
+ */
+static bool
+conn_fds_short(struct conn *c)
+{
+	uv_os_fd_t	fd;
+	int		probe;
+
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0)
+		return (false);
+	if ((probe = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1)
+		return (errno == EMFILE || errno == ENFILE);
+	close(probe);
+	return (false);
 }
 
 static int
@@ -992,6 +1278,7 @@ conn_new(struct server *srv)
 void
 conn_accept(struct server *srv, uv_stream_t *listener)
 {
+	struct quota_refusal r;
 	struct conn	*c;
 	int		 rc;
 
@@ -1010,10 +1297,27 @@ conn_accept(struct server *srv, uv_stream_t *listener)
 		conn_close_now(c);
 		return;
 	}
+	if (conn_fds_short(c)) {
+		if (!srv->fd_limit_logged)
+			log_warning("out of file descriptors: refusing "
+			    "connections (%s)", c->peer);
+		srv->fd_limit_logged = true;
+		conn_refuse_with(c, "daemon out of file descriptors", true);
+		return;
+	}
+	srv->fd_limit_logged = false;
 	if (srv->nconns > srv->cfg->max_connections) {
 		conn_refuse(c);
 		return;
 	}
+	if ((rc = quota_conn_open(c, &r)) != 0) {
+		log_msg(srv->conn_limit_logged ? LOG_LEVEL_DEBUG :
+		    LOG_LEVEL_WARNING, "%s, refusing %s", r.text, c->peer);
+		srv->conn_limit_logged = true;
+		conn_refuse_with(c, r.text, false);
+		return;
+	}
+	srv->conn_limit_logged = false;
 	log_debug("connection %llu opened (%s)", (unsigned long long)c->id,
 	    c->peer);
 	if ((rc = conn_start(c)) != 0) {

@@ -51,8 +51,35 @@ struct server;
  * 4 KiB and above it costs more (docs/performance.md).
  */
 #define CONN_INPLACE_MIN	(4u * 1024)
+/*
+ * Frames one connection may have handled in one iteration of the loop;
+ * then it waits for the next iteration, in which every other connection
+ * has had its turn, so that a client pipelining thousands of requests
+ * delays the others by one share, not by all of its requests. A share
+ * holds about half a 64 KiB read of small SENDs: a pipelining producer
+ * alone pays one more loop turn per read, not one per few frames (64
+ * frames cost small messages twice the daemon's CPU in chan-bench).
+ */
+#define CONN_TURN_FRAMES	1024
+/*
+ * A STATS counts as this many frames (conn.c, conn_frame_cost): its
+ * reply is built from the whole daemon's state, some hundred times the
+ * work of a small SEND.
+ */
+#define CONN_TURN_STATS		256
+/*
+ * Most bytes of big SEND payloads announced but not yet arrived that
+ * connections together may have reserved (conn.c, direct reading).
+ */
+#define CONN_DIRECT_RESERVE_MAX	(32u << 20)
 /* Seconds a closing connection may take to write and see the peer go. */
 #define CONN_LINGER_SECS	5
+/*
+ * A connection refused for the connection limit lingers this long, and
+ * only while fewer than CONN_REFUSED_MAX refused ones do (conn.c).
+ */
+#define CONN_REFUSED_LINGER_MS	1000
+#define CONN_REFUSED_MAX	16
 
 /*
  * Kinds of client trouble logged only the first time on a connection (at
@@ -98,6 +125,7 @@ struct conn {
 	struct server	*srv;
 	TAILQ_ENTRY(conn) entry;	/* srv->conns */
 	TAILQ_ENTRY(conn) dirty_entry;	/* srv->dirty */
+	TAILQ_ENTRY(conn) turn_entry;	/* srv->turns */
 	uint64_t	 id;
 	int		 nopen;		/* libuv handles not yet closed */
 
@@ -112,6 +140,11 @@ struct conn {
 	bool		 paused;	/* reading stopped: output or held
 					   sends too high */
 	bool		 writing;	/* wbuf handed to uv_write */
+	bool		 yielded;	/* share of the iteration used up,
+					   frames left: on srv->turns */
+	bool		 queued_turn;	/* on srv->turns */
+	bool		 refused;	/* counted in srv->nrefused, not
+					   srv->nconns */
 	unsigned	 logged;	/* CONN_LOG_* kinds logged once */
 
 	char		*rbuf;
@@ -172,6 +205,20 @@ struct conn {
 	uint64_t	 bytes_out;	/* written to it */
 	uint8_t		 client_len;	/* HELLO's "client" option */
 	char		 client[PROTO_CLIENT_NAME_MAX];
+	void		*quota;		/* its uid's use (quota.c), or NULL */
+	uint8_t		 privileged;	/* quota.c: 0 not known yet, 1 no,
+					   2 yes */
+
+	/*
+	 * Out of memory: bytes of a frame that could not be buffered, read
+	 * and dropped after its ERROR(NOMEM); and the ERROR(NOMEM) that
+	 * tells a client why it is closed when not even that could be
+	 * queued, written from here once the output is (conn_nomem).
+	 */
+	size_t		 rskip;
+	size_t		 nomem_len;
+	bool		 nomem_sent;
+	char		 nomem[PROTO_ERRMSG_MAX + 128];
 };
 
 /*
@@ -221,6 +268,14 @@ void	conn_held_release(struct conn *c, size_t len);
  * pinned until then; a smaller one is copied. 0 or CHAN_ENOMEM.
  */
 int	conn_deliver(struct conn *c, uint32_t handle, struct message *m);
+/*
+ * Out of memory for what (a few words) in answer to request rid: if fatal
+ * (a reply is lost) or the ERROR cannot be queued, ERROR(rid, NOMEM) is
+ * sent from memory c keeps for it and c is closed; otherwise the ERROR is
+ * queued and c goes on.
+ */
+void	conn_nomem(struct conn *c, uint32_t rid, const char *what,
+	    bool fatal);
 /* Notes that c has output to write in this loop iteration. */
 void	conn_dirty(struct conn *c);
 /* Closes c at the next safe point (after the current frame). */

@@ -19,16 +19,17 @@
 #include "msgpool.h"
 #include "proto.h"
 #include "pump.h"
+#include "quota.h"
 #include "registry.h"
 #include "server.h"
 
 typedef void	(*dispatch_fn)(struct conn *, const struct proto_msg *);
 
+/* A reply that could not be queued: ERROR(NOMEM) in its place, close. */
 static void
-dispatch_nomem(struct conn *c)
+dispatch_nomem(struct conn *c, uint32_t rid)
 {
-	log_warning("out of memory for a reply, closing (%s)", c->peer);
-	conn_mark_close(c);
+	conn_nomem(c, rid, "queueing a reply", true);
 }
 
 static void
@@ -37,7 +38,7 @@ reply_ok(struct conn *c, uint32_t rid)
 	if (rid == 0)
 		return;
 	if (proto_enc_ok(&c->out, rid) != 0)
-		dispatch_nomem(c);
+		dispatch_nomem(c, rid);
 	conn_dirty(c);
 }
 
@@ -47,7 +48,7 @@ reply_handle(struct conn *c, uint32_t rid, uint32_t id)
 	if (rid == 0)
 		return;
 	if (proto_enc_handle(&c->out, rid, id) != 0)
-		dispatch_nomem(c);
+		dispatch_nomem(c, rid);
 	conn_dirty(c);
 }
 
@@ -66,7 +67,7 @@ reply_error_facts(struct conn *c, uint32_t rid, int code, const char *msg,
 	else
 		rc = proto_enc_error(&c->out, rid, code, msg);
 	if (rc != 0)
-		dispatch_nomem(c);
+		dispatch_nomem(c, rid);
 	conn_dirty(c);
 }
 
@@ -197,6 +198,7 @@ dispatch_release(struct server *srv, struct channel *ch)
 		remember_put(dispatch_remember(srv), ch->name, ch->name_len,
 		    ch->ended_ms != 0 ? ch->ended_ms : uv_now(srv->loop),
 		    uv_now(srv->loop));
+	quota_channel_gone(srv, ch);
 	registry_release(&srv->reg, ch);
 }
 
@@ -327,7 +329,7 @@ do_hello(struct conn *c, const struct proto_msg *m)
 	snprintf(server, sizeof(server), "chand %s", CHAND_VERSION);
 	if (proto_enc_welcome(&c->out, m->rid, c->version, server,
 	    c->srv->cfg->max_msg_size, (uint64_t)getpid()) != 0)
-		dispatch_nomem(c);
+		dispatch_nomem(c, m->rid);
 	conn_dirty(c);
 }
 
@@ -384,6 +386,25 @@ dispatch_limit_fields(struct proto_field *f, const char *option,
 	f[0] = (struct proto_field){ "limit", PROTO_FIELD_STR, 0, option };
 	f[1] = (struct proto_field){ "value", PROTO_FIELD_UINT, value, NULL };
 	return (2);
+}
+
+/* ERROR for a refusal of quota.c, with the limit's facts if any. */
+static void __attribute__((format(printf, 5, 6)))
+dispatch_quota_error(struct conn *c, uint32_t rid, int code,
+    const struct quota_refusal *r, const char *fmt, ...)
+{
+	struct proto_field	f[2];
+	char			msg[PROTO_ERRMSG_MAX];
+	va_list			ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (r->limit == NULL)
+		reply_error_facts(c, rid, code, msg, NULL, 0);
+	else
+		reply_error_facts(c, rid, code, msg, f,
+		    dispatch_limit_fields(f, r->limit, r->value));
 }
 
 /*
@@ -566,6 +587,9 @@ dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
 	struct proto_field f[2];
 	struct channel	*ch;
 	struct handle	*h;
+	struct quota_refusal r;
+	char		 name[LOG_NAME_MAX];
+	uint64_t	 cap_msgs, cap_bytes;
 	bool		 created;
 	int		 rc;
 
@@ -588,6 +612,26 @@ dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
 	created = ch == NULL;
 	if (created && dispatch_over_channels(c, m))
 		return (NULL);
+	if ((rc = quota_handle_check(c, &r)) != 0) {
+		dispatch_quota_error(c, m->rid, rc, &r, "%s", r.text);
+		return (NULL);
+	}
+	cap_msgs = dispatch_cap(&m->capacity, cfg->default_capacity);
+	cap_bytes = dispatch_cap(&m->capacity_bytes,
+	    cfg->default_capacity_bytes);
+	if (created && ((rc = quota_channel_check(c, m->name, m->name_len,
+	    &r)) != 0 || (rc = quota_capacity(c, &cap_msgs,
+	    m->capacity.kind != PROTO_CAP_ABSENT, &cap_bytes,
+	    m->capacity_bytes.kind != PROTO_CAP_ABSENT, &r)) != 0)) {
+		log_escape(name, m->name, m->name_len);
+		log_msg(dispatch_log_level(c, rc == CHAN_EPERM ?
+		    CONN_LOG_PERM : CONN_LOG_LIMIT, LOG_LEVEL_NOTICE),
+		    "channel '%s' not created: %s (%s)", name, r.text,
+		    c->peer);
+		dispatch_quota_error(c, m->rid, rc, &r, "channel '%s' not "
+		    "created: %s", name, r.text);
+		return (NULL);
+	}
 	rc = registry_open(&srv->reg, m->name, m->name_len, &ch);
 	if (rc == CHAN_EBADNAME) {
 		reply_error(c, m->rid, rc, "channel name must be 1 to %d bytes",
@@ -602,10 +646,8 @@ dispatch_open(struct conn *c, const struct proto_msg *m, bool rx)
 		srv->channel_limit_logged = false;
 	/* The first open of a name fixes the channel's capacity. */
 	if (created) {
-		channel_set_capacity(ch,
-		    dispatch_cap(&m->capacity, cfg->default_capacity),
-		    dispatch_cap(&m->capacity_bytes,
-		    cfg->default_capacity_bytes));
+		channel_set_capacity(ch, cap_msgs, cap_bytes);
+		quota_channel_created(c, ch);
 		ch->rx_gone = m->rx_gone == 1;
 		ch->had_producer = remember_take(dispatch_remember(srv),
 		    m->name, m->name_len, uv_now(srv->loop), &ch->ended_ms);
@@ -834,6 +876,7 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 	struct handle	*h;
 	struct held	*hd;
 	const char	*what, *option;
+	struct quota_refusal r;
 	char		 name[LOG_NAME_MAX];
 	uint64_t	 limit, id, lsn = 0;
 	int		 rc;
@@ -857,6 +900,11 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 		    f, option, limit), "daemon limit of %llu %s reached; "
 		    "message to channel '%s' not queued",
 		    (unsigned long long)limit, what, name);
+		return;
+	}
+	if ((rc = quota_queue_check(c, h->ch, m->payload_len, &r)) != 0) {
+		dispatch_quota_error(c, m->rid, rc, &r, "%s; message to channel "
+		    "'%s' not queued", r.text, chname(name, h->ch));
 		return;
 	}
 	/* A durable send that would fail FULL is not logged at all. */

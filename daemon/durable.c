@@ -8,7 +8,10 @@
  * check are on the server-wide dirty list, which durable_flush empties
  * once per loop iteration.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -524,7 +527,92 @@ struct durable_rec {
 	struct channel	*ch;		/* the log being read */
 	size_t		 nchannels;
 	size_t		 nmsgs;
+	size_t		 naside;	/* set aside: over --max-msg-size */
 };
+
+/* Directory under --data-dir of the messages set aside. */
+#define DURABLE_ASIDE_DIR	"set-aside"
+
+/* Writes len bytes of p to path, a new file of mode 0600, synced. */
+static int
+durable_write_file(const char *path, const void *p, size_t len)
+{
+	const char	*b = p;
+	ssize_t		 n;
+	int		 fd, rc = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1)
+		return (-errno);
+	while (len > 0 && rc == 0) {
+		if ((n = write(fd, b, len)) == -1) {
+			if (errno != EINTR)
+				rc = -errno;
+			continue;
+		}
+		b += n;
+		len -= (size_t)n;
+	}
+	if (rc == 0 && fsync(fd) == -1)
+		rc = -errno;
+	if (close(fd) == -1 && rc == 0)
+		rc = -errno;
+	if (rc != 0)
+		(void)unlink(path);
+	return (rc);
+}
+
+/*
+ * A recovered message over today's --max-msg-size would reach no client
+ * (each refuses a frame over the limit), come back to the head of its
+ * channel and hold every later message behind it. It is set aside
+ * instead: its payload goes to DATA_DIR/set-aside/LOGDIR-ID, the log
+ * gets its CANCEL, and a warning says where it is (docs/durability.md).
+ * 0, or -errno if it could not be set aside (it is then queued as ever).
+ */
+static int
+durable_set_aside(struct durable_rec *r, struct wal *w, uint64_t id,
+    const void *payload, uint32_t len)
+{
+	const struct config	*cfg = r->dur->srv->cfg;
+	struct channel		*ch = r->ch;
+	const char		*base;
+	char			 dir[PATH_MAX], path[PATH_MAX];
+	char			 name[LOG_NAME_MAX];
+	int			 n, rc;
+
+	log_escape(name, ch->name, ch->name_len);
+	base = strrchr(wal_dir(w), '/');
+	base = base == NULL ? wal_dir(w) : base + 1;
+	n = snprintf(dir, sizeof(dir), "%s/" DURABLE_ASIDE_DIR, cfg->data_dir);
+	if (n < 0 || (size_t)n >= sizeof(dir))
+		return (-ENAMETOOLONG);
+	n = snprintf(path, sizeof(path), "%s/%s-%llu", dir, base,
+	    (unsigned long long)id);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return (-ENAMETOOLONG);
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+		rc = -errno;
+	else
+		rc = durable_write_file(path, payload, len);
+	if (rc == 0)
+		rc = wal_append_cancel(w, id);
+	if (rc != 0) {
+		log_error("durable channel '%s': message %llu of %lu bytes is "
+		    "over --max-msg-size %llu and cannot be set aside in %s: "
+		    "%s; queued, but no client can take it", name,
+		    (unsigned long long)id, (unsigned long)len,
+		    (unsigned long long)cfg->max_msg_size, dir, strerror(-rc));
+		return (rc);
+	}
+	log_warning("durable channel '%s': message %llu of %lu bytes is over "
+	    "--max-msg-size %llu: set aside in %s, not delivered", name,
+	    (unsigned long long)id, (unsigned long)len,
+	    (unsigned long long)cfg->max_msg_size, path);
+	r->naside++;
+	return (0);
+}
 
 static int
 durable_rec_chan(void *arg, struct wal *w, const struct wal_meta *meta,
@@ -565,9 +653,11 @@ durable_rec_msg(void *arg, struct wal *w, uint64_t id, const void *payload,
 	struct channel		*ch = r->ch;
 	uint64_t		 next;
 
-	(void)w;
 	if (ch == NULL)
 		return (-1);
+	if (len > r->dur->srv->cfg->max_msg_size &&
+	    durable_set_aside(r, w, id, payload, len) == 0)
+		return (0);
 	next = ch->next_id;
 	if (channel_restore(ch, id, payload, len,
 	    delivered ? PROTO_FLAG_REDELIVERED : 0) != 0) {
@@ -623,6 +713,10 @@ durable_recover(struct durable *dur)
 	log_info("durable channels: %zu recovered with %zu messages from %s "
 	    "(sync %s)", r.nchannels, r.nmsgs, srv->cfg->data_dir,
 	    config_sync_name(srv->cfg->sync));
+	if (r.naside > 0)
+		log_warning("durable channels: %zu messages over --max-msg-size "
+		    "set aside in %s/" DURABLE_ASIDE_DIR, r.naside,
+		    srv->cfg->data_dir);
 	durable_rec_limits(srv);
 	return (0);
 }

@@ -26,6 +26,7 @@
 #include "monitor.h"
 #include "proto.h"
 #include "registry.h"
+#include "quota.h"
 #include "server.h"
 #include "shutdown.h"
 #include "svc.h"
@@ -709,6 +710,7 @@ daemon_fini(struct daemon_state *d)
 	}
 	registry_fini(&srv->reg);
 	remember_fini(&srv->remember);
+	quota_fini(srv);
 	proto_decoder_free(srv->dec);
 	acl_free(srv->acl);
 	config_fini(&d->cfg);

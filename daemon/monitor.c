@@ -3,6 +3,7 @@
  * monitor.c: the one-second timer of the admin figures and of systemd's
  * STATUS= and WATCHDOG=1. See monitor.h.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +16,9 @@
 #include "svc.h"
 
 #define MONITOR_TICK_MS	1000
+/* Backlogs and crowds below these are not worth a trim. */
+#define MONITOR_TRIM_BYTES	(32u << 20)
+#define MONITOR_TRIM_CONNS	256
 
 /* The clock of this run: seconds since the start, from 1 (0: never). */
 static uint32_t
@@ -70,6 +74,32 @@ monitor_status(struct server *srv)
 	svc_notify(line);
 }
 
+/*
+ * Memory that a drained backlog or a crowd of connections leaves behind
+ * goes back to the system: malloc keeps freed heap otherwise, and the
+ * daemon's RSS would stay at its busiest moment. Trimmed once the queued
+ * bytes, or the connections, fell to half their peak since the last
+ * trim, when that peak was worth it.
+ */
+static void
+monitor_trim(struct server *srv)
+{
+	size_t	bytes = srv->reg.totals.bytes, conns = srv->nconns;
+
+	if (bytes > srv->mon_peak_bytes)
+		srv->mon_peak_bytes = bytes;
+	if (conns > srv->mon_peak_conns)
+		srv->mon_peak_conns = conns;
+	if ((srv->mon_peak_bytes >= MONITOR_TRIM_BYTES &&
+	    bytes <= srv->mon_peak_bytes / 2) ||
+	    (srv->mon_peak_conns >= MONITOR_TRIM_CONNS &&
+	    conns <= srv->mon_peak_conns / 2)) {
+		malloc_trim(0);
+		srv->mon_peak_bytes = bytes;
+		srv->mon_peak_conns = conns;
+	}
+}
+
 static void
 monitor_tick(uv_timer_t *t)
 {
@@ -87,6 +117,7 @@ monitor_tick(uv_timer_t *t)
 	if (srv->stopping)
 		return;
 	monitor_status(srv);
+	monitor_trim(srv);
 	if (srv->mon_watchdog != 0 &&
 	    uv_now(srv->loop) - srv->mon_pinged >= srv->mon_watchdog) {
 		svc_notify("WATCHDOG=1");

@@ -22,6 +22,7 @@ struct conn;
 struct durable;
 struct listener;
 struct proto_decoder;
+struct quota;
 
 TAILQ_HEAD(conn_list, conn);
 
@@ -37,6 +38,9 @@ struct server {
 
 	struct conn_list	 conns;
 	size_t			 nconns;
+	size_t			 nrefused;	/* refused, still closing */
+	bool			 fd_limit_logged;
+	bool			 conn_limit_logged;
 	uint64_t		 next_conn_id;
 	/* Connections with output to write, flushed once per iteration. */
 	struct conn_list	 dirty;
@@ -48,12 +52,25 @@ struct server {
 	 */
 	uv_idle_t		 flush_idle;
 	bool			 flush_on;	/* flush and flush_idle initialised */
+	/*
+	 * Connections that used up their share of a loop iteration with
+	 * whole frames left to handle (conn.c): turn_idle, active while
+	 * any wait, keeps the loop from sleeping and hands each its next
+	 * share, after every other connection has had its read.
+	 */
+	struct conn_list	 turns;
+	size_t			 nturns;
+	uv_idle_t		 turn_idle;
+	/* Payload bytes big SENDs' nodes wait for (conn.c). */
+	size_t			 direct_reserved;
 
 	uint64_t		 start_ns;	/* uv_hrtime() at start */
 	time_t			 start_time;	/* wall clock at start */
 
 	/* Access rules (--access-file); NULL: everyone may do everything. */
 	struct acl		*acl;
+	/* What each uid uses (quota.c); NULL until a connection. */
+	struct quota		*quota;
 
 	/* conn_deliver's threshold; 0: CONN_INPLACE_MIN (tests lower it). */
 	size_t			 inplace_min;
@@ -76,7 +93,10 @@ struct server {
 	uv_timer_t		 mon_timer;
 	bool			 mon_on;	/* mon_timer initialised */
 	uint64_t		 mon_watchdog;	/* ms between WATCHDOG=1; 0 */
-	uint64_t		 mon_pinged;	/* uv_now() of the last one */
+	uint64_t		 mon_pinged;
+	/* The highest queued bytes and connections since the last trim. */
+	size_t			 mon_peak_bytes;
+	size_t			 mon_peak_conns;	/* uv_now() of the last one */
 	char			 mon_status[128]; /* the last STATUS= sent */
 
 	/*

@@ -260,6 +260,8 @@ rseg_open(struct rdir *rd, struct rseg *s)
 		rc = -errno;
 	else if (!S_ISREG(st.st_mode))
 		rc = -EINVAL;
+	else if (st.st_uid != geteuid())
+		rc = -EPERM;
 	else if ((s->size = s->fsize = (size_t)st.st_size) > 0) {
 		s->map = mmap(NULL, s->size, PROT_READ, MAP_SHARED, fd, 0);
 		if (s->map == MAP_FAILED) {
@@ -591,7 +593,11 @@ out:
 	rdir_free(&rd);
 }
 
-/* A directory (not a link to one) named like a log's. */
+/*
+ * A directory (not a link to one) named like a log's, owned by the
+ * daemon's user and writable by no one else: a log another user could
+ * have planted or changed is not trusted (logged, left alone).
+ */
 static bool
 is_chan_dir(const char *data_dir, const char *name)
 {
@@ -601,9 +607,63 @@ is_chan_dir(const char *data_dir, const char *name)
 
 	n = snprintf(path, sizeof(path), "%s/%s", data_dir, name);
 	if (n < 0 || (size_t)n >= sizeof(path) ||
-	    lstat(path, &st) == -1)
+	    lstat(path, &st) == -1 || !S_ISDIR(st.st_mode))
 		return (false);
-	return (S_ISDIR(st.st_mode));
+	if (st.st_uid != geteuid()) {
+		log_warning("durable log %s is owned by uid %lu, not the "
+		    "daemon's user (uid %lu): not trusted, left alone", path,
+		    (unsigned long)st.st_uid, (unsigned long)geteuid());
+		return (false);
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		log_warning("durable log %s is writable by others (mode "
+		    "%03o): not trusted, left alone", path,
+		    (unsigned)(st.st_mode & 0777));
+		return (false);
+	}
+	return (true);
+}
+
+/*
+ * The data directory must be the daemon's user's and writable by no one
+ * else, or anyone could plant logs in it or remove them (as OpenSSH
+ * judges its keys): another owner is refused; write access for group or
+ * others is taken away, with a log line.
+ */
+static int
+data_dir_check(const char *data_dir, char *err, size_t errlen)
+{
+	struct stat	st;
+	mode_t		mode;
+
+	if (stat(data_dir, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", data_dir, strerror(errno));
+		return (-errno);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a directory", data_dir);
+		return (-ENOTDIR);
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(err, errlen, "%s is owned by uid %lu, not the "
+		    "daemon's user (uid %lu): refused, as another user could "
+		    "plant or remove logs in it", data_dir,
+		    (unsigned long)st.st_uid, (unsigned long)geteuid());
+		return (-EPERM);
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) == 0)
+		return (0);
+	mode = st.st_mode & 07777 & ~(mode_t)(S_IWGRP | S_IWOTH);
+	if (chmod(data_dir, mode) == -1) {
+		snprintf(err, errlen, "%s is writable by others (mode %03o) "
+		    "and cannot be made private: %s", data_dir,
+		    (unsigned)(st.st_mode & 0777), strerror(errno));
+		return (-errno);
+	}
+	log_warning("--data-dir %s was writable by others (mode %03o): mode "
+	    "set to %03o", data_dir, (unsigned)(st.st_mode & 0777),
+	    (unsigned)(mode & 0777));
+	return (0);
 }
 
 static int
@@ -626,6 +686,8 @@ wal_recover(const char *data_dir, const struct wal_settings *set,
 		snprintf(err, errlen, "mkdir %s: %s", data_dir, strerror(-rc));
 		return (rc);
 	}
+	if ((rc = data_dir_check(data_dir, err, errlen)) != 0)
+		return (rc);
 	if ((n = scandir(data_dir, &names, chan_dir_filter, alphasort)) ==
 	    -1) {
 		rc = -errno;

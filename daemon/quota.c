@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * quota.c: what each uid uses of the daemon. See quota.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acl.h"
+#include "channel.h"
+#include "config.h"
+#include "conn.h"
+#include "quota.h"
+#include "server.h"
+
+/* One uid's use; never freed before exit, so channels may point to it. */
+struct quota_use {
+	uid_t		  uid;
+	struct acl_limits lim;		/* as of its latest connection */
+	size_t		  conns;
+	size_t		  handles;
+	struct channel	**chans;	/* that it created, in no order */
+	size_t		  nchans;
+	size_t		  chcap;
+};
+
+struct quota {
+	struct quota_use **u;
+	size_t		  n;
+	size_t		  cap;
+};
+
+static struct quota_use *
+quota_find(struct server *srv, uid_t uid)
+{
+	struct quota		*q = srv->quota;
+	struct quota_use	**nu, *u;
+	size_t			 i, ncap;
+
+	if (q == NULL) {
+		if ((q = calloc(1, sizeof(*q))) == NULL)
+			return (NULL);
+		srv->quota = q;
+	}
+	for (i = 0; i < q->n; i++)
+		if (q->u[i]->uid == uid)
+			return (q->u[i]);
+	if (q->n == q->cap) {
+		ncap = q->cap == 0 ? 8 : q->cap * 2;
+		if ((nu = reallocarray(q->u, ncap, sizeof(*nu))) == NULL)
+			return (NULL);
+		q->u = nu;
+		q->cap = ncap;
+	}
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return (NULL);
+	u->uid = uid;
+	q->u[q->n++] = u;
+	return (u);
+}
+
+/*
+ * Whether c's peer may use the reserve, judged once per connection (the
+ * rules are walked once, not at every send).
+ */
+static bool
+quota_privileged(struct conn *c)
+{
+	if (c->privileged == 0)
+		c->privileged = acl_conn_privileged(c) ? 2 : 1;
+	return (c->privileged == 2);
+}
+
+/* The part of a daemon-wide limit the unprivileged may use. */
+static uint64_t
+quota_share(uint64_t max)
+{
+	return (max - max / QUOTA_RESERVE_DIV);
+}
+
+static int
+quota_refuse(struct quota_refusal *r, const struct conn *c,
+    enum acl_limit_key k, uint64_t v)
+{
+	snprintf(r->text, sizeof(r->text), "limit of %llu %s for uid %lu "
+	    "reached (access file)", (unsigned long long)v, acl_limit_name(k),
+	    (unsigned long)c->uid);
+	r->limit = acl_limit_name(k);
+	r->value = v;
+	return (CHAN_ELIMIT);
+}
+
+/* option: the daemon's option, what: what it counts. */
+static int
+quota_reserved(struct quota_refusal *r, const char *option,
+    const char *what, uint64_t max)
+{
+	snprintf(r->text, sizeof(r->text), "%s limit of %llu reached for all "
+	    "but privileged users (%llu kept in reserve, --%s)", what,
+	    (unsigned long long)max,
+	    (unsigned long long)(max / QUOTA_RESERVE_DIV), option);
+	r->limit = option;
+	r->value = quota_share(max);
+	return (CHAN_ELIMIT);
+}
+
+int
+quota_conn_open(struct conn *c, struct quota_refusal *r)
+{
+	struct server		*srv = c->srv;
+	struct quota_use	*u;
+
+	if (!quota_privileged(c) && srv->nconns >
+	    quota_share(srv->cfg->max_connections))
+		return (quota_reserved(r, "max-connections", "connection",
+		    srv->cfg->max_connections));
+	if ((u = quota_find(srv, c->uid)) == NULL) {
+		snprintf(r->text, sizeof(r->text), "out of memory");
+		r->limit = NULL;
+		return (CHAN_ENOMEM);
+	}
+	acl_conn_limits(c, &u->lim);
+	if (u->conns >= u->lim.v[ACL_LIM_CONNECTIONS])
+		return (quota_refuse(r, c, ACL_LIM_CONNECTIONS,
+		    u->lim.v[ACL_LIM_CONNECTIONS]));
+	u->conns++;
+	c->quota = u;
+	return (0);
+}
+
+void
+quota_conn_close(struct conn *c)
+{
+	struct quota_use	*u = c->quota;
+
+	if (u != NULL)
+		u->conns--;
+	c->quota = NULL;
+}
+
+int
+quota_handle_check(struct conn *c, struct quota_refusal *r)
+{
+	struct quota_use	*u = c->quota;
+
+	if (u == NULL || u->handles < u->lim.v[ACL_LIM_HANDLES])
+		return (0);
+	return (quota_refuse(r, c, ACL_LIM_HANDLES,
+	    u->lim.v[ACL_LIM_HANDLES]));
+}
+
+void
+quota_handle_add(struct conn *c)
+{
+	struct quota_use	*u = c->quota;
+
+	if (u != NULL)
+		u->handles++;
+}
+
+void
+quota_handle_remove(struct conn *c)
+{
+	struct quota_use	*u = c->quota;
+
+	if (u != NULL)
+		u->handles--;
+}
+
+int
+quota_channel_check(struct conn *c, const void *name, size_t len,
+    struct quota_refusal *r)
+{
+	struct server		*srv = c->srv;
+	struct quota_use	*u = c->quota;
+
+	if (!acl_conn_may_create(c, name, len)) {
+		snprintf(r->text, sizeof(r->text), "uid %lu has no create "
+		    "right on it (access rules)", (unsigned long)c->uid);
+		r->limit = NULL;
+		return (CHAN_EPERM);
+	}
+	if (u != NULL && u->nchans >= u->lim.v[ACL_LIM_CHANNELS])
+		return (quota_refuse(r, c, ACL_LIM_CHANNELS,
+		    u->lim.v[ACL_LIM_CHANNELS]));
+	if (!quota_privileged(c) && srv->reg.count >=
+	    quota_share(srv->cfg->max_channels))
+		return (quota_reserved(r, "max-channels", "channel",
+		    srv->cfg->max_channels));
+	return (0);
+}
+
+/* One capacity against its bound; unbounded is above every bound. */
+static int
+quota_bound(struct conn *c, uint64_t *v, bool asked, enum acl_limit_key k,
+    struct quota_refusal *r)
+{
+	uint64_t	bound = c->quota == NULL ? ACL_LIM_NONE :
+			    ((struct quota_use *)c->quota)->lim.v[k];
+
+	if (bound == ACL_LIM_NONE || (*v != CHANNEL_UNBOUNDED &&
+	    *v <= bound))
+		return (0);
+	if (asked) {
+		snprintf(r->text, sizeof(r->text), "a channel uid %lu creates "
+		    "may have a %s of at most %llu (access file)",
+		    (unsigned long)c->uid, acl_limit_name(k),
+		    (unsigned long long)bound);
+		r->limit = acl_limit_name(k);
+		r->value = bound;
+		return (CHAN_ELIMIT);
+	}
+	*v = bound;
+	return (0);
+}
+
+int
+quota_capacity(struct conn *c, uint64_t *msgs, bool msgs_asked,
+    uint64_t *bytes, bool bytes_asked, struct quota_refusal *r)
+{
+	int	rc;
+
+	if ((rc = quota_bound(c, msgs, msgs_asked, ACL_LIM_CAPACITY, r)) != 0)
+		return (rc);
+	return (quota_bound(c, bytes, bytes_asked, ACL_LIM_CAPACITY_BYTES,
+	    r));
+}
+
+void
+quota_channel_created(struct conn *c, struct channel *ch)
+{
+	struct quota_use	*u = c->quota;
+	struct channel		**nc;
+	size_t			 ncap;
+
+	if (u == NULL)
+		return;
+	if (u->nchans == u->chcap) {
+		ncap = u->chcap == 0 ? 4 : u->chcap * 2;
+		/* Without room it does not count: never refused for it. */
+		if ((nc = reallocarray(u->chans, ncap, sizeof(*nc))) == NULL)
+			return;
+		u->chans = nc;
+		u->chcap = ncap;
+	}
+	u->chans[u->nchans++] = ch;
+	ch->quota = u;
+}
+
+void
+quota_channel_gone(struct server *srv, struct channel *ch)
+{
+	struct quota_use	*u = ch->quota;
+	size_t			 i;
+
+	(void)srv;
+	if (u == NULL)
+		return;
+	for (i = 0; i < u->nchans; i++) {
+		if (u->chans[i] == ch) {
+			u->chans[i] = u->chans[--u->nchans];
+			break;
+		}
+	}
+	ch->quota = NULL;
+}
+
+int
+quota_queue_check(struct conn *c, const struct channel *ch, size_t len,
+    struct quota_refusal *r)
+{
+	const struct channel_totals	*t = &c->srv->reg.totals;
+	const struct config		*cfg = c->srv->cfg;
+	struct quota_use		*u = ch->quota;
+	const struct channel		*o;
+	uint64_t			 bytes = 0, msgs = 0, lb, lm;
+	size_t				 i;
+
+	if (!quota_privileged(c)) {
+		if (t->bytes + len > quota_share(cfg->max_queued_bytes))
+			return (quota_reserved(r, "max-queued-bytes",
+			    "queued bytes", cfg->max_queued_bytes));
+		if (t->msgs + 1 > quota_share(cfg->max_queued_msgs))
+			return (quota_reserved(r, "max-queued-messages",
+			    "queued messages", cfg->max_queued_msgs));
+	}
+	if (u == NULL)
+		return (0);
+	lb = u->lim.v[ACL_LIM_QUEUED_BYTES];
+	lm = u->lim.v[ACL_LIM_QUEUED_MSGS];
+	if (lb == ACL_LIM_NONE && lm == ACL_LIM_NONE)
+		return (0);
+	for (i = 0; i < u->nchans; i++) {
+		o = u->chans[i];
+		bytes += o->bytes + o->held_bytes;
+		msgs += o->nqueued + o->ninflight + o->nheld;
+	}
+	if (lb != ACL_LIM_NONE && bytes + len > lb) {
+		snprintf(r->text, sizeof(r->text), "limit of %llu queued-bytes "
+		    "for the channels of uid %lu reached (access file)",
+		    (unsigned long long)lb, (unsigned long)u->uid);
+		r->limit = acl_limit_name(ACL_LIM_QUEUED_BYTES);
+		r->value = lb;
+		return (CHAN_ELIMIT);
+	}
+	if (lm != ACL_LIM_NONE && msgs + 1 > lm) {
+		snprintf(r->text, sizeof(r->text), "limit of %llu "
+		    "queued-messages for the channels of uid %lu reached "
+		    "(access file)", (unsigned long long)lm,
+		    (unsigned long)u->uid);
+		r->limit = acl_limit_name(ACL_LIM_QUEUED_MSGS);
+		r->value = lm;
+		return (CHAN_ELIMIT);
+	}
+	return (0);
+}
+
+void
+quota_fini(struct server *srv)
+{
+	struct quota	*q = srv->quota;
+	size_t		 i;
+
+	if (q == NULL)
+		return;
+	for (i = 0; i < q->n; i++) {
+		free(q->u[i]->chans);
+		free(q->u[i]);
+	}
+	free(q->u);
+	free(q);
+	srv->quota = NULL;
+}
