@@ -45,7 +45,7 @@ def start_daemon(tmp):
     sock = os.path.join(tmp, "chand.sock")
     r, w = os.pipe()
     p = subprocess.Popen([os.path.join(BIN_DIR, "daemon", "chand"), "--socket", sock,
-                          "--log-level", "warning", "--ready-fd", str(w),
+                          "--log-level", "error", "--ready-fd", str(w),
                           "--max-queued-bytes", "2G"], pass_fds=(w,))
     os.close(w)
     ready, _, _ = select.select([r], [], [], 20)
