@@ -9,6 +9,8 @@ packages=(gcc make cmake pkg-config libuv1-dev libmsgpack-dev check)
 # time), scdoc (manual pages), systemd-analyze and man (unit checks),
 # /bin/kill (the unit's ExecReload).
 packages+=(libsystemd-dev scdoc systemd man-db procps)
+# The Python package (python/): its one dependency and its tests.
+packages+=(python3 python3-msgpack python3-pytest)
 # Debian packages (scripts/package.sh adds debhelper and lintian):
 # dpkg-buildpackage, dpkg-architecture.
 packages+=(dpkg-dev)

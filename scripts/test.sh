@@ -11,8 +11,8 @@ run_suite() {
 	bash scripts/build.sh "$dir" "$@"
 	echo "== $dir: test"
 	ctest --test-dir "$dir" --output-on-failure --timeout 600 -j2
-	echo "== $dir: Check summaries"
-	grep -h -E "^(Running suite|[0-9]+%: Checks:)" \
+	echo "== $dir: Check and pytest summaries"
+	grep -h -E "^(Running suite|[0-9]+%: Checks:|SKIPPED \[|[0-9]+ (passed|failed).* in [0-9.]+s)" \
 		"$dir/Testing/Temporary/LastTest.log"
 }
 

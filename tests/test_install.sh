@@ -74,7 +74,8 @@ for f in sbin/chand bin/chan-send bin/chan-recv bin/chanctl \
     share/man/man1/chan-bench.1 \
     share/man/man3/libchanclient.3 share/man/man3/chan_tx_open.3 \
     share/man/man3/chan_tx_send.3 share/doc/chand/protocol.md \
-    share/doc/chand/durability.md lib/systemd/system/chand.service \
+    share/doc/chand/durability.md share/doc/chand/python.md \
+    lib/systemd/system/chand.service \
     lib/systemd/system/chand.socket lib/sysusers.d/chand.conf \
     etc/chand/chand.conf; do
 	[[ -x $prefix/$f || -f $prefix/$f ]] || fail "$f not installed"
@@ -241,6 +242,23 @@ step "chan-recv --nonblock on the drained channel exits 4"
 rc=0
 "$prefix/bin/chan-recv" --nonblock nums 2>/dev/null || rc=$?
 [[ $rc == 4 ]] || fail "installed chan-recv --nonblock exited $rc, not 4"
+
+# The README's Python examples with the installed package (and not the
+# source tree), against the installed daemon: they print 1..9.
+step "README's Python examples with the installed chand package"
+pydir=
+for d in "$prefix"/lib/python3*/dist-packages; do
+	[[ -f $d/chand/__init__.py ]] && pydir=$d && break
+done
+[[ -n $pydir ]] || fail "the Python package is not installed under $prefix/lib/python3*"
+awk '/^    import threading, chand$/ { p = 1 } p && /^[^ ]/ { exit } p { print }' \
+    "$src/README.md" | sed 's/^    //' >"$tmp/readme_example.py"
+[[ -s $tmp/readme_example.py ]] || fail "no Python example found in README.md"
+(cd "$tmp" && PYTHONPATH=$pydir timeout "$wait_s" /usr/bin/python3 -s \
+    readme_example.py >"$tmp/out.py") ||
+    fail "the README's Python examples failed (exit $?)"
+seq 1 9 | diff -u - "$tmp/out.py" >&2 ||
+    fail "the README's Python examples did not print 1..9"
 
 step "stop chand (pid $daemon_pid) with SIGTERM"
 kill -TERM "$daemon_pid"
