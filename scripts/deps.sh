@@ -14,6 +14,8 @@ packages+=(python3 python3-msgpack python3-pytest)
 # Debian packages (scripts/package.sh adds debhelper and lintian):
 # dpkg-buildpackage, dpkg-architecture.
 packages+=(dpkg-dev)
+# chan-bridge: the NATS C client, and a NATS server for its tests.
+packages+=(libnats-dev nats-server)
 [ "${CHAND_DEPS_EXTRA:-}" ] && packages+=(${CHAND_DEPS_EXTRA})
 
 missing=()

@@ -25,6 +25,11 @@ bench_smoke() {
 	# Durable channels under every sync policy, beside the in-memory run.
 	"$dir/bench/chan-bench" --smoke --durable --targets chand \
 		--sizes 1024 --producers 2
+	# Through chan-bridge and NATS JetStream, next to plain JetStream.
+	if [ -x "$dir/bridge/chan-bridge-bench" ] &&
+	    command -v nats-server >/dev/null; then
+		bash bench/bridge-bench.sh "$dir" -n 5000 -l 200
+	fi
 }
 
 run_suite build

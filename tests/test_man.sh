@@ -72,6 +72,9 @@ check_program "$build/client/chan-send" "$build/man/chan-send.1"
 check_program "$build/client/chan-recv" "$build/man/chan-recv.1"
 check_program "$build/client/chanctl" "$build/man/chanctl.1"
 check_program "$build/bench/chan-bench" "$build/man/chan-bench.1"
+if [[ -x $build/bridge/chan-bridge ]]; then
+	check_program "$build/bridge/chan-bridge" "$build/man/chan-bridge.1"
+fi
 
 page=$build/man/libchanclient.3
 mapfile -t funcs < <(grep -oE '^CHAN_EXPORT [^(]*\b(chan_[a-z_]+)\(' \
