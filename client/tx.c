@@ -113,11 +113,11 @@ tx_send_begin(struct chan_tx *tx, const void *data, size_t len)
 
 /*
  * A confirmed send: SEND, or SEND_TIMED when wait_ms >= 0, whose FULL
- * becomes full_rc.
+ * becomes full_rc; SEND_MARKED when flags is not 0.
  */
 static int
 tx_send_confirmed(struct chan_tx *tx, const void *data, size_t len,
-    int wait_ms, int full_rc)
+    int wait_ms, int full_rc, uint32_t flags)
 {
 	struct chan_client *c;
 	struct conn_req r;
@@ -126,8 +126,17 @@ tx_send_confirmed(struct chan_tx *tx, const void *data, size_t len,
 	if ((rc = tx_send_begin(tx, data, len)) != 0)
 		return rc;
 	c = tx->c;
+	if (flags != 0 && !(c->features & PROTO_FEAT_MARKED)) {
+		snprintf(tx->errmsg, sizeof(tx->errmsg), "the daemon cannot "
+		    "mark a message redelivered (no SEND_MARKED)");
+		pthread_mutex_unlock(&c->mu);
+		return CHAN_EOPTION;
+	}
 	conn_req_init(c, &r, PROTO_OK, tx->errmsg);
-	if (wait_ms < 0)
+	if (flags != 0)
+		rc = proto_enc_send_marked(&c->wbuf, r.rid, tx->handle, data,
+		    len, flags);
+	else if (wait_ms < 0)
 		rc = proto_enc_send(&c->wbuf, r.rid, tx->handle, data, len);
 	else
 		rc = proto_enc_send_timed(&c->wbuf, r.rid, tx->handle, data,
@@ -141,13 +150,20 @@ tx_send_confirmed(struct chan_tx *tx, const void *data, size_t len,
 int
 chan_tx_send(chan_tx *tx, const void *data, size_t len)
 {
-	return tx_send_confirmed(tx, data, len, -1, 0);
+	return tx_send_confirmed(tx, data, len, -1, 0, 0);
+}
+
+int
+chan_tx_send_redelivered(chan_tx *tx, const void *data, size_t len)
+{
+	return tx_send_confirmed(tx, data, len, -1, 0,
+	    PROTO_FLAG_REDELIVERED);
 }
 
 int
 chan_tx_try_send(chan_tx *tx, const void *data, size_t len)
 {
-	return tx_send_confirmed(tx, data, len, 0, CHAN_EFULL);
+	return tx_send_confirmed(tx, data, len, 0, CHAN_EFULL, 0);
 }
 
 int
@@ -156,7 +172,8 @@ chan_tx_send_timeout(chan_tx *tx, const void *data, size_t len,
 {
 	if (timeout_ms < 0)
 		return chan_tx_send(tx, data, len);
-	return tx_send_confirmed(tx, data, len, timeout_ms, CHAN_ETIMEDOUT);
+	return tx_send_confirmed(tx, data, len, timeout_ms, CHAN_ETIMEDOUT,
+	    0);
 }
 
 void

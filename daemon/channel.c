@@ -416,6 +416,7 @@ channel_offer(struct channel *ch, struct message *m, const void *payload,
 		if (mine && (m = message_new(payload, len)) == NULL)
 			return (CHAN_ENOMEM);
 		m->id = ch->next_id++;
+		m->flags |= a->flags;
 		totals_count(ch->totals, len, true);
 		channel_enqueue(ch, m);
 		return (CHANNEL_QUEUED);
@@ -427,6 +428,7 @@ channel_offer(struct channel *ch, struct message *m, const void *payload,
 	if (mine && (m = message_new(payload, len)) == NULL)
 		return (CHAN_ENOMEM);
 	m->id = ch->next_id;
+	m->flags |= a->flags;
 	if ((rc = channel_hold(ch, m, a, hp)) != CHANNEL_HELD) {
 		if (mine)
 			msgpool_put(m);

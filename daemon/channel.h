@@ -247,6 +247,9 @@ struct channel_send {
 					   is waiting for this very message */
 	uint64_t	 deadline;	/* CHANNEL_NO_DEADLINE, or when a held
 					   send expires (needs totals) */
+	uint16_t	 flags;		/* the message's first delivery's:
+					   PROTO_FLAG_REDELIVERED (SEND_MARKED)
+					   or 0 */
 };
 
 #define CHANNEL_QUEUED	0

@@ -861,14 +861,15 @@ dispatch_send_log(struct conn *c, const struct proto_msg *m,
 }
 
 /*
- * SEND and SEND_TIMED. may_wait false: FULL unless queued or delivered
- * at once; deadline: when a held send expires with FULL. *node, if not
+ * SEND, SEND_TIMED and SEND_MARKED. may_wait false: FULL unless queued or
+ * delivered at once; deadline: when a held send expires with FULL; flags:
+ * the message's mark (SEND_MARKED), 0 for the others. *node, if not
  * NULL, holds the payload already (m->payload is its data): the channel
  * takes it, and *node becomes NULL, if the message is queued or held.
  */
 static void
 dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
-    uint64_t deadline, struct message **node)
+    uint64_t deadline, uint16_t flags, struct message **node)
 {
 	struct server	*srv = c->srv;
 	struct channel_send a;
@@ -916,7 +917,7 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 	id = h->ch->next_id;
 	if (h->ch->durable && dispatch_send_log(c, m, h->ch, &lsn) != 0)
 		return;
-	a = (struct channel_send){ h, m->rid, may_wait, deadline };
+	a = (struct channel_send){ h, m->rid, may_wait, deadline, flags };
 	if (node != NULL && *node != NULL) {
 		rc = channel_send_msg(h->ch, *node, &a, &hd);
 		if (rc >= 0)
@@ -940,6 +941,13 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 		return;
 	}
 	srv->queue_limit_logged = false;
+	/*
+	 * The log has no mark per message: a marked message is logged as
+	 * delivered, so that it comes back marked after a restart too (and
+	 * so do the messages before it; docs/durability.md).
+	 */
+	if (flags != 0 && h->ch->durable)
+		durable_delivered(srv, h->ch, id);
 	if (rc == CHANNEL_QUEUED && h->ch->durable)
 		durable_confirm(srv, h, m->rid, lsn);
 	else if (rc == CHANNEL_QUEUED)
@@ -955,7 +963,7 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 static void
 do_send(struct conn *c, const struct proto_msg *m)
 {
-	dispatch_send(c, m, true, CHANNEL_NO_DEADLINE, NULL);
+	dispatch_send(c, m, true, CHANNEL_NO_DEADLINE, 0, NULL);
 }
 
 void
@@ -966,7 +974,7 @@ dispatch_send_node(struct conn *c, const struct proto_msg *m,
 
 	mm.payload = node->data;
 	mm.payload_len = node->len;
-	dispatch_send(c, &mm, true, CHANNEL_NO_DEADLINE, &node);
+	dispatch_send(c, &mm, true, CHANNEL_NO_DEADLINE, 0, &node);
 	msgpool_put(node);
 }
 
@@ -975,7 +983,14 @@ do_send_timed(struct conn *c, const struct proto_msg *m)
 {
 	uint64_t	now = uv_now(c->srv->loop);
 
-	dispatch_send(c, m, m->wait_ms > 0, now + m->wait_ms, NULL);
+	dispatch_send(c, m, m->wait_ms > 0, now + m->wait_ms, 0, NULL);
+}
+
+static void
+do_send_marked(struct conn *c, const struct proto_msg *m)
+{
+	dispatch_send(c, m, true, CHANNEL_NO_DEADLINE, (uint16_t)m->flags,
+	    NULL);
 }
 
 static void
@@ -1176,6 +1191,7 @@ static const dispatch_fn dispatch_table[] = {
 	[PROTO_ACKS] = do_acks,
 	[PROTO_RECALL] = do_recall,
 	[PROTO_SELECT] = do_select,
+	[PROTO_SEND_MARKED] = do_send_marked,
 	[PROTO_ADMIN] = admin_action,
 };
 

@@ -98,6 +98,10 @@ reencode(struct proto_buf *b, const struct proto_msg *m)
 		rc = proto_enc_send_timed(b, m->rid, m->handle, m->payload,
 		    m->payload_len, m->wait_ms);
 		break;
+	case PROTO_SEND_MARKED:
+		rc = proto_enc_send_marked(b, m->rid, m->handle, m->payload,
+		    m->payload_len, m->flags);
+		break;
 	case PROTO_STATS:
 		if ((s = cstr(m->what, m->what_len)) == NULL)
 			return (0);

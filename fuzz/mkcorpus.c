@@ -82,6 +82,8 @@ proto_seeds(void)
 	    "jobs", 4, &unb, &unb));
 	ONE("close", proto_enc_close(&b, 4, 1));
 	ONE("send-timed", proto_enc_send_timed(&b, 5, 1, "hello", 5, 250));
+	ONE("send-marked", proto_enc_send_marked(&b, 5, 1, "hello", 5,
+	    PROTO_FLAG_REDELIVERED));
 	ONE("stats-daemon", proto_enc_stats(&b, 10, "daemon", NULL, 0, 0));
 	ONE("stats-channels", proto_enc_stats(&b, 11, "channels", "jobs", 4,
 	    50));

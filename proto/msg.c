@@ -426,6 +426,18 @@ dec_send_timed(const struct proto_decoder *d, const msgpack_object *el,
 	return dec_payload(d, &el[3], m, soft);
 }
 
+/* SEND_MARKED: [14, rid, handle, payload, flags]. */
+static int
+dec_send_marked(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	if (obj_u32(&el[2], &m->handle) != 0 ||
+	    obj_u32(&el[4], &m->flags) != 0 ||
+	    (m->flags & ~PROTO_SEND_FLAGS) != 0)
+		return CHAN_EPROTO;
+	return dec_payload(d, &el[3], m, soft);
+}
+
 /* STATS opts "after": a cursor, str or bin, given at most once. */
 static int
 dec_after(const msgpack_object *o, struct proto_msg *m)
@@ -703,6 +715,7 @@ static const struct dec_op {
 	{ PROTO_ACKS, 3, dec_acks, 3 },
 	{ PROTO_RECALL, 3, dec_handle, 3 },
 	{ PROTO_SELECT, 4, dec_select, 4 },
+	{ PROTO_SEND_MARKED, 5, dec_send_marked, 5 },
 	{ PROTO_ADMIN, 4, dec_admin, 4 },
 	{ PROTO_WELCOME, 4, dec_welcome, 4 },
 	{ PROTO_OK, 2, dec_none, 2 },
@@ -1275,6 +1288,24 @@ proto_enc_send_timed(struct proto_buf *b, uint32_t rid, uint32_t handle,
 		    msgpack_pack_uint32(&pk, handle) ||
 		    msgpack_pack_bin_with_body(&pk, payload, len) ||
 		    msgpack_pack_uint32(&pk, wait_ms);
+	return enc_end(b, start, failed);
+}
+
+int
+proto_enc_send_marked(struct proto_buf *b, uint32_t rid, uint32_t handle,
+    const void *payload, size_t len, uint32_t flags)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if (len > UINT32_MAX)
+		return CHAN_ETOOBIG;
+	if ((failed = enc_begin(b, &pk, &start, len)) == 0)
+		failed = enc_prefix(&pk, 5, PROTO_SEND_MARKED, rid) ||
+		    msgpack_pack_uint32(&pk, handle) ||
+		    msgpack_pack_bin_with_body(&pk, payload, len) ||
+		    msgpack_pack_uint32(&pk, flags);
 	return enc_end(b, start, failed);
 }
 

@@ -26,6 +26,7 @@ static const struct {
 	{ PROTO_ACKS, "ACKS" },
 	{ PROTO_RECALL, "RECALL" },
 	{ PROTO_SELECT, "SELECT" },
+	{ PROTO_SEND_MARKED, "SEND_MARKED" },
 	{ PROTO_ADMIN, "ADMIN" },
 	{ PROTO_WELCOME, "WELCOME" },
 	{ PROTO_OK, "OK" },

@@ -46,9 +46,11 @@
 #define PROTO_FEAT_FOREVER	0x8u	/* OPEN_RX opts "forever" */
 #define PROTO_FEAT_ADMIN	0x10u	/* op ADMIN and STATS "config" */
 #define PROTO_FEAT_SELECT	0x100u	/* op SELECT */
+#define PROTO_FEAT_MARKED	0x200u	/* op SEND_MARKED */
 #define PROTO_FEATURES		(PROTO_FEAT_ACKS | PROTO_FEAT_RECALL | \
 				 PROTO_FEAT_RXGONE | PROTO_FEAT_FOREVER | \
-				 PROTO_FEAT_ADMIN | PROTO_FEAT_SELECT)
+				 PROTO_FEAT_ADMIN | PROTO_FEAT_SELECT | \
+				 PROTO_FEAT_MARKED)
 
 /* SELECT: consumer handles sharing one credit, at most (within the 1024
    values a body may hold). */
@@ -58,8 +60,9 @@
 #define PROTO_ADMIN_ACTION_MAX	32
 #define PROTO_ADMIN_ARG_MAX	255
 
-/* DELIVER flags. */
+/* DELIVER flags, and SEND_MARKED's (the only one it may set). */
 #define PROTO_FLAG_REDELIVERED	0x1u
+#define PROTO_SEND_FLAGS	PROTO_FLAG_REDELIVERED
 
 /* Operation codes: requests 1-31, replies 64-79, events 80-95. */
 enum proto_op {
@@ -76,6 +79,7 @@ enum proto_op {
 	PROTO_ACKS = 11,
 	PROTO_RECALL = 12,
 	PROTO_SELECT = 13,
+	PROTO_SEND_MARKED = 14,
 	PROTO_ADMIN = 20,
 
 	PROTO_WELCOME = 64,
@@ -132,7 +136,8 @@ struct proto_msg {
 	uint32_t	 min_version;	/* HELLO opts "min_version"; 0: not
 					   given */
 	uint32_t	 code;		/* ERROR: positive wire code */
-	uint32_t	 flags;		/* DELIVER */
+	uint32_t	 flags;		/* DELIVER; SEND_MARKED (within
+					   PROTO_SEND_FLAGS) */
 	uint64_t	 max_msg;	/* WELCOME info "max_msg" */
 	uint64_t	 pid;		/* WELCOME info "pid"; ERROR fields
 					   "pid" (0: absent) */
@@ -161,7 +166,8 @@ struct proto_msg {
 	const char	*text;		/* ERROR message, WELCOME "server",
 					   HELLO "client" (may be NULL) */
 	size_t		 text_len;
-	const char	*payload;	/* SEND SEND_TIMED DELIVER INFO */
+	const char	*payload;	/* SEND SEND_TIMED SEND_MARKED
+					   DELIVER INFO */
 	size_t		 payload_len;
 	const char	*what;		/* STATS what, ADMIN action (str) */
 	size_t		 what_len;
@@ -204,7 +210,8 @@ proto_max_body(size_t max_msg)
  * what over PROTO_STATS_WHAT_MAX bytes; whether a what names anything is
  * the daemon's to judge. An OPEN "durable" that is not a bool is
  * CHAN_EOPTION too. SEND_TIMED's wait_ms must be below 2^32
- * (CHAN_EPROTO otherwise).
+ * (CHAN_EPROTO otherwise), and SEND_MARKED's flags within
+ * PROTO_SEND_FLAGS (CHAN_EPROTO otherwise).
  *
  * proto_decode returns 0, or:
  *   CHAN_EPROTO      malformed (m->rid holds the request id if one could be
@@ -317,6 +324,9 @@ int	proto_enc_send(struct proto_buf *, uint32_t rid, uint32_t handle,
 	    const void *payload, size_t len);
 int	proto_enc_send_timed(struct proto_buf *, uint32_t rid, uint32_t handle,
 	    const void *payload, size_t len, uint32_t wait_ms);
+/* SEND_MARKED: flags as given (PROTO_SEND_FLAGS; the daemon judges). */
+int	proto_enc_send_marked(struct proto_buf *, uint32_t rid,
+	    uint32_t handle, const void *payload, size_t len, uint32_t flags);
 /*
  * STATS: what is a NUL-terminated str (at most PROTO_STATS_WHAT_MAX bytes
  * are written); after (NULL: none) is written as bin of after_len bytes;

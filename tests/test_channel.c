@@ -578,7 +578,7 @@ static int
 send_as(struct channel *ch, const char *s, void *owner, uint32_t rid,
     bool may_wait, uint64_t deadline, struct held **hp)
 {
-	struct channel_send	a = { owner, rid, may_wait, deadline };
+	struct channel_send	a = { owner, rid, may_wait, deadline, 0 };
 	struct held		*dummy;
 
 	return (channel_send(ch, s, strlen(s), &a, hp != NULL ? hp : &dummy));

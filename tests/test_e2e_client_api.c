@@ -640,6 +640,55 @@ START_TEST(test_nonblocking_send_gives_again_when_the_window_is_full)
 }
 END_TEST
 
+/* Messages sent marked redelivered (SEND_MARKED). */
+
+/* The next message: its payload s, and its mark. */
+static void
+expect_marked(chan_rx *rx, const char *s, int marked)
+{
+	chan_msg *m = recv_msg(rx);
+
+	ck_assert_uint_eq(chan_msg_len(m), strlen(s));
+	ck_assert_mem_eq(chan_msg_data(m), s, strlen(s));
+	ck_assert_msg(chan_msg_redelivered(m) == marked,
+	    "'%s': redelivered %d, want %d", s, chan_msg_redelivered(m),
+	    marked);
+	chan_rx_ack(rx, m);
+	chan_msg_free(m);
+}
+
+START_TEST(test_a_message_sent_marked_is_delivered_marked)
+{
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
+	chan_tx *tx;
+	chan_rx *rx;
+	char *out;
+	static const char *const stats[] = { "--json", "channels", NULL };
+
+	/* Queued: the mark goes only on the message sent with it. */
+	tx = tx_open(p, "marked");
+	send_str(tx, "a");
+	expect_rc(chan_tx_send_redelivered(tx, "b", 1), 0,
+	    "chan_tx_send_redelivered");
+	send_str(tx, "c");
+	expect_rc(chan_tx_send_redelivered(tx, "", 0), 0,
+	    "chan_tx_send_redelivered, empty");
+	rx = rx_open(q, "marked", 1);
+	expect_marked(rx, "a", 0);
+	expect_marked(rx, "b", 1);
+	expect_marked(rx, "c", 0);
+	expect_marked(rx, "", 1);
+	/* The admin view counts its delivery as a redelivery. */
+	out = chanctl(&fixture, 0, stats);
+	expect_in(out, "\"redeliveries\":2");
+	free(out);
+	chan_rx_close(rx);
+
+	chan_disconnect(q);
+	chan_disconnect(p);
+}
+END_TEST
+
 /* Options. */
 
 START_TEST(test_open_options_are_checked_and_an_old_struct_works)
@@ -695,6 +744,7 @@ client_api_suite(void)
 	    test_held_sends_are_confirmed_after_later_ones_on_other_channels);
 	tcase_add_test(tc,
 	    test_handles_closed_in_any_order_leave_the_rest_working);
+	tcase_add_test(tc, test_a_message_sent_marked_is_delivered_marked);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("pipelined failures");

@@ -1352,6 +1352,57 @@ START_TEST(test_unacked_deliveries_come_back_redelivered)
 }
 END_TEST
 
+/*
+ * A message sent marked redelivered (chan_tx_send_redelivered) on a
+ * durable channel: delivered marked, and marked again after a restart
+ * (kill -9). The log records the mark as a delivery, so the messages
+ * queued before it come back marked too; those after it do not.
+ */
+START_TEST(test_a_message_sent_marked_stays_marked_after_a_restart)
+{
+	chan_client *c;
+	chan_tx *tx;
+	chan_rx *rx;
+	struct dd x;
+	char buf[32];
+
+	dd_init(&x, "always", NULL);
+	dd_start(&x);
+	c = test_connect(&x.d);
+	tx = dtx_open(c, "marks");
+	send_payloads(tx, 0, 2, sizeof(buf));
+	payload(buf, sizeof(buf), 2);
+	expect_rc(chan_tx_send_redelivered(tx, buf, sizeof(buf)), 0,
+	    "durable marked send");
+	send_payloads(tx, 3, 1, sizeof(buf));
+	/* Before a restart, only the marked one is marked. */
+	tx = dtx_open(c, "marks2");
+	send_payloads(tx, 4, 1, sizeof(buf));
+	payload(buf, sizeof(buf), 5);
+	expect_rc(chan_tx_send_redelivered(tx, buf, sizeof(buf)), 0,
+	    "durable marked send");
+	rx = drx_open(c, "marks2", 0);
+	expect_payload(rx, 4, sizeof(buf), 0);
+	expect_payload(rx, 5, sizeof(buf), 1);
+	chan_rx_close(rx);
+	daemon_kill(&x.d);
+	chan_disconnect(c);
+
+	dd_start(&x);
+	c = test_connect(&x.d);
+	rx = drx_open(c, "marks", 0);
+	/* Queued before the marked one: marked too. */
+	expect_payload(rx, 0, sizeof(buf), 1);
+	expect_payload(rx, 1, sizeof(buf), 1);
+	expect_payload(rx, 2, sizeof(buf), 1);
+	expect_payload(rx, 3, sizeof(buf), 0);
+	expect_drained(rx);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	dd_fini(&x);
+}
+END_TEST
+
 /* 6. Settings. */
 
 /* The open of name stating durable fails with CAPACITY, explained. */
@@ -1574,6 +1625,8 @@ durable_suite(void)
 	tcase_add_test(tc, test_durable_patterns_choose_channels);
 	tcase_add_test(tc, test_no_data_dir_refuses_durable_opens);
 	tcase_add_test(tc, test_capacity_survives_a_restart);
+	tcase_add_test(tc,
+	    test_a_message_sent_marked_stays_marked_after_a_restart);
 	tcase_add_test(tc, test_cli_durable_messages_survive_a_restart);
 	suite_add_tcase(s, tc);
 	return s;

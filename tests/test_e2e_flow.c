@@ -271,6 +271,79 @@ START_TEST(test_send_to_a_full_channel_is_answered_once_the_consumer_takes)
 }
 END_TEST
 
+/* The next frame must be DELIVER of s with flags; it is acknowledged. */
+static void
+peer_expect_deliver_flags(struct peer *p, uint32_t h, const char *s,
+    uint32_t flags)
+{
+	struct proto_msg	m;
+
+	peer_expect(p, &m);
+	ck_assert_msg(m.op == PROTO_DELIVER && m.handle == h &&
+	    m.payload_len == strlen(s) &&
+	    memcmp(m.payload, s, m.payload_len) == 0, "got %s \"%.*s\", "
+	    "wanted DELIVER of \"%s\"", proto_op_name((int)m.op),
+	    (int)m.payload_len, m.payload != NULL ? m.payload : "", s);
+	ck_assert_msg(m.flags == flags, "\"%s\" delivered with flags %u, "
+	    "wanted %u", s, m.flags, flags);
+	ck_assert_int_eq(proto_enc_ack(&p->out, 0, h, m.seq), 0);
+	peer_flush(p);
+}
+
+/*
+ * SEND_MARKED: a send like SEND (held by a full channel, OK once
+ * queued) whose message's first delivery carries the REDELIVERED flag;
+ * flags other than that one are malformed, and the frame is refused
+ * whole.
+ */
+START_TEST(test_send_marked_is_held_like_send_and_delivered_marked)
+{
+	struct daemon	d;
+	struct peer	tx, rx;
+	uint32_t	th, rh;
+
+	daemon_start(&d, NULL);
+	peer_open(&tx, &d);
+	peer_open(&rx, &d);
+	th = peer_open_end(&tx, PROTO_OPEN_TX, 2, "mark", cap_of(1));
+	ck_assert_int_eq(proto_enc_send_marked(&tx.out, 10, th, "one", 3,
+	    PROTO_FLAG_REDELIVERED), 0);
+	peer_flush(&tx);
+	peer_expect_ok(&tx, 10);
+	ck_assert_int_eq(proto_enc_send_marked(&tx.out, 11, th, "two", 3,
+	    PROTO_FLAG_REDELIVERED), 0);
+	peer_flush(&tx);
+	peer_barrier(&tx, 12);		/* 11 is held */
+	/* Unmarked (flags 0), and a bad flag: PROTO, nothing queued. */
+	ck_assert_int_eq(proto_enc_send_marked(&tx.out, 13, th, "three", 5,
+	    0), 0);
+	ck_assert_int_eq(proto_enc_send_marked(&tx.out, 14, th, "bad", 3,
+	    0x2), 0);
+	peer_flush(&tx);
+	peer_expect_error(&tx, 14, CHAN_EPROTO);
+	peer_send(&tx, 15, th, "four");
+
+	rh = peer_open_end(&rx, PROTO_OPEN_RX, 2, "mark", NULL);
+	peer_credit(&rx, rh, 1);
+	peer_expect_deliver_flags(&rx, rh, "one", PROTO_FLAG_REDELIVERED);
+	peer_expect_ok(&tx, 11);
+	peer_credit(&rx, rh, 1);
+	peer_expect_deliver_flags(&rx, rh, "two", PROTO_FLAG_REDELIVERED);
+	peer_expect_ok(&tx, 13);
+	peer_credit(&rx, rh, 1);
+	peer_expect_deliver_flags(&rx, rh, "three", 0);
+	peer_expect_ok(&tx, 15);
+	peer_credit(&rx, rh, 1);
+	peer_expect_deliver_flags(&rx, rh, "four", 0);
+	peer_barrier(&rx, 3);
+	peer_barrier(&tx, 16);
+
+	peer_close(&tx);
+	peer_close(&rx);
+	daemon_stop(&d);
+}
+END_TEST
+
 START_TEST(test_send_timed_zero_on_a_full_channel_is_full_at_once)
 {
 	struct daemon	d;
@@ -714,6 +787,8 @@ flow_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc,
 	    test_send_to_a_full_channel_is_answered_once_the_consumer_takes);
+	tcase_add_test(tc,
+	    test_send_marked_is_held_like_send_and_delivered_marked);
 	tcase_add_test(tc, test_send_timed_zero_on_a_full_channel_is_full_at_once);
 	tcase_add_test(tc,
 	    test_send_timed_on_a_full_channel_is_full_after_its_wait);

@@ -729,6 +729,7 @@ static const struct {
 	{ PROTO_OK, 2 }, { PROTO_HANDLE, 3 }, { PROTO_ERROR, 4 },
 	{ PROTO_DELIVER, 5 }, { PROTO_DISCONNECTED, 2 },
 	{ PROTO_SEND_TIMED, 5 }, { PROTO_STATS, 4 }, { PROTO_INFO, 3 },
+	{ PROTO_SEND_MARKED, 5 },
 };
 #define N_OPS	(sizeof all_ops / sizeof all_ops[0])
 
@@ -768,6 +769,7 @@ pack_valid_elem(int op, unsigned nelem, unsigned i)
 			msgpack_pack_uint8(&pk, 1);
 		break;
 	case PROTO_SEND_TIMED:
+	case PROTO_SEND_MARKED:
 		if (i == 3)
 			pk_bin("x", 1);
 		else
@@ -1394,7 +1396,8 @@ START_TEST(op_names)
 	ck_assert_str_eq(proto_op_name(PROTO_ACKS), "ACKS");
 	ck_assert_str_eq(proto_op_name(PROTO_RECALL), "RECALL");
 	ck_assert_str_eq(proto_op_name(PROTO_SELECT), "SELECT");
-	ck_assert_str_eq(proto_op_name(14), "?");
+	ck_assert_str_eq(proto_op_name(PROTO_SEND_MARKED), "SEND_MARKED");
+	ck_assert_str_eq(proto_op_name(15), "?");
 	ck_assert_str_eq(proto_op_name(69), "?");
 	ck_assert_str_eq(proto_op_name(-1), "?");
 }
@@ -1517,7 +1520,7 @@ static void
 random_valid_frame(void)
 {
 	proto_buf_consume(&out, out.len);
-	switch (rng() % 12) {
+	switch (rng() % 13) {
 	case 0:
 		proto_enc_hello(&out, rng(), rng() % 2 ? "client" : NULL);
 		break;
@@ -1560,6 +1563,10 @@ random_valid_frame(void)
 		    "name", 1 + rng() % 4, &c, &b);
 		break;
 	}
+	case 11:
+		proto_enc_send_marked(&out, rng(), rng(), "pay", rng() % 4,
+		    rng() % 3);
+		break;
 	default:
 		proto_enc_ack(&out, 0, rng(), (uint64_t)rng() << 32 | rng());
 		break;
@@ -1627,6 +1634,76 @@ START_TEST(send_timed_round_trips_both_ends_of_wait)
 		ck_assert_mem_eq(m.payload, payload, sizeof payload);
 		assert_inside(m.payload, m.payload_len, out.data, out.len);
 	}
+}
+END_TEST
+
+START_TEST(send_marked_round_trips_with_and_without_the_mark)
+{
+	static const char	payload[] = "a\0b";
+	uint32_t		flags[] = { PROTO_FLAG_REDELIVERED, 0 };
+	size_t			i;
+
+	for (i = 0; i < 2; i++) {
+		proto_buf_consume(&out, out.len);
+		ck_assert_int_eq(proto_enc_send_marked(&out, 6, 8, payload,
+		    sizeof payload, flags[i]), 0);
+		ck_assert_int_eq(decode_out(), 0);
+		ck_assert_int_eq(m.op, PROTO_SEND_MARKED);
+		ck_assert_uint_eq(m.rid, 6);
+		ck_assert_uint_eq(m.handle, 8);
+		ck_assert_uint_eq(m.flags, flags[i]);
+		ck_assert_uint_eq(m.payload_len, sizeof payload);
+		ck_assert_mem_eq(m.payload, payload, sizeof payload);
+		assert_inside(m.payload, m.payload_len, out.data, out.len);
+	}
+	/* An empty payload. */
+	proto_buf_consume(&out, out.len);
+	ck_assert_int_eq(proto_enc_send_marked(&out, 1, 2, NULL, 0,
+	    PROTO_FLAG_REDELIVERED), 0);
+	ck_assert_int_eq(decode_out(), 0);
+	ck_assert_uint_eq(m.payload_len, 0);
+}
+END_TEST
+
+static void
+pack_send_marked(uint64_t flags, size_t len)
+{
+	static const char	zeros[TEST_MAX_MSG + 1];
+
+	sb_reset();
+	msgpack_pack_array(&pk, 5);
+	msgpack_pack_uint8(&pk, PROTO_SEND_MARKED);
+	msgpack_pack_uint8(&pk, 18);
+	msgpack_pack_uint8(&pk, 1);
+	pk_bin(zeros, len);
+	msgpack_pack_uint64(&pk, flags);
+}
+
+START_TEST(send_marked_flags_and_payload_limits)
+{
+	pack_send_marked(1, 0);
+	ck_assert_int_eq(decode_sb(), 0);
+	ck_assert_uint_eq(m.flags, PROTO_FLAG_REDELIVERED);
+	/* Any bit but the mark is malformed, whatever its place. */
+	pack_send_marked(2, 0);
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+	ck_assert_uint_eq(m.rid, 18);
+	pack_send_marked(3, 0);
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+	pack_send_marked(0x80000001u, 0);
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+	pack_send_marked((uint64_t)UINT32_MAX + 2, 0);
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+
+	pack_send_marked(1, TEST_MAX_MSG);
+	ck_assert_int_eq(decode_sb(), 0);
+	pack_send_marked(1, TEST_MAX_MSG + 1);
+	ck_assert_int_eq(decode_sb(), CHAN_ETOOBIG);
+	ck_assert_int_eq(m.op, PROTO_SEND_MARKED);
+	ck_assert_uint_eq(m.rid, 18);
+	/* Malformed beats too big. */
+	pack_send_marked(4, TEST_MAX_MSG + 1);
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
 }
 END_TEST
 
@@ -2220,6 +2297,8 @@ proto_suite(void)
 	tcase_set_timeout(tc, TEST_TIMEOUT);
 	tcase_add_test(tc, send_timed_round_trips_both_ends_of_wait);
 	tcase_add_test(tc, send_timed_wait_and_payload_limits);
+	tcase_add_test(tc, send_marked_round_trips_with_and_without_the_mark);
+	tcase_add_test(tc, send_marked_flags_and_payload_limits);
 	tcase_add_test(tc,
 	    open_capacity_round_trips_absent_unbounded_and_values);
 	tcase_add_test(tc,

@@ -286,6 +286,21 @@ CHAN_EXPORT int chan_tx_send_timeout(chan_tx *tx, const void *data,
     size_t len, int timeout_ms);
 
 /*
+ * chan_tx_send_redelivered is chan_tx_send of a message marked
+ * redelivered: its first delivery already has the mark
+ * (chan_msg_redelivered() is 1), as if it had been delivered before.
+ * For a program that forwards messages it may have forwarded once
+ * already (chan-bridge, after a crash), so that the consumer learns
+ * which ones may be duplicates. On a durable channel the mark survives a
+ * restart of the daemon; so does a redelivered mark on the messages
+ * queued before it (docs/durability.md). Errors: those of chan_tx_send,
+ * and CHAN_EOPTION if the daemon cannot mark a message (an older one,
+ * without SEND_MARKED; nothing is sent).
+ */
+CHAN_EXPORT int chan_tx_send_redelivered(chan_tx *tx, const void *data,
+    size_t len);
+
+/*
  * Pipelined sends, for throughput. chan_tx_send_async queues the message
  * and returns without waiting for the daemon's confirmation; up to the
  * window (chan_open_opts.window, default 4096) may be unconfirmed at once,
