@@ -55,6 +55,7 @@ struct import {
 	uint64_t	 lock_rev;
 	uint64_t	 leases_at;
 	uint64_t	 imported, duplicates, redelivered;
+	bool		 nomark;	/* chand lacks SEND_MARKED */
 };
 
 static const char *
@@ -286,6 +287,33 @@ release_held(struct import *im, struct producer *p)
 }
 
 /*
+ * A message chand A delivered to the exporting bridge as redelivered
+ * (a copy of it may have gone through already): sent marked, so that
+ * the final consumer sees the mark too. The send waits for chand's
+ * confirmation, behind the pipelined ones; such messages are few (at
+ * most a batch after an exporting bridge's crash). A daemon that cannot
+ * mark a message gets it unmarked, as before.
+ */
+static int
+send_marked(struct import *im, struct producer *p, natsMsg *msg)
+{
+	const void *data = natsMsg_GetData(msg);
+	size_t len = (size_t)natsMsg_GetDataLength(msg);
+	int rc;
+
+	if (!im->nomark) {
+		rc = chan_tx_send_redelivered(p->tx, data, len);
+		if (rc != CHAN_EOPTION)
+			return rc;
+		blog("'%s': chand cannot mark messages redelivered (no "
+		    "SEND_MARKED): duplicates reach the consumer unmarked",
+		    im->m->channel);
+		im->nomark = true;
+	}
+	return chan_tx_send_async(p->tx, data, len);
+}
+
+/*
  * msg is the next of p in sequence: send it (0), or end p (1: p is
  * freed). -1: the local channel failed.
  */
@@ -304,8 +332,12 @@ deliver(struct import *im, struct producer *p, natsMsg *msg)
 		ack_later(im, msg);
 		return 0;
 	}
-	rc = chan_tx_send_async(p->tx, natsMsg_GetData(msg),
-	    (size_t)natsMsg_GetDataLength(msg));
+	if (hdr(msg, HDR_REDELIVERED) != NULL) {
+		im->redelivered++;
+		rc = send_marked(im, p, msg);
+	} else
+		rc = chan_tx_send_async(p->tx, natsMsg_GetData(msg),
+		    (size_t)natsMsg_GetDataLength(msg));
 	if (rc != 0) {
 		blog("'%s': send: %s", im->m->channel, chan_strerror(rc));
 		natsMsg_Destroy(msg);
@@ -313,8 +345,6 @@ deliver(struct import *im, struct producer *p, natsMsg *msg)
 	}
 	p->dirty = true;
 	im->imported++;
-	if (hdr(msg, HDR_REDELIVERED) != NULL)
-		im->redelivered++;
 	ack_later(im, msg);
 	return 0;
 }

@@ -4,11 +4,12 @@
 # port, two chand daemons on private sockets standing for two hosts, a
 # bridge for each, and the CLIs as producers and consumers.
 #
-# usage: test_bridge.sh CHAND CHAN_SEND CHAN_RECV CHANCTL CHAN_BRIDGE
-# Exits 77 (skipped) when nats-server is not installed.
+# usage: test_bridge.sh CHAND CHAN_SEND CHAN_RECV CHANCTL CHAN_BRIDGE BRIDGE_RECV
+# (BRIDGE_RECV: tests/bridge_recv.c, a consumer printing each message's
+# redelivered mark.) Exits 77 (skipped) when nats-server is not installed.
 set -uo pipefail
 
-CHAND=$1 SEND=$2 RECV=$3 CHANCTL=$4 BRIDGE=$5
+CHAND=$1 SEND=$2 RECV=$3 CHANCTL=$4 BRIDGE=$5 MRECV=$6
 NATS=$(command -v nats-server || true)
 if [ -z "$NATS" ]; then
 	echo "SKIP: nats-server is not installed (Debian: apt-get install" \
@@ -270,17 +271,18 @@ exec 6>&-
 N=20000
 f3=$failures
 redeliv0=$(field "$SA" t3 redeliveries)
-"$RECV" --socket "$SB" -f t3 > "$dir/out3" 2> "$dir/err3" &
+# The consumer prints "MESSAGE MARK" (MARK 1: marked redelivered).
+"$MRECV" "$SB" t3 > "$dir/out3m" 2> "$dir/err3" &
 recv3=$!
 pids+=("$recv3")
 seq 1 $N | "$SEND" --socket "$SA" t3 &
 send3=$!
 pids+=("$send3")
-wait_for 30 has_lines "$dir/out3" 2000 || fail "t3: stream did not start"
+wait_for 30 has_lines "$dir/out3m" 2000 || fail "t3: stream did not start"
 kill -9 "$a1"
 bridge_start_retry A a3 $ALL_EXPORTS
 a1=$bridge_pid
-wait_for 30 has_lines "$dir/out3" 8000 || fail "t3: stream stalled after the exporter restart"
+wait_for 30 has_lines "$dir/out3m" 8000 || fail "t3: stream stalled after the exporter restart"
 kill -9 "$nats_pid"
 wait "$nats_pid" 2>/dev/null
 nats_start "$nats_port"
@@ -288,10 +290,15 @@ wait "$send3" || fail "t3: chan-send did not confirm everything"
 if wait_for 40 bash -c "! kill -0 $recv3 2>/dev/null"; then
 	wait "$recv3"
 	rc=$?
-	[ "$rc" = 0 ] || fail "t3: chan-recv -f exited $rc"
+	[ "$rc" = 0 ] || fail "t3: the consumer exited $rc"
 else
-	fail "t3: consumer did not end ($(lines "$dir/out3") lines)"
+	fail "t3: consumer did not end ($(lines "$dir/out3m") lines)"
 fi
+cut -d' ' -f1 "$dir/out3m" > "$dir/out3"
+# Every copy after a message's first arrives marked redelivered.
+unmarked=$(awk 'seen[$1]++ && $2 != 1 { n++ } END { print n + 0 }' "$dir/out3m")
+marked=$(awk '$2 == 1 { n++ } END { print n + 0 }' "$dir/out3m")
+[ "$unmarked" = 0 ] || fail "t3: $unmarked duplicate(s) reached the consumer unmarked"
 # Nothing confirmed is lost; anything sent twice comes again only after
 # its first copy, and the bridges counted it as redelivered.
 sort -n -u "$dir/out3" | cmp -s - <(seq 1 $N) || fail "t3: messages lost"
@@ -303,7 +310,9 @@ awk 'BEGIN { m = 0; bad = 0 } { if ($1 > m + 1 && m > 0) bad++; if ($1 > m) m = 
 redeliv=$(( $(field "$SA" t3 redeliveries) - redeliv0 ))
 [ "$dups" -le "$redeliv" ] ||
     fail "t3: $dups duplicates, but chand A redelivered only $redeliv"
-[ "$failures" = "$f3" ] && pass "t3: exporter and nats-server killed mid-stream: all $N confirmed messages arrived, $dups duplicate(s) (chand A redelivered $redeliv to the new exporter)"
+[ "$marked" -le "$redeliv" ] ||
+    fail "t3: $marked marked redelivered, but chand A redelivered only $redeliv"
+[ "$failures" = "$f3" ] && pass "t3: exporter and nats-server killed mid-stream: all $N confirmed messages arrived, $dups duplicate(s), each marked redelivered ($marked marked; chand A redelivered $redeliv to the new exporter)"
 
 # --- 4: SIGKILL of the importing bridge mid-stream --------------------------
 
