@@ -20,8 +20,10 @@
 
 #include "chanclient.h"
 
-#define BRIDGE_MAX_MAPS		64
+#define BRIDGE_MAX_MAPS		64	/* channels bridged, at most */
+#define BRIDGE_MAX_PATTERNS	64
 #define BRIDGE_NAME_MAX		255
+#define BRIDGE_SCAN_MS		1000	/* patterns: looks for new channels */
 
 /* Headers of the messages the bridge publishes. */
 #define HDR_PRODUCER	"Chan-Producer"	/* producer generation id */
@@ -60,6 +62,18 @@ struct map {
 	uint64_t	 hb_rev;
 	uint64_t	 hb_at;		/* last written */
 	volatile bool	 lock_lost;
+	bool		 from_pattern;	/* found by scan.c */
+	bool		 skipped;	/* from_pattern, refused: left alone */
+};
+
+/*
+ * A name pattern: "prefix*" (or "*" alone) chooses every channel whose
+ * name starts with prefix, local ones for export, streams for import.
+ */
+struct pattern {
+	enum map_dir	 dir;
+	char		 prefix[BRIDGE_NAME_MAX + 1];
+	size_t		 len;
 };
 
 struct bridge_config {
@@ -76,7 +90,9 @@ struct bridge_config {
 	int		 ready_fd;
 	int		 verbose;
 	struct map	 maps[BRIDGE_MAX_MAPS];
-	int		 nmaps;
+	int		 nmaps;		/* grows under the bridge's lock */
+	struct pattern	 patterns[BRIDGE_MAX_PATTERNS];
+	int		 npatterns;
 };
 
 struct bridge {
@@ -89,6 +105,8 @@ struct bridge {
 	pthread_mutex_t		 lock;
 	pthread_cond_t		 cond;
 	int			 nready;
+	int			 nskipped;	/* pattern maps refused */
+	bool			 scanned;	/* patterns: first scan done */
 	int			 failed;	/* first failing thread's status */
 	time_t			 started;	/* in producer ids */
 };
@@ -100,6 +118,10 @@ int	config_option(struct bridge_config *, const char *, const char *,
 int	config_file(struct bridge_config *, const char *);
 int	config_finish(struct bridge_config *);
 void	map_names(struct map *);
+bool	pattern_match(const struct pattern *, enum map_dir, const char *,
+	    size_t);
+bool	config_conflict(const struct bridge_config *, enum map_dir,
+	    const char *, size_t);
 
 /* log.c */
 void	blog(const char *, ...) __attribute__((format(printf, 1, 2)));
@@ -121,6 +143,10 @@ uint64_t now_ms(void);
 void	heartbeat(struct bridge *);
 void	hb_set(struct map *, const char *, const char *, bool, uint64_t);
 void	hb_clear(struct map *);
+
+/* scan.c: the thread that finds the channels of patterns. */
+void	*scan_main(void *);
+int	map_start(struct bridge *, struct map *);
 
 /* export.c, import.c: thread bodies; arg is the struct map. */
 void	*export_main(void *);

@@ -59,6 +59,64 @@ copy_str(const char *where, const char *name, const char *val, char *dst,
 	return 0;
 }
 
+/* A pattern: "prefix*", where prefix may be empty. */
+static int
+add_pattern(struct bridge_config *cfg, const char *where, enum map_dir dir,
+    const char *val)
+{
+	struct pattern *p;
+	size_t len = strlen(val) - 1;
+	int i;
+
+	for (i = 0; i < cfg->npatterns; i++)
+		if (cfg->patterns[i].dir == dir &&
+		    cfg->patterns[i].len == len &&
+		    memcmp(cfg->patterns[i].prefix, val, len) == 0)
+			return 0;
+	if (cfg->npatterns == BRIDGE_MAX_PATTERNS) {
+		fprintf(stderr, "chan-bridge: %sat most %d patterns\n", where,
+		    BRIDGE_MAX_PATTERNS);
+		return -1;
+	}
+	p = &cfg->patterns[cfg->npatterns++];
+	p->dir = dir;
+	memcpy(p->prefix, val, len);
+	p->prefix[len] = '\0';
+	p->len = len;
+	return 0;
+}
+
+/* Whether pattern p of direction dir chooses the channel name. */
+bool
+pattern_match(const struct pattern *p, enum map_dir dir, const char *name,
+    size_t len)
+{
+	return p->dir == dir && len >= p->len &&
+	    memcmp(name, p->prefix, p->len) == 0;
+}
+
+/*
+ * Whether the channel name is chosen for the other direction than dir,
+ * by name or pattern: a channel is exported or imported, never both.
+ */
+bool
+config_conflict(const struct bridge_config *cfg, enum map_dir dir,
+    const char *name, size_t len)
+{
+	enum map_dir other = dir == MAP_EXPORT ? MAP_IMPORT : MAP_EXPORT;
+	int i;
+
+	for (i = 0; i < cfg->npatterns; i++)
+		if (pattern_match(&cfg->patterns[i], other, name, len))
+			return true;
+	for (i = 0; i < cfg->nmaps; i++)
+		if (cfg->maps[i].dir == other &&
+		    strlen(cfg->maps[i].channel) == len &&
+		    memcmp(cfg->maps[i].channel, name, len) == 0)
+			return true;
+	return false;
+}
+
 static int
 add_map(struct bridge_config *cfg, const char *where, enum map_dir dir,
     const char *val)
@@ -72,6 +130,8 @@ add_map(struct bridge_config *cfg, const char *where, enum map_dir dir,
 		    BRIDGE_NAME_MAX);
 		return -1;
 	}
+	if (val[strlen(val) - 1] == '*')
+		return add_pattern(cfg, where, dir, val);
 	for (i = 0; i < cfg->nmaps; i++)
 		if (cfg->maps[i].dir == dir &&
 		    strcmp(cfg->maps[i].channel, val) == 0)
@@ -205,20 +265,34 @@ config_finish(struct bridge_config *cfg)
 {
 	int i, j;
 
-	if (cfg->nmaps == 0) {
+	if (cfg->nmaps == 0 && cfg->npatterns == 0) {
 		fprintf(stderr, "chan-bridge: nothing to do: give at least one "
 		    "--export or --import channel\n");
 		return -1;
 	}
 	for (i = 0; i < cfg->nmaps; i++)
-		for (j = 0; j < i; j++)
-			if (strcmp(cfg->maps[i].channel,
-			    cfg->maps[j].channel) == 0) {
-				fprintf(stderr, "chan-bridge: channel '%s' is "
-				    "both exported and imported\n",
-				    cfg->maps[i].channel);
+		if (config_conflict(cfg, cfg->maps[i].dir,
+		    cfg->maps[i].channel, strlen(cfg->maps[i].channel))) {
+			fprintf(stderr, "chan-bridge: channel '%s' is both "
+			    "exported and imported\n", cfg->maps[i].channel);
+			return -1;
+		}
+	/* Two patterns of both directions that one name could match. */
+	for (i = 0; i < cfg->npatterns; i++)
+		for (j = 0; j < cfg->npatterns; j++) {
+			const struct pattern *p = &cfg->patterns[i],
+			    *q = &cfg->patterns[j];
+
+			if (p->dir == MAP_EXPORT && q->dir == MAP_IMPORT &&
+			    memcmp(p->prefix, q->prefix, p->len < q->len ?
+			    p->len : q->len) == 0) {
+				fprintf(stderr, "chan-bridge: patterns '%s*' "
+				    "and '%s*' both choose some channels for "
+				    "export and import\n", p->prefix,
+				    q->prefix);
 				return -1;
 			}
+		}
 	if (cfg->host[0] == '\0' &&
 	    gethostname(cfg->host, sizeof(cfg->host) - 1) != 0)
 		snprintf(cfg->host, sizeof(cfg->host), "localhost");

@@ -26,8 +26,10 @@ usage(FILE *f)
 "  --config PATH      read `name = value` options from PATH first\n"
 "  --url URL          NATS server (nats://127.0.0.1:4222)\n"
 "  --socket PATH      chand's socket (as chan-send's default)\n"
-"  --export NAME      publish the local channel NAME to its stream\n"
-"  --import NAME      consume NAME's stream into the local channel\n"
+"  --export NAME      publish the local channel NAME to its stream;\n"
+"                     NAME 'prefix*': every channel whose name starts so\n"
+"  --import NAME      consume NAME's stream into the local channel;\n"
+"                     NAME 'prefix*': every stream of such a channel\n"
 "  --host NAME        this host's name in leases and locks (hostname)\n"
 "  --bucket NAME      KV bucket of leases and locks (chan-bridge)\n"
 "  --lease SECONDS    producer lease and importer lock time (10)\n"
@@ -70,6 +72,18 @@ map_done(struct map *m, int status)
 
 	pthread_mutex_lock(&b->lock);
 	m->status = status;
+	/*
+	 * A channel a pattern chose that already has a consumer (export) or
+	 * an importer (import) is left alone; the bridge goes on.
+	 */
+	if (status == EXIT_BUSY && m->from_pattern && !b->stop) {
+		m->skipped = true;
+		b->nskipped++;
+		blog("'%s' (matching a pattern) is left alone", m->channel);
+		pthread_cond_broadcast(&b->cond);
+		pthread_mutex_unlock(&b->lock);
+		return;
+	}
 	if (status != 0 && b->failed == 0)
 		b->failed = status;
 	if (status != 0)
@@ -142,7 +156,8 @@ main(int argc, char **argv)
 	struct bridge_config *cfg = &b.cfg;
 	sigset_t set;
 	struct timespec ts;
-	int i, sig, status = 0, announced = 0;
+	pthread_t scanner;
+	int i, sig, status = 0, announced = 0, scanning = 0;
 
 	config_defaults(cfg);
 	if (parse_args(cfg, argc, argv) != 0 || config_finish(cfg) != 0)
@@ -160,18 +175,21 @@ main(int argc, char **argv)
 		js_teardown(&b);
 		return 1;
 	}
-	for (i = 0; i < cfg->nmaps; i++) {
-		struct map *m = &cfg->maps[i];
-
-		m->b = &b;
-		if (pthread_create(&m->thread, NULL, m->dir == MAP_EXPORT ?
-		    export_main : import_main, m) != 0) {
-			blog("cannot start a thread");
+	pthread_mutex_lock(&b.lock);
+	for (i = 0; i < cfg->nmaps; i++)
+		if (map_start(&b, &cfg->maps[i]) != 0) {
 			b.stop = 1;
 			status = 1;
 			break;
 		}
-		m->started = true;
+	pthread_mutex_unlock(&b.lock);
+	if (!b.stop && cfg->npatterns > 0) {
+		if (pthread_create(&scanner, NULL, scan_main, &b) != 0) {
+			blog("cannot start a thread");
+			b.stop = 1;
+			status = 1;
+		} else
+			scanning = 1;
 	}
 	/* Wait for a signal, or a thread that fails. */
 	while (!b.stop) {
@@ -184,10 +202,13 @@ main(int argc, char **argv)
 		}
 		heartbeat(&b);
 		pthread_mutex_lock(&b.lock);
-		if (!announced && b.nready == cfg->nmaps) {
+		if (!announced && (cfg->npatterns == 0 || b.scanned) &&
+		    b.nready + b.nskipped == cfg->nmaps) {
 			announced = 1;
-			blog("ready: %d channel%s bridged through %s",
-			    cfg->nmaps, cfg->nmaps == 1 ? "" : "s", cfg->url);
+			blog("ready: %d channel%s bridged through %s%s",
+			    b.nready, b.nready == 1 ? "" : "s", cfg->url,
+			    cfg->npatterns > 0 ? ", and more as they match" :
+			    "");
 			if (cfg->ready_fd >= 0) {
 				if (write(cfg->ready_fd, "READY=1\n", 8) < 0)
 					blog("ready-fd: %s", strerror(errno));
@@ -196,6 +217,9 @@ main(int argc, char **argv)
 		}
 		pthread_mutex_unlock(&b.lock);
 	}
+	/* No map is added once the scanner is gone. */
+	if (scanning)
+		pthread_join(scanner, NULL);
 	for (i = 0; i < cfg->nmaps; i++)
 		if (cfg->maps[i].started)
 			pthread_join(cfg->maps[i].thread, NULL);

@@ -164,6 +164,10 @@ rc=$?
 "$BRIDGE" --url "$url" > /dev/null 2>&1
 rc=$?
 [ "$rc" = 2 ] || fail "no channel to bridge: exit $rc, not 2"
+"$BRIDGE" --url "$url" --export 'job*' --import jobs > /dev/null 2> "$dir/both.err"
+rc=$?
+[ "$rc" = 2 ] && grep -q "'jobs' is both exported and imported" "$dir/both.err" ||
+    fail "a name both imported and exported by a pattern: exit $rc, $(cat "$dir/both.err")"
 
 # --- 0: README's examples, producer on A, consumer on B ----------------------
 
@@ -374,6 +378,34 @@ rc=$?
 wait "$send5" || fail "t5: chan-send failed"
 seq 1 1000 | cmp -s - "$dir/out5" && pass "t5: then all 1000 in order" ||
     fail "t5: output not 1..1000 ($(lines "$dir/out5") lines)"
+
+# --- 6: channels chosen by a name pattern -------------------------------------
+
+# Two channels on A before the bridges start, exported by one option and
+# imported by one line of B's configuration file; a third created while
+# they run is found within a scan (a second) on each side.
+f6=$failures
+seq 1 5 | "$SEND" --socket "$SA" jobA || fail "t6: chan-send jobA"
+seq 6 10 | "$SEND" --socket "$SA" jobB || fail "t6: chan-send jobB"
+bridge_start A a6 --export 'job*'
+[ -z "$bridge_rc" ] || fail "t6: exporting bridge exited $bridge_rc"
+printf 'import = job*\n' > "$dir/b6.conf"
+bridge_start B b6 --config "$dir/b6.conf"
+[ -z "$bridge_rc" ] || fail "t6: importing bridge exited $bridge_rc"
+"$RECV" --socket "$SB" -f -t 20 jobA > "$dir/out6a" 2>&1
+rc=$?
+[ "$rc" = 0 ] && seq 1 5 | cmp -s - "$dir/out6a" ||
+    fail "t6: chan-recv -f jobA on B: exit $rc, $(tr '\n' ' ' < "$dir/out6a")"
+"$RECV" --socket "$SB" -f -t 20 jobB > "$dir/out6b" 2>&1
+rc=$?
+[ "$rc" = 0 ] && seq 6 10 | cmp -s - "$dir/out6b" ||
+    fail "t6: chan-recv -f jobB on B: exit $rc, $(tr '\n' ' ' < "$dir/out6b")"
+seq 11 13 | "$SEND" --socket "$SA" jobC || fail "t6: chan-send jobC"
+"$RECV" --socket "$SB" -f -t 20 jobC > "$dir/out6c" 2>&1
+rc=$?
+[ "$rc" = 0 ] && seq 11 13 | cmp -s - "$dir/out6c" ||
+    fail "t6: chan-recv -f jobC on B: exit $rc, $(tr '\n' ' ' < "$dir/out6c")"
+[ "$failures" = "$f6" ] && pass "t6: 'job*' on both sides: jobA and jobB bridged from the start, jobC once created, each in order, then disconnected (exit 0)"
 
 for f in "$dir"/bridge-*.log; do
 	echo "== $(basename "$f")"
