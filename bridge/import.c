@@ -56,6 +56,12 @@ struct import {
 	uint64_t	 leases_at;
 	uint64_t	 imported, duplicates, redelivered;
 	bool		 nomark;	/* chand lacks SEND_MARKED */
+	/*
+	 * The last stream sequence number the previous importer was
+	 * given: what it may have sent to chand already, unless its
+	 * position says so (0: none, or past it).
+	 */
+	uint64_t	 marked_upto;
 };
 
 static const char *
@@ -287,12 +293,43 @@ release_held(struct import *im, struct producer *p)
 }
 
 /*
- * A message chand A delivered to the exporting bridge as redelivered
- * (a copy of it may have gone through already): sent marked, so that
- * the final consumer sees the mark too. The send waits for chand's
- * confirmation, behind the pipelined ones; such messages are few (at
- * most a batch after an exporting bridge's crash). A daemon that cannot
- * mark a message gets it unmarked, as before.
+ * Whether the previous importer of the stream was given msg: it may have
+ * sent it to chand before it died, after its last position was written.
+ * The new consumer gives the stream in order, so once a message past the
+ * previous one's last is sent and none is held back (out of order), no
+ * later one was given before, and the question is no longer asked.
+ */
+static bool
+given_before(struct import *im, natsMsg *msg)
+{
+	jsMsgMetaData *meta = NULL;
+	struct producer *p;
+	bool before = false, held = false;
+
+	if (im->marked_upto == 0 ||
+	    natsMsg_GetMetaData(&meta, msg) != NATS_OK)
+		return false;
+	if (meta->Sequence.Stream <= im->marked_upto)
+		before = true;
+	else {
+		for (p = im->producers; p != NULL; p = p->next)
+			if (p->nheld > 0)
+				held = true;
+		if (!held)
+			im->marked_upto = 0;
+	}
+	jsMsgMetaData_Destroy(meta);
+	return before;
+}
+
+/*
+ * A message chand A delivered to the exporting bridge as redelivered,
+ * or one the previous importer was given (a copy of it may have gone
+ * through already): sent marked, so that the final consumer sees the
+ * mark too. The send waits for chand's confirmation, behind the
+ * pipelined ones; such messages are few (at most a batch after an
+ * exporting bridge's crash, what an importer had in flight after its
+ * own). A daemon that cannot mark a message gets it unmarked, as before.
  */
 static int
 send_marked(struct import *im, struct producer *p, natsMsg *msg)
@@ -332,7 +369,7 @@ deliver(struct import *im, struct producer *p, natsMsg *msg)
 		ack_later(im, msg);
 		return 0;
 	}
-	if (hdr(msg, HDR_REDELIVERED) != NULL) {
+	if (hdr(msg, HDR_REDELIVERED) != NULL || given_before(im, msg)) {
 		im->redelivered++;
 		rc = send_marked(im, p, msg);
 	} else
@@ -573,6 +610,7 @@ static int
 import_open(struct import *im)
 {
 	struct bridge *b = im->b;
+	jsConsumerInfo *ci = NULL;
 	jsSubOptions so;
 	jsErrCode jerr = 0;
 	natsStatus s;
@@ -592,6 +630,11 @@ import_open(struct import *im)
 	 * stream, so what a dead importer had fetched comes first, in
 	 * order, instead of after its ack wait.
 	 */
+	if (js_GetConsumerInfo(&ci, b->js, im->m->stream, DURABLE, NULL,
+	    NULL) == NATS_OK) {
+		im->marked_upto = ci->Delivered.Stream;
+		jsConsumerInfo_Destroy(ci);
+	}
 	js_DeleteConsumer(b->js, im->m->stream, DURABLE, NULL, NULL);
 	jsSubOptions_Init(&so);
 	so.Stream = im->m->stream;

@@ -323,23 +323,28 @@ redeliv=$(( $(field "$SA" t3 redeliveries) - redeliv0 ))
 f4=$failures
 # The importer's own local producers go with it, so the consumer here
 # follows across disconnections (--forever) and stops once it has all.
-"$RECV" --socket "$SB" -F t4 > "$dir/out4" 2> "$dir/err4" &
+"$MRECV" -F "$SB" t4 > "$dir/out4m" 2> "$dir/err4" &
 recv4=$!
 pids+=("$recv4")
 seq 1 $N | "$SEND" --socket "$SA" t4 &
 send4=$!
 pids+=("$send4")
-wait_for 30 has_lines "$dir/out4" 3000 || fail "t4: stream did not start"
+wait_for 30 has_lines "$dir/out4m" 3000 || fail "t4: stream did not start"
 kill -9 "$b1"
 bridge_start_retry B b4 $ALL_IMPORTS
 b1=$bridge_pid
 wait "$send4" || fail "t4: chan-send did not confirm everything"
-all4() { [ "$(sort -n -u "$dir/out4" | wc -l)" -ge $N ]; }
-wait_for 40 all4 || fail "t4: $(sort -n -u "$dir/out4" | wc -l) of $N arrived"
+all4() { [ "$(cut -d' ' -f1 "$dir/out4m" | sort -n -u | wc -l)" -ge $N ]; }
+wait_for 40 all4 || fail "t4: $(cut -d' ' -f1 "$dir/out4m" | sort -n -u | wc -l) of $N arrived"
 kill "$recv4"
+cut -d' ' -f1 "$dir/out4m" > "$dir/out4"
+# What the killed importer may have sent comes again marked.
+unmarked=$(awk 'seen[$1]++ && $2 != 1 { n++ } END { print n + 0 }' "$dir/out4m")
+marked=$(awk '$2 == 1 { n++ } END { print n + 0 }' "$dir/out4m")
+[ "$unmarked" = 0 ] || fail "t4: $unmarked duplicate(s) reached the consumer unmarked"
 sort -n -u "$dir/out4" | cmp -s - <(seq 1 $N) || fail "t4: messages lost"
 dups=$(( $(lines "$dir/out4") - $(sort -n -u "$dir/out4" | wc -l) ))
-[ "$failures" = "$f4" ] && pass "t4: importer killed mid-stream: all $N confirmed messages arrived, $dups duplicate(s)"
+[ "$failures" = "$f4" ] && pass "t4: importer killed mid-stream: all $N confirmed messages arrived, $dups duplicate(s), $marked marked redelivered"
 
 # --- 5: a bounded channel across the hop -------------------------------------
 
