@@ -206,6 +206,16 @@ producer_add(struct import *im, const char *id)
 	return p;
 }
 
+/* A send to chand failed: says why, with the connection's reason. */
+static void
+send_failed(struct import *im, int rc)
+{
+	const char *why = chan_client_errmsg(im->c);
+
+	blog("'%s': send: %s%s%s", im->m->channel, chan_strerror(rc),
+	    why[0] != '\0' ? ": " : "", why);
+}
+
 /* The producer's generation ended: its local producer handle goes. */
 static int
 producer_end(struct import *im, struct producer *p)
@@ -235,7 +245,7 @@ producer_end(struct import *im, struct producer *p)
 	    p->id);
 	free(p);
 	if (rc != 0) {
-		blog("'%s': send: %s", im->m->channel, chan_strerror(rc));
+		send_failed(im, rc);
 		return -1;
 	}
 	return 0;
@@ -376,7 +386,7 @@ deliver(struct import *im, struct producer *p, natsMsg *msg)
 		rc = chan_tx_send_async(p->tx, natsMsg_GetData(msg),
 		    (size_t)natsMsg_GetDataLength(msg));
 	if (rc != 0) {
-		blog("'%s': send: %s", im->m->channel, chan_strerror(rc));
+		send_failed(im, rc);
 		natsMsg_Destroy(msg);
 		return -1;
 	}
@@ -467,8 +477,7 @@ commit(struct import *im)
 	for (p = im->producers; p != NULL; p = p->next)
 		if (p->dirty) {
 			if ((rc = chan_tx_flush(p->tx)) != 0) {
-				blog("'%s': send: %s", im->m->channel,
-				    chan_strerror(rc));
+				send_failed(im, rc);
 				return -1;
 			}
 			p->dirty = false;
