@@ -134,6 +134,8 @@ conn_fill_reply(struct conn_req *r, const struct proto_msg *m)
 	/* Only the fields of m->op are set (proto_decode). */
 	if (m->op == PROTO_HANDLE)
 		r->handle = m->handle;
+	if (m->op == PROTO_RING_TOKEN)
+		r->token = m->token;
 	if (m->op == PROTO_WELCOME) {
 		r->version = m->version;
 		r->max_msg = m->max_msg;
@@ -223,6 +225,7 @@ static const struct {
 	{ PROTO_HANDLE, conn_reply },
 	{ PROTO_ERROR, conn_reply },
 	{ PROTO_INFO, conn_reply },
+	{ PROTO_RING_TOKEN, conn_reply },
 	{ PROTO_DISCONNECTED, conn_disconnected },
 };
 
@@ -967,6 +970,8 @@ chan_connect(const char *path, chan_client **out)
 	rc = conn_socket(c, path);
 	if (rc == 0)
 		rc = conn_hello(c, path);
+	if (rc == 0)
+		strcpy(c->path, path);
 	pthread_mutex_unlock(&c->mu);
 	if (rc != 0) {
 		saved = errno;

@@ -35,6 +35,11 @@ tx_open(struct chan_client *c, const void *name, size_t name_len,
 		return rc;
 	}
 	LIST_INSERT_HEAD(&c->txs, tx, entry);
+	if ((opts->flags & CHAN_SHM) && (rc = tx_shm_setup(c, tx)) != 0) {
+		(void)conn_close_handle(c, tx->handle, NULL);
+		tx_free(tx);
+		return rc;
+	}
 	*out = tx;
 	return 0;
 }
@@ -57,8 +62,8 @@ chan_tx_open_ex(chan_client *c, const void *name, size_t name_len,
 	if (out == NULL)
 		return CHAN_EINVAL;
 	*out = NULL;
-	if ((rc = conn_open_args(c, name, name_len, opts, CHAN_RX_GONE,
-	    &o)) != 0)
+	if ((rc = conn_open_args(c, name, name_len, opts, CHAN_RX_GONE |
+	    CHAN_SHM, &o)) != 0)
 		return rc;
 	if (o.prefetch != 0)
 		return CHAN_EOPTION;	/* a receiver's option */
@@ -126,6 +131,18 @@ tx_send_confirmed(struct chan_tx *tx, const void *data, size_t len,
 	if ((rc = tx_send_begin(tx, data, len)) != 0)
 		return rc;
 	c = tx->c;
+	if (tx->shm != NULL) {
+		if (len <= tx_shm_max(tx)) {
+			rc = tx_shm_send(tx, data, len, wait_ms, full_rc);
+			pthread_mutex_unlock(&c->mu);
+			return rc;
+		}
+		/* Over the socket, behind the records before it. */
+		if ((rc = tx_shm_drain(tx)) != 0) {
+			pthread_mutex_unlock(&c->mu);
+			return rc;
+		}
+	}
 	conn_req_init(c, &r, PROTO_OK, tx->errmsg);
 	if (wait_ms < 0)
 		rc = proto_enc_send(&c->wbuf, r.rid, tx->handle, data, len);
@@ -162,6 +179,7 @@ chan_tx_send_timeout(chan_tx *tx, const void *data, size_t len,
 void
 tx_free(struct chan_tx *tx)
 {
+	tx_shm_free(tx);
 	pipeline_fini(tx);
 	LIST_REMOVE(tx, entry);
 	free(tx->name);

@@ -1125,11 +1125,11 @@ END_TEST
 START_TEST(unknown_op_is_unknownop_with_rid)
 {
 	msgpack_pack_array(&pk, 3);
-	msgpack_pack_uint8(&pk, 30);
+	msgpack_pack_uint8(&pk, 29);
 	msgpack_pack_uint32(&pk, 77);
 	pk_str("whatever");
 	ck_assert_int_eq(decode_sb(), CHAN_EUNKNOWNOP);
-	ck_assert_int_eq(m.op, 30);
+	ck_assert_int_eq(m.op, 29);
 	ck_assert_uint_eq(m.rid, 77);
 
 	sb_reset();
