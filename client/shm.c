@@ -323,6 +323,14 @@ tx_shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
 		}
 		break;
 	}
+	/*
+	 * A try: the grant may lag behind the room the daemon has not yet
+	 * seen taken. Once it has taken every record and granted again, the
+	 * answer is the channel's.
+	 */
+	if (rc == CHAN_EFULL && wait_ms == 0 && !shmring_drained(&s->w) &&
+	    (rc = tx_shm_drain(tx)) == 0)
+		rc = shmring_put(&s->w, data, (uint32_t)len);
 	if (rc == 0) {
 		shm_kick(s);
 		return (0);

@@ -501,7 +501,8 @@ shm_ring_end(struct server *srv, struct handle *h)
 	/* Every record committed before now is the producer's to send. */
 	if (!r->bad && shm_take(r) > 0)
 		pump_channel(srv, ch);
-	shmring_close(r->map, CHAN_ECONNLOST);
+	if (!r->bad)
+		shmring_close(r->map, CHAN_ECONNLOST);
 	shm_wake(r->efd_prod);
 	ch->shm_resv_msgs -= r->resv_msgs;
 	ch->shm_resv_bytes -= r->resv_bytes;
