@@ -285,10 +285,15 @@ shm_closed_rc(struct chan_tx *tx)
 {
 	int	code = shmring_closed(&tx->shm->w);
 
+	if (code == 0)
+		code = CHAN_ECONNLOST;
 	if (code == CHAN_EPROTO)
 		snprintf(tx->errmsg, sizeof(tx->errmsg), "the daemon "
 		    "found a malformed record in the ring");
-	return (code != 0 ? code : CHAN_ECONNLOST);
+	else
+		snprintf(tx->errmsg, sizeof(tx->errmsg), "%s",
+		    chan_strerror(code));
+	return (code);
 }
 
 int

@@ -8,6 +8,19 @@
 
 #include "client.h"
 
+/*
+ * CHANCLIENT_SHM=1 in the environment: every transmitter asks for a ring,
+ * as if opened with CHAN_SHM (so that a program's tests run on both
+ * paths).
+ */
+static int
+tx_shm_wanted(void)
+{
+	const char *v = getenv("CHANCLIENT_SHM");
+
+	return v != NULL && strcmp(v, "1") == 0;
+}
+
 /* Opens a producer on c for name; with c->mu held. */
 static int
 tx_open(struct chan_client *c, const void *name, size_t name_len,
@@ -35,7 +48,8 @@ tx_open(struct chan_client *c, const void *name, size_t name_len,
 		return rc;
 	}
 	LIST_INSERT_HEAD(&c->txs, tx, entry);
-	if ((opts->flags & CHAN_SHM) && (rc = tx_shm_setup(c, tx)) != 0) {
+	if ((opts->flags & CHAN_SHM || tx_shm_wanted()) &&
+	    (rc = tx_shm_setup(c, tx)) != 0) {
 		(void)conn_close_handle(c, tx->handle, NULL);
 		tx_free(tx);
 		return rc;

@@ -94,6 +94,9 @@ pump_recall(struct server *srv, struct channel *ch)
 
 	if (h == NULL || srv->stopping)
 		return;
+	/* Every record committed before the RECALL counts as sent. */
+	if (ch->rings != NULL)
+		shm_collect(srv, ch);
 	if (pump_deliver(srv, ch, true) != 0)
 		return;
 	if (channel_should_report(ch) && pump_report(h->conn, h) != 0)

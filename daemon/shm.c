@@ -477,6 +477,19 @@ shm_ring_fetch(struct conn *c, const struct proto_msg *m)
 }
 
 void
+shm_collect(struct server *srv, struct channel *ch)
+{
+	struct shm_ring	*r, *next;
+
+	(void)srv;
+	for (r = ch->rings; r != NULL; r = next) {
+		next = r->ch_next;
+		if (shm_take(r) > 0)
+			shm_grant(r);
+	}
+}
+
+void
 shm_ring_refuse(struct server *srv, struct handle *h, int code)
 {
 	struct shm_ring	*r = h->ring;

@@ -54,6 +54,11 @@ void	shm_ring_end(struct server *, struct handle *h);
  * committed so far, then closes the ring with code.
  */
 void	shm_ring_refuse(struct server *, struct handle *h, int code);
+/*
+ * Takes the records committed so far in every ring of ch: before a
+ * RECALL answers, so that a receive after a confirmed send finds it.
+ */
+void	shm_collect(struct server *, struct channel *ch);
 /* Room appeared in ch: grants it to ch's rings. */
 void	shm_room(struct server *, struct channel *ch);
 

@@ -193,7 +193,9 @@ typedef struct chan_open_opts {
  * the last committed message. Durable and rendezvous channels, and a
  * daemon without the feature, keep the socket path: the flag is then
  * ignored. A message longer than the ring's record limit goes over the
- * socket, after the messages before it.
+ * socket, after the messages before it. CHANCLIENT_SHM=1 in the
+ * environment sets the flag on every transmitter (to run a program's
+ * tests on both paths).
  */
 #define CHAN_SHM		0x8u
 
