@@ -1184,7 +1184,7 @@ do_ring(struct conn *c, const struct proto_msg *m)
 	if (m->rid == 0)
 		return;
 	if (proto_enc_ring_token(&c->out, m->rid, token) != 0)
-		dispatch_nomem(c);
+		dispatch_nomem(c, m->rid);
 	conn_dirty(c);
 }
 
