@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -296,6 +297,36 @@ shm_closed_rc(struct chan_tx *tx)
 	return (code);
 }
 
+/*
+ * A try found no room or grant: waits until the daemon has taken every
+ * record and answered the request for a grant for len bytes, so that
+ * the next put sees the channel's room.
+ */
+static int
+shm_settle(struct chan_tx *tx, uint32_t len)
+{
+	struct chan_client	*c = tx->c;
+	struct tx_shm		*s = tx->shm;
+	uint32_t		 ask;
+	int			 rc = 0;
+
+	ask = shmring_ask(&s->w, len);
+	shmring_set_prod_wait(&s->w, 1);
+	shm_kick(s);
+	/* The daemon answers at once, after it took every record: a grant,
+	   or none if the channel is full. */
+	while (!shmring_answered(&s->w, ask)) {
+		if (shmring_closed(&s->w) != 0) {
+			rc = shm_closed_rc(tx);
+			break;
+		}
+		if ((rc = shm_sleep(c, s, -1)) != 0)
+			break;
+	}
+	shmring_set_prod_wait(&s->w, 0);
+	return (rc);
+}
+
 int
 tx_shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
     int full_rc)
@@ -304,11 +335,16 @@ tx_shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
 	struct tx_shm		*s = tx->shm;
 	int64_t			 until = wait_ms > 0 ? shm_now_ms() + wait_ms :
 				    -1;
+	bool			 asked = false;
 	int			 rc;
 
 	for (;;) {
 		rc = shmring_put(&s->w, data, (uint32_t)len);
 		if (rc == CHAN_EFULL && wait_ms != 0) {
+			/* Ask once; the daemon grants when room appears. */
+			if (!asked)
+				(void)shmring_ask(&s->w, (uint32_t)len);
+			asked = true;
 			/* Say so, then look again before sleeping. */
 			shmring_set_prod_wait(&s->w, 1);
 			shm_kick(s);
@@ -333,8 +369,8 @@ tx_shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
 	 * seen taken. Once it has taken every record and granted again, the
 	 * answer is the channel's.
 	 */
-	if (rc == CHAN_EFULL && wait_ms == 0 && !shmring_drained(&s->w) &&
-	    (rc = tx_shm_drain(tx)) == 0)
+	if (rc == CHAN_EFULL && wait_ms == 0 &&
+	    (rc = shm_settle(tx, (uint32_t)len)) == 0)
 		rc = shmring_put(&s->w, data, (uint32_t)len);
 	if (rc == 0) {
 		shm_kick(s);

@@ -75,79 +75,102 @@ shm_nrings(const struct channel *ch)
 }
 
 /*
- * Tops up one dimension of r's grant to its share: a fair part of the
- * channel's capacity (half of it split among the rings, so that rings
- * whose producers sit idle on a grant never hold all of it), within the
- * room left. Returns how much it added.
+ * Grants r what its waiting producer asks, within its share of the room;
+ * or, active (it just sent), tops its grant up to its share when shares
+ * are big enough (two or more messages) that what idle producers hold
+ * leaves half the channel to the others.
  */
-static uint64_t
-shm_topup(uint64_t cap, uint64_t room, unsigned nrings, uint64_t floor,
-    uint64_t ceil, uint64_t *resv)
-{
-	uint64_t	share, want;
-
-	share = cap / 2 / nrings;
-	if (share < floor)
-		share = floor;
-	if (share > ceil)
-		share = ceil;
-	/* Refill at half, so that grants come in batches. */
-	if (*resv > share / 2 || room == 0)
-		return (0);
-	want = share - *resv;
-	if (want > room)
-		want = room;
-	*resv += want;
-	return (want);
-}
-
-/* Grants r its share of the room its channel has. */
 static void
-shm_grant(struct shm_ring *r)
+shm_grant_as(struct shm_ring *r, bool active)
 {
 	struct channel	*ch = r->ch;
-	uint64_t	 room_msgs, room_bytes, add;
+	uint64_t	 room_msgs, room_bytes, share, add;
+	uint32_t	 want;
 	unsigned	 n;
-	bool		 more = false;
+	bool		 more = false, waits;
 
 	if (r->bad || r->h == NULL)
 		return;
+	waits = shmring_producer_waits(r->map);
 	n = shm_nrings(ch);
 	channel_room(ch, &room_msgs, &room_bytes);
-	if (room_msgs == CHANNEL_UNBOUNDED && ch->hhead == NULL) {
-		more = r->grant_msgs != UINT64_MAX;
+	if (ch->cap_msgs == CHANNEL_UNBOUNDED && ch->hhead == NULL &&
+	    r->grant_msgs != UINT64_MAX) {
 		r->grant_msgs = UINT64_MAX;
-	} else if (ch->cap_msgs != CHANNEL_UNBOUNDED &&
-	    (add = shm_topup(ch->cap_msgs, room_msgs, n, 1, SHM_GRANT_MAX,
-	    &r->resv_msgs)) > 0) {
+		more = true;
+	}
+	if (ch->cap_bytes == CHANNEL_UNBOUNDED && ch->hhead == NULL &&
+	    r->grant_bytes != UINT64_MAX) {
+		r->grant_bytes = UINT64_MAX;
+		more = true;
+	}
+	if (!waits && !active)
+		goto out;
+	/*
+	 * On demand only, so that an idle producer holds no room: a share
+	 * of half the capacity split among the rings, at least what the
+	 * producer waits to commit.
+	 */
+	want = waits ? shmring_producer_want(r->map) : 0;
+	if (want > r->rd.max_record)
+		want = r->rd.max_record;
+	share = ch->cap_msgs / 2 / n;
+	if (share > SHM_GRANT_MAX)
+		share = SHM_GRANT_MAX;
+	if (ch->cap_msgs != CHANNEL_UNBOUNDED && room_msgs > 0 &&
+	    (waits ? r->resv_msgs == 0 || r->resv_msgs <= share / 2 :
+	    share >= 2 && r->resv_msgs <= share / 2)) {
+		if (share < 1)
+			share = 1;
+		add = share - r->resv_msgs;
+		if (add > room_msgs)
+			add = room_msgs;
 		r->grant_msgs += add;
+		r->resv_msgs += add;
 		ch->shm_resv_msgs += add;
 		more = true;
 	}
-	if (room_bytes == CHANNEL_UNBOUNDED && ch->hhead == NULL) {
-		more |= r->grant_bytes != UINT64_MAX;
-		r->grant_bytes = UINT64_MAX;
-	} else if (ch->cap_bytes != CHANNEL_UNBOUNDED &&
-	    (add = shm_topup(ch->cap_bytes, room_bytes, n, 1, r->data_size,
-	    &r->resv_bytes)) > 0) {
-		r->grant_bytes += add;
-		ch->shm_resv_bytes += add;
-		more = true;
-	} else if (ch->cap_bytes != CHANNEL_UNBOUNDED && ch->nqueued == 0 &&
-	    ch->hhead == NULL && r->resv_bytes < r->rd.max_record &&
-	    shmring_producer_waits(r->map)) {
-		/* One message larger than the budget still goes, alone. */
-		add = r->rd.max_record - r->resv_bytes;
-		r->grant_bytes += add;
-		r->resv_bytes += add;
-		ch->shm_resv_bytes += add;
-		more = true;
+	share = ch->cap_bytes / 2 / n;
+	if (share > r->data_size)
+		share = r->data_size;
+	if (ch->cap_bytes != CHANNEL_UNBOUNDED && (waits ? r->resv_bytes <
+	    want || (want == 0 && r->resv_bytes <= share / 2) :
+	    share >= 2 && r->resv_bytes <= share / 2)) {
+		if (share < want)
+			share = want;
+		add = share - r->resv_bytes;
+		if (add > room_bytes)
+			add = room_bytes;
+		if (waits && r->resv_bytes + add < want) {
+			/* One message larger than the budget still goes,
+			   alone, into an empty channel. */
+			if (ch->nqueued == 0 && ch->shm_resv_msgs <=
+			    r->resv_msgs && ch->shm_resv_bytes ==
+			    r->resv_bytes && ch->hhead == NULL)
+				add = want - r->resv_bytes;
+			else
+				add = 0;
+		}
+		if (add > 0) {
+			r->grant_bytes += add;
+			r->resv_bytes += add;
+			ch->shm_resv_bytes += add;
+			more = true;
+		}
 	}
-	if (!more)
-		return;
-	shmring_grant(r->map, r->grant_msgs, r->grant_bytes);
-	if (shmring_producer_waits(r->map))
+out:
+	if (more)
+		shmring_grant(r->map, r->grant_msgs, r->grant_bytes);
+	if (waits && (more || !shmring_asked_answered(r->map))) {
+		shmring_answer(r->map);
 		shm_wake(r->efd_prod);
+	}
+}
+
+static void
+shm_grant(struct shm_ring *r)
+{
+	shm_grant_as(r, false);
 }
 
 void
@@ -263,12 +286,12 @@ shm_drain(struct shm_ring *r)
 	}
 	if (r->bad)
 		return;
-	if (n > 0) {
-		shm_grant(r);
-		if (shmring_producer_waits(r->map))
-			shm_wake(r->efd_prod);
+	/* Room it freed, or a grant it asked for: the producer learns. */
+	if (n > 0 && shmring_producer_waits(r->map))
+		shm_wake(r->efd_prod);
+	shm_grant_as(r, n > 0);
+	if (n > 0)
 		pump_channel(r->srv, r->ch);
-	}
 }
 
 static void

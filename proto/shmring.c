@@ -149,6 +149,49 @@ shmring_set_prod_wait(struct shmring_writer *w, uint32_t v)
 	st32(w->base, SHMRING_OFF_PROD_WAIT, v, __ATOMIC_SEQ_CST);
 }
 
+void
+shmring_set_want(struct shmring_writer *w, uint32_t len)
+{
+	st32(w->base, SHMRING_OFF_WANT, len, __ATOMIC_RELAXED);
+}
+
+uint32_t
+shmring_producer_want(const void *base)
+{
+	return (ld32(base, SHMRING_OFF_WANT, __ATOMIC_RELAXED));
+}
+
+uint32_t
+shmring_ask(struct shmring_writer *w, uint32_t len)
+{
+	uint32_t	n = ld32(w->base, SHMRING_OFF_ASK, __ATOMIC_RELAXED) + 1;
+
+	st32(w->base, SHMRING_OFF_WANT, len, __ATOMIC_RELAXED);
+	st32(w->base, SHMRING_OFF_ASK, n, __ATOMIC_SEQ_CST);
+	return (n);
+}
+
+bool
+shmring_answered(const struct shmring_writer *w, uint32_t ask)
+{
+	return (ld32(w->base, SHMRING_OFF_ANSWERED, __ATOMIC_SEQ_CST) ==
+	    ask);
+}
+
+bool
+shmring_asked_answered(const void *base)
+{
+	return (ld32(base, SHMRING_OFF_ANSWERED, __ATOMIC_SEQ_CST) ==
+	    ld32(base, SHMRING_OFF_ASK, __ATOMIC_SEQ_CST));
+}
+
+void
+shmring_answer(void *base)
+{
+	st32(base, SHMRING_OFF_ANSWERED, ld32(base, SHMRING_OFF_ASK,
+	    __ATOMIC_SEQ_CST), __ATOMIC_SEQ_CST);
+}
+
 bool
 shmring_take_wake(struct shmring_writer *w)
 {

@@ -39,6 +39,9 @@
 #define SHMRING_OFF_SENT	72	/* u64: records committed, in all */
 #define SHMRING_OFF_SENT_BYTES	80	/* u64: payload bytes committed */
 #define SHMRING_OFF_PROD_WAIT	88	/* u32: 1 while the producer sleeps */
+#define SHMRING_OFF_WANT	92	/* u32: payload bytes of the record it
+					   waits to commit */
+#define SHMRING_OFF_ASK		96	/* u32: requests for a grant, in all */
 /* The daemon's line. */
 #define SHMRING_OFF_TAIL	128	/* u64: bytes released, in all */
 #define SHMRING_OFF_TAKEN	136	/* u64: records taken, in all */
@@ -48,6 +51,7 @@
 #define SHMRING_OFF_CONS_WAIT	160	/* u32: 1 while the daemon sleeps */
 #define SHMRING_OFF_CLOSED	164	/* u32: nonzero: the daemon reads no
 					   more (a CHAN_E* code, negated) */
+#define SHMRING_OFF_ANSWERED	168	/* u32: the last ask answered */
 
 /* The space a record of len payload bytes takes in the data area. */
 static inline uint64_t
@@ -98,6 +102,15 @@ int	shmring_attach(struct shmring_writer *, void *base, size_t map_size);
 int	shmring_put(struct shmring_writer *, const void *p, uint32_t len);
 /* The producer sleeps (1) or not (0): the daemon wakes it on a change. */
 void	shmring_set_prod_wait(struct shmring_writer *, uint32_t v);
+/* The payload bytes of the record the producer is about to wait for. */
+void	shmring_set_want(struct shmring_writer *, uint32_t len);
+/*
+ * Asks the daemon for a grant for len bytes (the caller sets prod_wait
+ * and wakes the daemon): returns the ask's number, answered once
+ * shmring_answered says so.
+ */
+uint32_t shmring_ask(struct shmring_writer *, uint32_t len);
+bool	shmring_answered(const struct shmring_writer *, uint32_t ask);
 /*
  * After a put: true if the daemon sleeps and this call is the one that
  * takes its wake-up (cons_wait swapped from 1 to 0): then write its
@@ -150,6 +163,12 @@ void	shmring_grant(void *base, uint64_t msgs, uint64_t bytes);
 void	shmring_close(void *base, int code);
 /* Whether the producer said it sleeps (then wake it after a change). */
 bool	shmring_producer_waits(const void *base);
+/* What the waiting producer wants to commit, bytes (not trusted). */
+uint32_t shmring_producer_want(const void *base);
+/* Marks the producer's asks so far answered (after a grant or none). */
+void	shmring_answer(void *base);
+/* Whether every ask so far has been answered. */
+bool	shmring_asked_answered(const void *base);
 /* The daemon sleeps (1) or not (0): the producer wakes it after a put. */
 void	shmring_set_cons_wait(void *base, uint32_t v);
 
