@@ -12,7 +12,7 @@ run_suite() {
 	echo "== $dir: test"
 	ctest --test-dir "$dir" --output-on-failure --timeout 600 -j2
 	echo "== $dir: Check and pytest summaries"
-	grep -h -E "^(Running suite|[0-9]+%: Checks:|SKIPPED \[|[0-9]+ (passed|failed).* in [0-9.]+s)" \
+	grep -h -E "^(Running suite|[0-9]+%: Checks:|SKIPPED \[|[0-9]+ (passed|failed).* in [0-9.]+s|fairness, round|chaos: )" \
 		"$dir/Testing/Temporary/LastTest.log"
 }
 
