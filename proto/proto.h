@@ -83,7 +83,7 @@ enum proto_op {
 	PROTO_RING = 30,	/* [30, rid, handle, size] */
 	PROTO_RING_FETCH = 31,	/* [31, rid, token]: a fresh connection's
 				   first frame */
-	PROTO_RING_TOKEN = 39,	/* [39, rid, token]: RING's reply */
+	PROTO_RING_TOKEN = 69,	/* [69, rid, token]: RING's reply */
 
 	PROTO_WELCOME = 64,
 	PROTO_OK = 65,

@@ -1395,7 +1395,8 @@ START_TEST(op_names)
 	ck_assert_str_eq(proto_op_name(PROTO_RECALL), "RECALL");
 	ck_assert_str_eq(proto_op_name(PROTO_SELECT), "SELECT");
 	ck_assert_str_eq(proto_op_name(14), "?");
-	ck_assert_str_eq(proto_op_name(69), "?");
+	ck_assert_str_eq(proto_op_name(PROTO_RING_TOKEN), "RING_TOKEN");
+	ck_assert_str_eq(proto_op_name(70), "?");
 	ck_assert_str_eq(proto_op_name(-1), "?");
 }
 END_TEST
