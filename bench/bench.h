@@ -102,6 +102,8 @@ struct bench_run {
 	pid_t		 server;	/* daemon or relay, for its figures */
 	bool		 private_srv;	/* server started for this run alone */
 	bool		 scale;		/* a --channels or --conns run */
+	bool		 shm;		/* chand: producers use CHAN_SHM */
+	bool		 confirmed;	/* chand throughput: chan_tx_send */
 };
 
 /* What one end writes to the parent when it is done. */

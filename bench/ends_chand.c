@@ -32,7 +32,7 @@ static int
 bench_send(const struct bench_run *run, chan_tx *tx, const void *p,
     size_t len)
 {
-	if (run->mode == MODE_LATENCY)
+	if (run->mode == MODE_LATENCY || run->confirmed)
 		return (chan_tx_send(tx, p, len));
 	return (chan_tx_send_async(tx, p, len));
 }
@@ -74,6 +74,8 @@ bench_tx_open(const struct bench_run *run, chan_client *c, const char *name,
 	 * channels measures the same batching as a run with one.
 	 */
 	bench_cap_opts(run, &opts);
+	if (run->shm)
+		opts.flags |= CHAN_SHM;
 	opts.window = run->window > 0 ? run->window : BENCH_WINDOW;
 	if (opts.window > BENCH_CONN_UNCONFIRMED / per_conn)
 		opts.window = BENCH_CONN_UNCONFIRMED / per_conn;

@@ -60,6 +60,8 @@ struct opts {
 	const char	*chand;
 	bool		 json;
 	bool		 smoke;
+	bool		 shm;		/* chand runs also through rings */
+	bool		 confirmed;	/* chand throughput: chan_tx_send */
 	bool		 sync[BENCH_NSYNC];	/* durable runs, by policy */
 	const char	*data_dir;
 };
@@ -125,6 +127,10 @@ usage(FILE *f)
 "                         under PATH, removed after each run (default: a\n"
 "                         private directory under $TMPDIR or /tmp)\n"
 "      --smoke            small counts: a quick check that runs anywhere\n"
+"      --shm              chand runs also with producers sending through\n"
+"                         shared memory (CHAN_SHM), labelled \"chand shm\"\n"
+"      --confirmed        chand throughput runs send with the confirmed\n"
+"                         chan_tx_send in a plain loop (label \"send\")\n"
 "  -S, --socket PATH      use the daemon already running on PATH (default:\n"
 "                         start a private one for each run)\n"
 "  -D, --chand PATH       the chand to start (default: next to chan-bench,\n"
@@ -274,6 +280,8 @@ enum {
 	OPT_MEM_CONNS,
 	OPT_MEM_QUEUED,
 	OPT_SMOKE,
+	OPT_SHM,
+	OPT_CONFIRMED,
 	OPT_DURABLE,
 	OPT_SYNC,
 	OPT_DATA_DIR,
@@ -301,6 +309,8 @@ static const struct option longopts[] = {
 	{ "capacity", required_argument, NULL, OPT_CAPACITY },
 	{ "capacity-bytes", required_argument, NULL, OPT_CAPACITY_BYTES },
 	{ "smoke", no_argument, NULL, OPT_SMOKE },
+	{ "shm", no_argument, NULL, OPT_SHM },
+	{ "confirmed", no_argument, NULL, OPT_CONFIRMED },
 	{ "durable", no_argument, NULL, OPT_DURABLE },
 	{ "sync", required_argument, NULL, OPT_SYNC },
 	{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
@@ -442,6 +452,8 @@ opts_parse(int argc, char **argv, struct opts *o)
 		case OPT_NO_LAT: o->lat = false; break;
 		case 'm': o->memory = true; break;
 		case OPT_SMOKE: smoke = true; break;
+		case OPT_SHM: o->shm = true; break;
+		case OPT_CONFIRMED: o->confirmed = true; break;
 		case OPT_DURABLE:
 			if (!durable_wanted(o))
 				o->sync[SYNC_ALWAYS] = o->sync[SYNC_PERIODIC] =
@@ -627,9 +639,14 @@ run_base(const struct opts *o, enum bench_mode mode, unsigned producers,
 		run.rate = o->rate;
 		run.count = mode == MODE_LATENCY ? (o->lat_count + producers -
 		    1) / producers : default_count(o, size, producers);
+		run.confirmed = o->confirmed;
 		bench(o, &run);
 		if (run.target == TARGET_CHAND)
 			run_durable(o, &run);
+		if (run.target == TARGET_CHAND && o->shm) {
+			run.shm = true;
+			bench(o, &run);
+		}
 	}
 }
 
@@ -710,6 +727,10 @@ run_label(const struct bench_run *run, char *buf, size_t len)
 	if (run->sync != SYNC_NONE)
 		snprintf(buf, len, "%s %s", target_names[run->target],
 		    sync_names[run->sync]);
+	else if (run->shm || run->confirmed)
+		snprintf(buf, len, "%s%s%s", target_names[run->target],
+		    run->shm ? " shm" : "", run->confirmed &&
+		    run->mode == MODE_THROUGHPUT ? " send" : "");
 	else if (run->channels > 1)
 		snprintf(buf, len, "%s K=%u", target_names[run->target],
 		    run->channels);

@@ -63,6 +63,7 @@ struct conn_req {
 	uint32_t		 version;	/* WELCOME */
 	uint64_t		 max_msg;	/* WELCOME */
 	uint32_t		 features;	/* WELCOME: PROTO_FEAT_* */
+	uint64_t		 token;		/* RING_TOKEN */
 	char			*errbuf;	/* ERROR text goes here, if set */
 	struct proto_buf	*data;		/* INFO data is appended here */
 };
@@ -103,6 +104,8 @@ struct chan_tx {
 	uint32_t		 used;		/* slots from head, cleared or not */
 	uint32_t		 unconfirmed;
 	uint64_t		 next_ord;
+	struct tx_shm		*shm;		/* CHAN_SHM: its ring (shm.c),
+						   or NULL: the socket path */
 	int			 async_rc;	/* first failure not reported */
 	char			 async_errmsg[PROTO_ERRMSG_MAX + 1];
 	char			 errmsg[PROTO_ERRMSG_MAX + 1];
@@ -173,6 +176,7 @@ struct chan_client {
 	   chan_select looks at these, not at every receiver it is given. */
 	TAILQ_HEAD(, chan_rx)	 ready;
 	int			 refused;	/* code of an ERROR with rid 0 */
+	char			 path[108];	/* the daemon's socket */
 	char			 errmsg[PROTO_ERRMSG_MAX + 1];
 };
 
@@ -257,6 +261,20 @@ void		 rx_push(struct chan_rx *, struct chan_msg *);
 void		 rx_free(struct chan_rx *);	/* unlinks and frees */
 int		 rx_flush_locked(struct chan_rx *);
 
+/*
+ * shm.c, with c->mu held. tx_shm_setup asks the daemon for tx's ring
+ * (nothing if the daemon has none, or the channel keeps the socket path);
+ * tx_shm_send commits one record of at most tx_shm_max bytes, waiting as
+ * wait_ms says (-1: for room, 0: not, else that long; full_rc then);
+ * tx_shm_drain waits until the daemon has taken every record.
+ */
+struct tx_shm;
+int	tx_shm_setup(struct chan_client *, struct chan_tx *);
+void	tx_shm_free(struct chan_tx *);
+size_t	tx_shm_max(const struct chan_tx *);
+int	tx_shm_send(struct chan_tx *, const void *, size_t, int wait_ms,
+	    int full_rc);
+int	tx_shm_drain(struct chan_tx *);
 /* tx.c */
 void		 tx_free(struct chan_tx *);	/* unlinks and frees */
 /*

@@ -134,6 +134,8 @@ conn_fill_reply(struct conn_req *r, const struct proto_msg *m)
 	/* Only the fields of m->op are set (proto_decode). */
 	if (m->op == PROTO_HANDLE)
 		r->handle = m->handle;
+	if (m->op == PROTO_RING_TOKEN)
+		r->token = m->token;
 	if (m->op == PROTO_WELCOME) {
 		r->version = m->version;
 		r->max_msg = m->max_msg;
@@ -223,6 +225,7 @@ static const struct {
 	{ PROTO_HANDLE, conn_reply },
 	{ PROTO_ERROR, conn_reply },
 	{ PROTO_INFO, conn_reply },
+	{ PROTO_RING_TOKEN, conn_reply },
 	{ PROTO_DISCONNECTED, conn_disconnected },
 };
 
@@ -639,9 +642,13 @@ conn_open(struct chan_client *c, enum proto_op op, const void *name,
 	return rc;
 }
 
-int
-conn_recall(struct chan_client *c, uint32_t handle, int bound_ms,
-    char *errbuf)
+/*
+ * A request whose answer is OK: RECALL or CLOSE of handle, or PING.
+ * Waits for the answer at most bound_ms.
+ */
+static int
+conn_ask(struct chan_client *c, enum proto_op op, uint32_t handle,
+    int bound_ms, char *errbuf)
 {
 	struct conn_req r;
 	struct timespec deadline;
@@ -650,19 +657,29 @@ conn_recall(struct chan_client *c, uint32_t handle, int bound_ms,
 	if (c->dead)
 		return CHAN_ECONNLOST;
 	conn_req_init(c, &r, PROTO_OK, errbuf);
-	if ((rc = proto_enc_recall(&c->wbuf, r.rid, handle)) != 0)
+	/* Frames already in c->wbuf (acks, credit) go out before it. */
+	if (op == PROTO_RECALL)
+		rc = proto_enc_recall(&c->wbuf, r.rid, handle);
+	else if (op == PROTO_CLOSE)
+		rc = proto_enc_close(&c->wbuf, r.rid, handle);
+	else
+		rc = proto_enc_ping(&c->wbuf, r.rid);
+	if (rc != 0)
 		return rc;
 	conn_deadline(&deadline, bound_ms);
 	return conn_call(c, &r, &deadline);
 }
 
 int
+conn_recall(struct chan_client *c, uint32_t handle, int bound_ms,
+    char *errbuf)
+{
+	return conn_ask(c, PROTO_RECALL, handle, bound_ms, errbuf);
+}
+
+int
 conn_barrier(struct chan_client *c, int bound_ms, char *errbuf)
 {
-	struct conn_req r;
-	struct timespec deadline;
-	int rc;
-
 	if (c->dead)
 		return CHAN_ECONNLOST;
 	/*
@@ -673,33 +690,18 @@ conn_barrier(struct chan_client *c, int bound_ms, char *errbuf)
 	 */
 	if (c->nonblock)
 		return conn_write_nb(c);
-	conn_req_init(c, &r, PROTO_OK, errbuf);
-	if ((rc = proto_enc_ping(&c->wbuf, r.rid)) != 0)
-		return rc;
-	conn_deadline(&deadline, bound_ms);
-	return conn_call(c, &r, &deadline);
+	return conn_ask(c, PROTO_PING, 0, bound_ms, errbuf);
 }
 
+/*
+ * Closing must not hang on a daemon that stopped answering: once the
+ * CLOSE is written the daemon acts on it whenever it reads it, and its
+ * late OK matches no request.
+ */
 int
 conn_close_handle(struct chan_client *c, uint32_t handle, char *errbuf)
 {
-	struct conn_req r;
-	struct timespec deadline;
-	int rc;
-
-	if (c->dead)
-		return CHAN_ECONNLOST;
-	conn_req_init(c, &r, PROTO_OK, errbuf);
-	/* Frames already in c->wbuf (acks) go out before the CLOSE. */
-	if ((rc = proto_enc_close(&c->wbuf, r.rid, handle)) != 0)
-		return rc;
-	/*
-	 * Closing must not hang on a daemon that stopped answering: once
-	 * the CLOSE is written the daemon acts on it whenever it reads it,
-	 * and its late OK matches no request.
-	 */
-	conn_deadline(&deadline, CONN_CLOSE_MS);
-	return conn_call(c, &r, &deadline);
+	return conn_ask(c, PROTO_CLOSE, handle, CONN_CLOSE_MS, errbuf);
 }
 
 /* Whether a capacity value is a CHAN_CAPACITY_ sentinel or in [lo, hi]. */
@@ -967,6 +969,8 @@ chan_connect(const char *path, chan_client **out)
 	rc = conn_socket(c, path);
 	if (rc == 0)
 		rc = conn_hello(c, path);
+	if (rc == 0)
+		strcpy(c->path, path);
 	pthread_mutex_unlock(&c->mu);
 	if (rc != 0) {
 		saved = errno;

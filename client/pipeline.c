@@ -335,6 +335,19 @@ chan_tx_send_async(chan_tx *tx, const void *data, size_t len)
 
 	if ((rc = tx_send_begin(tx, data, len)) != 0)
 		return rc;
+	/* Through the ring a send is confirmed once written. */
+	if (tx->shm != NULL && len <= tx_shm_max(tx)) {
+		/* Behind the SENDs of longer messages before it. */
+		if ((rc = tx->unconfirmed > 0 ? pipeline_flush_locked(tx,
+		    1) : 0) == 0)
+			rc = tx_shm_send(tx, data, len, -1, 0);
+		pthread_mutex_unlock(&tx->c->mu);
+		return rc;
+	}
+	if (tx->shm != NULL && (rc = tx_shm_drain(tx)) != 0) {
+		pthread_mutex_unlock(&tx->c->mu);
+		return rc;
+	}
 	rc = pipeline_slot(tx);
 	/* A failure met while waiting for room is reported first. */
 	if (tx->async_rc != 0)

@@ -331,10 +331,33 @@ channel_restore(struct channel *ch, uint64_t id, const void *payload,
 static bool
 channel_has_room(const struct channel *ch, size_t len)
 {
-	if (ch->nqueued >= ch->cap_msgs)
+	uint64_t	n = ch->nqueued + ch->shm_resv_msgs;
+
+	if (n >= ch->cap_msgs)
 		return (false);
 	/* One message larger than the budget still goes, alone. */
-	return (ch->nqueued == 0 || ch->qbytes + len <= ch->cap_bytes);
+	return (n == 0 || ch->qbytes + ch->shm_resv_bytes + len <=
+	    ch->cap_bytes);
+}
+
+void
+channel_room(const struct channel *ch, uint64_t *msgs, uint64_t *bytes)
+{
+	uint64_t	used;
+
+	*msgs = *bytes = 0;
+	if (ch->hhead != NULL)
+		return;
+	used = ch->nqueued + ch->shm_resv_msgs;
+	if (ch->cap_msgs == CHANNEL_UNBOUNDED)
+		*msgs = CHANNEL_UNBOUNDED;
+	else if (used < ch->cap_msgs)
+		*msgs = ch->cap_msgs - used;
+	used = ch->qbytes + ch->shm_resv_bytes;
+	if (ch->cap_bytes == CHANNEL_UNBOUNDED)
+		*bytes = CHANNEL_UNBOUNDED;
+	else if (used < ch->cap_bytes)
+		*bytes = ch->cap_bytes - used;
 }
 
 /* Whether the consumer would take a message now without a queue. */

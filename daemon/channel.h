@@ -178,6 +178,13 @@ struct channel {
 	uint64_t	 cap_bytes;	/* queued payload bytes, or UNBOUNDED */
 
 	size_t		 bytes;		/* payload bytes queued + in flight */
+	/*
+	 * Shared-memory producers (shm.c): their rings, and the room granted
+	 * to them and not yet used, which counts as queued.
+	 */
+	void		*rings;
+	uint64_t	 shm_resv_msgs;
+	uint64_t	 shm_resv_bytes;
 	struct channel_totals *totals;	/* daemon-wide sums, may be NULL */
 
 	void		*consumer;	/* consumer handle, opaque here */
@@ -367,6 +374,13 @@ bool		 channel_should_report(const struct channel *);
  * a new producer; in RX_STATE mode the report ends the consumer's credit.
  */
 void		 channel_mark_reported(struct channel *);
+/*
+ * The room left for messages and payload bytes, granted room counted as
+ * used; CHANNEL_UNBOUNDED for a dimension without limit. Held sends come
+ * first: while any wait, there is none.
+ */
+void		 channel_room(const struct channel *, uint64_t *msgs,
+		    uint64_t *bytes);
 /* Takes back the consumer's unused credit (RECALL). */
 void		 channel_recall(struct channel *);
 

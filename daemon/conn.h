@@ -33,6 +33,7 @@
 struct channel;
 struct message;
 struct server;
+struct shm_ring;
 
 /* Output beyond which a consumer gets no more deliveries. */
 #define CONN_DELIVER_MARK	(4u << 20)
@@ -109,6 +110,8 @@ struct handle {
 	struct handle	**gone_prevp;
 	struct channel	*ch;
 	struct conn	*conn;
+	struct shm_ring	*ring;		/* producer: its shared-memory ring
+					   (shm.c), or NULL */
 	TAILQ_ENTRY(handle) stall_entry;
 };
 

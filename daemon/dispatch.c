@@ -20,6 +20,7 @@
 #include "proto.h"
 #include "pump.h"
 #include "quota.h"
+#include "shm.h"
 #include "registry.h"
 #include "server.h"
 
@@ -243,6 +244,8 @@ dispatch_rx_gone(struct server *srv, struct channel *ch)
 		dispatch_gone_remove(h);
 		h->rx_dead = true;
 		channel_fail_held(ch, h, CHAN_ERXGONE);
+		if (h->ring != NULL)
+			shm_ring_refuse(srv, h, CHAN_ERXGONE);
 	}
 	if (ch->rx_gone)
 		n = channel_purge(ch);
@@ -265,6 +268,8 @@ dispatch_handle_drop(struct conn *c, struct handle *h)
 		dispatch_gone_remove(h);
 		durable_drop_handle(srv, h);
 		flow_discard(srv, h);
+		if (h->ring != NULL)
+			shm_ring_end(srv, h);
 		channel_producer_detach(ch);
 	}
 	conn_handle_remove(c, h);
@@ -1177,6 +1182,34 @@ do_select(struct conn *c, const struct proto_msg *m)
 	reply_ok(c, m->rid);
 }
 
+static void
+do_ring(struct conn *c, const struct proto_msg *m)
+{
+	struct handle	*h;
+	const char	*why = NULL;
+	uint64_t	 token;
+	int		 rc;
+
+	if ((h = dispatch_handle(c, m, DISPATCH_ANY)) == NULL)
+		return;
+	if ((rc = shm_ring_new(c, h, m->count, &token, &why)) != 0) {
+		reply_proto_error(c, m->rid, rc, "RING: %s", why);
+		return;
+	}
+	if (m->rid == 0)
+		return;
+	if (proto_enc_ring_token(&c->out, m->rid, token) != 0)
+		dispatch_nomem(c, m->rid);
+	conn_dirty(c);
+}
+
+void
+dispatch_conn_error(struct conn *c, int code, const char *msg)
+{
+	reply_error_text(c, 0, code, msg);
+	conn_mark_close(c);
+}
+
 static const dispatch_fn dispatch_table[] = {
 	[PROTO_HELLO] = do_hello,
 	[PROTO_OPEN_TX] = do_open_tx,
@@ -1193,6 +1226,7 @@ static const dispatch_fn dispatch_table[] = {
 	[PROTO_SELECT] = do_select,
 	[PROTO_SEND_MARKED] = do_send_marked,
 	[PROTO_ADMIN] = admin_action,
+	[PROTO_RING] = do_ring,
 };
 
 #define DISPATCH_NOPS	(sizeof(dispatch_table) / sizeof(dispatch_table[0]))
@@ -1295,6 +1329,11 @@ dispatch_one(struct conn *c, const char *body, size_t len)
 
 	/* proto_decode clears m first, so m.op and m.rid are safe to read. */
 	rc = proto_decode(c->srv->dec, body, len, &m);
+	/* A connection made to fetch a ring's descriptors, and for no more. */
+	if (!c->hello && rc == 0 && m.op == PROTO_RING_FETCH) {
+		shm_ring_fetch(c, &m);
+		return;
+	}
 	if (!c->hello && (rc != 0 || m.op != PROTO_HELLO)) {
 		dispatch_handshake_error(c, &m, rc);
 		return;

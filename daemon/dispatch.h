@@ -47,6 +47,8 @@ void	dispatch_send_done(struct conn *c, struct handle *h, uint32_t rid,
  */
 void	dispatch_send_confirmed(struct conn *c, struct handle *h, uint32_t rid,
 	    int rc, const char *why);
+/* ERROR(rid 0, code, msg) on c, which then closes. */
+void	dispatch_conn_error(struct conn *c, int code, const char *msg);
 /* The last held send of closing producer h is answered: closes it. */
 void	dispatch_close_done(struct conn *c, struct handle *h);
 

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "proto.h"
 #include "pump.h"
+#include "shm.h"
 #include "server.h"
 
 static void
@@ -69,6 +70,9 @@ pump_deliver(struct server *srv, struct channel *ch, bool force)
 	/* One DELIVERED record covers them: it is written before they go. */
 	if (last_id != 0 && ch->durable)
 		durable_delivered(srv, ch, last_id);
+	/* Room for the shared-memory producers. */
+	if (last_id != 0 && ch->rings != NULL)
+		shm_room(srv, ch);
 	return (rc);
 }
 
@@ -90,6 +94,9 @@ pump_recall(struct server *srv, struct channel *ch)
 
 	if (h == NULL || srv->stopping)
 		return;
+	/* Every record committed before the RECALL counts as sent. */
+	if (ch->rings != NULL)
+		shm_collect(srv, ch);
 	if (pump_deliver(srv, ch, true) != 0)
 		return;
 	if (channel_should_report(ch) && pump_report(h->conn, h) != 0)

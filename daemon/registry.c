@@ -9,6 +9,7 @@
 #include "channel.h"
 #include "proto.h"
 #include "msgpool.h"
+#include "fnv.h"
 #include "registry.h"
 
 #define REGISTRY_MIN_BUCKETS	64
@@ -16,14 +17,7 @@
 static uint32_t
 registry_hash(const void *name, size_t len)
 {
-	const unsigned char	*p = name;
-	uint32_t		 h = 2166136261u;
-
-	while (len-- > 0) {
-		h ^= *p++;
-		h *= 16777619u;
-	}
-	return (h);
+	return (fnv1a32(name, len));
 }
 
 void

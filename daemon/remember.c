@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fnv.h"
 #include "remember.h"
 
 #define REMEMBER_MIN_BUCKETS	64
@@ -22,14 +23,7 @@ struct remembered {
 static uint32_t
 remember_hash(const void *name, size_t len)
 {
-	const unsigned char	*p = name;
-	uint32_t		 h = 2166136261u;
-
-	while (len-- > 0) {
-		h ^= *p++;
-		h *= 16777619u;
-	}
-	return (h);
+	return (fnv1a32(name, len));
 }
 
 void

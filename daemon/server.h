@@ -23,6 +23,7 @@ struct durable;
 struct listener;
 struct proto_decoder;
 struct quota;
+struct shm_ring;
 
 TAILQ_HEAD(conn_list, conn);
 
@@ -85,6 +86,10 @@ struct server {
 	bool			 flow_timer_on;	/* flow_timer initialised */
 	bool			 flow_armed;	/* flow_timer started */
 	bool			 flow_answering;
+
+	/* Producer rings in shared memory (shm.c), and their data bytes. */
+	struct shm_ring		*rings;
+	uint64_t		 ring_bytes;
 
 	/* Durable channels' logs (durable.c); NULL before durable_init. */
 	struct durable		*durable;

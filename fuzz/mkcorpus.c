@@ -6,8 +6,9 @@
  *	fuzz-mkcorpus DIR
  *
  * writes DIR/proto/<name> (one frame each, and one stream of every
- * request) and DIR/conn/<name> (conversations in fuzz_conn.c's record
- * format over two connections).
+ * request), DIR/conn/<name> (conversations in fuzz_conn.c's record
+ * format over two connections) and DIR/shmring/<name> (rings written by
+ * the real writer, in fuzz_shmring.c's input format).
  */
 #include <err.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "proto.h"
+#include "shmring.h"
 
 #define CTL_CONN1	0x01
 #define CTL_DRAIN	0x02
@@ -276,6 +278,53 @@ conn_seeds(void)
 	proto_buf_fini(&s);
 }
 
+/*
+ * fuzz_shmring's reader input: the head, then the data area of a 4096-byte
+ * ring into which the writer put records of the given lengths (without a
+ * reader: the seeds keep to what fits).
+ */
+static void
+ring_seed(const char *name, const uint32_t *lens, size_t n)
+{
+	static unsigned char	 mem[SHMRING_HDR_SIZE + 4096];
+	struct shmring_writer	 w;
+	struct proto_buf	 b = { 0 };
+	unsigned char		 pay[2048];
+	size_t			 i;
+
+	memset(mem, 0, sizeof(mem));
+	shmring_init(mem, 4096, shmring_max_record(4096));
+	if (shmring_attach(&w, mem, sizeof(mem)) != 0)
+		errx(1, "shmring_attach");
+	shmring_grant(mem, UINT64_MAX, UINT64_MAX);
+	for (i = 0; i < n; i++) {
+		memset(pay, (int)i, sizeof(pay));
+		if (shmring_put(&w, pay, lens[i]) != 0)
+			errx(1, "shmring_put");
+	}
+	ok(proto_buf_append(&b, mem + SHMRING_OFF_HEAD, 8));
+	ok(proto_buf_append(&b, mem + SHMRING_HDR_SIZE, 4096));
+	put("shmring", name, &b);
+	proto_buf_fini(&b);
+}
+
+static void
+shmring_seeds(void)
+{
+	static const uint32_t	small[] = { 16, 16, 0, 1, 7, 8, 9, 100 };
+	static const uint32_t	wrap[] = { 1000, 1000, 1000, 1000, 16 };
+	static const unsigned char writer[] = { 0x80, 0x00, 0x10, 0x03,
+	    0xe8, 0x03, 0xe8, 0x03, 0xe8, 0x03, 0xe8, 0x00, 0x00, 0x07,
+	    0xf8, 0x10, 0x00 };
+	struct proto_buf	b = { 0 };
+
+	ring_seed("records", small, sizeof(small) / sizeof(small[0]));
+	ring_seed("full", wrap, sizeof(wrap) / sizeof(wrap[0]));
+	ok(proto_buf_append(&b, writer, sizeof(writer)));
+	put("shmring", "writer", &b);
+	proto_buf_fini(&b);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -288,5 +337,6 @@ main(int argc, char *argv[])
 		err(1, "%s", top);
 	proto_seeds();
 	conn_seeds();
+	shmring_seeds();
 	return (0);
 }

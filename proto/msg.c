@@ -695,6 +695,22 @@ dec_disconnected(const struct proto_decoder *d, const msgpack_object *el,
 	return obj_u32(&el[1], &m->handle);
 }
 
+static int
+dec_ring(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	if (obj_u32(&el[2], &m->handle) != 0)
+		return CHAN_EPROTO;
+	return obj_u32(&el[3], &m->count);
+}
+
+static int
+dec_token(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	return obj_u64(&el[2], UINT64_MAX, &m->token);
+}
+
 /* nelem_max: a longer form the op may take (ERROR of version 2). */
 static const struct dec_op {
 	enum proto_op	op;
@@ -717,6 +733,9 @@ static const struct dec_op {
 	{ PROTO_SELECT, 4, dec_select, 4 },
 	{ PROTO_SEND_MARKED, 5, dec_send_marked, 5 },
 	{ PROTO_ADMIN, 4, dec_admin, 4 },
+	{ PROTO_RING, 4, dec_ring, 4 },
+	{ PROTO_RING_FETCH, 3, dec_token, 3 },
+	{ PROTO_RING_TOKEN, 3, dec_token, 3 },
 	{ PROTO_WELCOME, 4, dec_welcome, 4 },
 	{ PROTO_OK, 2, dec_none, 2 },
 	{ PROTO_HANDLE, 3, dec_handle, 3 },
@@ -1253,6 +1272,48 @@ int
 proto_enc_recall(struct proto_buf *b, uint32_t rid, uint32_t handle)
 {
 	return enc_u32_frame(b, PROTO_RECALL, rid, handle);
+}
+
+int
+proto_enc_ring(struct proto_buf *b, uint32_t rid, uint32_t handle,
+    uint32_t size)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if ((failed = enc_begin(b, &pk, &start, 0)) == 0)
+		failed = enc_prefix(&pk, 4, PROTO_RING, rid) ||
+		    msgpack_pack_uint32(&pk, handle) ||
+		    msgpack_pack_uint32(&pk, size);
+	return enc_end(b, start, failed);
+}
+
+/* The shape [op, rid, u64]. */
+static int
+enc_u64_frame(struct proto_buf *b, enum proto_op op, uint32_t rid,
+    uint64_t v)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if ((failed = enc_begin(b, &pk, &start, 0)) == 0)
+		failed = enc_prefix(&pk, 3, op, rid) ||
+		    msgpack_pack_uint64(&pk, v);
+	return enc_end(b, start, failed);
+}
+
+int
+proto_enc_ring_fetch(struct proto_buf *b, uint32_t rid, uint64_t token)
+{
+	return enc_u64_frame(b, PROTO_RING_FETCH, rid, token);
+}
+
+int
+proto_enc_ring_token(struct proto_buf *b, uint32_t rid, uint64_t token)
+{
+	return enc_u64_frame(b, PROTO_RING_TOKEN, rid, token);
 }
 
 int

@@ -47,10 +47,12 @@
 #define PROTO_FEAT_ADMIN	0x10u	/* op ADMIN and STATS "config" */
 #define PROTO_FEAT_SELECT	0x100u	/* op SELECT */
 #define PROTO_FEAT_MARKED	0x200u	/* op SEND_MARKED */
+#define PROTO_FEAT_SHM		0x1000u	/* ops RING, RING_FETCH: producer
+					   rings in shared memory */
 #define PROTO_FEATURES		(PROTO_FEAT_ACKS | PROTO_FEAT_RECALL | \
 				 PROTO_FEAT_RXGONE | PROTO_FEAT_FOREVER | \
 				 PROTO_FEAT_ADMIN | PROTO_FEAT_SELECT | \
-				 PROTO_FEAT_MARKED)
+				 PROTO_FEAT_MARKED | PROTO_FEAT_SHM)
 
 /* SELECT: consumer handles sharing one credit, at most (within the 1024
    values a body may hold). */
@@ -81,6 +83,10 @@ enum proto_op {
 	PROTO_SELECT = 13,
 	PROTO_SEND_MARKED = 14,
 	PROTO_ADMIN = 20,
+	PROTO_RING = 30,	/* [30, rid, handle, size] */
+	PROTO_RING_FETCH = 31,	/* [31, rid, token]: a fresh connection's
+				   first frame */
+	PROTO_RING_TOKEN = 69,	/* [69, rid, token]: RING's reply */
 
 	PROTO_WELCOME = 64,
 	PROTO_OK = 65,
@@ -130,7 +136,8 @@ struct proto_msg {
 	uint32_t	 handle;	/* CLOSE SEND ACK CREDIT HANDLE DELIVER
 					   DISCONNECTED */
 	uint64_t	 seq;		/* ACK DELIVER */
-	uint32_t	 count;		/* CREDIT SELECT n */
+	uint32_t	 count;		/* CREDIT SELECT n; RING size */
+	uint64_t	 token;		/* RING_FETCH RING_TOKEN */
 	uint32_t	 version;	/* HELLO (highest spoken) WELCOME
 					   (chosen) */
 	uint32_t	 min_version;	/* HELLO opts "min_version"; 0: not
@@ -317,6 +324,11 @@ int	proto_enc_open_all(struct proto_buf *, enum proto_op op, uint32_t rid,
 	    const void *name, size_t name_len, const struct proto_open_opts *);
 int	proto_enc_close(struct proto_buf *, uint32_t rid, uint32_t handle);
 int	proto_enc_recall(struct proto_buf *, uint32_t rid, uint32_t handle);
+/* RING (size 0: the daemon's choice), RING_FETCH, RING_TOKEN. */
+int	proto_enc_ring(struct proto_buf *, uint32_t rid, uint32_t handle,
+	    uint32_t size);
+int	proto_enc_ring_fetch(struct proto_buf *, uint32_t rid, uint64_t token);
+int	proto_enc_ring_token(struct proto_buf *, uint32_t rid, uint64_t token);
 /* SELECT: n credit shared by handles[0 .. nh), 1 to PROTO_SELECT_MAX. */
 int	proto_enc_select(struct proto_buf *, uint32_t rid, uint32_t n,
 	    const uint32_t *handles, uint32_t nh);

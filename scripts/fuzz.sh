@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(proto conn)
+[ ${#targets[@]} -eq 0 ] && targets=(proto conn shmring)
 root=$(pwd)
 dir=$(realpath -m "${CHAND_FUZZ_DIR:-build-fuzz}")
 work=${CHAND_FUZZ_WORK:-$(mktemp -d /tmp/chand-fuzz-XXXXXX)}

@@ -381,7 +381,7 @@ START_TEST(test_unknown_op_gets_unknownop_with_the_rid)
 	raw_conn_open(&p, &d, 1, BODY_CAP);
 
 	pk = body_begin(&b, 2);
-	msgpack_pack_uint32(pk, 30);
+	msgpack_pack_uint32(pk, 29);
 	msgpack_pack_uint32(pk, 11);
 	body_send(&p, &b);
 	raw_expect_error(&p, 11, -CHAN_EUNKNOWNOP);

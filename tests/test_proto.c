@@ -1127,11 +1127,11 @@ END_TEST
 START_TEST(unknown_op_is_unknownop_with_rid)
 {
 	msgpack_pack_array(&pk, 3);
-	msgpack_pack_uint8(&pk, 30);
+	msgpack_pack_uint8(&pk, 29);
 	msgpack_pack_uint32(&pk, 77);
 	pk_str("whatever");
 	ck_assert_int_eq(decode_sb(), CHAN_EUNKNOWNOP);
-	ck_assert_int_eq(m.op, 30);
+	ck_assert_int_eq(m.op, 29);
 	ck_assert_uint_eq(m.rid, 77);
 
 	sb_reset();
@@ -1398,7 +1398,8 @@ START_TEST(op_names)
 	ck_assert_str_eq(proto_op_name(PROTO_SELECT), "SELECT");
 	ck_assert_str_eq(proto_op_name(PROTO_SEND_MARKED), "SEND_MARKED");
 	ck_assert_str_eq(proto_op_name(15), "?");
-	ck_assert_str_eq(proto_op_name(69), "?");
+	ck_assert_str_eq(proto_op_name(PROTO_RING_TOKEN), "RING_TOKEN");
+	ck_assert_str_eq(proto_op_name(70), "?");
 	ck_assert_str_eq(proto_op_name(-1), "?");
 }
 END_TEST

@@ -120,7 +120,7 @@ typedef struct chan_msg chan_msg;
 typedef struct chan_open_opts {
 	size_t		size;		/* sizeof(chan_open_opts) */
 	unsigned	flags;		/* CHAN_MANUAL_ACK, CHAN_FOREVER,
-					   CHAN_RX_GONE */
+					   CHAN_RX_GONE, CHAN_SHM */
 	unsigned	prefetch;	/* rx: messages the daemon may push ahead
 					   of chan_rx_recv; 0 means 1 */
 	uint64_t	capacity;	/* messages; or a CHAN_CAPACITY_ value */
@@ -183,6 +183,21 @@ typedef struct chan_open_opts {
  */
 #define CHAN_FOREVER		0x2u
 #define CHAN_RX_GONE		0x4u
+/*
+ * CHAN_SHM (tx): send through shared memory when the daemon offers it
+ * (docs/protocol.md, "Shared-memory data path"): the daemon gives the
+ * transmitter a ring, and a send is confirmed once its record is in the
+ * ring, a memory write, with no round trip. Every contract of the socket
+ * path holds: per-transmitter order, the channel's capacity (a send waits,
+ * fails CHAN_EFULL or times out as on the socket), disconnection after
+ * the last committed message. Durable and rendezvous channels, and a
+ * daemon without the feature, keep the socket path: the flag is then
+ * ignored. A message longer than the ring's record limit goes over the
+ * socket, after the messages before it. CHANCLIENT_SHM=1 in the
+ * environment sets the flag on every transmitter (to run a program's
+ * tests on both paths).
+ */
+#define CHAN_SHM		0x8u
 
 /*
  * Receiver gone (CHAN_RX_GONE): Rust's SendError. A transmitter opened

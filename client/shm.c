@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shm.c: a transmitter's ring in shared memory (CHAN_SHM; docs/
+ * protocol.md, "Shared-memory data path"). The daemon makes the ring
+ * (RING), its descriptors come over a second connection (RING_FETCH), and
+ * sends then write records into it: a send is confirmed when its record
+ * is committed. A message longer than the ring's max_record goes as a
+ * SEND, once every record before it has been taken, so that the
+ * transmitter's messages stay in order.
+ */
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "shmring.h"
+
+#define SHM_FETCH_MS	10000	/* bound on RING_FETCH's answer */
+
+struct tx_shm {
+	struct shmring_writer	 w;
+	void			*map;
+	size_t			 maplen;
+	int			 efd_daemon;
+	int			 efd_prod;
+};
+
+static int64_t
+shm_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+static void
+shm_close_fds(int *fds, int n)
+{
+	int	i;
+
+	for (i = 0; i < n; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+	}
+}
+
+/*
+ * RING_FETCH token on a fresh connection to path: the OK frame and the
+ * three descriptors with it. 0 with fds set, or an error.
+ */
+static int
+shm_fetch(const char *path, uint64_t token, int fds[3])
+{
+	struct sockaddr_un	 sun;
+	struct proto_buf	 b;
+	struct msghdr		 mh;
+	struct iovec		 iov;
+	struct cmsghdr		*cm;
+	union {
+		char		buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr	align;
+	} u;
+	struct pollfd		 pfd;
+	char			 in[64];
+	size_t			 have = 0, body;
+	int64_t			 until = shm_now_ms() + SHM_FETCH_MS;
+	ssize_t			 n;
+	int			 fd, rc = CHAN_EPROTO, got = 0;
+
+	fds[0] = fds[1] = fds[2] = -1;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return (CHAN_EINVAL);
+	strcpy(sun.sun_path, path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return (CHAN_ESYS);
+	proto_buf_init(&b);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		rc = CHAN_ESYS;
+		goto out;
+	}
+	if (proto_enc_ring_fetch(&b, 1, token) != 0) {
+		rc = CHAN_ENOMEM;
+		goto out;
+	}
+	if (send(fd, b.data, b.len, MSG_NOSIGNAL) != (ssize_t)b.len) {
+		rc = CHAN_ECONNLOST;
+		goto out;
+	}
+	/* The reply is small: read until one whole frame is here. */
+	for (;;) {
+		if (have >= PROTO_HEADER_LEN && proto_frame_check(in, have,
+		    sizeof(in) - PROTO_HEADER_LEN, &body) == 1)
+			break;
+		if (have == sizeof(in))
+			goto out;
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)(until - shm_now_ms() > 0 ?
+		    until - shm_now_ms() : 0)) <= 0) {
+			rc = CHAN_ETIMEDOUT;
+			goto out;
+		}
+		memset(&mh, 0, sizeof(mh));
+		iov.iov_base = in + have;
+		iov.iov_len = sizeof(in) - have;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof(u.buf);
+		if ((n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC)) <= 0) {
+			rc = CHAN_ECONNLOST;
+			goto out;
+		}
+		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL;
+		    cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET ||
+			    cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			if (got == 0 && cm->cmsg_len == CMSG_LEN(sizeof(int) *
+			    3)) {
+				memcpy(fds, CMSG_DATA(cm), sizeof(int) * 3);
+				got = 1;
+			} else {
+				/* Not what was asked: close them. */
+				int	extra[8], k = (int)((cm->cmsg_len -
+					    CMSG_LEN(0)) / sizeof(int));
+
+				if (k > 8)
+					k = 8;
+				memcpy(extra, CMSG_DATA(cm), sizeof(int) *
+				    (size_t)k);
+				shm_close_fds(extra, k);
+			}
+		}
+		have += (size_t)n;
+	}
+	{
+		struct proto_decoder	*dec = proto_decoder_new(0);
+		struct proto_msg	 m;
+
+		if (dec == NULL) {
+			rc = CHAN_ENOMEM;
+			goto out;
+		}
+		rc = proto_decode(dec, in + PROTO_HEADER_LEN, body, &m);
+		proto_decoder_free(dec);
+		if (rc == 0 && m.op == PROTO_ERROR)
+			rc = conn_wire_code(m.code);
+		else if (rc == 0 && (m.op != PROTO_OK || !got))
+			rc = CHAN_EPROTO;
+	}
+out:
+	if (rc != 0) {
+		shm_close_fds(fds, 3);
+		fds[0] = fds[1] = fds[2] = -1;
+	}
+	proto_buf_fini(&b);
+	close(fd);
+	return (rc);
+}
+
+int
+tx_shm_setup(struct chan_client *c, struct chan_tx *tx)
+{
+	struct conn_req	 r;
+	struct tx_shm	*s;
+	struct stat	 st;
+	int		 fds[3], rc;
+
+	if (!(c->features & PROTO_FEAT_SHM))
+		return (0);		/* the socket path */
+	conn_req_init(c, &r, PROTO_RING_TOKEN, tx->errmsg);
+	if ((rc = proto_enc_ring(&c->wbuf, r.rid, tx->handle, 0)) != 0)
+		return (rc);
+	if ((rc = conn_call(c, &r, NULL)) != 0)
+		/* Durable and rendezvous channels keep the socket path. */
+		return (rc == CHAN_EOPTION ? 0 : rc);
+	/* The descriptors come on a connection of their own. */
+	pthread_mutex_unlock(&c->mu);
+	rc = shm_fetch(c->path, r.token, fds);
+	pthread_mutex_lock(&c->mu);
+	if (rc != 0)
+		return (rc);
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		shm_close_fds(fds, 3);
+		return (CHAN_ENOMEM);
+	}
+	s->efd_daemon = fds[1];
+	s->efd_prod = fds[2];
+	if (fstat(fds[0], &st) != 0 || st.st_size < SHMRING_HDR_SIZE ||
+	    (s->map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED, fds[0], 0)) == MAP_FAILED) {
+		shm_close_fds(fds, 3);
+		free(s);
+		return (CHAN_ESYS);
+	}
+	close(fds[0]);
+	s->maplen = (size_t)st.st_size;
+	if (shmring_attach(&s->w, s->map, s->maplen) != 0) {
+		munmap(s->map, s->maplen);
+		shm_close_fds(fds + 1, 2);
+		free(s);
+		return (CHAN_EPROTO);
+	}
+	tx->shm = s;
+	return (0);
+}
+
+void
+tx_shm_free(struct chan_tx *tx)
+{
+	struct tx_shm	*s = tx->shm;
+
+	if (s == NULL)
+		return;
+	munmap(s->map, s->maplen);
+	close(s->efd_daemon);
+	close(s->efd_prod);
+	free(s);
+	tx->shm = NULL;
+}
+
+size_t
+tx_shm_max(const struct chan_tx *tx)
+{
+	return (tx->shm != NULL ? tx->shm->w.max_record : 0);
+}
+
+/* The daemon sleeps on this ring: wake it. */
+static void
+shm_kick(struct tx_shm *s)
+{
+	uint64_t	one = 1;
+
+	if (shmring_take_wake(&s->w) && write(s->efd_daemon, &one,
+	    sizeof(one)) < 0 && errno != EAGAIN)
+		(void)0;	/* the ring's closed word says why */
+}
+
+/*
+ * Waits, with c->mu released, for the daemon to wake the producer or the
+ * deadline (until_ms, -1: none). CHAN_ECONNLOST if the daemon has gone.
+ */
+static int
+shm_sleep(struct chan_client *c, struct tx_shm *s, int64_t until_ms)
+{
+	struct pollfd	pfd[2];
+	uint64_t	v;
+	int		ms = -1;
+
+	if (until_ms >= 0) {
+		ms = (int)(until_ms - shm_now_ms());
+		if (ms < 0)
+			ms = 0;
+	}
+	pfd[0].fd = s->efd_prod;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = c->fd;
+	pfd[1].events = POLLRDHUP;
+	pthread_mutex_unlock(&c->mu);
+	while (poll(pfd, 2, ms) < 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&c->mu);
+	(void)read(s->efd_prod, &v, sizeof(v));
+	if (pfd[1].revents & (POLLRDHUP | POLLHUP | POLLERR))
+		return (CHAN_ECONNLOST);
+	return (0);
+}
+
+/* The daemon's reason for closing the ring, as a send's result. */
+static int
+shm_closed_rc(struct chan_tx *tx)
+{
+	int	code = shmring_closed(&tx->shm->w);
+
+	if (code == 0)
+		code = CHAN_ECONNLOST;
+	if (code == CHAN_EPROTO)
+		snprintf(tx->errmsg, sizeof(tx->errmsg), "the daemon "
+		    "found a malformed record in the ring");
+	else
+		snprintf(tx->errmsg, sizeof(tx->errmsg), "%s",
+		    chan_strerror(code));
+	return (code);
+}
+
+/*
+ * A try found no room or grant: waits until the daemon has taken every
+ * record and answered the request for a grant for len bytes, so that
+ * the next put sees the channel's room.
+ */
+static int
+shm_settle(struct chan_tx *tx, uint32_t len)
+{
+	struct chan_client	*c = tx->c;
+	struct tx_shm		*s = tx->shm;
+	uint32_t		 ask;
+	int			 rc = 0;
+
+	ask = shmring_ask(&s->w, len);
+	shmring_set_prod_wait(&s->w, 1);
+	shm_kick(s);
+	/* The daemon answers at once, after it took every record: a grant,
+	   or none if the channel is full. */
+	while (!shmring_answered(&s->w, ask)) {
+		if (shmring_closed(&s->w) != 0) {
+			rc = shm_closed_rc(tx);
+			break;
+		}
+		if ((rc = shm_sleep(c, s, -1)) != 0)
+			break;
+	}
+	shmring_set_prod_wait(&s->w, 0);
+	return (rc);
+}
+
+int
+tx_shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
+    int full_rc)
+{
+	struct chan_client	*c = tx->c;
+	struct tx_shm		*s = tx->shm;
+	int64_t			 until = wait_ms > 0 ? shm_now_ms() + wait_ms :
+				    -1;
+	bool			 asked = false;
+	int			 rc;
+
+	for (;;) {
+		rc = shmring_put(&s->w, data, (uint32_t)len);
+		if (rc == CHAN_EFULL && wait_ms != 0) {
+			/* Ask once; the daemon grants when room appears. */
+			if (!asked)
+				(void)shmring_ask(&s->w, (uint32_t)len);
+			asked = true;
+			/* Say so, then look again before sleeping. */
+			shmring_set_prod_wait(&s->w, 1);
+			shm_kick(s);
+			rc = shmring_put(&s->w, data, (uint32_t)len);
+			if (rc == CHAN_EFULL) {
+				if (until >= 0 && shm_now_ms() >= until) {
+					shmring_set_prod_wait(&s->w, 0);
+					return (full_rc);
+				}
+				rc = shm_sleep(c, s, until);
+				shmring_set_prod_wait(&s->w, 0);
+				if (rc != 0)
+					return (rc);
+				continue;
+			}
+			shmring_set_prod_wait(&s->w, 0);
+		}
+		break;
+	}
+	/*
+	 * A try: the grant may lag behind the room the daemon has not yet
+	 * seen taken. Once it has taken every record and granted again, the
+	 * answer is the channel's.
+	 */
+	if (rc == CHAN_EFULL && wait_ms == 0 &&
+	    (rc = shm_settle(tx, (uint32_t)len)) == 0)
+		rc = shmring_put(&s->w, data, (uint32_t)len);
+	if (rc == 0) {
+		shm_kick(s);
+		return (0);
+	}
+	if (rc == CHAN_EFULL)
+		return (full_rc);
+	if (rc == CHAN_ECONNLOST)
+		return (shm_closed_rc(tx));
+	return (rc);
+}
+
+int
+tx_shm_drain(struct chan_tx *tx)
+{
+	struct chan_client	*c = tx->c;
+	struct tx_shm		*s = tx->shm;
+	int			 rc;
+
+	while (!shmring_drained(&s->w)) {
+		if (shmring_closed(&s->w) != 0)
+			return (shm_closed_rc(tx));
+		shmring_set_prod_wait(&s->w, 1);
+		shm_kick(s);
+		if (shmring_drained(&s->w)) {
+			shmring_set_prod_wait(&s->w, 0);
+			break;
+		}
+		rc = shm_sleep(c, s, -1);
+		shmring_set_prod_wait(&s->w, 0);
+		if (rc != 0)
+			return (rc);
+	}
+	return (0);
+}

@@ -1,0 +1,558 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shm.c: producer rings in shared memory (shm.h, docs/protocol.md).
+ */
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "log.h"
+#include "proto.h"
+#include "pump.h"
+#include "server.h"
+#include "shm.h"
+#include "shmring.h"
+
+struct shm_ring {
+	struct server	*srv;
+	struct handle	*h;		/* NULL once the producer is gone */
+	struct channel	*ch;
+	struct shm_ring	*ch_next;	/* ch->rings */
+	struct shm_ring	*srv_next;	/* srv->rings */
+	unsigned char	*map;
+	size_t		 maplen;
+	uint32_t	 data_size;
+	int		 fd;		/* the memfd */
+	int		 efd_daemon;	/* the producer wakes the daemon */
+	int		 efd_prod;	/* the daemon wakes the producer */
+	uv_poll_t	 poll;
+	bool		 polling;
+	bool		 bad;
+	struct shmring_reader rd;
+	uint64_t	 taken_bytes;
+	uint64_t	 grant_msgs;	/* published, in all */
+	uint64_t	 grant_bytes;
+	uint64_t	 resv_msgs;	/* granted, unused, counted in ch */
+	uint64_t	 resv_bytes;
+	uint64_t	 token;
+	uint64_t	 token_until;	/* uv_now */
+	uid_t		 uid;
+	bool		 fetched;
+};
+
+static void	shm_poll_cb(uv_poll_t *, int, int);
+
+static void
+shm_wake(int fd)
+{
+	uint64_t	one = 1;
+
+	/* A full counter already wakes the reader: EAGAIN is fine. */
+	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_debug("eventfd write: %s", strerror(errno));
+}
+
+/* The rings of ch. */
+static unsigned
+shm_nrings(const struct channel *ch)
+{
+	const struct shm_ring	*r;
+	unsigned		 n = 0;
+
+	for (r = ch->rings; r != NULL; r = r->ch_next)
+		n++;
+	return (n);
+}
+
+/*
+ * Grants r what its waiting producer asks, within its share of the room;
+ * or, active (it just sent), tops its grant up to its share when shares
+ * are big enough (two or more messages) that what idle producers hold
+ * leaves half the channel to the others.
+ */
+static void
+shm_grant_as(struct shm_ring *r, bool active)
+{
+	struct channel	*ch = r->ch;
+	uint64_t	 room_msgs, room_bytes, share, add;
+	uint32_t	 want;
+	unsigned	 n;
+	bool		 more = false, waits;
+
+	if (r->bad || r->h == NULL)
+		return;
+	waits = shmring_producer_waits(r->map);
+	n = shm_nrings(ch);
+	channel_room(ch, &room_msgs, &room_bytes);
+	if (ch->cap_msgs == CHANNEL_UNBOUNDED && ch->hhead == NULL &&
+	    r->grant_msgs != UINT64_MAX) {
+		r->grant_msgs = UINT64_MAX;
+		more = true;
+	}
+	if (ch->cap_bytes == CHANNEL_UNBOUNDED && ch->hhead == NULL &&
+	    r->grant_bytes != UINT64_MAX) {
+		r->grant_bytes = UINT64_MAX;
+		more = true;
+	}
+	if (!waits && !active)
+		goto out;
+	/*
+	 * On demand only, so that an idle producer holds no room: a share
+	 * of half the capacity split among the rings, at least what the
+	 * producer waits to commit.
+	 */
+	want = waits ? shmring_producer_want(r->map) : 0;
+	if (want > r->rd.max_record)
+		want = r->rd.max_record;
+	share = ch->cap_msgs / 2 / n;
+	if (share > SHM_GRANT_MAX)
+		share = SHM_GRANT_MAX;
+	if (ch->cap_msgs != CHANNEL_UNBOUNDED && room_msgs > 0 &&
+	    (waits ? r->resv_msgs == 0 || r->resv_msgs <= share / 2 :
+	    share >= 2 && r->resv_msgs <= share / 2)) {
+		if (share < 1)
+			share = 1;
+		add = share - r->resv_msgs;
+		if (add > room_msgs)
+			add = room_msgs;
+		r->grant_msgs += add;
+		r->resv_msgs += add;
+		ch->shm_resv_msgs += add;
+		more = true;
+	}
+	share = ch->cap_bytes / 2 / n;
+	if (share > r->data_size)
+		share = r->data_size;
+	if (ch->cap_bytes != CHANNEL_UNBOUNDED && (waits ? r->resv_bytes <
+	    want || (want == 0 && r->resv_bytes <= share / 2) :
+	    share >= 2 && r->resv_bytes <= share / 2)) {
+		if (share < want)
+			share = want;
+		add = share - r->resv_bytes;
+		if (add > room_bytes)
+			add = room_bytes;
+		if (waits && r->resv_bytes + add < want) {
+			/* One message larger than the budget still goes,
+			   alone, into an empty channel. */
+			if (ch->nqueued == 0 && ch->shm_resv_msgs <=
+			    r->resv_msgs && ch->shm_resv_bytes ==
+			    r->resv_bytes && ch->hhead == NULL)
+				add = want - r->resv_bytes;
+			else
+				add = 0;
+		}
+		if (add > 0) {
+			r->grant_bytes += add;
+			r->resv_bytes += add;
+			ch->shm_resv_bytes += add;
+			more = true;
+		}
+	}
+out:
+	if (more)
+		shmring_grant(r->map, r->grant_msgs, r->grant_bytes);
+	if (waits && (more || !shmring_asked_answered(r->map))) {
+		shmring_answer(r->map);
+		shm_wake(r->efd_prod);
+	}
+}
+
+static void
+shm_grant(struct shm_ring *r)
+{
+	shm_grant_as(r, false);
+}
+
+void
+shm_room(struct server *srv, struct channel *ch)
+{
+	struct shm_ring	*r, *first;
+
+	(void)srv;
+	if ((first = ch->rings) == NULL)
+		return;
+	for (r = first; r != NULL; r = r->ch_next)
+		shm_grant(r);
+	/* Round robin: the first served now is served last next time. */
+	if (first->ch_next != NULL) {
+		ch->rings = first->ch_next;
+		for (r = ch->rings; r->ch_next != NULL; r = r->ch_next)
+			;
+		r->ch_next = first;
+		first->ch_next = NULL;
+	}
+}
+
+static void
+shm_unreserve(struct shm_ring *r, uint32_t len)
+{
+	struct channel	*ch = r->ch;
+	uint64_t	 b;
+
+	if (r->resv_msgs > 0) {
+		r->resv_msgs--;
+		ch->shm_resv_msgs--;
+	}
+	b = len < r->resv_bytes ? len : r->resv_bytes;
+	r->resv_bytes -= b;
+	ch->shm_resv_bytes -= b;
+}
+
+/* The producer broke its ring: it goes, as after a protocol error. */
+static void
+shm_bad(struct shm_ring *r, const char *what)
+{
+	struct conn	*c = r->h->conn;
+
+	r->bad = true;
+	shmring_close(r->map, CHAN_EPROTO);
+	shm_wake(r->efd_prod);
+	log_notice("producer handle %lu broke its ring: %s; closing (%s)",
+	    (unsigned long)r->h->id, what, c->peer);
+	dispatch_conn_error(c, CHAN_EPROTO, "a record in the handle's "
+	    "shared-memory ring is malformed");
+}
+
+/*
+ * Takes every record committed so far into the channel. Returns how
+ * many; r->bad once the producer broke the ring.
+ */
+static size_t
+shm_take(struct shm_ring *r)
+{
+	const unsigned char	*p;
+	uint32_t		 len;
+	size_t			 n = 0;
+	int			 rc;
+
+	if (r->bad)
+		return (0);
+	if (shmring_poll(&r->rd, r->map) != 0) {
+		shm_bad(r, "impossible head");
+		return (0);
+	}
+	while ((rc = shmring_next(&r->rd, &p, &len)) == 1) {
+		/* A record beyond the grant was never allowed. */
+		if (r->rd.taken > r->grant_msgs ||
+		    r->taken_bytes + len > r->grant_bytes) {
+			shm_bad(r, "record beyond its grant");
+			return (n);
+		}
+		if (channel_push(r->ch, p, len) != 0) {
+			shm_bad(r, "out of memory");
+			return (n);
+		}
+		r->taken_bytes += len;
+		shm_unreserve(r, len);
+		n++;
+	}
+	if (rc < 0) {
+		shm_bad(r, "malformed record");
+		return (n);
+	}
+	if (n > 0)
+		shmring_release(&r->rd, r->map);
+	return (n);
+}
+
+static void
+shm_drain(struct shm_ring *r)
+{
+	size_t	n = 0, got;
+
+	shmring_set_cons_wait(r->map, 0);
+	for (;;) {
+		n += (got = shm_take(r));
+		if (r->bad)
+			break;
+		if (got == 0) {
+			/* About to sleep: say so, then look once more. */
+			shmring_set_cons_wait(r->map, 1);
+			if ((got = shm_take(r)) == 0 || r->bad)
+				break;
+			n += got;
+			shmring_set_cons_wait(r->map, 0);
+		}
+	}
+	if (r->bad)
+		return;
+	/* Room it freed, or a grant it asked for: the producer learns. */
+	if (n > 0 && shmring_producer_waits(r->map))
+		shm_wake(r->efd_prod);
+	shm_grant_as(r, n > 0);
+	if (n > 0)
+		pump_channel(r->srv, r->ch);
+}
+
+static void
+shm_poll_cb(uv_poll_t *poll, int status, int events)
+{
+	struct shm_ring	*r = poll->data;
+	uint64_t	 v;
+
+	(void)events;
+	if (status < 0 || r->h == NULL)
+		return;
+	while (read(r->efd_daemon, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+	shm_drain(r);
+	conn_flush_dirty(r->srv);
+}
+
+static void
+shm_close_fds(struct shm_ring *r)
+{
+	if (r->map != NULL)
+		munmap(r->map, r->maplen);
+	if (r->fd >= 0)
+		close(r->fd);
+	if (r->efd_daemon >= 0)
+		close(r->efd_daemon);
+	if (r->efd_prod >= 0)
+		close(r->efd_prod);
+}
+
+static void
+shm_free_cb(uv_handle_t *handle)
+{
+	struct shm_ring	*r = handle->data;
+
+	shm_close_fds(r);
+	free(r);
+}
+
+static int
+shm_map(struct shm_ring *r, uint32_t size)
+{
+	r->maplen = SHMRING_HDR_SIZE + (size_t)size;
+	if ((r->fd = memfd_create("chand-ring", MFD_CLOEXEC |
+	    MFD_ALLOW_SEALING)) < 0)
+		return (-1);
+	if (ftruncate(r->fd, (off_t)r->maplen) != 0 ||
+	    fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+	    F_SEAL_SEAL) != 0)
+		return (-1);
+	r->map = mmap(NULL, r->maplen, PROT_READ | PROT_WRITE, MAP_SHARED,
+	    r->fd, 0);
+	if (r->map == MAP_FAILED) {
+		r->map = NULL;
+		return (-1);
+	}
+	if ((r->efd_daemon = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
+	    (r->efd_prod = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		return (-1);
+	return (0);
+}
+
+int
+shm_ring_new(struct conn *c, struct handle *h, uint32_t size,
+    uint64_t *token, const char **why)
+{
+	struct server	*srv = c->srv;
+	struct channel	*ch = h->ch;
+	struct shm_ring	*r;
+
+	if (h->rx) {
+		*why = "RING is a producer's";
+		return (CHAN_EWRONGEND);
+	}
+	if (h->ring != NULL) {
+		*why = "the handle has a ring";
+		return (CHAN_EPROTO);
+	}
+	if (ch->durable || ch->cap_msgs == 0) {
+		*why = ch->durable ? "a durable channel keeps the socket path" :
+		    "a rendezvous channel keeps the socket path";
+		return (CHAN_EOPTION);
+	}
+	if (size == 0)
+		size = SHM_RING_DEFAULT;
+	if (size > SHM_RING_MAX)
+		size = SHM_RING_MAX;
+	if (!shmring_valid_sizes(size, 0)) {
+		*why = "ring size must be a power of two from 4096";
+		return (CHAN_EOPTION);
+	}
+	if (srv->ring_bytes + size > SHM_TOTAL_MAX) {
+		*why = "rings use all the memory the daemon gives them";
+		return (CHAN_ELIMIT);
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		*why = "out of memory";
+		return (CHAN_ENOMEM);
+	}
+	r->fd = r->efd_daemon = r->efd_prod = -1;
+	if (shm_map(r, size) != 0 || getrandom(&r->token,
+	    sizeof(r->token), 0) != (ssize_t)sizeof(r->token)) {
+		log_warning("cannot make a ring: %s", strerror(errno));
+		shm_close_fds(r);
+		free(r);
+		*why = "cannot make the shared memory";
+		return (CHAN_ENOMEM);
+	}
+	if (uv_poll_init(srv->loop, &r->poll, r->efd_daemon) != 0) {
+		shm_close_fds(r);
+		free(r);
+		*why = "cannot watch the ring";
+		return (CHAN_ENOMEM);
+	}
+	r->poll.data = r;
+	r->polling = true;
+	(void)uv_poll_start(&r->poll, UV_READABLE, shm_poll_cb);
+	r->srv = srv;
+	r->h = h;
+	r->ch = ch;
+	r->data_size = size;
+	r->uid = c->uid;
+	r->token_until = uv_now(srv->loop) + SHM_TOKEN_SECS * 1000;
+	shmring_init(r->map, size, shmring_max_record(size));
+	shmring_reader_init(&r->rd, r->map, size, shmring_max_record(size));
+	shmring_set_cons_wait(r->map, 1);
+	r->ch_next = ch->rings;
+	ch->rings = r;
+	r->srv_next = srv->rings;
+	srv->rings = r;
+	srv->ring_bytes += size;
+	h->ring = r;
+	shm_grant(r);
+	*token = r->token;
+	return (0);
+}
+
+/* Sends OK(rid) with the ring's three descriptors on c's socket. */
+static int
+shm_send_fds(struct conn *c, uint32_t rid, const struct shm_ring *r)
+{
+	struct proto_buf	 b;
+	struct msghdr		 mh;
+	struct iovec		 iov;
+	struct cmsghdr		*cm;
+	union {
+		char		buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr	align;
+	} u;
+	int			 fds[3] = { r->fd, r->efd_daemon, r->efd_prod };
+	int			 fd, rc = -1;
+	ssize_t			 n;
+
+	proto_buf_init(&b);
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
+	    proto_enc_ok(&b, rid) != 0)
+		goto out;
+	memset(&mh, 0, sizeof(mh));
+	memset(&u, 0, sizeof(u));
+	iov.iov_base = b.data;
+	iov.iov_len = b.len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = u.buf;
+	mh.msg_controllen = sizeof(u.buf);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	/* Nothing else was ever written on this socket: it has room. */
+	do
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)b.len)
+		rc = 0;
+out:
+	proto_buf_fini(&b);
+	return (rc);
+}
+
+void
+shm_ring_fetch(struct conn *c, const struct proto_msg *m)
+{
+	struct server	*srv = c->srv;
+	struct shm_ring	*r;
+
+	for (r = srv->rings; r != NULL; r = r->srv_next) {
+		if (r->token == m->token && !r->fetched)
+			break;
+	}
+	if (r == NULL || r->h == NULL || r->uid != c->uid ||
+	    uv_now(srv->loop) > r->token_until) {
+		log_notice("RING_FETCH with no valid token (%s)", c->peer);
+		dispatch_conn_error(c, CHAN_EPROTO, "no ring for that token");
+		return;
+	}
+	r->fetched = true;
+	if (shm_send_fds(c, m->rid, r) != 0) {
+		log_notice("cannot pass a ring's descriptors: %s (%s)",
+		    strerror(errno), c->peer);
+		dispatch_conn_error(c, CHAN_ENOMEM, "cannot pass the ring");
+		return;
+	}
+	conn_mark_close(c);
+}
+
+void
+shm_collect(struct server *srv, struct channel *ch)
+{
+	struct shm_ring	*r, *next;
+
+	(void)srv;
+	for (r = ch->rings; r != NULL; r = next) {
+		next = r->ch_next;
+		if (shm_take(r) > 0)
+			shm_grant(r);
+	}
+}
+
+void
+shm_ring_refuse(struct server *srv, struct handle *h, int code)
+{
+	struct shm_ring	*r = h->ring;
+
+	if (r->bad)
+		return;
+	(void)shm_take(r);
+	if (r->bad)
+		return;
+	r->bad = true;
+	shmring_close(r->map, code);
+	shm_wake(r->efd_prod);
+	(void)srv;
+}
+
+void
+shm_ring_end(struct server *srv, struct handle *h)
+{
+	struct shm_ring	*r = h->ring, **rp;
+	struct channel	*ch = r->ch;
+
+	/* Every record committed before now is the producer's to send. */
+	if (!r->bad && shm_take(r) > 0)
+		pump_channel(srv, ch);
+	if (!r->bad)
+		shmring_close(r->map, CHAN_ECONNLOST);
+	shm_wake(r->efd_prod);
+	ch->shm_resv_msgs -= r->resv_msgs;
+	ch->shm_resv_bytes -= r->resv_bytes;
+	for (rp = (struct shm_ring **)&ch->rings; *rp != r;
+	    rp = &(*rp)->ch_next)
+		;
+	*rp = r->ch_next;
+	for (rp = &srv->rings; *rp != r; rp = &(*rp)->srv_next)
+		;
+	*rp = r->srv_next;
+	srv->ring_bytes -= r->data_size;
+	r->h = NULL;
+	h->ring = NULL;
+	/* Its room is free again for the others. */
+	shm_room(srv, ch);
+	uv_close((uv_handle_t *)&r->poll, shm_free_cb);
+}

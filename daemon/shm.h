@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shm.h: producer rings in shared memory (docs/protocol.md, "Shared-memory
+ * data path"). A producer handle that asks (RING) gets a ring: a sealed
+ * memfd the daemon maps, and two eventfds, one each way, handed over a
+ * second connection (RING_FETCH). The daemon drains the records the
+ * producer commits into the channel as if they came in SENDs, and grants
+ * each ring part of the channel's room, so that a committed record is
+ * never refused and the channel never holds more than its capacity.
+ *
+ * The producer may be hostile: every value read from the ring is checked
+ * (proto/shmring.c), and a bad one closes the producer's connection as a
+ * protocol error does.
+ */
+#ifndef CHAND_SHM_H
+#define CHAND_SHM_H
+
+#include <stdint.h>
+
+struct channel;
+struct conn;
+struct handle;
+struct proto_msg;
+struct server;
+
+/* Data area of a ring unless RING asks otherwise, and the most it may. */
+#define SHM_RING_DEFAULT	(1u << 20)
+#define SHM_RING_MAX		(64u << 20)
+/* Data areas of all rings together, at most. */
+#define SHM_TOTAL_MAX		((uint64_t)1 << 30)
+/* Records a ring may have granted and not yet taken, at most. */
+#define SHM_GRANT_MAX		65536u
+/* Seconds a RING token may wait for its RING_FETCH. */
+#define SHM_TOKEN_SECS		10
+
+/*
+ * RING on producer handle h: makes its ring; 0 with *token set, or a
+ * CHAN_E* code with *why saying why.
+ */
+int	shm_ring_new(struct conn *c, struct handle *h, uint32_t size,
+	    uint64_t *token, const char **why);
+/*
+ * RING_FETCH as the first frame of c: sends OK with the ring's
+ * descriptors, or an ERROR, and closes c.
+ */
+void	shm_ring_fetch(struct conn *c, const struct proto_msg *m);
+/*
+ * h's producer is going: takes every record committed so far, then
+ * frees the ring (the producer's mapping stays valid, closed).
+ */
+void	shm_ring_end(struct server *, struct handle *h);
+/*
+ * h may send no more (its channel's receiver is gone): takes the records
+ * committed so far, then closes the ring with code.
+ */
+void	shm_ring_refuse(struct server *, struct handle *h, int code);
+/*
+ * Takes the records committed so far in every ring of ch: before a
+ * RECALL answers, so that a receive after a confirmed send finds it.
+ */
+void	shm_collect(struct server *, struct channel *ch);
+/* Room appeared in ch: grants it to ch's rings. */
+void	shm_room(struct server *, struct channel *ch);
+
+#endif /* CHAND_SHM_H */

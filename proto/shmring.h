@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmring.h: the shared-memory ring of one producer handle (the layout is
+ * docs/protocol.md, "Shared-memory data path"). No I/O and no system
+ * calls: the caller maps the memory and does the waking.
+ *
+ * One writer (the producer) and one reader (the daemon). The producer may
+ * be hostile: it can write anything anywhere in the mapping at any time.
+ * So the reader keeps its own cursors (struct shmring_reader) and never
+ * reads back a field it writes; it reads the producer's head once, and
+ * each record header once, and checks every value before it uses it. A
+ * bad record is a verdict on the producer alone.
+ */
+#ifndef CHAN_SHMRING_H
+#define CHAN_SHMRING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHMRING_MAGIC		0x52534843u	/* "CHSR", little-endian */
+#define SHMRING_VERSION		1u
+#define SHMRING_HDR_SIZE	4096u		/* the data area's offset */
+#define SHMRING_MIN_DATA	4096u
+#define SHMRING_MAX_DATA	(1u << 30)
+#define SHMRING_REC_HDR		8u		/* length, commit word */
+#define SHMRING_ALIGN		8u
+#define SHMRING_PAD		0xffffffffu	/* length of a padding record */
+#define SHMRING_COMMIT		0x4c4e4843u	/* "CHNL": commit word base */
+
+/* Header field offsets (bytes from the start of the mapping). */
+#define SHMRING_OFF_MAGIC	0	/* u32 */
+#define SHMRING_OFF_VERSION	4	/* u16 */
+#define SHMRING_OFF_HDR_SIZE	6	/* u16 */
+#define SHMRING_OFF_DATA_SIZE	8	/* u32 */
+#define SHMRING_OFF_MAX_RECORD	12	/* u32 */
+/* The producer's line. */
+#define SHMRING_OFF_HEAD	64	/* u64: bytes committed, in all */
+#define SHMRING_OFF_SENT	72	/* u64: records committed, in all */
+#define SHMRING_OFF_SENT_BYTES	80	/* u64: payload bytes committed */
+#define SHMRING_OFF_PROD_WAIT	88	/* u32: 1 while the producer sleeps */
+#define SHMRING_OFF_WANT	92	/* u32: payload bytes of the record it
+					   waits to commit */
+#define SHMRING_OFF_ASK		96	/* u32: requests for a grant, in all */
+/* The daemon's line. */
+#define SHMRING_OFF_TAIL	128	/* u64: bytes released, in all */
+#define SHMRING_OFF_TAKEN	136	/* u64: records taken, in all */
+#define SHMRING_OFF_GRANT_MSGS	144	/* u64: records the producer may
+					   have committed, in all */
+#define SHMRING_OFF_GRANT_BYTES	152	/* u64: payload bytes, likewise */
+#define SHMRING_OFF_CONS_WAIT	160	/* u32: 1 while the daemon sleeps */
+#define SHMRING_OFF_CLOSED	164	/* u32: nonzero: the daemon reads no
+					   more (a CHAN_E* code, negated) */
+#define SHMRING_OFF_ANSWERED	168	/* u32: the last ask answered */
+
+/* The space a record of len payload bytes takes in the data area. */
+static inline uint64_t
+shmring_rec_size(uint32_t len)
+{
+	return (SHMRING_REC_HDR + (((uint64_t)len + SHMRING_ALIGN - 1) &
+	    ~(uint64_t)(SHMRING_ALIGN - 1)));
+}
+
+/* The commit word of record number n (0 for the first). */
+static inline uint32_t
+shmring_commit_word(uint64_t n)
+{
+	return (SHMRING_COMMIT ^ (uint32_t)n);
+}
+
+/* Whether data_size and max_record make a valid ring. */
+bool	shmring_valid_sizes(uint32_t data_size, uint32_t max_record);
+/*
+ * The largest max_record for a data area of data_size bytes: a record
+ * and the padding in front of it always fit in an empty ring.
+ */
+uint32_t shmring_max_record(uint32_t data_size);
+
+/* Writes a fresh header into base (SHMRING_HDR_SIZE + data_size bytes). */
+void	shmring_init(void *base, uint32_t data_size, uint32_t max_record);
+
+/*
+ * The writer: the producer's view of a mapping. shmring_attach checks
+ * the header the daemon wrote: 0, or -1 if it is not a ring of map_size
+ * bytes.
+ */
+struct shmring_writer {
+	unsigned char	*base;
+	unsigned char	*data;
+	uint32_t	 data_size;
+	uint32_t	 max_record;
+	uint64_t	 head;		/* own copy of what it published */
+	uint64_t	 sent;
+	uint64_t	 sent_bytes;
+};
+int	shmring_attach(struct shmring_writer *, void *base, size_t map_size);
+/*
+ * Commits one record: 0; CHAN_EFULL if the ring lacks room or the
+ * daemon's grant is used up; CHAN_ETOOBIG if len > max_record;
+ * CHAN_ECONNLOST if the daemon closed the ring.
+ */
+int	shmring_put(struct shmring_writer *, const void *p, uint32_t len);
+/* The producer sleeps (1) or not (0): the daemon wakes it on a change. */
+void	shmring_set_prod_wait(struct shmring_writer *, uint32_t v);
+/* The payload bytes of the record the producer is about to wait for. */
+void	shmring_set_want(struct shmring_writer *, uint32_t len);
+/*
+ * Asks the daemon for a grant for len bytes (the caller sets prod_wait
+ * and wakes the daemon): returns the ask's number, answered once
+ * shmring_answered says so.
+ */
+uint32_t shmring_ask(struct shmring_writer *, uint32_t len);
+bool	shmring_answered(const struct shmring_writer *, uint32_t ask);
+/*
+ * After a put: true if the daemon sleeps and this call is the one that
+ * takes its wake-up (cons_wait swapped from 1 to 0): then write its
+ * eventfd.
+ */
+bool	shmring_take_wake(struct shmring_writer *);
+/* Whether every committed record has been taken by the daemon. */
+bool	shmring_drained(const struct shmring_writer *);
+/* The daemon's close code (a CHAN_E* value) or 0. */
+int	shmring_closed(const struct shmring_writer *);
+
+/*
+ * The reader: the daemon's private cursors, never read back from the
+ * mapping.
+ */
+struct shmring_reader {
+	const unsigned char *data;
+	uint32_t	 data_size;
+	uint32_t	 max_record;
+	uint64_t	 pos;		/* next record's position, in all */
+	uint64_t	 tail;		/* pos as last released */
+	uint64_t	 taken;		/* records returned */
+	uint64_t	 head;		/* the producer's head, as last read */
+};
+void	shmring_reader_init(struct shmring_reader *, const void *base,
+	    uint32_t data_size, uint32_t max_record);
+/*
+ * Reads the producer's head (acquire): the records before it may be
+ * read. -1 if the head is impossible (behind the reader, more than the
+ * ring ahead of it, or not aligned): the producer is bad.
+ */
+int	shmring_poll(struct shmring_reader *, const void *base);
+/*
+ * The next committed record before the head read by shmring_poll: 1 with
+ * *payload and *len set (valid until shmring_release), 0 if there is
+ * none, -1 if the record is bad (the producer is bad). Padding records
+ * are skipped. The record's bytes stay in the ring, which the producer
+ * may still scribble over: copy them out before use.
+ */
+int	shmring_next(struct shmring_reader *, const unsigned char **payload,
+	    uint32_t *len);
+/*
+ * Gives the space of every record returned so far back to the producer:
+ * publishes the tail and the number taken (release).
+ */
+void	shmring_release(struct shmring_reader *, void *base);
+/* Publishes the producer's grant: records and payload bytes, in all. */
+void	shmring_grant(void *base, uint64_t msgs, uint64_t bytes);
+/* Closes the ring with code (a CHAN_E* value): the producer stops. */
+void	shmring_close(void *base, int code);
+/* Whether the producer said it sleeps (then wake it after a change). */
+bool	shmring_producer_waits(const void *base);
+/* What the waiting producer wants to commit, bytes (not trusted). */
+uint32_t shmring_producer_want(const void *base);
+/* Marks the producer's asks so far answered (after a grant or none). */
+void	shmring_answer(void *base);
+/* Whether every ask so far has been answered. */
+bool	shmring_asked_answered(const void *base);
+/* The daemon sleeps (1) or not (0): the producer wakes it after a put. */
+void	shmring_set_cons_wait(void *base, uint32_t v);
+
+#endif /* CHAN_SHMRING_H */

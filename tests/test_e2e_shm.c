@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_e2e_shm.c: producers that send through a ring in shared memory
+ * (CHAN_SHM), against a real chand: order and disconnection, a message
+ * longer than the ring's records, capacity with try, timed and blocking
+ * sends, rendezvous and durable channels on the socket path, a producer
+ * gone mid-record, a producer that scribbles over its ring, a consumer
+ * killed with unacknowledged messages, and the daemon's descriptors
+ * released.
+ *
+ * Hostile producers are raw: they speak the protocol by hand (RING,
+ * RING_FETCH, SCM_RIGHTS), map the ring and write it with the ring's
+ * writer, or with anything at all.
+ */
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "e2e_util.h"
+#include "harness.h"
+#include "proto.h"
+#include "shmring.h"
+
+#define RAW_RING_SIZE	4096u
+
+static chan_tx *
+shm_tx(chan_client *c, const char *name, uint64_t capacity)
+{
+	chan_open_opts	o = CHAN_OPEN_OPTS_INIT;
+
+	o.flags = CHAN_SHM;
+	o.capacity = capacity;
+	return (tx_open_opts(c, name, &o));
+}
+
+/* A producer speaking the protocol by hand, with its ring mapped. */
+struct raw_ring {
+	struct raw_conn		 rc;
+	uint32_t		 handle;
+	int			 efd_daemon;
+	int			 efd_prod;
+	unsigned char		*map;
+	size_t			 maplen;
+	struct shmring_writer	 w;
+};
+
+/* RING_FETCH token on a fresh connection: the OK and three fds. */
+static void
+raw_fetch(uint64_t token, int fds[3])
+{
+	struct proto_buf	 b;
+	struct msghdr		 mh;
+	struct iovec		 iov;
+	struct cmsghdr		*cm;
+	union {
+		char		buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr	align;
+	} u;
+	struct pollfd		 pfd;
+	char			 in[64];
+	ssize_t			 n;
+	int			 fd, got = 0;
+
+	fd = raw_connect(&fixture);
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_ring_fetch(&b, 9, token), 0);
+	raw_write(fd, b.data, b.len);
+	proto_buf_fini(&b);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll_until(&pfd, 1, now_ms() + HARNESS_WAIT_MS), 1);
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = in;
+	iov.iov_len = sizeof(in);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = u.buf;
+	mh.msg_controllen = sizeof(u.buf);
+	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	ck_assert_msg(n >= PROTO_HEADER_LEN + 2, "RING_FETCH: %zd bytes", n);
+	ck_assert_uint_eq((unsigned char)in[PROTO_HEADER_LEN + 1], PROTO_OK);
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len == CMSG_LEN(3 * sizeof(int))) {
+			memcpy(fds, CMSG_DATA(cm), 3 * sizeof(int));
+			got = 1;
+		}
+	}
+	ck_assert_msg(got, "RING_FETCH: no descriptors");
+	close(fd);
+}
+
+static void
+raw_ring_open(struct raw_ring *r, const char *name)
+{
+	struct proto_buf	b;
+	struct proto_msg	m;
+	struct stat		st;
+	int			fds[3];
+
+	raw_conn_open(&r->rc, &fixture, 1, 4096);
+	r->handle = raw_open_end(&r->rc, PROTO_OPEN_TX, 1, name);
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_ring(&b, 2, r->handle, RAW_RING_SIZE), 0);
+	raw_send(&r->rc, &b);
+	proto_buf_fini(&b);
+	raw_expect(&r->rc, &m);
+	ck_assert_msg(m.op == PROTO_RING_TOKEN && m.rid == 2, "RING: got %s",
+	    proto_op_name((int)m.op));
+	raw_fetch(m.token, fds);
+	ck_assert_int_eq(fstat(fds[0], &st), 0);
+	r->maplen = (size_t)st.st_size;
+	ck_assert_uint_eq(r->maplen, SHMRING_HDR_SIZE + RAW_RING_SIZE);
+	r->map = mmap(NULL, r->maplen, PROT_READ | PROT_WRITE, MAP_SHARED,
+	    fds[0], 0);
+	ck_assert(r->map != MAP_FAILED);
+	close(fds[0]);
+	r->efd_daemon = fds[1];
+	r->efd_prod = fds[2];
+	ck_assert_int_eq(shmring_attach(&r->w, r->map, r->maplen), 0);
+}
+
+static void
+raw_ring_kick(struct raw_ring *r)
+{
+	uint64_t	one = 1;
+
+	ck_assert_int_eq(write(r->efd_daemon, &one, sizeof(one)), 8);
+}
+
+/* Commits s, asking the daemon for a grant first if it has none. */
+static void
+raw_ring_put(struct raw_ring *r, const char *s)
+{
+	struct pollfd	pfd;
+	uint32_t	ask, len = (uint32_t)strlen(s);
+	uint64_t	v;
+	int		rc;
+
+	if ((rc = shmring_put(&r->w, s, len)) == CHAN_EFULL) {
+		ask = shmring_ask(&r->w, len);
+		shmring_set_prod_wait(&r->w, 1);
+		raw_ring_kick(r);
+		pfd.fd = r->efd_prod;
+		pfd.events = POLLIN;
+		ck_assert_int_eq(poll_until(&pfd, 1, now_ms() +
+		    HARNESS_WAIT_MS), 1);
+		ck_assert_int_eq(read(r->efd_prod, &v, sizeof(v)), 8);
+		ck_assert(shmring_answered(&r->w, ask));
+		shmring_set_prod_wait(&r->w, 0);
+		rc = shmring_put(&r->w, s, len);
+	}
+	ck_assert_int_eq(rc, 0);
+}
+
+/* Closes the connection, as the producer's death does, and unmaps. */
+static void
+raw_ring_close(struct raw_ring *r)
+{
+	raw_conn_close(&r->rc);
+	munmap(r->map, r->maplen);
+	close(r->efd_daemon);
+	close(r->efd_prod);
+}
+
+START_TEST(test_order_big_message_and_disconnection)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx = rx_open(cc, "shm.order", 0);
+	chan_tx		*tx = shm_tx(pc, "shm.order", CHAN_CAPACITY_DEFAULT);
+	size_t		 big = 700 * 1024;	/* over the ring's records */
+	char		*buf, s[32];
+	chan_msg	*m;
+	int		 i;
+
+	buf = malloc(big);
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, 'b', big);
+	for (i = 0; i < 3000; i++) {
+		snprintf(s, sizeof(s), "m%d", i);
+		if (i == 1500)
+			expect_rc(chan_tx_send(tx, buf, big), 0, "send big");
+		expect_rc(i % 2 == 0 ? chan_tx_send(tx, s, strlen(s)) :
+		    chan_tx_send_async(tx, s, strlen(s)), 0, "send");
+	}
+	expect_rc(chan_tx_close(tx), 0, "close");
+	for (i = 0; i < 3000; i++) {
+		if (i == 1500) {
+			m = recv_msg(rx);
+			ck_assert_uint_eq(chan_msg_len(m), big);
+			ck_assert(memcmp(chan_msg_data(m), buf, big) == 0);
+			chan_msg_free(m);
+		}
+		snprintf(s, sizeof(s), "m%d", i);
+		expect_str(rx, s);
+	}
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	free(buf);
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
+struct blocked {
+	chan_tx	*tx;
+	int	 rc;
+	int	 done_fd;
+};
+
+static void *
+blocked_send(void *arg)
+{
+	struct blocked	*b = arg;
+
+	b->rc = chan_tx_send(b->tx, "five", 4);
+	(void)write(b->done_fd, "x", 1);
+	return (NULL);
+}
+
+START_TEST(test_full_ring_try_timed_and_blocking_sends)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc;
+	chan_tx		*tx = shm_tx(pc, "shm.full", 4);
+	chan_rx		*rx;
+	struct blocked	 b;
+	struct pollfd	 pfd;
+	pthread_t	 t;
+	int		 p[2];
+	long long	 t0;
+
+	expect_rc(chan_tx_try_send(tx, "one", 3), 0, "try 1");
+	expect_rc(chan_tx_try_send(tx, "two", 3), 0, "try 2");
+	expect_rc(chan_tx_send(tx, "three", 5), 0, "send 3");
+	expect_rc(chan_tx_send_timeout(tx, "four", 4, 1000), 0, "timed 4");
+	/* Full at 4, with no consumer: the ring takes no more. */
+	expect_rc(chan_tx_try_send(tx, "x", 1), CHAN_EFULL, "try full");
+	t0 = now_ms();
+	expect_rc(chan_tx_send_timeout(tx, "x", 1, 100), CHAN_ETIMEDOUT,
+	    "timed full");
+	ck_assert_int_ge(now_ms() - t0, 100);
+	/* A blocking send waits until the consumer takes one. */
+	ck_assert_int_eq(pipe(p), 0);
+	b.tx = tx;
+	b.rc = 1;
+	b.done_fd = p[1];
+	ck_assert_int_eq(pthread_create(&t, NULL, blocked_send, &b), 0);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll_until(&pfd, 1, now_ms() + 200), 0);
+	cc = test_connect(&fixture);
+	rx = rx_open(cc, "shm.full", 1);
+	expect_str(rx, "one");
+	ck_assert_int_eq(poll_until(&pfd, 1, now_ms() + HARNESS_WAIT_MS), 1);
+	pthread_join(t, NULL);
+	expect_rc(b.rc, 0, "blocked send");
+	expect_str(rx, "two");
+	expect_str(rx, "three");
+	expect_str(rx, "four");
+	expect_str(rx, "five");
+	close(p[0]);
+	close(p[1]);
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
+START_TEST(test_rendezvous_keeps_the_socket_path)
+{
+	chan_client	*pc = test_connect(&fixture);
+	int		 before = daemon_fd_count(&fixture);
+	chan_tx		*tx = shm_tx(pc, "shm.meet", 0);
+
+	/* No ring was made: rendezvous stays on the socket. */
+	ck_assert_int_eq(daemon_fd_count(&fixture), before);
+	expect_rc(chan_tx_try_send(tx, "x", 1), CHAN_EFULL, "try");
+	chan_disconnect(pc);
+}
+END_TEST
+
+START_TEST(test_producer_gone_mid_record)
+{
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx = rx_open(cc, "shm.cut", 0);
+	struct raw_ring	 r;
+	unsigned char	*rec;
+
+	raw_ring_open(&r, "shm.cut");
+	raw_ring_put(&r, "a");
+	raw_ring_put(&r, "b");
+	raw_ring_put(&r, "c");
+	/* A fourth record written whole but never committed: its head
+	   store never happened. */
+	rec = r.w.data + (r.w.head & (r.w.data_size - 1));
+	memcpy(rec + SHMRING_REC_HDR, "dddd", 4);
+	memcpy(rec, &(uint32_t){ 4 }, 4);
+	memcpy(rec + 4, &(uint32_t){ shmring_commit_word(r.w.sent) }, 4);
+	raw_ring_kick(&r);
+	raw_ring_close(&r);
+	expect_str(rx, "a");
+	expect_str(rx, "b");
+	expect_str(rx, "c");
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_disconnect(cc);
+}
+END_TEST
+
+START_TEST(test_scribbling_producer_goes_alone)
+{
+	chan_client	*cc = test_connect(&fixture);
+	chan_client	*pc = test_connect(&fixture);
+	chan_rx		*rx = rx_open(cc, "shm.bad", 0);
+	chan_tx		*good = shm_tx(pc, "shm.bad", CHAN_CAPACITY_DEFAULT);
+	struct raw_ring	 r;
+	uint64_t	 head;
+
+	raw_ring_open(&r, "shm.bad");
+	raw_ring_put(&r, "ok1");
+	raw_ring_put(&r, "ok2");
+	raw_ring_kick(&r);
+	expect_str(rx, "ok1");
+	expect_str(rx, "ok2");
+	/* Garbage over the next record, and a head that covers it. */
+	memset(r.w.data + (r.w.head & (r.w.data_size - 1)), 0x5a, 64);
+	head = r.w.head + 64;
+	__atomic_store_n((uint64_t *)(void *)(r.map + SHMRING_OFF_HEAD), head,
+	    __ATOMIC_SEQ_CST);
+	raw_ring_kick(&r);
+	raw_expect_error(&r.rc, 0, -CHAN_EPROTO);
+	raw_expect_closed(&r.rc);
+	/* The daemon stopped reading it: its closed word says why. */
+	ck_assert_int_eq(shmring_closed(&r.w), CHAN_EPROTO);
+	raw_ring_close(&r);
+	/* The other producer and the consumer go on. */
+	send_str(good, "after");
+	expect_str(rx, "after");
+	assert_serves(&fixture);
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
+static int
+consumer_dies(void *arg)
+{
+	int		*fd = arg;
+	chan_client	*c;
+	chan_rx		*rx;
+	chan_msg	*m;
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	int		 i;
+
+	o.flags = CHAN_MANUAL_ACK;
+	o.prefetch = 8;
+	if (chan_connect(fixture.sock, &c) != 0 ||
+	    chan_rx_open_ex(c, "shm.crash", 9, &o, &rx) != 0)
+		return (10);
+	for (i = 0; i < 5; i++) {
+		if (chan_rx_recv_timeout(rx, 10000, &m) != 0)
+			return (11);
+		chan_msg_free(m);
+	}
+	(void)write(*fd, "r", 1);
+	pause();
+	return (0);
+}
+
+START_TEST(test_consumer_killed_with_unacked_records)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc;
+	chan_tx		*tx = shm_tx(pc, "shm.crash", CHAN_CAPACITY_DEFAULT);
+	chan_rx		*rx;
+	chan_msg	*m;
+	char		 s[8];
+	int		 p[2], i, status;
+	pid_t		 pid;
+
+	for (i = 0; i < 5; i++) {
+		snprintf(s, sizeof(s), "r%d", i);
+		send_str(tx, s);
+	}
+	ck_assert_int_eq(pipe(p), 0);
+	pid = child_fork(consumer_dies, &p[1]);
+	ck_assert_int_eq(pipe_read_byte(p[0]), 'r');
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	cc = test_connect(&fixture);
+	rx = rx_open(cc, "shm.crash", 0);
+	for (i = 0; i < 5; i++) {
+		snprintf(s, sizeof(s), "r%d", i);
+		m = recv_msg(rx);
+		ck_assert_uint_eq(chan_msg_len(m), strlen(s));
+		ck_assert(memcmp(chan_msg_data(m), s, strlen(s)) == 0);
+		ck_assert_int_eq(chan_msg_redelivered(m), 1);
+		chan_msg_free(m);
+	}
+	close(p[0]);
+	close(p[1]);
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
+START_TEST(test_descriptors_and_memory_released)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_tx		*tx, *other;
+	int		 before, i;
+
+	other = tx_open(pc, "shm.other");
+	before = daemon_fd_count(&fixture);
+	for (i = 0; i < 20; i++) {
+		tx = shm_tx(pc, "shm.fds", CHAN_CAPACITY_DEFAULT);
+		/* A round trip: the daemon has seen the connection that
+		   fetched the ring's descriptors go. */
+		send_str(other, "y");
+		/* The memfd and the two eventfds. */
+		ck_assert_int_eq(daemon_fd_count(&fixture), before + 3);
+		send_str(tx, "x");
+		expect_rc(chan_tx_close(tx), 0, "close");
+		/* A round trip after the close: its handles are closed. */
+		send_str(other, "y");
+		ck_assert_int_eq(daemon_fd_count(&fixture), before);
+	}
+	chan_disconnect(pc);
+}
+END_TEST
+
+static Suite *
+shm_suite(void)
+{
+	Suite	*s = suite_create("e2e_shm");
+	TCase	*tc = tcase_create("shm");
+
+	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_order_big_message_and_disconnection);
+	tcase_add_test(tc, test_full_ring_try_timed_and_blocking_sends);
+	tcase_add_test(tc, test_rendezvous_keeps_the_socket_path);
+	tcase_add_test(tc, test_producer_gone_mid_record);
+	tcase_add_test(tc, test_scribbling_producer_goes_alone);
+	tcase_add_test(tc, test_consumer_killed_with_unacked_records);
+	tcase_add_test(tc, test_descriptors_and_memory_released);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	return (harness_main(shm_suite()));
+}

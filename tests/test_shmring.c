@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_shmring.c: unit tests of the shared-memory ring of a producer
+ * handle: the producer's writer against the daemon's reader, and the
+ * reader against every way a producer can break a ring (a record cut
+ * short by its producer's death, scribbled headers and cursors).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "chanclient.h"
+#include "shmring.h"
+
+#define expect(c)	do {						\
+	if (!(c))							\
+		ck_abort_msg("%s:%d: %s", __FILE__, __LINE__, #c);	\
+} while (0)
+
+#define DATA	4096u
+
+struct ring {
+	unsigned char		*mem;
+	struct shmring_writer	 w;
+	struct shmring_reader	 rd;
+};
+
+static void
+ring_new(struct ring *r, uint32_t data_size)
+{
+	r->mem = aligned_alloc(4096, SHMRING_HDR_SIZE + data_size);
+	expect(r->mem != NULL);
+	memset(r->mem, 0xa5, SHMRING_HDR_SIZE + data_size);
+	shmring_init(r->mem, data_size, shmring_max_record(data_size));
+	expect(shmring_attach(&r->w, r->mem, SHMRING_HDR_SIZE +
+	    data_size) == 0);
+	shmring_reader_init(&r->rd, r->mem, data_size,
+	    shmring_max_record(data_size));
+	shmring_grant(r->mem, UINT64_MAX, UINT64_MAX);
+}
+
+static void
+ring_free(struct ring *r)
+{
+	free(r->mem);
+}
+
+static uint64_t
+u64_at(const struct ring *r, size_t off)
+{
+	uint64_t	v;
+
+	memcpy(&v, r->mem + off, 8);
+	return (v);
+}
+
+static void
+u64_set(struct ring *r, size_t off, uint64_t v)
+{
+	memcpy(r->mem + off, &v, 8);
+}
+
+static void
+u32_set(struct ring *r, size_t off, uint32_t v)
+{
+	memcpy(r->mem + off, &v, 4);
+}
+
+/* One record from the reader: its length, or -1 bad, or -2 none. */
+static long
+read_one(struct ring *r, unsigned char *out, size_t cap)
+{
+	const unsigned char	*p;
+	uint32_t		 len;
+	int			 rc;
+
+	if (shmring_poll(&r->rd, r->mem) != 0)
+		return (-1);
+	if ((rc = shmring_next(&r->rd, &p, &len)) < 0)
+		return (-1);
+	if (rc == 0)
+		return (-2);
+	expect(len <= cap);
+	memcpy(out, p, len);
+	return ((long)len);
+}
+
+static void
+fill(unsigned char *p, uint32_t len, uint32_t seq)
+{
+	uint32_t	i;
+
+	for (i = 0; i < len; i++)
+		p[i] = (unsigned char)(seq * 31 + i);
+}
+
+START_TEST(test_header_is_checked_on_attach)
+{
+	struct ring		r;
+	struct shmring_writer	w;
+
+	ring_new(&r, DATA);
+	expect(u64_at(&r, SHMRING_OFF_HEAD) == 0);
+	expect(shmring_attach(&w, r.mem, SHMRING_HDR_SIZE + DATA * 2) == -1);
+	expect(shmring_attach(&w, r.mem, SHMRING_HDR_SIZE - 1) == -1);
+	u32_set(&r, SHMRING_OFF_MAX_RECORD, DATA);
+	expect(shmring_attach(&w, r.mem, SHMRING_HDR_SIZE + DATA) == -1);
+	u32_set(&r, SHMRING_OFF_MAX_RECORD, shmring_max_record(DATA));
+	u32_set(&r, SHMRING_OFF_DATA_SIZE, DATA + 8);
+	expect(shmring_attach(&w, r.mem, SHMRING_HDR_SIZE + DATA + 8) == -1);
+	u32_set(&r, SHMRING_OFF_DATA_SIZE, DATA);
+	u32_set(&r, SHMRING_OFF_MAGIC, 0);
+	expect(shmring_attach(&w, r.mem, SHMRING_HDR_SIZE + DATA) == -1);
+	expect(!shmring_valid_sizes(1024, 0));
+	expect(shmring_valid_sizes(DATA, shmring_max_record(DATA)));
+	ring_free(&r);
+}
+END_TEST
+
+START_TEST(test_records_come_out_in_order_across_many_wraps)
+{
+	struct ring	 r;
+	unsigned char	 in[2048], out[2048];
+	uint32_t	 seq = 0, got = 0, len;
+	long		 n;
+	int		 i;
+
+	ring_new(&r, DATA);
+	srand(7);
+	for (i = 0; i < 20000; i++) {
+		len = (uint32_t)rand() % (i % 3 == 0 ? 2000u : 40u);
+		fill(in, len, seq);
+		if (shmring_put(&r.w, in, len) == 0) {
+			seq++;
+			continue;
+		}
+		/* Full: the reader drains, checking each, and releases. */
+		while ((n = read_one(&r, out, sizeof(out))) >= 0) {
+			fill(in, (uint32_t)n, got);
+			expect(memcmp(in, out, (size_t)n) == 0);
+			got++;
+		}
+		expect(n == -2);
+		shmring_release(&r.rd, r.mem);
+		expect(shmring_drained(&r.w));
+	}
+	while ((n = read_one(&r, out, sizeof(out))) >= 0)
+		got++;
+	expect(n == -2);
+	expect(got == seq && seq > 1000);
+	expect(u64_at(&r, SHMRING_OFF_TAKEN) <= seq);
+	ring_free(&r);
+}
+END_TEST
+
+START_TEST(test_full_ring_and_grants_refuse_with_efull)
+{
+	struct ring	r;
+	unsigned char	p[1000], out[2048];
+	int		n = 0;
+
+	ring_new(&r, DATA);
+	memset(p, 1, sizeof(p));
+	while (shmring_put(&r.w, p, sizeof(p)) == 0)
+		n++;
+	expect(n == 4);		/* 4 * 1008 bytes of 4096 */
+	expect(shmring_put(&r.w, p, sizeof(p)) == CHAN_EFULL);
+	expect(shmring_put(&r.w, p, 16) == 0);	/* a small one still fits */
+	expect(read_one(&r, out, sizeof(out)) == 1000);
+	expect(shmring_put(&r.w, p, sizeof(p)) == CHAN_EFULL);
+	shmring_release(&r.rd, r.mem);
+	/* 40 bytes left at the end (padding) and the first 1008 free: the
+	   record wraps to the front, and then the ring is full again. */
+	expect(shmring_put(&r.w, p, sizeof(p)) == 0);
+	expect(shmring_put(&r.w, p, 0) == CHAN_EFULL);
+	expect(read_one(&r, out, sizeof(out)) == 1000);
+	expect(read_one(&r, out, sizeof(out)) == 1000);
+	expect(read_one(&r, out, sizeof(out)) == 1000);
+	expect(read_one(&r, out, sizeof(out)) == 16);
+	expect(read_one(&r, out, sizeof(out)) == 1000);	/* wrapped */
+	expect(read_one(&r, out, sizeof(out)) == -2);
+	shmring_release(&r.rd, r.mem);
+	expect(shmring_drained(&r.w));
+
+	/* Grants: records and bytes, in all. */
+	shmring_grant(r.mem, r.w.sent + 1, UINT64_MAX);
+	expect(shmring_put(&r.w, p, 0) == 0);
+	expect(shmring_put(&r.w, p, 0) == CHAN_EFULL);
+	shmring_grant(r.mem, UINT64_MAX, r.w.sent_bytes + 10);
+	expect(shmring_put(&r.w, p, 11) == CHAN_EFULL);
+	expect(shmring_put(&r.w, p, 10) == 0);
+	expect(shmring_put(&r.w, p, 1) == CHAN_EFULL);
+	expect(shmring_put(&r.w, p, shmring_max_record(DATA) + 1) ==
+	    CHAN_ETOOBIG);
+	/* One wake-up per sleep of the daemon. */
+	expect(!shmring_take_wake(&r.w));
+	shmring_set_cons_wait(r.mem, 1);
+	expect(shmring_take_wake(&r.w));
+	expect(!shmring_take_wake(&r.w));
+	shmring_close(r.mem, CHAN_EPROTO);
+	expect(shmring_put(&r.w, p, 0) == CHAN_ECONNLOST);
+	expect(shmring_closed(&r.w) == CHAN_EPROTO);
+	ring_free(&r);
+}
+END_TEST
+
+START_TEST(test_a_record_cut_short_is_never_read)
+{
+	struct ring	r;
+	unsigned char	p[64], out[64];
+	uint64_t	head;
+
+	ring_new(&r, DATA);
+	memset(p, 2, sizeof(p));
+	expect(shmring_put(&r.w, p, 10) == 0);
+	/* A producer that dies after writing a record but before its head
+	   moved: the header and payload are there, the head is not. */
+	head = u64_at(&r, SHMRING_OFF_HEAD);
+	expect(shmring_put(&r.w, p, 20) == 0);
+	u64_set(&r, SHMRING_OFF_HEAD, head);
+	expect(read_one(&r, out, sizeof(out)) == 10);
+	expect(read_one(&r, out, sizeof(out)) == -2);
+	ring_free(&r);
+}
+END_TEST
+
+/* A ring with three records and the reader past none of them. */
+static void
+three(struct ring *r)
+{
+	unsigned char	p[64];
+
+	ring_new(r, DATA);
+	memset(p, 3, sizeof(p));
+	expect(shmring_put(&r->w, p, 16) == 0);
+	expect(shmring_put(&r->w, p, 64) == 0);
+	expect(shmring_put(&r->w, p, 0) == 0);
+}
+
+START_TEST(test_scribbled_cursors_are_refused)
+{
+	struct ring	r;
+	unsigned char	out[64];
+
+	three(&r);
+	u64_set(&r, SHMRING_OFF_HEAD, 12);		/* not aligned */
+	expect(read_one(&r, out, sizeof(out)) == -1);
+	ring_free(&r);
+
+	three(&r);
+	u64_set(&r, SHMRING_OFF_HEAD, DATA + 8);	/* past the ring */
+	expect(read_one(&r, out, sizeof(out)) == -1);
+	ring_free(&r);
+
+	three(&r);
+	expect(read_one(&r, out, sizeof(out)) == 16);
+	u64_set(&r, SHMRING_OFF_HEAD, 0);		/* behind the reader */
+	expect(read_one(&r, out, sizeof(out)) == -1);
+	ring_free(&r);
+
+	three(&r);
+	u64_set(&r, SHMRING_OFF_HEAD, 16);	/* inside the first record */
+	expect(read_one(&r, out, sizeof(out)) == -1);
+	ring_free(&r);
+
+	/* The daemon's own fields scribbled: it never reads them back. */
+	three(&r);
+	u64_set(&r, SHMRING_OFF_TAIL, 999999);
+	u64_set(&r, SHMRING_OFF_TAKEN, 5);
+	expect(read_one(&r, out, sizeof(out)) == 16);
+	expect(read_one(&r, out, sizeof(out)) == 64);
+	expect(read_one(&r, out, sizeof(out)) == 0);
+	expect(read_one(&r, out, sizeof(out)) == -2);
+	ring_free(&r);
+}
+END_TEST
+
+START_TEST(test_scribbled_records_are_refused)
+{
+	struct ring	r;
+	unsigned char	out[64];
+	unsigned char	*d;
+
+	three(&r);
+	d = r.mem + SHMRING_HDR_SIZE;
+	u32_set(&r, SHMRING_HDR_SIZE + 4, 0);		/* commit word */
+	expect(read_one(&r, out, sizeof(out)) == -1);
+	ring_free(&r);
+
+	three(&r);
+	/* The second record's commit word is the first's. */
+	u32_set(&r, SHMRING_HDR_SIZE + 24 + 4, shmring_commit_word(0));
+	expect(read_one(&r, out, sizeof(out)) == 16);
+	expect(read_one(&r, out, sizeof(out)) == -1);
+	ring_free(&r);
+
+	three(&r);
+	u32_set(&r, SHMRING_HDR_SIZE, 200);	/* runs past the head */
+	expect(read_one(&r, out, sizeof(out)) == -1);
+	ring_free(&r);
+
+	three(&r);
+	u32_set(&r, SHMRING_HDR_SIZE, shmring_max_record(DATA) + 1);
+	u64_set(&r, SHMRING_OFF_HEAD, DATA);
+	expect(read_one(&r, out, sizeof(out)) == -1);
+	ring_free(&r);
+
+	three(&r);
+	u32_set(&r, SHMRING_HDR_SIZE, SHMRING_PAD);	/* padding too long */
+	expect(read_one(&r, out, sizeof(out)) == -1);
+	ring_free(&r);
+
+	/* A record that would run off the end of the data area. */
+	ring_new(&r, DATA);
+	u64_set(&r, SHMRING_OFF_HEAD, DATA);
+	u32_set(&r, SHMRING_HDR_SIZE, DATA - 16);
+	u32_set(&r, SHMRING_HDR_SIZE + 4, shmring_commit_word(0));
+	expect(read_one(&r, out, sizeof(out)) == -1);
+	(void)d;
+	ring_free(&r);
+}
+END_TEST
+
+static Suite *
+shmring_suite(void)
+{
+	Suite *s = suite_create("shmring");
+	TCase *tc = tcase_create("ring");
+
+	tcase_add_test(tc, test_header_is_checked_on_attach);
+	tcase_add_test(tc, test_records_come_out_in_order_across_many_wraps);
+	tcase_add_test(tc, test_full_ring_and_grants_refuse_with_efull);
+	tcase_add_test(tc, test_a_record_cut_short_is_never_read);
+	tcase_add_test(tc, test_scribbled_cursors_are_refused);
+	tcase_add_test(tc, test_scribbled_records_are_refused);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	sr = srunner_create(shmring_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
