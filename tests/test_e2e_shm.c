@@ -213,6 +213,47 @@ START_TEST(test_order_big_message_and_disconnection)
 }
 END_TEST
 
+/*
+ * A marked send (chan_tx_send_redelivered) on a ring transmitter goes
+ * over the socket, behind the ring's records, and keeps its mark.
+ */
+START_TEST(test_marked_send_follows_the_ring_records)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx = rx_open(cc, "shm.marked", 0);
+	chan_tx		*tx = shm_tx(pc, "shm.marked", CHAN_CAPACITY_DEFAULT);
+	chan_msg	*m;
+	char		 s[32];
+	int		 i;
+
+	for (i = 0; i < 100; i++) {
+		snprintf(s, sizeof(s), "m%d", i);
+		if (i % 10 == 5)
+			expect_rc(chan_tx_send_redelivered(tx, s, strlen(s)),
+			    0, "marked send");
+		else
+			expect_rc(chan_tx_send_async(tx, s, strlen(s)), 0,
+			    "send");
+	}
+	expect_rc(chan_tx_close(tx), 0, "close");
+	for (i = 0; i < 100; i++) {
+		snprintf(s, sizeof(s), "m%d", i);
+		m = recv_msg(rx);
+		ck_assert_msg(chan_msg_len(m) == strlen(s) &&
+		    memcmp(chan_msg_data(m), s, strlen(s)) == 0,
+		    "message %d: \"%.*s\"", i, (int)chan_msg_len(m),
+		    (const char *)chan_msg_data(m));
+		ck_assert_msg(chan_msg_redelivered(m) == (i % 10 == 5),
+		    "message %d: mark %d", i, chan_msg_redelivered(m));
+		chan_msg_free(m);
+	}
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
 struct blocked {
 	chan_tx	*tx;
 	int	 rc;
@@ -448,6 +489,7 @@ shm_suite(void)
 	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_order_big_message_and_disconnection);
+	tcase_add_test(tc, test_marked_send_follows_the_ring_records);
 	tcase_add_test(tc, test_full_ring_try_timed_and_blocking_sends);
 	tcase_add_test(tc, test_rendezvous_keeps_the_socket_path);
 	tcase_add_test(tc, test_producer_gone_mid_record);

@@ -308,9 +308,10 @@ CHAN_EXPORT int chan_tx_send_timeout(chan_tx *tx, const void *data,
  * already (chan-bridge, after a crash), so that the consumer learns
  * which ones may be duplicates. On a durable channel the mark survives a
  * restart of the daemon; so does a redelivered mark on the messages
- * queued before it (docs/durability.md). Errors: those of chan_tx_send,
- * and CHAN_EOPTION if the daemon cannot mark a message (an older one,
- * without SEND_MARKED; nothing is sent).
+ * queued before it (docs/durability.md). On a CHAN_SHM transmitter it
+ * goes over the socket, after the ring's records. Errors: those of
+ * chan_tx_send, and CHAN_EOPTION if the daemon cannot mark a message
+ * (an older one, without SEND_MARKED; nothing is sent).
  */
 CHAN_EXPORT int chan_tx_send_redelivered(chan_tx *tx, const void *data,
     size_t len);
