@@ -274,7 +274,9 @@ shm_sleep(struct chan_client *c, struct tx_shm *s, int64_t until_ms)
 	while (poll(pfd, 2, ms) < 0 && errno == EINTR)
 		;
 	pthread_mutex_lock(&c->mu);
-	(void)read(s->efd_prod, &v, sizeof(v));
+	/* Clears the counter (non-blocking: empty is EAGAIN, and fine). */
+	if (read(s->efd_prod, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return (CHAN_ESYS);
 	if (pfd[1].revents & (POLLRDHUP | POLLHUP | POLLERR))
 		return (CHAN_ECONNLOST);
 	return (0);

@@ -266,7 +266,8 @@ blocked_send(void *arg)
 	struct blocked	*b = arg;
 
 	b->rc = chan_tx_send(b->tx, "five", 4);
-	(void)write(b->done_fd, "x", 1);
+	if (write(b->done_fd, "x", 1) != 1)
+		b->rc = CHAN_ESYS;
 	return (NULL);
 }
 
@@ -413,7 +414,8 @@ consumer_dies(void *arg)
 			return (11);
 		chan_msg_free(m);
 	}
-	(void)write(*fd, "r", 1);
+	if (write(*fd, "r", 1) != 1)
+		return (12);
 	pause();
 	return (0);
 }
