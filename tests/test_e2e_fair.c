@@ -49,7 +49,7 @@
  * message path.
  */
 #if defined(__SANITIZE_ADDRESS__)
-#define FAIR_SHARE_MIN		10
+#define FAIR_SHARE_MIN		5	/* 11% seen on a CI run */
 #else
 #define FAIR_SHARE_MIN		35
 #endif
