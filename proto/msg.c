@@ -1247,10 +1247,13 @@ proto_enc_open(struct proto_buf *b, enum proto_op op, uint32_t rid,
 	return proto_enc_open_cap(b, op, rid, name, name_len, NULL, NULL);
 }
 
-/* The common shape [op, rid, u32]. */
+/*
+ * The common shape [op, rid, uint]: msgpack-c packs every unsigned width
+ * in its shortest form, so one writer serves 32 and 64 bits alike.
+ */
 static int
-enc_u32_frame(struct proto_buf *b, enum proto_op op, uint32_t rid,
-    uint32_t v)
+enc_uint_frame(struct proto_buf *b, enum proto_op op, uint32_t rid,
+    uint64_t v)
 {
 	msgpack_packer	pk;
 	size_t		start;
@@ -1258,20 +1261,20 @@ enc_u32_frame(struct proto_buf *b, enum proto_op op, uint32_t rid,
 
 	if ((failed = enc_begin(b, &pk, &start, 0)) == 0)
 		failed = enc_prefix(&pk, 3, op, rid) ||
-		    msgpack_pack_uint32(&pk, v);
+		    msgpack_pack_uint64(&pk, v);
 	return enc_end(b, start, failed);
 }
 
 int
 proto_enc_close(struct proto_buf *b, uint32_t rid, uint32_t handle)
 {
-	return enc_u32_frame(b, PROTO_CLOSE, rid, handle);
+	return enc_uint_frame(b, PROTO_CLOSE, rid, handle);
 }
 
 int
 proto_enc_recall(struct proto_buf *b, uint32_t rid, uint32_t handle)
 {
-	return enc_u32_frame(b, PROTO_RECALL, rid, handle);
+	return enc_uint_frame(b, PROTO_RECALL, rid, handle);
 }
 
 int
@@ -1289,31 +1292,16 @@ proto_enc_ring(struct proto_buf *b, uint32_t rid, uint32_t handle,
 	return enc_end(b, start, failed);
 }
 
-/* The shape [op, rid, u64]. */
-static int
-enc_u64_frame(struct proto_buf *b, enum proto_op op, uint32_t rid,
-    uint64_t v)
-{
-	msgpack_packer	pk;
-	size_t		start;
-	int		failed;
-
-	if ((failed = enc_begin(b, &pk, &start, 0)) == 0)
-		failed = enc_prefix(&pk, 3, op, rid) ||
-		    msgpack_pack_uint64(&pk, v);
-	return enc_end(b, start, failed);
-}
-
 int
 proto_enc_ring_fetch(struct proto_buf *b, uint32_t rid, uint64_t token)
 {
-	return enc_u64_frame(b, PROTO_RING_FETCH, rid, token);
+	return enc_uint_frame(b, PROTO_RING_FETCH, rid, token);
 }
 
 int
 proto_enc_ring_token(struct proto_buf *b, uint32_t rid, uint64_t token)
 {
-	return enc_u64_frame(b, PROTO_RING_TOKEN, rid, token);
+	return enc_uint_frame(b, PROTO_RING_TOKEN, rid, token);
 }
 
 int
@@ -1574,7 +1562,7 @@ proto_enc_ok(struct proto_buf *b, uint32_t rid)
 int
 proto_enc_handle(struct proto_buf *b, uint32_t rid, uint32_t handle)
 {
-	return enc_u32_frame(b, PROTO_HANDLE, rid, handle);
+	return enc_uint_frame(b, PROTO_HANDLE, rid, handle);
 }
 
 static int
