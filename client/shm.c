@@ -44,6 +44,20 @@ shm_now_ms(void)
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
+/*
+ * A record's stamp: read once the send has begun, so that a send which
+ * follows another producer's (the other returned before this one began)
+ * has a later stamp, and the daemon orders them so.
+ */
+static uint64_t
+shm_stamp(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+}
+
 static void
 shm_close_fds(int *fds, int n)
 {
@@ -337,11 +351,12 @@ tx_shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
 	struct tx_shm		*s = tx->shm;
 	int64_t			 until = wait_ms > 0 ? shm_now_ms() + wait_ms :
 				    -1;
+	uint64_t		 stamp = shm_stamp();
 	bool			 asked = false;
 	int			 rc;
 
 	for (;;) {
-		rc = shmring_put(&s->w, data, (uint32_t)len);
+		rc = shmring_put(&s->w, data, (uint32_t)len, stamp);
 		if (rc == CHAN_EFULL && wait_ms != 0) {
 			/* Ask once; the daemon grants when room appears. */
 			if (!asked)
@@ -350,7 +365,7 @@ tx_shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
 			/* Say so, then look again before sleeping. */
 			shmring_set_prod_wait(&s->w, 1);
 			shm_kick(s);
-			rc = shmring_put(&s->w, data, (uint32_t)len);
+			rc = shmring_put(&s->w, data, (uint32_t)len, stamp);
 			if (rc == CHAN_EFULL) {
 				if (until >= 0 && shm_now_ms() >= until) {
 					shmring_set_prod_wait(&s->w, 0);
@@ -373,7 +388,7 @@ tx_shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
 	 */
 	if (rc == CHAN_EFULL && wait_ms == 0 &&
 	    (rc = shm_settle(tx, (uint32_t)len)) == 0)
-		rc = shmring_put(&s->w, data, (uint32_t)len);
+		rc = shmring_put(&s->w, data, (uint32_t)len, stamp);
 	if (rc == 0) {
 		shm_kick(s);
 		return (0);

@@ -922,6 +922,9 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 	id = h->ch->next_id;
 	if (h->ch->durable && dispatch_send_log(c, m, h->ch, &lsn) != 0)
 		return;
+	/* What rings committed before this send came is sent before it. */
+	if (h->ch->rings != NULL)
+		shm_collect(srv, h->ch);
 	a = (struct channel_send){ h, m->rid, may_wait, deadline, flags };
 	if (node != NULL && *node != NULL) {
 		rc = channel_send_msg(h->ch, *node, &a, &hd);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -48,7 +49,19 @@ struct shm_ring {
 	uint64_t	 token_until;	/* uv_now */
 	uid_t		 uid;
 	bool		 fetched;
+	/* One pass of shm_take_channel: */
+	bool		 peeked;	/* pk_* hold the next record */
+	const unsigned char *pk_data;
+	uint32_t	 pk_len;
+	uint64_t	 pk_stamp;
+	size_t		 took;		/* records taken in the pass */
+	size_t		 drained;	/* records taken since the wake-up */
 };
+
+/* Passes of one wake-up before the daemon turns to other work. */
+#define SHM_DRAIN_PASSES	8
+/* Passes that take what was committed before a collect, at most. */
+#define SHM_COLLECT_PASSES	4
 
 static void	shm_poll_cb(uv_poll_t *, int, int);
 
@@ -223,75 +236,213 @@ shm_bad(struct shm_ring *r, const char *what)
 	    "shared-memory ring is malformed");
 }
 
-/*
- * Takes every record committed so far into the channel. Returns how
- * many; r->bad once the producer broke the ring.
- */
-static size_t
-shm_take(struct shm_ring *r)
+/* CLOCK_MONOTONIC in nanoseconds: the clock the producers stamp with. */
+static uint64_t
+shm_clock(void)
 {
-	const unsigned char	*p;
-	uint32_t		 len;
-	size_t			 n = 0;
-	int			 rc;
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+}
+
+/* Peeks at r's next record into r->pk_*: true if there is one. */
+static bool
+shm_peek(struct shm_ring *r)
+{
+	int	rc;
 
 	if (r->bad)
-		return (0);
-	if (shmring_poll(&r->rd, r->map) != 0) {
-		shm_bad(r, "impossible head");
-		return (0);
-	}
-	while ((rc = shmring_next(&r->rd, &p, &len)) == 1) {
-		/* A record beyond the grant was never allowed. */
-		if (r->rd.taken > r->grant_msgs ||
-		    r->taken_bytes + len > r->grant_bytes) {
-			shm_bad(r, "record beyond its grant");
-			return (n);
-		}
-		if (channel_push(r->ch, p, len) != 0) {
-			shm_bad(r, "out of memory");
-			return (n);
-		}
-		r->taken_bytes += len;
-		shm_unreserve(r, len);
-		n++;
-	}
-	if (rc < 0) {
+		return (false);
+	if (r->peeked)
+		return (true);
+	rc = shmring_peek(&r->rd, &r->pk_data, &r->pk_len, &r->pk_stamp);
+	if (rc < 0)
 		shm_bad(r, "malformed record");
-		return (n);
+	r->peeked = rc == 1;
+	return (r->peeked);
+}
+
+/* Takes the record r peeked at into its channel: false if r went bad. */
+static bool
+shm_take_peeked(struct shm_ring *r)
+{
+	uint32_t	len = r->pk_len;
+
+	r->peeked = false;
+	/* A record beyond the grant was never allowed. */
+	if (r->rd.taken >= r->grant_msgs ||
+	    r->taken_bytes + len > r->grant_bytes) {
+		shm_bad(r, "record beyond its grant");
+		return (false);
 	}
-	if (n > 0)
+	if (channel_push(r->ch, r->pk_data, len) != 0) {
+		shm_bad(r, "out of memory");
+		return (false);
+	}
+	shmring_skip(&r->rd);
+	r->taken_bytes += len;
+	shm_unreserve(r, len);
+	r->took++;
+	return (true);
+}
+
+/* Takes every record committed in the lone ring r, in its order. */
+static void
+shm_take_ring(struct shm_ring *r)
+{
+	while (shm_peek(r) && shm_take_peeked(r))
+		;
+}
+
+/*
+ * Takes the records committed in several rings, in the order of their
+ * stamps, so that a send that followed another producer's (it began
+ * after the other returned) is queued after it. A record stamped before
+ * this pass began (t0) was committed after every record that precedes
+ * it (their commits happened before its stamp was read): the heads,
+ * read after t0, cover them all, and the merge puts them first. A record
+ * stamped after t0 may have a predecessor in a ring already read: it
+ * waits for the next pass (*more). A stamp after t1, when the heads had
+ * been read, is not a time the producer read: the record is taken as if
+ * stamped t0, which disorders only that producer's records.
+ */
+static void
+shm_take_merged(struct channel *ch, uint64_t t0, uint64_t t1, bool *more)
+{
+	struct shm_ring	*r, *best;
+	uint64_t	 stamp, best_stamp = 0;
+
+	for (;;) {
+		best = NULL;
+		for (r = ch->rings; r != NULL; r = r->ch_next) {
+			if (!shm_peek(r))
+				continue;
+			stamp = r->pk_stamp > t1 ? t0 : r->pk_stamp;
+			if (stamp > t0) {
+				*more = true;
+				continue;
+			}
+			if (best == NULL || stamp < best_stamp) {
+				best = r;
+				best_stamp = stamp;
+			}
+		}
+		if (best == NULL)
+			break;
+		(void)shm_take_peeked(best);
+	}
+}
+
+/*
+ * One pass over ch's rings: reads each head, takes what may be taken
+ * into ch and releases its space. Returns the records taken; *more if
+ * some must wait for another pass.
+ */
+static size_t
+shm_take_channel(struct channel *ch, bool *more)
+{
+	struct shm_ring	*r, *first = ch->rings;
+	uint64_t	 t0 = shm_clock();
+	size_t		 n = 0;
+
+	*more = false;
+	for (r = ch->rings; r != NULL; r = r->ch_next) {
+		r->took = 0;
+		r->peeked = false;
+		if (!r->bad && shmring_poll(&r->rd, r->map) != 0)
+			shm_bad(r, "impossible head");
+	}
+	if (first != NULL && first->ch_next == NULL)
+		shm_take_ring(first);
+	else
+		shm_take_merged(ch, t0, shm_clock(), more);
+	for (r = ch->rings; r != NULL; r = r->ch_next) {
+		if (r->took == 0 || r->bad)
+			continue;
 		shmring_release(&r->rd, r->map);
+		r->drained += r->took;
+		n += r->took;
+	}
+	return (n);
+}
+
+/* Takes what ch's rings committed before now (bounded passes). */
+static size_t
+shm_take_now(struct channel *ch)
+{
+	size_t	n = 0;
+	bool	more = true;
+	int	i;
+
+	for (i = 0; more && i < SHM_COLLECT_PASSES; i++)
+		n += shm_take_channel(ch, &more);
 	return (n);
 }
 
 static void
-shm_drain(struct shm_ring *r)
+shm_set_cons_wait(struct channel *ch, uint32_t v)
 {
-	size_t	n = 0, got;
+	struct shm_ring	*r;
 
-	shmring_set_cons_wait(r->map, 0);
-	for (;;) {
-		n += (got = shm_take(r));
+	for (r = ch->rings; r != NULL; r = r->ch_next)
+		if (!r->bad)
+			shmring_set_cons_wait(r->map, v);
+}
+
+/*
+ * After a pass: each producer learns of the room its records freed or
+ * the grant it asked for.
+ */
+static void
+shm_answer_rings(struct channel *ch)
+{
+	struct shm_ring	*r;
+
+	for (r = ch->rings; r != NULL; r = r->ch_next) {
 		if (r->bad)
-			break;
-		if (got == 0) {
-			/* About to sleep: say so, then look once more. */
-			shmring_set_cons_wait(r->map, 1);
-			if ((got = shm_take(r)) == 0 || r->bad)
-				break;
-			n += got;
-			shmring_set_cons_wait(r->map, 0);
-		}
+			continue;
+		if (r->drained > 0 && shmring_producer_waits(r->map))
+			shm_wake(r->efd_prod);
+		shm_grant_as(r, r->drained > 0);
+		r->drained = 0;
 	}
-	if (r->bad)
-		return;
-	/* Room it freed, or a grant it asked for: the producer learns. */
-	if (n > 0 && shmring_producer_waits(r->map))
-		shm_wake(r->efd_prod);
-	shm_grant_as(r, n > 0);
+}
+
+/*
+ * A ring of ch woke the daemon: takes the records of all of ch's rings
+ * (the order across rings needs them all), until every ring is empty
+ * and asleep, or for SHM_DRAIN_PASSES passes: then it wakes itself, so
+ * that producers faster than the daemon do not keep it from its other
+ * clients.
+ */
+static void
+shm_drain(struct server *srv, struct channel *ch)
+{
+	struct shm_ring	*first = ch->rings;
+	size_t		 n = 0, got;
+	bool		 more, asleep = false;
+	int		 i;
+
+	shm_set_cons_wait(ch, 0);
+	for (i = 0; i < SHM_DRAIN_PASSES; i++) {
+		n += (got = shm_take_channel(ch, &more));
+		if (got > 0 || more)
+			continue;
+		/* About to sleep: say so, then look once more. */
+		shm_set_cons_wait(ch, 1);
+		n += (got = shm_take_channel(ch, &more));
+		if (got == 0 && !more) {
+			asleep = true;
+			break;
+		}
+		shm_set_cons_wait(ch, 0);
+	}
+	if (!asleep && first != NULL)
+		shm_wake(first->efd_daemon);
+	shm_answer_rings(ch);
 	if (n > 0)
-		pump_channel(r->srv, r->ch);
+		pump_channel(srv, ch);
 }
 
 static void
@@ -305,7 +456,7 @@ shm_poll_cb(uv_poll_t *poll, int status, int events)
 		return;
 	while (read(r->efd_daemon, &v, sizeof(v)) < 0 && errno == EINTR)
 		;
-	shm_drain(r);
+	shm_drain(r->srv, r->ch);
 	conn_flush_dirty(r->srv);
 }
 
@@ -502,14 +653,9 @@ shm_ring_fetch(struct conn *c, const struct proto_msg *m)
 void
 shm_collect(struct server *srv, struct channel *ch)
 {
-	struct shm_ring	*r, *next;
-
 	(void)srv;
-	for (r = ch->rings; r != NULL; r = next) {
-		next = r->ch_next;
-		if (shm_take(r) > 0)
-			shm_grant(r);
-	}
+	if (shm_take_now(ch) > 0)
+		shm_answer_rings(ch);
 }
 
 void
@@ -519,13 +665,12 @@ shm_ring_refuse(struct server *srv, struct handle *h, int code)
 
 	if (r->bad)
 		return;
-	(void)shm_take(r);
+	shm_collect(srv, r->ch);
 	if (r->bad)
 		return;
 	r->bad = true;
 	shmring_close(r->map, code);
 	shm_wake(r->efd_prod);
-	(void)srv;
 }
 
 void
@@ -535,7 +680,12 @@ shm_ring_end(struct server *srv, struct handle *h)
 	struct channel	*ch = r->ch;
 
 	/* Every record committed before now is the producer's to send. */
-	if (!r->bad && shm_take(r) > 0)
+	if (shm_take_now(ch) > 0)
+		pump_channel(srv, ch);
+	/* What a clock gone wrong left behind, in the ring's order. */
+	r->took = 0;
+	shm_take_ring(r);
+	if (r->took > 0)
 		pump_channel(srv, ch);
 	if (!r->bad)
 		shmring_close(r->map, CHAN_ECONNLOST);

@@ -91,7 +91,7 @@ writer(const uint8_t *in, size_t len)
 	for (i = 1; i + 2 <= len; i += 2) {
 		want = ((uint32_t)in[i] << 8 | in[i + 1]) % (FUZZ_DATA / 2);
 		memset(buf, (int)(seq & 0xff), want);
-		rc = shmring_put(&w, buf, want);
+		rc = shmring_put(&w, buf, want, 0);
 		if (want > shmring_max_record(FUZZ_DATA)) {
 			CHECK(rc == CHAN_ETOOBIG);
 			continue;
@@ -110,7 +110,7 @@ writer(const uint8_t *in, size_t len)
 		}
 		CHECK(rc == 0 && next == seq);
 		shmring_release(&rd, mem);
-		CHECK(shmring_put(&w, buf, want) == 0);
+		CHECK(shmring_put(&w, buf, want, 0) == 0);
 		seq++;
 	}
 	CHECK(shmring_poll(&rd, mem) == 0);

@@ -299,7 +299,7 @@ ring_seed(const char *name, const uint32_t *lens, size_t n)
 	shmring_grant(mem, UINT64_MAX, UINT64_MAX);
 	for (i = 0; i < n; i++) {
 		memset(pay, (int)i, sizeof(pay));
-		if (shmring_put(&w, pay, lens[i]) != 0)
+		if (shmring_put(&w, pay, lens[i], 0) != 0)
 			errx(1, "shmring_put");
 	}
 	ok(proto_buf_append(&b, mem + SHMRING_OFF_HEAD, 8));

@@ -101,7 +101,8 @@ shmring_attach(struct shmring_writer *w, void *base, size_t map_size)
 }
 
 int
-shmring_put(struct shmring_writer *w, const void *p, uint32_t len)
+shmring_put(struct shmring_writer *w, const void *p, uint32_t len,
+    uint64_t stamp)
 {
 	uint64_t	 tail, need, total, off, to_end;
 	unsigned char	*r;
@@ -131,6 +132,7 @@ shmring_put(struct shmring_writer *w, const void *p, uint32_t len)
 	r = w->data + off;
 	if (len > 0)
 		memcpy(r + SHMRING_REC_HDR, p, len);
+	st64(r, 8, stamp, __ATOMIC_RELAXED);
 	st32(r, 0, len, __ATOMIC_RELAXED);
 	st32(r, 4, shmring_commit_word(w->sent), __ATOMIC_RELAXED);
 	w->head += need;
@@ -240,8 +242,8 @@ shmring_poll(struct shmring_reader *rd, const void *base)
 }
 
 int
-shmring_next(struct shmring_reader *rd, const unsigned char **payload,
-    uint32_t *len)
+shmring_peek(struct shmring_reader *rd, const unsigned char **payload,
+    uint32_t *len, uint64_t *stamp)
 {
 	const unsigned char	*r;
 	uint64_t		 avail, off, need;
@@ -270,11 +272,31 @@ shmring_next(struct shmring_reader *rd, const unsigned char **payload,
 			return (-1);
 		*payload = r + SHMRING_REC_HDR;
 		*len = n;
-		rd->pos += need;
-		rd->taken++;
+		*stamp = ld64(r, 8, __ATOMIC_RELAXED);
+		rd->peeked = need;
 		return (1);
 	}
 	return (0);
+}
+
+void
+shmring_skip(struct shmring_reader *rd)
+{
+	rd->pos += rd->peeked;
+	rd->peeked = 0;
+	rd->taken++;
+}
+
+int
+shmring_next(struct shmring_reader *rd, const unsigned char **payload,
+    uint32_t *len)
+{
+	uint64_t	stamp;
+	int		rc;
+
+	if ((rc = shmring_peek(rd, payload, len, &stamp)) == 1)
+		shmring_skip(rd);
+	return (rc);
 }
 
 void

@@ -19,11 +19,11 @@
 #include <stdint.h>
 
 #define SHMRING_MAGIC		0x52534843u	/* "CHSR", little-endian */
-#define SHMRING_VERSION		1u
+#define SHMRING_VERSION		2u
 #define SHMRING_HDR_SIZE	4096u		/* the data area's offset */
 #define SHMRING_MIN_DATA	4096u
 #define SHMRING_MAX_DATA	(1u << 30)
-#define SHMRING_REC_HDR		8u		/* length, commit word */
+#define SHMRING_REC_HDR		16u		/* length, commit word, stamp */
 #define SHMRING_ALIGN		8u
 #define SHMRING_PAD		0xffffffffu	/* length of a padding record */
 #define SHMRING_COMMIT		0x4c4e4843u	/* "CHNL": commit word base */
@@ -95,11 +95,13 @@ struct shmring_writer {
 };
 int	shmring_attach(struct shmring_writer *, void *base, size_t map_size);
 /*
- * Commits one record: 0; CHAN_EFULL if the ring lacks room or the
+ * Commits one record stamped stamp (CLOCK_MONOTONIC in nanoseconds, read
+ * after the send began): 0; CHAN_EFULL if the ring lacks room or the
  * daemon's grant is used up; CHAN_ETOOBIG if len > max_record;
  * CHAN_ECONNLOST if the daemon closed the ring.
  */
-int	shmring_put(struct shmring_writer *, const void *p, uint32_t len);
+int	shmring_put(struct shmring_writer *, const void *p, uint32_t len,
+	    uint64_t stamp);
 /* The producer sleeps (1) or not (0): the daemon wakes it on a change. */
 void	shmring_set_prod_wait(struct shmring_writer *, uint32_t v);
 /* The payload bytes of the record the producer is about to wait for. */
@@ -134,6 +136,7 @@ struct shmring_reader {
 	uint64_t	 tail;		/* pos as last released */
 	uint64_t	 taken;		/* records returned */
 	uint64_t	 head;		/* the producer's head, as last read */
+	uint64_t	 peeked;	/* bytes of the record peeked at */
 };
 void	shmring_reader_init(struct shmring_reader *, const void *base,
 	    uint32_t data_size, uint32_t max_record);
@@ -144,12 +147,18 @@ void	shmring_reader_init(struct shmring_reader *, const void *base,
  */
 int	shmring_poll(struct shmring_reader *, const void *base);
 /*
- * The next committed record before the head read by shmring_poll: 1 with
- * *payload and *len set (valid until shmring_release), 0 if there is
- * none, -1 if the record is bad (the producer is bad). Padding records
- * are skipped. The record's bytes stay in the ring, which the producer
- * may still scribble over: copy them out before use.
+ * The next committed record before the head read by shmring_poll,
+ * without taking it: 1 with *payload, *len and *stamp set (valid until
+ * shmring_release), 0 if there is none, -1 if the record is bad (the
+ * producer is bad). Padding records are skipped. The record's bytes stay
+ * in the ring, which the producer may still scribble over: copy them out
+ * before use. The stamp is the producer's word: any value is possible.
  */
+int	shmring_peek(struct shmring_reader *, const unsigned char **payload,
+	    uint32_t *len, uint64_t *stamp);
+/* Takes the record the last shmring_peek returned. */
+void	shmring_skip(struct shmring_reader *);
+/* shmring_peek, then shmring_skip if it found a record. */
 int	shmring_next(struct shmring_reader *, const unsigned char **payload,
 	    uint32_t *len);
 /*

@@ -14,6 +14,7 @@
  * Producers that must block run in child processes, ordered by pipes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -415,6 +416,149 @@ START_TEST(test_rx_gone_channel_drops_its_queue)
 }
 END_TEST
 
+/*
+ * Causal order across producers: a send that returns before another
+ * producer's send begins (the first one told the second through a pipe)
+ * is received first, as with Rust's mpsc, where the channel orders
+ * sends that happen one after the other. The second producer keeps
+ * sending fillers meanwhile, so that the daemon is often busy with it
+ * when the first one's message arrives. Run 0 as the environment says;
+ * run 1 with the first producer on a ring in shared memory, run 2 with
+ * the second (the other on the socket, unless the environment says).
+ */
+#define CAUSAL_ROUNDS	2000
+
+struct causal_end {
+	const char	*sock;
+	unsigned	 flags;		/* its transmitter's open flags */
+	int		 in_fd;		/* reads a round's token */
+	int		 out_fd;	/* writes a round's token */
+};
+
+static int
+causal_tx_open(const struct causal_end *e, chan_client **c, chan_tx **tx)
+{
+	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
+
+	o.flags = e->flags;
+	if (chan_connect(e->sock, c) != 0)
+		return -1;
+	return chan_tx_open_ex(*c, "causal", 6, &o, tx);
+}
+
+static int
+causal_first_main(void *arg)
+{
+	struct causal_end *e = arg;
+	chan_client *c;
+	chan_tx *tx;
+	char buf[32], t;
+	int i, n;
+
+	if (causal_tx_open(e, &c, &tx) != 0)
+		return 1;
+	for (i = 0; i < CAUSAL_ROUNDS; i++) {
+		n = snprintf(buf, sizeof(buf), "a%d", i);
+		if (chan_tx_send(tx, buf, (size_t)n) != 0 ||
+		    write(e->out_fd, "t", 1) != 1 ||
+		    read(e->in_fd, &t, 1) != 1)
+			return 1;
+	}
+	chan_tx_close(tx);
+	chan_disconnect(c);
+	return 0;
+}
+
+static int
+causal_second_main(void *arg)
+{
+	struct causal_end *e = arg;
+	chan_client *c;
+	chan_tx *tx;
+	char buf[32], t;
+	int i = 0, n;
+	ssize_t got;
+
+	if (causal_tx_open(e, &c, &tx) != 0 ||
+	    fcntl(e->in_fd, F_SETFL, O_NONBLOCK) != 0)
+		return 1;
+	while (i < CAUSAL_ROUNDS) {
+		if ((got = read(e->in_fd, &t, 1)) == 1) {
+			n = snprintf(buf, sizeof(buf), "b%d", i++);
+			if (chan_tx_send(tx, buf, (size_t)n) != 0 ||
+			    write(e->out_fd, "t", 1) != 1)
+				return 1;
+		} else if (got == 0 || errno != EAGAIN) {
+			return 1;
+		} else if (chan_tx_send(tx, "f", 1) != 0) {
+			return 1;
+		}
+	}
+	chan_tx_close(tx);
+	chan_disconnect(c);
+	return 0;
+}
+
+/* Checks one message of the causal test: b<i> only after a<i>. */
+static void
+causal_check(const chan_msg *m, int *next_a, int *next_b)
+{
+	const char *p = chan_msg_data(m);
+	size_t len = chan_msg_len(m);
+	char buf[32];
+	int want;
+
+	ck_assert_uint_lt(len, sizeof(buf));
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	if (strcmp(buf, "f") == 0)
+		return;
+	want = buf[0] == 'a' ? (*next_a)++ : (*next_b)++;
+	ck_assert_msg(buf[0] == 'a' || buf[0] == 'b', "got %s", buf);
+	ck_assert_int_eq(atoi(buf + 1), want);
+	ck_assert_msg(buf[0] == 'a' || *next_b <= *next_a,
+	    "%s received before a%d, which was sent first", buf, want);
+}
+
+START_TEST(test_sends_that_follow_each_other_arrive_in_order)
+{
+	int ab[2], ba[2], next_a = 0, next_b = 0, rc;
+	struct causal_end first, second;
+	chan_client *c;
+	chan_rx *rx;
+	chan_msg *m;
+	pid_t pa, pb;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	rx = rx_open(c, "causal", 0);
+	ck_assert_int_eq(pipe(ab), 0);
+	ck_assert_int_eq(pipe(ba), 0);
+	first = (struct causal_end){ d.sock, _i == 1 ? CHAN_SHM : 0, ba[0],
+	    ab[1] };
+	second = (struct causal_end){ d.sock, _i == 2 ? CHAN_SHM : 0, ab[0],
+	    ba[1] };
+	pa = child_fork(causal_first_main, &first);
+	pb = child_fork(causal_second_main, &second);
+	close(ab[0]);
+	close(ab[1]);
+	close(ba[0]);
+	close(ba[1]);
+	while ((rc = chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m)) == 0) {
+		causal_check(m, &next_a, &next_b);
+		chan_msg_free(m);
+	}
+	expect_rc(rc, CHAN_EDISCONNECTED, "recv after both producers");
+	ck_assert_int_eq(next_a, CAUSAL_ROUNDS);
+	ck_assert_int_eq(next_b, CAUSAL_ROUNDS);
+	child_wait_ok(pa);
+	child_wait_ok(pb);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
 /* Raw frames. */
 
 /* The ERROR fact key of the body of an ERROR frame (NULL: absent). */
@@ -768,6 +912,8 @@ fidelity_suite(void)
 	tcase_add_test(tc, test_recv_timeout_overruns_its_deadline_by_little);
 	tcase_add_test(tc, test_rx_gone_fails_held_and_later_sends);
 	tcase_add_test(tc, test_rx_gone_channel_drops_its_queue);
+	tcase_add_loop_test(tc, test_sends_that_follow_each_other_arrive_in_order,
+	    0, 3);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("protocol");

@@ -148,7 +148,7 @@ raw_ring_put(struct raw_ring *r, const char *s)
 	uint64_t	v;
 	int		rc;
 
-	if ((rc = shmring_put(&r->w, s, len)) == CHAN_EFULL) {
+	if ((rc = shmring_put(&r->w, s, len, 0)) == CHAN_EFULL) {
 		ask = shmring_ask(&r->w, len);
 		shmring_set_prod_wait(&r->w, 1);
 		raw_ring_kick(r);
@@ -159,7 +159,7 @@ raw_ring_put(struct raw_ring *r, const char *s)
 		ck_assert_int_eq(read(r->efd_prod, &v, sizeof(v)), 8);
 		ck_assert(shmring_answered(&r->w, ask));
 		shmring_set_prod_wait(&r->w, 0);
-		rc = shmring_put(&r->w, s, len);
+		rc = shmring_put(&r->w, s, len, 0);
 	}
 	ck_assert_int_eq(rc, 0);
 }

@@ -133,7 +133,7 @@ START_TEST(test_records_come_out_in_order_across_many_wraps)
 	for (i = 0; i < 20000; i++) {
 		len = (uint32_t)rand() % (i % 3 == 0 ? 2000u : 40u);
 		fill(in, len, seq);
-		if (shmring_put(&r.w, in, len) == 0) {
+		if (shmring_put(&r.w, in, len, 0) == 0) {
 			seq++;
 			continue;
 		}
@@ -164,18 +164,19 @@ START_TEST(test_full_ring_and_grants_refuse_with_efull)
 
 	ring_new(&r, DATA);
 	memset(p, 1, sizeof(p));
-	while (shmring_put(&r.w, p, sizeof(p)) == 0)
+	while (shmring_put(&r.w, p, sizeof(p), 0) == 0)
 		n++;
-	expect(n == 4);		/* 4 * 1008 bytes of 4096 */
-	expect(shmring_put(&r.w, p, sizeof(p)) == CHAN_EFULL);
-	expect(shmring_put(&r.w, p, 16) == 0);	/* a small one still fits */
+	expect(n == 4);		/* 4 * 1016 bytes of 4096 */
+	expect(shmring_put(&r.w, p, sizeof(p), 0) == CHAN_EFULL);
+	expect(shmring_put(&r.w, p, 16, 0) == 0);	/* a small one still fits */
 	expect(read_one(&r, out, sizeof(out)) == 1000);
-	expect(shmring_put(&r.w, p, sizeof(p)) == CHAN_EFULL);
+	expect(shmring_put(&r.w, p, sizeof(p), 0) == CHAN_EFULL);
 	shmring_release(&r.rd, r.mem);
-	/* 40 bytes left at the end (padding) and the first 1008 free: the
-	   record wraps to the front, and then the ring is full again. */
-	expect(shmring_put(&r.w, p, sizeof(p)) == 0);
-	expect(shmring_put(&r.w, p, 0) == CHAN_EFULL);
+	/* The small record ended the data area and the first 1016 bytes
+	   are free: the record goes to the front, and then the ring is full
+	   again. */
+	expect(shmring_put(&r.w, p, sizeof(p), 0) == 0);
+	expect(shmring_put(&r.w, p, 0, 0) == CHAN_EFULL);
 	expect(read_one(&r, out, sizeof(out)) == 1000);
 	expect(read_one(&r, out, sizeof(out)) == 1000);
 	expect(read_one(&r, out, sizeof(out)) == 1000);
@@ -187,13 +188,13 @@ START_TEST(test_full_ring_and_grants_refuse_with_efull)
 
 	/* Grants: records and bytes, in all. */
 	shmring_grant(r.mem, r.w.sent + 1, UINT64_MAX);
-	expect(shmring_put(&r.w, p, 0) == 0);
-	expect(shmring_put(&r.w, p, 0) == CHAN_EFULL);
+	expect(shmring_put(&r.w, p, 0, 0) == 0);
+	expect(shmring_put(&r.w, p, 0, 0) == CHAN_EFULL);
 	shmring_grant(r.mem, UINT64_MAX, r.w.sent_bytes + 10);
-	expect(shmring_put(&r.w, p, 11) == CHAN_EFULL);
-	expect(shmring_put(&r.w, p, 10) == 0);
-	expect(shmring_put(&r.w, p, 1) == CHAN_EFULL);
-	expect(shmring_put(&r.w, p, shmring_max_record(DATA) + 1) ==
+	expect(shmring_put(&r.w, p, 11, 0) == CHAN_EFULL);
+	expect(shmring_put(&r.w, p, 10, 0) == 0);
+	expect(shmring_put(&r.w, p, 1, 0) == CHAN_EFULL);
+	expect(shmring_put(&r.w, p, shmring_max_record(DATA) + 1, 0) ==
 	    CHAN_ETOOBIG);
 	/* One wake-up per sleep of the daemon. */
 	expect(!shmring_take_wake(&r.w));
@@ -201,7 +202,7 @@ START_TEST(test_full_ring_and_grants_refuse_with_efull)
 	expect(shmring_take_wake(&r.w));
 	expect(!shmring_take_wake(&r.w));
 	shmring_close(r.mem, CHAN_EPROTO);
-	expect(shmring_put(&r.w, p, 0) == CHAN_ECONNLOST);
+	expect(shmring_put(&r.w, p, 0, 0) == CHAN_ECONNLOST);
 	expect(shmring_closed(&r.w) == CHAN_EPROTO);
 	ring_free(&r);
 }
@@ -215,11 +216,11 @@ START_TEST(test_a_record_cut_short_is_never_read)
 
 	ring_new(&r, DATA);
 	memset(p, 2, sizeof(p));
-	expect(shmring_put(&r.w, p, 10) == 0);
+	expect(shmring_put(&r.w, p, 10, 0) == 0);
 	/* A producer that dies after writing a record but before its head
 	   moved: the header and payload are there, the head is not. */
 	head = u64_at(&r, SHMRING_OFF_HEAD);
-	expect(shmring_put(&r.w, p, 20) == 0);
+	expect(shmring_put(&r.w, p, 20, 0) == 0);
 	u64_set(&r, SHMRING_OFF_HEAD, head);
 	expect(read_one(&r, out, sizeof(out)) == 10);
 	expect(read_one(&r, out, sizeof(out)) == -2);
@@ -235,9 +236,9 @@ three(struct ring *r)
 
 	ring_new(r, DATA);
 	memset(p, 3, sizeof(p));
-	expect(shmring_put(&r->w, p, 16) == 0);
-	expect(shmring_put(&r->w, p, 64) == 0);
-	expect(shmring_put(&r->w, p, 0) == 0);
+	expect(shmring_put(&r->w, p, 16, 0) == 0);
+	expect(shmring_put(&r->w, p, 64, 0) == 0);
+	expect(shmring_put(&r->w, p, 0, 0) == 0);
 }
 
 START_TEST(test_scribbled_cursors_are_refused)
@@ -292,7 +293,8 @@ START_TEST(test_scribbled_records_are_refused)
 
 	three(&r);
 	/* The second record's commit word is the first's. */
-	u32_set(&r, SHMRING_HDR_SIZE + 24 + 4, shmring_commit_word(0));
+	u32_set(&r, SHMRING_HDR_SIZE + shmring_rec_size(16) + 4,
+	    shmring_commit_word(0));
 	expect(read_one(&r, out, sizeof(out)) == 16);
 	expect(read_one(&r, out, sizeof(out)) == -1);
 	ring_free(&r);
@@ -324,6 +326,32 @@ START_TEST(test_scribbled_records_are_refused)
 }
 END_TEST
 
+/* A peek shows the next record and its stamp without taking it. */
+START_TEST(test_peek_shows_the_stamp_and_takes_nothing)
+{
+	struct ring		 r;
+	const unsigned char	*p;
+	uint32_t		 len;
+	uint64_t		 stamp;
+
+	ring_new(&r, DATA);
+	expect(shmring_put(&r.w, "ab", 2, 5) == 0);
+	expect(shmring_put(&r.w, "cde", 3, 7) == 0);
+	expect(shmring_poll(&r.rd, r.mem) == 0);
+	expect(shmring_peek(&r.rd, &p, &len, &stamp) == 1);
+	expect(len == 2 && stamp == 5 && memcmp(p, "ab", 2) == 0);
+	expect(shmring_peek(&r.rd, &p, &len, &stamp) == 1);
+	expect(len == 2 && stamp == 5);
+	shmring_skip(&r.rd);
+	expect(shmring_peek(&r.rd, &p, &len, &stamp) == 1);
+	expect(len == 3 && stamp == 7 && memcmp(p, "cde", 3) == 0);
+	shmring_skip(&r.rd);
+	expect(shmring_peek(&r.rd, &p, &len, &stamp) == 0);
+	expect(r.rd.taken == 2);
+	ring_free(&r);
+}
+END_TEST
+
 static Suite *
 shmring_suite(void)
 {
@@ -336,6 +364,7 @@ shmring_suite(void)
 	tcase_add_test(tc, test_a_record_cut_short_is_never_read);
 	tcase_add_test(tc, test_scribbled_cursors_are_refused);
 	tcase_add_test(tc, test_scribbled_records_are_refused);
+	tcase_add_test(tc, test_peek_shows_the_stamp_and_takes_nothing);
 	suite_add_tcase(s, tc);
 	return s;
 }
