@@ -104,6 +104,7 @@ struct bench_run {
 	bool		 scale;		/* a --channels or --conns run */
 	bool		 shm;		/* chand: producers use CHAN_SHM */
 	bool		 confirmed;	/* chand throughput: chan_tx_send */
+	unsigned	 spin_us;	/* chand consumer: chan_client_set_spin */
 };
 
 /* What one end writes to the parent when it is done. */

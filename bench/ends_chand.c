@@ -321,6 +321,11 @@ receivers_open(const struct bench_run *run, struct receivers *r, char *err,
 		    chan_strerror(rc));
 		return (-1);
 	}
+	if (run->spin_us > 0 &&
+	    (rc = chan_client_set_spin(r->c, run->spin_us)) != 0) {
+		snprintf(err, errlen, "spin: %s", chan_strerror(rc));
+		return (-1);
+	}
 	/*
 	 * Many channels: each window holds all its channel will carry, so
 	 * that once primed (below) deliveries stream without the consumer

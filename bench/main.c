@@ -62,6 +62,7 @@ struct opts {
 	bool		 smoke;
 	bool		 shm;		/* chand runs also through rings */
 	bool		 confirmed;	/* chand throughput: chan_tx_send */
+	unsigned	 spin_us;	/* chand latency runs also spinning */
 	bool		 sync[BENCH_NSYNC];	/* durable runs, by policy */
 	const char	*data_dir;
 };
@@ -131,6 +132,9 @@ usage(FILE *f)
 "                         shared memory (CHAN_SHM), labelled \"chand shm\"\n"
 "      --confirmed        chand throughput runs send with the confirmed\n"
 "                         chan_tx_send in a plain loop (label \"send\")\n"
+"      --spin-us N        chand latency runs also with the consumer spinning\n"
+"                         up to N us before it sleeps (chan_client_set_spin;\n"
+"                         label \"spin\")\n"
 "  -S, --socket PATH      use the daemon already running on PATH (default:\n"
 "                         start a private one for each run)\n"
 "  -D, --chand PATH       the chand to start (default: next to chan-bench,\n"
@@ -282,6 +286,7 @@ enum {
 	OPT_SMOKE,
 	OPT_SHM,
 	OPT_CONFIRMED,
+	OPT_SPIN_US,
 	OPT_DURABLE,
 	OPT_SYNC,
 	OPT_DATA_DIR,
@@ -311,6 +316,7 @@ static const struct option longopts[] = {
 	{ "smoke", no_argument, NULL, OPT_SMOKE },
 	{ "shm", no_argument, NULL, OPT_SHM },
 	{ "confirmed", no_argument, NULL, OPT_CONFIRMED },
+	{ "spin-us", required_argument, NULL, OPT_SPIN_US },
 	{ "durable", no_argument, NULL, OPT_DURABLE },
 	{ "sync", required_argument, NULL, OPT_SYNC },
 	{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
@@ -426,6 +432,8 @@ opt_one(int ch, const char *arg, struct opts *o)
 		return (opt_uint(arg, 1, 65535, &o->prefetch));
 	case 'w':
 		return (opt_uint(arg, 1, 65536, &o->window));
+	case OPT_SPIN_US:
+		return (opt_uint(arg, 1, 1000000, &o->spin_us));
 	case OPT_SYNC:
 		return (parse_sync(arg, o));
 	/* The library's ranges (chanclient.h, chan_open_opts). */
@@ -647,6 +655,16 @@ run_base(const struct opts *o, enum bench_mode mode, unsigned producers,
 			run.shm = true;
 			bench(o, &run);
 		}
+		if (run.target == TARGET_CHAND && o->spin_us > 0 &&
+		    mode == MODE_LATENCY) {
+			run.spin_us = o->spin_us;
+			run.shm = false;
+			bench(o, &run);
+			if (o->shm) {
+				run.shm = true;
+				bench(o, &run);
+			}
+		}
 	}
 }
 
@@ -727,10 +745,11 @@ run_label(const struct bench_run *run, char *buf, size_t len)
 	if (run->sync != SYNC_NONE)
 		snprintf(buf, len, "%s %s", target_names[run->target],
 		    sync_names[run->sync]);
-	else if (run->shm || run->confirmed)
-		snprintf(buf, len, "%s%s%s", target_names[run->target],
+	else if (run->shm || run->confirmed || run->spin_us > 0)
+		snprintf(buf, len, "%s%s%s%s", target_names[run->target],
 		    run->shm ? " shm" : "", run->confirmed &&
-		    run->mode == MODE_THROUGHPUT ? " send" : "");
+		    run->mode == MODE_THROUGHPUT ? " send" : "",
+		    run->spin_us > 0 ? " spin" : "");
 	else if (run->channels > 1)
 		snprintf(buf, len, "%s K=%u", target_names[run->target],
 		    run->channels);

@@ -143,6 +143,7 @@ struct chan_client {
 	int			 dead;		/* lost: every call fails */
 	int			 reading;	/* a thread owns the socket */
 	int			 nonblock;	/* chan_client_set_nonblock */
+	unsigned		 spin_us;	/* chan_client_set_spin */
 	uint32_t		 unconfirmed;	/* pipelined sends, all txs */
 	/*
 	 * While every unconfirmed pipelined send belongs to one transmitter

@@ -282,14 +282,56 @@ conn_dispatch_all(struct chan_client *c)
 	proto_buf_consume(&c->rbuf, off);
 }
 
+/* The most chan_client_set_spin allows: a second. */
+#define CONN_SPIN_MAX_US	1000000u
+
+/*
+ * The bounded spin (chan_client_set_spin): reads without sleeping until
+ * bytes come, spin_us pass or the deadline does, so that a reader who
+ * expects a message soon does not pay for being put to sleep and woken.
+ * Returns what conn_fill does; 0 if nothing came.
+ */
+static ssize_t
+conn_spin(struct chan_client *c, const struct timespec *deadline,
+    unsigned spin_us)
+{
+	struct timespec end;
+	unsigned i;
+	ssize_t n;
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_nsec += (long)(spin_us % 1000000u) * 1000;
+	end.tv_sec += spin_us / 1000000u + end.tv_nsec / 1000000000;
+	end.tv_nsec %= 1000000000;
+	if (deadline != NULL && (deadline->tv_sec < end.tv_sec ||
+	    (deadline->tv_sec == end.tv_sec &&
+	    deadline->tv_nsec < end.tv_nsec)))
+		end = *deadline;
+	for (i = 0;; i++) {
+		n = recv(c->fd, c->rbuf.data + c->rbuf.len,
+		    c->rbuf.cap - c->rbuf.len, MSG_DONTWAIT);
+		if (n > 0) {
+			c->rbuf.len += (size_t)n;
+			return n;
+		}
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR))
+			return CHAN_ECONNLOST;
+		if ((i & 7) == 7 && conn_expired(&end))
+			return 0;
+	}
+}
+
 /*
  * Waits for the socket to be readable (until deadline) and reads what is
- * there into c->rbuf. Runs without c->mu, as the reader. Returns the
+ * there into c->rbuf, after spinning for spin_us (the connection's, read
+ * under c->mu). Runs without c->mu, as the reader. Returns the
  * number of bytes read, 0 on timeout or interruption, CHAN_ECONNLOST at
  * end of stream or on error, CHAN_ENOMEM.
  */
 static ssize_t
-conn_fill(struct chan_client *c, const struct timespec *deadline)
+conn_fill(struct chan_client *c, const struct timespec *deadline,
+    unsigned spin_us)
 {
 	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 	size_t want = CONN_READ_CHUNK, body_len;
@@ -303,6 +345,8 @@ conn_fill(struct chan_client *c, const struct timespec *deadline)
 		want = PROTO_HEADER_LEN + body_len - c->rbuf.len;
 	if (proto_buf_reserve(&c->rbuf, want) != 0)
 		return CHAN_ENOMEM;
+	if (spin_us > 0 && (n = conn_spin(c, deadline, spin_us)) != 0)
+		return n;
 
 	n = poll(&pfd, 1, conn_remaining_ms(deadline));
 	if (n < 0 && errno != EINTR)
@@ -322,11 +366,12 @@ conn_fill(struct chan_client *c, const struct timespec *deadline)
 static void
 conn_read_once(struct chan_client *c, const struct timespec *deadline)
 {
+	unsigned spin_us = c->spin_us;
 	ssize_t n;
 
 	c->reading = 1;
 	pthread_mutex_unlock(&c->mu);
-	n = conn_fill(c, deadline);
+	n = conn_fill(c, deadline, spin_us);
 	pthread_mutex_lock(&c->mu);
 	c->reading = 0;
 	if (n == CHAN_ENOMEM)
@@ -944,11 +989,28 @@ conn_hello(struct chan_client *c, const char *path)
 	return 0;
 }
 
+/* CHANCLIENT_SPIN_US: microseconds, as chan_client_set_spin takes. */
+static int
+conn_set_spin(struct chan_client *c, const char *v)
+{
+	char *end;
+	unsigned long us;
+
+	errno = 0;
+	us = strtoul(v, &end, 10);
+	if (errno != 0 || *end != '\0' || v[0] == '-' ||
+	    us > CONN_SPIN_MAX_US)
+		return CHAN_EINVAL;
+	c->spin_us = (unsigned)us;
+	return 0;
+}
+
 int
 chan_connect(const char *path, chan_client **out)
 {
 	char def[PATH_MAX];
 	struct chan_client *c;
+	const char *v;
 	int rc, saved;
 
 	if (out == NULL)
@@ -971,6 +1033,9 @@ chan_connect(const char *path, chan_client **out)
 		rc = conn_hello(c, path);
 	if (rc == 0)
 		strcpy(c->path, path);
+	if (rc == 0 && (v = getenv("CHANCLIENT_SPIN_US")) != NULL &&
+	    *v != '\0')
+		(void)conn_set_spin(c, v);
 	pthread_mutex_unlock(&c->mu);
 	if (rc != 0) {
 		saved = errno;
@@ -1023,4 +1088,15 @@ size_t
 chan_client_max_msg(const chan_client *c)
 {
 	return c != NULL ? c->max_msg : 0;
+}
+
+int
+chan_client_set_spin(chan_client *c, unsigned usec)
+{
+	if (c == NULL || usec > CONN_SPIN_MAX_US)
+		return CHAN_EINVAL;
+	pthread_mutex_lock(&c->mu);
+	c->spin_us = usec;
+	pthread_mutex_unlock(&c->mu);
+	return 0;
 }

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -559,6 +560,47 @@ START_TEST(test_sends_that_follow_each_other_arrive_in_order)
 }
 END_TEST
 
+/*
+ * The bounded spin: receives still get their messages, and a spin
+ * longer than a receive's timeout ends at the timeout.
+ */
+START_TEST(test_spinning_receiver_keeps_its_deadlines)
+{
+	struct timespec t0, t1;
+	chan_client *c;
+	chan_tx *tx;
+	chan_rx *rx;
+	long ms;
+	chan_msg *m;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	expect_rc(chan_client_set_spin(NULL, 10), CHAN_EINVAL, "spin NULL");
+	expect_rc(chan_client_set_spin(c, 1000001), CHAN_EINVAL,
+	    "spin over a second");
+	expect_rc(chan_client_set_spin(c, 1000000), 0, "spin a second");
+	rx = rx_open(c, "spin", 0);
+	tx = tx_open(c, "spin");
+	send_str(tx, "x");
+	expect_str(rx, "x");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	expect_rc(chan_rx_recv_timeout(rx, 50, &m), CHAN_ETIMEDOUT,
+	    "recv_timeout(50) on an empty channel");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ck_assert_msg(ms >= 50 && ms < 600,
+	    "recv_timeout(50) spinning up to a second took %ld ms", ms);
+	expect_rc(chan_client_set_spin(c, 0), 0, "spin off");
+	send_str(tx, "y");
+	expect_str(rx, "y");
+	chan_tx_close(tx);
+	chan_rx_close(rx);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
 /* Raw frames. */
 
 /* The ERROR fact key of the body of an ERROR frame (NULL: absent). */
@@ -914,6 +956,7 @@ fidelity_suite(void)
 	tcase_add_test(tc, test_rx_gone_channel_drops_its_queue);
 	tcase_add_loop_test(tc, test_sends_that_follow_each_other_arrive_in_order,
 	    0, 3);
+	tcase_add_test(tc, test_spinning_receiver_keeps_its_deadlines);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("protocol");

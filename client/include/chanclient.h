@@ -246,6 +246,17 @@ CHAN_EXPORT void chan_disconnect(chan_client *c);
 CHAN_EXPORT const char *chan_client_errmsg(const chan_client *c);
 /* Largest payload the daemon accepts, from its handshake. */
 CHAN_EXPORT size_t chan_client_max_msg(const chan_client *c);
+/*
+ * The bounded spin, for latency: a thread about to wait for the daemon
+ * (a blocking receive, a confirmed send's answer) first polls the socket
+ * without sleeping for up to usec microseconds (at most 1000000; 0, the
+ * default, never spins), sparing the wake-up of a sleeping thread when
+ * the answer comes soon. It costs that CPU time on every wait that ends
+ * later or never: a consumer with little traffic burns usec per message.
+ * CHANCLIENT_SPIN_US in the environment sets it for every connection.
+ * Returns 0 or CHAN_EINVAL.
+ */
+CHAN_EXPORT int chan_client_set_spin(chan_client *c, unsigned usec);
 
 /*
  * Transmitters.
