@@ -48,18 +48,29 @@ channel_set_capacity(struct channel *ch, uint64_t msgs, uint64_t bytes)
 	ch->cap_bytes = bytes;
 }
 
-/* Counts a message of len payload bytes in (add) or out of the sums. */
+/*
+ * Counts a message of len payload bytes in (add) or out of the daemon's
+ * sums and those of ch's creator.
+ */
 static void
-totals_count(struct channel_totals *t, size_t len, bool add)
+channel_count(struct channel *ch, size_t len, bool add)
 {
-	if (t == NULL)
-		return;
-	if (add) {
+	struct channel_totals	*t = ch->totals;
+	struct channel_sum	*u = ch->owner_sum;
+
+	if (t != NULL && add) {
 		t->bytes += len;
 		t->msgs++;
-	} else {
+	} else if (t != NULL) {
 		t->bytes -= len;
 		t->msgs--;
+	}
+	if (u != NULL && add) {
+		u->bytes += len;
+		u->msgs++;
+	} else if (u != NULL) {
+		u->bytes -= len;
+		u->msgs--;
 	}
 }
 
@@ -71,7 +82,7 @@ channel_free_list(struct channel *ch, struct message *m)
 	for (; m != NULL; m = next) {
 		next = m->next;
 		ch->bytes -= m->len;
-		totals_count(ch->totals, m->len, false);
+		channel_count(ch, m->len, false);
 		msgpool_put(m);
 	}
 }
@@ -223,7 +234,7 @@ static void
 held_destroy(struct channel *ch, struct held *h)
 {
 	held_unlink(ch, h);
-	totals_count(ch->totals, h->len, false);
+	channel_count(ch, h->len, false);
 	msgpool_put(h->msg);
 	free(h);
 }
@@ -303,7 +314,7 @@ channel_push(struct channel *ch, const void *payload, size_t len)
 	if ((m = message_new(payload, len)) == NULL)
 		return (CHAN_ENOMEM);
 	m->id = ch->next_id++;
-	totals_count(ch->totals, len, true);
+	channel_count(ch, len, true);
 	channel_enqueue(ch, m);
 	return (0);
 }
@@ -322,7 +333,7 @@ channel_restore(struct channel *ch, uint64_t id, const void *payload,
 	m->flags = flags;
 	if (ch->next_id <= id)
 		ch->next_id = id + 1;
-	totals_count(ch->totals, len, true);
+	channel_count(ch, len, true);
 	channel_enqueue(ch, m);
 	return (0);
 }
@@ -420,7 +431,7 @@ channel_hold(struct channel *ch, struct message *m,
 	ch->nheld++;
 	ch->held_bytes += h->len;
 	ch->totals->held++;
-	totals_count(ch->totals, h->len, true);
+	channel_count(ch, h->len, true);
 	*hp = h;
 	return (CHANNEL_HELD);
 }
@@ -440,7 +451,7 @@ channel_offer(struct channel *ch, struct message *m, const void *payload,
 			return (CHAN_ENOMEM);
 		m->id = ch->next_id++;
 		m->flags |= a->flags;
-		totals_count(ch->totals, len, true);
+		channel_count(ch, len, true);
 		channel_enqueue(ch, m);
 		return (CHANNEL_QUEUED);
 	}
@@ -539,7 +550,7 @@ channel_expire(struct channel_totals *t, uint64_t now)
 		return (NULL);
 	h = t->heap[0];
 	ch = h->ch;
-	totals_count(t, h->len, false);
+	channel_count(ch, h->len, false);
 	msgpool_put(h->msg);
 	held_done(ch, h, CHAN_EFULL);
 	channel_admit(ch);
@@ -611,7 +622,7 @@ channel_ack(struct channel *ch, uint64_t seq)
 			ch->acked_id = m->id;
 		ch->ninflight--;
 		ch->bytes -= m->len;
-		totals_count(ch->totals, m->len, false);
+		channel_count(ch, m->len, false);
 		msgpool_put(m);
 		ch->stat.acked++;
 	}
@@ -642,11 +653,16 @@ void
 channel_group_leave(struct channel *ch)
 {
 	struct selgroup	*g = ch->group;
+	struct channel	*last;
 
 	if (g == NULL)
 		return;
+	/* The last member takes ch's place. */
+	last = g->chs[--g->members];
+	g->chs[ch->group_idx] = last;
+	last->group_idx = ch->group_idx;
 	ch->group = NULL;
-	if (--g->members == 0)
+	if (g->members == 0)
 		free(g);
 }
 
@@ -656,7 +672,7 @@ channel_group_new(struct channel *const *chs, size_t n, uint32_t credit)
 	struct selgroup	*g;
 	size_t		 i;
 
-	if ((g = malloc(sizeof(*g))) == NULL)
+	if ((g = malloc(sizeof(*g) + n * sizeof(g->chs[0]))) == NULL)
 		return (NULL);
 	g->credit = credit;
 	g->members = 0;
@@ -668,7 +684,8 @@ channel_group_new(struct channel *const *chs, size_t n, uint32_t credit)
 		chs[i]->credit = 0;
 		chs[i]->group = g;
 		chs[i]->stat.requests++;
-		g->members++;
+		chs[i]->group_idx = g->members;
+		g->chs[g->members++] = chs[i];
 	}
 	return (g);
 }
@@ -776,7 +793,7 @@ channel_fail_held(struct channel *ch, void *owner, int code)
 		next = h->next;
 		if (h->owner != owner)
 			continue;
-		totals_count(ch->totals, h->len, false);
+		channel_count(ch, h->len, false);
 		msgpool_put(h->msg);
 		held_done(ch, h, code);
 		n++;
@@ -833,7 +850,7 @@ channel_drop_queued(struct channel *ch, void (*fn)(struct channel *,
 		ch->nqueued--;
 		ch->qbytes -= m->len;
 		ch->bytes -= m->len;
-		totals_count(ch->totals, m->len, false);
+		channel_count(ch, m->len, false);
 		*bytes += m->len;
 		n++;
 		msgpool_put(m);

@@ -91,6 +91,8 @@ struct channel_stat {
 struct selgroup {
 	uint32_t	 credit;
 	uint32_t	 members;	/* channels still in it */
+	struct channel	*chs[];		/* those channels, in no order;
+					   each knows its place (group_idx) */
 };
 
 /*
@@ -119,6 +121,16 @@ struct held {
  * memory too, and held sends count, since they hold their message. All
  * of it starts zeroed; channel_totals_fini frees what it holds.
  */
+/*
+ * What the channels of one creator hold together (quota.c): kept as they
+ * change, so that checking a per-uid limit at a send costs the same
+ * however many channels the uid has.
+ */
+struct channel_sum {
+	uint64_t bytes;		/* payload bytes queued, in flight or held */
+	uint64_t msgs;		/* messages queued, in flight or held */
+};
+
 struct channel_totals {
 	size_t	 bytes;		/* payload bytes queued, in flight or held */
 	size_t	 msgs;		/* messages queued, in flight or held */
@@ -159,6 +171,7 @@ struct channel {
 					   consumer goes: dispatch.c's list */
 	struct selgroup	*group;		/* consumer's shared credit, or NULL:
 					   its own (credit) */
+	uint32_t	 group_idx;	/* its place in group->chs */
 	bool		 durable;	/* its messages are logged (durable.c) */
 	struct dlog	*log;		/* durable: its log, opaque here */
 
@@ -207,6 +220,7 @@ struct channel {
 
 	void		*quota;		/* its creator's use (quota.c), or
 					   NULL */
+	struct channel_sum *owner_sum;	/* the creator's sums, or NULL */
 
 	char		 name[];	/* name_len bytes, then a NUL */
 };

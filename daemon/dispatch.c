@@ -4,6 +4,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -1121,6 +1122,16 @@ do_ping(struct conn *c, const struct proto_msg *m)
 	reply_ok(c, m->rid);
 }
 
+/* Orders the channels of a group by their consumer handle's id. */
+static int
+dispatch_cmp_consumer(const void *a, const void *b)
+{
+	const struct handle	*x = (*(struct channel *const *)a)->consumer;
+	const struct handle	*y = (*(struct channel *const *)b)->consumer;
+
+	return ((x->id > y->id) - (x->id < y->id));
+}
+
 /*
  * RECALL: a receive is over. What the consumer's credit lets the daemon
  * deliver now goes first, then a disconnection it is owed, then the
@@ -1131,19 +1142,25 @@ do_ping(struct conn *c, const struct proto_msg *m)
 static void
 do_recall(struct conn *c, const struct proto_msg *m)
 {
+	struct channel	*chs[PROTO_SELECT_MAX];
 	struct selgroup	*g;
 	struct handle	*h;
-	size_t		 i;
+	size_t		 i, n;
 
 	if ((h = dispatch_handle(c, m, DISPATCH_RX)) == NULL)
 		return;
-	/* A SELECT's receive is over for every member: each gets its due. */
+	/*
+	 * A SELECT's receive is over for every member: each gets its due, in
+	 * handle order, from the group's own list (not from all the
+	 * connection's handles, which may be thousands).
+	 */
 	if ((g = h->ch->group) != NULL) {
-		for (i = 0; i < c->hlen && g->credit > 0; i++) {
-			if (c->handles[i].h != NULL && c->handles[i].h->rx &&
-			    c->handles[i].h->ch->group == g &&
-			    c->handles[i].h != h)
-				pump_force(c->srv, c->handles[i].h->ch);
+		n = g->members;
+		memcpy(chs, g->chs, n * sizeof(chs[0]));
+		qsort(chs, n, sizeof(chs[0]), dispatch_cmp_consumer);
+		for (i = 0; i < n && g->credit > 0; i++) {
+			if (chs[i] != h->ch)
+				pump_force(c->srv, chs[i]);
 		}
 	}
 	pump_recall(c->srv, h->ch);

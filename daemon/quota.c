@@ -19,9 +19,8 @@ struct quota_use {
 	struct acl_limits lim;		/* as of its latest connection */
 	size_t		  conns;
 	size_t		  handles;
-	struct channel	**chans;	/* that it created, in no order */
-	size_t		  nchans;
-	size_t		  chcap;
+	size_t		  nchans;	/* channels it created */
+	struct channel_sum queued;	/* what those channels hold */
 };
 
 struct quota {
@@ -230,38 +229,33 @@ void
 quota_channel_created(struct conn *c, struct channel *ch)
 {
 	struct quota_use	*u = c->quota;
-	struct channel		**nc;
-	size_t			 ncap;
 
 	if (u == NULL)
 		return;
-	if (u->nchans == u->chcap) {
-		ncap = u->chcap == 0 ? 4 : u->chcap * 2;
-		/* Without room it does not count: never refused for it. */
-		if ((nc = reallocarray(u->chans, ncap, sizeof(*nc))) == NULL)
-			return;
-		u->chans = nc;
-		u->chcap = ncap;
-	}
-	u->chans[u->nchans++] = ch;
+	u->nchans++;
 	ch->quota = u;
+	ch->owner_sum = &u->queued;
+}
+
+/* Takes what ch still holds out of its creator's sums. */
+static void
+quota_sum_remove(struct channel_sum *sum, const struct channel *ch)
+{
+	sum->bytes -= ch->bytes + ch->held_bytes;
+	sum->msgs -= ch->nqueued + ch->ninflight + ch->nheld;
 }
 
 void
 quota_channel_gone(struct server *srv, struct channel *ch)
 {
 	struct quota_use	*u = ch->quota;
-	size_t			 i;
 
 	(void)srv;
 	if (u == NULL)
 		return;
-	for (i = 0; i < u->nchans; i++) {
-		if (u->chans[i] == ch) {
-			u->chans[i] = u->chans[--u->nchans];
-			break;
-		}
-	}
+	u->nchans--;
+	quota_sum_remove(&u->queued, ch);
+	ch->owner_sum = NULL;
 	ch->quota = NULL;
 }
 
@@ -272,9 +266,7 @@ quota_queue_check(struct conn *c, const struct channel *ch, size_t len,
 	const struct channel_totals	*t = &c->srv->reg.totals;
 	const struct config		*cfg = c->srv->cfg;
 	struct quota_use		*u = ch->quota;
-	const struct channel		*o;
-	uint64_t			 bytes = 0, msgs = 0, lb, lm;
-	size_t				 i;
+	uint64_t			 bytes, msgs, lb, lm;
 
 	if (!quota_privileged(c)) {
 		if (t->bytes + len > quota_share(cfg->max_queued_bytes))
@@ -290,11 +282,8 @@ quota_queue_check(struct conn *c, const struct channel *ch, size_t len,
 	lm = u->lim.v[ACL_LIM_QUEUED_MSGS];
 	if (lb == ACL_LIM_NONE && lm == ACL_LIM_NONE)
 		return (0);
-	for (i = 0; i < u->nchans; i++) {
-		o = u->chans[i];
-		bytes += o->bytes + o->held_bytes;
-		msgs += o->nqueued + o->ninflight + o->nheld;
-	}
+	bytes = u->queued.bytes;
+	msgs = u->queued.msgs;
 	if (lb != ACL_LIM_NONE && bytes + len > lb) {
 		snprintf(r->text, sizeof(r->text), "limit of %llu queued-bytes "
 		    "for the channels of uid %lu reached (access file)",
@@ -324,7 +313,6 @@ quota_fini(struct server *srv)
 	if (q == NULL)
 		return;
 	for (i = 0; i < q->n; i++) {
-		free(q->u[i]->chans);
 		free(q->u[i]);
 	}
 	free(q->u);

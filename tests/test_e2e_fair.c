@@ -1124,6 +1124,73 @@ START_TEST(test_per_uid_limits)
 }
 END_TEST
 
+static void
+raw_try_close(struct raw_conn *rc, uint32_t rid, uint32_t h)
+{
+	struct proto_buf b;
+
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_close(&b, rid, h), 0);
+	raw_send(rc, &b);
+	proto_buf_fini(&b);
+	raw_expect_ok(rc, rid);
+}
+
+/*
+ * What a uid's channels queue is counted as it changes: a message the
+ * consumer acknowledges, and a channel that is gone, stop counting, and
+ * the room comes back to the byte.
+ */
+START_TEST(test_per_uid_queued_bytes_come_back)
+{
+	struct daemon d;
+	struct raw_conn a, b;
+	struct proto_msg m;
+	char text[PROTO_ERRMSG_MAX + 1];
+	uint32_t ha, hb, hr;
+
+	if (skip_unless_root("test_per_uid_queued_bytes_come_back"))
+		return;
+
+	start_with_rules(&d, "allow uid:4242 send,recv x.*\n"
+	    "limit uid:4242 queued-bytes 1000\n", NULL, NULL);
+	raw_as(&a, &d, UID_X);
+	raw_as(&b, &d, UID_X);
+	ck_assert_int_eq(raw_try_open(&a, PROTO_OPEN_TX, 2, "x.a", NULL, &ha,
+	    text, sizeof text), 0);
+	ck_assert_int_eq(raw_try_open(&a, PROTO_OPEN_TX, 3, "x.b", NULL, &hb,
+	    text, sizeof text), 0);
+	ck_assert_int_eq(raw_try_open(&b, PROTO_OPEN_RX, 4, "x.a", NULL, &hr,
+	    text, sizeof text), 0);
+	ck_assert_int_eq(raw_try_send(&a, 5, ha, 600, text, sizeof text), 0);
+	ck_assert_int_eq(raw_try_send(&a, 6, hb, 400, text, sizeof text), 0);
+	ck_assert_int_eq(raw_try_send(&a, 7, hb, 1, text, sizeof text),
+	    CHAN_ELIMIT);
+
+	/* Delivered, it still counts (in flight); acknowledged, it does not. */
+	raw_credit(&b, 0, hr, 1);
+	raw_expect(&b, &m);
+	ck_assert_int_eq(m.op, PROTO_DELIVER);
+	ck_assert_uint_eq(m.payload_len, 600);
+	ck_assert_int_eq(raw_try_send(&a, 8, hb, 1, text, sizeof text),
+	    CHAN_ELIMIT);
+	raw_ack(&b, 0, hr, m.seq);
+	raw_ping(&b, 20);	/* the ACK has been read */
+	ck_assert_int_eq(raw_try_send(&a, 9, hb, 600, text, sizeof text), 0);
+	ck_assert_int_eq(raw_try_send(&a, 10, ha, 1, text, sizeof text),
+	    CHAN_ELIMIT);
+
+	/* x.a, empty and left by all, is gone; x.b's 1000 bytes still count. */
+	raw_conn_close(&b);
+	raw_try_close(&a, 11, ha);
+	ck_assert_int_eq(raw_try_send(&a, 12, hb, 1, text, sizeof text),
+	    CHAN_ELIMIT);
+	raw_conn_close(&a);
+	assert_serves(&d);
+	stop_with_rules(&d);
+}
+END_TEST
+
 #define RESERVE_CONNS	16
 #define RESERVE_BYTES	16000
 
@@ -1294,6 +1361,7 @@ fair_suite(void)
 	tc = tcase_create("users");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_per_uid_limits);
+	tcase_add_test(tc, test_per_uid_queued_bytes_come_back);
 	tcase_add_test(tc, test_root_keeps_a_reserve);
 	tcase_add_test(tc, test_create_right_and_capacity_bounds);
 	suite_add_tcase(s, tc);
