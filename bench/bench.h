@@ -105,6 +105,7 @@ struct bench_run {
 	bool		 shm;		/* chand: producers use CHAN_SHM */
 	bool		 confirmed;	/* chand throughput: chan_tx_send */
 	unsigned	 spin_us;	/* chand consumer: chan_client_set_spin */
+	unsigned	 serial;	/* runs so far: names its channels */
 };
 
 /* What one end writes to the parent when it is done. */

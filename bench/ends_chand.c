@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <chanclient.h>
 
@@ -84,10 +85,16 @@ bench_tx_open(const struct bench_run *run, chan_client *c, const char *name,
 	return (chan_tx_open_ex(c, name, strlen(name), &opts, tx));
 }
 
+/*
+ * Channel k of run: the names are the run's own, so that on a daemon
+ * that serves several runs (--socket) a run does not find the channels
+ * of the one before, or the memory of their senders having gone.
+ */
 static void
-chan_name(char *buf, size_t len, unsigned k)
+chan_name(const struct bench_run *run, char *buf, size_t len, unsigned k)
 {
-	snprintf(buf, len, "bench.%u", k);
+	snprintf(buf, len, "bench.%ld.%u.%u", (long)getppid(), run->serial,
+	    k);
 }
 
 struct senders {
@@ -149,7 +156,7 @@ senders_open(const struct bench_run *run, struct senders *s, char *err,
 		}
 	}
 	for (i = 0; i < s->ntx; i++) {
-		chan_name(name, sizeof(name), run->channels > 1 ? i : 0);
+		chan_name(run, name, sizeof(name), run->channels > 1 ? i : 0);
 		rc = bench_tx_open(run, s->c[s->nc > 1 ? i : 0], name,
 		    &s->tx[i]);
 		if (rc != 0) {
@@ -337,7 +344,7 @@ receivers_open(const struct bench_run *run, struct receivers *r, char *err,
 		opts.prefetch = r->left[0] < 65535 ? (unsigned)r->left[0] :
 		    65535;
 	for (k = 0; k < r->n; k++) {
-		chan_name(name, sizeof(name), k);
+		chan_name(run, name, sizeof(name), k);
 		rc = chan_rx_open_ex(r->c, name, strlen(name), &opts,
 		    &r->rx[k]);
 		if (rc != 0) {

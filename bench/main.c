@@ -561,6 +561,7 @@ bench(const struct opts *o, struct bench_run *run)
 	if (nresults == MAX_RUNS)
 		return;
 	run->server = -1;
+	run->serial = nresults;
 	if (run->sync != SYNC_NONE) {
 		if (durable_run_dir(data, sizeof(data)) != 0) {
 			fprintf(stderr, "chan-bench: %s: %s\n", data,

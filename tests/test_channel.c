@@ -160,6 +160,49 @@ START_TEST(test_credit_accumulates_capped_at_65535)
 }
 END_TEST
 
+/*
+ * A SELECT group: a member that leaves from the middle is replaced by the
+ * last, the others keep sharing the credit, and a channel named twice is
+ * in it once; the group goes with its last member (ASan: no leak, no
+ * use after free).
+ */
+START_TEST(test_group_members_leave_in_any_order)
+{
+	struct channel	*ch[3], *chs[4];
+	struct selgroup	*g;
+	int		 i;
+
+	for (i = 0; i < 3; i++) {
+		ch[i] = new_channel(NULL);
+		ck_assert_int_eq(channel_consumer_attach(ch[i], &consumer_a),
+		    0);
+		push_str(ch[i], "m");
+	}
+	chs[0] = ch[0];
+	chs[1] = ch[1];
+	chs[2] = ch[2];
+	chs[3] = ch[1];
+	ck_assert_ptr_nonnull(g = channel_group_new(chs, 4, 2));
+	ck_assert_uint_eq(g->members, 3);
+	channel_credit(ch[1], 1);	/* leaves the group: its own credit */
+	ck_assert_ptr_null(ch[1]->group);
+	ck_assert_uint_eq(g->members, 2);
+	ck_assert_ptr_eq(ch[0]->group, g);
+	ck_assert_ptr_eq(ch[2]->group, g);
+	ck_assert_ptr_eq(g->chs[ch[2]->group_idx], ch[2]);
+	ck_assert_ptr_eq(g->chs[ch[0]->group_idx], ch[0]);
+	take_expect(ch[2], "m", 1, 0);
+	ck_assert_uint_eq(channel_credit_left(ch[0]), 1);
+	take_expect(ch[1], "m", 1, 0);
+	channel_group_leave(ch[2]);
+	ck_assert_ptr_eq(g->chs[ch[0]->group_idx], ch[0]);
+	take_expect(ch[0], "m", 1, 0);
+	ck_assert_uint_eq(channel_credit_left(ch[0]), 0);
+	for (i = 0; i < 3; i++)
+		channel_free(ch[i]);	/* ch[0] takes the group with it */
+}
+END_TEST
+
 START_TEST(test_second_consumer_is_busy)
 {
 	struct channel	*ch = new_channel(NULL);
@@ -1077,6 +1120,7 @@ channel_suite(void)
 	tcase_add_test(tc, test_delivery_needs_a_consumer_and_credit);
 	tcase_add_test(tc, test_credit_accumulates_capped_at_65535);
 	tcase_add_test(tc, test_second_consumer_is_busy);
+	tcase_add_test(tc, test_group_members_leave_in_any_order);
 	tcase_add_test(tc,
 	    test_consumer_detach_requeues_in_flight_at_front_in_order);
 	tcase_add_test(tc, test_detach_with_empty_queue_keeps_tail_usable);
