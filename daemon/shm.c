@@ -343,7 +343,8 @@ static size_t
 shm_take_channel(struct channel *ch, bool *more)
 {
 	struct shm_ring	*r, *first = ch->rings;
-	uint64_t	 t0 = shm_clock();
+	bool		 alone = first != NULL && first->ch_next == NULL;
+	uint64_t	 t0 = alone ? 0 : shm_clock();
 	size_t		 n = 0;
 
 	*more = false;
@@ -353,7 +354,7 @@ shm_take_channel(struct channel *ch, bool *more)
 		if (!r->bad && shmring_poll(&r->rd, r->map) != 0)
 			shm_bad(r, "impossible head");
 	}
-	if (first != NULL && first->ch_next == NULL)
+	if (alone)
 		shm_take_ring(first);
 	else
 		shm_take_merged(ch, t0, shm_clock(), more);
