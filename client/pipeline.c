@@ -341,10 +341,16 @@ chan_tx_send_async(chan_tx *tx, const void *data, size_t len)
 		if ((rc = tx->unconfirmed > 0 ? pipeline_flush_locked(tx,
 		    1) : 0) == 0)
 			rc = tx_shm_send(tx, data, len, -1, 0);
-		pthread_mutex_unlock(&tx->c->mu);
-		return rc;
+		/* Numbered as the pipelined sends they are among. */
+		if (rc == 0)
+			tx->next_ord++;
+		if (rc != TX_SHM_SOCKET) {
+			pthread_mutex_unlock(&tx->c->mu);
+			return rc;
+		}
 	}
-	if (tx->shm != NULL && (rc = tx_shm_drain(tx)) != 0) {
+	if (tx->shm != NULL && (rc = tx_shm_drain(tx)) != 0 &&
+	    rc != TX_SHM_SOCKET) {
 		pthread_mutex_unlock(&tx->c->mu);
 		return rc;
 	}

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +207,12 @@ tx_shm_setup(struct chan_client *c, struct chan_tx *tx)
 	pthread_mutex_unlock(&c->mu);
 	rc = shm_fetch(c->path, r.token, fds);
 	pthread_mutex_lock(&c->mu);
+	/*
+	 * A daemon at its connection limits refuses the second connection:
+	 * the transmitter keeps the socket path, as it would without rings.
+	 */
+	if (rc == CHAN_ELIMIT)
+		return (0);
 	if (rc != 0)
 		return (rc);
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -300,11 +307,21 @@ shm_sleep(struct chan_client *c, struct tx_shm *s, int64_t until_ms)
 static int
 shm_closed_rc(struct chan_tx *tx)
 {
-	int	code = shmring_closed(&tx->shm->w);
+	struct chan_client	*c = tx->c;
+	int			 code = shmring_closed(&tx->shm->w);
 
 	if (code == 0)
 		code = CHAN_ECONNLOST;
-	if (code == CHAN_EPROTO)
+	/*
+	 * The handle went with its connection: as a write on the socket
+	 * would, read what the daemon left there (its SHUTDOWN error), so
+	 * that the client's error says why.
+	 */
+	if (code == CHAN_ECONNLOST)
+		(void)conn_read_nb(c, SIZE_MAX);
+	if (code == CHAN_ECONNLOST && c->dead)
+		snprintf(tx->errmsg, sizeof(tx->errmsg), "%s", c->errmsg);
+	else if (code == CHAN_EPROTO)
 		snprintf(tx->errmsg, sizeof(tx->errmsg), "the daemon "
 		    "found a malformed record in the ring");
 	else
@@ -343,8 +360,25 @@ shm_settle(struct chan_tx *tx, uint32_t len)
 	return (rc);
 }
 
-int
-tx_shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
+/*
+ * rc, or TX_SHM_SOCKET if the daemon closed the ring with LIMIT: a
+ * daemon-wide queue limit refused a grant. It took every record first,
+ * so the ring is let go and the send goes on the socket, where the
+ * daemon answers it as any SEND (LIMIT with its facts, or room again).
+ */
+static int
+shm_to_socket(struct chan_tx *tx, int rc)
+{
+	if (rc != CHAN_ELIMIT || tx->shm == NULL ||
+	    shmring_closed(&tx->shm->w) != CHAN_ELIMIT)
+		return (rc);
+	tx_shm_free(tx);
+	tx->errmsg[0] = '\0';
+	return (TX_SHM_SOCKET);
+}
+
+static int
+shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
     int full_rc)
 {
 	struct chan_client	*c = tx->c;
@@ -401,7 +435,15 @@ tx_shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
 }
 
 int
-tx_shm_drain(struct chan_tx *tx)
+tx_shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
+    int full_rc)
+{
+	return (shm_to_socket(tx, shm_send(tx, data, len, wait_ms,
+	    full_rc)));
+}
+
+static int
+shm_drain(struct chan_tx *tx)
 {
 	struct chan_client	*c = tx->c;
 	struct tx_shm		*s = tx->shm;
@@ -422,4 +464,10 @@ tx_shm_drain(struct chan_tx *tx)
 			return (rc);
 	}
 	return (0);
+}
+
+int
+tx_shm_drain(struct chan_tx *tx)
+{
+	return (shm_to_socket(tx, shm_drain(tx)));
 }

@@ -151,18 +151,19 @@ tx_send_confirmed(struct chan_tx *tx, const void *data, size_t len,
 		pthread_mutex_unlock(&c->mu);
 		return CHAN_EOPTION;
 	}
-	if (tx->shm != NULL) {
-		/* A ring record has no mark: a marked send takes the socket. */
-		if (flags == 0 && len <= tx_shm_max(tx)) {
-			rc = tx_shm_send(tx, data, len, wait_ms, full_rc);
+	/* A ring record has no mark: a marked send takes the socket. */
+	if (tx->shm != NULL && flags == 0 && len <= tx_shm_max(tx)) {
+		rc = tx_shm_send(tx, data, len, wait_ms, full_rc);
+		if (rc != TX_SHM_SOCKET) {
 			pthread_mutex_unlock(&c->mu);
 			return rc;
 		}
-		/* Over the socket, behind the records before it. */
-		if ((rc = tx_shm_drain(tx)) != 0) {
-			pthread_mutex_unlock(&c->mu);
-			return rc;
-		}
+	}
+	/* Over the socket, behind the records before it. */
+	if (tx->shm != NULL && (rc = tx_shm_drain(tx)) != 0 &&
+	    rc != TX_SHM_SOCKET) {
+		pthread_mutex_unlock(&c->mu);
+		return rc;
 	}
 	conn_req_init(c, &r, PROTO_OK, tx->errmsg);
 	if (flags != 0)

@@ -752,14 +752,16 @@ dispatch_queue_limit(const struct server *srv, size_t len, uint64_t *limit,
 {
 	const struct channel_totals	*t = &srv->reg.totals;
 	const struct config		*cfg = srv->cfg;
+	/* What producer rings hold granted counts as queued. */
+	uint64_t			 bytes = t->bytes + srv->shm_resv_bytes;
 
 	if (len > cfg->max_queued_bytes ||
-	    t->bytes > cfg->max_queued_bytes - len) {
+	    bytes > cfg->max_queued_bytes - len) {
 		*limit = cfg->max_queued_bytes;
 		*option = "max-queued-bytes";
 		return ("queued bytes (--max-queued-bytes)");
 	}
-	if (t->msgs >= cfg->max_queued_msgs) {
+	if (t->msgs + srv->shm_resv_msgs >= cfg->max_queued_msgs) {
 		*limit = cfg->max_queued_msgs;
 		*option = "max-queued-messages";
 		return ("queued messages (--max-queued-messages)");

@@ -269,10 +269,12 @@ quota_queue_check(struct conn *c, const struct channel *ch, size_t len,
 	uint64_t			 bytes, msgs, lb, lm;
 
 	if (!quota_privileged(c)) {
-		if (t->bytes + len > quota_share(cfg->max_queued_bytes))
+		if (t->bytes + c->srv->shm_resv_bytes + len >
+		    quota_share(cfg->max_queued_bytes))
 			return (quota_reserved(r, "max-queued-bytes",
 			    "queued bytes", cfg->max_queued_bytes));
-		if (t->msgs + 1 > quota_share(cfg->max_queued_msgs))
+		if (t->msgs + c->srv->shm_resv_msgs + 1 >
+		    quota_share(cfg->max_queued_msgs))
 			return (quota_reserved(r, "max-queued-messages",
 			    "queued messages", cfg->max_queued_msgs));
 	}
@@ -302,6 +304,31 @@ quota_queue_check(struct conn *c, const struct channel *ch, size_t len,
 		return (CHAN_ELIMIT);
 	}
 	return (0);
+}
+
+/* What is left of limit once used is taken. */
+static uint64_t
+quota_left(uint64_t limit, uint64_t used)
+{
+	return (used < limit ? limit - used : 0);
+}
+
+void
+quota_queue_room(struct conn *c, uint64_t *msgs, uint64_t *bytes,
+    uint64_t *lim_msgs, uint64_t *lim_bytes)
+{
+	const struct server		*srv = c->srv;
+	const struct channel_totals	*t = &srv->reg.totals;
+	const struct config		*cfg = srv->cfg;
+
+	*lim_msgs = cfg->max_queued_msgs;
+	*lim_bytes = cfg->max_queued_bytes;
+	if (!quota_privileged(c)) {
+		*lim_msgs = quota_share(*lim_msgs);
+		*lim_bytes = quota_share(*lim_bytes);
+	}
+	*msgs = quota_left(*lim_msgs, t->msgs + srv->shm_resv_msgs);
+	*bytes = quota_left(*lim_bytes, t->bytes + srv->shm_resv_bytes);
 }
 
 void

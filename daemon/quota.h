@@ -72,6 +72,15 @@ void	quota_channel_gone(struct server *, struct channel *ch);
 int	quota_queue_check(struct conn *c, const struct channel *ch,
 	    size_t len, struct quota_refusal *r);
 
+/*
+ * The room the daemon-wide queue limits leave c's peer (its share of
+ * them, unless privileged): messages and payload bytes, counting what is
+ * queued, in flight and held and what producer rings hold granted. The
+ * limits it is under go to *lim_msgs and *lim_bytes.
+ */
+void	quota_queue_room(struct conn *c, uint64_t *msgs, uint64_t *bytes,
+	    uint64_t *lim_msgs, uint64_t *lim_bytes);
+
 /* Frees the table at exit. */
 void	quota_fini(struct server *);
 

@@ -90,6 +90,13 @@ struct server {
 	/* Producer rings in shared memory (shm.c), and their data bytes. */
 	struct shm_ring		*rings;
 	uint64_t		 ring_bytes;
+	unsigned		 nrings;
+	/*
+	 * What all rings hold granted and not yet used: counted against the
+	 * daemon-wide queue limits as if queued (quota.c).
+	 */
+	uint64_t		 shm_resv_msgs;
+	uint64_t		 shm_resv_bytes;
 
 	/* Durable channels' logs (durable.c); NULL before durable_init. */
 	struct durable		*durable;

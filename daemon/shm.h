@@ -30,6 +30,15 @@ struct server;
 #define SHM_TOTAL_MAX		((uint64_t)1 << 30)
 /* Records a ring may have granted and not yet taken, at most. */
 #define SHM_GRANT_MAX		65536u
+/*
+ * A ring is granted ahead of demand from the daemon-wide queue limits
+ * only when its share of them (half of them split among all rings) is at
+ * least this many messages, and payload bytes: under tighter limits a
+ * ring holds no room it does not use at once, and every send meets the
+ * limits as a SEND does.
+ */
+#define SHM_AHEAD_MIN_MSGS	256u
+#define SHM_AHEAD_MIN_BYTES	(256u << 10)
 /* Seconds a RING token may wait for its RING_FETCH. */
 #define SHM_TOKEN_SECS		10
 
