@@ -497,3 +497,44 @@ mentions_option(const char *text, const char *lng, char shrt)
 	}
 	return 0;
 }
+
+int
+e2e_shm_path(void)
+{
+	const char *v = getenv("CHANCLIENT_SHM");
+
+	return v != NULL && strcmp(v, "1") == 0;
+}
+
+static void *
+async_sender_main(void *arg)
+{
+	struct async_sender *s = arg;
+	char buf[64];
+	int i;
+
+	for (i = s->first; i < s->first + s->count && s->rc == 0; i++) {
+		snprintf(buf, sizeof(buf), "%s%d", s->prefix, i);
+		s->rc = chan_tx_send_async(s->tx, buf, strlen(buf));
+	}
+	if (s->rc == 0)
+		s->rc = chan_tx_flush(s->tx);
+	return NULL;
+}
+
+void
+async_sender_start(struct async_sender *s, chan_tx *tx, const char *prefix,
+    int first, int count)
+{
+	*s = (struct async_sender){ .tx = tx, .prefix = prefix,
+	    .first = first, .count = count };
+	ck_assert_int_eq(pthread_create(&s->thread, NULL, async_sender_main,
+	    s), 0);
+}
+
+int
+async_sender_join(struct async_sender *s)
+{
+	ck_assert_int_eq(pthread_join(s->thread, NULL), 0);
+	return s->rc;
+}

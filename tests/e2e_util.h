@@ -11,6 +11,7 @@
 #define CHAND_TESTS_E2E_UTIL_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -63,6 +64,34 @@ void	fixture_setup(void);
 void	fixture_setup_args(const char *const *args);
 /* daemon_stop(&fixture). */
 void	fixture_teardown(void);
+
+/* The shared-memory path. */
+
+/*
+ * Whether this run's transmitters send through rings in shared memory
+ * (CHANCLIENT_SHM=1, the *_shm runs of ctest): where the socket and the
+ * rings differ on purpose (docs/protocol.md, "Shared-memory data path"),
+ * a test checks the rings' documented behaviour then.
+ */
+int	e2e_shm_path(void);
+
+/*
+ * A thread of the test that sends count pipelined messages "<prefix><i>"
+ * (i from first) on tx, then flushes: for sends that wait, as a ring
+ * producer's chan_tx_send_async does at a full channel, while the test
+ * consumes. async_sender_join returns the first failure, or 0.
+ */
+struct async_sender {
+	pthread_t	 thread;
+	chan_tx		*tx;
+	const char	*prefix;
+	int		 first;
+	int		 count;
+	int		 rc;
+};
+void	async_sender_start(struct async_sender *s, chan_tx *tx,
+	    const char *prefix, int first, int count);
+int	async_sender_join(struct async_sender *s);
 
 /* The CLIs. */
 
