@@ -5,8 +5,9 @@
  * longer than the ring's records, capacity with try, timed and blocking
  * sends, rendezvous and durable channels on the socket path, a producer
  * gone mid-record, a producer that scribbles over its ring, a consumer
- * killed with unacknowledged messages, and the daemon's descriptors
- * released.
+ * killed with unacknowledged messages, the daemon's descriptors and
+ * mappings released when handles close and when clients go, and the
+ * daemon-wide queue limits.
  *
  * Hostile producers are raw: they speak the protocol by hand (RING,
  * RING_FETCH, SCM_RIGHTS), map the ring and write it with the ring's
@@ -21,6 +22,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -482,6 +484,155 @@ START_TEST(test_descriptors_and_memory_released)
 }
 END_TEST
 
+/* The daemon's mappings of rings: lines of /proc/PID/maps naming them. */
+static int
+daemon_ring_maps(const struct daemon *d)
+{
+	char	 path[64], line[512];
+	FILE	*f;
+	int	 n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)d->pid);
+	f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "open %s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strstr(line, "chand-ring") != NULL)
+			n++;
+	}
+	fclose(f);
+	return (n);
+}
+
+/*
+ * A producer process with rings on two channels: it sends one message on
+ * each, says 'S', then waits to be killed, or exits without closing
+ * anything (arg: the pipe, and whether to wait).
+ */
+struct ring_client {
+	int	fd;
+	bool	wait;
+};
+
+static int
+ring_client_main(void *arg)
+{
+	struct ring_client	*rc = arg;
+	chan_open_opts		 o = CHAN_OPEN_OPTS_INIT;
+	chan_client		*c;
+	chan_tx			*a, *b;
+
+	o.flags = CHAN_SHM;
+	if (chan_connect(fixture.sock, &c) != 0 ||
+	    chan_tx_open_ex(c, "shm.gone.a", 10, &o, &a) != 0 ||
+	    chan_tx_open_ex(c, "shm.gone.b", 10, &o, &b) != 0)
+		return (1);
+	if (chan_tx_send(a, "a", 1) != 0 || chan_tx_send(b, "b", 1) != 0)
+		return (2);
+	if (write(rc->fd, "S", 1) != 1)
+		return (3);
+	while (rc->wait)
+		pause();
+	return (0);
+}
+
+/* One message s, then the channel's disconnection: its producer went. */
+static void
+expect_last(chan_rx *rx, const char *s)
+{
+	expect_str(rx, s);
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+}
+
+/*
+ * Clients that go without closing, by exit or by kill -9, leave the
+ * daemon none of their rings: its descriptors (the memfd and two
+ * eventfds of each) are closed and the memory unmapped.
+ */
+START_TEST(test_descriptors_and_mappings_released_when_clients_go)
+{
+	chan_client		*cc = test_connect(&fixture);
+	chan_rx			*ra = rx_open(cc, "shm.gone.a", 0);
+	chan_rx			*rb = rx_open(cc, "shm.gone.b", 0);
+	struct ring_client	 rc;
+	int			 p[2], before, i, status;
+	pid_t			 pid;
+
+	before = daemon_fd_count(&fixture);
+	ck_assert_int_eq(daemon_ring_maps(&fixture), 0);
+	ck_assert_int_eq(pipe(p), 0);
+	for (i = 0; i < 6; i++) {
+		rc.fd = p[1];
+		rc.wait = i % 2 == 1;
+		pid = child_fork(ring_client_main, &rc);
+		ck_assert_int_eq(pipe_read_byte(p[0]), 'S');
+		/* Both rings mapped, their descriptors open. */
+		ck_assert_int_eq(daemon_ring_maps(&fixture), 2);
+		if (rc.wait) {
+			ck_assert_int_eq(kill(pid, SIGKILL), 0);
+			ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		} else
+			child_wait_ok(pid);
+		/* Disconnected: the daemon dropped the handles; then a
+		   round trip, after which their rings are freed. */
+		expect_last(ra, "a");
+		expect_last(rb, "b");
+		expect_try_rc(ra, CHAN_EDISCONNECTED);
+		ck_assert_int_eq(daemon_fd_count(&fixture), before);
+		ck_assert_int_eq(daemon_ring_maps(&fixture), 0);
+	}
+	close(p[0]);
+	close(p[1]);
+	chan_disconnect(cc);
+}
+END_TEST
+
+static void
+setup_queue_limits(void)
+{
+	static const char *const args[] = { "--max-queued-messages", "4",
+	    "--max-queued-bytes", "1000", NULL };
+
+	fixture_setup_args(args);
+}
+
+/*
+ * The daemon-wide limits count what rings may still commit as queued: a
+ * ring send over them fails LIMIT, as a SEND does, try or blocking, and
+ * the transmitter goes on (through the socket) once there is room again.
+ */
+START_TEST(test_daemon_wide_limits_refuse_ring_sends_with_limit)
+{
+	chan_client	*pc = test_connect(&fixture), *cc;
+	chan_tx		*a = shm_tx(pc, "shm.lim.a", CHAN_CAPACITY_DEFAULT);
+	chan_tx		*b = shm_tx(pc, "shm.lim.b", 2);
+	chan_rx		*rx;
+	char		 big[600];
+
+	memset(big, 'z', sizeof(big));
+	expect_rc(chan_tx_send(a, big, 600), 0, "600 of 1000 bytes");
+	expect_rc(chan_tx_send(b, big, 600), CHAN_ELIMIT, "1200 of 1000");
+	ck_assert_ptr_nonnull(strstr(chan_tx_errmsg(b), "max-queued-bytes"));
+	expect_rc(chan_tx_try_send(b, big, 400), 0, "exactly 1000");
+	expect_rc(chan_tx_send(a, "", 0), 0, "third message, no bytes");
+	expect_rc(chan_tx_send(b, "", 0), 0, "fourth message");
+	expect_rc(chan_tx_try_send(a, "", 0), CHAN_ELIMIT, "fifth, try");
+	expect_rc(chan_tx_send(a, "", 0), CHAN_ELIMIT, "fifth, blocking");
+	ck_assert_ptr_nonnull(strstr(chan_tx_errmsg(a),
+	    "max-queued-messages"));
+	/* Room again: both go on, the limit still counted. */
+	cc = test_connect(&fixture);
+	rx = rx_open(cc, "shm.lim.a", 0);
+	expect_msg(rx, big, 600);
+	expect_msg(rx, "", 0);
+	expect_rc(chan_rx_flush(rx), 0, "acks");
+	expect_rc(chan_tx_send(a, big, 600), 0, "600 again");
+	expect_rc(chan_tx_send(b, "x", 1), CHAN_ELIMIT, "1001 of 1000");
+	expect_msg(rx, big, 600);
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
 static Suite *
 shm_suite(void)
 {
@@ -498,6 +649,13 @@ shm_suite(void)
 	tcase_add_test(tc, test_scribbling_producer_goes_alone);
 	tcase_add_test(tc, test_consumer_killed_with_unacked_records);
 	tcase_add_test(tc, test_descriptors_and_memory_released);
+	tcase_add_test(tc,
+	    test_descriptors_and_mappings_released_when_clients_go);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("daemon-wide limits");
+	tcase_add_checked_fixture(tc, setup_queue_limits, fixture_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_daemon_wide_limits_refuse_ring_sends_with_limit);
 	suite_add_tcase(s, tc);
 	return (s);
 }
