@@ -21,6 +21,8 @@ struct quota_use {
 	size_t		  handles;
 	size_t		  nchans;	/* channels it created */
 	struct channel_sum queued;	/* what those channels hold */
+	struct channel_sum resv;	/* what rings may still commit to
+					   them (quota_resv) */
 };
 
 struct quota {
@@ -255,8 +257,36 @@ quota_channel_gone(struct server *srv, struct channel *ch)
 		return;
 	u->nchans--;
 	quota_sum_remove(&u->queued, ch);
+	quota_resv(ch, ch->shm_resv_msgs, ch->shm_resv_bytes, false);
 	ch->owner_sum = NULL;
 	ch->quota = NULL;
+}
+
+/*
+ * What the channels u created hold: queued, in flight and held, and what
+ * producer rings may still commit to them.
+ */
+static void
+quota_uid_use(const struct quota_use *u, uint64_t *msgs, uint64_t *bytes)
+{
+	*bytes = u->queued.bytes + u->resv.bytes;
+	*msgs = u->queued.msgs + u->resv.msgs;
+}
+
+void
+quota_resv(struct channel *ch, uint64_t msgs, uint64_t bytes, bool add)
+{
+	struct quota_use	*u = ch->quota;
+
+	if (u == NULL)
+		return;
+	if (add) {
+		u->resv.msgs += msgs;
+		u->resv.bytes += bytes;
+	} else {
+		u->resv.msgs -= msgs;
+		u->resv.bytes -= bytes;
+	}
 }
 
 int
@@ -284,8 +314,7 @@ quota_queue_check(struct conn *c, const struct channel *ch, size_t len,
 	lm = u->lim.v[ACL_LIM_QUEUED_MSGS];
 	if (lb == ACL_LIM_NONE && lm == ACL_LIM_NONE)
 		return (0);
-	bytes = u->queued.bytes;
-	msgs = u->queued.msgs;
+	quota_uid_use(u, &msgs, &bytes);
 	if (lb != ACL_LIM_NONE && bytes + len > lb) {
 		snprintf(r->text, sizeof(r->text), "limit of %llu queued-bytes "
 		    "for the channels of uid %lu reached (access file)",
@@ -313,13 +342,28 @@ quota_left(uint64_t limit, uint64_t used)
 	return (used < limit ? limit - used : 0);
 }
 
+/* One room and its limit under another limit: the smaller of each. */
+static void
+quota_room_under(uint64_t *room, uint64_t *lim, uint64_t limit,
+    uint64_t used)
+{
+	if (limit == ACL_LIM_NONE)
+		return;
+	if (quota_left(limit, used) < *room)
+		*room = quota_left(limit, used);
+	if (limit < *lim)
+		*lim = limit;
+}
+
 void
-quota_queue_room(struct conn *c, uint64_t *msgs, uint64_t *bytes,
-    uint64_t *lim_msgs, uint64_t *lim_bytes)
+quota_queue_room(struct conn *c, const struct channel *ch, uint64_t *msgs,
+    uint64_t *bytes, uint64_t *lim_msgs, uint64_t *lim_bytes)
 {
 	const struct server		*srv = c->srv;
 	const struct channel_totals	*t = &srv->reg.totals;
 	const struct config		*cfg = srv->cfg;
+	const struct quota_use		*u = ch->quota;
+	uint64_t			 um, ub;
 
 	*lim_msgs = cfg->max_queued_msgs;
 	*lim_bytes = cfg->max_queued_bytes;
@@ -329,6 +373,13 @@ quota_queue_room(struct conn *c, uint64_t *msgs, uint64_t *bytes,
 	}
 	*msgs = quota_left(*lim_msgs, t->msgs + srv->shm_resv_msgs);
 	*bytes = quota_left(*lim_bytes, t->bytes + srv->shm_resv_bytes);
+	if (u == NULL || (u->lim.v[ACL_LIM_QUEUED_MSGS] == ACL_LIM_NONE &&
+	    u->lim.v[ACL_LIM_QUEUED_BYTES] == ACL_LIM_NONE))
+		return;
+	quota_uid_use(u, &um, &ub);
+	quota_room_under(msgs, lim_msgs, u->lim.v[ACL_LIM_QUEUED_MSGS], um);
+	quota_room_under(bytes, lim_bytes, u->lim.v[ACL_LIM_QUEUED_BYTES],
+	    ub);
 }
 
 void

@@ -73,13 +73,22 @@ int	quota_queue_check(struct conn *c, const struct channel *ch,
 	    size_t len, struct quota_refusal *r);
 
 /*
- * The room the daemon-wide queue limits leave c's peer (its share of
- * them, unless privileged): messages and payload bytes, counting what is
- * queued, in flight and held and what producer rings hold granted. The
+ * The room the queue limits leave c's sends to ch: the daemon-wide ones
+ * (their share, unless c's peer is privileged) and those of ch's
+ * creator; messages and payload bytes, counting what is queued, in
+ * flight and held and what producer rings hold granted. The smallest
  * limits it is under go to *lim_msgs and *lim_bytes.
  */
-void	quota_queue_room(struct conn *c, uint64_t *msgs, uint64_t *bytes,
-	    uint64_t *lim_msgs, uint64_t *lim_bytes);
+void	quota_queue_room(struct conn *c, const struct channel *ch,
+	    uint64_t *msgs, uint64_t *bytes, uint64_t *lim_msgs,
+	    uint64_t *lim_bytes);
+
+/*
+ * Counts msgs records and bytes payload bytes more (add) or fewer as
+ * granted to rings of ch and unused, in its creator's use.
+ */
+void	quota_resv(struct channel *ch, uint64_t msgs, uint64_t bytes,
+	    bool add);
 
 /* Frees the table at exit. */
 void	quota_fini(struct server *);

@@ -130,6 +130,7 @@ shm_reserve(struct shm_ring *r, uint64_t msgs, uint64_t bytes, bool add)
 		ch->shm_resv_bytes += bytes;
 		srv->shm_resv_msgs += msgs;
 		srv->shm_resv_bytes += bytes;
+		quota_resv(ch, msgs, bytes, true);
 	} else {
 		r->resv_msgs -= msgs;
 		r->resv_bytes -= bytes;
@@ -137,6 +138,7 @@ shm_reserve(struct shm_ring *r, uint64_t msgs, uint64_t bytes, bool add)
 		ch->shm_resv_bytes -= bytes;
 		srv->shm_resv_msgs -= msgs;
 		srv->shm_resv_bytes -= bytes;
+		quota_resv(ch, msgs, bytes, false);
 	}
 }
 
@@ -184,7 +186,7 @@ shm_dims(const struct shm_ring *r, struct shm_dim *m, struct shm_dim *b)
 	unsigned	 n = shm_nrings(ch), all = r->srv->nrings;
 
 	channel_room(ch, &cm, &cb);
-	quota_queue_room(r->h->conn, &m->droom, &b->droom, &lm, &lb);
+	quota_queue_room(r->h->conn, ch, &m->droom, &b->droom, &lm, &lb);
 	m->droom += r->wait_msgs;
 	b->droom += r->wait_bytes;
 	m->room = shm_min(cm, m->droom);

@@ -671,6 +671,53 @@ START_TEST(test_bad_rules_file_is_refused_with_its_line)
 }
 END_TEST
 
+/*
+ * As UID_A: sends on "q.a", a channel of its own, against its limit of
+ * 1000 queued bytes: the send over it fails LIMIT, through the socket
+ * and through a ring alike (the *_shm run), and names the limit.
+ */
+static int
+sends_against_uid_limit(void *arg)
+{
+	static const struct { size_t len; int want; } sends[] = {
+		{ 600, 0 }, { 600, CHAN_ELIMIT }, { 400, 0 }, { 1, CHAN_ELIMIT },
+	};
+	static char buf[600];
+	chan_client *c;
+	chan_tx *tx;
+	size_t i;
+	int rc;
+
+	(void)arg;
+	if (become(&(struct who){ UID_A, GID_A, 0, { 0 } }) != 0)
+		return 3;
+	if (chan_connect(d.sock, &c) != 0 || chan_tx_open(c, "q.a", &tx) != 0)
+		return 4;
+	for (i = 0; i < sizeof(sends) / sizeof(sends[0]); i++) {
+		rc = chan_tx_send(tx, buf, sends[i].len);
+		if (rc != sends[i].want || (rc == CHAN_ELIMIT &&
+		    strstr(chan_tx_errmsg(tx), "queued-bytes") == NULL)) {
+			fprintf(stderr, "child: send %zu of %zu bytes: %s (%s)\n",
+			    i, sends[i].len, chan_errname(rc),
+			    chan_tx_errmsg(tx));
+			return 1;
+		}
+	}
+	chan_disconnect(c);
+	return 0;
+}
+
+START_TEST(test_uid_queue_limit_refuses_the_send_over_it)
+{
+	write_rules("allow uid:4242 send,recv q.*\n"
+	    "limit uid:4242 queued-bytes 1000\n");
+	start(1);
+	child_wait_ok(child_fork(sends_against_uid_limit, NULL));
+	daemon_stop(&d);
+	remove_rules();
+}
+END_TEST
+
 static Suite *
 acl_suite(void)
 {
@@ -693,6 +740,7 @@ acl_suite(void)
 	    test_admin_view_needs_admin_and_shows_only_visible_channels);
 	tcase_add_test(tc, test_sighup_reads_the_rules_again);
 	tcase_add_test(tc, test_admin_actions_need_the_admin_right);
+	tcase_add_test(tc, test_uid_queue_limit_refuses_the_send_over_it);
 	suite_add_tcase(s, tc);
 	return s;
 }
