@@ -22,7 +22,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -505,12 +504,12 @@ daemon_ring_maps(const struct daemon *d)
 
 /*
  * A producer process with rings on two channels: it sends one message on
- * each, says 'S', then waits to be killed, or exits without closing
- * anything (arg: the pipe, and whether to wait).
+ * each, says 'S' on fd, then waits for a byte on go (or to be killed),
+ * and exits without closing anything.
  */
 struct ring_client {
 	int	fd;
-	bool	wait;
+	int	go;
 };
 
 static int
@@ -520,6 +519,7 @@ ring_client_main(void *arg)
 	chan_open_opts		 o = CHAN_OPEN_OPTS_INIT;
 	chan_client		*c;
 	chan_tx			*a, *b;
+	char			 ch;
 
 	o.flags = CHAN_SHM;
 	if (chan_connect(fixture.sock, &c) != 0 ||
@@ -528,10 +528,8 @@ ring_client_main(void *arg)
 		return (1);
 	if (chan_tx_send(a, "a", 1) != 0 || chan_tx_send(b, "b", 1) != 0)
 		return (2);
-	if (write(rc->fd, "S", 1) != 1)
+	if (write(rc->fd, "S", 1) != 1 || read(rc->go, &ch, 1) != 1)
 		return (3);
-	while (rc->wait)
-		pause();
 	return (0);
 }
 
@@ -554,24 +552,29 @@ START_TEST(test_descriptors_and_mappings_released_when_clients_go)
 	chan_rx			*ra = rx_open(cc, "shm.gone.a", 0);
 	chan_rx			*rb = rx_open(cc, "shm.gone.b", 0);
 	struct ring_client	 rc;
-	int			 p[2], before, i, status;
+	int			 p[2], go[2], before, i, status;
 	pid_t			 pid;
 
 	before = daemon_fd_count(&fixture);
 	ck_assert_int_eq(daemon_ring_maps(&fixture), 0);
 	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	rc.fd = p[1];
+	rc.go = go[0];
 	for (i = 0; i < 6; i++) {
-		rc.fd = p[1];
-		rc.wait = i % 2 == 1;
 		pid = child_fork(ring_client_main, &rc);
 		ck_assert_int_eq(pipe_read_byte(p[0]), 'S');
-		/* Both rings mapped, their descriptors open. */
+		/* Both rings mapped, their descriptors open (a memfd and
+		   two eventfds each), and the client's connection. */
 		ck_assert_int_eq(daemon_ring_maps(&fixture), 2);
-		if (rc.wait) {
+		ck_assert_int_eq(daemon_fd_count(&fixture), before + 7);
+		if (i % 2 == 1) {
 			ck_assert_int_eq(kill(pid, SIGKILL), 0);
 			ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-		} else
+		} else {
+			ck_assert_int_eq(write(go[1], "G", 1), 1);
 			child_wait_ok(pid);
+		}
 		/* Disconnected: the daemon dropped the handles; then a
 		   round trip, after which their rings are freed. */
 		expect_last(ra, "a");
@@ -582,6 +585,8 @@ START_TEST(test_descriptors_and_mappings_released_when_clients_go)
 	}
 	close(p[0]);
 	close(p[1]);
+	close(go[0]);
+	close(go[1]);
 	chan_disconnect(cc);
 }
 END_TEST
