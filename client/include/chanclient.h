@@ -189,10 +189,12 @@ typedef struct chan_open_opts {
  * transmitter a ring, and a send is confirmed once its record is in the
  * ring, a memory write, with no round trip. Every contract of the socket
  * path holds: per-transmitter order, the channel's capacity (a send waits,
- * fails CHAN_EFULL or times out as on the socket), disconnection after
- * the last committed message. Durable and rendezvous channels, and a
- * daemon without the feature, keep the socket path: the flag is then
- * ignored. A message longer than the ring's record limit goes over the
+ * fails CHAN_EFULL or times out as on the socket), the daemon's queue
+ * limits (a send over them fails CHAN_ELIMIT, and the transmitter goes
+ * on through the socket), disconnection after the last committed
+ * message. Durable and rendezvous channels, a daemon without the
+ * feature, and one at its connection limits keep the socket path: the
+ * flag is then ignored. A message longer than the ring's record limit goes over the
  * socket, after the messages before it. CHANCLIENT_SHM=1 in the
  * environment sets the flag on every transmitter (to run a program's
  * tests on both paths).
