@@ -67,7 +67,7 @@ struct shm_ring {
 #define SHM_COLLECT_PASSES	4
 
 static void	shm_poll_cb(uv_poll_t *, int, int);
-static size_t	shm_take(struct shm_ring *);
+static size_t	shm_take_now(struct channel *);
 
 static void
 shm_wake(int fd)
@@ -261,7 +261,7 @@ shm_grant_bytes(struct shm_ring *r, bool waits, uint32_t want,
 static void
 shm_limit(struct shm_ring *r)
 {
-	if (shm_take(r) > 0 && !r->bad)
+	if (shm_take_now(r->ch) > 0 && !r->bad)
 		pump_channel(r->srv, r->ch);
 	if (r->bad)
 		return;
