@@ -164,6 +164,8 @@ struct chan_client {
 	LIST_HEAD(, conn_req)	 reqs;
 	LIST_HEAD(, chan_tx)	 txs;
 	LIST_HEAD(, chan_rx)	 rxs;
+	struct rx_shm		*rx_ring;	/* its receivers' ring, if any:
+						   rx_shm.c */
 	/* The receivers sorted by handle: the reader looks one up for every
 	   DELIVER, and a consumer may have thousands of channels. */
 	struct chan_rx		**rxv;
@@ -280,6 +282,37 @@ size_t	tx_shm_max(const struct chan_tx *);
 int	tx_shm_send(struct chan_tx *, const void *, size_t, int wait_ms,
 	    int full_rc);
 int	tx_shm_drain(struct chan_tx *);
+/*
+ * RING_FETCH of token on a fresh connection to path: 0 with fds set to
+ * the ring's memfd and its two eventfds, or an error.
+ */
+int	shm_fetch(const char *path, uint64_t token, int fds[3]);
+/* CHANCLIENT_SHM=1 in the environment: every handle asks for a ring. */
+int	shm_wanted(void);
+
+/*
+ * The receivers' ring (rx_shm.c), one per connection, with c->mu held.
+ * rx_shm_setup asks the daemon to send rx's frames through c's ring,
+ * fetching and mapping the ring the first time (if the daemon offers
+ * rings; else rx stays on the socket); from then on rx's DELIVER and
+ * DISCONNECTED frames come in the ring. rx_shm_dispatch dispatches the
+ * frames the ring holds, all of them (max 0) before any frame read from
+ * the socket, since the daemon wrote those first; else about max bytes
+ * of them, so that a consumer that is behind does not buffer the whole
+ * ring. rx_shm_arm, before the caller waits for the
+ * socket: asks the daemon for a RING_WAKE on the socket when it writes
+ * next, and returns 1 if frames are there already (then dispatch rather
+ * than wait). rx_shm_free unmaps c's ring.
+ */
+struct rx_shm;
+int	rx_shm_setup(struct chan_client *, struct chan_rx *);
+void	rx_shm_free(struct chan_client *);
+void	rx_shm_dispatch(struct chan_client *, size_t max);
+int	rx_shm_arm(struct chan_client *);
+/* Dispatches one frame body from the daemon (conn.c). */
+void	conn_dispatch(struct chan_client *, const char *body, size_t len);
+/* Marks c lost, for reason: every waiting and later call fails. */
+void	conn_fail(struct chan_client *, const char *reason);
 /* tx.c */
 void		 tx_free(struct chan_tx *);	/* unlinks and frees */
 /*

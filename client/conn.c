@@ -17,7 +17,6 @@
 
 #include "client.h"
 
-static void	conn_fail(struct chan_client *, const char *reason);
 
 void
 conn_deadline(struct timespec *ts, int timeout_ms)
@@ -211,6 +210,18 @@ conn_disconnected(struct chan_client *c, const struct proto_msg *m)
 }
 
 /*
+ * RING_WAKE: the daemon wrote into a ring while the reader slept. The
+ * rings were read before this frame, and are read again before the
+ * reader sleeps: nothing is left to do.
+ */
+static void
+conn_ring_wake(struct chan_client *c, const struct proto_msg *m)
+{
+	(void)c;
+	(void)m;
+}
+
+/*
  * What the library does with each frame the daemon may send, the frames
  * of every message first. A new reply op is matched to its request by
  * conn_reply; conn_fill_reply copies what it carries.
@@ -227,9 +238,10 @@ static const struct {
 	{ PROTO_INFO, conn_reply },
 	{ PROTO_RING_TOKEN, conn_reply },
 	{ PROTO_DISCONNECTED, conn_disconnected },
+	{ PROTO_RING_WAKE, conn_ring_wake },
 };
 
-static void
+void
 conn_dispatch(struct chan_client *c, const char *body, size_t len)
 {
 	struct proto_msg m;
@@ -264,6 +276,9 @@ conn_dispatch_all(struct chan_client *c)
 	size_t off = 0, body_len;
 	int rc;
 
+	/* The daemon wrote its rings' frames before these. */
+	if (c->rx_ring != NULL)
+		rx_shm_dispatch(c, 0);
 	while (!c->dead) {
 		rc = proto_frame_check(c->rbuf.data + off, c->rbuf.len - off,
 		    proto_max_body(c->max_msg), &body_len);
@@ -369,6 +384,12 @@ conn_read_once(struct chan_client *c, const struct timespec *deadline)
 	unsigned spin_us = c->spin_us;
 	ssize_t n;
 
+	/* Frames in a ring: dispatched now, not waited for. */
+	if (c->rx_ring != NULL && rx_shm_arm(c)) {
+		rx_shm_dispatch(c, CONN_READ_CHUNK);
+		pthread_cond_broadcast(&c->cv);
+		return;
+	}
 	c->reading = 1;
 	pthread_mutex_unlock(&c->mu);
 	n = conn_fill(c, deadline, spin_us);
@@ -412,7 +433,7 @@ conn_wait(struct chan_client *c, int (*done)(void *), void *arg,
  * call returns CHAN_ECONNLOST. shutdown() rather than close() because
  * another thread may be in poll() on the descriptor; it wakes that thread.
  */
-static void
+void
 conn_fail(struct chan_client *c, const char *reason)
 {
 	struct conn_req *r;
@@ -559,6 +580,13 @@ conn_read_nb(struct chan_client *c, size_t max)
 		got += (size_t)n;
 		conn_dispatch_all(c);
 	}
+	/*
+	 * Back to the application's loop, which watches the socket only:
+	 * the rings must be empty, with the daemon asked for a RING_WAKE.
+	 * The receivers' credit bounds what the daemon may still write.
+	 */
+	while (!c->dead && c->rx_ring != NULL && rx_shm_arm(c))
+		rx_shm_dispatch(c, 0);
 	pthread_cond_broadcast(&c->cv);
 	return c->dead ? CHAN_ECONNLOST : 0;
 }
@@ -844,6 +872,7 @@ conn_new(void)
 static void
 conn_free(struct chan_client *c)
 {
+	rx_shm_free(c);
 	if (c->fd != -1)
 		close(c->fd);
 	proto_decoder_free(c->dec);

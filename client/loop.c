@@ -22,6 +22,10 @@ chan_client_set_nonblock(chan_client *c, int on)
 		return CHAN_EINVAL;
 	pthread_mutex_lock(&c->mu);
 	c->nonblock = on != 0;
+	/* The loop will watch the socket: the ring armed, and empty. */
+	while (c->nonblock && !c->dead && rx_shm_arm(c))
+		rx_shm_dispatch(c, 0);
+	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	return 0;
 }

@@ -329,7 +329,7 @@ chan_rx_open_ex(chan_client *c, const void *name, size_t name_len,
 		return CHAN_EINVAL;
 	*out = NULL;
 	rc = conn_open_args(c, name, name_len, opts,
-	    CHAN_MANUAL_ACK | CHAN_FOREVER | CHAN_RX_GONE, &o);
+	    CHAN_MANUAL_ACK | CHAN_FOREVER | CHAN_RX_GONE | CHAN_SHM, &o);
 	if (rc == 0 && o.window != 0)
 		rc = CHAN_EOPTION;	/* a transmitter's option */
 	if (rc != 0)
@@ -349,10 +349,16 @@ chan_rx_open_ex(chan_client *c, const void *name, size_t name_len,
 	if (rc == 0) {
 		LIST_INSERT_HEAD(&c->rxs, rx, entry);
 		rx_index_add(c, rx);
+		if ((o.flags & CHAN_SHM || shm_wanted()) &&
+		    (rc = rx_shm_setup(c, rx)) != 0) {
+			(void)conn_close_handle(c, rx->handle, NULL);
+			rx_free(rx);
+			rx = NULL;
+		}
 	}
 	pthread_mutex_unlock(&c->mu);
 	if (rc != 0) {
-		free(rx);
+		free(rx);	/* NULL once rx_free freed it */
 		return rc;
 	}
 	*out = rx;

@@ -74,7 +74,7 @@ shm_close_fds(int *fds, int n)
  * RING_FETCH token on a fresh connection to path: the OK frame and the
  * three descriptors with it. 0 with fds set, or an error.
  */
-static int
+int
 shm_fetch(const char *path, uint64_t token, int fds[3])
 {
 	struct sockaddr_un	 sun;

@@ -9,12 +9,12 @@
 #include "client.h"
 
 /*
- * CHANCLIENT_SHM=1 in the environment: every transmitter asks for a ring,
- * as if opened with CHAN_SHM (so that a program's tests run on both
- * paths).
+ * CHANCLIENT_SHM=1 in the environment: every transmitter and receiver
+ * asks for a ring, as if opened with CHAN_SHM (so that a program's tests
+ * run on both paths).
  */
-static int
-tx_shm_wanted(void)
+int
+shm_wanted(void)
 {
 	const char *v = getenv("CHANCLIENT_SHM");
 
@@ -48,7 +48,7 @@ tx_open(struct chan_client *c, const void *name, size_t name_len,
 		return rc;
 	}
 	LIST_INSERT_HEAD(&c->txs, tx, entry);
-	if ((opts->flags & CHAN_SHM || tx_shm_wanted()) &&
+	if ((opts->flags & CHAN_SHM || shm_wanted()) &&
 	    (rc = tx_shm_setup(c, tx)) != 0) {
 		(void)conn_close_handle(c, tx->handle, NULL);
 		tx_free(tx);

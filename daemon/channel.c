@@ -518,6 +518,16 @@ channel_take_held(struct channel *ch)
 	return (m);
 }
 
+size_t
+channel_next_len(const struct channel *ch)
+{
+	if (ch->qhead != NULL)
+		return (ch->qhead->len);
+	if (ch->hhead != NULL)
+		return (ch->hhead->msg->len);
+	return (0);
+}
+
 struct message *
 channel_take(struct channel *ch)
 {

@@ -319,6 +319,8 @@ bool		 channel_refuses(const struct channel *, size_t len,
  * nothing queued or held.
  */
 struct message	*channel_take(struct channel *);
+/* The payload bytes of the message channel_take would return, or 0. */
+size_t		 channel_next_len(const struct channel *);
 
 /*
  * Expires the held send with the earliest deadline, if that is <= now:

@@ -21,6 +21,7 @@
 #include "pump.h"
 #include "quota.h"
 #include "server.h"
+#include "shm.h"
 
 /*
  * Read buffer: small for the handshake and light traffic; once a read
@@ -271,6 +272,7 @@ conn_drop_handles(struct conn *c)
 	/* Removal trims trailing holes: the last slot is a handle. */
 	while (c->hlen > 0)
 		dispatch_handle_drop(c, c->handles[c->hlen - 1].h);
+	shm_rx_conn_end(c->srv, c);
 	free(c->handles);
 	c->handles = NULL;
 	c->handles_cap = 0;

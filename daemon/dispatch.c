@@ -263,6 +263,8 @@ dispatch_handle_drop(struct conn *c, struct handle *h)
 	char		 name[LOG_NAME_MAX];
 
 	if (h->rx) {
+		if (h->ring != NULL)
+			shm_rx_ring_end(srv, h);
 		channel_consumer_detach(ch);
 		dispatch_rx_gone(srv, ch);
 	} else {

@@ -6,6 +6,7 @@
 
 #include "channel.h"
 #include "conn.h"
+#include "dispatch.h"
 #include "durable.h"
 #include "log.h"
 #include "proto.h"
@@ -34,6 +35,23 @@ pump_stall(struct conn *c, struct handle *h)
 static int
 pump_report(struct conn *c, struct handle *h)
 {
+	int	rc;
+
+	if (h->ring != NULL) {
+		/* Into the ring, behind the deliveries; or later, for room. */
+		if ((rc = shm_rx_report(h)) == 0) {
+			channel_mark_reported(h->ch);
+			rc = shm_rx_wake(c, h);
+		} else if (rc > 0) {
+			pump_stall(c, h);
+			rc = 0;
+		}
+		if (rc < 0) {
+			pump_fail(c);
+			return (-1);
+		}
+		return (0);
+	}
 	if (proto_enc_disconnected(&c->out, h->id) != 0) {
 		pump_fail(c);
 		return (-1);
@@ -41,6 +59,33 @@ pump_report(struct conn *c, struct handle *h)
 	channel_mark_reported(h->ch);
 	conn_dirty(c);
 	return (0);
+}
+
+/*
+ * Whether h may take another delivery: room in its ring for the next
+ * message, or else, unless force, room in c's output.
+ */
+static bool
+pump_may_deliver(struct conn *c, struct handle *h, bool force)
+{
+	if (h->ring == NULL)
+		return (force || conn_can_deliver(c));
+	if (c->want_close)
+		return (false);
+	if (shm_rx_room(h, channel_next_len(h->ch)))
+		return (true);
+	/* The consumer's ring wakes the daemon: pump_conn resumes h. */
+	pump_stall(c, h);
+	return (false);
+}
+
+/* The consumer wrote over its ring's header: it goes. */
+static void
+pump_broken_ring(struct conn *c)
+{
+	log_notice("consumer broke its ring, closing (%s)", c->peer);
+	dispatch_conn_error(c, CHAN_EPROTO, "the consumer's shared-memory "
+	    "ring was written over");
 }
 
 /*
@@ -56,16 +101,29 @@ pump_deliver(struct server *srv, struct channel *ch, bool force)
 	uint64_t	 last_id = 0;
 	int		 rc = 0;
 
-	while ((force || conn_can_deliver(c)) &&
+	while (pump_may_deliver(c, h, force) &&
 	    (m = channel_take(ch)) != NULL) {
 		last_id = m->id;
 		/* On failure the message stays in flight: closing requeues. */
+		if (h->ring != NULL) {
+			if (shm_rx_deliver(h, m) != 0) {
+				pump_broken_ring(c);
+				rc = -1;
+				break;
+			}
+			continue;
+		}
 		if (conn_deliver(c, h->id, m) != 0) {
 			pump_fail(c);
 			rc = -1;
 			break;
 		}
 		conn_dirty(c);
+	}
+	if (last_id != 0 && h->ring != NULL && rc == 0 &&
+	    shm_rx_wake(c, h) != 0) {
+		pump_fail(c);
+		rc = -1;
 	}
 	/* One DELIVERED record covers them: it is written before they go. */
 	if (last_id != 0 && ch->durable)
@@ -113,7 +171,7 @@ pump_channel(struct server *srv, struct channel *ch)
 	if (h == NULL || srv->stopping)
 		return;
 	c = h->conn;
-	if (!conn_can_deliver(c)) {
+	if (h->ring == NULL && !conn_can_deliver(c)) {
 		pump_stall(c, h);
 		return;
 	}
@@ -124,7 +182,7 @@ pump_channel(struct server *srv, struct channel *ch)
 	 * drop in a loop must not grow the output of a consumer that does not
 	 * read. The channel stays due, so the write callback's pump sends it.
 	 */
-	if (!conn_can_deliver(c)) {
+	if (h->ring == NULL && !conn_can_deliver(c)) {
 		pump_stall(c, h);
 		return;
 	}

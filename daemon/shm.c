@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "config.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "log.h"
@@ -52,6 +53,10 @@ struct shm_ring {
 	uint64_t	 token_until;	/* uv_now */
 	uid_t		 uid;
 	bool		 fetched;
+	/* A consumer's ring: the daemon writes, the consumer reads. */
+	bool		 consumer;
+	struct conn	*conn;		/* NULL once it is gone */
+	struct shmring_writer w;
 	/* One pass of shm_take_channel: */
 	bool		 peeked;	/* pk_* hold the next record */
 	const unsigned char *pk_data;
@@ -68,6 +73,8 @@ struct shm_ring {
 
 static void	shm_poll_cb(uv_poll_t *, int, int);
 static size_t	shm_take_now(struct channel *);
+static int	shm_rx_ring_new(struct conn *, struct handle *, uint32_t,
+		    uint64_t *, const char **);
 
 static void
 shm_wake(int fd)
@@ -658,35 +665,31 @@ shm_map(struct shm_ring *r, uint32_t size)
 	return (0);
 }
 
-int
-shm_ring_new(struct conn *c, struct handle *h, uint32_t size,
-    uint64_t *token, const char **why)
+/*
+ * The longest record of a ring of size data bytes: what the layout
+ * allows, and no more than a message may be.
+ */
+static uint32_t
+shm_max_record(const struct server *srv, uint32_t size)
+{
+	uint32_t	max = shmring_max_record(size);
+
+	return (srv->cfg->max_msg_size < max ? (uint32_t)srv->cfg->max_msg_size :
+	    max);
+}
+
+/*
+ * The parts every ring has: the memory (size data bytes), the two
+ * eventfds, the token, and the watch on the eventfd the daemon reads
+ * (poll_cb). 0 with *rp set, or a CHAN_E* code with *why.
+ */
+static int
+shm_ring_make(struct conn *c, struct handle *h, uint32_t size,
+    uv_poll_cb poll_cb, struct shm_ring **rp, const char **why)
 {
 	struct server	*srv = c->srv;
-	struct channel	*ch = h->ch;
 	struct shm_ring	*r;
 
-	if (h->rx) {
-		*why = "RING is a producer's";
-		return (CHAN_EWRONGEND);
-	}
-	if (h->ring != NULL) {
-		*why = "the handle has a ring";
-		return (CHAN_EPROTO);
-	}
-	if (ch->durable || ch->cap_msgs == 0) {
-		*why = ch->durable ? "a durable channel keeps the socket path" :
-		    "a rendezvous channel keeps the socket path";
-		return (CHAN_EOPTION);
-	}
-	if (size == 0)
-		size = SHM_RING_DEFAULT;
-	if (size > SHM_RING_MAX)
-		size = SHM_RING_MAX;
-	if (!shmring_valid_sizes(size, 0)) {
-		*why = "ring size must be a power of two from 4096";
-		return (CHAN_EOPTION);
-	}
 	if (srv->ring_bytes + size > SHM_TOTAL_MAX) {
 		*why = "rings use all the memory the daemon gives them";
 		return (CHAN_ELIMIT);
@@ -712,23 +715,59 @@ shm_ring_new(struct conn *c, struct handle *h, uint32_t size,
 	}
 	r->poll.data = r;
 	r->polling = true;
-	(void)uv_poll_start(&r->poll, UV_READABLE, shm_poll_cb);
+	(void)uv_poll_start(&r->poll, UV_READABLE, poll_cb);
 	r->srv = srv;
 	r->h = h;
-	r->ch = ch;
+	r->ch = h->ch;
 	r->data_size = size;
 	r->uid = c->uid;
 	r->token_until = uv_now(srv->loop) + SHM_TOKEN_SECS * 1000;
-	shmring_init(r->map, size, shmring_max_record(size));
-	shmring_reader_init(&r->rd, r->map, size, shmring_max_record(size));
-	shmring_set_cons_wait(r->map, 1);
-	r->ch_next = ch->rings;
-	ch->rings = r;
 	r->srv_next = srv->rings;
 	srv->rings = r;
 	srv->ring_bytes += size;
-	srv->nrings++;
 	h->ring = r;
+	*rp = r;
+	return (0);
+}
+
+int
+shm_ring_new(struct conn *c, struct handle *h, uint32_t size,
+    uint64_t *token, const char **why)
+{
+	struct server	*srv = c->srv;
+	struct channel	*ch = h->ch;
+	struct shm_ring	*r;
+	uint32_t	 maxrec;
+	int		 rc;
+
+	if (h->ring != NULL) {
+		*why = "the handle has a ring";
+		return (CHAN_EPROTO);
+	}
+	if (h->rx)
+		return (shm_rx_ring_new(c, h, size, token, why));
+	if (ch->durable || ch->cap_msgs == 0) {
+		*why = ch->durable ? "a durable channel keeps the socket path" :
+		    "a rendezvous channel keeps the socket path";
+		return (CHAN_EOPTION);
+	}
+	if (size == 0)
+		size = SHM_RING_DEFAULT;
+	if (size > SHM_RING_MAX)
+		size = SHM_RING_MAX;
+	if (!shmring_valid_sizes(size, 0)) {
+		*why = "ring size must be a power of two from 4096";
+		return (CHAN_EOPTION);
+	}
+	if ((rc = shm_ring_make(c, h, size, shm_poll_cb, &r, why)) != 0)
+		return (rc);
+	maxrec = shm_max_record(srv, size);
+	shmring_init(r->map, size, maxrec);
+	shmring_reader_init(&r->rd, r->map, size, maxrec);
+	shmring_set_cons_wait(r->map, 1);
+	r->ch_next = ch->rings;
+	ch->rings = r;
+	srv->nrings++;
 	shm_grant(r);
 	*token = r->token;
 	return (0);
@@ -788,7 +827,7 @@ shm_ring_fetch(struct conn *c, const struct proto_msg *m)
 		if (r->token == m->token && !r->fetched)
 			break;
 	}
-	if (r == NULL || r->h == NULL || r->uid != c->uid ||
+	if (r == NULL || (r->h == NULL && r->conn == NULL) || r->uid != c->uid ||
 	    uv_now(srv->loop) > r->token_until) {
 		log_notice("RING_FETCH with no valid token (%s)", c->peer);
 		dispatch_conn_error(c, CHAN_EPROTO, "no ring for that token");
@@ -859,5 +898,191 @@ shm_ring_end(struct server *srv, struct handle *h)
 	h->ring = NULL;
 	/* Its room is free again for the others. */
 	shm_room(srv, ch);
+	uv_close((uv_handle_t *)&r->poll, shm_free_cb);
+}
+
+/*
+ * Consumer rings: the daemon writes the frames of a consumer handle
+ * (DELIVER, DISCONNECTED) into the ring instead of the socket, and the
+ * consumer reads them from memory. The consumer may be hostile too: the
+ * daemon's writer keeps its own head and counts, and what the consumer
+ * can change (the tail, the grants, the closed word) can only make the
+ * daemon overwrite frames the consumer has not read, or stop writing:
+ * harm to that consumer alone.
+ */
+
+/*
+ * The smallest data area whose max_record holds a DELIVER of the largest
+ * message: a power of two, at least min.
+ */
+static uint32_t
+shm_rx_size(const struct server *srv, uint32_t min)
+{
+	uint64_t	need = 2 * ((uint64_t)srv->cfg->max_msg_size +
+			    PROTO_DELIVER_HDR_MAX + SHMRING_REC_HDR);
+	uint64_t	size = SHMRING_MIN_DATA;
+
+	while (size < need || size < min)
+		size <<= 1;
+	return (size > SHM_RING_MAX ? 0 : (uint32_t)size);
+}
+
+/* The consumer read frames while the daemon waited for room: deliver. */
+static void
+shm_rx_poll_cb(uv_poll_t *poll, int status, int events)
+{
+	struct shm_ring	*r = poll->data;
+	uint64_t	 v;
+
+	(void)events;
+	if (status < 0 || r->conn == NULL)
+		return;
+	while (read(r->efd_daemon, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+	shmring_set_prod_wait(&r->w, 0);
+	pump_conn(r->conn);
+	conn_flush_dirty(r->srv);
+}
+
+/*
+ * RING on consumer handle h: its frames go into its connection's ring
+ * (all the connection's consumers share one, so that a consumer of many
+ * channels maps one ring). The first RING makes the ring and answers its
+ * token; h's frames go into the ring only from a RING after the
+ * consumer has fetched it, so that a consumer that could not fetch it
+ * (at the daemon's connection limit, say) stays on the socket.
+ */
+static int
+shm_rx_ring_new(struct conn *c, struct handle *h, uint32_t size,
+    uint64_t *token, const char **why)
+{
+	struct shm_ring	*r = c->rx_ring;
+	uint32_t	 want;
+	int		 rc;
+
+	if (r != NULL) {
+		/* Once the consumer holds the ring, h's frames go there. */
+		if (r->fetched)
+			h->ring = r;
+		*token = r->token;
+		return (0);
+	}
+	if (size != 0 && !shmring_valid_sizes(size, 0)) {
+		*why = "ring size must be a power of two from 4096";
+		return (CHAN_EOPTION);
+	}
+	if ((want = shm_rx_size(c->srv, size)) == 0) {
+		*why = "the largest message needs a ring over the most the "
+		    "daemon gives";
+		return (CHAN_EOPTION);
+	}
+	if ((rc = shm_ring_make(c, h, want, shm_rx_poll_cb, &r, why)) != 0)
+		return (rc);
+	r->consumer = true;
+	r->h = NULL;
+	h->ring = NULL;		/* until the consumer has fetched the ring */
+	r->conn = c;
+	c->rx_ring = r;
+	shmring_init(r->map, want, shmring_max_record(want));
+	shmring_grant(r->map, UINT64_MAX, UINT64_MAX);
+	/* Cannot fail: the daemon wrote that header. */
+	(void)shmring_attach(&r->w, r->map, r->maplen);
+	*token = r->token;
+	return (0);
+}
+
+bool
+shm_rx_room(struct handle *h, size_t len)
+{
+	struct shm_ring	*r = h->ring;
+	uint32_t	 need;
+
+	if (len > r->w.max_record - PROTO_DELIVER_HDR_MAX)
+		return (false);
+	need = (uint32_t)len + PROTO_DELIVER_HDR_MAX;
+	if (shmring_fits(&r->w, need) == 0)
+		return (true);
+	/* Say so, then look once more: the consumer wakes the daemon. */
+	shmring_set_prod_wait(&r->w, 1);
+	if (shmring_fits(&r->w, need) != 0)
+		return (false);
+	shmring_set_prod_wait(&r->w, 0);
+	return (true);
+}
+
+int
+shm_rx_deliver(struct handle *h, const struct message *m)
+{
+	struct shm_ring	*r = h->ring;
+	char		 hdr[PROTO_DELIVER_HDR_MAX];
+	size_t		 n;
+
+	n = proto_enc_deliver_hdr(hdr, h->id, m->seq, m->flags, m->len);
+	/* shm_rx_room said it fits: only a consumer that wrote its ring's
+	   header can make it not. */
+	if (n == 0 || shmring_put2(&r->w, hdr, (uint32_t)n, m->data, m->len,
+	    0) != 0)
+		return (-1);
+	return (0);
+}
+
+int
+shm_rx_report(struct handle *h)
+{
+	struct shm_ring		*r = h->ring;
+	struct proto_buf	 b;
+	int			 rc;
+
+	proto_buf_init(&b);
+	if (proto_enc_disconnected(&b, h->id) != 0) {
+		proto_buf_fini(&b);
+		return (-1);
+	}
+	if ((rc = shmring_fits(&r->w, (uint32_t)b.len)) == CHAN_EFULL) {
+		shmring_set_prod_wait(&r->w, 1);
+		rc = shmring_fits(&r->w, (uint32_t)b.len);
+	}
+	if (rc == 0) {
+		shmring_set_prod_wait(&r->w, 0);
+		rc = shmring_put(&r->w, b.data, (uint32_t)b.len, 0);
+	}
+	proto_buf_fini(&b);
+	return (rc == 0 ? 0 : 1);
+}
+
+int
+shm_rx_wake(struct conn *c, struct handle *h)
+{
+	struct shm_ring	*r = h->ring;
+
+	if (!shmring_take_wake(&r->w))
+		return (0);
+	if (proto_enc_ring_wake(&c->out, h->id) != 0)
+		return (-1);
+	conn_dirty(c);
+	return (0);
+}
+
+void
+shm_rx_ring_end(struct server *srv, struct handle *h)
+{
+	(void)srv;
+	h->ring = NULL;
+}
+
+void
+shm_rx_conn_end(struct server *srv, struct conn *c)
+{
+	struct shm_ring	*r = c->rx_ring, **rp;
+
+	if (r == NULL)
+		return;
+	for (rp = &srv->rings; *rp != r; rp = &(*rp)->srv_next)
+		;
+	*rp = r->srv_next;
+	srv->ring_bytes -= r->data_size;
+	shmring_close(r->map, CHAN_ECONNLOST);
+	r->conn = NULL;
+	c->rx_ring = NULL;
 	uv_close((uv_handle_t *)&r->poll, shm_free_cb);
 }

@@ -15,11 +15,14 @@
 #ifndef CHAND_SHM_H
 #define CHAND_SHM_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct channel;
 struct conn;
 struct handle;
+struct message;
 struct proto_msg;
 struct server;
 
@@ -70,5 +73,28 @@ void	shm_ring_refuse(struct server *, struct handle *h, int code);
 void	shm_collect(struct server *, struct channel *ch);
 /* Room appeared in ch: grants it to ch's rings. */
 void	shm_room(struct server *, struct channel *ch);
+
+/*
+ * A consumer handle with a ring (RING on it): its DELIVER and
+ * DISCONNECTED frames go into its connection's ring, one for all the
+ * connection's consumers, and a RING_WAKE on the socket tells a consumer
+ * that sleeps.
+ */
+/*
+ * Whether a DELIVER of len payload bytes fits in h's ring now; if not,
+ * the consumer wakes the daemon once it has read (and pump_channel runs).
+ */
+bool	shm_rx_room(struct handle *h, size_t len);
+/* Writes m's DELIVER into h's ring: 0, or -1 if the consumer broke it. */
+int	shm_rx_deliver(struct handle *h, const struct message *m);
+/* Writes DISCONNECTED into h's ring: 0; 1 no room yet; -1 no memory. */
+int	shm_rx_report(struct handle *h);
+/* After writing: RING_WAKE on c if the consumer sleeps. 0, or -1 (no
+   memory). */
+int	shm_rx_wake(struct conn *c, struct handle *h);
+/* Consumer h goes: its frames no longer go into the ring. */
+void	shm_rx_ring_end(struct server *, struct handle *h);
+/* c goes: frees its consumers' ring. */
+void	shm_rx_conn_end(struct server *, struct conn *c);
 
 #endif /* CHAND_SHM_H */

@@ -743,6 +743,7 @@ static const struct dec_op {
 	{ PROTO_INFO, 3, dec_info_data, 3 },
 	{ PROTO_DELIVER, 5, dec_deliver, 5 },
 	{ PROTO_DISCONNECTED, 2, dec_disconnected, 2 },
+	{ PROTO_RING_WAKE, 2, dec_disconnected, 2 },
 };
 
 static const struct dec_op *
@@ -1717,6 +1718,13 @@ proto_enc_disconnected(struct proto_buf *b, uint32_t handle)
 {
 	/* [81, handle]: the same shape as [op, rid]. */
 	return enc_bare_frame(b, PROTO_DISCONNECTED, handle);
+}
+
+int
+proto_enc_ring_wake(struct proto_buf *b, uint32_t handle)
+{
+	/* [82, handle], as DISCONNECTED. */
+	return enc_bare_frame(b, PROTO_RING_WAKE, handle);
 }
 
 int

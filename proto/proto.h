@@ -49,10 +49,13 @@
 #define PROTO_FEAT_MARKED	0x200u	/* op SEND_MARKED */
 #define PROTO_FEAT_SHM		0x1000u	/* ops RING, RING_FETCH: producer
 					   rings in shared memory */
+#define PROTO_FEAT_RXRING	0x2000u	/* RING on a consumer handle,
+					   RING_WAKE */
 #define PROTO_FEATURES		(PROTO_FEAT_ACKS | PROTO_FEAT_RECALL | \
 				 PROTO_FEAT_RXGONE | PROTO_FEAT_FOREVER | \
 				 PROTO_FEAT_ADMIN | PROTO_FEAT_SELECT | \
-				 PROTO_FEAT_MARKED | PROTO_FEAT_SHM)
+				 PROTO_FEAT_MARKED | PROTO_FEAT_SHM | \
+				 PROTO_FEAT_RXRING)
 
 /* SELECT: consumer handles sharing one credit, at most (within the 1024
    values a body may hold). */
@@ -96,6 +99,7 @@ enum proto_op {
 
 	PROTO_DELIVER = 80,
 	PROTO_DISCONNECTED = 81,
+	PROTO_RING_WAKE = 82,	/* [82, handle]: records wait in its ring */
 };
 
 /*
@@ -395,6 +399,7 @@ int	proto_enc_error_fields(struct proto_buf *, uint32_t rid, int code,
 int	proto_enc_deliver(struct proto_buf *, uint32_t handle, uint64_t seq,
 	    uint32_t flags, const void *payload, size_t len);
 int	proto_enc_disconnected(struct proto_buf *, uint32_t handle);
+int	proto_enc_ring_wake(struct proto_buf *, uint32_t handle);
 /* INFO: data is one msgpack value, sent as a bin of len bytes. */
 int	proto_enc_info(struct proto_buf *, uint32_t rid, const void *data,
 	    size_t len);

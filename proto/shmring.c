@@ -72,22 +72,47 @@ shmring_init(void *base, uint32_t data_size, uint32_t max_record)
 	st32(b, SHMRING_OFF_MAX_RECORD, max_record, __ATOMIC_RELAXED);
 }
 
+/* The header of a ring mapped at base (map_size bytes): 0 if valid. */
+static int
+shmring_check(const void *base, size_t map_size, uint32_t *size,
+    uint32_t *maxrec)
+{
+	const unsigned char	*b = base;
+	uint16_t		 version, hdr;
+
+	if (map_size < SHMRING_HDR_SIZE)
+		return (-1);
+	memcpy(&version, b + SHMRING_OFF_VERSION, 2);
+	memcpy(&hdr, b + SHMRING_OFF_HDR_SIZE, 2);
+	*size = ld32(b, SHMRING_OFF_DATA_SIZE, __ATOMIC_RELAXED);
+	*maxrec = ld32(b, SHMRING_OFF_MAX_RECORD, __ATOMIC_RELAXED);
+	if (ld32(b, SHMRING_OFF_MAGIC, __ATOMIC_RELAXED) != SHMRING_MAGIC ||
+	    version != SHMRING_VERSION || hdr != SHMRING_HDR_SIZE ||
+	    !shmring_valid_sizes(*size, *maxrec) ||
+	    map_size - SHMRING_HDR_SIZE != *size)
+		return (-1);
+	return (0);
+}
+
+int
+shmring_reader_attach(struct shmring_reader *rd, const void *base,
+    size_t map_size)
+{
+	uint32_t	size, maxrec;
+
+	if (shmring_check(base, map_size, &size, &maxrec) != 0)
+		return (-1);
+	shmring_reader_init(rd, base, size, maxrec);
+	return (0);
+}
+
 int
 shmring_attach(struct shmring_writer *w, void *base, size_t map_size)
 {
 	unsigned char	*b = base;
-	uint16_t	 version, hdr;
 	uint32_t	 size, maxrec;
 
-	memcpy(&version, b + SHMRING_OFF_VERSION, 2);
-	memcpy(&hdr, b + SHMRING_OFF_HDR_SIZE, 2);
-	size = ld32(b, SHMRING_OFF_DATA_SIZE, __ATOMIC_RELAXED);
-	maxrec = ld32(b, SHMRING_OFF_MAX_RECORD, __ATOMIC_RELAXED);
-	if (map_size < SHMRING_HDR_SIZE ||
-	    ld32(b, SHMRING_OFF_MAGIC, __ATOMIC_RELAXED) != SHMRING_MAGIC ||
-	    version != SHMRING_VERSION || hdr != SHMRING_HDR_SIZE ||
-	    !shmring_valid_sizes(size, maxrec) ||
-	    map_size - SHMRING_HDR_SIZE != size)
+	if (shmring_check(base, map_size, &size, &maxrec) != 0)
 		return (-1);
 	memset(w, 0, sizeof(*w));
 	w->base = b;
@@ -100,12 +125,16 @@ shmring_attach(struct shmring_writer *w, void *base, size_t map_size)
 	return (0);
 }
 
-int
-shmring_put(struct shmring_writer *w, const void *p, uint32_t len,
-    uint64_t stamp)
+/*
+ * Where a record of len payload bytes would go: 0 with *off (its offset
+ * in the data area) and *pad (padding bytes before it, at the old head),
+ * or the CHAN_E* code of shmring_put.
+ */
+static int
+shmring_place(const struct shmring_writer *w, uint32_t len, uint64_t *off,
+    uint64_t *pad)
 {
-	uint64_t	 tail, need, total, off, to_end;
-	unsigned char	*r;
+	uint64_t	 tail, need, to_end;
 
 	if (ld32(w->base, SHMRING_OFF_CLOSED, __ATOMIC_ACQUIRE) != 0)
 		return (CHAN_ECONNLOST);
@@ -117,25 +146,59 @@ shmring_put(struct shmring_writer *w, const void *p, uint32_t len,
 		return (CHAN_EFULL);
 	tail = ld64(w->base, SHMRING_OFF_TAIL, __ATOMIC_ACQUIRE);
 	need = shmring_rec_size(len);
-	off = w->head & (w->data_size - 1);
-	to_end = w->data_size - off;
-	total = to_end < need ? to_end + need : need;
-	if (w->data_size - (w->head - tail) < total)
+	*off = w->head & (w->data_size - 1);
+	to_end = w->data_size - *off;
+	*pad = to_end < need ? to_end : 0;
+	if (w->data_size - (w->head - tail) < *pad + need)
 		return (CHAN_EFULL);
-	if (to_end < need) {
+	return (0);
+}
+
+int
+shmring_fits(const struct shmring_writer *w, uint32_t len)
+{
+	uint64_t	off, pad;
+
+	return (shmring_place(w, len, &off, &pad));
+}
+
+int
+shmring_put(struct shmring_writer *w, const void *p, uint32_t len,
+    uint64_t stamp)
+{
+	return (shmring_put2(w, p, len, NULL, 0, stamp));
+}
+
+int
+shmring_put2(struct shmring_writer *w, const void *a, uint32_t alen,
+    const void *b, uint32_t blen, uint64_t stamp)
+{
+	uint64_t	 off, pad;
+	uint32_t	 len;
+	unsigned char	*r;
+	int		 rc;
+
+	if (alen > UINT32_MAX - blen)
+		return (CHAN_ETOOBIG);
+	len = alen + blen;
+	if ((rc = shmring_place(w, len, &off, &pad)) != 0)
+		return (rc);
+	if (pad > 0) {
 		r = w->data + off;
 		st32(r, 0, SHMRING_PAD, __ATOMIC_RELAXED);
 		st32(r, 4, shmring_commit_word(w->sent), __ATOMIC_RELAXED);
-		w->head += to_end;
+		w->head += pad;
 		off = 0;
 	}
 	r = w->data + off;
-	if (len > 0)
-		memcpy(r + SHMRING_REC_HDR, p, len);
+	if (alen > 0)
+		memcpy(r + SHMRING_REC_HDR, a, alen);
+	if (blen > 0)
+		memcpy(r + SHMRING_REC_HDR + alen, b, blen);
 	st64(r, 8, stamp, __ATOMIC_RELAXED);
 	st32(r, 0, len, __ATOMIC_RELAXED);
 	st32(r, 4, shmring_commit_word(w->sent), __ATOMIC_RELAXED);
-	w->head += need;
+	w->head += shmring_rec_size(len);
 	w->sent++;
 	w->sent_bytes += len;
 	st64(w->base, SHMRING_OFF_SENT, w->sent, __ATOMIC_RELAXED);

@@ -4,12 +4,16 @@
  * docs/protocol.md, "Shared-memory data path"). No I/O and no system
  * calls: the caller maps the memory and does the waking.
  *
- * One writer (the producer) and one reader (the daemon). The producer may
- * be hostile: it can write anything anywhere in the mapping at any time.
- * So the reader keeps its own cursors (struct shmring_reader) and never
- * reads back a field it writes; it reads the producer's head once, and
- * each record header once, and checks every value before it uses it. A
- * bad record is a verdict on the producer alone.
+ * One writer and one reader: a producer's ring is written by the producer
+ * and read by the daemon; a consumer's ring is written by the daemon and
+ * read by the consumer. Either side may be hostile: it can write anything
+ * anywhere in the mapping at any time. So the reader keeps its own
+ * cursors (struct shmring_reader) and never reads back a field it
+ * writes; it reads the writer's head once, and each record header once,
+ * and checks every value before it uses it: a bad record is a verdict on
+ * the writer alone. The writer keeps its own head and counts likewise,
+ * and what the reader can change only stops it or makes it overwrite
+ * records that reader has not read.
  */
 #ifndef CHAN_SHMRING_H
 #define CHAN_SHMRING_H
@@ -102,6 +106,11 @@ int	shmring_attach(struct shmring_writer *, void *base, size_t map_size);
  */
 int	shmring_put(struct shmring_writer *, const void *p, uint32_t len,
 	    uint64_t stamp);
+/* shmring_put of the alen bytes at a followed by the blen at b. */
+int	shmring_put2(struct shmring_writer *, const void *a, uint32_t alen,
+	    const void *b, uint32_t blen, uint64_t stamp);
+/* What shmring_put of len bytes would return now, writing nothing. */
+int	shmring_fits(const struct shmring_writer *, uint32_t len);
 /* The producer sleeps (1) or not (0): the daemon wakes it on a change. */
 void	shmring_set_prod_wait(struct shmring_writer *, uint32_t v);
 /* The payload bytes of the record the producer is about to wait for. */
@@ -140,6 +149,12 @@ struct shmring_reader {
 };
 void	shmring_reader_init(struct shmring_reader *, const void *base,
 	    uint32_t data_size, uint32_t max_record);
+/*
+ * A reader of the ring a writer made, mapped at base (map_size bytes):
+ * 0, or -1 if its header is not a valid ring's.
+ */
+int	shmring_reader_attach(struct shmring_reader *, const void *base,
+	    size_t map_size);
 /*
  * Reads the producer's head (acquire): the records before it may be
  * read. -1 if the head is impossible (behind the reader, more than the

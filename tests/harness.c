@@ -620,6 +620,24 @@ daemon_rss_kib(const struct daemon *d)
 }
 
 int
+daemon_ring_maps(const struct daemon *d)
+{
+	char path[64], line[512];
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/maps", (int)d->pid);
+	f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "open %s: %s", path, strerror(errno));
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strstr(line, "chand-ring") != NULL)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+int
 daemon_fd_count(const struct daemon *d)
 {
 	char path[64];

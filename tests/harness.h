@@ -67,6 +67,8 @@ char	*daemon_log(const struct daemon *d);
 long	daemon_rss_kib(const struct daemon *d);
 /* Number of open file descriptors of the daemon, from /proc. */
 int	daemon_fd_count(const struct daemon *d);
+/* The daemon's mappings of shared-memory rings (/proc/PID/maps). */
+int	daemon_ring_maps(const struct daemon *d);
 
 /* chan_connect to d, asserting success. */
 chan_client	*test_connect(const struct daemon *d);

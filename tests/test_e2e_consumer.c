@@ -676,6 +676,11 @@ fake_answer(const struct proto_msg *m, struct proto_buf *out)
 		proto_enc_error(out, 0, CHAN_EPROTO,
 		    "CREDIT refused by the fake daemon");
 		break;
+	case PROTO_RING:
+		/* Under CHANCLIENT_SHM=1: the handle stays on the socket. */
+		proto_enc_error(out, m->rid, CHAN_EOPTION,
+		    "the fake daemon has no rings");
+		break;
 	default:
 		break;
 	}

@@ -483,25 +483,6 @@ START_TEST(test_descriptors_and_memory_released)
 }
 END_TEST
 
-/* The daemon's mappings of rings: lines of /proc/PID/maps naming them. */
-static int
-daemon_ring_maps(const struct daemon *d)
-{
-	char	 path[64], line[512];
-	FILE	*f;
-	int	 n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)d->pid);
-	f = fopen(path, "r");
-	ck_assert_msg(f != NULL, "open %s: %s", path, strerror(errno));
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strstr(line, "chand-ring") != NULL)
-			n++;
-	}
-	fclose(f);
-	return (n);
-}
-
 /*
  * A producer process with rings on two channels: it sends one message on
  * each, says 'S' on fd, then waits for a byte on go (or to be killed),

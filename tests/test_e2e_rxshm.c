@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_e2e_rxshm.c: consumers whose frames come through their
+ * connection's ring in shared memory (CHAN_SHM on a receiver), against a
+ * real chand: messages of every size in order and the disconnection
+ * behind them, one ring for all of a connection's receivers, a ring
+ * that fills and waits for its consumer, a consumer that scribbles over
+ * its ring, a consumer killed with unacknowledged messages, and the
+ * daemon's descriptors and mappings released when consumers go.
+ */
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "e2e_util.h"
+#include "harness.h"
+
+static chan_rx *
+shm_rx(chan_client *c, const char *name, unsigned prefetch, unsigned flags)
+{
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_rx		*rx;
+
+	o.flags = CHAN_SHM | flags;
+	o.prefetch = prefetch;
+	expect_rc(chan_rx_open_ex(c, name, strlen(name), &o, &rx), 0,
+	    "rx open with CHAN_SHM");
+	return (rx);
+}
+
+/* Payload i of a test: its bytes tell its number and its length. */
+static size_t
+fill(unsigned char *p, size_t len, unsigned i)
+{
+	size_t	k;
+
+	for (k = 0; k < len; k++)
+		p[k] = (unsigned char)(i * 31 + k);
+	return (len);
+}
+
+/*
+ * A producer with CHAN_RX_GONE on a channel of its own: sends until the
+ * daemon says the consumer has gone (each send a round trip), then one
+ * more round trip. After it the daemon has dropped that consumer's
+ * connection and run the callbacks that free what it held.
+ */
+static void
+wait_consumer_gone(chan_tx *gone, chan_tx *other)
+{
+	int	i, rc = 0;
+
+	for (i = 0; i < 100000; i++) {
+		if ((rc = chan_tx_send(gone, "p", 1)) == CHAN_ERXGONE)
+			break;
+		expect_rc(rc, 0, "send while the consumer is there");
+	}
+	expect_rc(rc, CHAN_ERXGONE, "send after the consumer went");
+	send_str(other, "barrier");
+}
+
+static chan_tx *
+gone_tx(chan_client *c, const char *name)
+{
+	chan_open_opts	o = CHAN_OPEN_OPTS_INIT;
+
+	o.flags = CHAN_RX_GONE;
+	return (tx_open_opts(c, name, &o));
+}
+
+/*
+ * Messages from 0 bytes to the daemon's largest, in order and whole;
+ * a second receiver on the same connection shares the ring; the
+ * disconnection comes behind the messages; the ring and its
+ * descriptors go with the connection.
+ */
+START_TEST(test_frames_come_through_the_ring)
+{
+	chan_client	*pc = test_connect(&fixture), *cc;
+	chan_tx		*tx, *tb, *gone, *other;
+	chan_rx		*rx, *rb, *keep;
+	unsigned char	*buf, *want;
+	size_t		 max, len;
+	chan_msg	*m;
+	int		 before;
+	unsigned	 i;
+
+	other = tx_open(pc, "rx.other");
+	before = daemon_fd_count(&fixture);
+	cc = test_connect(&fixture);
+	max = chan_client_max_msg(cc);
+	rx = shm_rx(cc, "rx.a", 16, 0);
+	keep = shm_rx(cc, "rx.gone", 1, CHAN_RX_GONE);
+	ck_assert_int_eq(daemon_ring_maps(&fixture), 1);
+	gone = gone_tx(pc, "rx.gone");
+	tx = tx_open(pc, "rx.a");
+	ck_assert_ptr_nonnull(buf = malloc(max));
+	ck_assert_ptr_nonnull(want = malloc(max));
+	for (i = 0; i < 64; i++) {
+		len = i == 63 ? max : i % 8 == 7 ? 65536 + i : i * 3;
+		expect_rc(chan_tx_send(tx, buf, fill(buf, len, i)), 0,
+		    "send");
+	}
+	for (i = 0; i < 64; i++) {
+		len = i == 63 ? max : i % 8 == 7 ? 65536 + i : i * 3;
+		expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m), 0,
+		    "recv");
+		ck_assert_uint_eq(chan_msg_len(m), len);
+		ck_assert(memcmp(chan_msg_data(m), want, fill(want, len, i)) ==
+		    0);
+		chan_msg_free(m);
+	}
+	/* Another receiver of the connection: the same ring. */
+	rb = shm_rx(cc, "rx.b", 0, 0);
+	ck_assert_int_eq(daemon_ring_maps(&fixture), 1);
+	tb = tx_open(pc, "rx.b");
+	send_str(tb, "b");
+	expect_str(rb, "b");
+	expect_rc(chan_tx_close(tb), 0, "close rx.b's producer");
+	expect_recv_rc(rb, CHAN_EDISCONNECTED);
+	send_str(tx, "last");
+	expect_rc(chan_tx_close(tx), 0, "close rx.a's producer");
+	expect_str(rx, "last");
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	(void)keep;
+	chan_disconnect(cc);
+	wait_consumer_gone(gone, other);
+	ck_assert_int_eq(daemon_ring_maps(&fixture), 0);
+	ck_assert_int_eq(daemon_fd_count(&fixture), before);
+	free(buf);
+	free(want);
+	chan_disconnect(pc);
+}
+END_TEST
+
+/*
+ * More than the ring holds, queued before the consumer reads any: the
+ * daemon fills the ring, waits, and goes on as the consumer reads.
+ */
+START_TEST(test_a_full_ring_waits_for_its_consumer)
+{
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	unsigned char	*buf, *want;
+	size_t		 len = 256 * 1024;
+	chan_rx		*rx;
+	chan_tx		*tx;
+	chan_msg	*m;
+	unsigned	 i, n = 48;
+
+	o.capacity_bytes = 64u << 20;
+	tx = tx_open_opts(pc, "rx.full", &o);
+	ck_assert_ptr_nonnull(buf = malloc(len));
+	ck_assert_ptr_nonnull(want = malloc(len));
+	for (i = 0; i < n; i++)
+		expect_rc(chan_tx_send(tx, buf, fill(buf, len, i)), 0, "send");
+	/* 12 MiB queued; the ring holds 4 MiB. */
+	rx = shm_rx(cc, "rx.full", n, 0);
+	for (i = 0; i < n; i++) {
+		expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m), 0,
+		    "recv");
+		ck_assert_uint_eq(chan_msg_len(m), len);
+		ck_assert(memcmp(chan_msg_data(m), want, fill(want, len, i)) ==
+		    0);
+		chan_msg_free(m);
+	}
+	expect_try_rc(rx, CHAN_EEMPTY);
+	free(buf);
+	free(want);
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
+/* This process's mapping of a ring (one only): its start and length. */
+static unsigned char *
+own_ring(size_t *len)
+{
+	char		 line[512];
+	unsigned long	 lo, hi;
+	FILE		*f = fopen("/proc/self/maps", "r");
+	unsigned char	*p = NULL;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strstr(line, "chand-ring") == NULL)
+			continue;
+		ck_assert_msg(p == NULL, "more than one ring mapped");
+		ck_assert_int_eq(sscanf(line, "%lx-%lx", &lo, &hi), 2);
+		p = (unsigned char *)lo;
+		*len = hi - lo;
+	}
+	fclose(f);
+	ck_assert_msg(p != NULL, "no ring mapped");
+	return (p);
+}
+
+/*
+ * A consumer that writes over its whole ring, header and frames: the
+ * daemon lives and serves the others; that consumer gets errors or
+ * nothing, never a crash.
+ */
+START_TEST(test_scribbling_consumer_harms_only_itself)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_client	*oc = test_connect(&fixture);
+	unsigned char	*ring;
+	size_t		 len, k;
+	chan_rx		*rx, *orx;
+	chan_tx		*tx, *otx;
+	chan_msg	*m;
+	int		 i, rc;
+
+	rx = shm_rx(cc, "rx.scribble", 8, 0);
+	tx = tx_open(pc, "rx.scribble");
+	send_str(tx, "before");
+	expect_str(rx, "before");
+	ring = own_ring(&len);
+	for (i = 0; i < 4; i++) {
+		/* Garbage everywhere, then a send on top of it. */
+		for (k = 0; k < len; k++)
+			ring[k] = (unsigned char)(k * 7 + i * 13);
+		send_str(tx, "after");
+		rc = chan_rx_recv_timeout(rx, 100, &m);
+		if (rc == 0)
+			chan_msg_free(m);
+		else
+			ck_assert_msg(rc == CHAN_ETIMEDOUT ||
+			    rc == CHAN_ECONNLOST, "recv after scribbling: %s",
+			    chan_strerror(rc));
+	}
+	/* Everyone else: served, on a ring of their own too. */
+	assert_serves(&fixture);
+	orx = shm_rx(oc, "rx.other", 0, 0);
+	otx = tx_open(pc, "rx.other");
+	send_str(otx, "fine");
+	expect_str(orx, "fine");
+	chan_disconnect(cc);
+	chan_disconnect(oc);
+	chan_disconnect(pc);
+}
+END_TEST
+
+/*
+ * A consumer on a ring killed with three messages received and not
+ * acknowledged: the next consumer gets them again, marked, and the
+ * dead one's ring is gone.
+ */
+struct killed_consumer {
+	int	fd;
+};
+
+static int
+killed_consumer_main(void *arg)
+{
+	struct killed_consumer	*k = arg;
+	chan_open_opts		 o = CHAN_OPEN_OPTS_INIT;
+	chan_client		*c;
+	chan_rx			*rx, *watched;
+	chan_msg		*m;
+	int			 i;
+
+	o.flags = CHAN_SHM | CHAN_MANUAL_ACK;
+	o.prefetch = 8;
+	if (chan_connect(fixture.sock, &c) != 0 ||
+	    chan_rx_open_ex(c, "rx.killed", 9, &o, &rx) != 0)
+		return (1);
+	/* The parent's producer there learns when this consumer is gone. */
+	o.flags = CHAN_SHM | CHAN_RX_GONE;
+	if (chan_rx_open_ex(c, "rx.watch", 8, &o, &watched) != 0)
+		return (1);
+	for (i = 0; i < 3; i++) {
+		if (chan_rx_recv_timeout(rx, 10000, &m) != 0)
+			return (2);
+		chan_msg_free(m);
+	}
+	if (write(k->fd, "R", 1) != 1)
+		return (3);
+	for (;;)
+		pause();
+}
+
+START_TEST(test_consumer_killed_with_unacked_messages)
+{
+	chan_client		*pc = test_connect(&fixture);
+	chan_client		*cc = test_connect(&fixture);
+	struct killed_consumer	 k;
+	chan_tx			*tx, *other, *gone;
+	chan_rx			*rx;
+	chan_msg		*m;
+	const char		*want[] = { "one", "two", "three" };
+	int			 p[2], status, i;
+	pid_t			 pid;
+
+	other = tx_open(pc, "rx.other");
+	gone = gone_tx(pc, "rx.watch");
+	tx = tx_open(pc, "rx.killed");
+	for (i = 0; i < 3; i++)
+		send_str(tx, want[i]);
+	ck_assert_int_eq(pipe(p), 0);
+	k.fd = p[1];
+	pid = child_fork(killed_consumer_main, &k);
+	ck_assert_int_eq(pipe_read_byte(p[0]), 'R');
+	ck_assert_int_eq(daemon_ring_maps(&fixture), 1);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	wait_consumer_gone(gone, other);
+	ck_assert_int_eq(daemon_ring_maps(&fixture), 0);
+	rx = shm_rx(cc, "rx.killed", 8, 0);
+	for (i = 0; i < 3; i++) {
+		expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m), 0,
+		    "recv again");
+		ck_assert_str_eq(chan_msg_data(m), want[i]);
+		ck_assert_msg(chan_msg_redelivered(m), "%s not marked",
+		    want[i]);
+		chan_msg_free(m);
+	}
+	ck_assert_int_eq(daemon_ring_maps(&fixture), 1);
+	close(p[0]);
+	close(p[1]);
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
+static Suite *
+rxshm_suite(void)
+{
+	Suite	*s = suite_create("e2e_rxshm");
+	TCase	*tc = tcase_create("consumer rings");
+
+	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_frames_come_through_the_ring);
+	tcase_add_test(tc, test_a_full_ring_waits_for_its_consumer);
+	tcase_add_test(tc, test_scribbling_consumer_harms_only_itself);
+	tcase_add_test(tc, test_consumer_killed_with_unacked_messages);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	return (harness_main(rxshm_suite()));
+}
