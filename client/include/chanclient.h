@@ -194,10 +194,20 @@ typedef struct chan_open_opts {
  * on through the socket), disconnection after the last committed
  * message. Durable and rendezvous channels, a daemon without the
  * feature, and one at its connection limits keep the socket path: the
- * flag is then ignored. A message longer than the ring's record limit goes over the
- * socket, after the messages before it. CHANCLIENT_SHM=1 in the
- * environment sets the flag on every transmitter (to run a program's
- * tests on both paths).
+ * flag is then ignored. A message longer than the ring's record limit
+ * goes over the socket, after the messages before it.
+ *
+ * CHAN_SHM (rx): receive through shared memory when the daemon offers it
+ * (docs/protocol.md, "Consumer rings"): the daemon writes the receiver's
+ * messages and disconnection reports into a ring, one for all the
+ * receivers of the connection, which the library reads from memory.
+ * Nothing else changes: order, credit, acknowledgements, redelivery after
+ * a crash, select, and event loops (the ring wakes the connection's
+ * descriptor). A daemon without the feature, or out of ring memory,
+ * leaves the receiver on the socket.
+ *
+ * CHANCLIENT_SHM=1 in the environment sets the flag on every transmitter
+ * and receiver (to run a program's tests on both paths).
  */
 #define CHAN_SHM		0x8u
 
