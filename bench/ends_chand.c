@@ -339,6 +339,8 @@ receivers_open(const struct bench_run *run, struct receivers *r, char *err,
 	 * granting credit channel by channel as it goes round.
 	 */
 	bench_cap_opts(run, &opts);
+	if (run->shm)
+		opts.flags |= CHAN_SHM;
 	opts.prefetch = run->prefetch;
 	if (r->n > 1)
 		opts.prefetch = r->left[0] < 65535 ? (unsigned)r->left[0] :
