@@ -20,6 +20,7 @@
 
 #include "e2e_util.h"
 #include "harness.h"
+#include "shmring.h"
 
 static chan_rx *
 shm_rx(chan_client *c, const char *name, unsigned prefetch, unsigned flags)
@@ -74,6 +75,41 @@ gone_tx(chan_client *c, const char *name)
 	return (tx_open_opts(c, name, &o));
 }
 
+/* This process's mapping of a ring (one only): its start and length. */
+static unsigned char *
+own_ring(size_t *len)
+{
+	char		 line[512];
+	unsigned long	 lo, hi;
+	FILE		*f = fopen("/proc/self/maps", "r");
+	unsigned char	*p = NULL;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strstr(line, "chand-ring") == NULL)
+			continue;
+		ck_assert_msg(p == NULL, "more than one ring mapped");
+		ck_assert_int_eq(sscanf(line, "%lx-%lx", &lo, &hi), 2);
+		p = (unsigned char *)lo;
+		*len = hi - lo;
+	}
+	fclose(f);
+	ck_assert_msg(p != NULL, "no ring mapped");
+	return (p);
+}
+
+/* Records the daemon has written into this process's ring, in all. */
+static uint64_t
+ring_records(void)
+{
+	size_t		 len;
+	unsigned char	*ring = own_ring(&len);
+	uint64_t	 n;
+
+	memcpy(&n, ring + SHMRING_OFF_SENT, sizeof(n));
+	return (n);
+}
+
 /*
  * Messages from 0 bytes to the daemon's largest, in order and whole;
  * a second receiver on the same connection shares the ring; the
@@ -116,6 +152,8 @@ START_TEST(test_frames_come_through_the_ring)
 		    0);
 		chan_msg_free(m);
 	}
+	/* They came through the ring: a record each. */
+	ck_assert_uint_ge(ring_records(), 64);
 	/* Another receiver of the connection: the same ring. */
 	rb = shm_rx(cc, "rx.b", 0, 0);
 	ck_assert_int_eq(daemon_ring_maps(&fixture), 1);
@@ -172,35 +210,13 @@ START_TEST(test_a_full_ring_waits_for_its_consumer)
 		chan_msg_free(m);
 	}
 	expect_try_rc(rx, CHAN_EEMPTY);
+	ck_assert_uint_ge(ring_records(), n);
 	free(buf);
 	free(want);
 	chan_disconnect(cc);
 	chan_disconnect(pc);
 }
 END_TEST
-
-/* This process's mapping of a ring (one only): its start and length. */
-static unsigned char *
-own_ring(size_t *len)
-{
-	char		 line[512];
-	unsigned long	 lo, hi;
-	FILE		*f = fopen("/proc/self/maps", "r");
-	unsigned char	*p = NULL;
-
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strstr(line, "chand-ring") == NULL)
-			continue;
-		ck_assert_msg(p == NULL, "more than one ring mapped");
-		ck_assert_int_eq(sscanf(line, "%lx-%lx", &lo, &hi), 2);
-		p = (unsigned char *)lo;
-		*len = hi - lo;
-	}
-	fclose(f);
-	ck_assert_msg(p != NULL, "no ring mapped");
-	return (p);
-}
 
 /*
  * A consumer that writes over its whole ring, header and frames: the
