@@ -268,13 +268,16 @@ int		 rx_flush_locked(struct chan_rx *);
  * shm.c, with c->mu held. tx_shm_setup asks the daemon for tx's ring
  * (nothing if the daemon has none, or the channel keeps the socket path);
  * tx_shm_send commits one record of at most tx_shm_max bytes, waiting as
- * wait_ms says (-1: for room, 0: not, else that long; full_rc then);
+ * wait_ms says (-1: for room, 0: not, else that long; full_rc then;
+ * TX_SHM_LOOP: through the application's event loop, CHAN_EAGAIN until
+ * the daemon grants room and says so on the socket);
  * tx_shm_drain waits until the daemon has taken every record. Both
  * return TX_SHM_SOCKET once the daemon closed the ring at a daemon-wide
  * queue limit: the ring is gone, the send goes (and the transmitter goes
  * on) through the socket, which answers it as any SEND.
  */
 #define TX_SHM_SOCKET	1
+#define TX_SHM_LOOP	(-2)
 struct tx_shm;
 int	tx_shm_setup(struct chan_client *, struct chan_tx *);
 void	tx_shm_free(struct chan_tx *);

@@ -340,7 +340,8 @@ chan_tx_send_async(chan_tx *tx, const void *data, size_t len)
 		/* Behind the SENDs of longer messages before it. */
 		if ((rc = tx->unconfirmed > 0 ? pipeline_flush_locked(tx,
 		    1) : 0) == 0)
-			rc = tx_shm_send(tx, data, len, -1, 0);
+			rc = tx_shm_send(tx, data, len, tx->c->nonblock ?
+			    TX_SHM_LOOP : -1, 0);
 		/* Numbered as the pipelined sends they are among. */
 		if (rc == 0)
 			tx->next_ord++;

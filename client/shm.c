@@ -30,6 +30,7 @@
 
 struct tx_shm {
 	struct shmring_writer	 w;
+	bool			 loop_waits;	/* prod_wait says: the socket */
 	void			*map;
 	size_t			 maplen;
 	int			 efd_daemon;
@@ -377,6 +378,26 @@ shm_to_socket(struct chan_tx *tx, int rc)
 	return (TX_SHM_SOCKET);
 }
 
+/*
+ * A send from an event loop that found no room: asks for a grant with a
+ * RING_WAKE on the socket when it comes (prod_wait SHMRING_WAIT_SOCKET),
+ * then looks once more. 0 if it went; CHAN_EAGAIN to try again once the
+ * socket was readable; another error.
+ */
+static int
+shm_loop_wait(struct tx_shm *s, const void *data, size_t len,
+    uint64_t stamp)
+{
+	int	rc;
+
+	(void)shmring_ask(&s->w, (uint32_t)len);
+	shmring_set_prod_wait(&s->w, SHMRING_WAIT_SOCKET);
+	s->loop_waits = true;
+	shm_kick(s);
+	rc = shmring_put(&s->w, data, (uint32_t)len, stamp);
+	return (rc == CHAN_EFULL ? CHAN_EAGAIN : rc);
+}
+
 static int
 shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
     int full_rc)
@@ -391,6 +412,12 @@ shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
 
 	for (;;) {
 		rc = shmring_put(&s->w, data, (uint32_t)len, stamp);
+		if (rc == CHAN_EFULL && wait_ms == TX_SHM_LOOP) {
+			if ((rc = shm_loop_wait(s, data, len, stamp)) ==
+			    CHAN_EAGAIN)
+				return (rc);
+			break;
+		}
 		if (rc == CHAN_EFULL && wait_ms != 0) {
 			/* Ask once; the daemon grants when room appears. */
 			if (!asked)
@@ -424,6 +451,10 @@ shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
 	    (rc = shm_settle(tx, (uint32_t)len)) == 0)
 		rc = shmring_put(&s->w, data, (uint32_t)len, stamp);
 	if (rc == 0) {
+		if (s->loop_waits) {
+			shmring_set_prod_wait(&s->w, 0);
+			s->loop_waits = false;
+		}
 		shm_kick(s);
 		return (0);
 	}

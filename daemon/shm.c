@@ -86,6 +86,28 @@ shm_wake(int fd)
 		log_debug("eventfd write: %s", strerror(errno));
 }
 
+/*
+ * Wakes r's waiting producer: its eventfd; and a RING_WAKE on its
+ * connection if it waits in an event loop (it watches its socket only),
+ * unless that connection's output is past the mark already: a client
+ * that does not read its socket gets no more.
+ */
+static void
+shm_wake_producer(struct shm_ring *r)
+{
+	struct conn	*c;
+
+	shm_wake(r->efd_prod);
+	if (r->h == NULL ||
+	    shmring_producer_wait_kind(r->map) != SHMRING_WAIT_SOCKET)
+		return;
+	c = r->h->conn;
+	if (!conn_can_deliver(c) || proto_enc_ring_wake(&c->out,
+	    r->h->id) != 0)
+		return;
+	conn_dirty(c);
+}
+
 /* The rings of ch. */
 static unsigned
 shm_nrings(const struct channel *ch)
@@ -275,7 +297,7 @@ shm_limit(struct shm_ring *r)
 	r->bad = true;
 	shm_release(r);
 	shmring_close(r->map, CHAN_ELIMIT);
-	shm_wake(r->efd_prod);
+	shm_wake_producer(r);
 	log_info("producer handle %lu: a daemon-wide queue limit refuses "
 	    "its ring a grant; it goes on through the socket (%s)",
 	    (unsigned long)r->h->id, r->h->conn->peer);
@@ -337,7 +359,7 @@ shm_grant_ring(struct shm_ring *r, bool active, bool may_refuse)
 		shmring_grant(r->map, r->grant_msgs, r->grant_bytes);
 	if (waits && (more || asks)) {
 		shmring_answer(r->map);
-		shm_wake(r->efd_prod);
+		shm_wake_producer(r);
 	}
 }
 
@@ -563,7 +585,7 @@ shm_answer_rings(struct channel *ch)
 		if (r->bad)
 			continue;
 		if (r->drained > 0 && shmring_producer_waits(r->map))
-			shm_wake(r->efd_prod);
+			shm_wake_producer(r);
 		shm_grant_as(r, r->drained > 0);
 		r->drained = 0;
 	}
@@ -864,7 +886,7 @@ shm_ring_refuse(struct server *srv, struct handle *h, int code)
 	r->bad = true;
 	shm_release(r);
 	shmring_close(r->map, code);
-	shm_wake(r->efd_prod);
+	shm_wake_producer(r);
 }
 
 void

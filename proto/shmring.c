@@ -390,6 +390,12 @@ shmring_producer_waits(const void *base)
 	return (ld32(base, SHMRING_OFF_PROD_WAIT, __ATOMIC_SEQ_CST) != 0);
 }
 
+uint32_t
+shmring_producer_wait_kind(const void *base)
+{
+	return (ld32(base, SHMRING_OFF_PROD_WAIT, __ATOMIC_SEQ_CST));
+}
+
 void
 shmring_set_cons_wait(void *base, uint32_t v)
 {

@@ -32,6 +32,11 @@
 #define SHMRING_PAD		0xffffffffu	/* length of a padding record */
 #define SHMRING_COMMIT		0x4c4e4843u	/* "CHNL": commit word base */
 
+/* prod_wait: how a waiting producer is woken. */
+#define SHMRING_WAIT_EVENTFD	1u	/* its eventfd */
+#define SHMRING_WAIT_SOCKET	2u	/* also RING_WAKE on its socket: it
+					   waits in an event loop */
+
 /* Header field offsets (bytes from the start of the mapping). */
 #define SHMRING_OFF_MAGIC	0	/* u32 */
 #define SHMRING_OFF_VERSION	4	/* u16 */
@@ -42,7 +47,8 @@
 #define SHMRING_OFF_HEAD	64	/* u64: bytes committed, in all */
 #define SHMRING_OFF_SENT	72	/* u64: records committed, in all */
 #define SHMRING_OFF_SENT_BYTES	80	/* u64: payload bytes committed */
-#define SHMRING_OFF_PROD_WAIT	88	/* u32: 1 while the producer sleeps */
+#define SHMRING_OFF_PROD_WAIT	88	/* u32: while the producer waits, how
+					   it is woken (SHMRING_WAIT_*) */
 #define SHMRING_OFF_WANT	92	/* u32: payload bytes of the record it
 					   waits to commit */
 #define SHMRING_OFF_ASK		96	/* u32: requests for a grant, in all */
@@ -187,6 +193,8 @@ void	shmring_grant(void *base, uint64_t msgs, uint64_t bytes);
 void	shmring_close(void *base, int code);
 /* Whether the producer said it sleeps (then wake it after a change). */
 bool	shmring_producer_waits(const void *base);
+/* How the waiting producer asked to be woken: SHMRING_WAIT_*, or 0. */
+uint32_t shmring_producer_wait_kind(const void *base);
 /* What the waiting producer wants to commit, bytes (not trusted). */
 uint32_t shmring_producer_want(const void *base);
 /* Marks the producer's asks so far answered (after a grant or none). */

@@ -619,6 +619,58 @@ START_TEST(test_daemon_wide_limits_refuse_ring_sends_with_limit)
 }
 END_TEST
 
+/* An event loop's turn: waits (bounded) for the socket, then processes. */
+static void
+loop_turn(chan_client *c)
+{
+	struct pollfd	pfd = { .fd = chan_client_fd(c), .events = POLLIN };
+
+	if (chan_client_want_write(c))
+		pfd.events |= POLLOUT;
+	ck_assert_int_eq(poll_until(&pfd, 1, now_ms() + HARNESS_WAIT_MS), 1);
+	expect_rc(chan_client_process(c), 0, "chan_client_process");
+}
+
+/* chan_tx_send_async from an event loop, retried until it goes. */
+static void
+loop_send(chan_client *c, chan_tx *tx, const char *s)
+{
+	int	rc;
+
+	while ((rc = chan_tx_send_async(tx, s, strlen(s))) == CHAN_EAGAIN)
+		loop_turn(c);
+	expect_rc(rc, 0, "send_async from an event loop");
+}
+
+/*
+ * A non-blocking client's ring send to a full channel does not block: it
+ * gives CHAN_EAGAIN, and the daemon's grant, when the consumer makes
+ * room, makes the socket readable, as a held SEND's confirmation would.
+ */
+START_TEST(test_nonblocking_ring_send_to_a_full_channel_gives_again)
+{
+	chan_client	*p = test_connect(&fixture);
+	chan_client	*q = test_connect(&fixture);
+	chan_tx		*tx;
+	chan_rx		*rx;
+
+	expect_rc(chan_client_set_nonblock(p, 1), 0, "set_nonblock");
+	tx = shm_tx(p, "shm.nb", 2);
+	rx = rx_open(q, "shm.nb", 1);
+	loop_send(p, tx, "0");
+	loop_send(p, tx, "1");
+	/* Full: again, at once. */
+	expect_rc(chan_tx_send_async(tx, "2", 1), CHAN_EAGAIN, "full");
+	expect_str(rx, "0");
+	loop_send(p, tx, "2");
+	expect_str(rx, "1");
+	expect_str(rx, "2");
+	expect_rc(chan_tx_flush(tx), 0, "flush");
+	chan_disconnect(p);
+	chan_disconnect(q);
+}
+END_TEST
+
 static Suite *
 shm_suite(void)
 {
@@ -637,6 +689,8 @@ shm_suite(void)
 	tcase_add_test(tc, test_descriptors_and_memory_released);
 	tcase_add_test(tc,
 	    test_descriptors_and_mappings_released_when_clients_go);
+	tcase_add_test(tc,
+	    test_nonblocking_ring_send_to_a_full_channel_gives_again);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("daemon-wide limits");
 	tcase_add_checked_fixture(tc, setup_queue_limits, fixture_teardown);

@@ -569,7 +569,8 @@ CHAN_EXPORT const char *chan_rx_errmsg(const chan_rx *rx);
  *
  * In non-blocking mode these never block: chan_client_process,
  * chan_client_want_write, chan_tx_send_async (CHAN_EAGAIN when the window
- * is full: retry after chan_client_process), chan_tx_flush (CHAN_EAGAIN
+ * is full, or, on a CHAN_SHM transmitter, when the channel has no room
+ * for it yet: retry after chan_client_process), chan_tx_flush (CHAN_EAGAIN
  * while confirmations are missing), chan_tx_unconfirmed,
  * chan_rx_try_recv, chan_rx_drain, chan_select with timeout 0 (no round
  * trip), chan_rx_ack, chan_rx_flush (writes what the socket takes), and
