@@ -25,13 +25,6 @@ struct rx_shm {
 						   room */
 };
 
-static uint32_t
-be32(const unsigned char *p)
-{
-	return ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3]);
-}
-
 /* Maps the ring whose descriptors fds are: 0 with *out set, or an error. */
 static int
 rx_shm_map(int fds[3], struct rx_shm **out)
@@ -133,7 +126,7 @@ rx_shm_dispatch(struct chan_client *c, size_t max)
 	const unsigned char	*p;
 	uint32_t		 len;
 	uint64_t		 one = 1;
-	size_t			 n = 0, bytes = 0;
+	size_t			 n = 0, bytes = 0, body;
 	int			 rc = 0;
 
 	if (s == NULL)
@@ -151,14 +144,13 @@ rx_shm_dispatch(struct chan_client *c, size_t max)
 	}
 	while (!c->dead && (max == 0 || bytes < max) &&
 	    (rc = shmring_next(&s->rd, &p, &len)) == 1) {
-		/* A record is one frame: its length, then its body. */
-		if (len < PROTO_HEADER_LEN || be32(p) != len -
-		    PROTO_HEADER_LEN) {
+		/* A record is one whole frame, and nothing else. */
+		if (proto_frame_check(p, len, proto_max_body(c->max_msg),
+		    &body) != 1 || PROTO_HEADER_LEN + body != len) {
 			conn_fail(c, "the daemon wrote a bad frame in a ring");
 			return;
 		}
-		conn_dispatch(c, (const char *)p + PROTO_HEADER_LEN,
-		    len - PROTO_HEADER_LEN);
+		conn_dispatch(c, (const char *)p + PROTO_HEADER_LEN, body);
 		n++;
 		bytes += len;
 	}
