@@ -49,13 +49,16 @@ shm_now_ms(void)
 /*
  * A record's stamp: read once the send has begun, so that a send which
  * follows another producer's (the other returned before this one began)
- * has a later stamp, and the daemon orders them so.
+ * has a later stamp, and the daemon orders them so. While the ring is its
+ * channel's only one the daemon reads no stamp: 0, and no clock.
  */
 static uint64_t
-shm_stamp(void)
+shm_stamp(const struct tx_shm *s)
 {
 	struct timespec	ts;
 
+	if (!shmring_stamp_needed(&s->w))
+		return (0);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
 }
@@ -406,7 +409,7 @@ shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
 	struct tx_shm		*s = tx->shm;
 	int64_t			 until = wait_ms > 0 ? shm_now_ms() + wait_ms :
 				    -1;
-	uint64_t		 stamp = shm_stamp();
+	uint64_t		 stamp = shm_stamp(s);
 	bool			 asked = false;
 	int			 rc;
 

@@ -562,6 +562,16 @@ shm_take_now(struct channel *ch)
 	return (n);
 }
 
+/* Tells ch's rings whether there is one (alone): it needs no stamps. */
+static void
+shm_set_alone(struct channel *ch, bool alone)
+{
+	struct shm_ring	*r;
+
+	for (r = ch->rings; r != NULL; r = r->ch_next)
+		shmring_set_alone(r->map, alone);
+}
+
 static void
 shm_set_cons_wait(struct channel *ch, uint32_t v)
 {
@@ -787,6 +797,8 @@ shm_ring_new(struct conn *c, struct handle *h, uint32_t size,
 	shmring_init(r->map, size, maxrec);
 	shmring_reader_init(&r->rd, r->map, size, maxrec);
 	shmring_set_cons_wait(r->map, 1);
+	shm_set_alone(ch, false);
+	shmring_set_alone(r->map, ch->rings == NULL);
 	r->ch_next = ch->rings;
 	ch->rings = r;
 	srv->nrings++;
@@ -916,6 +928,9 @@ shm_ring_end(struct server *srv, struct handle *h)
 	*rp = r->srv_next;
 	srv->ring_bytes -= r->data_size;
 	srv->nrings--;
+	if (ch->rings != NULL && ((struct shm_ring *)ch->rings)->ch_next ==
+	    NULL)
+		shm_set_alone(ch, true);
 	r->h = NULL;
 	h->ring = NULL;
 	/* Its room is free again for the others. */

@@ -282,6 +282,12 @@ shmring_closed(const struct shmring_writer *w)
 	return ((int)ld32(w->base, SHMRING_OFF_CLOSED, __ATOMIC_ACQUIRE));
 }
 
+bool
+shmring_stamp_needed(const struct shmring_writer *w)
+{
+	return (ld32(w->base, SHMRING_OFF_ALONE, __ATOMIC_SEQ_CST) != 1);
+}
+
 void
 shmring_reader_init(struct shmring_reader *rd, const void *base,
     uint32_t data_size, uint32_t max_record)
@@ -400,4 +406,10 @@ void
 shmring_set_cons_wait(void *base, uint32_t v)
 {
 	st32(base, SHMRING_OFF_CONS_WAIT, v, __ATOMIC_SEQ_CST);
+}
+
+void
+shmring_set_alone(void *base, bool alone)
+{
+	st32(base, SHMRING_OFF_ALONE, alone ? 1 : 0, __ATOMIC_SEQ_CST);
 }

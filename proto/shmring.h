@@ -62,6 +62,8 @@
 #define SHMRING_OFF_CLOSED	164	/* u32: nonzero: the daemon reads no
 					   more (a CHAN_E* code, negated) */
 #define SHMRING_OFF_ANSWERED	168	/* u32: the last ask answered */
+#define SHMRING_OFF_ALONE	172	/* u32: 1 while the ring is its
+					   channel's only one: no stamps */
 
 /* The space a record of len payload bytes takes in the data area. */
 static inline uint64_t
@@ -138,6 +140,13 @@ bool	shmring_take_wake(struct shmring_writer *);
 bool	shmring_drained(const struct shmring_writer *);
 /* The daemon's close code (a CHAN_E* value) or 0. */
 int	shmring_closed(const struct shmring_writer *);
+/*
+ * Whether a send beginning now needs a stamp: false while the ring is
+ * its channel's only one (the daemon takes its records in their order
+ * and reads no stamp), so the producer may write 0 and read no clock.
+ * Read it as the send begins, before the clock.
+ */
+bool	shmring_stamp_needed(const struct shmring_writer *);
 
 /*
  * The reader: the daemon's private cursors, never read back from the
@@ -203,5 +212,11 @@ void	shmring_answer(void *base);
 bool	shmring_asked_answered(const void *base);
 /* The daemon sleeps (1) or not (0): the producer wakes it after a put. */
 void	shmring_set_cons_wait(void *base, uint32_t v);
+/*
+ * Says whether the ring is its channel's only one (alone). Clear it on
+ * every ring before another ring of the channel is granted anything, so
+ * that a send which follows one on the new ring is stamped.
+ */
+void	shmring_set_alone(void *base, bool alone);
 
 #endif /* CHAN_SHMRING_H */

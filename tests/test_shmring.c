@@ -57,6 +57,15 @@ u64_at(const struct ring *r, size_t off)
 	return (v);
 }
 
+static uint32_t
+u32_at(const struct ring *r, size_t off)
+{
+	uint32_t	v;
+
+	memcpy(&v, r->mem + off, 4);
+	return (v);
+}
+
 static void
 u64_set(struct ring *r, size_t off, uint64_t v)
 {
@@ -352,6 +361,25 @@ START_TEST(test_peek_shows_the_stamp_and_takes_nothing)
 }
 END_TEST
 
+START_TEST(test_a_lone_ring_needs_no_stamps)
+{
+	struct ring	r;
+
+	ring_new(&r, DATA);
+	/* A daemon that says nothing gets stamps. */
+	expect(shmring_stamp_needed(&r.w));
+	shmring_set_alone(r.mem, true);
+	expect(u32_at(&r, SHMRING_OFF_ALONE) == 1);
+	expect(!shmring_stamp_needed(&r.w));
+	shmring_set_alone(r.mem, false);
+	expect(shmring_stamp_needed(&r.w));
+	/* Only 1 means alone: a scribbled word asks for stamps. */
+	u32_set(&r, SHMRING_OFF_ALONE, 7);
+	expect(shmring_stamp_needed(&r.w));
+	ring_free(&r);
+}
+END_TEST
+
 static Suite *
 shmring_suite(void)
 {
@@ -365,6 +393,7 @@ shmring_suite(void)
 	tcase_add_test(tc, test_scribbled_cursors_are_refused);
 	tcase_add_test(tc, test_scribbled_records_are_refused);
 	tcase_add_test(tc, test_peek_shows_the_stamp_and_takes_nothing);
+	tcase_add_test(tc, test_a_lone_ring_needs_no_stamps);
 	suite_add_tcase(s, tc);
 	return s;
 }
