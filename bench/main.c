@@ -135,7 +135,8 @@ usage(FILE *f)
 "                         chan_tx_send in a plain loop (label \"send\")\n"
 "      --spin-us N        chand latency runs also with the consumer spinning\n"
 "                         up to N us before it sleeps (chan_client_set_spin;\n"
-"                         label \"spin\")\n"
+"                         label \"spin\"); with --shm, the daemon spins as\n"
+"                         long on the rings (chand --spin-us)\n"
 "  -S, --socket PATH      use the daemon already running on PATH (default:\n"
 "                         start a private one for each run)\n"
 "  -D, --chand PATH       the chand to start (default: next to chan-bench,\n"
@@ -537,6 +538,12 @@ chand_args(const struct bench_run *run, char bufs[4][32],
 	/* The queue may hold a whole run when the consumer lags. */
 	args[n++] = "--max-queued-bytes";
 	args[n++] = "16G";
+	/* A spinning consumer of rings: the daemon spins on them too. */
+	if (run->spin_us > 0 && run->shm) {
+		snprintf(bufs[3], 32, "%u", run->spin_us);
+		args[n++] = "--spin-us";
+		args[n++] = bufs[3];
+	}
 	if (run->sync != SYNC_NONE) {
 		args[n++] = "--data-dir";
 		args[n++] = run->data_dir;

@@ -312,6 +312,15 @@ int	rx_shm_setup(struct chan_client *, struct chan_rx *);
 void	rx_shm_free(struct chan_client *);
 void	rx_shm_dispatch(struct chan_client *, size_t max);
 int	rx_shm_arm(struct chan_client *);
+/*
+ * For a reader that spins on the ring (chan_client_set_spin): with c->mu
+ * held, rx_shm_ready is 1 if frames wait, else 0 with *pos where the
+ * reader stands. Then, without c->mu, rx_shm_moved is nonzero once the
+ * daemon wrote past pos; with arm, it first asks for a RING_WAKE, as
+ * rx_shm_arm does, before the reader sleeps.
+ */
+int	rx_shm_ready(struct chan_client *, uint64_t *pos);
+int	rx_shm_moved(struct chan_client *, uint64_t pos, int arm);
 /* Dispatches one frame body from the daemon (conn.c). */
 void	conn_dispatch(struct chan_client *, const char *body, size_t len);
 /* Marks c lost, for reason: every waiting and later call fails. */

@@ -300,15 +300,22 @@ conn_dispatch_all(struct chan_client *c)
 /* The most chan_client_set_spin allows: a second. */
 #define CONN_SPIN_MAX_US	1000000u
 
+/* conn_fill's answer when the receivers' ring has frames. */
+#define CONN_RING_READY	((ssize_t)1 << 40)
+/* Spins look at the socket once in this many looks at the ring. */
+#define CONN_SPIN_RING_LOOKS	64u
+
 /*
  * The bounded spin (chan_client_set_spin): reads without sleeping until
  * bytes come, spin_us pass or the deadline does, so that a reader who
  * expects a message soon does not pay for being put to sleep and woken.
- * Returns what conn_fill does; 0 if nothing came.
+ * With the receivers' ring (ring, the reader at ring_pos) it watches the
+ * ring's head in memory, and the socket now and then. Returns what
+ * conn_fill does; 0 if nothing came.
  */
 static ssize_t
 conn_spin(struct chan_client *c, const struct timespec *deadline,
-    unsigned spin_us)
+    unsigned spin_us, int ring, uint64_t ring_pos)
 {
 	struct timespec end;
 	unsigned i;
@@ -323,6 +330,13 @@ conn_spin(struct chan_client *c, const struct timespec *deadline,
 	    deadline->tv_nsec < end.tv_nsec)))
 		end = *deadline;
 	for (i = 0;; i++) {
+		if (ring && rx_shm_moved(c, ring_pos, 0))
+			return CONN_RING_READY;
+		if (ring && i % CONN_SPIN_RING_LOOKS != 0) {
+			if ((i & 63) == 63 && conn_expired(&end))
+				return 0;
+			continue;
+		}
 		n = recv(c->fd, c->rbuf.data + c->rbuf.len,
 		    c->rbuf.cap - c->rbuf.len, MSG_DONTWAIT);
 		if (n > 0) {
@@ -340,13 +354,15 @@ conn_spin(struct chan_client *c, const struct timespec *deadline,
 /*
  * Waits for the socket to be readable (until deadline) and reads what is
  * there into c->rbuf, after spinning for spin_us (the connection's, read
- * under c->mu). Runs without c->mu, as the reader. Returns the
- * number of bytes read, 0 on timeout or interruption, CHAN_ECONNLOST at
- * end of stream or on error, CHAN_ENOMEM.
+ * under c->mu). With ring, the receivers' ring is watched too (the
+ * reader at ring_pos), and asked for a RING_WAKE before the sleep. Runs
+ * without c->mu, as the reader. Returns the number of bytes read,
+ * CONN_RING_READY if the ring has frames, 0 on timeout or interruption,
+ * CHAN_ECONNLOST at end of stream or on error, CHAN_ENOMEM.
  */
 static ssize_t
 conn_fill(struct chan_client *c, const struct timespec *deadline,
-    unsigned spin_us)
+    unsigned spin_us, int ring, uint64_t ring_pos)
 {
 	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 	size_t want = CONN_READ_CHUNK, body_len;
@@ -360,8 +376,11 @@ conn_fill(struct chan_client *c, const struct timespec *deadline,
 		want = PROTO_HEADER_LEN + body_len - c->rbuf.len;
 	if (proto_buf_reserve(&c->rbuf, want) != 0)
 		return CHAN_ENOMEM;
-	if (spin_us > 0 && (n = conn_spin(c, deadline, spin_us)) != 0)
+	if (spin_us > 0 && (n = conn_spin(c, deadline, spin_us, ring,
+	    ring_pos)) != 0)
 		return n;
+	if (ring && rx_shm_moved(c, ring_pos, 1))
+		return CONN_RING_READY;
 
 	n = poll(&pfd, 1, conn_remaining_ms(deadline));
 	if (n < 0 && errno != EINTR)
@@ -382,19 +401,35 @@ static void
 conn_read_once(struct chan_client *c, const struct timespec *deadline)
 {
 	unsigned spin_us = c->spin_us;
+	uint64_t ring_pos = 0;
+	int ring = 0, ready = 0;
 	ssize_t n;
 
-	/* Frames in a ring: dispatched now, not waited for. */
-	if (c->rx_ring != NULL && rx_shm_arm(c)) {
+	/*
+	 * Frames in a ring: dispatched now, not waited for. A reader that
+	 * spins watches the ring unarmed, so the daemon writes no RING_WAKE
+	 * while it does.
+	 */
+	if (c->rx_ring != NULL && spin_us > 0 && !c->nonblock) {
+		ring = 1;
+		ready = rx_shm_ready(c, &ring_pos);
+	} else if (c->rx_ring != NULL)
+		ready = rx_shm_arm(c);
+	if (ready) {
 		rx_shm_dispatch(c, CONN_READ_CHUNK);
 		pthread_cond_broadcast(&c->cv);
 		return;
 	}
 	c->reading = 1;
 	pthread_mutex_unlock(&c->mu);
-	n = conn_fill(c, deadline, spin_us);
+	n = conn_fill(c, deadline, spin_us, ring, ring_pos);
 	pthread_mutex_lock(&c->mu);
 	c->reading = 0;
+	if (n == CONN_RING_READY) {
+		rx_shm_dispatch(c, CONN_READ_CHUNK);
+		pthread_cond_broadcast(&c->cv);
+		return;
+	}
 	if (n == CHAN_ENOMEM)
 		conn_fail(c, "out of memory for the read buffer");
 	else if (n < 0)

@@ -177,3 +177,24 @@ rx_shm_arm(struct chan_client *c)
 	shmring_set_cons_wait(s->map, 1);
 	return (shmring_poll(&s->rd, s->map) != 0 || s->rd.head != s->rd.pos);
 }
+
+int
+rx_shm_ready(struct chan_client *c, uint64_t *pos)
+{
+	struct rx_shm	*s = c->rx_ring;
+
+	if (shmring_poll(&s->rd, s->map) != 0 || s->rd.head != s->rd.pos)
+		return (1);
+	*pos = s->rd.pos;
+	return (0);
+}
+
+int
+rx_shm_moved(struct chan_client *c, uint64_t pos, int arm)
+{
+	struct rx_shm	*s = c->rx_ring;
+
+	if (arm)
+		shmring_set_cons_wait(s->map, 1);
+	return (shmring_moved(s->map, pos));
+}

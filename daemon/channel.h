@@ -198,6 +198,10 @@ struct channel {
 	void		*rings;
 	uint64_t	 shm_resv_msgs;
 	uint64_t	 shm_resv_bytes;
+	/* Spinning on its rings (--spin-us): until when, and srv's list. */
+	bool		 shm_spinning;
+	uint64_t	 shm_spin_until;	/* uv_hrtime */
+	struct channel	*shm_spin_next;
 	struct channel_totals *totals;	/* daemon-wide sums, may be NULL */
 
 	void		*consumer;	/* consumer handle, opaque here */

@@ -36,6 +36,7 @@ struct config {
 	uint64_t	 handshake_timeout;	/* seconds */
 	uint64_t	 max_channels;
 	uint64_t	 idle_timeout;		/* seconds; 0: none */
+	uint64_t	 spin_us;		/* rings: spin before sleeping */
 	uint64_t	 remember_for;		/* seconds; 0: none */
 	uint64_t	 remember_max;		/* names */
 	enum log_level	 log_level;

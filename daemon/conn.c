@@ -694,6 +694,7 @@ conn_close_all(struct server *srv)
 	TAILQ_FOREACH(c, &srv->conns, entry)
 		conn_close_now(c);
 	flow_stop(srv);
+	shm_stop(srv);
 	if (srv->flush_on) {
 		uv_close((uv_handle_t *)&srv->flush, NULL);
 		uv_close((uv_handle_t *)&srv->flush_idle, NULL);

@@ -97,6 +97,15 @@ struct server {
 	 */
 	uint64_t		 shm_resv_msgs;
 	uint64_t		 shm_resv_bytes;
+	/*
+	 * Channels whose rings the daemon spins on (--spin-us), the next
+	 * one a pass over them visits, and the idle handle that keeps the
+	 * loop polling without sleeping while there are any.
+	 */
+	struct channel		*shm_spin;
+	struct channel		*shm_spin_visit;
+	uv_idle_t		 shm_spin_idle;
+	bool			 shm_spin_on;	/* shm_spin_idle initialised */
 
 	/* Durable channels' logs (durable.c); NULL before durable_init. */
 	struct durable		*durable;

@@ -602,18 +602,130 @@ shm_answer_rings(struct channel *ch)
 }
 
 /*
+ * About to sleep on ch's rings: says so (cons_wait), then looks once
+ * more, adding what it took to *n. True if ch's rings are asleep.
+ */
+static bool
+shm_try_sleep(struct channel *ch, size_t *n)
+{
+	size_t	got;
+	bool	more;
+
+	shm_set_cons_wait(ch, 1);
+	*n += (got = shm_take_channel(ch, &more));
+	if (got == 0 && !more)
+		return (true);
+	shm_set_cons_wait(ch, 0);
+	return (false);
+}
+
+static void
+shm_spin_unlink(struct server *srv, struct channel *ch)
+{
+	struct channel	**chp;
+
+	for (chp = &srv->shm_spin; *chp != ch; chp = &(*chp)->shm_spin_next)
+		;
+	*chp = ch->shm_spin_next;
+	if (srv->shm_spin_visit == ch)
+		srv->shm_spin_visit = ch->shm_spin_next;
+	ch->shm_spin_next = NULL;
+	ch->shm_spinning = false;
+}
+
+static void	shm_spin_cb(uv_idle_t *);
+
+/*
+ * ch's rings ran dry: with --spin-us, the daemon keeps reading them from
+ * its idle handle (the loop polls without sleeping) until they have been
+ * dry that long, and the producers, seeing cons_wait 0, write no eventfd.
+ * True if ch spins.
+ */
+static bool
+shm_spin(struct server *srv, struct channel *ch)
+{
+	uint64_t	us = srv->cfg->spin_us;
+
+	if (us == 0)
+		return (false);
+	if (!srv->shm_spin_on) {
+		if (uv_idle_init(srv->loop, &srv->shm_spin_idle) != 0)
+			return (false);
+		srv->shm_spin_idle.data = srv;
+		srv->shm_spin_on = true;
+	}
+	if (!ch->shm_spinning) {
+		ch->shm_spinning = true;
+		ch->shm_spin_until = uv_hrtime() + us * 1000;
+		ch->shm_spin_next = srv->shm_spin;
+		srv->shm_spin = ch;
+		(void)uv_idle_start(&srv->shm_spin_idle, shm_spin_cb);
+	}
+	return (true);
+}
+
+/*
+ * Takes ch's records for at most SHM_DRAIN_PASSES passes, adding them to
+ * *n. True if the last pass found nothing and nothing waits for another.
+ */
+static bool
+shm_take_passes(struct channel *ch, size_t *n)
+{
+	size_t	got;
+	bool	more;
+	int	i;
+
+	for (i = 0; i < SHM_DRAIN_PASSES; i++) {
+		*n += (got = shm_take_channel(ch, &more));
+		if (got == 0 && !more)
+			return (true);
+	}
+	return (false);
+}
+
+/* One turn of the loop while channels spin: a pass over each. */
+static void
+shm_spin_cb(uv_idle_t *idle)
+{
+	struct server	*srv = idle->data;
+	struct channel	*ch;
+	uint64_t	 now = uv_hrtime();
+	size_t		 n;
+	bool		 dry;
+
+	for (ch = srv->shm_spin; ch != NULL; ch = srv->shm_spin_visit) {
+		/* What a pump below ends, shm_spin_unlink steps over. */
+		srv->shm_spin_visit = ch->shm_spin_next;
+		n = 0;
+		dry = shm_take_passes(ch, &n);
+		if (n > 0)
+			ch->shm_spin_until = now + srv->cfg->spin_us * 1000;
+		else if (dry && now >= ch->shm_spin_until &&
+		    shm_try_sleep(ch, &n))
+			shm_spin_unlink(srv, ch);
+		shm_answer_rings(ch);
+		if (n > 0)
+			pump_channel(srv, ch);
+	}
+	srv->shm_spin_visit = NULL;
+	if (srv->shm_spin == NULL)
+		(void)uv_idle_stop(idle);
+	conn_flush_dirty(srv);
+}
+
+/*
  * A ring of ch woke the daemon: takes the records of all of ch's rings
  * (the order across rings needs them all), until every ring is empty
- * and asleep, or for SHM_DRAIN_PASSES passes: then it wakes itself, so
- * that producers faster than the daemon do not keep it from its other
- * clients.
+ * and asleep (or spinning: shm_spin), or for SHM_DRAIN_PASSES passes:
+ * then it wakes itself, so that producers faster than the daemon do not
+ * keep it from its other clients.
  */
 static void
 shm_drain(struct server *srv, struct channel *ch)
 {
 	struct shm_ring	*first = ch->rings;
 	size_t		 n = 0, got;
-	bool		 more, asleep = false;
+	bool		 more, idle = false;
 	int		 i;
 
 	shm_set_cons_wait(ch, 0);
@@ -621,16 +733,12 @@ shm_drain(struct server *srv, struct channel *ch)
 		n += (got = shm_take_channel(ch, &more));
 		if (got > 0 || more)
 			continue;
-		/* About to sleep: say so, then look once more. */
-		shm_set_cons_wait(ch, 1);
-		n += (got = shm_take_channel(ch, &more));
-		if (got == 0 && !more) {
-			asleep = true;
+		if (shm_spin(srv, ch) || shm_try_sleep(ch, &n)) {
+			idle = true;
 			break;
 		}
-		shm_set_cons_wait(ch, 0);
 	}
-	if (!asleep && first != NULL)
+	if (!idle && first != NULL && !ch->shm_spinning)
 		shm_wake(first->efd_daemon);
 	shm_answer_rings(ch);
 	if (n > 0)
@@ -807,6 +915,14 @@ shm_ring_new(struct conn *c, struct handle *h, uint32_t size,
 	return (0);
 }
 
+void
+shm_stop(struct server *srv)
+{
+	if (srv->shm_spin_on)
+		uv_close((uv_handle_t *)&srv->shm_spin_idle, NULL);
+	srv->shm_spin_on = false;
+}
+
 /* Sends OK(rid) with the ring's three descriptors on c's socket. */
 static int
 shm_send_fds(struct conn *c, uint32_t rid, const struct shm_ring *r)
@@ -931,6 +1047,8 @@ shm_ring_end(struct server *srv, struct handle *h)
 	if (ch->rings != NULL && ((struct shm_ring *)ch->rings)->ch_next ==
 	    NULL)
 		shm_set_alone(ch, true);
+	if (ch->rings == NULL && ch->shm_spinning)
+		shm_spin_unlink(srv, ch);
 	r->h = NULL;
 	h->ring = NULL;
 	/* Its room is free again for the others. */

@@ -73,6 +73,8 @@ void	shm_ring_refuse(struct server *, struct handle *h, int code);
 void	shm_collect(struct server *, struct channel *ch);
 /* Room appeared in ch: grants it to ch's rings. */
 void	shm_room(struct server *, struct channel *ch);
+/* The daemon stops: closes the handle that spins on rings (--spin-us). */
+void	shm_stop(struct server *);
 
 /*
  * A consumer handle with a ring (RING on it): its DELIVER and

@@ -310,6 +310,12 @@ shmring_poll(struct shmring_reader *rd, const void *base)
 	return (0);
 }
 
+bool
+shmring_moved(const void *base, uint64_t pos)
+{
+	return (ld64(base, SHMRING_OFF_HEAD, __ATOMIC_ACQUIRE) != pos);
+}
+
 int
 shmring_peek(struct shmring_reader *rd, const unsigned char **payload,
     uint32_t *len, uint64_t *stamp)

@@ -186,6 +186,12 @@ int	shmring_poll(struct shmring_reader *, const void *base);
  */
 int	shmring_peek(struct shmring_reader *, const unsigned char **payload,
 	    uint32_t *len, uint64_t *stamp);
+/*
+ * Whether the writer's head has moved from pos: a plain look, for a
+ * reader that spins without holding its cursors (nothing is checked;
+ * shmring_poll does that).
+ */
+bool	shmring_moved(const void *base, uint64_t pos);
 /* Takes the record the last shmring_peek returned. */
 void	shmring_skip(struct shmring_reader *);
 /* shmring_peek, then shmring_skip if it found a record. */

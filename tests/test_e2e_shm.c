@@ -572,6 +572,76 @@ START_TEST(test_descriptors_and_mappings_released_when_clients_go)
 }
 END_TEST
 
+/* The daemon's cons_wait on r: 1 while it sleeps on the ring. */
+static uint32_t
+raw_ring_cons_wait(const struct raw_ring *r)
+{
+	return (__atomic_load_n((const uint32_t *)(const void *)(r->map +
+	    SHMRING_OFF_CONS_WAIT), __ATOMIC_SEQ_CST));
+}
+
+/*
+ * A daemon without --spin-us sleeps on a ring it has drained: a record
+ * committed next must wake it (the producer takes the wake-up).
+ */
+START_TEST(test_a_drained_ring_puts_the_daemon_to_sleep)
+{
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx = rx_open(cc, "shm.sleep", 0);
+	struct raw_ring	 r;
+
+	raw_ring_open(&r, "shm.sleep");
+	raw_ring_put(&r, "first");
+	raw_ring_kick(&r);
+	expect_str(rx, "first");
+	ck_assert_uint_eq(raw_ring_cons_wait(&r), 1);
+	raw_ring_put(&r, "second");
+	ck_assert(shmring_take_wake(&r.w));
+	raw_ring_kick(&r);
+	expect_str(rx, "second");
+	raw_ring_close(&r);
+	chan_disconnect(cc);
+}
+END_TEST
+
+static void
+setup_spin(void)
+{
+	static const char *const args[] = { "--spin-us", "1000000", NULL };
+
+	fixture_setup_args(args);
+}
+
+/*
+ * With --spin-us the daemon keeps reading a drained ring for that long
+ * (a second here): it says it is awake, the producer writes no eventfd,
+ * and a record committed without one is taken all the same.
+ */
+START_TEST(test_a_spinning_daemon_takes_records_unwoken)
+{
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx = rx_open(cc, "shm.spin", 0);
+	struct raw_ring	 r;
+	int		 i;
+
+	raw_ring_open(&r, "shm.spin");
+	raw_ring_put(&r, "first");
+	raw_ring_kick(&r);
+	expect_str(rx, "first");
+	for (i = 0; i < 3; i++) {
+		ck_assert_uint_eq(raw_ring_cons_wait(&r), 0);
+		raw_ring_put(&r, "again");
+		ck_assert(!shmring_take_wake(&r.w));
+		expect_str(rx, "again");
+	}
+	/* Another client is served meanwhile. */
+	assert_serves(&fixture);
+	raw_ring_close(&r);
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_disconnect(cc);
+}
+END_TEST
+
 static void
 setup_queue_limits(void)
 {
@@ -691,6 +761,12 @@ shm_suite(void)
 	    test_descriptors_and_mappings_released_when_clients_go);
 	tcase_add_test(tc,
 	    test_nonblocking_ring_send_to_a_full_channel_gives_again);
+	tcase_add_test(tc, test_a_drained_ring_puts_the_daemon_to_sleep);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("spin");
+	tcase_add_checked_fixture(tc, setup_spin, fixture_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_a_spinning_daemon_takes_records_unwoken);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("daemon-wide limits");
 	tcase_add_checked_fixture(tc, setup_queue_limits, fixture_teardown);
