@@ -11,6 +11,10 @@
  * The producer may be hostile: every value read from the ring is checked
  * (proto/shmring.c), and a bad one closes the producer's connection as a
  * protocol error does.
+ *
+ * shm.c makes and ends rings, shm_grant.c grants them room, shm_take.c
+ * reads producer rings and shm_rx.c writes consumer rings; shm_int.h is
+ * what they share.
  */
 #ifndef CHAND_SHM_H
 #define CHAND_SHM_H

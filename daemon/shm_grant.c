@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shm_grant.c: what a producer ring may commit (shm.h). Each ring is
+ * granted part of its channel's room, within the daemon-wide queue
+ * limits, and what it holds granted and not yet taken is reserved in
+ * both, so that a committed record is never refused and the channel never
+ * holds more than its capacity. See shm_int.h.
+ */
+#include "channel.h"
+#include "conn.h"
+#include "log.h"
+#include "proto.h"
+#include "pump.h"
+#include "quota.h"
+#include "server.h"
+#include "shm.h"
+#include "shm_int.h"
+#include "shmring.h"
+
+/* The rings of ch. */
+static unsigned
+shm_nrings(const struct channel *ch)
+{
+	const struct shm_ring	*r;
+	unsigned		 n = 0;
+
+	for (r = ch->rings; r != NULL; r = r->ch_next)
+		n++;
+	return (n);
+}
+
+/* The smaller of a and b. */
+static uint64_t
+shm_min(uint64_t a, uint64_t b)
+{
+	return (a < b ? a : b);
+}
+
+/* Half of limit split among n rings, at most most. */
+static uint64_t
+shm_share(uint64_t limit, unsigned n, uint64_t most)
+{
+	return (shm_min(limit / 2 / (n > 0 ? n : 1), most));
+}
+
+/* A share of the daemon-wide limits, 0 if too small to grant ahead. */
+static uint64_t
+shm_ahead(uint64_t share, uint64_t least)
+{
+	return (share >= least ? share : 0);
+}
+
+/*
+ * Counts msgs records and bytes payload bytes more (add) or fewer as
+ * granted to r and unused: in the channel's capacity and in the
+ * daemon-wide queue limits alike.
+ */
+static void
+shm_reserve(struct shm_ring *r, uint64_t msgs, uint64_t bytes, bool add)
+{
+	struct channel	*ch = r->ch;
+	struct server	*srv = r->srv;
+
+	if (add) {
+		r->resv_msgs += msgs;
+		r->resv_bytes += bytes;
+		ch->shm_resv_msgs += msgs;
+		ch->shm_resv_bytes += bytes;
+		srv->shm_resv_msgs += msgs;
+		srv->shm_resv_bytes += bytes;
+		quota_resv(ch, msgs, bytes, true);
+	} else {
+		r->resv_msgs -= msgs;
+		r->resv_bytes -= bytes;
+		ch->shm_resv_msgs -= msgs;
+		ch->shm_resv_bytes -= bytes;
+		srv->shm_resv_msgs -= msgs;
+		srv->shm_resv_bytes -= bytes;
+		quota_resv(ch, msgs, bytes, false);
+	}
+}
+
+/*
+ * The record r's producer waits to commit, while the channel has no room
+ * for it, counts in the daemon-wide limits as a held send on the socket
+ * does: so room the limits had when it asked is still there when the
+ * channel makes room. Sets that count to msgs and bytes.
+ */
+static void
+shm_hold_wait(struct shm_ring *r, uint64_t msgs, uint64_t bytes)
+{
+	struct server	*srv = r->srv;
+
+	srv->shm_resv_msgs = srv->shm_resv_msgs - r->wait_msgs + msgs;
+	srv->shm_resv_bytes = srv->shm_resv_bytes - r->wait_bytes + bytes;
+	r->wait_msgs = msgs;
+	r->wait_bytes = bytes;
+}
+
+/* r holds nothing granted or waited for any more. */
+void
+shm_release(struct shm_ring *r)
+{
+	shm_reserve(r, r->resv_msgs, r->resv_bytes, false);
+	shm_hold_wait(r, 0, 0);
+}
+
+/*
+ * What r may be granted of one dimension (messages or payload bytes):
+ * room, the channel's within the daemon-wide limits' (droom, counting
+ * what r's producer waits for as r's own); and r's share.
+ */
+struct shm_dim {
+	uint64_t	room;
+	uint64_t	droom;
+	uint64_t	share;
+};
+
+static void
+shm_dims(const struct shm_ring *r, struct shm_dim *m, struct shm_dim *b)
+{
+	struct channel	*ch = r->ch;
+	uint64_t	 cm, cb, lm, lb;
+	unsigned	 n = shm_nrings(ch), all = r->srv->nrings;
+
+	channel_room(ch, &cm, &cb);
+	quota_queue_room(r->h->conn, ch, &m->droom, &b->droom, &lm, &lb);
+	m->droom += r->wait_msgs;
+	b->droom += r->wait_bytes;
+	m->room = shm_min(cm, m->droom);
+	b->room = shm_min(cb, b->droom);
+	m->share = shm_min(shm_share(ch->cap_msgs, n, SHM_GRANT_MAX),
+	    shm_ahead(shm_share(lm, all, SHM_GRANT_MAX),
+	    shm_min(SHM_AHEAD_MIN_MSGS, SHM_GRANT_MAX)));
+	b->share = shm_min(shm_share(ch->cap_bytes, n, r->data_size),
+	    shm_ahead(shm_share(lb, all, r->data_size),
+	    shm_min(SHM_AHEAD_MIN_BYTES, r->data_size)));
+}
+
+/*
+ * Messages: a waiting producer without any, or an active one whose share
+ * is two or more, gets topped up to its share once half of it is used.
+ */
+static bool
+shm_grant_msgs(struct shm_ring *r, bool waits, const struct shm_dim *m)
+{
+	uint64_t	share = m->share, add;
+
+	if (m->room == 0 || !(waits ? r->resv_msgs == 0 ||
+	    r->resv_msgs <= share / 2 : share >= 2 &&
+	    r->resv_msgs <= share / 2))
+		return (false);
+	if (share < 1)
+		share = 1;
+	add = shm_min(share - r->resv_msgs, m->room);
+	r->grant_msgs += add;
+	shm_reserve(r, add, 0, true);
+	return (add > 0);
+}
+
+/*
+ * Payload bytes: as messages, and never less than what the waiting
+ * producer wants; a record larger than the channel's byte budget goes,
+ * alone, into an empty channel (never past the daemon-wide limits).
+ */
+static bool
+shm_grant_bytes(struct shm_ring *r, bool waits, uint32_t want,
+    const struct shm_dim *b)
+{
+	struct channel	*ch = r->ch;
+	uint64_t	 share = b->share, add;
+
+	if (!(waits ? r->resv_bytes < want || (want == 0 &&
+	    r->resv_bytes <= share / 2) : share >= 2 &&
+	    r->resv_bytes <= share / 2))
+		return (false);
+	if (share < want)
+		share = want;
+	add = shm_min(share - r->resv_bytes, b->room);
+	if (waits && r->resv_bytes + add < want) {
+		if (ch->nqueued == 0 && ch->shm_resv_msgs <= r->resv_msgs &&
+		    ch->shm_resv_bytes == r->resv_bytes && ch->hhead == NULL &&
+		    want - r->resv_bytes <= b->droom)
+			add = want - r->resv_bytes;
+		else
+			add = 0;
+	}
+	r->grant_bytes += add;
+	shm_reserve(r, 0, add, true);
+	return (add > 0);
+}
+
+/*
+ * A send over the daemon-wide limits is refused with LIMIT, not held: the
+ * daemon takes the ring's records, closes it with LIMIT and lets go of
+ * what it held; the handle stays, and its producer goes on through the
+ * socket, where that send gets the socket's answer.
+ */
+static void
+shm_limit(struct shm_ring *r)
+{
+	if (shm_take_now(r->ch) > 0 && !r->bad)
+		pump_channel(r->srv, r->ch);
+	if (r->bad)
+		return;
+	r->bad = true;
+	shm_release(r);
+	shmring_close(r->map, CHAN_ELIMIT);
+	shm_wake_producer(r);
+	log_info("producer handle %lu: a daemon-wide queue limit refuses "
+	    "its ring a grant; it goes on through the socket (%s)",
+	    (unsigned long)r->h->id, r->h->conn->peer);
+}
+
+/*
+ * Grants r what its waiting producer asks, within its share of the room;
+ * or, active (it just sent), tops its grant up to its share when shares
+ * are big enough (two or more messages) that what idle producers hold
+ * leaves half the channel to the others. Every grant is bounded by the
+ * daemon-wide queue limits too, unbounded channels' included. A request
+ * those limits refuse is answered (shm_limit) only where the ring's
+ * records have just been taken (may_refuse); elsewhere it waits for the
+ * wake-up the producer gave with it.
+ */
+static void
+shm_grant_ring(struct shm_ring *r, bool active, bool may_refuse)
+{
+	struct shm_dim	 m, b;
+	uint64_t	 need_msgs = 0, need_bytes = 0;
+	uint32_t	 want = 0;
+	bool		 more = false, waits, asks;
+
+	if (r->bad || r->h == NULL)
+		return;
+	waits = shmring_producer_waits(r->map);
+	asks = waits && !shmring_asked_answered(r->map);
+	if (waits) {
+		want = shmring_producer_want(r->map);
+		if (want > r->rd.max_record)
+			want = r->rd.max_record;
+	}
+	shm_dims(r, &m, &b);
+	if (waits) {
+		need_msgs = r->resv_msgs == 0;
+		need_bytes = want > r->resv_bytes ? want - r->resv_bytes : 0;
+	}
+	/* As a SEND is checked against the limits before the capacity. */
+	if (asks && (need_msgs > m.droom || need_bytes > b.droom)) {
+		if (may_refuse)
+			shm_limit(r);
+		return;
+	}
+	if (waits || active) {
+		more = shm_grant_msgs(r, waits, &m);
+		more |= shm_grant_bytes(r, waits, want, &b);
+	}
+	/* What it still waits for keeps its room in the limits. */
+	if (waits) {
+		need_msgs = r->resv_msgs == 0;
+		need_bytes = want > r->resv_bytes ? want - r->resv_bytes : 0;
+	}
+	if (!asks) {
+		need_msgs = shm_min(need_msgs, r->wait_msgs);
+		need_bytes = shm_min(need_bytes, r->wait_bytes);
+	}
+	shm_hold_wait(r, need_msgs, need_bytes);
+	if (more)
+		shmring_grant(r->map, r->grant_msgs, r->grant_bytes);
+	if (waits && (more || asks)) {
+		shmring_answer(r->map);
+		shm_wake_producer(r);
+	}
+}
+
+/* After shm_drain took r's records: active if it took any. */
+void
+shm_grant_as(struct shm_ring *r, bool active)
+{
+	shm_grant_ring(r, active, true);
+}
+
+void
+shm_grant(struct shm_ring *r)
+{
+	shm_grant_ring(r, false, false);
+}
+
+void
+shm_room(struct server *srv, struct channel *ch)
+{
+	struct shm_ring	*r, *first;
+
+	(void)srv;
+	if ((first = ch->rings) == NULL)
+		return;
+	for (r = first; r != NULL; r = r->ch_next)
+		shm_grant(r);
+	/* Round robin: the first served now is served last next time. */
+	if (first->ch_next != NULL) {
+		ch->rings = first->ch_next;
+		for (r = ch->rings; r->ch_next != NULL; r = r->ch_next)
+			;
+		r->ch_next = first;
+		first->ch_next = NULL;
+	}
+}
+
+void
+shm_unreserve(struct shm_ring *r, uint32_t len)
+{
+	shm_reserve(r, r->resv_msgs > 0, shm_min(len, r->resv_bytes), false);
+}

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shm_int.h: what shm.c (a ring's life), shm_grant.c (reservations and
+ * grants), shm_take.c (reading producer rings) and shm_rx.c (consumer
+ * rings) share: struct shm_ring, and the functions one of them lends the
+ * others. Not for other modules; they use shm.h.
+ */
+#ifndef CHAND_SHM_INT_H
+#define CHAND_SHM_INT_H
+
+#include <sys/types.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "shm.h"
+#include "shmring.h"
+
+/*
+ * A ring: a producer handle's (h->ring; on ch->rings and srv->rings), or
+ * the one of a connection's consumers (consumer; c->rx_ring, and h->ring
+ * of each consumer that fetched it; on srv->rings). The daemon owns it,
+ * its mapping and its descriptors: shm_ring_end or shm_rx_conn_end
+ * unlinks it, and shm_free_cb frees it once its poll handle is closed.
+ */
+struct shm_ring {
+	struct server	*srv;
+	struct handle	*h;		/* NULL once the producer is gone */
+	struct channel	*ch;
+	struct shm_ring	*ch_next;	/* ch->rings */
+	struct shm_ring	*srv_next;	/* srv->rings */
+	unsigned char	*map;
+	size_t		 maplen;
+	uint32_t	 data_size;
+	int		 fd;		/* the memfd */
+	int		 efd_daemon;	/* the producer wakes the daemon */
+	int		 efd_prod;	/* the daemon wakes the producer */
+	uv_poll_t	 poll;
+	bool		 polling;
+	bool		 bad;
+	struct shmring_reader rd;
+	uint64_t	 taken_bytes;
+	uint64_t	 grant_msgs;	/* published, in all */
+	uint64_t	 grant_bytes;
+	uint64_t	 resv_msgs;	/* granted, unused, counted in ch */
+	uint64_t	 resv_bytes;	/* and in srv */
+	uint64_t	 wait_msgs;	/* waited for, counted in srv */
+	uint64_t	 wait_bytes;
+	uint64_t	 token;
+	uint64_t	 token_until;	/* uv_now */
+	uid_t		 uid;
+	bool		 fetched;
+	/* A consumer's ring: the daemon writes, the consumer reads. */
+	bool		 consumer;
+	struct conn	*conn;		/* NULL once it is gone */
+	struct shmring_writer w;
+	/* One pass of shm_take_channel: */
+	bool		 peeked;	/* pk_* hold the next record */
+	const unsigned char *pk_data;
+	uint32_t	 pk_len;
+	uint64_t	 pk_stamp;
+	size_t		 took;		/* records taken in the pass */
+	size_t		 drained;	/* records taken since the wake-up */
+};
+
+/* Passes of one wake-up before the daemon turns to other work. */
+#define SHM_DRAIN_PASSES	8
+/* Passes that take what was committed before a collect, at most. */
+#define SHM_COLLECT_PASSES	4
+
+/* shm.c: a ring's life. */
+/* Adds one to eventfd fd, which wakes whoever reads it. */
+void	shm_wake(int fd);
+/*
+ * Wakes r's waiting producer: its eventfd, and a RING_WAKE on its socket
+ * if it waits in an event loop and its connection still takes output.
+ */
+void	shm_wake_producer(struct shm_ring *r);
+/*
+ * The parts every ring has, for handle h on c: the memory (size data
+ * bytes), the eventfds, the token and the watch on the daemon's eventfd
+ * (poll_cb). The ring is on srv->rings and h->ring; the caller sets up
+ * the rest (the header, ch->rings or c->rx_ring). 0 with *rp set, or a
+ * CHAN_E* code with *why.
+ */
+int	shm_ring_make(struct conn *c, struct handle *h, uint32_t size,
+	    uv_poll_cb poll_cb, struct shm_ring **rp, const char **why);
+/*
+ * The close callback of a ring's poll handle: unmaps the ring, closes its
+ * descriptors and frees it. The caller has unlinked it from every list.
+ */
+void	shm_free_cb(uv_handle_t *handle);
+
+/* shm_grant.c: reservations and grants. */
+/*
+ * Grants r what its waiting producer asks, within its share of the room
+ * and the daemon-wide limits; a request those limits refuse waits for
+ * the producer's wake-up.
+ */
+void	shm_grant(struct shm_ring *r);
+/*
+ * After shm_drain took r's records (active if it took any): grants r as
+ * shm_grant does, and tops an active ring up to its share; a request the
+ * daemon-wide limits refuse closes the ring with LIMIT (shm_limit).
+ */
+void	shm_grant_as(struct shm_ring *r, bool active);
+/*
+ * r holds nothing granted or waited for any more: its reservations go
+ * back to the channel and the daemon-wide limits.
+ */
+void	shm_release(struct shm_ring *r);
+/*
+ * A record of len payload bytes was taken from r into its channel: what
+ * it used of r's grant is no longer reserved (the channel counts it now).
+ */
+void	shm_unreserve(struct shm_ring *r, uint32_t len);
+
+/* shm_take.c: reading producer rings. */
+/*
+ * The poll callback of a producer ring's eventfd: takes the records of
+ * all the rings of its channel into the channel (shm_drain) and pumps it.
+ */
+void	shm_poll_cb(uv_poll_t *poll, int status, int events);
+/*
+ * Takes every record committed in r into its channel, in r's order, as
+ * if r were its channel's lone ring, adding them to r->took. The caller
+ * pumps the channel.
+ */
+void	shm_take_ring(struct shm_ring *r);
+/*
+ * Takes what ch's rings committed before now (bounded passes) into ch;
+ * returns how many. The caller pumps ch or answers its rings.
+ */
+size_t	shm_take_now(struct channel *ch);
+/* Tells ch's rings whether there is one (alone): it needs no stamps. */
+void	shm_set_alone(struct channel *ch, bool alone);
+/*
+ * After a pass: each producer learns of the room its records freed or
+ * the grant it asked for.
+ */
+void	shm_answer_rings(struct channel *ch);
+/* ch no longer spins (--spin-us): its last ring is gone. */
+void	shm_spin_unlink(struct server *srv, struct channel *ch);
+
+/* shm_rx.c: consumer rings. */
+/*
+ * RING on consumer handle h (shm_ring_new sends it here): makes c's ring
+ * the first time, which c then owns (c->rx_ring); h's frames go into it
+ * once the consumer has fetched it. 0 with *token set, or a CHAN_E* code
+ * with *why.
+ */
+int	shm_rx_ring_new(struct conn *c, struct handle *h, uint32_t size,
+	    uint64_t *token, const char **why);
+
+#endif /* CHAND_SHM_INT_H */
