@@ -192,7 +192,7 @@ struct channel {
 
 	size_t		 bytes;		/* payload bytes queued + in flight */
 	/*
-	 * Shared-memory producers (shm.c): their rings, and the room granted
+	 * Shared-memory producers (shm*.c): their rings, and the room granted
 	 * to them and not yet used, which counts as queued.
 	 */
 	void		*rings;

@@ -111,7 +111,7 @@ struct handle {
 	struct channel	*ch;
 	struct conn	*conn;
 	struct shm_ring	*ring;		/* producer: its shared-memory ring;
-					   consumer: its connection's (shm.c);
+					   consumer: its connection's (shm*.c);
 					   or NULL */
 	TAILQ_ENTRY(handle) stall_entry;
 };
@@ -132,7 +132,7 @@ struct conn {
 	TAILQ_ENTRY(conn) turn_entry;	/* srv->turns */
 	uint64_t	 id;
 	int		 nopen;		/* libuv handles not yet closed */
-	struct shm_ring	*rx_ring;	/* its consumers' ring (shm.c) */
+	struct shm_ring	*rx_ring;	/* its consumers' ring (shm*.c) */
 
 	bool		 hello;		/* handshake done */
 	uint32_t	 version;	/* protocol version chosen by HELLO */

@@ -87,7 +87,7 @@ struct server {
 	bool			 flow_armed;	/* flow_timer started */
 	bool			 flow_answering;
 
-	/* Producer rings in shared memory (shm.c), and their data bytes. */
+	/* Producer rings in shared memory (shm*.c), and their data bytes. */
 	struct shm_ring		*rings;
 	uint64_t		 ring_bytes;
 	unsigned		 nrings;
