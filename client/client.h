@@ -74,6 +74,8 @@ struct chan_msg {
 	uint32_t	 handle;	/* rx handle it was delivered on */
 	int		 redelivered;
 	size_t		 len;
+	size_t		 mapped;	/* bytes mapped for it (msg.c), or
+					   0: from malloc */
 	char		 data[];
 };
 

@@ -182,7 +182,7 @@ conn_deliver(struct chan_client *c, const struct proto_msg *m)
 	 * message nobody saw; losing the connection returns it to the queue.
 	 */
 	if (msg == NULL || m->seq == 0) {
-		free(msg);
+		chan_msg_free(msg);
 		conn_fail(c, msg == NULL ? "out of memory for a message" :
 		    "daemon delivered a message with sequence number 0");
 		return;

@@ -143,7 +143,7 @@ rx_take(struct chan_rx *rx, struct chan_msg **out)
 	}
 	m->next = NULL;
 	if (m->seq == 0) {
-		free(m);
+		chan_msg_free(m);
 		return CHAN_EDISCONNECTED;
 	}
 	rx->handed = m->seq;
@@ -304,7 +304,7 @@ rx_free(struct chan_rx *rx)
 		TAILQ_REMOVE(&rx->c->ready, rx, ready_entry);
 	while ((m = rx->head) != NULL) {
 		rx->head = m->next;
-		free(m);
+		chan_msg_free(m);
 	}
 	free(rx);
 }
