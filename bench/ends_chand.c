@@ -62,6 +62,21 @@ bench_cap_opts(const struct bench_run *run, chan_open_opts *opts)
 	opts->capacity_bytes = bench_cap(run->capacity_bytes);
 }
 
+/*
+ * The ring a producer of size-byte messages asks for, as an application
+ * would: twice a record (a record may take half the ring), when the
+ * daemon's default (1 MiB) is smaller; else the default (0).
+ */
+static uint32_t
+bench_ring_size(size_t size)
+{
+	uint64_t	ring = 1u << 20;
+
+	while (ring / 2 < size + 16 && ring < (1u << 30))
+		ring <<= 1;
+	return (ring > (1u << 20) ? (uint32_t)ring : 0);
+}
+
 static int
 bench_tx_open(const struct bench_run *run, chan_client *c, const char *name,
     chan_tx **tx)
@@ -75,8 +90,10 @@ bench_tx_open(const struct bench_run *run, chan_client *c, const char *name,
 	 * channels measures the same batching as a run with one.
 	 */
 	bench_cap_opts(run, &opts);
-	if (run->shm)
+	if (run->shm) {
 		opts.flags |= CHAN_SHM;
+		opts.ring_size = bench_ring_size(run->size);
+	}
 	opts.window = run->window > 0 ? run->window : BENCH_WINDOW;
 	if (opts.window > BENCH_CONN_UNCONFIRMED / per_conn)
 		opts.window = BENCH_CONN_UNCONFIRMED / per_conn;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "shmring.h"
 
 
 void
@@ -843,6 +844,7 @@ conn_opts_copy(const chan_open_opts *opts, chan_open_opts *out)
 	CONN_OPT(capacity_bytes);
 	CONN_OPT(window);
 	CONN_OPT(durable);
+	CONN_OPT(ring_size);
 #undef CONN_OPT
 	return 0;
 }
@@ -860,7 +862,8 @@ conn_open_args(const struct chan_client *c, const void *name,
 		return rc;
 	if ((out->flags & ~allowed) != 0 || out->prefetch > PROTO_CREDIT_MAX ||
 	    out->window > TX_WINDOW_MAX || out->durable < CHAN_DURABLE_DEFAULT ||
-	    out->durable > CHAN_DURABLE_NO ||
+	    out->durable > CHAN_DURABLE_NO || (out->ring_size != 0 &&
+	    !shmring_valid_sizes(out->ring_size, 0)) ||
 	    !conn_capacity_ok(out->capacity, 0, PROTO_CAPACITY_MAX) ||
 	    !conn_capacity_ok(out->capacity_bytes, 1,
 	    PROTO_CAPACITY_BYTES_MAX))

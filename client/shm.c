@@ -202,7 +202,8 @@ tx_shm_setup(struct chan_client *c, struct chan_tx *tx)
 	if (!(c->features & PROTO_FEAT_SHM))
 		return (0);		/* the socket path */
 	conn_req_init(c, &r, PROTO_RING_TOKEN, tx->errmsg);
-	if ((rc = proto_enc_ring(&c->wbuf, r.rid, tx->handle, 0)) != 0)
+	if ((rc = proto_enc_ring(&c->wbuf, r.rid, tx->handle,
+	    tx->opts.ring_size)) != 0)
 		return (rc);
 	if ((rc = conn_call(c, &r, NULL)) != 0)
 		/* Durable and rendezvous channels keep the socket path. */

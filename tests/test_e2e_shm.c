@@ -214,6 +214,75 @@ START_TEST(test_order_big_message_and_disconnection)
 }
 END_TEST
 
+/* Records committed in this process's ring of maplen bytes, in all. */
+static uint64_t
+own_ring_sent(size_t maplen)
+{
+	char		 line[512];
+	unsigned long	 lo, hi;
+	FILE		*f = fopen("/proc/self/maps", "r");
+	uint64_t	 n = 0;
+	int		 found = 0;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strstr(line, "chand-ring") == NULL ||
+		    sscanf(line, "%lx-%lx", &lo, &hi) != 2 || hi - lo != maplen)
+			continue;
+		memcpy(&n, (const void *)(lo + SHMRING_OFF_SENT), sizeof(n));
+		found++;
+	}
+	fclose(f);
+	ck_assert_int_eq(found, 1);
+	return (n);
+}
+
+/*
+ * A transmitter that asks for a ring twice its messages' size (8 MiB
+ * here, for 1 MiB messages) sends them through the ring, in order with
+ * small ones; a ring size that is not a power of two is refused.
+ */
+START_TEST(test_a_big_ring_carries_big_messages)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx = rx_open(cc, "shm.bigring", 0);
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	size_t		 big = 1024 * 1024;
+	chan_tx		*tx;
+	chan_msg	*m;
+	char		*buf;
+	int		 i;
+
+	o.flags = CHAN_SHM;
+	o.ring_size = 5000;
+	expect_rc(chan_tx_open_ex(pc, "shm.bigring", 11, &o, &tx),
+	    CHAN_EOPTION, "ring of 5000 bytes");
+	o.ring_size = 8u << 20;
+	expect_rc(chan_tx_open_ex(pc, "shm.bigring", 11, &o, &tx), 0,
+	    "ring of 8 MiB");
+	buf = malloc(big);
+	ck_assert_ptr_nonnull(buf);
+	for (i = 0; i < 3; i++) {
+		memset(buf, 'a' + i, big);
+		expect_rc(chan_tx_send(tx, buf, big), 0, "send 1 MiB");
+		send_str(tx, "small");
+	}
+	ck_assert_uint_eq(own_ring_sent(SHMRING_HDR_SIZE + (8u << 20)), 6);
+	for (i = 0; i < 3; i++) {
+		m = recv_msg(rx);
+		memset(buf, 'a' + i, big);
+		ck_assert_uint_eq(chan_msg_len(m), big);
+		ck_assert(memcmp(chan_msg_data(m), buf, big) == 0);
+		chan_msg_free(m);
+		expect_str(rx, "small");
+	}
+	free(buf);
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
 /*
  * A marked send (chan_tx_send_redelivered) on a ring transmitter goes
  * over the socket, behind the ring's records, and keeps its mark.
@@ -750,6 +819,7 @@ shm_suite(void)
 	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_order_big_message_and_disconnection);
+	tcase_add_test(tc, test_a_big_ring_carries_big_messages);
 	tcase_add_test(tc, test_marked_send_follows_the_ring_records);
 	tcase_add_test(tc, test_full_ring_try_timed_and_blocking_sends);
 	tcase_add_test(tc, test_rendezvous_keeps_the_socket_path);

@@ -129,7 +129,19 @@ typedef struct chan_open_opts {
 					   confirmation (1 to 65536); 0 means
 					   4096 */
 	int		durable;	/* a CHAN_DURABLE_ value */
+	uint32_t	ring_size;	/* tx with CHAN_SHM: bytes of the ring's
+					   data area; 0 means the daemon's */
 } chan_open_opts;
+
+/*
+ * ring_size (tx with CHAN_SHM): the ring the transmitter asks for, a
+ * power of two from 4096 to 2^30 (else CHAN_EOPTION); the daemon gives at
+ * most its own bound (64 MiB) and, for 0, its default (1 MiB). A record
+ * may take up to half the ring: a producer of messages larger than that
+ * asks for a ring twice their size, or those messages go over the socket
+ * (in order, but with the socket's costs). The ring's memory is the
+ * daemon's, counted against its bound on all rings together (1 GiB).
+ */
 
 /*
  * durable (either end): whether the channel keeps its messages in a log
@@ -147,7 +159,8 @@ typedef struct chan_open_opts {
 #define CHAN_DURABLE_NO		2
 
 #define CHAN_OPEN_OPTS_INIT	{ sizeof(chan_open_opts), 0, 0,		\
-	CHAN_CAPACITY_DEFAULT, CHAN_CAPACITY_DEFAULT, 0, CHAN_DURABLE_DEFAULT }
+	CHAN_CAPACITY_DEFAULT, CHAN_CAPACITY_DEFAULT, 0, CHAN_DURABLE_DEFAULT, \
+	0 }
 
 /*
  * CHAN_MANUAL_ACK (rx): a received message stays in flight in the daemon
