@@ -301,8 +301,8 @@ conn_dispatch_all(struct chan_client *c)
 /* The most chan_client_set_spin allows: a second. */
 #define CONN_SPIN_MAX_US	1000000u
 
-/* conn_fill's answer when the receivers' ring has frames. */
-#define CONN_RING_READY	((ssize_t)1 << 40)
+/* conn_fill's answer when the receivers' ring has frames: no CHAN_E*. */
+#define CONN_RING_READY	((ssize_t)-1000)
 /* Spins look at the socket once in this many looks at the ring. */
 #define CONN_SPIN_RING_LOOKS	64u
 
@@ -408,8 +408,8 @@ conn_read_once(struct chan_client *c, const struct timespec *deadline)
 
 	/*
 	 * Frames in a ring: dispatched now, not waited for. A reader that
-	 * spins watches the ring unarmed, so the daemon writes no RING_WAKE
-	 * while it does.
+	 * spins watches the ring unarmed, so the daemon need not write it a
+	 * RING_WAKE meanwhile.
 	 */
 	if (c->rx_ring != NULL && spin_us > 0 && !c->nonblock) {
 		ring = 1;
@@ -863,7 +863,8 @@ conn_open_args(const struct chan_client *c, const void *name,
 	if ((out->flags & ~allowed) != 0 || out->prefetch > PROTO_CREDIT_MAX ||
 	    out->window > TX_WINDOW_MAX || out->durable < CHAN_DURABLE_DEFAULT ||
 	    out->durable > CHAN_DURABLE_NO || (out->ring_size != 0 &&
-	    !shmring_valid_sizes(out->ring_size, 0)) ||
+	    (out->ring_size > SHMRING_MAX_DATA ||
+	    !shmring_valid_sizes((uint32_t)out->ring_size, 0))) ||
 	    !conn_capacity_ok(out->capacity, 0, PROTO_CAPACITY_MAX) ||
 	    !conn_capacity_ok(out->capacity_bytes, 1,
 	    PROTO_CAPACITY_BYTES_MAX))

@@ -202,12 +202,15 @@ tx_shm_setup(struct chan_client *c, struct chan_tx *tx)
 	if (!(c->features & PROTO_FEAT_SHM))
 		return (0);		/* the socket path */
 	conn_req_init(c, &r, PROTO_RING_TOKEN, tx->errmsg);
+	/* conn_open_args checked that it fits. */
 	if ((rc = proto_enc_ring(&c->wbuf, r.rid, tx->handle,
-	    tx->opts.ring_size)) != 0)
+	    (uint32_t)tx->opts.ring_size)) != 0)
 		return (rc);
 	if ((rc = conn_call(c, &r, NULL)) != 0)
-		/* Durable and rendezvous channels keep the socket path. */
-		return (rc == CHAN_EOPTION ? 0 : rc);
+		/* Durable and rendezvous channels keep the socket path; so
+		   does a transmitter when the daemon's rings use all the
+		   memory it gives them. */
+		return (rc == CHAN_EOPTION || rc == CHAN_ELIMIT ? 0 : rc);
 	/* The descriptors come on a connection of their own. */
 	pthread_mutex_unlock(&c->mu);
 	rc = shm_fetch(c->path, r.token, fds);

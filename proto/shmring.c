@@ -313,7 +313,9 @@ shmring_poll(struct shmring_reader *rd, const void *base)
 bool
 shmring_moved(const void *base, uint64_t pos)
 {
-	return (ld64(base, SHMRING_OFF_HEAD, __ATOMIC_ACQUIRE) != pos);
+	/* Sequentially consistent: after the reader's store to cons_wait,
+	   this load must not move before it (the writer's side is so). */
+	return (ld64(base, SHMRING_OFF_HEAD, __ATOMIC_SEQ_CST) != pos);
 }
 
 int

@@ -187,9 +187,11 @@ int	shmring_poll(struct shmring_reader *, const void *base);
 int	shmring_peek(struct shmring_reader *, const unsigned char **payload,
 	    uint32_t *len, uint64_t *stamp);
 /*
- * Whether the writer's head has moved from pos: a plain look, for a
- * reader that spins without holding its cursors (nothing is checked;
- * shmring_poll does that).
+ * Whether the writer's head has moved from pos: a look for a reader that
+ * spins without holding its cursors (nothing is checked; shmring_poll
+ * does that). Sequentially consistent, like shmring_poll: after
+ * shmring_set_cons_wait it sees a head the writer stored before it read
+ * cons_wait.
  */
 bool	shmring_moved(const void *base, uint64_t pos);
 /* Takes the record the last shmring_peek returned. */

@@ -129,18 +129,20 @@ typedef struct chan_open_opts {
 					   confirmation (1 to 65536); 0 means
 					   4096 */
 	int		durable;	/* a CHAN_DURABLE_ value */
-	uint32_t	ring_size;	/* tx with CHAN_SHM: bytes of the ring's
+	uint64_t	ring_size;	/* tx with CHAN_SHM: bytes of the ring's
 					   data area; 0 means the daemon's */
 } chan_open_opts;
 
 /*
  * ring_size (tx with CHAN_SHM): the ring the transmitter asks for, a
  * power of two from 4096 to 2^30 (else CHAN_EOPTION); the daemon gives at
- * most its own bound (64 MiB) and, for 0, its default (1 MiB). A record
- * may take up to half the ring: a producer of messages larger than that
- * asks for a ring twice their size, or those messages go over the socket
- * (in order, but with the socket's costs). The ring's memory is the
- * daemon's, counted against its bound on all rings together (1 GiB).
+ * most its own bound (64 MiB) and, for 0, its default (1 MiB). A message
+ * goes through the ring if it is at most half the ring less 16 bytes (a
+ * record's header), else over the socket (in order, with the socket's
+ * costs): a producer of messages up to N bytes asks for the power of two
+ * at or above 2 * (N + 16). The rings' memory is the daemon's, bounded
+ * for all rings together (1 GiB); a transmitter the daemon can give no
+ * ring sends over the socket. Receivers ignore it.
  */
 
 /*
