@@ -3,11 +3,12 @@
  * msg.c: received messages. One allocation holds the header and the bytes.
  *
  * A large message's memory is mapped, and kept for the next large message
- * when it is freed: malloc gives such blocks back to the system at each
- * free (mmap, or a trim of its heap), so every large message would fault
- * its pages in and clear them again (about two thirds of a consumer's
- * time per 1 MiB message). The kept blocks are few and bounded, shared by
- * the process's threads, and unmapped at exit.
+ * when it is freed: by default malloc serves blocks this large with a
+ * mapping of their own, or trims its heap when they are freed, so a
+ * consumer of large messages would fault their pages in and clear them
+ * again for each (about two thirds of its time per 1 MiB message). The
+ * kept blocks are few and bounded, shared by the process's threads, and
+ * unmapped at exit.
  */
 #include <sys/mman.h>
 
@@ -18,8 +19,11 @@
 
 #include "client.h"
 
-/* From this many payload bytes a message's memory is mapped, and kept. */
-#define MSG_BIG_MIN		(64u * 1024)
+/*
+ * From this many payload bytes a message's memory is mapped, and kept:
+ * malloc's default threshold for a mapping of its own.
+ */
+#define MSG_BIG_MIN		(128u * 1024)
 /* Freed blocks kept, at most: how many, and their bytes together. */
 #define MSG_BIG_KEEP		4
 #define MSG_BIG_KEEP_BYTES	((size_t)32 << 20)

@@ -157,10 +157,10 @@ static const struct config_option config_table[] = {
 	    "MICROSECONDS",
 	    "after a channel's shared-memory rings run dry, keep reading "
 	    "them for this long before sleeping, serving other clients "
-	    "meanwhile: a record is then taken within about a microsecond "
-	    "instead of after an eventfd wake-up, and the producer makes no "
-	    "system call; costs one CPU busy while any channel spins; 0: "
-	    "sleep at once", NULL },
+	    "meanwhile: a record is then taken within a turn of the event "
+	    "loop instead of after an eventfd wake-up, and the producer "
+	    "makes no system call; costs one CPU busy while any channel "
+	    "spins; 0: sleep at once", NULL },
 	/* Durable channels (docs/durability.md). */
 	{ "data-dir", 0, 0, NULL, config_parse_data_dir, 0, "PATH",
 	    "directory where durable channels keep their logs, created if "

@@ -142,7 +142,10 @@ void	shm_set_alone(struct channel *ch, bool alone);
  * the grant it asked for.
  */
 void	shm_answer_rings(struct channel *ch);
-/* ch no longer spins (--spin-us): its last ring is gone. */
+/*
+ * ch no longer spins (--spin-us): its rings went back to sleep, or its
+ * last ring is gone. Safe while shm_spin_cb walks the list.
+ */
 void	shm_spin_unlink(struct server *srv, struct channel *ch);
 
 /* shm_rx.c: consumer rings. */

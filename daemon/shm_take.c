@@ -267,7 +267,7 @@ shm_spin(struct server *srv, struct channel *ch)
 {
 	uint64_t	us = srv->cfg->spin_us;
 
-	if (us == 0)
+	if (us == 0 || srv->stopping)
 		return (false);
 	if (!srv->shm_spin_on) {
 		if (uv_idle_init(srv->loop, &srv->shm_spin_idle) != 0)
@@ -338,8 +338,9 @@ shm_spin_cb(uv_idle_t *idle)
  * A ring of ch woke the daemon: takes the records of all of ch's rings
  * (the order across rings needs them all), until every ring is empty
  * and asleep (or spinning: shm_spin), or for SHM_DRAIN_PASSES passes:
- * then it wakes itself, so that producers faster than the daemon do not
- * keep it from its other clients.
+ * then it wakes itself (or, spinning, leaves the rest to the next turn
+ * of the loop), so that producers faster than the daemon do not keep it
+ * from its other clients.
  */
 static void
 shm_drain(struct server *srv, struct channel *ch)
