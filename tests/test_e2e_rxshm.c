@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +176,111 @@ START_TEST(test_frames_come_through_the_ring)
 	free(buf);
 	free(want);
 	chan_disconnect(pc);
+}
+END_TEST
+
+/*
+ * A receiver that spins (chan_client_set_spin) watches its ring in memory
+ * without asking for a RING_WAKE; when the spin ends with nothing, it
+ * asks (cons_wait 1) before it sleeps, and a message sent then wakes it.
+ * The sender waits for that word: a receiver that slept unarmed would
+ * leave it 0 (and would sleep through the message).
+ */
+struct armed_sender {
+	const char	*sock;
+	volatile uint32_t *cons_wait;
+	int		 rc;
+};
+
+static void *
+armed_sender_main(void *arg)
+{
+	struct armed_sender	*a = arg;
+	long long		 until = now_ms() + 3 * HARNESS_WAIT_MS;
+	chan_client		*c;
+	chan_tx			*tx;
+
+	a->rc = 1;
+	while (__atomic_load_n(a->cons_wait, __ATOMIC_SEQ_CST) != 1) {
+		if (now_ms() >= until)
+			return (NULL);
+		sched_yield();
+	}
+	if (chan_connect(a->sock, &c) != 0)
+		return (NULL);
+	if (chan_tx_open(c, "rx.spin", &tx) == 0 &&
+	    chan_tx_send(tx, "late", 4) == 0)
+		a->rc = 0;
+	chan_disconnect(c);
+	return (NULL);
+}
+
+START_TEST(test_a_spinning_receiver_arms_before_it_sleeps)
+{
+	chan_client		*pc = test_connect(&fixture);
+	chan_client		*cc = test_connect(&fixture);
+	chan_tx			*tx = tx_open(pc, "rx.spin");
+	chan_rx			*rx = shm_rx(cc, "rx.spin", 4, 0);
+	struct armed_sender	 a = { fixture.sock, NULL, -1 };
+	unsigned char		*ring;
+	size_t			 len;
+	pthread_t		 t;
+
+	expect_rc(chan_client_set_spin(cc, 1000), 0, "spin 1 ms");
+	send_str(tx, "early");
+	expect_str(rx, "early");
+	ring = own_ring(&len);
+	a.cons_wait = (volatile uint32_t *)(void *)(ring +
+	    SHMRING_OFF_CONS_WAIT);
+	/* Reading "early" disarmed the ring. */
+	ck_assert_uint_eq(*a.cons_wait, 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, armed_sender_main, &a), 0);
+	expect_str(rx, "late");
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(a.rc, 0);
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
+/*
+ * The library keeps a large message's memory for the next one: a smaller
+ * message in a kept block has its own length, its bytes and the NUL after
+ * them, on the socket and on a ring alike.
+ */
+START_TEST(test_kept_blocks_hold_the_next_message_whole)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_tx		*tx = tx_open(pc, "rx.kept");
+	chan_rx		*rx = shm_rx(cc, "rx.kept", 4, 0);
+	size_t		 sizes[4] = { 1u << 20, 600 * 1024, 200 * 1024,
+			    700 * 1024 };
+	unsigned char	*buf, *want;
+	const char	*p;
+	chan_msg	*m;
+	unsigned	 i, k;
+
+	ck_assert_ptr_nonnull(buf = malloc(sizes[0]));
+	ck_assert_ptr_nonnull(want = malloc(sizes[0]));
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < 4; i++)
+			expect_rc(chan_tx_send(tx, buf, fill(buf, sizes[i],
+			    i + k)), 0, "send");
+		for (i = 0; i < 4; i++) {
+			m = recv_msg(rx);
+			ck_assert_uint_eq(chan_msg_len(m), sizes[i]);
+			p = chan_msg_data(m);
+			ck_assert(memcmp(p, want, fill(want, sizes[i],
+			    i + k)) == 0);
+			ck_assert_int_eq(p[sizes[i]], '\0');
+			chan_msg_free(m);
+		}
+	}
+	free(buf);
+	free(want);
+	chan_disconnect(pc);
+	chan_disconnect(cc);
 }
 END_TEST
 
@@ -356,6 +463,8 @@ rxshm_suite(void)
 	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_frames_come_through_the_ring);
+	tcase_add_test(tc, test_a_spinning_receiver_arms_before_it_sleeps);
+	tcase_add_test(tc, test_kept_blocks_hold_the_next_message_whole);
 	tcase_add_test(tc, test_a_full_ring_waits_for_its_consumer);
 	tcase_add_test(tc, test_scribbling_consumer_harms_only_itself);
 	tcase_add_test(tc, test_consumer_killed_with_unacked_messages);
