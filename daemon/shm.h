@@ -91,12 +91,17 @@ void	shm_stop(struct server *);
  * the consumer wakes the daemon once it has read (and pump_channel runs).
  */
 bool	shm_rx_room(struct handle *h, size_t len);
-/* Writes m's DELIVER into h's ring: 0, or -1 if the consumer broke it. */
+/*
+ * Writes m's DELIVER into h's ring, not yet committed (shm_rx_wake
+ * commits a batch at once): 0, or -1 if the consumer broke the ring.
+ */
 int	shm_rx_deliver(struct handle *h, const struct message *m);
 /* Writes DISCONNECTED into h's ring: 0; 1 no room yet; -1 no memory. */
 int	shm_rx_report(struct handle *h);
-/* After writing: RING_WAKE on c if the consumer sleeps. 0, or -1 (no
-   memory). */
+/*
+ * After writing: commits what shm_rx_deliver wrote, then a RING_WAKE on c
+ * if the consumer sleeps. 0, or -1 (no memory).
+ */
 int	shm_rx_wake(struct conn *c, struct handle *h);
 /* Consumer h goes: its frames no longer go into the ring. */
 void	shm_rx_ring_end(struct server *, struct handle *h);

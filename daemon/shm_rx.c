@@ -138,8 +138,8 @@ shm_rx_deliver(struct handle *h, const struct message *m)
 	n = proto_enc_deliver_hdr(hdr, h->id, m->seq, m->flags, m->len);
 	/* shm_rx_room said it fits: only a consumer that wrote its ring's
 	   header can make it not. */
-	if (n == 0 || shmring_put2(&r->w, hdr, (uint32_t)n, m->data, m->len,
-	    0) != 0)
+	if (n == 0 || shmring_put2_held(&r->w, hdr, (uint32_t)n, m->data,
+	    m->len, 0) != 0)
 		return (-1);
 	return (0);
 }
@@ -173,6 +173,7 @@ shm_rx_wake(struct conn *c, struct handle *h)
 {
 	struct shm_ring	*r = h->ring;
 
+	shmring_publish(&r->w);
 	if (!shmring_take_wake(&r->w))
 		return (0);
 	if (proto_enc_ring_wake(&c->out, h->id) != 0)

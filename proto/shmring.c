@@ -173,6 +173,26 @@ int
 shmring_put2(struct shmring_writer *w, const void *a, uint32_t alen,
     const void *b, uint32_t blen, uint64_t stamp)
 {
+	int	rc;
+
+	if ((rc = shmring_put2_held(w, a, alen, b, blen, stamp)) == 0)
+		shmring_publish(w);
+	return (rc);
+}
+
+void
+shmring_publish(struct shmring_writer *w)
+{
+	st64(w->base, SHMRING_OFF_SENT, w->sent, __ATOMIC_RELAXED);
+	st64(w->base, SHMRING_OFF_SENT_BYTES, w->sent_bytes, __ATOMIC_RELAXED);
+	/* The records are committed: the head covers them. */
+	st64(w->base, SHMRING_OFF_HEAD, w->head, __ATOMIC_SEQ_CST);
+}
+
+int
+shmring_put2_held(struct shmring_writer *w, const void *a, uint32_t alen,
+    const void *b, uint32_t blen, uint64_t stamp)
+{
 	uint64_t	 off, pad;
 	uint32_t	 len;
 	unsigned char	*r;
@@ -201,10 +221,6 @@ shmring_put2(struct shmring_writer *w, const void *a, uint32_t alen,
 	w->head += shmring_rec_size(len);
 	w->sent++;
 	w->sent_bytes += len;
-	st64(w->base, SHMRING_OFF_SENT, w->sent, __ATOMIC_RELAXED);
-	st64(w->base, SHMRING_OFF_SENT_BYTES, w->sent_bytes, __ATOMIC_RELAXED);
-	/* The record is committed: the head covers it. */
-	st64(w->base, SHMRING_OFF_HEAD, w->head, __ATOMIC_SEQ_CST);
 	return (0);
 }
 

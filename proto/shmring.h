@@ -117,6 +117,16 @@ int	shmring_put(struct shmring_writer *, const void *p, uint32_t len,
 /* shmring_put of the alen bytes at a followed by the blen at b. */
 int	shmring_put2(struct shmring_writer *, const void *a, uint32_t alen,
 	    const void *b, uint32_t blen, uint64_t stamp);
+/*
+ * shmring_put2, but the record is not committed yet: a writer of many
+ * records commits them together with shmring_publish (one sequentially
+ * consistent store instead of one a record), or with the next put. The
+ * reader sees none of them before.
+ */
+int	shmring_put2_held(struct shmring_writer *, const void *a,
+	    uint32_t alen, const void *b, uint32_t blen, uint64_t stamp);
+/* Commits every record written so far: publishes the counts and head. */
+void	shmring_publish(struct shmring_writer *);
 /* What shmring_put of len bytes would return now, writing nothing. */
 int	shmring_fits(const struct shmring_writer *, uint32_t len);
 /* The producer sleeps (1) or not (0): the daemon wakes it on a change. */

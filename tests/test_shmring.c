@@ -380,6 +380,36 @@ START_TEST(test_a_lone_ring_needs_no_stamps)
 }
 END_TEST
 
+START_TEST(test_held_records_wait_for_publish)
+{
+	struct ring		 r;
+	const unsigned char	*p;
+	uint32_t		 len;
+
+	ring_new(&r, DATA);
+	expect(shmring_put2_held(&r.w, "ab", 2, "c", 1, 0) == 0);
+	expect(shmring_put2_held(&r.w, "de", 2, NULL, 0, 0) == 0);
+	/* Written, not committed: the reader sees nothing yet. */
+	expect(u64_at(&r, SHMRING_OFF_HEAD) == 0);
+	expect(shmring_poll(&r.rd, r.mem) == 0);
+	expect(shmring_next(&r.rd, &p, &len) == 0);
+	shmring_publish(&r.w);
+	expect(u64_at(&r, SHMRING_OFF_SENT) == 2);
+	expect(shmring_poll(&r.rd, r.mem) == 0);
+	expect(shmring_next(&r.rd, &p, &len) == 1);
+	expect(len == 3 && memcmp(p, "abc", 3) == 0);
+	expect(shmring_next(&r.rd, &p, &len) == 1);
+	expect(len == 2 && memcmp(p, "de", 2) == 0);
+	/* A plain put commits what was held before it too. */
+	expect(shmring_put2_held(&r.w, "f", 1, NULL, 0, 0) == 0);
+	expect(shmring_put(&r.w, "g", 1, 0) == 0);
+	expect(shmring_poll(&r.rd, r.mem) == 0);
+	expect(shmring_next(&r.rd, &p, &len) == 1 && len == 1 && *p == 'f');
+	expect(shmring_next(&r.rd, &p, &len) == 1 && len == 1 && *p == 'g');
+	ring_free(&r);
+}
+END_TEST
+
 static Suite *
 shmring_suite(void)
 {
@@ -394,6 +424,7 @@ shmring_suite(void)
 	tcase_add_test(tc, test_scribbled_records_are_refused);
 	tcase_add_test(tc, test_peek_shows_the_stamp_and_takes_nothing);
 	tcase_add_test(tc, test_a_lone_ring_needs_no_stamps);
+	tcase_add_test(tc, test_held_records_wait_for_publish);
 	suite_add_tcase(s, tc);
 	return s;
 }
