@@ -212,8 +212,9 @@ conn_disconnected(struct chan_client *c, const struct proto_msg *m)
 
 /*
  * RING_WAKE: the daemon wrote into a ring while the reader slept. The
- * rings were read before this frame, and are read again before the
- * reader sleeps: nothing is left to do.
+ * reader reads the ring before it sleeps again (conn_read_once), and an
+ * event loop's turn before it returns (chan_client_process): nothing is
+ * left to do.
  */
 static void
 conn_ring_wake(struct chan_client *c, const struct proto_msg *m)
@@ -270,16 +271,21 @@ conn_dispatch(struct chan_client *c, const char *body, size_t len)
 /*
  * Decodes and dispatches every complete frame in c->rbuf. The caller then
  * wakes the threads waiting on c->cv (once, not once per frame).
+ *
+ * The daemon wrote its ring's frames before these: all that the ring
+ * holds is dispatched before each of them, but a RING_WAKE, which only
+ * says "look at the ring", so that a reader woken for its ring takes it
+ * in bounded bites (conn_read_once) rather than all at once: thousands of
+ * messages allocated together and freed together make malloc give its
+ * heap back and fault it in again.
  */
 static void
 conn_dispatch_all(struct chan_client *c)
 {
+	const char *body;
 	size_t off = 0, body_len;
 	int rc;
 
-	/* The daemon wrote its rings' frames before these. */
-	if (c->rx_ring != NULL)
-		rx_shm_dispatch(c, 0);
 	while (!c->dead) {
 		rc = proto_frame_check(c->rbuf.data + off, c->rbuf.len - off,
 		    proto_max_body(c->max_msg), &body_len);
@@ -289,8 +295,13 @@ conn_dispatch_all(struct chan_client *c)
 			conn_fail(c, "daemon sent a frame over the size limit");
 			break;
 		}
-		conn_dispatch(c, c->rbuf.data + off + PROTO_HEADER_LEN,
-		    body_len);
+		body = c->rbuf.data + off + PROTO_HEADER_LEN;
+		if (c->rx_ring != NULL &&
+		    proto_peek_op(body, body_len) != PROTO_RING_WAKE)
+			rx_shm_dispatch(c, 0);
+		if (c->dead)
+			break;
+		conn_dispatch(c, body, body_len);
 		off += PROTO_HEADER_LEN + body_len;
 	}
 	if (c->dead)

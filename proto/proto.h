@@ -201,6 +201,13 @@ struct proto_msg {
  */
 int	proto_frame_check(const void *buf, size_t len, size_t max_body,
 	    size_t *body_len);
+/*
+ * The op of the body of len bytes at body (a msgpack array whose first
+ * element is the op), read from its first bytes without decoding the
+ * rest: the op, or -1 if the body does not start so (proto_decode then
+ * says what is wrong).
+ */
+int	proto_peek_op(const void *body, size_t len);
 
 /* Largest body the daemon accepts for a given payload limit. */
 static inline size_t

@@ -100,6 +100,41 @@ assert_inside(const void *ptr, size_t len, const void *base, size_t size)
 /*
  * Round trips: encode, frame, decode, same fields.
  */
+/* proto_peek_op reads the op of what the encoders write, and of no more. */
+START_TEST(peek_op_reads_the_first_element)
+{
+	static const unsigned char a16[] = { 0xdc, 0x00, 0x02, 0x52, 0x01 };
+	static const unsigned char a32[] = { 0xdd, 0, 0, 0, 2, 0xcc, 0xc8 };
+	static const unsigned char bad[][3] = {
+		{ 0x90, 0x52, 0x00 },	/* empty array */
+		{ 0x81, 0x52, 0x00 },	/* a map */
+		{ 0x92, 0xff, 0x00 },	/* negative fixint */
+		{ 0x92, 0xcd, 0x00 },	/* uint 16 */
+	};
+	size_t	body = 0, i;
+
+	ck_assert_int_eq(proto_enc_ring_wake(&out, 7), 0);
+	ck_assert_int_eq(proto_frame_check(out.data, out.len,
+	    proto_max_body(TEST_MAX_MSG), &body), 1);
+	ck_assert_int_eq(proto_peek_op(out.data + PROTO_HEADER_LEN, body),
+	    PROTO_RING_WAKE);
+	proto_buf_consume(&out, out.len);
+	ck_assert_int_eq(proto_enc_ok(&out, 3), 0);
+	ck_assert_int_eq(proto_frame_check(out.data, out.len,
+	    proto_max_body(TEST_MAX_MSG), &body), 1);
+	ck_assert_int_eq(proto_peek_op(out.data + PROTO_HEADER_LEN, body),
+	    PROTO_OK);
+	ck_assert_int_eq(proto_peek_op(a16, sizeof(a16)), 0x52);
+	ck_assert_int_eq(proto_peek_op(a32, sizeof(a32)), 0xc8);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_int_eq(proto_peek_op(bad[i], sizeof(bad[i])), -1);
+	/* Cut short: nothing past len is read. */
+	ck_assert_int_eq(proto_peek_op(a16, 3), -1);
+	ck_assert_int_eq(proto_peek_op(a32, 6), -1);
+	ck_assert_int_eq(proto_peek_op(a16, 0), -1);
+}
+END_TEST
+
 START_TEST(hello_round_trips_with_client_name)
 {
 	ck_assert_int_eq(proto_enc_hello(&out, 7, "chan-send"), 0);
@@ -2270,6 +2305,7 @@ proto_suite(void)
 	tc = tcase_create("round_trip");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, TEST_TIMEOUT);
+	tcase_add_test(tc, peek_op_reads_the_first_element);
 	tcase_add_test(tc, hello_round_trips_with_client_name);
 	tcase_add_test(tc, hello_round_trips_without_client_name);
 	tcase_add_test(tc, hello_encoder_cuts_long_client_name_to_limit);
