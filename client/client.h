@@ -74,8 +74,8 @@ struct chan_msg {
 	uint32_t	 handle;	/* rx handle it was delivered on */
 	int		 redelivered;
 	size_t		 len;
-	size_t		 mapped;	/* bytes mapped for it (msg.c), or
-					   0: from malloc */
+	size_t		 mapped;	/* bytes mapped for it (msg.c), 1: a
+					   small block, 0: from malloc */
 	char		 data[];
 };
 
@@ -303,8 +303,8 @@ int	shm_wanted(void);
  * DISCONNECTED frames come in the ring. rx_shm_dispatch dispatches the
  * frames the ring holds, all of them (max 0) before any frame read from
  * the socket, since the daemon wrote those first; else about max bytes
- * of them, so that a consumer that is behind does not buffer the whole
- * ring. rx_shm_arm, before the caller waits for the
+ * of them (and at most 512 frames), so that a consumer that is behind
+ * does not buffer the whole ring. rx_shm_arm, before the caller waits for the
  * socket: asks the daemon for a RING_WAKE on the socket when it writes
  * next, and returns 1 if frames are there already (then dispatch rather
  * than wait). rx_shm_free unmaps c's ring.

@@ -9,6 +9,11 @@
  * again for each (about two thirds of its time per 1 MiB message). The
  * kept blocks are few and bounded, shared by the process's threads, and
  * unmapped at exit.
+ *
+ * Small messages come and go by the thousand (a receiver takes a ring's
+ * worth at a time, then frees them one by one), more than malloc's
+ * per-thread cache holds: each thread keeps up to MSG_SMALL_KEEP freed
+ * small blocks of its own for the next ones, given back when it exits.
  */
 #include <sys/mman.h>
 
@@ -19,6 +24,17 @@
 
 #include "client.h"
 
+/* Under ASan a kept block is poisoned, but for its link: touching a
+   freed message is still reported. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define MSG_POISON(p, n)	ASAN_POISON_MEMORY_REGION(p, n)
+#define MSG_UNPOISON(p, n)	ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define MSG_POISON(p, n)	((void)(p), (void)(n))
+#define MSG_UNPOISON(p, n)	((void)(p), (void)(n))
+#endif
+
 /*
  * From this many payload bytes a message's memory is mapped, and kept:
  * malloc's default threshold for a mapping of its own.
@@ -27,6 +43,28 @@
 /* Freed blocks kept, at most: how many, and their bytes together. */
 #define MSG_BIG_KEEP		4
 #define MSG_BIG_KEEP_BYTES	((size_t)32 << 20)
+
+/* Payload bytes a small block holds, and how many a thread keeps. */
+#define MSG_SMALL_LEN		64u
+#define MSG_SMALL_KEEP		1024u
+/* chan_msg.mapped of a small block (from malloc, MSG_SMALL_SIZE bytes). */
+#define MSG_SMALL		1u
+#define MSG_SMALL_SIZE		(sizeof(struct chan_msg) + MSG_SMALL_LEN + 1)
+
+/* A thread's freed small blocks, linked through next. */
+struct msg_small_cache {
+	struct chan_msg	*free;
+	unsigned	 n;
+};
+
+/* initial-exec: no __tls_get_addr call per message in the shared library. */
+static __thread struct msg_small_cache msg_small
+    __attribute__((tls_model("initial-exec")));
+static pthread_key_t	 msg_small_key;
+static pthread_once_t	 msg_small_once = PTHREAD_ONCE_INIT;
+static int		 msg_small_keyed;	/* msg_small_key made */
+
+static void		 msg_small_drain(struct msg_small_cache *);
 
 static pthread_mutex_t	 msg_big_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct chan_msg	*msg_big_kept[MSG_BIG_KEEP];
@@ -91,7 +129,10 @@ msg_big_put(struct chan_msg *m)
 		munmap(m, m->mapped);
 }
 
-/* At exit (or when the library is unloaded): the kept blocks go. */
+/*
+ * At exit (or when the library is unloaded): the kept blocks go, the
+ * large ones and the small ones of the thread that exits last.
+ */
 __attribute__((destructor)) static void
 msg_big_drain(void)
 {
@@ -105,6 +146,78 @@ msg_big_drain(void)
 	}
 	msg_big_bytes = 0;
 	pthread_mutex_unlock(&msg_big_mu);
+	msg_small_drain(&msg_small);
+}
+
+/* Gives back the blocks cache keeps. */
+static void
+msg_small_drain(struct msg_small_cache *cache)
+{
+	struct chan_msg	*m;
+
+	while ((m = cache->free) != NULL) {
+		cache->free = m->next;
+		MSG_UNPOISON(m, MSG_SMALL_SIZE);
+		free(m);
+	}
+	cache->n = 0;
+}
+
+/* A thread that kept blocks exits: they go (arg is its cache). */
+static void
+msg_small_exit(void *arg)
+{
+	msg_small_drain(arg);
+}
+
+static void
+msg_small_key_make(void)
+{
+	msg_small_keyed = pthread_key_create(&msg_small_key,
+	    msg_small_exit) == 0;
+}
+
+/* A small block: one this thread kept, else a new one. */
+static struct chan_msg *
+msg_small_get(void)
+{
+	struct chan_msg	*m;
+
+	if ((m = msg_small.free) != NULL) {
+		msg_small.free = m->next;
+		msg_small.n--;
+		MSG_UNPOISON((char *)m + sizeof(m->next), MSG_SMALL_SIZE -
+		    sizeof(m->next));
+		m->mapped = MSG_SMALL;
+		return m;
+	}
+	if ((m = malloc(MSG_SMALL_SIZE)) != NULL)
+		m->mapped = MSG_SMALL;
+	return m;
+}
+
+/* Keeps small block m for this thread's next message, or frees it. */
+static void
+msg_small_put(struct chan_msg *m)
+{
+	if (msg_small.n == MSG_SMALL_KEEP) {
+		free(m);
+		return;
+	}
+	/* The first block kept: the thread's exit gives them back. */
+	if (msg_small.n == 0 && msg_small.free == NULL) {
+		(void)pthread_once(&msg_small_once, msg_small_key_make);
+		if (!msg_small_keyed || pthread_setspecific(msg_small_key,
+		    &msg_small) != 0) {
+			free(m);
+			return;
+		}
+	}
+	m->next = msg_small.free;
+	msg_small.free = m;
+	msg_small.n++;
+	MSG_POISON((char *)m + sizeof(m->next), MSG_SMALL_SIZE -
+	    sizeof(m->next));
 }
 
 struct chan_msg *
@@ -120,6 +233,8 @@ msg_new(uint32_t handle, uint64_t seq, int redelivered, const void *data,
 	size = sizeof(*m) + len + 1;
 	if (len >= MSG_BIG_MIN)
 		m = msg_big_get(size);
+	else if (len <= MSG_SMALL_LEN)
+		m = msg_small_get();
 	else if ((m = malloc(size)) != NULL)
 		m->mapped = 0;
 	if (m == NULL)
@@ -156,7 +271,9 @@ chan_msg_redelivered(const chan_msg *m)
 void
 chan_msg_free(chan_msg *m)
 {
-	if (m != NULL && m->mapped != 0)
+	if (m != NULL && m->mapped == MSG_SMALL)
+		msg_small_put(m);
+	else if (m != NULL && m->mapped != 0)
 		msg_big_put(m);
 	else
 		free(m);

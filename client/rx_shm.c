@@ -17,6 +17,13 @@
 #include "client.h"
 #include "shmring.h"
 
+/*
+ * Frames of a bite (rx_shm_dispatch with a max) at most: fewer than a
+ * thread keeps small message blocks for (msg.c), so that the messages of
+ * one bite are made from the blocks the last one's gave back.
+ */
+#define RX_SHM_BITE_FRAMES	512
+
 struct rx_shm {
 	struct shmring_reader	 rd;
 	void			*map;
@@ -142,7 +149,8 @@ rx_shm_dispatch(struct chan_client *c, size_t max)
 		conn_fail(c, "the daemon's ring has an impossible head");
 		return;
 	}
-	while (!c->dead && (max == 0 || bytes < max) &&
+	while (!c->dead && (max == 0 || (bytes < max &&
+	    n < RX_SHM_BITE_FRAMES)) &&
 	    (rc = shmring_next(&s->rd, &p, &len)) == 1) {
 		/* A record is one whole frame, and nothing else. */
 		if (proto_frame_check(p, len, proto_max_body(c->max_msg),

@@ -285,6 +285,75 @@ START_TEST(test_kept_blocks_hold_the_next_message_whole)
 END_TEST
 
 /*
+ * Small messages' blocks are kept per thread for the next ones: messages
+ * received in a thread of their own (which keeps blocks, then exits) and
+ * freed in another, then received again, are whole each time. (Under
+ * ASan a kept block is poisoned, and one the exiting thread failed to
+ * give back is a leak.)
+ */
+struct small_receiver {
+	chan_rx		*rx;
+	chan_msg	*msgs[3000];
+	int		 rc;
+};
+
+static void *
+small_receiver_main(void *arg)
+{
+	struct small_receiver	*r = arg;
+	chan_msg		*m;
+	int			 i;
+
+	r->rc = 1;
+	for (i = 0; i < 3000; i++)
+		if (chan_rx_recv_timeout(r->rx, HARNESS_WAIT_MS,
+		    &r->msgs[i]) != 0)
+			return (NULL);
+	/* Kept blocks for this thread, which then exits. */
+	for (i = 0; i < 100; i++) {
+		if (chan_rx_recv_timeout(r->rx, HARNESS_WAIT_MS, &m) != 0)
+			return (NULL);
+		chan_msg_free(m);
+	}
+	r->rc = 0;
+	return (NULL);
+}
+
+START_TEST(test_small_blocks_kept_per_thread)
+{
+	chan_client		*pc = test_connect(&fixture);
+	chan_client		*cc = test_connect(&fixture);
+	chan_tx			*tx = tx_open(pc, "rx.small");
+	struct small_receiver	 r;
+	char			 s[32];
+	pthread_t		 t;
+	int			 k, i;
+
+	r.rx = shm_rx(cc, "rx.small", 64, 0);
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < 3100; i++) {
+			snprintf(s, sizeof(s), "%d-%d", k, i);
+			expect_rc(chan_tx_send_async(tx, s, strlen(s)), 0,
+			    "send");
+		}
+		expect_rc(chan_tx_flush(tx), 0, "flush");
+		ck_assert_int_eq(pthread_create(&t, NULL, small_receiver_main,
+		    &r), 0);
+		ck_assert_int_eq(pthread_join(t, NULL), 0);
+		ck_assert_int_eq(r.rc, 0);
+		for (i = 0; i < 3000; i++) {
+			snprintf(s, sizeof(s), "%d-%d", k, i);
+			ck_assert_uint_eq(chan_msg_len(r.msgs[i]), strlen(s));
+			ck_assert_str_eq(chan_msg_data(r.msgs[i]), s);
+			chan_msg_free(r.msgs[i]);
+		}
+	}
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
+/*
  * More than the ring holds, queued before the consumer reads any: the
  * daemon fills the ring, waits, and goes on as the consumer reads.
  */
@@ -465,6 +534,7 @@ rxshm_suite(void)
 	tcase_add_test(tc, test_frames_come_through_the_ring);
 	tcase_add_test(tc, test_a_spinning_receiver_arms_before_it_sleeps);
 	tcase_add_test(tc, test_kept_blocks_hold_the_next_message_whole);
+	tcase_add_test(tc, test_small_blocks_kept_per_thread);
 	tcase_add_test(tc, test_a_full_ring_waits_for_its_consumer);
 	tcase_add_test(tc, test_scribbling_consumer_harms_only_itself);
 	tcase_add_test(tc, test_consumer_killed_with_unacked_messages);
