@@ -448,6 +448,14 @@ conn_read_once(struct chan_client *c, const struct timespec *deadline)
 		conn_fail(c, "daemon closed the connection");
 	else if (n > 0)
 		conn_dispatch_all(c);
+	/*
+	 * An event loop watches the socket only: a RING_WAKE read here
+	 * disarmed the ring, which must be armed (and empty) again before
+	 * the call returns to it, as chan_client_process leaves it.
+	 */
+	if (c->nonblock)
+		while (!c->dead && c->rx_ring != NULL && rx_shm_arm(c))
+			rx_shm_dispatch(c, 0);
 	pthread_cond_broadcast(&c->cv);
 }
 

@@ -14,6 +14,8 @@
  * worth at a time, then frees them one by one), more than malloc's
  * per-thread cache holds: each thread keeps up to MSG_SMALL_KEEP freed
  * small blocks of its own for the next ones, given back when it exits.
+ * Not under ASan: there malloc's quarantine is what reports a message
+ * used after chan_msg_free.
  */
 #include <sys/mman.h>
 
@@ -24,15 +26,10 @@
 
 #include "client.h"
 
-/* Under ASan a kept block is poisoned, but for its link: touching a
-   freed message is still reported. */
 #if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#define MSG_POISON(p, n)	ASAN_POISON_MEMORY_REGION(p, n)
-#define MSG_UNPOISON(p, n)	ASAN_UNPOISON_MEMORY_REGION(p, n)
+#define MSG_SMALL_CACHE		0
 #else
-#define MSG_POISON(p, n)	((void)(p), (void)(n))
-#define MSG_UNPOISON(p, n)	((void)(p), (void)(n))
+#define MSG_SMALL_CACHE		1
 #endif
 
 /*
@@ -55,11 +52,10 @@
 struct msg_small_cache {
 	struct chan_msg	*free;
 	unsigned	 n;
+	int		 registered;	/* with msg_small_key */
 };
 
-/* initial-exec: no __tls_get_addr call per message in the shared library. */
-static __thread struct msg_small_cache msg_small
-    __attribute__((tls_model("initial-exec")));
+static __thread struct msg_small_cache msg_small;
 static pthread_key_t	 msg_small_key;
 static pthread_once_t	 msg_small_once = PTHREAD_ONCE_INIT;
 static int		 msg_small_keyed;	/* msg_small_key made */
@@ -131,7 +127,9 @@ msg_big_put(struct chan_msg *m)
 
 /*
  * At exit (or when the library is unloaded): the kept blocks go, the
- * large ones and the small ones of the thread that exits last.
+ * large ones and the small ones of the calling thread; and the key, so
+ * that no thread's exit calls into an unloaded library (the blocks other
+ * threads kept are then left to the process).
  */
 __attribute__((destructor)) static void
 msg_big_drain(void)
@@ -147,6 +145,10 @@ msg_big_drain(void)
 	msg_big_bytes = 0;
 	pthread_mutex_unlock(&msg_big_mu);
 	msg_small_drain(&msg_small);
+	if (msg_small_keyed) {
+		(void)pthread_key_delete(msg_small_key);
+		msg_small_keyed = 0;
+	}
 }
 
 /* Gives back the blocks cache keeps. */
@@ -157,7 +159,6 @@ msg_small_drain(struct msg_small_cache *cache)
 
 	while ((m = cache->free) != NULL) {
 		cache->free = m->next;
-		MSG_UNPOISON(m, MSG_SMALL_SIZE);
 		free(m);
 	}
 	cache->n = 0;
@@ -167,7 +168,11 @@ msg_small_drain(struct msg_small_cache *cache)
 static void
 msg_small_exit(void *arg)
 {
-	msg_small_drain(arg);
+	struct msg_small_cache	*cache = arg;
+
+	msg_small_drain(cache);
+	/* A later destructor's free registers the thread again. */
+	cache->registered = 0;
 }
 
 static void
@@ -186,9 +191,6 @@ msg_small_get(void)
 	if ((m = msg_small.free) != NULL) {
 		msg_small.free = m->next;
 		msg_small.n--;
-		MSG_UNPOISON((char *)m + sizeof(m->next), MSG_SMALL_SIZE -
-		    sizeof(m->next));
-		m->mapped = MSG_SMALL;
 		return m;
 	}
 	if ((m = malloc(MSG_SMALL_SIZE)) != NULL)
@@ -200,24 +202,23 @@ msg_small_get(void)
 static void
 msg_small_put(struct chan_msg *m)
 {
-	if (msg_small.n == MSG_SMALL_KEEP) {
+	if (!MSG_SMALL_CACHE || msg_small.n == MSG_SMALL_KEEP) {
 		free(m);
 		return;
 	}
-	/* The first block kept: the thread's exit gives them back. */
-	if (msg_small.n == 0 && msg_small.free == NULL) {
+	/* The first block the thread keeps: its exit gives them back. */
+	if (!msg_small.registered) {
 		(void)pthread_once(&msg_small_once, msg_small_key_make);
 		if (!msg_small_keyed || pthread_setspecific(msg_small_key,
 		    &msg_small) != 0) {
 			free(m);
 			return;
 		}
+		msg_small.registered = 1;
 	}
 	m->next = msg_small.free;
 	msg_small.free = m;
 	msg_small.n++;
-	MSG_POISON((char *)m + sizeof(m->next), MSG_SMALL_SIZE -
-	    sizeof(m->next));
 }
 
 struct chan_msg *

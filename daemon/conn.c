@@ -416,6 +416,7 @@ conn_flush_dirty(struct server *srv)
 	while ((c = TAILQ_FIRST(&srv->dirty)) != NULL) {
 		TAILQ_REMOVE(&srv->dirty, c, dirty_entry);
 		c->dirty = false;
+		shm_rx_publish(c);
 		if (c->want_close && !c->shut)
 			conn_shutdown(c);
 		else

@@ -92,17 +92,25 @@ void	shm_stop(struct server *);
  */
 bool	shm_rx_room(struct handle *h, size_t len);
 /*
- * Writes m's DELIVER into h's ring, not yet committed (shm_rx_wake
- * commits a batch at once): 0, or -1 if the consumer broke the ring.
+ * Writes m's DELIVER into h's ring, not yet committed (shm_rx_publish
+ * commits them all at once): 0, or -1 if the consumer broke the ring.
  */
 int	shm_rx_deliver(struct handle *h, const struct message *m);
 /* Writes DISCONNECTED into h's ring: 0; 1 no room yet; -1 no memory. */
 int	shm_rx_report(struct handle *h);
 /*
- * After writing: commits what shm_rx_deliver wrote, then a RING_WAKE on c
- * if the consumer sleeps. 0, or -1 (no memory).
+ * After writing for h: c's ring is to be committed when c's output is
+ * flushed (shm_rx_publish). 0.
  */
 int	shm_rx_wake(struct conn *c, struct handle *h);
+/*
+ * Commits the frames written into c's ring, then, if the consumer sleeps,
+ * puts a RING_WAKE in c's output. Called as c's output is flushed, after
+ * the log records of durable channels are written: a frame in the ring
+ * is seen no sooner than it would have been sent on the socket, and
+ * before anything put in the output after it.
+ */
+void	shm_rx_publish(struct conn *c);
 /* Consumer h goes: its frames no longer go into the ring. */
 void	shm_rx_ring_end(struct server *, struct handle *h);
 /* c goes: frees its consumers' ring. */

@@ -57,6 +57,8 @@ struct shm_ring {
 	bool		 consumer;
 	struct conn	*conn;		/* NULL once it is gone */
 	struct shmring_writer w;
+	bool		 unpublished;	/* frames written, head not stored */
+	uint32_t	 wake_handle;	/* a handle they were written for */
 	/* One pass of shm_take_channel: */
 	bool		 peeked;	/* pk_* hold the next record */
 	const unsigned char *pk_data;

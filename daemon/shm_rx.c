@@ -12,6 +12,7 @@
 #include "channel.h"
 #include "config.h"
 #include "conn.h"
+#include "log.h"
 #include "proto.h"
 #include "pump.h"
 #include "server.h"
@@ -120,12 +121,13 @@ shm_rx_room(struct handle *h, size_t len)
 	need = (uint32_t)len + PROTO_DELIVER_HDR_MAX;
 	if (shmring_fits(&r->w, need) == 0)
 		return (true);
-	/* Say so, then look once more: the consumer wakes the daemon. */
+	/*
+	 * Say so, then look once more: the consumer wakes the daemon. The
+	 * word stays set even if there is room now: it may be another
+	 * handle's of the connection, stalled; the wake-up clears it.
+	 */
 	shmring_set_prod_wait(&r->w, 1);
-	if (shmring_fits(&r->w, need) != 0)
-		return (false);
-	shmring_set_prod_wait(&r->w, 0);
-	return (true);
+	return (shmring_fits(&r->w, need) == 0);
 }
 
 int
@@ -156,14 +158,14 @@ shm_rx_report(struct handle *h)
 		proto_buf_fini(&b);
 		return (-1);
 	}
+	/* As shm_rx_room; written like a DELIVER, committed with it. */
 	if ((rc = shmring_fits(&r->w, (uint32_t)b.len)) == CHAN_EFULL) {
 		shmring_set_prod_wait(&r->w, 1);
 		rc = shmring_fits(&r->w, (uint32_t)b.len);
 	}
-	if (rc == 0) {
-		shmring_set_prod_wait(&r->w, 0);
-		rc = shmring_put(&r->w, b.data, (uint32_t)b.len, 0);
-	}
+	if (rc == 0)
+		rc = shmring_put2_held(&r->w, b.data, (uint32_t)b.len, NULL,
+		    0, 0);
 	proto_buf_fini(&b);
 	return (rc == 0 ? 0 : 1);
 }
@@ -173,13 +175,26 @@ shm_rx_wake(struct conn *c, struct handle *h)
 {
 	struct shm_ring	*r = h->ring;
 
-	shmring_publish(&r->w);
-	if (!shmring_take_wake(&r->w))
-		return (0);
-	if (proto_enc_ring_wake(&c->out, h->id) != 0)
-		return (-1);
+	r->unpublished = true;
+	r->wake_handle = h->id;
 	conn_dirty(c);
 	return (0);
+}
+
+void
+shm_rx_publish(struct conn *c)
+{
+	struct shm_ring	*r = c->rx_ring;
+
+	if (r == NULL || !r->unpublished)
+		return;
+	r->unpublished = false;
+	shmring_publish(&r->w);
+	if (shmring_take_wake(&r->w) && proto_enc_ring_wake(&c->out,
+	    r->wake_handle) != 0) {
+		log_warning("out of memory for output, closing (%s)", c->peer);
+		conn_mark_close(c);
+	}
 }
 
 void

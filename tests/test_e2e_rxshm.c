@@ -288,8 +288,7 @@ END_TEST
  * Small messages' blocks are kept per thread for the next ones: messages
  * received in a thread of their own (which keeps blocks, then exits) and
  * freed in another, then received again, are whole each time. (Under
- * ASan a kept block is poisoned, and one the exiting thread failed to
- * give back is a leak.)
+ * ASan the library keeps none, so that a use after free is reported.)
  */
 struct small_receiver {
 	chan_rx		*rx;

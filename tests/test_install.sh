@@ -88,9 +88,11 @@ grep -qx "ExecStart=$prefix/sbin/chand --socket /run/chand.sock --config $prefix
     "$units/chand.service" || fail "chand.service does not run $prefix/sbin/chand"
 grep -qx "ExecReload=$prefix/bin/chanctl --socket /run/chand.sock reload" \
     "$units/chand.service" || fail "chand.service does not reload with $prefix/bin/chanctl"
-# The pages name this prefix's files, not the configured prefix's.
+# The pages name this prefix's files, not the configured prefix's. (grep
+# reads all of sed's output: with -q it could stop early, and sed's SIGPIPE
+# would fail the pipeline under pipefail.)
 sed 's/\\&//g' "$prefix/share/man/man8/chand.8" |
-    grep -qF "$prefix/etc/chand/chand.conf" ||
+    grep -F "$prefix/etc/chand/chand.conf" >/dev/null ||
     fail "chand.8 does not name $prefix/etc/chand/chand.conf"
 command -v systemd-analyze >/dev/null ||
     fail "systemd-analyze not found (scripts/deps.sh installs systemd)"
