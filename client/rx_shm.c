@@ -143,7 +143,7 @@ rx_shm_dispatch(struct chan_client *c, size_t max)
 	 * non-blocking mode the application's loop watches the socket, so
 	 * the ring stays armed, and the daemon's RING_WAKE disarms it.
 	 */
-	if (!c->nonblock)
+	if (!c->nonblock && shmring_cons_waits(s->map))
 		shmring_set_cons_wait(s->map, 0);
 	if (shmring_poll(&s->rd, s->map) != 0) {
 		conn_fail(c, "the daemon's ring has an impossible head");

@@ -432,6 +432,12 @@ shmring_set_cons_wait(void *base, uint32_t v)
 	st32(base, SHMRING_OFF_CONS_WAIT, v, __ATOMIC_SEQ_CST);
 }
 
+bool
+shmring_cons_waits(const void *base)
+{
+	return (ld32(base, SHMRING_OFF_CONS_WAIT, __ATOMIC_RELAXED) != 0);
+}
+
 void
 shmring_set_alone(void *base, bool alone)
 {

@@ -231,6 +231,11 @@ bool	shmring_asked_answered(const void *base);
 /* The daemon sleeps (1) or not (0): the producer wakes it after a put. */
 void	shmring_set_cons_wait(void *base, uint32_t v);
 /*
+ * Whether cons_wait is set: a reader that clears it looks first, so that
+ * a word already 0 is not written (the writer reads that cache line).
+ */
+bool	shmring_cons_waits(const void *base);
+/*
  * Says whether the ring is its channel's only one (alone). Clear it on
  * every ring before another ring of the channel is granted anything, so
  * that a send which follows one on the new ring is stamped.

@@ -373,6 +373,12 @@ START_TEST(test_a_lone_ring_needs_no_stamps)
 	expect(!shmring_stamp_needed(&r.w));
 	shmring_set_alone(r.mem, false);
 	expect(shmring_stamp_needed(&r.w));
+	/* cons_wait, as a reader that clears it first looks at it. */
+	expect(!shmring_cons_waits(r.mem));
+	shmring_set_cons_wait(r.mem, 1);
+	expect(shmring_cons_waits(r.mem));
+	shmring_set_cons_wait(r.mem, 0);
+	expect(!shmring_cons_waits(r.mem));
 	/* Only 1 means alone: a scribbled word asks for stamps. */
 	u32_set(&r, SHMRING_OFF_ALONE, 7);
 	expect(shmring_stamp_needed(&r.w));
