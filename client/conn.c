@@ -273,18 +273,20 @@ conn_dispatch(struct chan_client *c, const char *body, size_t len)
  * wakes the threads waiting on c->cv (once, not once per frame).
  *
  * The daemon wrote its ring's frames before these: all that the ring
- * holds is dispatched before each of them, but a RING_WAKE, which only
- * says "look at the ring", so that a reader woken for its ring takes it
- * in bounded bites (conn_read_once) rather than all at once: thousands of
- * messages allocated together and freed together make malloc give its
- * heap back and fault it in again.
+ * holds is dispatched before the first of them that is not a RING_WAKE,
+ * which only says "look at the ring", so that a reader woken for its ring
+ * takes it in bounded bites (conn_read_once) rather than all at once:
+ * thousands of messages allocated together and freed together make malloc
+ * give its heap back and fault it in again. Once is enough: every ring
+ * frame that precedes a frame of this read was in the ring before the
+ * read.
  */
 static void
 conn_dispatch_all(struct chan_client *c)
 {
 	const char *body;
 	size_t off = 0, body_len;
-	int rc;
+	int rc, drained = 0;
 
 	while (!c->dead) {
 		rc = proto_frame_check(c->rbuf.data + off, c->rbuf.len - off,
@@ -296,9 +298,11 @@ conn_dispatch_all(struct chan_client *c)
 			break;
 		}
 		body = c->rbuf.data + off + PROTO_HEADER_LEN;
-		if (c->rx_ring != NULL &&
-		    proto_peek_op(body, body_len) != PROTO_RING_WAKE)
+		if (c->rx_ring != NULL && !drained &&
+		    proto_peek_op(body, body_len) != PROTO_RING_WAKE) {
 			rx_shm_dispatch(c, 0);
+			drained = 1;
+		}
 		if (c->dead)
 			break;
 		conn_dispatch(c, body, body_len);
@@ -408,6 +412,18 @@ conn_fill(struct chan_client *c, const struct timespec *deadline,
 	return n;
 }
 
+/*
+ * Before going back to an event loop, which watches the socket only: the
+ * ring must be empty, with the daemon asked for a RING_WAKE. The
+ * receivers' credit bounds what the daemon may still write.
+ */
+static void
+conn_ring_rearm(struct chan_client *c)
+{
+	while (!c->dead && c->rx_ring != NULL && rx_shm_arm(c))
+		rx_shm_dispatch(c, 0);
+}
+
 /* Called with c->mu held and no reader: one round as the reader. */
 static void
 conn_read_once(struct chan_client *c, const struct timespec *deadline)
@@ -448,14 +464,9 @@ conn_read_once(struct chan_client *c, const struct timespec *deadline)
 		conn_fail(c, "daemon closed the connection");
 	else if (n > 0)
 		conn_dispatch_all(c);
-	/*
-	 * An event loop watches the socket only: a RING_WAKE read here
-	 * disarmed the ring, which must be armed (and empty) again before
-	 * the call returns to it, as chan_client_process leaves it.
-	 */
+	/* A RING_WAKE read here disarmed the ring an event loop relies on. */
 	if (c->nonblock)
-		while (!c->dead && c->rx_ring != NULL && rx_shm_arm(c))
-			rx_shm_dispatch(c, 0);
+		conn_ring_rearm(c);
 	pthread_cond_broadcast(&c->cv);
 }
 
@@ -635,13 +646,7 @@ conn_read_nb(struct chan_client *c, size_t max)
 		got += (size_t)n;
 		conn_dispatch_all(c);
 	}
-	/*
-	 * Back to the application's loop, which watches the socket only:
-	 * the rings must be empty, with the daemon asked for a RING_WAKE.
-	 * The receivers' credit bounds what the daemon may still write.
-	 */
-	while (!c->dead && c->rx_ring != NULL && rx_shm_arm(c))
-		rx_shm_dispatch(c, 0);
+	conn_ring_rearm(c);
 	pthread_cond_broadcast(&c->cv);
 	return c->dead ? CHAN_ECONNLOST : 0;
 }

@@ -41,7 +41,7 @@ pump_report(struct conn *c, struct handle *h)
 		/* Into the ring, behind the deliveries; or later, for room. */
 		if ((rc = shm_rx_report(h)) == 0) {
 			channel_mark_reported(h->ch);
-			rc = shm_rx_wake(c, h);
+			shm_rx_wake(c, h);
 		} else if (rc > 0) {
 			pump_stall(c, h);
 			rc = 0;
@@ -120,11 +120,8 @@ pump_deliver(struct server *srv, struct channel *ch, bool force)
 		}
 		conn_dirty(c);
 	}
-	if (last_id != 0 && h->ring != NULL && rc == 0 &&
-	    shm_rx_wake(c, h) != 0) {
-		pump_fail(c);
-		rc = -1;
-	}
+	if (last_id != 0 && h->ring != NULL && rc == 0)
+		shm_rx_wake(c, h);
 	/* One DELIVERED record covers them: it is written before they go. */
 	if (last_id != 0 && ch->durable)
 		durable_delivered(srv, ch, last_id);

@@ -100,9 +100,9 @@ int	shm_rx_deliver(struct handle *h, const struct message *m);
 int	shm_rx_report(struct handle *h);
 /*
  * After writing for h: c's ring is to be committed when c's output is
- * flushed (shm_rx_publish). 0.
+ * flushed (shm_rx_publish).
  */
-int	shm_rx_wake(struct conn *c, struct handle *h);
+void	shm_rx_wake(struct conn *c, struct handle *h);
 /*
  * Commits the frames written into c's ring, then, if the consumer sleeps,
  * puts a RING_WAKE in c's output. Called as c's output is flushed, after

@@ -170,7 +170,7 @@ shm_rx_report(struct handle *h)
 	return (rc == 0 ? 0 : 1);
 }
 
-int
+void
 shm_rx_wake(struct conn *c, struct handle *h)
 {
 	struct shm_ring	*r = h->ring;
@@ -178,7 +178,6 @@ shm_rx_wake(struct conn *c, struct handle *h)
 	r->unpublished = true;
 	r->wake_handle = h->id;
 	conn_dirty(c);
-	return (0);
 }
 
 void
