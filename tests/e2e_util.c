@@ -165,6 +165,31 @@ assert_serves_at(const char *sock)
 	chan_disconnect(c);
 }
 
+int
+own_ring_maps(size_t maplen, unsigned char **map, size_t *len)
+{
+	char		 line[512];
+	unsigned long	 lo, hi;
+	FILE		*f = fopen("/proc/self/maps", "r");
+	int		 n = 0;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strstr(line, "chand-ring") == NULL)
+			continue;
+		ck_assert_int_eq(sscanf(line, "%lx-%lx", &lo, &hi), 2);
+		if (maplen != 0 && hi - lo != maplen)
+			continue;
+		if (map != NULL)
+			*map = (unsigned char *)lo;
+		if (len != NULL)
+			*len = hi - lo;
+		n++;
+	}
+	fclose(f);
+	return (n);
+}
+
 void
 assert_serves(const struct daemon *d)
 {

@@ -51,6 +51,12 @@ void	expect_try_rc(chan_rx *rx, int want);
 void	assert_serves_at(const char *sock);
 /* assert_serves_at(d->sock). */
 void	assert_serves(const struct daemon *d);
+/*
+ * This process's mappings of shared-memory rings of maplen bytes (0: of
+ * any size): how many; *map and *len (either may be NULL) say where the
+ * last one is.
+ */
+int	own_ring_maps(size_t maplen, unsigned char **map, size_t *len);
 
 /*
  * Check fixtures: tests of a case with the checked fixture

@@ -81,22 +81,9 @@ gone_tx(chan_client *c, const char *name)
 static unsigned char *
 own_ring(size_t *len)
 {
-	char		 line[512];
-	unsigned long	 lo, hi;
-	FILE		*f = fopen("/proc/self/maps", "r");
 	unsigned char	*p = NULL;
 
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strstr(line, "chand-ring") == NULL)
-			continue;
-		ck_assert_msg(p == NULL, "more than one ring mapped");
-		ck_assert_int_eq(sscanf(line, "%lx-%lx", &lo, &hi), 2);
-		p = (unsigned char *)lo;
-		*len = hi - lo;
-	}
-	fclose(f);
-	ck_assert_msg(p != NULL, "no ring mapped");
+	ck_assert_int_eq(own_ring_maps(0, &p, len), 1);
 	return (p);
 }
 

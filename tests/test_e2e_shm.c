@@ -220,38 +220,11 @@ END_TEST
 static uint64_t
 own_ring_sent(size_t maplen)
 {
-	char		 line[512];
-	unsigned long	 lo, hi;
-	FILE		*f = fopen("/proc/self/maps", "r");
-	uint64_t	 n = 0;
-	int		 found = 0;
+	unsigned char	*map = NULL;
+	uint64_t	 n;
 
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strstr(line, "chand-ring") == NULL ||
-		    sscanf(line, "%lx-%lx", &lo, &hi) != 2 || hi - lo != maplen)
-			continue;
-		memcpy(&n, (const void *)(lo + SHMRING_OFF_SENT), sizeof(n));
-		found++;
-	}
-	fclose(f);
-	ck_assert_int_eq(found, 1);
-	return (n);
-}
-
-/* Mappings of rings in this process. */
-static int
-own_rings(void)
-{
-	char	 line[512];
-	FILE	*f = fopen("/proc/self/maps", "r");
-	int	 n = 0;
-
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strstr(line, "chand-ring") != NULL)
-			n++;
-	fclose(f);
+	ck_assert_int_eq(own_ring_maps(maplen, &map, NULL), 1);
+	memcpy(&n, map + SHMRING_OFF_SENT, sizeof(n));
 	return (n);
 }
 
@@ -328,18 +301,18 @@ START_TEST(test_no_ring_room_leaves_a_transmitter_on_the_socket)
 	chan_rx		*rx = rx_open(cc, "shm.noroom", 0);
 	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
 	chan_tx		*tx[16], *last;
-	int		 i, before = own_rings();
+	int		 i, before = own_ring_maps(0, NULL, NULL);
 
 	o.flags = CHAN_SHM;
 	o.ring_size = 64u << 20;
 	for (i = 0; i < 16; i++)
 		expect_rc(chan_tx_open_ex(pc, "shm.noroom", 10, &o, &tx[i]),
 		    0, "a ring of 64 MiB");
-	ck_assert_int_eq(own_rings(), before + 16);
+	ck_assert_int_eq(own_ring_maps(0, NULL, NULL), before + 16);
 	o.ring_size = 0;
 	expect_rc(chan_tx_open_ex(pc, "shm.noroom", 10, &o, &last), 0,
 	    "one ring too many");
-	ck_assert_int_eq(own_rings(), before + 16);
+	ck_assert_int_eq(own_ring_maps(0, NULL, NULL), before + 16);
 	send_str(tx[0], "ring");
 	send_str(last, "socket");
 	expect_str(rx, "ring");
@@ -707,12 +680,12 @@ START_TEST(test_descriptors_and_mappings_released_when_clients_go)
 }
 END_TEST
 
-/* The daemon's cons_wait on r: 1 while it sleeps on the ring. */
+/* The word at off of r's header (cons_wait: 1 while the daemon sleeps). */
 static uint32_t
-raw_ring_cons_wait(const struct raw_ring *r)
+raw_ring_word(const struct raw_ring *r, size_t off)
 {
 	return (__atomic_load_n((const uint32_t *)(const void *)(r->map +
-	    SHMRING_OFF_CONS_WAIT), __ATOMIC_SEQ_CST));
+	    off), __ATOMIC_SEQ_CST));
 }
 
 /*
@@ -729,7 +702,7 @@ START_TEST(test_a_drained_ring_puts_the_daemon_to_sleep)
 	raw_ring_put(&r, "first");
 	raw_ring_kick(&r);
 	expect_str(rx, "first");
-	ck_assert_uint_eq(raw_ring_cons_wait(&r), 1);
+	ck_assert_uint_eq(raw_ring_word(&r, SHMRING_OFF_CONS_WAIT), 1);
 	raw_ring_put(&r, "second");
 	ck_assert(shmring_take_wake(&r.w));
 	raw_ring_kick(&r);
@@ -748,8 +721,7 @@ raw_ring_wait_word(const struct raw_ring *r, size_t off, uint32_t v)
 {
 	long long	until = now_ms() + 3 * HARNESS_WAIT_MS;
 
-	while (__atomic_load_n((const uint32_t *)(const void *)(r->map +
-	    off), __ATOMIC_SEQ_CST) != v) {
+	while (raw_ring_word(r, off) != v) {
 		ck_assert_msg(now_ms() < until, "word %zu never became %u",
 		    off, v);
 		sched_yield();
@@ -768,13 +740,10 @@ START_TEST(test_a_lone_ring_is_told_so)
 	struct raw_ring	 a, b;
 
 	raw_ring_open(&a, "shm.alone");
-	ck_assert_uint_eq(*(const uint32_t *)(const void *)(a.map +
-	    SHMRING_OFF_ALONE), 1);
+	ck_assert_uint_eq(raw_ring_word(&a, SHMRING_OFF_ALONE), 1);
 	raw_ring_open(&b, "shm.alone");
-	ck_assert_uint_eq(*(const uint32_t *)(const void *)(a.map +
-	    SHMRING_OFF_ALONE), 0);
-	ck_assert_uint_eq(*(const uint32_t *)(const void *)(b.map +
-	    SHMRING_OFF_ALONE), 0);
+	ck_assert_uint_eq(raw_ring_word(&a, SHMRING_OFF_ALONE), 0);
+	ck_assert_uint_eq(raw_ring_word(&b, SHMRING_OFF_ALONE), 0);
 	raw_ring_put(&b, "b");
 	raw_ring_kick(&b);
 	expect_str(rx, "b");
