@@ -35,6 +35,7 @@
 #include "chanclient.h"
 #include "e2e_util.h"
 #include "harness.h"
+#include "shmring.h"
 
 #define CMD_MS		20000
 #define MAX_SEGS	256
@@ -1302,7 +1303,8 @@ END_TEST
  * trip behind the ack), then the daemon stops (SIGTERM, or SIGKILL). After
  * the restart the delivered-unacked ones (as many as the daemon showed in
  * flight) come back marked redelivered, the rest unmarked, the acked ones
- * never.
+ * never. Runs 2 and 3 again with the consumer on a ring (CHAN_SHM): its
+ * deliveries are in memory, their DELIVERED records on disk all the same.
  */
 START_TEST(test_unacked_deliveries_come_back_redelivered)
 {
@@ -1319,7 +1321,7 @@ START_TEST(test_unacked_deliveries_come_back_redelivered)
 	c = test_connect(&x.d);
 	tx = dtx_open(c, "redo");
 	send_payloads(tx, 0, 10, 64);
-	rx = drx_open(c, "redo", CHAN_MANUAL_ACK);
+	rx = drx_open(c, "redo", CHAN_MANUAL_ACK | (_i >= 2 ? CHAN_SHM : 0));
 	for (i = 0; i < 5; i++) {
 		m = recv_msg(rx);
 		if (i == 1)
@@ -1329,10 +1331,19 @@ START_TEST(test_unacked_deliveries_come_back_redelivered)
 	}
 	expect_rc(kack(c, rx, second), 0, "ack and a round trip");
 	chan_msg_free(second);
+	if (_i >= 2) {
+		/* The five came through the consumer's ring. */
+		unsigned char *ring = NULL;
+		uint64_t sent;
+
+		ck_assert_int_eq(own_ring_maps(0, &ring, NULL), 1);
+		memcpy(&sent, ring + SHMRING_OFF_SENT, sizeof(sent));
+		ck_assert_uint_ge(sent, 5);
+	}
 	inflight = field_num(&x.d, "redo", "in_flight");
 	ck_assert_msg(inflight >= 3 && inflight <= 8, "in flight: %lld",
 	    inflight);
-	if (_i == 0) {
+	if (_i % 2 == 0) {
 		chan_disconnect(c);
 		daemon_stop(&x.d);
 	} else {
@@ -1599,7 +1610,7 @@ durable_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_kill9_loses_no_confirmed_message, 0, 3);
 	tcase_add_loop_test(tc, test_unacked_deliveries_come_back_redelivered,
-	    0, 2);
+	    0, 4);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("recovery");
