@@ -704,6 +704,18 @@ dec_ring(const struct proto_decoder *d, const msgpack_object *el,
 	return obj_u32(&el[3], &m->count);
 }
 
+/* DIRECT_OFFER [83, handle, token], DIRECT_OFF [84, handle, seq]. */
+static int
+dec_direct_event(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	if (obj_u32(&el[1], &m->handle) != 0)
+		return CHAN_EPROTO;
+	if (m->op == PROTO_DIRECT_OFFER)
+		return obj_u64(&el[2], UINT64_MAX, &m->token);
+	return obj_u64(&el[2], UINT64_MAX, &m->seq);
+}
+
 static int
 dec_token(const struct proto_decoder *d, const msgpack_object *el,
     struct proto_msg *m, int *soft)
@@ -735,6 +747,7 @@ static const struct dec_op {
 	{ PROTO_ADMIN, 4, dec_admin, 4 },
 	{ PROTO_RING, 4, dec_ring, 4 },
 	{ PROTO_RING_FETCH, 3, dec_token, 3 },
+	{ PROTO_DIRECT, 4, dec_ring, 4 },
 	{ PROTO_RING_TOKEN, 3, dec_token, 3 },
 	{ PROTO_WELCOME, 4, dec_welcome, 4 },
 	{ PROTO_OK, 2, dec_none, 2 },
@@ -744,6 +757,8 @@ static const struct dec_op {
 	{ PROTO_DELIVER, 5, dec_deliver, 5 },
 	{ PROTO_DISCONNECTED, 2, dec_disconnected, 2 },
 	{ PROTO_RING_WAKE, 2, dec_disconnected, 2 },
+	{ PROTO_DIRECT_OFFER, 3, dec_direct_event, 3 },
+	{ PROTO_DIRECT_OFF, 3, dec_direct_event, 3 },
 };
 
 static const struct dec_op *
@@ -1294,6 +1309,21 @@ proto_enc_ring(struct proto_buf *b, uint32_t rid, uint32_t handle,
 }
 
 int
+proto_enc_direct(struct proto_buf *b, uint32_t rid, uint32_t handle,
+    uint32_t on)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if ((failed = enc_begin(b, &pk, &start, 0)) == 0)
+		failed = enc_prefix(&pk, 4, PROTO_DIRECT, rid) ||
+		    msgpack_pack_uint32(&pk, handle) ||
+		    msgpack_pack_uint32(&pk, on);
+	return enc_end(b, start, failed);
+}
+
+int
 proto_enc_ring_fetch(struct proto_buf *b, uint32_t rid, uint64_t token)
 {
 	return enc_uint_frame(b, PROTO_RING_FETCH, rid, token);
@@ -1725,6 +1755,19 @@ proto_enc_ring_wake(struct proto_buf *b, uint32_t handle)
 {
 	/* [82, handle], as DISCONNECTED. */
 	return enc_bare_frame(b, PROTO_RING_WAKE, handle);
+}
+
+int
+proto_enc_direct_offer(struct proto_buf *b, uint32_t handle, uint64_t token)
+{
+	/* [83, handle, token]: the shape of [op, rid, uint]. */
+	return enc_uint_frame(b, PROTO_DIRECT_OFFER, handle, token);
+}
+
+int
+proto_enc_direct_off(struct proto_buf *b, uint32_t handle, uint64_t seq)
+{
+	return enc_uint_frame(b, PROTO_DIRECT_OFF, handle, seq);
 }
 
 int

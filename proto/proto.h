@@ -51,11 +51,13 @@
 					   rings in shared memory */
 #define PROTO_FEAT_RXRING	0x2000u	/* RING on a consumer handle,
 					   RING_WAKE */
+#define PROTO_FEAT_DIRECT	0x4000u	/* op DIRECT: consumers that read
+					   a producer's ring themselves */
 #define PROTO_FEATURES		(PROTO_FEAT_ACKS | PROTO_FEAT_RECALL | \
 				 PROTO_FEAT_RXGONE | PROTO_FEAT_FOREVER | \
 				 PROTO_FEAT_ADMIN | PROTO_FEAT_SELECT | \
 				 PROTO_FEAT_MARKED | PROTO_FEAT_SHM | \
-				 PROTO_FEAT_RXRING)
+				 PROTO_FEAT_RXRING | PROTO_FEAT_DIRECT)
 
 /* SELECT: consumer handles sharing one credit, at most (within the 1024
    values a body may hold). */
@@ -89,6 +91,8 @@ enum proto_op {
 	PROTO_RING = 30,	/* [30, rid, handle, size] */
 	PROTO_RING_FETCH = 31,	/* [31, rid, token]: a fresh connection's
 				   first frame */
+	PROTO_DIRECT = 32,	/* [32, rid, handle, on]: direct reading
+				   wanted (1) or given up (0) */
 	PROTO_RING_TOKEN = 69,	/* [69, rid, token]: RING's reply */
 
 	PROTO_WELCOME = 64,
@@ -100,6 +104,10 @@ enum proto_op {
 	PROTO_DELIVER = 80,
 	PROTO_DISCONNECTED = 81,
 	PROTO_RING_WAKE = 82,	/* [82, handle]: records wait in its ring */
+	PROTO_DIRECT_OFFER = 83, /* [83, handle, token]: read the producer's
+				   ring (fetch it with RING_FETCH) */
+	PROTO_DIRECT_OFF = 84,	/* [84, handle, seq]: the daemon took the
+				   ring back after seq */
 };
 
 /*
@@ -139,9 +147,11 @@ struct proto_msg {
 	uint32_t	 rid;		/* requests and replies */
 	uint32_t	 handle;	/* CLOSE SEND ACK CREDIT HANDLE DELIVER
 					   DISCONNECTED */
-	uint64_t	 seq;		/* ACK DELIVER */
-	uint32_t	 count;		/* CREDIT SELECT n; RING size */
-	uint64_t	 token;		/* RING_FETCH RING_TOKEN */
+	uint64_t	 seq;		/* ACK DELIVER DIRECT_OFF */
+	uint32_t	 count;		/* CREDIT SELECT n; RING size; DIRECT
+					   on */
+	uint64_t	 token;		/* RING_FETCH RING_TOKEN
+					   DIRECT_OFFER */
 	uint32_t	 version;	/* HELLO (highest spoken) WELCOME
 					   (chosen) */
 	uint32_t	 min_version;	/* HELLO opts "min_version"; 0: not
@@ -340,6 +350,9 @@ int	proto_enc_ring(struct proto_buf *, uint32_t rid, uint32_t handle,
 	    uint32_t size);
 int	proto_enc_ring_fetch(struct proto_buf *, uint32_t rid, uint64_t token);
 int	proto_enc_ring_token(struct proto_buf *, uint32_t rid, uint64_t token);
+/* DIRECT: on 1 asks for direct reading on consumer handle, 0 gives it up. */
+int	proto_enc_direct(struct proto_buf *, uint32_t rid, uint32_t handle,
+	    uint32_t on);
 /* SELECT: n credit shared by handles[0 .. nh), 1 to PROTO_SELECT_MAX. */
 int	proto_enc_select(struct proto_buf *, uint32_t rid, uint32_t n,
 	    const uint32_t *handles, uint32_t nh);
@@ -407,6 +420,11 @@ int	proto_enc_deliver(struct proto_buf *, uint32_t handle, uint64_t seq,
 	    uint32_t flags, const void *payload, size_t len);
 int	proto_enc_disconnected(struct proto_buf *, uint32_t handle);
 int	proto_enc_ring_wake(struct proto_buf *, uint32_t handle);
+/* DIRECT_OFFER [83, handle, token] and DIRECT_OFF [84, handle, seq]. */
+int	proto_enc_direct_offer(struct proto_buf *, uint32_t handle,
+	    uint64_t token);
+int	proto_enc_direct_off(struct proto_buf *, uint32_t handle,
+	    uint64_t seq);
 /* INFO: data is one msgpack value, sent as a bin of len bytes. */
 int	proto_enc_info(struct proto_buf *, uint32_t rid, const void *data,
 	    size_t len);
