@@ -320,6 +320,41 @@ channel_push(struct channel *ch, const void *payload, size_t len)
 }
 
 int
+channel_push_inflight(struct channel *ch, const void *payload, size_t len,
+    uint64_t seq)
+{
+	struct message	*m;
+
+	if (len > UINT32_MAX)
+		return (CHAN_ETOOBIG);
+	if ((m = message_new(payload, len)) == NULL)
+		return (CHAN_ENOMEM);
+	m->id = ch->next_id++;
+	channel_count(ch, len, true);
+	ch->bytes += len;
+	ch->msgs_in++;
+	ch->msgs_out++;
+	m->next = NULL;
+	m->seq = seq;
+	ch->last_seq = seq;
+	*ch->ftailp = m;
+	ch->ftailp = &m->next;
+	ch->ninflight++;
+	return (0);
+}
+
+void
+channel_consumed(struct channel *ch, size_t len)
+{
+	(void)len;
+	ch->next_id++;
+	ch->acked_id = ch->next_id - 1;
+	ch->msgs_in++;
+	ch->msgs_out++;
+	ch->stat.acked++;
+}
+
+int
 channel_restore(struct channel *ch, uint64_t id, const void *payload,
     size_t len, uint32_t flags)
 {

@@ -202,6 +202,8 @@ struct channel {
 	bool		 shm_spinning;
 	uint64_t	 shm_spin_until;	/* uv_hrtime */
 	struct channel	*shm_spin_next;
+	/* Its consumer reads its lone ring itself (shm_direct.c), or NULL. */
+	void		*direct;
 	struct channel_totals *totals;	/* daemon-wide sums, may be NULL */
 
 	void		*consumer;	/* consumer handle, opaque here */
@@ -256,6 +258,15 @@ void		 channel_set_capacity(struct channel *, uint64_t msgs,
  * it). 0, CHAN_ETOOBIG or CHAN_ENOMEM.
  */
 int		 channel_push(struct channel *, const void *payload, size_t len);
+/*
+ * Direct reading (shm_direct.c): a message its consumer read from a ring
+ * and has not acknowledged goes in flight with seq (the next after
+ * last_seq), as if queued and delivered: 0, CHAN_ETOOBIG or CHAN_ENOMEM.
+ * channel_consumed counts one it read and acknowledged.
+ */
+int		 channel_push_inflight(struct channel *, const void *payload,
+		    size_t len, uint64_t seq);
+void		 channel_consumed(struct channel *, size_t len);
 /*
  * Queues a message recovered from a log with its id and flags, whatever
  * the capacity; ids must come in increasing order, and next_id moves past

@@ -110,6 +110,8 @@ struct handle {
 	struct handle	**gone_prevp;
 	struct channel	*ch;
 	struct conn	*conn;
+	bool		 direct_want;	/* consumer: asked to read its
+					   producer's ring (DIRECT) */
 	struct shm_ring	*ring;		/* producer: its shared-memory ring;
 					   consumer: its connection's (shm*.c);
 					   or NULL */

@@ -928,8 +928,10 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 	if (h->ch->durable && dispatch_send_log(c, m, h->ch, &lsn) != 0)
 		return;
 	/* What rings committed before this send came is sent before it. */
-	if (h->ch->rings != NULL)
+	if (h->ch->rings != NULL) {
+		shm_direct_end(srv, h->ch);
 		shm_collect(srv, h->ch);
+	}
 	a = (struct channel_send){ h, m->rid, may_wait, deadline, flags };
 	if (node != NULL && *node != NULL) {
 		rc = channel_send_msg(h->ch, *node, &a, &hd);
@@ -1227,6 +1229,23 @@ do_ring(struct conn *c, const struct proto_msg *m)
 	conn_dirty(c);
 }
 
+/* DIRECT: a consumer on a ring wants to read its producer's ring, or not. */
+static void
+do_direct(struct conn *c, const struct proto_msg *m)
+{
+	struct handle	*h;
+
+	if ((h = dispatch_handle(c, m, DISPATCH_RX)) == NULL)
+		return;
+	if (m->count > 1) {
+		reply_proto_error(c, m->rid, CHAN_EPROTO, "DIRECT: on must be "
+		    "0 or 1, not %lu", (unsigned long)m->count);
+		return;
+	}
+	shm_direct_want(c->srv, h, m->count == 1);
+	reply_ok(c, m->rid);
+}
+
 void
 dispatch_conn_error(struct conn *c, int code, const char *msg)
 {
@@ -1251,6 +1270,7 @@ static const dispatch_fn dispatch_table[] = {
 	[PROTO_SEND_MARKED] = do_send_marked,
 	[PROTO_ADMIN] = admin_action,
 	[PROTO_RING] = do_ring,
+	[PROTO_DIRECT] = do_direct,
 };
 
 #define DISPATCH_NOPS	(sizeof(dispatch_table) / sizeof(dispatch_table[0]))

@@ -185,6 +185,8 @@ pump_channel(struct server *srv, struct channel *ch)
 	}
 	if (channel_should_report(ch))
 		pump_report(c, h);
+	else if (ch->rings != NULL && ch->direct == NULL)
+		shm_direct_offer(srv, ch);
 }
 
 void

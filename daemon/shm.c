@@ -207,6 +207,8 @@ shm_ring_new(struct conn *c, struct handle *h, uint32_t size,
 	shmring_init(r->map, size, maxrec);
 	shmring_reader_init(&r->rd, r->map, size, maxrec);
 	shmring_set_cons_wait(r->map, 1);
+	/* Two rings need the daemon's merge: its consumer reads no more. */
+	shm_direct_end(srv, ch);
 	shm_set_alone(ch, false);
 	shmring_set_alone(r->map, ch->rings == NULL);
 	r->ch_next = ch->rings;
@@ -225,9 +227,8 @@ shm_stop(struct server *srv)
 	srv->shm_spin_on = false;
 }
 
-/* Sends OK(rid) with the ring's three descriptors on c's socket. */
-static int
-shm_send_fds(struct conn *c, uint32_t rid, const struct shm_ring *r)
+int
+shm_send_fds(struct conn *c, uint32_t rid, const int fds[3])
 {
 	struct proto_buf	 b;
 	struct msghdr		 mh;
@@ -237,7 +238,6 @@ shm_send_fds(struct conn *c, uint32_t rid, const struct shm_ring *r)
 		char		buf[CMSG_SPACE(3 * sizeof(int))];
 		struct cmsghdr	align;
 	} u;
-	int			 fds[3] = { r->fd, r->efd_daemon, r->efd_prod };
 	int			 fd, rc = -1;
 	ssize_t			 n;
 
@@ -256,8 +256,8 @@ shm_send_fds(struct conn *c, uint32_t rid, const struct shm_ring *r)
 	cm = CMSG_FIRSTHDR(&mh);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(fds));
-	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	cm->cmsg_len = CMSG_LEN(3 * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, 3 * sizeof(int));
 	/* Nothing else was ever written on this socket: it has room. */
 	do
 		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
@@ -274,7 +274,10 @@ shm_ring_fetch(struct conn *c, const struct proto_msg *m)
 {
 	struct server	*srv = c->srv;
 	struct shm_ring	*r;
+	int		 fds[3];
 
+	if (shm_direct_fetch(c, m))
+		return;
 	for (r = srv->rings; r != NULL; r = r->srv_next) {
 		if (r->token == m->token && !r->fetched)
 			break;
@@ -286,13 +289,18 @@ shm_ring_fetch(struct conn *c, const struct proto_msg *m)
 		return;
 	}
 	r->fetched = true;
-	if (shm_send_fds(c, m->rid, r) != 0) {
+	fds[0] = r->fd;
+	fds[1] = r->efd_daemon;
+	fds[2] = r->efd_prod;
+	if (shm_send_fds(c, m->rid, fds) != 0) {
 		log_notice("cannot pass a ring's descriptors: %s (%s)",
 		    strerror(errno), c->peer);
 		dispatch_conn_error(c, CHAN_ENOMEM, "cannot pass the ring");
 		return;
 	}
 	conn_mark_close(c);
+	if (!r->consumer)
+		shm_direct_offer(srv, r->ch);
 }
 
 void
@@ -310,6 +318,7 @@ shm_ring_refuse(struct server *srv, struct handle *h, int code)
 
 	if (r->bad)
 		return;
+	shm_direct_end(srv, r->ch);
 	shm_collect(srv, r->ch);
 	if (r->bad)
 		return;
@@ -326,6 +335,7 @@ shm_ring_end(struct server *srv, struct handle *h)
 	struct channel	*ch = r->ch;
 
 	/* Every record committed before now is the producer's to send. */
+	shm_direct_end(srv, ch);
 	if (shm_take_now(ch) > 0)
 		pump_channel(srv, ch);
 	/* What a clock gone wrong left behind, in the ring's order. */

@@ -77,6 +77,20 @@ void	shm_ring_refuse(struct server *, struct handle *h, int code);
 void	shm_collect(struct server *, struct channel *ch);
 /* Room appeared in ch: grants it to ch's rings. */
 void	shm_room(struct server *, struct channel *ch);
+/*
+ * Direct reading (shm_direct.c): a consumer on a ring that asked (DIRECT)
+ * reads its channel's lone producer ring itself while nothing else comes
+ * into the channel. shm_direct_want: DIRECT on h. shm_direct_offer:
+ * offers it when ch allows (cheap when it does not). shm_direct_end: takes
+ * the ring back (before anything else enters ch, or either end goes): the
+ * consumer's unacknowledged records go in flight, the daemon reads the
+ * rest. shm_direct_fetch: RING_FETCH of a direct token (true if it was
+ * one, answered).
+ */
+void	shm_direct_want(struct server *, struct handle *h, bool on);
+void	shm_direct_offer(struct server *, struct channel *ch);
+void	shm_direct_end(struct server *, struct channel *ch);
+bool	shm_direct_fetch(struct conn *c, const struct proto_msg *m);
 /* The daemon stops: closes the handle that spins on rings (--spin-us). */
 void	shm_stop(struct server *);
 

@@ -59,6 +59,9 @@ struct shm_ring {
 	struct shmring_writer w;
 	bool		 unpublished;	/* frames written, head not stored */
 	uint32_t	 wake_handle;	/* a handle they were written for */
+	/* Direct reading (shm_direct.c): its reader, or NULL; offered once. */
+	struct shm_direct *direct;
+	bool		 direct_done;
 	/* One pass of shm_take_channel: */
 	bool		 peeked;	/* pk_* hold the next record */
 	const unsigned char *pk_data;
@@ -73,7 +76,11 @@ struct shm_ring {
 /* Passes that take what was committed before a collect, at most. */
 #define SHM_COLLECT_PASSES	4
 
+struct shm_direct;
+
 /* shm.c: a ring's life. */
+/* Sends OK(rid) with three descriptors on c's socket: 0, or -1. */
+int	shm_send_fds(struct conn *c, uint32_t rid, const int fds[3]);
 /* Adds one to eventfd fd, which wakes whoever reads it. */
 void	shm_wake(int fd);
 /*
@@ -137,6 +144,14 @@ void	shm_take_ring(struct shm_ring *r);
  * returns how many. The caller pumps ch or answers its rings.
  */
 size_t	shm_take_now(struct channel *ch);
+/*
+ * Takes r's next committed record out of the ring without queueing it,
+ * as shm_take_ring would (its grant checked): true with *p and *len,
+ * valid until the ring's space is released; false if there is none or r
+ * went bad. The caller has polled the head and cleared r->peeked.
+ */
+bool	shm_take_next(struct shm_ring *r, const unsigned char **p,
+	    uint32_t *len);
 /* Tells ch's rings whether there is one (alone): it needs no stamps. */
 void	shm_set_alone(struct channel *ch, bool alone);
 /*
@@ -149,6 +164,10 @@ void	shm_answer_rings(struct channel *ch);
  * last ring is gone. Safe while shm_spin_cb walks the list.
  */
 void	shm_spin_unlink(struct server *srv, struct channel *ch);
+
+/* shm_direct.c: consumers that read a producer's ring. */
+/* A ring of ch, read by its consumer, woke the daemon. */
+void	shm_direct_poll(struct server *srv, struct channel *ch);
 
 /* shm_rx.c: consumer rings. */
 /*

@@ -199,7 +199,8 @@ shm_rx_publish(struct conn *c)
 void
 shm_rx_ring_end(struct server *srv, struct handle *h)
 {
-	(void)srv;
+	if (h->ch->direct != NULL && h->ch->consumer == h)
+		shm_direct_end(srv, h->ch);
 	h->ring = NULL;
 }
 

@@ -65,26 +65,39 @@ shm_peek(struct shm_ring *r)
 	return (r->peeked);
 }
 
+bool
+shm_take_next(struct shm_ring *r, const unsigned char **p, uint32_t *len)
+{
+	if (!shm_peek(r))
+		return (false);
+	r->peeked = false;
+	if (r->rd.taken >= r->grant_msgs ||
+	    r->taken_bytes + r->pk_len > r->grant_bytes) {
+		shm_bad(r, "record beyond its grant");
+		return (false);
+	}
+	*p = r->pk_data;
+	*len = r->pk_len;
+	shmring_skip(&r->rd);
+	r->taken_bytes += *len;
+	shm_unreserve(r, *len);
+	return (true);
+}
+
 /* Takes the record r peeked at into its channel: false if r went bad. */
 static bool
 shm_take_peeked(struct shm_ring *r)
 {
-	uint32_t	len = r->pk_len;
+	const unsigned char *p;
+	uint32_t	 len;
 
-	r->peeked = false;
-	/* A record beyond the grant was never allowed. */
-	if (r->rd.taken >= r->grant_msgs ||
-	    r->taken_bytes + len > r->grant_bytes) {
-		shm_bad(r, "record beyond its grant");
+	if (!shm_take_next(r, &p, &len))
 		return (false);
-	}
-	if (channel_push(r->ch, r->pk_data, len) != 0) {
+	/* The record's bytes stay in the ring until its space is released. */
+	if (channel_push(r->ch, p, len) != 0) {
 		shm_bad(r, "out of memory");
 		return (false);
 	}
-	shmring_skip(&r->rd);
-	r->taken_bytes += len;
-	shm_unreserve(r, len);
 	r->took++;
 	return (true);
 }
@@ -146,10 +159,14 @@ shm_take_channel(struct channel *ch, bool *more)
 {
 	struct shm_ring	*r, *first = ch->rings;
 	bool		 alone = first != NULL && first->ch_next == NULL;
-	uint64_t	 t0 = alone ? 0 : shm_clock();
+	uint64_t	 t0;
 	size_t		 n = 0;
 
 	*more = false;
+	/* Its consumer reads the ring (shm_direct.c), not the daemon. */
+	if (ch->direct != NULL)
+		return (0);
+	t0 = alone ? 0 : shm_clock();
 	for (r = ch->rings; r != NULL; r = r->ch_next) {
 		r->took = 0;
 		r->peeked = false;
@@ -378,6 +395,9 @@ shm_poll_cb(uv_poll_t *poll, int status, int events)
 		return;
 	while (read(r->efd_daemon, &v, sizeof(v)) < 0 && errno == EINTR)
 		;
-	shm_drain(r->srv, r->ch);
+	if (r->ch->direct != NULL)
+		shm_direct_poll(r->srv, r->ch);
+	else
+		shm_drain(r->srv, r->ch);
 	conn_flush_dirty(r->srv);
 }
