@@ -51,6 +51,7 @@
 #define TX_WINDOW_DEFAULT	4096	/* unconfirmed pipelined sends */
 #define TX_WINDOW_MAX		65536
 #define TX_RING_MIN		16	/* first ring of a transmitter */
+#define RX_DIRECT_WATCH		8	/* direct rings a spin watches */
 
 /* One request waiting for its reply. */
 struct conn_req {
@@ -132,6 +133,8 @@ struct chan_rx {
 	TAILQ_ENTRY(chan_rx)	 ready_entry;
 	unsigned		 sel_gen;	/* the chan_select call it is in */
 	size_t			 sel_index;	/* its index in that call */
+	struct rx_direct	*direct;	/* reading a producer's ring
+						   (rx_direct.c), or NULL */
 	/* Delivered messages and DISCONNECTED markers, in arrival order. */
 	struct chan_msg		*head;
 	struct chan_msg		*tail;
@@ -168,6 +171,16 @@ struct chan_client {
 	LIST_HEAD(, chan_rx)	 rxs;
 	struct rx_shm		*rx_ring;	/* its receivers' ring, if any:
 						   rx_shm.c */
+	/* Receivers that read a producer's ring (rx_direct.c), and those
+	   freed while another thread's read may still look at them. */
+	LIST_HEAD(, rx_direct)	 directs;
+	LIST_HEAD(, rx_direct)	 dead_dirs;
+	/* What a spinning reader watches of them (rx_shm_ready). */
+	struct rx_direct_look {
+		const void	*ring;
+		uint64_t	 pos;
+	}			 dwatch[RX_DIRECT_WATCH];
+	size_t			 ndwatch;
 	/* The receivers sorted by handle: the reader looks one up for every
 	   DELIVER, and a consumer may have thousands of channels. */
 	struct chan_rx		**rxv;
@@ -262,6 +275,8 @@ int	conn_wire_code(uint32_t code);
 
 /* rx.c, for the reader. */
 struct chan_rx	*rx_find(struct chan_client *, uint32_t handle);
+/* rx may owe the daemon an ACK or credit: puts it on c->due. */
+void		 rx_due(struct chan_rx *);
 void		 rx_push(struct chan_rx *, struct chan_msg *);
 void		 rx_free(struct chan_rx *);	/* unlinks and frees */
 int		 rx_flush_locked(struct chan_rx *);
@@ -371,6 +386,39 @@ int		 rx_recall(struct chan_rx *, int bound_ms);
  * CHAN_ENOMEM.
  */
 int		 rx_enc_recall(struct chan_rx *);
+
+/*
+ * Direct reading (rx_direct.c), with c->mu held. rx_direct_offer maps the
+ * ring of a DIRECT_OFFER (or gives it back); rx_direct_off ends it
+ * (DIRECT_OFF); rx_direct_frame: a DELIVER or DISCONNECTED came for rx, so
+ * the daemon has the ring back; rx_direct_woken: its RING_WAKE came;
+ * rx_direct_close: rx goes. rx_direct_pull claims the next bite of rx's
+ * ring into its FIFO (how many); rx_direct_pull_all does so for every
+ * receiver of c with an empty FIFO. rx_direct_ack writes rx's
+ * acknowledgement into the page (a socket ACK must not carry it).
+ * rx_direct_arm, before the reader sleeps: 1 if a ring has records, else
+ * asks for a RING_WAKE on each. rx_direct_watch fills v with what a
+ * spinning reader watches without c->mu; rx_direct_reap frees the
+ * receivers' mappings freed while it did.
+ */
+struct rx_direct;
+/* After rx_shm_setup: asks the daemon to offer rx direct reading. */
+int	rx_direct_setup(struct chan_client *, struct chan_rx *);
+void	rx_direct_offer(struct chan_client *, uint32_t handle, uint64_t token);
+void	rx_direct_off(struct chan_client *, uint32_t handle, uint64_t seq);
+void	rx_direct_frame(struct chan_rx *);
+void	rx_direct_woken(struct chan_client *, uint32_t handle);
+void	rx_direct_close(struct chan_rx *);
+int	rx_direct_pull(struct chan_rx *);
+int	rx_direct_pull_all(struct chan_client *);
+void	rx_direct_ack(struct chan_rx *);
+int	rx_direct_arm(struct chan_client *);
+size_t	rx_direct_watch(struct chan_client *, struct rx_direct_look *,
+	    size_t max);
+void	rx_direct_reap(struct chan_client *);
+/* CHANCLIENT_DIRECT=1 in the environment: receivers on rings read their
+   producer's ring directly when the daemon offers it. */
+int	rx_direct_wanted(void);
 
 /* msg.c */
 struct chan_msg	*msg_new(uint32_t handle, uint64_t seq, int redelivered,

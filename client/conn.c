@@ -175,6 +175,7 @@ conn_deliver(struct chan_client *c, const struct proto_msg *m)
 
 	if ((rx = rx_find(c, m->handle)) == NULL)
 		return;
+	rx_direct_frame(rx);
 	redelivered = (m->flags & PROTO_FLAG_REDELIVERED) != 0;
 	msg = msg_new(m->handle, m->seq, redelivered, m->payload,
 	    m->payload_len);
@@ -199,6 +200,7 @@ conn_disconnected(struct chan_client *c, const struct proto_msg *m)
 
 	if ((rx = rx_find(c, m->handle)) == NULL)
 		return;
+	rx_direct_frame(rx);
 	/* In version 2 the report ends the receiver's credit. */
 	if (c->version >= 2)
 		rx->credit = 0;
@@ -219,8 +221,19 @@ conn_disconnected(struct chan_client *c, const struct proto_msg *m)
 static void
 conn_ring_wake(struct chan_client *c, const struct proto_msg *m)
 {
-	(void)c;
-	(void)m;
+	rx_direct_woken(c, m->handle);
+}
+
+static void
+conn_direct_offer(struct chan_client *c, const struct proto_msg *m)
+{
+	rx_direct_offer(c, m->handle, m->token);
+}
+
+static void
+conn_direct_off(struct chan_client *c, const struct proto_msg *m)
+{
+	rx_direct_off(c, m->handle, m->seq);
 }
 
 /*
@@ -241,6 +254,8 @@ static const struct {
 	{ PROTO_RING_TOKEN, conn_reply },
 	{ PROTO_DISCONNECTED, conn_disconnected },
 	{ PROTO_RING_WAKE, conn_ring_wake },
+	{ PROTO_DIRECT_OFFER, conn_direct_offer },
+	{ PROTO_DIRECT_OFF, conn_direct_off },
 };
 
 void
@@ -395,6 +410,14 @@ conn_fill(struct chan_client *c, const struct timespec *deadline,
 	if (spin_us > 0 && (n = conn_spin(c, deadline, spin_us, ring,
 	    ring_pos)) != 0)
 		return n;
+	if (ring && c->ndwatch > 0) {
+		/* Direct rings are armed with c->mu: they may come and go. */
+		pthread_mutex_lock(&c->mu);
+		n = rx_direct_arm(c);
+		pthread_mutex_unlock(&c->mu);
+		if (n != 0)
+			return CONN_RING_READY;
+	}
 	if (ring && rx_shm_moved(c, ring_pos, 1))
 		return CONN_RING_READY;
 
@@ -453,6 +476,7 @@ conn_read_once(struct chan_client *c, const struct timespec *deadline)
 	n = conn_fill(c, deadline, spin_us, ring, ring_pos);
 	pthread_mutex_lock(&c->mu);
 	c->reading = 0;
+	rx_direct_reap(c);
 	if (n == CONN_RING_READY) {
 		rx_shm_dispatch(c, CONN_READ_CHUNK);
 		pthread_cond_broadcast(&c->cv);
@@ -916,6 +940,8 @@ conn_new(void)
 	LIST_INIT(&c->reqs);
 	LIST_INIT(&c->txs);
 	LIST_INIT(&c->rxs);
+	LIST_INIT(&c->directs);
+	LIST_INIT(&c->dead_dirs);
 	TAILQ_INIT(&c->due);
 	TAILQ_INIT(&c->ready);
 	proto_buf_init(&c->rbuf);
@@ -935,6 +961,7 @@ conn_new(void)
 static void
 conn_free(struct chan_client *c)
 {
+	rx_direct_reap(c);
 	rx_shm_free(c);
 	if (c->fd != -1)
 		close(c->fd);

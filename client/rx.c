@@ -95,8 +95,7 @@ rx_index_remove(struct chan_client *c, struct chan_rx *rx)
 	c->nrxv--;
 }
 
-/* rx may owe the daemon an ACK or credit: on the due list. */
-static void
+void
 rx_due(struct chan_rx *rx)
 {
 	if (rx->due)
@@ -167,6 +166,8 @@ rx_enc_ack(struct chan_rx *rx)
 {
 	int rc;
 
+	if (rx->direct != NULL)
+		rx_direct_ack(rx);
 	if (rx->ack_want <= rx->ack_sent)
 		return 0;
 	rc = proto_enc_ack(&rx->c->wbuf, 0, rx->handle, rx->ack_want);
@@ -256,6 +257,9 @@ rx_enc_due(struct chan_client *c)
 
 	for (rx = TAILQ_FIRST(&c->due); rx != NULL && rc == 0; rx = next) {
 		next = TAILQ_NEXT(rx, due_entry);
+		/* A direct reader's acknowledgement goes into its page. */
+		if (rx->direct != NULL)
+			rx_direct_ack(rx);
 		if (!rx_due_entry(rx, &e[n]))
 			rx_undue(rx);
 		else
@@ -298,6 +302,7 @@ rx_free(struct chan_rx *rx)
 	struct chan_msg *m;
 
 	LIST_REMOVE(rx, entry);
+	rx_direct_close(rx);
 	rx_index_remove(rx->c, rx);
 	rx_undue(rx);
 	if (rx->head != NULL)
@@ -350,7 +355,8 @@ chan_rx_open_ex(chan_client *c, const void *name, size_t name_len,
 		LIST_INSERT_HEAD(&c->rxs, rx, entry);
 		rx_index_add(c, rx);
 		if ((o.flags & CHAN_SHM || shm_wanted()) &&
-		    (rc = rx_shm_setup(c, rx)) != 0) {
+		    ((rc = rx_shm_setup(c, rx)) != 0 ||
+		    (rc = rx_direct_setup(c, rx)) != 0)) {
 			(void)conn_close_handle(c, rx->handle, NULL);
 			rx_free(rx);
 			rx = NULL;
@@ -435,6 +441,8 @@ rx_try_locked(struct chan_rx *rx, int bound_ms, struct chan_msg **out)
 		return CHAN_ECONNLOST;
 	if ((rc = rx_take(rx, out)) != 1)
 		return rc;
+	if (rx->direct != NULL && rx_direct_pull(rx) > 0)
+		return rx_take(rx, out);
 	if ((rc = rx_refill(rx, bound_ms)) != 0)
 		return rc;
 	rc = rx_take(rx, out);
@@ -457,6 +465,8 @@ rx_recv_locked(struct chan_rx *rx, int timeout_ms, struct chan_msg **out)
 		return CHAN_ECONNLOST;
 	if ((rc = rx_take(rx, out)) != 1)
 		return rc;
+	if (rx->direct != NULL && rx_direct_pull(rx) > 0)
+		return rx_take(rx, out);
 	if (timeout_ms >= 0)
 		conn_deadline(&deadline, timeout_ms);
 	if ((rc = rx_enc_prepare(rx)) != 0 || (rc = conn_write(c)) != 0)
@@ -530,6 +540,8 @@ rx_drain_locked(struct chan_rx *rx, chan_msg **msgs, size_t max, size_t *n)
 	int rc;
 
 	while (*n < max) {
+		if (rx->head == NULL && rx->direct != NULL)
+			(void)rx_direct_pull(rx);
 		if (rx->head == NULL) {
 			if ((rc = rx_refill(rx, CONN_PING_MS)) != 0)
 				return *n > 0 && rc != CHAN_ECONNLOST ? 0 : rc;

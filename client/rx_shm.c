@@ -138,6 +138,7 @@ rx_shm_dispatch(struct chan_client *c, size_t max)
 
 	if (s == NULL)
 		return;
+	(void)rx_direct_pull_all(c);
 	/*
 	 * A blocking reader asks for a RING_WAKE only before it sleeps; in
 	 * non-blocking mode the application's loop watches the socket, so
@@ -182,6 +183,8 @@ rx_shm_arm(struct chan_client *c)
 
 	if (s == NULL)
 		return (0);
+	if (rx_direct_arm(c))
+		return (1);
 	shmring_set_cons_wait(s->map, 1);
 	return (shmring_poll(&s->rd, s->map) != 0 || s->rd.head != s->rd.pos);
 }
@@ -190,10 +193,15 @@ int
 rx_shm_ready(struct chan_client *c, uint64_t *pos)
 {
 	struct rx_shm	*s = c->rx_ring;
+	size_t		 i;
 
 	if (shmring_poll(&s->rd, s->map) != 0 || s->rd.head != s->rd.pos)
 		return (1);
 	*pos = s->rd.pos;
+	c->ndwatch = rx_direct_watch(c, c->dwatch, RX_DIRECT_WATCH);
+	for (i = 0; i < c->ndwatch; i++)
+		if (shmring_moved(c->dwatch[i].ring, c->dwatch[i].pos))
+			return (1);
 	return (0);
 }
 
@@ -202,6 +210,11 @@ rx_shm_moved(struct chan_client *c, uint64_t pos, int arm)
 {
 	struct rx_shm	*s = c->rx_ring;
 
+	size_t		 i;
+
+	for (i = 0; i < c->ndwatch; i++)
+		if (shmring_moved(c->dwatch[i].ring, c->dwatch[i].pos))
+			return (1);
 	if (arm)
 		shmring_set_cons_wait(s->map, 1);
 	return (shmring_moved(s->map, pos));

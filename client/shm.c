@@ -280,6 +280,21 @@ shm_kick(struct tx_shm *s)
 }
 
 /*
+ * A producer that asks for something (a grant, the records taken) wakes
+ * the daemon whether it sleeps on the ring or not: while a consumer reads
+ * the ring directly, the daemon does not read it.
+ */
+static void
+shm_kick_ask(struct tx_shm *s)
+{
+	uint64_t	one = 1;
+
+	(void)shmring_take_wake(&s->w);
+	if (write(s->efd_daemon, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		(void)0;	/* the ring's closed word says why */
+}
+
+/*
  * Waits, with c->mu released, for the daemon to wake the producer or the
  * deadline (until_ms, -1: none). CHAN_ECONNLOST if the daemon has gone.
  */
@@ -353,7 +368,7 @@ shm_settle(struct chan_tx *tx, uint32_t len)
 
 	ask = shmring_ask(&s->w, len);
 	shmring_set_prod_wait(&s->w, 1);
-	shm_kick(s);
+	shm_kick_ask(s);
 	/* The daemon answers at once, after it took every record: a grant,
 	   or none if the channel is full. */
 	while (!shmring_answered(&s->w, ask)) {
@@ -400,7 +415,7 @@ shm_loop_wait(struct tx_shm *s, const void *data, size_t len,
 	(void)shmring_ask(&s->w, (uint32_t)len);
 	shmring_set_prod_wait(&s->w, SHMRING_WAIT_SOCKET);
 	s->loop_waits = true;
-	shm_kick(s);
+	shm_kick_ask(s);
 	rc = shmring_put(&s->w, data, (uint32_t)len, stamp);
 	return (rc == CHAN_EFULL ? CHAN_EAGAIN : rc);
 }
@@ -432,7 +447,7 @@ shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
 			asked = true;
 			/* Say so, then look again before sleeping. */
 			shmring_set_prod_wait(&s->w, 1);
-			shm_kick(s);
+			shm_kick_ask(s);
 			rc = shmring_put(&s->w, data, (uint32_t)len, stamp);
 			if (rc == CHAN_EFULL) {
 				if (until >= 0 && shm_now_ms() >= until) {
@@ -490,8 +505,9 @@ shm_drain(struct chan_tx *tx)
 	while (!shmring_drained(&s->w)) {
 		if (shmring_closed(&s->w) != 0)
 			return (shm_closed_rc(tx));
+		shmring_set_want(&s->w, SHMRING_WANT_DRAIN);
 		shmring_set_prod_wait(&s->w, 1);
-		shm_kick(s);
+		shm_kick_ask(s);
 		if (shmring_drained(&s->w)) {
 			shmring_set_prod_wait(&s->w, 0);
 			break;

@@ -1235,6 +1235,14 @@ do_direct(struct conn *c, const struct proto_msg *m)
 {
 	struct handle	*h;
 
+	/*
+	 * Giving up is answered for a handle already closed: the client may
+	 * have closed it while it fetched an offer the close withdrew.
+	 */
+	if (m->count == 0 && conn_handle_find(c, m->handle) == NULL) {
+		reply_ok(c, m->rid);
+		return;
+	}
 	if ((h = dispatch_handle(c, m, DISPATCH_RX)) == NULL)
 		return;
 	if (m->count > 1) {

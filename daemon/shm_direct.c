@@ -253,7 +253,10 @@ shm_direct_poll(struct server *srv, struct channel *ch)
 	struct shm_ring	*r = d->ring;
 	int		 i;
 
-	if (!d->fetched && uv_now(srv->loop) > d->token_until) {
+	/* A producer about to send on the socket wants its records taken. */
+	if ((!d->fetched && uv_now(srv->loop) > d->token_until) ||
+	    (shmring_producer_waits(r->map) &&
+	    shmring_producer_want(r->map) == SHMRING_WANT_DRAIN)) {
 		shm_direct_end(srv, ch);
 		pump_channel(srv, ch);
 		return;

@@ -236,6 +236,8 @@ shm_grant_ring(struct shm_ring *r, bool active, bool may_refuse)
 	asks = waits && !shmring_asked_answered(r->map);
 	if (waits) {
 		want = shmring_producer_want(r->map);
+		if (want == SHMRING_WANT_DRAIN)
+			want = 0;	/* it asks for no room */
 		if (want > r->rd.max_record)
 			want = r->rd.max_record;
 	}

@@ -37,6 +37,13 @@
 #define SHMRING_WAIT_SOCKET	2u	/* also RING_WAKE on its socket: it
 					   waits in an event loop */
 
+/*
+ * want of a producer that waits for the daemon to take every record (a
+ * send on the socket must come after them): a consumer reading the ring
+ * directly gives it back to the daemon.
+ */
+#define SHMRING_WANT_DRAIN	0xffffffffu
+
 /* Header field offsets (bytes from the start of the mapping). */
 #define SHMRING_OFF_MAGIC	0	/* u32 */
 #define SHMRING_OFF_VERSION	4	/* u16 */

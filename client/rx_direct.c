@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rx_direct.c: a receiver that reads its channel's producer ring itself
+ * (direct reading; docs/protocol.md, "Direct reading"). The daemon offers
+ * it (DIRECT_OFFER) to a receiver on a ring while the channel has one
+ * producer ring and nothing else; the library maps the ring read-only and
+ * a page of claims (proto/shmdirect.h), and from then on takes the
+ * producer's records from memory: it claims a bite, copies it into
+ * messages and hands them out in order, with seqs following the last
+ * delivery. Acknowledgements go into the page; a receiver about to sleep
+ * says so there and wakes the daemon, which sends RING_WAKE when the ring
+ * moves. The daemon may take the ring back at any moment: the next claim
+ * fails, and DIRECT_OFF says up to which seq the receiver had read.
+ */
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "shmdirect.h"
+#include "shmring.h"
+
+/* Records and payload bytes of one bite at most (one claim). */
+#define RX_DIRECT_BITE_RECORDS	512
+#define RX_DIRECT_BITE_BYTES	(256u << 10)
+
+struct rx_direct {
+	LIST_ENTRY(rx_direct)	 entry;		/* c->directs, or c->dead_dirs */
+	struct chan_rx		*rx;
+	void			*ring;		/* read-only */
+	size_t			 ringlen;
+	void			*page;
+	int			 efd;		/* wakes the daemon */
+	struct shmring_reader	 rd;
+	struct shmdirect_claimer cl;
+	uint64_t		 start_seq;	/* the delivery before it */
+	int			 armed;		/* the daemon is to RING_WAKE */
+	int			 revoked;	/* a claim failed, or a frame
+						   came: nothing more read */
+};
+
+static void
+rx_direct_unmap(struct rx_direct *d)
+{
+	if (d->ring != NULL)
+		munmap(d->ring, d->ringlen);
+	if (d->page != NULL)
+		munmap(d->page, SHMDIRECT_SIZE);
+	if (d->efd >= 0)
+		close(d->efd);
+	free(d);
+}
+
+/* Maps the descriptors of an offer: 0 with *out, or -1. */
+static int
+rx_direct_map(int fds[3], struct rx_direct **out)
+{
+	struct rx_direct *d;
+	struct stat	 st;
+	int		 rc = -1;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		goto out;
+	d->efd = fds[2];
+	fds[2] = -1;
+	if (fstat(fds[0], &st) != 0 || st.st_size < SHMRING_HDR_SIZE)
+		goto out;
+	d->ringlen = (size_t)st.st_size;
+	if ((d->ring = mmap(NULL, d->ringlen, PROT_READ, MAP_SHARED, fds[0],
+	    0)) == MAP_FAILED) {
+		d->ring = NULL;
+		goto out;
+	}
+	if ((d->page = mmap(NULL, SHMDIRECT_SIZE, PROT_READ | PROT_WRITE,
+	    MAP_SHARED, fds[1], 0)) == MAP_FAILED) {
+		d->page = NULL;
+		goto out;
+	}
+	if (shmring_reader_attach(&d->rd, d->ring, d->ringlen) != 0 ||
+	    shmdirect_claimer_attach(&d->cl, d->page, SHMDIRECT_SIZE) != 0)
+		goto out;
+	d->rd.pos = d->rd.tail = d->cl.pos;
+	d->rd.taken = d->cl.rec;
+	d->start_seq = d->cl.seq;
+	*out = d;
+	d = NULL;
+	rc = 0;
+out:
+	close(fds[0]);
+	close(fds[1]);
+	if (fds[2] >= 0)
+		close(fds[2]);
+	if (d != NULL)
+		rx_direct_unmap(d);
+	return rc;
+}
+
+/* Tells the daemon to take the ring back (DIRECT 0); it answers OFF. */
+static void
+rx_direct_give_up(struct chan_rx *rx)
+{
+	if (rx->direct != NULL)
+		rx->direct->revoked = 1;
+	if (proto_enc_direct(&rx->c->wbuf, 0, rx->handle, 0) != 0)
+		conn_fail(rx->c, "out of memory");
+}
+
+void
+rx_direct_offer(struct chan_client *c, uint32_t handle, uint64_t token)
+{
+	struct chan_rx	*rx;
+	struct rx_direct *d;
+	int		 fds[3];
+
+	if ((rx = rx_find(c, handle)) == NULL)
+		return;
+	if (rx->direct != NULL) {
+		conn_fail(c, "daemon offered a ring to a receiver that has one");
+		return;
+	}
+	/*
+	 * The fetch is a short exchange on a second connection, made with
+	 * the connection's lock held: no other thread sees the receiver
+	 * half set up.
+	 */
+	if (shm_fetch(c->path, token, fds) != 0) {
+		rx_direct_give_up(rx);
+		return;
+	}
+	if (rx_direct_map(fds, &d) != 0) {
+		rx_direct_give_up(rx);
+		return;
+	}
+	d->rx = rx;
+	rx->direct = d;
+	LIST_INSERT_HEAD(&c->directs, d, entry);
+}
+
+/* Frees d now, or once the thread that reads stops watching it. */
+static void
+rx_direct_free(struct chan_client *c, struct rx_direct *d)
+{
+	LIST_REMOVE(d, entry);
+	d->rx->direct = NULL;
+	d->rx = NULL;
+	if (c->reading)
+		LIST_INSERT_HEAD(&c->dead_dirs, d, entry);
+	else
+		rx_direct_unmap(d);
+}
+
+void
+rx_direct_reap(struct chan_client *c)
+{
+	struct rx_direct *d;
+
+	while ((d = LIST_FIRST(&c->dead_dirs)) != NULL) {
+		LIST_REMOVE(d, entry);
+		rx_direct_unmap(d);
+	}
+}
+
+void
+rx_direct_off(struct chan_client *c, uint32_t handle, uint64_t seq)
+{
+	struct chan_rx	*rx;
+	struct rx_direct *d;
+
+	if ((rx = rx_find(c, handle)) == NULL || (d = rx->direct) == NULL)
+		return;
+	if (seq != d->cl.seq) {
+		conn_fail(c, "daemon took back a ring at another seq than "
+		    "was read");
+		return;
+	}
+	/*
+	 * Acknowledgements written into the page after the daemon took the
+	 * ring back were not read: the next ACK covers them again.
+	 */
+	if (rx->ack_sent > d->start_seq)
+		rx->ack_sent = d->start_seq;
+	if (rx->ack_want > rx->ack_sent)
+		rx_due(rx);
+	rx_direct_free(c, d);
+}
+
+void
+rx_direct_frame(struct chan_rx *rx)
+{
+	if (rx->direct != NULL)
+		rx->direct->revoked = 1;
+}
+
+void
+rx_direct_close(struct chan_rx *rx)
+{
+	if (rx->direct != NULL)
+		rx_direct_free(rx->c, rx->direct);
+}
+
+void
+rx_direct_woken(struct chan_client *c, uint32_t handle)
+{
+	struct chan_rx	*rx;
+
+	if ((rx = rx_find(c, handle)) != NULL && rx->direct != NULL)
+		rx->direct->armed = 0;
+}
+
+/* Writes rx's acknowledgement into the page; wakes the daemon if asked. */
+void
+rx_direct_ack(struct chan_rx *rx)
+{
+	struct rx_direct *d = rx->direct;
+	uint64_t	 one = 1;
+
+	if (d == NULL || d->revoked || rx->ack_want <= rx->ack_sent)
+		return;
+	rx->ack_sent = rx->ack_want;
+	if (shmdirect_ack(&d->cl, rx->ack_want) && write(d->efd, &one,
+	    sizeof(one)) < 0 && errno != EAGAIN)
+		conn_fail(rx->c, "cannot wake the daemon");
+}
+
+/*
+ * Copies the next bite of records into messages (*head, n of them), not
+ * yet claimed; rd moves past them. -1 if the producer wrote a bad record
+ * or memory ran out (nothing is kept).
+ */
+static int
+rx_direct_copy(struct rx_direct *d, uint32_t handle, struct chan_msg **head,
+    uint64_t *n)
+{
+	struct chan_msg	*m, **tailp = head;
+	const unsigned char *p;
+	uint64_t	 stamp;
+	uint32_t	 len;
+	size_t		 bytes = 0;
+	int		 rc = 0;
+
+	*n = 0;
+	while (*n < RX_DIRECT_BITE_RECORDS && bytes < RX_DIRECT_BITE_BYTES &&
+	    (rc = shmring_peek(&d->rd, &p, &len, &stamp)) == 1) {
+		if ((m = msg_new(handle, 0, 0, p, len)) == NULL) {
+			rc = -1;
+			break;
+		}
+		shmring_skip(&d->rd);
+		*tailp = m;
+		tailp = &m->next;
+		(*n)++;
+		bytes += len;
+	}
+	*tailp = NULL;
+	if (rc >= 0)
+		return 0;
+	while ((m = *head) != NULL) {
+		*head = m->next;
+		chan_msg_free(m);
+	}
+	return -1;
+}
+
+int
+rx_direct_pull(struct chan_rx *rx)
+{
+	struct rx_direct *d = rx->direct;
+	struct shmring_reader saved;
+	struct chan_msg	*head, *m;
+	uint64_t	 n, seq;
+
+	if (d == NULL || d->revoked || rx->c->dead)
+		return 0;
+	rx_direct_ack(rx);
+	/* The daemon releases no further than this reader has read. */
+	d->rd.tail = d->rd.pos;
+	saved = d->rd;
+	if (shmring_poll(&d->rd, d->ring) != 0 || rx_direct_copy(d,
+	    rx->handle, &head, &n) != 0) {
+		d->rd = saved;
+		rx_direct_give_up(rx);
+		return 0;
+	}
+	if (n == 0)
+		return 0;
+	if (!shmdirect_claim(&d->cl, d->rd.pos, d->cl.seq + n, n)) {
+		/* Taken back: these are the daemon's to deliver. */
+		d->rd = saved;
+		d->revoked = 1;
+		while ((m = head) != NULL) {
+			head = m->next;
+			chan_msg_free(m);
+		}
+		return 0;
+	}
+	seq = d->cl.seq - n;
+	while ((m = head) != NULL) {
+		head = m->next;
+		m->seq = ++seq;
+		rx_push(rx, m);
+	}
+	return (int)n;
+}
+
+int
+rx_direct_pull_all(struct chan_client *c)
+{
+	struct rx_direct *d, *next;
+	int		 n = 0;
+
+	for (d = LIST_FIRST(&c->directs); d != NULL; d = next) {
+		next = LIST_NEXT(d, entry);
+		/* A receiver holds one bite at a time. */
+		if (d->rx->head == NULL)
+			n += rx_direct_pull(d->rx);
+	}
+	return n;
+}
+
+int
+rx_direct_arm(struct chan_client *c)
+{
+	struct rx_direct *d;
+	uint64_t	 one = 1;
+
+	LIST_FOREACH(d, &c->directs, entry) {
+		if (d->revoked || d->rx->head != NULL)
+			continue;
+		if (shmring_moved(d->ring, d->cl.pos))
+			return 1;
+		if (d->armed)
+			continue;
+		rx_direct_ack(d->rx);
+		shmdirect_set_wait(&d->cl);
+		if (write(d->efd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
+			conn_fail(c, "cannot wake the daemon");
+			return 0;
+		}
+		d->armed = 1;
+	}
+	return 0;
+}
+
+size_t
+rx_direct_watch(struct chan_client *c, struct rx_direct_look *v, size_t max)
+{
+	struct rx_direct *d;
+	size_t		 n = 0;
+
+	LIST_FOREACH(d, &c->directs, entry) {
+		if (d->revoked || d->rx->head != NULL)
+			continue;
+		if (n == max)
+			break;
+		v[n].ring = d->ring;
+		v[n].pos = d->cl.pos;
+		n++;
+	}
+	return n;
+}
+
+int
+rx_direct_wanted(void)
+{
+	const char	*v = getenv("CHANCLIENT_DIRECT");
+
+	/* Not yet on by default: see docs/performance.md. */
+	return (v != NULL && strcmp(v, "1") == 0);
+}
+
+int
+rx_direct_setup(struct chan_client *c, struct chan_rx *rx)
+{
+	struct conn_req	 r;
+	int		 rc;
+
+	if (c->rx_ring == NULL || !(c->features & PROTO_FEAT_DIRECT) ||
+	    !rx_direct_wanted())
+		return 0;
+	conn_req_init(c, &r, PROTO_OK, rx->errmsg);
+	if ((rc = proto_enc_direct(&c->wbuf, r.rid, rx->handle, 1)) != 0)
+		return rc;
+	return conn_call(c, &r, NULL);
+}
