@@ -129,6 +129,8 @@ struct chan_rx {
 	TAILQ_ENTRY(chan_rx)	 due_entry;
 	int			 due;
 	uint32_t		 grant;		/* credit to grant, for a wait */
+	int			 receiving;	/* receives waiting on it now */
+	int			 closing;	/* chan_rx_close is under way */
 	/* On c->ready while the FIFO holds something, for chan_select. */
 	TAILQ_ENTRY(chan_rx)	 ready_entry;
 	unsigned		 sel_gen;	/* the chan_select call it is in */
@@ -409,6 +411,12 @@ void	rx_direct_off(struct chan_client *, uint32_t handle, uint64_t seq);
 void	rx_direct_frame(struct chan_rx *);
 void	rx_direct_woken(struct chan_client *, uint32_t handle);
 void	rx_direct_close(struct chan_rx *);
+/* rx is in a chan_select: it gives direct reading up for good. */
+void	rx_direct_select(struct chan_rx *);
+/* Whether rx reads its ring now (no credit is granted meanwhile). */
+int	rx_direct_active(const struct chan_rx *);
+/* Appends m to rx's FIFO without taking credit (rx_push takes one). */
+void	rx_append(struct chan_rx *, struct chan_msg *);
 int	rx_direct_pull(struct chan_rx *);
 int	rx_direct_pull_all(struct chan_client *);
 void	rx_direct_ack(struct chan_rx *);

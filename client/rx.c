@@ -118,6 +118,12 @@ rx_push(struct chan_rx *rx, struct chan_msg *m)
 {
 	if (m->seq != 0 && rx->credit > 0)
 		rx->credit--;
+	rx_append(rx, m);
+}
+
+void
+rx_append(struct chan_rx *rx, struct chan_msg *m)
+{
 	m->next = NULL;
 	if (rx->tail != NULL)
 		rx->tail->next = m;
@@ -179,7 +185,8 @@ rx_enc_ack(struct chan_rx *rx)
 void
 rx_want_credit(struct chan_rx *rx)
 {
-	if (rx->credit > rx->prefetch / 2)
+	/* Records read from a ring use no credit. */
+	if (rx->credit > rx->prefetch / 2 || rx_direct_active(rx))
 		return;
 	rx->grant = rx->prefetch - rx->credit;
 	rx_due(rx);
@@ -471,7 +478,9 @@ rx_recv_locked(struct chan_rx *rx, int timeout_ms, struct chan_msg **out)
 		conn_deadline(&deadline, timeout_ms);
 	if ((rc = rx_enc_prepare(rx)) != 0 || (rc = conn_write(c)) != 0)
 		return rc;
+	rx->receiving++;
 	rc = conn_wait(c, rx_ready, rx, timeout_ms >= 0 ? &deadline : NULL);
+	rx->receiving--;
 	if (rc == CHAN_ETIMEDOUT) {
 		/*
 		 * Take the credit back: a message or a disconnection the
@@ -618,6 +627,7 @@ chan_rx_close(chan_rx *rx)
 	c = rx->c;
 	pthread_mutex_lock(&c->mu);
 	rc = c->dead ? CHAN_ECONNLOST : rx_enc_ack(rx);
+	rx->closing = 1;
 	if (rc == 0)
 		rc = conn_close_handle(c, rx->handle, NULL);
 	rx_free(rx);

@@ -105,6 +105,8 @@ rx_direct_give_up(struct chan_rx *rx)
 {
 	if (rx->direct != NULL)
 		rx->direct->revoked = 1;
+	if (rx->closing)
+		return;
 	if (proto_enc_direct(&rx->c->wbuf, 0, rx->handle, 0) != 0)
 		conn_fail(rx->c, "out of memory");
 }
@@ -183,9 +185,25 @@ rx_direct_off(struct chan_client *c, uint32_t handle, uint64_t seq)
 	 */
 	if (rx->ack_sent > d->start_seq)
 		rx->ack_sent = d->start_seq;
-	if (rx->ack_want > rx->ack_sent)
-		rx_due(rx);
 	rx_direct_free(c, d);
+	if (rx->closing)
+		return;
+	/*
+	 * Sent now, with the credit of a waiting receive (none was granted
+	 * while it read the ring): the daemon reports a disconnection only
+	 * once what is in flight is acknowledged, and to a receive.
+	 */
+	if (rx->receiving > 0)
+		rx_want_credit(rx);
+	if (rx->ack_want > rx->ack_sent || rx->grant > 0) {
+		rx_due(rx);
+		if (rx_enc_due(c) != 0)
+			conn_fail(c, "out of memory");
+		else if (c->nonblock)
+			(void)conn_write_nb(c);
+		else
+			(void)conn_write(c);
+	}
 }
 
 void
@@ -193,6 +211,19 @@ rx_direct_frame(struct chan_rx *rx)
 {
 	if (rx->direct != NULL)
 		rx->direct->revoked = 1;
+}
+
+void
+rx_direct_select(struct chan_rx *rx)
+{
+	if (rx->direct != NULL && !rx->direct->revoked)
+		rx_direct_give_up(rx);
+}
+
+int
+rx_direct_active(const struct chan_rx *rx)
+{
+	return (rx->direct != NULL && !rx->direct->revoked);
 }
 
 void
@@ -232,8 +263,8 @@ rx_direct_ack(struct chan_rx *rx)
  * or memory ran out (nothing is kept).
  */
 static int
-rx_direct_copy(struct rx_direct *d, uint32_t handle, struct chan_msg **head,
-    uint64_t *n)
+rx_direct_copy(struct rx_direct *d, uint32_t handle, uint64_t max,
+    struct chan_msg **head, uint64_t *n)
 {
 	struct chan_msg	*m, **tailp = head;
 	const unsigned char *p;
@@ -243,7 +274,7 @@ rx_direct_copy(struct rx_direct *d, uint32_t handle, struct chan_msg **head,
 	int		 rc = 0;
 
 	*n = 0;
-	while (*n < RX_DIRECT_BITE_RECORDS && bytes < RX_DIRECT_BITE_BYTES &&
+	while (*n < max && bytes < RX_DIRECT_BITE_BYTES &&
 	    (rc = shmring_peek(&d->rd, &p, &len, &stamp)) == 1) {
 		if ((m = msg_new(handle, 0, 0, p, len)) == NULL) {
 			rc = -1;
@@ -271,7 +302,7 @@ rx_direct_pull(struct chan_rx *rx)
 	struct rx_direct *d = rx->direct;
 	struct shmring_reader saved;
 	struct chan_msg	*head, *m;
-	uint64_t	 n, seq;
+	uint64_t	 n, seq, max;
 
 	if (d == NULL || d->revoked || rx->c->dead)
 		return 0;
@@ -279,8 +310,11 @@ rx_direct_pull(struct chan_rx *rx)
 	/* The daemon releases no further than this reader has read. */
 	d->rd.tail = d->rd.pos;
 	saved = d->rd;
+	/* No more than its window: what it holds is what a crash marks. */
+	max = rx->prefetch < RX_DIRECT_BITE_RECORDS ? rx->prefetch :
+	    RX_DIRECT_BITE_RECORDS;
 	if (shmring_poll(&d->rd, d->ring) != 0 || rx_direct_copy(d,
-	    rx->handle, &head, &n) != 0) {
+	    rx->handle, max, &head, &n) != 0) {
 		d->rd = saved;
 		rx_direct_give_up(rx);
 		return 0;
@@ -301,7 +335,7 @@ rx_direct_pull(struct chan_rx *rx)
 	while ((m = head) != NULL) {
 		head = m->next;
 		m->seq = ++seq;
-		rx_push(rx, m);
+		rx_append(rx, m);
 	}
 	return (int)n;
 }
@@ -314,8 +348,12 @@ rx_direct_pull_all(struct chan_client *c)
 
 	for (d = LIST_FIRST(&c->directs); d != NULL; d = next) {
 		next = LIST_NEXT(d, entry);
-		/* A receiver holds one bite at a time. */
-		if (d->rx->head == NULL)
+		/*
+		 * A receiver holds one bite at a time, and takes one only for
+		 * a receive that waits: one that returned leaves nothing
+		 * claimed behind it.
+		 */
+		if (d->rx->head == NULL && d->rx->receiving > 0)
 			n += rx_direct_pull(d->rx);
 	}
 	return n;
@@ -328,7 +366,8 @@ rx_direct_arm(struct chan_client *c)
 	uint64_t	 one = 1;
 
 	LIST_FOREACH(d, &c->directs, entry) {
-		if (d->revoked || d->rx->head != NULL)
+		if (d->revoked || d->rx->head != NULL ||
+		    d->rx->receiving == 0)
 			continue;
 		if (shmring_moved(d->ring, d->cl.pos))
 			return 1;
@@ -352,7 +391,8 @@ rx_direct_watch(struct chan_client *c, struct rx_direct_look *v, size_t max)
 	size_t		 n = 0;
 
 	LIST_FOREACH(d, &c->directs, entry) {
-		if (d->revoked || d->rx->head != NULL)
+		if (d->revoked || d->rx->head != NULL ||
+		    d->rx->receiving == 0)
 			continue;
 		if (n == max)
 			break;

@@ -109,6 +109,9 @@ select_prepare(const struct select_set *set)
 	size_t i;
 	int rc;
 
+	/* A select's receivers take their messages from the daemon. */
+	for (i = 0; i < set->n; i++)
+		rx_direct_select(set->rxs[i]);
 	if (!set->grouped) {
 		for (i = 0; i < set->n; i++)
 			rx_want_credit(set->rxs[i]);

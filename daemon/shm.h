@@ -90,6 +90,8 @@ void	shm_room(struct server *, struct channel *ch);
 void	shm_direct_want(struct server *, struct handle *h, bool on);
 void	shm_direct_offer(struct server *, struct channel *ch);
 void	shm_direct_end(struct server *, struct channel *ch);
+/* shm_direct_end, telling the consumer (DIRECT_OFF) only if tell. */
+void	shm_direct_take_back(struct server *, struct channel *ch, bool tell);
 bool	shm_direct_fetch(struct conn *c, const struct proto_msg *m);
 /* The daemon stops: closes the handle that spins on rings (--spin-us). */
 void	shm_stop(struct server *);

@@ -49,7 +49,9 @@ struct shm_direct {
 	bool		 armed;		/* the consumer sleeps: RING_WAKE it
 					   when the ring moves */
 	uint64_t	 base_seq;	/* the last seq delivered before */
-	uint64_t	 rel_seq;	/* the last seq released */
+	uint64_t	 claim_seq;	/* the last seq claimed, as seen */
+	uint64_t	 rel_seq;	/* the last seq whose space is free */
+	struct shmring_reader rel;	/* where the free space ends */
 };
 
 static void
@@ -128,7 +130,8 @@ shm_direct_offer(struct server *srv, struct channel *ch)
 	}
 	/* Nothing is queued: every record from rd.pos on is the consumer's. */
 	shmdirect_init(d->page, r->rd.pos, ch->last_seq, r->rd.taken);
-	d->base_seq = d->rel_seq = ch->last_seq;
+	d->base_seq = d->claim_seq = d->rel_seq = ch->last_seq;
+	d->rel = r->rd;
 	if (proto_enc_direct_offer(&h->conn->out, h->id, d->token) != 0) {
 		shm_direct_free(d);
 		r->direct_done = true;
@@ -175,32 +178,63 @@ shm_direct_fetch(struct conn *c, const struct proto_msg *m)
 }
 
 /*
- * Takes up to n records of d's ring out of it, as the consumer read them:
- * into flight with their seqs (inflight), or gone (acknowledged). Returns
- * how many; fewer if the ring holds fewer or the producer broke it.
+ * The records the consumer has claimed are delivered: taken out of the
+ * ring's grant (shm_take_next: the channel has room again, as a delivery
+ * makes room), not yet out of its space. r->rd follows the claims.
+ */
+static void
+shm_direct_claims(struct shm_direct *d)
+{
+	struct shm_ring	*r = d->ring;
+	const unsigned char *p;
+	uint64_t	 pos, seq, k;
+	uint32_t	 len;
+
+	if (r->bad || shmdirect_claimed(d->page, &pos, &seq) != 0 ||
+	    seq <= d->claim_seq)
+		return;
+	r->peeked = false;
+	if (shmring_poll(&r->rd, r->map) != 0)
+		return;
+	for (k = 0; k < seq - d->claim_seq && shm_take_next(r, &p, &len);
+	    k++)
+		;
+	d->claim_seq += k;
+	if (!r->bad && r->rd.pos != pos)
+		log_notice("consumer handle %lu claimed records its ring "
+		    "does not hold (%s)", (unsigned long)d->h->id,
+		    d->h->conn->peer);
+}
+
+/*
+ * Gives the space of up to n claimed records back to the producer: into
+ * flight with their seqs (inflight), or gone (acknowledged). Returns how
+ * many; fewer if the producer broke the ring meanwhile.
  */
 static uint64_t
-shm_direct_take(struct shm_direct *d, uint64_t n, bool inflight)
+shm_direct_free_space(struct shm_direct *d, uint64_t n, bool inflight)
 {
 	struct shm_ring	*r = d->ring;
 	struct channel	*ch = r->ch;
 	const unsigned char *p;
+	uint64_t	 k, stamp;
 	uint32_t	 len;
-	uint64_t	 k;
+	int		 rc = 1;
 
-	r->peeked = false;
-	if (r->bad || shmring_poll(&r->rd, r->map) != 0)
-		return (0);
-	for (k = 0; k < n && shm_take_next(r, &p, &len); k++) {
+	d->rel.head = r->rd.pos;
+	for (k = 0; k < n && (rc = shmring_peek(&d->rel, &p, &len,
+	    &stamp)) == 1; k++) {
 		if (inflight && channel_push_inflight(ch, p, len,
 		    d->rel_seq + 1) != 0)
 			break;
 		if (!inflight)
 			channel_consumed(ch, len);
+		shmring_skip(&d->rel);
 		d->rel_seq++;
 	}
 	if (k > 0) {
-		shmring_release(&r->rd, r->map);
+		shmring_release(&d->rel, r->map);
+		r->rd.tail = d->rel.pos;
 		r->drained += k;
 	}
 	return (k);
@@ -208,7 +242,7 @@ shm_direct_take(struct shm_direct *d, uint64_t n, bool inflight)
 
 /*
  * Releases what the consumer has acknowledged (its page's word): the
- * messages in flight before it began, then the ring's records.
+ * messages in flight before it began, then the ring's records it claimed.
  */
 static void
 shm_direct_release(struct shm_direct *d)
@@ -219,14 +253,12 @@ shm_direct_release(struct shm_direct *d)
 	if (ch->fhead != NULL && ch->fhead->seq <= acked)
 		(void)channel_ack(ch, acked < d->base_seq ? acked :
 		    d->base_seq);
-	if (acked > d->rel_seq && shm_direct_take(d, acked - d->rel_seq,
-	    false) < acked - d->rel_seq && !d->ring->bad) {
-		log_notice("consumer handle %lu acknowledged records it "
-		    "cannot have read (%s)", (unsigned long)d->h->id,
-		    d->h->conn->peer);
-		dispatch_conn_error(d->h->conn, CHAN_EPROTO, "acknowledged "
-		    "more than the ring holds");
-	}
+	shm_direct_claims(d);
+	/* What it has not claimed (that the daemon saw) it cannot have read. */
+	if (acked > d->claim_seq)
+		acked = d->claim_seq;
+	if (acked > d->rel_seq)
+		(void)shm_direct_free_space(d, acked - d->rel_seq, false);
 }
 
 /* The consumer sleeps: RING_WAKE once the ring holds what it has not. */
@@ -285,6 +317,12 @@ shm_direct_poll(struct server *srv, struct channel *ch)
 void
 shm_direct_end(struct server *srv, struct channel *ch)
 {
+	shm_direct_take_back(srv, ch, true);
+}
+
+void
+shm_direct_take_back(struct server *srv, struct channel *ch, bool tell)
+{
 	struct shm_direct *d = ch->direct;
 	struct shm_ring	*r;
 	struct conn	*c;
@@ -296,16 +334,19 @@ shm_direct_end(struct server *srv, struct channel *ch)
 	c = d->h->conn;
 	shmdirect_revoke(d->page, &pos, &seq);
 	shm_direct_release(d);
-	/* What the consumer claimed, and has not acknowledged, it has. */
-	want = seq > d->rel_seq ? seq - d->rel_seq : 0;
-	if (want > 0)
-		k = shm_direct_take(d, want, true);
-	if (!r->bad && want > 0 && (k < want || r->rd.pos != pos))
-		log_notice("consumer handle %lu claimed records its ring "
-		    "does not hold (%s)", (unsigned long)d->h->id, c->peer);
+	/* What it claimed, and has not acknowledged, it has: in flight. */
+	want = d->claim_seq - d->rel_seq;
+	k = shm_direct_free_space(d, want, true);
+	if (k < want)
+		d->rel_seq = d->claim_seq;	/* the producer broke them */
+	/* The daemon reads on from the claims, whose records it copied. */
+	if (!r->bad)
+		shmring_release(&r->rd, r->map);
 	/* Deliveries from here on follow the records it read. */
-	ch->last_seq = d->rel_seq;
-	if (proto_enc_direct_off(&c->out, d->h->id, d->rel_seq) == 0)
+	ch->last_seq = d->claim_seq;
+	if (!tell)
+		;	/* its handle is going */
+	else if (proto_enc_direct_off(&c->out, d->h->id, d->claim_seq) == 0)
 		conn_dirty(c);
 	else
 		dispatch_conn_error(c, CHAN_ENOMEM, "out of memory");

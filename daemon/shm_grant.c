@@ -138,21 +138,44 @@ shm_dims(const struct shm_ring *r, struct shm_dim *m, struct shm_dim *b)
 }
 
 /*
+ * What r holds granted and not yet used by its producer: its reservation,
+ * less, while its consumer reads it directly (shm_direct.c), the records
+ * committed and not yet claimed (they wait for the consumer as queued
+ * messages do; the producer's word for them, within its grant).
+ */
+static void
+shm_idle(const struct shm_ring *r, uint64_t *msgs, uint64_t *bytes)
+{
+	uint64_t	sent, sent_bytes, busy, busy_bytes;
+
+	*msgs = r->resv_msgs;
+	*bytes = r->resv_bytes;
+	if (r->direct == NULL)
+		return;
+	shmring_sent(r->map, &sent, &sent_bytes);
+	busy = sent > r->rd.taken ? sent - r->rd.taken : 0;
+	busy_bytes = sent_bytes > r->taken_bytes ? sent_bytes -
+	    r->taken_bytes : 0;
+	*msgs -= shm_min(busy, *msgs);
+	*bytes -= shm_min(busy_bytes, *bytes);
+}
+
+/*
  * Messages: a waiting producer without any, or an active one whose share
  * is two or more, gets topped up to its share once half of it is used.
  */
 static bool
 shm_grant_msgs(struct shm_ring *r, bool waits, const struct shm_dim *m)
 {
-	uint64_t	share = m->share, add;
+	uint64_t	share = m->share, add, idle, idle_bytes;
 
-	if (m->room == 0 || !(waits ? r->resv_msgs == 0 ||
-	    r->resv_msgs <= share / 2 : share >= 2 &&
-	    r->resv_msgs <= share / 2))
+	shm_idle(r, &idle, &idle_bytes);
+	if (m->room == 0 || !(waits ? idle == 0 ||
+	    idle <= share / 2 : share >= 2 && idle <= share / 2))
 		return (false);
 	if (share < 1)
 		share = 1;
-	add = shm_min(share - r->resv_msgs, m->room);
+	add = shm_min(share - shm_min(idle, share), m->room);
 	r->grant_msgs += add;
 	shm_reserve(r, add, 0, true);
 	return (add > 0);
@@ -168,20 +191,20 @@ shm_grant_bytes(struct shm_ring *r, bool waits, uint32_t want,
     const struct shm_dim *b)
 {
 	struct channel	*ch = r->ch;
-	uint64_t	 share = b->share, add;
+	uint64_t	 share = b->share, add, idle_msgs, idle;
 
-	if (!(waits ? r->resv_bytes < want || (want == 0 &&
-	    r->resv_bytes <= share / 2) : share >= 2 &&
-	    r->resv_bytes <= share / 2))
+	shm_idle(r, &idle_msgs, &idle);
+	if (!(waits ? idle < want || (want == 0 &&
+	    idle <= share / 2) : share >= 2 && idle <= share / 2))
 		return (false);
 	if (share < want)
 		share = want;
-	add = shm_min(share - r->resv_bytes, b->room);
-	if (waits && r->resv_bytes + add < want) {
+	add = shm_min(share - shm_min(idle, share), b->room);
+	if (waits && idle + add < want) {
 		if (ch->nqueued == 0 && ch->shm_resv_msgs <= r->resv_msgs &&
 		    ch->shm_resv_bytes == r->resv_bytes && ch->hhead == NULL &&
-		    want - r->resv_bytes <= b->droom)
-			add = want - r->resv_bytes;
+		    want - idle <= b->droom)
+			add = want - idle;
 		else
 			add = 0;
 	}

@@ -200,7 +200,7 @@ void
 shm_rx_ring_end(struct server *srv, struct handle *h)
 {
 	if (h->ch->direct != NULL && h->ch->consumer == h)
-		shm_direct_end(srv, h->ch);
+		shm_direct_take_back(srv, h->ch, false);
 	h->ring = NULL;
 }
 

@@ -432,6 +432,13 @@ shmring_set_cons_wait(void *base, uint32_t v)
 	st32(base, SHMRING_OFF_CONS_WAIT, v, __ATOMIC_SEQ_CST);
 }
 
+void
+shmring_sent(const void *base, uint64_t *msgs, uint64_t *bytes)
+{
+	*msgs = ld64(base, SHMRING_OFF_SENT, __ATOMIC_ACQUIRE);
+	*bytes = ld64(base, SHMRING_OFF_SENT_BYTES, __ATOMIC_ACQUIRE);
+}
+
 bool
 shmring_cons_waits(const void *base)
 {

@@ -225,6 +225,8 @@ void	shmring_release(struct shmring_reader *, void *base);
 void	shmring_grant(void *base, uint64_t msgs, uint64_t bytes);
 /* Closes the ring with code (a CHAN_E* value): the producer stops. */
 void	shmring_close(void *base, int code);
+/* What the producer says it has committed, in all (not trusted). */
+void	shmring_sent(const void *base, uint64_t *msgs, uint64_t *bytes);
 /* Whether the producer said it sleeps (then wake it after a change). */
 bool	shmring_producer_waits(const void *base);
 /* How the waiting producer asked to be woken: SHMRING_WAIT_*, or 0. */
