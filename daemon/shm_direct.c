@@ -52,10 +52,39 @@ struct shm_direct {
 	uint64_t	 claim_seq;	/* the last seq claimed, as seen */
 	uint64_t	 rel_seq;	/* the last seq whose space is free */
 	struct shmring_reader rel;	/* where the free space ends */
+	/* A producer waiting for space while the consumer reads nothing. */
+	uv_timer_t	 stall;
+	bool		 timer;		/* stall is initialized */
+	uint64_t	 stall_claim;
 };
+
+/*
+ * How long a producer waits for ring space its consumer does not free
+ * (it reads nothing) before the daemon takes the ring back and queues
+ * the records, as a channel does on the socket path: a program that
+ * sends more than a ring holds before it receives must not block.
+ */
+#define SHM_DIRECT_STALL_MS	2
+
+static void	shm_direct_unmap(struct shm_direct *);
+
+static void
+shm_direct_free_cb(uv_handle_t *handle)
+{
+	shm_direct_unmap(handle->data);
+}
 
 static void
 shm_direct_free(struct shm_direct *d)
+{
+	if (d->timer)
+		uv_close((uv_handle_t *)&d->stall, shm_direct_free_cb);
+	else
+		shm_direct_unmap(d);
+}
+
+static void
+shm_direct_unmap(struct shm_direct *d)
 {
 	if (d->page != NULL)
 		munmap(d->page, SHMDIRECT_SIZE);
@@ -128,6 +157,13 @@ shm_direct_offer(struct server *srv, struct channel *ch)
 		r->direct_done = true;
 		return;
 	}
+	if (uv_timer_init(srv->loop, &d->stall) != 0) {
+		shm_direct_free(d);
+		r->direct_done = true;
+		return;
+	}
+	d->stall.data = d;
+	d->timer = true;
 	/* Nothing is queued: every record from rd.pos on is the consumer's. */
 	shmdirect_init(d->page, r->rd.pos, ch->last_seq, r->rd.taken);
 	d->base_seq = d->claim_seq = d->rel_seq = ch->last_seq;
@@ -261,6 +297,8 @@ shm_direct_release(struct shm_direct *d)
 		(void)shm_direct_free_space(d, acked - d->rel_seq, false);
 }
 
+static void	shm_direct_stall_cb(uv_timer_t *);
+
 /* The consumer sleeps: RING_WAKE once the ring holds what it has not. */
 static void
 shm_direct_arm(struct shm_direct *d)
@@ -312,6 +350,35 @@ shm_direct_poll(struct server *srv, struct channel *ch)
 		d->armed = true;
 	if (d->armed)
 		shm_direct_arm(d);
+	if (!r->bad && shmring_producer_waits(r->map) &&
+	    !uv_is_active((uv_handle_t *)&d->stall)) {
+		d->stall_claim = d->claim_seq;
+		(void)uv_timer_start(&d->stall, shm_direct_stall_cb,
+		    SHM_DIRECT_STALL_MS, 0);
+	}
+}
+
+static void
+shm_direct_stall_cb(uv_timer_t *timer)
+{
+	struct shm_direct *d = timer->data;
+	struct shm_ring	*r = d->ring;
+	struct server	*srv = r->srv;
+	struct channel	*ch = r->ch;
+
+	if (ch->direct != d || r->bad || !shmring_producer_waits(r->map))
+		return;
+	shm_direct_claims(d);
+	if (d->claim_seq != d->stall_claim) {
+		/* The consumer reads: it frees the space soon. */
+		d->stall_claim = d->claim_seq;
+		(void)uv_timer_start(&d->stall, shm_direct_stall_cb,
+		    SHM_DIRECT_STALL_MS, 0);
+		return;
+	}
+	shm_direct_end(srv, ch);
+	pump_channel(srv, ch);
+	conn_flush_dirty(srv);
 }
 
 void

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_e2e_direct.c: receivers that read their channel's producer ring
+ * themselves (direct reading, CHANCLIENT_DIRECT=1), against a real chand:
+ * messages of many sizes in order and the disconnection behind them, the
+ * ring mapped read-only while it lasts; a send on the socket that takes
+ * the ring back without reordering anything; a bounded channel's room
+ * made by receives; a receiver killed with claimed, unacknowledged
+ * messages, which come back marked.
+ */
+#include <sys/wait.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "e2e_util.h"
+#include "harness.h"
+
+/* This process's read-only mappings of rings: a direct reader's. */
+static int
+own_direct_maps(void)
+{
+	char	 line[512];
+	FILE	*f = fopen("/proc/self/maps", "r");
+	int	 n = 0;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, "chand-ring") != NULL &&
+		    strstr(line, " r--s ") != NULL)
+			n++;
+	fclose(f);
+	return (n);
+}
+
+static chan_rx *
+ring_rx(chan_client *c, const char *name, unsigned prefetch, unsigned flags)
+{
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_rx		*rx;
+
+	o.flags = CHAN_SHM | flags;
+	o.prefetch = prefetch;
+	expect_rc(chan_rx_open_ex(c, name, strlen(name), &o, &rx), 0,
+	    "rx open with CHAN_SHM");
+	return (rx);
+}
+
+static chan_tx *
+ring_tx(chan_client *c, const char *name, uint64_t capacity)
+{
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+
+	o.flags = CHAN_SHM;
+	if (capacity != 0)
+		o.capacity = capacity;
+	return (tx_open_opts(c, name, &o));
+}
+
+/* Payload i: its bytes tell its number and its length. */
+static size_t
+fill(unsigned char *p, size_t len, unsigned i)
+{
+	size_t	k;
+
+	for (k = 0; k < len; k++)
+		p[k] = (unsigned char)(i * 31 + k);
+	return (len);
+}
+
+/*
+ * 2000 messages of 0 to 4 KiB, sent after the receiver is there: they
+ * come whole and in order through the read-only mapping, then the
+ * disconnection, and the mapping goes with the ring.
+ */
+START_TEST(test_records_go_from_the_ring_to_the_receiver)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	unsigned char	 buf[4096], want[4096];
+	chan_rx		*rx = ring_rx(cc, "d.order", 64, 0);
+	chan_tx		*tx = ring_tx(pc, "d.order", 0);
+	chan_msg	*m;
+	unsigned	 i, k, n = 2000;
+	int		 seen = 0;
+
+	/* In bites the ring holds: a producer stalled on a receiver that
+	   reads nothing gives the ring back to the daemon. */
+	for (i = 0; i < n; i++) {
+		expect_rc(chan_tx_send_async(tx, buf, fill(buf, i * 37 % 4097,
+		    i)), 0, "send");
+		if (i % 50 != 49)
+			continue;
+		expect_rc(chan_tx_flush(tx), 0, "flush");
+		for (k = i - 49; k <= i; k++) {
+			expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(),
+			    &m), 0, "recv");
+			ck_assert_uint_eq(chan_msg_len(m), k * 37 % 4097);
+			ck_assert(memcmp(chan_msg_data(m), want, fill(want,
+			    k * 37 % 4097, k)) == 0);
+			ck_assert(!chan_msg_redelivered(m));
+			chan_msg_free(m);
+		}
+		if (own_direct_maps() > 0)
+			seen = 1;
+	}
+	ck_assert_msg(seen, "the receiver never mapped the producer's ring");
+	expect_rc(chan_tx_close(tx), 0, "close the producer");
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	ck_assert_int_eq(own_direct_maps(), 0);
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
+/*
+ * A: 100 on the ring, some read directly; then B sends on the socket,
+ * after A's sends were confirmed: every A comes before B, once each.
+ */
+START_TEST(test_a_socket_send_takes_the_ring_back_in_order)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx = ring_rx(cc, "d.mixed", 8, 0);
+	chan_tx		*a = ring_tx(pc, "d.mixed", 0), *b;
+	char		 s[32];
+	chan_msg	*m;
+	int		 i;
+
+	for (i = 0; i < 10; i++) {
+		snprintf(s, sizeof(s), "a%d", i);
+		send_str(a, s);
+	}
+	for (i = 0; i < 5; i++) {
+		snprintf(s, sizeof(s), "a%d", i);
+		expect_str(rx, s);
+	}
+	ck_assert_int_eq(own_direct_maps(), 1);
+	for (i = 10; i < 100; i++) {
+		snprintf(s, sizeof(s), "a%d", i);
+		send_str(a, s);
+	}
+	b = tx_open(pc, "d.mixed");
+	send_str(b, "b");
+	for (i = 5; i < 100; i++) {
+		snprintf(s, sizeof(s), "a%d", i);
+		expect_str(rx, s);
+	}
+	expect_str(rx, "b");
+	expect_rc(chan_rx_try_recv(rx, &m), CHAN_EEMPTY, "nothing more");
+	/* The ring is the daemon's again: sends go on. */
+	send_str(a, "a-after");
+	expect_str(rx, "a-after");
+	ck_assert_int_eq(own_direct_maps(), 0);
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
+/*
+ * Capacity 2: two sends fit, a third does not; a receive makes room for
+ * one more, as on the socket path.
+ */
+START_TEST(test_receives_make_room_in_a_bounded_channel)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_tx		*tx = ring_tx(pc, "d.bounded", 2);
+	chan_rx		*rx = ring_rx(cc, "d.bounded", 0, 0);
+	chan_msg	*m;
+
+	send_str(tx, "x");
+	expect_str(rx, "x");
+	ck_assert_int_eq(own_direct_maps(), 1);
+	expect_rc(chan_tx_try_send(tx, "a", 1), 0, "first try_send");
+	expect_rc(chan_tx_try_send(tx, "b", 1), 0, "second try_send");
+	expect_rc(chan_tx_try_send(tx, "c", 1), CHAN_EFULL, "third try_send");
+	expect_str(rx, "a");
+	expect_rc(chan_tx_try_send(tx, "d", 1), 0, "after a receive");
+	expect_str(rx, "b");
+	expect_str(rx, "d");
+	expect_rc(chan_rx_try_recv(rx, &m), CHAN_EEMPTY, "c was dropped");
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
+/*
+ * A receiver killed after it read three messages directly and
+ * acknowledged none: the next receiver gets them again, marked, then the
+ * rest.
+ */
+struct killed {
+	int	fd;
+};
+
+static int
+killed_main(void *arg)
+{
+	struct killed	*k = arg;
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_client	*c;
+	chan_rx		*rx, *watched;
+	chan_msg	*m;
+	int		 i;
+
+	o.flags = CHAN_SHM | CHAN_MANUAL_ACK;
+	o.prefetch = 8;
+	if (chan_connect(fixture.sock, &c) != 0 ||
+	    chan_rx_open_ex(c, "d.killed", 8, &o, &rx) != 0)
+		return (1);
+	o.flags = CHAN_RX_GONE;
+	if (chan_rx_open_ex(c, "d.watch", 7, &o, &watched) != 0)
+		return (1);
+	if (write(k->fd, "O", 1) != 1)
+		return (3);
+	for (i = 0; i < 3; i++) {
+		if (chan_rx_recv_timeout(rx, 10000, &m) != 0)
+			return (2);
+		chan_msg_free(m);
+	}
+	if (write(k->fd, own_direct_maps() > 0 ? "D" : "S", 1) != 1)
+		return (3);
+	for (;;)
+		pause();
+}
+
+START_TEST(test_a_killed_receiver_s_claims_come_back_marked)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	const char	*want[] = { "one", "two", "three", "four" };
+	struct killed	 k;
+	chan_tx		*tx, *gone, *other;
+	chan_rx		*rx;
+	chan_msg	*m;
+	int		 p[2], status, i, rc = 0;
+	pid_t		 pid;
+
+	other = tx_open(pc, "d.other");
+	o.flags = CHAN_RX_GONE;
+	ck_assert_int_eq(pipe(p), 0);
+	k.fd = p[1];
+	pid = child_fork(killed_main, &k);
+	ck_assert_int_eq(pipe_read_byte(p[0]), 'O');
+	gone = tx_open_opts(pc, "d.watch", &o);
+	tx = ring_tx(pc, "d.killed", 0);
+	for (i = 0; i < 3; i++)
+		send_str(tx, want[i]);
+	ck_assert_int_eq(pipe_read_byte(p[0]), 'D');
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	/* The daemon has dropped the dead receiver once its watch fails. */
+	for (i = 0; i < 100000; i++)
+		if ((rc = chan_tx_send(gone, "p", 1)) == CHAN_ERXGONE)
+			break;
+	expect_rc(rc, CHAN_ERXGONE, "send after the receiver went");
+	send_str(other, "barrier");
+	send_str(tx, want[3]);
+	rx = ring_rx(cc, "d.killed", 8, 0);
+	for (i = 0; i < 4; i++) {
+		expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m), 0,
+		    "recv again");
+		ck_assert_str_eq(chan_msg_data(m), want[i]);
+		ck_assert_msg(chan_msg_redelivered(m) == (i < 3),
+		    "%s marked %d", want[i], chan_msg_redelivered(m));
+		chan_msg_free(m);
+	}
+	close(p[0]);
+	close(p[1]);
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
+static Suite *
+direct_suite(void)
+{
+	Suite	*s = suite_create("e2e_direct");
+	TCase	*tc = tcase_create("direct reading");
+
+	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_records_go_from_the_ring_to_the_receiver);
+	tcase_add_test(tc, test_a_socket_send_takes_the_ring_back_in_order);
+	tcase_add_test(tc, test_receives_make_room_in_a_bounded_channel);
+	tcase_add_test(tc, test_a_killed_receiver_s_claims_come_back_marked);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	/* Before any connection: the library reads it as receivers open. */
+	setenv("CHANCLIENT_DIRECT", "1", 1);
+	return (harness_main(direct_suite()));
+}
