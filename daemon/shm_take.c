@@ -395,6 +395,9 @@ shm_poll_cb(uv_poll_t *poll, int status, int events)
 		return;
 	while (read(r->efd_daemon, &v, sizeof(v)) < 0 && errno == EINTR)
 		;
+	/* Its consumer has caught up: it may read what came, itself. */
+	if (r->ch->direct == NULL)
+		shm_direct_offer(r->srv, r->ch);
 	if (r->ch->direct != NULL)
 		shm_direct_poll(r->srv, r->ch);
 	else
