@@ -100,6 +100,40 @@ assert_inside(const void *ptr, size_t len, const void *base, size_t size)
 /*
  * Round trips: encode, frame, decode, same fields.
  */
+/* DIRECT, DIRECT_OFFER and DIRECT_OFF (direct reading). */
+START_TEST(direct_frames_round_trip)
+{
+	ck_assert_int_eq(proto_enc_direct(&out, 9, 4, 1), 0);
+	ck_assert_int_eq(decode_out(), 0);
+	ck_assert_int_eq(m.op, PROTO_DIRECT);
+	ck_assert_uint_eq(m.rid, 9);
+	ck_assert_uint_eq(m.handle, 4);
+	ck_assert_uint_eq(m.count, 1);
+	proto_buf_consume(&out, out.len);
+	ck_assert_int_eq(proto_enc_direct_offer(&out, 5, UINT64_MAX - 3), 0);
+	ck_assert_int_eq(decode_out(), 0);
+	ck_assert_int_eq(m.op, PROTO_DIRECT_OFFER);
+	ck_assert_uint_eq(m.handle, 5);
+	ck_assert(m.token == UINT64_MAX - 3);
+	proto_buf_consume(&out, out.len);
+	ck_assert_int_eq(proto_enc_direct_off(&out, 6, 1234567), 0);
+	ck_assert_int_eq(decode_out(), 0);
+	ck_assert_int_eq(m.op, PROTO_DIRECT_OFF);
+	ck_assert_uint_eq(m.handle, 6);
+	ck_assert(m.seq == 1234567);
+	ck_assert_str_eq(proto_op_name(PROTO_DIRECT), "DIRECT");
+	ck_assert_str_eq(proto_op_name(PROTO_DIRECT_OFFER), "DIRECT_OFFER");
+	ck_assert_str_eq(proto_op_name(PROTO_DIRECT_OFF), "DIRECT_OFF");
+	/* A handle that is not a uint32 is refused. */
+	sb_reset();
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_uint32(&pk, PROTO_DIRECT_OFF);
+	msgpack_pack_int32(&pk, -1);
+	msgpack_pack_uint32(&pk, 1);
+	ck_assert_int_eq(decode_sb(), CHAN_EPROTO);
+}
+END_TEST
+
 /* proto_peek_op reads the op of what the encoders write, and of no more. */
 START_TEST(peek_op_reads_the_first_element)
 {
@@ -2306,6 +2340,7 @@ proto_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, TEST_TIMEOUT);
 	tcase_add_test(tc, peek_op_reads_the_first_element);
+	tcase_add_test(tc, direct_frames_round_trip);
 	tcase_add_test(tc, hello_round_trips_with_client_name);
 	tcase_add_test(tc, hello_round_trips_without_client_name);
 	tcase_add_test(tc, hello_encoder_cuts_long_client_name_to_limit);

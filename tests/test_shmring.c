@@ -13,6 +13,7 @@
 #include <check.h>
 
 #include "chanclient.h"
+#include "shmdirect.h"
 #include "shmring.h"
 
 #define expect(c)	do {						\
@@ -386,6 +387,51 @@ START_TEST(test_a_lone_ring_needs_no_stamps)
 }
 END_TEST
 
+/*
+ * A direct reader's page: claims move the control word and the slot it
+ * names; after a revocation the daemon reads exactly the last claim and
+ * every later claim fails; acknowledgements and the wake words.
+ */
+START_TEST(test_direct_claims_and_revocation)
+{
+	static uint64_t		 page[SHMDIRECT_SIZE / 8];
+	struct shmdirect_claimer cl;
+	uint64_t		 pos, seq;
+
+	shmdirect_init(page, 4096, 10, 3);
+	expect(shmdirect_claimer_attach(&cl, page, 100) == -1);
+	expect(shmdirect_claimer_attach(&cl, page, sizeof(page)) == 0);
+	expect(cl.pos == 4096 && cl.seq == 10 && cl.rec == 3);
+	expect(shmdirect_claimed(page, &pos, &seq) == 0);
+	expect(pos == 4096 && seq == 10);
+	expect(shmdirect_acked(page) == 10);
+	expect(shmdirect_claim(&cl, 4160, 12, 2));
+	expect(shmdirect_claim(&cl, 4224, 15, 3));
+	expect(cl.rec == 8);
+	expect(shmdirect_claimed(page, &pos, &seq) == 0);
+	expect(pos == 4224 && seq == 15);
+	/* Acknowledged: the daemon did not ask to be told. */
+	expect(!shmdirect_ack(&cl, 12));
+	expect(shmdirect_acked(page) == 12);
+	shmdirect_want_ack(page);
+	expect(shmdirect_ack(&cl, 15));
+	expect(!shmdirect_ack(&cl, 15));
+	expect(!shmdirect_take_wait(page));
+	shmdirect_set_wait(&cl);
+	expect(shmdirect_take_wait(page));
+	expect(!shmdirect_take_wait(page));
+	/* A claim the consumer begins writes the other slot: not read. */
+	page[SHMDIRECT_OFF_SLOT1 / 8] = 9999;
+	shmdirect_revoke(page, &pos, &seq);
+	expect(pos == 4224 && seq == 15);
+	expect(shmdirect_revoked(&cl));
+	expect(!shmdirect_claim(&cl, 4288, 16, 1));
+	expect(cl.pos == 4224 && cl.seq == 15);
+	shmdirect_revoke(page, &pos, &seq);
+	expect(pos == 4224 && seq == 15);
+}
+END_TEST
+
 START_TEST(test_held_records_wait_for_publish)
 {
 	struct ring		 r;
@@ -431,6 +477,7 @@ shmring_suite(void)
 	tcase_add_test(tc, test_peek_shows_the_stamp_and_takes_nothing);
 	tcase_add_test(tc, test_a_lone_ring_needs_no_stamps);
 	tcase_add_test(tc, test_held_records_wait_for_publish);
+	tcase_add_test(tc, test_direct_claims_and_revocation);
 	suite_add_tcase(s, tc);
 	return s;
 }
