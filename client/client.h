@@ -413,8 +413,6 @@ void	rx_direct_woken(struct chan_client *, uint32_t handle);
 void	rx_direct_close(struct chan_rx *);
 /* rx is in a chan_select: it gives direct reading up for good. */
 void	rx_direct_select(struct chan_rx *);
-/* Whether rx reads its ring now (no credit is granted meanwhile). */
-int	rx_direct_active(const struct chan_rx *);
 /* Appends m to rx's FIFO without taking credit (rx_push takes one). */
 void	rx_append(struct chan_rx *, struct chan_msg *);
 int	rx_direct_pull(struct chan_rx *);

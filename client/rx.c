@@ -185,8 +185,7 @@ rx_enc_ack(struct chan_rx *rx)
 void
 rx_want_credit(struct chan_rx *rx)
 {
-	/* Records read from a ring use no credit. */
-	if (rx->credit > rx->prefetch / 2 || rx_direct_active(rx))
+	if (rx->credit > rx->prefetch / 2)
 		return;
 	rx->grant = rx->prefetch - rx->credit;
 	rx_due(rx);

@@ -189,13 +189,11 @@ rx_direct_off(struct chan_client *c, uint32_t handle, uint64_t seq)
 	if (rx->closing)
 		return;
 	/*
-	 * Sent now, with the credit of a waiting receive (none was granted
-	 * while it read the ring): the daemon reports a disconnection only
-	 * once what is in flight is acknowledged, and to a receive.
+	 * Sent now: the daemon reports a disconnection to a waiting receive
+	 * only once what is in flight is acknowledged. (Records read from
+	 * the ring used no credit on either side.)
 	 */
-	if (rx->receiving > 0)
-		rx_want_credit(rx);
-	if (rx->ack_want > rx->ack_sent || rx->grant > 0) {
+	if (rx->ack_want > rx->ack_sent) {
 		rx_due(rx);
 		if (rx_enc_due(c) != 0)
 			conn_fail(c, "out of memory");
@@ -218,12 +216,6 @@ rx_direct_select(struct chan_rx *rx)
 {
 	if (rx->direct != NULL && !rx->direct->revoked)
 		rx_direct_give_up(rx);
-}
-
-int
-rx_direct_active(const struct chan_rx *rx)
-{
-	return (rx->direct != NULL && !rx->direct->revoked);
 }
 
 void
