@@ -13,7 +13,8 @@
  * Anything else the channel meets (a socket send, a second ring, either
  * end going) takes the ring back first (shm_direct_end): what the
  * consumer claimed and did not acknowledge becomes in flight, as if
- * delivered, and the daemon reads on from there. A ring is offered once.
+ * delivered, and the daemon reads on from there. A ring is offered once,
+ * or again after a stall (shm_direct_stall_cb).
  */
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -62,9 +63,10 @@ struct shm_direct {
  * How long a producer waits for ring space its consumer does not free
  * (it reads nothing) before the daemon takes the ring back and queues
  * the records, as a channel does on the socket path: a program that
- * sends more than a ring holds before it receives must not block.
+ * sends more than a ring holds before it receives must not block. Long
+ * enough that a consumer descheduled on a busy machine keeps the ring.
  */
-#define SHM_DIRECT_STALL_MS	2
+#define SHM_DIRECT_STALL_MS	20
 
 static void	shm_direct_unmap(struct shm_direct *);
 
@@ -377,6 +379,8 @@ shm_direct_stall_cb(uv_timer_t *timer)
 		return;
 	}
 	shm_direct_end(srv, ch);
+	/* Offered again once the consumer has caught up with the queue. */
+	r->direct_done = false;
 	pump_channel(srv, ch);
 	conn_flush_dirty(srv);
 }
