@@ -131,6 +131,8 @@ struct chan_rx {
 	uint32_t		 grant;		/* credit to grant, for a wait */
 	int			 receiving;	/* receives waiting on it now */
 	int			 closing;	/* chan_rx_close is under way */
+	int			 no_direct;	/* in a chan_select: never reads
+						   a ring directly */
 	/* On c->ready while the FIFO holds something, for chan_select. */
 	TAILQ_ENTRY(chan_rx)	 ready_entry;
 	unsigned		 sel_gen;	/* the chan_select call it is in */

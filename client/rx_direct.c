@@ -120,6 +120,11 @@ rx_direct_offer(struct chan_client *c, uint32_t handle, uint64_t token)
 
 	if ((rx = rx_find(c, handle)) == NULL)
 		return;
+	/* A select waits on the daemon's frames alone. */
+	if (rx->no_direct) {
+		rx_direct_give_up(rx);
+		return;
+	}
 	if (rx->direct != NULL) {
 		conn_fail(c, "daemon offered a ring to a receiver that has one");
 		return;
@@ -214,6 +219,7 @@ rx_direct_frame(struct chan_rx *rx)
 void
 rx_direct_select(struct chan_rx *rx)
 {
+	rx->no_direct = 1;
 	if (rx->direct != NULL && !rx->direct->revoked)
 		rx_direct_give_up(rx);
 }
@@ -342,10 +348,11 @@ rx_direct_pull_all(struct chan_client *c)
 		next = LIST_NEXT(d, entry);
 		/*
 		 * A receiver holds one bite at a time, and takes one only for
-		 * a receive that waits: one that returned leaves nothing
-		 * claimed behind it.
+		 * a receive that waits (one that returned leaves nothing
+		 * claimed behind it), or for an event loop's next look.
 		 */
-		if (d->rx->head == NULL && d->rx->receiving > 0)
+		if (d->rx->head == NULL && (d->rx->receiving > 0 ||
+		    c->nonblock))
 			n += rx_direct_pull(d->rx);
 	}
 	return n;
@@ -358,8 +365,9 @@ rx_direct_arm(struct chan_client *c)
 	uint64_t	 one = 1;
 
 	LIST_FOREACH(d, &c->directs, entry) {
+		/* An event loop's receives come after it looked: all armed. */
 		if (d->revoked || d->rx->head != NULL ||
-		    d->rx->receiving == 0)
+		    (d->rx->receiving == 0 && !c->nonblock))
 			continue;
 		if (shmring_moved(d->ring, d->cl.pos))
 			return 1;

@@ -288,7 +288,9 @@ shm_direct_release(struct shm_direct *d)
 	struct channel	*ch = d->ring->ch;
 	uint64_t	 acked = shmdirect_acked(d->page);
 
-	if (ch->fhead != NULL && ch->fhead->seq <= acked)
+	/* 0 until the consumer writes it; cumulative, as an ACK. */
+	if (ch->fhead != NULL && ch->fhead->seq <= acked &&
+	    ch->fhead->seq <= d->base_seq)
 		(void)channel_ack(ch, acked < d->base_seq ? acked :
 		    d->base_seq);
 	shm_direct_claims(d);

@@ -43,8 +43,9 @@ shmdirect_init(void *page, uint64_t pos, uint64_t seq, uint64_t rec)
 	    __ATOMIC_RELAXED);
 	__atomic_store_n(w64(page, SHMDIRECT_OFF_SLOT0 + 8), seq,
 	    __ATOMIC_RELAXED);
-	__atomic_store_n(w64(page, SHMDIRECT_OFF_ACKED), seq,
-	    __ATOMIC_RELEASE);
+	/* acked stays 0 until the consumer writes it: messages in flight
+	   before the page are not acknowledged by it. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
 int

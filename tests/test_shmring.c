@@ -404,7 +404,7 @@ START_TEST(test_direct_claims_and_revocation)
 	expect(cl.pos == 4096 && cl.seq == 10 && cl.rec == 3);
 	expect(shmdirect_claimed(page, &pos, &seq) == 0);
 	expect(pos == 4096 && seq == 10);
-	expect(shmdirect_acked(page) == 10);
+	expect(shmdirect_acked(page) == 0);
 	expect(shmdirect_claim(&cl, 4160, 12, 2));
 	expect(shmdirect_claim(&cl, 4224, 15, 3));
 	expect(cl.rec == 8);
