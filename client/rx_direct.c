@@ -107,8 +107,13 @@ rx_direct_give_up(struct chan_rx *rx)
 		rx->direct->revoked = 1;
 	if (rx->closing)
 		return;
+	/* Written now: a receive may be waiting for what the ring holds. */
 	if (proto_enc_direct(&rx->c->wbuf, 0, rx->handle, 0) != 0)
 		conn_fail(rx->c, "out of memory");
+	else if (rx->c->nonblock)
+		(void)conn_write_nb(rx->c);
+	else
+		(void)conn_write(rx->c);
 }
 
 void

@@ -531,6 +531,14 @@ e2e_shm_path(void)
 	return v != NULL && strcmp(v, "1") == 0;
 }
 
+int
+e2e_direct_path(void)
+{
+	const char *v = getenv("CHANCLIENT_DIRECT");
+
+	return e2e_shm_path() && v != NULL && strcmp(v, "1") == 0;
+}
+
 static void *
 async_sender_main(void *arg)
 {

@@ -80,6 +80,13 @@ void	fixture_teardown(void);
  * a test checks the rings' documented behaviour then.
  */
 int	e2e_shm_path(void);
+/*
+ * Whether receivers on rings also read their producer's ring directly
+ * (CHANCLIENT_DIRECT=1 with CHANCLIENT_SHM=1): records read so use no
+ * credit and are not in flight in the daemon's view until it takes the
+ * ring back.
+ */
+int	e2e_direct_path(void);
 
 /*
  * A thread of the test that sends count pipelined messages "<prefix><i>"

@@ -54,8 +54,8 @@ expect_channel(const struct daemon *d, const char *name, int in_flight,
 	ck_assert_msg(strstr(row, want) != NULL, "channel %s: not %s in %s",
 	    name, want, row);
 	snprintf(want, sizeof want, "\"credit\":%d,", credit);
-	ck_assert_msg(strstr(row, want) != NULL, "channel %s: not %s in %s",
-	    name, want, row);
+	ck_assert_msg(credit < 0 || strstr(row, want) != NULL,
+	    "channel %s: not %s in %s", name, want, row);
 	free(out);
 }
 
@@ -201,8 +201,14 @@ START_TEST(test_waiting_on_one_receiver_acknowledges_the_others)
 	for (i = 0; i < 3; i++)
 		chan_msg_free(recv_msg(ra));
 	chan_msg_free(recv_msg(rb));
-	expect_channel(&d, "a", 0, 5);
-	expect_channel(&d, "b", 1, 7);
+	/*
+	 * Read from the producers' rings, they used no credit and are not in
+	 * flight in the daemon's view; what credit there is depends on
+	 * whether the first receive waited (-1: not checked).
+	 */
+	expect_channel(&d, "a", 0, e2e_direct_path() ? -1 : 5);
+	expect_channel(&d, "b", e2e_direct_path() ? 0 : 1,
+	    e2e_direct_path() ? -1 : 7);
 	/*
 	 * Nothing more on b: its own acknowledgement goes with the look, and
 	 * the look, over without a message, takes b's credit back (RECALL).
