@@ -129,6 +129,8 @@ pair_consumer(void *arg)
 			gap = t - atomic_exchange(&p->last_ms, t);
 		} else if (rc == CHAN_ETIMEDOUT)
 			gap = t - atomic_load(&p->last_ms);
+		else if (rc == CHAN_EDISCONNECTED && atomic_load(&p->stop_tx))
+			break;	/* the producer is done, and all was read */
 		else {
 			p->failed = 4;
 			break;
