@@ -413,8 +413,7 @@ rx_direct_wanted(void)
 {
 	const char	*v = getenv("CHANCLIENT_DIRECT");
 
-	/* Not yet on by default: see docs/performance.md. */
-	return (v != NULL && strcmp(v, "1") == 0);
+	return (v == NULL || strcmp(v, "0") != 0);
 }
 
 int

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_e2e_direct.c: receivers that read their channel's producer ring
- * themselves (direct reading, CHANCLIENT_DIRECT=1), against a real chand:
+ * themselves (direct reading), against a real chand:
  * messages of many sizes in order and the disconnection behind them, the
  * ring mapped read-only while it lasts; a send on the socket that takes
  * the ring back without reordering anything; a bounded channel's room
@@ -296,7 +296,7 @@ direct_suite(void)
 int
 main(void)
 {
-	/* Before any connection: the library reads it as receivers open. */
+	/* The default; set in case the environment turned it off. */
 	setenv("CHANCLIENT_DIRECT", "1", 1);
 	return (harness_main(direct_suite()));
 }
