@@ -325,8 +325,14 @@ rx_direct_pull(struct chan_rx *rx)
 	if (n == 0)
 		return 0;
 	if (!shmdirect_claim(&d->cl, d->rd.pos, d->cl.seq + n, n)) {
-		/* Taken back: these are the daemon's to deliver. */
+		/*
+		 * Taken back: these are the daemon's to deliver. A control
+		 * word moved without the revoked bit is a page written over
+		 * in this process: the daemon is asked to take it back.
+		 */
 		d->rd = saved;
+		if (!shmdirect_revoked(&d->cl))
+			rx_direct_give_up(rx);
 		d->revoked = 1;
 		while ((m = head) != NULL) {
 			head = m->next;

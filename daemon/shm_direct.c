@@ -381,7 +381,11 @@ shm_direct_stall_cb(uv_timer_t *timer)
 		return;
 	}
 	shm_direct_end(srv, ch);
-	/* Offered again once the consumer has caught up with the queue. */
+	/*
+	 * The records go into the queue now, so that the ring is offered
+	 * again only once the consumer has caught up with them.
+	 */
+	shm_collect(srv, ch);
 	r->direct_done = false;
 	pump_channel(srv, ch);
 	conn_flush_dirty(srv);

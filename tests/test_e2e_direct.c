@@ -36,6 +36,28 @@ own_direct_maps(void)
 	return (n);
 }
 
+/* This process's page of a direct reader (one only): its start. */
+static unsigned char *
+own_direct_page(void)
+{
+	char		 line[512];
+	unsigned long	 lo, hi;
+	FILE		*f = fopen("/proc/self/maps", "r");
+	unsigned char	*p = NULL;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strstr(line, "chand-direct") == NULL)
+			continue;
+		ck_assert_int_eq(sscanf(line, "%lx-%lx", &lo, &hi), 2);
+		ck_assert_ptr_null(p);
+		p = (unsigned char *)lo;
+	}
+	fclose(f);
+	ck_assert_ptr_nonnull(p);
+	return (p);
+}
+
 static chan_rx *
 ring_rx(chan_client *c, const char *name, unsigned prefetch, unsigned flags)
 {
@@ -111,6 +133,43 @@ START_TEST(test_records_go_from_the_ring_to_the_receiver)
 	expect_rc(chan_tx_close(tx), 0, "close the producer");
 	expect_recv_rc(rx, CHAN_EDISCONNECTED);
 	ck_assert_int_eq(own_direct_maps(), 0);
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
+/*
+ * One thread sends three times what the ring holds before it receives
+ * any: the daemon takes the ring back once the producer has waited for
+ * space the receiver does not free, and queues the records; nothing is
+ * lost or reordered, and the receiver reads directly again afterwards.
+ */
+START_TEST(test_a_producer_ahead_of_its_receiver_does_not_block)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	unsigned char	 buf[1024], want[1024];
+	chan_rx		*rx = ring_rx(cc, "d.ahead", 64, 0);
+	chan_tx		*tx = ring_tx(pc, "d.ahead", 0);
+	chan_msg	*m;
+	unsigned	 i, n = 3000;
+
+	send_str(tx, "first");
+	expect_str(rx, "first");
+	ck_assert_int_eq(own_direct_maps(), 1);
+	for (i = 0; i < n; i++)
+		expect_rc(chan_tx_send_async(tx, buf, fill(buf, sizeof(buf),
+		    i)), 0, "send");
+	expect_rc(chan_tx_flush(tx), 0, "flush");
+	for (i = 0; i < n; i++) {
+		expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m), 0,
+		    "recv");
+		ck_assert(memcmp(chan_msg_data(m), want, fill(want,
+		    sizeof(want), i)) == 0);
+		chan_msg_free(m);
+	}
+	send_str(tx, "again");
+	expect_str(rx, "again");
 	chan_disconnect(cc);
 	chan_disconnect(pc);
 }
@@ -277,6 +336,54 @@ START_TEST(test_a_killed_receiver_s_claims_come_back_marked)
 }
 END_TEST
 
+/*
+ * A receiver that writes garbage over its page (claims and
+ * acknowledgements that the ring does not hold, wake words), several
+ * times, with sends in between: the daemon lives and serves the others,
+ * and that receiver gets messages, errors or nothing, never a crash.
+ */
+START_TEST(test_a_scribbling_receiver_harms_only_itself)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_client	*oc = test_connect(&fixture);
+	chan_rx		*rx = ring_rx(cc, "d.scribble", 8, 0), *orx;
+	chan_tx		*tx = ring_tx(pc, "d.scribble", 0), *otx;
+	unsigned char	*page;
+	chan_msg	*m;
+	size_t		 k;
+	int		 i, rc;
+
+	send_str(tx, "before");
+	expect_str(rx, "before");
+	ck_assert_int_eq(own_direct_maps(), 1);
+	page = own_direct_page();
+	for (i = 0; i < 4; i++) {
+		for (k = 64; k < 4096; k++)
+			page[k] = (unsigned char)(k * 13 + i * 7 + 0x80);
+		/* As a receiver that waits: the daemon reads the page. */
+		rc = chan_tx_send_timeout(tx, "after", 5, 200);
+		ck_assert_msg(rc == 0 || rc == CHAN_ETIMEDOUT ||
+		    rc == CHAN_ECONNLOST, "send: %s", chan_strerror(rc));
+		rc = chan_rx_recv_timeout(rx, 100, &m);
+		if (rc == 0)
+			chan_msg_free(m);
+		else
+			ck_assert_msg(rc == CHAN_ETIMEDOUT ||
+			    rc == CHAN_ECONNLOST, "recv after scribbling: %s",
+			    chan_strerror(rc));
+	}
+	assert_serves(&fixture);
+	orx = ring_rx(oc, "d.other", 8, 0);
+	otx = ring_tx(pc, "d.other", 0);
+	send_str(otx, "fine");
+	expect_str(orx, "fine");
+	chan_disconnect(oc);
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
 static Suite *
 direct_suite(void)
 {
@@ -289,6 +396,8 @@ direct_suite(void)
 	tcase_add_test(tc, test_a_socket_send_takes_the_ring_back_in_order);
 	tcase_add_test(tc, test_receives_make_room_in_a_bounded_channel);
 	tcase_add_test(tc, test_a_killed_receiver_s_claims_come_back_marked);
+	tcase_add_test(tc, test_a_scribbling_receiver_harms_only_itself);
+	tcase_add_test(tc, test_a_producer_ahead_of_its_receiver_does_not_block);
 	suite_add_tcase(s, tc);
 	return (s);
 }
