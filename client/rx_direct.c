@@ -24,9 +24,14 @@
 #include "shmdirect.h"
 #include "shmring.h"
 
-/* Records and payload bytes of one bite at most (one claim). */
+/*
+ * Records and payload bytes of one bite at most (one claim): as a ring's
+ * bite (rx_shm.c), under malloc's trim threshold, so that the messages
+ * of one bite, freed together, do not make it give the heap back and
+ * fault it in again for the next.
+ */
 #define RX_DIRECT_BITE_RECORDS	512
-#define RX_DIRECT_BITE_BYTES	(256u << 10)
+#define RX_DIRECT_BITE_BYTES	(64u << 10)
 
 struct rx_direct {
 	LIST_ENTRY(rx_direct)	 entry;		/* c->directs, or c->dead_dirs */

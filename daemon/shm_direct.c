@@ -176,6 +176,8 @@ shm_direct_offer(struct server *srv, struct channel *ch)
 		return;
 	}
 	conn_dirty(h->conn);
+	log_debug("consumer handle %lu offered its producer's ring (%s)",
+	    (unsigned long)h->id, h->conn->peer);
 	if (ch->shm_spinning)
 		shm_spin_unlink(srv, ch);
 	/* The consumer arms the ring when it sleeps (its page's wait). */
@@ -409,6 +411,8 @@ shm_direct_take_back(struct server *srv, struct channel *ch, bool tell)
 		return;
 	r = d->ring;
 	c = d->h->conn;
+	log_debug("consumer handle %lu: its producer's ring taken back (%s)",
+	    (unsigned long)d->h->id, c->peer);
 	shmdirect_revoke(d->page, &pos, &seq);
 	shm_direct_release(d);
 	/* What it claimed, and has not acknowledged, it has: in flight. */
