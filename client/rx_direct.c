@@ -424,7 +424,9 @@ rx_direct_wanted(void)
 {
 	const char	*v = getenv("CHANCLIENT_DIRECT");
 
-	return (v == NULL || strcmp(v, "0") != 0);
+	/* Opt-in until e2e_cli's intermittent failure with it is understood
+	   (docs/performance.md, Direct reading). */
+	return (v != NULL && strcmp(v, "1") == 0);
 }
 
 int
