@@ -1299,6 +1299,12 @@ harness_main(Suite *s)
 	SRunner *sr = srunner_create(s);
 	int failed;
 
+	/*
+	 * A failure message may carry a child's whole stderr (a sanitizer
+	 * report, say): Check's 4 KiB default would abort the test with
+	 * "Message string too long" and lose the very text that explains it.
+	 */
+	check_set_max_msg_size(HARNESS_MAX_MSG);
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

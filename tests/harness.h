@@ -31,6 +31,8 @@
  */
 #define HARNESS_WAIT_MS	(harness_wait_ms())
 int	harness_wait_ms(void);
+/* Longest failure message kept whole (Check's own default is 4 KiB). */
+#define HARNESS_MAX_MSG	(256 * 1024)
 /*
  * True when CHAND_TEST_VALGRIND asks for daemon_start to run chand under
  * valgrind memcheck (scripts/valgrind.sh); a test that cannot hold there
