@@ -114,6 +114,18 @@ struct chan_tx {
 	char			 errmsg[PROTO_ERRMSG_MAX + 1];
 };
 
+/*
+ * What the views of chan_rx_recv_many's last batch point into (rx_many.c),
+ * kept until its next call or chan_rx_close: the messages it took from the
+ * FIFO, and the records direct reading copied (each followed by a NUL).
+ */
+struct rx_views {
+	struct chan_msg		*msgs;
+	char			*buf;
+	size_t			 len;
+	size_t			 cap;
+};
+
 struct chan_rx {
 	LIST_ENTRY(chan_rx)	 entry;
 	struct chan_client	*c;
@@ -139,6 +151,7 @@ struct chan_rx {
 	size_t			 sel_index;	/* its index in that call */
 	struct rx_direct	*direct;	/* reading a producer's ring
 						   (rx_direct.c), or NULL */
+	struct rx_views		 views;		/* chan_rx_recv_many's last */
 	/* Delivered messages and DISCONNECTED markers, in arrival order. */
 	struct chan_msg		*head;
 	struct chan_msg		*tail;
@@ -307,6 +320,13 @@ int	tx_shm_send(struct chan_tx *, const void *, size_t, int wait_ms,
 	    int full_rc);
 int	tx_shm_drain(struct chan_tx *);
 /*
+ * Commits as many of msgs[0 .. n) as the ring and the grant take now,
+ * without waiting, together (one store of the head, one wake-up): how
+ * many. It stops at the first it cannot take (over tx_shm_max or
+ * max_msg, NULL data, no room); tx_shm_send then deals with that one.
+ */
+size_t	tx_shm_put_many(struct chan_tx *, const struct iovec *msgs, size_t n);
+/*
  * RING_FETCH of token on a fresh connection to path: 0 with fds set to
  * the ring's memfd and its two eventfds, or an error.
  */
@@ -368,7 +388,7 @@ int		 pipeline_take_error(struct chan_tx *);
 /* Forgets tx's outstanding sends (tx is going away). */
 void		 pipeline_fini(struct chan_tx *);
 
-/* rx.c, for select.c and loop.c */
+/* rx.c, for select.c, loop.c and rx_many.c */
 int		 rx_take(struct chan_rx *, struct chan_msg **);
 int		 rx_enc_prepare(struct chan_rx *);
 /* Before a wait on rx: the credit that refills its window, if due. */
@@ -382,6 +402,9 @@ int		 rx_enc_due(struct chan_client *);
 int		 rx_try_locked(struct chan_rx *, int bound_ms,
 		    struct chan_msg **);
 int		 rx_refill(struct chan_rx *, int bound_ms);
+/* With the FIFO empty, waits until it holds something: 0, CHAN_ETIMEDOUT
+   (nothing, credit taken back), or an error. */
+int		 rx_wait_locked(struct chan_rx *, int timeout_ms);
 /* RECALL for rx and a wait for its answer (a PING without RECALL). */
 int		 rx_recall(struct chan_rx *, int bound_ms);
 /*
@@ -418,6 +441,11 @@ void	rx_direct_select(struct chan_rx *);
 /* Appends m to rx's FIFO without taking credit (rx_push takes one). */
 void	rx_append(struct chan_rx *, struct chan_msg *);
 int	rx_direct_pull(struct chan_rx *);
+/*
+ * Copies rx's next records, up to max, into rx->views.buf from its len
+ * and claims them, as handed out: v[0 .. n) point at them. How many.
+ */
+size_t	rx_direct_view(struct chan_rx *, chan_view *v, size_t max);
 int	rx_direct_pull_all(struct chan_client *);
 void	rx_direct_ack(struct chan_rx *);
 int	rx_direct_arm(struct chan_client *);
@@ -427,6 +455,9 @@ void	rx_direct_reap(struct chan_client *);
 /* CHANCLIENT_DIRECT=1 in the environment: receivers on rings read their
    producer's ring directly when the daemon offers it. */
 int	rx_direct_wanted(void);
+
+/* rx_many.c: frees what the views of rx's last batch point into. */
+void	rx_views_release(struct chan_rx *);
 
 /* msg.c */
 struct chan_msg	*msg_new(uint32_t handle, uint64_t seq, int redelivered,

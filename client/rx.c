@@ -309,6 +309,8 @@ rx_free(struct chan_rx *rx)
 
 	LIST_REMOVE(rx, entry);
 	rx_direct_close(rx);
+	rx_views_release(rx);
+	free(rx->views.buf);
 	rx_index_remove(rx->c, rx);
 	rx_undue(rx);
 	if (rx->head != NULL)
@@ -456,23 +458,17 @@ rx_try_locked(struct chan_rx *rx, int bound_ms, struct chan_msg **out)
 }
 
 /*
- * A blocking receive for at most timeout_ms (< 0: for ever); c->mu held.
- * The deadline is computed only when the FIFO is empty: in a stream most
- * receives find a message buffered and need no clock.
+ * Waits, with rx's FIFO empty, until it holds something, for at most
+ * timeout_ms (< 0: for ever); c->mu held. 0, CHAN_ETIMEDOUT (nothing, and
+ * the credit taken back) or an error.
  */
-static int
-rx_recv_locked(struct chan_rx *rx, int timeout_ms, struct chan_msg **out)
+int
+rx_wait_locked(struct chan_rx *rx, int timeout_ms)
 {
 	struct chan_client *c = rx->c;
 	struct timespec deadline;
 	int rc;
 
-	if (c->dead)
-		return CHAN_ECONNLOST;
-	if ((rc = rx_take(rx, out)) != 1)
-		return rc;
-	if (rx->direct != NULL && rx_direct_pull(rx) > 0)
-		return rx_take(rx, out);
 	if (timeout_ms >= 0)
 		conn_deadline(&deadline, timeout_ms);
 	if ((rc = rx_enc_prepare(rx)) != 0 || (rc = conn_write(c)) != 0)
@@ -480,19 +476,36 @@ rx_recv_locked(struct chan_rx *rx, int timeout_ms, struct chan_msg **out)
 	rx->receiving++;
 	rc = conn_wait(c, rx_ready, rx, timeout_ms >= 0 ? &deadline : NULL);
 	rx->receiving--;
-	if (rc == CHAN_ETIMEDOUT) {
-		/*
-		 * Take the credit back: a message or a disconnection the
-		 * daemon had before it saw the RECALL comes first and wins
-		 * over timing out; none comes after.
-		 */
-		rc = rx_recall(rx, CONN_LAST_LOOK_MS);
-		if (rc != 0 && rc != CHAN_ETIMEDOUT)
-			return rc;
-		rc = rx_take(rx, out);
-		return rc == 1 ? CHAN_ETIMEDOUT : rc;
-	}
-	if (rc != 0)
+	if (rc != CHAN_ETIMEDOUT)
+		return rc;
+	/*
+	 * Take the credit back: a message or a disconnection the daemon had
+	 * before it saw the RECALL comes first and wins over timing out;
+	 * none comes after.
+	 */
+	rc = rx_recall(rx, CONN_LAST_LOOK_MS);
+	if (rc != 0 && rc != CHAN_ETIMEDOUT)
+		return rc;
+	return rx->head != NULL ? 0 : CHAN_ETIMEDOUT;
+}
+
+/*
+ * A blocking receive for at most timeout_ms (< 0: for ever); c->mu held.
+ * The deadline is computed only when the FIFO is empty: in a stream most
+ * receives find a message buffered and need no clock.
+ */
+static int
+rx_recv_locked(struct chan_rx *rx, int timeout_ms, struct chan_msg **out)
+{
+	int rc;
+
+	if (rx->c->dead)
+		return CHAN_ECONNLOST;
+	if ((rc = rx_take(rx, out)) != 1)
+		return rc;
+	if (rx->direct != NULL && rx_direct_pull(rx) > 0)
+		return rx_take(rx, out);
+	if ((rc = rx_wait_locked(rx, timeout_ms)) != 0)
 		return rc;
 	return rx_take(rx, out);
 }

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -304,54 +305,177 @@ rx_direct_copy(struct rx_direct *d, uint32_t handle, uint64_t max,
 	return -1;
 }
 
+/*
+ * Before a bite: acknowledges what rx handed out and looks at the ring.
+ * 0 with *saved the cursors to go back to, or -1 if nothing may be read.
+ */
+static int
+rx_direct_begin(struct chan_rx *rx, struct shmring_reader *saved)
+{
+	struct rx_direct *d = rx->direct;
+
+	if (d == NULL || d->revoked || rx->c->dead)
+		return -1;
+	rx_direct_ack(rx);
+	/* The daemon releases no further than this reader has read. */
+	d->rd.tail = d->rd.pos;
+	*saved = d->rd;
+	if (shmring_poll(&d->rd, d->ring) != 0) {
+		d->rd = *saved;
+		rx_direct_give_up(rx);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Claims the n records read since rx_direct_begin: 0 with *seq the seq
+ * before the first of them, or -1 if the daemon took the ring back first
+ * (they are its to deliver, and the cursors go back to saved).
+ */
+static int
+rx_direct_claim(struct chan_rx *rx, const struct shmring_reader *saved,
+    uint64_t n, uint64_t *seq)
+{
+	struct rx_direct *d = rx->direct;
+
+	if (shmdirect_claim(&d->cl, d->rd.pos, d->cl.seq + n, n)) {
+		*seq = d->cl.seq - n;
+		return 0;
+	}
+	/*
+	 * A control word moved without the revoked bit is a page written
+	 * over in this process: the daemon is asked to take it back.
+	 */
+	d->rd = *saved;
+	if (!shmdirect_revoked(&d->cl))
+		rx_direct_give_up(rx);
+	d->revoked = 1;
+	return -1;
+}
+
+/* No more than its window: what it holds is what a crash marks. */
+static uint64_t
+rx_direct_bite(const struct chan_rx *rx)
+{
+	return rx->prefetch < RX_DIRECT_BITE_RECORDS ? rx->prefetch :
+	    RX_DIRECT_BITE_RECORDS;
+}
+
+static void
+rx_direct_free_msgs(struct chan_msg *head)
+{
+	struct chan_msg	*m;
+
+	while ((m = head) != NULL) {
+		head = m->next;
+		chan_msg_free(m);
+	}
+}
+
 int
 rx_direct_pull(struct chan_rx *rx)
 {
 	struct rx_direct *d = rx->direct;
 	struct shmring_reader saved;
 	struct chan_msg	*head, *m;
-	uint64_t	 n, seq, max;
+	uint64_t	 n, seq;
 
-	if (d == NULL || d->revoked || rx->c->dead)
+	if (rx_direct_begin(rx, &saved) != 0)
 		return 0;
-	rx_direct_ack(rx);
-	/* The daemon releases no further than this reader has read. */
-	d->rd.tail = d->rd.pos;
-	saved = d->rd;
-	/* No more than its window: what it holds is what a crash marks. */
-	max = rx->prefetch < RX_DIRECT_BITE_RECORDS ? rx->prefetch :
-	    RX_DIRECT_BITE_RECORDS;
-	if (shmring_poll(&d->rd, d->ring) != 0 || rx_direct_copy(d,
-	    rx->handle, max, &head, &n) != 0) {
+	if (rx_direct_copy(d, rx->handle, rx_direct_bite(rx),
+	    &head, &n) != 0) {
 		d->rd = saved;
 		rx_direct_give_up(rx);
 		return 0;
 	}
 	if (n == 0)
 		return 0;
-	if (!shmdirect_claim(&d->cl, d->rd.pos, d->cl.seq + n, n)) {
-		/*
-		 * Taken back: these are the daemon's to deliver. A control
-		 * word moved without the revoked bit is a page written over
-		 * in this process: the daemon is asked to take it back.
-		 */
-		d->rd = saved;
-		if (!shmdirect_revoked(&d->cl))
-			rx_direct_give_up(rx);
-		d->revoked = 1;
-		while ((m = head) != NULL) {
-			head = m->next;
-			chan_msg_free(m);
-		}
+	if (rx_direct_claim(rx, &saved, n, &seq) != 0) {
+		rx_direct_free_msgs(head);
 		return 0;
 	}
-	seq = d->cl.seq - n;
 	while ((m = head) != NULL) {
 		head = m->next;
 		m->seq = ++seq;
 		rx_append(rx, m);
 	}
 	return (int)n;
+}
+
+/*
+ * Copies the next records, up to max, into rx's view buffer from offset
+ * rv->len: v[i].data holds each one's offset until rx_direct_view fixes
+ * it. How many, or -1 if the producer wrote a bad record or memory ran
+ * out.
+ */
+static int64_t
+rx_direct_copy_views(struct rx_direct *d, struct rx_views *rv, chan_view *v,
+    uint64_t max)
+{
+	const unsigned char *p;
+	uint64_t	 stamp, n = 0;
+	uint32_t	 len;
+	size_t		 bytes = 0, need, cap;
+	char		*buf;
+	int		 rc;
+
+	while (n < max && bytes < RX_DIRECT_BITE_BYTES &&
+	    (rc = shmring_peek(&d->rd, &p, &len, &stamp)) == 1) {
+		need = rv->len + len + 1;
+		if (need > rv->cap) {
+			cap = rv->cap > 0 ? rv->cap : RX_DIRECT_BITE_BYTES;
+			while (cap < need)
+				cap *= 2;
+			if ((buf = realloc(rv->buf, cap)) == NULL)
+				return -1;
+			rv->buf = buf;
+			rv->cap = cap;
+		}
+		memcpy(rv->buf + rv->len, p, len);
+		rv->buf[rv->len + len] = '\0';
+		v[n].data = (const void *)(uintptr_t)rv->len;
+		v[n].len = len;
+		v[n].redelivered = 0;
+		rv->len += (size_t)len + 1;
+		bytes += len;
+		n++;
+		shmring_skip(&d->rd);
+	}
+	return rc < 0 ? -1 : (int64_t)n;
+}
+
+size_t
+rx_direct_view(struct chan_rx *rx, chan_view *v, size_t max)
+{
+	struct rx_direct *d = rx->direct;
+	struct rx_views	*rv = &rx->views;
+	struct shmring_reader saved;
+	size_t		 len0 = rv->len, i;
+	int64_t		 n;
+	uint64_t	 seq;
+
+	if (rx_direct_begin(rx, &saved) != 0)
+		return 0;
+	/* The caller asked for max: a crash marks no more than a drain's. */
+	if (max > RX_DIRECT_BITE_RECORDS)
+		max = RX_DIRECT_BITE_RECORDS;
+	if ((n = rx_direct_copy_views(d, rv, v, max)) < 0) {
+		rv->len = len0;
+		d->rd = saved;
+		rx_direct_give_up(rx);
+		return 0;
+	}
+	if (n == 0 || rx_direct_claim(rx, &saved, (uint64_t)n, &seq) != 0) {
+		rv->len = len0;
+		return 0;
+	}
+	for (i = 0; i < (size_t)n; i++)
+		v[i].data = rv->buf + (uintptr_t)v[i].data;
+	rx->handed = seq + (uint64_t)n;
+	rx->ack_want = rx->handed;
+	rx_due(rx);
+	return (size_t)n;
 }
 
 int

@@ -495,6 +495,33 @@ tx_shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
 	    full_rc)));
 }
 
+size_t
+tx_shm_put_many(struct chan_tx *tx, const struct iovec *msgs, size_t n)
+{
+	struct tx_shm	*s = tx->shm;
+	uint64_t	 stamp;
+	size_t		 i, len;
+
+	/* An event loop's wait for room has its own exit (shm_send). */
+	if (s->loop_waits)
+		return (0);
+	/* One stamp: the sends of a batch begin together. */
+	stamp = shm_stamp(s);
+	for (i = 0; i < n; i++) {
+		len = msgs[i].iov_len;
+		if (len > s->w.max_record || len > tx->c->max_msg ||
+		    (msgs[i].iov_base == NULL && len > 0) ||
+		    shmring_put2_held(&s->w, msgs[i].iov_base, (uint32_t)len,
+		    NULL, 0, stamp) != 0)
+			break;
+	}
+	if (i > 0) {
+		shmring_publish(&s->w);
+		shm_kick(s);
+	}
+	return (i);
+}
+
 static int
 shm_drain(struct chan_tx *tx)
 {

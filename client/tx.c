@@ -131,40 +131,33 @@ tx_send_begin(struct chan_tx *tx, const void *data, size_t len)
 }
 
 /*
- * A confirmed send: SEND, or SEND_TIMED when wait_ms >= 0, whose FULL
- * becomes full_rc; SEND_MARKED when flags is not 0.
+ * A confirmed send with c->mu held, tx_send_begin passed: SEND, or
+ * SEND_TIMED when wait_ms >= 0, whose FULL becomes full_rc; SEND_MARKED
+ * when flags is not 0.
  */
 static int
-tx_send_confirmed(struct chan_tx *tx, const void *data, size_t len,
+tx_send_locked(struct chan_tx *tx, const void *data, size_t len,
     int wait_ms, int full_rc, uint32_t flags)
 {
-	struct chan_client *c;
+	struct chan_client *c = tx->c;
 	struct conn_req r;
 	int rc;
 
-	if ((rc = tx_send_begin(tx, data, len)) != 0)
-		return rc;
-	c = tx->c;
 	if (flags != 0 && !(c->features & PROTO_FEAT_MARKED)) {
 		snprintf(tx->errmsg, sizeof(tx->errmsg), "the daemon cannot "
 		    "mark a message redelivered (no SEND_MARKED)");
-		pthread_mutex_unlock(&c->mu);
 		return CHAN_EOPTION;
 	}
 	/* A ring record has no mark: a marked send takes the socket. */
 	if (tx->shm != NULL && flags == 0 && len <= tx_shm_max(tx)) {
 		rc = tx_shm_send(tx, data, len, wait_ms, full_rc);
-		if (rc != TX_SHM_SOCKET) {
-			pthread_mutex_unlock(&c->mu);
+		if (rc != TX_SHM_SOCKET)
 			return rc;
-		}
 	}
 	/* Over the socket, behind the records before it. */
 	if (tx->shm != NULL && (rc = tx_shm_drain(tx)) != 0 &&
-	    rc != TX_SHM_SOCKET) {
-		pthread_mutex_unlock(&c->mu);
+	    rc != TX_SHM_SOCKET)
 		return rc;
-	}
 	conn_req_init(c, &r, PROTO_OK, tx->errmsg);
 	if (flags != 0)
 		rc = proto_enc_send_marked(&c->wbuf, r.rid, tx->handle, data,
@@ -176,8 +169,20 @@ tx_send_confirmed(struct chan_tx *tx, const void *data, size_t len,
 		    len, (uint32_t)wait_ms);
 	if (rc == 0)
 		rc = conn_call(c, &r, NULL);
-	pthread_mutex_unlock(&c->mu);
 	return rc == CHAN_EFULL ? full_rc : rc;
+}
+
+static int
+tx_send_confirmed(struct chan_tx *tx, const void *data, size_t len,
+    int wait_ms, int full_rc, uint32_t flags)
+{
+	int rc;
+
+	if ((rc = tx_send_begin(tx, data, len)) != 0)
+		return rc;
+	rc = tx_send_locked(tx, data, len, wait_ms, full_rc, flags);
+	pthread_mutex_unlock(&tx->c->mu);
+	return rc;
 }
 
 int
@@ -191,6 +196,50 @@ chan_tx_send_redelivered(chan_tx *tx, const void *data, size_t len)
 {
 	return tx_send_confirmed(tx, data, len, -1, 0,
 	    PROTO_FLAG_REDELIVERED);
+}
+
+/* msgs[i] by chan_tx_send's rules, c->mu held. */
+static int
+tx_send_one_of(struct chan_tx *tx, const struct iovec *msgs, size_t i,
+    size_t n)
+{
+	if (msgs[i].iov_base == NULL && msgs[i].iov_len > 0)
+		return CHAN_EINVAL;
+	if (msgs[i].iov_len > tx->c->max_msg) {
+		snprintf(tx->errmsg, sizeof(tx->errmsg), "message %zu of %zu "
+		    "(%zu bytes) is over the daemon's limit of %zu bytes",
+		    i + 1, n, msgs[i].iov_len, tx->c->max_msg);
+		return CHAN_ETOOBIG;
+	}
+	return tx_send_locked(tx, msgs[i].iov_base, msgs[i].iov_len, -1, 0,
+	    0);
+}
+
+int
+chan_tx_send_many(chan_tx *tx, const struct iovec *msgs, size_t n,
+    size_t *sent)
+{
+	size_t i = 0, k;
+	int rc;
+
+	if (sent != NULL)
+		*sent = 0;
+	if (tx == NULL || (msgs == NULL && n > 0))
+		return CHAN_EINVAL;
+	if ((rc = tx_send_begin(tx, NULL, 0)) != 0)
+		return rc;
+	while (i < n && rc == 0) {
+		/* What the ring takes now goes in one commit. */
+		if (tx->shm != NULL &&
+		    (k = tx_shm_put_many(tx, msgs + i, n - i)) > 0)
+			i += k;
+		else if ((rc = tx_send_one_of(tx, msgs, i, n)) == 0)
+			i++;
+		if (sent != NULL)
+			*sent = i;
+	}
+	pthread_mutex_unlock(&tx->c->mu);
+	return rc;
 }
 
 int

@@ -9,6 +9,7 @@
  * barrier: the daemon answers in order), never a sleep.
  */
 #include <poll.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -611,6 +612,240 @@ START_TEST(test_drain_takes_what_is_there_then_reports_disconnection)
 }
 END_TEST
 
+/* Batches: chan_tx_send_many and chan_rx_recv_many. */
+
+#define BATCH_MESSAGES	3000
+#define BATCH_SEND	100
+#define BATCH_RECV	37
+
+/* Message i of a batch test: i's bytes, (i * 7) % 300 of them. */
+static size_t
+batch_payload(char *buf, size_t i)
+{
+	size_t len = (i * 7) % 300, k;
+
+	for (k = 0; k < len; k++)
+		buf[k] = (char)('a' + (i + k) % 26);
+	return len;
+}
+
+static void
+send_many_range(chan_tx *tx, size_t first, size_t n)
+{
+	struct iovec iov[BATCH_SEND];
+	static char bufs[BATCH_SEND][300];
+	size_t i, sent = 0;
+
+	ck_assert_uint_le(n, BATCH_SEND);
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = bufs[i];
+		iov[i].iov_len = batch_payload(bufs[i], first + i);
+	}
+	expect_rc(chan_tx_send_many(tx, iov, n, &sent), 0,
+	    "chan_tx_send_many");
+	ck_assert_uint_eq(sent, n);
+}
+
+static void
+expect_view(const chan_view *v, size_t i)
+{
+	char want[300];
+	size_t len = batch_payload(want, i);
+
+	ck_assert_msg(v->len == len && memcmp(v->data, want, len) == 0,
+	    "message %zu: %zu bytes, want %zu", i, v->len, len);
+	ck_assert_int_eq(((const char *)v->data)[len], '\0');
+	ck_assert_int_eq(v->redelivered, 0);
+}
+
+START_TEST(test_send_many_and_recv_many_keep_order_and_bytes)
+{
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
+	chan_tx *tx = tx_open(p, "batches");
+	chan_rx *rx = rx_open(q, "batches", 64);
+	chan_view v[BATCH_RECV];
+	size_t i, k, n, got = 0;
+
+	for (i = 0; i < BATCH_MESSAGES; i += BATCH_SEND)
+		send_many_range(tx, i, BATCH_SEND);
+	expect_rc(chan_tx_close(tx), 0, "chan_tx_close");
+	/* Every message, in order, then the disconnection on its own. */
+	while (got < BATCH_MESSAGES) {
+		expect_rc(chan_rx_recv_many(rx, HARNESS_WAIT_MS, v, BATCH_RECV,
+		    &n), 0, "chan_rx_recv_many");
+		ck_assert_uint_ge(n, 1);
+		ck_assert_uint_le(n, BATCH_RECV);
+		for (k = 0; k < n; k++)
+			expect_view(&v[k], got + k);
+		got += n;
+	}
+	ck_assert_uint_eq(got, BATCH_MESSAGES);
+	expect_rc(chan_rx_recv_many(rx, HARNESS_WAIT_MS, v, BATCH_RECV, &n),
+	    CHAN_EDISCONNECTED, "after the last batch");
+	ck_assert_uint_eq(n, 0);
+	chan_disconnect(p);
+	chan_disconnect(q);
+}
+END_TEST
+
+/* A batch's views hold while other receives go on: only the next batch
+   (or closing) ends them. */
+START_TEST(test_views_stay_valid_until_the_next_batch)
+{
+	chan_client *c = test_connect(&fixture);
+	chan_tx *tx = tx_open(c, "views");
+	chan_rx *rx = rx_open(c, "views", 16);
+	chan_view v[4];
+	chan_msg *m;
+	size_t k, n, i;
+
+	send_many_range(tx, 0, 4);
+	expect_rc(chan_rx_recv_many(rx, HARNESS_WAIT_MS, v, 4, &n), 0,
+	    "first batch");
+	ck_assert_uint_ge(n, 1);
+	/*
+	 * The rest, and more traffic than a receiver's window and a bite,
+	 * received one by one: the views above must not move.
+	 */
+	for (i = 4; i < 4 + 3 * BATCH_SEND; i += BATCH_SEND)
+		send_many_range(tx, i, BATCH_SEND);
+	for (i = n; i < 4 + 3 * BATCH_SEND; i++) {
+		m = recv_msg(rx);
+		ck_assert_uint_eq(chan_msg_len(m), i * 7 % 300);
+		chan_msg_free(m);
+	}
+	for (k = 0; k < n; k++)
+		expect_view(&v[k], k);
+	chan_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_send_many_stops_at_a_message_over_the_limit)
+{
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
+	chan_tx *tx = tx_open(p, "too-big");
+	chan_rx *rx = rx_open(q, "too-big", 8);
+	size_t big = chan_client_max_msg(p) + 1, sent = 99;
+	struct iovec iov[5];
+	char *buf;
+
+	ck_assert_ptr_nonnull(buf = calloc(1, big));
+	iov[0] = (struct iovec){ "a", 1 };
+	iov[1] = (struct iovec){ "b", 1 };
+	iov[2] = (struct iovec){ "c", 1 };
+	iov[3] = (struct iovec){ buf, big };
+	iov[4] = (struct iovec){ "e", 1 };
+	expect_rc(chan_tx_send_many(tx, iov, 5, &sent), CHAN_ETOOBIG,
+	    "a batch with a message over the limit");
+	ck_assert_uint_eq(sent, 3);
+	expect_in(chan_tx_errmsg(tx), "message 4 of 5");
+	expect_str(rx, "a");
+	expect_str(rx, "b");
+	expect_str(rx, "c");
+	/* Nothing after it went. */
+	expect_try_rc(rx, CHAN_EEMPTY);
+	/* The transmitter goes on. */
+	send_str(tx, "f");
+	expect_str(rx, "f");
+	free(buf);
+	chan_disconnect(p);
+	chan_disconnect(q);
+}
+END_TEST
+
+START_TEST(test_batch_calls_check_their_arguments_and_time_out)
+{
+	chan_client *c = test_connect(&fixture);
+	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
+	chan_tx *tx = tx_open(c, "args");
+	chan_rx *rx = rx_open(c, "args", 4), *manual = NULL;
+	chan_view v[2];
+	size_t n = 7, sent = 7;
+
+	expect_rc(chan_tx_send_many(tx, NULL, 0, &sent), 0, "no messages");
+	ck_assert_uint_eq(sent, 0);
+	expect_rc(chan_tx_send_many(NULL, NULL, 0, NULL), CHAN_EINVAL,
+	    "no transmitter");
+	expect_rc(chan_tx_send_many(tx, NULL, 1, NULL), CHAN_EINVAL,
+	    "no array");
+	expect_rc(chan_rx_recv_many(rx, 0, v, 0, &n), CHAN_EINVAL, "max 0");
+	ck_assert_uint_eq(n, 0);
+	expect_rc(chan_rx_recv_many(rx, 0, NULL, 2, &n), CHAN_EINVAL,
+	    "no views");
+	/* Nothing there: a bounded wait, and a try, time out. */
+	expect_rc(chan_rx_recv_many(rx, 50, v, 2, &n), CHAN_ETIMEDOUT,
+	    "an empty channel, 50 ms");
+	ck_assert_uint_eq(n, 0);
+	expect_rc(chan_rx_recv_many(rx, 0, v, 2, &n), CHAN_ETIMEDOUT,
+	    "an empty channel, no wait");
+	send_str(tx, "late");
+	expect_rc(chan_rx_recv_many(rx, HARNESS_WAIT_MS, v, 2, &n), 0,
+	    "a message after the time-outs");
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(v[0].data, "late");
+	/* A view cannot be acknowledged by hand. */
+	o.flags = CHAN_MANUAL_ACK;
+	expect_rc(chan_rx_open_ex(c, "manual", 6, &o, &manual), 0, "open");
+	expect_rc(chan_rx_recv_many(manual, 0, v, 2, &n), CHAN_EINVAL,
+	    "CHAN_MANUAL_ACK");
+	chan_disconnect(c);
+}
+END_TEST
+
+struct many_sender {
+	pthread_t	 thread;
+	chan_tx		*tx;
+	size_t		 sent;
+	int		 rc;
+};
+
+static void *
+many_sender_main(void *arg)
+{
+	struct many_sender *s = arg;
+	struct iovec iov[BATCH_SEND];
+	static char bufs[BATCH_SEND][300];
+	size_t i;
+
+	for (i = 0; i < BATCH_SEND; i++) {
+		iov[i].iov_base = bufs[i];
+		iov[i].iov_len = batch_payload(bufs[i], i);
+	}
+	s->rc = chan_tx_send_many(s->tx, iov, BATCH_SEND, &s->sent);
+	return NULL;
+}
+
+/* A batch larger than a bounded channel waits for room, in order. */
+START_TEST(test_send_many_waits_for_room_in_a_bounded_channel)
+{
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
+	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
+	struct many_sender s = { 0 };
+	chan_view v[7];
+	chan_rx *rx;
+	size_t k, n, got = 0;
+
+	o.capacity = 3;
+	s.tx = tx_open_opts(p, "bounded-batch", &o);
+	rx = rx_open(q, "bounded-batch", 1);
+	ck_assert_int_eq(pthread_create(&s.thread, NULL, many_sender_main,
+	    &s), 0);
+	while (got < BATCH_SEND) {
+		expect_rc(chan_rx_recv_many(rx, HARNESS_WAIT_MS, v, 7, &n), 0,
+		    "chan_rx_recv_many");
+		for (k = 0; k < n; k++)
+			expect_view(&v[k], got + k);
+		got += n;
+	}
+	ck_assert_int_eq(pthread_join(s.thread, NULL), 0);
+	expect_rc(s.rc, 0, "chan_tx_send_many");
+	ck_assert_uint_eq(s.sent, BATCH_SEND);
+	ck_assert_uint_eq(got, BATCH_SEND);
+	chan_disconnect(p);
+	chan_disconnect(q);
+}
+END_TEST
+
 /* Non-blocking mode. */
 
 /* Waits (bounded) for c's socket to be readable, then processes it. */
@@ -836,6 +1071,16 @@ client_api_suite(void)
 	tcase_add_test(tc, test_select_refuses_receivers_of_two_connections);
 	tcase_add_test(tc,
 	    test_drain_takes_what_is_there_then_reports_disconnection);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("batches");
+	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_send_many_and_recv_many_keep_order_and_bytes);
+	tcase_add_test(tc, test_views_stay_valid_until_the_next_batch);
+	tcase_add_test(tc, test_send_many_stops_at_a_message_over_the_limit);
+	tcase_add_test(tc, test_batch_calls_check_their_arguments_and_time_out);
+	tcase_add_test(tc, test_send_many_waits_for_room_in_a_bounded_channel);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("non-blocking and options");

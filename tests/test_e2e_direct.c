@@ -6,7 +6,8 @@
  * ring mapped read-only while it lasts; a send on the socket that takes
  * the ring back without reordering anything; a bounded channel's room
  * made by receives; a receiver killed with claimed, unacknowledged
- * messages, which come back marked.
+ * messages, which come back marked; batches both ways, copied once into
+ * the receiver's views.
  */
 #include <sys/wait.h>
 
@@ -144,6 +145,57 @@ END_TEST
  * space the receiver does not free, and queues the records; nothing is
  * lost or reordered, and the receiver reads directly again afterwards.
  */
+/*
+ * Batches both ways (chan_tx_send_many, chan_rx_recv_many): each batch of
+ * records is copied once from the mapping into the receiver's views,
+ * whole and in order, and the disconnection comes after the last.
+ */
+START_TEST(test_batches_go_from_the_ring_into_views)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	static unsigned char bufs[50][600];
+	unsigned char	 want[600];
+	struct iovec	 iov[50];
+	chan_rx		*rx = ring_rx(cc, "d.many", 64, 0);
+	chan_tx		*tx = ring_tx(pc, "d.many", 0);
+	chan_view	 v[64];
+	unsigned	 i, k, got;
+	size_t		 n, sent;
+	int		 seen = 0;
+
+	for (i = 0; i < 2000; i += 50) {
+		for (k = 0; k < 50; k++) {
+			iov[k].iov_base = bufs[k];
+			iov[k].iov_len = fill(bufs[k], (i + k) * 13 % 600,
+			    i + k);
+		}
+		expect_rc(chan_tx_send_many(tx, iov, 50, &sent), 0,
+		    "send_many");
+		ck_assert_uint_eq(sent, 50);
+		for (got = 0; got < 50; got += n) {
+			expect_rc(chan_rx_recv_many(rx, harness_wait_ms(), v,
+			    50 - got, &n), 0, "recv_many");
+			for (k = 0; k < n; k++) {
+				ck_assert_uint_eq(v[k].len,
+				    (i + got + k) * 13 % 600);
+				ck_assert(memcmp(v[k].data, want, fill(want,
+				    v[k].len, i + got + k)) == 0);
+				ck_assert(!v[k].redelivered);
+			}
+		}
+		if (own_direct_maps() > 0)
+			seen = 1;
+	}
+	ck_assert_msg(seen, "the receiver never mapped the producer's ring");
+	expect_rc(chan_tx_close(tx), 0, "close the producer");
+	expect_rc(chan_rx_recv_many(rx, harness_wait_ms(), v, 64, &n),
+	    CHAN_EDISCONNECTED, "after the last batch");
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
 START_TEST(test_a_producer_ahead_of_its_receiver_does_not_block)
 {
 	chan_client	*pc = test_connect(&fixture);
@@ -393,6 +445,7 @@ direct_suite(void)
 	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_records_go_from_the_ring_to_the_receiver);
+	tcase_add_test(tc, test_batches_go_from_the_ring_into_views);
 	tcase_add_test(tc, test_a_socket_send_takes_the_ring_back_in_order);
 	tcase_add_test(tc, test_receives_make_room_in_a_bounded_channel);
 	tcase_add_test(tc, test_a_killed_receiver_s_claims_come_back_marked);

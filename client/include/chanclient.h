@@ -37,6 +37,8 @@
 #ifndef CHANCLIENT_H
 #define CHANCLIENT_H
 
+#include <sys/uio.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -400,6 +402,19 @@ CHAN_EXPORT int chan_tx_flush(chan_tx *tx);
 CHAN_EXPORT unsigned chan_tx_unconfirmed(const chan_tx *tx);
 
 /*
+ * chan_tx_send_many sends msgs[0 .. n) in that order, as n calls of
+ * chan_tx_send would, and returns 0 once all are confirmed; else the
+ * error of the first one that failed (nothing after it is sent), with
+ * *sent (which may be NULL) the number confirmed before it. The whole
+ * call takes the connection's lock once, where a loop of chan_tx_send
+ * takes it per message: on a CHAN_SHM transmitter each message is a
+ * record written into the ring, confirmed as it is committed. Over the socket each is a confirmed send (a round trip);
+ * chan_tx_send_async is the throughput call there.
+ */
+CHAN_EXPORT int chan_tx_send_many(chan_tx *tx, const struct iovec *msgs,
+    size_t n, size_t *sent);
+
+/*
  * Drops the producer and frees tx, whatever the result. First waits, with
  * no time limit, for every pipelined send (as chan_tx_flush, even in
  * non-blocking mode) and returns the first unreported failure; then waits
@@ -516,6 +531,39 @@ CHAN_EXPORT int chan_rx_recv_timeout(chan_rx *rx, int timeout_ms,
     chan_msg **out);
 CHAN_EXPORT int chan_rx_drain(chan_rx *rx, chan_msg **msgs, size_t max,
     size_t *n);
+
+/*
+ * chan_rx_recv_many receives a batch without a chan_msg per message:
+ * it waits as chan_rx_recv_timeout does for the first message, then
+ * takes what else rx has now, without waiting and without a round trip,
+ * up to max, into v[0 .. *n): what the library has buffered (up to the
+ * prefetch window) or, on a receiver that reads its producer's ring
+ * directly (CHAN_SHM), the ring's records, up to 512 at a time. Returns
+ * 0 with *n from 1 to max, stopping before a disconnection once it took
+ * messages (the next call reports it); CHAN_EDISCONNECTED,
+ * CHAN_ETIMEDOUT or another error of chan_rx_recv_timeout with *n 0.
+ *
+ * The views point into memory rx keeps: they stay valid until the next
+ * chan_rx_recv_many on rx or chan_rx_close(rx), and the caller frees
+ * nothing. Each view's data is followed by a NUL byte, as a message's.
+ * The messages count as received, and acknowledged, as those of any
+ * receive (a crash may bring back up to max of them, marked). Not on a
+ * CHAN_MANUAL_ACK receiver (CHAN_EINVAL): a view cannot be acknowledged.
+ *
+ *	chan_view v[256];
+ *	size_t i, n;
+ *	while ((rc = chan_rx_recv_many(rx, -1, v, 256, &n)) == 0)
+ *		for (i = 0; i < n; i++)
+ *			use(v[i].data, v[i].len);
+ */
+typedef struct chan_view {
+	const void	*data;
+	size_t		 len;
+	int		 redelivered;	/* as chan_msg_redelivered() */
+} chan_view;
+
+CHAN_EXPORT int chan_rx_recv_many(chan_rx *rx, int timeout_ms, chan_view *v,
+    size_t max, size_t *n);
 
 /*
  * Select: receives from whichever of rxs[0 .. n) has something first, as
