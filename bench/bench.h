@@ -105,6 +105,8 @@ struct bench_run {
 	bool		 shm;		/* chand: producers use CHAN_SHM */
 	bool		 confirmed;	/* chand throughput: chan_tx_send */
 	unsigned	 spin_us;	/* chand consumer: chan_client_set_spin */
+	unsigned	 batch;		/* chand: chan_tx_send_many and
+					   chan_rx_recv_many, up to this many */
 	unsigned	 serial;	/* runs so far: names its channels */
 };
 

@@ -220,6 +220,48 @@ confirm_quantiles(int64_t *ns, uint64_t n, int64_t out[3])
 	}
 }
 
+/*
+ * --batch: the producer's one transmitter sends up to run->batch messages
+ * a call (chan_tx_send_many), each confirmed as chan_tx_send's.
+ */
+static int
+chand_send_many(const struct bench_run *run, chan_tx *tx, int index,
+    struct bench_report *rep)
+{
+	struct iovec	*iov;
+	char		*bufs;
+	uint64_t	 i, k, j;
+	size_t		 sent;
+	int		 rc = 0;
+
+	iov = calloc(run->batch, sizeof(*iov));
+	bufs = calloc(run->batch, run->size > 0 ? run->size : 1);
+	if (iov == NULL || bufs == NULL) {
+		free(iov);
+		free(bufs);
+		return (CHAN_ENOMEM);
+	}
+	rep->t_first = now_ns();
+	for (i = 0; i < run->count && rc == 0; i += k) {
+		k = run->count - i < run->batch ? run->count - i : run->batch;
+		for (j = 0; j < k; j++) {
+			iov[j].iov_base = bufs + j * run->size;
+			iov[j].iov_len = run->size;
+			payload_fill(iov[j].iov_base, run->size,
+			    (uint32_t)index, (uint32_t)(i + j), 0);
+		}
+		rc = chan_tx_send_many(tx, iov, k, &sent);
+		rep->msgs += sent;
+	}
+	rep->t_last = now_ns();
+	if (rc != 0)
+		snprintf(rep->err, sizeof(rep->err), "send: %s: %s",
+		    chan_strerror(rc), chan_tx_errmsg(tx));
+	free(iov);
+	free(bufs);
+	return (rc);
+}
+
 static int
 chand_send_all(const struct bench_run *run, struct senders *s, int index,
     struct bench_report *rep)
@@ -272,6 +314,7 @@ chand_producer(const struct bench_run *run, int index,
 {
 	struct senders	s = { 0 };
 	int64_t		cpu0;
+	int		rc;
 
 	if (senders_open(run, &s, rep->err, sizeof(rep->err)) != 0)
 		goto out;
@@ -280,7 +323,11 @@ chand_producer(const struct bench_run *run, int index,
 		goto out;
 	}
 	cpu0 = cpu_self_ns();
-	if (chand_send_all(run, &s, index, rep) == 0)
+	if (run->batch > 0 && s.ntx == 1 && run->mode == MODE_THROUGHPUT)
+		rc = chand_send_many(run, s.tx[0], index, rep);
+	else
+		rc = chand_send_all(run, &s, index, rep);
+	if (rc == 0)
 		rep->ok = 1;
 	rep->cpu_ns = cpu_self_ns() - cpu0;
 	end_wait_stop(sync);
@@ -409,6 +456,35 @@ recv_one(const struct bench_run *run, chan_rx *rx, struct order_check *oc,
 	return (rc);
 }
 
+/*
+ * --batch: receives and checks up to run->batch messages in one call
+ * (chan_rx_recv_many): 0 or -1 with err set.
+ */
+static int
+recv_many(const struct bench_run *run, chan_rx *rx, chan_view *v,
+    uint64_t want, struct order_check *oc, char *err, size_t errlen)
+{
+	size_t	 n, i;
+	int	 rc;
+
+	rc = chan_rx_recv_many(rx, BENCH_STALL_MS, v, want < run->batch ?
+	    (size_t)want : run->batch, &n);
+	if (rc != 0) {
+		snprintf(err, errlen, "receive after %llu messages: %s%s%s",
+		    (unsigned long long)oc->seen, chan_strerror(rc),
+		    rc == CHAN_EDISCONNECTED ? " (messages lost)" : "",
+		    chan_rx_errmsg(rx));
+		return (-1);
+	}
+	for (i = 0; i < n; i++) {
+		if (order_check(oc, v[i].data, v[i].len, run->size, 0) != 0) {
+			snprintf(err, errlen, "%s", oc->err);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
 /* Once all arrived: nothing more may come, only the disconnection. */
 static int
 recv_nothing_more(struct receivers *r, char *err, size_t errlen)
@@ -437,6 +513,7 @@ chand_consumer(const struct bench_run *run, const struct end_sync *sync,
 {
 	struct receivers	r = { 0 };
 	struct order_check	oc;
+	chan_view		*v = NULL;
 	uint64_t		total = run->count * run->producers;
 	unsigned		k, senders;
 	int64_t			cpu0;
@@ -456,6 +533,15 @@ chand_consumer(const struct bench_run *run, const struct end_sync *sync,
 		goto out;
 	}
 	cpu0 = cpu_self_ns();
+	if (run->batch > 0 && r.n == 1 && run->mode == MODE_THROUGHPUT) {
+		if ((v = calloc(run->batch, sizeof(*v))) == NULL) {
+			snprintf(rep->err, sizeof(rep->err), "out of memory");
+			failed = true;
+		}
+		while (oc.seen < total && !failed)
+			failed = recv_many(run, r.rx[0], v, total - oc.seen,
+			    &oc, rep->err, sizeof(rep->err)) != 0;
+	}
 	/* Round robin over the channels, as the producers send. */
 	while (oc.seen < total && !failed) {
 		for (k = 0; k < r.n && !failed; k++) {
@@ -474,6 +560,7 @@ chand_consumer(const struct bench_run *run, const struct end_sync *sync,
 	if (!failed && recv_nothing_more(&r, rep->err, sizeof(rep->err)) == 0)
 		rep->ok = 1;
 out:
+	free(v);
 	receivers_close(&r);
 	order_fini(&oc);
 }

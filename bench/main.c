@@ -63,6 +63,7 @@ struct opts {
 	bool		 shm;		/* chand runs also through rings */
 	bool		 confirmed;	/* chand throughput: chan_tx_send */
 	unsigned	 spin_us;	/* chand latency runs also spinning */
+	unsigned	 batch;		/* chand throughput runs also batched */
 	bool		 sync[BENCH_NSYNC];	/* durable runs, by policy */
 	const char	*data_dir;
 };
@@ -138,6 +139,10 @@ usage(FILE *f)
 "                         up to N us before it sleeps (chan_client_set_spin;\n"
 "                         label \"spin\"); with --shm, the daemon spins as\n"
 "                         long on the rings (chand --spin-us)\n"
+"      --batch N          with --shm, chand throughput runs on rings also\n"
+"                         with batches of up to N messages a call:\n"
+"                         chan_tx_send_many and chan_rx_recv_many (label\n"
+"                         \"shm many\"; the plain runs of one channel)\n"
 "  -S, --socket PATH      use the daemon already running on PATH (default:\n"
 "                         start a private one for each run)\n"
 "  -D, --chand PATH       the chand to start (default: next to chan-bench,\n"
@@ -290,6 +295,7 @@ enum {
 	OPT_SHM,
 	OPT_CONFIRMED,
 	OPT_SPIN_US,
+	OPT_BATCH,
 	OPT_DURABLE,
 	OPT_SYNC,
 	OPT_DATA_DIR,
@@ -320,6 +326,7 @@ static const struct option longopts[] = {
 	{ "shm", no_argument, NULL, OPT_SHM },
 	{ "confirmed", no_argument, NULL, OPT_CONFIRMED },
 	{ "spin-us", required_argument, NULL, OPT_SPIN_US },
+	{ "batch", required_argument, NULL, OPT_BATCH },
 	{ "durable", no_argument, NULL, OPT_DURABLE },
 	{ "sync", required_argument, NULL, OPT_SYNC },
 	{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
@@ -437,6 +444,8 @@ opt_one(int ch, const char *arg, struct opts *o)
 		return (opt_uint(arg, 1, 65536, &o->window));
 	case OPT_SPIN_US:
 		return (opt_uint(arg, 1, 1000000, &o->spin_us));
+	case OPT_BATCH:
+		return (opt_uint(arg, 1, 65536, &o->batch));
 	case OPT_SYNC:
 		return (parse_sync(arg, o));
 	/* The library's ranges (chanclient.h, chan_open_opts). */
@@ -665,6 +674,15 @@ run_base(const struct opts *o, enum bench_mode mode, unsigned producers,
 			run.shm = true;
 			bench(o, &run);
 		}
+		/* Over the socket each send of a batch is a round trip: the
+		   batch calls are for rings. */
+		if (run.target == TARGET_CHAND && o->batch > 0 && o->shm &&
+		    mode == MODE_THROUGHPUT) {
+			run.batch = o->batch;
+			run.shm = true;
+			bench(o, &run);
+			run.batch = 0;
+		}
 		if (run.target == TARGET_CHAND && o->spin_us > 0 &&
 		    mode == MODE_LATENCY) {
 			run.spin_us = o->spin_us;
@@ -755,11 +773,13 @@ run_label(const struct bench_run *run, char *buf, size_t len)
 	if (run->sync != SYNC_NONE)
 		snprintf(buf, len, "%s %s", target_names[run->target],
 		    sync_names[run->sync]);
-	else if (run->shm || run->confirmed || run->spin_us > 0)
-		snprintf(buf, len, "%s%s%s%s", target_names[run->target],
+	else if (run->shm || run->confirmed || run->spin_us > 0 ||
+	    run->batch > 0)
+		snprintf(buf, len, "%s%s%s%s%s", target_names[run->target],
 		    run->shm ? " shm" : "", run->confirmed &&
 		    run->mode == MODE_THROUGHPUT ? " send" : "",
-		    run->spin_us > 0 ? " spin" : "");
+		    run->spin_us > 0 ? " spin" : "",
+		    run->batch > 0 ? " many" : "");
 	else if (run->channels > 1)
 		snprintf(buf, len, "%s K=%u", target_names[run->target],
 		    run->channels);
