@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -101,7 +102,8 @@ struct bridge {
 	jsCtx			*js;	/* for setup and the KV bucket */
 	kvStore			*kv;
 	kvStore			*kvpos;	/* import positions, BUCKET-pos */
-	volatile sig_atomic_t	 stop;
+	/* Set by any thread, read by all without the lock. */
+	atomic_int		 stop;
 	pthread_mutex_t		 lock;
 	pthread_cond_t		 cond;
 	int			 nready;
