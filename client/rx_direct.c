@@ -548,9 +548,7 @@ rx_direct_wanted(void)
 {
 	const char	*v = getenv("CHANCLIENT_DIRECT");
 
-	/* Opt-in until e2e_cli's intermittent failure with it is understood
-	   (docs/performance.md, Direct reading). */
-	return (v != NULL && strcmp(v, "1") == 0);
+	return (v == NULL || strcmp(v, "0") != 0);
 }
 
 int
