@@ -407,8 +407,10 @@ CHAN_EXPORT unsigned chan_tx_unconfirmed(const chan_tx *tx);
  * error of the first one that failed (nothing after it is sent), with
  * *sent (which may be NULL) the number confirmed before it. The whole
  * call takes the connection's lock once, where a loop of chan_tx_send
- * takes it per message: on a CHAN_SHM transmitter each message is a
- * record written into the ring, confirmed as it is committed. Over the socket each is a confirmed send (a round trip);
+ * takes it per message: on a CHAN_SHM transmitter the messages are
+ * records written into the ring, committed (and so confirmed) together,
+ * one store for each 64 KiB of them, reading the daemon's grant and the
+ * ring's free space once per batch rather than per message. Over the socket each is a confirmed send (a round trip);
  * chan_tx_send_async is the throughput call there.
  */
 CHAN_EXPORT int chan_tx_send_many(chan_tx *tx, const struct iovec *msgs,
