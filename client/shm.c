@@ -27,6 +27,8 @@
 #include "shmring.h"
 
 #define SHM_FETCH_MS	10000	/* bound on RING_FETCH's answer */
+/* A batch's records are committed every this many payload bytes. */
+#define SHM_PUBLISH_BYTES	(64u << 10)
 
 struct tx_shm {
 	struct shmring_writer	 w;
@@ -499,23 +501,43 @@ size_t
 tx_shm_put_many(struct chan_tx *tx, const struct iovec *msgs, size_t n)
 {
 	struct tx_shm	*s = tx->shm;
+	struct shmring_room room;
 	uint64_t	 stamp;
-	size_t		 i, len;
+	size_t		 i, len, held = 0, bytes = 0;
+	bool		 fresh = true;
+	int		 rc;
 
 	/* An event loop's wait for room has its own exit (shm_send). */
-	if (s->loop_waits)
+	if (s->loop_waits || shmring_room(&s->w, &room) != 0)
 		return (0);
 	/* One stamp: the sends of a batch begin together. */
 	stamp = shm_stamp(s);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n;) {
 		len = msgs[i].iov_len;
-		if (len > s->w.max_record || len > tx->c->max_msg ||
-		    (msgs[i].iov_base == NULL && len > 0) ||
-		    shmring_put2_held(&s->w, msgs[i].iov_base, (uint32_t)len,
-		    NULL, 0, stamp) != 0)
+		if (len > tx->c->max_msg || (msgs[i].iov_base == NULL &&
+		    len > 0))
 			break;
+		rc = shmring_put2_held_in(&s->w, &room, msgs[i].iov_base,
+		    (uint32_t)len, NULL, 0, stamp);
+		if (rc == 0) {
+			i++;
+			fresh = false;
+			held++;
+			/* The reader starts on a long batch's first part. */
+			if ((bytes += len) >= SHM_PUBLISH_BYTES) {
+				shmring_publish(&s->w);
+				shm_kick(s);
+				held = bytes = 0;
+			}
+			continue;
+		}
+		/* The room read before is used up: is there more now? */
+		if (rc != CHAN_EFULL || fresh || shmring_room(&s->w,
+		    &room) != 0)
+			break;
+		fresh = true;
 	}
-	if (i > 0) {
+	if (held > 0) {
 		shmring_publish(&s->w);
 		shm_kick(s);
 	}

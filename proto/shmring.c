@@ -125,33 +125,54 @@ shmring_attach(struct shmring_writer *w, void *base, size_t map_size)
 	return (0);
 }
 
-/*
- * Where a record of len payload bytes would go: 0 with *off (its offset
- * in the data area) and *pad (padding bytes before it, at the old head),
- * or the CHAN_E* code of shmring_put.
- */
-static int
-shmring_place(const struct shmring_writer *w, uint32_t len, uint64_t *off,
-    uint64_t *pad)
+int
+shmring_room(const struct shmring_writer *w, struct shmring_room *room)
 {
-	uint64_t	 tail, need, to_end;
-
 	if (ld32(w->base, SHMRING_OFF_CLOSED, __ATOMIC_ACQUIRE) != 0)
 		return (CHAN_ECONNLOST);
+	room->msgs = ld64(w->base, SHMRING_OFF_GRANT_MSGS, __ATOMIC_ACQUIRE);
+	room->bytes = ld64(w->base, SHMRING_OFF_GRANT_BYTES,
+	    __ATOMIC_ACQUIRE);
+	room->tail = ld64(w->base, SHMRING_OFF_TAIL, __ATOMIC_ACQUIRE);
+	return (0);
+}
+
+/*
+ * Where a record of len payload bytes would go within room: 0 with *off
+ * (its offset in the data area) and *pad (padding bytes before it, at the
+ * old head), CHAN_EFULL or CHAN_ETOOBIG.
+ */
+static int
+shmring_place_in(const struct shmring_writer *w,
+    const struct shmring_room *room, uint32_t len, uint64_t *off,
+    uint64_t *pad)
+{
+	uint64_t	 need, to_end;
+
 	if (len > w->max_record)
 		return (CHAN_ETOOBIG);
-	if (w->sent >= ld64(w->base, SHMRING_OFF_GRANT_MSGS,
-	    __ATOMIC_ACQUIRE) || w->sent_bytes + len > ld64(w->base,
-	    SHMRING_OFF_GRANT_BYTES, __ATOMIC_ACQUIRE))
+	if (w->sent >= room->msgs || w->sent_bytes + len > room->bytes)
 		return (CHAN_EFULL);
-	tail = ld64(w->base, SHMRING_OFF_TAIL, __ATOMIC_ACQUIRE);
 	need = shmring_rec_size(len);
 	*off = w->head & (w->data_size - 1);
 	to_end = w->data_size - *off;
 	*pad = to_end < need ? to_end : 0;
-	if (w->data_size - (w->head - tail) < *pad + need)
+	if (w->data_size - (w->head - room->tail) < *pad + need)
 		return (CHAN_EFULL);
 	return (0);
+}
+
+/* shmring_place_in of the room there is now, or CHAN_ECONNLOST. */
+static int
+shmring_place(const struct shmring_writer *w, uint32_t len, uint64_t *off,
+    uint64_t *pad)
+{
+	struct shmring_room room;
+	int		 rc;
+
+	if ((rc = shmring_room(w, &room)) != 0)
+		return (rc);
+	return (shmring_place_in(w, &room, len, off, pad));
 }
 
 int
@@ -189,20 +210,15 @@ shmring_publish(struct shmring_writer *w)
 	st64(w->base, SHMRING_OFF_HEAD, w->head, __ATOMIC_SEQ_CST);
 }
 
-int
-shmring_put2_held(struct shmring_writer *w, const void *a, uint32_t alen,
-    const void *b, uint32_t blen, uint64_t stamp)
+/* Writes a record at off, after pad bytes of padding: not committed. */
+static void
+shmring_write(struct shmring_writer *w, uint64_t off, uint64_t pad,
+    const void *a, uint32_t alen, const void *b, uint32_t blen,
+    uint64_t stamp)
 {
-	uint64_t	 off, pad;
-	uint32_t	 len;
 	unsigned char	*r;
-	int		 rc;
+	uint32_t	 len = alen + blen;
 
-	if (alen > UINT32_MAX - blen)
-		return (CHAN_ETOOBIG);
-	len = alen + blen;
-	if ((rc = shmring_place(w, len, &off, &pad)) != 0)
-		return (rc);
 	if (pad > 0) {
 		r = w->data + off;
 		st32(r, 0, SHMRING_PAD, __ATOMIC_RELAXED);
@@ -221,6 +237,36 @@ shmring_put2_held(struct shmring_writer *w, const void *a, uint32_t alen,
 	w->head += shmring_rec_size(len);
 	w->sent++;
 	w->sent_bytes += len;
+}
+
+int
+shmring_put2_held(struct shmring_writer *w, const void *a, uint32_t alen,
+    const void *b, uint32_t blen, uint64_t stamp)
+{
+	uint64_t	 off, pad;
+	int		 rc;
+
+	if (alen > UINT32_MAX - blen)
+		return (CHAN_ETOOBIG);
+	if ((rc = shmring_place(w, alen + blen, &off, &pad)) != 0)
+		return (rc);
+	shmring_write(w, off, pad, a, alen, b, blen, stamp);
+	return (0);
+}
+
+int
+shmring_put2_held_in(struct shmring_writer *w,
+    const struct shmring_room *room, const void *a, uint32_t alen,
+    const void *b, uint32_t blen, uint64_t stamp)
+{
+	uint64_t	 off, pad;
+	int		 rc;
+
+	if (alen > UINT32_MAX - blen)
+		return (CHAN_ETOOBIG);
+	if ((rc = shmring_place_in(w, room, alen + blen, &off, &pad)) != 0)
+		return (rc);
+	shmring_write(w, off, pad, a, alen, b, blen, stamp);
 	return (0);
 }
 

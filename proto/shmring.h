@@ -134,6 +134,22 @@ int	shmring_put2_held(struct shmring_writer *, const void *a,
 	    uint32_t alen, const void *b, uint32_t blen, uint64_t stamp);
 /* Commits every record written so far: publishes the counts and head. */
 void	shmring_publish(struct shmring_writer *);
+/*
+ * The room a writer of a batch has: the daemon's grant and the ring's
+ * tail, read once (shmring_room: 0, or CHAN_ECONNLOST if the daemon
+ * closed the ring). shmring_put2_held_in writes within it, reading no
+ * word the daemon writes: CHAN_EFULL once it is used up (read it again:
+ * the daemon may have released or granted more meanwhile).
+ */
+struct shmring_room {
+	uint64_t	 msgs;
+	uint64_t	 bytes;
+	uint64_t	 tail;
+};
+int	shmring_room(const struct shmring_writer *, struct shmring_room *);
+int	shmring_put2_held_in(struct shmring_writer *,
+	    const struct shmring_room *, const void *a, uint32_t alen,
+	    const void *b, uint32_t blen, uint64_t stamp);
 /* What shmring_put of len bytes would return now, writing nothing. */
 int	shmring_fits(const struct shmring_writer *, uint32_t len);
 /* The producer sleeps (1) or not (0): the daemon wakes it on a change. */

@@ -462,6 +462,63 @@ START_TEST(test_held_records_wait_for_publish)
 }
 END_TEST
 
+/*
+ * A batch writer's room, read once: the grant and the ring's tail as they
+ * were, so it is used up before the daemon's later grant or release is
+ * seen; read again, they are. A closed ring has no room.
+ */
+START_TEST(test_room_read_once_bounds_a_batch)
+{
+	struct ring		 r;
+	struct shmring_room	 room;
+	unsigned char		 p[1000], out[2048];
+
+	ring_new(&r, DATA);
+	memset(p, 2, sizeof(p));
+	shmring_grant(r.mem, 2, UINT64_MAX);
+	expect(shmring_room(&r.w, &room) == 0);
+	expect(shmring_put2_held_in(&r.w, &room, p, 10, NULL, 0, 0) == 0);
+	expect(shmring_put2_held_in(&r.w, &room, p, 10, NULL, 0, 0) == 0);
+	expect(shmring_put2_held_in(&r.w, &room, p, 10, NULL, 0, 0) ==
+	    CHAN_EFULL);
+	/* A later grant is not in the room read before it. */
+	shmring_grant(r.mem, UINT64_MAX, UINT64_MAX);
+	expect(shmring_put2_held_in(&r.w, &room, p, 10, NULL, 0, 0) ==
+	    CHAN_EFULL);
+	expect(shmring_room(&r.w, &room) == 0);
+	/* 2 * 24 bytes used: three records of 1016 more fit, not four. */
+	expect(shmring_put2_held_in(&r.w, &room, p, sizeof(p), NULL, 0, 0)
+	    == 0);
+	expect(shmring_put2_held_in(&r.w, &room, p, sizeof(p), NULL, 0, 0)
+	    == 0);
+	expect(shmring_put2_held_in(&r.w, &room, p, sizeof(p), NULL, 0, 0)
+	    == 0);
+	expect(shmring_put2_held_in(&r.w, &room, p, sizeof(p), NULL, 0, 0)
+	    == CHAN_EFULL);
+	expect(shmring_put2_held_in(&r.w, &room, p,
+	    shmring_max_record(DATA) + 1, NULL, 0, 0) == CHAN_ETOOBIG);
+	shmring_publish(&r.w);
+	/* Space the reader releases is seen once the room is read again. */
+	expect(read_one(&r, out, sizeof(out)) == 10);
+	expect(read_one(&r, out, sizeof(out)) == 10);
+	expect(read_one(&r, out, sizeof(out)) == 1000);
+	shmring_release(&r.rd, r.mem);
+	expect(shmring_put2_held_in(&r.w, &room, p, sizeof(p), NULL, 0, 0)
+	    == CHAN_EFULL);
+	expect(shmring_room(&r.w, &room) == 0);
+	expect(shmring_put2_held_in(&r.w, &room, p, sizeof(p), NULL, 0, 0)
+	    == 0);
+	shmring_publish(&r.w);
+	expect(read_one(&r, out, sizeof(out)) == 1000);
+	expect(read_one(&r, out, sizeof(out)) == 1000);
+	expect(read_one(&r, out, sizeof(out)) == 1000);
+	expect(read_one(&r, out, sizeof(out)) == -2);
+	shmring_close(r.mem, CHAN_ELIMIT);
+	expect(shmring_room(&r.w, &room) == CHAN_ECONNLOST);
+	ring_free(&r);
+}
+END_TEST
+
 static Suite *
 shmring_suite(void)
 {
@@ -477,6 +534,7 @@ shmring_suite(void)
 	tcase_add_test(tc, test_peek_shows_the_stamp_and_takes_nothing);
 	tcase_add_test(tc, test_a_lone_ring_needs_no_stamps);
 	tcase_add_test(tc, test_held_records_wait_for_publish);
+	tcase_add_test(tc, test_room_read_once_bounds_a_batch);
 	tcase_add_test(tc, test_direct_claims_and_revocation);
 	suite_add_tcase(s, tc);
 	return s;
