@@ -231,28 +231,40 @@ void
 assert_one_line(const char *err, size_t err_len, const char *what)
 {
 	const char *nl;
+	int one;
 
 	nl = strchr(err, '\n');
-	ck_assert_msg(nl != NULL && nl[1] == '\0' && err_len > 1,
-	    "stderr is not exactly one line: \"%s\"", err);
+	one = nl != NULL && nl[1] == '\0' && err_len > 1;
+	if (!one)
+		harness_show_long("stderr", err);
+	ck_assert_msg(one, "stderr is not exactly one line: \"%.1500s\"",
+	    err);
 	ck_assert_msg(strlen(err) == err_len, "NUL byte on stderr");
 	if (what != NULL)
 		ck_assert_msg(strstr(err, what) != NULL,
-		    "stderr does not name \"%s\": %s", what, err);
+		    "stderr does not name \"%s\": %.1500s", what, err);
+}
+
+void
+assert_exit_code(int got, int want, const char *err)
+{
+	if (got != want)
+		harness_show_long("stderr", err);
+	ck_assert_msg(got == want, "exit %d, want %d; stderr: %.1500s", got,
+	    want, err);
 }
 
 void
 assert_fails_with(const struct cmd_result *r, int code, const char *what)
 {
-	ck_assert_msg(r->code == code, "exit %d, want %d; stderr: %s",
-	    r->code, code, r->err);
+	assert_exit_code(r->code, code, r->err);
 	assert_one_line(r->err, r->err_len, what);
 }
 
 void
 assert_ok(const struct cmd_result *r)
 {
-	ck_assert_msg(r->code == 0, "exit %d; stderr: %s", r->code, r->err);
+	assert_exit_code(r->code, 0, r->err);
 }
 
 char *

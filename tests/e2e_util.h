@@ -116,6 +116,8 @@ void	cli_run(const char *const argv[], const void *in, size_t in_len,
 	    struct cmd_result *r);
 /* Asserts that err is exactly one line, mentioning what unless NULL. */
 void	assert_one_line(const char *err, size_t err_len, const char *what);
+/* A command's exit code is want; its stderr (clipped) says why not. */
+void	assert_exit_code(int got, int want, const char *err);
 /* Asserts exit code and one line of stderr that mentions what. */
 void	assert_fails_with(const struct cmd_result *r, int code,
 	    const char *what);

@@ -46,8 +46,7 @@ assert_proc_fails_with(struct proc *p, int code, const char *what)
 
 	err = proc_read_err(p, &len, HARNESS_WAIT_MS);
 	got = proc_wait(p, HARNESS_WAIT_MS);
-	ck_assert_msg(got == code, "exit %d, wanted %d; stderr: %s", got,
-	    code, err);
+	assert_exit_code(got, code, err);
 	assert_one_line(err, len, what);
 	free(err);
 }
@@ -55,7 +54,7 @@ assert_proc_fails_with(struct proc *p, int code, const char *what)
 static void
 assert_ok_output(const struct cmd_result *r, const char *out)
 {
-	ck_assert_msg(r->code == 0, "exit %d; stderr: %s", r->code, r->err);
+	assert_exit_code(r->code, 0, r->err);
 	ck_assert_str_eq(r->out, out);
 }
 
