@@ -514,8 +514,8 @@ tx_shm_put_many(struct chan_tx *tx, const struct iovec *msgs, size_t n)
 	stamp = shm_stamp(s);
 	for (i = 0; i < n;) {
 		len = msgs[i].iov_len;
-		if (len > tx->c->max_msg || (msgs[i].iov_base == NULL &&
-		    len > 0))
+		if (len > tx->c->max_msg || len > tx_shm_max(tx) ||
+		    (msgs[i].iov_base == NULL && len > 0))
 			break;
 		rc = shmring_put2_held_in(&s->w, &room, msgs[i].iov_base,
 		    (uint32_t)len, NULL, 0, stamp);

@@ -150,6 +150,10 @@ tx_send_locked(struct chan_tx *tx, const void *data, size_t len,
 	}
 	/* A ring record has no mark: a marked send takes the socket. */
 	if (tx->shm != NULL && flags == 0 && len <= tx_shm_max(tx)) {
+		/* Behind the SENDs of longer messages before it. */
+		if (tx->unconfirmed > 0 &&
+		    (rc = pipeline_flush_locked(tx, 1)) != 0)
+			return rc;
 		rc = tx_shm_send(tx, data, len, wait_ms, full_rc);
 		if (rc != TX_SHM_SOCKET)
 			return rc;
@@ -229,6 +233,10 @@ chan_tx_send_many(chan_tx *tx, const struct iovec *msgs, size_t n,
 	if ((rc = tx_send_begin(tx, NULL, 0)) != 0)
 		return rc;
 	while (i < n && rc == 0) {
+		/* Behind the SENDs of longer messages before it. */
+		if (tx->shm != NULL && tx->unconfirmed > 0 &&
+		    (rc = pipeline_flush_locked(tx, 1)) != 0)
+			break;
 		/* What the ring takes now goes in one commit. */
 		if (tx->shm != NULL &&
 		    (k = tx_shm_put_many(tx, msgs + i, n - i)) > 0)
@@ -237,6 +245,10 @@ chan_tx_send_many(chan_tx *tx, const struct iovec *msgs, size_t n,
 			i++;
 		if (sent != NULL)
 			*sent = i;
+		/* An earlier pipelined send's failure stops it, as it would
+		   the next chan_tx_send. */
+		if (rc == 0 && i < n)
+			rc = pipeline_take_error(tx);
 	}
 	pthread_mutex_unlock(&tx->c->mu);
 	return rc;

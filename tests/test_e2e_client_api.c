@@ -792,6 +792,40 @@ START_TEST(test_batch_calls_check_their_arguments_and_time_out)
 }
 END_TEST
 
+/*
+ * A confirmed send on a ring, alone or in a batch, comes after a longer
+ * message pipelined before it on the socket (over a small ring's record
+ * limit), though the ring record could be read first.
+ */
+START_TEST(test_ring_sends_wait_behind_pipelined_socket_sends)
+{
+	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);
+	chan_open_opts o = CHAN_OPEN_OPTS_INIT;
+	chan_rx *rx = rx_open(q, "behind", 8);
+	struct iovec iov[2] = { { "b1", 2 }, { "b2", 2 } };
+	char big[3000];
+	chan_tx *tx;
+	size_t sent;
+
+	o.flags = CHAN_SHM;
+	o.ring_size = 4096;	/* records of 2 KiB at most */
+	tx = tx_open_opts(p, "behind", &o);
+	memset(big, 'x', sizeof(big));
+	expect_rc(chan_tx_send_async(tx, big, sizeof(big)), 0, "async big");
+	send_str(tx, "small");
+	expect_msg(rx, big, sizeof(big));
+	expect_str(rx, "small");
+	expect_rc(chan_tx_send_async(tx, big, sizeof(big)), 0, "async big");
+	expect_rc(chan_tx_send_many(tx, iov, 2, &sent), 0, "send_many");
+	ck_assert_uint_eq(sent, 2);
+	expect_msg(rx, big, sizeof(big));
+	expect_str(rx, "b1");
+	expect_str(rx, "b2");
+	chan_disconnect(p);
+	chan_disconnect(q);
+}
+END_TEST
+
 struct many_sender {
 	pthread_t	 thread;
 	chan_tx		*tx;
@@ -1081,6 +1115,7 @@ client_api_suite(void)
 	tcase_add_test(tc, test_send_many_stops_at_a_message_over_the_limit);
 	tcase_add_test(tc, test_batch_calls_check_their_arguments_and_time_out);
 	tcase_add_test(tc, test_send_many_waits_for_room_in_a_bounded_channel);
+	tcase_add_test(tc, test_ring_sends_wait_behind_pipelined_socket_sends);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("non-blocking and options");

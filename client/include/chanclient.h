@@ -649,9 +649,10 @@ CHAN_EXPORT const char *chan_rx_errmsg(const chan_rx *rx);
  * the getters. These still wait for the daemon, exactly as in blocking
  * mode (reading and dispatching meanwhile, so look at the receivers
  * afterwards): chan_tx_open*, chan_rx_open*, chan_tx_clone, chan_tx_send,
- * chan_tx_try_send, chan_tx_send_timeout, chan_tx_close, chan_rx_close,
- * chan_rx_recv, chan_rx_recv_timeout, chan_select with a timeout other
- * than 0, and chan_disconnect's write of pending acknowledgements.
+ * chan_tx_try_send, chan_tx_send_timeout, chan_tx_send_many,
+ * chan_tx_close, chan_rx_close, chan_rx_recv, chan_rx_recv_timeout,
+ * chan_rx_recv_many, chan_select with a timeout other than 0, and
+ * chan_disconnect's write of pending acknowledgements.
  * chan_client_set_nonblock returns 0 or CHAN_EINVAL; it may be switched
  * either way at any time.
  */
