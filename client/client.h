@@ -164,6 +164,8 @@ struct chan_client {
 	int			 fd;
 	int			 dead;		/* lost: every call fails */
 	int			 reading;	/* a thread owns the socket */
+	int			 dispatching;	/* a frame's handler runs: no
+						   nested read or dispatch */
 	int			 nonblock;	/* chan_client_set_nonblock */
 	unsigned		 spin_us;	/* chan_client_set_spin */
 	uint32_t		 unconfirmed;	/* pipelined sends, all txs */

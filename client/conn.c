@@ -258,8 +258,8 @@ static const struct {
 	{ PROTO_DIRECT_OFF, conn_direct_off },
 };
 
-void
-conn_dispatch(struct chan_client *c, const char *body, size_t len)
+static void
+conn_dispatch_frame(struct chan_client *c, const char *body, size_t len)
 {
 	struct proto_msg m;
 	size_t i;
@@ -284,6 +284,21 @@ conn_dispatch(struct chan_client *c, const char *body, size_t len)
 }
 
 /*
+ * A frame's handler may write (rx_direct_give_up, an ACK), and a write
+ * that finds the connection gone reads the daemon's last words: that
+ * must not dispatch again from inside a handler, nor read into c->rbuf
+ * under the frame being handled. While c->dispatching, nothing reads or
+ * dispatches; the frames already read are the outer loop's.
+ */
+void
+conn_dispatch(struct chan_client *c, const char *body, size_t len)
+{
+	c->dispatching = 1;
+	conn_dispatch_frame(c, body, len);
+	c->dispatching = 0;
+}
+
+/*
  * Decodes and dispatches every complete frame in c->rbuf. The caller then
  * wakes the threads waiting on c->cv (once, not once per frame).
  *
@@ -303,6 +318,8 @@ conn_dispatch_all(struct chan_client *c)
 	size_t off = 0, body_len;
 	int rc, drained = 0;
 
+	if (c->dispatching)
+		return;
 	while (!c->dead) {
 		rc = proto_frame_check(c->rbuf.data + off, c->rbuf.len - off,
 		    proto_max_body(c->max_msg), &body_len);
@@ -553,7 +570,7 @@ conn_read_parting_words(struct chan_client *c)
 {
 	ssize_t n;
 
-	if (c->reading)
+	if (c->reading || c->dispatching)
 		return;
 	for (;;) {
 		if (proto_buf_reserve(&c->rbuf, CONN_READ_CHUNK) != 0)
@@ -579,11 +596,12 @@ conn_write_stalled(struct chan_client *c)
 {
 	struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
 
-	if (!c->reading)
+	if (!c->reading && !c->dispatching)
 		pfd.events |= POLLIN;
 	if (poll(&pfd, 1, -1) <= 0)
 		return;		/* EINTR: the caller tries again */
-	if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !c->reading)
+	if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) != 0 &&
+	    !c->reading && !c->dispatching)
 		(void)conn_read_nb(c, CONN_READ_CHUNK * 16);
 }
 
@@ -648,8 +666,8 @@ conn_read_nb(struct chan_client *c, size_t max)
 
 	if (c->dead)
 		return CHAN_ECONNLOST;
-	if (c->reading)
-		return 0;	/* that thread reads and dispatches */
+	if (c->reading || c->dispatching)
+		return 0;	/* that thread, or the outer loop, has it */
 	while (got < max) {
 		if (proto_buf_reserve(&c->rbuf, CONN_READ_CHUNK) != 0) {
 			conn_fail(c, "out of memory for the read buffer");

@@ -116,7 +116,7 @@ rx_direct_give_up(struct chan_rx *rx)
 	/* Written now: a receive may be waiting for what the ring holds. */
 	if (proto_enc_direct(&rx->c->wbuf, 0, rx->handle, 0) != 0)
 		conn_fail(rx->c, "out of memory");
-	else if (rx->c->nonblock)
+	else if (rx->c->nonblock || rx->c->dispatching)
 		(void)conn_write_nb(rx->c);
 	else
 		(void)conn_write(rx->c);
@@ -213,7 +213,7 @@ rx_direct_off(struct chan_client *c, uint32_t handle, uint64_t seq)
 		rx_due(rx);
 		if (rx_enc_due(c) != 0)
 			conn_fail(c, "out of memory");
-		else if (c->nonblock)
+		else if (c->nonblock || c->dispatching)
 			(void)conn_write_nb(c);
 		else
 			(void)conn_write(c);

@@ -136,7 +136,8 @@ rx_shm_dispatch(struct chan_client *c, size_t max)
 	size_t			 n = 0, bytes = 0, body;
 	int			 rc = 0;
 
-	if (s == NULL)
+	/* Not from inside a frame's handler: see conn_dispatch. */
+	if (s == NULL || c->dispatching)
 		return;
 	(void)rx_direct_pull_all(c);
 	/*
