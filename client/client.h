@@ -450,6 +450,9 @@ int	rx_direct_pull(struct chan_rx *);
 size_t	rx_direct_view(struct chan_rx *, chan_view *v, size_t max);
 int	rx_direct_pull_all(struct chan_client *);
 void	rx_direct_ack(struct chan_rx *);
+/* rx goes (close, disconnect): its acknowledgement, on the socket too if
+   the daemon has taken the ring back. */
+void	rx_direct_ack_last(struct chan_rx *);
 int	rx_direct_arm(struct chan_client *);
 size_t	rx_direct_watch(struct chan_client *, struct rx_direct_look *,
 	    size_t max);

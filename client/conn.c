@@ -1202,6 +1202,8 @@ chan_disconnect(chan_client *c)
 	 * daemon, or those messages would be delivered again. The daemon
 	 * reads them before it sees the end of the stream.
 	 */
+	LIST_FOREACH(rx, &c->rxs, entry)
+		rx_direct_ack_last(rx);
 	if (!c->dead && rx_enc_due(c) == 0)
 		conn_write(c);
 	/* Pipelined sends still batched: written, as far as that goes. */

@@ -266,6 +266,28 @@ rx_direct_ack(struct chan_rx *rx)
 		conn_fail(rx->c, "cannot wake the daemon");
 }
 
+void
+rx_direct_ack_last(struct chan_rx *rx)
+{
+	struct rx_direct *d = rx->direct;
+
+	if (d == NULL)
+		return;
+	rx_direct_ack(rx);
+	/*
+	 * Written, then looked at: a ring not yet taken back is read with
+	 * this acknowledgement. One taken back may have been read before it,
+	 * and no DIRECT_OFF reaches a receiver that goes (its handler sends
+	 * the ACK again), so the socket's ACK carries it.
+	 */
+	if (!shmdirect_revoked(&d->cl))
+		return;
+	d->revoked = 1;
+	if (rx->ack_sent > d->start_seq)
+		rx->ack_sent = d->start_seq;
+	rx_due(rx);
+}
+
 /*
  * Copies the next bite of records into messages (*head, n of them), not
  * yet claimed; rd moves past them. -1 if the producer wrote a bad record

@@ -95,7 +95,7 @@ bool
 shmdirect_revoked(const struct shmdirect_claimer *cl)
 {
 	return ((__atomic_load_n(w64(cl->page, SHMDIRECT_OFF_CONTROL),
-	    __ATOMIC_ACQUIRE) & SHMDIRECT_REVOKED) != 0);
+	    __ATOMIC_SEQ_CST) & SHMDIRECT_REVOKED) != 0);
 }
 
 bool
@@ -127,8 +127,10 @@ shmdirect_revoke(void *page, uint64_t *pos, uint64_t *seq)
 	uint64_t	ctl;
 	size_t		slot;
 
+	/* Sequentially consistent, against the consumer's acknowledgement
+	   and its look at this bit (shmdirect_ack, shmdirect_revoked). */
 	ctl = __atomic_fetch_or(w64(page, SHMDIRECT_OFF_CONTROL),
-	    SHMDIRECT_REVOKED, __ATOMIC_ACQ_REL);
+	    SHMDIRECT_REVOKED, __ATOMIC_SEQ_CST);
 	slot = shmdirect_slot(ctl);
 	*pos = __atomic_load_n(w64(page, slot), __ATOMIC_RELAXED);
 	*seq = __atomic_load_n(w64(page, slot + 8), __ATOMIC_RELAXED);

@@ -196,6 +196,56 @@ START_TEST(test_batches_go_from_the_ring_into_views)
 }
 END_TEST
 
+/*
+ * A receiver that closes after the daemon took its ring back, before the
+ * DIRECT_OFF reached it: the acknowledgement of what it read from the
+ * ring goes on the socket (the daemon no longer reads the page), so the
+ * next receiver gets the next message, not that one again, marked.
+ */
+START_TEST(test_closing_after_a_take_back_acknowledges_on_the_socket)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture), *cc2;
+	chan_rx		*rx = ring_rx(cc, "d.close", 1, 0), *rx2;
+	chan_tx		*a = ring_tx(pc, "d.close", 0), *b;
+	chan_msg	*m;
+	char		 s[32];
+	int		 i;
+
+	for (i = 0; i < 10; i++) {
+		snprintf(s, sizeof(s), "a%d", i);
+		send_str(a, s);
+	}
+	for (i = 0; i < 5; i++) {
+		snprintf(s, sizeof(s), "a%d", i);
+		expect_str(rx, s);
+	}
+	ck_assert_int_eq(own_direct_maps(), 1);
+	/* Claimed from the ring, handed out, not yet acknowledged. */
+	expect_str(rx, "a5");
+	/* Confirmed: the daemon took the ring back before queueing it. */
+	b = tx_open(pc, "d.close");
+	send_str(b, "b");
+	expect_rc(chan_rx_close(rx), 0, "close");
+	cc2 = test_connect(&fixture);
+	rx2 = ring_rx(cc2, "d.close", 1, 0);
+	/* a6 may have been buffered there, and comes marked then. */
+	m = recv_msg(rx2);
+	ck_assert_msg(strcmp(chan_msg_data(m), "a6") == 0,
+	    "got \"%s\"%s, want \"a6\"", (const char *)chan_msg_data(m),
+	    chan_msg_redelivered(m) ? " redelivered" : "");
+	chan_msg_free(m);
+	for (i = 7; i < 10; i++) {
+		snprintf(s, sizeof(s), "a%d", i);
+		expect_str(rx2, s);
+	}
+	expect_str(rx2, "b");
+	chan_disconnect(cc2);
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
 START_TEST(test_a_producer_ahead_of_its_receiver_does_not_block)
 {
 	chan_client	*pc = test_connect(&fixture);
@@ -446,6 +496,8 @@ direct_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_records_go_from_the_ring_to_the_receiver);
 	tcase_add_test(tc, test_batches_go_from_the_ring_into_views);
+	tcase_add_test(tc,
+	    test_closing_after_a_take_back_acknowledges_on_the_socket);
 	tcase_add_test(tc, test_a_socket_send_takes_the_ring_back_in_order);
 	tcase_add_test(tc, test_receives_make_room_in_a_bounded_channel);
 	tcase_add_test(tc, test_a_killed_receiver_s_claims_come_back_marked);
