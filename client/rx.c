@@ -486,6 +486,9 @@ rx_wait_locked(struct chan_rx *rx, int timeout_ms)
 	rc = rx_recall(rx, CONN_LAST_LOOK_MS);
 	if (rc != 0 && rc != CHAN_ETIMEDOUT)
 		return rc;
+	/* A record committed in a ring read directly is the daemon's too. */
+	if (rx->head == NULL && rx->direct != NULL)
+		(void)rx_direct_pull(rx);
 	return rx->head != NULL ? 0 : CHAN_ETIMEDOUT;
 }
 
@@ -638,6 +641,8 @@ chan_rx_close(chan_rx *rx)
 		return CHAN_EINVAL;
 	c = rx->c;
 	pthread_mutex_lock(&c->mu);
+	if (!c->dead)
+		rx_direct_ack_last(rx);
 	rc = c->dead ? CHAN_ECONNLOST : rx_enc_ack(rx);
 	rx->closing = 1;
 	if (rc == 0)
