@@ -44,6 +44,8 @@ struct rx_direct {
 	struct shmring_reader	 rd;
 	struct shmdirect_claimer cl;
 	uint64_t		 start_seq;	/* the delivery before it */
+	uint64_t		 ack_base;	/* rx->ack_sent when mapped: what
+						   the socket told the daemon */
 	int			 armed;		/* the daemon is to RING_WAKE */
 	int			 revoked;	/* a claim failed, or a frame
 						   came: nothing more read */
@@ -154,6 +156,7 @@ rx_direct_offer(struct chan_client *c, uint32_t handle, uint64_t token)
 		return;
 	}
 	d->rx = rx;
+	d->ack_base = rx->ack_sent;
 	rx->direct = d;
 	LIST_INSERT_HEAD(&c->directs, d, entry);
 }
@@ -182,6 +185,20 @@ rx_direct_reap(struct chan_client *c)
 	}
 }
 
+/*
+ * The daemon took the ring back: acknowledgements written into the page
+ * since it was mapped may have come after its last look there, those of
+ * messages delivered on the socket before it as much as of records read
+ * from the ring. The next ACK carries them all again (an ACK of what is
+ * acknowledged already changes nothing).
+ */
+static void
+rx_direct_unread(struct chan_rx *rx)
+{
+	if (rx->ack_sent > rx->direct->ack_base)
+		rx->ack_sent = rx->direct->ack_base;
+}
+
 void
 rx_direct_off(struct chan_client *c, uint32_t handle, uint64_t seq)
 {
@@ -195,12 +212,7 @@ rx_direct_off(struct chan_client *c, uint32_t handle, uint64_t seq)
 		    "was read");
 		return;
 	}
-	/*
-	 * Acknowledgements written into the page after the daemon took the
-	 * ring back were not read: the next ACK covers them again.
-	 */
-	if (rx->ack_sent > d->start_seq)
-		rx->ack_sent = d->start_seq;
+	rx_direct_unread(rx);
 	rx_direct_free(c, d);
 	if (rx->closing)
 		return;
@@ -283,8 +295,7 @@ rx_direct_ack_last(struct chan_rx *rx)
 	if (!shmdirect_revoked(&d->cl))
 		return;
 	d->revoked = 1;
-	if (rx->ack_sent > d->start_seq)
-		rx->ack_sent = d->start_seq;
+	rx_direct_unread(rx);
 	rx_due(rx);
 }
 

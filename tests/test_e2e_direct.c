@@ -246,6 +246,41 @@ START_TEST(test_closing_after_a_take_back_acknowledges_on_the_socket)
 }
 END_TEST
 
+/*
+ * A message delivered on the socket, then the ring offered and taken back
+ * before the receiver wrote that message's acknowledgement into the page:
+ * the daemon never read it there, so closing sends it on the socket, and
+ * the next receiver does not get the message again, marked.
+ */
+START_TEST(test_an_acknowledgement_the_page_missed_goes_on_the_socket)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture), *cc2;
+	chan_rx		*rx = ring_rx(cc, "d.missed", 1, 0), *rx2;
+	chan_tx		*s = tx_open(pc, "d.missed"), *a, *other;
+
+	send_str(s, "s0");
+	/* Handed out; its acknowledgement waits for the next call. */
+	expect_str(rx, "s0");
+	/* A lone ring and nothing queued: the daemon offers it. */
+	a = ring_tx(pc, "d.missed", 0);
+	/* A call on the receiver's connection takes the offer in. */
+	other = tx_open(cc, "d.missed.other");
+	ck_assert_int_eq(own_direct_maps(), 1);
+	/* Confirmed: the daemon took the ring back before queueing it. */
+	send_str(s, "s1");
+	expect_rc(chan_rx_close(rx), 0, "close");
+	cc2 = test_connect(&fixture);
+	rx2 = ring_rx(cc2, "d.missed", 1, 0);
+	expect_str(rx2, "s1");
+	expect_rc(chan_tx_close(other), 0, "close other");
+	expect_rc(chan_tx_close(a), 0, "close a");
+	chan_disconnect(cc2);
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
 START_TEST(test_a_producer_ahead_of_its_receiver_does_not_block)
 {
 	chan_client	*pc = test_connect(&fixture);
@@ -498,6 +533,8 @@ direct_suite(void)
 	tcase_add_test(tc, test_batches_go_from_the_ring_into_views);
 	tcase_add_test(tc,
 	    test_closing_after_a_take_back_acknowledges_on_the_socket);
+	tcase_add_test(tc,
+	    test_an_acknowledgement_the_page_missed_goes_on_the_socket);
 	tcase_add_test(tc, test_a_socket_send_takes_the_ring_back_in_order);
 	tcase_add_test(tc, test_receives_make_room_in_a_bounded_channel);
 	tcase_add_test(tc, test_a_killed_receiver_s_claims_come_back_marked);
