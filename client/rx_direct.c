@@ -581,9 +581,7 @@ rx_direct_wanted(void)
 {
 	const char	*v = getenv("CHANCLIENT_DIRECT");
 
-	/* Opt-in until mpsc_port's duplicate with it is found
-	   (docs/performance.md, Direct reading). */
-	return (v != NULL && strcmp(v, "1") == 0);
+	return (v == NULL || strcmp(v, "0") != 0);
 }
 
 int
