@@ -344,14 +344,13 @@ channel_push_inflight(struct channel *ch, const void *payload, size_t len,
 }
 
 void
-channel_consumed(struct channel *ch, size_t len)
+channel_consumed(struct channel *ch, uint64_t n)
 {
-	(void)len;
-	ch->next_id++;
+	ch->next_id += n;
 	ch->acked_id = ch->next_id - 1;
-	ch->msgs_in++;
-	ch->msgs_out++;
-	ch->stat.acked++;
+	ch->msgs_in += n;
+	ch->msgs_out += n;
+	ch->stat.acked += n;
 }
 
 int

@@ -262,11 +262,11 @@ int		 channel_push(struct channel *, const void *payload, size_t len);
  * Direct reading (shm_direct.c): a message its consumer read from a ring
  * and has not acknowledged goes in flight with seq (the next after
  * last_seq), as if queued and delivered: 0, CHAN_ETOOBIG or CHAN_ENOMEM.
- * channel_consumed counts one it read and acknowledged.
+ * channel_consumed counts n it read and acknowledged.
  */
 int		 channel_push_inflight(struct channel *, const void *payload,
 		    size_t len, uint64_t seq);
-void		 channel_consumed(struct channel *, size_t len);
+void		 channel_consumed(struct channel *, uint64_t n);
 /*
  * Queues a message recovered from a log with its id and flags, whatever
  * the capacity; ids must come in increasing order, and next_id moves past

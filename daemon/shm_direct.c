@@ -219,16 +219,14 @@ shm_direct_fetch(struct conn *c, const struct proto_msg *m)
 
 /*
  * The records the consumer has claimed are delivered: taken out of the
- * ring's grant (shm_take_next: the channel has room again, as a delivery
+ * ring's grant (shm_take_run: the channel has room again, as a delivery
  * makes room), not yet out of its space. r->rd follows the claims.
  */
 static void
 shm_direct_claims(struct shm_direct *d)
 {
 	struct shm_ring	*r = d->ring;
-	const unsigned char *p;
-	uint64_t	 pos, seq, k;
-	uint32_t	 len;
+	uint64_t	 pos, seq;
 
 	if (r->bad || shmdirect_claimed(d->page, &pos, &seq) != 0 ||
 	    seq <= d->claim_seq)
@@ -236,10 +234,7 @@ shm_direct_claims(struct shm_direct *d)
 	r->peeked = false;
 	if (shmring_poll(&r->rd, r->map) != 0)
 		return;
-	for (k = 0; k < seq - d->claim_seq && shm_take_next(r, &p, &len);
-	    k++)
-		;
-	d->claim_seq += k;
+	d->claim_seq += shm_take_run(r, seq - d->claim_seq);
 	if (!r->bad && r->rd.pos != pos)
 		log_notice("consumer handle %lu claimed records its ring "
 		    "does not hold (%s)", (unsigned long)d->h->id,
@@ -284,8 +279,7 @@ shm_direct_free_space(struct shm_direct *d, uint64_t n, bool inflight)
 		d->rel.pos = r->rd.pos;
 		d->rel.taken = r->rd.taken;
 		d->rel.peeked = 0;
-		for (k = 0; k < n; k++)
-			channel_consumed(ch, 0);
+		channel_consumed(ch, n);
 		d->rel_seq += n;
 		return (shm_direct_freed(d, n));
 	}
@@ -296,7 +290,7 @@ shm_direct_free_space(struct shm_direct *d, uint64_t n, bool inflight)
 		    d->rel_seq + 1) != 0)
 			break;
 		if (!inflight)
-			channel_consumed(ch, len);
+			channel_consumed(ch, 1);
 		shmring_skip(&d->rel);
 		d->rel_seq++;
 	}

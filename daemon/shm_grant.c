@@ -331,7 +331,8 @@ shm_room(struct server *srv, struct channel *ch)
 }
 
 void
-shm_unreserve(struct shm_ring *r, uint32_t len)
+shm_unreserve(struct shm_ring *r, uint64_t msgs, uint64_t bytes)
 {
-	shm_reserve(r, r->resv_msgs > 0, shm_min(len, r->resv_bytes), false);
+	shm_reserve(r, shm_min(msgs, r->resv_msgs), shm_min(bytes,
+	    r->resv_bytes), false);
 }

@@ -122,10 +122,10 @@ void	shm_grant_as(struct shm_ring *r, bool active);
  */
 void	shm_release(struct shm_ring *r);
 /*
- * A record of len payload bytes was taken from r into its channel: what
- * it used of r's grant is no longer reserved (the channel counts it now).
+ * msgs records of bytes payload bytes in all were taken from r: what they
+ * used of r's grant is no longer reserved (the channel counts them now).
  */
-void	shm_unreserve(struct shm_ring *r, uint32_t len);
+void	shm_unreserve(struct shm_ring *r, uint64_t msgs, uint64_t bytes);
 
 /* shm_take.c: reading producer rings. */
 /*
@@ -152,6 +152,12 @@ size_t	shm_take_now(struct channel *ch);
  */
 bool	shm_take_next(struct shm_ring *r, const unsigned char **p,
 	    uint32_t *len);
+/*
+ * Takes up to max records as shm_take_next does, for a consumer that read
+ * them itself (shm_direct.c), with one update of the reservations for all
+ * of them: how many.
+ */
+uint64_t shm_take_run(struct shm_ring *r, uint64_t max);
 /* Tells ch's rings whether there is one (alone): it needs no stamps. */
 void	shm_set_alone(struct channel *ch, bool alone);
 /*

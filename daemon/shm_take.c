@@ -65,23 +65,52 @@ shm_peek(struct shm_ring *r)
 	return (r->peeked);
 }
 
+/*
+ * Moves past the record r peeked at, within r's grant: false if it is
+ * beyond (the caller calls it bad, after its own bookkeeping).
+ */
+static bool
+shm_skip_granted(struct shm_ring *r)
+{
+	r->peeked = false;
+	if (r->rd.taken >= r->grant_msgs ||
+	    r->taken_bytes + r->pk_len > r->grant_bytes)
+		return (false);
+	shmring_skip(&r->rd);
+	r->taken_bytes += r->pk_len;
+	return (true);
+}
+
 bool
 shm_take_next(struct shm_ring *r, const unsigned char **p, uint32_t *len)
 {
 	if (!shm_peek(r))
 		return (false);
-	r->peeked = false;
-	if (r->rd.taken >= r->grant_msgs ||
-	    r->taken_bytes + r->pk_len > r->grant_bytes) {
+	if (!shm_skip_granted(r)) {
 		shm_bad(r, "record beyond its grant");
 		return (false);
 	}
 	*p = r->pk_data;
 	*len = r->pk_len;
-	shmring_skip(&r->rd);
-	r->taken_bytes += *len;
-	shm_unreserve(r, *len);
+	shm_unreserve(r, 1, *len);
 	return (true);
+}
+
+uint64_t
+shm_take_run(struct shm_ring *r, uint64_t max)
+{
+	uint64_t	k, bytes = 0;
+	bool		beyond = false;
+
+	for (k = 0; k < max && shm_peek(r); k++) {
+		if ((beyond = !shm_skip_granted(r)))
+			break;
+		bytes += r->pk_len;
+	}
+	shm_unreserve(r, k, bytes);
+	if (beyond)
+		shm_bad(r, "record beyond its grant");
+	return (k);
 }
 
 /* Takes the record r peeked at into its channel: false if r went bad. */
