@@ -432,6 +432,18 @@ receivers_close(struct receivers *r)
 	free(r->left);
 }
 
+/* A receive from rx failed with rc: -1, with err saying so. */
+static int
+recv_failed(chan_rx *rx, int rc, const struct order_check *oc, char *err,
+    size_t errlen)
+{
+	snprintf(err, errlen, "receive after %llu messages: %s%s%s",
+	    (unsigned long long)oc->seen, chan_strerror(rc),
+	    rc == CHAN_EDISCONNECTED ? " (messages lost)" : "",
+	    chan_rx_errmsg(rx));
+	return (-1);
+}
+
 /* Receives and checks one message from rx: 0 or -1 with err set. */
 static int
 recv_one(const struct bench_run *run, chan_rx *rx, struct order_check *oc,
@@ -441,13 +453,8 @@ recv_one(const struct bench_run *run, chan_rx *rx, struct order_check *oc,
 	int		 rc;
 
 	rc = chan_rx_recv_timeout(rx, BENCH_STALL_MS, &m);
-	if (rc != 0) {
-		snprintf(err, errlen, "receive after %llu messages: %s%s%s",
-		    (unsigned long long)oc->seen, chan_strerror(rc),
-		    rc == CHAN_EDISCONNECTED ? " (messages lost)" : "",
-		    chan_rx_errmsg(rx));
-		return (-1);
-	}
+	if (rc != 0)
+		return (recv_failed(rx, rc, oc, err, errlen));
 	rc = order_check(oc, chan_msg_data(m), chan_msg_len(m), run->size,
 	    run->mode == MODE_LATENCY ? now_ns() : 0);
 	chan_msg_free(m);
@@ -469,13 +476,8 @@ recv_many(const struct bench_run *run, chan_rx *rx, chan_view *v,
 
 	rc = chan_rx_recv_many(rx, BENCH_STALL_MS, v, want < run->batch ?
 	    (size_t)want : run->batch, &n);
-	if (rc != 0) {
-		snprintf(err, errlen, "receive after %llu messages: %s%s%s",
-		    (unsigned long long)oc->seen, chan_strerror(rc),
-		    rc == CHAN_EDISCONNECTED ? " (messages lost)" : "",
-		    chan_rx_errmsg(rx));
-		return (-1);
-	}
+	if (rc != 0)
+		return (recv_failed(rx, rc, oc, err, errlen));
 	for (i = 0; i < n; i++) {
 		if (order_check(oc, v[i].data, v[i].len, run->size, 0) != 0) {
 			snprintf(err, errlen, "%s", oc->err);

@@ -95,6 +95,27 @@ fill(unsigned char *p, size_t len, unsigned i)
 }
 
 /*
+ * a sends "a0" to "a9" and rx receives the first five: rx reads a's ring
+ * itself from then on, with five records still in it.
+ */
+static void
+direct_warm_up(chan_tx *a, chan_rx *rx)
+{
+	char	s[32];
+	int	i;
+
+	for (i = 0; i < 10; i++) {
+		snprintf(s, sizeof(s), "a%d", i);
+		send_str(a, s);
+	}
+	for (i = 0; i < 5; i++) {
+		snprintf(s, sizeof(s), "a%d", i);
+		expect_str(rx, s);
+	}
+	ck_assert_int_eq(own_direct_maps(), 1);
+}
+
+/*
  * 2000 messages of 0 to 4 KiB, sent after the receiver is there: they
  * come whole and in order through the read-only mapping, then the
  * disconnection, and the mapping goes with the ring.
@@ -212,15 +233,7 @@ START_TEST(test_closing_after_a_take_back_acknowledges_on_the_socket)
 	char		 s[32];
 	int		 i;
 
-	for (i = 0; i < 10; i++) {
-		snprintf(s, sizeof(s), "a%d", i);
-		send_str(a, s);
-	}
-	for (i = 0; i < 5; i++) {
-		snprintf(s, sizeof(s), "a%d", i);
-		expect_str(rx, s);
-	}
-	ck_assert_int_eq(own_direct_maps(), 1);
+	direct_warm_up(a, rx);
 	/* Claimed from the ring, handed out, not yet acknowledged. */
 	expect_str(rx, "a5");
 	/* Confirmed: the daemon took the ring back before queueing it. */
@@ -326,15 +339,7 @@ START_TEST(test_a_socket_send_takes_the_ring_back_in_order)
 	chan_msg	*m;
 	int		 i;
 
-	for (i = 0; i < 10; i++) {
-		snprintf(s, sizeof(s), "a%d", i);
-		send_str(a, s);
-	}
-	for (i = 0; i < 5; i++) {
-		snprintf(s, sizeof(s), "a%d", i);
-		expect_str(rx, s);
-	}
-	ck_assert_int_eq(own_direct_maps(), 1);
+	direct_warm_up(a, rx);
 	for (i = 10; i < 100; i++) {
 		snprintf(s, sizeof(s), "a%d", i);
 		send_str(a, s);
