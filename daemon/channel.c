@@ -304,8 +304,13 @@ channel_enqueue(struct channel *ch, struct message *m)
 	ch->msgs_in++;
 }
 
-int
-channel_push(struct channel *ch, const void *payload, size_t len)
+/*
+ * A copy of payload as ch's next message, counted in ch and the daemon's
+ * totals, not yet queued: 0 with *out, CHAN_ETOOBIG or CHAN_ENOMEM.
+ */
+static int
+channel_new_message(struct channel *ch, const void *payload, size_t len,
+    struct message **out)
 {
 	struct message	*m;
 
@@ -315,6 +320,18 @@ channel_push(struct channel *ch, const void *payload, size_t len)
 		return (CHAN_ENOMEM);
 	m->id = ch->next_id++;
 	channel_count(ch, len, true);
+	*out = m;
+	return (0);
+}
+
+int
+channel_push(struct channel *ch, const void *payload, size_t len)
+{
+	struct message	*m;
+	int		 rc;
+
+	if ((rc = channel_new_message(ch, payload, len, &m)) != 0)
+		return (rc);
 	channel_enqueue(ch, m);
 	return (0);
 }
@@ -324,13 +341,10 @@ channel_push_inflight(struct channel *ch, const void *payload, size_t len,
     uint64_t seq)
 {
 	struct message	*m;
+	int		 rc;
 
-	if (len > UINT32_MAX)
-		return (CHAN_ETOOBIG);
-	if ((m = message_new(payload, len)) == NULL)
-		return (CHAN_ENOMEM);
-	m->id = ch->next_id++;
-	channel_count(ch, len, true);
+	if ((rc = channel_new_message(ch, payload, len, &m)) != 0)
+		return (rc);
 	ch->bytes += len;
 	ch->msgs_in++;
 	ch->msgs_out++;
