@@ -7,9 +7,18 @@
  * the ring back without reordering anything; a bounded channel's room
  * made by receives; a receiver killed with claimed, unacknowledged
  * messages, which come back marked; batches both ways, copied once into
- * the receiver's views.
+ * the receiver's views; acknowledgements the page missed, and a daemon
+ * gone between its offer and the receiver's fetch (through a go-between
+ * that hangs up after the offer).
  */
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
 
 #include <signal.h>
 #include <stdio.h>
@@ -92,6 +101,229 @@ fill(unsigned char *p, size_t len, unsigned i)
 	for (k = 0; k < len; k++)
 		p[k] = (unsigned char)(i * 31 + k);
 	return (len);
+}
+
+/*
+ * A go-between, in a child process, that stands for a daemon going away
+ * between a DIRECT_OFFER and the receiver's fetch: it forwards every
+ * connection made to its socket to the daemon, descriptors included,
+ * until the first connection's first DIRECT_OFFER; it forwards that frame,
+ * then hangs up every connection and takes no more, so the fetch fails.
+ * It exits 0 once it has done so.
+ */
+#define PROXY_CONNS	16
+#define PROXY_FDS	8
+#define PROXY_BUF	(256u << 10)
+
+struct proxy_conn {
+	int	cl;		/* to the client */
+	int	dm;		/* to the daemon */
+};
+
+/* Reads what from has, descriptors too: bytes (0 at the end), or -1. */
+static ssize_t
+proxy_read(int from, unsigned char *buf, size_t len, int *fds, int *nfds)
+{
+	union {
+		struct cmsghdr	h;
+		char		b[CMSG_SPACE(PROXY_FDS * sizeof(int))];
+	} u;
+	struct iovec	 iov = { buf, len };
+	struct msghdr	 mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+	struct cmsghdr	*c;
+	ssize_t		 n;
+
+	*nfds = 0;
+	if ((n = recvmsg(from, &mh, MSG_CMSG_CLOEXEC)) < 0)
+		return (-1);
+	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		*nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		memcpy(fds, CMSG_DATA(c), (size_t)*nfds * sizeof(int));
+	}
+	return (n);
+}
+
+/* Writes len bytes to to, the descriptors with the first: 0 or -1. */
+static int
+proxy_write(int to, const unsigned char *buf, size_t len, int *fds,
+    int nfds)
+{
+	union {
+		struct cmsghdr	h;
+		char		b[CMSG_SPACE(PROXY_FDS * sizeof(int))];
+	} u;
+	struct iovec	 iov;
+	struct msghdr	 mh;
+	ssize_t		 n;
+	int		 i;
+
+	while (len > 0 || nfds > 0) {
+		iov = (struct iovec){ (void *)buf, len };
+		mh = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1 };
+		if (nfds > 0) {
+			memset(&u, 0, sizeof(u));
+			mh.msg_control = u.b;
+			mh.msg_controllen = CMSG_SPACE((size_t)nfds *
+			    sizeof(int));
+			CMSG_FIRSTHDR(&mh)->cmsg_level = SOL_SOCKET;
+			CMSG_FIRSTHDR(&mh)->cmsg_type = SCM_RIGHTS;
+			CMSG_FIRSTHDR(&mh)->cmsg_len = CMSG_LEN((size_t)nfds *
+			    sizeof(int));
+			memcpy(CMSG_DATA(CMSG_FIRSTHDR(&mh)), fds,
+			    (size_t)nfds * sizeof(int));
+		}
+		if ((n = sendmsg(to, &mh, MSG_NOSIGNAL)) < 0)
+			return (-1);
+		for (i = 0; i < nfds; i++)
+			close(fds[i]);
+		nfds = 0;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return (0);
+}
+
+/*
+ * The first connection's frames from the daemon, buffered in buf (len
+ * bytes): forwards the whole frames; 1 if one was a DIRECT_OFFER (the
+ * frames after it are dropped), 0, or -1.
+ */
+static int
+proxy_frames(int to, unsigned char *buf, size_t *len, int *fds, int nfds)
+{
+	size_t	 off = 0, flen;
+	int	 offer = 0;
+
+	while (!offer && *len - off >= 4) {
+		flen = 4 + ((size_t)buf[off] << 24 | (size_t)buf[off + 1] << 16 |
+		    (size_t)buf[off + 2] << 8 | buf[off + 3]);
+		if (*len - off < flen)
+			break;
+		/* [83, handle, token]: a fixarray of 3 and positive fixint 83. */
+		offer = flen > 6 && buf[off + 4] == 0x93 && buf[off + 5] == 83;
+		off += flen;
+	}
+	if (proxy_write(to, buf, off, fds, nfds) != 0)
+		return (-1);
+	memmove(buf, buf + off, *len - off);
+	*len -= off;
+	return (offer);
+}
+
+/* The address of path: 0, or -1 if it is too long. */
+static int
+proxy_addr(struct sockaddr_un *sa, const char *path)
+{
+	size_t	len = strlen(path);
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (len >= sizeof(sa->sun_path))
+		return (-1);
+	memcpy(sa->sun_path, path, len);
+	return (0);
+}
+
+static int
+proxy_connect(const char *path)
+{
+	struct sockaddr_un	sa;
+	int			fd;
+
+	if (proxy_addr(&sa, path) != 0 || (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return (-1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+/* One turn of the forwarding: 1 once the offer went, 0, or -1. */
+static int
+proxy_turn(int lfd, const char *daemon_sock, struct proxy_conn *pc,
+    int *npc, unsigned char *first, size_t *firstlen)
+{
+	static unsigned char	 buf[PROXY_BUF];
+	struct pollfd		 pfd[1 + 2 * PROXY_CONNS];
+	int			 fds[PROXY_FDS], nfds, i, n = 0, from, to;
+	ssize_t			 got;
+
+	pfd[n++] = (struct pollfd){ lfd, POLLIN, 0 };
+	for (i = 0; i < *npc; i++) {
+		pfd[n++] = (struct pollfd){ pc[i].cl, POLLIN, 0 };
+		pfd[n++] = (struct pollfd){ pc[i].dm, POLLIN, 0 };
+	}
+	if (poll(pfd, (nfds_t)n, HARNESS_WAIT_MS) <= 0)
+		return (-1);
+	if (pfd[0].revents & POLLIN) {
+		if (*npc == PROXY_CONNS ||
+		    (pc[*npc].cl = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0 ||
+		    (pc[*npc].dm = proxy_connect(daemon_sock)) < 0)
+			return (-1);
+		(*npc)++;
+	}
+	for (i = 1; i < n; i++) {
+		if (pfd[i].revents == 0)
+			continue;
+		from = pfd[i].fd;
+		to = i % 2 == 1 ? pc[(i - 1) / 2].dm : pc[(i - 1) / 2].cl;
+		if (to == pc[0].cl && from == pc[0].dm) {
+			if ((got = proxy_read(from, first + *firstlen,
+			    PROXY_BUF - *firstlen, fds, &nfds)) <= 0)
+				return (-1);
+			*firstlen += (size_t)got;
+			if (proxy_frames(to, first, firstlen, fds, nfds) != 0)
+				return (1);
+			continue;
+		}
+		if ((got = proxy_read(from, buf, sizeof(buf), fds, &nfds)) < 0)
+			return (-1);
+		/* A fetch's connection ends once answered. */
+		if (got == 0 || proxy_write(to, buf, (size_t)got, fds,
+		    nfds) != 0) {
+			close(pfd[i].fd);
+			pc[(i - 1) / 2] = pc[--(*npc)];
+			return (0);
+		}
+	}
+	return (0);
+}
+
+/* Starts the go-between on path: its pid. */
+static pid_t
+proxy_start(const char *path, const char *daemon_sock)
+{
+	static unsigned char	 first[PROXY_BUF];
+	struct sockaddr_un	 sa;
+	struct proxy_conn	 pc[PROXY_CONNS];
+	size_t			 firstlen = 0;
+	int			 lfd, npc = 0, rc;
+	pid_t			 pid;
+
+	ck_assert_msg(proxy_addr(&sa, path) == 0 &&
+	    strlen(daemon_sock) < sizeof(sa.sun_path), "socket paths too long");
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_msg(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    listen(lfd, 8) == 0, "proxy socket: %s", strerror(errno));
+	fflush(NULL);
+	if ((pid = fork()) != 0) {
+		ck_assert_int_gt(pid, 0);
+		close(lfd);
+		return (pid);
+	}
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	signal(SIGALRM, SIG_DFL);
+	alarm((unsigned)(2 * HARNESS_WAIT_MS / 1000));
+	while ((rc = proxy_turn(lfd, daemon_sock, pc, &npc, first,
+	    &firstlen)) == 0)
+		;
+	/* Closing the descriptors hangs up; the listener goes with them. */
+	_exit(rc == 1 ? 0 : 1);
 }
 
 /*
@@ -290,6 +522,46 @@ START_TEST(test_an_acknowledgement_the_page_missed_goes_on_the_socket)
 	expect_rc(chan_tx_close(a), 0, "close a");
 	chan_disconnect(cc2);
 	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
+/*
+ * The daemon goes away between its DIRECT_OFFER and the receiver's fetch:
+ * the fetch fails, and the DIRECT 0 the receiver writes meets a closed
+ * socket, whose last words it reads. Those words must not be dispatched
+ * from inside the offer's handler: the offer itself, still in the buffer,
+ * was handled again, and again, until the stack ran out. Now the
+ * receiver reports the lost connection.
+ */
+START_TEST(test_a_daemon_gone_between_offer_and_fetch)
+{
+	chan_client	*pc = test_connect(&fixture), *cc;
+	chan_tx		*a = ring_tx(pc, "d.gone", 0);
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_rx		*rx;
+	chan_msg	*m = NULL;
+	char		 path[PATH_MAX];
+	pid_t		 pid;
+	int		 rc, st;
+
+	path_join(path, sizeof(path), fixture.dir, "proxy.sock");
+	pid = proxy_start(path, fixture.sock);
+	expect_rc(chan_connect(path, &cc), 0, "connect through the proxy");
+	o.flags = CHAN_SHM;
+	o.prefetch = 1;
+	rc = chan_rx_open_ex(cc, "d.gone", 6, &o, &rx);
+	if (rc == 0)
+		rc = chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m);
+	ck_assert_msg(rc == CHAN_ECONNLOST, "got %s, want ECONNLOST",
+	    chan_errname(rc));
+	chan_disconnect(cc);
+	/* It saw the offer go through, and hung up after it. */
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "the proxy saw no DIRECT_OFFER (status %#x)", st);
+	/* The daemon and the producer go on. */
+	send_str(a, "after");
 	chan_disconnect(pc);
 }
 END_TEST
@@ -545,6 +817,7 @@ direct_suite(void)
 	tcase_add_test(tc, test_a_killed_receiver_s_claims_come_back_marked);
 	tcase_add_test(tc, test_a_scribbling_receiver_harms_only_itself);
 	tcase_add_test(tc, test_a_producer_ahead_of_its_receiver_does_not_block);
+	tcase_add_test(tc, test_a_daemon_gone_between_offer_and_fetch);
 	suite_add_tcase(s, tc);
 	return (s);
 }
