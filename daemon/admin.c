@@ -30,6 +30,7 @@
 #include "pump.h"
 #include "registry.h"
 #include "server.h"
+#include "shm.h"
 
 /*
  * Room kept in a frame for what surrounds the entries: the INFO header,
@@ -494,6 +495,17 @@ admin_inflight_bytes(const struct channel *ch)
 	return (n);
 }
 
+/* How ch's consumer gets its messages: "socket", "ring" or "direct". */
+static const char *
+admin_consumer_path(const struct channel *ch)
+{
+	const struct handle	*h = ch->consumer;
+
+	if (ch->direct != NULL)
+		return ("direct");
+	return (h->ring != NULL ? "ring" : "socket");
+}
+
 static int
 admin_consumer(msgpack_packer *pk, const struct channel *ch, bool full)
 {
@@ -501,12 +513,13 @@ admin_consumer(msgpack_packer *pk, const struct channel *ch, bool full)
 
 	if (h == NULL)
 		return (msgpack_pack_nil(pk));
-	return (msgpack_pack_map(pk, full ? 5 : 3) ||
+	return (msgpack_pack_map(pk, full ? 6 : 3) ||
 	    pk_kv_u64(pk, "conn", h->conn->id) ||
 	    pk_kv_u64(pk, "pid", (uint64_t)h->conn->pid) ||
 	    pk_kv_u64(pk, "uid", (uint64_t)h->conn->uid) ||
 	    (full && (pk_kv_client(pk, h->conn) ||
-	    pk_kv_opt(pk, "idle_s", monitor_consumer_idle(ch)))));
+	    pk_kv_opt(pk, "idle_s", monitor_consumer_idle(ch)) ||
+	    pk_kv_str(pk, "path", admin_consumer_path(ch)))));
 }
 
 /* A capacity: a number, or nil for unbounded. */
@@ -619,24 +632,31 @@ admin_prods_pack(msgpack_packer *pk, const struct admin_prods *p)
 	return (failed);
 }
 
-/* The recent figures: oldest message, rates, last acknowledgement. */
+/*
+ * The recent figures: oldest message, rates, last acknowledgement; and
+ * the producers' rings, with what waits in them.
+ */
 static int
 admin_channel_recent(msgpack_packer *pk, const struct channel *ch)
 {
 	struct monitor_rates	r;
 	uint32_t		age;
 	int64_t			oldest = -1;
+	uint64_t		rings, in_rings;
 
 	if (monitor_oldest_age(ch, &age) == 0)
 		oldest = age;
 	monitor_rates(ch, &r);
+	shm_pending(ch, &rings, &in_rings);
 	return (pk_kv_opt(pk, "oldest_age_s", oldest) ||
 	    pk_kv_u64(pk, "recent_s", r.secs) ||
 	    pk_kv_u64(pk, "recent_in", r.in) ||
 	    pk_kv_u64(pk, "recent_out", r.out) ||
 	    pk_kv_u64(pk, "recent_acked", r.acked) ||
 	    pk_kv_u64(pk, "acked", ch->stat.acked) ||
-	    pk_kv_opt(pk, "last_ack_age_s", monitor_last_ack_age(ch)));
+	    pk_kv_opt(pk, "last_ack_age_s", monitor_last_ack_age(ch)) ||
+	    pk_kv_u64(pk, "rings", rings) ||
+	    pk_kv_u64(pk, "in_rings", in_rings));
 }
 
 /*
@@ -647,7 +667,7 @@ static int
 admin_channel_entry(msgpack_packer *pk, const struct channel *ch,
     const struct admin_prods *prods)
 {
-	return (msgpack_pack_map(pk, prods != NULL ? 26 : 17) ||
+	return (msgpack_pack_map(pk, prods != NULL ? 28 : 17) ||
 	    pk_key(pk, "name") || pk_bin(pk, ch->name, ch->name_len) ||
 	    pk_kv_u64(pk, "queued", ch->nqueued) ||
 	    pk_kv_u64(pk, "queued_bytes", ch->qbytes) ||

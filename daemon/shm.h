@@ -93,6 +93,13 @@ void	shm_direct_end(struct server *, struct channel *ch);
 /* shm_direct_end, telling the consumer (DIRECT_OFF) only if tell. */
 void	shm_direct_take_back(struct server *, struct channel *ch, bool tell);
 bool	shm_direct_fetch(struct conn *c, const struct proto_msg *m);
+/*
+ * For the operator's view: how many producer rings ch has, and the
+ * records committed in them that neither the daemon nor a direct reader
+ * has taken yet (the producers' word, as of the daemon's last look).
+ */
+void	shm_pending(const struct channel *ch, uint64_t *rings,
+	    uint64_t *records);
 /* The daemon stops: closes the handle that spins on rings (--spin-us). */
 void	shm_stop(struct server *);
 

@@ -131,6 +131,23 @@ shm_take_peeked(struct shm_ring *r)
 	return (true);
 }
 
+void
+shm_pending(const struct channel *ch, uint64_t *rings, uint64_t *records)
+{
+	const struct shm_ring	*r;
+	uint64_t		 sent, bytes;
+
+	*rings = *records = 0;
+	for (r = ch->rings; r != NULL; r = r->ch_next) {
+		(*rings)++;
+		if (r->bad)
+			continue;
+		shmring_sent(r->map, &sent, &bytes);
+		if (sent > r->rd.taken)
+			*records += sent - r->rd.taken;
+	}
+}
+
 /* Takes every record committed in the lone ring r, in its order. */
 void
 shm_take_ring(struct shm_ring *r)

@@ -580,7 +580,7 @@ START_TEST(test_channels_show_producers_ages_and_recent_rates)
 	/* The table has the columns, in the header's order. */
 	out = chanctl(&d, 0, targs);
 	expect_in(out, "LOG_BYTES  OLDEST  IN/S  OUT/S  ACK/S  LAST_ACK  "
-	    "IDLE\n");
+	    "IDLE  RINGS  IN_RINGS  PATH");
 	free(out);
 
 	/* Nothing queued nor in flight: no oldest message. */
@@ -599,6 +599,96 @@ START_TEST(test_channels_show_producers_ages_and_recent_rates)
 	chan_rx_close(rx);
 	chan_tx_close(tx);
 	chan_tx_close(tx2);
+	chan_disconnect(c);
+	chan_disconnect(c2);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* The last n cells of a table's row, one space apart, into out. */
+static void
+row_tail(const char *row, int n, char *out, size_t len)
+{
+	const char *end = strchr(row, '\n'), *p;
+	size_t o = 0;
+	int k;
+
+	if (end == NULL)
+		end = row + strlen(row);
+	for (p = end, k = 0; p > row && k < n; k++) {
+		while (p > row && p[-1] == ' ')
+			p--;
+		while (p > row && p[-1] != ' ')
+			p--;
+	}
+	/* Runs of spaces (the columns' padding) become one. */
+	for (; p < end && o + 1 < len; p++)
+		if (*p != ' ' || (o > 0 && out[o - 1] != ' '))
+			out[o++] = *p;
+	out[o] = '\0';
+}
+
+/*
+ * The shared-memory path, for an operator: a channel's producer rings,
+ * the messages waiting in them (not in "queued": the consumer reads the
+ * ring itself) and how the consumer receives, "direct" while it reads
+ * its producer's ring, "ring" once a socket send took the ring back.
+ * (Its rings are its own: it runs the same under CHANCLIENT_SHM=1.)
+ */
+START_TEST(test_channels_show_rings_and_the_consumer_s_path)
+{
+	const char *jargs[] = { "channels", "--json", NULL };
+	const char *targs[] = { "channels", NULL };
+	chan_open_opts opts = CHAN_OPEN_OPTS_INIT, topts = CHAN_OPEN_OPTS_INIT;
+	struct daemon d;
+	chan_client *c, *c2;
+	chan_tx *tx, *stx;
+	chan_rx *rx;
+	char *out, *row, tail[64];
+
+	/* The default; set in case the environment turned it off. */
+	setenv("CHANCLIENT_DIRECT", "1", 1);
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	c2 = test_connect(&d);
+	opts.flags = CHAN_SHM;
+	opts.prefetch = 1;
+	expect_rc(chan_rx_open_ex(c2, "fast", 4, &opts, &rx), 0, "rx open");
+	topts.flags = CHAN_SHM;
+	tx = tx_open_opts(c, "fast", &topts);
+	send_str(tx, "a");
+	send_str(tx, "b");
+	send_str(tx, "c");
+	out = chanctl(&d, 0, jargs);
+	expect_in(out, "{\"name\":\"fast\",\"queued\":0,");
+	expect_in(out, "\"rings\":1,\"in_rings\":3,");
+	expect_in(out, ",\"path\":\"direct\"}");
+	free(out);
+	out = chanctl(&d, 0, targs);
+	ck_assert_msg((row = strstr(out, "\nfast ")) != NULL, "no row:\n%s",
+	    out);
+	row_tail(row + 1, 3, tail, sizeof(tail));
+	ck_assert_msg(strcmp(tail, "1 3 direct") == 0, "row ends \"%s\", want "
+	    "\"1 3 direct\":\n%s", tail, out);
+	free(out);
+
+	/*
+	 * A socket send (a second ring, under CHANCLIENT_SHM=1) takes the
+	 * ring back: the daemon queues its records.
+	 */
+	stx = tx_open(c, "fast");
+	send_str(stx, "d");
+	out = chanctl(&d, 0, jargs);
+	expect_in(out, "{\"name\":\"fast\",\"queued\":4,");
+	expect_in(out, e2e_shm_path() ? "\"rings\":2,\"in_rings\":0," :
+	    "\"rings\":1,\"in_rings\":0,");
+	expect_in(out, ",\"path\":\"ring\"}");
+	free(out);
+	expect_str(rx, "a");
+
+	chan_rx_close(rx);
+	chan_tx_close(tx);
+	chan_tx_close(stx);
 	chan_disconnect(c);
 	chan_disconnect(c2);
 	daemon_stop(&d);
@@ -1048,6 +1138,7 @@ admin_suite(void)
 	tcase_add_test(tc, test_info_pages_through_the_library);
 	tcase_add_test(tc, test_many_channels_page_in_order);
 	tcase_add_test(tc, test_channels_show_producers_ages_and_recent_rates);
+	tcase_add_test(tc, test_channels_show_rings_and_the_consumer_s_path);
 	tcase_add_test(tc, test_connections_show_client_age_and_bytes);
 	tcase_add_test(tc,
 	    test_chanctl_config_shows_the_effective_configuration);

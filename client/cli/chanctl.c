@@ -85,7 +85,9 @@ ctl_usage(void)
 "     of its log, the age of its oldest message, messages sent,\n"
 "     delivered and acknowledged per second over the last seconds, the\n"
 "     time since the last acknowledgement and since the consumer last\n"
-"     acknowledged or asked for more. producers: one line per connection\n"
+"     acknowledged or asked for more, the producers' rings in shared\n"
+"     memory and the messages waiting in them, and how the consumer\n"
+"     receives (socket, ring or direct). producers: one line per connection\n"
 "     sending to a channel: pid, uid, handles, client name. logs: the\n"
 "     log directory of each durable channel. connections: one line per\n"
 "     client connection: id, pid, uid, open handles, output not yet\n"
@@ -628,10 +630,15 @@ ctl_channel_row(struct ctl_table *t, const msgpack_object *ch)
 	ctl_rate(cells[17], ch, "recent_out");
 	ctl_rate(cells[18], ch, "recent_acked");
 	ctl_age(cells[19], ch, "last_ack_age_s");
-	if (cons != NULL && cons->type == MSGPACK_OBJECT_MAP)
+	ctl_num(cells[21], ch, "rings");
+	ctl_num(cells[22], ch, "in_rings");
+	if (cons != NULL && cons->type == MSGPACK_OBJECT_MAP) {
 		ctl_age(cells[20], cons, "idle_s");
-	else
+		ctl_escape(cells[23], ctl_get(cons, "path"));
+	} else {
 		strcpy(cells[20], "-");
+		strcpy(cells[23], "-");
+	}
 	ctl_table_add(t, cells);
 }
 
@@ -681,11 +688,12 @@ ctl_table_list(const struct ctl_pages *pages, const char *key,
 static void
 ctl_print_channels(const struct ctl_pages *pages)
 {
-	struct ctl_table t = { .ncols = 21, .head = { "NAME", "QUEUED",
+	struct ctl_table t = { .ncols = 24, .head = { "NAME", "QUEUED",
 	    "BYTES", "INFLIGHT", "HELD", "PRODUCERS", "CONSUMER_PID",
 	    "CONSUMER_UID", "IN", "OUT", "REDELIVERED", "CAPACITY",
 	    "CAP_BYTES", "DURABLE", "LOG_BYTES", "OLDEST", "IN/S", "OUT/S",
-	    "ACK/S", "LAST_ACK", "IDLE" }, .left = { true } };
+	    "ACK/S", "LAST_ACK", "IDLE", "RINGS", "IN_RINGS", "PATH" },
+	    .left = { true, [23] = true } };
 
 	ctl_table_list(pages, "channels", &t, ctl_channel_row);
 }
