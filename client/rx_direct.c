@@ -299,6 +299,30 @@ rx_direct_ack_last(struct chan_rx *rx)
 	rx_due(rx);
 }
 
+static void
+rx_direct_free_msgs(struct chan_msg *head)
+{
+	struct chan_msg	*m;
+
+	while ((m = head) != NULL) {
+		head = m->next;
+		chan_msg_free(m);
+	}
+}
+
+/*
+ * Takes the next bite of records, up to max, from the ring (rec has room
+ * for a bite): how many, or -1 if the producer wrote a bad record.
+ */
+static int64_t
+rx_direct_take(struct rx_direct *d, struct shmring_rec *rec, uint64_t max)
+{
+	if (max > RX_DIRECT_BITE_RECORDS)
+		max = RX_DIRECT_BITE_RECORDS;
+	return shmring_take_run(&d->rd, rec, (size_t)max,
+	    RX_DIRECT_BITE_BYTES);
+}
+
 /*
  * Copies the next bite of records into messages (*head, n of them), not
  * yet claimed; rd moves past them. -1 if the producer wrote a bad record
@@ -308,34 +332,26 @@ static int
 rx_direct_copy(struct rx_direct *d, uint32_t handle, uint64_t max,
     struct chan_msg **head, uint64_t *n)
 {
+	struct shmring_rec rec[RX_DIRECT_BITE_RECORDS];
 	struct chan_msg	*m, **tailp = head;
-	const unsigned char *p;
-	uint64_t	 stamp;
-	uint32_t	 len;
-	size_t		 bytes = 0;
-	int		 rc = 0;
+	int64_t		 k, i;
 
 	*n = 0;
-	while (*n < max && bytes < RX_DIRECT_BITE_BYTES &&
-	    (rc = shmring_peek(&d->rd, &p, &len, &stamp)) == 1) {
-		if ((m = msg_new(handle, 0, 0, p, len)) == NULL) {
-			rc = -1;
-			break;
+	*head = NULL;
+	if ((k = rx_direct_take(d, rec, max)) < 0)
+		return -1;
+	for (i = 0; i < k; i++) {
+		if ((m = msg_new(handle, 0, 0, rec[i].p, rec[i].len)) == NULL) {
+			rx_direct_free_msgs(*head);
+			*head = NULL;
+			return -1;
 		}
-		shmring_skip(&d->rd);
 		*tailp = m;
 		tailp = &m->next;
-		(*n)++;
-		bytes += len;
 	}
 	*tailp = NULL;
-	if (rc >= 0)
-		return 0;
-	while ((m = *head) != NULL) {
-		*head = m->next;
-		chan_msg_free(m);
-	}
-	return -1;
+	*n = (uint64_t)k;
+	return 0;
 }
 
 /*
@@ -395,17 +411,6 @@ rx_direct_bite(const struct chan_rx *rx)
 	    RX_DIRECT_BITE_RECORDS;
 }
 
-static void
-rx_direct_free_msgs(struct chan_msg *head)
-{
-	struct chan_msg	*m;
-
-	while ((m = head) != NULL) {
-		head = m->next;
-		chan_msg_free(m);
-	}
-}
-
 int
 rx_direct_pull(struct chan_rx *rx)
 {
@@ -436,46 +441,54 @@ rx_direct_pull(struct chan_rx *rx)
 	return (int)n;
 }
 
+/* Room for need bytes in rv's buffer: 0, or -1 if memory ran out. */
+static int
+rx_views_reserve(struct rx_views *rv, size_t need)
+{
+	size_t	 cap;
+	char	*buf;
+
+	if (need <= rv->cap)
+		return 0;
+	cap = rv->cap > 0 ? rv->cap : RX_DIRECT_BITE_BYTES;
+	while (cap < need)
+		cap *= 2;
+	if ((buf = realloc(rv->buf, cap)) == NULL)
+		return -1;
+	rv->buf = buf;
+	rv->cap = cap;
+	return 0;
+}
+
 /*
- * Copies the next records, up to max, into rx's view buffer from offset
- * rv->len: v[i].data holds each one's offset until rx_direct_view fixes
- * it. How many, or -1 if the producer wrote a bad record or memory ran
- * out.
+ * Copies the next records, up to max (at most a bite), into rx's view
+ * buffer from offset rv->len: v[i].data holds each one's offset until
+ * rx_direct_view fixes it. How many, or -1 if the producer wrote a bad
+ * record or memory ran out.
  */
 static int64_t
 rx_direct_copy_views(struct rx_direct *d, struct rx_views *rv, chan_view *v,
     uint64_t max)
 {
-	const unsigned char *p;
-	uint64_t	 stamp, n = 0;
-	uint32_t	 len;
-	size_t		 bytes = 0, need, cap;
-	char		*buf;
-	int		 rc;
+	struct shmring_rec rec[RX_DIRECT_BITE_RECORDS];
+	size_t		 need = rv->len;
+	int64_t		 n, i;
 
-	while (n < max && bytes < RX_DIRECT_BITE_BYTES &&
-	    (rc = shmring_peek(&d->rd, &p, &len, &stamp)) == 1) {
-		need = rv->len + len + 1;
-		if (need > rv->cap) {
-			cap = rv->cap > 0 ? rv->cap : RX_DIRECT_BITE_BYTES;
-			while (cap < need)
-				cap *= 2;
-			if ((buf = realloc(rv->buf, cap)) == NULL)
-				return -1;
-			rv->buf = buf;
-			rv->cap = cap;
-		}
-		memcpy(rv->buf + rv->len, p, len);
-		rv->buf[rv->len + len] = '\0';
-		v[n].data = (const void *)(uintptr_t)rv->len;
-		v[n].len = len;
-		v[n].redelivered = 0;
-		rv->len += (size_t)len + 1;
-		bytes += len;
-		n++;
-		shmring_skip(&d->rd);
+	if ((n = rx_direct_take(d, rec, max)) <= 0)
+		return n;
+	for (i = 0; i < n; i++)
+		need += (size_t)rec[i].len + 1;
+	if (rx_views_reserve(rv, need) != 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		memcpy(rv->buf + rv->len, rec[i].p, rec[i].len);
+		rv->buf[rv->len + rec[i].len] = '\0';
+		v[i].data = (const void *)(uintptr_t)rv->len;
+		v[i].len = rec[i].len;
+		v[i].redelivered = 0;
+		rv->len += (size_t)rec[i].len + 1;
 	}
-	return rc < 0 ? -1 : (int64_t)n;
+	return n;
 }
 
 size_t

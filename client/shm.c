@@ -503,7 +503,7 @@ tx_shm_put_many(struct chan_tx *tx, const struct iovec *msgs, size_t n)
 	struct tx_shm	*s = tx->shm;
 	struct shmring_room room;
 	uint64_t	 stamp;
-	size_t		 i, len, held = 0, bytes = 0;
+	size_t		 i, k;
 	bool		 fresh = true;
 	int		 rc;
 
@@ -513,33 +513,22 @@ tx_shm_put_many(struct chan_tx *tx, const struct iovec *msgs, size_t n)
 	/* One stamp: the sends of a batch begin together. */
 	stamp = shm_stamp(s);
 	for (i = 0; i < n;) {
-		len = msgs[i].iov_len;
-		if (len > tx->c->max_msg || len > tx_shm_max(tx) ||
-		    (msgs[i].iov_base == NULL && len > 0))
-			break;
-		rc = shmring_put2_held_in(&s->w, &room, msgs[i].iov_base,
-		    (uint32_t)len, NULL, 0, stamp);
-		if (rc == 0) {
-			i++;
-			fresh = false;
-			held++;
+		k = shmring_put_run_in(&s->w, &room, msgs + i, n - i,
+		    tx->c->max_msg, SHM_PUBLISH_BYTES, stamp, &rc);
+		if (k > 0) {
 			/* The reader starts on a long batch's first part. */
-			if ((bytes += len) >= SHM_PUBLISH_BYTES) {
-				shmring_publish(&s->w);
-				shm_kick(s);
-				held = bytes = 0;
-			}
-			continue;
+			shmring_publish(&s->w);
+			shm_kick(s);
+			i += k;
+			fresh = false;
 		}
+		if (rc == 0)
+			continue;
 		/* The room read before is used up: is there more now? */
 		if (rc != CHAN_EFULL || fresh || shmring_room(&s->w,
 		    &room) != 0)
 			break;
 		fresh = true;
-	}
-	if (held > 0) {
-		shmring_publish(&s->w);
-		shm_kick(s);
 	}
 	return (i);
 }

@@ -36,6 +36,35 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+/*
+ * The records a run reader finds in mem (runs of up to 7, or 100 payload
+ * bytes), each checked as the single reader's are.
+ */
+static uint64_t
+reader_runs(unsigned char *mem)
+{
+	struct shmring_reader	 rd;
+	struct shmring_rec	 rec[7];
+	uint64_t		 got = 0;
+	int64_t			 k, i;
+
+	shmring_reader_init(&rd, mem, FUZZ_DATA,
+	    shmring_max_record(FUZZ_DATA));
+	if (shmring_poll(&rd, mem) != 0)
+		return (0);
+	while ((k = shmring_take_run(&rd, rec, 7, 100)) > 0) {
+		CHECK(k <= 7);
+		for (i = 0; i < k; i++, got++) {
+			CHECK(rec[i].p >= mem + SHMRING_HDR_SIZE +
+			    SHMRING_REC_HDR);
+			CHECK(rec[i].p + rec[i].len <= mem + SHMRING_HDR_SIZE +
+			    FUZZ_DATA);
+		}
+	}
+	CHECK(rd.pos <= rd.head);
+	return (got);
+}
+
 static void
 reader(const uint8_t *in, size_t len)
 {
@@ -43,7 +72,7 @@ reader(const uint8_t *in, size_t len)
 	const unsigned char	*p;
 	unsigned char		*mem;
 	uint32_t		 n;
-	uint64_t		 head = 0, got = 0;
+	uint64_t		 head = 0, got = 0, runs;
 	int			 rc;
 
 	if ((mem = calloc(1, SHMRING_HDR_SIZE + FUZZ_DATA)) == NULL)
@@ -54,6 +83,8 @@ reader(const uint8_t *in, size_t len)
 	if (len > 8)
 		memcpy(mem + SHMRING_HDR_SIZE, in + 8, len - 8 > FUZZ_DATA ?
 		    FUZZ_DATA : len - 8);
+	/* Runs find the same records as single reads. */
+	runs = reader_runs(mem);
 	shmring_reader_init(&rd, mem, FUZZ_DATA,
 	    shmring_max_record(FUZZ_DATA));
 	if (shmring_poll(&rd, mem) == 0) {
@@ -67,6 +98,7 @@ reader(const uint8_t *in, size_t len)
 		}
 		CHECK(rd.pos <= rd.head);
 	}
+	CHECK(runs == got);
 	free(mem);
 }
 

@@ -254,20 +254,62 @@ shmring_put2_held(struct shmring_writer *w, const void *a, uint32_t alen,
 	return (0);
 }
 
-int
-shmring_put2_held_in(struct shmring_writer *w,
-    const struct shmring_room *room, const void *a, uint32_t alen,
-    const void *b, uint32_t blen, uint64_t stamp)
+/*
+ * shmring_place_in and shmring_write for a run, with the writer's cursors
+ * in locals: a batch of small records costs their stores and little else.
+ */
+size_t
+shmring_put_run_in(struct shmring_writer *w, const struct shmring_room *room,
+    const struct iovec *v, size_t n, size_t limit, size_t budget,
+    uint64_t stamp, int *rc)
 {
-	uint64_t	 off, pad;
-	int		 rc;
+	uint64_t	 head = w->head, sent = w->sent, bytes = w->sent_bytes;
+	uint64_t	 room_left = w->data_size - (head - room->tail);
+	uint64_t	 need, off, pad;
+	size_t		 i, len, written = 0;
+	unsigned char	*r;
 
-	if (alen > UINT32_MAX - blen)
-		return (CHAN_ETOOBIG);
-	if ((rc = shmring_place_in(w, room, alen + blen, &off, &pad)) != 0)
-		return (rc);
-	shmring_write(w, off, pad, a, alen, b, blen, stamp);
-	return (0);
+	if (limit > w->max_record)
+		limit = w->max_record;
+	*rc = 0;
+	for (i = 0; i < n && written < budget; i++) {
+		len = v[i].iov_len;
+		if (len > limit || (v[i].iov_base == NULL && len > 0)) {
+			*rc = len > limit ? CHAN_ETOOBIG : CHAN_EINVAL;
+			break;
+		}
+		need = shmring_rec_size((uint32_t)len);
+		off = head & (w->data_size - 1);
+		pad = w->data_size - off < need ? w->data_size - off : 0;
+		if (sent >= room->msgs || bytes + len > room->bytes ||
+		    room_left < pad + need) {
+			*rc = CHAN_EFULL;
+			break;
+		}
+		if (pad > 0) {
+			r = w->data + off;
+			st32(r, 0, SHMRING_PAD, __ATOMIC_RELAXED);
+			st32(r, 4, shmring_commit_word(sent), __ATOMIC_RELAXED);
+			head += pad;
+			room_left -= pad;
+			off = 0;
+		}
+		r = w->data + off;
+		if (len > 0)
+			memcpy(r + SHMRING_REC_HDR, v[i].iov_base, len);
+		st64(r, 8, stamp, __ATOMIC_RELAXED);
+		st32(r, 0, (uint32_t)len, __ATOMIC_RELAXED);
+		st32(r, 4, shmring_commit_word(sent), __ATOMIC_RELAXED);
+		head += need;
+		room_left -= need;
+		sent++;
+		bytes += len;
+		written += len;
+	}
+	w->head = head;
+	w->sent = sent;
+	w->sent_bytes = bytes;
+	return (i);
 }
 
 void
@@ -424,6 +466,23 @@ shmring_skip(struct shmring_reader *rd)
 	rd->pos += rd->peeked;
 	rd->peeked = 0;
 	rd->taken++;
+}
+
+int64_t
+shmring_take_run(struct shmring_reader *rd, struct shmring_rec *out,
+    size_t max, size_t budget)
+{
+	uint64_t	stamp;
+	size_t		n = 0, bytes = 0;
+	int		rc = 0;
+
+	while (n < max && bytes < budget && (rc = shmring_peek(rd, &out[n].p,
+	    &out[n].len, &stamp)) == 1) {
+		shmring_skip(rd);
+		bytes += out[n].len;
+		n++;
+	}
+	return (rc < 0 && n == 0 ? -1 : (int64_t)n);
 }
 
 int

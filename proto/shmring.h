@@ -18,6 +18,8 @@
 #ifndef CHAN_SHMRING_H
 #define CHAN_SHMRING_H
 
+#include <sys/uio.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -137,7 +139,7 @@ void	shmring_publish(struct shmring_writer *);
 /*
  * The room a writer of a batch has: the daemon's grant and the ring's
  * tail, read once (shmring_room: 0, or CHAN_ECONNLOST if the daemon
- * closed the ring). shmring_put2_held_in writes within it, reading no
+ * closed the ring). shmring_put_run_in writes within it, reading no
  * word the daemon writes: CHAN_EFULL once it is used up (read it again:
  * the daemon may have released or granted more meanwhile).
  */
@@ -147,9 +149,18 @@ struct shmring_room {
 	uint64_t	 tail;
 };
 int	shmring_room(const struct shmring_writer *, struct shmring_room *);
-int	shmring_put2_held_in(struct shmring_writer *,
-	    const struct shmring_room *, const void *a, uint32_t alen,
-	    const void *b, uint32_t blen, uint64_t stamp);
+/*
+ * Writes the n messages of v as records stamped stamp within room, not
+ * committed (as shmring_put2_held does), stopping after the record that
+ * brings the bytes written to budget or more: how many. It stops before
+ * a message over limit bytes or the ring's max_record (*rc CHAN_ETOOBIG),
+ * one without its data (CHAN_EINVAL), or one the room does not take
+ * (CHAN_EFULL); *rc is 0 if it did not stop.
+ */
+size_t	shmring_put_run_in(struct shmring_writer *,
+	    const struct shmring_room *, const struct iovec *v, size_t n,
+	    size_t limit, size_t budget, uint64_t stamp, int *rc);
+
 /* What shmring_put of len bytes would return now, writing nothing. */
 int	shmring_fits(const struct shmring_writer *, uint32_t len);
 /* The producer sleeps (1) or not (0): the daemon wakes it on a change. */
@@ -229,6 +240,20 @@ int	shmring_peek(struct shmring_reader *, const unsigned char **payload,
 bool	shmring_moved(const void *base, uint64_t pos);
 /* Takes the record the last shmring_peek returned. */
 void	shmring_skip(struct shmring_reader *);
+/*
+ * Takes a run of records as shmring_peek and shmring_skip would, one
+ * after the other: up to max of them, and no more once their payloads
+ * reach budget bytes. out[i] says where each one's payload is and how
+ * long (as shmring_peek's, valid until shmring_release). How many; -1
+ * only if the first record is bad (a bad one after good ones ends the
+ * run, and the next call says so).
+ */
+struct shmring_rec {
+	const unsigned char	*p;
+	uint32_t		 len;
+};
+int64_t	shmring_take_run(struct shmring_reader *, struct shmring_rec *out,
+	    size_t max, size_t budget);
 /* shmring_peek, then shmring_skip if it found a record. */
 int	shmring_next(struct shmring_reader *, const unsigned char **payload,
 	    uint32_t *len);

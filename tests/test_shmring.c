@@ -98,6 +98,20 @@ read_one(struct ring *r, unsigned char *out, size_t cap)
 	return ((long)len);
 }
 
+/* One message through the batch writer: its *rc, 0 if it was written. */
+static int
+put_in(struct ring *r, const struct shmring_room *room, const void *p,
+    size_t len)
+{
+	struct iovec	v = { (void *)(uintptr_t)p, len };
+	size_t		n;
+	int		rc;
+
+	n = shmring_put_run_in(&r->w, room, &v, 1, SIZE_MAX, SIZE_MAX, 0, &rc);
+	expect((n == 1) == (rc == 0));
+	return (rc);
+}
+
 static void
 fill(unsigned char *p, uint32_t len, uint32_t seq)
 {
@@ -463,6 +477,82 @@ START_TEST(test_held_records_wait_for_publish)
 END_TEST
 
 /*
+ * The batch writer and reader: runs across many wraps come out as they
+ * went in; a run stops at its byte budget, at a message over the limit
+ * or without its data, and where the room ends; a bad record ends a
+ * reader's run after the good ones before it.
+ */
+START_TEST(test_runs_write_and_read_as_single_records_do)
+{
+	struct ring		 r;
+	struct shmring_room	 room;
+	struct shmring_rec	 rec[64];
+	struct iovec		 v[64];
+	unsigned char		 in[64][300], want[300];
+	uint32_t		 seq = 0, got = 0;
+	int64_t			 k, j;
+	size_t			 i, n;
+	int			 rc, lap;
+
+	ring_new(&r, DATA);
+	shmring_grant(r.mem, UINT64_MAX, UINT64_MAX);
+	srand(11);
+	for (lap = 0; lap < 2000; lap++) {
+		for (i = 0; i < 64; i++) {
+			v[i].iov_len = (size_t)rand() % 300;
+			fill(in[i], (uint32_t)v[i].iov_len, seq + (uint32_t)i);
+			v[i].iov_base = in[i];
+		}
+		expect(shmring_room(&r.w, &room) == 0);
+		n = shmring_put_run_in(&r.w, &room, v, 64, SIZE_MAX, SIZE_MAX,
+		    0, &rc);
+		expect(n == 64 ? rc == 0 : rc == CHAN_EFULL);
+		seq += (uint32_t)n;
+		shmring_publish(&r.w);
+		expect(shmring_poll(&r.rd, r.mem) == 0);
+		while ((k = shmring_take_run(&r.rd, rec, 64, SIZE_MAX)) > 0)
+			for (j = 0; j < k; j++, got++) {
+				fill(want, rec[j].len, got);
+				expect(memcmp(want, rec[j].p, rec[j].len) == 0);
+			}
+		expect(k == 0);
+		shmring_release(&r.rd, r.mem);
+	}
+	expect(got == seq && seq > 20000);
+
+	/* Stops: budget, limit, no data; the room's end is above. */
+	expect(shmring_room(&r.w, &room) == 0);
+	for (i = 0; i < 4; i++) {
+		v[i].iov_base = in[i];
+		v[i].iov_len = 100;
+	}
+	expect(shmring_put_run_in(&r.w, &room, v, 4, SIZE_MAX, 150, 0, &rc)
+	    == 2 && rc == 0);
+	v[1].iov_len = 101;
+	expect(shmring_put_run_in(&r.w, &room, v, 4, 100, SIZE_MAX, 0, &rc)
+	    == 1 && rc == CHAN_ETOOBIG);
+	v[1].iov_base = NULL;
+	expect(shmring_put_run_in(&r.w, &room, v, 4, SIZE_MAX, SIZE_MAX, 0,
+	    &rc) == 1 && rc == CHAN_EINVAL);
+	shmring_publish(&r.w);
+	expect(shmring_poll(&r.rd, r.mem) == 0);
+	/* The reader's budget: a run ends once its payloads reach it. */
+	expect(shmring_take_run(&r.rd, rec, 64, 150) == 2);
+	expect(shmring_take_run(&r.rd, rec, 64, SIZE_MAX) == 2);
+	ring_free(&r);
+
+	/* A bad record: the good ones before it, then -1. */
+	three(&r);
+	u32_set(&r, SHMRING_HDR_SIZE + shmring_rec_size(16) + 4,
+	    shmring_commit_word(0));
+	expect(shmring_poll(&r.rd, r.mem) == 0);
+	expect(shmring_take_run(&r.rd, rec, 64, SIZE_MAX) == 1);
+	expect(shmring_take_run(&r.rd, rec, 64, SIZE_MAX) == -1);
+	ring_free(&r);
+}
+END_TEST
+
+/*
  * A batch writer's room, read once: the grant and the ring's tail as they
  * were, so it is used up before the daemon's later grant or release is
  * seen; read again, they are. A closed ring has no room.
@@ -477,36 +567,35 @@ START_TEST(test_room_read_once_bounds_a_batch)
 	memset(p, 2, sizeof(p));
 	shmring_grant(r.mem, 2, UINT64_MAX);
 	expect(shmring_room(&r.w, &room) == 0);
-	expect(shmring_put2_held_in(&r.w, &room, p, 10, NULL, 0, 0) == 0);
-	expect(shmring_put2_held_in(&r.w, &room, p, 10, NULL, 0, 0) == 0);
-	expect(shmring_put2_held_in(&r.w, &room, p, 10, NULL, 0, 0) ==
+	expect(put_in(&r, &room, p, 10) == 0);
+	expect(put_in(&r, &room, p, 10) == 0);
+	expect(put_in(&r, &room, p, 10) ==
 	    CHAN_EFULL);
 	/* A later grant is not in the room read before it. */
 	shmring_grant(r.mem, UINT64_MAX, UINT64_MAX);
-	expect(shmring_put2_held_in(&r.w, &room, p, 10, NULL, 0, 0) ==
+	expect(put_in(&r, &room, p, 10) ==
 	    CHAN_EFULL);
 	expect(shmring_room(&r.w, &room) == 0);
 	/* 2 * 24 bytes used: three records of 1016 more fit, not four. */
-	expect(shmring_put2_held_in(&r.w, &room, p, sizeof(p), NULL, 0, 0)
+	expect(put_in(&r, &room, p, sizeof(p))
 	    == 0);
-	expect(shmring_put2_held_in(&r.w, &room, p, sizeof(p), NULL, 0, 0)
+	expect(put_in(&r, &room, p, sizeof(p))
 	    == 0);
-	expect(shmring_put2_held_in(&r.w, &room, p, sizeof(p), NULL, 0, 0)
+	expect(put_in(&r, &room, p, sizeof(p))
 	    == 0);
-	expect(shmring_put2_held_in(&r.w, &room, p, sizeof(p), NULL, 0, 0)
+	expect(put_in(&r, &room, p, sizeof(p))
 	    == CHAN_EFULL);
-	expect(shmring_put2_held_in(&r.w, &room, p,
-	    shmring_max_record(DATA) + 1, NULL, 0, 0) == CHAN_ETOOBIG);
+	expect(put_in(&r, &room, p, shmring_max_record(DATA) + 1) == CHAN_ETOOBIG);
 	shmring_publish(&r.w);
 	/* Space the reader releases is seen once the room is read again. */
 	expect(read_one(&r, out, sizeof(out)) == 10);
 	expect(read_one(&r, out, sizeof(out)) == 10);
 	expect(read_one(&r, out, sizeof(out)) == 1000);
 	shmring_release(&r.rd, r.mem);
-	expect(shmring_put2_held_in(&r.w, &room, p, sizeof(p), NULL, 0, 0)
+	expect(put_in(&r, &room, p, sizeof(p))
 	    == CHAN_EFULL);
 	expect(shmring_room(&r.w, &room) == 0);
-	expect(shmring_put2_held_in(&r.w, &room, p, sizeof(p), NULL, 0, 0)
+	expect(put_in(&r, &room, p, sizeof(p))
 	    == 0);
 	shmring_publish(&r.w);
 	expect(read_one(&r, out, sizeof(out)) == 1000);
@@ -535,6 +624,7 @@ shmring_suite(void)
 	tcase_add_test(tc, test_a_lone_ring_needs_no_stamps);
 	tcase_add_test(tc, test_held_records_wait_for_publish);
 	tcase_add_test(tc, test_room_read_once_bounds_a_batch);
+	tcase_add_test(tc, test_runs_write_and_read_as_single_records_do);
 	tcase_add_test(tc, test_direct_claims_and_revocation);
 	suite_add_tcase(s, tc);
 	return s;
