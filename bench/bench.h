@@ -65,7 +65,11 @@ enum bench_target {
 	TARGET_CHAND,
 	TARGET_RELAY,
 	TARGET_DIRECT,
+	TARGET_RING,		/* chand's ring code alone, both ends spinning */
 };
+#define BENCH_NTARGETS	4
+/* The ring target's data area: a producer ring's default size. */
+#define BENCH_RING_DATA	(512u << 10)
 
 /* chand runs: in-memory channels, or durable ones under a sync policy. */
 enum bench_sync {
@@ -108,6 +112,7 @@ struct bench_run {
 	unsigned	 batch;		/* chand: chan_tx_send_many and
 					   chan_rx_recv_many, up to this many */
 	unsigned	 serial;	/* runs so far: names its channels */
+	void		*ring;		/* ring: the shared mapping */
 };
 
 /* What one end writes to the parent when it is done. */
@@ -174,6 +179,17 @@ void	chand_consumer(const struct bench_run *, const struct end_sync *,
 void	raw_producer(const struct bench_run *, int index,
 	    const struct end_sync *, struct bench_report *);
 void	raw_consumer(const struct bench_run *, const struct end_sync *,
+	    struct bench_report *);
+
+/*
+ * ends_ring.c: the ring target. ring_map makes run's shared ring before
+ * the ends are forked (they inherit it); ring_unmap undoes it.
+ */
+int	ring_map(struct bench_run *);
+void	ring_unmap(struct bench_run *);
+void	ring_producer(const struct bench_run *, int index,
+	    const struct end_sync *, struct bench_report *);
+void	ring_consumer(const struct bench_run *, const struct end_sync *,
 	    struct bench_report *);
 
 /* relay.c: serves the relay on path until killed; writes READY to fd. */

@@ -41,7 +41,7 @@ struct opts {
 	size_t		 nprod;
 	unsigned long	 sizes[MAX_LIST];
 	size_t		 nsizes;
-	bool		 target[3];
+	bool		 target[BENCH_NTARGETS];
 	uint64_t	 count;		/* per producer; 0: by size */
 	double		 rate;
 	uint64_t	 lat_count;	/* in all */
@@ -68,7 +68,8 @@ struct opts {
 	const char	*data_dir;
 };
 
-static const char *const target_names[] = { "chand", "relay", "direct" };
+static const char *const target_names[BENCH_NTARGETS] = { "chand", "relay",
+	"direct", "ring" };
 
 static const char	*run_label(const struct bench_run *, char *, size_t);
 
@@ -85,7 +86,9 @@ usage(FILE *f)
 "\n"
 "Moves messages from P producer processes to one consumer process through\n"
 "chand, through a minimal two-hop libuv relay (the baseline: the socket\n"
-"path without channel logic) and through a direct socket, and prints\n"
+"path without channel logic), through a direct socket and, with one\n"
+"producer, through a shared-memory ring alone (chand's ring code, both\n"
+"ends spinning, no daemon: the shared-memory path's ceiling), and prints\n"
 "throughput, latency at a paced rate, CPU time per message and the\n"
 "server's peak RSS, with every chand figure as a ratio to the relay.\n"
 "Every message is checked: all arrived, whole, in per-producer order;\n"
@@ -95,7 +98,7 @@ usage(FILE *f)
 "  -s, --sizes LIST       payload bytes, at least 16 (default 16,1024,65536)\n"
 "  -n, --count N          messages per producer (default: 256 MiB of\n"
 "                         payload in all, 2000 to 2000000 messages)\n"
-"  -t, --targets LIST     chand,relay,direct (default all three)\n"
+"  -t, --targets LIST     chand,relay,direct,ring (default all four)\n"
 "  -r, --rate R           latency runs: messages/s in all (default 10000)\n"
 "  -l, --latency-count N  latency runs: messages in all (default 20000)\n"
 "      --no-throughput    skip the throughput runs\n"
@@ -236,13 +239,14 @@ parse_targets(const char *s, bool *t)
 
 	if ((copy = strdup(s)) == NULL)
 		return (-1);
-	t[0] = t[1] = t[2] = false;
+	for (i = 0; i < BENCH_NTARGETS; i++)
+		t[i] = false;
 	for (tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0;
 	    tok = strtok_r(NULL, ",", &save)) {
-		for (i = 0; i < 3; i++)
+		for (i = 0; i < BENCH_NTARGETS; i++)
 			if (strcmp(tok, target_names[i]) == 0)
 				break;
-		if (i == 3)
+		if (i == BENCH_NTARGETS)
 			rc = -1;
 		else
 			t[i] = true;
@@ -254,6 +258,8 @@ parse_targets(const char *s, bool *t)
 static void
 opts_defaults(struct opts *o)
 {
+	size_t	i;
+
 	memset(o, 0, sizeof(*o));
 	o->prod[0] = 1;
 	o->prod[1] = 4;
@@ -262,7 +268,8 @@ opts_defaults(struct opts *o)
 	o->sizes[1] = 1024;
 	o->sizes[2] = 65536;
 	o->nsizes = 3;
-	o->target[0] = o->target[1] = o->target[2] = true;
+	for (i = 0; i < BENCH_NTARGETS; i++)
+		o->target[i] = true;
 	o->rate = 10000;
 	o->lat_count = 20000;
 	o->thr = o->lat = true;
@@ -598,7 +605,9 @@ bench(const struct opts *o, struct bench_run *run)
 	} else if (run->target == TARGET_RELAY) {
 		rc = relay_start(&d);
 		run->private_srv = true;
-	} else
+	} else if (run->target == TARGET_RING)
+		rc = ring_map(run);
+	else
 		rc = daemon_start_dir(&d);
 	if (rc != 0) {
 		memset(res, 0, sizeof(*res));
@@ -616,6 +625,8 @@ bench(const struct opts *o, struct bench_run *run)
 		durable_figures(run, w0, res);
 	}
 	daemon_stop(&d);
+	ring_unmap(run);
+	res->run.ring = NULL;
 	if (run->sync != SYNC_NONE)
 		durable_run_dir_fini(data);
 	res->run.data_dir = run->data_dir = NULL;
@@ -649,8 +660,12 @@ run_base(const struct opts *o, enum bench_mode mode, unsigned producers,
 	struct bench_run	run;
 	int			t;
 
-	for (t = 0; t < 3; t++) {
+	for (t = 0; t < BENCH_NTARGETS; t++) {
 		if (!o->target[t])
+			continue;
+		/* One ring, one producer; no pacing without a sleeping end. */
+		if (t == TARGET_RING && (producers != 1 ||
+		    mode != MODE_THROUGHPUT))
 			continue;
 		memset(&run, 0, sizeof(run));
 		run.target = (enum bench_target)t;

@@ -69,6 +69,10 @@ run_end(const struct bench_run *run, struct run_procs *rp, int index,
 		chand_consumer(run, &sync, &rep);
 	else if (run->target == TARGET_CHAND)
 		chand_producer(run, index, &sync, &rep);
+	else if (run->target == TARGET_RING && index < 0)
+		ring_consumer(run, &sync, &rep);
+	else if (run->target == TARGET_RING)
+		ring_producer(run, index, &sync, &rep);
 	else if (index < 0)
 		raw_consumer(run, &sync, &rep);
 	else

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ends_ring.c: the producer and consumer ends of the ring baseline: one
+ * producer writes its messages into a shared-memory ring built with
+ * chand's own ring code (proto/shmring.c: the records, their checks and
+ * the batch calls of the shared-memory path), and the consumer reads and
+ * checks them, both spinning, with no daemon and no channel: no grants,
+ * acknowledgements, claims, wake-ups or sleeping. What chand's
+ * shared-memory path costs beyond it is the price of its semantics; what
+ * it costs itself is what the memory between two cores allows for that
+ * record layout.
+ */
+#include <sys/mman.h>
+#include <sys/uio.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "chanclient.h"
+#include "shmring.h"
+
+/* As the library's runs: 512 records, and a commit per 64 KiB at most. */
+#define RING_RUN	512
+#define RING_PUBLISH	(64u << 10)
+
+int
+ring_map(struct bench_run *run)
+{
+	size_t	len = SHMRING_HDR_SIZE + BENCH_RING_DATA;
+	void	*m;
+
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
+	if (m == MAP_FAILED)
+		return (-1);
+	shmring_init(m, BENCH_RING_DATA, shmring_max_record(BENCH_RING_DATA));
+	shmring_grant(m, UINT64_MAX, UINT64_MAX);
+	run->ring = m;
+	return (0);
+}
+
+void
+ring_unmap(struct bench_run *run)
+{
+	if (run->ring != NULL)
+		munmap(run->ring, SHMRING_HDR_SIZE + BENCH_RING_DATA);
+	run->ring = NULL;
+}
+
+/* Writes the n payloads of v, spinning while the ring is full. */
+static void
+ring_put(struct shmring_writer *w, const struct iovec *v, size_t n)
+{
+	struct shmring_room	room;
+	size_t			k;
+	int			rc;
+
+	while (n > 0) {
+		if (shmring_room(w, &room) != 0)
+			return;
+		k = shmring_put_run_in(w, &room, v, n, SIZE_MAX, RING_PUBLISH, 0,
+		    &rc);
+		if (k > 0)
+			shmring_publish(w);
+		v += k;
+		n -= k;
+	}
+}
+
+void
+ring_producer(const struct bench_run *run, int index,
+    const struct end_sync *sync, struct bench_report *rep)
+{
+	struct shmring_writer	 w;
+	struct iovec		 v[RING_RUN];
+	char			*buf;
+	uint64_t		 seq = 0;
+	int64_t			 cpu0;
+	size_t			 i, n;
+
+	if (shmring_attach(&w, run->ring, SHMRING_HDR_SIZE +
+	    BENCH_RING_DATA) != 0 || run->size > w.max_record ||
+	    (buf = malloc(RING_RUN * run->size)) == NULL) {
+		snprintf(rep->err, sizeof(rep->err), "no ring for %zu bytes",
+		    run->size);
+		return;
+	}
+	if (end_ready_and_wait(sync) != 0) {
+		snprintf(rep->err, sizeof(rep->err), "never told to start");
+		free(buf);
+		return;
+	}
+	cpu0 = cpu_self_ns();
+	rep->t_first = now_ns();
+	while (seq < run->count) {
+		n = run->count - seq < RING_RUN ? run->count - seq : RING_RUN;
+		for (i = 0; i < n; i++) {
+			v[i].iov_base = buf + i * run->size;
+			v[i].iov_len = run->size;
+			payload_fill(v[i].iov_base, run->size, (uint32_t)index,
+			    (uint32_t)(seq + i), 0);
+		}
+		ring_put(&w, v, n);
+		seq += n;
+	}
+	rep->t_last = now_ns();
+	rep->msgs = seq;
+	rep->cpu_ns = cpu_self_ns() - cpu0;
+	rep->ok = 1;
+	end_wait_stop(sync);
+	free(buf);
+}
+
+/* Reads and checks what the ring holds: 0, or -1 with err set. */
+static int
+ring_take(struct shmring_reader *rd, const struct bench_run *run,
+    struct order_check *oc, char *err, size_t errlen)
+{
+	struct shmring_rec	rec[RING_RUN];
+	int64_t			k, i;
+
+	if (shmring_poll(rd, run->ring) != 0) {
+		snprintf(err, errlen, "the ring's head is impossible");
+		return (-1);
+	}
+	while ((k = shmring_take_run(rd, rec, RING_RUN, SIZE_MAX)) > 0) {
+		for (i = 0; i < k; i++) {
+			if (order_check(oc, rec[i].p, rec[i].len, run->size,
+			    0) != 0) {
+				snprintf(err, errlen, "%s", oc->err);
+				return (-1);
+			}
+		}
+		shmring_release(rd, run->ring);
+	}
+	if (k < 0) {
+		snprintf(err, errlen, "a bad record after %llu messages",
+		    (unsigned long long)oc->seen);
+		return (-1);
+	}
+	return (0);
+}
+
+void
+ring_consumer(const struct bench_run *run, const struct end_sync *sync,
+    struct bench_report *rep)
+{
+	struct shmring_reader	 rd;
+	struct order_check	 oc;
+	uint64_t		 seen;
+	int64_t			 cpu0, idle_since;
+
+	rep->consumer = 1;
+	if (shmring_reader_attach(&rd, run->ring, SHMRING_HDR_SIZE +
+	    BENCH_RING_DATA) != 0 || order_init(&oc, 1, 0,
+	    run->count / 100) != 0) {
+		snprintf(rep->err, sizeof(rep->err), "no ring");
+		return;
+	}
+	if (end_ready_and_wait(sync) != 0) {
+		snprintf(rep->err, sizeof(rep->err), "never told to start");
+		order_fini(&oc);
+		return;
+	}
+	cpu0 = cpu_self_ns();
+	idle_since = now_ns();
+	while (oc.seen < run->count) {
+		seen = oc.seen;
+		if (ring_take(&rd, run, &oc, rep->err, sizeof(rep->err)) != 0)
+			break;
+		/* A producer that died must not leave it spinning. */
+		if (oc.seen != seen)
+			idle_since = now_ns();
+		else if (now_ns() - idle_since > BENCH_STALL_MS * 1000000LL) {
+			snprintf(rep->err, sizeof(rep->err), "nothing in %d ms "
+			    "after %llu messages", BENCH_STALL_MS,
+			    (unsigned long long)oc.seen);
+			break;
+		}
+	}
+	rep->t_last = now_ns();
+	rep->cpu_ns = cpu_self_ns() - cpu0;
+	end_mark(sync);
+	rep->msgs = oc.seen;
+	rep->ok = oc.seen == run->count;
+	order_fini(&oc);
+}
