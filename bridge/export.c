@@ -368,39 +368,73 @@ export_loop(struct export *e)
 	return 0;
 }
 
+/*
+ * Ends e's JetStream context so that no acknowledgement handler runs on e
+ * after it: the pending messages are taken out (a late acknowledgement
+ * then finds none and calls no handler), then the handlers already past
+ * that point are waited for (the context counts them until they return).
+ * jsCtx_Destroy alone does neither: a handler running meanwhile would
+ * write into e once it is freed. false if they did not return in time.
+ */
+static bool
+export_js_end(struct export *e)
+{
+	natsMsgList pending;
+	jsPubOptions po;
+	bool done;
+
+	if (e->js == NULL)
+		return true;
+	if (js_PublishAsyncGetPendingList(&pending, e->js) == NATS_OK)
+		natsMsgList_Destroy(&pending);
+	jsPubOptions_Init(&po);
+	po.MaxWait = 10000;
+	done = js_PublishAsyncComplete(e->js, &po) == NATS_OK;
+	jsCtx_Destroy(e->js);
+	e->js = NULL;
+	return done;
+}
+
 void *
 export_main(void *arg)
 {
 	struct map *m = arg;
-	struct export e;
-	int status;
+	struct export *e;
+	int status = 1;
 
-	memset(&e, 0, sizeof(e));
-	e.m = m;
-	e.b = m->b;
-	pthread_mutex_init(&e.mu, NULL);
-	e.batch = calloc(m->b->cfg.batch, sizeof(*e.batch));
-	e.result = calloc(m->b->cfg.batch, 1);
-	if (e.batch == NULL || e.result == NULL) {
+	/* On the heap: it must outlive a handler that never returns. */
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
 		blog("'%s': out of memory", m->channel);
-		status = 1;
-	} else if ((status = export_open(&e)) == 0) {
+		map_done(m, status);
+		return NULL;
+	}
+	e->m = m;
+	e->b = m->b;
+	pthread_mutex_init(&e->mu, NULL);
+	e->batch = calloc(m->b->cfg.batch, sizeof(*e->batch));
+	e->result = calloc(m->b->cfg.batch, 1);
+	if (e->batch == NULL || e->result == NULL) {
+		blog("'%s': out of memory", m->channel);
+	} else if ((status = export_open(e)) == 0) {
 		blog("exporting channel '%s' to stream %s", m->channel,
 		    m->stream);
 		map_ready(m);
-		status = export_loop(&e);
+		status = export_loop(e);
 		blog("'%s': %" PRIu64 " messages published (%" PRIu64
-		    " marked redelivered)", m->channel, e.published,
-		    e.redelivered);
+		    " marked redelivered)", m->channel, e->published,
+		    e->redelivered);
 	}
-	if (e.rx != NULL)
-		chan_rx_close(e.rx);
-	chan_disconnect(e.c);
-	if (e.js != NULL)
-		jsCtx_Destroy(e.js);
-	free(e.batch);
-	free(e.result);
-	pthread_mutex_destroy(&e.mu);
+	if (e->rx != NULL)
+		chan_rx_close(e->rx);
+	chan_disconnect(e->c);
+	if (export_js_end(e)) {
+		free(e->batch);
+		free(e->result);
+		pthread_mutex_destroy(&e->mu);
+		free(e);
+	} else
+		blog("'%s': JetStream acknowledgements still being handled; "
+		    "their state is left allocated", m->channel);
 	map_done(m, status);
 	return NULL;
 }
