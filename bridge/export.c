@@ -38,6 +38,7 @@ struct export {
 	/* Publish acknowledgements of the batch in flight, by index. */
 	pthread_mutex_t	 mu;
 	signed char	*result;	/* 0 waiting, 1 stored, -1 failed */
+	bool		 async;		/* js has published asynchronously */
 	size_t		 nbatch;
 	uint64_t	 base;		/* sequence number of batch[0] */
 	uint64_t	 published;
@@ -226,6 +227,7 @@ publish_batch(struct export *e, size_t n)
 	e->nbatch = n;
 	memset(e->result, 0, n);
 	pthread_mutex_unlock(&e->mu);
+	e->async = true;
 	for (i = 0; i < n; i++) {
 		msg = NULL;
 		s = build_msg(e, &msg, e->base + i, NULL,
@@ -375,6 +377,9 @@ export_loop(struct export *e)
  * that point are waited for (the context counts them until they return).
  * jsCtx_Destroy alone does neither: a handler running meanwhile would
  * write into e once it is freed. false if they did not return in time.
+ * (That is how libnats 3.4 counts and calls its handlers. A context
+ * that never published asynchronously has no pending list, and asking
+ * for it there crashes: it is only destroyed.)
  */
 static bool
 export_js_end(struct export *e)
@@ -385,6 +390,11 @@ export_js_end(struct export *e)
 
 	if (e->js == NULL)
 		return true;
+	if (!e->async) {
+		jsCtx_Destroy(e->js);
+		e->js = NULL;
+		return true;
+	}
 	if (js_PublishAsyncGetPendingList(&pending, e->js) == NATS_OK)
 		natsMsgList_Destroy(&pending);
 	jsPubOptions_Init(&po);

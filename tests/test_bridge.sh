@@ -394,9 +394,11 @@ seq 1 5 | "$SEND" --socket "$SA" jobA || fail "t6: chan-send jobA"
 seq 6 10 | "$SEND" --socket "$SA" jobB || fail "t6: chan-send jobB"
 bridge_start A a6 --export 'job*'
 [ -z "$bridge_rc" ] || fail "t6: exporting bridge exited $bridge_rc"
+a6=$bridge_pid
 printf 'import = job*\n' > "$dir/b6.conf"
 bridge_start B b6 --config "$dir/b6.conf"
 [ -z "$bridge_rc" ] || fail "t6: importing bridge exited $bridge_rc"
+b6=$bridge_pid
 "$RECV" --socket "$SB" -f -t 20 jobA > "$dir/out6a" 2>&1
 rc=$?
 [ "$rc" = 0 ] && seq 1 5 | cmp -s - "$dir/out6a" ||
@@ -411,6 +413,26 @@ rc=$?
 [ "$rc" = 0 ] && seq 11 13 | cmp -s - "$dir/out6c" ||
     fail "t6: chan-recv -f jobC on B: exit $rc, $(tr '\n' ' ' < "$dir/out6c")"
 [ "$failures" = "$f6" ] && pass "t6: 'job*' on both sides: jobA and jobB bridged from the start, jobC once created, each in order, then disconnected (exit 0)"
+
+# --- 7: a stop ---------------------------------------------------------------
+
+# SIGTERM stops a bridge cleanly (exit 0): the exporters of t6, which
+# published, and one whose channel never had a message (its JetStream
+# context never published asynchronously), with the importer of t6.
+f7=$failures
+bridge_start A a7 --export idle7
+[ -z "$bridge_rc" ] || fail "t7: exporting bridge exited $bridge_rc"
+for p in "$bridge_pid" "$a6" "$b6"; do
+	kill -TERM "$p"
+	if ! wait_for 20 bash -c "! kill -0 $p 2>/dev/null"; then
+		fail "t7: bridge $p still running 20 s after SIGTERM"
+		continue
+	fi
+	wait "$p"
+	rc=$?
+	[ "$rc" = 0 ] || fail "t7: bridge $p exited $rc after SIGTERM"
+done
+[ "$failures" = "$f7" ] && pass "t7: SIGTERM stops an idle exporter, an exporter that published and an importer, each with exit 0"
 
 for f in "$dir"/bridge-*.log; do
 	echo "== $(basename "$f")"
