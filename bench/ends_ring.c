@@ -49,24 +49,32 @@ ring_unmap(struct bench_run *run)
 	run->ring = NULL;
 }
 
-/* Writes the n payloads of v, spinning while the ring is full. */
-static void
+/*
+ * Writes the n payloads of v, spinning while the ring is full: 0, or -1
+ * if it stayed full for BENCH_STALL_MS (a consumer that gave up).
+ */
+static int
 ring_put(struct shmring_writer *w, const struct iovec *v, size_t n)
 {
 	struct shmring_room	room;
+	int64_t			since = now_ns();
 	size_t			k;
 	int			rc;
 
 	while (n > 0) {
 		if (shmring_room(w, &room) != 0)
-			return;
+			return (-1);
 		k = shmring_put_run_in(w, &room, v, n, SIZE_MAX, RING_PUBLISH, 0,
 		    &rc);
-		if (k > 0)
+		if (k > 0) {
 			shmring_publish(w);
+			since = now_ns();
+		} else if (now_ns() - since > BENCH_STALL_MS * 1000000LL)
+			return (-1);
 		v += k;
 		n -= k;
 	}
+	return (0);
 }
 
 void
@@ -102,13 +110,19 @@ ring_producer(const struct bench_run *run, int index,
 			payload_fill(v[i].iov_base, run->size, (uint32_t)index,
 			    (uint32_t)(seq + i), 0);
 		}
-		ring_put(&w, v, n);
+		if (ring_put(&w, v, n) != 0)
+			break;
 		seq += n;
 	}
 	rep->t_last = now_ns();
 	rep->msgs = seq;
 	rep->cpu_ns = cpu_self_ns() - cpu0;
-	rep->ok = 1;
+	if (seq < run->count)
+		snprintf(rep->err, sizeof(rep->err), "the ring stayed full for "
+		    "%d ms after %llu messages", BENCH_STALL_MS,
+		    (unsigned long long)seq);
+	else
+		rep->ok = 1;
 	end_wait_stop(sync);
 	free(buf);
 }
