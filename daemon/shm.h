@@ -96,7 +96,8 @@ bool	shm_direct_fetch(struct conn *c, const struct proto_msg *m);
 /*
  * For the operator's view: how many producer rings ch has, and the
  * records committed in them that neither the daemon nor a direct reader
- * has taken yet (the producers' word, as of the daemon's last look).
+ * has taken yet: the producers' counts, read now, less what the daemon
+ * had taken or seen claimed at its last look.
  */
 void	shm_pending(const struct channel *ch, uint64_t *rings,
 	    uint64_t *records);

@@ -282,13 +282,17 @@ proxy_turn(int lfd, const char *daemon_sock, struct proxy_conn *pc,
 		}
 		if ((got = proxy_read(from, buf, sizeof(buf), fds, &nfds)) < 0)
 			return (-1);
+		if (got > 0 && proxy_write(to, buf, (size_t)got, fds,
+		    nfds) == 0)
+			continue;
+		/* The first connection must last until the offer. */
+		if ((i - 1) / 2 == 0)
+			return (-1);
 		/* A fetch's connection ends once answered. */
-		if (got == 0 || proxy_write(to, buf, (size_t)got, fds,
-		    nfds) != 0) {
-			close(pfd[i].fd);
-			pc[(i - 1) / 2] = pc[--(*npc)];
-			return (0);
-		}
+		close(pc[(i - 1) / 2].cl);
+		close(pc[(i - 1) / 2].dm);
+		pc[(i - 1) / 2] = pc[--(*npc)];
+		return (0);
 	}
 	return (0);
 }
@@ -319,6 +323,10 @@ proxy_start(const char *path, const char *daemon_sock)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	signal(SIGALRM, SIG_DFL);
 	alarm((unsigned)(2 * HARNESS_WAIT_MS / 1000));
+	/* The test's connections are not the proxy's to hold open. */
+	if (lfd > 3)
+		close_range(3, (unsigned)lfd - 1, 0);
+	close_range((unsigned)lfd + 1, ~0u, 0);
 	while ((rc = proxy_turn(lfd, daemon_sock, pc, &npc, first,
 	    &firstlen)) == 0)
 		;
