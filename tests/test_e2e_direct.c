@@ -233,7 +233,8 @@ proxy_connect(const char *path)
 	struct sockaddr_un	sa;
 	int			fd;
 
-	if (proxy_addr(&sa, path) != 0 || (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+	if (proxy_addr(&sa, path) != 0 ||
+	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return (-1);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		close(fd);
