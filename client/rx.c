@@ -98,7 +98,8 @@ rx_index_remove(struct chan_client *c, struct chan_rx *rx)
 void
 rx_due(struct chan_rx *rx)
 {
-	if (rx->due)
+	/* A receiver closing sent its last ACK before its CLOSE. */
+	if (rx->due || rx->closing)
 		return;
 	TAILQ_INSERT_TAIL(&rx->c->due, rx, due_entry);
 	rx->due = 1;
@@ -644,7 +645,13 @@ chan_rx_close(chan_rx *rx)
 	if (!c->dead)
 		rx_direct_ack_last(rx);
 	rc = c->dead ? CHAN_ECONNLOST : rx_enc_ack(rx);
+	/*
+	 * Nothing more goes out for it: an ACKS of the connection's other
+	 * receivers written while the CLOSE is answered must not name it
+	 * (the daemon would end the connection: no such handle).
+	 */
 	rx->closing = 1;
+	rx_undue(rx);
 	if (rc == 0)
 		rc = conn_close_handle(c, rx->handle, NULL);
 	rx_free(rx);

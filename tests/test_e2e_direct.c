@@ -575,6 +575,53 @@ START_TEST(test_a_daemon_gone_between_offer_and_fetch)
 }
 END_TEST
 
+/*
+ * Two direct readers on one connection, both rings taken back by socket
+ * sends; one closes while the DIRECT_OFFs are still on the way. Handling
+ * the other's DIRECT_OFF writes the connection's owed acknowledgements
+ * (ACKS): the closing receiver must not be among them, after its CLOSE,
+ * or the daemon ends the connection (no such handle).
+ */
+START_TEST(test_a_closing_reader_is_in_no_later_acks)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*ra = ring_rx(cc, "d.ra", 1, 0);
+	chan_rx		*rb = ring_rx(cc, "d.rb", 1, 0);
+	chan_tx		*a = ring_tx(pc, "d.ra", 0), *b = ring_tx(pc, "d.rb", 0);
+	chan_tx		*sa, *sb;
+	char		 s[32];
+	int		 i;
+
+	for (i = 0; i < 10; i++) {
+		snprintf(s, sizeof(s), "a%d", i);
+		send_str(a, s);
+		snprintf(s, sizeof(s), "b%d", i);
+		send_str(b, s);
+	}
+	for (i = 0; i < 5; i++) {
+		snprintf(s, sizeof(s), "a%d", i);
+		expect_str(ra, s);
+		snprintf(s, sizeof(s), "b%d", i);
+		expect_str(rb, s);
+	}
+	ck_assert_int_eq(own_direct_maps(), 2);
+	/* Confirmed: both rings are taken back, both DIRECT_OFFs sent. */
+	sa = tx_open(pc, "d.ra");
+	send_str(sa, "sa");
+	sb = tx_open(pc, "d.rb");
+	send_str(sb, "sb");
+	expect_rc(chan_rx_close(ra), 0, "close ra");
+	for (i = 5; i < 10; i++) {
+		snprintf(s, sizeof(s), "b%d", i);
+		expect_str(rb, s);
+	}
+	expect_str(rb, "sb");
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
 START_TEST(test_a_producer_ahead_of_its_receiver_does_not_block)
 {
 	chan_client	*pc = test_connect(&fixture);
@@ -827,6 +874,7 @@ direct_suite(void)
 	tcase_add_test(tc, test_a_scribbling_receiver_harms_only_itself);
 	tcase_add_test(tc, test_a_producer_ahead_of_its_receiver_does_not_block);
 	tcase_add_test(tc, test_a_daemon_gone_between_offer_and_fetch);
+	tcase_add_test(tc, test_a_closing_reader_is_in_no_later_acks);
 	suite_add_tcase(s, tc);
 	return (s);
 }
