@@ -67,6 +67,14 @@ struct shm_direct {
  * enough that a consumer descheduled on a busy machine keeps the ring.
  */
 #define SHM_DIRECT_STALL_MS	20
+/*
+ * The most a ring waits before it is offered again after a stall. Each
+ * stall doubles the wait from SHM_DIRECT_STALL_MS: a consumer that cannot
+ * keep a ring (a channel of a few messages, a slow machine) is left on
+ * the daemon's path instead of fetching an offer for every few messages
+ * and stalling each time.
+ */
+#define SHM_DIRECT_BACKOFF_MAX_MS	1000
 
 static void	shm_direct_unmap(struct shm_direct *);
 
@@ -138,7 +146,8 @@ shm_direct_ring(const struct channel *ch)
 	struct handle	*h = ch->consumer;
 
 	if (r == NULL || r->ch_next != NULL || r->bad || !r->fetched ||
-	    r->direct_done || h == NULL || !h->direct_want ||
+	    r->direct_done || uv_now(r->srv->loop) < r->direct_again ||
+	    h == NULL || !h->direct_want ||
 	    h->ring == NULL || ch->durable || ch->cap_msgs == 0 ||
 	    ch->nqueued > 0 || ch->nheld > 0)
 		return (NULL);
@@ -406,6 +415,11 @@ shm_direct_stall_cb(uv_timer_t *timer)
 	 */
 	shm_collect(srv, ch);
 	r->direct_done = false;
+	r->direct_backoff = r->direct_backoff == 0 ? SHM_DIRECT_STALL_MS :
+	    r->direct_backoff * 2;
+	if (r->direct_backoff > SHM_DIRECT_BACKOFF_MAX_MS)
+		r->direct_backoff = SHM_DIRECT_BACKOFF_MAX_MS;
+	r->direct_again = uv_now(srv->loop) + r->direct_backoff;
 	pump_channel(srv, ch);
 	conn_flush_dirty(srv);
 }

@@ -161,6 +161,26 @@ shm_idle(const struct shm_ring *r, uint64_t *msgs, uint64_t *bytes)
 }
 
 /*
+ * Whether r's producer, which waits, could commit a record of want bytes
+ * already: its grant takes it, and the ring has room for it (twice its
+ * size covers the padding before it). A grant made while it did not yet
+ * wait, and that its last look missed, must still wake it: it asked
+ * once, that ask is answered, and nothing else would.
+ */
+static bool
+shm_grant_takes(const struct shm_ring *r, uint32_t want)
+{
+	uint64_t	msgs, bytes, head = r->rd.head, used;
+
+	shm_idle(r, &msgs, &bytes);
+	if (msgs == 0 || bytes < want)
+		return (false);
+	used = head > r->rd.tail ? head - r->rd.tail : 0;
+	return (used <= r->rd.data_size && r->rd.data_size - used >=
+	    2 * shmring_rec_size(want));
+}
+
+/*
  * Messages: a waiting producer without any, or an active one whose share
  * is two or more, gets topped up to its share once half of it is used.
  */
@@ -294,7 +314,8 @@ shm_grant_ring(struct shm_ring *r, bool active, bool may_refuse)
 	if (waits && (more || asks)) {
 		shmring_answer(r->map);
 		shm_wake_producer(r);
-	}
+	} else if (waits && shm_grant_takes(r, want))
+		shm_wake_producer(r);
 }
 
 /* After shm_drain took r's records: active if it took any. */

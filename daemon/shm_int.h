@@ -62,6 +62,9 @@ struct shm_ring {
 	/* Direct reading (shm_direct.c): its reader, or NULL; offered once. */
 	struct shm_direct *direct;
 	bool		 direct_done;
+	/* After a stall, no new offer before direct_again (uv_now, ms). */
+	uint64_t	 direct_again;
+	uint32_t	 direct_backoff;	/* ms, doubling with each stall */
 	/* One pass of shm_take_channel: */
 	bool		 peeked;	/* pk_* hold the next record */
 	const unsigned char *pk_data;
