@@ -594,7 +594,7 @@ rx_direct_wanted(void)
 {
 	const char	*v = getenv("CHANCLIENT_DIRECT");
 
-	/* Opt-in until a stall with it under load is found
+	/* Opt-in until it has had more runs under load
 	   (docs/performance.md, Direct reading). */
 	return (v != NULL && strcmp(v, "1") == 0);
 }
