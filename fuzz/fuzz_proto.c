@@ -45,9 +45,6 @@ cstr(const char *s, size_t len)
 {
 	char	*p;
 
-	/* msgpack-c may give an empty str no pointer: still a string. */
-	if (s == NULL && len == 0)
-		s = "";
 	if (s == NULL || memchr(s, '\0', len) != NULL)
 		return (NULL);
 	CHECK((p = malloc(len + 1)) != NULL);

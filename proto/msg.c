@@ -202,12 +202,23 @@ obj_u32(const msgpack_object *o, uint32_t *v)
 	return 0;
 }
 
+/*
+ * msgpack-c may give an empty str or bin without a pointer, depending on
+ * where it sits in the frame: a present string is never NULL here, so
+ * NULL keeps meaning "absent" (HELLO's "client", ERROR's message).
+ */
+static const char *
+obj_ptr(const char *p)
+{
+	return p != NULL ? p : "";
+}
+
 static int
 obj_str(const msgpack_object *o, const char **p, size_t *len)
 {
 	if (o->type != MSGPACK_OBJECT_STR)
 		return CHAN_EPROTO;
-	*p = o->via.str.ptr;
+	*p = obj_ptr(o->via.str.ptr);
 	*len = o->via.str.size;
 	return 0;
 }
@@ -217,7 +228,7 @@ static int
 obj_bytes(const msgpack_object *o, const char **p, size_t *len)
 {
 	if (o->type == MSGPACK_OBJECT_BIN) {
-		*p = o->via.bin.ptr;
+		*p = obj_ptr(o->via.bin.ptr);
 		*len = o->via.bin.size;
 		return 0;
 	}

@@ -438,6 +438,29 @@ START_TEST(error_round_trips_with_positive_wire_code)
 }
 END_TEST
 
+/*
+ * An empty string is present, not absent: msgpack-c gives some empty
+ * strs no pointer (a fuzzer found the ERROR below decoding to NULL).
+ */
+START_TEST(empty_error_text_decodes_present_and_empty)
+{
+	static const char	with_fields[] = "\x95\xce\x00\x00\x00\x43"
+				    "\x00\x26\xa0\x80";
+	static const char	without[] = "\x94\x43\x00\x26\xa0";
+
+	pk_raw(with_fields, sizeof(with_fields) - 1);
+	ck_assert_int_eq(decode_sb(), 0);
+	ck_assert_int_eq(m.op, PROTO_ERROR);
+	ck_assert_ptr_nonnull(m.text);
+	ck_assert_uint_eq(m.text_len, 0);
+	sb_reset();
+	pk_raw(without, sizeof(without) - 1);
+	ck_assert_int_eq(decode_sb(), 0);
+	ck_assert_ptr_nonnull(m.text);
+	ck_assert_uint_eq(m.text_len, 0);
+}
+END_TEST
+
 START_TEST(error_message_is_cut_to_limit)
 {
 	char	msg[PROTO_ERRMSG_MAX + 100];
@@ -2356,6 +2379,7 @@ proto_suite(void)
 	tcase_add_test(tc, acks_with_a_bad_entry_or_list_is_proto_error);
 	tcase_add_test(tc, handle_round_trips);
 	tcase_add_test(tc, error_round_trips_with_positive_wire_code);
+	tcase_add_test(tc, empty_error_text_decodes_present_and_empty);
 	tcase_add_test(tc, error_message_is_cut_to_limit);
 	tcase_add_test(tc, error_message_cut_keeps_utf8_sequences_whole);
 	tcase_add_test(tc, deliver_round_trips);
