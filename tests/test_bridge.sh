@@ -21,12 +21,30 @@ dir=$(mktemp -d /tmp/chan-bridge-test.XXXXXX)
 pids=()
 failures=0
 
+# On failure, every log: a sanitizer's report whole (it runs past any
+# tail), the rest of a log's last lines.
+show_logs() {
+	local f
+	for f in "$dir"/*.log; do
+		[ -f "$f" ] || continue
+		if grep -q -E "^==[0-9]+==ERROR|runtime error:" "$f"; then
+			echo "== $f: sanitizer report"
+			sed -n -E '/^==[0-9]+==ERROR|runtime error:/,$p' "$f" |
+			    head -300
+		else
+			echo "== $f: last lines"
+			tail -40 "$f"
+		fi
+	done
+}
+
 cleanup() {
-	local p
+	local rc=$? p
 	for p in "${pids[@]}"; do
 		kill -9 "$p" 2>/dev/null
 	done
 	wait 2>/dev/null
+	[ "$rc" = 0 ] || show_logs
 	if [ -n "${KEEP:-}" ]; then echo "kept $dir"; else rm -rf "$dir"; fi
 }
 trap cleanup EXIT
@@ -440,7 +458,6 @@ for f in "$dir"/bridge-*.log; do
 done
 if [ "$failures" -ne 0 ]; then
 	echo "$failures failure(s)"
-	for f in "$dir"/*.log; do echo "== $f"; tail -20 "$f"; done
 	exit 1
 fi
 echo "all bridge tests passed"
