@@ -4,8 +4,8 @@
  *
  * Modules: conn.c (socket, handshake, requests, the reader), tx.c,
  * pipeline.c (pipelined sends), ridmap.c (their index by rid), rx.c,
- * select.c (several receivers), loop.c (the non-blocking event-loop API),
- * msg.c, errors.c. Nothing here is exported from the shared library.
+ * select.c (several receivers), rxset.c (a standing set of them), loop.c
+ * (the non-blocking event-loop API), msg.c, errors.c. Nothing here is exported from the shared library.
  *
  * Threading rules (the public contract is in chanclient.h):
  *
@@ -145,10 +145,17 @@ struct chan_rx {
 	int			 closing;	/* chan_rx_close is under way */
 	int			 no_direct;	/* in a chan_select: never reads
 						   a ring directly */
+	int			 direct_asked;	/* DIRECT 1 answered, not yet
+						   given up */
 	/* On c->ready while the FIFO holds something, for chan_select. */
 	TAILQ_ENTRY(chan_rx)	 ready_entry;
 	unsigned		 sel_gen;	/* the chan_select call it is in */
 	size_t			 sel_index;	/* its index in that call */
+	/* The set it is a member of (rxset.c), or NULL; on the set's ready
+	   list while its FIFO holds something. */
+	struct chan_rxset	*set;
+	TAILQ_ENTRY(chan_rx)	 set_entry;
+	TAILQ_ENTRY(chan_rx)	 set_ready_entry;
 	struct rx_direct	*direct;	/* reading a producer's ring
 						   (rx_direct.c), or NULL */
 	struct rx_views		 views;		/* chan_rx_recv_many's last */
@@ -188,6 +195,7 @@ struct chan_client {
 	LIST_HEAD(, conn_req)	 reqs;
 	LIST_HEAD(, chan_tx)	 txs;
 	LIST_HEAD(, chan_rx)	 rxs;
+	LIST_HEAD(, chan_rxset)	 sets;
 	struct rx_shm		*rx_ring;	/* its receivers' ring, if any:
 						   rx_shm.c */
 	/* Receivers that read a producer's ring (rx_direct.c), and those
@@ -390,7 +398,17 @@ int		 pipeline_take_error(struct chan_tx *);
 /* Forgets tx's outstanding sends (tx is going away). */
 void		 pipeline_fini(struct chan_tx *);
 
-/* rx.c, for select.c, loop.c and rx_many.c */
+/*
+ * rxset.c, for rx.c and conn.c: rx's FIFO became non-empty or empty
+ * (rxset_rx_ready, rxset_rx_empty); rx goes (rxset_rx_gone); the
+ * connection goes (rxset_free_all, after its receivers).
+ */
+void		 rxset_rx_ready(struct chan_rx *);
+void		 rxset_rx_empty(struct chan_rx *);
+void		 rxset_rx_gone(struct chan_rx *);
+void		 rxset_free_all(struct chan_client *);
+
+/* rx.c, for select.c, rxset.c, loop.c and rx_many.c */
 int		 rx_take(struct chan_rx *, struct chan_msg **);
 int		 rx_enc_prepare(struct chan_rx *);
 /* Before a wait on rx: the credit that refills its window, if due. */

@@ -958,6 +958,7 @@ conn_new(void)
 	LIST_INIT(&c->reqs);
 	LIST_INIT(&c->txs);
 	LIST_INIT(&c->rxs);
+	LIST_INIT(&c->sets);
 	LIST_INIT(&c->directs);
 	LIST_INIT(&c->dead_dirs);
 	TAILQ_INIT(&c->due);
@@ -1211,6 +1212,7 @@ chan_disconnect(chan_client *c)
 		conn_write_nb(c);
 	while ((rx = LIST_FIRST(&c->rxs)) != NULL)
 		rx_free(rx);
+	rxset_free_all(c);
 	while ((tx = LIST_FIRST(&c->txs)) != NULL)
 		tx_free(tx);
 	pthread_mutex_unlock(&c->mu);

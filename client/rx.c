@@ -131,6 +131,8 @@ rx_append(struct chan_rx *rx, struct chan_msg *m)
 	else {
 		rx->head = m;
 		TAILQ_INSERT_TAIL(&rx->c->ready, rx, ready_entry);
+		if (rx->set != NULL)
+			rxset_rx_ready(rx);
 	}
 	rx->tail = m;
 }
@@ -146,8 +148,17 @@ rx_take(struct chan_rx *rx, struct chan_msg **out)
 	if ((rx->head = m->next) == NULL) {
 		rx->tail = NULL;
 		TAILQ_REMOVE(&rx->c->ready, rx, ready_entry);
+		if (rx->set != NULL)
+			rxset_rx_empty(rx);
 	}
 	m->next = NULL;
+	/*
+	 * A set's member keeps its window open, whoever takes from it; a
+	 * disconnected one too, so it is reported again, as every receive
+	 * is answered, until a producer attaches.
+	 */
+	if (rx->set != NULL)
+		rx_want_credit(rx);
 	if (m->seq == 0) {
 		chan_msg_free(m);
 		return CHAN_EDISCONNECTED;
@@ -314,6 +325,8 @@ rx_free(struct chan_rx *rx)
 	free(rx->views.buf);
 	rx_index_remove(rx->c, rx);
 	rx_undue(rx);
+	if (rx->set != NULL)
+		rxset_rx_gone(rx);
 	if (rx->head != NULL)
 		TAILQ_REMOVE(&rx->c->ready, rx, ready_entry);
 	while ((m = rx->head) != NULL) {
@@ -403,6 +416,8 @@ rx_recall(struct chan_rx *rx, int bound_ms)
 	if (rc == 0 || rc == CHAN_ETIMEDOUT) {
 		rx->credit = 0;
 		rx->grant = 0;
+		if (rx->set != NULL)
+			rx_want_credit(rx);
 	}
 	return rc;
 }
@@ -420,6 +435,8 @@ rx_enc_recall(struct chan_rx *rx)
 		return rc;
 	rx->credit = 0;
 	rx->grant = 0;
+	if (rx->set != NULL)
+		rx_want_credit(rx);
 	return 0;
 }
 

@@ -242,9 +242,15 @@ rx_direct_frame(struct chan_rx *rx)
 void
 rx_direct_select(struct chan_rx *rx)
 {
+	/*
+	 * Given up once, offered or not: a ring on offer to a receiver that
+	 * refuses it would hold records back from a look at the set.
+	 */
 	rx->no_direct = 1;
-	if (rx->direct != NULL && !rx->direct->revoked)
+	if (rx->direct_asked &&
+	    (rx->direct == NULL || !rx->direct->revoked))
 		rx_direct_give_up(rx);
+	rx->direct_asked = 0;
 }
 
 void
@@ -611,5 +617,7 @@ rx_direct_setup(struct chan_client *c, struct chan_rx *rx)
 	conn_req_init(c, &r, PROTO_OK, rx->errmsg);
 	if ((rc = proto_enc_direct(&c->wbuf, r.rid, rx->handle, 1)) != 0)
 		return rc;
-	return conn_call(c, &r, NULL);
+	if ((rc = conn_call(c, &r, NULL)) == 0)
+		rx->direct_asked = 1;
+	return rc;
 }

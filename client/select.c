@@ -245,8 +245,10 @@ select_args(chan_rx *const *rxs, size_t n, size_t *index, chan_msg **out)
 
 	if (rxs == NULL || n == 0 || index == NULL || out == NULL)
 		return CHAN_EINVAL;
+	/* A set's member keeps a window open: the set receives for it. */
 	for (i = 0; i < n; i++) {
-		if (rxs[i] == NULL || rxs[i]->c != rxs[0]->c)
+		if (rxs[i] == NULL || rxs[i]->c != rxs[0]->c ||
+		    rxs[i]->set != NULL)
 			return CHAN_EINVAL;
 	}
 	return 0;

@@ -1122,9 +1122,27 @@ do_stats(struct conn *c, const struct proto_msg *m)
 	    "refused", (unsigned long)c->uid, view);
 }
 
+/*
+ * PING: a barrier. Records committed in the rings of the channels this
+ * connection receives from count as sent before it (as for a RECALL), so
+ * that a look over a standing set of receivers (chan_rxset_recv with no
+ * wait) sees a send confirmed through a ring. A consumer reading its
+ * ring directly takes its records itself.
+ */
 static void
 do_ping(struct conn *c, const struct proto_msg *m)
 {
+	struct handle	*h;
+	size_t		 i;
+
+	for (i = 0; i < c->hlen; i++) {
+		h = c->handles[i].h;
+		if (h == NULL || !h->rx || h->ch->rings == NULL ||
+		    h->ch->direct != NULL)
+			continue;
+		shm_collect(c->srv, h->ch);
+		pump_channel(c->srv, h->ch);
+	}
 	reply_ok(c, m->rid);
 }
 

@@ -355,6 +355,17 @@ pipe_read_byte(int fd)
 	return c;
 }
 
+void
+process_when_readable(chan_client *c)
+{
+	struct pollfd pfd = { .fd = chan_client_fd(c), .events = POLLIN };
+
+	if (chan_client_want_write(c))
+		pfd.events |= POLLOUT;
+	ck_assert_int_eq(poll_until(&pfd, 1, now_ms() + HARNESS_WAIT_MS), 1);
+	expect_rc(chan_client_process(c), 0, "chan_client_process");
+}
+
 /* Paths and sockets. */
 
 void

@@ -152,6 +152,11 @@ int	child_wait(pid_t pid);
 void	child_wait_ok(pid_t pid);
 /* Reads one byte from a child's pipe, waiting at most HARNESS_WAIT_MS. */
 char	pipe_read_byte(int fd);
+/*
+ * Non-blocking clients: waits (bounded) until c's descriptor is readable,
+ * or writable while it wants to write, then chan_client_process.
+ */
+void	process_when_readable(chan_client *c);
 
 /* Paths and sockets. */
 

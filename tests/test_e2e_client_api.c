@@ -882,18 +882,6 @@ END_TEST
 
 /* Non-blocking mode. */
 
-/* Waits (bounded) for c's socket to be readable, then processes it. */
-static void
-process_when_readable(chan_client *c)
-{
-	struct pollfd pfd = { .fd = chan_client_fd(c), .events = POLLIN };
-
-	if (chan_client_want_write(c))
-		pfd.events |= POLLOUT;
-	ck_assert_int_eq(poll_until(&pfd, 1, now_ms() + HARNESS_WAIT_MS), 1);
-	expect_rc(chan_client_process(c), 0, "chan_client_process");
-}
-
 START_TEST(test_nonblocking_receive_grants_credit_and_gets_the_message)
 {
 	chan_client *p = test_connect(&fixture), *q = test_connect(&fixture);

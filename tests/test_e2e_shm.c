@@ -468,6 +468,39 @@ START_TEST(test_producer_gone_mid_record)
 }
 END_TEST
 
+/*
+ * A look over a receiver set (no wait) is a PING: the daemon takes what
+ * the consumer's rings committed before it answers, as for a RECALL.
+ * The raw producer commits without waking the daemon, so nothing else
+ * would make it read the ring in time.
+ */
+START_TEST(test_a_look_over_a_set_takes_what_rings_committed)
+{
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx = rx_open(cc, "shm.look", 1), *from;
+	chan_rxset	*set;
+	chan_msg	*m;
+	struct raw_ring	 r;
+	int		 i;
+
+	expect_rc(chan_rxset_new(cc, &set), 0, "chan_rxset_new");
+	expect_rc(chan_rxset_add(set, rx), 0, "chan_rxset_add");
+	raw_ring_open(&r, "shm.look");
+	raw_ring_put(&r, "x");
+	raw_ring_put(&r, "y");
+	for (i = 0; i < 2; i++) {
+		expect_rc(chan_rxset_recv(set, 0, &from, &m), 0,
+		    "a look over the set");
+		ck_assert_ptr_eq(from, rx);
+		ck_assert_str_eq(chan_msg_data(m), i == 0 ? "x" : "y");
+		chan_msg_free(m);
+	}
+	raw_ring_close(&r);
+	chan_rxset_free(set);
+	chan_disconnect(cc);
+}
+END_TEST
+
 START_TEST(test_scribbling_producer_goes_alone)
 {
 	chan_client	*cc = test_connect(&fixture);
@@ -941,6 +974,7 @@ shm_suite(void)
 	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_order_big_message_and_disconnection);
+	tcase_add_test(tc, test_a_look_over_a_set_takes_what_rings_committed);
 	tcase_add_test(tc, test_a_big_ring_carries_big_messages);
 	tcase_add_test(tc, test_no_ring_room_leaves_a_transmitter_on_the_socket);
 	tcase_add_test(tc, test_marked_send_follows_the_ring_records);

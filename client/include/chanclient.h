@@ -101,6 +101,7 @@ typedef struct chan_client chan_client;
 typedef struct chan_tx chan_tx;
 typedef struct chan_rx chan_rx;
 typedef struct chan_msg chan_msg;
+typedef struct chan_rxset chan_rxset;
 
 /*
  * Options for opening either end. Initialise with CHAN_OPEN_OPTS_INIT and
@@ -604,6 +605,76 @@ CHAN_EXPORT int chan_rx_recv_many(chan_rx *rx, int timeout_ms, chan_view *v,
  */
 CHAN_EXPORT int chan_select(chan_rx *const *rxs, size_t n, int timeout_ms,
     size_t *index, chan_msg **out);
+
+/*
+ * Receiver sets: a standing select, built once and received from many
+ * times, for a consumer of many channels (an epoll set, or crossbeam's
+ * Select kept across calls). chan_select does its work for every
+ * receiver on every call; a set does it once, when a receiver joins, so
+ * a receive costs the same with ten thousand members as with one.
+ *
+ * chan_rxset_new makes an empty set for the receivers of c: 0,
+ * CHAN_EINVAL or CHAN_ENOMEM; the caller frees it with chan_rxset_free
+ * (chan_disconnect frees c's sets as it does its receivers).
+ *
+ * chan_rxset_add makes rx a member: rx must be on the set's connection
+ * and in no set (CHAN_EINVAL otherwise). A member asks for its prefetch
+ * window (chan_open_opts.prefetch, 1 by default) and keeps it open for as
+ * long as it is a member, as if a receive were always waiting on it: up
+ * to that many of its messages may wait in this process before the set
+ * hands them out. They count as received only when handed out (a crash
+ * before that gets them redelivered, marked), but a rendezvous sender is
+ * released once its message reaches this process: where that matters,
+ * use chan_select, which takes one message and leaves no credit behind.
+ * A member never reads a producer's ring directly (CHANCLIENT_DIRECT), and
+ * is refused by chan_select (CHAN_EINVAL) while it is a member; the
+ * chan_rx_* receives work on it as usual.
+ *
+ * chan_rxset_remove takes rx out (CHAN_EINVAL if it is not a member); a
+ * member with a window of 1 gives its credit back, as a receive that
+ * ends does. chan_rx_close on a member takes it out first.
+ *
+ * chan_rxset_recv receives from whichever member has something, waiting
+ * as chan_rx_recv_timeout does (timeout_ms < 0: for ever; 0: what the
+ * daemon has now, one round trip if nothing is here; in non-blocking
+ * mode, only what chan_client_process has read), and sets *from:
+ *   0                   *out is a message from *from;
+ *   CHAN_EDISCONNECTED  *from is disconnected; as chan_rx_recv, it is
+ *                       reported again whenever a receive reaches it,
+ *                       until a producer attaches: remove or close it
+ *                       when done with it;
+ *   CHAN_ETIMEDOUT      nothing within the time (*from NULL);
+ *   CHAN_EINVAL         no members, or a NULL argument;
+ *   CHAN_ECONNLOST, CHAN_ENOMEM.
+ * Members are served in the order they got something, and one that still
+ * holds more goes behind the others, so a busy channel does not starve
+ * them.
+ *
+ *	chan_rxset *set;
+ *	chan_rxset_new(c, &set);
+ *	for (i = 0; i < n; i++)
+ *		chan_rxset_add(set, rxs[i]);
+ *	while (chan_rxset_len(set) > 0) {
+ *		rc = chan_rxset_recv(set, -1, &from, &m);
+ *		if (rc == CHAN_EDISCONNECTED) {
+ *			chan_rx_close(from);	(leaves the set too)
+ *			continue;
+ *		}
+ *		if (rc != 0)
+ *			fail(rc);
+ *		use(from, m);
+ *		chan_msg_free(m);
+ *	}
+ *	chan_rxset_free(set);
+ */
+CHAN_EXPORT int chan_rxset_new(chan_client *c, chan_rxset **out);
+CHAN_EXPORT int chan_rxset_add(chan_rxset *set, chan_rx *rx);
+CHAN_EXPORT int chan_rxset_remove(chan_rxset *set, chan_rx *rx);
+/* Members of set (0 for NULL). */
+CHAN_EXPORT size_t chan_rxset_len(const chan_rxset *set);
+CHAN_EXPORT int chan_rxset_recv(chan_rxset *set, int timeout_ms,
+    chan_rx **from, chan_msg **out);
+CHAN_EXPORT void chan_rxset_free(chan_rxset *set);
 
 /*
  * With CHAN_MANUAL_ACK: acknowledges m and every message received before
