@@ -80,6 +80,15 @@ enum bench_sync {
 };
 #define BENCH_NSYNC	4
 
+/* chand scale runs over K channels: how the consumer receives. */
+enum bench_recv {
+	RECV_EACH,		/* channel by channel, as the producer sends */
+	RECV_SET,		/* from a receiver set (chan_rxset_recv) */
+	RECV_SELECT,		/* chan_select over every channel */
+};
+#define BENCH_NRECV	3
+extern const char *const recv_names[BENCH_NRECV];
+
 enum bench_mode {
 	MODE_THROUGHPUT,	/* as fast as it goes */
 	MODE_LATENCY,		/* paced at rate messages/s in all */
@@ -111,6 +120,7 @@ struct bench_run {
 	unsigned	 spin_us;	/* chand consumer: chan_client_set_spin */
 	unsigned	 batch;		/* chand: chan_tx_send_many and
 					   chan_rx_recv_many, up to this many */
+	enum bench_recv	 recv;		/* chand, K channels: the consumer */
 	unsigned	 serial;	/* runs so far: names its channels */
 	void		*ring;		/* ring: the shared mapping */
 };

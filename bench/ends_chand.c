@@ -444,6 +444,21 @@ recv_failed(chan_rx *rx, int rc, const struct order_check *oc, char *err,
 	return (-1);
 }
 
+/* Checks and frees one message received: 0 or -1 with err set. */
+static int
+msg_check(const struct bench_run *run, chan_msg *m, struct order_check *oc,
+    char *err, size_t errlen)
+{
+	int	rc;
+
+	rc = order_check(oc, chan_msg_data(m), chan_msg_len(m), run->size,
+	    run->mode == MODE_LATENCY ? now_ns() : 0);
+	chan_msg_free(m);
+	if (rc != 0)
+		snprintf(err, errlen, "%s", oc->err);
+	return (rc);
+}
+
 /* Receives and checks one message from rx: 0 or -1 with err set. */
 static int
 recv_one(const struct bench_run *run, chan_rx *rx, struct order_check *oc,
@@ -455,11 +470,91 @@ recv_one(const struct bench_run *run, chan_rx *rx, struct order_check *oc,
 	rc = chan_rx_recv_timeout(rx, BENCH_STALL_MS, &m);
 	if (rc != 0)
 		return (recv_failed(rx, rc, oc, err, errlen));
-	rc = order_check(oc, chan_msg_data(m), chan_msg_len(m), run->size,
-	    run->mode == MODE_LATENCY ? now_ns() : 0);
-	chan_msg_free(m);
+	return (msg_check(run, m, oc, err, errlen));
+}
+
+/* Every channel reported its disconnection before all arrived. */
+static int
+recv_lost(const struct order_check *oc, uint64_t total, char *err,
+    size_t errlen)
+{
+	snprintf(err, errlen, "every channel disconnected after %llu of %llu "
+	    "messages (messages lost)", (unsigned long long)oc->seen,
+	    (unsigned long long)total);
+	return (-1);
+}
+
+/*
+ * --recv set: from whichever channel has something, through a receiver
+ * set. A channel reports its disconnection after its last message, and
+ * leaves the set then. 0 or -1 with err set.
+ */
+static int
+recv_from_set(const struct bench_run *run, const struct receivers *r,
+    struct order_check *oc, uint64_t total, char *err, size_t errlen)
+{
+	chan_rxset	*set;
+	chan_rx		*from;
+	chan_msg	*m;
+	unsigned	 k;
+	int		 rc;
+
+	if ((rc = chan_rxset_new(r->c, &set)) != 0) {
+		snprintf(err, errlen, "receiver set: %s", chan_strerror(rc));
+		return (-1);
+	}
+	for (k = 0; k < r->n && rc == 0; k++)
+		rc = chan_rxset_add(set, r->rx[k]);
 	if (rc != 0)
-		snprintf(err, errlen, "%s", oc->err);
+		snprintf(err, errlen, "receiver set: %s", chan_strerror(rc));
+	while (rc == 0 && oc->seen < total) {
+		if (chan_rxset_len(set) == 0) {
+			rc = recv_lost(oc, total, err, errlen);
+			break;
+		}
+		rc = chan_rxset_recv(set, BENCH_STALL_MS, &from, &m);
+		if (rc == CHAN_EDISCONNECTED)
+			rc = chan_rxset_remove(set, from);
+		else if (rc != 0)
+			rc = recv_failed(from != NULL ? from : r->rx[0], rc, oc,
+			    err, errlen);
+		else
+			rc = msg_check(run, m, oc, err, errlen);
+	}
+	chan_rxset_free(set);
+	return (rc == 0 ? 0 : -1);
+}
+
+/* --recv select: chan_select over the channels not yet disconnected. */
+static int
+recv_by_select(const struct bench_run *run, const struct receivers *r,
+    struct order_check *oc, uint64_t total, char *err, size_t errlen)
+{
+	chan_rx		**live;
+	chan_msg	*m;
+	size_t		 n = r->n, i;
+	int		 rc = 0;
+
+	if ((live = calloc(n, sizeof(*live))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+	memcpy(live, r->rx, n * sizeof(*live));
+	while (rc == 0 && oc->seen < total) {
+		if (n == 0) {
+			rc = recv_lost(oc, total, err, errlen);
+			break;
+		}
+		rc = chan_select(live, n, BENCH_STALL_MS, &i, &m);
+		if (rc == CHAN_EDISCONNECTED) {
+			live[i] = live[--n];
+			rc = 0;
+		} else if (rc != 0)
+			rc = recv_failed(live[i], rc, oc, err, errlen);
+		else
+			rc = msg_check(run, m, oc, err, errlen);
+	}
+	free(live);
 	return (rc);
 }
 
@@ -544,6 +639,12 @@ chand_consumer(const struct bench_run *run, const struct end_sync *sync,
 			failed = recv_many(run, r.rx[0], v, total - oc.seen,
 			    &oc, rep->err, sizeof(rep->err)) != 0;
 	}
+	if (run->recv == RECV_SET && !failed)
+		failed = recv_from_set(run, &r, &oc, total, rep->err,
+		    sizeof(rep->err)) != 0;
+	else if (run->recv == RECV_SELECT && !failed)
+		failed = recv_by_select(run, &r, &oc, total, rep->err,
+		    sizeof(rep->err)) != 0;
 	/* Round robin over the channels, as the producers send. */
 	while (oc.seen < total && !failed) {
 		for (k = 0; k < r.n && !failed; k++) {

@@ -65,11 +65,13 @@ struct opts {
 	unsigned	 spin_us;	/* chand latency runs also spinning */
 	unsigned	 batch;		/* chand throughput runs also batched */
 	bool		 sync[BENCH_NSYNC];	/* durable runs, by policy */
+	bool		 recv[BENCH_NRECV];	/* scale runs: the consumers */
 	const char	*data_dir;
 };
 
 static const char *const target_names[BENCH_NTARGETS] = { "chand", "relay",
 	"direct", "ring" };
+const char *const recv_names[BENCH_NRECV] = { "each", "set", "select" };
 
 static const char	*run_label(const struct bench_run *, char *, size_t);
 
@@ -105,6 +107,12 @@ usage(FILE *f)
 "      --no-latency       skip the latency runs\n"
 "  -c, --channels LIST    chand scale runs: traffic spread over K channels\n"
 "                         (e.g. 1,1000,100000)\n"
+"      --recv LIST        scale runs over K channels: how the consumer\n"
+"                         receives, each in turn: each (channel by\n"
+"                         channel, as the producer sends; the default),\n"
+"                         set (whichever has something, from a receiver\n"
+"                         set: chan_rxset_recv), select (chan_select over\n"
+"                         all K)\n"
 "  -C, --conns LIST       chand scale runs: producers use C connections in\n"
 "                         all (e.g. 1,100,10000)\n"
 "  -m, --memory           daemon RSS per idle channel, idle connection and\n"
@@ -194,9 +202,13 @@ parse_list(const char *s, uint64_t min, uint64_t max, uint64_t *out,
 	return (rc == 0 && *n > 0 ? 0 : -1);
 }
 
-/* A comma-separated list of sync policies into o->sync: 0 or -1. */
+/*
+ * A comma-separated list of names[first .. n) into on[]: each named one
+ * true, the others false. 0, or -1 for a name not in the list.
+ */
 static int
-parse_sync(const char *s, struct opts *o)
+parse_names(const char *s, const char *const *names, size_t first, size_t n,
+    bool *on)
 {
 	char	*copy, *tok, *save = NULL;
 	size_t	 i;
@@ -204,16 +216,17 @@ parse_sync(const char *s, struct opts *o)
 
 	if ((copy = strdup(s)) == NULL)
 		return (-1);
-	memset(o->sync, 0, sizeof(o->sync));
+	for (i = 0; i < n; i++)
+		on[i] = false;
 	for (tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0;
 	    tok = strtok_r(NULL, ",", &save)) {
-		for (i = SYNC_ALWAYS; i < BENCH_NSYNC; i++)
-			if (strcmp(tok, sync_names[i]) == 0)
+		for (i = first; i < n; i++)
+			if (strcmp(tok, names[i]) == 0)
 				break;
-		if (i == BENCH_NSYNC)
+		if (i == n)
 			rc = -1;
 		else
-			o->sync[i] = true;
+			on[i] = true;
 	}
 	free(copy);
 	return (rc);
@@ -230,31 +243,6 @@ durable_wanted(const struct opts *o)
 	return (false);
 }
 
-static int
-parse_targets(const char *s, bool *t)
-{
-	char	*copy, *tok, *save = NULL;
-	size_t	 i;
-	int	 rc = 0;
-
-	if ((copy = strdup(s)) == NULL)
-		return (-1);
-	for (i = 0; i < BENCH_NTARGETS; i++)
-		t[i] = false;
-	for (tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0;
-	    tok = strtok_r(NULL, ",", &save)) {
-		for (i = 0; i < BENCH_NTARGETS; i++)
-			if (strcmp(tok, target_names[i]) == 0)
-				break;
-		if (i == BENCH_NTARGETS)
-			rc = -1;
-		else
-			t[i] = true;
-	}
-	free(copy);
-	return (rc);
-}
-
 static void
 opts_defaults(struct opts *o)
 {
@@ -268,6 +256,7 @@ opts_defaults(struct opts *o)
 	o->sizes[1] = 1024;
 	o->sizes[2] = 65536;
 	o->nsizes = 3;
+	o->recv[RECV_EACH] = true;
 	for (i = 0; i < BENCH_NTARGETS; i++)
 		o->target[i] = true;
 	o->rate = 10000;
@@ -308,6 +297,7 @@ enum {
 	OPT_DATA_DIR,
 	OPT_CAPACITY,
 	OPT_CAPACITY_BYTES,
+	OPT_RECV,
 };
 
 static const struct option longopts[] = {
@@ -321,6 +311,7 @@ static const struct option longopts[] = {
 	{ "no-latency", no_argument, NULL, OPT_NO_LAT },
 	{ "channels", required_argument, NULL, 'c' },
 	{ "conns", required_argument, NULL, 'C' },
+	{ "recv", required_argument, NULL, OPT_RECV },
 	{ "memory", no_argument, NULL, 'm' },
 	{ "mem-channels", required_argument, NULL, OPT_MEM_CHANNELS },
 	{ "mem-conns", required_argument, NULL, OPT_MEM_CONNS },
@@ -427,7 +418,8 @@ opt_one(int ch, const char *arg, struct opts *o)
 	case 'n':
 		return (parse_u64(arg, 1, UINT32_MAX, &o->count));
 	case 't':
-		return (parse_targets(arg, o->target));
+		return (parse_names(arg, target_names, 0, BENCH_NTARGETS,
+		    o->target));
 	case 'r':
 		if (parse_u64(arg, 1, 10000000, &v) != 0)
 			return (-1);
@@ -454,7 +446,10 @@ opt_one(int ch, const char *arg, struct opts *o)
 	case OPT_BATCH:
 		return (opt_uint(arg, 1, 65536, &o->batch));
 	case OPT_SYNC:
-		return (parse_sync(arg, o));
+		return (parse_names(arg, sync_names, SYNC_ALWAYS, BENCH_NSYNC,
+		    o->sync));
+	case OPT_RECV:
+		return (parse_names(arg, recv_names, 0, BENCH_NRECV, o->recv));
 	/* The library's ranges (chanclient.h, chan_open_opts). */
 	case OPT_CAPACITY:
 		return (opt_cap(arg, 0, UINT32_MAX, false, &o->capacity));
@@ -717,6 +712,7 @@ run_scale(const struct opts *o, unsigned channels, unsigned conns)
 	struct bench_run	run;
 	unsigned		senders;
 	uint64_t		per;
+	int			i;
 
 	memset(&run, 0, sizeof(run));
 	run.target = TARGET_CHAND;
@@ -735,7 +731,12 @@ run_scale(const struct opts *o, unsigned channels, unsigned conns)
 	per = o->count > 0 || o->smoke ? SCALE_PER_UNIT_MIN : SCALE_PER_UNIT;
 	if (run.count < per * senders)
 		run.count = per * senders;
-	bench(o, &run);
+	for (i = 0; i < BENCH_NRECV; i++) {
+		if (!o->recv[i] || (i != RECV_EACH && channels == 1))
+			continue;
+		run.recv = (enum bench_recv)i;
+		bench(o, &run);
+	}
 }
 
 static void
@@ -796,8 +797,9 @@ run_label(const struct bench_run *run, char *buf, size_t len)
 		    run->spin_us > 0 ? " spin" : "",
 		    run->batch > 0 ? " many" : "");
 	else if (run->channels > 1)
-		snprintf(buf, len, "%s K=%u", target_names[run->target],
-		    run->channels);
+		snprintf(buf, len, "%s K=%u%s%s", target_names[run->target],
+		    run->channels, run->recv != RECV_EACH ? " " : "",
+		    run->recv != RECV_EACH ? recv_names[run->recv] : "");
 	else if (run->conns > run->producers)
 		snprintf(buf, len, "%s C=%u", target_names[run->target],
 		    run->conns);
@@ -908,14 +910,14 @@ print_scale(void)
 	    "CPU ns per message over the traffic; the daemon's set-up "
 	    "(connect, open, first credit) and\ntear-down (disconnection, "
 	    "forgetting) in us per channel or connection\n");
-	printf("%-15s %6s %9s %7s %11s %8s %8s %8s %8s %8s %9s %s\n",
+	printf("%-22s %6s %9s %7s %11s %8s %8s %8s %8s %8s %9s %s\n",
 	    "target", "size", "msgs", "per K/C", "msgs/s", "prod ns",
 	    "cons ns", "srv ns", "setup us", "down us", "srv KiB", "check");
 	for (i = 0; i < nresults; i++) {
 		r = &results[i];
 		if (!r->run.scale)
 			continue;
-		printf("%-15s %6zu %9llu %7llu %11.0f %8.0f %8.0f",
+		printf("%-22s %6zu %9llu %7llu %11.0f %8.0f %8.0f",
 		    run_label(&r->run, label, sizeof(label)), r->run.size,
 		    (unsigned long long)r->msgs, (unsigned long long)(r->units ?
 		    r->msgs / r->units : 0), r->msgs_s, r->cpu_prod_ns,
@@ -1059,10 +1061,11 @@ json_result(const struct bench_result *r)
 	const struct bench_result	*base = relay_of(r);
 
 	printf("{\"target\":\"%s\",\"mode\":\"%s\",\"producers\":%u,"
-	    "\"size\":%zu,\"channels\":%u,\"conns\":%u,\"ok\":%s,",
-	    target_names[r->run.target], r->run.mode == MODE_LATENCY ?
-	    "latency" : "throughput", r->run.producers, r->run.size,
-	    r->run.channels, r->run.conns, r->ok ? "true" : "false");
+	    "\"size\":%zu,\"channels\":%u,\"recv\":\"%s\",\"conns\":%u,"
+	    "\"ok\":%s,", target_names[r->run.target],
+	    r->run.mode == MODE_LATENCY ? "latency" : "throughput",
+	    r->run.producers, r->run.size, r->run.channels,
+	    recv_names[r->run.recv], r->run.conns, r->ok ? "true" : "false");
 	durable_json(r, results, nresults);
 	if (r->run.target == TARGET_CHAND)
 		json_caps(&r->run);

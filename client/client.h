@@ -210,7 +210,10 @@ struct chan_client {
 	size_t			 ndwatch;
 	/* The receivers sorted by handle: the reader looks one up for every
 	   DELIVER, and a consumer may have thousands of channels. */
-	struct chan_rx		**rxv;
+	struct rx_slot {
+		uint32_t	 handle;
+		struct chan_rx	*rx;
+	}			*rxv;
 	struct chan_rx		*rx_last;	/* the last one found */
 	size_t			 nrxv;
 	size_t			 rxv_cap;

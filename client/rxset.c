@@ -216,19 +216,24 @@ rxset_last_look(struct chan_rxset *set, int bound_ms, chan_rx **from,
 	return rc;
 }
 
-/* With c->mu held; deadline NULL: for ever. */
+/*
+ * With c->mu held and nothing ready: waits for a member to get something
+ * (timeout_ms < 0: for ever), then takes.
+ */
 static int
-rxset_recv_locked(struct chan_rxset *set, const struct timespec *deadline,
-    chan_rx **from, struct chan_msg **out)
+rxset_wait_locked(struct chan_rxset *set, int timeout_ms, chan_rx **from,
+    struct chan_msg **out)
 {
 	struct chan_client *c = set->c;
+	struct timespec deadline;
 	int rc;
 
-	if ((rc = rxset_take(set, from, out)) != 1)
-		return rc;
+	if (timeout_ms >= 0)
+		conn_deadline(&deadline, timeout_ms);
 	if ((rc = rx_enc_due(c)) != 0 || (rc = conn_write(c)) != 0)
 		return rc;
-	rc = conn_wait(c, rxset_ready, set, deadline);
+	rc = conn_wait(c, rxset_ready, set, timeout_ms >= 0 ? &deadline :
+	    NULL);
 	/* As chan_rx_recv_timeout: what the daemon already had wins. */
 	if (rc == CHAN_ETIMEDOUT)
 		return rxset_last_look(set, CONN_LAST_LOOK_MS, from, out);
@@ -237,12 +242,26 @@ rxset_recv_locked(struct chan_rxset *set, const struct timespec *deadline,
 	return rxset_take(set, from, out);
 }
 
+/* With c->mu held. In a stream most receives find something: no clock,
+   no write. */
+static int
+rxset_recv_locked(struct chan_rxset *set, int timeout_ms, chan_rx **from,
+    struct chan_msg **out)
+{
+	int rc;
+
+	if ((rc = rxset_take(set, from, out)) != 1)
+		return rc;
+	if (timeout_ms == 0)
+		return rxset_last_look(set, CONN_PING_MS, from, out);
+	return rxset_wait_locked(set, timeout_ms, from, out);
+}
+
 int
 chan_rxset_recv(chan_rxset *set, int timeout_ms, chan_rx **from,
     chan_msg **out)
 {
 	struct chan_client *c;
-	struct timespec deadline;
 	int rc;
 
 	if (set == NULL || from == NULL || out == NULL)
@@ -255,16 +274,8 @@ chan_rxset_recv(chan_rxset *set, int timeout_ms, chan_rx **from,
 		rc = CHAN_EINVAL;
 	else if (c->dead)
 		rc = CHAN_ECONNLOST;
-	else if (timeout_ms == 0) {
-		rc = rxset_take(set, from, out);
-		if (rc == 1)
-			rc = rxset_last_look(set, CONN_PING_MS, from, out);
-	} else {
-		if (timeout_ms > 0)
-			conn_deadline(&deadline, timeout_ms);
-		rc = rxset_recv_locked(set, timeout_ms > 0 ? &deadline : NULL,
-		    from, out);
-	}
+	else
+		rc = rxset_recv_locked(set, timeout_ms, from, out);
 	pthread_mutex_unlock(&c->mu);
 	return rc;
 }

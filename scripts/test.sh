@@ -21,7 +21,8 @@ run_suite() {
 bench_smoke() {
 	local dir=$1
 	echo "== $dir: benchmark smoke"
-	"$dir/bench/chan-bench" --smoke --channels 1,100 --conns 1,50 --memory
+	"$dir/bench/chan-bench" --smoke --channels 1,100 --recv each,set,select \
+		--conns 1,50 --memory
 	# Durable channels under every sync policy, beside the in-memory run.
 	"$dir/bench/chan-bench" --smoke --durable --targets chand \
 		--sizes 1024 --producers 2
