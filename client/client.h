@@ -403,12 +403,13 @@ void		 pipeline_fini(struct chan_tx *);
 
 /*
  * rxset.c, for rx.c and conn.c: rx's FIFO became non-empty or empty
- * (rxset_rx_ready, rxset_rx_empty); rx goes (rxset_rx_gone); the
- * connection goes (rxset_free_all, after its receivers).
+ * (rxset_rx_ready, rxset_rx_empty); rx leaves its set, as it goes
+ * (rxset_leave); the connection goes (rxset_free_all, after its
+ * receivers).
  */
 void		 rxset_rx_ready(struct chan_rx *);
 void		 rxset_rx_empty(struct chan_rx *);
-void		 rxset_rx_gone(struct chan_rx *);
+void		 rxset_leave(struct chan_rx *);
 void		 rxset_free_all(struct chan_client *);
 
 /* rx.c, for select.c, rxset.c, loop.c and rx_many.c */

@@ -331,7 +331,7 @@ rx_free(struct chan_rx *rx)
 	rx_index_remove(rx->c, rx);
 	rx_undue(rx);
 	if (rx->set != NULL)
-		rxset_rx_gone(rx);
+		rxset_leave(rx);
 	if (rx->head != NULL)
 		TAILQ_REMOVE(&rx->c->ready, rx, ready_entry);
 	while ((m = rx->head) != NULL) {

@@ -37,7 +37,7 @@ rxset_rx_empty(struct chan_rx *rx)
 	TAILQ_REMOVE(&rx->set->ready, rx, set_ready_entry);
 }
 
-static void
+void
 rxset_leave(struct chan_rx *rx)
 {
 	struct chan_rxset *set = rx->set;
@@ -47,12 +47,6 @@ rxset_leave(struct chan_rx *rx)
 	TAILQ_REMOVE(&set->members, rx, set_entry);
 	set->n--;
 	rx->set = NULL;
-}
-
-void
-rxset_rx_gone(struct chan_rx *rx)
-{
-	rxset_leave(rx);
 }
 
 /*
@@ -155,7 +149,14 @@ chan_rxset_remove(chan_rxset *set, chan_rx *rx)
 size_t
 chan_rxset_len(const chan_rxset *set)
 {
-	return set != NULL ? set->n : 0;
+	size_t n;
+
+	if (set == NULL)
+		return 0;
+	pthread_mutex_lock(&set->c->mu);
+	n = set->n;
+	pthread_mutex_unlock(&set->c->mu);
+	return n;
 }
 
 void
