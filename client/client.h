@@ -479,8 +479,8 @@ int	rx_direct_arm(struct chan_client *);
 size_t	rx_direct_watch(struct chan_client *, struct rx_direct_look *,
 	    size_t max);
 void	rx_direct_reap(struct chan_client *);
-/* CHANCLIENT_DIRECT=1 in the environment: receivers on rings read their
-   producer's ring directly when the daemon offers it. */
+/* CHANCLIENT_DIRECT=0 in the environment: receivers on rings never read
+   their producer's ring directly (they do when the daemon offers it). */
 int	rx_direct_wanted(void);
 
 /* rx_many.c: frees what the views of rx's last batch point into. */

@@ -600,9 +600,7 @@ rx_direct_wanted(void)
 {
 	const char	*v = getenv("CHANCLIENT_DIRECT");
 
-	/* Opt-in until it has had more runs under load
-	   (docs/performance.md, Direct reading). */
-	return (v != NULL && strcmp(v, "1") == 0);
+	return (v == NULL || strcmp(v, "0") != 0);
 }
 
 int

@@ -559,7 +559,7 @@ e2e_direct_path(void)
 {
 	const char *v = getenv("CHANCLIENT_DIRECT");
 
-	return e2e_shm_path() && v != NULL && strcmp(v, "1") == 0;
+	return e2e_shm_path() && (v == NULL || strcmp(v, "0") != 0);
 }
 
 static void *

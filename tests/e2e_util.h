@@ -82,7 +82,7 @@ void	fixture_teardown(void);
 int	e2e_shm_path(void);
 /*
  * Whether receivers on rings also read their producer's ring directly
- * (CHANCLIENT_SHM=1 and CHANCLIENT_DIRECT=1): records read so use no
+ * (CHANCLIENT_SHM=1, unless CHANCLIENT_DIRECT=0): records read so use no
  * credit and are not in flight in the daemon's view until it takes the
  * ring back.
  */

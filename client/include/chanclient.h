@@ -222,8 +222,7 @@ typedef struct chan_open_opts {
  * Nothing else changes: order, credit, acknowledgements, redelivery after
  * a crash, select, and event loops (the ring wakes the connection's
  * descriptor). A daemon without the feature, or out of ring memory,
- * leaves the receiver on the socket. With CHANCLIENT_DIRECT=1 in the
- * environment (not yet the default), while its channel has one producer,
+ * leaves the receiver on the socket. While its channel has one producer,
  * on a ring, and nothing else comes in, the receiver reads that
  * producer's ring itself, read-only (docs/protocol.md, "Direct
  * reading"): the daemon leaves the data path, and takes the ring back
@@ -232,7 +231,8 @@ typedef struct chan_open_opts {
  * receive waits, so a crash redelivers what a socket receiver would have.
  *
  * CHANCLIENT_SHM=1 in the environment sets the flag on every transmitter
- * and receiver (to run a program's tests on both paths).
+ * and receiver (to run a program's tests on both paths);
+ * CHANCLIENT_DIRECT=0 keeps receivers from reading producers' rings.
  */
 #define CHAN_SHM		0x8u
 
@@ -626,7 +626,7 @@ CHAN_EXPORT int chan_select(chan_rx *const *rxs, size_t n, int timeout_ms,
  * before that gets them redelivered, marked), but a rendezvous sender is
  * released once its message reaches this process: where that matters,
  * use chan_select, which takes one message and leaves no credit behind.
- * A member never reads a producer's ring directly (CHANCLIENT_DIRECT), and
+ * A member never reads a producer's ring directly (CHAN_SHM), and
  * is refused by chan_select (CHAN_EINVAL) while it is a member; the
  * chan_rx_* receives work on it as usual.
  *
