@@ -34,6 +34,15 @@ set_add(chan_rxset *set, chan_rx *rx)
 	expect_rc(chan_rxset_add(set, rx), 0, "chan_rxset_add");
 }
 
+/* The end of a test: the set, then both connections. */
+static void
+set_done(chan_rxset *set, chan_client *p, chan_client *q)
+{
+	chan_rxset_free(set);
+	chan_disconnect(p);
+	chan_disconnect(q);
+}
+
 /* A bounded receive from set that must succeed; *from is set. */
 static chan_msg *
 set_recv(chan_rxset *set, chan_rx **from)
@@ -108,9 +117,7 @@ START_TEST(test_a_set_gets_every_message_in_order_and_each_disconnection)
 	}
 	expect_rc(chan_rxset_recv(set, 0, &from, &m), CHAN_EINVAL,
 	    "a receive from an empty set");
-	chan_rxset_free(set);
-	chan_disconnect(p);
-	chan_disconnect(q);
+	set_done(set, p, q);
 }
 END_TEST
 
@@ -144,9 +151,7 @@ START_TEST(test_a_disconnected_member_is_reported_until_a_producer_comes)
 	expect_rc(rc, 0, "the new producer's message");
 	ck_assert_str_eq(chan_msg_data(m), "back");
 	chan_msg_free(m);
-	chan_rxset_free(set);
-	chan_disconnect(p);
-	chan_disconnect(q);
+	set_done(set, p, q);
 }
 END_TEST
 
@@ -190,9 +195,7 @@ START_TEST(test_a_busy_member_does_not_starve_the_others)
 	}
 	ck_assert_int_eq(seen_quiet, 1);
 	ck_assert_int_eq(busy_next, 64);
-	chan_rxset_free(set);
-	chan_disconnect(p);
-	chan_disconnect(q);
+	set_done(set, p, q);
 }
 END_TEST
 
@@ -218,9 +221,7 @@ START_TEST(test_a_set_times_out_and_then_gets_a_late_message)
 	ck_assert_ptr_eq(from, rxs[1]);
 	ck_assert_str_eq(chan_msg_data(m), "late");
 	chan_msg_free(m);
-	chan_rxset_free(set);
-	chan_disconnect(p);
-	chan_disconnect(q);
+	set_done(set, p, q);
 }
 END_TEST
 
@@ -249,9 +250,7 @@ START_TEST(test_a_zero_timeout_sees_every_confirmed_send)
 	}
 	expect_rc(chan_rxset_recv(set, 0, &from, &m), CHAN_ETIMEDOUT,
 	    "nothing more");
-	chan_rxset_free(set);
-	chan_disconnect(p);
-	chan_disconnect(q);
+	set_done(set, p, q);
 }
 END_TEST
 
@@ -385,9 +384,7 @@ START_TEST(test_a_nonblocking_consumer_takes_from_the_set)
 		chan_msg_free(m);
 		n++;
 	}
-	chan_rxset_free(set);
-	chan_disconnect(p);
-	chan_disconnect(q);
+	set_done(set, p, q);
 }
 END_TEST
 
@@ -431,9 +428,7 @@ START_TEST(test_a_set_of_a_thousand_channels_gets_each_message)
 	}
 	expect_rc(chan_rxset_recv(set, 0, &from, &m), CHAN_ETIMEDOUT,
 	    "nothing more");
-	chan_rxset_free(set);
-	chan_disconnect(p);
-	chan_disconnect(q);
+	set_done(set, p, q);
 	free(rxs);
 	free(tx);
 	free(seen);
