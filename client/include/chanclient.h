@@ -706,7 +706,9 @@ CHAN_EXPORT const char *chan_rx_errmsg(const chan_rx *rx);
  * pending output as far as the socket takes it, never waiting. It returns
  * 0, CHAN_ECONNLOST (stop watching; every call on c now fails so) or
  * CHAN_ENOMEM. After it, drain each receiver with chan_rx_try_recv (or
- * chan_rx_drain) until CHAN_EEMPTY, and check chan_client_want_write again.
+ * chan_rx_drain) until CHAN_EEMPTY, or a receiver set with
+ * chan_rxset_recv(set, 0, ...) until CHAN_ETIMEDOUT (one call for what
+ * came, however many receivers), and check chan_client_want_write again.
  * chan_client_fd returns the descriptor (CHAN_EINVAL for NULL); do not read,
  * write or close it.
  *
@@ -715,14 +717,16 @@ CHAN_EXPORT const char *chan_rx_errmsg(const chan_rx *rx);
  * is full, or, on a CHAN_SHM transmitter, when the channel has no room
  * for it yet: retry after chan_client_process), chan_tx_flush (CHAN_EAGAIN
  * while confirmations are missing), chan_tx_unconfirmed,
- * chan_rx_try_recv, chan_rx_drain, chan_select with timeout 0 (no round
- * trip), chan_rx_ack, chan_rx_flush (writes what the socket takes), and
+ * chan_rx_try_recv, chan_rx_drain, chan_select and chan_rxset_recv with
+ * timeout 0 (no round trip), the other chan_rxset_* calls, chan_rx_ack,
+ * chan_rx_flush (writes what the socket takes), and
  * the getters. These still wait for the daemon, exactly as in blocking
  * mode (reading and dispatching meanwhile, so look at the receivers
  * afterwards): chan_tx_open*, chan_rx_open*, chan_tx_clone, chan_tx_send,
  * chan_tx_try_send, chan_tx_send_timeout, chan_tx_send_many,
  * chan_tx_close, chan_rx_close, chan_rx_recv, chan_rx_recv_timeout,
- * chan_rx_recv_many, chan_select with a timeout other than 0, and
+ * chan_rx_recv_many, chan_select and chan_rxset_recv with a timeout
+ * other than 0, and
  * chan_disconnect's write of pending acknowledgements.
  * chan_client_set_nonblock returns 0 or CHAN_EINVAL; it may be switched
  * either way at any time.
