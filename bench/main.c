@@ -712,7 +712,7 @@ run_scale(const struct opts *o, unsigned channels, unsigned conns)
 	struct bench_run	run;
 	unsigned		senders;
 	uint64_t		per;
-	int			i;
+	int			i, shm;
 
 	memset(&run, 0, sizeof(run));
 	run.target = TARGET_CHAND;
@@ -731,11 +731,15 @@ run_scale(const struct opts *o, unsigned channels, unsigned conns)
 	per = o->count > 0 || o->smoke ? SCALE_PER_UNIT_MIN : SCALE_PER_UNIT;
 	if (run.count < per * senders)
 		run.count = per * senders;
-	for (i = 0; i < BENCH_NRECV; i++) {
-		if (!o->recv[i] || (i != RECV_EACH && channels == 1))
-			continue;
-		run.recv = (enum bench_recv)i;
-		bench(o, &run);
+	/* Each way of receiving, on the socket and, with --shm, on rings. */
+	for (shm = 0; shm <= (o->shm ? 1 : 0); shm++) {
+		for (i = 0; i < BENCH_NRECV; i++) {
+			if (!o->recv[i] || (i != RECV_EACH && channels == 1))
+				continue;
+			run.shm = shm == 1;
+			run.recv = (enum bench_recv)i;
+			bench(o, &run);
+		}
 	}
 }
 
@@ -783,9 +787,30 @@ ratio(double a, double b)
 	return (b > 0 ? a / b : 0);
 }
 
+/* A scale run: "chand[ shm] K=1000[ set]", "chand C=50", "chand K=1,C=1". */
+static const char *
+scale_label(const struct bench_run *run, char *buf, size_t len)
+{
+	const char	*shm = run->shm ? " shm" : "";
+
+	if (run->channels > 1)
+		snprintf(buf, len, "%s%s K=%u%s%s", target_names[run->target],
+		    shm, run->channels, run->recv != RECV_EACH ? " " : "",
+		    run->recv != RECV_EACH ? recv_names[run->recv] : "");
+	else if (run->conns > run->producers)
+		snprintf(buf, len, "%s%s C=%u", target_names[run->target],
+		    shm, run->conns);
+	else
+		snprintf(buf, len, "%s%s K=1,C=1", target_names[run->target],
+		    shm);
+	return (buf);
+}
+
 static const char *
 run_label(const struct bench_run *run, char *buf, size_t len)
 {
+	if (run->scale)
+		return (scale_label(run, buf, len));
 	if (run->sync != SYNC_NONE)
 		snprintf(buf, len, "%s %s", target_names[run->target],
 		    sync_names[run->sync]);
@@ -796,19 +821,11 @@ run_label(const struct bench_run *run, char *buf, size_t len)
 		    run->mode == MODE_THROUGHPUT ? " send" : "",
 		    run->spin_us > 0 ? " spin" : "",
 		    run->batch > 0 ? " many" : "");
-	else if (run->channels > 1)
-		snprintf(buf, len, "%s K=%u%s%s", target_names[run->target],
-		    run->channels, run->recv != RECV_EACH ? " " : "",
-		    run->recv != RECV_EACH ? recv_names[run->recv] : "");
-	else if (run->conns > run->producers)
-		snprintf(buf, len, "%s C=%u", target_names[run->target],
-		    run->conns);
-	else if (run->scale)
-		snprintf(buf, len, "%s K=1,C=1", target_names[run->target]);
 	else
 		snprintf(buf, len, "%s", target_names[run->target]);
 	return (buf);
 }
+
 
 /* A channel bound for people: "default", "unbounded", "4 MiB", "65536". */
 static const char *
