@@ -615,7 +615,9 @@ CHAN_EXPORT int chan_select(chan_rx *const *rxs, size_t n, int timeout_ms,
  *
  * chan_rxset_new makes an empty set for the receivers of c: 0,
  * CHAN_EINVAL or CHAN_ENOMEM; the caller frees it with chan_rxset_free
- * (chan_disconnect frees c's sets as it does its receivers).
+ * (chan_disconnect frees c's sets as it does its receivers). As with a
+ * receiver, one thread at a time receives from a set, and nobody frees
+ * it, or closes a member, while a receive on it waits.
  *
  * chan_rxset_add makes rx a member: rx must be on the set's connection
  * and in no set (CHAN_EINVAL otherwise). A member asks for its prefetch
