@@ -839,9 +839,9 @@ proto_decoder_free(struct proto_decoder *d)
 
 /*
  * Fast path for the frames that carry the traffic: [SEND, rid, handle,
- * payload], [ACK, rid, handle, seq] and [CREDIT, rid, handle, n] to the
- * daemon, [OK, rid] and [DELIVER, handle, seq, flags, payload] to the
- * library, in the encodings every encoder uses (unsigned integers, a bin
+ * payload], [ACK, rid, handle, seq], [CREDIT, rid, handle, n] and [ACKS,
+ * rid, entries] to the daemon, [OK, rid] and [DELIVER, handle, seq, flags,
+ * payload] to the library, in the encodings every encoder uses (unsigned integers, a bin
  * payload). It decodes without msgpack-c and returns 1 with the fields of
  * the op filled in, or 0, having written nothing, to leave the body to the
  * full decoder, which gives the same result for every body this accepts;
@@ -968,8 +968,65 @@ fast_deliver(const struct proto_decoder *d, const unsigned char *p,
 	return 1;
 }
 
+/* The element count of an array header at *off: fixarray or array 16. */
+static inline __attribute__((always_inline)) int
+fast_array(const unsigned char *p, size_t len, size_t *off, size_t *n)
+{
+	size_t		o = *off;
+
+	if (o >= len)
+		return 0;
+	if ((p[o] & 0xf0) == 0x90) {
+		*n = p[o] & 0x0f;
+		*off = o + 1;
+		return 1;
+	}
+	if (p[o] != 0xdc || len - o < 3)
+		return 0;
+	*n = (size_t)p[o + 1] << 8 | p[o + 2];
+	*off = o + 3;
+	return 1;
+}
+
+/*
+ * [ACKS, rid, [handle, seq, n, ...]]: a consumer of many channels sends
+ * one entry per channel it took from, so at thousands of channels ACKS
+ * come about once per message. The entries go to the decoder's scratch,
+ * as dec_acks puts them; a frame declined here is decoded again there.
+ */
 static int
-dec_fast(const struct proto_decoder *d, const unsigned char *p, size_t len,
+fast_acks(struct proto_decoder *d, const unsigned char *p, size_t len,
+    struct proto_msg *m)
+{
+	struct proto_ack_entry *e = d->acks;
+	uint64_t	rid, handle, seq, n;
+	size_t		off = 2, items, i;
+
+	if (!fast_uint(p, len, &off, UINT32_MAX, &rid) ||
+	    !fast_array(p, len, &off, &items) || items == 0 ||
+	    items % 3 != 0 || items / 3 > PROTO_ACKS_MAX)
+		return 0;
+	for (i = 0; i < items / 3; i++) {
+		if (!fast_uint(p, len, &off, UINT32_MAX, &handle) ||
+		    !fast_uint(p, len, &off, UINT64_MAX, &seq) ||
+		    !fast_uint(p, len, &off, PROTO_CREDIT_MAX, &n) ||
+		    (seq == 0 && n == 0))
+			return 0;
+		e[i].handle = (uint32_t)handle;
+		e[i].seq = seq;
+		e[i].n = (uint32_t)n;
+	}
+	if (off != len)
+		return 0;
+	m->op = PROTO_ACKS;
+	m->rid = (uint32_t)rid;
+	m->nacks = (uint32_t)(items / 3);
+	m->acks = e;
+	return 1;
+}
+
+static int
+dec_fast(struct proto_decoder *d, const unsigned char *p, size_t len,
     struct proto_msg *m)
 {
 	uint64_t	rid, handle, v;
@@ -979,6 +1036,8 @@ dec_fast(const struct proto_decoder *d, const unsigned char *p, size_t len,
 		return fast_ok(p, len, m);
 	if (len >= 6 && p[0] == 0x95 && p[1] == PROTO_DELIVER)
 		return fast_deliver(d, p, len, m);
+	if (len >= 4 && p[0] == 0x93 && p[1] == PROTO_ACKS)
+		return fast_acks(d, p, len, m);
 	if (len < 4 || p[0] != 0x94 || p[1] < PROTO_SEND ||
 	    p[1] > PROTO_CREDIT)
 		return 0;
@@ -1005,6 +1064,21 @@ dec_fast(const struct proto_decoder *d, const unsigned char *p, size_t len,
 	m->op = (enum proto_op)p[1];
 	m->rid = (uint32_t)rid;
 	m->handle = (uint32_t)handle;
+	return 1;
+}
+
+int
+proto_peek_handle(const void *body, size_t len, uint32_t *handle)
+{
+	const unsigned char	*p = body;
+	uint64_t		 v;
+	size_t			 off = 2;
+
+	if (len < 4 || p[0] < 0x93 || p[0] > 0x9f || p[1] > 0x7f ||
+	    !fast_uint(p, len, &off, UINT32_MAX, &v) ||
+	    !fast_uint(p, len, &off, UINT32_MAX, &v))
+		return 0;
+	*handle = (uint32_t)v;
 	return 1;
 }
 

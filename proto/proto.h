@@ -218,6 +218,14 @@ int	proto_frame_check(const void *buf, size_t len, size_t max_body,
  * says what is wrong).
  */
 int	proto_peek_op(const void *body, size_t len);
+/*
+ * The third element of a body [op, rid, handle, ...] (a fixarray of 3 to
+ * 15 elements, op a positive fixint, rid and handle unsigned integers of
+ * at most 32 bits), as SEND, ACK and CREDIT carry their handle: 1 with
+ * *handle set, or 0. A look ahead only: the body may still be malformed,
+ * and proto_decode says so.
+ */
+int	proto_peek_handle(const void *body, size_t len, uint32_t *handle);
 
 /* Largest body the daemon accepts for a given payload limit. */
 static inline size_t
@@ -256,7 +264,7 @@ proto_max_body(size_t max_msg)
  * On success m->op and m->rid are set, and so are the fields that op
  * carries (the comments of struct proto_msg); every other field is
  * unspecified, so callers read only the fields of m->op. (The frames sent
- * once per message, SEND, ACK, CREDIT, OK and DELIVER, are decoded
+ * once per message, SEND, ACK, CREDIT, ACKS, OK and DELIVER, are decoded
  * without clearing the rest of m: at 16-byte payloads clearing it cost
  * more than decoding.) Frames of other ops leave every other field zero,
  * durable -1. On error, m->op is set when it could be read (0 otherwise),

@@ -3,8 +3,8 @@
  * test_fastpath.c: the codec's fast paths (the frames sent once per
  * message) give exactly the bytes and the results of the general code:
  * the SEND, OK and DELIVER encoders against msgpack-c's packer, the
- * SEND/ACK/CREDIT/OK/DELIVER decoder against the strict rules, in every
- * integer and bin width.
+ * SEND/ACK/CREDIT/ACKS/OK/DELIVER decoder against the strict rules, in
+ * every integer and bin width.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -260,7 +260,7 @@ struct dcase {
 	const char	*what;
 	unsigned char	 hdr;
 	int		 op;
-	struct el	 els[6];
+	struct el	 els[8];
 	int		 rc;
 	long long	 rid;
 };
@@ -393,6 +393,101 @@ START_TEST(ack_and_credit_decode_and_check_ranges)
 }
 END_TEST
 
+START_TEST(acks_decode_in_every_width)
+{
+	static const int	 widths[] = { 0, 1, 2, 4, 8 };
+	unsigned char		 body[128];
+	struct proto_msg	 m;
+	size_t			 n, w;
+
+	for (w = 0; w < N(widths); w++) {
+		/* Fixint only where the values fit one. */
+		n = body_of(body, 0x93, PROTO_ACKS, (const struct el[]){
+		    U(widths[w], 100), RAW("\x96"), U(widths[w], 7),
+		    U(widths[w], 5), U(widths[w], 1), U(widths[w], 9),
+		    U(widths[w], 0), U(widths[w], 2), { 0 } });
+		ck_assert_int_eq(decode(body, n, &m), 0);
+		ck_assert_int_eq(m.op, PROTO_ACKS);
+		ck_assert_uint_eq(m.rid, 100);
+		ck_assert_uint_eq(m.nacks, 2);
+		ck_assert_uint_eq(m.acks[0].handle, 7);
+		ck_assert_uint_eq(m.acks[0].seq, 5);
+		ck_assert_uint_eq(m.acks[0].n, 1);
+		ck_assert_uint_eq(m.acks[1].handle, 9);
+		ck_assert_uint_eq(m.acks[1].seq, 0);
+		ck_assert_uint_eq(m.acks[1].n, 2);
+	}
+	/* What the fast path leaves to the full decoder gives the same. */
+	n = body_of(body, 0x93, PROTO_ACKS, (const struct el[]){ U(0, 100),
+	    RAW("\xdd\x00\x00\x00\x03"), RAW("\xd2\x00\x00\x00\x07"),
+	    RAW("\xd0\x05"), U(0, 1), { 0 } });
+	ck_assert_int_eq(decode(body, n, &m), 0);
+	ck_assert_int_eq(m.op, PROTO_ACKS);
+	ck_assert_uint_eq(m.nacks, 1);
+	ck_assert_uint_eq(m.acks[0].handle, 7);
+	ck_assert_uint_eq(m.acks[0].seq, 5);
+	ck_assert_uint_eq(m.acks[0].n, 1);
+}
+END_TEST
+
+START_TEST(acks_out_of_rules_are_refused)
+{
+	static const struct dcase cases[] = {
+		{ "an entry with neither seq nor credit", 0x93, PROTO_ACKS,
+		    { U(0, 4), RAW("\x93"), U(0, 7), U(0, 0), U(0, 0) },
+		    CHAN_EPROTO, 4 },
+		{ "credit over the most", 0x93, PROTO_ACKS,
+		    { U(0, 4), RAW("\x93"), U(0, 7), U(0, 0),
+		    U(4, PROTO_CREDIT_MAX + 1u) }, CHAN_EPROTO, 4 },
+		{ "a handle over 32 bits", 0x93, PROTO_ACKS,
+		    { U(0, 4), RAW("\x93"), U(8, (uint64_t)UINT32_MAX + 1),
+		    U(0, 1), U(0, 0) }, CHAN_EPROTO, 4 },
+		{ "a list not in threes", 0x93, PROTO_ACKS,
+		    { U(0, 4), RAW("\x92"), U(0, 7), U(0, 1) },
+		    CHAN_EPROTO, 4 },
+		{ "an empty list", 0x93, PROTO_ACKS,
+		    { U(0, 4), RAW("\x90") }, CHAN_EPROTO, 4 },
+		{ "a list shorter than announced", 0x93, PROTO_ACKS,
+		    { U(0, 4), RAW("\x96"), U(0, 7), U(0, 1), U(0, 0) },
+		    CHAN_EPROTO, -1 },
+		{ "a trailing byte", 0x93, PROTO_ACKS,
+		    { U(0, 4), RAW("\x93"), U(0, 7), U(0, 1), U(0, 0),
+		    RAW("\xc0") }, CHAN_EPROTO, -1 },
+	};
+
+	expect_cases(cases, N(cases));
+}
+END_TEST
+
+/* The look ahead finds the handle of [op, rid, handle, ...], or none. */
+START_TEST(peek_handle_reads_the_third_element)
+{
+	unsigned char	body[64];
+	uint32_t	handle = 0;
+	size_t		n;
+
+	n = body_of(body, 0x94, PROTO_SEND, (const struct el[]){ U(4, 9),
+	    U(2, 300), BIN(1, "x", 1), { 0 } });
+	ck_assert_int_eq(proto_peek_handle(body, n, &handle), 1);
+	ck_assert_uint_eq(handle, 300);
+	n = body_of(body, 0x94, PROTO_ACK, (const struct el[]){ U(0, 0),
+	    U(8, UINT32_MAX), U(0, 1), { 0 } });
+	ck_assert_int_eq(proto_peek_handle(body, n, &handle), 1);
+	ck_assert_uint_eq(handle, UINT32_MAX);
+	/* ACKS carries a list there; OK has no third element. */
+	n = body_of(body, 0x93, PROTO_ACKS, (const struct el[]){ U(0, 4),
+	    RAW("\x93"), U(0, 7), U(0, 1), U(0, 0), { 0 } });
+	ck_assert_int_eq(proto_peek_handle(body, n, &handle), 0);
+	n = body_of(body, 0x92, PROTO_OK, (const struct el[]){ U(0, 4),
+	    { 0 } });
+	ck_assert_int_eq(proto_peek_handle(body, n, &handle), 0);
+	n = body_of(body, 0x94, PROTO_SEND, (const struct el[]){ U(0, 9),
+	    U(8, (uint64_t)UINT32_MAX + 1), BIN(1, "x", 1), { 0 } });
+	ck_assert_int_eq(proto_peek_handle(body, n, &handle), 0);
+	ck_assert_int_eq(proto_peek_handle(body, 3, &handle), 0);
+}
+END_TEST
+
 START_TEST(deliver_decodes_in_every_width)
 {
 	static const int	 widths[] = { 1, 2, 4, 8 };
@@ -488,6 +583,9 @@ fastpath_suite(void)
 	tcase_add_test(tc, send_out_of_rules_is_refused);
 	tcase_add_test(tc, send_over_the_limit_is_too_big_with_its_rid);
 	tcase_add_test(tc, ack_and_credit_decode_and_check_ranges);
+	tcase_add_test(tc, acks_decode_in_every_width);
+	tcase_add_test(tc, acks_out_of_rules_are_refused);
+	tcase_add_test(tc, peek_handle_reads_the_third_element);
 	tcase_add_test(tc, deliver_decodes_in_every_width);
 	tcase_add_test(tc, deliver_out_of_rules_is_refused);
 	tcase_add_test(tc, ok_decodes_in_every_width_and_nothing_more);
