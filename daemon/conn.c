@@ -184,14 +184,18 @@ conn_handle_find(struct conn *c, uint32_t id)
 {
 	size_t	i;
 
-	if (c->hlast != NULL && c->hlast->id == id)
+	/* The id is kept beside it: a look that misses costs no miss of
+	   the cache on a handle that has left it. */
+	if (c->hlast != NULL && c->hlast_id == id)
 		return (c->hlast);
 	i = conn_handle_slot(c, id);
 	if (i == c->hlen || c->handles[i].id != id)
 		return (NULL);
 	/* A closed handle's slot holds NULL until squeezed out. */
-	if (c->handles[i].h != NULL)
+	if (c->handles[i].h != NULL) {
 		c->hlast = c->handles[i].h;
+		c->hlast_id = id;
+	}
 	return (c->handles[i].h);
 }
 
@@ -920,14 +924,36 @@ conn_frame_cost(const char *body, size_t len)
 	return (1);
 }
 
+/*
+ * Shows dispatch_fetch the whole frames from off on, up to
+ * DISPATCH_FETCH_MAX of them; returns the offset after the last one.
+ */
+static size_t
+conn_fetch_ahead(struct conn *c, size_t off)
+{
+	const char	*bodies[DISPATCH_FETCH_MAX];
+	size_t		 lens[DISPATCH_FETCH_MAX], body_len, n = 0;
+
+	while (n < DISPATCH_FETCH_MAX && proto_frame_check(c->rbuf + off,
+	    c->rlen - off, conn_max_body(c), &body_len) == 1) {
+		bodies[n] = c->rbuf + off + PROTO_HEADER_LEN;
+		lens[n++] = body_len;
+		off += PROTO_HEADER_LEN + body_len;
+	}
+	dispatch_fetch(c, bodies, lens, n);
+	return (off);
+}
+
 static void
 conn_process(struct conn *c, bool filled)
 {
-	size_t		off = c->roff, body_len;
+	size_t		off = c->roff, fetched = off, body_len;
 	unsigned	n = 0;
 	int		rc = -1;
 
 	while (!c->want_close && !conn_over_high(c)) {
+		if (off >= fetched)
+			fetched = conn_fetch_ahead(c, off);
 		rc = proto_frame_check(c->rbuf + off, c->rlen - off,
 		    conn_max_body(c), &body_len);
 		if (rc == CHAN_ETOOBIG) {

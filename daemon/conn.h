@@ -201,6 +201,7 @@ struct conn {
 	size_t		 handles_cap;
 	struct handle	*hlast;		/* the last one found: a producer's
 					   frames name the same handle */
+	uint32_t	 hlast_id;	/* its id */
 	uint32_t	 next_handle;
 
 	size_t		 held_bytes;	/* payload of its held sends */

@@ -103,6 +103,45 @@ START_TEST(test_ack_is_cumulative)
 }
 END_TEST
 
+/*
+ * Seqs in flight run without a gap but after a direct reader gave its
+ * ring back (channel_push_inflight): an ACK takes exactly those up to its
+ * seq either way.
+ */
+START_TEST(test_ack_takes_up_to_its_seq_across_a_gap)
+{
+	struct channel	*ch = new_channel(NULL);
+
+	push_str(ch, "a");
+	push_str(ch, "b");
+	push_str(ch, "c");
+	channel_consumer_attach(ch, &consumer_a);
+	channel_credit(ch, 3);
+	take_expect(ch, "a", 1, 0);
+	take_expect(ch, "b", 2, 0);
+	take_expect(ch, "c", 3, 0);
+	ck_assert_int_eq(channel_ack(ch, 1), 0);
+	ck_assert_uint_eq(ch->ninflight, 2);
+	ck_assert_uint_eq(ch->fhead->seq, 2);
+	ck_assert_int_eq(channel_push_inflight(ch, "d", 1, 7), 0);
+	ck_assert_int_eq(channel_push_inflight(ch, "e", 1, 8), 0);
+	ck_assert_uint_eq(ch->last_seq, 8);
+	ck_assert_int_eq(channel_ack(ch, 5), 0);
+	ck_assert_uint_eq(ch->ninflight, 2);
+	ck_assert_uint_eq(ch->fhead->seq, 7);
+	ck_assert_uint_eq(ch->bytes, 2);
+	ck_assert_int_eq(channel_ack(ch, 7), 0);
+	ck_assert_uint_eq(ch->ninflight, 1);
+	ck_assert_uint_eq(ch->fhead->seq, 8);
+	ck_assert_int_eq(channel_ack(ch, 8), 0);
+	ck_assert_uint_eq(ch->ninflight, 0);
+	ck_assert_ptr_null(ch->fhead);
+	ck_assert_uint_eq(ch->bytes, 0);
+	ck_assert_uint_eq(ch->stat.acked, 5);
+	channel_free(ch);
+}
+END_TEST
+
 START_TEST(test_ack_beyond_last_delivered_is_rejected)
 {
 	struct channel	*ch = new_channel(NULL);
@@ -1116,6 +1155,7 @@ channel_suite(void)
 	tcase_add_test(tc, test_messages_are_delivered_in_fifo_order);
 	tcase_add_test(tc, test_empty_payload_is_a_message);
 	tcase_add_test(tc, test_ack_is_cumulative);
+	tcase_add_test(tc, test_ack_takes_up_to_its_seq_across_a_gap);
 	tcase_add_test(tc, test_ack_beyond_last_delivered_is_rejected);
 	tcase_add_test(tc, test_delivery_needs_a_consumer_and_credit);
 	tcase_add_test(tc, test_credit_accumulates_capped_at_65535);
