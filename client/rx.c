@@ -24,14 +24,32 @@
 
 /*
  * Position of the first receiver in c->rxv whose handle is >= handle.
- * The handles sit in the index itself: a search of ten thousand touches
- * a few lines of it, not a receiver at each step.
+ * The handles sit in the index itself, so a search touches the index,
+ * not a receiver at each step. The daemon gives a connection's handles
+ * in order, one after the other, so the handles of a consumer's receivers
+ * are spread about evenly between the first and the last: a guess in
+ * proportion lands on the one wanted (every time, for a connection that
+ * only receives), and one miss of the cache replaces a dozen at ten
+ * thousand receivers. A wrong guess narrows the binary search.
  */
 static size_t
 rx_index(const struct chan_client *c, uint32_t handle)
 {
+	const struct rx_slot *v = c->rxv;
 	size_t lo = 0, hi = c->nrxv, mid;
+	uint64_t span;
 
+	if (hi > 1 && handle >= v[0].handle && handle <= v[hi - 1].handle) {
+		span = v[hi - 1].handle - v[0].handle;
+		mid = (size_t)((uint64_t)(handle - v[0].handle) * (hi - 1) /
+		    span);
+		if (v[mid].handle == handle)
+			return mid;
+		if (v[mid].handle < handle)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
 		if (c->rxv[mid].handle < handle)
