@@ -219,9 +219,10 @@ int	proto_frame_check(const void *buf, size_t len, size_t max_body,
  */
 int	proto_peek_op(const void *body, size_t len);
 /*
- * The third element of a body [op, rid, handle, ...] (a fixarray of 3 to
- * 15 elements, op a positive fixint, rid and handle unsigned integers of
- * at most 32 bits), as SEND, ACK and CREDIT carry their handle: 1 with
+ * The handle a body names: the third element of a request [op, rid,
+ * handle, ...] (SEND, ACK, CREDIT), the second of an event [DELIVER or
+ * DISCONNECTED, handle, ...]; in a fixarray of at most 15 elements, op a
+ * positive fixint, the integers unsigned and of at most 32 bits. 1 with
  * *handle set, or 0. A look ahead only: the body may still be malformed,
  * and proto_decode says so.
  */

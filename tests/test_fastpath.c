@@ -459,7 +459,7 @@ START_TEST(acks_out_of_rules_are_refused)
 }
 END_TEST
 
-/* The look ahead finds the handle of [op, rid, handle, ...], or none. */
+/* The look ahead finds the handle a request or an event names, or none. */
 START_TEST(peek_handle_reads_the_third_element)
 {
 	unsigned char	body[64];
@@ -485,6 +485,15 @@ START_TEST(peek_handle_reads_the_third_element)
 	    U(8, (uint64_t)UINT32_MAX + 1), BIN(1, "x", 1), { 0 } });
 	ck_assert_int_eq(proto_peek_handle(body, n, &handle), 0);
 	ck_assert_int_eq(proto_peek_handle(body, 3, &handle), 0);
+	/* An event names its handle first. */
+	n = body_of(body, 0x95, PROTO_DELIVER, (const struct el[]){
+	    U(4, 70000), U(0, 1), U(0, 0), BIN(1, "x", 1), { 0 } });
+	ck_assert_int_eq(proto_peek_handle(body, n, &handle), 1);
+	ck_assert_uint_eq(handle, 70000);
+	n = body_of(body, 0x92, PROTO_DISCONNECTED, (const struct el[]){
+	    U(0, 12), { 0 } });
+	ck_assert_int_eq(proto_peek_handle(body, n, &handle), 1);
+	ck_assert_uint_eq(handle, 12);
 }
 END_TEST
 
