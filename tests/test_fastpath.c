@@ -396,9 +396,13 @@ END_TEST
 START_TEST(acks_decode_in_every_width)
 {
 	static const int	 widths[] = { 0, 1, 2, 4, 8 };
+	/* The entries live in the decoder: it must outlive the checks. */
+	struct proto_decoder	*d = proto_decoder_new(MAX_MSG);
 	unsigned char		 body[128];
 	struct proto_msg	 m;
 	size_t			 n, w;
+
+	ck_assert_ptr_nonnull(d);
 
 	for (w = 0; w < N(widths); w++) {
 		/* Fixint only where the values fit one. */
@@ -406,7 +410,7 @@ START_TEST(acks_decode_in_every_width)
 		    U(widths[w], 100), RAW("\x96"), U(widths[w], 7),
 		    U(widths[w], 5), U(widths[w], 1), U(widths[w], 9),
 		    U(widths[w], 0), U(widths[w], 2), { 0 } });
-		ck_assert_int_eq(decode(body, n, &m), 0);
+		ck_assert_int_eq(proto_decode(d, body, n, &m), 0);
 		ck_assert_int_eq(m.op, PROTO_ACKS);
 		ck_assert_uint_eq(m.rid, 100);
 		ck_assert_uint_eq(m.nacks, 2);
@@ -421,12 +425,13 @@ START_TEST(acks_decode_in_every_width)
 	n = body_of(body, 0x93, PROTO_ACKS, (const struct el[]){ U(0, 100),
 	    RAW("\xdd\x00\x00\x00\x03"), RAW("\xd2\x00\x00\x00\x07"),
 	    RAW("\xd0\x05"), U(0, 1), { 0 } });
-	ck_assert_int_eq(decode(body, n, &m), 0);
+	ck_assert_int_eq(proto_decode(d, body, n, &m), 0);
 	ck_assert_int_eq(m.op, PROTO_ACKS);
 	ck_assert_uint_eq(m.nacks, 1);
 	ck_assert_uint_eq(m.acks[0].handle, 7);
 	ck_assert_uint_eq(m.acks[0].seq, 5);
 	ck_assert_uint_eq(m.acks[0].n, 1);
+	proto_decoder_free(d);
 }
 END_TEST
 
