@@ -298,8 +298,12 @@ conn_dispatch(struct chan_client *c, const char *body, size_t len)
 	c->dispatching = 0;
 }
 
-/* Frames whose receivers one look ahead asks for. */
+/*
+ * Frames whose receivers one look ahead asks for; and the fewest
+ * receivers that make it worth its cost: a few dozen stay in the caches.
+ */
 #define CONN_FETCH_FRAMES	32
+#define CONN_FETCH_MIN_RX	64
 
 /*
  * Asks for the receivers that the whole frames from off on name, up to
@@ -349,7 +353,7 @@ conn_dispatch_all(struct chan_client *c)
 	if (c->dispatching)
 		return;
 	while (!c->dead) {
-		if (off >= fetched)
+		if (off >= fetched && c->nrxv >= CONN_FETCH_MIN_RX)
 			fetched = conn_fetch_ahead(c, off);
 		rc = proto_frame_check(c->rbuf.data + off, c->rbuf.len - off,
 		    proto_max_body(c->max_msg), &body_len);

@@ -927,7 +927,11 @@ conn_frame_cost(const char *body, size_t len)
 /*
  * Shows dispatch_fetch the whole frames from off on, up to
  * DISPATCH_FETCH_MAX of them; returns the offset after the last one.
+ * Only for a connection with at least CONN_FETCH_MIN_HANDLES handles: a
+ * few dozen stay in the caches, and the look would be only a cost.
  */
+#define CONN_FETCH_MIN_HANDLES	64
+
 static size_t
 conn_fetch_ahead(struct conn *c, size_t off)
 {
@@ -952,7 +956,7 @@ conn_process(struct conn *c, bool filled)
 	int		rc = -1;
 
 	while (!c->want_close && !conn_over_high(c)) {
-		if (off >= fetched)
+		if (off >= fetched && c->nhandles >= CONN_FETCH_MIN_HANDLES)
 			fetched = conn_fetch_ahead(c, off);
 		rc = proto_frame_check(c->rbuf + off, c->rlen - off,
 		    conn_max_body(c), &body_len);
