@@ -159,7 +159,7 @@ struct chan_rx {
 	TAILQ_ENTRY(chan_rx)	 set_ready_entry;
 	TAILQ_ENTRY(chan_rx)	 set_entry;
 
-	/* Colder: rx_prefetch stops here. */
+	/* Colder. */
 	LIST_ENTRY(chan_rx)	 entry;
 	int			 receiving;	/* receives waiting on it now */
 	int			 no_direct;	/* in a chan_select: never reads
@@ -313,10 +313,6 @@ int	conn_wire_code(uint32_t code);
 
 /* rx.c, for the reader. */
 struct chan_rx	*rx_find(struct chan_client *, uint32_t handle);
-/* Hints: ask for the cache lines a delivery or a receive touches
-   (struct chan_rx's first fields) of rx, or of the receiver of handle. */
-void		 rx_prefetch(const struct chan_rx *rx);
-void		 rx_fetch(struct chan_client *, uint32_t handle);
 /* rx may owe the daemon an ACK or credit: puts it on c->due. */
 void		 rx_due(struct chan_rx *);
 void		 rx_push(struct chan_rx *, struct chan_msg *);

@@ -299,38 +299,6 @@ conn_dispatch(struct chan_client *c, const char *body, size_t len)
 }
 
 /*
- * Frames whose receivers one look ahead asks for; and the fewest
- * receivers that make it worth its cost: a few dozen stay in the caches.
- */
-#define CONN_FETCH_FRAMES	32
-#define CONN_FETCH_MIN_RX	64
-
-/*
- * Asks for the receivers that the whole frames from off on name, up to
- * CONN_FETCH_FRAMES of them: a consumer of thousands of channels finds
- * each out of the caches, and the misses then overlap. Returns the
- * offset after the last frame looked at.
- */
-static size_t
-conn_fetch_ahead(struct chan_client *c, size_t off)
-{
-	size_t body_len, n;
-	uint32_t handle, last = 0;
-
-	for (n = 0; n < CONN_FETCH_FRAMES && proto_frame_check(c->rbuf.data +
-	    off, c->rbuf.len - off, proto_max_body(c->max_msg), &body_len) == 1;
-	    n++) {
-		if (proto_peek_handle(c->rbuf.data + off + PROTO_HEADER_LEN,
-		    body_len, &handle) && (n == 0 || handle != last)) {
-			rx_fetch(c, handle);
-			last = handle;
-		}
-		off += PROTO_HEADER_LEN + body_len;
-	}
-	return off;
-}
-
-/*
  * Decodes and dispatches every complete frame in c->rbuf. The caller then
  * wakes the threads waiting on c->cv (once, not once per frame).
  *
@@ -347,14 +315,12 @@ static void
 conn_dispatch_all(struct chan_client *c)
 {
 	const char *body;
-	size_t off = 0, fetched = 0, body_len;
+	size_t off = 0, body_len;
 	int rc, drained = 0;
 
 	if (c->dispatching)
 		return;
 	while (!c->dead) {
-		if (off >= fetched && c->nrxv >= CONN_FETCH_MIN_RX)
-			fetched = conn_fetch_ahead(c, off);
 		rc = proto_frame_check(c->rbuf.data + off, c->rbuf.len - off,
 		    proto_max_body(c->max_msg), &body_len);
 		if (rc == 0)

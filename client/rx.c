@@ -17,8 +17,6 @@
  * all it took in one frame per wait, instead of one frame per channel or,
  * worse, none until each channel's own turn to wait comes.
  */
-#include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,24 +77,6 @@ rx_find(struct chan_client *c, uint32_t handle)
 	return c->rx_last = c->rxv[i].rx;
 }
 
-void
-rx_prefetch(const struct chan_rx *rx)
-{
-	uintptr_t line = (uintptr_t)rx & ~(uintptr_t)63;
-	uintptr_t end = (uintptr_t)rx + offsetof(struct chan_rx, entry);
-
-	for (; line < end; line += 64)
-		__builtin_prefetch((const void *)line);
-}
-
-void
-rx_fetch(struct chan_client *c, uint32_t handle)
-{
-	size_t i = rx_index(c, handle);
-
-	if (i < c->nrxv && c->rxv[i].handle == handle)
-		rx_prefetch(c->rxv[i].rx);
-}
 
 /* Room for one more receiver in c->rxv: 0 or CHAN_ENOMEM. */
 static int
@@ -320,9 +300,7 @@ rx_enc_due(struct chan_client *c)
 	int rc = 0;
 
 	for (rx = TAILQ_FIRST(&c->due); rx != NULL && rc == 0; rx = next) {
-		/* Receivers taken from long ago are out of the caches. */
-		if ((next = TAILQ_NEXT(rx, due_entry)) != NULL)
-			rx_prefetch(next);
+		next = TAILQ_NEXT(rx, due_entry);
 		/* A direct reader's acknowledgement goes into its page. */
 		if (rx->direct != NULL)
 			rx_direct_ack(rx);

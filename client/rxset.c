@@ -173,23 +173,6 @@ chan_rxset_free(chan_rxset *set)
 }
 
 /* Takes from the member ready longest: 0 or an error, else 1. */
-/*
- * Asks for what the next two receives take, while the application works
- * on this one: a set going round thousands of members finds each out of
- * the caches. The next member's message; the one after it.
- */
-static void
-rxset_fetch(struct chan_rxset *set)
-{
-	struct chan_rx *rx, *after;
-
-	if ((rx = TAILQ_FIRST(&set->ready)) == NULL)
-		return;
-	__builtin_prefetch(rx->head);
-	if ((after = TAILQ_NEXT(rx, set_ready_entry)) != NULL)
-		rx_prefetch(after);
-}
-
 static int
 rxset_take(struct chan_rxset *set, chan_rx **from, struct chan_msg **out)
 {
@@ -204,7 +187,6 @@ rxset_take(struct chan_rxset *set, chan_rx **from, struct chan_msg **out)
 		TAILQ_REMOVE(&set->ready, rx, set_ready_entry);
 		TAILQ_INSERT_TAIL(&set->ready, rx, set_ready_entry);
 	}
-	rxset_fetch(set);
 	return rc;
 }
 

@@ -924,40 +924,14 @@ conn_frame_cost(const char *body, size_t len)
 	return (1);
 }
 
-/*
- * Shows dispatch_fetch the whole frames from off on, up to
- * DISPATCH_FETCH_MAX of them; returns the offset after the last one.
- * Only for a connection with at least CONN_FETCH_MIN_HANDLES handles: a
- * few dozen stay in the caches, and the look would be only a cost.
- */
-#define CONN_FETCH_MIN_HANDLES	64
-
-static size_t
-conn_fetch_ahead(struct conn *c, size_t off)
-{
-	const char	*bodies[DISPATCH_FETCH_MAX];
-	size_t		 lens[DISPATCH_FETCH_MAX], body_len, n = 0;
-
-	while (n < DISPATCH_FETCH_MAX && proto_frame_check(c->rbuf + off,
-	    c->rlen - off, conn_max_body(c), &body_len) == 1) {
-		bodies[n] = c->rbuf + off + PROTO_HEADER_LEN;
-		lens[n++] = body_len;
-		off += PROTO_HEADER_LEN + body_len;
-	}
-	dispatch_fetch(c, bodies, lens, n);
-	return (off);
-}
-
 static void
 conn_process(struct conn *c, bool filled)
 {
-	size_t		off = c->roff, fetched = off, body_len;
+	size_t		off = c->roff, body_len;
 	unsigned	n = 0;
 	int		rc = -1;
 
 	while (!c->want_close && !conn_over_high(c)) {
-		if (off >= fetched && c->nhandles >= CONN_FETCH_MIN_HANDLES)
-			fetched = conn_fetch_ahead(c, off);
 		rc = proto_frame_check(c->rbuf + off, c->rlen - off,
 		    conn_max_body(c), &body_len);
 		if (rc == CHAN_ETOOBIG) {

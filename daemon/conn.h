@@ -94,27 +94,28 @@ struct shm_ring;
 
 /* One open end of a channel on a connection. */
 struct handle {
+	/* What every message reads first: one line of the cache, mostly. */
 	uint32_t	 id;
 	bool		 rx;		/* consumer; else producer */
 	bool		 closing;	/* producer: CLOSE waits for held sends
 					   and unconfirmed durable ones */
 	bool		 stalled;	/* on conn->stalled */
-	uint32_t	 close_rid;	/* that CLOSE's rid */
-	uint32_t	 nheld;		/* producer: sends held, unanswered or
-					   waiting for their log record */
-	bool		 rx_gone;	/* producer: fails once the consumer
-					   goes (on its channel's gone_tx) */
 	bool		 rx_dead;	/* producer: the consumer went; every
 					   send fails RXGONE */
-	struct handle	*gone_next;	/* channel's gone_tx list */
-	struct handle	**gone_prevp;
 	struct channel	*ch;
 	struct conn	*conn;
-	bool		 direct_want;	/* consumer: asked to read its
-					   producer's ring (DIRECT) */
 	struct shm_ring	*ring;		/* producer: its shared-memory ring;
 					   consumer: its connection's (shm*.c);
 					   or NULL */
+	uint32_t	 nheld;		/* producer: sends held, unanswered or
+					   waiting for their log record */
+	uint32_t	 close_rid;	/* that CLOSE's rid */
+	bool		 rx_gone;	/* producer: fails once the consumer
+					   goes (on its channel's gone_tx) */
+	bool		 direct_want;	/* consumer: asked to read its
+					   producer's ring (DIRECT) */
+	struct handle	*gone_next;	/* channel's gone_tx list */
+	struct handle	**gone_prevp;
 	TAILQ_ENTRY(handle) stall_entry;
 };
 

@@ -146,16 +146,17 @@ enum dispatch_end {
 };
 
 /*
- * h, c's handle id as conn_handle_find gave it (NULL: none), if it is the
- * wanted end and not closing; else ERROR to request op rid.
+ * Handle id of c, named by request op rid, if it exists, is the wanted end
+ * and is not closing; else ERROR.
  */
 static struct handle *
-dispatch_handle_is(struct conn *c, enum proto_op op, uint32_t rid,
-    uint32_t id, struct handle *h, enum dispatch_end end)
+dispatch_handle_id(struct conn *c, enum proto_op op, uint32_t rid,
+    uint32_t id, enum dispatch_end end)
 {
-	char	name[LOG_NAME_MAX];
+	struct handle	*h;
+	char		 name[LOG_NAME_MAX];
 
-	if (h == NULL) {
+	if ((h = conn_handle_find(c, id)) == NULL) {
 		reply_proto_error(c, rid, CHAN_EBADHANDLE, "%s: no handle "
 		    "%lu on this connection", proto_op_name(op),
 		    (unsigned long)id);
@@ -180,8 +181,7 @@ static struct handle *
 dispatch_handle(struct conn *c, const struct proto_msg *m,
     enum dispatch_end end)
 {
-	return (dispatch_handle_is(c, m->op, m->rid, m->handle,
-	    conn_handle_find(c, m->handle), end));
+	return (dispatch_handle_id(c, m->op, m->rid, m->handle, end));
 }
 
 /* The remembered names under the configuration in force (SIGHUP). */
@@ -1052,75 +1052,14 @@ do_credit(struct conn *c, const struct proto_msg *m)
 	pump_channel(c->srv, h->ch);
 }
 
-/* Asks for the cache lines of len bytes at p (a hint: nothing faults). */
-static inline void
-dispatch_prefetch(const void *p, size_t len)
-{
-	const char	*b = p, *end = b + len;
-
-	for (; b < end; b += 64)
-		__builtin_prefetch(b);
-}
-
-/* The lines of a channel that a message touches (channel.h). */
-#define DISPATCH_CHANNEL_HOT	\
-	(offsetof(struct channel, stat) + 2 * sizeof(uint64_t))
-
-/*
- * Runs of frames name one handle (a producer sending to one channel), so
- * a body naming the same handle as the one before it is passed over.
- */
-void
-dispatch_fetch(struct conn *c, const char *const *bodies, const size_t *lens,
-    size_t n)
-{
-	struct handle	*hs[DISPATCH_FETCH_MAX];
-	uint32_t	 id, last = 0;
-	size_t		 i, k = 0;
-
-	for (i = 0; i < n && i < DISPATCH_FETCH_MAX; i++) {
-		if (!proto_peek_handle(bodies[i], lens[i], &id) ||
-		    (i > 0 && id == last))
-			continue;
-		last = id;
-		if ((hs[k] = conn_handle_find(c, id)) != NULL)
-			dispatch_prefetch(hs[k++], sizeof(struct handle));
-	}
-	for (i = 0; i < k; i++)
-		dispatch_prefetch(hs[i]->ch, DISPATCH_CHANNEL_HOT);
-}
-
 /*
  * ACKS: ACK and CREDIT for many consumer handles in one frame, so that a
  * consumer of many channels owes the daemon one frame per round, not one
  * per channel. Every entry is checked before any is applied: a frame
  * with a bad entry changes nothing and gets the error the same ACK or
- * CREDIT would.
- *
- * With thousands of channels, each entry's handle, channel and messages
- * are long out of the caches. The frame is therefore taken in passes,
- * each asking for what the next one reads, so that the misses of a whole
- * frame overlap instead of coming one after the other: the handles
- * (acks_fetch), then their channels' first lines, which carry everything
- * an ACK, a CREDIT and a delivery touch (channel.h), then the messages an
- * ACK frees and a delivery sends. hs[i] is entry i's handle, or NULL.
+ * CREDIT would. The check leaves entry i's handle in hs[i], so that each
+ * is looked up once, not once a pass.
  */
-static void
-acks_fetch(struct conn *c, const struct proto_msg *m, struct handle **hs)
-{
-	uint32_t	 i;
-
-	for (i = 0; i < m->nacks; i++) {
-		hs[i] = conn_handle_find(c, m->acks[i].handle);
-		if (hs[i] != NULL)
-			dispatch_prefetch(hs[i], sizeof(*hs[i]));
-	}
-	for (i = 0; i < m->nacks; i++) {
-		if (hs[i] != NULL)
-			dispatch_prefetch(hs[i]->ch, DISPATCH_CHANNEL_HOT);
-	}
-}
-
 static bool
 dispatch_acks_check(struct conn *c, const struct proto_msg *m,
     struct handle **hs)
@@ -1132,8 +1071,9 @@ dispatch_acks_check(struct conn *c, const struct proto_msg *m,
 
 	for (i = 0; i < m->nacks; i++) {
 		e = &m->acks[i];
-		if (dispatch_handle_is(c, m->op, m->rid, e->handle, hs[i],
-		    DISPATCH_RX) == NULL)
+		hs[i] = dispatch_handle_id(c, m->op, m->rid, e->handle,
+		    DISPATCH_RX);
+		if (hs[i] == NULL)
 			return (false);
 		ch = hs[i]->ch;
 		if (e->seq > ch->last_seq) {
@@ -1143,8 +1083,6 @@ dispatch_acks_check(struct conn *c, const struct proto_msg *m,
 			    chname(name, ch), (unsigned long long)ch->last_seq);
 			return (false);
 		}
-		__builtin_prefetch(ch->fhead);
-		__builtin_prefetch(ch->qhead);
 	}
 	return (true);
 }
@@ -1157,7 +1095,6 @@ do_acks(struct conn *c, const struct proto_msg *m)
 	struct channel	*ch;
 	uint32_t	 i;
 
-	acks_fetch(c, m, hs);
 	if (!dispatch_acks_check(c, m, hs))
 		return;
 	for (i = 0; i < m->nacks; i++) {

@@ -19,15 +19,6 @@ struct proto_msg;
 
 /* Decodes and handles one frame body. */
 void	dispatch_frame(struct conn *c, const char *body, size_t len);
-/* The most frame bodies one dispatch_fetch looks at. */
-#define DISPATCH_FETCH_MAX	32
-/*
- * A hint before dispatch_frame handles the n (at most DISPATCH_FETCH_MAX)
- * bodies of c: asks for the cache lines of the handles and channels they
- * name, so that their misses overlap. Changes nothing.
- */
-void	dispatch_fetch(struct conn *c, const char *const *bodies,
-	    const size_t *lens, size_t n);
 /*
  * Handles SEND m, whose payload was read straight into node
  * (proto_send_head, channel_msg_new) instead of decoded from a body: as

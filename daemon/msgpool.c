@@ -108,8 +108,6 @@ msgpool_get(size_t len)
 		if ((m = pc->free) != NULL) {
 			POOL_UNPOISON(m, size);
 			pc->free = m->next;
-			/* The next get reads it, as a burst of SENDs does. */
-			__builtin_prefetch(pc->free);
 		} else
 			m = pool_carve(pc, size);
 	}

@@ -1067,25 +1067,6 @@ dec_fast(struct proto_decoder *d, const unsigned char *p, size_t len,
 	return 1;
 }
 
-int
-proto_peek_handle(const void *body, size_t len, uint32_t *handle)
-{
-	const unsigned char	*p = body;
-	uint64_t		 v;
-	size_t			 off = 2;
-
-	if (len < 3 || p[0] < 0x92 || p[0] > 0x9f || p[1] > 0x7f)
-		return 0;
-	/* An event's handle comes first; a request's after its rid. */
-	if (p[1] != PROTO_DELIVER && p[1] != PROTO_DISCONNECTED &&
-	    (p[0] < 0x93 || !fast_uint(p, len, &off, UINT32_MAX, &v)))
-		return 0;
-	if (!fast_uint(p, len, &off, UINT32_MAX, &v))
-		return 0;
-	*handle = (uint32_t)v;
-	return 1;
-}
-
 /* The SEND branch of dec_fast, on the first bytes of the body only. */
 int
 proto_send_head(const struct proto_decoder *d, const void *body, size_t len,

@@ -218,15 +218,6 @@ int	proto_frame_check(const void *buf, size_t len, size_t max_body,
  * says what is wrong).
  */
 int	proto_peek_op(const void *body, size_t len);
-/*
- * The handle a body names: the third element of a request [op, rid,
- * handle, ...] (SEND, ACK, CREDIT), the second of an event [DELIVER or
- * DISCONNECTED, handle, ...]; in a fixarray of at most 15 elements, op a
- * positive fixint, the integers unsigned and of at most 32 bits. 1 with
- * *handle set, or 0. A look ahead only: the body may still be malformed,
- * and proto_decode says so.
- */
-int	proto_peek_handle(const void *body, size_t len, uint32_t *handle);
 
 /* Largest body the daemon accepts for a given payload limit. */
 static inline size_t

@@ -464,44 +464,6 @@ START_TEST(acks_out_of_rules_are_refused)
 }
 END_TEST
 
-/* The look ahead finds the handle a request or an event names, or none. */
-START_TEST(peek_handle_reads_the_third_element)
-{
-	unsigned char	body[64];
-	uint32_t	handle = 0;
-	size_t		n;
-
-	n = body_of(body, 0x94, PROTO_SEND, (const struct el[]){ U(4, 9),
-	    U(2, 300), BIN(1, "x", 1), { 0 } });
-	ck_assert_int_eq(proto_peek_handle(body, n, &handle), 1);
-	ck_assert_uint_eq(handle, 300);
-	n = body_of(body, 0x94, PROTO_ACK, (const struct el[]){ U(0, 0),
-	    U(8, UINT32_MAX), U(0, 1), { 0 } });
-	ck_assert_int_eq(proto_peek_handle(body, n, &handle), 1);
-	ck_assert_uint_eq(handle, UINT32_MAX);
-	/* ACKS carries a list there; OK has no third element. */
-	n = body_of(body, 0x93, PROTO_ACKS, (const struct el[]){ U(0, 4),
-	    RAW("\x93"), U(0, 7), U(0, 1), U(0, 0), { 0 } });
-	ck_assert_int_eq(proto_peek_handle(body, n, &handle), 0);
-	n = body_of(body, 0x92, PROTO_OK, (const struct el[]){ U(0, 4),
-	    { 0 } });
-	ck_assert_int_eq(proto_peek_handle(body, n, &handle), 0);
-	n = body_of(body, 0x94, PROTO_SEND, (const struct el[]){ U(0, 9),
-	    U(8, (uint64_t)UINT32_MAX + 1), BIN(1, "x", 1), { 0 } });
-	ck_assert_int_eq(proto_peek_handle(body, n, &handle), 0);
-	ck_assert_int_eq(proto_peek_handle(body, 3, &handle), 0);
-	/* An event names its handle first. */
-	n = body_of(body, 0x95, PROTO_DELIVER, (const struct el[]){
-	    U(4, 70000), U(0, 1), U(0, 0), BIN(1, "x", 1), { 0 } });
-	ck_assert_int_eq(proto_peek_handle(body, n, &handle), 1);
-	ck_assert_uint_eq(handle, 70000);
-	n = body_of(body, 0x92, PROTO_DISCONNECTED, (const struct el[]){
-	    U(0, 12), { 0 } });
-	ck_assert_int_eq(proto_peek_handle(body, n, &handle), 1);
-	ck_assert_uint_eq(handle, 12);
-}
-END_TEST
-
 START_TEST(deliver_decodes_in_every_width)
 {
 	static const int	 widths[] = { 1, 2, 4, 8 };
@@ -599,7 +561,6 @@ fastpath_suite(void)
 	tcase_add_test(tc, ack_and_credit_decode_and_check_ranges);
 	tcase_add_test(tc, acks_decode_in_every_width);
 	tcase_add_test(tc, acks_out_of_rules_are_refused);
-	tcase_add_test(tc, peek_handle_reads_the_third_element);
 	tcase_add_test(tc, deliver_decodes_in_every_width);
 	tcase_add_test(tc, deliver_out_of_rules_is_refused);
 	tcase_add_test(tc, ok_decodes_in_every_width_and_nothing_more);
