@@ -1087,6 +1087,22 @@ dispatch_acks_check(struct conn *c, const struct proto_msg *m,
 	return (true);
 }
 
+/*
+ * Whether pumping the channel of consumer h can do anything after ACKS
+ * entry e was applied. An entry that grants no credit changes neither the
+ * credit nor the queue, so it cannot start a delivery; it makes a
+ * disconnection reportable only by taking the last message in flight;
+ * and the shared-memory path (a consumer's ring filling and draining, the
+ * retries of direct reading) is left to pump as it did. At thousands of
+ * channels each entry's pump was a pass over cold lines for nothing.
+ */
+static bool
+dispatch_acks_pumps(const struct proto_ack_entry *e, const struct handle *h)
+{
+	return (e->n > 0 || h->ch->fhead == NULL || h->ch->rings != NULL ||
+	    h->ring != NULL);
+}
+
 static void
 do_acks(struct conn *c, const struct proto_msg *m)
 {
@@ -1106,8 +1122,10 @@ do_acks(struct conn *c, const struct proto_msg *m)
 			channel_credit(ch, e->n);
 	}
 	reply_ok(c, m->rid);
-	for (i = 0; i < m->nacks; i++)
-		pump_channel(c->srv, hs[i]->ch);
+	for (i = 0; i < m->nacks; i++) {
+		if (dispatch_acks_pumps(&m->acks[i], hs[i]))
+			pump_channel(c->srv, hs[i]->ch);
+	}
 }
 
 /*
