@@ -159,7 +159,7 @@ struct chan_rx {
 	TAILQ_ENTRY(chan_rx)	 set_ready_entry;
 	TAILQ_ENTRY(chan_rx)	 set_entry;
 
-	/* Colder. */
+	/* Off the path of every message. */
 	LIST_ENTRY(chan_rx)	 entry;
 	int			 receiving;	/* receives waiting on it now */
 	int			 no_direct;	/* in a chan_select: never reads

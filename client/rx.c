@@ -77,7 +77,6 @@ rx_find(struct chan_client *c, uint32_t handle)
 	return c->rx_last = c->rxv[i].rx;
 }
 
-
 /* Room for one more receiver in c->rxv: 0 or CHAN_ENOMEM. */
 static int
 rx_index_reserve(struct chan_client *c)

@@ -192,10 +192,7 @@ struct channel {
 	struct channel_sum *owner_sum;	/* the creator's sums, or NULL */
 	void		*quota;		/* its creator's use (quota.c), or
 					   NULL */
-	/*
-	 * Shared-memory producers (shm*.c): their rings, and the room granted
-	 * to them and not yet used, which counts as queued.
-	 */
+	/* Shared-memory producers (shm*.c): their rings. */
 	void		*rings;
 	/* Its consumer reads its lone ring itself (shm_direct.c), or NULL. */
 	void		*direct;
@@ -209,6 +206,10 @@ struct channel {
 					   goes, and the queue is dropped */
 	uint8_t		 rx_mode;	/* enum channel_rx_mode */
 	bool		 durable;	/* its messages are logged (durable.c) */
+	/* Room granted to shared-memory producers and not yet used, which
+	   counts as queued: every SEND's room check reads it. */
+	uint64_t	 shm_resv_msgs;
+	uint64_t	 shm_resv_bytes;
 	/* Its first counters (acked, requests) count every ACK. */
 	struct channel_stat stat;	/* admin view (monitor.c) */
 
@@ -226,8 +227,6 @@ struct channel {
 	struct held	*htail;
 	size_t		 nheld;
 	size_t		 held_bytes;	/* their payload bytes */
-	uint64_t	 shm_resv_msgs;
-	uint64_t	 shm_resv_bytes;
 	/* Spinning on its rings (--spin-us): until when, and srv's list. */
 	bool		 shm_spinning;
 	uint64_t	 shm_spin_until;	/* uv_hrtime */
