@@ -653,7 +653,7 @@ admin_channel_recent(msgpack_packer *pk, const struct channel *ch)
 	    pk_kv_u64(pk, "recent_in", r.in) ||
 	    pk_kv_u64(pk, "recent_out", r.out) ||
 	    pk_kv_u64(pk, "recent_acked", r.acked) ||
-	    pk_kv_u64(pk, "acked", ch->stat.acked) ||
+	    pk_kv_u64(pk, "acked", ch->acked) ||
 	    pk_kv_opt(pk, "last_ack_age_s", monitor_last_ack_age(ch)) ||
 	    pk_kv_u64(pk, "rings", rings) ||
 	    pk_kv_u64(pk, "in_rings", in_rings));

@@ -65,11 +65,10 @@ void		channel_clock_set(uint32_t now);
  */
 #define CHANNEL_RATE_SECS	10
 struct channel_stat {
-	uint64_t	 acked;		/* messages acknowledged */
-	uint64_t	 requests;	/* the consumer's ACKs and CREDITs */
-	/* monitor.c: the counters at the last sample, and one second's
-	   increase of each at every slot of the rings. */
-	uint64_t	 s_in, s_out, s_acked, s_requests;
+	/* monitor.c: the channel's counters at the last sample, and one
+	   second's increase of each at every slot of the rings. */
+	uint64_t	 s_in, s_out, s_acked;
+	uint32_t	 s_requests;
 	uint32_t	 r_in[CHANNEL_RATE_SECS];
 	uint32_t	 r_out[CHANNEL_RATE_SECS];
 	uint32_t	 r_acked[CHANNEL_RATE_SECS];
@@ -158,59 +157,67 @@ enum channel_rx_mode {
 /*
  * The fields every message touches come first, in the fewest cache lines
  * they fit: with thousands of channels each line a message touches is a
- * miss of the caches.
+ * miss of the caches, and a message visits its channel twice, at its SEND
+ * (and delivery) and at its ACK. What an ACK and the pump after it read
+ * is in the first two lines; a SEND and a delivery add the third; a
+ * SEND reads the fourth only while it has shared-memory producers.
+ * channel_new aligns the channel on a line; channel.c checks the offsets.
  */
 struct channel {
-	/* Queued and in flight: every SEND, delivery and ACK. */
-	struct message	*qhead;		/* queued, oldest first */
-	struct message	**qtailp;
+	/* In flight, and what every ACK and pump reads. */
 	struct message	*fhead;		/* in flight, lowest seq first */
 	struct message	**ftailp;
-	size_t		 nqueued;
 	size_t		 ninflight;
-	size_t		 qbytes;	/* payload bytes queued */
 	size_t		 bytes;		/* payload bytes queued + in flight */
-
-	uint64_t	 cap_msgs;	/* queued messages, or UNBOUNDED */
-	uint64_t	 cap_bytes;	/* queued payload bytes, or UNBOUNDED */
-	struct held	*hhead;		/* held sends, oldest first */
+	uint64_t	 last_seq;	/* last seq delivered to the consumer */
+	struct channel_totals *totals;	/* daemon-wide sums, may be NULL */
+	struct channel_sum *owner_sum;	/* the creator's sums (in its quota.c
+					   use), or NULL */
 	void		*consumer;	/* consumer handle, opaque here */
+
 	struct selgroup	*group;		/* consumer's shared credit, or NULL:
 					   its own (credit) */
-	uint64_t	 last_seq;	/* last seq delivered to the consumer */
-	/*
-	 * Message ids: each message accepted (queued or held) takes
-	 * next_id, so delivery order is id order. acked_id is the highest id
-	 * an ACK has consumed (0: none), for the durable log's ACK record.
-	 */
-	uint64_t	 next_id;
-	uint64_t	 acked_id;
-
-	uint64_t	 msgs_in;
-	uint64_t	 msgs_out;
-	struct channel_totals *totals;	/* daemon-wide sums, may be NULL */
-	struct channel_sum *owner_sum;	/* the creator's sums, or NULL */
-	void		*quota;		/* its creator's use (quota.c), or
-					   NULL */
+	struct message	*qhead;		/* queued, oldest first */
+	struct held	*hhead;		/* held sends, oldest first */
 	/* Shared-memory producers (shm*.c): their rings. */
 	void		*rings;
 	/* Its consumer reads its lone ring itself (shm_direct.c), or NULL. */
 	void		*direct;
+	uint64_t	 acked;		/* messages acknowledged */
+	uint32_t	 requests;	/* the consumer's ACKs and CREDITs
+					   (monitor.c watches it change) */
 	uint32_t	 credit;
 	uint32_t	 producers;
-
-	uint64_t	 redeliveries;
 	bool		 armed;		/* producer attached since last report */
 	bool		 had_producer;	/* ever, or recovered, or remembered */
-	bool		 rx_gone;	/* producers fail once the consumer
-					   goes, and the queue is dropped */
-	uint8_t		 rx_mode;	/* enum channel_rx_mode */
 	bool		 durable;	/* its messages are logged (durable.c) */
+	uint8_t		 rx_mode;	/* enum channel_rx_mode */
+
+	/* Queued: every SEND and delivery. */
+	struct message	**qtailp;
+	size_t		 nqueued;
+	size_t		 qbytes;	/* payload bytes queued */
+	uint64_t	 cap_msgs;	/* queued messages, or UNBOUNDED */
+	uint64_t	 cap_bytes;	/* queued payload bytes, or UNBOUNDED */
+	/*
+	 * Message ids: each message accepted (queued or held) takes
+	 * next_id, so delivery order is id order.
+	 */
+	uint64_t	 next_id;
+	uint64_t	 msgs_in;
+	uint64_t	 msgs_out;
+
 	/* Room granted to shared-memory producers and not yet used, which
-	   counts as queued: every SEND's room check reads it. */
+	   counts as queued: a SEND's room check reads it while there are
+	   rings. */
 	uint64_t	 shm_resv_msgs;
 	uint64_t	 shm_resv_bytes;
-	/* Its first counters (acked, requests) count every ACK. */
+	/* Durable: the highest id an ACK has consumed (0: none), for the
+	   log's ACK record. */
+	uint64_t	 acked_id;
+	uint64_t	 redeliveries;
+	bool		 rx_gone;	/* producers fail once the consumer
+					   goes, and the queue is dropped */
 	struct channel_stat stat;	/* admin view (monitor.c) */
 
 	uint16_t	 name_len;

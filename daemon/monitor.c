@@ -44,15 +44,15 @@ monitor_sample(struct channel *ch, uint32_t now)
 
 	s->r_in[i] = monitor_delta(ch->msgs_in, s->s_in);
 	s->r_out[i] = monitor_delta(ch->msgs_out, s->s_out);
-	s->r_acked[i] = monitor_delta(s->acked, s->s_acked);
-	if (s->acked != s->s_acked)
+	s->r_acked[i] = monitor_delta(ch->acked, s->s_acked);
+	if (ch->acked != s->s_acked)
 		s->ack_at = now;
-	if (s->requests != s->s_requests || ch->consumer != s->s_consumer)
+	if (ch->requests != s->s_requests || ch->consumer != s->s_consumer)
 		s->active_at = now;
 	s->s_in = ch->msgs_in;
 	s->s_out = ch->msgs_out;
-	s->s_acked = s->acked;
-	s->s_requests = s->requests;
+	s->s_acked = ch->acked;
+	s->s_requests = ch->requests;
 	s->s_consumer = ch->consumer;
 	s->slot = (uint8_t)((i + 1) % CHANNEL_RATE_SECS);
 	if (s->nslots < CHANNEL_RATE_SECS)
@@ -187,7 +187,7 @@ monitor_last_ack_age(const struct channel *ch)
 {
 	const struct channel_stat	*s = &ch->stat;
 
-	if (s->acked != s->s_acked)
+	if (ch->acked != s->s_acked)
 		return (0);
 	if (s->ack_at == 0)
 		return (-1);
@@ -201,7 +201,7 @@ monitor_consumer_idle(const struct channel *ch)
 
 	if (ch->consumer == NULL)
 		return (-1);
-	if (s->requests != s->s_requests || ch->consumer != s->s_consumer ||
+	if (ch->requests != s->s_requests || ch->consumer != s->s_consumer ||
 	    s->active_at == 0)
 		return (0);
 	return (channel_clock - s->active_at);
