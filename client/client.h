@@ -157,9 +157,9 @@ struct chan_rx {
 	   list while its FIFO holds something. */
 	struct chan_rxset	*set;
 	TAILQ_ENTRY(chan_rx)	 set_ready_entry;
-	TAILQ_ENTRY(chan_rx)	 set_entry;
 
 	/* Off the path of every message. */
+	TAILQ_ENTRY(chan_rx)	 set_entry;	/* the set's members */
 	LIST_ENTRY(chan_rx)	 entry;
 	int			 receiving;	/* receives waiting on it now */
 	int			 no_direct;	/* in a chan_select: never reads

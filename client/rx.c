@@ -369,6 +369,26 @@ chan_rx_open(chan_client *c, const char *name, chan_rx **out)
 	return chan_rx_open_ex(c, name, strlen(name), NULL, out);
 }
 
+
+/*
+ * A receiver starts on a cache line, so that what every message reads of
+ * it (the first lines of struct chan_rx) takes no line more: a consumer of
+ * thousands of channels misses the cache at each one.
+ */
+#define RX_ALIGN	64
+
+static struct chan_rx *
+rx_alloc(void)
+{
+	size_t size = (sizeof(struct chan_rx) + RX_ALIGN - 1) &
+	    ~(size_t)(RX_ALIGN - 1);
+	struct chan_rx *rx;
+
+	if ((rx = aligned_alloc(RX_ALIGN, size)) != NULL)
+		memset(rx, 0, size);
+	return rx;
+}
+
 int
 chan_rx_open_ex(chan_client *c, const void *name, size_t name_len,
     const chan_open_opts *opts, chan_rx **out)
@@ -387,7 +407,7 @@ chan_rx_open_ex(chan_client *c, const void *name, size_t name_len,
 	if (rc != 0)
 		return rc;
 	/* Allocated first: once the daemon gave a handle, nothing can fail. */
-	if ((rx = calloc(1, sizeof(*rx))) == NULL)
+	if ((rx = rx_alloc()) == NULL)
 		return CHAN_ENOMEM;
 	rx->c = c;
 	rx->flags = o.flags;
