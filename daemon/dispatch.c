@@ -1018,6 +1018,26 @@ do_send_marked(struct conn *c, const struct proto_msg *m)
 	    NULL);
 }
 
+/*
+ * Whether pumping the channel of consumer h can do anything after an
+ * acknowledgement that granted n credits. One that grants none changes
+ * neither the credit nor the queue, so it cannot start a delivery; and a
+ * disconnection, the only thing it can make reportable, needs both the
+ * last message in flight taken and no producer left. The shared-memory
+ * path (a consumer's ring filling and draining, the retries of direct
+ * reading) is left to pump as it did. At thousands of channels each
+ * acknowledgement's pump was a pass over cold lines (the consumer's
+ * handle among them) for nothing.
+ */
+static bool
+dispatch_ack_pumps(const struct handle *h, uint32_t n)
+{
+	const struct channel *ch = h->ch;
+
+	return (n > 0 || (ch->fhead == NULL && ch->producers == 0) ||
+	    ch->rings != NULL || h->ring != NULL);
+}
+
 static void
 do_ack(struct conn *c, const struct proto_msg *m)
 {
@@ -1036,7 +1056,8 @@ do_ack(struct conn *c, const struct proto_msg *m)
 	if (h->ch->durable)
 		durable_acked(c->srv, h->ch);
 	reply_ok(c, m->rid);
-	pump_channel(c->srv, h->ch);
+	if (dispatch_ack_pumps(h, 0))
+		pump_channel(c->srv, h->ch);
 }
 
 static void
@@ -1087,22 +1108,6 @@ dispatch_acks_check(struct conn *c, const struct proto_msg *m,
 	return (true);
 }
 
-/*
- * Whether pumping the channel of consumer h can do anything after ACKS
- * entry e was applied. An entry that grants no credit changes neither the
- * credit nor the queue, so it cannot start a delivery; it makes a
- * disconnection reportable only by taking the last message in flight;
- * and the shared-memory path (a consumer's ring filling and draining, the
- * retries of direct reading) is left to pump as it did. At thousands of
- * channels each entry's pump was a pass over cold lines for nothing.
- */
-static bool
-dispatch_acks_pumps(const struct proto_ack_entry *e, const struct handle *h)
-{
-	return (e->n > 0 || h->ch->fhead == NULL || h->ch->rings != NULL ||
-	    h->ring != NULL);
-}
-
 static void
 do_acks(struct conn *c, const struct proto_msg *m)
 {
@@ -1123,7 +1128,7 @@ do_acks(struct conn *c, const struct proto_msg *m)
 	}
 	reply_ok(c, m->rid);
 	for (i = 0; i < m->nacks; i++) {
-		if (dispatch_acks_pumps(&m->acks[i], hs[i]))
+		if (dispatch_ack_pumps(hs[i], m->acks[i].n))
 			pump_channel(c->srv, hs[i]->ch);
 	}
 }
