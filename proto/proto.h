@@ -383,8 +383,8 @@ int	proto_enc_credit(struct proto_buf *, uint32_t rid, uint32_t handle,
 	    uint32_t n);
 int	proto_enc_ping(struct proto_buf *, uint32_t rid);
 
-/* ACKS entries 1 to PROTO_ACKS_MAX; values as given, the daemon judges
-   them. */
+/* ACKS of n entries, 1 to PROTO_ACKS_MAX (else CHAN_EINVAL); values as
+   given, the daemon judges them. */
 int	proto_enc_acks(struct proto_buf *, uint32_t rid,
 	    const struct proto_ack_entry *, uint32_t n);
 

@@ -2,7 +2,7 @@
 /*
  * test_fastpath.c: the codec's fast paths (the frames sent once per
  * message) give exactly the bytes and the results of the general code:
- * the SEND, OK and DELIVER encoders against msgpack-c's packer, the
+ * the SEND, OK, DELIVER and ACKS encoders against msgpack-c's packer, the
  * SEND/ACK/CREDIT/ACKS/OK/DELIVER decoder against the strict rules, in
  * every integer and bin width.
  */
@@ -168,6 +168,54 @@ START_TEST(send_is_the_packer_s_bytes)
 		expect_ref(&fast, &sb);
 		free(payload);
 	}
+}
+END_TEST
+
+/* ACKS of n entries by msgpack-c and by proto_enc_acks, to the byte. */
+static void
+check_acks(uint32_t rid, const struct proto_ack_entry *e, uint32_t n)
+{
+	struct proto_buf	fast;
+	msgpack_sbuffer		sb;
+	msgpack_packer		pk;
+	uint32_t		i;
+
+	ref_begin(&sb, &pk, 3, PROTO_ACKS);
+	msgpack_pack_uint32(&pk, rid);
+	msgpack_pack_array(&pk, n * 3);
+	for (i = 0; i < n; i++) {
+		msgpack_pack_uint32(&pk, e[i].handle);
+		msgpack_pack_uint64(&pk, e[i].seq);
+		msgpack_pack_uint32(&pk, e[i].n);
+	}
+	proto_buf_init(&fast);
+	ck_assert_int_eq(proto_enc_acks(&fast, rid, e, n), 0);
+	expect_ref(&fast, &sb);
+}
+
+START_TEST(acks_is_the_packer_s_bytes)
+{
+	static struct proto_ack_entry e[PROTO_ACKS_MAX];
+	struct proto_buf	b;
+	size_t			i;
+
+	for (i = 0; i < PROTO_ACKS_MAX; i++) {
+		e[i].handle = (uint32_t)u32s[i % N(u32s)];
+		e[i].seq = u64s[i % N(u64s)];
+		e[i].n = (uint32_t)u32s[(i + 3) % N(u32s)];
+	}
+	for (i = 0; i < N(u32s); i++)
+		check_acks((uint32_t)u32s[i], e, 1);
+	/* Every count: fixarray up to 5 entries, array 16 beyond. */
+	for (i = 1; i <= PROTO_ACKS_MAX; i++)
+		check_acks(7, e + PROTO_ACKS_MAX - i, (uint32_t)i);
+
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_acks(&b, 1, e, 0), CHAN_EINVAL);
+	ck_assert_int_eq(proto_enc_acks(&b, 1, e, PROTO_ACKS_MAX + 1),
+	    CHAN_EINVAL);
+	ck_assert_uint_eq(b.len, 0);
+	proto_buf_fini(&b);
 }
 END_TEST
 
@@ -555,6 +603,7 @@ fastpath_suite(void)
 	tcase_add_test(tc, ok_is_the_packer_s_bytes);
 	tcase_add_test(tc, deliver_is_the_packer_s_bytes);
 	tcase_add_test(tc, send_is_the_packer_s_bytes);
+	tcase_add_test(tc, acks_is_the_packer_s_bytes);
 	tcase_add_test(tc, send_decodes_in_every_width);
 	tcase_add_test(tc, send_out_of_rules_is_refused);
 	tcase_add_test(tc, send_over_the_limit_is_too_big_with_its_rid);
