@@ -15,7 +15,9 @@
  * through libchanclient), ends_raw.c (ends for the relay and the direct
  * socket), relay.c (the relay), proc.c (processes, daemon, /proc),
  * payload.c (the payload layout and the order check), memory.c (daemon
- * memory per idle channel, idle connection, queued message).
+ * memory per idle channel, idle connection, queued message),
+ * ends_ring.c and ends_packed.c (the ring targets), packring.c (the
+ * packed target's layout).
  */
 #ifndef CHAN_BENCH_H
 #define CHAN_BENCH_H
@@ -66,9 +68,10 @@ enum bench_target {
 	TARGET_RELAY,
 	TARGET_DIRECT,
 	TARGET_RING,		/* chand's ring code alone, both ends spinning */
+	TARGET_PACKED,		/* a ring of packed runs, likewise */
 };
-#define BENCH_NTARGETS	4
-/* The ring target's data area: a producer ring's default size. */
+#define BENCH_NTARGETS	5
+/* The ring targets' data area: a producer ring's default size. */
 #define BENCH_RING_DATA	(512u << 10)
 
 /* chand runs: in-memory channels, or durable ones under a sync policy. */
@@ -200,6 +203,17 @@ void	ring_unmap(struct bench_run *);
 void	ring_producer(const struct bench_run *, int index,
 	    const struct end_sync *, struct bench_report *);
 void	ring_consumer(const struct bench_run *, const struct end_sync *,
+	    struct bench_report *);
+
+/*
+ * ends_packed.c: the packed target, as the ring target but through a
+ * ring of packed runs (packring.h).
+ */
+int	packed_map(struct bench_run *);
+void	packed_unmap(struct bench_run *);
+void	packed_producer(const struct bench_run *, int index,
+	    const struct end_sync *, struct bench_report *);
+void	packed_consumer(const struct bench_run *, const struct end_sync *,
 	    struct bench_report *);
 
 /* relay.c: serves the relay on path until killed; writes READY to fd. */

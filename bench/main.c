@@ -70,7 +70,7 @@ struct opts {
 };
 
 static const char *const target_names[BENCH_NTARGETS] = { "chand", "relay",
-	"direct", "ring" };
+	"direct", "ring", "packed" };
 const char *const recv_names[BENCH_NRECV] = { "each", "set", "select" };
 
 static const char	*run_label(const struct bench_run *, char *, size_t);
@@ -90,7 +90,9 @@ usage(FILE *f)
 "chand, through a minimal two-hop libuv relay (the baseline: the socket\n"
 "path without channel logic), through a direct socket and, with one\n"
 "producer, through a shared-memory ring alone (chand's ring code, both\n"
-"ends spinning, no daemon: the shared-memory path's ceiling), and prints\n"
+"ends spinning, no daemon: the shared-memory path's ceiling) and through\n"
+"a ring of packed runs (target packed: one checked header a run, then\n"
+"the messages framed as on the socket; otherwise as ring), and prints\n"
 "throughput, latency at a paced rate, CPU time per message and the\n"
 "server's peak RSS, with every chand figure as a ratio to the relay.\n"
 "Every message is checked: all arrived, whole, in per-producer order;\n"
@@ -100,7 +102,8 @@ usage(FILE *f)
 "  -s, --sizes LIST       payload bytes, at least 16 (default 16,1024,65536)\n"
 "  -n, --count N          messages per producer (default: 256 MiB of\n"
 "                         payload in all, 2000 to 2000000 messages)\n"
-"  -t, --targets LIST     chand,relay,direct,ring (default all four)\n"
+"  -t, --targets LIST     chand,relay,direct,ring,packed (default all\n"
+"                         five)\n"
 "  -r, --rate R           latency runs: messages/s in all (default 10000)\n"
 "  -l, --latency-count N  latency runs: messages in all (default 20000)\n"
 "      --no-throughput    skip the throughput runs\n"
@@ -602,6 +605,8 @@ bench(const struct opts *o, struct bench_run *run)
 		run->private_srv = true;
 	} else if (run->target == TARGET_RING)
 		rc = ring_map(run);
+	else if (run->target == TARGET_PACKED)
+		rc = packed_map(run);
 	else
 		rc = daemon_start_dir(&d);
 	if (rc != 0) {
@@ -620,7 +625,10 @@ bench(const struct opts *o, struct bench_run *run)
 		durable_figures(run, w0, res);
 	}
 	daemon_stop(&d);
-	ring_unmap(run);
+	if (run->target == TARGET_PACKED)
+		packed_unmap(run);
+	else
+		ring_unmap(run);
 	res->run.ring = NULL;
 	if (run->sync != SYNC_NONE)
 		durable_run_dir_fini(data);
@@ -659,8 +667,8 @@ run_base(const struct opts *o, enum bench_mode mode, unsigned producers,
 		if (!o->target[t])
 			continue;
 		/* One ring, one producer; no pacing without a sleeping end. */
-		if (t == TARGET_RING && (producers != 1 ||
-		    mode != MODE_THROUGHPUT))
+		if ((t == TARGET_RING || t == TARGET_PACKED) &&
+		    (producers != 1 || mode != MODE_THROUGHPUT))
 			continue;
 		memset(&run, 0, sizeof(run));
 		run.target = (enum bench_target)t;

@@ -73,6 +73,10 @@ run_end(const struct bench_run *run, struct run_procs *rp, int index,
 		ring_consumer(run, &sync, &rep);
 	else if (run->target == TARGET_RING)
 		ring_producer(run, index, &sync, &rep);
+	else if (run->target == TARGET_PACKED && index < 0)
+		packed_consumer(run, &sync, &rep);
+	else if (run->target == TARGET_PACKED)
+		packed_producer(run, index, &sync, &rep);
 	else if (index < 0)
 		raw_consumer(run, &sync, &rep);
 	else
