@@ -126,13 +126,49 @@ packring_fill(unsigned char *body, const struct iovec *v, size_t n,
 	return (used);
 }
 
+unsigned char *
+packring_reserve(struct packring_writer *w, uint32_t len, uint64_t *limit)
+{
+	uint64_t	 room, off;
+
+	room = w->data_size - (w->head - ld64(w->base, PACKRING_OFF_TAIL,
+	    __ATOMIC_ACQUIRE));
+	if (packring_place(w, &room, packring_run_size(packring_frame_size(
+	    len)), &off) != 0)
+		return (NULL);
+	*limit = w->data_size - off < room ? w->data_size - off : room;
+	*limit -= PACKRING_RUN_HDR;
+	if (*limit > packring_max_body(w->data_size))
+		*limit = packring_max_body(w->data_size);
+	w->run = w->data + off;
+	return (w->run + PACKRING_RUN_HDR);
+}
+
+void
+packring_commit(struct packring_writer *w, uint64_t body, uint32_t count,
+    uint64_t stamp)
+{
+	unsigned char	*r = w->run;
+
+	st64(r, 16, stamp, __ATOMIC_RELAXED);
+	st32(r, 8, count, __ATOMIC_RELAXED);
+	st32(r, 12, 0, __ATOMIC_RELAXED);
+	st32(r, 0, (uint32_t)body, __ATOMIC_RELAXED);
+	st32(r, 4, packring_commit_word(w->runs), __ATOMIC_RELAXED);
+	w->head += packring_run_size(body);
+	w->runs++;
+	w->run = NULL;
+	/* Sequentially consistent, as shmring_publish: the same cost. */
+	st64(w->base, PACKRING_OFF_HEAD, w->head, __ATOMIC_SEQ_CST);
+}
+
 size_t
 packring_put(struct packring_writer *w, const struct iovec *v, size_t n,
     size_t max, size_t budget, uint64_t stamp, int *rc)
 {
 	uint32_t	 max_msg = packring_max_msg(w->data_size);
-	uint64_t	 room, off, body, limit;
-	unsigned char	*r;
+	uint64_t	 body, limit;
+	unsigned char	*b;
 	size_t		 taken;
 
 	*rc = 0;
@@ -142,27 +178,11 @@ packring_put(struct packring_writer *w, const struct iovec *v, size_t n,
 		*rc = -1;
 		return (0);
 	}
-	room = w->data_size - (w->head - ld64(w->base, PACKRING_OFF_TAIL,
-	    __ATOMIC_ACQUIRE));
-	if (packring_place(w, &room, packring_run_size(packring_frame_size(
-	    (uint32_t)v[0].iov_len)), &off) != 0)
+	if ((b = packring_reserve(w, (uint32_t)v[0].iov_len, &limit)) == NULL)
 		return (0);
-	limit = w->data_size - off < room ? w->data_size - off : room;
-	limit -= PACKRING_RUN_HDR;
-	if (limit > packring_max_body(w->data_size))
-		limit = packring_max_body(w->data_size);
-	r = w->data + off;
-	body = packring_fill(r + PACKRING_RUN_HDR, v, n < max ? n : max, limit,
-	    budget, max_msg, &taken);
-	st64(r, 16, stamp, __ATOMIC_RELAXED);
-	st32(r, 8, (uint32_t)taken, __ATOMIC_RELAXED);
-	st32(r, 12, 0, __ATOMIC_RELAXED);
-	st32(r, 0, (uint32_t)body, __ATOMIC_RELAXED);
-	st32(r, 4, packring_commit_word(w->runs), __ATOMIC_RELAXED);
-	w->head += packring_run_size(body);
-	w->runs++;
-	/* Sequentially consistent, as shmring_publish: the same cost. */
-	st64(w->base, PACKRING_OFF_HEAD, w->head, __ATOMIC_SEQ_CST);
+	body = packring_fill(b, v, n < max ? n : max, limit, budget, max_msg,
+	    &taken);
+	packring_commit(w, body, (uint32_t)taken, stamp);
 	return (taken);
 }
 

@@ -103,6 +103,7 @@ struct packring_writer {
 	uint32_t	 data_size;
 	uint64_t	 head;		/* own copy of what it committed */
 	uint64_t	 runs;		/* runs written, padding included */
+	unsigned char	*run;		/* the run reserved, or NULL */
 };
 /* 0, or -1 if base is not a ring of map_size bytes. */
 int	packring_attach(struct packring_writer *, void *base,
@@ -117,6 +118,32 @@ int	packring_attach(struct packring_writer *, void *base,
  */
 size_t	packring_put(struct packring_writer *, const struct iovec *v,
 	    size_t n, size_t max, size_t budget, uint64_t stamp, int *rc);
+
+/*
+ * The writer's two halves of packring_put, for a caller that builds its
+ * frames in place: packring_reserve places a run whose first frame has
+ * len payload bytes (at most packring_max_msg) and returns its body, to
+ * be filled with frames from its start, *limit bytes at most (that
+ * first frame's at least); NULL if the ring is full. packring_commit
+ * then writes the header of that run, of body bytes of count frames
+ * (count at least 1), and publishes it.
+ */
+unsigned char	*packring_reserve(struct packring_writer *, uint32_t len,
+		    uint64_t *limit);
+void		 packring_commit(struct packring_writer *, uint64_t body,
+		    uint32_t count, uint64_t stamp);
+
+/*
+ * Starts a frame of len payload bytes at p in a reserved body: writes
+ * its length word. The payload goes at p + PACKRING_FRAME_HDR; the
+ * bytes the frame takes.
+ */
+static inline uint64_t
+packring_frame_start(unsigned char *p, uint32_t len)
+{
+	__builtin_memcpy(p, &len, PACKRING_FRAME_HDR);
+	return (packring_frame_size(len));
+}
 
 struct packring_reader {
 	const unsigned char *data;
