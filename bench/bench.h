@@ -69,8 +69,19 @@ enum bench_target {
 	TARGET_DIRECT,
 	TARGET_RING,		/* chand's ring code alone, both ends spinning */
 	TARGET_PACKED,		/* a ring of packed runs, likewise */
+	TARGET_PACKED_INLINE,	/* the same, copying in line */
+	TARGET_PACKED_INPLACE,	/* the same, messages built in the ring */
 };
-#define BENCH_NTARGETS	5
+#define BENCH_NTARGETS	7
+/* The targets run unless -t says otherwise: the variants are not. */
+#define BENCH_NDEFAULT	5
+
+static inline int
+target_is_packed(enum bench_target t)
+{
+	return (t == TARGET_PACKED || t == TARGET_PACKED_INLINE ||
+	    t == TARGET_PACKED_INPLACE);
+}
 /* The ring targets' data area: a producer ring's default size. */
 #define BENCH_RING_DATA	(512u << 10)
 

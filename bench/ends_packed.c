@@ -6,12 +6,20 @@
  * instead of chand's records: one checked header a run, then the
  * messages framed as on the socket. The same payloads, batches and
  * checks as the ring target, so that the two differ by the layout alone.
+ *
+ * Two variants of the producer, the consumer unchanged: packed-inline
+ * copies each message into the ring with moves of fixed size in line
+ * instead of a call of memcpy; packed-inplace builds each message in
+ * the ring where it goes (packring_reserve, packring_commit), with no
+ * buffer of its own and no copy: what a sender could do with an API
+ * that lent it the ring's room.
  */
 #include <sys/mman.h>
 #include <sys/uio.h>
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench.h"
 #include "packring.h"
@@ -44,27 +52,148 @@ packed_unmap(struct bench_run *run)
 }
 
 /*
- * Writes the n payloads of v as runs, spinning while the ring is full:
- * 0, or -1 if it stayed full for BENCH_STALL_MS (a consumer that gave
- * up) or a message is too big for it.
+ * 0 while a writer that last got something into the ring at *since
+ * (k messages this time) waits; -1 once it has waited BENCH_STALL_MS for
+ * a consumer that gave up.
  */
 static int
-packed_put(struct packring_writer *w, const struct iovec *v, size_t n)
+packed_stalled(int64_t *since, size_t k)
+{
+	if (k > 0)
+		*since = now_ns();
+	else if (now_ns() - *since > BENCH_STALL_MS * 1000000LL)
+		return (-1);
+	return (0);
+}
+
+/*
+ * The longest body to fill in a run reserved with limit bytes of frames
+ * of f bytes: as packring_put with PACKED_PUBLISH, the first frame
+ * whatever the budget.
+ */
+static uint64_t
+packed_budget(uint64_t limit, uint64_t f)
+{
+	uint64_t	budget = PACKED_PUBLISH > f ? PACKED_PUBLISH : f;
+
+	return (limit < budget ? limit : budget);
+}
+
+/*
+ * Copies len bytes with moves of fixed size, which the compiler makes
+ * loads and stores in line, rather than a call of memcpy: small
+ * payloads only.
+ */
+static inline void
+packed_copy(unsigned char *d, const unsigned char *s, size_t len)
+{
+	uint64_t	w;
+
+	if (len == 16) {
+		memcpy(d, s, 16);
+		return;
+	}
+	if (len > 256) {
+		memcpy(d, s, len);
+		return;
+	}
+	for (; len >= 8; d += 8, s += 8, len -= 8) {
+		memcpy(&w, s, 8);
+		memcpy(d, &w, 8);
+	}
+	while (len-- > 0)
+		*d++ = *s++;
+}
+
+/*
+ * One run of the first messages of the n of v, as packring_put but
+ * copying them with packed_copy: how many, 0 if the ring is full.
+ */
+static size_t
+packed_put_inline(struct packring_writer *w, const struct iovec *v,
+    size_t n)
+{
+	unsigned char	*b;
+	uint64_t	 limit, used = 0, f;
+	uint32_t	 len;
+	size_t		 i;
+
+	if ((b = packring_reserve(w, (uint32_t)v[0].iov_len, &limit)) == NULL)
+		return (0);
+	limit = packed_budget(limit, packring_frame_size((uint32_t)
+	    v[0].iov_len));
+	for (i = 0; i < n; i++) {
+		len = (uint32_t)v[i].iov_len;
+		if (used + (f = packring_frame_size(len)) > limit)
+			break;
+		packring_frame_start(b + used, len);
+		packed_copy(b + used + PACKRING_FRAME_HDR, v[i].iov_base, len);
+		used += f;
+	}
+	packring_commit(w, used, (uint32_t)i, 0);
+	return (i);
+}
+
+/*
+ * Writes the n payloads of v as runs, spinning while the ring is full:
+ * 0, or -1 if it stayed full for BENCH_STALL_MS (a consumer that gave
+ * up) or a message is too big for it. With copy, by packed_put_inline.
+ */
+static int
+packed_put(struct packring_writer *w, const struct iovec *v, size_t n,
+    int copy)
 {
 	int64_t		since = now_ns();
 	size_t		k;
-	int		rc;
+	int		rc = 0;
 
 	while (n > 0) {
-		k = packring_put(w, v, n, PACKED_RUN, PACKED_PUBLISH, 0, &rc);
-		if (rc != 0)
-			return (-1);
-		if (k > 0)
-			since = now_ns();
-		else if (now_ns() - since > BENCH_STALL_MS * 1000000LL)
+		if (copy)
+			k = packed_put_inline(w, v, n);
+		else
+			k = packring_put(w, v, n, PACKED_RUN, PACKED_PUBLISH,
+			    0, &rc);
+		if (rc != 0 || packed_stalled(&since, k) != 0)
 			return (-1);
 		v += k;
 		n -= k;
+	}
+	return (0);
+}
+
+/*
+ * The packed-inplace producer's messages seq to seq + n - 1 (n at most
+ * PACKED_RUN), built in runs of the ring itself: no buffer of its own
+ * and no copy. 0, or -1 as packed_put.
+ */
+static int
+packed_put_inplace(struct packring_writer *w, const struct bench_run *run,
+    int index, uint64_t seq, size_t n)
+{
+	unsigned char	*b;
+	int64_t		 since = now_ns();
+	uint64_t	 limit, used, f;
+	uint32_t	 len = (uint32_t)run->size;
+	size_t		 i;
+
+	f = packring_frame_size(len);
+	while (n > 0) {
+		if ((b = packring_reserve(w, len, &limit)) == NULL) {
+			if (packed_stalled(&since, 0) != 0)
+				return (-1);
+			continue;
+		}
+		limit = packed_budget(limit, f);
+		for (i = 0, used = 0; i < n && used + f <= limit; i++) {
+			packring_frame_start(b + used, len);
+			payload_fill((char *)b + used + PACKRING_FRAME_HDR,
+			    run->size, (uint32_t)index, (uint32_t)(seq + i), 0);
+			used += f;
+		}
+		packring_commit(w, used, (uint32_t)i, 0);
+		since = now_ns();
+		seq += i;
+		n -= i;
 	}
 	return (0);
 }
@@ -79,6 +208,7 @@ packed_producer(const struct bench_run *run, int index,
 	uint64_t		 seq = 0;
 	int64_t			 cpu0;
 	size_t			 i, n;
+	int			 rc;
 
 	if (packring_attach(&w, run->ring, PACKED_MAP) != 0 ||
 	    run->size > packring_max_msg(w.data_size) ||
@@ -97,13 +227,19 @@ packed_producer(const struct bench_run *run, int index,
 	while (seq < run->count) {
 		n = run->count - seq < PACKED_RUN ? run->count - seq :
 		    PACKED_RUN;
-		for (i = 0; i < n; i++) {
-			v[i].iov_base = buf + i * run->size;
-			v[i].iov_len = run->size;
-			payload_fill(v[i].iov_base, run->size, (uint32_t)index,
-			    (uint32_t)(seq + i), 0);
+		if (run->target == TARGET_PACKED_INPLACE)
+			rc = packed_put_inplace(&w, run, index, seq, n);
+		else {
+			for (i = 0; i < n; i++) {
+				v[i].iov_base = buf + i * run->size;
+				v[i].iov_len = run->size;
+				payload_fill(v[i].iov_base, run->size,
+				    (uint32_t)index, (uint32_t)(seq + i), 0);
+			}
+			rc = packed_put(&w, v, n,
+			    run->target == TARGET_PACKED_INLINE);
 		}
-		if (packed_put(&w, v, n) != 0)
+		if (rc != 0)
 			break;
 		seq += n;
 	}

@@ -70,7 +70,7 @@ struct opts {
 };
 
 static const char *const target_names[BENCH_NTARGETS] = { "chand", "relay",
-	"direct", "ring", "packed" };
+	"direct", "ring", "packed", "packed-inline", "packed-inplace" };
 const char *const recv_names[BENCH_NRECV] = { "each", "set", "select" };
 
 static const char	*run_label(const struct bench_run *, char *, size_t);
@@ -103,7 +103,9 @@ usage(FILE *f)
 "  -n, --count N          messages per producer (default: 256 MiB of\n"
 "                         payload in all, 2000 to 2000000 messages)\n"
 "  -t, --targets LIST     chand,relay,direct,ring,packed (default all\n"
-"                         five)\n"
+"                         five); also packed-inline, packed-inplace: the\n"
+"                         packed producer copying in line, or building\n"
+"                         each message in the ring, with no copy\n"
 "  -r, --rate R           latency runs: messages/s in all (default 10000)\n"
 "  -l, --latency-count N  latency runs: messages in all (default 20000)\n"
 "      --no-throughput    skip the throughput runs\n"
@@ -260,7 +262,7 @@ opts_defaults(struct opts *o)
 	o->sizes[2] = 65536;
 	o->nsizes = 3;
 	o->recv[RECV_EACH] = true;
-	for (i = 0; i < BENCH_NTARGETS; i++)
+	for (i = 0; i < BENCH_NDEFAULT; i++)
 		o->target[i] = true;
 	o->rate = 10000;
 	o->lat_count = 20000;
@@ -605,7 +607,7 @@ bench(const struct opts *o, struct bench_run *run)
 		run->private_srv = true;
 	} else if (run->target == TARGET_RING)
 		rc = ring_map(run);
-	else if (run->target == TARGET_PACKED)
+	else if (target_is_packed(run->target))
 		rc = packed_map(run);
 	else
 		rc = daemon_start_dir(&d);
@@ -625,7 +627,7 @@ bench(const struct opts *o, struct bench_run *run)
 		durable_figures(run, w0, res);
 	}
 	daemon_stop(&d);
-	if (run->target == TARGET_PACKED)
+	if (target_is_packed(run->target))
 		packed_unmap(run);
 	else
 		ring_unmap(run);
@@ -667,7 +669,7 @@ run_base(const struct opts *o, enum bench_mode mode, unsigned producers,
 		if (!o->target[t])
 			continue;
 		/* One ring, one producer; no pacing without a sleeping end. */
-		if ((t == TARGET_RING || t == TARGET_PACKED) &&
+		if ((t == TARGET_RING || target_is_packed(t)) &&
 		    (producers != 1 || mode != MODE_THROUGHPUT))
 			continue;
 		memset(&run, 0, sizeof(run));

@@ -73,9 +73,9 @@ run_end(const struct bench_run *run, struct run_procs *rp, int index,
 		ring_consumer(run, &sync, &rep);
 	else if (run->target == TARGET_RING)
 		ring_producer(run, index, &sync, &rep);
-	else if (run->target == TARGET_PACKED && index < 0)
+	else if (target_is_packed(run->target) && index < 0)
 		packed_consumer(run, &sync, &rep);
-	else if (run->target == TARGET_PACKED)
+	else if (target_is_packed(run->target))
 		packed_producer(run, index, &sync, &rep);
 	else if (index < 0)
 		raw_consumer(run, &sync, &rep);
