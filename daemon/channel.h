@@ -161,7 +161,7 @@ enum channel_rx_mode {
  * (and delivery) and at its ACK. What an ACK and the pump after it read
  * is in the first two lines; a SEND and a delivery add the third; a
  * SEND reads the fourth only while it has shared-memory producers.
- * channel_new aligns the channel on a line; channel.c checks the offsets.
+ * channel_new places the channel on a line; channel.c checks the offsets.
  */
 struct channel {
 	/* In flight, and what every ACK and pump reads. */
@@ -238,6 +238,8 @@ struct channel {
 	bool		 shm_spinning;
 	uint64_t	 shm_spin_until;	/* uv_hrtime */
 	struct channel	*shm_spin_next;
+	void		*mem;		/* malloc's block, which holds the
+					   channel from its first line on */
 
 	char		 name[];	/* name_len bytes, then a NUL */
 };

@@ -199,26 +199,6 @@ conn_handle_find(struct conn *c, uint32_t id)
 	return (c->handles[i].h);
 }
 
-/*
- * A handle starts on a cache line, so that what every message reads of it
- * (the first fields of struct handle) is one line: malloc's 16-byte
- * alignment split them over two for half the handles, and with thousands
- * of channels each line is a miss.
- */
-#define HANDLE_ALIGN	64
-
-static struct handle *
-conn_handle_alloc(void)
-{
-	size_t		 size = (sizeof(struct handle) + HANDLE_ALIGN - 1) &
-			    ~(size_t)(HANDLE_ALIGN - 1);
-	struct handle	*h;
-
-	if ((h = aligned_alloc(HANDLE_ALIGN, size)) != NULL)
-		memset(h, 0, size);
-	return (h);
-}
-
 int
 conn_handle_add(struct conn *c, struct channel *ch, bool rx,
     struct handle **hp)
@@ -237,7 +217,7 @@ conn_handle_add(struct conn *c, struct channel *ch, bool rx,
 		c->handles = nh;
 		c->handles_cap = ncap;
 	}
-	if ((h = conn_handle_alloc()) == NULL)
+	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return (CHAN_ENOMEM);
 	/* Ids only grow, so appending keeps the slots sorted. */
 	h->id = c->next_handle++;

@@ -94,8 +94,7 @@ struct shm_ring;
 
 /* One open end of a channel on a connection. */
 struct handle {
-	/* What every message reads first: one line of the cache (conn.c
-	   aligns a handle on one). */
+	/* What every message reads first: one line of the cache, mostly. */
 	uint32_t	 id;
 	bool		 rx;		/* consumer; else producer */
 	bool		 closing;	/* producer: CLOSE waits for held sends
