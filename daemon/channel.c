@@ -31,6 +31,8 @@ channel_clock_set(uint32_t now)
  */
 #define CHANNEL_ALIGN	64
 
+_Static_assert(CHANNEL_ALIGN - alignof(max_align_t) <= UINT8_MAX,
+    "mem_off holds the offset to the line");
 /* The lines channel.h promises: an ACK's two, then a SEND's third. */
 _Static_assert(offsetof(struct channel, qtailp) == 2 * CHANNEL_ALIGN,
     "an ACK's fields fill the channel's first two cache lines");
@@ -53,7 +55,7 @@ channel_new(const void *name, size_t len, struct channel_totals *totals)
 	ch = (struct channel *)(void *)(((uintptr_t)mem + CHANNEL_ALIGN - 1) &
 	    ~(uintptr_t)(CHANNEL_ALIGN - 1));
 	memset(ch, 0, size);
-	ch->mem = mem;
+	ch->mem_off = (uint8_t)((char *)ch - (char *)mem);
 	memcpy(ch->name, name, len);
 	ch->name[len] = '\0';
 	ch->name_len = (uint16_t)len;
@@ -274,7 +276,8 @@ channel_free(struct channel *ch)
 		held_destroy(ch, ch->hhead);
 	channel_free_list(ch, ch->qhead);
 	channel_free_list(ch, ch->fhead);
-	free(ch->mem);
+	free(ch->stat);
+	free((char *)ch - ch->mem_off);
 }
 
 void

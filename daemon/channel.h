@@ -61,7 +61,8 @@ void		channel_clock_set(uint32_t now);
 /*
  * Figures for the admin view: counters kept by channel.c, and their
  * samples, taken once a second by monitor.c for rates over the last
- * CHANNEL_RATE_SECS seconds.
+ * CHANNEL_RATE_SECS seconds. monitor.c allocates them at the first
+ * sample that finds the channel used; channel_free frees them.
  */
 #define CHANNEL_RATE_SECS	10
 struct channel_stat {
@@ -216,11 +217,15 @@ struct channel {
 	   log's ACK record. */
 	uint64_t	 acked_id;
 	uint64_t	 redeliveries;
-	bool		 rx_gone;	/* producers fail once the consumer
-					   goes, and the queue is dropped */
-	struct channel_stat stat;	/* admin view (monitor.c) */
+	/* The admin view's samples (monitor.c), NULL until the channel has
+	   had a message or a consumer: an idle channel keeps none. */
+	struct channel_stat *stat;
 
 	uint16_t	 name_len;
+	bool		 rx_gone;	/* producers fail once the consumer
+					   goes, and the queue is dropped */
+	/* channel_new's offset from malloc's block to the channel's line. */
+	uint8_t		 mem_off;
 	uint32_t	 hash;		/* registry hash of the name */
 	struct channel	*hnext;		/* registry bucket chain */
 	uint64_t	 ended_ms;	/* remembered: when it ended (the
@@ -229,17 +234,15 @@ struct channel {
 	void		*gone_tx;	/* producer handles that fail when the
 					   consumer goes: dispatch.c's list */
 	uint32_t	 group_idx;	/* its place in group->chs */
+	bool		 shm_spinning;	/* on srv's list (below) */
 	struct dlog	*log;		/* durable: its log, opaque here */
 
 	struct held	*htail;
 	size_t		 nheld;
 	size_t		 held_bytes;	/* their payload bytes */
 	/* Spinning on its rings (--spin-us): until when, and srv's list. */
-	bool		 shm_spinning;
 	uint64_t	 shm_spin_until;	/* uv_hrtime */
 	struct channel	*shm_spin_next;
-	void		*mem;		/* malloc's block, which holds the
-					   channel from its first line on */
 
 	char		 name[];	/* name_len bytes, then a NUL */
 };

@@ -96,12 +96,18 @@ struct shm_ring;
 struct handle {
 	/* What every message reads first: one line of the cache, mostly. */
 	uint32_t	 id;
-	bool		 rx;		/* consumer; else producer */
-	bool		 closing;	/* producer: CLOSE waits for held sends
+	/* Flags of a bit each: a handle is part of what every idle channel
+	   costs, and six bools took a word of padding more. */
+	bool		 rx:1;		/* consumer; else producer */
+	bool		 closing:1;	/* producer: CLOSE waits for held sends
 					   and unconfirmed durable ones */
-	bool		 stalled;	/* on conn->stalled */
-	bool		 rx_dead;	/* producer: the consumer went; every
+	bool		 stalled:1;	/* on conn->stalled */
+	bool		 rx_dead:1;	/* producer: the consumer went; every
 					   send fails RXGONE */
+	bool		 rx_gone:1;	/* producer: fails once the consumer
+					   goes (on its channel's gone_tx) */
+	bool		 direct_want:1;	/* consumer: asked to read its
+					   producer's ring (DIRECT) */
 	struct channel	*ch;
 	struct conn	*conn;
 	struct shm_ring	*ring;		/* producer: its shared-memory ring;
@@ -110,10 +116,6 @@ struct handle {
 	uint32_t	 nheld;		/* producer: sends held, unanswered or
 					   waiting for their log record */
 	uint32_t	 close_rid;	/* that CLOSE's rid */
-	bool		 rx_gone;	/* producer: fails once the consumer
-					   goes (on its channel's gone_tx) */
-	bool		 direct_want;	/* consumer: asked to read its
-					   producer's ring (DIRECT) */
 	struct handle	*gone_next;	/* channel's gone_tx list */
 	struct handle	**gone_prevp;
 	TAILQ_ENTRY(handle) stall_entry;

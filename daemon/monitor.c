@@ -5,6 +5,7 @@
  */
 #include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <uv.h>
@@ -35,12 +36,31 @@ monitor_delta(uint64_t now, uint64_t then)
 	return (d > UINT32_MAX ? UINT32_MAX : (uint32_t)d);
 }
 
+/*
+ * ch's samples, made at the first sample that finds it used; NULL while
+ * it is idle (a hundred thousand idle channels keep no rings of zeros),
+ * or if out of memory, when the next second tries again: its counters
+ * start at 0, so the first samples taken still count from the start.
+ */
+static struct channel_stat *
+monitor_stat(struct channel *ch)
+{
+	if (ch->stat == NULL && (ch->msgs_in != 0 || ch->msgs_out != 0 ||
+	    ch->acked != 0 || ch->requests != 0 || ch->consumer != NULL))
+		ch->stat = calloc(1, sizeof(*ch->stat));
+	return (ch->stat);
+}
+
 /* One second of ch's counters into its rings. */
 static void
 monitor_sample(struct channel *ch, uint32_t now)
 {
-	struct channel_stat	*s = &ch->stat;
-	uint8_t			 i = s->slot;
+	struct channel_stat	*s;
+	uint8_t			 i;
+
+	if ((s = monitor_stat(ch)) == NULL)
+		return;
+	i = s->slot;
 
 	s->r_in[i] = monitor_delta(ch->msgs_in, s->s_in);
 	s->r_out[i] = monitor_delta(ch->msgs_out, s->s_out);
@@ -156,10 +176,12 @@ monitor_stop(struct server *srv)
 void
 monitor_rates(const struct channel *ch, struct monitor_rates *r)
 {
-	const struct channel_stat	*s = &ch->stat;
+	const struct channel_stat	*s = ch->stat;
 	unsigned			 i;
 
 	memset(r, 0, sizeof(*r));
+	if (s == NULL)
+		return;
 	r->secs = s->nslots;
 	for (i = 0; i < s->nslots; i++) {
 		r->in += s->r_in[i];
@@ -185,11 +207,11 @@ monitor_oldest_age(const struct channel *ch, uint32_t *age)
 int64_t
 monitor_last_ack_age(const struct channel *ch)
 {
-	const struct channel_stat	*s = &ch->stat;
+	const struct channel_stat	*s = ch->stat;
 
-	if (ch->acked != s->s_acked)
+	if (ch->acked != (s != NULL ? s->s_acked : 0))
 		return (0);
-	if (s->ack_at == 0)
+	if (s == NULL || s->ack_at == 0)
 		return (-1);
 	return (channel_clock - s->ack_at);
 }
@@ -197,12 +219,13 @@ monitor_last_ack_age(const struct channel *ch)
 int64_t
 monitor_consumer_idle(const struct channel *ch)
 {
-	const struct channel_stat	*s = &ch->stat;
+	const struct channel_stat	*s = ch->stat;
 
 	if (ch->consumer == NULL)
 		return (-1);
-	if (ch->requests != s->s_requests || ch->consumer != s->s_consumer ||
-	    s->active_at == 0)
+	/* Not sampled since it came: it is as active as it gets. */
+	if (s == NULL || ch->requests != s->s_requests ||
+	    ch->consumer != s->s_consumer || s->active_at == 0)
 		return (0);
 	return (channel_clock - s->active_at);
 }
