@@ -41,8 +41,12 @@ rx_index(const struct chan_client *c, uint32_t handle)
 
 	if (hi > 1 && handle >= v[0].handle && handle <= v[hi - 1].handle) {
 		span = v[hi - 1].handle - v[0].handle;
-		mid = (size_t)((uint64_t)(handle - v[0].handle) * (hi - 1) /
-		    span);
+		/* Handles one after the other need no division. */
+		if (span == hi - 1)
+			mid = handle - v[0].handle;
+		else
+			mid = (size_t)((uint64_t)(handle - v[0].handle) *
+			    (hi - 1) / span);
 		if (v[mid].handle == handle)
 			return mid;
 		if (v[mid].handle < handle)
