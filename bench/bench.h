@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 /*
  * Every payload starts with this header, so it is also the smallest
@@ -215,6 +216,16 @@ void	ring_producer(const struct bench_run *, int index,
 	    const struct end_sync *, struct bench_report *);
 void	ring_consumer(const struct bench_run *, const struct end_sync *,
 	    struct bench_report *);
+/*
+ * For the ring ends and their kin: the n payloads of the next batch of
+ * producer index, from message seq on, built in buf and pointed at by v;
+ * and the producer's report once its loop ended at seq (what: the ring
+ * that stayed full, if it did not send them all).
+ */
+void	ring_batch_fill(const struct bench_run *, int index, uint64_t seq,
+	    char *buf, struct iovec *v, size_t n);
+void	ring_producer_done(const struct bench_run *, struct bench_report *,
+	    uint64_t seq, int64_t cpu0, const char *what);
 
 /*
  * ends_packed.c: the packed target, as the ring target but through a

@@ -207,7 +207,7 @@ packed_producer(const struct bench_run *run, int index,
 	char			*buf;
 	uint64_t		 seq = 0;
 	int64_t			 cpu0;
-	size_t			 i, n;
+	size_t			 n;
 	int			 rc;
 
 	if (packring_attach(&w, run->ring, PACKED_MAP) != 0 ||
@@ -230,12 +230,7 @@ packed_producer(const struct bench_run *run, int index,
 		if (run->target == TARGET_PACKED_INPLACE)
 			rc = packed_put_inplace(&w, run, index, seq, n);
 		else {
-			for (i = 0; i < n; i++) {
-				v[i].iov_base = buf + i * run->size;
-				v[i].iov_len = run->size;
-				payload_fill(v[i].iov_base, run->size,
-				    (uint32_t)index, (uint32_t)(seq + i), 0);
-			}
+			ring_batch_fill(run, index, seq, buf, v, n);
 			rc = packed_put(&w, v, n,
 			    run->target == TARGET_PACKED_INLINE);
 		}
@@ -243,15 +238,7 @@ packed_producer(const struct bench_run *run, int index,
 			break;
 		seq += n;
 	}
-	rep->t_last = now_ns();
-	rep->msgs = seq;
-	rep->cpu_ns = cpu_self_ns() - cpu0;
-	if (seq < run->count)
-		snprintf(rep->err, sizeof(rep->err), "the packed ring stayed "
-		    "full for %d ms after %llu messages", BENCH_STALL_MS,
-		    (unsigned long long)seq);
-	else
-		rep->ok = 1;
+	ring_producer_done(run, rep, seq, cpu0, "packed ring");
 	end_wait_stop(sync);
 	free(buf);
 }

@@ -86,7 +86,7 @@ ring_producer(const struct bench_run *run, int index,
 	char			*buf;
 	uint64_t		 seq = 0;
 	int64_t			 cpu0;
-	size_t			 i, n;
+	size_t			 n;
 
 	if (shmring_attach(&w, run->ring, SHMRING_HDR_SIZE +
 	    BENCH_RING_DATA) != 0 || run->size > w.max_record ||
@@ -104,27 +104,43 @@ ring_producer(const struct bench_run *run, int index,
 	rep->t_first = now_ns();
 	while (seq < run->count) {
 		n = run->count - seq < RING_RUN ? run->count - seq : RING_RUN;
-		for (i = 0; i < n; i++) {
-			v[i].iov_base = buf + i * run->size;
-			v[i].iov_len = run->size;
-			payload_fill(v[i].iov_base, run->size, (uint32_t)index,
-			    (uint32_t)(seq + i), 0);
-		}
+		ring_batch_fill(run, index, seq, buf, v, n);
 		if (ring_put(&w, v, n) != 0)
 			break;
 		seq += n;
 	}
+	ring_producer_done(run, rep, seq, cpu0, "ring");
+	end_wait_stop(sync);
+	free(buf);
+}
+
+void
+ring_batch_fill(const struct bench_run *run, int index, uint64_t seq,
+    char *buf, struct iovec *v, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		v[i].iov_base = buf + i * run->size;
+		v[i].iov_len = run->size;
+		payload_fill(v[i].iov_base, run->size, (uint32_t)index,
+		    (uint32_t)(seq + i), 0);
+	}
+}
+
+void
+ring_producer_done(const struct bench_run *run, struct bench_report *rep,
+    uint64_t seq, int64_t cpu0, const char *what)
+{
 	rep->t_last = now_ns();
 	rep->msgs = seq;
 	rep->cpu_ns = cpu_self_ns() - cpu0;
 	if (seq < run->count)
-		snprintf(rep->err, sizeof(rep->err), "the ring stayed full for "
-		    "%d ms after %llu messages", BENCH_STALL_MS,
+		snprintf(rep->err, sizeof(rep->err), "the %s stayed full for "
+		    "%d ms after %llu messages", what, BENCH_STALL_MS,
 		    (unsigned long long)seq);
 	else
 		rep->ok = 1;
-	end_wait_stop(sync);
-	free(buf);
 }
 
 /* Reads and checks what the ring holds: 0, or -1 with err set. */
