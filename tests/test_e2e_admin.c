@@ -605,6 +605,38 @@ START_TEST(test_channels_show_producers_ages_and_recent_rates)
 }
 END_TEST
 
+/*
+ * A channel that nobody has used keeps no samples: once a sample has
+ * counted a busy channel's message, the idle one beside it still covers
+ * 0 seconds (docs/protocol.md, recent_s).
+ */
+START_TEST(test_an_idle_channel_keeps_no_samples)
+{
+	const char *jargs[] = { "channels", "--json", NULL };
+	struct daemon d;
+	chan_client *c;
+	chan_tx *busy, *quiet;
+	char *out, *row;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	quiet = tx_open(c, "quiet");
+	busy = tx_open(c, "busy");
+	send_str(busy, "a");
+	out = chanctl_until(&d, jargs, "\"recent_in\":1,");
+	row = strstr(out, "\"name\":\"quiet\"");
+	ck_assert_msg(row != NULL, "no channel quiet in:\n%.2000s", out);
+	ck_assert_int_eq(json_num(row, "\"recent_s\":"), 0);
+	ck_assert_int_eq(json_num(row, "\"recent_in\":"), 0);
+	free(out);
+
+	chan_tx_close(busy);
+	chan_tx_close(quiet);
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
 /* The last n cells of a table's row, one space apart, into out. */
 static void
 row_tail(const char *row, int n, char *out, size_t len)
@@ -1138,6 +1170,7 @@ admin_suite(void)
 	tcase_add_test(tc, test_info_pages_through_the_library);
 	tcase_add_test(tc, test_many_channels_page_in_order);
 	tcase_add_test(tc, test_channels_show_producers_ages_and_recent_rates);
+	tcase_add_test(tc, test_an_idle_channel_keeps_no_samples);
 	tcase_add_test(tc, test_channels_show_rings_and_the_consumer_s_path);
 	tcase_add_test(tc, test_connections_show_client_age_and_bytes);
 	tcase_add_test(tc,
