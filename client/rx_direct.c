@@ -487,7 +487,8 @@ rx_direct_copy_views(struct rx_direct *d, struct rx_views *rv, chan_view *v,
 	if (rx_views_reserve(rv, need) != 0)
 		return -1;
 	for (i = 0; i < n; i++) {
-		memcpy(rv->buf + rv->len, rec[i].p, rec[i].len);
+		shmring_copy((unsigned char *)rv->buf + rv->len, rec[i].p,
+		    rec[i].len);
 		rv->buf[rv->len + rec[i].len] = '\0';
 		v[i].data = (const void *)(uintptr_t)rv->len;
 		v[i].len = rec[i].len;

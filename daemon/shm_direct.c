@@ -149,7 +149,7 @@ shm_direct_ring(const struct channel *ch)
 	    r->direct_done || uv_now(r->srv->loop) < r->direct_again ||
 	    h == NULL || !h->direct_want ||
 	    h->ring == NULL || ch->durable || ch->cap_msgs == 0 ||
-	    ch->nqueued > 0 || ch->nheld > 0)
+	    ch->nqueued > 0 || ch->nheld > 0 || !shmring_at_record(&r->rd))
 		return (NULL);
 	return (r);
 }
@@ -275,8 +275,9 @@ shm_direct_free_space(struct shm_direct *d, uint64_t n, bool inflight)
 	struct shm_ring	*r = d->ring;
 	struct channel	*ch = r->ch;
 	const unsigned char *p;
-	uint64_t	 k, stamp;
+	uint64_t	 k, m, bytes, stamp;
 	uint32_t	 len;
+	int		 rc;
 
 	/*
 	 * Everything claimed is acknowledged (the usual case): the free
@@ -285,16 +286,27 @@ shm_direct_free_space(struct shm_direct *d, uint64_t n, bool inflight)
 	 * consumer wrote from other CPUs.
 	 */
 	if (!inflight && n == d->claim_seq - d->rel_seq) {
-		d->rel.pos = r->rd.pos;
-		d->rel.taken = r->rd.taken;
+		d->rel = r->rd;
 		d->rel.peeked = 0;
 		channel_consumed(ch, n);
 		d->rel_seq += n;
 		return (shm_direct_freed(d, n));
 	}
-	d->rel.head = r->rd.pos;
-	for (k = 0; k < n && shmring_peek(&d->rel, &p, &len, &stamp) == 1;
-	    k++) {
+	/* Up to the claims' end: n of them, within what r->rd checked. */
+	d->rel.head = r->rd.head;
+	for (k = 0; k < n; k++) {
+		/* Acknowledged bundles go whole, as the claims' walk took them. */
+		if (!inflight && (rc = shmring_skip_bundle(&d->rel, n - k, &m,
+		    &bytes)) != 0) {
+			if (rc < 0)
+				break;
+			channel_consumed(ch, m);
+			d->rel_seq += m;
+			k += m - 1;
+			continue;
+		}
+		if (shmring_peek(&d->rel, &p, &len, &stamp) != 1)
+			break;
 		if (inflight && channel_push_inflight(ch, p, len,
 		    d->rel_seq + 1) != 0)
 			break;

@@ -156,9 +156,10 @@ size_t	shm_take_now(struct channel *ch);
 bool	shm_take_next(struct shm_ring *r, const unsigned char **p,
 	    uint32_t *len);
 /*
- * Takes up to max records as shm_take_next does, for a consumer that read
- * them itself (shm_direct.c), with one update of the reservations for all
- * of them: how many.
+ * Takes up to max messages as shm_take_next does, for a consumer that
+ * read them itself (shm_direct.c), with one update of the reservations
+ * for all of them: how many. A bundle it takes whole is taken from its
+ * header, its frames unread (the consumer checked them).
  */
 uint64_t shm_take_run(struct shm_ring *r, uint64_t max);
 /* Tells ch's rings whether there is one (alone): it needs no stamps. */

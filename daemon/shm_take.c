@@ -96,16 +96,52 @@ shm_take_next(struct shm_ring *r, const unsigned char **p, uint32_t *len)
 	return (true);
 }
 
+/*
+ * Takes a whole bundle of at most max messages from its header (a
+ * direct reader checked its frames): 1 with *k and *bytes, 0 if the
+ * next messages are to be taken one by one, -1 if r went bad.
+ */
+static int
+shm_take_bundle(struct shm_ring *r, uint64_t max, uint64_t *k,
+    uint64_t *bytes)
+{
+	int	rc;
+
+	if (r->bad || r->peeked)
+		return (0);
+	if ((rc = shmring_skip_bundle(&r->rd, max, k, bytes)) < 0)
+		shm_bad(r, "malformed record");
+	else if (rc > 0 && (r->rd.taken > r->grant_msgs ||
+	    r->taken_bytes + *bytes > r->grant_bytes)) {
+		shm_bad(r, "record beyond its grant");
+		rc = -1;
+	}
+	if (rc > 0)
+		r->taken_bytes += *bytes;
+	return (rc);
+}
+
 uint64_t
 shm_take_run(struct shm_ring *r, uint64_t max)
 {
-	uint64_t	k, bytes = 0;
+	uint64_t	k = 0, n, b, bytes = 0;
 	bool		beyond = false;
+	int		rc;
 
-	for (k = 0; k < max && shm_peek(r); k++) {
+	while (k < max) {
+		if ((rc = shm_take_bundle(r, max - k, &n, &b)) < 0)
+			break;
+		if (rc > 0) {
+			k += n;
+			bytes += b;
+			continue;
+		}
+		if (!shm_peek(r))
+			break;
 		if ((beyond = !shm_skip_granted(r)))
 			break;
 		bytes += r->pk_len;
+		k++;
 	}
 	shm_unreserve(r, k, bytes);
 	if (beyond)

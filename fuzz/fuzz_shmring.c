@@ -13,8 +13,10 @@
  * data area, so ASan sees any read past it.
  *
  * With the first byte's high bit set the rest drives the writer instead:
- * record lengths (2 bytes each) are put into a fresh ring and read back;
- * the reader must return exactly what was put, in order.
+ * message lengths (2 bytes each) are put into a fresh ring, in batches of
+ * up to four through the run writer (bundles) or, with the first byte's
+ * 0x40 bit, one by one, and read back; the reader must return exactly
+ * what was put, in order.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -92,7 +94,8 @@ reader(const uint8_t *in, size_t len)
 			CHECK(p >= mem + SHMRING_HDR_SIZE + SHMRING_REC_HDR);
 			CHECK(p + n <= mem + SHMRING_HDR_SIZE + FUZZ_DATA);
 			CHECK(n <= shmring_max_record(FUZZ_DATA));
-			CHECK(++got <= FUZZ_DATA / SHMRING_REC_HDR);
+			/* A message takes at least its length word. */
+			CHECK(++got <= FUZZ_DATA / 4);
 			if (got % 3 == 0)
 				shmring_release(&rd, mem);
 		}
@@ -102,15 +105,70 @@ reader(const uint8_t *in, size_t len)
 	free(mem);
 }
 
+/* Reads every committed message: each must be the next one put. */
+static void
+writer_drain(struct shmring_reader *rd, unsigned char *mem, uint32_t *next,
+    uint32_t seq)
+{
+	const unsigned char	*p;
+	uint32_t		 n;
+	int			 rc;
+
+	CHECK(shmring_poll(rd, mem) == 0);
+	while ((rc = shmring_next(rd, &p, &n)) == 1) {
+		CHECK(n == 0 || (p[0] == (*next & 0xff) &&
+		    p[n - 1] == (*next & 0xff)));
+		(*next)++;
+	}
+	CHECK(rc == 0 && *next == seq);
+	shmring_release(rd, mem);
+}
+
+/*
+ * Puts the k messages of v (each filled with its number's low byte, from
+ * *seq on) through the run writer, draining the ring whenever it is full.
+ */
+static void
+writer_batch(struct shmring_writer *w, struct shmring_reader *rd,
+    unsigned char *mem, struct iovec *v, size_t k, uint32_t *seq,
+    uint32_t *next)
+{
+	struct shmring_room	 room;
+	size_t			 done = 0, m;
+	bool			 drained = false;
+	int			 rc;
+
+	while (done < k) {
+		CHECK(shmring_room(w, &room) == 0);
+		m = shmring_put_run_in(w, &room, v + done, k - done, SIZE_MAX,
+		    SIZE_MAX, 0, &rc);
+		done += m;
+		*seq += (uint32_t)m;
+		shmring_publish(w);
+		if (rc == 0) {
+			CHECK(done == k);
+			break;
+		}
+		CHECK(rc == CHAN_EFULL);
+		/* In an empty ring, the next message must fit. */
+		CHECK(m > 0 || !drained);
+		writer_drain(rd, mem, next, *seq);
+		CHECK(shmring_drained(w));
+		drained = true;
+	}
+}
+
 static void
 writer(const uint8_t *in, size_t len)
 {
 	struct shmring_writer	 w;
 	struct shmring_reader	 rd;
-	const unsigned char	*p;
-	unsigned char		*mem, buf[FUZZ_DATA];
-	uint32_t		 n, want, seq = 0, next = 0;
-	size_t			 i;
+	static unsigned char	 buf[4][FUZZ_DATA];
+	struct iovec		 v[4];
+	unsigned char		*mem;
+	uint32_t		 want, seq = 0, next = 0;
+	size_t			 i, k = 0;
+	bool			 single = (in[0] & 0x40) != 0;
 	int			 rc;
 
 	if ((mem = calloc(1, SHMRING_HDR_SIZE + FUZZ_DATA)) == NULL)
@@ -122,33 +180,27 @@ writer(const uint8_t *in, size_t len)
 	    shmring_max_record(FUZZ_DATA));
 	for (i = 1; i + 2 <= len; i += 2) {
 		want = ((uint32_t)in[i] << 8 | in[i + 1]) % (FUZZ_DATA / 2);
-		memset(buf, (int)(seq & 0xff), want);
-		rc = shmring_put(&w, buf, want, 0);
 		if (want > shmring_max_record(FUZZ_DATA)) {
-			CHECK(rc == CHAN_ETOOBIG);
+			CHECK(shmring_put(&w, buf[0], want, 0) ==
+			    CHAN_ETOOBIG);
 			continue;
 		}
-		if (rc == 0) {
+		memset(buf[k], (int)((seq + k) & 0xff), want);
+		v[k].iov_base = buf[k];
+		v[k].iov_len = want;
+		if (++k < (single ? 1 : 4) && i + 4 <= len)
+			continue;
+		if (single && (rc = shmring_put(&w, buf[0], want, 0)) == 0) {
 			seq++;
+			k = 0;
 			continue;
 		}
-		CHECK(rc == CHAN_EFULL);
-		/* Drain everything, then the put must succeed. */
-		CHECK(shmring_poll(&rd, mem) == 0);
-		while ((rc = shmring_next(&rd, &p, &n)) == 1) {
-			CHECK(n == 0 || (p[0] == (next & 0xff) &&
-			    p[n - 1] == (next & 0xff)));
-			next++;
-		}
-		CHECK(rc == 0 && next == seq);
-		shmring_release(&rd, mem);
-		CHECK(shmring_put(&w, buf, want, 0) == 0);
-		seq++;
+		writer_batch(&w, &rd, mem, v, k, &seq, &next);
+		k = 0;
 	}
-	CHECK(shmring_poll(&rd, mem) == 0);
-	while ((rc = shmring_next(&rd, &p, &n)) == 1)
-		next++;
-	CHECK(rc == 0 && next == seq);
+	if (k > 0)
+		writer_batch(&w, &rd, mem, v, k, &seq, &next);
+	writer_drain(&rd, mem, &next, seq);
 	free(mem);
 }
 

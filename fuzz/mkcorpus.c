@@ -281,27 +281,40 @@ conn_seeds(void)
 /*
  * fuzz_shmring's reader input: the head, then the data area of a 4096-byte
  * ring into which the writer put records of the given lengths (without a
- * reader: the seeds keep to what fits).
+ * reader: the seeds keep to what fits), one by one or, with batch, as one
+ * run (bundles).
  */
 static void
-ring_seed(const char *name, const uint32_t *lens, size_t n)
+ring_seed(const char *name, const uint32_t *lens, size_t n, int batch)
 {
 	static unsigned char	 mem[SHMRING_HDR_SIZE + 4096];
 	struct shmring_writer	 w;
 	struct proto_buf	 b = { 0 };
-	unsigned char		 pay[2048];
+	static unsigned char	 pay[8][2048];
+	struct shmring_room	 room;
+	struct iovec		 v[8];
 	size_t			 i;
+	int			 rc;
 
 	memset(mem, 0, sizeof(mem));
 	shmring_init(mem, 4096, shmring_max_record(4096));
 	if (shmring_attach(&w, mem, sizeof(mem)) != 0)
 		errx(1, "shmring_attach");
 	shmring_grant(mem, UINT64_MAX, UINT64_MAX);
+	if (n > 8)
+		errx(1, "ring_seed: too many records");
 	for (i = 0; i < n; i++) {
-		memset(pay, (int)i, sizeof(pay));
-		if (shmring_put(&w, pay, lens[i], 0) != 0)
+		memset(pay[i], (int)i, sizeof(pay[i]));
+		v[i].iov_base = pay[i];
+		v[i].iov_len = lens[i];
+		if (!batch && shmring_put(&w, pay[i], lens[i], 0) != 0)
 			errx(1, "shmring_put");
 	}
+	if (batch && (shmring_room(&w, &room) != 0 ||
+	    shmring_put_run_in(&w, &room, v, n, SIZE_MAX, SIZE_MAX, 0,
+	    &rc) != n))
+		errx(1, "shmring_put_run_in");
+	shmring_publish(&w);
 	ok(proto_buf_append(&b, mem + SHMRING_OFF_HEAD, 8));
 	ok(proto_buf_append(&b, mem + SHMRING_HDR_SIZE, 4096));
 	put("shmring", name, &b);
@@ -318,8 +331,10 @@ shmring_seeds(void)
 	    0xf8, 0x10, 0x00 };
 	struct proto_buf	b = { 0 };
 
-	ring_seed("records", small, sizeof(small) / sizeof(small[0]));
-	ring_seed("full", wrap, sizeof(wrap) / sizeof(wrap[0]));
+	ring_seed("records", small, sizeof(small) / sizeof(small[0]), 0);
+	ring_seed("full", wrap, sizeof(wrap) / sizeof(wrap[0]), 0);
+	ring_seed("bundle", small, sizeof(small) / sizeof(small[0]), 1);
+	ring_seed("bundles", wrap, sizeof(wrap) / sizeof(wrap[0]), 1);
 	ok(proto_buf_append(&b, writer, sizeof(writer)));
 	put("shmring", "writer", &b);
 	proto_buf_fini(&b);

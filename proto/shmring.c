@@ -70,6 +70,7 @@ shmring_init(void *base, uint32_t data_size, uint32_t max_record)
 	memcpy(b + SHMRING_OFF_HDR_SIZE, &(uint16_t){ SHMRING_HDR_SIZE }, 2);
 	st32(b, SHMRING_OFF_DATA_SIZE, data_size, __ATOMIC_RELAXED);
 	st32(b, SHMRING_OFF_MAX_RECORD, max_record, __ATOMIC_RELAXED);
+	st32(b, SHMRING_OFF_FLAGS, SHMRING_FLAG_BUNDLES, __ATOMIC_RELAXED);
 }
 
 /* The header of a ring mapped at base (map_size bytes): 0 if valid. */
@@ -122,6 +123,8 @@ shmring_attach(struct shmring_writer *w, void *base, size_t map_size)
 	w->head = ld64(b, SHMRING_OFF_HEAD, __ATOMIC_RELAXED);
 	w->sent = ld64(b, SHMRING_OFF_SENT, __ATOMIC_RELAXED);
 	w->sent_bytes = ld64(b, SHMRING_OFF_SENT_BYTES, __ATOMIC_RELAXED);
+	w->bundles = (ld32(b, SHMRING_OFF_FLAGS, __ATOMIC_RELAXED) &
+	    SHMRING_FLAG_BUNDLES) != 0;
 	return (0);
 }
 
@@ -254,61 +257,175 @@ shmring_put2_held(struct shmring_writer *w, const void *a, uint32_t alen,
 	return (0);
 }
 
+/* A writer's cursors while it writes a run (shmring_put_run_in). */
+struct shmring_run {
+	uint64_t	 head;
+	uint64_t	 sent;
+	uint64_t	 bytes;
+	uint64_t	 room_left;	/* free bytes of the data area */
+	size_t		 written;	/* payload bytes of this run */
+};
+
+static inline uint64_t
+shmring_align8(uint64_t n)
+{
+	return ((n + SHMRING_ALIGN - 1) & ~(uint64_t)(SHMRING_ALIGN - 1));
+}
+
 /*
- * shmring_place_in and shmring_write for a run, with the writer's cursors
- * in locals: a batch of small records costs their stores and little else.
+ * How many of the n messages of v one bundle at the run's head holds,
+ * and its body's size: at least two, or 0 (the first goes as a record).
+ * A bundle stops where the room, the grant, the data area's end,
+ * max_record, limit or budget would be passed, or before a message
+ * without its data.
+ */
+static size_t
+shmring_bundle_plan(const struct shmring_writer *w,
+    const struct shmring_room *room, const struct shmring_run *run,
+    const struct iovec *v, size_t n, size_t limit, size_t budget,
+    uint64_t *body)
+{
+	uint64_t	 off = run->head & (w->data_size - 1);
+	uint64_t	 space = w->data_size - off, b = SHMRING_BUNDLE_HDR;
+	uint64_t	 sum = 0, fsz;
+	size_t		 k, len, written = run->written;
+
+	if (space > run->room_left)
+		space = run->room_left;
+	if (space < SHMRING_REC_HDR)
+		return (0);
+	space -= SHMRING_REC_HDR;
+	if (space > w->max_record)
+		space = w->max_record;
+	for (k = 0; k < n && written < budget; k++) {
+		len = v[k].iov_len;
+		if (len > limit || (v[k].iov_base == NULL && len > 0))
+			break;
+		fsz = shmring_frame_size((uint32_t)len);
+		if (run->sent + k >= room->msgs ||
+		    run->bytes + sum + len > room->bytes ||
+		    shmring_align8(b + fsz) > space)
+			break;
+		b += fsz;
+		sum += len;
+		written += len;
+	}
+	*body = b;
+	return (k >= 2 ? k : 0);
+}
+
+/* Writes k messages of v as a bundle of body bytes at the run's head. */
+static void
+shmring_write_bundle(struct shmring_writer *w, struct shmring_run *run,
+    const struct iovec *v, size_t k, uint64_t body, uint64_t stamp)
+{
+	unsigned char	*r = w->data + (run->head & (w->data_size - 1));
+	unsigned char	*f = r + SHMRING_REC_HDR + SHMRING_BUNDLE_HDR;
+	uint64_t	 sum = 0, need = shmring_rec_size((uint32_t)body);
+	uint32_t	 len;
+	size_t		 i;
+
+	for (i = 0; i < k; i++) {
+		len = (uint32_t)v[i].iov_len;
+		st32(f, 0, len, __ATOMIC_RELAXED);
+		shmring_copy(f + 4, v[i].iov_base, len);
+		f += shmring_frame_size(len);
+		sum += len;
+	}
+	st32(r, SHMRING_REC_HDR, (uint32_t)k, __ATOMIC_RELAXED);
+	st32(r, SHMRING_REC_HDR + 4, (uint32_t)sum, __ATOMIC_RELAXED);
+	st64(r, 8, stamp, __ATOMIC_RELAXED);
+	st32(r, 0, SHMRING_BUNDLE | (uint32_t)body, __ATOMIC_RELAXED);
+	st32(r, 4, shmring_commit_word(run->sent), __ATOMIC_RELAXED);
+	run->head += need;
+	run->room_left -= need;
+	run->sent += k;
+	run->bytes += sum;
+	run->written += sum;
+}
+
+/*
+ * Writes v[0] as a record at the run's head (after padding if it does
+ * not fit before the end): 0, or why not (CHAN_ETOOBIG, CHAN_EINVAL,
+ * CHAN_EFULL).
+ */
+static int
+shmring_write_one(struct shmring_writer *w, const struct shmring_room *room,
+    struct shmring_run *run, const struct iovec *v, size_t limit,
+    uint64_t stamp)
+{
+	uint64_t	 need, off, pad;
+	size_t		 len = v->iov_len;
+	unsigned char	*r;
+
+	if (len > limit)
+		return (CHAN_ETOOBIG);
+	if (v->iov_base == NULL && len > 0)
+		return (CHAN_EINVAL);
+	need = shmring_rec_size((uint32_t)len);
+	off = run->head & (w->data_size - 1);
+	pad = w->data_size - off < need ? w->data_size - off : 0;
+	if (run->sent >= room->msgs || run->bytes + len > room->bytes ||
+	    run->room_left < pad + need)
+		return (CHAN_EFULL);
+	if (pad > 0) {
+		r = w->data + off;
+		st32(r, 0, SHMRING_PAD, __ATOMIC_RELAXED);
+		st32(r, 4, shmring_commit_word(run->sent), __ATOMIC_RELAXED);
+		run->head += pad;
+		run->room_left -= pad;
+		off = 0;
+	}
+	r = w->data + off;
+	if (len > 0)
+		memcpy(r + SHMRING_REC_HDR, v->iov_base, len);
+	st64(r, 8, stamp, __ATOMIC_RELAXED);
+	st32(r, 0, (uint32_t)len, __ATOMIC_RELAXED);
+	st32(r, 4, shmring_commit_word(run->sent), __ATOMIC_RELAXED);
+	run->head += need;
+	run->room_left -= need;
+	run->sent++;
+	run->bytes += len;
+	run->written += len;
+	return (0);
+}
+
+/*
+ * Bundles and records for a run, with the writer's cursors in locals: a
+ * batch of small messages costs their stores and little else.
  */
 size_t
 shmring_put_run_in(struct shmring_writer *w, const struct shmring_room *room,
     const struct iovec *v, size_t n, size_t limit, size_t budget,
     uint64_t stamp, int *rc)
 {
-	uint64_t	 head = w->head, sent = w->sent, bytes = w->sent_bytes;
-	uint64_t	 room_left = w->data_size - (head - room->tail);
-	uint64_t	 need, off, pad;
-	size_t		 i, len, written = 0;
-	unsigned char	*r;
+	struct shmring_run run;
+	uint64_t	 body;
+	size_t		 i = 0, k;
 
+	run.head = w->head;
+	run.sent = w->sent;
+	run.bytes = w->sent_bytes;
+	run.room_left = w->data_size - (w->head - room->tail);
+	run.written = 0;
 	if (limit > w->max_record)
 		limit = w->max_record;
 	*rc = 0;
-	for (i = 0; i < n && written < budget; i++) {
-		len = v[i].iov_len;
-		if (len > limit || (v[i].iov_base == NULL && len > 0)) {
-			*rc = len > limit ? CHAN_ETOOBIG : CHAN_EINVAL;
+	while (i < n && run.written < budget) {
+		k = w->bundles ? shmring_bundle_plan(w, room, &run, v + i,
+		    n - i, limit, budget, &body) : 0;
+		if (k > 0)
+			shmring_write_bundle(w, &run, v + i, k, body, stamp);
+		else if ((*rc = shmring_write_one(w, room, &run, v + i, limit,
+		    stamp)) != 0)
 			break;
-		}
-		need = shmring_rec_size((uint32_t)len);
-		off = head & (w->data_size - 1);
-		pad = w->data_size - off < need ? w->data_size - off : 0;
-		if (sent >= room->msgs || bytes + len > room->bytes ||
-		    room_left < pad + need) {
-			*rc = CHAN_EFULL;
-			break;
-		}
-		if (pad > 0) {
-			r = w->data + off;
-			st32(r, 0, SHMRING_PAD, __ATOMIC_RELAXED);
-			st32(r, 4, shmring_commit_word(sent), __ATOMIC_RELAXED);
-			head += pad;
-			room_left -= pad;
-			off = 0;
-		}
-		r = w->data + off;
-		if (len > 0)
-			memcpy(r + SHMRING_REC_HDR, v[i].iov_base, len);
-		st64(r, 8, stamp, __ATOMIC_RELAXED);
-		st32(r, 0, (uint32_t)len, __ATOMIC_RELAXED);
-		st32(r, 4, shmring_commit_word(sent), __ATOMIC_RELAXED);
-		head += need;
-		room_left -= need;
-		sent++;
-		bytes += len;
-		written += len;
+		else
+			k = 1;
+		i += k;
 	}
-	w->head = head;
-	w->sent = sent;
-	w->sent_bytes = bytes;
+	w->head = run.head;
+	w->sent = run.sent;
+	w->sent_bytes = run.bytes;
 	return (i);
 }
 
@@ -422,42 +539,144 @@ shmring_moved(const void *base, uint64_t pos)
 	return (ld64(base, SHMRING_OFF_HEAD, __ATOMIC_SEQ_CST) != pos);
 }
 
+/*
+ * The next record's header, past padding: 1 with *r, *n (its length
+ * word) and *avail (committed bytes from it), 0 if there is none, -1 if
+ * its commit word or the padding is bad.
+ */
+static int
+shmring_next_record(struct shmring_reader *rd, const unsigned char **r,
+    uint32_t *n, uint64_t *avail)
+{
+	uint64_t	 off, need;
+
+	while (rd->pos != rd->head) {
+		*avail = rd->head - rd->pos;
+		off = rd->pos & (rd->data_size - 1);
+		*r = rd->data + off;
+		*n = ld32(*r, 0, __ATOMIC_RELAXED);
+		if (ld32(*r, 4, __ATOMIC_RELAXED) !=
+		    shmring_commit_word(rd->taken))
+			return (-1);
+		if (*n != SHMRING_PAD)
+			return (1);
+		/* Padding runs to the end of the data area. */
+		need = rd->data_size - off;
+		if (need > *avail)
+			return (-1);
+		rd->pos += need;
+	}
+	return (0);
+}
+
+/*
+ * Whether a bundle's header can describe a body of body bytes: count
+ * messages (at least one) of bytes payload bytes in all, each framed by
+ * a length word and padded by at most 3 bytes.
+ */
+static bool
+shmring_bundle_sane(uint64_t body, uint64_t count, uint64_t bytes)
+{
+	uint64_t	frames = body - SHMRING_BUNDLE_HDR;
+
+	return (count >= 1 && bytes + 4 * count <= frames &&
+	    frames - bytes - 4 * count <= 3 * count);
+}
+
+/*
+ * Checks the bundle of length word n at r (avail committed bytes from
+ * it) and its header: 0 with *count, *bytes and *need (its space), or -1.
+ */
+static int
+shmring_bundle_check(const struct shmring_reader *rd, const unsigned char *r,
+    uint32_t n, uint64_t avail, uint64_t *count, uint64_t *bytes,
+    uint64_t *need)
+{
+	uint64_t	body = n & ~SHMRING_BUNDLE;
+
+	*need = shmring_rec_size((uint32_t)body);
+	if (body > rd->max_record || body < SHMRING_BUNDLE_HDR ||
+	    *need > avail ||
+	    *need > rd->data_size - (rd->pos & (rd->data_size - 1)))
+		return (-1);
+	*count = ld32(r, SHMRING_REC_HDR, __ATOMIC_RELAXED);
+	*bytes = ld32(r, SHMRING_REC_HDR + 4, __ATOMIC_RELAXED);
+	return (shmring_bundle_sane(body, *count, *bytes) ? 0 : -1);
+}
+
+/* Enters the bundle of length word n at r: 0, or -1 if it is bad. */
+static int
+shmring_bundle_enter(struct shmring_reader *rd, const unsigned char *r,
+    uint32_t n, uint64_t avail)
+{
+	uint64_t	count, bytes, need;
+
+	if (shmring_bundle_check(rd, r, n, avail, &count, &bytes, &need) != 0)
+		return (-1);
+	rd->b_left = (uint32_t)count;
+	rd->b_bytes = bytes;
+	rd->b_end = rd->pos + SHMRING_REC_HDR + (n & ~SHMRING_BUNDLE);
+	rd->b_next = rd->pos + need;
+	rd->b_stamp = ld64(r, 8, __ATOMIC_RELAXED);
+	rd->pos += SHMRING_REC_HDR + SHMRING_BUNDLE_HDR;
+	return (0);
+}
+
+/*
+ * The bundle's next message: 1, or -1 if its frame does not fit what is
+ * left of the body and of the header's bytes (the last one must end the
+ * body and the bytes exactly).
+ */
+static int
+shmring_peek_frame(struct shmring_reader *rd, const unsigned char **payload,
+    uint32_t *len, uint64_t *stamp)
+{
+	const unsigned char *f = rd->data + (rd->pos & (rd->data_size - 1));
+	uint64_t	 left = rd->b_end - rd->pos, fsz;
+	uint32_t	 n = ld32(f, 0, __ATOMIC_RELAXED);
+
+	if (left < 4 || n > rd->b_bytes || (fsz = shmring_frame_size(n)) >
+	    left)
+		return (-1);
+	if (rd->b_left == 1 && (fsz != left || n != rd->b_bytes))
+		return (-1);
+	*payload = f + 4;
+	*len = n;
+	*stamp = rd->b_stamp;
+	rd->peeked = fsz;
+	rd->b_len = n;
+	return (1);
+}
+
 int
 shmring_peek(struct shmring_reader *rd, const unsigned char **payload,
     uint32_t *len, uint64_t *stamp)
 {
 	const unsigned char	*r;
-	uint64_t		 avail, off, need;
-	uint32_t		 n, commit;
+	uint64_t		 avail, need;
+	uint32_t		 n;
+	int			 rc;
 
-	while (rd->pos != rd->head) {
-		avail = rd->head - rd->pos;
-		off = rd->pos & (rd->data_size - 1);
-		r = rd->data + off;
-		n = ld32(r, 0, __ATOMIC_RELAXED);
-		commit = ld32(r, 4, __ATOMIC_RELAXED);
-		if (commit != shmring_commit_word(rd->taken))
+	if (rd->b_left > 0)
+		return (shmring_peek_frame(rd, payload, len, stamp));
+	if ((rc = shmring_next_record(rd, &r, &n, &avail)) <= 0)
+		return (rc);
+	if ((n & SHMRING_BUNDLE) != 0) {
+		if (shmring_bundle_enter(rd, r, n, avail) != 0)
 			return (-1);
-		if (n == SHMRING_PAD) {
-			/* Padding runs to the end of the data area. */
-			need = rd->data_size - off;
-			if (need > avail)
-				return (-1);
-			rd->pos += need;
-			continue;
-		}
-		if (n > rd->max_record)
-			return (-1);
-		need = shmring_rec_size(n);
-		if (need > avail || need > rd->data_size - off)
-			return (-1);
-		*payload = r + SHMRING_REC_HDR;
-		*len = n;
-		*stamp = ld64(r, 8, __ATOMIC_RELAXED);
-		rd->peeked = need;
-		return (1);
+		return (shmring_peek_frame(rd, payload, len, stamp));
 	}
-	return (0);
+	if (n > rd->max_record)
+		return (-1);
+	need = shmring_rec_size(n);
+	if (need > avail ||
+	    need > rd->data_size - (rd->pos & (rd->data_size - 1)))
+		return (-1);
+	*payload = r + SHMRING_REC_HDR;
+	*len = n;
+	*stamp = ld64(r, 8, __ATOMIC_RELAXED);
+	rd->peeked = need;
+	return (1);
 }
 
 void
@@ -466,6 +685,113 @@ shmring_skip(struct shmring_reader *rd)
 	rd->pos += rd->peeked;
 	rd->peeked = 0;
 	rd->taken++;
+	if (rd->b_left > 0) {
+		rd->b_bytes -= rd->b_len;
+		if (--rd->b_left == 0)
+			rd->pos = rd->b_next;
+	}
+}
+
+bool
+shmring_at_record(const struct shmring_reader *rd)
+{
+	return (rd->b_left == 0);
+}
+
+int
+shmring_skip_bundle(struct shmring_reader *rd, uint64_t max, uint64_t *msgs,
+    uint64_t *bytes)
+{
+	const unsigned char	*r;
+	uint64_t		 avail, need;
+	uint32_t		 n;
+	int			 rc;
+
+	if (rd->b_left > 0) {
+		/* The rest of a bundle it entered: the header's figures. */
+		if (rd->b_left > max)
+			return (0);
+		*msgs = rd->b_left;
+		*bytes = rd->b_bytes;
+		rd->taken += rd->b_left;
+		rd->b_left = 0;
+		rd->pos = rd->b_next;
+		return (1);
+	}
+	if ((rc = shmring_next_record(rd, &r, &n, &avail)) <= 0)
+		return (rc);
+	if ((n & SHMRING_BUNDLE) == 0)
+		return (0);
+	if (shmring_bundle_check(rd, r, n, avail, msgs, bytes, &need) != 0)
+		return (-1);
+	if (*msgs > max)
+		return (0);
+	rd->pos += need;
+	rd->taken += *msgs;
+	return (1);
+}
+
+/*
+ * shmring_take_run within a bundle: its next messages, up to max and
+ * until budget bytes, each checked as shmring_peek_frame does, with the
+ * cursors in locals. How many (*bytes their payload), or -1 if the first
+ * is bad (a bad one after good ones ends the run).
+ */
+static int64_t
+shmring_take_frames(struct shmring_reader *rd, struct shmring_rec *out,
+    size_t max, size_t budget, size_t *bytes)
+{
+	const unsigned char *f;
+	uint64_t	 pos = rd->pos, left = rd->b_end - pos, fsz;
+	uint64_t	 b_bytes = rd->b_bytes;
+	uint32_t	 b_left = rd->b_left, n;
+	size_t		 k = 0, got = 0;
+
+	while (k < max && got < budget && b_left > 0) {
+		f = rd->data + (pos & (rd->data_size - 1));
+		n = ld32(f, 0, __ATOMIC_RELAXED);
+		if (left < 4 || n > b_bytes ||
+		    (fsz = shmring_frame_size(n)) > left ||
+		    (b_left == 1 && (fsz != left || n != b_bytes)))
+			break;
+		out[k].p = f + 4;
+		out[k].len = n;
+		pos += fsz;
+		left -= fsz;
+		b_bytes -= n;
+		b_left--;
+		got += n;
+		k++;
+	}
+	if (k == 0)
+		return (b_left > 0 && max > 0 && budget > 0 ? -1 : 0);
+	rd->taken += k;
+	rd->b_bytes = b_bytes;
+	rd->b_left = b_left;
+	rd->pos = b_left == 0 ? rd->b_next : pos;
+	rd->peeked = 0;
+	*bytes = got;
+	return ((int64_t)k);
+}
+
+/*
+ * How many messages the next record holds, as its header says (not
+ * checked: a hint), or 0 if there is none.
+ */
+static uint64_t
+shmring_next_count(struct shmring_reader *rd)
+{
+	const unsigned char	*r;
+	uint64_t		 avail;
+	uint32_t		 n;
+
+	if (shmring_next_record(rd, &r, &n, &avail) <= 0)
+		return (0);
+	if ((n & SHMRING_BUNDLE) == 0 ||
+	    (n & ~SHMRING_BUNDLE) < SHMRING_BUNDLE_HDR ||
+	    SHMRING_REC_HDR + SHMRING_BUNDLE_HDR > avail)
+		return (1);
+	return (ld32(r, SHMRING_REC_HDR, __ATOMIC_RELAXED));
 }
 
 int64_t
@@ -473,11 +799,30 @@ shmring_take_run(struct shmring_reader *rd, struct shmring_rec *out,
     size_t max, size_t budget)
 {
 	uint64_t	stamp;
-	size_t		n = 0, bytes = 0;
+	size_t		n = 0, bytes = 0, b;
+	int64_t		k;
 	int		rc = 0;
 
-	while (n < max && bytes < budget && (rc = shmring_peek(rd, &out[n].p,
-	    &out[n].len, &stamp)) == 1) {
+	while (n < max && bytes < budget) {
+		if (rd->b_left > 0) {
+			if ((k = shmring_take_frames(rd, out + n, max - n,
+			    budget - bytes, &b)) <= 0) {
+				rc = (int)k;
+				break;
+			}
+			n += (size_t)k;
+			bytes += b;
+			continue;
+		}
+		/*
+		 * A run ends before a bundle it cannot take whole: then the
+		 * next run starts with it, and runs end where bundles do.
+		 */
+		if (n > 0 && shmring_next_count(rd) > max - n)
+			break;
+		if ((rc = shmring_peek(rd, &out[n].p, &out[n].len,
+		    &stamp)) != 1)
+			break;
 		shmring_skip(rd);
 		bytes += out[n].len;
 		n++;

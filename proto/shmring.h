@@ -33,6 +33,17 @@
 #define SHMRING_ALIGN		8u
 #define SHMRING_PAD		0xffffffffu	/* length of a padding record */
 #define SHMRING_COMMIT		0x4c4e4843u	/* "CHNL": commit word base */
+/*
+ * A record whose length word has this bit is a bundle: its body holds
+ * several messages (shmring_put_run_in writes them where the ring's flags
+ * allow). The body is a count word, a bytes word, then each message as a
+ * length word and its payload padded to 4 bytes.
+ */
+#define SHMRING_BUNDLE		0x80000000u
+#define SHMRING_BUNDLE_HDR	8u		/* count, payload bytes */
+
+/* flags: what the ring's reader accepts, written by the daemon. */
+#define SHMRING_FLAG_BUNDLES	1u	/* bundle records */
 
 /* prod_wait: how a waiting producer is woken. */
 #define SHMRING_WAIT_EVENTFD	1u	/* its eventfd */
@@ -52,6 +63,7 @@
 #define SHMRING_OFF_HDR_SIZE	6	/* u16 */
 #define SHMRING_OFF_DATA_SIZE	8	/* u32 */
 #define SHMRING_OFF_MAX_RECORD	12	/* u32 */
+#define SHMRING_OFF_FLAGS	16	/* u32: SHMRING_FLAG_* */
 /* The producer's line. */
 #define SHMRING_OFF_HEAD	64	/* u64: bytes committed, in all */
 #define SHMRING_OFF_SENT	72	/* u64: records committed, in all */
@@ -82,7 +94,42 @@ shmring_rec_size(uint32_t len)
 	    ~(uint64_t)(SHMRING_ALIGN - 1)));
 }
 
-/* The commit word of record number n (0 for the first). */
+/* The space a message of len payload bytes takes in a bundle's body. */
+static inline uint64_t
+shmring_frame_size(uint32_t len)
+{
+	return (4 + (((uint64_t)len + 3) & ~(uint64_t)3));
+}
+
+/*
+ * Copies a payload into or out of a ring: a small one with moves of fixed
+ * size, which the compiler makes loads and stores in line, not a call.
+ */
+static inline void
+shmring_copy(unsigned char *d, const unsigned char *s, size_t len)
+{
+	uint64_t	w;
+
+	if (len == 16) {
+		__builtin_memcpy(d, s, 16);
+		return;
+	}
+	if (len > 64) {
+		__builtin_memcpy(d, s, len);
+		return;
+	}
+	for (; len >= 8; d += 8, s += 8, len -= 8) {
+		__builtin_memcpy(&w, s, 8);
+		__builtin_memcpy(d, &w, 8);
+	}
+	while (len-- > 0)
+		*d++ = *s++;
+}
+
+/*
+ * The commit word of the record whose first message is number n (0 for
+ * the first message the ring holds).
+ */
 static inline uint32_t
 shmring_commit_word(uint64_t n)
 {
@@ -113,6 +160,7 @@ struct shmring_writer {
 	uint64_t	 head;		/* own copy of what it published */
 	uint64_t	 sent;
 	uint64_t	 sent_bytes;
+	bool		 bundles;	/* the reader accepts bundles */
 };
 int	shmring_attach(struct shmring_writer *, void *base, size_t map_size);
 /*
@@ -151,8 +199,9 @@ struct shmring_room {
 int	shmring_room(const struct shmring_writer *, struct shmring_room *);
 /*
  * Writes the n messages of v as records stamped stamp within room, not
- * committed (as shmring_put2_held does), stopping after the record that
- * brings the bytes written to budget or more: how many. It stops before
+ * committed (as shmring_put2_held does), stopping after the message that
+ * brings the bytes written to budget or more: how many. Where the ring's
+ * flags allow, consecutive messages go as one bundle record. It stops before
  * a message over limit bytes or the ring's max_record (*rc CHAN_ETOOBIG),
  * one without its data (CHAN_EINVAL), or one the room does not take
  * (CHAN_EFULL); *rc is 0 if it did not stop.
@@ -200,11 +249,18 @@ struct shmring_reader {
 	const unsigned char *data;
 	uint32_t	 data_size;
 	uint32_t	 max_record;
-	uint64_t	 pos;		/* next record's position, in all */
+	uint64_t	 pos;		/* next message's position, in all */
 	uint64_t	 tail;		/* pos as last released */
-	uint64_t	 taken;		/* records returned */
+	uint64_t	 taken;		/* messages returned */
 	uint64_t	 head;		/* the producer's head, as last read */
-	uint64_t	 peeked;	/* bytes of the record peeked at */
+	uint64_t	 peeked;	/* bytes of the message peeked at */
+	/* Within a bundle (b_left > 0): what its header said, checked. */
+	uint32_t	 b_left;	/* messages not yet returned */
+	uint64_t	 b_bytes;	/* their payload bytes */
+	uint64_t	 b_end;		/* where its body ends */
+	uint64_t	 b_next;	/* where the next record starts */
+	uint64_t	 b_stamp;
+	uint32_t	 b_len;		/* payload bytes of the one peeked at */
 };
 void	shmring_reader_init(struct shmring_reader *, const void *base,
 	    uint32_t data_size, uint32_t max_record);
@@ -221,10 +277,12 @@ int	shmring_reader_attach(struct shmring_reader *, const void *base,
  */
 int	shmring_poll(struct shmring_reader *, const void *base);
 /*
- * The next committed record before the head read by shmring_poll,
+ * The next committed message before the head read by shmring_poll,
  * without taking it: 1 with *payload, *len and *stamp set (valid until
- * shmring_release), 0 if there is none, -1 if the record is bad (the
- * producer is bad). Padding records are skipped. The record's bytes stay
+ * shmring_release), 0 if there is none, -1 if its record is bad (the
+ * producer is bad). Padding records are skipped; a bundle's messages are
+ * returned one by one, each checked as it comes (a bad one after good
+ * ones of the same bundle is found when it comes). The record's bytes stay
  * in the ring, which the producer may still scribble over: copy them out
  * before use. The stamp is the producer's word: any value is possible.
  */
@@ -238,15 +296,29 @@ int	shmring_peek(struct shmring_reader *, const unsigned char **payload,
  * cons_wait.
  */
 bool	shmring_moved(const void *base, uint64_t pos);
-/* Takes the record the last shmring_peek returned. */
+/* Takes the message the last shmring_peek returned. */
 void	shmring_skip(struct shmring_reader *);
+/* Whether the reader is between records (not within a bundle). */
+bool	shmring_at_record(const struct shmring_reader *);
 /*
- * Takes a run of records as shmring_peek and shmring_skip would, one
+ * For a reader that follows what another reader checked (the daemon
+ * following a direct reader's claims): if the next record is a bundle of
+ * at most max messages, takes it whole from its header alone (*msgs,
+ * *bytes), without reading its frames: 1. Within a bundle, takes the
+ * rest of it so if it is at most max messages. 0 if the next record is
+ * not a bundle or holds more (take its messages one by one), or there
+ * is none; -1 if its header is bad.
+ */
+int	shmring_skip_bundle(struct shmring_reader *, uint64_t max,
+	    uint64_t *msgs, uint64_t *bytes);
+/*
+ * Takes a run of messages as shmring_peek and shmring_skip would, one
  * after the other: up to max of them, and no more once their payloads
  * reach budget bytes. out[i] says where each one's payload is and how
- * long (as shmring_peek's, valid until shmring_release). How many; -1
- * only if the first record is bad (a bad one after good ones ends the
- * run, and the next call says so).
+ * long (as shmring_peek's, valid until shmring_release). A run that has
+ * messages ends before a bundle it cannot take whole. How many; -1 only
+ * if the first is bad (a bad one after good ones ends the run, and the
+ * next call says so).
  */
 struct shmring_rec {
 	const unsigned char	*p;
@@ -258,8 +330,9 @@ int64_t	shmring_take_run(struct shmring_reader *, struct shmring_rec *out,
 int	shmring_next(struct shmring_reader *, const unsigned char **payload,
 	    uint32_t *len);
 /*
- * Gives the space of every record returned so far back to the producer:
- * publishes the tail and the number taken (release).
+ * Gives the space of every message returned so far back to the producer:
+ * publishes the tail (pos: within a bundle, what is not yet returned
+ * stays the reader's) and the number taken (release).
  */
 void	shmring_release(struct shmring_reader *, void *base);
 /* Publishes the producer's grant: records and payload bytes, in all. */

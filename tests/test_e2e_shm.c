@@ -536,6 +536,48 @@ START_TEST(test_scribbling_producer_goes_alone)
 }
 END_TEST
 
+
+/*
+ * A bundle whose header says a byte more than its frames hold: its
+ * whole messages before the lie are delivered, then the producer goes
+ * as after a protocol error, and the daemon serves on.
+ */
+START_TEST(test_a_lying_bundle_ends_its_producer)
+{
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx = rx_open(cc, "shm.lie", 0);
+	struct raw_ring	 r;
+	struct shmring_room room;
+	struct iovec	 v[3] = { { "b", 1 }, { "c", 1 }, { "d", 1 } };
+	unsigned char	*rec;
+	uint32_t	 bytes;
+	int		 rc;
+
+	raw_ring_open(&r, "shm.lie");
+	raw_ring_put(&r, "a");		/* and a grant for what follows */
+	rec = r.w.data + (r.w.head & (r.w.data_size - 1));
+	ck_assert_int_eq(shmring_room(&r.w, &room), 0);
+	ck_assert_uint_eq(shmring_put_run_in(&r.w, &room, v, 3, SIZE_MAX,
+	    SIZE_MAX, 0, &rc), 3);
+	ck_assert_uint_eq(*(uint32_t *)(void *)rec & SHMRING_BUNDLE,
+	    SHMRING_BUNDLE);
+	memcpy(&bytes, rec + SHMRING_REC_HDR + 4, 4);
+	bytes++;
+	memcpy(rec + SHMRING_REC_HDR + 4, &bytes, 4);
+	shmring_publish(&r.w);
+	raw_ring_kick(&r);
+	expect_str(rx, "a");
+	expect_str(rx, "b");
+	expect_str(rx, "c");
+	raw_expect_error(&r.rc, 0, -CHAN_EPROTO);
+	raw_expect_closed(&r.rc);
+	raw_ring_close(&r);
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	assert_serves(&fixture);
+	chan_disconnect(cc);
+}
+END_TEST
+
 static int
 consumer_dies(void *arg)
 {
@@ -982,6 +1024,7 @@ shm_suite(void)
 	tcase_add_test(tc, test_rendezvous_keeps_the_socket_path);
 	tcase_add_test(tc, test_producer_gone_mid_record);
 	tcase_add_test(tc, test_scribbling_producer_goes_alone);
+	tcase_add_test(tc, test_a_lying_bundle_ends_its_producer);
 	tcase_add_test(tc, test_consumer_killed_with_unacked_records);
 	tcase_add_test(tc, test_descriptors_and_memory_released);
 	tcase_add_test(tc,

@@ -608,6 +608,229 @@ START_TEST(test_room_read_once_bounds_a_batch)
 }
 END_TEST
 
+
+/*
+ * Bundles. bundle3 puts "ab", "cde" and "" as one run stamped 42: one
+ * bundle record at offset 0 of the data area, with a body of the count,
+ * the bytes and three frames (8, 8 and 4 bytes): 28 bytes, 48 in all.
+ */
+#define B_REC		SHMRING_HDR_SIZE		/* the record */
+#define B_BODY		(B_REC + SHMRING_REC_HDR)	/* count, bytes */
+#define B_FRAME(i)	(B_BODY + SHMRING_BUNDLE_HDR + 8 * (i))
+
+static void
+bundle3(struct ring *r)
+{
+	struct shmring_room	 room;
+	struct iovec		 v[3] = { { "ab", 2 }, { "cde", 3 }, { "", 0 } };
+	int			 rc;
+
+	ring_new(r, DATA);
+	expect(shmring_room(&r->w, &room) == 0);
+	expect(shmring_put_run_in(&r->w, &room, v, 3, SIZE_MAX, SIZE_MAX, 42,
+	    &rc) == 3 && rc == 0);
+	shmring_publish(&r->w);
+}
+
+/* Reads messages until none or a bad one: how many; *bad if bad. */
+static int
+read_all(struct ring *r, int *bad)
+{
+	unsigned char	out[64];
+	long		n;
+	int		k = 0;
+
+	while ((n = read_one(r, out, sizeof(out))) >= 0)
+		k++;
+	*bad = n == -1;
+	return (k);
+}
+
+START_TEST(test_a_run_goes_as_one_bundle)
+{
+	struct ring		 r;
+	const unsigned char	*p;
+	uint64_t		 stamp;
+	uint32_t		 len;
+
+	bundle3(&r);
+	expect(u32_at(&r, SHMRING_OFF_FLAGS) == SHMRING_FLAG_BUNDLES);
+	expect(u32_at(&r, B_REC) == (SHMRING_BUNDLE | 28));
+	expect(u32_at(&r, B_REC + 4) == shmring_commit_word(0));
+	expect(u64_at(&r, B_REC + 8) == 42);
+	expect(u32_at(&r, B_BODY) == 3 && u32_at(&r, B_BODY + 4) == 5);
+	expect(u32_at(&r, B_FRAME(0)) == 2 &&
+	    memcmp(r.mem + B_FRAME(0) + 4, "ab", 2) == 0);
+	expect(u32_at(&r, B_FRAME(1)) == 3 &&
+	    memcmp(r.mem + B_FRAME(1) + 4, "cde", 3) == 0);
+	expect(u32_at(&r, B_FRAME(2)) == 0);
+	expect(u64_at(&r, SHMRING_OFF_HEAD) == 48);
+	expect(u64_at(&r, SHMRING_OFF_SENT) == 3);
+	expect(u64_at(&r, SHMRING_OFF_SENT_BYTES) == 5);
+
+	/* Out one by one, each with the bundle's stamp. */
+	expect(shmring_poll(&r.rd, r.mem) == 0);
+	expect(shmring_peek(&r.rd, &p, &len, &stamp) == 1 && len == 2 &&
+	    memcmp(p, "ab", 2) == 0 && stamp == 42);
+	expect(!shmring_at_record(&r.rd));
+	shmring_skip(&r.rd);
+	expect(shmring_next(&r.rd, &p, &len) == 1 && len == 3 &&
+	    memcmp(p, "cde", 3) == 0);
+	/* Released within it: the rest stays the reader's. */
+	shmring_release(&r.rd, r.mem);
+	expect(u64_at(&r, SHMRING_OFF_TAIL) < 48);
+	expect(shmring_next(&r.rd, &p, &len) == 1 && len == 0);
+	expect(shmring_at_record(&r.rd) && r.rd.pos == 48 && r.rd.taken == 3);
+	expect(shmring_next(&r.rd, &p, &len) == 0);
+
+	/* The next record's commit word counts messages, not records. */
+	expect(shmring_put(&r.w, "f", 1, 0) == 0);
+	expect(u32_at(&r, B_REC + 48 + 4) == shmring_commit_word(3));
+	expect(shmring_poll(&r.rd, r.mem) == 0);
+	expect(shmring_next(&r.rd, &p, &len) == 1 && len == 1 && *p == 'f');
+	ring_free(&r);
+
+	/* A reader that does not say it takes bundles gets records. */
+	ring_new(&r, DATA);
+	u32_set(&r, SHMRING_OFF_FLAGS, 0);
+	expect(shmring_attach(&r.w, r.mem, SHMRING_HDR_SIZE + DATA) == 0);
+	{
+		struct shmring_room	room;
+		struct iovec		v[2] = { { "ab", 2 }, { "c", 1 } };
+		int			rc;
+
+		expect(shmring_room(&r.w, &room) == 0);
+		expect(shmring_put_run_in(&r.w, &room, v, 2, SIZE_MAX,
+		    SIZE_MAX, 0, &rc) == 2 && rc == 0);
+	}
+	expect(u32_at(&r, B_REC) == 2);
+	expect(u32_at(&r, B_REC + shmring_rec_size(2)) == 1);
+	ring_free(&r);
+}
+END_TEST
+
+/*
+ * A bundle's header and frames are the producer's word: each lie is
+ * refused, after the messages before it that were whole.
+ */
+START_TEST(test_scribbled_bundles_are_refused)
+{
+	struct ring	r;
+	int		bad;
+
+	/* The untouched bundle reads whole. */
+	bundle3(&r);
+	expect(read_all(&r, &bad) == 3 && !bad);
+	ring_free(&r);
+
+	bundle3(&r);
+	u32_set(&r, B_BODY, 0);				/* no message */
+	expect(read_all(&r, &bad) == 0 && bad);
+	ring_free(&r);
+
+	bundle3(&r);
+	u32_set(&r, B_BODY, 6);				/* more than fit */
+	expect(read_all(&r, &bad) == 0 && bad);
+	ring_free(&r);
+
+	bundle3(&r);
+	u32_set(&r, B_BODY, 2);				/* fewer than there are */
+	expect(read_all(&r, &bad) == 0 && bad);
+	ring_free(&r);
+
+	bundle3(&r);
+	u32_set(&r, B_BODY + 4, 6);			/* a byte more */
+	expect(read_all(&r, &bad) == 2 && bad);
+	ring_free(&r);
+
+	bundle3(&r);
+	u32_set(&r, B_FRAME(1), 100);			/* past the body */
+	expect(read_all(&r, &bad) == 1 && bad);
+	ring_free(&r);
+
+	bundle3(&r);
+	u32_set(&r, B_FRAME(1), 4);			/* past the bytes */
+	expect(read_all(&r, &bad) == 1 && bad);
+	ring_free(&r);
+
+	bundle3(&r);					/* past the head */
+	u32_set(&r, B_REC, SHMRING_BUNDLE | 36);
+	expect(read_all(&r, &bad) == 0 && bad);
+	ring_free(&r);
+
+	bundle3(&r);					/* over max_record */
+	u32_set(&r, B_REC, SHMRING_BUNDLE | (shmring_max_record(DATA) + 8));
+	expect(read_all(&r, &bad) == 0 && bad);
+	ring_free(&r);
+
+	bundle3(&r);					/* no room for its header */
+	u32_set(&r, B_REC, SHMRING_BUNDLE | 4);
+	expect(read_all(&r, &bad) == 0 && bad);
+	ring_free(&r);
+
+	bundle3(&r);
+	u32_set(&r, B_REC + 4, shmring_commit_word(1));	/* commit word */
+	expect(read_all(&r, &bad) == 0 && bad);
+	ring_free(&r);
+}
+END_TEST
+
+/*
+ * Runs end where bundles do when they can: a run with messages stops
+ * before a bundle it cannot take whole, and one that starts on it takes
+ * part. shmring_skip_bundle takes whole bundles from their headers.
+ */
+START_TEST(test_runs_and_skips_keep_to_bundles)
+{
+	struct ring		 r;
+	struct shmring_room	 room;
+	struct shmring_rec	 rec[8];
+	struct iovec		 v[3] = { { "ab", 2 }, { "cde", 3 }, { "", 0 } };
+	uint64_t		 msgs, bytes;
+	int			 rc;
+
+	bundle3(&r);
+	expect(shmring_put(&r.w, "x", 1, 0) == 0);
+	expect(shmring_room(&r.w, &room) == 0);
+	expect(shmring_put_run_in(&r.w, &room, v, 3, SIZE_MAX, SIZE_MAX, 0,
+	    &rc) == 3);
+	shmring_publish(&r.w);
+	expect(shmring_poll(&r.rd, r.mem) == 0);
+	/* 3 + 1 fit in 5; the next bundle of 3 does not: it waits. */
+	expect(shmring_take_run(&r.rd, rec, 5, SIZE_MAX) == 4);
+	expect(rec[3].len == 1 && rec[3].p[0] == 'x');
+	/* Alone, it is taken in part. */
+	expect(shmring_take_run(&r.rd, rec, 2, SIZE_MAX) == 2);
+	expect(rec[1].len == 3 && memcmp(rec[1].p, "cde", 3) == 0);
+	expect(shmring_take_run(&r.rd, rec, 8, SIZE_MAX) == 1);
+	expect(shmring_at_record(&r.rd) && r.rd.taken == 7);
+
+	/* The same ring again, skipped from the headers. */
+	shmring_reader_init(&r.rd, r.mem, DATA, shmring_max_record(DATA));
+	expect(shmring_poll(&r.rd, r.mem) == 0);
+	expect(shmring_skip_bundle(&r.rd, 2, &msgs, &bytes) == 0);
+	expect(shmring_skip_bundle(&r.rd, 3, &msgs, &bytes) == 1 &&
+	    msgs == 3 && bytes == 5 && r.rd.taken == 3);
+	expect(shmring_skip_bundle(&r.rd, 3, &msgs, &bytes) == 0);   /* "x" */
+	expect(shmring_take_run(&r.rd, rec, 2, SIZE_MAX) == 1);	/* x */
+	expect(shmring_take_run(&r.rd, rec, 1, SIZE_MAX) == 1);	/* ab */
+	/* Within a bundle: the rest of it, if it is no more than max. */
+	expect(shmring_skip_bundle(&r.rd, 1, &msgs, &bytes) == 0);
+	expect(shmring_skip_bundle(&r.rd, 2, &msgs, &bytes) == 1 &&
+	    msgs == 2 && bytes == 3);
+	expect(shmring_at_record(&r.rd) && r.rd.taken == 7 &&
+	    r.rd.pos == r.rd.head);
+	expect(shmring_skip_bundle(&r.rd, 8, &msgs, &bytes) == 0);
+
+	/* A bad header is refused. */
+	u32_set(&r, B_BODY, 0);
+	shmring_reader_init(&r.rd, r.mem, DATA, shmring_max_record(DATA));
+	expect(shmring_poll(&r.rd, r.mem) == 0);
+	expect(shmring_skip_bundle(&r.rd, 8, &msgs, &bytes) == -1);
+	ring_free(&r);
+}
+END_TEST
+
 static Suite *
 shmring_suite(void)
 {
@@ -626,6 +849,9 @@ shmring_suite(void)
 	tcase_add_test(tc, test_room_read_once_bounds_a_batch);
 	tcase_add_test(tc, test_runs_write_and_read_as_single_records_do);
 	tcase_add_test(tc, test_direct_claims_and_revocation);
+	tcase_add_test(tc, test_a_run_goes_as_one_bundle);
+	tcase_add_test(tc, test_scribbled_bundles_are_refused);
+	tcase_add_test(tc, test_runs_and_skips_keep_to_bundles);
 	suite_add_tcase(s, tc);
 	return s;
 }
