@@ -51,6 +51,10 @@ shm_wake_producer(struct shm_ring *r)
 {
 	struct conn	*c;
 
+	if (r->wake_held) {
+		r->wake_due = true;
+		return;
+	}
 	shm_wake(r->efd_prod);
 	if (r->h == NULL ||
 	    shmring_producer_wait_kind(r->map) != SHMRING_WAIT_SOCKET)

@@ -72,6 +72,12 @@ struct shm_ring {
 	uint64_t	 pk_stamp;
 	size_t		 took;		/* records taken in the pass */
 	size_t		 drained;	/* records taken since the wake-up */
+	/*
+	 * While the daemon answers the ring's own wake-up (shm_poll_cb), the
+	 * wake-ups its producer is owed are one, written at the end.
+	 */
+	bool		 wake_held;
+	bool		 wake_due;
 };
 
 /* Passes of one wake-up before the daemon turns to other work. */

@@ -477,6 +477,8 @@ shm_poll_cb(uv_poll_t *poll, int status, int events)
 		return;
 	while (read(r->efd_daemon, &v, sizeof(v)) < 0 && errno == EINTR)
 		;
+	/* A pass may answer the producer more than once: one wake-up. */
+	r->wake_held = true;
 	/* Its consumer has caught up: it may read what came, itself. */
 	if (r->ch->direct == NULL)
 		shm_direct_offer(r->srv, r->ch);
@@ -484,5 +486,10 @@ shm_poll_cb(uv_poll_t *poll, int status, int events)
 		shm_direct_poll(r->srv, r->ch);
 	else
 		shm_drain(r->srv, r->ch);
+	r->wake_held = false;
+	if (r->wake_due) {
+		r->wake_due = false;
+		shm_wake_producer(r);
+	}
 	conn_flush_dirty(r->srv);
 }
