@@ -23,6 +23,7 @@
 
 #include "bench.h"
 #include "packring.h"
+#include "shmring.h"
 
 /* As the ring target: 512 messages a run, a commit per 64 KiB at most. */
 #define PACKED_RUN	512
@@ -80,34 +81,9 @@ packed_budget(uint64_t limit, uint64_t f)
 }
 
 /*
- * Copies len bytes with moves of fixed size, which the compiler makes
- * loads and stores in line, rather than a call of memcpy: small
- * payloads only.
- */
-static inline void
-packed_copy(unsigned char *d, const unsigned char *s, size_t len)
-{
-	uint64_t	w;
-
-	if (len == 16) {
-		memcpy(d, s, 16);
-		return;
-	}
-	if (len > 256) {
-		memcpy(d, s, len);
-		return;
-	}
-	for (; len >= 8; d += 8, s += 8, len -= 8) {
-		memcpy(&w, s, 8);
-		memcpy(d, &w, 8);
-	}
-	while (len-- > 0)
-		*d++ = *s++;
-}
-
-/*
  * One run of the first messages of the n of v, as packring_put but
- * copying them with packed_copy: how many, 0 if the ring is full.
+ * copying them with shmring_copy (chand's own copy into a ring: in
+ * line up to 64 bytes): how many, 0 if the ring is full.
  */
 static size_t
 packed_put_inline(struct packring_writer *w, const struct iovec *v,
@@ -127,7 +103,7 @@ packed_put_inline(struct packring_writer *w, const struct iovec *v,
 		if (used + (f = packring_frame_size(len)) > limit)
 			break;
 		packring_frame_start(b + used, len);
-		packed_copy(b + used + PACKRING_FRAME_HDR, v[i].iov_base, len);
+		shmring_copy(b + used + PACKRING_FRAME_HDR, v[i].iov_base, len);
 		used += f;
 	}
 	packring_commit(w, used, (uint32_t)i, 0);
