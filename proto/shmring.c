@@ -633,10 +633,12 @@ shmring_peek_frame(struct shmring_reader *rd, const unsigned char **payload,
 {
 	const unsigned char *f = rd->data + (rd->pos & (rd->data_size - 1));
 	uint64_t	 left = rd->b_end - rd->pos, fsz;
-	uint32_t	 n = ld32(f, 0, __ATOMIC_RELAXED);
+	uint32_t	 n;
 
-	if (left < 4 || n > rd->b_bytes || (fsz = shmring_frame_size(n)) >
-	    left)
+	if (left < 4)
+		return (-1);
+	n = ld32(f, 0, __ATOMIC_RELAXED);
+	if (n > rd->b_bytes || (fsz = shmring_frame_size(n)) > left)
 		return (-1);
 	if (rd->b_left == 1 && (fsz != left || n != rd->b_bytes))
 		return (-1);
@@ -748,10 +750,11 @@ shmring_take_frames(struct shmring_reader *rd, struct shmring_rec *out,
 	size_t		 k = 0, got = 0;
 
 	while (k < max && got < budget && b_left > 0) {
+		if (left < 4)
+			break;
 		f = rd->data + (pos & (rd->data_size - 1));
 		n = ld32(f, 0, __ATOMIC_RELAXED);
-		if (left < 4 || n > b_bytes ||
-		    (fsz = shmring_frame_size(n)) > left ||
+		if (n > b_bytes || (fsz = shmring_frame_size(n)) > left ||
 		    (b_left == 1 && (fsz != left || n != b_bytes)))
 			break;
 		out[k].p = f + 4;

@@ -723,7 +723,8 @@ END_TEST
  * rest.
  */
 struct killed {
-	int	fd;
+	int		 fd;
+	const char	*name;		/* the channel */
 };
 
 static int
@@ -739,7 +740,7 @@ killed_main(void *arg)
 	o.flags = CHAN_SHM | CHAN_MANUAL_ACK;
 	o.prefetch = 8;
 	if (chan_connect(fixture.sock, &c) != 0 ||
-	    chan_rx_open_ex(c, "d.killed", 8, &o, &rx) != 0)
+	    chan_rx_open_ex(c, k->name, strlen(k->name), &o, &rx) != 0)
 		return (1);
 	o.flags = CHAN_RX_GONE;
 	if (chan_rx_open_ex(c, "d.watch", 7, &o, &watched) != 0)
@@ -774,6 +775,7 @@ START_TEST(test_a_killed_receiver_s_claims_come_back_marked)
 	o.flags = CHAN_RX_GONE;
 	ck_assert_int_eq(pipe(p), 0);
 	k.fd = p[1];
+	k.name = "d.killed";
 	pid = child_fork(killed_main, &k);
 	ck_assert_int_eq(pipe_read_byte(p[0]), 'O');
 	gone = tx_open_opts(pc, "d.watch", &o);
@@ -799,6 +801,71 @@ START_TEST(test_a_killed_receiver_s_claims_come_back_marked)
 		    "%s marked %d", want[i], chan_msg_redelivered(m));
 		chan_msg_free(m);
 	}
+	close(p[0]);
+	close(p[1]);
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
+
+/*
+ * The same with one bundle of twenty messages (chan_tx_send_many): the
+ * receiver's claim of its window (8) ends within the bundle, and the
+ * daemon takes the ring back there. The next receiver gets all twenty
+ * once, in order: those the dead one held marked (the three it read
+ * among them), then the rest, read on from within the bundle, unmarked.
+ */
+START_TEST(test_a_killed_receiver_s_claims_within_a_bundle_come_back)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	static char	 bufs[20][16];
+	struct iovec	 iov[20];
+	struct killed	 k;
+	chan_tx		*tx, *gone, *other;
+	chan_rx		*rx;
+	chan_msg	*m;
+	size_t		 sent;
+	int		 p[2], status, i, marked = 0, rc = 0;
+	pid_t		 pid;
+
+	other = tx_open(pc, "d.other");
+	o.flags = CHAN_RX_GONE;
+	ck_assert_int_eq(pipe(p), 0);
+	k.fd = p[1];
+	k.name = "d.bundle";
+	pid = child_fork(killed_main, &k);
+	ck_assert_int_eq(pipe_read_byte(p[0]), 'O');
+	gone = tx_open_opts(pc, "d.watch", &o);
+	tx = ring_tx(pc, "d.bundle", 0);
+	for (i = 0; i < 20; i++) {
+		snprintf(bufs[i], sizeof(bufs[i]), "m%02d", i);
+		iov[i].iov_base = bufs[i];
+		iov[i].iov_len = strlen(bufs[i]) + 1;
+	}
+	expect_rc(chan_tx_send_many(tx, iov, 20, &sent), 0, "send_many");
+	ck_assert_uint_eq(sent, 20);
+	ck_assert_int_eq(pipe_read_byte(p[0]), 'D');
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	for (i = 0; i < 100000; i++)
+		if ((rc = chan_tx_send(gone, "p", 1)) == CHAN_ERXGONE)
+			break;
+	expect_rc(rc, CHAN_ERXGONE, "send after the receiver went");
+	send_str(other, "barrier");
+	rx = ring_rx(cc, "d.bundle", 8, 0);
+	for (i = 0; i < 20; i++) {
+		expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m), 0,
+		    "recv again");
+		ck_assert_str_eq(chan_msg_data(m), bufs[i]);
+		/* Marked ones come first: the dead receiver's window. */
+		if (chan_msg_redelivered(m))
+			ck_assert_int_eq(marked++, i);
+		chan_msg_free(m);
+	}
+	ck_assert_msg(marked >= 3 && marked < 20, "%d marked", marked);
 	close(p[0]);
 	close(p[1]);
 	chan_disconnect(cc);
@@ -871,6 +938,8 @@ direct_suite(void)
 	tcase_add_test(tc, test_a_socket_send_takes_the_ring_back_in_order);
 	tcase_add_test(tc, test_receives_make_room_in_a_bounded_channel);
 	tcase_add_test(tc, test_a_killed_receiver_s_claims_come_back_marked);
+	tcase_add_test(tc,
+	    test_a_killed_receiver_s_claims_within_a_bundle_come_back);
 	tcase_add_test(tc, test_a_scribbling_receiver_harms_only_itself);
 	tcase_add_test(tc, test_a_producer_ahead_of_its_receiver_does_not_block);
 	tcase_add_test(tc, test_a_daemon_gone_between_offer_and_fetch);
