@@ -373,7 +373,6 @@ chan_rx_open(chan_client *c, const char *name, chan_rx **out)
 	return chan_rx_open_ex(c, name, strlen(name), NULL, out);
 }
 
-
 /*
  * A receiver starts on a cache line, so that what every message reads of
  * it (the first lines of struct chan_rx) takes no line more: a consumer of
