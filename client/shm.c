@@ -454,7 +454,7 @@ shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
 			if (rc == CHAN_EFULL) {
 				if (until >= 0 && shm_now_ms() >= until) {
 					shmring_set_prod_wait(&s->w, 0);
-					return (full_rc);
+					break;	/* settled below */
 				}
 				rc = shm_sleep(c, s, until);
 				shmring_set_prod_wait(&s->w, 0);
@@ -467,11 +467,13 @@ shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
 		break;
 	}
 	/*
-	 * A try: the grant may lag behind the room the daemon has not yet
-	 * seen taken. Once it has taken every record and granted again, the
-	 * answer is the channel's.
+	 * A try, or a timed send at its deadline: the grant may lag behind
+	 * the room the daemon has not yet seen taken, or not have come yet
+	 * for a channel that had room all along (a deadline shorter than the
+	 * daemon's answer). Once it has taken every record and granted
+	 * again, the answer is the channel's.
 	 */
-	if (rc == CHAN_EFULL && wait_ms == 0 &&
+	if (rc == CHAN_EFULL && wait_ms >= 0 &&
 	    (rc = shm_settle(tx, (uint32_t)len)) == 0)
 		rc = shmring_put(&s->w, data, (uint32_t)len, stamp);
 	if (rc == 0) {

@@ -578,6 +578,56 @@ START_TEST(test_a_lying_bundle_ends_its_producer)
 }
 END_TEST
 
+
+/*
+ * A timed send to a channel with room whose daemon answers after the
+ * send's deadline (here: stopped through it): the ring had no grant yet
+ * (a channel of one message grants none ahead), and the send still goes,
+ * as on the socket, instead of failing TIMEDOUT for the daemon's delay.
+ */
+struct late_send {
+	chan_tx	*tx;
+	int	 rc;
+};
+
+static void *
+late_send_main(void *arg)
+{
+	struct late_send *l = arg;
+
+	l->rc = chan_tx_send_timeout(l->tx, "x", 1, 20);
+	return (NULL);
+}
+
+START_TEST(test_a_timed_send_with_room_outlasts_a_late_grant)
+{
+	struct daemon	 d;
+	struct late_send l;
+	chan_client	*c;
+	chan_rx		*rx;
+	pthread_t	 t;
+	int		 before;
+
+	daemon_start(&d, NULL);
+	c = test_connect(&d);
+	before = daemon_fd_count(&d);
+	l.tx = shm_tx(c, "shm.late", 1);
+	ck_assert_int_gt(daemon_fd_count(&d), before);	/* it has a ring */
+	rx = rx_open(c, "shm.late", 0);
+	l.rc = -1;
+	ck_assert_int_eq(kill(d.pid, SIGSTOP), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, late_send_main, &l), 0);
+	/* Well past the send's 20 ms while the daemon cannot answer. */
+	(void)poll(NULL, 0, 200);
+	ck_assert_int_eq(kill(d.pid, SIGCONT), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	expect_rc(l.rc, 0, "a timed send to a channel with room");
+	expect_str(rx, "x");
+	chan_disconnect(c);
+	daemon_stop(&d);
+}
+END_TEST
+
 static int
 consumer_dies(void *arg)
 {
@@ -1025,6 +1075,7 @@ shm_suite(void)
 	tcase_add_test(tc, test_producer_gone_mid_record);
 	tcase_add_test(tc, test_scribbling_producer_goes_alone);
 	tcase_add_test(tc, test_a_lying_bundle_ends_its_producer);
+	tcase_add_test(tc, test_a_timed_send_with_room_outlasts_a_late_grant);
 	tcase_add_test(tc, test_consumer_killed_with_unacked_records);
 	tcase_add_test(tc, test_descriptors_and_memory_released);
 	tcase_add_test(tc,
