@@ -65,6 +65,14 @@ shm_peek(struct shm_ring *r)
 	return (r->peeked);
 }
 
+/* Whether r's grant covers messages up to number taken, bytes more. */
+static bool
+shm_granted(const struct shm_ring *r, uint64_t taken, uint64_t bytes)
+{
+	return (taken <= r->grant_msgs &&
+	    r->taken_bytes + bytes <= r->grant_bytes);
+}
+
 /*
  * Moves past the record r peeked at, within r's grant: false if it is
  * beyond (the caller calls it bad, after its own bookkeeping).
@@ -73,8 +81,7 @@ static bool
 shm_skip_granted(struct shm_ring *r)
 {
 	r->peeked = false;
-	if (r->rd.taken >= r->grant_msgs ||
-	    r->taken_bytes + r->pk_len > r->grant_bytes)
+	if (!shm_granted(r, r->rd.taken + 1, r->pk_len))
 		return (false);
 	shmring_skip(&r->rd);
 	r->taken_bytes += r->pk_len;
@@ -111,8 +118,7 @@ shm_take_bundle(struct shm_ring *r, uint64_t max, uint64_t *k,
 		return (0);
 	if ((rc = shmring_skip_bundle(&r->rd, max, k, bytes)) < 0)
 		shm_bad(r, "malformed record");
-	else if (rc > 0 && (r->rd.taken > r->grant_msgs ||
-	    r->taken_bytes + *bytes > r->grant_bytes)) {
+	else if (rc > 0 && !shm_granted(r, r->rd.taken, *bytes)) {
 		shm_bad(r, "record beyond its grant");
 		rc = -1;
 	}

@@ -623,24 +623,34 @@ shmring_bundle_enter(struct shmring_reader *rd, const unsigned char *r,
 }
 
 /*
- * The bundle's next message: 1, or -1 if its frame does not fit what is
- * left of the body and of the header's bytes (the last one must end the
- * body and the bytes exactly).
+ * Reads the length of the frame at f, with left bytes of the body and
+ * bytes of the header's payload total not yet returned, last if it is
+ * the bundle's last message: true with *n and *fsz (its space) if it
+ * fits them (the last one must end both exactly).
  */
+static inline bool
+shmring_frame_fits(const unsigned char *f, uint64_t left, uint64_t bytes,
+    bool last, uint32_t *n, uint64_t *fsz)
+{
+	if (left < 4)
+		return (false);
+	*n = ld32(f, 0, __ATOMIC_RELAXED);
+	if (*n > bytes || (*fsz = shmring_frame_size(*n)) > left)
+		return (false);
+	return (!last || (*fsz == left && *n == bytes));
+}
+
+/* The bundle's next message: 1, or -1 if its frame does not fit. */
 static int
 shmring_peek_frame(struct shmring_reader *rd, const unsigned char **payload,
     uint32_t *len, uint64_t *stamp)
 {
 	const unsigned char *f = rd->data + (rd->pos & (rd->data_size - 1));
-	uint64_t	 left = rd->b_end - rd->pos, fsz;
+	uint64_t	 fsz;
 	uint32_t	 n;
 
-	if (left < 4)
-		return (-1);
-	n = ld32(f, 0, __ATOMIC_RELAXED);
-	if (n > rd->b_bytes || (fsz = shmring_frame_size(n)) > left)
-		return (-1);
-	if (rd->b_left == 1 && (fsz != left || n != rd->b_bytes))
+	if (!shmring_frame_fits(f, rd->b_end - rd->pos, rd->b_bytes,
+	    rd->b_left == 1, &n, &fsz))
 		return (-1);
 	*payload = f + 4;
 	*len = n;
@@ -735,7 +745,7 @@ shmring_skip_bundle(struct shmring_reader *rd, uint64_t max, uint64_t *msgs,
 
 /*
  * shmring_take_run within a bundle: its next messages, up to max and
- * until budget bytes, each checked as shmring_peek_frame does, with the
+ * until budget bytes, each checked by shmring_frame_fits, with the
  * cursors in locals. How many (*bytes their payload), or -1 if the first
  * is bad (a bad one after good ones ends the run).
  */
@@ -750,12 +760,9 @@ shmring_take_frames(struct shmring_reader *rd, struct shmring_rec *out,
 	size_t		 k = 0, got = 0;
 
 	while (k < max && got < budget && b_left > 0) {
-		if (left < 4)
-			break;
 		f = rd->data + (pos & (rd->data_size - 1));
-		n = ld32(f, 0, __ATOMIC_RELAXED);
-		if (n > b_bytes || (fsz = shmring_frame_size(n)) > left ||
-		    (b_left == 1 && (fsz != left || n != b_bytes)))
+		if (!shmring_frame_fits(f, left, b_bytes, b_left == 1, &n,
+		    &fsz))
 			break;
 		out[k].p = f + 4;
 		out[k].len = n;

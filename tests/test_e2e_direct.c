@@ -725,6 +725,10 @@ END_TEST
 struct killed {
 	int		 fd;
 	const char	*name;		/* the channel */
+	int		 p[2];		/* the child's reports */
+	pid_t		 pid;
+	chan_tx		*gone;		/* watches the receiver's connection */
+	chan_tx		*other;		/* a barrier after it went */
 };
 
 static int
@@ -758,39 +762,60 @@ killed_main(void *arg)
 		pause();
 }
 
+/* Starts the receiver of name in a child; pc's producers watch it. */
+static void
+killed_start(struct killed *k, chan_client *pc, const char *name)
+{
+	chan_open_opts	o = CHAN_OPEN_OPTS_INIT;
+
+	k->other = tx_open(pc, "d.other");
+	o.flags = CHAN_RX_GONE;
+	ck_assert_int_eq(pipe(k->p), 0);
+	k->fd = k->p[1];
+	k->name = name;
+	k->pid = child_fork(killed_main, k);
+	ck_assert_int_eq(pipe_read_byte(k->p[0]), 'O');
+	k->gone = tx_open_opts(pc, "d.watch", &o);
+}
+
+/*
+ * Once the receiver has read three messages directly: kills it, and
+ * waits until the daemon has dropped it (its watch fails) and has read
+ * everything sent before (the barrier).
+ */
+static void
+killed_kill(struct killed *k)
+{
+	int	status, i, rc = 0;
+
+	ck_assert_int_eq(pipe_read_byte(k->p[0]), 'D');
+	ck_assert_int_eq(kill(k->pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(k->pid, &status, 0), k->pid);
+	for (i = 0; i < 100000; i++)
+		if ((rc = chan_tx_send(k->gone, "p", 1)) == CHAN_ERXGONE)
+			break;
+	expect_rc(rc, CHAN_ERXGONE, "send after the receiver went");
+	send_str(k->other, "barrier");
+	close(k->p[0]);
+	close(k->p[1]);
+}
+
 START_TEST(test_a_killed_receiver_s_claims_come_back_marked)
 {
 	chan_client	*pc = test_connect(&fixture);
 	chan_client	*cc = test_connect(&fixture);
-	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
 	const char	*want[] = { "one", "two", "three", "four" };
 	struct killed	 k;
-	chan_tx		*tx, *gone, *other;
+	chan_tx		*tx;
 	chan_rx		*rx;
 	chan_msg	*m;
-	int		 p[2], status, i, rc = 0;
-	pid_t		 pid;
+	int		 i;
 
-	other = tx_open(pc, "d.other");
-	o.flags = CHAN_RX_GONE;
-	ck_assert_int_eq(pipe(p), 0);
-	k.fd = p[1];
-	k.name = "d.killed";
-	pid = child_fork(killed_main, &k);
-	ck_assert_int_eq(pipe_read_byte(p[0]), 'O');
-	gone = tx_open_opts(pc, "d.watch", &o);
+	killed_start(&k, pc, "d.killed");
 	tx = ring_tx(pc, "d.killed", 0);
 	for (i = 0; i < 3; i++)
 		send_str(tx, want[i]);
-	ck_assert_int_eq(pipe_read_byte(p[0]), 'D');
-	ck_assert_int_eq(kill(pid, SIGKILL), 0);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	/* The daemon has dropped the dead receiver once its watch fails. */
-	for (i = 0; i < 100000; i++)
-		if ((rc = chan_tx_send(gone, "p", 1)) == CHAN_ERXGONE)
-			break;
-	expect_rc(rc, CHAN_ERXGONE, "send after the receiver went");
-	send_str(other, "barrier");
+	killed_kill(&k);
 	send_str(tx, want[3]);
 	rx = ring_rx(cc, "d.killed", 8, 0);
 	for (i = 0; i < 4; i++) {
@@ -801,8 +826,6 @@ START_TEST(test_a_killed_receiver_s_claims_come_back_marked)
 		    "%s marked %d", want[i], chan_msg_redelivered(m));
 		chan_msg_free(m);
 	}
-	close(p[0]);
-	close(p[1]);
 	chan_disconnect(cc);
 	chan_disconnect(pc);
 }
@@ -820,25 +843,16 @@ START_TEST(test_a_killed_receiver_s_claims_within_a_bundle_come_back)
 {
 	chan_client	*pc = test_connect(&fixture);
 	chan_client	*cc = test_connect(&fixture);
-	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
 	static char	 bufs[20][16];
 	struct iovec	 iov[20];
 	struct killed	 k;
-	chan_tx		*tx, *gone, *other;
+	chan_tx		*tx;
 	chan_rx		*rx;
 	chan_msg	*m;
 	size_t		 sent;
-	int		 p[2], status, i, marked = 0, rc = 0;
-	pid_t		 pid;
+	int		 i, marked = 0;
 
-	other = tx_open(pc, "d.other");
-	o.flags = CHAN_RX_GONE;
-	ck_assert_int_eq(pipe(p), 0);
-	k.fd = p[1];
-	k.name = "d.bundle";
-	pid = child_fork(killed_main, &k);
-	ck_assert_int_eq(pipe_read_byte(p[0]), 'O');
-	gone = tx_open_opts(pc, "d.watch", &o);
+	killed_start(&k, pc, "d.bundle");
 	tx = ring_tx(pc, "d.bundle", 0);
 	for (i = 0; i < 20; i++) {
 		snprintf(bufs[i], sizeof(bufs[i]), "m%02d", i);
@@ -847,14 +861,7 @@ START_TEST(test_a_killed_receiver_s_claims_within_a_bundle_come_back)
 	}
 	expect_rc(chan_tx_send_many(tx, iov, 20, &sent), 0, "send_many");
 	ck_assert_uint_eq(sent, 20);
-	ck_assert_int_eq(pipe_read_byte(p[0]), 'D');
-	ck_assert_int_eq(kill(pid, SIGKILL), 0);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	for (i = 0; i < 100000; i++)
-		if ((rc = chan_tx_send(gone, "p", 1)) == CHAN_ERXGONE)
-			break;
-	expect_rc(rc, CHAN_ERXGONE, "send after the receiver went");
-	send_str(other, "barrier");
+	killed_kill(&k);
 	rx = ring_rx(cc, "d.bundle", 8, 0);
 	for (i = 0; i < 20; i++) {
 		expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m), 0,
@@ -866,8 +873,6 @@ START_TEST(test_a_killed_receiver_s_claims_within_a_bundle_come_back)
 		chan_msg_free(m);
 	}
 	ck_assert_msg(marked >= 3 && marked < 20, "%d marked", marked);
-	close(p[0]);
-	close(p[1]);
 	chan_disconnect(cc);
 	chan_disconnect(pc);
 }
