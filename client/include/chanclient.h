@@ -333,7 +333,10 @@ CHAN_EXPORT int chan_tx_clone(chan_tx *tx, chan_tx **out);
  * receive at that moment); the message is then dropped, not queued.
  * chan_tx_send_timeout waits at most timeout_ms milliseconds for room
  * (< 0: as chan_tx_send; 0: as chan_tx_try_send but CHAN_ETIMEDOUT):
- * CHAN_ETIMEDOUT, the message dropped.
+ * CHAN_ETIMEDOUT, the message dropped. On a CHAN_SHM ring, at the
+ * deadline it waits for the daemon's answer to its last request for a
+ * grant, so that a channel with room is not reported full because the
+ * grant came late.
  *
  * Errors of all three: CHAN_ETOOBIG (checked before sending; the
  * connection stays usable), CHAN_ERXGONE (CHAN_RX_GONE: the receiver is
@@ -409,9 +412,11 @@ CHAN_EXPORT unsigned chan_tx_unconfirmed(const chan_tx *tx);
  * *sent (which may be NULL) the number confirmed before it. The whole
  * call takes the connection's lock once, where a loop of chan_tx_send
  * takes it per message: on a CHAN_SHM transmitter the messages are
- * records written into the ring, committed (and so confirmed) together,
- * one store for each 64 KiB of them, reading the daemon's grant and the
- * ring's free space once per batch rather than per message. Over the socket each is a confirmed send (a round trip);
+ * written into the ring as bundles (one record of up to 64 KiB of them,
+ * each framed by its length: docs/protocol.md), committed (and so
+ * confirmed) together, one store for each 64 KiB of them, reading the
+ * daemon's grant and the ring's free space once per batch rather than
+ * per message. Over the socket each is a confirmed send (a round trip);
  * chan_tx_send_async is the throughput call there.
  */
 CHAN_EXPORT int chan_tx_send_many(chan_tx *tx, const struct iovec *msgs,
