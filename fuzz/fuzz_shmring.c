@@ -15,8 +15,9 @@
  * With the first byte's high bit set the rest drives the writer instead:
  * message lengths (2 bytes each) are put into a fresh ring, in batches of
  * up to four through the run writer (bundles) or, with the first byte's
- * 0x40 bit, one by one, and read back; the reader must return exactly
- * what was put, in order.
+ * 0x40 bit, one by one, or, with its 0x20 bit, grown into bundles one
+ * message at a time (shmring_add, as pipelined sends are), and read
+ * back; the reader must return exactly what was put, in order.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -158,6 +159,30 @@ writer_batch(struct shmring_writer *w, struct shmring_reader *rd,
 	}
 }
 
+/*
+ * Grows the open bundle by one message (numbered *seq), committing it
+ * when the ring is full, which must then take it, and after every
+ * message whose length ends in three set bits.
+ */
+static void
+writer_add(struct shmring_writer *w, struct shmring_reader *rd,
+    unsigned char *mem, const void *p, uint32_t n, uint32_t *seq,
+    uint32_t *next)
+{
+	int	rc;
+
+	if ((rc = shmring_add(w, p, n, *seq)) == CHAN_EFULL) {
+		shmring_publish(w);
+		writer_drain(rd, mem, next, *seq);
+		CHECK(shmring_drained(w));
+		rc = shmring_add(w, p, n, *seq);
+	}
+	CHECK(rc == 0);
+	(*seq)++;
+	if ((n & 7) == 7)
+		shmring_publish(w);
+}
+
 static void
 writer(const uint8_t *in, size_t len)
 {
@@ -169,6 +194,7 @@ writer(const uint8_t *in, size_t len)
 	uint32_t		 want, seq = 0, next = 0;
 	size_t			 i, k = 0;
 	bool			 single = (in[0] & 0x40) != 0;
+	bool			 grown = !single && (in[0] & 0x20) != 0;
 	int			 rc;
 
 	if ((mem = calloc(1, SHMRING_HDR_SIZE + FUZZ_DATA)) == NULL)
@@ -183,6 +209,11 @@ writer(const uint8_t *in, size_t len)
 		if (want > shmring_max_record(FUZZ_DATA)) {
 			CHECK(shmring_put(&w, buf[0], want, 0) ==
 			    CHAN_ETOOBIG);
+			continue;
+		}
+		if (grown) {
+			memset(buf[0], (int)(seq & 0xff), want);
+			writer_add(&w, &rd, mem, buf[0], want, &seq, &next);
 			continue;
 		}
 		memset(buf[k], (int)((seq + k) & 0xff), want);
@@ -200,6 +231,7 @@ writer(const uint8_t *in, size_t len)
 	}
 	if (k > 0)
 		writer_batch(&w, &rd, mem, v, k, &seq, &next);
+	shmring_publish(&w);
 	writer_drain(&rd, mem, &next, seq);
 	free(mem);
 }

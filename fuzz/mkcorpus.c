@@ -337,6 +337,9 @@ shmring_seeds(void)
 	ring_seed("bundles", wrap, sizeof(wrap) / sizeof(wrap[0]), 1);
 	ok(proto_buf_append(&b, writer, sizeof(writer)));
 	put("shmring", "writer", &b);
+	/* The same lengths grown into bundles one at a time (0x20). */
+	b.data[0] = 0xa0;
+	put("shmring", "grown", &b);
 	proto_buf_fini(&b);
 }
 

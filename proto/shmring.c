@@ -207,6 +207,7 @@ shmring_put2(struct shmring_writer *w, const void *a, uint32_t alen,
 void
 shmring_publish(struct shmring_writer *w)
 {
+	shmring_close_bundle(w);
 	st64(w->base, SHMRING_OFF_SENT, w->sent, __ATOMIC_RELAXED);
 	st64(w->base, SHMRING_OFF_SENT_BYTES, w->sent_bytes, __ATOMIC_RELAXED);
 	/* The records are committed: the head covers them. */
@@ -249,11 +250,102 @@ shmring_put2_held(struct shmring_writer *w, const void *a, uint32_t alen,
 	uint64_t	 off, pad;
 	int		 rc;
 
+	shmring_close_bundle(w);
 	if (alen > UINT32_MAX - blen)
 		return (CHAN_ETOOBIG);
 	if ((rc = shmring_place(w, alen + blen, &off, &pad)) != 0)
 		return (rc);
 	shmring_write(w, off, pad, a, alen, b, blen, stamp);
+	return (0);
+}
+
+void
+shmring_close_bundle(struct shmring_writer *w)
+{
+	unsigned char	*r;
+
+	if (w->ob_count == 0)
+		return;
+	r = w->data + (w->ob_pos & (w->data_size - 1));
+	st32(r, SHMRING_REC_HDR, w->ob_count, __ATOMIC_RELAXED);
+	st32(r, SHMRING_REC_HDR + 4, w->ob_bytes, __ATOMIC_RELAXED);
+	st64(r, 8, w->ob_stamp, __ATOMIC_RELAXED);
+	st32(r, 0, SHMRING_BUNDLE | w->ob_body, __ATOMIC_RELAXED);
+	st32(r, 4, shmring_commit_word(w->ob_first), __ATOMIC_RELAXED);
+	w->ob_count = 0;
+}
+
+/* Writes a frame of the open bundle at its body's offset ob_body. */
+static void
+shmring_add_frame(struct shmring_writer *w, const void *p, uint32_t len,
+    uint64_t stamp)
+{
+	unsigned char	*f = w->data + (w->ob_pos & (w->data_size - 1)) +
+			    SHMRING_REC_HDR + w->ob_body;
+
+	st32(f, 0, len, __ATOMIC_RELAXED);
+	shmring_copy(f + 4, p, len);
+	w->ob_body += (uint32_t)shmring_frame_size(len);
+	w->ob_count++;
+	w->ob_bytes += len;
+	if (stamp > w->ob_stamp)
+		w->ob_stamp = stamp;
+	w->head = w->ob_pos + shmring_rec_size(w->ob_body);
+	w->sent++;
+	w->sent_bytes += len;
+}
+
+/* Whether the open bundle can take a frame of fsz bytes within room. */
+static bool
+shmring_add_fits(const struct shmring_writer *w,
+    const struct shmring_room *room, uint64_t fsz)
+{
+	uint64_t	body = w->ob_body + fsz, need;
+
+	if (body > w->max_record)
+		return (false);
+	need = shmring_rec_size((uint32_t)body);
+	return ((w->ob_pos & (w->data_size - 1)) + need <= w->data_size &&
+	    w->ob_pos + need - room->tail <= w->data_size);
+}
+
+int
+shmring_add(struct shmring_writer *w, const void *p, uint32_t len,
+    uint64_t stamp)
+{
+	struct shmring_room room;
+	uint64_t	 fsz = shmring_frame_size(len), need, off, pad;
+	unsigned char	*r;
+	int		 rc;
+
+	if (!w->bundles || SHMRING_BUNDLE_HDR + fsz > w->max_record)
+		return (shmring_put2_held(w, p, len, NULL, 0, stamp));
+	if ((rc = shmring_room(w, &room)) != 0)
+		return (rc);
+	if (w->sent >= room.msgs || w->sent_bytes + len > room.bytes)
+		return (CHAN_EFULL);
+	if (w->ob_count > 0 && shmring_add_fits(w, &room, fsz)) {
+		shmring_add_frame(w, p, len, stamp);
+		return (0);
+	}
+	shmring_close_bundle(w);
+	need = shmring_rec_size((uint32_t)(SHMRING_BUNDLE_HDR + fsz));
+	off = w->head & (w->data_size - 1);
+	pad = w->data_size - off < need ? w->data_size - off : 0;
+	if (w->data_size - (w->head - room.tail) < pad + need)
+		return (CHAN_EFULL);
+	if (pad > 0) {
+		r = w->data + off;
+		st32(r, 0, SHMRING_PAD, __ATOMIC_RELAXED);
+		st32(r, 4, shmring_commit_word(w->sent), __ATOMIC_RELAXED);
+		w->head += pad;
+	}
+	w->ob_pos = w->head;
+	w->ob_first = w->sent;
+	w->ob_body = SHMRING_BUNDLE_HDR;
+	w->ob_bytes = 0;
+	w->ob_stamp = 0;
+	shmring_add_frame(w, p, len, stamp);
 	return (0);
 }
 
@@ -403,6 +495,7 @@ shmring_put_run_in(struct shmring_writer *w, const struct shmring_room *room,
 	uint64_t	 body;
 	size_t		 i = 0, k;
 
+	shmring_close_bundle(w);
 	run.head = w->head;
 	run.sent = w->sent;
 	run.bytes = w->sent_bytes;

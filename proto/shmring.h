@@ -161,6 +161,13 @@ struct shmring_writer {
 	uint64_t	 sent;
 	uint64_t	 sent_bytes;
 	bool		 bundles;	/* the reader accepts bundles */
+	/* The bundle shmring_add writes into (ob_count > 0), not closed. */
+	uint64_t	 ob_pos;	/* its record's ring position */
+	uint64_t	 ob_first;	/* its first message's number */
+	uint64_t	 ob_stamp;	/* its messages' latest stamp */
+	uint32_t	 ob_count;
+	uint32_t	 ob_bytes;	/* payload bytes */
+	uint32_t	 ob_body;	/* its body's size so far */
 };
 int	shmring_attach(struct shmring_writer *, void *base, size_t map_size);
 /*
@@ -182,8 +189,28 @@ int	shmring_put2(struct shmring_writer *, const void *a, uint32_t alen,
  */
 int	shmring_put2_held(struct shmring_writer *, const void *a,
 	    uint32_t alen, const void *b, uint32_t blen, uint64_t stamp);
-/* Commits every record written so far: publishes the counts and head. */
+/*
+ * Commits every record written so far (closing an open bundle, as
+ * shmring_close_bundle): publishes the counts and head.
+ */
 void	shmring_publish(struct shmring_writer *);
+/*
+ * Appends a message of len bytes, stamped stamp, to the writer's open
+ * bundle, which grows message by message (pipelined sends, each written
+ * when its call comes): 0, or CHAN_EFULL (no room or grant now),
+ * CHAN_ETOOBIG, CHAN_ECONNLOST. A bundle is opened at the head (after
+ * padding if the data area's end is too near) when none is open or the
+ * open one cannot take the message. Nothing is committed: the bundle is
+ * closed by shmring_close_bundle, by any other write and by
+ * shmring_publish, which then commits it. It carries its messages'
+ * latest stamp, read after every message of it began. Where the ring's flags
+ * do not allow bundles, the message is written as a record
+ * (shmring_put2_held).
+ */
+int	shmring_add(struct shmring_writer *, const void *p, uint32_t len,
+	    uint64_t stamp);
+/* Writes the open bundle's header (count, bytes, stamp, length): closed. */
+void	shmring_close_bundle(struct shmring_writer *);
 /*
  * The room a writer of a batch has: the daemon's grant and the ring's
  * tail, read once (shmring_room: 0, or CHAN_ECONNLOST if the daemon

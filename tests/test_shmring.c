@@ -831,6 +831,118 @@ START_TEST(test_runs_and_skips_keep_to_bundles)
 }
 END_TEST
 
+/*
+ * Pipelined sends grow one bundle message by message (shmring_add): the
+ * same bytes as the run writer's, stamped with the last message's stamp,
+ * committed only by shmring_publish; any other write closes it first.
+ */
+START_TEST(test_added_messages_grow_one_bundle)
+{
+	struct ring		 r;
+	const unsigned char	*p;
+	uint32_t		 len;
+
+	ring_new(&r, DATA);
+	expect(shmring_add(&r.w, "ab", 2, 1) == 0);
+	expect(shmring_add(&r.w, "cde", 3, 2) == 0);
+	expect(shmring_add(&r.w, "", 0, 42) == 0);
+	/* Written, not committed: the reader sees nothing. */
+	expect(u64_at(&r, SHMRING_OFF_HEAD) == 0);
+	expect(shmring_poll(&r.rd, r.mem) == 0);
+	expect(shmring_next(&r.rd, &p, &len) == 0);
+	shmring_publish(&r.w);
+	expect(u32_at(&r, B_REC) == (SHMRING_BUNDLE | 28));
+	expect(u32_at(&r, B_REC + 4) == shmring_commit_word(0));
+	expect(u64_at(&r, B_REC + 8) == 42);
+	expect(u32_at(&r, B_BODY) == 3 && u32_at(&r, B_BODY + 4) == 5);
+	expect(u32_at(&r, B_FRAME(1)) == 3 &&
+	    memcmp(r.mem + B_FRAME(1) + 4, "cde", 3) == 0);
+	expect(u64_at(&r, SHMRING_OFF_HEAD) == 48);
+	expect(u64_at(&r, SHMRING_OFF_SENT) == 3);
+
+	/* A record after an open bundle closes it first. */
+	expect(shmring_add(&r.w, "x", 1, 7) == 0);
+	expect(shmring_put(&r.w, "y", 1, 8) == 0);
+	expect(u32_at(&r, B_REC + 48) == (SHMRING_BUNDLE | 16));
+	expect(u32_at(&r, B_REC + 48 + 4) == shmring_commit_word(3));
+	expect(u32_at(&r, B_REC + 80 + 4) == shmring_commit_word(4));
+	expect(shmring_poll(&r.rd, r.mem) == 0);
+	expect(shmring_next(&r.rd, &p, &len) == 1 && len == 2);
+	expect(shmring_next(&r.rd, &p, &len) == 1 && len == 3);
+	expect(shmring_next(&r.rd, &p, &len) == 1 && len == 0);
+	expect(shmring_next(&r.rd, &p, &len) == 1 && len == 1 && *p == 'x');
+	expect(shmring_next(&r.rd, &p, &len) == 1 && len == 1 && *p == 'y');
+	expect(shmring_next(&r.rd, &p, &len) == 0);
+	ring_free(&r);
+
+	/* The grant bounds it as it bounds a record. */
+	ring_new(&r, DATA);
+	shmring_grant(r.mem, 2, UINT64_MAX);
+	expect(shmring_add(&r.w, "a", 1, 0) == 0);
+	expect(shmring_add(&r.w, "b", 1, 0) == 0);
+	expect(shmring_add(&r.w, "c", 1, 0) == CHAN_EFULL);
+	shmring_publish(&r.w);
+	expect(u64_at(&r, SHMRING_OFF_SENT) == 2);
+	ring_free(&r);
+
+	/* A reader that does not say it takes bundles gets records. */
+	ring_new(&r, DATA);
+	u32_set(&r, SHMRING_OFF_FLAGS, 0);
+	expect(shmring_attach(&r.w, r.mem, SHMRING_HDR_SIZE + DATA) == 0);
+	expect(shmring_add(&r.w, "ab", 2, 0) == 0);
+	expect(shmring_add(&r.w, "c", 1, 0) == 0);
+	shmring_publish(&r.w);
+	expect(u32_at(&r, B_REC) == 2);
+	expect(u32_at(&r, B_REC + shmring_rec_size(2)) == 1);
+	ring_free(&r);
+}
+END_TEST
+
+/*
+ * Bundles grown through many laps of a small ring: each ends where the
+ * room or the data area's end does (then padding), and every message
+ * comes out whole and in order.
+ */
+START_TEST(test_added_bundles_wrap_and_fill_the_ring)
+{
+	struct ring	r;
+	unsigned char	in[300], out[300];
+	uint32_t	sent = 0, got = 0, len;
+	long		n;
+	int		rc;
+
+	ring_new(&r, DATA);
+	while (sent < 2000) {
+		len = (sent * 7) % 300;
+		fill(in, len, sent);
+		if ((rc = shmring_add(&r.w, in, len, sent)) == 0) {
+			sent++;
+			continue;
+		}
+		expect(rc == CHAN_EFULL);
+		/* Full: commit, then read and release all of it. */
+		shmring_publish(&r.w);
+		while ((n = read_one(&r, out, sizeof(out))) >= 0) {
+			len = (got * 7) % 300;
+			fill(in, len, got);
+			expect(n == (long)len && memcmp(in, out, len) == 0);
+			got++;
+		}
+		expect(n == -2);
+		shmring_release(&r.rd, r.mem);
+	}
+	shmring_publish(&r.w);
+	while ((n = read_one(&r, out, sizeof(out))) >= 0) {
+		len = (got * 7) % 300;
+		fill(in, len, got);
+		expect(n == (long)len && memcmp(in, out, len) == 0);
+		got++;
+	}
+	expect(n == -2 && got == 2000);
+	ring_free(&r);
+}
+END_TEST
+
 static Suite *
 shmring_suite(void)
 {
@@ -852,6 +964,8 @@ shmring_suite(void)
 	tcase_add_test(tc, test_a_run_goes_as_one_bundle);
 	tcase_add_test(tc, test_scribbled_bundles_are_refused);
 	tcase_add_test(tc, test_runs_and_skips_keep_to_bundles);
+	tcase_add_test(tc, test_added_messages_grow_one_bundle);
+	tcase_add_test(tc, test_added_bundles_wrap_and_fill_the_ring);
 	suite_add_tcase(s, tc);
 	return s;
 }
