@@ -205,6 +205,9 @@ struct chan_client {
 	LIST_HEAD(, chan_rxset)	 sets;
 	struct rx_shm		*rx_ring;	/* its receivers' ring, if any:
 						   rx_shm.c */
+	/* The transmitter whose ring holds pipelined sends written and not
+	   yet committed (tx_shm_hold), if any. */
+	struct chan_tx		*shm_held;
 	/* Receivers that read a producer's ring (rx_direct.c), and those
 	   freed while another thread's read may still look at them. */
 	LIST_HEAD(, rx_direct)	 directs;
@@ -304,6 +307,12 @@ int	conn_read_nb(struct chan_client *, size_t max);
  * (CHAN_ETIMEDOUT) or the connection is lost (CHAN_ECONNLOST). Reads and
  * dispatches frames meanwhile, as the reader or behind it.
  */
+/*
+ * Takes c->mu at the start of a call on the connection: first commits
+ * the pipelined ring sends it holds (tx_shm_hold). chan_tx_send_async
+ * and the waits that take the mutex back take it themselves.
+ */
+void	conn_lock(struct chan_client *);
 int	conn_wait(struct chan_client *, int (*done)(void *), void *arg,
 	    const struct timespec *deadline);
 /* Copies at most PROTO_ERRMSG_MAX bytes of text into buf. */
@@ -347,6 +356,22 @@ int	tx_shm_drain(struct chan_tx *);
  * max_msg, NULL data, no room); tx_shm_send then deals with that one.
  */
 size_t	tx_shm_put_many(struct chan_tx *, const struct iovec *msgs, size_t n);
+/*
+ * Pipelined sends on a ring (chan_tx_send_async, blocking mode) are
+ * written at once and committed together, as pipelined SENDs are written
+ * to the socket together: a commit is a store other processes read, and
+ * one a message made the producer wait for the reader's cache. tx_shm_hold
+ * writes a record without committing it: 0, or why not (CHAN_EFULL: no
+ * room or grant without asking); the caller then sends it as tx_shm_send
+ * does, which commits what is held first. It commits by itself once
+ * SHM_PUBLISH_BYTES or tx's window are held. Every other call on the
+ * connection commits what is held before it does anything (conn_lock),
+ * so held records wait only while the application calls nothing.
+ * tx_shm_commit commits what tx holds; conn_commit_held what c holds.
+ */
+int	tx_shm_hold(struct chan_tx *, const void *, size_t);
+void	tx_shm_commit(struct chan_tx *);
+void	conn_commit_held(struct chan_client *);
 /*
  * RING_FETCH of token on a fresh connection to path: 0 with fds set to
  * the ring's memfd and its two eventfds, or an error.

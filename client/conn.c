@@ -511,6 +511,13 @@ conn_read_once(struct chan_client *c, const struct timespec *deadline)
 	pthread_cond_broadcast(&c->cv);
 }
 
+void
+conn_lock(struct chan_client *c)
+{
+	pthread_mutex_lock(&c->mu);
+	conn_commit_held(c);
+}
+
 int
 conn_wait(struct chan_client *c, int (*done)(void *), void *arg,
     const struct timespec *deadline)
@@ -1197,7 +1204,7 @@ chan_disconnect(chan_client *c)
 
 	if (c == NULL)
 		return;
-	pthread_mutex_lock(&c->mu);
+	conn_lock(c);
 	/*
 	 * Acknowledgements the application already made must reach the
 	 * daemon, or those messages would be delivered again. The daemon
@@ -1236,7 +1243,7 @@ chan_client_set_spin(chan_client *c, unsigned usec)
 {
 	if (c == NULL || usec > CONN_SPIN_MAX_US)
 		return CHAN_EINVAL;
-	pthread_mutex_lock(&c->mu);
+	conn_lock(c);
 	c->spin_us = usec;
 	pthread_mutex_unlock(&c->mu);
 	return 0;

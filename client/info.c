@@ -33,7 +33,7 @@ info_call(chan_client *c, const struct info_ask *ask, void **data,
 	*data = NULL;
 	*len = 0;
 	proto_buf_init(&buf);
-	pthread_mutex_lock(&c->mu);
+	conn_lock(c);
 	if (c->dead) {
 		rc = CHAN_ECONNLOST;
 		goto out;

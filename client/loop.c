@@ -20,7 +20,7 @@ chan_client_set_nonblock(chan_client *c, int on)
 {
 	if (c == NULL)
 		return CHAN_EINVAL;
-	pthread_mutex_lock(&c->mu);
+	conn_lock(c);
 	c->nonblock = on != 0;
 	/* The loop will watch the socket: the ring armed, and empty. */
 	while (c->nonblock && !c->dead && rx_shm_arm(c))
@@ -37,7 +37,7 @@ chan_client_process(chan_client *c)
 
 	if (c == NULL)
 		return CHAN_EINVAL;
-	pthread_mutex_lock(&c->mu);
+	conn_lock(c);
 	rc = conn_read_nb(c, CONN_PROCESS_MAX);
 	if (rc == 0)
 		rc = conn_write_nb(c);
@@ -52,7 +52,7 @@ chan_client_want_write(chan_client *c)
 
 	if (c == NULL)
 		return 0;
-	pthread_mutex_lock(&c->mu);
+	conn_lock(c);
 	want = !c->dead && c->wbuf.len > 0;
 	pthread_mutex_unlock(&c->mu);
 	return want;

@@ -335,11 +335,19 @@ chan_tx_send_async(chan_tx *tx, const void *data, size_t len)
 
 	if ((rc = tx_send_begin(tx, data, len)) != 0)
 		return rc;
-	/* Through the ring a send is confirmed once written. */
+	/* Another transmitter's held sends came first. */
+	if (tx->c->shm_held != tx)
+		conn_commit_held(tx->c);
+	/*
+	 * Through the ring a send is confirmed once committed: written now,
+	 * committed with those after it (tx_shm_hold), or, without room,
+	 * as a confirmed send, which commits those held first.
+	 */
 	if (tx->shm != NULL && len <= tx_shm_max(tx)) {
 		/* Behind the SENDs of longer messages before it. */
-		if ((rc = tx->unconfirmed > 0 ? pipeline_flush_locked(tx,
-		    1) : 0) == 0)
+		rc = tx->unconfirmed > 0 ? pipeline_flush_locked(tx, 1) : 0;
+		if (rc == 0 && (tx->c->nonblock ||
+		    tx_shm_hold(tx, data, len) != 0))
 			rc = tx_shm_send(tx, data, len, tx->c->nonblock ?
 			    TX_SHM_LOOP : -1, 0);
 		/* Numbered as the pipelined sends they are among. */
@@ -350,6 +358,8 @@ chan_tx_send_async(chan_tx *tx, const void *data, size_t len)
 			return rc;
 		}
 	}
+	/* Over the socket, behind the records before it. */
+	conn_commit_held(tx->c);
 	if (tx->shm != NULL && (rc = tx_shm_drain(tx)) != 0 &&
 	    rc != TX_SHM_SOCKET) {
 		pthread_mutex_unlock(&tx->c->mu);
@@ -372,7 +382,7 @@ chan_tx_flush(chan_tx *tx)
 
 	if (tx == NULL)
 		return CHAN_EINVAL;
-	pthread_mutex_lock(&tx->c->mu);
+	conn_lock(tx->c);
 	tx->errmsg[0] = '\0';
 	rc = pipeline_flush_locked(tx, 0);
 	pthread_mutex_unlock(&tx->c->mu);
@@ -386,7 +396,7 @@ chan_tx_unconfirmed(const chan_tx *tx)
 
 	if (tx == NULL)
 		return 0;
-	pthread_mutex_lock(&tx->c->mu);
+	conn_lock(tx->c);
 	n = tx->unconfirmed;
 	pthread_mutex_unlock(&tx->c->mu);
 	return n;

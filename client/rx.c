@@ -416,7 +416,7 @@ chan_rx_open_ex(chan_client *c, const void *name, size_t name_len,
 	rx->flags = o.flags;
 	rx->prefetch = o.prefetch > 0 ? o.prefetch : 1;
 
-	pthread_mutex_lock(&c->mu);
+	conn_lock(c);
 	rc = rx_index_reserve(c);
 	if (rc == 0)
 		rc = conn_open(c, PROTO_OPEN_RX, name, name_len, &o, c->errmsg,
@@ -591,7 +591,7 @@ chan_rx_recv_timeout(chan_rx *rx, int timeout_ms, chan_msg **out)
 	if (rx == NULL || out == NULL)
 		return CHAN_EINVAL;
 	*out = NULL;
-	pthread_mutex_lock(&rx->c->mu);
+	conn_lock(rx->c);
 	rx->errmsg[0] = '\0';
 	rc = rx_recv_locked(rx, timeout_ms, out);
 	pthread_mutex_unlock(&rx->c->mu);
@@ -612,7 +612,7 @@ chan_rx_try_recv(chan_rx *rx, chan_msg **out)
 	if (rx == NULL || out == NULL)
 		return CHAN_EINVAL;
 	*out = NULL;
-	pthread_mutex_lock(&rx->c->mu);
+	conn_lock(rx->c);
 	rx->errmsg[0] = '\0';
 	rc = rx_try_locked(rx, CONN_PING_MS, out);
 	pthread_mutex_unlock(&rx->c->mu);
@@ -655,7 +655,7 @@ chan_rx_drain(chan_rx *rx, chan_msg **msgs, size_t max, size_t *n)
 	if (rx == NULL || msgs == NULL || n == NULL)
 		return CHAN_EINVAL;
 	*n = 0;
-	pthread_mutex_lock(&rx->c->mu);
+	conn_lock(rx->c);
 	rx->errmsg[0] = '\0';
 	rc = rx->c->dead ? CHAN_ECONNLOST : rx_drain_locked(rx, msgs, max, n);
 	pthread_mutex_unlock(&rx->c->mu);
@@ -667,7 +667,7 @@ chan_rx_ack(chan_rx *rx, const chan_msg *m)
 {
 	if (rx == NULL || m == NULL)
 		return CHAN_EINVAL;
-	pthread_mutex_lock(&rx->c->mu);
+	conn_lock(rx->c);
 	/* Only a message this receiver has handed out can be acknowledged. */
 	if (m->handle != rx->handle || m->seq == 0 || m->seq > rx->handed) {
 		pthread_mutex_unlock(&rx->c->mu);
@@ -688,7 +688,7 @@ chan_rx_flush(chan_rx *rx)
 
 	if (rx == NULL)
 		return CHAN_EINVAL;
-	pthread_mutex_lock(&rx->c->mu);
+	conn_lock(rx->c);
 	if (!rx->c->nonblock)
 		rc = rx_flush_locked(rx);
 	else if ((rc = rx->c->dead ? CHAN_ECONNLOST : rx_enc_ack(rx)) == 0)
@@ -706,7 +706,7 @@ chan_rx_close(chan_rx *rx)
 	if (rx == NULL)
 		return CHAN_EINVAL;
 	c = rx->c;
-	pthread_mutex_lock(&c->mu);
+	conn_lock(c);
 	if (!c->dead)
 		rx_direct_ack_last(rx);
 	rc = c->dead ? CHAN_ECONNLOST : rx_enc_ack(rx);

@@ -85,7 +85,7 @@ chan_rx_recv_many(chan_rx *rx, int timeout_ms, chan_view *v, size_t max,
 	if (rx == NULL || v == NULL || n == NULL || max == 0 ||
 	    (rx->flags & CHAN_MANUAL_ACK) != 0)
 		return CHAN_EINVAL;
-	pthread_mutex_lock(&rx->c->mu);
+	conn_lock(rx->c);
 	rx->errmsg[0] = '\0';
 	rx_views_release(rx);
 	rc = rx_many_locked(rx, timeout_ms, v, max, n);

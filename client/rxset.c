@@ -99,7 +99,7 @@ chan_rxset_new(chan_client *c, chan_rxset **out)
 	set->c = c;
 	TAILQ_INIT(&set->members);
 	TAILQ_INIT(&set->ready);
-	pthread_mutex_lock(&c->mu);
+	conn_lock(c);
 	LIST_INSERT_HEAD(&c->sets, set, entry);
 	pthread_mutex_unlock(&c->mu);
 	*out = set;
@@ -114,7 +114,7 @@ chan_rxset_add(chan_rxset *set, chan_rx *rx)
 	if (set == NULL || rx == NULL || rx->c != set->c)
 		return CHAN_EINVAL;
 	c = set->c;
-	pthread_mutex_lock(&c->mu);
+	conn_lock(c);
 	if (rx->set != NULL || rx->closing) {
 		pthread_mutex_unlock(&c->mu);
 		return CHAN_EINVAL;
@@ -139,7 +139,7 @@ chan_rxset_remove(chan_rxset *set, chan_rx *rx)
 	if (set == NULL || rx == NULL || rx->set != set)
 		return CHAN_EINVAL;
 	c = set->c;
-	pthread_mutex_lock(&c->mu);
+	conn_lock(c);
 	rxset_leave(rx);
 	rxset_give_back(rx);
 	pthread_mutex_unlock(&c->mu);
@@ -153,7 +153,7 @@ chan_rxset_len(const chan_rxset *set)
 
 	if (set == NULL)
 		return 0;
-	pthread_mutex_lock(&set->c->mu);
+	conn_lock(set->c);
 	n = set->n;
 	pthread_mutex_unlock(&set->c->mu);
 	return n;
@@ -167,7 +167,7 @@ chan_rxset_free(chan_rxset *set)
 	if (set == NULL)
 		return;
 	c = set->c;
-	pthread_mutex_lock(&c->mu);
+	conn_lock(c);
 	rxset_free_locked(set);
 	pthread_mutex_unlock(&c->mu);
 }
@@ -270,7 +270,7 @@ chan_rxset_recv(chan_rxset *set, int timeout_ms, chan_rx **from,
 	*from = NULL;
 	*out = NULL;
 	c = set->c;
-	pthread_mutex_lock(&c->mu);
+	conn_lock(c);
 	if (set->n == 0)
 		rc = CHAN_EINVAL;
 	else if (c->dead)

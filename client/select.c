@@ -268,7 +268,7 @@ chan_select(chan_rx *const *rxs, size_t n, int timeout_ms, size_t *index,
 	*out = NULL;
 	*index = 0;
 	c = rxs[0]->c;
-	pthread_mutex_lock(&c->mu);
+	conn_lock(c);
 	select_mark(&set);
 	set.grouped = select_grouped(&set);
 	if (timeout_ms == 0)

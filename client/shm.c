@@ -33,6 +33,8 @@
 struct tx_shm {
 	struct shmring_writer	 w;
 	bool			 loop_waits;	/* prod_wait says: the socket */
+	uint32_t		 held;		/* records written, not committed */
+	uint64_t		 held_from;	/* the head before them */
 	void			*map;
 	size_t			 maplen;
 	int			 efd_daemon;
@@ -257,6 +259,7 @@ tx_shm_free(struct chan_tx *tx)
 
 	if (s == NULL)
 		return;
+	tx_shm_commit(tx);
 	munmap(s->map, s->maplen);
 	close(s->efd_daemon);
 	close(s->efd_prod);
@@ -279,6 +282,51 @@ shm_kick(struct tx_shm *s)
 	if (shmring_take_wake(&s->w) && write(s->efd_daemon, &one,
 	    sizeof(one)) < 0 && errno != EAGAIN)
 		(void)0;	/* the ring's closed word says why */
+}
+
+void
+tx_shm_commit(struct chan_tx *tx)
+{
+	struct tx_shm	*s = tx->shm;
+
+	if (tx->c->shm_held == tx)
+		tx->c->shm_held = NULL;
+	if (s == NULL || s->held == 0)
+		return;
+	s->held = 0;
+	shmring_publish(&s->w);
+	shm_kick(s);
+}
+
+void
+conn_commit_held(struct chan_client *c)
+{
+	if (c->shm_held != NULL)
+		tx_shm_commit(c->shm_held);
+}
+
+int
+tx_shm_hold(struct chan_tx *tx, const void *data, size_t len)
+{
+	struct chan_client	*c = tx->c;
+	struct tx_shm		*s = tx->shm;
+	int			 rc;
+
+	/* An event loop's wait for room has its own exit (shm_send). */
+	if (s->loop_waits)
+		return (CHAN_EFULL);
+	if (s->held == 0)
+		s->held_from = s->w.head;
+	if ((rc = shmring_add(&s->w, data, (uint32_t)len, shm_stamp(s))) != 0)
+		return (rc);
+	s->held++;
+	c->shm_held = tx;
+	/* Within a quarter of a small ring, so that the reader has some. */
+	if (s->held >= tx->window ||
+	    s->w.head - s->held_from >= SHM_PUBLISH_BYTES ||
+	    s->w.head - s->held_from >= s->w.data_size / 4)
+		tx_shm_commit(tx);
+	return (0);
 }
 
 /*
@@ -434,6 +482,9 @@ shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
 	bool			 asked = false;
 	int			 rc;
 
+	/* Held pipelined sends come first, and the daemon must see them
+	   before it answers a request (room, a limit, the records taken). */
+	conn_commit_held(c);
 	for (;;) {
 		rc = shmring_put(&s->w, data, (uint32_t)len, stamp);
 		if (rc == CHAN_EFULL && wait_ms == TX_SHM_LOOP) {
@@ -512,6 +563,7 @@ tx_shm_put_many(struct chan_tx *tx, const struct iovec *msgs, size_t n)
 	/* An event loop's wait for room has its own exit (shm_send). */
 	if (s->loop_waits || shmring_room(&s->w, &room) != 0)
 		return (0);
+	conn_commit_held(tx->c);
 	/* One stamp: the sends of a batch begin together. */
 	stamp = shm_stamp(s);
 	for (i = 0; i < n;) {
@@ -542,6 +594,7 @@ shm_drain(struct chan_tx *tx)
 	struct tx_shm		*s = tx->shm;
 	int			 rc;
 
+	conn_commit_held(c);
 	while (!shmring_drained(&s->w)) {
 		if (shmring_closed(&s->w) != 0)
 			return (shm_closed_rc(tx));

@@ -81,7 +81,7 @@ chan_tx_open_ex(chan_client *c, const void *name, size_t name_len,
 		return rc;
 	if (o.prefetch != 0)
 		return CHAN_EOPTION;	/* a receiver's option */
-	pthread_mutex_lock(&c->mu);
+	conn_lock(c);
 	rc = tx_open(c, name, name_len, &o, c->errmsg, out);
 	pthread_mutex_unlock(&c->mu);
 	return rc;
@@ -97,7 +97,7 @@ chan_tx_clone(chan_tx *tx, chan_tx **out)
 		return CHAN_EINVAL;
 	*out = NULL;
 	c = tx->c;
-	pthread_mutex_lock(&c->mu);
+	conn_lock(c);
 	rc = tx_open(c, tx->name, tx->name_len, &tx->opts, tx->errmsg, out);
 	pthread_mutex_unlock(&c->mu);
 	return rc;
@@ -143,6 +143,8 @@ tx_send_locked(struct chan_tx *tx, const void *data, size_t len,
 	struct conn_req r;
 	int rc;
 
+	/* Pipelined ring sends held on the connection came first. */
+	conn_commit_held(c);
 	if (flags != 0 && !(c->features & PROTO_FEAT_MARKED)) {
 		snprintf(tx->errmsg, sizeof(tx->errmsg), "the daemon cannot "
 		    "mark a message redelivered (no SEND_MARKED)");
@@ -232,6 +234,7 @@ chan_tx_send_many(chan_tx *tx, const struct iovec *msgs, size_t n,
 		return CHAN_EINVAL;
 	if ((rc = tx_send_begin(tx, NULL, 0)) != 0)
 		return rc;
+	conn_commit_held(tx->c);
 	while (i < n && rc == 0) {
 		/* Behind the SENDs of longer messages before it. */
 		if (tx->shm != NULL && tx->unconfirmed > 0 &&
@@ -294,7 +297,7 @@ chan_tx_close(chan_tx *tx)
 	if (tx == NULL)
 		return CHAN_EINVAL;
 	c = tx->c;
-	pthread_mutex_lock(&c->mu);
+	conn_lock(c);
 	rc = pipeline_flush_locked(tx, 1);
 	crc = conn_close_handle(c, tx->handle, NULL);
 	if (rc == 0)

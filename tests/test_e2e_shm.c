@@ -363,6 +363,72 @@ START_TEST(test_marked_send_follows_the_ring_records)
 }
 END_TEST
 
+/* The next message of rx must be s. */
+static void
+expect_next(chan_rx *rx, const char *s)
+{
+	chan_msg	*m = recv_msg(rx);
+
+	ck_assert_msg(chan_msg_len(m) == strlen(s) &&
+	    memcmp(chan_msg_data(m), s, strlen(s)) == 0,
+	    "want \"%s\", got \"%.*s\"", s, (int)chan_msg_len(m),
+	    (const char *)chan_msg_data(m));
+	chan_msg_free(m);
+}
+
+/*
+ * Pipelined sends on a ring are written at once and committed together
+ * (chanclient.h, chan_tx_send_async), by whatever the application calls
+ * on the connection next. A confirmed send of another transmitter of the
+ * connection comes after them; a receive on the same connection that
+ * waits for them gets them; a close commits them before its
+ * disconnection.
+ */
+START_TEST(test_held_ring_sends_are_committed_by_the_next_call)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx = rx_open(cc, "shm.held", 0), *own;
+	chan_tx		*a = shm_tx(pc, "shm.held", CHAN_CAPACITY_DEFAULT);
+	chan_tx		*b = shm_tx(pc, "shm.held", CHAN_CAPACITY_DEFAULT);
+	chan_tx		*t;
+	char		 s[32];
+	int		 i;
+
+	for (i = 0; i < 10; i++) {
+		snprintf(s, sizeof(s), "a%d", i);
+		expect_rc(chan_tx_send_async(a, s, strlen(s)), 0, "send_async");
+	}
+	expect_rc(chan_tx_send(b, "b", 1), 0, "the other transmitter's send");
+	for (i = 0; i < 10; i++) {
+		snprintf(s, sizeof(s), "a%d", i);
+		expect_next(rx, s);
+	}
+	expect_next(rx, "b");
+
+	own = rx_open(pc, "shm.held.own", 0);
+	t = shm_tx(pc, "shm.held.own", CHAN_CAPACITY_DEFAULT);
+	expect_rc(chan_tx_send_async(t, "own", 3), 0, "send_async");
+	expect_next(own, "own");
+
+	for (i = 0; i < 3; i++) {
+		snprintf(s, sizeof(s), "last%d", i);
+		expect_rc(chan_tx_send_async(a, s, strlen(s)), 0, "send_async");
+	}
+	expect_rc(chan_tx_close(a), 0, "close");
+	expect_rc(chan_tx_close(b), 0, "close");
+	for (i = 0; i < 3; i++) {
+		snprintf(s, sizeof(s), "last%d", i);
+		expect_next(rx, s);
+	}
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	(void)chan_tx_close(t);
+	(void)chan_rx_close(own);
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
 struct blocked {
 	chan_tx	*tx;
 	int	 rc;
@@ -1070,6 +1136,7 @@ shm_suite(void)
 	tcase_add_test(tc, test_a_big_ring_carries_big_messages);
 	tcase_add_test(tc, test_no_ring_room_leaves_a_transmitter_on_the_socket);
 	tcase_add_test(tc, test_marked_send_follows_the_ring_records);
+	tcase_add_test(tc, test_held_ring_sends_are_committed_by_the_next_call);
 	tcase_add_test(tc, test_full_ring_try_timed_and_blocking_sends);
 	tcase_add_test(tc, test_rendezvous_keeps_the_socket_path);
 	tcase_add_test(tc, test_producer_gone_mid_record);

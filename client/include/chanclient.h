@@ -381,7 +381,11 @@ CHAN_EXPORT int chan_tx_send_redelivered(chan_tx *tx, const void *data,
  * connection, by chan_tx_flush and chan_tx_close, and in non-blocking
  * mode by chan_client_process. A program that stops sending and then
  * does something else for a while calls chan_tx_flush, or its messages
- * may wait in the batch.
+ * may wait in the batch. On a CHAN_SHM transmitter in blocking mode the
+ * messages are written into the ring at once and committed (which
+ * confirms them) together in the same way: when 64 KiB, a quarter of the
+ * ring or the window are waiting, and by any other call on the
+ * connection, which commits them before it does anything else.
  *
  * A pipelined send that the daemon refuses (CHAN_ELIMIT, CHAN_ETOOBIG
  * from a smaller daemon limit, CHAN_EPERM, ...) is reported by the next
