@@ -214,6 +214,19 @@ shmring_publish(struct shmring_writer *w)
 	st64(w->base, SHMRING_OFF_HEAD, w->head, __ATOMIC_SEQ_CST);
 }
 
+/*
+ * Writes a padding record at off, up to the data area's end: the next
+ * message is number n.
+ */
+static void
+shmring_write_pad(const struct shmring_writer *w, uint64_t off, uint64_t n)
+{
+	unsigned char	*r = w->data + off;
+
+	st32(r, 0, SHMRING_PAD, __ATOMIC_RELAXED);
+	st32(r, 4, shmring_commit_word(n), __ATOMIC_RELAXED);
+}
+
 /* Writes a record at off, after pad bytes of padding: not committed. */
 static void
 shmring_write(struct shmring_writer *w, uint64_t off, uint64_t pad,
@@ -224,9 +237,7 @@ shmring_write(struct shmring_writer *w, uint64_t off, uint64_t pad,
 	uint32_t	 len = alen + blen;
 
 	if (pad > 0) {
-		r = w->data + off;
-		st32(r, 0, SHMRING_PAD, __ATOMIC_RELAXED);
-		st32(r, 4, shmring_commit_word(w->sent), __ATOMIC_RELAXED);
+		shmring_write_pad(w, off, w->sent);
 		w->head += pad;
 		off = 0;
 	}
@@ -315,7 +326,6 @@ shmring_add(struct shmring_writer *w, const void *p, uint32_t len,
 {
 	struct shmring_room room;
 	uint64_t	 fsz = shmring_frame_size(len), need, off, pad;
-	unsigned char	*r;
 	int		 rc;
 
 	if (!w->bundles || SHMRING_BUNDLE_HDR + fsz > w->max_record)
@@ -335,9 +345,7 @@ shmring_add(struct shmring_writer *w, const void *p, uint32_t len,
 	if (w->data_size - (w->head - room.tail) < pad + need)
 		return (CHAN_EFULL);
 	if (pad > 0) {
-		r = w->data + off;
-		st32(r, 0, SHMRING_PAD, __ATOMIC_RELAXED);
-		st32(r, 4, shmring_commit_word(w->sent), __ATOMIC_RELAXED);
+		shmring_write_pad(w, off, w->sent);
 		w->head += pad;
 	}
 	w->ob_pos = w->head;
@@ -461,9 +469,7 @@ shmring_write_one(struct shmring_writer *w, const struct shmring_room *room,
 	    run->room_left < pad + need)
 		return (CHAN_EFULL);
 	if (pad > 0) {
-		r = w->data + off;
-		st32(r, 0, SHMRING_PAD, __ATOMIC_RELAXED);
-		st32(r, 4, shmring_commit_word(run->sent), __ATOMIC_RELAXED);
+		shmring_write_pad(w, off, run->sent);
 		run->head += pad;
 		run->room_left -= pad;
 		off = 0;

@@ -903,18 +903,42 @@ END_TEST
  * room or the data area's end does (then padding), and every message
  * comes out whole and in order.
  */
+/* Message number seq of test_added_bundles_wrap_and_fill_the_ring. */
+static uint32_t
+wrap_msg(unsigned char *p, uint32_t seq)
+{
+	uint32_t	len = (seq * 7) % 300;
+
+	fill(p, len, seq);
+	return (len);
+}
+
+/* Reads every message committed, from number *got on, and releases. */
+static void
+wrap_read(struct ring *r, uint32_t *got)
+{
+	unsigned char	in[300], out[300];
+	uint32_t	len;
+	long		n;
+
+	while ((n = read_one(r, out, sizeof(out))) >= 0) {
+		len = wrap_msg(in, (*got)++);
+		expect(n == (long)len && memcmp(in, out, len) == 0);
+	}
+	expect(n == -2);
+	shmring_release(&r->rd, r->mem);
+}
+
 START_TEST(test_added_bundles_wrap_and_fill_the_ring)
 {
 	struct ring	r;
-	unsigned char	in[300], out[300];
+	unsigned char	in[300];
 	uint32_t	sent = 0, got = 0, len;
-	long		n;
 	int		rc;
 
 	ring_new(&r, DATA);
 	while (sent < 2000) {
-		len = (sent * 7) % 300;
-		fill(in, len, sent);
+		len = wrap_msg(in, sent);
 		if ((rc = shmring_add(&r.w, in, len, sent)) == 0) {
 			sent++;
 			continue;
@@ -922,23 +946,11 @@ START_TEST(test_added_bundles_wrap_and_fill_the_ring)
 		expect(rc == CHAN_EFULL);
 		/* Full: commit, then read and release all of it. */
 		shmring_publish(&r.w);
-		while ((n = read_one(&r, out, sizeof(out))) >= 0) {
-			len = (got * 7) % 300;
-			fill(in, len, got);
-			expect(n == (long)len && memcmp(in, out, len) == 0);
-			got++;
-		}
-		expect(n == -2);
-		shmring_release(&r.rd, r.mem);
+		wrap_read(&r, &got);
 	}
 	shmring_publish(&r.w);
-	while ((n = read_one(&r, out, sizeof(out))) >= 0) {
-		len = (got * 7) % 300;
-		fill(in, len, got);
-		expect(n == (long)len && memcmp(in, out, len) == 0);
-		got++;
-	}
-	expect(n == -2 && got == 2000);
+	wrap_read(&r, &got);
+	expect(got == 2000);
 	ring_free(&r);
 }
 END_TEST
