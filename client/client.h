@@ -366,8 +366,11 @@ size_t	tx_shm_put_many(struct chan_tx *, const struct iovec *msgs, size_t n);
  * does, which commits what is held first. It commits by itself once
  * SHM_PUBLISH_BYTES or tx's window are held. Every other call on the
  * connection commits what is held before it does anything (conn_lock),
- * so held records wait only while the application calls nothing.
- * tx_shm_commit commits what tx holds; conn_commit_held what c holds.
+ * so held records wait only while the application calls nothing. One
+ * transmitter of a connection holds at a time: tx_shm_hold commits
+ * another's first. tx_shm_commit commits what tx holds (if the daemon
+ * has closed the ring, they failed: pipeline_fail_held); conn_commit_held
+ * what c holds.
  */
 int	tx_shm_hold(struct chan_tx *, const void *, size_t);
 void	tx_shm_commit(struct chan_tx *);
@@ -431,6 +434,12 @@ int		 pipeline_reply(struct chan_client *, const struct proto_msg *);
 int		 pipeline_flush_locked(struct chan_tx *, int block);
 /* The first failure not yet reported, which it clears: 0 if none. */
 int		 pipeline_take_error(struct chan_tx *);
+/*
+ * The last n pipelined sends of tx failed with code, held in a ring the
+ * daemon had closed (tx_shm_commit): kept as a refused SEND's failure is,
+ * for the next call on tx to report.
+ */
+void		 pipeline_fail_held(struct chan_tx *, uint32_t n, int code);
 /* Forgets tx's outstanding sends (tx is going away). */
 void		 pipeline_fini(struct chan_tx *);
 

@@ -50,6 +50,17 @@ pipeline_fail(struct chan_tx *tx, const struct tx_slot *s,
 	    m->text != NULL ? m->text : chan_strerror(tx->async_rc));
 }
 
+void
+pipeline_fail_held(struct chan_tx *tx, uint32_t n, int code)
+{
+	if (tx->async_rc != 0 || n == 0)
+		return;
+	tx->async_rc = code;
+	snprintf(tx->async_errmsg, sizeof(tx->async_errmsg),
+	    "pipelined send %llu: %s", (unsigned long long)(tx->next_ord -
+	    n + 1), chan_strerror(code));
+}
+
 /*
  * The slot of tx's ring that holds rid, or NULL. Rids are given out in
  * order, so they increase from the head: replies mostly come in order and
@@ -335,9 +346,6 @@ chan_tx_send_async(chan_tx *tx, const void *data, size_t len)
 
 	if ((rc = tx_send_begin(tx, data, len)) != 0)
 		return rc;
-	/* Another transmitter's held sends came first. */
-	if (tx->c->shm_held != tx)
-		conn_commit_held(tx->c);
 	/*
 	 * Through the ring a send is confirmed once committed: written now,
 	 * committed with those after it (tx_shm_hold), or, without room,

@@ -288,12 +288,24 @@ void
 tx_shm_commit(struct chan_tx *tx)
 {
 	struct tx_shm	*s = tx->shm;
+	uint32_t	 n;
+	int		 code;
 
 	if (tx->c->shm_held == tx)
 		tx->c->shm_held = NULL;
 	if (s == NULL || s->held == 0)
 		return;
+	n = s->held;
 	s->held = 0;
+	/*
+	 * The daemon reads the ring no more (the consumer went, for a
+	 * transmitter with rx_gone; the connection did): the held sends
+	 * were not taken, as SENDs still in the socket's batch would not be.
+	 */
+	if ((code = shmring_closed(&s->w)) != 0) {
+		pipeline_fail_held(tx, n, code);
+		return;
+	}
 	shmring_publish(&s->w);
 	shm_kick(s);
 }
@@ -315,6 +327,9 @@ tx_shm_hold(struct chan_tx *tx, const void *data, size_t len)
 	/* An event loop's wait for room has its own exit (shm_send). */
 	if (s->loop_waits)
 		return (CHAN_EFULL);
+	/* Another transmitter's sends came first: committed first. */
+	if (c->shm_held != NULL && c->shm_held != tx)
+		conn_commit_held(c);
 	if (s->held == 0)
 		s->held_from = s->w.head;
 	if ((rc = shmring_add(&s->w, data, (uint32_t)len, shm_stamp(s))) != 0)
@@ -478,13 +493,14 @@ shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
 	struct tx_shm		*s = tx->shm;
 	int64_t			 until = wait_ms > 0 ? shm_now_ms() + wait_ms :
 				    -1;
-	uint64_t		 stamp = shm_stamp(s);
+	uint64_t		 stamp;
 	bool			 asked = false;
 	int			 rc;
 
 	/* Held pipelined sends come first, and the daemon must see them
 	   before it answers a request (room, a limit, the records taken). */
 	conn_commit_held(c);
+	stamp = shm_stamp(s);
 	for (;;) {
 		rc = shmring_put(&s->w, data, (uint32_t)len, stamp);
 		if (rc == CHAN_EFULL && wait_ms == TX_SHM_LOOP) {

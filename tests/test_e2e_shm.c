@@ -406,6 +406,23 @@ START_TEST(test_held_ring_sends_are_committed_by_the_next_call)
 	}
 	expect_next(rx, "b");
 
+	/* Pipelined on one, then on the other: the first's are committed
+	   when the second's begin. */
+	for (i = 0; i < 5; i++) {
+		snprintf(s, sizeof(s), "a%d", i);
+		expect_rc(chan_tx_send_async(a, s, strlen(s)), 0, "send_async");
+	}
+	for (i = 0; i < 5; i++) {
+		snprintf(s, sizeof(s), "b%d", i);
+		expect_rc(chan_tx_send_async(b, s, strlen(s)), 0, "send_async");
+	}
+	expect_rc(chan_tx_flush(b), 0, "flush");
+	expect_rc(chan_tx_flush(a), 0, "flush");
+	for (i = 0; i < 10; i++) {
+		snprintf(s, sizeof(s), "%c%d", i < 5 ? 'a' : 'b', i % 5);
+		expect_next(rx, s);
+	}
+
 	own = rx_open(pc, "shm.held.own", 0);
 	t = shm_tx(pc, "shm.held.own", CHAN_CAPACITY_DEFAULT);
 	expect_rc(chan_tx_send_async(t, "own", 3), 0, "send_async");
@@ -424,6 +441,37 @@ START_TEST(test_held_ring_sends_are_committed_by_the_next_call)
 	expect_recv_rc(rx, CHAN_EDISCONNECTED);
 	(void)chan_tx_close(t);
 	(void)chan_rx_close(own);
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
+/*
+ * A transmitter with CHAN_RX_GONE holds a pipelined send when its
+ * channel's consumer goes: the daemon closes the ring, the held send was
+ * not taken, and the next call says so, as a pipelined send's refusal,
+ * as it would of a SEND still in the socket's batch.
+ */
+START_TEST(test_a_held_send_to_a_gone_receiver_is_reported)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_rx		*rx = rx_open(cc, "shm.held.gone", 0);
+	chan_tx		*tx;
+
+	o.flags = CHAN_SHM | CHAN_RX_GONE;
+	tx = tx_open_opts(pc, "shm.held.gone", &o);
+	/* Confirmed: the ring has its grant from then on. */
+	expect_rc(chan_tx_send(tx, "first", 5), 0, "send");
+	expect_next(rx, "first");
+	expect_rc(chan_tx_send_async(tx, "held", 4), 0, "send_async");
+	expect_rc(chan_rx_close(rx), 0, "the receiver's close");
+	expect_rc(chan_tx_flush(tx), CHAN_ERXGONE, "flush");
+	ck_assert_msg(strstr(chan_tx_errmsg(tx), "pipelined send 1") != NULL,
+	    "errmsg \"%s\"", chan_tx_errmsg(tx));
+	expect_rc(chan_tx_send(tx, "after", 5), CHAN_ERXGONE, "a later send");
+	(void)chan_tx_close(tx);
 	chan_disconnect(pc);
 	chan_disconnect(cc);
 }
@@ -1137,6 +1185,7 @@ shm_suite(void)
 	tcase_add_test(tc, test_no_ring_room_leaves_a_transmitter_on_the_socket);
 	tcase_add_test(tc, test_marked_send_follows_the_ring_records);
 	tcase_add_test(tc, test_held_ring_sends_are_committed_by_the_next_call);
+	tcase_add_test(tc, test_a_held_send_to_a_gone_receiver_is_reported);
 	tcase_add_test(tc, test_full_ring_try_timed_and_blocking_sends);
 	tcase_add_test(tc, test_rendezvous_keeps_the_socket_path);
 	tcase_add_test(tc, test_producer_gone_mid_record);

@@ -875,7 +875,20 @@ START_TEST(test_added_messages_grow_one_bundle)
 	expect(shmring_next(&r.rd, &p, &len) == 0);
 	ring_free(&r);
 
-	/* The grant bounds it as it bounds a record. */
+	/* The latest stamp, whatever the order; a run closes it too. */
+	ring_new(&r, DATA);
+	expect(shmring_add(&r.w, "a", 1, 5) == 0);
+	expect(shmring_add(&r.w, "b", 1, 3) == 0);
+	expect(put_in(&r, &(struct shmring_room){ UINT64_MAX, UINT64_MAX, 0 },
+	    "c", 1) == 0);
+	shmring_publish(&r.w);
+	expect(u32_at(&r, B_REC) == (SHMRING_BUNDLE | 24));
+	expect(u64_at(&r, B_REC + 8) == 5);
+	expect(u32_at(&r, B_REC + 40) == 1);
+	expect(u32_at(&r, B_REC + 40 + 4) == shmring_commit_word(2));
+	ring_free(&r);
+
+	/* The grant bounds it as it bounds a record: messages and bytes. */
 	ring_new(&r, DATA);
 	shmring_grant(r.mem, 2, UINT64_MAX);
 	expect(shmring_add(&r.w, "a", 1, 0) == 0);
@@ -883,6 +896,14 @@ START_TEST(test_added_messages_grow_one_bundle)
 	expect(shmring_add(&r.w, "c", 1, 0) == CHAN_EFULL);
 	shmring_publish(&r.w);
 	expect(u64_at(&r, SHMRING_OFF_SENT) == 2);
+	ring_free(&r);
+	ring_new(&r, DATA);
+	shmring_grant(r.mem, UINT64_MAX, 3);
+	expect(shmring_add(&r.w, "ab", 2, 0) == 0);
+	expect(shmring_add(&r.w, "cd", 2, 0) == CHAN_EFULL);
+	expect(shmring_add(&r.w, "e", 1, 0) == 0);
+	shmring_publish(&r.w);
+	expect(u64_at(&r, SHMRING_OFF_SENT_BYTES) == 3);
 	ring_free(&r);
 
 	/* A reader that does not say it takes bundles gets records. */

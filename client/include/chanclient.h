@@ -385,7 +385,11 @@ CHAN_EXPORT int chan_tx_send_redelivered(chan_tx *tx, const void *data,
  * messages are written into the ring at once and committed (which
  * confirms them) together in the same way: when 64 KiB, a quarter of the
  * ring or the window are waiting, and by any other call on the
- * connection, which commits them before it does anything else.
+ * connection, which commits them before it does anything else (a call
+ * another thread is already blocked in does not: it began before them).
+ * Messages held when the daemon stops reading the ring (CHAN_RX_GONE
+ * and the consumer went, the connection broke) were not sent: the next
+ * call on tx reports it, as a refused pipelined send.
  *
  * A pipelined send that the daemon refuses (CHAN_ELIMIT, CHAN_ETOOBIG
  * from a smaller daemon limit, CHAN_EPERM, ...) is reported by the next
