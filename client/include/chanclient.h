@@ -204,8 +204,9 @@ typedef struct chan_open_opts {
 /*
  * CHAN_SHM (tx): send through shared memory when the daemon offers it
  * (docs/protocol.md, "Shared-memory data path"): the daemon gives the
- * transmitter a ring, and a send is confirmed once its record is in the
- * ring, a memory write, with no round trip. Every contract of the socket
+ * transmitter a ring, and a send is confirmed once its record is
+ * committed in the ring, a memory write, with no round trip (a pipelined
+ * send: with its batch, chan_tx_send_async). Every contract of the socket
  * path holds: per-transmitter order, the channel's capacity (a send waits,
  * fails CHAN_EFULL or times out as on the socket), the daemon's queue
  * limits (a send over them fails CHAN_ELIMIT, and the transmitter goes
