@@ -444,6 +444,10 @@ class Session:
         """Before a blocking receive waits on rx: credit it so the daemon
         may deliver (on version 2 a DISCONNECTED took the credit back, so
         a receive after it is told again at once)."""
+        # A receive waits again: a RECALL deferred for an earlier cancelled
+        # one would take back, once the pending one is answered, the
+        # credit this one counts on, and it would wait for ever.
+        rx.want_recall = False
         # While a RECALL is pending, what the handle will have once its OK
         # comes is what was granted after it.
         have = rx.credit if rx.recall is None else rx.since_recall
