@@ -216,20 +216,32 @@ send_failed(struct import *im, int rc)
 	    why[0] != '\0' ? ": " : "", why);
 }
 
-/* The producer's generation ended: its local producer handle goes. */
+/*
+ * The producer's generation ended (expired: its lease did): its local
+ * producer handle goes.
+ */
 static int
-producer_end(struct import *im, struct producer *p)
+producer_end(struct import *im, struct producer *p, bool expired)
 {
 	struct producer **pp;
-	char key[512];
+	char key[512], val[32];
 	size_t i;
 	int rc;
 
 	rc = chan_tx_close(p->tx);
-	if (rc == 0) {
+	pos_key(key, sizeof(key), im->m, p->id);
+	if (rc == 0 && !expired) {
 		/* What comes of it again (an ack lost) is a duplicate. */
-		pos_key(key, sizeof(key), im->m, p->id);
 		kvStore_PutString(NULL, im->b->kvpos, key, "end");
+	} else if (rc == 0 && p->known) {
+		/*
+		 * A lease also expires while its bridge lives but cannot
+		 * renew it (stopped, or cut off from NATS for longer): the
+		 * generation's later messages are new, and open it again
+		 * where it stopped; only the earlier ones are duplicates.
+		 */
+		snprintf(val, sizeof(val), "%" PRIu64, p->expect);
+		kvStore_PutString(NULL, im->b->kvpos, key, val);
 	}
 	pthread_mutex_lock(&im->mu);
 	for (pp = &im->producers; *pp != NULL; pp = &(*pp)->next)
@@ -373,7 +385,7 @@ deliver(struct import *im, struct producer *p, natsMsg *msg)
 	p->expect++;
 	if (ev != NULL && strcmp(ev, "end") == 0) {
 		ack_later(im, msg);
-		return producer_end(im, p) == 0 ? 1 : -1;
+		return producer_end(im, p, false) == 0 ? 1 : -1;
 	}
 	if (ev != NULL) {		/* begin */
 		ack_later(im, msg);
@@ -438,7 +450,7 @@ handle(struct import *im, natsMsg *msg)
 			blog("'%s': remote producer %s expired (its lease "
 			    "was not renewed)", im->m->channel, id);
 			ack_later(im, msg);
-			return producer_end(im, p);
+			return producer_end(im, p, true);
 		}
 		ack_later(im, msg);
 		return 0;
