@@ -306,6 +306,7 @@ tx_shm_commit(struct chan_tx *tx)
 		pipeline_fail_held(tx, n, code);
 		return;
 	}
+	shmring_stamp_bundle(&s->w, shm_stamp(s));
 	shmring_publish(&s->w);
 	shm_kick(s);
 }
@@ -332,7 +333,10 @@ tx_shm_hold(struct chan_tx *tx, const void *data, size_t len)
 		conn_commit_held(c);
 	if (s->held == 0)
 		s->held_from = s->w.head;
-	if ((rc = shmring_add(&s->w, data, (uint32_t)len, shm_stamp(s))) != 0)
+	/* A stamp once a bundle: the commit, or the next bundle, reads it. */
+	if ((!shmring_stamp_needed(&s->w) || shmring_add_unstamped(&s->w,
+	    data, (uint32_t)len) != 0) && (rc = shmring_add(&s->w, data,
+	    (uint32_t)len, shm_stamp(s))) != 0)
 		return (rc);
 	s->held++;
 	c->shm_held = tx;

@@ -15,6 +15,8 @@
 #include "chanclient.h"
 #include "shmring.h"
 
+static void	shmring_end_bundle(struct shmring_writer *, uint64_t);
+
 static inline uint64_t
 ld64(const void *base, size_t off, int order)
 {
@@ -261,7 +263,7 @@ shmring_put2_held(struct shmring_writer *w, const void *a, uint32_t alen,
 	uint64_t	 off, pad;
 	int		 rc;
 
-	shmring_close_bundle(w);
+	shmring_end_bundle(w, stamp);
 	if (alen > UINT32_MAX - blen)
 		return (CHAN_ETOOBIG);
 	if ((rc = shmring_place(w, alen + blen, &off, &pad)) != 0)
@@ -284,6 +286,24 @@ shmring_close_bundle(struct shmring_writer *w)
 	st32(r, 0, SHMRING_BUNDLE | w->ob_body, __ATOMIC_RELAXED);
 	st32(r, 4, shmring_commit_word(w->ob_first), __ATOMIC_RELAXED);
 	w->ob_count = 0;
+}
+
+/*
+ * Closes the open bundle with a stamp read for a later message, which
+ * began after every message of the bundle did, so it may stand for them.
+ */
+static void
+shmring_end_bundle(struct shmring_writer *w, uint64_t stamp)
+{
+	shmring_stamp_bundle(w, stamp);
+	shmring_close_bundle(w);
+}
+
+void
+shmring_stamp_bundle(struct shmring_writer *w, uint64_t stamp)
+{
+	if (w->ob_count > 0 && stamp > w->ob_stamp)
+		w->ob_stamp = stamp;
 }
 
 /* Writes a frame of the open bundle at its body's offset ob_body. */
@@ -321,6 +341,22 @@ shmring_add_fits(const struct shmring_writer *w,
 }
 
 int
+shmring_add_unstamped(struct shmring_writer *w, const void *p,
+    uint32_t len)
+{
+	struct shmring_room room;
+
+	if (!w->bundles || w->ob_count == 0 ||
+	    SHMRING_BUNDLE_HDR + shmring_frame_size(len) > w->max_record ||
+	    shmring_room(w, &room) != 0 || w->sent >= room.msgs ||
+	    w->sent_bytes + len > room.bytes ||
+	    !shmring_add_fits(w, &room, shmring_frame_size(len)))
+		return (1);
+	shmring_add_frame(w, p, len, 0);
+	return (0);
+}
+
+int
 shmring_add(struct shmring_writer *w, const void *p, uint32_t len,
     uint64_t stamp)
 {
@@ -338,7 +374,7 @@ shmring_add(struct shmring_writer *w, const void *p, uint32_t len,
 		shmring_add_frame(w, p, len, stamp);
 		return (0);
 	}
-	shmring_close_bundle(w);
+	shmring_end_bundle(w, stamp);
 	need = shmring_rec_size((uint32_t)(SHMRING_BUNDLE_HDR + fsz));
 	off = w->head & (w->data_size - 1);
 	pad = w->data_size - off < need ? w->data_size - off : 0;
@@ -501,7 +537,7 @@ shmring_put_run_in(struct shmring_writer *w, const struct shmring_room *room,
 	uint64_t	 body;
 	size_t		 i = 0, k;
 
-	shmring_close_bundle(w);
+	shmring_end_bundle(w, stamp);
 	run.head = w->head;
 	run.sent = w->sent;
 	run.bytes = w->sent_bytes;

@@ -209,6 +209,20 @@ void	shmring_publish(struct shmring_writer *);
  */
 int	shmring_add(struct shmring_writer *, const void *p, uint32_t len,
 	    uint64_t stamp);
+/*
+ * Appends a message to the open bundle without a stamp of its own: 0; or
+ * 1, having written nothing, if there is no open bundle or it cannot take
+ * the message (or the room or grant says no), and shmring_add must write
+ * it with a stamp. The bundle's stamp, read after its last message began,
+ * is then given by that shmring_add (which closes it), by the stamp of any
+ * other write that closes it, or by shmring_stamp_bundle before
+ * shmring_publish: a writer of stamped rings reads its clock once a
+ * bundle, not once a message.
+ */
+int	shmring_add_unstamped(struct shmring_writer *, const void *p,
+	    uint32_t len);
+/* Raises the open bundle's stamp to stamp, if it is later. */
+void	shmring_stamp_bundle(struct shmring_writer *, uint64_t stamp);
 /* Writes the open bundle's header (count, bytes, stamp, length): closed. */
 void	shmring_close_bundle(struct shmring_writer *);
 /*

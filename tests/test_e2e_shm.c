@@ -447,6 +447,66 @@ START_TEST(test_held_ring_sends_are_committed_by_the_next_call)
 END_TEST
 
 /*
+ * Held sends on a channel of several rings are stamped once, when they
+ * are committed, so that a send which began after another producer's
+ * send returned comes after that send even where the bundle holding it
+ * began before. The daemon is stopped meanwhile, so that it takes both
+ * rings together and only the stamps order them: x2 began after y was
+ * confirmed and must come after it (x1 may come on either side).
+ */
+START_TEST(test_held_sends_are_stamped_when_committed)
+{
+	struct daemon	 d;
+	chan_client	*pa, *pb, *cc;
+	chan_tx		*a, *b;
+	chan_rx		*rx;
+	chan_msg	*m;
+	char		 got[4][8];
+	int		 i, y = -1, x2 = -1;
+
+	daemon_start(&d, NULL);
+	pa = test_connect(&d);
+	pb = test_connect(&d);
+	cc = test_connect(&d);
+	rx = rx_open(cc, "shm.stamp", 0);
+	a = shm_tx(pa, "shm.stamp", CHAN_CAPACITY_DEFAULT);
+	b = shm_tx(pb, "shm.stamp", CHAN_CAPACITY_DEFAULT);
+	/* Both rings granted, so both are stamped. */
+	expect_rc(chan_tx_send(a, "a0", 2), 0, "send");
+	expect_rc(chan_tx_send(b, "b0", 2), 0, "send");
+	expect_str(rx, "a0");
+	expect_str(rx, "b0");
+
+	ck_assert_int_eq(kill(d.pid, SIGSTOP), 0);
+	expect_rc(chan_tx_send_async(a, "x1", 2), 0, "send_async");
+	expect_rc(chan_tx_send(b, "y", 1), 0, "send");
+	expect_rc(chan_tx_send_async(a, "x2", 2), 0, "send_async");
+	/* Commits x1 and x2, then x3. */
+	expect_rc(chan_tx_send(a, "x3", 2), 0, "send");
+	ck_assert_int_eq(kill(d.pid, SIGCONT), 0);
+
+	for (i = 0; i < 4; i++) {
+		m = recv_msg(rx);
+		ck_assert_uint_lt(chan_msg_len(m), sizeof(got[i]));
+		memcpy(got[i], chan_msg_data(m), chan_msg_len(m));
+		got[i][chan_msg_len(m)] = '\0';
+		chan_msg_free(m);
+		if (strcmp(got[i], "y") == 0)
+			y = i;
+		if (strcmp(got[i], "x2") == 0)
+			x2 = i;
+	}
+	ck_assert_msg(y >= 0 && x2 > y && strcmp(got[3], "x3") == 0,
+	    "want y before x2 and x3 last; got %s %s %s %s", got[0], got[1],
+	    got[2], got[3]);
+	chan_disconnect(pa);
+	chan_disconnect(pb);
+	chan_disconnect(cc);
+	daemon_stop(&d);
+}
+END_TEST
+
+/*
  * A transmitter with CHAN_RX_GONE holds a pipelined send when its
  * channel's consumer goes: the daemon closes the ring, the held send was
  * not taken, and the next call says so, as a pipelined send's refusal,
@@ -1192,6 +1252,7 @@ shm_suite(void)
 	tcase_add_test(tc, test_scribbling_producer_goes_alone);
 	tcase_add_test(tc, test_a_lying_bundle_ends_its_producer);
 	tcase_add_test(tc, test_a_timed_send_with_room_outlasts_a_late_grant);
+	tcase_add_test(tc, test_held_sends_are_stamped_when_committed);
 	tcase_add_test(tc, test_consumer_killed_with_unacked_records);
 	tcase_add_test(tc, test_descriptors_and_memory_released);
 	tcase_add_test(tc,

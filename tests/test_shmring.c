@@ -920,6 +920,88 @@ START_TEST(test_added_messages_grow_one_bundle)
 END_TEST
 
 /*
+ * Messages added without a stamp of their own (a writer of stamped rings
+ * reads its clock once a bundle): the bundle takes the stamp of the write
+ * that closes it, or of shmring_stamp_bundle, never an earlier one; a
+ * message the open bundle cannot take is left to shmring_add.
+ */
+START_TEST(test_unstamped_messages_take_the_closing_stamp)
+{
+	struct ring	 r;
+	unsigned char	 big[1000];
+	const unsigned char *p;
+	uint32_t	 len, b1, b2, rec;
+	uint64_t	 head;
+	int		 i;
+
+	memset(big, 'm', sizeof(big));
+	ring_new(&r, DATA);
+	/* Nothing open: left to shmring_add. */
+	expect(shmring_add_unstamped(&r.w, "a", 1) == 1);
+	expect(r.w.head == 0 && r.w.sent == 0);
+	expect(shmring_add(&r.w, big, 1000, 5) == 0);
+	expect(shmring_add_unstamped(&r.w, big, 1000) == 0);
+	/* A third would pass max_record: nothing written. */
+	head = r.w.head;
+	expect(shmring_add_unstamped(&r.w, big, 1000) == 1);
+	expect(r.w.head == head && r.w.sent == 2);
+	/* Its stamp, read later, closes the first bundle. */
+	expect(shmring_add(&r.w, big, 1000, 20) == 0);
+	expect(shmring_add_unstamped(&r.w, "x", 1) == 0);
+	/* A record closes the second with its own stamp. */
+	expect(shmring_put2_held(&r.w, "y", 1, NULL, 0, 30) == 0);
+	expect(shmring_add(&r.w, "z", 1, 40) == 0);
+	expect(shmring_add_unstamped(&r.w, "w", 1) == 0);
+	shmring_stamp_bundle(&r.w, 50);
+	shmring_stamp_bundle(&r.w, 45);		/* never lowered */
+	shmring_publish(&r.w);
+
+	b1 = SHMRING_BUNDLE_HDR + 2 * 1004;
+	b2 = SHMRING_BUNDLE_HDR + 1004 + 8;
+	expect(u32_at(&r, B_REC) == (SHMRING_BUNDLE | b1));
+	expect(u64_at(&r, B_REC + 8) == 20);
+	expect(u32_at(&r, B_REC + shmring_rec_size(b1)) ==
+	    (SHMRING_BUNDLE | b2));
+	expect(u64_at(&r, B_REC + shmring_rec_size(b1) + 8) == 30);
+	rec = shmring_rec_size(b1) + shmring_rec_size(b2);
+	expect(u32_at(&r, B_REC + rec) == 1);
+	expect(u64_at(&r, B_REC + rec + 8) == 30);
+	rec += shmring_rec_size(1);
+	expect(u32_at(&r, B_REC + rec) == (SHMRING_BUNDLE | 24));
+	expect(u64_at(&r, B_REC + rec + 8) == 50);
+	expect(u64_at(&r, SHMRING_OFF_SENT) == 7);
+
+	expect(shmring_poll(&r.rd, r.mem) == 0);
+	for (i = 0; i < 3; i++)
+		expect(shmring_next(&r.rd, &p, &len) == 1 && len == 1000 &&
+		    p[0] == 'm' && p[999] == 'm');
+	expect(shmring_next(&r.rd, &p, &len) == 1 && len == 1 && *p == 'x');
+	expect(shmring_next(&r.rd, &p, &len) == 1 && len == 1 && *p == 'y');
+	expect(shmring_next(&r.rd, &p, &len) == 1 && len == 1 && *p == 'z');
+	expect(shmring_next(&r.rd, &p, &len) == 1 && len == 1 && *p == 'w');
+	expect(shmring_next(&r.rd, &p, &len) == 0);
+	ring_free(&r);
+
+	/* Out of grant: left to shmring_add, which says so. */
+	ring_new(&r, DATA);
+	shmring_grant(r.mem, 2, UINT64_MAX);
+	expect(shmring_add(&r.w, "a", 1, 1) == 0);
+	expect(shmring_add_unstamped(&r.w, "b", 1) == 0);
+	expect(shmring_add_unstamped(&r.w, "c", 1) == 1);
+	expect(shmring_add(&r.w, "c", 1, 2) == CHAN_EFULL);
+	ring_free(&r);
+
+	/* A reader that takes no bundles: every message is stamped. */
+	ring_new(&r, DATA);
+	u32_set(&r, SHMRING_OFF_FLAGS, 0);
+	expect(shmring_attach(&r.w, r.mem, SHMRING_HDR_SIZE + DATA) == 0);
+	expect(shmring_add(&r.w, "a", 1, 1) == 0);
+	expect(shmring_add_unstamped(&r.w, "b", 1) == 1);
+	ring_free(&r);
+}
+END_TEST
+
+/*
  * Bundles grown through many laps of a small ring: each ends where the
  * room or the data area's end does (then padding), and every message
  * comes out whole and in order.
@@ -999,6 +1081,7 @@ shmring_suite(void)
 	tcase_add_test(tc, test_runs_and_skips_keep_to_bundles);
 	tcase_add_test(tc, test_added_messages_grow_one_bundle);
 	tcase_add_test(tc, test_added_bundles_wrap_and_fill_the_ring);
+	tcase_add_test(tc, test_unstamped_messages_take_the_closing_stamp);
 	suite_add_tcase(s, tc);
 	return s;
 }
