@@ -16,8 +16,10 @@
  * message lengths (2 bytes each) are put into a fresh ring, in batches of
  * up to four through the run writer (bundles) or, with the first byte's
  * 0x40 bit, one by one, or, with its 0x20 bit, grown into bundles one
- * message at a time (shmring_add, as pipelined sends are), and read
- * back; the reader must return exactly what was put, in order.
+ * message at a time (shmring_add, as pipelined sends are; with its 0x10
+ * bit too, each first without a stamp, shmring_add_unstamped, as on a
+ * channel of several rings), and read back; the reader must return
+ * exactly what was put, in order.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -167,11 +169,15 @@ writer_batch(struct shmring_writer *w, struct shmring_reader *rd,
 static void
 writer_add(struct shmring_writer *w, struct shmring_reader *rd,
     unsigned char *mem, const void *p, uint32_t n, uint32_t *seq,
-    uint32_t *next)
+    uint32_t *next, bool unstamped)
 {
-	int	rc;
+	uint64_t	head = w->head, sent = w->sent;
+	int		rc = 1;
 
-	if ((rc = shmring_add(w, p, n, *seq)) == CHAN_EFULL) {
+	if (unstamped && (rc = shmring_add_unstamped(w, p, n)) == 1)
+		CHECK(w->head == head && w->sent == sent);
+	if (rc != 0 && (rc = shmring_add(w, p, n, *seq)) == CHAN_EFULL) {
+		shmring_stamp_bundle(w, *seq);
 		shmring_publish(w);
 		writer_drain(rd, mem, next, *seq);
 		CHECK(shmring_drained(w));
@@ -179,8 +185,10 @@ writer_add(struct shmring_writer *w, struct shmring_reader *rd,
 	}
 	CHECK(rc == 0);
 	(*seq)++;
-	if ((n & 7) == 7)
+	if ((n & 7) == 7) {
+		shmring_stamp_bundle(w, *seq);
 		shmring_publish(w);
+	}
 }
 
 static void
@@ -195,6 +203,7 @@ writer(const uint8_t *in, size_t len)
 	size_t			 i, k = 0;
 	bool			 single = (in[0] & 0x40) != 0;
 	bool			 grown = !single && (in[0] & 0x20) != 0;
+	bool			 unstamped = grown && (in[0] & 0x10) != 0;
 	int			 rc;
 
 	if ((mem = calloc(1, SHMRING_HDR_SIZE + FUZZ_DATA)) == NULL)
@@ -213,7 +222,8 @@ writer(const uint8_t *in, size_t len)
 		}
 		if (grown) {
 			memset(buf[0], (int)(seq & 0xff), want);
-			writer_add(&w, &rd, mem, buf[0], want, &seq, &next);
+			writer_add(&w, &rd, mem, buf[0], want, &seq, &next,
+			    unstamped);
 			continue;
 		}
 		memset(buf[k], (int)((seq + k) & 0xff), want);

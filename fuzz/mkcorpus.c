@@ -340,6 +340,9 @@ shmring_seeds(void)
 	/* The same lengths grown into bundles one at a time (0x20). */
 	b.data[0] = 0xa0;
 	put("shmring", "grown", &b);
+	/* And without a stamp each, first (0x10). */
+	b.data[0] = 0xb0;
+	put("shmring", "unstamped", &b);
 	proto_buf_fini(&b);
 }
 
