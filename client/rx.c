@@ -505,6 +505,19 @@ rx_refill(struct chan_rx *rx, int bound_ms)
 	return rx_recall(rx, bound_ms);
 }
 
+/*
+ * After a look's RECALL was answered: the daemon may have offered the
+ * ring meanwhile (DIRECT_OFFER, dispatched before the answer), and then
+ * left the records committed before the RECALL to this receiver. They
+ * are the look's, as a message delivered before the answer would be.
+ */
+static void
+rx_after_refill(struct chan_rx *rx)
+{
+	if (rx->head == NULL && rx->direct != NULL)
+		(void)rx_direct_pull(rx);
+}
+
 /* A receive that does not wait for a message; c->mu held. */
 int
 rx_try_locked(struct chan_rx *rx, int bound_ms, struct chan_msg **out)
@@ -519,6 +532,7 @@ rx_try_locked(struct chan_rx *rx, int bound_ms, struct chan_msg **out)
 		return rx_take(rx, out);
 	if ((rc = rx_refill(rx, bound_ms)) != 0)
 		return rc;
+	rx_after_refill(rx);
 	rc = rx_take(rx, out);
 	return rc == 1 ? CHAN_EEMPTY : rc;
 }
@@ -635,6 +649,7 @@ rx_drain_locked(struct chan_rx *rx, chan_msg **msgs, size_t max, size_t *n)
 		if (rx->head == NULL) {
 			if ((rc = rx_refill(rx, CONN_PING_MS)) != 0)
 				return *n > 0 && rc != CHAN_ECONNLOST ? 0 : rc;
+			rx_after_refill(rx);
 			if (rx->head == NULL)
 				return 0;
 		}

@@ -446,6 +446,160 @@ START_TEST(test_held_ring_sends_are_committed_by_the_next_call)
 }
 END_TEST
 
+/* The look chan_rx_try_recv must find msg, or fail the test. */
+static void
+expect_try(chan_rx *rx, const char *s)
+{
+	chan_msg	*m;
+	int		 rc;
+
+	rc = chan_rx_try_recv(rx, &m);
+	ck_assert_msg(rc == 0, "try_recv for \"%s\": %s", s, chan_errname(rc));
+	ck_assert_msg(chan_msg_len(m) == strlen(s) &&
+	    memcmp(chan_msg_data(m), s, strlen(s)) == 0,
+	    "want \"%s\", got \"%.*s\"", s, (int)chan_msg_len(m),
+	    (const char *)chan_msg_data(m));
+	chan_msg_free(m);
+}
+
+/*
+ * As with Rust's mpsc on one thread: a send, then a try_recv, returns the
+ * message, though the send was pipelined and held in the ring. The look
+ * commits it first (any call on the connection does), and the daemon takes
+ * what the ring committed before it answers a look. Both a consumer on
+ * the socket and one on a ring of its own.
+ */
+START_TEST(test_a_look_after_held_sends_finds_them)
+{
+	static const char *const names[] = { "shm.look", "shm.look.ring" };
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_client	*c = test_connect(&fixture);
+	chan_rx		*rx;
+	chan_tx		*tx;
+	chan_msg	*m, *msgs[8];
+	size_t		 n;
+	char		 s[32];
+	int		 i, k;
+
+	for (k = 0; k < 2; k++) {
+		o.flags = k == 0 ? 0 : CHAN_SHM;
+		expect_rc(chan_rx_open_ex(c, names[k], strlen(names[k]), &o,
+		    &rx), 0, "rx_open");
+		tx = shm_tx(c, names[k], CHAN_CAPACITY_DEFAULT);
+		for (i = 0; i < 50; i++) {
+			snprintf(s, sizeof(s), "m%d", i);
+			expect_rc(chan_tx_send_async(tx, s, strlen(s)), 0,
+			    "send_async");
+			expect_try(rx, s);
+		}
+		for (i = 0; i < 3; i++) {
+			snprintf(s, sizeof(s), "n%d", i);
+			expect_rc(chan_tx_send_async(tx, s, strlen(s)), 0,
+			    "send_async");
+		}
+		for (i = 0; i < 3; i++) {
+			snprintf(s, sizeof(s), "n%d", i);
+			expect_try(rx, s);
+		}
+		expect_rc(chan_rx_try_recv(rx, &m), CHAN_EEMPTY, "try_recv");
+		expect_rc(chan_tx_close(tx), 0, "close");
+		(void)chan_rx_close(rx);
+	}
+
+	/* chan_rx_drain as the first look, on a ring. */
+	o.flags = CHAN_SHM;
+	expect_rc(chan_rx_open_ex(c, "shm.look.drain", 14, &o, &rx), 0,
+	    "rx_open");
+	tx = shm_tx(c, "shm.look.drain", CHAN_CAPACITY_DEFAULT);
+	for (i = 0; i < 3; i++) {
+		snprintf(s, sizeof(s), "d%d", i);
+		expect_rc(chan_tx_send_async(tx, s, strlen(s)), 0, "send_async");
+	}
+	expect_rc(chan_rx_drain(rx, msgs, 8, &n), 0, "drain");
+	ck_assert_uint_eq(n, 3);
+	for (i = 0; i < 3; i++) {
+		snprintf(s, sizeof(s), "d%d", i);
+		ck_assert(chan_msg_len(msgs[i]) == 2 &&
+		    memcmp(chan_msg_data(msgs[i]), s, 2) == 0);
+		chan_msg_free(msgs[i]);
+	}
+	expect_rc(chan_tx_close(tx), 0, "close");
+	(void)chan_rx_close(rx);
+	chan_disconnect(c);
+}
+END_TEST
+
+struct holder {
+	chan_tx		*tx;
+	char		 tag;
+	int		 n;
+	int		 rc;
+};
+
+/* Pipelined sends "<tag><i>", then a flush. */
+static void *
+holder_main(void *arg)
+{
+	struct holder	*h = arg;
+	char		 s[32];
+	int		 i, rc = 0;
+
+	for (i = 0; i < h->n && rc == 0; i++) {
+		snprintf(s, sizeof(s), "%c%d", h->tag, i);
+		rc = chan_tx_send_async(h->tx, s, strlen(s));
+	}
+	if (rc == 0)
+		rc = chan_tx_flush(h->tx);
+	h->rc = rc;
+	return (NULL);
+}
+
+/*
+ * Two threads pipelining on two transmitters of one connection, each
+ * holding sends in its own ring while the other's calls commit them:
+ * every message arrives once, each thread's in order.
+ */
+START_TEST(test_two_threads_hold_on_one_connection)
+{
+	enum { N = 20000 };
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx = rx_open(cc, "shm.threads", 0);
+	struct holder	 h[2];
+	pthread_t	 t[2];
+	chan_msg	*m;
+	int		 next[2] = { 0, 0 }, i, k, got;
+
+	for (k = 0; k < 2; k++) {
+		h[k].tx = shm_tx(pc, "shm.threads", CHAN_CAPACITY_DEFAULT);
+		h[k].tag = k == 0 ? 'a' : 'b';
+		h[k].n = N;
+		h[k].rc = -1;
+	}
+	for (k = 0; k < 2; k++)
+		ck_assert_int_eq(pthread_create(&t[k], NULL, holder_main,
+		    &h[k]), 0);
+	for (i = 0; i < 2 * N; i++) {
+		m = recv_msg(rx);
+		ck_assert_uint_gt(chan_msg_len(m), 1);
+		k = ((const char *)chan_msg_data(m))[0] == 'a' ? 0 : 1;
+		got = atoi((const char *)chan_msg_data(m) + 1);
+		ck_assert_msg(got == next[k], "%c: want %d, got %.*s",
+		    h[k].tag, next[k], (int)chan_msg_len(m),
+		    (const char *)chan_msg_data(m));
+		next[k]++;
+		chan_msg_free(m);
+	}
+	for (k = 0; k < 2; k++) {
+		ck_assert_int_eq(pthread_join(t[k], NULL), 0);
+		expect_rc(h[k].rc, 0, "a holder's sends");
+	}
+	expect_rc(chan_rx_try_recv(rx, &m), CHAN_EEMPTY, "nothing more");
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
 /*
  * Held sends on a channel of several rings are stamped once, when they
  * are committed, so that a send which began after another producer's
@@ -1253,6 +1407,8 @@ shm_suite(void)
 	tcase_add_test(tc, test_a_lying_bundle_ends_its_producer);
 	tcase_add_test(tc, test_a_timed_send_with_room_outlasts_a_late_grant);
 	tcase_add_test(tc, test_held_sends_are_stamped_when_committed);
+	tcase_add_test(tc, test_a_look_after_held_sends_finds_them);
+	tcase_add_test(tc, test_two_threads_hold_on_one_connection);
 	tcase_add_test(tc, test_consumer_killed_with_unacked_records);
 	tcase_add_test(tc, test_descriptors_and_memory_released);
 	tcase_add_test(tc,
