@@ -467,7 +467,12 @@ void		 rx_want_credit(struct chan_rx *);
 int		 rx_enc_due(struct chan_client *);
 int		 rx_try_locked(struct chan_rx *, int bound_ms,
 		    struct chan_msg **);
-int		 rx_refill(struct chan_rx *, int bound_ms);
+/*
+ * A look at what the daemon has for rx now (RECALL, waiting at most
+ * bound_ms for the answer), reading directly from the ring where that
+ * began or ended during it: what it found is in rx's FIFO or ring.
+ */
+int		 rx_look(struct chan_rx *, int bound_ms);
 /* With the FIFO empty, waits until it holds something: 0, CHAN_ETIMEDOUT
    (nothing, credit taken back), or an error. */
 int		 rx_wait_locked(struct chan_rx *, int timeout_ms);

@@ -17,6 +17,7 @@
  * all it took in one frame per wait, instead of one frame per channel or,
  * worse, none until each channel's own turn to wait comes.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -492,7 +493,7 @@ rx_enc_recall(struct chan_rx *rx)
  * Grants the credit that is due and asks the daemon for what it has for rx
  * now (rx_recall): afterwards the FIFO holds it.
  */
-int
+static int
 rx_refill(struct chan_rx *rx, int bound_ms)
 {
 	int rc;
@@ -506,16 +507,41 @@ rx_refill(struct chan_rx *rx, int bound_ms)
 }
 
 /*
- * After a look's RECALL was answered: the daemon may have offered the
- * ring meanwhile (DIRECT_OFFER, dispatched before the answer), and then
- * left the records committed before the RECALL to this receiver. They
- * are the look's, as a message delivered before the answer would be.
+ * After a look's RECALL was answered, with nothing in rx's FIFO. Reading
+ * directly may have begun or ended during the look:
+ * - the daemon offered the ring (DIRECT_OFFER, dispatched before the
+ *   answer), and left the records committed before the RECALL to this
+ *   receiver: they are the look's, as a message delivered before the
+ *   answer would be;
+ * - the daemon took the ring back (DIRECT_OFF, the last producer gone),
+ *   and the acknowledgements written into the page went again on the
+ *   socket (rx_direct_off), behind the RECALL: until it has them the
+ *   daemon counts those messages in flight, so the channel was not yet
+ *   disconnected when it answered. The look asks once more, after them.
  */
-static void
-rx_after_refill(struct chan_rx *rx)
+static int
+rx_after_refill(struct chan_rx *rx, bool was_direct, int bound_ms)
 {
-	if (rx->head == NULL && rx->direct != NULL)
+	if (rx->head != NULL)
+		return 0;
+	if (rx->direct != NULL) {
 		(void)rx_direct_pull(rx);
+		return 0;
+	}
+	if (was_direct)
+		return rx_refill(rx, bound_ms);
+	return 0;
+}
+
+int
+rx_look(struct chan_rx *rx, int bound_ms)
+{
+	bool	was_direct = rx->direct != NULL;
+	int	rc;
+
+	if ((rc = rx_refill(rx, bound_ms)) != 0)
+		return rc;
+	return rx_after_refill(rx, was_direct, bound_ms);
 }
 
 /* A receive that does not wait for a message; c->mu held. */
@@ -530,9 +556,8 @@ rx_try_locked(struct chan_rx *rx, int bound_ms, struct chan_msg **out)
 		return rc;
 	if (rx->direct != NULL && rx_direct_pull(rx) > 0)
 		return rx_take(rx, out);
-	if ((rc = rx_refill(rx, bound_ms)) != 0)
+	if ((rc = rx_look(rx, bound_ms)) != 0)
 		return rc;
-	rx_after_refill(rx);
 	rc = rx_take(rx, out);
 	return rc == 1 ? CHAN_EEMPTY : rc;
 }
@@ -634,7 +659,7 @@ chan_rx_try_recv(chan_rx *rx, chan_msg **out)
 }
 
 /*
- * Takes what rx has now, asking the daemon (rx_refill) whenever the FIFO
+ * Takes what rx has now, asking the daemon (rx_look) whenever the FIFO
  * runs dry: up to max messages, stopping before a disconnection once some
  * were taken. Returns 0 or what stopped it with nothing taken.
  */
@@ -647,9 +672,8 @@ rx_drain_locked(struct chan_rx *rx, chan_msg **msgs, size_t max, size_t *n)
 		if (rx->head == NULL && rx->direct != NULL)
 			(void)rx_direct_pull(rx);
 		if (rx->head == NULL) {
-			if ((rc = rx_refill(rx, CONN_PING_MS)) != 0)
+			if ((rc = rx_look(rx, CONN_PING_MS)) != 0)
 				return *n > 0 && rc != CHAN_ECONNLOST ? 0 : rc;
-			rx_after_refill(rx);
 			if (rx->head == NULL)
 				return 0;
 		}

@@ -66,7 +66,7 @@ rx_many_locked(struct chan_rx *rx, int timeout_ms, chan_view *v, size_t max,
 	/* With 0, what chan_rx_recv_timeout does: a try, "nothing" timing
 	   out. */
 	if (timeout_ms == 0)
-		rc = rx_refill(rx, CONN_PING_MS);
+		rc = rx_look(rx, CONN_PING_MS);
 	else
 		rc = rx_wait_locked(rx, timeout_ms);
 	if (rc != 0 || (rc = rx_many_take(rx, v, max, n)) != 0)

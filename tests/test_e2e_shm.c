@@ -529,6 +529,76 @@ START_TEST(test_a_look_after_held_sends_finds_them)
 }
 END_TEST
 
+/* A look of kind k (0 try_recv, 1 recv_many, 2 drain): rc, and *got. */
+static int
+look(chan_rx *rx, int k, size_t *got)
+{
+	chan_view	 v[4];
+	chan_msg	*m[4];
+	size_t		 i;
+	int		 rc;
+
+	*got = 0;
+	switch (k) {
+	case 0:
+		if ((rc = chan_rx_try_recv(rx, &m[0])) == 0) {
+			*got = 1;
+			chan_msg_free(m[0]);
+		}
+		return (rc);
+	case 1:
+		return (chan_rx_recv_many(rx, 0, v, 4, got));
+	default:
+		rc = chan_rx_drain(rx, m, 4, got);
+		for (i = 0; i < *got; i++)
+			chan_msg_free(m[i]);
+		return (rc);
+	}
+}
+
+/*
+ * As with Rust's mpsc: once the last transmitter is dropped and the
+ * receiver has taken every message, a look says disconnected. Here the
+ * receiver reads the producer's ring directly, so dropping the producer
+ * takes the ring back while the receiver's acknowledgement is in its
+ * page: the look must not answer before the daemon has it.
+ */
+START_TEST(test_a_look_after_the_last_producer_went_says_disconnected)
+{
+	static const char *const kinds[] = { "try_recv", "recv_many",
+	    "drain" };
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_client	*cc = test_connect(&fixture);
+	chan_client	*pc = test_connect(&fixture);
+	chan_rx		*rx;
+	chan_tx		*tx;
+	char		 name[32];
+	size_t		 got;
+	int		 k, i, rc;
+
+	o.flags = CHAN_SHM;
+	for (i = 0; i < 30; i++) {
+		k = i % 3;
+		snprintf(name, sizeof(name), "shm.look.gone.%d", i);
+		expect_rc(chan_rx_open_ex(cc, name, strlen(name), &o, &rx), 0,
+		    "rx_open");
+		tx = shm_tx(pc, name, CHAN_CAPACITY_DEFAULT);
+		expect_rc(chan_tx_send(tx, "a", 1), 0, "send");
+		rc = look(rx, k, &got);
+		ck_assert_msg(rc == 0 && got == 1, "%s: %s, %zu messages",
+		    kinds[k], chan_errname(rc), got);
+		expect_rc(chan_tx_close(tx), 0, "close");
+		rc = look(rx, k, &got);
+		ck_assert_msg(rc == CHAN_EDISCONNECTED, "%s after the last "
+		    "producer went: %s, %zu messages", kinds[k],
+		    chan_errname(rc), got);
+		(void)chan_rx_close(rx);
+	}
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
 struct holder {
 	chan_tx		*tx;
 	char		 tag;
@@ -1409,6 +1479,8 @@ shm_suite(void)
 	tcase_add_test(tc, test_held_sends_are_stamped_when_committed);
 	tcase_add_test(tc, test_a_look_after_held_sends_finds_them);
 	tcase_add_test(tc, test_two_threads_hold_on_one_connection);
+	tcase_add_test(tc,
+	    test_a_look_after_the_last_producer_went_says_disconnected);
 	tcase_add_test(tc, test_consumer_killed_with_unacked_records);
 	tcase_add_test(tc, test_descriptors_and_memory_released);
 	tcase_add_test(tc,
