@@ -432,7 +432,9 @@ handle(struct import *im, natsMsg *msg)
 			ack_later(im, msg);
 			return 0;
 		}
-		if (pos_lookup(im, id, &expect) == 1) {
+		if ((rc = pos_lookup(im, id, &expect)) == 1 ||
+		    (rc == 0 && has && seq < expect)) {
+			/* Ended, or expired and this one came before. */
 			im->duplicates++;
 			bdebug(im->b, "'%s': duplicate %s #%" PRIu64 " of an "
 			    "ended producer dropped", im->m->channel, id, seq);
