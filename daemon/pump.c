@@ -138,6 +138,9 @@ pump_force(struct server *srv, struct channel *ch)
 
 	if (h == NULL || srv->stopping)
 		return;
+	/* As for its own RECALL: records committed before it count. */
+	if (ch->rings != NULL)
+		shm_collect(srv, ch);
 	if (pump_deliver(srv, ch, true) == 0 && channel_should_report(ch))
 		(void)pump_report(h->conn, h);
 }

@@ -25,7 +25,11 @@ void	pump_channel(struct server *, struct channel *ch);
  * owed, then takes the unused credit back.
  */
 void	pump_recall(struct server *, struct channel *ch);
-/* Delivers what the consumer's credit allows, past the output mark. */
+/*
+ * A SELECT's RECALL, for a member other than the handle it names: takes
+ * what the channel's rings committed, delivers what the shared credit
+ * allows, past the output mark, and reports a disconnection it is owed.
+ */
 void	pump_force(struct server *, struct channel *ch);
 /* pump_channel for every consumer handle on c stalled for output room. */
 void	pump_conn(struct conn *c);

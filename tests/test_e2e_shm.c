@@ -599,6 +599,60 @@ START_TEST(test_a_look_after_the_last_producer_went_says_disconnected)
 }
 END_TEST
 
+/*
+ * A select that only looks (timeout 0) finds a message a ring producer
+ * committed on any member, not only on the member its RECALL names:
+ * here the consumers are on rings, so the daemon had left the records to
+ * a direct reader until the select gave the rings back.
+ */
+START_TEST(test_a_select_look_takes_what_rings_committed)
+{
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_client	*cc = test_connect(&fixture);
+	chan_client	*pc = test_connect(&fixture);
+	chan_rx		*rx[3];
+	chan_tx		*tx[3];
+	chan_msg	*m;
+	char		 name[32];
+	size_t		 idx;
+	int		 k, i, rc;
+
+	o.flags = CHAN_SHM;
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < 3; i++) {
+			snprintf(name, sizeof(name), "shm.select.%d.%d", k, i);
+			expect_rc(chan_rx_open_ex(cc, name, strlen(name), &o,
+			    &rx[i]), 0, "rx_open");
+			tx[i] = shm_tx(pc, name, CHAN_CAPACITY_DEFAULT);
+			/* The second time, each reads its ring first. */
+			if (k == 1) {
+				expect_rc(chan_tx_send(tx[i], "w", 1), 0, "send");
+				expect_str(rx[i], "w");
+			}
+		}
+		expect_rc(chan_tx_send(tx[2], "c", 1), 0, "send");
+		rc = chan_select(rx, 3, 0, &idx, &m);
+		ck_assert_msg(rc == 0 && idx == 2, "select: %s, index %zu",
+		    chan_errname(rc), idx);
+		chan_msg_free(m);
+		expect_rc(chan_select(rx, 3, 0, &idx, &m), CHAN_ETIMEDOUT,
+		    "select with nothing");
+		expect_rc(chan_tx_close(tx[1]), 0, "close");
+		rc = chan_select(rx, 3, 0, &idx, &m);
+		ck_assert_msg(rc == CHAN_EDISCONNECTED && idx == 1,
+		    "select after a producer went: %s, index %zu",
+		    chan_errname(rc), idx);
+		for (i = 0; i < 3; i++) {
+			if (i != 1)
+				expect_rc(chan_tx_close(tx[i]), 0, "close");
+			(void)chan_rx_close(rx[i]);
+		}
+	}
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
 struct holder {
 	chan_tx		*tx;
 	char		 tag;
@@ -1481,6 +1535,7 @@ shm_suite(void)
 	tcase_add_test(tc, test_two_threads_hold_on_one_connection);
 	tcase_add_test(tc,
 	    test_a_look_after_the_last_producer_went_says_disconnected);
+	tcase_add_test(tc, test_a_select_look_takes_what_rings_committed);
 	tcase_add_test(tc, test_consumer_killed_with_unacked_records);
 	tcase_add_test(tc, test_descriptors_and_memory_released);
 	tcase_add_test(tc,
