@@ -653,6 +653,112 @@ START_TEST(test_a_select_look_takes_what_rings_committed)
 }
 END_TEST
 
+/* The look chan_rx_try_recv must give rc (CHAN_EEMPTY, ...), in mode k. */
+static void
+expect_look_rc(chan_rx *rx, int rc, int k, const char *what)
+{
+	chan_msg	*m;
+	int		 got;
+
+	got = chan_rx_try_recv(rx, &m);
+	if (got == 0)
+		chan_msg_free(m);
+	ck_assert_msg(got == rc, "mode %d, %s: %s, want %s", k, what,
+	    chan_errname(got), chan_errname(rc));
+}
+
+/* Opens name's consumer on c (on a ring if shm). */
+static chan_rx *
+rx_mode(chan_client *c, const char *name, bool shm)
+{
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_rx		*rx;
+
+	o.flags = shm ? CHAN_SHM : 0;
+	expect_rc(chan_rx_open_ex(c, name, strlen(name), &o, &rx), 0,
+	    "rx_open");
+	return (rx);
+}
+
+/* Opens a producer of name on c (on a ring if shm). */
+static chan_tx *
+tx_mode(chan_client *c, const char *name, bool shm)
+{
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+
+	o.flags = shm ? CHAN_SHM : 0;
+	return (tx_open_opts(c, name, &o));
+}
+
+/*
+ * Rust's mpsc sequences, each checked by looks that do not wait, in
+ * every mix of paths: the consumer on the socket or a ring (read
+ * directly), two producers each on the socket or a ring, on another
+ * connection than the consumer's. Order across producers; a channel
+ * empty while a producer or a clone lives, disconnected once the last
+ * goes, revived by a new one; sends made before the consumer exists.
+ */
+START_TEST(test_mpsc_sequences_in_every_mode)
+{
+	chan_client	*cc = test_connect(&fixture);
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*qc = test_connect(&fixture);
+	chan_rx		*rx;
+	chan_tx		*a, *b, *clone;
+	char		 name[32];
+	int		 k;
+
+	for (k = 0; k < 8; k++) {
+		bool ra = (k & 1) != 0, rb = (k & 2) != 0, rr = (k & 4) != 0;
+
+		snprintf(name, sizeof(name), "shm.modes.%d", k);
+		rx = rx_mode(cc, name, rr);
+		a = tx_mode(pc, name, ra);
+		b = tx_mode(qc, name, rb);
+		expect_rc(chan_tx_send(a, "a1", 2), 0, "send");
+		expect_rc(chan_tx_send(b, "b1", 2), 0, "send");
+		expect_rc(chan_tx_send(a, "a2", 2), 0, "send");
+		expect_try(rx, "a1");
+		expect_try(rx, "b1");
+		expect_try(rx, "a2");
+		expect_look_rc(rx, CHAN_EEMPTY, k, "nothing more");
+		expect_rc(chan_tx_clone(a, &clone), 0, "clone");
+		expect_rc(chan_tx_close(a), 0, "close");
+		expect_rc(chan_tx_send_async(b, "b2", 2), 0, "send_async");
+		expect_rc(chan_tx_close(b), 0, "close");
+		expect_try(rx, "b2");
+		expect_look_rc(rx, CHAN_EEMPTY, k, "a clone lives");
+		expect_rc(chan_tx_send(clone, "c1", 2), 0, "send");
+		expect_rc(chan_tx_close(clone), 0, "close");
+		expect_try(rx, "c1");
+		expect_look_rc(rx, CHAN_EDISCONNECTED, k, "every producer gone");
+		a = tx_mode(pc, name, ra);
+		expect_look_rc(rx, CHAN_EEMPTY, k, "revived");
+		expect_rc(chan_tx_send(a, "a3", 2), 0, "send");
+		expect_try(rx, "a3");
+		expect_rc(chan_tx_close(a), 0, "close");
+		expect_look_rc(rx, CHAN_EDISCONNECTED, k, "gone again");
+		(void)chan_rx_close(rx);
+
+		/* Sent before the consumer exists. */
+		snprintf(name, sizeof(name), "shm.modes.pre.%d", k);
+		a = tx_mode(pc, name, ra);
+		expect_rc(chan_tx_send(a, "x", 1), 0, "send");
+		expect_rc(chan_tx_send_async(a, "y", 1), 0, "send_async");
+		expect_rc(chan_tx_flush(a), 0, "flush");
+		rx = rx_mode(cc, name, rr);
+		expect_try(rx, "x");
+		expect_try(rx, "y");
+		expect_rc(chan_tx_close(a), 0, "close");
+		expect_look_rc(rx, CHAN_EDISCONNECTED, k, "sent before, gone");
+		(void)chan_rx_close(rx);
+	}
+	chan_disconnect(qc);
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
 struct holder {
 	chan_tx		*tx;
 	char		 tag;
@@ -1536,6 +1642,7 @@ shm_suite(void)
 	tcase_add_test(tc,
 	    test_a_look_after_the_last_producer_went_says_disconnected);
 	tcase_add_test(tc, test_a_select_look_takes_what_rings_committed);
+	tcase_add_test(tc, test_mpsc_sequences_in_every_mode);
 	tcase_add_test(tc, test_consumer_killed_with_unacked_records);
 	tcase_add_test(tc, test_descriptors_and_memory_released);
 	tcase_add_test(tc,
