@@ -86,11 +86,10 @@ rx_open(chan_client *c, const char *name, unsigned prefetch)
 	return rx;
 }
 
-void
-expect_msg(chan_rx *rx, const void *data, size_t len)
+/* m must be exactly data[0..len); frees it. */
+static void
+expect_is(chan_msg *m, const void *data, size_t len)
 {
-	chan_msg *m = recv_msg(rx);
-
 	ck_assert_msg(chan_msg_len(m) == len && (len == 0 ||
 	    memcmp(chan_msg_data(m), data, len) == 0),
 	    "got %zu bytes \"%.*s\", want %zu bytes \"%.*s\"",
@@ -98,6 +97,12 @@ expect_msg(chan_rx *rx, const void *data, size_t len)
 	    (const char *)chan_msg_data(m), len, (int)len,
 	    (const char *)data);
 	chan_msg_free(m);
+}
+
+void
+expect_msg(chan_rx *rx, const void *data, size_t len)
+{
+	expect_is(recv_msg(rx), data, len);
 }
 
 void
@@ -126,6 +131,18 @@ expect_recv_rc(chan_rx *rx, int want)
 
 	rc = chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m);
 	expect_no_msg(rc, m, want, "recv");
+}
+
+void
+expect_try_str(chan_rx *rx, const char *s)
+{
+	chan_msg *m = NULL;
+	int rc;
+
+	rc = chan_rx_try_recv(rx, &m);
+	ck_assert_msg(rc == 0, "try_recv for \"%s\": %s", s,
+	    chan_errname(rc));
+	expect_is(m, s, strlen(s));
 }
 
 void

@@ -42,6 +42,8 @@ void	expect_msg(chan_rx *rx, const void *data, size_t len);
 void	expect_str(chan_rx *rx, const char *s);
 /* Receive (blocking, bounded) whose result must be the error want. */
 void	expect_recv_rc(chan_rx *rx, int want);
+/* chan_rx_try_recv, which must give exactly the NUL-terminated s. */
+void	expect_try_str(chan_rx *rx, const char *s);
 /* chan_rx_try_recv whose result must be the error want. */
 void	expect_try_rc(chan_rx *rx, int want);
 /*

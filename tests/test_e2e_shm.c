@@ -446,22 +446,6 @@ START_TEST(test_held_ring_sends_are_committed_by_the_next_call)
 }
 END_TEST
 
-/* The look chan_rx_try_recv must find msg, or fail the test. */
-static void
-expect_try(chan_rx *rx, const char *s)
-{
-	chan_msg	*m;
-	int		 rc;
-
-	rc = chan_rx_try_recv(rx, &m);
-	ck_assert_msg(rc == 0, "try_recv for \"%s\": %s", s, chan_errname(rc));
-	ck_assert_msg(chan_msg_len(m) == strlen(s) &&
-	    memcmp(chan_msg_data(m), s, strlen(s)) == 0,
-	    "want \"%s\", got \"%.*s\"", s, (int)chan_msg_len(m),
-	    (const char *)chan_msg_data(m));
-	chan_msg_free(m);
-}
-
 /*
  * As with Rust's mpsc on one thread: a send, then a try_recv, returns the
  * message, though the send was pipelined and held in the ring. The look
@@ -490,7 +474,7 @@ START_TEST(test_a_look_after_held_sends_finds_them)
 			snprintf(s, sizeof(s), "m%d", i);
 			expect_rc(chan_tx_send_async(tx, s, strlen(s)), 0,
 			    "send_async");
-			expect_try(rx, s);
+			expect_try_str(rx, s);
 		}
 		for (i = 0; i < 3; i++) {
 			snprintf(s, sizeof(s), "n%d", i);
@@ -499,7 +483,7 @@ START_TEST(test_a_look_after_held_sends_finds_them)
 		}
 		for (i = 0; i < 3; i++) {
 			snprintf(s, sizeof(s), "n%d", i);
-			expect_try(rx, s);
+			expect_try_str(rx, s);
 		}
 		expect_rc(chan_rx_try_recv(rx, &m), CHAN_EEMPTY, "try_recv");
 		expect_rc(chan_tx_close(tx), 0, "close");
@@ -684,10 +668,8 @@ rx_mode(chan_client *c, const char *name, bool shm)
 static chan_tx *
 tx_mode(chan_client *c, const char *name, bool shm)
 {
-	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
-
-	o.flags = shm ? CHAN_SHM : 0;
-	return (tx_open_opts(c, name, &o));
+	return (shm ? shm_tx(c, name, CHAN_CAPACITY_DEFAULT) :
+	    tx_open(c, name));
 }
 
 /*
@@ -718,24 +700,24 @@ START_TEST(test_mpsc_sequences_in_every_mode)
 		expect_rc(chan_tx_send(a, "a1", 2), 0, "send");
 		expect_rc(chan_tx_send(b, "b1", 2), 0, "send");
 		expect_rc(chan_tx_send(a, "a2", 2), 0, "send");
-		expect_try(rx, "a1");
-		expect_try(rx, "b1");
-		expect_try(rx, "a2");
+		expect_try_str(rx, "a1");
+		expect_try_str(rx, "b1");
+		expect_try_str(rx, "a2");
 		expect_look_rc(rx, CHAN_EEMPTY, k, "nothing more");
 		expect_rc(chan_tx_clone(a, &clone), 0, "clone");
 		expect_rc(chan_tx_close(a), 0, "close");
 		expect_rc(chan_tx_send_async(b, "b2", 2), 0, "send_async");
 		expect_rc(chan_tx_close(b), 0, "close");
-		expect_try(rx, "b2");
+		expect_try_str(rx, "b2");
 		expect_look_rc(rx, CHAN_EEMPTY, k, "a clone lives");
 		expect_rc(chan_tx_send(clone, "c1", 2), 0, "send");
 		expect_rc(chan_tx_close(clone), 0, "close");
-		expect_try(rx, "c1");
+		expect_try_str(rx, "c1");
 		expect_look_rc(rx, CHAN_EDISCONNECTED, k, "every producer gone");
 		a = tx_mode(pc, name, ra);
 		expect_look_rc(rx, CHAN_EEMPTY, k, "revived");
 		expect_rc(chan_tx_send(a, "a3", 2), 0, "send");
-		expect_try(rx, "a3");
+		expect_try_str(rx, "a3");
 		expect_rc(chan_tx_close(a), 0, "close");
 		expect_look_rc(rx, CHAN_EDISCONNECTED, k, "gone again");
 		(void)chan_rx_close(rx);
@@ -747,8 +729,8 @@ START_TEST(test_mpsc_sequences_in_every_mode)
 		expect_rc(chan_tx_send_async(a, "y", 1), 0, "send_async");
 		expect_rc(chan_tx_flush(a), 0, "flush");
 		rx = rx_mode(cc, name, rr);
-		expect_try(rx, "x");
-		expect_try(rx, "y");
+		expect_try_str(rx, "x");
+		expect_try_str(rx, "y");
 		expect_rc(chan_tx_close(a), 0, "close");
 		expect_look_rc(rx, CHAN_EDISCONNECTED, k, "sent before, gone");
 		(void)chan_rx_close(rx);
