@@ -51,7 +51,7 @@
 #define TX_WINDOW_DEFAULT	4096	/* unconfirmed pipelined sends */
 #define TX_WINDOW_MAX		65536
 #define TX_RING_MIN		16	/* first ring of a transmitter */
-#define RX_DIRECT_WATCH		8	/* direct rings a spin watches */
+#define RX_DIRECT_WATCH		16	/* direct rings a spin watches */
 
 /* One request waiting for its reply. */
 struct conn_req {
@@ -380,6 +380,15 @@ void	conn_commit_held(struct chan_client *);
  * the ring's memfd and its two eventfds, or an error.
  */
 int	shm_fetch(const char *path, uint64_t token, int fds[3]);
+/*
+ * The same for a fetch that passes 1 to max descriptors (at most
+ * SHM_FETCH_FDS_MAX): 0 with fds[0 .. *nfds - 1] set, or an error.
+ */
+#define SHM_FETCH_FDS_MAX	18
+/* Closes the descriptors of fds[0 .. n - 1] that are not -1. */
+void	shm_close_fds(int *fds, int n);
+int	shm_fetch_n(const char *path, uint64_t token, int *fds, size_t max,
+	    size_t *nfds);
 /* CHANCLIENT_SHM=1 in the environment: every handle asks for a ring. */
 int	shm_wanted(void);
 

@@ -1,21 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rx_direct.c: a receiver that reads its channel's producer ring itself
+ * rx_direct.c: a receiver that reads its channel's producer rings itself
  * (direct reading; docs/protocol.md, "Direct reading"). The daemon offers
- * it (DIRECT_OFFER) to a receiver on a ring while the channel has one
- * producer ring and nothing else; the library maps the ring read-only and
- * a page of claims (proto/shmdirect.h), and from then on takes the
- * producer's records from memory: it claims a bite, copies it into
- * messages and hands them out in order, with seqs following the last
- * delivery. Acknowledgements go into the page; a receiver about to sleep
- * says so there and wakes the daemon, which sends RING_WAKE when the ring
- * moves. The daemon may take the ring back at any moment: the next claim
- * fails, and DIRECT_OFF says up to which seq the receiver had read.
+ * it (DIRECT_OFFER) to a receiver on a ring while the channel has only
+ * producer rings and nothing else; the library maps the rings read-only
+ * and a page of claims (proto/shmdirect.h), and from then on takes the
+ * producers' records from memory: it merges the rings by stamp (as the
+ * daemon would), claims a bite, copies it into messages and hands them
+ * out in order, with seqs following the last delivery. Acknowledgements
+ * go into the page; a receiver about to sleep says so there and wakes
+ * the daemon, which sends RING_WAKE when a ring moves. The daemon may
+ * take the rings back at any moment: the next claim fails, and
+ * DIRECT_OFF says up to which seq the receiver had read.
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <time.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,25 +39,41 @@
 struct rx_direct {
 	LIST_ENTRY(rx_direct)	 entry;		/* c->directs, or c->dead_dirs */
 	struct chan_rx		*rx;
-	void			*ring;		/* read-only */
-	size_t			 ringlen;
+	uint32_t		 nrings;
+	void			*ring[SHMDIRECT_MAX_RINGS];	/* read-only */
+	size_t			 ringlen[SHMDIRECT_MAX_RINGS];
+	struct shmring_reader	 rd[SHMDIRECT_MAX_RINGS];
 	void			*page;
 	int			 efd;		/* wakes the daemon */
-	struct shmring_reader	 rd;
 	struct shmdirect_claimer cl;
-	uint64_t		 start_seq;	/* the delivery before it */
+	struct shmring_window	 win;		/* the bite's clock readings */
 	uint64_t		 ack_base;	/* rx->ack_sent when mapped: what
 						   the socket told the daemon */
 	int			 armed;		/* the daemon is to RING_WAKE */
 	int			 revoked;	/* a claim failed, or a frame
 						   came: nothing more read */
+	int			 log_asked;	/* woke the daemon to free log
+						   entries */
+};
+
+/* One bite: what it read, in which order, and the cursors before it. */
+struct rx_bite {
+	struct shmring_rec	 rec[RX_DIRECT_BITE_RECORDS];
+	uint64_t		 runs[RX_DIRECT_BITE_RECORDS];
+	size_t			 nruns;
+	struct shmdirect_claim	 next;
+	struct shmring_reader	 saved[SHMDIRECT_MAX_RINGS];
 };
 
 static void
 rx_direct_unmap(struct rx_direct *d)
 {
-	if (d->ring != NULL)
-		munmap(d->ring, d->ringlen);
+	uint32_t	i;
+
+	for (i = 0; i < d->nrings; i++) {
+		if (d->ring[i] != NULL)
+			munmap(d->ring[i], d->ringlen[i]);
+	}
 	if (d->page != NULL)
 		munmap(d->page, SHMDIRECT_SIZE);
 	if (d->efd >= 0)
@@ -63,60 +81,78 @@ rx_direct_unmap(struct rx_direct *d)
 	free(d);
 }
 
-/* Maps the descriptors of an offer: 0 with *out, or -1. */
+/* Maps ring i of d from its descriptor fd: 0, or -1. */
 static int
-rx_direct_map(int fds[3], struct rx_direct **out)
+rx_direct_map_ring(struct rx_direct *d, uint32_t i, int fd)
+{
+	struct stat	st;
+
+	if (fstat(fd, &st) != 0 || st.st_size < SHMRING_HDR_SIZE)
+		return -1;
+	d->ringlen[i] = (size_t)st.st_size;
+	if ((d->ring[i] = mmap(NULL, d->ringlen[i], PROT_READ, MAP_SHARED,
+	    fd, 0)) == MAP_FAILED) {
+		d->ring[i] = NULL;
+		return -1;
+	}
+	if (shmring_reader_attach(&d->rd[i], d->ring[i], d->ringlen[i]) != 0)
+		return -1;
+	d->rd[i].pos = d->rd[i].tail = d->cl.at.pos[i];
+	d->rd[i].taken = d->cl.at.rec[i];
+	return 0;
+}
+
+/*
+ * Maps the descriptors of an offer (n: the page, the daemon's eventfd,
+ * then the rings), which it closes: 0 with *out, or -1.
+ */
+static int
+rx_direct_map(int *fds, size_t n, struct rx_direct **out)
 {
 	struct rx_direct *d;
-	struct stat	 st;
+	uint32_t	 i;
 	int		 rc = -1;
 
-	if ((d = calloc(1, sizeof(*d))) == NULL)
+	if (n < 3 || (d = calloc(1, sizeof(*d))) == NULL)
 		goto out;
-	d->efd = fds[2];
-	fds[2] = -1;
-	if (fstat(fds[0], &st) != 0 || st.st_size < SHMRING_HDR_SIZE)
-		goto out;
-	d->ringlen = (size_t)st.st_size;
-	if ((d->ring = mmap(NULL, d->ringlen, PROT_READ, MAP_SHARED, fds[0],
-	    0)) == MAP_FAILED) {
-		d->ring = NULL;
-		goto out;
-	}
+	d->efd = fds[1];
+	fds[1] = -1;
 	if ((d->page = mmap(NULL, SHMDIRECT_SIZE, PROT_READ | PROT_WRITE,
-	    MAP_SHARED, fds[1], 0)) == MAP_FAILED) {
+	    MAP_SHARED, fds[0], 0)) == MAP_FAILED) {
 		d->page = NULL;
 		goto out;
 	}
-	if (shmring_reader_attach(&d->rd, d->ring, d->ringlen) != 0 ||
-	    shmdirect_claimer_attach(&d->cl, d->page, SHMDIRECT_SIZE) != 0)
+	if (shmdirect_claimer_attach(&d->cl, d->page, SHMDIRECT_SIZE) != 0 ||
+	    d->cl.nrings != n - 2)
 		goto out;
-	d->rd.pos = d->rd.tail = d->cl.pos;
-	d->rd.taken = d->cl.rec;
-	d->start_seq = d->cl.seq;
+	for (i = 0; i < d->cl.nrings; i++) {
+		d->nrings = i + 1;
+		if (rx_direct_map_ring(d, i, fds[2 + i]) != 0)
+			goto out;
+	}
 	*out = d;
 	d = NULL;
 	rc = 0;
 out:
-	close(fds[0]);
-	close(fds[1]);
-	if (fds[2] >= 0)
-		close(fds[2]);
+	shm_close_fds(fds, (int)n);
 	if (d != NULL)
 		rx_direct_unmap(d);
 	return rc;
 }
 
-/* Tells the daemon to take the ring back (DIRECT 0); it answers OFF. */
+/*
+ * Tells the daemon to take the rings back (DIRECT on), if it has not: on
+ * 0 for good, 2 for this time (a later offer may do). It answers OFF.
+ */
 static void
-rx_direct_give_up(struct chan_rx *rx)
+rx_direct_give_up(struct chan_rx *rx, unsigned on)
 {
 	if (rx->direct != NULL)
 		rx->direct->revoked = 1;
 	if (rx->closing)
 		return;
 	/* Written now: a receive may be waiting for what the ring holds. */
-	if (proto_enc_direct(&rx->c->wbuf, 0, rx->handle, 0) != 0)
+	if (proto_enc_direct(&rx->c->wbuf, 0, rx->handle, on) != 0)
 		conn_fail(rx->c, "out of memory");
 	else if (rx->c->nonblock || rx->c->dispatching)
 		(void)conn_write_nb(rx->c);
@@ -129,13 +165,14 @@ rx_direct_offer(struct chan_client *c, uint32_t handle, uint64_t token)
 {
 	struct chan_rx	*rx;
 	struct rx_direct *d;
-	int		 fds[3];
+	int		 fds[SHM_FETCH_FDS_MAX];
+	size_t		 n;
 
 	if ((rx = rx_find(c, handle)) == NULL)
 		return;
 	/* A select waits on the daemon's frames alone. */
 	if (rx->no_direct) {
-		rx_direct_give_up(rx);
+		rx_direct_give_up(rx, 0);
 		return;
 	}
 	if (rx->direct != NULL) {
@@ -147,12 +184,14 @@ rx_direct_offer(struct chan_client *c, uint32_t handle, uint64_t token)
 	 * the connection's lock held: no other thread sees the receiver
 	 * half set up.
 	 */
-	if (shm_fetch(c->path, token, fds) != 0) {
-		rx_direct_give_up(rx);
+	/* The daemon may have taken the offer back before the fetch. */
+	if (shm_fetch_n(c->path, token, fds, 2 + SHMDIRECT_MAX_RINGS,
+	    &n) != 0) {
+		rx_direct_give_up(rx, 2);
 		return;
 	}
-	if (rx_direct_map(fds, &d) != 0) {
-		rx_direct_give_up(rx);
+	if (rx_direct_map(fds, n, &d) != 0) {
+		rx_direct_give_up(rx, 0);
 		return;
 	}
 	d->rx = rx;
@@ -207,7 +246,7 @@ rx_direct_off(struct chan_client *c, uint32_t handle, uint64_t seq)
 
 	if ((rx = rx_find(c, handle)) == NULL || (d = rx->direct) == NULL)
 		return;
-	if (seq != d->cl.seq) {
+	if (seq != d->cl.at.seq) {
 		conn_fail(c, "daemon took back a ring at another seq than "
 		    "was read");
 		return;
@@ -249,7 +288,7 @@ rx_direct_select(struct chan_rx *rx)
 	rx->no_direct = 1;
 	if (rx->direct_asked &&
 	    (rx->direct == NULL || !rx->direct->revoked))
-		rx_direct_give_up(rx);
+		rx_direct_give_up(rx, 0);
 	rx->direct_asked = 0;
 }
 
@@ -316,38 +355,124 @@ rx_direct_free_msgs(struct chan_msg *head)
 	}
 }
 
+/* CLOCK_MONOTONIC in nanoseconds: the clock the producers stamp with. */
+static uint64_t
+rx_direct_clock(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+}
+
+/* Adds k messages of ring i to the bite's order and its claim's end. */
+static void
+rx_direct_ran(const struct rx_direct *d, struct rx_bite *b, uint32_t i,
+    int64_t k)
+{
+	if (b->nruns > 0 && SHMDIRECT_RUN_RING(b->runs[b->nruns - 1]) == i)
+		b->runs[b->nruns - 1] += (uint64_t)k;
+	else
+		b->runs[b->nruns++] = SHMDIRECT_RUN(i, (uint64_t)k);
+	/* Taken now: a later look at the ring may move its cursor on. */
+	b->next.pos[i] = d->rd[i].pos;
+	b->next.rec[i] = d->rd[i].taken;
+}
+
 /*
- * Takes the next bite of records, up to max, from the ring (rec has room
- * for a bite): how many, or -1 if the producer wrote a bad record.
+ * The ring whose next record comes first by the daemon's rule (the
+ * lowest stamp, at most the bite's t0), and the stamp the one after it
+ * has (*limit, at most t0): the ring, -1 if there is none, or -2 if a
+ * producer wrote a bad record.
+ */
+static int
+rx_direct_first(struct rx_direct *d, uint64_t *limit)
+{
+	const unsigned char *p;
+	uint64_t	 stamp, best = 0;
+	uint32_t	 i, len;
+	int		 rc, first = -1;
+
+	*limit = d->win.t0;
+	for (i = 0; i < d->nrings; i++) {
+		if ((rc = shmring_peek(&d->rd[i], &p, &len, &stamp)) < 0)
+			return -2;
+		if (rc == 0 ||
+		    (stamp = shmring_stamp_eff(&d->win, stamp)) > d->win.t0)
+			continue;
+		if (first < 0 || stamp < best) {
+			if (first >= 0 && best < *limit)
+				*limit = best;
+			first = (int)i;
+			best = stamp;
+		} else if (stamp < *limit)
+			*limit = stamp;
+	}
+	return first;
+}
+
+/*
+ * Takes the next bite of records, up to max, from the rings, merged by
+ * stamp, into b: how many, or -1 if a producer wrote a bad record before
+ * any was taken.
  */
 static int64_t
-rx_direct_take(struct rx_direct *d, struct shmring_rec *rec, uint64_t max)
+rx_direct_take(struct rx_direct *d, struct rx_bite *b, uint64_t max)
 {
+	size_t		 n = 0, bytes = 0;
+	int64_t		 k, j;
+	int		 i;
+
 	if (max > RX_DIRECT_BITE_RECORDS)
 		max = RX_DIRECT_BITE_RECORDS;
-	return shmring_take_run(&d->rd, rec, (size_t)max,
-	    RX_DIRECT_BITE_BYTES);
+	b->nruns = 0;
+	b->next = d->cl.at;
+	if (d->nrings == 1) {
+		k = shmring_take_run(&d->rd[0], b->rec, (size_t)max,
+		    RX_DIRECT_BITE_BYTES);
+		if (k > 0)
+			rx_direct_ran(d, b, 0, k);
+		return k;
+	}
+	while (n < max && bytes < RX_DIRECT_BITE_BYTES) {
+		if ((i = rx_direct_first(d, &d->win.limit)) == -1)
+			break;
+		if (i < 0)
+			return n > 0 ? (int64_t)n : -1;
+		/* A bite ends before a bundle it cannot take whole. */
+		if (n > 0 && d->rd[i].b_left > max - n)
+			break;
+		k = shmring_take_run_until(&d->rd[i], b->rec + n, max - n,
+		    RX_DIRECT_BITE_BYTES - bytes, &d->win);
+		if (k <= 0)
+			return n > 0 || k == 0 ? (int64_t)n : -1;
+		for (j = 0; j < k; j++)
+			bytes += b->rec[n + (size_t)j].len;
+		n += (size_t)k;
+		rx_direct_ran(d, b, (uint32_t)i, k);
+	}
+	return (int64_t)n;
 }
 
 /*
  * Copies the next bite of records into messages (*head, n of them), not
- * yet claimed; rd moves past them. -1 if the producer wrote a bad record
- * or memory ran out (nothing is kept).
+ * yet claimed; the readers move past them. -1 if a producer wrote a bad
+ * record or memory ran out (nothing is kept).
  */
 static int
-rx_direct_copy(struct rx_direct *d, uint32_t handle, uint64_t max,
-    struct chan_msg **head, uint64_t *n)
+rx_direct_copy(struct rx_direct *d, struct rx_bite *b, uint32_t handle,
+    uint64_t max, struct chan_msg **head, uint64_t *n)
 {
-	struct shmring_rec rec[RX_DIRECT_BITE_RECORDS];
 	struct chan_msg	*m, **tailp = head;
 	int64_t		 k, i;
 
 	*n = 0;
 	*head = NULL;
-	if ((k = rx_direct_take(d, rec, max)) < 0)
+	if ((k = rx_direct_take(d, b, max)) < 0)
 		return -1;
 	for (i = 0; i < k; i++) {
-		if ((m = msg_new(handle, 0, 0, rec[i].p, rec[i].len)) == NULL) {
+		if ((m = msg_new(handle, 0, 0, b->rec[i].p,
+		    b->rec[i].len)) == NULL) {
 			rx_direct_free_msgs(*head);
 			*head = NULL;
 			return -1;
@@ -360,51 +485,93 @@ rx_direct_copy(struct rx_direct *d, uint32_t handle, uint64_t max,
 	return 0;
 }
 
+/* The bite's readers go back to where they were before it. */
+static void
+rx_direct_rewind(struct rx_direct *d, const struct rx_bite *b)
+{
+	memcpy(d->rd, b->saved, sizeof(d->rd[0]) * d->nrings);
+}
+
 /*
- * Before a bite: acknowledges what rx handed out and looks at the ring.
- * 0 with *saved the cursors to go back to, or -1 if nothing may be read.
+ * Before a bite: acknowledges what rx handed out and looks at the rings
+ * (between two readings of the clock, for the merge). 0 with b->saved
+ * the cursors to go back to, or -1 if nothing may be read.
  */
 static int
-rx_direct_begin(struct chan_rx *rx, struct shmring_reader *saved)
+rx_direct_begin(struct chan_rx *rx, struct rx_bite *b)
 {
 	struct rx_direct *d = rx->direct;
+	uint32_t	 i;
 
 	if (d == NULL || d->revoked || rx->c->dead)
 		return -1;
 	rx_direct_ack(rx);
-	/* The daemon releases no further than this reader has read. */
-	d->rd.tail = d->rd.pos;
-	*saved = d->rd;
-	if (shmring_poll(&d->rd, d->ring) != 0) {
-		d->rd = *saved;
-		rx_direct_give_up(rx);
-		return -1;
+	if (d->nrings > 1)
+		d->win.t0 = rx_direct_clock();
+	for (i = 0; i < d->nrings; i++) {
+		/* The daemon releases no further than this reader has read. */
+		d->rd[i].tail = d->rd[i].pos;
+		b->saved[i] = d->rd[i];
+		if (shmring_poll(&d->rd[i], d->ring[i]) != 0) {
+			rx_direct_rewind(d, b);
+			rx_direct_give_up(rx, 2);
+			return -1;
+		}
 	}
+	if (d->nrings > 1)
+		d->win.t1 = rx_direct_clock();
 	return 0;
 }
 
 /*
- * Claims the n records read since rx_direct_begin: 0 with *seq the seq
- * before the first of them, or -1 if the daemon took the ring back first
- * (they are its to deliver, and the cursors go back to saved).
+ * Room in the page's log for the bite's order. With half the log in use
+ * the daemon is woken to free what is acknowledged; a receiver that holds
+ * the rest unacknowledged gives the rings up (-1).
  */
 static int
-rx_direct_claim(struct chan_rx *rx, const struct shmring_reader *saved,
-    uint64_t n, uint64_t *seq)
+rx_direct_log_room(struct chan_rx *rx, const struct rx_bite *b)
+{
+	struct rx_direct *d = rx->direct;
+	uint64_t	 room = shmdirect_log_room(&d->cl), one = 1;
+
+	if (room >= SHMDIRECT_LOG_CAP / 2 + b->nruns)
+		d->log_asked = 0;
+	else if (!d->log_asked) {
+		d->log_asked = 1;
+		if (write(d->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			conn_fail(rx->c, "cannot wake the daemon");
+	}
+	return room >= b->nruns ? 0 : -1;
+}
+
+/*
+ * Claims the n records read since rx_direct_begin: 0 with *seq the seq
+ * before the first of them, or -1 if the daemon took the rings back first
+ * (they are its to deliver, and the cursors go back to b->saved).
+ */
+static int
+rx_direct_claim(struct chan_rx *rx, struct rx_bite *b, uint64_t n,
+    uint64_t *seq)
 {
 	struct rx_direct *d = rx->direct;
 
-	if (shmdirect_claim(&d->cl, d->rd.pos, d->cl.seq + n, n)) {
-		*seq = d->cl.seq - n;
+	if (rx_direct_log_room(rx, b) != 0) {
+		rx_direct_rewind(d, b);
+		rx_direct_give_up(rx, 2);
+		return -1;
+	}
+	b->next.seq = d->cl.at.seq + n;
+	if (shmdirect_claim(&d->cl, &b->next, b->runs, b->nruns)) {
+		*seq = d->cl.at.seq - n;
 		return 0;
 	}
 	/*
 	 * A control word moved without the revoked bit is a page written
 	 * over in this process: the daemon is asked to take it back.
 	 */
-	d->rd = *saved;
+	rx_direct_rewind(d, b);
 	if (!shmdirect_revoked(&d->cl))
-		rx_direct_give_up(rx);
+		rx_direct_give_up(rx, 0);
 	d->revoked = 1;
 	return -1;
 }
@@ -421,21 +588,21 @@ int
 rx_direct_pull(struct chan_rx *rx)
 {
 	struct rx_direct *d = rx->direct;
-	struct shmring_reader saved;
+	struct rx_bite	 b;
 	struct chan_msg	*head, *m;
 	uint64_t	 n, seq;
 
-	if (rx_direct_begin(rx, &saved) != 0)
+	if (rx_direct_begin(rx, &b) != 0)
 		return 0;
-	if (rx_direct_copy(d, rx->handle, rx_direct_bite(rx),
+	if (rx_direct_copy(d, &b, rx->handle, rx_direct_bite(rx),
 	    &head, &n) != 0) {
-		d->rd = saved;
-		rx_direct_give_up(rx);
+		rx_direct_rewind(d, &b);
+		rx_direct_give_up(rx, 2);
 		return 0;
 	}
 	if (n == 0)
 		return 0;
-	if (rx_direct_claim(rx, &saved, n, &seq) != 0) {
+	if (rx_direct_claim(rx, &b, n, &seq) != 0) {
 		rx_direct_free_msgs(head);
 		return 0;
 	}
@@ -469,31 +636,30 @@ rx_views_reserve(struct rx_views *rv, size_t need)
 /*
  * Copies the next records, up to max (at most a bite), into rx's view
  * buffer from offset rv->len: v[i].data holds each one's offset until
- * rx_direct_view fixes it. How many, or -1 if the producer wrote a bad
+ * rx_direct_view fixes it. How many, or -1 if a producer wrote a bad
  * record or memory ran out.
  */
 static int64_t
-rx_direct_copy_views(struct rx_direct *d, struct rx_views *rv, chan_view *v,
-    uint64_t max)
+rx_direct_copy_views(struct rx_direct *d, struct rx_bite *b,
+    struct rx_views *rv, chan_view *v, uint64_t max)
 {
-	struct shmring_rec rec[RX_DIRECT_BITE_RECORDS];
 	size_t		 need = rv->len;
 	int64_t		 n, i;
 
-	if ((n = rx_direct_take(d, rec, max)) <= 0)
+	if ((n = rx_direct_take(d, b, max)) <= 0)
 		return n;
 	for (i = 0; i < n; i++)
-		need += (size_t)rec[i].len + 1;
+		need += (size_t)b->rec[i].len + 1;
 	if (rx_views_reserve(rv, need) != 0)
 		return -1;
 	for (i = 0; i < n; i++) {
-		shmring_copy((unsigned char *)rv->buf + rv->len, rec[i].p,
-		    rec[i].len);
-		rv->buf[rv->len + rec[i].len] = '\0';
+		shmring_copy((unsigned char *)rv->buf + rv->len, b->rec[i].p,
+		    b->rec[i].len);
+		rv->buf[rv->len + b->rec[i].len] = '\0';
 		v[i].data = (const void *)(uintptr_t)rv->len;
-		v[i].len = rec[i].len;
+		v[i].len = b->rec[i].len;
 		v[i].redelivered = 0;
-		rv->len += (size_t)rec[i].len + 1;
+		rv->len += (size_t)b->rec[i].len + 1;
 	}
 	return n;
 }
@@ -503,23 +669,23 @@ rx_direct_view(struct chan_rx *rx, chan_view *v, size_t max)
 {
 	struct rx_direct *d = rx->direct;
 	struct rx_views	*rv = &rx->views;
-	struct shmring_reader saved;
+	struct rx_bite	 b;
 	size_t		 len0 = rv->len, i;
 	int64_t		 n;
 	uint64_t	 seq;
 
-	if (rx_direct_begin(rx, &saved) != 0)
+	if (rx_direct_begin(rx, &b) != 0)
 		return 0;
 	/* The caller asked for max: a crash marks no more than a drain's. */
 	if (max > RX_DIRECT_BITE_RECORDS)
 		max = RX_DIRECT_BITE_RECORDS;
-	if ((n = rx_direct_copy_views(d, rv, v, max)) < 0) {
+	if ((n = rx_direct_copy_views(d, &b, rv, v, max)) < 0) {
 		rv->len = len0;
-		d->rd = saved;
-		rx_direct_give_up(rx);
+		rx_direct_rewind(d, &b);
+		rx_direct_give_up(rx, 2);
 		return 0;
 	}
-	if (n == 0 || rx_direct_claim(rx, &saved, (uint64_t)n, &seq) != 0) {
+	if (n == 0 || rx_direct_claim(rx, &b, (uint64_t)n, &seq) != 0) {
 		rv->len = len0;
 		return 0;
 	}
@@ -551,6 +717,19 @@ rx_direct_pull_all(struct chan_client *c)
 	return n;
 }
 
+/* Whether a ring of d has moved past what d claimed. */
+static int
+rx_direct_moved(const struct rx_direct *d)
+{
+	uint32_t	i;
+
+	for (i = 0; i < d->nrings; i++) {
+		if (shmring_moved(d->ring[i], d->cl.at.pos[i]))
+			return 1;
+	}
+	return 0;
+}
+
 int
 rx_direct_arm(struct chan_client *c)
 {
@@ -562,7 +741,7 @@ rx_direct_arm(struct chan_client *c)
 		if (d->revoked || d->rx->head != NULL ||
 		    (d->rx->receiving == 0 && !c->nonblock))
 			continue;
-		if (shmring_moved(d->ring, d->cl.pos))
+		if (rx_direct_moved(d))
 			return 1;
 		if (d->armed)
 			continue;
@@ -582,16 +761,19 @@ rx_direct_watch(struct chan_client *c, struct rx_direct_look *v, size_t max)
 {
 	struct rx_direct *d;
 	size_t		 n = 0;
+	uint32_t	 i;
 
 	LIST_FOREACH(d, &c->directs, entry) {
 		if (d->revoked || d->rx->head != NULL ||
 		    d->rx->receiving == 0)
 			continue;
-		if (n == max)
-			break;
-		v[n].ring = d->ring;
-		v[n].pos = d->cl.pos;
-		n++;
+		for (i = 0; i < d->nrings; i++) {
+			if (n == max)
+				return n;
+			v[n].ring = d->ring[i];
+			v[n].pos = d->cl.at.pos[i];
+			n++;
+		}
 	}
 	return n;
 }

@@ -67,7 +67,7 @@ shm_stamp(const struct tx_shm *s)
 	return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
 }
 
-static void
+void
 shm_close_fds(int *fds, int n)
 {
 	int	i;
@@ -78,12 +78,9 @@ shm_close_fds(int *fds, int n)
 	}
 }
 
-/*
- * RING_FETCH token on a fresh connection to path: the OK frame and the
- * three descriptors with it. 0 with fds set, or an error.
- */
 int
-shm_fetch(const char *path, uint64_t token, int fds[3])
+shm_fetch_n(const char *path, uint64_t token, int *fds, size_t max,
+    size_t *nfds)
 {
 	struct sockaddr_un	 sun;
 	struct proto_buf	 b;
@@ -91,7 +88,7 @@ shm_fetch(const char *path, uint64_t token, int fds[3])
 	struct iovec		 iov;
 	struct cmsghdr		*cm;
 	union {
-		char		buf[CMSG_SPACE(3 * sizeof(int))];
+		char		buf[CMSG_SPACE(SHM_FETCH_FDS_MAX * sizeof(int))];
 		struct cmsghdr	align;
 	} u;
 	struct pollfd		 pfd;
@@ -99,9 +96,14 @@ shm_fetch(const char *path, uint64_t token, int fds[3])
 	size_t			 have = 0, body;
 	int64_t			 until = shm_now_ms() + SHM_FETCH_MS;
 	ssize_t			 n;
-	int			 fd, rc = CHAN_EPROTO, got = 0;
+	int			 fd, rc = CHAN_EPROTO, got = 0, k;
+	size_t			 i;
 
-	fds[0] = fds[1] = fds[2] = -1;
+	if (max > SHM_FETCH_FDS_MAX)
+		max = SHM_FETCH_FDS_MAX;
+	for (i = 0; i < max; i++)
+		fds[i] = -1;
+	*nfds = 0;
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path))
@@ -152,17 +154,18 @@ shm_fetch(const char *path, uint64_t token, int fds[3])
 			if (cm->cmsg_level != SOL_SOCKET ||
 			    cm->cmsg_type != SCM_RIGHTS)
 				continue;
-			if (got == 0 && cm->cmsg_len == CMSG_LEN(sizeof(int) *
-			    3)) {
-				memcpy(fds, CMSG_DATA(cm), sizeof(int) * 3);
+			k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			if (k > SHM_FETCH_FDS_MAX)
+				k = SHM_FETCH_FDS_MAX;
+			if (got == 0 && k >= 1 && (size_t)k <= max) {
+				memcpy(fds, CMSG_DATA(cm), sizeof(int) *
+				    (size_t)k);
+				*nfds = (size_t)k;
 				got = 1;
 			} else {
 				/* Not what was asked: close them. */
-				int	extra[8], k = (int)((cm->cmsg_len -
-					    CMSG_LEN(0)) / sizeof(int));
+				int	extra[SHM_FETCH_FDS_MAX];
 
-				if (k > 8)
-					k = 8;
 				memcpy(extra, CMSG_DATA(cm), sizeof(int) *
 				    (size_t)k);
 				shm_close_fds(extra, k);
@@ -187,12 +190,30 @@ shm_fetch(const char *path, uint64_t token, int fds[3])
 	}
 out:
 	if (rc != 0) {
-		shm_close_fds(fds, 3);
-		fds[0] = fds[1] = fds[2] = -1;
+		shm_close_fds(fds, (int)*nfds);
+		for (i = 0; i < max; i++)
+			fds[i] = -1;
+		*nfds = 0;
 	}
 	proto_buf_fini(&b);
 	close(fd);
 	return (rc);
+}
+
+int
+shm_fetch(const char *path, uint64_t token, int fds[3])
+{
+	size_t	n;
+	int	rc;
+
+	if ((rc = shm_fetch_n(path, token, fds, 3, &n)) != 0)
+		return (rc);
+	if (n != 3) {
+		shm_close_fds(fds, (int)n);
+		fds[0] = fds[1] = fds[2] = -1;
+		return (CHAN_EPROTO);
+	}
+	return (0);
 }
 
 int

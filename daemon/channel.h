@@ -182,7 +182,7 @@ struct channel {
 	struct held	*hhead;		/* held sends, oldest first */
 	/* Shared-memory producers (shm*.c): their rings. */
 	void		*rings;
-	/* Its consumer reads its lone ring itself (shm_direct.c), or NULL. */
+	/* Its consumer reads its rings itself (shm_direct.c), or NULL. */
 	void		*direct;
 	uint64_t	 acked;		/* messages acknowledged */
 	uint32_t	 requests;	/* the consumer's ACKs and CREDITs
@@ -243,6 +243,9 @@ struct channel {
 	/* Spinning on its rings (--spin-us): until when, and srv's list. */
 	uint64_t	 shm_spin_until;	/* uv_hrtime */
 	struct channel	*shm_spin_next;
+	/* Its rings wait for the queue to drain to be offered to its
+	   consumer (shm_direct.c), or NULL. */
+	void		*direct_next;
 
 	char		 name[];	/* name_len bytes, then a NUL */
 };

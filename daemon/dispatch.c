@@ -1295,12 +1295,12 @@ do_direct(struct conn *c, const struct proto_msg *m)
 	}
 	if ((h = dispatch_handle(c, m, DISPATCH_RX)) == NULL)
 		return;
-	if (m->count > 1) {
+	if (m->count > 2) {
 		reply_proto_error(c, m->rid, CHAN_EPROTO, "DIRECT: on must be "
-		    "0 or 1, not %lu", (unsigned long)m->count);
+		    "0, 1 or 2, not %lu", (unsigned long)m->count);
 		return;
 	}
-	shm_direct_want(c->srv, h, m->count == 1);
+	shm_direct_want(c->srv, h, (int)m->count);
 	reply_ok(c, m->rid);
 }
 

@@ -211,8 +211,8 @@ shm_ring_new(struct conn *c, struct handle *h, uint32_t size,
 	shmring_init(r->map, size, maxrec);
 	shmring_reader_init(&r->rd, r->map, size, maxrec);
 	shmring_set_cons_wait(r->map, 1);
-	/* Two rings need the daemon's merge: its consumer reads no more. */
-	shm_direct_end(srv, ch);
+	/* The consumer reads the rings it has, and is offered them again. */
+	shm_direct_regroup(srv, ch);
 	shm_set_alone(ch, false);
 	shmring_set_alone(r->map, ch->rings == NULL);
 	r->ch_next = ch->rings;
@@ -232,21 +232,22 @@ shm_stop(struct server *srv)
 }
 
 int
-shm_send_fds(struct conn *c, uint32_t rid, const int fds[3])
+shm_send_fds(struct conn *c, uint32_t rid, const int *fds, size_t nfds)
 {
 	struct proto_buf	 b;
 	struct msghdr		 mh;
 	struct iovec		 iov;
 	struct cmsghdr		*cm;
 	union {
-		char		buf[CMSG_SPACE(3 * sizeof(int))];
+		char		buf[CMSG_SPACE(SHM_FDS_MAX * sizeof(int))];
 		struct cmsghdr	align;
 	} u;
 	int			 fd, rc = -1;
 	ssize_t			 n;
 
 	proto_buf_init(&b);
-	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
+	if (nfds > SHM_FDS_MAX ||
+	    uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
 	    proto_enc_ok(&b, rid) != 0)
 		goto out;
 	memset(&mh, 0, sizeof(mh));
@@ -256,12 +257,12 @@ shm_send_fds(struct conn *c, uint32_t rid, const int fds[3])
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = u.buf;
-	mh.msg_controllen = sizeof(u.buf);
+	mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
 	cm = CMSG_FIRSTHDR(&mh);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(3 * sizeof(int));
-	memcpy(CMSG_DATA(cm), fds, 3 * sizeof(int));
+	cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
 	/* Nothing else was ever written on this socket: it has room. */
 	do
 		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
@@ -296,7 +297,7 @@ shm_ring_fetch(struct conn *c, const struct proto_msg *m)
 	fds[0] = r->fd;
 	fds[1] = r->efd_daemon;
 	fds[2] = r->efd_prod;
-	if (shm_send_fds(c, m->rid, fds) != 0) {
+	if (shm_send_fds(c, m->rid, fds, 3) != 0) {
 		log_notice("cannot pass a ring's descriptors: %s (%s)",
 		    strerror(errno), c->peer);
 		dispatch_conn_error(c, CHAN_ENOMEM, "cannot pass the ring");
@@ -339,7 +340,7 @@ shm_ring_end(struct server *srv, struct handle *h)
 	struct channel	*ch = r->ch;
 
 	/* Every record committed before now is the producer's to send. */
-	shm_direct_end(srv, ch);
+	shm_direct_regroup(srv, ch);
 	if (shm_take_now(ch) > 0)
 		pump_channel(srv, ch);
 	/* What a clock gone wrong left behind, in the ring's order. */

@@ -79,17 +79,27 @@ void	shm_collect(struct server *, struct channel *ch);
 void	shm_room(struct server *, struct channel *ch);
 /*
  * Direct reading (shm_direct.c): a consumer on a ring that asked (DIRECT)
- * reads its channel's lone producer ring itself while nothing else comes
- * into the channel. shm_direct_want: DIRECT on h. shm_direct_offer:
- * offers it when ch allows (cheap when it does not). shm_direct_end: takes
- * the ring back (before anything else enters ch, or either end goes): the
+ * reads its channel's producer rings itself while nothing else comes into
+ * the channel. shm_direct_want: DIRECT on h (0: never, 1: yes, 2: not
+ * this offer, a later one may do). shm_direct_offer: offers it
+ * when ch allows (cheap when it does not). shm_direct_end: takes the
+ * rings back (before anything else enters ch, or either end goes): the
  * consumer's unacknowledged records go in flight, the daemon reads the
- * rest. shm_direct_fetch: RING_FETCH of a direct token (true if it was
- * one, answered).
+ * rest. shm_direct_regroup: the same when a ring comes or goes; the rings
+ * left may be offered again. shm_direct_fetch: RING_FETCH of a direct
+ * token (true if it was one, answered).
  */
-void	shm_direct_want(struct server *, struct handle *h, bool on);
+void	shm_direct_want(struct server *, struct handle *h, int on);
 void	shm_direct_offer(struct server *, struct channel *ch);
 void	shm_direct_end(struct server *, struct channel *ch);
+void	shm_direct_regroup(struct server *, struct channel *ch);
+/*
+ * Rings that wait for the queue to drain to be offered (shm_direct.c):
+ * shm_direct_unpend ends the wait (backoff: not offered again before a
+ * while); shm_direct_pending_poll answers a wake-up meanwhile.
+ */
+void	shm_direct_unpend(struct channel *ch, bool backoff);
+void	shm_direct_pending_poll(struct server *, struct channel *ch);
 /* shm_direct_end, telling the consumer (DIRECT_OFF) only if tell. */
 void	shm_direct_take_back(struct server *, struct channel *ch, bool tell);
 bool	shm_direct_fetch(struct conn *c, const struct proto_msg *m);

@@ -1,20 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * shm_direct.c: consumers that read their channel's producer ring
+ * shm_direct.c: consumers that read their channel's producer rings
  * themselves (direct reading; docs/protocol.md, "Direct reading"). While
- * a channel has one producer ring, nothing else queued and a consumer on
- * a ring that asked (DIRECT), the daemon offers that consumer a
- * read-only mapping of the producer's ring and a page of its own
- * (proto/shmdirect.h), and stops reading the ring: records go from the
- * producer to the consumer through memory alone. The daemon still grants
- * the producer its room, releases the space the consumer acknowledges
- * (in the page) and wakes a consumer that sleeps.
+ * a channel has only producer rings (one to SHMDIRECT_MAX_RINGS), nothing
+ * else queued and a consumer on a ring that asked (DIRECT), the daemon
+ * offers that consumer read-only mappings of the rings and a page of its
+ * own (proto/shmdirect.h), and stops reading the rings: records go from
+ * the producers to the consumer through memory alone, the consumer
+ * merging the rings by stamp as the daemon would. The daemon still grants
+ * the producers their room, releases the space the consumer acknowledges
+ * (in the page, whose log says which ring each seq came from) and wakes a
+ * consumer that sleeps.
  *
- * Anything else the channel meets (a socket send, a second ring, either
- * end going) takes the ring back first (shm_direct_end): what the
- * consumer claimed and did not acknowledge becomes in flight, as if
- * delivered, and the daemon reads on from there. A ring is offered once,
- * or again after a stall (shm_direct_stall_cb).
+ * Anything else the channel meets (a socket send, a ring that comes or
+ * goes, either end going) takes the rings back first (shm_direct_end):
+ * what the consumer claimed and did not acknowledge becomes in flight, as
+ * if delivered, in the order it claimed it, and the daemon reads on from
+ * there. The rings are offered again after a stall or a change of the
+ * rings, after a wait that doubles each time (shm_direct_backoff).
  */
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -39,20 +42,27 @@
 #include "shmring.h"
 
 struct shm_direct {
-	struct shm_ring	*ring;		/* the producer's ring it reads */
+	/* The producers' rings it reads, in the order of the page. */
+	struct shm_ring	*ring[SHMDIRECT_MAX_RINGS];
+	uint32_t	 nrings;
 	struct handle	*h;		/* the consumer handle */
 	unsigned char	*page;
 	int		 page_fd;
-	int		 ro_fd;		/* the ring's memfd, read-only */
+	int		 ro_fd[SHMDIRECT_MAX_RINGS];	/* memfds, read-only */
 	uint64_t	 token;
 	uint64_t	 token_until;	/* uv_now */
 	bool		 fetched;
 	bool		 armed;		/* the consumer sleeps: RING_WAKE it
-					   when the ring moves */
+					   when a ring moves */
+	bool		 lied;		/* its page contradicts the rings */
 	uint64_t	 base_seq;	/* the last seq delivered before */
 	uint64_t	 claim_seq;	/* the last seq claimed, as seen */
+	uint64_t	 claim_runs;	/* log entries of those claims */
 	uint64_t	 rel_seq;	/* the last seq whose space is free */
-	struct shmring_reader rel;	/* where the free space ends */
+	uint64_t	 rel_run;	/* the log entry it is in */
+	uint32_t	 rel_off;	/* its messages freed before it */
+	/* Per ring, where the free space ends. */
+	struct shmring_reader rel[SHMDIRECT_MAX_RINGS];
 	/* A producer waiting for space while the consumer reads nothing. */
 	uv_timer_t	 stall;
 	bool		 timer;		/* stall is initialized */
@@ -61,18 +71,18 @@ struct shm_direct {
 
 /*
  * How long a producer waits for ring space its consumer does not free
- * (it reads nothing) before the daemon takes the ring back and queues
+ * (it reads nothing) before the daemon takes the rings back and queues
  * the records, as a channel does on the socket path: a program that
  * sends more than a ring holds before it receives must not block. Long
- * enough that a consumer descheduled on a busy machine keeps the ring.
+ * enough that a consumer descheduled on a busy machine keeps the rings.
  */
 #define SHM_DIRECT_STALL_MS	20
 /*
- * The most a ring waits before it is offered again after a stall. Each
- * stall doubles the wait from SHM_DIRECT_STALL_MS: a consumer that cannot
- * keep a ring (a channel of a few messages, a slow machine) is left on
- * the daemon's path instead of fetching an offer for every few messages
- * and stalling each time.
+ * The most a ring waits before it is offered again after a stall or a
+ * change of the channel's rings. Each doubles the wait from
+ * SHM_DIRECT_STALL_MS: a consumer that cannot keep the rings (a channel of
+ * a few messages, producers that come and go) is left on the daemon's
+ * path instead of fetching an offer for every few messages.
  */
 #define SHM_DIRECT_BACKOFF_MAX_MS	1000
 
@@ -96,32 +106,53 @@ shm_direct_free(struct shm_direct *d)
 static void
 shm_direct_unmap(struct shm_direct *d)
 {
+	uint32_t	i;
+
 	if (d->page != NULL)
 		munmap(d->page, SHMDIRECT_SIZE);
 	if (d->page_fd >= 0)
 		close(d->page_fd);
-	if (d->ro_fd >= 0)
-		close(d->ro_fd);
+	for (i = 0; i < d->nrings; i++) {
+		if (d->ro_fd[i] >= 0)
+			close(d->ro_fd[i]);
+	}
 	free(d);
 }
 
-/* The page and the read-only descriptor of r: NULL if they cannot be. */
+/* A new open of r's memfd, read-only: the consumer cannot write. */
+static int
+shm_direct_open_ro(const struct shm_ring *r)
+{
+	char	path[64];
+
+	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", r->fd);
+	return (open(path, O_RDONLY | O_CLOEXEC));
+}
+
+/*
+ * The page and the read-only descriptors of ch's rings (n of them, in
+ * ring): NULL if they cannot be.
+ */
 static struct shm_direct *
-shm_direct_make(struct shm_ring *r, struct handle *h, uint64_t now)
+shm_direct_make(struct shm_ring **ring, uint32_t n, struct handle *h,
+    uint64_t now)
 {
 	struct shm_direct *d;
-	char		 path[64];
+	uint32_t	 i;
+	bool		 ok = true;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return (NULL);
-	d->page_fd = d->ro_fd = -1;
-	d->ring = r;
+	d->page_fd = -1;
+	d->nrings = n;
 	d->h = h;
 	d->token_until = now + SHM_TOKEN_SECS * 1000;
-	/* A new open of the memfd, read-only: the consumer cannot write. */
-	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", r->fd);
-	if ((d->ro_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
-	    (d->page_fd = memfd_create("chand-direct", MFD_CLOEXEC |
+	for (i = 0; i < n; i++) {
+		d->ring[i] = ring[i];
+		if ((d->ro_fd[i] = shm_direct_open_ro(ring[i])) < 0)
+			ok = false;
+	}
+	if (!ok || (d->page_fd = memfd_create("chand-direct", MFD_CLOEXEC |
 	    MFD_ALLOW_SEALING)) < 0 ||
 	    ftruncate(d->page_fd, SHMDIRECT_SIZE) != 0 ||
 	    fcntl(d->page_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
@@ -138,60 +169,223 @@ shm_direct_make(struct shm_ring *r, struct handle *h, uint64_t now)
 	return (d);
 }
 
-/* Whether ch may be read by its consumer directly now: its lone ring. */
-static struct shm_ring *
-shm_direct_ring(const struct channel *ch)
+/* Whether r may be read by a consumer now, as one of its channel's. */
+static bool
+shm_direct_ring_ready(const struct shm_ring *r)
 {
-	struct shm_ring	*r = ch->rings;
-	struct handle	*h = ch->consumer;
+	return (!r->bad && r->fetched && !r->direct_done &&
+	    uv_now(r->srv->loop) >= r->direct_again &&
+	    shmring_at_record(&r->rd));
+}
 
-	if (r == NULL || r->ch_next != NULL || r->bad || !r->fetched ||
-	    r->direct_done || uv_now(r->srv->loop) < r->direct_again ||
-	    h == NULL || !h->direct_want ||
+/*
+ * Whether ch may be read by its consumer directly once its queue is
+ * empty: its rings, into ring (how many), or 0.
+ */
+static uint32_t
+shm_direct_rings(const struct channel *ch, struct shm_ring **ring)
+{
+	struct shm_ring	*r;
+	struct handle	*h = ch->consumer;
+	uint32_t	 n = 0;
+
+	if (ch->rings == NULL || h == NULL || !h->direct_want ||
 	    h->ring == NULL || ch->durable || ch->cap_msgs == 0 ||
-	    ch->nqueued > 0 || ch->nheld > 0 || !shmring_at_record(&r->rd))
-		return (NULL);
-	return (r);
+	    ch->nheld > 0)
+		return (0);
+	for (r = ch->rings; r != NULL; r = r->ch_next) {
+		if (n == SHMDIRECT_MAX_RINGS || !shm_direct_ring_ready(r))
+			return (0);
+		ring[n++] = r;
+	}
+	return (n);
+}
+
+/*
+ * Rings that wait for their channel's queue to drain before they are
+ * offered to its consumer: meanwhile the daemon reads them no more (what
+ * they hold comes after the queue), and answers their producers' asks. A
+ * producer that waits while the queue does not move for
+ * SHM_DIRECT_STALL_MS (a consumer that reads nothing) ends the wait, and
+ * the daemon reads the rings again.
+ */
+struct shm_pending {
+	uv_timer_t	 timer;
+	struct channel	*ch;
+	struct server	*srv;
+	uint64_t	 queued;	/* ch->nqueued when the timer began */
+};
+
+static void
+shm_direct_backoff(struct shm_ring *r, uint64_t now)
+{
+	r->direct_backoff = r->direct_backoff == 0 ? SHM_DIRECT_STALL_MS :
+	    r->direct_backoff * 2;
+	if (r->direct_backoff > SHM_DIRECT_BACKOFF_MAX_MS)
+		r->direct_backoff = SHM_DIRECT_BACKOFF_MAX_MS;
+	r->direct_again = now + r->direct_backoff;
+}
+
+static void
+shm_pending_free_cb(uv_handle_t *handle)
+{
+	free(handle->data);
+}
+
+void
+shm_direct_unpend(struct channel *ch, bool backoff)
+{
+	struct shm_pending *p = ch->direct_next;
+	struct shm_ring	*r;
+
+	if (p == NULL)
+		return;
+	ch->direct_next = NULL;
+	uv_close((uv_handle_t *)&p->timer, shm_pending_free_cb);
+	for (r = ch->rings; r != NULL; r = r->ch_next) {
+		if (backoff)
+			shm_direct_backoff(r, uv_now(p->srv->loop));
+		/* The daemon reads the rings again: from their next wake-up. */
+		if (!r->bad)
+			shm_wake(r->efd_daemon);
+	}
+}
+
+/* Whether a producer of ch's rings waits. */
+static bool
+shm_direct_producer_waits(const struct channel *ch)
+{
+	const struct shm_ring *r;
+
+	for (r = ch->rings; r != NULL; r = r->ch_next) {
+		if (!r->bad && shmring_producer_waits(r->map))
+			return (true);
+	}
+	return (false);
+}
+
+static void
+shm_pending_cb(uv_timer_t *timer)
+{
+	struct shm_pending *p = timer->data;
+	struct channel	*ch = p->ch;
+	struct server	*srv = p->srv;
+
+	if (!shm_direct_producer_waits(ch))
+		return;
+	if (ch->nqueued < p->queued) {
+		/* The consumer reads: the queue drains soon. */
+		p->queued = ch->nqueued;
+		(void)uv_timer_start(&p->timer, shm_pending_cb,
+		    SHM_DIRECT_STALL_MS, 0);
+		return;
+	}
+	shm_direct_unpend(ch, true);
+	shm_collect(srv, ch);
+	pump_channel(srv, ch);
+	conn_flush_dirty(srv);
+}
+
+/* ch's rings wait for its queue to drain (struct shm_pending). */
+static void
+shm_direct_pend(struct server *srv, struct channel *ch)
+{
+	struct shm_pending *p;
+	struct shm_ring	*r;
+
+	if (ch->direct_next != NULL)
+		return;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return;
+	if (uv_timer_init(srv->loop, &p->timer) != 0) {
+		free(p);
+		return;
+	}
+	p->timer.data = p;
+	p->ch = ch;
+	p->srv = srv;
+	ch->direct_next = p;
+	if (ch->shm_spinning)
+		shm_spin_unlink(srv, ch);
+	/* Nothing to read: their commits need not wake the daemon. */
+	for (r = ch->rings; r != NULL; r = r->ch_next) {
+		if (!r->bad)
+			shmring_set_cons_wait(r->map, 0);
+	}
+}
+
+void
+shm_direct_pending_poll(struct server *srv, struct channel *ch)
+{
+	struct shm_pending *p = ch->direct_next;
+
+	(void)srv;
+	shm_answer_rings(ch);
+	if (shm_direct_producer_waits(ch) &&
+	    !uv_is_active((uv_handle_t *)&p->timer)) {
+		p->queued = ch->nqueued;
+		(void)uv_timer_start(&p->timer, shm_pending_cb,
+		    SHM_DIRECT_STALL_MS, 0);
+	}
 }
 
 void
 shm_direct_offer(struct server *srv, struct channel *ch)
 {
+	struct shm_ring	*ring[SHMDIRECT_MAX_RINGS];
+	struct shmdirect_claim start;
 	struct shm_direct *d;
-	struct shm_ring	*r;
 	struct handle	*h = ch->consumer;
+	uint32_t	 n, i;
 
-	if (ch->direct != NULL || srv->stopping ||
-	    (r = shm_direct_ring(ch)) == NULL)
+	if (ch->direct != NULL)
 		return;
-	if ((d = shm_direct_make(r, h, uv_now(srv->loop))) == NULL) {
-		r->direct_done = true;
+	if (srv->stopping || (n = shm_direct_rings(ch, ring)) == 0) {
+		shm_direct_unpend(ch, false);
 		return;
 	}
-	if (uv_timer_init(srv->loop, &d->stall) != 0) {
-		shm_direct_free(d);
-		r->direct_done = true;
+	/* What the queue holds comes before what the rings hold. */
+	if (ch->nqueued > 0) {
+		shm_direct_pend(srv, ch);
+		return;
+	}
+	shm_direct_unpend(ch, false);
+	if ((d = shm_direct_make(ring, n, h, uv_now(srv->loop))) == NULL ||
+	    uv_timer_init(srv->loop, &d->stall) != 0) {
+		if (d != NULL)
+			shm_direct_free(d);
+		for (i = 0; i < n; i++)
+			ring[i]->direct_done = true;
 		return;
 	}
 	d->stall.data = d;
 	d->timer = true;
 	/* Nothing is queued: every record from rd.pos on is the consumer's. */
-	shmdirect_init(d->page, r->rd.pos, ch->last_seq, r->rd.taken);
+	memset(&start, 0, sizeof(start));
+	start.seq = ch->last_seq;
+	for (i = 0; i < n; i++) {
+		start.pos[i] = ring[i]->rd.pos;
+		start.rec[i] = ring[i]->rd.taken;
+		d->rel[i] = ring[i]->rd;
+	}
+	shmdirect_init(d->page, n, &start);
 	d->base_seq = d->claim_seq = d->rel_seq = ch->last_seq;
-	d->rel = r->rd;
 	if (proto_enc_direct_offer(&h->conn->out, h->id, d->token) != 0) {
 		shm_direct_free(d);
-		r->direct_done = true;
+		for (i = 0; i < n; i++)
+			ring[i]->direct_done = true;
 		return;
 	}
 	conn_dirty(h->conn);
-	log_debug("consumer handle %lu offered its producer's ring (%s)",
-	    (unsigned long)h->id, h->conn->peer);
+	log_debug("consumer handle %lu offered its producers' %u ring%s (%s)",
+	    (unsigned long)h->id, n, n == 1 ? "" : "s", h->conn->peer);
 	if (ch->shm_spinning)
 		shm_spin_unlink(srv, ch);
-	/* The consumer arms the ring when it sleeps (its page's wait). */
-	shmring_set_cons_wait(r->map, 0);
-	r->direct = d;
+	for (i = 0; i < n; i++) {
+		/* The consumer arms the rings when it sleeps (its page). */
+		shmring_set_cons_wait(ring[i]->map, 0);
+		ring[i]->direct = d;
+	}
 	ch->direct = d;
 }
 
@@ -200,7 +394,8 @@ shm_direct_fetch(struct conn *c, const struct proto_msg *m)
 {
 	struct shm_ring	*r;
 	struct shm_direct *d = NULL;
-	int		 fds[3];
+	int		 fds[2 + SHMDIRECT_MAX_RINGS];
+	uint32_t	 i;
 
 	for (r = c->srv->rings; r != NULL; r = r->srv_next) {
 		if ((d = r->direct) != NULL && d->token == m->token &&
@@ -213,90 +408,116 @@ shm_direct_fetch(struct conn *c, const struct proto_msg *m)
 	    uv_now(c->srv->loop) > d->token_until)
 		return (false);
 	d->fetched = true;
-	fds[0] = d->ro_fd;
-	fds[1] = d->page_fd;
-	fds[2] = r->efd_daemon;
-	if (shm_send_fds(c, m->rid, fds) != 0) {
+	fds[0] = d->page_fd;
+	fds[1] = d->ring[0]->efd_daemon;
+	for (i = 0; i < d->nrings; i++)
+		fds[2 + i] = d->ro_fd[i];
+	if (shm_send_fds(c, m->rid, fds, 2 + d->nrings) != 0) {
 		log_notice("cannot pass a direct reader's descriptors: %s "
 		    "(%s)", strerror(errno), c->peer);
-		dispatch_conn_error(c, CHAN_ENOMEM, "cannot pass the ring");
+		dispatch_conn_error(c, CHAN_ENOMEM, "cannot pass the rings");
 		return (true);
 	}
 	conn_mark_close(c);
 	return (true);
 }
 
+/* The consumer's page contradicts the rings: it loses direct reading. */
+static void
+shm_direct_lie(struct shm_direct *d, const char *what)
+{
+	if (d->lied)
+		return;
+	d->lied = true;
+	log_notice("consumer handle %lu: %s (%s)", (unsigned long)d->h->id,
+	    what, d->h->conn->peer);
+}
+
 /*
  * The records the consumer has claimed are delivered: taken out of the
- * ring's grant (shm_take_run: the channel has room again, as a delivery
- * makes room), not yet out of its space. r->rd follows the claims.
+ * rings' grants (shm_take_run: the channel has room again, as a delivery
+ * makes room), not yet out of their space. Each ring's rd follows the
+ * claims.
  */
 static void
 shm_direct_claims(struct shm_direct *d)
 {
-	struct shm_ring	*r = d->ring;
-	uint64_t	 pos, seq;
+	struct shmdirect_claim cl;
+	struct shm_ring	*r;
+	uint64_t	 want, got = 0;
+	uint32_t	 i;
 
-	if (r->bad || shmdirect_claimed(d->page, &pos, &seq) != 0 ||
-	    seq <= d->claim_seq)
+	if (d->lied || shmdirect_claimed(d->page, &cl) != 0 ||
+	    cl.seq <= d->claim_seq)
 		return;
-	r->peeked = false;
-	if (shmring_poll(&r->rd, r->map) != 0)
+	want = cl.seq - d->claim_seq;
+	if (cl.runs < d->claim_runs || cl.runs - d->claim_runs > want ||
+	    cl.runs - d->rel_run > SHMDIRECT_LOG_CAP) {
+		shm_direct_lie(d, "its claims' log does not hold");
 		return;
-	d->claim_seq += shm_take_run(r, seq - d->claim_seq);
-	if (!r->bad && r->rd.pos != pos)
-		log_notice("consumer handle %lu claimed records its ring "
-		    "does not hold (%s)", (unsigned long)d->h->id,
-		    d->h->conn->peer);
+	}
+	for (i = 0; i < d->nrings; i++) {
+		r = d->ring[i];
+		if (r->bad || cl.rec[i] == r->rd.taken)
+			continue;
+		if (cl.rec[i] < r->rd.taken ||
+		    cl.rec[i] - r->rd.taken > want - got) {
+			shm_direct_lie(d, "it claimed records its rings do "
+			    "not hold");
+			break;
+		}
+		r->peeked = false;
+		if (shmring_poll(&r->rd, r->map) != 0)
+			continue;
+		/*
+		 * The counts are what is checked: a claim's position may be
+		 * past padding the daemon's walk stops before.
+		 */
+		got += shm_take_run(r, cl.rec[i] - r->rd.taken);
+	}
+	d->claim_seq += got;
+	d->claim_runs = cl.runs;
+	if (got != want)
+		shm_direct_lie(d, "its claims do not add up");
 }
 
-/* k records' space, up to d->rel, goes back to the producer. */
+/* k records' space of ring i, up to d->rel[i], goes back to its producer. */
 static uint64_t
-shm_direct_freed(struct shm_direct *d, uint64_t k)
+shm_direct_freed(struct shm_direct *d, uint32_t i, uint64_t k)
 {
-	struct shm_ring	*r = d->ring;
+	struct shm_ring	*r = d->ring[i];
 
 	if (k > 0) {
-		shmring_release(&d->rel, r->map);
-		r->rd.tail = d->rel.pos;
+		shmring_release(&d->rel[i], r->map);
+		r->rd.tail = d->rel[i].pos;
 		r->drained += k;
 	}
 	return (k);
 }
 
 /*
- * Gives the space of up to n claimed records back to the producer: into
- * flight with their seqs (inflight), or gone (acknowledged). Returns how
- * many; fewer if the producer broke the ring meanwhile.
+ * Gives the space of the next n claimed records of ring i back to its
+ * producer: into flight with their seqs (inflight), or gone
+ * (acknowledged). Returns how many; fewer if the producer broke the ring
+ * meanwhile.
  */
 static uint64_t
-shm_direct_free_space(struct shm_direct *d, uint64_t n, bool inflight)
+shm_direct_free_ring(struct shm_direct *d, uint32_t i, uint64_t n,
+    bool inflight)
 {
-	struct shm_ring	*r = d->ring;
+	struct shm_ring	*r = d->ring[i];
+	struct shmring_reader *rel = &d->rel[i];
 	struct channel	*ch = r->ch;
 	const unsigned char *p;
 	uint64_t	 k, m, bytes, stamp;
 	uint32_t	 len;
 	int		 rc;
 
-	/*
-	 * Everything claimed is acknowledged (the usual case): the free
-	 * space ends where the claims do, and the claims' walk checked those
-	 * records already; no second walk over memory the producer and the
-	 * consumer wrote from other CPUs.
-	 */
-	if (!inflight && n == d->claim_seq - d->rel_seq) {
-		d->rel = r->rd;
-		d->rel.peeked = 0;
-		channel_consumed(ch, n);
-		d->rel_seq += n;
-		return (shm_direct_freed(d, n));
-	}
 	/* Up to the claims' end: n of them, within what r->rd checked. */
-	d->rel.head = r->rd.head;
+	rel->head = r->rd.head;
 	for (k = 0; k < n; k++) {
 		/* Acknowledged bundles go whole, as the claims' walk took them. */
-		if (!inflight && (rc = shmring_skip_bundle(&d->rel, n - k, &m,
+		if (!inflight && (rc = shmring_skip_bundle(rel, n - k, &m,
 		    &bytes)) != 0) {
 			if (rc < 0)
 				break;
@@ -305,27 +526,104 @@ shm_direct_free_space(struct shm_direct *d, uint64_t n, bool inflight)
 			k += m - 1;
 			continue;
 		}
-		if (shmring_peek(&d->rel, &p, &len, &stamp) != 1)
+		if (shmring_peek(rel, &p, &len, &stamp) != 1)
 			break;
 		if (inflight && channel_push_inflight(ch, p, len,
 		    d->rel_seq + 1) != 0)
 			break;
 		if (!inflight)
 			channel_consumed(ch, 1);
-		shmring_skip(&d->rel);
+		shmring_skip(rel);
 		d->rel_seq++;
 	}
-	return (shm_direct_freed(d, k));
+	return (shm_direct_freed(d, i, k));
+}
+
+/*
+ * Everything claimed is acknowledged (the usual case): each ring's free
+ * space ends where its claims do, and the claims' walk checked those
+ * records already; no second walk over memory the producers and the
+ * consumer wrote from other CPUs, and no look at the log.
+ */
+static uint64_t
+shm_direct_free_all(struct shm_direct *d)
+{
+	struct shm_ring	*r;
+	uint64_t	 n = d->claim_seq - d->rel_seq, k;
+	uint32_t	 i;
+
+	for (i = 0; i < d->nrings; i++) {
+		r = d->ring[i];
+		if ((k = r->rd.taken - d->rel[i].taken) == 0)
+			continue;
+		d->rel[i] = r->rd;
+		d->rel[i].peeked = 0;
+		channel_consumed(r->ch, k);
+		(void)shm_direct_freed(d, i, k);
+	}
+	d->rel_seq = d->claim_seq;
+	d->rel_run = d->claim_runs;
+	d->rel_off = 0;
+	shmdirect_set_freed(d->page, d->rel_run);
+	return (n);
+}
+
+/*
+ * Gives the space of up to n claimed records back to their producers, in
+ * the order of the claims' log: into flight with their seqs (inflight),
+ * or gone (acknowledged). Returns how many; fewer if a producer broke its
+ * ring meanwhile or the log lies.
+ */
+static uint64_t
+shm_direct_free_space(struct shm_direct *d, uint64_t n, bool inflight)
+{
+	uint64_t	 done = 0, e, m, k;
+	uint32_t	 i, cnt;
+
+	if (!inflight && !d->lied && n == d->claim_seq - d->rel_seq)
+		return (shm_direct_free_all(d));
+	while (done < n && !d->lied) {
+		if (d->rel_run >= d->claim_runs) {
+			shm_direct_lie(d, "its claims' log is short");
+			break;
+		}
+		e = shmdirect_run(d->page, d->rel_run);
+		i = SHMDIRECT_RUN_RING(e);
+		cnt = SHMDIRECT_RUN_COUNT(e);
+		if (i >= d->nrings || d->rel_off >= cnt) {
+			shm_direct_lie(d, "its claims' log names no record");
+			break;
+		}
+		m = cnt - d->rel_off;
+		if (m > n - done)
+			m = n - done;
+		if (m > d->ring[i]->rd.taken - d->rel[i].taken) {
+			shm_direct_lie(d, "its claims' log names records it "
+			    "did not claim");
+			break;
+		}
+		k = shm_direct_free_ring(d, i, m, inflight);
+		done += k;
+		d->rel_off += (uint32_t)k;
+		if (d->rel_off == cnt) {
+			d->rel_run++;
+			d->rel_off = 0;
+		}
+		if (k < m)
+			break;
+	}
+	shmdirect_set_freed(d->page, d->rel_run);
+	return (done);
 }
 
 /*
  * Releases what the consumer has acknowledged (its page's word): the
- * messages in flight before it began, then the ring's records it claimed.
+ * messages in flight before it began, then the rings' records it claimed.
  */
 static void
 shm_direct_release(struct shm_direct *d)
 {
-	struct channel	*ch = d->ring->ch;
+	struct channel	*ch = d->ring[0]->ch;
 	uint64_t	 acked = shmdirect_acked(d->page);
 
 	/* 0 until the consumer writes it; cumulative, as an ACK. */
@@ -343,34 +641,69 @@ shm_direct_release(struct shm_direct *d)
 
 static void	shm_direct_stall_cb(uv_timer_t *);
 
-/* The consumer sleeps: RING_WAKE once the ring holds what it has not. */
+/* The consumer sleeps: RING_WAKE once a ring holds what it has not. */
 static void
 shm_direct_arm(struct shm_direct *d)
 {
+	struct shmdirect_claim cl;
 	struct conn	*c = d->h->conn;
-	uint64_t	 pos, seq;
+	uint32_t	 i;
+	bool		 moved = false;
 
-	shmring_set_cons_wait(d->ring->map, 1);
-	if (shmdirect_claimed(d->page, &pos, &seq) == 0 &&
-	    !shmring_moved(d->ring->map, pos))
-		return;
-	shmring_set_cons_wait(d->ring->map, 0);
+	for (i = 0; i < d->nrings; i++)
+		shmring_set_cons_wait(d->ring[i]->map, 1);
+	if (shmdirect_claimed(d->page, &cl) == 0) {
+		for (i = 0; i < d->nrings && !moved; i++)
+			moved = shmring_moved(d->ring[i]->map, cl.pos[i]);
+		if (!moved)
+			return;
+	}
+	for (i = 0; i < d->nrings; i++)
+		shmring_set_cons_wait(d->ring[i]->map, 0);
 	d->armed = false;
 	if (proto_enc_ring_wake(&c->out, d->h->id) == 0)
 		conn_dirty(c);
+}
+
+/* Whether a producer of d's rings waits for room, or to be answered. */
+static bool
+shm_direct_asking(const struct shm_direct *d, bool answered_too)
+{
+	const struct shm_ring *r;
+	uint32_t	 i;
+
+	for (i = 0; i < d->nrings; i++) {
+		r = d->ring[i];
+		if (!r->bad && (shmring_producer_waits(r->map) ||
+		    (answered_too && !shmring_asked_answered(r->map))))
+			return (true);
+	}
+	return (false);
+}
+
+/* Whether a producer about to send on the socket wants its records. */
+static bool
+shm_direct_drain_wanted(const struct shm_direct *d)
+{
+	uint32_t	 i;
+
+	for (i = 0; i < d->nrings; i++) {
+		if (shmring_producer_waits(d->ring[i]->map) &&
+		    shmring_producer_want(d->ring[i]->map) ==
+		    SHMRING_WANT_DRAIN)
+			return (true);
+	}
+	return (false);
 }
 
 void
 shm_direct_poll(struct server *srv, struct channel *ch)
 {
 	struct shm_direct *d = ch->direct;
-	struct shm_ring	*r = d->ring;
 	int		 i;
 
-	/* A producer about to send on the socket wants its records taken. */
 	if ((!d->fetched && uv_now(srv->loop) > d->token_until) ||
-	    (shmring_producer_waits(r->map) &&
-	    shmring_producer_want(r->map) == SHMRING_WANT_DRAIN)) {
+	    shm_direct_drain_wanted(d) || d->lied) {
 		shm_direct_end(srv, ch);
 		pump_channel(srv, ch);
 		return;
@@ -384,9 +717,13 @@ shm_direct_poll(struct server *srv, struct channel *ch)
 		shm_direct_release(d);
 		if (ch->direct != d)
 			return;
+		if (d->lied) {
+			shm_direct_end(srv, ch);
+			pump_channel(srv, ch);
+			return;
+		}
 		shm_answer_rings(ch);
-		if (r->bad || (!shmring_producer_waits(r->map) &&
-		    shmring_asked_answered(r->map)) || i > 0)
+		if (!shm_direct_asking(d, true) || i > 0)
 			break;
 		shmdirect_want_ack(d->page);
 	}
@@ -394,7 +731,7 @@ shm_direct_poll(struct server *srv, struct channel *ch)
 		d->armed = true;
 	if (d->armed)
 		shm_direct_arm(d);
-	if (!r->bad && shmring_producer_waits(r->map) &&
+	if (shm_direct_asking(d, false) &&
 	    !uv_is_active((uv_handle_t *)&d->stall)) {
 		d->stall_claim = d->claim_seq;
 		(void)uv_timer_start(&d->stall, shm_direct_stall_cb,
@@ -402,36 +739,36 @@ shm_direct_poll(struct server *srv, struct channel *ch)
 	}
 }
 
+/*
+ * Takes the rings back (shm_direct_end); again: they may be offered
+ * again, after a wait that doubles each time.
+ */
+static void	shm_direct_finish(struct server *, struct channel *, bool tell,
+		    bool again);
+
 static void
 shm_direct_stall_cb(uv_timer_t *timer)
 {
 	struct shm_direct *d = timer->data;
-	struct shm_ring	*r = d->ring;
-	struct server	*srv = r->srv;
-	struct channel	*ch = r->ch;
+	struct channel	*ch = d->ring[0]->ch;
+	struct server	*srv = d->ring[0]->srv;
 
-	if (ch->direct != d || r->bad || !shmring_producer_waits(r->map))
+	if (ch->direct != d || !shm_direct_asking(d, false))
 		return;
 	shm_direct_claims(d);
-	if (d->claim_seq != d->stall_claim) {
+	if (d->claim_seq != d->stall_claim && !d->lied) {
 		/* The consumer reads: it frees the space soon. */
 		d->stall_claim = d->claim_seq;
 		(void)uv_timer_start(&d->stall, shm_direct_stall_cb,
 		    SHM_DIRECT_STALL_MS, 0);
 		return;
 	}
-	shm_direct_end(srv, ch);
+	shm_direct_finish(srv, ch, true, true);
 	/*
-	 * The records go into the queue now, so that the ring is offered
+	 * The records go into the queue now, so that the rings are offered
 	 * again only once the consumer has caught up with them.
 	 */
 	shm_collect(srv, ch);
-	r->direct_done = false;
-	r->direct_backoff = r->direct_backoff == 0 ? SHM_DIRECT_STALL_MS :
-	    r->direct_backoff * 2;
-	if (r->direct_backoff > SHM_DIRECT_BACKOFF_MAX_MS)
-		r->direct_backoff = SHM_DIRECT_BACKOFF_MAX_MS;
-	r->direct_again = uv_now(srv->loop) + r->direct_backoff;
 	pump_channel(srv, ch);
 	conn_flush_dirty(srv);
 }
@@ -439,61 +776,123 @@ shm_direct_stall_cb(uv_timer_t *timer)
 void
 shm_direct_end(struct server *srv, struct channel *ch)
 {
-	shm_direct_take_back(srv, ch, true);
+	shm_direct_finish(srv, ch, true, false);
+}
+
+void
+shm_direct_regroup(struct server *srv, struct channel *ch)
+{
+	shm_direct_finish(srv, ch, true, true);
 }
 
 void
 shm_direct_take_back(struct server *srv, struct channel *ch, bool tell)
 {
+	shm_direct_finish(srv, ch, tell, false);
+}
+
+/*
+ * What the consumer claimed and has not acknowledged, it has: in flight,
+ * in the order of its claims; if its log lies, ring by ring. Returns the
+ * last seq claimed.
+ */
+static uint64_t
+shm_direct_unacked(struct shm_direct *d)
+{
+	struct shm_ring	*r;
+	uint32_t	 i;
+
+	(void)shm_direct_free_space(d, d->claim_seq - d->rel_seq, true);
+	for (i = 0; i < d->nrings && d->lied; i++) {
+		r = d->ring[i];
+		(void)shm_direct_free_ring(d, i, r->rd.taken -
+		    d->rel[i].taken, true);
+	}
+	/* The producer broke what is left. */
+	if (d->rel_seq < d->claim_seq)
+		d->rel_seq = d->claim_seq;
+	return (d->rel_seq);
+}
+
+/* Each ring of d may be offered again, after its wait (again), or not. */
+static void
+shm_direct_retire(struct shm_direct *d, uint64_t now, bool again)
+{
+	struct shm_ring	*r;
+	uint32_t	 i;
+
+	for (i = 0; i < d->nrings; i++) {
+		r = d->ring[i];
+		r->direct = NULL;
+		r->direct_done = !again;
+		if (again)
+			shm_direct_backoff(r, now);
+	}
+}
+
+static void
+shm_direct_finish(struct server *srv, struct channel *ch, bool tell,
+    bool again)
+{
 	struct shm_direct *d = ch->direct;
+	struct shmdirect_claim cl;
 	struct shm_ring	*r;
 	struct conn	*c;
-	uint64_t	 pos, seq, want, k = 0;
+	uint64_t	 seq;
+	uint32_t	 i;
 
+	shm_direct_unpend(ch, again);
 	if (d == NULL)
 		return;
-	r = d->ring;
 	c = d->h->conn;
-	log_debug("consumer handle %lu: its producer's ring taken back (%s)",
+	log_debug("consumer handle %lu: its producers' rings taken back (%s)",
 	    (unsigned long)d->h->id, c->peer);
-	shmdirect_revoke(d->page, &pos, &seq);
+	shmdirect_revoke(d->page, &cl);
 	shm_direct_release(d);
-	/* What it claimed, and has not acknowledged, it has: in flight. */
-	want = d->claim_seq - d->rel_seq;
-	k = shm_direct_free_space(d, want, true);
-	if (k < want)
-		d->rel_seq = d->claim_seq;	/* the producer broke them */
+	seq = shm_direct_unacked(d);
 	/* The daemon reads on from the claims, whose records it copied. */
-	if (!r->bad)
-		shmring_release(&r->rd, r->map);
+	for (i = 0; i < d->nrings; i++) {
+		r = d->ring[i];
+		if (!r->bad)
+			shmring_release(&r->rd, r->map);
+	}
 	/* Deliveries from here on follow the records it read. */
-	ch->last_seq = d->claim_seq;
+	ch->last_seq = seq;
 	if (!tell)
 		;	/* its handle is going */
-	else if (proto_enc_direct_off(&c->out, d->h->id, d->claim_seq) == 0)
+	else if (proto_enc_direct_off(&c->out, d->h->id, seq) == 0)
 		conn_dirty(c);
 	else
 		dispatch_conn_error(c, CHAN_ENOMEM, "out of memory");
 	ch->direct = NULL;
-	r->direct = NULL;
-	r->direct_done = true;
-	shm_direct_free(d);
-	/* The daemon reads the ring again: from its next wake-up on. */
+	shm_direct_retire(d, uv_now(srv->loop), again);
+	/* The daemon reads the rings again: from their next wake-up on. */
 	shm_answer_rings(ch);
-	if (!r->bad)
-		shm_wake(r->efd_daemon);
-	(void)srv;
+	for (i = 0; i < d->nrings; i++) {
+		if (!d->ring[i]->bad)
+			shm_wake(d->ring[i]->efd_daemon);
+	}
+	shm_direct_free(d);
 }
 
 void
-shm_direct_want(struct server *srv, struct handle *h, bool on)
+shm_direct_want(struct server *srv, struct handle *h, int on)
 {
 	struct channel	*ch = h->ch;
+	struct shm_ring	*r;
+	bool		 mine = ch->direct != NULL &&
+			    ((struct shm_direct *)ch->direct)->h == h;
 
-	h->direct_want = on;
-	if (!on && ch->direct != NULL && ((struct shm_direct *)
-	    ch->direct)->h == h)
-		shm_direct_end(srv, ch);
-	else if (on)
+	h->direct_want = on != 0;
+	if (on == 1)
 		shm_direct_offer(srv, ch);
+	else if (on == 0 && mine)
+		shm_direct_end(srv, ch);
+	else if (on == 2 && mine)
+		shm_direct_finish(srv, ch, true, true);
+	else if (on == 2) {
+		/* An offer taken back before it was fetched, say. */
+		for (r = ch->rings; r != NULL; r = r->ch_next)
+			shm_direct_backoff(r, uv_now(srv->loop));
+	}
 }

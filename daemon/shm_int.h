@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "shm.h"
+#include "shmdirect.h"
 #include "shmring.h"
 
 /*
@@ -88,8 +89,11 @@ struct shm_ring {
 struct shm_direct;
 
 /* shm.c: a ring's life. */
-/* Sends OK(rid) with three descriptors on c's socket: 0, or -1. */
-int	shm_send_fds(struct conn *c, uint32_t rid, const int fds[3]);
+/* A direct reader's page, its wake-up and its rings' descriptors. */
+#define SHM_FDS_MAX	(2 + SHMDIRECT_MAX_RINGS)
+
+/* Sends OK(rid) with n descriptors (at most SHM_FDS_MAX) on c: 0, or -1. */
+int	shm_send_fds(struct conn *c, uint32_t rid, const int *fds, size_t n);
 /* Adds one to eventfd fd, which wakes whoever reads it. */
 void	shm_wake(int fd);
 /*

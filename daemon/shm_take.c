@@ -251,8 +251,11 @@ shm_take_channel(struct channel *ch, bool *more)
 	size_t		 n = 0;
 
 	*more = false;
-	/* Its consumer reads the ring (shm_direct.c), not the daemon. */
-	if (ch->direct != NULL)
+	/*
+	 * Its consumer reads the rings (shm_direct.c), not the daemon; or
+	 * will, once the queue is drained.
+	 */
+	if (ch->direct != NULL || ch->direct_next != NULL)
 		return (0);
 	t0 = alone ? 0 : shm_clock();
 	for (r = ch->rings; r != NULL; r = r->ch_next) {
@@ -283,6 +286,8 @@ shm_take_now(struct channel *ch)
 	bool	more = true;
 	int	i;
 
+	/* A look or a send must see every record committed before it. */
+	shm_direct_unpend(ch, true);
 	for (i = 0; more && i < SHM_COLLECT_PASSES; i++)
 		n += shm_take_channel(ch, &more);
 	return (n);
@@ -490,6 +495,8 @@ shm_poll_cb(uv_poll_t *poll, int status, int events)
 		shm_direct_offer(r->srv, r->ch);
 	if (r->ch->direct != NULL)
 		shm_direct_poll(r->srv, r->ch);
+	else if (r->ch->direct_next != NULL)
+		shm_direct_pending_poll(r->srv, r->ch);
 	else
 		shm_drain(r->srv, r->ch);
 	r->wake_held = false;

@@ -51,8 +51,10 @@
 					   rings in shared memory */
 #define PROTO_FEAT_RXRING	0x2000u	/* RING on a consumer handle,
 					   RING_WAKE */
-#define PROTO_FEAT_DIRECT	0x4000u	/* op DIRECT: consumers that read
-					   a producer's ring themselves */
+#define PROTO_FEAT_DIRECT	0x8000u	/* op DIRECT: consumers that read
+					   their producers' rings themselves
+					   (page version 2; 0x4000 was the
+					   lone ring's version 1) */
 #define PROTO_FEATURES		(PROTO_FEAT_ACKS | PROTO_FEAT_RECALL | \
 				 PROTO_FEAT_RXGONE | PROTO_FEAT_FOREVER | \
 				 PROTO_FEAT_ADMIN | PROTO_FEAT_SELECT | \

@@ -943,6 +943,13 @@ int64_t
 shmring_take_run(struct shmring_reader *rd, struct shmring_rec *out,
     size_t max, size_t budget)
 {
+	return (shmring_take_run_until(rd, out, max, budget, NULL));
+}
+
+int64_t
+shmring_take_run_until(struct shmring_reader *rd, struct shmring_rec *out,
+    size_t max, size_t budget, const struct shmring_window *w)
+{
 	uint64_t	stamp;
 	size_t		n = 0, bytes = 0, b;
 	int64_t		k;
@@ -950,6 +957,9 @@ shmring_take_run(struct shmring_reader *rd, struct shmring_rec *out,
 
 	while (n < max && bytes < budget) {
 		if (rd->b_left > 0) {
+			if (w != NULL &&
+			    shmring_stamp_eff(w, rd->b_stamp) > w->limit)
+				break;
 			if ((k = shmring_take_frames(rd, out + n, max - n,
 			    budget - bytes, &b)) <= 0) {
 				rc = (int)k;
@@ -968,6 +978,12 @@ shmring_take_run(struct shmring_reader *rd, struct shmring_rec *out,
 		if ((rc = shmring_peek(rd, &out[n].p, &out[n].len,
 		    &stamp)) != 1)
 			break;
+		/* Within a bundle it entered, the test above is made. */
+		if (rd->b_left == 0 && w != NULL &&
+		    shmring_stamp_eff(w, stamp) > w->limit)
+			break;
+		if (rd->b_left > 0)
+			continue;
 		shmring_skip(rd);
 		bytes += out[n].len;
 		n++;

@@ -367,6 +367,27 @@ struct shmring_rec {
 };
 int64_t	shmring_take_run(struct shmring_reader *, struct shmring_rec *out,
 	    size_t max, size_t budget);
+/*
+ * A merge of several rings takes their records in the order of their
+ * stamps, by the daemon's rule (docs/protocol.md, "Layout of a ring"):
+ * t0 read before the heads were polled, t1 after; a stamp after t1 counts
+ * as t0 (a producer's clock cannot be ahead of the reader's). limit: a
+ * run stops before a message that counts as stamped after it.
+ */
+struct shmring_window {
+	uint64_t	t0;
+	uint64_t	t1;
+	uint64_t	limit;
+};
+static inline uint64_t
+shmring_stamp_eff(const struct shmring_window *w, uint64_t stamp)
+{
+	return (stamp > w->t1 ? w->t0 : stamp);
+}
+/* shmring_take_run, stopping before a message stamped after w->limit. */
+int64_t	shmring_take_run_until(struct shmring_reader *,
+	    struct shmring_rec *out, size_t max, size_t budget,
+	    const struct shmring_window *w);
 /* shmring_peek, then shmring_skip if it found a record. */
 int	shmring_next(struct shmring_reader *, const unsigned char **payload,
 	    uint32_t *len);

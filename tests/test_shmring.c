@@ -403,27 +403,58 @@ END_TEST
 
 /*
  * A direct reader's page: claims move the control word and the slot it
- * names; after a revocation the daemon reads exactly the last claim and
- * every later claim fails; acknowledgements and the wake words.
+ * names, with every ring's end; after a revocation the daemon reads
+ * exactly the last claim and every later claim fails; acknowledgements
+ * and the wake words.
  */
 START_TEST(test_direct_claims_and_revocation)
 {
 	static uint64_t		 page[SHMDIRECT_SIZE / 8];
 	struct shmdirect_claimer cl;
-	uint64_t		 pos, seq;
+	struct shmdirect_claim	 start = { 0 }, next, got;
+	uint64_t		 run[2];
 
-	shmdirect_init(page, 4096, 10, 3);
+	start.seq = 10;
+	start.pos[0] = 4096;
+	start.rec[0] = 3;
+	start.pos[1] = 64;
+	start.rec[1] = 1;
+	shmdirect_init(page, 2, &start);
 	expect(shmdirect_claimer_attach(&cl, page, 100) == -1);
 	expect(shmdirect_claimer_attach(&cl, page, sizeof(page)) == 0);
-	expect(cl.pos == 4096 && cl.seq == 10 && cl.rec == 3);
-	expect(shmdirect_claimed(page, &pos, &seq) == 0);
-	expect(pos == 4096 && seq == 10);
+	expect(cl.nrings == 2 && cl.at.seq == 10 && cl.at.runs == 0);
+	expect(cl.at.pos[0] == 4096 && cl.at.rec[0] == 3);
+	expect(cl.at.pos[1] == 64 && cl.at.rec[1] == 1);
+	expect(shmdirect_claimed(page, &got) == 0);
+	expect(got.seq == 10 && got.runs == 0 && got.pos[1] == 64);
 	expect(shmdirect_acked(page) == 0);
-	expect(shmdirect_claim(&cl, 4160, 12, 2));
-	expect(shmdirect_claim(&cl, 4224, 15, 3));
-	expect(cl.rec == 8);
-	expect(shmdirect_claimed(page, &pos, &seq) == 0);
-	expect(pos == 4224 && seq == 15);
+	expect(shmdirect_log_room(&cl) == SHMDIRECT_LOG_CAP);
+	/* Two from ring 0, then one from ring 1. */
+	next = cl.at;
+	next.seq = 13;
+	next.pos[0] = 4160;
+	next.rec[0] = 5;
+	next.pos[1] = 128;
+	next.rec[1] = 2;
+	run[0] = SHMDIRECT_RUN(0, 2);
+	run[1] = SHMDIRECT_RUN(1, 1);
+	expect(shmdirect_claim(&cl, &next, run, 2));
+	expect(cl.at.runs == 2 && shmdirect_log_room(&cl) ==
+	    SHMDIRECT_LOG_CAP - 2);
+	next.seq = 15;
+	next.pos[1] = 192;
+	next.rec[1] = 4;
+	run[0] = SHMDIRECT_RUN(1, 2);
+	expect(shmdirect_claim(&cl, &next, run, 1));
+	expect(shmdirect_claimed(page, &got) == 0);
+	expect(got.seq == 15 && got.runs == 3 && got.pos[0] == 4160 &&
+	    got.rec[0] == 5 && got.pos[1] == 192 && got.rec[1] == 4);
+	expect(shmdirect_run(page, 0) == SHMDIRECT_RUN(0, 2));
+	expect(SHMDIRECT_RUN_RING(shmdirect_run(page, 2)) == 1 &&
+	    SHMDIRECT_RUN_COUNT(shmdirect_run(page, 2)) == 2);
+	/* The daemon frees entries: the consumer may write them again. */
+	shmdirect_set_freed(page, 2);
+	expect(shmdirect_log_room(&cl) == SHMDIRECT_LOG_CAP - 1);
 	/* Acknowledged: the daemon did not ask to be told. */
 	expect(!shmdirect_ack(&cl, 12));
 	expect(shmdirect_acked(page) == 12);
@@ -436,13 +467,55 @@ START_TEST(test_direct_claims_and_revocation)
 	expect(!shmdirect_take_wait(page));
 	/* A claim the consumer begins writes the other slot: not read. */
 	page[SHMDIRECT_OFF_SLOT1 / 8] = 9999;
-	shmdirect_revoke(page, &pos, &seq);
-	expect(pos == 4224 && seq == 15);
+	shmdirect_revoke(page, &got);
+	expect(got.seq == 15 && got.runs == 3 && got.pos[1] == 192);
 	expect(shmdirect_revoked(&cl));
-	expect(!shmdirect_claim(&cl, 4288, 16, 1));
-	expect(cl.pos == 4224 && cl.seq == 15);
-	shmdirect_revoke(page, &pos, &seq);
-	expect(pos == 4224 && seq == 15);
+	next.seq = 16;
+	expect(!shmdirect_claim(&cl, &next, run, 1));
+	expect(cl.at.seq == 15 && cl.at.runs == 3);
+	shmdirect_revoke(page, &got);
+	expect(got.seq == 15 && got.runs == 3);
+	/* A page of another version, or of too many rings, is refused. */
+	shmdirect_init(page, SHMDIRECT_MAX_RINGS + 1, &start);
+	expect(shmdirect_claimer_attach(&cl, page, sizeof(page)) == -1);
+}
+END_TEST
+
+/*
+ * A merge's run stops before a message stamped after its limit, whether
+ * a record or a bundle; a stamp after t1 counts as t0.
+ */
+START_TEST(test_take_run_until_stops_at_the_limit)
+{
+	struct ring		 r;
+	struct shmring_rec	 rec[16];
+	struct shmring_window	 w = { 100, 200, 25 };
+
+	ring_new(&r, 4096);
+	expect(shmring_put(&r.w, "a", 1, 10) == 0);
+	expect(shmring_put(&r.w, "b", 1, 20) == 0);
+	expect(shmring_put(&r.w, "c", 1, 30) == 0);
+	expect(shmring_add(&r.w, "d", 1, 40) == 0);
+	expect(shmring_add(&r.w, "e", 1, 40) == 0);
+	shmring_publish(&r.w);
+	expect(shmring_put(&r.w, "f", 1, 999) == 0);
+	expect(shmring_poll(&r.rd, r.mem) == 0);
+	expect(shmring_take_run_until(&r.rd, rec, 16, SIZE_MAX, &w) == 2);
+	expect(rec[0].p[0] == 'a' && rec[1].p[0] == 'b');
+	w.limit = 35;
+	expect(shmring_take_run_until(&r.rd, rec, 16, SIZE_MAX, &w) == 1);
+	expect(rec[0].p[0] == 'c');
+	/* The bundle's stamp is 40: after the limit, nothing. */
+	expect(shmring_take_run_until(&r.rd, rec, 16, SIZE_MAX, &w) == 0);
+	w.limit = 50;
+	expect(shmring_take_run_until(&r.rd, rec, 16, SIZE_MAX, &w) == 2);
+	expect(rec[0].p[0] == 'd' && rec[1].p[0] == 'e');
+	/* 999 is after t1: it counts as t0 (100). */
+	expect(shmring_take_run_until(&r.rd, rec, 16, SIZE_MAX, &w) == 0);
+	w.limit = 100;
+	expect(shmring_take_run_until(&r.rd, rec, 16, SIZE_MAX, &w) == 1);
+	expect(rec[0].p[0] == 'f');
+	ring_free(&r);
 }
 END_TEST
 
@@ -1076,6 +1149,7 @@ shmring_suite(void)
 	tcase_add_test(tc, test_room_read_once_bounds_a_batch);
 	tcase_add_test(tc, test_runs_write_and_read_as_single_records_do);
 	tcase_add_test(tc, test_direct_claims_and_revocation);
+	tcase_add_test(tc, test_take_run_until_stops_at_the_limit);
 	tcase_add_test(tc, test_a_run_goes_as_one_bundle);
 	tcase_add_test(tc, test_scribbled_bundles_are_refused);
 	tcase_add_test(tc, test_runs_and_skips_keep_to_bundles);
