@@ -9,17 +9,21 @@
  * messages, which come back marked; batches both ways, copied once into
  * the receiver's views; acknowledgements the page missed, and a daemon
  * gone between its offer and the receiver's fetch (through a go-between
- * that hangs up after the offer).
+ * that hangs up after the offer). With several producer rings: the
+ * receiver merges them in the order of the sends, pipelined producers'
+ * messages come once and in order, and a killed receiver's claims come
+ * back in the order it read them.
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
-
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -762,9 +766,10 @@ killed_main(void *arg)
 		pause();
 }
 
-/* Starts the receiver of name in a child; pc's producers watch it. */
+/* Starts receiver fn of name in a child; pc's producers watch it. */
 static void
-killed_start(struct killed *k, chan_client *pc, const char *name)
+killed_start_fn(struct killed *k, chan_client *pc, const char *name,
+    child_fn fn)
 {
 	chan_open_opts	o = CHAN_OPEN_OPTS_INIT;
 
@@ -773,9 +778,16 @@ killed_start(struct killed *k, chan_client *pc, const char *name)
 	ck_assert_int_eq(pipe(k->p), 0);
 	k->fd = k->p[1];
 	k->name = name;
-	k->pid = child_fork(killed_main, k);
+	k->pid = child_fork(fn, k);
 	ck_assert_int_eq(pipe_read_byte(k->p[0]), 'O');
 	k->gone = tx_open_opts(pc, "d.watch", &o);
+}
+
+/* killed_main's receiver. */
+static void
+killed_start(struct killed *k, chan_client *pc, const char *name)
+{
+	killed_start_fn(k, pc, name, killed_main);
 }
 
 /*
@@ -901,7 +913,8 @@ START_TEST(test_a_scribbling_receiver_harms_only_itself)
 	ck_assert_int_eq(own_direct_maps(), 1);
 	page = own_direct_page();
 	for (i = 0; i < 4; i++) {
-		for (k = 64; k < 4096; k++)
+		/* Its words, its slots and its claims' log. */
+		for (k = 64; k < 65536; k++)
 			page[k] = (unsigned char)(k * 13 + i * 7 + 0x80);
 		/* As a receiver that waits: the daemon reads the page. */
 		rc = chan_tx_send_timeout(tx, "after", 5, 200);
@@ -922,6 +935,253 @@ START_TEST(test_a_scribbling_receiver_harms_only_itself)
 	expect_str(orx, "fine");
 	chan_disconnect(oc);
 	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
+/*
+ * Rounds of one send from each of tx[0 .. n) and their receipt, until rx
+ * reads all n rings itself: a ring that comes takes the others back, and
+ * they are offered again, together, after a wait of some tens of
+ * milliseconds and once the queue is drained (bounded by
+ * HARNESS_WAIT_MS).
+ */
+static void
+direct_rings_wait(chan_tx **tx, int n, chan_rx *rx)
+{
+	long long	until = now_ms() + harness_wait_ms();
+	int	i;
+
+	while (own_direct_maps() != n) {
+		ck_assert_msg(now_ms() < until, "rx reads %d rings of %d "
+		    "itself", own_direct_maps(), n);
+		for (i = 0; i < n; i++)
+			send_str(tx[i], "w");
+		for (i = 0; i < n; i++)
+			expect_str(rx, "w");
+	}
+}
+
+/*
+ * Three producers on rings of their own connections, and a receiver that
+ * reads all three rings itself: each send returns before the next, of
+ * another producer, begins, so they are received in the order sent,
+ * sent all before the receives or each received at once.
+ */
+START_TEST(test_several_rings_are_merged_in_the_order_of_the_sends)
+{
+	chan_client	*cc = test_connect(&fixture), *pc[3];
+	chan_rx		*rx = ring_rx(cc, "d.merge", 64, 0);
+	chan_tx		*tx[3];
+	chan_msg	*m;
+	char		 s[32];
+	int		 i, j;
+
+	for (i = 0; i < 3; i++) {
+		pc[i] = test_connect(&fixture);
+		tx[i] = ring_tx(pc[i], "d.merge", 0);
+	}
+	direct_rings_wait(tx, 3, rx);
+	for (i = 0; i < 300; i++) {
+		snprintf(s, sizeof(s), "p%d-%d", i % 3, i);
+		send_str(tx[i % 3], s);
+	}
+	for (i = 0; i < 300; i++) {
+		snprintf(s, sizeof(s), "p%d-%d", i % 3, i);
+		expect_str(rx, s);
+	}
+	for (i = 0; i < 300; i++) {
+		j = (i * 7) % 3;
+		snprintf(s, sizeof(s), "q%d-%d", j, i);
+		send_str(tx[j], s);
+		expect_str(rx, s);
+	}
+	ck_assert_int_eq(own_direct_maps(), 3);
+	for (i = 0; i < 3; i++)
+		chan_disconnect(pc[i]);
+	expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m),
+	    CHAN_EDISCONNECTED, "after the last producer went");
+	chan_disconnect(cc);
+}
+END_TEST
+
+#define PIPE_MSGS	20000
+#define PIPE_BATCH	100
+
+struct piper {
+	chan_tx	*tx;
+	int	 id;
+	int	 rc;
+};
+
+/* Sends PIPE_MSGS messages "id n" in batches (bundles in the ring). */
+static void *
+piper_main(void *arg)
+{
+	struct piper	*p = arg;
+	static char	 buf[3][PIPE_BATCH][24];
+	struct iovec	 iov[PIPE_BATCH];
+	size_t		 sent;
+	int		 i, k;
+
+	for (i = 0; i < PIPE_MSGS && p->rc == 0; i += PIPE_BATCH) {
+		for (k = 0; k < PIPE_BATCH; k++) {
+			iov[k].iov_base = buf[p->id][k];
+			iov[k].iov_len = (size_t)snprintf(buf[p->id][k], 24,
+			    "%d %d", p->id, i + k) + 1;
+		}
+		p->rc = chan_tx_send_many(p->tx, iov, PIPE_BATCH, &sent);
+	}
+	if (p->rc == 0)
+		p->rc = chan_tx_flush(p->tx);
+	return (NULL);
+}
+
+/*
+ * Three threads pipeline 20,000 messages each on their own rings while
+ * the receiver reads the three rings itself: every message arrives once,
+ * each producer's in order.
+ */
+START_TEST(test_pipelined_producers_on_several_rings_arrive_once_in_order)
+{
+	chan_client	*cc = test_connect(&fixture), *pc[3];
+	chan_rx		*rx = ring_rx(cc, "d.pipes", 512, 0);
+	chan_tx		*tx[3];
+	struct piper	 p[3];
+	pthread_t	 t[3];
+	chan_msg	*m;
+	int		 i, id, n, next[3] = { 0, 0, 0 };
+
+	for (i = 0; i < 3; i++) {
+		pc[i] = test_connect(&fixture);
+		tx[i] = ring_tx(pc[i], "d.pipes", 0);
+	}
+	direct_rings_wait(tx, 3, rx);
+	for (i = 0; i < 3; i++) {
+		p[i] = (struct piper){ tx[i], i, 0 };
+		ck_assert_int_eq(pthread_create(&t[i], NULL, piper_main,
+		    &p[i]), 0);
+	}
+	for (i = 0; i < 3 * PIPE_MSGS; i++) {
+		expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m), 0,
+		    "recv");
+		ck_assert_int_eq(sscanf(chan_msg_data(m), "%d %d", &id, &n),
+		    2);
+		ck_assert_msg(id >= 0 && id < 3 && n == next[id],
+		    "producer %d: %d, want %d", id, n, id >= 0 && id < 3 ?
+		    next[id] : -1);
+		next[id]++;
+		chan_msg_free(m);
+	}
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+		expect_rc(p[i].rc, 0, "pipelined sends");
+	}
+	expect_rc(chan_rx_try_recv(rx, &m), CHAN_EEMPTY, "nothing more");
+	for (i = 0; i < 3; i++)
+		chan_disconnect(pc[i]);
+	chan_disconnect(cc);
+}
+END_TEST
+
+/*
+ * The receiver of killed_start, reading two rings: acknowledges the
+ * warm-up ("w") it is sent and says whether it reads both rings itself
+ * ('2', else 'n'); then reads three messages and acknowledges none.
+ */
+static int
+killed2_main(void *arg)
+{
+	struct killed	*k = arg;
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_client	*c;
+	chan_rx		*rx, *watched;
+	chan_msg	*m;
+	int		 i;
+
+	o.flags = CHAN_SHM | CHAN_MANUAL_ACK;
+	o.prefetch = 16;
+	if (chan_connect(fixture.sock, &c) != 0 ||
+	    chan_rx_open_ex(c, k->name, strlen(k->name), &o, &rx) != 0)
+		return (1);
+	o.flags = CHAN_RX_GONE;
+	if (chan_rx_open_ex(c, "d.watch", 7, &o, &watched) != 0)
+		return (1);
+	if (write(k->fd, "O", 1) != 1)
+		return (3);
+	for (;;) {
+		for (i = 0; i < 2; i++) {
+			if (chan_rx_recv_timeout(rx, 10000, &m) != 0)
+				return (2);
+			if (strcmp(chan_msg_data(m), "w") != 0)
+				goto read;
+			if (chan_rx_ack(rx, m) != 0)
+				return (2);
+			chan_msg_free(m);
+		}
+		if (write(k->fd, own_direct_maps() == 2 ? "2" : "n", 1) != 1)
+			return (3);
+	}
+read:
+	chan_msg_free(m);
+	for (i = 1; i < 3; i++) {
+		if (chan_rx_recv_timeout(rx, 10000, &m) != 0)
+			return (2);
+		chan_msg_free(m);
+	}
+	if (write(k->fd, own_direct_maps() == 2 ? "D" : "S", 1) != 1)
+		return (3);
+	for (;;)
+		pause();
+}
+
+/*
+ * A receiver that reads two rings itself is killed after it read three
+ * of six messages sent in turn by the two producers, and acknowledged
+ * none: it had claimed all six, in the order sent. The next receiver
+ * gets the six again, marked and in that order, then the seventh.
+ */
+START_TEST(test_a_killed_receiver_s_claims_from_two_rings_come_back_in_order)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*qc = test_connect(&fixture);
+	chan_client	*cc;
+	const char	*want[] = { "a1", "b1", "a2", "b2", "a3", "b3", "a4" };
+	struct killed	 k;
+	chan_tx		*tx[2];
+	chan_rx		*rx;
+	chan_msg	*m;
+	long long	 until;
+	char		 r;
+	int		 i;
+
+	killed_start_fn(&k, pc, "d.killed2", killed2_main);
+	tx[0] = ring_tx(pc, "d.killed2", 0);
+	tx[1] = ring_tx(qc, "d.killed2", 0);
+	until = now_ms() + harness_wait_ms();
+	do {
+		ck_assert_msg(now_ms() < until, "the receiver reads both "
+		    "rings itself");
+		send_str(tx[0], "w");
+		send_str(tx[1], "w");
+	} while ((r = pipe_read_byte(k.p[0])) == 'n');
+	ck_assert_int_eq(r, '2');
+	for (i = 0; i < 6; i++)
+		send_str(tx[i % 2], want[i]);
+	killed_kill(&k);
+	send_str(tx[0], want[6]);
+	cc = test_connect(&fixture);
+	rx = ring_rx(cc, "d.killed2", 8, 0);
+	for (i = 0; i < 7; i++) {
+		expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m), 0,
+		    "recv again");
+		ck_assert_str_eq(chan_msg_data(m), want[i]);
+		ck_assert_msg(chan_msg_redelivered(m) == (i < 6),
+		    "%s marked %d", want[i], chan_msg_redelivered(m));
+		chan_msg_free(m);
+	}
+	chan_disconnect(cc);
+	chan_disconnect(qc);
 	chan_disconnect(pc);
 }
 END_TEST
@@ -949,6 +1209,12 @@ direct_suite(void)
 	tcase_add_test(tc, test_a_producer_ahead_of_its_receiver_does_not_block);
 	tcase_add_test(tc, test_a_daemon_gone_between_offer_and_fetch);
 	tcase_add_test(tc, test_a_closing_reader_is_in_no_later_acks);
+	tcase_add_test(tc,
+	    test_several_rings_are_merged_in_the_order_of_the_sends);
+	tcase_add_test(tc,
+	    test_pipelined_producers_on_several_rings_arrive_once_in_order);
+	tcase_add_test(tc,
+	    test_a_killed_receiver_s_claims_from_two_rings_come_back_in_order);
 	suite_add_tcase(s, tc);
 	return (s);
 }
