@@ -74,6 +74,9 @@ shmdirect_init(void *page, uint32_t nrings,
 	    __ATOMIC_RELAXED);
 	__atomic_store_n(w64(page, SHMDIRECT_OFF_START_SEQ), start->seq,
 	    __ATOMIC_RELAXED);
+	/* A page of more rings is written (for tests) but never attached. */
+	if (nrings > SHMDIRECT_MAX_RINGS)
+		nrings = SHMDIRECT_MAX_RINGS;
 	for (i = 0; i < nrings; i++) {
 		__atomic_store_n(w64(page, SHMDIRECT_OFF_START + 16 * i),
 		    start->pos[i], __ATOMIC_RELAXED);
