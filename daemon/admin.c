@@ -848,6 +848,8 @@ admin_stats(struct conn *c, const struct proto_msg *m)
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	/* What direct readers claimed and acknowledged is in their pages. */
+	shm_direct_sync(c->srv);
 	if (admin_what_is(m, "daemon")) {
 		if (m->after != NULL || m->limit != 0) {
 			admin_reply_error(c, m->rid, CHAN_EOPTION, "STATS "

@@ -100,6 +100,11 @@ void	shm_direct_regroup(struct server *, struct channel *ch);
  */
 void	shm_direct_unpend(struct channel *ch, bool backoff);
 void	shm_direct_pending_poll(struct server *, struct channel *ch);
+/*
+ * Reads every direct reader's page now (its claims and acknowledgements),
+ * as a wake-up would: for a view of the daemon that is up to date.
+ */
+void	shm_direct_sync(struct server *);
 /* shm_direct_end, telling the consumer (DIRECT_OFF) only if tell. */
 void	shm_direct_take_back(struct server *, struct channel *ch, bool tell);
 bool	shm_direct_fetch(struct conn *c, const struct proto_msg *m);

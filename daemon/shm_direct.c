@@ -739,6 +739,18 @@ shm_direct_poll(struct server *srv, struct channel *ch)
 	}
 }
 
+void
+shm_direct_sync(struct server *srv)
+{
+	struct shm_ring	*r;
+	struct shm_direct *d;
+
+	for (r = srv->rings; r != NULL; r = r->srv_next) {
+		if ((d = r->direct) != NULL && d->ring[0] == r)
+			shm_direct_poll(srv, r->ch);
+	}
+}
+
 /*
  * Takes the rings back (shm_direct_end); again: they may be offered
  * again, after a wait that doubles each time.
