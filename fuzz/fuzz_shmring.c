@@ -9,8 +9,9 @@
  * reader drains the ring as the daemon does, releasing now and then;
  * every record it returns must lie inside the data area, and the reader
  * must stop (a bad record, or nothing more) within the records the ring
- * can hold. The mapping is one allocation of exactly the header and the
- * data area, so ASan sees any read past it.
+ * can hold; a merge's reader (runs stopped at a stamp limit, then
+ * resumed) finds the same records. The mapping is one allocation of
+ * exactly the header and the data area, so ASan sees any read past it.
  *
  * With the first byte's high bit set the rest drives the writer instead:
  * message lengths (2 bytes each) are put into a fresh ring, in batches of
@@ -70,6 +71,39 @@ reader_runs(unsigned char *mem)
 	return (got);
 }
 
+/*
+ * The records a merge's reader finds in mem: runs stopped at a stamp
+ * limit, then without one (shmring_take_run_until, as a consumer reading
+ * several rings takes them); the same count as reader_runs.
+ */
+static uint64_t
+reader_until(unsigned char *mem, uint64_t limit)
+{
+	struct shmring_reader	 rd;
+	struct shmring_rec	 rec[7];
+	struct shmring_window	 w = { limit, UINT64_MAX, limit };
+	uint64_t		 got = 0;
+	int64_t			 k, i;
+	int			 phase;
+
+	shmring_reader_init(&rd, mem, FUZZ_DATA,
+	    shmring_max_record(FUZZ_DATA));
+	if (shmring_poll(&rd, mem) != 0)
+		return (0);
+	for (phase = 0; phase < 2; phase++) {
+		while ((k = shmring_take_run_until(&rd, rec, 7, 100,
+		    &w)) > 0) {
+			CHECK(k <= 7);
+			for (i = 0; i < k; i++, got++)
+				CHECK(rec[i].p + rec[i].len <= mem +
+				    SHMRING_HDR_SIZE + FUZZ_DATA);
+		}
+		w.t0 = w.limit = UINT64_MAX;
+	}
+	CHECK(rd.pos <= rd.head);
+	return (got);
+}
+
 static void
 reader(const uint8_t *in, size_t len)
 {
@@ -88,8 +122,9 @@ reader(const uint8_t *in, size_t len)
 	if (len > 8)
 		memcpy(mem + SHMRING_HDR_SIZE, in + 8, len - 8 > FUZZ_DATA ?
 		    FUZZ_DATA : len - 8);
-	/* Runs find the same records as single reads. */
+	/* Runs find the same records as single reads, with a limit too. */
 	runs = reader_runs(mem);
+	CHECK(reader_until(mem, head >> 3) == runs);
 	shmring_reader_init(&rd, mem, FUZZ_DATA,
 	    shmring_max_record(FUZZ_DATA));
 	if (shmring_poll(&rd, mem) == 0) {
