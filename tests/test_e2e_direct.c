@@ -940,6 +940,52 @@ START_TEST(test_a_scribbling_receiver_harms_only_itself)
 END_TEST
 
 /*
+ * Rings that could be offered wait, unread, for the queue to drain: a
+ * producer that fills its ring meanwhile, while the receiver reads
+ * nothing, does not block (the daemon reads the ring again), and every
+ * message arrives once, in order.
+ */
+START_TEST(test_a_producer_does_not_block_while_the_queue_drains)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	unsigned char	 buf[1024], want[1024];
+	chan_tx		*tx = ring_tx(pc, "d.drains", 0);
+	chan_rx		*rx;
+	chan_msg	*m;
+	char		 s[16];
+	unsigned	 i, n = 3000;
+
+	/* Queued before the receiver comes: it takes them one at a time. */
+	for (i = 0; i < 10; i++) {
+		snprintf(s, sizeof(s), "q%u", i);
+		send_str(tx, s);
+	}
+	rx = ring_rx(cc, "d.drains", 1, 0);
+	expect_str(rx, "q0");
+	/* Three times what the ring holds, the receiver reading nothing. */
+	for (i = 0; i < n; i++)
+		expect_rc(chan_tx_send_async(tx, buf, fill(buf, sizeof(buf),
+		    i)), 0, "send");
+	expect_rc(chan_tx_flush(tx), 0, "flush");
+	for (i = 1; i < 10; i++) {
+		snprintf(s, sizeof(s), "q%u", i);
+		expect_str(rx, s);
+	}
+	for (i = 0; i < n; i++) {
+		expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m), 0,
+		    "recv");
+		ck_assert(memcmp(chan_msg_data(m), want, fill(want,
+		    sizeof(want), i)) == 0);
+		chan_msg_free(m);
+	}
+	expect_rc(chan_rx_try_recv(rx, &m), CHAN_EEMPTY, "nothing more");
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
+/*
  * Rounds of one send from each of tx[0 .. n) and their receipt, until rx
  * reads all n rings itself: a ring that comes takes the others back, and
  * they are offered again, together, after a wait of some tens of
@@ -1209,6 +1255,7 @@ direct_suite(void)
 	tcase_add_test(tc, test_a_producer_ahead_of_its_receiver_does_not_block);
 	tcase_add_test(tc, test_a_daemon_gone_between_offer_and_fetch);
 	tcase_add_test(tc, test_a_closing_reader_is_in_no_later_acks);
+	tcase_add_test(tc, test_a_producer_does_not_block_while_the_queue_drains);
 	tcase_add_test(tc,
 	    test_several_rings_are_merged_in_the_order_of_the_sends);
 	tcase_add_test(tc,
