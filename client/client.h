@@ -389,6 +389,8 @@ int	shm_fetch(const char *path, uint64_t token, int fds[3]);
 void	shm_close_fds(int *fds, int n);
 int	shm_fetch_n(const char *path, uint64_t token, int *fds, size_t max,
 	    size_t *nfds);
+/* CLOCK_MONOTONIC in nanoseconds: the clock ring stamps are read from. */
+uint64_t shm_clock_ns(void);
 /* CHANCLIENT_SHM=1 in the environment: every handle asks for a ring. */
 int	shm_wanted(void);
 

@@ -17,7 +17,6 @@
 #include <sys/stat.h>
 
 #include <errno.h>
-#include <time.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,16 +354,6 @@ rx_direct_free_msgs(struct chan_msg *head)
 	}
 }
 
-/* CLOCK_MONOTONIC in nanoseconds: the clock the producers stamp with. */
-static uint64_t
-rx_direct_clock(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
-}
-
 /* Adds k messages of ring i to the bite's order and its claim's end. */
 static void
 rx_direct_ran(const struct rx_direct *d, struct rx_bite *b, uint32_t i,
@@ -507,7 +496,7 @@ rx_direct_begin(struct chan_rx *rx, struct rx_bite *b)
 		return -1;
 	rx_direct_ack(rx);
 	if (d->nrings > 1)
-		d->win.t0 = rx_direct_clock();
+		d->win.t0 = shm_clock_ns();
 	for (i = 0; i < d->nrings; i++) {
 		/* The daemon releases no further than this reader has read. */
 		d->rd[i].tail = d->rd[i].pos;
@@ -519,7 +508,7 @@ rx_direct_begin(struct chan_rx *rx, struct rx_bite *b)
 		}
 	}
 	if (d->nrings > 1)
-		d->win.t1 = rx_direct_clock();
+		d->win.t1 = shm_clock_ns();
 	return 0;
 }
 

@@ -59,10 +59,16 @@ shm_now_ms(void)
 static uint64_t
 shm_stamp(const struct tx_shm *s)
 {
-	struct timespec	ts;
-
 	if (!shmring_stamp_needed(&s->w))
 		return (0);
+	return (shm_clock_ns());
+}
+
+uint64_t
+shm_clock_ns(void)
+{
+	struct timespec	ts;
+
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
 }

@@ -735,35 +735,60 @@ struct killed {
 	chan_tx		*other;		/* a barrier after it went */
 };
 
-static int
-killed_main(void *arg)
+/*
+ * In the child: connects, opens the receiver of k's channel (on a ring,
+ * acknowledging by hand, prefetch) and the watched one, and says so.
+ * NULL if it cannot.
+ */
+static chan_rx *
+killed_open(struct killed *k, unsigned prefetch)
 {
-	struct killed	*k = arg;
 	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
 	chan_client	*c;
 	chan_rx		*rx, *watched;
-	chan_msg	*m;
-	int		 i;
 
 	o.flags = CHAN_SHM | CHAN_MANUAL_ACK;
-	o.prefetch = 8;
+	o.prefetch = prefetch;
 	if (chan_connect(fixture.sock, &c) != 0 ||
 	    chan_rx_open_ex(c, k->name, strlen(k->name), &o, &rx) != 0)
-		return (1);
+		return (NULL);
 	o.flags = CHAN_RX_GONE;
-	if (chan_rx_open_ex(c, "d.watch", 7, &o, &watched) != 0)
-		return (1);
-	if (write(k->fd, "O", 1) != 1)
-		return (3);
-	for (i = 0; i < 3; i++) {
+	if (chan_rx_open_ex(c, "d.watch", 7, &o, &watched) != 0 ||
+	    write(k->fd, "O", 1) != 1)
+		return (NULL);
+	return (rx);
+}
+
+/*
+ * In the child, with got messages read: reads the rest of three,
+ * acknowledging none, says whether it reads at least rings rings itself
+ * ('D', else 'S') and waits to be killed.
+ */
+static int
+killed_hold(struct killed *k, chan_rx *rx, int got, int rings)
+{
+	chan_msg	*m;
+
+	for (; got < 3; got++) {
 		if (chan_rx_recv_timeout(rx, 10000, &m) != 0)
 			return (2);
 		chan_msg_free(m);
 	}
-	if (write(k->fd, own_direct_maps() > 0 ? "D" : "S", 1) != 1)
+	if (write(k->fd, own_direct_maps() >= rings ? "D" : "S", 1) != 1)
 		return (3);
 	for (;;)
 		pause();
+}
+
+static int
+killed_main(void *arg)
+{
+	struct killed	*k = arg;
+	chan_rx		*rx;
+
+	if ((rx = killed_open(k, 8)) == NULL)
+		return (1);
+	return (killed_hold(k, rx, 0, 1));
 }
 
 /* Starts receiver fn of name in a child; pc's producers watch it. */
@@ -1139,28 +1164,20 @@ static int
 killed2_main(void *arg)
 {
 	struct killed	*k = arg;
-	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
-	chan_client	*c;
-	chan_rx		*rx, *watched;
+	chan_rx		*rx;
 	chan_msg	*m;
 	int		 i;
 
-	o.flags = CHAN_SHM | CHAN_MANUAL_ACK;
-	o.prefetch = 16;
-	if (chan_connect(fixture.sock, &c) != 0 ||
-	    chan_rx_open_ex(c, k->name, strlen(k->name), &o, &rx) != 0)
+	if ((rx = killed_open(k, 16)) == NULL)
 		return (1);
-	o.flags = CHAN_RX_GONE;
-	if (chan_rx_open_ex(c, "d.watch", 7, &o, &watched) != 0)
-		return (1);
-	if (write(k->fd, "O", 1) != 1)
-		return (3);
 	for (;;) {
 		for (i = 0; i < 2; i++) {
 			if (chan_rx_recv_timeout(rx, 10000, &m) != 0)
 				return (2);
-			if (strcmp(chan_msg_data(m), "w") != 0)
-				goto read;
+			if (strcmp(chan_msg_data(m), "w") != 0) {
+				chan_msg_free(m);
+				return (killed_hold(k, rx, 1, 2));
+			}
 			if (chan_rx_ack(rx, m) != 0)
 				return (2);
 			chan_msg_free(m);
@@ -1168,17 +1185,6 @@ killed2_main(void *arg)
 		if (write(k->fd, own_direct_maps() == 2 ? "2" : "n", 1) != 1)
 			return (3);
 	}
-read:
-	chan_msg_free(m);
-	for (i = 1; i < 3; i++) {
-		if (chan_rx_recv_timeout(rx, 10000, &m) != 0)
-			return (2);
-		chan_msg_free(m);
-	}
-	if (write(k->fd, own_direct_maps() == 2 ? "D" : "S", 1) != 1)
-		return (3);
-	for (;;)
-		pause();
 }
 
 /*
