@@ -444,7 +444,7 @@ shm_direct_claims(struct shm_direct *d)
 {
 	struct shmdirect_claim cl;
 	struct shm_ring	*r;
-	uint64_t	 want, got = 0;
+	uint64_t	 want, got = 0, before;
 	uint32_t	 i;
 
 	if (d->lied || shmdirect_claimed(d->page, &cl) != 0 ||
@@ -458,7 +458,7 @@ shm_direct_claims(struct shm_direct *d)
 	}
 	for (i = 0; i < d->nrings; i++) {
 		r = d->ring[i];
-		if (r->bad || cl.rec[i] == r->rd.taken)
+		if (cl.rec[i] == r->rd.taken)
 			continue;
 		if (cl.rec[i] < r->rd.taken ||
 		    cl.rec[i] - r->rd.taken > want - got) {
@@ -466,14 +466,22 @@ shm_direct_claims(struct shm_direct *d)
 			    "not hold");
 			break;
 		}
-		r->peeked = false;
-		if (shmring_poll(&r->rd, r->map) != 0)
-			continue;
+		before = r->rd.taken;
 		/*
 		 * The counts are what is checked: a claim's position may be
 		 * past padding the daemon's walk stops before.
 		 */
-		got += shm_take_run(r, cl.rec[i] - r->rd.taken);
+		r->peeked = false;
+		if (!r->bad && shmring_poll(&r->rd, r->map) == 0)
+			(void)shm_take_run(r, cl.rec[i] - r->rd.taken);
+		/*
+		 * A ring its producer broke (before, or over these records)
+		 * is read no more, but what the consumer read of it is
+		 * delivered: its seqs stay the consumer's.
+		 */
+		if (r->bad)
+			r->rd.taken = cl.rec[i];
+		got += r->rd.taken - before;
 	}
 	d->claim_seq += got;
 	d->claim_runs = cl.runs;
@@ -513,6 +521,14 @@ shm_direct_free_ring(struct shm_direct *d, uint32_t i, uint64_t n,
 	uint32_t	 len;
 	int		 rc;
 
+	/* A broken ring's records are not read again: delivered, gone. */
+	if (r->bad) {
+		if (!inflight)
+			channel_consumed(ch, n);
+		rel->taken += n;
+		d->rel_seq += n;
+		return (n);
+	}
 	/* Up to the claims' end: n of them, within what r->rd checked. */
 	rel->head = r->rd.head;
 	for (k = 0; k < n; k++) {
@@ -556,6 +572,10 @@ shm_direct_free_all(struct shm_direct *d)
 		r = d->ring[i];
 		if ((k = r->rd.taken - d->rel[i].taken) == 0)
 			continue;
+		if (r->bad) {
+			(void)shm_direct_free_ring(d, i, k, false);
+			continue;
+		}
 		d->rel[i] = r->rd;
 		d->rel[i].peeked = 0;
 		channel_consumed(r->ch, k);

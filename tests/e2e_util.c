@@ -611,3 +611,19 @@ async_sender_join(struct async_sender *s)
 	ck_assert_int_eq(pthread_join(s->thread, NULL), 0);
 	return s->rc;
 }
+
+int
+own_direct_maps(void)
+{
+	char	 line[512];
+	FILE	*f = fopen("/proc/self/maps", "r");
+	int	 n = 0;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, "chand-ring") != NULL &&
+		    strstr(line, " r--s ") != NULL)
+			n++;
+	fclose(f);
+	return (n);
+}

@@ -141,6 +141,12 @@ char	*chanctl(const struct daemon *d, int want, const char *const *args);
 void	expect_in(const char *text, const char *want);
 
 /*
+ * The rings this process maps read-only: those a direct reader reads
+ * (docs/protocol.md, "Direct reading").
+ */
+int	own_direct_maps(void);
+
+/*
  * Forked children: plain fork()s that report through their exit code
  * (never through Check, which belongs to the test's process).
  */

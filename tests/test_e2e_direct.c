@@ -33,23 +33,6 @@
 #include "e2e_util.h"
 #include "harness.h"
 
-/* This process's read-only mappings of rings: a direct reader's. */
-static int
-own_direct_maps(void)
-{
-	char	 line[512];
-	FILE	*f = fopen("/proc/self/maps", "r");
-	int	 n = 0;
-
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strstr(line, "chand-ring") != NULL &&
-		    strstr(line, " r--s ") != NULL)
-			n++;
-	fclose(f);
-	return (n);
-}
-
 /* This process's page of a direct reader (one only): its start. */
 static unsigned char *
 own_direct_page(void)

@@ -1078,6 +1078,64 @@ END_TEST
 
 
 /*
+ * The same while the consumer reads both rings itself: the scribbler
+ * goes, and the consumer, which had read from both, keeps its
+ * connection and gets the good producer's later messages.
+ */
+START_TEST(test_scribbling_producer_goes_alone_under_a_direct_reader)
+{
+	chan_client	*cc = test_connect(&fixture);
+	chan_client	*pc = test_connect(&fixture);
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_tx		*good = shm_tx(pc, "shm.badd", CHAN_CAPACITY_DEFAULT);
+	struct raw_ring	 r;
+	chan_rx		*rx;
+	long long	 until = now_ms() + HARNESS_WAIT_MS;
+	uint64_t	 head;
+
+	o.flags = CHAN_SHM;
+	o.prefetch = 8;
+	expect_rc(chan_rx_open_ex(cc, "shm.badd", 8, &o, &rx), 0, "rx open");
+	raw_ring_open(&r, "shm.badd");
+	/* Rounds until the consumer reads both rings itself. */
+	while (own_direct_maps() != 2) {
+		ck_assert_msg(now_ms() < until, "rx reads %d rings itself",
+		    own_direct_maps());
+		send_str(good, "w");
+		raw_ring_put(&r, "w");
+		raw_ring_kick(&r);
+		expect_str(rx, "w");
+		expect_str(rx, "w");
+	}
+	raw_ring_put(&r, "ok");
+	raw_ring_kick(&r);
+	expect_str(rx, "ok");
+	/*
+	 * Garbage over the record just read (which the daemon, following
+	 * the consumer's claims, may not have read yet) and the next.
+	 */
+	memset(r.w.data + ((r.w.head - shmring_rec_size(2)) &
+	    (r.w.data_size - 1)), 0x5a, shmring_rec_size(2));
+	memset(r.w.data + (r.w.head & (r.w.data_size - 1)), 0x5a, 64);
+	head = r.w.head + 64;
+	__atomic_store_n((uint64_t *)(void *)(r.map + SHMRING_OFF_HEAD), head,
+	    __ATOMIC_SEQ_CST);
+	raw_ring_kick(&r);
+	/* The consumer reads the garbage too, and gives the rings up. */
+	send_str(good, "after");
+	expect_str(rx, "after");
+	raw_expect_error(&r.rc, 0, -CHAN_EPROTO);
+	raw_expect_closed(&r.rc);
+	raw_ring_close(&r);
+	send_str(good, "later");
+	expect_str(rx, "later");
+	assert_serves(&fixture);
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
+/*
  * A bundle whose header says a byte more than its frames hold: its
  * whole messages before the lie are delivered, then the producer goes
  * as after a protocol error, and the daemon serves on.
@@ -1616,6 +1674,8 @@ shm_suite(void)
 	tcase_add_test(tc, test_rendezvous_keeps_the_socket_path);
 	tcase_add_test(tc, test_producer_gone_mid_record);
 	tcase_add_test(tc, test_scribbling_producer_goes_alone);
+	tcase_add_test(tc,
+	    test_scribbling_producer_goes_alone_under_a_direct_reader);
 	tcase_add_test(tc, test_a_lying_bundle_ends_its_producer);
 	tcase_add_test(tc, test_a_timed_send_with_room_outlasts_a_late_grant);
 	tcase_add_test(tc, test_held_sends_are_stamped_when_committed);
