@@ -108,7 +108,7 @@ rx_direct_map_ring(struct rx_direct *d, uint32_t i, int fd)
 static int
 rx_direct_map(int *fds, size_t n, struct rx_direct **out)
 {
-	struct rx_direct *d;
+	struct rx_direct *d = NULL;
 	uint32_t	 i;
 	int		 rc = -1;
 
