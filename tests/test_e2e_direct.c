@@ -1059,6 +1059,57 @@ START_TEST(test_several_rings_are_merged_in_the_order_of_the_sends)
 }
 END_TEST
 
+/*
+ * Rust's looks on a receiver that reads two rings itself: a confirmed
+ * send is there for the next try_recv, in the order sent across the
+ * producers; nothing more is "empty" while a producer lives, and
+ * "disconnected" once the last has gone (with the acknowledgements of
+ * what was read still in the page).
+ */
+START_TEST(test_looks_at_two_rings_read_directly)
+{
+	chan_client	*cc = test_connect(&fixture), *pc[2];
+	chan_rx		*rx = ring_rx(cc, "d.looks", 64, 0);
+	chan_tx		*tx[2];
+	chan_view	 v[4];
+	char		 s[16];
+	size_t		 n;
+	int		 i;
+
+	for (i = 0; i < 2; i++) {
+		pc[i] = test_connect(&fixture);
+		tx[i] = ring_tx(pc[i], "d.looks", 0);
+	}
+	direct_rings_wait(tx, 2, rx);
+	for (i = 0; i < 20; i++) {
+		snprintf(s, sizeof(s), "x%d", i);
+		send_str(tx[i % 2], s);
+		expect_try_str(rx, s);
+	}
+	send_str(tx[0], "a1");
+	send_str(tx[1], "b1");
+	send_str(tx[0], "a2");
+	expect_try_str(rx, "a1");
+	expect_try_str(rx, "b1");
+	expect_try_str(rx, "a2");
+	expect_try_rc(rx, CHAN_EEMPTY);
+	send_str(tx[1], "b2");
+	send_str(tx[0], "a3");
+	expect_rc(chan_rx_recv_many(rx, 0, v, 4, &n), 0, "recv_many 0");
+	ck_assert_uint_eq(n, 2);
+	ck_assert(v[0].len == 2 && memcmp(v[0].data, "b2", 2) == 0);
+	ck_assert(v[1].len == 2 && memcmp(v[1].data, "a3", 2) == 0);
+	ck_assert_int_eq(own_direct_maps(), 2);
+	chan_disconnect(pc[0]);
+	expect_try_rc(rx, CHAN_EEMPTY);
+	send_str(tx[1], "b3");
+	expect_try_str(rx, "b3");
+	chan_disconnect(pc[1]);
+	expect_try_rc(rx, CHAN_EDISCONNECTED);
+	chan_disconnect(cc);
+}
+END_TEST
+
 #define PIPE_MSGS	20000
 #define PIPE_BATCH	100
 
@@ -1249,6 +1300,7 @@ direct_suite(void)
 	    test_several_rings_are_merged_in_the_order_of_the_sends);
 	tcase_add_test(tc,
 	    test_pipelined_producers_on_several_rings_arrive_once_in_order);
+	tcase_add_test(tc, test_looks_at_two_rings_read_directly);
 	tcase_add_test(tc,
 	    test_a_killed_receiver_s_claims_from_two_rings_come_back_in_order);
 	suite_add_tcase(s, tc);
