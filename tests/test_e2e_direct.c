@@ -713,6 +713,7 @@ struct killed {
 	int		 fd;
 	const char	*name;		/* the channel */
 	int		 p[2];		/* the child's reports */
+	int		 go[2];		/* the test tells the child */
 	pid_t		 pid;
 	chan_tx		*gone;		/* watches the receiver's connection */
 	chan_tx		*other;		/* a barrier after it went */
@@ -784,6 +785,7 @@ killed_start_fn(struct killed *k, chan_client *pc, const char *name,
 	k->other = tx_open(pc, "d.other");
 	o.flags = CHAN_RX_GONE;
 	ck_assert_int_eq(pipe(k->p), 0);
+	ck_assert_int_eq(pipe(k->go), 0);
 	k->fd = k->p[1];
 	k->name = name;
 	k->pid = child_fork(fn, k);
@@ -818,6 +820,8 @@ killed_kill(struct killed *k)
 	send_str(k->other, "barrier");
 	close(k->p[0]);
 	close(k->p[1]);
+	close(k->go[0]);
+	close(k->go[1]);
 }
 
 START_TEST(test_a_killed_receiver_s_claims_come_back_marked)
@@ -1190,9 +1194,10 @@ START_TEST(test_pipelined_producers_on_several_rings_arrive_once_in_order)
 END_TEST
 
 /*
- * The receiver of killed_start, reading two rings: acknowledges the
+ * The receiver of killed_start_fn, reading two rings: acknowledges the
  * warm-up ("w") it is sent and says whether it reads both rings itself
- * ('2', else 'n'); then reads three messages and acknowledges none.
+ * ('2', else 'n'); once it does, waits for the test's go ('G'), then
+ * reads three messages, acknowledging none.
  */
 static int
 killed2_main(void *arg)
@@ -1200,6 +1205,7 @@ killed2_main(void *arg)
 	struct killed	*k = arg;
 	chan_rx		*rx;
 	chan_msg	*m;
+	char		 go;
 	int		 i;
 
 	if ((rx = killed_open(k, 16)) == NULL)
@@ -1208,17 +1214,24 @@ killed2_main(void *arg)
 		for (i = 0; i < 2; i++) {
 			if (chan_rx_recv_timeout(rx, 10000, &m) != 0)
 				return (2);
-			if (strcmp(chan_msg_data(m), "w") != 0) {
-				chan_msg_free(m);
-				return (killed_hold(k, rx, 1, 2));
-			}
+			if (strcmp(chan_msg_data(m), "w") != 0)
+				return (2);
 			if (chan_rx_ack(rx, m) != 0)
 				return (2);
 			chan_msg_free(m);
 		}
 		if (write(k->fd, own_direct_maps() == 2 ? "2" : "n", 1) != 1)
 			return (3);
+		if (own_direct_maps() == 2)
+			break;
 	}
+	/* The test has sent them all: one bite claims every one. */
+	if (read(k->go[0], &go, 1) != 1 || go != 'G')
+		return (3);
+	if (chan_rx_recv_timeout(rx, 10000, &m) != 0)
+		return (2);
+	chan_msg_free(m);
+	return (killed_hold(k, rx, 1, 2));
 }
 
 /*
@@ -1254,6 +1267,7 @@ START_TEST(test_a_killed_receiver_s_claims_from_two_rings_come_back_in_order)
 	ck_assert_int_eq(r, '2');
 	for (i = 0; i < 6; i++)
 		send_str(tx[i % 2], want[i]);
+	ck_assert_int_eq(write(k.go[1], "G", 1), 1);
 	killed_kill(&k);
 	send_str(tx[0], want[6]);
 	cc = test_connect(&fixture);
