@@ -824,6 +824,26 @@ killed_kill(struct killed *k)
 	close(k->go[1]);
 }
 
+/*
+ * The next receiver gets want[0 .. n) in that order: the first marked of
+ * them redelivered (a dead receiver held them), the rest not.
+ */
+static void
+expect_back_marked(chan_rx *rx, const char *const *want, int n, int marked)
+{
+	chan_msg	*m;
+	int		 i;
+
+	for (i = 0; i < n; i++) {
+		expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m), 0,
+		    "recv again");
+		ck_assert_str_eq(chan_msg_data(m), want[i]);
+		ck_assert_msg(chan_msg_redelivered(m) == (i < marked),
+		    "%s marked %d", want[i], chan_msg_redelivered(m));
+		chan_msg_free(m);
+	}
+}
+
 START_TEST(test_a_killed_receiver_s_claims_come_back_marked)
 {
 	chan_client	*pc = test_connect(&fixture);
@@ -832,7 +852,6 @@ START_TEST(test_a_killed_receiver_s_claims_come_back_marked)
 	struct killed	 k;
 	chan_tx		*tx;
 	chan_rx		*rx;
-	chan_msg	*m;
 	int		 i;
 
 	killed_start(&k, pc, "d.killed");
@@ -842,14 +861,7 @@ START_TEST(test_a_killed_receiver_s_claims_come_back_marked)
 	killed_kill(&k);
 	send_str(tx, want[3]);
 	rx = ring_rx(cc, "d.killed", 8, 0);
-	for (i = 0; i < 4; i++) {
-		expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m), 0,
-		    "recv again");
-		ck_assert_str_eq(chan_msg_data(m), want[i]);
-		ck_assert_msg(chan_msg_redelivered(m) == (i < 3),
-		    "%s marked %d", want[i], chan_msg_redelivered(m));
-		chan_msg_free(m);
-	}
+	expect_back_marked(rx, want, 4, 3);
 	chan_disconnect(cc);
 	chan_disconnect(pc);
 }
@@ -1249,7 +1261,6 @@ START_TEST(test_a_killed_receiver_s_claims_from_two_rings_come_back_in_order)
 	struct killed	 k;
 	chan_tx		*tx[2];
 	chan_rx		*rx;
-	chan_msg	*m;
 	long long	 until;
 	char		 r;
 	int		 i;
@@ -1272,14 +1283,7 @@ START_TEST(test_a_killed_receiver_s_claims_from_two_rings_come_back_in_order)
 	send_str(tx[0], want[6]);
 	cc = test_connect(&fixture);
 	rx = ring_rx(cc, "d.killed2", 8, 0);
-	for (i = 0; i < 7; i++) {
-		expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m), 0,
-		    "recv again");
-		ck_assert_str_eq(chan_msg_data(m), want[i]);
-		ck_assert_msg(chan_msg_redelivered(m) == (i < 6),
-		    "%s marked %d", want[i], chan_msg_redelivered(m));
-		chan_msg_free(m);
-	}
+	expect_back_marked(rx, want, 7, 6);
 	chan_disconnect(cc);
 	chan_disconnect(qc);
 	chan_disconnect(pc);
