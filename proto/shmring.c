@@ -333,7 +333,7 @@ shmring_add_fits(const struct shmring_writer *w,
 {
 	uint64_t	body = w->ob_body + fsz, need;
 
-	if (body > w->max_record)
+	if (body > w->max_record || w->ob_count >= SHMRING_BUNDLE_MAX_MSGS)
 		return (false);
 	need = shmring_rec_size((uint32_t)body);
 	return ((w->ob_pos & (w->data_size - 1)) + need <= w->data_size &&
@@ -412,7 +412,8 @@ shmring_align8(uint64_t n)
  * How many of the n messages of v one bundle at the run's head holds,
  * and its body's size: at least two, or 0 (the first goes as a record).
  * A bundle stops where the room, the grant, the data area's end,
- * max_record, limit or budget would be passed, or before a message
+ * max_record, limit or budget would be passed, after
+ * SHMRING_BUNDLE_MAX_MSGS, or before a message
  * without its data.
  */
 static size_t
@@ -433,6 +434,8 @@ shmring_bundle_plan(const struct shmring_writer *w,
 	space -= SHMRING_REC_HDR;
 	if (space > w->max_record)
 		space = w->max_record;
+	if (n > SHMRING_BUNDLE_MAX_MSGS)
+		n = SHMRING_BUNDLE_MAX_MSGS;
 	for (k = 0; k < n && written < budget; k++) {
 		len = v[k].iov_len;
 		if (len > limit || (v[k].iov_base == NULL && len > 0))

@@ -41,6 +41,12 @@
  */
 #define SHMRING_BUNDLE		0x80000000u
 #define SHMRING_BUNDLE_HDR	8u		/* count, payload bytes */
+/*
+ * The most messages a writer puts in one bundle: a direct reader's bite
+ * (the C library's: at most 512 messages) then takes bundles whole, and
+ * the daemon follows its claims a bundle at a time, never frame by frame.
+ */
+#define SHMRING_BUNDLE_MAX_MSGS	512u
 
 /* flags: what the ring's reader accepts, written by the daemon. */
 #define SHMRING_FLAG_BUNDLES	1u	/* bundle records */

@@ -1105,6 +1105,56 @@ wrap_read(struct ring *r, uint32_t *got)
 	shmring_release(&r->rd, r->mem);
 }
 
+/* The bundles of a reader that took n messages: their counts, in order. */
+static int
+bundle_counts(struct ring *r, uint64_t *counts, int max)
+{
+	uint64_t	msgs, bytes;
+	int		k = 0;
+
+	expect(shmring_poll(&r->rd, r->mem) == 0);
+	while (k < max && shmring_skip_bundle(&r->rd, UINT64_MAX, &msgs,
+	    &bytes) == 1)
+		counts[k++] = msgs;
+	return (k);
+}
+
+/*
+ * A bundle holds at most SHMRING_BUNDLE_MAX_MSGS messages, written as a
+ * run or grown one send at a time: a direct reader's bite of that many
+ * takes it whole.
+ */
+START_TEST(test_a_bundle_holds_at_most_512_messages)
+{
+	struct ring		 r;
+	struct shmring_room	 room;
+	struct iovec		 v[600];
+	uint64_t		 counts[4];
+	int			 i, rc;
+
+	for (i = 0; i < 600; i++) {
+		v[i].iov_base = "";
+		v[i].iov_len = 0;
+	}
+	ring_new(&r, 2 * DATA);
+	expect(shmring_room(&r.w, &room) == 0);
+	expect(shmring_put_run_in(&r.w, &room, v, 600, SIZE_MAX, SIZE_MAX,
+	    1, &rc) == 600 && rc == 0);
+	shmring_publish(&r.w);
+	expect(bundle_counts(&r, counts, 4) == 2);
+	expect(counts[0] == SHMRING_BUNDLE_MAX_MSGS && counts[1] == 88);
+	ring_free(&r);
+
+	ring_new(&r, 2 * DATA);
+	for (i = 0; i < 600; i++)
+		expect(shmring_add(&r.w, "", 0, 1) == 0);
+	shmring_publish(&r.w);
+	expect(bundle_counts(&r, counts, 4) == 2);
+	expect(counts[0] == SHMRING_BUNDLE_MAX_MSGS && counts[1] == 88);
+	ring_free(&r);
+}
+END_TEST
+
 START_TEST(test_added_bundles_wrap_and_fill_the_ring)
 {
 	struct ring	r;
@@ -1155,6 +1205,7 @@ shmring_suite(void)
 	tcase_add_test(tc, test_runs_and_skips_keep_to_bundles);
 	tcase_add_test(tc, test_added_messages_grow_one_bundle);
 	tcase_add_test(tc, test_added_bundles_wrap_and_fill_the_ring);
+	tcase_add_test(tc, test_a_bundle_holds_at_most_512_messages);
 	tcase_add_test(tc, test_unstamped_messages_take_the_closing_stamp);
 	suite_add_tcase(s, tc);
 	return s;
