@@ -74,8 +74,9 @@ struct shm_ring {
 	size_t		 took;		/* records taken in the pass */
 	size_t		 drained;	/* records taken since the wake-up */
 	/*
-	 * While the daemon answers the ring's own wake-up (shm_poll_cb), the
-	 * wake-ups its producer is owed are one, written at the end.
+	 * While the daemon answers a wake-up of the ring's channel
+	 * (shm_poll_cb), the wake-ups its producer is owed are one, written
+	 * at the end.
 	 */
 	bool		 wake_held;
 	bool		 wake_due;

@@ -477,10 +477,35 @@ shm_drain(struct server *srv, struct channel *ch)
 		pump_channel(srv, ch);
 }
 
+/*
+ * A pass may answer a producer more than once (each answer of the
+ * channel's rings, a grant after it): the wake-ups of ch's producers are
+ * held until shm_wakes_flush, so that each gets one.
+ */
+static void
+shm_wakes_hold(struct channel *ch)
+{
+	struct shm_ring	*r;
+
+	for (r = ch->rings; r != NULL; r = r->ch_next)
+		r->wake_held = true;
+}
+
+static void
+shm_wakes_flush(struct shm_ring *r)
+{
+	r->wake_held = false;
+	if (r->wake_due) {
+		r->wake_due = false;
+		shm_wake_producer(r);
+	}
+}
+
 void
 shm_poll_cb(uv_poll_t *poll, int status, int events)
 {
-	struct shm_ring	*r = poll->data;
+	struct shm_ring	*r = poll->data, *o;
+	struct channel	*ch;
 	uint64_t	 v;
 
 	(void)events;
@@ -488,8 +513,9 @@ shm_poll_cb(uv_poll_t *poll, int status, int events)
 		return;
 	while (read(r->efd_daemon, &v, sizeof(v)) < 0 && errno == EINTR)
 		;
-	/* A pass may answer the producer more than once: one wake-up. */
-	r->wake_held = true;
+	/* Connections close after the callback: ch and its rings stay. */
+	ch = r->ch;
+	shm_wakes_hold(ch);
 	/* Its consumer has caught up: it may read what came, itself. */
 	if (r->ch->direct == NULL)
 		shm_direct_offer(r->srv, r->ch);
@@ -499,10 +525,8 @@ shm_poll_cb(uv_poll_t *poll, int status, int events)
 		shm_direct_pending_poll(r->srv, r->ch);
 	else
 		shm_drain(r->srv, r->ch);
-	r->wake_held = false;
-	if (r->wake_due) {
-		r->wake_due = false;
-		shm_wake_producer(r);
-	}
+	for (o = ch->rings; o != NULL; o = o->ch_next)
+		shm_wakes_flush(o);
+	shm_wakes_flush(r);
 	conn_flush_dirty(r->srv);
 }
