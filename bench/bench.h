@@ -72,10 +72,18 @@ enum bench_target {
 	TARGET_PACKED,		/* a ring of packed runs, likewise */
 	TARGET_PACKED_INLINE,	/* the same, copying in line */
 	TARGET_PACKED_INPLACE,	/* the same, messages built in the ring */
+	TARGET_RING_COPY,	/* the ring, its consumer copying out */
 };
-#define BENCH_NTARGETS	7
+#define BENCH_NTARGETS	8
 /* The targets run unless -t says otherwise: the variants are not. */
 #define BENCH_NDEFAULT	5
+
+/* The targets of chand's ring code alone: ends_ring.c. */
+static inline int
+target_is_ring(enum bench_target t)
+{
+	return (t == TARGET_RING || t == TARGET_RING_COPY);
+}
 
 static inline int
 target_is_packed(enum bench_target t)

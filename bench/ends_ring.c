@@ -8,7 +8,9 @@
  * acknowledgements, claims, wake-ups or sleeping. What chand's
  * shared-memory path costs beyond it is the price of its semantics; what
  * it costs itself is what the memory between two cores allows for that
- * record layout.
+ * record layout. The ring-copy variant adds the one copy chand's direct
+ * reader cannot do without: a producer may write over what it committed,
+ * so what the consumer hands out must be its own.
  */
 #include <sys/mman.h>
 #include <sys/uio.h>
@@ -143,10 +145,45 @@ ring_producer_done(const struct bench_run *run, struct bench_report *rep,
 		rep->ok = 1;
 }
 
+/*
+ * ring-copy: the run's messages copied out, one after another, each with
+ * a NUL after it, as chand's direct reader copies a bite into its views
+ * (client/rx_direct.c); rec then points at the copies. 0, or -1 if
+ * memory ran out.
+ */
+struct ring_out {
+	unsigned char	*buf;
+	size_t		 cap;
+};
+
+static int
+ring_copy_out(struct shmring_rec *rec, int64_t k, struct ring_out *out)
+{
+	size_t		 need = 0, off = 0;
+	unsigned char	*b;
+	int64_t		 i;
+
+	for (i = 0; i < k; i++)
+		need += (size_t)rec[i].len + 1;
+	if (need > out->cap) {
+		if ((b = realloc(out->buf, need)) == NULL)
+			return (-1);
+		out->buf = b;
+		out->cap = need;
+	}
+	for (i = 0; i < k; i++) {
+		shmring_copy(out->buf + off, rec[i].p, rec[i].len);
+		out->buf[off + rec[i].len] = '\0';
+		rec[i].p = out->buf + off;
+		off += (size_t)rec[i].len + 1;
+	}
+	return (0);
+}
+
 /* Reads and checks what the ring holds: 0, or -1 with err set. */
 static int
 ring_take(struct shmring_reader *rd, const struct bench_run *run,
-    struct order_check *oc, char *err, size_t errlen)
+    struct order_check *oc, struct ring_out *out, char *err, size_t errlen)
 {
 	struct shmring_rec	rec[RING_RUN];
 	int64_t			k, i;
@@ -156,6 +193,11 @@ ring_take(struct shmring_reader *rd, const struct bench_run *run,
 		return (-1);
 	}
 	while ((k = shmring_take_run(rd, rec, RING_RUN, SIZE_MAX)) > 0) {
+		if (run->target == TARGET_RING_COPY &&
+		    ring_copy_out(rec, k, out) != 0) {
+			snprintf(err, errlen, "out of memory");
+			return (-1);
+		}
 		for (i = 0; i < k; i++) {
 			if (order_check(oc, rec[i].p, rec[i].len, run->size,
 			    0) != 0) {
@@ -179,6 +221,7 @@ ring_consumer(const struct bench_run *run, const struct end_sync *sync,
 {
 	struct shmring_reader	 rd;
 	struct order_check	 oc;
+	struct ring_out		 out = { NULL, 0 };
 	uint64_t		 seen;
 	int64_t			 cpu0, idle_since;
 
@@ -198,7 +241,8 @@ ring_consumer(const struct bench_run *run, const struct end_sync *sync,
 	idle_since = now_ns();
 	while (oc.seen < run->count) {
 		seen = oc.seen;
-		if (ring_take(&rd, run, &oc, rep->err, sizeof(rep->err)) != 0)
+		if (ring_take(&rd, run, &oc, &out, rep->err,
+		    sizeof(rep->err)) != 0)
 			break;
 		/* A producer that died must not leave it spinning. */
 		if (oc.seen != seen)
@@ -216,4 +260,5 @@ ring_consumer(const struct bench_run *run, const struct end_sync *sync,
 	rep->msgs = oc.seen;
 	rep->ok = oc.seen == run->count;
 	order_fini(&oc);
+	free(out.buf);
 }

@@ -70,7 +70,8 @@ struct opts {
 };
 
 static const char *const target_names[BENCH_NTARGETS] = { "chand", "relay",
-	"direct", "ring", "packed", "packed-inline", "packed-inplace" };
+	"direct", "ring", "packed", "packed-inline", "packed-inplace",
+	"ring-copy" };
 const char *const recv_names[BENCH_NRECV] = { "each", "set", "select" };
 
 static const char	*run_label(const struct bench_run *, char *, size_t);
@@ -105,7 +106,11 @@ usage(FILE *f)
 "  -t, --targets LIST     chand,relay,direct,ring,packed (default all\n"
 "                         five); also packed-inline, packed-inplace: the\n"
 "                         packed producer copying in line, or building\n"
-"                         each message in the ring, with no copy\n"
+"                         each message in the ring, with no copy;\n"
+"                         ring-copy: the ring, its consumer copying each\n"
+"                         message out before it looks at it, as chand's\n"
+"                         direct reader must (a producer may write over\n"
+"                         what it committed)\n"
 "  -r, --rate R           latency runs: messages/s in all (default 10000)\n"
 "  -l, --latency-count N  latency runs: messages in all (default 20000)\n"
 "      --no-throughput    skip the throughput runs\n"
@@ -605,7 +610,7 @@ bench(const struct opts *o, struct bench_run *run)
 	} else if (run->target == TARGET_RELAY) {
 		rc = relay_start(&d);
 		run->private_srv = true;
-	} else if (run->target == TARGET_RING)
+	} else if (target_is_ring(run->target))
 		rc = ring_map(run);
 	else if (target_is_packed(run->target))
 		rc = packed_map(run);
@@ -669,7 +674,7 @@ run_base(const struct opts *o, enum bench_mode mode, unsigned producers,
 		if (!o->target[t])
 			continue;
 		/* One ring, one producer; no pacing without a sleeping end. */
-		if ((t == TARGET_RING || target_is_packed(t)) &&
+		if ((target_is_ring(t) || target_is_packed(t)) &&
 		    (producers != 1 || mode != MODE_THROUGHPUT))
 			continue;
 		memset(&run, 0, sizeof(run));

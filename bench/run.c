@@ -69,9 +69,9 @@ run_end(const struct bench_run *run, struct run_procs *rp, int index,
 		chand_consumer(run, &sync, &rep);
 	else if (run->target == TARGET_CHAND)
 		chand_producer(run, index, &sync, &rep);
-	else if (run->target == TARGET_RING && index < 0)
+	else if (target_is_ring(run->target) && index < 0)
 		ring_consumer(run, &sync, &rep);
-	else if (run->target == TARGET_RING)
+	else if (target_is_ring(run->target))
 		ring_producer(run, index, &sync, &rep);
 	else if (target_is_packed(run->target) && index < 0)
 		packed_consumer(run, &sync, &rep);
