@@ -923,23 +923,30 @@ shmring_take_frames(struct shmring_reader *rd, struct shmring_rec *out,
 }
 
 /*
- * How many messages the next record holds, as its header says (not
- * checked: a hint), or 0 if there is none.
+ * How many messages the next record holds (*count, 0 if there is none)
+ * and their payload bytes, as its header says (not checked: a hint).
  */
-static uint64_t
-shmring_next_count(struct shmring_reader *rd)
+static void
+shmring_next_size(struct shmring_reader *rd, uint64_t *count,
+    uint64_t *bytes)
 {
 	const unsigned char	*r;
 	uint64_t		 avail;
 	uint32_t		 n;
 
+	*count = *bytes = 0;
 	if (shmring_next_record(rd, &r, &n, &avail) <= 0)
-		return (0);
-	if ((n & SHMRING_BUNDLE) == 0 ||
-	    (n & ~SHMRING_BUNDLE) < SHMRING_BUNDLE_HDR ||
+		return;
+	*count = 1;
+	if ((n & SHMRING_BUNDLE) == 0) {
+		*bytes = n;
+		return;
+	}
+	if ((n & ~SHMRING_BUNDLE) < SHMRING_BUNDLE_HDR ||
 	    SHMRING_REC_HDR + SHMRING_BUNDLE_HDR > avail)
-		return (1);
-	return (ld32(r, SHMRING_REC_HDR, __ATOMIC_RELAXED));
+		return;
+	*count = ld32(r, SHMRING_REC_HDR, __ATOMIC_RELAXED);
+	*bytes = ld32(r, SHMRING_REC_HDR + 4, __ATOMIC_RELAXED);
 }
 
 int64_t
@@ -953,8 +960,8 @@ int64_t
 shmring_take_run_until(struct shmring_reader *rd, struct shmring_rec *out,
     size_t max, size_t budget, const struct shmring_window *w)
 {
-	uint64_t	stamp;
-	size_t		n = 0, bytes = 0, b;
+	uint64_t	stamp, count, nbytes;
+	size_t		n = 0, bytes = 0, b, fbudget = 0;
 	int64_t		k;
 	int		rc = 0;
 
@@ -963,21 +970,29 @@ shmring_take_run_until(struct shmring_reader *rd, struct shmring_rec *out,
 			if (w != NULL &&
 			    shmring_stamp_eff(w, rd->b_stamp) > w->limit)
 				break;
+			/* A bundle the run took whole may pass budget. */
+			if (fbudget == 0)
+				fbudget = budget - bytes;
 			if ((k = shmring_take_frames(rd, out + n, max - n,
-			    budget - bytes, &b)) <= 0) {
+			    fbudget, &b)) <= 0) {
 				rc = (int)k;
 				break;
 			}
 			n += (size_t)k;
 			bytes += b;
+			fbudget = 0;
 			continue;
 		}
 		/*
-		 * A run ends before a bundle it cannot take whole: then the
-		 * next run starts with it, and runs end where bundles do.
+		 * A run ends before a bundle it cannot take whole, by count
+		 * or by budget, unless it would be empty: then the next run
+		 * starts with it, and runs end where bundles do.
 		 */
-		if (n > 0 && shmring_next_count(rd) > max - n)
+		shmring_next_size(rd, &count, &nbytes);
+		if (n > 0 && (count > max - n || (count > 1 &&
+		    nbytes > budget - bytes)))
 			break;
+		fbudget = count > 1 && count <= max - n ? SIZE_MAX : 0;
 		if ((rc = shmring_peek(rd, &out[n].p, &out[n].len,
 		    &stamp)) != 1)
 			break;

@@ -850,8 +850,9 @@ END_TEST
 
 /*
  * Runs end where bundles do when they can: a run with messages stops
- * before a bundle it cannot take whole, and one that starts on it takes
- * part. shmring_skip_bundle takes whole bundles from their headers.
+ * before a bundle it cannot take whole (by count or by budget); one that
+ * starts on it takes it whole past its budget, and part of it past its
+ * count. shmring_skip_bundle takes whole bundles from their headers.
  */
 START_TEST(test_runs_and_skips_keep_to_bundles)
 {
@@ -876,6 +877,16 @@ START_TEST(test_runs_and_skips_keep_to_bundles)
 	expect(shmring_take_run(&r.rd, rec, 2, SIZE_MAX) == 2);
 	expect(rec[1].len == 3 && memcmp(rec[1].p, "cde", 3) == 0);
 	expect(shmring_take_run(&r.rd, rec, 8, SIZE_MAX) == 1);
+	expect(shmring_at_record(&r.rd) && r.rd.taken == 7);
+
+	/* By budget too: a run that starts on a bundle takes it whole. */
+	shmring_reader_init(&r.rd, r.mem, DATA, shmring_max_record(DATA));
+	expect(shmring_poll(&r.rd, r.mem) == 0);
+	expect(shmring_take_run(&r.rd, rec, 8, 3) == 3);
+	expect(shmring_at_record(&r.rd) && r.rd.taken == 3);
+	/* "x" fits in 3; the bundle after it, of 5 bytes, waits. */
+	expect(shmring_take_run(&r.rd, rec, 8, 3) == 1);
+	expect(shmring_take_run(&r.rd, rec, 8, 3) == 3);
 	expect(shmring_at_record(&r.rd) && r.rd.taken == 7);
 
 	/* The same ring again, skipped from the headers. */
