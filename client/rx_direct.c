@@ -429,7 +429,8 @@ rx_direct_take(struct rx_direct *d, struct rx_bite *b, uint64_t max)
 		if (i < 0)
 			return n > 0 ? (int64_t)n : -1;
 		/* A bite ends before a bundle it cannot take whole. */
-		if (n > 0 && d->rd[i].b_left > max - n)
+		if (n > 0 && !shmring_next_whole(&d->rd[i], max - n,
+		    RX_DIRECT_BITE_BYTES - bytes))
 			break;
 		k = shmring_take_run_until(&d->rd[i], b->rec + n, max - n,
 		    RX_DIRECT_BITE_BYTES - bytes, &d->win);

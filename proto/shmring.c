@@ -922,31 +922,23 @@ shmring_take_frames(struct shmring_reader *rd, struct shmring_rec *out,
 	return ((int64_t)k);
 }
 
-/*
- * How many messages the next record holds (*count, 0 if there is none)
- * and their payload bytes, as its header says (not checked: a hint).
- */
-static void
-shmring_next_size(struct shmring_reader *rd, uint64_t *count,
-    uint64_t *bytes)
+bool
+shmring_next_whole(struct shmring_reader *rd, size_t max, size_t budget)
 {
 	const unsigned char	*r;
 	uint64_t		 avail;
 	uint32_t		 n;
 
-	*count = *bytes = 0;
-	if (shmring_next_record(rd, &r, &n, &avail) <= 0)
-		return;
-	*count = 1;
-	if ((n & SHMRING_BUNDLE) == 0) {
-		*bytes = n;
-		return;
-	}
-	if ((n & ~SHMRING_BUNDLE) < SHMRING_BUNDLE_HDR ||
+	if (rd->b_left > 0)
+		return (rd->b_left <= max && rd->b_bytes <= budget);
+	/* The header's word, not checked: a bad one fails as it is read. */
+	if (shmring_next_record(rd, &r, &n, &avail) <= 0 ||
+	    (n & SHMRING_BUNDLE) == 0 ||
+	    (n & ~SHMRING_BUNDLE) < SHMRING_BUNDLE_HDR ||
 	    SHMRING_REC_HDR + SHMRING_BUNDLE_HDR > avail)
-		return;
-	*count = ld32(r, SHMRING_REC_HDR, __ATOMIC_RELAXED);
-	*bytes = ld32(r, SHMRING_REC_HDR + 4, __ATOMIC_RELAXED);
+		return (true);
+	return (ld32(r, SHMRING_REC_HDR, __ATOMIC_RELAXED) <= max &&
+	    ld32(r, SHMRING_REC_HDR + 4, __ATOMIC_RELAXED) <= budget);
 }
 
 int64_t
@@ -960,7 +952,7 @@ int64_t
 shmring_take_run_until(struct shmring_reader *rd, struct shmring_rec *out,
     size_t max, size_t budget, const struct shmring_window *w)
 {
-	uint64_t	stamp, count, nbytes;
+	uint64_t	stamp;
 	size_t		n = 0, bytes = 0, b, fbudget = 0;
 	int64_t		k;
 	int		rc = 0;
@@ -988,11 +980,10 @@ shmring_take_run_until(struct shmring_reader *rd, struct shmring_rec *out,
 		 * or by budget, unless it would be empty: then the next run
 		 * starts with it, and runs end where bundles do.
 		 */
-		shmring_next_size(rd, &count, &nbytes);
-		if (n > 0 && (count > max - n || (count > 1 &&
-		    nbytes > budget - bytes)))
+		if (n > 0 && !shmring_next_whole(rd, max - n, budget - bytes))
 			break;
-		fbudget = count > 1 && count <= max - n ? SIZE_MAX : 0;
+		fbudget = shmring_next_whole(rd, max - n, SIZE_MAX) ?
+		    SIZE_MAX : 0;
 		if ((rc = shmring_peek(rd, &out[n].p, &out[n].len,
 		    &stamp)) != 1)
 			break;

@@ -363,9 +363,9 @@ int	shmring_skip_bundle(struct shmring_reader *, uint64_t max,
  * after the other: up to max of them, and no more once their payloads
  * reach budget bytes. out[i] says where each one's payload is and how
  * long (as shmring_peek's, valid until shmring_release). A run that has
- * messages ends before a bundle it cannot take whole, by count or by
- * budget; one that starts with a bundle of at most max messages takes it
- * whole, past budget: so runs end where bundles do. How many; -1 only
+ * messages ends before a bundle it cannot take whole (shmring_next_whole);
+ * one that starts with a bundle of at most max messages takes it whole,
+ * past budget: so runs end where bundles do. How many; -1 only
  * if the first is bad (a bad one after good ones ends the run, and the
  * next call says so).
  */
@@ -373,6 +373,14 @@ struct shmring_rec {
 	const unsigned char	*p;
 	uint32_t		 len;
 };
+/*
+ * Whether a run of at most max messages and budget payload bytes would
+ * take the next record whole: a record, or a bundle (the rest of one the
+ * reader is within) of no more than both, as its header says; true if
+ * there is none.
+ */
+bool	shmring_next_whole(struct shmring_reader *, size_t max,
+	    size_t budget);
 int64_t	shmring_take_run(struct shmring_reader *, struct shmring_rec *out,
 	    size_t max, size_t budget);
 /*

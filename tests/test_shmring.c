@@ -882,7 +882,11 @@ START_TEST(test_runs_and_skips_keep_to_bundles)
 	/* By budget too: a run that starts on a bundle takes it whole. */
 	shmring_reader_init(&r.rd, r.mem, DATA, shmring_max_record(DATA));
 	expect(shmring_poll(&r.rd, r.mem) == 0);
+	expect(!shmring_next_whole(&r.rd, 2, SIZE_MAX));
+	expect(!shmring_next_whole(&r.rd, 3, 4));
+	expect(shmring_next_whole(&r.rd, 3, 5));
 	expect(shmring_take_run(&r.rd, rec, 8, 3) == 3);
+	expect(shmring_next_whole(&r.rd, 1, 0));	/* "x", a record */
 	expect(shmring_at_record(&r.rd) && r.rd.taken == 3);
 	/* "x" fits in 3; the bundle after it, of 5 bytes, waits. */
 	expect(shmring_take_run(&r.rd, rec, 8, 3) == 1);
