@@ -91,6 +91,24 @@ target_is_packed(enum bench_target t)
 	return (t == TARGET_PACKED || t == TARGET_PACKED_INLINE ||
 	    t == TARGET_PACKED_INPLACE);
 }
+/*
+ * A producer's batch (chan_tx_send_many, the ring targets' runs) holds at
+ * most this much payload, as an application's would: 512 messages of
+ * 1 MiB would be half a GiB to fill before the first send.
+ */
+#define BENCH_BATCH_BYTES	(4u << 20)
+
+/* Messages a producer's batch of size-byte messages holds, up to max. */
+static inline size_t
+bench_batch_msgs(size_t max, size_t size)
+{
+	size_t	k = size > 0 ? BENCH_BATCH_BYTES / size : max;
+
+	if (k < 1)
+		k = 1;
+	return (k < max ? k : max);
+}
+
 /* The ring targets' data area: a producer ring's default size. */
 #define BENCH_RING_DATA	(512u << 10)
 

@@ -222,7 +222,8 @@ confirm_quantiles(int64_t *ns, uint64_t n, int64_t out[3])
 
 /*
  * --batch: the producer's one transmitter sends up to run->batch messages
- * a call (chan_tx_send_many), each confirmed as chan_tx_send's.
+ * a call (chan_tx_send_many; at most BENCH_BATCH_BYTES of payload), each
+ * confirmed as chan_tx_send's.
  */
 static int
 chand_send_many(const struct bench_run *run, chan_tx *tx, int index,
@@ -231,11 +232,11 @@ chand_send_many(const struct bench_run *run, chan_tx *tx, int index,
 	struct iovec	*iov;
 	char		*bufs;
 	uint64_t	 i, k, j;
-	size_t		 sent;
+	size_t		 sent, per = bench_batch_msgs(run->batch, run->size);
 	int		 rc = 0;
 
-	iov = calloc(run->batch, sizeof(*iov));
-	bufs = calloc(run->batch, run->size > 0 ? run->size : 1);
+	iov = calloc(per, sizeof(*iov));
+	bufs = calloc(per, run->size > 0 ? run->size : 1);
 	if (iov == NULL || bufs == NULL) {
 		free(iov);
 		free(bufs);
@@ -243,7 +244,7 @@ chand_send_many(const struct bench_run *run, chan_tx *tx, int index,
 	}
 	rep->t_first = now_ns();
 	for (i = 0; i < run->count && rc == 0; i += k) {
-		k = run->count - i < run->batch ? run->count - i : run->batch;
+		k = run->count - i < per ? run->count - i : per;
 		for (j = 0; j < k; j++) {
 			iov[j].iov_base = bufs + j * run->size;
 			iov[j].iov_len = run->size;

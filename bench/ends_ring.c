@@ -27,17 +27,32 @@
 #define RING_RUN	512
 #define RING_PUBLISH	(64u << 10)
 
+/*
+ * The ring's data area: BENCH_RING_DATA, or twice a record for messages
+ * that do not fit in half of it, as chand's producers ask for.
+ */
+static uint32_t
+ring_data(const struct bench_run *run)
+{
+	uint64_t	data = BENCH_RING_DATA;
+
+	while (data / 2 < run->size + 16 && data < (1u << 30))
+		data <<= 1;
+	return ((uint32_t)data);
+}
+
 int
 ring_map(struct bench_run *run)
 {
-	size_t	len = SHMRING_HDR_SIZE + BENCH_RING_DATA;
+	uint32_t data = ring_data(run);
+	size_t	len = SHMRING_HDR_SIZE + data;
 	void	*m;
 
 	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 	    -1, 0);
 	if (m == MAP_FAILED)
 		return (-1);
-	shmring_init(m, BENCH_RING_DATA, shmring_max_record(BENCH_RING_DATA));
+	shmring_init(m, data, shmring_max_record(data));
 	shmring_grant(m, UINT64_MAX, UINT64_MAX);
 	run->ring = m;
 	return (0);
@@ -47,7 +62,7 @@ void
 ring_unmap(struct bench_run *run)
 {
 	if (run->ring != NULL)
-		munmap(run->ring, SHMRING_HDR_SIZE + BENCH_RING_DATA);
+		munmap(run->ring, SHMRING_HDR_SIZE + ring_data(run));
 	run->ring = NULL;
 }
 
@@ -88,11 +103,11 @@ ring_producer(const struct bench_run *run, int index,
 	char			*buf;
 	uint64_t		 seq = 0;
 	int64_t			 cpu0;
-	size_t			 n;
+	size_t			 n, per = bench_batch_msgs(RING_RUN, run->size);
 
 	if (shmring_attach(&w, run->ring, SHMRING_HDR_SIZE +
-	    BENCH_RING_DATA) != 0 || run->size > w.max_record ||
-	    (buf = malloc(RING_RUN * run->size)) == NULL) {
+	    ring_data(run)) != 0 || run->size > w.max_record ||
+	    (buf = malloc(per * run->size)) == NULL) {
 		snprintf(rep->err, sizeof(rep->err), "no ring for %zu bytes",
 		    run->size);
 		return;
@@ -105,7 +120,7 @@ ring_producer(const struct bench_run *run, int index,
 	cpu0 = cpu_self_ns();
 	rep->t_first = now_ns();
 	while (seq < run->count) {
-		n = run->count - seq < RING_RUN ? run->count - seq : RING_RUN;
+		n = run->count - seq < per ? run->count - seq : per;
 		ring_batch_fill(run, index, seq, buf, v, n);
 		if (ring_put(&w, v, n) != 0)
 			break;
@@ -227,7 +242,7 @@ ring_consumer(const struct bench_run *run, const struct end_sync *sync,
 
 	rep->consumer = 1;
 	if (shmring_reader_attach(&rd, run->ring, SHMRING_HDR_SIZE +
-	    BENCH_RING_DATA) != 0 || order_init(&oc, 1, 0,
+	    ring_data(run)) != 0 || order_init(&oc, 1, 0,
 	    run->count / 100) != 0) {
 		snprintf(rep->err, sizeof(rep->err), "no ring");
 		return;
