@@ -504,8 +504,9 @@ shm_wakes_flush(struct shm_ring *r)
 void
 shm_poll_cb(uv_poll_t *poll, int status, int events)
 {
-	struct shm_ring	*r = poll->data, *o;
-	struct channel	*ch;
+	struct shm_ring	*r = poll->data;
+	struct server	*srv = r->srv;
+	struct channel	*ch = r->ch;
 	uint64_t	 v;
 
 	(void)events;
@@ -514,19 +515,17 @@ shm_poll_cb(uv_poll_t *poll, int status, int events)
 	while (read(r->efd_daemon, &v, sizeof(v)) < 0 && errno == EINTR)
 		;
 	/* Connections close after the callback: ch and its rings stay. */
-	ch = r->ch;
 	shm_wakes_hold(ch);
 	/* Its consumer has caught up: it may read what came, itself. */
-	if (r->ch->direct == NULL)
-		shm_direct_offer(r->srv, r->ch);
-	if (r->ch->direct != NULL)
-		shm_direct_poll(r->srv, r->ch);
-	else if (r->ch->direct_next != NULL)
-		shm_direct_pending_poll(r->srv, r->ch);
+	if (ch->direct == NULL)
+		shm_direct_offer(srv, ch);
+	if (ch->direct != NULL)
+		shm_direct_poll(srv, ch);
+	else if (ch->direct_next != NULL)
+		shm_direct_pending_poll(srv, ch);
 	else
-		shm_drain(r->srv, r->ch);
-	for (o = ch->rings; o != NULL; o = o->ch_next)
-		shm_wakes_flush(o);
-	shm_wakes_flush(r);
-	conn_flush_dirty(r->srv);
+		shm_drain(srv, ch);
+	for (r = ch->rings; r != NULL; r = r->ch_next)
+		shm_wakes_flush(r);
+	conn_flush_dirty(srv);
 }

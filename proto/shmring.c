@@ -956,6 +956,7 @@ shmring_take_run_until(struct shmring_reader *rd, struct shmring_rec *out,
 	size_t		n = 0, bytes = 0, b, fbudget = 0;
 	int64_t		k;
 	int		rc = 0;
+	bool		whole;
 
 	while (n < max && bytes < budget) {
 		if (rd->b_left > 0) {
@@ -980,10 +981,11 @@ shmring_take_run_until(struct shmring_reader *rd, struct shmring_rec *out,
 		 * or by budget, unless it would be empty: then the next run
 		 * starts with it, and runs end where bundles do.
 		 */
-		if (n > 0 && !shmring_next_whole(rd, max - n, budget - bytes))
+		whole = shmring_next_whole(rd, max - n, n > 0 ? budget - bytes :
+		    SIZE_MAX);
+		if (n > 0 && !whole)
 			break;
-		fbudget = shmring_next_whole(rd, max - n, SIZE_MAX) ?
-		    SIZE_MAX : 0;
+		fbudget = whole ? SIZE_MAX : 0;
 		if ((rc = shmring_peek(rd, &out[n].p, &out[n].len,
 		    &stamp)) != 1)
 			break;
