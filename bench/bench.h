@@ -73,8 +73,10 @@ enum bench_target {
 	TARGET_PACKED_INLINE,	/* the same, copying in line */
 	TARGET_PACKED_INPLACE,	/* the same, messages built in the ring */
 	TARGET_RING_COPY,	/* the ring, its consumer copying out */
+	TARGET_RING_READ,	/* the ring, its consumer reading in place */
+	TARGET_MEMFD,		/* each message a sealed memfd, by reference */
 };
-#define BENCH_NTARGETS	8
+#define BENCH_NTARGETS	10
 /* The targets run unless -t says otherwise: the variants are not. */
 #define BENCH_NDEFAULT	5
 
@@ -82,7 +84,8 @@ enum bench_target {
 static inline int
 target_is_ring(enum bench_target t)
 {
-	return (t == TARGET_RING || t == TARGET_RING_COPY);
+	return (t == TARGET_RING || t == TARGET_RING_COPY ||
+	    t == TARGET_RING_READ);
 }
 
 static inline int
@@ -231,6 +234,17 @@ void	raw_producer(const struct bench_run *, int index,
 	    const struct end_sync *, struct bench_report *);
 void	raw_consumer(const struct bench_run *, const struct end_sync *,
 	    struct bench_report *);
+/* A connected or listening Unix stream socket at path, or -1. */
+int	raw_connect(const char *path);
+int	raw_listen(const char *path);
+/*
+ * ends_memfd.c: the memfd target. The consumer listens on run's socket
+ * as the direct target's does; the producer connects to it.
+ */
+void	memfd_producer(const struct bench_run *, int index,
+	    const struct end_sync *, struct bench_report *);
+void	memfd_consumer(const struct bench_run *, const struct end_sync *,
+	    struct bench_report *);
 
 /*
  * ends_ring.c: the ring target. ring_map makes run's shared ring before
@@ -281,6 +295,11 @@ struct order_check {
 void	payload_fill(char *p, size_t size, uint32_t sender, uint32_t seq,
 	    int64_t ts);
 void	payload_stamp(char *p, int64_t ts);
+/*
+ * Reads one byte of every cache line of p, as a consumer that looks at
+ * all of a message must: the lines come to its core.
+ */
+void	payload_touch(const void *p, size_t len);
 int	order_init(struct order_check *, uint32_t nsenders, uint64_t lat_cap,
 	    uint64_t skip);
 /* Checks one received payload at time now: 0, or -1 with err set. */

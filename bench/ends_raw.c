@@ -41,8 +41,8 @@ unix_addr(struct sockaddr_un *sa, const char *path)
 	return (0);
 }
 
-static int
-unix_connect(const char *path)
+int
+raw_connect(const char *path)
 {
 	struct sockaddr_un	sa;
 	int			fd;
@@ -57,8 +57,8 @@ unix_connect(const char *path)
 	return (fd);
 }
 
-static int
-unix_listen(const char *path)
+int
+raw_listen(const char *path)
 {
 	struct sockaddr_un	sa;
 	int			fd;
@@ -168,7 +168,7 @@ raw_producer(const struct bench_run *run, int index,
 	int64_t	cpu0;
 	int	fd;
 
-	if ((fd = unix_connect(run->sock)) < 0 || send_name(fd, 'P') != 0) {
+	if ((fd = raw_connect(run->sock)) < 0 || send_name(fd, 'P') != 0) {
 		snprintf(rep->err, sizeof(rep->err), "connect %s: %s",
 		    run->sock, strerror(errno));
 		return;
@@ -332,12 +332,12 @@ raw_cons_open(struct raw_cons *rs, const struct bench_run *run,
 
 	rs->lfd = -1;
 	if (run->target == TARGET_DIRECT) {
-		if ((fd = unix_listen(run->sock)) < 0)
+		if ((fd = raw_listen(run->sock)) < 0)
 			goto fail;
 		rs->lfd = fd;
 		return (raw_cons_add(rs, fd, true));
 	}
-	if ((fd = unix_connect(run->sock)) < 0)
+	if ((fd = raw_connect(run->sock)) < 0)
 		goto fail;
 	if (send_name(fd, 'C') != 0) {
 		close(fd);

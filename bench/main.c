@@ -71,7 +71,7 @@ struct opts {
 
 static const char *const target_names[BENCH_NTARGETS] = { "chand", "relay",
 	"direct", "ring", "packed", "packed-inline", "packed-inplace",
-	"ring-copy" };
+	"ring-copy", "ring-read", "memfd" };
 const char *const recv_names[BENCH_NRECV] = { "each", "set", "select" };
 
 static const char	*run_label(const struct bench_run *, char *, size_t);
@@ -110,7 +110,11 @@ usage(FILE *f)
 "                         ring-copy: the ring, its consumer copying each\n"
 "                         message out before it looks at it, as chand's\n"
 "                         direct reader must (a producer may write over\n"
-"                         what it committed)\n"
+"                         what it committed); ring-read: the ring, its\n"
+"                         consumer reading every cache line of each\n"
+"                         message in place; memfd: each message in a\n"
+"                         sealed memfd of its own, passed by reference\n"
+"                         over a socket and read in place (no daemon)\n"
 "  -r, --rate R           latency runs: messages/s in all (default 10000)\n"
 "  -l, --latency-count N  latency runs: messages in all (default 20000)\n"
 "      --no-throughput    skip the throughput runs\n"
@@ -675,7 +679,8 @@ run_base(const struct opts *o, enum bench_mode mode, unsigned producers,
 		if (!o->target[t])
 			continue;
 		/* One ring, one producer; no pacing without a sleeping end. */
-		if ((target_is_ring(t) || target_is_packed(t)) &&
+		if ((target_is_ring(t) || target_is_packed(t) ||
+		    t == TARGET_MEMFD) &&
 		    (producers != 1 || mode != MODE_THROUGHPUT))
 			continue;
 		memset(&run, 0, sizeof(run));

@@ -25,6 +25,17 @@ payload_stamp(char *p, int64_t ts)
 	memcpy(p + 8, &ts, 8);
 }
 
+void
+payload_touch(const void *p, size_t len)
+{
+	const volatile unsigned char	*b = p;
+	size_t				 i;
+
+	/* volatile: each read happens, though its value is not used. */
+	for (i = 0; i < len; i += 64)
+		(void)b[i];
+}
+
 int
 order_init(struct order_check *oc, uint32_t nsenders, uint64_t lat_cap,
     uint64_t skip)

@@ -77,6 +77,10 @@ run_end(const struct bench_run *run, struct run_procs *rp, int index,
 		packed_consumer(run, &sync, &rep);
 	else if (target_is_packed(run->target))
 		packed_producer(run, index, &sync, &rep);
+	else if (run->target == TARGET_MEMFD && index < 0)
+		memfd_consumer(run, &sync, &rep);
+	else if (run->target == TARGET_MEMFD)
+		memfd_producer(run, index, &sync, &rep);
 	else if (index < 0)
 		raw_consumer(run, &sync, &rep);
 	else
