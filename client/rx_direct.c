@@ -164,7 +164,7 @@ rx_direct_offer(struct chan_client *c, uint32_t handle, uint64_t token)
 {
 	struct chan_rx	*rx;
 	struct rx_direct *d;
-	int		 fds[SHM_FETCH_FDS_MAX];
+	int		 fds[SHM_FETCH_FDS_MAX], rc;
 	size_t		 n;
 
 	if ((rx = rx_find(c, handle)) == NULL)
@@ -183,10 +183,16 @@ rx_direct_offer(struct chan_client *c, uint32_t handle, uint64_t token)
 	 * the connection's lock held: no other thread sees the receiver
 	 * half set up.
 	 */
-	/* The daemon may have taken the offer back before the fetch. */
-	if (shm_fetch_n(c->path, token, fds, 2 + SHMDIRECT_MAX_RINGS,
-	    &n) != 0) {
-		rx_direct_give_up(rx, 2);
+	if ((rc = shm_fetch_n(c->path, token, fds, 2 + SHMDIRECT_MAX_RINGS,
+	    &n)) != 0) {
+		/*
+		 * CHAN_EPROTO: the daemon has no offer for that token. It
+		 * took it back before the fetch (a ring came or went) and
+		 * says so with DIRECT_OFF, behind which a newer offer may
+		 * already be on its way: giving up now would refuse that one.
+		 */
+		if (rc != CHAN_EPROTO)
+			rx_direct_give_up(rx, 2);
 		return;
 	}
 	if (rx_direct_map(fds, n, &d) != 0) {
