@@ -341,6 +341,8 @@ shm_ring_end(struct server *srv, struct handle *h)
 
 	/* Every record committed before now is the producer's to send. */
 	shm_direct_regroup(srv, ch);
+	/* The rings left may be offered again at once; this one, never. */
+	r->direct_done = true;
 	if (shm_take_now(ch) > 0)
 		pump_channel(srv, ch);
 	/* What a clock gone wrong left behind, in the ring's order. */

@@ -86,7 +86,8 @@ void	shm_room(struct server *, struct channel *ch);
  * rings back (before anything else enters ch, or either end goes): the
  * consumer's unacknowledged records go in flight, the daemon reads the
  * rest. shm_direct_regroup: the same when a ring comes or goes; the rings
- * left may be offered again. shm_direct_fetch: RING_FETCH of a direct
+ * left may be offered again, at once if the consumer read nothing from
+ * them. shm_direct_fetch: RING_FETCH of a direct
  * token (true if it was one, answered).
  */
 void	shm_direct_want(struct server *, struct handle *h, int on);

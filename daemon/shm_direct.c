@@ -16,8 +16,10 @@
  * goes, either end going) takes the rings back first (shm_direct_end):
  * what the consumer claimed and did not acknowledge becomes in flight, as
  * if delivered, in the order it claimed it, and the daemon reads on from
- * there. The rings are offered again after a stall or a change of the
- * rings, after a wait that doubles each time (shm_direct_backoff).
+ * there. The rings are offered again after a stall, or a change of the
+ * rings while the consumer was reading them, after a wait that doubles
+ * each time (shm_direct_backoff); after a change while it read nothing
+ * from them, at once.
  */
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -772,11 +774,22 @@ shm_direct_sync(struct server *srv)
 }
 
 /*
- * Takes the rings back (shm_direct_end); again: they may be offered
- * again, after a wait that doubles each time.
+ * When rings taken back may be offered again: never (their consumer or
+ * the channel does not want them read directly); after a wait that
+ * doubles each time (a stall, or their consumer said "not this offer");
+ * or, when the channel's rings changed, at once if the consumer read
+ * nothing from them since they were offered (taking back an offer that
+ * was not used cost nothing, as rings joining one after another do),
+ * else after the wait.
  */
+enum shm_again {
+	SHM_AGAIN_NEVER,
+	SHM_AGAIN_LATER,
+	SHM_AGAIN_CHANGED,
+};
+
 static void	shm_direct_finish(struct server *, struct channel *, bool tell,
-		    bool again);
+		    enum shm_again);
 
 static void
 shm_direct_stall_cb(uv_timer_t *timer)
@@ -795,7 +808,7 @@ shm_direct_stall_cb(uv_timer_t *timer)
 		    SHM_DIRECT_STALL_MS, 0);
 		return;
 	}
-	shm_direct_finish(srv, ch, true, true);
+	shm_direct_finish(srv, ch, true, SHM_AGAIN_LATER);
 	/*
 	 * The records go into the queue now, so that the rings are offered
 	 * again only once the consumer has caught up with them.
@@ -808,19 +821,19 @@ shm_direct_stall_cb(uv_timer_t *timer)
 void
 shm_direct_end(struct server *srv, struct channel *ch)
 {
-	shm_direct_finish(srv, ch, true, false);
+	shm_direct_finish(srv, ch, true, SHM_AGAIN_NEVER);
 }
 
 void
 shm_direct_regroup(struct server *srv, struct channel *ch)
 {
-	shm_direct_finish(srv, ch, true, true);
+	shm_direct_finish(srv, ch, true, SHM_AGAIN_CHANGED);
 }
 
 void
 shm_direct_take_back(struct server *srv, struct channel *ch, bool tell)
 {
-	shm_direct_finish(srv, ch, tell, false);
+	shm_direct_finish(srv, ch, tell, SHM_AGAIN_NEVER);
 }
 
 /*
@@ -846,25 +859,28 @@ shm_direct_unacked(struct shm_direct *d)
 	return (d->rel_seq);
 }
 
-/* Each ring of d may be offered again, after its wait (again), or not. */
+/* Each ring of d may be offered again (enum shm_again), or not. */
 static void
-shm_direct_retire(struct shm_direct *d, uint64_t now, bool again)
+shm_direct_retire(struct shm_direct *d, uint64_t now, enum shm_again again)
 {
 	struct shm_ring	*r;
 	uint32_t	 i;
 
+	/* Claims since the offer: the consumer read from the rings. */
+	if (again == SHM_AGAIN_CHANGED && d->claim_seq != d->base_seq)
+		again = SHM_AGAIN_LATER;
 	for (i = 0; i < d->nrings; i++) {
 		r = d->ring[i];
 		r->direct = NULL;
-		r->direct_done = !again;
-		if (again)
+		r->direct_done = again == SHM_AGAIN_NEVER;
+		if (again == SHM_AGAIN_LATER)
 			shm_direct_backoff(r, now);
 	}
 }
 
 static void
 shm_direct_finish(struct server *srv, struct channel *ch, bool tell,
-    bool again)
+    enum shm_again again)
 {
 	struct shm_direct *d = ch->direct;
 	struct shmdirect_claim cl;
@@ -873,7 +889,8 @@ shm_direct_finish(struct server *srv, struct channel *ch, bool tell,
 	uint64_t	 seq;
 	uint32_t	 i;
 
-	shm_direct_unpend(ch, again);
+	/* Rings waiting for the queue to drain were not read directly. */
+	shm_direct_unpend(ch, again == SHM_AGAIN_LATER);
 	if (d == NULL)
 		return;
 	c = d->h->conn;
@@ -921,7 +938,7 @@ shm_direct_want(struct server *srv, struct handle *h, int on)
 	else if (on == 0 && mine)
 		shm_direct_end(srv, ch);
 	else if (on == 2 && mine)
-		shm_direct_finish(srv, ch, true, true);
+		shm_direct_finish(srv, ch, true, SHM_AGAIN_LATER);
 	else if (on == 2) {
 		/* An offer taken back before it was fetched, say. */
 		for (r = ch->rings; r != NULL; r = r->ch_next)

@@ -1076,6 +1076,42 @@ START_TEST(test_several_rings_are_merged_in_the_order_of_the_sends)
 END_TEST
 
 /*
+ * Three rings that join one after another before anything is sent: each
+ * join takes back an offer the receiver has read nothing from, and the
+ * rings are offered again at once, not after a wait; the receiver's
+ * fetches of the offers already taken back fail without refusing the
+ * offer that stands. So the first message of each producer is read from
+ * the rings themselves.
+ */
+START_TEST(test_rings_that_join_before_any_send_are_read_at_once)
+{
+	chan_client	*cc = test_connect(&fixture), *pc[3];
+	chan_rx		*rx = ring_rx(cc, "d.join", 64, 0);
+	chan_tx		*tx[3];
+	char		 s[32];
+	int		 i;
+
+	for (i = 0; i < 3; i++) {
+		pc[i] = test_connect(&fixture);
+		tx[i] = ring_tx(pc[i], "d.join", 0);
+	}
+	for (i = 0; i < 3; i++) {
+		snprintf(s, sizeof(s), "j%d", i);
+		send_str(tx[i], s);
+	}
+	for (i = 0; i < 3; i++) {
+		snprintf(s, sizeof(s), "j%d", i);
+		expect_str(rx, s);
+	}
+	ck_assert_int_eq(own_direct_maps(), 3);
+	for (i = 0; i < 3; i++)
+		chan_disconnect(pc[i]);
+	expect_recv_rc(rx, CHAN_EDISCONNECTED);
+	chan_disconnect(cc);
+}
+END_TEST
+
+/*
  * Rust's looks on a receiver that reads two rings itself: a confirmed
  * send is there for the next try_recv, in the order sent across the
  * producers; nothing more is "empty" while a producer lives, and
@@ -1319,6 +1355,8 @@ direct_suite(void)
 	tcase_add_test(tc,
 	    test_pipelined_producers_on_several_rings_arrive_once_in_order);
 	tcase_add_test(tc, test_looks_at_two_rings_read_directly);
+	tcase_add_test(tc,
+	    test_rings_that_join_before_any_send_are_read_at_once);
 	tcase_add_test(tc,
 	    test_a_killed_receiver_s_claims_from_two_rings_come_back_in_order);
 	suite_add_tcase(s, tc);
