@@ -23,6 +23,10 @@ bench_smoke() {
 	echo "== $dir: benchmark smoke"
 	"$dir/bench/chan-bench" --smoke --channels 1,100 --recv each,set,select \
 		--conns 1,50 --memory
+	# The variant targets, run only if named: the ring's consumer copying
+	# out or reading in place, and payloads by reference.
+	"$dir/bench/chan-bench" --smoke --targets ring-copy,ring-read,memfd \
+		--producers 1 --sizes 16,1048576
 	# Durable channels under every sync policy, beside the in-memory run.
 	"$dir/bench/chan-bench" --smoke --durable --targets chand \
 		--sizes 1024 --producers 2
