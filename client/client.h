@@ -382,13 +382,15 @@ void	conn_commit_held(struct chan_client *);
 int	shm_fetch(const char *path, uint64_t token, int fds[3]);
 /*
  * The same for a fetch that passes 1 to max descriptors (at most
- * SHM_FETCH_FDS_MAX): 0 with fds[0 .. *nfds - 1] set, or an error.
+ * SHM_FETCH_FDS_MAX): 0 with fds[0 .. *nfds - 1] set, or an error;
+ * *refused (if not NULL) is 1 when that error is the daemon's answer
+ * (ERROR), 0 when it is the fetch's own.
  */
 #define SHM_FETCH_FDS_MAX	18
 /* Closes the descriptors of fds[0 .. n - 1] that are not -1. */
 void	shm_close_fds(int *fds, int n);
 int	shm_fetch_n(const char *path, uint64_t token, int *fds, size_t max,
-	    size_t *nfds);
+	    size_t *nfds, int *refused);
 /* CLOCK_MONOTONIC in nanoseconds: the clock ring stamps are read from. */
 uint64_t shm_clock_ns(void);
 /* CHANCLIENT_SHM=1 in the environment: every handle asks for a ring. */

@@ -164,7 +164,7 @@ rx_direct_offer(struct chan_client *c, uint32_t handle, uint64_t token)
 {
 	struct chan_rx	*rx;
 	struct rx_direct *d;
-	int		 fds[SHM_FETCH_FDS_MAX], rc;
+	int		 fds[SHM_FETCH_FDS_MAX], rc, refused;
 	size_t		 n;
 
 	if ((rx = rx_find(c, handle)) == NULL)
@@ -184,14 +184,15 @@ rx_direct_offer(struct chan_client *c, uint32_t handle, uint64_t token)
 	 * half set up.
 	 */
 	if ((rc = shm_fetch_n(c->path, token, fds, 2 + SHMDIRECT_MAX_RINGS,
-	    &n)) != 0) {
+	    &n, &refused)) != 0) {
 		/*
-		 * CHAN_EPROTO: the daemon has no offer for that token. It
-		 * took it back before the fetch (a ring came or went) and
-		 * says so with DIRECT_OFF, behind which a newer offer may
-		 * already be on its way: giving up now would refuse that one.
+		 * ERROR(PROTO): the daemon has no offer for that token. It
+		 * took it back before the fetch (a ring came or went, or the
+		 * token ran out) and says so with DIRECT_OFF, behind which a
+		 * newer offer may already be on its way: giving up now would
+		 * refuse that one.
 		 */
-		if (rc != CHAN_EPROTO)
+		if (!(refused && rc == CHAN_EPROTO))
 			rx_direct_give_up(rx, 2);
 		return;
 	}

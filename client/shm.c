@@ -86,7 +86,7 @@ shm_close_fds(int *fds, int n)
 
 int
 shm_fetch_n(const char *path, uint64_t token, int *fds, size_t max,
-    size_t *nfds)
+    size_t *nfds, int *refused)
 {
 	struct sockaddr_un	 sun;
 	struct proto_buf	 b;
@@ -105,6 +105,8 @@ shm_fetch_n(const char *path, uint64_t token, int *fds, size_t max,
 	int			 fd, rc = CHAN_EPROTO, got = 0, k;
 	size_t			 i;
 
+	if (refused != NULL)
+		*refused = 0;
 	if (max > SHM_FETCH_FDS_MAX)
 		max = SHM_FETCH_FDS_MAX;
 	for (i = 0; i < max; i++)
@@ -189,8 +191,11 @@ shm_fetch_n(const char *path, uint64_t token, int *fds, size_t max,
 		}
 		rc = proto_decode(dec, in + PROTO_HEADER_LEN, body, &m);
 		proto_decoder_free(dec);
-		if (rc == 0 && m.op == PROTO_ERROR)
+		if (rc == 0 && m.op == PROTO_ERROR) {
 			rc = conn_wire_code(m.code);
+			if (refused != NULL)
+				*refused = 1;
+		}
 		else if (rc == 0 && (m.op != PROTO_OK || !got))
 			rc = CHAN_EPROTO;
 	}
@@ -212,7 +217,7 @@ shm_fetch(const char *path, uint64_t token, int fds[3])
 	size_t	n;
 	int	rc;
 
-	if ((rc = shm_fetch_n(path, token, fds, 3, &n)) != 0)
+	if ((rc = shm_fetch_n(path, token, fds, 3, &n, NULL)) != 0)
 		return (rc);
 	if (n != 3) {
 		shm_close_fds(fds, (int)n);

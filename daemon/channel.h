@@ -246,6 +246,8 @@ struct channel {
 	/* Its rings wait for the queue to drain to be offered to its
 	   consumer (shm_direct.c), or NULL. */
 	void		*direct_next;
+	/* Its rings are being taken back: no offer until that is done. */
+	bool		 direct_hold;
 
 	char		 name[];	/* name_len bytes, then a NUL */
 };

@@ -339,10 +339,10 @@ shm_ring_end(struct server *srv, struct handle *h)
 	struct shm_ring	*r = h->ring, **rp;
 	struct channel	*ch = r->ch;
 
-	/* Every record committed before now is the producer's to send. */
-	shm_direct_regroup(srv, ch);
 	/* The rings left may be offered again at once; this one, never. */
 	r->direct_done = true;
+	/* Every record committed before now is the producer's to send. */
+	shm_direct_regroup(srv, ch);
 	if (shm_take_now(ch) > 0)
 		pump_channel(srv, ch);
 	/* What a clock gone wrong left behind, in the ring's order. */

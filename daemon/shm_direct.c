@@ -87,8 +87,33 @@ struct shm_direct {
  * path instead of fetching an offer for every few messages.
  */
 #define SHM_DIRECT_BACKOFF_MAX_MS	1000
+/*
+ * Offers a ring may see taken back, in a row, before its consumer reads
+ * from them, with no wait before the next (rings joining one after
+ * another): past that, producers that come and go without their
+ * consumer reading make it wait as a stall does.
+ */
+#define SHM_DIRECT_UNUSED_MAX	SHMDIRECT_MAX_RINGS
 
 static void	shm_direct_unmap(struct shm_direct *);
+
+/*
+ * When rings taken back may be offered again: never (their consumer or
+ * the channel does not want them read directly); after a wait that
+ * doubles each time (a stall, or their consumer said "not this offer");
+ * or, when the channel's rings changed, at once if the consumer read
+ * nothing from them since they were offered (taking back an offer that
+ * was not used cost nothing, as rings joining one after another do; up
+ * to SHM_DIRECT_UNUSED_MAX times in a row), else after the wait.
+ */
+enum shm_again {
+	SHM_AGAIN_NEVER,
+	SHM_AGAIN_LATER,
+	SHM_AGAIN_CHANGED,
+};
+
+static void	shm_direct_finish(struct server *, struct channel *, bool tell,
+		    enum shm_again);
 
 static void
 shm_direct_free_cb(uv_handle_t *handle)
@@ -340,7 +365,7 @@ shm_direct_offer(struct server *srv, struct channel *ch)
 	struct handle	*h = ch->consumer;
 	uint32_t	 n, i;
 
-	if (ch->direct != NULL)
+	if (ch->direct != NULL || ch->direct_hold)
 		return;
 	if (srv->stopping || (n = shm_direct_rings(ch, ring)) == 0) {
 		shm_direct_unpend(ch, false);
@@ -406,9 +431,17 @@ shm_direct_fetch(struct conn *c, const struct proto_msg *m)
 	}
 	if (r == NULL)
 		return (false);
-	if (d->h->conn->uid != c->uid ||
-	    uv_now(c->srv->loop) > d->token_until)
+	if (d->h->conn->uid != c->uid)
 		return (false);
+	if (uv_now(c->srv->loop) > d->token_until) {
+		/*
+		 * Refused (ERROR(PROTO)), as an offer already taken back:
+		 * take it back now, so that the refusal means that alone.
+		 */
+		shm_direct_finish(c->srv, d->ring[0]->ch, true,
+		    SHM_AGAIN_LATER);
+		return (false);
+	}
 	d->fetched = true;
 	fds[0] = d->page_fd;
 	fds[1] = d->ring[0]->efd_daemon;
@@ -773,24 +806,6 @@ shm_direct_sync(struct server *srv)
 	}
 }
 
-/*
- * When rings taken back may be offered again: never (their consumer or
- * the channel does not want them read directly); after a wait that
- * doubles each time (a stall, or their consumer said "not this offer");
- * or, when the channel's rings changed, at once if the consumer read
- * nothing from them since they were offered (taking back an offer that
- * was not used cost nothing, as rings joining one after another do),
- * else after the wait.
- */
-enum shm_again {
-	SHM_AGAIN_NEVER,
-	SHM_AGAIN_LATER,
-	SHM_AGAIN_CHANGED,
-};
-
-static void	shm_direct_finish(struct server *, struct channel *, bool tell,
-		    enum shm_again);
-
 static void
 shm_direct_stall_cb(uv_timer_t *timer)
 {
@@ -865,16 +880,22 @@ shm_direct_retire(struct shm_direct *d, uint64_t now, enum shm_again again)
 {
 	struct shm_ring	*r;
 	uint32_t	 i;
+	bool		 used = d->claim_seq != d->base_seq;
 
-	/* Claims since the offer: the consumer read from the rings. */
-	if (again == SHM_AGAIN_CHANGED && d->claim_seq != d->base_seq)
-		again = SHM_AGAIN_LATER;
 	for (i = 0; i < d->nrings; i++) {
 		r = d->ring[i];
 		r->direct = NULL;
-		r->direct_done = again == SHM_AGAIN_NEVER;
-		if (again == SHM_AGAIN_LATER)
+		if (used)
+			r->direct_unused = 0;
+		if (again == SHM_AGAIN_NEVER)
+			r->direct_done = true;
+		else if (again == SHM_AGAIN_CHANGED && !used &&
+		    r->direct_unused < SHM_DIRECT_UNUSED_MAX)
+			r->direct_unused++;
+		else {
+			r->direct_unused = 0;
 			shm_direct_backoff(r, now);
+		}
 	}
 }
 
@@ -893,6 +914,11 @@ shm_direct_finish(struct server *srv, struct channel *ch, bool tell,
 	shm_direct_unpend(ch, again == SHM_AGAIN_LATER);
 	if (d == NULL)
 		return;
+	/*
+	 * Answering the rings below may deliver, and a delivery offers:
+	 * not before this is done (a ring on its way out is still listed).
+	 */
+	ch->direct_hold = true;
 	c = d->h->conn;
 	log_debug("consumer handle %lu: its producers' rings taken back (%s)",
 	    (unsigned long)d->h->id, c->peer);
@@ -922,6 +948,7 @@ shm_direct_finish(struct server *srv, struct channel *ch, bool tell,
 			shm_wake(d->ring[i]->efd_daemon);
 	}
 	shm_direct_free(d);
+	ch->direct_hold = false;
 }
 
 void

@@ -66,6 +66,8 @@ struct shm_ring {
 	/* After a stall, no new offer before direct_again (uv_now, ms). */
 	uint64_t	 direct_again;
 	uint32_t	 direct_backoff;	/* ms, doubling with each stall */
+	/* Offers taken back, in a row, before the consumer read from them. */
+	uint32_t	 direct_unused;
 	/* One pass of shm_take_channel: */
 	bool		 peeked;	/* pk_* hold the next record */
 	const unsigned char *pk_data;

@@ -1655,6 +1655,90 @@ START_TEST(test_nonblocking_ring_send_to_a_full_channel_gives_again)
 }
 END_TEST
 
+/*
+ * A producer whose ring asks for a grant the daemon-wide limits refuse,
+ * and that goes before the daemon answered: taking back the offer of
+ * both rings to a consumer that read nothing answers that ask, which
+ * refuses it and delivers, and a delivery offers the rings again at
+ * once. The ring that goes must be in no such offer: the daemon freed
+ * it under the offer and read it afterwards (found by AddressSanitizer;
+ * the daemon's exit at teardown says whether it survived).
+ */
+START_TEST(test_a_ring_that_goes_is_in_no_offer_made_as_it_goes)
+{
+	struct raw_ring	 p1, p2;
+	struct raw_conn	 cons;
+	struct proto_buf b;
+	struct proto_msg m;
+	chan_client	*fc;
+	chan_tx		*fill;
+	uint32_t	 h;
+	int		 fds[3], i, off;
+
+	/* A consumer on a ring that asks for direct reading, reads nothing. */
+	raw_conn_open(&cons, &fixture, 1, 4096);
+	h = raw_open_end(&cons, PROTO_OPEN_RX, 1, "lim.gone");
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_ring(&b, 2, h, 0), 0);
+	raw_send(&cons, &b);
+	raw_expect(&cons, &m);
+	ck_assert_msg(m.op == PROTO_RING_TOKEN, "RING: got %s",
+	    proto_op_name((int)m.op));
+	raw_fetch(m.token, fds);
+	for (i = 0; i < 3; i++)
+		close(fds[i]);
+	/* Asked again once fetched, the handle moves to the ring. */
+	proto_buf_fini(&b);
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_ring(&b, 4, h, 0), 0);
+	raw_send(&cons, &b);
+	raw_expect(&cons, &m);
+	ck_assert_msg(m.op == PROTO_RING_TOKEN, "RING again: got %s",
+	    proto_op_name((int)m.op));
+	proto_buf_fini(&b);
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_direct(&b, 3, h, 1), 0);
+	raw_send(&cons, &b);
+	proto_buf_fini(&b);
+	raw_expect_ok(&cons, 3);
+	raw_credit(&cons, 0, h, 64);
+	raw_ring_open(&p1, "lim.gone");
+	raw_ring_open(&p2, "lim.gone");
+	raw_ring_put(&p1, "a");
+	/* The daemon-wide limit of 4 queued messages, reached elsewhere. */
+	fc = test_connect(&fixture);
+	fill = tx_open(fc, "lim.fill");
+	for (i = 0; i < 8 && chan_tx_send(fill, "f", 1) == 0; i++)
+		;
+	ck_assert_int_lt(i, 8);
+	/*
+	 * p2 asks for a grant without waking the daemon, and goes: taking
+	 * the rings back (the second DIRECT_OFF, after p2's coming), the
+	 * daemon refuses the ask and delivers "a" into the consumer's ring;
+	 * then it wakes for p1.
+	 */
+	(void)shmring_ask(&p2.w, 1);
+	shmring_set_prod_wait(&p2.w, 1);
+	raw_ring_close(&p2);
+	for (i = 0, off = 0; i < 16 && off < 2; i++) {
+		raw_expect(&cons, &m);
+		off += m.op == PROTO_DIRECT_OFF;
+	}
+	ck_assert_msg(off == 2, "the rings were not taken back twice");
+	raw_ring_kick(&p1);
+	raw_send_ping(&cons, 5);
+	for (i = 0; i < 16; i++) {
+		raw_expect(&cons, &m);
+		if (m.op == PROTO_OK && m.rid == 5)
+			break;
+	}
+	ck_assert_msg(i < 16, "no answer to PING");
+	raw_ring_close(&p1);
+	raw_conn_close(&cons);
+	chan_disconnect(fc);
+}
+END_TEST
+
 static Suite *
 shm_suite(void)
 {
@@ -1708,6 +1792,7 @@ shm_suite(void)
 	tcase_add_checked_fixture(tc, setup_queue_limits, fixture_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_daemon_wide_limits_refuse_ring_sends_with_limit);
+	tcase_add_test(tc, test_a_ring_that_goes_is_in_no_offer_made_as_it_goes);
 	suite_add_tcase(s, tc);
 	return (s);
 }
