@@ -327,6 +327,13 @@ int	end_ready_and_wait(const struct end_sync *);
 /* The consumer's last receive: one byte to mark_fd, which it closes. */
 void	end_mark(const struct end_sync *);
 /*
+ * A spinning or polling consumer's end, count messages expected: its
+ * last receive's time, its CPU since cpu0 and what oc saw go into rep
+ * (ok if all came), and it marks (end_mark).
+ */
+void	end_consumer_done(const struct end_sync *, const struct order_check *,
+	    uint64_t count, int64_t cpu0, struct bench_report *);
+/*
  * A producer done sending waits for the consumer's last receive before
  * it disconnects, so that its disconnection is tear-down, not traffic.
  */

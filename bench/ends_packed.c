@@ -301,10 +301,6 @@ packed_consumer(const struct bench_run *run, const struct end_sync *sync,
 			break;
 		}
 	}
-	rep->t_last = now_ns();
-	rep->cpu_ns = cpu_self_ns() - cpu0;
-	end_mark(sync);
-	rep->msgs = oc.seen;
-	rep->ok = oc.seen == run->count;
+	end_consumer_done(sync, &oc, run->count, cpu0, rep);
 	order_fini(&oc);
 }

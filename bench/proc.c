@@ -175,6 +175,17 @@ end_mark(const struct end_sync *s)
 }
 
 void
+end_consumer_done(const struct end_sync *s, const struct order_check *oc,
+    uint64_t count, int64_t cpu0, struct bench_report *rep)
+{
+	rep->t_last = now_ns();
+	rep->cpu_ns = cpu_self_ns() - cpu0;
+	end_mark(s);
+	rep->msgs = oc->seen;
+	rep->ok = oc->seen == count;
+}
+
+void
 end_wait_stop(const struct end_sync *s)
 {
 	char	c;
