@@ -939,7 +939,7 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 		return;
 	/* What rings committed before this send came is sent before it. */
 	if (h->ch->rings != NULL) {
-		shm_direct_end(srv, h->ch);
+		shm_direct_pause(srv, h->ch);
 		shm_collect(srv, h->ch);
 	}
 	a = (struct channel_send){ h, m->rid, may_wait, deadline, flags };

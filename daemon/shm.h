@@ -85,14 +85,17 @@ void	shm_room(struct server *, struct channel *ch);
  * when ch allows (cheap when it does not). shm_direct_end: takes the
  * rings back (before anything else enters ch, or either end goes): the
  * consumer's unacknowledged records go in flight, the daemon reads the
- * rest. shm_direct_regroup: the same when a ring comes or goes; the rings
- * left may be offered again, at once if the consumer read nothing from
- * them. shm_direct_fetch: RING_FETCH of a direct
+ * rest; they are not offered again. shm_direct_pause: the same before a
+ * send on the socket; the rings may be offered again after a wait, once
+ * the queue has drained. shm_direct_regroup: the same when a ring comes
+ * or goes; the rings left may be offered again, at once if the consumer
+ * read nothing from them. shm_direct_fetch: RING_FETCH of a direct
  * token (true if it was one, answered).
  */
 void	shm_direct_want(struct server *, struct handle *h, int on);
 void	shm_direct_offer(struct server *, struct channel *ch);
 void	shm_direct_end(struct server *, struct channel *ch);
+void	shm_direct_pause(struct server *, struct channel *ch);
 void	shm_direct_regroup(struct server *, struct channel *ch);
 /*
  * Rings that wait for the queue to drain to be offered (shm_direct.c):

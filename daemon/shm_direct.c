@@ -13,7 +13,8 @@
  * consumer that sleeps.
  *
  * Anything else the channel meets (a socket send, a ring that comes or
- * goes, either end going) takes the rings back first (shm_direct_end):
+ * goes, either end going) takes the rings back first (shm_direct_end,
+ * _pause, _regroup):
  * what the consumer claimed and did not acknowledge becomes in flight, as
  * if delivered, in the order it claimed it, and the daemon reads on from
  * there. The rings are offered again after a stall, or a change of the
@@ -757,9 +758,15 @@ shm_direct_poll(struct server *srv, struct channel *ch)
 	struct shm_direct *d = ch->direct;
 	int		 i;
 
-	if ((!d->fetched && uv_now(srv->loop) > d->token_until) ||
-	    shm_direct_drain_wanted(d) || d->lied) {
+	if (d->lied) {
 		shm_direct_end(srv, ch);
+		pump_channel(srv, ch);
+		return;
+	}
+	/* An offer not fetched in time; a producer about to use the socket. */
+	if ((!d->fetched && uv_now(srv->loop) > d->token_until) ||
+	    shm_direct_drain_wanted(d)) {
+		shm_direct_pause(srv, ch);
 		pump_channel(srv, ch);
 		return;
 	}
@@ -837,6 +844,12 @@ void
 shm_direct_end(struct server *srv, struct channel *ch)
 {
 	shm_direct_finish(srv, ch, true, SHM_AGAIN_NEVER);
+}
+
+void
+shm_direct_pause(struct server *srv, struct channel *ch)
+{
+	shm_direct_finish(srv, ch, true, SHM_AGAIN_LATER);
 }
 
 void
