@@ -292,6 +292,23 @@ shm_direct_producer_waits(const struct channel *ch)
 	return (false);
 }
 
+/*
+ * Whether a producer of ch's rings about to send on the socket waits for
+ * its records to be taken.
+ */
+static bool
+shm_direct_drain_wanted(const struct channel *ch)
+{
+	const struct shm_ring *r;
+
+	for (r = ch->rings; r != NULL; r = r->ch_next) {
+		if (!r->bad && shmring_producer_waits(r->map) &&
+		    shmring_producer_want(r->map) == SHMRING_WANT_DRAIN)
+			return (true);
+	}
+	return (false);
+}
+
 static void
 shm_pending_cb(uv_timer_t *timer)
 {
@@ -347,7 +364,13 @@ shm_direct_pending_poll(struct server *srv, struct channel *ch)
 {
 	struct shm_pending *p = ch->direct_next;
 
-	(void)srv;
+	/* Its send on the socket would wait for the whole queue to drain. */
+	if (shm_direct_drain_wanted(ch)) {
+		shm_direct_unpend(ch, true);
+		shm_collect(srv, ch);
+		pump_channel(srv, ch);
+		return;
+	}
 	shm_answer_rings(ch);
 	if (shm_direct_producer_waits(ch) &&
 	    !uv_is_active((uv_handle_t *)&p->timer)) {
@@ -737,21 +760,6 @@ shm_direct_asking(const struct shm_direct *d, bool answered_too)
 	return (false);
 }
 
-/* Whether a producer about to send on the socket wants its records. */
-static bool
-shm_direct_drain_wanted(const struct shm_direct *d)
-{
-	uint32_t	 i;
-
-	for (i = 0; i < d->nrings; i++) {
-		if (shmring_producer_waits(d->ring[i]->map) &&
-		    shmring_producer_want(d->ring[i]->map) ==
-		    SHMRING_WANT_DRAIN)
-			return (true);
-	}
-	return (false);
-}
-
 void
 shm_direct_poll(struct server *srv, struct channel *ch)
 {
@@ -765,7 +773,7 @@ shm_direct_poll(struct server *srv, struct channel *ch)
 	}
 	/* An offer not fetched in time; a producer about to use the socket. */
 	if ((!d->fetched && uv_now(srv->loop) > d->token_until) ||
-	    shm_direct_drain_wanted(d)) {
+	    shm_direct_drain_wanted(ch)) {
 		shm_direct_pause(srv, ch);
 		pump_channel(srv, ch);
 		return;
@@ -895,6 +903,9 @@ shm_direct_retire(struct shm_direct *d, uint64_t now, enum shm_again again)
 	uint32_t	 i;
 	bool		 used = d->claim_seq != d->base_seq;
 
+	/* A consumer whose page lied is not offered the rings again. */
+	if (d->lied)
+		again = SHM_AGAIN_NEVER;
 	for (i = 0; i < d->nrings; i++) {
 		r = d->ring[i];
 		r->direct = NULL;
