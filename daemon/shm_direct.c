@@ -14,13 +14,13 @@
  *
  * Anything else the channel meets (a socket send, a ring that comes or
  * goes, either end going) takes the rings back first (shm_direct_end,
- * _pause, _regroup):
- * what the consumer claimed and did not acknowledge becomes in flight, as
- * if delivered, in the order it claimed it, and the daemon reads on from
- * there. The rings are offered again after a stall, or a change of the
- * rings while the consumer was reading them, after a wait that doubles
- * each time (shm_direct_backoff); after a change while it read nothing
- * from them, at once.
+ * _pause, _regroup): what the consumer claimed and did not acknowledge
+ * becomes in flight, as if delivered, in the order it claimed it, and the
+ * daemon reads on from there. The rings are offered again, once the queue
+ * has drained, after a socket send, a stall, or a change of the rings
+ * while the consumer was reading them, after a wait that doubles each
+ * time (shm_direct_backoff); after a change while it read nothing from
+ * them, at once (enum shm_again).
  */
 #include <sys/mman.h>
 #include <sys/random.h>
