@@ -195,8 +195,7 @@ shm_fetch_n(const char *path, uint64_t token, int *fds, size_t max,
 			rc = conn_wire_code(m.code);
 			if (refused != NULL)
 				*refused = 1;
-		}
-		else if (rc == 0 && (m.op != PROTO_OK || !got))
+		} else if (rc == 0 && (m.op != PROTO_OK || !got))
 			rc = CHAN_EPROTO;
 	}
 out:

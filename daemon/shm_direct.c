@@ -99,9 +99,10 @@ struct shm_direct {
 static void	shm_direct_unmap(struct shm_direct *);
 
 /*
- * When rings taken back may be offered again: never (their consumer or
- * the channel does not want them read directly); after a wait that
- * doubles each time (a stall, or their consumer said "not this offer");
+ * When rings taken back may be offered again: never (their consumer does
+ * not want them read directly, or lied about them); after a wait that
+ * doubles each time (a send on the socket, a stall, an offer not fetched
+ * in time, or their consumer said "not this offer");
  * or, when the channel's rings changed, at once if the consumer read
  * nothing from them since they were offered (taking back an offer that
  * was not used cost nothing, as rings joining one after another do; up
@@ -462,8 +463,7 @@ shm_direct_fetch(struct conn *c, const struct proto_msg *m)
 		 * Refused (ERROR(PROTO)), as an offer already taken back:
 		 * take it back now, so that the refusal means that alone.
 		 */
-		shm_direct_finish(c->srv, d->ring[0]->ch, true,
-		    SHM_AGAIN_LATER);
+		shm_direct_pause(c->srv, d->ring[0]->ch);
 		return (false);
 	}
 	d->fetched = true;
