@@ -1158,8 +1158,14 @@ START_TEST(test_looks_at_two_rings_read_directly)
 	expect_try_rc(rx, CHAN_EEMPTY);
 	send_str(tx[1], "b3");
 	expect_try_str(rx, "b3");
-	chan_disconnect(pc[1]);
+	/*
+	 * Closed with the daemon's answer, as Rust's drop is done when it
+	 * returns: a connection's end (chan_disconnect) may reach the daemon
+	 * after the look that follows it.
+	 */
+	expect_rc(chan_tx_close(tx[1]), 0, "close the last producer");
 	expect_try_rc(rx, CHAN_EDISCONNECTED);
+	chan_disconnect(pc[1]);
 	chan_disconnect(cc);
 }
 END_TEST
