@@ -549,8 +549,12 @@ shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
 			if (!asked)
 				(void)shmring_ask(&s->w, (uint32_t)len);
 			asked = true;
-			/* Say so, then look again before sleeping. */
-			shmring_set_prod_wait(&s->w, 1);
+			/*
+			 * Say so, then look again before sleeping. With no
+			 * deadline, room may come in batches: fewer wake-ups.
+			 */
+			shmring_set_prod_wait(&s->w, wait_ms < 0 ?
+			    SHMRING_WAIT_BATCH : SHMRING_WAIT_EVENTFD);
 			shm_kick_ask(s);
 			rc = shmring_put(&s->w, data, (uint32_t)len, stamp);
 			if (rc == CHAN_EFULL) {

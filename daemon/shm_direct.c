@@ -70,6 +70,8 @@ struct shm_direct {
 	uv_timer_t	 stall;
 	bool		 timer;		/* stall is initialized */
 	uint64_t	 stall_claim;
+	/* Grants wait for room to gather until the claims pass this seq. */
+	uint64_t	 unbatched;
 };
 
 /*
@@ -80,6 +82,11 @@ struct shm_direct {
  * enough that a consumer descheduled on a busy machine keeps the rings.
  */
 #define SHM_DIRECT_STALL_MS	20
+/*
+ * How long a producer's grant may wait for room to gather (shm_grant.c)
+ * while the consumer claims nothing, before the room there is goes.
+ */
+#define SHM_DIRECT_BATCH_MS	2
 /*
  * The most a ring waits before it is offered again after a stall or a
  * change of the channel's rings. Each doubles the wait from
@@ -422,6 +429,7 @@ shm_direct_offer(struct server *srv, struct channel *ch)
 	}
 	shmdirect_init(d->page, n, &start);
 	d->base_seq = d->claim_seq = d->rel_seq = ch->last_seq;
+	d->unbatched = UINT64_MAX;
 	if (proto_enc_direct_offer(&h->conn->out, h->id, d->token) != 0) {
 		shm_direct_free(d);
 		for (i = 0; i < n; i++)
@@ -720,6 +728,18 @@ shm_direct_release(struct shm_direct *d)
 
 static void	shm_direct_stall_cb(uv_timer_t *);
 
+/*
+ * Looks at the claims again after a while: soon while grants wait for
+ * room to gather, which a consumer that stopped must not hold up.
+ */
+static void
+shm_direct_stall_start(struct shm_direct *d)
+{
+	(void)uv_timer_start(&d->stall, shm_direct_stall_cb,
+	    d->claim_seq != d->unbatched ? SHM_DIRECT_BATCH_MS :
+	    SHM_DIRECT_STALL_MS, 0);
+}
+
 /* The consumer sleeps: RING_WAKE once a ring holds what it has not. */
 static void
 shm_direct_arm(struct shm_direct *d)
@@ -760,6 +780,31 @@ shm_direct_asking(const struct shm_direct *d, bool answered_too)
 	return (false);
 }
 
+/*
+ * The acknowledgement that may let a waiting producer go: each one asks
+ * for room (its grant waits for room to gather) or for the space of its
+ * records, which any acknowledgement frees. What the consumer
+ * acknowledges it has claimed, and each claim is room: seq acked plus
+ * the least room a producer still waits for. 0: the next one.
+ */
+static uint64_t
+shm_direct_ack_goal(const struct shm_direct *d)
+{
+	uint64_t	short_of, least = UINT64_MAX;
+	uint32_t	i;
+
+	for (i = 0; i < d->nrings; i++) {
+		if (!shmring_producer_waits(d->ring[i]->map) ||
+		    d->ring[i]->bad)
+			continue;
+		if ((short_of = shm_grant_short(d->ring[i])) == 0)
+			return (0);
+		if (short_of < least)
+			least = short_of;
+	}
+	return (least == UINT64_MAX ? 0 : shmdirect_acked(d->page) + least);
+}
+
 void
 shm_direct_poll(struct server *srv, struct channel *ch)
 {
@@ -795,7 +840,7 @@ shm_direct_poll(struct server *srv, struct channel *ch)
 		shm_answer_rings(ch);
 		if (!shm_direct_asking(d, true) || i > 0)
 			break;
-		shmdirect_want_ack(d->page);
+		shmdirect_want_ack(d->page, shm_direct_ack_goal(d));
 	}
 	if (shmdirect_take_wait(d->page))
 		d->armed = true;
@@ -804,9 +849,17 @@ shm_direct_poll(struct server *srv, struct channel *ch)
 	if (shm_direct_asking(d, false) &&
 	    !uv_is_active((uv_handle_t *)&d->stall)) {
 		d->stall_claim = d->claim_seq;
-		(void)uv_timer_start(&d->stall, shm_direct_stall_cb,
-		    SHM_DIRECT_STALL_MS, 0);
+		shm_direct_stall_start(d);
 	}
+}
+
+bool
+shm_direct_batching(const struct channel *ch)
+{
+	const struct shm_direct *d = ch->direct;
+
+	return (d != NULL && d->fetched && !d->lied &&
+	    d->claim_seq != d->unbatched);
 }
 
 void
@@ -834,8 +887,16 @@ shm_direct_stall_cb(uv_timer_t *timer)
 	if (d->claim_seq != d->stall_claim && !d->lied) {
 		/* The consumer reads: it frees the space soon. */
 		d->stall_claim = d->claim_seq;
-		(void)uv_timer_start(&d->stall, shm_direct_stall_cb,
-		    SHM_DIRECT_STALL_MS, 0);
+		shm_direct_stall_start(d);
+		return;
+	}
+	if (d->claim_seq != d->unbatched && !d->lied) {
+		/* It stopped: the room there is goes now, batch or not. */
+		d->unbatched = d->claim_seq;
+		shm_answer_rings(ch);
+		conn_flush_dirty(srv);
+		if (ch->direct == d && shm_direct_asking(d, false))
+			shm_direct_stall_start(d);
 		return;
 	}
 	shm_direct_finish(srv, ch, true, SHM_AGAIN_LATER);

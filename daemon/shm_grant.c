@@ -233,6 +233,67 @@ shm_grant_bytes(struct shm_ring *r, bool waits, uint32_t want,
 	return (add > 0);
 }
 
+/* The payload bytes r's waiting producer asks room for. */
+static uint32_t
+shm_want(const struct shm_ring *r)
+{
+	uint32_t	want = shmring_producer_want(r->map);
+
+	if (want == SHMRING_WANT_DRAIN)
+		return (0);	/* it asks for no room */
+	return (want > r->rd.max_record ? r->rd.max_record : want);
+}
+
+/*
+ * Whether r's grant waits for room to gather: while its channel's consumer
+ * reads the rings directly and keeps claiming (shm_direct_batching), a
+ * ring is topped up, or its producer blocked with no deadline
+ * (SHMRING_WAIT_BATCH) is granted, once the channel has room for half
+ * its share, not each time the consumer frees a bite. Each grant is then
+ * one wake-up for thousands of messages rather than for a bite's worth,
+ * as a socket wakes a blocked writer once half its buffer is free. A try
+ * or a timed send (SHMRING_WAIT_EVENTFD) is granted what there is, and a
+ * consumer that stops claiming ends the wait (shm_direct.c). Small shares
+ * and room the daemon-wide limits bound are granted as they come.
+ */
+static bool
+shm_grant_later(const struct shm_ring *r, bool waits, uint32_t want,
+    const struct shm_dim *m, const struct shm_dim *b)
+{
+	uint64_t	idle, idle_bytes, half_m = m->share / 2,
+			half_b = b->share / 2;
+
+	if (half_m < SHM_GRANT_BATCH_MIN || want > half_b ||
+	    !shm_direct_batching(r->ch))
+		return (false);
+	if (waits) {
+		if (shmring_producer_wait_kind(r->map) != SHMRING_WAIT_BATCH)
+			return (false);
+		/* It waits for the ring's space, not for a grant. */
+		shm_idle(r, &idle, &idle_bytes);
+		if (idle > 0 && idle_bytes >= want)
+			return (false);
+	}
+	return ((m->room < half_m && m->droom >= half_m) ||
+	    (b->room < half_b && b->droom >= half_b));
+}
+
+uint64_t
+shm_grant_short(const struct shm_ring *r)
+{
+	struct shm_dim	m, b;
+	uint32_t	want;
+
+	if (r->bad || r->h == NULL || !shmring_producer_waits(r->map))
+		return (0);
+	want = shm_want(r);
+	shm_dims(r, &m, &b);
+	if (!shm_grant_later(r, true, want, &m, &b) ||
+	    m.room >= m.share / 2)
+		return (0);
+	return (m.share / 2 - m.room);
+}
+
 /*
  * A send over the daemon-wide limits is refused with LIMIT, not held: the
  * daemon takes the ring's records, closes it with LIMIT and lets go of
@@ -271,19 +332,14 @@ shm_grant_ring(struct shm_ring *r, bool active, bool may_refuse)
 	struct shm_dim	 m, b;
 	uint64_t	 need_msgs = 0, need_bytes = 0;
 	uint32_t	 want = 0;
-	bool		 more = false, waits, asks;
+	bool		 more = false, waits, asks, later;
 
 	if (r->bad || r->h == NULL)
 		return;
 	waits = shmring_producer_waits(r->map);
 	asks = waits && !shmring_asked_answered(r->map);
-	if (waits) {
-		want = shmring_producer_want(r->map);
-		if (want == SHMRING_WANT_DRAIN)
-			want = 0;	/* it asks for no room */
-		if (want > r->rd.max_record)
-			want = r->rd.max_record;
-	}
+	if (waits)
+		want = shm_want(r);
 	shm_dims(r, &m, &b);
 	if (waits) {
 		need_msgs = r->resv_msgs == 0;
@@ -295,7 +351,8 @@ shm_grant_ring(struct shm_ring *r, bool active, bool may_refuse)
 			shm_limit(r);
 		return;
 	}
-	if (waits || active) {
+	later = (waits || active) && shm_grant_later(r, waits, want, &m, &b);
+	if ((waits || active) && !later) {
 		more = shm_grant_msgs(r, waits, &m);
 		more |= shm_grant_bytes(r, waits, want, &b);
 	}
@@ -311,7 +368,10 @@ shm_grant_ring(struct shm_ring *r, bool active, bool may_refuse)
 	shm_hold_wait(r, need_msgs, need_bytes);
 	if (more)
 		shmring_grant(r->map, r->grant_msgs, r->grant_bytes);
-	if (waits && (more || asks)) {
+	/* A producer blocked with no deadline does not look at the answer. */
+	if (waits && later && asks)
+		shmring_answer(r->map);
+	else if (waits && (more || asks)) {
 		shmring_answer(r->map);
 		shm_wake_producer(r);
 	} else if (waits && shm_grant_takes(r, want))

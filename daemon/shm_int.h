@@ -84,6 +84,11 @@ struct shm_ring {
 	bool		 wake_due;
 };
 
+/*
+ * Rings whose share is at least twice this many messages get their grants
+ * in batches while their consumer reads them directly (shm_grant.c).
+ */
+#define SHM_GRANT_BATCH_MIN	64u
 /* Passes of one wake-up before the daemon turns to other work. */
 #define SHM_DRAIN_PASSES	8
 /* Passes that take what was committed before a collect, at most. */
@@ -138,6 +143,12 @@ void	shm_grant_as(struct shm_ring *r, bool active);
  */
 void	shm_release(struct shm_ring *r);
 /*
+ * Messages of room r's waiting producer is to have before it is granted
+ * (its grant waits for room to gather, shm_direct_batching): 0 if it
+ * waits for no more than any room.
+ */
+uint64_t shm_grant_short(const struct shm_ring *r);
+/*
  * msgs records of bytes payload bytes in all were taken from r: what they
  * used of r's grant is no longer reserved (the channel counts them now).
  */
@@ -191,6 +202,11 @@ void	shm_spin_unlink(struct server *srv, struct channel *ch);
 /* shm_direct.c: consumers that read a producer's ring. */
 /* A ring of ch, read by its consumer, woke the daemon. */
 void	shm_direct_poll(struct server *srv, struct channel *ch);
+/*
+ * Whether ch's grants may wait for room to gather: its consumer reads the
+ * rings directly and has claimed since it last stopped for a while.
+ */
+bool	shm_direct_batching(const struct channel *ch);
 
 /* shm_rx.c: consumer rings. */
 /*

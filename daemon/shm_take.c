@@ -325,7 +325,10 @@ shm_answer_rings(struct channel *ch)
 	for (r = ch->rings; r != NULL; r = r->ch_next) {
 		if (r->bad)
 			continue;
-		if (r->drained > 0 && shmring_producer_waits(r->map))
+		/* Room for its records; a grant it waits for wakes it. */
+		if (r->drained > 0 && shmring_producer_waits(r->map) &&
+		    (shmring_producer_wait_kind(r->map) !=
+		    SHMRING_WAIT_BATCH || !shm_direct_batching(ch)))
 			shm_wake_producer(r);
 		shm_grant_as(r, r->drained > 0);
 		r->drained = 0;

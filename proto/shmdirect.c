@@ -177,7 +177,8 @@ shmdirect_ack(struct shmdirect_claimer *cl, uint64_t seq)
 	__atomic_store_n(w64(cl->page, SHMDIRECT_OFF_ACKED), seq,
 	    __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(w32(cl->page, SHMDIRECT_OFF_ACK_WAKE),
-	    __ATOMIC_SEQ_CST) == 0)
+	    __ATOMIC_SEQ_CST) == 0 || seq < __atomic_load_n(w64(cl->page,
+	    SHMDIRECT_OFF_ACK_GOAL), __ATOMIC_ACQUIRE))
 		return (false);
 	return (__atomic_compare_exchange_n(w32(cl->page,
 	    SHMDIRECT_OFF_ACK_WAKE), &one, 0, false, __ATOMIC_SEQ_CST,
@@ -245,8 +246,11 @@ shmdirect_take_wait(void *page)
 }
 
 void
-shmdirect_want_ack(void *page)
+shmdirect_want_ack(void *page, uint64_t goal)
 {
+	/* Before ack_wake: a consumer that sees ack_wake sees the goal. */
+	__atomic_store_n(w64(page, SHMDIRECT_OFF_ACK_GOAL), goal,
+	    __ATOMIC_RELEASE);
 	__atomic_store_n(w32(page, SHMDIRECT_OFF_ACK_WAKE), 1,
 	    __ATOMIC_SEQ_CST);
 }

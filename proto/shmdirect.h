@@ -50,6 +50,8 @@
 					   sleep and wants a RING_WAKE */
 #define SHMDIRECT_OFF_ACK_WAKE	140	/* u32: 1: the daemon waits for an
 					   acknowledgement */
+#define SHMDIRECT_OFF_ACK_GOAL	144	/* u64: the acknowledged seq that
+					   ack_wake waits for (0: any) */
 #define SHMDIRECT_OFF_FREED	192	/* u64: log entries the daemon has
 					   released, in all */
 #define SHMDIRECT_OFF_START	256	/* per ring: u64 pos, u64 rec of the
@@ -110,7 +112,10 @@ bool	shmdirect_claim(struct shmdirect_claimer *,
 	    struct shmdirect_claim *next, const uint64_t *runs, size_t nruns);
 /* Whether the daemon has revoked the page. */
 bool	shmdirect_revoked(const struct shmdirect_claimer *);
-/* Stores the acknowledged seq; true if the daemon asked to be told. */
+/*
+ * Stores the acknowledged seq; true if the daemon asked to be told of it
+ * (it reaches the daemon's goal).
+ */
 bool	shmdirect_ack(struct shmdirect_claimer *, uint64_t seq);
 /* Says the consumer is about to sleep: then wake the daemon. */
 void	shmdirect_set_wait(struct shmdirect_claimer *);
@@ -131,7 +136,10 @@ void	shmdirect_set_freed(void *page, uint64_t runs);
 uint64_t shmdirect_acked(const void *page);
 /* Whether the consumer said it sleeps (the word is cleared). */
 bool	shmdirect_take_wait(void *page);
-/* Asks the consumer to wake the daemon after its next acknowledgement. */
-void	shmdirect_want_ack(void *page);
+/*
+ * Asks the consumer to wake the daemon once it has acknowledged seq goal
+ * (0: after its next acknowledgement).
+ */
+void	shmdirect_want_ack(void *page, uint64_t goal);
 
 #endif /* CHAN_SHMDIRECT_H */

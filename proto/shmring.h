@@ -55,6 +55,9 @@
 #define SHMRING_WAIT_EVENTFD	1u	/* its eventfd */
 #define SHMRING_WAIT_SOCKET	2u	/* also RING_WAKE on its socket: it
 					   waits in an event loop */
+#define SHMRING_WAIT_BATCH	3u	/* its eventfd; it waits with no
+					   deadline, so the daemon may let
+					   room gather before it grants */
 
 /*
  * want of a producer that waits for the daemon to take every record (a

@@ -729,6 +729,80 @@ START_TEST(test_receives_make_room_in_a_bounded_channel)
 }
 END_TEST
 
+/* A send from another thread, blocked until the channel has room. */
+struct blocked {
+	chan_tx		*tx;
+	const char	*msg;
+	int		 rc;
+	int		 done_fd;	/* written once the send returns */
+};
+
+static void *
+blocked_send(void *arg)
+{
+	struct blocked	*b = arg;
+
+	b->rc = chan_tx_send(b->tx, b->msg, strlen(b->msg));
+	if (write(b->done_fd, "x", 1) != 1)
+		b->rc = CHAN_ESYS;
+	return (NULL);
+}
+
+/*
+ * While its receiver reads directly and keeps claiming, a blocked send's
+ * grant waits for room to gather (a quarter of the channel here, 256
+ * messages). A receiver that takes three messages (it claims at most its
+ * prefetch of 4 at a time) and stops makes less room than that: the send
+ * must still go, and every message arrive once, in order.
+ */
+START_TEST(test_a_blocked_send_goes_when_its_receiver_stops_short)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_tx		*tx = ring_tx(pc, "d.short", 1024);
+	chan_rx		*rx = ring_rx(cc, "d.short", 4, 0);
+	struct blocked	 b;
+	struct pollfd	 pfd;
+	pthread_t	 t;
+	char		 s[32];
+	int		 p[2], i;
+
+	send_str(tx, "x");
+	expect_str(rx, "x");
+	ck_assert_int_eq(own_direct_maps(), 1);
+	for (i = 0; i < 1024; i++) {
+		snprintf(s, sizeof(s), "m%d", i);
+		send_str(tx, s);
+	}
+	expect_rc(chan_tx_try_send(tx, "y", 1), CHAN_EFULL, "a full channel");
+	ck_assert_int_eq(pipe(p), 0);
+	b.tx = tx;
+	b.msg = "last";
+	b.rc = 1;
+	b.done_fd = p[1];
+	ck_assert_int_eq(pthread_create(&t, NULL, blocked_send, &b), 0);
+	for (i = 0; i < 3; i++) {
+		snprintf(s, sizeof(s), "m%d", i);
+		expect_str(rx, s);
+	}
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	ck_assert_msg(poll_until(&pfd, 1, now_ms() + harness_wait_ms()) == 1,
+	    "the blocked send did not go");
+	pthread_join(t, NULL);
+	expect_rc(b.rc, 0, "the blocked send");
+	for (i = 3; i < 1024; i++) {
+		snprintf(s, sizeof(s), "m%d", i);
+		expect_str(rx, s);
+	}
+	expect_str(rx, "last");
+	close(p[0]);
+	close(p[1]);
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
 /*
  * A receiver killed after it read three messages directly and
  * acknowledged none: the next receiver gets them again, marked, then the
@@ -1350,6 +1424,8 @@ direct_suite(void)
 	    test_an_acknowledgement_the_page_missed_goes_on_the_socket);
 	tcase_add_test(tc, test_a_socket_send_takes_the_ring_back_in_order);
 	tcase_add_test(tc, test_receives_make_room_in_a_bounded_channel);
+	tcase_add_test(tc,
+	    test_a_blocked_send_goes_when_its_receiver_stops_short);
 	tcase_add_test(tc, test_a_killed_receiver_s_claims_come_back_marked);
 	tcase_add_test(tc,
 	    test_a_killed_receiver_s_claims_within_a_bundle_come_back);

@@ -458,7 +458,13 @@ START_TEST(test_direct_claims_and_revocation)
 	/* Acknowledged: the daemon did not ask to be told. */
 	expect(!shmdirect_ack(&cl, 12));
 	expect(shmdirect_acked(page) == 12);
-	shmdirect_want_ack(page);
+	shmdirect_want_ack(page, 0);
+	expect(shmdirect_ack(&cl, 13));
+	expect(!shmdirect_ack(&cl, 13));
+	/* With a goal, only the acknowledgement that reaches it wakes. */
+	shmdirect_want_ack(page, 15);
+	expect(!shmdirect_ack(&cl, 14));
+	expect(shmdirect_acked(page) == 14);
 	expect(shmdirect_ack(&cl, 15));
 	expect(!shmdirect_ack(&cl, 15));
 	expect(!shmdirect_take_wait(page));
