@@ -781,34 +781,45 @@ shm_direct_asking(const struct shm_direct *d, bool answered_too)
 }
 
 /*
- * The acknowledgement that may let a waiting producer go: each one asks
- * for room (its grant waits for room to gather) or for the space of its
- * records, which any acknowledgement frees. What the consumer
- * acknowledges it has claimed, and each claim is room: seq acked plus
- * the least room a producer still waits for. 0: the next one.
+ * The acknowledgement that may let a waiting producer go (false: none
+ * waits for one). A producer waits for room (its grant waits for room to
+ * gather), or for the space of its records, which any acknowledgement
+ * frees. What the consumer acknowledges it has claimed, and each claim
+ * is room: *goal is acked plus the least room a producer still waits
+ * for, or 0 (the next acknowledgement).
  */
-static uint64_t
-shm_direct_ack_goal(const struct shm_direct *d)
+static bool
+shm_direct_ack_goal(const struct shm_direct *d, uint64_t *goal)
 {
-	uint64_t	short_of, least = UINT64_MAX;
-	uint32_t	i;
+	const struct shm_ring *r;
+	uint64_t	 short_of, least = SHM_SHORT_NONE;
+	uint32_t	 i;
 
+	*goal = 0;
 	for (i = 0; i < d->nrings; i++) {
-		if (!shmring_producer_waits(d->ring[i]->map) ||
-		    d->ring[i]->bad)
+		r = d->ring[i];
+		if (r->bad)
 			continue;
-		if ((short_of = shm_grant_short(d->ring[i])) == 0)
-			return (0);
+		/* An ask not answered yet (shm_direct_asking). */
+		if (!shmring_producer_waits(r->map) &&
+		    !shmring_asked_answered(r->map))
+			return (true);
+		if ((short_of = shm_grant_short(r)) == 0)
+			return (true);
 		if (short_of < least)
 			least = short_of;
 	}
-	return (least == UINT64_MAX ? 0 : shmdirect_acked(d->page) + least);
+	if (least == SHM_SHORT_NONE)
+		return (false);
+	*goal = shmdirect_acked(d->page) + least;
+	return (true);
 }
 
 void
 shm_direct_poll(struct server *srv, struct channel *ch)
 {
 	struct shm_direct *d = ch->direct;
+	uint64_t	 goal;
 	int		 i;
 
 	if (d->lied) {
@@ -838,9 +849,10 @@ shm_direct_poll(struct server *srv, struct channel *ch)
 			return;
 		}
 		shm_answer_rings(ch);
-		if (!shm_direct_asking(d, true) || i > 0)
+		if (!shm_direct_asking(d, true) || i > 0 ||
+		    !shm_direct_ack_goal(d, &goal))
 			break;
-		shmdirect_want_ack(d->page, shm_direct_ack_goal(d));
+		shmdirect_want_ack(d->page, goal);
 	}
 	if (shmdirect_take_wait(d->page))
 		d->armed = true;

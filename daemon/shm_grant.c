@@ -260,8 +260,8 @@ static bool
 shm_grant_later(const struct shm_ring *r, bool waits, uint32_t want,
     const struct shm_dim *m, const struct shm_dim *b)
 {
-	uint64_t	idle, idle_bytes, half_m = m->share / 2,
-			half_b = b->share / 2;
+	uint64_t	idle, idle_bytes, half_m = m->share,
+			half_b = b->share;
 
 	if (half_m < SHM_GRANT_BATCH_MIN || want > half_b ||
 	    !shm_direct_batching(r->ch))
@@ -285,13 +285,16 @@ shm_grant_short(const struct shm_ring *r)
 	uint32_t	want;
 
 	if (r->bad || r->h == NULL || !shmring_producer_waits(r->map))
-		return (0);
+		return (SHM_SHORT_NONE);
 	want = shm_want(r);
+	/* Woken, and not yet running. */
+	if (shm_grant_takes(r, want))
+		return (SHM_SHORT_NONE);
 	shm_dims(r, &m, &b);
 	if (!shm_grant_later(r, true, want, &m, &b) ||
-	    m.room >= m.share / 2)
+	    m.room >= m.share)
 		return (0);
-	return (m.share / 2 - m.room);
+	return (m.share - m.room);
 }
 
 /*

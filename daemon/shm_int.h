@@ -144,9 +144,12 @@ void	shm_grant_as(struct shm_ring *r, bool active);
 void	shm_release(struct shm_ring *r);
 /*
  * Messages of room r's waiting producer is to have before it is granted
- * (its grant waits for room to gather, shm_direct_batching): 0 if it
- * waits for no more than any room.
+ * (its grant waits for room to gather, shm_direct_batching): 0 if any
+ * room, or the space of its records, may be what it waits for;
+ * SHM_SHORT_NONE if it waits for nothing (it does not wait, or has been
+ * woken to what it asked for).
  */
+#define SHM_SHORT_NONE	UINT64_MAX
 uint64_t shm_grant_short(const struct shm_ring *r);
 /*
  * msgs records of bytes payload bytes in all were taken from r: what they
