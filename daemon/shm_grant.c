@@ -248,22 +248,22 @@ shm_want(const struct shm_ring *r)
  * Whether r's grant waits for room to gather: while its channel's consumer
  * reads the rings directly and keeps claiming (shm_direct_batching), a
  * ring is topped up, or its producer blocked with no deadline
- * (SHMRING_WAIT_BATCH) is granted, once the channel has room for half
- * its share, not each time the consumer frees a bite. Each grant is then
- * one wake-up for thousands of messages rather than for a bite's worth,
- * as a socket wakes a blocked writer once half its buffer is free. A try
- * or a timed send (SHMRING_WAIT_EVENTFD) is granted what there is, and a
- * consumer that stops claiming ends the wait (shm_direct.c). Small shares
- * and room the daemon-wide limits bound are granted as they come.
+ * (SHMRING_WAIT_BATCH) is granted, once the channel has room for its
+ * whole share, not each time the consumer frees a bite. Each grant is
+ * then one wake-up for thousands of messages rather than for a bite's
+ * worth, as a socket wakes a blocked writer once half its buffer is
+ * free. A try or a timed send (SHMRING_WAIT_EVENTFD) is granted what
+ * there is, and a consumer that stops claiming ends the wait
+ * (shm_direct.c). Small shares and room the daemon-wide limits bound are
+ * granted as they come.
  */
 static bool
 shm_grant_later(const struct shm_ring *r, bool waits, uint32_t want,
     const struct shm_dim *m, const struct shm_dim *b)
 {
-	uint64_t	idle, idle_bytes, half_m = m->share,
-			half_b = b->share;
+	uint64_t	idle, idle_bytes;
 
-	if (half_m < SHM_GRANT_BATCH_MIN || want > half_b ||
+	if (m->share < SHM_GRANT_BATCH_MIN || want > b->share ||
 	    !shm_direct_batching(r->ch))
 		return (false);
 	if (waits) {
@@ -274,14 +274,15 @@ shm_grant_later(const struct shm_ring *r, bool waits, uint32_t want,
 		if (idle > 0 && idle_bytes >= want)
 			return (false);
 	}
-	return ((m->room < half_m && m->droom >= half_m) ||
-	    (b->room < half_b && b->droom >= half_b));
+	return ((m->room < m->share && m->droom >= m->share) ||
+	    (b->room < b->share && b->droom >= b->share));
 }
 
 uint64_t
 shm_grant_short(const struct shm_ring *r)
 {
 	struct shm_dim	m, b;
+	uint64_t	short_msgs, short_bytes = 0, sent, sent_bytes;
 	uint32_t	want;
 
 	if (r->bad || r->h == NULL || !shmring_producer_waits(r->map))
@@ -291,10 +292,14 @@ shm_grant_short(const struct shm_ring *r)
 	if (shm_grant_takes(r, want))
 		return (SHM_SHORT_NONE);
 	shm_dims(r, &m, &b);
-	if (!shm_grant_later(r, true, want, &m, &b) ||
-	    m.room >= m.share)
+	if (!shm_grant_later(r, true, want, &m, &b))
 		return (0);
-	return (m.share - m.room);
+	short_msgs = m.room < m.share ? m.share - m.room : 0;
+	/* Bytes as messages of the size the producer has sent so far. */
+	shmring_sent(r->map, &sent, &sent_bytes);
+	if (b.room < b.share && sent > 0 && sent_bytes >= sent)
+		short_bytes = (b.share - b.room) / (sent_bytes / sent);
+	return (short_msgs > short_bytes ? short_msgs : short_bytes);
 }
 
 /*

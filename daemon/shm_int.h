@@ -85,8 +85,8 @@ struct shm_ring {
 };
 
 /*
- * Rings whose share is at least twice this many messages get their grants
- * in batches while their consumer reads them directly (shm_grant.c).
+ * Rings whose share is at least this many messages get their grants in
+ * batches while their consumer reads them directly (shm_grant.c).
  */
 #define SHM_GRANT_BATCH_MIN	64u
 /* Passes of one wake-up before the daemon turns to other work. */
@@ -144,8 +144,10 @@ void	shm_grant_as(struct shm_ring *r, bool active);
 void	shm_release(struct shm_ring *r);
 /*
  * Messages of room r's waiting producer is to have before it is granted
- * (its grant waits for room to gather, shm_direct_batching): 0 if any
- * room, or the space of its records, may be what it waits for;
+ * (its grant waits for room to gather, shm_direct_batching; room in bytes
+ * counted in messages of the mean size it has sent, its word, so only a
+ * hint): 0 if any room, or the space of its records, may be what it
+ * waits for;
  * SHM_SHORT_NONE if it waits for nothing (it does not wait, or has been
  * woken to what it asked for).
  */

@@ -750,8 +750,8 @@ blocked_send(void *arg)
 
 /*
  * While its receiver reads directly and keeps claiming, a blocked send's
- * grant waits for room to gather (a quarter of the channel here, 256
- * messages). A receiver that takes three messages (it claims at most its
+ * grant waits for room to gather (the ring's share: half the channel
+ * here, 512 messages). A receiver that takes three messages (it claims at most its
  * prefetch of 4 at a time) and stops makes less room than that: the send
  * must still go, and every message arrive once, in order.
  */
