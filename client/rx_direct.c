@@ -632,15 +632,16 @@ rx_views_reserve(struct rx_views *rv, size_t need)
 
 /*
  * Copies the next records, up to max (at most a bite), into rx's view
- * buffer from offset rv->len: v[i].data holds each one's offset until
- * rx_direct_view fixes it. How many, or -1 if a producer wrote a bad
- * record or memory ran out.
+ * buffer from offset rv->len, and points v at them (the buffer is
+ * reserved first, so it does not move under them). How many, or -1 if a
+ * producer wrote a bad record or memory ran out.
  */
 static int64_t
 rx_direct_copy_views(struct rx_direct *d, struct rx_bite *b,
     struct rx_views *rv, chan_view *v, uint64_t max)
 {
 	size_t		 need = rv->len;
+	unsigned char	*p;
 	int64_t		 n, i;
 
 	if ((n = rx_direct_take(d, b, max)) <= 0)
@@ -649,15 +650,16 @@ rx_direct_copy_views(struct rx_direct *d, struct rx_bite *b,
 		need += (size_t)b->rec[i].len + 1;
 	if (rx_views_reserve(rv, need) != 0)
 		return -1;
+	p = (unsigned char *)rv->buf + rv->len;
 	for (i = 0; i < n; i++) {
-		shmring_copy((unsigned char *)rv->buf + rv->len, b->rec[i].p,
-		    b->rec[i].len);
-		rv->buf[rv->len + b->rec[i].len] = '\0';
-		v[i].data = (const void *)(uintptr_t)rv->len;
+		shmring_copy(p, b->rec[i].p, b->rec[i].len);
+		p[b->rec[i].len] = '\0';
+		v[i].data = p;
 		v[i].len = b->rec[i].len;
 		v[i].redelivered = 0;
-		rv->len += (size_t)b->rec[i].len + 1;
+		p += (size_t)b->rec[i].len + 1;
 	}
+	rv->len = need;
 	return n;
 }
 
@@ -667,7 +669,7 @@ rx_direct_view(struct chan_rx *rx, chan_view *v, size_t max)
 	struct rx_direct *d = rx->direct;
 	struct rx_views	*rv = &rx->views;
 	struct rx_bite	 b;
-	size_t		 len0 = rv->len, i;
+	size_t		 len0 = rv->len;
 	int64_t		 n;
 	uint64_t	 seq;
 
@@ -686,8 +688,6 @@ rx_direct_view(struct chan_rx *rx, chan_view *v, size_t max)
 		rv->len = len0;
 		return 0;
 	}
-	for (i = 0; i < (size_t)n; i++)
-		v[i].data = rv->buf + (uintptr_t)v[i].data;
 	rx->handed = seq + (uint64_t)n;
 	rx->ack_want = rx->handed;
 	rx_due(rx);
