@@ -612,6 +612,43 @@ async_sender_join(struct async_sender *s)
 	return s->rc;
 }
 
+static void *
+send_thread_main(void *arg)
+{
+	struct send_thread *s = arg;
+
+	s->rc = chan_tx_send(s->tx, s->msg, strlen(s->msg));
+	if (write(s->done[1], "x", 1) != 1)
+		s->rc = CHAN_ESYS;
+	return NULL;
+}
+
+void
+send_thread_start(struct send_thread *s, chan_tx *tx, const char *msg)
+{
+	*s = (struct send_thread){ .tx = tx, .msg = msg, .rc = 1 };
+	ck_assert_int_eq(pipe(s->done), 0);
+	ck_assert_int_eq(pthread_create(&s->thread, NULL, send_thread_main,
+	    s), 0);
+}
+
+int
+send_thread_wait(struct send_thread *s, int ms)
+{
+	struct pollfd pfd = { .fd = s->done[0], .events = POLLIN };
+
+	return poll_until(&pfd, 1, now_ms() + ms);
+}
+
+int
+send_thread_join(struct send_thread *s)
+{
+	ck_assert_int_eq(pthread_join(s->thread, NULL), 0);
+	close(s->done[0]);
+	close(s->done[1]);
+	return s->rc;
+}
+
 int
 own_direct_maps(void)
 {

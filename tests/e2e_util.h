@@ -108,6 +108,24 @@ void	async_sender_start(struct async_sender *s, chan_tx *tx,
 	    const char *prefix, int first, int count);
 int	async_sender_join(struct async_sender *s);
 
+/*
+ * A thread of the test blocked in one chan_tx_send of msg on tx.
+ * send_thread_wait polls, up to ms, for the send to return: 1 if it
+ * has, 0 if not yet. send_thread_join joins the thread and returns the
+ * send's result.
+ */
+struct send_thread {
+	pthread_t	 thread;
+	chan_tx		*tx;
+	const char	*msg;
+	int		 rc;
+	int		 done[2];	/* a pipe, written once it returns */
+};
+void	send_thread_start(struct send_thread *s, chan_tx *tx,
+	    const char *msg);
+int	send_thread_wait(struct send_thread *s, int ms);
+int	send_thread_join(struct send_thread *s);
+
 /* The CLIs. */
 
 /*

@@ -729,25 +729,6 @@ START_TEST(test_receives_make_room_in_a_bounded_channel)
 }
 END_TEST
 
-/* A send from another thread, blocked until the channel has room. */
-struct blocked {
-	chan_tx		*tx;
-	const char	*msg;
-	int		 rc;
-	int		 done_fd;	/* written once the send returns */
-};
-
-static void *
-blocked_send(void *arg)
-{
-	struct blocked	*b = arg;
-
-	b->rc = chan_tx_send(b->tx, b->msg, strlen(b->msg));
-	if (write(b->done_fd, "x", 1) != 1)
-		b->rc = CHAN_ESYS;
-	return (NULL);
-}
-
 /*
  * While its receiver reads directly and keeps claiming, a blocked send's
  * grant waits for room to gather (the ring's share: half the channel
@@ -761,11 +742,9 @@ START_TEST(test_a_blocked_send_goes_when_its_receiver_stops_short)
 	chan_client	*cc = test_connect(&fixture);
 	chan_tx		*tx = ring_tx(pc, "d.short", 1024);
 	chan_rx		*rx = ring_rx(cc, "d.short", 4, 0);
-	struct blocked	 b;
-	struct pollfd	 pfd;
-	pthread_t	 t;
+	struct send_thread b;
 	char		 s[32];
-	int		 p[2], i;
+	int		 i;
 
 	send_str(tx, "x");
 	expect_str(rx, "x");
@@ -775,29 +754,19 @@ START_TEST(test_a_blocked_send_goes_when_its_receiver_stops_short)
 		send_str(tx, s);
 	}
 	expect_rc(chan_tx_try_send(tx, "y", 1), CHAN_EFULL, "a full channel");
-	ck_assert_int_eq(pipe(p), 0);
-	b.tx = tx;
-	b.msg = "last";
-	b.rc = 1;
-	b.done_fd = p[1];
-	ck_assert_int_eq(pthread_create(&t, NULL, blocked_send, &b), 0);
+	send_thread_start(&b, tx, "last");
 	for (i = 0; i < 3; i++) {
 		snprintf(s, sizeof(s), "m%d", i);
 		expect_str(rx, s);
 	}
-	pfd.fd = p[0];
-	pfd.events = POLLIN;
-	ck_assert_msg(poll_until(&pfd, 1, now_ms() + harness_wait_ms()) == 1,
+	ck_assert_msg(send_thread_wait(&b, harness_wait_ms()) == 1,
 	    "the blocked send did not go");
-	pthread_join(t, NULL);
-	expect_rc(b.rc, 0, "the blocked send");
+	expect_rc(send_thread_join(&b), 0, "the blocked send");
 	for (i = 3; i < 1024; i++) {
 		snprintf(s, sizeof(s), "m%d", i);
 		expect_str(rx, s);
 	}
 	expect_str(rx, "last");
-	close(p[0]);
-	close(p[1]);
 	chan_disconnect(pc);
 	chan_disconnect(cc);
 }

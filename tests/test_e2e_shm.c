@@ -903,33 +903,13 @@ START_TEST(test_a_held_send_to_a_gone_receiver_is_reported)
 }
 END_TEST
 
-struct blocked {
-	chan_tx	*tx;
-	int	 rc;
-	int	 done_fd;
-};
-
-static void *
-blocked_send(void *arg)
-{
-	struct blocked	*b = arg;
-
-	b->rc = chan_tx_send(b->tx, "five", 4);
-	if (write(b->done_fd, "x", 1) != 1)
-		b->rc = CHAN_ESYS;
-	return (NULL);
-}
-
 START_TEST(test_full_ring_try_timed_and_blocking_sends)
 {
 	chan_client	*pc = test_connect(&fixture);
 	chan_client	*cc;
 	chan_tx		*tx = shm_tx(pc, "shm.full", 4);
 	chan_rx		*rx;
-	struct blocked	 b;
-	struct pollfd	 pfd;
-	pthread_t	 t;
-	int		 p[2];
+	struct send_thread b;
 	long long	 t0;
 
 	expect_rc(chan_tx_try_send(tx, "one", 3), 0, "try 1");
@@ -943,26 +923,17 @@ START_TEST(test_full_ring_try_timed_and_blocking_sends)
 	    "timed full");
 	ck_assert_int_ge(now_ms() - t0, 100);
 	/* A blocking send waits until the consumer takes one. */
-	ck_assert_int_eq(pipe(p), 0);
-	b.tx = tx;
-	b.rc = 1;
-	b.done_fd = p[1];
-	ck_assert_int_eq(pthread_create(&t, NULL, blocked_send, &b), 0);
-	pfd.fd = p[0];
-	pfd.events = POLLIN;
-	ck_assert_int_eq(poll_until(&pfd, 1, now_ms() + 200), 0);
+	send_thread_start(&b, tx, "five");
+	ck_assert_int_eq(send_thread_wait(&b, 200), 0);
 	cc = test_connect(&fixture);
 	rx = rx_open(cc, "shm.full", 1);
 	expect_str(rx, "one");
-	ck_assert_int_eq(poll_until(&pfd, 1, now_ms() + HARNESS_WAIT_MS), 1);
-	pthread_join(t, NULL);
-	expect_rc(b.rc, 0, "blocked send");
+	ck_assert_int_eq(send_thread_wait(&b, HARNESS_WAIT_MS), 1);
+	expect_rc(send_thread_join(&b), 0, "blocked send");
 	expect_str(rx, "two");
 	expect_str(rx, "three");
 	expect_str(rx, "four");
 	expect_str(rx, "five");
-	close(p[0]);
-	close(p[1]);
 	chan_disconnect(pc);
 	chan_disconnect(cc);
 }
