@@ -683,6 +683,26 @@ import_open(struct import *im)
 	return 0;
 }
 
+/*
+ * How many messages the next fetch asks for. libnats's fetch (up to 3.8,
+ * nats.c pull request 749) writes past its array of batch messages when
+ * the subscription already holds some from an earlier fetch (answers that
+ * came after that fetch returned) and it then asks the server for more:
+ * it counts the ones it held against a batch it has already lowered by
+ * them. It cannot do so for a batch of one, so while messages are held
+ * they are taken one at a time.
+ */
+static int
+import_batch(struct import *im)
+{
+	int held = 0;
+
+	if (natsSubscription_GetPending(im->sub, &held, NULL) != NATS_OK ||
+	    held > 0)
+		return 1;
+	return (int)im->b->cfg.batch;
+}
+
 static int
 import_loop(struct import *im)
 {
@@ -690,7 +710,7 @@ import_loop(struct import *im)
 	natsMsgList list;
 	jsErrCode jerr;
 	natsStatus s;
-	int i, wait;
+	int i, wait, batch;
 
 	wait = 250;
 	while (!b->stop) {
@@ -699,8 +719,8 @@ import_loop(struct import *im)
 		leases_check(im);
 		memset(&list, 0, sizeof(list));
 		jerr = 0;
-		s = natsSubscription_Fetch(&list, im->sub, (int)b->cfg.batch,
-		    wait, &jerr);
+		batch = import_batch(im);
+		s = natsSubscription_Fetch(&list, im->sub, batch, wait, &jerr);
 		if (s == NATS_TIMEOUT)
 			continue;
 		if (s != NATS_OK) {
@@ -708,6 +728,13 @@ import_loop(struct import *im)
 			    js_err(s, jerr));
 			ms_sleep(100);
 			continue;
+		}
+		/* The overrun import_batch avoids: its memory is not ours. */
+		if (list.Count > batch) {
+			blog("'%s': libnats returned %d messages for a fetch of "
+			    "%d", im->m->channel, list.Count, batch);
+			natsMsgList_Destroy(&list);
+			return 1;
 		}
 		for (i = 0; i < list.Count; i++) {
 			natsMsg *msg = list.Msgs[i];
