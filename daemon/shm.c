@@ -51,6 +51,7 @@ shm_wake_producer(struct shm_ring *r)
 {
 	struct conn	*c;
 
+	r->space_wait = false;
 	if (r->wake_held) {
 		r->wake_due = true;
 		return;

@@ -88,6 +88,12 @@ struct shm_direct {
  */
 #define SHM_DIRECT_BATCH_MS	2
 /*
+ * Runs of the claims' log an acknowledgement goal looks through, at most
+ * (shm_direct_seq_freeing): the rings' bites since the last release,
+ * usually a few.
+ */
+#define SHM_GOAL_RUNS		256
+/*
  * The most a ring waits before it is offered again after a stall or a
  * change of the channel's rings. Each doubles the wait from
  * SHM_DIRECT_STALL_MS: a consumer that cannot keep the rings (a channel of
@@ -780,20 +786,86 @@ shm_direct_asking(const struct shm_direct *d, bool answered_too)
 	return (false);
 }
 
+/* Messages ring i's producer says it committed past n (a hint). */
+static uint64_t
+shm_direct_sent_past(const struct shm_direct *d, uint32_t i, uint64_t n)
+{
+	uint64_t	sent, bytes;
+
+	shmring_sent(d->ring[i]->map, &sent, &bytes);
+	return (sent > n ? sent - n : 0);
+}
+
+/*
+ * Where the claims of the k records of ring i after the claims' log will
+ * end: the consumer claims from each ring in turn, so as many of each
+ * other ring's committed records as of ring i's come first, at most what
+ * each holds.
+ */
+static uint64_t
+shm_direct_seq_after_log(const struct shm_direct *d, uint32_t i, uint64_t k)
+{
+	uint64_t	n = k, un;
+	uint32_t	j;
+
+	for (j = 0; j < d->nrings; j++) {
+		if (j == i || d->ring[j]->bad)
+			continue;
+		un = shm_direct_sent_past(d, j, d->ring[j]->rd.taken);
+		n += un < k ? un : k;
+	}
+	return (d->claim_seq + n);
+}
+
+/*
+ * The acknowledgement that frees the next k records of ring i (at most
+ * those it holds): the claims' log from where the daemon released, then
+ * past it as shm_direct_seq_after_log says. The log and the counts are
+ * the peers' word, so this is a hint; a log longer than SHM_GOAL_RUNS
+ * runs gives the least it can be, each record after could be ring i's.
+ */
+static uint64_t
+shm_direct_seq_freeing(const struct shm_direct *d, uint32_t i, uint64_t k)
+{
+	uint64_t	 seq = d->rel_seq, run, e, held;
+	uint32_t	 off = d->rel_off, cnt;
+
+	held = shm_direct_sent_past(d, i, d->rel[i].taken);
+	if (k > held)
+		k = held > 0 ? held : 1;
+	for (run = d->rel_run; run < d->claim_runs; run++, off = 0) {
+		if (run - d->rel_run >= SHM_GOAL_RUNS)
+			return (seq + k);
+		e = shmdirect_run(d->page, run);
+		cnt = SHMDIRECT_RUN_COUNT(e);
+		if (off >= cnt)
+			continue;
+		cnt -= off;
+		if (SHMDIRECT_RUN_RING(e) == i) {
+			if (cnt >= k)
+				return (seq + k);
+			k -= cnt;
+		}
+		seq += cnt;
+	}
+	return (shm_direct_seq_after_log(d, i, k));
+}
+
 /*
  * The acknowledgement that may let a waiting producer go (false: none
  * waits for one). A producer waits for room (its grant waits for room to
- * gather), or for the space of its records, which any acknowledgement
+ * gather), or for the space of its records, which their acknowledgement
  * frees. What the consumer acknowledges it has claimed, and each claim
- * is room: *goal is acked plus the least room a producer still waits
- * for, or 0 (the next acknowledgement).
+ * is room: *goal is the least acknowledgement that gives a producer the
+ * room or the space it still waits for, or 0 (the next one).
  */
 static bool
 shm_direct_ack_goal(const struct shm_direct *d, uint64_t *goal)
 {
 	const struct shm_ring *r;
-	uint64_t	 short_of, least = SHM_SHORT_NONE;
+	uint64_t	 short_of, at, least = UINT64_MAX;
 	uint32_t	 i;
+	bool		 space;
 
 	*goal = 0;
 	for (i = 0; i < d->nrings; i++) {
@@ -804,14 +876,18 @@ shm_direct_ack_goal(const struct shm_direct *d, uint64_t *goal)
 		if (!shmring_producer_waits(r->map) &&
 		    !shmring_asked_answered(r->map))
 			return (true);
-		if ((short_of = shm_grant_short(r)) == 0)
+		if ((short_of = shm_grant_short(r, &space)) == 0)
 			return (true);
-		if (short_of < least)
-			least = short_of;
+		if (short_of == SHM_SHORT_NONE)
+			continue;
+		at = space ? shm_direct_seq_freeing(d, i, short_of) :
+		    shmdirect_acked(d->page) + short_of;
+		if (at < least)
+			least = at;
 	}
-	if (least == SHM_SHORT_NONE)
+	if (least == UINT64_MAX)
 		return (false);
-	*goal = shmdirect_acked(d->page) + least;
+	*goal = least;
 	return (true);
 }
 

@@ -161,6 +161,16 @@ shm_idle(const struct shm_ring *r, uint64_t *msgs, uint64_t *bytes)
 }
 
 /*
+ * The free space of r's ring as its producer sees it: the daemon's view
+ * of the head lags while a consumer reads the ring directly.
+ */
+static uint64_t
+shm_space_free(const struct shm_ring *r)
+{
+	return (r->rd.data_size - shmring_used(&r->rd, r->map));
+}
+
+/*
  * Whether r's producer, which waits, could commit a record of want bytes
  * already: its grant takes it, and the ring has room for it (twice its
  * size covers the padding before it). A grant made while it did not yet
@@ -170,14 +180,12 @@ shm_idle(const struct shm_ring *r, uint64_t *msgs, uint64_t *bytes)
 static bool
 shm_grant_takes(const struct shm_ring *r, uint32_t want)
 {
-	uint64_t	msgs, bytes, head = r->rd.head, used;
+	uint64_t	msgs, bytes;
 
 	shm_idle(r, &msgs, &bytes);
 	if (msgs == 0 || bytes < want)
 		return (false);
-	used = head > r->rd.tail ? head - r->rd.tail : 0;
-	return (used <= r->rd.data_size && r->rd.data_size - used >=
-	    2 * shmring_rec_size(want));
+	return (shm_space_free(r) >= 2 * shmring_rec_size(want));
 }
 
 /*
@@ -278,20 +286,104 @@ shm_grant_later(const struct shm_ring *r, bool waits, uint32_t want,
 	    (b->room < b->share && b->droom >= b->share));
 }
 
+/*
+ * The free space of its ring that r's producer, granted what it asks and
+ * waiting for its records' space, is woken to while grants come in
+ * batches: half the ring, or less if a share (m, b) is less (its record
+ * twice over at least, as shm_grant_takes). A share, not what it holds
+ * granted now: its grant is topped up as it sends.
+ */
+static uint64_t
+shm_space_goal(const struct shm_ring *r, uint32_t want,
+    const struct shm_dim *m, const struct shm_dim *b)
+{
+	uint64_t	goal;
+
+	goal = shm_min(r->rd.data_size / 2, b->share + m->share *
+	    SHMRING_REC_HDR);
+	if (goal < 2 * shmring_rec_size(want))
+		goal = 2 * shmring_rec_size(want);
+	return (goal);
+}
+
+/*
+ * Notes whether r's producer, which waits (waits) for want bytes, ran out
+ * of its ring's space: blocked with no deadline (SHMRING_WAIT_BATCH),
+ * granted what it asks, and its ring without room for the record. It
+ * stays so until it is woken (shm_wake_producer) or waits no more.
+ */
+static void
+shm_space_note(struct shm_ring *r, bool waits, uint32_t want)
+{
+	uint64_t	idle, idle_bytes;
+
+	if (!waits) {
+		r->space_wait = false;
+		return;
+	}
+	if (r->space_wait || shmring_producer_wait_kind(r->map) !=
+	    SHMRING_WAIT_BATCH)
+		return;
+	shm_idle(r, &idle, &idle_bytes);
+	r->space_wait = idle > 0 && idle_bytes >= want &&
+	    shm_space_free(r) < 2 * shmring_rec_size(want);
+}
+
+/*
+ * Whether r's producer, out of its ring's space (r->space_wait), waits
+ * for that space to gather: while its channel's grants come in batches
+ * (shm_grant_later), it is woken once the consumer's acknowledgements
+ * have freed shm_space_goal, not at each one. A ring holds its records
+ * until the consumer has claimed and acknowledged them, so with large
+ * messages the ring, not the grant, is what a producer runs out of.
+ */
+static bool
+shm_space_later(const struct shm_ring *r, uint32_t want,
+    const struct shm_dim *m, const struct shm_dim *b)
+{
+	if (!r->space_wait || m->share < SHM_GRANT_BATCH_MIN ||
+	    !shm_direct_batching(r->ch))
+		return (false);
+	return (shm_space_free(r) < shm_space_goal(r, want, m, b));
+}
+
+/* The records of r's ring to be freed before shm_space_later ends. */
+static uint64_t
+shm_space_short(const struct shm_ring *r, uint32_t want,
+    const struct shm_dim *m, const struct shm_dim *b)
+{
+	uint64_t	free = shm_space_free(r);
+	uint64_t	goal = shm_space_goal(r, want, m, b);
+	uint64_t	sent, sent_bytes, rec;
+
+	if (free >= goal)
+		return (0);
+	/* Records of the mean size it has sent: its word, so a hint. */
+	shmring_sent(r->map, &sent, &sent_bytes);
+	rec = shmring_rec_size(sent > 0 && sent_bytes / sent <= UINT32_MAX ?
+	    (uint32_t)(sent_bytes / sent) : want);
+	return ((goal - free + rec - 1) / rec);
+}
+
 uint64_t
-shm_grant_short(const struct shm_ring *r)
+shm_grant_short(const struct shm_ring *r, bool *space)
 {
 	struct shm_dim	m, b;
 	uint64_t	short_msgs, short_bytes = 0, sent, sent_bytes;
 	uint32_t	want;
 
+	*space = false;
 	if (r->bad || r->h == NULL || !shmring_producer_waits(r->map))
 		return (SHM_SHORT_NONE);
 	want = shm_want(r);
+	shm_dims(r, &m, &b);
+	if (shm_space_later(r, want, &m, &b)) {
+		*space = true;
+		return (shm_space_short(r, want, &m, &b));
+	}
 	/* Woken, and not yet running. */
 	if (shm_grant_takes(r, want))
 		return (SHM_SHORT_NONE);
-	shm_dims(r, &m, &b);
 	if (!shm_grant_later(r, true, want, &m, &b))
 		return (0);
 	short_msgs = m.room < m.share ? m.share - m.room : 0;
@@ -340,7 +432,7 @@ shm_grant_ring(struct shm_ring *r, bool active, bool may_refuse)
 	struct shm_dim	 m, b;
 	uint64_t	 need_msgs = 0, need_bytes = 0;
 	uint32_t	 want = 0;
-	bool		 more = false, waits, asks, later;
+	bool		 more = false, waits, asks, later, space_later;
 
 	if (r->bad || r->h == NULL)
 		return;
@@ -376,13 +468,15 @@ shm_grant_ring(struct shm_ring *r, bool active, bool may_refuse)
 	shm_hold_wait(r, need_msgs, need_bytes);
 	if (more)
 		shmring_grant(r->map, r->grant_msgs, r->grant_bytes);
+	shm_space_note(r, waits, want);
+	space_later = waits && !later && shm_space_later(r, want, &m, &b);
 	/* A producer blocked with no deadline does not look at the answer. */
-	if (waits && later && asks)
+	if (waits && (later || space_later) && asks)
 		shmring_answer(r->map);
-	else if (waits && (more || asks)) {
+	else if (waits && !space_later && (more || asks)) {
 		shmring_answer(r->map);
 		shm_wake_producer(r);
-	} else if (waits && shm_grant_takes(r, want))
+	} else if (waits && !space_later && shm_grant_takes(r, want))
 		shm_wake_producer(r);
 }
 

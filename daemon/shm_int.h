@@ -82,6 +82,11 @@ struct shm_ring {
 	 */
 	bool		 wake_held;
 	bool		 wake_due;
+	/*
+	 * Its producer, blocked with no deadline, ran out of its ring's
+	 * space, and has not been woken since (shm_grant.c).
+	 */
+	bool		 space_wait;
 };
 
 /*
@@ -143,16 +148,17 @@ void	shm_grant_as(struct shm_ring *r, bool active);
  */
 void	shm_release(struct shm_ring *r);
 /*
- * Messages of room r's waiting producer is to have before it is granted
- * (its grant waits for room to gather, shm_direct_batching; room in bytes
- * counted in messages of the mean size it has sent, its word, so only a
- * hint): 0 if any room, or the space of its records, may be what it
- * waits for;
- * SHM_SHORT_NONE if it waits for nothing (it does not wait, or has been
- * woken to what it asked for).
+ * What r's waiting producer is to have before it is woken, while its
+ * channel's grants come in batches (shm_direct_batching): messages of
+ * room before it is granted (room in bytes counted in messages of the
+ * mean size it has sent, its word, so only a hint); or, with *space set,
+ * records of its ring to be freed (their acknowledgement frees them)
+ * before its ring has the space to gather. 0 if any room or space may be
+ * what it waits for; SHM_SHORT_NONE if it waits for nothing (it does not
+ * wait, or has been woken to what it asked for).
  */
 #define SHM_SHORT_NONE	UINT64_MAX
-uint64_t shm_grant_short(const struct shm_ring *r);
+uint64_t shm_grant_short(const struct shm_ring *r, bool *space);
 /*
  * msgs records of bytes payload bytes in all were taken from r: what they
  * used of r's grant is no longer reserved (the channel counts them now).

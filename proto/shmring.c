@@ -669,6 +669,17 @@ shmring_poll(struct shmring_reader *rd, const void *base)
 	return (0);
 }
 
+uint64_t
+shmring_used(const struct shmring_reader *rd, const void *base)
+{
+	uint64_t	head = ld64(base, SHMRING_OFF_HEAD, __ATOMIC_ACQUIRE);
+
+	if ((head & (SHMRING_ALIGN - 1)) != 0 || head < rd->tail ||
+	    head - rd->tail > rd->data_size)
+		return (rd->data_size);
+	return (head - rd->tail);
+}
+
 bool
 shmring_moved(const void *base, uint64_t pos)
 {

@@ -346,6 +346,14 @@ int	shmring_peek(struct shmring_reader *, const unsigned char **payload,
  * cons_wait.
  */
 bool	shmring_moved(const void *base, uint64_t pos);
+/*
+ * The bytes of the data area the writer's records use, from the reader's
+ * tail to the head the writer published now (read as shmring_poll does,
+ * and nothing else checked): a reader that has not polled lately sees the
+ * writer's space as the writer does. An impossible head counts as a full
+ * ring.
+ */
+uint64_t shmring_used(const struct shmring_reader *, const void *base);
 /* Takes the message the last shmring_peek returned. */
 void	shmring_skip(struct shmring_reader *);
 /* Whether the reader is between records (not within a bundle). */

@@ -773,6 +773,58 @@ START_TEST(test_a_blocked_send_goes_when_its_receiver_stops_short)
 END_TEST
 
 /*
+ * Two producers on rings of 4 KiB (128 records of these messages) and a
+ * channel of 1024 messages (a share of 256 each): each runs out of its
+ * ring's space before its grant, again and again, since the space of a
+ * record comes back only once the receiver acknowledges it. Blocked with
+ * no deadline, each waits for the space to gather (half its ring) while
+ * the receiver reads on; every message arrives once, in each producer's
+ * order.
+ */
+START_TEST(test_producers_out_of_ring_space_wait_for_it_to_gather)
+{
+	chan_client	*cc = test_connect(&fixture), *pc[2];
+	chan_rx		*rx;
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_tx		*tx[2];
+	chan_msg	*m;
+	struct async_sender snd[2];
+	const char	*prefix[2] = { "a", "b" };
+	char		 s[32];
+	int		 i, k, next[2] = { 0, 0 };
+
+	o.flags = CHAN_SHM;
+	o.capacity = 1024;
+	o.ring_size = 4096;
+	for (i = 0; i < 2; i++) {
+		pc[i] = test_connect(&fixture);
+		tx[i] = tx_open_opts(pc[i], "d.space", &o);
+	}
+	rx = ring_rx(cc, "d.space", 256, 0);
+	direct_rings_wait(tx, 2, rx);
+	for (i = 0; i < 2; i++)
+		async_sender_start(&snd[i], tx[i], prefix[i], 0, 3000);
+	for (i = 0; i < 6000; i++) {
+		expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m), 0,
+		    "a message from a producer out of ring space");
+		k = ((const char *)chan_msg_data(m))[0] == 'b';
+		snprintf(s, sizeof(s), "%s%d", prefix[k], next[k]++);
+		ck_assert_msg(chan_msg_len(m) == strlen(s) &&
+		    memcmp(chan_msg_data(m), s, strlen(s)) == 0,
+		    "message %d: expected %s", i, s);
+		chan_msg_free(m);
+	}
+	for (i = 0; i < 2; i++) {
+		expect_rc(async_sender_join(&snd[i]), 0, "the producer");
+		chan_disconnect(pc[i]);
+	}
+	expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m),
+	    CHAN_EDISCONNECTED, "after the producers went");
+	chan_disconnect(cc);
+}
+END_TEST
+
+/*
  * A receiver killed after it read three messages directly and
  * acknowledged none: the next receiver gets them again, marked, then the
  * rest.
@@ -1395,6 +1447,8 @@ direct_suite(void)
 	tcase_add_test(tc, test_receives_make_room_in_a_bounded_channel);
 	tcase_add_test(tc,
 	    test_a_blocked_send_goes_when_its_receiver_stops_short);
+	tcase_add_test(tc,
+	    test_producers_out_of_ring_space_wait_for_it_to_gather);
 	tcase_add_test(tc, test_a_killed_receiver_s_claims_come_back_marked);
 	tcase_add_test(tc,
 	    test_a_killed_receiver_s_claims_within_a_bundle_come_back);

@@ -303,6 +303,33 @@ START_TEST(test_scribbled_cursors_are_refused)
 }
 END_TEST
 
+/*
+ * shmring_used: the space from the reader's tail to the head the writer
+ * published, whether the reader has polled since or not; an impossible
+ * head counts as a full ring.
+ */
+START_TEST(test_used_space_follows_the_writer_s_head)
+{
+	struct ring	r;
+	unsigned char	out[64];
+
+	three(&r);
+	expect(shmring_used(&r.rd, r.mem) == 32 + 80 + 16);
+	expect(read_one(&r, out, sizeof(out)) == 16);
+	shmring_release(&r.rd, r.mem);
+	expect(shmring_used(&r.rd, r.mem) == 80 + 16);
+	expect(shmring_put(&r.w, out, 16, 0) == 0);
+	expect(shmring_used(&r.rd, r.mem) == 80 + 16 + 32);
+	u64_set(&r, SHMRING_OFF_HEAD, 16);		/* behind the tail */
+	expect(shmring_used(&r.rd, r.mem) == DATA);
+	u64_set(&r, SHMRING_OFF_HEAD, 32 + DATA + 8);	/* past the ring */
+	expect(shmring_used(&r.rd, r.mem) == DATA);
+	u64_set(&r, SHMRING_OFF_HEAD, 32 + 20);		/* not aligned */
+	expect(shmring_used(&r.rd, r.mem) == DATA);
+	ring_free(&r);
+}
+END_TEST
+
 START_TEST(test_scribbled_records_are_refused)
 {
 	struct ring	r;
@@ -1214,6 +1241,7 @@ shmring_suite(void)
 	tcase_add_test(tc, test_a_record_cut_short_is_never_read);
 	tcase_add_test(tc, test_scribbled_cursors_are_refused);
 	tcase_add_test(tc, test_scribbled_records_are_refused);
+	tcase_add_test(tc, test_used_space_follows_the_writer_s_head);
 	tcase_add_test(tc, test_peek_shows_the_stamp_and_takes_nothing);
 	tcase_add_test(tc, test_a_lone_ring_needs_no_stamps);
 	tcase_add_test(tc, test_held_records_wait_for_publish);
