@@ -235,6 +235,8 @@ struct channel {
 					   consumer goes: dispatch.c's list */
 	uint32_t	 group_idx;	/* its place in group->chs */
 	bool		 shm_spinning;	/* on srv's list (below) */
+	bool		 shm_answering;	/* shm_answer_rings walks its rings:
+					   shm_room keeps their order */
 	struct dlog	*log;		/* durable: its log, opaque here */
 
 	struct held	*htail;

@@ -504,7 +504,7 @@ shm_room(struct server *srv, struct channel *ch)
 	for (r = first; r != NULL; r = r->ch_next)
 		shm_grant(r);
 	/* Round robin: the first served now is served last next time. */
-	if (first->ch_next != NULL) {
+	if (first->ch_next != NULL && !ch->shm_answering) {
 		ch->rings = first->ch_next;
 		for (r = ch->rings; r->ch_next != NULL; r = r->ch_next)
 			;

@@ -321,7 +321,14 @@ void
 shm_answer_rings(struct channel *ch)
 {
 	struct shm_ring	*r;
+	bool		 answering = ch->shm_answering;
 
+	/*
+	 * A refused grant (shm_limit) pumps the channel, whose shm_room
+	 * would turn the list under this walk: a ring skipped or answered
+	 * twice.
+	 */
+	ch->shm_answering = true;
 	for (r = ch->rings; r != NULL; r = r->ch_next) {
 		if (r->bad)
 			continue;
@@ -333,6 +340,7 @@ shm_answer_rings(struct channel *ch)
 		shm_grant_as(r, r->drained > 0);
 		r->drained = 0;
 	}
+	ch->shm_answering = answering;
 }
 
 /*
