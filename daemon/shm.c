@@ -52,6 +52,7 @@ shm_wake_producer(struct shm_ring *r)
 	struct conn	*c;
 
 	r->space_wait = false;
+	r->woken = true;
 	if (r->wake_held) {
 		r->wake_due = true;
 		return;

@@ -172,10 +172,10 @@ shm_space_free(const struct shm_ring *r)
 
 /*
  * Whether r's producer, which waits, could commit a record of want bytes
- * already: its grant takes it, and the ring has room for it (twice its
- * size covers the padding before it). A grant made while it did not yet
- * wait, and that its last look missed, must still wake it: it asked
- * once, that ask is answered, and nothing else would.
+ * already: its grant takes it, and its ring has the space for it. A
+ * grant made while it did not yet wait, and that its last look missed,
+ * must still wake it: it asked once, that ask is answered, and nothing
+ * else would.
  */
 static bool
 shm_grant_takes(const struct shm_ring *r, uint32_t want)
@@ -185,7 +185,7 @@ shm_grant_takes(const struct shm_ring *r, uint32_t want)
 	shm_idle(r, &msgs, &bytes);
 	if (msgs == 0 || bytes < want)
 		return (false);
-	return (shm_space_free(r) >= 2 * shmring_rec_size(want));
+	return (shmring_writer_fits(&r->rd, r->map, want));
 }
 
 /*
@@ -289,21 +289,27 @@ shm_grant_later(const struct shm_ring *r, bool waits, uint32_t want,
 /*
  * The free space of its ring that r's producer, granted what it asks and
  * waiting for its records' space, is woken to while grants come in
- * batches: half the ring, or less if a share (m, b) is less (its record
- * twice over at least, as shm_grant_takes). A share, not what it holds
- * granted now: its grant is topped up as it sends.
+ * batches: half the ring, or less if a share (m, b) is less. A share,
+ * not what it holds granted now: its grant is topped up as it sends.
  */
 static uint64_t
-shm_space_goal(const struct shm_ring *r, uint32_t want,
-    const struct shm_dim *m, const struct shm_dim *b)
+shm_space_goal(const struct shm_ring *r, const struct shm_dim *m,
+    const struct shm_dim *b)
 {
-	uint64_t	goal;
+	return (shm_min(r->rd.data_size / 2, b->share + m->share *
+	    SHMRING_REC_HDR));
+}
 
-	goal = shm_min(r->rd.data_size / 2, b->share + m->share *
-	    SHMRING_REC_HDR);
-	if (goal < 2 * shmring_rec_size(want))
-		goal = 2 * shmring_rec_size(want);
-	return (goal);
+/* The space of a record of the mean size r's producer has sent. */
+static uint64_t
+shm_space_rec(const struct shm_ring *r, uint32_t want)
+{
+	uint64_t	sent, sent_bytes;
+
+	/* Its word, so only a hint. */
+	shmring_sent(r->map, &sent, &sent_bytes);
+	return (shmring_rec_size(sent > 0 && sent_bytes / sent <= UINT32_MAX ?
+	    (uint32_t)(sent_bytes / sent) : want));
 }
 
 /*
@@ -326,7 +332,7 @@ shm_space_note(struct shm_ring *r, bool waits, uint32_t want)
 		return;
 	shm_idle(r, &idle, &idle_bytes);
 	r->space_wait = idle > 0 && idle_bytes >= want &&
-	    shm_space_free(r) < 2 * shmring_rec_size(want);
+	    !shmring_writer_fits(&r->rd, r->map, want);
 }
 
 /*
@@ -335,16 +341,23 @@ shm_space_note(struct shm_ring *r, bool waits, uint32_t want)
  * (shm_grant_later), it is woken once the consumer's acknowledgements
  * have freed shm_space_goal, not at each one. A ring holds its records
  * until the consumer has claimed and acknowledged them, so with large
- * messages the ring, not the grant, is what a producer runs out of.
+ * messages the ring, not the grant, is what a producer runs out of. As
+ * for grants, a goal of fewer than SHM_GRANT_BATCH_MIN records is no
+ * batch: such a producer is woken once its record fits.
  */
 static bool
 shm_space_later(const struct shm_ring *r, uint32_t want,
     const struct shm_dim *m, const struct shm_dim *b)
 {
+	uint64_t	goal;
+
 	if (!r->space_wait || m->share < SHM_GRANT_BATCH_MIN ||
 	    !shm_direct_batching(r->ch))
 		return (false);
-	return (shm_space_free(r) < shm_space_goal(r, want, m, b));
+	goal = shm_space_goal(r, m, b);
+	if (goal / shm_space_rec(r, want) < SHM_GRANT_BATCH_MIN)
+		return (!shmring_writer_fits(&r->rd, r->map, want));
+	return (shm_space_free(r) < goal);
 }
 
 /* The records of r's ring to be freed before shm_space_later ends. */
@@ -352,16 +365,11 @@ static uint64_t
 shm_space_short(const struct shm_ring *r, uint32_t want,
     const struct shm_dim *m, const struct shm_dim *b)
 {
-	uint64_t	free = shm_space_free(r);
-	uint64_t	goal = shm_space_goal(r, want, m, b);
-	uint64_t	sent, sent_bytes, rec;
+	uint64_t	free = shm_space_free(r), goal = shm_space_goal(r, m, b);
+	uint64_t	rec = shm_space_rec(r, want);
 
-	if (free >= goal)
-		return (0);
-	/* Records of the mean size it has sent: its word, so a hint. */
-	shmring_sent(r->map, &sent, &sent_bytes);
-	rec = shmring_rec_size(sent > 0 && sent_bytes / sent <= UINT32_MAX ?
-	    (uint32_t)(sent_bytes / sent) : want);
+	if (goal / rec < SHM_GRANT_BATCH_MIN || free >= goal)
+		return (1);
 	return ((goal - free + rec - 1) / rec);
 }
 
@@ -468,6 +476,8 @@ shm_grant_ring(struct shm_ring *r, bool active, bool may_refuse)
 	shm_hold_wait(r, need_msgs, need_bytes);
 	if (more)
 		shmring_grant(r->map, r->grant_msgs, r->grant_bytes);
+	if (!waits)
+		r->woken = false;	/* it ran */
 	shm_space_note(r, waits, want);
 	space_later = waits && !later && shm_space_later(r, want, &m, &b);
 	/* A producer blocked with no deadline does not look at the answer. */
@@ -476,7 +486,8 @@ shm_grant_ring(struct shm_ring *r, bool active, bool may_refuse)
 	else if (waits && !space_later && (more || asks)) {
 		shmring_answer(r->map);
 		shm_wake_producer(r);
-	} else if (waits && !space_later && shm_grant_takes(r, want))
+	} else if (waits && !space_later && !r->woken &&
+	    shm_grant_takes(r, want))
 		shm_wake_producer(r);
 }
 

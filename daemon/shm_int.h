@@ -87,6 +87,12 @@ struct shm_ring {
 	 * space, and has not been woken since (shm_grant.c).
 	 */
 	bool		 space_wait;
+	/*
+	 * The daemon woke its producer, which has not woken the daemon
+	 * since (shm_poll_cb): it has not yet run and looked again, so
+	 * waking it once more would be a system call for nothing.
+	 */
+	bool		 woken;
 };
 
 /*

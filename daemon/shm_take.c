@@ -333,7 +333,8 @@ shm_answer_rings(struct channel *ch)
 		if (r->bad)
 			continue;
 		/* Room for its records; a grant it waits for wakes it. */
-		if (r->drained > 0 && shmring_producer_waits(r->map) &&
+		if (r->drained > 0 && !r->woken &&
+		    shmring_producer_waits(r->map) &&
 		    (shmring_producer_wait_kind(r->map) !=
 		    SHMRING_WAIT_BATCH || !shm_direct_batching(ch)))
 			shm_wake_producer(r);
@@ -525,6 +526,8 @@ shm_poll_cb(uv_poll_t *poll, int status, int events)
 		return;
 	while (read(r->efd_daemon, &v, sizeof(v)) < 0 && errno == EINTR)
 		;
+	/* Its producer woke the daemon, or the consumer did: look again. */
+	r->woken = false;
 	/* Connections close after the callback: ch and its rings stay. */
 	shm_wakes_hold(ch);
 	/* Its consumer has caught up: it may read what came, itself. */

@@ -147,22 +147,33 @@ shmring_room(const struct shmring_writer *w, struct shmring_room *room)
  * (its offset in the data area) and *pad (padding bytes before it, at the
  * old head), CHAN_EFULL or CHAN_ETOOBIG.
  */
+/*
+ * Whether a data area of size bytes, its records from tail to head, has
+ * space for a record of len payload bytes at head: *pad, the padding
+ * before it (up to the area's end if it does not fit there).
+ */
+static bool
+shmring_space_at(uint32_t size, uint64_t head, uint64_t tail, uint32_t len,
+    uint64_t *pad)
+{
+	uint64_t	need = shmring_rec_size(len);
+	uint64_t	to_end = size - (head & (size - 1));
+
+	*pad = to_end < need ? to_end : 0;
+	return (size - (head - tail) >= *pad + need);
+}
+
 static int
 shmring_place_in(const struct shmring_writer *w,
     const struct shmring_room *room, uint32_t len, uint64_t *off,
     uint64_t *pad)
 {
-	uint64_t	 need, to_end;
-
 	if (len > w->max_record)
 		return (CHAN_ETOOBIG);
 	if (w->sent >= room->msgs || w->sent_bytes + len > room->bytes)
 		return (CHAN_EFULL);
-	need = shmring_rec_size(len);
 	*off = w->head & (w->data_size - 1);
-	to_end = w->data_size - *off;
-	*pad = to_end < need ? to_end : 0;
-	if (w->data_size - (w->head - room->tail) < *pad + need)
+	if (!shmring_space_at(w->data_size, w->head, room->tail, len, pad))
 		return (CHAN_EFULL);
 	return (0);
 }
@@ -669,15 +680,34 @@ shmring_poll(struct shmring_reader *rd, const void *base)
 	return (0);
 }
 
+/* The head the writer published, or false if it is impossible. */
+static bool
+shmring_writer_head(const struct shmring_reader *rd, const void *base,
+    uint64_t *head)
+{
+	*head = ld64(base, SHMRING_OFF_HEAD, __ATOMIC_ACQUIRE);
+	return ((*head & (SHMRING_ALIGN - 1)) == 0 && *head >= rd->tail &&
+	    *head - rd->tail <= rd->data_size);
+}
+
 uint64_t
 shmring_used(const struct shmring_reader *rd, const void *base)
 {
-	uint64_t	head = ld64(base, SHMRING_OFF_HEAD, __ATOMIC_ACQUIRE);
+	uint64_t	head;
 
-	if ((head & (SHMRING_ALIGN - 1)) != 0 || head < rd->tail ||
-	    head - rd->tail > rd->data_size)
+	if (!shmring_writer_head(rd, base, &head))
 		return (rd->data_size);
 	return (head - rd->tail);
+}
+
+bool
+shmring_writer_fits(const struct shmring_reader *rd, const void *base,
+    uint32_t len)
+{
+	uint64_t	head, pad;
+
+	return (shmring_writer_head(rd, base, &head) &&
+	    shmring_space_at(rd->data_size, head, rd->tail, len, &pad));
 }
 
 bool

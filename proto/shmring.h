@@ -354,6 +354,13 @@ bool	shmring_moved(const void *base, uint64_t pos);
  * ring.
  */
 uint64_t shmring_used(const struct shmring_reader *, const void *base);
+/*
+ * Whether the writer, at the head it published now, has the space for a
+ * record of len payload bytes (and the padding before it) before the
+ * reader's tail; false for an impossible head.
+ */
+bool	shmring_writer_fits(const struct shmring_reader *, const void *base,
+	    uint32_t len);
 /* Takes the message the last shmring_peek returned. */
 void	shmring_skip(struct shmring_reader *);
 /* Whether the reader is between records (not within a bundle). */

@@ -326,6 +326,35 @@ START_TEST(test_used_space_follows_the_writer_s_head)
 	expect(shmring_used(&r.rd, r.mem) == DATA);
 	u64_set(&r, SHMRING_OFF_HEAD, 32 + 20);		/* not aligned */
 	expect(shmring_used(&r.rd, r.mem) == DATA);
+	expect(!shmring_writer_fits(&r.rd, r.mem, 0));
+	ring_free(&r);
+}
+END_TEST
+
+/*
+ * shmring_writer_fits says what the writer's own put finds: a record
+ * that fits in the free space but not before the data area's end needs
+ * the padding up to it as well.
+ */
+START_TEST(test_writer_fits_counts_the_padding)
+{
+	static unsigned char	p[2032];
+	struct ring		r;
+	int			i;
+
+	ring_new(&r, DATA);
+	for (i = 0; i < 4; i++)		/* 4 x 1016: 32 bytes to the end */
+		expect(shmring_put(&r.w, p, 1000, 0) == 0);
+	expect(!shmring_writer_fits(&r.rd, r.mem, 1000));
+	expect(shmring_fits(&r.w, 1000) == CHAN_EFULL);
+	for (i = 0; i < 2; i++)
+		expect(read_one(&r, p, sizeof(p)) == 1000);
+	shmring_release(&r.rd, r.mem);
+	/* 2064 bytes free: 32 of padding, then 2016 fit; 2048 do not. */
+	expect(shmring_writer_fits(&r.rd, r.mem, 2000));
+	expect(shmring_fits(&r.w, 2000) == 0);
+	expect(!shmring_writer_fits(&r.rd, r.mem, 2032));
+	expect(shmring_fits(&r.w, 2032) == CHAN_EFULL);
 	ring_free(&r);
 }
 END_TEST
@@ -1242,6 +1271,7 @@ shmring_suite(void)
 	tcase_add_test(tc, test_scribbled_cursors_are_refused);
 	tcase_add_test(tc, test_scribbled_records_are_refused);
 	tcase_add_test(tc, test_used_space_follows_the_writer_s_head);
+	tcase_add_test(tc, test_writer_fits_counts_the_padding);
 	tcase_add_test(tc, test_peek_shows_the_stamp_and_takes_nothing);
 	tcase_add_test(tc, test_a_lone_ring_needs_no_stamps);
 	tcase_add_test(tc, test_held_records_wait_for_publish);
