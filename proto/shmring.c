@@ -11,9 +11,19 @@
  * checked.
  */
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "chanclient.h"
 #include "shmring.h"
+
+/*
+ * How far ahead of its stores a writer asks for the ring's lines
+ * (shmring_prefetch_w): a few lines, so that they come while it writes
+ * the ones before.
+ */
+#define SHMRING_PREFETCH_AHEAD	256u
 
 static void	shmring_end_bundle(struct shmring_writer *, uint64_t);
 
@@ -109,6 +119,44 @@ shmring_reader_attach(struct shmring_reader *rd, const void *base,
 	return (0);
 }
 
+/* Whether the CPU can prefetch a line for writing (x86: PREFETCHW). */
+static bool
+shmring_cpu_prefetch_w(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	unsigned int	a, b, c, d;
+
+	return (__get_cpuid(0x80000001, &a, &b, &c, &d) != 0 &&
+	    (c & bit_PRFCHW) != 0);
+#else
+	return (true);
+#endif
+}
+
+/*
+ * Asks for the line at ring position pos, ahead of the writer's stores,
+ * for writing, if it is free space (before end). The consumer read that
+ * line last, on another CPU, and a store that waits for it stalls the
+ * writer: at 16 bytes a message, a third of a send. The compiler emits
+ * PREFETCHW only for some -march settings, hence the instruction itself
+ * on x86, where shmring_attach checked the CPU has it.
+ */
+static inline void
+shmring_prefetch_w(const struct shmring_writer *w, uint64_t pos,
+    uint64_t end)
+{
+	const unsigned char	*p;
+
+	if (!w->prefetch || pos >= end)
+		return;
+	p = w->data + (pos & (w->data_size - 1));
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ volatile("prefetchw %0" : : "m" (*p));
+#else
+	__builtin_prefetch(p, 1, 3);
+#endif
+}
+
 int
 shmring_attach(struct shmring_writer *w, void *base, size_t map_size)
 {
@@ -127,6 +175,7 @@ shmring_attach(struct shmring_writer *w, void *base, size_t map_size)
 	w->sent_bytes = ld64(b, SHMRING_OFF_SENT_BYTES, __ATOMIC_RELAXED);
 	w->bundles = (ld32(b, SHMRING_OFF_FLAGS, __ATOMIC_RELAXED) &
 	    SHMRING_FLAG_BUNDLES) != 0;
+	w->prefetch = shmring_cpu_prefetch_w();
 	return (0);
 }
 
@@ -382,6 +431,8 @@ shmring_add(struct shmring_writer *w, const void *p, uint32_t len,
 	if (w->sent >= room.msgs || w->sent_bytes + len > room.bytes)
 		return (CHAN_EFULL);
 	if (w->ob_count > 0 && shmring_add_fits(w, &room, fsz)) {
+		shmring_prefetch_w(w, w->ob_pos + SHMRING_REC_HDR + w->ob_body +
+		    SHMRING_PREFETCH_AHEAD, room.tail + w->data_size);
 		shmring_add_frame(w, p, len, stamp);
 		return (0);
 	}
@@ -477,6 +528,8 @@ shmring_write_bundle(struct shmring_writer *w, struct shmring_run *run,
 
 	for (i = 0; i < k; i++) {
 		len = (uint32_t)v[i].iov_len;
+		shmring_prefetch_w(w, run->head + (uint64_t)(f - r) +
+		    SHMRING_PREFETCH_AHEAD, run->head + run->room_left);
 		st32(f, 0, len, __ATOMIC_RELAXED);
 		shmring_copy(f + 4, v[i].iov_base, len);
 		f += shmring_frame_size(len);

@@ -170,6 +170,7 @@ struct shmring_writer {
 	uint64_t	 sent;
 	uint64_t	 sent_bytes;
 	bool		 bundles;	/* the reader accepts bundles */
+	bool		 prefetch;	/* the CPU prefetches for writing */
 	/* The bundle shmring_add writes into (ob_count > 0), not closed. */
 	uint64_t	 ob_pos;	/* its record's ring position */
 	uint64_t	 ob_first;	/* its first message's number */
