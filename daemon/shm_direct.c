@@ -770,17 +770,16 @@ shm_direct_arm(struct shm_direct *d)
 		conn_dirty(c);
 }
 
-/* Whether a producer of d's rings waits for room, or to be answered. */
+/* Whether a producer of d's rings waits for room or space. */
 static bool
-shm_direct_asking(const struct shm_direct *d, bool answered_too)
+shm_direct_asking(const struct shm_direct *d)
 {
 	const struct shm_ring *r;
 	uint32_t	 i;
 
 	for (i = 0; i < d->nrings; i++) {
 		r = d->ring[i];
-		if (!r->bad && (shmring_producer_waits(r->map) ||
-		    (answered_too && !shmring_asked_answered(r->map))))
+		if (!r->bad && shmring_producer_waits(r->map))
 			return (true);
 	}
 	return (false);
@@ -872,7 +871,7 @@ shm_direct_ack_goal(const struct shm_direct *d, uint64_t *goal)
 		r = d->ring[i];
 		if (r->bad)
 			continue;
-		/* An ask not answered yet (shm_direct_asking). */
+		/* An ask not answered yet. */
 		if (!shmring_producer_waits(r->map) &&
 		    !shmring_asked_answered(r->map))
 			return (true);
@@ -925,8 +924,7 @@ shm_direct_poll(struct server *srv, struct channel *ch)
 			return;
 		}
 		shm_answer_rings(ch);
-		if (!shm_direct_asking(d, true) || i > 0 ||
-		    !shm_direct_ack_goal(d, &goal))
+		if (i > 0 || !shm_direct_ack_goal(d, &goal))
 			break;
 		shmdirect_want_ack(d->page, goal);
 	}
@@ -934,7 +932,7 @@ shm_direct_poll(struct server *srv, struct channel *ch)
 		d->armed = true;
 	if (d->armed)
 		shm_direct_arm(d);
-	if (shm_direct_asking(d, false) &&
+	if (shm_direct_asking(d) &&
 	    !uv_is_active((uv_handle_t *)&d->stall)) {
 		d->stall_claim = d->claim_seq;
 		shm_direct_stall_start(d);
@@ -969,7 +967,7 @@ shm_direct_stall_cb(uv_timer_t *timer)
 	struct channel	*ch = d->ring[0]->ch;
 	struct server	*srv = d->ring[0]->srv;
 
-	if (ch->direct != d || !shm_direct_asking(d, false))
+	if (ch->direct != d || !shm_direct_asking(d))
 		return;
 	shm_direct_claims(d);
 	if (d->claim_seq != d->stall_claim && !d->lied) {
@@ -983,7 +981,7 @@ shm_direct_stall_cb(uv_timer_t *timer)
 		d->unbatched = d->claim_seq;
 		shm_answer_rings(ch);
 		conn_flush_dirty(srv);
-		if (ch->direct == d && shm_direct_asking(d, false))
+		if (ch->direct == d && shm_direct_asking(d))
 			shm_direct_stall_start(d);
 		return;
 	}
