@@ -300,16 +300,26 @@ shm_space_goal(const struct shm_ring *r, const struct shm_dim *m,
 	    SHMRING_REC_HDR));
 }
 
+/*
+ * The mean payload of the messages r's producer has sent (its word, so
+ * only a hint), or dflt before it sent any.
+ */
+static uint64_t
+shm_mean_len(const struct shm_ring *r, uint64_t dflt)
+{
+	uint64_t	sent, sent_bytes;
+
+	shmring_sent(r->map, &sent, &sent_bytes);
+	return (sent > 0 ? sent_bytes / sent : dflt);
+}
+
 /* The space of a record of the mean size r's producer has sent. */
 static uint64_t
 shm_space_rec(const struct shm_ring *r, uint32_t want)
 {
-	uint64_t	sent, sent_bytes;
+	uint64_t	mean = shm_mean_len(r, want);
 
-	/* Its word, so only a hint. */
-	shmring_sent(r->map, &sent, &sent_bytes);
-	return (shmring_rec_size(sent > 0 && sent_bytes / sent <= UINT32_MAX ?
-	    (uint32_t)(sent_bytes / sent) : want));
+	return (shmring_rec_size(mean <= UINT32_MAX ? (uint32_t)mean : want));
 }
 
 /*
@@ -377,7 +387,7 @@ uint64_t
 shm_grant_short(const struct shm_ring *r, bool *space)
 {
 	struct shm_dim	m, b;
-	uint64_t	short_msgs, short_bytes = 0, sent, sent_bytes;
+	uint64_t	short_msgs, short_bytes = 0, mean;
 	uint32_t	want;
 
 	*space = false;
@@ -396,9 +406,9 @@ shm_grant_short(const struct shm_ring *r, bool *space)
 		return (0);
 	short_msgs = m.room < m.share ? m.share - m.room : 0;
 	/* Bytes as messages of the size the producer has sent so far. */
-	shmring_sent(r->map, &sent, &sent_bytes);
-	if (b.room < b.share && sent > 0 && sent_bytes >= sent)
-		short_bytes = (b.share - b.room) / (sent_bytes / sent);
+	mean = shm_mean_len(r, 0);
+	if (b.room < b.share && mean > 0)
+		short_bytes = (b.share - b.room) / mean;
 	return (short_msgs > short_bytes ? short_msgs : short_bytes);
 }
 
