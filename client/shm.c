@@ -395,6 +395,18 @@ shm_kick_ask(struct tx_shm *s)
 }
 
 /*
+ * After prod_wait is set: wakes the daemon to the wait, unless it has no
+ * deadline (batch) and the daemon looks at such waits without a wake-up
+ * (watched; docs/protocol.md, "How this daemon grants").
+ */
+static void
+shm_tell_wait(struct tx_shm *s, bool batch)
+{
+	if (!batch || !shmring_watched(&s->w))
+		shm_kick_ask(s);
+}
+
+/*
  * Waits, with c->mu released, for the daemon to wake the producer or the
  * deadline (until_ms, -1: none). CHAN_ECONNLOST if the daemon has gone.
  */
@@ -555,7 +567,7 @@ shm_send(struct chan_tx *tx, const void *data, size_t len, int wait_ms,
 			 */
 			shmring_set_prod_wait(&s->w, wait_ms < 0 ?
 			    SHMRING_WAIT_BATCH : SHMRING_WAIT_EVENTFD);
-			shm_kick_ask(s);
+			shm_tell_wait(s, wait_ms < 0);
 			rc = shmring_put(&s->w, data, (uint32_t)len, stamp);
 			if (rc == CHAN_EFULL) {
 				if (until >= 0 && shm_now_ms() >= until) {

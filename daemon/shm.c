@@ -40,6 +40,13 @@ shm_wake(int fd)
 		log_debug("eventfd write: %s", strerror(errno));
 }
 
+bool
+shm_woken(const struct shm_ring *r)
+{
+	/* A wait it began without waking the daemon (watched) says it ran. */
+	return (r->woken && shmring_waits_begun(r->map) == r->woken_waits);
+}
+
 /*
  * Wakes r's waiting producer: its eventfd; and a RING_WAKE on its
  * connection if it waits in an event loop (it watches its socket only),
@@ -53,6 +60,7 @@ shm_wake_producer(struct shm_ring *r)
 
 	r->space_wait = false;
 	r->woken = true;
+	r->woken_waits = shmring_waits_begun(r->map);
 	if (r->wake_held) {
 		r->wake_due = true;
 		return;

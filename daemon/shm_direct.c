@@ -72,6 +72,8 @@ struct shm_direct {
 	uint64_t	 stall_claim;
 	/* Grants wait for room to gather until the claims pass this seq. */
 	uint64_t	 unbatched;
+	/* The rings say watched: see shm_direct_watch. */
+	bool		 watched;
 };
 
 /*
@@ -890,12 +892,79 @@ shm_direct_ack_goal(const struct shm_direct *d, uint64_t *goal)
 	return (true);
 }
 
-void
-shm_direct_poll(struct server *srv, struct channel *ch)
+/*
+ * Says to the producers of d's rings whether the daemon looks at their
+ * waits with no deadline without a wake-up (the rings' watched word).
+ * It does while a producer's wait has it ask the consumer for an
+ * acknowledgement and its stall timer runs: that acknowledgement (or the
+ * timer, once the consumer stops) brings it back to shm_direct_poll,
+ * which looks at every ring. So a producer that runs out of room while
+ * another waits need not wake the daemon: one wake-up serves them all.
+ */
+static void
+shm_direct_watch(struct shm_direct *d, bool on)
+{
+	uint32_t	i;
+
+	if (d->watched == on)
+		return;
+	d->watched = on;
+	for (i = 0; i < d->nrings; i++)
+		shmring_set_watched(d->ring[i]->map, on);
+}
+
+/*
+ * Ends the watch: true if a producer waits now, which may have begun its
+ * wait unwoken before the word was cleared (each side stores its word,
+ * then reads the other's): then look again.
+ */
+static bool
+shm_direct_unwatch(struct shm_direct *d)
+{
+	if (!d->watched)
+		return (false);
+	shm_direct_watch(d, false);
+	return (shm_direct_asking(d));
+}
+
+/*
+ * Frees what the consumer acknowledged and answers the rings; a producer
+ * waiting for room the consumer's acknowledgements free has the consumer
+ * asked to say when it acknowledges, then is looked at once more (it may
+ * have just done so). *asked says whether it was. False if d is gone.
+ */
+static bool
+shm_direct_answer(struct server *srv, struct channel *ch, bool *asked)
 {
 	struct shm_direct *d = ch->direct;
 	uint64_t	 goal;
 	int		 i;
+
+	*asked = false;
+	for (i = 0; i < 2; i++) {
+		shm_direct_release(d);
+		if (ch->direct != d)
+			return (false);
+		if (d->lied) {
+			shm_direct_end(srv, ch);
+			pump_channel(srv, ch);
+			return (false);
+		}
+		shm_answer_rings(ch);
+		if (i > 0 || !shm_direct_ack_goal(d, &goal))
+			break;
+		shmdirect_want_ack(d->page, goal);
+		*asked = true;
+	}
+	return (true);
+}
+
+void
+shm_direct_poll(struct server *srv, struct channel *ch)
+{
+	struct shm_direct *d = ch->direct;
+	bool		 asked;
+	int		 pass;
 
 	if (d->lied) {
 		shm_direct_end(srv, ch);
@@ -909,33 +978,24 @@ shm_direct_poll(struct server *srv, struct channel *ch)
 		pump_channel(srv, ch);
 		return;
 	}
-	/*
-	 * A producer waiting for room the consumer's acknowledgements free:
-	 * the consumer is asked to say when it acknowledges, then looked at
-	 * once more (it may have just done so).
-	 */
-	for (i = 0; i < 2; i++) {
-		shm_direct_release(d);
-		if (ch->direct != d)
+	for (pass = 0; pass < 2; pass++) {
+		if (!shm_direct_answer(srv, ch, &asked))
 			return;
-		if (d->lied) {
-			shm_direct_end(srv, ch);
-			pump_channel(srv, ch);
+		if (shmdirect_take_wait(d->page))
+			d->armed = true;
+		if (d->armed)
+			shm_direct_arm(d);
+		if (shm_direct_asking(d) &&
+		    !uv_is_active((uv_handle_t *)&d->stall)) {
+			d->stall_claim = d->claim_seq;
+			shm_direct_stall_start(d);
+		}
+		if (asked && uv_is_active((uv_handle_t *)&d->stall)) {
+			shm_direct_watch(d, true);
 			return;
 		}
-		shm_answer_rings(ch);
-		if (i > 0 || !shm_direct_ack_goal(d, &goal))
-			break;
-		shmdirect_want_ack(d->page, goal);
-	}
-	if (shmdirect_take_wait(d->page))
-		d->armed = true;
-	if (d->armed)
-		shm_direct_arm(d);
-	if (shm_direct_asking(d) &&
-	    !uv_is_active((uv_handle_t *)&d->stall)) {
-		d->stall_claim = d->claim_seq;
-		shm_direct_stall_start(d);
+		if (!shm_direct_unwatch(d))
+			return;
 	}
 }
 
@@ -967,8 +1027,16 @@ shm_direct_stall_cb(uv_timer_t *timer)
 	struct channel	*ch = d->ring[0]->ch;
 	struct server	*srv = d->ring[0]->srv;
 
-	if (ch->direct != d || !shm_direct_asking(d))
+	if (ch->direct != d)
 		return;
+	if (!shm_direct_asking(d)) {
+		/* Nothing brings the daemon back: producers wake it again. */
+		if (shm_direct_unwatch(d)) {
+			shm_direct_poll(srv, ch);
+			conn_flush_dirty(srv);
+		}
+		return;
+	}
 	shm_direct_claims(d);
 	if (d->claim_seq != d->stall_claim && !d->lied) {
 		/* The consumer reads: it frees the space soon. */
@@ -979,10 +1047,8 @@ shm_direct_stall_cb(uv_timer_t *timer)
 	if (d->claim_seq != d->unbatched && !d->lied) {
 		/* It stopped: the room there is goes now, batch or not. */
 		d->unbatched = d->claim_seq;
-		shm_answer_rings(ch);
+		shm_direct_poll(srv, ch);
 		conn_flush_dirty(srv);
-		if (ch->direct == d && shm_direct_asking(d))
-			shm_direct_stall_start(d);
 		return;
 	}
 	shm_direct_finish(srv, ch, true, SHM_AGAIN_LATER);
@@ -1085,6 +1151,8 @@ shm_direct_finish(struct server *srv, struct channel *ch, bool tell,
 	shm_direct_unpend(ch, again == SHM_AGAIN_LATER);
 	if (d == NULL)
 		return;
+	/* Producers wake the daemon to their waits again: it reads below. */
+	shm_direct_watch(d, false);
 	/*
 	 * Answering the rings below may deliver, and a delivery offers:
 	 * not before this is done (a ring on its way out is still listed).

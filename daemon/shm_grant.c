@@ -496,7 +496,7 @@ shm_grant_ring(struct shm_ring *r, bool active, bool may_refuse)
 	else if (waits && !space_later && (more || asks)) {
 		shmring_answer(r->map);
 		shm_wake_producer(r);
-	} else if (waits && !space_later && !r->woken &&
+	} else if (waits && !space_later && !shm_woken(r) &&
 	    shm_grant_takes(r, want))
 		shm_wake_producer(r);
 }

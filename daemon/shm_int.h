@@ -89,10 +89,12 @@ struct shm_ring {
 	bool		 space_wait;
 	/*
 	 * The daemon woke its producer, which has not woken the daemon
-	 * since (shm_poll_cb): it has not yet run and looked again, so
-	 * waking it once more would be a system call for nothing.
+	 * since (shm_poll_cb) nor begun another wait (its waits word, once
+	 * woken_waits): it has not yet run and looked again, so waking it
+	 * once more would be a system call for nothing (shm_woken).
 	 */
 	bool		 woken;
+	uint32_t	 woken_waits;
 };
 
 /*
@@ -120,6 +122,8 @@ void	shm_wake(int fd);
  * if it waits in an event loop and its connection still takes output.
  */
 void	shm_wake_producer(struct shm_ring *r);
+/* Whether r's producer was woken and has not run since (r->woken). */
+bool	shm_woken(const struct shm_ring *r);
 /*
  * The parts every ring has, for handle h on c: the memory (size data
  * bytes), the eventfds, the token and the watch on the daemon's eventfd

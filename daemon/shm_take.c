@@ -333,7 +333,7 @@ shm_answer_rings(struct channel *ch)
 		if (r->bad)
 			continue;
 		/* Room for its records; a grant it waits for wakes it. */
-		if (r->drained > 0 && !r->woken &&
+		if (r->drained > 0 && !shm_woken(r) &&
 		    shmring_producer_waits(r->map) &&
 		    (shmring_producer_wait_kind(r->map) !=
 		    SHMRING_WAIT_BATCH || !shm_direct_batching(ch)))

@@ -634,6 +634,10 @@ shmring_put_run_in(struct shmring_writer *w, const struct shmring_room *room,
 void
 shmring_set_prod_wait(struct shmring_writer *w, uint32_t v)
 {
+	/* A new wait: the daemon's note that it woke the last one ends. */
+	if (v != 0)
+		st32(w->base, SHMRING_OFF_WAITS, ld32(w->base,
+		    SHMRING_OFF_WAITS, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 	st32(w->base, SHMRING_OFF_PROD_WAIT, v, __ATOMIC_SEQ_CST);
 }
 
@@ -709,6 +713,12 @@ bool
 shmring_stamp_needed(const struct shmring_writer *w)
 {
 	return (ld32(w->base, SHMRING_OFF_ALONE, __ATOMIC_SEQ_CST) != 1);
+}
+
+bool
+shmring_watched(const struct shmring_writer *w)
+{
+	return (ld32(w->base, SHMRING_OFF_WATCHED, __ATOMIC_SEQ_CST) == 1);
 }
 
 void
@@ -1165,4 +1175,16 @@ void
 shmring_set_alone(void *base, bool alone)
 {
 	st32(base, SHMRING_OFF_ALONE, alone ? 1 : 0, __ATOMIC_SEQ_CST);
+}
+
+void
+shmring_set_watched(void *base, bool watched)
+{
+	st32(base, SHMRING_OFF_WATCHED, watched ? 1 : 0, __ATOMIC_SEQ_CST);
+}
+
+uint32_t
+shmring_waits_begun(const void *base)
+{
+	return (ld32(base, SHMRING_OFF_WAITS, __ATOMIC_SEQ_CST));
 }

@@ -82,6 +82,7 @@
 #define SHMRING_OFF_WANT	92	/* u32: payload bytes of the record it
 					   waits to commit */
 #define SHMRING_OFF_ASK		96	/* u32: requests for a grant, in all */
+#define SHMRING_OFF_WAITS	100	/* u32: waits begun, in all */
 /* The daemon's line. */
 #define SHMRING_OFF_TAIL	128	/* u64: bytes released, in all */
 #define SHMRING_OFF_TAKEN	136	/* u64: records taken, in all */
@@ -94,6 +95,8 @@
 #define SHMRING_OFF_ANSWERED	168	/* u32: the last ask answered */
 #define SHMRING_OFF_ALONE	172	/* u32: 1 while the ring is its
 					   channel's only one: no stamps */
+#define SHMRING_OFF_WATCHED	176	/* u32: 1 while the daemon looks at
+					   a wait with no deadline unwoken */
 
 /* The space a record of len payload bytes takes in the data area. */
 static inline uint64_t
@@ -263,7 +266,10 @@ size_t	shmring_put_run_in(struct shmring_writer *,
 
 /* What shmring_put of len bytes would return now, writing nothing. */
 int	shmring_fits(const struct shmring_writer *, uint32_t len);
-/* The producer sleeps (1) or not (0): the daemon wakes it on a change. */
+/*
+ * The producer sleeps (v, SHMRING_WAIT_*) or not (0): the daemon wakes it
+ * on a change. Each wait is counted (waits) before prod_wait is set.
+ */
 void	shmring_set_prod_wait(struct shmring_writer *, uint32_t v);
 /* The payload bytes of the record the producer is about to wait for. */
 void	shmring_set_want(struct shmring_writer *, uint32_t len);
@@ -291,6 +297,13 @@ int	shmring_closed(const struct shmring_writer *);
  * Read it as the send begins, before the clock.
  */
 bool	shmring_stamp_needed(const struct shmring_writer *);
+/*
+ * Whether the daemon will look at a wait with no deadline
+ * (SHMRING_WAIT_BATCH) without being woken: read after prod_wait is set;
+ * then the producer asks again (shmring_ask) and sleeps without writing
+ * the daemon's eventfd.
+ */
+bool	shmring_watched(const struct shmring_writer *);
 
 /*
  * The reader: the daemon's private cursors, never read back from the
@@ -461,5 +474,14 @@ bool	shmring_cons_waits(const void *base);
  * that a send which follows one on the new ring is stamped.
  */
 void	shmring_set_alone(void *base, bool alone);
+/*
+ * Says whether the daemon will look at the producer's waits with no
+ * deadline without being woken (watched). Clear it before the last look
+ * that would see such a wait: a producer that read 1 set prod_wait before
+ * the clear, so that look sees it.
+ */
+void	shmring_set_watched(void *base, bool watched);
+/* The waits the producer began, in all (its word: a count to compare). */
+uint32_t shmring_waits_begun(const void *base);
 
 #endif /* CHAN_SHMRING_H */

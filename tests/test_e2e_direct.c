@@ -825,6 +825,69 @@ START_TEST(test_producers_out_of_ring_space_wait_for_it_to_gather)
 END_TEST
 
 /*
+ * Producers blocked with no deadline while another waits do not wake the
+ * daemon: it looks at every ring when the receiver's acknowledgement it
+ * asked for comes (the rings' watched word). A send on the socket takes
+ * the rings back meanwhile: from then on the daemon reads them and is
+ * woken to each wait again, until it offers them anew. Every message
+ * arrives once, in each producer's order.
+ */
+START_TEST(test_producers_waiting_unwoken_go_on_when_the_rings_go_back)
+{
+	chan_client	*cc = test_connect(&fixture), *pc[3];
+	chan_rx		*rx;
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_tx		*tx[3];
+	chan_msg	*m;
+	struct async_sender snd[2];
+	const char	*prefix[2] = { "a", "b" };
+	char		 s[32];
+	int		 i, k, next[2] = { 0, 0 }, socket_seen = 0;
+
+	o.flags = CHAN_SHM;
+	o.capacity = 512;
+	for (i = 0; i < 2; i++) {
+		pc[i] = test_connect(&fixture);
+		tx[i] = tx_open_opts(pc[i], "d.watched", &o);
+	}
+	pc[2] = test_connect(&fixture);
+	tx[2] = tx_open(pc[2], "d.watched");
+	rx = ring_rx(cc, "d.watched", 256, 0);
+	direct_rings_wait(tx, 2, rx);
+	for (i = 0; i < 2; i++)
+		async_sender_start(&snd[i], tx[i], prefix[i], 0, 20000);
+	for (i = 0; i < 40001; i++) {
+		if (i == 2000)
+			expect_rc(chan_tx_send(tx[2], "s", 1), 0,
+			    "a send on the socket among the rings");
+		expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m), 0,
+		    "a message from producers that wait unwoken");
+		if (chan_msg_len(m) == 1 &&
+		    ((const char *)chan_msg_data(m))[0] == 's') {
+			socket_seen++;
+			chan_msg_free(m);
+			continue;
+		}
+		k = ((const char *)chan_msg_data(m))[0] == 'b';
+		snprintf(s, sizeof(s), "%s%d", prefix[k], next[k]++);
+		ck_assert_msg(chan_msg_len(m) == strlen(s) &&
+		    memcmp(chan_msg_data(m), s, strlen(s)) == 0,
+		    "message %d: expected %s", i, s);
+		chan_msg_free(m);
+	}
+	ck_assert_int_eq(socket_seen, 1);
+	for (i = 0; i < 2; i++) {
+		expect_rc(async_sender_join(&snd[i]), 0, "the producer");
+		chan_disconnect(pc[i]);
+	}
+	chan_disconnect(pc[2]);
+	expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m),
+	    CHAN_EDISCONNECTED, "after the producers went");
+	chan_disconnect(cc);
+}
+END_TEST
+
+/*
  * A receiver killed after it read three messages directly and
  * acknowledged none: the next receiver gets them again, marked, then the
  * rest.
@@ -1449,6 +1512,8 @@ direct_suite(void)
 	    test_a_blocked_send_goes_when_its_receiver_stops_short);
 	tcase_add_test(tc,
 	    test_producers_out_of_ring_space_wait_for_it_to_gather);
+	tcase_add_test(tc,
+	    test_producers_waiting_unwoken_go_on_when_the_rings_go_back);
 	tcase_add_test(tc, test_a_killed_receiver_s_claims_come_back_marked);
 	tcase_add_test(tc,
 	    test_a_killed_receiver_s_claims_within_a_bundle_come_back);

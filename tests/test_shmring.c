@@ -332,6 +332,35 @@ START_TEST(test_used_space_follows_the_writer_s_head)
 END_TEST
 
 /*
+ * The daemon's watched word reaches the writer as stored, and each wait
+ * the writer begins is counted before prod_wait says it waits: the count
+ * by which the daemon knows that a producer it woke has run since.
+ */
+START_TEST(test_waits_are_counted_and_watched_is_read)
+{
+	struct ring	r;
+	uint32_t	w0;
+
+	ring_new(&r, DATA);
+	expect(!shmring_watched(&r.w));
+	shmring_set_watched(r.mem, true);
+	expect(shmring_watched(&r.w));
+	shmring_set_watched(r.mem, false);
+	expect(!shmring_watched(&r.w));
+	w0 = shmring_waits_begun(r.mem);
+	shmring_set_prod_wait(&r.w, SHMRING_WAIT_BATCH);
+	expect(shmring_waits_begun(r.mem) == w0 + 1);
+	expect(shmring_producer_wait_kind(r.mem) == SHMRING_WAIT_BATCH);
+	shmring_set_prod_wait(&r.w, 0);		/* the end of a wait */
+	expect(shmring_waits_begun(r.mem) == w0 + 1);
+	expect(!shmring_producer_waits(r.mem));
+	shmring_set_prod_wait(&r.w, SHMRING_WAIT_EVENTFD);
+	expect(shmring_waits_begun(r.mem) == w0 + 2);
+	ring_free(&r);
+}
+END_TEST
+
+/*
  * shmring_writer_fits says what the writer's own put finds: a record
  * that fits in the free space but not before the data area's end needs
  * the padding up to it as well.
@@ -1286,6 +1315,7 @@ shmring_suite(void)
 	tcase_add_test(tc, test_added_bundles_wrap_and_fill_the_ring);
 	tcase_add_test(tc, test_a_bundle_holds_at_most_512_messages);
 	tcase_add_test(tc, test_unstamped_messages_take_the_closing_stamp);
+	tcase_add_test(tc, test_waits_are_counted_and_watched_is_read);
 	suite_add_tcase(s, tc);
 	return s;
 }
