@@ -383,11 +383,47 @@ shm_space_short(const struct shm_ring *r, uint32_t want,
 	return ((goal - free + rec - 1) / rec);
 }
 
+/* The messages of room a share of r lacks (m, b), bytes counted too. */
+static uint64_t
+shm_room_short(const struct shm_ring *r, const struct shm_dim *m,
+    const struct shm_dim *b)
+{
+	uint64_t	short_msgs, short_bytes = 0, mean;
+
+	short_msgs = m->room < m->share ? m->share - m->room : 0;
+	/* Bytes as messages of the size the producer has sent so far. */
+	mean = shm_mean_len(r, 0);
+	if (b->room < b->share && mean > 0)
+		short_bytes = (b->share - b->room) / mean;
+	return (short_msgs > short_bytes ? short_msgs : short_bytes);
+}
+
+/*
+ * For r's producer, woken to its grant and not yet run, blocked with no
+ * deadline while grants come in batches: the room its next batch lacks.
+ * It will use the batch it has and wait again; the acknowledgement that
+ * gives the next one wakes the daemon, and the producer may wait for it
+ * unwoken (watched). SHM_SHORT_NONE if there is room already, or no
+ * batch.
+ */
+static uint64_t
+shm_grant_ahead(const struct shm_ring *r, uint32_t want,
+    const struct shm_dim *m, const struct shm_dim *b)
+{
+	uint64_t	short_of;
+
+	if (shmring_producer_wait_kind(r->map) != SHMRING_WAIT_BATCH ||
+	    m->share < SHM_GRANT_BATCH_MIN || want > b->share ||
+	    !shm_direct_batching(r->ch))
+		return (SHM_SHORT_NONE);
+	short_of = shm_room_short(r, m, b);
+	return (short_of > 0 ? short_of : SHM_SHORT_NONE);
+}
+
 uint64_t
 shm_grant_short(const struct shm_ring *r, bool *space)
 {
 	struct shm_dim	m, b;
-	uint64_t	short_msgs, short_bytes = 0, mean;
 	uint32_t	want;
 
 	*space = false;
@@ -401,15 +437,10 @@ shm_grant_short(const struct shm_ring *r, bool *space)
 	}
 	/* Woken, and not yet running. */
 	if (shm_grant_takes(r, want))
-		return (SHM_SHORT_NONE);
+		return (shm_grant_ahead(r, want, &m, &b));
 	if (!shm_grant_later(r, true, want, &m, &b))
 		return (0);
-	short_msgs = m.room < m.share ? m.share - m.room : 0;
-	/* Bytes as messages of the size the producer has sent so far. */
-	mean = shm_mean_len(r, 0);
-	if (b.room < b.share && mean > 0)
-		short_bytes = (b.share - b.room) / mean;
-	return (short_msgs > short_bytes ? short_msgs : short_bytes);
+	return (shm_room_short(r, &m, &b));
 }
 
 /*
