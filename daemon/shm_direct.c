@@ -895,11 +895,12 @@ shm_direct_ack_goal(const struct shm_direct *d, uint64_t *goal)
 /*
  * Says to the producers of d's rings whether the daemon looks at their
  * waits with no deadline without a wake-up (the rings' watched word).
- * It does while a producer's wait has it ask the consumer for an
- * acknowledgement and its stall timer runs: that acknowledgement (or the
- * timer, once the consumer stops) brings it back to shm_direct_poll,
+ * It does while it has asked the consumer for an acknowledgement that a
+ * producer waits for (or, just woken to a batch, will wait for next:
+ * shm_grant_short) and its stall timer runs: that acknowledgement (or
+ * the timer, once the consumer stops) brings it back to shm_direct_poll,
  * which looks at every ring. So a producer that runs out of room while
- * another waits need not wake the daemon: one wake-up serves them all.
+ * another waits, or again after its batch, need not wake the daemon.
  */
 static void
 shm_direct_watch(struct shm_direct *d, bool on)
