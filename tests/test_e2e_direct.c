@@ -773,6 +773,24 @@ START_TEST(test_a_blocked_send_goes_when_its_receiver_stops_short)
 END_TEST
 
 /*
+ * Checks that m is the next message of producer "a" or "b" (next[0],
+ * next[1]: "a0", "a1", ...), the i-th received, and frees it.
+ */
+static void
+expect_next_of_ab(chan_msg *m, int next[2], int i)
+{
+	const char	*prefix[2] = { "a", "b" };
+	char		 s[32];
+	int		 k = ((const char *)chan_msg_data(m))[0] == 'b';
+
+	snprintf(s, sizeof(s), "%s%d", prefix[k], next[k]++);
+	ck_assert_msg(chan_msg_len(m) == strlen(s) &&
+	    memcmp(chan_msg_data(m), s, strlen(s)) == 0,
+	    "message %d: expected %s", i, s);
+	chan_msg_free(m);
+}
+
+/*
  * Two producers on rings of 4 KiB (128 records of these messages) and a
  * channel of 1024 messages (a share of 256 each): each runs out of its
  * ring's space before its grant, again and again, since the space of a
@@ -790,8 +808,7 @@ START_TEST(test_producers_out_of_ring_space_wait_for_it_to_gather)
 	chan_msg	*m;
 	struct async_sender snd[2];
 	const char	*prefix[2] = { "a", "b" };
-	char		 s[32];
-	int		 i, k, next[2] = { 0, 0 };
+	int		 i, next[2] = { 0, 0 };
 
 	o.flags = CHAN_SHM;
 	o.capacity = 1024;
@@ -807,12 +824,7 @@ START_TEST(test_producers_out_of_ring_space_wait_for_it_to_gather)
 	for (i = 0; i < 6000; i++) {
 		expect_rc(chan_rx_recv_timeout(rx, harness_wait_ms(), &m), 0,
 		    "a message from a producer out of ring space");
-		k = ((const char *)chan_msg_data(m))[0] == 'b';
-		snprintf(s, sizeof(s), "%s%d", prefix[k], next[k]++);
-		ck_assert_msg(chan_msg_len(m) == strlen(s) &&
-		    memcmp(chan_msg_data(m), s, strlen(s)) == 0,
-		    "message %d: expected %s", i, s);
-		chan_msg_free(m);
+		expect_next_of_ab(m, next, i);
 	}
 	for (i = 0; i < 2; i++) {
 		expect_rc(async_sender_join(&snd[i]), 0, "the producer");
@@ -841,8 +853,7 @@ START_TEST(test_producers_waiting_unwoken_go_on_when_the_rings_go_back)
 	chan_msg	*m;
 	struct async_sender snd[2];
 	const char	*prefix[2] = { "a", "b" };
-	char		 s[32];
-	int		 i, k, next[2] = { 0, 0 }, socket_seen = 0;
+	int		 i, next[2] = { 0, 0 }, socket_seen = 0;
 
 	o.flags = CHAN_SHM;
 	o.capacity = 512;
@@ -868,12 +879,7 @@ START_TEST(test_producers_waiting_unwoken_go_on_when_the_rings_go_back)
 			chan_msg_free(m);
 			continue;
 		}
-		k = ((const char *)chan_msg_data(m))[0] == 'b';
-		snprintf(s, sizeof(s), "%s%d", prefix[k], next[k]++);
-		ck_assert_msg(chan_msg_len(m) == strlen(s) &&
-		    memcmp(chan_msg_data(m), s, strlen(s)) == 0,
-		    "message %d: expected %s", i, s);
-		chan_msg_free(m);
+		expect_next_of_ab(m, next, i);
 	}
 	ck_assert_int_eq(socket_seen, 1);
 	for (i = 0; i < 2; i++) {
