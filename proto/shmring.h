@@ -300,8 +300,8 @@ bool	shmring_stamp_needed(const struct shmring_writer *);
 /*
  * Whether the daemon will look at a wait with no deadline
  * (SHMRING_WAIT_BATCH) without being woken: read after prod_wait is set;
- * then the producer asks again (shmring_ask) and sleeps without writing
- * the daemon's eventfd.
+ * then the producer sleeps without writing the daemon's eventfd (the
+ * waits count set_prod_wait kept tells the daemon it began a new wait).
  */
 bool	shmring_watched(const struct shmring_writer *);
 
