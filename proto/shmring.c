@@ -471,22 +471,26 @@ shmring_align8(uint64_t n)
 }
 
 /*
- * How many of the n messages of v one bundle at the run's head holds,
- * and its body's size: at least two, or 0 (the first goes as a record).
- * A bundle stops where the room, the grant, the data area's end,
+ * Writes as many of the n messages of v as one bundle at the run's head
+ * holds, as frames, then its header: how many, at least two, or 0 if
+ * fewer fit (the first goes as a record, over what was written here:
+ * nothing past the head counts before its header's commit word). A
+ * bundle stops where the room, the grant, the data area's end,
  * max_record, limit or budget would be passed, after
- * SHMRING_BUNDLE_MAX_MSGS, or before a message
- * without its data.
+ * SHMRING_BUNDLE_MAX_MSGS, or before a message without its data. One
+ * pass: each message is checked as it is written.
  */
 static size_t
-shmring_bundle_plan(const struct shmring_writer *w,
-    const struct shmring_room *room, const struct shmring_run *run,
+shmring_write_bundle(struct shmring_writer *w,
+    const struct shmring_room *room, struct shmring_run *run,
     const struct iovec *v, size_t n, size_t limit, size_t budget,
-    uint64_t *body)
+    uint64_t stamp)
 {
 	uint64_t	 off = run->head & (w->data_size - 1);
-	uint64_t	 space = w->data_size - off, b = SHMRING_BUNDLE_HDR;
-	uint64_t	 sum = 0, fsz;
+	uint64_t	 space = w->data_size - off, body = SHMRING_BUNDLE_HDR;
+	uint64_t	 sum = 0, fsz, need;
+	unsigned char	*r = w->data + off;
+	unsigned char	*f = r + SHMRING_REC_HDR + SHMRING_BUNDLE_HDR;
 	size_t		 k, len, written = run->written;
 
 	if (space > run->room_left)
@@ -505,36 +509,20 @@ shmring_bundle_plan(const struct shmring_writer *w,
 		fsz = shmring_frame_size((uint32_t)len);
 		if (run->sent + k >= room->msgs ||
 		    run->bytes + sum + len > room->bytes ||
-		    shmring_align8(b + fsz) > space)
+		    shmring_align8(body + fsz) > space)
 			break;
-		b += fsz;
+		shmring_prefetch_w(w, run->head + (uint64_t)(f - r) +
+		    SHMRING_PREFETCH_AHEAD, run->head + run->room_left);
+		st32(f, 0, (uint32_t)len, __ATOMIC_RELAXED);
+		shmring_copy(f + 4, v[k].iov_base, len);
+		f += fsz;
+		body += fsz;
 		sum += len;
 		written += len;
 	}
-	*body = b;
-	return (k >= 2 ? k : 0);
-}
-
-/* Writes k messages of v as a bundle of body bytes at the run's head. */
-static void
-shmring_write_bundle(struct shmring_writer *w, struct shmring_run *run,
-    const struct iovec *v, size_t k, uint64_t body, uint64_t stamp)
-{
-	unsigned char	*r = w->data + (run->head & (w->data_size - 1));
-	unsigned char	*f = r + SHMRING_REC_HDR + SHMRING_BUNDLE_HDR;
-	uint64_t	 sum = 0, need = shmring_rec_size((uint32_t)body);
-	uint32_t	 len;
-	size_t		 i;
-
-	for (i = 0; i < k; i++) {
-		len = (uint32_t)v[i].iov_len;
-		shmring_prefetch_w(w, run->head + (uint64_t)(f - r) +
-		    SHMRING_PREFETCH_AHEAD, run->head + run->room_left);
-		st32(f, 0, len, __ATOMIC_RELAXED);
-		shmring_copy(f + 4, v[i].iov_base, len);
-		f += shmring_frame_size(len);
-		sum += len;
-	}
+	if (k < 2)
+		return (0);
+	need = shmring_rec_size((uint32_t)body);
 	st32(r, SHMRING_REC_HDR, (uint32_t)k, __ATOMIC_RELAXED);
 	st32(r, SHMRING_REC_HDR + 4, (uint32_t)sum, __ATOMIC_RELAXED);
 	st64(r, 8, stamp, __ATOMIC_RELAXED);
@@ -545,6 +533,7 @@ shmring_write_bundle(struct shmring_writer *w, struct shmring_run *run,
 	run->sent += k;
 	run->bytes += sum;
 	run->written += sum;
+	return (k);
 }
 
 /*
@@ -601,7 +590,6 @@ shmring_put_run_in(struct shmring_writer *w, const struct shmring_room *room,
     uint64_t stamp, int *rc)
 {
 	struct shmring_run run;
-	uint64_t	 body;
 	size_t		 i = 0, k;
 
 	shmring_end_bundle(w, stamp);
@@ -614,15 +602,14 @@ shmring_put_run_in(struct shmring_writer *w, const struct shmring_room *room,
 		limit = w->max_record;
 	*rc = 0;
 	while (i < n && run.written < budget) {
-		k = w->bundles ? shmring_bundle_plan(w, room, &run, v + i,
-		    n - i, limit, budget, &body) : 0;
-		if (k > 0)
-			shmring_write_bundle(w, &run, v + i, k, body, stamp);
-		else if ((*rc = shmring_write_one(w, room, &run, v + i, limit,
-		    stamp)) != 0)
-			break;
-		else
+		k = w->bundles ? shmring_write_bundle(w, room, &run, v + i,
+		    n - i, limit, budget, stamp) : 0;
+		if (k == 0) {
+			if ((*rc = shmring_write_one(w, room, &run, v + i,
+			    limit, stamp)) != 0)
+				break;
 			k = 1;
+		}
 		i += k;
 	}
 	w->head = run.head;
