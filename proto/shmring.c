@@ -973,6 +973,51 @@ shmring_skip_bundle(struct shmring_reader *rd, uint64_t max, uint64_t *msgs,
 }
 
 /*
+ * The frames of a bundle's rest whose header figures say "all of one
+ * length" (its messages' bytes divide evenly, and the body left is that
+ * many frames of that length): the next of them, up to max and until
+ * budget bytes, that have the length, at a fixed stride. Their addresses
+ * do not depend on the lengths read, so the loads overlap instead of
+ * following each other through memory another core wrote; a frame of
+ * another length stops it, and shmring_take_frames reads on one by one
+ * from there (a bundle of mixed lengths can have these figures too).
+ * How many; the cursors move past them.
+ */
+static size_t
+shmring_take_uniform(struct shmring_reader *rd, struct shmring_rec *out,
+    size_t max, size_t budget)
+{
+	const unsigned char *f;
+	uint64_t	 len, fsz, k, n;
+
+	if (rd->b_left == 0 || rd->b_bytes % rd->b_left != 0)
+		return (0);
+	len = rd->b_bytes / rd->b_left;
+	fsz = shmring_frame_size((uint32_t)len);
+	if (rd->b_end - rd->pos != fsz * rd->b_left)
+		return (0);
+	/* As the frame-by-frame loop: a frame is taken while under budget. */
+	n = rd->b_left < max ? rd->b_left : max;
+	if (budget == 0)
+		return (0);
+	if (len > 0 && n > budget / len + (budget % len != 0))
+		n = budget / len + (budget % len != 0);
+	f = rd->data + (rd->pos & (rd->data_size - 1));
+	for (k = 0; k < n; k++, f += fsz) {
+		if (ld32(f, 0, __ATOMIC_RELAXED) != len)
+			break;
+		out[k].p = f + 4;
+		out[k].len = (uint32_t)len;
+	}
+	rd->taken += k;
+	rd->b_left -= (uint32_t)k;
+	rd->b_bytes -= k * len;
+	rd->pos = rd->b_left == 0 ? rd->b_next : rd->pos + k * fsz;
+	rd->peeked = 0;
+	return ((size_t)k);
+}
+
+/*
  * shmring_take_run within a bundle: its next messages, up to max and
  * until budget bytes, each checked by shmring_frame_fits, with the
  * cursors in locals. How many (*bytes their payload), or -1 if the first
@@ -983,11 +1028,22 @@ shmring_take_frames(struct shmring_reader *rd, struct shmring_rec *out,
     size_t max, size_t budget, size_t *bytes)
 {
 	const unsigned char *f;
-	uint64_t	 pos = rd->pos, left = rd->b_end - pos, fsz;
-	uint64_t	 b_bytes = rd->b_bytes;
-	uint32_t	 b_left = rd->b_left, n;
-	size_t		 k = 0, got = 0;
+	uint64_t	 pos, left, fsz;
+	uint64_t	 b_bytes;
+	uint32_t	 b_left, n;
+	size_t		 k0, k, got;
 
+	k0 = shmring_take_uniform(rd, out, max, budget);
+	got = k0 > 0 ? k0 * out[0].len : 0;
+	if (rd->b_left == 0) {
+		*bytes = got;
+		return ((int64_t)k0);
+	}
+	k = k0;
+	pos = rd->pos;
+	left = rd->b_end - pos;
+	b_bytes = rd->b_bytes;
+	b_left = rd->b_left;
 	while (k < max && got < budget && b_left > 0) {
 		f = rd->data + (pos & (rd->data_size - 1));
 		if (!shmring_frame_fits(f, left, b_bytes, b_left == 1, &n,
@@ -1004,7 +1060,7 @@ shmring_take_frames(struct shmring_reader *rd, struct shmring_rec *out,
 	}
 	if (k == 0)
 		return (b_left > 0 && max > 0 && budget > 0 ? -1 : 0);
-	rd->taken += k;
+	rd->taken += k - k0;
 	rd->b_bytes = b_bytes;
 	rd->b_left = b_left;
 	rd->pos = b_left == 0 ? rd->b_next : pos;

@@ -1010,6 +1010,91 @@ START_TEST(test_runs_and_skips_keep_to_bundles)
 }
 END_TEST
 
+/* A bundle of the n messages of v, lengths as given, at the ring's start. */
+static void
+bundle_of(struct ring *r, const size_t *lens, size_t n)
+{
+	static const char	 bytes[] = "0123456789abcdefghijklmnopqrstuv";
+	struct shmring_room	 room;
+	struct iovec		 v[8];
+	size_t			 i;
+	int			 rc;
+
+	ring_new(r, DATA);
+	for (i = 0; i < n; i++) {
+		v[i].iov_base = (void *)(uintptr_t)(bytes + i);
+		v[i].iov_len = lens[i];
+	}
+	expect(shmring_room(&r->w, &room) == 0);
+	expect(shmring_put_run_in(&r->w, &room, v, n, SIZE_MAX, SIZE_MAX, 0,
+	    &rc) == n && rc == 0);
+	shmring_publish(&r->w);
+	expect(shmring_poll(&r->rd, r->mem) == 0);
+}
+
+/* Whether rec holds message i of bundle_of's, of len bytes. */
+static bool
+rec_is(const struct shmring_rec *rec, size_t i, size_t len)
+{
+	static const char	bytes[] = "0123456789abcdefghijklmnopqrstuv";
+
+	return (rec->len == len && memcmp(rec->p, bytes + i, len) == 0);
+}
+
+/*
+ * A bundle whose header says "all of one length" is read at a stride
+ * (shmring_take_uniform), within max and budget as any run; one of mixed
+ * lengths with the same figures is read frame by frame from the first
+ * that differs, and a frame scribbled over still stops the run there.
+ */
+START_TEST(test_bundles_of_one_length_read_at_a_stride)
+{
+	static const size_t	 six[6] = { 16, 16, 16, 16, 16, 16 };
+	static const size_t	 mixed[4] = { 15, 15, 14, 16 };
+	struct shmring_rec	 rec[8];
+	struct ring		 r;
+	size_t			 i;
+	int			 bad;
+
+	bundle_of(&r, six, 6);
+	expect(shmring_take_run(&r.rd, rec, 4, SIZE_MAX) == 4);
+	for (i = 0; i < 4; i++)
+		expect(rec_is(&rec[i], i, 16));
+	/* A frame is taken while under budget, as frame by frame. */
+	expect(shmring_take_run(&r.rd, rec, 8, 16) == 1);
+	expect(rec_is(&rec[0], 4, 16));
+	expect(shmring_take_run(&r.rd, rec, 8, 1) == 1);
+	expect(rec_is(&rec[0], 5, 16));
+	expect(shmring_at_record(&r.rd) && r.rd.taken == 6 &&
+	    r.rd.pos == r.rd.head);
+	ring_free(&r);
+
+	/* 60 bytes in 4: 15 each, framed in 20 bytes, as 14 and 16 are. */
+	bundle_of(&r, mixed, 4);
+	expect(shmring_take_run(&r.rd, rec, 8, SIZE_MAX) == 4);
+	for (i = 0; i < 4; i++)
+		expect(rec_is(&rec[i], i, mixed[i]));
+	expect(shmring_at_record(&r.rd) && r.rd.taken == 4);
+	ring_free(&r);
+
+	/*
+	 * 15 for the third's 16: read on frame by frame, the bytes no
+	 * longer add up at the last, and the run ends before it.
+	 */
+	bundle_of(&r, six, 6);
+	u32_set(&r, B_BODY + SHMRING_BUNDLE_HDR + 20 * 2, 15);
+	expect(shmring_take_run(&r.rd, rec, 8, SIZE_MAX) == 5);
+	expect(rec_is(&rec[1], 1, 16) && rec_is(&rec[2], 2, 15) &&
+	    rec_is(&rec[4], 4, 16));
+	expect(shmring_take_run(&r.rd, rec, 8, SIZE_MAX) == -1);
+	ring_free(&r);
+	bundle_of(&r, six, 6);
+	u32_set(&r, B_BODY + SHMRING_BUNDLE_HDR + 20 * 1, 100);
+	expect(read_all(&r, &bad) == 1 && bad);
+	ring_free(&r);
+}
+END_TEST
+
 /*
  * Pipelined sends grow one bundle message by message (shmring_add): the
  * same bytes as the run writer's, stamped with the last message's stamp,
@@ -1311,6 +1396,7 @@ shmring_suite(void)
 	tcase_add_test(tc, test_a_run_goes_as_one_bundle);
 	tcase_add_test(tc, test_scribbled_bundles_are_refused);
 	tcase_add_test(tc, test_runs_and_skips_keep_to_bundles);
+	tcase_add_test(tc, test_bundles_of_one_length_read_at_a_stride);
 	tcase_add_test(tc, test_added_messages_grow_one_bundle);
 	tcase_add_test(tc, test_added_bundles_wrap_and_fill_the_ring);
 	tcase_add_test(tc, test_a_bundle_holds_at_most_512_messages);
