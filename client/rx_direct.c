@@ -409,42 +409,43 @@ rx_direct_first(struct rx_direct *d, uint64_t *limit)
 
 /*
  * Takes the next bite of records, up to max, from the rings, merged by
- * stamp, into b: how many, or -1 if a producer wrote a bad record before
- * any was taken.
+ * stamp, into b: how many (*bytes their payload), or -1 if a producer
+ * wrote a bad record before any was taken.
  */
 static int64_t
-rx_direct_take(struct rx_direct *d, struct rx_bite *b, uint64_t max)
+rx_direct_take(struct rx_direct *d, struct rx_bite *b, uint64_t max,
+    size_t *bytes)
 {
-	size_t		 n = 0, bytes = 0;
-	int64_t		 k, j;
+	size_t		 n = 0, got;
+	int64_t		 k;
 	int		 i;
 
 	if (max > RX_DIRECT_BITE_RECORDS)
 		max = RX_DIRECT_BITE_RECORDS;
 	b->nruns = 0;
 	b->next = d->cl.at;
+	*bytes = 0;
 	if (d->nrings == 1) {
-		k = shmring_take_run(&d->rd[0], b->rec, (size_t)max,
-		    RX_DIRECT_BITE_BYTES);
+		k = shmring_take_run_until(&d->rd[0], b->rec, (size_t)max,
+		    RX_DIRECT_BITE_BYTES, NULL, bytes);
 		if (k > 0)
 			rx_direct_ran(d, b, 0, k);
 		return k;
 	}
-	while (n < max && bytes < RX_DIRECT_BITE_BYTES) {
+	while (n < max && *bytes < RX_DIRECT_BITE_BYTES) {
 		if ((i = rx_direct_first(d, &d->win.limit)) == -1)
 			break;
 		if (i < 0)
 			return n > 0 ? (int64_t)n : -1;
 		/* A bite ends before a bundle it cannot take whole. */
 		if (n > 0 && !shmring_next_whole(&d->rd[i], max - n,
-		    RX_DIRECT_BITE_BYTES - bytes))
+		    RX_DIRECT_BITE_BYTES - *bytes))
 			break;
 		k = shmring_take_run_until(&d->rd[i], b->rec + n, max - n,
-		    RX_DIRECT_BITE_BYTES - bytes, &d->win);
+		    RX_DIRECT_BITE_BYTES - *bytes, &d->win, &got);
 		if (k <= 0)
 			return n > 0 || k == 0 ? (int64_t)n : -1;
-		for (j = 0; j < k; j++)
-			bytes += b->rec[n + (size_t)j].len;
+		*bytes += got;
 		n += (size_t)k;
 		rx_direct_ran(d, b, (uint32_t)i, k);
 	}
@@ -461,11 +462,12 @@ rx_direct_copy(struct rx_direct *d, struct rx_bite *b, uint32_t handle,
     uint64_t max, struct chan_msg **head, uint64_t *n)
 {
 	struct chan_msg	*m, **tailp = head;
+	size_t		 bytes;
 	int64_t		 k, i;
 
 	*n = 0;
 	*head = NULL;
-	if ((k = rx_direct_take(d, b, max)) < 0)
+	if ((k = rx_direct_take(d, b, max, &bytes)) < 0)
 		return -1;
 	for (i = 0; i < k; i++) {
 		if ((m = msg_new(handle, 0, 0, b->rec[i].p,
@@ -640,14 +642,14 @@ static int64_t
 rx_direct_copy_views(struct rx_direct *d, struct rx_bite *b,
     struct rx_views *rv, chan_view *v, uint64_t max)
 {
-	size_t		 need = rv->len;
+	size_t		 need, bytes;
 	unsigned char	*p;
 	int64_t		 n, i;
 
-	if ((n = rx_direct_take(d, b, max)) <= 0)
+	if ((n = rx_direct_take(d, b, max, &bytes)) <= 0)
 		return n;
-	for (i = 0; i < n; i++)
-		need += (size_t)b->rec[i].len + 1;
+	/* Each message with the NUL after it. */
+	need = rv->len + bytes + (size_t)n;
 	if (rx_views_reserve(rv, need) != 0)
 		return -1;
 	p = (unsigned char *)rv->buf + rv->len;

@@ -83,6 +83,7 @@ reader_until(unsigned char *mem, uint64_t limit)
 	struct shmring_rec	 rec[7];
 	struct shmring_window	 w = { limit, UINT64_MAX, limit };
 	uint64_t		 got = 0;
+	size_t			 bytes;
 	int64_t			 k, i;
 	int			 phase;
 
@@ -92,11 +93,15 @@ reader_until(unsigned char *mem, uint64_t limit)
 		return (0);
 	for (phase = 0; phase < 2; phase++) {
 		while ((k = shmring_take_run_until(&rd, rec, 7, 100,
-		    &w)) > 0) {
+		    &w, &bytes)) > 0) {
 			CHECK(k <= 7);
-			for (i = 0; i < k; i++, got++)
+			for (i = 0; i < k; i++, got++) {
 				CHECK(rec[i].p + rec[i].len <= mem +
 				    SHMRING_HDR_SIZE + FUZZ_DATA);
+				CHECK(bytes >= rec[i].len);
+				bytes -= rec[i].len;
+			}
+			CHECK(bytes == 0);
 		}
 		w.t0 = w.limit = UINT64_MAX;
 	}

@@ -1092,12 +1092,15 @@ int64_t
 shmring_take_run(struct shmring_reader *rd, struct shmring_rec *out,
     size_t max, size_t budget)
 {
-	return (shmring_take_run_until(rd, out, max, budget, NULL));
+	size_t	bytes;
+
+	return (shmring_take_run_until(rd, out, max, budget, NULL, &bytes));
 }
 
 int64_t
 shmring_take_run_until(struct shmring_reader *rd, struct shmring_rec *out,
-    size_t max, size_t budget, const struct shmring_window *w)
+    size_t max, size_t budget, const struct shmring_window *w,
+    size_t *taken_bytes)
 {
 	uint64_t	stamp;
 	size_t		n = 0, bytes = 0, b, fbudget = 0;
@@ -1146,6 +1149,7 @@ shmring_take_run_until(struct shmring_reader *rd, struct shmring_rec *out,
 		bytes += out[n].len;
 		n++;
 	}
+	*taken_bytes = bytes;
 	return (rc < 0 && n == 0 ? -1 : (int64_t)n);
 }
 

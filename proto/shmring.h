@@ -432,10 +432,13 @@ shmring_stamp_eff(const struct shmring_window *w, uint64_t stamp)
 {
 	return (stamp > w->t1 ? w->t0 : stamp);
 }
-/* shmring_take_run, stopping before a message stamped after w->limit. */
+/*
+ * shmring_take_run, stopping before a message stamped after w->limit (no
+ * limit if w is NULL), with *bytes the payload bytes of what it took.
+ */
 int64_t	shmring_take_run_until(struct shmring_reader *,
 	    struct shmring_rec *out, size_t max, size_t budget,
-	    const struct shmring_window *w);
+	    const struct shmring_window *w, size_t *bytes);
 /* shmring_peek, then shmring_skip if it found a record. */
 int	shmring_next(struct shmring_reader *, const unsigned char **payload,
 	    uint32_t *len);

@@ -581,6 +581,7 @@ START_TEST(test_take_run_until_stops_at_the_limit)
 	struct ring		 r;
 	struct shmring_rec	 rec[16];
 	struct shmring_window	 w = { 100, 200, 25 };
+	size_t			 bytes;
 
 	ring_new(&r, 4096);
 	expect(shmring_put(&r.w, "a", 1, 10) == 0);
@@ -591,20 +592,26 @@ START_TEST(test_take_run_until_stops_at_the_limit)
 	shmring_publish(&r.w);
 	expect(shmring_put(&r.w, "f", 1, 999) == 0);
 	expect(shmring_poll(&r.rd, r.mem) == 0);
-	expect(shmring_take_run_until(&r.rd, rec, 16, SIZE_MAX, &w) == 2);
+	expect(shmring_take_run_until(&r.rd, rec, 16, SIZE_MAX, &w,
+	    &bytes) == 2 && bytes == 2);
 	expect(rec[0].p[0] == 'a' && rec[1].p[0] == 'b');
 	w.limit = 35;
-	expect(shmring_take_run_until(&r.rd, rec, 16, SIZE_MAX, &w) == 1);
+	expect(shmring_take_run_until(&r.rd, rec, 16, SIZE_MAX, &w,
+	    &bytes) == 1 && bytes == 1);
 	expect(rec[0].p[0] == 'c');
 	/* The bundle's stamp is 40: after the limit, nothing. */
-	expect(shmring_take_run_until(&r.rd, rec, 16, SIZE_MAX, &w) == 0);
+	expect(shmring_take_run_until(&r.rd, rec, 16, SIZE_MAX, &w,
+	    &bytes) == 0 && bytes == 0);
 	w.limit = 50;
-	expect(shmring_take_run_until(&r.rd, rec, 16, SIZE_MAX, &w) == 2);
+	expect(shmring_take_run_until(&r.rd, rec, 16, SIZE_MAX, &w,
+	    &bytes) == 2 && bytes == 2);
 	expect(rec[0].p[0] == 'd' && rec[1].p[0] == 'e');
 	/* 999 is after t1: it counts as t0 (100). */
-	expect(shmring_take_run_until(&r.rd, rec, 16, SIZE_MAX, &w) == 0);
+	expect(shmring_take_run_until(&r.rd, rec, 16, SIZE_MAX, &w,
+	    &bytes) == 0);
 	w.limit = 100;
-	expect(shmring_take_run_until(&r.rd, rec, 16, SIZE_MAX, &w) == 1);
+	expect(shmring_take_run_until(&r.rd, rec, 16, SIZE_MAX, &w,
+	    &bytes) == 1 && bytes == 1);
 	expect(rec[0].p[0] == 'f');
 	ring_free(&r);
 }
