@@ -988,20 +988,19 @@ shmring_take_uniform(struct shmring_reader *rd, struct shmring_rec *out,
     size_t max, size_t budget)
 {
 	const unsigned char *f;
-	uint64_t	 len, fsz, k, n;
+	uint64_t	 len, fsz, k, n, under;
 
-	if (rd->b_left == 0 || rd->b_bytes % rd->b_left != 0)
+	if (rd->b_left == 0 || budget == 0 || rd->b_bytes % rd->b_left != 0)
 		return (0);
 	len = rd->b_bytes / rd->b_left;
 	fsz = shmring_frame_size((uint32_t)len);
 	if (rd->b_end - rd->pos != fsz * rd->b_left)
 		return (0);
-	/* As the frame-by-frame loop: a frame is taken while under budget. */
 	n = rd->b_left < max ? rd->b_left : max;
-	if (budget == 0)
-		return (0);
-	if (len > 0 && n > budget / len + (budget % len != 0))
-		n = budget / len + (budget % len != 0);
+	/* As frame by frame: a frame is taken while under budget. */
+	under = len > 0 ? budget / len + (budget % len != 0) : n;
+	if (n > under)
+		n = under;
 	f = rd->data + (rd->pos & (rd->data_size - 1));
 	for (k = 0; k < n; k++, f += fsz) {
 		if (ld32(f, 0, __ATOMIC_RELAXED) != len)
@@ -1009,6 +1008,8 @@ shmring_take_uniform(struct shmring_reader *rd, struct shmring_rec *out,
 		out[k].p = f + 4;
 		out[k].len = (uint32_t)len;
 	}
+	if (k == 0)
+		return (0);
 	rd->taken += k;
 	rd->b_left -= (uint32_t)k;
 	rd->b_bytes -= k * len;
