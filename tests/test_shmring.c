@@ -1103,6 +1103,59 @@ START_TEST(test_bundles_of_one_length_read_at_a_stride)
 END_TEST
 
 /*
+ * Where a bundle of two does not fit before the data area's end but one
+ * frame would, the run writer's first message goes as a record, over the
+ * frame it wrote there; the next, with no room for a record, goes as one
+ * after padding, and the rest as a bundle after it.
+ */
+START_TEST(test_a_run_at_the_end_goes_as_records_then_a_bundle)
+{
+	static const char	 m[4][17] = { "0123456789abcdef",
+	    "ghijklmnopqrstuv", "wxyzABCDEFGHIJKL", "MNOPQRSTUVWXYZ01" };
+	static const char	 big[984];
+	struct shmring_room	 room;
+	struct shmring_rec	 rec[8];
+	struct iovec		 v[4];
+	struct ring		 r;
+	size_t			 i;
+	int			 rc;
+
+	ring_new(&r, DATA);
+	/* Records to 4040: 56 bytes left, room for 32 but not 48. */
+	for (i = 0; i < 4; i++)
+		expect(shmring_put(&r.w, big, 984, 0) == 0);
+	expect(shmring_put(&r.w, big, 24, 0) == 0);
+	expect(u64_at(&r, SHMRING_OFF_HEAD) == 4040);
+	expect(shmring_poll(&r.rd, r.mem) == 0);
+	while (shmring_take_run(&r.rd, rec, 8, SIZE_MAX) > 0)
+		;
+	shmring_release(&r.rd, r.mem);
+
+	for (i = 0; i < 4; i++) {
+		v[i].iov_base = (void *)(uintptr_t)m[i];
+		v[i].iov_len = 16;
+	}
+	expect(shmring_room(&r.w, &room) == 0);
+	expect(shmring_put_run_in(&r.w, &room, v, 4, SIZE_MAX, SIZE_MAX, 7,
+	    &rc) == 4 && rc == 0);
+	shmring_publish(&r.w);
+	expect(u32_at(&r, SHMRING_HDR_SIZE + 4040) == 16);
+	expect(u32_at(&r, SHMRING_HDR_SIZE + 4040 + 4) ==
+	    shmring_commit_word(5));
+	expect(u32_at(&r, SHMRING_HDR_SIZE + 4072) == SHMRING_PAD);
+	expect(u32_at(&r, B_REC) == 16);
+	expect(u32_at(&r, B_REC + 32) == (SHMRING_BUNDLE | 48));
+	expect(u32_at(&r, B_REC + 32 + 4) == shmring_commit_word(7));
+	expect(u64_at(&r, SHMRING_OFF_HEAD) == 4096 + 32 + 64);
+	expect(shmring_poll(&r.rd, r.mem) == 0);
+	expect(shmring_take_run(&r.rd, rec, 8, SIZE_MAX) == 4);
+	for (i = 0; i < 4; i++)
+		expect(rec[i].len == 16 && memcmp(rec[i].p, m[i], 16) == 0);
+	ring_free(&r);
+}
+END_TEST
+
+/*
  * Pipelined sends grow one bundle message by message (shmring_add): the
  * same bytes as the run writer's, stamped with the last message's stamp,
  * committed only by shmring_publish; any other write closes it first.
@@ -1404,6 +1457,7 @@ shmring_suite(void)
 	tcase_add_test(tc, test_scribbled_bundles_are_refused);
 	tcase_add_test(tc, test_runs_and_skips_keep_to_bundles);
 	tcase_add_test(tc, test_bundles_of_one_length_read_at_a_stride);
+	tcase_add_test(tc, test_a_run_at_the_end_goes_as_records_then_a_bundle);
 	tcase_add_test(tc, test_added_messages_grow_one_bundle);
 	tcase_add_test(tc, test_added_bundles_wrap_and_fill_the_ring);
 	tcase_add_test(tc, test_a_bundle_holds_at_most_512_messages);
