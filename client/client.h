@@ -178,6 +178,9 @@ struct chan_client {
 	int			 fd;
 	int			 dead;		/* lost: every call fails */
 	int			 reading;	/* a thread owns the socket */
+	int			 ring_first;	/* the last wake-up was served
+						   from the rings, its frame
+						   left unread (conn_fill) */
 	int			 dispatching;	/* a frame's handler runs: no
 						   nested read or dispatch */
 	int			 nonblock;	/* chan_client_set_nonblock */
@@ -424,6 +427,12 @@ int	rx_shm_arm(struct chan_client *);
  */
 int	rx_shm_ready(struct chan_client *, uint64_t *pos);
 int	rx_shm_moved(struct chan_client *, uint64_t pos, int arm);
+/*
+ * With c->mu held, after a wake-up: 1 if the receivers' ring has frames or
+ * a producer ring read directly has records a waiting receiver may take,
+ * without asking for any RING_WAKE.
+ */
+int	rx_shm_woken(struct chan_client *);
 /* Dispatches one frame body from the daemon (conn.c). */
 void	conn_dispatch(struct chan_client *, const char *body, size_t len);
 /* Marks c lost, for reason: every waiting and later call fails. */
@@ -536,6 +545,8 @@ void	rx_direct_ack(struct chan_rx *);
    the daemon has taken the ring back. */
 void	rx_direct_ack_last(struct chan_rx *);
 int	rx_direct_arm(struct chan_client *);
+/* 1 if a ring rx_direct_arm would look at has records: nothing asked. */
+int	rx_direct_ready(struct chan_client *);
 size_t	rx_direct_watch(struct chan_client *, struct rx_direct_look *,
 	    size_t max);
 void	rx_direct_reap(struct chan_client *);

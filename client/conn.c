@@ -350,6 +350,8 @@ conn_dispatch_all(struct chan_client *c)
 
 /* conn_fill's answer when the receivers' ring has frames: no CHAN_E*. */
 #define CONN_RING_READY	((ssize_t)-1000)
+/* The same, found on waking with the socket readable and left unread. */
+#define CONN_RING_FIRST	((ssize_t)-1001)
 /* Spins look at the socket once in this many looks at the ring. */
 #define CONN_SPIN_RING_LOOKS	64u
 
@@ -403,18 +405,24 @@ conn_spin(struct chan_client *c, const struct timespec *deadline,
  * Waits for the socket to be readable (until deadline) and reads what is
  * there into c->rbuf, after spinning for spin_us (the connection's, read
  * under c->mu). With ring, the receivers' ring is watched too (the
- * reader at ring_pos), and asked for a RING_WAKE before the sleep. Runs
- * without c->mu, as the reader. Returns the number of bytes read,
- * CONN_RING_READY if the ring has frames, 0 on timeout or interruption,
+ * reader at ring_pos), and asked for a RING_WAKE before the sleep. With
+ * look, a wake-up looks at the rings before it reads the socket (c->mu
+ * taken for that look): a RING_WAKE says only "look at the ring", so the
+ * records go to the receiver without waiting for a read and a decoding,
+ * and the frame is read on the next round. Runs without c->mu, as the
+ * reader. Returns the number of bytes read, CONN_RING_READY if the ring
+ * has frames (CONN_RING_FIRST if found so, the socket unread), 0 on
+ * timeout or interruption,
  * CHAN_ECONNLOST at end of stream or on error, CHAN_ENOMEM.
  */
 static ssize_t
 conn_fill(struct chan_client *c, const struct timespec *deadline,
-    unsigned spin_us, int ring, uint64_t ring_pos)
+    unsigned spin_us, int ring, uint64_t ring_pos, int look)
 {
 	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 	size_t want = CONN_READ_CHUNK, body_len;
 	ssize_t n;
+	int woken;
 
 	/* A partial frame: make room for all of it at once. */
 	if (c->rbuf.len >= PROTO_HEADER_LEN &&
@@ -443,6 +451,13 @@ conn_fill(struct chan_client *c, const struct timespec *deadline,
 		return CHAN_ECONNLOST;
 	if (n <= 0)
 		return 0;
+	if (look && (pfd.revents & POLLIN)) {
+		pthread_mutex_lock(&c->mu);
+		woken = rx_shm_woken(c);
+		pthread_mutex_unlock(&c->mu);
+		if (woken)
+			return CONN_RING_FIRST;
+	}
 	n = read(c->fd, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return 0;
@@ -470,7 +485,7 @@ conn_read_once(struct chan_client *c, const struct timespec *deadline)
 {
 	unsigned spin_us = c->spin_us;
 	uint64_t ring_pos = 0;
-	int ring = 0, ready = 0;
+	int ring = 0, ready = 0, look;
 	ssize_t n;
 
 	/*
@@ -488,13 +503,18 @@ conn_read_once(struct chan_client *c, const struct timespec *deadline)
 		pthread_cond_broadcast(&c->cv);
 		return;
 	}
+	/* Once a round: the next one reads what woke this one. */
+	look = c->rx_ring != NULL && !c->nonblock && !c->ring_first;
+	c->ring_first = 0;
 	c->reading = 1;
 	pthread_mutex_unlock(&c->mu);
-	n = conn_fill(c, deadline, spin_us, ring, ring_pos);
+	n = conn_fill(c, deadline, spin_us, ring, ring_pos, look);
 	pthread_mutex_lock(&c->mu);
 	c->reading = 0;
 	rx_direct_reap(c);
-	if (n == CONN_RING_READY) {
+	if (n == CONN_RING_FIRST)
+		c->ring_first = 1;
+	if (n == CONN_RING_READY || n == CONN_RING_FIRST) {
 		rx_shm_dispatch(c, CONN_READ_CHUNK);
 		pthread_cond_broadcast(&c->cv);
 		return;

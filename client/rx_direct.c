@@ -729,6 +729,27 @@ rx_direct_moved(const struct rx_direct *d)
 	return 0;
 }
 
+/* Whether d's receiver takes from its rings when they move. */
+static int
+rx_direct_looks(const struct rx_direct *d)
+{
+	/* An event loop's receives come after it looked: all armed. */
+	return (!d->revoked && d->rx->head == NULL &&
+	    (d->rx->receiving > 0 || d->rx->c->nonblock));
+}
+
+int
+rx_direct_ready(struct chan_client *c)
+{
+	struct rx_direct *d;
+
+	LIST_FOREACH(d, &c->directs, entry) {
+		if (rx_direct_looks(d) && rx_direct_moved(d))
+			return 1;
+	}
+	return 0;
+}
+
 int
 rx_direct_arm(struct chan_client *c)
 {
@@ -736,9 +757,7 @@ rx_direct_arm(struct chan_client *c)
 	uint64_t	 one = 1;
 
 	LIST_FOREACH(d, &c->directs, entry) {
-		/* An event loop's receives come after it looked: all armed. */
-		if (d->revoked || d->rx->head != NULL ||
-		    (d->rx->receiving == 0 && !c->nonblock))
+		if (!rx_direct_looks(d))
 			continue;
 		if (rx_direct_moved(d))
 			return 1;

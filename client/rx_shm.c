@@ -191,6 +191,18 @@ rx_shm_arm(struct chan_client *c)
 }
 
 int
+rx_shm_woken(struct chan_client *c)
+{
+	struct rx_shm	*s = c->rx_ring;
+
+	if (s == NULL)
+		return (0);
+	if (rx_direct_ready(c))
+		return (1);
+	return (shmring_poll(&s->rd, s->map) != 0 || s->rd.head != s->rd.pos);
+}
+
+int
 rx_shm_ready(struct chan_client *c, uint64_t *pos)
 {
 	struct rx_shm	*s = c->rx_ring;

@@ -12,7 +12,9 @@
  * that hangs up after the offer). With several producer rings: the
  * receiver merges them in the order of the sends, pipelined producers'
  * messages come once and in order, and a killed receiver's claims come
- * back in the order it read them.
+ * back in the order it read them. Receivers of one connection blocked in
+ * two threads, one woken by its ring and one by the socket, get every
+ * message.
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -1498,6 +1500,96 @@ START_TEST(test_a_killed_receiver_s_claims_from_two_rings_come_back_in_order)
 }
 END_TEST
 
+/* One of lockstep's receivers, in a thread of its own. */
+struct lockstep {
+	pthread_t	 t;
+	chan_rx		*rx;
+	const char	*tag;
+	int		 n;
+	int		 p[2];		/* a byte for each message taken */
+	int		 failed;	/* 0, or what went wrong */
+};
+
+static void *
+lockstep_main(void *arg)
+{
+	struct lockstep	*l = arg;
+	chan_msg	*m;
+	char		 want[32];
+	int		 i;
+
+	for (i = 0; i < l->n && l->failed == 0; i++) {
+		snprintf(want, sizeof(want), "%s%d", l->tag, i);
+		if (chan_rx_recv_timeout(l->rx, harness_wait_ms(), &m) != 0) {
+			l->failed = 1;
+			break;
+		}
+		if (chan_msg_len(m) != strlen(want) ||
+		    memcmp(chan_msg_data(m), want, strlen(want)) != 0)
+			l->failed = 2;
+		chan_msg_free(m);
+		if (write(l->p[1], "m", 1) != 1)
+			l->failed = 3;
+	}
+	close(l->p[1]);
+	return (NULL);
+}
+
+static void
+lockstep_start(struct lockstep *l, chan_rx *rx, const char *tag, int n)
+{
+	memset(l, 0, sizeof(*l));
+	l->rx = rx;
+	l->tag = tag;
+	l->n = n;
+	ck_assert_int_eq(pipe(l->p), 0);
+	ck_assert_int_eq(pthread_create(&l->t, NULL, lockstep_main, l), 0);
+}
+
+/*
+ * Two receivers of one connection, each blocked in a thread of its own:
+ * rx1 reads its producer's ring itself, rx2 gets DELIVERs on the socket.
+ * Each round sends one message to each once both took the last one, so
+ * every receive sleeps, and the one woken by a ring's record takes it
+ * before the RING_WAKE on the socket they share is read (the next reader,
+ * in either thread, reads that frame). 300 rounds: every message comes
+ * once, in order, and rx1 still reads its ring at the end.
+ */
+START_TEST(test_receivers_in_two_threads_woken_by_a_ring_and_the_socket)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx1 = ring_rx(cc, "d.lock1", 64, 0);
+	chan_rx		*rx2 = rx_open(cc, "d.lock2", 64);
+	chan_tx		*tx1 = ring_tx(pc, "d.lock1", 0);
+	chan_tx		*tx2 = tx_open(pc, "d.lock2");
+	struct lockstep	 l1, l2;
+	char		 s[32];
+	int		 i, n = 300;
+
+	direct_rings_wait(&tx1, 1, rx1);
+	lockstep_start(&l1, rx1, "r", n);
+	lockstep_start(&l2, rx2, "s", n);
+	for (i = 0; i < n; i++) {
+		snprintf(s, sizeof(s), "r%d", i);
+		send_str(tx1, s);
+		snprintf(s, sizeof(s), "s%d", i);
+		send_str(tx2, s);
+		ck_assert_int_eq(pipe_read_byte(l1.p[0]), 'm');
+		ck_assert_int_eq(pipe_read_byte(l2.p[0]), 'm');
+	}
+	ck_assert_int_eq(pthread_join(l1.t, NULL), 0);
+	ck_assert_int_eq(pthread_join(l2.t, NULL), 0);
+	ck_assert_int_eq(l1.failed, 0);
+	ck_assert_int_eq(l2.failed, 0);
+	close(l1.p[0]);
+	close(l2.p[0]);
+	ck_assert_int_eq(own_direct_maps(), 1);
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
 static Suite *
 direct_suite(void)
 {
@@ -1537,6 +1629,8 @@ direct_suite(void)
 	    test_rings_that_join_before_any_send_are_read_at_once);
 	tcase_add_test(tc,
 	    test_a_killed_receiver_s_claims_from_two_rings_come_back_in_order);
+	tcase_add_test(tc,
+	    test_receivers_in_two_threads_woken_by_a_ring_and_the_socket);
 	suite_add_tcase(s, tc);
 	return (s);
 }
