@@ -407,6 +407,19 @@ conn_flush(struct conn *c)
 }
 
 void
+conn_flush_now(struct conn *c)
+{
+	if (c->closed || c->want_close || c->writing || c->orefs.n > 0 ||
+	    shm_rx_unpublished(c))
+		return;
+	if (c->dirty) {
+		TAILQ_REMOVE(&c->srv->dirty, c, dirty_entry);
+		c->dirty = false;
+	}
+	conn_flush(c);
+}
+
+void
 conn_flush_dirty(struct server *srv)
 {
 	struct conn	*c;

@@ -289,6 +289,14 @@ void	conn_nomem(struct conn *c, uint32_t rid, const char *what,
 	    bool fatal);
 /* Notes that c has output to write in this loop iteration. */
 void	conn_dirty(struct conn *c);
+/*
+ * Writes c's output now rather than at the end of the iteration, if
+ * nothing in it waits for the log or for c's ring to be committed: the
+ * caller put only frames that need neither (a RING_WAKE) into an output
+ * it found empty. A reader's wake-up then leaves before the rest of the
+ * daemon's work in this callback.
+ */
+void	conn_flush_now(struct conn *c);
 /* Closes c at the next safe point (after the current frame). */
 void	conn_mark_close(struct conn *c);
 /* Bytes of output not yet written. Inline: asked once per delivery. */

@@ -154,6 +154,8 @@ void	shm_rx_wake(struct conn *c, struct handle *h);
  * before anything put in the output after it.
  */
 void	shm_rx_publish(struct conn *c);
+/* Whether c's ring holds frames shm_rx_publish has yet to commit. */
+bool	shm_rx_unpublished(const struct conn *c);
 /* Consumer h goes: its frames no longer go into the ring. */
 void	shm_rx_ring_end(struct server *, struct handle *h);
 /* c goes: frees its consumers' ring. */

@@ -748,14 +748,18 @@ shm_direct_stall_start(struct shm_direct *d)
 	    SHM_DIRECT_STALL_MS, 0);
 }
 
-/* The consumer sleeps: RING_WAKE once a ring holds what it has not. */
+/*
+ * The consumer sleeps: RING_WAKE once a ring holds what it has not. The
+ * frame leaves at once if the connection's output held nothing: the
+ * wake-up is the consumer's latency, the rest of the turn is not.
+ */
 static void
 shm_direct_arm(struct shm_direct *d)
 {
 	struct shmdirect_claim cl;
 	struct conn	*c = d->h->conn;
 	uint32_t	 i;
-	bool		 moved = false;
+	bool		 moved = false, alone;
 
 	for (i = 0; i < d->nrings; i++)
 		shmring_set_cons_wait(d->ring[i]->map, 1);
@@ -768,8 +772,22 @@ shm_direct_arm(struct shm_direct *d)
 	for (i = 0; i < d->nrings; i++)
 		shmring_set_cons_wait(d->ring[i]->map, 0);
 	d->armed = false;
-	if (proto_enc_ring_wake(&c->out, d->h->id) == 0)
-		conn_dirty(c);
+	alone = c->out.len == 0;
+	if (proto_enc_ring_wake(&c->out, d->h->id) != 0)
+		return;
+	conn_dirty(c);
+	if (alone)
+		conn_flush_now(c);
+}
+
+/* Whether the consumer asked to be woken: then it is, if a ring moved. */
+static void
+shm_direct_look_armed(struct shm_direct *d)
+{
+	if (shmdirect_take_wait(d->page))
+		d->armed = true;
+	if (d->armed)
+		shm_direct_arm(d);
 }
 
 /* Whether a producer of d's rings waits for room or space. */
@@ -979,13 +997,12 @@ shm_direct_poll(struct server *srv, struct channel *ch)
 		pump_channel(srv, ch);
 		return;
 	}
+	/* A sleeping consumer first: the rest can wait for its wake-up. */
+	shm_direct_look_armed(d);
 	for (pass = 0; pass < 2; pass++) {
 		if (!shm_direct_answer(srv, ch, &asked))
 			return;
-		if (shmdirect_take_wait(d->page))
-			d->armed = true;
-		if (d->armed)
-			shm_direct_arm(d);
+		shm_direct_look_armed(d);
 		if (shm_direct_asking(d) &&
 		    !uv_is_active((uv_handle_t *)&d->stall)) {
 			d->stall_claim = d->claim_seq;

@@ -196,6 +196,12 @@ shm_rx_publish(struct conn *c)
 	}
 }
 
+bool
+shm_rx_unpublished(const struct conn *c)
+{
+	return (c->rx_ring != NULL && c->rx_ring->unpublished);
+}
+
 void
 shm_rx_ring_end(struct server *srv, struct handle *h)
 {
