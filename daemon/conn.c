@@ -371,26 +371,34 @@ conn_held_release(struct conn *c, size_t len)
 		conn_resume(c);
 }
 
-/* Hands the pending output to one uv_write, unless one is running. */
+/* Swaps c's output with the buffer being written (empty between writes). */
 static void
-conn_flush(struct conn *c)
+conn_swap_out(struct conn *c)
 {
 	struct proto_buf	tmp;
 	struct payrefs		rtmp;
-	uv_buf_t		one, *bufs;
-	unsigned		nbufs;
-	int			rc;
 
-	/* A referenced payload always follows its header in out. */
-	if (c->closed || c->writing || c->out.len == 0)
-		return;
-	/* Swap: the written bytes stay put until the write callback. */
 	tmp = c->wbuf;
 	c->wbuf = c->out;
 	c->out = tmp;
 	rtmp = c->wrefs;
 	c->wrefs = c->orefs;
 	c->orefs = rtmp;
+}
+
+/*
+ * Hands c's pending output to one uv_write: 0, or a libuv error with the
+ * output back in c->out as it was.
+ */
+static int
+conn_write_out(struct conn *c)
+{
+	uv_buf_t	one, *bufs;
+	unsigned	nbufs;
+	int		rc;
+
+	/* Swap: the written bytes stay put until the write callback. */
+	conn_swap_out(c);
 	c->wreq.data = c;
 	if (conn_iov(c, &c->wbuf, &c->wrefs, &one, &bufs, &nbufs) != 0)
 		rc = UV_ENOMEM;
@@ -398,25 +406,43 @@ conn_flush(struct conn *c)
 		rc = uv_write(&c->wreq, (uv_stream_t *)&c->pipe, bufs, nbufs,
 		    conn_write_cb);
 	if (rc != 0) {
-		c->wbuf.len = 0;
-		payrefs_clear(&c->wrefs);
-		conn_write_failed(c, rc);
-		return;
+		conn_swap_out(c);
+		return (rc);
 	}
 	c->writing = true;
+	return (0);
+}
+
+/* Hands the pending output to one uv_write, unless one is running. */
+static void
+conn_flush(struct conn *c)
+{
+	int	rc;
+
+	/* A referenced payload always follows its header in out. */
+	if (c->closed || c->writing || c->out.len == 0)
+		return;
+	if ((rc = conn_write_out(c)) != 0) {
+		c->out.len = 0;
+		payrefs_clear(&c->orefs);
+		conn_write_failed(c, rc);
+	}
 }
 
 void
 conn_flush_now(struct conn *c)
 {
-	if (c->closed || c->want_close || c->writing || c->orefs.n > 0 ||
-	    shm_rx_unpublished(c))
+	if (c->closed || c->want_close || c->writing || c->out.len == 0 ||
+	    c->orefs.n > 0 || shm_rx_unpublished(c))
 		return;
-	if (c->dirty) {
+	/*
+	 * A failure stays for the flush at the end of the iteration, which
+	 * may close c: the caller may still be using c's handles.
+	 */
+	if (conn_write_out(c) == 0 && c->dirty) {
 		TAILQ_REMOVE(&c->srv->dirty, c, dirty_entry);
 		c->dirty = false;
 	}
-	conn_flush(c);
 }
 
 void
