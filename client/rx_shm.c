@@ -177,6 +177,16 @@ rx_shm_dispatch(struct chan_client *c, size_t max)
 		conn_fail(c, "cannot wake the daemon");
 }
 
+/*
+ * Whether s holds frames not yet dispatched; or a head it cannot have,
+ * which rx_shm_dispatch then finds.
+ */
+static int
+rx_shm_has_frames(struct rx_shm *s)
+{
+	return (shmring_poll(&s->rd, s->map) != 0 || s->rd.head != s->rd.pos);
+}
+
 int
 rx_shm_arm(struct chan_client *c)
 {
@@ -187,7 +197,7 @@ rx_shm_arm(struct chan_client *c)
 	if (rx_direct_arm(c))
 		return (1);
 	shmring_set_cons_wait(s->map, 1);
-	return (shmring_poll(&s->rd, s->map) != 0 || s->rd.head != s->rd.pos);
+	return (rx_shm_has_frames(s));
 }
 
 int
@@ -197,9 +207,7 @@ rx_shm_woken(struct chan_client *c)
 
 	if (s == NULL)
 		return (0);
-	if (rx_direct_ready(c))
-		return (1);
-	return (shmring_poll(&s->rd, s->map) != 0 || s->rd.head != s->rd.pos);
+	return (rx_direct_ready(c) || rx_shm_has_frames(s));
 }
 
 int
@@ -208,7 +216,7 @@ rx_shm_ready(struct chan_client *c, uint64_t *pos)
 	struct rx_shm	*s = c->rx_ring;
 	size_t		 i;
 
-	if (shmring_poll(&s->rd, s->map) != 0 || s->rd.head != s->rd.pos)
+	if (rx_shm_has_frames(s))
 		return (1);
 	*pos = s->rd.pos;
 	c->ndwatch = rx_direct_watch(c, c->dwatch, RX_DIRECT_WATCH);
