@@ -380,20 +380,22 @@ void	tx_shm_commit(struct chan_tx *);
 void	conn_commit_held(struct chan_client *);
 /*
  * RING_FETCH of token on a fresh connection to path: 0 with fds set to
- * the ring's memfd and its two eventfds, or an error.
+ * the ring's memfd and its two eventfds, or an error. With wake
+ * (PROTO_FEAT_WAKE), fds[3] is the channel's wake descriptor, or -1 if
+ * the daemon passed none.
  */
-int	shm_fetch(const char *path, uint64_t token, int fds[3]);
+int	shm_fetch(const char *path, uint64_t token, int fds[4], int wake);
 /*
  * The same for a fetch that passes 1 to max descriptors (at most
- * SHM_FETCH_FDS_MAX): 0 with fds[0 .. *nfds - 1] set, or an error;
- * *refused (if not NULL) is 1 when that error is the daemon's answer
- * (ERROR), 0 when it is the fetch's own.
+ * SHM_FETCH_FDS_MAX), asking for the wake descriptor too if wake: 0 with
+ * fds[0 .. *nfds - 1] set, or an error; *refused (if not NULL) is 1 when
+ * that error is the daemon's answer (ERROR), 0 when it is the fetch's own.
  */
-#define SHM_FETCH_FDS_MAX	18
+#define SHM_FETCH_FDS_MAX	19
 /* Closes the descriptors of fds[0 .. n - 1] that are not -1. */
 void	shm_close_fds(int *fds, int n);
-int	shm_fetch_n(const char *path, uint64_t token, int *fds, size_t max,
-	    size_t *nfds, int *refused);
+int	shm_fetch_n(const char *path, uint64_t token, int wake, int *fds,
+	    size_t max, size_t *nfds, int *refused);
 /* CLOCK_MONOTONIC in nanoseconds: the clock ring stamps are read from. */
 uint64_t shm_clock_ns(void);
 /* CHANCLIENT_SHM=1 in the environment: every handle asks for a ring. */
@@ -547,6 +549,15 @@ void	rx_direct_ack_last(struct chan_rx *);
 int	rx_direct_arm(struct chan_client *);
 /* 1 if a ring rx_direct_arm would look at has records: nothing asked. */
 int	rx_direct_ready(struct chan_client *);
+/*
+ * The wake descriptors of the readers armed to be woken by their
+ * producers (at most max, which rx_direct_arm never exceeds for
+ * RX_DIRECT_WATCH): a blocking reader polls them with the socket. After
+ * one was readable, rx_direct_woken_all disarms those readers: each asks
+ * again before it sleeps again.
+ */
+size_t	rx_direct_wake_fds(struct chan_client *, int *fds, size_t max);
+void	rx_direct_woken_all(struct chan_client *);
 size_t	rx_direct_watch(struct chan_client *, struct rx_direct_look *,
 	    size_t max);
 void	rx_direct_reap(struct chan_client *);

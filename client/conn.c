@@ -352,6 +352,8 @@ conn_dispatch_all(struct chan_client *c)
 #define CONN_RING_READY	((ssize_t)-1000)
 /* The same, found on waking with the socket readable and left unread. */
 #define CONN_RING_FIRST	((ssize_t)-1001)
+/* A producer woke a direct reader on its wake descriptor. */
+#define CONN_WOKEN	((ssize_t)-1002)
 /* Spins look at the socket once in this many looks at the ring. */
 #define CONN_SPIN_RING_LOOKS	64u
 
@@ -410,19 +412,23 @@ conn_spin(struct chan_client *c, const struct timespec *deadline,
  * taken for that look): a RING_WAKE says only "look at the ring", so the
  * records go to the receiver without waiting for a read and a decoding,
  * and the frame is read on the next round. Runs without c->mu, as the
- * reader. Returns the number of bytes read, CONN_RING_READY if the ring
- * has frames (CONN_RING_FIRST if found so, the socket unread), 0 on
- * timeout or interruption,
+ * reader. The nw descriptors of wfd (direct readers' wake descriptors)
+ * are polled with the socket, and drained when readable. Returns the
+ * number of bytes read, CONN_RING_READY if the ring has frames
+ * (CONN_RING_FIRST if found so, the socket unread), CONN_WOKEN if a wake
+ * descriptor was readable, 0 on timeout or interruption,
  * CHAN_ECONNLOST at end of stream or on error, CHAN_ENOMEM.
  */
 static ssize_t
 conn_fill(struct chan_client *c, const struct timespec *deadline,
-    unsigned spin_us, int ring, uint64_t ring_pos, int look)
+    unsigned spin_us, int ring, uint64_t ring_pos, int look, int *wfd,
+    size_t nw)
 {
-	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-	size_t want = CONN_READ_CHUNK, body_len;
+	struct pollfd pfd[1 + RX_DIRECT_WATCH];
+	size_t want = CONN_READ_CHUNK, body_len, i;
+	uint64_t v;
 	ssize_t n;
-	int woken;
+	int woken = 0;
 
 	/* A partial frame: make room for all of it at once. */
 	if (c->rbuf.len >= PROTO_HEADER_LEN &&
@@ -439,6 +445,7 @@ conn_fill(struct chan_client *c, const struct timespec *deadline,
 		/* Direct rings are armed with c->mu: they may come and go. */
 		pthread_mutex_lock(&c->mu);
 		n = rx_direct_arm(c);
+		nw = rx_direct_wake_fds(c, wfd, RX_DIRECT_WATCH);
 		pthread_mutex_unlock(&c->mu);
 		if (n != 0)
 			return CONN_RING_READY;
@@ -446,12 +453,26 @@ conn_fill(struct chan_client *c, const struct timespec *deadline,
 	if (ring && rx_shm_moved(c, ring_pos, 1))
 		return CONN_RING_READY;
 
-	n = poll(&pfd, 1, conn_remaining_ms(deadline));
+	pfd[0].fd = c->fd;
+	pfd[0].events = POLLIN;
+	for (i = 0; i < nw; i++) {
+		pfd[1 + i].fd = wfd[i];
+		pfd[1 + i].events = POLLIN;
+	}
+	n = poll(pfd, 1 + nw, conn_remaining_ms(deadline));
 	if (n < 0 && errno != EINTR)
 		return CHAN_ECONNLOST;
 	if (n <= 0)
 		return 0;
-	if (look && (pfd.revents & POLLIN)) {
+	for (i = 0; i < nw; i++) {
+		/* Non-blocking: empty is EAGAIN, and fine. */
+		if ((pfd[1 + i].revents & POLLIN) &&
+		    read(wfd[i], &v, sizeof(v)) >= 0)
+			woken = 1;
+	}
+	if (woken)
+		return CONN_WOKEN;
+	if (look && (pfd[0].revents & POLLIN)) {
 		pthread_mutex_lock(&c->mu);
 		woken = rx_shm_woken(c);
 		pthread_mutex_unlock(&c->mu);
@@ -485,7 +506,8 @@ conn_read_once(struct chan_client *c, const struct timespec *deadline)
 {
 	unsigned spin_us = c->spin_us;
 	uint64_t ring_pos = 0;
-	int ring = 0, ready = 0, look;
+	int ring = 0, ready = 0, look, wfd[RX_DIRECT_WATCH];
+	size_t nw;
 	ssize_t n;
 
 	/*
@@ -506,14 +528,20 @@ conn_read_once(struct chan_client *c, const struct timespec *deadline)
 	/* Once a round: the next one reads what woke this one. */
 	look = c->rx_ring != NULL && !c->nonblock && !c->ring_first;
 	c->ring_first = 0;
+	/* Closed only once this read ends (rx_direct_reap). */
+	nw = rx_direct_wake_fds(c, wfd, RX_DIRECT_WATCH);
 	c->reading = 1;
 	pthread_mutex_unlock(&c->mu);
-	n = conn_fill(c, deadline, spin_us, ring, ring_pos, look);
+	n = conn_fill(c, deadline, spin_us, ring, ring_pos, look, wfd, nw);
 	pthread_mutex_lock(&c->mu);
 	c->reading = 0;
 	rx_direct_reap(c);
 	if (n == CONN_RING_FIRST)
 		c->ring_first = 1;
+	if (n == CONN_WOKEN) {
+		rx_direct_woken_all(c);
+		n = CONN_RING_READY;
+	}
 	if (n == CONN_RING_READY || n == CONN_RING_FIRST) {
 		rx_shm_dispatch(c, CONN_READ_CHUNK);
 		pthread_cond_broadcast(&c->cv);

@@ -44,11 +44,15 @@ struct rx_direct {
 	struct shmring_reader	 rd[SHMDIRECT_MAX_RINGS];
 	void			*page;
 	int			 efd;		/* wakes the daemon */
+	int			 efd_wake;	/* the channel's: its producers
+						   wake this reader; or -1 */
 	struct shmdirect_claimer cl;
 	struct shmring_window	 win;		/* the bite's clock readings */
 	uint64_t		 ack_base;	/* rx->ack_sent when mapped: what
 						   the socket told the daemon */
 	int			 armed;		/* the daemon is to RING_WAKE */
+	uint32_t		 armed_how;	/* SHMDIRECT_WAIT_*: or the
+						   producers, on efd_wake */
 	int			 revoked;	/* a claim failed, or a frame
 						   came: nothing more read */
 	int			 log_asked;	/* woke the daemon to free log
@@ -77,6 +81,8 @@ rx_direct_unmap(struct rx_direct *d)
 		munmap(d->page, SHMDIRECT_SIZE);
 	if (d->efd >= 0)
 		close(d->efd);
+	if (d->efd_wake >= 0)
+		close(d->efd_wake);
 	free(d);
 }
 
@@ -103,7 +109,8 @@ rx_direct_map_ring(struct rx_direct *d, uint32_t i, int fd)
 
 /*
  * Maps the descriptors of an offer (n: the page, the daemon's eventfd,
- * then the rings), which it closes: 0 with *out, or -1.
+ * the rings, then the channel's wake descriptor if the daemon passed it),
+ * which it closes: 0 with *out, or -1.
  */
 static int
 rx_direct_map(int *fds, size_t n, struct rx_direct **out)
@@ -116,14 +123,19 @@ rx_direct_map(int *fds, size_t n, struct rx_direct **out)
 		goto out;
 	d->efd = fds[1];
 	fds[1] = -1;
+	d->efd_wake = -1;
 	if ((d->page = mmap(NULL, SHMDIRECT_SIZE, PROT_READ | PROT_WRITE,
 	    MAP_SHARED, fds[0], 0)) == MAP_FAILED) {
 		d->page = NULL;
 		goto out;
 	}
 	if (shmdirect_claimer_attach(&d->cl, d->page, SHMDIRECT_SIZE) != 0 ||
-	    d->cl.nrings != n - 2)
+	    (d->cl.nrings != n - 2 && d->cl.nrings != n - 3))
 		goto out;
+	if (d->cl.nrings == n - 3) {
+		d->efd_wake = fds[n - 1];
+		fds[n - 1] = -1;
+	}
 	for (i = 0; i < d->cl.nrings; i++) {
 		d->nrings = i + 1;
 		if (rx_direct_map_ring(d, i, fds[2 + i]) != 0)
@@ -183,7 +195,7 @@ rx_direct_offer(struct chan_client *c, uint32_t handle, uint64_t token)
 	 * the connection's lock held: no other thread sees the receiver
 	 * half set up.
 	 */
-	if ((rc = shm_fetch_n(c->path, token, fds, 2 + SHMDIRECT_MAX_RINGS,
+	if ((rc = shm_fetch_n(c->path, token, 0, fds, 3 + SHMDIRECT_MAX_RINGS,
 	    &n, &refused)) != 0) {
 		/*
 		 * ERROR(PROTO): the daemon has no offer for that token. It
@@ -738,6 +750,31 @@ rx_direct_looks(const struct rx_direct *d)
 	    (d->rx->receiving > 0 || d->rx->c->nonblock));
 }
 
+size_t
+rx_direct_wake_fds(struct chan_client *c, int *fds, size_t max)
+{
+	struct rx_direct *d;
+	size_t		 n = 0;
+
+	LIST_FOREACH(d, &c->directs, entry) {
+		if (n < max && d->armed &&
+		    d->armed_how == SHMDIRECT_WAIT_WAKE)
+			fds[n++] = d->efd_wake;
+	}
+	return n;
+}
+
+void
+rx_direct_woken_all(struct chan_client *c)
+{
+	struct rx_direct *d;
+
+	LIST_FOREACH(d, &c->directs, entry) {
+		if (d->armed_how == SHMDIRECT_WAIT_WAKE)
+			d->armed = 0;
+	}
+}
+
 int
 rx_direct_ready(struct chan_client *c)
 {
@@ -750,12 +787,31 @@ rx_direct_ready(struct chan_client *c)
 	return 0;
 }
 
+/*
+ * How d, about to sleep, is to be woken: by its producers on its wake
+ * descriptor if it has one and the reader watches it (a blocking reader,
+ * while fewer than max are), else by a RING_WAKE on the socket.
+ */
+static uint32_t
+rx_direct_wait_how(const struct rx_direct *d, size_t *nwake, size_t max)
+{
+	if (d->efd_wake < 0 || d->rx->c->nonblock || *nwake >= max)
+		return SHMDIRECT_WAIT_SOCKET;
+	(*nwake)++;
+	return SHMDIRECT_WAIT_WAKE;
+}
+
 int
 rx_direct_arm(struct chan_client *c)
 {
 	struct rx_direct *d;
 	uint64_t	 one = 1;
+	size_t		 nwake = 0;
 
+	LIST_FOREACH(d, &c->directs, entry) {
+		if (d->armed && d->armed_how == SHMDIRECT_WAIT_WAKE)
+			nwake++;
+	}
 	LIST_FOREACH(d, &c->directs, entry) {
 		if (!rx_direct_looks(d))
 			continue;
@@ -764,7 +820,8 @@ rx_direct_arm(struct chan_client *c)
 		if (d->armed)
 			continue;
 		rx_direct_ack(d->rx);
-		shmdirect_set_wait(&d->cl);
+		d->armed_how = rx_direct_wait_how(d, &nwake, RX_DIRECT_WATCH);
+		shmdirect_set_wait(&d->cl, d->armed_how);
 		if (write(d->efd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
 			conn_fail(c, "cannot wake the daemon");
 			return 0;
@@ -814,7 +871,9 @@ rx_direct_setup(struct chan_client *c, struct chan_rx *rx)
 	    !rx_direct_wanted())
 		return 0;
 	conn_req_init(c, &r, PROTO_OK, rx->errmsg);
-	if ((rc = proto_enc_direct(&c->wbuf, r.rid, rx->handle, 1)) != 0)
+	/* 3: its producers may wake it themselves, on the wake descriptor. */
+	if ((rc = proto_enc_direct(&c->wbuf, r.rid, rx->handle,
+	    (c->features & PROTO_FEAT_WAKE) ? 3 : 1)) != 0)
 		return rc;
 	if ((rc = conn_call(c, &r, NULL)) == 0)
 		rx->direct_asked = 1;

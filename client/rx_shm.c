@@ -70,7 +70,7 @@ int
 rx_shm_setup(struct chan_client *c, struct chan_rx *rx)
 {
 	struct conn_req	 r;
-	int		 fds[3], rc;
+	int		 fds[4], rc;
 
 	if (!(c->features & PROTO_FEAT_RXRING))
 		return (0);		/* the socket path */
@@ -90,7 +90,7 @@ rx_shm_setup(struct chan_client *c, struct chan_rx *rx)
 		return (0);
 	/* The connection's first: the ring is made, rx not yet in it. */
 	pthread_mutex_unlock(&c->mu);
-	rc = shm_fetch(c->path, r.token, fds);
+	rc = shm_fetch(c->path, r.token, fds, 0);
 	pthread_mutex_lock(&c->mu);
 	if (rc != 0)
 		/* At the daemon's connection limit, say: the socket path. */

@@ -39,6 +39,7 @@ struct tx_shm {
 	size_t			 maplen;
 	int			 efd_daemon;
 	int			 efd_prod;
+	int			 efd_wake;	/* the channel's, or -1 */
 };
 
 static int64_t
@@ -85,8 +86,8 @@ shm_close_fds(int *fds, int n)
 }
 
 int
-shm_fetch_n(const char *path, uint64_t token, int *fds, size_t max,
-    size_t *nfds, int *refused)
+shm_fetch_n(const char *path, uint64_t token, int wake, int *fds,
+    size_t max, size_t *nfds, int *refused)
 {
 	struct sockaddr_un	 sun;
 	struct proto_buf	 b;
@@ -124,7 +125,8 @@ shm_fetch_n(const char *path, uint64_t token, int *fds, size_t max,
 		rc = CHAN_ESYS;
 		goto out;
 	}
-	if (proto_enc_ring_fetch(&b, 1, token) != 0) {
+	if ((wake ? proto_enc_ring_fetch_wake(&b, 1, token, 1) :
+	    proto_enc_ring_fetch(&b, 1, token)) != 0) {
 		rc = CHAN_ENOMEM;
 		goto out;
 	}
@@ -211,16 +213,18 @@ out:
 }
 
 int
-shm_fetch(const char *path, uint64_t token, int fds[3])
+shm_fetch(const char *path, uint64_t token, int fds[4], int wake)
 {
 	size_t	n;
 	int	rc;
 
-	if ((rc = shm_fetch_n(path, token, fds, 3, &n, NULL)) != 0)
+	fds[3] = -1;
+	if ((rc = shm_fetch_n(path, token, wake, fds, wake ? 4 : 3, &n,
+	    NULL)) != 0)
 		return (rc);
-	if (n != 3) {
+	if (n != 3 && n != (wake ? 4u : 3u)) {
 		shm_close_fds(fds, (int)n);
-		fds[0] = fds[1] = fds[2] = -1;
+		fds[0] = fds[1] = fds[2] = fds[3] = -1;
 		return (CHAN_EPROTO);
 	}
 	return (0);
@@ -232,7 +236,7 @@ tx_shm_setup(struct chan_client *c, struct chan_tx *tx)
 	struct conn_req	 r;
 	struct tx_shm	*s;
 	struct stat	 st;
-	int		 fds[3], rc;
+	int		 fds[4], rc;
 
 	if (!(c->features & PROTO_FEAT_SHM))
 		return (0);		/* the socket path */
@@ -248,7 +252,8 @@ tx_shm_setup(struct chan_client *c, struct chan_tx *tx)
 		return (rc == CHAN_EOPTION || rc == CHAN_ELIMIT ? 0 : rc);
 	/* The descriptors come on a connection of their own. */
 	pthread_mutex_unlock(&c->mu);
-	rc = shm_fetch(c->path, r.token, fds);
+	rc = shm_fetch(c->path, r.token, fds, (c->features &
+	    PROTO_FEAT_WAKE) != 0);
 	pthread_mutex_lock(&c->mu);
 	/*
 	 * A daemon at its connection limits refuses the second connection:
@@ -259,15 +264,16 @@ tx_shm_setup(struct chan_client *c, struct chan_tx *tx)
 	if (rc != 0)
 		return (rc);
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		shm_close_fds(fds, 3);
+		shm_close_fds(fds, 4);
 		return (CHAN_ENOMEM);
 	}
 	s->efd_daemon = fds[1];
 	s->efd_prod = fds[2];
+	s->efd_wake = fds[3];
 	if (fstat(fds[0], &st) != 0 || st.st_size < SHMRING_HDR_SIZE ||
 	    (s->map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
 	    MAP_SHARED, fds[0], 0)) == MAP_FAILED) {
-		shm_close_fds(fds, 3);
+		shm_close_fds(fds, 4);
 		free(s);
 		return (CHAN_ESYS);
 	}
@@ -275,7 +281,7 @@ tx_shm_setup(struct chan_client *c, struct chan_tx *tx)
 	s->maplen = (size_t)st.st_size;
 	if (shmring_attach(&s->w, s->map, s->maplen) != 0) {
 		munmap(s->map, s->maplen);
-		shm_close_fds(fds + 1, 2);
+		shm_close_fds(fds + 1, 3);
 		free(s);
 		return (CHAN_EPROTO);
 	}
@@ -294,6 +300,8 @@ tx_shm_free(struct chan_tx *tx)
 	munmap(s->map, s->maplen);
 	close(s->efd_daemon);
 	close(s->efd_prod);
+	if (s->efd_wake >= 0)
+		close(s->efd_wake);
 	free(s);
 	tx->shm = NULL;
 }
@@ -304,7 +312,10 @@ tx_shm_max(const struct chan_tx *tx)
 	return (tx->shm != NULL ? tx->shm->w.max_record : 0);
 }
 
-/* The daemon sleeps on this ring: wake it. */
+/*
+ * After a commit: the daemon sleeps on this ring, wake it; a direct reader
+ * sleeps on the channel's wake descriptor, wake it.
+ */
 static void
 shm_kick(struct tx_shm *s)
 {
@@ -313,6 +324,9 @@ shm_kick(struct tx_shm *s)
 	if (shmring_take_wake(&s->w) && write(s->efd_daemon, &one,
 	    sizeof(one)) < 0 && errno != EAGAIN)
 		(void)0;	/* the ring's closed word says why */
+	if (s->efd_wake >= 0 && shmring_take_cons_sleeps(&s->w) &&
+	    write(s->efd_wake, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		(void)0;	/* a full counter wakes the reader too */
 }
 
 void

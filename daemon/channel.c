@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "channel.h"
 #include "msgpool.h"
@@ -65,6 +66,7 @@ channel_new(const void *name, size_t len, struct channel_totals *totals)
 	ch->cap_msgs = CHANNEL_UNBOUNDED;
 	ch->cap_bytes = CHANNEL_UNBOUNDED;
 	ch->next_id = 1;
+	ch->efd_wake = -1;
 	return (ch);
 }
 
@@ -277,6 +279,8 @@ channel_free(struct channel *ch)
 	channel_free_list(ch, ch->qhead);
 	channel_free_list(ch, ch->fhead);
 	free(ch->stat);
+	if (ch->efd_wake >= 0)
+		close(ch->efd_wake);
 	free((char *)ch - ch->mem_off);
 }
 

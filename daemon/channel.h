@@ -237,6 +237,8 @@ struct channel {
 	bool		 shm_spinning;	/* on srv's list (below) */
 	bool		 shm_answering;	/* shm_answer_rings walks its rings:
 					   shm_room keeps their order */
+	/* Its rings are being taken back: no offer until that is done. */
+	bool		 direct_hold;
 	struct dlog	*log;		/* durable: its log, opaque here */
 
 	struct held	*htail;
@@ -248,8 +250,12 @@ struct channel {
 	/* Its rings wait for the queue to drain to be offered to its
 	   consumer (shm_direct.c), or NULL. */
 	void		*direct_next;
-	/* Its rings are being taken back: no offer until that is done. */
-	bool		 direct_hold;
+	/*
+	 * The eventfd its producers on rings write to wake a sleeping direct
+	 * reader (PROTO_FEAT_WAKE; shm_direct.c), made when first asked for,
+	 * closed with its last ring (or the channel); or -1.
+	 */
+	int		 efd_wake;
 
 	char		 name[];	/* name_len bytes, then a NUL */
 };

@@ -108,6 +108,8 @@ struct handle {
 					   goes (on its channel's gone_tx) */
 	bool		 direct_want:1;	/* consumer: asked to read its
 					   producer's ring (DIRECT) */
+	bool		 direct_wake:1;	/* and to be passed the channel's
+					   wake descriptor (DIRECT 3) */
 	struct channel	*ch;
 	struct conn	*conn;
 	struct shm_ring	*ring;		/* producer: its shared-memory ring;

@@ -1295,9 +1295,9 @@ do_direct(struct conn *c, const struct proto_msg *m)
 	}
 	if ((h = dispatch_handle(c, m, DISPATCH_RX)) == NULL)
 		return;
-	if (m->count > 2) {
+	if (m->count > 3) {
 		reply_proto_error(c, m->rid, CHAN_EPROTO, "DIRECT: on must be "
-		    "0, 1 or 2, not %lu", (unsigned long)m->count);
+		    "0, 1, 2 or 3, not %lu", (unsigned long)m->count);
 		return;
 	}
 	shm_direct_want(c->srv, h, (int)m->count);

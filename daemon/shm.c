@@ -40,6 +40,16 @@ shm_wake(int fd)
 		log_debug("eventfd write: %s", strerror(errno));
 }
 
+int
+shm_wake_fd(struct channel *ch)
+{
+	if (ch->efd_wake < 0 &&
+	    (ch->efd_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+		log_warning("cannot make a channel's wake descriptor: %s",
+		    strerror(errno));
+	return (ch->efd_wake);
+}
+
 bool
 shm_woken(const struct shm_ring *r)
 {
@@ -289,7 +299,8 @@ shm_ring_fetch(struct conn *c, const struct proto_msg *m)
 {
 	struct server	*srv = c->srv;
 	struct shm_ring	*r;
-	int		 fds[3];
+	int		 fds[4];
+	size_t		 n = 3;
 
 	if (shm_direct_fetch(c, m))
 		return;
@@ -307,13 +318,17 @@ shm_ring_fetch(struct conn *c, const struct proto_msg *m)
 	fds[0] = r->fd;
 	fds[1] = r->efd_daemon;
 	fds[2] = r->efd_prod;
-	if (shm_send_fds(c, m->rid, fds, 3) != 0) {
+	/* A producer that wakes a sleeping direct reader itself. */
+	if (m->count == 1 && !r->consumer && (fds[3] = shm_wake_fd(r->ch)) >= 0)
+		n = 4;
+	if (shm_send_fds(c, m->rid, fds, n) != 0) {
 		log_notice("cannot pass a ring's descriptors: %s (%s)",
 		    strerror(errno), c->peer);
 		dispatch_conn_error(c, CHAN_ENOMEM, "cannot pass the ring");
 		return;
 	}
 	conn_mark_close(c);
+	r->cons_wake = n == 4;
 	if (!r->consumer)
 		shm_direct_offer(srv, r->ch);
 }
@@ -378,6 +393,11 @@ shm_ring_end(struct server *srv, struct handle *h)
 		shm_set_alone(ch, true);
 	if (ch->rings == NULL && ch->shm_spinning)
 		shm_spin_unlink(srv, ch);
+	/* Its readers and producers keep their own copies. */
+	if (ch->rings == NULL && ch->efd_wake >= 0) {
+		close(ch->efd_wake);
+		ch->efd_wake = -1;
+	}
 	r->h = NULL;
 	h->ring = NULL;
 	/* Its room is free again for the others. */

@@ -81,7 +81,8 @@ void	shm_room(struct server *, struct channel *ch);
  * Direct reading (shm_direct.c): a consumer on a ring that asked (DIRECT)
  * reads its channel's producer rings itself while nothing else comes into
  * the channel. shm_direct_want: DIRECT on h (0: never, 1: yes, 2: not
- * this offer, a later one may do). shm_direct_offer: offers it
+ * this offer, a later one may do, 3: yes, with the channel's wake
+ * descriptor). shm_direct_offer: offers it
  * when ch allows (cheap when it does not). shm_direct_end: takes the
  * rings back (before anything else enters ch, or either end goes): the
  * consumer's unacknowledged records go in flight, the daemon reads the

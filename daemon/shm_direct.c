@@ -57,6 +57,8 @@ struct shm_direct {
 	bool		 fetched;
 	bool		 armed;		/* the consumer sleeps: RING_WAKE it
 					   when a ring moves */
+	bool		 wake;		/* it fetched the wake descriptor */
+	uint32_t	 wait_how;	/* armed: SHMDIRECT_WAIT_* */
 	bool		 lied;		/* its page contradicts the rings */
 	uint64_t	 base_seq;	/* the last seq delivered before */
 	uint64_t	 claim_seq;	/* the last seq claimed, as seen */
@@ -462,8 +464,8 @@ shm_direct_fetch(struct conn *c, const struct proto_msg *m)
 {
 	struct shm_ring	*r;
 	struct shm_direct *d = NULL;
-	int		 fds[2 + SHMDIRECT_MAX_RINGS];
-	uint32_t	 i;
+	int		 fds[3 + SHMDIRECT_MAX_RINGS];
+	uint32_t	 i, n;
 
 	for (r = c->srv->rings; r != NULL; r = r->srv_next) {
 		if ((d = r->direct) != NULL && d->token == m->token &&
@@ -487,7 +489,14 @@ shm_direct_fetch(struct conn *c, const struct proto_msg *m)
 	fds[1] = d->ring[0]->efd_daemon;
 	for (i = 0; i < d->nrings; i++)
 		fds[2 + i] = d->ro_fd[i];
-	if (shm_send_fds(c, m->rid, fds, 2 + d->nrings) != 0) {
+	n = 2 + d->nrings;
+	/* Last, for a consumer that asked: its producers may wake it. */
+	if (d->h->direct_wake &&
+	    (fds[n] = shm_wake_fd(d->ring[0]->ch)) >= 0) {
+		n++;
+		d->wake = true;
+	}
+	if (shm_send_fds(c, m->rid, fds, n) != 0) {
 		log_notice("cannot pass a direct reader's descriptors: %s "
 		    "(%s)", strerror(errno), c->peer);
 		dispatch_conn_error(c, CHAN_ENOMEM, "cannot pass the rings");
@@ -749,6 +758,31 @@ shm_direct_stall_start(struct shm_direct *d)
 }
 
 /*
+ * Says to each ring of d how its producer wakes the sleeping consumer
+ * (on), or that it sleeps no more: cons_sleeps, for a producer that holds
+ * the wake descriptor of a consumer that watches it; else cons_wait, and
+ * the daemon, woken, sends RING_WAKE.
+ */
+static void
+shm_direct_sleeping(struct shm_direct *d, bool on)
+{
+	struct shm_ring	*r;
+	uint32_t	 i;
+	bool		 wake = on && d->wake &&
+			    d->wait_how == SHMDIRECT_WAIT_WAKE;
+
+	for (i = 0; i < d->nrings; i++) {
+		r = d->ring[i];
+		if (wake && r->cons_wake)
+			shmring_set_cons_sleeps(r->map, 1);
+		else
+			shmring_set_cons_wait(r->map, on ? 1 : 0);
+		if (!on)
+			shmring_set_cons_sleeps(r->map, 0);
+	}
+}
+
+/*
  * The consumer sleeps: RING_WAKE once a ring holds what it has not. The
  * frame leaves at once if the connection's output held nothing: the
  * wake-up is the consumer's latency, the rest of the turn is not.
@@ -761,16 +795,14 @@ shm_direct_arm(struct shm_direct *d)
 	uint32_t	 i;
 	bool		 moved = false, alone;
 
-	for (i = 0; i < d->nrings; i++)
-		shmring_set_cons_wait(d->ring[i]->map, 1);
+	shm_direct_sleeping(d, true);
 	if (shmdirect_claimed(d->page, &cl) == 0) {
 		for (i = 0; i < d->nrings && !moved; i++)
 			moved = shmring_moved(d->ring[i]->map, cl.pos[i]);
 		if (!moved)
 			return;
 	}
-	for (i = 0; i < d->nrings; i++)
-		shmring_set_cons_wait(d->ring[i]->map, 0);
+	shm_direct_sleeping(d, false);
 	d->armed = false;
 	alone = c->out.len == 0;
 	if (proto_enc_ring_wake(&c->out, d->h->id) != 0)
@@ -784,8 +816,12 @@ shm_direct_arm(struct shm_direct *d)
 static void
 shm_direct_look_armed(struct shm_direct *d)
 {
-	if (shmdirect_take_wait(d->page))
+	uint32_t	how;
+
+	if ((how = shmdirect_take_wait(d->page)) != 0) {
 		d->armed = true;
+		d->wait_how = how;
+	}
 	if (d->armed)
 		shm_direct_arm(d);
 }
@@ -1140,6 +1176,8 @@ shm_direct_retire(struct shm_direct *d, uint64_t now, enum shm_again again)
 	for (i = 0; i < d->nrings; i++) {
 		r = d->ring[i];
 		r->direct = NULL;
+		/* Its producer wakes the consumer no more. */
+		shmring_set_cons_sleeps(r->map, 0);
 		if (used)
 			r->direct_unused = 0;
 		if (again == SHM_AGAIN_NEVER)
@@ -1217,9 +1255,10 @@ shm_direct_want(struct server *srv, struct handle *h, int on)
 			    ((struct shm_direct *)ch->direct)->h == h;
 
 	h->direct_want = on != 0;
-	if (on == 1)
+	if (on == 1 || on == 3) {
+		h->direct_wake = on == 3;
 		shm_direct_offer(srv, ch);
-	else if (on == 0 && mine)
+	} else if (on == 0 && mine)
 		shm_direct_end(srv, ch);
 	else if (on == 2 && mine)
 		shm_direct_finish(srv, ch, true, SHM_AGAIN_LATER);

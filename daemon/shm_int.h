@@ -95,6 +95,11 @@ struct shm_ring {
 	 */
 	bool		 woken;
 	uint32_t	 woken_waits;
+	/*
+	 * Its producer fetched the channel's wake descriptor: it swaps
+	 * cons_sleeps after a commit and wakes a direct reader itself.
+	 */
+	bool		 cons_wake;
 };
 
 /*
@@ -110,13 +115,22 @@ struct shm_ring {
 struct shm_direct;
 
 /* shm.c: a ring's life. */
-/* A direct reader's page, its wake-up and its rings' descriptors. */
-#define SHM_FDS_MAX	(2 + SHMDIRECT_MAX_RINGS)
+/*
+ * A direct reader's page, its wake-up, its rings' descriptors and the
+ * channel's wake descriptor.
+ */
+#define SHM_FDS_MAX	(3 + SHMDIRECT_MAX_RINGS)
 
 /* Sends OK(rid) with n descriptors (at most SHM_FDS_MAX) on c: 0, or -1. */
 int	shm_send_fds(struct conn *c, uint32_t rid, const int *fds, size_t n);
 /* Adds one to eventfd fd, which wakes whoever reads it. */
 void	shm_wake(int fd);
+/*
+ * ch's wake descriptor (ch->efd_wake), made the first time: its producers
+ * write it to wake a direct reader that sleeps on it. -1 if it cannot be
+ * made.
+ */
+int	shm_wake_fd(struct channel *ch);
 /*
  * Wakes r's waiting producer: its eventfd, and a RING_WAKE on its socket
  * if it waits in an event loop and its connection still takes output.

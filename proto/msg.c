@@ -734,6 +734,17 @@ dec_token(const struct proto_decoder *d, const msgpack_object *el,
 	return obj_u64(&el[2], UINT64_MAX, &m->token);
 }
 
+/* RING_FETCH [31, rid, token] or [31, rid, token, wake]. */
+static int
+dec_ring_fetch(const struct proto_decoder *d, const msgpack_object *el,
+    struct proto_msg *m, int *soft)
+{
+	m->count = 0;
+	if (obj_u64(&el[2], UINT64_MAX, &m->token) != 0)
+		return CHAN_EPROTO;
+	return m->flags == 4 ? obj_u32(&el[3], &m->count) : 0;
+}
+
 /* nelem_max: a longer form the op may take (ERROR of version 2). */
 static const struct dec_op {
 	enum proto_op	op;
@@ -757,7 +768,7 @@ static const struct dec_op {
 	{ PROTO_SEND_MARKED, 5, dec_send_marked, 5 },
 	{ PROTO_ADMIN, 4, dec_admin, 4 },
 	{ PROTO_RING, 4, dec_ring, 4 },
-	{ PROTO_RING_FETCH, 3, dec_token, 3 },
+	{ PROTO_RING_FETCH, 3, dec_ring_fetch, 4 },
 	{ PROTO_DIRECT, 4, dec_ring, 4 },
 	{ PROTO_RING_TOKEN, 3, dec_token, 3 },
 	{ PROTO_WELCOME, 4, dec_welcome, 4 },
@@ -805,8 +816,9 @@ dec_array(const struct proto_decoder *d, const msgpack_object *o,
 	if (o->via.array.size != op->nelem &&
 	    o->via.array.size != op->nelem_max)
 		return CHAN_EPROTO;
-	/* ERROR learns its form here: flags is otherwise unused by it. */
-	if (m->op == PROTO_ERROR)
+	/* ERROR and RING_FETCH learn their form here: flags is otherwise
+	   unused by them. */
+	if (m->op == PROTO_ERROR || m->op == PROTO_RING_FETCH)
 		m->flags = o->via.array.size;
 	if ((rc = op->fn(d, el, m, &soft)) != 0)
 		return rc;
@@ -1397,6 +1409,21 @@ int
 proto_enc_ring_fetch(struct proto_buf *b, uint32_t rid, uint64_t token)
 {
 	return enc_uint_frame(b, PROTO_RING_FETCH, rid, token);
+}
+
+int
+proto_enc_ring_fetch_wake(struct proto_buf *b, uint32_t rid, uint64_t token,
+    uint32_t wake)
+{
+	msgpack_packer	pk;
+	size_t		start;
+	int		failed;
+
+	if ((failed = enc_begin(b, &pk, &start, 0)) == 0)
+		failed = enc_prefix(&pk, 4, PROTO_RING_FETCH, rid) ||
+		    msgpack_pack_uint64(&pk, token) ||
+		    msgpack_pack_uint32(&pk, wake);
+	return enc_end(b, start, failed);
 }
 
 int

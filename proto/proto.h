@@ -55,11 +55,15 @@
 					   their producers' rings themselves
 					   (page version 2; 0x4000 was the
 					   lone ring's version 1) */
+#define PROTO_FEAT_WAKE		0x10000u /* RING_FETCH's "wake", DIRECT 3:
+					   producers wake a sleeping direct
+					   reader themselves */
 #define PROTO_FEATURES		(PROTO_FEAT_ACKS | PROTO_FEAT_RECALL | \
 				 PROTO_FEAT_RXGONE | PROTO_FEAT_FOREVER | \
 				 PROTO_FEAT_ADMIN | PROTO_FEAT_SELECT | \
 				 PROTO_FEAT_MARKED | PROTO_FEAT_SHM | \
-				 PROTO_FEAT_RXRING | PROTO_FEAT_DIRECT)
+				 PROTO_FEAT_RXRING | PROTO_FEAT_DIRECT | \
+				 PROTO_FEAT_WAKE)
 
 /* SELECT: consumer handles sharing one credit, at most (within the 1024
    values a body may hold). */
@@ -151,7 +155,7 @@ struct proto_msg {
 					   DISCONNECTED */
 	uint64_t	 seq;		/* ACK DELIVER DIRECT_OFF */
 	uint32_t	 count;		/* CREDIT SELECT n; RING size; DIRECT
-					   on */
+					   on; RING_FETCH wake */
 	uint64_t	 token;		/* RING_FETCH RING_TOKEN
 					   DIRECT_OFFER */
 	uint32_t	 version;	/* HELLO (highest spoken) WELCOME
@@ -351,6 +355,10 @@ int	proto_enc_recall(struct proto_buf *, uint32_t rid, uint32_t handle);
 int	proto_enc_ring(struct proto_buf *, uint32_t rid, uint32_t handle,
 	    uint32_t size);
 int	proto_enc_ring_fetch(struct proto_buf *, uint32_t rid, uint64_t token);
+/* RING_FETCH [31, rid, token, wake] (PROTO_FEAT_WAKE): wake 1 asks for the
+   channel's wake descriptor too. Decoded into count (0 without it). */
+int	proto_enc_ring_fetch_wake(struct proto_buf *, uint32_t rid,
+	    uint64_t token, uint32_t wake);
 int	proto_enc_ring_token(struct proto_buf *, uint32_t rid, uint64_t token);
 /* DIRECT: on 1 asks for direct reading on consumer handle, 0 gives it up. */
 int	proto_enc_direct(struct proto_buf *, uint32_t rid, uint32_t handle,

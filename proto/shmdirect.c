@@ -186,9 +186,9 @@ shmdirect_ack(struct shmdirect_claimer *cl, uint64_t seq)
 }
 
 void
-shmdirect_set_wait(struct shmdirect_claimer *cl)
+shmdirect_set_wait(struct shmdirect_claimer *cl, uint32_t how)
 {
-	__atomic_store_n(w32(cl->page, SHMDIRECT_OFF_WAIT), 1,
+	__atomic_store_n(w32(cl->page, SHMDIRECT_OFF_WAIT), how,
 	    __ATOMIC_SEQ_CST);
 }
 
@@ -238,11 +238,11 @@ shmdirect_acked(const void *page)
 	    __ATOMIC_SEQ_CST));
 }
 
-bool
+uint32_t
 shmdirect_take_wait(void *page)
 {
 	return (__atomic_exchange_n(w32(page, SHMDIRECT_OFF_WAIT), 0,
-	    __ATOMIC_SEQ_CST) != 0);
+	    __ATOMIC_SEQ_CST));
 }
 
 void

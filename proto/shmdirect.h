@@ -117,8 +117,14 @@ bool	shmdirect_revoked(const struct shmdirect_claimer *);
  * (it reaches the daemon's goal).
  */
 bool	shmdirect_ack(struct shmdirect_claimer *, uint64_t seq);
-/* Says the consumer is about to sleep: then wake the daemon. */
-void	shmdirect_set_wait(struct shmdirect_claimer *);
+/*
+ * Says the consumer is about to sleep (how: SHMDIRECT_WAIT_SOCKET, or
+ * SHMDIRECT_WAIT_WAKE if it watches the channel's wake descriptor too):
+ * then wake the daemon.
+ */
+#define SHMDIRECT_WAIT_SOCKET	1u
+#define SHMDIRECT_WAIT_WAKE	2u
+void	shmdirect_set_wait(struct shmdirect_claimer *, uint32_t how);
 
 /*
  * The daemon. shmdirect_revoke sets the revoked bit and returns what was
@@ -134,8 +140,8 @@ uint64_t shmdirect_run(const void *page, uint64_t i);
 void	shmdirect_set_freed(void *page, uint64_t runs);
 /* The consumer's acknowledged seq (its word, to be checked). */
 uint64_t shmdirect_acked(const void *page);
-/* Whether the consumer said it sleeps (the word is cleared). */
-bool	shmdirect_take_wait(void *page);
+/* How the consumer said it sleeps, 0 if it did not (the word is cleared). */
+uint32_t shmdirect_take_wait(void *page);
 /*
  * Asks the consumer to wake the daemon once it has acknowledged seq goal
  * (0: after its next acknowledgement).

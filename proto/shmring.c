@@ -684,6 +684,19 @@ shmring_take_wake(struct shmring_writer *w)
 }
 
 bool
+shmring_take_cons_sleeps(struct shmring_writer *w)
+{
+	uint32_t	*p = (uint32_t *)(void *)(w->base +
+			    SHMRING_OFF_CONS_SLEEPS);
+	uint32_t	 one = 1;
+
+	if (__atomic_load_n(p, __ATOMIC_SEQ_CST) == 0)
+		return (false);
+	return (__atomic_compare_exchange_n(p, &one, 0, false,
+	    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+}
+
+bool
 shmring_drained(const struct shmring_writer *w)
 {
 	return (ld64(w->base, SHMRING_OFF_TAIL, __ATOMIC_ACQUIRE) ==
@@ -1204,6 +1217,12 @@ void
 shmring_set_cons_wait(void *base, uint32_t v)
 {
 	st32(base, SHMRING_OFF_CONS_WAIT, v, __ATOMIC_SEQ_CST);
+}
+
+void
+shmring_set_cons_sleeps(void *base, uint32_t v)
+{
+	st32(base, SHMRING_OFF_CONS_SLEEPS, v, __ATOMIC_SEQ_CST);
 }
 
 void

@@ -97,6 +97,9 @@
 					   channel's only one: no stamps */
 #define SHMRING_OFF_WATCHED	176	/* u32: 1 while the daemon looks at
 					   a wait with no deadline unwoken */
+#define SHMRING_OFF_CONS_SLEEPS	180	/* u32: 1 while a direct reader
+					   sleeps on the channel's wake
+					   descriptor (PROTO_FEAT_WAKE) */
 
 /* The space a record of len payload bytes takes in the data area. */
 static inline uint64_t
@@ -286,6 +289,12 @@ bool	shmring_answered(const struct shmring_writer *, uint32_t ask);
  * eventfd.
  */
 bool	shmring_take_wake(struct shmring_writer *);
+/*
+ * After a put, for a producer that holds its channel's wake descriptor:
+ * true if a direct reader sleeps on it and this call is the one that takes
+ * its wake-up (cons_sleeps swapped from 1 to 0): then write that eventfd.
+ */
+bool	shmring_take_cons_sleeps(struct shmring_writer *);
 /* Whether every committed record has been taken by the daemon. */
 bool	shmring_drained(const struct shmring_writer *);
 /* The daemon's close code (a CHAN_E* value) or 0. */
@@ -466,6 +475,8 @@ void	shmring_answer(void *base);
 bool	shmring_asked_answered(const void *base);
 /* The daemon sleeps (1) or not (0): the producer wakes it after a put. */
 void	shmring_set_cons_wait(void *base, uint32_t v);
+/* A direct reader sleeps on the wake descriptor (1) or not (0). */
+void	shmring_set_cons_sleeps(void *base, uint32_t v);
 /*
  * Whether cons_wait is set: a reader that clears it looks first, so that
  * a word already 0 is not written (the writer reads that cache line).

@@ -14,7 +14,8 @@
  * messages come once and in order, and a killed receiver's claims come
  * back in the order it read them. Receivers of one connection blocked in
  * two threads, one woken by its ring and one by the socket, get every
- * message.
+ * message. A sleeping receiver is woken by its producer alone, with the
+ * daemon stopped.
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -26,6 +27,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,7 @@
 
 #include "e2e_util.h"
 #include "harness.h"
+#include "shmring.h"
 
 /* This process's page of a direct reader (one only): its start. */
 static unsigned char *
@@ -1590,6 +1593,83 @@ START_TEST(test_receivers_in_two_threads_woken_by_a_ring_and_the_socket)
 }
 END_TEST
 
+/* This process's writable mapping of a producer ring of the default size. */
+static unsigned char *
+own_producer_ring(void)
+{
+	char		 line[512];
+	unsigned long	 lo, hi;
+	unsigned char	*map = NULL;
+	FILE		*f = fopen("/proc/self/maps", "r");
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strstr(line, "chand-ring") == NULL ||
+		    strstr(line, " rw-s ") == NULL)
+			continue;
+		ck_assert_int_eq(sscanf(line, "%lx-%lx", &lo, &hi), 2);
+		if (hi - lo == SHMRING_HDR_SIZE + (1u << 20))
+			map = (unsigned char *)lo;
+	}
+	fclose(f);
+	ck_assert_msg(map != NULL, "no producer ring mapped");
+	return (map);
+}
+
+static uint64_t
+ring_word64(const unsigned char *map, size_t off)
+{
+	return (__atomic_load_n((const uint64_t *)(const void *)(map + off),
+	    __ATOMIC_SEQ_CST));
+}
+
+/*
+ * A receiver blocked on the ring it reads directly is woken by its
+ * producer's commit alone: once the daemon has noted that it sleeps
+ * (cons_sleeps in the producer's ring), the daemon is stopped, and a send
+ * within the producer's grant still reaches the receiver. Then the daemon
+ * goes on as if nothing happened.
+ */
+START_TEST(test_a_sleeping_reader_is_woken_by_its_producer_alone)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx = ring_rx(cc, "d.wake", 64, 0);
+	chan_tx		*tx = ring_tx(pc, "d.wake", 0);
+	struct lockstep	 l;
+	unsigned char	*map;
+	long long	 until;
+	int		 status;
+
+	direct_rings_wait(&tx, 1, rx);
+	map = own_producer_ring();
+	ck_assert_msg(ring_word64(map, SHMRING_OFF_GRANT_MSGS) >
+	    ring_word64(map, SHMRING_OFF_SENT), "the producer holds a grant");
+	lockstep_start(&l, rx, "m", 2);
+	until = now_ms() + harness_wait_ms();
+	while (__atomic_load_n((const uint32_t *)(const void *)(map +
+	    SHMRING_OFF_CONS_SLEEPS), __ATOMIC_SEQ_CST) != 1) {
+		ck_assert_msg(now_ms() < until, "the receiver's sleep is "
+		    "never noted in its producer's ring");
+		sched_yield();
+	}
+	ck_assert_int_eq(kill(fixture.pid, SIGSTOP), 0);
+	ck_assert_int_eq(waitpid(fixture.pid, &status, WUNTRACED),
+	    fixture.pid);
+	ck_assert(WIFSTOPPED(status));
+	send_str(tx, "m0");
+	ck_assert_int_eq(pipe_read_byte(l.p[0]), 'm');
+	ck_assert_int_eq(kill(fixture.pid, SIGCONT), 0);
+	send_str(tx, "m1");
+	ck_assert_int_eq(pipe_read_byte(l.p[0]), 'm');
+	ck_assert_int_eq(pthread_join(l.t, NULL), 0);
+	ck_assert_int_eq(l.failed, 0);
+	close(l.p[0]);
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
 static Suite *
 direct_suite(void)
 {
@@ -1631,6 +1711,7 @@ direct_suite(void)
 	    test_a_killed_receiver_s_claims_from_two_rings_come_back_in_order);
 	tcase_add_test(tc,
 	    test_receivers_in_two_threads_woken_by_a_ring_and_the_socket);
+	tcase_add_test(tc, test_a_sleeping_reader_is_woken_by_its_producer_alone);
 	suite_add_tcase(s, tc);
 	return (s);
 }

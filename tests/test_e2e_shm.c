@@ -1273,8 +1273,9 @@ START_TEST(test_descriptors_and_memory_released)
 		/* A round trip: the daemon has seen the connection that
 		   fetched the ring's descriptors go. */
 		send_str(other, "y");
-		/* The memfd and the two eventfds. */
-		ck_assert_int_eq(daemon_fd_count(&fixture), before + 3);
+		/* The memfd and the two eventfds, and the channel's wake
+		   descriptor, which goes with its last ring. */
+		ck_assert_int_eq(daemon_fd_count(&fixture), before + 4);
 		send_str(tx, "x");
 		expect_rc(chan_tx_close(tx), 0, "close");
 		/* A round trip after the close: its handles are closed. */
@@ -1348,9 +1349,10 @@ START_TEST(test_descriptors_and_mappings_released_when_clients_go)
 		pid = child_fork(ring_client_main, &rc);
 		ck_assert_int_eq(pipe_read_byte(p[0]), 'S');
 		/* Both rings mapped, their descriptors open (a memfd and
-		   two eventfds each), and the client's connection. */
+		   two eventfds each, and each channel's wake descriptor),
+		   and the client's connection. */
 		ck_assert_int_eq(daemon_ring_maps(&fixture), 2);
-		ck_assert_int_eq(daemon_fd_count(&fixture), before + 7);
+		ck_assert_int_eq(daemon_fd_count(&fixture), before + 9);
 		if (i % 2 == 1) {
 			ck_assert_int_eq(kill(pid, SIGKILL), 0);
 			ck_assert_int_eq(waitpid(pid, &status, 0), pid);

@@ -553,8 +553,8 @@ START_TEST(test_direct_claims_and_revocation)
 	expect(shmdirect_ack(&cl, 15));
 	expect(!shmdirect_ack(&cl, 15));
 	expect(!shmdirect_take_wait(page));
-	shmdirect_set_wait(&cl);
-	expect(shmdirect_take_wait(page));
+	shmdirect_set_wait(&cl, SHMDIRECT_WAIT_WAKE);
+	expect(shmdirect_take_wait(page) == SHMDIRECT_WAIT_WAKE);
 	expect(!shmdirect_take_wait(page));
 	/* A claim the consumer begins writes the other slot: not read. */
 	page[SHMDIRECT_OFF_SLOT1 / 8] = 9999;
