@@ -15,7 +15,8 @@
  * back in the order it read them. Receivers of one connection blocked in
  * two threads, one woken by its ring and one by the socket, get every
  * message. A sleeping receiver is woken by its producer alone, with the
- * daemon stopped.
+ * daemon stopped, and by a producer of an older library (without the
+ * wake descriptor) through the daemon.
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -36,6 +37,7 @@
 
 #include "e2e_util.h"
 #include "harness.h"
+#include "raw_ring.h"
 #include "shmring.h"
 
 /* This process's page of a direct reader (one only): its start. */
@@ -1670,6 +1672,79 @@ START_TEST(test_a_sleeping_reader_is_woken_by_its_producer_alone)
 }
 END_TEST
 
+static uint32_t
+ring_word32(const unsigned char *map, size_t off)
+{
+	return (__atomic_load_n((const uint32_t *)(const void *)(map + off),
+	    __ATOMIC_SEQ_CST));
+}
+
+/*
+ * Waits until the daemon has noted the receiver's sleep in both rings, as
+ * each ring's producer can act on it: cons_sleeps in the ring of a
+ * producer that holds the wake descriptor (fresh), cons_wait alone in the
+ * ring of one that does not (old).
+ */
+static void
+sleep_noted_wait(const unsigned char *fresh, const unsigned char *old)
+{
+	long long	until = now_ms() + harness_wait_ms();
+
+	while (ring_word32(fresh, SHMRING_OFF_CONS_SLEEPS) != 1 ||
+	    ring_word32(old, SHMRING_OFF_CONS_WAIT) != 1) {
+		ck_assert_msg(now_ms() < until, "the receiver's sleep is "
+		    "never noted in both rings");
+		sched_yield();
+	}
+	ck_assert_uint_eq(ring_word32(old, SHMRING_OFF_CONS_SLEEPS), 0);
+}
+
+/*
+ * A producer of an older library (RING_FETCH without the wake descriptor,
+ * spoken by hand) beside one of this library, on one channel whose
+ * receiver reads both rings itself and sleeps: a message from either
+ * wakes it, the old producer's through the daemon (it wakes the daemon,
+ * which sends RING_WAKE), the new one's through the wake descriptor. The
+ * receiver reads both rings itself throughout.
+ */
+START_TEST(test_old_and_new_producers_wake_a_sleeping_reader)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx = ring_rx(cc, "d.mixed", 64, 0);
+	chan_tx		*tx = ring_tx(pc, "d.mixed", 0);
+	struct raw_ring	 old;
+	struct lockstep	 l;
+	unsigned char	*fresh;
+	long long	 until = now_ms() + harness_wait_ms();
+
+	raw_ring_open(&old, "d.mixed");
+	while (own_direct_maps() != 2) {
+		ck_assert_msg(now_ms() < until, "rx reads %d rings of 2 "
+		    "itself", own_direct_maps());
+		raw_ring_send(&old, "w");
+		send_str(tx, "w");
+		expect_str(rx, "w");
+		expect_str(rx, "w");
+	}
+	fresh = own_producer_ring();
+	lockstep_start(&l, rx, "m", 2);
+	sleep_noted_wait(fresh, old.map);
+	raw_ring_send(&old, "m0");
+	ck_assert_int_eq(pipe_read_byte(l.p[0]), 'm');
+	sleep_noted_wait(fresh, old.map);
+	send_str(tx, "m1");
+	ck_assert_int_eq(pipe_read_byte(l.p[0]), 'm');
+	ck_assert_int_eq(pthread_join(l.t, NULL), 0);
+	ck_assert_int_eq(l.failed, 0);
+	close(l.p[0]);
+	ck_assert_int_eq(own_direct_maps(), 2);
+	raw_ring_close(&old);
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
 static Suite *
 direct_suite(void)
 {
@@ -1712,6 +1787,7 @@ direct_suite(void)
 	tcase_add_test(tc,
 	    test_receivers_in_two_threads_woken_by_a_ring_and_the_socket);
 	tcase_add_test(tc, test_a_sleeping_reader_is_woken_by_its_producer_alone);
+	tcase_add_test(tc, test_old_and_new_producers_wake_a_sleeping_reader);
 	suite_add_tcase(s, tc);
 	return (s);
 }
