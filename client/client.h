@@ -306,6 +306,12 @@ int	conn_write_nb(struct chan_client *);
  */
 int	conn_read_nb(struct chan_client *, size_t max);
 /*
+ * Before an event loop goes back to watching the socket alone: what the
+ * rings hold is dispatched, and every receiver that reads them and has
+ * nothing asks the daemon for a RING_WAKE. c->mu held.
+ */
+void	conn_ring_rearm(struct chan_client *);
+/*
  * Waits until done(arg) holds (returns 0), the deadline passes
  * (CHAN_ETIMEDOUT) or the connection is lost (CHAN_ECONNLOST). Reads and
  * dispatches frames meanwhile, as the reader or behind it.

@@ -526,6 +526,14 @@ rx_after_refill(struct chan_rx *rx, bool was_direct, int bound_ms)
 		return 0;
 	if (rx->direct != NULL) {
 		(void)rx_direct_pull(rx);
+		/*
+		 * An event loop's receive that finds nothing is its last
+		 * before it watches the socket: a reader whose FIFO held
+		 * messages when chan_client_process armed the others is
+		 * armed now, or nothing would wake it.
+		 */
+		if (rx->head == NULL && rx->c->nonblock)
+			conn_ring_rearm(rx->c);
 		return 0;
 	}
 	if (was_direct)

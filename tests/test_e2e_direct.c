@@ -16,7 +16,8 @@
  * two threads, one woken by its ring and one by the socket, get every
  * message. A sleeping receiver is woken by its producer alone, with the
  * daemon stopped, and by a producer of an older library (without the
- * wake descriptor) through the daemon.
+ * wake descriptor) through the daemon; a receiver in an event loop is
+ * woken through its socket.
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -1745,6 +1746,52 @@ START_TEST(test_old_and_new_producers_wake_a_sleeping_reader)
 }
 END_TEST
 
+/*
+ * A receiver in an event loop reads its producer's ring itself and
+ * watches only its socket, so it asks the daemon to wake it (wait 1):
+ * the daemon notes the sleep in the ring as cons_wait, not cons_sleeps,
+ * though the producer holds the wake descriptor, and the producer's send
+ * makes the socket readable (RING_WAKE).
+ */
+START_TEST(test_an_event_loop_reader_is_woken_through_its_socket)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx = ring_rx(cc, "d.loop", 64, 0);
+	chan_tx		*tx = ring_tx(pc, "d.loop", 0);
+	unsigned char	*map;
+	struct pollfd	 pfd;
+	long long	 until;
+	int		 i;
+
+	direct_rings_wait(&tx, 1, rx);
+	map = own_producer_ring();
+	expect_rc(chan_client_set_nonblock(cc, 1), 0, "set_nonblock");
+	for (i = 0; i < 2; i++) {
+		expect_try_rc(rx, CHAN_EEMPTY);
+		until = now_ms() + harness_wait_ms();
+		while (ring_word32(map, SHMRING_OFF_CONS_WAIT) != 1) {
+			ck_assert_msg(now_ms() < until, "the event loop's "
+			    "sleep is never noted in its producer's ring");
+			sched_yield();
+		}
+		ck_assert_uint_eq(ring_word32(map, SHMRING_OFF_CONS_SLEEPS), 0);
+		send_str(tx, i == 0 ? "m0" : "m1");
+		pfd.fd = chan_client_fd(cc);
+		pfd.events = POLLIN;
+		ck_assert_msg(poll_until(&pfd, 1, now_ms() +
+		    harness_wait_ms()) == 1, "the socket never became "
+		    "readable");
+		expect_rc(chan_client_process(cc), 0, "chan_client_process");
+		expect_try_str(rx, i == 0 ? "m0" : "m1");
+	}
+	ck_assert_int_eq(own_direct_maps(), 1);
+	expect_rc(chan_client_set_nonblock(cc, 0), 0, "set_nonblock 0");
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
 static Suite *
 direct_suite(void)
 {
@@ -1788,6 +1835,7 @@ direct_suite(void)
 	    test_receivers_in_two_threads_woken_by_a_ring_and_the_socket);
 	tcase_add_test(tc, test_a_sleeping_reader_is_woken_by_its_producer_alone);
 	tcase_add_test(tc, test_old_and_new_producers_wake_a_sleeping_reader);
+	tcase_add_test(tc, test_an_event_loop_reader_is_woken_through_its_socket);
 	suite_add_tcase(s, tc);
 	return (s);
 }
