@@ -306,12 +306,6 @@ int	conn_write_nb(struct chan_client *);
  */
 int	conn_read_nb(struct chan_client *, size_t max);
 /*
- * Before an event loop goes back to watching the socket alone: what the
- * rings hold is dispatched, and every receiver that reads them and has
- * nothing asks the daemon for a RING_WAKE. c->mu held.
- */
-void	conn_ring_rearm(struct chan_client *);
-/*
  * Waits until done(arg) holds (returns 0), the deadline passes
  * (CHAN_ETIMEDOUT) or the connection is lost (CHAN_ECONNLOST). Reads and
  * dispatches frames meanwhile, as the reader or behind it.
@@ -553,6 +547,12 @@ void	rx_direct_ack(struct chan_rx *);
    the daemon has taken the ring back. */
 void	rx_direct_ack_last(struct chan_rx *);
 int	rx_direct_arm(struct chan_client *);
+/*
+ * rx_direct_arm for rx alone, whose FIFO is empty, in an event loop: what
+ * its rings hold goes into its FIFO, and no other receiver's; if nothing,
+ * rx asks for a RING_WAKE.
+ */
+void	rx_direct_rearm(struct chan_rx *);
 /* 1 if a ring rx_direct_arm would look at has records: nothing asked. */
 int	rx_direct_ready(struct chan_client *);
 /*

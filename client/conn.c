@@ -493,7 +493,7 @@ conn_fill(struct chan_client *c, const struct timespec *deadline,
  * ring must be empty, with the daemon asked for a RING_WAKE. The
  * receivers' credit bounds what the daemon may still write.
  */
-void
+static void
 conn_ring_rearm(struct chan_client *c)
 {
 	while (!c->dead && c->rx_ring != NULL && rx_shm_arm(c))

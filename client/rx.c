@@ -530,10 +530,11 @@ rx_after_refill(struct chan_rx *rx, bool was_direct, int bound_ms)
 		 * An event loop's receive that finds nothing is its last
 		 * before it watches the socket: a reader whose FIFO held
 		 * messages when chan_client_process armed the others is
-		 * armed now, or nothing would wake it.
+		 * armed now, or nothing would wake it. Only rx: the loop
+		 * may have drained the others already in this pass.
 		 */
 		if (rx->head == NULL && rx->c->nonblock)
-			conn_ring_rearm(rx->c);
+			rx_direct_rearm(rx);
 		return 0;
 	}
 	if (was_direct)

@@ -801,11 +801,36 @@ rx_direct_wait_how(const struct rx_direct *d, size_t *nwake, size_t max)
 	return SHMDIRECT_WAIT_WAKE;
 }
 
+/*
+ * Arms d, which looks at its rings (rx_direct_looks): 1 if a ring has
+ * records (nothing asked), else asks the daemon to wake d's reader, how
+ * rx_direct_wait_how says (*nwake counts the readers its producers wake).
+ */
+static int
+rx_direct_arm_one(struct rx_direct *d, size_t *nwake)
+{
+	struct chan_client *c = d->rx->c;
+	uint64_t	 one = 1;
+
+	if (rx_direct_moved(d))
+		return 1;
+	if (d->armed)
+		return 0;
+	rx_direct_ack(d->rx);
+	d->armed_how = rx_direct_wait_how(d, nwake, RX_DIRECT_WATCH);
+	shmdirect_set_wait(&d->cl, d->armed_how);
+	if (write(d->efd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
+		conn_fail(c, "cannot wake the daemon");
+		return 0;
+	}
+	d->armed = 1;
+	return 0;
+}
+
 int
 rx_direct_arm(struct chan_client *c)
 {
 	struct rx_direct *d;
-	uint64_t	 one = 1;
 	size_t		 nwake = 0;
 
 	LIST_FOREACH(d, &c->directs, entry) {
@@ -813,22 +838,22 @@ rx_direct_arm(struct chan_client *c)
 			nwake++;
 	}
 	LIST_FOREACH(d, &c->directs, entry) {
-		if (!rx_direct_looks(d))
-			continue;
-		if (rx_direct_moved(d))
+		if (rx_direct_looks(d) && rx_direct_arm_one(d, &nwake))
 			return 1;
-		if (d->armed)
-			continue;
-		rx_direct_ack(d->rx);
-		d->armed_how = rx_direct_wait_how(d, &nwake, RX_DIRECT_WATCH);
-		shmdirect_set_wait(&d->cl, d->armed_how);
-		if (write(d->efd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
-			conn_fail(c, "cannot wake the daemon");
-			return 0;
-		}
-		d->armed = 1;
 	}
 	return 0;
+}
+
+void
+rx_direct_rearm(struct chan_rx *rx)
+{
+	size_t	nwake = RX_DIRECT_WATCH;
+
+	/* An event loop's reader: woken through the socket (nwake full). */
+	while (!rx->c->dead && rx->direct != NULL && rx->head == NULL &&
+	    rx_direct_looks(rx->direct) &&
+	    rx_direct_arm_one(rx->direct, &nwake) && rx_direct_pull(rx) > 0)
+		;
 }
 
 size_t
