@@ -814,7 +814,9 @@ rx_direct_arm_one(struct rx_direct *d, size_t *nwake)
 
 	if (rx_direct_moved(d))
 		return 1;
-	if (d->armed)
+	/* An event loop watches no wake descriptor: it asks again. */
+	if (d->armed && !(d->armed_how == SHMDIRECT_WAIT_WAKE &&
+	    c->nonblock))
 		return 0;
 	rx_direct_ack(d->rx);
 	d->armed_how = rx_direct_wait_how(d, nwake, RX_DIRECT_WATCH);

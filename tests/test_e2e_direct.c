@@ -1792,6 +1792,48 @@ START_TEST(test_an_event_loop_reader_is_woken_through_its_socket)
 }
 END_TEST
 
+/*
+ * A receiver that timed out while its producer was to wake it (wait 2)
+ * goes into an event loop, which watches the socket alone: it must ask
+ * the daemon again (wait 1), or its producer's next send would wake a
+ * descriptor nobody watches.
+ */
+START_TEST(test_a_reader_moved_into_an_event_loop_asks_for_its_socket)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx = ring_rx(cc, "d.moved", 64, 0);
+	chan_tx		*tx = ring_tx(pc, "d.moved", 0);
+	unsigned char	*map;
+	struct pollfd	 pfd;
+	chan_msg	*m = NULL;
+	long long	 until;
+
+	direct_rings_wait(&tx, 1, rx);
+	map = own_producer_ring();
+	until = now_ms() + harness_wait_ms();
+	do {
+		ck_assert_msg(now_ms() < until, "the blocking reader's sleep "
+		    "is never noted in its producer's ring");
+		expect_rc(chan_rx_recv_timeout(rx, 20, &m), CHAN_ETIMEDOUT,
+		    "recv_timeout");
+	} while (ring_word32(map, SHMRING_OFF_CONS_SLEEPS) != 1);
+	expect_rc(chan_client_set_nonblock(cc, 1), 0, "set_nonblock");
+	expect_try_rc(rx, CHAN_EEMPTY);
+	send_str(tx, "m0");
+	pfd.fd = chan_client_fd(cc);
+	pfd.events = POLLIN;
+	ck_assert_msg(poll_until(&pfd, 1, now_ms() + harness_wait_ms()) == 1,
+	    "the socket never became readable");
+	expect_rc(chan_client_process(cc), 0, "chan_client_process");
+	expect_try_str(rx, "m0");
+	ck_assert_int_eq(own_direct_maps(), 1);
+	expect_rc(chan_client_set_nonblock(cc, 0), 0, "set_nonblock 0");
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
 static Suite *
 direct_suite(void)
 {
@@ -1836,6 +1878,8 @@ direct_suite(void)
 	tcase_add_test(tc, test_a_sleeping_reader_is_woken_by_its_producer_alone);
 	tcase_add_test(tc, test_old_and_new_producers_wake_a_sleeping_reader);
 	tcase_add_test(tc, test_an_event_loop_reader_is_woken_through_its_socket);
+	tcase_add_test(tc,
+	    test_a_reader_moved_into_an_event_loop_asks_for_its_socket);
 	suite_add_tcase(s, tc);
 	return (s);
 }
