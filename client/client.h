@@ -571,6 +571,15 @@ void	rx_direct_reap(struct chan_client *);
    their producer's ring directly (they do when the daemon offers it). */
 int	rx_direct_wanted(void);
 
+/*
+ * wake.c: the wake-up descriptors shared with the daemon. wake_send wakes
+ * fd's reader, never blocking: 0 (also when fd is full or its reader has
+ * gone), or -1 with errno. wake_drain empties fd of up to 4 KiB without
+ * blocking: 1 if it held something, 0 if not, -1 with errno.
+ */
+int	wake_send(int fd);
+int	wake_drain(int fd);
+
 /* rx_many.c: frees what the views of rx's last batch point into. */
 void	rx_views_release(struct chan_rx *);
 

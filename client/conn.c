@@ -426,7 +426,6 @@ conn_fill(struct chan_client *c, const struct timespec *deadline,
 {
 	struct pollfd pfd[1 + RX_DIRECT_WATCH];
 	size_t want = CONN_READ_CHUNK, body_len, i;
-	uint64_t v;
 	ssize_t n;
 	int woken = 0;
 
@@ -466,8 +465,7 @@ conn_fill(struct chan_client *c, const struct timespec *deadline,
 		return 0;
 	for (i = 0; i < nw; i++) {
 		/* Non-blocking: empty is EAGAIN, and fine. */
-		if ((pfd[1 + i].revents & POLLIN) &&
-		    read(wfd[i], &v, sizeof(v)) >= 0)
+		if ((pfd[1 + i].revents & POLLIN) && wake_drain(wfd[i]) > 0)
 			woken = 1;
 	}
 	if (woken)

@@ -331,13 +331,11 @@ void
 rx_direct_ack(struct chan_rx *rx)
 {
 	struct rx_direct *d = rx->direct;
-	uint64_t	 one = 1;
 
 	if (d == NULL || d->revoked || rx->ack_want <= rx->ack_sent)
 		return;
 	rx->ack_sent = rx->ack_want;
-	if (shmdirect_ack(&d->cl, rx->ack_want) && write(d->efd, &one,
-	    sizeof(one)) < 0 && errno != EAGAIN)
+	if (shmdirect_ack(&d->cl, rx->ack_want) && wake_send(d->efd) != 0)
 		conn_fail(rx->c, "cannot wake the daemon");
 }
 
@@ -543,13 +541,13 @@ static int
 rx_direct_log_room(struct chan_rx *rx, const struct rx_bite *b)
 {
 	struct rx_direct *d = rx->direct;
-	uint64_t	 room = shmdirect_log_room(&d->cl), one = 1;
+	uint64_t	 room = shmdirect_log_room(&d->cl);
 
 	if (room >= SHMDIRECT_LOG_CAP / 2 + b->nruns)
 		d->log_asked = 0;
 	else if (!d->log_asked) {
 		d->log_asked = 1;
-		if (write(d->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		if (wake_send(d->efd) != 0)
 			conn_fail(rx->c, "cannot wake the daemon");
 	}
 	return room >= b->nruns ? 0 : -1;
@@ -810,7 +808,6 @@ static int
 rx_direct_arm_one(struct rx_direct *d, size_t *nwake)
 {
 	struct chan_client *c = d->rx->c;
-	uint64_t	 one = 1;
 
 	if (rx_direct_moved(d))
 		return 1;
@@ -821,7 +818,7 @@ rx_direct_arm_one(struct rx_direct *d, size_t *nwake)
 	rx_direct_ack(d->rx);
 	d->armed_how = rx_direct_wait_how(d, nwake, RX_DIRECT_WATCH);
 	shmdirect_set_wait(&d->cl, d->armed_how);
-	if (write(d->efd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
+	if (wake_send(d->efd) != 0) {
 		conn_fail(c, "cannot wake the daemon");
 		return 0;
 	}

@@ -132,7 +132,6 @@ rx_shm_dispatch(struct chan_client *c, size_t max)
 	struct rx_shm		*s = c->rx_ring;
 	const unsigned char	*p;
 	uint32_t		 len;
-	uint64_t		 one = 1;
 	size_t			 n = 0, bytes = 0, body;
 	int			 rc = 0;
 
@@ -172,8 +171,7 @@ rx_shm_dispatch(struct chan_client *c, size_t max)
 		return;
 	shmring_release(&s->rd, s->map);
 	/* The daemon waits for the room just freed. */
-	if (shmring_producer_waits(s->map) && write(s->efd_daemon, &one,
-	    sizeof(one)) < 0 && errno != EAGAIN)
+	if (shmring_producer_waits(s->map) && wake_send(s->efd_daemon) != 0)
 		conn_fail(c, "cannot wake the daemon");
 }
 

@@ -319,14 +319,11 @@ tx_shm_max(const struct chan_tx *tx)
 static void
 shm_kick(struct tx_shm *s)
 {
-	uint64_t	one = 1;
-
-	if (shmring_take_wake(&s->w) && write(s->efd_daemon, &one,
-	    sizeof(one)) < 0 && errno != EAGAIN)
-		(void)0;	/* the ring's closed word says why */
-	if (s->efd_wake >= 0 && shmring_take_cons_sleeps(&s->w) &&
-	    write(s->efd_wake, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		(void)0;	/* a full counter wakes the reader too */
+	/* A failure: the ring's closed word says why. */
+	if (shmring_take_wake(&s->w))
+		(void)wake_send(s->efd_daemon);
+	if (s->efd_wake >= 0 && shmring_take_cons_sleeps(&s->w))
+		(void)wake_send(s->efd_wake);
 }
 
 void
@@ -401,11 +398,8 @@ tx_shm_hold(struct chan_tx *tx, const void *data, size_t len)
 static void
 shm_kick_ask(struct tx_shm *s)
 {
-	uint64_t	one = 1;
-
 	(void)shmring_take_wake(&s->w);
-	if (write(s->efd_daemon, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		(void)0;	/* the ring's closed word says why */
+	(void)wake_send(s->efd_daemon);	/* a failure: the closed word */
 }
 
 /*
@@ -428,7 +422,6 @@ static int
 shm_sleep(struct chan_client *c, struct tx_shm *s, int64_t until_ms)
 {
 	struct pollfd	pfd[2];
-	uint64_t	v;
 	int		ms = -1;
 
 	if (until_ms >= 0) {
@@ -444,8 +437,7 @@ shm_sleep(struct chan_client *c, struct tx_shm *s, int64_t until_ms)
 	while (poll(pfd, 2, ms) < 0 && errno == EINTR)
 		;
 	pthread_mutex_lock(&c->mu);
-	/* Clears the counter (non-blocking: empty is EAGAIN, and fine). */
-	if (read(s->efd_prod, &v, sizeof(v)) < 0 && errno != EAGAIN)
+	if (wake_drain(s->efd_prod) < 0)
 		return (CHAN_ESYS);
 	if (pfd[1].revents & (POLLRDHUP | POLLHUP | POLLERR))
 		return (CHAN_ECONNLOST);

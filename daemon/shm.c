@@ -7,7 +7,6 @@
  * reading producer rings in shm_take.c, consumer rings in shm_rx.c; what
  * they share is in shm_int.h.
  */
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -30,24 +29,58 @@
 #include "shm_int.h"
 #include "shmring.h"
 
+/*
+ * A wake-up connection: a socket pair, whose ends the daemon and its
+ * clients use with per-call flags (MSG_DONTWAIT, MSG_NOSIGNAL), so that no
+ * end's file status flags, which whoever holds the end may change, make
+ * a send or a receive block.
+ */
+static int
+shm_wake_pair(int p[2])
+{
+	return (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0, p));
+}
+
 void
 shm_wake(int fd)
 {
-	uint64_t	one = 1;
+	static const uint64_t one = 1;
 
-	/* A full counter already wakes the reader: EAGAIN is fine. */
-	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_debug("eventfd write: %s", strerror(errno));
+	/* Full (EAGAIN) already wakes the reader; EPIPE: it has gone. */
+	if (send(fd, &one, sizeof(one), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
+	    errno != EAGAIN && errno != EPIPE && errno != ECONNRESET)
+		log_debug("wake-up send: %s", strerror(errno));
+}
+
+void
+shm_drain_fd(int fd)
+{
+	char	buf[4096];
+
+	/*
+	 * One receive: a client that keeps writing keeps the end readable,
+	 * and the loop comes back to it, rather than this never ending.
+	 */
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno == EINTR)
+		;
 }
 
 int
-shm_wake_fd(struct channel *ch)
+shm_wake_fd(struct channel *ch, bool writer)
 {
-	if (ch->efd_wake < 0 &&
-	    (ch->efd_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
-		log_warning("cannot make a channel's wake descriptor: %s",
-		    strerror(errno));
-	return (ch->efd_wake);
+	int	p[2];
+
+	if (ch->efd_wake < 0) {
+		if (shm_wake_pair(p) != 0) {
+			log_warning("cannot make a channel's wake "
+			    "descriptor: %s", strerror(errno));
+			return (-1);
+		}
+		ch->efd_wake = p[0];
+		ch->wake_w = p[1];
+	}
+	return (writer ? ch->wake_w : ch->efd_wake);
 }
 
 bool
@@ -95,8 +128,12 @@ shm_close_fds(struct shm_ring *r)
 		close(r->fd);
 	if (r->efd_daemon >= 0)
 		close(r->efd_daemon);
+	if (r->kick_w >= 0)
+		close(r->kick_w);
 	if (r->efd_prod >= 0)
 		close(r->efd_prod);
+	if (r->prod_r >= 0)
+		close(r->prod_r);
 }
 
 void
@@ -111,6 +148,8 @@ shm_free_cb(uv_handle_t *handle)
 static int
 shm_map(struct shm_ring *r, uint32_t size)
 {
+	int	kick[2], wake[2];
+
 	r->maplen = SHMRING_HDR_SIZE + (size_t)size;
 	if ((r->fd = memfd_create("chand-ring", MFD_CLOEXEC |
 	    MFD_ALLOW_SEALING)) < 0)
@@ -125,9 +164,14 @@ shm_map(struct shm_ring *r, uint32_t size)
 		r->map = NULL;
 		return (-1);
 	}
-	if ((r->efd_daemon = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
-	    (r->efd_prod = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+	if (shm_wake_pair(kick) != 0)
 		return (-1);
+	r->efd_daemon = kick[0];
+	r->kick_w = kick[1];
+	if (shm_wake_pair(wake) != 0)
+		return (-1);
+	r->prod_r = wake[0];
+	r->efd_prod = wake[1];
 	return (0);
 }
 
@@ -164,7 +208,7 @@ shm_ring_make(struct conn *c, struct handle *h, uint32_t size,
 		*why = "out of memory";
 		return (CHAN_ENOMEM);
 	}
-	r->fd = r->efd_daemon = r->efd_prod = -1;
+	r->fd = r->efd_daemon = r->kick_w = r->efd_prod = r->prod_r = -1;
 	if (shm_map(r, size) != 0 || getrandom(&r->token,
 	    sizeof(r->token), 0) != (ssize_t)sizeof(r->token)) {
 		log_warning("cannot make a ring: %s", strerror(errno));
@@ -316,10 +360,11 @@ shm_ring_fetch(struct conn *c, const struct proto_msg *m)
 	}
 	r->fetched = true;
 	fds[0] = r->fd;
-	fds[1] = r->efd_daemon;
-	fds[2] = r->efd_prod;
+	fds[1] = r->kick_w;
+	fds[2] = r->prod_r;
 	/* A producer that wakes a sleeping direct reader itself. */
-	if (m->count == 1 && !r->consumer && (fds[3] = shm_wake_fd(r->ch)) >= 0)
+	if (m->count == 1 && !r->consumer &&
+	    (fds[3] = shm_wake_fd(r->ch, true)) >= 0)
 		n = 4;
 	if (shm_send_fds(c, m->rid, fds, n) != 0) {
 		log_notice("cannot pass a ring's descriptors: %s (%s)",
@@ -327,6 +372,9 @@ shm_ring_fetch(struct conn *c, const struct proto_msg *m)
 		dispatch_conn_error(c, CHAN_ENOMEM, "cannot pass the ring");
 		return;
 	}
+	/* Fetched once: the end the producer reads is its alone now. */
+	close(r->prod_r);
+	r->prod_r = -1;
 	conn_mark_close(c);
 	r->cons_wake = n == 4;
 	if (!r->consumer)
@@ -396,7 +444,8 @@ shm_ring_end(struct server *srv, struct handle *h)
 	/* Its readers and producers keep their own copies. */
 	if (ch->rings == NULL && ch->efd_wake >= 0) {
 		close(ch->efd_wake);
-		ch->efd_wake = -1;
+		close(ch->wake_w);
+		ch->efd_wake = ch->wake_w = -1;
 	}
 	r->h = NULL;
 	h->ring = NULL;

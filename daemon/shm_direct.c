@@ -293,7 +293,7 @@ shm_direct_unpend(struct channel *ch, bool backoff)
 			shm_direct_backoff(r, uv_now(p->srv->loop));
 		/* The daemon reads the rings again: from their next wake-up. */
 		if (!r->bad)
-			shm_wake(r->efd_daemon);
+			shm_wake(r->kick_w);
 	}
 }
 
@@ -486,13 +486,13 @@ shm_direct_fetch(struct conn *c, const struct proto_msg *m)
 	}
 	d->fetched = true;
 	fds[0] = d->page_fd;
-	fds[1] = d->ring[0]->efd_daemon;
+	fds[1] = d->ring[0]->kick_w;
 	for (i = 0; i < d->nrings; i++)
 		fds[2 + i] = d->ro_fd[i];
 	n = 2 + d->nrings;
 	/* Last, for a consumer that asked: its producers may wake it. */
 	if (d->h->direct_wake &&
-	    (fds[n] = shm_wake_fd(d->ring[0]->ch)) >= 0) {
+	    (fds[n] = shm_wake_fd(d->ring[0]->ch, false)) >= 0) {
 		n++;
 		d->wake = true;
 	}
@@ -1240,7 +1240,7 @@ shm_direct_finish(struct server *srv, struct channel *ch, bool tell,
 	shm_answer_rings(ch);
 	for (i = 0; i < d->nrings; i++) {
 		if (!d->ring[i]->bad)
-			shm_wake(d->ring[i]->efd_daemon);
+			shm_wake(d->ring[i]->kick_w);
 	}
 	shm_direct_free(d);
 	ch->direct_hold = false;

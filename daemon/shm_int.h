@@ -37,8 +37,18 @@ struct shm_ring {
 	size_t		 maplen;
 	uint32_t	 data_size;
 	int		 fd;		/* the memfd */
-	int		 efd_daemon;	/* the producer wakes the daemon */
-	int		 efd_prod;	/* the daemon wakes the producer */
+	/*
+	 * Wake-ups go over socket pairs (shm_wake), used with per-call
+	 * flags: nothing a client does to the ends it holds (their flags,
+	 * filling them, reading them) makes the daemon block.
+	 */
+	int		 efd_daemon;	/* the producer wakes the daemon: the
+					   end the daemon reads */
+	int		 kick_w;	/* the end the producer (and a direct
+					   reader) write, passed on */
+	int		 efd_prod;	/* the daemon wakes the producer: the
+					   end the daemon writes */
+	int		 prod_r;	/* the end the producer reads */
 	uv_poll_t	 poll;
 	bool		 polling;
 	bool		 bad;
@@ -124,15 +134,25 @@ struct shm_direct;
 /* Sends OK(rid) with n descriptors (at most SHM_FDS_MAX) on c: 0, or -1. */
 int	shm_send_fds(struct conn *c, uint32_t rid, const int *fds, size_t n);
 /* Adds one to eventfd fd, which wakes whoever reads it. */
+/*
+ * Sends a wake-up on fd, an end of a wake-up socket pair, never blocking
+ * whatever the end's flags (a client may share that end): a full one
+ * wakes its reader already.
+ */
 void	shm_wake(int fd);
 /*
- * ch's wake descriptor (ch->efd_wake), made the first time: its producers
- * write it to wake a direct reader that sleeps on it. -1 if it cannot be
- * made.
+ * Empties fd, the daemon's end of a wake-up socket pair, of up to 4 KiB
+ * without blocking: what is left wakes the loop again.
  */
-int	shm_wake_fd(struct channel *ch);
+void	shm_drain_fd(int fd);
 /*
- * Wakes r's waiting producer: its eventfd, and a RING_WAKE on its socket
+ * The channel's wake descriptor (PROTO_FEAT_WAKE): the end its producers
+ * write (writer) or its direct reader reads; made when first asked for.
+ * -1 if it cannot be made.
+ */
+int	shm_wake_fd(struct channel *, bool writer);
+/*
+ * Wakes r's waiting producer: its wake pipe, and a RING_WAKE on its socket
  * if it waits in an event loop and its connection still takes output.
  */
 void	shm_wake_producer(struct shm_ring *r);

@@ -51,13 +51,11 @@ static void
 shm_rx_poll_cb(uv_poll_t *poll, int status, int events)
 {
 	struct shm_ring	*r = poll->data;
-	uint64_t	 v;
 
 	(void)events;
 	if (status < 0 || r->conn == NULL)
 		return;
-	while (read(r->efd_daemon, &v, sizeof(v)) < 0 && errno == EINTR)
-		;
+	shm_drain_fd(r->efd_daemon);
 	shmring_set_prod_wait(&r->w, 0);
 	pump_conn(r->conn);
 	conn_flush_dirty(r->srv);

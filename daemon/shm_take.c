@@ -483,7 +483,7 @@ shm_drain(struct server *srv, struct channel *ch)
 		}
 	}
 	if (!idle && first != NULL && !ch->shm_spinning)
-		shm_wake(first->efd_daemon);
+		shm_wake(first->kick_w);
 	shm_answer_rings(ch);
 	if (n > 0)
 		pump_channel(srv, ch);
@@ -519,13 +519,11 @@ shm_poll_cb(uv_poll_t *poll, int status, int events)
 	struct shm_ring	*r = poll->data;
 	struct server	*srv = r->srv;
 	struct channel	*ch = r->ch;
-	uint64_t	 v;
 
 	(void)events;
 	if (status < 0 || r->h == NULL)
 		return;
-	while (read(r->efd_daemon, &v, sizeof(v)) < 0 && errno == EINTR)
-		;
+	shm_drain_fd(r->efd_daemon);
 	/* Its producer woke the daemon, or the consumer did: look again. */
 	r->woken = false;
 	/* Connections close after the callback: ch and its rings stay. */

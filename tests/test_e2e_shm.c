@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stddef.h>
 #include <poll.h>
@@ -917,6 +918,79 @@ START_TEST(test_scribbling_producer_goes_alone)
 END_TEST
 
 
+/* Reads r's descriptor until told to stop, as a thief of its wake-ups. */
+struct fd_thief {
+	pthread_t	 t;
+	int		 fd;
+	int		 stop;
+};
+
+static void *
+fd_thief_main(void *arg)
+{
+	struct fd_thief	*f = arg;
+	uint64_t	 v;
+
+	while (!__atomic_load_n(&f->stop, __ATOMIC_SEQ_CST) &&
+	    read(f->fd, &v, sizeof(v)) > 0)
+		;
+	return (NULL);
+}
+
+/*
+ * A producer that makes the descriptors it shares with the daemon
+ * blocking (their file status flags are the daemon's too where the
+ * descriptor is shared), fills what it can write and reads what it can
+ * read, stops nobody: the daemon never blocks on them, and serves the
+ * others. Its own wake-up is asked for with its counter full (a write
+ * that would block), and the daemon's wake-ups are read from under it.
+ */
+START_TEST(test_a_producer_that_makes_its_descriptors_block_stops_nothing)
+{
+	chan_client	*cc = test_connect(&fixture);
+	chan_client	*pc = test_connect(&fixture);
+	chan_rx		*rx = rx_open(cc, "shm.block", 0);
+	chan_tx		*good = shm_tx(pc, "shm.block", CHAN_CAPACITY_DEFAULT);
+	struct raw_ring	 r;
+	struct fd_thief	 thief;
+	uint64_t	 full = 0xfffffffffffffffeull, one = 1;
+	int		 i;
+
+	raw_ring_open(&r, "shm.block");
+	raw_ring_put(&r, "ok");
+	raw_ring_kick(&r);
+	expect_str(rx, "ok");
+	ck_assert_int_eq(fcntl(r.efd_prod, F_SETFL, 0), 0);
+	ck_assert_int_eq(fcntl(r.efd_daemon, F_SETFL, 0), 0);
+	/* Where they can be written: full, so that one more would block. */
+	(void)!write(r.efd_prod, &full, sizeof(full));
+	thief.fd = r.efd_daemon;
+	thief.stop = 0;
+	ck_assert_int_eq(pthread_create(&thief.t, NULL, fd_thief_main,
+	    &thief), 0);
+	/* Asks for a grant, and wakes the daemon, over and over. */
+	for (i = 0; i < 200; i++) {
+		(void)shmring_ask(&r.w, 1);
+		shmring_set_prod_wait(&r.w, 1);
+		if (write(r.efd_daemon, &one, sizeof(one)) < 0)
+			break;
+		send_str(good, "g");
+		expect_str(rx, "g");
+	}
+	assert_serves(&fixture);
+	__atomic_store_n(&thief.stop, 1, __ATOMIC_SEQ_CST);
+	/* Ends the thief's read, if it still waits in it. */
+	(void)shutdown(r.efd_daemon, SHUT_RD);
+	(void)!write(r.efd_daemon, &one, sizeof(one));
+	raw_ring_close(&r);
+	ck_assert_int_eq(pthread_join(thief.t, NULL), 0);
+	send_str(good, "after");
+	expect_str(rx, "after");
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
 /*
  * The same while the consumer reads both rings itself: the scribbler
  * goes, and the consumer, which had read from both, keeps its
@@ -1142,9 +1216,13 @@ START_TEST(test_descriptors_and_memory_released)
 		/* A round trip: the daemon has seen the connection that
 		   fetched the ring's descriptors go. */
 		send_str(other, "y");
-		/* The memfd and the two eventfds, and the channel's wake
-		   descriptor, which goes with its last ring. */
-		ck_assert_int_eq(daemon_fd_count(&fixture), before + 4);
+		/* The memfd; both ends of the socket pair by which the
+		   producer wakes the daemon (it reads one, and writes the
+		   other too, which a direct reader gets); the daemon's end
+		   of the pair by which it wakes the producer; and both ends
+		   of the channel's wake descriptor, which goes with its
+		   last ring. */
+		ck_assert_int_eq(daemon_fd_count(&fixture), before + 6);
 		send_str(tx, "x");
 		expect_rc(chan_tx_close(tx), 0, "close");
 		/* A round trip after the close: its handles are closed. */
@@ -1196,8 +1274,8 @@ expect_last(chan_rx *rx, const char *s)
 
 /*
  * Clients that go without closing, by exit or by kill -9, leave the
- * daemon none of their rings: its descriptors (the memfd and two
- * eventfds of each) are closed and the memory unmapped.
+ * daemon none of their rings: its descriptors (the memfd and the ends of
+ * the wake-up socket pairs of each) are closed and the memory unmapped.
  */
 START_TEST(test_descriptors_and_mappings_released_when_clients_go)
 {
@@ -1218,10 +1296,11 @@ START_TEST(test_descriptors_and_mappings_released_when_clients_go)
 		pid = child_fork(ring_client_main, &rc);
 		ck_assert_int_eq(pipe_read_byte(p[0]), 'S');
 		/* Both rings mapped, their descriptors open (a memfd and
-		   two eventfds each, and each channel's wake descriptor),
-		   and the client's connection. */
+		   three ends of wake-up socket pairs each, and both ends
+		   of each channel's wake descriptor), and the client's
+		   connection. */
 		ck_assert_int_eq(daemon_ring_maps(&fixture), 2);
-		ck_assert_int_eq(daemon_fd_count(&fixture), before + 9);
+		ck_assert_int_eq(daemon_fd_count(&fixture), before + 13);
 		if (i % 2 == 1) {
 			ck_assert_int_eq(kill(pid, SIGKILL), 0);
 			ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -1600,6 +1679,8 @@ shm_suite(void)
 	tcase_add_test(tc, test_rendezvous_keeps_the_socket_path);
 	tcase_add_test(tc, test_producer_gone_mid_record);
 	tcase_add_test(tc, test_scribbling_producer_goes_alone);
+	tcase_add_test(tc,
+	    test_a_producer_that_makes_its_descriptors_block_stops_nothing);
 	tcase_add_test(tc,
 	    test_scribbling_producer_goes_alone_under_a_direct_reader);
 	tcase_add_test(tc, test_a_lying_bundle_ends_its_producer);
