@@ -413,22 +413,27 @@ conn_spin(struct chan_client *c, const struct timespec *deadline,
  * records go to the receiver without waiting for a read and a decoding,
  * and the frame is read on the next round. Runs without c->mu, as the
  * reader. The nw descriptors of wfd (direct readers' wake descriptors)
- * are polled with the socket, and drained when readable. Returns the
- * number of bytes read, CONN_RING_READY if the ring has frames
- * (CONN_RING_FIRST if found so, the socket unread), CONN_WOKEN if a wake
- * descriptor was readable, 0 on timeout or interruption,
- * CHAN_ECONNLOST at end of stream or on error, CHAN_ENOMEM.
+ * are polled with the socket, and drained when readable (*woken then
+ * says so). A wake-up with the socket readable too is taken as a
+ * RING_WAKE would be (look: the rings first, the socket on the next
+ * round; else the socket now), so that wake-ups written at will cannot
+ * keep the socket unread. Returns the number of bytes read,
+ * CONN_RING_READY if the ring has frames (CONN_RING_FIRST if found so,
+ * the socket unread), CONN_WOKEN if a wake descriptor was readable and
+ * the socket not, 0 on timeout or interruption, CHAN_ECONNLOST at end of
+ * stream or on error, CHAN_ENOMEM.
  */
 static ssize_t
 conn_fill(struct chan_client *c, const struct timespec *deadline,
     unsigned spin_us, int ring, uint64_t ring_pos, int look, int *wfd,
-    size_t nw)
+    size_t nw, int *woken)
 {
 	struct pollfd pfd[1 + RX_DIRECT_WATCH];
 	size_t want = CONN_READ_CHUNK, body_len, i;
 	ssize_t n;
-	int woken = 0;
+	int found;
 
+	*woken = 0;
 	/* A partial frame: make room for all of it at once. */
 	if (c->rbuf.len >= PROTO_HEADER_LEN &&
 	    proto_frame_check(c->rbuf.data, c->rbuf.len,
@@ -466,15 +471,18 @@ conn_fill(struct chan_client *c, const struct timespec *deadline,
 	for (i = 0; i < nw; i++) {
 		/* Non-blocking: empty is EAGAIN, and fine. */
 		if ((pfd[1 + i].revents & POLLIN) && wake_drain(wfd[i]) > 0)
-			woken = 1;
+			*woken = 1;
 	}
-	if (woken)
-		return CONN_WOKEN;
-	if (look && (pfd[0].revents & POLLIN)) {
+	/* Readable, or hung up or failed: a read says which. */
+	if (pfd[0].revents == 0)
+		return *woken ? CONN_WOKEN : 0;
+	if (look && *woken)
+		return CONN_RING_FIRST;
+	if (look) {
 		pthread_mutex_lock(&c->mu);
-		woken = rx_shm_woken(c);
+		found = rx_shm_woken(c);
 		pthread_mutex_unlock(&c->mu);
-		if (woken)
+		if (found)
 			return CONN_RING_FIRST;
 	}
 	n = read(c->fd, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len);
@@ -504,7 +512,7 @@ conn_read_once(struct chan_client *c, const struct timespec *deadline)
 {
 	unsigned spin_us = c->spin_us;
 	uint64_t ring_pos = 0;
-	int ring = 0, ready = 0, look, wfd[RX_DIRECT_WATCH];
+	int ring = 0, ready = 0, look, woken, wfd[RX_DIRECT_WATCH];
 	size_t nw;
 	ssize_t n;
 
@@ -530,16 +538,17 @@ conn_read_once(struct chan_client *c, const struct timespec *deadline)
 	nw = rx_direct_wake_fds(c, wfd, RX_DIRECT_WATCH);
 	c->reading = 1;
 	pthread_mutex_unlock(&c->mu);
-	n = conn_fill(c, deadline, spin_us, ring, ring_pos, look, wfd, nw);
+	n = conn_fill(c, deadline, spin_us, ring, ring_pos, look, wfd, nw,
+	    &woken);
 	pthread_mutex_lock(&c->mu);
 	c->reading = 0;
 	rx_direct_reap(c);
+	if (woken)
+		rx_direct_woken_all(c);
 	if (n == CONN_RING_FIRST)
 		c->ring_first = 1;
-	if (n == CONN_WOKEN) {
-		rx_direct_woken_all(c);
+	if (n == CONN_WOKEN)
 		n = CONN_RING_READY;
-	}
 	if (n == CONN_RING_READY || n == CONN_RING_FIRST) {
 		rx_shm_dispatch(c, CONN_READ_CHUNK);
 		pthread_cond_broadcast(&c->cv);

@@ -17,26 +17,30 @@
 #include "proto.h"
 #include "raw_ring.h"
 
-/* RING_FETCH token on a fresh connection: the OK and three fds. */
-void
-raw_fetch(uint64_t token, int fds[3])
+/*
+ * RING_FETCH token on a fresh connection: the OK and n fds (3, or 4 with
+ * the channel's wake descriptor asked for).
+ */
+static void
+raw_fetch_n(uint64_t token, int *fds, int n)
 {
 	struct proto_buf	 b;
 	struct msghdr		 mh;
 	struct iovec		 iov;
 	struct cmsghdr		*cm;
 	union {
-		char		buf[CMSG_SPACE(3 * sizeof(int))];
+		char		buf[CMSG_SPACE(4 * sizeof(int))];
 		struct cmsghdr	align;
 	} u;
 	struct pollfd		 pfd;
 	char			 in[64];
-	ssize_t			 n;
+	ssize_t			 got_len;
 	int			 fd, got = 0;
 
 	fd = raw_connect(&fixture);
 	proto_buf_init(&b);
-	ck_assert_int_eq(proto_enc_ring_fetch(&b, 9, token), 0);
+	ck_assert_int_eq(n == 3 ? proto_enc_ring_fetch(&b, 9, token) :
+	    proto_enc_ring_fetch_wake(&b, 9, token, 1), 0);
 	raw_write(fd, b.data, b.len);
 	proto_buf_fini(&b);
 	pfd.fd = fd;
@@ -49,28 +53,35 @@ raw_fetch(uint64_t token, int fds[3])
 	mh.msg_iovlen = 1;
 	mh.msg_control = u.buf;
 	mh.msg_controllen = sizeof(u.buf);
-	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	ck_assert_msg(n >= PROTO_HEADER_LEN + 2, "RING_FETCH: %zd bytes", n);
+	got_len = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	ck_assert_msg(got_len >= PROTO_HEADER_LEN + 2, "RING_FETCH: %zd bytes",
+	    got_len);
 	ck_assert_uint_eq((unsigned char)in[PROTO_HEADER_LEN + 1], PROTO_OK);
 	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
 		if (cm->cmsg_level == SOL_SOCKET &&
 		    cm->cmsg_type == SCM_RIGHTS &&
-		    cm->cmsg_len == CMSG_LEN(3 * sizeof(int))) {
-			memcpy(fds, CMSG_DATA(cm), 3 * sizeof(int));
+		    cm->cmsg_len == CMSG_LEN((size_t)n * sizeof(int))) {
+			memcpy(fds, CMSG_DATA(cm), (size_t)n * sizeof(int));
 			got = 1;
 		}
 	}
-	ck_assert_msg(got, "RING_FETCH: no descriptors");
+	ck_assert_msg(got, "RING_FETCH: not %d descriptors", n);
 	close(fd);
 }
 
 void
-raw_ring_open(struct raw_ring *r, const char *name)
+raw_fetch(uint64_t token, int fds[3])
+{
+	raw_fetch_n(token, fds, 3);
+}
+
+static void
+raw_ring_open_n(struct raw_ring *r, const char *name, int nfds)
 {
 	struct proto_buf	b;
 	struct proto_msg	m;
 	struct stat		st;
-	int			fds[3];
+	int			fds[4];
 
 	raw_conn_open(&r->rc, &fixture, 1, 4096);
 	r->handle = raw_open_end(&r->rc, PROTO_OPEN_TX, 1, name);
@@ -81,7 +92,8 @@ raw_ring_open(struct raw_ring *r, const char *name)
 	raw_expect(&r->rc, &m);
 	ck_assert_msg(m.op == PROTO_RING_TOKEN && m.rid == 2, "RING: got %s",
 	    proto_op_name((int)m.op));
-	raw_fetch(m.token, fds);
+	raw_fetch_n(m.token, fds, nfds);
+	r->wake_w = nfds == 4 ? fds[3] : -1;
 	ck_assert_int_eq(fstat(fds[0], &st), 0);
 	r->maplen = (size_t)st.st_size;
 	ck_assert_uint_eq(r->maplen, SHMRING_HDR_SIZE + RAW_RING_SIZE);
@@ -92,6 +104,18 @@ raw_ring_open(struct raw_ring *r, const char *name)
 	r->efd_daemon = fds[1];
 	r->efd_prod = fds[2];
 	ck_assert_int_eq(shmring_attach(&r->w, r->map, r->maplen), 0);
+}
+
+void
+raw_ring_open(struct raw_ring *r, const char *name)
+{
+	raw_ring_open_n(r, name, 3);
+}
+
+void
+raw_ring_open_wake(struct raw_ring *r, const char *name)
+{
+	raw_ring_open_n(r, name, 4);
 }
 
 void
@@ -143,4 +167,6 @@ raw_ring_close(struct raw_ring *r)
 	munmap(r->map, r->maplen);
 	close(r->efd_daemon);
 	close(r->efd_prod);
+	if (r->wake_w >= 0)
+		close(r->wake_w);
 }

@@ -24,6 +24,8 @@ struct raw_ring {
 	uint32_t		 handle;
 	int			 efd_daemon;
 	int			 efd_prod;
+	int			 wake_w;	/* the channel's wake descriptor,
+						   if asked for; else -1 */
 	unsigned char		*map;
 	size_t			 maplen;
 	struct shmring_writer	 w;
@@ -37,6 +39,8 @@ struct raw_ring {
 void	raw_fetch(uint64_t token, int fds[3]);
 /* Opens a producer handle on name with a ring of RAW_RING_SIZE bytes. */
 void	raw_ring_open(struct raw_ring *r, const char *name);
+/* raw_ring_open, fetching the channel's wake descriptor too (wake_w). */
+void	raw_ring_open_wake(struct raw_ring *r, const char *name);
 /* Writes the daemon's eventfd, whether or not it asked for it. */
 void	raw_ring_kick(struct raw_ring *r);
 /*

@@ -1834,6 +1834,98 @@ START_TEST(test_a_reader_moved_into_an_event_loop_asks_for_its_socket)
 }
 END_TEST
 
+/*
+ * Sends on a wake descriptor until told to stop, as fast as it can; full
+ * once a send found it full (its reader cannot empty it faster).
+ */
+struct waker {
+	pthread_t	 t;
+	int		 fd;
+	int		 stop;
+	int		 full;
+};
+
+static void *
+waker_main(void *arg)
+{
+	struct waker	*w = arg;
+	uint64_t	 one = 1;
+
+	while (!__atomic_load_n(&w->stop, __ATOMIC_SEQ_CST)) {
+		if (send(w->fd, &one, sizeof(one), MSG_DONTWAIT |
+		    MSG_NOSIGNAL) < 0 && errno == EAGAIN)
+			__atomic_store_n(&w->full, 1, __ATOMIC_SEQ_CST);
+	}
+	return (NULL);
+}
+
+/*
+ * A producer may write the channel's wake descriptor at will (spoken by
+ * hand here, without pause): the reader it wakes for nothing still reads
+ * its socket, so a call of the same connection in another thread gets
+ * its answer, and another receiver its message.
+ */
+START_TEST(test_wake_ups_written_at_will_keep_no_socket_unread)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx1 = ring_rx(cc, "d.spam", 64, 0);
+	chan_rx		*rx2 = rx_open(cc, "d.spam.sock", 64);
+	chan_tx		*tx1 = ring_tx(pc, "d.spam", 0);
+	chan_tx		*tx2 = tx_open(pc, "d.spam.sock");
+	struct raw_ring	 hostile;
+	struct lockstep	 l;
+	struct waker	 w;
+	unsigned char	*map;
+	void		*info;
+	size_t		 info_len;
+	long long	 until = now_ms() + harness_wait_ms();
+
+	raw_ring_open_wake(&hostile, "d.spam");
+	ck_assert_int_ge(hostile.wake_w, 0);
+	while (own_direct_maps() != 2) {
+		ck_assert_msg(now_ms() < until, "rx1 reads %d rings of 2 "
+		    "itself", own_direct_maps());
+		raw_ring_send(&hostile, "w");
+		send_str(tx1, "w");
+		expect_str(rx1, "w");
+		expect_str(rx1, "w");
+	}
+	map = own_producer_ring();
+	lockstep_start(&l, rx1, "r", 1);
+	until = now_ms() + harness_wait_ms();
+	while (ring_word32(map, SHMRING_OFF_CONS_SLEEPS) != 1) {
+		ck_assert_msg(now_ms() < until, "rx1's sleep is never noted");
+		sched_yield();
+	}
+	w.fd = hostile.wake_w;
+	w.stop = w.full = 0;
+	ck_assert_int_eq(pthread_create(&w.t, NULL, waker_main, &w), 0);
+	until = now_ms() + harness_wait_ms();
+	while (!__atomic_load_n(&w.full, __ATOMIC_SEQ_CST)) {
+		ck_assert_msg(now_ms() < until, "the wake descriptor never "
+		    "filled");
+		sched_yield();
+	}
+	/* Its answer comes on the socket alone. */
+	expect_rc(chan_client_info(cc, "daemon", NULL, 0, 0, &info,
+	    &info_len), 0, "info");
+	free(info);
+	send_str(tx2, "s0");
+	expect_str(rx2, "s0");
+	__atomic_store_n(&w.stop, 1, __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(pthread_join(w.t, NULL), 0);
+	send_str(tx1, "r0");
+	ck_assert_int_eq(pipe_read_byte(l.p[0]), 'm');
+	ck_assert_int_eq(pthread_join(l.t, NULL), 0);
+	ck_assert_int_eq(l.failed, 0);
+	close(l.p[0]);
+	raw_ring_close(&hostile);
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
 static Suite *
 direct_suite(void)
 {
@@ -1880,6 +1972,7 @@ direct_suite(void)
 	tcase_add_test(tc, test_an_event_loop_reader_is_woken_through_its_socket);
 	tcase_add_test(tc,
 	    test_a_reader_moved_into_an_event_loop_asks_for_its_socket);
+	tcase_add_test(tc, test_wake_ups_written_at_will_keep_no_socket_unread);
 	suite_add_tcase(s, tc);
 	return (s);
 }
