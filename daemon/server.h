@@ -106,6 +106,13 @@ struct server {
 	struct channel		*shm_spin_visit;
 	uv_idle_t		 shm_spin_idle;
 	bool			 shm_spin_on;	/* shm_spin_idle initialised */
+	/*
+	 * Rings the daemon looks at again on its next turn (shm_look_again),
+	 * and the idle handle that brings that turn without a wait.
+	 */
+	struct shm_ring		*shm_again;
+	uv_idle_t		 shm_again_idle;
+	bool			 shm_again_on;	/* shm_again_idle initialised */
 
 	/* Durable channels' logs (durable.c); NULL before durable_init. */
 	struct durable		*durable;

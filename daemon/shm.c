@@ -293,6 +293,73 @@ shm_stop(struct server *srv)
 	if (srv->shm_spin_on)
 		uv_close((uv_handle_t *)&srv->shm_spin_idle, NULL);
 	srv->shm_spin_on = false;
+	if (srv->shm_again_on)
+		uv_close((uv_handle_t *)&srv->shm_again_idle, NULL);
+	srv->shm_again_on = false;
+	srv->shm_again = NULL;
+}
+
+static void
+shm_again_cb(uv_idle_t *idle)
+{
+	struct server	*srv = idle->data;
+	struct shm_ring	*r, *next;
+
+	/*
+	 * The rings asked for now; a look that asks again goes to the next
+	 * turn. A ring that ends meanwhile is freed only once the loop
+	 * closes its handle, after this callback, and is looked at no more
+	 * (r->h is NULL).
+	 */
+	r = srv->shm_again;
+	srv->shm_again = NULL;
+	(void)uv_idle_stop(idle);
+	for (; r != NULL; r = next) {
+		next = r->again_next;
+		r->again = false;
+		r->again_next = NULL;
+		shm_poll_cb(&r->poll, 0, UV_READABLE);
+	}
+}
+
+void
+shm_look_again(struct shm_ring *r)
+{
+	struct server	*srv = r->srv;
+
+	if (r->again || r->h == NULL)
+		return;
+	if (!srv->shm_again_on) {
+		if (uv_idle_init(srv->loop, &srv->shm_again_idle) != 0)
+			return;
+		srv->shm_again_idle.data = srv;
+		srv->shm_again_on = true;
+	}
+	r->again = true;
+	r->again_next = srv->shm_again;
+	srv->shm_again = r;
+	(void)uv_idle_start(&srv->shm_again_idle, shm_again_cb);
+}
+
+/*
+ * r ends: off the rings to look at again. One in the list shm_again_cb
+ * walks now stays there (its look finds it ended).
+ */
+static void
+shm_again_unlink(struct shm_ring *r)
+{
+	struct shm_ring	**rp;
+
+	if (!r->again)
+		return;
+	for (rp = &r->srv->shm_again; *rp != NULL; rp = &(*rp)->again_next) {
+		if (*rp == r) {
+			*rp = r->again_next;
+			r->again = false;
+			r->again_next = NULL;
+			break;
+		}
+	}
 }
 
 int
@@ -449,6 +516,7 @@ shm_ring_end(struct server *srv, struct handle *h)
 	}
 	r->h = NULL;
 	h->ring = NULL;
+	shm_again_unlink(r);
 	/* Its room is free again for the others. */
 	shm_room(srv, ch);
 	uv_close((uv_handle_t *)&r->poll, shm_free_cb);

@@ -293,7 +293,7 @@ shm_direct_unpend(struct channel *ch, bool backoff)
 			shm_direct_backoff(r, uv_now(p->srv->loop));
 		/* The daemon reads the rings again: from their next wake-up. */
 		if (!r->bad)
-			shm_wake(r->kick_w);
+			shm_look_again(r);
 	}
 }
 
@@ -1240,7 +1240,7 @@ shm_direct_finish(struct server *srv, struct channel *ch, bool tell,
 	shm_answer_rings(ch);
 	for (i = 0; i < d->nrings; i++) {
 		if (!d->ring[i]->bad)
-			shm_wake(d->ring[i]->kick_w);
+			shm_look_again(d->ring[i]);
 	}
 	shm_direct_free(d);
 	ch->direct_hold = false;

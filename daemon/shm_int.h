@@ -51,6 +51,8 @@ struct shm_ring {
 	int		 prod_r;	/* the end the producer reads */
 	uv_poll_t	 poll;
 	bool		 polling;
+	bool		 again;		/* on srv->shm_again */
+	struct shm_ring	*again_next;
 	bool		 bad;
 	struct shmring_reader rd;
 	uint64_t	 taken_bytes;
@@ -215,6 +217,12 @@ void	shm_unreserve(struct shm_ring *r, uint64_t msgs, uint64_t bytes);
  * all the rings of its channel into the channel (shm_drain) and pumps it.
  */
 void	shm_poll_cb(uv_poll_t *poll, int status, int events);
+/*
+ * Makes the daemon look at r on its next turn, as its producer's wake-up
+ * would, through a handle of its own: not by writing the end its
+ * producer holds, which the producer may have shut.
+ */
+void	shm_look_again(struct shm_ring *r);
 /*
  * Takes every record committed in r into its channel, in r's order, as
  * if r were its channel's lone ring, adding them to r->took. The caller

@@ -483,7 +483,7 @@ shm_drain(struct server *srv, struct channel *ch)
 		}
 	}
 	if (!idle && first != NULL && !ch->shm_spinning)
-		shm_wake(first->kick_w);
+		shm_look_again(first);
 	shm_answer_rings(ch);
 	if (n > 0)
 		pump_channel(srv, ch);

@@ -1217,11 +1217,11 @@ START_TEST(test_descriptors_and_memory_released)
 		   fetched the ring's descriptors go. */
 		send_str(other, "y");
 		/* The memfd; both ends of the socket pair by which the
-		   producer wakes the daemon (it reads one, and writes the
-		   other too, which a direct reader gets); the daemon's end
-		   of the pair by which it wakes the producer; and both ends
-		   of the channel's wake descriptor, which goes with its
-		   last ring. */
+		   producer wakes the daemon (it reads one, and keeps the
+		   other for a direct reader); the daemon's end of the pair
+		   by which it wakes the producer; and both ends of the
+		   channel's wake descriptor, which goes with its last
+		   ring. */
 		ck_assert_int_eq(daemon_fd_count(&fixture), before + 6);
 		send_str(tx, "x");
 		expect_rc(chan_tx_close(tx), 0, "close");
