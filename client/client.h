@@ -391,7 +391,8 @@ int	shm_fetch(const char *path, uint64_t token, int fds[4], int wake);
  * fds[0 .. *nfds - 1] set, or an error; *refused (if not NULL) is 1 when
  * that error is the daemon's answer (ERROR), 0 when it is the fetch's own.
  */
-#define SHM_FETCH_FDS_MAX	19
+#define SHM_FETCH_FDS_MAX	34	/* a direct reader's: page, daemon,
+					   16 rings, their 16 wake ends */
 /* Closes the descriptors of fds[0 .. n - 1] that are not -1. */
 void	shm_close_fds(int *fds, int n);
 int	shm_fetch_n(const char *path, uint64_t token, int wake, int *fds,

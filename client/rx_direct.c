@@ -44,15 +44,16 @@ struct rx_direct {
 	struct shmring_reader	 rd[SHMDIRECT_MAX_RINGS];
 	void			*page;
 	int			 efd;		/* wakes the daemon */
-	int			 efd_wake;	/* the channel's: its producers
-						   wake this reader; or -1 */
+	/* The wake descriptors of the rings whose producers wake it. */
+	int			 wake_fd[SHMDIRECT_MAX_RINGS];
+	uint32_t		 nwake;
 	struct shmdirect_claimer cl;
 	struct shmring_window	 win;		/* the bite's clock readings */
 	uint64_t		 ack_base;	/* rx->ack_sent when mapped: what
 						   the socket told the daemon */
 	int			 armed;		/* the daemon is to RING_WAKE */
 	uint32_t		 armed_how;	/* SHMDIRECT_WAIT_*: or the
-						   producers, on efd_wake */
+						   producers, on wake_fd */
 	int			 revoked;	/* a claim failed, or a frame
 						   came: nothing more read */
 	int			 log_asked;	/* woke the daemon to free log
@@ -81,8 +82,7 @@ rx_direct_unmap(struct rx_direct *d)
 		munmap(d->page, SHMDIRECT_SIZE);
 	if (d->efd >= 0)
 		close(d->efd);
-	if (d->efd_wake >= 0)
-		close(d->efd_wake);
+	shm_close_fds(d->wake_fd, (int)d->nwake);
 	free(d);
 }
 
@@ -108,9 +108,10 @@ rx_direct_map_ring(struct rx_direct *d, uint32_t i, int fd)
 }
 
 /*
- * Maps the descriptors of an offer (n: the page, the daemon's eventfd,
- * the rings, then the channel's wake descriptor if the daemon passed it),
- * which it closes: 0 with *out, or -1.
+ * Maps the descriptors of an offer (n: the page, the one that wakes the
+ * daemon, the rings, then the wake descriptors of the rings whose
+ * producers hold one, if the daemon passed them), which it closes: 0 with
+ * *out, or -1.
  */
 static int
 rx_direct_map(int *fds, size_t n, struct rx_direct **out)
@@ -123,18 +124,17 @@ rx_direct_map(int *fds, size_t n, struct rx_direct **out)
 		goto out;
 	d->efd = fds[1];
 	fds[1] = -1;
-	d->efd_wake = -1;
 	if ((d->page = mmap(NULL, SHMDIRECT_SIZE, PROT_READ | PROT_WRITE,
 	    MAP_SHARED, fds[0], 0)) == MAP_FAILED) {
 		d->page = NULL;
 		goto out;
 	}
 	if (shmdirect_claimer_attach(&d->cl, d->page, SHMDIRECT_SIZE) != 0 ||
-	    (d->cl.nrings != n - 2 && d->cl.nrings != n - 3))
+	    n < 2 + (size_t)d->cl.nrings || n > 2 + 2 * (size_t)d->cl.nrings)
 		goto out;
-	if (d->cl.nrings == n - 3) {
-		d->efd_wake = fds[n - 1];
-		fds[n - 1] = -1;
+	for (i = 2 + d->cl.nrings; i < n; i++) {
+		d->wake_fd[d->nwake++] = fds[i];
+		fds[i] = -1;
 	}
 	for (i = 0; i < d->cl.nrings; i++) {
 		d->nrings = i + 1;
@@ -195,8 +195,8 @@ rx_direct_offer(struct chan_client *c, uint32_t handle, uint64_t token)
 	 * the connection's lock held: no other thread sees the receiver
 	 * half set up.
 	 */
-	if ((rc = shm_fetch_n(c->path, token, 0, fds, 3 + SHMDIRECT_MAX_RINGS,
-	    &n, &refused)) != 0) {
+	if ((rc = shm_fetch_n(c->path, token, 0, fds, SHM_FETCH_FDS_MAX, &n,
+	    &refused)) != 0) {
 		/*
 		 * ERROR(PROTO): the daemon has no offer for that token. It
 		 * took it back before the fetch (a ring came or went, or the
@@ -754,10 +754,13 @@ rx_direct_wake_fds(struct chan_client *c, int *fds, size_t max)
 	struct rx_direct *d;
 	size_t		 n = 0;
 
+	uint32_t	 i;
+
 	LIST_FOREACH(d, &c->directs, entry) {
-		if (n < max && d->armed &&
-		    d->armed_how == SHMDIRECT_WAIT_WAKE)
-			fds[n++] = d->efd_wake;
+		if (!d->armed || d->armed_how != SHMDIRECT_WAIT_WAKE)
+			continue;
+		for (i = 0; i < d->nwake && n < max; i++)
+			fds[n++] = d->wake_fd[i];
 	}
 	return n;
 }
@@ -786,16 +789,17 @@ rx_direct_ready(struct chan_client *c)
 }
 
 /*
- * How d, about to sleep, is to be woken: by its producers on its wake
- * descriptor if it has one and the reader watches it (a blocking reader,
- * while fewer than max are), else by a RING_WAKE on the socket.
+ * How d, about to sleep, is to be woken: by its producers on their wake
+ * descriptors if it has them and the reader watches them all (a blocking
+ * reader, while the descriptors watched stay within max), else by a
+ * RING_WAKE on the socket. *nwake counts the descriptors watched.
  */
 static uint32_t
 rx_direct_wait_how(const struct rx_direct *d, size_t *nwake, size_t max)
 {
-	if (d->efd_wake < 0 || d->rx->c->nonblock || *nwake >= max)
+	if (d->nwake == 0 || d->rx->c->nonblock || *nwake + d->nwake > max)
 		return SHMDIRECT_WAIT_SOCKET;
-	(*nwake)++;
+	*nwake += d->nwake;
 	return SHMDIRECT_WAIT_WAKE;
 }
 
@@ -834,7 +838,7 @@ rx_direct_arm(struct chan_client *c)
 
 	LIST_FOREACH(d, &c->directs, entry) {
 		if (d->armed && d->armed_how == SHMDIRECT_WAIT_WAKE)
-			nwake++;
+			nwake += d->nwake;
 	}
 	LIST_FOREACH(d, &c->directs, entry) {
 		if (rx_direct_looks(d) && rx_direct_arm_one(d, &nwake))

@@ -39,7 +39,7 @@ struct tx_shm {
 	size_t			 maplen;
 	int			 efd_daemon;
 	int			 efd_prod;
-	int			 efd_wake;	/* the channel's, or -1 */
+	int			 efd_wake;	/* its ring's wake end, or -1 */
 };
 
 static int64_t

@@ -66,7 +66,6 @@ channel_new(const void *name, size_t len, struct channel_totals *totals)
 	ch->cap_msgs = CHANNEL_UNBOUNDED;
 	ch->cap_bytes = CHANNEL_UNBOUNDED;
 	ch->next_id = 1;
-	ch->efd_wake = ch->wake_w = -1;
 	return (ch);
 }
 
@@ -279,10 +278,6 @@ channel_free(struct channel *ch)
 	channel_free_list(ch, ch->qhead);
 	channel_free_list(ch, ch->fhead);
 	free(ch->stat);
-	if (ch->efd_wake >= 0)
-		close(ch->efd_wake);
-	if (ch->wake_w >= 0)
-		close(ch->wake_w);
 	free((char *)ch - ch->mem_off);
 }
 

@@ -250,14 +250,6 @@ struct channel {
 	/* Its rings wait for the queue to drain to be offered to its
 	   consumer (shm_direct.c), or NULL. */
 	void		*direct_next;
-	/*
-	 * The socket pair its producers on rings write to wake a sleeping
-	 * direct reader (PROTO_FEAT_WAKE; shm_direct.c): the end the reader
-	 * reads, and the end the producers write. Made when first asked for,
-	 * closed with its last ring (or the channel); or -1.
-	 */
-	int		 efd_wake;
-	int		 wake_w;
 
 	char		 name[];	/* name_len bytes, then a NUL */
 };

@@ -66,21 +66,24 @@ shm_drain_fd(int fd)
 		;
 }
 
-int
-shm_wake_fd(struct channel *ch, bool writer)
+/*
+ * r's wake descriptor (PROTO_FEAT_WAKE), for a producer that asked for
+ * it: the end it sends on, which the caller passes and closes; r keeps
+ * the end a direct reader receives on (r->wake_r). -1 if it cannot be
+ * made.
+ */
+static int
+shm_wake_ends(struct shm_ring *r)
 {
 	int	p[2];
 
-	if (ch->efd_wake < 0) {
-		if (shm_wake_pair(p) != 0) {
-			log_warning("cannot make a channel's wake "
-			    "descriptor: %s", strerror(errno));
-			return (-1);
-		}
-		ch->efd_wake = p[0];
-		ch->wake_w = p[1];
+	if (shm_wake_pair(p) != 0) {
+		log_warning("cannot make a ring's wake descriptor: %s",
+		    strerror(errno));
+		return (-1);
 	}
-	return (writer ? ch->wake_w : ch->efd_wake);
+	r->wake_r = p[0];
+	return (p[1]);
 }
 
 bool
@@ -134,6 +137,8 @@ shm_close_fds(struct shm_ring *r)
 		close(r->efd_prod);
 	if (r->prod_r >= 0)
 		close(r->prod_r);
+	if (r->wake_r >= 0)
+		close(r->wake_r);
 }
 
 void
@@ -209,6 +214,7 @@ shm_ring_make(struct conn *c, struct handle *h, uint32_t size,
 		return (CHAN_ENOMEM);
 	}
 	r->fd = r->efd_daemon = r->kick_w = r->efd_prod = r->prod_r = -1;
+	r->wake_r = -1;
 	if (shm_map(r, size) != 0 || getrandom(&r->token,
 	    sizeof(r->token), 0) != (ssize_t)sizeof(r->token)) {
 		log_warning("cannot make a ring: %s", strerror(errno));
@@ -410,7 +416,7 @@ shm_ring_fetch(struct conn *c, const struct proto_msg *m)
 {
 	struct server	*srv = c->srv;
 	struct shm_ring	*r;
-	int		 fds[4];
+	int		 fds[4], rc;
 	size_t		 n = 3;
 
 	if (shm_direct_fetch(c, m))
@@ -430,10 +436,13 @@ shm_ring_fetch(struct conn *c, const struct proto_msg *m)
 	fds[1] = r->kick_w;
 	fds[2] = r->prod_r;
 	/* A producer that wakes a sleeping direct reader itself. */
-	if (m->count == 1 && !r->consumer &&
-	    (fds[3] = shm_wake_fd(r->ch, true)) >= 0)
+	if (m->count == 1 && !r->consumer && r->wake_r < 0 &&
+	    (fds[3] = shm_wake_ends(r)) >= 0)
 		n = 4;
-	if (shm_send_fds(c, m->rid, fds, n) != 0) {
+	rc = shm_send_fds(c, m->rid, fds, n);
+	if (n == 4)
+		close(fds[3]);
+	if (rc != 0) {
 		log_notice("cannot pass a ring's descriptors: %s (%s)",
 		    strerror(errno), c->peer);
 		dispatch_conn_error(c, CHAN_ENOMEM, "cannot pass the ring");
@@ -508,12 +517,6 @@ shm_ring_end(struct server *srv, struct handle *h)
 		shm_set_alone(ch, true);
 	if (ch->rings == NULL && ch->shm_spinning)
 		shm_spin_unlink(srv, ch);
-	/* Its readers and producers keep their own copies. */
-	if (ch->rings == NULL && ch->efd_wake >= 0) {
-		close(ch->efd_wake);
-		close(ch->wake_w);
-		ch->efd_wake = ch->wake_w = -1;
-	}
 	r->h = NULL;
 	h->ring = NULL;
 	shm_again_unlink(r);

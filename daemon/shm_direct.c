@@ -464,7 +464,7 @@ shm_direct_fetch(struct conn *c, const struct proto_msg *m)
 {
 	struct shm_ring	*r;
 	struct shm_direct *d = NULL;
-	int		 fds[3 + SHMDIRECT_MAX_RINGS];
+	int		 fds[SHM_FDS_MAX];
 	uint32_t	 i, n;
 
 	for (r = c->srv->rings; r != NULL; r = r->srv_next) {
@@ -491,10 +491,11 @@ shm_direct_fetch(struct conn *c, const struct proto_msg *m)
 		fds[2 + i] = d->ro_fd[i];
 	n = 2 + d->nrings;
 	/* Last, for a consumer that asked: its producers may wake it. */
-	if (d->h->direct_wake &&
-	    (fds[n] = shm_wake_fd(d->ring[0]->ch, false)) >= 0) {
-		n++;
-		d->wake = true;
+	for (i = 0; i < d->nrings && d->h->direct_wake; i++) {
+		if (d->ring[i]->cons_wake && d->ring[i]->wake_r >= 0) {
+			fds[n++] = d->ring[i]->wake_r;
+			d->wake = true;
+		}
 	}
 	if (shm_send_fds(c, m->rid, fds, n) != 0) {
 		log_notice("cannot pass a direct reader's descriptors: %s "

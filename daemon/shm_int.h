@@ -49,6 +49,9 @@ struct shm_ring {
 	int		 efd_prod;	/* the daemon wakes the producer: the
 					   end the daemon writes */
 	int		 prod_r;	/* the end the producer reads */
+	int		 wake_r;	/* its wake descriptor's end a direct
+					   reader receives on (the producer
+					   sends on the other); or -1 */
 	uv_poll_t	 poll;
 	bool		 polling;
 	bool		 again;		/* on srv->shm_again */
@@ -131,7 +134,7 @@ struct shm_direct;
  * A direct reader's page, its wake-up, its rings' descriptors and the
  * channel's wake descriptor.
  */
-#define SHM_FDS_MAX	(3 + SHMDIRECT_MAX_RINGS)
+#define SHM_FDS_MAX	(2 + 2 * SHMDIRECT_MAX_RINGS)
 
 /* Sends OK(rid) with n descriptors (at most SHM_FDS_MAX) on c: 0, or -1. */
 int	shm_send_fds(struct conn *c, uint32_t rid, const int *fds, size_t n);
@@ -147,12 +150,7 @@ void	shm_wake(int fd);
  * without blocking: what is left wakes the loop again.
  */
 void	shm_drain_fd(int fd);
-/*
- * The channel's wake descriptor (PROTO_FEAT_WAKE): the end its producers
- * write (writer) or its direct reader reads; made when first asked for.
- * -1 if it cannot be made.
- */
-int	shm_wake_fd(struct channel *, bool writer);
+
 /*
  * Wakes r's waiting producer: its wake pipe, and a RING_WAKE on its socket
  * if it waits in an event loop and its connection still takes output.

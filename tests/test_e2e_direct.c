@@ -1926,6 +1926,61 @@ START_TEST(test_wake_ups_written_at_will_keep_no_socket_unread)
 }
 END_TEST
 
+/*
+ * Each producer wakes the reader through a wake descriptor of its own: a
+ * producer that shuts its one down (spoken by hand) takes nothing from
+ * another, whose send still wakes the sleeping reader with the daemon
+ * stopped.
+ */
+START_TEST(test_a_producer_that_shuts_its_wake_descriptor_silences_no_other)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx = ring_rx(cc, "d.shut", 64, 0);
+	chan_tx		*tx = ring_tx(pc, "d.shut", 0);
+	struct raw_ring	 hostile;
+	struct lockstep	 l;
+	unsigned char	*map;
+	long long	 until = now_ms() + harness_wait_ms();
+	int		 status;
+
+	raw_ring_open_wake(&hostile, "d.shut");
+	while (own_direct_maps() != 2) {
+		ck_assert_msg(now_ms() < until, "rx reads %d rings of 2 "
+		    "itself", own_direct_maps());
+		raw_ring_send(&hostile, "w");
+		send_str(tx, "w");
+		expect_str(rx, "w");
+		expect_str(rx, "w");
+	}
+	map = own_producer_ring();
+	ck_assert_msg(ring_word64(map, SHMRING_OFF_GRANT_MSGS) >
+	    ring_word64(map, SHMRING_OFF_SENT), "the producer holds a grant");
+	lockstep_start(&l, rx, "m", 1);
+	until = now_ms() + harness_wait_ms();
+	while (ring_word32(map, SHMRING_OFF_CONS_SLEEPS) != 1 ||
+	    ring_word32(hostile.map, SHMRING_OFF_CONS_SLEEPS) != 1) {
+		ck_assert_msg(now_ms() < until, "the receiver's sleep is "
+		    "never noted in both rings");
+		sched_yield();
+	}
+	ck_assert_int_eq(shutdown(hostile.wake_w, SHUT_RDWR), 0);
+	ck_assert_int_eq(kill(fixture.pid, SIGSTOP), 0);
+	ck_assert_int_eq(waitpid(fixture.pid, &status, WUNTRACED),
+	    fixture.pid);
+	ck_assert(WIFSTOPPED(status));
+	send_str(tx, "m0");
+	ck_assert_int_eq(pipe_read_byte(l.p[0]), 'm');
+	ck_assert_int_eq(kill(fixture.pid, SIGCONT), 0);
+	ck_assert_int_eq(pthread_join(l.t, NULL), 0);
+	ck_assert_int_eq(l.failed, 0);
+	close(l.p[0]);
+	raw_ring_close(&hostile);
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
 static Suite *
 direct_suite(void)
 {
@@ -1973,6 +2028,8 @@ direct_suite(void)
 	tcase_add_test(tc,
 	    test_a_reader_moved_into_an_event_loop_asks_for_its_socket);
 	tcase_add_test(tc, test_wake_ups_written_at_will_keep_no_socket_unread);
+	tcase_add_test(tc,
+	    test_a_producer_that_shuts_its_wake_descriptor_silences_no_other);
 	suite_add_tcase(s, tc);
 	return (s);
 }
