@@ -1673,6 +1673,40 @@ START_TEST(test_a_sleeping_reader_is_woken_by_its_producer_alone)
 }
 END_TEST
 
+/*
+ * Rounds of one send from raw and one from tx, and their receipt, until
+ * rx reads both rings itself (bounded by HARNESS_WAIT_MS).
+ */
+static void
+direct_raw_and_tx_wait(struct raw_ring *raw, chan_tx *tx, chan_rx *rx)
+{
+	long long	until = now_ms() + harness_wait_ms();
+
+	while (own_direct_maps() != 2) {
+		ck_assert_msg(now_ms() < until, "rx reads %d rings of 2 "
+		    "itself", own_direct_maps());
+		raw_ring_send(raw, "w");
+		send_str(tx, "w");
+		expect_str(rx, "w");
+		expect_str(rx, "w");
+	}
+}
+
+/*
+ * An event loop's turn for c: waits (bounded) for its socket to be
+ * readable, processes it, and rx must then hold exactly s.
+ */
+static void
+loop_expect_str(chan_client *c, chan_rx *rx, const char *s)
+{
+	struct pollfd	pfd = { .fd = chan_client_fd(c), .events = POLLIN };
+
+	ck_assert_msg(poll_until(&pfd, 1, now_ms() + harness_wait_ms()) == 1,
+	    "the socket never became readable");
+	expect_rc(chan_client_process(c), 0, "chan_client_process");
+	expect_try_str(rx, s);
+}
+
 static uint32_t
 ring_word32(const unsigned char *map, size_t off)
 {
@@ -1717,17 +1751,9 @@ START_TEST(test_old_and_new_producers_wake_a_sleeping_reader)
 	struct raw_ring	 old;
 	struct lockstep	 l;
 	unsigned char	*fresh;
-	long long	 until = now_ms() + harness_wait_ms();
 
 	raw_ring_open(&old, "d.mixed");
-	while (own_direct_maps() != 2) {
-		ck_assert_msg(now_ms() < until, "rx reads %d rings of 2 "
-		    "itself", own_direct_maps());
-		raw_ring_send(&old, "w");
-		send_str(tx, "w");
-		expect_str(rx, "w");
-		expect_str(rx, "w");
-	}
+	direct_raw_and_tx_wait(&old, tx, rx);
 	fresh = own_producer_ring();
 	lockstep_start(&l, rx, "m", 2);
 	sleep_noted_wait(fresh, old.map);
@@ -1760,7 +1786,6 @@ START_TEST(test_an_event_loop_reader_is_woken_through_its_socket)
 	chan_rx		*rx = ring_rx(cc, "d.loop", 64, 0);
 	chan_tx		*tx = ring_tx(pc, "d.loop", 0);
 	unsigned char	*map;
-	struct pollfd	 pfd;
 	long long	 until;
 	int		 i;
 
@@ -1777,13 +1802,7 @@ START_TEST(test_an_event_loop_reader_is_woken_through_its_socket)
 		}
 		ck_assert_uint_eq(ring_word32(map, SHMRING_OFF_CONS_SLEEPS), 0);
 		send_str(tx, i == 0 ? "m0" : "m1");
-		pfd.fd = chan_client_fd(cc);
-		pfd.events = POLLIN;
-		ck_assert_msg(poll_until(&pfd, 1, now_ms() +
-		    harness_wait_ms()) == 1, "the socket never became "
-		    "readable");
-		expect_rc(chan_client_process(cc), 0, "chan_client_process");
-		expect_try_str(rx, i == 0 ? "m0" : "m1");
+		loop_expect_str(cc, rx, i == 0 ? "m0" : "m1");
 	}
 	ck_assert_int_eq(own_direct_maps(), 1);
 	expect_rc(chan_client_set_nonblock(cc, 0), 0, "set_nonblock 0");
@@ -1805,7 +1824,6 @@ START_TEST(test_a_reader_moved_into_an_event_loop_asks_for_its_socket)
 	chan_rx		*rx = ring_rx(cc, "d.moved", 64, 0);
 	chan_tx		*tx = ring_tx(pc, "d.moved", 0);
 	unsigned char	*map;
-	struct pollfd	 pfd;
 	chan_msg	*m = NULL;
 	long long	 until;
 
@@ -1821,12 +1839,7 @@ START_TEST(test_a_reader_moved_into_an_event_loop_asks_for_its_socket)
 	expect_rc(chan_client_set_nonblock(cc, 1), 0, "set_nonblock");
 	expect_try_rc(rx, CHAN_EEMPTY);
 	send_str(tx, "m0");
-	pfd.fd = chan_client_fd(cc);
-	pfd.events = POLLIN;
-	ck_assert_msg(poll_until(&pfd, 1, now_ms() + harness_wait_ms()) == 1,
-	    "the socket never became readable");
-	expect_rc(chan_client_process(cc), 0, "chan_client_process");
-	expect_try_str(rx, "m0");
+	loop_expect_str(cc, rx, "m0");
 	ck_assert_int_eq(own_direct_maps(), 1);
 	expect_rc(chan_client_set_nonblock(cc, 0), 0, "set_nonblock 0");
 	chan_disconnect(cc);
@@ -1883,14 +1896,7 @@ START_TEST(test_wake_ups_written_at_will_keep_no_socket_unread)
 
 	raw_ring_open_wake(&hostile, "d.spam");
 	ck_assert_int_ge(hostile.wake_w, 0);
-	while (own_direct_maps() != 2) {
-		ck_assert_msg(now_ms() < until, "rx1 reads %d rings of 2 "
-		    "itself", own_direct_maps());
-		raw_ring_send(&hostile, "w");
-		send_str(tx1, "w");
-		expect_str(rx1, "w");
-		expect_str(rx1, "w");
-	}
+	direct_raw_and_tx_wait(&hostile, tx1, rx1);
 	map = own_producer_ring();
 	lockstep_start(&l, rx1, "r", 1);
 	until = now_ms() + harness_wait_ms();
@@ -1945,14 +1951,7 @@ START_TEST(test_a_producer_that_shuts_its_wake_descriptor_silences_no_other)
 	int		 status;
 
 	raw_ring_open_wake(&hostile, "d.shut");
-	while (own_direct_maps() != 2) {
-		ck_assert_msg(now_ms() < until, "rx reads %d rings of 2 "
-		    "itself", own_direct_maps());
-		raw_ring_send(&hostile, "w");
-		send_str(tx, "w");
-		expect_str(rx, "w");
-		expect_str(rx, "w");
-	}
+	direct_raw_and_tx_wait(&hostile, tx, rx);
 	map = own_producer_ring();
 	ck_assert_msg(ring_word64(map, SHMRING_OFF_GRANT_MSGS) >
 	    ring_word64(map, SHMRING_OFF_SENT), "the producer holds a grant");
