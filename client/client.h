@@ -565,6 +565,12 @@ int	rx_direct_ready(struct chan_client *);
  */
 size_t	rx_direct_wake_fds(struct chan_client *, int *fds, size_t max);
 void	rx_direct_woken_all(struct chan_client *);
+/*
+ * The wake descriptor fd hung up (its producer closed or shut its end): the
+ * reader that watched it closes it and watches it no more, rather than
+ * being woken by it at every poll.
+ */
+void	rx_direct_wake_gone(struct chan_client *, int fd);
 size_t	rx_direct_watch(struct chan_client *, struct rx_direct_look *,
 	    size_t max);
 void	rx_direct_reap(struct chan_client *);

@@ -414,7 +414,7 @@ conn_spin(struct chan_client *c, const struct timespec *deadline,
  * and the frame is read on the next round. Runs without c->mu, as the
  * reader. The nw descriptors of wfd (direct readers' wake descriptors)
  * are polled with the socket, and drained when readable (*woken then
- * says so). A wake-up with the socket readable too is taken as a
+ * says so); gone[i] says wfd[i] hung up. A wake-up with the socket readable too is taken as a
  * RING_WAKE would be (look: the rings first, the socket on the next
  * round; else the socket now), so that wake-ups written at will cannot
  * keep the socket unread. Returns the number of bytes read,
@@ -426,7 +426,7 @@ conn_spin(struct chan_client *c, const struct timespec *deadline,
 static ssize_t
 conn_fill(struct chan_client *c, const struct timespec *deadline,
     unsigned spin_us, int ring, uint64_t ring_pos, int look, int *wfd,
-    size_t nw, int *woken)
+    size_t nw, int *woken, int *gone)
 {
 	struct pollfd pfd[1 + RX_DIRECT_WATCH];
 	size_t want = CONN_READ_CHUNK, body_len, i;
@@ -469,8 +469,12 @@ conn_fill(struct chan_client *c, const struct timespec *deadline,
 	if (n <= 0)
 		return 0;
 	for (i = 0; i < nw; i++) {
+		gone[i] = (pfd[1 + i].revents & (POLLHUP | POLLERR |
+		    POLLNVAL)) != 0;
 		/* Non-blocking: empty is EAGAIN, and fine. */
 		if ((pfd[1 + i].revents & POLLIN) && wake_drain(wfd[i]) > 0)
+			*woken = 1;
+		if (gone[i])
 			*woken = 1;
 	}
 	/* Readable, or hung up or failed: a read says which. */
@@ -513,7 +517,8 @@ conn_read_once(struct chan_client *c, const struct timespec *deadline)
 	unsigned spin_us = c->spin_us;
 	uint64_t ring_pos = 0;
 	int ring = 0, ready = 0, look, woken, wfd[RX_DIRECT_WATCH];
-	size_t nw;
+	int gone[RX_DIRECT_WATCH];
+	size_t nw, i;
 	ssize_t n;
 
 	/*
@@ -539,10 +544,14 @@ conn_read_once(struct chan_client *c, const struct timespec *deadline)
 	c->reading = 1;
 	pthread_mutex_unlock(&c->mu);
 	n = conn_fill(c, deadline, spin_us, ring, ring_pos, look, wfd, nw,
-	    &woken);
+	    &woken, gone);
 	pthread_mutex_lock(&c->mu);
 	c->reading = 0;
 	rx_direct_reap(c);
+	for (i = 0; i < nw && woken; i++) {
+		if (gone[i])
+			rx_direct_wake_gone(c, wfd[i]);
+	}
 	if (woken)
 		rx_direct_woken_all(c);
 	if (n == CONN_RING_FIRST)

@@ -766,6 +766,25 @@ rx_direct_wake_fds(struct chan_client *c, int *fds, size_t max)
 }
 
 void
+rx_direct_wake_gone(struct chan_client *c, int fd)
+{
+	struct rx_direct *d;
+	uint32_t	 i;
+
+	LIST_FOREACH(d, &c->directs, entry) {
+		for (i = 0; i < d->nwake; i++) {
+			if (d->wake_fd[i] != fd)
+				continue;
+			close(fd);
+			d->wake_fd[i] = d->wake_fd[--d->nwake];
+			/* The next sleep asks again, with what is left. */
+			d->armed = 0;
+			return;
+		}
+	}
+}
+
+void
 rx_direct_woken_all(struct chan_client *c)
 {
 	struct rx_direct *d;

@@ -25,6 +25,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -1980,6 +1981,71 @@ START_TEST(test_a_producer_that_shuts_its_wake_descriptor_silences_no_other)
 }
 END_TEST
 
+/* This process's open descriptors. */
+static int
+own_fd_count(void)
+{
+	DIR		*dir = opendir("/proc/self/fd");
+	struct dirent	*e;
+	int		 n = 0;
+
+	ck_assert_ptr_nonnull(dir);
+	while ((e = readdir(dir)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return (n - 1);		/* the directory's own */
+}
+
+/*
+ * A producer that closes its wake descriptor leaves the reader's end hung
+ * up: the reader, woken by that once, closes its end and watches it no
+ * more (else every poll would return at once, and it would spin while it
+ * sleeps), and the other producer still wakes it.
+ */
+START_TEST(test_a_closed_wake_descriptor_is_watched_no_more)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx = ring_rx(cc, "d.closed", 64, 0);
+	chan_tx		*tx = ring_tx(pc, "d.closed", 0);
+	struct raw_ring	 hostile;
+	struct lockstep	 l;
+	unsigned char	*map;
+	long long	 until;
+	int		 before;
+
+	raw_ring_open_wake(&hostile, "d.closed");
+	direct_raw_and_tx_wait(&hostile, tx, rx);
+	map = own_producer_ring();
+	lockstep_start(&l, rx, "m", 1);
+	until = now_ms() + harness_wait_ms();
+	while (ring_word32(map, SHMRING_OFF_CONS_SLEEPS) != 1 ||
+	    ring_word32(hostile.map, SHMRING_OFF_CONS_SLEEPS) != 1) {
+		ck_assert_msg(now_ms() < until, "the receiver's sleep is "
+		    "never noted in both rings");
+		sched_yield();
+	}
+	before = own_fd_count();
+	close(hostile.wake_w);
+	hostile.wake_w = -1;
+	until = now_ms() + harness_wait_ms();
+	while (own_fd_count() != before - 2) {
+		ck_assert_msg(now_ms() < until, "the reader still watches a "
+		    "hung-up wake descriptor (%d descriptors, %d before)",
+		    own_fd_count(), before);
+		sched_yield();
+	}
+	send_str(tx, "m0");
+	ck_assert_int_eq(pipe_read_byte(l.p[0]), 'm');
+	ck_assert_int_eq(pthread_join(l.t, NULL), 0);
+	ck_assert_int_eq(l.failed, 0);
+	close(l.p[0]);
+	raw_ring_close(&hostile);
+	chan_disconnect(cc);
+	chan_disconnect(pc);
+}
+END_TEST
+
 static Suite *
 direct_suite(void)
 {
@@ -2029,6 +2095,7 @@ direct_suite(void)
 	tcase_add_test(tc, test_wake_ups_written_at_will_keep_no_socket_unread);
 	tcase_add_test(tc,
 	    test_a_producer_that_shuts_its_wake_descriptor_silences_no_other);
+	tcase_add_test(tc, test_a_closed_wake_descriptor_is_watched_no_more);
 	suite_add_tcase(s, tc);
 	return (s);
 }
