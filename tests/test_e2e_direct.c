@@ -1933,11 +1933,26 @@ START_TEST(test_wake_ups_written_at_will_keep_no_socket_unread)
 }
 END_TEST
 
+/* This process's open descriptors. */
+static int
+own_fd_count(void)
+{
+	DIR		*dir = opendir("/proc/self/fd");
+	struct dirent	*e;
+	int		 n = 0;
+
+	ck_assert_ptr_nonnull(dir);
+	while ((e = readdir(dir)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return (n - 1);		/* the directory's own */
+}
+
 /*
  * Each producer wakes the reader through a wake descriptor of its own: a
  * producer that shuts its one down (spoken by hand) takes nothing from
- * another, whose send still wakes the sleeping reader with the daemon
- * stopped.
+ * another. The reader closes the hung-up end, and the other producer's
+ * send still wakes it with the daemon stopped.
  */
 START_TEST(test_a_producer_that_shuts_its_wake_descriptor_silences_no_other)
 {
@@ -1948,8 +1963,8 @@ START_TEST(test_a_producer_that_shuts_its_wake_descriptor_silences_no_other)
 	struct raw_ring	 hostile;
 	struct lockstep	 l;
 	unsigned char	*map;
-	long long	 until = now_ms() + harness_wait_ms();
-	int		 status;
+	long long	 until;
+	int		 before, status;
 
 	raw_ring_open_wake(&hostile, "d.shut");
 	direct_raw_and_tx_wait(&hostile, tx, rx);
@@ -1964,7 +1979,16 @@ START_TEST(test_a_producer_that_shuts_its_wake_descriptor_silences_no_other)
 		    "never noted in both rings");
 		sched_yield();
 	}
+	before = own_fd_count();
 	ck_assert_int_eq(shutdown(hostile.wake_w, SHUT_RDWR), 0);
+	/* Hung up: the reader closes its end of that one (and only). */
+	until = now_ms() + harness_wait_ms();
+	while (own_fd_count() != before - 1) {
+		ck_assert_msg(now_ms() < until, "the reader still watches a "
+		    "hung-up wake descriptor (%d descriptors, %d before)",
+		    own_fd_count(), before);
+		sched_yield();
+	}
 	ck_assert_int_eq(kill(fixture.pid, SIGSTOP), 0);
 	ck_assert_int_eq(waitpid(fixture.pid, &status, WUNTRACED),
 	    fixture.pid);
@@ -1981,20 +2005,6 @@ START_TEST(test_a_producer_that_shuts_its_wake_descriptor_silences_no_other)
 }
 END_TEST
 
-/* This process's open descriptors. */
-static int
-own_fd_count(void)
-{
-	DIR		*dir = opendir("/proc/self/fd");
-	struct dirent	*e;
-	int		 n = 0;
-
-	ck_assert_ptr_nonnull(dir);
-	while ((e = readdir(dir)) != NULL)
-		n += e->d_name[0] != '.';
-	closedir(dir);
-	return (n - 1);		/* the directory's own */
-}
 
 /*
  * A producer that closes its wake descriptor leaves the reader's end hung
