@@ -380,9 +380,9 @@ void	tx_shm_commit(struct chan_tx *);
 void	conn_commit_held(struct chan_client *);
 /*
  * RING_FETCH of token on a fresh connection to path: 0 with fds set to
- * the ring's memfd and its two eventfds, or an error. With wake
- * (PROTO_FEAT_WAKE), fds[3] is the channel's wake descriptor, or -1 if
- * the daemon passed none.
+ * the ring's memfd and the ends of its two wake-up socket pairs (client/
+ * wake.c), or an error. With wake (PROTO_FEAT_WAKE), fds[3] is the
+ * ring's wake descriptor, or -1 if the daemon passed none.
  */
 int	shm_fetch(const char *path, uint64_t token, int fds[4], int wake);
 /*

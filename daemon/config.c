@@ -158,7 +158,7 @@ static const struct config_option config_table[] = {
 	    "after a channel's shared-memory rings run dry, keep reading "
 	    "them for this long before sleeping, serving other clients "
 	    "meanwhile: a record is then taken within a turn of the event "
-	    "loop instead of after an eventfd wake-up, and the producer "
+	    "loop instead of after a wake-up, and the producer "
 	    "makes no system call; costs one CPU busy while any channel "
 	    "spins; 0: sleep at once", NULL },
 	/* Durable channels (docs/durability.md). */

@@ -94,7 +94,7 @@ shm_woken(const struct shm_ring *r)
 }
 
 /*
- * Wakes r's waiting producer: its eventfd; and a RING_WAKE on its
+ * Wakes r's waiting producer: its wake-up pair; and a RING_WAKE on its
  * connection if it waits in an event loop (it watches its socket only),
  * unless that connection's output is past the mark already: a client
  * that does not read its socket gets no more.
@@ -195,8 +195,8 @@ shm_max_record(const struct server *srv, uint32_t size)
 
 /*
  * The parts every ring has: the memory (size data bytes), the two
- * eventfds, the token, and the watch on the eventfd the daemon reads
- * (poll_cb). 0 with *rp set, or a CHAN_E* code with *why.
+ * wake-up socket pairs, the token, and the watch on the end the daemon
+ * reads (poll_cb). 0 with *rp set, or a CHAN_E* code with *why.
  */
 int
 shm_ring_make(struct conn *c, struct handle *h, uint32_t size,

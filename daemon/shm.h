@@ -2,7 +2,9 @@
 /*
  * shm.h: producer rings in shared memory (docs/protocol.md, "Shared-memory
  * data path"). A producer handle that asks (RING) gets a ring: a sealed
- * memfd the daemon maps, and two eventfds, one each way, handed over a
+ * memfd the daemon maps, and two wake-up socket pairs, one each way
+ * (their ends used with per-call flags, so no holder blocks another),
+ * handed over a
  * second connection (RING_FETCH). The daemon drains the records the
  * producer commits into the channel as if they came in SENDs, and grants
  * each ring part of the channel's room, so that a committed record is

@@ -138,7 +138,6 @@ struct shm_direct;
 
 /* Sends OK(rid) with n descriptors (at most SHM_FDS_MAX) on c: 0, or -1. */
 int	shm_send_fds(struct conn *c, uint32_t rid, const int *fds, size_t n);
-/* Adds one to eventfd fd, which wakes whoever reads it. */
 /*
  * Sends a wake-up on fd, an end of a wake-up socket pair, never blocking
  * whatever the end's flags (a client may share that end): a full one
@@ -160,10 +159,10 @@ void	shm_wake_producer(struct shm_ring *r);
 bool	shm_woken(const struct shm_ring *r);
 /*
  * The parts every ring has, for handle h on c: the memory (size data
- * bytes), the eventfds, the token and the watch on the daemon's eventfd
- * (poll_cb). The ring is on srv->rings and h->ring; the caller sets up
- * the rest (the header, ch->rings or c->rx_ring). 0 with *rp set, or a
- * CHAN_E* code with *why.
+ * bytes), the wake-up socket pairs, the token and the watch on the end
+ * the daemon reads (poll_cb). The ring is on srv->rings and h->ring;
+ * the caller sets up the rest (the header, ch->rings or c->rx_ring). 0
+ * with *rp set, or a CHAN_E* code with *why.
  */
 int	shm_ring_make(struct conn *c, struct handle *h, uint32_t size,
 	    uv_poll_cb poll_cb, struct shm_ring **rp, const char **why);
@@ -211,8 +210,9 @@ void	shm_unreserve(struct shm_ring *r, uint64_t msgs, uint64_t bytes);
 
 /* shm_take.c: reading producer rings. */
 /*
- * The poll callback of a producer ring's eventfd: takes the records of
- * all the rings of its channel into the channel (shm_drain) and pumps it.
+ * The poll callback of the end a producer ring's wake-ups reach: takes
+ * the records of all the rings of its channel into the channel
+ * (shm_drain) and pumps it.
  */
 void	shm_poll_cb(uv_poll_t *poll, int status, int events);
 /*

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * shm_take.c: reading producer rings (shm.h). A ring's eventfd wakes the
- * daemon, which takes the records committed in all of the channel's
+ * shm_take.c: reading producer rings (shm.h). A ring's wake-up pair wakes
+ * the daemon, which takes the records committed in all of the channel's
  * rings into the channel, in the order of their stamps, checking each
  * (a producer may be hostile); with --spin-us it keeps reading a drained
  * channel's rings from its event loop for a while instead of sleeping.
@@ -381,7 +381,7 @@ static void	shm_spin_cb(uv_idle_t *);
 /*
  * ch's rings ran dry: with --spin-us, the daemon keeps reading them from
  * its idle handle (the loop polls without sleeping) until they have been
- * dry that long, and the producers, seeing cons_wait 0, write no eventfd.
+ * dry that long, and the producers, seeing cons_wait 0, send no wake-up.
  * True if ch spins.
  */
 static bool
