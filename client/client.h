@@ -379,15 +379,17 @@ int	tx_shm_hold(struct chan_tx *, const void *, size_t);
 void	tx_shm_commit(struct chan_tx *);
 void	conn_commit_held(struct chan_client *);
 /*
- * RING_FETCH of token on a fresh connection to path: 0 with fds set to
- * the ring's memfd and the ends of its two wake-up socket pairs (client/
- * wake.c), or an error. With wake (PROTO_FEAT_WAKE), fds[3] is the
- * ring's wake descriptor, or -1 if the daemon passed none.
+ * RING_FETCH of token, with flags (PROTO_FETCH_*), on a fresh connection
+ * to path: 0 with fds set to the ring's memfd and the ends of its two
+ * wake-up socket pairs (client/wake.c), or an error. With
+ * PROTO_FETCH_WAKE, fds[3] is the ring's wake descriptor, or -1 if the
+ * daemon passed none.
  */
-int	shm_fetch(const char *path, uint64_t token, int fds[4], int wake);
+int	shm_fetch(const char *path, uint64_t token, int fds[4],
+	    uint32_t flags);
 /*
  * The same for a fetch that passes 1 to max descriptors (at most
- * SHM_FETCH_FDS_MAX), asking for the wake descriptor too if wake: 0 with
+ * SHM_FETCH_FDS_MAX), with flags as RING_FETCH's (0: none sent): 0 with
  * fds[0 .. *nfds - 1] set, or an error; *refused (if not NULL) is 1 when
  * that error is the daemon's answer (ERROR), 0 when it is the fetch's own.
  */
@@ -395,7 +397,7 @@ int	shm_fetch(const char *path, uint64_t token, int fds[4], int wake);
 					   16 rings, their 16 wake ends */
 /* Closes the descriptors of fds[0 .. n - 1] that are not -1. */
 void	shm_close_fds(int *fds, int n);
-int	shm_fetch_n(const char *path, uint64_t token, int wake, int *fds,
+int	shm_fetch_n(const char *path, uint64_t token, uint32_t flags, int *fds,
 	    size_t max, size_t *nfds, int *refused);
 /* CLOCK_MONOTONIC in nanoseconds: the clock ring stamps are read from. */
 uint64_t shm_clock_ns(void);

@@ -86,7 +86,7 @@ shm_close_fds(int *fds, int n)
 }
 
 int
-shm_fetch_n(const char *path, uint64_t token, int wake, int *fds,
+shm_fetch_n(const char *path, uint64_t token, uint32_t flags, int *fds,
     size_t max, size_t *nfds, int *refused)
 {
 	struct sockaddr_un	 sun;
@@ -125,7 +125,7 @@ shm_fetch_n(const char *path, uint64_t token, int wake, int *fds,
 		rc = CHAN_ESYS;
 		goto out;
 	}
-	if ((wake ? proto_enc_ring_fetch_wake(&b, 1, token, 1) :
+	if ((flags != 0 ? proto_enc_ring_fetch_flags(&b, 1, token, flags) :
 	    proto_enc_ring_fetch(&b, 1, token)) != 0) {
 		rc = CHAN_ENOMEM;
 		goto out;
@@ -213,16 +213,16 @@ out:
 }
 
 int
-shm_fetch(const char *path, uint64_t token, int fds[4], int wake)
+shm_fetch(const char *path, uint64_t token, int fds[4], uint32_t flags)
 {
-	size_t	n;
+	size_t	n, most = (flags & PROTO_FETCH_WAKE) != 0 ? 4 : 3;
 	int	rc;
 
 	fds[3] = -1;
-	if ((rc = shm_fetch_n(path, token, wake, fds, wake ? 4 : 3, &n,
+	if ((rc = shm_fetch_n(path, token, flags, fds, most, &n,
 	    NULL)) != 0)
 		return (rc);
-	if (n != 3 && n != (wake ? 4u : 3u)) {
+	if (n != 3 && n != most) {
 		shm_close_fds(fds, (int)n);
 		fds[0] = fds[1] = fds[2] = fds[3] = -1;
 		return (CHAN_EPROTO);
@@ -236,6 +236,7 @@ tx_shm_setup(struct chan_client *c, struct chan_tx *tx)
 	struct conn_req	 r;
 	struct tx_shm	*s;
 	struct stat	 st;
+	uint32_t	 flags = 0;
 	int		 fds[4], rc;
 
 	if (!(c->features & PROTO_FEAT_SHM))
@@ -252,8 +253,11 @@ tx_shm_setup(struct chan_client *c, struct chan_tx *tx)
 		return (rc == CHAN_EOPTION || rc == CHAN_ELIMIT ? 0 : rc);
 	/* The descriptors come on a connection of their own. */
 	pthread_mutex_unlock(&c->mu);
-	rc = shm_fetch(c->path, r.token, fds, (c->features &
-	    PROTO_FEAT_WAKE) != 0);
+	if (c->features & PROTO_FEAT_WAKE)
+		flags |= PROTO_FETCH_WAKE;
+	if (c->features & PROTO_FEAT_CLAIMS)
+		flags |= PROTO_FETCH_CLAIMS;
+	rc = shm_fetch(c->path, r.token, fds, flags);
 	pthread_mutex_lock(&c->mu);
 	/*
 	 * A daemon at its connection limits refuses the second connection:
@@ -285,6 +289,8 @@ tx_shm_setup(struct chan_client *c, struct chan_tx *tx)
 		free(s);
 		return (CHAN_EPROTO);
 	}
+	if (flags & PROTO_FETCH_CLAIMS)
+		shmring_claim_grants(&s->w);
 	tx->shm = s;
 	return (0);
 }

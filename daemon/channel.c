@@ -13,7 +13,6 @@
 #include "msgpool.h"
 #include "proto.h"
 
-static void	channel_admit(struct channel *);
 
 uint32_t	channel_clock;
 
@@ -476,14 +475,19 @@ channel_consumer_waiting(const struct channel *ch)
 bool
 channel_refuses(const struct channel *ch, size_t len, bool may_wait)
 {
-	if (ch->hhead == NULL && channel_has_room(ch, len))
+	if (channel_takes(ch, len))
 		return (false);
 	return (ch->totals == NULL ||
 	    (!may_wait && !channel_consumer_waiting(ch)));
 }
 
-/* Queues held sends from the head of the FIFO while there is room. */
-static void
+bool
+channel_takes(const struct channel *ch, size_t len)
+{
+	return (ch->hhead == NULL && channel_has_room(ch, len));
+}
+
+void
 channel_admit(struct channel *ch)
 {
 	struct held	*h;

@@ -435,6 +435,10 @@ void		 channel_mark_reported(struct channel *);
  */
 void		 channel_room(const struct channel *, uint64_t *msgs,
 		    uint64_t *bytes);
+/* Whether a send of len bytes would be queued now, not held. */
+bool		 channel_takes(const struct channel *, size_t len);
+/* Queues held sends from the head of the FIFO while there is room. */
+void		 channel_admit(struct channel *);
 /* Takes back the consumer's unused credit (RECALL). */
 void		 channel_recall(struct channel *);
 

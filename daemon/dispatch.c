@@ -941,6 +941,7 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 	if (h->ch->rings != NULL) {
 		shm_direct_pause(srv, h->ch);
 		shm_collect(srv, h->ch);
+		shm_make_room(srv, h->ch, m->payload_len);
 	}
 	a = (struct channel_send){ h, m->rid, may_wait, deadline, flags };
 	if (node != NULL && *node != NULL) {

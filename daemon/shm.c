@@ -436,7 +436,8 @@ shm_ring_fetch(struct conn *c, const struct proto_msg *m)
 	fds[1] = r->kick_w;
 	fds[2] = r->prod_r;
 	/* A producer that wakes a sleeping direct reader itself. */
-	if (m->count == 1 && !r->consumer && r->wake_r < 0 &&
+	r->claims = (m->count & PROTO_FETCH_CLAIMS) != 0 && !r->consumer;
+	if ((m->count & PROTO_FETCH_WAKE) && !r->consumer && r->wake_r < 0 &&
 	    (fds[3] = shm_wake_ends(r)) >= 0)
 		n = 4;
 	rc = shm_send_fds(c, m->rid, fds, n);

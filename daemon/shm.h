@@ -77,6 +77,13 @@ void	shm_ring_refuse(struct server *, struct handle *h, int code);
  * RECALL answers, so that a receive after a confirmed send finds it.
  */
 void	shm_collect(struct server *, struct channel *ch);
+/*
+ * A send of len bytes on the socket comes into ch: if ch lacks the room,
+ * takes back what its rings hold granted beyond their producers' claims
+ * (PROTO_FEAT_CLAIMS) and lets in the held sends that fit then. Unused
+ * grants never keep a send on the socket waiting.
+ */
+void	shm_make_room(struct server *, struct channel *ch, size_t len);
 /* Room appeared in ch: grants it to ch's rings. */
 void	shm_room(struct server *, struct channel *ch);
 /*

@@ -106,6 +106,49 @@ shm_release(struct shm_ring *r)
 }
 
 /*
+ * Takes back what r holds granted beyond its producer's claims: false if
+ * that was nothing. Its grant never goes below what the daemon has taken.
+ */
+static bool
+shm_take_back_ring(struct shm_ring *r)
+{
+	uint64_t	msgs = r->grant_msgs, bytes = r->grant_bytes;
+
+	if (!r->claims || r->bad || r->h == NULL)
+		return (false);
+	shmring_take_back(r->map, &msgs, &bytes, r->rd.taken, r->taken_bytes);
+	if (msgs == r->grant_msgs && bytes == r->grant_bytes)
+		return (false);
+	shm_reserve(r, shm_min(r->grant_msgs - msgs, r->resv_msgs),
+	    shm_min(r->grant_bytes - bytes, r->resv_bytes), false);
+	r->grant_msgs = msgs;
+	r->grant_bytes = bytes;
+	return (true);
+}
+
+/* shm_take_back_ring of every ring of ch: false if nothing came back. */
+static bool
+shm_take_back(struct channel *ch)
+{
+	struct shm_ring	*r;
+	bool		 any = false;
+
+	for (r = ch->rings; r != NULL; r = r->ch_next)
+		any |= shm_take_back_ring(r);
+	return (any);
+}
+
+void
+shm_make_room(struct server *srv, struct channel *ch, size_t len)
+{
+	(void)srv;
+	if (ch->rings == NULL || channel_takes(ch, len))
+		return;
+	if (shm_take_back(ch))
+		channel_admit(ch);
+}
+
+/*
  * What r may be granted of one dimension (messages or payload bytes):
  * room, the channel's within the daemon-wide limits' (droom, counting
  * what r's producer waits for as r's own); and r's share.

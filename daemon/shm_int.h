@@ -69,6 +69,9 @@ struct shm_ring {
 	uint64_t	 token_until;	/* uv_now */
 	uid_t		 uid;
 	bool		 fetched;
+	/* Its producer claims its grant: what it has not claimed may be
+	   taken back (PROTO_FETCH_CLAIMS). */
+	bool		 claims;
 	/* A consumer's ring: the daemon writes, the consumer reads. */
 	bool		 consumer;
 	struct conn	*conn;		/* NULL once it is gone */

@@ -1412,8 +1412,8 @@ proto_enc_ring_fetch(struct proto_buf *b, uint32_t rid, uint64_t token)
 }
 
 int
-proto_enc_ring_fetch_wake(struct proto_buf *b, uint32_t rid, uint64_t token,
-    uint32_t wake)
+proto_enc_ring_fetch_flags(struct proto_buf *b, uint32_t rid, uint64_t token,
+    uint32_t flags)
 {
 	msgpack_packer	pk;
 	size_t		start;
@@ -1422,7 +1422,7 @@ proto_enc_ring_fetch_wake(struct proto_buf *b, uint32_t rid, uint64_t token,
 	if ((failed = enc_begin(b, &pk, &start, 0)) == 0)
 		failed = enc_prefix(&pk, 4, PROTO_RING_FETCH, rid) ||
 		    msgpack_pack_uint64(&pk, token) ||
-		    msgpack_pack_uint32(&pk, wake);
+		    msgpack_pack_uint32(&pk, flags);
 	return enc_end(b, start, failed);
 }
 

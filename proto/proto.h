@@ -58,12 +58,15 @@
 #define PROTO_FEAT_WAKE		0x10000u /* RING_FETCH's "wake", DIRECT 3:
 					   producers wake a sleeping direct
 					   reader themselves */
+#define PROTO_FEAT_CLAIMS	0x20000u /* RING_FETCH flag PROTO_FETCH_CLAIMS:
+					    grants beyond a producer's
+					    claims may be taken back */
 #define PROTO_FEATURES		(PROTO_FEAT_ACKS | PROTO_FEAT_RECALL | \
 				 PROTO_FEAT_RXGONE | PROTO_FEAT_FOREVER | \
 				 PROTO_FEAT_ADMIN | PROTO_FEAT_SELECT | \
 				 PROTO_FEAT_MARKED | PROTO_FEAT_SHM | \
 				 PROTO_FEAT_RXRING | PROTO_FEAT_DIRECT | \
-				 PROTO_FEAT_WAKE)
+				 PROTO_FEAT_WAKE | PROTO_FEAT_CLAIMS)
 
 /* SELECT: consumer handles sharing one credit, at most (within the 1024
    values a body may hold). */
@@ -355,10 +358,16 @@ int	proto_enc_recall(struct proto_buf *, uint32_t rid, uint32_t handle);
 int	proto_enc_ring(struct proto_buf *, uint32_t rid, uint32_t handle,
 	    uint32_t size);
 int	proto_enc_ring_fetch(struct proto_buf *, uint32_t rid, uint64_t token);
-/* RING_FETCH [31, rid, token, wake] (PROTO_FEAT_WAKE): wake 1 asks for the
-   channel's wake descriptor too. Decoded into count (0 without it). */
-int	proto_enc_ring_fetch_wake(struct proto_buf *, uint32_t rid,
-	    uint64_t token, uint32_t wake);
+/*
+ * RING_FETCH [31, rid, token, flags]: PROTO_FETCH_* bits, each sent only to
+ * a daemon that has the feature. Decoded into count (0 without it).
+ */
+#define PROTO_FETCH_WAKE	0x1u	/* the ring's wake descriptor too
+					   (PROTO_FEAT_WAKE) */
+#define PROTO_FETCH_CLAIMS	0x2u	/* the producer claims its grant
+					   (PROTO_FEAT_CLAIMS) */
+int	proto_enc_ring_fetch_flags(struct proto_buf *, uint32_t rid,
+	    uint64_t token, uint32_t flags);
 int	proto_enc_ring_token(struct proto_buf *, uint32_t rid, uint64_t token);
 /* DIRECT: on 1 asks for direct reading on consumer handle, 0 gives it up. */
 int	proto_enc_direct(struct proto_buf *, uint32_t rid, uint32_t handle,

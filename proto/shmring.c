@@ -179,8 +179,74 @@ shmring_attach(struct shmring_writer *w, void *base, size_t map_size)
 	return (0);
 }
 
+void
+shmring_claim_grants(struct shmring_writer *w)
+{
+	w->claims = true;
+	w->claim_msgs = w->sent;
+	w->claim_bytes = w->sent_bytes;
+	st64(w->base, SHMRING_OFF_CLAIM_BYTES, w->claim_bytes,
+	    __ATOMIC_SEQ_CST);
+	st64(w->base, SHMRING_OFF_CLAIM_MSGS, w->claim_msgs, __ATOMIC_SEQ_CST);
+}
+
+/* The payload bytes a writer that claims claims at a time. */
+static uint64_t
+shmring_claim_part(const struct shmring_writer *w)
+{
+	uint64_t	two = 2 * (uint64_t)w->max_record;
+
+	return (two > SHMRING_CLAIM_BYTES ? two : SHMRING_CLAIM_BYTES);
+}
+
+/* The smaller of a and b. */
+static inline uint64_t
+shmring_min(uint64_t a, uint64_t b)
+{
+	return (a < b ? a : b);
+}
+
+/*
+ * Claims the next part of the grant (msgs, bytes, as read) once less than
+ * half a part is left. The claims are stored before the grant is read
+ * again, all sequentially consistent, while the daemon lowers the grant
+ * before it reads the claims (shmring_take_back): so either the daemon
+ * sees these claims and keeps them granted, or this read sees the lowered
+ * grant and the claims come down to it.
+ */
+static void
+shmring_claim(struct shmring_writer *w, uint64_t msgs, uint64_t bytes)
+{
+	uint64_t	part = shmring_claim_part(w), cm, cb;
+
+	if (!((msgs > w->claim_msgs && w->claim_msgs - w->sent <
+	    SHMRING_CLAIM_MSGS / 2) || (bytes > w->claim_bytes &&
+	    w->claim_bytes - w->sent_bytes < part / 2)))
+		return;
+	cm = shmring_min(msgs, w->sent + SHMRING_CLAIM_MSGS);
+	cb = shmring_min(bytes, w->sent_bytes + part);
+	if (cm < w->claim_msgs)
+		cm = w->claim_msgs;
+	if (cb < w->claim_bytes)
+		cb = w->claim_bytes;
+	st64(w->base, SHMRING_OFF_CLAIM_BYTES, cb, __ATOMIC_SEQ_CST);
+	st64(w->base, SHMRING_OFF_CLAIM_MSGS, cm, __ATOMIC_SEQ_CST);
+	msgs = ld64(w->base, SHMRING_OFF_GRANT_MSGS, __ATOMIC_SEQ_CST);
+	bytes = ld64(w->base, SHMRING_OFF_GRANT_BYTES, __ATOMIC_SEQ_CST);
+	if (msgs < cm || bytes < cb) {
+		/* Taken back meanwhile: never below what it committed. */
+		cm = msgs < cm ? (msgs > w->sent ? msgs : w->sent) : cm;
+		cb = bytes < cb ? (bytes > w->sent_bytes ? bytes :
+		    w->sent_bytes) : cb;
+		st64(w->base, SHMRING_OFF_CLAIM_BYTES, cb, __ATOMIC_RELEASE);
+		st64(w->base, SHMRING_OFF_CLAIM_MSGS, cm, __ATOMIC_RELEASE);
+	}
+	w->claim_msgs = cm;
+	w->claim_bytes = cb;
+}
+
 int
-shmring_room(const struct shmring_writer *w, struct shmring_room *room)
+shmring_room(struct shmring_writer *w, struct shmring_room *room)
 {
 	if (ld32(w->base, SHMRING_OFF_CLOSED, __ATOMIC_ACQUIRE) != 0)
 		return (CHAN_ECONNLOST);
@@ -188,6 +254,11 @@ shmring_room(const struct shmring_writer *w, struct shmring_room *room)
 	room->bytes = ld64(w->base, SHMRING_OFF_GRANT_BYTES,
 	    __ATOMIC_ACQUIRE);
 	room->tail = ld64(w->base, SHMRING_OFF_TAIL, __ATOMIC_ACQUIRE);
+	if (w->claims) {
+		shmring_claim(w, room->msgs, room->bytes);
+		room->msgs = w->claim_msgs;
+		room->bytes = w->claim_bytes;
+	}
 	return (0);
 }
 
@@ -229,7 +300,7 @@ shmring_place_in(const struct shmring_writer *w,
 
 /* shmring_place_in of the room there is now, or CHAN_ECONNLOST. */
 static int
-shmring_place(const struct shmring_writer *w, uint32_t len, uint64_t *off,
+shmring_place(struct shmring_writer *w, uint32_t len, uint64_t *off,
     uint64_t *pad)
 {
 	struct shmring_room room;
@@ -241,7 +312,7 @@ shmring_place(const struct shmring_writer *w, uint32_t len, uint64_t *off,
 }
 
 int
-shmring_fits(const struct shmring_writer *w, uint32_t len)
+shmring_fits(struct shmring_writer *w, uint32_t len)
 {
 	uint64_t	off, pad;
 
@@ -1192,6 +1263,30 @@ shmring_grant(void *base, uint64_t msgs, uint64_t bytes)
 {
 	st64(base, SHMRING_OFF_GRANT_BYTES, bytes, __ATOMIC_RELAXED);
 	st64(base, SHMRING_OFF_GRANT_MSGS, msgs, __ATOMIC_SEQ_CST);
+}
+
+void
+shmring_take_back(void *base, uint64_t *msgs, uint64_t *bytes,
+    uint64_t floor_msgs, uint64_t floor_bytes)
+{
+	uint64_t	cm, cb, om = *msgs, ob = *bytes;
+
+	/* The producer's words: bounded by the grant and the floor. */
+	cm = ld64(base, SHMRING_OFF_CLAIM_MSGS, __ATOMIC_RELAXED);
+	cb = ld64(base, SHMRING_OFF_CLAIM_BYTES, __ATOMIC_RELAXED);
+	cm = cm < floor_msgs ? floor_msgs : cm < om ? cm : om;
+	cb = cb < floor_bytes ? floor_bytes : cb < ob ? cb : ob;
+	if (cm == om && cb == ob)
+		return;
+	st64(base, SHMRING_OFF_GRANT_BYTES, cb, __ATOMIC_SEQ_CST);
+	st64(base, SHMRING_OFF_GRANT_MSGS, cm, __ATOMIC_SEQ_CST);
+	/* A claim stored before the lowered grant was seen stands. */
+	*msgs = ld64(base, SHMRING_OFF_CLAIM_MSGS, __ATOMIC_SEQ_CST);
+	*bytes = ld64(base, SHMRING_OFF_CLAIM_BYTES, __ATOMIC_SEQ_CST);
+	*msgs = *msgs > om ? om : *msgs < cm ? cm : *msgs;
+	*bytes = *bytes > ob ? ob : *bytes < cb ? cb : *bytes;
+	if (*msgs != cm || *bytes != cb)
+		shmring_grant(base, *msgs, *bytes);
 }
 
 void

@@ -47,6 +47,13 @@
  * the daemon follows its claims a bundle at a time, never frame by frame.
  */
 #define SHMRING_BUNDLE_MAX_MSGS	512u
+/*
+ * The part of its grant a producer that claims (shmring_claim_grants)
+ * claims at a time: messages, and payload bytes (or two of its largest
+ * records, if more). It claims again when less than half is left.
+ */
+#define SHMRING_CLAIM_MSGS	1024u
+#define SHMRING_CLAIM_BYTES	65536u
 
 /* flags: what the ring's reader accepts, written by the daemon. */
 #define SHMRING_FLAG_BUNDLES	1u	/* bundle records */
@@ -83,6 +90,10 @@
 					   waits to commit */
 #define SHMRING_OFF_ASK		96	/* u32: requests for a grant, in all */
 #define SHMRING_OFF_WAITS	100	/* u32: waits begun, in all */
+#define SHMRING_OFF_CLAIM_MSGS	104	/* u64: records the producer may
+					   commit, in all, within its grant
+					   (PROTO_FEAT_CLAIMS) */
+#define SHMRING_OFF_CLAIM_BYTES	112	/* u64: payload bytes, likewise */
 /* The daemon's line. */
 #define SHMRING_OFF_TAIL	128	/* u64: bytes released, in all */
 #define SHMRING_OFF_TAKEN	136	/* u64: records taken, in all */
@@ -177,6 +188,13 @@ struct shmring_writer {
 	uint64_t	 sent_bytes;
 	bool		 bundles;	/* the reader accepts bundles */
 	bool		 prefetch;	/* the CPU prefetches for writing */
+	/*
+	 * Claims (shmring_claim_grants): what it commits within, published
+	 * before it counts on them, so the daemon may take back the rest.
+	 */
+	bool		 claims;
+	uint64_t	 claim_msgs;
+	uint64_t	 claim_bytes;
 	/* The bundle shmring_add writes into (ob_count > 0), not closed. */
 	uint64_t	 ob_pos;	/* its record's ring position */
 	uint64_t	 ob_first;	/* its first message's number */
@@ -186,6 +204,15 @@ struct shmring_writer {
 	uint32_t	 ob_body;	/* its body's size so far */
 };
 int	shmring_attach(struct shmring_writer *, void *base, size_t map_size);
+/*
+ * From now on the writer commits only within what it has claimed, and
+ * claims its grant a part at a time (SHMRING_CLAIM_MSGS, and bytes for a
+ * few of its largest records): the daemon may take back any grant it has
+ * not claimed (shmring_take_back), so a producer that stops sending holds
+ * at most that part of its channel. For a producer that said so when it
+ * fetched the ring (PROTO_FEAT_CLAIMS).
+ */
+void	shmring_claim_grants(struct shmring_writer *);
 /*
  * Commits one record stamped stamp (CLOCK_MONOTONIC in nanoseconds, read
  * after the send began): 0; CHAN_EFULL if the ring lacks room or the
@@ -253,7 +280,7 @@ struct shmring_room {
 	uint64_t	 bytes;
 	uint64_t	 tail;
 };
-int	shmring_room(const struct shmring_writer *, struct shmring_room *);
+int	shmring_room(struct shmring_writer *, struct shmring_room *);
 /*
  * Writes the n messages of v as records stamped stamp within room, not
  * committed (as shmring_put2_held does), stopping after the message that
@@ -268,7 +295,7 @@ size_t	shmring_put_run_in(struct shmring_writer *,
 	    size_t limit, size_t budget, uint64_t stamp, int *rc);
 
 /* What shmring_put of len bytes would return now, writing nothing. */
-int	shmring_fits(const struct shmring_writer *, uint32_t len);
+int	shmring_fits(struct shmring_writer *, uint32_t len);
 /*
  * The producer sleeps (v, SHMRING_WAIT_*) or not (0): the daemon wakes it
  * on a change. Each wait is counted (waits) before prod_wait is set.
@@ -459,6 +486,17 @@ int	shmring_next(struct shmring_reader *, const unsigned char **payload,
 void	shmring_release(struct shmring_reader *, void *base);
 /* Publishes the producer's grant: records and payload bytes, in all. */
 void	shmring_grant(void *base, uint64_t msgs, uint64_t bytes);
+/*
+ * Takes back the grant (*msgs, *bytes, as published) of a producer that
+ * claims (shmring_claim_grants) down to what it has claimed, never below
+ * floor_msgs and floor_bytes (what the daemon has taken): lowers the
+ * published grant, then reads the claims again, so that a claim made
+ * meanwhile on the old grant keeps what it claimed. Sets *msgs and
+ * *bytes to the grant that stands. A producer that claims less than it
+ * commits finds its records beyond that grant.
+ */
+void	shmring_take_back(void *base, uint64_t *msgs, uint64_t *bytes,
+	    uint64_t floor_msgs, uint64_t floor_bytes);
 /* Closes the ring with code (a CHAN_E* value): the producer stops. */
 void	shmring_close(void *base, int code);
 /* What the producer says it has committed, in all (not trusted). */

@@ -40,7 +40,7 @@ raw_fetch_n(uint64_t token, int *fds, int n)
 	fd = raw_connect(&fixture);
 	proto_buf_init(&b);
 	ck_assert_int_eq(n == 3 ? proto_enc_ring_fetch(&b, 9, token) :
-	    proto_enc_ring_fetch_wake(&b, 9, token, 1), 0);
+	    proto_enc_ring_fetch_flags(&b, 9, token, 1), 0);
 	raw_write(fd, b.data, b.len);
 	proto_buf_fini(&b);
 	pfd.fd = fd;

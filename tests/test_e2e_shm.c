@@ -809,6 +809,128 @@ START_TEST(test_full_ring_try_timed_and_blocking_sends)
 }
 END_TEST
 
+/* Try-sends "<tag><i>" from first on until one is refused: how many went. */
+static unsigned
+try_fill(chan_tx *tx, char tag, unsigned first, unsigned most)
+{
+	char		buf[32];
+	unsigned	i;
+	int		rc;
+
+	for (i = 0; i <= most; i++) {
+		snprintf(buf, sizeof(buf), "%c%u", tag, first + i);
+		if ((rc = chan_tx_try_send(tx, buf, strlen(buf))) != 0) {
+			expect_rc(rc, CHAN_EFULL, "try_fill");
+			return (i);
+		}
+	}
+	ck_abort_msg("%u sends went into a channel of %u", i, most);
+	return (i);
+}
+
+/*
+ * Receives n messages and checks that each producer's ("<tag><i>") come
+ * in its order, numbered from 0: how many were tag's.
+ */
+static unsigned
+recv_in_order(chan_rx *rx, unsigned n, const char *tags, unsigned *next)
+{
+	char		 buf[32];
+	chan_msg	*m;
+	const char	*t;
+	size_t		 len;
+	unsigned	 i;
+
+	for (i = 0; i < n; i++) {
+		expect_rc(chan_rx_recv_timeout(rx, HARNESS_WAIT_MS, &m), 0,
+		    "recv_in_order");
+		len = chan_msg_len(m);
+		ck_assert_uint_lt(len, sizeof(buf));
+		memcpy(buf, chan_msg_data(m), len);
+		buf[len] = '\0';
+		chan_msg_free(m);
+		ck_assert_ptr_nonnull(t = strchr(tags, buf[0]));
+		ck_assert_uint_eq(strtoul(buf + 1, NULL, 10),
+		    next[t - tags]++);
+	}
+	return (next[0]);
+}
+
+/*
+ * A ring producer that stops sending holds what it has claimed of its
+ * grant (a part of SHMRING_CLAIM_MSGS), not the half of the channel it
+ * was granted: a send on the socket takes the rest back. Both together
+ * then fill the channel to its capacity exactly, in each one's order.
+ */
+START_TEST(test_unused_ring_grants_never_hold_a_socket_send)
+{
+	const unsigned	 cap = 4 * SHMRING_CLAIM_MSGS;
+	chan_client	*rc = test_connect(&fixture);
+	chan_client	*sc = test_connect(&fixture);
+	chan_client	*cc;
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_tx		*rtx = shm_tx(rc, "shm.claims", cap), *stx;
+	chan_rx		*rx;
+	unsigned	 by_ring, by_socket, next[2] = { 0, 0 };
+
+	expect_rc(chan_tx_send(rtx, "r0", 2), 0, "ring send");
+	o.capacity = cap;
+	stx = tx_open_opts(sc, "shm.claims", &o);
+	/* Granted half the channel, it claimed a part and sent one. */
+	by_socket = try_fill(stx, 's', 0, cap);
+	ck_assert_uint_eq(by_socket, cap - SHMRING_CLAIM_MSGS);
+	/* What it claimed is still its own. */
+	by_ring = 1 + try_fill(rtx, 'r', 1, cap);
+	ck_assert_uint_eq(by_ring, SHMRING_CLAIM_MSGS);
+	cc = test_connect(&fixture);
+	rx = rx_open(cc, "shm.claims", 64);
+	ck_assert_uint_eq(recv_in_order(rx, cap, "rs", next), by_ring);
+	ck_assert_uint_eq(next[1], by_socket);
+	chan_disconnect(rc);
+	chan_disconnect(sc);
+	chan_disconnect(cc);
+}
+END_TEST
+
+/*
+ * A producer that does not claim (an older library: RING_FETCH without
+ * PROTO_FETCH_CLAIMS) keeps all it was granted: sends on the socket do
+ * not take it back, and every record it commits within it arrives.
+ */
+START_TEST(test_a_producer_that_claims_nothing_keeps_its_grant)
+{
+	const unsigned	 cap = 4 * SHMRING_CLAIM_MSGS, more = 64;
+	chan_client	*sc = test_connect(&fixture);
+	chan_client	*cc;
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_tx		*stx;
+	chan_rx		*rx;
+	struct raw_ring	 r;
+	char		 buf[32];
+	unsigned	 i, by_socket, next[2] = { 0, 0 };
+
+	o.capacity = cap;
+	stx = tx_open_opts(sc, "shm.noclaims", &o);
+	raw_ring_open(&r, "shm.noclaims");
+	raw_ring_send(&r, "r0");
+	/* The ring holds half the channel, less the record it sent. */
+	by_socket = try_fill(stx, 's', 0, cap);
+	ck_assert_uint_eq(by_socket, cap / 2);
+	for (i = 1; i <= more; i++) {
+		snprintf(buf, sizeof(buf), "r%u", i);
+		raw_ring_send(&r, buf);
+	}
+	cc = test_connect(&fixture);
+	rx = rx_open(cc, "shm.noclaims", 64);
+	ck_assert_uint_eq(recv_in_order(rx, 1 + more + by_socket, "rs",
+	    next), 1 + more);
+	ck_assert_uint_eq(next[1], by_socket);
+	raw_ring_close(&r);
+	chan_disconnect(sc);
+	chan_disconnect(cc);
+}
+END_TEST
+
 START_TEST(test_rendezvous_keeps_the_socket_path)
 {
 	chan_client	*pc = test_connect(&fixture);
@@ -1675,6 +1797,8 @@ shm_suite(void)
 	tcase_add_test(tc, test_a_held_send_to_a_gone_receiver_is_reported);
 	tcase_add_test(tc, test_full_ring_try_timed_and_blocking_sends);
 	tcase_add_test(tc, test_rendezvous_keeps_the_socket_path);
+	tcase_add_test(tc, test_unused_ring_grants_never_hold_a_socket_send);
+	tcase_add_test(tc, test_a_producer_that_claims_nothing_keeps_its_grant);
 	tcase_add_test(tc, test_producer_gone_mid_record);
 	tcase_add_test(tc, test_scribbling_producer_goes_alone);
 	tcase_add_test(tc,

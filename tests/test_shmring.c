@@ -232,6 +232,73 @@ START_TEST(test_full_ring_and_grants_refuse_with_efull)
 }
 END_TEST
 
+/* Puts 16-byte records, reading each back, until one is refused: how many. */
+static unsigned
+put_until_full(struct ring *r)
+{
+	unsigned char	p[16] = { 0 }, out[16];
+	unsigned	n = 0;
+
+	while (shmring_put(&r->w, p, sizeof(p), 0) == 0) {
+		expect(read_one(r, out, sizeof(out)) == 16);
+		shmring_release(&r->rd, r->mem);
+		n++;
+	}
+	return (n);
+}
+
+/*
+ * A writer that claims commits only within its claims, and claims its
+ * grant a part at a time; shmring_take_back lowers the grant to the
+ * claims, never below the floor nor above the grant, whatever the
+ * producer wrote in its claim words.
+ */
+START_TEST(test_claims_bound_the_writer_and_take_back_keeps_them)
+{
+	struct ring	r;
+	uint64_t	msgs, bytes;
+
+	ring_new(&r, DATA);
+	shmring_grant(r.mem, 3000, 1u << 20);
+	shmring_claim_grants(&r.w);
+	expect(u64_at(&r, SHMRING_OFF_CLAIM_MSGS) == 0);
+	expect(put_until_full(&r) == 3000);
+	/* Claimed a part at a time: the last part is the grant's rest. */
+	expect(u64_at(&r, SHMRING_OFF_CLAIM_MSGS) == 3000);
+	shmring_grant(r.mem, 6000, 1u << 20);
+	expect(shmring_fits(&r.w, 16) == 0);
+	expect(u64_at(&r, SHMRING_OFF_CLAIM_MSGS) == 3000 +
+	    SHMRING_CLAIM_MSGS);
+	expect(u64_at(&r, SHMRING_OFF_CLAIM_BYTES) == 3000 * 16 +
+	    SHMRING_CLAIM_BYTES);
+	/* Taken back to the claims: the writer stops there. */
+	msgs = 6000;
+	bytes = 1u << 20;
+	shmring_take_back(r.mem, &msgs, &bytes, 3000, 3000 * 16);
+	expect(msgs == 3000 + SHMRING_CLAIM_MSGS);
+	expect(bytes == 3000 * 16 + SHMRING_CLAIM_BYTES);
+	expect(u64_at(&r, SHMRING_OFF_GRANT_MSGS) == msgs);
+	expect(u64_at(&r, SHMRING_OFF_GRANT_BYTES) == bytes);
+	expect(put_until_full(&r) == SHMRING_CLAIM_MSGS);
+	/* Nothing left unclaimed: nothing to take back. */
+	shmring_take_back(r.mem, &msgs, &bytes, 0, 0);
+	expect(msgs == 3000 + SHMRING_CLAIM_MSGS);
+	/* A producer's words bound nothing: the grant, then the floor. */
+	u64_set(&r, SHMRING_OFF_CLAIM_MSGS, UINT64_MAX);
+	u64_set(&r, SHMRING_OFF_CLAIM_BYTES, UINT64_MAX);
+	msgs = 5000;
+	bytes = 1u << 20;
+	shmring_take_back(r.mem, &msgs, &bytes, 0, 0);
+	expect(msgs == 5000 && bytes == 1u << 20);
+	u64_set(&r, SHMRING_OFF_CLAIM_MSGS, 0);
+	u64_set(&r, SHMRING_OFF_CLAIM_BYTES, 0);
+	shmring_take_back(r.mem, &msgs, &bytes, 4000, 100);
+	expect(msgs == 4000 && bytes == 100);
+	expect(u64_at(&r, SHMRING_OFF_GRANT_MSGS) == 4000);
+	ring_free(&r);
+}
+END_TEST
+
 START_TEST(test_a_record_cut_short_is_never_read)
 {
 	struct ring	r;
@@ -1441,6 +1508,7 @@ shmring_suite(void)
 	tcase_add_test(tc, test_header_is_checked_on_attach);
 	tcase_add_test(tc, test_records_come_out_in_order_across_many_wraps);
 	tcase_add_test(tc, test_full_ring_and_grants_refuse_with_efull);
+	tcase_add_test(tc, test_claims_bound_the_writer_and_take_back_keeps_them);
 	tcase_add_test(tc, test_a_record_cut_short_is_never_read);
 	tcase_add_test(tc, test_scribbled_cursors_are_refused);
 	tcase_add_test(tc, test_scribbled_records_are_refused);
