@@ -1100,8 +1100,12 @@ shm_direct_stall_cb(uv_timer_t *timer)
 		return;
 	}
 	if (d->claim_seq != d->unbatched && !d->lied) {
-		/* It stopped: the room there is goes now, batch or not. */
+		/*
+		 * It stopped: the room there is goes now, batch or not, with
+		 * what producers that stopped too hold unclaimed.
+		 */
 		d->unbatched = d->claim_seq;
+		(void)shm_take_back(ch);
 		shm_direct_poll(srv, ch);
 		conn_flush_dirty(srv);
 		return;

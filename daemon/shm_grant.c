@@ -36,11 +36,30 @@ shm_min(uint64_t a, uint64_t b)
 	return (a < b ? a : b);
 }
 
-/* Half of limit split among n rings, at most most. */
+/*
+ * Half of limit split among n rings, at most most; or, wide, all of limit
+ * split among them, but never more than half of it.
+ */
 static uint64_t
-shm_share(uint64_t limit, unsigned n, uint64_t most)
+shm_share(uint64_t limit, unsigned n, uint64_t most, bool wide)
 {
-	return (shm_min(limit / 2 / (n > 0 ? n : 1), most));
+	if (n == 0)
+		n = 1;
+	return (shm_min(wide ? shm_min(limit / n, limit / 2) : limit / 2 / n,
+	    most));
+}
+
+/*
+ * A wide share of a dimension of capacity cap, of which the other rings
+ * hold others granted: no more than the room r could ever be granted
+ * while they hold it, or r would wait for room that no consumer frees.
+ */
+static uint64_t
+shm_attainable(uint64_t share, uint64_t cap, uint64_t others)
+{
+	if (cap == CHANNEL_UNBOUNDED)
+		return (share);
+	return (shm_min(share, cap > others ? cap - others : 0));
 }
 
 /* A share of the daemon-wide limits, 0 if too small to grant ahead. */
@@ -126,8 +145,7 @@ shm_take_back_ring(struct shm_ring *r)
 	return (true);
 }
 
-/* shm_take_back_ring of every ring of ch: false if nothing came back. */
-static bool
+bool
 shm_take_back(struct channel *ch)
 {
 	struct shm_ring	*r;
@@ -149,6 +167,19 @@ shm_make_room(struct server *srv, struct channel *ch, size_t len)
 }
 
 /*
+ * Whether r's share is wide (shm_share): while grants come in batches
+ * (shm_grant_later), to a producer that claims. A ring then sleeps once
+ * for a larger part of the channel; what it has not claimed when it stops
+ * is taken back when other senders need it (shm_take_back). A producer
+ * that does not claim keeps what it is granted, so its share stays half.
+ */
+static bool
+shm_wide(const struct shm_ring *r)
+{
+	return (r->claims && shm_direct_batching(r->ch));
+}
+
+/*
  * What r may be granted of one dimension (messages or payload bytes):
  * room, the channel's within the daemon-wide limits' (droom, counting
  * what r's producer waits for as r's own); and r's share.
@@ -165,6 +196,7 @@ shm_dims(const struct shm_ring *r, struct shm_dim *m, struct shm_dim *b)
 	struct channel	*ch = r->ch;
 	uint64_t	 cm, cb, lm, lb;
 	unsigned	 n = shm_nrings(ch), all = r->srv->nrings;
+	bool		 wide = shm_wide(r);
 
 	channel_room(ch, &cm, &cb);
 	quota_queue_room(r->h->conn, ch, &m->droom, &b->droom, &lm, &lb);
@@ -172,12 +204,18 @@ shm_dims(const struct shm_ring *r, struct shm_dim *m, struct shm_dim *b)
 	b->droom += r->wait_bytes;
 	m->room = shm_min(cm, m->droom);
 	b->room = shm_min(cb, b->droom);
-	m->share = shm_min(shm_share(ch->cap_msgs, n, SHM_GRANT_MAX),
-	    shm_ahead(shm_share(lm, all, SHM_GRANT_MAX),
+	m->share = shm_min(shm_share(ch->cap_msgs, n, SHM_GRANT_MAX, wide),
+	    shm_ahead(shm_share(lm, all, SHM_GRANT_MAX, false),
 	    shm_min(SHM_AHEAD_MIN_MSGS, SHM_GRANT_MAX)));
-	b->share = shm_min(shm_share(ch->cap_bytes, n, r->data_size),
-	    shm_ahead(shm_share(lb, all, r->data_size),
+	b->share = shm_min(shm_share(ch->cap_bytes, n, r->data_size, wide),
+	    shm_ahead(shm_share(lb, all, r->data_size, false),
 	    shm_min(SHM_AHEAD_MIN_BYTES, r->data_size)));
+	if (wide) {
+		m->share = shm_attainable(m->share, ch->cap_msgs,
+		    ch->shm_resv_msgs - r->resv_msgs);
+		b->share = shm_attainable(b->share, ch->cap_bytes,
+		    ch->shm_resv_bytes - r->resv_bytes);
+	}
 }
 
 /*
@@ -320,13 +358,14 @@ shm_grant_later(const struct shm_ring *r, bool waits, uint32_t want,
 	if (waits) {
 		if (shmring_producer_wait_kind(r->map) != SHMRING_WAIT_BATCH)
 			return (false);
-		/* It waits for the ring's space, not for a grant. */
-		shm_idle(r, &idle, &idle_bytes);
-		if (idle > 0 && idle_bytes >= want)
-			return (false);
 	}
-	return ((m->room < m->share && m->droom >= m->share) ||
-	    (b->room < b->share && b->droom >= b->share));
+	shm_idle(r, &idle, &idle_bytes);
+	/* It waits for the ring's space, not for a grant. */
+	if (waits && idle > 0 && idle_bytes >= want)
+		return (false);
+	/* Room for what its share lacks, counting what it holds. */
+	return ((m->room + idle < m->share && m->droom >= m->share) ||
+	    (b->room + idle_bytes < b->share && b->droom >= b->share));
 }
 
 /*

@@ -210,6 +210,11 @@ uint64_t shm_grant_short(const struct shm_ring *r, bool *space);
  * used of r's grant is no longer reserved (the channel counts them now).
  */
 void	shm_unreserve(struct shm_ring *r, uint64_t msgs, uint64_t bytes);
+/*
+ * Takes back what the rings of ch hold granted beyond their producers'
+ * claims (rings whose producer claims): false if that was nothing.
+ */
+bool	shm_take_back(struct channel *ch);
 
 /* shm_take.c: reading producer rings. */
 /*

@@ -781,6 +781,86 @@ START_TEST(test_a_blocked_send_goes_when_its_receiver_stops_short)
 }
 END_TEST
 
+/* A thread's blocking sends of "b0", "b1", ... "b<n - 1>" on tx. */
+struct filler {
+	pthread_t	 t;
+	chan_tx		*tx;
+	unsigned	 n;
+	unsigned	 sent;		/* atomic */
+	int		 rc;
+	int		 done;		/* atomic */
+};
+
+static void *
+filler_main(void *arg)
+{
+	struct filler	*f = arg;
+	char		 s[32];
+	unsigned	 i;
+
+	for (i = 0; i < f->n && f->rc == 0; i++) {
+		snprintf(s, sizeof(s), "b%u", i);
+		if ((f->rc = chan_tx_send(f->tx, s, strlen(s))) == 0)
+			__atomic_store_n(&f->sent, i + 1, __ATOMIC_SEQ_CST);
+	}
+	__atomic_store_n(&f->done, 1, __ATOMIC_SEQ_CST);
+	return (NULL);
+}
+
+/*
+ * A receiver reading the rings itself stops; one producer sends on with
+ * blocking sends while the other sits on its grant. Once the receiver
+ * has claimed nothing for a while, what the idle producer has not
+ * claimed goes to the one that waits: it fills the channel up to the
+ * idle one's last part (SHMRING_CLAIM_MSGS), not just its own share.
+ * Then every message arrives, in order.
+ */
+START_TEST(test_a_stopped_receiver_leaves_no_room_to_an_idle_ring)
+{
+	const unsigned	 cap = 8 * SHMRING_CLAIM_MSGS;
+	chan_client	*pa = test_connect(&fixture);
+	chan_client	*pb = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_tx		*tx[2];
+	chan_rx		*rx;
+	struct filler	 f = { .n = cap - SHMRING_CLAIM_MSGS };
+	long long	 until;
+	char		 s[32];
+	unsigned	 i;
+
+	tx[0] = ring_tx(pa, "d.idle", cap);
+	tx[1] = ring_tx(pb, "d.idle", cap);
+	rx = ring_rx(cc, "d.idle", 64, 0);
+	direct_rings_wait(tx, 2, rx);
+	/* The idle producer holds a grant. */
+	send_str(tx[0], "a0");
+	expect_str(rx, "a0");
+	f.tx = tx[1];
+	ck_assert_int_eq(pthread_create(&f.t, NULL, filler_main, &f), 0);
+	until = now_ms() + harness_wait_ms();
+	while (!__atomic_load_n(&f.done, __ATOMIC_SEQ_CST)) {
+		if (now_ms() > until) {
+			/* Received from, the producer goes on: a bounded end. */
+			ck_abort_msg("%u of %u sends went: the idle ring kept "
+			    "the rest", __atomic_load_n(&f.sent,
+			    __ATOMIC_SEQ_CST), f.n);
+		}
+		poll(NULL, 0, 5);
+	}
+	ck_assert_int_eq(pthread_join(f.t, NULL), 0);
+	expect_rc(f.rc, 0, "the blocking sends");
+	for (i = 0; i < f.n; i++) {
+		snprintf(s, sizeof(s), "b%u", i);
+		expect_str(rx, s);
+	}
+	send_str(tx[0], "a1");
+	expect_str(rx, "a1");
+	chan_disconnect(pa);
+	chan_disconnect(pb);
+	chan_disconnect(cc);
+}
+END_TEST
+
 /*
  * Checks that m is the next message of producer "a" or "b" (next[0],
  * next[1]: "a0", "a1", ...), the i-th received, and frees it.
@@ -2074,6 +2154,8 @@ direct_suite(void)
 	tcase_add_test(tc, test_receives_make_room_in_a_bounded_channel);
 	tcase_add_test(tc,
 	    test_a_blocked_send_goes_when_its_receiver_stops_short);
+	tcase_add_test(tc,
+	    test_a_stopped_receiver_leaves_no_room_to_an_idle_ring);
 	tcase_add_test(tc,
 	    test_producers_out_of_ring_space_wait_for_it_to_gather);
 	tcase_add_test(tc,
