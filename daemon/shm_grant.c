@@ -36,6 +36,13 @@ shm_min(uint64_t a, uint64_t b)
 	return (a < b ? a : b);
 }
 
+/* a + b, or UINT64_MAX if that does not fit. */
+static uint64_t
+shm_add_sat(uint64_t a, uint64_t b)
+{
+	return (a > UINT64_MAX - b ? UINT64_MAX : a + b);
+}
+
 /*
  * Half of limit split among n rings, at most most; or, wide, all of limit
  * split among them, but never more than half of it.
@@ -364,8 +371,9 @@ shm_grant_later(const struct shm_ring *r, bool waits, uint32_t want,
 	if (waits && idle > 0 && idle_bytes >= want)
 		return (false);
 	/* Room for what its share lacks, counting what it holds. */
-	return ((m->room + idle < m->share && m->droom >= m->share) ||
-	    (b->room + idle_bytes < b->share && b->droom >= b->share));
+	return ((shm_add_sat(m->room, idle) < m->share &&
+	    m->droom >= m->share) || (shm_add_sat(b->room, idle_bytes) <
+	    b->share && b->droom >= b->share));
 }
 
 /*
