@@ -35,7 +35,7 @@
  * end's file status flags, which whoever holds the end may change, make
  * a send or a receive block.
  */
-static int
+int
 shm_wake_pair(int p[2])
 {
 	return (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
@@ -53,17 +53,20 @@ shm_wake(int fd)
 		log_debug("wake-up send: %s", strerror(errno));
 }
 
-void
+int
 shm_drain_fd(int fd)
 {
 	char	buf[4096];
+	ssize_t	n;
 
 	/*
 	 * One receive: a client that keeps writing keeps the end readable,
 	 * and the loop comes back to it, rather than this never ending.
 	 */
-	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno == EINTR)
+	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) < 0 &&
+	    errno == EINTR)
 		;
+	return (n == 0 ? -1 : 0);
 }
 
 /*

@@ -52,6 +52,16 @@ struct shm_direct {
 	unsigned char	*page;
 	int		 page_fd;
 	int		 ro_fd[SHMDIRECT_MAX_RINGS];	/* memfds, read-only */
+	/*
+	 * The reader's own wake-up pair to the daemon: it shares no end
+	 * with a producer, so neither can shut the other's (shutdown(2)
+	 * acts for every holder of an end).
+	 */
+	int		 kick_r;	/* the end the daemon reads */
+	int		 kick_w;	/* passed to the reader, then closed */
+	uv_poll_t	 kick;
+	bool		 kick_on;	/* kick is initialized */
+	unsigned	 handles;	/* handles closing before the free */
 	uint64_t	 token;
 	uint64_t	 token_until;	/* uv_now */
 	bool		 fetched;
@@ -134,18 +144,47 @@ enum shm_again {
 static void	shm_direct_finish(struct server *, struct channel *, bool tell,
 		    enum shm_again);
 
+/* The reader woke the daemon: its page has news (acks, a wait, a claim). */
+static void
+shm_direct_kick_cb(uv_poll_t *poll, int status, int events)
+{
+	struct shm_direct *d = poll->data;
+	struct shm_ring	*r = d->ring[0];
+
+	(void)events;
+	if (status < 0)
+		return;
+	if (shm_drain_fd(d->kick_r) != 0) {
+		/* Shut by the reader, or it went: it wakes the daemon no more. */
+		uv_poll_stop(poll);
+		return;
+	}
+	if (r->ch->direct == d)
+		shm_look(r->srv, r->ch);
+}
+
 static void
 shm_direct_free_cb(uv_handle_t *handle)
 {
-	shm_direct_unmap(handle->data);
+	struct shm_direct *d = handle->data;
+
+	if (--d->handles == 0)
+		shm_direct_unmap(d);
 }
 
 static void
 shm_direct_free(struct shm_direct *d)
 {
-	if (d->timer)
+	d->handles = 1;
+	if (d->timer) {
+		d->handles++;
 		uv_close((uv_handle_t *)&d->stall, shm_direct_free_cb);
-	else
+	}
+	if (d->kick_on) {
+		d->handles++;
+		uv_close((uv_handle_t *)&d->kick, shm_direct_free_cb);
+	}
+	if (--d->handles == 0)
 		shm_direct_unmap(d);
 }
 
@@ -158,6 +197,10 @@ shm_direct_unmap(struct shm_direct *d)
 		munmap(d->page, SHMDIRECT_SIZE);
 	if (d->page_fd >= 0)
 		close(d->page_fd);
+	if (d->kick_r >= 0)
+		close(d->kick_r);
+	if (d->kick_w >= 0)
+		close(d->kick_w);
 	for (i = 0; i < d->nrings; i++) {
 		if (d->ro_fd[i] >= 0)
 			close(d->ro_fd[i]);
@@ -185,11 +228,17 @@ shm_direct_make(struct shm_ring **ring, uint32_t n, struct handle *h,
 {
 	struct shm_direct *d;
 	uint32_t	 i;
+	int		 kick[2];
 	bool		 ok = true;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return (NULL);
-	d->page_fd = -1;
+	d->page_fd = d->kick_r = d->kick_w = -1;
+	if (shm_wake_pair(kick) == 0) {
+		d->kick_r = kick[0];
+		d->kick_w = kick[1];
+	} else
+		ok = false;
 	d->nrings = n;
 	d->h = h;
 	d->token_until = now + SHM_TOKEN_SECS * 1000;
@@ -429,6 +478,15 @@ shm_direct_offer(struct server *srv, struct channel *ch)
 	}
 	d->stall.data = d;
 	d->timer = true;
+	if (uv_poll_init(srv->loop, &d->kick, d->kick_r) != 0) {
+		shm_direct_free(d);
+		for (i = 0; i < n; i++)
+			ring[i]->direct_done = true;
+		return;
+	}
+	d->kick.data = d;
+	d->kick_on = true;
+	(void)uv_poll_start(&d->kick, UV_READABLE, shm_direct_kick_cb);
 	/* Nothing is queued: every record from rd.pos on is the consumer's. */
 	memset(&start, 0, sizeof(start));
 	start.seq = ch->last_seq;
@@ -486,7 +544,7 @@ shm_direct_fetch(struct conn *c, const struct proto_msg *m)
 	}
 	d->fetched = true;
 	fds[0] = d->page_fd;
-	fds[1] = d->ring[0]->kick_w;
+	fds[1] = d->kick_w;
 	for (i = 0; i < d->nrings; i++)
 		fds[2 + i] = d->ro_fd[i];
 	n = 2 + d->nrings;
@@ -503,6 +561,9 @@ shm_direct_fetch(struct conn *c, const struct proto_msg *m)
 		dispatch_conn_error(c, CHAN_ENOMEM, "cannot pass the rings");
 		return (true);
 	}
+	/* Fetched once: the reader's end is its alone now. */
+	close(d->kick_w);
+	d->kick_w = -1;
 	conn_mark_close(c);
 	return (true);
 }

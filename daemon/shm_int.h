@@ -149,9 +149,19 @@ int	shm_send_fds(struct conn *c, uint32_t rid, const int *fds, size_t n);
 void	shm_wake(int fd);
 /*
  * Empties fd, the daemon's end of a wake-up socket pair, of up to 4 KiB
- * without blocking: what is left wakes the loop again.
+ * without blocking: what is left wakes the loop again. -1 if the pair
+ * is shut (the daemon holds the other end too, so a client shut it:
+ * shutdown(2) acts for every holder): the end stays readable for ever,
+ * so the caller stops watching it.
  */
-void	shm_drain_fd(int fd);
+int	shm_drain_fd(int fd);
+/* A wake-up socket pair, both ends non-blocking: 0, or -1 (errno). */
+int	shm_wake_pair(int p[2]);
+/*
+ * The rings of ch may have moved (a producer or the direct reader woke
+ * the daemon): the direct reader's page, or the rings, are looked at.
+ */
+void	shm_look(struct server *, struct channel *ch);
 
 /*
  * Wakes r's waiting producer: its wake pipe, and a RING_WAKE on its socket

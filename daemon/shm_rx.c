@@ -12,6 +12,7 @@
 #include "channel.h"
 #include "config.h"
 #include "conn.h"
+#include "dispatch.h"
 #include "log.h"
 #include "proto.h"
 #include "pump.h"
@@ -55,7 +56,14 @@ shm_rx_poll_cb(uv_poll_t *poll, int status, int events)
 	(void)events;
 	if (status < 0 || r->conn == NULL)
 		return;
-	shm_drain_fd(r->efd_daemon);
+	if (shm_drain_fd(r->efd_daemon) != 0) {
+		/* Its consumer shut the pair: it would wake the loop for ever. */
+		uv_poll_stop(poll);
+		dispatch_conn_error(r->conn, CHAN_EPROTO, "the connection's "
+		    "ring's wake-up descriptor was shut");
+		conn_flush_dirty(r->srv);
+		return;
+	}
 	shmring_set_prod_wait(&r->w, 0);
 	pump_conn(r->conn);
 	conn_flush_dirty(r->srv);

@@ -523,9 +523,24 @@ shm_poll_cb(uv_poll_t *poll, int status, int events)
 	(void)events;
 	if (status < 0 || r->h == NULL)
 		return;
-	shm_drain_fd(r->efd_daemon);
-	/* Its producer woke the daemon, or the consumer did: look again. */
+	if (shm_drain_fd(r->efd_daemon) != 0) {
+		/* Its producer shut the pair: it would wake the loop for ever. */
+		uv_poll_stop(poll);
+		if (!r->bad)
+			shm_bad(r, "it shut its wake-up descriptor");
+		conn_flush_dirty(srv);
+		return;
+	}
+	/* Its producer woke the daemon: look again. */
 	r->woken = false;
+	shm_look(srv, ch);
+}
+
+void
+shm_look(struct server *srv, struct channel *ch)
+{
+	struct shm_ring	*r;
+
 	/* Connections close after the callback: ch and its rings stay. */
 	shm_wakes_hold(ch);
 	/* Its consumer has caught up: it may read what came, itself. */

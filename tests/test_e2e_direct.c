@@ -2029,6 +2029,63 @@ own_fd_count(void)
 }
 
 /*
+ * Descriptors of this process that are the same socket as another one
+ * of them (the same inode: received twice, or duplicated).
+ */
+static int
+own_shared_sockets(void)
+{
+	DIR		*dir = opendir("/proc/self/fd");
+	struct dirent	*e;
+	char		 path[300], link[64];
+	unsigned long	 ino[256];
+	ssize_t		 n;
+	int		 nino = 0, twice = 0, i;
+
+	ck_assert_ptr_nonnull(dir);
+	while ((e = readdir(dir)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		if ((n = readlink(path, link, sizeof(link) - 1)) <= 0)
+			continue;
+		link[n] = '\0';
+		if (strncmp(link, "socket:[", 8) != 0)
+			continue;
+		ck_assert_int_lt(nino, 256);
+		ino[nino] = strtoul(link + 8, NULL, 10);
+		for (i = 0; i < nino; i++)
+			twice += ino[i] == ino[nino];
+		nino++;
+	}
+	closedir(dir);
+	return (twice);
+}
+
+/*
+ * A direct reader wakes the daemon by a pair of its own, not by the end
+ * its first ring's producer holds: a producer may shut its end (and loses
+ * its ring for it), a reader likewise, and neither can silence the
+ * other. With the producer and the reader in this process, no socket is
+ * held twice.
+ */
+START_TEST(test_a_reader_wakes_the_daemon_by_a_pair_of_its_own)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_tx		*tx = ring_tx(pc, "d.own", 0);
+	chan_rx		*rx = ring_rx(cc, "d.own", 4, 0);
+
+	direct_rings_wait(&tx, 1, rx);
+	ck_assert_int_eq(own_shared_sockets(), 0);
+	send_str(tx, "still");
+	expect_str(rx, "still");
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
+/*
  * Each producer wakes the reader through a wake descriptor of its own: a
  * producer that shuts its one down (spoken by hand) takes nothing from
  * another. The reader closes the hung-up end, and the other producer's
@@ -2187,6 +2244,7 @@ direct_suite(void)
 	tcase_add_test(tc, test_wake_ups_written_at_will_keep_no_socket_unread);
 	tcase_add_test(tc,
 	    test_a_producer_that_shuts_its_wake_descriptor_silences_no_other);
+	tcase_add_test(tc, test_a_reader_wakes_the_daemon_by_a_pair_of_its_own);
 	tcase_add_test(tc, test_a_closed_wake_descriptor_is_watched_no_more);
 	suite_add_tcase(s, tc);
 	return (s);

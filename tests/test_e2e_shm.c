@@ -1493,6 +1493,43 @@ raw_ring_wait_word(const struct raw_ring *r, size_t off, uint32_t v)
 }
 
 /*
+ * A producer that shuts (shutdown(2)) the pair it wakes the daemon by
+ * makes the daemon's end readable for ever: the daemon stops watching it
+ * and ends that producer's ring, as after a protocol error, rather than
+ * wake for it on every turn of its loop. Another producer goes on.
+ */
+START_TEST(test_a_producer_that_shuts_the_daemon_s_wake_up_is_closed)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_rx		*rx = rx_open(cc, "shm.shut", 0);
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_tx		*tx;
+	struct raw_ring	 r;
+	long long	 until = now_ms() + HARNESS_WAIT_MS;
+
+	o.flags = CHAN_SHM;
+	tx = tx_open_opts(pc, "shm.shut", &o);
+	raw_ring_open(&r, "shm.shut");
+	raw_ring_send(&r, "raw");
+	expect_str(rx, "raw");
+	ck_assert_int_eq(shutdown(r.efd_daemon, SHUT_RDWR), 0);
+	while (raw_ring_word(&r, SHMRING_OFF_CLOSED) == 0) {
+		ck_assert_msg(now_ms() < until, "the daemon never closed the "
+		    "ring whose wake-up pair was shut");
+		sched_yield();
+	}
+	ck_assert_uint_eq(raw_ring_word(&r, SHMRING_OFF_CLOSED),
+	    (uint32_t)CHAN_EPROTO);
+	send_str(tx, "after");
+	expect_str(rx, "after");
+	raw_ring_close(&r);
+	chan_disconnect(pc);
+	chan_disconnect(cc);
+}
+END_TEST
+
+/*
  * A ring alone on its channel is told so (its sends need no stamps); a
  * second ring clears the word on both before it is granted anything; the
  * first is alone again once the second has gone.
@@ -1822,6 +1859,8 @@ shm_suite(void)
 	    test_nonblocking_ring_send_to_a_full_channel_gives_again);
 	tcase_add_test(tc, test_a_drained_ring_puts_the_daemon_to_sleep);
 	tcase_add_test(tc, test_a_lone_ring_is_told_so);
+	tcase_add_test(tc,
+	    test_a_producer_that_shuts_the_daemon_s_wake_up_is_closed);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("spin");
 	tcase_add_checked_fixture(tc, setup_spin, fixture_teardown);
