@@ -64,6 +64,7 @@ struct shm_direct {
 	unsigned	 handles;	/* handles closing before the free */
 	uint64_t	 token;
 	uint64_t	 token_until;	/* uv_now */
+	uint64_t	 offered;	/* uv_now */
 	bool		 fetched;
 	bool		 armed;		/* the consumer sleeps: RING_WAKE it
 					   when a ring moves */
@@ -115,6 +116,12 @@ struct shm_direct {
  * path instead of fetching an offer for every few messages.
  */
 #define SHM_DIRECT_BACKOFF_MAX_MS	1000
+/*
+ * An offer its consumer read from for this long shows that it keeps up:
+ * the next wait after a take-back starts from SHM_DIRECT_STALL_MS again,
+ * not from where stalls long past left it.
+ */
+#define SHM_DIRECT_KEPT_MS	SHM_DIRECT_BACKOFF_MAX_MS
 /*
  * Offers a ring may see taken back, in a row, before its consumer reads
  * from them, with no wait before the next (rings joining one after
@@ -241,6 +248,7 @@ shm_direct_make(struct shm_ring **ring, uint32_t n, struct handle *h,
 		ok = false;
 	d->nrings = n;
 	d->h = h;
+	d->offered = now;
 	d->token_until = now + SHM_TOKEN_SECS * 1000;
 	for (i = 0; i < n; i++) {
 		d->ring[i] = ring[i];
@@ -1246,6 +1254,8 @@ shm_direct_retire(struct shm_direct *d, uint64_t now, enum shm_again again)
 		shmring_set_cons_sleeps(r->map, 0);
 		if (used)
 			r->direct_unused = 0;
+		if (used && now - d->offered >= SHM_DIRECT_KEPT_MS)
+			r->direct_backoff = 0;
 		if (again == SHM_AGAIN_NEVER)
 			r->direct_done = true;
 		else if (again == SHM_AGAIN_CHANGED && !used &&
