@@ -1530,6 +1530,49 @@ START_TEST(test_a_producer_that_shuts_the_daemon_s_wake_up_is_closed)
 END_TEST
 
 /*
+ * The same for a consumer's ring, spoken by hand: a consumer that shuts
+ * the pair it wakes the daemon by loses its connection, with PROTO, and
+ * the daemon goes on.
+ */
+START_TEST(test_a_consumer_that_shuts_the_daemon_s_wake_up_is_closed)
+{
+	chan_client	*pc = test_connect(&fixture);
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_rx		*rx;
+	chan_tx		*tx;
+	struct raw_conn	 rc;
+	struct proto_buf b;
+	struct proto_msg m;
+	uint32_t	 h;
+	int		 fds[3];
+
+	raw_conn_open(&rc, &fixture, 1, 4096);
+	h = raw_open_end(&rc, PROTO_OPEN_RX, 1, "shm.rxshut");
+	proto_buf_init(&b);
+	ck_assert_int_eq(proto_enc_ring(&b, 2, h, RAW_RING_SIZE), 0);
+	raw_send(&rc, &b);
+	proto_buf_fini(&b);
+	raw_expect(&rc, &m);
+	ck_assert_msg(m.op == PROTO_RING_TOKEN && m.rid == 2, "RING: got %s",
+	    proto_op_name((int)m.op));
+	raw_fetch(m.token, fds);
+	ck_assert_int_eq(shutdown(fds[1], SHUT_RDWR), 0);
+	raw_expect_error(&rc, 0, -CHAN_EPROTO);
+	raw_expect_closed(&rc);
+	close(fds[0]);
+	close(fds[1]);
+	close(fds[2]);
+	raw_conn_close(&rc);
+	/* The daemon serves the others. */
+	rx = rx_open(pc, "shm.rxshut.after", 0);
+	tx = tx_open_opts(pc, "shm.rxshut.after", &o);
+	send_str(tx, "after");
+	expect_str(rx, "after");
+	chan_disconnect(pc);
+}
+END_TEST
+
+/*
  * A ring alone on its channel is told so (its sends need no stamps); a
  * second ring clears the word on both before it is granted anything; the
  * first is alone again once the second has gone.
@@ -1861,6 +1904,8 @@ shm_suite(void)
 	tcase_add_test(tc, test_a_lone_ring_is_told_so);
 	tcase_add_test(tc,
 	    test_a_producer_that_shuts_the_daemon_s_wake_up_is_closed);
+	tcase_add_test(tc,
+	    test_a_consumer_that_shuts_the_daemon_s_wake_up_is_closed);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("spin");
 	tcase_add_checked_fixture(tc, setup_spin, fixture_teardown);
