@@ -455,6 +455,21 @@ shm_direct_pending_poll(struct server *srv, struct channel *ch)
 	}
 }
 
+/* d's stall timer and the watch on its reader's wake-ups: 0, or -1. */
+static int
+shm_direct_handles(struct server *srv, struct shm_direct *d)
+{
+	if (uv_timer_init(srv->loop, &d->stall) != 0)
+		return (-1);
+	d->stall.data = d;
+	d->timer = true;
+	if (uv_poll_init(srv->loop, &d->kick, d->kick_r) != 0)
+		return (-1);
+	d->kick.data = d;
+	d->kick_on = true;
+	return (uv_poll_start(&d->kick, UV_READABLE, shm_direct_kick_cb));
+}
+
 void
 shm_direct_offer(struct server *srv, struct channel *ch)
 {
@@ -477,24 +492,13 @@ shm_direct_offer(struct server *srv, struct channel *ch)
 	}
 	shm_direct_unpend(ch, false);
 	if ((d = shm_direct_make(ring, n, h, uv_now(srv->loop))) == NULL ||
-	    uv_timer_init(srv->loop, &d->stall) != 0) {
+	    shm_direct_handles(srv, d) != 0) {
 		if (d != NULL)
 			shm_direct_free(d);
 		for (i = 0; i < n; i++)
 			ring[i]->direct_done = true;
 		return;
 	}
-	d->stall.data = d;
-	d->timer = true;
-	if (uv_poll_init(srv->loop, &d->kick, d->kick_r) != 0) {
-		shm_direct_free(d);
-		for (i = 0; i < n; i++)
-			ring[i]->direct_done = true;
-		return;
-	}
-	d->kick.data = d;
-	d->kick_on = true;
-	(void)uv_poll_start(&d->kick, UV_READABLE, shm_direct_kick_cb);
 	/* Nothing is queued: every record from rd.pos on is the consumer's. */
 	memset(&start, 0, sizeof(start));
 	start.seq = ch->last_seq;
