@@ -44,16 +44,23 @@ shm_add_sat(uint64_t a, uint64_t b)
 }
 
 /*
- * Half of limit split among n rings, at most most; or, wide, all of limit
- * split among them, but never more than half of it.
+ * Half of limit split among n rings, at most most; or, for a ring that
+ * claims parts of part (0: it does not), all of limit split among them,
+ * never more than half of it, if that is two parts or more. A producer
+ * claims its whole grant when that is a part or less, and what it
+ * claimed is never taken back: a smaller share stays half.
  */
 static uint64_t
-shm_share(uint64_t limit, unsigned n, uint64_t most, bool wide)
+shm_share(uint64_t limit, unsigned n, uint64_t most, uint64_t part)
 {
+	uint64_t	wide;
+
 	if (n == 0)
 		n = 1;
-	return (shm_min(wide ? shm_min(limit / n, limit / 2) : limit / 2 / n,
-	    most));
+	wide = shm_min(shm_min(limit / n, limit / 2), most);
+	if (part > 0 && wide >= 2 * part)
+		return (wide);
+	return (shm_min(limit / 2 / n, most));
 }
 
 /*
@@ -211,11 +218,12 @@ shm_dims(const struct shm_ring *r, struct shm_dim *m, struct shm_dim *b)
 	b->droom += r->wait_bytes;
 	m->room = shm_min(cm, m->droom);
 	b->room = shm_min(cb, b->droom);
-	m->share = shm_min(shm_share(ch->cap_msgs, n, SHM_GRANT_MAX, wide),
-	    shm_ahead(shm_share(lm, all, SHM_GRANT_MAX, false),
-	    shm_min(SHM_AHEAD_MIN_MSGS, SHM_GRANT_MAX)));
-	b->share = shm_min(shm_share(ch->cap_bytes, n, r->data_size, wide),
-	    shm_ahead(shm_share(lb, all, r->data_size, false),
+	m->share = shm_min(shm_share(ch->cap_msgs, n, SHM_GRANT_MAX,
+	    wide ? SHMRING_CLAIM_MSGS : 0), shm_ahead(shm_share(lm, all,
+	    SHM_GRANT_MAX, 0), shm_min(SHM_AHEAD_MIN_MSGS, SHM_GRANT_MAX)));
+	b->share = shm_min(shm_share(ch->cap_bytes, n, r->data_size,
+	    wide ? shmring_claim_part_bytes(r->rd.max_record) : 0),
+	    shm_ahead(shm_share(lb, all, r->data_size, 0),
 	    shm_min(SHM_AHEAD_MIN_BYTES, r->data_size)));
 	if (wide) {
 		m->share = shm_attainable(m->share, ch->cap_msgs,
@@ -580,6 +588,17 @@ shm_grant_ring(struct shm_ring *r, bool active, bool may_refuse)
 	if (waits)
 		want = shm_want(r);
 	shm_dims(r, &m, &b);
+	/*
+	 * A try or a timed send fails FULL only on a channel full of
+	 * messages and claimed room: what other rings hold unclaimed comes
+	 * back for it, as for a send on the socket. A blocking send waits for
+	 * the consumer instead (busy producers would only ask sooner), or for
+	 * the stall that takes it back (shm_direct.c).
+	 */
+	if (asks && (m.room == 0 || b.room < want) && r->ch->hhead == NULL &&
+	    shmring_producer_wait_kind(r->map) == SHMRING_WAIT_EVENTFD &&
+	    shm_take_back(r->ch))
+		shm_dims(r, &m, &b);
 	if (waits) {
 		need_msgs = r->resv_msgs == 0;
 		need_bytes = want > r->resv_bytes ? want - r->resv_bytes : 0;

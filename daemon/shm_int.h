@@ -44,8 +44,9 @@ struct shm_ring {
 	 */
 	int		 efd_daemon;	/* the producer wakes the daemon: the
 					   end the daemon reads */
-	int		 kick_w;	/* the end the producer (and a direct
-					   reader) write, passed on */
+	int		 kick_w;	/* the end the producer writes,
+					   passed on; kept, so that only a
+					   shutdown(2) makes the pair end */
 	int		 efd_prod;	/* the daemon wakes the producer: the
 					   end the daemon writes */
 	int		 prod_r;	/* the end the producer reads */

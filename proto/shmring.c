@@ -190,15 +190,6 @@ shmring_claim_grants(struct shmring_writer *w)
 	st64(w->base, SHMRING_OFF_CLAIM_MSGS, w->claim_msgs, __ATOMIC_SEQ_CST);
 }
 
-/* The payload bytes a writer that claims claims at a time. */
-static uint64_t
-shmring_claim_part(const struct shmring_writer *w)
-{
-	uint64_t	two = 2 * (uint64_t)w->max_record;
-
-	return (two > SHMRING_CLAIM_BYTES ? two : SHMRING_CLAIM_BYTES);
-}
-
 /* The smaller of a and b. */
 static inline uint64_t
 shmring_min(uint64_t a, uint64_t b)
@@ -217,7 +208,7 @@ shmring_min(uint64_t a, uint64_t b)
 static void
 shmring_claim(struct shmring_writer *w, uint64_t msgs, uint64_t bytes)
 {
-	uint64_t	part = shmring_claim_part(w), cm, cb;
+	uint64_t	part = shmring_claim_part_bytes(w->max_record), cm, cb;
 
 	if (!((msgs > w->claim_msgs && w->claim_msgs - w->sent <
 	    SHMRING_CLAIM_MSGS / 2) || (bytes > w->claim_bytes &&

@@ -55,6 +55,15 @@
 #define SHMRING_CLAIM_MSGS	1024u
 #define SHMRING_CLAIM_BYTES	65536u
 
+/* The payload bytes of a part, for a ring of records up to max_record. */
+static inline uint64_t
+shmring_claim_part_bytes(uint32_t max_record)
+{
+	uint64_t	two = 2 * (uint64_t)max_record;
+
+	return (two > SHMRING_CLAIM_BYTES ? two : SHMRING_CLAIM_BYTES);
+}
+
 /* flags: what the ring's reader accepts, written by the daemon. */
 #define SHMRING_FLAG_BUNDLES	1u	/* bundle records */
 

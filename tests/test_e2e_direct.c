@@ -862,6 +862,46 @@ START_TEST(test_a_stopped_receiver_leaves_no_room_to_an_idle_ring)
 END_TEST
 
 /*
+ * Shares are wide only where a producer claims a part of its grant, not
+ * the whole of it: on a small channel two rings, idle after a message
+ * each, hold half the channel between them, as before claims, and a
+ * send on the socket has the other half.
+ */
+START_TEST(test_idle_rings_of_a_small_channel_leave_half_of_it)
+{
+	const unsigned	 cap = 256;
+	chan_client	*pc = test_connect(&fixture);
+	chan_client	*sc = test_connect(&fixture);
+	chan_client	*cc = test_connect(&fixture);
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_tx		*tx[2], *stx;
+	chan_rx		*rx;
+	unsigned	 n;
+	int		 rc;
+
+	tx[0] = ring_tx(pc, "d.small", cap);
+	tx[1] = ring_tx(pc, "d.small", cap);
+	rx = ring_rx(cc, "d.small", 4, 0);
+	direct_rings_wait(tx, 2, rx);
+	send_str(tx[0], "a");
+	expect_str(rx, "a");
+	send_str(tx[1], "b");
+	expect_str(rx, "b");
+	o.capacity = cap;
+	stx = tx_open_opts(sc, "d.small", &o);
+	for (n = 0; n <= cap; n++) {
+		if ((rc = chan_tx_try_send(stx, "s", 1)) != 0)
+			break;
+	}
+	expect_rc(rc, CHAN_EFULL, "the socket sends");
+	ck_assert_uint_ge(n, cap / 2);
+	chan_disconnect(pc);
+	chan_disconnect(sc);
+	chan_disconnect(cc);
+}
+END_TEST
+
+/*
  * Checks that m is the next message of producer "a" or "b" (next[0],
  * next[1]: "a0", "a1", ...), the i-th received, and frees it.
  */
@@ -2213,6 +2253,7 @@ direct_suite(void)
 	    test_a_blocked_send_goes_when_its_receiver_stops_short);
 	tcase_add_test(tc,
 	    test_a_stopped_receiver_leaves_no_room_to_an_idle_ring);
+	tcase_add_test(tc, test_idle_rings_of_a_small_channel_leave_half_of_it);
 	tcase_add_test(tc,
 	    test_producers_out_of_ring_space_wait_for_it_to_gather);
 	tcase_add_test(tc,

@@ -893,6 +893,36 @@ START_TEST(test_unused_ring_grants_never_hold_a_socket_send)
 END_TEST
 
 /*
+ * A try-send through a ring fails FULL only on a channel full of messages
+ * and claimed room: what another ring's producer, idle, holds unclaimed
+ * comes back for it, as for a send on the socket.
+ */
+START_TEST(test_a_ring_try_send_takes_back_what_an_idle_ring_left)
+{
+	const unsigned	 cap = 8 * SHMRING_CLAIM_MSGS;
+	chan_client	*ac = test_connect(&fixture);
+	chan_client	*bc = test_connect(&fixture);
+	chan_client	*cc;
+	chan_tx		*atx = shm_tx(ac, "shm.tryback", cap);
+	chan_tx		*btx = shm_tx(bc, "shm.tryback", cap);
+	chan_rx		*rx;
+	unsigned	 by_b, next[2] = { 0, 0 };
+
+	/* Granted a quarter of the channel, it claimed a part, sent one. */
+	expect_rc(chan_tx_send(atx, "a0", 2), 0, "ring send");
+	by_b = try_fill(btx, 'b', 0, cap);
+	ck_assert_uint_eq(by_b, cap - SHMRING_CLAIM_MSGS);
+	cc = test_connect(&fixture);
+	rx = rx_open(cc, "shm.tryback", 64);
+	ck_assert_uint_eq(recv_in_order(rx, 1 + by_b, "ab", next), 1);
+	ck_assert_uint_eq(next[1], by_b);
+	chan_disconnect(ac);
+	chan_disconnect(bc);
+	chan_disconnect(cc);
+}
+END_TEST
+
+/*
  * A producer that does not claim (an older library: RING_FETCH without
  * PROTO_FETCH_CLAIMS) keeps all it was granted: sends on the socket do
  * not take it back, and every record it commits within it arrives.
@@ -1879,6 +1909,8 @@ shm_suite(void)
 	tcase_add_test(tc, test_rendezvous_keeps_the_socket_path);
 	tcase_add_test(tc, test_unused_ring_grants_never_hold_a_socket_send);
 	tcase_add_test(tc, test_a_producer_that_claims_nothing_keeps_its_grant);
+	tcase_add_test(tc,
+	    test_a_ring_try_send_takes_back_what_an_idle_ring_left);
 	tcase_add_test(tc, test_producer_gone_mid_record);
 	tcase_add_test(tc, test_scribbling_producer_goes_alone);
 	tcase_add_test(tc,
