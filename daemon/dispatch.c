@@ -909,6 +909,10 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 		return;
 	}
 	what = dispatch_queue_limit(srv, m->payload_len, &limit, &option);
+	/* Rings' unclaimed grants count in the limits: they come back first. */
+	if (what != NULL && shm_take_back_all(srv))
+		what = dispatch_queue_limit(srv, m->payload_len, &limit,
+		    &option);
 	if (what != NULL) {
 		chname(name, h->ch);
 		/* Logged again only after a send has succeeded. */
@@ -923,7 +927,10 @@ dispatch_send(struct conn *c, const struct proto_msg *m, bool may_wait,
 		    (unsigned long long)limit, what, name);
 		return;
 	}
-	if ((rc = quota_queue_check(c, h->ch, m->payload_len, &r)) != 0) {
+	if ((rc = quota_queue_check(c, h->ch, m->payload_len, &r)) != 0 &&
+	    shm_take_back_all(srv))
+		rc = quota_queue_check(c, h->ch, m->payload_len, &r);
+	if (rc != 0) {
 		dispatch_quota_error(c, m->rid, rc, &r, "%s; message to channel "
 		    "'%s' not queued", r.text, chname(name, h->ch));
 		return;

@@ -84,6 +84,12 @@ void	shm_collect(struct server *, struct channel *ch);
  * grants never keep a send on the socket waiting.
  */
 void	shm_make_room(struct server *, struct channel *ch, size_t len);
+/*
+ * Takes back what every claiming ring of the daemon holds unclaimed: for
+ * a send the daemon-wide or per-user queue limits would refuse. False if
+ * that was nothing.
+ */
+bool	shm_take_back_all(struct server *);
 /* Room appeared in ch: grants it to ch's rings. */
 void	shm_room(struct server *, struct channel *ch);
 /*

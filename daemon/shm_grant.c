@@ -170,6 +170,17 @@ shm_take_back(struct channel *ch)
 	return (any);
 }
 
+bool
+shm_take_back_all(struct server *srv)
+{
+	struct shm_ring	*r;
+	bool		 any = false;
+
+	for (r = srv->rings; r != NULL; r = r->srv_next)
+		any |= shm_take_back_ring(r);
+	return (any);
+}
+
 void
 shm_make_room(struct server *srv, struct channel *ch, size_t len)
 {

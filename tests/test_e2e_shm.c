@@ -1716,6 +1716,48 @@ setup_queue_limits(void)
 	fixture_setup_args(args);
 }
 
+static void
+setup_wide_limits(void)
+{
+	static const char *const args[] = { "--max-queued-messages", "8192",
+	    NULL };
+
+	fixture_setup_args(args);
+}
+
+/*
+ * What a ring holds unclaimed counts in the daemon-wide limits, and comes
+ * back for a send those limits would refuse: a producer that sent one
+ * message and stopped holds its last part, not half the limit.
+ */
+START_TEST(test_unused_ring_grants_never_make_a_send_hit_the_limit)
+{
+	const unsigned	 lim = 8 * SHMRING_CLAIM_MSGS;
+	chan_client	*rc = test_connect(&fixture);
+	chan_client	*sc = test_connect(&fixture);
+	chan_open_opts	 o = CHAN_OPEN_OPTS_INIT;
+	chan_tx		*rtx, *stx;
+	char		 buf[32];
+	unsigned	 n;
+	int		 r = 0;
+
+	o.flags = CHAN_SHM;
+	rtx = tx_open_opts(rc, "shm.lim.ring", &o);
+	expect_rc(chan_tx_send(rtx, "r0", 2), 0, "ring send");
+	o.flags = 0;
+	stx = tx_open_opts(sc, "shm.lim.socket", &o);
+	for (n = 0; n <= lim; n++) {
+		snprintf(buf, sizeof(buf), "s%u", n);
+		if ((r = chan_tx_try_send(stx, buf, strlen(buf))) != 0)
+			break;
+	}
+	expect_rc(r, CHAN_ELIMIT, "the socket sends");
+	ck_assert_uint_eq(n, lim - SHMRING_CLAIM_MSGS);
+	chan_disconnect(rc);
+	chan_disconnect(sc);
+}
+END_TEST
+
 /*
  * The daemon-wide limits count what rings may still commit as queued: a
  * ring send over them fails LIMIT, as a SEND does, try or blocking, and
@@ -1954,6 +1996,12 @@ shm_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_daemon_wide_limits_refuse_ring_sends_with_limit);
 	tcase_add_test(tc, test_a_ring_that_goes_is_in_no_offer_made_as_it_goes);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("daemon-wide limits, wide");
+	tcase_add_checked_fixture(tc, setup_wide_limits, fixture_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc,
+	    test_unused_ring_grants_never_make_a_send_hit_the_limit);
 	suite_add_tcase(s, tc);
 	return (s);
 }
