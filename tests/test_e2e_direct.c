@@ -781,6 +781,20 @@ START_TEST(test_a_blocked_send_goes_when_its_receiver_stops_short)
 }
 END_TEST
 
+/*
+ * Two ring producers on name (of capacity cap), a on pa and b on pb, and
+ * a receiver on cc that reads both rings itself: *rx.
+ */
+static void
+two_rings_read_directly(chan_client *pa, chan_client *pb, chan_client *cc,
+    const char *name, uint64_t cap, chan_tx *tx[2], chan_rx **rx)
+{
+	tx[0] = ring_tx(pa, name, cap);
+	tx[1] = ring_tx(pb, name, cap);
+	*rx = ring_rx(cc, name, 4, 0);
+	direct_rings_wait(tx, 2, *rx);
+}
+
 /* A thread's blocking sends of "b0", "b1", ... "b<n - 1>" on tx. */
 struct filler {
 	pthread_t	 t;
@@ -828,10 +842,7 @@ START_TEST(test_a_stopped_receiver_leaves_no_room_to_an_idle_ring)
 	char		 s[32];
 	unsigned	 i;
 
-	tx[0] = ring_tx(pa, "d.idle", cap);
-	tx[1] = ring_tx(pb, "d.idle", cap);
-	rx = ring_rx(cc, "d.idle", 64, 0);
-	direct_rings_wait(tx, 2, rx);
+	two_rings_read_directly(pa, pb, cc, "d.idle", cap, tx, &rx);
 	/* The idle producer holds a grant. */
 	send_str(tx[0], "a0");
 	expect_str(rx, "a0");
@@ -879,10 +890,7 @@ START_TEST(test_idle_rings_of_a_small_channel_leave_half_of_it)
 	unsigned	 n;
 	int		 rc;
 
-	tx[0] = ring_tx(pc, "d.small", cap);
-	tx[1] = ring_tx(pc, "d.small", cap);
-	rx = ring_rx(cc, "d.small", 4, 0);
-	direct_rings_wait(tx, 2, rx);
+	two_rings_read_directly(pc, pc, cc, "d.small", cap, tx, &rx);
 	send_str(tx[0], "a");
 	expect_str(rx, "a");
 	send_str(tx[1], "b");
